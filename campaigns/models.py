@@ -1,0 +1,222 @@
+"""Audience (contacts, lists, suppressions), templates, campaigns and their steps."""
+
+import zoneinfo
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+
+def email_normalize(email: str) -> str:
+    """Return the canonical form of an address: trimmed and lower-cased.
+
+    Providers treat the local part case-insensitively in practice, and one canonical form lets a
+    plain unique index enforce "one contact per address" and serve exact lookups.
+    """
+    return (email or "").strip().lower()
+
+
+def validate_timezone(value: str) -> None:
+    """Reject names that are not IANA time zones."""
+    if value and value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not an IANA time zone name (e.g. Europe/Paris).")
+
+
+class TimestampedModel(models.Model):
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Contact(TimestampedModel):
+    class Status(models.TextChoices):
+        SUBSCRIBED = "subscribed", "Subscribed"
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+
+    email = models.EmailField(max_length=254, unique=True)
+    first_name = models.CharField(max_length=150, blank=True)
+    last_name = models.CharField(max_length=150, blank=True)
+    #: The integrator's own user id; the API finds contacts by it.
+    external_id = models.CharField(max_length=255, blank=True)
+    #: Free-form personalization data, reachable in templates as {{ attributes.<key> }}.
+    attributes = models.JSONField(default=dict, blank=True)
+    timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUBSCRIBED)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [
+            # The database, not only save(), keeps addresses canonical, so bulk writes and raw SQL
+            # cannot slip in a second contact that differs only in case.
+            models.CheckConstraint(condition=models.Q(email=Lower("email")), name="contact_email_lowercase"),
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=~models.Q(external_id=""),
+                name="contact_external_id_unique",
+            ),
+        ]
+        indexes = [models.Index(fields=["status"], name="contact_status_idx")]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def save(self, *args, **kwargs):
+        self.email = email_normalize(self.email)
+        super().save(*args, **kwargs)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class ContactList(TimestampedModel):
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    contacts = models.ManyToManyField(Contact, through="ListMembership", related_name="lists", blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ListMembership(models.Model):
+    contact_list = models.ForeignKey(ContactList, on_delete=models.CASCADE, related_name="memberships")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="memberships")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["contact_list", "contact"], name="list_membership_unique"),
+        ]
+        # The unique index serves "members of a list"; this one serves "lists of a contact".
+        indexes = [models.Index(fields=["contact"], name="list_membership_contact_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.contact} in {self.contact_list}"
+
+
+class Suppression(models.Model):
+    """An address that must never be mailed again, whatever list it is on.
+
+    It lives with the audience because fan-out and claims (delivery) must read it; tracking writes
+    to it through campaigns.services.
+    """
+
+    class Reason(models.TextChoices):
+        HARD_BOUNCE = "hard_bounce", "Hard bounce"
+        SOFT_BOUNCE = "soft_bounce", "Repeated soft bounces"
+        COMPLAINT = "complaint", "Complaint"
+        UNSUBSCRIBE = "unsubscribe", "Unsubscribed"
+        ACCOUNT_SUPPRESSION = "account_suppression", "On the SES account suppression list"
+        MANUAL = "manual", "Added by hand"
+
+    class Source(models.TextChoices):
+        SES = "ses", "SES event"
+        ADMIN = "admin", "Admin"
+        API = "api", "API"
+        TRACKING = "tracking", "Unsubscribe link"
+        IMPORT = "import", "Import"
+
+    email = models.EmailField(max_length=254, unique=True)
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    detail = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(email=Lower("email")), name="suppression_email_lowercase"
+            ),
+        ]
+        indexes = [models.Index(fields=["reason", "created_at"], name="suppression_reason_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.get_reason_display()})"
+
+    def save(self, *args, **kwargs):
+        self.email = email_normalize(self.email)
+        super().save(*args, **kwargs)
+
+
+class Template(TimestampedModel):
+    """An email in Django template syntax over {{ contact }} and {{ attributes }}."""
+
+    name = models.SlugField(max_length=200, unique=True, help_text="Integrators name templates by this.")
+    subject = models.CharField(max_length=998)
+    html_body = models.TextField(blank=True)
+    text_body = models.TextField(blank=True, help_text="Leave empty to derive it from the HTML body.")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self):
+        from campaigns.services import template_validate
+
+        template_validate(template=self)
+
+
+class Campaign(TimestampedModel):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SCHEDULED = "scheduled", "Scheduled"
+        SENDING = "sending", "Sending"
+        PAUSED = "paused", "Paused"
+        COMPLETED = "completed", "Completed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    name = models.CharField(max_length=200)
+    from_email = models.CharField(
+        max_length=320, help_text='An address on a verified SES identity, e.g. "Acme <news@acme.com>".'
+    )
+    reply_to = models.EmailField(max_length=254, blank=True)
+    lists = models.ManyToManyField(ContactList, related_name="campaigns", blank=True)
+    configuration_set = models.CharField(
+        max_length=64, blank=True, help_text="SES configuration set; empty uses SES_CONFIGURATION_SET."
+    )
+    scheduled_at = models.DateTimeField(null=True, blank=True, help_text="Empty means as soon as scheduled.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    completed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    #: Last sign of life of the task sending this campaign; a stale one lets the tick start another.
+    send_heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "scheduled_at"], name="campaign_due_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self):
+        from campaigns.services import address_validate
+
+        address_validate(value=self.from_email, field="from_email")
+
+
+class CampaignStep(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="steps")
+    order = models.PositiveSmallIntegerField(default=1)
+    template = models.ForeignKey(Template, on_delete=models.PROTECT, related_name="steps")
+    #: Wait between the previous step reaching a contact and this one; ignored for the first step.
+    delay = models.DurationField(default=timedelta(0), blank=True)
+
+    class Meta:
+        ordering = ["campaign", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "order"], name="campaign_step_order_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} · step {self.order}"

@@ -1,0 +1,172 @@
+"""Campanile settings: every value comes from the environment, read here and nowhere else."""
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import environ
+from botocore.config import Config as BotocoreConfig
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+# A local .env (see .env.example) fills in what the real environment leaves unset.
+if (BASE_DIR / ".env").is_file():
+    env.read_env(BASE_DIR / ".env")
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+
+# Production must bring its own key; only a debug run may fall back to a throwaway one.
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY is required when DJANGO_DEBUG is off.")
+    SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"
+
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+_public_host = urlsplit(PUBLIC_BASE_URL).hostname or "127.0.0.1"
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=[_public_host, "127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_celery_beat",
+    "campaigns",
+    "delivery",
+    "tracking",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and beat share one SQLite file in the embedded setup: wait for the lock instead
+    # of failing, and take the write lock at BEGIN so two writers never deadlock on an upgrade.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}
+
+# --- Celery -------------------------------------------------------------------------------------
+# The embedded default is kombu's filesystem transport: web, worker and beat on one machine share a
+# folder and no broker server is needed. Any kombu URL (redis://, amqp://) replaces it.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_DIR = VAR_DIR / "broker"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
+        "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
+        "control_folder": str(CELERY_BROKER_DIR / "control"),
+        "store_processed": False,
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# How often beat looks for due campaigns and stalled work.
+CAMPAIGN_TICK_SECONDS = env.float("CAMPAIGN_TICK_SECONDS", default=5.0)
+CELERY_BEAT_SCHEDULE = {
+    "campaigns-dispatch-due": {
+        "task": "delivery.tasks.campaigns_dispatch_due",
+        "schedule": CAMPAIGN_TICK_SECONDS,
+    },
+}
+
+# --- Sending ------------------------------------------------------------------------------------
+AWS_REGION = env.str("AWS_REGION", default="us-east-1")
+# boto3 reads AWS_ENDPOINT_URL itself; it is passed explicitly so the SES client and the stand-in
+# command agree even when another AWS_ENDPOINT_URL_<SERVICE> variable is set.
+AWS_ENDPOINT_URL = env.str("AWS_ENDPOINT_URL", default="") or None
+SES_CONFIGURATION_SET = env.str("SES_CONFIGURATION_SET", default="")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Campanile Demo <demo@campanile.test>")
+
+EMAIL_BACKEND = "django_ses.SESBackend"
+AWS_SES_REGION_NAME = AWS_REGION
+AWS_SES_REGION_ENDPOINT_URL = AWS_ENDPOINT_URL
+# django-ses's throttle counts sends per process, so N workers would send N times too fast; the
+# delivery engine owns the rate instead.
+AWS_SES_AUTO_THROTTLE = None
+# SendRawEmail has no idempotency token: an SDK retry after a read timeout can mail twice, so the
+# send call is never retried by botocore and the ledger decides instead.
+AWS_SES_CONFIG = BotocoreConfig(
+    connect_timeout=env.float("SES_CONNECT_TIMEOUT", default=5.0),
+    read_timeout=env.float("SES_READ_TIMEOUT", default=15.0),
+    retries={"total_max_attempts": 1, "mode": "standard"},
+)
+
+# Rows claimed by one send task, and how long a claim lasts before the row counts as stalled.
+SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=50)
+SEND_LEASE_SECONDS = env.int("SEND_LEASE_SECONDS", default=300)
+# How long one send task keeps claiming batches before it hands over to the next tick.
+SEND_TASK_BUDGET_SECONDS = env.float("SEND_TASK_BUDGET_SECONDS", default=30.0)

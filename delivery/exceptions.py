@@ -1,0 +1,19 @@
+"""Delivery errors, in the one tree rooted at campaigns.exceptions.CampanileError."""
+
+from campaigns.exceptions import CampanileError
+
+
+class SesError(CampanileError):
+    """SES refused or could not take a message."""
+
+
+class SesRetryLater(SesError):
+    """Nothing was sent and the same message may be tried again later (throttling, no connection)."""
+
+
+class SesRejected(SesError):
+    """SES refused this message for good (bad address, unverified identity); never retried."""
+
+
+class SesOutcomeUnknown(SesError):
+    """The request may have reached SES; the message must not be re-sent automatically."""

@@ -1,0 +1,23 @@
+"""Reads of the send ledger."""
+
+from django.db.models import Count, QuerySet
+
+from campaigns.models import Campaign
+from delivery.models import StepExecution
+
+
+def step_execution_counts(*, campaign: Campaign) -> dict[str, int]:
+    """Return the number of ledger rows of a campaign in each status."""
+    rows = (
+        StepExecution.objects.filter(step__campaign=campaign)
+        .order_by()
+        .values("status")
+        .annotate(n=Count("pk"))
+        .values_list("status", "n")
+    )
+    return dict(rows)
+
+
+def campaign_list_sending() -> QuerySet[Campaign]:
+    """Return campaigns currently in the sending status."""
+    return Campaign.objects.filter(status=Campaign.Status.SENDING).order_by("pk")

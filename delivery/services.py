@@ -1,0 +1,280 @@
+"""Fan-out, claims and sends on the StepExecution ledger.
+
+The ledger, not Celery, decides who gets mail: a row is claimed and committed as `sending` before
+SES is called, and its outcome is committed right after, one row at a time.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from time import monotonic
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from campaigns import services as campaign_services
+from campaigns.exceptions import CampanileError, InvalidTransition, TemplateRenderError
+from campaigns.models import Campaign, CampaignStep, Contact, Suppression
+from campaigns.selectors import campaign_audience, campaign_list_due
+from delivery.exceptions import SesOutcomeUnknown, SesRejected, SesRetryLater
+from delivery.models import StepExecution
+from delivery.selectors import campaign_list_sending, step_execution_counts
+from delivery.ses import ses_send
+
+logger = logging.getLogger(__name__)
+
+Status = StepExecution.Status
+
+# Rows inserted per statement at fan-out: large enough to amortize round trips, small enough to
+# keep memory flat whatever the audience size.
+FAN_OUT_CHUNK = 2000
+
+
+def step_fan_out(*, step: CampaignStep) -> int:
+    """Create a pending ledger row for every sendable contact of the step's campaign; return how many.
+
+    Idempotent: the (step, contact) unique constraint drops rows that already exist, so a fan-out
+    interrupted half-way can simply run again.
+    """
+    audience = campaign_audience(campaign=step.campaign).values_list("pk", "email").order_by("pk")
+    created = 0
+    chunk: list[StepExecution] = []
+    for contact_id, email in audience.iterator(chunk_size=FAN_OUT_CHUNK):
+        chunk.append(StepExecution(step=step, contact_id=contact_id, email=email))
+        if len(chunk) >= FAN_OUT_CHUNK:
+            created += len(StepExecution.objects.bulk_create(chunk, ignore_conflicts=True))
+            chunk = []
+    if chunk:
+        created += len(StepExecution.objects.bulk_create(chunk, ignore_conflicts=True))
+    return created
+
+
+def campaign_dispatch(*, campaign: Campaign) -> int:
+    """Start a due campaign: mark it sending and fan out its first step, atomically; return rows."""
+    with transaction.atomic():
+        campaign_services.campaign_start(campaign=campaign)
+        first_step = campaign.steps.order_by("order").first()
+        rows = step_fan_out(step=first_step)
+    logger.info("Campaign %s started: %s recipients queued.", campaign.pk, rows)
+    return rows
+
+
+def step_execution_claim_batch(*, step: CampaignStep, size: int, now: datetime | None = None) -> list[StepExecution]:
+    """Claim up to `size` pending rows of a step under a lease and commit the claim.
+
+    SKIP LOCKED lets any number of workers claim from one step at once and get disjoint rows.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        ids = list(
+            StepExecution.objects.select_for_update(skip_locked=True)
+            .filter(step=step, status=Status.PENDING)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:size]
+        )
+        StepExecution.objects.filter(pk__in=ids).update(
+            status=Status.SENDING,
+            lease_expires_at=now + timedelta(seconds=settings.SEND_LEASE_SECONDS),
+            attempts=F("attempts") + 1,
+            updated_at=now,
+        )
+    return list(StepExecution.objects.filter(pk__in=ids).select_related("contact").order_by("pk"))
+
+
+def _step_execution_finish(*, execution: StepExecution, status: str, **fields) -> None:
+    """Commit a claimed row's outcome; a row someone else already settled is left alone."""
+    updated = StepExecution.objects.filter(pk=execution.pk, status=Status.SENDING).update(
+        status=status, lease_expires_at=None, updated_at=timezone.now(), **fields
+    )
+    if not updated:
+        logger.warning("Row %s was no longer sending when its outcome (%s) arrived.", execution.pk, status)
+
+
+def step_execution_release(*, executions: list[StepExecution], reason: str) -> None:
+    """Return claimed rows to pending, untouched by SES, so a later claim sends them."""
+    StepExecution.objects.filter(pk__in=[e.pk for e in executions], status=Status.SENDING).update(
+        status=Status.PENDING, lease_expires_at=None, last_error=reason, updated_at=timezone.now()
+    )
+
+
+def step_execution_build_message(
+    *, execution: StepExecution, rendered: campaign_services.RenderedEmail
+) -> EmailMultiAlternatives:
+    """Build a fresh message for one row: django-ses writes its status into the message it sends."""
+    step = execution.step
+    campaign = step.campaign
+    headers = {
+        # SES strips both headers before delivery; the tags come back on every SES event.
+        "X-SES-MESSAGE-TAGS": (
+            f"campaign={campaign.pk}, step={step.pk}, step_execution={execution.tracking_id}"
+        ),
+    }
+    configuration_set = campaign.configuration_set or settings.SES_CONFIGURATION_SET
+    if configuration_set:
+        headers["X-SES-CONFIGURATION-SET"] = configuration_set
+    message = EmailMultiAlternatives(
+        subject=rendered.subject,
+        body=rendered.text,
+        from_email=campaign.from_email,
+        to=[execution.email],
+        reply_to=[campaign.reply_to] if campaign.reply_to else None,
+        headers=headers,
+    )
+    if rendered.html:
+        message.attach_alternative(rendered.html, "text/html")
+    return message
+
+
+@dataclass
+class BatchResult:
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    suppressed: int = 0
+    unknown: int = 0
+    released: int = 0
+
+
+def _suppressed_emails(executions: list[StepExecution]) -> set[str]:
+    return set(
+        Suppression.objects.filter(email__in=[e.email for e in executions]).values_list("email", flat=True)
+    )
+
+
+def step_send_batch(*, step: CampaignStep, size: int | None = None) -> BatchResult:
+    """Claim one batch of a step and send it, committing each row's outcome as it happens."""
+    result = BatchResult()
+    executions = step_execution_claim_batch(step=step, size=size or settings.SEND_BATCH_SIZE)
+    result.claimed = len(executions)
+    if not executions:
+        return result
+    compiled = None
+    suppressed = _suppressed_emails(executions)
+    for index, execution in enumerate(executions):
+        execution.step = step
+        # Checked at claim time, not only at fan-out: an unsubscribe or bounce that arrived since
+        # the campaign was queued must still stop this email.
+        if execution.email in suppressed or execution.contact.status != Contact.Status.SUBSCRIBED:
+            _step_execution_finish(execution=execution, status=Status.SUPPRESSED)
+            result.suppressed += 1
+            continue
+        try:
+            compiled = compiled or campaign_services.template_compile(template=step.template)
+            rendered = campaign_services.template_render(compiled=compiled, contact=execution.contact)
+        except TemplateRenderError as exc:
+            _step_execution_finish(execution=execution, status=Status.FAILED, last_error=str(exc))
+            result.failed += 1
+            continue
+        message = step_execution_build_message(execution=execution, rendered=rendered)
+        try:
+            message_id = ses_send(message=message)
+        except SesRetryLater as exc:
+            # Nothing was sent: hand this row and the rest of the batch back for a later claim.
+            rest = executions[index:]
+            step_execution_release(executions=rest, reason=str(exc))
+            result.released += len(rest)
+            logger.warning("SES asked to retry later (%s); %s rows released.", exc, len(rest))
+            break
+        except SesOutcomeUnknown as exc:
+            _step_execution_finish(execution=execution, status=Status.UNKNOWN, last_error=str(exc))
+            result.unknown += 1
+            continue
+        except SesRejected as exc:
+            _step_execution_finish(execution=execution, status=Status.FAILED, last_error=str(exc))
+            result.failed += 1
+            continue
+        _step_execution_finish(
+            execution=execution, status=Status.SENT, ses_message_id=message_id, sent_at=timezone.now(), last_error=""
+        )
+        result.sent += 1
+    return result
+
+
+def step_execution_sweep_stalled(*, now: datetime | None = None) -> int:
+    """Mark rows whose claim lease ran out as `unknown`; return how many.
+
+    A worker that died holding a lease may have called SES for any of its rows, and SES has no
+    idempotency token, so these rows are never re-sent blindly; SES events reconcile them.
+    """
+    now = now or timezone.now()
+    return StepExecution.objects.filter(status=Status.SENDING, lease_expires_at__lt=now).update(
+        status=Status.UNKNOWN,
+        lease_expires_at=None,
+        last_error="The claim lease expired before the worker reported an outcome.",
+        updated_at=now,
+    )
+
+
+def campaign_complete_if_done(*, campaign: Campaign) -> bool:
+    """Complete a sending campaign once no row is pending or in flight; return whether it did."""
+    counts = step_execution_counts(campaign=campaign)
+    if counts.get(Status.PENDING, 0) or counts.get(Status.SENDING, 0):
+        return False
+    try:
+        campaign_services.campaign_complete(campaign=campaign)
+    except InvalidTransition:  # Paused or cancelled meanwhile: not ours to complete.
+        return False
+    logger.info("Campaign %s completed: %s", campaign.pk, counts)
+    return True
+
+
+def _campaign_heartbeat(*, campaign: Campaign, stale_before: datetime | None = None) -> bool:
+    """Record that a send task is alive; with stale_before, only if the last beat is older.
+
+    The conditional UPDATE makes "start a send task for this campaign" a race two ticks cannot
+    both win.
+    """
+    rows = Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.SENDING)
+    if stale_before is not None:
+        rows = rows.filter(Q(send_heartbeat_at__isnull=True) | Q(send_heartbeat_at__lt=stale_before))
+    return bool(rows.update(send_heartbeat_at=timezone.now()))
+
+
+def campaign_send(*, campaign: Campaign, budget_seconds: float) -> bool:
+    """Send batches of a sending campaign for about budget_seconds; return whether work remains.
+
+    Stops early when the campaign is paused or cancelled (in-flight rows finish, nothing new is
+    claimed) and when SES asks to slow down (the next tick picks the campaign up again).
+    """
+    deadline = monotonic() + budget_seconds
+    step = campaign.steps.select_related("campaign", "template").order_by("order").first()
+    while monotonic() < deadline:
+        if not _campaign_heartbeat(campaign=campaign):
+            return False  # No longer sending: paused, cancelled or completed.
+        result = step_send_batch(step=step)
+        if result.released:
+            return False
+        if not result.claimed:
+            break
+    else:
+        return True
+    campaign_complete_if_done(campaign=campaign)
+    return False
+
+
+def delivery_tick(*, now: datetime | None = None) -> list[int]:
+    """Do the periodic work; return the ids of campaigns that need a send task started.
+
+    Sweeps stalled claims, starts due campaigns, completes finished ones, and restarts sending
+    for campaigns whose send task has gone quiet (lost message, killed worker).
+    """
+    now = now or timezone.now()
+    swept = step_execution_sweep_stalled(now=now)
+    if swept:
+        logger.warning("%s rows had stalled claims and are now unknown.", swept)
+    for campaign in campaign_list_due(now=now):
+        try:
+            campaign_dispatch(campaign=campaign)
+        except CampanileError as exc:
+            logger.error("Campaign %s could not start: %s", campaign.pk, exc)
+    stale_before = now - timedelta(seconds=2 * settings.SEND_TASK_BUDGET_SECONDS)
+    to_send = []
+    for campaign in campaign_list_sending():
+        if campaign_complete_if_done(campaign=campaign):
+            continue
+        if _campaign_heartbeat(campaign=campaign, stale_before=stale_before):
+            to_send.append(campaign.pk)
+    return to_send

@@ -1,0 +1,65 @@
+"""The SES connection of a worker process and the translation of SES failures into our errors."""
+
+import os
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ReadTimeoutError,
+)
+from django.core.mail import EmailMessage
+from django_ses import SESBackend
+
+from delivery.exceptions import SesOutcomeUnknown, SesRejected, SesRetryLater
+
+# Error codes SES uses for "slow down": v1 Throttling, v2 TooManyRequestsException / LimitExceeded.
+# The daily quota arrives as Throttling too ("Daily message quota exceeded").
+THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException", "LimitExceededException"})
+# Errors where SES itself is unavailable to us for now; nothing was sent.
+RETRYABLE_CODES = frozenset({"ServiceUnavailable", "InternalFailure", "RequestTimeout"})
+
+_backend: SESBackend | None = None
+_backend_pid: int | None = None
+
+
+def ses_backend() -> SESBackend:
+    """Return this process's open SES backend, creating it on first use.
+
+    One boto3 client per process: creating one per send costs ~90 ms. The pid check keeps a
+    forked Celery child from reusing a client (and its sockets) built in the parent.
+    """
+    global _backend, _backend_pid
+    if _backend is None or _backend_pid != os.getpid():
+        _backend = SESBackend(fail_silently=False)
+        _backend.open()
+        _backend_pid = os.getpid()
+    return _backend
+
+
+def ses_reset() -> None:
+    """Drop this process's SES client so the next send builds a new one (tests, settings changes)."""
+    global _backend, _backend_pid
+    _backend = None
+    _backend_pid = None
+
+
+def ses_send(*, message: EmailMessage) -> str:
+    """Send one message through SES and return its MessageId, or raise a delivery SesError."""
+    backend = ses_backend()
+    try:
+        backend.send_messages([message])
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code, text = error.get("Code", ""), error.get("Message", "")
+        if code in THROTTLING_CODES or code in RETRYABLE_CODES:
+            raise SesRetryLater(f"{code}: {text}") from exc
+        raise SesRejected(f"{code}: {text}") from exc
+    except (ReadTimeoutError, ConnectionClosedError) as exc:
+        # The request left this machine; SES may have accepted it. SendRawEmail has no
+        # idempotency token, so the only safe answer is "unknown", reconciled from SES events.
+        raise SesOutcomeUnknown(str(exc)) from exc
+    except BotoCoreError as exc:
+        # Connect failures, missing credentials: the request never reached SES.
+        raise SesRetryLater(f"{type(exc).__name__}: {exc}") from exc
+    return message.extra_headers["message_id"]

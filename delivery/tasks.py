@@ -1,0 +1,32 @@
+"""Celery tasks: thin wrappers that load by id and call one service."""
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from campaigns.models import Campaign
+from delivery import services
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="delivery.tasks.campaigns_dispatch_due", ignore_result=True)
+def campaigns_dispatch_due() -> None:
+    """Run the periodic delivery tick (beat calls this) and start the send tasks it asks for."""
+    for campaign_id in services.delivery_tick():
+        campaign_send.delay(campaign_id)
+
+
+@shared_task(name="delivery.tasks.campaign_send", ignore_result=True)
+def campaign_send(campaign_id: int) -> None:
+    """Send a campaign for one time budget, then hand over to a fresh task if work remains.
+
+    Running twice at once is harmless: both claim disjoint rows from the ledger.
+    """
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    if campaign is None:
+        logger.warning("Campaign %s no longer exists; nothing to send.", campaign_id)
+        return
+    if services.campaign_send(campaign=campaign, budget_seconds=settings.SEND_TASK_BUDGET_SECONDS):
+        campaign_send.delay(campaign_id)

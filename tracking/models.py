@@ -1,0 +1,51 @@
+"""Normalized engagement and SES events."""
+
+from django.db import models
+from django.utils import timezone
+
+from delivery.models import StepExecution
+
+
+class TrackingEvent(models.Model):
+    """One thing that happened to one recipient's message, whatever reported it."""
+
+    class Type(models.TextChoices):
+        SEND = "send", "Send"
+        DELIVERY = "delivery", "Delivery"
+        BOUNCE = "bounce", "Bounce"
+        COMPLAINT = "complaint", "Complaint"
+        REJECT = "reject", "Reject"
+        DELIVERY_DELAY = "delivery_delay", "Delivery delay"
+        RENDERING_FAILURE = "rendering_failure", "Rendering failure"
+        SUBSCRIPTION = "subscription", "Subscription"
+        OPEN = "open", "Open"
+        CLICK = "click", "Click"
+        UNSUBSCRIBE = "unsubscribe", "Unsubscribe"
+
+    type = models.CharField(max_length=24, choices=Type.choices)
+    occurred_at = models.DateTimeField()
+    #: The recipient address this event concerns (one event per recipient, never per message).
+    recipient = models.EmailField(max_length=254)
+    step_execution = models.ForeignKey(
+        StepExecution, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    ses_message_id = models.CharField(max_length=100, blank=True)
+    #: Idempotency key of the report (the SNS MessageId plus recipient, or our own id for clicks).
+    event_id = models.CharField(max_length=200, unique=True)
+    #: The provider's payload as received, for audits and re-processing.
+    raw = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        indexes = [
+            models.Index(fields=["step_execution", "type"], name="event_execution_type_idx"),
+            models.Index(fields=["type", "occurred_at"], name="event_type_time_idx"),
+            models.Index(fields=["recipient", "occurred_at"], name="event_recipient_idx"),
+            models.Index(
+                fields=["ses_message_id"], condition=~models.Q(ses_message_id=""), name="event_ses_id_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()} · {self.recipient} · {self.occurred_at:%Y-%m-%d %H:%M}"
