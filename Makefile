@@ -23,6 +23,7 @@ run: export AWS_SECRET_ACCESS_KEY ?= local
 run: export PATH := $(BIN):$(PATH)
 run: install
 	python manage.py migrate --noinput
+	python manage.py collectstatic --noinput --verbosity 0
 	python manage.py demo
 	honcho --procfile Procfile.local start
 

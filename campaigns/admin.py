@@ -6,7 +6,15 @@ from django.db.models import Count
 
 from campaigns import services
 from campaigns.exceptions import CampanileError
-from campaigns.models import Campaign, CampaignStep, Contact, ContactList, ListMembership, Suppression, Template
+from campaigns.models import (
+    Campaign,
+    CampaignStep,
+    Contact,
+    ContactList,
+    ListMembership,
+    Suppression,
+    Template,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -96,7 +104,9 @@ class CampaignAdmin(admin.ModelAdmin):
     inlines = [CampaignStepInline]
     actions = [
         _campaign_action(services.campaign_schedule, label="Schedule selected campaigns", done="Scheduled"),
-        _campaign_action(services.campaign_unschedule, label="Unschedule selected campaigns", done="Unscheduled"),
+        _campaign_action(
+            services.campaign_unschedule, label="Unschedule selected campaigns", done="Unscheduled"
+        ),
         _campaign_action(services.campaign_pause, label="Pause selected campaigns", done="Paused"),
         _campaign_action(services.campaign_resume, label="Resume selected campaigns", done="Resumed"),
         _campaign_action(services.campaign_cancel, label="Cancel selected campaigns", done="Cancelled"),

@@ -5,7 +5,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns import services
-from campaigns.models import Campaign, CampaignStep, Contact, ContactList, ListMembership, Suppression, Template
+from campaigns.models import (
+    Campaign,
+    CampaignStep,
+    Contact,
+    ContactList,
+    ListMembership,
+    Suppression,
+    Template,
+)
 
 SIMULATOR = "simulator.amazonses.com"
 # Mostly deliveries, with the bounces and complaints a real list produces, so reports have shape.
@@ -48,7 +56,10 @@ def demo_load() -> Campaign:
         email=f"suppressionlist@{SIMULATOR}", defaults={"first_name": "Sue", "external_id": "demo-suppressed"}
     )
     services.suppression_add(
-        email=suppressed.email, reason=Suppression.Reason.MANUAL, source=Suppression.Source.ADMIN, detail="Demo"
+        email=suppressed.email,
+        reason=Suppression.Reason.MANUAL,
+        source=Suppression.Source.ADMIN,
+        detail="Demo",
     )
     for contact in (unsubscribed, suppressed):
         ListMembership.objects.get_or_create(contact_list=demo_list, contact=contact)

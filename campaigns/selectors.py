@@ -9,7 +9,9 @@ from campaigns.models import Campaign, Contact, ListMembership, Suppression
 
 def campaign_list_due(*, now: datetime) -> QuerySet[Campaign]:
     """Return scheduled campaigns whose time has come, oldest first."""
-    return Campaign.objects.filter(status=Campaign.Status.SCHEDULED, scheduled_at__lte=now).order_by("scheduled_at")
+    return Campaign.objects.filter(status=Campaign.Status.SCHEDULED, scheduled_at__lte=now).order_by(
+        "scheduled_at"
+    )
 
 
 def campaign_audience(*, campaign: Campaign) -> QuerySet[Contact]:
@@ -19,7 +21,9 @@ def campaign_audience(*, campaign: Campaign) -> QuerySet[Contact]:
     """
     on_lists = ListMembership.objects.filter(contact=OuterRef("pk"), contact_list__campaigns=campaign)
     suppressed = Suppression.objects.filter(email=OuterRef("email"))
-    return Contact.objects.filter(Exists(on_lists), status=Contact.Status.SUBSCRIBED).exclude(Exists(suppressed))
+    return Contact.objects.filter(Exists(on_lists), status=Contact.Status.SUBSCRIBED).exclude(
+        Exists(suppressed)
+    )
 
 
 def contact_is_sendable(*, contact: Contact) -> bool:

@@ -6,9 +6,8 @@ from email.utils import parseaddr
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.template import Context, Engine
+from django.template import Context, Engine, TemplateSyntaxError
 from django.template import Template as DjangoTemplate
-from django.template import TemplateSyntaxError
 from django.utils import timezone
 from inscriptis import get_text
 

@@ -4,8 +4,8 @@ import os
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-secret-key")
 
-from config.settings import *  # noqa: E402, F403
-from config.settings import REDIS_URL, env  # noqa: E402
+from config.settings import *  # noqa: F403
+from config.settings import REDIS_URL, env
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
@@ -18,3 +18,13 @@ CELERY_TASK_DEFAULT_QUEUE = f"campanile-test-{os.getpid()}"
 AWS_ENDPOINT_URL = None
 AWS_SES_REGION_ENDPOINT_URL = None
 SES_CONFIGURATION_SET = ""
+
+# A file, not ":memory:", so the Celery worker thread of the end-to-end test shares the database.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}  # noqa: F405
+# Close connections after each task and request, so no thread holds one when the test database goes.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+
+# Tests never run collectstatic; WhiteNoise serves from the finders instead of a STATIC_ROOT.
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True

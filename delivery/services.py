@@ -62,7 +62,9 @@ def campaign_dispatch(*, campaign: Campaign) -> int:
     return rows
 
 
-def step_execution_claim_batch(*, step: CampaignStep, size: int, now: datetime | None = None) -> list[StepExecution]:
+def step_execution_claim_batch(
+    *, step: CampaignStep, size: int, now: datetime | None = None
+) -> list[StepExecution]:
     """Claim up to `size` pending rows of a step under a lease and commit the claim.
 
     SKIP LOCKED lets any number of workers claim from one step at once and get disjoint rows.
@@ -187,7 +189,11 @@ def step_send_batch(*, step: CampaignStep, size: int | None = None) -> BatchResu
             result.failed += 1
             continue
         _step_execution_finish(
-            execution=execution, status=Status.SENT, ses_message_id=message_id, sent_at=timezone.now(), last_error=""
+            execution=execution,
+            status=Status.SENT,
+            ses_message_id=message_id,
+            sent_at=timezone.now(),
+            last_error="",
         )
         result.sent += 1
     return result

@@ -15,7 +15,9 @@ from delivery.exceptions import SesOutcomeUnknown, SesRejected, SesRetryLater
 
 # Error codes SES uses for "slow down": v1 Throttling, v2 TooManyRequestsException / LimitExceeded.
 # The daily quota arrives as Throttling too ("Daily message quota exceeded").
-THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException", "LimitExceededException"})
+THROTTLING_CODES = frozenset(
+    {"Throttling", "ThrottlingException", "TooManyRequestsException", "LimitExceededException"}
+)
 # Errors where SES itself is unavailable to us for now; nothing was sent.
 RETRYABLE_CODES = frozenset({"ServiceUnavailable", "InternalFailure", "RequestTimeout"})
 

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand
 from campaigns.demo import demo_load
 
 DEMO_USERNAME = "admin"
-DEMO_PASSWORD = "campanile"
+DEMO_PASSWORD = "campanile"  # noqa: S105 - a published demo login, printed on purpose
 
 
 class Command(BaseCommand):

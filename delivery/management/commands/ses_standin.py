@@ -17,7 +17,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, wait, **options):
         if not settings.AWS_ENDPOINT_URL:
-            raise CommandError("AWS_ENDPOINT_URL is not set: this command only prepares a local SES stand-in.")
+            raise CommandError(
+                "AWS_ENDPOINT_URL is not set: this command only prepares a local SES stand-in."
+            )
         client = boto3.client("ses", region_name=settings.AWS_REGION, endpoint_url=settings.AWS_ENDPOINT_URL)
         domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2]
         deadline = time.monotonic() + wait
@@ -27,6 +29,8 @@ class Command(BaseCommand):
                 break
             except BotoCoreError as exc:
                 if time.monotonic() > deadline:
-                    raise CommandError(f"SES stand-in at {settings.AWS_ENDPOINT_URL} did not answer: {exc}") from exc
+                    raise CommandError(
+                        f"SES stand-in at {settings.AWS_ENDPOINT_URL} did not answer: {exc}"
+                    ) from exc
                 time.sleep(0.5)
         self.stdout.write(f"SES stand-in at {settings.AWS_ENDPOINT_URL} ready; {domain} verified.")

@@ -1,0 +1,98 @@
+import pytest
+from django.contrib.messages import get_messages
+from django.urls import reverse
+
+from campaigns.models import Campaign
+from tests.factories import (
+    CampaignFactory,
+    ContactFactory,
+    ListMembershipFactory,
+    StepExecutionFactory,
+    SuppressionFactory,
+    TemplateFactory,
+    TrackingEventFactory,
+    sendable_campaign,
+)
+
+pytestmark = pytest.mark.django_db
+
+CHANGELISTS = [
+    "campaigns_contact",
+    "campaigns_contactlist",
+    "campaigns_suppression",
+    "campaigns_template",
+    "campaigns_campaign",
+    "delivery_stepexecution",
+    "tracking_trackingevent",
+]
+
+
+def _act(client, action, campaigns):
+    url = reverse("admin:campaigns_campaign_changelist")
+    data = {"action": action, "_selected_action": [c.pk for c in campaigns]}
+    response = client.post(url, data, follow=True)
+    assert response.status_code == 200
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+@pytest.fixture
+def populated():
+    """Put a row in every model so each changelist renders real columns."""
+    ListMembershipFactory()
+    SuppressionFactory()
+    TemplateFactory()
+    execution = StepExecutionFactory(ses_message_id="ses-1")
+    TrackingEventFactory(step_execution=execution)
+
+
+@pytest.mark.parametrize("changelist", CHANGELISTS)
+def test_every_changelist_and_search_renders(admin_client, populated, changelist):
+    url = reverse(f"admin:{changelist}_changelist")
+    assert admin_client.get(url).status_code == 200
+    assert admin_client.get(url, {"q": "example"}).status_code == 200
+
+
+def test_every_change_form_renders(admin_client, populated):
+    campaign = Campaign.objects.first()
+    assert admin_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).status_code == 200
+    contact = ContactFactory()
+    assert admin_client.get(reverse("admin:campaigns_contact_change", args=[contact.pk])).status_code == 200
+    assert admin_client.get(reverse("admin:campaigns_campaign_add")).status_code == 200
+
+
+def test_schedule_action_goes_through_the_service(admin_client):
+    campaign = sendable_campaign()
+    messages = _act(admin_client, "campaign_schedule", [campaign])
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.SCHEDULED
+    assert messages == ["Scheduled 1 campaign(s)."]
+
+
+def test_invalid_action_shows_error_and_changes_nothing(admin_client):
+    draft = sendable_campaign()
+    messages = _act(admin_client, "campaign_pause", [draft])
+    draft.refresh_from_db()
+    assert draft.status == Campaign.Status.DRAFT
+    assert len(messages) == 1
+    assert "Cannot pause campaign" in messages[0]
+    assert "Nothing was changed" in messages[0]
+
+
+def test_action_on_a_mixed_selection_is_all_or_nothing(admin_client):
+    ready, empty = sendable_campaign(), CampaignFactory()
+    messages = _act(admin_client, "campaign_schedule", [ready, empty])
+    ready.refresh_from_db()
+    empty.refresh_from_db()
+    assert (ready.status, empty.status) == (Campaign.Status.DRAFT, Campaign.Status.DRAFT)
+    assert "cannot be scheduled" in messages[0]
+
+
+def test_status_cannot_be_edited_in_the_form(admin_client):
+    campaign = sendable_campaign()
+    url = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+    form = admin_client.get(url).context["adminform"].form
+    assert "status" not in form.fields
+
+
+def test_ledger_is_read_only_in_admin(admin_client):
+    assert admin_client.get(reverse("admin:delivery_stepexecution_add")).status_code == 403

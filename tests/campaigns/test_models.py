@@ -1,0 +1,59 @@
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from campaigns.models import Contact, ListMembership, Suppression
+from tests.factories import ContactFactory, ContactListFactory, SuppressionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_contact_email_is_stored_trimmed_and_lowercased():
+    contact = ContactFactory(email="  Ada.Lovelace@Example.COM ")
+    contact.refresh_from_db()
+    assert contact.email == "ada.lovelace@example.com"
+
+
+def test_contact_email_unique_regardless_of_case():
+    ContactFactory(email="ada@example.com")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ContactFactory(email="ADA@Example.com")
+    assert Contact.objects.count() == 1
+
+
+def test_database_rejects_uppercase_email_written_around_save():
+    # bulk_create skips save(); the check constraint still keeps the address canonical.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Contact.objects.bulk_create([Contact(email="Grace@Example.com")])
+    assert not Contact.objects.exists()
+
+
+def test_external_id_unique_when_set_and_optional():
+    ContactFactory(external_id="")
+    ContactFactory(external_id="")
+    ContactFactory(external_id="crm-1")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ContactFactory(external_id="crm-1")
+    assert Contact.objects.count() == 3
+
+
+def test_contact_timezone_must_be_iana_name():
+    contact = ContactFactory.build(timezone="Mars/Olympus")
+    with pytest.raises(ValidationError, match="IANA"):
+        contact.full_clean()
+    ContactFactory.build(timezone="Europe/Paris").full_clean()
+
+
+def test_contact_is_on_a_list_once():
+    contact, contact_list = ContactFactory(), ContactListFactory()
+    ListMembership.objects.create(contact=contact, contact_list=contact_list)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ListMembership.objects.create(contact=contact, contact_list=contact_list)
+    assert list(contact_list.contacts.all()) == [contact]
+
+
+def test_suppression_email_unique_regardless_of_case():
+    SuppressionFactory(email="Bounce@Example.com")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        SuppressionFactory(email="bounce@example.com")
+    assert Suppression.objects.get().email == "bounce@example.com"

@@ -1,0 +1,131 @@
+"""Shared fixtures: a moto SES, the real-services guard, and helpers to inject SES faults."""
+
+import os
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+from django.conf import settings
+from django.db import connection
+from moto import mock_aws
+
+from delivery import ses as delivery_ses
+
+SENDER_DOMAIN = "campanile.test"
+
+
+def _services_required() -> bool:
+    return os.environ.get("CAMPANILE_REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}
+
+
+def pytest_sessionstart(session):
+    """Refuse to run at all when CI asked for PostgreSQL and Redis and they are not there."""
+    if not _services_required():
+        return
+    problems = []
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        problems.append("DATABASE_URL does not point at PostgreSQL")
+    if not settings.REDIS_URL:
+        problems.append("REDIS_URL is not set")
+    else:
+        import redis
+
+        try:
+            redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=3).ping()
+        except redis.RedisError as exc:
+            problems.append(f"Redis at {settings.REDIS_URL} is unreachable: {exc}")
+    if problems:
+        pytest.exit("CAMPANILE_REQUIRE_SERVICES is set but " + "; ".join(problems), returncode=3)
+
+
+@pytest.fixture
+def postgres_only(db):
+    """Mark a test that locks or races: it needs PostgreSQL, and fails rather than skips in CI."""
+    if connection.vendor != "postgresql":
+        if _services_required():
+            pytest.fail("This test needs PostgreSQL (DATABASE_URL).")
+        pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://…")
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch):
+    """Give boto3 fake credentials and no endpoint override, so nothing can reach real AWS."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": settings.AWS_REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture
+def ses(aws_credentials):
+    """Yield a moto SES client with the test sender's domain verified; the app's client is fresh."""
+    delivery_ses.ses_reset()
+    with mock_aws():
+        client = boto3.client("ses", region_name=settings.AWS_REGION)
+        client.verify_domain_identity(Domain=SENDER_DOMAIN)
+        yield client
+    delivery_ses.ses_reset()
+
+
+def sent_messages():
+    """Return the raw messages moto's SES has accepted in this test."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    return ses_backends[DEFAULT_ACCOUNT_ID][settings.AWS_REGION].sent_messages
+
+
+def _error_response(status: int, code: str, message: str):
+    http = AWSResponse(url="https://email.test", status_code=status, headers={}, raw=None)
+    return http, {"Error": {"Code": code, "Message": message, "Type": "Sender"}, "ResponseMetadata": {}}
+
+
+@pytest.fixture
+def inject_ses_error():
+    """Make the app's SES client fail its next N SendRawEmail calls the way SES or the network does.
+
+    moto never throttles or rejects like SES does, so faults are injected through botocore events.
+    An error `code` is answered at before-call: the request never leaves, and botocore raises the
+    ClientError SES would. An `exception` is raised at before-send, after moto has taken the
+    message: a timeout on a request SES did receive. Returns the list of attempts seen.
+    """
+    registered = []
+
+    def inject(*, code: str = "", message: str = "", status: int = 400, times: int = 1, exception=None):
+        client = delivery_ses.ses_backend().connection
+        remaining = {"n": times}
+        attempts = []
+
+        def handler(**kwargs):
+            request = kwargs.get("request")
+            body = request.body if request is not None else b""
+            body = body.decode() if isinstance(body, bytes) else (body or "")
+            if request is not None and "Action=SendRawEmail" not in body:
+                return None
+            attempts.append(kwargs)
+            if remaining["n"] <= 0:
+                return None
+            remaining["n"] -= 1
+            if exception is not None:
+                raise exception
+            return _error_response(status, code, message)
+
+        if exception is not None:
+            # Generic before-send, registered last: moto's own before-send handler answers first,
+            # so the message really reaches the stand-in before the "network" fails.
+            event = "before-send"
+            client.meta.events.register_last(event, handler)
+        else:
+            event = "before-call.ses.SendRawEmail"
+            client.meta.events.register(event, handler)
+        registered.append((client, event, handler))
+        return attempts
+
+    yield inject
+    for client, event, handler in registered:
+        client.meta.events.unregister(event, handler)

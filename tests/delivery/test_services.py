@@ -1,0 +1,287 @@
+import email
+import threading
+from datetime import timedelta
+
+import pytest
+from botocore.exceptions import ReadTimeoutError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from campaigns import services as campaign_services
+from campaigns.models import Campaign, Contact
+from delivery import services
+from delivery.models import StepExecution
+from tests.conftest import sent_messages
+from tests.factories import (
+    ContactFactory,
+    ListMembershipFactory,
+    StepExecutionFactory,
+    SuppressionFactory,
+    sendable_campaign,
+)
+
+pytestmark = pytest.mark.django_db
+
+Status = StepExecution.Status
+
+
+def _started(contacts=3, **fields) -> Campaign:
+    campaign = campaign_services.campaign_schedule(campaign=sendable_campaign(contacts=contacts, **fields))
+    services.campaign_dispatch(campaign=campaign)
+    campaign.refresh_from_db()
+    return campaign
+
+
+def _rows(campaign):
+    return StepExecution.objects.filter(step__campaign=campaign).order_by("pk")
+
+
+# --- Fan-out --------------------------------------------------------------------------------------
+
+
+def test_fan_out_excludes_suppressed_and_unsubscribed_and_collapses_duplicates():
+    campaign = sendable_campaign(contacts=2)
+    audience = campaign.lists.get()
+    second_list = audience.__class__.objects.create(name="Second")
+    campaign.lists.add(second_list)
+    twice = ContactFactory(email="twice@example.com")
+    ListMembershipFactory(contact_list=audience, contact=twice)
+    ListMembershipFactory(contact_list=second_list, contact=twice)
+    ListMembershipFactory(contact_list=audience, contact=ContactFactory(status=Contact.Status.UNSUBSCRIBED))
+    ListMembershipFactory(contact_list=audience, contact=ContactFactory(email="gone@example.com"))
+    SuppressionFactory(email="gone@example.com")
+
+    created = services.step_fan_out(step=campaign.steps.get())
+
+    rows = _rows(campaign)
+    assert created == 3
+    assert rows.count() == 3
+    assert rows.filter(email="twice@example.com").count() == 1
+    assert not rows.filter(email="gone@example.com").exists()
+    assert set(rows.values_list("status", flat=True)) == {Status.PENDING}
+
+
+def test_fan_out_again_creates_no_duplicates():
+    campaign = sendable_campaign(contacts=3)
+    step = campaign.steps.get()
+    services.step_fan_out(step=step)
+    services.step_fan_out(step=step)
+    assert _rows(campaign).count() == 3
+
+
+def test_dispatch_marks_sending_and_fans_out_atomically():
+    campaign = _started(contacts=4)
+    assert campaign.status == Campaign.Status.SENDING
+    assert campaign.started_at is not None
+    assert _rows(campaign).count() == 4
+
+
+# --- Claims ---------------------------------------------------------------------------------------
+
+
+def test_claim_batch_takes_pending_rows_under_a_lease():
+    campaign = _started(contacts=5)
+    step = campaign.steps.get()
+    before = timezone.now()
+
+    claimed = services.step_execution_claim_batch(step=step, size=3)
+
+    assert len(claimed) == 3
+    for row in claimed:
+        assert row.status == Status.SENDING
+        assert row.attempts == 1
+        assert row.lease_expires_at > before
+    again = services.step_execution_claim_batch(step=step, size=10)
+    assert {r.pk for r in again}.isdisjoint({r.pk for r in claimed})
+    assert len(again) == 2
+
+
+def test_concurrent_claimers_get_disjoint_rows(postgres_only, transactional_db):
+    """A claimer holding row locks makes the other skip them instead of waiting or sharing."""
+    campaign = _started(contacts=10)
+    step = campaign.steps.get()
+    locked = threading.Event()
+    release = threading.Event()
+    held = []
+
+    def hold_locks():
+        with transaction.atomic():
+            rows = StepExecution.objects.select_for_update().filter(step=step).order_by("pk")[:4]
+            held.extend(r.pk for r in rows)
+            locked.set()
+            release.wait(10)
+        connection.close()
+
+    holder = threading.Thread(target=hold_locks)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        claimed = services.step_execution_claim_batch(step=step, size=10)
+    finally:
+        release.set()
+        holder.join()
+    assert len(claimed) == 6
+    assert {r.pk for r in claimed}.isdisjoint(held)
+
+
+# --- Sending --------------------------------------------------------------------------------------
+
+
+def test_send_batch_sends_personalized_mail_and_records_message_ids(ses):
+    campaign = _started(contacts=3, configuration_set="marketing")
+    result = services.step_send_batch(step=campaign.steps.get())
+
+    assert (result.claimed, result.sent) == (3, 3)
+    rows = list(_rows(campaign))
+    assert all(r.status == Status.SENT and r.ses_message_id and r.sent_at for r in rows)
+    assert len({r.ses_message_id for r in rows}) == 3
+    messages = sent_messages()
+    assert len(messages) == 3
+    by_recipient = {m.destinations[0]: email.message_from_string(m.raw_data) for m in messages}
+    for row in rows:
+        mime = by_recipient[row.email]
+        assert mime["Subject"] == f"Hello {row.contact.first_name}"
+        assert mime["X-SES-CONFIGURATION-SET"] == "marketing"
+        assert f"step_execution={row.tracking_id}" in mime["X-SES-MESSAGE-TAGS"]
+
+
+def test_send_batch_checks_suppression_at_claim_time(ses):
+    campaign = _started(contacts=3)
+    rows = list(_rows(campaign))
+    SuppressionFactory(email=rows[0].email)
+    campaign_services.contact_unsubscribe(contact=rows[1].contact)
+
+    result = services.step_send_batch(step=campaign.steps.get())
+
+    assert (result.sent, result.suppressed) == (1, 2)
+    assert [r.status for r in _rows(campaign)] == [Status.SUPPRESSED, Status.SUPPRESSED, Status.SENT]
+    assert [m.destinations[0] for m in sent_messages()] == [rows[2].email]
+
+
+def test_throttling_releases_rows_to_pending_and_never_fails(ses, inject_ses_error):
+    campaign = _started(contacts=3)
+    step = campaign.steps.get()
+    inject_ses_error(code="Throttling", message="Maximum sending rate exceeded.", times=1)
+
+    result = services.step_send_batch(step=step)
+
+    assert (result.sent, result.failed, result.released) == (0, 0, 3)
+    assert set(_rows(campaign).values_list("status", flat=True)) == {Status.PENDING}
+    assert "Maximum sending rate exceeded" in _rows(campaign).first().last_error
+    assert sent_messages() == []
+    # Once SES lets us, every row goes out exactly once.
+    services.step_send_batch(step=step)
+    assert set(_rows(campaign).values_list("status", flat=True)) == {Status.SENT}
+    assert sorted(m.destinations[0] for m in sent_messages()) == sorted(r.email for r in _rows(campaign))
+
+
+def test_rejected_message_fails_that_row_with_the_reason(ses, inject_ses_error):
+    campaign = _started(contacts=2)
+    inject_ses_error(code="MessageRejected", message="Email address is not verified.", times=1)
+
+    result = services.step_send_batch(step=campaign.steps.get())
+
+    first, second = _rows(campaign)
+    assert (result.failed, result.sent) == (1, 1)
+    assert first.status == Status.FAILED
+    assert "MessageRejected: Email address is not verified." in first.last_error
+    assert second.status == Status.SENT
+
+
+def test_unverified_sender_is_rejected_by_the_stand_in(ses):
+    campaign = _started(contacts=1, from_email="someone@unverified.test")
+    services.step_send_batch(step=campaign.steps.get())
+    row = _rows(campaign).get()
+    assert row.status == Status.FAILED
+    assert "MessageRejected" in row.last_error
+
+
+def test_read_timeout_marks_row_unknown_without_retrying(ses, inject_ses_error):
+    campaign = _started(contacts=1)
+    attempts = inject_ses_error(exception=ReadTimeoutError(endpoint_url="https://email.test"), times=5)
+
+    result = services.step_send_batch(step=campaign.steps.get())
+
+    row = _rows(campaign).get()
+    assert result.unknown == 1
+    assert row.status == Status.UNKNOWN
+    # SES received it once; botocore must not have sent it again after the timeout.
+    assert len(attempts) == 1
+    assert len(sent_messages()) == 1
+
+
+def test_render_error_fails_only_that_row(ses):
+    campaign = _started(contacts=2)
+    template = campaign.steps.get().template
+    template.html_body = "{{ attributes.n|divisibleby:attributes.d }}"
+    template.save()
+    first, _second = _rows(campaign)
+    Contact.objects.filter(pk=first.contact_id).update(attributes={"n": 1, "d": 0})
+    Contact.objects.exclude(pk=first.contact_id).update(attributes={"n": 4, "d": 2})
+
+    result = services.step_send_batch(step=campaign.steps.get())
+
+    assert (result.failed, result.sent) == (1, 1)
+    assert _rows(campaign).first().status == Status.FAILED
+
+
+# --- Stalls, completion and the tick --------------------------------------------------------------
+
+
+def test_sweep_marks_expired_leases_unknown_and_leaves_live_ones():
+    expired = StepExecutionFactory(status=Status.SENDING, lease_expires_at=timezone.now() - timedelta(seconds=1))
+    live = StepExecutionFactory(status=Status.SENDING, lease_expires_at=timezone.now() + timedelta(minutes=5))
+
+    assert services.step_execution_sweep_stalled() == 1
+
+    expired.refresh_from_db()
+    live.refresh_from_db()
+    assert expired.status == Status.UNKNOWN
+    assert live.status == Status.SENDING
+
+
+def test_campaign_completes_only_when_no_row_is_pending_or_in_flight(ses):
+    campaign = _started(contacts=2)
+    assert not services.campaign_complete_if_done(campaign=campaign)
+    services.step_send_batch(step=campaign.steps.get())
+    assert services.campaign_complete_if_done(campaign=campaign)
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.COMPLETED
+
+
+def test_paused_campaign_claims_nothing(ses):
+    campaign = _started(contacts=2)
+    campaign_services.campaign_pause(campaign=campaign)
+    assert services.campaign_send(campaign=campaign, budget_seconds=5) is False
+    assert set(_rows(campaign).values_list("status", flat=True)) == {Status.PENDING}
+    assert sent_messages() == []
+
+
+def test_tick_starts_due_campaigns_and_asks_for_one_send_task_each():
+    due = campaign_services.campaign_schedule(campaign=sendable_campaign(contacts=2))
+    later = sendable_campaign(contacts=2, scheduled_at=timezone.now() + timedelta(hours=1))
+    campaign_services.campaign_schedule(campaign=later)
+
+    assert services.delivery_tick() == [due.pk]
+    # A second tick while the first send task is alive does not start another.
+    assert services.delivery_tick() == []
+    due.refresh_from_db()
+    later.refresh_from_db()
+    assert due.status == Campaign.Status.SENDING
+    assert later.status == Campaign.Status.SCHEDULED
+    assert _rows(due).count() == 2
+    assert _rows(later).count() == 0
+
+
+def test_tick_restarts_sending_when_the_send_task_went_quiet():
+    campaign = _started(contacts=1)
+    Campaign.objects.filter(pk=campaign.pk).update(send_heartbeat_at=timezone.now() - timedelta(hours=1))
+    assert services.delivery_tick() == [campaign.pk]
+
+
+def test_campaign_send_sends_everything_and_completes(ses):
+    campaign = _started(contacts=7)
+    assert services.campaign_send(campaign=campaign, budget_seconds=30) is False
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.COMPLETED
+    assert len(sent_messages()) == 7

@@ -1,0 +1,98 @@
+"""factory_boy factories for every model; tests build data through these."""
+
+import factory
+from django.utils import timezone
+
+from campaigns.models import Campaign, CampaignStep, Contact, ContactList, ListMembership, Suppression, Template
+from delivery.models import StepExecution
+from tracking.models import TrackingEvent
+
+
+class ContactFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Contact
+
+    email = factory.Sequence(lambda n: f"person{n}@example.com")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    external_id = factory.Sequence(lambda n: f"user-{n}")
+
+
+class ContactListFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ContactList
+
+    name = factory.Sequence(lambda n: f"List {n}")
+
+
+class ListMembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ListMembership
+
+    contact_list = factory.SubFactory(ContactListFactory)
+    contact = factory.SubFactory(ContactFactory)
+
+
+class SuppressionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Suppression
+
+    email = factory.Sequence(lambda n: f"suppressed{n}@example.com")
+    reason = Suppression.Reason.HARD_BOUNCE
+    source = Suppression.Source.SES
+
+
+class TemplateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Template
+
+    name = factory.Sequence(lambda n: f"template-{n}")
+    subject = "Hello {{ contact.first_name }}"
+    html_body = "<p>Hi {{ contact.first_name }}, your plan is {{ attributes.plan }}.</p>"
+    text_body = ""
+
+
+class CampaignFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Campaign
+
+    name = factory.Sequence(lambda n: f"Campaign {n}")
+    from_email = "News <news@campanile.test>"
+
+
+class CampaignStepFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CampaignStep
+
+    campaign = factory.SubFactory(CampaignFactory)
+    order = 1
+    template = factory.SubFactory(TemplateFactory)
+
+
+class StepExecutionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StepExecution
+
+    step = factory.SubFactory(CampaignStepFactory)
+    contact = factory.SubFactory(ContactFactory)
+    email = factory.SelfAttribute("contact.email")
+
+
+class TrackingEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TrackingEvent
+
+    type = TrackingEvent.Type.DELIVERY
+    occurred_at = factory.LazyFunction(timezone.now)
+    recipient = "person@example.com"
+    event_id = factory.Sequence(lambda n: f"event-{n}")
+
+
+def sendable_campaign(*, contacts: int = 3, **campaign_fields) -> Campaign:
+    """Build a one-step campaign with an audience of `contacts` subscribed contacts on one list."""
+    step = CampaignStepFactory(campaign=CampaignFactory(**campaign_fields))
+    audience = ContactListFactory()
+    step.campaign.lists.add(audience)
+    for _ in range(contacts):
+        ListMembershipFactory(contact_list=audience)
+    return step.campaign
