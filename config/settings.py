@@ -1,5 +1,6 @@
 """Campanile settings: every value comes from the environment, read here and nowhere else."""
 
+import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -15,7 +16,13 @@ env = environ.Env()
 if (BASE_DIR / ".env").is_file():
     env.read_env(BASE_DIR / ".env")
 
-DEBUG = env.bool("DJANGO_DEBUG", default=False)
+
+def env_or_default(name: str, default, cast=env.str):
+    """Read a variable, treating an empty value (as in a copied .env.example) as unset."""
+    return cast(name) if os.environ.get(name, "").strip() else default
+
+
+DEBUG = env_or_default("DJANGO_DEBUG", False, env.bool)
 
 # Production must bring its own key; only a debug run may fall back to a throwaway one.
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
@@ -24,10 +31,10 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY is required when DJANGO_DEBUG is off.")
     SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"  # noqa: S105
 
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+PUBLIC_BASE_URL = env_or_default("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 _public_host = urlsplit(PUBLIC_BASE_URL).hostname or "127.0.0.1"
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=[_public_host, "127.0.0.1", "localhost"])
-CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL])
+ALLOWED_HOSTS = env_or_default("DJANGO_ALLOWED_HOSTS", [_public_host, "127.0.0.1", "localhost"], env.list)
+CSRF_TRUSTED_ORIGINS = env_or_default("DJANGO_CSRF_TRUSTED_ORIGINS", [PUBLIC_BASE_URL], env.list)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -74,7 +81,9 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+    "default": environ.Env.db_url_config(
+        env_or_default("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+    ),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat share one SQLite file in the embedded setup: wait for the lock instead
@@ -82,7 +91,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_MAX_AGE"] = env_or_default("DATABASE_CONN_MAX_AGE", 60, env.int)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -101,7 +110,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="UTC")
+TIME_ZONE = env_or_default("DJANGO_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
@@ -112,13 +121,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": env_or_default("LOG_LEVEL", "INFO")},
 }
 
 # --- Celery -------------------------------------------------------------------------------------
 # The embedded default is kombu's filesystem transport: web, worker and beat on one machine share a
 # folder and no broker server is needed. Any kombu URL (redis://, amqp://) replaces it.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_URL = env_or_default("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_DIR = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -135,7 +144,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # How often beat looks for due campaigns and stalled work.
-CAMPAIGN_TICK_SECONDS = env.float("CAMPAIGN_TICK_SECONDS", default=5.0)
+CAMPAIGN_TICK_SECONDS = env_or_default("CAMPAIGN_TICK_SECONDS", 5.0, env.float)
 CELERY_BEAT_SCHEDULE = {
     "campaigns-dispatch-due": {
         "task": "delivery.tasks.campaigns_dispatch_due",
@@ -144,12 +153,12 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Sending ------------------------------------------------------------------------------------
-AWS_REGION = env.str("AWS_REGION", default="us-east-1")
+AWS_REGION = env_or_default("AWS_REGION", "us-east-1")
 # boto3 reads AWS_ENDPOINT_URL itself; it is passed explicitly so the SES client and the stand-in
 # command agree even when another AWS_ENDPOINT_URL_<SERVICE> variable is set.
 AWS_ENDPOINT_URL = env.str("AWS_ENDPOINT_URL", default="") or None
 SES_CONFIGURATION_SET = env.str("SES_CONFIGURATION_SET", default="")
-DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Campanile Demo <demo@campanile.test>")
+DEFAULT_FROM_EMAIL = env_or_default("DEFAULT_FROM_EMAIL", "Campanile Demo <demo@campanile.test>")
 
 EMAIL_BACKEND = "django_ses.SESBackend"
 AWS_SES_REGION_NAME = AWS_REGION
@@ -160,13 +169,13 @@ AWS_SES_AUTO_THROTTLE = None
 # SendRawEmail has no idempotency token: an SDK retry after a read timeout can mail twice, so the
 # send call is never retried by botocore and the ledger decides instead.
 AWS_SES_CONFIG = BotocoreConfig(
-    connect_timeout=env.float("SES_CONNECT_TIMEOUT", default=5.0),
-    read_timeout=env.float("SES_READ_TIMEOUT", default=15.0),
+    connect_timeout=env_or_default("SES_CONNECT_TIMEOUT", 5.0, env.float),
+    read_timeout=env_or_default("SES_READ_TIMEOUT", 15.0, env.float),
     retries={"total_max_attempts": 1, "mode": "standard"},
 )
 
 # Rows claimed by one send task, and how long a claim lasts before the row counts as stalled.
-SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=50)
-SEND_LEASE_SECONDS = env.int("SEND_LEASE_SECONDS", default=300)
+SEND_BATCH_SIZE = env_or_default("SEND_BATCH_SIZE", 50, env.int)
+SEND_LEASE_SECONDS = env_or_default("SEND_LEASE_SECONDS", 300, env.int)
 # How long one send task keeps claiming batches before it hands over to the next tick.
-SEND_TASK_BUDGET_SECONDS = env.float("SEND_TASK_BUDGET_SECONDS", default=30.0)
+SEND_TASK_BUDGET_SECONDS = env_or_default("SEND_TASK_BUDGET_SECONDS", 30.0, env.float)

@@ -1,0 +1,89 @@
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+# Each app may import only the apps after it: tracking → delivery → campaigns.
+ALLOWED = {"campaigns": set(), "delivery": {"campaigns"}, "tracking": {"delivery", "campaigns"}}
+
+
+def _import_settings(**env):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL"))}
+    return subprocess.run(
+        [sys.executable, "-c", "import config.settings as s; print(s.DATABASES['default']['ENGINE'])"],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    result = _import_settings()
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is required" in result.stderr
+
+
+def test_debug_run_falls_back_to_sqlite_and_a_local_key():
+    result = _import_settings(DJANGO_DEBUG="true")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "django.db.backends.sqlite3"
+
+
+def test_database_url_selects_postgresql():
+    result = _import_settings(DJANGO_SECRET_KEY="x", DATABASE_URL="postgres://u@127.0.0.1:5432/db")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "django.db.backends.postgresql"
+
+
+def _imported_apps(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found & set(ALLOWED)
+
+
+def test_app_dependencies_point_one_way():
+    violations = []
+    for app, allowed in ALLOWED.items():
+        for path in (ROOT / app).rglob("*.py"):
+            for imported in _imported_apps(path) - allowed - {app}:
+                violations.append(f"{path.relative_to(ROOT)} imports {imported}")
+    assert violations == []
+
+
+def _variables_read_by_settings() -> set[str]:
+    tree = ast.parse((ROOT / "config" / "settings.py").read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if called in {"env_or_default", "str", "int", "float", "bool", "list"} and str(
+                node.args[0].value
+            ).isupper():
+                names.add(node.args[0].value)
+    return names
+
+
+def test_every_environment_variable_is_documented():
+    names = _variables_read_by_settings()
+    assert {"DJANGO_SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL"} <= names
+    example = (ROOT / ".env.example").read_text()
+    readme = (ROOT / "README.md").read_text()
+    missing = sorted(n for n in names if f"{n}=" not in example or f"`{n}`" not in readme)
+    assert missing == []
+
+
+def test_a_copied_env_example_loads_with_its_empty_values():
+    example = (ROOT / ".env.example").read_text().splitlines()
+    values = dict(line.split("=", 1) for line in example if line and not line.startswith("#"))
+    result = _import_settings(**{**values, "DJANGO_SECRET_KEY": "x"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "django.db.backends.sqlite3"

@@ -1,0 +1,47 @@
+import socket
+from io import StringIO
+
+import boto3
+import pytest
+from django.core.management import CommandError, call_command
+from moto.server import ThreadedMotoServer
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def moto_server(aws_credentials):
+    """Run the same moto server `make run` uses, on a free loopback port."""
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+def test_ses_standin_verifies_the_sender_domain(moto_server, settings):
+    settings.AWS_ENDPOINT_URL = moto_server
+    settings.DEFAULT_FROM_EMAIL = "Demo <demo@news.campanile.test>"
+    out = StringIO()
+
+    call_command("ses_standin", "--wait", "5", stdout=out)
+
+    client = boto3.client("ses", region_name=settings.AWS_REGION, endpoint_url=moto_server)
+    assert "news.campanile.test" in client.list_identities(IdentityType="Domain")["Identities"]
+    assert "news.campanile.test verified" in out.getvalue()
+
+
+def test_ses_standin_gives_up_clearly_when_nothing_answers(aws_credentials, settings):
+    settings.AWS_ENDPOINT_URL = f"http://127.0.0.1:{_free_port()}"
+    with pytest.raises(CommandError, match="did not answer"):
+        call_command("ses_standin", "--wait", "1")
+
+
+def test_ses_standin_refuses_to_touch_real_aws(settings):
+    settings.AWS_ENDPOINT_URL = None
+    with pytest.raises(CommandError, match="AWS_ENDPOINT_URL is not set"):
+        call_command("ses_standin")
