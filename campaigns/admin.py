@@ -1,8 +1,12 @@
 """Admin for the audience, templates and campaigns; state changes go through services."""
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count
+from django.http import Http404, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.urls import path, reverse
 
 from campaigns import services
 from campaigns.exceptions import CampanileError
@@ -74,24 +78,40 @@ class CampaignStepInline(admin.TabularInline):
     autocomplete_fields = ["template"]
 
 
-def _campaign_action(action, *, label, done):
-    """Build an admin action that applies one status-machine service to every selected campaign.
+# The marketer's moves through the status machine: action → (service, verb, past tense).
+# "start" and "complete" are left out: only the delivery engine makes those.
+CAMPAIGN_ADMIN_ACTIONS = {
+    "schedule": (services.campaign_schedule, "Schedule", "Scheduled"),
+    "unschedule": (services.campaign_unschedule, "Unschedule", "Unscheduled"),
+    "pause": (services.campaign_pause, "Pause", "Paused"),
+    "resume": (services.campaign_resume, "Resume", "Resumed"),
+    "cancel": (services.campaign_cancel, "Cancel", "Cancelled"),
+}
 
-    All or nothing: if one campaign cannot make the move, none does, and the admin says why.
-    """
+
+def campaign_admin_apply(modeladmin, request, campaigns, action: str) -> bool:
+    """Apply one status-machine action to campaigns, all or nothing, and tell the user the outcome."""
+    service, _verb, done = CAMPAIGN_ADMIN_ACTIONS[action]
+    try:
+        with transaction.atomic():
+            for campaign in campaigns:
+                service(campaign=campaign)
+    except CampanileError as exc:
+        modeladmin.message_user(request, f"{exc} Nothing was changed.", level=messages.ERROR)
+        return False
+    modeladmin.message_user(request, f"{done} {len(campaigns)} campaign(s).", level=messages.SUCCESS)
+    return True
+
+
+def _bulk_action(action: str):
+    """Build the changelist action for one status-machine action."""
 
     def run(modeladmin, request, queryset):
-        try:
-            with transaction.atomic():
-                for campaign in queryset.order_by("pk"):
-                    action(campaign=campaign)
-        except CampanileError as exc:
-            modeladmin.message_user(request, f"{exc} Nothing was changed.", level=messages.ERROR)
-            return
-        modeladmin.message_user(request, f"{done} {queryset.count()} campaign(s).", level=messages.SUCCESS)
+        campaign_admin_apply(modeladmin, request, list(queryset.order_by("pk")), action)
 
-    run.__name__ = action.__name__
-    return admin.action(description=label, permissions=["change"])(run)
+    run.__name__ = f"campaign_{action}"
+    verb = CAMPAIGN_ADMIN_ACTIONS[action][1]
+    return admin.action(description=f"{verb} selected campaigns", permissions=["change"])(run)
 
 
 @admin.register(Campaign)
@@ -100,14 +120,51 @@ class CampaignAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["name", "from_email"]
     filter_horizontal = ["lists"]
-    readonly_fields = ["status", "started_at", "completed_at", "created_at", "updated_at"]
+    readonly_fields = ["status", "progress", "started_at", "completed_at", "created_at", "updated_at"]
     inlines = [CampaignStepInline]
-    actions = [
-        _campaign_action(services.campaign_schedule, label="Schedule selected campaigns", done="Scheduled"),
-        _campaign_action(
-            services.campaign_unschedule, label="Unschedule selected campaigns", done="Unscheduled"
-        ),
-        _campaign_action(services.campaign_pause, label="Pause selected campaigns", done="Paused"),
-        _campaign_action(services.campaign_resume, label="Resume selected campaigns", done="Resumed"),
-        _campaign_action(services.campaign_cancel, label="Cancel selected campaigns", done="Cancelled"),
-    ]
+    actions = [_bulk_action(action) for action in CAMPAIGN_ADMIN_ACTIONS]
+
+    @admin.display(description="Progress")
+    def progress(self, obj):
+        if obj.pk is None:
+            return "—"
+        counts = (
+            obj.steps.filter(executions__isnull=False)
+            .values_list("executions__status")
+            .annotate(n=Count("executions"))
+            .order_by("executions__status")
+        )
+        return " · ".join(f"{status} {n}" for status, n in counts) or "No recipients queued yet."
+
+    def get_urls(self):
+        transition = self.admin_site.admin_view(self.transition_view)
+        return [
+            path(
+                "<path:object_id>/transition/<slug:action>/", transition, name="campaigns_campaign_transition"
+            ),
+            *super().get_urls(),
+        ]
+
+    def transition_view(self, request, object_id, action):
+        """Apply one status-machine action from the campaign's own page (POST only)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        campaign = self.get_object(request, object_id)
+        if campaign is None or action not in CAMPAIGN_ADMIN_ACTIONS:
+            raise Http404("No such campaign or action.")
+        if not self.has_change_permission(request, campaign):
+            raise PermissionDenied
+        campaign_admin_apply(self, request, [campaign], action)
+        return redirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        campaign = self.get_object(request, object_id)
+        buttons = []
+        if campaign is not None:
+            buttons = [
+                (action, verb)
+                for action, (_service, verb, _done) in CAMPAIGN_ADMIN_ACTIONS.items()
+                if campaign.status in services.CAMPAIGN_TRANSITIONS[action][0]
+            ]
+        extra_context = {**(extra_context or {}), "transition_buttons": buttons}
+        return super().change_view(request, object_id, form_url, extra_context)

@@ -175,6 +175,10 @@ def campaign_check_ready(*, campaign: Campaign) -> None:
     steps = list(campaign.steps.select_related("template"))
     if not steps:
         problems.append("it has no steps")
+    elif len(steps) > 1:
+        # Sending follows only the first step until per-recipient drip timing exists; refusing
+        # beats silently dropping steps 2..n.
+        problems.append("multi-step (drip) campaigns cannot be sent yet; keep one step")
     if not campaign.lists.exists():
         problems.append("it has no audience lists")
     try:

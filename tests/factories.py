@@ -3,7 +3,15 @@
 import factory
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignStep, Contact, ContactList, ListMembership, Suppression, Template
+from campaigns.models import (
+    Campaign,
+    CampaignStep,
+    Contact,
+    ContactList,
+    ListMembership,
+    Suppression,
+    Template,
+)
 from delivery.models import StepExecution
 from tracking.models import TrackingEvent
 

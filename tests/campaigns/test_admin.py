@@ -96,3 +96,39 @@ def test_status_cannot_be_edited_in_the_form(admin_client):
 
 def test_ledger_is_read_only_in_admin(admin_client):
     assert admin_client.get(reverse("admin:delivery_stepexecution_add")).status_code == 403
+
+
+def _transition_url(campaign, action):
+    return reverse("admin:campaigns_campaign_transition", args=[campaign.pk, action])
+
+
+def test_change_page_offers_only_the_moves_the_status_allows(admin_client):
+    campaign = sendable_campaign()
+    page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+    assert [verb for _action, verb in page.context["transition_buttons"]] == ["Schedule", "Cancel"]
+    assert _transition_url(campaign, "schedule") in page.content.decode()
+
+
+def test_change_page_button_applies_the_move(admin_client):
+    campaign = sendable_campaign()
+    response = admin_client.post(_transition_url(campaign, "schedule"), follow=True)
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.SCHEDULED
+    assert "Scheduled 1 campaign(s)." in [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def test_change_page_button_refuses_an_invalid_move_and_get(admin_client):
+    campaign = sendable_campaign()
+    response = admin_client.post(_transition_url(campaign, "resume"), follow=True)
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.DRAFT
+    assert "Cannot resume campaign" in str(next(iter(get_messages(response.wsgi_request))))
+    assert admin_client.get(_transition_url(campaign, "schedule")).status_code == 405
+    assert admin_client.post(_transition_url(campaign, "start")).status_code == 404
+
+
+def test_progress_counts_the_ledger_by_status(admin_client):
+    execution = StepExecutionFactory(status="sent")
+    StepExecutionFactory(step=execution.step, status="failed")
+    page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[execution.step.campaign.pk]))
+    assert "failed 1 · sent 1" in page.content.decode()

@@ -23,7 +23,9 @@ def test_demo_creates_login_audience_and_a_campaign_due_now():
     # The unsubscribed and the suppressed contacts stay out of the ledger.
     assert delivery_services.delivery_tick() == [campaign.pk]
     assert StepExecution.objects.count() == 49
-    assert not StepExecution.objects.filter(email__in=["success+unsubscribed@simulator.amazonses.com"]).exists()
+    assert not StepExecution.objects.filter(
+        email__in=["success+unsubscribed@simulator.amazonses.com"]
+    ).exists()
 
 
 def test_demo_runs_again_without_duplicating_the_audience():

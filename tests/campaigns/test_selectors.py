@@ -25,7 +25,9 @@ def test_audience_excludes_unsubscribed_suppressed_and_other_lists_and_collapses
     unsubscribed = ListMembershipFactory(
         contact_list=first, contact=ContactFactory(status=Contact.Status.UNSUBSCRIBED)
     ).contact
-    suppressed = ListMembershipFactory(contact_list=first, contact=ContactFactory(email="bounced@example.com"))
+    suppressed = ListMembershipFactory(
+        contact_list=first, contact=ContactFactory(email="bounced@example.com")
+    )
     SuppressionFactory(email="Bounced@Example.com")
     not_targeted = ListMembershipFactory(contact_list=elsewhere).contact
 

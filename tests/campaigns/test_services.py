@@ -6,7 +6,13 @@ from django.utils import timezone
 from campaigns import services
 from campaigns.exceptions import CampaignNotReady, InvalidTransition, TemplateRenderError
 from campaigns.models import Campaign, Contact, Suppression
-from tests.factories import CampaignFactory, CampaignStepFactory, ContactFactory, TemplateFactory, sendable_campaign
+from tests.factories import (
+    CampaignFactory,
+    CampaignStepFactory,
+    ContactFactory,
+    TemplateFactory,
+    sendable_campaign,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -99,6 +105,13 @@ def test_schedule_refuses_broken_template():
         services.campaign_schedule(campaign=campaign)
 
 
+def test_schedule_refuses_more_than_one_step_for_now():
+    campaign = sendable_campaign()
+    CampaignStepFactory(campaign=campaign, order=2)
+    with pytest.raises(CampaignNotReady, match="multi-step"):
+        services.campaign_schedule(campaign=campaign)
+
+
 def test_address_validate_rejects_line_breaks_and_accepts_display_names():
     services.address_validate(value="Acme News <news@acme.test>", field="from_email")
     with pytest.raises(ValidationError):
@@ -125,7 +138,9 @@ def test_render_personalizes_from_fields_and_attributes():
 
 
 def test_render_escapes_html_only_and_keeps_subject_on_one_line():
-    template = TemplateFactory(subject="For {{ contact.first_name }}", html_body="<b>{{ contact.first_name }}</b>")
+    template = TemplateFactory(
+        subject="For {{ contact.first_name }}", html_body="<b>{{ contact.first_name }}</b>"
+    )
     contact = ContactFactory(first_name="Tom & <Jerry>\r\nBcc: x@example.com")
     rendered = _render(template, contact)
     assert "\n" not in rendered.subject
@@ -135,7 +150,9 @@ def test_render_escapes_html_only_and_keeps_subject_on_one_line():
 
 
 def test_render_missing_variable_is_empty_and_text_is_derived_from_html():
-    template = TemplateFactory(subject="Hi{{ attributes.nickname }}", html_body="<h1>Title</h1><p>Body text</p>")
+    template = TemplateFactory(
+        subject="Hi{{ attributes.nickname }}", html_body="<h1>Title</h1><p>Body text</p>"
+    )
     rendered = _render(template, ContactFactory(attributes={}))
     assert rendered.subject == "Hi"
     assert "Title" in rendered.text

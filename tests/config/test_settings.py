@@ -65,9 +65,10 @@ def _variables_read_by_settings() -> set[str]:
         if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
             func = node.func
             called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            if called in {"env_or_default", "str", "int", "float", "bool", "list"} and str(
-                node.args[0].value
-            ).isupper():
+            if (
+                called in {"env_or_default", "str", "int", "float", "bool", "list"}
+                and str(node.args[0].value).isupper()
+            ):
                 names.add(node.args[0].value)
     return names
 

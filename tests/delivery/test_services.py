@@ -3,6 +3,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+import time_machine
 from botocore.exceptions import ReadTimeoutError
 from django.db import connection, transaction
 from django.utils import timezone
@@ -229,7 +230,9 @@ def test_render_error_fails_only_that_row(ses):
 
 
 def test_sweep_marks_expired_leases_unknown_and_leaves_live_ones():
-    expired = StepExecutionFactory(status=Status.SENDING, lease_expires_at=timezone.now() - timedelta(seconds=1))
+    expired = StepExecutionFactory(
+        status=Status.SENDING, lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
     live = StepExecutionFactory(status=Status.SENDING, lease_expires_at=timezone.now() + timedelta(minutes=5))
 
     assert services.step_execution_sweep_stalled() == 1
@@ -238,6 +241,19 @@ def test_sweep_marks_expired_leases_unknown_and_leaves_live_ones():
     live.refresh_from_db()
     assert expired.status == Status.UNKNOWN
     assert live.status == Status.SENDING
+
+
+def test_a_claim_abandoned_past_its_lease_becomes_unknown_never_pending(settings):
+    campaign = _started(contacts=2)
+    claimed = services.step_execution_claim_batch(step=campaign.steps.get(), size=2)
+    assert len(claimed) == 2
+    with time_machine.travel(timezone.now() + timedelta(seconds=settings.SEND_LEASE_SECONDS - 1)):
+        assert services.step_execution_sweep_stalled() == 0
+    with time_machine.travel(timezone.now() + timedelta(seconds=settings.SEND_LEASE_SECONDS + 1)):
+        assert services.step_execution_sweep_stalled() == 2
+        # The worker may have reached SES for any of them: nothing is claimable again.
+        assert services.step_execution_claim_batch(step=campaign.steps.get(), size=10) == []
+    assert set(_rows(campaign).values_list("status", flat=True)) == {Status.UNKNOWN}
 
 
 def test_campaign_completes_only_when_no_row_is_pending_or_in_flight(ses):
