@@ -16,8 +16,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 install: $(STAMP)
 
 # Embedded defaults: SQLite file, filesystem broker, moto as the SES stand-in on loopback.
+run: export LOCAL_WEB_PORT ?= 8000
+run: export LOCAL_SES_PORT ?= 5005
 run: export DJANGO_DEBUG ?= true
-run: export AWS_ENDPOINT_URL ?= http://127.0.0.1:5005
+run: export PUBLIC_BASE_URL ?= http://127.0.0.1:$(LOCAL_WEB_PORT)
+run: export AWS_ENDPOINT_URL ?= http://127.0.0.1:$(LOCAL_SES_PORT)
 run: export AWS_ACCESS_KEY_ID ?= local
 run: export AWS_SECRET_ACCESS_KEY ?= local
 run: export PATH := $(BIN):$(PATH)

@@ -38,6 +38,7 @@ class ContactAdmin(admin.ModelAdmin):
     # Counting a million rows on every page load is what makes admins slow; skip the full count.
     show_full_result_count = False
     list_per_page = 50
+    inlines = [MembershipInline]
 
 
 @admin.register(ContactList)
@@ -52,6 +53,16 @@ class ContactListAdmin(admin.ModelAdmin):
     @admin.display(description="Members", ordering="_member_count")
     def member_count(self, obj):
         return obj._member_count
+
+
+@admin.register(ListMembership)
+class ListMembershipAdmin(admin.ModelAdmin):
+    list_display = ["contact", "contact_list", "created_at"]
+    list_filter = ["contact_list"]
+    search_fields = ["=contact__email", "contact__external_id"]
+    list_select_related = ["contact", "contact_list"]
+    raw_id_fields = ["contact"]
+    show_full_result_count = False
 
 
 @admin.register(Suppression)
@@ -75,6 +86,15 @@ class CampaignStepInline(admin.TabularInline):
     model = CampaignStep
     extra = 0
     min_num = 1
+    autocomplete_fields = ["template"]
+
+
+@admin.register(CampaignStep)
+class CampaignStepAdmin(admin.ModelAdmin):
+    list_display = ["campaign", "order", "template", "delay"]
+    list_filter = ["campaign__status"]
+    search_fields = ["campaign__name", "template__name"]
+    list_select_related = ["campaign", "template"]
     autocomplete_fields = ["template"]
 
 

@@ -35,6 +35,8 @@ PUBLIC_BASE_URL = env_or_default("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rst
 _public_host = urlsplit(PUBLIC_BASE_URL).hostname or "127.0.0.1"
 ALLOWED_HOSTS = env_or_default("DJANGO_ALLOWED_HOSTS", [_public_host, "127.0.0.1", "localhost"], env.list)
 CSRF_TRUSTED_ORIGINS = env_or_default("DJANGO_CSRF_TRUSTED_ORIGINS", [PUBLIC_BASE_URL], env.list)
+# Served over HTTPS: keep the session and CSRF cookies off plain HTTP.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PUBLIC_BASE_URL.startswith("https://")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

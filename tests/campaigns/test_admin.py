@@ -19,6 +19,8 @@ pytestmark = pytest.mark.django_db
 CHANGELISTS = [
     "campaigns_contact",
     "campaigns_contactlist",
+    "campaigns_listmembership",
+    "campaigns_campaignstep",
     "campaigns_suppression",
     "campaigns_template",
     "campaigns_campaign",

@@ -1,5 +1,6 @@
 """Create the demo superuser and data; print how to log in."""
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
@@ -22,6 +23,6 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"Demo campaign “{campaign.name}” scheduled for {campaign.scheduled_at:%H:%M:%S} "
                 f"({recipients} list members, 2 of them excluded).\n"
-                f"Admin: http://127.0.0.1:8000/admin/  login: {DEMO_USERNAME} / {DEMO_PASSWORD}"
+                f"Admin: {settings.PUBLIC_BASE_URL}/admin/  login: {DEMO_USERNAME} / {DEMO_PASSWORD}"
             )
         )
