@@ -3,25 +3,19 @@
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.utils import free_port, wait_until
+
 ROOT = Path(__file__).resolve().parents[1]
 # What `make run` would otherwise take from a developer's or CI's environment.
 NOT_EMBEDDED = ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "AWS_ENDPOINT_URL", "DJANGO_", "LOCAL_")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _copy_project(target: Path) -> None:
@@ -61,15 +55,6 @@ def _demo_progress(db: Path) -> tuple[str, int]:
     return status, sent
 
 
-def _wait(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.5)
-    return False
-
-
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_run_sends_the_demo_campaign_on_embedded_defaults(tmp_path):
     project = tmp_path / "campanile"
@@ -78,7 +63,7 @@ def test_make_run_sends_the_demo_campaign_on_embedded_defaults(tmp_path):
     (project / ".venv").symlink_to(Path(sys.executable).parent.parent)
     stamp = tmp_path / "installed"
     stamp.touch()
-    web, ses = _free_port(), _free_port()
+    web, ses = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(NOT_EMBEDDED)}
     env.update(LOCAL_WEB_PORT=str(web), LOCAL_SES_PORT=str(ses))
     log = (tmp_path / "run.log").open("w")
@@ -91,10 +76,11 @@ def test_make_run_sends_the_demo_campaign_on_embedded_defaults(tmp_path):
         start_new_session=True,
     )
     try:
-        assert _wait(lambda: _get(f"http://127.0.0.1:{web}/healthz") == 200, 90), "web never became healthy"
+        healthy = wait_until(lambda: _get(f"http://127.0.0.1:{web}/healthz") == 200, 90)
+        assert healthy, "the web server never answered /healthz with 200"
         assert _get(f"http://127.0.0.1:{web}/admin/login/") == 200
         db = project / "db.sqlite3"
-        assert _wait(lambda: _demo_progress(db) == ("completed", 49), 60), _demo_progress(db)
+        assert wait_until(lambda: _demo_progress(db) == ("completed", 49), 60), _demo_progress(db)
     finally:
         # What Ctrl-C does: SIGINT to the whole foreground process group.
         os.killpg(run.pid, signal.SIGINT)

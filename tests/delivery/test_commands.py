@@ -1,4 +1,3 @@
-import socket
 from io import StringIO
 
 import boto3
@@ -6,17 +5,13 @@ import pytest
 from django.core.management import CommandError, call_command
 from moto.server import ThreadedMotoServer
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.utils import free_port
 
 
 @pytest.fixture
 def moto_server(aws_credentials):
     """Run the same moto server `make run` uses, on a free loopback port."""
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     yield f"http://127.0.0.1:{port}"
@@ -36,7 +31,7 @@ def test_ses_standin_verifies_the_sender_domain(moto_server, settings):
 
 
 def test_ses_standin_gives_up_clearly_when_nothing_answers(aws_credentials, settings):
-    settings.AWS_ENDPOINT_URL = f"http://127.0.0.1:{_free_port()}"
+    settings.AWS_ENDPOINT_URL = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(CommandError, match="did not answer"):
         call_command("ses_standin", "--wait", "1")
 

@@ -1,7 +1,6 @@
 """A campaign from "scheduled" to mail in the stand-in, through beat's tick, the broker and a worker."""
 
 import email
-import time
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -14,17 +13,13 @@ from config.celery import app as celery_app
 from delivery.models import StepExecution
 from tests.conftest import sent_messages
 from tests.factories import ContactFactory, ListMembershipFactory, sendable_campaign
+from tests.utils import wait_until
 
 TICK_TASK = "delivery.tasks.campaigns_dispatch_due"
 
 
-def _wait_for(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
+def _status(campaign: Campaign) -> str:
+    return Campaign.objects.values_list("status", flat=True).get(pk=campaign.pk)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -48,7 +43,7 @@ def test_scheduled_campaign_is_sent_by_beat_tick_and_worker(ses):
     with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
         with celery_app.producer_or_acquire() as producer:
             scheduler.apply_async(scheduler.schedule[tick.name], producer=producer)
-        finished = _wait_for(lambda: Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.COMPLETED)
+        finished = wait_until(lambda: _status(campaign) == Campaign.Status.COMPLETED, 30)
 
     assert finished, "the campaign did not complete within 30 s"
     rows = {r.email: r for r in StepExecution.objects.filter(step__campaign=campaign)}
