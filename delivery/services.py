@@ -16,7 +16,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from campaigns import services as campaign_services
-from campaigns.exceptions import CampanileError, InvalidTransition, TemplateRenderError
+from campaigns.exceptions import CampaignNotReady, CampanileError, InvalidTransition, TemplateRenderError
 from campaigns.models import Campaign, CampaignStep, Contact, Suppression
 from campaigns.selectors import campaign_audience, campaign_list_due
 from delivery.exceptions import SesOutcomeUnknown, SesRejected, SesRetryLater
@@ -53,7 +53,16 @@ def step_fan_out(*, step: CampaignStep) -> int:
 
 
 def campaign_dispatch(*, campaign: Campaign) -> int:
-    """Start a due campaign: mark it sending and fan out its first step, atomically; return rows."""
+    """Start a due campaign: mark it sending and fan out its first step, atomically; return rows.
+
+    A campaign edited into an unsendable shape after it was scheduled (steps removed, template
+    broken) is paused instead, so it waits for the marketer rather than failing every tick.
+    """
+    try:
+        campaign_services.campaign_check_ready(campaign=campaign)
+    except CampaignNotReady:
+        campaign_services.campaign_pause(campaign=campaign)
+        raise
     with transaction.atomic():
         campaign_services.campaign_start(campaign=campaign)
         first_step = campaign.steps.order_by("order").first()
@@ -86,9 +95,14 @@ def step_execution_claim_batch(
     return list(StepExecution.objects.filter(pk__in=ids).select_related("contact").order_by("pk"))
 
 
-def _step_execution_finish(*, execution: StepExecution, status: str, **fields) -> None:
-    """Commit a claimed row's outcome; a row someone else already settled is left alone."""
-    updated = StepExecution.objects.filter(pk=execution.pk, status=Status.SENDING).update(
+def step_execution_settle(*, execution: StepExecution, status: str, **fields) -> None:
+    """Commit a claimed row's outcome; a row someone else already settled is left alone.
+
+    The one exception is proof of sending: an SES MessageId beats an `unknown` that the sweeper
+    wrote because this worker was slower than its lease.
+    """
+    settled_from = [Status.SENDING, Status.UNKNOWN] if status == Status.SENT else [Status.SENDING]
+    updated = StepExecution.objects.filter(pk=execution.pk, status__in=settled_from).update(
         status=status, lease_expires_at=None, updated_at=timezone.now(), **fields
     )
     if not updated:
@@ -160,14 +174,14 @@ def step_send_batch(*, step: CampaignStep, size: int | None = None) -> BatchResu
         # Checked at claim time, not only at fan-out: an unsubscribe or bounce that arrived since
         # the campaign was queued must still stop this email.
         if execution.email in suppressed or execution.contact.status != Contact.Status.SUBSCRIBED:
-            _step_execution_finish(execution=execution, status=Status.SUPPRESSED)
+            step_execution_settle(execution=execution, status=Status.SUPPRESSED)
             result.suppressed += 1
             continue
         try:
             compiled = compiled or campaign_services.template_compile(template=step.template)
             rendered = campaign_services.template_render(compiled=compiled, contact=execution.contact)
         except TemplateRenderError as exc:
-            _step_execution_finish(execution=execution, status=Status.FAILED, last_error=str(exc))
+            step_execution_settle(execution=execution, status=Status.FAILED, last_error=str(exc))
             result.failed += 1
             continue
         message = step_execution_build_message(execution=execution, rendered=rendered)
@@ -181,14 +195,14 @@ def step_send_batch(*, step: CampaignStep, size: int | None = None) -> BatchResu
             logger.warning("SES asked to retry later (%s); %s rows released.", exc, len(rest))
             break
         except SesOutcomeUnknown as exc:
-            _step_execution_finish(execution=execution, status=Status.UNKNOWN, last_error=str(exc))
+            step_execution_settle(execution=execution, status=Status.UNKNOWN, last_error=str(exc))
             result.unknown += 1
             continue
         except SesRejected as exc:
-            _step_execution_finish(execution=execution, status=Status.FAILED, last_error=str(exc))
+            step_execution_settle(execution=execution, status=Status.FAILED, last_error=str(exc))
             result.failed += 1
             continue
-        _step_execution_finish(
+        step_execution_settle(
             execution=execution,
             status=Status.SENT,
             ses_message_id=message_id,
@@ -247,6 +261,9 @@ def campaign_send(*, campaign: Campaign, budget_seconds: float) -> bool:
     """
     deadline = monotonic() + budget_seconds
     step = campaign.steps.select_related("campaign", "template").order_by("order").first()
+    if step is None:
+        logger.error("Campaign %s is sending but has no step; nothing to send.", campaign.pk)
+        return False
     while monotonic() < deadline:
         if not _campaign_heartbeat(campaign=campaign):
             return False  # No longer sending: paused, cancelled or completed.

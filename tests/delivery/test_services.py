@@ -289,6 +289,31 @@ def test_tick_starts_due_campaigns_and_asks_for_one_send_task_each():
     assert _rows(later).count() == 0
 
 
+def test_tick_pauses_a_due_campaign_that_became_unsendable():
+    campaign = campaign_services.campaign_schedule(campaign=sendable_campaign(contacts=2))
+    campaign.lists.clear()
+
+    assert services.delivery_tick() == []
+
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.PAUSED
+    assert _rows(campaign).count() == 0
+
+
+def test_a_late_message_id_settles_a_row_the_sweeper_marked_unknown(ses, settings):
+    campaign = _started(contacts=1)
+    settings.SEND_LEASE_SECONDS = -1  # Every claim is born expired: the sweeper races the send.
+    (row,) = services.step_execution_claim_batch(step=campaign.steps.get(), size=1)
+    services.step_execution_sweep_stalled()
+    assert _rows(campaign).get().status == Status.UNKNOWN
+
+    services.step_execution_settle(execution=row, status=Status.SENT, ses_message_id="ses-late")
+    services.step_execution_settle(execution=row, status=Status.FAILED, last_error="late failure")
+
+    settled = _rows(campaign).get()
+    assert (settled.status, settled.ses_message_id) == (Status.SENT, "ses-late")
+
+
 def test_tick_restarts_sending_when_the_send_task_went_quiet():
     campaign = _started(contacts=1)
     Campaign.objects.filter(pk=campaign.pk).update(send_heartbeat_at=timezone.now() - timedelta(hours=1))
