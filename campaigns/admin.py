@@ -105,7 +105,7 @@ CAMPAIGN_ADMIN_ACTIONS = {
     "unschedule": (services.campaign_unschedule, "Unschedule", "Unscheduled"),
     "pause": (services.campaign_pause, "Pause", "Paused"),
     "resume": (services.campaign_resume, "Resume", "Resumed"),
-    "cancel": (services.campaign_cancel, "Cancel", "Cancelled"),
+    "cancel": (services.campaign_cancel, "Cancel campaign", "Cancelled"),
 }
 
 
@@ -130,7 +130,7 @@ def _bulk_action(action: str):
         campaign_admin_apply(modeladmin, request, list(queryset.order_by("pk")), action)
 
     run.__name__ = f"campaign_{action}"
-    verb = CAMPAIGN_ADMIN_ACTIONS[action][1]
+    verb = CAMPAIGN_ADMIN_ACTIONS[action][1].split()[0]
     return admin.action(description=f"{verb} selected campaigns", permissions=["change"])(run)
 
 

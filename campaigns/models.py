@@ -178,7 +178,8 @@ class Campaign(TimestampedModel):
 
     name = models.CharField(max_length=200)
     from_email = models.CharField(
-        max_length=320, help_text='An address on a verified SES identity, e.g. "Acme <news@acme.com>".'
+        max_length=320,
+        help_text="An address on a verified SES identity, e.g. Acme News &lt;news@acme.com&gt;.",
     )
     reply_to = models.EmailField(max_length=254, blank=True)
     lists = models.ManyToManyField(ContactList, related_name="campaigns", blank=True)

@@ -107,7 +107,7 @@ def _transition_url(campaign, action):
 def test_change_page_offers_only_the_moves_the_status_allows(admin_client):
     campaign = sendable_campaign()
     page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
-    assert [verb for _action, verb in page.context["transition_buttons"]] == ["Schedule", "Cancel"]
+    assert [verb for _action, verb in page.context["transition_buttons"]] == ["Schedule", "Cancel campaign"]
     assert _transition_url(campaign, "schedule") in page.content.decode()
 
 
