@@ -7,10 +7,13 @@ from django.db.models import Count
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.urls import path, reverse
+from rest_framework_api_key.admin import APIKeyModelAdmin
+from rest_framework_api_key.models import APIKey
 
 from campaigns import services
 from campaigns.exceptions import CampanileError
 from campaigns.models import (
+    ApiKey,
     Campaign,
     CampaignStep,
     Contact,
@@ -19,6 +22,17 @@ from campaigns.models import (
     Suppression,
     Template,
 )
+
+# The library registers its own concrete key model; Campanile's keys are campaigns.ApiKey.
+if admin.site.is_registered(APIKey):
+    admin.site.unregister(APIKey)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(APIKeyModelAdmin):
+    """Keys are shown once, on creation, and stored only as a hash."""
+
+    list_display = [*APIKeyModelAdmin.list_display, "rate_limit"]
 
 
 class MembershipInline(admin.TabularInline):

@@ -15,3 +15,11 @@ class CampaignNotReady(CampanileError):
 
 class TemplateRenderError(CampanileError):
     """A template failed to compile or to render for one contact."""
+
+
+class ObjectNotFound(CampanileError):
+    """Something a request names (a template, a contact) does not exist."""
+
+
+class IdempotencyConflict(CampanileError):
+    """An idempotency code was reused with a different request."""

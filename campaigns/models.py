@@ -1,5 +1,6 @@
 """Audience (contacts, lists, suppressions), templates, campaigns and their steps."""
 
+import re
 import zoneinfo
 from datetime import timedelta
 
@@ -7,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from rest_framework_api_key.models import AbstractAPIKey
 
 
 def email_normalize(email: str) -> str:
@@ -221,3 +223,31 @@ class CampaignStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign} · step {self.order}"
+
+
+def validate_rate(value: str) -> None:
+    """Reject rates DRF's throttles cannot parse (N/second, N/minute, N/hour, N/day)."""
+    if not RATE_PATTERN.fullmatch(value or ""):
+        raise ValidationError(f"{value!r} is not a rate like 600/minute or 20/second.")
+
+
+RATE_PATTERN = re.compile(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)")
+
+
+class ApiKey(AbstractAPIKey):
+    """An integrator's key: stored hashed, revocable, optionally expiring, with its own rate limit.
+
+    It lives with the base app because every API, campaigns' and delivery's alike, authenticates
+    with it and scopes idempotency codes by it.
+    """
+
+    rate_limit = models.CharField(
+        max_length=32,
+        blank=True,
+        validators=[validate_rate],
+        help_text="Requests allowed, e.g. 600/minute. Empty uses API_DEFAULT_RATE_LIMIT.",
+    )
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = "API key"
+        verbose_name_plural = "API keys"

@@ -12,7 +12,7 @@ from django.utils import timezone
 from inscriptis import get_text
 
 from campaigns.exceptions import CampaignNotReady, InvalidTransition, TemplateRenderError
-from campaigns.models import Campaign, Contact, Suppression, Template, email_normalize
+from campaigns.models import ApiKey, Campaign, Contact, Suppression, Template, email_normalize
 
 # A private engine: templates written in the admin see only the context we hand them, never the
 # project's template dirs or loaders, and a missing variable renders as an empty string.
@@ -122,6 +122,18 @@ def template_render(*, compiled: CompiledTemplate, contact: Contact) -> Rendered
     # A header must stay on one line, whatever a contact's data holds.
     subject = " ".join(subject.split())
     return RenderedEmail(subject=subject, html=html, text=text)
+
+
+# --- API keys -------------------------------------------------------------------------------------
+
+
+def api_key_create(*, name: str, expiry_date=None, rate_limit: str = "") -> tuple[ApiKey, str]:
+    """Create an API key and return it with its secret, which is never stored and never shown again."""
+    api_key = ApiKey(name=name, expiry_date=expiry_date, rate_limit=rate_limit)
+    api_key.full_clean(exclude=["id", "prefix", "hashed_key"])
+    key = ApiKey.objects.assign_key(api_key)
+    api_key.save()
+    return api_key, key
 
 
 # --- Suppression ----------------------------------------------------------------------------------

@@ -46,6 +46,11 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    # Installed for its abstract key model (campaigns.ApiKey); its own APIKey stays unused.
+    "rest_framework_api_key",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "campaigns",
     "delivery",
@@ -126,6 +131,40 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_or_default("LOG_LEVEL", "INFO")},
 }
 
+# --- Integration API ----------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["campaigns.api.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["campaigns.api.auth.HasApiKey"],
+    "DEFAULT_THROTTLE_CLASSES": ["campaigns.api.auth.ApiKeyRateThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "campaigns.api.pagination.CursorPagination",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "campaigns.api.errors.api_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "PAGE_SIZE": 100,
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+# Requests a key may make, unless the key sets its own (DRF rate syntax: N/second|minute|hour|day).
+# Counted in Django's cache: with REDIS_URL set, one budget across every web process.
+API_DEFAULT_RATE_LIMIT = env_or_default("API_DEFAULT_RATE_LIMIT", "600/minute")
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Campanile API",
+    "DESCRIPTION": "Contacts, lists, templates, campaigns and transactional messages.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
 # --- Celery -------------------------------------------------------------------------------------
 # The embedded default is kombu's filesystem transport: web, worker and beat on one machine share a
 # folder and no broker server is needed. Any kombu URL (redis://, amqp://) replaces it.
@@ -179,5 +218,11 @@ AWS_SES_CONFIG = BotocoreConfig(
 # Rows claimed by one send task, and how long a claim lasts before the row counts as stalled.
 SEND_BATCH_SIZE = env_or_default("SEND_BATCH_SIZE", 50, env.int)
 SEND_LEASE_SECONDS = env_or_default("SEND_LEASE_SECONDS", 300, env.int)
+# Transactional mail has its own queue so a big campaign never delays a password reset; run
+# workers with `--queues transactional,celery`.
+CELERY_TRANSACTIONAL_QUEUE = "transactional"
+CELERY_TASK_ROUTES = {"delivery.tasks.message_send": {"queue": CELERY_TRANSACTIONAL_QUEUE}}
+# A transactional row pending this long without change is re-enqueued by the tick.
+MESSAGE_REQUEUE_AFTER_SECONDS = env_or_default("MESSAGE_REQUEUE_AFTER_SECONDS", 60, env.int)
 # How long one send task keeps claiming batches before it hands over to the next tick.
 SEND_TASK_BUDGET_SECONDS = env_or_default("SEND_TASK_BUDGET_SECONDS", 30.0, env.float)

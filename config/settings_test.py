@@ -14,6 +14,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 CELERY_TASK_DEFAULT_QUEUE = f"campanile-test-{os.getpid()}"
+# One queue for everything in tests, so the in-process test worker sees every task.
+CELERY_TASK_ROUTES = {}
 
 AWS_ENDPOINT_URL = None
 AWS_SES_REGION_ENDPOINT_URL = None

@@ -1,13 +1,33 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
 
 from config.health import healthz
+from delivery.api import MessageViewSet
 
 admin.site.site_header = "Campanile"
 admin.site.site_title = "Campanile"
 admin.site.index_title = "Email campaigns"
 
+router = SimpleRouter()
+# Both /api/v1/messages and /api/v1/messages/ answer: integrators copy URLs either way.
+router.trailing_slash = "/?"
+router.register("messages", MessageViewSet, basename="message")
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("api/v1/", include(router.urls)),
+    # The schema and its docs are public, like any published API reference; data needs a key.
+    path(
+        "api/schema/",
+        SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]),
+        name="schema",
+    ),
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[], permission_classes=[]),
+        name="api-docs",
+    ),
 ]

@@ -1,10 +1,44 @@
-"""The send ledger: one StepExecution per (campaign step, contact)."""
+"""The send ledger: one StepExecution per (campaign step, contact) or per transactional message."""
 
 from django.db import models
 from django.utils import timezone
 from uuid_utils.compat import uuid7
 
-from campaigns.models import CampaignStep, Contact
+from campaigns.models import ApiKey, CampaignStep, Contact, Template
+
+
+class TransactionalMessage(models.Model):
+    """One templated email an integrator queued through the API; its ledger row does the sending."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    api_key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, related_name="messages")
+    #: The integrator's idempotency code, unique per API key; empty when none was given.
+    unique_code = models.CharField(max_length=255, blank=True)
+    #: SHA-256 of the canonical request, to tell a retry (same payload) from a conflict.
+    fingerprint = models.CharField(max_length=64)
+    #: The status answered when the message was accepted, replayed verbatim to retries.
+    accepted_status = models.CharField(max_length=16)
+    template = models.ForeignKey(Template, on_delete=models.PROTECT, related_name="messages")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="messages")
+    to_email = models.EmailField(max_length=254)
+    from_email = models.CharField(max_length=320)
+    configuration_set = models.CharField(max_length=64, blank=True)
+    #: SES message tags given by the integrator, as {name: value}.
+    tags = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["api_key", "unique_code"],
+                condition=~models.Q(unique_code=""),
+                name="message_idempotency_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template} → {self.to_email}"
 
 
 class StepExecution(models.Model):
@@ -23,7 +57,13 @@ class StepExecution(models.Model):
         SKIPPED = "skipped", "Skipped"
         CANCELLED = "cancelled", "Cancelled"
 
-    step = models.ForeignKey(CampaignStep, on_delete=models.CASCADE, related_name="executions")
+    #: Exactly one of step (campaign mail) and message (transactional mail) is set.
+    step = models.ForeignKey(
+        CampaignStep, null=True, blank=True, on_delete=models.CASCADE, related_name="executions"
+    )
+    message = models.OneToOneField(
+        TransactionalMessage, null=True, blank=True, on_delete=models.CASCADE, related_name="execution"
+    )
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="step_executions")
     #: The address as it was at fan-out; SES events name this one even if the contact changes.
     email = models.EmailField(max_length=254)
@@ -42,6 +82,10 @@ class StepExecution(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["step", "contact"], name="step_execution_unique"),
+            models.CheckConstraint(
+                condition=models.Q(step__isnull=True) ^ models.Q(message__isnull=True),
+                name="step_execution_step_xor_message",
+            ),
         ]
         indexes = [
             # Claims and progress counts: "pending rows of this step", "rows of this step by status".
@@ -62,4 +106,4 @@ class StepExecution(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.step} → {self.email} ({self.status})"
+        return f"{self.step or self.message_id} → {self.email} ({self.status})"

@@ -4,6 +4,8 @@ The ledger, not Celery, decides who gets mail: a row is claimed and committed as
 SES is called, and its outcome is committed right after, one row at a time.
 """
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,16 +13,23 @@ from time import monotonic
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from campaigns import services as campaign_services
-from campaigns.exceptions import CampaignNotReady, CampanileError, InvalidTransition, TemplateRenderError
-from campaigns.models import Campaign, CampaignStep, Contact, Suppression
+from campaigns.exceptions import (
+    CampaignNotReady,
+    CampanileError,
+    IdempotencyConflict,
+    InvalidTransition,
+    ObjectNotFound,
+    TemplateRenderError,
+)
+from campaigns.models import ApiKey, Campaign, CampaignStep, Contact, Suppression, Template, email_normalize
 from campaigns.selectors import campaign_audience, campaign_list_due
 from delivery.exceptions import SesOutcomeUnknown, SesRejected, SesRetryLater
-from delivery.models import StepExecution
+from delivery.models import StepExecution, TransactionalMessage
 from delivery.selectors import campaign_list_sending, step_execution_counts
 from delivery.ses import ses_send
 
@@ -116,32 +125,107 @@ def step_execution_release(*, executions: list[StepExecution], reason: str) -> N
     )
 
 
-def step_execution_build_message(
-    *, execution: StepExecution, rendered: campaign_services.RenderedEmail
-) -> EmailMultiAlternatives:
-    """Build a fresh message for one row: django-ses writes its status into the message it sends."""
+# SES message tags Campanile adds to every email; they come back on SES events to find the row.
+# Prefixed, because integrators send tags of their own ("campaign" in the AWS load-test sample).
+TAG_PREFIX = "campanile_"
+TAG_CAMPAIGN = f"{TAG_PREFIX}campaign"
+TAG_STEP = f"{TAG_PREFIX}step"
+TAG_STEP_EXECUTION = f"{TAG_PREFIX}step_execution"
+TAG_MESSAGE = f"{TAG_PREFIX}message"
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Everything about a row's email that is not the per-contact rendering."""
+
+    from_email: str
+    reply_to: str
+    configuration_set: str
+    #: SES message tags; they come back on every SES event for this email.
+    tags: dict[str, str]
+    template: Template
+
+
+def step_execution_envelope(*, execution: StepExecution) -> Envelope:
+    """Return the envelope of a ledger row, from its campaign step or its transactional message."""
+    if execution.message_id is not None:
+        message = execution.message
+        return Envelope(
+            from_email=message.from_email,
+            reply_to="",
+            configuration_set=message.configuration_set or settings.SES_CONFIGURATION_SET,
+            tags={
+                **message.tags,
+                TAG_MESSAGE: str(message.pk),
+                TAG_STEP_EXECUTION: str(execution.tracking_id),
+            },
+            template=message.template,
+        )
     step = execution.step
     campaign = step.campaign
-    headers = {
-        # SES strips both headers before delivery; the tags come back on every SES event.
-        "X-SES-MESSAGE-TAGS": (
-            f"campaign={campaign.pk}, step={step.pk}, step_execution={execution.tracking_id}"
-        ),
-    }
-    configuration_set = campaign.configuration_set or settings.SES_CONFIGURATION_SET
-    if configuration_set:
-        headers["X-SES-CONFIGURATION-SET"] = configuration_set
+    return Envelope(
+        from_email=campaign.from_email,
+        reply_to=campaign.reply_to,
+        configuration_set=campaign.configuration_set or settings.SES_CONFIGURATION_SET,
+        tags={
+            TAG_CAMPAIGN: str(campaign.pk),
+            TAG_STEP: str(step.pk),
+            TAG_STEP_EXECUTION: str(execution.tracking_id),
+        },
+        template=step.template,
+    )
+
+
+def step_execution_build_message(
+    *, execution: StepExecution, envelope: Envelope, rendered: campaign_services.RenderedEmail
+) -> EmailMultiAlternatives:
+    """Build a fresh message for one row: django-ses writes its status into the message it sends."""
+    # SES strips both X-SES headers before delivery.
+    headers = {"X-SES-MESSAGE-TAGS": ", ".join(f"{name}={value}" for name, value in envelope.tags.items())}
+    if envelope.configuration_set:
+        headers["X-SES-CONFIGURATION-SET"] = envelope.configuration_set
     message = EmailMultiAlternatives(
         subject=rendered.subject,
         body=rendered.text,
-        from_email=campaign.from_email,
+        from_email=envelope.from_email,
         to=[execution.email],
-        reply_to=[campaign.reply_to] if campaign.reply_to else None,
+        reply_to=[envelope.reply_to] if envelope.reply_to else None,
         headers=headers,
     )
     if rendered.html:
         message.attach_alternative(rendered.html, "text/html")
     return message
+
+
+def step_execution_deliver(
+    *, execution: StepExecution, envelope: Envelope, compiled: campaign_services.CompiledTemplate
+) -> str:
+    """Render and send one claimed row, commit its outcome and return it.
+
+    SesRetryLater propagates with the row untouched, for the caller to release.
+    """
+    try:
+        rendered = campaign_services.template_render(compiled=compiled, contact=execution.contact)
+    except TemplateRenderError as exc:
+        step_execution_settle(execution=execution, status=Status.FAILED, last_error=str(exc))
+        return Status.FAILED
+    message = step_execution_build_message(execution=execution, envelope=envelope, rendered=rendered)
+    try:
+        message_id = ses_send(message=message)
+    except SesOutcomeUnknown as exc:
+        step_execution_settle(execution=execution, status=Status.UNKNOWN, last_error=str(exc))
+        return Status.UNKNOWN
+    except SesRejected as exc:
+        step_execution_settle(execution=execution, status=Status.FAILED, last_error=str(exc))
+        return Status.FAILED
+    step_execution_settle(
+        execution=execution,
+        status=Status.SENT,
+        ses_message_id=message_id,
+        sent_at=timezone.now(),
+        last_error="",
+    )
+    return Status.SENT
 
 
 @dataclass
@@ -177,16 +261,13 @@ def step_send_batch(*, step: CampaignStep, size: int | None = None) -> BatchResu
             step_execution_settle(execution=execution, status=Status.SUPPRESSED)
             result.suppressed += 1
             continue
+        envelope = step_execution_envelope(execution=execution)
         try:
-            compiled = compiled or campaign_services.template_compile(template=step.template)
-            rendered = campaign_services.template_render(compiled=compiled, contact=execution.contact)
+            compiled = compiled or campaign_services.template_compile(template=envelope.template)
+            outcome = step_execution_deliver(execution=execution, envelope=envelope, compiled=compiled)
         except TemplateRenderError as exc:
             step_execution_settle(execution=execution, status=Status.FAILED, last_error=str(exc))
-            result.failed += 1
-            continue
-        message = step_execution_build_message(execution=execution, rendered=rendered)
-        try:
-            message_id = ses_send(message=message)
+            outcome = Status.FAILED
         except SesRetryLater as exc:
             # Nothing was sent: hand this row and the rest of the batch back for a later claim.
             rest = executions[index:]
@@ -194,22 +275,12 @@ def step_send_batch(*, step: CampaignStep, size: int | None = None) -> BatchResu
             result.released += len(rest)
             logger.warning("SES asked to retry later (%s); %s rows released.", exc, len(rest))
             break
-        except SesOutcomeUnknown as exc:
-            step_execution_settle(execution=execution, status=Status.UNKNOWN, last_error=str(exc))
+        if outcome == Status.SENT:
+            result.sent += 1
+        elif outcome == Status.UNKNOWN:
             result.unknown += 1
-            continue
-        except SesRejected as exc:
-            step_execution_settle(execution=execution, status=Status.FAILED, last_error=str(exc))
+        else:
             result.failed += 1
-            continue
-        step_execution_settle(
-            execution=execution,
-            status=Status.SENT,
-            ses_message_id=message_id,
-            sent_at=timezone.now(),
-            last_error="",
-        )
-        result.sent += 1
     return result
 
 
@@ -301,3 +372,148 @@ def delivery_tick(*, now: datetime | None = None) -> list[int]:
         if _campaign_heartbeat(campaign=campaign, stale_before=stale_before):
             to_send.append(campaign.pk)
     return to_send
+
+
+# --- Transactional messages -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MessageRequest:
+    """A validated request to send one templated email, as the API received it."""
+
+    from_email: str
+    to: str
+    template_name: str
+    user_id: str = ""
+    config_set: str = ""
+    tags: tuple[tuple[str, str], ...] = ()
+    unique_code: str = ""
+
+    def fingerprint(self) -> str:
+        """Return a digest of everything but the idempotency code, to recognise a true retry."""
+        canonical = {
+            "from": self.from_email,
+            "to": email_normalize(self.to),
+            "template_name": self.template_name,
+            "user_id": self.user_id,
+            "config_set": self.config_set,
+            "tags": sorted(self.tags),
+        }
+        return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
+def _message_by_code(*, api_key: ApiKey, unique_code: str) -> TransactionalMessage | None:
+    if not unique_code:
+        return None
+    return TransactionalMessage.objects.filter(api_key=api_key, unique_code=unique_code).first()
+
+
+def _message_replay(*, message: TransactionalMessage, request: MessageRequest) -> TransactionalMessage:
+    if message.fingerprint != request.fingerprint():
+        raise IdempotencyConflict(
+            f"unique_code {request.unique_code!r} was already used with a different request "
+            f"(message {message.pk}); use a new code for a new email."
+        )
+    return message
+
+
+def _message_contact(*, request: MessageRequest) -> Contact:
+    if request.user_id:
+        contact = Contact.objects.filter(external_id=request.user_id).first()
+        if contact is None:
+            raise ObjectNotFound(f"No contact has user_id (external_id) {request.user_id!r}.")
+        return contact
+    # Without a user_id the recipient is the contact: known, or added (on no list) for personalization.
+    contact, _ = Contact.objects.get_or_create(email=email_normalize(request.to))
+    return contact
+
+
+def message_queue(*, api_key: ApiKey, request: MessageRequest) -> tuple[TransactionalMessage, bool]:
+    """Queue one transactional email idempotently; return it and whether this was a replay.
+
+    A code seen before with the same request replays the first answer and sends nothing more; with
+    another request it raises IdempotencyConflict. The unique constraint on (key, code) settles
+    concurrent first requests: the losers fall through to the replay.
+    """
+    if request.unique_code:
+        existing = _message_by_code(api_key=api_key, unique_code=request.unique_code)
+        if existing is not None:
+            return _message_replay(message=existing, request=request), True
+    template = Template.objects.filter(name=request.template_name).first()
+    if template is None:
+        raise ObjectNotFound(f"No template is named {request.template_name!r}.")
+    contact = _message_contact(request=request)
+    # Transactional mail ignores marketing unsubscribes but never goes to a suppressed address.
+    suppressed = Suppression.objects.filter(email=email_normalize(request.to)).exists()
+    status = Status.SUPPRESSED if suppressed else Status.PENDING
+    try:
+        with transaction.atomic():
+            message = TransactionalMessage.objects.create(
+                api_key=api_key,
+                unique_code=request.unique_code,
+                fingerprint=request.fingerprint(),
+                accepted_status=status,
+                template=template,
+                contact=contact,
+                to_email=email_normalize(request.to),
+                from_email=request.from_email,
+                configuration_set=request.config_set,
+                tags=dict(request.tags),
+            )
+            execution = StepExecution.objects.create(
+                message=message, contact=contact, email=message.to_email, status=status
+            )
+    except IntegrityError:
+        existing = _message_by_code(api_key=api_key, unique_code=request.unique_code)
+        if existing is None:
+            raise
+        return _message_replay(message=existing, request=request), True
+    if status == Status.PENDING:
+        from delivery.tasks import message_send  # Imported here: the tasks module imports this one.
+
+        message_send.delay_on_commit(execution.pk)
+    return message, False
+
+
+def message_deliver(*, execution_id: int) -> str | None:
+    """Claim one pending transactional row and send it; return its outcome, None if not claimable.
+
+    Running twice for one row (a redelivered task) is harmless: only one claim can succeed.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = StepExecution.objects.filter(
+            pk__in=StepExecution.objects.select_for_update(skip_locked=True)
+            .filter(pk=execution_id, status=Status.PENDING, message__isnull=False)
+            .values("pk")
+        ).update(
+            status=Status.SENDING,
+            lease_expires_at=now + timedelta(seconds=settings.SEND_LEASE_SECONDS),
+            attempts=F("attempts") + 1,
+            updated_at=now,
+        )
+    if not claimed:
+        return None
+    execution = StepExecution.objects.select_related("contact", "message__template").get(pk=execution_id)
+    if Suppression.objects.filter(email=execution.email).exists():
+        step_execution_settle(execution=execution, status=Status.SUPPRESSED)
+        return Status.SUPPRESSED
+    envelope = step_execution_envelope(execution=execution)
+    try:
+        compiled = campaign_services.template_compile(template=envelope.template)
+        return step_execution_deliver(execution=execution, envelope=envelope, compiled=compiled)
+    except TemplateRenderError as exc:
+        step_execution_settle(execution=execution, status=Status.FAILED, last_error=str(exc))
+        return Status.FAILED
+    except SesRetryLater as exc:
+        step_execution_release(executions=[execution], reason=str(exc))
+        raise
+
+
+def message_list_stalled(*, older_than: datetime, limit: int = 1000) -> list[int]:
+    """Return pending transactional rows whose send task seems lost (publish failed, broker lost it)."""
+    return list(
+        StepExecution.objects.filter(message__isnull=False, status=Status.PENDING, updated_at__lt=older_than)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )

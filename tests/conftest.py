@@ -129,3 +129,21 @@ def inject_ses_error():
     yield inject
     for client, event, handler in registered:
         client.meta.events.unregister(event, handler)
+
+
+@pytest.fixture
+def api_key(db):
+    """Return a fresh API key and its secret."""
+    from campaigns.services import api_key_create
+
+    return api_key_create(name="tests")
+
+
+@pytest.fixture
+def api_client(api_key):
+    """Return a DRF test client that presents the api_key fixture's key."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=api_key[1])
+    return client

@@ -143,7 +143,7 @@ def test_send_batch_sends_personalized_mail_and_records_message_ids(ses):
         mime = by_recipient[row.email]
         assert mime["Subject"] == f"Hello {row.contact.first_name}"
         assert mime["X-SES-CONFIGURATION-SET"] == "marketing"
-        assert f"step_execution={row.tracking_id}" in mime["X-SES-MESSAGE-TAGS"]
+        assert f"campanile_step_execution={row.tracking_id}" in mime["X-SES-MESSAGE-TAGS"]
 
 
 def test_send_batch_checks_suppression_at_claim_time(ses):

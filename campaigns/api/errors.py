@@ -1,0 +1,41 @@
+"""One error format for the whole API: {"error": {"status", "code", "message", "fields"?}}."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from campaigns.exceptions import CampanileError, ObjectNotFound
+
+# Headers DRF sets on an error response that clients need to act on it.
+KEPT_HEADERS = ("Retry-After", "WWW-Authenticate", "Allow")
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state of the resource."
+    default_code = "conflict"
+
+
+def api_exception_handler(exc, context):
+    """Render every API error, DRF's or ours, in the one format clients parse."""
+    if isinstance(exc, DjangoValidationError):
+        fields = getattr(exc, "message_dict", None) or {"non_field_errors": exc.messages}
+        exc = exceptions.ValidationError(fields)
+    elif isinstance(exc, ObjectNotFound):
+        exc = exceptions.NotFound(str(exc))
+    elif isinstance(exc, CampanileError):
+        # A rule of the domain said no (an invalid status move, say): the resource's state conflicts.
+        exc = Conflict(str(exc))
+    response = exception_handler(exc, context)
+    if response is None:
+        return None  # An unexpected error: Django's 500 handling (and logging) applies.
+    if isinstance(exc, exceptions.ValidationError):
+        fields = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
+        error = {"code": "invalid", "message": "The request is invalid; see fields.", "fields": fields}
+    else:
+        detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
+        error = {"code": getattr(detail, "code", "error"), "message": str(detail)}
+    headers = {name: response[name] for name in KEPT_HEADERS if name in response}
+    body = {"error": {"status": response.status_code, **error}}
+    return Response(body, status=response.status_code, headers=headers)

@@ -1,0 +1,27 @@
+"""Create an API key and print it once."""
+
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from campaigns.services import api_key_create
+
+
+class Command(BaseCommand):
+    help = "Create an API key for an integrator and print it; it cannot be shown again."
+
+    def add_arguments(self, parser):
+        parser.add_argument("name", help="Who uses the key, e.g. 'signup-service'.")
+        parser.add_argument("--expires-in-days", type=int, help="Make the key stop working after N days.")
+        parser.add_argument("--rate-limit", default="", help="Requests allowed, e.g. 600/minute.")
+
+    def handle(self, *args, name, expires_in_days, rate_limit, **options):
+        expiry = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
+        try:
+            api_key, key = api_key_create(name=name, expiry_date=expiry, rate_limit=rate_limit)
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from exc
+        self.stderr.write(f"API key “{api_key.name}” created (prefix {api_key.prefix}). Store it now:")
+        self.stdout.write(key)

@@ -1,0 +1,177 @@
+"""The transactional messages API: queue one templated email, idempotently, and follow it."""
+
+import re
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.response import Response
+
+from campaigns.services import address_validate
+from delivery import services
+from delivery.models import TransactionalMessage
+
+# SES limits: configuration set names, and tag names and values.
+SES_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+SES_TAG = re.compile(r"[A-Za-z0-9_.@-]{1,256}")
+# SES allows 50 tags a message; Campanile adds up to three of its own.
+MAX_TAGS = 47
+
+
+def _no_line_breaks(value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise serializers.ValidationError("Line breaks are not allowed here.")
+    return value
+
+
+class MessageTagSerializer(serializers.Serializer):
+    Name = serializers.CharField()
+    Value = serializers.CharField(allow_blank=True)
+
+    def validate_Name(self, value):
+        if not SES_TAG.fullmatch(value):
+            raise serializers.ValidationError("Use 1-256 letters, digits, _ . @ or -.")
+        if value.startswith(services.TAG_PREFIX):
+            raise serializers.ValidationError(f"Names starting {services.TAG_PREFIX!r} are Campanile's own.")
+        return value
+
+    def validate_Value(self, value):
+        if value and not SES_TAG.fullmatch(value):
+            raise serializers.ValidationError("Use up to 256 letters, digits, _ . @ or -.")
+        return value
+
+
+class MessageCreateSerializer(serializers.Serializer):
+    """Exactly the payload of the AWS SES load-testing sample's POST /send_messages."""
+
+    to = serializers.EmailField(max_length=254, validators=[_no_line_breaks])
+    template_name = serializers.CharField(max_length=200)
+    user_id = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    config_set = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    tags = MessageTagSerializer(many=True, required=False, default=list, max_length=MAX_TAGS)
+    unique_code = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+    def get_fields(self):
+        # "from" is a Python keyword, so it cannot be declared in the class body.
+        fields = super().get_fields()
+        fields["from"] = serializers.CharField(max_length=320, validators=[_no_line_breaks])
+        return fields
+
+    def validate_from(self, value):
+        try:
+            address_validate(value=value, field="from")
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict["from"]) from exc
+        return value
+
+    def validate_config_set(self, value):
+        if value and not SES_NAME.fullmatch(value):
+            raise serializers.ValidationError("Use 1-64 letters, digits, _ or -.")
+        return value
+
+    def validate_tags(self, value):
+        names = [tag["Name"] for tag in value]
+        if len(names) != len(set(names)):
+            raise serializers.ValidationError("Each tag name may appear once.")
+        return value
+
+    def to_request(self, *, header_code: str) -> services.MessageRequest:
+        """Return the service's request, taking the idempotency code from the body or the header."""
+        data = self.validated_data
+        body_code = data["unique_code"]
+        if body_code and header_code and body_code != header_code:
+            raise serializers.ValidationError({"unique_code": "Differs from the Idempotency-Key header."})
+        return services.MessageRequest(
+            from_email=data["from"],
+            to=data["to"],
+            template_name=data["template_name"],
+            user_id=data["user_id"],
+            config_set=data["config_set"],
+            tags=tuple((tag["Name"], tag["Value"]) for tag in data["tags"]),
+            unique_code=body_code or header_code,
+        )
+
+
+class MessageAcceptedSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+    unique_code = serializers.CharField()
+
+
+class MessageEventSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    occurred_at = serializers.DateTimeField()
+    recipient = serializers.EmailField()
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    status = serializers.CharField(source="execution.status")
+    ses_message_id = serializers.CharField(source="execution.ses_message_id")
+    last_error = serializers.CharField(source="execution.last_error")
+    sent_at = serializers.DateTimeField(source="execution.sent_at")
+    template_name = serializers.CharField(source="template.name")
+    user_id = serializers.CharField(source="contact.external_id")
+    events = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TransactionalMessage
+        fields = [
+            "id",
+            "status",
+            "unique_code",
+            "to_email",
+            "from_email",
+            "template_name",
+            "user_id",
+            "configuration_set",
+            "tags",
+            "ses_message_id",
+            "last_error",
+            "created_at",
+            "sent_at",
+            "events",
+        ]
+
+    @extend_schema(responses=MessageEventSerializer(many=True))
+    def get_events(self, message) -> list[dict]:
+        # Read through the ledger row's reverse relation: delivery does not import tracking.
+        events = message.execution.events.order_by("occurred_at").values("type", "occurred_at", "recipient")
+        return MessageEventSerializer(events, many=True).data
+
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="Same as unique_code in the body; the same key with the same payload replays the answer.",
+)
+
+
+class MessageViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Queue transactional emails and follow their delivery. A key sees only its own messages."""
+
+    serializer_class = MessageSerializer
+
+    def get_queryset(self):
+        return TransactionalMessage.objects.filter(api_key=self.request.auth).select_related(
+            "execution", "template", "contact"
+        )
+
+    @extend_schema(
+        request=MessageCreateSerializer,
+        responses={202: MessageAcceptedSerializer},
+        parameters=[IDEMPOTENCY_HEADER],
+    )
+    def create(self, request, *args, **kwargs):
+        """Queue one templated email; answer 202 with its id and status."""
+        serializer = MessageCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        message_request = serializer.to_request(
+            header_code=request.headers.get("Idempotency-Key", "").strip()
+        )
+        message, replayed = services.message_queue(api_key=request.auth, request=message_request)
+        body = {"id": message.pk, "status": message.accepted_status, "unique_code": message.unique_code}
+        headers = {"Idempotent-Replayed": "true"} if replayed else {}
+        return Response(
+            MessageAcceptedSerializer(body).data, status=status.HTTP_202_ACCEPTED, headers=headers
+        )

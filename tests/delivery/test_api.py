@@ -1,0 +1,269 @@
+import email
+import threading
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.db import connection
+from rest_framework.test import APIClient
+
+from campaigns.models import Contact
+from campaigns.services import api_key_create
+from config.celery import app as celery_app
+from delivery import services
+from delivery.models import StepExecution, TransactionalMessage
+from tests.conftest import sent_messages
+from tests.factories import ContactFactory, StepExecutionFactory, SuppressionFactory, TemplateFactory
+from tests.utils import wait_until
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/messages"
+# The body the AWS SES load-testing sample posts to its /send_messages, verbatim in shape.
+SAMPLE = {
+    "from": "sender@campanile.test",
+    "to": "success@simulator.amazonses.com",
+    "template_name": "SimpleEmail",
+    "user_id": "4242",
+    "config_set": "load-test-config",
+    "tags": [{"Name": "campaign", "Value": "run1"}],
+    "unique_code": "m3x9k2fhq7",
+}
+
+
+@pytest.fixture
+def sample_world():
+    """Create what the sample payload refers to: its template and its user."""
+    TemplateFactory(
+        name="SimpleEmail", subject="Hi {{ contact.first_name }}", html_body="<p>{{ attributes.plan }}</p>"
+    )
+    return ContactFactory(external_id="4242", first_name="Ada", attributes={"plan": "pro"})
+
+
+def _post(client, body=None, **headers):
+    return client.post(URL, body if body is not None else SAMPLE, format="json", **headers)
+
+
+def _deliver_all():
+    for pk in StepExecution.objects.filter(message__isnull=False).values_list("pk", flat=True):
+        services.message_deliver(execution_id=pk)
+
+
+def test_sample_payload_is_accepted_queued_and_sent(api_client, sample_world, ses):
+    response = _post(api_client)
+
+    assert response.status_code == 202
+    body = response.json()
+    assert body["status"] == "pending"
+    assert body["unique_code"] == SAMPLE["unique_code"]
+    message = TransactionalMessage.objects.get(pk=body["id"])
+    assert message.contact == sample_world
+    assert message.tags == {"campaign": "run1"}
+
+    _deliver_all()
+
+    (sent,) = sent_messages()
+    mime = email.message_from_string(sent.raw_data)
+    assert sent.destinations[0] == "success@simulator.amazonses.com"
+    assert mime["Subject"] == "Hi Ada"
+    assert mime["X-SES-CONFIGURATION-SET"] == "load-test-config"
+    assert "campaign=run1" in mime["X-SES-MESSAGE-TAGS"]
+    assert f"campanile_message={message.pk}" in mime["X-SES-MESSAGE-TAGS"]
+    detail = api_client.get(f"{URL}/{message.pk}").json()
+    assert detail["status"] == "sent"
+    assert detail["ses_message_id"] == sent.id
+
+
+def test_same_code_and_payload_replays_the_answer_and_sends_once(api_client, sample_world, ses):
+    first = _post(api_client)
+    _deliver_all()
+    again = _post(api_client)
+
+    assert again.status_code == 202
+    assert again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true"
+    _deliver_all()
+    assert TransactionalMessage.objects.count() == 1
+    assert len(sent_messages()) == 1
+
+
+def test_same_code_with_another_payload_is_409_and_sends_nothing(api_client, sample_world, ses):
+    _post(api_client)
+    changed = _post(api_client, {**SAMPLE, "to": "other@simulator.amazonses.com"})
+
+    assert changed.status_code == 409
+    assert "different request" in changed.json()["error"]["message"]
+    assert TransactionalMessage.objects.count() == 1
+
+
+def test_same_code_from_another_key_is_an_independent_request(api_client, sample_world):
+    _post(api_client)
+    other = APIClient()
+    other.credentials(HTTP_X_API_KEY=api_key_create(name="other")[1])
+
+    response = _post(other)
+
+    assert response.status_code == 202
+    assert "Idempotent-Replayed" not in response
+    assert TransactionalMessage.objects.count() == 2
+
+
+def test_idempotency_key_header_works_like_unique_code(api_client, sample_world):
+    body = {k: v for k, v in SAMPLE.items() if k != "unique_code"}
+    first = _post(api_client, body, HTTP_IDEMPOTENCY_KEY="header-code")
+    again = _post(api_client, body, HTTP_IDEMPOTENCY_KEY="header-code")
+    clash = _post(api_client, {**body, "unique_code": "body-code"}, HTTP_IDEMPOTENCY_KEY="header-code")
+
+    assert first.json()["unique_code"] == "header-code"
+    assert again.json()["id"] == first.json()["id"]
+    assert clash.status_code == 400
+    assert "unique_code" in clash.json()["error"]["fields"]
+
+
+def test_without_a_code_every_request_is_a_new_email(api_client, sample_world):
+    body = {k: v for k, v in SAMPLE.items() if k != "unique_code"}
+    _post(api_client, body)
+    _post(api_client, body)
+    assert TransactionalMessage.objects.count() == 2
+
+
+def test_suppressed_recipient_is_accepted_as_suppressed_and_never_sent(api_client, sample_world, ses):
+    SuppressionFactory(email="Success@Simulator.amazonses.com")
+
+    response = _post(api_client)
+    _deliver_all()
+
+    assert response.status_code == 202
+    assert response.json()["status"] == "suppressed"
+    assert sent_messages() == []
+
+
+def test_suppression_arriving_after_queueing_still_stops_the_send(api_client, sample_world, ses):
+    _post(api_client)
+    SuppressionFactory(email=SAMPLE["to"])
+    _deliver_all()
+    assert sent_messages() == []
+    assert StepExecution.objects.get().status == StepExecution.Status.SUPPRESSED
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("from", "sender@campanile.test\r\nBcc: victim@example.com"),
+        ("from", "Sender <sender@campanile.test>\nX-Injected: 1"),
+        ("to", "success@simulator.amazonses.com\r\nBcc: victim@example.com"),
+        ("to", "not-an-address"),
+        ("config_set", "has spaces"),
+        ("tags", [{"Name": "campanile_message", "Value": "x"}]),
+        ("tags", [{"Name": "bad name", "Value": "x"}]),
+        ("tags", [{"Name": "a", "Value": "1"}, {"Name": "a", "Value": "2"}]),
+        ("tags", "not-a-list"),
+    ],
+)
+def test_bad_input_is_400_naming_the_field_and_records_nothing(api_client, sample_world, field, value):
+    response = _post(api_client, {**SAMPLE, field: value})
+    assert response.status_code == 400
+    assert field in response.json()["error"]["fields"]
+    assert not TransactionalMessage.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [("user_id", "nobody", "No contact has user_id"), ("template_name", "Missing", "No template is named")],
+)
+def test_unknown_user_or_template_is_404_with_a_clear_message(api_client, sample_world, field, value, says):
+    response = _post(api_client, {**SAMPLE, field: value})
+    assert response.status_code == 404
+    assert says in response.json()["error"]["message"]
+    assert not TransactionalMessage.objects.exists()
+
+
+def test_without_user_id_the_recipient_is_the_contact(api_client, sample_world):
+    body = {k: v for k, v in SAMPLE.items() if k != "user_id"}
+    response = _post(api_client, {**body, "to": "New.Person@Example.com"})
+    assert response.status_code == 202
+    message = TransactionalMessage.objects.get()
+    assert message.contact == Contact.objects.get(email="new.person@example.com")
+
+
+@pytest.mark.parametrize("body", [[], "text", {"to": 1}, {}])
+def test_malformed_bodies_are_400(api_client, body):
+    assert _post(api_client, body).status_code == 400
+
+
+def test_a_key_sees_only_its_own_messages(api_client, sample_world):
+    message_id = _post(api_client).json()["id"]
+    other = APIClient()
+    other.credentials(HTTP_X_API_KEY=api_key_create(name="other")[1])
+    assert other.get(f"{URL}/{message_id}").status_code == 404
+    assert api_client.get(f"{URL}/{message_id}").status_code == 200
+
+
+def test_detail_lists_the_events_of_the_message(api_client, sample_world):
+    from tests.factories import TrackingEventFactory
+
+    message_id = _post(api_client).json()["id"]
+    execution = StepExecution.objects.get(message_id=message_id)
+    TrackingEventFactory(step_execution=execution, type="send", recipient=execution.email)
+    TrackingEventFactory(step_execution=execution, type="delivery", recipient=execution.email)
+
+    events = api_client.get(f"{URL}/{message_id}").json()["events"]
+
+    assert [e["type"] for e in events] == ["send", "delivery"]
+
+
+def test_ses_throttling_puts_the_message_back_to_pending(api_client, sample_world, ses, inject_ses_error):
+    _post(api_client)
+    inject_ses_error(code="Throttling", message="Maximum sending rate exceeded.")
+    execution = StepExecution.objects.get()
+
+    with pytest.raises(services.SesRetryLater):
+        services.message_deliver(execution_id=execution.pk)
+
+    execution.refresh_from_db()
+    assert execution.status == StepExecution.Status.PENDING
+    assert services.message_deliver(execution_id=execution.pk) == StepExecution.Status.SENT
+    assert len(sent_messages()) == 1
+
+
+def test_delivering_the_same_row_twice_sends_once(api_client, sample_world, ses):
+    _post(api_client)
+    execution = StepExecution.objects.get()
+    assert services.message_deliver(execution_id=execution.pk) == StepExecution.Status.SENT
+    assert services.message_deliver(execution_id=execution.pk) is None
+    assert len(sent_messages()) == 1
+
+
+def test_campaign_rows_are_not_transactional():
+    row = StepExecutionFactory()
+    assert services.message_deliver(execution_id=row.pk) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_parallel_first_requests_make_one_row_and_one_email(postgres_only, sample_world, ses):
+    _obj, secret = api_key_create(name="parallel")
+    barrier = threading.Barrier(20)
+    answers = []
+
+    def post():
+        client = APIClient()
+        client.credentials(HTTP_X_API_KEY=secret)
+        barrier.wait()
+        try:
+            response = _post(client)
+            answers.append((response.status_code, response.json().get("id")))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(answers) == 20
+    assert {code for code, _ in answers} == {202}
+    assert len({message_id for _, message_id in answers}) == 1
+    assert TransactionalMessage.objects.count() == 1
+    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+        assert wait_until(lambda: StepExecution.objects.get().status == StepExecution.Status.SENT, 30)
+    assert len(sent_messages()) == 1
