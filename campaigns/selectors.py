@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from campaigns.models import Campaign, Contact, ListMembership, Suppression
 
@@ -31,3 +31,18 @@ def contact_is_sendable(*, contact: Contact) -> bool:
     if contact.status != Contact.Status.SUBSCRIBED:
         return False
     return not Suppression.objects.filter(email=contact.email).exists()
+
+
+def campaign_audience_breakdown(*, campaign: Campaign) -> dict[str, int]:
+    """Count a campaign's audience and why each excluded contact is left out (a dry run)."""
+    memberships = ListMembership.objects.filter(contact_list__campaigns=campaign)
+    on_lists = Contact.objects.filter(Exists(memberships.filter(contact=OuterRef("pk"))))
+    suppressed = Exists(Suppression.objects.filter(email=OuterRef("email")))
+    counts = on_lists.aggregate(
+        on_lists=Count("pk"),
+        unsubscribed=Count("pk", filter=~Q(status=Contact.Status.SUBSCRIBED)),
+        suppressed=Count("pk", filter=Q(status=Contact.Status.SUBSCRIBED) & Q(Exists(suppressed))),
+    )
+    counts["sendable"] = counts["on_lists"] - counts["unsubscribed"] - counts["suppressed"]
+    counts["duplicates_collapsed"] = memberships.count() - counts["on_lists"]
+    return counts

@@ -1,18 +1,29 @@
 """Writes and rules of the audience, templates and the campaign status machine."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parseaddr
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Q
 from django.template import Context, Engine, TemplateSyntaxError
 from django.template import Template as DjangoTemplate
 from django.utils import timezone
 from inscriptis import get_text
 
 from campaigns.exceptions import CampaignNotReady, InvalidTransition, TemplateRenderError
-from campaigns.models import ApiKey, Campaign, Contact, Suppression, Template, email_normalize
+from campaigns.models import (
+    ApiKey,
+    Campaign,
+    CampaignStep,
+    Contact,
+    ContactList,
+    ListMembership,
+    Suppression,
+    Template,
+    email_normalize,
+)
 
 # A private engine: templates written in the admin see only the context we hand them, never the
 # project's template dirs or loaders, and a missing variable renders as an empty string.
@@ -28,6 +39,8 @@ CAMPAIGN_TRANSITIONS: dict[str, tuple[frozenset[str], str | None]] = {
     "pause": (frozenset({Status.SCHEDULED, Status.SENDING}), Status.PAUSED),
     "resume": (frozenset({Status.PAUSED}), None),
     "complete": (frozenset({Status.SENDING}), Status.COMPLETED),
+    # Failed rows put back in the queue make a completed campaign send again.
+    "reopen": (frozenset({Status.COMPLETED}), Status.SENDING),
     "cancel": (frozenset({Status.DRAFT, Status.SCHEDULED, Status.SENDING, Status.PAUSED}), Status.CANCELLED),
 }
 
@@ -124,6 +137,112 @@ def template_render(*, compiled: CompiledTemplate, contact: Contact) -> Rendered
     return RenderedEmail(subject=subject, html=html, text=text)
 
 
+# --- Contacts and lists ---------------------------------------------------------------------------
+
+#: Most rows one bulk upsert takes; larger imports go in several requests (or a CSV, chunked).
+CONTACT_BULK_MAX = 10_000
+# Fields a row may set besides its email; the email is the upsert key.
+CONTACT_UPSERT_FIELDS = ("first_name", "last_name", "external_id", "attributes", "timezone", "status")
+
+
+@dataclass
+class BulkUpsertResult:
+    created: int = 0
+    updated: int = 0
+    #: One entry per refused row: {"row": n, "email": ..., "errors": {field: [messages]}}.
+    errors: list[dict] = field(default_factory=list)
+
+
+def contact_bulk_upsert(*, rows: list[tuple[int, dict]], list_ids: tuple[int, ...] = ()) -> BulkUpsertResult:
+    """Create or update contacts by email in a few set-based statements; refuse bad rows one by one.
+
+    rows are (row number, validated fields) with a normalized email. A field a row leaves out keeps
+    its stored value; attributes, when given, replace the stored ones. A row is refused when its
+    email or external_id repeats an earlier row, or its external_id belongs to another contact.
+    list_ids: lists every accepted contact joins.
+    """
+    result = BulkUpsertResult()
+    accepted: dict[str, tuple[int, dict]] = {}
+    external_ids: dict[str, str] = {}
+    for number, row in rows:
+        email, external_id = row["email"], row.get("external_id", "")
+        problem = None
+        if email in accepted:
+            problem = {"email": [f"Repeats row {accepted[email][0]}."]}
+        elif external_id and external_id in external_ids:
+            problem = {"external_id": [f"Repeats the external_id of {external_ids[external_id]}."]}
+        if problem:
+            result.errors.append({"row": number, "email": email, "errors": problem})
+            continue
+        accepted[email] = (number, row)
+        if external_id:
+            external_ids[external_id] = email
+    taken = Contact.objects.filter(external_id__in=list(external_ids)).exclude(email__in=list(accepted))
+    for external_id, owner in taken.values_list("external_id", "email"):
+        number, row = accepted.pop(external_ids[external_id])
+        message = f"Belongs to another contact ({owner})."
+        result.errors.append({"row": number, "email": row["email"], "errors": {"external_id": [message]}})
+    existing = set(Contact.objects.filter(email__in=list(accepted)).values_list("email", flat=True))
+    result.updated = len(existing)
+    result.created = len(accepted) - result.updated
+    now = timezone.now()
+    # One statement per shape of row (usually one): each updates only the fields its rows carry.
+    by_shape: dict[tuple[str, ...], list[Contact]] = {}
+    for _number, row in accepted.values():
+        shape = tuple(name for name in CONTACT_UPSERT_FIELDS if name in row)
+        fields = {name: row[name] for name in shape}
+        if "status" in fields:
+            shape = (*shape, "unsubscribed_at")
+            fields["unsubscribed_at"] = now if fields["status"] == Contact.Status.UNSUBSCRIBED else None
+        by_shape.setdefault(shape, []).append(
+            Contact(email=row["email"], created_at=now, updated_at=now, **fields)
+        )
+    with transaction.atomic():
+        for shape, contacts in by_shape.items():
+            Contact.objects.bulk_create(
+                contacts,
+                batch_size=2000,
+                update_conflicts=True,
+                unique_fields=["email"],
+                update_fields=[*shape, "updated_at"],
+            )
+        if list_ids:
+            list_add_contacts(list_ids=list_ids, emails=list(accepted))
+    result.errors.sort(key=lambda error: error["row"])
+    return result
+
+
+def list_add_contacts(*, list_ids, emails=(), contact_ids=()) -> int:
+    """Add contacts (by email or id) to lists; return how many memberships are new."""
+    contacts = list(
+        Contact.objects.filter(Q(email__in=list(emails)) | Q(pk__in=list(contact_ids))).values_list(
+            "pk", flat=True
+        )
+    )
+    existing = set(
+        ListMembership.objects.filter(contact_list_id__in=list_ids, contact_id__in=contacts).values_list(
+            "contact_list_id", "contact_id"
+        )
+    )
+    memberships = [
+        ListMembership(contact_list_id=list_id, contact_id=contact_id)
+        for contact_id in contacts
+        for list_id in list_ids
+        if (list_id, contact_id) not in existing
+    ]
+    # ignore_conflicts covers a concurrent add of the same membership.
+    ListMembership.objects.bulk_create(memberships, batch_size=2000, ignore_conflicts=True)
+    return len(memberships)
+
+
+def list_remove_contacts(*, contact_list: ContactList, emails=(), contact_ids=()) -> int:
+    """Remove contacts (by email or id) from a list; return how many memberships went."""
+    deleted, _ = ListMembership.objects.filter(
+        Q(contact__email__in=list(emails)) | Q(contact_id__in=list(contact_ids)), contact_list=contact_list
+    ).delete()
+    return deleted
+
+
 # --- API keys -------------------------------------------------------------------------------------
 
 
@@ -153,6 +272,45 @@ def contact_unsubscribe(*, contact: Contact) -> Contact:
         contact.unsubscribed_at = timezone.now()
         contact.save(update_fields=["status", "unsubscribed_at", "updated_at"])
     return contact
+
+
+# --- Campaigns ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def campaign_create(*, steps=(), lists=(), **fields) -> Campaign:
+    """Create a draft campaign with its steps ({order, template, delay}) and audience lists."""
+    campaign = Campaign(**fields)
+    campaign.full_clean(exclude=["lists"])
+    campaign.save()
+    campaign.lists.set(lists)
+    CampaignStep.objects.bulk_create([CampaignStep(campaign=campaign, **step) for step in steps])
+    return campaign
+
+
+@transaction.atomic
+def campaign_update(*, campaign: Campaign, steps=None, lists=None, **fields) -> Campaign:
+    """Change a draft campaign; given steps or lists replace the old ones.
+
+    Only drafts change: a scheduled campaign is unscheduled first, so what is sent is what was
+    reviewed when it was scheduled.
+    """
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.status != Campaign.Status.DRAFT:
+        raise InvalidTransition(
+            f"Campaign “{campaign.name}” is {campaign.get_status_display().lower()}: only a draft can be "
+            "edited (unschedule it first)."
+        )
+    for name, value in fields.items():
+        setattr(campaign, name, value)
+    campaign.full_clean(exclude=["lists"])
+    campaign.save()
+    if lists is not None:
+        campaign.lists.set(lists)
+    if steps is not None:
+        campaign.steps.all().delete()
+        CampaignStep.objects.bulk_create([CampaignStep(campaign=campaign, **step) for step in steps])
+    return campaign
 
 
 # --- Campaign status machine ----------------------------------------------------------------------
@@ -240,6 +398,11 @@ def campaign_resume(*, campaign: Campaign) -> Campaign:
 def campaign_complete(*, campaign: Campaign) -> Campaign:
     """Mark a sending campaign as completed."""
     return _campaign_transition(campaign=campaign, action="complete")
+
+
+def campaign_reopen(*, campaign: Campaign) -> Campaign:
+    """Send a completed campaign again, for rows put back in its queue."""
+    return _campaign_transition(campaign=campaign, action="reopen")
 
 
 def campaign_cancel(*, campaign: Campaign) -> Campaign:

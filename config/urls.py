@@ -3,8 +3,10 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
+from campaigns.api.views import CampaignViewSet, ContactListViewSet, ContactViewSet, TemplateViewSet
 from config.health import healthz
-from delivery.api import MessageViewSet
+from delivery.api import CampaignDeliveryViewSet, MessageViewSet
+from tracking.api import CampaignStatsViewSet
 
 admin.site.site_header = "Campanile"
 admin.site.site_title = "Campanile"
@@ -13,6 +15,13 @@ admin.site.index_title = "Email campaigns"
 router = SimpleRouter()
 # Both /api/v1/messages and /api/v1/messages/ answer: integrators copy URLs either way.
 router.trailing_slash = "/?"
+router.register("contacts", ContactViewSet, basename="contact")
+router.register("lists", ContactListViewSet, basename="list")
+router.register("templates", TemplateViewSet, basename="template")
+router.register("campaigns", CampaignViewSet, basename="campaign")
+# Each app mounts the campaign actions it owns: the ledger's here, the statistics in tracking.
+router.register("campaigns", CampaignDeliveryViewSet, basename="campaign-delivery")
+router.register("campaigns", CampaignStatsViewSet, basename="campaign-stats")
 router.register("messages", MessageViewSet, basename="message")
 
 urlpatterns = [

@@ -5,8 +5,10 @@ import re
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from campaigns.models import Campaign
 from campaigns.services import address_validate
 from delivery import services
 from delivery.models import TransactionalMessage
@@ -175,3 +177,21 @@ class MessageViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewset
         return Response(
             MessageAcceptedSerializer(body).data, status=status.HTTP_202_ACCEPTED, headers=headers
         )
+
+
+class RetryFailedSerializer(serializers.Serializer):
+    retried = serializers.IntegerField(help_text="Failed rows put back in the queue.")
+
+
+class CampaignDeliveryViewSet(viewsets.GenericViewSet):
+    """Ledger actions on a campaign, mounted beside the campaign resource."""
+
+    queryset = Campaign.objects.all()
+    serializer_class = RetryFailedSerializer
+
+    @extend_schema(request=None, responses=RetryFailedSerializer)
+    @action(detail=True, methods=["post"], url_path="retry-failed")
+    def retry_failed(self, request, pk=None):
+        """Re-queue the campaign's failed recipients; a completed campaign starts sending again."""
+        retried = services.campaign_retry_failed(campaign=self.get_object())
+        return Response({"retried": retried})

@@ -517,3 +517,20 @@ def message_list_stalled(*, older_than: datetime, limit: int = 1000) -> list[int
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+def campaign_retry_failed(*, campaign: Campaign) -> int:
+    """Put a campaign's failed rows back in its queue; return how many. A completed campaign reopens.
+
+    Only `failed` rows move: `unknown` rows may have been delivered and wait for SES events.
+    """
+    if campaign.status not in (Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.COMPLETED):
+        state = campaign.get_status_display().lower()
+        raise InvalidTransition(f"Campaign “{campaign.name}” is {state}: there is nothing to retry.")
+    with transaction.atomic():
+        retried = StepExecution.objects.filter(step__campaign=campaign, status=Status.FAILED).update(
+            status=Status.PENDING, lease_expires_at=None, updated_at=timezone.now()
+        )
+        if retried and campaign.status == Campaign.Status.COMPLETED:
+            campaign_services.campaign_reopen(campaign=campaign)
+    return retried

@@ -30,6 +30,9 @@ class TrackingEvent(models.Model):
         StepExecution, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
     )
     ses_message_id = models.CharField(max_length=100, blank=True)
+    #: An open or click made by a machine (a privacy proxy prefetching images, a link scanner),
+    #: kept for the record but left out of human engagement figures.
+    is_machine = models.BooleanField(default=False)
     #: Idempotency key of the report (the SNS MessageId plus recipient, or our own id for clicks).
     event_id = models.CharField(max_length=200, unique=True)
     #: The provider's payload as received, for audits and re-processing.

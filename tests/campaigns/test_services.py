@@ -24,6 +24,7 @@ ACTIONS = {
     "pause": services.campaign_pause,
     "resume": services.campaign_resume,
     "complete": services.campaign_complete,
+    "reopen": services.campaign_reopen,
     "cancel": services.campaign_cancel,
 }
 # The status machine, written out independently of the code: (action, from) → to.
@@ -35,6 +36,7 @@ VALID = {
     ("pause", S.SENDING): S.PAUSED,
     ("resume", S.PAUSED): S.SENDING,  # for a campaign that had started; see the next test
     ("complete", S.SENDING): S.COMPLETED,
+    ("reopen", S.COMPLETED): S.SENDING,
     ("cancel", S.DRAFT): S.CANCELLED,
     ("cancel", S.SCHEDULED): S.CANCELLED,
     ("cancel", S.SENDING): S.CANCELLED,

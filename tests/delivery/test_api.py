@@ -267,3 +267,32 @@ def test_twenty_parallel_first_requests_make_one_row_and_one_email(postgres_only
     with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
         assert wait_until(lambda: StepExecution.objects.get().status == StepExecution.Status.SENT, 30)
     assert len(sent_messages()) == 1
+
+
+# --- Campaign ledger actions ----------------------------------------------------------------------
+
+
+def test_retry_failed_requeues_only_failed_rows_and_reopens_a_completed_campaign(api_client):
+    from campaigns.models import Campaign
+    from tests.factories import CampaignStepFactory
+
+    step = CampaignStepFactory(campaign__status=Campaign.Status.COMPLETED)
+    failed = StepExecutionFactory(step=step, status=StepExecution.Status.FAILED, last_error="MessageRejected")
+    unknown = StepExecutionFactory(step=step, status=StepExecution.Status.UNKNOWN)
+    sent = StepExecutionFactory(step=step, status=StepExecution.Status.SENT)
+
+    response = api_client.post(f"/api/v1/campaigns/{step.campaign.pk}/retry-failed")
+
+    assert response.status_code == 200
+    assert response.json() == {"retried": 1}
+    statuses = {row.pk: row.status for row in StepExecution.objects.all()}
+    assert statuses == {failed.pk: "pending", unknown.pk: "unknown", sent.pk: "sent"}
+    step.campaign.refresh_from_db()
+    assert step.campaign.status == Campaign.Status.SENDING
+
+
+def test_retry_failed_on_a_draft_is_409(api_client):
+    from tests.factories import CampaignFactory
+
+    response = api_client.post(f"/api/v1/campaigns/{CampaignFactory().pk}/retry-failed")
+    assert response.status_code == 409

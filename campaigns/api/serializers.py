@@ -1,0 +1,221 @@
+"""Serializers of the audience, template and campaign API: shape and field rules only."""
+
+import zoneinfo
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from campaigns import services
+from campaigns.models import Campaign, CampaignStep, Contact, ContactList, Template, email_normalize
+
+
+def _timezone(value: str) -> str:
+    if value and value not in zoneinfo.available_timezones():
+        raise serializers.ValidationError(f"{value!r} is not an IANA time zone name (e.g. Europe/Paris).")
+    return value
+
+
+class ContactSerializer(serializers.ModelSerializer):
+    lists = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+
+    class Meta:
+        model = Contact
+        fields = [
+            "id",
+            "email",
+            "first_name",
+            "last_name",
+            "external_id",
+            "attributes",
+            "timezone",
+            "status",
+            "unsubscribed_at",
+            "lists",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["unsubscribed_at", "created_at", "updated_at"]
+
+    def validate_email(self, value):
+        email = email_normalize(value)
+        clash = Contact.objects.filter(email=email)
+        if self.instance is not None:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise serializers.ValidationError("A contact with this email already exists.")
+        return email
+
+    def validate_timezone(self, value):
+        return _timezone(value)
+
+    def validate_attributes(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Must be a JSON object.")
+        return value
+
+
+class ContactRowSerializer(serializers.Serializer):
+    """One row of a bulk upsert or CSV import; uniqueness is the service's job, in bulk."""
+
+    email = serializers.EmailField(max_length=254)
+    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    external_id = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    attributes = serializers.DictField(required=False)
+    timezone = serializers.CharField(max_length=64, required=False, allow_blank=True, validators=[_timezone])
+    status = serializers.ChoiceField(choices=Contact.Status.choices, required=False)
+
+    def validate_email(self, value):
+        return email_normalize(value)
+
+
+class ContactBulkSerializer(serializers.Serializer):
+    contacts = serializers.ListField(
+        child=serializers.JSONField(), allow_empty=False, max_length=services.CONTACT_BULK_MAX
+    )
+    lists = serializers.PrimaryKeyRelatedField(many=True, queryset=ContactList.objects.all(), required=False)
+
+
+class BulkErrorSerializer(serializers.Serializer):
+    row = serializers.IntegerField(help_text="Index in `contacts` (bulk) or line number (CSV).")
+    email = serializers.CharField(allow_blank=True)
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class BulkResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    errors = BulkErrorSerializer(many=True)
+
+
+class ContactImportSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="CSV with a header row; `email` is required, unknown columns go to attributes."
+    )
+    lists = serializers.PrimaryKeyRelatedField(many=True, queryset=ContactList.objects.all(), required=False)
+
+
+class ContactListSerializer(serializers.ModelSerializer):
+    member_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = ContactList
+        fields = ["id", "name", "description", "member_count", "created_at", "updated_at"]
+        read_only_fields = ["created_at", "updated_at"]
+
+
+class MembershipChangeSerializer(serializers.Serializer):
+    emails = serializers.ListField(
+        child=serializers.EmailField(), required=False, default=list, max_length=10_000
+    )
+    contact_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=10_000
+    )
+
+    def validate(self, attrs):
+        if not attrs["emails"] and not attrs["contact_ids"]:
+            raise serializers.ValidationError("Give emails, contact_ids, or both.")
+        attrs["emails"] = [email_normalize(e) for e in attrs["emails"]]
+        return attrs
+
+
+class MembershipResultSerializer(serializers.Serializer):
+    changed = serializers.IntegerField()
+
+
+class TemplateSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Template
+        fields = ["id", "name", "subject", "html_body", "text_body", "created_at", "updated_at"]
+        read_only_fields = ["created_at", "updated_at"]
+
+    def validate(self, attrs):
+        candidate = Template(**{**self._current(), **attrs})
+        try:
+            services.template_validate(template=candidate)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(
+                exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+            ) from exc
+        return attrs
+
+    def _current(self) -> dict:
+        if self.instance is None:
+            return {}
+        return {name: getattr(self.instance, name) for name in ("name", "subject", "html_body", "text_body")}
+
+
+class TemplatePreviewRequestSerializer(serializers.Serializer):
+    contact_id = serializers.IntegerField(required=False, min_value=1)
+    user_id = serializers.CharField(required=False, max_length=255)
+
+    def validate(self, attrs):
+        if ("contact_id" in attrs) == ("user_id" in attrs):
+            raise serializers.ValidationError("Give exactly one of contact_id and user_id.")
+        return attrs
+
+
+class RenderedEmailSerializer(serializers.Serializer):
+    subject = serializers.CharField()
+    html = serializers.CharField(allow_blank=True)
+    text = serializers.CharField(allow_blank=True)
+
+
+class CampaignStepSerializer(serializers.ModelSerializer):
+    template = serializers.SlugRelatedField(slug_field="name", queryset=Template.objects.all())
+
+    class Meta:
+        model = CampaignStep
+        fields = ["order", "template", "delay"]
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    steps = CampaignStepSerializer(many=True, required=False)
+    lists = serializers.PrimaryKeyRelatedField(many=True, queryset=ContactList.objects.all(), required=False)
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id",
+            "name",
+            "status",
+            "from_email",
+            "reply_to",
+            "lists",
+            "configuration_set",
+            "scheduled_at",
+            "steps",
+            "started_at",
+            "completed_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["status", "started_at", "completed_at", "created_at", "updated_at"]
+
+    def validate_from_email(self, value):
+        try:
+            services.address_validate(value=value, field="from_email")
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict["from_email"]) from exc
+        return value
+
+    def validate_steps(self, value):
+        orders = [step["order"] for step in value]
+        if len(orders) != len(set(orders)):
+            raise serializers.ValidationError("Each step needs its own order.")
+        return value
+
+    def create(self, validated_data):
+        return services.campaign_create(**validated_data)
+
+    def update(self, instance, validated_data):
+        return services.campaign_update(campaign=instance, **validated_data)
+
+
+class AudienceBreakdownSerializer(serializers.Serializer):
+    on_lists = serializers.IntegerField(help_text="Distinct contacts on any of the campaign's lists.")
+    unsubscribed = serializers.IntegerField()
+    suppressed = serializers.IntegerField(help_text="Subscribed, but on the suppression list.")
+    sendable = serializers.IntegerField()
+    duplicates_collapsed = serializers.IntegerField(help_text="Memberships beyond the first per contact.")

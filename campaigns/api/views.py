@@ -1,0 +1,261 @@
+"""API views of contacts, lists, templates and campaigns: thin callers of services and selectors."""
+
+import csv
+import io
+
+from django.db.models import Count
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from campaigns import selectors, services
+from campaigns.api import serializers as s
+from campaigns.exceptions import InvalidTransition
+from campaigns.models import Campaign, Contact, ContactList, Template
+
+# A CSV import is parsed and upserted in chunks of this many rows, in one request.
+CSV_MAX_ROWS = 100_000
+CSV_COLUMNS = ("email", "first_name", "last_name", "external_id", "timezone", "status")
+
+
+def _bulk_result(result: services.BulkUpsertResult) -> Response:
+    body = {
+        "created": result.created,
+        "updated": result.updated,
+        "failed": len(result.errors),
+        "errors": result.errors,
+    }
+    return Response(s.BulkResultSerializer(body).data)
+
+
+def _validated_rows(raw_rows) -> tuple[list[tuple[int, dict]], list[dict]]:
+    """Validate rows one by one; return (number, fields) of the good ones and errors of the rest."""
+    rows, errors = [], []
+    for number, raw in raw_rows:
+        row = s.ContactRowSerializer(data=raw)
+        if row.is_valid():
+            rows.append((number, row.validated_data))
+        else:
+            email = raw.get("email", "") if isinstance(raw, dict) else ""
+            errors.append({"row": number, "email": str(email)[:254], "errors": row.errors})
+    return rows, errors
+
+
+class ContactFilter(filters.FilterSet):
+    email = filters.CharFilter(method="filter_email")
+    list = filters.ModelChoiceFilter(field_name="lists", queryset=ContactList.objects.all())
+    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    updated_after = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+
+    class Meta:
+        model = Contact
+        fields = ["email", "external_id", "status", "list", "created_after", "updated_after"]
+
+    def filter_email(self, queryset, name, value):
+        return queryset.filter(email=value.strip().lower())
+
+
+class ContactViewSet(viewsets.ModelViewSet):
+    """Contacts: CRUD, bulk upsert of up to 10,000 as JSON, and CSV import."""
+
+    queryset = Contact.objects.prefetch_related("lists")
+    serializer_class = s.ContactSerializer
+    filterset_class = ContactFilter
+    ordering_fields = ["created_at", "updated_at", "email"]
+    ordering = ["-created_at", "-id"]
+
+    @extend_schema(request=s.ContactBulkSerializer, responses=s.BulkResultSerializer)
+    @action(detail=False, methods=["post"], url_path="bulk")
+    def bulk(self, request):
+        """Create or update contacts by email; every bad row is reported, the good ones are saved."""
+        payload = s.ContactBulkSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        rows, errors = _validated_rows(enumerate(payload.validated_data["contacts"]))
+        lists = tuple(lst.pk for lst in payload.validated_data.get("lists", []))
+        result = services.contact_bulk_upsert(rows=rows, list_ids=lists)
+        result.errors = sorted(errors + result.errors, key=lambda error: error["row"])
+        return _bulk_result(result)
+
+    @extend_schema(
+        request={"multipart/form-data": s.ContactImportSerializer}, responses=s.BulkResultSerializer
+    )
+    @action(detail=False, methods=["post"], url_path="import", parser_classes=[MultiPartParser])
+    def import_csv(self, request):
+        """Import a CSV file of contacts (upsert by email); errors name the CSV line."""
+        payload = s.ContactImportSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        lists = tuple(lst.pk for lst in payload.validated_data.get("lists", []))
+        try:
+            text = io.TextIOWrapper(payload.validated_data["file"], encoding="utf-8-sig", newline="")
+            reader = csv.DictReader(text)
+            if not reader.fieldnames or "email" not in [name.strip().lower() for name in reader.fieldnames]:
+                raise ValidationError({"file": ["The first line must be a header with an `email` column."]})
+            total = services.BulkUpsertResult()
+            chunk = []
+            for raw in reader:
+                if reader.line_num > CSV_MAX_ROWS + 1:
+                    raise ValidationError({"file": [f"More than {CSV_MAX_ROWS} rows: split the file."]})
+                chunk.append((reader.line_num, _csv_row(raw)))
+                if len(chunk) == services.CONTACT_BULK_MAX:
+                    _import_chunk(chunk, lists, total)
+                    chunk = []
+            _import_chunk(chunk, lists, total)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise ValidationError({"file": [f"Not a readable UTF-8 CSV file: {exc}"]}) from exc
+        return _bulk_result(total)
+
+
+def _csv_row(raw: dict) -> dict:
+    """Map a CSV record to a contact row: known columns by name, every other column to attributes."""
+    row, attributes = {}, {}
+    for name, value in raw.items():
+        if name is None:  # Cells beyond the header's columns.
+            continue
+        key = name.strip().lower()
+        if key in CSV_COLUMNS:
+            if value not in (None, "") or key == "email":
+                row[key] = (value or "").strip()
+        elif value not in (None, ""):
+            attributes[name.strip()] = value
+    if attributes:
+        row["attributes"] = attributes
+    return row
+
+
+def _import_chunk(chunk, lists, total: services.BulkUpsertResult) -> None:
+    if not chunk:
+        return
+    rows, errors = _validated_rows(chunk)
+    result = services.contact_bulk_upsert(rows=rows, list_ids=lists)
+    total.created += result.created
+    total.updated += result.updated
+    total.errors = sorted(total.errors + errors + result.errors, key=lambda error: error["row"])
+
+
+class ContactListViewSet(viewsets.ModelViewSet):
+    """Contact lists and their members."""
+
+    queryset = ContactList.objects.annotate(member_count=Count("memberships"))
+    serializer_class = s.ContactListSerializer
+    filterset_fields = ["name"]
+    ordering_fields = ["created_at", "name"]
+    ordering = ["-created_at", "-id"]
+
+    @extend_schema(request=s.MembershipChangeSerializer, responses=s.MembershipResultSerializer)
+    @action(detail=True, methods=["post"], url_path="members/add")
+    def add_members(self, request, pk=None):
+        """Add contacts, by email or id, to this list; existing members are left as they are."""
+        contact_list = self.get_object()
+        change = s.MembershipChangeSerializer(data=request.data)
+        change.is_valid(raise_exception=True)
+        changed = services.list_add_contacts(list_ids=(contact_list.pk,), **change.validated_data)
+        return Response({"changed": changed})
+
+    @extend_schema(request=s.MembershipChangeSerializer, responses=s.MembershipResultSerializer)
+    @action(detail=True, methods=["post"], url_path="members/remove")
+    def remove_members(self, request, pk=None):
+        """Remove contacts, by email or id, from this list."""
+        contact_list = self.get_object()
+        change = s.MembershipChangeSerializer(data=request.data)
+        change.is_valid(raise_exception=True)
+        changed = services.list_remove_contacts(contact_list=contact_list, **change.validated_data)
+        return Response({"changed": changed})
+
+    @extend_schema(responses=s.ContactSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def members(self, request, pk=None):
+        """List the contacts on this list."""
+        contact_list = self.get_object()
+        contacts = Contact.objects.filter(memberships__contact_list=contact_list).prefetch_related("lists")
+        page = self.paginate_queryset(contacts.order_by("-id"))
+        return self.get_paginated_response(s.ContactSerializer(page, many=True).data)
+
+
+class TemplateViewSet(viewsets.ModelViewSet):
+    """Templates in Django template syntax, and their rendering for one contact."""
+
+    queryset = Template.objects.all()
+    serializer_class = s.TemplateSerializer
+    filterset_fields = ["name"]
+    ordering_fields = ["created_at", "name", "updated_at"]
+    ordering = ["-created_at", "-id"]
+
+    @extend_schema(request=s.TemplatePreviewRequestSerializer, responses=s.RenderedEmailSerializer)
+    @action(detail=True, methods=["post"], parser_classes=[JSONParser])
+    def preview(self, request, pk=None):
+        """Render this template for one contact, named by id or by user_id (external_id)."""
+        template = self.get_object()
+        ask = s.TemplatePreviewRequestSerializer(data=request.data)
+        ask.is_valid(raise_exception=True)
+        lookup = (
+            {"pk": ask.validated_data["contact_id"]}
+            if "contact_id" in ask.validated_data
+            else {"external_id": ask.validated_data["user_id"]}
+        )
+        contact = Contact.objects.filter(**lookup).first()
+        if contact is None:
+            raise NotFound("No such contact.")
+        compiled = services.template_compile(template=template)
+        rendered = services.template_render(compiled=compiled, contact=contact)
+        return Response(s.RenderedEmailSerializer(rendered).data)
+
+
+class CampaignViewSet(viewsets.ModelViewSet):
+    """Campaigns with their steps and lists; status moves and a dry run of the audience."""
+
+    queryset = Campaign.objects.prefetch_related("steps__template", "lists")
+    serializer_class = s.CampaignSerializer
+    filterset_fields = ["status"]
+    ordering_fields = ["created_at", "scheduled_at", "name"]
+    ordering = ["-created_at", "-id"]
+
+    def perform_destroy(self, instance):
+        if instance.status not in (Campaign.Status.DRAFT, Campaign.Status.CANCELLED):
+            state = instance.get_status_display().lower()
+            raise InvalidTransition(f"Campaign “{instance.name}” is {state}: cancel it before deleting.")
+        instance.delete()
+
+    def _move(self, service):
+        campaign = service(campaign=self.get_object())
+        return Response(self.get_serializer(campaign).data)
+
+    @extend_schema(request=None, responses=s.CampaignSerializer)
+    @action(detail=True, methods=["post"])
+    def schedule(self, request, pk=None):
+        """Schedule a draft campaign (409 with the reason if it cannot be sent)."""
+        return self._move(services.campaign_schedule)
+
+    @extend_schema(request=None, responses=s.CampaignSerializer)
+    @action(detail=True, methods=["post"])
+    def unschedule(self, request, pk=None):
+        """Return a scheduled campaign to draft."""
+        return self._move(services.campaign_unschedule)
+
+    @extend_schema(request=None, responses=s.CampaignSerializer)
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        """Pause a scheduled or sending campaign."""
+        return self._move(services.campaign_pause)
+
+    @extend_schema(request=None, responses=s.CampaignSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        """Resume a paused campaign."""
+        return self._move(services.campaign_resume)
+
+    @extend_schema(request=None, responses=s.CampaignSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Cancel a campaign for good."""
+        return self._move(services.campaign_cancel)
+
+    @extend_schema(responses=s.AudienceBreakdownSerializer)
+    @action(detail=True, methods=["get"], url_path="dry-run")
+    def dry_run(self, request, pk=None):
+        """Count who would be mailed now, and why the others would not."""
+        breakdown = selectors.campaign_audience_breakdown(campaign=self.get_object())
+        return Response(s.AudienceBreakdownSerializer(breakdown).data)

@@ -1,0 +1,282 @@
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from campaigns.models import Campaign, Contact, ListMembership
+from tests.factories import (
+    CampaignFactory,
+    ContactFactory,
+    ContactListFactory,
+    ListMembershipFactory,
+    SuppressionFactory,
+    TemplateFactory,
+    sendable_campaign,
+)
+
+pytestmark = pytest.mark.django_db
+
+API = "/api/v1"
+
+
+def _fields(response):
+    return response.json()["error"]["fields"]
+
+
+# --- Contacts -------------------------------------------------------------------------------------
+
+
+def test_contact_crud_normalizes_email_and_refuses_duplicates(api_client):
+    created = api_client.post(f"{API}/contacts", {"email": "Ada@Example.com", "attributes": {"plan": "pro"}})
+    assert created.status_code == 201
+    contact_id = created.json()["id"]
+    assert created.json()["email"] == "ada@example.com"
+
+    duplicate = api_client.post(f"{API}/contacts", {"email": "ADA@example.com"})
+    assert duplicate.status_code == 400
+    assert "email" in _fields(duplicate)
+
+    patched = api_client.patch(
+        f"{API}/contacts/{contact_id}", {"first_name": "Ada", "timezone": "Europe/London"}
+    )
+    assert patched.json()["first_name"] == "Ada"
+    assert api_client.patch(f"{API}/contacts/{contact_id}", {"timezone": "Mars/Base"}).status_code == 400
+    assert api_client.delete(f"{API}/contacts/{contact_id}").status_code == 204
+    assert not Contact.objects.exists()
+
+
+def test_contacts_filter_by_email_external_id_and_list_with_cursor_pages(api_client):
+    on_list = ListMembershipFactory(contact=ContactFactory(email="a@example.com", external_id="crm-a"))
+    for n in range(5):
+        ContactFactory(email=f"other{n}@example.com")
+
+    assert [
+        c["email"] for c in api_client.get(f"{API}/contacts", {"email": "A@Example.com"}).json()["results"]
+    ] == ["a@example.com"]
+    assert len(api_client.get(f"{API}/contacts", {"external_id": "crm-a"}).json()["results"]) == 1
+    assert len(api_client.get(f"{API}/contacts", {"list": on_list.contact_list_id}).json()["results"]) == 1
+    first = api_client.get(f"{API}/contacts", {"page_size": 4}).json()
+    second = api_client.get(first["next"]).json()
+    assert len(first["results"]) == 4
+    assert len(second["results"]) == 2
+    assert {c["id"] for c in first["results"]}.isdisjoint({c["id"] for c in second["results"]})
+
+
+def test_bulk_upsert_creates_updates_and_reports_bad_rows(api_client):
+    ContactFactory(email="known@example.com", first_name="Old", last_name="Keep", external_id="crm-known")
+    ContactFactory(email="owner@example.com", external_id="crm-taken")
+    contact_list = ContactListFactory()
+    rows = [
+        {"email": "New@Example.com", "first_name": "New", "attributes": {"plan": "pro"}},
+        {"email": "known@example.com", "first_name": "Updated"},
+        {"email": "not-an-email"},
+        {"email": "new@example.com", "first_name": "Again"},
+        {"email": "thief@example.com", "external_id": "crm-taken"},
+        {"email": "tz@example.com", "timezone": "Nowhere/Special"},
+        "not an object",
+        {"email": "quit@example.com", "status": "unsubscribed"},
+    ]
+
+    response = api_client.post(f"{API}/contacts/bulk", {"contacts": rows, "lists": [contact_list.pk]})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["created"], body["updated"], body["failed"]) == (2, 1, 5)
+    assert [e["row"] for e in body["errors"]] == [2, 3, 4, 5, 6]
+    assert "email" in body["errors"][0]["errors"]
+    assert "Repeats row 0" in body["errors"][1]["errors"]["email"][0]
+    assert "owner@example.com" in body["errors"][2]["errors"]["external_id"][0]
+    known = Contact.objects.get(email="known@example.com")
+    assert (known.first_name, known.last_name, known.external_id) == ("Updated", "Keep", "crm-known")
+    assert Contact.objects.get(email="new@example.com").attributes == {"plan": "pro"}
+    quit_ = Contact.objects.get(email="quit@example.com")
+    assert quit_.status == Contact.Status.UNSUBSCRIBED
+    assert quit_.unsubscribed_at is not None
+    assert not Contact.objects.filter(email="thief@example.com").exists()
+    assert ListMembership.objects.filter(contact_list=contact_list).count() == 3
+
+
+def test_bulk_upsert_refuses_more_than_ten_thousand_rows(api_client):
+    response = api_client.post(f"{API}/contacts/bulk", {"contacts": [{"email": "a@b.c"}] * 10_001})
+    assert response.status_code == 400
+    assert not Contact.objects.exists()
+
+
+def test_csv_import_maps_columns_and_reports_lines(api_client):
+    ContactFactory(email="known@example.com", first_name="Old")
+    csv_text = (
+        "Email,First_Name,plan,Company\n"
+        "known@example.com,Known,pro,Acme\n"
+        "bad-address,Nope,,\n"
+        "fresh@example.com,Fresh,free,\n"
+    )
+    upload = SimpleUploadedFile("contacts.csv", csv_text.encode(), content_type="text/csv")
+
+    response = api_client.post(f"{API}/contacts/import", {"file": upload}, format="multipart")
+
+    body = response.json()
+    assert response.status_code == 200
+    assert (body["created"], body["updated"], body["failed"]) == (1, 1, 1)
+    assert body["errors"][0]["row"] == 3
+    known = Contact.objects.get(email="known@example.com")
+    assert known.first_name == "Known"
+    assert known.attributes == {"plan": "pro", "Company": "Acme"}
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"first_name\nAda\n", b"\xff\xfe\x00bad", b""],
+)
+def test_csv_import_refuses_unreadable_files(api_client, content):
+    upload = SimpleUploadedFile("contacts.csv", content, content_type="text/csv")
+    response = api_client.post(f"{API}/contacts/import", {"file": upload}, format="multipart")
+    assert response.status_code == 400
+    assert "file" in _fields(response)
+
+
+# --- Lists ----------------------------------------------------------------------------------------
+
+
+def test_list_membership_add_remove_and_members(api_client):
+    contact_list = api_client.post(f"{API}/lists", {"name": "Newsletter"}).json()
+    ada, grace = ContactFactory(email="ada@example.com"), ContactFactory()
+    url = f"{API}/lists/{contact_list['id']}"
+
+    added = api_client.post(f"{url}/members/add", {"emails": ["ADA@example.com"], "contact_ids": [grace.pk]})
+    again = api_client.post(f"{url}/members/add", {"emails": ["ada@example.com"]})
+
+    assert added.json() == {"changed": 2}
+    assert again.json() == {"changed": 0}
+    assert api_client.get(url).json()["member_count"] == 2
+    assert {c["id"] for c in api_client.get(f"{url}/members").json()["results"]} == {ada.pk, grace.pk}
+    assert api_client.post(f"{url}/members/remove", {"contact_ids": [ada.pk]}).json() == {"changed": 1}
+    assert api_client.post(f"{url}/members/add", {}).status_code == 400
+
+
+# --- Templates ------------------------------------------------------------------------------------
+
+
+def test_template_create_validates_syntax_and_previews_for_a_contact(api_client):
+    broken = api_client.post(
+        f"{API}/templates", {"name": "welcome", "subject": "Hi {% if %}", "html_body": "x"}
+    )
+    assert broken.status_code == 400
+    assert "subject" in _fields(broken)
+
+    template = api_client.post(
+        f"{API}/templates",
+        {
+            "name": "welcome",
+            "subject": "Hi {{ contact.first_name }}",
+            "html_body": "<p>{{ attributes.plan }}</p>",
+        },
+    ).json()
+    contact = ContactFactory(first_name="Ada", external_id="u-1", attributes={"plan": "pro"})
+
+    by_id = api_client.post(f"{API}/templates/{template['id']}/preview", {"contact_id": contact.pk}).json()
+    by_user = api_client.post(f"{API}/templates/{template['id']}/preview", {"user_id": "u-1"}).json()
+
+    assert by_id == by_user
+    assert by_id["subject"] == "Hi Ada"
+    assert by_id["html"] == "<p>pro</p>"
+    assert by_id["text"] == "pro"
+    assert (
+        api_client.post(f"{API}/templates/{template['id']}/preview", {"user_id": "nobody"}).status_code == 404
+    )
+    assert api_client.post(f"{API}/templates/{template['id']}/preview", {}).status_code == 400
+
+
+def test_patching_a_template_validates_the_result(api_client):
+    template = TemplateFactory()
+    response = api_client.patch(f"{API}/templates/{template.pk}", {"html_body": "{% endif %}"})
+    assert response.status_code == 400
+    assert "html_body" in _fields(response)
+
+
+# --- Campaigns ------------------------------------------------------------------------------------
+
+
+def _campaign_body(**overrides):
+    template = TemplateFactory(name="news")
+    contact_list = ContactListFactory()
+    ListMembershipFactory(contact_list=contact_list)
+    body = {
+        "name": "November news",
+        "from_email": "News <news@campanile.test>",
+        "lists": [contact_list.pk],
+        "steps": [{"order": 1, "template": template.name, "delay": "00:00:00"}],
+    }
+    return {**body, **overrides}
+
+
+def test_campaign_create_with_steps_then_schedule_and_pause(api_client):
+    created = api_client.post(f"{API}/campaigns", _campaign_body())
+    assert created.status_code == 201
+    campaign_id = created.json()["id"]
+    assert created.json()["steps"] == [{"order": 1, "template": "news", "delay": "00:00:00"}]
+
+    scheduled = api_client.post(f"{API}/campaigns/{campaign_id}/schedule")
+    assert scheduled.json()["status"] == "scheduled"
+    assert api_client.post(f"{API}/campaigns/{campaign_id}/pause").json()["status"] == "paused"
+
+
+def test_invalid_move_and_edit_of_a_non_draft_are_409_and_change_nothing(api_client):
+    campaign_id = api_client.post(f"{API}/campaigns", _campaign_body()).json()["id"]
+
+    resume = api_client.post(f"{API}/campaigns/{campaign_id}/resume")
+    api_client.post(f"{API}/campaigns/{campaign_id}/schedule")
+    edit = api_client.patch(f"{API}/campaigns/{campaign_id}", {"name": "Renamed"})
+    delete = api_client.delete(f"{API}/campaigns/{campaign_id}")
+
+    assert resume.status_code == 409
+    assert "Cannot resume campaign" in resume.json()["error"]["message"]
+    assert edit.status_code == 409
+    assert "only a draft can be edited" in edit.json()["error"]["message"]
+    assert delete.status_code == 409
+    campaign = Campaign.objects.get(pk=campaign_id)
+    assert (campaign.name, campaign.status) == ("November news", Campaign.Status.SCHEDULED)
+
+
+def test_campaign_with_a_bad_sender_or_unknown_template_is_400(api_client):
+    body = _campaign_body()
+    assert "from_email" in _fields(api_client.post(f"{API}/campaigns", {**body, "from_email": "x\r\ny"}))
+    body["steps"][0]["template"] = "missing"
+    assert "steps" in _fields(api_client.post(f"{API}/campaigns", body))
+    assert not Campaign.objects.exists()
+
+
+def test_draft_edit_replaces_steps_and_lists(api_client):
+    campaign_id = api_client.post(f"{API}/campaigns", _campaign_body()).json()["id"]
+    other = TemplateFactory(name="other")
+    response = api_client.patch(
+        f"{API}/campaigns/{campaign_id}", {"steps": [{"order": 1, "template": other.name}], "lists": []}
+    )
+    assert response.status_code == 200
+    assert response.json()["steps"][0]["template"] == "other"
+    assert response.json()["lists"] == []
+
+
+def test_dry_run_breaks_the_audience_down_by_exclusion(api_client):
+    campaign = sendable_campaign(contacts=3)
+    first = campaign.lists.get()
+    second = ContactListFactory()
+    campaign.lists.add(second)
+    ListMembershipFactory(contact_list=second, contact=first.contacts.first())
+    ListMembershipFactory(contact_list=first, contact=ContactFactory(status=Contact.Status.UNSUBSCRIBED))
+    ListMembershipFactory(contact_list=second, contact=ContactFactory(email="gone@example.com"))
+    SuppressionFactory(email="gone@example.com")
+
+    body = api_client.get(f"{API}/campaigns/{campaign.pk}/dry-run").json()
+
+    assert body == {
+        "on_lists": 5,
+        "unsubscribed": 1,
+        "suppressed": 1,
+        "sendable": 3,
+        "duplicates_collapsed": 1,
+    }
+
+
+def test_campaign_list_filters_by_status(api_client):
+    CampaignFactory(status=Campaign.Status.SENDING)
+    CampaignFactory()
+    results = api_client.get(f"{API}/campaigns", {"status": "sending"}).json()["results"]
+    assert [c["status"] for c in results] == ["sending"]

@@ -1,0 +1,48 @@
+import pytest
+
+from delivery.models import StepExecution
+from tests.factories import CampaignStepFactory, StepExecutionFactory, TrackingEventFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _row(step, status="sent"):
+    return StepExecutionFactory(step=step, status=status)
+
+
+def _event(row, kind, **fields):
+    return TrackingEventFactory(step_execution=row, type=kind, recipient=row.email, **fields)
+
+
+def test_stats_count_recipients_once_and_keep_machines_apart(api_client):
+    step = CampaignStepFactory()
+    rows = [_row(step) for _ in range(4)]
+    _row(step, StepExecution.Status.FAILED)
+    for row in rows[:3]:
+        _event(row, "delivery")
+    _event(rows[3], "bounce")
+    _event(rows[0], "open")
+    _event(rows[0], "open")
+    _event(rows[1], "open", is_machine=True)
+    _event(rows[0], "click")
+    _event(rows[2], "complaint")
+
+    body = api_client.get(f"/api/v1/campaigns/{step.campaign.pk}/stats").json()
+
+    assert body["recipients"] == 5
+    assert body["ledger"]["sent"] == 4
+    assert body["ledger"]["failed"] == 1
+    assert (body["delivered"], body["bounced"], body["complained"]) == (3, 1, 1)
+    assert (body["opens_unique"], body["opens_total"], body["machine_opens_total"]) == (1, 2, 1)
+    assert (body["clicks_unique"], body["clicks_total"]) == (1, 1)
+    assert body["rates"]["delivery"] == 0.75
+    assert body["rates"]["bounce"] == 0.25
+    assert body["rates"]["open"] == round(1 / 3, 4)
+    assert body["rates"]["click_to_open"] == 1.0
+
+
+def test_stats_of_an_unsent_campaign_have_no_rates(api_client):
+    step = CampaignStepFactory()
+    body = api_client.get(f"/api/v1/campaigns/{step.campaign.pk}/stats").json()
+    assert body["sent"] == 0
+    assert set(body["rates"].values()) == {None}
