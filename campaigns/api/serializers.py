@@ -8,6 +8,9 @@ from rest_framework import serializers
 from campaigns import services
 from campaigns.models import Campaign, CampaignStep, Contact, ContactList, Template, email_normalize
 
+# Ids are 64-bit in the database; a larger number is a 400, not a driver overflow.
+MAX_ID = 2**63 - 1
+
 
 def _timezone(value: str) -> str:
     if value and value not in zoneinfo.available_timezones():
@@ -97,12 +100,17 @@ class ContactImportSerializer(serializers.Serializer):
 
 
 class ContactListSerializer(serializers.ModelSerializer):
-    member_count = serializers.IntegerField(read_only=True)
+    member_count = serializers.SerializerMethodField()
 
     class Meta:
         model = ContactList
         fields = ["id", "name", "description", "member_count", "created_at", "updated_at"]
         read_only_fields = ["created_at", "updated_at"]
+
+    def get_member_count(self, contact_list) -> int:
+        # Lists read through the viewset carry the count as an annotation; a new one has none.
+        annotated = getattr(contact_list, "member_count", None)
+        return annotated if annotated is not None else contact_list.memberships.count()
 
 
 class MembershipChangeSerializer(serializers.Serializer):
@@ -110,7 +118,10 @@ class MembershipChangeSerializer(serializers.Serializer):
         child=serializers.EmailField(), required=False, default=list, max_length=10_000
     )
     contact_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=10_000
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        required=False,
+        default=list,
+        max_length=10_000,
     )
 
     def validate(self, attrs):
@@ -147,7 +158,7 @@ class TemplateSerializer(serializers.ModelSerializer):
 
 
 class TemplatePreviewRequestSerializer(serializers.Serializer):
-    contact_id = serializers.IntegerField(required=False, min_value=1)
+    contact_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     user_id = serializers.CharField(required=False, max_length=255)
 
     def validate(self, attrs):

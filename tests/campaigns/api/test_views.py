@@ -280,3 +280,25 @@ def test_campaign_list_filters_by_status(api_client):
     CampaignFactory()
     results = api_client.get(f"{API}/campaigns", {"status": "sending"}).json()["results"]
     assert [c["status"] for c in results] == ["sending"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("get", "/contacts/99999999999999999999", None),
+        ("get", "/contacts?list=99999999999999999999", None),
+        ("get", "/contacts?cursor=garbage", None),
+        ("get", "/contacts?created_after=not-a-date", None),
+        (
+            "post",
+            "/contacts/bulk",
+            {"contacts": [{"email": "a@example.com"}], "lists": [99999999999999999999]},
+        ),
+        ("post", "/lists/{list}/members/add", {"contact_ids": [99999999999999999999]}),
+        ("post", "/templates/{template}/preview", {"contact_id": 99999999999999999999}),
+    ],
+)
+def test_out_of_range_ids_and_garbage_parameters_are_client_errors(api_client, method, path, body):
+    path = path.format(list=ContactListFactory().pk, template=TemplateFactory().pk)
+    response = getattr(api_client, method)(f"{API}{path}", body)
+    assert 400 <= response.status_code < 500
