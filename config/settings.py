@@ -186,10 +186,18 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # How often beat looks for due campaigns and stalled work.
 CAMPAIGN_TICK_SECONDS = env_or_default("CAMPAIGN_TICK_SECONDS", 5.0, env.float)
+# How often beat starts a sender for pending transactional messages: their longest wait in queue.
+MESSAGE_DISPATCH_SECONDS = env_or_default("MESSAGE_DISPATCH_SECONDS", 1.0, env.float)
 CELERY_BEAT_SCHEDULE = {
     "campaigns-dispatch-due": {
         "task": "delivery.tasks.campaigns_dispatch_due",
         "schedule": CAMPAIGN_TICK_SECONDS,
+    },
+    "messages-dispatch": {
+        "task": "delivery.tasks.messages_dispatch",
+        "schedule": MESSAGE_DISPATCH_SECONDS,
+        # A tick that waited longer than this behind busy workers is dropped; the next one comes.
+        "options": {"expires": 10 * MESSAGE_DISPATCH_SECONDS},
     },
 }
 
@@ -221,8 +229,6 @@ SEND_LEASE_SECONDS = env_or_default("SEND_LEASE_SECONDS", 300, env.int)
 # Transactional mail has its own queue so a big campaign never delays a password reset; run
 # workers with `--queues transactional,celery`.
 CELERY_TRANSACTIONAL_QUEUE = "transactional"
-CELERY_TASK_ROUTES = {"delivery.tasks.message_send": {"queue": CELERY_TRANSACTIONAL_QUEUE}}
-# A transactional row pending this long without change is re-enqueued by the tick.
-MESSAGE_REQUEUE_AFTER_SECONDS = env_or_default("MESSAGE_REQUEUE_AFTER_SECONDS", 60, env.int)
+CELERY_TASK_ROUTES = {"delivery.tasks.messages_dispatch": {"queue": CELERY_TRANSACTIONAL_QUEUE}}
 # How long one send task keeps claiming batches before it hands over to the next tick.
 SEND_TASK_BUDGET_SECONDS = env_or_default("SEND_TASK_BUDGET_SECONDS", 30.0, env.float)

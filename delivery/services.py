@@ -14,7 +14,7 @@ from time import monotonic
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, Q, QuerySet
 from django.utils import timezone
 
 from campaigns import services as campaign_services
@@ -80,18 +80,16 @@ def campaign_dispatch(*, campaign: Campaign) -> int:
     return rows
 
 
-def step_execution_claim_batch(
-    *, step: CampaignStep, size: int, now: datetime | None = None
-) -> list[StepExecution]:
-    """Claim up to `size` pending rows of a step under a lease and commit the claim.
+def _claim(*, rows: QuerySet[StepExecution], size: int, now: datetime | None = None) -> list[StepExecution]:
+    """Claim up to `size` pending rows of `rows` under a lease, commit the claim, return them.
 
-    SKIP LOCKED lets any number of workers claim from one step at once and get disjoint rows.
+    SKIP LOCKED lets any number of workers claim at once and get disjoint rows.
     """
     now = now or timezone.now()
     with transaction.atomic():
         ids = list(
-            StepExecution.objects.select_for_update(skip_locked=True)
-            .filter(step=step, status=Status.PENDING)
+            rows.select_for_update(skip_locked=True)
+            .filter(status=Status.PENDING)
             .order_by("pk")
             .values_list("pk", flat=True)[:size]
         )
@@ -101,7 +99,21 @@ def step_execution_claim_batch(
             attempts=F("attempts") + 1,
             updated_at=now,
         )
-    return list(StepExecution.objects.filter(pk__in=ids).select_related("contact").order_by("pk"))
+    return list(
+        StepExecution.objects.filter(pk__in=ids).select_related("contact", "message__template").order_by("pk")
+    )
+
+
+def step_execution_claim_batch(
+    *, step: CampaignStep, size: int, now: datetime | None = None
+) -> list[StepExecution]:
+    """Claim up to `size` pending rows of a campaign step."""
+    return _claim(rows=StepExecution.objects.filter(step=step), size=size, now=now)
+
+
+def message_claim_batch(*, size: int, now: datetime | None = None) -> list[StepExecution]:
+    """Claim up to `size` pending transactional rows, oldest first."""
+    return _claim(rows=StepExecution.objects.filter(message__isnull=False), size=size, now=now)
 
 
 def step_execution_settle(*, execution: StepExecution, status: str, **fields) -> None:
@@ -244,27 +256,28 @@ def _suppressed_emails(executions: list[StepExecution]) -> set[str]:
     )
 
 
-def step_send_batch(*, step: CampaignStep, size: int | None = None) -> BatchResult:
-    """Claim one batch of a step and send it, committing each row's outcome as it happens."""
-    result = BatchResult()
-    executions = step_execution_claim_batch(step=step, size=size or settings.SEND_BATCH_SIZE)
-    result.claimed = len(executions)
-    if not executions:
-        return result
-    compiled = None
+def _send_claimed(*, executions: list[StepExecution], honour_unsubscribe: bool) -> BatchResult:
+    """Send claimed rows one by one, committing each outcome; stop and release the rest on "later"."""
+    result = BatchResult(claimed=len(executions))
     suppressed = _suppressed_emails(executions)
+    compiled: dict[int, campaign_services.CompiledTemplate] = {}
     for index, execution in enumerate(executions):
-        execution.step = step
-        # Checked at claim time, not only at fan-out: an unsubscribe or bounce that arrived since
-        # the campaign was queued must still stop this email.
-        if execution.email in suppressed or execution.contact.status != Contact.Status.SUBSCRIBED:
+        # Checked at claim time, not only when queued: an unsubscribe or bounce that arrived since
+        # must still stop this email. Transactional mail heeds suppressions, not unsubscribes.
+        unsubscribed = honour_unsubscribe and execution.contact.status != Contact.Status.SUBSCRIBED
+        if execution.email in suppressed or unsubscribed:
             step_execution_settle(execution=execution, status=Status.SUPPRESSED)
             result.suppressed += 1
             continue
         envelope = step_execution_envelope(execution=execution)
         try:
-            compiled = compiled or campaign_services.template_compile(template=envelope.template)
-            outcome = step_execution_deliver(execution=execution, envelope=envelope, compiled=compiled)
+            if envelope.template.pk not in compiled:
+                compiled[envelope.template.pk] = campaign_services.template_compile(
+                    template=envelope.template
+                )
+            outcome = step_execution_deliver(
+                execution=execution, envelope=envelope, compiled=compiled[envelope.template.pk]
+            )
         except TemplateRenderError as exc:
             step_execution_settle(execution=execution, status=Status.FAILED, last_error=str(exc))
             outcome = Status.FAILED
@@ -282,6 +295,30 @@ def step_send_batch(*, step: CampaignStep, size: int | None = None) -> BatchResu
         else:
             result.failed += 1
     return result
+
+
+def step_send_batch(*, step: CampaignStep, size: int | None = None) -> BatchResult:
+    """Claim one batch of a campaign step and send it."""
+    executions = step_execution_claim_batch(step=step, size=size or settings.SEND_BATCH_SIZE)
+    for execution in executions:
+        execution.step = step
+    return _send_claimed(executions=executions, honour_unsubscribe=True)
+
+
+def message_send_batch(*, size: int | None = None) -> BatchResult:
+    """Claim one batch of pending transactional messages and send it."""
+    executions = message_claim_batch(size=size or settings.SEND_BATCH_SIZE)
+    return _send_claimed(executions=executions, honour_unsubscribe=False)
+
+
+def messages_send(*, budget_seconds: float) -> bool:
+    """Send transactional batches for about budget_seconds; return whether work may remain."""
+    deadline = monotonic() + budget_seconds
+    while monotonic() < deadline:
+        result = message_send_batch()
+        if result.released or not result.claimed:
+            return False
+    return True
 
 
 def step_execution_sweep_stalled(*, now: datetime | None = None) -> int:
@@ -417,15 +454,19 @@ def _message_replay(*, message: TransactionalMessage, request: MessageRequest) -
     return message
 
 
-def _message_contact(*, request: MessageRequest) -> Contact:
+def _message_contact(*, request: MessageRequest) -> tuple[Contact, bool]:
+    """Return the contact that personalizes the message, and whether the recipient is suppressed."""
+    to = email_normalize(request.to)
+    # One query for both answers: this runs on every API request.
+    suppressed = Exists(Suppression.objects.filter(email=to))
     if request.user_id:
-        contact = Contact.objects.filter(external_id=request.user_id).first()
+        contact = Contact.objects.filter(external_id=request.user_id).annotate(suppressed=suppressed).first()
         if contact is None:
             raise ObjectNotFound(f"No contact has user_id (external_id) {request.user_id!r}.")
-        return contact
+        return contact, contact.suppressed
     # Without a user_id the recipient is the contact: known, or added (on no list) for personalization.
-    contact, _ = Contact.objects.get_or_create(email=email_normalize(request.to))
-    return contact
+    contact, _ = Contact.objects.get_or_create(email=to)
+    return contact, Suppression.objects.filter(email=to).exists()
 
 
 def message_queue(*, api_key: ApiKey, request: MessageRequest) -> tuple[TransactionalMessage, bool]:
@@ -439,12 +480,11 @@ def message_queue(*, api_key: ApiKey, request: MessageRequest) -> tuple[Transact
         existing = _message_by_code(api_key=api_key, unique_code=request.unique_code)
         if existing is not None:
             return _message_replay(message=existing, request=request), True
-    template = Template.objects.filter(name=request.template_name).first()
-    if template is None:
+    template_id = Template.objects.filter(name=request.template_name).values_list("pk", flat=True).first()
+    if template_id is None:
         raise ObjectNotFound(f"No template is named {request.template_name!r}.")
-    contact = _message_contact(request=request)
+    contact, suppressed = _message_contact(request=request)
     # Transactional mail ignores marketing unsubscribes but never goes to a suppressed address.
-    suppressed = Suppression.objects.filter(email=email_normalize(request.to)).exists()
     status = Status.SUPPRESSED if suppressed else Status.PENDING
     try:
         with transaction.atomic():
@@ -453,14 +493,14 @@ def message_queue(*, api_key: ApiKey, request: MessageRequest) -> tuple[Transact
                 unique_code=request.unique_code,
                 fingerprint=request.fingerprint(),
                 accepted_status=status,
-                template=template,
+                template_id=template_id,
                 contact=contact,
                 to_email=email_normalize(request.to),
                 from_email=request.from_email,
                 configuration_set=request.config_set,
                 tags=dict(request.tags),
             )
-            execution = StepExecution.objects.create(
+            StepExecution.objects.create(
                 message=message, contact=contact, email=message.to_email, status=status
             )
     except IntegrityError:
@@ -468,55 +508,9 @@ def message_queue(*, api_key: ApiKey, request: MessageRequest) -> tuple[Transact
         if existing is None:
             raise
         return _message_replay(message=existing, request=request), True
-    if status == Status.PENDING:
-        from delivery.tasks import message_send  # Imported here: the tasks module imports this one.
-
-        message_send.delay_on_commit(execution.pk)
+    # No broker message per request: the transactional dispatcher, ticking every
+    # MESSAGE_DISPATCH_SECONDS, claims pending rows in batches. The ledger row is the queue.
     return message, False
-
-
-def message_deliver(*, execution_id: int) -> str | None:
-    """Claim one pending transactional row and send it; return its outcome, None if not claimable.
-
-    Running twice for one row (a redelivered task) is harmless: only one claim can succeed.
-    """
-    now = timezone.now()
-    with transaction.atomic():
-        claimed = StepExecution.objects.filter(
-            pk__in=StepExecution.objects.select_for_update(skip_locked=True)
-            .filter(pk=execution_id, status=Status.PENDING, message__isnull=False)
-            .values("pk")
-        ).update(
-            status=Status.SENDING,
-            lease_expires_at=now + timedelta(seconds=settings.SEND_LEASE_SECONDS),
-            attempts=F("attempts") + 1,
-            updated_at=now,
-        )
-    if not claimed:
-        return None
-    execution = StepExecution.objects.select_related("contact", "message__template").get(pk=execution_id)
-    if Suppression.objects.filter(email=execution.email).exists():
-        step_execution_settle(execution=execution, status=Status.SUPPRESSED)
-        return Status.SUPPRESSED
-    envelope = step_execution_envelope(execution=execution)
-    try:
-        compiled = campaign_services.template_compile(template=envelope.template)
-        return step_execution_deliver(execution=execution, envelope=envelope, compiled=compiled)
-    except TemplateRenderError as exc:
-        step_execution_settle(execution=execution, status=Status.FAILED, last_error=str(exc))
-        return Status.FAILED
-    except SesRetryLater as exc:
-        step_execution_release(executions=[execution], reason=str(exc))
-        raise
-
-
-def message_list_stalled(*, older_than: datetime, limit: int = 1000) -> list[int]:
-    """Return pending transactional rows whose send task seems lost (publish failed, broker lost it)."""
-    return list(
-        StepExecution.objects.filter(message__isnull=False, status=Status.PENDING, updated_at__lt=older_than)
-        .order_by("pk")
-        .values_list("pk", flat=True)[:limit]
-    )
 
 
 def campaign_retry_failed(*, campaign: Campaign) -> int:

@@ -11,6 +11,7 @@ from campaigns.services import api_key_create
 from config.celery import app as celery_app
 from delivery import services
 from delivery.models import StepExecution, TransactionalMessage
+from delivery.tasks import messages_dispatch
 from tests.conftest import sent_messages
 from tests.factories import ContactFactory, StepExecutionFactory, SuppressionFactory, TemplateFactory
 from tests.utils import wait_until
@@ -44,8 +45,8 @@ def _post(client, body=None, **headers):
 
 
 def _deliver_all():
-    for pk in StepExecution.objects.filter(message__isnull=False).values_list("pk", flat=True):
-        services.message_deliver(execution_id=pk)
+    """Do what the transactional dispatcher does on its tick."""
+    services.messages_send(budget_seconds=10)
 
 
 def test_sample_payload_is_accepted_queued_and_sent(api_client, sample_world, ses):
@@ -214,28 +215,40 @@ def test_detail_lists_the_events_of_the_message(api_client, sample_world):
 def test_ses_throttling_puts_the_message_back_to_pending(api_client, sample_world, ses, inject_ses_error):
     _post(api_client)
     inject_ses_error(code="Throttling", message="Maximum sending rate exceeded.")
-    execution = StepExecution.objects.get()
 
-    with pytest.raises(services.SesRetryLater):
-        services.message_deliver(execution_id=execution.pk)
+    result = services.message_send_batch()
 
-    execution.refresh_from_db()
-    assert execution.status == StepExecution.Status.PENDING
-    assert services.message_deliver(execution_id=execution.pk) == StepExecution.Status.SENT
+    assert (result.released, result.failed) == (1, 0)
+    assert StepExecution.objects.get().status == StepExecution.Status.PENDING
+    assert services.message_send_batch().sent == 1
     assert len(sent_messages()) == 1
 
 
-def test_delivering_the_same_row_twice_sends_once(api_client, sample_world, ses):
-    _post(api_client)
-    execution = StepExecution.objects.get()
-    assert services.message_deliver(execution_id=execution.pk) == StepExecution.Status.SENT
-    assert services.message_deliver(execution_id=execution.pk) is None
-    assert len(sent_messages()) == 1
+def test_messages_are_claimed_once_and_never_sent_twice(api_client, sample_world, ses):
+    for code in ("a", "b", "c"):
+        _post(api_client, {**SAMPLE, "unique_code": code})
+    first = services.message_claim_batch(size=2)
+    second = services.message_claim_batch(size=5)
+
+    assert len(first) == 2
+    assert [row.pk for row in second] == [StepExecution.objects.order_by("pk").last().pk]
+    assert services.message_send_batch().claimed == 0
 
 
-def test_campaign_rows_are_not_transactional():
+def test_the_transactional_dispatcher_leaves_campaign_rows_alone(ses):
     row = StepExecutionFactory()
-    assert services.message_deliver(execution_id=row.pk) is None
+    assert services.message_send_batch().claimed == 0
+    row.refresh_from_db()
+    assert row.status == StepExecution.Status.PENDING
+
+
+def test_the_dispatcher_is_on_the_transactional_queue_and_ticks_every_second(settings):
+    from config import settings as production
+
+    entry = production.CELERY_BEAT_SCHEDULE["messages-dispatch"]
+    assert entry["task"] == "delivery.tasks.messages_dispatch"
+    assert entry["schedule"] == 1.0
+    assert production.CELERY_TASK_ROUTES[entry["task"]] == {"queue": "transactional"}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -265,6 +278,8 @@ def test_twenty_parallel_first_requests_make_one_row_and_one_email(postgres_only
     assert len({message_id for _, message_id in answers}) == 1
     assert TransactionalMessage.objects.count() == 1
     with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+        messages_dispatch.delay()
+        messages_dispatch.delay()  # A second tick finds nothing left to claim.
         assert wait_until(lambda: StepExecution.objects.get().status == StepExecution.Status.SENT, 30)
     assert len(sent_messages()) == 1
 
