@@ -225,13 +225,22 @@ class CampaignStep(models.Model):
         return f"{self.campaign} · step {self.order}"
 
 
+RATE_PATTERN = re.compile(r"([1-9][0-9]*)/(s|sec|second|m|min|minute|h|hour|d|day)")
+RATE_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
 def validate_rate(value: str) -> None:
-    """Reject rates DRF's throttles cannot parse (N/second, N/minute, N/hour, N/day)."""
+    """Reject rates that are not N/second, N/minute, N/hour or N/day."""
     if not RATE_PATTERN.fullmatch(value or ""):
         raise ValidationError(f"{value!r} is not a rate like 600/minute or 20/second.")
 
 
-RATE_PATTERN = re.compile(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)")
+def rate_parse(value: str) -> tuple[int, int]:
+    """Return (requests, seconds) of a rate such as 600/minute."""
+    match = RATE_PATTERN.fullmatch(value)
+    if match is None:
+        raise ValueError(f"{value!r} is not a rate like 600/minute or 20/second.")
+    return int(match[1]), RATE_PERIODS[match[2][0]]
 
 
 class ApiKey(AbstractAPIKey):

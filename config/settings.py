@@ -151,8 +151,9 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
-# Requests a key may make, unless the key sets its own (DRF rate syntax: N/second|minute|hour|day).
-# Counted in Django's cache: with REDIS_URL set, one budget across every web process.
+# Requests a key may make, unless the key sets its own (N/second, N/minute, N/hour or N/day).
+# Counted in Redis when REDIS_URL is set (one budget across every web process), else per process.
+# Checked at start-up by campaigns.checks.
 API_DEFAULT_RATE_LIMIT = env_or_default("API_DEFAULT_RATE_LIMIT", "600/minute")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Campanile API",

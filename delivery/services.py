@@ -10,11 +10,12 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from time import monotonic
+from uuid import UUID
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from campaigns import services as campaign_services
@@ -454,19 +455,44 @@ def _message_replay(*, message: TransactionalMessage, request: MessageRequest) -
     return message
 
 
-def _message_contact(*, request: MessageRequest) -> tuple[Contact, bool]:
-    """Return the contact that personalizes the message, and whether the recipient is suppressed."""
-    to = email_normalize(request.to)
-    # One query for both answers: this runs on every API request.
-    suppressed = Exists(Suppression.objects.filter(email=to))
-    if request.user_id:
-        contact = Contact.objects.filter(external_id=request.user_id).annotate(suppressed=suppressed).first()
-        if contact is None:
-            raise ObjectNotFound(f"No contact has user_id (external_id) {request.user_id!r}.")
-        return contact, contact.suppressed
-    # Without a user_id the recipient is the contact: known, or added (on no list) for personalization.
-    contact, _ = Contact.objects.get_or_create(email=to)
-    return contact, Suppression.objects.filter(email=to).exists()
+@dataclass(frozen=True)
+class _MessageLookups:
+    existing_id: UUID | None
+    template_id: int | None
+    contact_id: int | None
+    suppressed: bool
+
+
+def _message_lookups(*, api_key: ApiKey, request: MessageRequest) -> _MessageLookups:
+    """Answer every question a new message asks of the database in one round trip.
+
+    Is the idempotency code taken, which template, which contact, is the recipient suppressed:
+    four subqueries hung on the caller's own key row, since this runs on every API request.
+    """
+    found = (
+        ApiKey.objects.filter(pk=api_key.pk)
+        .annotate(
+            existing_id=Subquery(
+                TransactionalMessage.objects.filter(
+                    api_key=OuterRef("pk"), unique_code=request.unique_code or None
+                ).values("pk")[:1]
+            ),
+            template_id=Subquery(Template.objects.filter(name=request.template_name).values("pk")[:1]),
+            contact_id=Subquery(
+                Contact.objects.filter(
+                    **(
+                        {"external_id": request.user_id}
+                        if request.user_id
+                        else {"email": email_normalize(request.to)}
+                    )
+                ).values("pk")[:1]
+            ),
+            suppressed=Exists(Suppression.objects.filter(email=email_normalize(request.to))),
+        )
+        .values("existing_id", "template_id", "contact_id", "suppressed")
+        .get()
+    )
+    return _MessageLookups(**found)
 
 
 def message_queue(*, api_key: ApiKey, request: MessageRequest) -> tuple[TransactionalMessage, bool]:
@@ -476,16 +502,20 @@ def message_queue(*, api_key: ApiKey, request: MessageRequest) -> tuple[Transact
     another request it raises IdempotencyConflict. The unique constraint on (key, code) settles
     concurrent first requests: the losers fall through to the replay.
     """
-    if request.unique_code:
-        existing = _message_by_code(api_key=api_key, unique_code=request.unique_code)
-        if existing is not None:
-            return _message_replay(message=existing, request=request), True
-    template_id = Template.objects.filter(name=request.template_name).values_list("pk", flat=True).first()
-    if template_id is None:
+    found = _message_lookups(api_key=api_key, request=request)
+    if found.existing_id is not None:
+        existing = TransactionalMessage.objects.get(pk=found.existing_id)
+        return _message_replay(message=existing, request=request), True
+    if found.template_id is None:
         raise ObjectNotFound(f"No template is named {request.template_name!r}.")
-    contact, suppressed = _message_contact(request=request)
+    contact_id = found.contact_id
+    if contact_id is None:
+        if request.user_id:
+            raise ObjectNotFound(f"No contact has user_id (external_id) {request.user_id!r}.")
+        # Without a user_id the recipient is the contact, added (on no list) for personalization.
+        contact_id = Contact.objects.get_or_create(email=email_normalize(request.to))[0].pk
     # Transactional mail ignores marketing unsubscribes but never goes to a suppressed address.
-    status = Status.SUPPRESSED if suppressed else Status.PENDING
+    status = Status.SUPPRESSED if found.suppressed else Status.PENDING
     try:
         with transaction.atomic():
             message = TransactionalMessage.objects.create(
@@ -493,15 +523,15 @@ def message_queue(*, api_key: ApiKey, request: MessageRequest) -> tuple[Transact
                 unique_code=request.unique_code,
                 fingerprint=request.fingerprint(),
                 accepted_status=status,
-                template_id=template_id,
-                contact=contact,
+                template_id=found.template_id,
+                contact_id=contact_id,
                 to_email=email_normalize(request.to),
                 from_email=request.from_email,
                 configuration_set=request.config_set,
                 tags=dict(request.tags),
             )
             StepExecution.objects.create(
-                message=message, contact=contact, email=message.to_email, status=status
+                message=message, contact_id=contact_id, email=message.to_email, status=status
             )
     except IntegrityError:
         existing = _message_by_code(api_key=api_key, unique_code=request.unique_code)

@@ -73,9 +73,8 @@ class ContactRowSerializer(serializers.Serializer):
 
 
 class ContactBulkSerializer(serializers.Serializer):
-    contacts = serializers.ListField(
-        child=serializers.JSONField(), allow_empty=False, max_length=services.CONTACT_BULK_MAX
-    )
+    # Rows are validated one by one by the view, so that one bad row does not sink the others.
+    contacts = serializers.ListField(allow_empty=False, max_length=services.CONTACT_BULK_MAX)
     lists = serializers.PrimaryKeyRelatedField(many=True, queryset=ContactList.objects.all(), required=False)
 
 

@@ -35,13 +35,14 @@ def _bulk_result(result: services.BulkUpsertResult) -> Response:
 def _validated_rows(raw_rows) -> tuple[list[tuple[int, dict]], list[dict]]:
     """Validate rows one by one; return (number, fields) of the good ones and errors of the rest."""
     rows, errors = [], []
+    # One serializer for every row: building one per row deep-copies its fields, 10,000 times.
+    validator = s.ContactRowSerializer()
     for number, raw in raw_rows:
-        row = s.ContactRowSerializer(data=raw)
-        if row.is_valid():
-            rows.append((number, row.validated_data))
-        else:
+        try:
+            rows.append((number, validator.run_validation(raw)))
+        except ValidationError as exc:
             email = raw.get("email", "") if isinstance(raw, dict) else ""
-            errors.append({"row": number, "email": str(email)[:254], "errors": row.errors})
+            errors.append({"row": number, "email": str(email)[:254], "errors": exc.detail})
     return rows, errors
 
 

@@ -57,3 +57,13 @@ def test_suppression_email_unique_regardless_of_case():
     with pytest.raises(IntegrityError), transaction.atomic():
         SuppressionFactory(email="bounce@example.com")
     assert Suppression.objects.get().email == "bounce@example.com"
+
+
+def test_bad_default_rate_limit_fails_the_system_check(settings):
+    from campaigns.checks import api_default_rate_limit_check
+
+    settings.API_DEFAULT_RATE_LIMIT = "lots"
+    (error,) = api_default_rate_limit_check(None)
+    assert error.id == "campanile.E001"
+    settings.API_DEFAULT_RATE_LIMIT = "20/second"
+    assert api_default_rate_limit_check(None) == []
