@@ -1,6 +1,7 @@
 """One error format for the whole API: {"error": {"status", "code", "message", "fields"?}}."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -22,6 +23,12 @@ def api_exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         fields = getattr(exc, "message_dict", None) or {"non_field_errors": exc.messages}
         exc = exceptions.ValidationError(fields)
+    elif isinstance(exc, DataError):
+        # The database refused a value (a NUL character, a number out of range) that got past
+        # validation: still the client's input, so a 400 that says so, never a 500.
+        exc = exceptions.ValidationError(
+            {"non_field_errors": ["A value is out of range or holds a NUL character."]}
+        )
     elif isinstance(exc, ObjectNotFound):
         exc = exceptions.NotFound(str(exc))
     elif isinstance(exc, CampanileError):

@@ -172,8 +172,20 @@ class RenderedEmailSerializer(serializers.Serializer):
     text = serializers.CharField(allow_blank=True)
 
 
+class TemplateNameField(serializers.SlugRelatedField):
+    """A template named by its name; text a database cannot store (NUL) is refused, not looked up."""
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="name", queryset=Template.objects.all(), **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data)
+        return super().to_internal_value(data)
+
+
 class CampaignStepSerializer(serializers.ModelSerializer):
-    template = serializers.SlugRelatedField(slug_field="name", queryset=Template.objects.all())
+    template = TemplateNameField()
 
     class Meta:
         model = CampaignStep

@@ -42,7 +42,8 @@ def _validated_rows(raw_rows) -> tuple[list[tuple[int, dict]], list[dict]]:
             rows.append((number, validator.run_validation(raw)))
         except ValidationError as exc:
             email = raw.get("email", "") if isinstance(raw, dict) else ""
-            errors.append({"row": number, "email": str(email)[:254], "errors": exc.detail})
+            detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+            errors.append({"row": number, "email": str(email)[:254], "errors": detail})
     return rows, errors
 
 

@@ -296,9 +296,38 @@ def test_campaign_list_filters_by_status(api_client):
         ),
         ("post", "/lists/{list}/members/add", {"contact_ids": [99999999999999999999]}),
         ("post", "/templates/{template}/preview", {"contact_id": 99999999999999999999}),
+        (
+            "post",
+            "/campaigns",
+            {"name": "x", "from_email": "a@b.co", "steps": [{"order": 1, "template": "a\x00b"}]},
+        ),
+        ("get", "/contacts?email=a%00b", None),
+        ("get", "/lists?name=a%00b", None),
     ],
 )
 def test_out_of_range_ids_and_garbage_parameters_are_client_errors(api_client, method, path, body):
     path = path.format(list=ContactListFactory().pk, template=TemplateFactory().pk)
     response = getattr(api_client, method)(f"{API}{path}", body)
     assert 400 <= response.status_code < 500
+
+
+def test_bulk_rows_that_are_not_objects_are_reported_not_fatal(api_client):
+    response = api_client.post(f"{API}/contacts/bulk", {"contacts": [None, 7, {"email": "ok@example.com"}]})
+    body = response.json()
+    assert response.status_code == 200
+    assert (body["created"], body["failed"]) == (1, 2)
+    assert all("non_field_errors" in error["errors"] for error in body["errors"])
+
+
+def test_a_value_the_database_refuses_is_a_400_not_a_500(api_client, monkeypatch):
+    from django.db import DataError
+
+    from campaigns.api import views
+
+    def refuse(**kwargs):
+        raise DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+
+    monkeypatch.setattr(views.selectors, "campaign_audience_breakdown", refuse)
+    response = api_client.get(f"{API}/campaigns/{CampaignFactory().pk}/dry-run")
+    assert response.status_code == 400
+    assert "NUL" in response.json()["error"]["fields"]["non_field_errors"][0]
