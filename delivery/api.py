@@ -2,19 +2,17 @@
 
 import re
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from campaigns.api.serializers import address, configuration_set
 from campaigns.models import Campaign
-from campaigns.services import address_validate
 from delivery import services
 from delivery.models import TransactionalMessage
 
-# SES limits: configuration set names, and tag names and values.
-SES_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# SES limits on tag names and values.
 SES_TAG = re.compile(r"[A-Za-z0-9_.@-]{1,256}")
 # SES allows 50 tags a message; Campanile adds up to three of its own.
 MAX_TAGS = 47
@@ -60,16 +58,10 @@ class MessageCreateSerializer(serializers.Serializer):
         return fields
 
     def validate_from(self, value):
-        try:
-            address_validate(value=value, field="from")
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict["from"]) from exc
-        return value
+        return address(value)
 
     def validate_config_set(self, value):
-        if value and not SES_NAME.fullmatch(value):
-            raise serializers.ValidationError("Use 1-64 letters, digits, _ or -.")
-        return value
+        return configuration_set(value)
 
     def validate_tags(self, value):
         names = [tag["Name"] for tag in value]

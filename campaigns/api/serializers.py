@@ -1,5 +1,6 @@
 """Serializers of the audience, template and campaign API: shape and field rules only."""
 
+import re
 import zoneinfo
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -10,6 +11,26 @@ from campaigns.models import Campaign, CampaignStep, Contact, ContactList, Templ
 
 # Ids are 64-bit in the database; a larger number is a 400, not a driver overflow.
 MAX_ID = 2**63 - 1
+
+
+# SES names configuration sets with 1-64 letters, digits, _ or -.
+SES_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def address(value: str) -> str:
+    """Validate one address, optionally with a display name; line breaks are refused."""
+    try:
+        services.address_validate(value=value, field="address")
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(exc.message_dict["address"]) from exc
+    return value
+
+
+def configuration_set(value: str) -> str:
+    """Validate an SES configuration set name (empty: the default one)."""
+    if value and not SES_NAME.fullmatch(value):
+        raise serializers.ValidationError("Use 1-64 letters, digits, _ or -.")
+    return value
 
 
 def _timezone(value: str) -> str:
@@ -216,11 +237,10 @@ class CampaignSerializer(serializers.ModelSerializer):
         read_only_fields = ["status", "started_at", "completed_at", "created_at", "updated_at"]
 
     def validate_from_email(self, value):
-        try:
-            services.address_validate(value=value, field="from_email")
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict["from_email"]) from exc
-        return value
+        return address(value)
+
+    def validate_configuration_set(self, value):
+        return configuration_set(value)
 
     def validate_steps(self, value):
         orders = [step["order"] for step in value]
