@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from delivery.models import StepExecution
+from delivery.models import StepExecution, TransactionalMessage
 
 
 @admin.register(StepExecution)
@@ -17,11 +17,35 @@ class StepExecutionAdmin(admin.ModelAdmin):
 
     @admin.display(description="Campaign", ordering="step__campaign")
     def campaign(self, obj):
-        return obj.step.campaign
+        return obj.step.campaign if obj.step_id else "— (API message)"
 
     @admin.display(description="Step", ordering="step__order")
     def step_order(self, obj):
-        return obj.step.order
+        return obj.step.order if obj.step_id else "—"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TransactionalMessage)
+class TransactionalMessageAdmin(admin.ModelAdmin):
+    """Messages queued through the API; read-only, like the ledger rows that send them."""
+
+    list_display = ["to_email", "template", "status", "unique_code", "api_key", "created_at"]
+    list_filter = ["execution__status", "api_key"]
+    search_fields = ["=to_email", "=unique_code", "=id"]
+    list_select_related = ["execution", "template", "api_key"]
+    readonly_fields = [f.name for f in TransactionalMessage._meta.fields]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    list_per_page = 100
+
+    @admin.display(description="Status", ordering="execution__status")
+    def status(self, obj):
+        return obj.execution.status
 
     def has_add_permission(self, request):
         return False

@@ -17,6 +17,7 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 CHANGELISTS = [
+    "campaigns_apikey",
     "campaigns_contact",
     "campaigns_contactlist",
     "campaigns_listmembership",
@@ -25,6 +26,7 @@ CHANGELISTS = [
     "campaigns_template",
     "campaigns_campaign",
     "delivery_stepexecution",
+    "delivery_transactionalmessage",
     "tracking_trackingevent",
 ]
 
@@ -37,6 +39,15 @@ def _act(client, action, campaigns):
     return [str(m) for m in get_messages(response.wsgi_request)]
 
 
+def _queue_api_message():
+    from campaigns.services import api_key_create
+    from delivery.services import MessageRequest, message_queue
+
+    template = TemplateFactory()
+    request = MessageRequest(from_email="a@campanile.test", to="b@example.com", template_name=template.name)
+    message_queue(api_key=api_key_create(name="admin-test")[0], request=request)
+
+
 @pytest.fixture
 def populated():
     """Put a row in every model so each changelist renders real columns."""
@@ -45,6 +56,7 @@ def populated():
     TemplateFactory()
     execution = StepExecutionFactory(ses_message_id="ses-1")
     TrackingEventFactory(step_execution=execution)
+    _queue_api_message()
 
 
 @pytest.mark.parametrize("changelist", CHANGELISTS)
