@@ -164,6 +164,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ContactStatusEnum": "campaigns.models.Contact.Status",
+        "CampaignStatusEnum": "campaigns.models.Campaign.Status",
+    },
 }
 
 # --- Celery -------------------------------------------------------------------------------------

@@ -209,3 +209,14 @@ def test_two_steps_keep_their_order_unique():
     step = CampaignStepFactory()
     with pytest.raises(IntegrityError), transaction.atomic():
         CampaignStepFactory(campaign=step.campaign, order=1)
+
+
+def test_bulk_upsert_twice_in_one_transaction(transactional_db):
+    from django.db import transaction as db_transaction
+
+    with db_transaction.atomic():
+        first = services.contact_bulk_upsert(rows=[(0, {"email": "a@example.com", "first_name": "A"})])
+        second = services.contact_bulk_upsert(rows=[(0, {"email": "a@example.com", "last_name": "B"})])
+    assert (first.created, second.updated) == (1, 1)
+    contact = Contact.objects.get()
+    assert (contact.first_name, contact.last_name) == ("A", "B")

@@ -331,3 +331,31 @@ def test_a_value_the_database_refuses_is_a_400_not_a_500(api_client, monkeypatch
     response = api_client.get(f"{API}/campaigns/{CampaignFactory().pk}/dry-run")
     assert response.status_code == 400
     assert "NUL" in response.json()["error"]["fields"]["non_field_errors"][0]
+
+
+@pytest.mark.parametrize(
+    ("row", "field"),
+    [
+        ({"first_name": "No email"}, "email"),
+        ({"email": "a@example.com", "first_name": "x" * 151}, "first_name"),
+        ({"email": "a@example.com", "first_name": True}, "first_name"),
+        ({"email": "a@example.com", "last_name": "nul\x00"}, "last_name"),
+        ({"email": "a@example.com", "status": "maybe"}, "status"),
+        ({"email": "a@example.com", "status": {}}, "status"),
+        ({"email": "a@example.com", "attributes": ["not", "an", "object"]}, "attributes"),
+        ({"email": 42}, "email"),
+    ],
+)
+def test_bulk_row_checks_name_the_field(api_client, row, field):
+    body = api_client.post(f"{API}/contacts/bulk", {"contacts": [row]}).json()
+    assert body["failed"] == 1
+    assert list(body["errors"][0]["errors"]) == [field]
+    assert not Contact.objects.exists()
+
+
+def test_bulk_row_numbers_and_strings_are_accepted_as_text(api_client):
+    body = api_client.post(
+        f"{API}/contacts/bulk", {"contacts": [{"email": "n@example.com", "external_id": 42}]}
+    ).json()
+    assert body["created"] == 1
+    assert Contact.objects.get().external_id == "42"
