@@ -89,7 +89,7 @@ class MessageCreateSerializer(serializers.Serializer):
 class MessageAcceptedSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     status = serializers.CharField()
-    unique_code = serializers.CharField()
+    unique_code = serializers.CharField(allow_null=True, help_text="null when the request gave none.")
 
 
 class MessageEventSerializer(serializers.Serializer):

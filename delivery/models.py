@@ -12,8 +12,9 @@ class TransactionalMessage(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     api_key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, related_name="messages")
-    #: The integrator's idempotency code, unique per API key; empty when none was given.
-    unique_code = models.CharField(max_length=255, blank=True)
+    #: The integrator's idempotency code, unique per API key; NULL when none was given, so that one
+    #: plain unique index serves both the constraint and the lookup of every request.
+    unique_code = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 - see above
     #: SHA-256 of the canonical request, to tell a retry (same payload) from a conflict.
     fingerprint = models.CharField(max_length=64)
     #: The status answered when the message was accepted, replayed verbatim to retries.
@@ -30,11 +31,7 @@ class TransactionalMessage(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["api_key", "unique_code"],
-                condition=~models.Q(unique_code=""),
-                name="message_idempotency_unique",
-            ),
+            models.UniqueConstraint(fields=["api_key", "unique_code"], name="message_idempotency_unique"),
         ]
 
     def __str__(self) -> str:

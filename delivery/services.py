@@ -14,8 +14,9 @@ from uuid import UUID
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, UUIDField, Value
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from campaigns import services as campaign_services
@@ -455,6 +456,36 @@ def _message_replay(*, message: TransactionalMessage, request: MessageRequest) -
     return message
 
 
+def rows_insert_together(*objs) -> None:
+    """Insert new model instances all or none; on PostgreSQL in one statement, one round trip.
+
+    Rows that others point at need their primary key set already (UUIDv7 defaults are); an
+    auto-incremented id is left to the database and not read back. Each INSERT is built by Django's
+    own compiler, so columns and conversions stay the models'; PostgreSQL runs them as
+    data-modifying CTEs of a single statement (its foreign keys are deferred to the end of it).
+    """
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            for obj in objs:
+                obj.save(force_insert=True)
+        return
+    parts, params = [], []
+    for obj in objs:
+        meta = type(obj)._meta
+        fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field or obj.pk is not None]
+        query = InsertQuery(type(obj))
+        query.insert_values(fields, [obj])
+        ((sql, values),) = query.get_compiler(connection=connection).as_sql()
+        parts.append(sql)
+        params.extend(values)
+    *first, last = parts
+    statement = "WITH " + ", ".join(f"w{n} AS ({sql})" for n, sql in enumerate(first)) + " " + last
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+    for obj in objs:
+        obj._state.adding = False
+
+
 @dataclass(frozen=True)
 class _MessageLookups:
     existing_id: UUID | None
@@ -468,26 +499,26 @@ def _message_lookups(*, api_key: ApiKey, request: MessageRequest) -> _MessageLoo
 
     Is the idempotency code taken, which template, which contact, is the recipient suppressed:
     four subqueries hung on the caller's own key row, since this runs on every API request.
+    (`order_by()` drops the models' default ordering: a sort per subquery for one row.)
     """
+    to = email_normalize(request.to)
+    if request.unique_code:
+        same_code = TransactionalMessage.objects.filter(
+            api_key=OuterRef("pk"), unique_code=request.unique_code
+        )
+        existing = Subquery(same_code.order_by().values("pk")[:1])
+    else:
+        existing = Value(None, output_field=UUIDField())
+    contact = {"external_id": request.user_id} if request.user_id else {"email": to}
     found = (
         ApiKey.objects.filter(pk=api_key.pk)
         .annotate(
-            existing_id=Subquery(
-                TransactionalMessage.objects.filter(
-                    api_key=OuterRef("pk"), unique_code=request.unique_code or None
-                ).values("pk")[:1]
+            existing_id=existing,
+            template_id=Subquery(
+                Template.objects.filter(name=request.template_name).order_by().values("pk")[:1]
             ),
-            template_id=Subquery(Template.objects.filter(name=request.template_name).values("pk")[:1]),
-            contact_id=Subquery(
-                Contact.objects.filter(
-                    **(
-                        {"external_id": request.user_id}
-                        if request.user_id
-                        else {"email": email_normalize(request.to)}
-                    )
-                ).values("pk")[:1]
-            ),
-            suppressed=Exists(Suppression.objects.filter(email=email_normalize(request.to))),
+            contact_id=Subquery(Contact.objects.filter(**contact).order_by().values("pk")[:1]),
+            suppressed=Exists(Suppression.objects.filter(email=to)),
         )
         .values("existing_id", "template_id", "contact_id", "suppressed")
         .get()
@@ -516,23 +547,21 @@ def message_queue(*, api_key: ApiKey, request: MessageRequest) -> tuple[Transact
         contact_id = Contact.objects.get_or_create(email=email_normalize(request.to))[0].pk
     # Transactional mail ignores marketing unsubscribes but never goes to a suppressed address.
     status = Status.SUPPRESSED if found.suppressed else Status.PENDING
+    message = TransactionalMessage(
+        api_key=api_key,
+        unique_code=request.unique_code or None,
+        fingerprint=request.fingerprint(),
+        accepted_status=status,
+        template_id=found.template_id,
+        contact_id=contact_id,
+        to_email=email_normalize(request.to),
+        from_email=request.from_email,
+        configuration_set=request.config_set,
+        tags=dict(request.tags),
+    )
+    execution = StepExecution(message=message, contact_id=contact_id, email=message.to_email, status=status)
     try:
-        with transaction.atomic():
-            message = TransactionalMessage.objects.create(
-                api_key=api_key,
-                unique_code=request.unique_code,
-                fingerprint=request.fingerprint(),
-                accepted_status=status,
-                template_id=found.template_id,
-                contact_id=contact_id,
-                to_email=email_normalize(request.to),
-                from_email=request.from_email,
-                configuration_set=request.config_set,
-                tags=dict(request.tags),
-            )
-            StepExecution.objects.create(
-                message=message, contact_id=contact_id, email=message.to_email, status=status
-            )
+        rows_insert_together(message, execution)
     except IntegrityError:
         existing = _message_by_code(api_key=api_key, unique_code=request.unique_code)
         if existing is None:

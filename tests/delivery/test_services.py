@@ -326,3 +326,33 @@ def test_campaign_send_sends_everything_and_completes(ses):
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.COMPLETED
     assert len(sent_messages()) == 7
+
+
+def test_rows_inserted_together_are_all_or_none():
+    from django.db import IntegrityError
+    from django.db import transaction as db_transaction
+
+    from campaigns.services import api_key_create
+    from delivery.models import TransactionalMessage
+    from tests.factories import CampaignStepFactory, TemplateFactory
+
+    contact = ContactFactory()
+    message = TransactionalMessage(
+        api_key=api_key_create(name="together")[0],
+        fingerprint="f",
+        accepted_status=Status.PENDING,
+        template=TemplateFactory(),
+        contact=contact,
+        to_email=contact.email,
+        from_email="a@campanile.test",
+    )
+    # A ledger row may not belong to a step and a message at once: the second insert fails.
+    broken = StepExecution(message=message, step=CampaignStepFactory(), contact=contact, email=contact.email)
+
+    with pytest.raises(IntegrityError), db_transaction.atomic():
+        services.rows_insert_together(message, broken)
+
+    assert not TransactionalMessage.objects.exists()
+    good = StepExecution(message=message, contact=contact, email=contact.email)
+    services.rows_insert_together(message, good)
+    assert StepExecution.objects.get(message=message).email == contact.email
