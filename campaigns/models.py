@@ -89,7 +89,11 @@ class ContactList(TimestampedModel):
 
 
 class ListMembership(models.Model):
-    contact_list = models.ForeignKey(ContactList, on_delete=models.CASCADE, related_name="memberships")
+    # The unique (contact_list, contact) index serves "members of a list"; the contact FK's own
+    # index serves "lists of a contact". A separate index on contact_list would be a third copy.
+    contact_list = models.ForeignKey(
+        ContactList, on_delete=models.CASCADE, related_name="memberships", db_index=False
+    )
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="memberships")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -97,8 +101,6 @@ class ListMembership(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["contact_list", "contact"], name="list_membership_unique"),
         ]
-        # The unique index serves "members of a list"; this one serves "lists of a contact".
-        indexes = [models.Index(fields=["contact"], name="list_membership_contact_idx")]
 
     def __str__(self) -> str:
         return f"{self.contact} in {self.contact_list}"

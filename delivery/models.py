@@ -11,7 +11,8 @@ class TransactionalMessage(models.Model):
     """One templated email an integrator queued through the API; its ledger row does the sending."""
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
-    api_key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, related_name="messages")
+    # Indexed by the unique (api_key, unique_code) constraint, which leads with it.
+    api_key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, related_name="messages", db_index=False)
     #: The integrator's idempotency code, unique per API key; NULL when none was given, so that one
     #: plain unique index serves both the constraint and the lookup of every request.
     unique_code = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 - see above
@@ -55,8 +56,14 @@ class StepExecution(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     #: Exactly one of step (campaign mail) and message (transactional mail) is set.
+    # No index of its own: the unique (step, contact) and the (step, status) indexes lead with it.
     step = models.ForeignKey(
-        CampaignStep, null=True, blank=True, on_delete=models.CASCADE, related_name="executions"
+        CampaignStep,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="executions",
+        db_index=False,
     )
     message = models.OneToOneField(
         TransactionalMessage, null=True, blank=True, on_delete=models.CASCADE, related_name="execution"
@@ -99,7 +106,6 @@ class StepExecution(models.Model):
                 condition=~models.Q(ses_message_id=""),
                 name="step_execution_ses_id_idx",
             ),
-            models.Index(fields=["contact"], name="step_execution_contact_idx"),
         ]
 
     def __str__(self) -> str:
