@@ -129,6 +129,12 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_or_default("LOG_LEVEL", "INFO")},
+    # A line per task received and per task done, every second for the message dispatcher, would
+    # bury what matters; failures still show at WARNING and above.
+    "loggers": {
+        "celery.app.trace": {"level": "WARNING"},
+        "celery.worker.strategy": {"level": "WARNING"},
+    },
 }
 
 # --- Integration API ----------------------------------------------------------------------------
