@@ -94,6 +94,13 @@ class StepExecution(models.Model):
         indexes = [
             # Claims and progress counts: "pending rows of this step", "rows of this step by status".
             models.Index(fields=["step", "status"], name="step_execution_claim_idx"),
+            # The transactional dispatcher's claim, every second: only pending messages are indexed,
+            # so it never scans the campaign rows.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(status="pending", message__isnull=False),
+                name="step_execution_msg_pending_idx",
+            ),
             # Stalled-claim sweep: only the few rows in flight are indexed.
             models.Index(
                 fields=["lease_expires_at"],

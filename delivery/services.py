@@ -45,22 +45,20 @@ FAN_OUT_CHUNK = 2000
 
 
 def step_fan_out(*, step: CampaignStep) -> int:
-    """Create a pending ledger row for every sendable contact of the step's campaign; return how many.
+    """Create a pending ledger row for every sendable contact of the step's campaign.
 
     Idempotent: the (step, contact) unique constraint drops rows that already exist, so a fan-out
-    interrupted half-way can simply run again.
+    interrupted half-way can simply run again. Returns how many rows the step has.
     """
     audience = campaign_audience(campaign=step.campaign).values_list("pk", "email").order_by("pk")
-    created = 0
     chunk: list[StepExecution] = []
     for contact_id, email in audience.iterator(chunk_size=FAN_OUT_CHUNK):
         chunk.append(StepExecution(step=step, contact_id=contact_id, email=email))
         if len(chunk) >= FAN_OUT_CHUNK:
-            created += len(StepExecution.objects.bulk_create(chunk, ignore_conflicts=True))
+            StepExecution.objects.bulk_create(chunk, ignore_conflicts=True)
             chunk = []
-    if chunk:
-        created += len(StepExecution.objects.bulk_create(chunk, ignore_conflicts=True))
-    return created
+    StepExecution.objects.bulk_create(chunk, ignore_conflicts=True)
+    return StepExecution.objects.filter(step=step).count()
 
 
 def campaign_dispatch(*, campaign: Campaign) -> int:

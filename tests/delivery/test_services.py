@@ -356,3 +356,10 @@ def test_rows_inserted_together_are_all_or_none():
     good = StepExecution(message=message, contact=contact, email=contact.email)
     services.rows_insert_together(message, good)
     assert StepExecution.objects.get(message=message).email == contact.email
+
+
+def test_fan_out_again_reports_the_rows_the_step_has():
+    campaign = sendable_campaign(contacts=3)
+    step = campaign.steps.get()
+    assert services.step_fan_out(step=step) == 3
+    assert services.step_fan_out(step=step) == 3
