@@ -242,15 +242,18 @@ _UPSERT_TAKEN_EXTERNAL_IDS = (
     "SELECT t.email, c.email FROM contact_upsert t JOIN {contacts} c "
     "ON c.external_id = t.external_id AND c.email <> t.email WHERE t.external_id <> ''"
 )
-_UPSERT_EXISTING = "SELECT count(*) FROM contact_upsert JOIN {contacts} USING (email)"
 _UPSERT_WRITE = (
     "INSERT INTO {contacts} (email, first_name, last_name, external_id, attributes, timezone, status, "
     "unsubscribed_at, created_at, updated_at) "
     "SELECT email, COALESCE(first_name, ''), COALESCE(last_name, ''), COALESCE(external_id, ''), "
     "COALESCE(attributes, '{{}}'::jsonb), COALESCE(timezone, ''), COALESCE(status, %(subscribed)s), "
     "CASE WHEN status = %(unsubscribed)s THEN %(now)s END, %(now)s, %(now)s "
-    "FROM contact_upsert WHERE shape = %(shape)s ON CONFLICT (email) DO UPDATE SET {updates}"
+    "FROM contact_upsert WHERE shape = %(shape)s ON CONFLICT (email) DO UPDATE SET {updates} "
+    # xmax is 0 on a row version this statement inserted, and set on one it updated: the counts
+    # come from the write itself, with no separate lookup of existing emails.
+    "RETURNING (xmax = 0) AS inserted"
 )
+_UPSERT_COUNTED = "WITH written AS ({write}) SELECT count(*) FILTER (WHERE inserted), count(*) FROM written"
 _UPSERT_MEMBERSHIPS = (
     "INSERT INTO {members} (contact_list_id, contact_id, created_at) "
     "SELECT l.id, c.id, %s FROM contact_upsert t JOIN {contacts} c USING (email) "
@@ -287,9 +290,6 @@ def _contact_upsert_copy(*, accepted, list_ids, result: BulkUpsertResult) -> Non
             cursor.execute(
                 "DELETE FROM contact_upsert WHERE email = ANY(%s)", [[email for email, _ in taken]]
             )
-        cursor.execute(_UPSERT_EXISTING.format(**tables))
-        result.updated = cursor.fetchone()[0]
-        result.created = len(accepted) - result.updated
         for shape, number in shapes.items():
             updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in (*shape, "updated_at"))
             parameters = {
@@ -298,7 +298,12 @@ def _contact_upsert_copy(*, accepted, list_ids, result: BulkUpsertResult) -> Non
                 "subscribed": Contact.Status.SUBSCRIBED,
                 "unsubscribed": Contact.Status.UNSUBSCRIBED,
             }
-            cursor.execute(_UPSERT_WRITE.format(updates=updates, **tables), parameters)
+            cursor.execute(
+                _UPSERT_COUNTED.format(write=_UPSERT_WRITE.format(updates=updates, **tables)), parameters
+            )
+            inserted, written = cursor.fetchone()
+            result.created += inserted
+            result.updated += written - inserted
         if list_ids:
             cursor.execute(_UPSERT_MEMBERSHIPS.format(**tables), [now, list(list_ids)])
 
