@@ -359,3 +359,14 @@ def test_bulk_row_numbers_and_strings_are_accepted_as_text(api_client):
     ).json()
     assert body["created"] == 1
     assert Contact.objects.get().external_id == "42"
+
+
+def test_contacts_order_by_request_across_cursor_pages(api_client):
+    for name in ("c", "a", "d", "b"):
+        ContactFactory(email=f"{name}@example.com")
+    first = api_client.get(f"{API}/contacts", {"ordering": "email", "page_size": 2}).json()
+    second = api_client.get(first["next"]).json()
+    emails = [c["email"] for c in first["results"] + second["results"]]
+    assert emails == ["a@example.com", "b@example.com", "c@example.com", "d@example.com"]
+    backwards = api_client.get(f"{API}/contacts", {"ordering": "-email"}).json()["results"]
+    assert backwards[0]["email"] == "d@example.com"
