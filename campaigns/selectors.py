@@ -26,13 +26,6 @@ def campaign_audience(*, campaign: Campaign) -> QuerySet[Contact]:
     )
 
 
-def contact_is_sendable(*, contact: Contact) -> bool:
-    """Return whether a contact may be mailed right now (subscribed and not suppressed)."""
-    if contact.status != Contact.Status.SUBSCRIBED:
-        return False
-    return not Suppression.objects.filter(email=contact.email).exists()
-
-
 def campaign_audience_breakdown(*, campaign: Campaign) -> dict[str, int]:
     """Count a campaign's audience and why each excluded contact is left out (a dry run)."""
     memberships = ListMembership.objects.filter(contact_list__campaigns=campaign)

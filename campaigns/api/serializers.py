@@ -61,6 +61,9 @@ class ContactSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["unsubscribed_at", "created_at", "updated_at"]
+        # validate_email checks uniqueness on the normalized address; the model's own unique
+        # validator would query again with the raw one.
+        extra_kwargs = {"email": {"validators": []}}
 
     def validate_email(self, value):
         email = email_normalize(value)
