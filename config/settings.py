@@ -161,6 +161,9 @@ REST_FRAMEWORK = {
 # Counted in Redis when REDIS_URL is set (one budget across every web process), else per process.
 # Checked at start-up by campaigns.checks.
 API_DEFAULT_RATE_LIMIT = env_or_default("API_DEFAULT_RATE_LIMIT", "600/minute")
+# How long a web process trusts a key it has verified before reading it again: a revoked or
+# changed key keeps working in other processes for up to this long. 0 reads it on every request.
+API_KEY_CACHE_SECONDS = env_or_default("API_KEY_CACHE_SECONDS", 5.0, env.float)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Campanile API",
     "DESCRIPTION": "Contacts, lists, templates, campaigns and transactional messages.",

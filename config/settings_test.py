@@ -24,6 +24,8 @@ SES_CONFIGURATION_SET = ""
 # A file, not ":memory:", so the Celery worker thread of the end-to-end test shares the database.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}  # noqa: F405
+    # A fresh clone has no var/ yet, and SQLite does not create folders.
+    VAR_DIR.mkdir(exist_ok=True)  # noqa: F405
 # Close connections after each task and request, so no thread holds one when the test database goes.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 

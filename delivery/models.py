@@ -85,7 +85,13 @@ class StepExecution(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["step", "contact"], name="step_execution_unique"),
+            # Campaign rows only, like the claim index below: a message row would add an entry
+            # that nothing reads to every API request's insert.
+            models.UniqueConstraint(
+                fields=["step", "contact"],
+                condition=models.Q(step__isnull=False),
+                name="step_execution_unique",
+            ),
             models.CheckConstraint(
                 condition=models.Q(step__isnull=True) ^ models.Q(message__isnull=True),
                 name="step_execution_step_xor_message",
@@ -93,7 +99,11 @@ class StepExecution(models.Model):
         ]
         indexes = [
             # Claims and progress counts: "pending rows of this step", "rows of this step by status".
-            models.Index(fields=["step", "status"], name="step_execution_claim_idx"),
+            models.Index(
+                fields=["step", "status"],
+                condition=models.Q(step__isnull=False),
+                name="step_execution_claim_idx",
+            ),
             # The transactional dispatcher's claim, every second: only pending messages are indexed,
             # so it never scans the campaign rows.
             models.Index(

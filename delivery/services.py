@@ -4,6 +4,7 @@ The ledger, not Celery, decides who gets mail: a row is claimed and committed as
 SES is called, and its outcome is committed right after, one row at a time.
 """
 
+import functools
 import hashlib
 import json
 import logging
@@ -12,11 +13,11 @@ from datetime import datetime, timedelta
 from time import monotonic
 from uuid import UUID
 
+import psycopg
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q, QuerySet
-from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from campaigns import services as campaign_services
@@ -454,13 +455,44 @@ def _message_replay(*, message: TransactionalMessage, request: MessageRequest) -
     return message
 
 
+@functools.cache
+def _insert_plan(model, source: str, computed: tuple[tuple[str, str], ...], with_pk: bool):
+    """Return the INSERT statement for a model and the fields whose values it takes, built once."""
+    meta = model._meta
+    expressions = dict(computed)
+    columns, values, fields = [], [], []
+    for field in meta.local_concrete_fields:
+        if field is meta.auto_field and not with_pk:
+            continue  # Left to the database.
+        columns.append(connection.ops.quote_name(field.column))
+        if field.column in expressions:
+            values.append(expressions[field.column])
+        else:
+            values.append("%s")
+            fields.append(field)
+    into = f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({', '.join(columns)})"
+    if source:
+        # Names come from model metadata and callers' constants; every value is a parameter.
+        return f"{into} SELECT {', '.join(values)} FROM {source}", fields  # noqa: S608
+    return f"{into} VALUES ({', '.join(values)})", fields
+
+
+def _insert_sql(obj, *, source: str = "", computed: tuple[tuple[str, str], ...] = ()) -> tuple[str, list]:
+    """Return an INSERT of one new model instance and its parameters, without Django's compiler.
+
+    Values are prepared by each field, as Django's own INSERT does. `computed` gives some columns
+    an SQL expression over `source`, the relation the row is selected from, instead of a value.
+    """
+    sql, fields = _insert_plan(type(obj), source, computed, obj.pk is not None)
+    return sql, [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
+
+
 def rows_insert_together(*objs) -> None:
     """Insert new model instances all or none; on PostgreSQL in one statement, one round trip.
 
     Rows that others point at need their primary key set already (UUIDv7 defaults are); an
-    auto-incremented id is left to the database and not read back. Each INSERT is built by Django's
-    own compiler, so columns and conversions stay the models'; PostgreSQL runs them as
-    data-modifying CTEs of a single statement (its foreign keys are deferred to the end of it).
+    auto-incremented id is left to the database and not read back. PostgreSQL runs the INSERTs as
+    data-modifying CTEs of a single statement (its foreign keys are checked at the end of it).
     """
     if connection.vendor != "postgresql":
         with transaction.atomic():
@@ -469,11 +501,7 @@ def rows_insert_together(*objs) -> None:
         return
     parts, params = [], []
     for obj in objs:
-        meta = type(obj)._meta
-        fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field or obj.pk is not None]
-        query = InsertQuery(type(obj))
-        query.insert_values(fields, [obj])
-        ((sql, values),) = query.get_compiler(connection=connection).as_sql()
+        sql, values = _insert_sql(obj)
         parts.append(sql)
         params.extend(values)
     *first, last = parts
@@ -490,21 +518,25 @@ class _MessageLookups:
     template_id: int | None
     contact_id: int | None
     suppressed: bool
+    inserted: bool = False
 
 
-# Every question a new message asks, in one statement of four scalar subqueries. Written out by
-# hand because it runs on every API request, where the ORM spent a millisecond building it
-# (BENCHMARKS.md). An absent code is NULL, and `= NULL` matches nothing, so no special case.
+# Every question a new message asks, as four scalar subqueries. Written out by hand because it
+# runs on every API request, where the ORM spent a millisecond building it (BENCHMARKS.md). An
+# absent code is NULL, and `= NULL` matches nothing, so no special case.
 _MESSAGE_LOOKUPS = (
-    "SELECT (SELECT id FROM {messages} WHERE api_key_id = %s AND unique_code = %s), "
-    "(SELECT id FROM {templates} WHERE name = %s), "
-    "(SELECT id FROM {contacts} WHERE {contact_key} = %s), "
-    "EXISTS (SELECT 1 FROM {suppressions} WHERE email = %s)"
+    "SELECT (SELECT id FROM {messages} WHERE api_key_id = %s AND unique_code = %s) AS existing_id, "
+    "(SELECT id FROM {templates} WHERE name = %s) AS template_id, "
+    "(SELECT id FROM {contacts} WHERE {contact_key} = %s) AS contact_id, "
+    "EXISTS (SELECT 1 FROM {suppressions} WHERE email = %s) AS suppressed"
 )
 
 
-def _message_lookups(*, api_key: ApiKey, request: MessageRequest) -> _MessageLookups:
-    """Return the code's message if any, the template, the contact, and whether `to` is suppressed."""
+# Transactional mail ignores marketing unsubscribes but never goes to a suppressed address.
+_ACCEPTED_STATUS_SQL = f"CASE WHEN suppressed THEN '{Status.SUPPRESSED}' ELSE '{Status.PENDING}' END"
+
+
+def _message_lookups_sql(*, api_key: ApiKey, request: MessageRequest) -> tuple[str, list]:
     to = email_normalize(request.to)
     contact_key, contact_value = ("external_id", request.user_id) if request.user_id else ("email", to)
     statement = _MESSAGE_LOOKUPS.format(
@@ -514,17 +546,66 @@ def _message_lookups(*, api_key: ApiKey, request: MessageRequest) -> _MessageLoo
         suppressions=Suppression._meta.db_table,
         contact_key=contact_key,
     )
-    params = [api_key.pk, request.unique_code or None, request.template_name, contact_value, to]
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        existing_id, template_id, contact_id, suppressed = cursor.fetchone()
+    return statement, [api_key.pk, request.unique_code or None, request.template_name, contact_value, to]
+
+
+def _message_lookups_read(row) -> _MessageLookups:
+    existing_id, template_id, contact_id, suppressed, *inserted = row
     return _MessageLookups(
         # SQLite hands back the UUID as text; the field turns either form into a UUID.
         existing_id=TransactionalMessage._meta.pk.to_python(existing_id),
         template_id=template_id,
         contact_id=contact_id,
         suppressed=bool(suppressed),
+        inserted=bool(inserted and inserted[0]),
     )
+
+
+def _message_lookups(*, api_key: ApiKey, request: MessageRequest) -> _MessageLookups:
+    """Return the code's message if any, the template, the contact, and whether `to` is suppressed."""
+    statement, params = _message_lookups_sql(api_key=api_key, request=request)
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return _message_lookups_read(cursor.fetchone())
+
+
+def _message_insert_if_new(
+    *, message: TransactionalMessage, execution: StepExecution, request: MessageRequest
+) -> _MessageLookups:
+    """Look up and, when the code is new and template and contact exist, insert: one statement.
+
+    PostgreSQL only. The message and its ledger row are data-modifying CTEs selected from the
+    lookups, so the common request costs one round trip; anything else inserts nothing and
+    returns the lookups for message_queue to decide.
+    """
+    lookups, params = _message_lookups_sql(api_key=message.api_key, request=request)
+    message_sql, message_params = _insert_sql(
+        message,
+        source="found WHERE existing_id IS NULL AND template_id IS NOT NULL AND contact_id IS NOT NULL",
+        computed=(
+            ("template_id", "template_id"),
+            ("contact_id", "contact_id"),
+            ("accepted_status", _ACCEPTED_STATUS_SQL),
+        ),
+    )
+    execution_sql, execution_params = _insert_sql(
+        execution,
+        source="new_message",
+        computed=(("contact_id", "new_message.contact_id"), ("status", "new_message.accepted_status")),
+    )
+    statement = (
+        f"WITH found AS ({lookups}), "  # noqa: S608 - built from constants; values are parameters
+        f"new_message AS ({message_sql} RETURNING contact_id, accepted_status), "
+        f"new_execution AS ({execution_sql} RETURNING 1) "
+        "SELECT found.*, EXISTS (SELECT 1 FROM new_execution) FROM found"
+    )
+    # A server-side prepared statement: Django's cursors bind parameters client-side and so can't
+    # prepare, and planning this statement cost as much as running it. Django's query logging and
+    # execute wrappers don't see it; its error translation still applies.
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(statement, [*params, *message_params, *execution_params], prepare=True)
+        return _message_lookups_read(cursor.fetchone())
 
 
 def message_queue(*, api_key: ApiKey, request: MessageRequest) -> tuple[TransactionalMessage, bool]:
@@ -534,34 +615,42 @@ def message_queue(*, api_key: ApiKey, request: MessageRequest) -> tuple[Transact
     another request it raises IdempotencyConflict. The unique constraint on (key, code) settles
     concurrent first requests: the losers fall through to the replay.
     """
-    found = _message_lookups(api_key=api_key, request=request)
-    if found.existing_id is not None:
-        existing = TransactionalMessage.objects.get(pk=found.existing_id)
-        return _message_replay(message=existing, request=request), True
-    if found.template_id is None:
-        raise ObjectNotFound(f"No template is named {request.template_name!r}.")
-    contact_id = found.contact_id
-    if contact_id is None:
-        if request.user_id:
-            raise ObjectNotFound(f"No contact has user_id (external_id) {request.user_id!r}.")
-        # Without a user_id the recipient is the contact, added (on no list) for personalization.
-        contact_id = Contact.objects.get_or_create(email=email_normalize(request.to))[0].pk
-    # Transactional mail ignores marketing unsubscribes but never goes to a suppressed address.
-    status = Status.SUPPRESSED if found.suppressed else Status.PENDING
+    to = email_normalize(request.to)
     message = TransactionalMessage(
         api_key=api_key,
         unique_code=request.unique_code or None,
         fingerprint=request.fingerprint(),
-        accepted_status=status,
-        template_id=found.template_id,
-        contact_id=contact_id,
-        to_email=email_normalize(request.to),
+        to_email=to,
         from_email=request.from_email,
         configuration_set=request.config_set,
         tags=dict(request.tags),
     )
-    execution = StepExecution(message=message, contact_id=contact_id, email=message.to_email, status=status)
+    execution = StepExecution(message=message, email=to)
     try:
+        if connection.vendor == "postgresql":
+            found = _message_insert_if_new(message=message, execution=execution, request=request)
+        else:
+            found = _message_lookups(api_key=api_key, request=request)
+        if found.existing_id is not None:
+            existing = TransactionalMessage.objects.get(pk=found.existing_id)
+            return _message_replay(message=existing, request=request), True
+        if found.template_id is None:
+            raise ObjectNotFound(f"No template is named {request.template_name!r}.")
+        # Transactional mail ignores marketing unsubscribes but never goes to a suppressed address.
+        status = Status.SUPPRESSED if found.suppressed else Status.PENDING
+        message.template_id = found.template_id
+        message.accepted_status = execution.status = status
+        if found.inserted:
+            message.contact_id = execution.contact_id = found.contact_id
+            message._state.adding = execution._state.adding = False
+            return message, False
+        contact_id = found.contact_id
+        if contact_id is None:
+            if request.user_id:
+                raise ObjectNotFound(f"No contact has user_id (external_id) {request.user_id!r}.")
+            # Without a user_id the recipient is the contact, added (on no list) for personalization.
+            contact_id = Contact.objects.get_or_create(email=to)[0].pk
+        message.contact_id = execution.contact_id = contact_id
         rows_insert_together(message, execution)
     except IntegrityError:
         existing = _message_by_code(api_key=api_key, unique_code=request.unique_code)

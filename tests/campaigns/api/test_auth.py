@@ -66,6 +66,53 @@ def test_revoked_key_is_401(api_key):
     assert _error(response)["message"] == "This API key has been revoked."
 
 
+def test_a_key_revoked_elsewhere_is_refused_once_the_cache_lapses(api_key, monkeypatch, settings):
+    from campaigns.api import auth
+
+    settings.API_KEY_CACHE_SECONDS = 5
+    clock = iter([1000.0, 1004.0, 1005.5])
+    monkeypatch.setattr(auth, "monotonic", lambda: next(clock))
+    obj, secret = api_key
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=secret)
+    assert _get(client).status_code == 404  # Verified and cached at t=1000.
+    # Another process revokes it: no signal reaches this one.
+    ApiKey.objects.filter(pk=obj.pk).update(revoked=True)
+    assert _get(client).status_code == 404  # t=1004: still within the cache's 5 s.
+    assert _error(_get(client))["message"] == "This API key has been revoked."  # t=1005.5
+
+
+def test_a_key_revoked_in_this_process_is_refused_at_once(api_key, settings):
+    settings.API_KEY_CACHE_SECONDS = 3600
+    obj, secret = api_key
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=secret)
+    assert _get(client).status_code == 404
+    obj.revoked = True
+    obj.save()  # As the admin does.
+    assert _get(client).status_code == 401
+
+
+def test_a_wrong_secret_is_never_served_from_the_cache(api_key, settings):
+    settings.API_KEY_CACHE_SECONDS = 3600
+    obj, secret = api_key
+    good, bad = APIClient(), APIClient()
+    good.credentials(HTTP_X_API_KEY=secret)
+    bad.credentials(HTTP_X_API_KEY=f"{obj.prefix}.{'y' * 32}")
+    assert _get(good).status_code == 404
+    assert _get(bad).status_code == 401
+
+
+def test_cache_off_reads_the_key_every_time(api_key, settings):
+    settings.API_KEY_CACHE_SECONDS = 0
+    obj, secret = api_key
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=secret)
+    assert _get(client).status_code == 404
+    ApiKey.objects.filter(pk=obj.pk).update(revoked=True)
+    assert _get(client).status_code == 401
+
+
 def test_expired_key_is_401():
     _obj, secret = api_key_create(name="old", expiry_date=timezone.now() - timedelta(seconds=1))
     client = APIClient()
