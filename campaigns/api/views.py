@@ -26,6 +26,7 @@ def _bulk_result(result: services.BulkUpsertResult) -> Response:
     body = {
         "created": result.created,
         "updated": result.updated,
+        "unchanged": result.unchanged,
         "failed": len(result.errors),
         "errors": result.errors,
     }
@@ -133,6 +134,7 @@ def _import_chunk(chunk, lists, total: services.BulkUpsertResult) -> None:
     result = services.contact_bulk_upsert(rows=rows, list_ids=lists)
     total.created += result.created
     total.updated += result.updated
+    total.unchanged += result.unchanged
     total.errors = sorted(total.errors + errors + result.errors, key=lambda error: error["row"])
 
 

@@ -1,7 +1,11 @@
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from campaigns import models
 from campaigns.models import Contact, ListMembership, Suppression
 from tests.factories import ContactFactory, ContactListFactory, SuppressionFactory
 
@@ -67,3 +71,26 @@ def test_bad_default_rate_limit_fails_the_system_check(settings):
     assert error.id == "campanile.E001"
     settings.API_DEFAULT_RATE_LIMIT = "20/second"
     assert api_default_rate_limit_check(None) == []
+
+
+@given(st.from_regex(models._PLAIN_ADDRESS, fullmatch=True).filter(lambda email: len(email) <= 254))
+@settings(max_examples=300, derandomize=True, suppress_health_check=[HealthCheck.filter_too_much])
+def test_the_quick_address_shape_only_accepts_what_django_accepts(email):
+    validate_email(email)  # Raises if the quick path would let through something Django refuses.
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["a..b@example.com", ".a@example.com", "a@-example.com", "a@example", "a@example.c", "a b@example.com"],
+)
+def test_email_validate_refuses_bad_addresses(email):
+    with pytest.raises(ValidationError):
+        models.email_validate(email)
+
+
+@pytest.mark.parametrize(
+    "email", ["o'brien@example.com", "user@[127.0.0.1]", "user@localhost", "user@bücher.example"]
+)
+def test_email_validate_falls_back_to_django_for_rarer_valid_shapes(email):
+    validate_email(email)
+    models.email_validate(email)

@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -220,3 +222,62 @@ def test_bulk_upsert_twice_in_one_transaction(transactional_db):
     assert (first.created, second.updated) == (1, 1)
     contact = Contact.objects.get()
     assert (contact.first_name, contact.last_name) == ("A", "B")
+
+
+def test_bulk_upsert_writes_only_rows_that_change_something():
+    services.contact_bulk_upsert(
+        rows=[
+            (0, {"email": "same@example.com", "first_name": "Same", "attributes": {"plan": "pro"}}),
+            (1, {"email": "moved@example.com", "first_name": "Before"}),
+        ]
+    )
+    stamps = dict(Contact.objects.values_list("email", "updated_at"))
+
+    result = services.contact_bulk_upsert(
+        rows=[
+            (0, {"email": "same@example.com", "first_name": "Same", "attributes": {"plan": "pro"}}),
+            (1, {"email": "moved@example.com", "first_name": "After"}),
+            (2, {"email": "fresh@example.com"}),
+        ]
+    )
+
+    assert (result.created, result.updated, result.unchanged) == (1, 1, 1)
+    after = dict(Contact.objects.values_list("email", "updated_at"))
+    assert after["same@example.com"] == stamps["same@example.com"]
+    assert after["moved@example.com"] > stamps["moved@example.com"]
+    assert Contact.objects.get(email="moved@example.com").first_name == "After"
+
+
+def test_bulk_upsert_keeps_the_time_an_unsubscribed_contact_left():
+    left = timezone.now() - timedelta(days=30)
+    ContactFactory(email="gone@example.com", status=Contact.Status.UNSUBSCRIBED, unsubscribed_at=left)
+
+    result = services.contact_bulk_upsert(
+        rows=[(0, {"email": "gone@example.com", "first_name": "Renamed", "status": "unsubscribed"})]
+    )
+
+    assert result.updated == 1
+    contact = Contact.objects.get()
+    assert (contact.first_name, contact.unsubscribed_at) == ("Renamed", left)
+    services.contact_bulk_upsert(rows=[(0, {"email": "gone@example.com", "status": "subscribed"})])
+    contact.refresh_from_db()
+    assert (contact.status, contact.unsubscribed_at) == (Contact.Status.SUBSCRIBED, None)
+
+
+def test_bulk_upsert_of_an_address_added_meanwhile_updates_it(postgres_only, monkeypatch):
+    match = services._contacts_matching
+
+    def match_then_race(**kwargs):
+        matching = match(**kwargs)
+        # Another import adds one of the "new" addresses after this one looked.
+        ContactFactory(email="raced@example.com", first_name="Theirs")
+        return matching
+
+    monkeypatch.setattr(services, "_contacts_matching", match_then_race)
+    result = services.contact_bulk_upsert(
+        rows=[(0, {"email": "raced@example.com", "first_name": "Ours"}), (1, {"email": "calm@example.com"})]
+    )
+
+    assert (result.created, result.updated, result.unchanged) == (1, 1, 0)
+    assert Contact.objects.get(email="raced@example.com").first_name == "Ours"
+    assert Contact.objects.filter(email="calm@example.com").exists()
