@@ -21,12 +21,13 @@ def email_normalize(email: str) -> str:
     return (email or "").strip().lower()
 
 
-# The everyday shape of a lower-cased address, a strict subset of what Django's validate_email
-# accepts (tests/campaigns/test_models.py checks that): one compiled match instead of Django's
-# two lazy regexes and their exception, which dominated bulk imports.
+# The everyday shape of an address, a strict subset of what Django's validate_email accepts
+# (tests/campaigns/test_models.py checks that): one compiled match instead of Django's two lazy
+# regexes and their exception, which dominated bulk imports and the messages endpoint.
 _PLAIN_ADDRESS = re.compile(
     r"[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*"
-    r"@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.[a-z]{2,63}"
+    r"@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.[a-z]{2,63}",
+    re.IGNORECASE,
 )
 
 

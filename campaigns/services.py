@@ -5,7 +5,6 @@ from dataclasses import dataclass, field
 from email.utils import parseaddr
 
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.template import Context, Engine, TemplateSyntaxError
@@ -25,6 +24,7 @@ from campaigns.models import (
     Suppression,
     Template,
     email_normalize,
+    email_validate,
 )
 
 # A private engine: templates written in the admin see only the context we hand them, never the
@@ -56,7 +56,7 @@ def address_validate(*, value: str, field: str) -> None:
         raise ValidationError({field: "Line breaks are not allowed in an address."})
     _name, address = parseaddr(value)
     try:
-        validate_email(address)
+        email_validate(address)
     except ValidationError:
         raise ValidationError({field: f"{value!r} is not a valid address."}) from None
 

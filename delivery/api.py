@@ -8,7 +8,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from campaigns.api.serializers import address, configuration_set
+from campaigns.api.serializers import QuickEmailField, address, configuration_set
 from campaigns.models import Campaign
 from delivery import services
 from delivery.models import TransactionalMessage
@@ -48,7 +48,7 @@ class MessageTagSerializer(serializers.Serializer):
 class MessageCreateSerializer(serializers.Serializer):
     """Exactly the payload of the AWS SES load-testing sample's POST /send_messages."""
 
-    to = serializers.EmailField(max_length=254, validators=[_no_line_breaks])
+    to = QuickEmailField(max_length=254, validators=[_no_line_breaks])
     template_name = serializers.CharField(max_length=200)
     user_id = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     config_set = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")

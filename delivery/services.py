@@ -527,7 +527,7 @@ class _MessageLookups:
 _MESSAGE_LOOKUPS = (
     "SELECT (SELECT id FROM {messages} WHERE api_key_id = %s AND unique_code = %s) AS existing_id, "
     "(SELECT id FROM {templates} WHERE name = %s) AS template_id, "
-    "(SELECT id FROM {contacts} WHERE {contact_key} = %s) AS contact_id, "
+    "(SELECT id FROM {contacts} WHERE {contact_key} = %s{contact_key_set}) AS contact_id, "
     "EXISTS (SELECT 1 FROM {suppressions} WHERE email = %s) AS suppressed"
 )
 
@@ -545,6 +545,9 @@ def _message_lookups_sql(*, api_key: ApiKey, request: MessageRequest) -> tuple[s
         contacts=Contact._meta.db_table,
         suppressions=Suppression._meta.db_table,
         contact_key=contact_key,
+        # Restates the partial unique index's condition, so a prepared statement's generic plan
+        # can use the index: it cannot know the parameter is not ''.
+        contact_key_set=" AND NOT external_id = ''" if request.user_id else "",
     )
     return statement, [api_key.pk, request.unique_code or None, request.template_name, contact_value, to]
 
