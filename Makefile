@@ -23,6 +23,8 @@ run: export PUBLIC_BASE_URL ?= http://127.0.0.1:$(LOCAL_WEB_PORT)
 run: export AWS_ENDPOINT_URL ?= http://127.0.0.1:$(LOCAL_SES_PORT)
 run: export AWS_ACCESS_KEY_ID ?= local
 run: export AWS_SECRET_ACCESS_KEY ?= local
+# moto's account allows 1 email a second; a real account starts at 14.
+run: export SES_MAX_SEND_RATE ?= 14
 run: export PATH := $(BIN):$(PATH)
 run: install
 	python manage.py migrate --noinput

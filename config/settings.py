@@ -237,6 +237,14 @@ AWS_SES_CONFIG = BotocoreConfig(
     retries={"total_max_attempts": 1, "mode": "standard"},
 )
 
+# The fleet's sending rate (emails per second across every worker). 0 reads SES's MaxSendRate and
+# keeps SES_RATE_SAFETY_FACTOR of it, re-reading the quota every SES_QUOTA_REFRESH_SECONDS.
+SES_MAX_SEND_RATE = env_or_default("SES_MAX_SEND_RATE", 0.0, env.float)
+SES_RATE_SAFETY_FACTOR = env_or_default("SES_RATE_SAFETY_FACTOR", 0.9, env.float)
+SES_QUOTA_REFRESH_SECONDS = env_or_default("SES_QUOTA_REFRESH_SECONDS", 60.0, env.float)
+# Where the rate limiter keeps its shared timeline in Redis: one per SES account and region.
+SEND_RATE_REDIS_KEY = "campanile:send-rate"
+
 # Rows claimed by one send task, and how long a claim lasts before the row counts as stalled.
 SEND_BATCH_SIZE = env_or_default("SEND_BATCH_SIZE", 50, env.int)
 SEND_LEASE_SECONDS = env_or_default("SEND_LEASE_SECONDS", 300, env.int)

@@ -16,6 +16,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {}
 CELERY_TASK_DEFAULT_QUEUE = f"campanile-test-{os.getpid()}"
 # One queue for everything in tests, so the in-process test worker sees every task.
 CELERY_TASK_ROUTES = {}
+# Fast enough that the limiter never slows a test down, unless the test sets its own rate; and
+# a timeline of this run's own.
+SES_MAX_SEND_RATE = 10_000.0
+SEND_RATE_REDIS_KEY = f"campanile-test-{os.getpid()}:send-rate"
 
 AWS_ENDPOINT_URL = None
 AWS_SES_REGION_ENDPOINT_URL = None

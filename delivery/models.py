@@ -78,6 +78,9 @@ class StepExecution(models.Model):
     ses_message_id = models.CharField(max_length=100, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    #: Committed just before the SES call of the current claim: a claim that lapses without it
+    #: never reached SES and goes back to pending; one with it may have, and becomes unknown.
+    send_started_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -127,3 +130,16 @@ class StepExecution(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step or self.message_id} → {self.email} ({self.status})"
+
+
+class RateLimiterState(models.Model):
+    """The fleet's send-slot timeline when there is no Redis (the embedded setup); one row."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    #: The next free send slot, in microseconds since the epoch.
+    next_slot_us = models.BigIntegerField(default=0)
+    #: Until when transactional mail has demand and bulk mail must not queue ahead of it.
+    demand_until_us = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return self.name

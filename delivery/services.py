@@ -31,6 +31,7 @@ from campaigns.exceptions import (
 )
 from campaigns.models import ApiKey, Campaign, CampaignStep, Contact, Suppression, Template, email_normalize
 from campaigns.selectors import campaign_audience, campaign_list_due
+from delivery import throttle
 from delivery.exceptions import SesOutcomeUnknown, SesRejected, SesRetryLater
 from delivery.models import StepExecution, TransactionalMessage
 from delivery.selectors import campaign_list_sending, step_execution_counts
@@ -97,6 +98,7 @@ def _claim(*, rows: QuerySet[StepExecution], size: int, now: datetime | None = N
         StepExecution.objects.filter(pk__in=ids).update(
             status=Status.SENDING,
             lease_expires_at=now + timedelta(seconds=settings.SEND_LEASE_SECONDS),
+            send_started_at=None,
             attempts=F("attempts") + 1,
             updated_at=now,
         )
@@ -134,7 +136,23 @@ def step_execution_settle(*, execution: StepExecution, status: str, **fields) ->
 def step_execution_release(*, executions: list[StepExecution], reason: str) -> None:
     """Return claimed rows to pending, untouched by SES, so a later claim sends them."""
     StepExecution.objects.filter(pk__in=[e.pk for e in executions], status=Status.SENDING).update(
-        status=Status.PENDING, lease_expires_at=None, last_error=reason, updated_at=timezone.now()
+        status=Status.PENDING,
+        lease_expires_at=None,
+        send_started_at=None,
+        last_error=reason,
+        updated_at=timezone.now(),
+    )
+
+
+def step_execution_start_send(*, execution: StepExecution) -> bool:
+    """Commit that this row's SES call is about to begin; False if the row is no longer ours.
+
+    After this, a lapsed claim means "maybe sent" (unknown), not "never sent" (pending).
+    """
+    return bool(
+        StepExecution.objects.filter(pk=execution.pk, status=Status.SENDING).update(
+            send_started_at=timezone.now()
+        )
     )
 
 
@@ -223,6 +241,12 @@ def step_execution_deliver(
         step_execution_settle(execution=execution, status=Status.FAILED, last_error=str(exc))
         return Status.FAILED
     message = step_execution_build_message(execution=execution, envelope=envelope, rendered=rendered)
+    lane = throttle.LANE_TRANSACTIONAL if execution.message_id is not None else throttle.LANE_BULK
+    throttle.send_slot_wait(lane=lane)
+    if not step_execution_start_send(execution=execution):
+        # Swept or cancelled while waiting for a slot: someone else decides this row now.
+        logger.warning("Row %s was no longer claimed when its turn came; not sent.", execution.pk)
+        return Status.SKIPPED
     try:
         message_id = ses_send(message=message)
     except SesOutcomeUnknown as exc:
@@ -249,6 +273,8 @@ class BatchResult:
     suppressed: int = 0
     unknown: int = 0
     released: int = 0
+    #: Rows lost to a sweep or a cancel while waiting for a send slot; not ours to settle.
+    skipped: int = 0
 
 
 def _suppressed_emails(executions: list[StepExecution]) -> set[str]:
@@ -291,6 +317,8 @@ def _send_claimed(*, executions: list[StepExecution], honour_unsubscribe: bool) 
             break
         if outcome == Status.SENT:
             result.sent += 1
+        elif outcome == Status.SKIPPED:
+            result.skipped += 1
         elif outcome == Status.UNKNOWN:
             result.unknown += 1
         else:
@@ -322,19 +350,29 @@ def messages_send(*, budget_seconds: float) -> bool:
     return True
 
 
-def step_execution_sweep_stalled(*, now: datetime | None = None) -> int:
-    """Mark rows whose claim lease ran out as `unknown`; return how many.
+def step_execution_sweep_stalled(*, now: datetime | None = None) -> tuple[int, int]:
+    """Settle rows whose claim lease ran out; return (back to pending, now unknown).
 
-    A worker that died holding a lease may have called SES for any of its rows, and SES has no
-    idempotency token, so these rows are never re-sent blindly; SES events reconcile them.
+    A row whose SES call never began goes back to pending for another worker. One whose call had
+    begun may have been sent, and SES has no idempotency token, so it is never re-sent blindly: it
+    becomes unknown, for SES events to reconcile.
     """
     now = now or timezone.now()
-    return StepExecution.objects.filter(status=Status.SENDING, lease_expires_at__lt=now).update(
-        status=Status.UNKNOWN,
-        lease_expires_at=None,
-        last_error="The claim lease expired before the worker reported an outcome.",
-        updated_at=now,
-    )
+    stalled = StepExecution.objects.filter(status=Status.SENDING, lease_expires_at__lt=now)
+    with transaction.atomic():
+        requeued = stalled.filter(send_started_at__isnull=True).update(
+            status=Status.PENDING,
+            lease_expires_at=None,
+            last_error="The claim lease expired before the SES call; queued again.",
+            updated_at=now,
+        )
+        unknown = stalled.filter(send_started_at__isnull=False).update(
+            status=Status.UNKNOWN,
+            lease_expires_at=None,
+            last_error="The claim lease expired during the SES call; waiting for SES events.",
+            updated_at=now,
+        )
+    return requeued, unknown
 
 
 def campaign_complete_if_done(*, campaign: Campaign) -> bool:
@@ -394,9 +432,9 @@ def delivery_tick(*, now: datetime | None = None) -> list[int]:
     for campaigns whose send task has gone quiet (lost message, killed worker).
     """
     now = now or timezone.now()
-    swept = step_execution_sweep_stalled(now=now)
-    if swept:
-        logger.warning("%s rows had stalled claims and are now unknown.", swept)
+    requeued, unknown = step_execution_sweep_stalled(now=now)
+    if requeued or unknown:
+        logger.warning("Stalled claims: %s rows queued again, %s rows now unknown.", requeued, unknown)
     for campaign in campaign_list_due(now=now):
         try:
             campaign_dispatch(campaign=campaign)

@@ -1,6 +1,7 @@
 """The SES connection of a worker process and the translation of SES failures into our errors."""
 
 import os
+from dataclasses import dataclass
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -65,3 +66,24 @@ def ses_send(*, message: EmailMessage) -> str:
         # Connect failures, missing credentials: the request never reached SES.
         raise SesRetryLater(f"{type(exc).__name__}: {exc}") from exc
     return message.extra_headers["message_id"]
+
+
+@dataclass(frozen=True)
+class SendQuota:
+    max_send_rate: float
+    max_24_hour_send: float
+    sent_last_24_hours: float
+
+
+def ses_send_quota() -> SendQuota:
+    """Read the account's sending quota from SES (v2 GetAccount or v1 GetSendQuota)."""
+    backend = ses_backend()
+    if backend._use_ses_v2:
+        quota = backend.connection.get_account()["SendQuota"]
+    else:
+        quota = backend.connection.get_send_quota()
+    return SendQuota(
+        max_send_rate=float(quota["MaxSendRate"]),
+        max_24_hour_send=float(quota["Max24HourSend"]),
+        sent_last_24_hours=float(quota["SentLast24Hours"]),
+    )

@@ -48,6 +48,27 @@ def postgres_only(db):
 
 
 @pytest.fixture
+def redis_only():
+    """Mark a test of shared state across processes: it needs Redis, and fails rather than skips in CI."""
+    if not settings.REDIS_URL:
+        if _services_required():
+            pytest.fail("This test needs Redis (REDIS_URL).")
+        pytest.skip("needs Redis: set REDIS_URL=redis://…")
+
+
+@pytest.fixture(autouse=True)
+def send_rate_fresh():
+    """Start every test with no cached SES rate and, in Redis, an empty send-slot timeline."""
+    from delivery import throttle
+
+    throttle.send_rate_forget()
+    if settings.REDIS_URL:
+        throttle.send_slots_reset()
+    yield
+    throttle.send_rate_forget()
+
+
+@pytest.fixture
 def aws_credentials(monkeypatch):
     """Give boto3 fake credentials and no endpoint override, so nothing can reach real AWS."""
     for name, value in {

@@ -229,31 +229,55 @@ def test_render_error_fails_only_that_row(ses):
 # --- Stalls, completion and the tick --------------------------------------------------------------
 
 
-def test_sweep_marks_expired_leases_unknown_and_leaves_live_ones():
-    expired = StepExecutionFactory(
-        status=Status.SENDING, lease_expires_at=timezone.now() - timedelta(seconds=1)
-    )
+def test_sweep_settles_expired_leases_by_whether_the_ses_call_began():
+    past = timezone.now() - timedelta(seconds=1)
+    never_called = StepExecutionFactory(status=Status.SENDING, lease_expires_at=past)
+    maybe_sent = StepExecutionFactory(status=Status.SENDING, lease_expires_at=past, send_started_at=past)
     live = StepExecutionFactory(status=Status.SENDING, lease_expires_at=timezone.now() + timedelta(minutes=5))
 
-    assert services.step_execution_sweep_stalled() == 1
+    assert services.step_execution_sweep_stalled() == (1, 1)
 
-    expired.refresh_from_db()
-    live.refresh_from_db()
-    assert expired.status == Status.UNKNOWN
+    for row in (never_called, maybe_sent, live):
+        row.refresh_from_db()
+    assert never_called.status == Status.PENDING
+    assert maybe_sent.status == Status.UNKNOWN
     assert live.status == Status.SENDING
 
 
-def test_a_claim_abandoned_past_its_lease_becomes_unknown_never_pending(settings):
+def test_a_claim_abandoned_before_any_ses_call_is_sent_later_exactly_once(ses, settings):
+    campaign = _started(contacts=2)
+    step = campaign.steps.get()
+    claimed = services.step_execution_claim_batch(step=step, size=2)
+    assert len(claimed) == 2  # The worker dies here, before calling SES.
+    with time_machine.travel(timezone.now() + timedelta(seconds=settings.SEND_LEASE_SECONDS - 1)):
+        assert services.step_execution_sweep_stalled() == (0, 0)
+    with time_machine.travel(timezone.now() + timedelta(seconds=settings.SEND_LEASE_SECONDS + 1)):
+        assert services.step_execution_sweep_stalled() == (2, 0)
+    # Another worker picks them up.
+    assert services.step_send_batch(step=step).sent == 2
+    assert sorted(m.destinations[0] for m in sent_messages()) == sorted(r.email for r in _rows(campaign))
+    assert set(_rows(campaign).values_list("status", flat=True)) == {Status.SENT}
+
+
+def test_a_claim_abandoned_during_its_ses_call_becomes_unknown_never_pending(settings):
     campaign = _started(contacts=2)
     claimed = services.step_execution_claim_batch(step=campaign.steps.get(), size=2)
-    assert len(claimed) == 2
-    with time_machine.travel(timezone.now() + timedelta(seconds=settings.SEND_LEASE_SECONDS - 1)):
-        assert services.step_execution_sweep_stalled() == 0
+    assert services.step_execution_start_send(execution=claimed[0])  # The call began, then death.
     with time_machine.travel(timezone.now() + timedelta(seconds=settings.SEND_LEASE_SECONDS + 1)):
-        assert services.step_execution_sweep_stalled() == 2
-        # The worker may have reached SES for any of them: nothing is claimable again.
-        assert services.step_execution_claim_batch(step=campaign.steps.get(), size=10) == []
-    assert set(_rows(campaign).values_list("status", flat=True)) == {Status.UNKNOWN}
+        assert services.step_execution_sweep_stalled() == (1, 1)
+    first, second = (row.refresh_from_db() or row for row in claimed)
+    assert (first.status, second.status) == (Status.UNKNOWN, Status.PENDING)
+    assert services.step_execution_claim_batch(step=campaign.steps.get(), size=10) == [second]
+
+
+def test_a_row_swept_while_waiting_for_its_slot_is_not_sent(ses):
+    campaign = _started(contacts=1)
+    (row,) = services.step_execution_claim_batch(step=campaign.steps.get(), size=1)
+    StepExecution.objects.filter(pk=row.pk).update(status=Status.PENDING)  # Swept meanwhile.
+    assert services.step_execution_start_send(execution=row) is False
+    result = services._send_claimed(executions=[row], honour_unsubscribe=True)
+    assert (result.skipped, result.sent) == (1, 0)
+    assert sent_messages() == []
 
 
 def test_campaign_completes_only_when_no_row_is_pending_or_in_flight(ses):
@@ -304,6 +328,7 @@ def test_a_late_message_id_settles_a_row_the_sweeper_marked_unknown(ses, setting
     campaign = _started(contacts=1)
     settings.SEND_LEASE_SECONDS = -1  # Every claim is born expired: the sweeper races the send.
     (row,) = services.step_execution_claim_batch(step=campaign.steps.get(), size=1)
+    assert services.step_execution_start_send(execution=row)  # A slow SES call is under way.
     services.step_execution_sweep_stalled()
     assert _rows(campaign).get().status == Status.UNKNOWN
 
