@@ -234,6 +234,12 @@ class CampaignStep(models.Model):
     template = models.ForeignKey(Template, on_delete=models.PROTECT, related_name="steps")
     #: Wait between the previous step reaching a contact and this one; ignored for the first step.
     delay = models.DurationField(default=timedelta(0), blank=True)
+    # Fan-out progress, kept by the delivery engine so an interrupted fan-out resumes where it
+    # stopped: contacts with ids up to fan_out_until (the highest id when it began) are taken in
+    # id ranges; fan_out_cursor is the last id done.
+    fan_out_until = models.BigIntegerField(null=True, blank=True, editable=False)
+    fan_out_cursor = models.BigIntegerField(default=0, editable=False)
+    fanned_out_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["campaign", "order"]

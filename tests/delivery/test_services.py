@@ -1,5 +1,7 @@
 import email
 import threading
+import time
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -9,7 +11,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns import services as campaign_services
-from campaigns.models import Campaign, Contact
+from campaigns.models import Campaign, CampaignStep, Contact
 from delivery import services
 from delivery.models import StepExecution
 from tests.conftest import sent_messages
@@ -29,6 +31,7 @@ Status = StepExecution.Status
 def _started(contacts=3, **fields) -> Campaign:
     campaign = campaign_services.campaign_schedule(campaign=sendable_campaign(contacts=contacts, **fields))
     services.campaign_dispatch(campaign=campaign)
+    services.step_fan_out(step=campaign.steps.get())
     campaign.refresh_from_db()
     return campaign
 
@@ -70,11 +73,69 @@ def test_fan_out_again_creates_no_duplicates():
     assert _rows(campaign).count() == 3
 
 
-def test_dispatch_marks_sending_and_fans_out_atomically():
-    campaign = _started(contacts=4)
+def test_dispatch_marks_sending_and_the_send_task_fans_out_then_sends(ses):
+    campaign = campaign_services.campaign_schedule(campaign=sendable_campaign(contacts=4))
+    services.campaign_dispatch(campaign=campaign)
+    campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.SENDING
     assert campaign.started_at is not None
-    assert _rows(campaign).count() == 4
+    assert _rows(campaign).count() == 0
+    assert not services.campaign_complete_if_done(campaign=campaign)  # Rows are still to come.
+
+    assert services.campaign_send(campaign=campaign, budget_seconds=30) is False
+
+    assert set(_rows(campaign).values_list("status", flat=True)) == {Status.SENT}
+    assert len(sent_messages()) == 4
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.COMPLETED
+
+
+def test_fan_out_goes_range_by_range_and_commits_each():
+    campaign = sendable_campaign(contacts=5)
+    step = campaign.steps.get()
+    first_id = campaign.lists.get().contacts.order_by("pk").first().pk
+
+    # Ranges are contact ids; start from just before the audience so two ids make a range.
+    CampaignStep.objects.filter(pk=step.pk).update(fan_out_cursor=first_id - 1)
+    assert services.step_fan_out_chunk(step=step, size=2) is False
+    step.refresh_from_db()
+    assert (_rows(campaign).count(), step.fan_out_cursor) == (2, first_id + 1)
+    # A contact who arrives once the fan-out has begun is not in this send.
+    ListMembershipFactory(contact_list=campaign.lists.get(), contact=ContactFactory())
+    while not services.step_fan_out_chunk(step=step, size=2):
+        pass
+    step.refresh_from_db()
+    assert step.fanned_out_at is not None
+    assert _rows(campaign).count() == 5
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_fan_out_tracking_ids_are_unique_time_ordered_uuid7(debug, settings):
+    settings.DEBUG = debug  # Django then formats each statement for its query log.
+    campaign = sendable_campaign(contacts=20)
+    services.step_fan_out(step=campaign.steps.get())
+    ids = list(_rows(campaign).values_list("tracking_id", flat=True))
+    assert len(set(ids)) == 20
+    assert {tracking_id.version for tracking_id in ids} == {7}
+    assert {tracking_id.variant for tracking_id in ids} == {uuid.RFC_4122}
+    milliseconds = [tracking_id.int >> 80 for tracking_id in ids]
+    assert abs(milliseconds[0] / 1000 - time.time()) < 60
+
+
+def test_a_send_task_out_of_time_mid_fan_out_resumes_it_next_time(ses, monkeypatch):
+    campaign = campaign_services.campaign_schedule(campaign=sendable_campaign(contacts=3))
+    services.campaign_dispatch(campaign=campaign)
+    step = campaign.steps.get()
+    CampaignStep.objects.filter(pk=step.pk).update(
+        fan_out_cursor=campaign.lists.get().contacts.order_by("pk")[0].pk - 1
+    )
+    chunk = services.step_fan_out_chunk
+    monkeypatch.setattr(services, "step_fan_out_chunk", lambda step: chunk(step=step, size=1))
+
+    assert services.campaign_send(campaign=campaign, budget_seconds=0) is True  # One range, no time left.
+    assert sent_messages() == []
+    assert services.campaign_send(campaign=campaign, budget_seconds=30) is False
+    assert len(sent_messages()) == 3
 
 
 # --- Claims ---------------------------------------------------------------------------------------
@@ -309,7 +370,9 @@ def test_tick_starts_due_campaigns_and_asks_for_one_send_task_each():
     later.refresh_from_db()
     assert due.status == Campaign.Status.SENDING
     assert later.status == Campaign.Status.SCHEDULED
-    assert _rows(due).count() == 2
+    # The tick stays quick: the send task it asks for does the fan-out.
+    assert _rows(due).count() == 0
+    assert services.step_fan_out(step=due.steps.get()) == 2
     assert _rows(later).count() == 0
 
 
