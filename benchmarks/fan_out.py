@@ -94,7 +94,7 @@ def reset(step_id: int) -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE delivery_stepexecution")
+        cursor.execute("TRUNCATE delivery_stepexecution CASCADE")
         cursor.execute(
             "UPDATE campaigns_campaignstep "
             "SET fan_out_until = NULL, fan_out_cursor = 0, fanned_out_at = NULL WHERE id = %s",
