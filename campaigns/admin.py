@@ -168,7 +168,12 @@ class CampaignAdmin(admin.ModelAdmin):
             .annotate(n=Count("executions"))
             .order_by("executions__status")
         )
-        return " · ".join(f"{status} {n}" for status, n in counts) or "No recipients queued yet."
+        summary = " · ".join(f"{status} {n}" for status, n in counts) or "No recipients queued yet."
+        fanning = obj.steps.filter(fan_out_until__isnull=False, fanned_out_at__isnull=True).first()
+        if fanning is not None and fanning.fan_out_until:
+            done = min(100, round(100 * fanning.fan_out_cursor / fanning.fan_out_until))
+            summary = f"Queueing recipients: {done}% of contact ids done · {summary}"
+        return summary
 
     def get_urls(self):
         transition = self.admin_site.admin_view(self.transition_view)

@@ -146,3 +146,12 @@ def test_progress_counts_the_ledger_by_status(admin_client):
     StepExecutionFactory(step=execution.step, status="failed")
     page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[execution.step.campaign.pk]))
     assert "failed 1 · sent 1" in page.content.decode()
+
+
+def test_progress_shows_a_fan_out_under_way(admin_client):
+    execution = StepExecutionFactory(status="pending")
+    step = execution.step
+    step.fan_out_until, step.fan_out_cursor = 200, 50
+    step.save()
+    page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[step.campaign.pk]))
+    assert "Queueing recipients: 25% of contact ids done · pending 1" in page.content.decode()
