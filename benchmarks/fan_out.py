@@ -24,7 +24,7 @@ from benchmarks._common import ROOT, bench_env, database_reset, django_setup
 
 # Runs in its own process so its peak RSS is the fan-out's alone.
 FAN_OUT = """
-import json, resource, sys, time
+import json, sys, time
 from benchmarks._common import django_setup
 django_setup()
 from campaigns.models import CampaignStep
@@ -33,7 +33,9 @@ step = CampaignStep.objects.get(pk=int(sys.argv[1]))
 started = time.perf_counter()
 rows = services.step_fan_out(step=step)
 seconds = time.perf_counter() - started
-rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not getrusage: Linux carries ru_maxrss over from the parent across fork and exec.
+status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+rss_mb = int(status["VmHWM"].split()[0]) / 1024
 print(json.dumps({"rows": rows, "seconds": seconds, "rss_mb": rss_mb}))
 """
 

@@ -14,16 +14,21 @@ def campaign_list_due(*, now: datetime) -> QuerySet[Campaign]:
     )
 
 
-def campaign_audience(*, campaign: Campaign) -> QuerySet[Contact]:
+def campaign_audience(*, campaign: Campaign, id_range: tuple[int, int] | None = None) -> QuerySet[Contact]:
     """Return the contacts a campaign may mail: on any of its lists, subscribed, not suppressed.
 
     EXISTS rather than a join keeps a contact on several lists to one row without a DISTINCT.
+    id_range (after, through) limits it to contact ids in (after, through]; the limit is written
+    into the membership check too, or the database would read every membership for each range.
     """
     on_lists = ListMembership.objects.filter(contact=OuterRef("pk"), contact_list__campaigns=campaign)
+    contacts = Contact.objects.all()
+    if id_range is not None:
+        after, through = id_range
+        on_lists = on_lists.filter(contact_id__gt=after, contact_id__lte=through)
+        contacts = contacts.filter(pk__gt=after, pk__lte=through)
     suppressed = Suppression.objects.filter(email=OuterRef("email"))
-    return Contact.objects.filter(Exists(on_lists), status=Contact.Status.SUBSCRIBED).exclude(
-        Exists(suppressed)
-    )
+    return contacts.filter(Exists(on_lists), status=Contact.Status.SUBSCRIBED).exclude(Exists(suppressed))
 
 
 def campaign_audience_breakdown(*, campaign: Campaign) -> dict[str, int]:

@@ -245,6 +245,11 @@ SES_QUOTA_REFRESH_SECONDS = env_or_default("SES_QUOTA_REFRESH_SECONDS", 60.0, en
 # Where the rate limiter keeps its shared timeline in Redis: one per SES account and region.
 SEND_RATE_REDIS_KEY = "campanile:send-rate"
 
+# How long all sending stops when SES says the 24-hour quota is used up, before trying again.
+SES_QUOTA_PAUSE_SECONDS = env_or_default("SES_QUOTA_PAUSE_SECONDS", 900, env.int)
+# SES errors in a row (rejections, render failures) after which a campaign pauses itself.
+SEND_MAX_CONSECUTIVE_ERRORS = env_or_default("SEND_MAX_CONSECUTIVE_ERRORS", 10, env.int)
+
 # Rows claimed by one send task, and how long a claim lasts before the row counts as stalled.
 SEND_BATCH_SIZE = env_or_default("SEND_BATCH_SIZE", 50, env.int)
 SEND_LEASE_SECONDS = env_or_default("SEND_LEASE_SECONDS", 300, env.int)

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from delivery.models import StepExecution, TransactionalMessage
+from delivery.models import SendingHold, StepExecution, TransactionalMessage
 
 
 @admin.register(StepExecution)
@@ -46,6 +46,20 @@ class TransactionalMessageAdmin(admin.ModelAdmin):
     @admin.display(description="Status", ordering="execution__status")
     def status(self, obj):
         return obj.execution.status
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SendingHold)
+class SendingHoldAdmin(admin.ModelAdmin):
+    """Fleet-wide stops on sending, placed when SES says so; delete one to lift it now."""
+
+    list_display = ["reason", "until", "created_at", "detail"]
+    readonly_fields = [f.name for f in SendingHold._meta.fields]
 
     def has_add_permission(self, request):
         return False

@@ -17,3 +17,11 @@ class SesRejected(SesError):
 
 class SesOutcomeUnknown(SesError):
     """The request may have reached SES; the message must not be re-sent automatically."""
+
+
+class SesQuotaExhausted(SesRetryLater):
+    """SES's 24-hour sending quota is used up: nothing more goes out until the window allows."""
+
+
+class SesSendingHalted(SesRetryLater):
+    """SES stopped all sending for the account or its configuration set: a human must act."""

@@ -143,3 +143,26 @@ class RateLimiterState(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SendingHold(models.Model):
+    """A stop on all sending, fleet-wide: SES's daily quota ran out, or SES paused the account.
+
+    Send tasks claim nothing while one is active. Deleting it (in the admin) lifts it at once.
+    """
+
+    class Reason(models.TextChoices):
+        DAILY_QUOTA = "daily_quota", "SES daily quota exhausted"
+        SES_HALTED = "ses_halted", "SES paused or suspended sending"
+
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    detail = models.TextField(blank=True)
+    #: When the hold lifts by itself; None holds until someone deletes it.
+    until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()} (until {self.until or 'lifted by hand'})"

@@ -1,9 +1,12 @@
 """Reads of the send ledger."""
 
-from django.db.models import Count, QuerySet
+from datetime import datetime
+
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from campaigns.models import Campaign
-from delivery.models import StepExecution
+from delivery.models import SendingHold, StepExecution
 
 
 def step_execution_counts(*, campaign: Campaign) -> dict[str, int]:
@@ -21,3 +24,9 @@ def step_execution_counts(*, campaign: Campaign) -> dict[str, int]:
 def campaign_list_sending() -> QuerySet[Campaign]:
     """Return campaigns currently in the sending status."""
     return Campaign.objects.filter(status=Campaign.Status.SENDING).order_by("pk")
+
+
+def sending_hold_active(*, now: datetime | None = None) -> SendingHold | None:
+    """Return the hold that stops all sending now, if any."""
+    now = now or timezone.now()
+    return SendingHold.objects.filter(Q(until__isnull=True) | Q(until__gt=now)).first()

@@ -8,9 +8,10 @@ import functools
 import hashlib
 import json
 import logging
+import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from time import monotonic
+from time import monotonic, sleep
 from uuid import UUID
 
 from django.conf import settings
@@ -33,9 +34,15 @@ from campaigns.exceptions import (
 from campaigns.models import ApiKey, Campaign, CampaignStep, Contact, Suppression, Template, email_normalize
 from campaigns.selectors import campaign_audience, campaign_list_due
 from delivery import throttle
-from delivery.exceptions import SesOutcomeUnknown, SesRejected, SesRetryLater
-from delivery.models import StepExecution, TransactionalMessage
-from delivery.selectors import campaign_list_sending, step_execution_counts
+from delivery.exceptions import (
+    SesOutcomeUnknown,
+    SesQuotaExhausted,
+    SesRejected,
+    SesRetryLater,
+    SesSendingHalted,
+)
+from delivery.models import SendingHold, StepExecution, TransactionalMessage
+from delivery.selectors import campaign_list_sending, sending_hold_active, step_execution_counts
 from delivery.ses import ses_send
 
 logger = logging.getLogger(__name__)
@@ -70,7 +77,7 @@ def _fan_out_range(*, step: CampaignStep, after: int, through: int, now: datetim
 
     INSERT … SELECT runs in the database: no contact passes through Python, whatever the size.
     """
-    audience = campaign_audience(campaign=step.campaign).filter(pk__gt=after, pk__lte=through).order_by()
+    audience = campaign_audience(campaign=step.campaign, id_range=(after, through)).order_by()
     columns = {
         "step_id": Value(step.pk),
         "contact_id": F("pk"),
@@ -87,9 +94,16 @@ def _fan_out_range(*, step: CampaignStep, after: int, through: int, now: datetim
     select, params = audience.annotate(**aliases).values_list(*aliases).query.sql_with_params()
     table = connection.ops.quote_name(StepExecution._meta.db_table)
     names = ", ".join(connection.ops.quote_name(name) for name in columns)
+    statement = f"INSERT INTO {table} ({names}) {select}"
     with connection.cursor() as cursor:
-        # The (step, contact) unique index drops rows a concurrent or earlier run made.
-        cursor.execute(f"INSERT INTO {table} ({names}) {select} ON CONFLICT DO NOTHING", params)
+        try:
+            # Each range is inserted once (the step's lock and cursor see to it), so the plain
+            # INSERT, a fifth faster than one with ON CONFLICT, is the rule.
+            with transaction.atomic():
+                cursor.execute(statement, params)
+        except IntegrityError:
+            # Some rows exist already (made another way): the unique index keeps them single.
+            cursor.execute(f"{statement} ON CONFLICT DO NOTHING", params)
         return max(cursor.rowcount, 0)
 
 
@@ -336,6 +350,10 @@ class BatchResult:
     released: int = 0
     #: Rows lost to a sweep or a cancel while waiting for a send slot; not ours to settle.
     skipped: int = 0
+    #: Failures since the batch's last success (SES rejections, render errors).
+    failures_in_a_row: int = 0
+    #: SES stopped all sending (daily quota, paused account): a hold is in place.
+    held: bool = False
 
 
 def _suppressed_emails(executions: list[StepExecution]) -> set[str]:
@@ -374,17 +392,39 @@ def _send_claimed(*, executions: list[StepExecution], honour_unsubscribe: bool) 
             rest = executions[index:]
             step_execution_release(executions=rest, reason=str(exc))
             result.released += len(rest)
-            logger.warning("SES asked to retry later (%s); %s rows released.", exc, len(rest))
+            if isinstance(exc, SesQuotaExhausted | SesSendingHalted):
+                sending_hold_place(error=exc)
+                result.held = True
+            else:
+                logger.warning("SES asked to retry later (%s); %s rows released.", exc, len(rest))
             break
         if outcome == Status.SENT:
             result.sent += 1
+            result.failures_in_a_row = 0
         elif outcome == Status.SKIPPED:
             result.skipped += 1
         elif outcome == Status.UNKNOWN:
             result.unknown += 1
         else:
             result.failed += 1
+            result.failures_in_a_row += 1
     return result
+
+
+def sending_hold_place(*, error: SesRetryLater) -> SendingHold:
+    """Stop all sending after SES said the daily quota is gone or sending is paused; alert."""
+    if isinstance(error, SesQuotaExhausted):
+        until = timezone.now() + timedelta(seconds=settings.SES_QUOTA_PAUSE_SECONDS)
+        hold = SendingHold.objects.create(
+            reason=SendingHold.Reason.DAILY_QUOTA, detail=str(error), until=until
+        )
+        logger.error("SES daily sending quota exhausted: all sending holds until %s. (%s)", until, error)
+    else:
+        hold = SendingHold.objects.create(reason=SendingHold.Reason.SES_HALTED, detail=str(error))
+        logger.critical(
+            "SES stopped sending (%s): all sending holds until the hold is deleted in the admin.", error
+        )
+    return hold
 
 
 def step_send_batch(*, step: CampaignStep, size: int | None = None) -> BatchResult:
@@ -404,11 +444,31 @@ def message_send_batch(*, size: int | None = None) -> BatchResult:
 def messages_send(*, budget_seconds: float) -> bool:
     """Send transactional batches for about budget_seconds; return whether work may remain."""
     deadline = monotonic() + budget_seconds
+    throttled = 0
     while monotonic() < deadline:
-        result = message_send_batch()
-        if result.released or not result.claimed:
+        if sending_hold_active() is not None:
             return False
+        result = message_send_batch()
+        if result.held or not result.claimed:
+            return False
+        throttled = _back_off_if_throttled(result=result, throttled=throttled, deadline=deadline)
     return True
+
+
+# Waits after SES throttling: doubling from the first, capped, each scaled by a random 0.5–1.5 so
+# workers throttled together do not come back together.
+THROTTLE_BACKOFF_FIRST = 0.5
+THROTTLE_BACKOFF_CAP = 16.0
+
+
+def _back_off_if_throttled(*, result: BatchResult, throttled: int, deadline: float) -> int:
+    """Sleep with jitter after a throttled batch; return how many batches in a row were throttled."""
+    if not result.released:
+        return 0
+    jitter = random.uniform(0.5, 1.5)  # noqa: S311 - spreads retries out; no secret here
+    delay = min(THROTTLE_BACKOFF_FIRST * 2**throttled, THROTTLE_BACKOFF_CAP) * jitter
+    sleep(max(0.0, min(delay, deadline - monotonic())))
+    return throttled + 1
 
 
 def step_execution_sweep_stalled(*, now: datetime | None = None) -> tuple[int, int]:
@@ -483,18 +543,40 @@ def campaign_send(*, campaign: Campaign, budget_seconds: float) -> bool:
             step.refresh_from_db(fields=["fanned_out_at"])
         elif monotonic() >= deadline:
             return True
+    throttled = failures_in_a_row = 0
     while monotonic() < deadline:
+        if sending_hold_active() is not None:
+            return False  # The tick starts sending again once the hold lifts.
         if not _campaign_heartbeat(campaign=campaign):
             return False  # No longer sending: paused, cancelled or completed.
         result = step_send_batch(step=step)
-        if result.released:
+        if result.held:
             return False
         if not result.claimed:
             break
+        # Failures after the batch's last success, plus, if it had none, those before it.
+        failures_in_a_row = result.failures_in_a_row + (0 if result.sent else failures_in_a_row)
+        if failures_in_a_row >= settings.SEND_MAX_CONSECUTIVE_ERRORS:
+            _campaign_pause_for_errors(campaign=campaign, failures=failures_in_a_row)
+            return False
+        throttled = _back_off_if_throttled(result=result, throttled=throttled, deadline=deadline)
     else:
         return True
     campaign_complete_if_done(campaign=campaign)
     return False
+
+
+def _campaign_pause_for_errors(*, campaign: Campaign, failures: int) -> None:
+    """Pause a campaign whose last emails all failed: something is wrong beyond one address."""
+    try:
+        campaign_services.campaign_pause(campaign=campaign)
+    except InvalidTransition:
+        return  # Paused or cancelled meanwhile.
+    logger.error(
+        "Campaign %s paused itself after %s failures in a row; see its failed rows, fix, then resume.",
+        campaign.pk,
+        failures,
+    )
 
 
 def delivery_tick(*, now: datetime | None = None) -> list[int]:
@@ -512,6 +594,10 @@ def delivery_tick(*, now: datetime | None = None) -> list[int]:
             campaign_dispatch(campaign=campaign)
         except CampanileError as exc:
             logger.error("Campaign %s could not start: %s", campaign.pk, exc)
+    hold = sending_hold_active(now=now)
+    if hold is not None:
+        logger.warning("Sending is on hold: %s.", hold)
+        return []
     stale_before = now - timedelta(seconds=2 * settings.SEND_TASK_BUDGET_SECONDS)
     to_send = []
     for campaign in campaign_list_sending():

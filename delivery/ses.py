@@ -12,7 +12,13 @@ from botocore.exceptions import (
 from django.core.mail import EmailMessage
 from django_ses import SESBackend
 
-from delivery.exceptions import SesOutcomeUnknown, SesRejected, SesRetryLater
+from delivery.exceptions import (
+    SesOutcomeUnknown,
+    SesQuotaExhausted,
+    SesRejected,
+    SesRetryLater,
+    SesSendingHalted,
+)
 
 # Error codes SES uses for "slow down": v1 Throttling, v2 TooManyRequestsException / LimitExceeded.
 # The daily quota arrives as Throttling too ("Daily message quota exceeded").
@@ -21,6 +27,17 @@ THROTTLING_CODES = frozenset(
 )
 # Errors where SES itself is unavailable to us for now; nothing was sent.
 RETRYABLE_CODES = frozenset({"ServiceUnavailable", "InternalFailure", "RequestTimeout"})
+# SES has stopped sending for the account (v1 and v2 names) or for a configuration set.
+HALTING_CODES = frozenset(
+    {
+        "AccountSendingPausedException",
+        "SendingPausedException",
+        "AccountSuspendedException",
+        "ConfigurationSetSendingPausedException",
+    }
+)
+# How SES words the end of the 24-hour quota, inside a Throttling error.
+DAILY_QUOTA_TEXT = "daily message quota exceeded"
 
 _backend: SESBackend | None = None
 _backend_pid: int | None = None
@@ -55,6 +72,10 @@ def ses_send(*, message: EmailMessage) -> str:
     except ClientError as exc:
         error = exc.response.get("Error", {})
         code, text = error.get("Code", ""), error.get("Message", "")
+        if code in HALTING_CODES:
+            raise SesSendingHalted(f"{code}: {text}") from exc
+        if code in THROTTLING_CODES and DAILY_QUOTA_TEXT in text.lower():
+            raise SesQuotaExhausted(f"{code}: {text}") from exc
         if code in THROTTLING_CODES or code in RETRYABLE_CODES:
             raise SesRetryLater(f"{code}: {text}") from exc
         raise SesRejected(f"{code}: {text}") from exc

@@ -8,12 +8,13 @@ import pytest
 import time_machine
 from botocore.exceptions import ReadTimeoutError
 from django.db import connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from campaigns import services as campaign_services
 from campaigns.models import Campaign, CampaignStep, Contact
 from delivery import services
-from delivery.models import StepExecution
+from delivery.models import SendingHold, StepExecution
 from tests.conftest import sent_messages
 from tests.factories import (
     ContactFactory,
@@ -63,6 +64,18 @@ def test_fan_out_excludes_suppressed_and_unsubscribed_and_collapses_duplicates()
     assert rows.filter(email="twice@example.com").count() == 1
     assert not rows.filter(email="gone@example.com").exists()
     assert set(rows.values_list("status", flat=True)) == {Status.PENDING}
+
+
+def test_fan_out_over_rows_made_another_way_adds_only_the_missing_ones():
+    campaign = sendable_campaign(contacts=3)
+    step = campaign.steps.get()
+    first = campaign.lists.get().contacts.order_by("pk").first()
+    existing = StepExecutionFactory(step=step, contact=first, email=first.email, status=Status.SENT)
+
+    assert services.step_fan_out(step=step) == 3
+
+    assert _rows(campaign).filter(contact=first).get() == existing
+    assert _rows(campaign).filter(status=Status.PENDING).count() == 2
 
 
 def test_fan_out_again_creates_no_duplicates():
@@ -248,6 +261,94 @@ def test_rejected_message_fails_that_row_with_the_reason(ses, inject_ses_error):
     assert first.status == Status.FAILED
     assert "MessageRejected: Email address is not verified." in first.last_error
     assert second.status == Status.SENT
+
+
+def test_throttling_inside_a_send_task_backs_off_with_jitter_and_finishes(ses, inject_ses_error, monkeypatch):
+    campaign = _started(contacts=4)
+    attempts = inject_ses_error(code="ThrottlingException", message="Maximum sending rate exceeded.", times=3)
+    sleeps = []
+    monkeypatch.setattr(services, "sleep", sleeps.append)
+
+    assert services.campaign_send(campaign=campaign, budget_seconds=30) is False
+
+    # Three throttled batches, each followed by a longer wait, then every row sent exactly once.
+    assert len(sleeps) == 3
+    assert 0.25 <= sleeps[0] <= 0.75
+    assert 0.5 <= sleeps[1] <= 1.5
+    assert 1.0 <= sleeps[2] <= 3.0
+    assert len(attempts) == 3 + 4
+    assert sorted(m.destinations[0] for m in sent_messages()) == sorted(r.email for r in _rows(campaign))
+    assert set(_rows(campaign).values_list("status", flat=True)) == {Status.SENT}
+
+
+def test_daily_quota_holds_all_sending_and_keeps_rows_pending(ses, inject_ses_error, settings, caplog):
+    campaign = _started(contacts=3)
+    inject_ses_error(code="Throttling", message="Daily message quota exceeded.", times=1)
+
+    assert services.campaign_send(campaign=campaign, budget_seconds=30) is False
+
+    assert set(_rows(campaign).values_list("status", flat=True)) == {Status.PENDING}
+    hold = SendingHold.objects.get()
+    assert hold.reason == SendingHold.Reason.DAILY_QUOTA
+    assert hold.until > timezone.now() + timedelta(seconds=settings.SES_QUOTA_PAUSE_SECONDS - 5)
+    assert "daily sending quota exhausted" in caplog.text
+    # No tight loop: no tick starts a sender while the hold lasts, and a sender claims nothing.
+    assert services.delivery_tick() == []
+    assert services.campaign_send(campaign=campaign, budget_seconds=30) is False
+    assert sent_messages() == []
+    # Once the window allows, sending resumes where it stopped, without duplicates.
+    with time_machine.travel(hold.until + timedelta(seconds=1)):
+        Campaign.objects.filter(pk=campaign.pk).update(send_heartbeat_at=None)
+        assert services.delivery_tick() == [campaign.pk]
+        services.campaign_send(campaign=campaign, budget_seconds=30)
+    assert sorted(m.destinations[0] for m in sent_messages()) == sorted(r.email for r in _rows(campaign))
+
+
+@pytest.mark.parametrize(
+    "code", ["SendingPausedException", "AccountSuspendedException", "AccountSendingPausedException"]
+)
+def test_ses_stopping_the_account_halts_all_sending_until_lifted(ses, inject_ses_error, code, caplog):
+    campaign = _started(contacts=2)
+    inject_ses_error(code=code, message="Sending is paused for this account.", times=1)
+
+    services.campaign_send(campaign=campaign, budget_seconds=30)
+
+    hold = SendingHold.objects.get()
+    assert (hold.reason, hold.until) == (SendingHold.Reason.SES_HALTED, None)
+    assert any(record.levelname == "CRITICAL" for record in caplog.records)
+    assert set(_rows(campaign).values_list("status", flat=True)) == {Status.PENDING}
+    assert services.messages_send(budget_seconds=5) is False  # Transactional mail holds too.
+    hold.delete()  # Someone fixed the account and lifted it in the admin.
+    services.campaign_send(campaign=campaign, budget_seconds=30)
+    assert set(_rows(campaign).values_list("status", flat=True)) == {Status.SENT}
+
+
+def test_a_campaign_pauses_itself_after_too_many_failures_in_a_row(ses, inject_ses_error, settings, caplog):
+    settings.SEND_MAX_CONSECUTIVE_ERRORS = 3
+    settings.SEND_BATCH_SIZE = 2
+    campaign = _started(contacts=6)
+    inject_ses_error(code="MessageRejected", message="Email address is not verified.", times=10)
+
+    assert services.campaign_send(campaign=campaign, budget_seconds=30) is False
+
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.PAUSED
+    counts = dict(_rows(campaign).order_by().values_list("status").annotate(n=Count("pk")))
+    assert counts == {Status.FAILED: 4, Status.PENDING: 2}  # Stopped after the batch that made 3.
+    assert "paused itself after 4 failures in a row" in caplog.text
+
+
+def test_a_success_between_failures_keeps_the_campaign_going(ses, inject_ses_error, settings):
+    settings.SEND_MAX_CONSECUTIVE_ERRORS = 3
+    settings.SEND_BATCH_SIZE = 2
+    campaign = _started(contacts=6)
+    inject_ses_error(code="MessageRejected", message="Email address is not verified.", times=2)
+
+    services.campaign_send(campaign=campaign, budget_seconds=30)
+
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.COMPLETED
+    assert _rows(campaign).filter(status=Status.FAILED).count() == 2
 
 
 def test_unverified_sender_is_rejected_by_the_stand_in(ses):
