@@ -219,6 +219,37 @@ def step_execution_release(*, executions: list[StepExecution], reason: str) -> N
     )
 
 
+def step_execution_reconcile(*, tracking_id: UUID | str, ses_message_id: str, accepted_at: datetime) -> bool:
+    """Settle a row as sent on SES's word (its Send or Delivery event); return whether it changed.
+
+    This is how an `unknown` row (a timeout, a worker killed mid-call) learns it went out; a row
+    still `sending` whose worker is slow settles too. Idempotent: a row already sent stays as it is.
+    """
+    changed = StepExecution.objects.filter(
+        tracking_id=tracking_id, status__in=[Status.UNKNOWN, Status.SENDING]
+    ).update(
+        status=Status.SENT,
+        ses_message_id=ses_message_id,
+        sent_at=accepted_at,
+        lease_expires_at=None,
+        last_error="",
+        updated_at=timezone.now(),
+    )
+    if changed:
+        logger.info("Row %s reconciled as sent from an SES event (%s).", tracking_id, ses_message_id)
+        return True
+    other = (
+        StepExecution.objects.filter(tracking_id=tracking_id, status=Status.SENT)
+        .exclude(ses_message_id=ses_message_id)
+        .values_list("ses_message_id", flat=True)
+        .first()
+    )
+    if other:
+        # One row, two SES messages: the exactly-once promise broke somewhere. Say so loudly.
+        logger.error("Row %s was sent as %s and again as %s.", tracking_id, other, ses_message_id)
+    return False
+
+
 def step_execution_start_send(*, execution: StepExecution) -> bool:
     """Commit that this row's SES call is about to begin; False if the row is no longer ours.
 

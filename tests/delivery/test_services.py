@@ -1,8 +1,10 @@
 import email
+import json
 import threading
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -27,6 +29,7 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 Status = StepExecution.Status
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ses"
 
 
 def _started(contacts=3, **fields) -> Campaign:
@@ -371,6 +374,45 @@ def test_read_timeout_marks_row_unknown_without_retrying(ses, inject_ses_error):
     # SES received it once; botocore must not have sent it again after the timeout.
     assert len(attempts) == 1
     assert len(sent_messages()) == 1
+
+
+def _ses_send_event(*, tracking_id: str) -> dict:
+    """Return AWS's sample Send event, carrying our row's tag as SES would echo it back."""
+    record = json.loads((FIXTURES / "event-send.json").read_text())
+    record["mail"]["tags"][services.TAG_STEP_EXECUTION] = [tracking_id]
+    return record
+
+
+def test_an_unknown_row_is_reconciled_as_sent_by_its_ses_send_event(ses, inject_ses_error, caplog):
+    campaign = _started(contacts=1)
+    inject_ses_error(exception=ReadTimeoutError(endpoint_url="https://email.test"), times=1)
+    services.step_send_batch(step=campaign.steps.get())
+    row = _rows(campaign).get()
+    assert row.status == Status.UNKNOWN
+    # Nothing re-sends it: it is neither claimable nor swept back.
+    assert services.step_execution_claim_batch(step=campaign.steps.get(), size=5) == []
+
+    # What the SES events webhook will hand over after reading the event.
+    record = _ses_send_event(tracking_id=str(row.tracking_id))
+    (tracking_id,) = record["mail"]["tags"][services.TAG_STEP_EXECUTION]
+    accepted_at = datetime.fromisoformat(record["mail"]["timestamp"])
+    message_id = record["mail"]["messageId"]
+    assert services.step_execution_reconcile(
+        tracking_id=tracking_id, ses_message_id=message_id, accepted_at=accepted_at
+    )
+
+    row.refresh_from_db()
+    assert (row.status, row.ses_message_id, row.sent_at) == (Status.SENT, message_id, accepted_at)
+    assert len(sent_messages()) == 1
+    # The Delivery event for the same message changes nothing more.
+    assert not services.step_execution_reconcile(
+        tracking_id=tracking_id, ses_message_id=message_id, accepted_at=accepted_at
+    )
+    # A second SES message for one row would be a double send: it is reported, not hidden.
+    assert not services.step_execution_reconcile(
+        tracking_id=tracking_id, ses_message_id="another-id", accepted_at=accepted_at
+    )
+    assert "was sent as" in caplog.text
 
 
 def test_render_error_fails_only_that_row(ses):
