@@ -50,7 +50,8 @@ def test_four_processes_share_one_rate_and_never_exceed_it_in_any_second(redis_o
     times = [t for drawn in per_process for t in drawn]
 
     assert _busiest_second(times) <= rate + 1
-    assert len(times) <= rate * seconds + 1
+    # Over the whole run too (a slot booked just before the end is used just after it).
+    assert len([t for t in times if t < start + seconds]) <= rate * seconds + 1
     # Not a limiter that simply says no: every process got slots. (How close the fleet comes to
     # the full rate is the sending benchmark's question, not a test's.)
     assert all(len(drawn) >= 10 for drawn in per_process)
