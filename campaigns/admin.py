@@ -150,11 +150,27 @@ def _bulk_action(action: str):
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ["name", "status", "scheduled_at", "started_at", "completed_at", "from_email"]
+    list_display = [
+        "name",
+        "status",
+        "status_note",
+        "scheduled_at",
+        "started_at",
+        "completed_at",
+        "from_email",
+    ]
     list_filter = ["status"]
     search_fields = ["name", "from_email"]
     filter_horizontal = ["lists"]
-    readonly_fields = ["status", "progress", "started_at", "completed_at", "created_at", "updated_at"]
+    readonly_fields = [
+        "status",
+        "status_note",
+        "progress",
+        "started_at",
+        "completed_at",
+        "created_at",
+        "updated_at",
+    ]
     inlines = [CampaignStepInline]
     actions = [_bulk_action(action) for action in CAMPAIGN_ADMIN_ACTIONS]
 

@@ -211,6 +211,8 @@ class Campaign(TimestampedModel):
     scheduled_at = models.DateTimeField(null=True, blank=True, help_text="Empty means as soon as scheduled.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, editable=False)
     started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    #: Why the campaign is in its status when the system, not a person, put it there.
+    status_note = models.CharField(max_length=300, blank=True, editable=False)
     completed_at = models.DateTimeField(null=True, blank=True, editable=False)
     #: Last sign of life of the task sending this campaign; a stale one lets the tick start another.
     send_heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)

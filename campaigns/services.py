@@ -512,8 +512,11 @@ def campaign_update(*, campaign: Campaign, steps=None, lists=None, **fields) -> 
 # --- Campaign status machine ----------------------------------------------------------------------
 
 
-def _campaign_transition(*, campaign: Campaign, action: str) -> Campaign:
-    """Move a campaign along CAMPAIGN_TRANSITIONS under a row lock, or raise InvalidTransition."""
+def _campaign_transition(*, campaign: Campaign, action: str, note: str = "") -> Campaign:
+    """Move a campaign along CAMPAIGN_TRANSITIONS under a row lock, or raise InvalidTransition.
+
+    note says why, when the system rather than a person moved it; any move replaces the last one.
+    """
     allowed_from, target = CAMPAIGN_TRANSITIONS[action]
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
@@ -530,7 +533,21 @@ def _campaign_transition(*, campaign: Campaign, action: str) -> Campaign:
             locked.started_at = now
         if locked.status in (Status.COMPLETED, Status.CANCELLED):
             locked.completed_at = now
-        locked.save(update_fields=["status", "started_at", "completed_at", "updated_at"])
+        if action == "resume" and locked.status == Status.SCHEDULED and (locked.scheduled_at or now) < now:
+            # Resuming a campaign whose time has passed is the go-ahead to send it now; without
+            # this, the lateness guard would pause it again.
+            locked.scheduled_at = now
+        locked.status_note = note
+        locked.save(
+            update_fields=[
+                "status",
+                "started_at",
+                "completed_at",
+                "scheduled_at",
+                "status_note",
+                "updated_at",
+            ]
+        )
     campaign.refresh_from_db()
     return campaign
 
@@ -581,9 +598,9 @@ def campaign_start(*, campaign: Campaign) -> Campaign:
     return _campaign_transition(campaign=campaign, action="start")
 
 
-def campaign_pause(*, campaign: Campaign) -> Campaign:
-    """Pause a campaign: nothing new is claimed until it is resumed."""
-    return _campaign_transition(campaign=campaign, action="pause")
+def campaign_pause(*, campaign: Campaign, note: str = "") -> Campaign:
+    """Pause a campaign: nothing new is claimed until it is resumed; note says why, if not a person."""
+    return _campaign_transition(campaign=campaign, action="pause", note=note)
 
 
 def campaign_resume(*, campaign: Campaign) -> Campaign:

@@ -198,6 +198,9 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
+# A campaign found more than this long past its schedule (workers were down) is paused for a
+# person to confirm instead of sent; 0 sends however late.
+CAMPAIGN_LATE_START_SECONDS = env_or_default("CAMPAIGN_LATE_START_SECONDS", 3600, env.int)
 # How often beat looks for due campaigns and stalled work.
 CAMPAIGN_TICK_SECONDS = env_or_default("CAMPAIGN_TICK_SECONDS", 5.0, env.float)
 # How often beat starts a sender for pending transactional messages: their longest wait in queue.

@@ -150,8 +150,8 @@ def campaign_dispatch(*, campaign: Campaign) -> None:
     """
     try:
         campaign_services.campaign_check_ready(campaign=campaign)
-    except CampaignNotReady:
-        campaign_services.campaign_pause(campaign=campaign)
+    except CampaignNotReady as exc:
+        campaign_services.campaign_pause(campaign=campaign, note=f"Could not start: {exc}"[:300])
         raise
     campaign_services.campaign_start(campaign=campaign)
     logger.info("Campaign %s started.", campaign.pk)
@@ -599,8 +599,9 @@ def campaign_send(*, campaign: Campaign, budget_seconds: float) -> bool:
 
 def _campaign_pause_for_errors(*, campaign: Campaign, failures: int) -> None:
     """Pause a campaign whose last emails all failed: something is wrong beyond one address."""
+    note = f"Paused itself after {failures} failures in a row; see its failed rows, fix, then resume."
     try:
-        campaign_services.campaign_pause(campaign=campaign)
+        campaign_services.campaign_pause(campaign=campaign, note=note)
     except InvalidTransition:
         return  # Paused or cancelled meanwhile.
     logger.error(
@@ -621,6 +622,17 @@ def delivery_tick(*, now: datetime | None = None) -> list[int]:
     if requeued or unknown:
         logger.warning("Stalled claims: %s rows queued again, %s rows now unknown.", requeued, unknown)
     for campaign in campaign_list_due(now=now):
+        late = now - campaign.scheduled_at if campaign.scheduled_at else timedelta(0)
+        if settings.CAMPAIGN_LATE_START_SECONDS and late > timedelta(
+            seconds=settings.CAMPAIGN_LATE_START_SECONDS
+        ):
+            # Found long after its time (workers were down): mail that late may be wrong (a sale
+            # that ended, "tomorrow" that was yesterday), so a person decides.
+            hours = late.total_seconds() / 3600
+            note = f"Found {hours:.1f} h past its schedule (were the workers down?); resume it to send now."
+            campaign_services.campaign_pause(campaign=campaign, note=note)
+            logger.warning("Campaign %s: %s", campaign.pk, note)
+            continue
         try:
             campaign_dispatch(campaign=campaign)
         except CampanileError as exc:

@@ -336,6 +336,7 @@ def test_a_campaign_pauses_itself_after_too_many_failures_in_a_row(ses, inject_s
 
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.PAUSED
+    assert campaign.status_note.startswith("Paused itself after 4 failures in a row")
     counts = dict(_rows(campaign).order_by().values_list("status").annotate(n=Count("pk")))
     assert counts == {Status.FAILED: 4, Status.PENDING: 2}  # Stopped after the batch that made 3.
     assert "paused itself after 4 failures in a row" in caplog.text
@@ -519,6 +520,35 @@ def test_tick_starts_due_campaigns_and_asks_for_one_send_task_each():
     assert _rows(later).count() == 0
 
 
+def test_a_campaign_found_long_past_its_schedule_waits_for_a_person(settings, ses):
+    settings.CAMPAIGN_LATE_START_SECONDS = 3600
+    campaign = campaign_services.campaign_schedule(
+        campaign=sendable_campaign(contacts=2, scheduled_at=timezone.now() - timedelta(hours=3))
+    )
+
+    assert services.delivery_tick() == []  # The workers were down for three hours.
+
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.PAUSED
+    assert "3.0 h past its schedule" in campaign.status_note
+    assert _rows(campaign).count() == 0
+    # Resuming is the go-ahead: it is due now, and sends.
+    campaign_services.campaign_resume(campaign=campaign)
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.status_note) == (Campaign.Status.SCHEDULED, "")
+    assert services.delivery_tick() == [campaign.pk]
+    services.campaign_send(campaign=campaign, budget_seconds=30)
+    assert len(sent_messages()) == 2
+
+
+def test_a_campaign_a_little_late_just_sends(settings):
+    settings.CAMPAIGN_LATE_START_SECONDS = 3600
+    campaign = campaign_services.campaign_schedule(
+        campaign=sendable_campaign(contacts=1, scheduled_at=timezone.now() - timedelta(minutes=50))
+    )
+    assert services.delivery_tick() == [campaign.pk]
+
+
 def test_tick_pauses_a_due_campaign_that_became_unsendable():
     campaign = campaign_services.campaign_schedule(campaign=sendable_campaign(contacts=2))
     campaign.lists.clear()
@@ -527,6 +557,7 @@ def test_tick_pauses_a_due_campaign_that_became_unsendable():
 
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.PAUSED
+    assert campaign.status_note.startswith("Could not start:")
     assert _rows(campaign).count() == 0
 
 
