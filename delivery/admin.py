@@ -1,8 +1,12 @@
 """Admin for the send ledger: read-only, since only the delivery engine writes it."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
+from campaigns.admin import CampaignAdmin
+from campaigns.exceptions import InvalidTransition
+from campaigns.models import Campaign
 from delivery.models import SendingHold, StepExecution, TransactionalMessage
+from delivery.services import campaign_retry_failed
 
 
 @admin.register(StepExecution)
@@ -66,3 +70,25 @@ class SendingHoldAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.action(description="Retry failed recipients of selected campaigns", permissions=["change"])
+def campaign_retry_failed_action(modeladmin, request, queryset):
+    """Put each selected campaign's failed rows back in its queue (never its unknown ones)."""
+    for campaign in queryset.order_by("pk"):
+        try:
+            retried = campaign_retry_failed(campaign=campaign)
+        except InvalidTransition as exc:
+            modeladmin.message_user(request, str(exc), messages.ERROR)
+        else:
+            modeladmin.message_user(request, f"“{campaign.name}”: {retried} failed recipients queued again.")
+
+
+class DeliveryCampaignAdmin(CampaignAdmin):
+    """The campaign admin plus the ledger's actions; registered here: campaigns can't import delivery."""
+
+    actions = [*CampaignAdmin.actions, campaign_retry_failed_action]
+
+
+admin.site.unregister(Campaign)
+admin.site.register(Campaign, DeliveryCampaignAdmin)
