@@ -311,3 +311,25 @@ def test_retry_failed_on_a_draft_is_409(api_client):
 
     response = api_client.post(f"/api/v1/campaigns/{CampaignFactory().pk}/retry-failed")
     assert response.status_code == 409
+
+
+def test_a_message_queued_in_a_transaction_that_rolls_back_is_never_sent(api_key, sample_world, ses):
+    """RELIABILITY row 26: the ledger row is the queue, so no publish can outlive the data."""
+    from django.db import transaction
+
+    from delivery.services import MessageRequest, message_queue
+
+    request = MessageRequest(from_email=SAMPLE["from"], to=SAMPLE["to"], template_name="SimpleEmail")
+
+    def queue_then_fail():
+        with transaction.atomic():
+            message_queue(api_key=api_key[0], request=request)
+            raise RuntimeError("the caller's transaction fails after queueing")
+
+    with pytest.raises(RuntimeError):
+        queue_then_fail()
+
+    _deliver_all()
+
+    assert not TransactionalMessage.objects.exists()
+    assert sent_messages() == []

@@ -202,6 +202,35 @@ def test_concurrent_claimers_get_disjoint_rows(postgres_only, transactional_db):
     assert {r.pk for r in claimed}.isdisjoint(held)
 
 
+def test_the_same_send_task_twice_at_once_makes_one_ses_call_per_row(
+    postgres_only, transactional_db, ses, settings
+):
+    """RELIABILITY row 24: a redelivered Celery task running beside the original."""
+    settings.SEND_BATCH_SIZE = 5
+    campaign = _started(contacts=40)
+    start = threading.Barrier(2)
+    outcomes = []
+
+    def send_task():
+        start.wait(10)
+        outcomes.append(
+            services.campaign_send(campaign=Campaign.objects.get(pk=campaign.pk), budget_seconds=30)
+        )
+        connection.close()
+
+    tasks = [threading.Thread(target=send_task) for _ in range(2)]
+    for task in tasks:
+        task.start()
+    for task in tasks:
+        task.join(60)
+
+    assert outcomes == [False, False]
+    recipients = [m.destinations[0] for m in sent_messages()]
+    assert len(recipients) == len(set(recipients)) == 40
+    assert set(_rows(campaign).values_list("status", flat=True)) == {Status.SENT}
+    assert set(_rows(campaign).values_list("attempts", flat=True)) == {1}
+
+
 # --- Sending --------------------------------------------------------------------------------------
 
 
@@ -500,6 +529,32 @@ def test_paused_campaign_claims_nothing(ses):
     assert services.campaign_send(campaign=campaign, budget_seconds=5) is False
     assert set(_rows(campaign).values_list("status", flat=True)) == {Status.PENDING}
     assert sent_messages() == []
+
+
+def test_pause_then_resume_mid_campaign_mails_everyone_once(ses, settings):
+    """RELIABILITY row 31: nobody twice, nobody skipped, not finished early."""
+    settings.SEND_BATCH_SIZE = 3
+    campaign = _started(contacts=8)
+    step = campaign.steps.get()
+    services.step_send_batch(step=step)  # Three out, then the marketer pauses.
+    campaign_services.campaign_pause(campaign=campaign)
+
+    assert services.campaign_send(campaign=campaign, budget_seconds=30) is False
+    assert not services.campaign_complete_if_done(campaign=campaign)
+    assert len(sent_messages()) == 3
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.PAUSED
+
+    campaign_services.campaign_resume(campaign=campaign)
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.SENDING
+    services.campaign_send(campaign=campaign, budget_seconds=30)
+
+    recipients = [m.destinations[0] for m in sent_messages()]
+    assert sorted(recipients) == sorted(r.email for r in _rows(campaign))
+    assert len(recipients) == len(set(recipients)) == 8
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.COMPLETED
 
 
 def test_tick_starts_due_campaigns_and_asks_for_one_send_task_each():
