@@ -253,6 +253,10 @@ SES_QUOTA_PAUSE_SECONDS = env_or_default("SES_QUOTA_PAUSE_SECONDS", 900, env.int
 # SES errors in a row (rejections, render failures) after which a campaign pauses itself.
 SEND_MAX_CONSECUTIVE_ERRORS = env_or_default("SEND_MAX_CONSECUTIVE_ERRORS", 10, env.int)
 
+# SES calls one send task keeps in flight at once (threads over one SES client). For full speed,
+# at least 1.3 × rate × SES latency across the fleet, e.g. 8 per worker for 100/s at 50 ms.
+SEND_CONCURRENCY = env_or_default("SEND_CONCURRENCY", 4, env.int)
+
 # Rows claimed by one send task, and how long a claim lasts before the row counts as stalled.
 SEND_BATCH_SIZE = env_or_default("SEND_BATCH_SIZE", 50, env.int)
 SEND_LEASE_SECONDS = env_or_default("SEND_LEASE_SECONDS", 300, env.int)

@@ -19,6 +19,9 @@ CELERY_TASK_ROUTES = {}
 # Fast enough that the limiter never slows a test down, unless the test sets its own rate; and
 # a timeline of this run's own.
 SES_MAX_SEND_RATE = 10_000.0
+# Sending threads open connections of their own, which can't see a test's uncommitted rows;
+# tests of concurrent sending set it themselves on committed data (transactional_db).
+SEND_CONCURRENCY = 1
 SEND_RATE_REDIS_KEY = f"campanile-test-{os.getpid()}:send-rate"
 
 AWS_ENDPOINT_URL = None

@@ -8,7 +8,10 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from time import monotonic, sleep
@@ -16,7 +19,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.db.models import DateTimeField, F, Max, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -393,12 +396,71 @@ def _suppressed_emails(executions: list[StepExecution]) -> set[str]:
     )
 
 
+# An outcome for a row that was never started because SES asked to wait (another row's answer).
+_NOT_STARTED = "not started"
+
+
+def _send_one(*, execution: StepExecution, envelope: Envelope, compiled, stop: threading.Event | None = None):
+    """Send one claimed row; return its status, _NOT_STARTED, or the SesRetryLater that stops the batch."""
+    if stop is not None and stop.is_set():
+        return _NOT_STARTED
+    try:
+        return step_execution_deliver(execution=execution, envelope=envelope, compiled=compiled)
+    except TemplateRenderError as exc:
+        step_execution_settle(execution=execution, status=Status.FAILED, last_error=str(exc))
+        return Status.FAILED
+    except SesRetryLater as exc:
+        if stop is not None:
+            stop.set()
+        return exc
+
+
+_executor: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _send_executor() -> ThreadPoolExecutor:
+    """Return this process's pool of sending threads (SEND_CONCURRENCY), made on first use."""
+    global _executor
+    if _executor is None or _executor[0] != os.getpid():
+        _executor = (os.getpid(), ThreadPoolExecutor(settings.SEND_CONCURRENCY, thread_name_prefix="send"))
+    return _executor[1]
+
+
+def send_executor_shutdown() -> None:
+    """Close every sending thread's database connection and stop the pool (tests, shutdown)."""
+    global _executor
+    if _executor is None or _executor[0] != os.getpid():
+        return
+    pool, _executor = _executor[1], None
+    # A barrier as wide as the pool makes each thread take exactly one of these.
+    barrier = threading.Barrier(settings.SEND_CONCURRENCY)
+
+    def close():
+        barrier.wait(10)
+        connection.close()
+
+    for future in [pool.submit(close) for _ in range(settings.SEND_CONCURRENCY)]:
+        future.result()
+    pool.shutdown(wait=True)
+
+
+def _send_one_in_thread(**kwargs):
+    # Pool threads keep their own database connection between rows; drop one that went bad.
+    close_old_connections()
+    return _send_one(**kwargs)
+
+
 def _send_claimed(*, executions: list[StepExecution], honour_unsubscribe: bool) -> BatchResult:
-    """Send claimed rows one by one, committing each outcome; stop and release the rest on "later"."""
+    """Send claimed rows, committing each outcome; on "later" from SES, release what was not sent.
+
+    With SEND_CONCURRENCY above 1, that many SES calls are in flight at once from a pool of
+    threads over the process's one SES client; the rate limiter still spaces every call.
+    """
     result = BatchResult(claimed=len(executions))
     suppressed = _suppressed_emails(executions)
     compiled: dict[int, campaign_services.CompiledTemplate] = {}
-    for index, execution in enumerate(executions):
+    work = []
+    for execution in executions:
         # Checked at claim time, not only when queued: an unsubscribe or bounce that arrived since
         # must still stop this email. Transactional mail heeds suppressions, not unsubscribes.
         unsubscribed = honour_unsubscribe and execution.contact.status != Contact.Status.SUBSCRIBED
@@ -407,28 +469,40 @@ def _send_claimed(*, executions: list[StepExecution], honour_unsubscribe: bool) 
             result.suppressed += 1
             continue
         envelope = step_execution_envelope(execution=execution)
+        template = envelope.template
         try:
-            if envelope.template.pk not in compiled:
-                compiled[envelope.template.pk] = campaign_services.template_compile(
-                    template=envelope.template
-                )
-            outcome = step_execution_deliver(
-                execution=execution, envelope=envelope, compiled=compiled[envelope.template.pk]
-            )
+            if template.pk not in compiled:
+                compiled[template.pk] = campaign_services.template_compile(template=template)
         except TemplateRenderError as exc:
             step_execution_settle(execution=execution, status=Status.FAILED, last_error=str(exc))
-            outcome = Status.FAILED
-        except SesRetryLater as exc:
-            # Nothing was sent: hand this row and the rest of the batch back for a later claim.
-            rest = executions[index:]
-            step_execution_release(executions=rest, reason=str(exc))
-            result.released += len(rest)
-            if isinstance(exc, SesQuotaExhausted | SesSendingHalted):
-                sending_hold_place(error=exc)
-                result.held = True
-            else:
-                logger.warning("SES asked to retry later (%s); %s rows released.", exc, len(rest))
-            break
+            result.failed += 1
+            result.failures_in_a_row += 1
+            continue
+        work.append({"execution": execution, "envelope": envelope, "compiled": compiled[template.pk]})
+    if settings.SEND_CONCURRENCY > 1 and len(work) > 1:
+        stop = threading.Event()
+        futures = [_send_executor().submit(_send_one_in_thread, **item, stop=stop) for item in work]
+        outcomes = [future.result() for future in futures]
+    else:
+        outcomes = []
+        for item in work:
+            outcomes.append(_send_one(**item))
+            if isinstance(outcomes[-1], SesRetryLater):
+                break
+        outcomes += [_NOT_STARTED] * (len(work) - len(outcomes))
+    _tally(result=result, rows=[item["execution"] for item in work], outcomes=outcomes)
+    return result
+
+
+def _tally(*, result: BatchResult, rows: list[StepExecution], outcomes: list) -> None:
+    """Count outcomes in row order, and hand back to pending every row SES never got."""
+    later = next((outcome for outcome in outcomes if isinstance(outcome, SesRetryLater)), None)
+    unsent = [
+        row
+        for row, outcome in zip(rows, outcomes, strict=True)
+        if isinstance(outcome, SesRetryLater) or outcome == _NOT_STARTED
+    ]
+    for outcome in outcomes:
         if outcome == Status.SENT:
             result.sent += 1
             result.failures_in_a_row = 0
@@ -436,10 +510,19 @@ def _send_claimed(*, executions: list[StepExecution], honour_unsubscribe: bool) 
             result.skipped += 1
         elif outcome == Status.UNKNOWN:
             result.unknown += 1
-        else:
+        elif outcome == Status.FAILED:
             result.failed += 1
             result.failures_in_a_row += 1
-    return result
+    if later is None:
+        return
+    # Nothing was sent for these: they go back for a later claim.
+    step_execution_release(executions=unsent, reason=str(later))
+    result.released += len(unsent)
+    if isinstance(later, SesQuotaExhausted | SesSendingHalted):
+        sending_hold_place(error=later)
+        result.held = True
+    else:
+        logger.warning("SES asked to retry later (%s); %s rows released.", later, len(unsent))
 
 
 def sending_hold_place(*, error: SesRetryLater) -> SendingHold:

@@ -252,6 +252,43 @@ def test_send_batch_sends_personalized_mail_and_records_message_ids(ses):
         assert f"campanile_step_execution={row.tracking_id}" in mime["X-SES-MESSAGE-TAGS"]
 
 
+@pytest.fixture
+def concurrent_sending(postgres_only, transactional_db, settings):
+    """Send with four threads; they use connections of their own, closed after the test."""
+    settings.SEND_CONCURRENCY = 4
+    yield
+    services.send_executor_shutdown()
+
+
+def test_concurrent_sending_sends_every_row_once(concurrent_sending, ses):
+    campaign = _started(contacts=20)
+
+    result = services.step_send_batch(step=campaign.steps.get(), size=20)
+
+    assert (result.sent, result.failed, result.released) == (20, 0, 0)
+    recipients = [m.destinations[0] for m in sent_messages()]
+    assert sorted(recipients) == sorted(r.email for r in _rows(campaign))
+    assert len(set(recipients)) == 20
+    assert len({r.ses_message_id for r in _rows(campaign)}) == 20
+
+
+def test_concurrent_sending_hands_back_what_ses_did_not_take(concurrent_sending, ses, inject_ses_error):
+    campaign = _started(contacts=20)
+    step = campaign.steps.get()
+    inject_ses_error(code="Throttling", message="Maximum sending rate exceeded.", times=1)
+
+    result = services.step_send_batch(step=step, size=20)
+
+    assert result.released >= 1
+    assert result.failed == 0
+    assert result.sent + result.released == 20
+    assert _rows(campaign).filter(status=Status.PENDING).count() == result.released
+    services.step_send_batch(step=step, size=20)
+    recipients = [m.destinations[0] for m in sent_messages()]
+    assert sorted(recipients) == sorted(r.email for r in _rows(campaign))
+    assert len(set(recipients)) == 20
+
+
 def test_send_batch_checks_suppression_at_claim_time(ses):
     campaign = _started(contacts=3)
     rows = list(_rows(campaign))
