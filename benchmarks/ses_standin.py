@@ -4,7 +4,8 @@
 
 Answers SendRawEmail after a configurable latency, refusing a share of calls with SES's own
 Throttling error; every accepted message becomes one JSON line in --log (message id, recipient,
-Campanile's tracking tag), written before the answer, so counts survive a crash of the sender.
+Campanile's tracking tag, time), written before the answer, so counts survive a crash of the
+sender; a throttled call becomes a {"throttled": true} line.
 --stall-at N holds the answer to the Nth accepted message and prints "stalled <id>": the moment
 to kill a sender that SES has accepted a message from.
 Also answers GetSendQuota. moto tops out near 300 calls/s here and never throttles; this does
@@ -43,11 +44,14 @@ class StandIn(BaseHTTPRequestHandler):
         time.sleep(self.options.latency_ms / 1000)
         if action == "SendRawEmail":
             if random.random() < self.options.throttle:  # noqa: S311 - a simulation
+                with self.lock:
+                    self.log.write(json.dumps({"throttled": True, "at": time.time()}) + "\n")
                 self._answer(400, self._error("Throttling", "Maximum sending rate exceeded."))
                 return
             message = message_from_bytes(base64.b64decode(form["RawMessage.Data"][0]))
             message_id = f"standin-{uuid.uuid4()}"
             record = {
+                "at": time.time(),
                 "id": message_id,
                 "to": message["To"],
                 "tracking": _tags(message.get("X-SES-MESSAGE-TAGS", "")).get("campanile_step_execution"),

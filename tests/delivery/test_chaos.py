@@ -37,7 +37,8 @@ while Campaign.objects.get(pk=campaign_id).status == Campaign.Status.SENDING:
 
 
 def _received(log: Path) -> list[dict]:
-    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [record for record in map(json.loads, lines) if not record.get("throttled")]
 
 
 def _worker(campaign_id: int, env: dict) -> subprocess.Popen:
