@@ -40,18 +40,20 @@ class StandIn(BaseHTTPRequestHandler):
 
     def do_POST(self):
         form = parse_qs(self.rfile.read(int(self.headers.get("Content-Length", 0))).decode())
+        # Arrival time: what SES's own rate counting sees.
+        arrived = time.time()
         action = form.get("Action", [""])[0]
         time.sleep(self.options.latency_ms / 1000)
         if action == "SendRawEmail":
             if random.random() < self.options.throttle:  # noqa: S311 - a simulation
                 with self.lock:
-                    self.log.write(json.dumps({"throttled": True, "at": time.time()}) + "\n")
+                    self.log.write(json.dumps({"throttled": True, "at": arrived}) + "\n")
                 self._answer(400, self._error("Throttling", "Maximum sending rate exceeded."))
                 return
             message = message_from_bytes(base64.b64decode(form["RawMessage.Data"][0]))
             message_id = f"standin-{uuid.uuid4()}"
             record = {
-                "at": time.time(),
+                "at": arrived,
                 "id": message_id,
                 "to": message["To"],
                 "tracking": _tags(message.get("X-SES-MESSAGE-TAGS", "")).get("campanile_step_execution"),

@@ -46,7 +46,7 @@ from delivery.exceptions import (
 )
 from delivery.models import SendingHold, StepExecution, TransactionalMessage
 from delivery.selectors import campaign_list_sending, sending_hold_active, step_execution_counts
-from delivery.ses import ses_send
+from delivery.ses import ses_backend, ses_send
 
 logger = logging.getLogger(__name__)
 
@@ -352,10 +352,13 @@ def step_execution_deliver(
     message = step_execution_build_message(execution=execution, envelope=envelope, rendered=rendered)
     lane = throttle.LANE_TRANSACTIONAL if execution.message_id is not None else throttle.LANE_BULK
     throttle.send_slot_wait(lane=lane)
+    reached = monotonic()
     if not step_execution_start_send(execution=execution):
         # Swept or cancelled while waiting for a slot: someone else decides this row now.
         logger.warning("Row %s was no longer claimed when its turn came; not sent.", execution.pk)
         return Status.SKIPPED
+    if not throttle.send_slot_still_fresh(since=reached):
+        throttle.send_slot_wait(lane=lane)  # The commit stalled past the slot: take a new one.
     try:
         message_id = ses_send(message=message)
     except SesOutcomeUnknown as exc:
@@ -480,6 +483,9 @@ def _send_claimed(*, executions: list[StepExecution], honour_unsubscribe: bool) 
             continue
         work.append({"execution": execution, "envelope": envelope, "compiled": compiled[template.pk]})
     if settings.SEND_CONCURRENCY > 1 and len(work) > 1:
+        # Build the SES client before any slot is booked: ~90 ms spent inside the first call
+        # would make the first calls leave together.
+        ses_backend()
         stop = threading.Event()
         futures = [_send_executor().submit(_send_one_in_thread, **item, stop=stop) for item in work]
         outcomes = [future.result() for future in futures]

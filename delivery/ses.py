@@ -1,6 +1,7 @@
 """The SES connection of a worker process and the translation of SES failures into our errors."""
 
 import os
+import threading
 from dataclasses import dataclass
 
 from botocore.exceptions import (
@@ -40,6 +41,7 @@ HALTING_CODES = frozenset(
 DAILY_QUOTA_TEXT = "daily message quota exceeded"
 
 _backend: SESBackend | None = None
+_backend_lock = threading.Lock()
 _backend_pid: int | None = None
 
 
@@ -50,11 +52,12 @@ def ses_backend() -> SESBackend:
     forked Celery child from reusing a client (and its sockets) built in the parent.
     """
     global _backend, _backend_pid
-    if _backend is None or _backend_pid != os.getpid():
-        _backend = SESBackend(fail_silently=False)
-        _backend.open()
-        _backend_pid = os.getpid()
-    return _backend
+    with _backend_lock:  # Sending threads would otherwise each build a client at start-up.
+        if _backend is None or _backend_pid != os.getpid():
+            _backend = SESBackend(fail_silently=False)
+            _backend.open()
+            _backend_pid = os.getpid()
+        return _backend
 
 
 def ses_reset() -> None:

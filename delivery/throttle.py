@@ -173,3 +173,13 @@ def send_slot_wait(*, lane: str, deadline: float | None = None) -> bool:
         time.sleep(booking.wait)
         if booking.granted:
             return True
+
+
+def send_slot_still_fresh(*, since: float) -> bool:
+    """Whether a slot reached at `since` (monotonic) may still be used now.
+
+    Work between reaching a slot and the SES call (a commit that stalled) would otherwise let
+    several late calls leave together, bunched with the slots after theirs.
+    """
+    interval = 1 / send_rate_current().per_second
+    return time.monotonic() - since <= max(2 * interval, 0.02)
