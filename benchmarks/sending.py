@@ -26,17 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import REDIS_URL, ROOT, bench_env, database_reset, django_setup
 
-WORKER = """
-import sys, django
-django.setup()
-from campaigns.models import Campaign
-from delivery import services
-campaign_id = int(sys.argv[1])
-while Campaign.objects.get(pk=campaign_id).status == Campaign.Status.SENDING:
-    services.step_execution_sweep_stalled()
-    services.campaign_send(campaign=Campaign.objects.get(pk=campaign_id), budget_seconds=5)
-"""
-
 
 def seed(contacts: int) -> int:
     """Create a started, fanned-out campaign for `contacts` new contacts; return its id."""
@@ -117,7 +106,7 @@ def run(rate: float, args, log: Path, port: int) -> dict:
     )
     started = time.time()
     workers = [
-        subprocess.Popen([sys.executable, "-c", WORKER, str(campaign_id)], cwd=ROOT, env=env)
+        subprocess.Popen([sys.executable, "manage.py", "send_campaign", str(campaign_id)], cwd=ROOT, env=env)
         for _ in range(args.workers)
     ]
     try:

@@ -23,18 +23,6 @@ ROOT = Path(__file__).resolve().parents[2]
 CONTACTS = 2000
 Status = StepExecution.Status
 
-# A worker: sweep stalled claims, send for a short budget, until the campaign is no longer sending.
-WORKER = """
-import sys, django
-django.setup()
-from campaigns.models import Campaign
-from delivery import services
-campaign_id = int(sys.argv[1])
-while Campaign.objects.get(pk=campaign_id).status == Campaign.Status.SENDING:
-    services.step_execution_sweep_stalled()
-    services.campaign_send(campaign=Campaign.objects.get(pk=campaign_id), budget_seconds=2)
-"""
-
 
 def _received(log: Path) -> list[dict]:
     lines = log.read_text().splitlines() if log.exists() else []
@@ -42,7 +30,9 @@ def _received(log: Path) -> list[dict]:
 
 
 def _worker(campaign_id: int, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", WORKER, str(campaign_id)], cwd=ROOT, env=env)
+    """Start a worker: a process sending the campaign until it is no longer sending."""
+    command = [sys.executable, "manage.py", "send_campaign", str(campaign_id)]
+    return subprocess.Popen(command, cwd=ROOT, env=env)
 
 
 def test_a_worker_killed_mid_campaign_loses_nobody_and_mails_nobody_twice(

@@ -40,3 +40,27 @@ def test_ses_standin_refuses_to_touch_real_aws(settings):
     settings.AWS_ENDPOINT_URL = None
     with pytest.raises(CommandError, match="AWS_ENDPOINT_URL is not set"):
         call_command("ses_standin")
+
+
+@pytest.mark.django_db
+def test_send_campaign_sends_until_the_campaign_is_done(ses):
+    from campaigns import services as campaign_services
+    from campaigns.models import Campaign
+    from delivery import services
+    from tests.conftest import sent_messages
+    from tests.factories import sendable_campaign
+
+    campaign = campaign_services.campaign_schedule(campaign=sendable_campaign(contacts=3))
+    services.campaign_dispatch(campaign=campaign)
+
+    call_command("send_campaign", str(campaign.pk))
+
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.COMPLETED
+    assert len(sent_messages()) == 3
+
+
+@pytest.mark.django_db
+def test_send_campaign_names_an_unknown_campaign():
+    with pytest.raises(CommandError, match="No campaign has id 999999"):
+        call_command("send_campaign", "999999")
