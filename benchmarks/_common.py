@@ -1,6 +1,7 @@
 """Shared set-up for the benchmarks: a dedicated PostgreSQL database and Django configured on it."""
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +48,10 @@ def django_setup() -> None:
     import django
 
     django.setup()
+
+
+def free_port() -> int:
+    """Return a loopback port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -11,7 +11,6 @@ requests/s, p50 and p99 latency, and the ratio messages / bare.
 
 import argparse
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import ROOT, bench_env, database_reset, django_setup
+from benchmarks._common import ROOT, bench_env, database_reset, django_setup, free_port
 
 CONTACTS = 10_000
 LUA = """
@@ -71,12 +70,6 @@ def seed() -> str:
         cursor.execute(f"CREATE TABLE {BARE_TABLE} (id bigserial PRIMARY KEY, unique_code text, body text)")
     _key, secret = api_key_create(name="benchmark", rate_limit="100000000/second")
     return secret
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_healthy(base: str) -> None:

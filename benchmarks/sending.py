@@ -14,7 +14,6 @@ throttled calls.
 
 import argparse
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import REDIS_URL, ROOT, bench_env, database_reset, django_setup
+from benchmarks._common import ROOT, bench_env, database_reset, django_setup, free_port
 
 
 def seed(contacts: int) -> int:
@@ -98,12 +97,10 @@ def run(rate: float, args, log: Path, port: int) -> dict:
         SEND_BATCH_SIZE="50",
         DJANGO_SETTINGS_MODULE="config.settings",
     )
-    # A fresh timeline for this run.
-    import redis
+    # A fresh timeline for this run (this process has the workers' Redis and key).
+    from delivery.throttle import send_slots_reset
 
-    redis.Redis.from_url(REDIS_URL).delete(
-        "campanile:send-rate:timeline", "campanile:send-rate:transactional-demand"
-    )
+    send_slots_reset()
     started = time.time()
     workers = [
         subprocess.Popen([sys.executable, "manage.py", "send_campaign", str(campaign_id)], cwd=ROOT, env=env)
@@ -150,10 +147,7 @@ def main() -> None:
 
     log = Path(tempfile.gettempdir()) / "campanile-sending-bench.jsonl"
     for rate in (float(r) for r in args.rates.split(",")):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        result = run(rate, args, log, port)
+        result = run(rate, args, log, free_port())
         target = f"{rate:.0f}/s" if rate else "wide open"
         error = f"{(result['achieved'] / rate - 1) * 100:+.1f}%" if rate else ""
         over = f"{(result['busiest'] / rate - 1) * 100:+.1f}%" if rate else ""
