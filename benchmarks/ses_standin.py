@@ -33,6 +33,9 @@ def _tags(header: str) -> dict[str, str]:
 
 class StandIn(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in two writes: with Nagle's algorithm on, the body waits for the
+    # client's delayed ACK, 40 ms on Linux loopback, which the benchmark would count as SES latency.
+    disable_nagle_algorithm = True
     options: argparse.Namespace
     log = None
     lock = threading.Lock()
