@@ -94,7 +94,7 @@ def run(rate: float, args, log: Path, port: int) -> dict:
         AWS_SECRET_ACCESS_KEY="bench",  # noqa: S106 - the stand-in takes any
         SES_MAX_SEND_RATE=str(rate or 1_000_000),
         SEND_CONCURRENCY=str(args.concurrency),
-        SEND_BATCH_SIZE="50",
+        SEND_BATCH_SIZE=str(args.batch),
         DJANGO_SETTINGS_MODULE="config.settings",
     )
     # A fresh timeline for this run (this process has the workers' Redis and key).
@@ -138,6 +138,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--latency-ms", type=float, default=50)
     parser.add_argument("--throttle", type=float, default=0.0)
     args = parser.parse_args()

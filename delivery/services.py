@@ -44,6 +44,7 @@ from delivery.exceptions import (
     SesRetryLater,
     SesSendingHalted,
 )
+from delivery.group_commit import GroupCommit
 from delivery.models import SendingHold, StepExecution, TransactionalMessage
 from delivery.selectors import campaign_list_sending, sending_hold_active, step_execution_counts
 from delivery.ses import ses_backend, ses_send
@@ -197,17 +198,92 @@ def message_claim_batch(*, size: int, now: datetime | None = None) -> list[StepE
     return _claim(rows=StepExecution.objects.filter(message__isnull=False), size=size, now=now)
 
 
-def step_execution_settle(*, execution: StepExecution, status: str, **fields) -> None:
+@dataclass(frozen=True)
+class _Outcome:
+    """What one settle writes to its row; None leaves a column as it is."""
+
+    pk: int
+    status: str
+    last_error: str | None = None
+    ses_message_id: str | None = None
+    sent_at: datetime | None = None
+
+
+def _placeholders(values: list) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _settle_write(outcomes: list[_Outcome]) -> list[bool]:
+    """Write the outcomes of several rows in one statement; return which rows took theirs."""
+    adapt = connection.ops.adapt_datetimefield_value
+    ids = [outcome.pk for outcome in outcomes]
+    assignments = [f"status = CASE id {' '.join(['WHEN %s THEN %s'] * len(outcomes))} END"]
+    params: list = [value for outcome in outcomes for value in (outcome.pk, outcome.status)]
+    for column in ("last_error", "ses_message_id", "sent_at"):
+        given = [
+            (outcome.pk, getattr(outcome, column))
+            for outcome in outcomes
+            if getattr(outcome, column) is not None
+        ]
+        if given:
+            assignments.append(
+                f"{column} = CASE id {' '.join(['WHEN %s THEN %s'] * len(given))} ELSE {column} END"
+            )
+            params += [
+                item for pk, value in given for item in (pk, adapt(value) if column == "sent_at" else value)
+            ]
+    assignments += ["lease_expires_at = NULL", "updated_at = %s"]
+    params.append(adapt(timezone.now()))
+    # Proof of sending (an SES MessageId) also beats an `unknown` the sweeper wrote meanwhile.
+    sent = [outcome.pk for outcome in outcomes if outcome.status == Status.SENT]
+    condition = f"status = %s OR (status = %s AND id IN ({_placeholders(sent)}))" if sent else "status = %s"
+    params += [*ids, Status.SENDING, *([Status.UNKNOWN, *sent] if sent else [])]
+    table = connection.ops.quote_name(StepExecution._meta.db_table)
+    statement = (
+        f"UPDATE {table} SET {', '.join(assignments)} "  # noqa: S608 - constants; values are parameters
+        f"WHERE id IN ({_placeholders(ids)}) AND ({condition}) RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        written = {pk for (pk,) in cursor.fetchall()}
+    return [pk in written for pk in ids]
+
+
+def _start_send_write(ids: list[int]) -> list[bool]:
+    """Mark several claimed rows' SES calls as begun, in one statement; return which were still ours."""
+    table = connection.ops.quote_name(StepExecution._meta.db_table)
+    statement = (
+        f"UPDATE {table} SET send_started_at = %s "  # noqa: S608 - constants; values are parameters
+        f"WHERE id IN ({_placeholders(ids)}) AND status = %s RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            statement, [connection.ops.adapt_datetimefield_value(timezone.now()), *ids, Status.SENDING]
+        )
+        started = {pk for (pk,) in cursor.fetchall()}
+    return [pk in started for pk in ids]
+
+
+# Sending threads' ledger writes, grouped: one statement for every thread waiting at that moment.
+_settles = GroupCommit(_settle_write)
+_start_sends = GroupCommit(_start_send_write)
+
+
+def step_execution_settle(
+    *,
+    execution: StepExecution,
+    status: str,
+    last_error: str | None = None,
+    ses_message_id: str | None = None,
+    sent_at: datetime | None = None,
+) -> None:
     """Commit a claimed row's outcome; a row someone else already settled is left alone.
 
     The one exception is proof of sending: an SES MessageId beats an `unknown` that the sweeper
-    wrote because this worker was slower than its lease.
+    wrote because this worker was slower than its lease. Concurrent settles share one statement.
     """
-    settled_from = [Status.SENDING, Status.UNKNOWN] if status == Status.SENT else [Status.SENDING]
-    updated = StepExecution.objects.filter(pk=execution.pk, status__in=settled_from).update(
-        status=status, lease_expires_at=None, updated_at=timezone.now(), **fields
-    )
-    if not updated:
+    outcome = _Outcome(execution.pk, status, last_error, ses_message_id, sent_at)
+    if not _settles.submit(outcome):
         logger.warning("Row %s was no longer sending when its outcome (%s) arrived.", execution.pk, status)
 
 
@@ -257,12 +333,9 @@ def step_execution_start_send(*, execution: StepExecution) -> bool:
     """Commit that this row's SES call is about to begin; False if the row is no longer ours.
 
     After this, a lapsed claim means "maybe sent" (unknown), not "never sent" (pending).
+    Concurrent marks share one statement.
     """
-    return bool(
-        StepExecution.objects.filter(pk=execution.pk, status=Status.SENDING).update(
-            send_started_at=timezone.now()
-        )
-    )
+    return _start_sends.submit(execution.pk)
 
 
 # SES message tags Campanile adds to every email; they come back on SES events to find the row.
