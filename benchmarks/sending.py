@@ -2,14 +2,14 @@
 
 Run by hand (needs PostgreSQL and Redis):
 
-    .venv/bin/python benchmarks/sending.py [--rates 50,200,400,0] [--seconds 20] [--workers 2]
-        [--concurrency 8] [--latency-ms 50] [--throttle 0]
+    .venv/bin/python benchmarks/sending.py [--rates 50,200,400,0] [--seconds 20] [--workers 3]
+        [--concurrency 24] [--batch 150] [--latency-ms 50] [--throttle 0]
 
 For each rate (0: the limiter wide open), seeds a campaign big enough for --seconds of sending,
 starts the SES stand-in with the given latency and throttling, runs --workers worker processes
-(each a send loop with --concurrency SES calls in flight) and reads the stand-in's log: the
-achieved rate over the steady middle of the run, the busiest 1-second window, duplicates and
-throttled calls.
+(each a send loop with --concurrency SES calls in flight, claiming --batch rows at a time) and
+reads the stand-in's log: the achieved rate over the steady middle of the run, the busiest
+1-second window, duplicates and throttled calls.
 """
 
 import argparse
@@ -136,9 +136,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", default="50,200,400,0")
     parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=24)
+    parser.add_argument("--batch", type=int, default=150)
     parser.add_argument("--latency-ms", type=float, default=50)
     parser.add_argument("--throttle", type=float, default=0.0)
     args = parser.parse_args()

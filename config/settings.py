@@ -232,12 +232,19 @@ AWS_SES_REGION_ENDPOINT_URL = AWS_ENDPOINT_URL
 # django-ses's throttle counts sends per process, so N workers would send N times too fast; the
 # delivery engine owns the rate instead.
 AWS_SES_AUTO_THROTTLE = None
+# SES calls one send task keeps in flight at once (threads over one SES client). For full speed,
+# at least 1.3 × rate × SES latency across the fleet, e.g. 8 per worker for 100/s at 50 ms.
+SEND_CONCURRENCY = env_or_default("SEND_CONCURRENCY", 4, env.int)
+
 # SendRawEmail has no idempotency token: an SDK retry after a read timeout can mail twice, so the
 # send call is never retried by botocore and the ledger decides instead.
 AWS_SES_CONFIG = BotocoreConfig(
     connect_timeout=env_or_default("SES_CONNECT_TIMEOUT", 5.0, env.float),
     read_timeout=env_or_default("SES_READ_TIMEOUT", 15.0, env.float),
     retries={"total_max_attempts": 1, "mode": "standard"},
+    # One kept-alive connection per sending thread; with fewer, urllib3 drops the surplus after
+    # each call and the next one opens a new connection.
+    max_pool_connections=max(10, SEND_CONCURRENCY),
 )
 
 # The fleet's sending rate (emails per second across every worker). 0 reads SES's MaxSendRate and
@@ -252,10 +259,6 @@ SEND_RATE_REDIS_KEY = "campanile:send-rate"
 SES_QUOTA_PAUSE_SECONDS = env_or_default("SES_QUOTA_PAUSE_SECONDS", 900, env.int)
 # SES errors in a row (rejections, render failures) after which a campaign pauses itself.
 SEND_MAX_CONSECUTIVE_ERRORS = env_or_default("SEND_MAX_CONSECUTIVE_ERRORS", 10, env.int)
-
-# SES calls one send task keeps in flight at once (threads over one SES client). For full speed,
-# at least 1.3 × rate × SES latency across the fleet, e.g. 8 per worker for 100/s at 50 ms.
-SEND_CONCURRENCY = env_or_default("SEND_CONCURRENCY", 4, env.int)
 
 # Rows claimed by one send task, and how long a claim lasts before the row counts as stalled.
 SEND_BATCH_SIZE = env_or_default("SEND_BATCH_SIZE", 50, env.int)

@@ -410,6 +410,11 @@ def step_execution_build_message(
     return message
 
 
+# How long before its send slot a row's "call begins" mark is committed: the commit's round trip
+# then falls before the slot instead of between the slot and the call.
+SLOT_LEAD_SECONDS = 0.005
+
+
 def step_execution_deliver(
     *, execution: StepExecution, envelope: Envelope, compiled: campaign_services.CompiledTemplate
 ) -> str:
@@ -424,14 +429,13 @@ def step_execution_deliver(
         return Status.FAILED
     message = step_execution_build_message(execution=execution, envelope=envelope, rendered=rendered)
     lane = throttle.LANE_TRANSACTIONAL if execution.message_id is not None else throttle.LANE_BULK
-    throttle.send_slot_wait(lane=lane)
-    reached = monotonic()
+    moment = throttle.send_slot_wait(lane=lane, lead=SLOT_LEAD_SECONDS)
     if not step_execution_start_send(execution=execution):
         # Swept or cancelled while waiting for a slot: someone else decides this row now.
         logger.warning("Row %s was no longer claimed when its turn came; not sent.", execution.pk)
         return Status.SKIPPED
-    if not throttle.send_slot_still_fresh(since=reached):
-        throttle.send_slot_wait(lane=lane)  # The commit stalled past the slot: take a new one.
+    while not throttle.send_slot_reach(moment=moment):
+        moment = throttle.send_slot_wait(lane=lane)  # The commit stalled past the slot: a new one.
     try:
         message_id = ses_send(message=message)
     except SesOutcomeUnknown as exc:

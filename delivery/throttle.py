@@ -164,22 +164,34 @@ def send_slot_book(*, lane: str, rate: float) -> Booking:
     return Booking(granted=granted, wait=wait_us / 1e6)
 
 
-def send_slot_wait(*, lane: str, deadline: float | None = None) -> bool:
-    """Block until this caller may make one SES call; False if `deadline` (monotonic) comes first."""
+def send_slot_wait(*, lane: str, deadline: float | None = None, lead: float = 0.0) -> float | None:
+    """Book this caller's next SES call and block until `lead` seconds before it; return its moment.
+
+    The moment is monotonic; None if `deadline` (monotonic) would come first. The lead lets the
+    caller commit its ledger mark while the slot approaches, so the call itself leaves on time.
+    """
     while True:
         booking = send_slot_book(lane=lane, rate=send_rate_current().per_second)
-        if deadline is not None and time.monotonic() + booking.wait > deadline:
-            return False  # A booked slot left unused only delays the fleet by one interval.
-        time.sleep(booking.wait)
-        if booking.granted:
-            return True
+        moment = time.monotonic() + booking.wait
+        if deadline is not None and moment > deadline:
+            return None  # A booked slot left unused only delays the fleet by one interval.
+        if not booking.granted:
+            time.sleep(booking.wait)
+            continue
+        time.sleep(max(booking.wait - lead, 0.0))
+        return moment
 
 
-def send_slot_still_fresh(*, since: float) -> bool:
-    """Whether a slot reached at `since` (monotonic) may still be used now.
+# How late a call may leave after its slot. Calls up to L late can put rate × L extra calls in
+# one second, so 10 ms keeps the busiest second within 1% of the rate at any rate, with room
+# left for the way to SES.
+SLOT_TOLERANCE_SECONDS = 0.01
 
-    Work between reaching a slot and the SES call (a commit that stalled) would otherwise let
-    several late calls leave together, bunched with the slots after theirs.
-    """
-    interval = 1 / send_rate_current().per_second
-    return time.monotonic() - since <= max(2 * interval, 0.02)
+
+def send_slot_reach(*, moment: float) -> bool:
+    """Sleep until a booked moment; False if it passed too long ago to be used: book another."""
+    late = time.monotonic() - moment
+    if late <= 0:
+        time.sleep(-late)
+        return True
+    return late <= SLOT_TOLERANCE_SECONDS
