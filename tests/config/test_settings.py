@@ -1,5 +1,6 @@
 import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -88,3 +89,14 @@ def test_a_copied_env_example_loads_with_its_empty_values():
     result = _import_settings(**{**values, "DJANGO_SECRET_KEY": "x"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "django.db.backends.sqlite3"
+
+
+def test_every_test_the_readme_names_exists():
+    named = set(re.findall(r"`(test_\w+)`", (ROOT / "README.md").read_text()))
+    defined = {
+        match
+        for path in (ROOT / "tests").rglob("test_*.py")
+        for match in re.findall(r"^def (test_\w+)", path.read_text(), flags=re.MULTILINE)
+    }
+    assert len(named) > 20  # The reliability table.
+    assert sorted(named - defined) == []
