@@ -121,9 +121,14 @@ def template_context(*, contact: Contact) -> dict:
     }
 
 
-def template_render(*, compiled: CompiledTemplate, contact: Contact) -> RenderedEmail:
-    """Render subject, HTML and text for one contact; derive the text part from HTML if absent."""
-    context = template_context(contact=contact)
+def template_render(
+    *, compiled: CompiledTemplate, contact: Contact, extra: dict | None = None
+) -> RenderedEmail:
+    """Render subject, HTML and text for one contact; derive the text part from HTML if absent.
+
+    `extra` adds variables of the email itself, such as `unsubscribe_url`.
+    """
+    context = {**template_context(contact=contact), **(extra or {})}
     try:
         # Subject and text are not HTML: escaping would show "&amp;" to the reader.
         subject = compiled.subject.render(Context(context, autoescape=False))

@@ -30,6 +30,8 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY is required when DJANGO_DEBUG is off.")
     SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"  # noqa: S105
+# Earlier keys, still accepted for signatures (links in mail already sent) while the new key signs.
+SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 
 PUBLIC_BASE_URL = env_or_default("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 _public_host = urlsplit(PUBLIC_BASE_URL).hostname or "127.0.0.1"
@@ -224,6 +226,9 @@ AWS_REGION = env_or_default("AWS_REGION", "us-east-1")
 # command agree even when another AWS_ENDPOINT_URL_<SERVICE> variable is set.
 AWS_ENDPOINT_URL = env.str("AWS_ENDPOINT_URL", default="") or None
 SES_CONFIGURATION_SET = env.str("SES_CONFIGURATION_SET", default="")
+# An address for List-Unsubscribe's mailto: form, beside the one-click https link; empty: none.
+# Mail to it must reach someone: Campanile does not read that mailbox.
+UNSUBSCRIBE_MAILTO = env.str("UNSUBSCRIBE_MAILTO", default="")
 DEFAULT_FROM_EMAIL = env_or_default("DEFAULT_FROM_EMAIL", "Campanile Demo <demo@campanile.test>")
 
 EMAIL_BACKEND = "django_ses.SESBackend"

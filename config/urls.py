@@ -27,6 +27,7 @@ router.register("messages", MessageViewSet, basename="message")
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("", include("tracking.urls")),
     path("api/v1/", include(router.urls)),
     # The schema and its docs are public, like any published API reference; data needs a key.
     path(

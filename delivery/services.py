@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from time import monotonic, sleep
+from urllib.parse import quote
 from uuid import UUID
 
 from django.conf import settings
@@ -22,6 +23,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.db.models import DateTimeField, F, Max, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
+from django.urls import reverse
 from django.utils import timezone
 
 from campaigns import services as campaign_services
@@ -36,7 +38,7 @@ from campaigns.exceptions import (
 )
 from campaigns.models import ApiKey, Campaign, CampaignStep, Contact, Suppression, Template, email_normalize
 from campaigns.selectors import campaign_audience, campaign_list_due
-from delivery import throttle
+from delivery import throttle, tokens
 from delivery.exceptions import (
     SesOutcomeUnknown,
     SesQuotaExhausted,
@@ -389,14 +391,40 @@ def step_execution_envelope(*, execution: StepExecution) -> Envelope:
     )
 
 
+def step_execution_unsubscribe_url(*, execution: StepExecution) -> str:
+    """Return the row's signed one-click unsubscribe URL (served by tracking)."""
+    token = tokens.step_execution_token(tracking_id=execution.tracking_id, purpose=tokens.UNSUBSCRIBE)
+    return settings.PUBLIC_BASE_URL + reverse("unsubscribe", args=[token])
+
+
+def _list_unsubscribe_headers(*, unsubscribe_url: str) -> dict[str, str]:
+    """Return RFC 8058 one-click unsubscribe headers, which Gmail and Yahoo require of bulk mail."""
+    targets = [f"<{unsubscribe_url}>"]
+    if settings.UNSUBSCRIBE_MAILTO:
+        # The token names the row, so whoever reads the mailbox can tell who wrote.
+        subject = quote(f"unsubscribe {unsubscribe_url.rsplit('/', 1)[-1]}")
+        targets.append(f"<mailto:{settings.UNSUBSCRIBE_MAILTO}?subject={subject}>")
+    return {"List-Unsubscribe": ", ".join(targets), "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+
 def step_execution_build_message(
-    *, execution: StepExecution, envelope: Envelope, rendered: campaign_services.RenderedEmail
+    *,
+    execution: StepExecution,
+    envelope: Envelope,
+    rendered: campaign_services.RenderedEmail,
+    unsubscribe_url: str = "",
 ) -> EmailMultiAlternatives:
-    """Build a fresh message for one row: django-ses writes its status into the message it sends."""
+    """Build a fresh message for one row: django-ses writes its status into the message it sends.
+
+    Campaign mail carries one-click unsubscribe headers; transactional mail (`unsubscribe_url`
+    empty) does not, as marketing unsubscribes do not stop it.
+    """
     # SES strips both X-SES headers before delivery.
     headers = {"X-SES-MESSAGE-TAGS": ", ".join(f"{name}={value}" for name, value in envelope.tags.items())}
     if envelope.configuration_set:
         headers["X-SES-CONFIGURATION-SET"] = envelope.configuration_set
+    if unsubscribe_url:
+        headers.update(_list_unsubscribe_headers(unsubscribe_url=unsubscribe_url))
     message = EmailMultiAlternatives(
         subject=rendered.subject,
         body=rendered.text,
@@ -422,12 +450,17 @@ def step_execution_deliver(
 
     SesRetryLater propagates with the row untouched, for the caller to release.
     """
+    unsubscribe_url = step_execution_unsubscribe_url(execution=execution) if execution.step_id else ""
     try:
-        rendered = campaign_services.template_render(compiled=compiled, contact=execution.contact)
+        rendered = campaign_services.template_render(
+            compiled=compiled, contact=execution.contact, extra={"unsubscribe_url": unsubscribe_url}
+        )
     except TemplateRenderError as exc:
         step_execution_settle(execution=execution, status=Status.FAILED, last_error=str(exc))
         return Status.FAILED
-    message = step_execution_build_message(execution=execution, envelope=envelope, rendered=rendered)
+    message = step_execution_build_message(
+        execution=execution, envelope=envelope, rendered=rendered, unsubscribe_url=unsubscribe_url
+    )
     lane = throttle.LANE_TRANSACTIONAL if execution.message_id is not None else throttle.LANE_BULK
     moment = throttle.send_slot_wait(lane=lane, lead=SLOT_LEAD_SECONDS)
     if not step_execution_start_send(execution=execution):

@@ -69,6 +69,7 @@ def test_sample_payload_is_accepted_queued_and_sent(api_client, sample_world, se
     assert mime["X-SES-CONFIGURATION-SET"] == "load-test-config"
     assert "campaign=run1" in mime["X-SES-MESSAGE-TAGS"]
     assert f"campanile_message={message.pk}" in mime["X-SES-MESSAGE-TAGS"]
+    assert mime["List-Unsubscribe"] is None  # Transactional mail: marketing unsubscribes do not apply.
     detail = api_client.get(f"{URL}/{message.pk}").json()
     assert detail["status"] == "sent"
     assert detail["ses_message_id"] == sent.id

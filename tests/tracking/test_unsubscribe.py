@@ -1,0 +1,97 @@
+import email
+import re
+
+import pytest
+from django.test import Client
+
+from campaigns import services as campaign_services
+from campaigns.models import Contact
+from delivery import services as delivery_services
+from delivery import tokens
+from delivery.models import StepExecution
+from tests.conftest import sent_messages
+from tests.factories import StepExecutionFactory, TemplateFactory, sendable_campaign
+from tracking.models import TrackingEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def _sent_campaign(**template_fields):
+    campaign = sendable_campaign(contacts=1)
+    if template_fields:
+        step = campaign.steps.get()
+        step.template = TemplateFactory(**template_fields)
+        step.save()
+    campaign_services.campaign_schedule(campaign=campaign)
+    delivery_services.campaign_dispatch(campaign=campaign)
+    delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
+    (sent,) = sent_messages()
+    return StepExecution.objects.get(step__campaign=campaign), email.message_from_string(sent.raw_data)
+
+
+def _url_path(header: str) -> str:
+    (url,) = re.findall(r"<(https?://[^>]+)>", header)
+    return url.split("://", 1)[1].split("/", 1)[1]
+
+
+def test_campaign_mail_carries_one_click_unsubscribe_that_works_without_cookies(ses):
+    row, mime = _sent_campaign()
+    assert mime["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    path = "/" + _url_path(mime["List-Unsubscribe"])
+    client = Client(enforce_csrf_checks=True)
+
+    looked = client.get(path)  # A link scanner, or the person reading first.
+    assert looked.status_code == 200
+    assert row.email in looked.content.decode()
+    row.contact.refresh_from_db()
+    assert row.contact.status == Contact.Status.SUBSCRIBED
+    assert not TrackingEvent.objects.exists()
+
+    first = client.post(path, {"List-Unsubscribe": "One-Click"})
+    again = client.post(path, {"List-Unsubscribe": "One-Click"})  # Mail providers retry.
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert "Set-Cookie" not in first.headers
+    assert "no-store" in first.headers["Cache-Control"]
+    row.contact.refresh_from_db()
+    assert row.contact.status == Contact.Status.UNSUBSCRIBED
+    event = TrackingEvent.objects.get()
+    assert (event.type, event.step_execution, event.raw) == (
+        TrackingEvent.Type.UNSUBSCRIBE,
+        row,
+        {"source": "one-click"},
+    )
+
+
+def test_a_tampered_or_foreign_token_changes_nothing():
+    row = StepExecutionFactory()
+    token = tokens.step_execution_token(tracking_id=row.tracking_id, purpose=tokens.UNSUBSCRIBE)
+    other_purpose = tokens.step_execution_token(tracking_id=row.tracking_id, purpose="click")
+    tampered = token[:-1] + ("A" if token[-1] != "A" else "B")
+    client = Client()
+    for bad in (tampered, other_purpose, "nonsense", token.split(":")[0]):
+        assert client.get(f"/u/{bad}").status_code == 404
+        assert client.post(f"/u/{bad}", {"List-Unsubscribe": "One-Click"}).status_code == 404
+    row.contact.refresh_from_db()
+    assert row.contact.status == Contact.Status.SUBSCRIBED
+    assert not TrackingEvent.objects.exists()
+
+
+def test_links_signed_before_a_key_rotation_keep_working_while_the_old_key_is_a_fallback(settings):
+    row = StepExecutionFactory()
+    token = tokens.step_execution_token(tracking_id=row.tracking_id, purpose=tokens.UNSUBSCRIBE)
+    old_key, settings.SECRET_KEY = settings.SECRET_KEY, "a-new-key-" + "x" * 40
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+    assert Client().get(f"/u/{token}").status_code == 200
+    settings.SECRET_KEY_FALLBACKS = []
+    assert Client().get(f"/u/{token}").status_code == 404
+
+
+def test_templates_get_the_unsubscribe_url_and_a_mailto_is_offered_when_configured(ses, settings):
+    settings.UNSUBSCRIBE_MAILTO = "unsubscribe@campanile.test"
+    row, mime = _sent_campaign(html_body='<p>Hi</p><a href="{{ unsubscribe_url }}">Unsubscribe</a>')
+    https_path = _url_path(mime["List-Unsubscribe"])
+    assert "<mailto:unsubscribe@campanile.test?subject=unsubscribe%20" in mime["List-Unsubscribe"]
+    html = next(part for part in mime.walk() if part.get_content_type() == "text/html")
+    assert f'href="{settings.PUBLIC_BASE_URL}/{https_path}"' in html.get_payload(decode=True).decode()
+    assert https_path.startswith("u/")
+    assert row.status == StepExecution.Status.SENT
