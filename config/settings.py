@@ -218,7 +218,31 @@ CELERY_BEAT_SCHEDULE = {
         # A tick that waited longer than this behind busy workers is dropped; the next one comes.
         "options": {"expires": 10 * MESSAGE_DISPATCH_SECONDS},
     },
+    # Stored SES events whose task was lost, or that wait for their ledger row.
+    "sns-messages-sweep": {"task": "tracking.tasks.sns_messages_sweep", "schedule": 60.0},
 }
+
+# --- SES events (SNS webhook) -------------------------------------------------------------------
+# SNS topics whose messages are trusted, as full ARNs; anything else gets 403, confirmations too.
+SES_SNS_TOPIC_ARNS = env.list("SES_SNS_TOPIC_ARNS", default=[])
+# Oldest SNS message accepted, in seconds (plus five minutes of clock skew).
+SNS_MAX_MESSAGE_AGE = env_or_default("SNS_MAX_MESSAGE_AGE", 3600, env.int)
+# 2 refuses SHA1-signed (version 1) messages: set it once the topic's SignatureVersion is 2.
+SNS_MIN_SIGNATURE_VERSION = env_or_default("SNS_MIN_SIGNATURE_VERSION", 1, env.int)
+# Development only, for the local stand-in that cannot sign: every unverified message is logged.
+SNS_VERIFY_SIGNATURES = env.bool("SNS_VERIFY_SIGNATURES", default=True)
+if not SNS_VERIFY_SIGNATURES and not DEBUG:
+    raise ImproperlyConfigured("SNS_VERIFY_SIGNATURES can only be turned off with DJANGO_DEBUG on.")
+# Our SES account id: events naming another sendingAccountId are ignored. Empty: not checked.
+SES_ACCOUNT_ID = env.str("SES_ACCOUNT_ID", default="")
+# How long an event without Campanile's tag waits for a ledger row with its SES MessageId.
+SES_EVENT_WAIT_SECONDS = env_or_default("SES_EVENT_WAIT_SECONDS", 3600, env.int)
+# Soft bounces in a row (no delivery between) after which an address is suppressed.
+SES_SOFT_BOUNCE_LIMIT = env_or_default("SES_SOFT_BOUNCE_LIMIT", 3, env.int)
+# Reputation guard: a sending campaign pauses above these rates, once it has sent enough to judge.
+SES_BOUNCE_RATE_LIMIT = env_or_default("SES_BOUNCE_RATE_LIMIT", 0.04, env.float)
+SES_COMPLAINT_RATE_LIMIT = env_or_default("SES_COMPLAINT_RATE_LIMIT", 0.0008, env.float)
+SES_REPUTATION_MIN_SENT = env_or_default("SES_REPUTATION_MIN_SENT", 200, env.int)
 
 # --- Sending ------------------------------------------------------------------------------------
 AWS_REGION = env_or_default("AWS_REGION", "us-east-1")
@@ -226,6 +250,7 @@ AWS_REGION = env_or_default("AWS_REGION", "us-east-1")
 # command agree even when another AWS_ENDPOINT_URL_<SERVICE> variable is set.
 AWS_ENDPOINT_URL = env.str("AWS_ENDPOINT_URL", default="") or None
 SES_CONFIGURATION_SET = env.str("SES_CONFIGURATION_SET", default="")
+
 # An address for List-Unsubscribe's mailto: form, beside the one-click https link; empty: none.
 # Mail to it must reach someone: Campanile does not read that mailbox.
 UNSUBSCRIBE_MAILTO = env.str("UNSUBSCRIBE_MAILTO", default="")

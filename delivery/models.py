@@ -76,6 +76,20 @@ class StepExecution(models.Model):
     #: appends instead of splitting random pages at a million inserts.
     tracking_id = models.UUIDField(default=uuid7, unique=True, editable=False)
     ses_message_id = models.CharField(max_length=100, blank=True)
+
+    class Outcome(models.TextChoices):
+        """What SES reported after accepting the email, in rising precedence."""
+
+        NONE = "", "Not reported"
+        DELAYED = "delayed", "Delayed"
+        DELIVERED = "delivered", "Delivered"
+        REJECTED = "rejected", "Rejected"
+        BOUNCED = "bounced", "Bounced"
+        COMPLAINED = "complained", "Complained"
+
+    #: Only ever moves up the order above: a late Delivery never hides a Bounce.
+    # db_default too: fan-out and COPY write rows in SQL that names its columns.
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default="", db_default="", blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     #: Committed just before the SES call of the current claim: a claim that lapses without it

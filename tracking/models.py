@@ -30,6 +30,9 @@ class TrackingEvent(models.Model):
         StepExecution, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
     )
     ses_message_id = models.CharField(max_length=100, blank=True)
+    #: How Campanile read it: a bounce's class (hard, soft, block, account_suppressed) or a
+    #: complaint's feedback type.
+    kind = models.CharField(max_length=32, blank=True)
     #: An open or click made by a machine (a privacy proxy prefetching images, a link scanner),
     #: kept for the record but left out of human engagement figures.
     is_machine = models.BooleanField(default=False)
@@ -52,3 +55,44 @@ class TrackingEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_type_display()} · {self.recipient} · {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class SnsMessage(models.Model):
+    """A verified SNS notification, stored before it is acknowledged and applied afterwards.
+
+    The inbox makes "answer SNS fast" and "lose nothing" agree: the webhook only verifies and
+    stores; a task applies. An unapplied row is retried until it is applied.
+    """
+
+    message_id = models.CharField(max_length=100, unique=True)
+    topic_arn = models.CharField(max_length=300)
+    #: The SES event record, as SNS carried it.
+    message = models.TextField()
+    received_at = models.DateTimeField(default=timezone.now)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    #: Why it is not applied yet, or why it could not be read.
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [
+            models.Index(
+                fields=["received_at"], condition=models.Q(applied_at__isnull=True), name="sns_unapplied_idx"
+            ),
+        ]
+        verbose_name = "SNS message"
+
+    def __str__(self) -> str:
+        return self.message_id
+
+
+class SoftBounceStreak(models.Model):
+    """Soft bounces in a row for one address; a delivery resets it, reaching the limit suppresses."""
+
+    email = models.EmailField(max_length=254, unique=True)
+    count = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.email}: {self.count}"

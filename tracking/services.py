@@ -1,12 +1,28 @@
 """Writes of tracking: what recipients do with their mail."""
 
+import json
+import logging
+import re
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from uuid import UUID
+
+import boto3
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from campaigns import services as campaign_services
+from campaigns.exceptions import InvalidTransition
+from campaigns.models import Campaign, Suppression
+from delivery import services as delivery_services
 from delivery import tokens
 from delivery.models import StepExecution
-from tracking.models import TrackingEvent
+from tracking.events import EventFormatError, SesEvent, ses_events_from_record
+from tracking.models import SnsMessage, SoftBounceStreak, TrackingEvent
+from tracking.sns import SnsEnvelope
+
+logger = logging.getLogger(__name__)
 
 
 def step_execution_by_unsubscribe_token(*, token: str) -> StepExecution | None:
@@ -39,3 +55,216 @@ def step_execution_unsubscribe(*, execution: StepExecution, source: str) -> bool
     )
     campaign_services.contact_unsubscribe(contact=execution.contact)
     return created
+
+
+# --- SES events through SNS -------------------------------------------------------------------
+
+
+class _LedgerNotYet(Exception):
+    """An event's ledger row cannot be found yet: its SES MessageId may still be uncommitted."""
+
+
+def sns_message_store(*, envelope: SnsEnvelope) -> tuple[SnsMessage, bool]:
+    """Store a verified notification once; return it and whether it is new (a redelivery is not)."""
+    return SnsMessage.objects.get_or_create(
+        message_id=envelope.message_id,
+        defaults={"topic_arn": envelope.topic_arn, "message": envelope.message},
+    )
+
+
+def sns_subscription_confirm(*, envelope: SnsEnvelope) -> str:
+    """Confirm a subscription of an allowlisted topic through SNS's API; return its ARN.
+
+    Never by fetching SubscribeURL: the API call goes to SNS in the topic's own region, whatever
+    the message says, and AuthenticateOnUnsubscribe stops anyone unsubscribing us without AWS
+    credentials.
+    """
+    client = boto3.client("sns", region_name=envelope.region, endpoint_url=settings.AWS_ENDPOINT_URL)
+    answer = client.confirm_subscription(
+        TopicArn=envelope.topic_arn, Token=envelope.token, AuthenticateOnUnsubscribe="true"
+    )
+    logger.info("Confirmed the SNS subscription to %s.", envelope.topic_arn)
+    return answer["SubscriptionArn"]
+
+
+# SMTP status classes: 5.x.x is permanent whatever SES calls the bounce; 5.7.x is a policy or
+# reputation block, about the sender rather than the address.
+_PERMANENT_STATUS = re.compile(r"5\.\d{1,3}\.\d{1,3}")
+_BLOCK_STATUS = re.compile(r"5\.7\.\d{1,3}")
+
+HARD, SOFT, BLOCK, ACCOUNT_SUPPRESSED = "hard", "soft", "block", "account_suppressed"
+
+
+def bounce_classify(*, event: SesEvent) -> str:
+    """Return how a bounce counts for its address: hard, soft, block or account_suppressed."""
+    if event.bounce_subtype == "OnAccountSuppressionList":
+        return ACCOUNT_SUPPRESSED
+    if _BLOCK_STATUS.fullmatch(event.status):
+        return BLOCK
+    if event.bounce_type == "Permanent" or _PERMANENT_STATUS.fullmatch(event.status):
+        return HARD
+    return SOFT
+
+
+def _ledger_row(*, event: SesEvent) -> StepExecution | None:
+    rows = StepExecution.objects.select_related("step__campaign")
+    if event.tracking_id:
+        try:
+            return rows.filter(tracking_id=UUID(event.tracking_id)).first()
+        except ValueError:
+            return None
+    return rows.filter(ses_message_id=event.ses_message_id).first() if event.ses_message_id else None
+
+
+def _suppress(*, event: SesEvent, reason: str, detail: str) -> None:
+    _row, created = campaign_services.suppression_add(
+        email=event.recipient, reason=reason, source=Suppression.Source.SES, detail=detail
+    )
+    if created:
+        logger.info("%s suppressed: %s (%s).", event.recipient, reason, detail)
+
+
+def _soft_bounce(*, event: SesEvent) -> None:
+    streak, _ = SoftBounceStreak.objects.select_for_update().get_or_create(email=event.recipient)
+    streak.count += 1
+    streak.save(update_fields=["count", "updated_at"])
+    if streak.count >= settings.SES_SOFT_BOUNCE_LIMIT:
+        detail = f"{streak.count} soft bounces in a row; last: {event.status} {event.diagnostic}".strip()
+        _suppress(event=event, reason=Suppression.Reason.SOFT_BOUNCE, detail=detail[:500])
+
+
+def _event_effects(*, event: SesEvent, kind: str, row: StepExecution | None) -> None:
+    """Apply one new event to the ledger, the suppression list and the soft-bounce streaks."""
+    Type, Outcome = TrackingEvent.Type, StepExecution.Outcome
+    if event.type in (Type.SEND, Type.DELIVERY) and event.tracking_id:
+        delivery_services.step_execution_reconcile(
+            tracking_id=event.tracking_id, ses_message_id=event.ses_message_id, accepted_at=event.occurred_at
+        )
+    outcome = {
+        Type.DELIVERY_DELAY: Outcome.DELAYED,
+        Type.DELIVERY: Outcome.DELIVERED,
+        Type.REJECT: Outcome.REJECTED,
+        Type.BOUNCE: Outcome.BOUNCED,
+        Type.COMPLAINT: Outcome.COMPLAINED,
+    }.get(event.type)
+    if outcome and row is not None and not (event.type == Type.BOUNCE and kind == BLOCK):
+        delivery_services.step_execution_record_outcome(execution_id=row.pk, outcome=outcome)
+    detail = f"{event.bounce_type}/{event.bounce_subtype} {event.status} {event.diagnostic}".strip()
+    if event.type == Type.DELIVERY:
+        SoftBounceStreak.objects.filter(email=event.recipient).update(count=0)
+    elif event.type == Type.COMPLAINT:
+        _suppress(
+            event=event, reason=Suppression.Reason.COMPLAINT, detail=event.complaint_type or "complaint"
+        )
+    elif event.type == Type.BOUNCE and kind == HARD:
+        _suppress(event=event, reason=Suppression.Reason.HARD_BOUNCE, detail=detail[:500])
+    elif event.type == Type.BOUNCE and kind == ACCOUNT_SUPPRESSED:
+        _suppress(event=event, reason=Suppression.Reason.ACCOUNT_SUPPRESSION, detail=detail[:500])
+    elif event.type == Type.BOUNCE and kind == SOFT:
+        _soft_bounce(event=event)
+    if event.type in (Type.BOUNCE, Type.COMPLAINT) and row is not None and row.step_id is not None:
+        campaign_reputation_check(campaign=row.step.campaign)
+
+
+def _event_apply(*, event: SesEvent, message: SnsMessage, now: datetime) -> None:
+    if settings.SES_ACCOUNT_ID and event.sending_account_id not in ("", settings.SES_ACCOUNT_ID):
+        logger.warning("Event for SES account %s ignored: not ours.", event.sending_account_id)
+        return
+    row = _ledger_row(event=event)
+    waited = now - message.received_at
+    if row is None and not event.tracking_id and waited < timedelta(seconds=settings.SES_EVENT_WAIT_SECONDS):
+        # Identity notifications carry no tags: the row is found by MessageId, which the sender
+        # commits just after SES answers, and SES's event may come first.
+        raise _LedgerNotYet(f"No ledger row has SES MessageId {event.ses_message_id} yet.")
+    kind = bounce_classify(event=event) if event.type == TrackingEvent.Type.BOUNCE else event.complaint_type
+    _event, created = TrackingEvent.objects.get_or_create(
+        event_id=f"{message.message_id}:{event.recipient}:{event.type}"[:200],
+        defaults={
+            "type": event.type,
+            "occurred_at": event.occurred_at,
+            "recipient": event.recipient,
+            "step_execution": row,
+            "ses_message_id": event.ses_message_id,
+            "kind": kind[:32],
+            "raw": {k: v for k, v in asdict(event).items() if v not in ("", {}, None) and k != "occurred_at"},
+        },
+    )
+    if created:  # A second delivery of the same message changes nothing.
+        _event_effects(event=event, kind=kind, row=row)
+
+
+def sns_message_apply(*, message_id: int, now: datetime | None = None) -> bool:
+    """Apply a stored notification's events; return False if it must wait for its ledger rows.
+
+    One transaction per message: its events are applied all or none. Idempotent.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        message = (
+            SnsMessage.objects.select_for_update().filter(pk=message_id, applied_at__isnull=True).first()
+        )
+        if message is None:
+            return True  # Applied already: a task delivered twice.
+        message.attempts += 1
+        try:
+            events = ses_events_from_record(json.loads(message.message))
+        except (ValueError, RecursionError, EventFormatError) as exc:
+            logger.warning("SNS message %s is not an SES event we can read: %s", message.message_id, exc)
+            message.applied_at, message.note = now, f"Not an SES event record: {exc}"[:1000]
+            message.save(update_fields=["attempts", "applied_at", "note"])
+            return True
+        try:
+            with transaction.atomic():
+                for event in events:
+                    _event_apply(event=event, message=message, now=now)
+        except _LedgerNotYet as exc:
+            message.note = str(exc)
+            message.save(update_fields=["attempts", "note"])
+            return False
+        message.applied_at, message.note = now, ""
+        message.save(update_fields=["attempts", "applied_at", "note"])
+    return True
+
+
+def sns_messages_pending(*, older_than: timedelta, now: datetime | None = None) -> list[int]:
+    """Return stored notifications not applied yet and received before `older_than` ago."""
+    now = now or timezone.now()
+    unapplied = SnsMessage.objects.filter(applied_at__isnull=True, received_at__lt=now - older_than)
+    return list(unapplied.order_by("received_at").values_list("pk", flat=True)[:1000])
+
+
+# --- Reputation guard --------------------------------------------------------------------------
+
+
+def campaign_reputation_check(*, campaign: Campaign) -> bool:
+    """Pause a sending campaign whose hard-bounce or complaint rate crossed its limit; return whether.
+
+    The limits sit below SES's review lines (5% bounces, 0.1% complaints) so a bad list stops
+    before the account is reviewed. Rates count recipients, over sent mail, once enough is sent.
+    """
+    if campaign.status != Campaign.Status.SENDING:
+        return False
+    sent = StepExecution.objects.filter(step__campaign=campaign, status=StepExecution.Status.SENT).count()
+    if sent < settings.SES_REPUTATION_MIN_SENT:
+        return False
+    events = TrackingEvent.objects.filter(step_execution__step__campaign=campaign)
+    hard = (
+        events.filter(type=TrackingEvent.Type.BOUNCE, kind=HARD).values("step_execution").distinct().count()
+    )
+    complaints = events.filter(type=TrackingEvent.Type.COMPLAINT).values("step_execution").distinct().count()
+    problems = []
+    for name, count, limit in (
+        ("hard bounces", hard, settings.SES_BOUNCE_RATE_LIMIT),
+        ("complaints", complaints, settings.SES_COMPLAINT_RATE_LIMIT),
+    ):
+        if count / sent > limit:
+            problems.append(f"{name} {count / sent:.3%} of {sent} sent (limit {limit:.3%})")
+    if not problems:
+        return False
+    note = f"Paused to protect the sender's reputation: {'; '.join(problems)}. Check the list, then resume."
+    try:
+        campaign_services.campaign_pause(campaign=campaign, note=note[:300])
+    except InvalidTransition:
+        return False
+    logger.error("Campaign %s: %s", campaign.pk, note)
+    return True

@@ -4,4 +4,5 @@ from tracking import views
 
 urlpatterns = [
     path("u/<str:token>", views.unsubscribe, name="unsubscribe"),
+    path("webhooks/ses/", views.ses_webhook, name="ses-webhook"),
 ]

@@ -1,12 +1,20 @@
 """Public views reached from links in our emails; no login, no cookies."""
 
+import json
+import logging
+
+from botocore.exceptions import BotoCoreError, ClientError
+from django.db import DatabaseError, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from tracking import services
+from tracking import services, sns, tasks
+from tracking.exceptions import SnsRefused
+
+logger = logging.getLogger(__name__)
 
 
 @csrf_exempt  # RFC 8058: mail providers POST without cookies or a form token; the signed URL is the proof.
@@ -23,3 +31,58 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     one_click = request.POST.get("List-Unsubscribe") == "One-Click"
     services.step_execution_unsubscribe(execution=execution, source="one-click" if one_click else "page")
     return render(request, "tracking/unsubscribed.html", context)
+
+
+@csrf_exempt  # SNS signs its messages; it has no CSRF token to send.
+@require_http_methods(["POST"])
+def ses_webhook(request: HttpRequest) -> HttpResponse:
+    """Take an SNS delivery: verify, store durably, answer; a task applies it afterwards.
+
+    SNS retries 5xx answers, never 4xx: a refused certificate download or a database outage
+    answers 503 so the message comes again; bad or untrusted input answers 4xx.
+    """
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    try:
+        envelope = sns.sns_verify(body=request.body, headers=headers)
+    except SnsRefused as exc:
+        logger.warning("SNS delivery refused (%s): %s", exc.status, exc)
+        return HttpResponse(str(exc), status=exc.status, content_type="text/plain")
+    if envelope.type == sns.UNSUBSCRIBE_CONFIRMATION:
+        # Someone unsubscribed our endpoint: events stop arriving. A person must look; it is
+        # never re-subscribed automatically.
+        logger.critical(
+            "SNS unsubscribed this webhook from %s: SES events no longer arrive.", envelope.topic_arn
+        )
+        return HttpResponse("Noted.", content_type="text/plain")
+    if envelope.type == sns.SUBSCRIPTION_CONFIRMATION:
+        try:
+            services.sns_subscription_confirm(envelope=envelope)
+        except (BotoCoreError, ClientError) as exc:
+            logger.error("Could not confirm the SNS subscription to %s: %s", envelope.topic_arn, exc)
+            return HttpResponse("Could not confirm now.", status=503, content_type="text/plain")
+        return HttpResponse("Confirmed.", content_type="text/plain")
+    try:
+        record = json.loads(envelope.message)
+    except (ValueError, RecursionError):
+        record = None
+    if not isinstance(record, dict):
+        logger.warning(
+            "SNS message %s from %s is not an SES event record.", envelope.message_id, envelope.topic_arn
+        )
+        return HttpResponse("Message is not a JSON object.", status=400, content_type="text/plain")
+    try:
+        with transaction.atomic():
+            message, created = services.sns_message_store(envelope=envelope)
+            if created:
+                transaction.on_commit(lambda: _apply_later(message.pk))
+    except DatabaseError:
+        logger.exception("SNS message %s could not be stored; SNS will retry.", envelope.message_id)
+        return HttpResponse("Not stored; retry.", status=503, content_type="text/plain")
+    return HttpResponse("Stored." if created else "Already stored.", content_type="text/plain")
+
+
+def _apply_later(message_id: int) -> None:
+    try:
+        tasks.sns_message_apply.delay(message_id)
+    except Exception:  # The message is stored; the periodic sweep applies it.
+        logger.exception("Could not queue SNS message %s; the periodic sweep will apply it.", message_id)

@@ -1,0 +1,280 @@
+"""Applying SES events: RELIABILITY.md rows 18–21, reconciliation and the reputation guard."""
+
+import copy
+import json
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from campaigns.models import Campaign, Suppression
+from delivery.models import StepExecution
+from tests.factories import ContactFactory, StepExecutionFactory
+from tests.tracking.sns_signing import TOPIC
+from tracking import services
+from tracking.models import SnsMessage, SoftBounceStreak, TrackingEvent
+
+pytestmark = pytest.mark.django_db
+
+Status, Outcome = StepExecution.Status, StepExecution.Outcome
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ses"
+
+
+def fixture(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def for_row(record: dict, row: StepExecution, *, tagged: bool = True) -> dict:
+    """Return the record addressed to a ledger row: its MessageId, its address, and its tag if tagged."""
+    record = copy.deepcopy(record)
+    record["mail"]["messageId"] = row.ses_message_id
+    record["mail"]["destination"] = [row.email]
+    tags = record["mail"].setdefault("tags", {})
+    if tagged:
+        tags["campanile_step_execution"] = [str(row.tracking_id)]
+    for key, entries in (
+        ("bounce", "bouncedRecipients"),
+        ("complaint", "complainedRecipients"),
+        ("deliveryDelay", "delayedRecipients"),
+    ):
+        if key in record:
+            for entry in record[key][entries]:
+                entry["emailAddress"] = row.email
+    if "delivery" in record:
+        record["delivery"]["recipients"] = [row.email]
+    return record
+
+
+def bounce(row, *, kind="Permanent", subtype="General", status="5.1.1", tagged=True) -> dict:
+    record = for_row(fixture("event-bounce-permanent.json"), row, tagged=tagged)
+    record["bounce"].update(bounceType=kind, bounceSubType=subtype)
+    record["bounce"]["bouncedRecipients"][0]["status"] = status
+    return record
+
+
+def deliver(record: dict, *, received_at=None) -> tuple[SnsMessage, bool]:
+    """Store a record as SNS would have brought it, and apply it; return it and whether it applied."""
+    message = SnsMessage.objects.create(
+        message_id=str(uuid.uuid4()),
+        topic_arn=TOPIC,
+        message=json.dumps(record),
+        received_at=received_at or timezone.now(),
+    )
+    applied = services.sns_message_apply(message_id=message.pk)
+    message.refresh_from_db()
+    return message, applied
+
+
+def sent_row(**fields) -> StepExecution:
+    return StepExecutionFactory(status=Status.SENT, ses_message_id=f"ses-{uuid.uuid4()}", **fields)
+
+
+def test_every_fixture_applies_and_is_recorded_once_per_recipient(settings):
+    settings.SES_EVENT_WAIT_SECONDS = 0  # Fixtures name MessageIds that no row has.
+    for path in sorted(FIXTURES.glob("*.json")):
+        if path.name.startswith(("event-", "notification-")):
+            message, applied = deliver(json.loads(path.read_text()))
+            assert applied, path.name
+            assert message.applied_at is not None, path.name
+    assert TrackingEvent.objects.filter(type=TrackingEvent.Type.BOUNCE).count() == 3  # 1 + 2 recipients
+
+
+def test_a_send_event_reconciles_an_unknown_row_by_its_tag():
+    row = StepExecutionFactory(status=Status.UNKNOWN)
+    record = for_row(fixture("event-send.json"), row)
+    record["mail"]["messageId"] = "ses-from-the-event"
+    deliver(record)
+    row.refresh_from_db()
+    assert (row.status, row.ses_message_id) == (Status.SENT, "ses-from-the-event")
+
+
+# Row 18: the event comes before the ledger row has its MessageId.
+def test_an_untagged_event_waits_for_its_row_and_is_applied_once_the_row_is_committed(settings):
+    row = StepExecutionFactory(status=Status.SENDING)  # SES answered; the worker has not committed.
+    record = bounce(row, tagged=False)
+    record["mail"]["messageId"] = "ses-not-committed-yet"
+    message, applied = deliver(record)
+    assert not applied
+    assert message.applied_at is None
+    assert "ses-not-committed-yet" in message.note
+    assert not TrackingEvent.objects.exists()
+    assert not Suppression.objects.exists()  # All or nothing, per message.
+
+    StepExecution.objects.filter(pk=row.pk).update(status=Status.SENT, ses_message_id="ses-not-committed-yet")
+    assert services.sns_messages_pending(older_than=timedelta(0)) == [message.pk]
+    assert services.sns_message_apply(message_id=message.pk)
+    event = TrackingEvent.objects.get()
+    assert event.step_execution_id == row.pk
+    assert Suppression.objects.get().email == row.email
+    row.refresh_from_db()
+    assert row.outcome == Outcome.BOUNCED
+
+
+def test_an_untagged_event_that_never_finds_its_row_is_kept_unlinked_after_the_wait(settings):
+    settings.SES_EVENT_WAIT_SECONDS = 60
+    record = bounce(StepExecutionFactory.build(ses_message_id="ses-sent-by-someone-else"), tagged=False)
+    _message, applied = deliver(record, received_at=timezone.now() - timedelta(seconds=61))
+    assert applied
+    event = TrackingEvent.objects.get()
+    assert event.step_execution is None
+    assert Suppression.objects.filter(email=event.recipient).exists()  # Suppressed whoever sent it.
+
+
+# Row 19: Delivery and Bounce, in either order.
+@pytest.mark.parametrize("order", [("delivery", "bounce"), ("bounce", "delivery")])
+def test_delivery_and_bounce_in_either_order_end_bounced_with_one_suppression(order):
+    row = sent_row()
+    records = {
+        "delivery": for_row(fixture("event-delivery.json"), row),
+        "bounce": bounce(row),
+    }
+    for name in order:
+        deliver(records[name])
+    row.refresh_from_db()
+    assert row.outcome == Outcome.BOUNCED
+    assert Suppression.objects.filter(email=row.email).count() == 1
+
+
+def test_the_outcome_only_climbs():
+    row = sent_row()
+    deliver(for_row(fixture("event-complaint.json"), row))
+    deliver(for_row(fixture("event-delivery.json"), row))
+    deliver(for_row(fixture("event-delivery-delay.json"), row))
+    row.refresh_from_db()
+    assert row.outcome == Outcome.COMPLAINED
+
+
+# Row 20: a bounce naming 3 of 5 destinations.
+def test_exactly_the_bounced_recipients_of_a_multi_recipient_bounce_are_suppressed(settings):
+    settings.SES_EVENT_WAIT_SECONDS = 0
+    record = fixture("event-bounce-permanent.json")
+    everyone = [f"person{n}@example.com" for n in range(5)]
+    record["mail"]["destination"] = everyone
+    template = record["bounce"]["bouncedRecipients"][0]
+    record["bounce"]["bouncedRecipients"] = [
+        {**template, "emailAddress": address} for address in everyone[1:4]
+    ]
+    deliver(record)
+    assert sorted(Suppression.objects.values_list("email", flat=True)) == everyone[1:4]
+    assert TrackingEvent.objects.count() == 3
+
+
+# Row 21: the suppression policy.
+@pytest.mark.parametrize(
+    ("bounce_type", "subtype", "status", "suppressed_as", "kind"),
+    [
+        ("Permanent", "General", "5.1.1", Suppression.Reason.HARD_BOUNCE, "hard"),
+        ("Transient", "General", "5.1.1", Suppression.Reason.HARD_BOUNCE, "hard"),
+        (
+            "Permanent",
+            "OnAccountSuppressionList",
+            "",
+            Suppression.Reason.ACCOUNT_SUPPRESSION,
+            "account_suppressed",
+        ),
+        ("Permanent", "General", "5.7.1", None, "block"),
+        ("Transient", "General", "5.7.606", None, "block"),
+        ("Transient", "MailboxFull", "4.2.2", None, "soft"),
+        ("Undetermined", "Undetermined", "", None, "soft"),
+    ],
+)
+def test_bounces_suppress_by_their_class(bounce_type, subtype, status, suppressed_as, kind):
+    row = sent_row()
+    deliver(bounce(row, kind=bounce_type, subtype=subtype, status=status))
+    assert TrackingEvent.objects.get().kind == kind
+    assert list(Suppression.objects.values_list("reason", flat=True)) == (
+        [suppressed_as] if suppressed_as else []
+    )
+
+
+def test_a_complaint_suppresses_at_once():
+    row = sent_row()
+    deliver(for_row(fixture("event-complaint.json"), row))
+    assert Suppression.objects.get(email=row.email).reason == Suppression.Reason.COMPLAINT
+
+
+def test_soft_bounces_suppress_at_the_limit_and_a_delivery_resets_the_streak(settings):
+    settings.SES_SOFT_BOUNCE_LIMIT = 3
+    contact = ContactFactory()
+    rows = [sent_row(contact=contact) for _ in range(6)]
+
+    deliver(bounce(rows[0], kind="Transient", subtype="MailboxFull", status="4.2.2"))
+    deliver(bounce(rows[1], kind="Transient", subtype="MailboxFull", status="4.2.2"))
+    deliver(for_row(fixture("event-delivery.json"), rows[2]))  # Resets.
+    deliver(bounce(rows[3], kind="Transient", subtype="MailboxFull", status="4.2.2"))
+    deliver(bounce(rows[4], kind="Transient", subtype="MailboxFull", status="4.2.2"))
+    assert not Suppression.objects.exists()
+    assert SoftBounceStreak.objects.get(email=contact.email).count == 2
+
+    deliver(bounce(rows[5], kind="Transient", subtype="MailboxFull", status="4.2.2"))
+    suppression = Suppression.objects.get(email=contact.email)
+    assert suppression.reason == Suppression.Reason.SOFT_BOUNCE
+    assert "3 soft bounces in a row" in suppression.detail
+
+
+def test_an_unreadable_record_is_set_aside_not_retried_forever():
+    message, applied = deliver({"eventType": "Bounce", "mail": {}})
+    assert applied
+    assert message.note.startswith("Not an SES event record")
+    assert not TrackingEvent.objects.exists()
+
+
+def test_applying_a_message_twice_changes_nothing():
+    row = sent_row()
+    soft, _ = deliver(bounce(row, kind="Transient", subtype="MailboxFull", status="4.2.2"))
+    hard, _ = deliver(bounce(sent_row()))
+    SnsMessage.objects.update(applied_at=None)  # As if their tasks ran again.
+    assert services.sns_message_apply(message_id=soft.pk)
+    assert services.sns_message_apply(message_id=hard.pk)
+    assert TrackingEvent.objects.count() == 2
+    assert Suppression.objects.count() == 1
+    assert SoftBounceStreak.objects.get(email=row.email).count == 1
+
+
+# The reputation guard.
+def _sending_campaign_with(rows: int) -> list[StepExecution]:
+    first = sent_row()
+    campaign = first.step.campaign
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.SENDING)
+    return [first] + [sent_row(step=first.step) for _ in range(rows - 1)]
+
+
+def test_a_campaign_pauses_itself_when_hard_bounces_pass_the_limit(settings):
+    settings.SES_REPUTATION_MIN_SENT = 50
+    settings.SES_BOUNCE_RATE_LIMIT = 0.04
+    rows = _sending_campaign_with(50)
+    for row in rows[:2]:  # 4%: at the limit, not over it.
+        deliver(bounce(row))
+    campaign = rows[0].step.campaign
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.SENDING
+    deliver(bounce(rows[2]))  # 6%
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.PAUSED
+    assert "hard bounces 6.000% of 50 sent" in campaign.status_note
+
+
+def test_the_guard_waits_for_enough_mail_and_ignores_soft_bounces_and_blocks(settings):
+    settings.SES_REPUTATION_MIN_SENT = 50
+    rows = _sending_campaign_with(50)
+    for row in rows[:10]:
+        deliver(bounce(row, kind="Transient", subtype="MailboxFull", status="4.2.2"))
+        deliver(bounce(row, kind="Permanent", subtype="General", status="5.7.1"))
+    settings.SES_REPUTATION_MIN_SENT = 51
+    for row in rows[10:20]:
+        deliver(bounce(row))
+    campaign = rows[0].step.campaign
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.SENDING
+
+
+def test_a_campaign_pauses_itself_on_complaints(settings):
+    settings.SES_REPUTATION_MIN_SENT = 50
+    rows = _sending_campaign_with(50)
+    deliver(for_row(fixture("event-complaint.json"), rows[0]))  # 2% > 0.08%
+    campaign = rows[0].step.campaign
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.PAUSED
+    assert "complaints" in campaign.status_note
