@@ -3,10 +3,16 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from campaigns.api.views import CampaignViewSet, ContactListViewSet, ContactViewSet, TemplateViewSet
+from campaigns.api.views import (
+    CampaignViewSet,
+    ContactListViewSet,
+    ContactViewSet,
+    SuppressionViewSet,
+    TemplateViewSet,
+)
 from config.health import healthz
 from delivery.api import CampaignDeliveryViewSet, MessageViewSet
-from tracking.api import CampaignStatsViewSet
+from tracking.api import CampaignStatsViewSet, EventViewSet
 
 admin.site.site_header = "Campanile"
 admin.site.site_title = "Campanile"
@@ -23,6 +29,8 @@ router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("campaigns", CampaignDeliveryViewSet, basename="campaign-delivery")
 router.register("campaigns", CampaignStatsViewSet, basename="campaign-stats")
 router.register("messages", MessageViewSet, basename="message")
+router.register("suppressions", SuppressionViewSet, basename="suppression")
+router.register("events", EventViewSet, basename="event")
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -12,7 +12,8 @@ from campaigns.models import (
     Suppression,
     Template,
 )
-from delivery.models import StepExecution
+from campaigns.services import api_key_create
+from delivery.models import StepExecution, TransactionalMessage
 from tracking.models import TrackingEvent
 
 
@@ -75,6 +76,20 @@ class CampaignStepFactory(factory.django.DjangoModelFactory):
     campaign = factory.SubFactory(CampaignFactory)
     order = 1
     template = factory.SubFactory(TemplateFactory)
+
+
+class TransactionalMessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TransactionalMessage
+
+    api_key = factory.LazyFunction(lambda: api_key_create(name="factory")[0])
+    unique_code = factory.Sequence(lambda n: f"code-{n}")
+    fingerprint = "0" * 64
+    accepted_status = StepExecution.Status.PENDING
+    template = factory.SubFactory(TemplateFactory)
+    contact = factory.SubFactory(ContactFactory)
+    to_email = factory.SelfAttribute("contact.email")
+    from_email = "App <app@campanile.test>"
 
 
 class StepExecutionFactory(factory.django.DjangoModelFactory):

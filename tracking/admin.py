@@ -1,14 +1,15 @@
 """Admin for tracking events: read-only, since only webhooks and tracking views write them."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from tracking.models import TrackingEvent
+from tracking import services
+from tracking.models import SnsMessage, SoftBounceStreak, TrackingEvent
 
 
 @admin.register(TrackingEvent)
 class TrackingEventAdmin(admin.ModelAdmin):
-    list_display = ["type", "occurred_at", "recipient", "ses_message_id", "step_execution"]
-    list_filter = ["type"]
+    list_display = ["type", "kind", "occurred_at", "recipient", "ses_message_id", "step_execution"]
+    list_filter = ["type", "kind"]
     search_fields = ["=recipient", "=ses_message_id", "=event_id"]
     date_hierarchy = "occurred_at"
     raw_id_fields = ["step_execution"]
@@ -20,4 +21,49 @@ class TrackingEventAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SnsMessage)
+class SnsMessageAdmin(admin.ModelAdmin):
+    """The SES event inbox: what SNS delivered, whether it is applied, and why not yet."""
+
+    list_display = ["message_id", "received_at", "applied_at", "attempts", "note"]
+    list_filter = [("applied_at", admin.EmptyFieldListFilter)]
+    search_fields = ["=message_id"]
+    readonly_fields = [f.name for f in SnsMessage._meta.fields]
+    date_hierarchy = "received_at"
+    show_full_result_count = False
+    actions = ["apply_now"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Apply the selected messages now")
+    def apply_now(self, request, queryset):
+        waiting = [
+            pk
+            for pk in queryset.values_list("pk", flat=True)
+            if not services.sns_message_apply(message_id=pk)
+        ]
+        if waiting:
+            self.message_user(
+                request,
+                f"{len(waiting)} still wait for their ledger rows; see their notes.",
+                messages.WARNING,
+            )
+        else:
+            self.message_user(request, "Applied.", messages.SUCCESS)
+
+
+@admin.register(SoftBounceStreak)
+class SoftBounceStreakAdmin(admin.ModelAdmin):
+    list_display = ["email", "count", "updated_at"]
+    search_fields = ["=email"]
+    readonly_fields = ["email", "count", "updated_at"]
+
+    def has_add_permission(self, request):
         return False

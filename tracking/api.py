@@ -1,5 +1,6 @@
 """Campaign statistics, mounted beside the campaign resource."""
 
+from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
@@ -7,6 +8,7 @@ from rest_framework.response import Response
 
 from campaigns.models import Campaign
 from delivery.models import StepExecution
+from tracking.models import TrackingEvent
 from tracking.selectors import campaign_stats
 
 
@@ -54,3 +56,50 @@ class CampaignStatsViewSet(viewsets.GenericViewSet):
     def stats(self, request, pk=None):
         """Return the campaign's sent, delivered, bounced, complained, open and click figures and rates."""
         return Response(CampaignStatsSerializer(campaign_stats(campaign=self.get_object())).data)
+
+
+class EventSerializer(serializers.ModelSerializer):
+    tracking_id = serializers.UUIDField(source="step_execution.tracking_id", read_only=True, allow_null=True)
+    campaign = serializers.IntegerField(
+        source="step_execution.step.campaign_id", read_only=True, allow_null=True
+    )
+    message = serializers.UUIDField(source="step_execution.message_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = TrackingEvent
+        fields = [
+            "id",
+            "type",
+            "occurred_at",
+            "recipient",
+            "kind",
+            "is_machine",
+            "ses_message_id",
+            "tracking_id",
+            "campaign",
+            "message",
+        ]
+
+
+class EventFilter(filters.FilterSet):
+    recipient = filters.CharFilter(method="filter_recipient")
+    campaign = filters.NumberFilter(field_name="step_execution__step__campaign")
+    message = filters.UUIDFilter(field_name="step_execution__message")
+    occurred_after = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+
+    class Meta:
+        model = TrackingEvent
+        fields = ["type", "recipient", "campaign", "message", "occurred_after", "occurred_before"]
+
+    def filter_recipient(self, queryset, name, value):
+        return queryset.filter(recipient=value.strip().lower())
+
+
+class EventViewSet(viewsets.ReadOnlyModelViewSet):
+    """What happened to each recipient's mail: SES events (send, delivery, bounce, complaint, ...)
+    and our own (opens, clicks, unsubscribes), one per recipient."""
+
+    queryset = TrackingEvent.objects.select_related("step_execution__step")
+    serializer_class = EventSerializer
+    filterset_class = EventFilter

@@ -14,6 +14,7 @@ from campaigns.models import (
     CampaignStep,
     Contact,
     ContactList,
+    Suppression,
     Template,
     email_normalize,
     email_validate,
@@ -347,3 +348,23 @@ class AudienceBreakdownSerializer(serializers.Serializer):
     suppressed = serializers.IntegerField(help_text="Subscribed, but on the suppression list.")
     sendable = serializers.IntegerField()
     duplicates_collapsed = serializers.IntegerField(help_text="Memberships beyond the first per contact.")
+
+
+class SuppressionSerializer(serializers.ModelSerializer):
+    email = QuickEmailField(max_length=254)
+    reason = serializers.ChoiceField(choices=Suppression.Reason.choices, default=Suppression.Reason.MANUAL)
+
+    class Meta:
+        model = Suppression
+        fields = ["id", "email", "reason", "source", "detail", "created_at"]
+        read_only_fields = ["source", "created_at"]
+
+    def validate_email(self, value: str) -> str:
+        email = email_normalize(value)
+        if Suppression.objects.filter(email=email).exists():
+            raise serializers.ValidationError("This address is suppressed already.")
+        return email
+
+    def create(self, validated_data):
+        suppression, _created = services.suppression_add(source=Suppression.Source.API, **validated_data)
+        return suppression

@@ -6,7 +6,7 @@ import io
 from django.db.models import Count
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
-from rest_framework import viewsets
+from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from campaigns import selectors, services
 from campaigns.api import serializers as s
 from campaigns.exceptions import InvalidTransition
-from campaigns.models import Campaign, Contact, ContactList, Template
+from campaigns.models import Campaign, Contact, ContactList, Suppression, Template
 
 # A CSV import is parsed and upserted in chunks of this many rows, in one request.
 CSV_MAX_ROWS = 100_000
@@ -261,3 +261,33 @@ class CampaignViewSet(viewsets.ModelViewSet):
         """Count who would be mailed now, and why the others would not."""
         breakdown = selectors.campaign_audience_breakdown(campaign=self.get_object())
         return Response(s.AudienceBreakdownSerializer(breakdown).data)
+
+
+class SuppressionFilter(filters.FilterSet):
+    email = filters.CharFilter(method="filter_email")
+    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+
+    class Meta:
+        model = Suppression
+        fields = ["email", "reason", "source", "created_after"]
+
+    def filter_email(self, queryset, name, value):
+        return queryset.filter(email=value.strip().lower())
+
+
+class SuppressionViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Addresses never mailed again: bounces and complaints from SES, and those added here.
+
+    Deleting one lets campaigns mail the address again; SES's own account-level suppression
+    list, if the address is on it, still applies.
+    """
+
+    queryset = Suppression.objects.all()
+    serializer_class = s.SuppressionSerializer
+    filterset_class = SuppressionFilter

@@ -1,7 +1,12 @@
 import pytest
 
 from delivery.models import StepExecution
-from tests.factories import CampaignStepFactory, StepExecutionFactory, TrackingEventFactory
+from tests.factories import (
+    CampaignStepFactory,
+    StepExecutionFactory,
+    TrackingEventFactory,
+    TransactionalMessageFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -46,3 +51,36 @@ def test_stats_of_an_unsent_campaign_have_no_rates(api_client):
     body = api_client.get(f"/api/v1/campaigns/{step.campaign.pk}/stats").json()
     assert body["sent"] == 0
     assert set(body["rates"].values()) == {None}
+
+
+def test_events_filter_by_type_recipient_campaign_and_message(api_client):
+    step = CampaignStepFactory()
+    rows = [_row(step) for _ in range(2)]
+    bounce = TrackingEventFactory(step_execution=rows[0], type="bounce", recipient=rows[0].email, kind="hard")
+    _event(rows[1], "delivery")
+    _event(_row(CampaignStepFactory()), "bounce")
+    message_row = StepExecutionFactory(step=None, message=TransactionalMessageFactory())
+    sent = TrackingEventFactory(step_execution=message_row, type="send", recipient=message_row.email)
+
+    def ids(**query):
+        response = api_client.get("/api/v1/events", query)
+        assert response.status_code == 200
+        return [event["id"] for event in response.json()["results"]]
+
+    assert ids(campaign=step.campaign.pk, type="bounce") == [bounce.pk]
+    assert ids(recipient=rows[0].email.upper()) == [bounce.pk]
+    assert ids(message=str(message_row.message_id)) == [sent.pk]
+    body = api_client.get(f"/api/v1/events/{bounce.pk}").json()
+    assert body | {"occurred_at": None} == {
+        "id": bounce.pk,
+        "type": "bounce",
+        "occurred_at": None,
+        "recipient": rows[0].email,
+        "kind": "hard",
+        "is_machine": False,
+        "ses_message_id": "",
+        "tracking_id": str(rows[0].tracking_id),
+        "campaign": step.campaign.pk,
+        "message": None,
+    }
+    assert api_client.post("/api/v1/events", {}).status_code == 405

@@ -1,7 +1,7 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from campaigns.models import Campaign, Contact, ListMembership
+from campaigns.models import Campaign, Contact, ListMembership, Suppression
 from tests.factories import (
     CampaignFactory,
     ContactFactory,
@@ -370,3 +370,42 @@ def test_contacts_order_by_request_across_cursor_pages(api_client):
     assert emails == ["a@example.com", "b@example.com", "c@example.com", "d@example.com"]
     backwards = api_client.get(f"{API}/contacts", {"ordering": "-email"}).json()["results"]
     assert backwards[0]["email"] == "d@example.com"
+
+
+# --- Suppressions ---------------------------------------------------------------------------------
+
+
+def test_suppressions_are_added_listed_by_email_and_deleted(api_client):
+    SuppressionFactory(email="bounced@example.com", reason=Suppression.Reason.HARD_BOUNCE)
+    added = api_client.post(
+        f"{API}/suppressions", {"email": " Manual@Example.com ", "detail": "asked by phone"}
+    )
+    assert added.status_code == 201
+    assert added.json() | {"id": None, "created_at": None} == {
+        "id": None,
+        "email": "manual@example.com",
+        "reason": "manual",
+        "source": "api",
+        "detail": "asked by phone",
+        "created_at": None,
+    }
+    found = api_client.get(f"{API}/suppressions", {"email": "MANUAL@example.com"}).json()["results"]
+    assert [row["email"] for row in found] == ["manual@example.com"]
+    by_reason = api_client.get(f"{API}/suppressions", {"reason": "hard_bounce"}).json()["results"]
+    assert [row["email"] for row in by_reason] == ["bounced@example.com"]
+
+    again = api_client.post(f"{API}/suppressions", {"email": "manual@example.com"})
+    assert again.status_code == 400
+    assert "email" in _fields(again)
+    assert api_client.post(f"{API}/suppressions", {"email": "not an address"}).status_code == 400
+
+    assert api_client.delete(f"{API}/suppressions/{added.json()['id']}").status_code == 204
+    assert not Suppression.objects.filter(email="manual@example.com").exists()
+
+
+def test_a_suppression_added_through_the_api_stops_the_next_fan_out(api_client):
+    campaign = sendable_campaign(contacts=2)
+    first = campaign.lists.get().contacts.order_by("pk").first()
+    assert api_client.post(f"{API}/suppressions", {"email": first.email}).status_code == 201
+    audience = api_client.get(f"{API}/campaigns/{campaign.pk}/dry-run").json()
+    assert (audience["suppressed"], audience["sendable"]) == (1, 1)

@@ -1,0 +1,52 @@
+import json
+
+import pytest
+from django.urls import reverse
+
+from campaigns.models import Suppression
+from tests.tracking.sns_signing import TOPIC
+from tracking.models import SnsMessage
+
+pytestmark = pytest.mark.django_db
+
+COMPLAINT = {
+    "eventType": "Complaint",
+    "complaint": {
+        "complainedRecipients": [{"emailAddress": "angry@example.com"}],
+        "timestamp": "2026-11-22T10:00:00.000Z",
+    },
+    "mail": {
+        "timestamp": "2026-11-22T09:59:00.000Z",
+        "messageId": "ses-1",
+        "destination": ["angry@example.com"],
+    },
+}
+
+
+def _apply_now(admin_client, message):
+    return admin_client.post(
+        reverse("admin:tracking_snsmessage_changelist"),
+        {"action": "apply_now", "_selected_action": [message.pk]},
+        follow=True,
+    ).content.decode()
+
+
+def test_an_operator_can_apply_a_waiting_message_now(admin_client, settings):
+    message = SnsMessage.objects.create(message_id="m-1", topic_arn=TOPIC, message=json.dumps(COMPLAINT))
+
+    assert "still wait for their ledger rows" in _apply_now(admin_client, message)
+    assert not Suppression.objects.exists()
+
+    settings.SES_EVENT_WAIT_SECONDS = 0  # Given up waiting: recorded without a row.
+    assert "Applied." in _apply_now(admin_client, message)
+    message.refresh_from_db()
+    assert message.applied_at is not None
+    assert Suppression.objects.get().email == "angry@example.com"
+
+
+def test_the_inbox_is_read_only(admin_client):
+    message = SnsMessage.objects.create(message_id="m-2", topic_arn=TOPIC, message="{}")
+    assert admin_client.get(reverse("admin:tracking_snsmessage_add")).status_code == 403
+    page = admin_client.get(reverse("admin:tracking_snsmessage_change", args=[message.pk]))
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()
