@@ -1,7 +1,9 @@
-"""The app's URLs plus /bench/bare-insert, the baseline the messages endpoint is measured against."""
+"""The app's URLs plus the bare baselines: /bench/bare-insert (DRF) and /bench/bare-django-insert."""
 
 from django.db import connection
+from django.http import HttpResponse
 from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -27,4 +29,18 @@ class BareInsertView(APIView):
         return Response({"id": row_id, "status": "pending"}, status=202)
 
 
-urlpatterns = [*app_urlpatterns, path("bench/bare-insert", BareInsertView.as_view())]
+@csrf_exempt
+def bare_django_insert(request):
+    """A bare Django view: one INSERT of the body, answer 200. No parsing, checks or logic."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {BARE_TABLE} (unique_code, body) VALUES ('', %s)", [request.body.decode()]
+        )
+    return HttpResponse("ok")
+
+
+urlpatterns = [
+    *app_urlpatterns,
+    path("bench/bare-insert", BareInsertView.as_view()),
+    path("bench/bare-django-insert", bare_django_insert),
+]

@@ -207,6 +207,9 @@ CAMPAIGN_LATE_START_SECONDS = env_or_default("CAMPAIGN_LATE_START_SECONDS", 3600
 CAMPAIGN_TICK_SECONDS = env_or_default("CAMPAIGN_TICK_SECONDS", 5.0, env.float)
 # How often beat starts a sender for pending transactional messages: their longest wait in queue.
 MESSAGE_DISPATCH_SECONDS = env_or_default("MESSAGE_DISPATCH_SECONDS", 1.0, env.float)
+# How often beat starts applying stored SES events: the longest an event waits to take effect.
+SNS_APPLY_SECONDS = env_or_default("SNS_APPLY_SECONDS", 1.0, env.float)
+SNS_APPLY_BUDGET_SECONDS = 10 * SNS_APPLY_SECONDS
 CELERY_BEAT_SCHEDULE = {
     "campaigns-dispatch-due": {
         "task": "delivery.tasks.campaigns_dispatch_due",
@@ -218,8 +221,12 @@ CELERY_BEAT_SCHEDULE = {
         # A tick that waited longer than this behind busy workers is dropped; the next one comes.
         "options": {"expires": 10 * MESSAGE_DISPATCH_SECONDS},
     },
-    # Stored SES events whose task was lost, or that wait for their ledger row.
-    "sns-messages-sweep": {"task": "tracking.tasks.sns_messages_sweep", "schedule": 60.0},
+    # SES events stored by the webhook: the stored rows are the queue, no broker message each.
+    "sns-messages-apply": {
+        "task": "tracking.tasks.sns_messages_apply",
+        "schedule": SNS_APPLY_SECONDS,
+        "options": {"expires": 10 * SNS_APPLY_SECONDS},
+    },
 }
 
 # --- SES events (SNS webhook) -------------------------------------------------------------------

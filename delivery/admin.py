@@ -11,7 +11,16 @@ from delivery.services import campaign_retry_failed
 
 @admin.register(StepExecution)
 class StepExecutionAdmin(admin.ModelAdmin):
-    list_display = ["email", "campaign", "step_order", "status", "outcome", "ses_message_id", "attempts", "sent_at"]
+    list_display = [
+        "email",
+        "campaign",
+        "step_order",
+        "status",
+        "outcome",
+        "ses_message_id",
+        "attempts",
+        "sent_at",
+    ]
     list_filter = ["status", "outcome", "step__campaign"]
     search_fields = ["=email", "=ses_message_id", "=tracking_id"]
     list_select_related = ["step__campaign"]

@@ -61,7 +61,7 @@ class SnsMessage(models.Model):
     """A verified SNS notification, stored before it is acknowledged and applied afterwards.
 
     The inbox makes "answer SNS fast" and "lose nothing" agree: the webhook only verifies and
-    stores; a task applies. An unapplied row is retried until it is applied.
+    stores; the apply tick, every SNS_APPLY_SECONDS, applies. An unapplied row stays until applied.
     """
 
     message_id = models.CharField(max_length=100, unique=True)
@@ -71,6 +71,8 @@ class SnsMessage(models.Model):
     received_at = models.DateTimeField(default=timezone.now)
     applied_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    #: Not tried again before this: it waits for its ledger rows.
+    retry_at = models.DateTimeField(null=True, blank=True)
     #: Why it is not applied yet, or why it could not be read.
     note = models.TextField(blank=True)
 

@@ -5,11 +5,13 @@ import logging
 import re
 from dataclasses import asdict
 from datetime import datetime, timedelta
+from time import monotonic
 from uuid import UUID
 
 import boto3
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from campaigns import services as campaign_services
@@ -60,16 +62,33 @@ def step_execution_unsubscribe(*, execution: StepExecution, source: str) -> bool
 # --- SES events through SNS -------------------------------------------------------------------
 
 
+# How long a notification waiting for its ledger rows waits before it is tried again.
+SNS_RETRY_DELAY = timedelta(seconds=15)
+
+
 class _LedgerNotYet(Exception):
     """An event's ledger row cannot be found yet: its SES MessageId may still be uncommitted."""
 
 
-def sns_message_store(*, envelope: SnsEnvelope) -> tuple[SnsMessage, bool]:
-    """Store a verified notification once; return it and whether it is new (a redelivery is not)."""
-    return SnsMessage.objects.get_or_create(
-        message_id=envelope.message_id,
-        defaults={"topic_arn": envelope.topic_arn, "message": envelope.message},
-    )
+def sns_message_store(*, envelope: SnsEnvelope) -> bool:
+    """Store a verified notification once, in one statement; return whether it is new.
+
+    A redelivery (the same SNS MessageId) stores nothing. No broker message is sent: the stored
+    row is the queue, which the apply tick reads every SNS_APPLY_SECONDS.
+    """
+    table = connection.ops.quote_name(SnsMessage._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (message_id, topic_arn, message, received_at, attempts, note) "  # noqa: S608
+            "VALUES (%s, %s, %s, %s, 0, '') ON CONFLICT (message_id) DO NOTHING RETURNING id",
+            [
+                envelope.message_id,
+                envelope.topic_arn,
+                envelope.message,
+                connection.ops.adapt_datetimefield_value(timezone.now()),
+            ],
+        )
+        return cursor.fetchone() is not None
 
 
 def sns_subscription_confirm(*, envelope: SnsEnvelope) -> str:
@@ -201,7 +220,10 @@ def sns_message_apply(*, message_id: int, now: datetime | None = None) -> bool:
     now = now or timezone.now()
     with transaction.atomic():
         message = (
-            SnsMessage.objects.select_for_update().filter(pk=message_id, applied_at__isnull=True).first()
+            # Another worker applying it right now: theirs to finish.
+            SnsMessage.objects.select_for_update(skip_locked=True)
+            .filter(pk=message_id, applied_at__isnull=True)
+            .first()
         )
         if message is None:
             return True  # Applied already: a task delivered twice.
@@ -219,18 +241,36 @@ def sns_message_apply(*, message_id: int, now: datetime | None = None) -> bool:
                     _event_apply(event=event, message=message, now=now)
         except _LedgerNotYet as exc:
             message.note = str(exc)
-            message.save(update_fields=["attempts", "note"])
+            message.retry_at = now + SNS_RETRY_DELAY
+            message.save(update_fields=["attempts", "note", "retry_at"])
             return False
         message.applied_at, message.note = now, ""
         message.save(update_fields=["attempts", "applied_at", "note"])
     return True
 
 
-def sns_messages_pending(*, older_than: timedelta, now: datetime | None = None) -> list[int]:
-    """Return stored notifications not applied yet and received before `older_than` ago."""
+def sns_messages_pending(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
+    """Return stored notifications to apply now, oldest first; those waiting for rows when due."""
     now = now or timezone.now()
-    unapplied = SnsMessage.objects.filter(applied_at__isnull=True, received_at__lt=now - older_than)
-    return list(unapplied.order_by("received_at").values_list("pk", flat=True)[:1000])
+    unapplied = SnsMessage.objects.filter(applied_at__isnull=True).filter(
+        Q(retry_at__isnull=True) | Q(retry_at__lte=now)
+    )
+    return list(unapplied.order_by("received_at").values_list("pk", flat=True)[:limit])
+
+
+def sns_messages_apply(*, budget_seconds: float) -> int:
+    """Apply pending notifications for up to budget_seconds; return how many were applied."""
+    deadline = monotonic() + budget_seconds
+    applied = 0
+    while monotonic() < deadline:
+        batch = sns_messages_pending(limit=200)
+        if not batch:
+            break
+        for message_id in batch:
+            applied += sns_message_apply(message_id=message_id)
+            if monotonic() >= deadline:
+                break
+    return applied
 
 
 # --- Reputation guard --------------------------------------------------------------------------

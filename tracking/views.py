@@ -4,14 +4,14 @@ import json
 import logging
 
 from botocore.exceptions import BotoCoreError, ClientError
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from tracking import services, sns, tasks
+from tracking import services, sns
 from tracking.exceptions import SnsRefused
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 @csrf_exempt  # SNS signs its messages; it has no CSRF token to send.
 @require_http_methods(["POST"])
 def ses_webhook(request: HttpRequest) -> HttpResponse:
-    """Take an SNS delivery: verify, store durably, answer; a task applies it afterwards.
+    """Take an SNS delivery: verify, store durably, answer; the apply tick applies it afterwards.
 
     SNS retries 5xx answers, never 4xx: a refused certificate download or a database outage
     answers 503 so the message comes again; bad or untrusted input answers 4xx.
@@ -71,18 +71,8 @@ def ses_webhook(request: HttpRequest) -> HttpResponse:
         )
         return HttpResponse("Message is not a JSON object.", status=400, content_type="text/plain")
     try:
-        with transaction.atomic():
-            message, created = services.sns_message_store(envelope=envelope)
-            if created:
-                transaction.on_commit(lambda: _apply_later(message.pk))
+        created = services.sns_message_store(envelope=envelope)
     except DatabaseError:
         logger.exception("SNS message %s could not be stored; SNS will retry.", envelope.message_id)
         return HttpResponse("Not stored; retry.", status=503, content_type="text/plain")
     return HttpResponse("Stored." if created else "Already stored.", content_type="text/plain")
-
-
-def _apply_later(message_id: int) -> None:
-    try:
-        tasks.sns_message_apply.delay(message_id)
-    except Exception:  # The message is stored; the periodic sweep applies it.
-        logger.exception("Could not queue SNS message %s; the periodic sweep will apply it.", message_id)

@@ -2,11 +2,13 @@
 
 import copy
 import json
+import threading
 import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from campaigns.models import Campaign, Suppression
@@ -103,7 +105,8 @@ def test_an_untagged_event_waits_for_its_row_and_is_applied_once_the_row_is_comm
     assert not Suppression.objects.exists()  # All or nothing, per message.
 
     StepExecution.objects.filter(pk=row.pk).update(status=Status.SENT, ses_message_id="ses-not-committed-yet")
-    assert services.sns_messages_pending(older_than=timedelta(0)) == [message.pk]
+    assert services.sns_messages_pending() == []  # Not tried again at once…
+    assert services.sns_messages_pending(now=message.retry_at) == [message.pk]  # …but soon.
     assert services.sns_message_apply(message_id=message.pk)
     event = TrackingEvent.objects.get()
     assert event.step_execution_id == row.pk
@@ -278,3 +281,37 @@ def test_a_campaign_pauses_itself_on_complaints(settings):
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.PAUSED
     assert "complaints" in campaign.status_note
+
+
+def test_the_apply_tick_is_scheduled_every_sns_apply_seconds(settings):
+    from config.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["sns-messages-apply"]
+    assert entry["schedule"] == settings.SNS_APPLY_SECONDS
+    assert entry["task"] in app.tasks
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_applying_at_once_apply_each_message_once(postgres_only):
+    row = sent_row()
+    for _ in range(20):
+        SnsMessage.objects.create(
+            message_id=str(uuid.uuid4()),
+            topic_arn=TOPIC,
+            message=json.dumps(bounce(row, kind="Transient", subtype="MailboxFull", status="4.2.2")),
+        )
+
+    def work():
+        try:
+            services.sns_messages_apply(budget_seconds=30)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not SnsMessage.objects.filter(applied_at__isnull=True).exists()
+    assert TrackingEvent.objects.count() == 20
+    assert SoftBounceStreak.objects.get(email=row.email).count == 20  # No message counted twice.

@@ -102,8 +102,7 @@ def post(client, data: dict | bytes, *, content_type="text/plain; charset=UTF-8"
 
 def apply_stored():
     """Do what the periodic sweep does: apply every stored, unapplied notification."""
-    for message_id in services.sns_messages_pending(older_than=timedelta(0)):
-        services.sns_message_apply(message_id=message_id)
+    tasks.sns_messages_apply()
 
 
 def assert_nothing_recorded():
@@ -112,19 +111,14 @@ def assert_nothing_recorded():
     assert not Suppression.objects.exists()
 
 
-def test_a_signed_notification_is_stored_queued_and_then_applied(
-    client, fetches, django_capture_on_commit_callbacks, monkeypatch
-):
-    queued = []
-    monkeypatch.setattr(tasks.sns_message_apply, "delay", queued.append)
+def test_a_signed_notification_is_stored_and_answered_then_applied_by_the_tick(client, fetches):
     signed = SIGNER.sign(notification(BOUNCE))
-    with django_capture_on_commit_callbacks(execute=True):
-        response = post(client, signed)
+    response = post(client, signed)
     assert response.status_code == 200
     stored = SnsMessage.objects.get()
-    assert (stored.message_id, stored.applied_at, queued) == (signed["MessageId"], None, [stored.pk])
+    assert (stored.message_id, stored.applied_at) == (signed["MessageId"], None)
     assert not Suppression.objects.exists()  # Answered before anything was applied.
-    tasks.sns_message_apply(stored.pk)
+    tasks.sns_messages_apply()
     stored.refresh_from_db()
     assert stored.applied_at is not None
     assert Suppression.objects.get().email == "gone@example.com"
@@ -281,18 +275,14 @@ def test_a_message_within_its_age_and_skew_is_accepted(client, fetches):
 
 
 # Row 11: redelivery.
-def test_the_same_message_twice_is_a_200_that_changes_nothing(
-    client, fetches, django_capture_on_commit_callbacks
-):
+def test_the_same_message_twice_is_a_200_that_changes_nothing(client, fetches):
     signed = SIGNER.sign(notification(BOUNCE))
-    with django_capture_on_commit_callbacks() as first_callbacks:
-        first = post(client, signed)
+    first = post(client, signed)
     apply_stored()
-    with django_capture_on_commit_callbacks() as callbacks:
-        second = post(client, signed)
+    second = post(client, signed)
     apply_stored()
     assert (first.status_code, second.status_code) == (200, 200)
-    assert (len(first_callbacks), callbacks) == (1, [])  # Nothing queued for the repeat.
+    assert second.content == b"Already stored."
     assert SnsMessage.objects.count() == TrackingEvent.objects.count() == Suppression.objects.count() == 1
 
 
