@@ -250,6 +250,8 @@ SES_SOFT_BOUNCE_LIMIT = env_or_default("SES_SOFT_BOUNCE_LIMIT", 3, env.int)
 SES_BOUNCE_RATE_LIMIT = env_or_default("SES_BOUNCE_RATE_LIMIT", 0.04, env.float)
 SES_COMPLAINT_RATE_LIMIT = env_or_default("SES_COMPLAINT_RATE_LIMIT", 0.0008, env.float)
 SES_REPUTATION_MIN_SENT = env_or_default("SES_REPUTATION_MIN_SENT", 200, env.int)
+# The window of a configuration set's rolling rates (its campaigns pause together).
+SES_REPUTATION_WINDOW_HOURS = env_or_default("SES_REPUTATION_WINDOW_HOURS", 24, env.int)
 
 # --- Sending ------------------------------------------------------------------------------------
 AWS_REGION = env_or_default("AWS_REGION", "us-east-1")

@@ -30,6 +30,8 @@ class TrackingEvent(models.Model):
         StepExecution, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
     )
     ses_message_id = models.CharField(max_length=100, blank=True)
+    #: The SES configuration set the email went through (configuration-set events carry it).
+    configuration_set = models.CharField(max_length=64, blank=True)
     #: How Campanile read it: a bounce's class (hard, soft, block, account_suppressed) or a
     #: complaint's feedback type.
     kind = models.CharField(max_length=32, blank=True)

@@ -181,8 +181,11 @@ def _event_effects(*, event: SesEvent, kind: str, row: StepExecution | None) -> 
         _suppress(event=event, reason=Suppression.Reason.ACCOUNT_SUPPRESSION, detail=detail[:500])
     elif event.type == Type.BOUNCE and kind == SOFT:
         _soft_bounce(event=event)
-    if event.type in (Type.BOUNCE, Type.COMPLAINT) and row is not None and row.step_id is not None:
-        campaign_reputation_check(campaign=row.step.campaign)
+    if event.type in (Type.BOUNCE, Type.COMPLAINT):
+        if row is not None and row.step_id is not None:
+            campaign_reputation_check(campaign=row.step.campaign)
+        if event.configuration_set:
+            configuration_set_reputation_check(name=event.configuration_set)
 
 
 def _event_apply(*, event: SesEvent, message: SnsMessage, now: datetime) -> None:
@@ -204,6 +207,7 @@ def _event_apply(*, event: SesEvent, message: SnsMessage, now: datetime) -> None
             "recipient": event.recipient,
             "step_execution": row,
             "ses_message_id": event.ses_message_id,
+            "configuration_set": event.configuration_set[:64],
             "kind": kind[:32],
             "raw": {k: v for k, v in asdict(event).items() if v not in ("", {}, None) and k != "occurred_at"},
         },
@@ -276,6 +280,56 @@ def sns_messages_apply(*, budget_seconds: float) -> int:
 # --- Reputation guard --------------------------------------------------------------------------
 
 
+def _reputation_problems(*, sent: int, hard: int, complaints: int) -> list[str]:
+    """Name each rate over its limit, once `sent` is large enough to judge."""
+    if sent < settings.SES_REPUTATION_MIN_SENT:
+        return []
+    return [
+        f"{name} {count / sent:.3%} of {sent} sent (limit {limit:.3%})"
+        for name, count, limit in (
+            ("hard bounces", hard, settings.SES_BOUNCE_RATE_LIMIT),
+            ("complaints", complaints, settings.SES_COMPLAINT_RATE_LIMIT),
+        )
+        if count / sent > limit
+    ]
+
+
+def _campaign_pause_for_reputation(*, campaign: Campaign, problems: list[str], scope: str) -> bool:
+    reasons = "; ".join(problems)
+    note = f"Paused to protect the sender's reputation ({scope}): {reasons}. Check the list, then resume."
+    try:
+        campaign_services.campaign_pause(campaign=campaign, note=note[:300])
+    except InvalidTransition:
+        return False
+    logger.error("Campaign %s: %s", campaign.pk, note)
+    return True
+
+
+def configuration_set_reputation_check(*, name: str, now: datetime | None = None) -> list[int]:
+    """Pause the sending campaigns of a configuration set whose rates over the window crossed a limit.
+
+    Over the last SES_REPUTATION_WINDOW_HOURS, the set's Send events are the mail sent; return the
+    ids of the campaigns paused.
+    """
+    since = (now or timezone.now()) - timedelta(hours=settings.SES_REPUTATION_WINDOW_HOURS)
+    events = TrackingEvent.objects.filter(configuration_set=name, occurred_at__gte=since)
+    problems = _reputation_problems(
+        sent=events.filter(type=TrackingEvent.Type.SEND).count(),
+        hard=events.filter(type=TrackingEvent.Type.BOUNCE, kind=HARD).count(),
+        complaints=events.filter(type=TrackingEvent.Type.COMPLAINT).count(),
+    )
+    if not problems:
+        return []
+    uses_set = Q(configuration_set=name)
+    if name == settings.SES_CONFIGURATION_SET:
+        uses_set |= Q(configuration_set="")
+    sending = Campaign.objects.filter(uses_set, status=Campaign.Status.SENDING)
+    scope = f"configuration set {name}, last {settings.SES_REPUTATION_WINDOW_HOURS} h"
+    return [
+        c.pk for c in sending if _campaign_pause_for_reputation(campaign=c, problems=problems, scope=scope)
+    ]
+
+
 def campaign_reputation_check(*, campaign: Campaign) -> bool:
     """Pause a sending campaign whose hard-bounce or complaint rate crossed its limit; return whether.
 
@@ -288,23 +342,17 @@ def campaign_reputation_check(*, campaign: Campaign) -> bool:
     if sent < settings.SES_REPUTATION_MIN_SENT:
         return False
     events = TrackingEvent.objects.filter(step_execution__step__campaign=campaign)
-    hard = (
-        events.filter(type=TrackingEvent.Type.BOUNCE, kind=HARD).values("step_execution").distinct().count()
+    problems = _reputation_problems(
+        sent=sent,
+        hard=events.filter(type=TrackingEvent.Type.BOUNCE, kind=HARD)
+        .values("step_execution")
+        .distinct()
+        .count(),
+        complaints=events.filter(type=TrackingEvent.Type.COMPLAINT)
+        .values("step_execution")
+        .distinct()
+        .count(),
     )
-    complaints = events.filter(type=TrackingEvent.Type.COMPLAINT).values("step_execution").distinct().count()
-    problems = []
-    for name, count, limit in (
-        ("hard bounces", hard, settings.SES_BOUNCE_RATE_LIMIT),
-        ("complaints", complaints, settings.SES_COMPLAINT_RATE_LIMIT),
-    ):
-        if count / sent > limit:
-            problems.append(f"{name} {count / sent:.3%} of {sent} sent (limit {limit:.3%})")
-    if not problems:
-        return False
-    note = f"Paused to protect the sender's reputation: {'; '.join(problems)}. Check the list, then resume."
-    try:
-        campaign_services.campaign_pause(campaign=campaign, note=note[:300])
-    except InvalidTransition:
-        return False
-    logger.error("Campaign %s: %s", campaign.pk, note)
-    return True
+    return bool(problems) and _campaign_pause_for_reputation(
+        campaign=campaign, problems=problems, scope="this campaign"
+    )

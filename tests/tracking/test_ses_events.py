@@ -315,3 +315,38 @@ def test_two_workers_applying_at_once_apply_each_message_once(postgres_only):
     assert not SnsMessage.objects.filter(applied_at__isnull=True).exists()
     assert TrackingEvent.objects.count() == 20
     assert SoftBounceStreak.objects.get(email=row.email).count == 20  # No message counted twice.
+
+
+def test_a_configuration_set_over_its_rolling_limit_pauses_its_sending_campaigns(settings):
+    settings.SES_REPUTATION_MIN_SENT = 20
+    settings.SES_CONFIGURATION_SET = "marketing"
+    settings.SES_EVENT_WAIT_SECONDS = 0  # These events name no ledger row.
+    rows = _sending_campaign_with(1)  # Uses the default set, "marketing".
+    named = sent_row()
+    Campaign.objects.filter(pk=named.step.campaign_id).update(
+        status=Campaign.Status.SENDING, configuration_set="marketing"
+    )
+    other = sent_row()
+    Campaign.objects.filter(pk=other.step.campaign_id).update(
+        status=Campaign.Status.SENDING, configuration_set="transactional"
+    )
+    for n in range(20):
+        send = fixture("event-send.json")
+        send["mail"]["messageId"] = f"ses-{n}"
+        send["mail"]["tags"] = {"ses:configuration-set": ["marketing"]}
+        send["mail"]["timestamp"] = timezone.now().isoformat()
+        deliver(send)
+    old = fixture("event-bounce-permanent.json")  # Outside the window: does not count.
+    old["bounce"]["timestamp"] = (timezone.now() - timedelta(hours=25)).isoformat()
+    old["mail"]["tags"] = {"ses:configuration-set": ["marketing"]}
+    deliver(old)
+    assert Campaign.objects.filter(status=Campaign.Status.PAUSED).count() == 0
+
+    recent = fixture("event-bounce-permanent.json")
+    recent["bounce"]["timestamp"] = timezone.now().isoformat()
+    recent["mail"]["tags"] = {"ses:configuration-set": ["marketing"]}
+    deliver(recent)  # 1 of 20 = 5% > 4%
+    paused = set(Campaign.objects.filter(status=Campaign.Status.PAUSED).values_list("pk", flat=True))
+    assert paused == {rows[0].step.campaign_id, named.step.campaign_id}
+    note = Campaign.objects.get(pk=named.step.campaign_id).status_note
+    assert "configuration set marketing" in note
