@@ -252,6 +252,13 @@ SES_COMPLAINT_RATE_LIMIT = env_or_default("SES_COMPLAINT_RATE_LIMIT", 0.0008, en
 SES_REPUTATION_MIN_SENT = env_or_default("SES_REPUTATION_MIN_SENT", 200, env.int)
 # The window of a configuration set's rolling rates (its campaigns pause together).
 SES_REPUTATION_WINDOW_HOURS = env_or_default("SES_REPUTATION_WINDOW_HOURS", 24, env.int)
+# Two-way sync with SES's account-level suppression list every this many seconds; 0: off.
+SES_SUPPRESSION_SYNC_SECONDS = env_or_default("SES_SUPPRESSION_SYNC_SECONDS", 0, env.int)
+if SES_SUPPRESSION_SYNC_SECONDS:
+    CELERY_BEAT_SCHEDULE["ses-suppressions-sync"] = {
+        "task": "tracking.tasks.suppressions_sync_ses",
+        "schedule": float(SES_SUPPRESSION_SYNC_SECONDS),
+    }
 
 # --- Sending ------------------------------------------------------------------------------------
 AWS_REGION = env_or_default("AWS_REGION", "us-east-1")

@@ -1,7 +1,10 @@
 """Celery tasks of tracking: thin wrappers around services."""
 
+from datetime import timedelta
+
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
 from tracking import services
 
@@ -13,3 +16,11 @@ def sns_messages_apply() -> None:
     Several at once on different workers are fine: each message is taken under SKIP LOCKED.
     """
     services.sns_messages_apply(budget_seconds=settings.SNS_APPLY_BUDGET_SECONDS)
+
+
+@shared_task(name="tracking.tasks.suppressions_sync_ses", ignore_result=True)
+def suppressions_sync_ses() -> None:
+    """Sync with SES's account-level suppression list, both ways, over the last two periods."""
+    since = timezone.now() - timedelta(seconds=2 * settings.SES_SUPPRESSION_SYNC_SECONDS)
+    services.suppressions_pull_from_ses(since=since)
+    services.suppressions_push_to_ses(since=since)

@@ -1,0 +1,16 @@
+"""Sync the whole suppression list with SES's account-level list, both ways, once."""
+
+from django.core.management.base import BaseCommand
+
+from tracking import services
+
+
+class Command(BaseCommand):
+    help = (
+        "Copy SES's account-level suppression list into Campanile's, and our bounces and complaints into it."
+    )
+
+    def handle(self, *args, **options):
+        pulled = services.suppressions_pull_from_ses()
+        pushed = services.suppressions_push_to_ses()
+        self.stdout.write(f"{pulled} new suppressions from SES; {pushed} addresses put on SES's list.")
