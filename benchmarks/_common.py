@@ -1,9 +1,12 @@
 """Shared set-up for the benchmarks: a dedicated PostgreSQL database and Django configured on it."""
 
 import os
+import re
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,3 +58,51 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wrk_run(base: str, script: Path, args, *script_args: str) -> dict:
+    """Load `base` with wrk and a Lua script whose done() prints a RESULT line; return its figures.
+
+    `args` gives --threads, --connections and --seconds; `script_args` reach the script's init().
+    """
+    output = subprocess.run(
+        [
+            "wrk",
+            f"--threads={args.threads}",
+            f"--connections={args.connections}",
+            f"--duration={args.seconds}s",
+            f"--script={script}",
+            base,
+            "--",
+            *script_args,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    match = re.search(
+        r"RESULT requests=(\d+) seconds=([\d.]+) non2xx=(\d+) p50=([\d.]+) p99=([\d.]+)", output
+    )
+    if not match:
+        raise SystemExit(f"wrk said:\n{output}")
+    requests, seconds, non2xx, p50, p99 = match.groups()
+    accepted = int(requests) - int(non2xx)
+    return {
+        "rps": accepted / float(seconds),
+        "accepted": accepted,
+        "non2xx": int(non2xx),
+        "p50": float(p50),
+        "p99": float(p99),
+    }
+
+
+def wait_healthy(base: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit("gunicorn did not become healthy")

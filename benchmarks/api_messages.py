@@ -10,18 +10,15 @@ requests/s, p50 and p99 latency, and the ratio messages / bare.
 """
 
 import argparse
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import ROOT, bench_env, database_reset, django_setup, free_port
+from benchmarks._common import ROOT, bench_env, database_reset, django_setup, free_port, wait_healthy, wrk_run
 
 CONTACTS = 10_000
 LUA = """
@@ -72,47 +69,6 @@ def seed() -> str:
     return secret
 
 
-def wait_healthy(base: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:  # noqa: S310
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise SystemExit("gunicorn did not become healthy")
-
-
-def load(base: str, path: str, key: str, script: Path, args, label: str) -> dict:
-    output = subprocess.run(
-        [
-            "wrk",
-            f"--threads={args.threads}",
-            f"--connections={args.connections}",
-            f"--duration={args.seconds}s",
-            "--script",
-            str(script),
-            base,
-            "--",
-            label,
-            key,
-            path,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    match = re.search(
-        r"RESULT requests=(\d+) seconds=([\d.]+) non2xx=(\d+) p50=([\d.]+) p99=([\d.]+)", output
-    )
-    if not match:
-        raise SystemExit(f"wrk said:\n{output}")
-    requests, seconds, non2xx, p50, p99 = match.groups()
-    accepted = int(requests) - int(non2xx)
-    return {"rps": accepted / float(seconds), "non2xx": int(non2xx), "p50": float(p50), "p99": float(p99)}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
@@ -147,7 +103,7 @@ def main() -> None:
             script.write(LUA)
         for round_ in range(args.rounds):
             for label, path in (("bare", "/bench/bare-insert"), ("messages", "/api/v1/messages")):
-                result = load(base, path, key, Path(script.name), args, f"{label}{round_}")
+                result = wrk_run(base, Path(script.name), args, f"{label}{round_}", key, path)
                 results[label].append(result)
                 print(
                     f"{label:9} round {round_ + 1}: {result['rps']:8.1f} req/s accepted, "

@@ -13,7 +13,6 @@ p99, the ratio webhook / bare, and whether every acknowledged notification was s
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -23,8 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import ROOT, bench_env, database_reset, django_setup, free_port
-from benchmarks.api_messages import wait_healthy
+from benchmarks._common import ROOT, bench_env, database_reset, django_setup, free_port, wait_healthy, wrk_run
 
 LUA = """
 local threads = 0
@@ -136,7 +134,7 @@ def main() -> None:
             chunk = work / f"bodies-{round_}.txt"
             chunk.write_text("\n".join(bodies[round_ * per_round : (round_ + 1) * per_round]) + "\n")
             for label, path in (("bare", "/bench/bare-django-insert"), ("webhook", "/webhooks/ses/")):
-                result = load(base, path, chunk, work / "script.lua", args, label)
+                result = wrk_run(base, work / "script.lua", args, label, path, str(chunk), str(args.threads))
                 results[label].append(result)
                 if label == "webhook":
                     accepted_webhook += result["accepted"]
@@ -159,41 +157,6 @@ def main() -> None:
     # Requests still in flight when wrk stops are stored but not counted as acknowledged.
     verdict = "none lost" if stored >= accepted_webhook else "LOST"
     print(f"acknowledged {accepted_webhook}, stored {stored}: {verdict}")
-
-
-def load(base: str, path: str, bodies: Path, script: Path, args, label: str) -> dict:
-    output = subprocess.run(
-        [
-            "wrk",
-            f"--threads={args.threads}",
-            f"--connections={args.connections}",
-            f"--duration={args.seconds}s",
-            f"--script={script}",
-            base,
-            "--",
-            label,
-            path,
-            str(bodies),
-            str(args.threads),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    match = re.search(
-        r"RESULT requests=(\d+) seconds=([\d.]+) non2xx=(\d+) p50=([\d.]+) p99=([\d.]+)", output
-    )
-    if not match:
-        raise SystemExit(f"wrk said:\n{output}")
-    requests, seconds, non2xx, p50, p99 = match.groups()
-    accepted = int(requests) - int(non2xx)
-    return {
-        "rps": accepted / float(seconds),
-        "accepted": accepted,
-        "non2xx": int(non2xx),
-        "p50": float(p50),
-        "p99": float(p99),
-    }
 
 
 if __name__ == "__main__":

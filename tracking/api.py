@@ -6,6 +6,7 @@ from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from campaigns.api.filters import EmailFilter
 from campaigns.models import Campaign
 from delivery.models import StepExecution
 from tracking.models import TrackingEvent
@@ -82,7 +83,7 @@ class EventSerializer(serializers.ModelSerializer):
 
 
 class EventFilter(filters.FilterSet):
-    recipient = filters.CharFilter(method="filter_recipient")
+    recipient = EmailFilter()
     campaign = filters.NumberFilter(field_name="step_execution__step__campaign")
     message = filters.UUIDFilter(field_name="step_execution__message")
     occurred_after = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
@@ -91,9 +92,6 @@ class EventFilter(filters.FilterSet):
     class Meta:
         model = TrackingEvent
         fields = ["type", "recipient", "campaign", "message", "occurred_after", "occurred_before"]
-
-    def filter_recipient(self, queryset, name, value):
-        return queryset.filter(recipient=value.strip().lower())
 
 
 class EventViewSet(viewsets.ReadOnlyModelViewSet):

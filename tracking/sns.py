@@ -31,26 +31,11 @@ SUBSCRIPTION_CONFIRMATION = "SubscriptionConfirmation"
 UNSUBSCRIBE_CONFIRMATION = "UnsubscribeConfirmation"
 
 # The fields AWS signs, in its order. Subject is signed only when the message has one.
+_CONFIRMATION_FIELDS = ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type")
 _SIGNED_FIELDS = {
     NOTIFICATION: ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
-    SUBSCRIPTION_CONFIRMATION: (
-        "Message",
-        "MessageId",
-        "SubscribeURL",
-        "Timestamp",
-        "Token",
-        "TopicArn",
-        "Type",
-    ),
-    UNSUBSCRIBE_CONFIRMATION: (
-        "Message",
-        "MessageId",
-        "SubscribeURL",
-        "Timestamp",
-        "Token",
-        "TopicArn",
-        "Type",
-    ),
+    SUBSCRIPTION_CONFIRMATION: _CONFIRMATION_FIELDS,
+    UNSUBSCRIBE_CONFIRMATION: _CONFIRMATION_FIELDS,
 }
 # Version 1 is SHA1 because SNS signs it so, not by choice.
 _HASHES = {"1": hashes.SHA1, "2": hashes.SHA256}

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from campaigns import selectors, services
 from campaigns.api import serializers as s
+from campaigns.api.filters import EmailFilter
 from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign, Contact, ContactList, Suppression, Template
 
@@ -47,7 +48,7 @@ def _validated_rows(raw_rows) -> tuple[list[tuple[int, dict]], list[dict]]:
 
 
 class ContactFilter(filters.FilterSet):
-    email = filters.CharFilter(method="filter_email")
+    email = EmailFilter()
     list = filters.ModelChoiceFilter(field_name="lists", queryset=ContactList.objects.all())
     created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     updated_after = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
@@ -55,9 +56,6 @@ class ContactFilter(filters.FilterSet):
     class Meta:
         model = Contact
         fields = ["email", "external_id", "status", "list", "created_after", "updated_after"]
-
-    def filter_email(self, queryset, name, value):
-        return queryset.filter(email=value.strip().lower())
 
 
 class ContactViewSet(viewsets.ModelViewSet):
@@ -264,15 +262,12 @@ class CampaignViewSet(viewsets.ModelViewSet):
 
 
 class SuppressionFilter(filters.FilterSet):
-    email = filters.CharFilter(method="filter_email")
+    email = EmailFilter()
     created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
 
     class Meta:
         model = Suppression
         fields = ["email", "reason", "source", "created_after"]
-
-    def filter_email(self, queryset, name, value):
-        return queryset.filter(email=value.strip().lower())
 
 
 class SuppressionViewSet(
