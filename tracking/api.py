@@ -6,9 +6,9 @@ from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from campaigns.api.filters import EmailFilter
+from campaigns.api.filters import DateTimeFilter, EmailFilter
 from campaigns.models import Campaign
-from delivery.models import StepExecution
+from delivery.models import StepExecution, TransactionalMessage
 from tracking.models import TrackingEvent
 from tracking.selectors import campaign_stats
 
@@ -84,10 +84,15 @@ class EventSerializer(serializers.ModelSerializer):
 
 class EventFilter(filters.FilterSet):
     recipient = EmailFilter()
-    campaign = filters.NumberFilter(field_name="step_execution__step__campaign")
-    message = filters.UUIDFilter(field_name="step_execution__message")
-    occurred_after = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    # Choice filters check the id exists (a 400 otherwise), so no odd number reaches the database.
+    campaign = filters.ModelChoiceFilter(
+        field_name="step_execution__step__campaign", queryset=Campaign.objects.all()
+    )
+    message = filters.ModelChoiceFilter(
+        field_name="step_execution__message", queryset=TransactionalMessage.objects.all()
+    )
+    occurred_after = DateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = DateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = TrackingEvent

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from campaigns import selectors, services
 from campaigns.api import serializers as s
-from campaigns.api.filters import EmailFilter
+from campaigns.api.filters import DateTimeFilter, EmailFilter
 from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign, Contact, ContactList, Suppression, Template
 
@@ -50,8 +50,8 @@ def _validated_rows(raw_rows) -> tuple[list[tuple[int, dict]], list[dict]]:
 class ContactFilter(filters.FilterSet):
     email = EmailFilter()
     list = filters.ModelChoiceFilter(field_name="lists", queryset=ContactList.objects.all())
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    updated_after = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    updated_after = DateTimeFilter(field_name="updated_at", lookup_expr="gte")
 
     class Meta:
         model = Contact
@@ -263,7 +263,7 @@ class CampaignViewSet(viewsets.ModelViewSet):
 
 class SuppressionFilter(filters.FilterSet):
     email = EmailFilter()
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
 
     class Meta:
         model = Suppression

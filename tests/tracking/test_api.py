@@ -84,3 +84,19 @@ def test_events_filter_by_type_recipient_campaign_and_message(api_client):
         "message": None,
     }
     assert api_client.post("/api/v1/events", {}).status_code == 405
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"occurred_after": "0001-01-01T00:00:00+23:59"},
+        {"occurred_before": "not a time"},
+        {"campaign": "99999999999999999999"},
+        {"campaign": "NaN"},
+        {"message": "not-a-uuid"},
+    ],
+)
+def test_event_filters_refuse_what_the_database_could_not_compare(api_client, query):
+    response = api_client.get("/api/v1/events", query)
+    assert response.status_code == 400
+    assert api_client.get("/api/v1/events").status_code == 200  # Nothing left broken behind it.
