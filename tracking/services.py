@@ -20,6 +20,7 @@ from campaigns.models import Campaign, Suppression
 from delivery import services as delivery_services
 from delivery import tokens
 from delivery.models import StepExecution
+from tracking import metrics
 from tracking.events import EventFormatError, SesEvent, ses_events_from_record
 from tracking.models import SnsMessage, SoftBounceStreak, TrackingEvent
 from tracking.sns import SnsEnvelope
@@ -188,10 +189,10 @@ def _event_effects(*, event: SesEvent, kind: str, row: StepExecution | None) -> 
             configuration_set_reputation_check(name=event.configuration_set)
 
 
-def _event_apply(*, event: SesEvent, message: SnsMessage, now: datetime) -> None:
+def _event_apply(*, event: SesEvent, message: SnsMessage, now: datetime) -> bool:
     if settings.SES_ACCOUNT_ID and event.sending_account_id not in ("", settings.SES_ACCOUNT_ID):
         logger.warning("Event for SES account %s ignored: not ours.", event.sending_account_id)
-        return
+        return False
     row = _ledger_row(event=event)
     waited = now - message.received_at
     if row is None and not event.tracking_id and waited < timedelta(seconds=settings.SES_EVENT_WAIT_SECONDS):
@@ -214,6 +215,7 @@ def _event_apply(*, event: SesEvent, message: SnsMessage, now: datetime) -> None
     )
     if created:  # A second delivery of the same message changes nothing.
         _event_effects(event=event, kind=kind, row=row)
+    return created
 
 
 def sns_message_apply(*, message_id: int, now: datetime | None = None) -> bool:
@@ -241,8 +243,9 @@ def sns_message_apply(*, message_id: int, now: datetime | None = None) -> bool:
             return True
         try:
             with transaction.atomic():
-                for event in events:
-                    _event_apply(event=event, message=message, now=now)
+                applied = [
+                    event.type for event in events if _event_apply(event=event, message=message, now=now)
+                ]
         except _LedgerNotYet as exc:
             message.note = str(exc)
             message.retry_at = now + SNS_RETRY_DELAY
@@ -250,6 +253,8 @@ def sns_message_apply(*, message_id: int, now: datetime | None = None) -> bool:
             return False
         message.applied_at, message.note = now, ""
         message.save(update_fields=["attempts", "applied_at", "note"])
+    for kind in applied:
+        metrics.SES_EVENTS.labels(type=kind).inc()
     return True
 
 
@@ -294,7 +299,7 @@ def _reputation_problems(*, sent: int, hard: int, complaints: int) -> list[str]:
     ]
 
 
-def _campaign_pause_for_reputation(*, campaign: Campaign, problems: list[str], scope: str) -> bool:
+def _campaign_pause_for_reputation(*, campaign: Campaign, problems: list[str], scope: str, kind: str) -> bool:
     reasons = "; ".join(problems)
     note = f"Paused to protect the sender's reputation ({scope}): {reasons}. Check the list, then resume."
     try:
@@ -302,6 +307,7 @@ def _campaign_pause_for_reputation(*, campaign: Campaign, problems: list[str], s
     except InvalidTransition:
         return False
     logger.error("Campaign %s: %s", campaign.pk, note)
+    metrics.REPUTATION_PAUSES.labels(scope=kind).inc()
     return True
 
 
@@ -326,7 +332,11 @@ def configuration_set_reputation_check(*, name: str, now: datetime | None = None
     sending = Campaign.objects.filter(uses_set, status=Campaign.Status.SENDING)
     scope = f"configuration set {name}, last {settings.SES_REPUTATION_WINDOW_HOURS} h"
     return [
-        c.pk for c in sending if _campaign_pause_for_reputation(campaign=c, problems=problems, scope=scope)
+        campaign.pk
+        for campaign in sending
+        if _campaign_pause_for_reputation(
+            campaign=campaign, problems=problems, scope=scope, kind="configuration_set"
+        )
     ]
 
 
@@ -354,7 +364,7 @@ def campaign_reputation_check(*, campaign: Campaign) -> bool:
         .count(),
     )
     return bool(problems) and _campaign_pause_for_reputation(
-        campaign=campaign, problems=problems, scope="this campaign"
+        campaign=campaign, problems=problems, scope="this campaign", kind="campaign"
     )
 
 

@@ -11,7 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from tracking import services, sns
+from tracking import metrics, services, sns
 from tracking.exceptions import SnsRefused
 
 logger = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ def ses_webhook(request: HttpRequest) -> HttpResponse:
         envelope = sns.sns_verify(body=request.body, headers=headers)
     except SnsRefused as exc:
         logger.warning("SNS delivery refused (%s): %s", exc.status, exc)
+        metrics.SNS_REFUSED.labels(status=str(exc.status)).inc()
         return HttpResponse(str(exc), status=exc.status, content_type="text/plain")
     if envelope.type == sns.UNSUBSCRIBE_CONFIRMATION:
         # Someone unsubscribed our endpoint: events stop arriving. A person must look; it is

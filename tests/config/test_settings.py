@@ -28,6 +28,14 @@ def test_production_refuses_to_start_without_a_secret_key():
     assert "DJANGO_SECRET_KEY is required" in result.stderr
 
 
+def test_sns_signature_checks_cannot_be_switched_off_in_production():
+    refused = _import_settings(DJANGO_SECRET_KEY="x", SNS_VERIFY_SIGNATURES="false")
+    assert refused.returncode != 0
+    assert "SNS_VERIFY_SIGNATURES can only be turned off with DJANGO_DEBUG on" in refused.stderr
+    allowed = _import_settings(DJANGO_DEBUG="true", SNS_VERIFY_SIGNATURES="false")
+    assert allowed.returncode == 0, allowed.stderr
+
+
 def test_debug_run_falls_back_to_sqlite_and_a_local_key():
     result = _import_settings(DJANGO_DEBUG="true")
     assert result.returncode == 0, result.stderr

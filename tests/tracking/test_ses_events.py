@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from campaigns.models import Campaign, Suppression
 from delivery.models import StepExecution
@@ -69,18 +70,24 @@ def deliver(record: dict, *, received_at=None) -> tuple[SnsMessage, bool]:
     return message, applied
 
 
+def _metric(name: str, **labels) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 def sent_row(**fields) -> StepExecution:
     return StepExecutionFactory(status=Status.SENT, ses_message_id=f"ses-{uuid.uuid4()}", **fields)
 
 
 def test_every_fixture_applies_and_is_recorded_once_per_recipient(settings):
     settings.SES_EVENT_WAIT_SECONDS = 0  # Fixtures name MessageIds that no row has.
+    bounces_before = _metric("campanile_ses_events_total", type="bounce")
     for path in sorted(FIXTURES.glob("*.json")):
         if path.name.startswith(("event-", "notification-")):
             message, applied = deliver(json.loads(path.read_text()))
             assert applied, path.name
             assert message.applied_at is not None, path.name
     assert TrackingEvent.objects.filter(type=TrackingEvent.Type.BOUNCE).count() == 3  # 1 + 2 recipients
+    assert _metric("campanile_ses_events_total", type="bounce") == bounces_before + 3
 
 
 def test_a_send_event_reconciles_an_unknown_row_by_its_tag():
@@ -253,9 +260,11 @@ def test_a_campaign_pauses_itself_when_hard_bounces_pass_the_limit(settings):
     campaign = rows[0].step.campaign
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.SENDING
+    paused_before = _metric("campanile_reputation_pauses_total", scope="campaign")
     deliver(bounce(rows[2]))  # 6%
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.PAUSED
+    assert _metric("campanile_reputation_pauses_total", scope="campaign") == paused_before + 1
     assert "hard bounces 6.000% of 50 sent" in campaign.status_note
 
 
