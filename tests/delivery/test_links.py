@@ -1,0 +1,106 @@
+import re
+
+from delivery.links import html_track
+
+BASE = "https://mail.example.com"
+PIXEL = f"{BASE}/o/token"
+
+
+def track(html, **kwargs):
+    seen = []
+
+    def click(url):
+        seen.append(url)
+        return f"{BASE}/c/{len(seen)}"
+
+    options = {"click_url": click, "pixel_url": PIXEL, "keep_prefixes": (f"{BASE}/c/", f"{BASE}/u/")} | kwargs
+    return html_track(html, **options), seen
+
+
+def hrefs(html):
+    return re.findall(r'href="([^"]*)"', html)
+
+
+def test_web_links_go_through_the_redirect_and_the_rest_stay():
+    html = (
+        '<p><a href="https://shop.example.com/sale?x=1&amp;y=2">Sale</a> '
+        '<a href="http://example.org">Old</a> '
+        '<a href="mailto:help@example.com">Mail</a> <a href="tel:+3212345">Call</a> '
+        '<a href="#top">Top</a> <a href="/relative/page">Relative</a> <a name="anchor">No href</a> '
+        f'<a href="{BASE}/u/abc">Unsubscribe</a> <a href="{BASE}/c/already">Tracked</a></p>'
+    )
+    out, seen = track(html)
+    assert seen == ["https://shop.example.com/sale?x=1&y=2", "http://example.org"]
+    assert hrefs(out) == [
+        f"{BASE}/c/1",
+        f"{BASE}/c/2",
+        "mailto:help@example.com",
+        "tel:+3212345",
+        "#top",
+        "/relative/page",
+        f"{BASE}/u/abc",
+        f"{BASE}/c/already",
+    ]
+    assert out.endswith(
+        f'<img src="{PIXEL}" width="1" height="1" alt="" style="display:block;width:1px;height:1px;border:0">'
+    )
+
+
+def test_links_in_comments_style_and_script_are_not_touched():
+    html = (
+        '<!--[if mso]><a href="https://mso.example.com">MSO</a><![endif]-->'
+        "<style>a[href='https://style.example.com'] { color: red }</style>"
+        "<p><a href='https://real.example.com'>Real</a></p>"
+    )
+    out, seen = track(html)
+    assert seen == ["https://real.example.com"]
+    assert '<!--[if mso]><a href="https://mso.example.com">MSO</a><![endif]-->' in out
+    assert "a[href='https://style.example.com']" in out
+
+
+def test_a_whole_document_keeps_its_doctype_and_head_and_gets_the_pixel_in_its_body():
+    html = (
+        '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" '
+        '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">\n'
+        '<html><head><meta charset="utf-8"><title>Hi</title></head>'
+        '<body><a href="https://example.com">x</a></body></html>'
+    )
+    out, _ = track(html)
+    assert out.startswith("<!DOCTYPE html PUBLIC")
+    assert "<title>Hi</title>" in out
+    assert re.search(r'<img src="[^"]+/o/token"[^>]*></body>', out)
+
+
+def test_unicode_and_very_long_urls_survive():
+    long_url = "https://example.com/" + "a" * 5000 + "?q=" + "b" * 3000
+    html = f'<p>Grüße <a href="https://例え.jp/パス?q=ü">IDN</a> <a href="{long_url}">Long</a></p>'
+    out, seen = track(html)
+    assert seen == ["https://例え.jp/パス?q=ü", long_url]
+    assert "Grüße" in out
+
+
+def test_a_link_can_opt_out_and_either_part_can_be_switched_off():
+    html = '<a href="https://keep.example.com" data-campanile-notrack>Keep</a><a href="https://x.example.com">X</a>'
+    out, seen = track(html)
+    assert seen == ["https://x.example.com"]
+    assert '<a href="https://keep.example.com">Keep</a>' in out  # The marker is gone from the mail.
+    no_pixel, _ = track(html, pixel_url=None)
+    assert "<img" not in no_pixel
+    no_clicks, seen = track(html, click_url=None)
+    assert seen == []
+    assert 'href="https://x.example.com"' in no_clicks
+    assert html_track("", click_url=None, pixel_url=PIXEL) == ""
+
+
+def test_text_before_and_after_elements_is_kept_in_a_fragment():
+    out, _ = track('Hello <b>you</b>, see <a href="https://a.example.com">this</a>. Bye', pixel_url=None)
+    assert out == f'Hello <b>you</b>, see <a href="{BASE}/c/1">this</a>. Bye'
+
+
+def test_one_megabyte_of_html_is_rewritten():
+    block = '<tr><td><a href="https://example.com/item/{n}">Item {n}</a> ' + "x" * 150 + "</td></tr>"
+    html = "<table>" + "".join(block.format(n=n) for n in range(5000)) + "</table>"
+    assert len(html) > 1_000_000
+    out, seen = track(html)
+    assert len(seen) == 5000
+    assert out.count(f'href="{BASE}/c/') == 5000
