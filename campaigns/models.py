@@ -209,6 +209,8 @@ class Campaign(TimestampedModel):
         max_length=64, blank=True, help_text="SES configuration set; empty uses SES_CONFIGURATION_SET."
     )
     scheduled_at = models.DateTimeField(null=True, blank=True, help_text="Empty means as soon as scheduled.")
+    track_opens = models.BooleanField(default=True, help_text="Add an open pixel to the HTML.")
+    track_clicks = models.BooleanField(default=True, help_text="Send web links through the click redirect.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, editable=False)
     started_at = models.DateTimeField(null=True, blank=True, editable=False)
     #: Why the campaign is in its status when the system, not a person, put it there.

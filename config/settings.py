@@ -221,6 +221,12 @@ CELERY_BEAT_SCHEDULE = {
         # A tick that waited longer than this behind busy workers is dropped; the next one comes.
         "options": {"expires": 10 * MESSAGE_DISPATCH_SECONDS},
     },
+    # Opens and clicks recorded by the tracking views, turned into events in bulk.
+    "tracking-hits-apply": {
+        "task": "tracking.tasks.tracking_hits_apply",
+        "schedule": 5.0,
+        "options": {"expires": 50.0},
+    },
     # SES events stored by the webhook: the stored rows are the queue, no broker message each.
     "sns-messages-apply": {
         "task": "tracking.tasks.sns_messages_apply",
@@ -240,6 +246,10 @@ SNS_MIN_SIGNATURE_VERSION = env_or_default("SNS_MIN_SIGNATURE_VERSION", 1, env.i
 SNS_VERIFY_SIGNATURES = env.bool("SNS_VERIFY_SIGNATURES", default=True)
 if not SNS_VERIFY_SIGNATURES and not DEBUG:
     raise ImproperlyConfigured("SNS_VERIFY_SIGNATURES can only be turned off with DJANGO_DEBUG on.")
+# How opens and clicks keep the reader's IP address: truncate (the /24 or /48 network), hash, none.
+TRACKING_IP_MODE = env.str("TRACKING_IP_MODE", default="truncate")
+if TRACKING_IP_MODE not in ("truncate", "hash", "none"):
+    raise ImproperlyConfigured("TRACKING_IP_MODE must be truncate, hash or none.")
 # Our SES account id: events naming another sendingAccountId are ignored. Empty: not checked.
 SES_ACCOUNT_ID = env.str("SES_ACCOUNT_ID", default="")
 # How long an event without Campanile's tag waits for a ledger row with its SES MessageId.

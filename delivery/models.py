@@ -180,3 +180,22 @@ class SendingHold(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_reason_display()} (until {self.until or 'lifted by hand'})"
+
+
+class TrackedLink(models.Model):
+    """A link of a campaign step's emails, named by id inside signed click tokens.
+
+    The target lives here, not in the URL: a click can only ever lead where the email pointed.
+    """
+
+    step = models.ForeignKey(CampaignStep, on_delete=models.CASCADE, related_name="links")
+    url = models.TextField()
+    #: SHA-256 of the URL: URLs can be longer than an index entry may be.
+    url_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["step", "url_hash"], name="tracked_link_unique")]
+
+    def __str__(self) -> str:
+        return self.url[:100]

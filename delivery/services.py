@@ -12,7 +12,7 @@ import os
 import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from time import monotonic, sleep
 from urllib.parse import quote
@@ -25,6 +25,7 @@ from django.db.models import DateTimeField, F, Max, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
 from django.urls import reverse
 from django.utils import timezone
+from lxml import etree
 
 from campaigns import services as campaign_services
 from campaigns.db import server_bound_cursor
@@ -47,7 +48,8 @@ from delivery.exceptions import (
     SesSendingHalted,
 )
 from delivery.group_commit import GroupCommit
-from delivery.models import SendingHold, StepExecution, TransactionalMessage
+from delivery.links import html_track
+from delivery.models import SendingHold, StepExecution, TrackedLink, TransactionalMessage
 from delivery.selectors import campaign_list_sending, sending_hold_active, step_execution_counts
 from delivery.ses import ses_backend, ses_send
 
@@ -414,6 +416,60 @@ def step_execution_unsubscribe_url(*, execution: StepExecution) -> str:
     return settings.PUBLIC_BASE_URL + reverse("unsubscribe", args=[token])
 
 
+# Link ids by (step, URL): every recipient of a step shares its links, so the database is asked
+# once per link and process.
+_link_ids: dict[tuple[int, str], int] = {}
+_link_ids_lock = threading.Lock()
+_LINK_CACHE_SIZE = 10_000
+
+
+def step_link_id(*, step_id: int, url: str) -> int:
+    """Return the id of a step's link to `url`, recording the link the first time."""
+    key = (step_id, url)
+    with _link_ids_lock:
+        found = _link_ids.get(key)
+    if found is not None:
+        return found
+    digest = hashlib.sha256(url.encode()).hexdigest()
+    link, _ = TrackedLink.objects.get_or_create(step_id=step_id, url_hash=digest, defaults={"url": url})
+    with _link_ids_lock:
+        if len(_link_ids) >= _LINK_CACHE_SIZE:
+            _link_ids.clear()
+        _link_ids[key] = link.pk
+    return link.pk
+
+
+def step_execution_track_html(*, execution: StepExecution, html: str) -> str:
+    """Return a campaign row's HTML with its links tracked and an open pixel, as the campaign asks."""
+    campaign = execution.step.campaign
+    if not (campaign.track_clicks or campaign.track_opens):
+        return html
+    base = settings.PUBLIC_BASE_URL
+
+    def click_url(url: str) -> str:
+        link_id = step_link_id(step_id=execution.step_id, url=url)
+        return base + reverse(
+            "click", args=[tokens.click_token(tracking_id=execution.tracking_id, link_id=link_id)]
+        )
+
+    pixel_url = None
+    if campaign.track_opens:
+        token = tokens.step_execution_token(tracking_id=execution.tracking_id, purpose=tokens.OPEN)
+        pixel_url = base + reverse("open", args=[token])
+    keep = tuple(base + reverse(name, args=["x"])[:-1] for name in ("click", "open", "unsubscribe"))
+    try:
+        return html_track(
+            html,
+            click_url=click_url if campaign.track_clicks else None,
+            pixel_url=pixel_url,
+            keep_prefixes=keep,
+        )
+    except (etree.ParserError, ValueError) as exc:
+        # Mail that lxml cannot parse still goes out, untracked, rather than not at all.
+        logger.warning("Row %s: HTML not tracked, lxml could not parse it (%s).", execution.pk, exc)
+        return html
+
+
 def _list_unsubscribe_headers(*, unsubscribe_url: str) -> dict[str, str]:
     """Return RFC 8058 one-click unsubscribe headers, which Gmail and Yahoo require of bulk mail."""
     targets = [f"<{unsubscribe_url}>"]
@@ -475,6 +531,8 @@ def step_execution_deliver(
     except TemplateRenderError as exc:
         step_execution_settle(execution=execution, status=Status.FAILED, last_error=str(exc))
         return Status.FAILED
+    if execution.step_id and rendered.html:
+        rendered = replace(rendered, html=step_execution_track_html(execution=execution, html=rendered.html))
     message = step_execution_build_message(
         execution=execution, envelope=envelope, rendered=rendered, unsubscribe_url=unsubscribe_url
     )

@@ -11,6 +11,8 @@ from uuid import UUID
 from django.core import signing
 
 UNSUBSCRIBE = "unsubscribe"
+OPEN = "open"
+CLICK = "click"
 
 
 def _signer(purpose: str) -> signing.Signer:
@@ -30,3 +32,22 @@ def step_execution_token_read(*, token: str, purpose: str) -> UUID | None:
         return UUID(bytes=base64.urlsafe_b64decode(compact + "=="))
     except (signing.BadSignature, ValueError):
         return None
+
+
+def click_token(*, tracking_id: UUID, link_id: int) -> str:
+    """Return a signed token binding one row and one of its links."""
+    compact = base64.urlsafe_b64encode(tracking_id.bytes + link_id.to_bytes(8, "big").lstrip(b"\0")).rstrip(
+        b"="
+    )
+    return _signer(CLICK).sign(compact.decode())
+
+
+def click_token_read(token: str) -> tuple[UUID, int] | None:
+    """Return (tracking id, link id) of a click token, or None for a tampered or foreign one."""
+    try:
+        raw = base64.urlsafe_b64decode(_signer(CLICK).unsign(token) + "==")
+    except (signing.BadSignature, ValueError):
+        return None
+    if not 16 < len(raw) <= 24:
+        return None
+    return UUID(bytes=raw[:16]), int.from_bytes(raw[16:], "big")

@@ -100,3 +100,28 @@ class SoftBounceStreak(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email}: {self.count}"
+
+
+class TrackingHit(models.Model):
+    """One pixel fetch or click, written by the tracking views in one cheap INSERT.
+
+    No foreign keys and one index: the views stay fast under load. The consumer tick turns hits
+    into TrackingEvents in bulk and deletes them; until then they wait here, so nothing is lost
+    while the consumer is down.
+    """
+
+    class Kind(models.TextChoices):
+        OPEN = "open", "Open"
+        CLICK = "click", "Click"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    tracking_id = models.UUIDField()
+    link_id = models.BigIntegerField(null=True, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+    method = models.CharField(max_length=8)
+    user_agent = models.CharField(max_length=512, blank=True)
+    #: Truncated or hashed as TRACKING_IP_MODE says; never the raw address.
+    ip = models.CharField(max_length=64, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.tracking_id}"

@@ -1,5 +1,8 @@
 """Writes of tracking: what recipients do with their mail."""
 
+import functools
+import hashlib
+import ipaddress
 import json
 import logging
 import re
@@ -19,10 +22,10 @@ from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign, Suppression
 from delivery import services as delivery_services
 from delivery import tokens
-from delivery.models import StepExecution
+from delivery.models import StepExecution, TrackedLink
 from tracking import metrics
 from tracking.events import EventFormatError, SesEvent, ses_events_from_record
-from tracking.models import SnsMessage, SoftBounceStreak, TrackingEvent
+from tracking.models import SnsMessage, SoftBounceStreak, TrackingEvent, TrackingHit
 from tracking.sns import SnsEnvelope
 
 logger = logging.getLogger(__name__)
@@ -418,3 +421,100 @@ def suppressions_push_to_ses(*, since: datetime | None = None) -> int:
         client.put_suppressed_destination(EmailAddress=email, Reason=_SES_REASONS[reason])
         pushed += 1
     return pushed
+
+
+# --- Opens and clicks ---------------------------------------------------------------------------
+
+# Apple Mail Privacy Protection fetches every image on delivery; Gmail and Yahoo fetch through
+# image proxies. Their fetches say nothing about a person opening the mail.
+_PROXY_AGENTS = re.compile(r"GoogleImageProxy|YahooMailProxy|ggpht\.com|Mail Privacy", re.IGNORECASE)
+# Security gateways follow every link of a new message within seconds of its delivery.
+SCANNER_CLICK_SECONDS = 10
+
+
+def ip_for_storage(address: str) -> str:
+    """Return an address as TRACKING_IP_MODE allows it to be kept: truncated, hashed or not at all."""
+    mode = settings.TRACKING_IP_MODE
+    if not address or mode == "none":
+        return ""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return ""
+    if mode == "hash":
+        return hashlib.sha256(f"{settings.SECRET_KEY}:{ip}".encode()).hexdigest()[:32]
+    prefix = 24 if ip.version == 4 else 48  # The network, not the person.
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False).network_address)
+
+
+def hit_record(
+    *, kind: str, tracking_id: UUID, link_id: int | None, method: str, user_agent: str, ip: str
+) -> None:
+    """Record one pixel fetch or click: one INSERT, nothing else; the consumer tick does the rest."""
+    TrackingHit.objects.create(
+        kind=kind,
+        tracking_id=tracking_id,
+        link_id=link_id,
+        method=method[:8],
+        user_agent=user_agent[:512],
+        ip=ip_for_storage(ip),
+    )
+
+
+def hit_is_machine(*, hit: TrackingHit, sent_at: datetime | None) -> bool:
+    """Tell a machine's fetch or click from a person's, by method, user agent and timing."""
+    if hit.method == "HEAD" or _PROXY_AGENTS.search(hit.user_agent):
+        return True
+    if hit.kind == TrackingHit.Kind.CLICK and sent_at is not None:
+        return (hit.at - sent_at).total_seconds() < SCANNER_CLICK_SECONDS
+    return False
+
+
+def tracking_hits_apply(*, batch: int = 5000) -> int:
+    """Turn a batch of hits into TrackingEvents in bulk and delete them; return how many.
+
+    Several consumers at once take disjoint batches (SKIP LOCKED). A hit whose row is gone is
+    dropped with its batch.
+    """
+    with transaction.atomic():
+        hits = list(TrackingHit.objects.select_for_update(skip_locked=True).order_by("pk")[:batch])
+        if not hits:
+            return 0
+        rows = {
+            row.tracking_id: row
+            for row in StepExecution.objects.filter(tracking_id__in={hit.tracking_id for hit in hits}).only(
+                "pk", "email", "tracking_id", "sent_at"
+            )
+        }
+        events = []
+        for hit in hits:
+            row = rows.get(hit.tracking_id)
+            if row is None:
+                continue
+            detail = {"method": hit.method, "user_agent": hit.user_agent, "ip": hit.ip}
+            if hit.link_id is not None:
+                detail["link_id"] = hit.link_id
+            events.append(
+                TrackingEvent(
+                    type=TrackingEvent.Type.OPEN
+                    if hit.kind == TrackingHit.Kind.OPEN
+                    else TrackingEvent.Type.CLICK,
+                    occurred_at=hit.at,
+                    recipient=row.email,
+                    step_execution=row,
+                    is_machine=hit_is_machine(hit=hit, sent_at=row.sent_at),
+                    event_id=f"hit:{hit.tracking_id}:{hit.pk}",
+                    raw={key: value for key, value in detail.items() if value != ""},
+                )
+            )
+        TrackingEvent.objects.bulk_create(events, ignore_conflicts=True)
+        TrackingHit.objects.filter(pk__in=[hit.pk for hit in hits]).delete()
+    for event in events:
+        metrics.SES_EVENTS.labels(type=event.type).inc()
+    return len(hits)
+
+
+@functools.lru_cache(maxsize=10_000)
+def link_target(link_id: int) -> str | None:
+    """Return where a tracked link leads (links never change, so each process remembers them)."""
+    return TrackedLink.objects.filter(pk=link_id).values_list("url", flat=True).first()

@@ -24,3 +24,10 @@ def suppressions_sync_ses() -> None:
     since = timezone.now() - timedelta(seconds=2 * settings.SES_SUPPRESSION_SYNC_SECONDS)
     services.suppressions_pull_from_ses(since=since)
     services.suppressions_push_to_ses(since=since)
+
+
+@shared_task(name="tracking.tasks.tracking_hits_apply", ignore_result=True)
+def tracking_hits_apply() -> None:
+    """Turn recorded opens and clicks into events, batch by batch (beat calls this every few seconds)."""
+    while services.tracking_hits_apply():
+        pass

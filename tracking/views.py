@@ -1,18 +1,21 @@
 """Public views reached from links in our emails; no login, no cookies."""
 
+import base64
 import json
 import logging
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.db import DatabaseError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from delivery import tokens
 from tracking import metrics, services, sns
 from tracking.exceptions import SnsRefused
+from tracking.models import TrackingHit
 
 logger = logging.getLogger(__name__)
 
@@ -77,3 +80,44 @@ def ses_webhook(request: HttpRequest) -> HttpResponse:
         logger.exception("SNS message %s could not be stored; SNS will retry.", envelope.message_id)
         return HttpResponse("Not stored; retry.", status=503, content_type="text/plain")
     return HttpResponse("Stored." if created else "Already stored.", content_type="text/plain")
+
+
+# The smallest transparent GIF: 43 bytes.
+PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
+
+
+def _hit(request: HttpRequest, *, kind: str, tracking_id, link_id=None) -> None:
+    services.hit_record(
+        kind=kind,
+        tracking_id=tracking_id,
+        link_id=link_id,
+        method=request.method,
+        user_agent=request.headers.get("User-Agent", ""),
+        ip=request.META.get("REMOTE_ADDR", ""),
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
+    """Answer the pixel, always (a broken image would show); record the open when the token is ours."""
+    tracking_id = tokens.step_execution_token_read(token=token, purpose=tokens.OPEN)
+    if tracking_id is not None:
+        _hit(request, kind=TrackingHit.Kind.OPEN, tracking_id=tracking_id)
+    return HttpResponse(PIXEL_GIF, content_type="image/gif")
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def click(request: HttpRequest, token: str) -> HttpResponse:
+    """Redirect to the link the email held; a tampered or unknown token is a 404, never a redirect.
+
+    The target comes from the signed token's link id only: nothing in the request (such as an
+    appended ?url=) can choose it.
+    """
+    found = tokens.click_token_read(token)
+    target = services.link_target(found[1]) if found else None
+    if target is None:
+        raise Http404("This link is not valid.")
+    _hit(request, kind=TrackingHit.Kind.CLICK, tracking_id=found[0], link_id=found[1])
+    return HttpResponseRedirect(target)

@@ -1,0 +1,147 @@
+import email
+import re
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.test import Client
+from django.utils import timezone
+
+from campaigns import services as campaign_services
+from delivery import services as delivery_services
+from delivery import tokens
+from delivery.models import StepExecution, TrackedLink
+from tests.conftest import sent_messages
+from tests.factories import StepExecutionFactory, TemplateFactory, sendable_campaign
+from tracking import services
+from tracking.models import TrackingEvent, TrackingHit
+from tracking.views import PIXEL_GIF
+
+pytestmark = pytest.mark.django_db
+
+HTML = (
+    '<p>Hi {{ contact.first_name }}, <a href="https://shop.example.com/sale?id={{ contact.external_id }}">'
+    'sale</a> and <a href="https://blog.example.com/">blog</a>. '
+    '<a href="{{ unsubscribe_url }}">Unsubscribe</a></p>'
+)
+
+
+def _send(**campaign_fields):
+    campaign = sendable_campaign(contacts=1, **campaign_fields)
+    step = campaign.steps.get()
+    step.template = TemplateFactory(html_body=HTML)
+    step.save()
+    campaign_services.campaign_schedule(campaign=campaign)
+    delivery_services.campaign_dispatch(campaign=campaign)
+    delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
+    (sent,) = sent_messages()
+    mime = email.message_from_string(sent.raw_data)
+    html = next(part for part in mime.walk() if part.get_content_type() == "text/html")
+    return StepExecution.objects.get(step__campaign=campaign), html.get_payload(decode=True).decode()
+
+
+def _paths(html: str, kind: str) -> list[str]:
+    return ["/" + url.split("/", 3)[3] for url in re.findall(rf'"(https?://[^"]+/{kind}/[^"]+)"', html)]
+
+
+def test_campaign_mail_has_signed_click_links_a_pixel_and_an_untouched_unsubscribe_link(ses):
+    row, html = _send()
+    clicks, pixels = _paths(html, "c"), _paths(html, "o")
+    assert len(clicks) == 2
+    assert len(pixels) == 1
+    assert "/u/" in html  # The unsubscribe link is not sent through the redirect.
+    assert "shop.example.com" not in html  # The target is kept server-side.
+    links = dict(TrackedLink.objects.values_list("url", "step_id"))
+    assert set(links) == {
+        f"https://shop.example.com/sale?id={row.contact.external_id}",
+        "https://blog.example.com/",
+    }
+
+
+def test_the_pixel_always_answers_a_43_byte_gif_and_records_only_valid_tokens(ses):
+    _row, html = _send()
+    (pixel,) = _paths(html, "o")
+    client = Client()
+    for path, method in (
+        (pixel, "get"),
+        (pixel, "head"),
+        ("/o/forged-token", "get"),
+        (pixel[:-2] + "xx", "get"),
+    ):
+        response = getattr(client, method)(path)
+        assert response.status_code == 200
+        assert response["Content-Type"] == "image/gif"
+        assert "no-store" in response["Cache-Control"]
+        assert "Set-Cookie" not in response.headers
+        if method == "get":
+            assert response.content == PIXEL_GIF
+    assert len(PIXEL_GIF) == 43
+    assert list(TrackingHit.objects.values_list("method", flat=True).order_by("pk")) == ["GET", "HEAD"]
+
+
+def test_a_click_redirects_to_the_stored_target_and_a_tampered_token_is_404(ses):
+    row, html = _send()
+    first, _second = _paths(html, "c")
+    client = Client()
+    response = client.get(first + "?url=https://evil.example.com")
+    assert response.status_code == 302
+    assert response["Location"] == f"https://shop.example.com/sale?id={row.contact.external_id}"
+    token = first.rsplit("/", 1)[1]
+    for bad in (
+        token[:-1] + ("A" if token[-1] != "A" else "B"),
+        "nonsense",
+        tokens.step_execution_token(tracking_id=row.tracking_id, purpose=tokens.OPEN),
+    ):
+        refused = client.get(f"/c/{bad}")
+        assert refused.status_code == 404
+        assert "Location" not in refused.headers
+    assert TrackingHit.objects.count() == 1
+
+
+def test_hits_become_events_in_bulk_with_machines_apart_and_nothing_twice(ses):
+    _row, html = _send()
+    (pixel,), (click, _) = _paths(html, "o"), _paths(html, "c")
+    client = Client()
+    client.get(pixel, HTTP_USER_AGENT="Mozilla/5.0 (via ggpht.com GoogleImageProxy)")  # Gmail's proxy
+    client.get(click)  # Within seconds of sending: a link scanner.
+    with time_machine.travel(timezone.now() + timedelta(minutes=5)):
+        client.get(pixel, HTTP_USER_AGENT="Mozilla/5.0 (Macintosh) AppleWebKit")
+        client.get(click, HTTP_USER_AGENT="Mozilla/5.0 (Macintosh) AppleWebKit")
+    StepExecutionFactory()  # Another row; and a hit whose row is gone:
+    TrackingHit.objects.create(kind="open", tracking_id="00000000-0000-7000-8000-000000000000", method="GET")
+
+    assert services.tracking_hits_apply() == 5
+    assert services.tracking_hits_apply() == 0
+    assert not TrackingHit.objects.exists()
+    events = list(TrackingEvent.objects.order_by("occurred_at").values_list("type", "is_machine"))
+    assert events == [("open", True), ("click", True), ("open", False), ("click", False)]
+    human_click = TrackingEvent.objects.get(type="click", is_machine=False)
+    assert human_click.raw["link_id"] == TrackedLink.objects.get(url__startswith="https://shop").pk
+
+
+def test_tracking_can_be_switched_off_per_campaign(ses):
+    _row, html = _send(track_opens=False, track_clicks=False)
+    assert _paths(html, "o") == _paths(html, "c") == []
+    assert "https://shop.example.com/sale" in html
+
+
+@pytest.mark.parametrize(
+    ("mode", "address", "stored"),
+    [
+        ("truncate", "203.0.113.77", "203.0.113.0"),
+        ("truncate", "2001:db8:1234:5678::1", "2001:db8:1234::"),
+        ("none", "203.0.113.77", ""),
+        ("truncate", "not an address", ""),
+    ],
+)
+def test_ip_addresses_are_kept_only_as_the_setting_allows(settings, mode, address, stored):
+    settings.TRACKING_IP_MODE = mode
+    assert services.ip_for_storage(address) == stored
+
+
+def test_hashed_ip_addresses_are_stable_and_not_the_address(settings):
+    settings.TRACKING_IP_MODE = "hash"
+    hashed = services.ip_for_storage("203.0.113.77")
+    assert hashed == services.ip_for_storage("203.0.113.77")
+    assert "203" not in hashed
+    assert len(hashed) == 32
