@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.urls import urlpatterns as app_urlpatterns
+from tracking.views import PIXEL_GIF
 
 BARE_TABLE = "bench_bare_insert"
 
@@ -39,8 +40,14 @@ def bare_django_insert(request):
     return HttpResponse("ok")
 
 
+def bare_gif(request, token):
+    """A bare Django view answering the same 43-byte GIF as the pixel: no token check, no write."""
+    return HttpResponse(PIXEL_GIF, content_type="image/gif")
+
+
 urlpatterns = [
     *app_urlpatterns,
     path("bench/bare-insert", BareInsertView.as_view()),
     path("bench/bare-django-insert", bare_django_insert),
+    path("bench/bare-gif/<str:token>", bare_gif),
 ]

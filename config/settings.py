@@ -250,6 +250,8 @@ if not SNS_VERIFY_SIGNATURES and not DEBUG:
 TRACKING_IP_MODE = env.str("TRACKING_IP_MODE", default="truncate")
 if TRACKING_IP_MODE not in ("truncate", "hash", "none"):
     raise ImproperlyConfigured("TRACKING_IP_MODE must be truncate, hash or none.")
+# The Redis list the tracking views push hits to (with REDIS_URL; else a database table).
+TRACKING_HITS_REDIS_KEY = "campanile:hits"
 # Our SES account id: events naming another sendingAccountId are ignored. Empty: not checked.
 SES_ACCOUNT_ID = env.str("SES_ACCOUNT_ID", default="")
 # How long an event without Campanile's tag waits for a ledger row with its SES MessageId.

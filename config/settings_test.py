@@ -23,6 +23,7 @@ SES_MAX_SEND_RATE = 10_000.0
 # tests of concurrent sending set it themselves on committed data (transactional_db).
 SEND_CONCURRENCY = 1
 SEND_RATE_REDIS_KEY = f"campanile-test-{os.getpid()}:send-rate"
+TRACKING_HITS_REDIS_KEY = f"campanile-test-{os.getpid()}:hits"
 
 AWS_ENDPOINT_URL = None
 AWS_SES_REGION_ENDPOINT_URL = None

@@ -4,6 +4,7 @@ import os
 
 import boto3
 import pytest
+import redis
 from botocore.awsrequest import AWSResponse
 from django.conf import settings
 from django.db import connection
@@ -64,6 +65,10 @@ def send_rate_fresh():
     throttle.send_rate_forget()
     if settings.REDIS_URL:
         throttle.send_slots_reset()
+        # Hits recorded by an earlier test must not turn up in this one.
+        redis.Redis.from_url(settings.REDIS_URL).delete(
+            *(settings.TRACKING_HITS_REDIS_KEY + suffix for suffix in ("", ":processing", ":lock"))
+        )
     yield
     throttle.send_rate_forget()
 

@@ -1,21 +1,25 @@
 """Writes of tracking: what recipients do with their mail."""
 
+import contextlib
 import functools
 import hashlib
 import ipaddress
 import json
 import logging
 import re
-from dataclasses import asdict
-from datetime import datetime, timedelta
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from time import monotonic
 from uuid import UUID
 
 import boto3
+import redis
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from uuid_utils.compat import uuid7
 
 from campaigns import services as campaign_services
 from campaigns.exceptions import InvalidTransition
@@ -447,21 +451,43 @@ def ip_for_storage(address: str) -> str:
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False).network_address)
 
 
+@dataclass(frozen=True)
+class _Hit:
+    """A hit on its way to becoming an event, from the table or from Redis."""
+
+    uid: str
+    kind: str
+    tracking_id: UUID
+    link_id: int | None
+    at: datetime
+    method: str
+    user_agent: str
+    ip: str
+
+
+@functools.cache
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
 def hit_record(
     *, kind: str, tracking_id: UUID, link_id: int | None, method: str, user_agent: str, ip: str
 ) -> None:
-    """Record one pixel fetch or click: one INSERT, nothing else; the consumer tick does the rest."""
+    """Record one pixel fetch or click: one Redis push (or, without Redis, one lean INSERT).
+
+    The consumer tick turns hits into events in bulk; until then they wait, in Redis or the table.
+    """
+    method, user_agent, ip = method[:8], user_agent[:512], ip_for_storage(ip)
+    if settings.REDIS_URL:
+        record = [uuid7().hex, kind, tracking_id.hex, link_id, time.time(), method, user_agent, ip]
+        _redis().lpush(settings.TRACKING_HITS_REDIS_KEY, json.dumps(record))
+        return
     TrackingHit.objects.create(
-        kind=kind,
-        tracking_id=tracking_id,
-        link_id=link_id,
-        method=method[:8],
-        user_agent=user_agent[:512],
-        ip=ip_for_storage(ip),
+        kind=kind, tracking_id=tracking_id, link_id=link_id, method=method, user_agent=user_agent, ip=ip
     )
 
 
-def hit_is_machine(*, hit: TrackingHit, sent_at: datetime | None) -> bool:
+def hit_is_machine(*, hit: _Hit, sent_at: datetime | None) -> bool:
     """Tell a machine's fetch or click from a person's, by method, user agent and timing."""
     if hit.method == "HEAD" or _PROXY_AGENTS.search(hit.user_agent):
         return True
@@ -470,48 +496,102 @@ def hit_is_machine(*, hit: TrackingHit, sent_at: datetime | None) -> bool:
     return False
 
 
-def tracking_hits_apply(*, batch: int = 5000) -> int:
-    """Turn a batch of hits into TrackingEvents in bulk and delete them; return how many.
+def _events_from_hits(hits: list[_Hit]) -> list[TrackingEvent]:
+    """Write one event per hit, in bulk; a hit seen before (a consumer that died) is skipped."""
+    rows = {
+        row.tracking_id: row
+        for row in StepExecution.objects.filter(tracking_id__in={hit.tracking_id for hit in hits}).only(
+            "pk", "email", "tracking_id", "sent_at"
+        )
+    }
+    events = []
+    for hit in hits:
+        row = rows.get(hit.tracking_id)
+        if row is None:
+            continue  # Its row is gone: nothing to attach it to.
+        detail = {"method": hit.method, "user_agent": hit.user_agent, "ip": hit.ip, "link_id": hit.link_id}
+        events.append(
+            TrackingEvent(
+                type=TrackingEvent.Type.OPEN
+                if hit.kind == TrackingHit.Kind.OPEN
+                else TrackingEvent.Type.CLICK,
+                occurred_at=hit.at,
+                recipient=row.email,
+                step_execution=row,
+                is_machine=hit_is_machine(hit=hit, sent_at=row.sent_at),
+                event_id=f"hit:{hit.uid}",
+                raw={key: value for key, value in detail.items() if value not in ("", None)},
+            )
+        )
+    TrackingEvent.objects.bulk_create(events, ignore_conflicts=True)
+    return events
 
-    Several consumers at once take disjoint batches (SKIP LOCKED). A hit whose row is gone is
-    dropped with its batch.
-    """
+
+def _apply_table_hits(batch: int) -> tuple[int, list[TrackingEvent]]:
     with transaction.atomic():
-        hits = list(TrackingHit.objects.select_for_update(skip_locked=True).order_by("pk")[:batch])
-        if not hits:
-            return 0
-        rows = {
-            row.tracking_id: row
-            for row in StepExecution.objects.filter(tracking_id__in={hit.tracking_id for hit in hits}).only(
-                "pk", "email", "tracking_id", "sent_at"
-            )
-        }
-        events = []
-        for hit in hits:
-            row = rows.get(hit.tracking_id)
-            if row is None:
-                continue
-            detail = {"method": hit.method, "user_agent": hit.user_agent, "ip": hit.ip}
-            if hit.link_id is not None:
-                detail["link_id"] = hit.link_id
-            events.append(
-                TrackingEvent(
-                    type=TrackingEvent.Type.OPEN
-                    if hit.kind == TrackingHit.Kind.OPEN
-                    else TrackingEvent.Type.CLICK,
-                    occurred_at=hit.at,
-                    recipient=row.email,
-                    step_execution=row,
-                    is_machine=hit_is_machine(hit=hit, sent_at=row.sent_at),
-                    event_id=f"hit:{hit.tracking_id}:{hit.pk}",
-                    raw={key: value for key, value in detail.items() if value != ""},
-                )
-            )
-        TrackingEvent.objects.bulk_create(events, ignore_conflicts=True)
-        TrackingHit.objects.filter(pk__in=[hit.pk for hit in hits]).delete()
+        rows = list(TrackingHit.objects.select_for_update(skip_locked=True).order_by("pk")[:batch])
+        if not rows:
+            return 0, []
+        hits = [
+            _Hit(f"db{r.pk}", r.kind, r.tracking_id, r.link_id, r.at, r.method, r.user_agent, r.ip)
+            for r in rows
+        ]
+        events = _events_from_hits(hits)
+        TrackingHit.objects.filter(pk__in=[row.pk for row in rows]).delete()
+    return len(rows), events
+
+
+# Move up to ARGV[1] of the oldest hits to the processing list, atomically; return them.
+_TAKE_LUA = """
+local items = redis.call('LRANGE', KEYS[1], -tonumber(ARGV[1]), -1)
+if #items > 0 then
+  redis.call('LTRIM', KEYS[1], 0, -#items - 1)
+  for i = 1, #items do redis.call('RPUSH', KEYS[2], items[i]) end
+end
+return items
+"""
+
+
+def _hit_parse(raw: bytes) -> _Hit | None:
+    try:
+        uid, kind, tracking_id, link_id, at, method, user_agent, ip = json.loads(raw)
+        return _Hit(
+            uid, kind, UUID(tracking_id), link_id, datetime.fromtimestamp(at, UTC), method, user_agent, ip
+        )
+    except (ValueError, TypeError):
+        return None
+
+
+def _apply_redis_hits(batch: int) -> tuple[int, list[TrackingEvent]]:
+    client, key = _redis(), settings.TRACKING_HITS_REDIS_KEY
+    processing = f"{key}:processing"
+    lock = client.lock(f"{key}:lock", timeout=300, blocking=False)
+    if not lock.acquire():
+        return 0, []  # Another consumer is at it.
+    try:
+        # Hits a consumer took and died on come first; their events are skipped if already written.
+        raw = client.lrange(processing, 0, -1) or client.eval(_TAKE_LUA, 2, key, processing, batch)
+        if not raw:
+            return 0, []
+        hits = [hit for hit in map(_hit_parse, raw) if hit is not None]
+        with transaction.atomic():
+            events = _events_from_hits(hits)
+        client.delete(processing)
+        return len(raw), events
+    finally:
+        with contextlib.suppress(redis.exceptions.LockError):
+            lock.release()
+
+
+def tracking_hits_apply(*, batch: int = 5000) -> int:
+    """Turn a batch of recorded hits (table, then Redis) into TrackingEvents; return how many hits."""
+    taken, events = _apply_table_hits(batch)
+    if settings.REDIS_URL:
+        from_redis, more = _apply_redis_hits(batch)
+        taken, events = taken + from_redis, events + more
     for event in events:
         metrics.SES_EVENTS.labels(type=event.type).inc()
-    return len(hits)
+    return taken
 
 
 @functools.lru_cache(maxsize=10_000)

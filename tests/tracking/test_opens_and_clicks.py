@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
@@ -18,6 +19,17 @@ from tracking.models import TrackingEvent, TrackingHit
 from tracking.views import PIXEL_GIF
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(params=["table", "redis"])
+def hit_store(request, settings):
+    """Run a test with hits kept in the database table (no Redis) and in Redis."""
+    if request.param == "table":
+        settings.REDIS_URL = ""
+    else:
+        request.getfixturevalue("redis_only")
+    return request.param
+
 
 HTML = (
     '<p>Hi {{ contact.first_name }}, <a href="https://shop.example.com/sale?id={{ contact.external_id }}">'
@@ -58,7 +70,7 @@ def test_campaign_mail_has_signed_click_links_a_pixel_and_an_untouched_unsubscri
     }
 
 
-def test_the_pixel_always_answers_a_43_byte_gif_and_records_only_valid_tokens(ses):
+def test_the_pixel_always_answers_a_43_byte_gif_and_records_only_valid_tokens(ses, hit_store):
     _row, html = _send()
     (pixel,) = _paths(html, "o")
     client = Client()
@@ -76,10 +88,12 @@ def test_the_pixel_always_answers_a_43_byte_gif_and_records_only_valid_tokens(se
         if method == "get":
             assert response.content == PIXEL_GIF
     assert len(PIXEL_GIF) == 43
-    assert list(TrackingHit.objects.values_list("method", flat=True).order_by("pk")) == ["GET", "HEAD"]
+    assert services.tracking_hits_apply() == 2
+    methods = sorted(event.raw["method"] for event in TrackingEvent.objects.filter(type="open"))
+    assert methods == ["GET", "HEAD"]
 
 
-def test_a_click_redirects_to_the_stored_target_and_a_tampered_token_is_404(ses):
+def test_a_click_redirects_to_the_stored_target_and_a_tampered_token_is_404(ses, hit_store):
     row, html = _send()
     first, _second = _paths(html, "c")
     client = Client()
@@ -95,10 +109,10 @@ def test_a_click_redirects_to_the_stored_target_and_a_tampered_token_is_404(ses)
         refused = client.get(f"/c/{bad}")
         assert refused.status_code == 404
         assert "Location" not in refused.headers
-    assert TrackingHit.objects.count() == 1
+    assert services.tracking_hits_apply() == 1
 
 
-def test_hits_become_events_in_bulk_with_machines_apart_and_nothing_twice(ses):
+def test_hits_become_events_in_bulk_with_machines_apart_and_nothing_twice(ses, hit_store):
     _row, html = _send()
     (pixel,), (click, _) = _paths(html, "o"), _paths(html, "c")
     client = Client()
@@ -145,3 +159,25 @@ def test_hashed_ip_addresses_are_stable_and_not_the_address(settings):
     assert hashed == services.ip_for_storage("203.0.113.77")
     assert "203" not in hashed
     assert len(hashed) == 32
+
+
+def test_hits_a_dead_consumer_took_from_redis_are_applied_once(ses, redis_only, settings):
+    row, html = _send()
+    (pixel,) = _paths(html, "o")
+    Client().get(pixel)
+    Client().get(pixel)
+    client, key = services._redis(), settings.TRACKING_HITS_REDIS_KEY
+    taken = client.eval(services._TAKE_LUA, 2, key, f"{key}:processing", 1)  # A consumer took one…
+    with transaction.atomic():
+        services._events_from_hits([services._hit_parse(taken[0])])  # …wrote its event, and died.
+    assert client.llen(f"{key}:processing") == 1
+
+    lock = client.lock(f"{key}:lock", timeout=5)
+    lock.acquire()
+    assert services.tracking_hits_apply() == 0  # Someone else holds the consumer's lock.
+    lock.release()
+
+    assert services.tracking_hits_apply() == 1  # The leftover first, without a second event…
+    assert services.tracking_hits_apply() == 1  # …then the rest.
+    assert services.tracking_hits_apply() == 0
+    assert TrackingEvent.objects.filter(step_execution=row, type="open").count() == 2

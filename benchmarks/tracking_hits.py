@@ -1,0 +1,125 @@
+"""Benchmark: the open pixel and the click redirect under gunicorn, next to a bare GIF view, same run.
+
+Run by hand on a quiet machine (needs PostgreSQL and wrk):
+
+    .venv/bin/python benchmarks/tracking_hits.py [--seconds 10] [--rounds 3] [--connections 32] [--workers 4]
+
+Loads, in turn, a bare Django view that answers the same 43-byte GIF, the pixel with a valid
+token, and the click redirect with a valid token. Prints requests/s, p50 and p99, the ratios to
+the bare view, and whether every answered hit became exactly one event once the consumer drained.
+"""
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import ROOT, bench_env, database_reset, django_setup, free_port, wait_healthy, wrk_run
+
+LUA = """
+local path
+function init(args)
+  path = args[2]
+end
+function request()
+  return wrk.format("GET", path, {["User-Agent"] = "Mozilla/5.0 (bench)"})
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT requests=%d seconds=%.3f non2xx=%d p50=%.3f p99=%.3f\\n",
+    summary.requests, summary.duration / 1e6, summary.errors.status,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+
+def seed() -> tuple[str, str]:
+    """Make one sent row with one tracked link; return its pixel and click paths."""
+    django_setup()
+    from django.urls import reverse
+
+    from delivery import services, tokens
+    from delivery.models import StepExecution
+    from tests.factories import StepExecutionFactory
+
+    row = StepExecutionFactory(status=StepExecution.Status.SENT)
+    link_id = services.step_link_id(step_id=row.step_id, url="https://example.com/landing")
+    pixel = reverse(
+        "open", args=[tokens.step_execution_token(tracking_id=row.tracking_id, purpose=tokens.OPEN)]
+    )
+    click = reverse("click", args=[tokens.click_token(tracking_id=row.tracking_id, link_id=link_id)])
+    return pixel, click
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    database_reset()
+    pixel, click = seed()
+    from tracking import services
+    from tracking.models import TrackingEvent, TrackingHit
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi:application",
+            f"--bind=127.0.0.1:{port}",
+            f"--workers={args.workers}",
+        ],
+        cwd=ROOT,
+        env=bench_env(DATABASE_CONN_MAX_AGE="600"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    script = Path(tempfile.mkdtemp()) / "hits.lua"
+    script.write_text(LUA)
+    results = {"bare": [], "pixel": [], "click": []}
+    answered = 0
+    try:
+        wait_healthy(base)
+        for round_ in range(args.rounds):
+            for label, path in (("bare", "/bench/bare-gif/x"), ("pixel", pixel), ("click", click)):
+                result = wrk_run(base, script, args, label, path)
+                results[label].append(result)
+                # wrk counts a 302 as a success, like a 200.
+                answered += result["accepted"] if label != "bare" else 0
+                print(
+                    f"{label:6} round {round_ + 1}: {result['rps']:8.1f} req/s, "
+                    f"p50 {result['p50']:6.1f} ms, p99 {result['p99']:6.1f} ms, errors {result['non2xx']}"
+                )
+    finally:
+        server.terminate()
+        server.wait(10)
+    while services.tracking_hits_apply():
+        pass
+    recorded = TrackingEvent.objects.count()
+    bare_rps = statistics.median(r["rps"] for r in results["bare"])
+    bare_p99 = statistics.median(r["p99"] for r in results["bare"])
+    for label in ("pixel", "click"):
+        rps = statistics.median(r["rps"] for r in results[label])
+        p99 = statistics.median(r["p99"] for r in results[label])
+        print(
+            f"{label}: {rps / bare_rps:.2f} of the bare view's rate (goal >= 0.50), "
+            f"p99 {p99 / bare_p99:.2f}x its p99 (goal <= 2)"
+        )
+    left = TrackingHit.objects.count()
+    # Requests still in flight when wrk stops are recorded but not counted as answered.
+    verdict = "all recorded" if recorded >= answered and not left else "MISSING"
+    print(f"answered {answered}, events {recorded}, hits left {left}: {verdict}")
+
+
+if __name__ == "__main__":
+    main()
