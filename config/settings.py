@@ -1,5 +1,6 @@
 """Campanile settings: every value comes from the environment, read here and nowhere else."""
 
+import ipaddress
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -250,6 +251,13 @@ if not SNS_VERIFY_SIGNATURES and not DEBUG:
 TRACKING_IP_MODE = env.str("TRACKING_IP_MODE", default="truncate")
 if TRACKING_IP_MODE not in ("truncate", "hash", "none"):
     raise ImproperlyConfigured("TRACKING_IP_MODE must be truncate, hash or none.")
+# Networks whose pixel fetches are a mail provider's proxy, not a reader: Apple's 17.0.0.0/8,
+# where Mail Privacy Protection fetches from.
+TRACKING_PROXY_NETWORKS = env.list("TRACKING_PROXY_NETWORKS", default=["17.0.0.0/8"])
+try:
+    [ipaddress.ip_network(network) for network in TRACKING_PROXY_NETWORKS]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"TRACKING_PROXY_NETWORKS: {exc}") from None
 # The Redis list the tracking views push hits to (with REDIS_URL; else a database table).
 TRACKING_HITS_REDIS_KEY = "campanile:hits"
 # Our SES account id: events naming another sendingAccountId are ignored. Empty: not checked.

@@ -58,6 +58,17 @@ def redis_only():
 
 
 @pytest.fixture(autouse=True)
+def link_caches_fresh():
+    """Forget the per-process link caches: rolled-back tests reuse ids that SQLite handed out before."""
+    from delivery import services as delivery_services
+    from tracking import services as tracking_services
+
+    yield
+    delivery_services._link_ids.clear()
+    tracking_services.link_target.cache_clear()
+
+
+@pytest.fixture(autouse=True)
 def send_rate_fresh():
     """Start every test with no cached SES rate and, in Redis, an empty send-slot timeline."""
     from delivery import throttle

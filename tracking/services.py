@@ -4,6 +4,7 @@ import contextlib
 import functools
 import hashlib
 import ipaddress
+import itertools
 import json
 import logging
 import re
@@ -487,13 +488,54 @@ def hit_record(
     )
 
 
+@functools.cache
+def _proxy_networks() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(network) for network in settings.TRACKING_PROXY_NETWORKS)
+
+
+def _from_proxy_network(ip: str) -> bool:
+    try:
+        address = ipaddress.ip_address(ip)  # Truncated addresses stay in their network.
+    except ValueError:
+        return False  # Hashed or not kept.
+    return any(address in network for network in _proxy_networks())
+
+
 def hit_is_machine(*, hit: _Hit, sent_at: datetime | None) -> bool:
-    """Tell a machine's fetch or click from a person's, by method, user agent and timing."""
+    """Tell a machine's fetch or click from a person's, by method, user agent, origin and timing.
+
+    Apple Mail Privacy Protection fetches every image on delivery with the bare user agent
+    "Mozilla/5.0" from Apple's network; no mail client a person reads with says only that.
+    """
     if hit.method == "HEAD" or _PROXY_AGENTS.search(hit.user_agent):
+        return True
+    if hit.kind == TrackingHit.Kind.OPEN and (
+        hit.user_agent.strip() == "Mozilla/5.0" or _from_proxy_network(hit.ip)
+    ):
         return True
     if hit.kind == TrackingHit.Kind.CLICK and sent_at is not None:
         return (hit.at - sent_at).total_seconds() < SCANNER_CLICK_SECONDS
     return False
+
+
+# A person clicks one link at a time; a scanner follows several within this window.
+BURST_SECONDS = 1.0
+
+
+def _link_bursts(hits: list[_Hit]) -> set[str]:
+    """Return the ids of clicks on different links of one email within BURST_SECONDS of each other."""
+    clicks: dict[UUID, list[_Hit]] = {}
+    for hit in hits:
+        if hit.kind == TrackingHit.Kind.CLICK:
+            clicks.setdefault(hit.tracking_id, []).append(hit)
+    burst = set()
+    for group in clicks.values():
+        group.sort(key=lambda hit: hit.at)
+        for earlier, later in itertools.pairwise(group):
+            close = (later.at - earlier.at).total_seconds() <= BURST_SECONDS
+            if close and earlier.link_id != later.link_id:
+                burst.update((earlier.uid, later.uid))
+    return burst
 
 
 def _events_from_hits(hits: list[_Hit]) -> list[TrackingEvent]:
@@ -504,6 +546,7 @@ def _events_from_hits(hits: list[_Hit]) -> list[TrackingEvent]:
             "pk", "email", "tracking_id", "sent_at"
         )
     }
+    bursts = _link_bursts(hits)
     events = []
     for hit in hits:
         row = rows.get(hit.tracking_id)
@@ -518,7 +561,7 @@ def _events_from_hits(hits: list[_Hit]) -> list[TrackingEvent]:
                 occurred_at=hit.at,
                 recipient=row.email,
                 step_execution=row,
-                is_machine=hit_is_machine(hit=hit, sent_at=row.sent_at),
+                is_machine=hit.uid in bursts or hit_is_machine(hit=hit, sent_at=row.sent_at),
                 event_id=f"hit:{hit.uid}",
                 raw={key: value for key, value in detail.items() if value not in ("", None)},
             )

@@ -181,3 +181,78 @@ def test_hits_a_dead_consumer_took_from_redis_are_applied_once(ses, redis_only, 
     assert services.tracking_hits_apply() == 1  # …then the rest.
     assert services.tracking_hits_apply() == 0
     assert TrackingEvent.objects.filter(step_execution=row, type="open").count() == 2
+
+
+# RELIABILITY.md rows 37–39.
+def test_row_37_forged_unknown_or_swapped_click_tokens_are_404_and_record_nothing(ses):
+    row, html = _send()
+    first, _ = _paths(html, "c")
+    other = StepExecutionFactory(step=row.step, status=StepExecution.Status.SENT)
+    link_id = TrackedLink.objects.get(url__startswith="https://shop").pk
+    valid_for_other = tokens.click_token(tracking_id=other.tracking_id, link_id=link_id)
+    token = first.rsplit("/", 1)[1]
+    own_value, signature = token.rsplit(":", 1)
+    other_value = valid_for_other.rsplit(":", 1)[0]
+    client = Client()
+    for bad in (
+        f"{other_value}:{signature}",  # Another recipient's ids under this token's signature.
+        tokens.click_token(tracking_id=row.tracking_id, link_id=987654321)[:-3] + "abc",
+        token[: len(token) // 2],  # Cut short by a scanner's rewrite.
+        own_value,
+        "",
+    ):
+        response = client.get(f"/c/{bad}?url=https://evil.com")
+        assert response.status_code == 404, bad
+        assert "Location" not in response.headers
+    assert (
+        client.get(f"/c/{tokens.click_token(tracking_id=row.tracking_id, link_id=987654321)}").status_code
+        == 404
+    )
+    assert services.tracking_hits_apply() == 0
+    assert client.get(first).status_code == 302  # The genuine link still works.
+
+
+def test_row_38_head_requests_and_link_bursts_are_machines_and_kept_out_of_human_metrics(ses):
+    from tracking.selectors import campaign_stats
+
+    row, html = _send()
+    first, second = _paths(html, "c")
+    client = Client()
+    with time_machine.travel(timezone.now() + timedelta(minutes=5), tick=False):
+        assert client.head(first).status_code == 302
+        client.get(first)
+        client.get(second)  # Both links in the same instant: a security scanner.
+    with time_machine.travel(timezone.now() + timedelta(minutes=9)):
+        client.get(second)  # A person, later.
+    services.tracking_hits_apply()
+    machine = list(
+        TrackingEvent.objects.filter(type="click")
+        .order_by("occurred_at", "pk")
+        .values_list("is_machine", flat=True)
+    )
+    assert machine == [True, True, True, False]
+    stats = campaign_stats(campaign=row.step.campaign)
+    assert (stats["clicks_unique"], stats["clicks_total"], stats["machine_clicks_total"]) == (1, 1, 3)
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "ip", "machine"),
+    [
+        ("Mozilla/5.0", "17.58.101.12", True),  # Apple Mail Privacy Protection
+        ("Mozilla/5.0", "198.51.100.7", True),  # The bare user agent alone
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15", "17.58.101.12", True),
+        (
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15",
+            "198.51.100.7",
+            False,
+        ),
+    ],
+)
+def test_row_39_apple_privacy_protection_opens_are_machine_opens(ses, user_agent, ip, machine):
+    _row, html = _send()
+    (pixel,) = _paths(html, "o")
+    response = Client().get(pixel, HTTP_USER_AGENT=user_agent, REMOTE_ADDR=ip)
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    services.tracking_hits_apply()
+    assert TrackingEvent.objects.get(type="open").is_machine is machine
