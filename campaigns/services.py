@@ -475,6 +475,20 @@ def contact_unsubscribe(*, contact: Contact) -> Contact:
     return contact
 
 
+def contact_resubscribe(*, contact: Contact) -> bool:
+    """Subscribe a contact who had unsubscribed again, at their own request; False if suppressed.
+
+    A suppressed address (a bounce, a complaint) stays unmailable: SES would refuse it anyway.
+    """
+    if Suppression.objects.filter(email=contact.email).exists():
+        return False
+    if contact.status != Contact.Status.SUBSCRIBED:
+        contact.status = Contact.Status.SUBSCRIBED
+        contact.unsubscribed_at = None
+        contact.save(update_fields=["status", "unsubscribed_at", "updated_at"])
+    return True
+
+
 # --- Campaigns ----------------------------------------------------------------------------------
 
 

@@ -68,6 +68,34 @@ def step_execution_unsubscribe(*, execution: StepExecution, source: str) -> bool
     return created
 
 
+def step_execution_leave_lists(*, execution: StepExecution) -> list[str]:
+    """Take the row's contact off the lists its campaign was sent to; return their names.
+
+    The contact stays subscribed to everything else. Recorded once, as an unsubscribe.
+    """
+    lists = list(execution.step.campaign.lists.all())
+    with transaction.atomic():
+        for contact_list in lists:
+            campaign_services.list_remove_contacts(
+                contact_list=contact_list, contact_ids=[execution.contact_id]
+            )
+        TrackingEvent.objects.get_or_create(
+            event_id=f"unsubscribe:{execution.tracking_id}",
+            defaults={
+                "type": TrackingEvent.Type.UNSUBSCRIBE,
+                "occurred_at": timezone.now(),
+                "recipient": execution.email,
+                "step_execution": execution,
+                "raw": {
+                    "source": "page",
+                    "scope": "lists",
+                    "lists": [contact_list.pk for contact_list in lists],
+                },
+            },
+        )
+    return [contact_list.name for contact_list in lists]
+
+
 # --- SES events through SNS -------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from campaigns import services as campaign_services
 from delivery import tokens
 from tracking import metrics, services, sns
 from tracking.exceptions import SnsRefused
@@ -24,16 +25,31 @@ logger = logging.getLogger(__name__)
 @never_cache
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
-    """GET asks for confirmation and changes nothing (scanners prefetch links); POST unsubscribes."""
+    """The unsubscribe link and preference page: GET shows choices and changes nothing (scanners
+    prefetch links); POST acts. RFC 8058's one-click POST leaves everything."""
     execution = services.step_execution_by_unsubscribe_token(token=token)
     if execution is None:
         raise Http404("This unsubscribe link is not valid.")
-    context = {"email": execution.email}
+    contact = execution.contact
+    context = {
+        "email": execution.email,
+        "lists": [contact_list.name for contact_list in execution.step.campaign.lists.all()],
+        "subscribed": contact.status == contact.Status.SUBSCRIBED,
+    }
     if request.method == "GET":
         return render(request, "tracking/unsubscribe.html", context)
     one_click = request.POST.get("List-Unsubscribe") == "One-Click"
-    services.step_execution_unsubscribe(execution=execution, source="one-click" if one_click else "page")
-    return render(request, "tracking/unsubscribed.html", context)
+    action = "all" if one_click else request.POST.get("action", "all")
+    if action == "all":
+        services.step_execution_unsubscribe(execution=execution, source="one-click" if one_click else "page")
+        return render(request, "tracking/unsubscribed.html", context | {"done": "all"})
+    if action == "lists":
+        left = services.step_execution_leave_lists(execution=execution)
+        return render(request, "tracking/unsubscribed.html", context | {"done": "lists", "left": left})
+    if action == "resubscribe":
+        done = "resubscribed" if campaign_services.contact_resubscribe(contact=contact) else "suppressed"
+        return render(request, "tracking/unsubscribed.html", context | {"done": done})
+    return HttpResponse("Unknown action.", status=400, content_type="text/plain")
 
 
 @csrf_exempt  # SNS signs its messages; it has no CSRF token to send.

@@ -10,7 +10,14 @@ from delivery import services as delivery_services
 from delivery import tokens
 from delivery.models import StepExecution
 from tests.conftest import sent_messages
-from tests.factories import StepExecutionFactory, TemplateFactory, sendable_campaign
+from tests.factories import (
+    ContactListFactory,
+    ListMembershipFactory,
+    StepExecutionFactory,
+    SuppressionFactory,
+    TemplateFactory,
+    sendable_campaign,
+)
 from tracking.models import TrackingEvent
 
 pytestmark = pytest.mark.django_db
@@ -95,3 +102,45 @@ def test_templates_get_the_unsubscribe_url_and_a_mailto_is_offered_when_configur
     assert f'href="{settings.PUBLIC_BASE_URL}/{https_path}"' in html.get_payload(decode=True).decode()
     assert https_path.startswith("u/")
     assert row.status == StepExecution.Status.SENT
+
+
+def test_the_preference_page_can_leave_only_the_campaigns_lists_or_come_back(ses):
+    row, mime = _sent_campaign()
+    path = "/" + _url_path(mime["List-Unsubscribe"])
+    contact = row.contact
+    campaign_list = row.step.campaign.lists.get()
+    other_list = ContactListFactory(name="Other news")
+    ListMembershipFactory(contact_list=other_list, contact=contact)
+    client = Client(enforce_csrf_checks=True)
+
+    page = client.get(path).content.decode()
+    assert f"Only leave {campaign_list.name}" in page
+
+    left = client.post(path, {"action": "lists"})
+    assert left.status_code == 200
+    assert f"You left {campaign_list.name}" in left.content.decode()
+    contact.refresh_from_db()
+    assert contact.status == Contact.Status.SUBSCRIBED
+    assert list(contact.lists.all()) == [other_list]
+
+    assert client.post(path, {"action": "all"}).status_code == 200
+    contact.refresh_from_db()
+    assert contact.status == Contact.Status.UNSUBSCRIBED
+    assert "Subscribe again" in client.get(path).content.decode()
+
+    back = client.post(path, {"action": "resubscribe"})
+    assert "Welcome back" in back.content.decode()
+    contact.refresh_from_db()
+    assert (contact.status, contact.unsubscribed_at) == (Contact.Status.SUBSCRIBED, None)
+    assert client.post(path, {"action": "nonsense"}).status_code == 400
+
+
+def test_a_suppressed_address_cannot_subscribe_again(ses):
+    row, mime = _sent_campaign()
+    path = "/" + _url_path(mime["List-Unsubscribe"])
+    SuppressionFactory(email=row.email)
+    Client().post(path, {"List-Unsubscribe": "One-Click"})
+    refused = Client().post(path, {"action": "resubscribe"})
+    assert "We cannot mail this address" in refused.content.decode()
+    row.contact.refresh_from_db()
+    assert row.contact.status == Contact.Status.UNSUBSCRIBED
