@@ -106,3 +106,24 @@ def wait_healthy(base: str) -> None:
         except OSError:
             time.sleep(0.3)
     raise SystemExit("gunicorn did not become healthy")
+
+
+def gunicorn_start(*, workers: int, extra: tuple[str, ...] = (), **env: str) -> tuple[subprocess.Popen, str]:
+    """Start the app under gunicorn on a free loopback port; return the process and its base URL."""
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi:application",
+            f"--bind=127.0.0.1:{port}",
+            f"--workers={workers}",
+            *extra,
+        ],
+        cwd=ROOT,
+        env=bench_env(DATABASE_CONN_MAX_AGE="600", **env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return server, f"http://127.0.0.1:{port}"

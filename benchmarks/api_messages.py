@@ -11,14 +11,13 @@ requests/s, p50 and p99 latency, and the ratio messages / bare.
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import ROOT, bench_env, database_reset, django_setup, free_port, wait_healthy, wrk_run
+from benchmarks._common import database_reset, django_setup, gunicorn_start, wait_healthy, wrk_run
 
 CONTACTS = 10_000
 LUA = """
@@ -80,22 +79,7 @@ def main() -> None:
 
     database_reset()
     key = seed()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi:application",
-            f"--bind=127.0.0.1:{port}",
-            f"--workers={args.workers}",
-        ],
-        cwd=ROOT,
-        env=bench_env(DATABASE_CONN_MAX_AGE="600"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server, base = gunicorn_start(workers=args.workers)
     results = {"bare": [], "messages": []}
     try:
         wait_healthy(base)

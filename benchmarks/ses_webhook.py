@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
@@ -22,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import ROOT, bench_env, database_reset, django_setup, free_port, wait_healthy, wrk_run
+from benchmarks._common import ROOT, database_reset, django_setup, gunicorn_start, wait_healthy, wrk_run
 
 LUA = """
 local threads = 0
@@ -105,26 +104,11 @@ def main() -> None:
         bodies = list(pool.map(_sign, range(per_round * args.rounds), chunksize=500))
     (work / "script.lua").write_text(LUA)
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi:application",
-            f"--bind=127.0.0.1:{port}",
-            f"--workers={args.workers}",
-            "--config=python:benchmarks.gunicorn_webhook",
-        ],
-        cwd=ROOT,
-        env=bench_env(
-            DATABASE_CONN_MAX_AGE="600",
-            SES_SNS_TOPIC_ARNS=TOPIC,
-            BENCH_SNS_CERTIFICATE=str(work / "cert.pem"),
-        ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    server, base = gunicorn_start(
+        workers=args.workers,
+        extra=("--config=python:benchmarks.gunicorn_webhook",),
+        SES_SNS_TOPIC_ARNS=TOPIC,
+        BENCH_SNS_CERTIFICATE=str(work / "cert.pem"),
     )
     results = {"bare": [], "webhook": []}
     accepted_webhook = 0

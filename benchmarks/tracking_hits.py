@@ -11,14 +11,13 @@ the bare view, and whether every answered hit became exactly one event once the 
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import ROOT, bench_env, database_reset, django_setup, free_port, wait_healthy, wrk_run
+from benchmarks._common import database_reset, django_setup, gunicorn_start, wait_healthy, wrk_run
 
 LUA = """
 local path
@@ -68,22 +67,7 @@ def main() -> None:
     from tracking import services
     from tracking.models import TrackingEvent, TrackingHit
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi:application",
-            f"--bind=127.0.0.1:{port}",
-            f"--workers={args.workers}",
-        ],
-        cwd=ROOT,
-        env=bench_env(DATABASE_CONN_MAX_AGE="600"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server, base = gunicorn_start(workers=args.workers)
     script = Path(tempfile.mkdtemp()) / "hits.lua"
     script.write_text(LUA)
     results = {"bare": [], "pixel": [], "click": []}
