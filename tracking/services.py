@@ -54,6 +54,13 @@ def step_execution_unsubscribe(*, execution: StepExecution, source: str) -> bool
 
     Idempotent: a repeated one-click POST (mail clients retry) changes nothing more.
     """
+    created = _unsubscribe_event(execution=execution, raw={"source": source})
+    campaign_services.contact_unsubscribe(contact=execution.contact)
+    return created
+
+
+def _unsubscribe_event(*, execution: StepExecution, raw: dict) -> bool:
+    """Record the row's unsubscribe once, whichever way it came; return whether it is new."""
     _event, created = TrackingEvent.objects.get_or_create(
         event_id=f"unsubscribe:{execution.tracking_id}",
         defaults={
@@ -61,10 +68,9 @@ def step_execution_unsubscribe(*, execution: StepExecution, source: str) -> bool
             "occurred_at": timezone.now(),
             "recipient": execution.email,
             "step_execution": execution,
-            "raw": {"source": source},
+            "raw": raw,
         },
     )
-    campaign_services.contact_unsubscribe(contact=execution.contact)
     return created
 
 
@@ -79,20 +85,8 @@ def step_execution_leave_lists(*, execution: StepExecution) -> list[str]:
             campaign_services.list_remove_contacts(
                 contact_list=contact_list, contact_ids=[execution.contact_id]
             )
-        TrackingEvent.objects.get_or_create(
-            event_id=f"unsubscribe:{execution.tracking_id}",
-            defaults={
-                "type": TrackingEvent.Type.UNSUBSCRIBE,
-                "occurred_at": timezone.now(),
-                "recipient": execution.email,
-                "step_execution": execution,
-                "raw": {
-                    "source": "page",
-                    "scope": "lists",
-                    "lists": [contact_list.pk for contact_list in lists],
-                },
-            },
-        )
+        lists_left = [contact_list.pk for contact_list in lists]
+        _unsubscribe_event(execution=execution, raw={"source": "page", "scope": "lists", "lists": lists_left})
     return [contact_list.name for contact_list in lists]
 
 
