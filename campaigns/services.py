@@ -11,6 +11,7 @@ from django.template import Context, Engine, TemplateSyntaxError
 from django.template import Template as DjangoTemplate
 from django.utils import timezone
 from inscriptis import get_text
+from inscriptis.model.config import ParserConfig
 
 from campaigns.db import server_bound_cursor
 from campaigns.exceptions import CampaignNotReady, InvalidTransition, TemplateRenderError
@@ -30,6 +31,9 @@ from campaigns.models import (
 # A private engine: templates written in the admin see only the context we hand them, never the
 # project's template dirs or loaders, and a missing variable renders as an empty string.
 _EMAIL_ENGINE = Engine(string_if_invalid="", autoescape=True)
+# A text part made from HTML keeps each link's address, as "[text](address)": a reader of the text
+# part must be able to follow it.
+_TEXT_CONFIG = ParserConfig(display_links=True)
 
 Status = Campaign.Status
 
@@ -136,7 +140,7 @@ def template_render(
         if compiled.text:
             text = compiled.text.render(Context(context, autoescape=False))
         else:
-            text = get_text(html).strip()
+            text = get_text(html, _TEXT_CONFIG).strip()
     except Exception as exc:  # A template filter can raise anything; it fails this one email only.
         raise TemplateRenderError(f"{compiled.name}: {exc}") from exc
     # A header must stay on one line, whatever a contact's data holds.

@@ -4,6 +4,7 @@ lxml parses and serializes, so links inside comments (Outlook's conditional bloc
 <script> are never touched, and no regular expression guesses at HTML.
 """
 
+import re
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -72,3 +73,22 @@ def html_track(
         lxml.html.tostring(child, encoding="unicode", method="html", with_tail=True) for child in root
     )
     return inner
+
+
+# A web address in plain text ends at whitespace or a quote; punctuation right after it belongs to
+# the sentence ("see https://example.com.").
+_TEXT_URL = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
+_TRAILING = ".,;:!?)]}'"
+
+
+def text_track(text: str, *, click_url: Callable[[str], str], keep_prefixes: tuple[str, ...] = ()) -> str:
+    """Return plain text with its web addresses sent through `click_url(target)`."""
+
+    def rewrite(match: re.Match) -> str:
+        url = match.group(0)
+        trimmed = url.rstrip(_TRAILING)
+        if not _trackable(trimmed, keep_prefixes=keep_prefixes):
+            return url
+        return click_url(trimmed) + url[len(trimmed) :]
+
+    return _TEXT_URL.sub(rewrite, text)

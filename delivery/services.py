@@ -48,7 +48,7 @@ from delivery.exceptions import (
     SesSendingHalted,
 )
 from delivery.group_commit import GroupCommit
-from delivery.links import html_track
+from delivery.links import html_track, text_track
 from delivery.models import SendingHold, StepExecution, TrackedLink, TransactionalMessage
 from delivery.selectors import campaign_list_sending, sending_hold_active, step_execution_counts
 from delivery.ses import ses_backend, ses_send
@@ -439,11 +439,16 @@ def step_link_id(*, step_id: int, url: str) -> int:
     return link.pk
 
 
-def step_execution_track_html(*, execution: StepExecution, html: str) -> str:
-    """Return a campaign row's HTML with its links tracked and an open pixel, as the campaign asks."""
+def step_execution_track(
+    *, execution: StepExecution, rendered: campaign_services.RenderedEmail
+) -> campaign_services.RenderedEmail:
+    """Return a campaign row's email with its links tracked and an open pixel, as the campaign asks.
+
+    Links of the text part go through the redirect too, so clicks from text-only readers count.
+    """
     campaign = execution.step.campaign
     if not (campaign.track_clicks or campaign.track_opens):
-        return html
+        return rendered
     base = settings.PUBLIC_BASE_URL
 
     def click_url(url: str) -> str:
@@ -457,17 +462,21 @@ def step_execution_track_html(*, execution: StepExecution, html: str) -> str:
         token = tokens.step_execution_token(tracking_id=execution.tracking_id, purpose=tokens.OPEN)
         pixel_url = base + reverse("open", args=[token])
     keep = tuple(base + reverse(name, args=["x"])[:-1] for name in ("click", "open", "unsubscribe"))
-    try:
-        return html_track(
-            html,
-            click_url=click_url if campaign.track_clicks else None,
-            pixel_url=pixel_url,
-            keep_prefixes=keep,
-        )
-    except (etree.ParserError, ValueError) as exc:
-        # Mail that lxml cannot parse still goes out, untracked, rather than not at all.
-        logger.warning("Row %s: HTML not tracked, lxml could not parse it (%s).", execution.pk, exc)
-        return html
+    html, text = rendered.html, rendered.text
+    if html:
+        try:
+            html = html_track(
+                html,
+                click_url=click_url if campaign.track_clicks else None,
+                pixel_url=pixel_url,
+                keep_prefixes=keep,
+            )
+        except (etree.ParserError, ValueError) as exc:
+            # Mail that lxml cannot parse still goes out, untracked, rather than not at all.
+            logger.warning("Row %s: HTML not tracked, lxml could not parse it (%s).", execution.pk, exc)
+    if campaign.track_clicks and text:
+        text = text_track(text, click_url=click_url, keep_prefixes=keep)
+    return replace(rendered, html=html, text=text)
 
 
 def _list_unsubscribe_headers(*, unsubscribe_url: str) -> dict[str, str]:
@@ -531,8 +540,8 @@ def step_execution_deliver(
     except TemplateRenderError as exc:
         step_execution_settle(execution=execution, status=Status.FAILED, last_error=str(exc))
         return Status.FAILED
-    if execution.step_id and rendered.html:
-        rendered = replace(rendered, html=step_execution_track_html(execution=execution, html=rendered.html))
+    if execution.step_id:
+        rendered = step_execution_track(execution=execution, rendered=rendered)
     message = step_execution_build_message(
         execution=execution, envelope=envelope, rendered=rendered, unsubscribe_url=unsubscribe_url
     )

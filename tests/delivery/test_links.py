@@ -1,6 +1,6 @@
 import re
 
-from delivery.links import html_track
+from delivery.links import html_track, text_track
 
 BASE = "https://mail.example.com"
 PIXEL = f"{BASE}/o/token"
@@ -104,3 +104,26 @@ def test_one_megabyte_of_html_is_rewritten():
     out, seen = track(html)
     assert len(seen) == 5000
     assert out.count(f'href="{BASE}/c/') == 5000
+
+
+def test_text_addresses_go_through_the_redirect_without_their_punctuation():
+    seen = []
+
+    def click(url):
+        seen.append(url)
+        return f"{BASE}/c/{len(seen)}"
+
+    text = (
+        "Sale: https://shop.example.com/sale?x=1&y=2. Blog (https://blog.example.com/post), "
+        f"mail me at mailto:a@example.com, unsubscribe: {BASE}/u/abc\nhttp://old.example.org!"
+    )
+    out = text_track(text, click_url=click, keep_prefixes=(f"{BASE}/u/",))
+    assert seen == [
+        "https://shop.example.com/sale?x=1&y=2",
+        "https://blog.example.com/post",
+        "http://old.example.org",
+    ]
+    assert out == (
+        f"Sale: {BASE}/c/1. Blog ({BASE}/c/2), mail me at mailto:a@example.com, "
+        f"unsubscribe: {BASE}/u/abc\n{BASE}/c/3!"
+    )

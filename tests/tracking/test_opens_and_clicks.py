@@ -58,6 +58,19 @@ def _paths(html: str, kind: str) -> list[str]:
 
 def test_campaign_mail_has_signed_click_links_a_pixel_and_an_untouched_unsubscribe_link(ses):
     row, html = _send()
+    (sent,) = sent_messages()
+    text_part = (
+        next(
+            part
+            for part in email.message_from_string(sent.raw_data).walk()
+            if part.get_content_type() == "text/plain"
+        )
+        .get_payload(decode=True)
+        .decode()
+    )
+    assert "shop.example.com" not in text_part  # The text part's links are tracked too…
+    assert len(re.findall(r"https?://[^/]+/c/[^\s)]+", text_part)) == 2
+    assert "/u/" in text_part  # …but not its unsubscribe link.
     clicks, pixels = _paths(html, "c"), _paths(html, "o")
     assert len(clicks) == 2
     assert len(pixels) == 1
