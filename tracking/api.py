@@ -30,6 +30,13 @@ class LedgerCountsSerializer(serializers.Serializer):
         return {status: serializers.IntegerField() for status in StepExecution.Status.values}
 
 
+class LinkClicksSerializer(serializers.Serializer):
+    url = serializers.CharField()
+    clicks_unique = serializers.IntegerField(help_text="Recipients who clicked it (people, not machines).")
+    clicks_total = serializers.IntegerField()
+    machine_clicks_total = serializers.IntegerField()
+
+
 class CampaignStatsSerializer(serializers.Serializer):
     recipients = serializers.IntegerField()
     ledger = LedgerCountsSerializer()
@@ -45,6 +52,7 @@ class CampaignStatsSerializer(serializers.Serializer):
     clicks_total = serializers.IntegerField()
     machine_clicks_total = serializers.IntegerField()
     unsubscribed = serializers.IntegerField()
+    links = LinkClicksSerializer(many=True, help_text="Each tracked link, in the order first sent.")
     rates = RatesSerializer()
 
 

@@ -3,7 +3,7 @@
 from django.db.models import Count, Q
 
 from campaigns.models import Campaign
-from delivery.models import StepExecution
+from delivery.models import StepExecution, TrackedLink
 from tracking.models import TrackingEvent
 
 Type = TrackingEvent.Type
@@ -54,6 +54,7 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         "ledger": {status: ledger.get(status, 0) for status in Status.values},
         "sent": sent,
         **counts,
+        "links": campaign_link_clicks(campaign=campaign),
         "rates": {
             "delivery": _rate(delivered, sent),
             "bounce": _rate(counts["bounced"], sent),
@@ -64,3 +65,32 @@ def campaign_stats(*, campaign: Campaign) -> dict:
             "unsubscribe": _rate(counts["unsubscribed"], delivered),
         },
     }
+
+
+def campaign_link_clicks(*, campaign: Campaign) -> list[dict]:
+    """Return each tracked link of a campaign with its human clicks: unique recipients and total.
+
+    Machine clicks (scanners, prefetches) are counted apart. Links nobody clicked are listed too.
+    """
+    clicks = (
+        TrackingEvent.objects.filter(
+            type=Type.CLICK, step_execution__step__campaign=campaign, raw__link_id__isnull=False
+        )
+        .values("raw__link_id")
+        .annotate(
+            unique=Count("step_execution", filter=Q(is_machine=False), distinct=True),
+            total=Count("pk", filter=Q(is_machine=False)),
+            machine=Count("pk", filter=Q(is_machine=True)),
+        )
+    )
+    by_link = {row["raw__link_id"]: row for row in clicks}
+    links = TrackedLink.objects.filter(step__campaign=campaign).order_by("pk").values_list("pk", "url")
+    return [
+        {
+            "url": url,
+            "clicks_unique": by_link.get(pk, {}).get("unique", 0),
+            "clicks_total": by_link.get(pk, {}).get("total", 0),
+            "machine_clicks_total": by_link.get(pk, {}).get("machine", 0),
+        }
+        for pk, url in links
+    ]

@@ -269,3 +269,30 @@ def test_row_39_apple_privacy_protection_opens_are_machine_opens(ses, user_agent
     assert "Set-Cookie" not in response.headers
     services.tracking_hits_apply()
     assert TrackingEvent.objects.get(type="open").is_machine is machine
+
+
+def test_stats_count_each_links_human_clicks_apart_from_machines(ses, api_client):
+    row, html = _send()
+    shop, _blog = _paths(html, "c")
+    client = Client()
+    client.head(shop)  # A scanner.
+    with time_machine.travel(timezone.now() + timedelta(minutes=5)):
+        client.get(shop)
+    with time_machine.travel(timezone.now() + timedelta(minutes=9)):
+        client.get(shop)
+    services.tracking_hits_apply()
+    links = api_client.get(f"/api/v1/campaigns/{row.step.campaign_id}/stats").json()["links"]
+    assert links == [
+        {
+            "url": f"https://shop.example.com/sale?id={row.contact.external_id}",
+            "clicks_unique": 1,
+            "clicks_total": 2,
+            "machine_clicks_total": 1,
+        },
+        {
+            "url": "https://blog.example.com/",
+            "clicks_unique": 0,
+            "clicks_total": 0,
+            "machine_clicks_total": 0,
+        },
+    ]
