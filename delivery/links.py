@@ -32,11 +32,13 @@ def html_track(
     click_url: Callable[[str], str] | None,
     pixel_url: str | None,
     keep_prefixes: tuple[str, ...] = (),
+    honeypot_url: str | None = None,
 ) -> str:
     """Return the HTML with web links sent through `click_url(target)` and a pixel at the end.
 
     `keep_prefixes`: links that start with one of these stay untouched (the unsubscribe link,
-    links already tracked). Either part can be switched off by passing None.
+    links already tracked). Either part can be switched off by passing None. `honeypot_url`, with
+    click tracking, adds a link no person can see or reach: whatever follows it is a machine.
     """
     if not html.strip() or (click_url is None and pixel_url is None):
         return html
@@ -54,9 +56,19 @@ def html_track(
                 del element.attrib[NO_TRACK_ATTRIBUTE]
             elif href is not None and _trackable(href, keep_prefixes=keep_prefixes):
                 element.set("href", click_url(href.strip()))
+    body = root.find("body") if whole_document else root
+    container = body if body is not None else root
+    if click_url is not None and honeypot_url is not None:
+        trap = etree.SubElement(container, "a")
+        for name, value in (
+            ("href", click_url(honeypot_url)),
+            ("style", "display:none;font-size:0;line-height:0;max-height:0;overflow:hidden"),
+            ("aria-hidden", "true"),
+            ("tabindex", "-1"),
+        ):
+            trap.set(name, value)
     if pixel_url is not None:
-        body = root.find("body") if whole_document else root
-        pixel = etree.SubElement(body if body is not None else root, "img")
+        pixel = etree.SubElement(container, "img")
         for name, value in (
             ("src", pixel_url),
             ("width", "1"),

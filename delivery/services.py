@@ -439,6 +439,11 @@ def step_link_id(*, step_id: int, url: str) -> int:
     return link.pk
 
 
+def honeypot_url() -> str:
+    """Return the target of the hidden link in tracked mail: only machines ever follow it."""
+    return f"{settings.PUBLIC_BASE_URL}/?campanile-honeypot"
+
+
 def step_execution_track(
     *, execution: StepExecution, rendered: campaign_services.RenderedEmail
 ) -> campaign_services.RenderedEmail:
@@ -470,6 +475,7 @@ def step_execution_track(
                 click_url=click_url if campaign.track_clicks else None,
                 pixel_url=pixel_url,
                 keep_prefixes=keep,
+                honeypot_url=honeypot_url(),
             )
         except (etree.ParserError, ValueError) as exc:
             # Mail that lxml cannot parse still goes out, untracked, rather than not at all.

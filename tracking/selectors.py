@@ -3,6 +3,7 @@
 from django.db.models import Count, Q
 
 from campaigns.models import Campaign
+from delivery import services as delivery_services
 from delivery.models import StepExecution, TrackedLink
 from tracking.models import TrackingEvent
 
@@ -84,7 +85,12 @@ def campaign_link_clicks(*, campaign: Campaign) -> list[dict]:
         )
     )
     by_link = {row["raw__link_id"]: row for row in clicks}
-    links = TrackedLink.objects.filter(step__campaign=campaign).order_by("pk").values_list("pk", "url")
+    links = (
+        TrackedLink.objects.filter(step__campaign=campaign)
+        .exclude(url=delivery_services.honeypot_url())  # The hidden trap is no marketer's link.
+        .order_by("pk")
+        .values_list("pk", "url")
+    )
     return [
         {
             "url": url,

@@ -542,22 +542,32 @@ def hit_is_machine(*, hit: _Hit, sent_at: datetime | None) -> bool:
 
 # A person clicks one link at a time; a scanner follows several within this window.
 BURST_SECONDS = 1.0
+# A scanner that followed the hidden link is blamed for the email's other clicks this close to it.
+HONEYPOT_SECONDS = 5.0
 
 
-def _link_bursts(hits: list[_Hit]) -> set[str]:
-    """Return the ids of clicks on different links of one email within BURST_SECONDS of each other."""
+def _machine_clicks(hits: list[_Hit]) -> set[str]:
+    """Return the ids of clicks a scanner made: on the hidden link, near it, or in a burst.
+
+    A burst is clicks on different links of one email within BURST_SECONDS of each other.
+    """
     clicks: dict[UUID, list[_Hit]] = {}
     for hit in hits:
         if hit.kind == TrackingHit.Kind.CLICK:
             clicks.setdefault(hit.tracking_id, []).append(hit)
-    burst = set()
+    trap = delivery_services.honeypot_url()
+    machine = set()
     for group in clicks.values():
         group.sort(key=lambda hit: hit.at)
         for earlier, later in itertools.pairwise(group):
             close = (later.at - earlier.at).total_seconds() <= BURST_SECONDS
             if close and earlier.link_id != later.link_id:
-                burst.update((earlier.uid, later.uid))
-    return burst
+                machine.update((earlier.uid, later.uid))
+        for bait in [hit for hit in group if hit.link_id is not None and link_target(hit.link_id) == trap]:
+            machine.update(
+                hit.uid for hit in group if abs((hit.at - bait.at).total_seconds()) <= HONEYPOT_SECONDS
+            )
+    return machine
 
 
 def _events_from_hits(hits: list[_Hit]) -> list[TrackingEvent]:
@@ -568,7 +578,7 @@ def _events_from_hits(hits: list[_Hit]) -> list[TrackingEvent]:
             "pk", "email", "tracking_id", "sent_at"
         )
     }
-    bursts = _link_bursts(hits)
+    bursts = _machine_clicks(hits)
     events = []
     for hit in hits:
         row = rows.get(hit.tracking_id)

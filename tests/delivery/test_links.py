@@ -127,3 +127,15 @@ def test_text_addresses_go_through_the_redirect_without_their_punctuation():
         f"Sale: {BASE}/c/1. Blog ({BASE}/c/2), mail me at mailto:a@example.com, "
         f"unsubscribe: {BASE}/u/abc\n{BASE}/c/3!"
     )
+
+
+def test_a_hidden_honeypot_link_is_added_only_with_click_tracking():
+    out, seen = track(
+        '<p><a href="https://a.example.com">a</a></p>', honeypot_url="https://mail.example.com/?trap"
+    )
+    assert seen == ["https://a.example.com", "https://mail.example.com/?trap"]
+    assert re.search(
+        r'<a href="[^"]+/c/2" style="display:none[^"]*" aria-hidden="true" tabindex="-1"></a>', out
+    )
+    without, _ = track("<p>x</p>", click_url=None, honeypot_url="https://mail.example.com/?trap")
+    assert "aria-hidden" not in without

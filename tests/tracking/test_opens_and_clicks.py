@@ -53,7 +53,14 @@ def _send(**campaign_fields):
 
 
 def _paths(html: str, kind: str) -> list[str]:
-    return ["/" + url.split("/", 3)[3] for url in re.findall(rf'"(https?://[^"]+/{kind}/[^"]+)"', html)]
+    """Return the tracked URLs of a kind a reader can see (not the hidden honeypot link)."""
+    visible = re.sub(r'<a [^>]*aria-hidden="true"[^>]*>', "", html)
+    return ["/" + url.split("/", 3)[3] for url in re.findall(rf'"(https?://[^"]+/{kind}/[^"]+)"', visible)]
+
+
+def _honeypot(html: str) -> str:
+    (url,) = re.findall(r'<a href="(https?://[^"]+/c/[^"]+)"[^>]*aria-hidden="true"', html)
+    return "/" + url.split("/", 3)[3]
 
 
 def test_campaign_mail_has_signed_click_links_a_pixel_and_an_untouched_unsubscribe_link(ses):
@@ -80,6 +87,7 @@ def test_campaign_mail_has_signed_click_links_a_pixel_and_an_untouched_unsubscri
     assert set(links) == {
         f"https://shop.example.com/sale?id={row.contact.external_id}",
         "https://blog.example.com/",
+        delivery_services.honeypot_url(),
     }
 
 
@@ -296,3 +304,21 @@ def test_stats_count_each_links_human_clicks_apart_from_machines(ses, api_client
             "machine_clicks_total": 0,
         },
     ]
+
+
+def test_whoever_follows_the_hidden_link_is_a_machine_and_so_are_its_clicks_around_it(ses):
+    _row, html = _send()
+    shop, _blog = _paths(html, "c")
+    trap = _honeypot(html)
+    assert 'style="display:none' in html.split(trap.rsplit("/", 1)[1])[1].split(">")[0]
+    client = Client()
+    later = timezone.now() + timedelta(minutes=5)
+    with time_machine.travel(later, tick=False):
+        client.get(shop)
+    with time_machine.travel(later + timedelta(seconds=3), tick=False):
+        client.get(trap)  # The scanner's crawl reaches the hidden link.
+    with time_machine.travel(later + timedelta(minutes=10)):
+        client.get(shop)  # A person, much later.
+    services.tracking_hits_apply()
+    clicks = TrackingEvent.objects.filter(type="click").order_by("occurred_at")
+    assert [event.is_machine for event in clicks] == [True, True, False]
