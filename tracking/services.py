@@ -570,6 +570,36 @@ def _machine_clicks(hits: list[_Hit]) -> set[str]:
     return machine
 
 
+def _earlier_clicks(hits: list[_Hit]) -> dict[int, _Hit]:
+    """Return, by event id, the written clicks of this batch's emails close enough to matter.
+
+    A scanner's burst can straddle two consumer batches: its first clicks are judged again with
+    the rest.
+    """
+    clicks = [hit for hit in hits if hit.kind == TrackingHit.Kind.CLICK]
+    if not clicks:
+        return {}
+    since = min(hit.at for hit in clicks) - timedelta(seconds=max(HONEYPOT_SECONDS, BURST_SECONDS))
+    rows = TrackingEvent.objects.filter(
+        type=TrackingEvent.Type.CLICK,
+        step_execution__tracking_id__in={hit.tracking_id for hit in clicks},
+        occurred_at__gte=since,
+    ).values_list("pk", "event_id", "occurred_at", "raw", "step_execution__tracking_id")
+    return {
+        pk: _Hit(
+            event_id.removeprefix("hit:"),
+            TrackingHit.Kind.CLICK,
+            tracking_id,
+            raw.get("link_id"),
+            at,
+            "",
+            "",
+            "",
+        )
+        for pk, event_id, at, raw, tracking_id in rows
+    }
+
+
 def _events_from_hits(hits: list[_Hit]) -> list[TrackingEvent]:
     """Write one event per hit, in bulk; a hit seen before (a consumer that died) is skipped."""
     rows = {
@@ -578,7 +608,12 @@ def _events_from_hits(hits: list[_Hit]) -> list[TrackingEvent]:
             "pk", "email", "tracking_id", "sent_at"
         )
     }
-    bursts = _machine_clicks(hits)
+    earlier = _earlier_clicks(hits)
+    bursts = _machine_clicks(hits + list(earlier.values()))
+    # Clicks written by an earlier batch that this batch shows to be a scanner's.
+    unmasked = [pk for pk, hit in earlier.items() if hit.uid in bursts]
+    if unmasked:
+        TrackingEvent.objects.filter(pk__in=unmasked, is_machine=False).update(is_machine=True)
     events = []
     for hit in hits:
         row = rows.get(hit.tracking_id)

@@ -322,3 +322,21 @@ def test_whoever_follows_the_hidden_link_is_a_machine_and_so_are_its_clicks_arou
     services.tracking_hits_apply()
     clicks = TrackingEvent.objects.filter(type="click").order_by("occurred_at")
     assert [event.is_machine for event in clicks] == [True, True, False]
+
+
+def test_a_burst_split_between_two_consumer_runs_is_still_a_machine(ses, hit_store):
+    _row, html = _send()
+    shop, blog = _paths(html, "c")
+    client = Client()
+    later = timezone.now() + timedelta(minutes=5)
+    with time_machine.travel(later, tick=False):
+        client.get(shop)
+    services.tracking_hits_apply()  # The first click is written alone, and looks human…
+    assert TrackingEvent.objects.get(type="click").is_machine is False
+    with time_machine.travel(later + timedelta(milliseconds=400), tick=False):
+        client.get(blog)
+    services.tracking_hits_apply()  # …until the next one, 0.4 s later on another link.
+    assert list(TrackingEvent.objects.filter(type="click").values_list("is_machine", flat=True)) == [
+        True,
+        True,
+    ]
