@@ -1,5 +1,6 @@
 """Shared set-up for the benchmarks: a dedicated PostgreSQL database and Django configured on it."""
 
+import argparse
 import os
 import re
 import socket
@@ -127,3 +128,14 @@ def gunicorn_start(*, workers: int, extra: tuple[str, ...] = (), **env: str) -> 
         stderr=subprocess.DEVNULL,
     )
     return server, f"http://127.0.0.1:{port}"
+
+
+def load_parser(doc: str, *, rounds: int) -> argparse.ArgumentParser:
+    """Return the options every wrk benchmark shares: its length, its load and gunicorn's workers."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    return parser

@@ -9,7 +9,6 @@ a fresh idempotency code per request so every request queues a new email. Prints
 requests/s, p50 and p99 latency, and the ratio messages / bare.
 """
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -17,7 +16,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import database_reset, django_setup, gunicorn_start, wait_healthy, wrk_run
+from benchmarks._common import (
+    database_reset,
+    django_setup,
+    gunicorn_start,
+    load_parser,
+    wait_healthy,
+    wrk_run,
+)
 
 CONTACTS = 10_000
 LUA = """
@@ -69,12 +75,7 @@ def seed() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser = load_parser(__doc__, rounds=5)
     args = parser.parse_args()
 
     database_reset()

@@ -10,7 +10,6 @@ and the webhook (certificate cached after its first use). Prints accepted reques
 p99, the ratio webhook / bare, and whether every acknowledged notification was stored.
 """
 
-import argparse
 import json
 import os
 import statistics
@@ -21,7 +20,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import ROOT, database_reset, django_setup, gunicorn_start, wait_healthy, wrk_run
+from benchmarks._common import (
+    ROOT,
+    database_reset,
+    django_setup,
+    gunicorn_start,
+    load_parser,
+    wait_healthy,
+    wrk_run,
+)
 
 LUA = """
 local threads = 0
@@ -72,12 +79,7 @@ def _init_signer(key_pem: bytes, cert_pem: bytes) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser = load_parser(__doc__, rounds=5)
     parser.add_argument("--max-rate", type=int, default=1200, help="Bodies signed per second of each round.")
     args = parser.parse_args()
 

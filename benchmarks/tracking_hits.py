@@ -9,7 +9,6 @@ token, and the click redirect with a valid token. Prints requests/s, p50 and p99
 the bare view, and whether every answered hit became exactly one event once the consumer drained.
 """
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -17,7 +16,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import database_reset, django_setup, gunicorn_start, wait_healthy, wrk_run
+from benchmarks._common import (
+    database_reset,
+    django_setup,
+    gunicorn_start,
+    load_parser,
+    wait_healthy,
+    wrk_run,
+)
 
 LUA = """
 local path
@@ -54,12 +60,7 @@ def seed() -> tuple[str, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = load_parser(__doc__, rounds=3)
     args = parser.parse_args()
 
     database_reset()

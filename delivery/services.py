@@ -439,6 +439,12 @@ def step_link_id(*, step_id: int, url: str) -> int:
     return link.pk
 
 
+@functools.cache
+def _tracking_prefixes(base: str) -> tuple[str, ...]:
+    """Return our own link prefixes (click, open, unsubscribe): links that are never tracked again."""
+    return tuple(base + reverse(name, args=["x"])[:-1] for name in ("click", "open", "unsubscribe"))
+
+
 def honeypot_url() -> str:
     """Return the target of the hidden link in tracked mail: only machines ever follow it."""
     return f"{settings.PUBLIC_BASE_URL}/?campanile-honeypot"
@@ -466,7 +472,7 @@ def step_execution_track(
     if campaign.track_opens:
         token = tokens.step_execution_token(tracking_id=execution.tracking_id, purpose=tokens.OPEN)
         pixel_url = base + reverse("open", args=[token])
-    keep = tuple(base + reverse(name, args=["x"])[:-1] for name in ("click", "open", "unsubscribe"))
+    keep = _tracking_prefixes(base)
     html, text = rendered.html, rendered.text
     if html:
         try:
