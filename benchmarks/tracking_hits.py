@@ -6,12 +6,14 @@ Run by hand on a quiet machine (needs PostgreSQL and wrk):
 
 Loads, in turn, a bare Django view that answers the same 43-byte GIF, the pixel with a valid
 token, and the click redirect with a valid token. Prints requests/s, p50 and p99, the ratios to
-the bare view, and whether every answered hit became exactly one event once the consumer drained.
+the bare view, and whether every answered hit became exactly one event, counted once, once the
+consumer drained.
 """
 
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -66,7 +68,7 @@ def main() -> None:
     database_reset()
     pixel, click = seed()
     from tracking import services
-    from tracking.models import TrackingEvent, TrackingHit
+    from tracking.models import StepEngagement, TrackingEvent, TrackingHit
 
     server, base = gunicorn_start(workers=args.workers)
     script = Path(tempfile.mkdtemp()) / "hits.lua"
@@ -88,8 +90,10 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(10)
+    began = time.perf_counter()
     while services.tracking_hits_apply():
         pass
+    drained = time.perf_counter() - began
     recorded = TrackingEvent.objects.count()
     bare_rps = statistics.median(r["rps"] for r in results["bare"])
     bare_p99 = statistics.median(r["p99"] for r in results["bare"])
@@ -101,9 +105,16 @@ def main() -> None:
             f"p99 {p99 / bare_p99:.2f}x its p99 (goal <= 2)"
         )
     left = TrackingHit.objects.count()
+    counted = sum(
+        sum(row)
+        for row in StepEngagement.objects.values_list(
+            "opens_total", "machine_opens_total", "clicks_total", "machine_clicks_total"
+        )
+    )
     # Requests still in flight when wrk stops are recorded but not counted as answered.
-    verdict = "all recorded" if recorded >= answered and not left else "MISSING"
-    print(f"answered {answered}, events {recorded}, hits left {left}: {verdict}")
+    verdict = "all recorded" if recorded >= answered and not left and counted == recorded else "MISSING"
+    print(f"answered {answered}, events {recorded}, counted {counted}, hits left {left}: {verdict}")
+    print(f"consumer: {recorded / drained:.0f} hits/s written and counted (one process)")
 
 
 if __name__ == "__main__":

@@ -125,3 +125,61 @@ class TrackingHit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.tracking_id}"
+
+
+class Engagement(models.Model):
+    """One email's opens and clicks, kept by the consumer so that no report sums events.
+
+    Each time events of an email are written, its row is set to what its events say, and the
+    difference is added to its step's and links' counters: replays and re-judged clicks stay exact.
+    """
+
+    step_execution = models.OneToOneField(
+        StepExecution, primary_key=True, on_delete=models.CASCADE, related_name="engagement"
+    )
+    #: The campaign step (none for transactional mail), so that drip conditions read one table.
+    step = models.ForeignKey(
+        "campaigns.CampaignStep", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    opens = models.PositiveIntegerField(default=0)
+    clicks = models.PositiveIntegerField(default=0)
+    machine_opens = models.PositiveIntegerField(default=0)
+    machine_clicks = models.PositiveIntegerField(default=0)
+    first_opened_at = models.DateTimeField(null=True, blank=True)
+    first_clicked_at = models.DateTimeField(null=True, blank=True)
+    #: Clicks per tracked link: {"<link id>": [human, machine]}.
+    links = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.step_execution_id}: {self.opens} opens, {self.clicks} clicks"
+
+
+class StepEngagement(models.Model):
+    """A campaign step's opens and clicks; "unique" counts emails, machine traffic is apart."""
+
+    step = models.OneToOneField(
+        "campaigns.CampaignStep", primary_key=True, on_delete=models.CASCADE, related_name="engagement"
+    )
+    opens_unique = models.IntegerField(default=0)
+    opens_total = models.IntegerField(default=0)
+    machine_opens_total = models.IntegerField(default=0)
+    clicks_unique = models.IntegerField(default=0)
+    clicks_total = models.IntegerField(default=0)
+    machine_clicks_total = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"step {self.step_id}: {self.opens_unique} opened, {self.clicks_unique} clicked"
+
+
+class LinkEngagement(models.Model):
+    """A tracked link's clicks: emails that clicked it, human clicks, machine clicks."""
+
+    link = models.OneToOneField(
+        "delivery.TrackedLink", primary_key=True, on_delete=models.CASCADE, related_name="engagement"
+    )
+    clicks_unique = models.IntegerField(default=0)
+    clicks_total = models.IntegerField(default=0)
+    machine_clicks_total = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"link {self.link_id}: {self.clicks_unique} clicked"

@@ -1,14 +1,25 @@
 """Reads over events and the ledger: the honest numbers of a campaign."""
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import Coalesce
 
 from campaigns.models import Campaign
 from delivery import services as delivery_services
 from delivery.models import StepExecution, TrackedLink
-from tracking.models import TrackingEvent
+from tracking.models import LinkEngagement, StepEngagement, TrackingEvent
 
 Type = TrackingEvent.Type
 Status = StepExecution.Status
+
+ENGAGEMENT_COUNTERS = (
+    "opens_unique",
+    "opens_total",
+    "machine_opens_total",
+    "clicks_unique",
+    "clicks_total",
+    "machine_clicks_total",
+)
+LINK_COUNTERS = ("clicks_unique", "clicks_total", "machine_clicks_total")
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -29,25 +40,21 @@ def campaign_stats(*, campaign: Campaign) -> dict:
     )
     events = TrackingEvent.objects.filter(step_execution__step__campaign=campaign)
 
-    def recipients(kind, **extra):
-        return Count("step_execution", filter=Q(type=kind, **extra), distinct=True)
-
-    def total(kind, **extra):
-        return Count("pk", filter=Q(type=kind, **extra))
+    def recipients(kind):
+        return Count("step_execution", filter=Q(type=kind), distinct=True)
 
     counts = events.aggregate(
         delivered=recipients(Type.DELIVERY),
         bounced=recipients(Type.BOUNCE),
         complained=recipients(Type.COMPLAINT),
         rejected=recipients(Type.REJECT),
-        opens_unique=recipients(Type.OPEN, is_machine=False),
-        opens_total=total(Type.OPEN, is_machine=False),
-        machine_opens_total=total(Type.OPEN, is_machine=True),
-        clicks_unique=recipients(Type.CLICK, is_machine=False),
-        clicks_total=total(Type.CLICK, is_machine=False),
-        machine_clicks_total=total(Type.CLICK, is_machine=True),
         unsubscribed=recipients(Type.UNSUBSCRIBE),
     )
+    # Opens and clicks come from the counters the consumer keeps, not from counting events.
+    engagement = StepEngagement.objects.filter(step__campaign=campaign).aggregate(
+        **{field: Coalesce(Sum(field), 0) for field in ENGAGEMENT_COUNTERS}
+    )
+    counts.update(engagement)
     sent = ledger.get(Status.SENT, 0)
     delivered = counts["delivered"]
     return {
@@ -73,18 +80,7 @@ def campaign_link_clicks(*, campaign: Campaign) -> list[dict]:
 
     Machine clicks (scanners, prefetches) are counted apart. Links nobody clicked are listed too.
     """
-    clicks = (
-        TrackingEvent.objects.filter(
-            type=Type.CLICK, step_execution__step__campaign=campaign, raw__link_id__isnull=False
-        )
-        .values("raw__link_id")
-        .annotate(
-            unique=Count("step_execution", filter=Q(is_machine=False), distinct=True),
-            total=Count("pk", filter=Q(is_machine=False)),
-            machine=Count("pk", filter=Q(is_machine=True)),
-        )
-    )
-    by_link = {row["raw__link_id"]: row for row in clicks}
+    clicks = {row.pk: row for row in LinkEngagement.objects.filter(link__step__campaign=campaign)}
     links = (
         TrackedLink.objects.filter(step__campaign=campaign)
         .exclude(url=delivery_services.honeypot_url())  # The hidden trap is no marketer's link.
@@ -94,9 +90,7 @@ def campaign_link_clicks(*, campaign: Campaign) -> list[dict]:
     return [
         {
             "url": url,
-            "clicks_unique": by_link.get(pk, {}).get("unique", 0),
-            "clicks_total": by_link.get(pk, {}).get("total", 0),
-            "machine_clicks_total": by_link.get(pk, {}).get("machine", 0),
+            **{field: getattr(clicks.get(pk), field, 0) for field in LINK_COUNTERS},
         }
         for pk, url in links
     ]

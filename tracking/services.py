@@ -1,6 +1,7 @@
 """Writes of tracking: what recipients do with their mail."""
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import ipaddress
@@ -9,6 +10,7 @@ import json
 import logging
 import re
 import time
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from time import monotonic
@@ -17,12 +19,13 @@ from uuid import UUID
 import boto3
 import redis
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Q
+from django.db import connection, models, transaction
+from django.db.models import F, Min, Q
 from django.utils import timezone
 from uuid_utils.compat import uuid7
 
 from campaigns import services as campaign_services
+from campaigns.db import rows_insert_new
 from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign, Suppression
 from delivery import services as delivery_services
@@ -30,7 +33,15 @@ from delivery import tokens
 from delivery.models import StepExecution, TrackedLink
 from tracking import metrics
 from tracking.events import EventFormatError, SesEvent, ses_events_from_record
-from tracking.models import SnsMessage, SoftBounceStreak, TrackingEvent, TrackingHit
+from tracking.models import (
+    Engagement,
+    LinkEngagement,
+    SnsMessage,
+    SoftBounceStreak,
+    StepEngagement,
+    TrackingEvent,
+    TrackingHit,
+)
 from tracking.sns import SnsEnvelope
 
 logger = logging.getLogger(__name__)
@@ -212,6 +223,8 @@ def _event_effects(*, event: SesEvent, kind: str, row: StepExecution | None) -> 
         _suppress(event=event, reason=Suppression.Reason.ACCOUNT_SUPPRESSION, detail=detail[:500])
     elif event.type == Type.BOUNCE and kind == SOFT:
         _soft_bounce(event=event)
+    elif event.type in (Type.OPEN, Type.CLICK) and row is not None:  # SES's own open and click tracking
+        engagement_add(engaged=[Engaged(row.pk, event.type, False, None, event.occurred_at)])
     if event.type in (Type.BOUNCE, Type.COMPLAINT):
         if row is not None and row.step_id is not None:
             campaign_reputation_check(campaign=row.step.campaign)
@@ -612,8 +625,17 @@ def _events_from_hits(hits: list[_Hit]) -> list[TrackingEvent]:
     bursts = _machine_clicks(hits + list(earlier.values()))
     # Clicks written by an earlier batch that this batch shows to be a scanner's.
     unmasked = [pk for pk, hit in earlier.items() if hit.uid in bursts]
+    engaged = []
     if unmasked:
+        still_human = [
+            Engaged.of(event)
+            for event in TrackingEvent.objects.select_for_update()
+            .filter(pk__in=unmasked, is_machine=False)
+            .only("step_execution_id", "type", "is_machine", "raw", "occurred_at")
+        ]
         TrackingEvent.objects.filter(pk__in=unmasked, is_machine=False).update(is_machine=True)
+        for click in still_human:
+            engaged += [dataclasses.replace(click, sign=-1), dataclasses.replace(click, is_machine=True)]
     events = []
     for hit in hits:
         row = rows.get(hit.tracking_id)
@@ -633,7 +655,9 @@ def _events_from_hits(hits: list[_Hit]) -> list[TrackingEvent]:
                 raw={key: value for key, value in detail.items() if value not in ("", None)},
             )
         )
-    TrackingEvent.objects.bulk_create(events, ignore_conflicts=True)
+    inserted = rows_insert_new(events, key="event_id")
+    events = [event for event in events if event.event_id in inserted]
+    engagement_add(engaged=engaged + [Engaged.of(event) for event in events])
     return events
 
 
@@ -708,3 +732,148 @@ def tracking_hits_apply(*, batch: int = 5000) -> int:
 def link_target(link_id: int) -> str | None:
     """Return where a tracked link leads (links never change, so each process remembers them)."""
     return TrackedLink.objects.filter(pk=link_id).values_list("url", flat=True).first()
+
+
+# --- Engagement counters ------------------------------------------------------------------------
+
+_ENGAGEMENT_FIELDS = (
+    "opens",
+    "clicks",
+    "machine_opens",
+    "machine_clicks",
+    "first_opened_at",
+    "first_clicked_at",
+    "links",
+)
+
+
+@dataclass(frozen=True)
+class Engaged:
+    """One open or click to count for an email, or (sign -1) to take back."""
+
+    execution_id: int
+    type: str
+    is_machine: bool
+    link_id: int | None
+    at: datetime
+    sign: int = 1
+
+    @classmethod
+    def of(cls, event: TrackingEvent) -> "Engaged":
+        return cls(
+            event.step_execution_id, event.type, event.is_machine, event.raw.get("link_id"), event.occurred_at
+        )
+
+
+def _counters_add(model: type[models.Model], deltas: dict[int, Counter]) -> None:
+    """Add each key's deltas to its counter row, creating it; keys in order, so locks never cross."""
+    deltas = {key: delta for key, delta in deltas.items() if any(delta.values())}
+    model.objects.bulk_create([model(pk=key) for key in deltas], ignore_conflicts=True)
+    for key in sorted(deltas):
+        model.objects.filter(pk=key).update(**{field: F(field) + n for field, n in deltas[key].items() if n})
+
+
+def _first_human_times(rows: dict[int, Engagement], stale: set[tuple[int, str]]) -> None:
+    """Find again the first human open or click of emails whose first one was taken back."""
+    Type = TrackingEvent.Type
+    for field, kind in (("first_opened_at", Type.OPEN), ("first_clicked_at", Type.CLICK)):
+        ids = [pk for pk, stale_field in stale if stale_field == field]
+        firsts = dict(
+            TrackingEvent.objects.filter(step_execution_id__in=ids, type=kind, is_machine=False)
+            .order_by()
+            .values_list("step_execution_id")
+            .annotate(first=Min("occurred_at"))
+        )
+        for pk in ids:
+            setattr(rows[pk], field, firsts.get(pk))
+
+
+def engagement_add(*, engaged: list[Engaged]) -> None:
+    """Count new opens and clicks (and take back re-judged ones) for their emails, steps and links.
+
+    Call it in the transaction that wrote (or re-judged) the events, once per event: rows are
+    locked email by email in order, so consumers running side by side count every event once.
+    """
+    ids = sorted({item.execution_id for item in engaged})
+    steps = dict(StepExecution.objects.filter(pk__in=ids).values_list("pk", "step_id"))
+    if not steps:
+        return
+    Engagement.objects.bulk_create(
+        [Engagement(step_execution_id=pk, step_id=step_id) for pk, step_id in sorted(steps.items())],
+        ignore_conflicts=True,
+    )
+    rows = {row.pk: row for row in Engagement.objects.select_for_update().filter(pk__in=steps).order_by("pk")}
+    before = {pk: {field: getattr(row, field) for field in _ENGAGEMENT_FIELDS} for pk, row in rows.items()}
+    stale: set[tuple[int, str]] = set()
+    for item in engaged:
+        row = rows.get(item.execution_id)
+        if row is None:
+            continue  # Its email is gone.
+        noun = "opens" if item.type == TrackingEvent.Type.OPEN else "clicks"
+        column = f"machine_{noun}" if item.is_machine else noun
+        setattr(row, column, getattr(row, column) + item.sign)
+        if not item.is_machine:
+            first = "first_opened_at" if noun == "opens" else "first_clicked_at"
+            if item.sign < 0:
+                stale.add((row.pk, first))
+            elif getattr(row, first) is None or item.at < getattr(row, first):
+                setattr(row, first, item.at)
+        if noun == "clicks" and item.link_id is not None:
+            key = str(item.link_id)
+            human, machine = row.links.get(key, (0, 0))
+            # A new dict each time: `before` keeps the old one.
+            row.links = {
+                **row.links,
+                key: [human, machine + item.sign] if item.is_machine else [human + item.sign, machine],
+            }
+    _first_human_times(rows, stale)
+    step_deltas: dict[int, Counter] = defaultdict(Counter)
+    link_deltas: dict[int, Counter] = defaultdict(Counter)
+    for pk, row in rows.items():
+        old = before[pk]
+        if row.step_id is not None:
+            delta = step_deltas[row.step_id]
+            for noun in ("opens", "clicks"):
+                delta[f"{noun}_unique"] += (getattr(row, noun) > 0) - (old[noun] > 0)
+                delta[f"{noun}_total"] += getattr(row, noun) - old[noun]
+                delta[f"machine_{noun}_total"] += getattr(row, f"machine_{noun}") - old[f"machine_{noun}"]
+        for link in old["links"].keys() | row.links.keys():
+            (was_human, was_machine), (human, machine) = (
+                old["links"].get(link, (0, 0)),
+                row.links.get(link, (0, 0)),
+            )
+            delta = link_deltas[int(link)]
+            delta["clicks_unique"] += (human > 0) - (was_human > 0)
+            delta["clicks_total"] += human - was_human
+            delta["machine_clicks_total"] += machine - was_machine
+    Engagement.objects.bulk_update(rows.values(), _ENGAGEMENT_FIELDS, batch_size=500)
+    _counters_add(StepEngagement, step_deltas)
+    # A link deleted since (with its step) keeps no counter.
+    existing = set(TrackedLink.objects.filter(pk__in=link_deltas).values_list("pk", flat=True))
+    _counters_add(LinkEngagement, {pk: delta for pk, delta in link_deltas.items() if pk in existing})
+
+
+def engagement_rebuild(*, chunk: int = 5000) -> int:
+    """Count every email's, step's and link's opens and clicks again from the events.
+
+    For upgrades and audits, with the consumer ticks stopped. Return how many events were counted.
+    """
+    with transaction.atomic():
+        for model in (Engagement, StepEngagement, LinkEngagement):
+            model.objects.all().delete()
+    events = (
+        TrackingEvent.objects.filter(
+            type__in=(TrackingEvent.Type.OPEN, TrackingEvent.Type.CLICK), step_execution__isnull=False
+        )
+        .order_by("step_execution_id")
+        .only("step_execution_id", "type", "is_machine", "raw", "occurred_at")
+    )
+    counted, part = 0, []
+    for event in itertools.chain(events.iterator(chunk_size=chunk), [None]):
+        if event is not None:
+            part.append(Engaged.of(event))
+        if part and (event is None or len(part) == chunk):
+            with transaction.atomic():
+                engagement_add(engaged=part)
+            counted, part = counted + len(part), []
+    return counted

@@ -15,7 +15,7 @@ from delivery.models import StepExecution, TrackedLink
 from tests.conftest import sent_messages
 from tests.factories import StepExecutionFactory, TemplateFactory, sendable_campaign
 from tracking import services
-from tracking.models import TrackingEvent, TrackingHit
+from tracking.models import Engagement, TrackingEvent, TrackingHit
 from tracking.views import PIXEL_GIF
 
 pytestmark = pytest.mark.django_db
@@ -202,6 +202,8 @@ def test_hits_a_dead_consumer_took_from_redis_are_applied_once(ses, redis_only, 
     assert services.tracking_hits_apply() == 1  # …then the rest.
     assert services.tracking_hits_apply() == 0
     assert TrackingEvent.objects.filter(step_execution=row, type="open").count() == 2
+    counted = Engagement.objects.get(step_execution=row)
+    assert counted.opens + counted.machine_opens == 2  # The replayed hit is not counted again.
 
 
 # RELIABILITY.md rows 37–39.

@@ -1,0 +1,260 @@
+"""Engagement counters: every email's, step's and link's opens and clicks, kept exact by the consumer."""
+
+import random
+import threading
+from collections import Counter, defaultdict
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+
+from delivery import services as delivery_services
+from delivery.models import StepExecution
+from tests.factories import CampaignStepFactory, StepExecutionFactory
+from tests.tracking.test_ses_events import deliver, fixture, for_row
+from tracking import services
+from tracking.models import Engagement, LinkEngagement, StepEngagement, TrackingEvent
+from tracking.selectors import campaign_stats
+
+pytestmark = pytest.mark.django_db
+
+PERSON = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 Version/17.0 Safari"
+GMAIL_PROXY = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
+
+
+def _email(step) -> StepExecution:
+    sent_at = timezone.now() - timedelta(hours=1)
+    return StepExecutionFactory(step=step, status=StepExecution.Status.SENT, sent_at=sent_at)
+
+
+def _link(step, url: str) -> int:
+    return delivery_services.step_link_id(step_id=step.pk, url=url)
+
+
+def _hit(row, kind, at, *, link=None, method="GET", user_agent=PERSON) -> None:
+    with time_machine.travel(at, tick=False):
+        services.hit_record(
+            kind=kind, tracking_id=row.tracking_id, link_id=link, method=method, user_agent=user_agent, ip=""
+        )
+
+
+def _counters(model, **filters) -> dict:
+    fields = [field.attname for field in model._meta.fields if field.attname != model._meta.pk.attname]
+    return {row.pop("pk"): row for row in model.objects.filter(**filters).values("pk", *fields)}
+
+
+def _recount() -> tuple[dict, dict]:
+    """Count opens and clicks per step and link straight from the events, the slow way."""
+    per_email = defaultdict(Counter)
+    per_email_link = defaultdict(Counter)
+    for event in TrackingEvent.objects.filter(type__in=["open", "click"]).select_related("step_execution"):
+        key = event.step_execution.step_id, event.step_execution_id
+        column = ("machine_" if event.is_machine else "") + f"{event.type}s"
+        per_email[key][column] += 1
+        if event.type == "click":
+            per_email_link[event.raw["link_id"], event.step_execution_id][column] += 1
+    steps = defaultdict(Counter)
+    for (step_id, _email_id), counts in per_email.items():
+        for noun in ("opens", "clicks"):
+            steps[step_id][f"{noun}_unique"] += counts[noun] > 0
+            steps[step_id][f"{noun}_total"] += counts[noun]
+            steps[step_id][f"machine_{noun}_total"] += counts[f"machine_{noun}"]
+    links = defaultdict(Counter)
+    for (link_id, _email_id), counts in per_email_link.items():
+        links[link_id]["clicks_unique"] += counts["clicks"] > 0
+        links[link_id]["clicks_total"] += counts["clicks"]
+        links[link_id]["machine_clicks_total"] += counts["machine_clicks"]
+    return steps, links
+
+
+def _assert_counters_match_events():
+    steps, links = _recount()
+    for step_id, counts in _counters(StepEngagement).items():
+        assert counts == {field: steps[step_id][field] for field in counts}, f"step {step_id}"
+    assert {pk for pk, counts in steps.items() if any(counts.values())} <= set(_counters(StepEngagement))
+    for link_id, counts in _counters(LinkEngagement).items():
+        assert counts == {field: links[link_id][field] for field in counts}, f"link {link_id}"
+    assert {pk for pk, counts in links.items() if any(counts.values())} <= set(_counters(LinkEngagement))
+
+
+@pytest.fixture(params=["table", "redis"])
+def hit_store(request, settings):
+    """Run a test with hits kept in the database table (no Redis) and in Redis."""
+    if request.param == "table":
+        settings.REDIS_URL = ""
+    else:
+        request.getfixturevalue("redis_only")
+    return request.param
+
+
+def test_each_email_step_and_link_counts_opens_and_clicks_with_machines_apart(hit_store):
+    step = CampaignStepFactory()
+    ada, bob, cy = (_email(step) for _ in range(3))
+    shop, blog = _link(step, "https://shop.example.com/"), _link(step, "https://blog.example.com/")
+    start = timezone.now()
+    _hit(ada, "open", start + timedelta(minutes=1))
+    _hit(ada, "open", start + timedelta(minutes=2), user_agent=GMAIL_PROXY)
+    _hit(ada, "open", start + timedelta(minutes=3))
+    _hit(ada, "click", start + timedelta(minutes=4), link=shop)
+    _hit(ada, "click", start + timedelta(minutes=6), link=shop)
+    _hit(ada, "click", start + timedelta(minutes=8), link=blog)
+    _hit(bob, "open", start + timedelta(minutes=5))
+    _hit(bob, "click", start + timedelta(minutes=5), link=shop, method="HEAD")  # A scanner.
+
+    assert services.tracking_hits_apply() == 8
+    assert services.tracking_hits_apply() == 0
+
+    ada_counts = Engagement.objects.get(pk=ada.pk)
+    assert (ada_counts.opens, ada_counts.machine_opens, ada_counts.clicks, ada_counts.machine_clicks) == (
+        2,
+        1,
+        3,
+        0,
+    )
+    assert ada_counts.first_opened_at == start + timedelta(minutes=1)
+    assert ada_counts.first_clicked_at == start + timedelta(minutes=4)
+    assert ada_counts.links == {str(shop): [2, 0], str(blog): [1, 0]}
+    assert Engagement.objects.get(pk=bob.pk).links == {str(shop): [0, 1]}
+    assert not Engagement.objects.filter(pk=cy.pk).exists()
+    assert _counters(StepEngagement)[step.pk] == {
+        "opens_unique": 2,
+        "opens_total": 3,
+        "machine_opens_total": 1,
+        "clicks_unique": 1,
+        "clicks_total": 3,
+        "machine_clicks_total": 1,
+    }
+    assert _counters(LinkEngagement) == {
+        shop: {"clicks_unique": 1, "clicks_total": 2, "machine_clicks_total": 1},
+        blog: {"clicks_unique": 1, "clicks_total": 1, "machine_clicks_total": 0},
+    }
+    stats = campaign_stats(campaign=step.campaign)
+    assert (stats["opens_unique"], stats["opens_total"], stats["machine_opens_total"]) == (2, 3, 1)
+    assert (stats["clicks_unique"], stats["clicks_total"], stats["machine_clicks_total"]) == (1, 3, 1)
+
+
+def test_a_click_judged_a_machines_later_moves_out_of_the_human_counts(hit_store):
+    step = CampaignStepFactory()
+    ada = _email(step)
+    shop, blog = _link(step, "https://shop.example.com/"), _link(step, "https://blog.example.com/")
+    later = timezone.now() + timedelta(minutes=5)
+    _hit(ada, "click", later, link=shop)
+    services.tracking_hits_apply()
+    assert _counters(StepEngagement)[step.pk]["clicks_unique"] == 1  # Alone, it looks human…
+    _hit(ada, "click", later + timedelta(milliseconds=300), link=blog)
+    services.tracking_hits_apply()  # …until its burst partner arrives in the next batch.
+
+    counts = _counters(StepEngagement)[step.pk]
+    assert (counts["clicks_unique"], counts["clicks_total"], counts["machine_clicks_total"]) == (0, 0, 2)
+    assert _counters(LinkEngagement)[shop] == {
+        "clicks_unique": 0,
+        "clicks_total": 0,
+        "machine_clicks_total": 1,
+    }
+    assert Engagement.objects.get(pk=ada.pk).first_clicked_at is None
+    _assert_counters_match_events()
+
+
+def test_counters_equal_a_recount_of_the_events_whatever_the_batches(hit_store):
+    chance = random.Random(20261122)
+    steps = [CampaignStepFactory(), CampaignStepFactory()]
+    emails = [_email(step) for step in steps for _ in range(5)]
+    links = {step.pk: [_link(step, f"https://example.com/{step.pk}/{n}") for n in range(3)] for step in steps}
+    start = timezone.now()
+    for n in range(300):
+        row = chance.choice(emails)
+        kind = chance.choice(["open", "click"])
+        _hit(
+            row,
+            kind,
+            start + timedelta(seconds=chance.choice([n * 7, n * 7 + 0.5, n * 40])),
+            link=chance.choice(links[row.step_id]) if kind == "click" else None,
+            method=chance.choice(["GET"] * 5 + ["HEAD"]),
+            user_agent=chance.choice([PERSON] * 4 + [GMAIL_PROXY, "Mozilla/5.0"]),
+        )
+        if chance.random() < 0.1:
+            services.tracking_hits_apply(batch=chance.randint(1, 40))
+    while services.tracking_hits_apply(batch=chance.randint(1, 40)):
+        pass
+
+    assert TrackingEvent.objects.count() == 300
+    assert TrackingEvent.objects.filter(type="click", is_machine=True).exists()
+    assert TrackingEvent.objects.filter(type="click", is_machine=False).exists()
+    _assert_counters_match_events()
+
+
+def test_ses_open_and_click_events_count_too(settings):
+    settings.SES_EVENT_WAIT_SECONDS = 0
+    row = _email(CampaignStepFactory())
+    row.ses_message_id = "ses-engagement-1"
+    row.save()
+    deliver(for_row(fixture("event-open.json"), row))
+    deliver(for_row(fixture("event-click.json"), row))
+    counts = Engagement.objects.get(pk=row.pk)
+    assert (counts.opens, counts.clicks) == (1, 1)
+    assert _counters(StepEngagement)[row.step_id]["clicks_unique"] == 1
+
+
+def test_rebuild_restores_counters_from_the_events(hit_store):
+    step = CampaignStepFactory()
+    ada, bob = _email(step), _email(step)
+    shop = _link(step, "https://shop.example.com/")
+    later = timezone.now() + timedelta(minutes=5)
+    _hit(ada, "open", later)
+    _hit(bob, "click", later, link=shop)
+    services.tracking_hits_apply()
+    right_steps, right_links = _counters(StepEngagement), _counters(LinkEngagement)
+    StepEngagement.objects.update(opens_total=99)
+    LinkEngagement.objects.all().delete()
+    Engagement.objects.filter(pk=ada.pk).delete()
+
+    call_command("engagement_rebuild", stdout=open("/dev/null", "w"))  # noqa: SIM115
+
+    assert _counters(StepEngagement) == right_steps
+    assert _counters(LinkEngagement) == right_links
+    assert Engagement.objects.get(pk=ada.pk).opens == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_consumers_and_ses_events_at_once_count_every_event_once(postgres_only, settings):
+    settings.REDIS_URL = ""  # Table hits: two consumers share the work with SKIP LOCKED.
+    settings.SES_EVENT_WAIT_SECONDS = 0
+    step = CampaignStepFactory()
+    emails = [_email(step) for _ in range(3)]
+    shop = _link(step, "https://shop.example.com/")
+    start = timezone.now()
+    for n in range(240):
+        _hit(emails[n % 3], ["open", "click"][n % 2], start + timedelta(seconds=20 * n), link=shop)
+    for n, row in enumerate(emails):
+        row.ses_message_id = f"ses-race-{n}"
+        row.save()
+    failures = []
+
+    def work(job):
+        try:
+            job()
+        except Exception as exc:
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    def consume():
+        while services.tracking_hits_apply(batch=7):
+            pass
+
+    def ses_opens():
+        for row in emails * 3:
+            deliver(for_row(fixture("event-open.json"), row))
+
+    threads = [threading.Thread(target=work, args=(job,)) for job in (consume, consume, ses_opens)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert failures == []
+    assert TrackingEvent.objects.count() == 240 + 9
+    _assert_counters_match_events()
+    assert _counters(StepEngagement)[step.pk]["opens_total"] == 120 + 9
