@@ -154,7 +154,18 @@ class Engagement(models.Model):
         return f"{self.step_execution_id}: {self.opens} opens, {self.clicks} clicks"
 
 
-class StepEngagement(models.Model):
+class ClickCounters(models.Model):
+    """Clicks counted by the consumer: "unique" counts emails, machine clicks are apart."""
+
+    clicks_unique = models.IntegerField(default=0)
+    clicks_total = models.IntegerField(default=0)
+    machine_clicks_total = models.IntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class StepEngagement(ClickCounters):
     """A campaign step's opens and clicks; "unique" counts emails, machine traffic is apart."""
 
     step = models.OneToOneField(
@@ -163,23 +174,17 @@ class StepEngagement(models.Model):
     opens_unique = models.IntegerField(default=0)
     opens_total = models.IntegerField(default=0)
     machine_opens_total = models.IntegerField(default=0)
-    clicks_unique = models.IntegerField(default=0)
-    clicks_total = models.IntegerField(default=0)
-    machine_clicks_total = models.IntegerField(default=0)
 
     def __str__(self) -> str:
         return f"step {self.step_id}: {self.opens_unique} opened, {self.clicks_unique} clicked"
 
 
-class LinkEngagement(models.Model):
+class LinkEngagement(ClickCounters):
     """A tracked link's clicks: emails that clicked it, human clicks, machine clicks."""
 
     link = models.OneToOneField(
         "delivery.TrackedLink", primary_key=True, on_delete=models.CASCADE, related_name="engagement"
     )
-    clicks_unique = models.IntegerField(default=0)
-    clicks_total = models.IntegerField(default=0)
-    machine_clicks_total = models.IntegerField(default=0)
 
     def __str__(self) -> str:
         return f"link {self.link_id}: {self.clicks_unique} clicked"

@@ -80,16 +80,6 @@ def _assert_counters_match_events():
     assert {pk for pk, counts in links.items() if any(counts.values())} <= set(_counters(LinkEngagement))
 
 
-@pytest.fixture(params=["table", "redis"])
-def hit_store(request, settings):
-    """Run a test with hits kept in the database table (no Redis) and in Redis."""
-    if request.param == "table":
-        settings.REDIS_URL = ""
-    else:
-        request.getfixturevalue("redis_only")
-    return request.param
-
-
 def test_each_email_step_and_link_counts_opens_and_clicks_with_machines_apart(hit_store):
     step = CampaignStepFactory()
     ada, bob, cy = (_email(step) for _ in range(3))

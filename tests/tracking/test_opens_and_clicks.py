@@ -21,16 +21,6 @@ from tracking.views import PIXEL_GIF
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(params=["table", "redis"])
-def hit_store(request, settings):
-    """Run a test with hits kept in the database table (no Redis) and in Redis."""
-    if request.param == "table":
-        settings.REDIS_URL = ""
-    else:
-        request.getfixturevalue("redis_only")
-    return request.param
-
-
 HTML = (
     '<p>Hi {{ contact.first_name }}, <a href="https://shop.example.com/sale?id={{ contact.external_id }}">'
     'sale</a> and <a href="https://blog.example.com/">blog</a>. '
