@@ -44,6 +44,30 @@ def validate_timezone(value: str) -> None:
         raise ValidationError(f"{value!r} is not an IANA time zone name (e.g. Europe/Paris).")
 
 
+def validate_weekdays(value: str) -> None:
+    """Reject weekday sets that are not ISO weekday digits (1 = Monday … 7 = Sunday), each once."""
+    if value and (not set(value) <= set("1234567") or len(set(value)) != len(value)):
+        raise ValidationError(f"{value!r} is not a set of weekdays such as 12345 (1 = Monday, 7 = Sunday).")
+
+
+def validate_crontab(value: str) -> None:
+    """Reject schedules that are not five crontab fields."""
+    if not value:
+        return
+    from celery.schedules import crontab
+
+    fields = value.split()
+    try:
+        if len(fields) != 5:
+            raise ValueError("five fields are needed")
+        minute, hour, day_of_month, month_of_year, day_of_week = fields
+        crontab(minute, hour, day_of_week, day_of_month, month_of_year)
+    except (ValueError, TypeError) as exc:
+        raise ValidationError(
+            f"{value!r} is not a crontab schedule like 0 9 * * 1 (minute hour day month weekday): {exc}"
+        ) from None
+
+
 class TimestampedModel(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -211,6 +235,44 @@ class Campaign(TimestampedModel):
     scheduled_at = models.DateTimeField(null=True, blank=True, help_text="Empty means as soon as scheduled.")
     track_opens = models.BooleanField(default=True, help_text="Add an open pixel to the HTML.")
     track_clicks = models.BooleanField(default=True, help_text="Send web links through the click redirect.")
+
+    class Audience(models.TextChoices):
+        FIXED = "fixed", "Fixed when it starts"
+        EVERGREEN = "evergreen", "Evergreen: contacts who join a list later start at step 1"
+
+    audience_mode = models.CharField(max_length=16, choices=Audience.choices, default=Audience.FIXED)
+    goal_url = models.URLField(
+        max_length=2000,
+        blank=True,
+        help_text="A contact who clicks a link to this address leaves the sequence (the goal is met).",
+    )
+    timezone = models.CharField(
+        max_length=64,
+        default="UTC",
+        validators=[validate_timezone],
+        help_text="Send windows use each contact's time zone, or this one for contacts without one.",
+    )
+    send_window_start = models.TimeField(null=True, blank=True, help_text="Send only from this local time…")
+    send_window_end = models.TimeField(
+        null=True, blank=True, help_text="…until this one (may pass midnight)."
+    )
+    send_weekdays = models.CharField(
+        max_length=7,
+        blank=True,
+        validators=[validate_weekdays],
+        help_text="Send only on these local weekdays, 1 = Monday … 7 = Sunday, e.g. 12345; empty: every day.",
+    )
+    recurrence = models.CharField(
+        max_length=100,
+        blank=True,
+        validators=[validate_crontab],
+        help_text='Repeat on this crontab schedule (minute hour day month weekday, e.g. "0 9 * * 1"), '
+        "each run a new send to the audience of that moment.",
+    )
+    #: For a run of a recurring campaign: the campaign it repeats.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs", editable=False
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, editable=False)
     started_at = models.DateTimeField(null=True, blank=True, editable=False)
     #: Why the campaign is in its status when the system, not a person, put it there.
@@ -233,17 +295,48 @@ class Campaign(TimestampedModel):
 
 
 class CampaignStep(models.Model):
+    class Condition(models.TextChoices):
+        ALWAYS = "always", "Always"
+        OPENED = "opened", "Opened"
+        NOT_OPENED = "not_opened", "Not opened"
+        CLICKED = "clicked", "Clicked"
+        NOT_CLICKED = "not_clicked", "Not clicked"
+        CLICKED_LINK = "clicked_link", "Clicked a given link"
+
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="steps")
     order = models.PositiveSmallIntegerField(default=1)
     template = models.ForeignKey(Template, on_delete=models.PROTECT, related_name="steps")
-    #: Wait between the previous step reaching a contact and this one; ignored for the first step.
-    delay = models.DurationField(default=timedelta(0), blank=True)
+    #: Wait between the contact's previous step (its send, or when it was skipped) and this one;
+    #: ignored for the first step.
+    delay = models.DurationField(
+        default=timedelta(0), blank=True, help_text="After the contact's previous step, e.g. 3 days."
+    )
+    send_at = models.DateTimeField(
+        null=True, blank=True, help_text="A fixed time instead of a delay: not before this moment."
+    )
+    condition = models.CharField(
+        max_length=16,
+        choices=Condition.choices,
+        default=Condition.ALWAYS,
+        help_text="Human engagement with earlier steps; a contact it excludes skips this step.",
+    )
+    condition_step = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The earlier step the condition looks at; empty: any earlier step.",
+    )
+    condition_url = models.URLField(max_length=2000, blank=True, help_text="For “clicked a given link”.")
     # Fan-out progress, kept by the delivery engine so an interrupted fan-out resumes where it
     # stopped: contacts with ids up to fan_out_until (the highest id when it began) are taken in
     # id ranges; fan_out_cursor is the last id done.
     fan_out_until = models.BigIntegerField(null=True, blank=True, editable=False)
     fan_out_cursor = models.BigIntegerField(default=0, editable=False)
     fanned_out_at = models.DateTimeField(null=True, blank=True, editable=False)
+    #: Drip progress: contacts who passed the previous step up to this moment have been moved on.
+    advanced_through = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["campaign", "order"]

@@ -123,6 +123,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_or_default("DJANGO_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# Addresses typed without a scheme are https (the Django 6 default).
+FORMS_URLFIELD_ASSUME_HTTPS = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -235,6 +237,14 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 10 * SNS_APPLY_SECONDS},
     },
 }
+
+# Drips: a row settled this long after it was sent (a lease swept, an SES event reconciling an
+# unknown row) still moves its contact on; older stragglers wait for a full pass.
+DRIP_LATE_SECONDS = env_or_default("DRIP_LATE_SECONDS", 86400, env.int)
+# Marketing emails (campaign mail, not transactional) per contact, across campaigns, in any 24
+# hours and any 7 days; more wait (never dropped). 0: no cap.
+MARKETING_MAX_PER_DAY = env_or_default("MARKETING_MAX_PER_DAY", 0, env.int)
+MARKETING_MAX_PER_WEEK = env_or_default("MARKETING_MAX_PER_WEEK", 0, env.int)
 
 # --- SES events (SNS webhook) -------------------------------------------------------------------
 # SNS topics whose messages are trusted, as full ARNs; anything else gets 403, confirmations too.

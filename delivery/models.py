@@ -1,6 +1,8 @@
 """The send ledger: one StepExecution per (campaign step, contact) or per transactional message."""
 
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from uuid_utils.compat import uuid7
 
@@ -52,7 +54,11 @@ class StepExecution(models.Model):
         UNKNOWN = "unknown", "Unknown"
         #: Suppressed or unsubscribed by the time the row was claimed.
         SUPPRESSED = "suppressed", "Suppressed"
+        #: A drip step whose condition left the contact out; the contact goes on to the next step.
         SKIPPED = "skipped", "Skipped"
+        #: The contact left the sequence here: unsubscribed, suppressed, bounced, complained or
+        #: reached the campaign's goal.
+        EXITED = "exited", "Exited"
         CANCELLED = "cancelled", "Cancelled"
 
     #: Exactly one of step (campaign mail) and message (transactional mail) is set.
@@ -99,6 +105,10 @@ class StepExecution(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    #: When this step fell due for the contact; a skipped step counts as passed at this moment.
+    due_at = models.DateTimeField(null=True, blank=True)
+    #: Not claimed before this: a send window or the frequency cap put it off.
+    not_before = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -133,6 +143,14 @@ class StepExecution(models.Model):
                 fields=["lease_expires_at"],
                 condition=models.Q(status="sending"),
                 name="step_execution_lease_idx",
+            ),
+            # Drip progress: "contacts who passed this step before that moment", read from the
+            # last moment the next step advanced to; sent rows passed when sent, skipped ones when due.
+            models.Index(
+                F("step"),
+                Coalesce("sent_at", "due_at"),
+                condition=models.Q(status__in=["sent", "skipped"]),
+                name="step_execution_passed_idx",
             ),
             # SES events are matched by message id.
             models.Index(
@@ -199,3 +217,30 @@ class TrackedLink(models.Model):
 
     def __str__(self) -> str:
         return self.url[:100]
+
+
+class Engagement(models.Model):
+    """One email's human and machine opens and clicks: what drip conditions and reports read.
+
+    Kept by the tracking consumer in the transaction that writes the events (tracking.services).
+    """
+
+    step_execution = models.OneToOneField(
+        "StepExecution", primary_key=True, on_delete=models.CASCADE, related_name="engagement"
+    )
+    #: The campaign step (none for transactional mail), so that drip conditions read one table.
+    step = models.ForeignKey(CampaignStep, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    opens = models.PositiveIntegerField(default=0)
+    clicks = models.PositiveIntegerField(default=0)
+    machine_opens = models.PositiveIntegerField(default=0)
+    machine_clicks = models.PositiveIntegerField(default=0)
+    first_opened_at = models.DateTimeField(null=True, blank=True)
+    first_clicked_at = models.DateTimeField(null=True, blank=True)
+    #: Human clicks per tracked link, {"<link id>": clicks}, only links clicked: "clicked this
+    #: link" is a key lookup.
+    links = models.JSONField(default=dict, blank=True)
+    #: Machine clicks per tracked link, the same way.
+    machine_links = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.step_execution_id}: {self.opens} opens, {self.clicks} clicks"

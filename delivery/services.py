@@ -21,7 +21,7 @@ from uuid import UUID
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, close_old_connections, connection, transaction
-from django.db.models import DateTimeField, F, Max, Q, QuerySet, Value
+from django.db.models import DateTimeField, Exists, F, Max, OuterRef, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
 from django.urls import reverse
 from django.utils import timezone
@@ -39,7 +39,7 @@ from campaigns.exceptions import (
 )
 from campaigns.models import ApiKey, Campaign, CampaignStep, Contact, Suppression, Template, email_normalize
 from campaigns.selectors import campaign_audience, campaign_list_due
-from delivery import throttle, tokens
+from delivery import drip, throttle, tokens
 from delivery.exceptions import (
     SesOutcomeUnknown,
     SesQuotaExhausted,
@@ -80,14 +80,10 @@ _UUID7_SQL = {
 }
 
 
-def _fan_out_range(*, step: CampaignStep, after: int, through: int, now: datetime) -> int:
-    """Insert pending rows for the step's audience with contact ids in (after, through]; one statement.
-
-    INSERT … SELECT runs in the database: no contact passes through Python, whatever the size.
-    """
-    audience = campaign_audience(campaign=step.campaign, id_range=(after, through)).order_by()
-    columns = {
-        "step_id": Value(step.pk),
+def ledger_columns(*, step_id: int, now: datetime, **columns) -> dict:
+    """Return the columns of new ledger rows made in SQL, for `rows_insert_select`."""
+    return {
+        "step_id": Value(step_id),
         "contact_id": F("pk"),
         "email": F("email"),
         "status": Value(Status.PENDING),
@@ -97,22 +93,42 @@ def _fan_out_range(*, step: CampaignStep, after: int, through: int, now: datetim
         "last_error": Value(""),
         "created_at": Value(now, output_field=DateTimeField()),
         "updated_at": Value(now, output_field=DateTimeField()),
+        "due_at": Value(now, output_field=DateTimeField()),
+        **columns,
     }
-    aliases = {f"fan_out_{name}": expression for name, expression in columns.items()}
-    select, params = audience.annotate(**aliases).values_list(*aliases).query.sql_with_params()
+
+
+def rows_insert_select(*, source: QuerySet, columns: dict, plain_first: bool = False) -> int:
+    """Insert one ledger row per row of `source`, columns computed in SQL; return how many.
+
+    INSERT … SELECT runs in the database: no contact passes through Python, whatever the size.
+    Rows that exist already are kept single by the unique (step, contact) index. plain_first tries
+    the plain INSERT first, a fifth faster than one with ON CONFLICT, where clashes are rare.
+    """
+    aliases = {f"new_{name}": expression for name, expression in columns.items()}
+    select, params = source.order_by().annotate(**aliases).values_list(*aliases).query.sql_with_params()
     table = connection.ops.quote_name(StepExecution._meta.db_table)
     names = ", ".join(connection.ops.quote_name(name) for name in columns)
     statement = f"INSERT INTO {table} ({names}) {select}"
     with connection.cursor() as cursor:
-        try:
-            # Each range is inserted once (the step's lock and cursor see to it), so the plain
-            # INSERT, a fifth faster than one with ON CONFLICT, is the rule.
-            with transaction.atomic():
-                cursor.execute(statement, params)
-        except IntegrityError:
-            # Some rows exist already (made another way): the unique index keeps them single.
-            cursor.execute(f"{statement} ON CONFLICT DO NOTHING", params)
+        if plain_first:
+            try:
+                with transaction.atomic():
+                    cursor.execute(statement, params)
+                return max(cursor.rowcount, 0)
+            except IntegrityError:
+                pass  # Some rows exist already (made another way).
+        cursor.execute(f"{statement} ON CONFLICT DO NOTHING", params)
         return max(cursor.rowcount, 0)
+
+
+def _fan_out_range(*, step: CampaignStep, after: int, through: int, now: datetime) -> int:
+    """Insert pending rows for the step's audience with contact ids in (after, through]; one statement."""
+    audience = campaign_audience(campaign=step.campaign, id_range=(after, through))
+    # Each range is inserted once (the step's lock and cursor see to it).
+    return rows_insert_select(
+        source=audience, columns=ledger_columns(step_id=step.pk, now=now), plain_first=True
+    )
 
 
 def step_fan_out_chunk(*, step: CampaignStep, size: int = FAN_OUT_CHUNK) -> bool:
@@ -174,7 +190,7 @@ def _claim(*, rows: QuerySet[StepExecution], size: int, now: datetime | None = N
     with transaction.atomic():
         ids = list(
             rows.select_for_update(skip_locked=True)
-            .filter(status=Status.PENDING)
+            .filter(Q(not_before__isnull=True) | Q(not_before__lte=now), status=Status.PENDING)
             .order_by("pk")
             .values_list("pk", flat=True)[:size]
         )
@@ -597,6 +613,36 @@ class BatchResult:
     failures_in_a_row: int = 0
     #: SES stopped all sending (daily quota, paused account): a hold is in place.
     held: bool = False
+    #: Put off by the campaign's send window or the frequency cap: pending again, for later.
+    postponed: int = 0
+
+
+def _postpone_outside_limits(*, executions: list[StepExecution], result: BatchResult) -> list[StepExecution]:
+    """Hand back, pending until their time, claimed rows outside their send window or over the cap.
+
+    Return the rows to send now.
+    """
+    now = timezone.now()
+    later = drip.frequency_cap_until(executions=executions, now=now)
+    for row in executions:
+        campaign = row.step.campaign
+        if campaign.send_window_start or campaign.send_weekdays:
+            opening = drip.send_window_next(campaign=campaign, tz_name=row.contact.timezone, now=now)
+            if opening is not None:
+                later[row.pk] = max(opening, later.get(row.pk, opening))
+    by_time: dict[datetime, list[int]] = {}
+    for pk, moment in later.items():
+        by_time.setdefault(moment, []).append(pk)
+    for moment, ids in by_time.items():
+        StepExecution.objects.filter(pk__in=ids, status=Status.SENDING).update(
+            status=Status.PENDING,
+            not_before=moment,
+            lease_expires_at=None,
+            attempts=F("attempts") - 1,  # Not an attempt: nothing was tried.
+            updated_at=now,
+        )
+    result.postponed = len(later)
+    return [row for row in executions if row.pk not in later]
 
 
 def _suppressed_emails(executions: list[StepExecution]) -> set[str]:
@@ -666,6 +712,8 @@ def _send_claimed(*, executions: list[StepExecution], honour_unsubscribe: bool) 
     threads over the process's one SES client; the rate limiter still spaces every call.
     """
     result = BatchResult(claimed=len(executions))
+    if honour_unsubscribe:  # Campaign mail: send windows and the frequency cap apply.
+        executions = _postpone_outside_limits(executions=executions, result=result)
     suppressed = _suppressed_emails(executions)
     compiled: dict[int, campaign_services.CompiledTemplate] = {}
     work = []
@@ -823,12 +871,18 @@ def step_execution_sweep_stalled(*, now: datetime | None = None) -> tuple[int, i
 
 
 def campaign_complete_if_done(*, campaign: Campaign) -> bool:
-    """Complete a sending campaign once no row is pending or in flight; return whether it did."""
-    if campaign.steps.filter(fanned_out_at__isnull=True).exists():
+    """Complete a sending campaign once no row is pending or in flight and no contact waits for a
+    later step; return whether it did. An evergreen campaign never completes by itself."""
+    if campaign.audience_mode == Campaign.Audience.EVERGREEN:
+        return False
+    first = campaign.steps.order_by("order").first()
+    if first is not None and first.fanned_out_at is None:
         return False  # Rows may still be coming.
     counts = step_execution_counts(campaign=campaign)
     if counts.get(Status.PENDING, 0) or counts.get(Status.SENDING, 0):
         return False
+    if drip.campaign_waiting(campaign=campaign):
+        return False  # Contacts are between steps.
     try:
         campaign_services.campaign_complete(campaign=campaign)
     except InvalidTransition:  # Paused or cancelled meanwhile: not ours to complete.
@@ -856,10 +910,11 @@ def campaign_send(*, campaign: Campaign, budget_seconds: float) -> bool:
     claimed) and when SES asks to slow down (the next tick picks the campaign up again).
     """
     deadline = monotonic() + budget_seconds
-    step = campaign.steps.select_related("campaign", "template").order_by("order").first()
-    if step is None:
+    steps = list(campaign.steps.select_related("campaign", "template").order_by("order"))
+    if not steps:
         logger.error("Campaign %s is sending but has no step; nothing to send.", campaign.pk)
         return False
+    step = steps[0]
     while step.fanned_out_at is None:
         # Fan-out first, range by range; sending the rows made so far waits until it is done, so
         # the campaign cannot look finished half-way.
@@ -869,13 +924,17 @@ def campaign_send(*, campaign: Campaign, budget_seconds: float) -> bool:
             step.refresh_from_db(fields=["fanned_out_at"])
         elif monotonic() >= deadline:
             return True
+    if campaign.audience_mode == Campaign.Audience.EVERGREEN:
+        campaign_enroll_new(campaign=campaign)
+    if len(steps) > 1:
+        drip.campaign_advance(campaign=campaign)
     throttled = failures_in_a_row = 0
     while monotonic() < deadline:
         if sending_hold_active() is not None:
             return False  # The tick starts sending again once the hold lifts.
         if not _campaign_heartbeat(campaign=campaign):
             return False  # No longer sending: paused, cancelled or completed.
-        result = step_send_batch(step=step)
+        result = _campaign_send_batch(steps=steps)
         if result.held:
             return False
         if not result.claimed:
@@ -890,6 +949,30 @@ def campaign_send(*, campaign: Campaign, budget_seconds: float) -> bool:
         return True
     campaign_complete_if_done(campaign=campaign)
     return False
+
+
+def _campaign_send_batch(*, steps: list[CampaignStep]) -> BatchResult:
+    """Send one batch from the first step, in order, that has rows to send now."""
+    for step in steps:
+        result = step_send_batch(step=step)
+        if result.claimed:
+            return result
+    return BatchResult()
+
+
+def campaign_enroll_new(*, campaign: Campaign, now: datetime | None = None) -> int:
+    """Start contacts who joined an evergreen campaign's audience since it began at its first step.
+
+    One INSERT … SELECT over the audience; the unique (step, contact) index skips those already in.
+    """
+    now = now or timezone.now()
+    first = campaign.steps.order_by("order").first()
+    if first is None or first.fanned_out_at is None:
+        return 0  # The fan-out takes everyone who is there when it runs.
+    audience = campaign_audience(campaign=campaign).exclude(
+        Exists(StepExecution.objects.filter(step=first, contact_id=OuterRef("pk")))
+    )
+    return rows_insert_select(source=audience, columns=ledger_columns(step_id=first.pk, now=now))
 
 
 def _campaign_pause_for_errors(*, campaign: Campaign, failures: int) -> None:

@@ -127,33 +127,6 @@ class TrackingHit(models.Model):
         return f"{self.kind} {self.tracking_id}"
 
 
-class Engagement(models.Model):
-    """One email's opens and clicks, kept by the consumer so that no report sums events.
-
-    Each time events of an email are written, its row is set to what its events say, and the
-    difference is added to its step's and links' counters: replays and re-judged clicks stay exact.
-    """
-
-    step_execution = models.OneToOneField(
-        StepExecution, primary_key=True, on_delete=models.CASCADE, related_name="engagement"
-    )
-    #: The campaign step (none for transactional mail), so that drip conditions read one table.
-    step = models.ForeignKey(
-        "campaigns.CampaignStep", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
-    opens = models.PositiveIntegerField(default=0)
-    clicks = models.PositiveIntegerField(default=0)
-    machine_opens = models.PositiveIntegerField(default=0)
-    machine_clicks = models.PositiveIntegerField(default=0)
-    first_opened_at = models.DateTimeField(null=True, blank=True)
-    first_clicked_at = models.DateTimeField(null=True, blank=True)
-    #: Clicks per tracked link: {"<link id>": [human, machine]}.
-    links = models.JSONField(default=dict, blank=True)
-
-    def __str__(self) -> str:
-        return f"{self.step_execution_id}: {self.opens} opens, {self.clicks} clicks"
-
-
 class ClickCounters(models.Model):
     """Clicks counted by the consumer: "unique" counts emails, machine clicks are apart."""
 

@@ -30,11 +30,10 @@ from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign, Suppression
 from delivery import services as delivery_services
 from delivery import tokens
-from delivery.models import StepExecution, TrackedLink
+from delivery.models import Engagement, StepExecution, TrackedLink
 from tracking import metrics
 from tracking.events import EventFormatError, SesEvent, ses_events_from_record
 from tracking.models import (
-    Engagement,
     LinkEngagement,
     SnsMessage,
     SoftBounceStreak,
@@ -744,6 +743,7 @@ _ENGAGEMENT_FIELDS = (
     "first_opened_at",
     "first_clicked_at",
     "links",
+    "machine_links",
 )
 
 
@@ -819,13 +819,14 @@ def engagement_add(*, engaged: list[Engaged]) -> None:
             elif getattr(row, first) is None or item.at < getattr(row, first):
                 setattr(row, first, item.at)
         if noun == "clicks" and item.link_id is not None:
-            key = str(item.link_id)
-            human, machine = row.links.get(key, (0, 0))
-            # A new dict each time: `before` keeps the old one.
-            row.links = {
-                **row.links,
-                key: [human, machine + item.sign] if item.is_machine else [human + item.sign, machine],
+            field = "machine_links" if item.is_machine else "links"
+            # A new dict each time, and no zeros kept: `before` keeps the old one, and "clicked
+            # this link" stays a key lookup.
+            counts = {
+                **getattr(row, field),
+                str(item.link_id): getattr(row, field).get(str(item.link_id), 0) + item.sign,
             }
+            setattr(row, field, {link: n for link, n in counts.items() if n})
     _first_human_times(rows, stale)
     step_deltas: dict[int, Counter] = defaultdict(Counter)
     link_deltas: dict[int, Counter] = defaultdict(Counter)
@@ -837,15 +838,16 @@ def engagement_add(*, engaged: list[Engaged]) -> None:
                 delta[f"{noun}_unique"] += (getattr(row, noun) > 0) - (old[noun] > 0)
                 delta[f"{noun}_total"] += getattr(row, noun) - old[noun]
                 delta[f"machine_{noun}_total"] += getattr(row, f"machine_{noun}") - old[f"machine_{noun}"]
-        for link in old["links"].keys() | row.links.keys():
-            (was_human, was_machine), (human, machine) = (
-                old["links"].get(link, (0, 0)),
-                row.links.get(link, (0, 0)),
-            )
+        for link in (
+            old["links"].keys() | row.links.keys() | old["machine_links"].keys() | row.machine_links.keys()
+        ):
+            human, was_human = row.links.get(link, 0), old["links"].get(link, 0)
             delta = link_deltas[int(link)]
             delta["clicks_unique"] += (human > 0) - (was_human > 0)
             delta["clicks_total"] += human - was_human
-            delta["machine_clicks_total"] += machine - was_machine
+            delta["machine_clicks_total"] += row.machine_links.get(link, 0) - old["machine_links"].get(
+                link, 0
+            )
     Engagement.objects.bulk_update(rows.values(), _ENGAGEMENT_FIELDS, batch_size=500)
     _counters_add(StepEngagement, step_deltas)
     # A link deleted since (with its step) keeps no counter.

@@ -12,11 +12,11 @@ from django.db import connection
 from django.utils import timezone
 
 from delivery import services as delivery_services
-from delivery.models import StepExecution
+from delivery.models import Engagement, StepExecution
 from tests.factories import CampaignStepFactory, StepExecutionFactory
 from tests.tracking.test_ses_events import deliver, fixture, for_row
 from tracking import services
-from tracking.models import Engagement, LinkEngagement, StepEngagement, TrackingEvent
+from tracking.models import LinkEngagement, StepEngagement, TrackingEvent
 from tracking.selectors import campaign_stats
 
 pytestmark = pytest.mark.django_db
@@ -106,8 +106,8 @@ def test_each_email_step_and_link_counts_opens_and_clicks_with_machines_apart(hi
     )
     assert ada_counts.first_opened_at == start + timedelta(minutes=1)
     assert ada_counts.first_clicked_at == start + timedelta(minutes=4)
-    assert ada_counts.links == {str(shop): [2, 0], str(blog): [1, 0]}
-    assert Engagement.objects.get(pk=bob.pk).links == {str(shop): [0, 1]}
+    assert (ada_counts.links, ada_counts.machine_links) == ({str(shop): 2, str(blog): 1}, {})
+    assert Engagement.objects.get(pk=bob.pk).machine_links == {str(shop): 1}
     assert not Engagement.objects.filter(pk=cy.pk).exists()
     assert _counters(StepEngagement)[step.pk] == {
         "opens_unique": 2,
@@ -144,7 +144,9 @@ def test_a_click_judged_a_machines_later_moves_out_of_the_human_counts(hit_store
         "clicks_total": 0,
         "machine_clicks_total": 1,
     }
-    assert Engagement.objects.get(pk=ada.pk).first_clicked_at is None
+    counted = Engagement.objects.get(pk=ada.pk)
+    assert counted.first_clicked_at is None
+    assert (counted.links, counted.machine_links) == ({}, {str(shop): 1, str(blog): 1})  # No zeros kept.
     _assert_counters_match_events()
 
 

@@ -11,11 +11,11 @@ from django.utils import timezone
 from campaigns import services as campaign_services
 from delivery import services as delivery_services
 from delivery import tokens
-from delivery.models import StepExecution, TrackedLink
+from delivery.models import Engagement, StepExecution, TrackedLink
 from tests.conftest import sent_messages
 from tests.factories import StepExecutionFactory, TemplateFactory, sendable_campaign
 from tracking import services
-from tracking.models import Engagement, TrackingEvent, TrackingHit
+from tracking.models import TrackingEvent, TrackingHit
 from tracking.views import PIXEL_GIF
 
 pytestmark = pytest.mark.django_db
