@@ -68,6 +68,13 @@ def validate_crontab(value: str) -> None:
         ) from None
 
 
+class HttpsURLField(models.URLField):
+    """A URL field whose form reads an address typed without a scheme as https."""
+
+    def formfield(self, **kwargs):
+        return super().formfield(**{"assume_scheme": "https", **kwargs})
+
+
 class TimestampedModel(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -241,7 +248,7 @@ class Campaign(TimestampedModel):
         EVERGREEN = "evergreen", "Evergreen: contacts who join a list later start at step 1"
 
     audience_mode = models.CharField(max_length=16, choices=Audience.choices, default=Audience.FIXED)
-    goal_url = models.URLField(
+    goal_url = HttpsURLField(
         max_length=2000,
         blank=True,
         help_text="A contact who clicks a link to this address leaves the sequence (the goal is met).",
@@ -328,7 +335,7 @@ class CampaignStep(models.Model):
         related_name="+",
         help_text="The earlier step the condition looks at; empty: any earlier step.",
     )
-    condition_url = models.URLField(max_length=2000, blank=True, help_text="For “clicked a given link”.")
+    condition_url = HttpsURLField(max_length=2000, blank=True, help_text="For “clicked a given link”.")
     # Fan-out progress, kept by the delivery engine so an interrupted fan-out resumes where it
     # stopped: contacts with ids up to fan_out_until (the highest id when it began) are taken in
     # id ranges; fan_out_cursor is the last id done.

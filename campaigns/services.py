@@ -575,16 +575,32 @@ def _campaign_transition(*, campaign: Campaign, action: str, note: str = "") -> 
     return campaign
 
 
+def _drip_problems(*, campaign: Campaign, steps: list[CampaignStep]) -> list[str]:
+    """Name what in a campaign's steps, windows or schedule cannot work as set."""
+    problems = []
+    Condition = CampaignStep.Condition
+    for index, step in enumerate(steps):
+        earlier = {other.pk for other in steps[:index]}
+        if index == 0 and step.condition != Condition.ALWAYS:
+            problems.append("its first step has a condition, but there is no earlier step to look at")
+        if step.condition == Condition.CLICKED_LINK and not step.condition_url:
+            problems.append(f"step {step.order} waits for a click on a link but names none")
+        if step.condition_step_id and step.condition_step_id not in earlier:
+            problems.append(f"step {step.order}'s condition looks at a step that does not come before it")
+    if (campaign.send_window_start is None) != (campaign.send_window_end is None):
+        problems.append("its send window needs both a start and an end")
+    if campaign.audience_mode == Campaign.Audience.EVERGREEN and campaign.recurrence:
+        problems.append("an evergreen campaign cannot also recur: each run would start everyone again")
+    return problems
+
+
 def campaign_check_ready(*, campaign: Campaign) -> None:
     """Raise CampaignNotReady, saying what is missing, unless the campaign can be sent."""
     problems = []
     steps = list(campaign.steps.select_related("template"))
     if not steps:
         problems.append("it has no steps")
-    elif len(steps) > 1:
-        # Sending follows only the first step until per-recipient drip timing exists; refusing
-        # beats silently dropping steps 2..n.
-        problems.append("multi-step (drip) campaigns cannot be sent yet; keep one step")
+    problems += _drip_problems(campaign=campaign, steps=sorted(steps, key=lambda step: step.order))
     if not campaign.lists.exists():
         problems.append("it has no audience lists")
     try:

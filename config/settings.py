@@ -123,8 +123,6 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_or_default("DJANGO_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
-# Addresses typed without a scheme are https (the Django 6 default).
-FORMS_URLFIELD_ASSUME_HTTPS = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

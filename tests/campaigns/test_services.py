@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import time, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from campaigns import services
 from campaigns.exceptions import CampaignNotReady, InvalidTransition, TemplateRenderError
-from campaigns.models import Campaign, Contact, Suppression
+from campaigns.models import Campaign, CampaignStep, Contact, Suppression
 from tests.factories import (
     CampaignFactory,
     CampaignStepFactory,
@@ -109,11 +109,34 @@ def test_schedule_refuses_broken_template():
         services.campaign_schedule(campaign=campaign)
 
 
-def test_schedule_refuses_more_than_one_step_for_now():
+@pytest.mark.parametrize(
+    ("first", "second", "campaign_fields", "problem"),
+    [
+        ({"condition": "opened"}, {}, {}, "first step has a condition"),
+        ({}, {"condition": "clicked_link"}, {}, "names none"),
+        ({}, {}, {"send_window_start": time(9)}, "both a start and an end"),
+        ({}, {}, {"audience_mode": "evergreen", "recurrence": "0 9 * * 1"}, "cannot also recur"),
+    ],
+)
+def test_schedule_refuses_drips_that_cannot_work_as_set(first, second, campaign_fields, problem):
+    campaign = sendable_campaign(**campaign_fields)
+    Campaign.objects.filter(pk=campaign.pk).update(**campaign_fields)
+    campaign.steps.update(**first)
+    CampaignStepFactory(campaign=campaign, order=2, **second)
+    with pytest.raises(CampaignNotReady, match=problem):
+        services.campaign_schedule(campaign=Campaign.objects.get(pk=campaign.pk))
+
+
+def test_a_condition_may_only_look_at_an_earlier_step():
     campaign = sendable_campaign()
-    CampaignStepFactory(campaign=campaign, order=2)
-    with pytest.raises(CampaignNotReady, match="multi-step"):
-        services.campaign_schedule(campaign=campaign)
+    second = CampaignStepFactory(campaign=campaign, order=2)
+    campaign.steps.filter(order=1).update(condition="always")
+    CampaignStepFactory(campaign=campaign, order=3, condition="opened", condition_step=second)
+    services.campaign_check_ready(campaign=campaign)  # Step 2 comes before step 3: fine.
+    second.condition, second.condition_step = "opened", CampaignStep.objects.get(campaign=campaign, order=3)
+    second.save()
+    with pytest.raises(CampaignNotReady, match="does not come before it"):
+        services.campaign_check_ready(campaign=campaign)
 
 
 def test_address_validate_rejects_line_breaks_and_accepts_display_names():

@@ -1,0 +1,288 @@
+"""Drip campaigns: each contact's own clock, conditions on human engagement, exits, windows, cap."""
+
+import email
+import re
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+import time_machine
+from django.test import Client
+from django.utils import timezone
+
+from campaigns import services as campaign_services
+from campaigns.models import Campaign, CampaignStep, Contact
+from delivery import drip
+from delivery import services as delivery_services
+from delivery.models import StepExecution
+from tests.conftest import sent_messages
+from tests.factories import (
+    ContactFactory,
+    ListMembershipFactory,
+    StepExecutionFactory,
+    TemplateFactory,
+    TransactionalMessageFactory,
+    sendable_campaign,
+)
+from tracking import services as tracking_services
+
+pytestmark = pytest.mark.django_db
+
+Status, Condition = StepExecution.Status, CampaignStep.Condition
+START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # A Monday.
+PERSON = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 Version/17.0 Safari"
+LINKED = '<p>Hi {{ contact.first_name }}, <a href="https://shop.example.com/sale">sale</a>.</p>'
+
+
+def _drip(*, contacts: int = 3, steps=(), at: datetime = START, **campaign_fields) -> Campaign:
+    """Build a campaign whose first step is `LINKED` mail, then the given later steps, scheduled at `at`."""
+    campaign = sendable_campaign(contacts=contacts, **campaign_fields)
+    campaign.steps.update(template=TemplateFactory(html_body=LINKED))
+    for order, fields in enumerate(steps, start=2):
+        CampaignStep.objects.create(
+            campaign=campaign, order=order, template=TemplateFactory(html_body=LINKED), **fields
+        )
+    with time_machine.travel(at, tick=False):
+        campaign_services.campaign_schedule(campaign=campaign)
+    return campaign
+
+
+def _run(campaign: Campaign, at: datetime) -> None:
+    """Let the engine do at `at` what its tick and send task would."""
+    with time_machine.travel(at, tick=False):
+        delivery_services.delivery_tick()
+        delivery_services.campaign_send(campaign=Campaign.objects.get(pk=campaign.pk), budget_seconds=10)
+
+
+def _ledger(campaign: Campaign) -> dict[tuple[str, int], str]:
+    return {
+        (row.contact.email, row.step.order): row.status
+        for row in StepExecution.objects.filter(step__campaign=campaign).select_related("contact", "step")
+    }
+
+
+def _emails(campaign: Campaign) -> list[str]:
+    return list(
+        Contact.objects.filter(lists__campaigns=campaign).order_by("pk").values_list("email", flat=True)
+    )
+
+
+def _mail_of(address: str, nth: int) -> str:
+    """Return the HTML of the nth email sent to `address`."""
+    mails = [email.message_from_string(message.raw_data) for message in sent_messages()]
+    mine = [mail for mail in mails if address in mail["To"]]
+    part = next(p for p in mine[nth - 1].walk() if p.get_content_type() == "text/html")
+    return part.get_payload(decode=True).decode()
+
+
+def _visit(html: str, kind: str, at: datetime, user_agent: str = PERSON) -> None:
+    """Open the email's pixel, or click its first visible link, at `at`; the consumer records it."""
+    visible = re.sub(r'<a [^>]*aria-hidden="true"[^>]*>', "", html)
+    url = re.findall(rf'"(https?://[^"]+/{kind}/[^"]+)"', visible)[0]
+    with time_machine.travel(at, tick=False):
+        Client().get("/" + url.split("/", 3)[3], HTTP_USER_AGENT=user_agent)
+        tracking_services.tracking_hits_apply()
+
+
+def test_a_three_step_drip_sends_each_contact_the_steps_its_engagement_and_clock_call_for(ses, settings):
+    settings.REDIS_URL = ""
+    campaign = _drip(
+        steps=[
+            {"delay": timedelta(days=2), "condition": Condition.NOT_OPENED},
+            {"delay": timedelta(days=3), "condition": Condition.CLICKED},
+        ]
+    )
+    ada, bob, cy = _emails(campaign)
+    _run(campaign, START)
+    assert _ledger(campaign) == {(ada, 1): "sent", (bob, 1): "sent", (cy, 1): "sent"}
+
+    _visit(_mail_of(ada, 1), "o", START + timedelta(hours=3))  # Ada opens step 1.
+    _visit(_mail_of(bob, 1), "o", START + timedelta(hours=3), user_agent="Mozilla/5.0")  # Apple's proxy.
+    _run(campaign, START + timedelta(days=1, hours=23))  # Not two days yet: nobody moves.
+    assert len(_ledger(campaign)) == 3
+
+    _run(campaign, START + timedelta(days=2, minutes=5))
+    assert _ledger(campaign) == {
+        (ada, 1): "sent",
+        (bob, 1): "sent",
+        (cy, 1): "sent",
+        (ada, 2): "skipped",  # She opened: no reminder.
+        (bob, 2): "sent",  # A machine's open is no open.
+        (cy, 2): "sent",
+    }
+    step2 = StepExecution.objects.get(step__order=2, contact__email=ada)
+    assert step2.due_at == StepExecution.objects.get(step__order=1, contact__email=ada).sent_at + timedelta(
+        days=2
+    )
+
+    _visit(_mail_of(cy, 2), "c", START + timedelta(days=2, hours=4))  # Cy clicks the reminder.
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.SENDING  # Contacts wait.
+    _run(campaign, START + timedelta(days=4, hours=23))
+    assert len(_ledger(campaign)) == 6  # Step 3 is three days after each one's step 2.
+
+    _run(campaign, START + timedelta(days=5, hours=1))
+    ledger = _ledger(campaign)
+    assert (ledger[ada, 3], ledger[bob, 3], ledger[cy, 3]) == ("skipped", "skipped", "sent")
+    assert len(sent_messages()) == 3 + 2 + 1
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.COMPLETED
+
+
+def test_a_contact_who_unsubscribes_between_steps_leaves_the_sequence(ses):
+    campaign = _drip(steps=[{"delay": timedelta(days=1)}])
+    ada, bob, _cy = _emails(campaign)
+    _run(campaign, START)
+    campaign_services.contact_unsubscribe(contact=Contact.objects.get(email=ada))
+    _run(campaign, START + timedelta(days=1, minutes=1))
+    exited = StepExecution.objects.get(step__order=2, contact__email=ada)
+    assert (exited.status, exited.last_error) == ("exited", "Left the sequence: unsubscribed.")
+    assert _ledger(campaign)[bob, 2] == "sent"
+    assert len(sent_messages()) == 3 + 2
+
+
+def test_bounced_and_goal_reaching_contacts_exit(ses, settings):
+    settings.REDIS_URL = ""
+    campaign = _drip(steps=[{"delay": timedelta(days=1)}], goal_url="https://shop.example.com/")
+    ada, bob, cy = _emails(campaign)
+    _run(campaign, START)
+    StepExecution.objects.filter(contact__email=bob).update(outcome=StepExecution.Outcome.BOUNCED)
+    _visit(_mail_of(cy, 1), "c", START + timedelta(hours=2))  # The sale link: the goal.
+    _run(campaign, START + timedelta(days=1, minutes=1))
+    rows = {
+        row.contact.email: row
+        for row in StepExecution.objects.filter(step__order=2).select_related("contact")
+    }
+    assert rows[ada].status == "sent"
+    assert (rows[bob].status, rows[bob].last_error) == ("exited", "Left the sequence: bounced.")
+    assert (rows[cy].status, rows[cy].last_error) == ("exited", "Left the sequence: goal reached.")
+
+
+def test_clicked_a_given_link_and_a_fixed_time(ses, settings):
+    settings.REDIS_URL = ""
+    at = START + timedelta(days=10)
+    campaign = _drip(
+        steps=[
+            {
+                "send_at": at,
+                "condition": Condition.CLICKED_LINK,
+                "condition_url": "https://shop.example.com/sale",
+            }
+        ]
+    )
+    ada, bob, _cy = _emails(campaign)
+    _run(campaign, START)
+    _visit(_mail_of(ada, 1), "c", START + timedelta(hours=2))
+    _run(campaign, at - timedelta(minutes=1))
+    assert len(_ledger(campaign)) == 3  # Not before its time.
+    _run(campaign, at + timedelta(minutes=1))
+    ledger = _ledger(campaign)
+    assert (ledger[ada, 2], ledger[bob, 2]) == ("sent", "skipped")
+    assert StepExecution.objects.get(step__order=2, contact__email=bob).due_at == at
+
+
+def test_an_evergreen_contact_joining_late_starts_at_step_one_on_its_own_clock(ses):
+    campaign = _drip(contacts=1, steps=[{"delay": timedelta(days=1)}], audience_mode="evergreen")
+    (ada,) = _emails(campaign)
+    _run(campaign, START)
+    late = ContactFactory()
+    ListMembershipFactory(contact=late, contact_list=campaign.lists.get())
+    _run(campaign, START + timedelta(hours=12))
+    assert _ledger(campaign) == {(ada, 1): "sent", (late.email, 1): "sent"}
+    _run(campaign, START + timedelta(days=1, minutes=1))
+    assert _ledger(campaign)[ada, 2] == "sent"
+    assert (late.email, 2) not in _ledger(campaign)  # Its day is not over yet.
+    _run(campaign, START + timedelta(days=1, hours=13))
+    assert _ledger(campaign)[late.email, 2] == "sent"
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.SENDING  # Evergreen: open.
+
+
+def test_moving_on_is_idempotent_and_never_duplicates_a_contact(ses):
+    campaign = _drip(steps=[{"delay": timedelta(0)}])
+    _run(campaign, START)
+    step = campaign.steps.get(order=2)
+    with time_machine.travel(START + timedelta(minutes=1)):
+        moved = drip.step_advance(step=step)
+        assert drip.step_advance(step=step) == 0
+        assert drip.step_advance(step=step, full=True) == 0
+    assert moved == 3
+
+
+@pytest.mark.parametrize(
+    ("now", "opens"),
+    [
+        # Paris, window 09:00–17:00 Monday to Friday. Summer time ends on Sunday 25 October 2026.
+        (
+            datetime(2026, 10, 23, 18, 0, tzinfo=UTC),
+            datetime(2026, 10, 26, 8, 0, tzinfo=UTC),
+        ),  # Fri 20:00 CEST
+        (
+            datetime(2026, 10, 26, 7, 59, tzinfo=UTC),
+            datetime(2026, 10, 26, 8, 0, tzinfo=UTC),
+        ),  # Mon 08:59 CET
+        (datetime(2026, 10, 26, 8, 0, tzinfo=UTC), None),  # Mon 09:00 CET: open.
+        (datetime(2026, 10, 22, 7, 0, tzinfo=UTC), None),  # Thu 09:00 CEST: open.
+        (datetime(2026, 10, 22, 6, 59, tzinfo=UTC), datetime(2026, 10, 22, 7, 0, tzinfo=UTC)),
+        # Summer time begins on Sunday 28 March 2027: Monday 09:00 is 07:00 UTC again.
+        (datetime(2027, 3, 26, 17, 0, tzinfo=UTC), datetime(2027, 3, 29, 7, 0, tzinfo=UTC)),
+    ],
+)
+def test_send_windows_are_local_hours_on_both_sides_of_a_daylight_saving_change(now, opens):
+    campaign = Campaign(send_window_start=time(9), send_window_end=time(17), send_weekdays="12345")
+    assert drip.send_window_next(campaign=campaign, tz_name="Europe/Paris", now=now) == opens
+
+
+def test_a_window_may_pass_midnight_and_falls_back_to_the_campaigns_time_zone():
+    campaign = Campaign(send_window_start=time(22), send_window_end=time(2), timezone="America/New_York")
+    assert (
+        drip.send_window_next(campaign=campaign, tz_name="", now=datetime(2026, 6, 1, 3, 30, tzinfo=UTC))
+        is None
+    )
+    assert drip.send_window_next(
+        campaign=campaign, tz_name="", now=datetime(2026, 6, 1, 12, tzinfo=UTC)
+    ) == datetime(2026, 6, 2, 2, 0, tzinfo=UTC)
+
+
+def test_mail_outside_the_window_waits_for_it_in_the_contacts_time_zone(ses):
+    campaign = _drip(contacts=2, send_window_start=time(9), send_window_end=time(17), timezone="Europe/Paris")
+    tokyo, paris = Contact.objects.filter(lists__campaigns=campaign).order_by("pk")
+    tokyo.timezone = "Asia/Tokyo"
+    tokyo.save()
+    _run(campaign, START)  # 08:00 UTC: 09:00 in Paris, 17:00 in Tokyo (closed).
+    tokyo_row = StepExecution.objects.get(contact=tokyo)
+    assert (tokyo_row.status, tokyo_row.attempts) == ("pending", 0)
+    assert tokyo_row.not_before == datetime(2026, 3, 3, 0, 0, tzinfo=UTC)  # 09:00 in Tokyo.
+    assert StepExecution.objects.get(contact=paris).status == "sent"
+    _run(campaign, datetime(2026, 3, 3, 0, 1, tzinfo=UTC))
+    assert StepExecution.objects.get(contact=tokyo).status == "sent"
+
+
+def test_the_frequency_cap_postpones_across_campaigns_and_drops_nothing(ses, settings):
+    settings.MARKETING_MAX_PER_DAY, settings.MARKETING_MAX_PER_WEEK = 1, 2
+    first = _drip(contacts=1)
+    contact = Contact.objects.get(lists__campaigns=first)
+    _run(first, START)
+    second = _drip(contacts=0)
+    ListMembershipFactory(contact=contact, contact_list=second.lists.get())
+    _run(second, START + timedelta(hours=1))
+    row = StepExecution.objects.get(step__campaign=second)
+    assert (row.status, row.not_before) == ("pending", START + timedelta(days=1))  # One a day.
+    _run(second, START + timedelta(days=1, minutes=1))
+    assert StepExecution.objects.get(step__campaign=second).status == "sent"
+
+    third = _drip(contacts=0, at=START + timedelta(days=3))
+    ListMembershipFactory(contact=contact, contact_list=third.lists.get())
+    _run(third, START + timedelta(days=3))
+    row = StepExecution.objects.get(step__campaign=third)
+    assert row.not_before == START + timedelta(days=7)  # Two a week: the first must age out.
+    _run(third, START + timedelta(days=7, minutes=1))
+    assert StepExecution.objects.get(step__campaign=third).status == "sent"
+
+
+def test_transactional_mail_does_not_count_towards_the_cap(settings):
+    settings.MARKETING_MAX_PER_DAY = 1
+    campaign_row = StepExecutionFactory()
+    message = TransactionalMessageFactory(contact=campaign_row.contact)
+    StepExecutionFactory(
+        step=None, message=message, contact=campaign_row.contact, status=Status.SENT, sent_at=timezone.now()
+    )
+    assert drip.frequency_cap_until(executions=[campaign_row], now=timezone.now()) == {}
+    StepExecutionFactory(contact=campaign_row.contact, status=Status.SENT, sent_at=timezone.now())
+    assert campaign_row.pk in drip.frequency_cap_until(executions=[campaign_row], now=timezone.now())
