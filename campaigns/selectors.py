@@ -8,10 +8,10 @@ from campaigns.models import Campaign, Contact, ListMembership, Suppression
 
 
 def campaign_list_due(*, now: datetime) -> QuerySet[Campaign]:
-    """Return scheduled campaigns whose time has come, oldest first."""
-    return Campaign.objects.filter(status=Campaign.Status.SCHEDULED, scheduled_at__lte=now).order_by(
-        "scheduled_at"
-    )
+    """Return scheduled campaigns whose time has come, oldest first; a recurring one sends by runs."""
+    return Campaign.objects.filter(
+        status=Campaign.Status.SCHEDULED, scheduled_at__lte=now, recurrence=""
+    ).order_by("scheduled_at")
 
 
 def campaign_audience(*, campaign: Campaign, id_range: tuple[int, int] | None = None) -> QuerySet[Contact]:

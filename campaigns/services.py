@@ -2,6 +2,7 @@
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.utils import parseaddr
 
 from django.core.exceptions import ValidationError
@@ -10,6 +11,7 @@ from django.db.models import Q
 from django.template import Context, Engine, TemplateSyntaxError
 from django.template import Template as DjangoTemplate
 from django.utils import timezone
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from inscriptis import get_text
 from inscriptis.model.config import ParserConfig
 
@@ -571,8 +573,88 @@ def _campaign_transition(*, campaign: Campaign, action: str, note: str = "") -> 
                 "updated_at",
             ]
         )
+        campaign_recurrence_sync(campaign=locked)
     campaign.refresh_from_db()
     return campaign
+
+
+# --- Recurring campaigns --------------------------------------------------------------------------
+
+RECUR_TASK = "delivery.tasks.campaign_recur"
+
+
+def _recurrence_task_name(campaign: Campaign) -> str:
+    return f"campaign {campaign.pk} recurrence"
+
+
+def campaign_recurrence_sync(*, campaign: Campaign) -> None:
+    """Keep a recurring campaign's beat entry in step with it: firing only while it is scheduled.
+
+    Pausing the campaign pauses its schedule; cancelling removes it.
+    """
+    name = _recurrence_task_name(campaign)
+    if not campaign.recurrence or campaign.status in (Campaign.Status.CANCELLED, Campaign.Status.DRAFT):
+        PeriodicTask.objects.filter(name=name).delete()
+        return
+    minute, hour, day_of_month, month_of_year, day_of_week = campaign.recurrence.split()
+    schedule, _ = CrontabSchedule.objects.get_or_create(
+        minute=minute,
+        hour=hour,
+        day_of_month=day_of_month,
+        month_of_year=month_of_year,
+        day_of_week=day_of_week,
+        timezone=campaign.timezone or "UTC",
+    )
+    PeriodicTask.objects.update_or_create(
+        name=name,
+        defaults={
+            "task": RECUR_TASK,
+            "crontab": schedule,
+            "kwargs": json.dumps({"campaign_id": campaign.pk}),
+            "enabled": campaign.status == Campaign.Status.SCHEDULED,
+        },
+    )
+
+
+def campaign_run_create(*, campaign: Campaign, now: datetime | None = None) -> Campaign | None:
+    """Start one run of a recurring campaign: a copy, scheduled now, for the audience of the moment.
+
+    Return it; None if the campaign is not scheduled (paused, cancelled) or this minute's run
+    exists already (beat's message delivered twice).
+    """
+    now = (now or timezone.now()).replace(second=0, microsecond=0)
+    with transaction.atomic():
+        parent = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if parent.status != Campaign.Status.SCHEDULED or not parent.recurrence:
+            return None
+        if parent.runs.filter(scheduled_at=now).exists():
+            return None
+        run = Campaign.objects.get(pk=parent.pk)
+        run.pk = None
+        run._state.adding = True
+        run.name = f"{parent.name[:180]} · {now:%Y-%m-%d %H:%M}"
+        run.recurrence, run.parent, run.scheduled_at = "", parent, now
+        run.created_at = now
+        run.save()
+        run.lists.set(parent.lists.all())
+        CampaignStep.objects.bulk_create(
+            [
+                CampaignStep(
+                    campaign=run,
+                    **{
+                        name: getattr(step, name)
+                        for name in ("order", "template_id", "delay", "send_at", "condition", "condition_url")
+                    },
+                )
+                for step in parent.steps.order_by("order")
+            ]
+        )
+        # An earlier step the condition looks at is the run's own step of the same order.
+        for step in parent.steps.exclude(condition_step=None).select_related("condition_step"):
+            run.steps.filter(order=step.order).update(
+                condition_step=run.steps.get(order=step.condition_step.order)
+            )
+    return run
 
 
 def _drip_problems(*, campaign: Campaign, steps: list[CampaignStep]) -> list[str]:
