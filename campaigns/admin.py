@@ -96,11 +96,25 @@ class TemplateAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at", "updated_at"]
 
 
-class CampaignStepInline(admin.TabularInline):
+class CampaignStepInline(admin.StackedInline):
+    """The steps of a campaign, in order, each with a sentence saying what it does."""
+
     model = CampaignStep
     extra = 0
     min_num = 1
     autocomplete_fields = ["template"]
+    fields = [
+        "order",
+        "template",
+        ("delay", "send_at"),
+        ("condition", "condition_step", "condition_url"),
+        "summary",
+    ]
+    readonly_fields = ["summary"]
+
+    @admin.display(description="In words")
+    def summary(self, obj):
+        return obj.summary() if obj.pk else "Saved steps are described here."
 
 
 @admin.register(CampaignStep)

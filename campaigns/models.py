@@ -354,6 +354,37 @@ class CampaignStep(models.Model):
     def __str__(self) -> str:
         return f"{self.campaign} · step {self.order}"
 
+    def summary(self) -> str:
+        """Describe the step in a sentence: when it goes, to whom, with which template."""
+        if self.send_at is not None:
+            when = f"at {self.send_at:%Y-%m-%d %H:%M %Z}, or as soon as the previous step is passed"
+        elif self.delay:
+            when = f"{_duration_words(self.delay)} after the previous step"
+        else:
+            when = "right after the previous step"
+        if not CampaignStep.objects.filter(campaign_id=self.campaign_id, order__lt=self.order).exists():
+            when = "when the campaign starts (or the contact joins, if evergreen)"
+        who = "everyone still in the sequence"
+        if self.condition != self.Condition.ALWAYS:
+            looked_at = f"step {self.condition_step.order}" if self.condition_step_id else "any earlier step"
+            verb = self.get_condition_display().lower()
+            if self.condition == self.Condition.CLICKED_LINK:
+                verb = f"clicked {self.condition_url}"
+            who = f"those who {verb} ({looked_at}); the others skip it"
+        return f"Step {self.order}: {when}, to {who}; template “{self.template}”."
+
+
+def _duration_words(duration: timedelta) -> str:
+    """Say a duration the way a marketer would: 3 days, 2 hours 30 minutes."""
+    days, seconds = duration.days, duration.seconds
+    parts = [
+        (days, "day"),
+        (seconds // 3600, "hour"),
+        (seconds % 3600 // 60, "minute"),
+        (seconds % 60, "second"),
+    ]
+    return " ".join(f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in parts if n) or "0 seconds"
+
 
 RATE_PATTERN = re.compile(r"([1-9][0-9]*)/(s|sec|second|m|min|minute|h|hour|d|day)")
 RATE_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -1,11 +1,13 @@
 """Admin for the send ledger: read-only, since only the delivery engine writes it."""
 
 from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
 
 from campaigns.admin import CampaignAdmin
 from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign
 from delivery.models import SendingHold, StepExecution, TransactionalMessage
+from delivery.selectors import campaign_step_progress
 from delivery.services import campaign_retry_failed
 
 
@@ -94,9 +96,34 @@ def campaign_retry_failed_action(modeladmin, request, queryset):
 
 
 class DeliveryCampaignAdmin(CampaignAdmin):
-    """The campaign admin plus the ledger's actions; registered here: campaigns can't import delivery."""
+    """The campaign admin plus the ledger's actions and counts; registered here: campaigns can't
+    import delivery."""
 
     actions = [*CampaignAdmin.actions, campaign_retry_failed_action]
+    readonly_fields = [*CampaignAdmin.readonly_fields, "steps_progress"]
+
+    @admin.display(description="Contacts per step")
+    def steps_progress(self, obj):
+        if obj.pk is None:
+            return "—"
+        columns = ("waiting", "queued", "sent", "skipped", "exited", "stopped")
+        head = format_html_join("", "<th>{}</th>", [("Step",), *[(name.capitalize(),) for name in columns]])
+        body = format_html_join(
+            "",
+            '<tr><td title="{}">{}</td>' + "<td>{}</td>" * len(columns) + "</tr>",
+            [
+                (row["summary"], row["order"], *[row[name] for name in columns])
+                for row in campaign_step_progress(campaign=obj)
+            ],
+        )
+        return format_html(
+            "<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>"
+            "<p>Waiting: passed the step before, not yet due here. Skipped: left out by the step's "
+            "condition, going on to the next. Exited: left the sequence here. Stopped: suppressed, "
+            "failed or unknown.</p>",
+            head,
+            body,
+        )
 
 
 admin.site.unregister(Campaign)

@@ -165,13 +165,22 @@ def campaign_advance(*, campaign: Campaign, now: datetime | None = None) -> int:
     return sum(step_advance(step=step, now=now) for step in later_steps)
 
 
+def _waiting_rows(*, step: CampaignStep, previous: CampaignStep) -> QuerySet:
+    return _passed_rows(
+        step=step, previous=previous, cutoff=timezone.now() + timedelta(days=36500), since=None
+    )
+
+
+def waiting_count(*, step: CampaignStep, previous: CampaignStep) -> int:
+    """Count contacts who passed `previous` and have not reached `step` yet."""
+    return _waiting_rows(step=step, previous=previous).count()
+
+
 def campaign_waiting(*, campaign: Campaign) -> bool:
     """Whether any contact has passed a step and not yet reached the next one (waits for a delay)."""
     steps = list(CampaignStep.objects.filter(campaign=campaign).order_by("order"))
-    far_future = timezone.now() + timedelta(days=365 * 100)
     return any(
-        _passed_rows(step=step, previous=previous, cutoff=far_future, since=None).exists()
-        for previous, step in itertools.pairwise(steps)
+        _waiting_rows(step=step, previous=previous).exists() for previous, step in itertools.pairwise(steps)
     )
 
 

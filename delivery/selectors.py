@@ -30,3 +30,40 @@ def sending_hold_active(*, now: datetime | None = None) -> SendingHold | None:
     """Return the hold that stops all sending now, if any."""
     now = now or timezone.now()
     return SendingHold.objects.filter(Q(until__isnull=True) | Q(until__gt=now)).first()
+
+
+def campaign_step_progress(*, campaign: Campaign) -> list[dict]:
+    """Return, per step in order, its description and its contacts: waiting for it, queued, sent,
+    skipped by its condition, exited there, and otherwise stopped (suppressed, failed, unknown)."""
+    from delivery import drip
+
+    steps = list(campaign.steps.select_related("template", "condition_step").order_by("order"))
+    counts: dict[int, dict[str, int]] = {step.pk: {} for step in steps}
+    rows = (
+        StepExecution.objects.filter(step__campaign=campaign)
+        .order_by()
+        .values_list("step_id", "status")
+        .annotate(n=Count("pk"))
+    )
+    for step_id, status, n in rows:
+        counts[step_id][status] = n
+    Status = StepExecution.Status
+    progress = []
+    for index, step in enumerate(steps):
+        by_status = counts[step.pk]
+        progress.append(
+            {
+                "order": step.order,
+                "summary": step.summary(),
+                "waiting": drip.waiting_count(step=step, previous=steps[index - 1]) if index else 0,
+                "queued": by_status.get(Status.PENDING, 0) + by_status.get(Status.SENDING, 0),
+                "sent": by_status.get(Status.SENT, 0),
+                "skipped": by_status.get(Status.SKIPPED, 0),
+                "exited": by_status.get(Status.EXITED, 0),
+                "stopped": sum(
+                    by_status.get(status, 0)
+                    for status in (Status.SUPPRESSED, Status.FAILED, Status.UNKNOWN, Status.CANCELLED)
+                ),
+            }
+        )
+    return progress

@@ -1,9 +1,13 @@
 """Admin for tracking events: read-only, since only webhooks and tracking views write them."""
 
 from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
 
+from campaigns.admin import ContactAdmin
+from campaigns.models import Contact
 from tracking import services
 from tracking.models import SnsMessage, SoftBounceStreak, TrackingEvent
+from tracking.selectors import contact_timeline
 
 
 @admin.register(TrackingEvent)
@@ -67,3 +71,33 @@ class SoftBounceStreakAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class TrackingContactAdmin(ContactAdmin):
+    """The contact page plus its timeline; registered here: campaigns can't import tracking."""
+
+    readonly_fields = [*ContactAdmin.readonly_fields, "timeline"]
+
+    @admin.display(description="Timeline (newest first)")
+    def timeline(self, obj):
+        if obj.pk is None:
+            return "—"
+        entries = contact_timeline(contact=obj)
+        if not entries:
+            return "Nothing sent to this contact yet."
+        return format_html(
+            "<table><thead><tr><th>When</th><th>What</th><th>Campaign / message</th><th>Detail</th>"
+            "</tr></thead><tbody>{}</tbody></table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                [
+                    (f"{entry['at']:%Y-%m-%d %H:%M}", entry["what"], entry["where"], entry["detail"])
+                    for entry in entries
+                ],
+            ),
+        )
+
+
+admin.site.unregister(Contact)
+admin.site.register(Contact, TrackingContactAdmin)

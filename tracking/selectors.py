@@ -3,7 +3,7 @@
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 
-from campaigns.models import Campaign
+from campaigns.models import Campaign, Contact
 from delivery import services as delivery_services
 from delivery.models import StepExecution, TrackedLink
 from tracking.models import LinkEngagement, StepEngagement, TrackingEvent
@@ -94,3 +94,45 @@ def campaign_link_clicks(*, campaign: Campaign) -> list[dict]:
         }
         for pk, url in links
     ]
+
+
+TIMELINE_LENGTH = 200
+
+
+def contact_timeline(*, contact: Contact) -> list[dict]:
+    """Return what happened to a contact's mail, newest first: each step reached and each event.
+
+    Rows say when a step fell due or was sent, and how it ended (sent, skipped by its condition,
+    exited, suppressed…); events are SES's (delivery, bounce, complaint…) and ours (opens, clicks,
+    unsubscribes), machine ones marked.
+    """
+    rows = StepExecution.objects.filter(contact=contact).select_related("step__campaign", "message__template")
+    entries = []
+    for row in rows.order_by("-pk")[:TIMELINE_LENGTH]:
+        where = (
+            f"{row.step.campaign} · step {row.step.order}" if row.step_id else f"API · {row.message.template}"
+        )
+        entries.append(
+            {
+                "at": row.sent_at or row.due_at or row.created_at,
+                "what": f"Step {row.get_status_display().lower()}",
+                "where": where,
+                "detail": " · ".join(
+                    filter(None, [row.get_outcome_display() if row.outcome else "", row.last_error])
+                ),
+            }
+        )
+    events = TrackingEvent.objects.filter(step_execution__contact=contact).select_related(
+        "step_execution__step__campaign"
+    )
+    for event in events.order_by("-occurred_at")[:TIMELINE_LENGTH]:
+        row = event.step_execution
+        entries.append(
+            {
+                "at": event.occurred_at,
+                "what": event.get_type_display() + (" (machine)" if event.is_machine else ""),
+                "where": f"{row.step.campaign} · step {row.step.order}" if row.step_id else "API message",
+                "detail": event.kind,
+            }
+        )
+    return sorted(entries, key=lambda entry: entry["at"], reverse=True)[:TIMELINE_LENGTH]

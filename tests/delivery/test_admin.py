@@ -43,3 +43,31 @@ def test_retry_failed_on_a_draft_says_why_not(admin_client):
         follow=True,
     )
     assert "there is nothing to retry" in response.content.decode()
+
+
+def test_the_campaign_page_counts_each_steps_contacts_and_says_each_step_in_words(admin_client, ses):
+    from datetime import timedelta
+
+    from campaigns import services as campaign_services
+    from campaigns.models import Contact
+    from delivery.selectors import campaign_step_progress
+    from tests.delivery.test_drip import START, _drip, _emails, _run
+
+    campaign = _drip(
+        steps=[{"delay": timedelta(days=1)}, {"delay": timedelta(days=2), "condition": "clicked"}]
+    )
+    ada, _bob, _cy = _emails(campaign)
+    _run(campaign, START)
+    campaign_services.contact_unsubscribe(contact=Contact.objects.get(email=ada))
+    _run(campaign, START + timedelta(days=1, minutes=1))
+
+    progress = campaign_step_progress(campaign=campaign)
+    assert [(row["waiting"], row["sent"], row["skipped"], row["exited"]) for row in progress] == [
+        (0, 3, 0, 0),
+        (0, 2, 0, 1),
+        (2, 0, 0, 0),  # Two days after their step 2.
+    ]
+    assert progress[2]["summary"].startswith("Step 3: 2 days after the previous step, to those who clicked")
+    page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+    assert "Contacts per step" in page
+    assert "1 day after the previous step" in page

@@ -50,3 +50,24 @@ def test_the_inbox_is_read_only(admin_client):
     page = admin_client.get(reverse("admin:tracking_snsmessage_change", args=[message.pk]))
     assert page.status_code == 200
     assert 'name="_save"' not in page.content.decode()
+
+
+def test_the_contact_page_shows_its_timeline_of_steps_and_events(admin_client):
+    from django.utils import timezone
+
+    from tests.factories import StepExecutionFactory, TrackingEventFactory
+
+    row = StepExecutionFactory(status="sent", sent_at=timezone.now(), outcome="bounced")
+    TrackingEventFactory(step_execution=row, type="bounce", kind="hard", recipient=row.email)
+    TrackingEventFactory(step_execution=row, type="open", is_machine=True, recipient=row.email)
+    StepExecutionFactory(contact=row.contact, status="exited", last_error="Left the sequence: bounced.")
+    page = admin_client.get(reverse("admin:campaigns_contact_change", args=[row.contact.pk])).content.decode()
+    for text in (
+        "Timeline",
+        "Step sent",
+        "Bounced",
+        "Bounce",
+        "Open (machine)",
+        "Left the sequence: bounced.",
+    ):
+        assert text in page, text
