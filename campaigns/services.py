@@ -499,13 +499,25 @@ def contact_resubscribe(*, contact: Contact) -> bool:
 
 
 @transaction.atomic
+def _steps_create(*, campaign: Campaign, steps) -> None:
+    """Create a campaign's steps ({order, template, delay, …}); condition_step_order names, by its
+    order, the earlier step a condition looks at."""
+    steps = [dict(step) for step in steps]
+    looked_at = {step["order"]: step.pop("condition_step_order", None) for step in steps}
+    CampaignStep.objects.bulk_create([CampaignStep(campaign=campaign, **step) for step in steps])
+    by_order = {step.order: step for step in campaign.steps.all()}
+    for order, earlier in looked_at.items():
+        if earlier is not None:
+            CampaignStep.objects.filter(pk=by_order[order].pk).update(condition_step=by_order[earlier])
+
+
 def campaign_create(*, steps=(), lists=(), **fields) -> Campaign:
-    """Create a draft campaign with its steps ({order, template, delay}) and audience lists."""
+    """Create a draft campaign with its steps and audience lists."""
     campaign = Campaign(**fields)
     campaign.full_clean(exclude=["lists"])
     campaign.save()
     campaign.lists.set(lists)
-    CampaignStep.objects.bulk_create([CampaignStep(campaign=campaign, **step) for step in steps])
+    _steps_create(campaign=campaign, steps=steps)
     return campaign
 
 
@@ -530,7 +542,7 @@ def campaign_update(*, campaign: Campaign, steps=None, lists=None, **fields) -> 
         campaign.lists.set(lists)
     if steps is not None:
         campaign.steps.all().delete()
-        CampaignStep.objects.bulk_create([CampaignStep(campaign=campaign, **step) for step in steps])
+        _steps_create(campaign=campaign, steps=steps)
     return campaign
 
 

@@ -294,10 +294,16 @@ class TemplateNameField(serializers.SlugRelatedField):
 
 class CampaignStepSerializer(serializers.ModelSerializer):
     template = TemplateNameField()
+    condition_step = serializers.IntegerField(
+        source="condition_step.order",
+        required=False,
+        allow_null=True,
+        help_text="The order of the earlier step the condition looks at; null: any earlier step.",
+    )
 
     class Meta:
         model = CampaignStep
-        fields = ["order", "template", "delay"]
+        fields = ["order", "template", "delay", "send_at", "condition", "condition_step", "condition_url"]
 
 
 class CampaignSerializer(serializers.ModelSerializer):
@@ -315,13 +321,23 @@ class CampaignSerializer(serializers.ModelSerializer):
             "lists",
             "configuration_set",
             "scheduled_at",
+            "track_opens",
+            "track_clicks",
+            "audience_mode",
+            "goal_url",
+            "timezone",
+            "send_window_start",
+            "send_window_end",
+            "send_weekdays",
+            "recurrence",
+            "parent",
             "steps",
             "started_at",
             "completed_at",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["status", "started_at", "completed_at", "created_at", "updated_at"]
+        read_only_fields = ["status", "parent", "started_at", "completed_at", "created_at", "updated_at"]
 
     def validate_from_email(self, value):
         return address(value)
@@ -333,6 +349,11 @@ class CampaignSerializer(serializers.ModelSerializer):
         orders = [step["order"] for step in value]
         if len(orders) != len(set(orders)):
             raise serializers.ValidationError("Each step needs its own order.")
+        for step in value:
+            looked_at = (step.pop("condition_step", None) or {}).get("order")
+            if looked_at is not None and looked_at not in orders:
+                raise serializers.ValidationError(f"Step {step['order']}'s condition_step names no step.")
+            step["condition_step_order"] = looked_at
         return value
 
     def create(self, validated_data):

@@ -211,7 +211,17 @@ def test_campaign_create_with_steps_then_schedule_and_pause(api_client):
     created = api_client.post(f"{API}/campaigns", _campaign_body())
     assert created.status_code == 201
     campaign_id = created.json()["id"]
-    assert created.json()["steps"] == [{"order": 1, "template": "news", "delay": "00:00:00"}]
+    assert created.json()["steps"] == [
+        {
+            "order": 1,
+            "template": "news",
+            "delay": "00:00:00",
+            "send_at": None,
+            "condition": "always",
+            "condition_step": None,
+            "condition_url": "",
+        }
+    ]
 
     scheduled = api_client.post(f"{API}/campaigns/{campaign_id}/schedule")
     assert scheduled.json()["status"] == "scheduled"
@@ -241,6 +251,38 @@ def test_campaign_with_a_bad_sender_or_unknown_template_is_400(api_client):
     body["steps"][0]["template"] = "missing"
     assert "steps" in _fields(api_client.post(f"{API}/campaigns", body))
     assert not Campaign.objects.exists()
+
+
+def test_a_drip_is_created_with_conditions_on_earlier_steps_windows_and_a_schedule(api_client):
+    body = _campaign_body(
+        steps=[
+            {"order": 1, "template": "news"},
+            {"order": 2, "template": "news", "delay": "2 00:00:00", "condition": "not_opened"},
+            {
+                "order": 3,
+                "template": "news",
+                "delay": "3 00:00:00",
+                "condition": "clicked",
+                "condition_step": 1,
+            },
+        ],
+        send_window_start="09:00",
+        send_window_end="17:00",
+        send_weekdays="12345",
+        timezone="Europe/Paris",
+        recurrence="0 9 * * 1",
+    )
+    created = api_client.post(f"{API}/campaigns", body, format="json")
+    assert created.status_code == 201, created.json()
+    campaign = Campaign.objects.get(pk=created.json()["id"])
+    third = campaign.steps.get(order=3)
+    assert (third.condition, third.condition_step.order, third.delay.days) == ("clicked", 1, 3)
+    assert created.json()["steps"][2]["condition_step"] == 1
+    assert (campaign.recurrence, campaign.send_weekdays) == ("0 9 * * 1", "12345")
+
+    wrong = {**body, "steps": [{"order": 1, "template": "news", "condition_step": 7}], "recurrence": "weekly"}
+    errors = _fields(api_client.post(f"{API}/campaigns", wrong, format="json"))
+    assert {"steps", "recurrence"} <= set(errors)
 
 
 def test_draft_edit_replaces_steps_and_lists(api_client):
