@@ -344,6 +344,8 @@ class CampaignStep(models.Model):
     fanned_out_at = models.DateTimeField(null=True, blank=True, editable=False)
     #: Drip progress: contacts who passed the previous step up to this moment have been moved on.
     advanced_through = models.DateTimeField(null=True, blank=True, editable=False)
+    #: The last advance that read every row of the previous step, not only the recent ones.
+    fully_advanced_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["campaign", "order"]

@@ -112,7 +112,8 @@ def step_advance(*, step: CampaignStep, now: datetime | None = None, full: bool 
 
     One INSERT … SELECT; return how many contacts moved. Each gets a pending row, or a skipped
     one (the condition left them out) or an exited one (with the reason). Reads only contacts who
-    passed since the last advance, minus DRIP_LATE_SECONDS for rows settled late; full reads all.
+    passed since the last advance, minus DRIP_LATE_SECONDS for rows settled late; a full pass,
+    asked for or due once every DRIP_LATE_SECONDS, reads all and so catches rows settled later.
     Idempotent: the step's row lock and the unique (step, contact) index keep every contact single.
     """
     from delivery.services import ledger_columns, rows_insert_select
@@ -128,9 +129,10 @@ def step_advance(*, step: CampaignStep, now: datetime | None = None, full: bool 
         if previous is None or (step.send_at is not None and step.send_at > now):
             return 0
         cutoff = now - step.delay
-        since = None
-        if step.advanced_through is not None and not full:
-            since = step.advanced_through - timedelta(seconds=settings.DRIP_LATE_SECONDS)
+        late = timedelta(seconds=settings.DRIP_LATE_SECONDS)
+        full = full or step.advanced_through is None or not step.fully_advanced_at
+        full = full or step.fully_advanced_at <= now - late
+        since = None if full else step.advanced_through - late
         source = _passed_rows(step=step, previous=previous, cutoff=cutoff, since=since)
         due = ExpressionWrapper(F("passed_at") + Value(step.delay), output_field=DateTimeField())
         if step.send_at is not None:
@@ -155,7 +157,9 @@ def step_advance(*, step: CampaignStep, now: datetime | None = None, full: bool 
         )
         moved = rows_insert_select(source=source, columns=columns)
         step.advanced_through = cutoff
-        step.save(update_fields=["advanced_through"])
+        if full:
+            step.fully_advanced_at = now
+        step.save(update_fields=["advanced_through", "fully_advanced_at"])
     return moved
 
 

@@ -83,4 +83,9 @@ class Migration(migrations.Migration):
             name='delay',
             field=models.DurationField(blank=True, default=datetime.timedelta(0), help_text="After the contact's previous step, e.g. 3 days."),
         ),
+        migrations.AddField(
+            model_name='campaignstep',
+            name='fully_advanced_at',
+            field=models.DateTimeField(blank=True, editable=False, null=True),
+        ),
     ]

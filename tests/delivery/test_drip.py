@@ -286,3 +286,21 @@ def test_transactional_mail_does_not_count_towards_the_cap(settings):
     assert drip.frequency_cap_until(executions=[campaign_row], now=timezone.now()) == {}
     StepExecutionFactory(contact=campaign_row.contact, status=Status.SENT, sent_at=timezone.now())
     assert campaign_row.pk in drip.frequency_cap_until(executions=[campaign_row], now=timezone.now())
+
+
+def test_a_row_settled_as_sent_long_after_its_send_still_moves_on_at_the_next_full_pass(ses, settings):
+    settings.DRIP_LATE_SECONDS = 3600
+    campaign = _drip(steps=[{"delay": timedelta(0)}])
+    _run(campaign, START)
+    late = StepExecution.objects.filter(step__order=1).order_by("pk").first()
+    StepExecution.objects.filter(pk=late.pk).update(status=Status.UNKNOWN, sent_at=None)  # A timed-out call.
+    step = campaign.steps.get(order=2)
+    assert drip.step_advance(step=step, now=START + timedelta(minutes=10)) == 2  # The first pass reads all.
+    assert drip.step_advance(step=step, now=START + timedelta(hours=2)) == 0
+    # Hours later SES's Send event says it went out at the time: far behind the recent window.
+    delivery_services.step_execution_reconcile(
+        tracking_id=late.tracking_id, ses_message_id="ses-late", accepted_at=START
+    )
+    assert drip.step_advance(step=step, now=START + timedelta(hours=2, minutes=10)) == 0
+    assert drip.step_advance(step=step, now=START + timedelta(hours=3, minutes=1)) == 1  # A full pass.
+    assert StepExecution.objects.filter(step=step).count() == 3
