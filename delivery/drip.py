@@ -78,7 +78,9 @@ def step_condition(*, step: CampaignStep) -> Q | Exists | None:
 
 def campaign_exits(*, campaign: Campaign) -> list[tuple[Q | Exists, str]]:
     """Return the SQL tests, with their reasons, of contacts who leave the campaign's sequence."""
-    rows = StepExecution.objects.filter(contact_id=OuterRef("contact_id"), step__campaign_id=campaign.pk)
+    steps = list(CampaignStep.objects.filter(campaign=campaign).values_list("pk", flat=True))
+    # By step ids, not a join to the steps: each test is a probe of the (step, contact) index.
+    rows = StepExecution.objects.filter(contact_id=OuterRef("contact_id"), step_id__in=steps)
     exits = [
         (~Q(contact__status=Contact.Status.SUBSCRIBED), "unsubscribed"),
         (Exists(Suppression.objects.filter(email=OuterRef("email"))), "suppressed"),
@@ -86,7 +88,6 @@ def campaign_exits(*, campaign: Campaign) -> list[tuple[Q | Exists, str]]:
         (Exists(rows.filter(outcome=Outcome.COMPLAINED)), "complained"),
     ]
     if campaign.goal_url:
-        steps = CampaignStep.objects.filter(campaign=campaign).values("pk")
         links = _links_to(steps=steps, url=campaign.goal_url)
         if links:
             exits.append((_engaged(steps, links__has_any_keys=links), "goal reached"))
