@@ -139,3 +139,18 @@ def load_parser(doc: str, *, rounds: int) -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=rounds)
     return parser
+
+
+def contacts_seed(cursor, *, contacts: int, list_id: int) -> None:
+    """Insert `contacts` subscribed contacts, all on one list, in two set-based statements."""
+    cursor.execute(
+        "INSERT INTO campaigns_contact (email, first_name, last_name, external_id, attributes, timezone, "
+        "status, created_at, updated_at) SELECT 'person' || i || '@example.com', '', '', '', '{}', '', "
+        "'subscribed', now(), now() FROM generate_series(1, %s) AS i",
+        [contacts],
+    )
+    cursor.execute(
+        "INSERT INTO campaigns_listmembership (contact_list_id, contact_id, created_at) "
+        "SELECT %s, id, now() FROM campaigns_contact",
+        [list_id],
+    )

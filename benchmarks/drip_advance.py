@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import database_reset, django_setup
+from benchmarks._common import contacts_seed, database_reset, django_setup
 
 
 def seed(contacts: int, now) -> tuple[int, int]:
@@ -46,17 +46,7 @@ def seed(contacts: int, now) -> tuple[int, int]:
         condition=CampaignStep.Condition.NOT_OPENED,
     )
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO campaigns_contact (email, first_name, last_name, external_id, attributes, timezone, "
-            "status, created_at, updated_at) SELECT 'person' || i || '@example.com', '', '', '', '{}', '', "
-            "'subscribed', now(), now() FROM generate_series(1, %s) AS i",
-            [contacts],
-        )
-        cursor.execute(
-            "INSERT INTO campaigns_listmembership (contact_list_id, contact_id, created_at) "
-            "SELECT %s, id, now() FROM campaigns_contact",
-            [audience.pk],
-        )
+        contacts_seed(cursor, contacts=contacts, list_id=audience.pk)
         sent_at = now - timedelta(days=2)
         cursor.execute(
             "INSERT INTO delivery_stepexecution (step_id, contact_id, email, status, tracking_id, "

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import ROOT, bench_env, database_reset, django_setup
+from benchmarks._common import ROOT, bench_env, contacts_seed, database_reset, django_setup
 
 # Runs in its own process so its peak RSS is the fan-out's alone.
 FAN_OUT = """
@@ -49,17 +49,7 @@ def seed(contacts: int) -> int:
 
     audience = ContactList.objects.create(name="Everyone")
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO campaigns_contact (email, first_name, last_name, external_id, attributes, timezone, "
-            "status, created_at, updated_at) SELECT 'person' || i || '@example.com', '', '', '', '{}', '', "
-            "'subscribed', now(), now() FROM generate_series(1, %s) AS i",
-            [contacts],
-        )
-        cursor.execute(
-            "INSERT INTO campaigns_listmembership (contact_list_id, contact_id, created_at) "
-            "SELECT %s, id, now() FROM campaigns_contact",
-            [audience.pk],
-        )
+        contacts_seed(cursor, contacts=contacts, list_id=audience.pk)
         cursor.execute("ANALYZE")
     template = Template.objects.create(name="Bench", subject="Hi", html_body="<p>Hi</p>")
     campaign = Campaign.objects.create(name="Bench", from_email="bench@campanile.test")
