@@ -423,3 +423,13 @@ class ApiKey(AbstractAPIKey):
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "API key"
         verbose_name_plural = "API keys"
+
+
+class MetricSeries(models.Model):
+    """One fleet-wide counter series (name and labels, as JSON) and its total, without Redis."""
+
+    series = models.CharField(max_length=500, primary_key=True)
+    value = models.FloatField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.series} = {self.value}"

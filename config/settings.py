@@ -244,6 +244,21 @@ DRIP_LATE_SECONDS = env_or_default("DRIP_LATE_SECONDS", 86400, env.int)
 MARKETING_MAX_PER_DAY = env_or_default("MARKETING_MAX_PER_DAY", 0, env.int)
 MARKETING_MAX_PER_WEEK = env_or_default("MARKETING_MAX_PER_WEEK", 0, env.int)
 
+# --- Operator metrics ---------------------------------------------------------------------------
+# How often each process adds its counts to the fleet's store (Redis, or the database); 0: only
+# when asked (tests).
+METRICS_FLUSH_SECONDS = env_or_default("METRICS_FLUSH_SECONDS", 1.0, env.float)
+# /metrics answers a request bearing this token ("Authorization: Bearer …"), or coming from one of
+# these networks; anything else gets 403.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# The Redis hash holding the fleet's counters (with REDIS_URL; else a database table).
+METRICS_REDIS_KEY = "campanile:metrics"
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
+try:
+    METRICS_NETWORKS = tuple(ipaddress.ip_network(network) for network in METRICS_ALLOWED_NETWORKS)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {exc}") from None
+
 # --- SES events (SNS webhook) -------------------------------------------------------------------
 # SNS topics whose messages are trusted, as full ARNs; anything else gets 403, confirmations too.
 SES_SNS_TOPIC_ARNS = env.list("SES_SNS_TOPIC_ARNS", default=[])

@@ -24,6 +24,9 @@ SES_MAX_SEND_RATE = 10_000.0
 SEND_CONCURRENCY = 1
 SEND_RATE_REDIS_KEY = f"campanile-test-{os.getpid()}:send-rate"
 TRACKING_HITS_REDIS_KEY = f"campanile-test-{os.getpid()}:hits"
+METRICS_REDIS_KEY = f"campanile-test-{os.getpid()}:metrics"
+# Counts reach the store when a test flushes them (or /metrics does), not from a timer thread.
+METRICS_FLUSH_SECONDS = 0
 
 AWS_ENDPOINT_URL = None
 AWS_SES_REGION_ENDPOINT_URL = None

@@ -11,6 +11,7 @@ from campaigns.api.views import (
     TemplateViewSet,
 )
 from config.health import healthz
+from config.metrics import metrics_view
 from delivery.api import CampaignDeliveryViewSet, MessageViewSet
 from tracking.api import CampaignStatsViewSet, EventViewSet
 
@@ -35,6 +36,7 @@ router.register("events", EventViewSet, basename="event")
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("", include("tracking.urls")),
     path("api/v1/", include(router.urls)),
     # The schema and its docs are public, like any published API reference; data needs a key.

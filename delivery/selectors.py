@@ -5,7 +5,7 @@ from datetime import datetime
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from campaigns.models import Campaign
+from campaigns.models import Campaign, CampaignStep
 from delivery.models import SendingHold, StepExecution
 
 
@@ -67,3 +67,35 @@ def campaign_step_progress(*, campaign: Campaign) -> list[dict]:
             }
         )
     return progress
+
+
+QUEUE_STATUSES = (StepExecution.Status.PENDING, StepExecution.Status.SENDING, StepExecution.Status.UNKNOWN)
+
+
+def ledger_queue_depth() -> dict[tuple[str, str], int]:
+    """Count rows waiting or in flight, by (campaign or transactional, status).
+
+    Campaign rows are counted through the claim index, step by step of the campaigns that can
+    still send: no scan of a ledger of millions per scrape.
+    """
+    steps = CampaignStep.objects.filter(
+        campaign__status__in=[Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.COMPLETED]
+    ).values("pk")
+    depth = {(kind, status): 0 for kind in ("campaign", "transactional") for status in QUEUE_STATUSES}
+    campaign_rows = (
+        StepExecution.objects.filter(step_id__in=steps, status__in=QUEUE_STATUSES)
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("pk"))
+    )
+    for status, n in campaign_rows:
+        depth["campaign", status] = n
+    messages = (
+        StepExecution.objects.filter(message__isnull=False, status__in=QUEUE_STATUSES)
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("pk"))
+    )
+    for status, n in messages:
+        depth["transactional", status] = n
+    return depth

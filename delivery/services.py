@@ -39,7 +39,7 @@ from campaigns.exceptions import (
 )
 from campaigns.models import ApiKey, Campaign, CampaignStep, Contact, Suppression, Template, email_normalize
 from campaigns.selectors import campaign_audience, campaign_list_due
-from delivery import drip, throttle, tokens
+from delivery import drip, metrics, throttle, tokens
 from delivery.exceptions import (
     SesOutcomeUnknown,
     SesQuotaExhausted,
@@ -642,6 +642,8 @@ def _postpone_outside_limits(*, executions: list[StepExecution], result: BatchRe
             updated_at=now,
         )
     result.postponed = len(later)
+    if later:
+        metrics.EMAILS.inc(len(later), outcome="postponed")
     return [row for row in executions if row.pk not in later]
 
 
@@ -723,6 +725,7 @@ def _send_claimed(*, executions: list[StepExecution], honour_unsubscribe: bool) 
         unsubscribed = honour_unsubscribe and execution.contact.status != Contact.Status.SUBSCRIBED
         if execution.email in suppressed or unsubscribed:
             step_execution_settle(execution=execution, status=Status.SUPPRESSED)
+            metrics.EMAILS.inc(outcome="suppressed")
             result.suppressed += 1
             continue
         envelope = step_execution_envelope(execution=execution)
@@ -763,6 +766,8 @@ def _tally(*, result: BatchResult, rows: list[StepExecution], outcomes: list) ->
         if isinstance(outcome, SesRetryLater) or outcome == _NOT_STARTED
     ]
     for outcome in outcomes:
+        if outcome in (Status.SENT, Status.FAILED, Status.UNKNOWN):
+            metrics.EMAILS.inc(outcome=outcome)
         if outcome == Status.SENT:
             result.sent += 1
             result.failures_in_a_row = 0
@@ -778,6 +783,7 @@ def _tally(*, result: BatchResult, rows: list[StepExecution], outcomes: list) ->
     # Nothing was sent for these: they go back for a later claim.
     step_execution_release(executions=unsent, reason=str(later))
     result.released += len(unsent)
+    metrics.EMAILS.inc(len(unsent), outcome="released")
     if isinstance(later, SesQuotaExhausted | SesSendingHalted):
         sending_hold_place(error=later)
         result.held = True

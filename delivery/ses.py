@@ -3,6 +3,7 @@
 import os
 import sys
 import threading
+import time
 from dataclasses import dataclass
 
 from botocore.exceptions import (
@@ -14,6 +15,7 @@ from botocore.exceptions import (
 from django.core.mail import EmailMessage
 from django_ses import SESBackend
 
+from delivery import metrics
 from delivery.exceptions import (
     SesOutcomeUnknown,
     SesQuotaExhausted,
@@ -78,26 +80,35 @@ def ses_reset() -> None:
 def ses_send(*, message: EmailMessage) -> str:
     """Send one message through SES and return its MessageId, or raise a delivery SesError."""
     backend = ses_backend()
+    started = time.perf_counter()
     try:
         backend.send_messages([message])
     except ClientError as exc:
         error = exc.response.get("Error", {})
         code, text = error.get("Code", ""), error.get("Message", "")
         if code in HALTING_CODES:
-            raise SesSendingHalted(f"{code}: {text}") from exc
+            raise _counted(SesSendingHalted(f"{code}: {text}"), "halted") from exc
         if code in THROTTLING_CODES and DAILY_QUOTA_TEXT in text.lower():
-            raise SesQuotaExhausted(f"{code}: {text}") from exc
+            raise _counted(SesQuotaExhausted(f"{code}: {text}"), "quota") from exc
         if code in THROTTLING_CODES or code in RETRYABLE_CODES:
-            raise SesRetryLater(f"{code}: {text}") from exc
-        raise SesRejected(f"{code}: {text}") from exc
+            kind = "throttled" if code in THROTTLING_CODES else "retryable"
+            raise _counted(SesRetryLater(f"{code}: {text}"), kind) from exc
+        raise _counted(SesRejected(f"{code}: {text}"), "rejected") from exc
     except (ReadTimeoutError, ConnectionClosedError) as exc:
         # The request left this machine; SES may have accepted it. SendRawEmail has no
         # idempotency token, so the only safe answer is "unknown", reconciled from SES events.
-        raise SesOutcomeUnknown(str(exc)) from exc
+        raise _counted(SesOutcomeUnknown(str(exc)), "timeout") from exc
     except BotoCoreError as exc:
         # Connect failures, missing credentials: the request never reached SES.
-        raise SesRetryLater(f"{type(exc).__name__}: {exc}") from exc
+        raise _counted(SesRetryLater(f"{type(exc).__name__}: {exc}"), "unreachable") from exc
+    finally:
+        metrics.SES_SECONDS.observe(time.perf_counter() - started)
     return message.extra_headers["message_id"]
+
+
+def _counted(error: Exception, kind: str) -> Exception:
+    metrics.SES_ERRORS.inc(kind=kind)
+    return error
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import redis
 from django.conf import settings
 from django.db import transaction
 
+from delivery import metrics
 from delivery.models import RateLimiterState
 from delivery.ses import ses_send_quota
 
@@ -54,6 +55,7 @@ def send_rate_current() -> SendRate:
     """
     global _rate_cache
     if settings.SES_MAX_SEND_RATE > 0:
+        metrics.SEND_RATE.set(settings.SES_MAX_SEND_RATE)
         return SendRate(per_second=settings.SES_MAX_SEND_RATE, source="setting")
     now = time.monotonic()
     if _rate_cache is not None and now - _rate_cache[0] < settings.SES_QUOTA_REFRESH_SECONDS:
@@ -69,6 +71,9 @@ def send_rate_current() -> SendRate:
             source="SES quota",
             remaining_24h=quota.max_24_hour_send - quota.sent_last_24_hours,
         )
+        metrics.QUOTA_MAX.set(quota.max_24_hour_send)
+        metrics.QUOTA_USED.set(quota.sent_last_24_hours)
+    metrics.SEND_RATE.set(rate.per_second)
     _rate_cache = (now, rate)
     return rate
 

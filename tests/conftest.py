@@ -69,6 +69,18 @@ def link_caches_fresh():
 
 
 @pytest.fixture(autouse=True)
+def metrics_fresh():
+    """Start every test with no fleet counts pending in this process or stored in Redis."""
+    from campaigns import metrics
+
+    with metrics._lock:
+        metrics._pending.clear()
+        metrics._pending_sets.clear()
+    if settings.REDIS_URL:
+        redis.Redis.from_url(settings.REDIS_URL).delete(settings.METRICS_REDIS_KEY)
+
+
+@pytest.fixture(autouse=True)
 def send_rate_fresh():
     """Start every test with no cached SES rate and, in Redis, an empty send-slot timeline."""
     from delivery import throttle

@@ -1,4 +1,4 @@
-"""Small helpers shared by tests that run real processes and servers."""
+"""Small helpers shared by tests: processes and servers, waiting, metrics."""
 
 import socket
 import time
@@ -19,3 +19,12 @@ def wait_until(predicate, timeout: float, interval: float = 0.2) -> bool:
             return True
         time.sleep(interval)
     return False
+
+
+def metric_value(name: str, **labels: str) -> float:
+    """Return a sample of the operator metrics as /metrics would show it now (0 if absent)."""
+    from campaigns.metrics import metrics_flush
+    from config.metrics import REGISTRY
+
+    metrics_flush()
+    return REGISTRY.get_sample_value(name, labels) or 0.0

@@ -296,7 +296,7 @@ def sns_message_apply(*, message_id: int, now: datetime | None = None) -> bool:
         message.applied_at, message.note = now, ""
         message.save(update_fields=["attempts", "applied_at", "note"])
     for kind in applied:
-        metrics.SES_EVENTS.labels(type=kind).inc()
+        metrics.SES_EVENTS.inc(type=kind)
     return True
 
 
@@ -349,7 +349,7 @@ def _campaign_pause_for_reputation(*, campaign: Campaign, problems: list[str], s
     except InvalidTransition:
         return False
     logger.error("Campaign %s: %s", campaign.pk, note)
-    metrics.REPUTATION_PAUSES.labels(scope=kind).inc()
+    metrics.REPUTATION_PAUSES.inc(scope=kind)
     return True
 
 
@@ -513,6 +513,7 @@ def hit_record(
     The consumer tick turns hits into events in bulk; until then they wait, in Redis or the table.
     """
     method, user_agent, ip = method[:8], user_agent[:512], ip_for_storage(ip)
+    metrics.TRACKING_HITS.inc(kind=kind)
     if settings.REDIS_URL:
         record = [uuid7().hex, kind, tracking_id.hex, link_id, time.time(), method, user_agent, ip]
         _redis().lpush(settings.TRACKING_HITS_REDIS_KEY, json.dumps(record))
@@ -723,7 +724,7 @@ def tracking_hits_apply(*, batch: int = 5000) -> int:
         from_redis, more = _apply_redis_hits(batch)
         taken, events = taken + from_redis, events + more
     for event in events:
-        metrics.SES_EVENTS.labels(type=event.type).inc()
+        metrics.SES_EVENTS.inc(type=event.type)
     return taken
 
 

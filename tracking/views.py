@@ -65,7 +65,7 @@ def ses_webhook(request: HttpRequest) -> HttpResponse:
         envelope = sns.sns_verify(body=request.body, headers=headers)
     except SnsRefused as exc:
         logger.warning("SNS delivery refused (%s): %s", exc.status, exc)
-        metrics.SNS_REFUSED.labels(status=str(exc.status)).inc()
+        metrics.SNS_REFUSED.inc(status=str(exc.status))
         return HttpResponse(str(exc), status=exc.status, content_type="text/plain")
     if envelope.type == sns.UNSUBSCRIBE_CONFIRMATION:
         # Someone unsubscribed our endpoint: events stop arriving. A person must look; it is

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from django.db import connection
 from django.utils import timezone
-from prometheus_client import REGISTRY
 
 from campaigns.models import Campaign, Suppression
 from delivery.models import StepExecution
 from tests.factories import ContactFactory, StepExecutionFactory
 from tests.tracking.sns_signing import TOPIC
+from tests.utils import metric_value
 from tracking import services
 from tracking.models import SnsMessage, SoftBounceStreak, TrackingEvent
 
@@ -71,7 +71,7 @@ def deliver(record: dict, *, received_at=None) -> tuple[SnsMessage, bool]:
 
 
 def _metric(name: str, **labels) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
+    return metric_value(name, **labels)
 
 
 def sent_row(**fields) -> StepExecution:

@@ -9,7 +9,6 @@ import boto3
 import pytest
 from django.db import OperationalError
 from moto import mock_aws
-from prometheus_client import REGISTRY
 
 from campaigns.models import Suppression
 from tests.tracking.sns_signing import (
@@ -21,6 +20,7 @@ from tests.tracking.sns_signing import (
     notification,
     timestamp,
 )
+from tests.utils import metric_value
 from tracking import services, sns, tasks
 from tracking.exceptions import SnsCertificateUnavailable
 from tracking.models import SnsMessage, TrackingEvent
@@ -150,10 +150,10 @@ def test_a_signed_notification_is_stored_and_answered_then_applied_by_the_tick(c
     ids=lambda url: url.replace("\n", "\\n")[:70],
 )
 def test_certificate_urls_other_than_aws_own_are_refused_before_any_fetch(client, fetches, url):
-    refused = REGISTRY.get_sample_value("campanile_sns_refused_total", {"status": "403"}) or 0.0
+    refused = metric_value("campanile_sns_refused_total", status="403")
     response = post(client, SIGNER.sign(notification(BOUNCE, SigningCertURL=url)))
     assert response.status_code == 403
-    assert REGISTRY.get_sample_value("campanile_sns_refused_total", {"status": "403"}) == refused + 1
+    assert metric_value("campanile_sns_refused_total", status="403") == refused + 1
     assert fetches == []
     assert_nothing_recorded()
 

@@ -1,0 +1,187 @@
+"""Fleet-wide Prometheus counters: summed over every web and worker process, on every machine.
+
+A process counts in memory and a timer thread adds its counts, every METRICS_FLUSH_SECONDS, to one shared
+store: a Redis hash with REDIS_URL, else a database table (the embedded setup, where web, worker
+and beat are separate processes too). `/metrics` on any web process then reads the whole fleet's
+totals. Counts in memory when a process is killed are lost: at most a second of them.
+"""
+
+import json
+import threading
+from collections import defaultdict
+
+import redis
+from django.conf import settings
+from django.db import connection, transaction
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+_METRICS: dict[str, "FleetCounter"] = {}
+_pending: dict[str, float] = defaultdict(float)
+# Gauges: the last value set, by series; the fleet's value is the last one any process stored.
+_pending_sets: dict[str, float] = {}
+_lock = threading.Lock()
+_timer: threading.Timer | None = None
+
+
+def _series(name: str, labels: dict[str, str]) -> str:
+    return json.dumps([name, labels], sort_keys=True, separators=(",", ":"))
+
+
+def _add(series: str, amount: float, *, absolute: bool = False) -> None:
+    global _timer
+    with _lock:
+        if absolute:
+            _pending_sets[series] = amount
+        else:
+            _pending[series] += amount
+        if settings.METRICS_FLUSH_SECONDS and (_timer is None or not _timer.is_alive()):
+            _timer = threading.Timer(settings.METRICS_FLUSH_SECONDS, _flush_in_thread)
+            _timer.daemon = True
+            _timer.start()
+
+
+class FleetCounter:
+    """A counter whose value is the sum over the fleet."""
+
+    def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...] = ()):
+        self.name, self.documentation, self.labelnames = name, documentation, labelnames
+        _METRICS[name] = self
+
+    def inc(self, amount: float = 1, **labels: str) -> None:
+        if set(labels) != set(self.labelnames):
+            raise ValueError(f"{self.name} takes the labels {self.labelnames}, not {tuple(labels)}.")
+        _add(_series(self.name, labels), amount)
+
+
+class FleetGauge(FleetCounter):
+    """A value the fleet shares, such as the limiter's rate: the last one any process set."""
+
+    def set(self, value: float) -> None:
+        _add(_series(self.name, {}), value, absolute=True)
+
+
+class FleetHistogram(FleetCounter):
+    """A histogram whose buckets, sum and count are fleet-wide counters."""
+
+    def __init__(self, name: str, documentation: str, buckets: tuple[float, ...]):
+        super().__init__(name, documentation)
+        self.buckets = buckets
+
+    def observe(self, value: float) -> None:
+        for bound in (*self.buckets, float("inf")):
+            if value <= bound:
+                _add(_series(f"{self.name}_bucket", {"le": str(bound)}), 1)
+        _add(_series(f"{self.name}_sum", {}), value)
+        _add(_series(f"{self.name}_count", {}), 1)
+
+
+def metrics_flush() -> None:
+    """Add this process's counts to the shared store now (the timer does it every second)."""
+    with _lock:
+        counts, sets = dict(_pending), dict(_pending_sets)
+        _pending.clear()
+        _pending_sets.clear()
+    if not counts and not sets:
+        return
+    try:
+        _store_write(counts, sets)
+    except Exception:
+        with _lock:  # The store is down: keep the counts for the next try.
+            for series, amount in counts.items():
+                _pending[series] += amount
+            _pending_sets.update(
+                {series: value for series, value in sets.items() if series not in _pending_sets}
+            )
+        raise
+
+
+def _flush_in_thread() -> None:
+    try:
+        metrics_flush()
+    except Exception:  # noqa: S110 - kept for the next flush; a store outage must not spread
+        pass
+    finally:
+        connection.close()  # This timer thread's own connection, if the table store opened one.
+
+
+def _store_write(counts: dict[str, float], sets: dict[str, float]) -> None:
+    if settings.REDIS_URL:
+        pipe = redis.Redis.from_url(settings.REDIS_URL).pipeline(transaction=False)
+        for series, amount in counts.items():
+            pipe.hincrbyfloat(settings.METRICS_REDIS_KEY, series, amount)
+        if sets:
+            pipe.hset(settings.METRICS_REDIS_KEY, mapping=sets)
+        pipe.execute()
+        return
+    from campaigns.models import MetricSeries
+
+    table = connection.ops.quote_name(MetricSeries._meta.db_table)
+    upsert = (
+        f"INSERT INTO {table} (series, value) VALUES (%s, %s) "  # noqa: S608 - a model's own table
+        f"ON CONFLICT (series) DO UPDATE SET value = {{}}"
+    )
+    add, replace = upsert.format(f"{table}.value + excluded.value"), upsert.format("excluded.value")
+    with transaction.atomic(), connection.cursor() as cursor:
+        # In order: two processes flushing at once never deadlock.
+        for series, amount in sorted(counts.items()):
+            cursor.execute(add, [series, amount])
+        for series, value in sorted(sets.items()):
+            cursor.execute(replace, [series, value])
+
+
+def metrics_read() -> dict[str, float]:
+    """Return every stored series of the fleet with its total."""
+    if settings.REDIS_URL:
+        stored = redis.Redis.from_url(settings.REDIS_URL).hgetall(settings.METRICS_REDIS_KEY)
+        return {series.decode(): float(value) for series, value in stored.items()}
+    from campaigns.models import MetricSeries
+
+    return dict(MetricSeries.objects.values_list("series", "value"))
+
+
+def metrics_reset() -> None:
+    """Forget every count, stored and pending (tests)."""
+    with _lock:
+        _pending.clear()
+        _pending_sets.clear()
+    if settings.REDIS_URL:
+        redis.Redis.from_url(settings.REDIS_URL).delete(settings.METRICS_REDIS_KEY)
+    from campaigns.models import MetricSeries
+
+    MetricSeries.objects.all().delete()
+
+
+class FleetCollector:
+    """Yield the fleet's counters and histograms, as stored, to a Prometheus registry."""
+
+    def collect(self):
+        values: dict[str, list[tuple[dict, float]]] = defaultdict(list)
+        for series, value in metrics_read().items():
+            name, labels = json.loads(series)
+            values[name].append((labels, value))
+        for metric in _METRICS.values():
+            if isinstance(metric, FleetGauge):
+                family = GaugeMetricFamily(metric.name, metric.documentation)
+                for _labels, value in values[metric.name]:
+                    family.add_metric([], value)
+                yield family
+                continue
+            if isinstance(metric, FleetHistogram):
+                buckets = sorted(
+                    ((labels["le"], value) for labels, value in values[f"{metric.name}_bucket"]),
+                    key=lambda bucket: float(bucket[0]),
+                )
+                total = sum(value for _labels, value in values[f"{metric.name}_sum"])
+                family = HistogramMetricFamily(metric.name, metric.documentation)
+                if buckets:
+                    family.add_metric([], [(_le(le), value) for le, value in buckets], total)
+                yield family
+                continue
+            family = CounterMetricFamily(metric.name, metric.documentation, labels=metric.labelnames)
+            for labels, value in values[metric.name]:
+                family.add_metric([labels[name] for name in metric.labelnames], value)
+            yield family
+
+
+def _le(bound: str) -> str:
+    return "+Inf" if float(bound) == float("inf") else bound

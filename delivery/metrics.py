@@ -1,0 +1,23 @@
+"""Fleet-wide metrics of sending: emails by outcome, SES errors by kind, SES call time, the limiter."""
+
+from campaigns.metrics import FleetCounter, FleetGauge, FleetHistogram
+
+EMAILS = FleetCounter(
+    "campanile_emails",
+    "Ledger rows settled by the sender, by outcome (sent, failed, unknown, suppressed, postponed, "
+    "released: handed back after SES said to wait).",
+    ("outcome",),
+)
+SES_ERRORS = FleetCounter(
+    "campanile_ses_errors",
+    "SES calls that did not send, by kind: throttled, quota, halted, rejected, timeout, unreachable.",
+    ("kind",),
+)
+SES_SECONDS = FleetHistogram(
+    "campanile_ses_send_seconds",
+    "Time of one SES send call.",
+    buckets=(0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+SEND_RATE = FleetGauge("campanile_send_rate_per_second", "The fleet's sending rate the limiter keeps to.")
+QUOTA_MAX = FleetGauge("campanile_ses_quota_24h", "SES's daily sending quota (Max24HourSend).")
+QUOTA_USED = FleetGauge("campanile_ses_quota_used_24h", "Emails SES counts as sent in the last 24 hours.")
