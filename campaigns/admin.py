@@ -15,6 +15,7 @@ from campaigns.exceptions import CampanileError
 from campaigns.models import (
     ApiKey,
     Campaign,
+    CampaignAudit,
     CampaignStep,
     Contact,
     ContactList,
@@ -126,6 +127,39 @@ class CampaignStepAdmin(admin.ModelAdmin):
     autocomplete_fields = ["template"]
 
 
+class CampaignAuditInline(admin.TabularInline):
+    """Who moved the campaign along its status machine, newest first; written by the services."""
+
+    model = CampaignAudit
+    extra = 0
+    fields = ["at", "action", "from_status", "to_status", "actor", "note"]
+    readonly_fields = fields
+    verbose_name_plural = "History of moves"
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CampaignAudit)
+class CampaignAuditAdmin(admin.ModelAdmin):
+    list_display = ["at", "campaign", "action", "from_status", "to_status", "actor", "note"]
+    list_filter = ["action", "to_status"]
+    search_fields = ["campaign__name", "actor"]
+    list_select_related = ["campaign"]
+    date_hierarchy = "at"
+    readonly_fields = [f.name for f in CampaignAudit._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 # The marketer's moves through the status machine: action → (service, verb, past tense).
 # "start" and "complete" are left out: only the delivery engine makes those.
 CAMPAIGN_ADMIN_ACTIONS = {
@@ -140,10 +174,11 @@ CAMPAIGN_ADMIN_ACTIONS = {
 def campaign_admin_apply(modeladmin, request, campaigns, action: str) -> bool:
     """Apply one status-machine action to campaigns, all or nothing, and tell the user the outcome."""
     service, _verb, done = CAMPAIGN_ADMIN_ACTIONS[action]
+    actor = services.Actor(name=f"{request.user.get_username()} (admin)", user=request.user)
     try:
         with transaction.atomic():
             for campaign in campaigns:
-                service(campaign=campaign)
+                service(campaign=campaign, actor=actor)
     except CampanileError as exc:
         modeladmin.message_user(request, f"{exc} Nothing was changed.", level=messages.ERROR)
         return False
@@ -185,7 +220,7 @@ class CampaignAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     ]
-    inlines = [CampaignStepInline]
+    inlines = [CampaignStepInline, CampaignAuditInline]
     actions = [_bulk_action(action) for action in CAMPAIGN_ADMIN_ACTIONS]
 
     @admin.display(description="Progress")

@@ -4,6 +4,7 @@ import re
 import zoneinfo
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import models
@@ -433,3 +434,27 @@ class MetricSeries(models.Model):
 
     def __str__(self) -> str:
         return f"{self.series} = {self.value}"
+
+
+class CampaignAudit(models.Model):
+    """One move of a campaign along its status machine: who made it, when, and why."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="audit")
+    action = models.CharField(max_length=16)
+    from_status = models.CharField(max_length=16, choices=Campaign.Status.choices)
+    to_status = models.CharField(max_length=16, choices=Campaign.Status.choices)
+    #: The person, if one acted through the admin.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    #: Who, in words: "ada (admin)", "API key “shop”", "system".
+    actor = models.CharField(max_length=200)
+    note = models.CharField(max_length=300, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["campaign", "at"], name="campaign_audit_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign}: {self.action} by {self.actor}"

@@ -20,6 +20,7 @@ from campaigns.exceptions import CampaignNotReady, InvalidTransition, TemplateRe
 from campaigns.models import (
     ApiKey,
     Campaign,
+    CampaignAudit,
     CampaignStep,
     Contact,
     ContactList,
@@ -549,10 +550,24 @@ def campaign_update(*, campaign: Campaign, steps=None, lists=None, **fields) -> 
 # --- Campaign status machine ----------------------------------------------------------------------
 
 
-def _campaign_transition(*, campaign: Campaign, action: str, note: str = "") -> Campaign:
+@dataclass(frozen=True)
+class Actor:
+    """Who asks for a move: a person in the admin, an integrator's API key, or the system."""
+
+    name: str = "system"
+    user: object | None = None
+
+
+SYSTEM = Actor()
+
+
+def _campaign_transition(
+    *, campaign: Campaign, action: str, note: str = "", actor: Actor = SYSTEM
+) -> Campaign:
     """Move a campaign along CAMPAIGN_TRANSITIONS under a row lock, or raise InvalidTransition.
 
     note says why, when the system rather than a person moved it; any move replaces the last one.
+    Every move is written to the campaign's audit trail, with its actor.
     """
     allowed_from, target = CAMPAIGN_TRANSITIONS[action]
     with transaction.atomic():
@@ -563,6 +578,7 @@ def _campaign_transition(*, campaign: Campaign, action: str, note: str = "") -> 
                 f"Cannot {action} campaign “{locked.name}”: it is {locked.get_status_display().lower()}, "
                 f"and {action} applies only to a campaign that is {allowed}."
             )
+        before = locked.status
         # Resume goes back to where the campaign was: sending if it had started, else scheduled.
         locked.status = target or (Status.SENDING if locked.started_at else Status.SCHEDULED)
         now = timezone.now()
@@ -586,6 +602,15 @@ def _campaign_transition(*, campaign: Campaign, action: str, note: str = "") -> 
             ]
         )
         campaign_recurrence_sync(campaign=locked)
+        CampaignAudit.objects.create(
+            campaign=locked,
+            action=action,
+            from_status=before,
+            to_status=locked.status,
+            user=actor.user,
+            actor=actor.name[:200],
+            note=note,
+        )
     campaign.refresh_from_db()
     return campaign
 
@@ -710,20 +735,20 @@ def campaign_check_ready(*, campaign: Campaign) -> None:
         raise CampaignNotReady(f"Campaign “{campaign.name}” cannot be scheduled: {'; '.join(problems)}.")
 
 
-def campaign_schedule(*, campaign: Campaign) -> Campaign:
+def campaign_schedule(*, campaign: Campaign, actor: Actor = SYSTEM) -> Campaign:
     """Schedule a draft campaign; it starts at scheduled_at, or at the next tick if that is empty."""
     campaign_check_ready(campaign=campaign)
     with transaction.atomic():
-        campaign = _campaign_transition(campaign=campaign, action="schedule")
+        campaign = _campaign_transition(campaign=campaign, action="schedule", actor=actor)
         if campaign.scheduled_at is None:
             campaign.scheduled_at = timezone.now()
             campaign.save(update_fields=["scheduled_at", "updated_at"])
     return campaign
 
 
-def campaign_unschedule(*, campaign: Campaign) -> Campaign:
+def campaign_unschedule(*, campaign: Campaign, actor: Actor = SYSTEM) -> Campaign:
     """Return a scheduled campaign to draft so it can be edited."""
-    return _campaign_transition(campaign=campaign, action="unschedule")
+    return _campaign_transition(campaign=campaign, action="unschedule", actor=actor)
 
 
 def campaign_start(*, campaign: Campaign) -> Campaign:
@@ -731,14 +756,14 @@ def campaign_start(*, campaign: Campaign) -> Campaign:
     return _campaign_transition(campaign=campaign, action="start")
 
 
-def campaign_pause(*, campaign: Campaign, note: str = "") -> Campaign:
+def campaign_pause(*, campaign: Campaign, note: str = "", actor: Actor = SYSTEM) -> Campaign:
     """Pause a campaign: nothing new is claimed until it is resumed; note says why, if not a person."""
-    return _campaign_transition(campaign=campaign, action="pause", note=note)
+    return _campaign_transition(campaign=campaign, action="pause", note=note, actor=actor)
 
 
-def campaign_resume(*, campaign: Campaign) -> Campaign:
+def campaign_resume(*, campaign: Campaign, actor: Actor = SYSTEM) -> Campaign:
     """Resume a paused campaign where it stopped, or back to scheduled if it never started."""
-    return _campaign_transition(campaign=campaign, action="resume")
+    return _campaign_transition(campaign=campaign, action="resume", actor=actor)
 
 
 def campaign_complete(*, campaign: Campaign) -> Campaign:
@@ -751,6 +776,6 @@ def campaign_reopen(*, campaign: Campaign) -> Campaign:
     return _campaign_transition(campaign=campaign, action="reopen")
 
 
-def campaign_cancel(*, campaign: Campaign) -> Campaign:
+def campaign_cancel(*, campaign: Campaign, actor: Actor = SYSTEM) -> Campaign:
     """Cancel a campaign for good."""
-    return _campaign_transition(campaign=campaign, action="cancel")
+    return _campaign_transition(campaign=campaign, action="cancel", actor=actor)

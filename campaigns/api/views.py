@@ -220,7 +220,9 @@ class CampaignViewSet(viewsets.ModelViewSet):
         instance.delete()
 
     def _move(self, service):
-        campaign = service(campaign=self.get_object())
+        key = self.request.auth
+        actor = services.Actor(name=f"API key “{getattr(key, 'name', '?')}”")
+        campaign = service(campaign=self.get_object(), actor=actor)
         return Response(self.get_serializer(campaign).data)
 
     @extend_schema(request=None, responses=s.CampaignSerializer)

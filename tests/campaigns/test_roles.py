@@ -1,0 +1,78 @@
+"""Staff roles (groups made by a migration) and the audit trail of campaign moves."""
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.test import Client
+from django.urls import reverse
+
+from campaigns import services
+from campaigns.exceptions import InvalidTransition
+from campaigns.models import Campaign, CampaignAudit
+from tests.factories import sendable_campaign
+
+pytestmark = pytest.mark.django_db
+
+
+def _staff(role: str) -> Client:
+    user = User.objects.create_user(username=role.lower(), password="pw", is_staff=True)
+    user.groups.add(Group.objects.get(name=role))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize(
+    ("url_name", "marketer", "administrator"),
+    [
+        ("admin:campaigns_campaign_changelist", 200, 200),
+        ("admin:campaigns_campaign_add", 200, 200),
+        ("admin:campaigns_template_add", 200, 200),
+        ("admin:campaigns_contact_add", 200, 200),
+        ("admin:campaigns_suppression_changelist", 200, 200),  # Marketers see who is excluded…
+        ("admin:campaigns_suppression_add", 403, 200),  # …but only administrators change it.
+        ("admin:campaigns_apikey_changelist", 403, 200),
+        ("admin:tracking_snsmessage_changelist", 403, 200),
+        ("admin:django_celery_beat_periodictask_changelist", 403, 200),
+        ("admin:auth_user_changelist", 403, 200),
+    ],
+)
+def test_each_role_reaches_what_it_needs_and_no_more(url_name, marketer, administrator):
+    assert _staff("Marketers").get(reverse(url_name)).status_code == marketer
+    assert _staff("Administrators").get(reverse(url_name)).status_code == administrator
+
+
+def test_a_marketer_moves_campaigns_and_the_trail_says_who(settings):
+    campaign = sendable_campaign()
+    client = _staff("Marketers")
+    response = client.post(
+        reverse("admin:campaigns_campaign_transition", args=[campaign.pk, "schedule"]), follow=True
+    )
+    assert response.status_code == 200
+    client.post(reverse("admin:campaigns_campaign_transition", args=[campaign.pk, "pause"]))
+    services.campaign_resume(campaign=campaign)  # The system (or a task) resumes it.
+    trail = list(CampaignAudit.objects.filter(campaign=campaign).order_by("pk"))
+    assert [(entry.action, entry.from_status, entry.to_status, entry.actor) for entry in trail] == [
+        ("schedule", "draft", "scheduled", "marketers (admin)"),
+        ("pause", "scheduled", "paused", "marketers (admin)"),
+        ("resume", "paused", "scheduled", "system"),
+    ]
+    assert trail[0].user.username == "marketers"
+    page = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+    assert "History of moves" in page
+    assert "marketers (admin)" in page
+
+
+def test_a_move_through_the_api_names_its_key(api_client):
+    campaign = sendable_campaign()
+    assert api_client.post(f"/api/v1/campaigns/{campaign.pk}/schedule").status_code == 200
+    entry = CampaignAudit.objects.get(campaign=campaign)
+    assert entry.actor.startswith("API key “")
+    assert entry.user is None
+    assert Campaign.objects.get(pk=campaign.pk).status == "scheduled"
+
+
+def test_a_refused_move_leaves_no_trail():
+    campaign = sendable_campaign()
+    with pytest.raises(InvalidTransition, match="Cannot pause"):
+        services.campaign_pause(campaign=campaign)
+    assert not CampaignAudit.objects.exists()
