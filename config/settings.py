@@ -259,6 +259,13 @@ try:
 except ValueError as exc:
     raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {exc}") from None
 
+# CloudWatch: publish recent campaigns' delivered, bounces, complaints, unique opens and clicks to
+# this namespace every CLOUDWATCH_PUBLISH_SECONDS (needs cloudwatch:PutMetricData). Empty: off.
+CLOUDWATCH_NAMESPACE = env.str("CLOUDWATCH_NAMESPACE", default="")
+CLOUDWATCH_PUBLISH_SECONDS = env_or_default("CLOUDWATCH_PUBLISH_SECONDS", 300, env.int)
+# Completed campaigns keep being published for this many days.
+CLOUDWATCH_CAMPAIGN_DAYS = env_or_default("CLOUDWATCH_CAMPAIGN_DAYS", 2, env.int)
+
 # --- SES events (SNS webhook) -------------------------------------------------------------------
 # SNS topics whose messages are trusted, as full ARNs; anything else gets 403, confirmations too.
 SES_SNS_TOPIC_ARNS = env.list("SES_SNS_TOPIC_ARNS", default=[])
@@ -297,6 +304,11 @@ SES_REPUTATION_MIN_SENT = env_or_default("SES_REPUTATION_MIN_SENT", 200, env.int
 SES_REPUTATION_WINDOW_HOURS = env_or_default("SES_REPUTATION_WINDOW_HOURS", 24, env.int)
 # Two-way sync with SES's account-level suppression list every this many seconds; 0: off.
 SES_SUPPRESSION_SYNC_SECONDS = env_or_default("SES_SUPPRESSION_SYNC_SECONDS", 0, env.int)
+if CLOUDWATCH_NAMESPACE:
+    CELERY_BEAT_SCHEDULE["cloudwatch-publish"] = {
+        "task": "tracking.tasks.campaign_metrics_publish",
+        "schedule": float(CLOUDWATCH_PUBLISH_SECONDS),
+    }
 if SES_SUPPRESSION_SYNC_SECONDS:
     CELERY_BEAT_SCHEDULE["ses-suppressions-sync"] = {
         "task": "tracking.tasks.suppressions_sync_ses",

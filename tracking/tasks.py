@@ -31,3 +31,9 @@ def tracking_hits_apply() -> None:
     """Turn recorded opens and clicks into events, batch by batch (beat calls this every few seconds)."""
     while services.tracking_hits_apply():
         pass
+
+
+@shared_task(name="tracking.tasks.campaign_metrics_publish", ignore_result=True)
+def campaign_metrics_publish() -> None:
+    """Publish recent campaigns' figures to CloudWatch (beat calls this when it is configured)."""
+    services.campaign_metrics_publish()
