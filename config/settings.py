@@ -266,6 +266,17 @@ CLOUDWATCH_PUBLISH_SECONDS = env_or_default("CLOUDWATCH_PUBLISH_SECONDS", 300, e
 # Completed campaigns keep being published for this many days.
 CLOUDWATCH_CAMPAIGN_DAYS = env_or_default("CLOUDWATCH_CAMPAIGN_DAYS", 2, env.int)
 
+# Alerts: checked every ALERT_CHECK_SECONDS on campaigns sending or completed in the last two
+# days, once they have sent SES_REPUTATION_MIN_SENT. Bounce and complaint rates use the reputation
+# guard's limits; an open or click rate below (1 - ALERT_DROP_RATIO) of the sender's average over
+# its last ALERT_TRAILING_CAMPAIGNS completed campaigns raises one, ALERT_ENGAGEMENT_AFTER_HOURS
+# after the campaign started. ALERT_EMAILS: staff addresses that get each alert by email.
+ALERT_CHECK_SECONDS = env_or_default("ALERT_CHECK_SECONDS", 900, env.int)
+ALERT_DROP_RATIO = env_or_default("ALERT_DROP_RATIO", 0.5, env.float)
+ALERT_TRAILING_CAMPAIGNS = env_or_default("ALERT_TRAILING_CAMPAIGNS", 5, env.int)
+ALERT_ENGAGEMENT_AFTER_HOURS = env_or_default("ALERT_ENGAGEMENT_AFTER_HOURS", 24, env.int)
+ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])
+
 # --- SES events (SNS webhook) -------------------------------------------------------------------
 # SNS topics whose messages are trusted, as full ARNs; anything else gets 403, confirmations too.
 SES_SNS_TOPIC_ARNS = env.list("SES_SNS_TOPIC_ARNS", default=[])
@@ -304,6 +315,10 @@ SES_REPUTATION_MIN_SENT = env_or_default("SES_REPUTATION_MIN_SENT", 200, env.int
 SES_REPUTATION_WINDOW_HOURS = env_or_default("SES_REPUTATION_WINDOW_HOURS", 24, env.int)
 # Two-way sync with SES's account-level suppression list every this many seconds; 0: off.
 SES_SUPPRESSION_SYNC_SECONDS = env_or_default("SES_SUPPRESSION_SYNC_SECONDS", 0, env.int)
+CELERY_BEAT_SCHEDULE["alerts-check"] = {
+    "task": "tracking.tasks.alerts_check",
+    "schedule": float(ALERT_CHECK_SECONDS),
+}
 if CLOUDWATCH_NAMESPACE:
     CELERY_BEAT_SCHEDULE["cloudwatch-publish"] = {
         "task": "tracking.tasks.campaign_metrics_publish",

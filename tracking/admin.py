@@ -1,12 +1,13 @@
 """Admin for tracking events: read-only, since only webhooks and tracking views write them."""
 
 from django.contrib import admin, messages
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from campaigns.admin import ContactAdmin
 from campaigns.models import Contact
 from tracking import services
-from tracking.models import SnsMessage, SoftBounceStreak, TrackingEvent
+from tracking.models import Alert, SnsMessage, SoftBounceStreak, TrackingEvent
 from tracking.selectors import contact_timeline
 
 
@@ -101,3 +102,22 @@ class TrackingContactAdmin(ContactAdmin):
 
 admin.site.unregister(Contact)
 admin.site.register(Contact, TrackingContactAdmin)
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    """What a person should look at: rates over their limits, engagement that fell."""
+
+    list_display = ["created_at", "kind", "campaign", "message", "acknowledged_at"]
+    list_filter = ["kind", ("acknowledged_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["campaign"]
+    readonly_fields = [f.name for f in Alert._meta.fields]
+    actions = ["acknowledge"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Acknowledge the selected alerts", permissions=["change"])
+    def acknowledge(self, request, queryset):
+        done = queryset.filter(acknowledged_at__isnull=True).update(acknowledged_at=timezone.now())
+        self.message_user(request, f"{done} alert(s) acknowledged.", messages.SUCCESS)

@@ -8,3 +8,4 @@ REPUTATION_PAUSES = FleetCounter(
     "campanile_reputation_pauses", "Campaigns paused by the reputation guard.", ("scope",)
 )
 TRACKING_HITS = FleetCounter("campanile_tracking_hits", "Pixel fetches and clicks recorded.", ("kind",))
+ALERTS = FleetCounter("campanile_alerts", "Alerts raised, by kind.", ("kind",))

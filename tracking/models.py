@@ -161,3 +161,28 @@ class LinkEngagement(ClickCounters):
 
     def __str__(self) -> str:
         return f"link {self.link_id}: {self.clicks_unique} clicked"
+
+
+class Alert(models.Model):
+    """Something about a campaign's mail a person should look at, raised once per campaign and kind."""
+
+    class Kind(models.TextChoices):
+        BOUNCE_RATE = "bounce_rate", "Bounce rate over its limit"
+        COMPLAINT_RATE = "complaint_rate", "Complaint rate over its limit"
+        OPEN_DROP = "open_drop", "Open rate fell against the sender's average"
+        CLICK_DROP = "click_drop", "Click rate fell against the sender's average"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="alerts")
+    message = models.CharField(max_length=500)
+    value = models.FloatField()
+    threshold = models.FloatField()
+    created_at = models.DateTimeField(default=timezone.now)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "kind"], name="alert_once_per_kind")]
+
+    def __str__(self) -> str:
+        return self.message

@@ -37,3 +37,9 @@ def tracking_hits_apply() -> None:
 def campaign_metrics_publish() -> None:
     """Publish recent campaigns' figures to CloudWatch (beat calls this when it is configured)."""
     services.campaign_metrics_publish()
+
+
+@shared_task(name="tracking.tasks.alerts_check", ignore_result=True)
+def alerts_check() -> None:
+    """Raise alerts on recent campaigns (beat calls this every ALERT_CHECK_SECONDS)."""
+    services.alerts_check()

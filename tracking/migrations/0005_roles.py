@@ -27,6 +27,8 @@ MARKETERS = [
     "delivery.view_transactionalmessage",
     "delivery.view_trackedlink",
     "tracking.view_trackingevent",
+    "tracking.view_alert",
+    "tracking.change_alert",
 ]
 ADMINISTRATORS = [
     *MARKETERS,
@@ -75,7 +77,7 @@ class Migration(migrations.Migration):
         ("campaigns", "0007_campaign_audit"),
         ("delivery", "0006_drip_progress_and_engagement"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
-        ("tracking", "0003_engagement_counters"),
+        ("tracking", "0004_alerts"),
     ]
 
     operations = [migrations.RunPython(roles_create, roles_delete)]
