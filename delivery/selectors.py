@@ -53,6 +53,7 @@ def campaign_step_progress(*, campaign: Campaign) -> list[dict]:
         by_status = counts[step.pk]
         progress.append(
             {
+                "step_id": step.pk,
                 "order": step.order,
                 "summary": step.summary(),
                 "waiting": drip.waiting_count(step=step, previous=steps[index - 1]) if index else 0,

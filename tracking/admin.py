@@ -1,14 +1,27 @@
 """Admin for tracking events: read-only, since only webhooks and tracking views write them."""
 
+import csv
+
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from campaigns.admin import ContactAdmin
-from campaigns.models import Contact
+from campaigns.models import Campaign, Contact
+from delivery.admin import DeliveryCampaignAdmin
 from tracking import services
+from tracking.charts import svg_hourly_bars
 from tracking.models import Alert, SnsMessage, SoftBounceStreak, TrackingEvent
-from tracking.selectors import contact_timeline
+from tracking.selectors import (
+    campaign_event_rows,
+    campaign_recipient_rows,
+    campaign_report,
+    contact_timeline,
+)
 
 
 @admin.register(TrackingEvent)
@@ -121,3 +134,104 @@ class AlertAdmin(admin.ModelAdmin):
     def acknowledge(self, request, queryset):
         done = queryset.filter(acknowledged_at__isnull=True).update(acknowledged_at=timezone.now())
         self.message_user(request, f"{done} alert(s) acknowledged.", messages.SUCCESS)
+
+
+class _Echo:
+    """A file-like sink for csv.writer that hands back each line for streaming."""
+
+    def write(self, value):
+        return value
+
+
+def _csv_response(rows, filename: str) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+    response = StreamingHttpResponse((writer.writerow(row) for row in rows), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+_RATES = (
+    ("delivery", "Delivery", "sent"),
+    ("bounce", "Bounce", "sent"),
+    ("complaint", "Complaint", "sent"),
+    ("open", "Open (people)", "delivered"),
+    ("click", "Click (people)", "delivered"),
+    ("click_to_open", "Click-to-open", "opened"),
+    ("unsubscribe", "Unsubscribe", "delivered"),
+)
+
+
+def _rate_rows(rates: dict) -> list[tuple[str, str, str]]:
+    return [(label, "—" if rates[key] is None else f"{rates[key]:.2%}", of) for key, label, of in _RATES]
+
+
+class TrackingCampaignAdmin(DeliveryCampaignAdmin):
+    """The campaign admin plus its report and exports; registered here: they read tracking."""
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/report/", view(self.report_view), name="campaigns_campaign_report"),
+            path(
+                "<path:object_id>/report/recipients.csv",
+                view(self.recipients_csv_view),
+                name="campaigns_campaign_recipients_csv",
+            ),
+            path(
+                "<path:object_id>/report/events.csv",
+                view(self.events_csv_view),
+                name="campaigns_campaign_events_csv",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _campaign_or_404(self, request, object_id):
+        campaign = self.get_object(request, object_id)
+        if campaign is None:
+            raise Http404("No such campaign.")
+        if not self.has_view_permission(request, campaign):
+            raise PermissionDenied
+        return campaign
+
+    def report_view(self, request, object_id):
+        """Show a campaign's totals, rates, per-step and per-link numbers, and hourly charts."""
+        campaign = self._campaign_or_404(request, object_id)
+        report = campaign_report(campaign=campaign)
+        charts = [
+            svg_hourly_bars(report["hourly"][name], title=f"{label} per hour (UTC)", colour=colour)
+            for name, label, colour in (
+                ("sent", "Emails sent", "#417690"),
+                ("delivered", "Deliveries", "#2e7d32"),
+                ("opens", "Human opens", "#ef6c00"),
+                ("clicks", "Human clicks", "#6a1b9a"),
+            )
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Report: {campaign.name}",
+            "opts": self.model._meta,
+            "original": campaign,
+            "report": report,
+            "rate_rows": _rate_rows(report["rates"]),
+            "charts": charts,
+        }
+        return TemplateResponse(request, "admin/campaigns/campaign/report.html", context)
+
+    def recipients_csv_view(self, request, object_id):
+        campaign = self._campaign_or_404(request, object_id)
+        return _csv_response(
+            campaign_recipient_rows(campaign=campaign), f"campaign-{campaign.pk}-recipients.csv"
+        )
+
+    def events_csv_view(self, request, object_id):
+        campaign = self._campaign_or_404(request, object_id)
+        return _csv_response(campaign_event_rows(campaign=campaign), f"campaign-{campaign.pk}-events.csv")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        report_url = reverse("admin:campaigns_campaign_report", args=[object_id])
+        extra_context = {**(extra_context or {}), "report_url": report_url}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+admin.site.unregister(Campaign)
+admin.site.register(Campaign, TrackingCampaignAdmin)

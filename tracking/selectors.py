@@ -1,9 +1,12 @@
 """Reads over events and the ledger: the honest numbers of a campaign."""
 
+from datetime import datetime, timedelta
+
 from django.db.models import Count, Q, Sum
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, TruncHour
 
 from campaigns.models import Campaign, Contact
+from delivery import selectors as delivery_selectors
 from delivery import services as delivery_services
 from delivery.models import StepExecution, TrackedLink
 from tracking.models import LinkEngagement, StepEngagement, TrackingEvent
@@ -136,3 +139,125 @@ def contact_timeline(*, contact: Contact) -> list[dict]:
             }
         )
     return sorted(entries, key=lambda entry: entry["at"], reverse=True)[:TIMELINE_LENGTH]
+
+
+# --- Campaign report ----------------------------------------------------------------------------
+
+HOURLY_SERIES = ("sent", "delivered", "opens", "clicks")
+
+
+def campaign_hourly(*, campaign: Campaign) -> dict[str, list[tuple[datetime, int]]]:
+    """Return, per hour, the campaign's emails sent, delivered, and human opens and clicks."""
+    sent = (
+        StepExecution.objects.filter(step__campaign=campaign, sent_at__isnull=False)
+        .annotate(hour=TruncHour("sent_at"))
+        .order_by()
+        .values_list("hour")
+        .annotate(n=Count("pk"))
+    )
+    events = (
+        TrackingEvent.objects.filter(
+            step_execution__step__campaign=campaign,
+            type__in=(Type.DELIVERY, Type.OPEN, Type.CLICK),
+            is_machine=False,
+        )
+        .annotate(hour=TruncHour("occurred_at"))
+        .order_by()
+        .values_list("type", "hour")
+        .annotate(n=Count("pk"))
+    )
+    series: dict[str, dict[datetime, int]] = {name: {} for name in HOURLY_SERIES}
+    series["sent"] = dict(sent)
+    names = {Type.DELIVERY: "delivered", Type.OPEN: "opens", Type.CLICK: "clicks"}
+    for kind, hour, n in events:
+        series[names[kind]][hour] = n
+    hours = sorted({hour for values in series.values() for hour in values})
+    if not hours:
+        return {name: [] for name in HOURLY_SERIES}
+    span = [
+        hours[0] + timedelta(hours=n) for n in range(int((hours[-1] - hours[0]).total_seconds() // 3600) + 1)
+    ]
+    return {name: [(hour, values.get(hour, 0)) for hour in span] for name, values in series.items()}
+
+
+def campaign_report(*, campaign: Campaign) -> dict:
+    """Return everything the campaign report shows: totals and rates, bounces by class, per step,
+    per link and per hour."""
+    stats = campaign_stats(campaign=campaign)
+    bounces = dict(
+        TrackingEvent.objects.filter(step_execution__step__campaign=campaign, type=Type.BOUNCE)
+        .order_by()
+        .values_list("kind")
+        .annotate(n=Count("step_execution", distinct=True))
+    )
+    steps = {row.pk: row for row in StepEngagement.objects.filter(step__campaign=campaign)}
+    per_step = []
+    for progress in delivery_selectors.campaign_step_progress(campaign=campaign):
+        counters = steps.get(progress["step_id"])
+        per_step.append(
+            {
+                **progress,
+                **{field: getattr(counters, field, 0) for field in ENGAGEMENT_COUNTERS},
+            }
+        )
+    return {
+        **stats,
+        "bounces_hard": bounces.get("hard", 0),
+        "bounces_soft": bounces.get("soft", 0),
+        "bounces_other": sum(n for kind, n in bounces.items() if kind not in ("hard", "soft")),
+        "steps": per_step,
+        "hourly": campaign_hourly(campaign=campaign),
+    }
+
+
+def campaign_recipient_rows(*, campaign: Campaign):
+    """Yield one row per ledger row of the campaign: who, which step, what became of it, engagement."""
+    yield [
+        "email", "step", "status", "outcome", "sent_at", "opens", "clicks",
+        "machine_opens", "machine_clicks", "first_opened_at", "first_clicked_at", "note",
+    ]  # fmt: skip
+    rows = (
+        StepExecution.objects.filter(step__campaign=campaign)
+        .select_related("step", "engagement")
+        .order_by("step__order", "pk")
+    )
+    for row in rows.iterator(chunk_size=2000):
+        engagement = getattr(row, "engagement", None)
+        yield [
+            row.email,
+            row.step.order,
+            row.status,
+            row.outcome,
+            row.sent_at.isoformat() if row.sent_at else "",
+            *(
+                getattr(engagement, field, 0)
+                for field in ("opens", "clicks", "machine_opens", "machine_clicks")
+            ),
+            *(
+                moment.isoformat() if (moment := getattr(engagement, field, None)) else ""
+                for field in ("first_opened_at", "first_clicked_at")
+            ),
+            row.last_error,
+        ]
+
+
+def campaign_event_rows(*, campaign: Campaign):
+    """Yield one row per event of the campaign, oldest first, with the clicked link's address."""
+    yield ["occurred_at", "type", "recipient", "step", "kind", "machine", "link", "ses_message_id"]
+    links = dict(TrackedLink.objects.filter(step__campaign=campaign).values_list("pk", "url"))
+    events = (
+        TrackingEvent.objects.filter(step_execution__step__campaign=campaign)
+        .select_related("step_execution__step")
+        .order_by("occurred_at", "pk")
+    )
+    for event in events.iterator(chunk_size=2000):
+        yield [
+            event.occurred_at.isoformat(),
+            event.type,
+            event.recipient,
+            event.step_execution.step.order,
+            event.kind,
+            "yes" if event.is_machine else "",
+            links.get(event.raw.get("link_id"), ""),
+            event.ses_message_id,
+        ]
