@@ -6,11 +6,12 @@ from django.db import transaction
 from django.db.models import Count
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
-from campaigns import services
+from campaigns import selectors, services
 from campaigns.exceptions import CampanileError
 from campaigns.models import (
     ApiKey,
@@ -241,13 +242,99 @@ class CampaignAdmin(admin.ModelAdmin):
         return summary
 
     def get_urls(self):
-        transition = self.admin_site.admin_view(self.transition_view)
+        view = self.admin_site.admin_view
         return [
             path(
-                "<path:object_id>/transition/<slug:action>/", transition, name="campaigns_campaign_transition"
+                "<path:object_id>/transition/<slug:action>/",
+                view(self.transition_view),
+                name="campaigns_campaign_transition",
+            ),
+            path("<path:object_id>/preview/", view(self.preview_view), name="campaigns_campaign_preview"),
+            path(
+                "<path:object_id>/schedule/",
+                view(self.schedule_view),
+                name="campaigns_campaign_schedule_confirm",
             ),
             *super().get_urls(),
         ]
+
+    def _campaign_or_404(self, request, object_id, *, change: bool = False) -> Campaign:
+        campaign = self.get_object(request, object_id)
+        if campaign is None:
+            raise Http404("No such campaign.")
+        allowed = self.has_change_permission if change else self.has_view_permission
+        if not allowed(request, campaign):
+            raise PermissionDenied
+        return campaign
+
+    def _page(self, request, campaign: Campaign, template: str, title: str, **context):
+        return TemplateResponse(
+            request,
+            f"admin/campaigns/campaign/{template}",
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "opts": self.model._meta,
+                "original": campaign,
+                **context,
+            },
+        )
+
+    def preview_view(self, request, object_id):
+        """Show a step's email as one contact will get it: subject, HTML (sandboxed) and text."""
+        campaign = self._campaign_or_404(request, object_id)
+        steps = list(campaign.steps.select_related("template").order_by("order"))
+        step = next(
+            (s for s in steps if str(s.order) == request.GET.get("step")), steps[0] if steps else None
+        )
+        contact = selectors.preview_contact(campaign=campaign, wanted=request.GET.get("contact", ""))
+        problem, rendered = "", None
+        if step is None:
+            problem = "The campaign has no step yet."
+        elif contact is None:
+            problem = "No such contact, and the campaign's lists have none to show."
+        else:
+            try:
+                rendered = services.template_render(
+                    compiled=services.template_compile(template=step.template),
+                    contact=contact,
+                    extra={"unsubscribe_url": "#unsubscribe"},
+                )
+            except CampanileError as exc:
+                problem = str(exc)
+        return self._page(
+            request,
+            campaign,
+            "preview.html",
+            f"Preview: {campaign.name}",
+            steps=steps,
+            step=step,
+            contact=contact,
+            contact_field=request.GET.get("contact") or (contact.email if contact else ""),
+            rendered=rendered,
+            problem=problem,
+        )
+
+    def schedule_view(self, request, object_id):
+        """Confirm a schedule: what will go, to how many, when; POST schedules it."""
+        campaign = self._campaign_or_404(request, object_id, change=True)
+        if request.method == "POST":
+            campaign_admin_apply(self, request, [campaign], "schedule")
+            return redirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+        problem = ""
+        try:
+            services.campaign_check_ready(campaign=campaign)
+        except CampanileError as exc:
+            problem = str(exc)
+        return self._page(
+            request,
+            campaign,
+            "schedule_confirm.html",
+            f"Schedule {campaign.name}?",
+            breakdown=selectors.campaign_audience_breakdown(campaign=campaign),
+            steps=campaign.steps.select_related("template", "condition_step").order_by("order"),
+            problem=problem,
+        )
 
     def transition_view(self, request, object_id, action):
         """Apply one status-machine action from the campaign's own page (POST only)."""
@@ -270,5 +357,10 @@ class CampaignAdmin(admin.ModelAdmin):
                 for action, (_service, verb, _done) in CAMPAIGN_ADMIN_ACTIONS.items()
                 if campaign.status in services.CAMPAIGN_TRANSITIONS[action][0]
             ]
-        extra_context = {**(extra_context or {}), "transition_buttons": buttons}
+        extra_context = {
+            **(extra_context or {}),
+            "transition_buttons": buttons,
+            "preview_url": reverse("admin:campaigns_campaign_preview", args=[object_id]),
+            "schedule_url": reverse("admin:campaigns_campaign_schedule_confirm", args=[object_id]),
+        }
         return super().change_view(request, object_id, form_url, extra_context)

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
-from campaigns.models import Campaign, Contact, ListMembership, Suppression
+from campaigns.models import Campaign, Contact, ListMembership, Suppression, email_normalize
 
 
 def campaign_list_due(*, now: datetime) -> QuerySet[Campaign]:
@@ -44,3 +44,18 @@ def campaign_audience_breakdown(*, campaign: Campaign) -> dict[str, int]:
     counts["sendable"] = counts["on_lists"] - counts["unsubscribed"] - counts["suppressed"]
     counts["duplicates_collapsed"] = memberships.count() - counts["on_lists"]
     return counts
+
+
+def preview_contact(*, campaign: Campaign, wanted: str = "") -> Contact | None:
+    """Return the contact a preview renders for: the one asked for (by email or id), else the
+    campaign's first sendable contact, else any contact on its lists."""
+    wanted = wanted.strip()
+    if wanted:
+        lookup = (
+            Q(email=email_normalize(wanted))
+            if "@" in wanted
+            else Q(pk=int(wanted) if wanted.isdigit() else 0)
+        )
+        return Contact.objects.filter(lookup).first()
+    on_lists = Contact.objects.filter(lists__campaigns=campaign).order_by("pk")
+    return campaign_audience(campaign=campaign).order_by("pk").first() or on_lists.first()

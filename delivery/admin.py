@@ -1,14 +1,20 @@
 """Admin for the send ledger: read-only, since only the delivery engine writes it."""
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from campaigns import selectors as campaign_selectors
+from campaigns import services as campaign_services
 from campaigns.admin import CampaignAdmin
-from campaigns.exceptions import InvalidTransition
+from campaigns.exceptions import CampanileError, InvalidTransition
 from campaigns.models import Campaign
 from delivery.models import SendingHold, StepExecution, TransactionalMessage
-from delivery.selectors import campaign_step_progress
-from delivery.services import campaign_retry_failed
+from delivery.selectors import campaign_step_progress, step_execution_counts
+from delivery.services import campaign_retry_failed, campaign_send_test
 
 
 @admin.register(StepExecution)
@@ -83,6 +89,16 @@ class SendingHoldAdmin(admin.ModelAdmin):
         return False
 
 
+def address_validate_one(raw: str) -> str:
+    """Return one address of a test's list, or raise ValidationError naming it."""
+    campaign_services.address_validate(value=raw.strip(), field="addresses")
+    return raw.strip()
+
+
+def _message_of(exc: Exception) -> str:
+    return "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+
+
 @admin.action(description="Retry failed recipients of selected campaigns", permissions=["change"])
 def campaign_retry_failed_action(modeladmin, request, queryset):
     """Put each selected campaign's failed rows back in its queue (never its unknown ones)."""
@@ -101,6 +117,81 @@ class DeliveryCampaignAdmin(CampaignAdmin):
 
     actions = [*CampaignAdmin.actions, campaign_retry_failed_action]
     readonly_fields = [*CampaignAdmin.readonly_fields, "steps_progress"]
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/test/", view(self.test_send_view), name="campaigns_campaign_test_send"),
+            path("<path:object_id>/progress/", view(self.progress_view), name="campaigns_campaign_progress"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "test_url": reverse("admin:campaigns_campaign_test_send", args=[object_id]),
+            "progress_url": reverse("admin:campaigns_campaign_progress", args=[object_id]),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def test_send_view(self, request, object_id):
+        """Send one step, rendered for a chosen contact, to a few addresses now (POST)."""
+        campaign = self._campaign_or_404(request, object_id, change=True)
+        steps = list(campaign.steps.select_related("template", "campaign").order_by("order"))
+        form = {"addresses": request.user.email, "contact": "", "step": steps[0].order if steps else 1}
+        if request.method == "POST":
+            form = {key: request.POST.get(key, "").strip() for key in form}
+            try:
+                addresses = [
+                    address_validate_one(raw)
+                    for raw in form["addresses"].replace(";", ",").split(",")
+                    if raw.strip()
+                ]
+                step = next((s for s in steps if str(s.order) == form["step"]), None)
+                contact = campaign_selectors.preview_contact(campaign=campaign, wanted=form["contact"])
+                if step is None or contact is None:
+                    raise ValueError("Choose a step, and a contact to render the email for.")
+                ids = campaign_send_test(step=step, contact=contact, addresses=addresses)
+            except (ValueError, ValidationError, CampanileError) as exc:
+                self.message_user(request, f"Nothing was sent: {_message_of(exc)}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    f"Test sent to {', '.join(addresses)} (SES ids {', '.join(ids)}).",
+                    messages.SUCCESS,
+                )
+                return redirect(reverse("admin:campaigns_campaign_test_send", args=[campaign.pk]))
+        return self._page(
+            request, campaign, "test_send.html", f"Send a test: {campaign.name}", steps=steps, form=form
+        )
+
+    def progress_view(self, request, object_id):
+        """Show where the campaign's rows stand and how fast it sends; refreshes itself while sending."""
+        campaign = self._campaign_or_404(request, object_id)
+        counts = step_execution_counts(campaign=campaign)
+        now = timezone.now()
+        sent = counts.get(StepExecution.Status.SENT, 0)
+        rate = None
+        try:  # The last page's count and time, carried in its refresh link: no per-minute query.
+            before, at = int(request.GET["sent"]), float(request.GET["at"])
+            if now.timestamp() > at:
+                rate = max(sent - before, 0) / (now.timestamp() - at)
+        except (KeyError, ValueError):
+            pass
+        statuses = [(status.label, counts.get(status.value, 0)) for status in StepExecution.Status]
+        refresh = f"?sent={sent}&at={now.timestamp():.3f}"
+        return self._page(
+            request,
+            campaign,
+            "progress.html",
+            f"Progress: {campaign.name}",
+            statuses=statuses,
+            total=sum(counts.values()),
+            rate=rate,
+            refresh=refresh if campaign.status == Campaign.Status.SENDING else "",
+            steps=campaign_step_progress(campaign=campaign),
+            fan_out=self.progress(campaign),
+        )
 
     @admin.display(description="Contacts per step")
     def steps_progress(self, obj):

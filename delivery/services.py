@@ -1300,3 +1300,41 @@ def campaign_retry_failed(*, campaign: Campaign) -> int:
         if retried and campaign.status == Campaign.Status.COMPLETED:
             campaign_services.campaign_reopen(campaign=campaign)
     return retried
+
+
+# --- Test sends -----------------------------------------------------------------------------------
+
+TEST_SEND_MAX = 10
+
+
+def campaign_send_test(*, step: CampaignStep, contact: Contact, addresses: list[str]) -> list[str]:
+    """Send one step's email, rendered for `contact`, to a few addresses now; return SES message ids.
+
+    For a marketer's own eyes before scheduling: no ledger row, no tracking, "[Test]" in the
+    subject, at the transactional lane's place in the fleet's rate. Raises TemplateRenderError or
+    an SesError as the send would.
+    """
+    if not 1 <= len(addresses) <= TEST_SEND_MAX:
+        raise ValueError(f"A test goes to 1 to {TEST_SEND_MAX} addresses.")
+    campaign = step.campaign
+    compiled = campaign_services.template_compile(template=step.template)
+    rendered = campaign_services.template_render(
+        compiled=compiled, contact=contact, extra={"unsubscribe_url": settings.PUBLIC_BASE_URL + "/u/test"}
+    )
+    envelope = Envelope(
+        from_email=campaign.from_email,
+        reply_to=campaign.reply_to,
+        configuration_set=campaign.configuration_set or settings.SES_CONFIGURATION_SET,
+        tags={TAG_CAMPAIGN: str(campaign.pk), TAG_STEP: str(step.pk), "campanile_test": "1"},
+        template=step.template,
+    )
+    ids = []
+    for address in addresses:
+        message = step_execution_build_message(
+            execution=StepExecution(email=address),
+            envelope=envelope,
+            rendered=replace(rendered, subject=f"[Test] {rendered.subject}"),
+        )
+        throttle.send_slot_wait(lane=throttle.LANE_TRANSACTIONAL)
+        ids.append(ses_send(message=message))
+    return ids

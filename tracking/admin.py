@@ -3,9 +3,7 @@
 import csv
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, StreamingHttpResponse
-from django.template.response import TemplateResponse
+from django.http import StreamingHttpResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -185,14 +183,6 @@ class TrackingCampaignAdmin(DeliveryCampaignAdmin):
             *super().get_urls(),
         ]
 
-    def _campaign_or_404(self, request, object_id):
-        campaign = self.get_object(request, object_id)
-        if campaign is None:
-            raise Http404("No such campaign.")
-        if not self.has_view_permission(request, campaign):
-            raise PermissionDenied
-        return campaign
-
     def report_view(self, request, object_id):
         """Show a campaign's totals, rates, per-step and per-link numbers, and hourly charts."""
         campaign = self._campaign_or_404(request, object_id)
@@ -206,16 +196,15 @@ class TrackingCampaignAdmin(DeliveryCampaignAdmin):
                 ("clicks", "Human clicks", "#6a1b9a"),
             )
         ]
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"Report: {campaign.name}",
-            "opts": self.model._meta,
-            "original": campaign,
-            "report": report,
-            "rate_rows": _rate_rows(report["rates"]),
-            "charts": charts,
-        }
-        return TemplateResponse(request, "admin/campaigns/campaign/report.html", context)
+        return self._page(
+            request,
+            campaign,
+            "report.html",
+            f"Report: {campaign.name}",
+            report=report,
+            rate_rows=_rate_rows(report["rates"]),
+            charts=charts,
+        )
 
     def recipients_csv_view(self, request, object_id):
         campaign = self._campaign_or_404(request, object_id)

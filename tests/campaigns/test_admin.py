@@ -120,7 +120,11 @@ def test_change_page_offers_only_the_moves_the_status_allows(admin_client):
     campaign = sendable_campaign()
     page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
     assert [verb for _action, verb in page.context["transition_buttons"]] == ["Schedule", "Cancel campaign"]
-    assert _transition_url(campaign, "schedule") in page.content.decode()
+    content = page.content.decode()
+    # Scheduling goes through its confirmation page; the other moves are buttons.
+    assert reverse("admin:campaigns_campaign_schedule_confirm", args=[campaign.pk]) in content
+    assert _transition_url(campaign, "schedule") not in content
+    assert _transition_url(campaign, "cancel") in content
 
 
 def test_change_page_button_applies_the_move(admin_client):
