@@ -6,13 +6,16 @@ and beat are separate processes too). `/metrics` on any web process then reads t
 totals. Counts in memory when a process is killed are lost: at most a second of them.
 """
 
+import itertools
 import json
 import threading
 from collections import defaultdict
+from datetime import datetime, timedelta
 
 import redis
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 _METRICS: dict[str, "FleetCounter"] = {}
@@ -23,8 +26,13 @@ _lock = threading.Lock()
 _timer: threading.Timer | None = None
 
 
-def _series(name: str, labels: dict[str, str]) -> str:
+def series_name(name: str, **labels: str) -> str:
+    """Return the stored key of one series: its name and labels."""
     return json.dumps([name, labels], sort_keys=True, separators=(",", ":"))
+
+
+def _series(name: str, labels: dict[str, str]) -> str:
+    return series_name(name, **labels)
 
 
 def _add(series: str, amount: float, *, absolute: bool = False) -> None:
@@ -185,3 +193,51 @@ class FleetCollector:
 
 def _le(bound: str) -> str:
     return "+Inf" if float(bound) == float("inf") else bound
+
+
+SNAPSHOT_KEEP = timedelta(days=1)
+
+
+def metrics_snapshot(*, now: datetime | None = None) -> None:
+    """Keep the fleet's counters as they stand this minute (beat, every minute); drop day-old ones."""
+    from campaigns.models import MetricSnapshot
+
+    now = (now or timezone.now()).replace(second=0, microsecond=0)
+    metrics_flush()
+    MetricSnapshot.objects.update_or_create(at=now, defaults={"values": metrics_read()})
+    MetricSnapshot.objects.filter(at__lt=now - SNAPSHOT_KEEP).delete()
+
+
+def metric_per_minute(snapshots, name: str, **labels: str) -> list[tuple[datetime, float]]:
+    """Return how much one counter series grew in each minute between consecutive snapshots."""
+    series = _series(name, labels)
+    ordered = sorted(snapshots, key=lambda snapshot: snapshot.at)
+    return [
+        (later.at, max(later.values.get(series, 0.0) - earlier.values.get(series, 0.0), 0.0))
+        for earlier, later in itertools.pairwise(ordered)
+    ]
+
+
+def histogram_quantile(snapshots, name: str, quantile: float) -> float | None:
+    """Estimate a quantile of a fleet histogram over the snapshots' span, as Prometheus does."""
+    ordered = sorted(snapshots, key=lambda snapshot: snapshot.at)
+    if len(ordered) < 2:
+        return None
+    first, last = ordered[0].values, ordered[-1].values
+    prefix = json.dumps([f"{name}_bucket"])[:-1]
+    buckets = sorted(
+        (float(json.loads(series)[1]["le"]), last[series] - first.get(series, 0.0))
+        for series in last
+        if series.startswith(prefix)
+    )
+    total = buckets[-1][1] if buckets else 0
+    if not total:
+        return None
+    rank, below, lower = quantile * total, 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if bound == float("inf"):
+                return lower
+            return lower + (bound - lower) * (rank - below) / max(count - below, 1e-9)
+        below, lower = count, bound
+    return lower

@@ -436,6 +436,20 @@ class MetricSeries(models.Model):
         return f"{self.series} = {self.value}"
 
 
+class MetricSnapshot(models.Model):
+    """The fleet's counters as they stood at one minute: the dashboard's per-minute figures."""
+
+    at = models.DateTimeField(unique=True)
+    #: {series: value}, as the metrics store holds them.
+    values = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M}"
+
+
 class CampaignAudit(models.Model):
     """One move of a campaign along its status machine: who made it, when, and why."""
 

@@ -1,8 +1,9 @@
 """Admin for the send ledger: read-only, since only the delivery engine writes it."""
 
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -10,11 +11,12 @@ from django.utils.html import format_html, format_html_join
 from campaigns import selectors as campaign_selectors
 from campaigns import services as campaign_services
 from campaigns.admin import CampaignAdmin
+from campaigns.charts import svg_time_bars
 from campaigns.exceptions import CampanileError, InvalidTransition
 from campaigns.models import Campaign
 from delivery.models import SendingHold, StepExecution, TransactionalMessage
-from delivery.selectors import campaign_step_progress, step_execution_counts
-from delivery.services import campaign_retry_failed, campaign_send_test
+from delivery.selectors import campaign_step_progress, delivery_dashboard, step_execution_counts
+from delivery.services import campaign_retry_failed, campaign_send_test, step_executions_retry
 
 
 @admin.register(StepExecution)
@@ -35,6 +37,47 @@ class StepExecutionAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in StepExecution._meta.fields]
     show_full_result_count = False
     list_per_page = 100
+
+    actions = ["retry_selected"]
+
+    def get_urls(self):
+        dashboard = self.admin_site.admin_view(self.dashboard_view)
+        return [path("dashboard/", dashboard, name="delivery_dashboard"), *super().get_urls()]
+
+    @admin.action(description="Retry the selected failed rows", permissions=["view"])
+    def retry_selected(self, request, queryset):
+        if not request.user.has_perm("campaigns.change_campaign"):
+            raise PermissionDenied
+        try:
+            retried = step_executions_retry(rows=queryset)
+        except InvalidTransition as exc:
+            self.message_user(request, f"{exc} Nothing was changed.", messages.ERROR)
+        else:
+            self.message_user(request, f"{retried} failed row(s) queued again; others were left as they are.")
+
+    def dashboard_view(self, request):
+        """Show the fleet's sending: flows per minute, SES call times, limiter, quota, queue, failures."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        board = delivery_dashboard()
+        charts = [
+            svg_time_bars(board[name], title=f"{label} per minute", colour=colour, minutes=True)
+            for name, label, colour in (
+                ("queued", "Rows queued", "#417690"),
+                ("processed", "Rows processed", "#6d4c41"),
+                ("sent", "Emails sent", "#2e7d32"),
+                ("throttled", "SES throttling errors", "#c62828"),
+            )
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Delivery dashboard",
+            "opts": self.model._meta,
+            "board": board,
+            "charts": charts,
+            "failed_url": reverse("admin:delivery_stepexecution_changelist") + "?status__exact=failed",
+        }
+        return TemplateResponse(request, "admin/delivery/dashboard.html", context)
 
     @admin.display(description="Campaign", ordering="step__campaign")
     def campaign(self, obj):

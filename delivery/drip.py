@@ -29,6 +29,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignStep, Contact, Suppression
+from delivery import metrics
 from delivery.models import Engagement, StepExecution, TrackedLink
 
 Status, Outcome, Condition = StepExecution.Status, StepExecution.Outcome, CampaignStep.Condition
@@ -157,6 +158,8 @@ def step_advance(*, step: CampaignStep, now: datetime | None = None, full: bool 
             due_at=due,
         )
         moved = rows_insert_select(source=source, columns=columns)
+        if moved:  # Skipped and exited rows too: each is a contact moved on.
+            metrics.QUEUED.inc(moved, kind="campaign")
         step.advanced_through = cutoff
         if full:
             step.fully_advanced_at = now

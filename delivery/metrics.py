@@ -21,3 +21,8 @@ SES_SECONDS = FleetHistogram(
 SEND_RATE = FleetGauge("campanile_send_rate_per_second", "The fleet's sending rate the limiter keeps to.")
 QUOTA_MAX = FleetGauge("campanile_ses_quota_24h", "SES's daily sending quota (Max24HourSend).")
 QUOTA_USED = FleetGauge("campanile_ses_quota_used_24h", "Emails SES counts as sent in the last 24 hours.")
+QUEUED = FleetCounter(
+    "campanile_rows_queued",
+    "Ledger rows made to be sent, by kind: campaign (fan-out, drips) or transactional (the API).",
+    ("kind",),
+)

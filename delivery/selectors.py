@@ -1,11 +1,12 @@
 """Reads of the send ledger."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignStep
+from campaigns import metrics as fleet
+from campaigns.models import Campaign, CampaignStep, MetricSnapshot
 from delivery.models import SendingHold, StepExecution
 
 
@@ -100,3 +101,38 @@ def ledger_queue_depth() -> dict[tuple[str, str], int]:
     for status, n in messages:
         depth["transactional", status] = n
     return depth
+
+
+def delivery_dashboard(*, now: datetime | None = None, minutes: int = 60) -> dict:
+    """Return what the delivery dashboard shows: per-minute flows over the last `minutes`, SES call
+    times, the limiter and quota, the queue, failed rows and the hold."""
+    from delivery import metrics
+
+    now = now or timezone.now()
+    snapshots = list(
+        MetricSnapshot.objects.filter(at__gte=now - timedelta(minutes=minutes + 1)).order_by("at")
+    )
+
+    def per_minute(name: str, *label_sets: dict) -> list[tuple[datetime, float]]:
+        series = [fleet.metric_per_minute(snapshots, name, **labels) for labels in label_sets]
+        return [
+            (moment, sum(values[i][1] for values in series)) for i, (moment, _value) in enumerate(series[0])
+        ]
+
+    outcomes = [{"outcome": outcome} for outcome in ("sent", "failed", "unknown", "suppressed")]
+    stored = fleet.metrics_read()
+    recent = snapshots[-16:]  # The last quarter of an hour.
+    return {
+        "queued": per_minute(metrics.QUEUED.name, {"kind": "campaign"}, {"kind": "transactional"}),
+        "processed": per_minute(metrics.EMAILS.name, *outcomes),
+        "sent": per_minute(metrics.EMAILS.name, {"outcome": "sent"}),
+        "throttled": per_minute(metrics.SES_ERRORS.name, {"kind": "throttled"}, {"kind": "quota"}),
+        "latency_p50": fleet.histogram_quantile(recent, metrics.SES_SECONDS.name, 0.5),
+        "latency_p95": fleet.histogram_quantile(recent, metrics.SES_SECONDS.name, 0.95),
+        "send_rate": stored.get(fleet.series_name(metrics.SEND_RATE.name)),
+        "quota_max": stored.get(fleet.series_name(metrics.QUOTA_MAX.name)),
+        "quota_used": stored.get(fleet.series_name(metrics.QUOTA_USED.name)),
+        "queue": ledger_queue_depth(),
+        "failed": StepExecution.objects.filter(status=StepExecution.Status.FAILED).count(),
+        "hold": sending_hold_active(now=now),
+    }

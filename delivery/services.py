@@ -122,12 +122,20 @@ def rows_insert_select(*, source: QuerySet, columns: dict, plain_first: bool = F
         return max(cursor.rowcount, 0)
 
 
+def _queued(rows: int) -> int:
+    if rows:
+        metrics.QUEUED.inc(rows, kind="campaign")
+    return rows
+
+
 def _fan_out_range(*, step: CampaignStep, after: int, through: int, now: datetime) -> int:
     """Insert pending rows for the step's audience with contact ids in (after, through]; one statement."""
     audience = campaign_audience(campaign=step.campaign, id_range=(after, through))
     # Each range is inserted once (the step's lock and cursor see to it).
-    return rows_insert_select(
-        source=audience, columns=ledger_columns(step_id=step.pk, now=now), plain_first=True
+    return _queued(
+        rows_insert_select(
+            source=audience, columns=ledger_columns(step_id=step.pk, now=now), plain_first=True
+        )
     )
 
 
@@ -978,7 +986,7 @@ def campaign_enroll_new(*, campaign: Campaign, now: datetime | None = None) -> i
     audience = campaign_audience(campaign=campaign).exclude(
         Exists(StepExecution.objects.filter(step=first, contact_id=OuterRef("pk")))
     )
-    return rows_insert_select(source=audience, columns=ledger_columns(step_id=first.pk, now=now))
+    return _queued(rows_insert_select(source=audience, columns=ledger_columns(step_id=first.pk, now=now)))
 
 
 def _campaign_pause_for_errors(*, campaign: Campaign, failures: int) -> None:
@@ -1282,24 +1290,40 @@ def message_queue(*, api_key: ApiKey, request: MessageRequest) -> tuple[Transact
         return _message_replay(message=existing, request=request), True
     # No broker message per request: the transactional dispatcher, ticking every
     # MESSAGE_DISPATCH_SECONDS, claims pending rows in batches. The ledger row is the queue.
+    if execution.status == Status.PENDING:
+        metrics.QUEUED.inc(kind="transactional")
     return message, False
 
 
-def campaign_retry_failed(*, campaign: Campaign) -> int:
-    """Put a campaign's failed rows back in its queue; return how many. A completed campaign reopens.
+def step_executions_retry(*, rows: QuerySet[StepExecution]) -> int:
+    """Put the failed ones of these rows back in their queues; return how many. Completed
+    campaigns among theirs reopen; transactional rows go back to the dispatcher.
 
     Only `failed` rows move: `unknown` rows may have been delivered and wait for SES events.
     """
+    with transaction.atomic():
+        failed = rows.filter(status=Status.FAILED)
+        campaigns = set(failed.exclude(step=None).values_list("step__campaign", flat=True))
+        closed = Campaign.objects.filter(pk__in=campaigns).exclude(
+            status__in=[Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.COMPLETED]
+        )
+        if closed.exists():
+            names = ", ".join(
+                f"“{campaign.name}” ({campaign.get_status_display().lower()})" for campaign in closed
+            )
+            raise InvalidTransition(f"Nothing to retry in {names}.")
+        retried = failed.update(status=Status.PENDING, lease_expires_at=None, updated_at=timezone.now())
+        for campaign in Campaign.objects.filter(pk__in=campaigns, status=Campaign.Status.COMPLETED):
+            campaign_services.campaign_reopen(campaign=campaign)
+    return retried
+
+
+def campaign_retry_failed(*, campaign: Campaign) -> int:
+    """Put a campaign's failed rows back in its queue; return how many. A completed campaign reopens."""
     if campaign.status not in (Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.COMPLETED):
         state = campaign.get_status_display().lower()
         raise InvalidTransition(f"Campaign “{campaign.name}” is {state}: there is nothing to retry.")
-    with transaction.atomic():
-        retried = StepExecution.objects.filter(step__campaign=campaign, status=Status.FAILED).update(
-            status=Status.PENDING, lease_expires_at=None, updated_at=timezone.now()
-        )
-        if retried and campaign.status == Campaign.Status.COMPLETED:
-            campaign_services.campaign_reopen(campaign=campaign)
-    return retried
+    return step_executions_retry(rows=StepExecution.objects.filter(step__campaign=campaign))
 
 
 # --- Test sends -----------------------------------------------------------------------------------

@@ -9,10 +9,10 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from campaigns.admin import ContactAdmin
+from campaigns.charts import svg_time_bars
 from campaigns.models import Campaign, Contact
 from delivery.admin import DeliveryCampaignAdmin
 from tracking import services
-from tracking.charts import svg_hourly_bars
 from tracking.models import Alert, SnsMessage, SoftBounceStreak, TrackingEvent
 from tracking.selectors import (
     campaign_event_rows,
@@ -188,7 +188,7 @@ class TrackingCampaignAdmin(DeliveryCampaignAdmin):
         campaign = self._campaign_or_404(request, object_id)
         report = campaign_report(campaign=campaign)
         charts = [
-            svg_hourly_bars(report["hourly"][name], title=f"{label} per hour (UTC)", colour=colour)
+            svg_time_bars(report["hourly"][name], title=f"{label} per hour (UTC)", colour=colour)
             for name, label, colour in (
                 ("sent", "Emails sent", "#417690"),
                 ("delivered", "Deliveries", "#2e7d32"),
