@@ -84,22 +84,15 @@ def ledger_queue_depth() -> dict[tuple[str, str], int]:
         campaign__status__in=[Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.COMPLETED]
     ).values("pk")
     depth = {(kind, status): 0 for kind in ("campaign", "transactional") for status in QUEUE_STATUSES}
-    campaign_rows = (
-        StepExecution.objects.filter(step_id__in=steps, status__in=QUEUE_STATUSES)
-        .order_by()
-        .values_list("status")
-        .annotate(n=Count("pk"))
-    )
-    for status, n in campaign_rows:
-        depth["campaign", status] = n
-    messages = (
-        StepExecution.objects.filter(message__isnull=False, status__in=QUEUE_STATUSES)
-        .order_by()
-        .values_list("status")
-        .annotate(n=Count("pk"))
-    )
-    for status, n in messages:
-        depth["transactional", status] = n
+    for kind, rows in (
+        ("campaign", StepExecution.objects.filter(step_id__in=steps)),
+        ("transactional", StepExecution.objects.filter(message__isnull=False)),
+    ):
+        by_status = (
+            rows.filter(status__in=QUEUE_STATUSES).order_by().values_list("status").annotate(n=Count("pk"))
+        )
+        for status, n in by_status:
+            depth[kind, status] = n
     return depth
 
 
