@@ -8,6 +8,7 @@ import shutil
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.db import connections
 
 from campaigns.models import Campaign
 from delivery import services as delivery_services
@@ -40,6 +41,9 @@ def browser(monkeypatch):
         page.set_default_timeout(15_000)
         yield page
         chromium.close()
+        # Playwright runs the test in a greenlet of its own, which Django sees as another context
+        # with its own connection: close it, or the test database can't be dropped at the end.
+        connections.close_all()
 
 
 def _shot(page, name: str) -> None:
