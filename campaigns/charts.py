@@ -14,7 +14,8 @@ def svg_time_bars(
     """Draw one bar per hour (or minute), with the peak and the first and last moments labelled."""
     if not points:
         return format_html('<p class="campanile-chart-empty">{}: nothing yet.</p>', title)
-    peak = max(value for _hour, value in points) or 1
+    highest = max(value for _hour, value in points)
+    peak = highest or 1  # An all-zero chart draws flat bars, labelled 0.
     stamp = "%Y-%m-%d %H:%M" if minutes else "%Y-%m-%d %H:00"
     short = "%H:%M" if minutes else "%d %b %H:00"
     slot = (WIDTH - MARGIN) / len(points)
@@ -29,7 +30,7 @@ def svg_time_bars(
     labels = (
         f'<text x="{MARGIN}" y="{HEIGHT - 8}" font-size="11">{first:{short}}</text>'
         f'<text x="{WIDTH}" y="{HEIGHT - 8}" font-size="11" text-anchor="end">{last:{short}}</text>'
-        f'<text x="{MARGIN - 4}" y="{MARGIN}" font-size="11" text-anchor="end">{peak:g}</text>'
+        f'<text x="{MARGIN - 4}" y="{MARGIN}" font-size="11" text-anchor="end">{highest:g}</text>'
         f'<line x1="{MARGIN}" y1="{HEIGHT - MARGIN}" x2="{WIDTH}" y2="{HEIGHT - MARGIN}" stroke="#999"/>'
     )
     # Only numbers and dates are interpolated above; the title is escaped here.
