@@ -76,3 +76,23 @@ def test_a_refused_move_leaves_no_trail():
     with pytest.raises(InvalidTransition, match="Cannot pause"):
         services.campaign_pause(campaign=campaign)
     assert not CampaignAudit.objects.exists()
+
+
+def test_retrying_failed_rows_needs_the_right_to_change_campaigns():
+    from django.contrib.auth.models import Permission
+
+    from delivery.models import StepExecution
+    from tests.factories import StepExecutionFactory
+
+    failed = StepExecutionFactory(status="failed")
+    Campaign.objects.filter(pk=failed.step.campaign_id).update(status="sending")
+    viewer = User.objects.create_user(username="viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_stepexecution"))
+    data = {"action": "retry_selected", "_selected_action": [failed.pk]}
+    url = reverse("admin:delivery_stepexecution_changelist")
+    client = Client()
+    client.force_login(viewer)
+    assert client.post(url, data).status_code == 403
+    assert StepExecution.objects.get(pk=failed.pk).status == "failed"
+    _staff("Marketers").post(url, data)
+    assert StepExecution.objects.get(pk=failed.pk).status == "pending"
