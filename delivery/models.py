@@ -138,6 +138,10 @@ class StepExecution(models.Model):
                 condition=models.Q(status="pending", message__isnull=False),
                 name="step_execution_msg_pending_idx",
             ),
+            # The dashboard's count of failed rows (and their list): only those rows are indexed.
+            models.Index(
+                fields=["id"], condition=models.Q(status="failed"), name="step_execution_failed_idx"
+            ),
             # Stalled-claim sweep: only the few rows in flight are indexed.
             models.Index(
                 fields=["lease_expires_at"],
