@@ -245,6 +245,9 @@ class Engagement(models.Model):
     links = models.JSONField(default=dict, blank=True)
     #: Machine clicks per tracked link, the same way.
     machine_links = models.JSONField(default=dict, blank=True)
+    #: What SES reported of this email that its step's counters have counted: "delivered",
+    #: "bounced", "bounced_hard", "complained", … each once, however often it was reported.
+    outcomes = models.JSONField(default=list, blank=True)
 
     def __str__(self) -> str:
         return f"{self.step_execution_id}: {self.opens} opens, {self.clicks} clicks"

@@ -147,6 +147,15 @@ class StepEngagement(ClickCounters):
     opens_unique = models.IntegerField(default=0)
     opens_total = models.IntegerField(default=0)
     machine_opens_total = models.IntegerField(default=0)
+    # Emails with each outcome SES reported (or the recipient, for unsubscribes), each counted once.
+    delivered = models.IntegerField(default=0)
+    bounced = models.IntegerField(default=0)
+    bounced_hard = models.IntegerField(default=0)
+    bounced_soft = models.IntegerField(default=0)
+    bounced_other = models.IntegerField(default=0)
+    complained = models.IntegerField(default=0)
+    rejected = models.IntegerField(default=0)
+    unsubscribed = models.IntegerField(default=0)
 
     def __str__(self) -> str:
         return f"step {self.step_id}: {self.opens_unique} opened, {self.clicks_unique} clicked"

@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce, TruncHour
 
 from campaigns.models import Campaign, Contact
@@ -23,6 +23,16 @@ ENGAGEMENT_COUNTERS = (
     "machine_clicks_total",
 )
 LINK_COUNTERS = ("clicks_unique", "clicks_total", "machine_clicks_total")
+OUTCOME_COUNTERS = (
+    "delivered",
+    "bounced",
+    "bounced_hard",
+    "bounced_soft",
+    "bounced_other",
+    "complained",
+    "rejected",
+    "unsubscribed",
+)
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -41,23 +51,10 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         .values_list("status")
         .annotate(n=Count("pk"))
     )
-    events = TrackingEvent.objects.filter(step_execution__step__campaign=campaign)
-
-    def recipients(kind):
-        return Count("step_execution", filter=Q(type=kind), distinct=True)
-
-    counts = events.aggregate(
-        delivered=recipients(Type.DELIVERY),
-        bounced=recipients(Type.BOUNCE),
-        complained=recipients(Type.COMPLAINT),
-        rejected=recipients(Type.REJECT),
-        unsubscribed=recipients(Type.UNSUBSCRIBE),
+    # Every figure comes from the counters the consumers keep, not from counting events.
+    counts = StepEngagement.objects.filter(step__campaign=campaign).aggregate(
+        **{field: Coalesce(Sum(field), 0) for field in (*ENGAGEMENT_COUNTERS, *OUTCOME_COUNTERS)}
     )
-    # Opens and clicks come from the counters the consumer keeps, not from counting events.
-    engagement = StepEngagement.objects.filter(step__campaign=campaign).aggregate(
-        **{field: Coalesce(Sum(field), 0) for field in ENGAGEMENT_COUNTERS}
-    )
-    counts.update(engagement)
     sent = ledger.get(Status.SENT, 0)
     delivered = counts["delivered"]
     return {
@@ -184,12 +181,6 @@ def campaign_report(*, campaign: Campaign) -> dict:
     """Return everything the campaign report shows: totals and rates, bounces by class, per step,
     per link and per hour."""
     stats = campaign_stats(campaign=campaign)
-    bounces = dict(
-        TrackingEvent.objects.filter(step_execution__step__campaign=campaign, type=Type.BOUNCE)
-        .order_by()
-        .values_list("kind")
-        .annotate(n=Count("step_execution", distinct=True))
-    )
     steps = {row.pk: row for row in StepEngagement.objects.filter(step__campaign=campaign)}
     per_step = []
     for progress in delivery_selectors.campaign_step_progress(campaign=campaign):
@@ -202,9 +193,9 @@ def campaign_report(*, campaign: Campaign) -> dict:
         )
     return {
         **stats,
-        "bounces_hard": bounces.get("hard", 0),
-        "bounces_soft": bounces.get("soft", 0),
-        "bounces_other": sum(n for kind, n in bounces.items() if kind not in ("hard", "soft")),
+        "bounces_hard": stats["bounced_hard"],
+        "bounces_soft": stats["bounced_soft"],
+        "bounces_other": stats["bounced_other"],
         "steps": per_step,
         "hourly": campaign_hourly(campaign=campaign),
     }

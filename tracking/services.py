@@ -83,6 +83,8 @@ def _unsubscribe_event(*, execution: StepExecution, raw: dict) -> bool:
             "raw": raw,
         },
     )
+    if created:
+        engagement_outcomes_add(outcomes=[(execution.pk, "unsubscribed")])
     return created
 
 
@@ -259,6 +261,9 @@ def _event_apply(*, event: SesEvent, message: SnsMessage, now: datetime) -> bool
     )
     if created:  # A second delivery of the same message changes nothing.
         _event_effects(event=event, kind=kind, row=row)
+        keys = outcome_keys(event_type=event.type, kind=kind)
+        if row is not None and keys:
+            engagement_outcomes_add(outcomes=[(row.pk, key) for key in keys])
     return created
 
 
@@ -858,6 +863,50 @@ def engagement_add(*, engaged: list[Engaged]) -> None:
     _counters_add(LinkEngagement, {pk: delta for pk, delta in link_deltas.items() if pk in existing})
 
 
+# The keys an event adds to its email's counted outcomes, and so to its step's counters.
+_OUTCOME_KEYS = {
+    TrackingEvent.Type.DELIVERY: ("delivered",),
+    TrackingEvent.Type.COMPLAINT: ("complained",),
+    TrackingEvent.Type.REJECT: ("rejected",),
+    TrackingEvent.Type.UNSUBSCRIBE: ("unsubscribed",),
+}
+
+
+def outcome_keys(*, event_type: str, kind: str = "") -> tuple[str, ...]:
+    """Return what an event counts for its email: a bounce counts as bounced and by its class."""
+    if event_type == TrackingEvent.Type.BOUNCE:
+        return ("bounced", f"bounced_{kind}" if kind in (HARD, SOFT) else "bounced_other")
+    return _OUTCOME_KEYS.get(event_type, ())
+
+
+def engagement_outcomes_add(*, outcomes: list[tuple[int, str]]) -> None:
+    """Count (email, outcome) pairs for their steps, each email's outcome once however often reported.
+
+    Call it in the transaction that wrote the events; rows are locked in id order, like opens.
+    """
+    ids = sorted({execution_id for execution_id, _key in outcomes})
+    steps = dict(StepExecution.objects.filter(pk__in=ids).values_list("pk", "step_id"))
+    if not steps:
+        return
+    Engagement.objects.bulk_create(
+        [Engagement(step_execution_id=pk, step_id=step_id) for pk, step_id in sorted(steps.items())],
+        ignore_conflicts=True,
+    )
+    rows = {row.pk: row for row in Engagement.objects.select_for_update().filter(pk__in=steps).order_by("pk")}
+    deltas: dict[int, Counter] = defaultdict(Counter)
+    changed = {}
+    for execution_id, key in outcomes:
+        row = rows.get(execution_id)
+        if row is None or key in row.outcomes:
+            continue
+        row.outcomes = [*row.outcomes, key]
+        changed[row.pk] = row
+        if row.step_id is not None:
+            deltas[row.step_id][key] += 1
+    Engagement.objects.bulk_update(changed.values(), ["outcomes"], batch_size=500)
+    _counters_add(StepEngagement, deltas)
+
+
 def engagement_rebuild(*, chunk: int = 5000) -> int:
     """Count every email's, step's and link's opens and clicks again from the events.
 
@@ -873,6 +922,21 @@ def engagement_rebuild(*, chunk: int = 5000) -> int:
         .order_by("step_execution_id")
         .only("step_execution_id", "type", "is_machine", "raw", "occurred_at")
     )
+    reported = (
+        TrackingEvent.objects.filter(
+            type__in=[*_OUTCOME_KEYS, TrackingEvent.Type.BOUNCE], step_execution__isnull=False
+        )
+        .order_by("step_execution_id")
+        .values_list("step_execution_id", "type", "kind")
+    )
+    outcomes = [
+        (pk, key)
+        for pk, kind_of, kind in reported.iterator(chunk_size=chunk)
+        for key in outcome_keys(event_type=kind_of, kind=kind)
+    ]
+    for start in range(0, len(outcomes), chunk):
+        with transaction.atomic():
+            engagement_outcomes_add(outcomes=outcomes[start : start + chunk])
     counted, part = 0, []
     for event in itertools.chain(events.iterator(chunk_size=chunk), [None]):
         if event is not None:

@@ -44,6 +44,7 @@ def _campaign(
         kinds += ["open"] * (n < opened) + ["click"] * (n < clicked)
         for kind in kinds:
             TrackingEventFactory(step_execution=row, type=kind, recipient=row.email)
+    services.engagement_rebuild()  # Count the events written here, as the consumers would.
     return Campaign.objects.get(pk=campaign.pk)
 
 

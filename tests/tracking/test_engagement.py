@@ -17,7 +17,7 @@ from tests.factories import CampaignStepFactory, StepExecutionFactory
 from tests.tracking.test_ses_events import deliver, fixture, for_row
 from tracking import services
 from tracking.models import LinkEngagement, StepEngagement, TrackingEvent
-from tracking.selectors import campaign_stats
+from tracking.selectors import ENGAGEMENT_COUNTERS, campaign_stats
 
 pytestmark = pytest.mark.django_db
 
@@ -109,7 +109,8 @@ def test_each_email_step_and_link_counts_opens_and_clicks_with_machines_apart(hi
     assert (ada_counts.links, ada_counts.machine_links) == ({str(shop): 2, str(blog): 1}, {})
     assert Engagement.objects.get(pk=bob.pk).machine_links == {str(shop): 1}
     assert not Engagement.objects.filter(pk=cy.pk).exists()
-    assert _counters(StepEngagement)[step.pk] == {
+    counted = _counters(StepEngagement)[step.pk]
+    assert {field: counted[field] for field in ENGAGEMENT_COUNTERS} == {
         "opens_unique": 2,
         "opens_total": 3,
         "machine_opens_total": 1,
@@ -250,3 +251,29 @@ def test_consumers_and_ses_events_at_once_count_every_event_once(postgres_only, 
     assert TrackingEvent.objects.count() == 240 + 9
     _assert_counters_match_events()
     assert _counters(StepEngagement)[step.pk]["opens_total"] == 120 + 9
+
+
+def test_ses_outcomes_and_unsubscribes_count_each_email_once_by_class(settings):
+    from tests.tracking.test_ses_events import bounce
+
+    settings.SES_EVENT_WAIT_SECONDS = 0
+    step = CampaignStepFactory()
+    rows = [_email(step) for _ in range(3)]
+    for n, row in enumerate(rows):
+        row.ses_message_id = f"ses-outcome-{n}"
+        row.save()
+    deliver(for_row(fixture("event-delivery.json"), rows[0]))
+    deliver(for_row(fixture("event-delivery.json"), rows[0]))  # SES reported it twice.
+    deliver(bounce(rows[1]))
+    deliver(bounce(rows[2], kind="Transient", subtype="MailboxFull", status="4.2.2"))
+    deliver(for_row(fixture("event-complaint.json"), rows[0]))
+    services.step_execution_unsubscribe(execution=rows[2], source="one-click")
+    services.step_execution_unsubscribe(execution=rows[2], source="one-click")
+
+    fields = ("delivered", "bounced", "bounced_hard", "bounced_soft", "complained", "unsubscribed")
+    counted = _counters(StepEngagement)[step.pk]
+    assert tuple(counted[field] for field in fields) == (1, 2, 1, 1, 1, 1)
+    stats = campaign_stats(campaign=step.campaign)
+    assert (stats["delivered"], stats["bounced"], stats["complained"], stats["unsubscribed"]) == (1, 2, 1, 1)
+    services.engagement_rebuild()
+    assert _counters(StepEngagement)[step.pk] == counted  # The events say the same.
