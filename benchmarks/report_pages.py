@@ -57,11 +57,11 @@ WHERE e.id BETWEEN %s AND %s
 ORDER BY e.id, n
 """
 
-# The counters engagement_rebuild keeps, recounted from the events in three set-based statements.
+# The counters engagement_rebuild keeps, recounted from the events in set-based statements.
 COUNTERS_SQL = (
     """
     INSERT INTO delivery_engagement (step_execution_id, step_id, opens, clicks, machine_opens,
-        machine_clicks, first_opened_at, first_clicked_at, links, machine_links)
+        machine_clicks, first_opened_at, first_clicked_at, links, machine_links, outcomes)
     SELECT g.step_execution_id, x.step_id,
         COALESCE(sum(n) FILTER (WHERE type = 'open' AND NOT is_machine), 0),
         COALESCE(sum(n) FILTER (WHERE type = 'click' AND NOT is_machine), 0),
@@ -70,7 +70,8 @@ COUNTERS_SQL = (
         min(first) FILTER (WHERE type = 'open' AND NOT is_machine),
         min(first) FILTER (WHERE type = 'click' AND NOT is_machine),
         COALESCE(jsonb_object_agg(link, n) FILTER (WHERE link IS NOT NULL AND NOT is_machine), '{}'),
-        COALESCE(jsonb_object_agg(link, n) FILTER (WHERE link IS NOT NULL AND is_machine), '{}')
+        COALESCE(jsonb_object_agg(link, n) FILTER (WHERE link IS NOT NULL AND is_machine), '{}'),
+        '[]'
     FROM (
         SELECT step_execution_id, type, is_machine,
             CASE WHEN type = 'click' THEN raw ->> 'link_id' END AS link,
@@ -84,10 +85,29 @@ COUNTERS_SQL = (
     """,
     """
     INSERT INTO tracking_stepengagement (step_id, opens_unique, opens_total, machine_opens_total,
-        clicks_unique, clicks_total, machine_clicks_total)
+        clicks_unique, clicks_total, machine_clicks_total, delivered, bounced, bounced_hard,
+        bounced_soft, bounced_other, complained, rejected, unsubscribed)
     SELECT step_id, count(*) FILTER (WHERE opens > 0), sum(opens), sum(machine_opens),
-        count(*) FILTER (WHERE clicks > 0), sum(clicks), sum(machine_clicks)
+        count(*) FILTER (WHERE clicks > 0), sum(clicks), sum(machine_clicks), 0, 0, 0, 0, 0, 0, 0, 0
     FROM delivery_engagement WHERE step_id IS NOT NULL GROUP BY step_id
+    """,
+    """
+    UPDATE tracking_stepengagement s SET delivered = o.delivered, bounced = o.bounced,
+        bounced_hard = o.hard, bounced_soft = o.soft, bounced_other = o.bounced - o.hard - o.soft,
+        complained = o.complained, rejected = o.rejected, unsubscribed = o.unsubscribed
+    FROM (
+        SELECT x.step_id,
+            count(DISTINCT e.step_execution_id) FILTER (WHERE e.type = 'delivery') AS delivered,
+            count(DISTINCT e.step_execution_id) FILTER (WHERE e.type = 'bounce') AS bounced,
+            count(DISTINCT e.step_execution_id) FILTER (WHERE e.type = 'bounce' AND e.kind = 'hard') AS hard,
+            count(DISTINCT e.step_execution_id) FILTER (WHERE e.type = 'bounce' AND e.kind = 'soft') AS soft,
+            count(DISTINCT e.step_execution_id) FILTER (WHERE e.type = 'complaint') AS complained,
+            count(DISTINCT e.step_execution_id) FILTER (WHERE e.type = 'reject') AS rejected,
+            count(DISTINCT e.step_execution_id) FILTER (WHERE e.type = 'unsubscribe') AS unsubscribed
+        FROM tracking_trackingevent e JOIN delivery_stepexecution x ON x.id = e.step_execution_id
+        GROUP BY x.step_id
+    ) AS o
+    WHERE s.step_id = o.step_id
     """,
     """
     INSERT INTO tracking_linkengagement (link_id, clicks_unique, clicks_total, machine_clicks_total)
