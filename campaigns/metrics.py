@@ -36,12 +36,19 @@ def _series(name: str, labels: dict[str, str]) -> str:
 
 
 def _add(series: str, amount: float, *, absolute: bool = False) -> None:
+    if absolute:
+        _add_many({}, {series: amount})
+    else:
+        _add_many({series: amount}, {})
+
+
+def _add_many(counts: dict[str, float], sets: dict[str, float]) -> None:
+    """Add counts and set values under one lock, and make sure a flush is coming."""
     global _timer
     with _lock:
-        if absolute:
-            _pending_sets[series] = amount
-        else:
+        for series, amount in counts.items():
             _pending[series] += amount
+        _pending_sets.update(sets)
         if settings.METRICS_FLUSH_SECONDS and (_timer is None or not _timer.is_alive()):
             _timer = threading.Timer(settings.METRICS_FLUSH_SECONDS, _flush_in_thread)
             _timer.daemon = True
@@ -74,13 +81,14 @@ class FleetHistogram(FleetCounter):
     def __init__(self, name: str, documentation: str, buckets: tuple[float, ...]):
         super().__init__(name, documentation)
         self.buckets = buckets
+        self._bounds = (*buckets, float("inf"))
+        self._bucket_series = {bound: _series(f"{name}_bucket", {"le": str(bound)}) for bound in self._bounds}
+        self._sum_series, self._count_series = _series(f"{name}_sum", {}), _series(f"{name}_count", {})
 
     def observe(self, value: float) -> None:
-        for bound in (*self.buckets, float("inf")):
-            if value <= bound:
-                _add(_series(f"{self.name}_bucket", {"le": str(bound)}), 1)
-        _add(_series(f"{self.name}_sum", {}), value)
-        _add(_series(f"{self.name}_count", {}), 1)
+        # One lock for the whole observation: it is on the path of every SES call.
+        counts = {self._bucket_series[bound]: 1 for bound in self._bounds if value <= bound}
+        _add_many({**counts, self._sum_series: value, self._count_series: 1}, {})
 
 
 def metrics_flush() -> None:

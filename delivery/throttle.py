@@ -45,6 +45,8 @@ class SendRate:
 
 
 _rate_cache: tuple[float, SendRate] | None = None
+# The rate last put on the fleet's gauge by this process.
+_rate_reported: float | None = None
 
 
 def send_rate_current() -> SendRate:
@@ -53,9 +55,11 @@ def send_rate_current() -> SendRate:
     The quota is read from SES once per SES_QUOTA_REFRESH_SECONDS per process. If it cannot be
     read, the last known rate stays, or 1/s (the SES sandbox's rate) before any was known.
     """
-    global _rate_cache
+    global _rate_cache, _rate_reported
     if settings.SES_MAX_SEND_RATE > 0:
-        metrics.SEND_RATE.set(settings.SES_MAX_SEND_RATE)
+        if _rate_reported != settings.SES_MAX_SEND_RATE:  # Reported when it changes, not per send.
+            metrics.SEND_RATE.set(settings.SES_MAX_SEND_RATE)
+            _rate_reported = settings.SES_MAX_SEND_RATE
         return SendRate(per_second=settings.SES_MAX_SEND_RATE, source="setting")
     now = time.monotonic()
     if _rate_cache is not None and now - _rate_cache[0] < settings.SES_QUOTA_REFRESH_SECONDS:
@@ -74,14 +78,14 @@ def send_rate_current() -> SendRate:
         metrics.QUOTA_MAX.set(quota.max_24_hour_send)
         metrics.QUOTA_USED.set(quota.sent_last_24_hours)
     metrics.SEND_RATE.set(rate.per_second)
-    _rate_cache = (now, rate)
+    _rate_cache, _rate_reported = (now, rate), rate.per_second
     return rate
 
 
 def send_rate_forget() -> None:
     """Drop this process's cached rate (tests, or after the SES quota was raised)."""
-    global _rate_cache
-    _rate_cache = None
+    global _rate_cache, _rate_reported
+    _rate_cache = _rate_reported = None
 
 
 def _redis_keys() -> list[str]:

@@ -796,21 +796,26 @@ def _first_human_times(rows: dict[int, Engagement], stale: set[tuple[int, str]])
             setattr(rows[pk], field, firsts.get(pk))
 
 
+def _engagement_rows_locked(execution_ids: set[int]) -> dict[int, Engagement]:
+    """Return the emails' engagement rows, made if missing and locked in id order (so writers
+    running side by side never deadlock); emails deleted since are left out."""
+    steps = dict(StepExecution.objects.filter(pk__in=execution_ids).values_list("pk", "step_id"))
+    Engagement.objects.bulk_create(
+        [Engagement(step_execution_id=pk, step_id=step_id) for pk, step_id in sorted(steps.items())],
+        ignore_conflicts=True,
+    )
+    return {row.pk: row for row in Engagement.objects.select_for_update().filter(pk__in=steps).order_by("pk")}
+
+
 def engagement_add(*, engaged: list[Engaged]) -> None:
     """Count new opens and clicks (and take back re-judged ones) for their emails, steps and links.
 
     Call it in the transaction that wrote (or re-judged) the events, once per event: rows are
     locked email by email in order, so consumers running side by side count every event once.
     """
-    ids = sorted({item.execution_id for item in engaged})
-    steps = dict(StepExecution.objects.filter(pk__in=ids).values_list("pk", "step_id"))
-    if not steps:
+    rows = _engagement_rows_locked({item.execution_id for item in engaged})
+    if not rows:
         return
-    Engagement.objects.bulk_create(
-        [Engagement(step_execution_id=pk, step_id=step_id) for pk, step_id in sorted(steps.items())],
-        ignore_conflicts=True,
-    )
-    rows = {row.pk: row for row in Engagement.objects.select_for_update().filter(pk__in=steps).order_by("pk")}
     before = {pk: {field: getattr(row, field) for field in _ENGAGEMENT_FIELDS} for pk, row in rows.items()}
     stale: set[tuple[int, str]] = set()
     for item in engaged:
@@ -884,15 +889,9 @@ def engagement_outcomes_add(*, outcomes: list[tuple[int, str]]) -> None:
 
     Call it in the transaction that wrote the events; rows are locked in id order, like opens.
     """
-    ids = sorted({execution_id for execution_id, _key in outcomes})
-    steps = dict(StepExecution.objects.filter(pk__in=ids).values_list("pk", "step_id"))
-    if not steps:
+    rows = _engagement_rows_locked({execution_id for execution_id, _key in outcomes})
+    if not rows:
         return
-    Engagement.objects.bulk_create(
-        [Engagement(step_execution_id=pk, step_id=step_id) for pk, step_id in sorted(steps.items())],
-        ignore_conflicts=True,
-    )
-    rows = {row.pk: row for row in Engagement.objects.select_for_update().filter(pk__in=steps).order_by("pk")}
     deltas: dict[int, Counter] = defaultdict(Counter)
     changed = {}
     for execution_id, key in outcomes:
