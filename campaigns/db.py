@@ -2,9 +2,10 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import psycopg
-from django.db import connection, models
+from django.db import connection, models, transaction
 
 
 @contextmanager
@@ -48,3 +49,144 @@ def rows_insert_new(objs: list[models.Model], *, key: str, chunk: int = 1000) ->
             )
             inserted.update(row[0] for row in cursor.fetchall())
     return inserted
+
+
+# --- Tallies: counts a database trigger keeps as signed deltas --------------------------------
+
+
+class TallyHour(NamedTuple):
+    """A tally key: the timestamp `column` truncated to its hour, in UTC."""
+
+    column: str
+
+
+def _tally_select(vendor: str, keys: dict, *, row: str, n: str, rows: str, join: str, where: str) -> str:
+    exprs = []
+    for expression in keys.values():
+        if isinstance(expression, TallyHour):
+            column = expression.column.format(r=row)
+            # UTC whatever the session's zone, so every connection truncates alike.
+            exprs.append(
+                f"date_trunc('hour', {column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+                if vendor == "postgresql"
+                else f"strftime('%Y-%m-%d %H:00:00', {column})"
+            )
+        else:
+            exprs.append(expression.format(r=row))
+    return f"SELECT {', '.join(exprs)}, {n} FROM {rows} {join.format(r=row)} WHERE {where.format(r=row)}"
+
+
+def tally_triggers_create(
+    db, *, name: str, source: str, tally: str, keys: dict, where: str, watch: list, join: str = ""
+) -> None:
+    """Create the triggers that add signed deltas to `tally` for every change to `source`, and
+    count the rows already there.
+
+    `keys` maps each tally column to an SQL expression over the changed row `{r}` (and the
+    `join`ed tables) or to a TallyHour. Rows outside `where` aren't counted. On SQLite, an update
+    touching none of the `watch` columns adds nothing. Names and expressions are ours, never input.
+    """
+    vendor = db.vendor
+    columns = ", ".join([*keys, "n"])
+    groups = ", ".join(str(i + 1) for i in range(len(keys)))
+
+    def select(row: str, n: str, rows: str) -> str:
+        return _tally_select(vendor, keys, row=row, n=n, rows=rows, join=join, where=where)
+
+    statements = []
+    if vendor == "postgresql":
+
+        def delta(*parts: str) -> str:
+            # An update that leaves a row's keys alone adds +1 and -1: they cancel here.
+            return (
+                f"INSERT INTO {tally} ({columns}) SELECT {', '.join(keys)}, sum(n) FROM ("
+                + " UNION ALL ".join(parts)
+                + f") AS d ({columns}) GROUP BY {groups} HAVING sum(n) <> 0;"
+            )
+
+        plus, minus = select("r", "1", "new_rows r"), select("r", "-1", "old_rows r")
+        statements.append(
+            f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"IF TG_OP = 'INSERT' THEN {delta(plus)} "
+            f"ELSIF TG_OP = 'DELETE' THEN {delta(minus)} "
+            f"ELSE {delta(plus, minus)} END IF; RETURN NULL; END $$"
+        )
+        for event, tables in (
+            ("INSERT", "NEW TABLE AS new_rows"),
+            ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
+            ("DELETE", "OLD TABLE AS old_rows"),
+        ):
+            statements.append(
+                f"CREATE TRIGGER {name}_{event.lower()} AFTER {event} ON {source} "
+                f"REFERENCING {tables} FOR EACH STATEMENT EXECUTE FUNCTION {name}()"
+            )
+    else:
+        changed = " OR ".join(f"OLD.{column} IS NOT NEW.{column}" for column in watch)
+        for event, parts in (
+            ("INSERT", [("NEW", "1")]),
+            ("UPDATE", [("OLD", "-1"), ("NEW", "1")]),
+            ("DELETE", [("OLD", "-1")]),
+        ):
+            when = f"WHEN {changed} " if event == "UPDATE" else ""
+            inserts = " ".join(
+                f"INSERT INTO {tally} ({columns}) {select(row, n, '(SELECT 1)')};" for row, n in parts
+            )
+            statements.append(
+                f"CREATE TRIGGER {name}_{event.lower()} AFTER {event} ON {source} "
+                f"FOR EACH ROW {when}BEGIN {inserts} END"
+            )
+    # Count what is already there, so the tally starts exact.
+    statements.append(
+        f"INSERT INTO {tally} ({columns}) {select('r', 'count(*)', f'{source} r')} GROUP BY {groups}"
+    )
+    with db.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
+def tally_triggers_drop(db, *, name: str, source: str) -> None:
+    """Drop what tally_triggers_create made (the tally's rows go with its table)."""
+    with db.cursor() as cursor:
+        for event in ("insert", "update", "delete"):
+            suffix = f" ON {source}" if db.vendor == "postgresql" else ""
+            cursor.execute(f"DROP TRIGGER IF EXISTS {name}_{event}{suffix}")
+        if db.vendor == "postgresql":
+            cursor.execute(f"DROP FUNCTION IF EXISTS {name}()")
+
+
+def tally_compact(model: type[models.Model]) -> int:
+    """Fold a tally's deltas into one row per key, dropping keys that sum to zero; return the
+    number of rows removed.
+
+    Only keys with more than one row (or a zero sum) are touched. On PostgreSQL the rows folded
+    are exactly those the DELETE removed, so a concurrent compaction or a delta committed
+    meanwhile is never counted twice or lost.
+    """
+    meta = model._meta
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    key_columns = [quote(field.column) for field in meta.concrete_fields if field.name not in ("id", "n")]
+    keys = ", ".join(key_columns)
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"WITH folded AS (SELECT unnest(array_agg(id)) AS id FROM {table} GROUP BY {keys} "
+                f"HAVING count(*) > 1 OR sum(n) = 0), "
+                f"gone AS (DELETE FROM {table} WHERE id IN (SELECT id FROM folded) RETURNING {keys}, n), "
+                f"kept AS (INSERT INTO {table} ({keys}, n) SELECT {keys}, sum(n) FROM gone GROUP BY {keys} "
+                f"HAVING sum(n) <> 0 RETURNING 1) "
+                f"SELECT (SELECT count(*) FROM gone) - (SELECT count(*) FROM kept)"
+            )
+            return cursor.fetchone()[0]
+        # SQLite has one writer at a time: nothing changes between these statements.
+        cursor.execute(
+            f"CREATE TEMP TABLE tally_fold AS SELECT {keys}, sum(n) AS n, count(*) AS rows FROM {table} "
+            f"GROUP BY {keys} HAVING count(*) > 1 OR sum(n) = 0"
+        )
+        cursor.execute("SELECT coalesce(sum(rows), 0) - count(*) FILTER (WHERE n <> 0) FROM tally_fold")
+        removed = cursor.fetchone()[0]
+        same = " AND ".join(f"f.{key} IS {table}.{key}" for key in key_columns)  # IS: NULL-safe.
+        cursor.execute(f"DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM tally_fold f WHERE {same})")
+        cursor.execute(f"INSERT INTO {table} ({keys}, n) SELECT {keys}, n FROM tally_fold WHERE n <> 0")
+        cursor.execute("DROP TABLE tally_fold")
+        return removed

@@ -472,3 +472,13 @@ class CampaignAudit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign}: {self.action} by {self.actor}"
+
+
+class Tally(models.Model):
+    """Counts a database trigger keeps as signed deltas, one row per change; summing a key's rows
+    gives its count. `campaigns.db.tally_compact` (beat, every minute) folds them."""
+
+    n = models.BigIntegerField()
+
+    class Meta:
+        abstract = True

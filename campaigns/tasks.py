@@ -9,3 +9,16 @@ from campaigns import metrics
 def metrics_snapshot() -> None:
     """Keep this minute's fleet counters for the delivery dashboard (beat calls this every minute)."""
     metrics.metrics_snapshot()
+
+
+@shared_task(name="campaigns.tasks.tallies_compact", ignore_result=True)
+def tallies_compact() -> None:
+    """Fold every tally's deltas (beat calls this every minute)."""
+    from django.apps import apps
+
+    from campaigns.db import tally_compact
+    from campaigns.models import Tally
+
+    for model in apps.get_models():
+        if issubclass(model, Tally):
+            tally_compact(model)

@@ -317,6 +317,7 @@ SES_REPUTATION_WINDOW_HOURS = env_or_default("SES_REPUTATION_WINDOW_HOURS", 24, 
 SES_SUPPRESSION_SYNC_SECONDS = env_or_default("SES_SUPPRESSION_SYNC_SECONDS", 0, env.int)
 # The fleet's counters, minute by minute, for the delivery dashboard.
 CELERY_BEAT_SCHEDULE["metrics-snapshot"] = {"task": "campaigns.tasks.metrics_snapshot", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["tallies-compact"] = {"task": "campaigns.tasks.tallies_compact", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["alerts-check"] = {
     "task": "tracking.tasks.alerts_check",
     "schedule": float(ALERT_CHECK_SECONDS),

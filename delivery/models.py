@@ -6,7 +6,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from uuid_utils.compat import uuid7
 
-from campaigns.models import ApiKey, CampaignStep, Contact, Template
+from campaigns.models import ApiKey, CampaignStep, Contact, Tally, Template
 
 
 class TransactionalMessage(models.Model):
@@ -166,6 +166,27 @@ class StepExecution(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step or self.message_id} → {self.email} ({self.status})"
+
+
+class LedgerTally(Tally):
+    """Campaign ledger rows per (step, status, hour sent), as signed deltas the database adds.
+
+    Triggers on the ledger (migration 0009) add a row per changed (step, status, hour) to every
+    statement's transaction, so counts stay exact wherever a status changes, raw SQL included;
+    `campaigns.db.tally_compact` folds the deltas. Progress and reports sum a few rows instead
+    of counting a ledger of millions.
+    """
+
+    # No foreign key: a deleted step's rows sum to zero and go at the next compaction.
+    step_id = models.BigIntegerField()
+    status = models.CharField(max_length=16)
+    sent_hour = models.DateTimeField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["step_id"], name="ledger_tally_step_idx")]
+
+    def __str__(self) -> str:
+        return f"step {self.step_id} {self.status} {self.sent_hour}: {self.n:+d}"
 
 
 class RateLimiterState(models.Model):

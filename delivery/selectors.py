@@ -2,24 +2,47 @@
 
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from campaigns import metrics as fleet
 from campaigns.models import Campaign, CampaignStep, MetricSnapshot
-from delivery.models import SendingHold, StepExecution
+from delivery.models import LedgerTally, SendingHold, StepExecution
+
+
+def step_tallies(*, campaign: Campaign) -> dict[int, dict[str, int]]:
+    """Return a campaign's ledger rows per step and status, read from the tally, not the ledger."""
+    rows = (
+        LedgerTally.objects.filter(step_id__in=campaign.steps.values("pk"))
+        .order_by()
+        .values_list("step_id", "status")
+        .annotate(total=Sum("n"))
+    )
+    counts: dict[int, dict[str, int]] = {}
+    for step_id, status, total in rows:
+        if total:
+            counts.setdefault(step_id, {})[status] = total
+    return counts
 
 
 def step_execution_counts(*, campaign: Campaign) -> dict[str, int]:
     """Return the number of ledger rows of a campaign in each status."""
+    counts: dict[str, int] = {}
+    for by_status in step_tallies(campaign=campaign).values():
+        for status, n in by_status.items():
+            counts[status] = counts.get(status, 0) + n
+    return counts
+
+
+def campaign_sent_hourly(*, campaign: Campaign) -> dict[datetime, int]:
+    """Return a campaign's emails sent per hour (rows with a send time, whatever became of them)."""
     rows = (
-        StepExecution.objects.filter(step__campaign=campaign)
+        LedgerTally.objects.filter(step_id__in=campaign.steps.values("pk"), sent_hour__isnull=False)
         .order_by()
-        .values("status")
-        .annotate(n=Count("pk"))
-        .values_list("status", "n")
+        .values_list("sent_hour")
+        .annotate(total=Sum("n"))
     )
-    return dict(rows)
+    return {hour: total for hour, total in rows if total}
 
 
 def campaign_list_sending() -> QuerySet[Campaign]:
@@ -39,19 +62,11 @@ def campaign_step_progress(*, campaign: Campaign) -> list[dict]:
     from delivery import drip
 
     steps = list(campaign.steps.select_related("template", "condition_step").order_by("order"))
-    counts: dict[int, dict[str, int]] = {step.pk: {} for step in steps}
-    rows = (
-        StepExecution.objects.filter(step__campaign=campaign)
-        .order_by()
-        .values_list("step_id", "status")
-        .annotate(n=Count("pk"))
-    )
-    for step_id, status, n in rows:
-        counts[step_id][status] = n
+    counts = step_tallies(campaign=campaign)
     Status = StepExecution.Status
     progress = []
     for index, step in enumerate(steps):
-        by_status = counts[step.pk]
+        by_status = counts.get(step.pk, {})
         progress.append(
             {
                 "step_id": step.pk,

@@ -3,6 +3,7 @@
 from django.db import models
 from django.utils import timezone
 
+from campaigns.models import Tally
 from delivery.models import StepExecution
 
 
@@ -57,6 +58,26 @@ class TrackingEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_type_display()} · {self.recipient} · {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class EventTally(Tally):
+    """Campaign events per (step, type, machine or not, hour), as signed deltas the database adds.
+
+    Kept by triggers on the events table (migration 0007), like `delivery.LedgerTally`: a
+    re-judged click moves between its rows in the same transaction. The report's hourly charts
+    read it.
+    """
+
+    step_id = models.BigIntegerField()
+    type = models.CharField(max_length=24)
+    is_machine = models.BooleanField()
+    hour = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["step_id"], name="event_tally_step_idx")]
+
+    def __str__(self) -> str:
+        return f"step {self.step_id} {self.type} {self.hour}: {self.n:+d}"
 
 
 class SnsMessage(models.Model):

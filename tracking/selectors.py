@@ -2,14 +2,14 @@
 
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Sum
-from django.db.models.functions import Coalesce, TruncHour
+from django.db.models import Sum
+from django.db.models.functions import Coalesce
 
 from campaigns.models import Campaign, Contact
 from delivery import selectors as delivery_selectors
 from delivery import services as delivery_services
 from delivery.models import StepExecution, TrackedLink
-from tracking.models import LinkEngagement, StepEngagement, TrackingEvent
+from tracking.models import EventTally, LinkEngagement, StepEngagement, TrackingEvent
 
 Type = TrackingEvent.Type
 Status = StepExecution.Status
@@ -45,12 +45,7 @@ def campaign_stats(*, campaign: Campaign) -> dict:
     "unique" counts recipients, "total" counts events; machine opens and clicks (privacy proxies,
     link scanners) are counted apart and left out of the rates.
     """
-    ledger = dict(
-        StepExecution.objects.filter(step__campaign=campaign)
-        .order_by()
-        .values_list("status")
-        .annotate(n=Count("pk"))
-    )
+    ledger = delivery_selectors.step_execution_counts(campaign=campaign)
     # Every figure comes from the counters the consumers keep, not from counting events.
     counts = StepEngagement.objects.filter(step__campaign=campaign).aggregate(
         **{field: Coalesce(Sum(field), 0) for field in (*ENGAGEMENT_COUNTERS, *OUTCOME_COUNTERS)}
@@ -145,29 +140,22 @@ HOURLY_SERIES = ("sent", "delivered", "opens", "clicks")
 
 def campaign_hourly(*, campaign: Campaign) -> dict[str, list[tuple[datetime, int]]]:
     """Return, per hour, the campaign's emails sent, delivered, and human opens and clicks."""
-    sent = (
-        StepExecution.objects.filter(step__campaign=campaign, sent_at__isnull=False)
-        .annotate(hour=TruncHour("sent_at"))
-        .order_by()
-        .values_list("hour")
-        .annotate(n=Count("pk"))
-    )
     events = (
-        TrackingEvent.objects.filter(
-            step_execution__step__campaign=campaign,
+        EventTally.objects.filter(
+            step_id__in=campaign.steps.values("pk"),
             type__in=(Type.DELIVERY, Type.OPEN, Type.CLICK),
             is_machine=False,
         )
-        .annotate(hour=TruncHour("occurred_at"))
         .order_by()
         .values_list("type", "hour")
-        .annotate(n=Count("pk"))
+        .annotate(total=Sum("n"))
     )
     series: dict[str, dict[datetime, int]] = {name: {} for name in HOURLY_SERIES}
-    series["sent"] = dict(sent)
+    series["sent"] = delivery_selectors.campaign_sent_hourly(campaign=campaign)
     names = {Type.DELIVERY: "delivered", Type.OPEN: "opens", Type.CLICK: "clicks"}
-    for kind, hour, n in events:
-        series[names[kind]][hour] = n
+    for kind, hour, total in events:
+        if total:
+            series[names[kind]][hour] = total
     hours = sorted({hour for values in series.values() for hour in values})
     if not hours:
         return {name: [] for name in HOURLY_SERIES}
