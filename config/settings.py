@@ -252,7 +252,7 @@ METRICS_FLUSH_SECONDS = env_or_default("METRICS_FLUSH_SECONDS", 1.0, env.float)
 # these networks; anything else gets 403.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # The Redis hash holding the fleet's counters (with REDIS_URL; else a database table).
-METRICS_REDIS_KEY = "campanile:metrics"
+METRICS_REDIS_KEY = env_or_default("METRICS_REDIS_KEY", "campanile:metrics")
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
 try:
     METRICS_NETWORKS = tuple(ipaddress.ip_network(network) for network in METRICS_ALLOWED_NETWORKS)

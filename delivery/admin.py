@@ -2,6 +2,7 @@
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -14,7 +15,8 @@ from campaigns.admin import CampaignAdmin
 from campaigns.charts import svg_time_bars
 from campaigns.exceptions import CampanileError, InvalidTransition
 from campaigns.models import Campaign
-from delivery.models import SendingHold, StepExecution, TransactionalMessage
+from delivery import loadtest, tasks
+from delivery.models import LoadTestRun, SendingHold, StepExecution, TransactionalMessage
 from delivery.selectors import campaign_step_progress, delivery_dashboard, step_execution_counts
 from delivery.services import campaign_retry_failed, campaign_send_test, step_executions_retry
 
@@ -130,6 +132,76 @@ class SendingHoldAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(LoadTestRun)
+class LoadTestRunAdmin(admin.ModelAdmin):
+    """Load test runs: start one (it runs on a Celery worker) and read its verdict."""
+
+    list_display = ["label", "messages", "rate", "via", "ses", "status", "duplicates", "missing"]
+    list_display += ["created_at"]
+    list_filter = ["status", "via", "ses"]
+    fields = ["messages", "rate", "via", "ses", "to", "kill_worker_at", "allow_real_recipients"]
+    readonly_fields = ["label", "status", "started_by", "created_at", "finished_at", "summary"]
+
+    @admin.display(description="Duplicates")
+    def duplicates(self, obj):
+        return obj.report.get("duplicates", "–")
+
+    @admin.display(description="Missing")
+    def missing(self, obj):
+        return obj.report.get("missing", "–")
+
+    @admin.display(description="Report")
+    def summary(self, obj):
+        if obj.status in (LoadTestRun.Status.QUEUED, LoadTestRun.Status.RUNNING):
+            return "Not finished yet: reload this page."
+        return format_html("<pre>{}</pre>", loadtest.loadtest_summary(run=obj))
+
+    def get_fields(self, request, obj=None):
+        return self.fields if obj is None else [*self.readonly_fields, *self.fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj is None else [*self.readonly_fields, *self.fields]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        try:
+            run = loadtest.loadtest_create(
+                **{field: form.cleaned_data[field] for field in self.fields},
+                started_by=request.user.get_username(),
+            )
+        except loadtest.LoadTestError as exc:
+            raise PermissionDenied(str(exc)) from exc
+        obj.pk, obj.label = run.pk, run.label
+        transaction.on_commit(lambda: tasks.loadtest_run.delay(run.pk))
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if obj is None:
+            form.clean = _loadtest_form_clean(form.clean)
+        return form
+
+
+def _loadtest_form_clean(clean):
+    def checked(form):
+        data = clean(form)
+        try:
+            loadtest.loadtest_addresses(
+                run=LoadTestRun(
+                    label="check",
+                    messages=min(data.get("messages") or 1, 1),
+                    to=data.get("to", ""),
+                    allow_real_recipients=data.get("allow_real_recipients", False),
+                )
+            )
+        except loadtest.LoadTestError as exc:
+            raise ValidationError({"to": str(exc)}) from exc
+        return data
+
+    return checked
 
 
 def address_validate_one(raw: str) -> str:

@@ -1,0 +1,226 @@
+"""The built-in load test: real runs against the stand-ins, and a check that can fail."""
+
+import json
+import uuid
+from io import StringIO
+
+import pytest
+from django.contrib.auth.models import Group, Permission, User
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from delivery import loadtest, tasks
+from delivery.models import LoadTestRun, StepExecution, TransactionalMessage
+from tests.factories import ContactFactory, StepExecutionFactory
+
+Status = StepExecution.Status
+
+
+def loadtest_json(*args) -> tuple[dict, CommandError | None]:
+    """Run manage.py loadtest --json; return its report and the error it exited with, if any."""
+    out, error = StringIO(), None
+    try:
+        call_command("loadtest", *args, "--json", stdout=out)
+    except CommandError as exc:
+        error = exc
+    return json.loads(out.getvalue()), error
+
+
+@pytest.fixture
+def standin_env(monkeypatch):
+    """Keep claims short-lived so a killed worker's rows come back within a small run."""
+    monkeypatch.setenv("SEND_BATCH_SIZE", "25")
+    monkeypatch.setenv("SEND_CONCURRENCY", "4")
+    monkeypatch.setenv("LOG_LEVEL", "ERROR")
+
+
+def test_500_messages_through_the_api_arrive_once_each(
+    postgres_only, redis_only, transactional_db, standin_env
+):
+    report, error = loadtest_json("--messages", "500", "--rate", "250", "--standin-latency-ms", "5")
+
+    assert error is None, report
+    assert report["status"] == "passed"
+    assert (report["requested"], report["accepted"], report["sent"]) == (500, 500, 500)
+    assert (report["duplicates"], report["missing"], report["failed"], report["unknown"]) == (0, 0, 0, 0)
+    assert report["receipts"].startswith("the stand-in's record")
+    assert report["api_statuses"] == {"202": 500}
+    assert all(report["api_latency_ms"][p] > 0 for p in ("p50", "p95", "p99"))
+    assert report["ses_latency_ms"]["p50"] is not None
+    assert report["achieved_rate"] > 0
+    assert report["configured_rate"] == 250
+    assert max(depth for _, depth, _ in report["queue_depth"]) > 0  # The queue was watched filling.
+    # Every message is one ledger row of its own, sent, under the run's label.
+    rows = StepExecution.objects.filter(email__contains=f"+{report['label']}-")
+    assert rows.count() == rows.filter(status=Status.SENT).count() == 500
+    assert len(set(rows.values_list("email", flat=True))) == 500
+
+
+def test_a_planted_duplicate_or_a_lost_row_fails_the_check(
+    postgres_only, redis_only, transactional_db, standin_env
+):
+    report, error = loadtest_json("--messages", "40", "--rate", "100", "--standin-latency-ms", "5")
+    assert error is None, report
+    assert report["duplicates"] == 0
+    run = LoadTestRun.objects.get(label=report["label"])
+    seventh = StepExecution.objects.get(email__contains=f"+{run.label}-7@")
+    # A second row for the seventh address, as a double send would leave.
+    twin = TransactionalMessage.objects.create(
+        api_key_id=seventh.message.api_key_id,
+        unique_code="planted",
+        fingerprint="planted",
+        template=seventh.message.template,
+        contact=seventh.contact,
+        to_email=seventh.email,
+        from_email=seventh.message.from_email,
+    )
+    StepExecution.objects.create(
+        message=twin, contact=seventh.contact, email=seventh.email, status=Status.SENT, sent_at=timezone.now()
+    )
+
+    out = StringIO()
+    with pytest.raises(CommandError) as failed:
+        call_command("loadtest", "--verify", run.label, "--json", stdout=out)
+
+    assert failed.value.returncode == 1
+    assert json.loads(out.getvalue())["duplicates"] == 1
+    run.refresh_from_db()
+    assert run.status == LoadTestRun.Status.FAILED
+
+    # And a message whose row went missing.
+    StepExecution.objects.filter(message=twin).delete()
+    StepExecution.objects.filter(email__contains=f"+{run.label}-8@").delete()
+    report, error = loadtest_json("--verify", run.label)
+    assert error is not None
+    assert (report["duplicates"], report["missing"]) == (0, 1)
+
+
+def test_a_worker_killed_mid_run_loses_and_doubles_nothing(
+    postgres_only, redis_only, transactional_db, standin_env
+):
+    report, error = loadtest_json(
+        "--messages", "300", "--rate", "150", "--kill-worker-at", "30", "--standin-latency-ms", "20"
+    )
+
+    assert error is None, report
+    assert report["worker_killed_at"] is not None
+    assert 0 < report["worker_killed_at"] < 300
+    assert (report["duplicates"], report["missing"]) == (0, 0)
+    # A row whose worker died between "the call begins" and SES receiving it stays unknown, never
+    # resent and never silently dropped: at most one per thread of the killed worker.
+    assert report["sent"] + report["unknown"] == 300
+    assert report["unknown"] <= 4
+
+
+def test_a_campaign_run_sends_each_contact_once(postgres_only, redis_only, transactional_db, standin_env):
+    report, error = loadtest_json(
+        "--messages", "200", "--rate", "200", "--via", "campaign", "--standin-latency-ms", "5"
+    )
+
+    assert error is None, report
+    assert (report["sent"], report["duplicates"], report["missing"]) == (200, 0, 0)
+    assert "api_latency_ms" not in report
+
+
+def test_moto_counts_what_it_received(postgres_only, redis_only, transactional_db, standin_env):
+    report, error = loadtest_json("--messages", "20", "--rate", "20", "--ses", "moto")
+
+    assert error is None, report
+    assert report["receipts"] == "moto's record of every message it accepted"
+    assert (report["sent"], report["duplicates"], report["missing"]) == (20, 0, 0)
+
+
+def test_real_mailboxes_are_refused_unless_allowed(db):
+    with pytest.raises(CommandError, match="real mailbox"):
+        call_command("loadtest", "--messages", "5", "--to", "someone@example.com")
+    assert not LoadTestRun.objects.exists()
+
+    run = loadtest.loadtest_create(
+        messages=3, rate=1, to="a@example.com, success+x@simulator.amazonses.com", allow_real_recipients=True
+    )
+    assert loadtest.loadtest_addresses(run=run) == [
+        f"a+{run.label}-0@example.com",
+        f"success+x-{run.label}-1@simulator.amazonses.com",
+        f"a+{run.label}-2@example.com",
+    ]
+
+
+def _row(run, n, status=Status.SENT):
+    contact = ContactFactory(email=f"success+{run.label}-{n}@simulator.amazonses.com")
+    return StepExecutionFactory(contact=contact, email=contact.email, status=status, sent_at=timezone.now())
+
+
+def test_the_report_counts_what_ses_received_per_address(db):
+    run = loadtest.loadtest_create(messages=5, rate=1)
+    rows = [_row(run, n) for n in range(4)]  # Message 4 never reached the ledger.
+    address = [row.email for row in rows]
+    receipts = {
+        # SES got message 0 twice, message 2 never (though its row says sent); 3 once.
+        "by_address": {address[0]: 2, address[1]: 1, address[3]: 1},
+        "ids": {},
+        "source": "test",
+    }
+
+    report = loadtest.loadtest_report(run=run, receipts=receipts)
+
+    assert report["duplicates"] == 1
+    assert report["missing"] == 2  # Message 2 (never received) and message 4 (no row).
+    assert (report["sent"], report["accepted"]) == (4, 4)
+
+
+def test_unknown_rows_ses_received_are_reconciled(db):
+    run = loadtest.loadtest_create(messages=2, rate=1)
+    received, lost = _row(run, 0, Status.UNKNOWN), _row(run, 1, Status.UNKNOWN)
+
+    settled = loadtest._reconcile(run, {"ids": {str(received.tracking_id): "standin-1"}})
+
+    assert settled == 1
+    received.refresh_from_db(), lost.refresh_from_db()
+    assert (received.status, received.ses_message_id, lost.status) == (
+        Status.SENT,
+        "standin-1",
+        Status.UNKNOWN,
+    )
+    report = loadtest.loadtest_report(run=run, receipts=None)
+    assert (report["sent"], report["unknown"], report["missing"]) == (1, 1, 0)
+
+
+def test_administrators_may_start_load_tests_and_marketers_may_not(db):
+    administrators = Group.objects.get(name="Administrators").permissions.values_list("codename", flat=True)
+    marketers = Group.objects.get(name="Marketers").permissions.values_list("codename", flat=True)
+
+    assert {"add_loadtestrun", "view_loadtestrun"} <= set(administrators)
+    assert "add_loadtestrun" not in marketers
+
+
+def test_a_run_started_in_the_admin_is_queued_then_run_by_the_task(
+    postgres_only, redis_only, transactional_db, standin_env, client, monkeypatch
+):
+    # Groups made by migrations don't outlive a transactional test's flush; permissions do.
+    ops = User.objects.create_user("ops", is_staff=True, password=uuid.uuid4().hex)
+    ops.user_permissions.set(Permission.objects.filter(codename__in=["add_loadtestrun", "view_loadtestrun"]))
+    clerk = User.objects.create_user("clerk", is_staff=True, password=uuid.uuid4().hex)
+    url = reverse("admin:delivery_loadtestrun_add")
+    form = {"messages": 30, "rate": 60, "via": "api", "ses": "standin"}
+    form["to"] = "success@simulator.amazonses.com"
+    queued = []
+    monkeypatch.setattr(tasks.loadtest_run, "delay", queued.append)
+
+    client.force_login(clerk)
+    assert client.get(url).status_code == 403
+    client.force_login(ops)
+    refused = client.post(url, {**form, "to": "boss@example.com"})
+    assert refused.status_code == 200
+    assert "real mailbox" in refused.content.decode()
+    response = client.post(url, form)
+    assert response.status_code == 302
+    run = LoadTestRun.objects.get()
+    assert (run.status, run.started_by, queued) == (LoadTestRun.Status.QUEUED, "ops", [run.pk])
+
+    tasks.loadtest_run(run.pk)  # What the worker it was queued for does.
+
+    run.refresh_from_db()
+    assert run.status == LoadTestRun.Status.PASSED, run.report
+    page = client.get(reverse("admin:delivery_loadtestrun_change", args=[run.pk])).content.decode()
+    assert "duplicates 0  missing 0" in page
