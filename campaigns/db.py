@@ -190,3 +190,16 @@ def tally_compact(model: type[models.Model]) -> int:
         cursor.execute(f"INSERT INTO {table} ({keys}, n) SELECT {keys}, n FROM tally_fold WHERE n <> 0")
         cursor.execute("DROP TABLE tally_fold")
         return removed
+
+
+def tally_operation(**tally):
+    """Return the migration operation that creates a tally's triggers, and drops them backwards."""
+    from django.db import migrations
+
+    def create(apps, schema_editor):
+        tally_triggers_create(schema_editor.connection, **tally)
+
+    def drop(apps, schema_editor):
+        tally_triggers_drop(schema_editor.connection, name=tally["name"], source=tally["source"])
+
+    return migrations.RunPython(create, drop)

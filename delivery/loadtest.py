@@ -272,6 +272,9 @@ def _send_event_receipts(run: LoadTestRun) -> dict | None:
 # --- Traffic --------------------------------------------------------------------------------------
 
 
+API_ATTEMPTS = 3  # Per message, on connection errors only; an HTTP answer is final.
+
+
 class ApiTraffic:
     """Offer the messages to POST /api/v1/messages at the run's rate, from a pool of threads."""
 
@@ -279,6 +282,7 @@ class ApiTraffic:
         self.run, self.addresses, self.url, self.key = run, addresses, url.rstrip("/"), key
         self.latencies: list[float] = []
         self.statuses: Counter = Counter()
+        self.retries = 0
         self.next, self.lock = 0, threading.Lock()
         self.pool = urllib3.PoolManager(maxsize=64, retries=False, timeout=urllib3.Timeout(30))
         threads = max(4, min(64, int(run.rate // 4) + 4))
@@ -309,16 +313,23 @@ class ApiTraffic:
                 "unique_code": f"{self.run.label}-{n}",
             }
             began = time.perf_counter()
-            try:
-                response = self.pool.request(
-                    "POST",
-                    f"{self.url}/api/v1/messages",
-                    body=json.dumps(body).encode(),
-                    headers={"Content-Type": "application/json", "X-API-Key": self.key},
-                )
-                status = response.status
-            except urllib3.exceptions.HTTPError as exc:
-                status = type(exc).__name__
+            for attempt in range(API_ATTEMPTS):
+                try:
+                    response = self.pool.request(
+                        "POST",
+                        f"{self.url}/api/v1/messages",
+                        body=json.dumps(body).encode(),
+                        headers={"Content-Type": "application/json", "X-API-Key": self.key},
+                    )
+                    status = response.status
+                    break
+                except urllib3.exceptions.HTTPError as exc:
+                    # A kept-alive connection the server closed meanwhile, a reset: the code
+                    # makes a retry safe (the first answer is replayed), as any client would.
+                    status = type(exc).__name__
+                    with self.lock:
+                        self.retries += 1
+                    time.sleep(0.1 * (attempt + 1))
             with self.lock:
                 self.latencies.append((time.perf_counter() - began) * 1000)
                 self.statuses[status] += 1
@@ -359,22 +370,24 @@ def _ledger_rows(run: LoadTestRun):
     return StepExecution.objects.filter(email__contains=f"+{run.label}-")
 
 
-def loadtest_execute(*, run: LoadTestRun, url: str = "", workers: int = 2, on_sample=None) -> LoadTestRun:
+def loadtest_execute(*, run: LoadTestRun, url: str = "", workers: int = 2) -> LoadTestRun:
     """Run the load test end to end and store its report; the run's status tells the verdict."""
     run.status, run.report = LoadTestRun.Status.RUNNING, {}
     run.save(update_fields=["status", "report"])
     try:
         with ExitStack() as stack:
-            _execute(run=run, stack=stack, url=url, workers=workers, on_sample=on_sample)
-    except (LoadTestError, OSError, subprocess.SubprocessError) as exc:
+            _execute(run=run, stack=stack, url=url, workers=workers)
+    except Exception as exc:
         run.status = LoadTestRun.Status.ERROR
-        run.report = {**run.report, "error": str(exc)}
+        run.report = {**run.report, "error": str(exc) or type(exc).__name__}
         run.finished_at = timezone.now()
         run.save(update_fields=["status", "report", "finished_at"])
+        if not isinstance(exc, LoadTestError | OSError | subprocess.SubprocessError):
+            raise  # A bug, not a circumstance: recorded on the run, and shown whole.
     return run
 
 
-def _execute(*, run: LoadTestRun, stack: ExitStack, url: str, workers: int, on_sample) -> None:
+def _execute(*, run: LoadTestRun, stack: ExitStack, url: str, workers: int) -> None:
     addresses = loadtest_addresses(run=run)
     folder = Path(settings.VAR_DIR) / "loadtest"
     folder.mkdir(parents=True, exist_ok=True)
@@ -390,25 +403,10 @@ def _execute(*, run: LoadTestRun, stack: ExitStack, url: str, workers: int, on_s
         name=TEMPLATE_NAME,
         defaults={"subject": "Campanile load test", "html_body": "<p>A load test message.</p>"},
     )
-    traffic = None
-    if run.via == LoadTestRun.Via.API:
-        api_key, secret = campaign_services.api_key_create(
-            name=f"Load test {run.label}", rate_limit=f"{max(600, int(run.rate * 120))}/minute"
-        )
-        run.context["api_key_id"] = api_key.pk
-        if not url:
-            port = _free_port()
-            gunicorn = Path(sys.executable).with_name("gunicorn")
-            command = [str(gunicorn), "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2", "--threads", "8"]
-            command += ["--log-level", "warning"]
-            _wait_for_port(port, _spawn(stack, command, env), "gunicorn")
-            url = f"http://127.0.0.1:{port}"
-        _wait_for_health(url)
-        traffic = ApiTraffic(run, addresses, url, secret)
+    traffic = _api_traffic(run, stack, addresses, url, env) if run.via == LoadTestRun.Via.API else None
     run.save(update_fields=["context"])
     before = fleet.metrics_read()
-    processes = [_worker(stack, env) for _ in range(workers)]
-    started = time.monotonic()
+    fleet_of_run = Workers(stack, env, workers)
     if traffic is not None:
         traffic.start()
     else:
@@ -416,38 +414,9 @@ def _execute(*, run: LoadTestRun, stack: ExitStack, url: str, workers: int, on_s
         run.save(update_fields=["context"])
     timeout = 60 + 3 * run.messages / min(run.rate, configured or run.rate)
     timeout += int(overrides.get("SEND_LEASE_SECONDS", 0))
-    samples, killed_at = [], None
-    while True:
-        time.sleep(0.5)
-        counts = dict(_ledger_rows(run).order_by().values_list("status").annotate(n=Count("pk")))
-        elapsed = round(time.monotonic() - started, 1)
-        done = sum(counts.get(status, 0) for status in FINAL)
-        queued = counts.get(Status.PENDING, 0) + counts.get(Status.SENDING, 0)
-        samples.append([elapsed, queued, counts.get(Status.SENT, 0)])
-        if on_sample:
-            on_sample(elapsed, counts)
-        if (
-            run.kill_worker_at is not None
-            and killed_at is None
-            and done >= run.messages * run.kill_worker_at / 100
-        ):
-            processes[0].send_signal(signal.SIGKILL)
-            processes[0].wait(10)
-            processes[0] = _worker(stack, env)  # Restarted, as a supervisor would.
-            killed_at = done
-        offered = traffic is None or traffic.done()
-        expected = traffic.accepted() if traffic is not None else run.messages
-        if offered and not queued and done >= expected:
-            break
-        if elapsed > timeout:
-            break
-    drained = round(time.monotonic() - started, 1)
-    for process in processes:  # Stop the workers so their last SES timings reach the store.
-        process.terminate()
-    for process in processes:
-        process.wait(15)
+    samples, drained = _watch(run, fleet_of_run, traffic, timeout)
+    fleet_of_run.stop()  # Before reading the metrics: a stopping worker flushes its SES timings.
     _reconcile(run, loadtest_receipts(run=run, moto=ses.moto))
-    after = fleet.metrics_read()
     report = loadtest_report(run=run, receipts=loadtest_receipts(run=run, moto=ses.moto))
     report.update(
         {
@@ -455,15 +424,83 @@ def _execute(*, run: LoadTestRun, stack: ExitStack, url: str, workers: int, on_s
             "drained_seconds": drained,
             "timed_out": drained > timeout,
             "queue_depth": samples,
-            "ses_latency_ms": _ses_latency(before, after),
-            "worker_killed_at": killed_at,
+            "ses_latency_ms": _ses_latency(before, fleet.metrics_read()),
+            "worker_killed_at": fleet_of_run.killed_at,
         }
     )
     if traffic is not None:
         report["accepted"] = traffic.accepted()
         report["api_statuses"] = {str(status): n for status, n in traffic.statuses.items()}
+        report["api_retries"] = traffic.retries
         report["api_latency_ms"] = _percentiles(traffic.latencies)
     _finish(run, report)
+
+
+def _api_traffic(run: LoadTestRun, stack: ExitStack, addresses: list[str], url: str, env: dict) -> ApiTraffic:
+    """Make the run's API key (revoked when the run ends) and, without a URL, a gunicorn to post to."""
+    api_key, secret = campaign_services.api_key_create(
+        name=f"Load test {run.label}", rate_limit=f"{max(600, int(run.rate * 120))}/minute"
+    )
+    stack.callback(lambda: type(api_key).objects.filter(pk=api_key.pk).update(revoked=True))
+    run.context["api_key_id"] = api_key.pk
+    if not url:
+        port = _free_port()
+        gunicorn = Path(sys.executable).with_name("gunicorn")
+        command = [str(gunicorn), "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2", "--threads", "8"]
+        command += ["--log-level", "warning"]
+        _wait_for_port(port, _spawn(stack, command, env), "gunicorn")
+        url = f"http://127.0.0.1:{port}"
+    _wait_for_health(url)
+    return ApiTraffic(run, addresses, url, secret)
+
+
+class Workers:
+    """The run's send worker processes: started, one killed and replaced on request, stopped."""
+
+    def __init__(self, stack: ExitStack, env: dict, count: int):
+        self.stack, self.env, self.killed_at = stack, env, None
+        self.processes = [_worker(stack, env) for _ in range(count)]
+
+    def kill_one(self, settled: int) -> None:
+        """SIGKILL the first worker mid-run and start another, as a supervisor would."""
+        self.processes[0].send_signal(signal.SIGKILL)
+        self.processes[0].wait(10)
+        self.processes[0] = _worker(self.stack, self.env)
+        self.killed_at = settled
+
+    def check(self) -> None:
+        for process in self.processes:
+            if process.poll() is not None:
+                raise LoadTestError(f"A send worker exited by itself (status {process.returncode}).")
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.wait(15)
+
+
+def _watch(
+    run: LoadTestRun, workers: Workers, traffic: ApiTraffic | None, timeout: float
+) -> tuple[list, float]:
+    """Count the run's rows twice a second until they are all settled (or the timeout); return the
+    samples [seconds, queued, sent] and the seconds it took."""
+    started, samples = time.monotonic(), []
+    while True:
+        time.sleep(0.5)
+        workers.check()
+        counts = dict(_ledger_rows(run).order_by().values_list("status").annotate(n=Count("pk")))
+        elapsed = round(time.monotonic() - started, 1)
+        settled = sum(counts.get(status, 0) for status in FINAL)
+        queued = counts.get(Status.PENDING, 0) + counts.get(Status.SENDING, 0)
+        samples.append([elapsed, queued, counts.get(Status.SENT, 0)])
+        kill_due = run.kill_worker_at is not None and settled >= run.messages * run.kill_worker_at / 100
+        if kill_due and workers.killed_at is None:
+            workers.kill_one(settled)
+        offered = traffic is None or traffic.done()
+        expected = traffic.accepted() if traffic is not None else run.messages
+        if (offered and not queued and settled >= expected) or elapsed > timeout:
+            return samples, elapsed
 
 
 def _reconcile(run: LoadTestRun, receipts: dict | None) -> int:
@@ -575,7 +612,10 @@ def loadtest_summary(*, run: LoadTestRun) -> str:
         f"  duplicates {r.get('duplicates')}  missing {r.get('missing')}  (SES side: {r.get('receipts')})",
         f"  send rate {r.get('achieved_rate')}/s achieved, {r.get('configured_rate')}/s configured; "
         f"drained in {r.get('drained_seconds')} s" + (" (timed out)" if r.get("timed_out") else ""),
-        f"  API latency {ms(r.get('api_latency_ms'))}" if "api_latency_ms" in r else "",
+        f"  API latency {ms(r.get('api_latency_ms'))}; answers {r.get('api_statuses')}, "
+        f"{r.get('api_retries', 0)} retried after a connection error"
+        if "api_latency_ms" in r
+        else "",
         f"  SES call latency {ms(r.get('ses_latency_ms'))}",
         f"  worker killed after {r['worker_killed_at']} settled rows and restarted"
         if r.get("worker_killed_at") is not None

@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-from campaigns.db import TallyHour, tally_triggers_create, tally_triggers_drop
+from campaigns.db import TallyHour, tally_operation
 
 # Campaign rows only: transactional messages have no step.
 TALLY = dict(
@@ -13,14 +13,6 @@ TALLY = dict(
     where="{r}.step_id IS NOT NULL",
     watch=["step_id", "status", "sent_at"],
 )
-
-
-def create(apps, schema_editor):
-    tally_triggers_create(schema_editor.connection, **TALLY)
-
-
-def drop(apps, schema_editor):
-    tally_triggers_drop(schema_editor.connection, name=TALLY["name"], source=TALLY["source"])
 
 
 class Migration(migrations.Migration):
@@ -43,5 +35,5 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(fields=['step_id'], name='ledger_tally_step_idx')],
             },
         ),
-        migrations.RunPython(create, drop),
+        tally_operation(**TALLY),
     ]

@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from delivery import loadtest, tasks
 from delivery.models import LoadTestRun, StepExecution, TransactionalMessage
-from tests.factories import ContactFactory, StepExecutionFactory
+from tests.factories import ContactFactory, StepExecutionFactory, TrackingEventFactory
+from tracking.models import TrackingEvent
 
 Status = StepExecution.Status
 
@@ -224,3 +225,23 @@ def test_a_run_started_in_the_admin_is_queued_then_run_by_the_task(
     assert run.status == LoadTestRun.Status.PASSED, run.report
     page = client.get(reverse("admin:delivery_loadtestrun_change", args=[run.pk])).content.decode()
     assert "duplicates 0  missing 0" in page
+
+
+def test_against_the_configured_ses_the_send_events_are_the_receipts(db):
+    run = loadtest.loadtest_create(messages=3, rate=1, ses=LoadTestRun.Ses.CURRENT)
+    rows = [_row(run, n) for n in range(3)]
+    assert loadtest.loadtest_receipts(run=run) is None  # No Send events yet: the ledger alone.
+    # SES's Send events: message 0 went out under two SES message ids, message 2 never did.
+    for n, ses_id in ((0, "ses-a"), (0, "ses-b"), (1, "ses-c"), (1, "ses-c")):
+        TrackingEventFactory(
+            type=TrackingEvent.Type.SEND,
+            recipient=rows[n].email,
+            ses_message_id=ses_id,
+            step_execution=rows[n],
+        )
+
+    receipts = loadtest.loadtest_receipts(run=run)
+    report = loadtest.loadtest_report(run=run, receipts=receipts)
+
+    assert receipts["source"] == "SES Send events"
+    assert (report["duplicates"], report["missing"]) == (1, 1)

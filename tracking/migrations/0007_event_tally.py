@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-from campaigns.db import TallyHour, tally_triggers_create, tally_triggers_drop
+from campaigns.db import TallyHour, tally_operation
 
 # Events of campaign mail only, by the step of the ledger row they concern.
 TALLY = dict(
@@ -19,14 +19,6 @@ TALLY = dict(
     where="e.step_id IS NOT NULL",
     watch=["step_execution_id", "type", "is_machine", "occurred_at"],
 )
-
-
-def create(apps, schema_editor):
-    tally_triggers_create(schema_editor.connection, **TALLY)
-
-
-def drop(apps, schema_editor):
-    tally_triggers_drop(schema_editor.connection, name=TALLY["name"], source=TALLY["source"])
 
 
 class Migration(migrations.Migration):
@@ -51,5 +43,5 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(fields=['step_id'], name='event_tally_step_idx')],
             },
         ),
-        migrations.RunPython(create, drop),
+        tally_operation(**TALLY),
     ]
