@@ -16,6 +16,7 @@ from campaigns.charts import svg_time_bars
 from campaigns.exceptions import CampanileError, InvalidTransition
 from campaigns.models import Campaign
 from delivery import loadtest, tasks
+from delivery.exceptions import LoadTestError
 from delivery.models import LoadTestRun, SendingHold, StepExecution, TransactionalMessage
 from delivery.selectors import campaign_step_progress, delivery_dashboard, step_execution_counts
 from delivery.services import campaign_retry_failed, campaign_send_test, step_executions_retry
@@ -173,7 +174,7 @@ class LoadTestRunAdmin(admin.ModelAdmin):
                 **{field: form.cleaned_data[field] for field in self.fields},
                 started_by=request.user.get_username(),
             )
-        except loadtest.LoadTestError as exc:
+        except LoadTestError as exc:
             raise PermissionDenied(str(exc)) from exc
         obj.pk, obj.label = run.pk, run.label
         transaction.on_commit(lambda: tasks.loadtest_run.delay(run.pk))
@@ -197,7 +198,7 @@ def _loadtest_form_clean(clean):
                     allow_real_recipients=data.get("allow_real_recipients", False),
                 )
             )
-        except loadtest.LoadTestError as exc:
+        except LoadTestError as exc:
             raise ValidationError({"to": str(exc)}) from exc
         return data
 

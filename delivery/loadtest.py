@@ -26,15 +26,16 @@ from types import SimpleNamespace
 
 import urllib3
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections
 from django.db.models import Count
 from django.utils import timezone
 
 from campaigns import metrics as fleet
 from campaigns import services as campaign_services
-from campaigns.exceptions import CampanileError
+from campaigns.db import database_url
 from campaigns.models import Campaign, CampaignStep, Contact, ContactList, ListMembership, Template
 from delivery import metrics, services
+from delivery.exceptions import LoadTestError
 from delivery.models import LoadTestRun, StepExecution
 from delivery.throttle import send_rate_current
 
@@ -43,10 +44,6 @@ TEMPLATE_NAME = "Campanile load test"
 ROOT = Path(settings.BASE_DIR)
 Status = StepExecution.Status
 FINAL = (Status.SENT, Status.FAILED, Status.SUPPRESSED, Status.UNKNOWN, Status.CANCELLED)
-
-
-class LoadTestError(CampanileError):
-    """A load test cannot start or run as asked."""
 
 
 # --- Addresses ------------------------------------------------------------------------------------
@@ -92,19 +89,11 @@ def _free_port() -> int:
 
 def _child_env(**overrides: str) -> dict[str, str]:
     """Return the environment of a child process: this process's database, Redis and secrets."""
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        database_url = f"sqlite:///{db['NAME']}"
-    else:
-        credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-        database_url = (
-            f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-        )
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DJANGO_SECRET_KEY": settings.SECRET_KEY,
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": database_url(),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
     }
     if settings.REDIS_URL:

@@ -10,13 +10,12 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import yaml
-from django.db import connection
 from rest_framework.test import APIClient
 
+from campaigns.db import database_url
 from campaigns.services import api_key_create
 from delivery.models import TransactionalMessage
 from tests.conftest import _services_required
@@ -194,14 +193,6 @@ def artillery():
         pytest.skip(missing)
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    user = quote(db["USER"] or "", safe="")
-    if db["PASSWORD"]:
-        user += ":" + quote(db["PASSWORD"], safe="")
-    return f"postgres://{user}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 def _status(url: str) -> int:
     try:
         with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 - loopback only
@@ -225,7 +216,7 @@ def test_smoke_run_queues_one_message_per_request(artillery, postgres_only, tran
         **env,
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DJANGO_SECRET_KEY": "artillery-test",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "REDIS_URL": "",
         "CELERY_BROKER_URL": "memory://",
         "LOG_LEVEL": "WARNING",

@@ -9,10 +9,10 @@ from collections import Counter
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from campaigns import services as campaign_services
+from campaigns.db import database_url
 from campaigns.models import Campaign, Contact, ListMembership
 from delivery import services
 from delivery.models import StepExecution
@@ -65,12 +65,11 @@ def test_a_worker_killed_mid_campaign_loses_nobody_and_mails_nobody_twice(
         stdout=subprocess.PIPE,
         text=True,
     )
-    db = connection.settings_dict
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DJANGO_SECRET_KEY": "chaos-test",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DATABASE_URL": database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
         "AWS_ACCESS_KEY_ID": "chaos",

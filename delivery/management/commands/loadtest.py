@@ -5,6 +5,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from delivery import loadtest
+from delivery.exceptions import LoadTestError
 from delivery.models import LoadTestRun
 
 
@@ -65,7 +66,7 @@ class Command(BaseCommand):
                 if not options["json"]:
                     self.stdout.write(f"Load test {run.label}: {run.messages} messages at {run.rate}/s …")
                 run = loadtest.loadtest_execute(run=run, url=options["url"], workers=options["workers"])
-        except loadtest.LoadTestError as exc:
+        except LoadTestError as exc:
             raise CommandError(str(exc)) from exc
         if options["json"]:
             self.stdout.write(json.dumps({"status": run.status, **run.report}, indent=2))
