@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta
 
-from django.db.models import Sum
+from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce
 
 from campaigns.models import Campaign, Contact
@@ -240,3 +240,14 @@ def campaign_event_rows(*, campaign: Campaign):
             links.get(event.raw.get("link_id"), ""),
             event.ses_message_id,
         ]
+
+
+def send_events_by_recipient(fragment: str) -> dict[str, int]:
+    """Return, per recipient address containing `fragment`, how many distinct emails SES reported
+    sending to it (Send events): how a load test counts what real SES received."""
+    rows = (
+        TrackingEvent.objects.filter(type=Type.SEND, recipient__contains=fragment)
+        .values_list("recipient")
+        .annotate(n=Count("ses_message_id", distinct=True))
+    )
+    return dict(rows)
