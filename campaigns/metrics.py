@@ -12,11 +12,12 @@ import threading
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-import redis
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from campaigns.redis_client import redis_client
 
 _METRICS: dict[str, "FleetCounter"] = {}
 _pending: dict[str, float] = defaultdict(float)
@@ -122,7 +123,7 @@ def _flush_in_thread() -> None:
 
 def _store_write(counts: dict[str, float], sets: dict[str, float]) -> None:
     if settings.REDIS_URL:
-        pipe = redis.Redis.from_url(settings.REDIS_URL).pipeline(transaction=False)
+        pipe = redis_client(settings.REDIS_URL).pipeline(transaction=False)
         for series, amount in counts.items():
             pipe.hincrbyfloat(settings.METRICS_REDIS_KEY, series, amount)
         if sets:
@@ -148,7 +149,7 @@ def _store_write(counts: dict[str, float], sets: dict[str, float]) -> None:
 def metrics_read() -> dict[str, float]:
     """Return every stored series of the fleet with its total."""
     if settings.REDIS_URL:
-        stored = redis.Redis.from_url(settings.REDIS_URL).hgetall(settings.METRICS_REDIS_KEY)
+        stored = redis_client(settings.REDIS_URL).hgetall(settings.METRICS_REDIS_KEY)
         return {series.decode(): float(value) for series, value in stored.items()}
     from campaigns.models import MetricSeries
 
@@ -161,7 +162,7 @@ def metrics_reset() -> None:
         _pending.clear()
         _pending_sets.clear()
     if settings.REDIS_URL:
-        redis.Redis.from_url(settings.REDIS_URL).delete(settings.METRICS_REDIS_KEY)
+        redis_client(settings.REDIS_URL).delete(settings.METRICS_REDIS_KEY)
     from campaigns.models import MetricSeries
 
     MetricSeries.objects.all().delete()

@@ -99,6 +99,10 @@ class Contact(TimestampedModel):
     timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUBSCRIBED)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    #: Made by a load test (or a message through a load-test API key): hidden from the marketer's
+    #: lists, deleted by `manage.py loadtest_cleanup`.
+    # db_default too: bulk imports COPY rows in SQL that names its columns.
+    is_load_test = models.BooleanField("load test", default=False, db_default=False, editable=False)
 
     class Meta:
         ordering = ["email"]
@@ -112,7 +116,12 @@ class Contact(TimestampedModel):
                 name="contact_external_id_unique",
             ),
         ]
-        indexes = [models.Index(fields=["status"], name="contact_status_idx")]
+        indexes = [
+            models.Index(fields=["status"], name="contact_status_idx"),
+            # Only load-test contacts are indexed: the clean-up and the "only load tests" filter
+            # find them without reading a marketer's million rows; everyone else is unaffected.
+            models.Index(fields=["id"], condition=models.Q(is_load_test=True), name="contact_load_test_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.email
@@ -130,6 +139,8 @@ class ContactList(TimestampedModel):
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
     contacts = models.ManyToManyField(Contact, through="ListMembership", related_name="lists", blank=True)
+    #: Made by a load test: hidden from the marketer's lists and choosers.
+    is_load_test = models.BooleanField("load test", default=False, db_default=False, editable=False)
 
     class Meta:
         ordering = ["name"]
@@ -288,6 +299,8 @@ class Campaign(TimestampedModel):
     completed_at = models.DateTimeField(null=True, blank=True, editable=False)
     #: Last sign of life of the task sending this campaign; a stale one lets the tick start another.
     send_heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
+    #: Made by a load test: hidden from the marketer's lists and from the alerts' trailing averages.
+    is_load_test = models.BooleanField("load test", default=False, db_default=False, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -419,6 +432,15 @@ class ApiKey(AbstractAPIKey):
         blank=True,
         validators=[validate_rate],
         help_text="Requests allowed, e.g. 600/minute. Empty uses API_DEFAULT_RATE_LIMIT.",
+    )
+    #: The key's traffic is a load test's: contacts its messages create are load-test contacts, and
+    #: `manage.py loadtest_cleanup` deletes its messages.
+    is_load_test = models.BooleanField(
+        "load test",
+        default=False,
+        db_default=False,
+        help_text="For load tests (manage.py loadtest, Artillery): contacts its messages create are "
+        "hidden from marketers, and loadtest_cleanup deletes them and its messages.",
     )
 
     class Meta(AbstractAPIKey.Meta):

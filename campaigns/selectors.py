@@ -4,7 +4,7 @@ from datetime import datetime
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
-from campaigns.models import Campaign, Contact, ListMembership, Suppression, email_normalize
+from campaigns.models import Campaign, Contact, ContactList, ListMembership, Suppression, email_normalize
 
 
 def campaign_list_due(*, now: datetime) -> QuerySet[Campaign]:
@@ -59,3 +59,9 @@ def preview_contact(*, campaign: Campaign, wanted: str = "") -> Contact | None:
         return Contact.objects.filter(lookup).first()
     on_lists = Contact.objects.filter(lists__campaigns=campaign).order_by("pk")
     return campaign_audience(campaign=campaign).order_by("pk").first() or on_lists.first()
+
+
+def contact_list_choices(*, campaign: Campaign | None = None) -> QuerySet[ContactList]:
+    """Return the lists a marketer may give a campaign: no load test's, bar those it already has."""
+    chosen = ContactList.objects.filter(campaigns=campaign).values("pk") if campaign and campaign.pk else []
+    return ContactList.objects.filter(Q(is_load_test=False) | Q(pk__in=chosen))

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
@@ -34,6 +35,8 @@ router.register("suppressions", SuppressionViewSet, basename="suppression")
 router.register("events", EventViewSet, basename="event")
 
 urlpatterns = [
+    # Nothing public lives at the root: it (and the admin's "View site" link) leads to the admin.
+    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),

@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 
 from campaigns import selectors as campaign_selectors
 from campaigns import services as campaign_services
-from campaigns.admin import CampaignAdmin
+from campaigns.admin import CampaignAdmin, MarketerRelatedFilter
 from campaigns.charts import svg_time_bars
 from campaigns.exceptions import CampanileError, InvalidTransition
 from campaigns.models import Campaign
@@ -35,7 +35,7 @@ class StepExecutionAdmin(admin.ModelAdmin):
         "attempts",
         "sent_at",
     ]
-    list_filter = ["status", "outcome", "step__campaign"]
+    list_filter = ["status", "outcome", ("step__campaign", MarketerRelatedFilter)]
     search_fields = ["=email", "=ses_message_id", "=tracking_id"]
     list_select_related = ["step__campaign"]
     readonly_fields = [f.name for f in StepExecution._meta.fields]
@@ -159,12 +159,16 @@ class LoadTestRunForm(forms.ModelForm):
 class LoadTestRunAdmin(admin.ModelAdmin):
     """Load test runs: start one (it runs on a Celery worker) and read its verdict."""
 
-    list_display = ["label", "messages", "rate", "via", "ses", "status", "duplicates", "missing"]
+    list_display = ["label", "messages", "rate", "via", "ses", "verdict", "duplicates", "missing"]
     list_display += ["created_at"]
     list_filter = ["status", "via", "ses"]
     form = LoadTestRunForm
     fields = LoadTestRunForm.Meta.fields
-    readonly_fields = ["label", "status", "started_by", "created_at", "finished_at", "summary"]
+    readonly_fields = ["label", "verdict", "started_by", "created_at", "finished_at", "summary"]
+
+    @admin.display(description="Verdict", ordering="status")
+    def verdict(self, obj):
+        return loadtest.loadtest_verdict(run=obj)
 
     @admin.display(description="Duplicates")
     def duplicates(self, obj):

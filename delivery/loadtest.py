@@ -28,16 +28,16 @@ from types import SimpleNamespace
 import urllib3
 from django.conf import settings
 from django.db import close_old_connections
-from django.db.models import Count
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from campaigns import metrics as fleet
 from campaigns import services as campaign_services
 from campaigns.db import database_url
-from campaigns.models import Campaign, CampaignStep, Contact, ContactList, ListMembership, Template
+from campaigns.models import ApiKey, Campaign, CampaignStep, Contact, ContactList, ListMembership, Template
 from delivery import metrics, services
 from delivery.exceptions import LoadTestError
-from delivery.models import LoadTestRun, StepExecution
+from delivery.models import LoadTestRun, StepExecution, TransactionalMessage
 from delivery.throttle import send_rate_current
 
 SIMULATOR_DOMAIN = "simulator.amazonses.com"
@@ -45,6 +45,12 @@ TEMPLATE_NAME = "Campanile load test"
 ROOT = Path(settings.BASE_DIR)
 Status = StepExecution.Status
 FINAL = (Status.SENT, Status.FAILED, Status.SUPPRESSED, Status.UNKNOWN, Status.CANCELLED)
+Proof = LoadTestRun.Proof
+
+
+def _run_name(label: str) -> str:
+    """Name what a run makes (its list, campaign and API key) after its label."""
+    return f"Load test {label}"
 
 
 # --- Addresses ------------------------------------------------------------------------------------
@@ -179,7 +185,7 @@ class SesSide:
         }
         if run.ses == LoadTestRun.Ses.STANDIN:
             command = [
-                sys.executable, "benchmarks/ses_standin.py", "--port", str(port),
+                sys.executable, "-m", "ses_standin", "--port", str(port),
                 "--log", run.context["ses_log"],
                 "--latency-ms", str(run.context.get("standin_latency_ms", 50)),
                 "--max-send-rate", str(run.rate),
@@ -197,7 +203,7 @@ class SesSide:
             _wait_for_port(port, _spawn(stack, command, _child_env(), quiet=True), "moto_server")
             # moto refuses senders whose domain it has not verified.
             subprocess.run(
-                [sys.executable, "manage.py", "ses_standin", "--wait", "30"],
+                [sys.executable, "manage.py", "ses_verify_sender", "--wait", "30"],
                 cwd=ROOT,
                 env=_child_env(**self.env),
                 check=True,
@@ -326,13 +332,16 @@ class ApiTraffic:
 
 
 def _campaign_start(run: LoadTestRun, addresses: list[str], template: Template) -> Campaign:
-    """Make the run's contacts, list and one-step campaign, and schedule it for now."""
-    audience = ContactList.objects.create(name=f"Load test {run.label}")
-    contacts = Contact.objects.bulk_create(Contact(email=address) for address in addresses)
+    """Make the run's contacts, list and one-step campaign, all marked as load-test data, and
+    schedule it for now."""
+    audience = ContactList.objects.create(name=_run_name(run.label), is_load_test=True)
+    contacts = Contact.objects.bulk_create(Contact(email=address, is_load_test=True) for address in addresses)
     if not contacts or contacts[0].pk is None:  # Backends that return no ids on bulk insert.
         contacts = list(Contact.objects.filter(email__in=addresses))
     ListMembership.objects.bulk_create(ListMembership(contact_list=audience, contact=c) for c in contacts)
-    campaign = Campaign.objects.create(name=f"Load test {run.label}", from_email=settings.DEFAULT_FROM_EMAIL)
+    campaign = Campaign.objects.create(
+        name=_run_name(run.label), from_email=settings.DEFAULT_FROM_EMAIL, is_load_test=True
+    )
     campaign.lists.add(audience)
     CampaignStep.objects.create(campaign=campaign, template=template, order=1)
     return campaign_services.campaign_schedule(campaign=campaign)
@@ -433,9 +442,12 @@ def _execute(*, run: LoadTestRun, stack: ExitStack, url: str, workers: int) -> N
 
 
 def _api_traffic(run: LoadTestRun, stack: ExitStack, addresses: list[str], url: str, env: dict) -> ApiTraffic:
-    """Make the run's API key (revoked when the run ends) and, without a URL, a gunicorn to post to."""
+    """Make the run's API key (revoked when the run ends) and, without a URL, a gunicorn to post to.
+
+    The key is a load-test key: the contacts its messages create are load-test contacts.
+    """
     api_key, secret = campaign_services.api_key_create(
-        name=f"Load test {run.label}", rate_limit=f"{max(600, int(run.rate * 120))}/minute"
+        name=_run_name(run.label), rate_limit=f"{max(600, int(run.rate * 120))}/minute", is_load_test=True
     )
     stack.callback(lambda: type(api_key).objects.filter(pk=api_key.pk).update(revoked=True))
     run.context["api_key_id"] = api_key.pk
@@ -572,6 +584,7 @@ def loadtest_report(*, run: LoadTestRun, receipts: dict | None) -> dict:
         "missing": missing,
         "achieved_rate": round((high - low) / span, 2) if span > 0 else None,
         "receipts": (receipts or {}).get("source", "none: the ledger alone"),
+        "proof": (Proof.SES if receipts and "by_address" in receipts else Proof.LEDGER).value,
     }
 
 
@@ -589,6 +602,23 @@ def loadtest_verify(*, run: LoadTestRun) -> LoadTestRun:
     return run
 
 
+def loadtest_proof(*, run: LoadTestRun) -> Proof:
+    """Return what the run's messages were counted against: SES's side, or the ledger alone."""
+    proof = run.report.get("proof")
+    if proof is None:  # A report from before the proof was recorded: its receipts tell.
+        proof = Proof.LEDGER if run.report.get("receipts", "none").startswith("none") else Proof.SES
+    return Proof(proof)
+
+
+def loadtest_verdict(*, run: LoadTestRun) -> str:
+    """Return the run's verdict in words; a pass names what it was counted against."""
+    if run.status != LoadTestRun.Status.PASSED:
+        return run.get_status_display()
+    proof = loadtest_proof(run=run)
+    source = f" ({run.report.get('receipts')})" if proof == Proof.SES else ""
+    return f"{run.get_status_display()} — {proof.label}{source}"
+
+
 def loadtest_summary(*, run: LoadTestRun) -> str:
     """Return the run's report as the lines a person reads."""
     r = run.report
@@ -602,7 +632,7 @@ def loadtest_summary(*, run: LoadTestRun) -> str:
     depth = r.get("queue_depth") or []
     step = max(1, len(depth) // 12)
     lines = [
-        f"Load test {run.label} ({run.messages} via {run.via}, SES: {run.ses}): {run.get_status_display()}",
+        f"Load test {run.label} ({run.messages} via {run.via}, SES: {run.ses}): {loadtest_verdict(run=run)}",
         f"  requested {r.get('requested')}  accepted {r.get('accepted')}  sent {r.get('sent')}  "
         f"failed {r.get('failed')}  unknown {r.get('unknown')}",
         f"  duplicates {r.get('duplicates')}  missing {r.get('missing')}  (SES side: {r.get('receipts')})",
@@ -619,3 +649,59 @@ def loadtest_summary(*, run: LoadTestRun) -> str:
         "  queue depth (s: rows): " + ", ".join(f"{t}: {q}" for t, q, _ in depth[::step]) if depth else "",
     ]
     return "\n".join(line for line in lines if line)
+
+
+# --- Clean-up -------------------------------------------------------------------------------------
+
+#: Rows deleted per statement: a big run's rows go in short transactions that each hold their
+#: locks briefly, and memory stays flat (Django loads the rows it deletes, for their cascades).
+CLEANUP_BATCH = 2_000
+
+
+def _loadtest_data(*, label: str | None) -> dict[str, QuerySet]:
+    """Return what load tests made (one run's, with a label), in an order that can be deleted."""
+    campaigns = Campaign.objects.filter(is_load_test=True)
+    lists = ContactList.objects.filter(is_load_test=True)
+    contacts = Contact.objects.filter(is_load_test=True)
+    keys = ApiKey.objects.filter(is_load_test=True)
+    if label is not None:
+        if not LoadTestRun.objects.filter(label=label).exists():
+            raise LoadTestError(f"No load test run is labelled {label!r}.")
+        # Every address of the run carries its label (`success+<label>-<n>@…`, see _labelled).
+        campaigns, lists = campaigns.filter(name=_run_name(label)), lists.filter(name=_run_name(label))
+        contacts, keys = contacts.filter(email__contains=f"{label}-"), keys.filter(name=_run_name(label))
+    steps = CampaignStep.objects.filter(campaign__in=campaigns)
+    messages = TransactionalMessage.objects.filter(Q(api_key__in=keys) | Q(contact__in=contacts))
+    # Each condition reads one indexed column of the ledger: no join, no scan of a million rows.
+    ledger = StepExecution.objects.filter(
+        Q(step__in=steps) | Q(message__in=messages) | Q(contact__in=contacts)
+    )
+    # The ledger first: its rows point at everything else.
+    return {
+        "ledger_rows": ledger,
+        "messages": messages,
+        "steps": steps,
+        "campaigns": campaigns,
+        "lists": lists,
+        "contacts": contacts,
+    }
+
+
+def loadtest_data_delete(*, label: str | None = None, dry_run: bool = False) -> dict[str, int]:
+    """Delete what load tests made, or one run's (label): ledger rows, transactional messages of
+    load-test keys, campaigns with their steps, lists and contacts; return how many of each.
+
+    The runs themselves stay, as history. Deletion goes in batches, each committed: stopped
+    halfway, it leaves load-test data only, and running it again finishes the job.
+    """
+    data = _loadtest_data(label=label)
+    counts = {kind: rows.count() for kind, rows in data.items()}
+    if not dry_run:
+        for rows in data.values():
+            _delete_in_batches(rows)
+    return counts
+
+
+def _delete_in_batches(rows: QuerySet) -> None:
+    while batch := list(rows.values_list("pk", flat=True)[:CLEANUP_BATCH]):
+        rows.model.objects.filter(pk__in=batch).delete()

@@ -290,9 +290,18 @@ class LoadTestRun(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
-        PASSED = "passed", "Passed: every message sent once"
+        #: No duplicate or missing message; what that was checked against is the report's proof.
+        PASSED = "passed", "Passed"
         FAILED = "failed", "Failed: duplicates or missing messages"
         ERROR = "error", "Could not run"
+
+    class Proof(models.TextChoices):
+        """What a run's messages were counted against: its report's `proof`."""
+
+        #: The ledger and what SES's side received (a stand-in's record, moto's, Send events).
+        SES = "ses", "counted at SES"
+        #: The ledger alone: no record of SES's side (real SES without Send events, or none yet).
+        LEDGER = "ledger", "ledger only: SES's side was not checked"
 
     #: Goes into every recipient address of the run (`success+<label>-<n>@…`), so its mail is
     #: told apart from all other mail on the ledger and at SES.

@@ -117,9 +117,15 @@ def delivery_dashboard(*, now: datetime | None = None, minutes: int = 60) -> dic
     from delivery import metrics
 
     now = now or timezone.now()
-    snapshots = list(
-        MetricSnapshot.objects.filter(at__gte=now - timedelta(minutes=minutes + 1)).order_by("at")
-    )
+    since = now - timedelta(minutes=minutes)
+    snapshots = list(MetricSnapshot.objects.filter(at__gte=since).order_by("at"))
+    # Each minute is the growth since the snapshot before it; the window's first minute needs the
+    # last snapshot before the window. With none at all, the fleet's counters grew from nothing
+    # in the minute before its first snapshot, which must not be left out.
+    baseline = MetricSnapshot.objects.filter(at__lt=since).order_by("-at").first()
+    if baseline is None and snapshots:
+        baseline = MetricSnapshot(at=snapshots[0].at - timedelta(minutes=1), values={})
+    snapshots = [baseline, *snapshots] if baseline else snapshots
 
     def per_minute(name: str, *label_sets: dict) -> list[tuple[datetime, float]]:
         series = [fleet.metric_per_minute(snapshots, name, **labels) for labels in label_sets]

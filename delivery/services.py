@@ -1279,8 +1279,11 @@ def message_queue(*, api_key: ApiKey, request: MessageRequest) -> tuple[Transact
         if contact_id is None:
             if request.user_id:
                 raise ObjectNotFound(f"No contact has user_id (external_id) {request.user_id!r}.")
-            # Without a user_id the recipient is the contact, added (on no list) for personalization.
-            contact_id = Contact.objects.get_or_create(email=to)[0].pk
+            # Without a user_id the recipient is the contact, added (on no list) for personalization;
+            # a load-test key's traffic makes load-test contacts, kept out of the marketer's way.
+            contact_id = Contact.objects.get_or_create(
+                email=to, defaults={"is_load_test": api_key.is_load_test}
+            )[0].pk
         message.contact_id = execution.contact_id = contact_id
         rows_insert_together(message, execution)
     except IntegrityError:

@@ -15,10 +15,10 @@ import time
 from dataclasses import dataclass
 from functools import cache
 
-import redis
 from django.conf import settings
 from django.db import transaction
 
+from campaigns.redis_client import redis_client
 from delivery import metrics
 from delivery.models import RateLimiterState
 from delivery.ses import ses_send_quota
@@ -96,7 +96,7 @@ def _redis_keys() -> list[str]:
 def send_slots_reset() -> None:
     """Forget every booked slot and the transactional demand: the timeline starts afresh."""
     if settings.REDIS_URL:
-        redis.Redis.from_url(settings.REDIS_URL).delete(*_redis_keys())
+        redis_client(settings.REDIS_URL).delete(*_redis_keys())
     else:
         RateLimiterState.objects.all().delete()
 
@@ -135,7 +135,7 @@ return {1, wait}
 
 @cache
 def _book_script():
-    return redis.Redis.from_url(settings.REDIS_URL).register_script(_BOOK_LUA)
+    return redis_client(settings.REDIS_URL).register_script(_BOOK_LUA)
 
 
 def _book_redis(*, interval_us: int, lane: str) -> tuple[bool, int]:

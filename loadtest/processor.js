@@ -5,7 +5,7 @@
 // environment, read once when Artillery loads this file (each Artillery worker loads its own).
 //
 //   CAMPANILE_API_KEY       the key printed by `manage.py createapikey` (required)
-//   CAMPANILE_FROM          the sender, on a domain verified in SES   (sender@example.com)
+//   CAMPANILE_FROM          the sender, on a domain verified in SES   (demo@campanile.test)
 //   CAMPANILE_TO            the recipient, labelled per request        (success@simulator.amazonses.com)
 //   CAMPANILE_TEMPLATE      the template's name in Campanile           (SimpleEmail)
 //   CAMPANILE_CONFIG_SET    an SES configuration set                   (empty: the server's default)
@@ -17,7 +17,8 @@ const crypto = require('crypto');
 
 const settings = {
   apiKey: process.env.CAMPANILE_API_KEY || '',
-  from: process.env.CAMPANILE_FROM || 'sender@example.com',
+  // The demo's verified sender (`manage.py demo`), so a run against a demo server works as is.
+  from: process.env.CAMPANILE_FROM || 'demo@campanile.test',
   to: process.env.CAMPANILE_TO || 'success@simulator.amazonses.com',
   templateName: process.env.CAMPANILE_TEMPLATE || 'SimpleEmail',
   configSet: process.env.CAMPANILE_CONFIG_SET || '',
@@ -66,4 +67,31 @@ function campanileMessage(requestParams, context, ee, next) {
   return next();
 }
 
-module.exports = { campanileMessage, uniqueCode, labelled };
+// The error code of a Campanile error body, {"error": {"code": ...}}; a body that is not one
+// (a proxy's page, Django's HTML 404 for an unknown path) is named by what it is.
+function errorCode(body) {
+  let parsed = body;
+  if (typeof body === 'string') {
+    try {
+      parsed = JSON.parse(body);
+    } catch (notJson) {
+      return body ? 'not a JSON body' : 'empty body';
+    }
+  }
+  const code = parsed && parsed.error && parsed.error.code;
+  return typeof code === 'string' && code ? code : 'no error code';
+}
+
+// afterResponse hook: Artillery counts any answer as a completed virtual user, so a server that
+// refuses every request (404, 401, 429) would look like a clean run. An error here fails the
+// virtual user instead; Artillery counts it as errors.<message>, so the message holds only the
+// status and code (no per-request values), and the scenario's ensure check then fails the run.
+function campanileAnswer(requestParams, response, context, ee, next) {
+  const status = response.statusCode;
+  if (status >= 200 && status < 300) {
+    return next();
+  }
+  return next(new Error(`Campanile answered ${status} ${errorCode(response.body)}`));
+}
+
+module.exports = { campanileMessage, campanileAnswer, errorCode, uniqueCode, labelled };

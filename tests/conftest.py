@@ -15,6 +15,10 @@ from delivery import ses as delivery_ses
 SENDER_DOMAIN = "campanile.test"
 
 
+NEEDS_POSTGRES = "needs PostgreSQL (127.0.0.1:5432, user postgres, or DATABASE_URL)"
+NEEDS_REDIS = "needs Redis (127.0.0.1:6379, or REDIS_URL)"
+
+
 def _services_required() -> bool:
     return os.environ.get("CAMPANILE_REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}
 
@@ -39,13 +43,30 @@ def pytest_sessionstart(session):
         pytest.exit("CAMPANILE_REQUIRE_SERVICES is set but " + "; ".join(problems), returncode=3)
 
 
+def pytest_terminal_summary(terminalreporter):
+    """End with one line saying how many tests skipped for want of a server, and how to run them."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    wanting = [
+        report
+        for report in skipped
+        if any(need in str(report.longrepr) for need in (NEEDS_POSTGRES, NEEDS_REDIS))
+    ]
+    if wanting:
+        terminalreporter.write_line(
+            f"{len(wanting)} tests skipped for want of PostgreSQL or Redis (chaos, load test, locks, "
+            "limiter): start both on 127.0.0.1 (see docs: Running the tests) and run `make test` again.",
+            yellow=True,
+            bold=True,
+        )
+
+
 @pytest.fixture
 def postgres_only(db):
     """Mark a test that locks or races: it needs PostgreSQL, and fails rather than skips in CI."""
     if connection.vendor != "postgresql":
         if _services_required():
             pytest.fail("This test needs PostgreSQL (DATABASE_URL).")
-        pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://…")
+        pytest.skip(NEEDS_POSTGRES)
 
 
 @pytest.fixture
@@ -54,7 +75,7 @@ def redis_only():
     if not settings.REDIS_URL:
         if _services_required():
             pytest.fail("This test needs Redis (REDIS_URL).")
-        pytest.skip("needs Redis: set REDIS_URL=redis://…")
+        pytest.skip(NEEDS_REDIS)
 
 
 @pytest.fixture(autouse=True)

@@ -7,8 +7,10 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -65,6 +67,22 @@ console.log(JSON.stringify({ sent, untouched }));
 """
 
 
+# Calls the processor's afterResponse hook as Artillery's HTTP engine does, on each answer of
+# argv[1] ([status, body as text]); prints the error message each call passed on, or null.
+ANSWER_RUNNER = r"""
+const EventEmitter = require('events');
+const processor = require(process.env.PROCESSOR);
+const outcomes = JSON.parse(process.argv[1]).map(([statusCode, body]) => {
+  let outcome;
+  processor.campanileAnswer({}, { statusCode, body }, { vars: {} }, new EventEmitter(), (err) => {
+    outcome = err ? err.message : null;
+  });
+  return outcome;
+});
+console.log(JSON.stringify(outcomes));
+"""
+
+
 def _scenario() -> dict:
     return yaml.safe_load(SCENARIO.read_text())
 
@@ -105,6 +123,7 @@ def test_scenario_posts_the_sample_payload_with_the_key_header():
     assert config["environments"]["smoke"]["phases"] == [{"name": "smoke", "duration": 3, "arrivalCount": 20}]
     assert post["url"] == "/api/v1/messages"
     assert post["beforeRequest"] == "campanileMessage"
+    assert post["afterResponse"] == "campanileAnswer"
     assert set(post["headers"]) == {"x-api-key"}
     assert set(post["json"]) == SAMPLE_FIELDS
 
@@ -143,6 +162,55 @@ def test_processor_fills_a_fresh_code_and_labelled_recipient_the_api_accepts(api
         response = client.post("/api/v1/messages", body, format="json", HTTP_X_API_KEY=secret)
         assert response.status_code == 202, response.content
     assert sorted(TransactionalMessage.objects.values_list("unique_code", flat=True)) == sorted(codes)
+
+
+def test_scenario_fails_the_run_when_any_virtual_user_failed():
+    """Check the scenario asks Artillery's ensure plugin to exit non-zero on any failed user."""
+    ensure = _scenario()["config"]["plugins"]["ensure"]
+
+    assert ensure["conditions"] == [{"expression": "vusers.failed == 0"}]
+
+
+@needs_node
+def test_processor_sends_from_the_demo_sender_by_default():
+    """Use the demo's verified sender when CAMPANILE_FROM is unset."""
+    (request,) = _run_hook(1, CAMPANILE_API_KEY="k")["sent"]
+
+    assert request["json"]["from"] == "demo@campanile.test"
+    assert request["json"]["template_name"] == "SimpleEmail"
+
+
+@needs_node
+def test_processor_fails_every_non_2xx_answer_naming_its_status_and_error_code():
+    """Pass 2xx answers; fail the others with the status and the body's error code, or what it was."""
+    error = json.dumps({"error": {"status": 404, "code": "not_found", "message": "No template."}})
+    answers = [
+        [202, '{"id": "x"}'],
+        [200, ""],
+        [404, error],
+        [401, json.dumps({"error": {"status": 401, "code": "authentication_failed"}})],
+        [429, json.dumps({"detail": "slow down"})],
+        [404, "<!doctype html><title>Not Found</title>"],
+        [502, ""],
+    ]
+    result = subprocess.run(
+        [NODE, "-e", ANSWER_RUNNER, json.dumps(answers)],
+        env={**os.environ, "PROCESSOR": str(PROCESSOR)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+
+    assert json.loads(result.stdout) == [
+        None,
+        None,
+        "Campanile answered 404 not_found",
+        "Campanile answered 401 authentication_failed",
+        "Campanile answered 429 no error code",
+        "Campanile answered 404 not a JSON body",
+        "Campanile answered 502 empty body",
+    ]
 
 
 @needs_node
@@ -251,6 +319,7 @@ def test_smoke_run_queues_one_message_per_request(artillery, postgres_only, tran
         server.terminate()
         server.wait(30)
     assert run.returncode == 0, run.stdout + run.stderr
+    assert "ok: vusers.failed == 0" in run.stdout
 
     counters = json.loads(report.read_text())["aggregate"]["counters"]
     assert counters.get("http.requests") == expected, counters
@@ -260,3 +329,50 @@ def test_smoke_run_queues_one_message_per_request(artillery, postgres_only, tran
     assert len(messages) == expected
     assert len({code for code, _to in messages}) == expected
     assert all(to == f"success+{code}@simulator.amazonses.com" for code, to in messages)
+
+
+class _NotFound(BaseHTTPRequestHandler):
+    """Answer every request as Campanile answers a message for a template it lacks: 404 not_found."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = json.dumps({"error": {"status": 404, "code": "not_found", "message": "No template."}})
+        self.send_response(404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, format, *args):
+        pass  # Keep the test's output to Artillery's.
+
+
+def test_a_run_whose_every_request_is_refused_fails_loudly(artillery, tmp_path):
+    """Run the smoke environment against a server answering 404: every user fails, Artillery exits 1."""
+    expected = _scenario()["config"]["environments"]["smoke"]["phases"][0]["arrivalCount"]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    report = tmp_path / "report.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPANILE_")}
+    target = f"http://127.0.0.1:{server.server_port}"
+    smoke = [NPX, "--no-install", "--offline", "artillery", "run", "-e", "smoke", "--target", target]
+    try:
+        run = subprocess.run(
+            [*smoke, "--output", str(report), str(SCENARIO)],
+            cwd=ROOT,
+            env={**env, "CAMPANILE_API_KEY": "any", "ARTILLERY_DISABLE_TELEMETRY": "true"},
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert run.returncode != 0, run.stdout + run.stderr
+    assert "fail: vusers.failed == 0" in run.stdout
+    counters = json.loads(report.read_text())["aggregate"]["counters"]
+    assert counters.get("http.codes.404") == expected, counters
+    assert counters.get("vusers.failed") == expected, counters
+    assert counters.get("errors.Campanile answered 404 not_found") == expected, counters
+    assert counters.get("vusers.completed", 0) == 0, counters

@@ -43,6 +43,11 @@ class CampaignStatsSerializer(serializers.Serializer):
     sent = serializers.IntegerField()
     delivered = serializers.IntegerField()
     bounced = serializers.IntegerField()
+    bounced_hard = serializers.IntegerField(help_text="Permanent bounces: the address is suppressed.")
+    bounced_soft = serializers.IntegerField(help_text="Transient bounces: suppressed after a streak.")
+    bounced_other = serializers.IntegerField(
+        help_text="Policy blocks (5.7.x, about the sender) and addresses on SES's own suppression list."
+    )
     complained = serializers.IntegerField()
     rejected = serializers.IntegerField()
     opens_unique = serializers.IntegerField()
@@ -52,6 +57,9 @@ class CampaignStatsSerializer(serializers.Serializer):
     clicks_total = serializers.IntegerField()
     machine_clicks_total = serializers.IntegerField()
     unsubscribed = serializers.IntegerField()
+    suppressed = serializers.IntegerField(
+        help_text="Emails whose outcome suppressed the address: hard bounces, complaints, SES's own list."
+    )
     links = LinkClicksSerializer(many=True, help_text="Each tracked link, in the order first sent.")
     rates = RatesSerializer()
 

@@ -177,6 +177,9 @@ class StepEngagement(ClickCounters):
     complained = models.IntegerField(default=0)
     rejected = models.IntegerField(default=0)
     unsubscribed = models.IntegerField(default=0)
+    #: Emails whose outcome put the address on the suppression list: a hard bounce, a complaint,
+    #: or a bounce because SES's account-level list holds it.
+    suppressed = models.IntegerField(default=0)
 
     def __str__(self) -> str:
         return f"step {self.step_id}: {self.opens_unique} opened, {self.clicks_unique} clicked"

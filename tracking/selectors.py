@@ -32,6 +32,7 @@ OUTCOME_COUNTERS = (
     "complained",
     "rejected",
     "unsubscribed",
+    "suppressed",
 )
 
 

@@ -29,6 +29,7 @@ from campaigns import services as campaign_services
 from campaigns.db import rows_insert_new
 from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign, Suppression
+from campaigns.redis_client import redis_client
 from delivery import services as delivery_services
 from delivery import tokens
 from delivery.models import Engagement, StepExecution, TrackedLink
@@ -507,9 +508,8 @@ class _Hit:
     ip: str
 
 
-@functools.cache
 def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
+    return redis_client(settings.REDIS_URL)
 
 
 def hit_record(
@@ -871,16 +871,23 @@ def engagement_add(*, engaged: list[Engaged]) -> None:
 # The keys an event adds to its email's counted outcomes, and so to its step's counters.
 _OUTCOME_KEYS = {
     TrackingEvent.Type.DELIVERY: ("delivered",),
-    TrackingEvent.Type.COMPLAINT: ("complained",),
     TrackingEvent.Type.REJECT: ("rejected",),
     TrackingEvent.Type.UNSUBSCRIBE: ("unsubscribed",),
 }
 
 
 def outcome_keys(*, event_type: str, kind: str = "") -> tuple[str, ...]:
-    """Return what an event counts for its email: a bounce counts as bounced and by its class."""
+    """Return what an event counts for its email: a bounce counts as bounced and by its class.
+
+    "suppressed" counts the emails whose outcome puts the address on the suppression list at once:
+    a hard bounce, a complaint, or a bounce because SES's account list holds the address. (Soft
+    bounces suppress only after a streak across campaigns, which no one email decides.)
+    """
     if event_type == TrackingEvent.Type.BOUNCE:
-        return ("bounced", f"bounced_{kind}" if kind in (HARD, SOFT) else "bounced_other")
+        keys = ("bounced", f"bounced_{kind}" if kind in (HARD, SOFT) else "bounced_other")
+        return (*keys, "suppressed") if kind in (HARD, ACCOUNT_SUPPRESSED) else keys
+    if event_type == TrackingEvent.Type.COMPLAINT:
+        return ("complained", "suppressed")
     return _OUTCOME_KEYS.get(event_type, ())
 
 
@@ -923,7 +930,8 @@ def engagement_rebuild(*, chunk: int = 5000) -> int:
     )
     reported = (
         TrackingEvent.objects.filter(
-            type__in=[*_OUTCOME_KEYS, TrackingEvent.Type.BOUNCE], step_execution__isnull=False
+            type__in=[*_OUTCOME_KEYS, TrackingEvent.Type.BOUNCE, TrackingEvent.Type.COMPLAINT],
+            step_execution__isnull=False,
         )
         .order_by("step_execution_id")
         .values_list("step_execution_id", "type", "kind")
@@ -1028,8 +1036,12 @@ def _trailing_rates(*, campaign: Campaign) -> dict[str, float] | None:
     """Return the sender's average open and click rates over its last completed campaigns."""
     from tracking.selectors import campaign_stats
 
+    # Load tests mail the simulator, which opens and clicks nothing: they are no sender's usual.
     earlier = Campaign.objects.filter(
-        from_email=campaign.from_email, status=Campaign.Status.COMPLETED, started_at__lt=campaign.started_at
+        from_email=campaign.from_email,
+        status=Campaign.Status.COMPLETED,
+        started_at__lt=campaign.started_at,
+        is_load_test=False,
     ).order_by("-started_at")[: settings.ALERT_TRAILING_CAMPAIGNS]
     rates = [campaign_stats(campaign=other)["rates"] for other in earlier]
     rates = [rate for rate in rates if rate["open"] is not None]
@@ -1074,6 +1086,8 @@ def alerts_check(*, now: datetime | None = None) -> list[Alert]:
                 )
         if now - campaign.started_at < timedelta(hours=settings.ALERT_ENGAGEMENT_AFTER_HOURS):
             continue  # Opens and clicks are still coming in.
+        if campaign.is_load_test:
+            continue  # Nobody opens a load test's mail: a drop would say nothing.
         trailing = _trailing_rates(campaign=campaign)
         if trailing is None:
             continue

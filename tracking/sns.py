@@ -13,6 +13,7 @@ import re
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import urllib3
@@ -177,13 +178,28 @@ def sns_fetch_certificate(url: str) -> bytes:
     return data
 
 
+def sns_dev_certificate(url: str) -> bytes | None:
+    """Return SNS_DEV_CERTIFICATE's PEM when `url` names it (debug only), else None.
+
+    The local SES stand-in signs with a certificate of its own and names it in an AWS-shaped URL by
+    the first 32 hex digits of its SHA-256 fingerprint; the file is read when needed, since the
+    stand-in may create it after this process started.
+    """
+    path = Path(settings.SNS_DEV_CERTIFICATE) if settings.SNS_DEV_CERTIFICATE and settings.DEBUG else None
+    if path is None or not path.is_file():
+        return None
+    pem = path.read_bytes()
+    name = x509.load_pem_x509_certificate(pem).fingerprint(hashes.SHA256()).hex()[:32]
+    return pem if urlsplit(url).path == f"/SimpleNotificationService-{name}.pem" else None
+
+
 def _public_key(url: str, *, now: datetime) -> rsa.RSAPublicKey:
     with _certificates_lock:
         key = _certificates.get(url)
     if key is not None:
         return key
     try:
-        certificate = x509.load_pem_x509_certificate(sns_fetch_certificate(url))
+        certificate = x509.load_pem_x509_certificate(sns_dev_certificate(url) or sns_fetch_certificate(url))
     except ValueError:
         raise SnsUntrusted("The signing certificate is not a PEM certificate.") from None
     if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:

@@ -4,7 +4,6 @@ import functools
 import time
 from time import monotonic
 
-import redis
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
@@ -17,6 +16,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.throttling import BaseThrottle
 
 from campaigns.models import ApiKey, rate_parse
+from campaigns.redis_client import redis_client
 
 
 def api_key_from_request(request) -> str | None:
@@ -142,7 +142,7 @@ return count
 def _rate_counter_script():
     if not settings.REDIS_URL:
         return None
-    return redis.Redis.from_url(settings.REDIS_URL).register_script(_RATE_COUNTER_LUA)
+    return redis_client(settings.REDIS_URL).register_script(_RATE_COUNTER_LUA)
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):

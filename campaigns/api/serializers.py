@@ -316,6 +316,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "id",
             "name",
             "status",
+            "status_note",
             "from_email",
             "reply_to",
             "lists",
@@ -337,7 +338,15 @@ class CampaignSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["status", "parent", "started_at", "completed_at", "created_at", "updated_at"]
+        read_only_fields = [
+            "status",
+            "status_note",
+            "parent",
+            "started_at",
+            "completed_at",
+            "created_at",
+            "updated_at",
+        ]
 
     def validate_from_email(self, value):
         return address(value)

@@ -47,18 +47,37 @@ def _validated_rows(raw_rows) -> tuple[list[tuple[int, dict]], list[dict]]:
     return rows, errors
 
 
+class LoadTestHiddenMixin:
+    """List the marketer's own rows: a load test's only when `load_test=true` asks for them (the
+    filter sets declare it). A row fetched by id is answered whatever made it."""
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        if self.action == "list" and not self.request.query_params.get("load_test"):
+            queryset = queryset.filter(is_load_test=False)
+        return queryset
+
+
+def _load_test_filter() -> filters.BooleanFilter:
+    return filters.BooleanFilter(
+        field_name="is_load_test",
+        help_text="true: only what load tests made; false (the default): only the rest.",
+    )
+
+
 class ContactFilter(filters.FilterSet):
     email = EmailFilter()
     list = filters.ModelChoiceFilter(field_name="lists", queryset=ContactList.objects.all())
     created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
     updated_after = DateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    load_test = _load_test_filter()
 
     class Meta:
         model = Contact
-        fields = ["email", "external_id", "status", "list", "created_after", "updated_after"]
+        fields = ["email", "external_id", "status", "list", "created_after", "updated_after", "load_test"]
 
 
-class ContactViewSet(viewsets.ModelViewSet):
+class ContactViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
     """Contacts: CRUD, bulk upsert of up to 10,000 as JSON, and CSV import."""
 
     queryset = Contact.objects.prefetch_related("lists")
@@ -136,12 +155,20 @@ def _import_chunk(chunk, lists, total: services.BulkUpsertResult) -> None:
     total.errors = sorted(total.errors + errors + result.errors, key=lambda error: error["row"])
 
 
-class ContactListViewSet(viewsets.ModelViewSet):
+class ContactListFilter(filters.FilterSet):
+    load_test = _load_test_filter()
+
+    class Meta:
+        model = ContactList
+        fields = ["name", "load_test"]
+
+
+class ContactListViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
     """Contact lists and their members."""
 
     queryset = ContactList.objects.annotate(member_count=Count("memberships"))
     serializer_class = s.ContactListSerializer
-    filterset_fields = ["name"]
+    filterset_class = ContactListFilter
     ordering_fields = ["created_at", "name"]
     ordering = ["-created_at", "-id"]
 
@@ -204,12 +231,20 @@ class TemplateViewSet(viewsets.ModelViewSet):
         return Response(s.RenderedEmailSerializer(rendered).data)
 
 
-class CampaignViewSet(viewsets.ModelViewSet):
+class CampaignFilter(filters.FilterSet):
+    load_test = _load_test_filter()
+
+    class Meta:
+        model = Campaign
+        fields = ["status", "load_test"]
+
+
+class CampaignViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
     """Campaigns with their steps and lists; status moves and a dry run of the audience."""
 
     queryset = Campaign.objects.prefetch_related("steps__template", "lists")
     serializer_class = s.CampaignSerializer
-    filterset_fields = ["status"]
+    filterset_class = CampaignFilter
     ordering_fields = ["created_at", "scheduled_at", "name"]
     ordering = ["-created_at", "-id"]
 

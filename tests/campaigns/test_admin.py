@@ -6,6 +6,7 @@ from campaigns.models import Campaign
 from tests.factories import (
     CampaignFactory,
     ContactFactory,
+    ContactListFactory,
     ListMembershipFactory,
     StepExecutionFactory,
     SuppressionFactory,
@@ -159,3 +160,51 @@ def test_progress_shows_a_fan_out_under_way(admin_client):
     step.save()
     page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[step.campaign.pk]))
     assert "Queueing recipients: 25% of contact ids done · pending 1" in page.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("changelist", "factory", "shown"),
+    [
+        ("campaigns_campaign", CampaignFactory, lambda row: row.name),
+        ("campaigns_contactlist", ContactListFactory, lambda row: row.name),
+        ("campaigns_contact", ContactFactory, lambda row: row.email),
+    ],
+)
+def test_changelists_hide_load_test_rows_unless_asked(admin_client, changelist, factory, shown):
+    theirs, load_test = factory(), factory(is_load_test=True)
+    url = reverse(f"admin:{changelist}_changelist")
+
+    def listed(**params):
+        return list(admin_client.get(url, params).context["cl"].result_list)
+
+    assert listed() == [theirs]
+    assert sorted(listed(load_test="shown"), key=lambda row: row.pk) == [theirs, load_test]
+    assert listed(load_test="only") == [load_test]
+    assert "Hidden" in admin_client.get(url).content.decode()  # The filter names its default.
+    page = admin_client.get(reverse(f"admin:{changelist}_change", args=[load_test.pk]))
+    assert page.status_code == 200  # Its own page still opens.
+    assert shown(load_test) in page.content.decode()
+
+
+def test_the_campaign_form_offers_no_load_test_lists_but_keeps_those_a_campaign_has(admin_client):
+    theirs, load_test = ContactListFactory(name="Customers"), ContactListFactory(is_load_test=True)
+    campaign = CampaignFactory(is_load_test=True)
+    campaign.lists.add(load_test)
+
+    def offered(url):
+        return list(admin_client.get(url).context["adminform"].form.fields["lists"].queryset)
+
+    assert offered(reverse("admin:campaigns_campaign_add")) == [theirs]
+    assert offered(reverse("admin:campaigns_campaign_change", args=[CampaignFactory().pk])) == [theirs]
+    offered_to_its_own = offered(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+    assert sorted(offered_to_its_own, key=lambda row: row.pk) == [theirs, load_test]
+
+
+def test_the_contacts_list_filter_offers_the_marketers_lists_only(admin_client):
+    ContactListFactory(name="Customers")
+    ContactListFactory(name="Load test lt0123456789", is_load_test=True)
+
+    page = admin_client.get(reverse("admin:campaigns_contact_changelist")).content.decode()
+
+    assert "Customers" in page
+    assert "Load test lt0123456789" not in page

@@ -1,36 +1,65 @@
+from collections import Counter
 from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from campaigns.models import Campaign, Contact
+from campaigns import demo
+from campaigns.models import Campaign, Contact, Template
 from delivery import services as delivery_services
 from delivery.models import StepExecution
 
 pytestmark = pytest.mark.django_db
 
 
-def test_demo_creates_login_audience_and_a_campaign_due_now():
+def _kinds(campaign: Campaign) -> Counter:
+    """Count a campaign's recipients by the mailbox simulator's behaviour (success, bounce, …)."""
+    emails = StepExecution.objects.filter(step__campaign=campaign).values_list("email", flat=True)
+    return Counter(email.split("+")[0] for email in emails)
+
+
+def test_demo_creates_login_audiences_templates_and_campaigns_due_now():
     out = StringIO()
     call_command("demo", stdout=out)
 
     assert "admin / campanile" in out.getvalue()
     assert get_user_model().objects.get(username="admin").is_superuser
-    assert Contact.objects.filter(email__endswith="@simulator.amazonses.com").count() == 51
-    campaign = Campaign.objects.get()
-    assert campaign.status == Campaign.Status.SCHEDULED
+    newsletter, winback = Campaign.objects.order_by("scheduled_at")
+    assert {newsletter.status, winback.status} == {Campaign.Status.SCHEDULED}
+    assert (winback.scheduled_at - newsletter.scheduled_at) == demo.WINBACK_DELAY
+    assert delivery_services.delivery_tick() == [newsletter.pk]
     # The unsubscribed and the suppressed contacts stay out of the ledger.
-    assert delivery_services.delivery_tick() == [campaign.pk]
-    assert delivery_services.step_fan_out(step=campaign.steps.get()) == 49
-    assert not StepExecution.objects.filter(
-        email__in=["success+unsubscribed@simulator.amazonses.com"]
-    ).exists()
+    assert delivery_services.step_fan_out(step=newsletter.steps.get()) == demo.NEWSLETTER_SIZE
+    assert not StepExecution.objects.filter(email__contains="+unsubscribed@").exists()
+    kinds = _kinds(newsletter)
+    # A healthy list: 1% hard bounces, one complaint, the last address, under the guard's 0.08%.
+    assert 0.005 < kinds["bounce"] / demo.NEWSLETTER_SIZE <= 0.01
+    assert kinds["complaint"] == 1
+    assert 1 / demo.NEWSLETTER_SIZE < 0.0008
+    assert kinds["suppressionlist"] > 0
+    assert kinds["ooto"] > 0
+    last = StepExecution.objects.filter(step__campaign=newsletter).order_by("pk").last()
+    assert last.email.startswith("complaint+")
+    # The templates the README's API example and the Artillery scenario name exist, with links.
+    assert Template.objects.filter(name__in=["demo-welcome", demo.SAMPLE_TEMPLATE]).count() == 2
+    assert 'href="https://' in Template.objects.get(name="demo-welcome").html_body
 
 
-def test_demo_runs_again_without_duplicating_the_audience():
+def test_the_winback_list_bounces_enough_for_the_reputation_guard_to_pause_it(settings):
     call_command("demo", stdout=StringIO())
+    winback = Campaign.objects.get(name__startswith="Win-back")
+    addresses = Contact.objects.filter(lists__campaigns=winback).values_list("email", flat=True)
+    bounces = sum(email.startswith("bounce+") for email in addresses)
+    assert bounces / len(addresses) > 2 * settings.SES_BOUNCE_RATE_LIMIT
+    assert len(addresses) > settings.SES_REPUTATION_MIN_SENT
+
+
+def test_demo_runs_again_with_one_more_newsletter_and_the_same_audience():
     call_command("demo", stdout=StringIO())
-    assert Contact.objects.count() == 51
-    assert Campaign.objects.count() == 2
+    contacts = Contact.objects.count()
+    call_command("demo", stdout=StringIO())
+    assert Contact.objects.count() == contacts
+    assert Campaign.objects.filter(name__startswith="Spring newsletter").count() == 2
+    assert Campaign.objects.filter(name__startswith="Win-back").count() == 1
     assert get_user_model().objects.count() == 1

@@ -15,7 +15,7 @@ def _import_settings(**env):
     return subprocess.run(
         [sys.executable, "-c", "import config.settings as s; print(s.DATABASES['default']['ENGINE'])"],
         cwd=ROOT,
-        env={**clean, **env},
+        env={**clean, "DJANGO_ENV_FILE": "", **env},
         capture_output=True,
         text=True,
         check=False,
@@ -34,6 +34,13 @@ def test_sns_signature_checks_cannot_be_switched_off_in_production():
     assert "SNS_VERIFY_SIGNATURES can only be turned off with DJANGO_DEBUG on" in refused.stderr
     allowed = _import_settings(DJANGO_DEBUG="true", SNS_VERIFY_SIGNATURES="false")
     assert allowed.returncode == 0, allowed.stderr
+
+
+def test_a_trusted_development_certificate_is_refused_in_production():
+    refused = _import_settings(DJANGO_SECRET_KEY="x", SNS_DEV_CERTIFICATE="var/ses/cert.pem")
+    assert refused.returncode != 0
+    assert "SNS_DEV_CERTIFICATE can only be set with DJANGO_DEBUG on" in refused.stderr
+    assert _import_settings(DJANGO_DEBUG="true", SNS_DEV_CERTIFICATE="var/ses/cert.pem").returncode == 0
 
 
 def test_debug_run_falls_back_to_sqlite_and_a_local_key():
@@ -108,3 +115,28 @@ def test_every_test_the_readme_names_exists():
     }
     assert len(named) > 20  # The reliability table.
     assert sorted(named - defined) == []
+
+
+def test_the_tests_ignore_the_callers_configuration_and_env_file(tmp_path):
+    env_file = tmp_path / "local.env"
+    env_file.write_text("DJANGO_DEBUG=true\nSES_MAX_SEND_RATE=3\n")
+    caller = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings_test",
+        "DJANGO_ENV_FILE": str(env_file),
+        "CELERY_BROKER_URL": "redis://127.0.0.1:1/0",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
+        "SES_CONFIGURATION_SET": "someones-set",
+        "LOG_LEVEL": "DEBUG",
+    }
+    probe = (
+        "import django; django.setup(); from django.conf import settings; "
+        "from config.celery import app; "
+        "print(settings.DEBUG, settings.SES_MAX_SEND_RATE, settings.SES_CONFIGURATION_SET or '-', "
+        "settings.AWS_ENDPOINT_URL, app.conf.broker_url == (settings.REDIS_URL or 'memory://'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=caller, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "10000.0", "-", "None", "True"]

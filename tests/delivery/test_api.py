@@ -187,6 +187,21 @@ def test_without_user_id_the_recipient_is_the_contact(api_client, sample_world):
     assert message.contact == Contact.objects.get(email="new.person@example.com")
 
 
+def test_a_load_test_keys_new_recipients_are_load_test_contacts(api_client, sample_world):
+    load_test = APIClient()
+    load_test.credentials(HTTP_X_API_KEY=api_key_create(name="artillery", is_load_test=True)[1])
+    body = {k: v for k, v in SAMPLE.items() if k not in ("user_id", "unique_code")}
+    known = ContactFactory(email="known@example.com")
+
+    assert _post(load_test, {**body, "to": "success+lt1@simulator.amazonses.com"}).status_code == 202
+    assert _post(load_test, {**body, "to": known.email}).status_code == 202
+    assert _post(api_client, {**body, "to": "customer@example.com"}).status_code == 202
+
+    flagged = Contact.objects.filter(is_load_test=True).values_list("email", flat=True)
+    assert list(flagged) == ["success+lt1@simulator.amazonses.com"]  # A marketer's own contact stays theirs.
+    assert not Contact.objects.get(email="customer@example.com").is_load_test
+
+
 @pytest.mark.parametrize("body", [[], "text", {"to": 1}, {}])
 def test_malformed_bodies_are_400(api_client, body):
     assert _post(api_client, body).status_code == 400

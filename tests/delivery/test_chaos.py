@@ -49,7 +49,8 @@ def test_a_worker_killed_mid_campaign_loses_nobody_and_mails_nobody_twice(
     standin = subprocess.Popen(
         [
             sys.executable,
-            "benchmarks/ses_standin.py",
+            "-m",
+            "ses_standin",
             "--port",
             str(port),
             "--log",

@@ -18,28 +18,28 @@ def moto_server(aws_credentials):
     server.stop()
 
 
-def test_ses_standin_verifies_the_sender_domain(moto_server, settings):
+def test_ses_verify_sender_verifies_the_sender_domain(moto_server, settings):
     settings.AWS_ENDPOINT_URL = moto_server
     settings.DEFAULT_FROM_EMAIL = "Demo <demo@news.campanile.test>"
     out = StringIO()
 
-    call_command("ses_standin", "--wait", "5", stdout=out)
+    call_command("ses_verify_sender", "--wait", "5", stdout=out)
 
     client = boto3.client("ses", region_name=settings.AWS_REGION, endpoint_url=moto_server)
     assert "news.campanile.test" in client.list_identities(IdentityType="Domain")["Identities"]
     assert "news.campanile.test verified" in out.getvalue()
 
 
-def test_ses_standin_gives_up_clearly_when_nothing_answers(aws_credentials, settings):
+def test_ses_verify_sender_gives_up_clearly_when_nothing_answers(aws_credentials, settings):
     settings.AWS_ENDPOINT_URL = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(CommandError, match="did not answer"):
-        call_command("ses_standin", "--wait", "1")
+        call_command("ses_verify_sender", "--wait", "1")
 
 
-def test_ses_standin_refuses_to_touch_real_aws(settings):
+def test_ses_verify_sender_refuses_to_touch_real_aws(settings):
     settings.AWS_ENDPOINT_URL = None
     with pytest.raises(CommandError, match="AWS_ENDPOINT_URL is not set"):
-        call_command("ses_standin")
+        call_command("ses_verify_sender")
 
 
 @pytest.mark.django_db

@@ -28,11 +28,29 @@ def test_flows_per_minute_and_ses_call_times_come_from_the_snapshots():
             metrics.SES_SECONDS.observe(value)
         fleet.metrics_snapshot(now=start + timedelta(minutes=minute))
     board = delivery_dashboard()
-    assert [n for _minute, n in board["sent"]] == [5, 2]
-    assert [n for _minute, n in board["throttled"]] == [1, 0]
+    assert [n for _minute, n in board["sent"]] == [0, 5, 2]
+    assert [n for _minute, n in board["throttled"]] == [0, 1, 0]
     assert 0.025 < board["latency_p50"] <= 0.05  # Five of seven calls took 40 ms.
     assert 0.15 < board["latency_p95"] <= 0.25
     assert MetricSnapshot.objects.count() == 3
+
+
+def test_the_first_minute_after_start_is_counted():
+    start = timezone.now().replace(second=0, microsecond=0) - timedelta(minutes=2)
+    metrics.EMAILS.inc(7, outcome="sent")  # Sent before beat took its first snapshot.
+    fleet.metrics_snapshot(now=start)
+    metrics.EMAILS.inc(3, outcome="sent")
+    fleet.metrics_snapshot(now=start + timedelta(minutes=1))
+    assert delivery_dashboard()["sent"] == [(start, 7), (start + timedelta(minutes=1), 3)]
+
+
+def test_a_window_starts_from_the_snapshot_before_it_not_from_zero():
+    start = timezone.now().replace(second=0, microsecond=0) - timedelta(minutes=90)
+    metrics.EMAILS.inc(100, outcome="sent")
+    fleet.metrics_snapshot(now=start)  # Before the dashboard's hour.
+    metrics.EMAILS.inc(4, outcome="sent")
+    fleet.metrics_snapshot(now=start + timedelta(minutes=80))
+    assert [n for _minute, n in delivery_dashboard()["sent"]] == [4]
 
 
 def test_snapshots_older_than_a_day_are_dropped():

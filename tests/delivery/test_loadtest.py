@@ -10,9 +10,17 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
+from campaigns.models import ApiKey, Campaign, CampaignStep, Contact, ContactList
+from campaigns.services import api_key_create
 from delivery import loadtest, tasks
 from delivery.models import LoadTestRun, StepExecution, TransactionalMessage
-from tests.factories import ContactFactory, StepExecutionFactory, TrackingEventFactory
+from tests.factories import (
+    ContactFactory,
+    StepExecutionFactory,
+    TrackingEventFactory,
+    TransactionalMessageFactory,
+    sendable_campaign,
+)
 from tracking.models import TrackingEvent
 
 Status = StepExecution.Status
@@ -46,6 +54,8 @@ def test_500_messages_through_the_api_arrive_once_each(
     assert (report["requested"], report["accepted"], report["sent"]) == (500, 500, 500)
     assert (report["duplicates"], report["missing"], report["failed"], report["unknown"]) == (0, 0, 0, 0)
     assert report["receipts"].startswith("the stand-in's record")
+    assert report["proof"] == "ses"
+    assert report["verdict"] == f"Passed — counted at SES ({report['receipts']})"
     assert report["api_statuses"] == {"202": 500}
     assert all(report["api_latency_ms"][p] > 0 for p in ("p50", "p95", "p99"))
     assert report["ses_latency_ms"]["p50"] is not None
@@ -56,6 +66,10 @@ def test_500_messages_through_the_api_arrive_once_each(
     rows = StepExecution.objects.filter(email__contains=f"+{report['label']}-")
     assert rows.count() == rows.filter(status=Status.SENT).count() == 500
     assert len(set(rows.values_list("email", flat=True))) == 500
+    # The contacts the API made for the run's addresses are load-test data, through its key.
+    assert ApiKey.objects.get(name=f"Load test {report['label']}").is_load_test
+    contacts = Contact.objects.filter(email__contains=f"+{report['label']}-")
+    assert contacts.count() == contacts.filter(is_load_test=True).count() == 500
 
 
 def test_a_planted_duplicate_or_a_lost_row_fails_the_check(
@@ -122,6 +136,12 @@ def test_a_campaign_run_sends_each_contact_once(postgres_only, redis_only, trans
     assert error is None, report
     assert (report["sent"], report["duplicates"], report["missing"]) == (200, 0, 0)
     assert "api_latency_ms" not in report
+    # Its list, campaign and contacts are load-test data, apart from the marketer's.
+    campaign = Campaign.objects.get(pk=LoadTestRun.objects.get(label=report["label"]).context["campaign_id"])
+    assert campaign.is_load_test
+    assert [audience.is_load_test for audience in campaign.lists.all()] == [True]
+    contacts = Contact.objects.filter(email__contains=f"+{report['label']}-")
+    assert contacts.count() == contacts.filter(is_load_test=True).count() == 200
 
 
 def test_moto_counts_what_it_received(postgres_only, redis_only, transactional_db, standin_env):
@@ -225,6 +245,7 @@ def test_a_run_started_in_the_admin_is_queued_then_run_by_the_task(
     assert run.status == LoadTestRun.Status.PASSED, run.report
     page = client.get(reverse("admin:delivery_loadtestrun_change", args=[run.pk])).content.decode()
     assert "duplicates 0  missing 0" in page
+    assert "Passed — counted at SES (the stand-in&#x27;s record" in page
 
 
 def test_against_the_configured_ses_the_send_events_are_the_receipts(db):
@@ -245,3 +266,124 @@ def test_against_the_configured_ses_the_send_events_are_the_receipts(db):
 
     assert receipts["source"] == "SES Send events"
     assert (report["duplicates"], report["missing"]) == (1, 1)
+
+
+def test_a_pass_names_whether_ses_or_only_the_ledger_was_checked(transactional_db, admin_client):
+    run = loadtest.loadtest_create(messages=2, rate=1, ses=LoadTestRun.Ses.CURRENT)
+    rows = [_row(run, n) for n in range(2)]
+
+    report, error = loadtest_json("--verify", run.label)  # No Send events: the ledger alone.
+
+    assert error is None
+    assert (report["status"], report["proof"]) == ("passed", "ledger")
+    assert report["verdict"] == "Passed — ledger only: SES's side was not checked"
+    run.refresh_from_db()
+    assert run.report["proof"] == "ledger"
+    assert (
+        loadtest.loadtest_summary(run=run)
+        .splitlines()[0]
+        .endswith("Passed — ledger only: SES's side was not checked")
+    )
+    listed = admin_client.get(reverse("admin:delivery_loadtestrun_changelist")).content.decode()
+    assert "Passed — ledger only: SES&#x27;s side was not checked" in listed
+
+    # SES's Send events arrive: counted again, the pass is SES's word.
+    for n, row in enumerate(rows):
+        TrackingEventFactory(
+            type=TrackingEvent.Type.SEND, recipient=row.email, ses_message_id=f"ses-{n}", step_execution=row
+        )
+    report, error = loadtest_json("--verify", run.label)
+
+    assert error is None
+    assert report["proof"] == "ses"
+    assert report["verdict"] == "Passed — counted at SES (SES Send events)"
+    page = admin_client.get(reverse("admin:delivery_loadtestrun_change", args=[run.pk])).content.decode()
+    assert "Passed — counted at SES (SES Send events)" in page
+
+
+def test_a_failure_reads_as_before_whatever_was_checked(transactional_db):
+    run = loadtest.loadtest_create(messages=2, rate=1, ses=LoadTestRun.Ses.CURRENT)
+    _row(run, 0)  # Message 1 never reached the ledger.
+
+    report, error = loadtest_json("--verify", run.label)
+
+    assert error.returncode == 1
+    assert (report["status"], report["missing"]) == ("failed", 1)
+    assert report["verdict"] == "Failed: duplicates or missing messages"
+
+
+def _load_test_data(run: LoadTestRun, *, contacts: int = 2) -> dict:
+    """Make what a run makes, flagged as it flags it: a campaign run's list, campaign, contacts and
+    ledger rows, and its API key's message to a contact of its own."""
+    campaign = sendable_campaign(contacts=0, name=f"Load test {run.label}", is_load_test=True)
+    audience = campaign.lists.get()
+    ContactList.objects.filter(pk=audience.pk).update(name=f"Load test {run.label}", is_load_test=True)
+    step = campaign.steps.get()
+    for n in range(contacts):
+        contact = ContactFactory(email=f"success+{run.label}-{n}@simulator.amazonses.com", is_load_test=True)
+        audience.contacts.add(contact)
+        StepExecutionFactory(step=step, contact=contact, status=Status.SENT)
+    key, _secret = api_key_create(name=f"Load test {run.label}", is_load_test=True)
+    message = TransactionalMessageFactory(
+        api_key=key,
+        contact=ContactFactory(email=f"success+{run.label}-api@simulator.amazonses.com", is_load_test=True),
+    )
+    StepExecutionFactory(step=None, message=message, contact=message.contact, email=message.to_email)
+    return {"campaign": campaign, "list": audience, "key": key}
+
+
+def _marketers_data() -> dict:
+    campaign = sendable_campaign(contacts=3)
+    step = campaign.steps.get()
+    for contact in Contact.objects.filter(lists__campaigns=campaign):
+        StepExecutionFactory(step=step, contact=contact, status=Status.SENT)
+    message = TransactionalMessageFactory()  # An integrator's key, an integrator's contact.
+    StepExecutionFactory(step=None, message=message, contact=message.contact, email=message.to_email)
+    return {"campaign": campaign, "message": message}
+
+
+def test_cleanup_deletes_the_load_tests_data_and_keeps_the_marketers_and_the_runs(db):
+    first, second = (loadtest.loadtest_create(messages=2, rate=1) for _ in range(2))
+    made = [_load_test_data(first), _load_test_data(second)]
+    theirs = _marketers_data()
+    before = {
+        model: model.objects.count()
+        for model in (Campaign, CampaignStep, ContactList, Contact, TransactionalMessage, StepExecution)
+    }
+
+    out = StringIO()
+    call_command("loadtest_cleanup", "--dry-run", stdout=out)
+
+    assert out.getvalue().strip() == (
+        "Would delete the data of all load tests: ledger rows 6, messages 2, steps 2, campaigns 2, "
+        "lists 2, contacts 6."
+    )
+    assert {model: model.objects.count() for model in before} == before  # Nothing went.
+
+    out = StringIO()
+    call_command("loadtest_cleanup", "--label", first.label, stdout=out)
+
+    assert out.getvalue().strip() == (
+        f"Deleted the data of load test {first.label}: ledger rows 3, messages 1, steps 1, campaigns 1, "
+        "lists 1, contacts 3."
+    )
+    assert not Campaign.objects.filter(pk=made[0]["campaign"].pk).exists()
+    assert Campaign.objects.filter(pk=made[1]["campaign"].pk).exists()
+
+    call_command("loadtest_cleanup", stdout=StringIO())
+
+    assert not Campaign.objects.filter(is_load_test=True).exists()
+    assert not ContactList.objects.filter(is_load_test=True).exists()
+    assert not Contact.objects.filter(is_load_test=True).exists()
+    assert not TransactionalMessage.objects.filter(api_key__is_load_test=True).exists()
+    # The marketer's data is all there, and so is the history of runs.
+    assert Campaign.objects.get() == theirs["campaign"]
+    assert Contact.objects.count() == 4
+    assert StepExecution.objects.count() == 4
+    assert TransactionalMessage.objects.get() == theirs["message"]
+    assert set(LoadTestRun.objects.values_list("label", flat=True)) == {first.label, second.label}
+
+
+def test_cleanup_of_an_unknown_run_says_so(db):
+    with pytest.raises(CommandError, match="No load test run is labelled 'lt404'"):
+        call_command("loadtest_cleanup", "--label", "lt404")

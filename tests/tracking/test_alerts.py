@@ -27,11 +27,11 @@ def _alert_settings(settings):
 
 
 def _campaign(
-    *, sent=20, opened=0, clicked=0, bounced=0, started_hours_ago=48, status="completed"
+    *, sent=20, opened=0, clicked=0, bounced=0, started_hours_ago=48, status="completed", is_load_test=False
 ) -> Campaign:
     """A campaign of `sent` delivered emails, with opens, clicks and bounces as given."""
     now = timezone.now()
-    campaign = CampaignFactory(from_email=SENDER)
+    campaign = CampaignFactory(from_email=SENDER, is_load_test=is_load_test)
     Campaign.objects.filter(pk=campaign.pk).update(
         status=status,
         started_at=now - timedelta(hours=started_hours_ago),
@@ -77,6 +77,22 @@ def test_an_open_rate_that_fell_against_the_senders_average_alerts():
     assert [(alert.campaign, alert.kind) for alert in raised] == [(dropped, "open_drop")]
     assert "open rate 10.0% against 51.7% on average" in raised[0].message  # 50%, 60% and 45%.
     assert not Alert.objects.filter(campaign=too_early).exists()  # Its opens are still coming.
+
+
+def test_load_tests_neither_count_in_the_senders_average_nor_raise_drops():
+    _campaign(opened=12, clicked=4, started_hours_ago=200)
+    _campaign(opened=12, clicked=4, started_hours_ago=100)
+    # Load tests from the same sender, later: nobody opens the simulator's mail.
+    for hours in (60, 50, 40):
+        _campaign(started_hours_ago=hours, is_load_test=True)
+    dropped = _campaign(opened=4, clicked=4, started_hours_ago=30)
+    services.engagement_rebuild()
+
+    raised = services.alerts_check()
+
+    # 20% against the real 60% average (with the load tests, 24%: no alert at all).
+    assert [(alert.campaign, alert.kind) for alert in raised] == [(dropped, "open_drop")]
+    assert "open rate 20.0% against 60.0% on average" in raised[0].message
 
 
 def test_alerts_are_listed_and_acknowledged_in_the_admin(admin_client):

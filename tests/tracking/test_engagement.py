@@ -277,3 +277,28 @@ def test_ses_outcomes_and_unsubscribes_count_each_email_once_by_class(settings):
     assert (stats["delivered"], stats["bounced"], stats["complained"], stats["unsubscribed"]) == (1, 2, 1, 1)
     services.engagement_rebuild()
     assert _counters(StepEngagement)[step.pk] == counted  # The events say the same.
+
+
+def test_emails_whose_outcome_suppresses_the_address_are_counted_once_each(settings):
+    from tests.tracking.test_ses_events import bounce
+
+    settings.SES_EVENT_WAIT_SECONDS = 0
+    step = CampaignStepFactory()
+    hard, complained, on_ses_list, soft, blocked = rows = [_email(step) for _ in range(5)]
+    for n, row in enumerate(rows):
+        row.ses_message_id = f"ses-suppressed-{n}"
+        row.save()
+    deliver(bounce(hard))
+    deliver(bounce(hard))  # Reported twice: one email, counted once.
+    deliver(for_row(fixture("event-delivery.json"), complained))
+    deliver(for_row(fixture("event-complaint.json"), complained))
+    deliver(bounce(on_ses_list, subtype="OnAccountSuppressionList"))
+    deliver(bounce(soft, kind="Transient", subtype="MailboxFull", status="4.2.2"))
+    deliver(bounce(blocked, kind="Transient", subtype="General", status="5.7.1"))
+
+    stats = campaign_stats(campaign=step.campaign)
+    assert stats["suppressed"] == 3
+    assert (stats["bounced_hard"], stats["bounced_other"], stats["complained"]) == (1, 2, 1)
+    counted = _counters(StepEngagement)[step.pk]
+    services.engagement_rebuild()
+    assert _counters(StepEngagement)[step.pk] == counted  # The events say the same.

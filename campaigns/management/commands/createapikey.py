@@ -16,11 +16,19 @@ class Command(BaseCommand):
         parser.add_argument("name", help="Who uses the key, e.g. 'signup-service'.")
         parser.add_argument("--expires-in-days", type=int, help="Make the key stop working after N days.")
         parser.add_argument("--rate-limit", default="", help="Requests allowed, e.g. 600/minute.")
+        parser.add_argument(
+            "--load-test",
+            action="store_true",
+            help="A key for load tests (Artillery): contacts its messages create are hidden from "
+            "marketers, and manage.py loadtest_cleanup deletes them and its messages.",
+        )
 
-    def handle(self, *args, name, expires_in_days, rate_limit, **options):
+    def handle(self, *args, name, expires_in_days, rate_limit, load_test, **options):
         expiry = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
         try:
-            api_key, key = api_key_create(name=name, expiry_date=expiry, rate_limit=rate_limit)
+            api_key, key = api_key_create(
+                name=name, expiry_date=expiry, rate_limit=rate_limit, is_load_test=load_test
+            )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
         self.stderr.write(f"API key “{api_key.name}” created (prefix {api_key.prefix}). Store it now:")

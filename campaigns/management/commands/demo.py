@@ -3,26 +3,32 @@
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+from django.utils import timezone
 
 from campaigns.demo import demo_load
+from campaigns.selectors import campaign_audience_breakdown
 
 DEMO_USERNAME = "admin"
 DEMO_PASSWORD = "campanile"  # noqa: S105 - a published demo login, printed on purpose
 
 
 class Command(BaseCommand):
-    help = "Create a demo superuser (admin / campanile) and a demo campaign scheduled for now."
+    help = (
+        "Create a demo superuser (admin / campanile), demo lists and templates, and schedule demo campaigns."
+    )
 
     def handle(self, *args, **options):
         User = get_user_model()
         if not User.objects.filter(username=DEMO_USERNAME).exists():
             User.objects.create_superuser(DEMO_USERNAME, "admin@campanile.test", DEMO_PASSWORD)
-        campaign = demo_load()
-        recipients = campaign.lists.first().memberships.count()
+        for campaign in demo_load():
+            self.stdout.write(
+                f"Demo campaign “{campaign.name}” scheduled for "
+                f"{timezone.localtime(campaign.scheduled_at):%H:%M:%S} "
+                f"({campaign_audience_breakdown(campaign=campaign)['sendable']} recipients)."
+            )
         self.stdout.write(
             self.style.SUCCESS(
-                f"Demo campaign “{campaign.name}” scheduled for {campaign.scheduled_at:%H:%M:%S} "
-                f"({recipients} list members, 2 of them excluded).\n"
                 f"Admin: {settings.PUBLIC_BASE_URL}/admin/  login: {DEMO_USERNAME} / {DEMO_PASSWORD}"
             )
         )

@@ -69,7 +69,8 @@ class Command(BaseCommand):
         except LoadTestError as exc:
             raise CommandError(str(exc)) from exc
         if options["json"]:
-            self.stdout.write(json.dumps({"status": run.status, **run.report}, indent=2))
+            verdict = loadtest.loadtest_verdict(run=run)
+            self.stdout.write(json.dumps({"status": run.status, "verdict": verdict, **run.report}, indent=2))
         else:
             self.stdout.write(loadtest.loadtest_summary(run=run))
         if run.status != LoadTestRun.Status.PASSED:

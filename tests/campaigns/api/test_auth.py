@@ -157,6 +157,13 @@ def test_createapikey_prints_a_working_key(capsys):
     key = ApiKey.objects.get(name="signup-service")
     assert key.rate_limit == "100/minute"
     assert key.expiry_date > timezone.now() + timedelta(days=29)
+    assert not key.is_load_test
+
+
+def test_createapikey_makes_a_load_test_key_when_asked(capsys):
+    call_command("createapikey", "artillery", "--load-test")
+
+    assert ApiKey.objects.get(name="artillery").is_load_test
 
 
 def test_schema_and_docs_are_public():

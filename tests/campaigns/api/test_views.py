@@ -325,6 +325,22 @@ def test_campaign_list_filters_by_status(api_client):
 
 
 @pytest.mark.parametrize(
+    ("resource", "factory"),
+    [("contacts", ContactFactory), ("lists", ContactListFactory), ("campaigns", CampaignFactory)],
+)
+def test_lists_leave_load_test_data_out_unless_asked_and_fetch_it_by_id(api_client, resource, factory):
+    theirs, load_test = factory(), factory(is_load_test=True)
+
+    def listed(**params):
+        return [row["id"] for row in api_client.get(f"{API}/{resource}", params).json()["results"]]
+
+    assert listed() == [theirs.pk]
+    assert listed(load_test="false") == [theirs.pk]
+    assert listed(load_test="true") == [load_test.pk]
+    assert api_client.get(f"{API}/{resource}/{load_test.pk}").json()["id"] == load_test.pk
+
+
+@pytest.mark.parametrize(
     ("method", "path", "body"),
     [
         ("get", "/contacts/99999999999999999999", None),

@@ -1,4 +1,4 @@
-"""Prepare the local SES stand-in: wait until it answers, then verify the sender's identity."""
+"""Wait until the SES at AWS_ENDPOINT_URL (a stand-in) answers, then verify the sender's domain there."""
 
 import time
 from email.utils import parseaddr

@@ -1,0 +1,21 @@
+"""The root of the site: a newcomer who opens it, or clicks the admin's "View site", lands in the admin."""
+
+import re
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_root_leads_to_the_admin_home(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/"
+
+
+def test_view_site_in_the_admin_goes_somewhere_useful(admin_client):
+    index = admin_client.get("/admin/").content.decode()
+    (view_site,) = re.findall(r'<a href="([^"]*)">View site</a>', index)
+    landed = admin_client.get(view_site, follow=True)
+    assert landed.status_code == 200
+    assert landed.redirect_chain[-1][0] == "/admin/"
