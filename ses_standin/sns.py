@@ -34,6 +34,24 @@ KEY_FILE, CERTIFICATE_FILE = "sns-signing-key.pem", "sns-signing-certificate.pem
 CERTIFICATE_DAYS = 3650
 
 
+def signing_identity_create(*, days: int) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    """Make an RSA key and a self-signed certificate for it, valid from yesterday for `days`."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com (local stand-in)")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=days))
+        .sign(key, hashes.SHA256())
+    )
+    return key, certificate
+
+
 class Signer:
     """The key that signs this stand-in's SNS messages, and the certificate that proves it."""
 
@@ -53,19 +71,7 @@ class Signer:
 
     @staticmethod
     def _create(key_path: Path, certificate_path: Path) -> None:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com (local stand-in)")])
-        now = datetime.now(UTC)
-        certificate = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=CERTIFICATE_DAYS))
-            .sign(key, hashes.SHA256())
-        )
+        key, certificate = signing_identity_create(days=CERTIFICATE_DAYS)
         pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )

@@ -43,8 +43,15 @@ def pytest_sessionstart(session):
         pytest.exit("CAMPANILE_REQUIRE_SERVICES is set but " + "; ".join(problems), returncode=3)
 
 
-def pytest_terminal_summary(terminalreporter):
-    """End with one line saying how many tests skipped for want of a server, and how to run them."""
+def pytest_unconfigure(config):
+    """End the run's output (after pytest's own last line) with the skips for want of a server."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        skips_summarize(reporter)
+
+
+def skips_summarize(terminalreporter):
+    """Write one line saying how many tests skipped for want of a server, and how to run them."""
     skipped = terminalreporter.stats.get("skipped", [])
     wanting = [
         report
@@ -54,7 +61,8 @@ def pytest_terminal_summary(terminalreporter):
     if wanting:
         terminalreporter.write_line(
             f"{len(wanting)} tests skipped for want of PostgreSQL or Redis (chaos, load test, locks, "
-            "limiter): start both on 127.0.0.1 (see docs: Running the tests) and run `make test` again.",
+            "limiter): start them on 127.0.0.1:5432 (user postgres) and 127.0.0.1:6379, or point "
+            "DATABASE_URL and REDIS_URL at them, and run `make test` again.",
             yellow=True,
             bold=True,
         )

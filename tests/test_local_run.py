@@ -114,4 +114,8 @@ def test_make_run_demo_shows_the_whole_truth_and_the_stack_survives_losing_its_b
     # No process stopped before the Ctrl-C (honcho would have stopped them all), none logged a crash.
     assert stopped == []
     assert "Traceback" not in running
+    # Quiet by default: no line per email or request from the stand-in or the web server, at
+    # most the stand-in's line a minute (the run takes about four).
+    assert len(re.findall(r"^\S+ ses\.1 +\|", running, flags=re.MULTILINE)) <= 8
+    assert not re.findall(r"^\S+ web\.1 +\| .*\"(GET|POST) ", running, flags=re.MULTILINE)
     assert "Spring newsletter" in running

@@ -119,6 +119,9 @@ def test_a_printed_command_works_as_printed(doc, command, local_env_file):
     elif program == ".venv/bin/python" and words[1:3] == ["-m", "ses_standin"]:
         started = _run_in_checkout([".venv/bin/python", "-m", "ses_standin", "--help"], env, local_env_file)
         assert started.returncode == 0, f"{doc}: {command!r}: {started.stderr[-2000:]}"
+    elif program == ".venv/bin/pip":  # An optional install into the venv make made: its pip is there.
+        started = _run_in_checkout([".venv/bin/pip", "--version"], env, local_env_file)
+        assert started.returncode == 0, f"{doc}: {command!r}: {started.stderr[-2000:]}"
     else:
         assert program in ELSEWHERE, f"{doc}: nothing proves {command!r} works; add a rule or a test"
 

@@ -12,8 +12,10 @@ from django.db import connections
 
 from campaigns.models import Campaign
 from delivery import services as delivery_services
+from delivery.models import StepExecution
 from tests.conftest import _services_required, sent_messages
 from tests.factories import ContactListFactory, ListMembershipFactory
+from tests.tracking.test_ses_events import bounce, deliver
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = settings.VAR_DIR / "screenshots"
@@ -115,7 +117,15 @@ def test_a_marketer_goes_from_template_to_report_in_a_browser(browser, live_serv
     page.goto(f"{live_server.url}/admin/campaigns/campaign/{campaign.pk}/progress/")
     assert "Completed" in page.inner_text("#content")
     _shot(page, "06-progress")
+    # SES reports one address gone for good: it bounces and is suppressed, as the report must say.
+    gone = StepExecution.objects.filter(step__campaign=campaign).order_by("pk").first()
+    deliver(bounce(gone))
     page.goto(f"{live_server.url}/admin/campaigns/campaign/{campaign.pk}/report/")
+    figures = {
+        name: page.locator(".figure", has_text=name).locator("b").inner_text()
+        for name in ("Sent", "Hard bounces", "Suppressed")
+    }
+    assert figures == {"Sent": "3", "Hard bounces": "1", "Suppressed": "1"}
     assert page.locator("figure.campanile-chart").count() == 4
     assert page.locator("figure.campanile-chart rect").first.get_attribute("height") != "0.0"  # Sends.
     assert "https://shop.example.com/" in page.inner_text("#content")
