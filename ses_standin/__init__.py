@@ -6,6 +6,7 @@ suppression-list calls. Optionally (`--events-to URL`) it behaves like SES's mai
 event publishing (`mailbox.py`): every accepted message gets its Send, Delivery, Bounce or
 Complaint event, posted as a signed SNS notification (`sns.py`) to the webhook, as SNS would; and
 simulated readers (`readers.py`) open and click a share of the delivered mail through its real
-tracking links. It counts what it did (`GET /_standin/stats`) so a run can be checked against it.
-Real SES replaces it by one setting: unset AWS_ENDPOINT_URL.
+tracking links; both reach the app through `client.py`. It counts what it did
+(`GET /_standin/stats`) so a run can be checked against it. Real SES replaces it by one setting:
+unset AWS_ENDPOINT_URL.
 """

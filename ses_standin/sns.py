@@ -64,7 +64,6 @@ class Signer:
         if not isinstance(key, rsa.RSAPrivateKey):
             raise ValueError(f"{key_path} does not hold an RSA key.")
         self.key = key
-        self.certificate_path = certificate_path
         certificate = x509.load_pem_x509_certificate(certificate_path.read_bytes())
         name = certificate.fingerprint(hashes.SHA256()).hex()[:32]
         self.certificate_url = f"https://sns.{region}.amazonaws.com/SimpleNotificationService-{name}.pem"
@@ -112,10 +111,10 @@ class Publisher:
         self.lock = threading.Lock()
         self.counts = {"published": 0, "refused": 0, "retried": 0, "dropped": 0}
 
-    def publish(self, record: dict, *, first_try: float | None = None) -> None:
+    def publish(self, record: dict) -> None:
         """Sign and post one SES record, rescheduling itself on a failure SNS would retry."""
         envelope = self.signer.notification(topic_arn=self.topic_arn, message=json.dumps(record))
-        self._post(envelope, started=first_try, attempt=1)
+        self._post(envelope, started=None, attempt=1)
 
     def _post(self, envelope: dict, *, started: float | None, attempt: int) -> None:
         started = started or time.monotonic()
