@@ -31,7 +31,7 @@ def seed(contacts: int, now) -> tuple[int, int]:
 
     from campaigns import services as campaign_services
     from campaigns.models import Campaign, CampaignStep, ContactList, Template
-    from delivery.services import _UUID7_SQL
+    from delivery.ledger import _UUID7_SQL
 
     audience = ContactList.objects.create(name="Everyone")
     template = Template.objects.create(name="Bench", subject="Hi", html_body="<p>Hi</p>")
@@ -81,7 +81,7 @@ def baseline_seconds(first_id: int, second_id: int, now) -> tuple[float, int]:
     """INSERT … SELECT a step-2 row per step-1 row, the advance's columns, constant status; time it."""
     from django.db import connection
 
-    from delivery.services import _UUID7_SQL
+    from delivery.ledger import _UUID7_SQL
 
     with connection.cursor() as cursor:
         started = time.perf_counter()

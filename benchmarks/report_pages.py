@@ -127,8 +127,8 @@ def seed(rows: int, now) -> int:
     from django.db import connection
 
     from campaigns.models import Campaign, CampaignStep, ContactList, Template
+    from delivery.ledger import _UUID7_SQL
     from delivery.models import TrackedLink
-    from delivery.services import _UUID7_SQL
 
     started_at = now - timedelta(days=2)
     audience = ContactList.objects.create(name="Everyone")

@@ -33,7 +33,7 @@ def seed(contacts: int) -> int:
 
     from campaigns import services as campaign_services
     from campaigns.models import Campaign, CampaignStep, ContactList, Template
-    from delivery import services
+    from delivery import fan_out
 
     audience = ContactList.objects.create(name=f"Run {time.time()}")
     with connection.cursor() as cursor:
@@ -58,7 +58,7 @@ def seed(contacts: int) -> int:
     step = CampaignStep.objects.create(campaign=campaign, template=template)
     campaign_services.campaign_schedule(campaign=campaign)
     campaign_services.campaign_start(campaign=campaign)
-    services.step_fan_out(step=step)
+    fan_out.step_fan_out(step=step)
     return campaign.pk
 
 

@@ -48,12 +48,12 @@ def seed() -> tuple[str, str]:
     django_setup()
     from django.urls import reverse
 
-    from delivery import services, tokens
+    from delivery import compose, tokens
     from delivery.models import StepExecution
     from tests.factories import StepExecutionFactory
 
     row = StepExecutionFactory(status=StepExecution.Status.SENT)
-    link_id = services.step_link_id(step_id=row.step_id, url="https://example.com/landing")
+    link_id = compose.step_link_id(step_id=row.step_id, url="https://example.com/landing")
     pixel = reverse(
         "open", args=[tokens.step_execution_token(tracking_id=row.tracking_id, purpose=tokens.OPEN)]
     )

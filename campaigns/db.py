@@ -1,5 +1,6 @@
 """Database helpers shared by the apps."""
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
@@ -215,3 +216,60 @@ def tally_operation(**tally):
         tally_triggers_drop(schema_editor.connection, name=tally["name"], source=tally["source"])
 
     return migrations.RunPython(create, drop)
+
+
+@functools.cache
+def _insert_plan(model, source: str, computed: tuple[tuple[str, str], ...], with_pk: bool):
+    """Return the INSERT statement for a model and the fields whose values it takes, built once."""
+    meta = model._meta
+    expressions = dict(computed)
+    columns, values, fields = [], [], []
+    for field in meta.local_concrete_fields:
+        if field is meta.auto_field and not with_pk:
+            continue  # Left to the database.
+        columns.append(connection.ops.quote_name(field.column))
+        if field.column in expressions:
+            values.append(expressions[field.column])
+        else:
+            values.append("%s")
+            fields.append(field)
+    into = f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({', '.join(columns)})"
+    if source:
+        # Names come from model metadata and callers' constants; every value is a parameter.
+        return f"{into} SELECT {', '.join(values)} FROM {source}", fields
+    return f"{into} VALUES ({', '.join(values)})", fields
+
+
+def row_insert_sql(obj, *, source: str = "", computed: tuple[tuple[str, str], ...] = ()) -> tuple[str, list]:
+    """Return an INSERT of one new model instance and its parameters, without Django's compiler.
+
+    Values are prepared by each field, as Django's own INSERT does. `computed` gives some columns
+    an SQL expression over `source`, the relation the row is selected from, instead of a value.
+    """
+    sql, fields = _insert_plan(type(obj), source, computed, obj.pk is not None)
+    return sql, [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
+
+
+def rows_insert_together(*objs) -> None:
+    """Insert new model instances all or none; on PostgreSQL in one statement, one round trip.
+
+    Rows that others point at need their primary key set already (UUIDv7 defaults are); an
+    auto-incremented id is left to the database and not read back. PostgreSQL runs the INSERTs as
+    data-modifying CTEs of a single statement (its foreign keys are checked at the end of it).
+    """
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            for obj in objs:
+                obj.save(force_insert=True)
+        return
+    parts, params = [], []
+    for obj in objs:
+        sql, values = row_insert_sql(obj)
+        parts.append(sql)
+        params.extend(values)
+    *first, last = parts
+    statement = "WITH " + ", ".join(f"w{n} AS ({sql})" for n, sql in enumerate(first)) + " " + last
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+    for obj in objs:
+        obj._state.adding = False

@@ -20,7 +20,8 @@ from delivery import loadtest, tasks
 from delivery.exceptions import LoadTestError
 from delivery.models import LoadTestRun, SendingHold, StepExecution, TransactionalMessage
 from delivery.selectors import campaign_step_progress, delivery_dashboard, step_execution_counts
-from delivery.services import campaign_retry_failed, campaign_send_test, step_executions_retry
+from delivery.sending import campaign_send_test
+from delivery.services import campaign_retry_failed, step_executions_retry
 
 
 @admin.register(StepExecution)

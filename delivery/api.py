@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from campaigns.api.serializers import QuickEmailField, address, configuration_set
 from campaigns.models import Campaign
-from delivery import services
+from delivery import compose, messages, services
 from delivery.models import TransactionalMessage
 
 # Per-thread parsers for the hot endpoint; see MessageCreateSerializer.parse.
@@ -35,8 +35,8 @@ class MessageTagSerializer(serializers.Serializer):
     def validate_Name(self, value):
         if not SES_TAG.fullmatch(value):
             raise serializers.ValidationError("Use 1-256 letters, digits, _ . @ or -.")
-        if value.startswith(services.TAG_PREFIX):
-            raise serializers.ValidationError(f"Names starting {services.TAG_PREFIX!r} are Campanile's own.")
+        if value.startswith(compose.TAG_PREFIX):
+            raise serializers.ValidationError(f"Names starting {compose.TAG_PREFIX!r} are Campanile's own.")
         return value
 
     def validate_Value(self, value):
@@ -75,7 +75,7 @@ class MessageCreateSerializer(serializers.Serializer):
         return value
 
     @classmethod
-    def parse(cls, data, *, header_code: str) -> services.MessageRequest:
+    def parse(cls, data, *, header_code: str) -> messages.MessageRequest:
         """Validate a payload into the service's request, or raise ValidationError.
 
         One serializer per thread validates every request: building one per request (its fields
@@ -88,12 +88,12 @@ class MessageCreateSerializer(serializers.Serializer):
         return serializer.to_request(serializer.run_validation(data), header_code=header_code)
 
     @staticmethod
-    def to_request(data: dict, *, header_code: str) -> services.MessageRequest:
+    def to_request(data: dict, *, header_code: str) -> messages.MessageRequest:
         """Return the service's request, taking the idempotency code from the body or the header."""
         body_code = data["unique_code"]
         if body_code and header_code and body_code != header_code:
             raise serializers.ValidationError({"unique_code": "Differs from the Idempotency-Key header."})
-        return services.MessageRequest(
+        return messages.MessageRequest(
             from_email=data["from"],
             to=data["to"],
             template_name=data["template_name"],
@@ -179,7 +179,7 @@ class MessageViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewset
         message_request = MessageCreateSerializer.parse(
             request.data, header_code=request.headers.get("Idempotency-Key", "").strip()
         )
-        message, replayed = services.message_queue(api_key=request.auth, request=message_request)
+        message, replayed = messages.message_queue(api_key=request.auth, request=message_request)
         # The answer MessageAcceptedSerializer documents, built directly: it runs on every request.
         body = {"id": str(message.pk), "status": message.accepted_status, "unique_code": message.unique_code}
         headers = {"Idempotent-Replayed": "true"} if replayed else {}

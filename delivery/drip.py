@@ -118,7 +118,7 @@ def step_advance(*, step: CampaignStep, now: datetime | None = None, full: bool 
     asked for or due once every DRIP_LATE_SECONDS, reads all and so catches rows settled later.
     Idempotent: the step's row lock and the unique (step, contact) index keep every contact single.
     """
-    from delivery.services import ledger_columns, rows_insert_select
+    from delivery.ledger import ledger_columns, rows_insert_select
 
     now = now or timezone.now()
     with transaction.atomic():

@@ -35,7 +35,7 @@ from campaigns import metrics as fleet
 from campaigns import services as campaign_services
 from campaigns.db import database_url
 from campaigns.models import ApiKey, Campaign, CampaignStep, Contact, ContactList, ListMembership, Template
-from delivery import metrics, services
+from delivery import ledger, metrics
 from delivery.exceptions import LoadTestError
 from delivery.models import LoadTestRun, StepExecution, TransactionalMessage
 from delivery.throttle import send_rate_current
@@ -517,7 +517,7 @@ def _reconcile(run: LoadTestRun, receipts: dict | None) -> int:
     settled = 0
     for row in _ledger_rows(run).filter(status=Status.UNKNOWN):
         if str(row.tracking_id) in ids:
-            services.step_execution_reconcile(
+            ledger.step_execution_reconcile(
                 tracking_id=row.tracking_id,
                 ses_message_id=ids[str(row.tracking_id)],
                 accepted_at=timezone.now(),

@@ -7,7 +7,7 @@ from django.conf import settings
 
 from campaigns import services as campaign_services
 from campaigns.models import Campaign
-from delivery import services
+from delivery import sending, services
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def messages_dispatch() -> None:
 
     Several of these may run at once on different workers: they claim disjoint rows.
     """
-    services.messages_send(budget_seconds=settings.SEND_TASK_BUDGET_SECONDS)
+    sending.messages_send(budget_seconds=settings.SEND_TASK_BUDGET_SECONDS)
 
 
 @shared_task(name=campaign_services.RECUR_TASK, ignore_result=True)

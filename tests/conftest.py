@@ -89,11 +89,11 @@ def redis_only():
 @pytest.fixture(autouse=True)
 def link_caches_fresh():
     """Forget the per-process link caches: rolled-back tests reuse ids that SQLite handed out before."""
-    from delivery import services as delivery_services
+    from delivery import compose
     from tracking import services as tracking_services
 
     yield
-    delivery_services._link_ids.clear()
+    compose._link_ids.clear()
     tracking_services.link_target.cache_clear()
 
 

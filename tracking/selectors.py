@@ -6,8 +6,8 @@ from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce
 
 from campaigns.models import Campaign, Contact
+from delivery import compose as delivery_compose
 from delivery import selectors as delivery_selectors
-from delivery import services as delivery_services
 from delivery.models import StepExecution, TrackedLink
 from tracking.models import EventTally, LinkEngagement, StepEngagement, TrackingEvent
 
@@ -79,7 +79,7 @@ def campaign_link_clicks(*, campaign: Campaign) -> list[dict]:
     clicks = {row.pk: row for row in LinkEngagement.objects.filter(link__step__campaign=campaign)}
     links = (
         TrackedLink.objects.filter(step__campaign=campaign)
-        .exclude(url=delivery_services.honeypot_url())  # The hidden trap is no marketer's link.
+        .exclude(url=delivery_compose.honeypot_url())  # The hidden trap is no marketer's link.
         .order_by("pk")
         .values_list("pk", "url")
     )

@@ -30,7 +30,8 @@ from campaigns.db import rows_insert_new
 from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign, Suppression
 from campaigns.redis_client import redis_client
-from delivery import services as delivery_services
+from delivery import compose as delivery_compose
+from delivery import ledger as delivery_ledger
 from delivery import tokens
 from delivery.models import Engagement, StepExecution, TrackedLink
 from tracking import metrics
@@ -202,7 +203,7 @@ def _event_effects(*, event: SesEvent, kind: str, row: StepExecution | None) -> 
     """Apply one new event to the ledger, the suppression list and the soft-bounce streaks."""
     Type, Outcome = TrackingEvent.Type, StepExecution.Outcome
     if event.type in (Type.SEND, Type.DELIVERY) and event.tracking_id:
-        delivery_services.step_execution_reconcile(
+        delivery_ledger.step_execution_reconcile(
             tracking_id=event.tracking_id, ses_message_id=event.ses_message_id, accepted_at=event.occurred_at
         )
     outcome = {
@@ -213,7 +214,7 @@ def _event_effects(*, event: SesEvent, kind: str, row: StepExecution | None) -> 
         Type.COMPLAINT: Outcome.COMPLAINED,
     }.get(event.type)
     if outcome and row is not None and not (event.type == Type.BOUNCE and kind == BLOCK):
-        delivery_services.step_execution_record_outcome(execution_id=row.pk, outcome=outcome)
+        delivery_ledger.step_execution_record_outcome(execution_id=row.pk, outcome=outcome)
     detail = f"{event.bounce_type}/{event.bounce_subtype} {event.status} {event.diagnostic}".strip()
     if event.type == Type.DELIVERY:
         SoftBounceStreak.objects.filter(email=event.recipient).update(count=0)
@@ -575,7 +576,7 @@ def _machine_clicks(hits: list[_Hit]) -> set[str]:
     for hit in hits:
         if hit.kind == TrackingHit.Kind.CLICK:
             clicks.setdefault(hit.tracking_id, []).append(hit)
-    trap = delivery_services.honeypot_url()
+    trap = delivery_compose.honeypot_url()
     machine = set()
     for group in clicks.values():
         group.sort(key=lambda hit: hit.at)

@@ -42,7 +42,7 @@ def _act(client, action, campaigns):
 
 def _queue_api_message():
     from campaigns.services import api_key_create
-    from delivery.services import MessageRequest, message_queue
+    from delivery.messages import MessageRequest, message_queue
 
     template = TemplateFactory()
     request = MessageRequest(from_email="a@campanile.test", to="b@example.com", template_name=template.name)

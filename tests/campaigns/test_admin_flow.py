@@ -7,6 +7,8 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from campaigns.models import Campaign, CampaignAudit
+from delivery import fan_out as delivery_fan_out
+from delivery import sending as delivery_sending
 from delivery import services as delivery_services
 from tests.conftest import sent_messages
 from tests.factories import (
@@ -97,11 +99,11 @@ def test_progress_counts_rows_shows_the_rate_and_refreshes_while_sending(admin_c
 
     campaign_services.campaign_schedule(campaign=campaign)
     delivery_services.campaign_dispatch(campaign=campaign)
-    delivery_services.step_fan_out(step=campaign.steps.get())
+    delivery_fan_out.step_fan_out(step=campaign.steps.get())
     first = admin_client.get(_url("progress", campaign))
     assert dict(first.context["statuses"])["Pending"] == 2
     assert 'http-equiv="refresh"' in first.content.decode()
-    delivery_services.step_send_batch(step=campaign.steps.get())
+    delivery_sending.step_send_batch(step=campaign.steps.get())
     second = admin_client.get(_url("progress", campaign) + first.context["refresh"])
     assert dict(second.context["statuses"])["Sent"] == 2
     assert second.context["rate"] > 0

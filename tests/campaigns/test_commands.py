@@ -7,6 +7,7 @@ from django.core.management import call_command
 
 from campaigns import demo
 from campaigns.models import Campaign, Contact, Template
+from delivery import fan_out as delivery_fan_out
 from delivery import services as delivery_services
 from delivery.models import StepExecution
 
@@ -30,7 +31,7 @@ def test_demo_creates_login_audiences_templates_and_campaigns_due_now():
     assert (winback.scheduled_at - newsletter.scheduled_at) == demo.WINBACK_DELAY
     assert delivery_services.delivery_tick() == [newsletter.pk]
     # The unsubscribed and the suppressed contacts stay out of the ledger.
-    assert delivery_services.step_fan_out(step=newsletter.steps.get()) == demo.NEWSLETTER_SIZE
+    assert delivery_fan_out.step_fan_out(step=newsletter.steps.get()) == demo.NEWSLETTER_SIZE
     assert not StepExecution.objects.filter(email__contains="+unsubscribed@").exists()
     kinds = _kinds(newsletter)
     # A healthy list: 1% hard bounces, one complaint, the last address, under the guard's 0.08%.

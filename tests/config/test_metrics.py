@@ -8,6 +8,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from campaigns import metrics as fleet
 from campaigns import services as campaign_services
+from delivery import fan_out as delivery_fan_out
+from delivery import sending as delivery_sending
 from delivery import services as delivery_services
 from tests.factories import StepExecutionFactory, sendable_campaign
 
@@ -44,11 +46,11 @@ def test_sends_errors_throttles_and_ses_latency_are_counted(ses, inject_ses_erro
     campaign = sendable_campaign(contacts=4)
     campaign_services.campaign_schedule(campaign=campaign)
     delivery_services.campaign_dispatch(campaign=campaign)
-    delivery_services.step_fan_out(step=campaign.steps.get())
+    delivery_fan_out.step_fan_out(step=campaign.steps.get())
     inject_ses_error(code="Throttling", message="Maximum sending rate exceeded.", status=400)
-    delivery_services.step_send_batch(step=campaign.steps.get())  # Throttled: all handed back.
+    delivery_sending.step_send_batch(step=campaign.steps.get())  # Throttled: all handed back.
     inject_ses_error(code="MessageRejected", message="Email address is not verified.")
-    delivery_services.step_send_batch(step=campaign.steps.get())  # One rejected, three sent.
+    delivery_sending.step_send_batch(step=campaign.steps.get())  # One rejected, three sent.
 
     samples = _scrape()
     assert samples["campanile_emails_total", (("outcome", "sent"),)] == 3

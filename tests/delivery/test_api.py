@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from campaigns.models import Contact
 from campaigns.services import api_key_create
 from config.celery import app as celery_app
-from delivery import services
+from delivery import ledger, sending
 from delivery.models import StepExecution, TransactionalMessage
 from delivery.tasks import messages_dispatch
 from tests.conftest import sent_messages
@@ -46,7 +46,7 @@ def _post(client, body=None, **headers):
 
 def _deliver_all():
     """Do what the transactional dispatcher does on its tick."""
-    services.messages_send(budget_seconds=10)
+    sending.messages_send(budget_seconds=10)
 
 
 def test_sample_payload_is_accepted_queued_and_sent(api_client, sample_world, ses):
@@ -232,28 +232,28 @@ def test_ses_throttling_puts_the_message_back_to_pending(api_client, sample_worl
     _post(api_client)
     inject_ses_error(code="Throttling", message="Maximum sending rate exceeded.")
 
-    result = services.message_send_batch()
+    result = sending.message_send_batch()
 
     assert (result.released, result.failed) == (1, 0)
     assert StepExecution.objects.get().status == StepExecution.Status.PENDING
-    assert services.message_send_batch().sent == 1
+    assert sending.message_send_batch().sent == 1
     assert len(sent_messages()) == 1
 
 
 def test_messages_are_claimed_once_and_never_sent_twice(api_client, sample_world, ses):
     for code in ("a", "b", "c"):
         _post(api_client, {**SAMPLE, "unique_code": code})
-    first = services.message_claim_batch(size=2)
-    second = services.message_claim_batch(size=5)
+    first = ledger.message_claim_batch(size=2)
+    second = ledger.message_claim_batch(size=5)
 
     assert len(first) == 2
     assert [row.pk for row in second] == [StepExecution.objects.order_by("pk").last().pk]
-    assert services.message_send_batch().claimed == 0
+    assert sending.message_send_batch().claimed == 0
 
 
 def test_the_transactional_dispatcher_leaves_campaign_rows_alone(ses):
     row = StepExecutionFactory()
-    assert services.message_send_batch().claimed == 0
+    assert sending.message_send_batch().claimed == 0
     row.refresh_from_db()
     assert row.status == StepExecution.Status.PENDING
 
@@ -333,7 +333,7 @@ def test_a_message_queued_in_a_transaction_that_rolls_back_is_never_sent(api_key
     """RELIABILITY row 26: the ledger row is the queue, so no publish can outlive the data."""
     from django.db import transaction
 
-    from delivery.services import MessageRequest, message_queue
+    from delivery.messages import MessageRequest, message_queue
 
     request = MessageRequest(from_email=SAMPLE["from"], to=SAMPLE["to"], template_name="SimpleEmail")
 

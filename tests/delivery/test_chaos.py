@@ -14,7 +14,7 @@ from django.utils import timezone
 from campaigns import services as campaign_services
 from campaigns.db import database_url
 from campaigns.models import Campaign, Contact, ListMembership
-from delivery import services
+from delivery import ledger, services
 from delivery.models import StepExecution
 from tests.factories import sendable_campaign
 from tests.utils import free_port, wait_until
@@ -119,7 +119,7 @@ def test_a_worker_killed_mid_campaign_loses_nobody_and_mails_nobody_twice(
     assert StepExecution.objects.get(tracking_id=stalled_row["tracking"]).status == Status.UNKNOWN
     for row in StepExecution.objects.filter(step__campaign=campaign, status=Status.UNKNOWN):
         if str(row.tracking_id) in by_tracking:
-            services.step_execution_reconcile(
+            ledger.step_execution_reconcile(
                 tracking_id=row.tracking_id,
                 ses_message_id=by_tracking[str(row.tracking_id)]["id"],
                 accepted_at=timezone.now(),

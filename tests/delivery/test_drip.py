@@ -12,6 +12,7 @@ from django.utils import timezone
 from campaigns import services as campaign_services
 from campaigns.models import Campaign, CampaignStep, Contact
 from delivery import drip
+from delivery import ledger as delivery_ledger
 from delivery import services as delivery_services
 from delivery.models import StepExecution
 from tests.conftest import sent_messages
@@ -298,7 +299,7 @@ def test_a_row_settled_as_sent_long_after_its_send_still_moves_on_at_the_next_fu
     assert drip.step_advance(step=step, now=START + timedelta(minutes=10)) == 2  # The first pass reads all.
     assert drip.step_advance(step=step, now=START + timedelta(hours=2)) == 0
     # Hours later SES's Send event says it went out at the time: far behind the recent window.
-    delivery_services.step_execution_reconcile(
+    delivery_ledger.step_execution_reconcile(
         tracking_id=late.tracking_id, ses_message_id="ses-late", accepted_at=START
     )
     assert drip.step_advance(step=step, now=START + timedelta(hours=2, minutes=10)) == 0

@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from delivery import services
+from delivery import ledger
 from delivery.group_commit import GroupCommit
 from delivery.models import StepExecution
 from tests.factories import StepExecutionFactory
@@ -70,12 +70,12 @@ def test_concurrent_start_marks_and_settles_are_each_committed_for_the_right_row
     def send(row, n):
         try:
             barrier.wait(10)
-            if not services.step_execution_start_send(execution=row):
+            if not ledger.step_execution_start_send(execution=row):
                 return "not ours"
             if n % 3 == 0:
-                services.step_execution_settle(execution=row, status=Status.FAILED, last_error=f"no {n}")
+                ledger.step_execution_settle(execution=row, status=Status.FAILED, last_error=f"no {n}")
             else:
-                services.step_execution_settle(execution=row, status=Status.SENT, ses_message_id=f"ses-{n}")
+                ledger.step_execution_settle(execution=row, status=Status.SENT, ses_message_id=f"ses-{n}")
             return "done"
         finally:
             connection.close()
@@ -103,13 +103,13 @@ def test_one_settle_statement_writes_each_row_its_own_outcome_and_respects_who_o
         for status in (Status.SENDING, Status.SENDING, Status.UNKNOWN, Status.UNKNOWN, Status.PENDING)
     )
     accepted = timezone.now()
-    written = services._settle_write(
+    written = ledger._settle_write(
         [
-            services._Outcome(sending_sent.pk, Status.SENT, "", "ses-1", accepted),
-            services._Outcome(sending_failed.pk, Status.FAILED, "rejected"),
-            services._Outcome(unknown_sent.pk, Status.SENT, "", "ses-3", accepted),
-            services._Outcome(unknown_failed.pk, Status.FAILED, "too late"),
-            services._Outcome(pending_sent.pk, Status.SENT, "", "ses-5", accepted),
+            ledger._Outcome(sending_sent.pk, Status.SENT, "", "ses-1", accepted),
+            ledger._Outcome(sending_failed.pk, Status.FAILED, "rejected"),
+            ledger._Outcome(unknown_sent.pk, Status.SENT, "", "ses-3", accepted),
+            ledger._Outcome(unknown_failed.pk, Status.FAILED, "too late"),
+            ledger._Outcome(pending_sent.pk, Status.SENT, "", "ses-5", accepted),
         ]
     )
     assert written == [True, True, True, False, False]

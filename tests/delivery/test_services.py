@@ -13,9 +13,10 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from campaigns import db as campaigns_db
 from campaigns import services as campaign_services
 from campaigns.models import Campaign, CampaignStep, Contact
-from delivery import services
+from delivery import compose, fan_out, ledger, sending, services
 from delivery.models import SendingHold, StepExecution
 from tests.conftest import sent_messages
 from tests.factories import (
@@ -35,7 +36,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ses"
 def _started(contacts=3, **fields) -> Campaign:
     campaign = campaign_services.campaign_schedule(campaign=sendable_campaign(contacts=contacts, **fields))
     services.campaign_dispatch(campaign=campaign)
-    services.step_fan_out(step=campaign.steps.get())
+    fan_out.step_fan_out(step=campaign.steps.get())
     campaign.refresh_from_db()
     return campaign
 
@@ -59,7 +60,7 @@ def test_fan_out_excludes_suppressed_and_unsubscribed_and_collapses_duplicates()
     ListMembershipFactory(contact_list=audience, contact=ContactFactory(email="gone@example.com"))
     SuppressionFactory(email="gone@example.com")
 
-    created = services.step_fan_out(step=campaign.steps.get())
+    created = fan_out.step_fan_out(step=campaign.steps.get())
 
     rows = _rows(campaign)
     assert created == 3
@@ -75,7 +76,7 @@ def test_fan_out_over_rows_made_another_way_adds_only_the_missing_ones():
     first = campaign.lists.get().contacts.order_by("pk").first()
     existing = StepExecutionFactory(step=step, contact=first, email=first.email, status=Status.SENT)
 
-    assert services.step_fan_out(step=step) == 3
+    assert fan_out.step_fan_out(step=step) == 3
 
     assert _rows(campaign).filter(contact=first).get() == existing
     assert _rows(campaign).filter(status=Status.PENDING).count() == 2
@@ -84,8 +85,8 @@ def test_fan_out_over_rows_made_another_way_adds_only_the_missing_ones():
 def test_fan_out_again_creates_no_duplicates():
     campaign = sendable_campaign(contacts=3)
     step = campaign.steps.get()
-    services.step_fan_out(step=step)
-    services.step_fan_out(step=step)
+    fan_out.step_fan_out(step=step)
+    fan_out.step_fan_out(step=step)
     assert _rows(campaign).count() == 3
 
 
@@ -113,12 +114,12 @@ def test_fan_out_goes_range_by_range_and_commits_each():
 
     # Ranges are contact ids; start from just before the audience so two ids make a range.
     CampaignStep.objects.filter(pk=step.pk).update(fan_out_cursor=first_id - 1)
-    assert services.step_fan_out_chunk(step=step, size=2) is False
+    assert fan_out.step_fan_out_chunk(step=step, size=2) is False
     step.refresh_from_db()
     assert (_rows(campaign).count(), step.fan_out_cursor) == (2, first_id + 1)
     # A contact who arrives once the fan-out has begun is not in this send.
     ListMembershipFactory(contact_list=campaign.lists.get(), contact=ContactFactory())
-    while not services.step_fan_out_chunk(step=step, size=2):
+    while not fan_out.step_fan_out_chunk(step=step, size=2):
         pass
     step.refresh_from_db()
     assert step.fanned_out_at is not None
@@ -129,7 +130,7 @@ def test_fan_out_goes_range_by_range_and_commits_each():
 def test_fan_out_tracking_ids_are_unique_time_ordered_uuid7(debug, settings):
     settings.DEBUG = debug  # Django then formats each statement for its query log.
     campaign = sendable_campaign(contacts=20)
-    services.step_fan_out(step=campaign.steps.get())
+    fan_out.step_fan_out(step=campaign.steps.get())
     ids = list(_rows(campaign).values_list("tracking_id", flat=True))
     assert len(set(ids)) == 20
     assert {tracking_id.version for tracking_id in ids} == {7}
@@ -145,7 +146,7 @@ def test_a_send_task_out_of_time_mid_fan_out_resumes_it_next_time(ses, monkeypat
     CampaignStep.objects.filter(pk=step.pk).update(
         fan_out_cursor=campaign.lists.get().contacts.order_by("pk")[0].pk - 1
     )
-    chunk = services.step_fan_out_chunk
+    chunk = fan_out.step_fan_out_chunk
     monkeypatch.setattr(services, "step_fan_out_chunk", lambda step: chunk(step=step, size=1))
 
     assert services.campaign_send(campaign=campaign, budget_seconds=0) is True  # One range, no time left.
@@ -162,14 +163,14 @@ def test_claim_batch_takes_pending_rows_under_a_lease():
     step = campaign.steps.get()
     before = timezone.now()
 
-    claimed = services.step_execution_claim_batch(step=step, size=3)
+    claimed = ledger.step_execution_claim_batch(step=step, size=3)
 
     assert len(claimed) == 3
     for row in claimed:
         assert row.status == Status.SENDING
         assert row.attempts == 1
         assert row.lease_expires_at > before
-    again = services.step_execution_claim_batch(step=step, size=10)
+    again = ledger.step_execution_claim_batch(step=step, size=10)
     assert {r.pk for r in again}.isdisjoint({r.pk for r in claimed})
     assert len(again) == 2
 
@@ -194,7 +195,7 @@ def test_concurrent_claimers_get_disjoint_rows(postgres_only, transactional_db):
     holder.start()
     try:
         assert locked.wait(10)
-        claimed = services.step_execution_claim_batch(step=step, size=10)
+        claimed = ledger.step_execution_claim_batch(step=step, size=10)
     finally:
         release.set()
         holder.join()
@@ -236,7 +237,7 @@ def test_the_same_send_task_twice_at_once_makes_one_ses_call_per_row(
 
 def test_send_batch_sends_personalized_mail_and_records_message_ids(ses):
     campaign = _started(contacts=3, configuration_set="marketing")
-    result = services.step_send_batch(step=campaign.steps.get())
+    result = sending.step_send_batch(step=campaign.steps.get())
 
     assert (result.claimed, result.sent) == (3, 3)
     rows = list(_rows(campaign))
@@ -257,13 +258,13 @@ def concurrent_sending(postgres_only, transactional_db, settings):
     """Send with four threads; they use connections of their own, closed after the test."""
     settings.SEND_CONCURRENCY = 4
     yield
-    services.send_executor_shutdown()
+    sending.send_executor_shutdown()
 
 
 def test_concurrent_sending_sends_every_row_once(concurrent_sending, ses):
     campaign = _started(contacts=20)
 
-    result = services.step_send_batch(step=campaign.steps.get(), size=20)
+    result = sending.step_send_batch(step=campaign.steps.get(), size=20)
 
     assert (result.sent, result.failed, result.released) == (20, 0, 0)
     recipients = [m.destinations[0] for m in sent_messages()]
@@ -277,13 +278,13 @@ def test_concurrent_sending_hands_back_what_ses_did_not_take(concurrent_sending,
     step = campaign.steps.get()
     inject_ses_error(code="Throttling", message="Maximum sending rate exceeded.", times=1)
 
-    result = services.step_send_batch(step=step, size=20)
+    result = sending.step_send_batch(step=step, size=20)
 
     assert result.released >= 1
     assert result.failed == 0
     assert result.sent + result.released == 20
     assert _rows(campaign).filter(status=Status.PENDING).count() == result.released
-    services.step_send_batch(step=step, size=20)
+    sending.step_send_batch(step=step, size=20)
     recipients = [m.destinations[0] for m in sent_messages()]
     assert sorted(recipients) == sorted(r.email for r in _rows(campaign))
     assert len(set(recipients)) == 20
@@ -295,7 +296,7 @@ def test_send_batch_checks_suppression_at_claim_time(ses):
     SuppressionFactory(email=rows[0].email)
     campaign_services.contact_unsubscribe(contact=rows[1].contact)
 
-    result = services.step_send_batch(step=campaign.steps.get())
+    result = sending.step_send_batch(step=campaign.steps.get())
 
     assert (result.sent, result.suppressed) == (1, 2)
     assert [r.status for r in _rows(campaign)] == [Status.SUPPRESSED, Status.SUPPRESSED, Status.SENT]
@@ -307,14 +308,14 @@ def test_throttling_releases_rows_to_pending_and_never_fails(ses, inject_ses_err
     step = campaign.steps.get()
     inject_ses_error(code="Throttling", message="Maximum sending rate exceeded.", times=1)
 
-    result = services.step_send_batch(step=step)
+    result = sending.step_send_batch(step=step)
 
     assert (result.sent, result.failed, result.released) == (0, 0, 3)
     assert set(_rows(campaign).values_list("status", flat=True)) == {Status.PENDING}
     assert "Maximum sending rate exceeded" in _rows(campaign).first().last_error
     assert sent_messages() == []
     # Once SES lets us, every row goes out exactly once.
-    services.step_send_batch(step=step)
+    sending.step_send_batch(step=step)
     assert set(_rows(campaign).values_list("status", flat=True)) == {Status.SENT}
     assert sorted(m.destinations[0] for m in sent_messages()) == sorted(r.email for r in _rows(campaign))
 
@@ -323,7 +324,7 @@ def test_rejected_message_fails_that_row_with_the_reason(ses, inject_ses_error):
     campaign = _started(contacts=2)
     inject_ses_error(code="MessageRejected", message="Email address is not verified.", times=1)
 
-    result = services.step_send_batch(step=campaign.steps.get())
+    result = sending.step_send_batch(step=campaign.steps.get())
 
     first, second = _rows(campaign)
     assert (result.failed, result.sent) == (1, 1)
@@ -336,7 +337,7 @@ def test_throttling_inside_a_send_task_backs_off_with_jitter_and_finishes(ses, i
     campaign = _started(contacts=4)
     attempts = inject_ses_error(code="ThrottlingException", message="Maximum sending rate exceeded.", times=3)
     sleeps = []
-    monkeypatch.setattr(services, "sleep", sleeps.append)
+    monkeypatch.setattr(sending, "sleep", sleeps.append)
 
     assert services.campaign_send(campaign=campaign, budget_seconds=30) is False
 
@@ -386,7 +387,7 @@ def test_ses_stopping_the_account_halts_all_sending_until_lifted(ses, inject_ses
     assert (hold.reason, hold.until) == (SendingHold.Reason.SES_HALTED, None)
     assert any(record.levelname == "CRITICAL" for record in caplog.records)
     assert set(_rows(campaign).values_list("status", flat=True)) == {Status.PENDING}
-    assert services.messages_send(budget_seconds=5) is False  # Transactional mail holds too.
+    assert sending.messages_send(budget_seconds=5) is False  # Transactional mail holds too.
     hold.delete()  # Someone fixed the account and lifted it in the admin.
     services.campaign_send(campaign=campaign, budget_seconds=30)
     assert set(_rows(campaign).values_list("status", flat=True)) == {Status.SENT}
@@ -423,7 +424,7 @@ def test_a_success_between_failures_keeps_the_campaign_going(ses, inject_ses_err
 
 def test_unverified_sender_is_rejected_by_the_stand_in(ses):
     campaign = _started(contacts=1, from_email="someone@unverified.test")
-    services.step_send_batch(step=campaign.steps.get())
+    sending.step_send_batch(step=campaign.steps.get())
     row = _rows(campaign).get()
     assert row.status == Status.FAILED
     assert "MessageRejected" in row.last_error
@@ -433,7 +434,7 @@ def test_read_timeout_marks_row_unknown_without_retrying(ses, inject_ses_error):
     campaign = _started(contacts=1)
     attempts = inject_ses_error(exception=ReadTimeoutError(endpoint_url="https://email.test"), times=5)
 
-    result = services.step_send_batch(step=campaign.steps.get())
+    result = sending.step_send_batch(step=campaign.steps.get())
 
     row = _rows(campaign).get()
     assert result.unknown == 1
@@ -446,25 +447,25 @@ def test_read_timeout_marks_row_unknown_without_retrying(ses, inject_ses_error):
 def _ses_send_event(*, tracking_id: str) -> dict:
     """Return AWS's sample Send event, carrying our row's tag as SES would echo it back."""
     record = json.loads((FIXTURES / "event-send.json").read_text())
-    record["mail"]["tags"][services.TAG_STEP_EXECUTION] = [tracking_id]
+    record["mail"]["tags"][compose.TAG_STEP_EXECUTION] = [tracking_id]
     return record
 
 
 def test_an_unknown_row_is_reconciled_as_sent_by_its_ses_send_event(ses, inject_ses_error, caplog):
     campaign = _started(contacts=1)
     inject_ses_error(exception=ReadTimeoutError(endpoint_url="https://email.test"), times=1)
-    services.step_send_batch(step=campaign.steps.get())
+    sending.step_send_batch(step=campaign.steps.get())
     row = _rows(campaign).get()
     assert row.status == Status.UNKNOWN
     # Nothing re-sends it: it is neither claimable nor swept back.
-    assert services.step_execution_claim_batch(step=campaign.steps.get(), size=5) == []
+    assert ledger.step_execution_claim_batch(step=campaign.steps.get(), size=5) == []
 
     # What the SES events webhook will hand over after reading the event.
     record = _ses_send_event(tracking_id=str(row.tracking_id))
-    (tracking_id,) = record["mail"]["tags"][services.TAG_STEP_EXECUTION]
+    (tracking_id,) = record["mail"]["tags"][compose.TAG_STEP_EXECUTION]
     accepted_at = datetime.fromisoformat(record["mail"]["timestamp"])
     message_id = record["mail"]["messageId"]
-    assert services.step_execution_reconcile(
+    assert ledger.step_execution_reconcile(
         tracking_id=tracking_id, ses_message_id=message_id, accepted_at=accepted_at
     )
 
@@ -472,11 +473,11 @@ def test_an_unknown_row_is_reconciled_as_sent_by_its_ses_send_event(ses, inject_
     assert (row.status, row.ses_message_id, row.sent_at) == (Status.SENT, message_id, accepted_at)
     assert len(sent_messages()) == 1
     # The Delivery event for the same message changes nothing more.
-    assert not services.step_execution_reconcile(
+    assert not ledger.step_execution_reconcile(
         tracking_id=tracking_id, ses_message_id=message_id, accepted_at=accepted_at
     )
     # A second SES message for one row would be a double send: it is reported, not hidden.
-    assert not services.step_execution_reconcile(
+    assert not ledger.step_execution_reconcile(
         tracking_id=tracking_id, ses_message_id="another-id", accepted_at=accepted_at
     )
     assert "was sent as" in caplog.text
@@ -491,7 +492,7 @@ def test_render_error_fails_only_that_row(ses):
     Contact.objects.filter(pk=first.contact_id).update(attributes={"n": 1, "d": 0})
     Contact.objects.exclude(pk=first.contact_id).update(attributes={"n": 4, "d": 2})
 
-    result = services.step_send_batch(step=campaign.steps.get())
+    result = sending.step_send_batch(step=campaign.steps.get())
 
     assert (result.failed, result.sent) == (1, 1)
     assert _rows(campaign).first().status == Status.FAILED
@@ -506,7 +507,7 @@ def test_sweep_settles_expired_leases_by_whether_the_ses_call_began():
     maybe_sent = StepExecutionFactory(status=Status.SENDING, lease_expires_at=past, send_started_at=past)
     live = StepExecutionFactory(status=Status.SENDING, lease_expires_at=timezone.now() + timedelta(minutes=5))
 
-    assert services.step_execution_sweep_stalled() == (1, 1)
+    assert ledger.step_execution_sweep_stalled() == (1, 1)
 
     for row in (never_called, maybe_sent, live):
         row.refresh_from_db()
@@ -518,35 +519,35 @@ def test_sweep_settles_expired_leases_by_whether_the_ses_call_began():
 def test_a_claim_abandoned_before_any_ses_call_is_sent_later_exactly_once(ses, settings):
     campaign = _started(contacts=2)
     step = campaign.steps.get()
-    claimed = services.step_execution_claim_batch(step=step, size=2)
+    claimed = ledger.step_execution_claim_batch(step=step, size=2)
     assert len(claimed) == 2  # The worker dies here, before calling SES.
     with time_machine.travel(timezone.now() + timedelta(seconds=settings.SEND_LEASE_SECONDS - 1)):
-        assert services.step_execution_sweep_stalled() == (0, 0)
+        assert ledger.step_execution_sweep_stalled() == (0, 0)
     with time_machine.travel(timezone.now() + timedelta(seconds=settings.SEND_LEASE_SECONDS + 1)):
-        assert services.step_execution_sweep_stalled() == (2, 0)
+        assert ledger.step_execution_sweep_stalled() == (2, 0)
     # Another worker picks them up.
-    assert services.step_send_batch(step=step).sent == 2
+    assert sending.step_send_batch(step=step).sent == 2
     assert sorted(m.destinations[0] for m in sent_messages()) == sorted(r.email for r in _rows(campaign))
     assert set(_rows(campaign).values_list("status", flat=True)) == {Status.SENT}
 
 
 def test_a_claim_abandoned_during_its_ses_call_becomes_unknown_never_pending(settings):
     campaign = _started(contacts=2)
-    claimed = services.step_execution_claim_batch(step=campaign.steps.get(), size=2)
-    assert services.step_execution_start_send(execution=claimed[0])  # The call began, then death.
+    claimed = ledger.step_execution_claim_batch(step=campaign.steps.get(), size=2)
+    assert ledger.step_execution_start_send(execution=claimed[0])  # The call began, then death.
     with time_machine.travel(timezone.now() + timedelta(seconds=settings.SEND_LEASE_SECONDS + 1)):
-        assert services.step_execution_sweep_stalled() == (1, 1)
+        assert ledger.step_execution_sweep_stalled() == (1, 1)
     first, second = (row.refresh_from_db() or row for row in claimed)
     assert (first.status, second.status) == (Status.UNKNOWN, Status.PENDING)
-    assert services.step_execution_claim_batch(step=campaign.steps.get(), size=10) == [second]
+    assert ledger.step_execution_claim_batch(step=campaign.steps.get(), size=10) == [second]
 
 
 def test_a_row_swept_while_waiting_for_its_slot_is_not_sent(ses):
     campaign = _started(contacts=1)
-    (row,) = services.step_execution_claim_batch(step=campaign.steps.get(), size=1)
+    (row,) = ledger.step_execution_claim_batch(step=campaign.steps.get(), size=1)
     StepExecution.objects.filter(pk=row.pk).update(status=Status.PENDING)  # Swept meanwhile.
-    assert services.step_execution_start_send(execution=row) is False
-    result = services._send_claimed(executions=[row], honour_unsubscribe=True)
+    assert ledger.step_execution_start_send(execution=row) is False
+    result = sending._send_claimed(executions=[row], honour_unsubscribe=True)
     assert (result.skipped, result.sent) == (1, 0)
     assert sent_messages() == []
 
@@ -554,7 +555,7 @@ def test_a_row_swept_while_waiting_for_its_slot_is_not_sent(ses):
 def test_campaign_completes_only_when_no_row_is_pending_or_in_flight(ses):
     campaign = _started(contacts=2)
     assert not services.campaign_complete_if_done(campaign=campaign)
-    services.step_send_batch(step=campaign.steps.get())
+    sending.step_send_batch(step=campaign.steps.get())
     assert services.campaign_complete_if_done(campaign=campaign)
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.COMPLETED
@@ -573,7 +574,7 @@ def test_pause_then_resume_mid_campaign_mails_everyone_once(ses, settings):
     settings.SEND_BATCH_SIZE = 3
     campaign = _started(contacts=8)
     step = campaign.steps.get()
-    services.step_send_batch(step=step)  # Three out, then the marketer pauses.
+    sending.step_send_batch(step=step)  # Three out, then the marketer pauses.
     campaign_services.campaign_pause(campaign=campaign)
 
     assert services.campaign_send(campaign=campaign, budget_seconds=30) is False
@@ -608,7 +609,7 @@ def test_tick_starts_due_campaigns_and_asks_for_one_send_task_each():
     assert later.status == Campaign.Status.SCHEDULED
     # The tick stays quick: the send task it asks for does the fan-out.
     assert _rows(due).count() == 0
-    assert services.step_fan_out(step=due.steps.get()) == 2
+    assert fan_out.step_fan_out(step=due.steps.get()) == 2
     assert _rows(later).count() == 0
 
 
@@ -656,13 +657,13 @@ def test_tick_pauses_a_due_campaign_that_became_unsendable():
 def test_a_late_message_id_settles_a_row_the_sweeper_marked_unknown(ses, settings):
     campaign = _started(contacts=1)
     settings.SEND_LEASE_SECONDS = -1  # Every claim is born expired: the sweeper races the send.
-    (row,) = services.step_execution_claim_batch(step=campaign.steps.get(), size=1)
-    assert services.step_execution_start_send(execution=row)  # A slow SES call is under way.
-    services.step_execution_sweep_stalled()
+    (row,) = ledger.step_execution_claim_batch(step=campaign.steps.get(), size=1)
+    assert ledger.step_execution_start_send(execution=row)  # A slow SES call is under way.
+    ledger.step_execution_sweep_stalled()
     assert _rows(campaign).get().status == Status.UNKNOWN
 
-    services.step_execution_settle(execution=row, status=Status.SENT, ses_message_id="ses-late")
-    services.step_execution_settle(execution=row, status=Status.FAILED, last_error="late failure")
+    ledger.step_execution_settle(execution=row, status=Status.SENT, ses_message_id="ses-late")
+    ledger.step_execution_settle(execution=row, status=Status.FAILED, last_error="late failure")
 
     settled = _rows(campaign).get()
     assert (settled.status, settled.ses_message_id) == (Status.SENT, "ses-late")
@@ -704,16 +705,16 @@ def test_rows_inserted_together_are_all_or_none():
     broken = StepExecution(message=message, step=CampaignStepFactory(), contact=contact, email=contact.email)
 
     with pytest.raises(IntegrityError), db_transaction.atomic():
-        services.rows_insert_together(message, broken)
+        campaigns_db.rows_insert_together(message, broken)
 
     assert not TransactionalMessage.objects.exists()
     good = StepExecution(message=message, contact=contact, email=contact.email)
-    services.rows_insert_together(message, good)
+    campaigns_db.rows_insert_together(message, good)
     assert StepExecution.objects.get(message=message).email == contact.email
 
 
 def test_fan_out_again_reports_the_rows_the_step_has():
     campaign = sendable_campaign(contacts=3)
     step = campaign.steps.get()
-    assert services.step_fan_out(step=step) == 3
-    assert services.step_fan_out(step=step) == 3
+    assert fan_out.step_fan_out(step=step) == 3
+    assert fan_out.step_fan_out(step=step) == 3

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from delivery import services as delivery_services
+from delivery import compose as delivery_compose
 from delivery.models import Engagement, StepExecution
 from tests.factories import CampaignStepFactory, StepExecutionFactory
 from tests.tracking.test_ses_events import deliver, fixture, for_row
@@ -31,7 +31,7 @@ def _email(step) -> StepExecution:
 
 
 def _link(step, url: str) -> int:
-    return delivery_services.step_link_id(step_id=step.pk, url=url)
+    return delivery_compose.step_link_id(step_id=step.pk, url=url)
 
 
 def _hit(row, kind, at, *, link=None, method="GET", user_agent=PERSON) -> None:

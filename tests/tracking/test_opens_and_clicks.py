@@ -9,6 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from campaigns import services as campaign_services
+from delivery import compose as delivery_compose
 from delivery import services as delivery_services
 from delivery import tokens
 from delivery.models import Engagement, StepExecution, TrackedLink
@@ -77,7 +78,7 @@ def test_campaign_mail_has_signed_click_links_a_pixel_and_an_untouched_unsubscri
     assert set(links) == {
         f"https://shop.example.com/sale?id={row.contact.external_id}",
         "https://blog.example.com/",
-        delivery_services.honeypot_url(),
+        delivery_compose.honeypot_url(),
     }
 
 

@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
-from delivery import services as delivery_services
+from delivery import compose as delivery_compose
 from tests.factories import CampaignStepFactory, StepExecutionFactory, TrackingEventFactory
 from tracking import services
 from tracking.selectors import campaign_report
@@ -28,7 +28,7 @@ def campaign():
         StepExecutionFactory(step=step, status="sent", sent_at=NINE + timedelta(minutes=50 * n))
         for n in range(5)
     ]
-    link = delivery_services.step_link_id(step_id=step.pk, url="https://shop.example.com/")
+    link = delivery_compose.step_link_id(step_id=step.pk, url="https://shop.example.com/")
 
     def event(row, type_, minutes, **fields):
         TrackingEventFactory(

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from campaigns.models import Campaign
-from delivery import services
+from delivery import ledger, services
 
 
 class Command(BaseCommand):
@@ -20,5 +20,5 @@ class Command(BaseCommand):
         if not Campaign.objects.filter(pk=campaign_id).exists():
             raise CommandError(f"No campaign has id {campaign_id}.")
         while Campaign.objects.get(pk=campaign_id).status == Campaign.Status.SENDING:
-            services.step_execution_sweep_stalled()
+            ledger.step_execution_sweep_stalled()
             services.campaign_send(campaign=Campaign.objects.get(pk=campaign_id), budget_seconds=budget)

@@ -7,7 +7,7 @@ import time
 from django.core.management.base import BaseCommand
 
 from campaigns import metrics as fleet
-from delivery import services
+from delivery import sending, services
 from delivery.selectors import campaign_list_sending
 
 
@@ -27,7 +27,7 @@ class Command(BaseCommand):
         try:
             while not stopping and os.getppid() == parent:  # An orphan stops by itself.
                 services.delivery_tick()
-                busy = services.messages_send(budget_seconds=budget)
+                busy = sending.messages_send(budget_seconds=budget)
                 for campaign in campaign_list_sending():
                     busy = services.campaign_send(campaign=campaign, budget_seconds=budget) or busy
                 if not busy:

@@ -1,0 +1,199 @@
+"""Composing a row's email: its envelope and SES tags, tracked links and pixel, unsubscribe headers."""
+
+import functools
+import hashlib
+import logging
+import threading
+from dataclasses import dataclass, replace
+from urllib.parse import quote
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.urls import reverse
+from lxml import etree
+
+from campaigns import services as campaign_services
+from campaigns.models import Template
+from delivery import tokens
+from delivery.links import html_track, text_track
+from delivery.models import StepExecution, TrackedLink
+
+logger = logging.getLogger(__name__)
+
+# SES message tags Campanile adds to every email; they come back on SES events to find the row.
+# Prefixed, because integrators send tags of their own ("campaign" in the AWS load-test sample).
+TAG_PREFIX = "campanile_"
+
+TAG_CAMPAIGN = f"{TAG_PREFIX}campaign"
+
+TAG_STEP = f"{TAG_PREFIX}step"
+
+TAG_STEP_EXECUTION = f"{TAG_PREFIX}step_execution"
+
+TAG_MESSAGE = f"{TAG_PREFIX}message"
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Everything about a row's email that is not the per-contact rendering."""
+
+    from_email: str
+    reply_to: str
+    configuration_set: str
+    #: SES message tags; they come back on every SES event for this email.
+    tags: dict[str, str]
+    template: Template
+
+
+def step_execution_envelope(*, execution: StepExecution) -> Envelope:
+    """Return the envelope of a ledger row, from its campaign step or its transactional message."""
+    if execution.message_id is not None:
+        message = execution.message
+        return Envelope(
+            from_email=message.from_email,
+            reply_to="",
+            configuration_set=message.configuration_set or settings.SES_CONFIGURATION_SET,
+            tags={
+                **message.tags,
+                TAG_MESSAGE: str(message.pk),
+                TAG_STEP_EXECUTION: str(execution.tracking_id),
+            },
+            template=message.template,
+        )
+    step = execution.step
+    campaign = step.campaign
+    return Envelope(
+        from_email=campaign.from_email,
+        reply_to=campaign.reply_to,
+        configuration_set=campaign.configuration_set or settings.SES_CONFIGURATION_SET,
+        tags={
+            TAG_CAMPAIGN: str(campaign.pk),
+            TAG_STEP: str(step.pk),
+            TAG_STEP_EXECUTION: str(execution.tracking_id),
+        },
+        template=step.template,
+    )
+
+
+def step_execution_unsubscribe_url(*, execution: StepExecution) -> str:
+    """Return the row's signed one-click unsubscribe URL (served by tracking)."""
+    token = tokens.step_execution_token(tracking_id=execution.tracking_id, purpose=tokens.UNSUBSCRIBE)
+    return settings.PUBLIC_BASE_URL + reverse("unsubscribe", args=[token])
+
+
+# Link ids by (step, URL): every recipient of a step shares its links, so the database is asked
+# once per link and process.
+_link_ids: dict[tuple[int, str], int] = {}
+
+_link_ids_lock = threading.Lock()
+
+_LINK_CACHE_SIZE = 10_000
+
+
+def step_link_id(*, step_id: int, url: str) -> int:
+    """Return the id of a step's link to `url`, recording the link the first time."""
+    key = (step_id, url)
+    with _link_ids_lock:
+        found = _link_ids.get(key)
+    if found is not None:
+        return found
+    digest = hashlib.sha256(url.encode()).hexdigest()
+    link, _ = TrackedLink.objects.get_or_create(step_id=step_id, url_hash=digest, defaults={"url": url})
+    with _link_ids_lock:
+        if len(_link_ids) >= _LINK_CACHE_SIZE:
+            _link_ids.clear()
+        _link_ids[key] = link.pk
+    return link.pk
+
+
+@functools.cache
+def _tracking_prefixes(base: str) -> tuple[str, ...]:
+    """Return our own link prefixes (click, open, unsubscribe): links that are never tracked again."""
+    return tuple(base + reverse(name, args=["x"])[:-1] for name in ("click", "open", "unsubscribe"))
+
+
+def honeypot_url() -> str:
+    """Return the target of the hidden link in tracked mail: only machines ever follow it."""
+    return f"{settings.PUBLIC_BASE_URL}/?campanile-honeypot"
+
+
+def step_execution_track(
+    *, execution: StepExecution, rendered: campaign_services.RenderedEmail
+) -> campaign_services.RenderedEmail:
+    """Return a campaign row's email with its links tracked and an open pixel, as the campaign asks.
+
+    Links of the text part go through the redirect too, so clicks from text-only readers count.
+    """
+    campaign = execution.step.campaign
+    if not (campaign.track_clicks or campaign.track_opens):
+        return rendered
+    base = settings.PUBLIC_BASE_URL
+
+    def click_url(url: str) -> str:
+        link_id = step_link_id(step_id=execution.step_id, url=url)
+        return base + reverse(
+            "click", args=[tokens.click_token(tracking_id=execution.tracking_id, link_id=link_id)]
+        )
+
+    pixel_url = None
+    if campaign.track_opens:
+        token = tokens.step_execution_token(tracking_id=execution.tracking_id, purpose=tokens.OPEN)
+        pixel_url = base + reverse("open", args=[token])
+    keep = _tracking_prefixes(base)
+    html, text = rendered.html, rendered.text
+    if html:
+        try:
+            html = html_track(
+                html,
+                click_url=click_url if campaign.track_clicks else None,
+                pixel_url=pixel_url,
+                keep_prefixes=keep,
+                honeypot_url=honeypot_url(),
+            )
+        except (etree.ParserError, ValueError) as exc:
+            # Mail that lxml cannot parse still goes out, untracked, rather than not at all.
+            logger.warning("Row %s: HTML not tracked, lxml could not parse it (%s).", execution.pk, exc)
+    if campaign.track_clicks and text:
+        text = text_track(text, click_url=click_url, keep_prefixes=keep)
+    return replace(rendered, html=html, text=text)
+
+
+def _list_unsubscribe_headers(*, unsubscribe_url: str) -> dict[str, str]:
+    """Return RFC 8058 one-click unsubscribe headers, which Gmail and Yahoo require of bulk mail."""
+    targets = [f"<{unsubscribe_url}>"]
+    if settings.UNSUBSCRIBE_MAILTO:
+        # The token names the row, so whoever reads the mailbox can tell who wrote.
+        subject = quote(f"unsubscribe {unsubscribe_url.rsplit('/', 1)[-1]}")
+        targets.append(f"<mailto:{settings.UNSUBSCRIBE_MAILTO}?subject={subject}>")
+    return {"List-Unsubscribe": ", ".join(targets), "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+
+def step_execution_build_message(
+    *,
+    execution: StepExecution,
+    envelope: Envelope,
+    rendered: campaign_services.RenderedEmail,
+    unsubscribe_url: str = "",
+) -> EmailMultiAlternatives:
+    """Build a fresh message for one row: django-ses writes its status into the message it sends.
+
+    Campaign mail carries one-click unsubscribe headers; transactional mail (`unsubscribe_url`
+    empty) does not, as marketing unsubscribes do not stop it.
+    """
+    # SES strips both X-SES headers before delivery.
+    headers = {"X-SES-MESSAGE-TAGS": ", ".join(f"{name}={value}" for name, value in envelope.tags.items())}
+    if envelope.configuration_set:
+        headers["X-SES-CONFIGURATION-SET"] = envelope.configuration_set
+    if unsubscribe_url:
+        headers.update(_list_unsubscribe_headers(unsubscribe_url=unsubscribe_url))
+    message = EmailMultiAlternatives(
+        subject=rendered.subject,
+        body=rendered.text,
+        from_email=envelope.from_email,
+        to=[execution.email],
+        reply_to=[envelope.reply_to] if envelope.reply_to else None,
+        headers=headers,
+    )
+    if rendered.html:
+        message.attach_alternative(rendered.html, "text/html")
+    return message

@@ -1,0 +1,213 @@
+"""Transactional messages from the API: queued idempotently, one ledger row each, in one statement."""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from uuid import UUID
+
+from django.db import IntegrityError, connection
+
+from campaigns.db import row_insert_sql, rows_insert_together, server_bound_cursor
+from campaigns.exceptions import (
+    IdempotencyConflict,
+    ObjectNotFound,
+)
+from campaigns.models import ApiKey, Contact, Suppression, Template, email_normalize
+from delivery import metrics
+from delivery.models import StepExecution, TransactionalMessage
+
+Status = StepExecution.Status
+
+
+@dataclass(frozen=True)
+class MessageRequest:
+    """A validated request to send one templated email, as the API received it."""
+
+    from_email: str
+    to: str
+    template_name: str
+    user_id: str = ""
+    config_set: str = ""
+    tags: tuple[tuple[str, str], ...] = ()
+    unique_code: str = ""
+
+    def fingerprint(self) -> str:
+        """Return a digest of everything but the idempotency code, to recognise a true retry."""
+        canonical = {
+            "from": self.from_email,
+            "to": email_normalize(self.to),
+            "template_name": self.template_name,
+            "user_id": self.user_id,
+            "config_set": self.config_set,
+            "tags": sorted(self.tags),
+        }
+        return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
+def _message_by_code(*, api_key: ApiKey, unique_code: str) -> TransactionalMessage | None:
+    if not unique_code:
+        return None
+    return TransactionalMessage.objects.filter(api_key=api_key, unique_code=unique_code).first()
+
+
+def _message_replay(*, message: TransactionalMessage, request: MessageRequest) -> TransactionalMessage:
+    if message.fingerprint != request.fingerprint():
+        raise IdempotencyConflict(
+            f"unique_code {request.unique_code!r} was already used with a different request "
+            f"(message {message.pk}); use a new code for a new email."
+        )
+    return message
+
+
+@dataclass(frozen=True)
+class _MessageLookups:
+    existing_id: UUID | None
+    template_id: int | None
+    contact_id: int | None
+    suppressed: bool
+    inserted: bool = False
+
+
+# Every question a new message asks, as four scalar subqueries. Written out by hand because it
+# runs on every API request, where the ORM spent a millisecond building it (BENCHMARKS.md). An
+# absent code is NULL, and `= NULL` matches nothing, so no special case.
+_MESSAGE_LOOKUPS = (
+    "SELECT (SELECT id FROM {messages} WHERE api_key_id = %s AND unique_code = %s) AS existing_id, "
+    "(SELECT id FROM {templates} WHERE name = %s) AS template_id, "
+    "(SELECT id FROM {contacts} WHERE {contact_key} = %s{contact_key_set}) AS contact_id, "
+    "EXISTS (SELECT 1 FROM {suppressions} WHERE email = %s) AS suppressed"
+)
+
+# Transactional mail ignores marketing unsubscribes but never goes to a suppressed address.
+_ACCEPTED_STATUS_SQL = f"CASE WHEN suppressed THEN '{Status.SUPPRESSED}' ELSE '{Status.PENDING}' END"
+
+
+def _message_lookups_sql(*, api_key: ApiKey, request: MessageRequest) -> tuple[str, list]:
+    to = email_normalize(request.to)
+    contact_key, contact_value = ("external_id", request.user_id) if request.user_id else ("email", to)
+    statement = _MESSAGE_LOOKUPS.format(
+        messages=TransactionalMessage._meta.db_table,
+        templates=Template._meta.db_table,
+        contacts=Contact._meta.db_table,
+        suppressions=Suppression._meta.db_table,
+        contact_key=contact_key,
+        # Restates the partial unique index's condition, so a prepared statement's generic plan
+        # can use the index: it cannot know the parameter is not ''.
+        contact_key_set=" AND NOT external_id = ''" if request.user_id else "",
+    )
+    return statement, [api_key.pk, request.unique_code or None, request.template_name, contact_value, to]
+
+
+def _message_lookups_read(row) -> _MessageLookups:
+    existing_id, template_id, contact_id, suppressed, *inserted = row
+    return _MessageLookups(
+        # SQLite hands back the UUID as text; the field turns either form into a UUID.
+        existing_id=TransactionalMessage._meta.pk.to_python(existing_id),
+        template_id=template_id,
+        contact_id=contact_id,
+        suppressed=bool(suppressed),
+        inserted=bool(inserted and inserted[0]),
+    )
+
+
+def _message_lookups(*, api_key: ApiKey, request: MessageRequest) -> _MessageLookups:
+    """Return the code's message if any, the template, the contact, and whether `to` is suppressed."""
+    statement, params = _message_lookups_sql(api_key=api_key, request=request)
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return _message_lookups_read(cursor.fetchone())
+
+
+def _message_insert_if_new(
+    *, message: TransactionalMessage, execution: StepExecution, request: MessageRequest
+) -> _MessageLookups:
+    """Look up and, when the code is new and template and contact exist, insert: one statement.
+
+    PostgreSQL only. The message and its ledger row are data-modifying CTEs selected from the
+    lookups, so the common request costs one round trip; anything else inserts nothing and
+    returns the lookups for message_queue to decide.
+    """
+    lookups, params = _message_lookups_sql(api_key=message.api_key, request=request)
+    message_sql, message_params = row_insert_sql(
+        message,
+        source="found WHERE existing_id IS NULL AND template_id IS NOT NULL AND contact_id IS NOT NULL",
+        computed=(
+            ("template_id", "template_id"),
+            ("contact_id", "contact_id"),
+            ("accepted_status", _ACCEPTED_STATUS_SQL),
+        ),
+    )
+    execution_sql, execution_params = row_insert_sql(
+        execution,
+        source="new_message",
+        computed=(("contact_id", "new_message.contact_id"), ("status", "new_message.accepted_status")),
+    )
+    statement = (
+        f"WITH found AS ({lookups}), "  # noqa: S608 - built from constants; values are parameters
+        f"new_message AS ({message_sql} RETURNING contact_id, accepted_status), "
+        f"new_execution AS ({execution_sql} RETURNING 1) "
+        "SELECT found.*, EXISTS (SELECT 1 FROM new_execution) FROM found"
+    )
+    # Prepared once per connection: planning this statement cost as much as running it.
+    with server_bound_cursor() as cursor:
+        cursor.execute(statement, [*params, *message_params, *execution_params], prepare=True)
+        return _message_lookups_read(cursor.fetchone())
+
+
+def message_queue(*, api_key: ApiKey, request: MessageRequest) -> tuple[TransactionalMessage, bool]:
+    """Queue one transactional email idempotently; return it and whether this was a replay.
+
+    A code seen before with the same request replays the first answer and sends nothing more; with
+    another request it raises IdempotencyConflict. The unique constraint on (key, code) settles
+    concurrent first requests: the losers fall through to the replay.
+    """
+    to = email_normalize(request.to)
+    message = TransactionalMessage(
+        api_key=api_key,
+        unique_code=request.unique_code or None,
+        fingerprint=request.fingerprint(),
+        to_email=to,
+        from_email=request.from_email,
+        configuration_set=request.config_set,
+        tags=dict(request.tags),
+    )
+    execution = StepExecution(message=message, email=to)
+    try:
+        if connection.vendor == "postgresql":
+            found = _message_insert_if_new(message=message, execution=execution, request=request)
+        else:
+            found = _message_lookups(api_key=api_key, request=request)
+        if found.existing_id is not None:
+            existing = TransactionalMessage.objects.get(pk=found.existing_id)
+            return _message_replay(message=existing, request=request), True
+        if found.template_id is None:
+            raise ObjectNotFound(f"No template is named {request.template_name!r}.")
+        # Transactional mail ignores marketing unsubscribes but never goes to a suppressed address.
+        status = Status.SUPPRESSED if found.suppressed else Status.PENDING
+        message.template_id = found.template_id
+        message.accepted_status = execution.status = status
+        if found.inserted:
+            message.contact_id = execution.contact_id = found.contact_id
+            message._state.adding = execution._state.adding = False
+            return message, False
+        contact_id = found.contact_id
+        if contact_id is None:
+            if request.user_id:
+                raise ObjectNotFound(f"No contact has user_id (external_id) {request.user_id!r}.")
+            # Without a user_id the recipient is the contact, added (on no list) for personalization;
+            # a load-test key's traffic makes load-test contacts, kept out of the marketer's way.
+            contact_id = Contact.objects.get_or_create(
+                email=to, defaults={"is_load_test": api_key.is_load_test}
+            )[0].pk
+        message.contact_id = execution.contact_id = contact_id
+        rows_insert_together(message, execution)
+    except IntegrityError:
+        existing = _message_by_code(api_key=api_key, unique_code=request.unique_code)
+        if existing is None:
+            raise
+        return _message_replay(message=existing, request=request), True
+    # No broker message per request: the transactional dispatcher, ticking every
+    # MESSAGE_DISPATCH_SECONDS, claims pending rows in batches. The ledger row is the queue.
+    if execution.status == Status.PENDING:
+        metrics.QUEUED.inc(kind="transactional")
+    return message, False
