@@ -8,7 +8,7 @@ For each size N: resets the benchmark database and seeds N contacts, a completed
 with a tracked link, one sent ledger row per contact (sent over 10 hours) and 5 events per row:
 send, delivery (3% a bounce instead, hard or soft), two opens (10% of first opens by a machine)
 and a click on the link (4% by a machine). The engagement counters are then counted from the
-events in SQL (with --rebuild by `tracking.services.engagement_rebuild`, which counts about 1,800
+events in SQL (with --rebuild by `tracking.engagement.engagement_rebuild`, which counts about 1,800
 events/s here: half an hour at 1,000,000 rows); the ledger and event tallies are kept by their
 triggers while seeding and folded once, as beat does every minute. 17 minute snapshots of the
 fleet counters are taken, and the database is VACUUM ANALYZEd. Both admin pages are fetched in-
@@ -236,7 +236,7 @@ def measure(rows: int, args) -> dict[str, float]:
 
     from campaigns.models import Campaign
     from campaigns.tasks import tallies_compact
-    from tracking import services
+    from tracking import engagement
     from tracking.selectors import campaign_report
 
     connection.close()  # The database was dropped and made again under this connection.
@@ -245,7 +245,7 @@ def measure(rows: int, args) -> dict[str, float]:
     campaign_id = seed(rows, now)
     seeded = time.perf_counter()
     if args.rebuild:
-        how = f"engagement_rebuild counted {services.engagement_rebuild():,} opens and clicks"
+        how = f"engagement_rebuild counted {engagement.engagement_rebuild():,} opens and clicks"
     else:
         for sql in COUNTERS_SQL:
             sql_run(sql)

@@ -67,7 +67,7 @@ def main() -> None:
 
     database_reset()
     pixel, click = seed()
-    from tracking import services
+    from tracking import hits
     from tracking.models import StepEngagement, TrackingEvent, TrackingHit
 
     server, base = gunicorn_start(workers=args.workers)
@@ -91,7 +91,7 @@ def main() -> None:
         server.terminate()
         server.wait(10)
     began = time.perf_counter()
-    while services.tracking_hits_apply():
+    while hits.tracking_hits_apply():
         pass
     drained = time.perf_counter() - began
     recorded = TrackingEvent.objects.count()

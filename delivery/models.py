@@ -248,7 +248,7 @@ class TrackedLink(models.Model):
 class Engagement(models.Model):
     """One email's human and machine opens and clicks: what drip conditions and reports read.
 
-    Kept by the tracking consumer in the transaction that writes the events (tracking.services).
+    Kept by the tracking consumer in the transaction that writes the events (tracking.engagement).
     """
 
     step_execution = models.OneToOneField(

@@ -90,11 +90,11 @@ def redis_only():
 def link_caches_fresh():
     """Forget the per-process link caches: rolled-back tests reuse ids that SQLite handed out before."""
     from delivery import compose
-    from tracking import services as tracking_services
+    from tracking import hits as tracking_hits
 
     yield
     compose._link_ids.clear()
-    tracking_services.link_target.cache_clear()
+    tracking_hits.link_target.cache_clear()
 
 
 @pytest.fixture(autouse=True)

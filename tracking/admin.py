@@ -12,7 +12,7 @@ from campaigns.admin import ContactAdmin
 from campaigns.charts import svg_time_bars
 from campaigns.models import Campaign, Contact
 from delivery.admin import DeliveryCampaignAdmin
-from tracking import services
+from tracking import inbox
 from tracking.models import Alert, SnsMessage, SoftBounceStreak, TrackingEvent
 from tracking.selectors import (
     campaign_event_rows,
@@ -61,9 +61,7 @@ class SnsMessageAdmin(admin.ModelAdmin):
     @admin.action(description="Apply the selected messages now")
     def apply_now(self, request, queryset):
         waiting = [
-            pk
-            for pk in queryset.values_list("pk", flat=True)
-            if not services.sns_message_apply(message_id=pk)
+            pk for pk in queryset.values_list("pk", flat=True) if not inbox.sns_message_apply(message_id=pk)
         ]
         if waiting:
             self.message_user(

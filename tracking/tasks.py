@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from tracking import services
+from tracking import alerts, cloudwatch, hits, inbox, ses_account
 
 
 @shared_task(name="tracking.tasks.sns_messages_apply", ignore_result=True)
@@ -15,31 +15,31 @@ def sns_messages_apply() -> None:
 
     Several at once on different workers are fine: each message is taken under SKIP LOCKED.
     """
-    services.sns_messages_apply(budget_seconds=settings.SNS_APPLY_BUDGET_SECONDS)
+    inbox.sns_messages_apply(budget_seconds=settings.SNS_APPLY_BUDGET_SECONDS)
 
 
 @shared_task(name="tracking.tasks.suppressions_sync_ses", ignore_result=True)
 def suppressions_sync_ses() -> None:
     """Sync with SES's account-level suppression list, both ways, over the last two periods."""
     since = timezone.now() - timedelta(seconds=2 * settings.SES_SUPPRESSION_SYNC_SECONDS)
-    services.suppressions_pull_from_ses(since=since)
-    services.suppressions_push_to_ses(since=since)
+    ses_account.suppressions_pull_from_ses(since=since)
+    ses_account.suppressions_push_to_ses(since=since)
 
 
 @shared_task(name="tracking.tasks.tracking_hits_apply", ignore_result=True)
 def tracking_hits_apply() -> None:
     """Turn recorded opens and clicks into events, batch by batch (beat calls this every few seconds)."""
-    while services.tracking_hits_apply():
+    while hits.tracking_hits_apply():
         pass
 
 
 @shared_task(name="tracking.tasks.campaign_metrics_publish", ignore_result=True)
 def campaign_metrics_publish() -> None:
     """Publish recent campaigns' figures to CloudWatch (beat calls this when it is configured)."""
-    services.campaign_metrics_publish()
+    cloudwatch.campaign_metrics_publish()
 
 
 @shared_task(name="tracking.tasks.alerts_check", ignore_result=True)
 def alerts_check() -> None:
     """Raise alerts on recent campaigns (beat calls this every ALERT_CHECK_SECONDS)."""
-    services.alerts_check()
+    alerts.alerts_check()

@@ -14,7 +14,8 @@ from django.views.decorators.http import require_http_methods
 
 from campaigns import services as campaign_services
 from delivery import tokens
-from tracking import metrics, services, sns
+from tracking import hits, inbox, metrics, sns
+from tracking import unsubscribe as unsubscribing
 from tracking.exceptions import SnsRefused
 from tracking.models import TrackingHit
 
@@ -27,7 +28,7 @@ logger = logging.getLogger(__name__)
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """The unsubscribe link and preference page: GET shows choices and changes nothing (scanners
     prefetch links); POST acts. RFC 8058's one-click POST leaves everything."""
-    execution = services.step_execution_by_unsubscribe_token(token=token)
+    execution = unsubscribing.step_execution_by_unsubscribe_token(token=token)
     if execution is None:
         raise Http404("This unsubscribe link is not valid.")
     contact = execution.contact
@@ -41,10 +42,12 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     one_click = request.POST.get("List-Unsubscribe") == "One-Click"
     action = "all" if one_click else request.POST.get("action", "all")
     if action == "all":
-        services.step_execution_unsubscribe(execution=execution, source="one-click" if one_click else "page")
+        unsubscribing.step_execution_unsubscribe(
+            execution=execution, source="one-click" if one_click else "page"
+        )
         return render(request, "tracking/unsubscribed.html", context | {"done": "all"})
     if action == "lists":
-        left = services.step_execution_leave_lists(execution=execution)
+        left = unsubscribing.step_execution_leave_lists(execution=execution)
         return render(request, "tracking/unsubscribed.html", context | {"done": "lists", "left": left})
     if action == "resubscribe":
         done = "resubscribed" if campaign_services.contact_resubscribe(contact=contact) else "suppressed"
@@ -76,7 +79,7 @@ def ses_webhook(request: HttpRequest) -> HttpResponse:
         return HttpResponse("Noted.", content_type="text/plain")
     if envelope.type == sns.SUBSCRIPTION_CONFIRMATION:
         try:
-            services.sns_subscription_confirm(envelope=envelope)
+            inbox.sns_subscription_confirm(envelope=envelope)
         except (BotoCoreError, ClientError) as exc:
             logger.error("Could not confirm the SNS subscription to %s: %s", envelope.topic_arn, exc)
             return HttpResponse("Could not confirm now.", status=503, content_type="text/plain")
@@ -91,7 +94,7 @@ def ses_webhook(request: HttpRequest) -> HttpResponse:
         )
         return HttpResponse("Message is not a JSON object.", status=400, content_type="text/plain")
     try:
-        created = services.sns_message_store(envelope=envelope)
+        created = inbox.sns_message_store(envelope=envelope)
     except DatabaseError:
         logger.exception("SNS message %s could not be stored; SNS will retry.", envelope.message_id)
         return HttpResponse("Not stored; retry.", status=503, content_type="text/plain")
@@ -103,7 +106,7 @@ PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAA
 
 
 def _hit(request: HttpRequest, *, kind: str, tracking_id, link_id=None) -> None:
-    services.hit_record(
+    hits.hit_record(
         kind=kind,
         tracking_id=tracking_id,
         link_id=link_id,
@@ -132,7 +135,7 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
     appended ?url=) can choose it.
     """
     found = tokens.click_token_read(token)
-    target = services.link_target(found[1]) if found else None
+    target = hits.link_target(found[1]) if found else None
     if target is None:
         raise Http404("This link is not valid.")
     _hit(request, kind=TrackingHit.Kind.CLICK, tracking_id=found[0], link_id=found[1])

@@ -24,7 +24,7 @@ from tests.factories import (
     TransactionalMessageFactory,
     sendable_campaign,
 )
-from tracking import services as tracking_services
+from tracking import hits as tracking_hits
 
 pytestmark = pytest.mark.django_db
 
@@ -81,7 +81,7 @@ def _visit(html: str, kind: str, at: datetime, user_agent: str = PERSON) -> None
     url = re.findall(rf'"(https?://[^"]+/{kind}/[^"]+)"', visible)[0]
     with time_machine.travel(at, tick=False):
         Client().get("/" + url.split("/", 3)[3], HTTP_USER_AGENT=user_agent)
-        tracking_services.tracking_hits_apply()
+        tracking_hits.tracking_hits_apply()
 
 
 def test_a_three_step_drip_sends_each_contact_the_steps_its_engagement_and_clock_call_for(ses, settings):

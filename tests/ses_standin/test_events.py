@@ -10,7 +10,8 @@ from delivery import ses as delivery_ses
 from delivery.selectors import campaign_list_sending
 from tests.factories import ListMembershipFactory, sendable_campaign
 from tests.utils import wait_until
-from tracking import services as tracking_services
+from tracking import hits as tracking_hits
+from tracking import inbox as tracking_inbox
 from tracking import sns
 from tracking.exceptions import SnsCertificateUnavailable
 from tracking.models import SnsMessage
@@ -53,7 +54,7 @@ def local_ses(start_standin, live_server, settings, monkeypatch):
         settings.PUBLIC_BASE_URL = live_server.url
         settings.SES_EVENT_WAIT_SECONDS = 0
         # The readers act a tenth as slowly as people; so must the scanner rule that judges them.
-        monkeypatch.setattr(tracking_services, "SCANNER_CLICK_SECONDS", 1)
+        monkeypatch.setattr(tracking_hits, "SCANNER_CLICK_SECONDS", 1)
         delivery_ses.ses_reset()
         boto3.client("ses", region_name="us-east-1", endpoint_url=standin.endpoint).verify_domain_identity(
             Domain="campanile.test"
@@ -91,9 +92,9 @@ def _campaign_sent(**template) -> Campaign:
 def _applied(standin) -> None:
     """Wait for the stand-in's events and readers, then apply what the webhook and tracking took in."""
     assert standin.settled(60), standin.stats()
-    while tracking_services.sns_messages_apply(budget_seconds=5):
+    while tracking_inbox.sns_messages_apply(budget_seconds=5):
         pass
-    while tracking_services.tracking_hits_apply():
+    while tracking_hits.tracking_hits_apply():
         pass
 
 

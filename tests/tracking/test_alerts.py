@@ -11,7 +11,7 @@ from django.utils import timezone
 from campaigns.models import Campaign
 from tests.factories import CampaignFactory, CampaignStepFactory, StepExecutionFactory, TrackingEventFactory
 from tests.utils import metric_value
-from tracking import services
+from tracking import alerts, engagement
 from tracking.models import Alert
 
 pytestmark = pytest.mark.django_db
@@ -44,7 +44,7 @@ def _campaign(
         kinds += ["open"] * (n < opened) + ["click"] * (n < clicked)
         for kind in kinds:
             TrackingEventFactory(step_execution=row, type=kind, recipient=row.email)
-    services.engagement_rebuild()  # Count the events written here, as the consumers would.
+    engagement.engagement_rebuild()  # Count the events written here, as the consumers would.
     return Campaign.objects.get(pk=campaign.pk)
 
 
@@ -52,28 +52,28 @@ def test_a_bounce_rate_over_its_limit_alerts_once_in_the_log_the_metrics_and_the
     campaign = _campaign(bounced=2, status="sending")
     before = metric_value("campanile_alerts_total", kind="bounce_rate")
     with caplog.at_level(logging.WARNING):
-        (alert,) = services.alerts_check()
+        (alert,) = alerts.alerts_check()
     assert (alert.kind, alert.campaign, alert.value) == ("bounce_rate", campaign, 0.1)
     assert "bounce rate 10.00% over the 4.00% limit" in caplog.text
     assert metric_value("campanile_alerts_total", kind="bounce_rate") == before + 1
     (sent,) = mail.outbox
     assert sent.to == ["ops@campanile.test"]
     assert campaign.name in sent.subject
-    assert services.alerts_check() == []  # Once per campaign and kind.
+    assert alerts.alerts_check() == []  # Once per campaign and kind.
     assert len(mail.outbox) == 1
 
 
 def test_an_open_rate_that_fell_against_the_senders_average_alerts():
     _campaign(opened=10, clicked=4, started_hours_ago=200)
     _campaign(opened=12, clicked=4, started_hours_ago=100)
-    services.engagement_rebuild()
+    engagement.engagement_rebuild()
     Alert.objects.all().delete()
     _campaign(opened=9, clicked=3, started_hours_ago=31)  # A normal one: no alert, and history now.
     dropped = _campaign(opened=2, clicked=3, started_hours_ago=30)
     too_early = _campaign(opened=0, clicked=0, started_hours_ago=3, status="sending")
-    services.engagement_rebuild()
+    engagement.engagement_rebuild()
 
-    raised = services.alerts_check()
+    raised = alerts.alerts_check()
     assert [(alert.campaign, alert.kind) for alert in raised] == [(dropped, "open_drop")]
     assert "open rate 10.0% against 51.7% on average" in raised[0].message  # 50%, 60% and 45%.
     assert not Alert.objects.filter(campaign=too_early).exists()  # Its opens are still coming.
@@ -86,9 +86,9 @@ def test_load_tests_neither_count_in_the_senders_average_nor_raise_drops():
     for hours in (60, 50, 40):
         _campaign(started_hours_ago=hours, is_load_test=True)
     dropped = _campaign(opened=4, clicked=4, started_hours_ago=30)
-    services.engagement_rebuild()
+    engagement.engagement_rebuild()
 
-    raised = services.alerts_check()
+    raised = alerts.alerts_check()
 
     # 20% against the real 60% average (with the load tests, 24%: no alert at all).
     assert [(alert.campaign, alert.kind) for alert in raised] == [(dropped, "open_drop")]
@@ -97,7 +97,7 @@ def test_load_tests_neither_count_in_the_senders_average_nor_raise_drops():
 
 def test_alerts_are_listed_and_acknowledged_in_the_admin(admin_client):
     _campaign(bounced=3, status="sending")
-    (alert,) = services.alerts_check()
+    (alert,) = alerts.alerts_check()
     page = admin_client.get(reverse("admin:tracking_alert_changelist")).content.decode()
     assert "bounce rate 15.00%" in page
     admin_client.post(

@@ -7,7 +7,7 @@ from tests.factories import (
     TrackingEventFactory,
     TransactionalMessageFactory,
 )
-from tracking import services
+from tracking import engagement
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,7 @@ def test_stats_count_recipients_once_and_keep_machines_apart(api_client):
     _event(rows[1], "open", is_machine=True)
     _event(rows[0], "click")
     _event(rows[2], "complaint")
-    services.engagement_rebuild()  # Count the opens and clicks written here, as the consumer would.
+    engagement.engagement_rebuild()  # Count the opens and clicks written here, as the consumer would.
 
     body = api_client.get(f"/api/v1/campaigns/{step.campaign.pk}/stats").json()
 

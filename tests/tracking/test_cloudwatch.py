@@ -10,7 +10,7 @@ from moto import mock_aws
 
 from campaigns.models import Campaign
 from tests.factories import CampaignStepFactory, StepExecutionFactory, TrackingEventFactory
-from tracking import services
+from tracking import cloudwatch, engagement
 
 pytestmark = pytest.mark.django_db
 
@@ -48,14 +48,14 @@ def test_recent_campaigns_figures_reach_cloudwatch(aws_credentials, settings):
     TrackingEventFactory(step_execution=rows[2], type="bounce", recipient=rows[2].email)
     TrackingEventFactory(step_execution=rows[0], type="complaint", recipient=rows[0].email)
     TrackingEventFactory(step_execution=rows[1], type="open", recipient=rows[1].email)
-    services.engagement_rebuild()
+    engagement.engagement_rebuild()
     yesterday = _campaign("completed", completed_days_ago=1)
     last_month = _campaign("completed", completed_days_ago=20)
 
     with mock_aws():
-        assert services.campaign_metrics_publish() == 2
+        assert cloudwatch.campaign_metrics_publish() == 2
         client = boto3.client("cloudwatch", region_name=settings.AWS_REGION)
-        figures = {name: _figure(client, sending, name) for name, _key in services.CLOUDWATCH_FIGURES}
+        figures = {name: _figure(client, sending, name) for name, _key in cloudwatch.CLOUDWATCH_FIGURES}
         assert figures == {"Delivered": 2, "Bounces": 1, "Complaints": 1, "UniqueOpens": 1, "UniqueClicks": 0}
         assert _figure(client, yesterday, "Delivered") == 0
         assert _figure(client, last_month, "Delivered") is None

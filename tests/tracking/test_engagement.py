@@ -15,7 +15,7 @@ from delivery import compose as delivery_compose
 from delivery.models import Engagement, StepExecution
 from tests.factories import CampaignStepFactory, StepExecutionFactory
 from tests.tracking.test_ses_events import deliver, fixture, for_row
-from tracking import services
+from tracking import engagement, hits, unsubscribe
 from tracking.models import LinkEngagement, StepEngagement, TrackingEvent
 from tracking.selectors import ENGAGEMENT_COUNTERS, campaign_stats
 
@@ -36,7 +36,7 @@ def _link(step, url: str) -> int:
 
 def _hit(row, kind, at, *, link=None, method="GET", user_agent=PERSON) -> None:
     with time_machine.travel(at, tick=False):
-        services.hit_record(
+        hits.hit_record(
             kind=kind, tracking_id=row.tracking_id, link_id=link, method=method, user_agent=user_agent, ip=""
         )
 
@@ -94,8 +94,8 @@ def test_each_email_step_and_link_counts_opens_and_clicks_with_machines_apart(hi
     _hit(bob, "open", start + timedelta(minutes=5))
     _hit(bob, "click", start + timedelta(minutes=5), link=shop, method="HEAD")  # A scanner.
 
-    assert services.tracking_hits_apply() == 8
-    assert services.tracking_hits_apply() == 0
+    assert hits.tracking_hits_apply() == 8
+    assert hits.tracking_hits_apply() == 0
 
     ada_counts = Engagement.objects.get(pk=ada.pk)
     assert (ada_counts.opens, ada_counts.machine_opens, ada_counts.clicks, ada_counts.machine_clicks) == (
@@ -133,10 +133,10 @@ def test_a_click_judged_a_machines_later_moves_out_of_the_human_counts(hit_store
     shop, blog = _link(step, "https://shop.example.com/"), _link(step, "https://blog.example.com/")
     later = timezone.now() + timedelta(minutes=5)
     _hit(ada, "click", later, link=shop)
-    services.tracking_hits_apply()
+    hits.tracking_hits_apply()
     assert _counters(StepEngagement)[step.pk]["clicks_unique"] == 1  # Alone, it looks human…
     _hit(ada, "click", later + timedelta(milliseconds=300), link=blog)
-    services.tracking_hits_apply()  # …until its burst partner arrives in the next batch.
+    hits.tracking_hits_apply()  # …until its burst partner arrives in the next batch.
 
     counts = _counters(StepEngagement)[step.pk]
     assert (counts["clicks_unique"], counts["clicks_total"], counts["machine_clicks_total"]) == (0, 0, 2)
@@ -169,8 +169,8 @@ def test_counters_equal_a_recount_of_the_events_whatever_the_batches(hit_store):
             user_agent=chance.choice([PERSON] * 4 + [GMAIL_PROXY, "Mozilla/5.0"]),
         )
         if chance.random() < 0.1:
-            services.tracking_hits_apply(batch=chance.randint(1, 40))
-    while services.tracking_hits_apply(batch=chance.randint(1, 40)):
+            hits.tracking_hits_apply(batch=chance.randint(1, 40))
+    while hits.tracking_hits_apply(batch=chance.randint(1, 40)):
         pass
 
     assert TrackingEvent.objects.count() == 300
@@ -198,7 +198,7 @@ def test_rebuild_restores_counters_from_the_events(hit_store):
     later = timezone.now() + timedelta(minutes=5)
     _hit(ada, "open", later)
     _hit(bob, "click", later, link=shop)
-    services.tracking_hits_apply()
+    hits.tracking_hits_apply()
     right_steps, right_links = _counters(StepEngagement), _counters(LinkEngagement)
     StepEngagement.objects.update(opens_total=99)
     LinkEngagement.objects.all().delete()
@@ -235,7 +235,7 @@ def test_consumers_and_ses_events_at_once_count_every_event_once(postgres_only, 
             connection.close()
 
     def consume():
-        while services.tracking_hits_apply(batch=7):
+        while hits.tracking_hits_apply(batch=7):
             pass
 
     def ses_opens():
@@ -267,15 +267,15 @@ def test_ses_outcomes_and_unsubscribes_count_each_email_once_by_class(settings):
     deliver(bounce(rows[1]))
     deliver(bounce(rows[2], kind="Transient", subtype="MailboxFull", status="4.2.2"))
     deliver(for_row(fixture("event-complaint.json"), rows[0]))
-    services.step_execution_unsubscribe(execution=rows[2], source="one-click")
-    services.step_execution_unsubscribe(execution=rows[2], source="one-click")
+    unsubscribe.step_execution_unsubscribe(execution=rows[2], source="one-click")
+    unsubscribe.step_execution_unsubscribe(execution=rows[2], source="one-click")
 
     fields = ("delivered", "bounced", "bounced_hard", "bounced_soft", "complained", "unsubscribed")
     counted = _counters(StepEngagement)[step.pk]
     assert tuple(counted[field] for field in fields) == (1, 2, 1, 1, 1, 1)
     stats = campaign_stats(campaign=step.campaign)
     assert (stats["delivered"], stats["bounced"], stats["complained"], stats["unsubscribed"]) == (1, 2, 1, 1)
-    services.engagement_rebuild()
+    engagement.engagement_rebuild()
     assert _counters(StepEngagement)[step.pk] == counted  # The events say the same.
 
 
@@ -300,5 +300,5 @@ def test_emails_whose_outcome_suppresses_the_address_are_counted_once_each(setti
     assert stats["suppressed"] == 3
     assert (stats["bounced_hard"], stats["bounced_other"], stats["complained"]) == (1, 2, 1)
     counted = _counters(StepEngagement)[step.pk]
-    services.engagement_rebuild()
+    engagement.engagement_rebuild()
     assert _counters(StepEngagement)[step.pk] == counted  # The events say the same.

@@ -15,7 +15,7 @@ from delivery import tokens
 from delivery.models import Engagement, StepExecution, TrackedLink
 from tests.conftest import sent_messages
 from tests.factories import StepExecutionFactory, TemplateFactory, sendable_campaign
-from tracking import services
+from tracking import hits
 from tracking.models import TrackingEvent, TrackingHit
 from tracking.views import PIXEL_GIF
 
@@ -100,7 +100,7 @@ def test_the_pixel_always_answers_a_43_byte_gif_and_records_only_valid_tokens(se
         if method == "get":
             assert response.content == PIXEL_GIF
     assert len(PIXEL_GIF) == 43
-    assert services.tracking_hits_apply() == 2
+    assert hits.tracking_hits_apply() == 2
     methods = sorted(event.raw["method"] for event in TrackingEvent.objects.filter(type="open"))
     assert methods == ["GET", "HEAD"]
 
@@ -121,7 +121,7 @@ def test_a_click_redirects_to_the_stored_target_and_a_tampered_token_is_404(ses,
         refused = client.get(f"/c/{bad}")
         assert refused.status_code == 404
         assert "Location" not in refused.headers
-    assert services.tracking_hits_apply() == 1
+    assert hits.tracking_hits_apply() == 1
 
 
 def test_hits_become_events_in_bulk_with_machines_apart_and_nothing_twice(ses, hit_store):
@@ -136,8 +136,8 @@ def test_hits_become_events_in_bulk_with_machines_apart_and_nothing_twice(ses, h
     StepExecutionFactory()  # Another row; and a hit whose row is gone:
     TrackingHit.objects.create(kind="open", tracking_id="00000000-0000-7000-8000-000000000000", method="GET")
 
-    assert services.tracking_hits_apply() == 5
-    assert services.tracking_hits_apply() == 0
+    assert hits.tracking_hits_apply() == 5
+    assert hits.tracking_hits_apply() == 0
     assert not TrackingHit.objects.exists()
     events = list(TrackingEvent.objects.order_by("occurred_at").values_list("type", "is_machine"))
     assert events == [("open", True), ("click", True), ("open", False), ("click", False)]
@@ -162,13 +162,13 @@ def test_tracking_can_be_switched_off_per_campaign(ses):
 )
 def test_ip_addresses_are_kept_only_as_the_setting_allows(settings, mode, address, stored):
     settings.TRACKING_IP_MODE = mode
-    assert services.ip_for_storage(address) == stored
+    assert hits.ip_for_storage(address) == stored
 
 
 def test_hashed_ip_addresses_are_stable_and_not_the_address(settings):
     settings.TRACKING_IP_MODE = "hash"
-    hashed = services.ip_for_storage("203.0.113.77")
-    assert hashed == services.ip_for_storage("203.0.113.77")
+    hashed = hits.ip_for_storage("203.0.113.77")
+    assert hashed == hits.ip_for_storage("203.0.113.77")
     assert "203" not in hashed
     assert len(hashed) == 32
 
@@ -178,20 +178,20 @@ def test_hits_a_dead_consumer_took_from_redis_are_applied_once(ses, redis_only, 
     (pixel,) = _paths(html, "o")
     Client().get(pixel)
     Client().get(pixel)
-    client, key = services._redis(), settings.TRACKING_HITS_REDIS_KEY
-    taken = client.eval(services._TAKE_LUA, 2, key, f"{key}:processing", 1)  # A consumer took one…
+    client, key = hits._redis(), settings.TRACKING_HITS_REDIS_KEY
+    taken = client.eval(hits._TAKE_LUA, 2, key, f"{key}:processing", 1)  # A consumer took one…
     with transaction.atomic():
-        services._events_from_hits([services._hit_parse(taken[0])])  # …wrote its event, and died.
+        hits._events_from_hits([hits._hit_parse(taken[0])])  # …wrote its event, and died.
     assert client.llen(f"{key}:processing") == 1
 
     lock = client.lock(f"{key}:lock", timeout=5)
     lock.acquire()
-    assert services.tracking_hits_apply() == 0  # Someone else holds the consumer's lock.
+    assert hits.tracking_hits_apply() == 0  # Someone else holds the consumer's lock.
     lock.release()
 
-    assert services.tracking_hits_apply() == 1  # The leftover first, without a second event…
-    assert services.tracking_hits_apply() == 1  # …then the rest.
-    assert services.tracking_hits_apply() == 0
+    assert hits.tracking_hits_apply() == 1  # The leftover first, without a second event…
+    assert hits.tracking_hits_apply() == 1  # …then the rest.
+    assert hits.tracking_hits_apply() == 0
     assert TrackingEvent.objects.filter(step_execution=row, type="open").count() == 2
     counted = Engagement.objects.get(step_execution=row)
     assert counted.opens + counted.machine_opens == 2  # The replayed hit is not counted again.
@@ -222,7 +222,7 @@ def test_row_37_forged_unknown_or_swapped_click_tokens_are_404_and_record_nothin
         client.get(f"/c/{tokens.click_token(tracking_id=row.tracking_id, link_id=987654321)}").status_code
         == 404
     )
-    assert services.tracking_hits_apply() == 0
+    assert hits.tracking_hits_apply() == 0
     assert client.get(first).status_code == 302  # The genuine link still works.
 
 
@@ -238,7 +238,7 @@ def test_row_38_head_requests_and_link_bursts_are_machines_and_kept_out_of_human
         client.get(second)  # Both links in the same instant: a security scanner.
     with time_machine.travel(timezone.now() + timedelta(minutes=9)):
         client.get(second)  # A person, later.
-    services.tracking_hits_apply()
+    hits.tracking_hits_apply()
     machine = list(
         TrackingEvent.objects.filter(type="click")
         .order_by("occurred_at", "pk")
@@ -268,7 +268,7 @@ def test_row_39_apple_privacy_protection_opens_are_machine_opens(ses, user_agent
     response = Client().get(pixel, HTTP_USER_AGENT=user_agent, REMOTE_ADDR=ip)
     assert response.status_code == 200
     assert "Set-Cookie" not in response.headers
-    services.tracking_hits_apply()
+    hits.tracking_hits_apply()
     assert TrackingEvent.objects.get(type="open").is_machine is machine
 
 
@@ -281,7 +281,7 @@ def test_stats_count_each_links_human_clicks_apart_from_machines(ses, api_client
         client.get(shop)
     with time_machine.travel(timezone.now() + timedelta(minutes=9)):
         client.get(shop)
-    services.tracking_hits_apply()
+    hits.tracking_hits_apply()
     links = api_client.get(f"/api/v1/campaigns/{row.step.campaign_id}/stats").json()["links"]
     assert links == [
         {
@@ -312,7 +312,7 @@ def test_whoever_follows_the_hidden_link_is_a_machine_and_so_are_its_clicks_arou
         client.get(trap)  # The scanner's crawl reaches the hidden link.
     with time_machine.travel(later + timedelta(minutes=10)):
         client.get(shop)  # A person, much later.
-    services.tracking_hits_apply()
+    hits.tracking_hits_apply()
     clicks = TrackingEvent.objects.filter(type="click").order_by("occurred_at")
     assert [event.is_machine for event in clicks] == [True, True, False]
 
@@ -324,11 +324,11 @@ def test_a_burst_split_between_two_consumer_runs_is_still_a_machine(ses, hit_sto
     later = timezone.now() + timedelta(minutes=5)
     with time_machine.travel(later, tick=False):
         client.get(shop)
-    services.tracking_hits_apply()  # The first click is written alone, and looks human…
+    hits.tracking_hits_apply()  # The first click is written alone, and looks human…
     assert TrackingEvent.objects.get(type="click").is_machine is False
     with time_machine.travel(later + timedelta(milliseconds=400), tick=False):
         client.get(blog)
-    services.tracking_hits_apply()  # …until the next one, 0.4 s later on another link.
+    hits.tracking_hits_apply()  # …until the next one, 0.4 s later on another link.
     assert list(TrackingEvent.objects.filter(type="click").values_list("is_machine", flat=True)) == [
         True,
         True,

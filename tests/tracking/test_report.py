@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from delivery import compose as delivery_compose
 from tests.factories import CampaignStepFactory, StepExecutionFactory, TrackingEventFactory
-from tracking import services
+from tracking import engagement
 from tracking.selectors import campaign_report
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +49,7 @@ def campaign():
     event(rows[1], "open", 60, is_machine=True)
     event(rows[0], "click", 71, raw={"link_id": link})
     event(rows[1], "unsubscribe", 100)
-    services.engagement_rebuild()
+    engagement.engagement_rebuild()
     return step.campaign
 
 

@@ -16,7 +16,7 @@ from delivery.models import StepExecution
 from tests.factories import ContactFactory, StepExecutionFactory
 from tests.tracking.sns_signing import TOPIC
 from tests.utils import metric_value
-from tracking import services
+from tracking import inbox
 from tracking.models import SnsMessage, SoftBounceStreak, TrackingEvent
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +65,7 @@ def deliver(record: dict, *, received_at=None) -> tuple[SnsMessage, bool]:
         message=json.dumps(record),
         received_at=received_at or timezone.now(),
     )
-    applied = services.sns_message_apply(message_id=message.pk)
+    applied = inbox.sns_message_apply(message_id=message.pk)
     message.refresh_from_db()
     return message, applied
 
@@ -112,9 +112,9 @@ def test_an_untagged_event_waits_for_its_row_and_is_applied_once_the_row_is_comm
     assert not Suppression.objects.exists()  # All or nothing, per message.
 
     StepExecution.objects.filter(pk=row.pk).update(status=Status.SENT, ses_message_id="ses-not-committed-yet")
-    assert services.sns_messages_pending() == []  # Not tried again at once…
-    assert services.sns_messages_pending(now=message.retry_at) == [message.pk]  # …but soon.
-    assert services.sns_message_apply(message_id=message.pk)
+    assert inbox.sns_messages_pending() == []  # Not tried again at once…
+    assert inbox.sns_messages_pending(now=message.retry_at) == [message.pk]  # …but soon.
+    assert inbox.sns_message_apply(message_id=message.pk)
     event = TrackingEvent.objects.get()
     assert event.step_execution_id == row.pk
     assert Suppression.objects.get().email == row.email
@@ -236,8 +236,8 @@ def test_applying_a_message_twice_changes_nothing():
     soft, _ = deliver(bounce(row, kind="Transient", subtype="MailboxFull", status="4.2.2"))
     hard, _ = deliver(bounce(sent_row()))
     SnsMessage.objects.update(applied_at=None)  # As if their tasks ran again.
-    assert services.sns_message_apply(message_id=soft.pk)
-    assert services.sns_message_apply(message_id=hard.pk)
+    assert inbox.sns_message_apply(message_id=soft.pk)
+    assert inbox.sns_message_apply(message_id=hard.pk)
     assert TrackingEvent.objects.count() == 2
     assert Suppression.objects.count() == 1
     assert SoftBounceStreak.objects.get(email=row.email).count == 1
@@ -312,7 +312,7 @@ def test_two_workers_applying_at_once_apply_each_message_once(postgres_only):
 
     def work():
         try:
-            services.sns_messages_apply(budget_seconds=30)
+            inbox.sns_messages_apply(budget_seconds=30)
         finally:
             connection.close()
 

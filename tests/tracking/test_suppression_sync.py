@@ -10,7 +10,7 @@ from django.core.management import call_command
 
 from campaigns.models import Suppression
 from tests.factories import SuppressionFactory
-from tracking import services
+from tracking import ses_account
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def sesv2(monkeypatch, aws_credentials):
     client = boto3.client("sesv2", region_name="us-east-1")
-    monkeypatch.setattr(services, "_sesv2", lambda: client)
+    monkeypatch.setattr(ses_account, "_sesv2", lambda: client)
     with Stubber(client) as stubber:
         yield stubber
         stubber.assert_no_pending_responses()
@@ -44,7 +44,7 @@ def test_pull_follows_every_page_and_adds_only_new_addresses(sesv2):
         {"SuppressedDestinationSummaries": [_summary("b@example.com", "COMPLAINT")]},
         {"PageSize": 1000, "StartDate": since, "NextToken": "p2"},
     )
-    assert services.suppressions_pull_from_ses(since=since) == 2
+    assert ses_account.suppressions_pull_from_ses(since=since) == 2
     reasons = dict(Suppression.objects.values_list("email", "reason"))
     assert reasons == {
         "known@example.com": Suppression.Reason.COMPLAINT,  # The first reason is kept.
@@ -61,7 +61,7 @@ def test_push_puts_hard_bounces_and_complaints_within_the_window(sesv2):
     SuppressionFactory(email="left@example.com", reason=Suppression.Reason.UNSUBSCRIBE)  # Not SES's business.
     for email, reason in (("bounced@example.com", "BOUNCE"), ("angry@example.com", "COMPLAINT")):
         sesv2.add_response("put_suppressed_destination", {}, {"EmailAddress": email, "Reason": reason})
-    assert services.suppressions_push_to_ses(since=datetime.now(UTC) - timedelta(days=1)) == 2
+    assert ses_account.suppressions_push_to_ses(since=datetime.now(UTC) - timedelta(days=1)) == 2
 
 
 def test_the_command_syncs_everything_both_ways(sesv2):

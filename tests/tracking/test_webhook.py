@@ -21,7 +21,7 @@ from tests.tracking.sns_signing import (
     timestamp,
 )
 from tests.utils import metric_value
-from tracking import services, sns, tasks
+from tracking import inbox, sns, tasks
 from tracking.exceptions import SnsCertificateUnavailable
 from tracking.models import SnsMessage, TrackingEvent
 
@@ -87,7 +87,7 @@ def confirmations(monkeypatch, aws_credentials):
         made.meta.events.register("provide-client-params.sns.ConfirmSubscription", record)
         return made
 
-    monkeypatch.setattr(services.boto3, "client", client)
+    monkeypatch.setattr(inbox.boto3, "client", client)
     with mock_aws():
         real_client("sns", region_name=REGION).create_topic(Name=TOPIC.rsplit(":", 1)[1])
         yield calls
@@ -435,15 +435,15 @@ def test_an_unsubscribe_confirmation_is_logged_loudly_and_not_resubscribed(
 
 # Row 17: the database is down.
 def test_a_database_outage_answers_503_and_the_retry_records_once(client, fetches, monkeypatch):
-    real_store = services.sns_message_store
+    real_store = inbox.sns_message_store
 
     def broken(**kwargs):
         raise OperationalError("the database is down")
 
-    monkeypatch.setattr(services, "sns_message_store", broken)
+    monkeypatch.setattr(inbox, "sns_message_store", broken)
     signed = SIGNER.sign(notification(BOUNCE))
     assert post(client, signed).status_code == 503
-    monkeypatch.setattr(services, "sns_message_store", real_store)
+    monkeypatch.setattr(inbox, "sns_message_store", real_store)
     assert post(client, signed).status_code == 200
     assert post(client, signed).status_code == 200
     assert SnsMessage.objects.count() == 1

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from tracking import services
+from tracking import engagement
 
 
 class Command(BaseCommand):
@@ -12,5 +12,5 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        emails = services.engagement_rebuild()
+        emails = engagement.engagement_rebuild()
         self.stdout.write(f"Recounted the opens and clicks of {emails} emails.")

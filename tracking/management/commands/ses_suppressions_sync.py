@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from tracking import services
+from tracking import ses_account
 
 
 class Command(BaseCommand):
@@ -11,6 +11,6 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        pulled = services.suppressions_pull_from_ses()
-        pushed = services.suppressions_push_to_ses()
+        pulled = ses_account.suppressions_pull_from_ses()
+        pushed = ses_account.suppressions_push_to_ses()
         self.stdout.write(f"{pulled} new suppressions from SES; {pushed} addresses put on SES's list.")

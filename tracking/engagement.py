@@ -1,0 +1,228 @@
+"""Engagement counters per email, step and link, kept in the transaction that writes the events."""
+
+import itertools
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import models, transaction
+from django.db.models import F, Min
+
+from delivery.models import Engagement, StepExecution, TrackedLink
+from tracking.bounces import ACCOUNT_SUPPRESSED, HARD, SOFT
+from tracking.models import (
+    LinkEngagement,
+    StepEngagement,
+    TrackingEvent,
+)
+
+_ENGAGEMENT_FIELDS = (
+    "opens",
+    "clicks",
+    "machine_opens",
+    "machine_clicks",
+    "first_opened_at",
+    "first_clicked_at",
+    "links",
+    "machine_links",
+)
+
+
+@dataclass(frozen=True)
+class Engaged:
+    """One open or click to count for an email, or (sign -1) to take back."""
+
+    execution_id: int
+    type: str
+    is_machine: bool
+    link_id: int | None
+    at: datetime
+    sign: int = 1
+
+    @classmethod
+    def of(cls, event: TrackingEvent) -> "Engaged":
+        return cls(
+            event.step_execution_id, event.type, event.is_machine, event.raw.get("link_id"), event.occurred_at
+        )
+
+
+def _counters_add(model: type[models.Model], deltas: dict[int, Counter]) -> None:
+    """Add each key's deltas to its counter row, creating it; keys in order, so locks never cross."""
+    deltas = {key: delta for key, delta in deltas.items() if any(delta.values())}
+    model.objects.bulk_create([model(pk=key) for key in deltas], ignore_conflicts=True)
+    for key in sorted(deltas):
+        model.objects.filter(pk=key).update(**{field: F(field) + n for field, n in deltas[key].items() if n})
+
+
+def _first_human_times(rows: dict[int, Engagement], stale: set[tuple[int, str]]) -> None:
+    """Find again the first human open or click of emails whose first one was taken back."""
+    Type = TrackingEvent.Type
+    for field, kind in (("first_opened_at", Type.OPEN), ("first_clicked_at", Type.CLICK)):
+        ids = [pk for pk, stale_field in stale if stale_field == field]
+        firsts = dict(
+            TrackingEvent.objects.filter(step_execution_id__in=ids, type=kind, is_machine=False)
+            .order_by()
+            .values_list("step_execution_id")
+            .annotate(first=Min("occurred_at"))
+        )
+        for pk in ids:
+            setattr(rows[pk], field, firsts.get(pk))
+
+
+def _engagement_rows_locked(execution_ids: set[int]) -> dict[int, Engagement]:
+    """Return the emails' engagement rows, made if missing and locked in id order (so writers
+    running side by side never deadlock); emails deleted since are left out."""
+    steps = dict(StepExecution.objects.filter(pk__in=execution_ids).values_list("pk", "step_id"))
+    Engagement.objects.bulk_create(
+        [Engagement(step_execution_id=pk, step_id=step_id) for pk, step_id in sorted(steps.items())],
+        ignore_conflicts=True,
+    )
+    return {row.pk: row for row in Engagement.objects.select_for_update().filter(pk__in=steps).order_by("pk")}
+
+
+def engagement_add(*, engaged: list[Engaged]) -> None:
+    """Count new opens and clicks (and take back re-judged ones) for their emails, steps and links.
+
+    Call it in the transaction that wrote (or re-judged) the events, once per event: rows are
+    locked email by email in order, so consumers running side by side count every event once.
+    """
+    rows = _engagement_rows_locked({item.execution_id for item in engaged})
+    if not rows:
+        return
+    before = {pk: {field: getattr(row, field) for field in _ENGAGEMENT_FIELDS} for pk, row in rows.items()}
+    stale: set[tuple[int, str]] = set()
+    for item in engaged:
+        row = rows.get(item.execution_id)
+        if row is None:
+            continue  # Its email is gone.
+        noun = "opens" if item.type == TrackingEvent.Type.OPEN else "clicks"
+        column = f"machine_{noun}" if item.is_machine else noun
+        setattr(row, column, getattr(row, column) + item.sign)
+        if not item.is_machine:
+            first = "first_opened_at" if noun == "opens" else "first_clicked_at"
+            if item.sign < 0:
+                stale.add((row.pk, first))
+            elif getattr(row, first) is None or item.at < getattr(row, first):
+                setattr(row, first, item.at)
+        if noun == "clicks" and item.link_id is not None:
+            field = "machine_links" if item.is_machine else "links"
+            # A new dict each time, and no zeros kept: `before` keeps the old one, and "clicked
+            # this link" stays a key lookup.
+            counts = {
+                **getattr(row, field),
+                str(item.link_id): getattr(row, field).get(str(item.link_id), 0) + item.sign,
+            }
+            setattr(row, field, {link: n for link, n in counts.items() if n})
+    _first_human_times(rows, stale)
+    step_deltas: dict[int, Counter] = defaultdict(Counter)
+    link_deltas: dict[int, Counter] = defaultdict(Counter)
+    for pk, row in rows.items():
+        old = before[pk]
+        if row.step_id is not None:
+            delta = step_deltas[row.step_id]
+            for noun in ("opens", "clicks"):
+                delta[f"{noun}_unique"] += (getattr(row, noun) > 0) - (old[noun] > 0)
+                delta[f"{noun}_total"] += getattr(row, noun) - old[noun]
+                delta[f"machine_{noun}_total"] += getattr(row, f"machine_{noun}") - old[f"machine_{noun}"]
+        for link in (
+            old["links"].keys() | row.links.keys() | old["machine_links"].keys() | row.machine_links.keys()
+        ):
+            human, was_human = row.links.get(link, 0), old["links"].get(link, 0)
+            delta = link_deltas[int(link)]
+            delta["clicks_unique"] += (human > 0) - (was_human > 0)
+            delta["clicks_total"] += human - was_human
+            delta["machine_clicks_total"] += row.machine_links.get(link, 0) - old["machine_links"].get(
+                link, 0
+            )
+    Engagement.objects.bulk_update(rows.values(), _ENGAGEMENT_FIELDS, batch_size=500)
+    _counters_add(StepEngagement, step_deltas)
+    # A link deleted since (with its step) keeps no counter.
+    existing = set(TrackedLink.objects.filter(pk__in=link_deltas).values_list("pk", flat=True))
+    _counters_add(LinkEngagement, {pk: delta for pk, delta in link_deltas.items() if pk in existing})
+
+
+# The keys an event adds to its email's counted outcomes, and so to its step's counters.
+_OUTCOME_KEYS = {
+    TrackingEvent.Type.DELIVERY: ("delivered",),
+    TrackingEvent.Type.REJECT: ("rejected",),
+    TrackingEvent.Type.UNSUBSCRIBE: ("unsubscribed",),
+}
+
+
+def outcome_keys(*, event_type: str, kind: str = "") -> tuple[str, ...]:
+    """Return what an event counts for its email: a bounce counts as bounced and by its class.
+
+    "suppressed" counts the emails whose outcome puts the address on the suppression list at once:
+    a hard bounce, a complaint, or a bounce because SES's account list holds the address. (Soft
+    bounces suppress only after a streak across campaigns, which no one email decides.)
+    """
+    if event_type == TrackingEvent.Type.BOUNCE:
+        keys = ("bounced", f"bounced_{kind}" if kind in (HARD, SOFT) else "bounced_other")
+        return (*keys, "suppressed") if kind in (HARD, ACCOUNT_SUPPRESSED) else keys
+    if event_type == TrackingEvent.Type.COMPLAINT:
+        return ("complained", "suppressed")
+    return _OUTCOME_KEYS.get(event_type, ())
+
+
+def engagement_outcomes_add(*, outcomes: list[tuple[int, str]]) -> None:
+    """Count (email, outcome) pairs for their steps, each email's outcome once however often reported.
+
+    Call it in the transaction that wrote the events; rows are locked in id order, like opens.
+    """
+    rows = _engagement_rows_locked({execution_id for execution_id, _key in outcomes})
+    if not rows:
+        return
+    deltas: dict[int, Counter] = defaultdict(Counter)
+    changed = {}
+    for execution_id, key in outcomes:
+        row = rows.get(execution_id)
+        if row is None or key in row.outcomes:
+            continue
+        row.outcomes = [*row.outcomes, key]
+        changed[row.pk] = row
+        if row.step_id is not None:
+            deltas[row.step_id][key] += 1
+    Engagement.objects.bulk_update(changed.values(), ["outcomes"], batch_size=500)
+    _counters_add(StepEngagement, deltas)
+
+
+def engagement_rebuild(*, chunk: int = 5000) -> int:
+    """Count every email's, step's and link's opens and clicks again from the events.
+
+    For upgrades and audits, with the consumer ticks stopped. Return how many events were counted.
+    """
+    with transaction.atomic():
+        for model in (Engagement, StepEngagement, LinkEngagement):
+            model.objects.all().delete()
+    events = (
+        TrackingEvent.objects.filter(
+            type__in=(TrackingEvent.Type.OPEN, TrackingEvent.Type.CLICK), step_execution__isnull=False
+        )
+        .order_by("step_execution_id")
+        .only("step_execution_id", "type", "is_machine", "raw", "occurred_at")
+    )
+    reported = (
+        TrackingEvent.objects.filter(
+            type__in=[*_OUTCOME_KEYS, TrackingEvent.Type.BOUNCE, TrackingEvent.Type.COMPLAINT],
+            step_execution__isnull=False,
+        )
+        .order_by("step_execution_id")
+        .values_list("step_execution_id", "type", "kind")
+    )
+    outcomes = [
+        (pk, key)
+        for pk, kind_of, kind in reported.iterator(chunk_size=chunk)
+        for key in outcome_keys(event_type=kind_of, kind=kind)
+    ]
+    for start in range(0, len(outcomes), chunk):
+        with transaction.atomic():
+            engagement_outcomes_add(outcomes=outcomes[start : start + chunk])
+    counted, part = 0, []
+    for event in itertools.chain(events.iterator(chunk_size=chunk), [None]):
+        if event is not None:
+            part.append(Engaged.of(event))
+        if part and (event is None or len(part) == chunk):
+            with transaction.atomic():
+                engagement_add(engaged=part)
+            counted, part = counted + len(part), []
+    return counted

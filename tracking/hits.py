@@ -1,0 +1,300 @@
+"""Opens and clicks: hits the tracking views recorded, judged (person or machine), made events in bulk."""
+
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import ipaddress
+import itertools
+import json
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import redis
+from django.conf import settings
+from django.db import transaction
+from uuid_utils.compat import uuid7
+
+from campaigns.db import rows_insert_new
+from campaigns.redis_client import redis_client
+from delivery import compose as delivery_compose
+from delivery.models import StepExecution, TrackedLink
+from tracking import metrics
+from tracking.engagement import Engaged, engagement_add
+from tracking.models import (
+    TrackingEvent,
+    TrackingHit,
+)
+
+# Apple Mail Privacy Protection fetches every image on delivery; Gmail and Yahoo fetch through
+# image proxies. Their fetches say nothing about a person opening the mail.
+_PROXY_AGENTS = re.compile(r"GoogleImageProxy|YahooMailProxy|ggpht\.com|Mail Privacy", re.IGNORECASE)
+
+# Security gateways follow every link of a new message within seconds of its delivery.
+SCANNER_CLICK_SECONDS = 10
+
+
+def ip_for_storage(address: str) -> str:
+    """Return an address as TRACKING_IP_MODE allows it to be kept: truncated, hashed or not at all."""
+    mode = settings.TRACKING_IP_MODE
+    if not address or mode == "none":
+        return ""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return ""
+    if mode == "hash":
+        return hashlib.sha256(f"{settings.SECRET_KEY}:{ip}".encode()).hexdigest()[:32]
+    prefix = 24 if ip.version == 4 else 48  # The network, not the person.
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False).network_address)
+
+
+@dataclass(frozen=True)
+class _Hit:
+    """A hit on its way to becoming an event, from the table or from Redis."""
+
+    uid: str
+    kind: str
+    tracking_id: UUID
+    link_id: int | None
+    at: datetime
+    method: str
+    user_agent: str
+    ip: str
+
+
+def _redis() -> redis.Redis:
+    return redis_client(settings.REDIS_URL)
+
+
+def hit_record(
+    *, kind: str, tracking_id: UUID, link_id: int | None, method: str, user_agent: str, ip: str
+) -> None:
+    """Record one pixel fetch or click: one Redis push (or, without Redis, one lean INSERT).
+
+    The consumer tick turns hits into events in bulk; until then they wait, in Redis or the table.
+    """
+    method, user_agent, ip = method[:8], user_agent[:512], ip_for_storage(ip)
+    metrics.TRACKING_HITS.inc(kind=kind)
+    if settings.REDIS_URL:
+        record = [uuid7().hex, kind, tracking_id.hex, link_id, time.time(), method, user_agent, ip]
+        _redis().lpush(settings.TRACKING_HITS_REDIS_KEY, json.dumps(record))
+        return
+    TrackingHit.objects.create(
+        kind=kind, tracking_id=tracking_id, link_id=link_id, method=method, user_agent=user_agent, ip=ip
+    )
+
+
+@functools.cache
+def _proxy_networks() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(network) for network in settings.TRACKING_PROXY_NETWORKS)
+
+
+def _from_proxy_network(ip: str) -> bool:
+    try:
+        address = ipaddress.ip_address(ip)  # Truncated addresses stay in their network.
+    except ValueError:
+        return False  # Hashed or not kept.
+    return any(address in network for network in _proxy_networks())
+
+
+def hit_is_machine(*, hit: _Hit, sent_at: datetime | None) -> bool:
+    """Tell a machine's fetch or click from a person's, by method, user agent, origin and timing.
+
+    Apple Mail Privacy Protection fetches every image on delivery with the bare user agent
+    "Mozilla/5.0" from Apple's network; no mail client a person reads with says only that.
+    """
+    if hit.method == "HEAD" or _PROXY_AGENTS.search(hit.user_agent):
+        return True
+    if hit.kind == TrackingHit.Kind.OPEN and (
+        hit.user_agent.strip() == "Mozilla/5.0" or _from_proxy_network(hit.ip)
+    ):
+        return True
+    if hit.kind == TrackingHit.Kind.CLICK and sent_at is not None:
+        return (hit.at - sent_at).total_seconds() < SCANNER_CLICK_SECONDS
+    return False
+
+
+# A person clicks one link at a time; a scanner follows several within this window.
+BURST_SECONDS = 1.0
+
+# A scanner that followed the hidden link is blamed for the email's other clicks this close to it.
+HONEYPOT_SECONDS = 5.0
+
+
+def _machine_clicks(hits: list[_Hit]) -> set[str]:
+    """Return the ids of clicks a scanner made: on the hidden link, near it, or in a burst.
+
+    A burst is clicks on different links of one email within BURST_SECONDS of each other.
+    """
+    clicks: dict[UUID, list[_Hit]] = {}
+    for hit in hits:
+        if hit.kind == TrackingHit.Kind.CLICK:
+            clicks.setdefault(hit.tracking_id, []).append(hit)
+    trap = delivery_compose.honeypot_url()
+    machine = set()
+    for group in clicks.values():
+        group.sort(key=lambda hit: hit.at)
+        for earlier, later in itertools.pairwise(group):
+            close = (later.at - earlier.at).total_seconds() <= BURST_SECONDS
+            if close and earlier.link_id != later.link_id:
+                machine.update((earlier.uid, later.uid))
+        for bait in [hit for hit in group if hit.link_id is not None and link_target(hit.link_id) == trap]:
+            machine.update(
+                hit.uid for hit in group if abs((hit.at - bait.at).total_seconds()) <= HONEYPOT_SECONDS
+            )
+    return machine
+
+
+def _earlier_clicks(hits: list[_Hit]) -> dict[int, _Hit]:
+    """Return, by event id, the written clicks of this batch's emails close enough to matter.
+
+    A scanner's burst can straddle two consumer batches: its first clicks are judged again with
+    the rest.
+    """
+    clicks = [hit for hit in hits if hit.kind == TrackingHit.Kind.CLICK]
+    if not clicks:
+        return {}
+    since = min(hit.at for hit in clicks) - timedelta(seconds=max(HONEYPOT_SECONDS, BURST_SECONDS))
+    rows = TrackingEvent.objects.filter(
+        type=TrackingEvent.Type.CLICK,
+        step_execution__tracking_id__in={hit.tracking_id for hit in clicks},
+        occurred_at__gte=since,
+    ).values_list("pk", "event_id", "occurred_at", "raw", "step_execution__tracking_id")
+    return {
+        pk: _Hit(
+            event_id.removeprefix("hit:"),
+            TrackingHit.Kind.CLICK,
+            tracking_id,
+            raw.get("link_id"),
+            at,
+            "",
+            "",
+            "",
+        )
+        for pk, event_id, at, raw, tracking_id in rows
+    }
+
+
+def _events_from_hits(hits: list[_Hit]) -> list[TrackingEvent]:
+    """Write one event per hit, in bulk; a hit seen before (a consumer that died) is skipped."""
+    rows = {
+        row.tracking_id: row
+        for row in StepExecution.objects.filter(tracking_id__in={hit.tracking_id for hit in hits}).only(
+            "pk", "email", "tracking_id", "sent_at"
+        )
+    }
+    earlier = _earlier_clicks(hits)
+    bursts = _machine_clicks(hits + list(earlier.values()))
+    # Clicks written by an earlier batch that this batch shows to be a scanner's.
+    unmasked = [pk for pk, hit in earlier.items() if hit.uid in bursts]
+    engaged = []
+    if unmasked:
+        still_human = [
+            Engaged.of(event)
+            for event in TrackingEvent.objects.select_for_update()
+            .filter(pk__in=unmasked, is_machine=False)
+            .only("step_execution_id", "type", "is_machine", "raw", "occurred_at")
+        ]
+        TrackingEvent.objects.filter(pk__in=unmasked, is_machine=False).update(is_machine=True)
+        for click in still_human:
+            engaged += [dataclasses.replace(click, sign=-1), dataclasses.replace(click, is_machine=True)]
+    events = []
+    for hit in hits:
+        row = rows.get(hit.tracking_id)
+        if row is None:
+            continue  # Its row is gone: nothing to attach it to.
+        detail = {"method": hit.method, "user_agent": hit.user_agent, "ip": hit.ip, "link_id": hit.link_id}
+        events.append(
+            TrackingEvent(
+                type=TrackingEvent.Type.OPEN
+                if hit.kind == TrackingHit.Kind.OPEN
+                else TrackingEvent.Type.CLICK,
+                occurred_at=hit.at,
+                recipient=row.email,
+                step_execution=row,
+                is_machine=hit.uid in bursts or hit_is_machine(hit=hit, sent_at=row.sent_at),
+                event_id=f"hit:{hit.uid}",
+                raw={key: value for key, value in detail.items() if value not in ("", None)},
+            )
+        )
+    inserted = rows_insert_new(events, key="event_id")
+    events = [event for event in events if event.event_id in inserted]
+    engagement_add(engaged=engaged + [Engaged.of(event) for event in events])
+    return events
+
+
+def _apply_table_hits(batch: int) -> tuple[int, list[TrackingEvent]]:
+    with transaction.atomic():
+        rows = list(TrackingHit.objects.select_for_update(skip_locked=True).order_by("pk")[:batch])
+        if not rows:
+            return 0, []
+        hits = [
+            _Hit(f"db{r.pk}", r.kind, r.tracking_id, r.link_id, r.at, r.method, r.user_agent, r.ip)
+            for r in rows
+        ]
+        events = _events_from_hits(hits)
+        TrackingHit.objects.filter(pk__in=[row.pk for row in rows]).delete()
+    return len(rows), events
+
+
+# Move up to ARGV[1] of the oldest hits to the processing list, atomically; return them.
+_TAKE_LUA = """
+local items = redis.call('LRANGE', KEYS[1], -tonumber(ARGV[1]), -1)
+if #items > 0 then
+  redis.call('LTRIM', KEYS[1], 0, -#items - 1)
+  for i = 1, #items do redis.call('RPUSH', KEYS[2], items[i]) end
+end
+return items
+"""
+
+
+def _hit_parse(raw: bytes) -> _Hit | None:
+    try:
+        uid, kind, tracking_id, link_id, at, method, user_agent, ip = json.loads(raw)
+        return _Hit(
+            uid, kind, UUID(tracking_id), link_id, datetime.fromtimestamp(at, UTC), method, user_agent, ip
+        )
+    except (ValueError, TypeError):
+        return None
+
+
+def _apply_redis_hits(batch: int) -> tuple[int, list[TrackingEvent]]:
+    client, key = _redis(), settings.TRACKING_HITS_REDIS_KEY
+    processing = f"{key}:processing"
+    lock = client.lock(f"{key}:lock", timeout=300, blocking=False)
+    if not lock.acquire():
+        return 0, []  # Another consumer is at it.
+    try:
+        # Hits a consumer took and died on come first; their events are skipped if already written.
+        raw = client.lrange(processing, 0, -1) or client.eval(_TAKE_LUA, 2, key, processing, batch)
+        if not raw:
+            return 0, []
+        hits = [hit for hit in map(_hit_parse, raw) if hit is not None]
+        with transaction.atomic():
+            events = _events_from_hits(hits)
+        client.delete(processing)
+        return len(raw), events
+    finally:
+        with contextlib.suppress(redis.exceptions.LockError):
+            lock.release()
+
+
+def tracking_hits_apply(*, batch: int = 5000) -> int:
+    """Turn a batch of recorded hits (table, then Redis) into TrackingEvents; return how many hits."""
+    taken, events = _apply_table_hits(batch)
+    if settings.REDIS_URL:
+        from_redis, more = _apply_redis_hits(batch)
+        taken, events = taken + from_redis, events + more
+    for event in events:
+        metrics.SES_EVENTS.inc(type=event.type)
+    return taken
+
+
+@functools.lru_cache(maxsize=10_000)
+def link_target(link_id: int) -> str | None:
+    """Return where a tracked link leads (links never change, so each process remembers them)."""
+    return TrackedLink.objects.filter(pk=link_id).values_list("url", flat=True).first()

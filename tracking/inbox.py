@@ -1,0 +1,252 @@
+"""The SES events inbox: SNS notifications the webhook stored, applied each in one transaction.
+
+Applying an event reconciles its ledger row, climbs its outcome, suppresses the address as the
+bounce class says, and runs the reputation guard.
+"""
+
+import json
+import logging
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from time import monotonic
+from uuid import UUID
+
+import boto3
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from campaigns.models import Suppression
+from delivery import ledger as delivery_ledger
+from delivery.models import StepExecution
+from tracking import metrics
+from tracking.bounces import (
+    ACCOUNT_SUPPRESSED,
+    BLOCK,
+    HARD,
+    SOFT,
+    bounce_classify,
+    recipient_suppress,
+    soft_bounce_record,
+)
+from tracking.engagement import Engaged, engagement_add, engagement_outcomes_add, outcome_keys
+from tracking.events import EventFormatError, SesEvent, ses_events_from_record
+from tracking.models import (
+    SnsMessage,
+    SoftBounceStreak,
+    TrackingEvent,
+)
+from tracking.reputation import campaign_reputation_check, configuration_set_reputation_check
+from tracking.sns import SnsEnvelope
+
+logger = logging.getLogger(__name__)
+
+
+# --- SES events through SNS -------------------------------------------------------------------
+
+
+# How long a notification waiting for its ledger rows waits before it is tried again.
+SNS_RETRY_DELAY = timedelta(seconds=15)
+
+
+class _LedgerNotYet(Exception):
+    """An event's ledger row cannot be found yet: its SES MessageId may still be uncommitted."""
+
+
+def sns_message_store(*, envelope: SnsEnvelope) -> bool:
+    """Store a verified notification once, in one statement; return whether it is new.
+
+    A redelivery (the same SNS MessageId) stores nothing. No broker message is sent: the stored
+    row is the queue, which the apply tick reads every SNS_APPLY_SECONDS.
+    """
+    table = connection.ops.quote_name(SnsMessage._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (message_id, topic_arn, message, received_at, attempts, note) "  # noqa: S608
+            "VALUES (%s, %s, %s, %s, 0, '') ON CONFLICT (message_id) DO NOTHING RETURNING id",
+            [
+                envelope.message_id,
+                envelope.topic_arn,
+                envelope.message,
+                connection.ops.adapt_datetimefield_value(timezone.now()),
+            ],
+        )
+        return cursor.fetchone() is not None
+
+
+def sns_subscription_confirm(*, envelope: SnsEnvelope) -> str:
+    """Confirm a subscription of an allowlisted topic through SNS's API; return its ARN.
+
+    Never by fetching SubscribeURL: the API call goes to SNS in the topic's own region, whatever
+    the message says, and AuthenticateOnUnsubscribe stops anyone unsubscribing us without AWS
+    credentials.
+    """
+    client = boto3.client("sns", region_name=envelope.region, endpoint_url=settings.AWS_ENDPOINT_URL)
+    answer = client.confirm_subscription(
+        TopicArn=envelope.topic_arn, Token=envelope.token, AuthenticateOnUnsubscribe="true"
+    )
+    logger.info("Confirmed the SNS subscription to %s.", envelope.topic_arn)
+    return answer["SubscriptionArn"]
+
+
+def _ledger_row(*, event: SesEvent) -> StepExecution | None:
+    rows = StepExecution.objects.select_related("step__campaign")
+    if event.tracking_id:
+        try:
+            return rows.filter(tracking_id=UUID(event.tracking_id)).first()
+        except ValueError:
+            return None
+    return rows.filter(ses_message_id=event.ses_message_id).first() if event.ses_message_id else None
+
+
+def _event_effects(*, event: SesEvent, kind: str, row: StepExecution | None) -> None:
+    """Apply one new event to the ledger, the suppression list and the soft-bounce streaks."""
+    Type, Outcome = TrackingEvent.Type, StepExecution.Outcome
+    if event.type in (Type.SEND, Type.DELIVERY) and event.tracking_id:
+        delivery_ledger.step_execution_reconcile(
+            tracking_id=event.tracking_id, ses_message_id=event.ses_message_id, accepted_at=event.occurred_at
+        )
+    outcome = {
+        Type.DELIVERY_DELAY: Outcome.DELAYED,
+        Type.DELIVERY: Outcome.DELIVERED,
+        Type.REJECT: Outcome.REJECTED,
+        Type.BOUNCE: Outcome.BOUNCED,
+        Type.COMPLAINT: Outcome.COMPLAINED,
+    }.get(event.type)
+    if outcome and row is not None and not (event.type == Type.BOUNCE and kind == BLOCK):
+        delivery_ledger.step_execution_record_outcome(execution_id=row.pk, outcome=outcome)
+    detail = f"{event.bounce_type}/{event.bounce_subtype} {event.status} {event.diagnostic}".strip()
+    if event.type == Type.DELIVERY:
+        SoftBounceStreak.objects.filter(email=event.recipient).update(count=0)
+    elif event.type == Type.COMPLAINT:
+        recipient_suppress(
+            event=event, reason=Suppression.Reason.COMPLAINT, detail=event.complaint_type or "complaint"
+        )
+    elif event.type == Type.BOUNCE and kind == HARD:
+        recipient_suppress(event=event, reason=Suppression.Reason.HARD_BOUNCE, detail=detail[:500])
+    elif event.type == Type.BOUNCE and kind == ACCOUNT_SUPPRESSED:
+        recipient_suppress(event=event, reason=Suppression.Reason.ACCOUNT_SUPPRESSION, detail=detail[:500])
+    elif event.type == Type.BOUNCE and kind == SOFT:
+        soft_bounce_record(event=event)
+    elif event.type in (Type.OPEN, Type.CLICK) and row is not None:  # SES's own open and click tracking
+        engagement_add(engaged=[Engaged(row.pk, event.type, False, None, event.occurred_at)])
+    if event.type in (Type.BOUNCE, Type.COMPLAINT):
+        if row is not None and row.step_id is not None:
+            campaign_reputation_check(campaign=row.step.campaign)
+        if event.configuration_set:
+            configuration_set_reputation_check(name=event.configuration_set)
+
+
+def _event_apply(*, event: SesEvent, message: SnsMessage, now: datetime) -> bool:
+    if settings.SES_ACCOUNT_ID and event.sending_account_id not in ("", settings.SES_ACCOUNT_ID):
+        logger.warning("Event for SES account %s ignored: not ours.", event.sending_account_id)
+        return False
+    row = _ledger_row(event=event)
+    waited = now - message.received_at
+    if row is None and not event.tracking_id and waited < timedelta(seconds=settings.SES_EVENT_WAIT_SECONDS):
+        # Identity notifications carry no tags: the row is found by MessageId, which the sender
+        # commits just after SES answers, and SES's event may come first.
+        raise _LedgerNotYet(f"No ledger row has SES MessageId {event.ses_message_id} yet.")
+    kind = bounce_classify(event=event) if event.type == TrackingEvent.Type.BOUNCE else event.complaint_type
+    _event, created = TrackingEvent.objects.get_or_create(
+        event_id=f"{message.message_id}:{event.recipient}:{event.type}"[:200],
+        defaults={
+            "type": event.type,
+            "occurred_at": event.occurred_at,
+            "recipient": event.recipient,
+            "step_execution": row,
+            "ses_message_id": event.ses_message_id,
+            "configuration_set": event.configuration_set[:64],
+            "kind": kind[:32],
+            "raw": {k: v for k, v in asdict(event).items() if v not in ("", {}, None) and k != "occurred_at"},
+        },
+    )
+    if created:  # A second delivery of the same message changes nothing.
+        _event_effects(event=event, kind=kind, row=row)
+        keys = outcome_keys(event_type=event.type, kind=kind)
+        if row is not None and keys:
+            engagement_outcomes_add(outcomes=[(row.pk, key) for key in keys])
+    return created
+
+
+def sns_message_apply(*, message_id: int, now: datetime | None = None) -> bool:
+    """Apply a stored notification's events; return False if it must wait for its ledger rows.
+
+    One transaction per message: its events are applied all or none. Idempotent.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        message = (
+            # Another worker applying it right now: theirs to finish.
+            SnsMessage.objects.select_for_update(skip_locked=True)
+            .filter(pk=message_id, applied_at__isnull=True)
+            .first()
+        )
+        if message is None:
+            return True  # Applied already: a task delivered twice.
+        message.attempts += 1
+        try:
+            events = ses_events_from_record(json.loads(message.message))
+        except (ValueError, RecursionError, EventFormatError) as exc:
+            logger.warning("SNS message %s is not an SES event we can read: %s", message.message_id, exc)
+            message.applied_at, message.note = now, f"Not an SES event record: {exc}"[:1000]
+            message.save(update_fields=["attempts", "applied_at", "note"])
+            return True
+        try:
+            with transaction.atomic():
+                applied = [
+                    event.type for event in events if _event_apply(event=event, message=message, now=now)
+                ]
+        except _LedgerNotYet as exc:
+            message.note = str(exc)
+            message.retry_at = now + SNS_RETRY_DELAY
+            message.save(update_fields=["attempts", "note", "retry_at"])
+            return False
+        message.applied_at, message.note = now, ""
+        message.save(update_fields=["attempts", "applied_at", "note"])
+    for kind in applied:
+        metrics.SES_EVENTS.inc(type=kind)
+    return True
+
+
+def sns_messages_pending(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
+    """Return stored notifications to apply now, oldest first; those waiting for rows when due."""
+    now = now or timezone.now()
+    unapplied = SnsMessage.objects.filter(applied_at__isnull=True).filter(
+        Q(retry_at__isnull=True) | Q(retry_at__lte=now)
+    )
+    return list(unapplied.order_by("received_at").values_list("pk", flat=True)[:limit])
+
+
+def sns_messages_apply(*, budget_seconds: float) -> int:
+    """Apply pending notifications for up to budget_seconds; return how many were applied."""
+    deadline = monotonic() + budget_seconds
+    applied = 0
+    while monotonic() < deadline:
+        batch = sns_messages_pending(limit=200)
+        if not batch:
+            break
+        for message_id in batch:
+            applied += sns_message_apply(message_id=message_id)
+            if monotonic() >= deadline:
+                break
+    return applied
+
+
+# --- Reputation guard --------------------------------------------------------------------------
+
+
+# --- SES account-level suppression list --------------------------------------------------------
+
+
+# --- Opens and clicks ---------------------------------------------------------------------------
+
+
+# --- Engagement counters ------------------------------------------------------------------------
+
+
+# --- CloudWatch ---------------------------------------------------------------------------------
+
+
+# --- Alerts -------------------------------------------------------------------------------------
