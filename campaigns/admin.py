@@ -24,6 +24,7 @@ from campaigns.models import (
     Suppression,
     Template,
 )
+from campaigns.rendering import template_compile, template_render
 
 # The library registers its own concrete key model; Campanile's keys are campaigns.ApiKey.
 if admin.site.is_registered(APIKey):
@@ -340,8 +341,8 @@ class CampaignAdmin(admin.ModelAdmin):
             problem = "No such contact, and the campaign's lists have none to show."
         else:
             try:
-                rendered = services.template_render(
-                    compiled=services.template_compile(template=step.template),
+                rendered = template_render(
+                    compiled=template_compile(template=step.template),
                     contact=contact,
                     extra={"unsubscribe_url": "#unsubscribe"},
                 )

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns import services
+from campaigns.audience import contact_unsubscribe, suppression_add
 from campaigns.models import (
     Campaign,
     CampaignStep,
@@ -129,12 +130,12 @@ def demo_load() -> list[Campaign]:
     unsubscribed, _ = Contact.objects.get_or_create(
         email=f"success+unsubscribed@{SIMULATOR}", defaults={"first_name": "Una", "external_id": "demo-unsub"}
     )
-    services.contact_unsubscribe(contact=unsubscribed)
+    contact_unsubscribe(contact=unsubscribed)
     suppressed, _ = Contact.objects.get_or_create(
         email=f"success+suppressed@{SIMULATOR}",
         defaults={"first_name": "Sue", "external_id": "demo-suppressed"},
     )
-    services.suppression_add(
+    suppression_add(
         email=suppressed.email,
         reason=Suppression.Reason.MANUAL,
         source=Suppression.Source.ADMIN,

@@ -227,7 +227,7 @@ class Template(TimestampedModel):
         return self.name
 
     def clean(self):
-        from campaigns.services import template_validate
+        from campaigns.rendering import template_validate
 
         template_validate(template=self)
 
@@ -310,7 +310,7 @@ class Campaign(TimestampedModel):
         return self.name
 
     def clean(self):
-        from campaigns.services import address_validate
+        from campaigns.audience import address_validate
 
         address_validate(value=self.from_email, field="from_email")
 

@@ -11,8 +11,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from campaigns import selectors as campaign_selectors
-from campaigns import services as campaign_services
 from campaigns.admin import CampaignAdmin, MarketerRelatedFilter
+from campaigns.audience import address_validate
 from campaigns.charts import svg_time_bars
 from campaigns.exceptions import CampanileError, InvalidTransition
 from campaigns.models import Campaign
@@ -208,7 +208,7 @@ class LoadTestRunAdmin(admin.ModelAdmin):
 
 def address_validate_one(raw: str) -> str:
     """Return one address of a test's list, or raise ValidationError naming it."""
-    campaign_services.address_validate(value=raw.strip(), field="addresses")
+    address_validate(value=raw.strip(), field="addresses")
     return raw.strip()
 
 

@@ -80,7 +80,7 @@ class MessageCreateSerializer(serializers.Serializer):
 
         One serializer per thread validates every request: building one per request (its fields
         are deep-copied from the class) cost a third of the endpoint's Python time
-        (BENCHMARKS.md). run_validation keeps no state on the instance, unlike is_valid.
+        (docs/benchmarks). run_validation keeps no state on the instance, unlike is_valid.
         """
         serializer = getattr(_parsers, "message", None)
         if serializer is None:

@@ -12,8 +12,8 @@ from django.core.mail import EmailMultiAlternatives
 from django.urls import reverse
 from lxml import etree
 
-from campaigns import services as campaign_services
 from campaigns.models import Template
+from campaigns.rendering import RenderedEmail
 from delivery import tokens
 from delivery.links import html_track, text_track
 from delivery.models import StepExecution, TrackedLink
@@ -117,9 +117,7 @@ def honeypot_url() -> str:
     return f"{settings.PUBLIC_BASE_URL}/?campanile-honeypot"
 
 
-def step_execution_track(
-    *, execution: StepExecution, rendered: campaign_services.RenderedEmail
-) -> campaign_services.RenderedEmail:
+def step_execution_track(*, execution: StepExecution, rendered: RenderedEmail) -> RenderedEmail:
     """Return a campaign row's email with its links tracked and an open pixel, as the campaign asks.
 
     Links of the text part go through the redirect too, so clicks from text-only readers count.
@@ -172,7 +170,7 @@ def step_execution_build_message(
     *,
     execution: StepExecution,
     envelope: Envelope,
-    rendered: campaign_services.RenderedEmail,
+    rendered: RenderedEmail,
     unsubscribe_url: str = "",
 ) -> EmailMultiAlternatives:
     """Build a fresh message for one row: django-ses writes its status into the message it sends.

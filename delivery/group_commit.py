@@ -2,7 +2,7 @@
 
 Each sending thread must see its row's ledger write committed before it goes on (the mark before
 the SES call, the outcome after it). One statement and commit per row cost more CPU than the SES
-call itself (BENCHMARKS.md); here the first thread to arrive writes for every thread waiting
+call itself (docs/benchmarks); here the first thread to arrive writes for every thread waiting
 behind it, so N threads cost one round trip, and a lone thread pays nothing extra.
 """
 

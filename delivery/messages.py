@@ -69,7 +69,7 @@ class _MessageLookups:
 
 
 # Every question a new message asks, as four scalar subqueries. Written out by hand because it
-# runs on every API request, where the ORM spent a millisecond building it (BENCHMARKS.md). An
+# runs on every API request, where the ORM spent a millisecond building it (docs/benchmarks). An
 # absent code is NULL, and `= NULL` matches nothing, so no special case.
 _MESSAGE_LOOKUPS = (
     "SELECT (SELECT id FROM {messages} WHERE api_key_id = %s AND unique_code = %s) AS existing_id, "

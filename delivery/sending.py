@@ -17,11 +17,11 @@ from django.db import close_old_connections, connection
 from django.db.models import F
 from django.utils import timezone
 
-from campaigns import services as campaign_services
 from campaigns.exceptions import (
     TemplateRenderError,
 )
 from campaigns.models import CampaignStep, Contact, Suppression
+from campaigns.rendering import CompiledTemplate, template_compile, template_render
 from delivery import drip, metrics, throttle
 from delivery.compose import (
     TAG_CAMPAIGN,
@@ -59,7 +59,7 @@ SLOT_LEAD_SECONDS = 0.005
 
 
 def step_execution_deliver(
-    *, execution: StepExecution, envelope: Envelope, compiled: campaign_services.CompiledTemplate
+    *, execution: StepExecution, envelope: Envelope, compiled: CompiledTemplate
 ) -> str:
     """Render and send one claimed row, commit its outcome and return it.
 
@@ -67,7 +67,7 @@ def step_execution_deliver(
     """
     unsubscribe_url = step_execution_unsubscribe_url(execution=execution) if execution.step_id else ""
     try:
-        rendered = campaign_services.template_render(
+        rendered = template_render(
             compiled=compiled, contact=execution.contact, extra={"unsubscribe_url": unsubscribe_url}
         )
     except TemplateRenderError as exc:
@@ -222,7 +222,7 @@ def _send_claimed(*, executions: list[StepExecution], honour_unsubscribe: bool) 
     if honour_unsubscribe:  # Campaign mail: send windows and the frequency cap apply.
         executions = _postpone_outside_limits(executions=executions, result=result)
     suppressed = _suppressed_emails(executions)
-    compiled: dict[int, campaign_services.CompiledTemplate] = {}
+    compiled: dict[int, CompiledTemplate] = {}
     work = []
     for execution in executions:
         # Checked at claim time, not only when queued: an unsubscribe or bounce that arrived since
@@ -237,7 +237,7 @@ def _send_claimed(*, executions: list[StepExecution], honour_unsubscribe: bool) 
         template = envelope.template
         try:
             if template.pk not in compiled:
-                compiled[template.pk] = campaign_services.template_compile(template=template)
+                compiled[template.pk] = template_compile(template=template)
         except TemplateRenderError as exc:
             step_execution_settle(execution=execution, status=Status.FAILED, last_error=str(exc))
             result.failed += 1
@@ -370,8 +370,8 @@ def campaign_send_test(*, step: CampaignStep, contact: Contact, addresses: list[
     if not 1 <= len(addresses) <= TEST_SEND_MAX:
         raise ValueError(f"A test goes to 1 to {TEST_SEND_MAX} addresses.")
     campaign = step.campaign
-    compiled = campaign_services.template_compile(template=step.template)
-    rendered = campaign_services.template_render(
+    compiled = template_compile(template=step.template)
+    rendered = template_render(
         compiled=compiled, contact=contact, extra={"unsubscribe_url": settings.PUBLIC_BASE_URL + "/u/test"}
     )
     envelope = Envelope(

@@ -19,9 +19,7 @@ import pytest
 from config.local_env import local_env_text
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = sorted(
-    {ROOT / "README.md", ROOT / "BENCHMARKS.md", *ROOT.glob("docs/**/*.md"), *ROOT.glob("*/README.md")}
-)
+DOCS = sorted({ROOT / "README.md", *ROOT.glob("docs/**/*.md"), *ROOT.glob("*/README.md")})
 _BLOCK = re.compile(r"```(?:sh|bash|shell|console)\n(.*?)```", re.S)
 _COMMAND_START = re.compile(
     r"^(?:[A-Z_]+=\S*\s+)*(?:\.venv/bin/|python|make |npx |docker |curl |aws |KEY=|export )"

@@ -5,7 +5,7 @@ import re
 
 from django.conf import settings
 
-from campaigns import services as campaign_services
+from campaigns.audience import suppression_add
 from campaigns.models import Suppression
 from tracking.events import SesEvent
 from tracking.models import (
@@ -35,7 +35,7 @@ def bounce_classify(*, event: SesEvent) -> str:
 
 
 def recipient_suppress(*, event: SesEvent, reason: str, detail: str) -> None:
-    _row, created = campaign_services.suppression_add(
+    _row, created = suppression_add(
         email=event.recipient, reason=reason, source=Suppression.Source.SES, detail=detail
     )
     if created:

@@ -5,7 +5,7 @@ from datetime import datetime
 import boto3
 from django.conf import settings
 
-from campaigns import services as campaign_services
+from campaigns.audience import suppression_add
 from campaigns.models import Suppression
 
 # Local reasons SES's own list knows, and the reverse.
@@ -30,7 +30,7 @@ def suppressions_pull_from_ses(*, since: datetime | None = None) -> int:
         }
         page = client.list_suppressed_destinations(**params)
         for item in page.get("SuppressedDestinationSummaries", []):
-            _row, created = campaign_services.suppression_add(
+            _row, created = suppression_add(
                 email=item["EmailAddress"],
                 reason=Suppression.Reason.ACCOUNT_SUPPRESSION,
                 source=Suppression.Source.SES,

@@ -3,7 +3,7 @@
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns import services as campaign_services
+from campaigns.audience import contact_unsubscribe, list_remove_contacts
 from delivery import tokens
 from delivery.models import StepExecution
 from tracking.engagement import engagement_outcomes_add
@@ -31,7 +31,7 @@ def step_execution_unsubscribe(*, execution: StepExecution, source: str) -> bool
     Idempotent: a repeated one-click POST (mail clients retry) changes nothing more.
     """
     created = _unsubscribe_event(execution=execution, raw={"source": source})
-    campaign_services.contact_unsubscribe(contact=execution.contact)
+    contact_unsubscribe(contact=execution.contact)
     return created
 
 
@@ -60,9 +60,7 @@ def step_execution_leave_lists(*, execution: StepExecution) -> list[str]:
     lists = list(execution.step.campaign.lists.all())
     with transaction.atomic():
         for contact_list in lists:
-            campaign_services.list_remove_contacts(
-                contact_list=contact_list, contact_ids=[execution.contact_id]
-            )
+            list_remove_contacts(contact_list=contact_list, contact_ids=[execution.contact_id])
         lists_left = [contact_list.pk for contact_list in lists]
         _unsubscribe_event(execution=execution, raw={"source": "page", "scope": "lists", "lists": lists_left})
     return [contact_list.name for contact_list in lists]

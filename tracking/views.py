@@ -12,7 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from campaigns import services as campaign_services
+from campaigns.audience import contact_resubscribe
 from delivery import tokens
 from tracking import hits, inbox, metrics, sns
 from tracking import unsubscribe as unsubscribing
@@ -50,7 +50,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         left = unsubscribing.step_execution_leave_lists(execution=execution)
         return render(request, "tracking/unsubscribed.html", context | {"done": "lists", "left": left})
     if action == "resubscribe":
-        done = "resubscribed" if campaign_services.contact_resubscribe(contact=contact) else "suppressed"
+        done = "resubscribed" if contact_resubscribe(contact=contact) else "suppressed"
         return render(request, "tracking/unsubscribed.html", context | {"done": done})
     return HttpResponse("Unknown action.", status=400, content_type="text/plain")
 

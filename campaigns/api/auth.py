@@ -32,7 +32,7 @@ def api_key_from_request(request) -> str | None:
 
 def _api_key_by_prefix(prefix: str) -> ApiKey | None:
     # A raw query: this runs on every API request, and building the ORM query cost about as much
-    # as the round trip itself (BENCHMARKS.md).
+    # as the round trip itself (docs/benchmarks).
     table = ApiKey._meta.db_table
     return next(iter(ApiKey.objects.raw(f"SELECT * FROM {table} WHERE prefix = %s", [prefix])), None)  # noqa: S608
 

@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns import services
+from campaigns.audience import CONTACT_BULK_MAX, address_validate, suppression_add
 from campaigns.models import (
     Campaign,
     CampaignStep,
@@ -19,6 +20,7 @@ from campaigns.models import (
     email_normalize,
     email_validate,
 )
+from campaigns.rendering import template_validate
 
 # Ids are 64-bit in the database; a larger number is a 400, not a driver overflow.
 MAX_ID = 2**63 - 1
@@ -31,7 +33,7 @@ SES_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 def address(value: str) -> str:
     """Validate one address, optionally with a display name; line breaks are refused."""
     try:
-        services.address_validate(value=value, field="address")
+        address_validate(value=value, field="address")
     except DjangoValidationError as exc:
         raise serializers.ValidationError(exc.message_dict["address"]) from exc
     return value
@@ -131,7 +133,7 @@ def contact_row_validate(raw) -> dict:
     """Check one bulk or CSV row and return its fields, the email normalized.
 
     Plain checks rather than a serializer per row: 10,000 rows through DRF fields cost more than
-    writing them (see BENCHMARKS.md). Lengths come from the model. Raises ValidationError with
+    writing them (see docs/benchmarks). Lengths come from the model. Raises ValidationError with
     per-field messages; keys the model does not know are ignored.
     """
     if not isinstance(raw, dict):
@@ -181,7 +183,7 @@ class ContactRowsField(serializers.ListField):
 
 
 class ContactBulkSerializer(serializers.Serializer):
-    contacts = ContactRowsField(allow_empty=False, max_length=services.CONTACT_BULK_MAX)
+    contacts = ContactRowsField(allow_empty=False, max_length=CONTACT_BULK_MAX)
     lists = serializers.PrimaryKeyRelatedField(many=True, queryset=ContactList.objects.all(), required=False)
 
 
@@ -251,7 +253,7 @@ class TemplateSerializer(serializers.ModelSerializer):
     def validate(self, attrs):
         candidate = Template(**{**self._current(), **attrs})
         try:
-            services.template_validate(template=candidate)
+            template_validate(template=candidate)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(
                 exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
@@ -396,5 +398,5 @@ class SuppressionSerializer(serializers.ModelSerializer):
         return email
 
     def create(self, validated_data):
-        suppression, _created = services.suppression_add(source=Suppression.Source.API, **validated_data)
+        suppression, _created = suppression_add(source=Suppression.Source.API, **validated_data)
         return suppression

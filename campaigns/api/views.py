@@ -15,15 +15,23 @@ from rest_framework.response import Response
 from campaigns import selectors, services
 from campaigns.api import serializers as s
 from campaigns.api.filters import DateTimeFilter, EmailFilter
+from campaigns.audience import (
+    CONTACT_BULK_MAX,
+    BulkUpsertResult,
+    contact_bulk_upsert,
+    list_add_contacts,
+    list_remove_contacts,
+)
 from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign, Contact, ContactList, Suppression, Template
+from campaigns.rendering import template_compile, template_render
 
 # A CSV import is parsed and upserted in chunks of this many rows, in one request.
 CSV_MAX_ROWS = 100_000
 CSV_COLUMNS = ("email", "first_name", "last_name", "external_id", "timezone", "status")
 
 
-def _bulk_result(result: services.BulkUpsertResult) -> Response:
+def _bulk_result(result: BulkUpsertResult) -> Response:
     body = {
         "created": result.created,
         "updated": result.updated,
@@ -94,7 +102,7 @@ class ContactViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
         payload.is_valid(raise_exception=True)
         rows, errors = _validated_rows(enumerate(payload.validated_data["contacts"]))
         lists = tuple(lst.pk for lst in payload.validated_data.get("lists", []))
-        result = services.contact_bulk_upsert(rows=rows, list_ids=lists)
+        result = contact_bulk_upsert(rows=rows, list_ids=lists)
         result.errors = sorted(errors + result.errors, key=lambda error: error["row"])
         return _bulk_result(result)
 
@@ -112,13 +120,13 @@ class ContactViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
             reader = csv.DictReader(text)
             if not reader.fieldnames or "email" not in [name.strip().lower() for name in reader.fieldnames]:
                 raise ValidationError({"file": ["The first line must be a header with an `email` column."]})
-            total = services.BulkUpsertResult()
+            total = BulkUpsertResult()
             chunk = []
             for raw in reader:
                 if reader.line_num > CSV_MAX_ROWS + 1:
                     raise ValidationError({"file": [f"More than {CSV_MAX_ROWS} rows: split the file."]})
                 chunk.append((reader.line_num, _csv_row(raw)))
-                if len(chunk) == services.CONTACT_BULK_MAX:
+                if len(chunk) == CONTACT_BULK_MAX:
                     _import_chunk(chunk, lists, total)
                     chunk = []
             _import_chunk(chunk, lists, total)
@@ -144,11 +152,11 @@ def _csv_row(raw: dict) -> dict:
     return row
 
 
-def _import_chunk(chunk, lists, total: services.BulkUpsertResult) -> None:
+def _import_chunk(chunk, lists, total: BulkUpsertResult) -> None:
     if not chunk:
         return
     rows, errors = _validated_rows(chunk)
-    result = services.contact_bulk_upsert(rows=rows, list_ids=lists)
+    result = contact_bulk_upsert(rows=rows, list_ids=lists)
     total.created += result.created
     total.updated += result.updated
     total.unchanged += result.unchanged
@@ -179,7 +187,7 @@ class ContactListViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
         contact_list = self.get_object()
         change = s.MembershipChangeSerializer(data=request.data)
         change.is_valid(raise_exception=True)
-        changed = services.list_add_contacts(list_ids=(contact_list.pk,), **change.validated_data)
+        changed = list_add_contacts(list_ids=(contact_list.pk,), **change.validated_data)
         return Response({"changed": changed})
 
     @extend_schema(request=s.MembershipChangeSerializer, responses=s.MembershipResultSerializer)
@@ -189,7 +197,7 @@ class ContactListViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
         contact_list = self.get_object()
         change = s.MembershipChangeSerializer(data=request.data)
         change.is_valid(raise_exception=True)
-        changed = services.list_remove_contacts(contact_list=contact_list, **change.validated_data)
+        changed = list_remove_contacts(contact_list=contact_list, **change.validated_data)
         return Response({"changed": changed})
 
     @extend_schema(responses=s.ContactSerializer(many=True))
@@ -226,8 +234,8 @@ class TemplateViewSet(viewsets.ModelViewSet):
         contact = Contact.objects.filter(**lookup).first()
         if contact is None:
             raise NotFound("No such contact.")
-        compiled = services.template_compile(template=template)
-        rendered = services.template_render(compiled=compiled, contact=contact)
+        compiled = template_compile(template=template)
+        rendered = template_render(compiled=compiled, contact=contact)
         return Response(s.RenderedEmailSerializer(rendered).data)
 
 

@@ -5,9 +5,16 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from campaigns import services
+from campaigns import audience, services
+from campaigns.audience import (
+    address_validate,
+    contact_bulk_upsert,
+    contact_unsubscribe,
+    suppression_add,
+)
 from campaigns.exceptions import CampaignNotReady, InvalidTransition, TemplateRenderError
 from campaigns.models import Campaign, CampaignStep, Contact, Suppression
+from campaigns.rendering import template_compile, template_render
 from tests.factories import (
     CampaignFactory,
     CampaignStepFactory,
@@ -140,15 +147,15 @@ def test_a_condition_may_only_look_at_an_earlier_step():
 
 
 def test_address_validate_rejects_line_breaks_and_accepts_display_names():
-    services.address_validate(value="Acme News <news@acme.test>", field="from_email")
+    address_validate(value="Acme News <news@acme.test>", field="from_email")
     with pytest.raises(ValidationError):
-        services.address_validate(value="news@acme.test\r\nBcc: victim@example.com", field="from_email")
+        address_validate(value="news@acme.test\r\nBcc: victim@example.com", field="from_email")
     with pytest.raises(ValidationError):
-        services.address_validate(value="nobody", field="from_email")
+        address_validate(value="nobody", field="from_email")
 
 
 def _render(template, contact):
-    return services.template_render(compiled=services.template_compile(template=template), contact=contact)
+    return template_render(compiled=template_compile(template=template), contact=contact)
 
 
 def test_render_personalizes_from_fields_and_attributes():
@@ -209,10 +216,10 @@ def test_template_validate_names_the_broken_field():
 
 
 def test_suppression_add_is_idempotent_and_keeps_first_reason():
-    first, created = services.suppression_add(
+    first, created = suppression_add(
         email="X@Example.com", reason=Suppression.Reason.COMPLAINT, source=Suppression.Source.SES
     )
-    again, created_again = services.suppression_add(
+    again, created_again = suppression_add(
         email="x@example.com", reason=Suppression.Reason.MANUAL, source=Suppression.Source.ADMIN
     )
     assert (created, created_again) == (True, False)
@@ -222,9 +229,9 @@ def test_suppression_add_is_idempotent_and_keeps_first_reason():
 
 def test_contact_unsubscribe_stamps_once():
     contact = ContactFactory()
-    services.contact_unsubscribe(contact=contact)
+    contact_unsubscribe(contact=contact)
     stamped = contact.unsubscribed_at
-    services.contact_unsubscribe(contact=contact)
+    contact_unsubscribe(contact=contact)
     contact.refresh_from_db()
     assert contact.status == Contact.Status.UNSUBSCRIBED
     assert contact.unsubscribed_at == stamped
@@ -240,15 +247,15 @@ def test_bulk_upsert_twice_in_one_transaction(transactional_db):
     from django.db import transaction as db_transaction
 
     with db_transaction.atomic():
-        first = services.contact_bulk_upsert(rows=[(0, {"email": "a@example.com", "first_name": "A"})])
-        second = services.contact_bulk_upsert(rows=[(0, {"email": "a@example.com", "last_name": "B"})])
+        first = contact_bulk_upsert(rows=[(0, {"email": "a@example.com", "first_name": "A"})])
+        second = contact_bulk_upsert(rows=[(0, {"email": "a@example.com", "last_name": "B"})])
     assert (first.created, second.updated) == (1, 1)
     contact = Contact.objects.get()
     assert (contact.first_name, contact.last_name) == ("A", "B")
 
 
 def test_bulk_upsert_writes_only_rows_that_change_something():
-    services.contact_bulk_upsert(
+    contact_bulk_upsert(
         rows=[
             (0, {"email": "same@example.com", "first_name": "Same", "attributes": {"plan": "pro"}}),
             (1, {"email": "moved@example.com", "first_name": "Before"}),
@@ -256,7 +263,7 @@ def test_bulk_upsert_writes_only_rows_that_change_something():
     )
     stamps = dict(Contact.objects.values_list("email", "updated_at"))
 
-    result = services.contact_bulk_upsert(
+    result = contact_bulk_upsert(
         rows=[
             (0, {"email": "same@example.com", "first_name": "Same", "attributes": {"plan": "pro"}}),
             (1, {"email": "moved@example.com", "first_name": "After"}),
@@ -275,20 +282,20 @@ def test_bulk_upsert_keeps_the_time_an_unsubscribed_contact_left():
     left = timezone.now() - timedelta(days=30)
     ContactFactory(email="gone@example.com", status=Contact.Status.UNSUBSCRIBED, unsubscribed_at=left)
 
-    result = services.contact_bulk_upsert(
+    result = contact_bulk_upsert(
         rows=[(0, {"email": "gone@example.com", "first_name": "Renamed", "status": "unsubscribed"})]
     )
 
     assert result.updated == 1
     contact = Contact.objects.get()
     assert (contact.first_name, contact.unsubscribed_at) == ("Renamed", left)
-    services.contact_bulk_upsert(rows=[(0, {"email": "gone@example.com", "status": "subscribed"})])
+    contact_bulk_upsert(rows=[(0, {"email": "gone@example.com", "status": "subscribed"})])
     contact.refresh_from_db()
     assert (contact.status, contact.unsubscribed_at) == (Contact.Status.SUBSCRIBED, None)
 
 
 def test_bulk_upsert_of_an_address_added_meanwhile_updates_it(postgres_only, monkeypatch):
-    match = services._contacts_matching
+    match = audience._contacts_matching
 
     def match_then_race(**kwargs):
         matching = match(**kwargs)
@@ -296,8 +303,8 @@ def test_bulk_upsert_of_an_address_added_meanwhile_updates_it(postgres_only, mon
         ContactFactory(email="raced@example.com", first_name="Theirs")
         return matching
 
-    monkeypatch.setattr(services, "_contacts_matching", match_then_race)
-    result = services.contact_bulk_upsert(
+    monkeypatch.setattr(audience, "_contacts_matching", match_then_race)
+    result = contact_bulk_upsert(
         rows=[(0, {"email": "raced@example.com", "first_name": "Ours"}), (1, {"email": "calm@example.com"})]
     )
 

@@ -93,8 +93,8 @@ def test_every_environment_variable_is_documented():
     names = _variables_read_by_settings()
     assert {"DJANGO_SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL"} <= names
     example = (ROOT / ".env.example").read_text()
-    readme = (ROOT / "README.md").read_text()
-    missing = sorted(n for n in names if f"{n}=" not in example or f"`{n}`" not in readme)
+    reference = (ROOT / "docs" / "configuration.md").read_text()
+    missing = sorted(n for n in names if f"{n}=" not in example or f"`{n}`" not in reference)
     assert missing == []
 
 
@@ -106,14 +106,15 @@ def test_a_copied_env_example_loads_with_its_empty_values():
     assert result.stdout.strip() == "django.db.backends.sqlite3"
 
 
-def test_every_test_the_readme_names_exists():
-    named = set(re.findall(r"`(test_\w+)`", (ROOT / "README.md").read_text()))
+def test_every_test_the_docs_name_exists():
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    named = {name for doc in docs for name in re.findall(r"`(test_\w+)`", doc.read_text())}
     defined = {
         match
         for path in (ROOT / "tests").rglob("test_*.py")
         for match in re.findall(r"^def (test_\w+)", path.read_text(), flags=re.MULTILINE)
     }
-    assert len(named) > 20  # The reliability table.
+    assert len(named) > 20  # The reliability page's tables.
     assert sorted(named - defined) == []
 
 

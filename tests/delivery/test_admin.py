@@ -1,6 +1,7 @@
 import pytest
 from django.urls import reverse
 
+from campaigns.audience import contact_unsubscribe
 from campaigns.models import Campaign
 from delivery.models import StepExecution
 from tests.factories import CampaignFactory, StepExecutionFactory
@@ -48,7 +49,6 @@ def test_retry_failed_on_a_draft_says_why_not(admin_client):
 def test_the_campaign_page_counts_each_steps_contacts_and_says_each_step_in_words(admin_client, ses):
     from datetime import timedelta
 
-    from campaigns import services as campaign_services
     from campaigns.models import Contact
     from delivery.selectors import campaign_step_progress
     from tests.delivery.test_drip import START, _drip, _emails, _run
@@ -58,7 +58,7 @@ def test_the_campaign_page_counts_each_steps_contacts_and_says_each_step_in_word
     )
     ada, _bob, _cy = _emails(campaign)
     _run(campaign, START)
-    campaign_services.contact_unsubscribe(contact=Contact.objects.get(email=ada))
+    contact_unsubscribe(contact=Contact.objects.get(email=ada))
     _run(campaign, START + timedelta(days=1, minutes=1))
 
     progress = campaign_step_progress(campaign=campaign)

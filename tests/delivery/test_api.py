@@ -330,7 +330,7 @@ def test_retry_failed_on_a_draft_is_409(api_client):
 
 
 def test_a_message_queued_in_a_transaction_that_rolls_back_is_never_sent(api_key, sample_world, ses):
-    """RELIABILITY row 26: the ledger row is the queue, so no publish can outlive the data."""
+    """The ledger row is the queue, so no publish can outlive the data."""
     from django.db import transaction
 
     from delivery.messages import MessageRequest, message_queue

@@ -10,6 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from campaigns import services as campaign_services
+from campaigns.audience import contact_unsubscribe
 from campaigns.models import Campaign, CampaignStep, Contact
 from delivery import drip
 from delivery import ledger as delivery_ledger
@@ -131,7 +132,7 @@ def test_a_contact_who_unsubscribes_between_steps_leaves_the_sequence(ses):
     campaign = _drip(steps=[{"delay": timedelta(days=1)}])
     ada, bob, _cy = _emails(campaign)
     _run(campaign, START)
-    campaign_services.contact_unsubscribe(contact=Contact.objects.get(email=ada))
+    contact_unsubscribe(contact=Contact.objects.get(email=ada))
     _run(campaign, START + timedelta(days=1, minutes=1))
     exited = StepExecution.objects.get(step__order=2, contact__email=ada)
     assert (exited.status, exited.last_error) == ("exited", "Left the sequence: unsubscribed.")

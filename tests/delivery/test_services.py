@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from campaigns import db as campaigns_db
 from campaigns import services as campaign_services
+from campaigns.audience import contact_unsubscribe
 from campaigns.models import Campaign, CampaignStep, Contact
 from delivery import compose, fan_out, ledger, sending, services
 from delivery.models import SendingHold, StepExecution
@@ -206,7 +207,7 @@ def test_concurrent_claimers_get_disjoint_rows(postgres_only, transactional_db):
 def test_the_same_send_task_twice_at_once_makes_one_ses_call_per_row(
     postgres_only, transactional_db, ses, settings
 ):
-    """RELIABILITY row 24: a redelivered Celery task running beside the original."""
+    """A redelivered Celery task running beside the original."""
     settings.SEND_BATCH_SIZE = 5
     campaign = _started(contacts=40)
     start = threading.Barrier(2)
@@ -294,7 +295,7 @@ def test_send_batch_checks_suppression_at_claim_time(ses):
     campaign = _started(contacts=3)
     rows = list(_rows(campaign))
     SuppressionFactory(email=rows[0].email)
-    campaign_services.contact_unsubscribe(contact=rows[1].contact)
+    contact_unsubscribe(contact=rows[1].contact)
 
     result = sending.step_send_batch(step=campaign.steps.get())
 
@@ -570,7 +571,7 @@ def test_paused_campaign_claims_nothing(ses):
 
 
 def test_pause_then_resume_mid_campaign_mails_everyone_once(ses, settings):
-    """RELIABILITY row 31: nobody twice, nobody skipped, not finished early."""
+    """Nobody twice, nobody skipped, not finished early."""
     settings.SEND_BATCH_SIZE = 3
     campaign = _started(contacts=8)
     step = campaign.steps.get()

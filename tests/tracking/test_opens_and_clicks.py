@@ -197,8 +197,8 @@ def test_hits_a_dead_consumer_took_from_redis_are_applied_once(ses, redis_only, 
     assert counted.opens + counted.machine_opens == 2  # The replayed hit is not counted again.
 
 
-# RELIABILITY.md rows 37–39.
-def test_row_37_forged_unknown_or_swapped_click_tokens_are_404_and_record_nothing(ses):
+# Forged and garbled tokens, machines and privacy proxies (docs/reliability.md).
+def test_forged_unknown_or_swapped_click_tokens_are_404_and_record_nothing(ses):
     row, html = _send()
     first, _ = _paths(html, "c")
     other = StepExecutionFactory(step=row.step, status=StepExecution.Status.SENT)
@@ -226,7 +226,7 @@ def test_row_37_forged_unknown_or_swapped_click_tokens_are_404_and_record_nothin
     assert client.get(first).status_code == 302  # The genuine link still works.
 
 
-def test_row_38_head_requests_and_link_bursts_are_machines_and_kept_out_of_human_metrics(ses):
+def test_head_requests_and_link_bursts_are_machines_and_kept_out_of_human_metrics(ses):
     from tracking.selectors import campaign_stats
 
     row, html = _send()
@@ -262,7 +262,7 @@ def test_row_38_head_requests_and_link_bursts_are_machines_and_kept_out_of_human
         ),
     ],
 )
-def test_row_39_apple_privacy_protection_opens_are_machine_opens(ses, user_agent, ip, machine):
+def test_apple_privacy_protection_opens_are_machine_opens(ses, user_agent, ip, machine):
     _row, html = _send()
     (pixel,) = _paths(html, "o")
     response = Client().get(pixel, HTTP_USER_AGENT=user_agent, REMOTE_ADDR=ip)

@@ -1,4 +1,4 @@
-"""Applying SES events: RELIABILITY.md rows 18–21, reconciliation and the reputation guard."""
+"""Applying SES events: reconciliation, outcomes, suppression by bounce class, the reputation guard."""
 
 import copy
 import json

@@ -1,4 +1,4 @@
-"""The SES webhook: RELIABILITY.md rows 1–17, through the test client, with a test key and certificate."""
+"""The SES webhook through the test client: each way an SNS delivery is refused or trusted."""
 
 import copy
 import json

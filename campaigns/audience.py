@@ -1,0 +1,364 @@
+"""The audience: contacts, one by one or upserted in bulk, list memberships, unsubscribes, suppressions."""
+
+import json
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from campaigns.db import server_bound_cursor
+from campaigns.models import (
+    Contact,
+    ContactList,
+    ListMembership,
+    Suppression,
+    email_normalize,
+    email_validate,
+)
+
+
+def address_validate(*, value: str, field: str) -> None:
+    """Raise ValidationError unless value is one address, optionally with a display name."""
+    if "\r" in value or "\n" in value:
+        raise ValidationError({field: "Line breaks are not allowed in an address."})
+    _name, address = parseaddr(value)
+    try:
+        email_validate(address)
+    except ValidationError:
+        raise ValidationError({field: f"{value!r} is not a valid address."}) from None
+
+
+#: Most rows one bulk upsert takes; larger imports go in several requests (or a CSV, chunked).
+CONTACT_BULK_MAX = 10_000
+
+# Fields a row may set besides its email; the email is the upsert key.
+CONTACT_UPSERT_FIELDS = ("first_name", "last_name", "external_id", "attributes", "timezone", "status")
+
+
+@dataclass
+class BulkUpsertResult:
+    created: int = 0
+    updated: int = 0
+    #: Existing contacts the rows matched field for field: nothing was written for them.
+    unchanged: int = 0
+    #: One entry per refused row: {"row": n, "email": ..., "errors": {field: [messages]}}.
+    errors: list[dict] = field(default_factory=list)
+
+
+def contact_bulk_upsert(*, rows: list[tuple[int, dict]], list_ids: tuple[int, ...] = ()) -> BulkUpsertResult:
+    """Create or update contacts by email in a few set-based statements; refuse bad rows one by one.
+
+    rows are (row number, validated fields) with a normalized email. A field a row leaves out keeps
+    its stored value; attributes, when given, replace the stored ones. A row that changes nothing
+    writes nothing: re-importing the same export costs reads, not row versions. A row is refused
+    when its email or external_id repeats an earlier row, or its external_id belongs to another
+    contact. list_ids: lists every accepted contact joins.
+    """
+    result = BulkUpsertResult()
+    accepted: dict[str, tuple[int, dict]] = {}
+    external_ids: dict[str, str] = {}
+    for number, row in rows:
+        email, external_id = row["email"], row.get("external_id", "")
+        problem = None
+        if email in accepted:
+            problem = {"email": [f"Repeats row {accepted[email][0]}."]}
+        elif external_id and external_id in external_ids:
+            problem = {"external_id": [f"Repeats the external_id of {external_ids[external_id]}."]}
+        if problem:
+            result.errors.append({"row": number, "email": email, "errors": problem})
+            continue
+        accepted[email] = (number, row)
+        if external_id:
+            external_ids[external_id] = email
+    with transaction.atomic():
+        matching = _contacts_matching(emails=list(accepted), external_ids=list(external_ids))
+        _refuse_taken_external_ids(
+            accepted=accepted, external_ids=external_ids, matching=matching, result=result
+        )
+        known = {email for email, _external_id in matching}
+        new = [(email, row) for email, (_number, row) in accepted.items() if email not in known]
+        existing = [(email, row) for email, (_number, row) in accepted.items() if email in known]
+        if connection.vendor == "postgresql":
+            _contact_upsert_copy(new=new, existing=existing, result=result)
+        else:
+            _contact_upsert_orm(new=new, existing=existing, result=result)
+        result.unchanged = len(accepted) - result.created - result.updated
+        if list_ids:
+            list_add_contacts(list_ids=list_ids, emails=list(accepted))
+    result.errors.sort(key=lambda error: error["row"])
+    return result
+
+
+def _contacts_matching(*, emails: list[str], external_ids: list[str]) -> list[tuple[str, str]]:
+    """Return (email, external_id) of the contacts that have one of the emails or external ids."""
+    if connection.vendor != "postgresql":
+        matching = Contact.objects.filter(Q(email__in=emails) | Q(external_id__in=external_ids))
+        return list(matching.values_list("email", "external_id"))
+    # Two array parameters: 10,000 placeholders cost more to build than the query takes to run.
+    statement = (
+        f"SELECT email, external_id FROM {Contact._meta.db_table} "  # noqa: S608
+        "WHERE email = ANY(%s) OR external_id = ANY(%s)"
+    )
+    with server_bound_cursor() as cursor:
+        cursor.execute(statement, [emails, external_ids])
+        return cursor.fetchall()
+
+
+def _refuse_taken_external_ids(
+    *, accepted, external_ids: dict[str, str], matching: list[tuple[str, str]], result: BulkUpsertResult
+) -> None:
+    """Drop rows whose external_id another contact owns; external_ids maps each to its row's email."""
+    for owner, external_id in matching:
+        email = external_ids.get(external_id)
+        if email is not None and email != owner and email in accepted:
+            number, _row = accepted.pop(email)
+            message = f"Belongs to another contact ({owner})."
+            result.errors.append({"row": number, "email": email, "errors": {"external_id": [message]}})
+
+
+def _contact_fields(row: dict, before: dict | None, now) -> dict:
+    """Return what a row writes: its own fields, and when it sets status, unsubscribed_at."""
+    fields = {name: row[name] for name in CONTACT_UPSERT_FIELDS if name in row}
+    if "status" in fields:
+        if before is not None and before["status"] == fields["status"]:
+            fields["unsubscribed_at"] = before["unsubscribed_at"]  # Keep when they left.
+        else:
+            fields["unsubscribed_at"] = now if fields["status"] == Contact.Status.UNSUBSCRIBED else None
+    return fields
+
+
+def _contact_upsert_orm(*, new, existing, result: BulkUpsertResult) -> None:
+    """Upsert with the ORM's bulk_create, for databases without COPY (SQLite)."""
+    now = timezone.now()
+    stored = {
+        contact["email"]: contact
+        for contact in Contact.objects.filter(email__in=[email for email, _row in existing]).values(
+            "email", "unsubscribed_at", *CONTACT_UPSERT_FIELDS
+        )
+    }
+    # One statement per shape of row (usually one): each updates only the fields its rows carry.
+    by_shape: dict[tuple[str, ...], list[Contact]] = {}
+    for email, row in new + existing:
+        before = stored.get(email)
+        fields = _contact_fields(row, before, now)
+        if before is None:
+            result.created += 1
+        elif any(before[name] != value for name, value in fields.items()):
+            result.updated += 1
+        else:
+            continue  # Changes nothing.
+        by_shape.setdefault(tuple(fields), []).append(
+            Contact(email=email, created_at=now, updated_at=now, **fields)
+        )
+    for shape, contacts in by_shape.items():
+        Contact.objects.bulk_create(
+            contacts,
+            batch_size=2000,
+            update_conflicts=True,
+            unique_fields=["email"],
+            update_fields=[*shape, "updated_at"],
+        )
+
+
+# Columns of a new contact as COPY writes them, and the SQL of the PostgreSQL upsert of the rest.
+_CONTACT_COPY_COLUMNS = (
+    "email",
+    *CONTACT_UPSERT_FIELDS,
+    "unsubscribed_at",
+    "created_at",
+    "updated_at",
+)
+
+_UPSERT_TEMP_TABLE = (
+    "CREATE TEMP TABLE contact_upsert (email text, shape int, first_name text, last_name text, "
+    "external_id text, attributes jsonb, timezone text, status text, unsubscribed_at timestamptz) "
+    "ON COMMIT DROP"
+)
+
+# {contacts} is the table, {updates} and {changed} the SET list and its condition for one row shape.
+# Values always travel as parameters.
+_UPSERT_WRITE = (
+    "INSERT INTO {contacts} (email, first_name, last_name, external_id, attributes, timezone, status, "
+    "unsubscribed_at, created_at, updated_at) "
+    "SELECT email, COALESCE(first_name, ''), COALESCE(last_name, ''), COALESCE(external_id, ''), "
+    "COALESCE(attributes, '{{}}'::jsonb), COALESCE(timezone, ''), COALESCE(status, %(subscribed)s), "
+    "unsubscribed_at, %(now)s, %(now)s "
+    "FROM contact_upsert WHERE shape = %(shape)s ON CONFLICT (email) DO UPDATE SET {updates} "
+    # Rows that would change nothing are left alone: no new row version, no index entries.
+    "WHERE {changed} "
+    # xmax is 0 on a row version this statement inserted, and set on one it updated: the counts
+    # come from the write itself, since another import may have run since the rows were sorted.
+    "RETURNING (xmax = 0) AS inserted"
+)
+
+# A status that stays the same keeps the time the contact left, not the time of this import.
+_UPSERT_KEEP_UNSUBSCRIBED_AT = (
+    "unsubscribed_at = CASE WHEN {contacts}.status = EXCLUDED.status "
+    "THEN {contacts}.unsubscribed_at ELSE EXCLUDED.unsubscribed_at END"
+)
+
+_UPSERT_COUNTED = "WITH written AS ({write}) SELECT count(*) FILTER (WHERE inserted), count(*) FROM written"
+
+
+def _contact_upsert_copy(*, new, existing, result: BulkUpsertResult) -> None:
+    """Write on PostgreSQL: COPY new contacts straight into the table, upsert the others.
+
+    COPY is the fastest way in. Another import may add one of the new addresses meanwhile; then
+    the COPY fails as a whole (in its savepoint) and those rows join the upsert, which settles
+    every conflict. The upsert COPYs rows into a temporary table and writes them with one
+    INSERT … ON CONFLICT per row shape, skipping rows equal to what is stored. Runs inside a
+    transaction (the table drops on commit).
+    """
+    now = timezone.now()
+    if new:
+        try:
+            with transaction.atomic(), connection.wrap_database_errors, connection.cursor() as cursor:
+                columns = ", ".join(_CONTACT_COPY_COLUMNS)
+                table = Contact._meta.db_table
+                with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                    for email, row in new:
+                        fields = _contact_fields(row, None, now)
+                        copy.write_row(
+                            (
+                                email,
+                                fields.get("first_name", ""),
+                                fields.get("last_name", ""),
+                                fields.get("external_id", ""),
+                                json.dumps(fields.get("attributes", {})),
+                                fields.get("timezone", ""),
+                                fields.get("status", Contact.Status.SUBSCRIBED),
+                                fields.get("unsubscribed_at"),
+                                now,
+                                now,
+                            )
+                        )
+            result.created += len(new)
+            new = []
+        except IntegrityError:
+            pass  # Taken by a concurrent import: the upsert below decides row by row.
+    rows = new + existing
+    if not rows:
+        return
+    contacts = Contact._meta.db_table
+    shapes: dict[tuple[str, ...], int] = {}
+    with connection.cursor() as cursor:
+        # The table drops on commit; an enclosing transaction (a test, a caller's atomic block) may
+        # not have committed since the last upsert, so clear any leftover first.
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.contact_upsert")
+        cursor.execute(_UPSERT_TEMP_TABLE)
+        with cursor.cursor.copy("COPY contact_upsert FROM STDIN") as copy:
+            for email, row in rows:
+                # Stored values are not known here; the upsert keeps unsubscribed_at in SQL.
+                fields = _contact_fields(row, None, now)
+                shape = shapes.setdefault(tuple(fields), len(shapes))
+                attributes = json.dumps(fields["attributes"]) if "attributes" in fields else None
+                names = (fields.get("first_name"), fields.get("last_name"), fields.get("external_id"))
+                copy.write_row(
+                    (
+                        email,
+                        shape,
+                        *names,
+                        attributes,
+                        fields.get("timezone"),
+                        fields.get("status"),
+                        fields.get("unsubscribed_at"),
+                    )
+                )
+        for shape, number in shapes.items():
+            updates = ", ".join(
+                _UPSERT_KEEP_UNSUBSCRIBED_AT.format(contacts=contacts)
+                if name == "unsubscribed_at"
+                else f"{name} = EXCLUDED.{name}"
+                for name in (*shape, "updated_at")
+            )
+            # unsubscribed_at follows status; comparing it would count every unsubscribe as new.
+            compared = [name for name in shape if name != "unsubscribed_at"]
+            stored = ", ".join(f"{contacts}.{name}" for name in compared)
+            given = ", ".join(f"EXCLUDED.{name}" for name in compared)
+            # A row of just an email changes nothing on a contact that exists.
+            changed_sql = f"ROW({stored}) IS DISTINCT FROM ROW({given})" if compared else "false"
+            write = _UPSERT_WRITE.format(contacts=contacts, updates=updates, changed=changed_sql)
+            parameters = {"now": now, "shape": number, "subscribed": Contact.Status.SUBSCRIBED}
+            cursor.execute(_UPSERT_COUNTED.format(write=write), parameters)
+            inserted, written = cursor.fetchone()
+            result.created += inserted
+            result.updated += written - inserted
+
+
+# Memberships of the contacts with the given emails or ids in the given lists, in one statement.
+_LIST_ADD = (
+    "INSERT INTO {members} (contact_list_id, contact_id, created_at) "
+    "SELECT l.id, c.id, %s FROM {contacts} c CROSS JOIN unnest(%s::bigint[]) AS l(id) "
+    "WHERE c.email = ANY(%s) OR c.id = ANY(%s) ON CONFLICT (contact_list_id, contact_id) DO NOTHING"
+)
+
+
+def list_add_contacts(*, list_ids, emails=(), contact_ids=()) -> int:
+    """Add contacts (by email or id) to lists; return how many memberships are new."""
+    if connection.vendor == "postgresql":
+        tables = {"members": ListMembership._meta.db_table, "contacts": Contact._meta.db_table}
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _LIST_ADD.format(**tables), [timezone.now(), list(list_ids), list(emails), list(contact_ids)]
+            )
+            return cursor.rowcount
+    contacts = list(
+        Contact.objects.filter(Q(email__in=list(emails)) | Q(pk__in=list(contact_ids))).values_list(
+            "pk", flat=True
+        )
+    )
+    existing = set(
+        ListMembership.objects.filter(contact_list_id__in=list_ids, contact_id__in=contacts).values_list(
+            "contact_list_id", "contact_id"
+        )
+    )
+    memberships = [
+        ListMembership(contact_list_id=list_id, contact_id=contact_id)
+        for contact_id in contacts
+        for list_id in list_ids
+        if (list_id, contact_id) not in existing
+    ]
+    # ignore_conflicts covers a concurrent add of the same membership.
+    ListMembership.objects.bulk_create(memberships, batch_size=2000, ignore_conflicts=True)
+    return len(memberships)
+
+
+def list_remove_contacts(*, contact_list: ContactList, emails=(), contact_ids=()) -> int:
+    """Remove contacts (by email or id) from a list; return how many memberships went."""
+    deleted, _ = ListMembership.objects.filter(
+        Q(contact__email__in=list(emails)) | Q(contact_id__in=list(contact_ids)), contact_list=contact_list
+    ).delete()
+    return deleted
+
+
+def suppression_add(*, email: str, reason: str, source: str, detail: str = "") -> tuple[Suppression, bool]:
+    """Suppress an address; return the row and whether it is new. The first reason is kept."""
+    return Suppression.objects.get_or_create(
+        email=email_normalize(email), defaults={"reason": reason, "source": source, "detail": detail}
+    )
+
+
+def contact_unsubscribe(*, contact: Contact) -> Contact:
+    """Mark a contact unsubscribed; idempotent."""
+    if contact.status != Contact.Status.UNSUBSCRIBED:
+        contact.status = Contact.Status.UNSUBSCRIBED
+        contact.unsubscribed_at = timezone.now()
+        contact.save(update_fields=["status", "unsubscribed_at", "updated_at"])
+    return contact
+
+
+def contact_resubscribe(*, contact: Contact) -> bool:
+    """Subscribe a contact who had unsubscribed again, at their own request; False if suppressed.
+
+    A suppressed address (a bounce, a complaint) stays unmailable: SES would refuse it anyway.
+    """
+    if Suppression.objects.filter(email=contact.email).exists():
+        return False
+    if contact.status != Contact.Status.SUBSCRIBED:
+        contact.status = Contact.Status.SUBSCRIBED
+        contact.unsubscribed_at = None
+        contact.save(update_fields=["status", "unsubscribed_at", "updated_at"])
+    return True

@@ -1,0 +1,103 @@
+"""Templates: compiled once, rendered per contact with a private engine, a text part from the HTML."""
+
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.template import Context, Engine, TemplateSyntaxError
+from django.template import Template as DjangoTemplate
+from inscriptis import get_text
+from inscriptis.model.config import ParserConfig
+
+from campaigns.exceptions import TemplateRenderError
+from campaigns.models import (
+    Contact,
+    Template,
+)
+
+# A private engine: templates written in the admin see only the context we hand them, never the
+# project's template dirs or loaders, and a missing variable renders as an empty string.
+_EMAIL_ENGINE = Engine(string_if_invalid="", autoescape=True)
+
+# A text part made from HTML keeps each link's address, as "[text](address)": a reader of the text
+# part must be able to follow it.
+_TEXT_CONFIG = ParserConfig(display_links=True)
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    html: str
+    text: str
+
+
+@dataclass(frozen=True)
+class CompiledTemplate:
+    """A template compiled once and rendered for many contacts."""
+
+    name: str
+    subject: DjangoTemplate
+    html: DjangoTemplate | None
+    text: DjangoTemplate | None
+
+
+def template_compile(*, template: Template) -> CompiledTemplate:
+    """Compile a template's parts, raising TemplateRenderError naming the broken part."""
+    parts = {}
+    for part in ("subject", "html_body", "text_body"):
+        source = getattr(template, part)
+        try:
+            parts[part] = _EMAIL_ENGINE.from_string(source) if source else None
+        except TemplateSyntaxError as exc:
+            raise TemplateRenderError(f"{part}: {exc}") from exc
+    return CompiledTemplate(
+        name=template.name, subject=parts["subject"], html=parts["html_body"], text=parts["text_body"]
+    )
+
+
+def template_validate(*, template: Template) -> None:
+    """Raise ValidationError on the field whose template syntax is broken."""
+    if not template.html_body and not template.text_body:
+        raise ValidationError("A template needs an HTML body, a text body, or both.")
+    try:
+        template_compile(template=template)
+    except TemplateRenderError as exc:
+        field, _, message = str(exc).partition(": ")
+        raise ValidationError({field: message}) from exc
+
+
+def template_context(*, contact: Contact) -> dict:
+    """Return what a template may see of a contact: plain data, never the model and its methods."""
+    return {
+        "contact": {
+            "email": contact.email,
+            "first_name": contact.first_name,
+            "last_name": contact.last_name,
+            "full_name": contact.full_name,
+            "external_id": contact.external_id,
+            "timezone": contact.timezone,
+        },
+        "attributes": contact.attributes or {},
+    }
+
+
+def template_render(
+    *, compiled: CompiledTemplate, contact: Contact, extra: dict | None = None
+) -> RenderedEmail:
+    """Render subject, HTML and text for one contact; derive the text part from HTML if absent.
+
+    `extra` adds variables of the email itself, such as `unsubscribe_url`.
+    """
+    context = {**template_context(contact=contact), **(extra or {})}
+    try:
+        # Subject and text are not HTML: escaping would show "&amp;" to the reader.
+        subject = compiled.subject.render(Context(context, autoescape=False))
+        html = compiled.html.render(Context(context)) if compiled.html else ""
+        if compiled.text:
+            text = compiled.text.render(Context(context, autoescape=False))
+        else:
+            text = get_text(html, _TEXT_CONFIG).strip()
+    except Exception as exc:  # A template filter can raise anything; it fails this one email only.
+        raise TemplateRenderError(f"{compiled.name}: {exc}") from exc
+    # A header must stay on one line, whatever a contact's data holds.
+    subject = " ".join(subject.split())
+    return RenderedEmail(subject=subject, html=html, text=text)
