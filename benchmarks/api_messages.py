@@ -59,7 +59,7 @@ def seed() -> str:
 
     from benchmarks.urls import BARE_TABLE
     from campaigns.models import Contact, Template
-    from campaigns.services import api_key_create
+    from core.services import api_key_create
 
     Template.objects.create(name="SimpleEmail", subject="Hi {{ contact.first_name }}", html_body="<p>Hi</p>")
     Contact.objects.bulk_create(

@@ -91,7 +91,7 @@ def main() -> None:
     django_setup()
     from django.test import Client
 
-    from campaigns.services import api_key_create
+    from core.services import api_key_create
 
     _key, secret = api_key_create(name="benchmark", rate_limit="1000000/second")
     client = Client()

@@ -163,7 +163,7 @@ def seed(rows: int, now) -> int:
 
 def snapshots_take(now) -> None:
     """Snapshot the fleet counters for this minute and the 16 before it, with some sending in each."""
-    from campaigns import metrics as fleet
+    from core import fleet_metrics as fleet
     from delivery import metrics
 
     fleet.metrics_reset()
@@ -235,7 +235,7 @@ def measure(rows: int, args) -> dict[str, float]:
     from django.utils import timezone
 
     from campaigns.models import Campaign
-    from campaigns.tasks import tallies_compact
+    from core.tasks import tallies_compact
     from tracking import engagement
     from tracking.selectors import campaign_report
 

@@ -8,13 +8,9 @@ from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from rest_framework_api_key.admin import APIKeyModelAdmin
-from rest_framework_api_key.models import APIKey
 
 from campaigns import selectors, services
-from campaigns.exceptions import CampanileError
 from campaigns.models import (
-    ApiKey,
     Campaign,
     CampaignAudit,
     CampaignStep,
@@ -25,18 +21,7 @@ from campaigns.models import (
     Template,
 )
 from campaigns.rendering import template_compile, template_render
-
-# The library registers its own concrete key model; Campanile's keys are campaigns.ApiKey.
-if admin.site.is_registered(APIKey):
-    admin.site.unregister(APIKey)
-
-
-@admin.register(ApiKey)
-class ApiKeyAdmin(APIKeyModelAdmin):
-    """Keys are shown once, on creation, and stored only as a hash."""
-
-    list_display = [*APIKeyModelAdmin.list_display, "rate_limit", "is_load_test"]
-    list_filter = [*APIKeyModelAdmin.list_filter, "is_load_test"]
+from core.exceptions import CampanileError
 
 
 class LoadTestFilter(admin.SimpleListFilter):

@@ -9,7 +9,6 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from campaigns.db import server_bound_cursor
 from campaigns.models import (
     Contact,
     ContactList,
@@ -18,6 +17,7 @@ from campaigns.models import (
     email_normalize,
     email_validate,
 )
+from core.db import server_bound_cursor
 
 
 def address_validate(*, value: str, field: str) -> None:

@@ -1,8 +1,6 @@
-"""The one exception tree of Campanile: every error raised on purpose derives from CampanileError."""
+"""Errors of the audience, templates and campaigns, in the one tree rooted at CampanileError."""
 
-
-class CampanileError(Exception):
-    """Root of every error Campanile raises on purpose."""
+from core.exceptions import CampanileError
 
 
 class InvalidTransition(CampanileError):
@@ -15,10 +13,6 @@ class CampaignNotReady(CampanileError):
 
 class TemplateRenderError(CampanileError):
     """A template failed to compile or to render for one contact."""
-
-
-class ObjectNotFound(CampanileError):
-    """Something a request names (a template, a contact) does not exist."""
 
 
 class IdempotencyConflict(CampanileError):

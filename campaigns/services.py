@@ -11,12 +11,7 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from campaigns.audience import address_validate
 from campaigns.exceptions import CampaignNotReady, InvalidTransition, TemplateRenderError
-from campaigns.models import (
-    ApiKey,
-    Campaign,
-    CampaignAudit,
-    CampaignStep,
-)
+from campaigns.models import Campaign, CampaignAudit, CampaignStep
 from campaigns.rendering import template_compile
 
 Status = Campaign.Status
@@ -45,17 +40,6 @@ CAMPAIGN_TRANSITIONS: dict[str, tuple[frozenset[str], str | None]] = {
 
 
 # --- API keys -------------------------------------------------------------------------------------
-
-
-def api_key_create(
-    *, name: str, expiry_date=None, rate_limit: str = "", is_load_test: bool = False
-) -> tuple[ApiKey, str]:
-    """Create an API key and return it with its secret, which is never stored and never shown again."""
-    api_key = ApiKey(name=name, expiry_date=expiry_date, rate_limit=rate_limit, is_load_test=is_load_test)
-    api_key.full_clean(exclude=["id", "prefix", "hashed_key"])
-    key = ApiKey.objects.assign_key(api_key)
-    api_key.save()
-    return api_key, key
 
 
 # --- Suppression ----------------------------------------------------------------------------------

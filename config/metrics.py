@@ -12,7 +12,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 import delivery.metrics  # noqa: F401 - registers the fleet's sending metrics
 import tracking.metrics  # noqa: F401 - registers the fleet's tracking metrics
-from campaigns.metrics import FleetCollector, metrics_flush
+from core.fleet_metrics import FleetCollector, metrics_flush
 from delivery.selectors import ledger_queue_depth, sending_hold_active
 
 

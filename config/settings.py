@@ -52,12 +52,13 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    # Installed for its abstract key model (campaigns.ApiKey); its own APIKey stays unused.
+    # Installed for its abstract key model (core.ApiKey); its own APIKey stays unused.
     "rest_framework_api_key",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "core",
     "campaigns",
     "delivery",
     "tracking",
@@ -156,16 +157,16 @@ LOGGING = {
 
 # --- Integration API ----------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["campaigns.api.auth.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["campaigns.api.auth.HasApiKey"],
-    "DEFAULT_THROTTLE_CLASSES": ["campaigns.api.auth.ApiKeyRateThrottle"],
-    "DEFAULT_PAGINATION_CLASS": "campaigns.api.pagination.CursorPagination",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["core.api.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["core.api.auth.HasApiKey"],
+    "DEFAULT_THROTTLE_CLASSES": ["core.api.auth.ApiKeyRateThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.CursorPagination",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "campaigns.api.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.api.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",
@@ -176,7 +177,7 @@ REST_FRAMEWORK = {
 }
 # Requests a key may make, unless the key sets its own (N/second, N/minute, N/hour or N/day).
 # Counted in Redis when REDIS_URL is set (one budget across every web process), else per process.
-# Checked at start-up by campaigns.checks.
+# Checked at start-up by core.checks.
 API_DEFAULT_RATE_LIMIT = env_or_default("API_DEFAULT_RATE_LIMIT", "600/minute")
 # How long a web process trusts a key it has verified before reading it again: a revoked or
 # changed key keeps working in other processes for up to this long. 0 reads it on every request.
@@ -344,8 +345,8 @@ SES_REPUTATION_WINDOW_HOURS = env_or_default("SES_REPUTATION_WINDOW_HOURS", 24, 
 # Two-way sync with SES's account-level suppression list every this many seconds; 0: off.
 SES_SUPPRESSION_SYNC_SECONDS = env_or_default("SES_SUPPRESSION_SYNC_SECONDS", 0, env.int)
 # The fleet's counters, minute by minute, for the delivery dashboard.
-CELERY_BEAT_SCHEDULE["metrics-snapshot"] = {"task": "campaigns.tasks.metrics_snapshot", "schedule": 60.0}
-CELERY_BEAT_SCHEDULE["tallies-compact"] = {"task": "campaigns.tasks.tallies_compact", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["metrics-snapshot"] = {"task": "core.tasks.metrics_snapshot", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["tallies-compact"] = {"task": "core.tasks.tallies_compact", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["alerts-check"] = {
     "task": "tracking.tasks.alerts_check",
     "schedule": float(ALERT_CHECK_SECONDS),

@@ -13,9 +13,10 @@ from django.utils.html import format_html, format_html_join
 from campaigns import selectors as campaign_selectors
 from campaigns.admin import CampaignAdmin, MarketerRelatedFilter
 from campaigns.audience import address_validate
-from campaigns.charts import svg_time_bars
-from campaigns.exceptions import CampanileError, InvalidTransition
+from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign
+from core.charts import svg_time_bars
+from core.exceptions import CampanileError
 from delivery import loadtest, tasks
 from delivery.exceptions import LoadTestError
 from delivery.models import LoadTestRun, SendingHold, StepExecution, TransactionalMessage

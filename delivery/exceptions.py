@@ -1,6 +1,6 @@
-"""Delivery errors, in the one tree rooted at campaigns.exceptions.CampanileError."""
+"""Delivery errors, in the one tree rooted at core.exceptions.CampanileError."""
 
-from campaigns.exceptions import CampanileError
+from core.exceptions import CampanileError
 
 
 class SesError(CampanileError):

@@ -31,10 +31,12 @@ from django.db import close_old_connections
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from campaigns import metrics as fleet
 from campaigns import services as campaign_services
-from campaigns.db import database_url
-from campaigns.models import ApiKey, Campaign, CampaignStep, Contact, ContactList, ListMembership, Template
+from campaigns.models import Campaign, CampaignStep, Contact, ContactList, ListMembership, Template
+from core import fleet_metrics as fleet
+from core.db import database_url
+from core.models import ApiKey
+from core.services import api_key_create
 from delivery import ledger, metrics
 from delivery.exceptions import LoadTestError
 from delivery.models import LoadTestRun, StepExecution, TransactionalMessage
@@ -446,7 +448,7 @@ def _api_traffic(run: LoadTestRun, stack: ExitStack, addresses: list[str], url: 
 
     The key is a load-test key: the contacts its messages create are load-test contacts.
     """
-    api_key, secret = campaign_services.api_key_create(
+    api_key, secret = api_key_create(
         name=_run_name(run.label), rate_limit=f"{max(600, int(run.rate * 120))}/minute", is_load_test=True
     )
     stack.callback(lambda: type(api_key).objects.filter(pk=api_key.pk).update(revoked=True))

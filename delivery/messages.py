@@ -7,12 +7,11 @@ from uuid import UUID
 
 from django.db import IntegrityError, connection
 
-from campaigns.db import row_insert_sql, rows_insert_together, server_bound_cursor
-from campaigns.exceptions import (
-    IdempotencyConflict,
-    ObjectNotFound,
-)
-from campaigns.models import ApiKey, Contact, Suppression, Template, email_normalize
+from campaigns.exceptions import IdempotencyConflict
+from campaigns.models import Contact, Suppression, Template, email_normalize
+from core.db import row_insert_sql, rows_insert_together, server_bound_cursor
+from core.exceptions import ObjectNotFound
+from core.models import ApiKey
 from delivery import metrics
 from delivery.models import StepExecution, TransactionalMessage
 

@@ -1,6 +1,6 @@
 """Fleet-wide metrics of sending: emails by outcome, SES errors by kind, SES call time, the limiter."""
 
-from campaigns.metrics import FleetCounter, FleetGauge, FleetHistogram
+from core.fleet_metrics import FleetCounter, FleetGauge, FleetHistogram
 
 EMAILS = FleetCounter(
     "campanile_emails",

@@ -7,7 +7,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from uuid_utils.compat import uuid7
 
-from campaigns.models import ApiKey, CampaignStep, Contact, Tally, Template
+from campaigns.models import CampaignStep, Contact, Template
+from core.models import ApiKey, Tally
 
 
 class TransactionalMessage(models.Model):
@@ -174,7 +175,7 @@ class LedgerTally(Tally):
 
     Triggers on the ledger (migration 0009) add a row per changed (step, status, hour) to every
     statement's transaction, so counts stay exact wherever a status changes, raw SQL included;
-    `campaigns.db.tally_compact` folds the deltas. Progress and reports sum a few rows instead
+    `core.db.tally_compact` folds the deltas. Progress and reports sum a few rows instead
     of counting a ledger of millions.
     """
 

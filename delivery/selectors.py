@@ -5,8 +5,9 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
-from campaigns import metrics as fleet
-from campaigns.models import Campaign, CampaignStep, MetricSnapshot
+from campaigns.models import Campaign, CampaignStep
+from core import fleet_metrics as fleet
+from core.models import MetricSnapshot
 from delivery.models import LedgerTally, SendingHold, StepExecution
 
 

@@ -18,7 +18,7 @@ from functools import cache
 from django.conf import settings
 from django.db import transaction
 
-from campaigns.redis_client import redis_client
+from core.redis_client import redis_client
 from delivery import metrics
 from delivery.models import RateLimiterState
 from delivery.ses import ses_send_quota

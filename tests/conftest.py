@@ -100,7 +100,7 @@ def link_caches_fresh():
 @pytest.fixture(autouse=True)
 def metrics_fresh():
     """Start every test with no fleet counts pending in this process or stored in Redis."""
-    from campaigns import metrics
+    from core import fleet_metrics as metrics
 
     with metrics._lock:
         metrics._pending.clear()
@@ -212,7 +212,7 @@ def inject_ses_error():
 @pytest.fixture
 def api_key(db):
     """Return a fresh API key and its secret."""
-    from campaigns.services import api_key_create
+    from core.services import api_key_create
 
     return api_key_create(name="tests")
 

@@ -12,7 +12,7 @@ from campaigns.models import (
     Suppression,
     Template,
 )
-from campaigns.services import api_key_create
+from core.services import api_key_create
 from delivery.models import StepExecution, TransactionalMessage
 from tracking.models import TrackingEvent
 

@@ -17,8 +17,8 @@ import pytest
 import yaml
 from rest_framework.test import APIClient
 
-from campaigns.db import database_url
-from campaigns.services import api_key_create
+from core.db import database_url
+from core.services import api_key_create
 from delivery.models import TransactionalMessage
 from tests.conftest import _services_required
 from tests.factories import TemplateFactory

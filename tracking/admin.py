@@ -9,8 +9,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from campaigns.admin import ContactAdmin
-from campaigns.charts import svg_time_bars
 from campaigns.models import Campaign, Contact
+from core.charts import svg_time_bars
 from delivery.admin import DeliveryCampaignAdmin
 from tracking import inbox
 from tracking.models import Alert, SnsMessage, SoftBounceStreak, TrackingEvent

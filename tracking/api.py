@@ -6,8 +6,9 @@ from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from campaigns.api.filters import DateTimeFilter, EmailFilter
+from campaigns.api.filters import EmailFilter
 from campaigns.models import Campaign
+from core.api.filters import DateTimeFilter
 from delivery.models import StepExecution, TransactionalMessage
 from tracking.models import TrackingEvent
 from tracking.selectors import campaign_stats

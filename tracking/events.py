@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parseaddr
 
-from campaigns.exceptions import CampanileError
+from core.exceptions import CampanileError
 from tracking.models import TrackingEvent
 
 #: The message tag our sender sets to the StepExecution's tracking id.

@@ -1,6 +1,6 @@
 """Errors of tracking, within Campanile's one exception tree."""
 
-from campaigns.exceptions import CampanileError
+from core.exceptions import CampanileError
 
 
 class SnsRefused(CampanileError):

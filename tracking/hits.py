@@ -18,8 +18,8 @@ from django.conf import settings
 from django.db import transaction
 from uuid_utils.compat import uuid7
 
-from campaigns.db import rows_insert_new
-from campaigns.redis_client import redis_client
+from core.db import rows_insert_new
+from core.redis_client import redis_client
 from delivery import compose as delivery_compose
 from delivery.models import StepExecution, TrackedLink
 from tracking import metrics

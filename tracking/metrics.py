@@ -1,6 +1,6 @@
 """Fleet-wide metrics of tracking: SES events applied, refused webhooks, guard pauses, hits."""
 
-from campaigns.metrics import FleetCounter
+from core.fleet_metrics import FleetCounter
 
 SES_EVENTS = FleetCounter("campanile_ses_events", "SES events applied, one per recipient.", ("type",))
 SNS_REFUSED = FleetCounter("campanile_sns_refused", "SNS deliveries the webhook refused.", ("status",))

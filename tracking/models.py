@@ -3,7 +3,7 @@
 from django.db import models
 from django.utils import timezone
 
-from campaigns.models import Tally
+from core.models import Tally
 from delivery.models import StepExecution
 
 

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from campaigns import selectors, services
 from campaigns.api import serializers as s
-from campaigns.api.filters import DateTimeFilter, EmailFilter
+from campaigns.api.filters import EmailFilter
 from campaigns.audience import (
     CONTACT_BULK_MAX,
     BulkUpsertResult,
@@ -25,6 +25,7 @@ from campaigns.audience import (
 from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign, Contact, ContactList, Suppression, Template
 from campaigns.rendering import template_compile, template_render
+from core.api.filters import DateTimeFilter
 
 # A CSV import is parsed and upserted in chunks of this many rows, in one request.
 CSV_MAX_ROWS = 100_000

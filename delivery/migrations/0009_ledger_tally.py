@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-from campaigns.db import TallyHour, tally_operation
+from core.db import TallyHour, tally_operation
 
 # Campaign rows only: transactional messages have no step.
 TALLY = dict(

@@ -18,7 +18,7 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 CHANGELISTS = [
-    "campaigns_apikey",
+    "core_apikey",
     "campaigns_contact",
     "campaigns_contactlist",
     "campaigns_listmembership",
@@ -41,7 +41,7 @@ def _act(client, action, campaigns):
 
 
 def _queue_api_message():
-    from campaigns.services import api_key_create
+    from core.services import api_key_create
     from delivery.messages import MessageRequest, message_queue
 
     template = TemplateFactory()

@@ -64,7 +64,7 @@ def test_suppression_email_unique_regardless_of_case():
 
 
 def test_bad_default_rate_limit_fails_the_system_check(settings):
-    from campaigns.checks import api_default_rate_limit_check
+    from core.checks import api_default_rate_limit_check
 
     settings.API_DEFAULT_RATE_LIMIT = "lots"
     (error,) = api_default_rate_limit_check(None)

@@ -30,7 +30,7 @@ def _staff(role: str) -> Client:
         ("admin:campaigns_contact_add", 200, 200),
         ("admin:campaigns_suppression_changelist", 200, 200),  # Marketers see who is excluded…
         ("admin:campaigns_suppression_add", 403, 200),  # …but only administrators change it.
-        ("admin:campaigns_apikey_changelist", 403, 200),
+        ("admin:core_apikey_changelist", 403, 200),
         ("admin:tracking_snsmessage_changelist", 403, 200),
         ("admin:django_celery_beat_periodictask_changelist", 403, 200),
         ("admin:auth_user_changelist", 403, 200),

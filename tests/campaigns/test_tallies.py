@@ -10,8 +10,8 @@ from django.db import connection, transaction
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncHour
 
-from campaigns.db import tally_compact, tally_triggers_create, tally_triggers_drop
-from campaigns.tasks import tallies_compact
+from core.db import tally_compact, tally_triggers_create, tally_triggers_drop
+from core.tasks import tallies_compact
 from delivery import selectors as delivery_selectors
 from delivery.models import LedgerTally, StepExecution
 from tests.factories import (

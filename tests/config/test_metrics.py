@@ -6,8 +6,8 @@ import pytest
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
-from campaigns import metrics as fleet
 from campaigns import services as campaign_services
+from core import fleet_metrics as fleet
 from delivery import fan_out as delivery_fan_out
 from delivery import sending as delivery_sending
 from delivery import services as delivery_services

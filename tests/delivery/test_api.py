@@ -7,8 +7,8 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from campaigns.models import Contact
-from campaigns.services import api_key_create
 from config.celery import app as celery_app
+from core.services import api_key_create
 from delivery import ledger, sending
 from delivery.models import StepExecution, TransactionalMessage
 from delivery.tasks import messages_dispatch

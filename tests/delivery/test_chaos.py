@@ -12,8 +12,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from campaigns import services as campaign_services
-from campaigns.db import database_url
 from campaigns.models import Campaign, Contact, ListMembership
+from core.db import database_url
 from delivery import ledger, services
 from delivery.models import StepExecution
 from tests.factories import sendable_campaign

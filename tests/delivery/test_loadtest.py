@@ -10,8 +10,9 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.models import ApiKey, Campaign, CampaignStep, Contact, ContactList
-from campaigns.services import api_key_create
+from campaigns.models import Campaign, CampaignStep, Contact, ContactList
+from core.models import ApiKey
+from core.services import api_key_create
 from delivery import loadtest, tasks
 from delivery.models import LoadTestRun, StepExecution, TransactionalMessage
 from tests.factories import (

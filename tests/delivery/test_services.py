@@ -13,10 +13,10 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from campaigns import db as campaigns_db
 from campaigns import services as campaign_services
 from campaigns.audience import contact_unsubscribe
 from campaigns.models import Campaign, CampaignStep, Contact
+from core import db as core_db
 from delivery import compose, fan_out, ledger, sending, services
 from delivery.models import SendingHold, StepExecution
 from tests.conftest import sent_messages
@@ -688,7 +688,7 @@ def test_rows_inserted_together_are_all_or_none():
     from django.db import IntegrityError
     from django.db import transaction as db_transaction
 
-    from campaigns.services import api_key_create
+    from core.services import api_key_create
     from delivery.models import TransactionalMessage
     from tests.factories import CampaignStepFactory, TemplateFactory
 
@@ -706,11 +706,11 @@ def test_rows_inserted_together_are_all_or_none():
     broken = StepExecution(message=message, step=CampaignStepFactory(), contact=contact, email=contact.email)
 
     with pytest.raises(IntegrityError), db_transaction.atomic():
-        campaigns_db.rows_insert_together(message, broken)
+        core_db.rows_insert_together(message, broken)
 
     assert not TransactionalMessage.objects.exists()
     good = StepExecution(message=message, contact=contact, email=contact.email)
-    campaigns_db.rows_insert_together(message, good)
+    core_db.rows_insert_together(message, good)
     assert StepExecution.objects.get(message=message).email == contact.email
 
 

@@ -49,7 +49,7 @@ def roles_create(apps, schema_editor):
     # Permissions are made after migrations run; a fresh database needs them now.
     for app_config in apps.get_app_configs():
         app_config.models_module = True
-        create_permissions(app_config, verbosity=0)
+        create_permissions(app_config, verbosity=0, apps=apps)
         app_config.models_module = None
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")

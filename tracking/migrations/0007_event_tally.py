@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-from campaigns.db import TallyHour, tally_operation
+from core.db import TallyHour, tally_operation
 
 # Events of campaign mail only, by the step of the ledger row they concern.
 TALLY = dict(

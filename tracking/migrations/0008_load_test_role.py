@@ -10,7 +10,7 @@ def grant(apps, schema_editor):
     # Permissions are made after migrations run; a fresh database needs them now.
     config = apps.get_app_config("delivery")
     config.models_module = True
-    create_permissions(config, verbosity=0)
+    create_permissions(config, verbosity=0, apps=apps)
     config.models_module = None
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from campaigns.services import api_key_create
+from core.services import api_key_create
 
 
 class Command(BaseCommand):

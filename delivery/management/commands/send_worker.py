@@ -6,7 +6,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from campaigns import metrics as fleet
+from core import fleet_metrics as fleet
 from delivery import sending, services
 from delivery.selectors import campaign_list_sending
 

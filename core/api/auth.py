@@ -15,8 +15,8 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.throttling import BaseThrottle
 
-from campaigns.models import ApiKey, rate_parse
-from campaigns.redis_client import redis_client
+from core.models import ApiKey, rate_parse
+from core.redis_client import redis_client
 
 
 def api_key_from_request(request) -> str | None:

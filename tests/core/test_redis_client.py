@@ -5,7 +5,7 @@ import time
 
 from django.conf import settings
 
-from campaigns.redis_client import redis_client
+from core.redis_client import redis_client
 from delivery import throttle
 
 

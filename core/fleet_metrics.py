@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from campaigns.redis_client import redis_client
+from core.redis_client import redis_client
 
 _METRICS: dict[str, "FleetCounter"] = {}
 _pending: dict[str, float] = defaultdict(float)
@@ -130,7 +130,7 @@ def _store_write(counts: dict[str, float], sets: dict[str, float]) -> None:
             pipe.hset(settings.METRICS_REDIS_KEY, mapping=sets)
         pipe.execute()
         return
-    from campaigns.models import MetricSeries
+    from core.models import MetricSeries
 
     table = connection.ops.quote_name(MetricSeries._meta.db_table)
     upsert = (
@@ -151,7 +151,7 @@ def metrics_read() -> dict[str, float]:
     if settings.REDIS_URL:
         stored = redis_client(settings.REDIS_URL).hgetall(settings.METRICS_REDIS_KEY)
         return {series.decode(): float(value) for series, value in stored.items()}
-    from campaigns.models import MetricSeries
+    from core.models import MetricSeries
 
     return dict(MetricSeries.objects.values_list("series", "value"))
 
@@ -163,7 +163,7 @@ def metrics_reset() -> None:
         _pending_sets.clear()
     if settings.REDIS_URL:
         redis_client(settings.REDIS_URL).delete(settings.METRICS_REDIS_KEY)
-    from campaigns.models import MetricSeries
+    from core.models import MetricSeries
 
     MetricSeries.objects.all().delete()
 
@@ -209,7 +209,7 @@ SNAPSHOT_KEEP = timedelta(days=1)
 
 def metrics_snapshot(*, now: datetime | None = None) -> None:
     """Keep the fleet's counters as they stand this minute (beat, every minute); drop day-old ones."""
-    from campaigns.models import MetricSnapshot
+    from core.models import MetricSnapshot
 
     now = (now or timezone.now()).replace(second=0, microsecond=0)
     metrics_flush()

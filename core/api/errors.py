@@ -6,7 +6,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from campaigns.exceptions import CampanileError, ObjectNotFound
+from core.exceptions import CampanileError, ObjectNotFound
 
 # Headers DRF sets on an error response that clients need to act on it.
 KEPT_HEADERS = ("Retry-After", "WWW-Authenticate", "Allow")

@@ -2,22 +2,22 @@
 
 from celery import shared_task
 
-from campaigns import metrics
+from core import fleet_metrics as metrics
 
 
-@shared_task(name="campaigns.tasks.metrics_snapshot", ignore_result=True)
+@shared_task(name="core.tasks.metrics_snapshot", ignore_result=True)
 def metrics_snapshot() -> None:
     """Keep this minute's fleet counters for the delivery dashboard (beat calls this every minute)."""
     metrics.metrics_snapshot()
 
 
-@shared_task(name="campaigns.tasks.tallies_compact", ignore_result=True)
+@shared_task(name="core.tasks.tallies_compact", ignore_result=True)
 def tallies_compact() -> None:
     """Fold every tally's deltas (beat calls this every minute)."""
     from django.apps import apps
 
-    from campaigns.db import tally_compact
-    from campaigns.models import Tally
+    from core.db import tally_compact
+    from core.models import Tally
 
     for model in apps.get_models():
         if issubclass(model, Tally):

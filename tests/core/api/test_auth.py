@@ -7,8 +7,8 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from campaigns.models import ApiKey
-from campaigns.services import api_key_create
+from core.models import ApiKey
+from core.services import api_key_create
 
 pytestmark = pytest.mark.django_db
 
@@ -67,7 +67,7 @@ def test_revoked_key_is_401(api_key):
 
 
 def test_a_key_revoked_elsewhere_is_refused_once_the_cache_lapses(api_key, monkeypatch, settings):
-    from campaigns.api import auth
+    from core.api import auth
 
     settings.API_KEY_CACHE_SECONDS = 5
     clock = iter([1000.0, 1004.0, 1005.5])

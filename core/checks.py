@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.checks import Error, register
 from django.core.exceptions import ValidationError
 
-from campaigns.models import validate_rate
+from core.models import validate_rate
 
 
 @register()
