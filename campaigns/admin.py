@@ -14,7 +14,6 @@ from campaigns.models import (
     Campaign,
     CampaignAudit,
     CampaignStep,
-    Contact,
     ContactList,
     ListMembership,
     Suppression,
@@ -68,8 +67,9 @@ class MembershipInline(admin.TabularInline):
     readonly_fields = ["created_at"]
 
 
-@admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdminBase(admin.ModelAdmin):
+    """The contact pages of the audience; console.admin registers them with what other apps add."""
+
     list_display = ["email", "first_name", "last_name", "external_id", "status", "timezone", "created_at"]
     list_filter = ["status", ("lists", MarketerRelatedFilter), LoadTestFilter]
     search_fields = ["email", "first_name", "last_name", "external_id"]
@@ -223,8 +223,12 @@ def _bulk_action(action: str):
     return admin.action(description=f"{verb} selected campaigns", permissions=["change"])(run)
 
 
-@admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdminBase(admin.ModelAdmin):
+    """The campaign pages of this app: the form, status moves, preview and the schedule's dry run.
+
+    console.admin registers it with the pages other apps add (progress, test send, report).
+    """
+
     list_display = [
         "name",
         "status",
@@ -240,7 +244,6 @@ class CampaignAdmin(admin.ModelAdmin):
     readonly_fields = [
         "status",
         "status_note",
-        "progress",
         "started_at",
         "completed_at",
         "created_at",
@@ -248,23 +251,6 @@ class CampaignAdmin(admin.ModelAdmin):
     ]
     inlines = [CampaignStepInline, CampaignAuditInline]
     actions = [_bulk_action(action) for action in CAMPAIGN_ADMIN_ACTIONS]
-
-    @admin.display(description="Progress")
-    def progress(self, obj):
-        if obj.pk is None:
-            return "—"
-        counts = (
-            obj.steps.filter(executions__isnull=False)
-            .values_list("executions__status")
-            .annotate(n=Count("executions"))
-            .order_by("executions__status")
-        )
-        summary = " · ".join(f"{status} {n}" for status, n in counts) or "No recipients queued yet."
-        fanning = obj.steps.filter(fan_out_until__isnull=False, fanned_out_at__isnull=True).first()
-        if fanning is not None and fanning.fan_out_until:
-            done = min(100, round(100 * fanning.fan_out_cursor / fanning.fan_out_until))
-            summary = f"Queueing recipients: {done}% of contact ids done · {summary}"
-        return summary
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)

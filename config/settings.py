@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "campaigns",
     "delivery",
     "tracking",
+    "loadtest",
+    "console",
 ]
 
 MIDDLEWARE = [

@@ -110,12 +110,6 @@ class MessageAcceptedSerializer(serializers.Serializer):
     unique_code = serializers.CharField(allow_null=True, help_text="null when the request gave none.")
 
 
-class MessageEventSerializer(serializers.Serializer):
-    type = serializers.CharField()
-    occurred_at = serializers.DateTimeField()
-    recipient = serializers.EmailField()
-
-
 class MessageSerializer(serializers.ModelSerializer):
     status = serializers.CharField(source="execution.status")
     ses_message_id = serializers.CharField(source="execution.ses_message_id")
@@ -123,7 +117,6 @@ class MessageSerializer(serializers.ModelSerializer):
     sent_at = serializers.DateTimeField(source="execution.sent_at")
     template_name = serializers.CharField(source="template.name")
     user_id = serializers.CharField(source="contact.external_id")
-    events = serializers.SerializerMethodField()
 
     class Meta:
         model = TransactionalMessage
@@ -141,14 +134,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "last_error",
             "created_at",
             "sent_at",
-            "events",
         ]
-
-    @extend_schema(responses=MessageEventSerializer(many=True))
-    def get_events(self, message) -> list[dict]:
-        # Read through the ledger row's reverse relation: delivery does not import tracking.
-        events = message.execution.events.order_by("occurred_at").values("type", "occurred_at", "recipient")
-        return MessageEventSerializer(events, many=True).data
 
 
 IDEMPOTENCY_HEADER = OpenApiParameter(

@@ -25,7 +25,3 @@ class SesQuotaExhausted(SesRetryLater):
 
 class SesSendingHalted(SesRetryLater):
     """SES stopped all sending for the account or its configuration set: a human must act."""
-
-
-class LoadTestError(CampanileError):
-    """A load test cannot start or run as asked."""

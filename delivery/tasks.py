@@ -52,17 +52,3 @@ def campaign_recur(campaign_id: int) -> None:
     run = campaign_services.campaign_run_create(campaign=campaign)
     if run is not None:
         logger.info("Campaign %s: run %s started.", campaign_id, run.pk)
-
-
-@shared_task(name="delivery.tasks.loadtest_run", ignore_result=True)
-def loadtest_run(run_id: int) -> None:
-    """Run a load test started from the admin; its verdict lands on the run."""
-    from delivery import loadtest
-    from delivery.models import LoadTestRun
-
-    run = LoadTestRun.objects.filter(pk=run_id, status=LoadTestRun.Status.QUEUED).first()
-    if run is None:
-        logger.warning("Load test run %s is gone or already ran.", run_id)
-        return
-    loadtest.loadtest_execute(run=run)
-    logger.info("Load test %s: %s %s", run.label, run.status, run.report)

@@ -23,7 +23,7 @@ def wait_until(predicate, timeout: float, interval: float = 0.2) -> bool:
 
 def metric_value(name: str, **labels: str) -> float:
     """Return a sample of the operator metrics as /metrics would show it now (0 if absent)."""
-    from config.metrics import REGISTRY
+    from console.prometheus import REGISTRY
     from core.fleet_metrics import metrics_flush
 
     metrics_flush()

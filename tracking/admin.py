@@ -8,10 +8,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from campaigns.admin import ContactAdmin
-from campaigns.models import Campaign, Contact
 from core.charts import svg_time_bars
-from delivery.admin import DeliveryCampaignAdmin
 from tracking import inbox
 from tracking.models import Alert, SnsMessage, SoftBounceStreak, TrackingEvent
 from tracking.selectors import (
@@ -83,10 +80,13 @@ class SoftBounceStreakAdmin(admin.ModelAdmin):
         return False
 
 
-class TrackingContactAdmin(ContactAdmin):
-    """The contact page plus its timeline; registered here: campaigns can't import tracking."""
+class ContactTimelineMixin:
+    """What tracking adds to the contact admin: the timeline of its mail and events.
 
-    readonly_fields = [*ContactAdmin.readonly_fields, "timeline"]
+    A mixin over campaigns.admin.ContactAdminBase; console.admin composes and registers them.
+    """
+
+    tracking_readonly_fields = ["timeline"]
 
     @admin.display(description="Timeline (newest first)")
     def timeline(self, obj):
@@ -107,10 +107,6 @@ class TrackingContactAdmin(ContactAdmin):
                 ],
             ),
         )
-
-
-admin.site.unregister(Contact)
-admin.site.register(Contact, TrackingContactAdmin)
 
 
 @admin.register(Alert)
@@ -161,8 +157,11 @@ def _rate_rows(rates: dict) -> list[tuple[str, str, str]]:
     return [(label, "—" if rates[key] is None else f"{rates[key]:.2%}", of) for key, label, of in _RATES]
 
 
-class TrackingCampaignAdmin(DeliveryCampaignAdmin):
-    """The campaign admin plus its report and exports; registered here: they read tracking."""
+class CampaignReportMixin:
+    """What tracking adds to the campaign admin: the report and its CSV exports.
+
+    A mixin over campaigns.admin.CampaignAdminBase; console.admin composes and registers them.
+    """
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -218,7 +217,3 @@ class TrackingCampaignAdmin(DeliveryCampaignAdmin):
         report_url = reverse("admin:campaigns_campaign_report", args=[object_id])
         extra_context = {**(extra_context or {}), "report_url": report_url}
         return super().change_view(request, object_id, form_url, extra_context)
-
-
-admin.site.unregister(Campaign)
-admin.site.register(Campaign, TrackingCampaignAdmin)

@@ -252,3 +252,12 @@ def send_events_by_recipient(fragment: str) -> dict[str, int]:
         .annotate(n=Count("ses_message_id", distinct=True))
     )
     return dict(rows)
+
+
+def message_events(*, message_id) -> list[dict]:
+    """Return a transactional message's events, oldest first: what SES reported, opens, clicks."""
+    return list(
+        TrackingEvent.objects.filter(step_execution__message_id=message_id)
+        .order_by("occurred_at")
+        .values("type", "occurred_at", "recipient")
+    )

@@ -6,12 +6,14 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# Each app may import only the apps below it: tracking → delivery → campaigns → core.
+# Each app may import only the apps below it: console, loadtest → tracking → delivery → campaigns → core.
 ALLOWED = {
     "core": set(),
     "campaigns": {"core"},
     "delivery": {"campaigns", "core"},
     "tracking": {"delivery", "campaigns", "core"},
+    "loadtest": {"tracking", "delivery", "campaigns", "core"},
+    "console": {"tracking", "delivery", "campaigns", "core"},
 }
 
 

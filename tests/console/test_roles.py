@@ -96,3 +96,23 @@ def test_retrying_failed_rows_needs_the_right_to_change_campaigns():
     assert StepExecution.objects.get(pk=failed.pk).status == "failed"
     _staff("Marketers").post(url, data)
     assert StepExecution.objects.get(pk=failed.pk).status == "pending"
+
+
+def test_the_groups_hold_exactly_the_roles_defined_in_console():
+    from console.roles import ROLES
+
+    for name, codes in ROLES.items():
+        held = {
+            f"{p.content_type.app_label}.{p.codename}"
+            for p in Group.objects.get(name=name).permissions.select_related("content_type")
+        }
+        assert held == set(codes)
+
+
+def test_a_group_changed_by_hand_is_put_back_at_the_next_migrate():
+    from django.core.management import call_command
+
+    marketers = Group.objects.get(name="Marketers")
+    marketers.permissions.clear()
+    call_command("migrate", verbosity=0)
+    assert marketers.permissions.filter(codename="add_campaign").exists()

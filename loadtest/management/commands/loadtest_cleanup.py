@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from delivery import loadtest
-from delivery.exceptions import LoadTestError
+from loadtest.cleanup import loadtest_data_delete
+from loadtest.exceptions import LoadTestError
 
 
 class Command(BaseCommand):
@@ -18,7 +18,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, label, dry_run, **options):
         try:
-            counts = loadtest.loadtest_data_delete(label=label, dry_run=dry_run)
+            counts = loadtest_data_delete(label=label, dry_run=dry_run)
         except LoadTestError as exc:
             raise CommandError(str(exc)) from exc
         whose = f"load test {label}" if label else "all load tests"

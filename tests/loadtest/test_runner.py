@@ -13,8 +13,9 @@ from django.utils import timezone
 from campaigns.models import Campaign, CampaignStep, Contact, ContactList
 from core.models import ApiKey
 from core.services import api_key_create
-from delivery import loadtest, tasks
-from delivery.models import LoadTestRun, StepExecution, TransactionalMessage
+from delivery.models import StepExecution, TransactionalMessage
+from loadtest import proof, runner, tasks
+from loadtest.models import LoadTestRun
 from tests.factories import (
     ContactFactory,
     StepExecutionFactory,
@@ -158,10 +159,10 @@ def test_real_mailboxes_are_refused_unless_allowed(db):
         call_command("loadtest", "--messages", "5", "--to", "someone@example.com")
     assert not LoadTestRun.objects.exists()
 
-    run = loadtest.loadtest_create(
+    run = runner.loadtest_create(
         messages=3, rate=1, to="a@example.com, success+x@simulator.amazonses.com", allow_real_recipients=True
     )
-    assert loadtest.loadtest_addresses(run=run) == [
+    assert proof.loadtest_addresses(run=run) == [
         f"a+{run.label}-0@example.com",
         f"success+x-{run.label}-1@simulator.amazonses.com",
         f"a+{run.label}-2@example.com",
@@ -174,7 +175,7 @@ def _row(run, n, status=Status.SENT):
 
 
 def test_the_report_counts_what_ses_received_per_address(db):
-    run = loadtest.loadtest_create(messages=5, rate=1)
+    run = runner.loadtest_create(messages=5, rate=1)
     rows = [_row(run, n) for n in range(4)]  # Message 4 never reached the ledger.
     address = [row.email for row in rows]
     receipts = {
@@ -184,7 +185,7 @@ def test_the_report_counts_what_ses_received_per_address(db):
         "source": "test",
     }
 
-    report = loadtest.loadtest_report(run=run, receipts=receipts)
+    report = proof.loadtest_report(run=run, receipts=receipts)
 
     assert report["duplicates"] == 1
     assert report["missing"] == 2  # Message 2 (never received) and message 4 (no row).
@@ -192,10 +193,10 @@ def test_the_report_counts_what_ses_received_per_address(db):
 
 
 def test_unknown_rows_ses_received_are_reconciled(db):
-    run = loadtest.loadtest_create(messages=2, rate=1)
+    run = runner.loadtest_create(messages=2, rate=1)
     received, lost = _row(run, 0, Status.UNKNOWN), _row(run, 1, Status.UNKNOWN)
 
-    settled = loadtest._reconcile(run, {"ids": {str(received.tracking_id): "standin-1"}})
+    settled = proof.loadtest_reconcile(run, {"ids": {str(received.tracking_id): "standin-1"}})
 
     assert settled == 1
     received.refresh_from_db(), lost.refresh_from_db()
@@ -204,7 +205,7 @@ def test_unknown_rows_ses_received_are_reconciled(db):
         "standin-1",
         Status.UNKNOWN,
     )
-    report = loadtest.loadtest_report(run=run, receipts=None)
+    report = proof.loadtest_report(run=run, receipts=None)
     assert (report["sent"], report["unknown"], report["missing"]) == (1, 1, 0)
 
 
@@ -223,7 +224,7 @@ def test_a_run_started_in_the_admin_is_queued_then_run_by_the_task(
     ops = User.objects.create_user("ops", is_staff=True, password=uuid.uuid4().hex)
     ops.user_permissions.set(Permission.objects.filter(codename__in=["add_loadtestrun", "view_loadtestrun"]))
     clerk = User.objects.create_user("clerk", is_staff=True, password=uuid.uuid4().hex)
-    url = reverse("admin:delivery_loadtestrun_add")
+    url = reverse("admin:loadtest_loadtestrun_add")
     form = {"messages": 30, "rate": 60, "via": "api", "ses": "standin"}
     form["to"] = "success@simulator.amazonses.com"
     queued = []
@@ -244,15 +245,15 @@ def test_a_run_started_in_the_admin_is_queued_then_run_by_the_task(
 
     run.refresh_from_db()
     assert run.status == LoadTestRun.Status.PASSED, run.report
-    page = client.get(reverse("admin:delivery_loadtestrun_change", args=[run.pk])).content.decode()
+    page = client.get(reverse("admin:loadtest_loadtestrun_change", args=[run.pk])).content.decode()
     assert "duplicates 0  missing 0" in page
     assert "Passed — counted at SES (the stand-in&#x27;s record" in page
 
 
 def test_against_the_configured_ses_the_send_events_are_the_receipts(db):
-    run = loadtest.loadtest_create(messages=3, rate=1, ses=LoadTestRun.Ses.CURRENT)
+    run = runner.loadtest_create(messages=3, rate=1, ses=LoadTestRun.Ses.CURRENT)
     rows = [_row(run, n) for n in range(3)]
-    assert loadtest.loadtest_receipts(run=run) is None  # No Send events yet: the ledger alone.
+    assert proof.loadtest_receipts(run=run) is None  # No Send events yet: the ledger alone.
     # SES's Send events: message 0 went out under two SES message ids, message 2 never did.
     for n, ses_id in ((0, "ses-a"), (0, "ses-b"), (1, "ses-c"), (1, "ses-c")):
         TrackingEventFactory(
@@ -262,15 +263,15 @@ def test_against_the_configured_ses_the_send_events_are_the_receipts(db):
             step_execution=rows[n],
         )
 
-    receipts = loadtest.loadtest_receipts(run=run)
-    report = loadtest.loadtest_report(run=run, receipts=receipts)
+    receipts = proof.loadtest_receipts(run=run)
+    report = proof.loadtest_report(run=run, receipts=receipts)
 
     assert receipts["source"] == "SES Send events"
     assert (report["duplicates"], report["missing"]) == (1, 1)
 
 
 def test_a_pass_names_whether_ses_or_only_the_ledger_was_checked(transactional_db, admin_client):
-    run = loadtest.loadtest_create(messages=2, rate=1, ses=LoadTestRun.Ses.CURRENT)
+    run = runner.loadtest_create(messages=2, rate=1, ses=LoadTestRun.Ses.CURRENT)
     rows = [_row(run, n) for n in range(2)]
 
     report, error = loadtest_json("--verify", run.label)  # No Send events: the ledger alone.
@@ -281,11 +282,11 @@ def test_a_pass_names_whether_ses_or_only_the_ledger_was_checked(transactional_d
     run.refresh_from_db()
     assert run.report["proof"] == "ledger"
     assert (
-        loadtest.loadtest_summary(run=run)
+        proof.loadtest_summary(run=run)
         .splitlines()[0]
         .endswith("Passed — ledger only: SES's side was not checked")
     )
-    listed = admin_client.get(reverse("admin:delivery_loadtestrun_changelist")).content.decode()
+    listed = admin_client.get(reverse("admin:loadtest_loadtestrun_changelist")).content.decode()
     assert "Passed — ledger only: SES&#x27;s side was not checked" in listed
 
     # SES's Send events arrive: counted again, the pass is SES's word.
@@ -298,12 +299,12 @@ def test_a_pass_names_whether_ses_or_only_the_ledger_was_checked(transactional_d
     assert error is None
     assert report["proof"] == "ses"
     assert report["verdict"] == "Passed — counted at SES (SES Send events)"
-    page = admin_client.get(reverse("admin:delivery_loadtestrun_change", args=[run.pk])).content.decode()
+    page = admin_client.get(reverse("admin:loadtest_loadtestrun_change", args=[run.pk])).content.decode()
     assert "Passed — counted at SES (SES Send events)" in page
 
 
 def test_a_failure_reads_as_before_whatever_was_checked(transactional_db):
-    run = loadtest.loadtest_create(messages=2, rate=1, ses=LoadTestRun.Ses.CURRENT)
+    run = runner.loadtest_create(messages=2, rate=1, ses=LoadTestRun.Ses.CURRENT)
     _row(run, 0)  # Message 1 never reached the ledger.
 
     report, error = loadtest_json("--verify", run.label)
@@ -344,7 +345,7 @@ def _marketers_data() -> dict:
 
 
 def test_cleanup_deletes_the_load_tests_data_and_keeps_the_marketers_and_the_runs(db):
-    first, second = (loadtest.loadtest_create(messages=2, rate=1) for _ in range(2))
+    first, second = (runner.loadtest_create(messages=2, rate=1) for _ in range(2))
     made = [_load_test_data(first), _load_test_data(second)]
     theirs = _marketers_data()
     before = {

@@ -4,9 +4,9 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from delivery import loadtest
-from delivery.exceptions import LoadTestError
-from delivery.models import LoadTestRun
+from loadtest import proof, runner
+from loadtest.exceptions import LoadTestError
+from loadtest.models import LoadTestRun
 
 
 class Command(BaseCommand):
@@ -50,9 +50,9 @@ class Command(BaseCommand):
                 run = LoadTestRun.objects.filter(label=options["verify"]).first()
                 if run is None:
                     raise CommandError(f"No load test run is labelled {options['verify']!r}.")
-                run = loadtest.loadtest_verify(run=run)
+                run = proof.loadtest_verify(run=run)
             else:
-                run = loadtest.loadtest_create(
+                run = runner.loadtest_create(
                     messages=options["messages"],
                     rate=options["rate"],
                     via=options["via"],
@@ -65,13 +65,13 @@ class Command(BaseCommand):
                 )
                 if not options["json"]:
                     self.stdout.write(f"Load test {run.label}: {run.messages} messages at {run.rate}/s …")
-                run = loadtest.loadtest_execute(run=run, url=options["url"], workers=options["workers"])
+                run = runner.loadtest_execute(run=run, url=options["url"], workers=options["workers"])
         except LoadTestError as exc:
             raise CommandError(str(exc)) from exc
         if options["json"]:
-            verdict = loadtest.loadtest_verdict(run=run)
+            verdict = proof.loadtest_verdict(run=run)
             self.stdout.write(json.dumps({"status": run.status, "verdict": verdict, **run.report}, indent=2))
         else:
-            self.stdout.write(loadtest.loadtest_summary(run=run))
+            self.stdout.write(proof.loadtest_summary(run=run))
         if run.status != LoadTestRun.Status.PASSED:
             raise CommandError(f"Load test {run.label}: {run.get_status_display()}.", returncode=1)

@@ -24,7 +24,7 @@ from tests.conftest import _services_required
 from tests.factories import TemplateFactory
 from tests.utils import free_port, wait_until
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "loadtest" / "artillery.yml"
 PROCESSOR = ROOT / "loadtest" / "processor.js"
 NODE = shutil.which("node")

@@ -1,0 +1,27 @@
+"""The admin pages that several apps contribute to, composed and registered once, here.
+
+Each app contributes what it owns without knowing the apps above it: campaigns the base pages,
+delivery the ledger's pages and actions, tracking the report and the timeline.
+"""
+
+from django.contrib import admin
+
+from campaigns.admin import CampaignAdminBase, ContactAdminBase
+from campaigns.models import Campaign, Contact
+from delivery.admin import CampaignDeliveryMixin
+from tracking.admin import CampaignReportMixin, ContactTimelineMixin
+
+
+@admin.register(Campaign)
+class CampaignAdmin(CampaignReportMixin, CampaignDeliveryMixin, CampaignAdminBase):
+    """A campaign: its form and status moves, preview, test send, progress, report and exports."""
+
+    actions = [*CampaignAdminBase.actions, *CampaignDeliveryMixin.delivery_actions]
+    readonly_fields = [*CampaignAdminBase.readonly_fields, *CampaignDeliveryMixin.delivery_readonly_fields]
+
+
+@admin.register(Contact)
+class ContactAdmin(ContactTimelineMixin, ContactAdminBase):
+    """A contact: its fields, lists, and the timeline of everything sent to it and seen of it."""
+
+    readonly_fields = [*ContactAdminBase.readonly_fields, *ContactTimelineMixin.tracking_readonly_fields]

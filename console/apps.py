@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _roles_sync(**kwargs) -> None:
+    from console.roles import roles_sync
+
+    roles_sync()
+
+
+class ConsoleConfig(AppConfig):
+    """The top of the house: composes what campaigns, delivery and tracking each contribute."""
+
+    name = "console"
+    verbose_name = "Console"
+
+    def ready(self):
+        # Sent to this app after every other's, once every app's permissions exist.
+        post_migrate.connect(_roles_sync, sender=self, dispatch_uid="console-roles")

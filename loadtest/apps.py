@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class LoadtestConfig(AppConfig):
+    """The built-in load test: real traffic through the real pipeline, then proof of exactly-once.
+
+    It sits above tracking: it reads the ledger, SES's side and SES's Send events.
+    """
+
+    name = "loadtest"
+    verbose_name = "Load tests"

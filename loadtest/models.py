@@ -1,0 +1,73 @@
+"""The record of each load test run and its verdict."""
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+
+class LoadTestRun(models.Model):
+    """One run of the built-in load test (`manage.py loadtest` or the admin) and its verdict."""
+
+    class Via(models.TextChoices):
+        API = "api", "POST /api/v1/messages"
+        CAMPAIGN = "campaign", "A one-step campaign"
+
+    class Ses(models.TextChoices):
+        CURRENT = "current", "The configured SES (real SES: mailbox-simulator recipients only)"
+        STANDIN = "standin", "The load stand-in (fast; it records what it receives)"
+        MOTO = "moto", "moto (function, about 300 calls/s)"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        #: No duplicate or missing message; what that was checked against is the report's proof.
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed: duplicates or missing messages"
+        ERROR = "error", "Could not run"
+
+    class Proof(models.TextChoices):
+        """What a run's messages were counted against: its report's `proof`."""
+
+        #: The ledger and what SES's side received (a stand-in's record, moto's, Send events).
+        SES = "ses", "counted at SES"
+        #: The ledger alone: no record of SES's side (real SES without Send events, or none yet).
+        LEDGER = "ledger", "ledger only: SES's side was not checked"
+
+    #: Goes into every recipient address of the run (`success+<label>-<n>@…`), so its mail is
+    #: told apart from all other mail on the ledger and at SES.
+    label = models.CharField(max_length=32, unique=True, editable=False)
+    messages = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(1_000_000)],
+        help_text="How many messages to send.",
+    )
+    rate = models.FloatField(
+        validators=[MinValueValidator(0.1)], help_text="Messages per second, offered and sent."
+    )
+    via = models.CharField(max_length=16, choices=Via.choices, default=Via.API)
+    ses = models.CharField(
+        "SES", max_length=16, choices=Ses.choices, default=Ses.STANDIN, help_text="Where the mail goes."
+    )
+    to = models.TextField(
+        default="success@simulator.amazonses.com",
+        help_text="Recipient addresses, comma-separated; each message gets a +label of its own.",
+    )
+    kill_worker_at = models.FloatField(
+        null=True, blank=True, help_text="SIGKILL one worker when this share (%) is sent, then restart it."
+    )
+    allow_real_recipients = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, editable=False)
+    started_by = models.CharField(max_length=200, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    finished_at = models.DateTimeField(null=True, blank=True, editable=False)
+    #: What `loadtest_report` measured: counts, rates, latencies, queue depth over time.
+    report = models.JSONField(default=dict, blank=True, editable=False)
+    #: The API key or campaign the run made, and where the SES side's receipts are.
+    context = models.JSONField(default=dict, blank=True, editable=False)
+
+    class Meta:
+        # The table keeps the name it was made with in delivery, where the model used to live.
+        db_table = "delivery_loadtestrun"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Load test {self.label}: {self.messages} via {self.via} ({self.get_status_display()})"
