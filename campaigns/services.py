@@ -166,7 +166,8 @@ def _campaign_transition(
 
 # --- Recurring campaigns --------------------------------------------------------------------------
 
-RECUR_TASK = "delivery.tasks.campaign_recur"
+#: The task each recurring campaign's beat entry calls (campaigns/tasks.py).
+RECUR_TASK = "campaigns.tasks.campaign_recur"
 
 
 def _recurrence_task_name(campaign: Campaign) -> str:

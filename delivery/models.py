@@ -15,7 +15,9 @@ class TransactionalMessage(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     # Indexed by the unique (api_key, unique_code) constraint, which leads with it.
-    api_key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, related_name="messages", db_index=False)
+    api_key = models.ForeignKey(
+        ApiKey, on_delete=models.PROTECT, related_name="transactional_messages", db_index=False
+    )
     #: The integrator's idempotency code, unique per API key; NULL when none was given, so that one
     #: plain unique index serves both the constraint and the lookup of every request.
     unique_code = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 - see above
@@ -23,8 +25,8 @@ class TransactionalMessage(models.Model):
     fingerprint = models.CharField(max_length=64)
     #: The status answered when the message was accepted, replayed verbatim to retries.
     accepted_status = models.CharField(max_length=16)
-    template = models.ForeignKey(Template, on_delete=models.PROTECT, related_name="messages")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="messages")
+    template = models.ForeignKey(Template, on_delete=models.PROTECT, related_name="transactional_messages")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="transactional_messages")
     to_email = models.EmailField(max_length=254)
     from_email = models.CharField(max_length=320)
     configuration_set = models.CharField(max_length=64, blank=True)

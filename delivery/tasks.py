@@ -5,7 +5,6 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from campaigns import services as campaign_services
 from campaigns.models import Campaign
 from delivery import sending, services
 
@@ -40,15 +39,3 @@ def messages_dispatch() -> None:
     Several of these may run at once on different workers: they claim disjoint rows.
     """
     sending.messages_send(budget_seconds=settings.SEND_TASK_BUDGET_SECONDS)
-
-
-@shared_task(name=campaign_services.RECUR_TASK, ignore_result=True)
-def campaign_recur(campaign_id: int) -> None:
-    """Start a run of a recurring campaign (its beat entry calls this); the tick then sends it."""
-    campaign = Campaign.objects.filter(pk=campaign_id).first()
-    if campaign is None:
-        logger.warning("Recurring campaign %s no longer exists.", campaign_id)
-        return
-    run = campaign_services.campaign_run_create(campaign=campaign)
-    if run is not None:
-        logger.info("Campaign %s: run %s started.", campaign_id, run.pk)

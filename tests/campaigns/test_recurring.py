@@ -7,10 +7,9 @@ import pytest
 import time_machine
 from django_celery_beat.models import PeriodicTask
 
-from campaigns import services
+from campaigns import services, tasks
 from campaigns.models import Campaign
 from delivery import services as delivery_services
-from delivery import tasks
 from delivery.models import StepExecution
 from tests.conftest import sent_messages
 from tests.factories import CampaignStepFactory, ListMembershipFactory, sendable_campaign
