@@ -251,16 +251,14 @@ def step_execution_reconcile(*, tracking_id: UUID | str, ses_message_id: str, ac
     return False
 
 
-_OUTCOME_ORDER = list(StepExecution.Outcome.values)
-
-
 def step_execution_record_outcome(*, execution_id: int, outcome: str) -> bool:
     """Record what SES reported after accepting a row's email; return whether it changed.
 
-    The outcome only climbs (delayed < delivered < rejected < bounced < complained), so events
-    applied in any order end the same: a Delivery that arrives after its Bounce changes nothing.
+    The outcome only climbs StepExecution.OUTCOME_RANK, so events applied in any order end the
+    same: a Delivery that arrives after its Bounce changes nothing.
     """
-    lower = _OUTCOME_ORDER[: _OUTCOME_ORDER.index(outcome)]
+    rank = StepExecution.OUTCOME_RANK
+    lower = [other for other in rank if rank[other] < rank[StepExecution.Outcome(outcome)]]
     return bool(
         StepExecution.objects.filter(pk=execution_id, outcome__in=lower).update(
             outcome=outcome, updated_at=timezone.now()

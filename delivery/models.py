@@ -87,7 +87,7 @@ class StepExecution(models.Model):
     ses_message_id = models.CharField(max_length=100, blank=True)
 
     class Outcome(models.TextChoices):
-        """What SES reported after accepting the email, in rising precedence."""
+        """What SES reported after accepting the email; OUTCOME_RANK orders them."""
 
         NONE = "", "Not reported"
         DELAYED = "delayed", "Delayed"
@@ -96,7 +96,16 @@ class StepExecution(models.Model):
         BOUNCED = "bounced", "Bounced"
         COMPLAINED = "complained", "Complained"
 
-    #: Only ever moves up the order above: a late Delivery never hides a Bounce.
+    #: The precedence of outcomes: a row's outcome only ever moves to a higher rank, so a late
+    #: Delivery never hides a Bounce, and a Complaint (the worst news) outranks everything.
+    OUTCOME_RANK = {
+        Outcome.NONE: 0,
+        Outcome.DELAYED: 1,
+        Outcome.DELIVERED: 2,
+        Outcome.REJECTED: 3,
+        Outcome.BOUNCED: 4,
+        Outcome.COMPLAINED: 5,
+    }
     # db_default too: fan-out and COPY write rows in SQL that names its columns.
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default="", db_default="", blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)

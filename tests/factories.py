@@ -119,3 +119,22 @@ def sendable_campaign(*, contacts: int = 3, **campaign_fields) -> Campaign:
     for _ in range(contacts):
         ListMembershipFactory(contact_list=audience)
     return step.campaign
+
+
+def started_campaign(*, contacts: int = 3, **campaign_fields) -> Campaign:
+    """Build a sendable campaign, schedule and dispatch it, and fan its step out: rows pending."""
+    from campaigns import services as campaign_services
+    from delivery import fan_out, services
+
+    campaign = campaign_services.campaign_schedule(
+        campaign=sendable_campaign(contacts=contacts, **campaign_fields)
+    )
+    services.campaign_dispatch(campaign=campaign)
+    fan_out.step_fan_out(step=campaign.steps.get())
+    campaign.refresh_from_db()
+    return campaign
+
+
+def campaign_rows(campaign: Campaign):
+    """Return a campaign's ledger rows in the order they were made."""
+    return StepExecution.objects.filter(step__campaign=campaign).order_by("pk")

@@ -11,6 +11,7 @@ from django.utils.html import format_html, format_html_join
 from core.charts import svg_time_bars
 from tracking import inbox
 from tracking.models import Alert, SnsMessage, SoftBounceStreak, TrackingEvent
+from tracking.outcomes import RATES
 from tracking.selectors import (
     campaign_event_rows,
     campaign_recipient_rows,
@@ -142,19 +143,9 @@ def _csv_response(rows, filename: str) -> StreamingHttpResponse:
     return response
 
 
-_RATES = (
-    ("delivery", "Delivery", "sent"),
-    ("bounce", "Bounce", "sent"),
-    ("complaint", "Complaint", "sent"),
-    ("open", "Open (people)", "delivered"),
-    ("click", "Click (people)", "delivered"),
-    ("click_to_open", "Click-to-open", "opened"),
-    ("unsubscribe", "Unsubscribe", "delivered"),
-)
-
-
 def _rate_rows(rates: dict) -> list[tuple[str, str, str]]:
-    return [(label, "—" if rates[key] is None else f"{rates[key]:.2%}", of) for key, label, of in _RATES]
+    shown = {name: "—" if value is None else f"{value:.2%}" for name, value in rates.items()}
+    return [(rate.label, shown[rate.name], rate.of) for rate in RATES]
 
 
 class CampaignReportMixin:

@@ -11,19 +11,18 @@ from campaigns.models import Campaign
 from core.api.filters import DateTimeFilter
 from delivery.models import StepExecution, TransactionalMessage
 from tracking.models import TrackingEvent
+from tracking.outcomes import COUNTED_OUTCOMES, RATES
 from tracking.selectors import campaign_stats
 
 
 class RatesSerializer(serializers.Serializer):
-    delivery = serializers.FloatField(allow_null=True, help_text="delivered / sent")
-    bounce = serializers.FloatField(allow_null=True, help_text="bounced / sent")
-    complaint = serializers.FloatField(allow_null=True, help_text="complained / sent")
-    open = serializers.FloatField(allow_null=True, help_text="unique human opens / delivered")
-    click = serializers.FloatField(allow_null=True, help_text="unique human clicks / delivered")
-    click_to_open = serializers.FloatField(
-        allow_null=True, help_text="unique human clicks / unique human opens"
-    )
-    unsubscribe = serializers.FloatField(allow_null=True, help_text="unsubscribed / delivered")
+    """Every rate of tracking.outcomes.RATES, with its definition as help."""
+
+    def get_fields(self):
+        return {
+            rate.name: serializers.FloatField(allow_null=True, help_text=f"{rate.part} / {rate.whole}")
+            for rate in RATES
+        }
 
 
 class LedgerCountsSerializer(serializers.Serializer):
@@ -42,27 +41,21 @@ class CampaignStatsSerializer(serializers.Serializer):
     recipients = serializers.IntegerField()
     ledger = LedgerCountsSerializer()
     sent = serializers.IntegerField()
-    delivered = serializers.IntegerField()
-    bounced = serializers.IntegerField()
-    bounced_hard = serializers.IntegerField(help_text="Permanent bounces: the address is suppressed.")
-    bounced_soft = serializers.IntegerField(help_text="Transient bounces: suppressed after a streak.")
-    bounced_other = serializers.IntegerField(
-        help_text="Policy blocks (5.7.x, about the sender) and addresses on SES's own suppression list."
-    )
-    complained = serializers.IntegerField()
-    rejected = serializers.IntegerField()
     opens_unique = serializers.IntegerField()
     opens_total = serializers.IntegerField()
     machine_opens_total = serializers.IntegerField()
     clicks_unique = serializers.IntegerField()
     clicks_total = serializers.IntegerField()
     machine_clicks_total = serializers.IntegerField()
-    unsubscribed = serializers.IntegerField()
-    suppressed = serializers.IntegerField(
-        help_text="Emails whose outcome suppressed the address: hard bounces, complaints, SES's own list."
-    )
     links = LinkClicksSerializer(many=True, help_text="Each tracked link, in the order first sent.")
     rates = RatesSerializer()
+
+    def get_fields(self):
+        # The counted outcomes come from their one table, with their meaning as help.
+        outcomes = {
+            outcome.key: serializers.IntegerField(help_text=outcome.help) for outcome in COUNTED_OUTCOMES
+        }
+        return {**super().get_fields(), **outcomes}
 
 
 class CampaignStatsViewSet(viewsets.GenericViewSet):

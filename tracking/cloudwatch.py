@@ -8,12 +8,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.models import Campaign
+from tracking.outcomes import COUNTED_OUTCOMES
 
 # Campaign figures published, as (CloudWatch metric name, key of campaign_stats).
 CLOUDWATCH_FIGURES = (
-    ("Delivered", "delivered"),
-    ("Bounces", "bounced"),
-    ("Complaints", "complained"),
+    *((outcome.cloudwatch, outcome.key) for outcome in COUNTED_OUTCOMES if outcome.cloudwatch),
     ("UniqueOpens", "opens_unique"),
     ("UniqueClicks", "clicks_unique"),
 )

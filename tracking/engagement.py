@@ -9,12 +9,12 @@ from django.db import models, transaction
 from django.db.models import F, Min
 
 from delivery.models import Engagement, StepExecution, TrackedLink
-from tracking.bounces import ACCOUNT_SUPPRESSED, HARD, SOFT
 from tracking.models import (
     LinkEngagement,
     StepEngagement,
     TrackingEvent,
 )
+from tracking.outcomes import COUNTED_EVENT_TYPES, outcome_keys
 
 _ENGAGEMENT_FIELDS = (
     "opens",
@@ -141,29 +141,6 @@ def engagement_add(*, engaged: list[Engaged]) -> None:
     _counters_add(LinkEngagement, {pk: delta for pk, delta in link_deltas.items() if pk in existing})
 
 
-# The keys an event adds to its email's counted outcomes, and so to its step's counters.
-_OUTCOME_KEYS = {
-    TrackingEvent.Type.DELIVERY: ("delivered",),
-    TrackingEvent.Type.REJECT: ("rejected",),
-    TrackingEvent.Type.UNSUBSCRIBE: ("unsubscribed",),
-}
-
-
-def outcome_keys(*, event_type: str, kind: str = "") -> tuple[str, ...]:
-    """Return what an event counts for its email: a bounce counts as bounced and by its class.
-
-    "suppressed" counts the emails whose outcome puts the address on the suppression list at once:
-    a hard bounce, a complaint, or a bounce because SES's account list holds the address. (Soft
-    bounces suppress only after a streak across campaigns, which no one email decides.)
-    """
-    if event_type == TrackingEvent.Type.BOUNCE:
-        keys = ("bounced", f"bounced_{kind}" if kind in (HARD, SOFT) else "bounced_other")
-        return (*keys, "suppressed") if kind in (HARD, ACCOUNT_SUPPRESSED) else keys
-    if event_type == TrackingEvent.Type.COMPLAINT:
-        return ("complained", "suppressed")
-    return _OUTCOME_KEYS.get(event_type, ())
-
-
 def engagement_outcomes_add(*, outcomes: list[tuple[int, str]]) -> None:
     """Count (email, outcome) pairs for their steps, each email's outcome once however often reported.
 
@@ -203,7 +180,7 @@ def engagement_rebuild(*, chunk: int = 5000) -> int:
     )
     reported = (
         TrackingEvent.objects.filter(
-            type__in=[*_OUTCOME_KEYS, TrackingEvent.Type.BOUNCE, TrackingEvent.Type.COMPLAINT],
+            type__in=COUNTED_EVENT_TYPES,
             step_execution__isnull=False,
         )
         .order_by("step_execution_id")

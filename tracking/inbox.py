@@ -30,13 +30,14 @@ from tracking.bounces import (
     recipient_suppress,
     soft_bounce_record,
 )
-from tracking.engagement import Engaged, engagement_add, engagement_outcomes_add, outcome_keys
+from tracking.engagement import Engaged, engagement_add, engagement_outcomes_add
 from tracking.events import EventFormatError, SesEvent, ses_events_from_record
 from tracking.models import (
     SnsMessage,
     SoftBounceStreak,
     TrackingEvent,
 )
+from tracking.outcomes import outcome_keys
 from tracking.reputation import campaign_reputation_check, configuration_set_reputation_check
 from tracking.sns import SnsEnvelope
 
@@ -163,10 +164,11 @@ def _event_apply(*, event: SesEvent, message: SnsMessage, now: datetime) -> bool
         },
     )
     if created:  # A second delivery of the same message changes nothing.
-        _event_effects(event=event, kind=kind, row=row)
+        # Counted first: the reputation guard, among the effects, judges the counters.
         keys = outcome_keys(event_type=event.type, kind=kind)
         if row is not None and keys:
             engagement_outcomes_add(outcomes=[(row.pk, key) for key in keys])
+        _event_effects(event=event, kind=kind, row=row)
     return created
 
 

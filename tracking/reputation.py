@@ -10,28 +10,40 @@ from django.utils import timezone
 from campaigns import services as campaign_services
 from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign
-from delivery.models import StepExecution
 from tracking import metrics
 from tracking.bounces import HARD
 from tracking.models import (
     TrackingEvent,
 )
+from tracking.outcomes import campaign_rates
+from tracking.selectors import campaign_outcome_counts
 
 logger = logging.getLogger(__name__)
 
 
-def _reputation_problems(*, sent: int, hard: int, complaints: int) -> list[str]:
-    """Name each rate over its limit, once `sent` is large enough to judge."""
+#: The rates the guard judges, with their limits' settings, in the words of a pause note.
+GUARDED_RATES = (
+    ("bounce", "hard bounces", "SES_BOUNCE_RATE_LIMIT"),
+    ("complaint", "complaints", "SES_COMPLAINT_RATE_LIMIT"),
+)
+
+
+def reputation_problems(*, counts: dict[str, int]) -> list[str]:
+    """Name each guarded rate of these counts over its limit, once enough was sent to judge.
+
+    The rates are tracking.outcomes.campaign_rates': "bounce" is hard bounces over sent, as SES
+    counts it. The alerts judge the same rates against the same limits.
+    """
+    sent = counts.get("sent", 0)
     if sent < settings.SES_REPUTATION_MIN_SENT:
         return []
-    return [
-        f"{name} {count / sent:.3%} of {sent} sent (limit {limit:.3%})"
-        for name, count, limit in (
-            ("hard bounces", hard, settings.SES_BOUNCE_RATE_LIMIT),
-            ("complaints", complaints, settings.SES_COMPLAINT_RATE_LIMIT),
-        )
-        if count / sent > limit
-    ]
+    rates = campaign_rates(counts=counts)
+    problems = []
+    for rate, words, setting in GUARDED_RATES:
+        limit = getattr(settings, setting)
+        if rates[rate] is not None and rates[rate] > limit:
+            problems.append(f"{words} {rates[rate]:.3%} of {sent} sent (limit {limit:.3%})")
+    return problems
 
 
 def _campaign_pause_for_reputation(*, campaign: Campaign, problems: list[str], scope: str, kind: str) -> bool:
@@ -54,10 +66,12 @@ def configuration_set_reputation_check(*, name: str, now: datetime | None = None
     """
     since = (now or timezone.now()) - timedelta(hours=settings.SES_REPUTATION_WINDOW_HOURS)
     events = TrackingEvent.objects.filter(configuration_set=name, occurred_at__gte=since)
-    problems = _reputation_problems(
-        sent=events.filter(type=TrackingEvent.Type.SEND).count(),
-        hard=events.filter(type=TrackingEvent.Type.BOUNCE, kind=HARD).count(),
-        complaints=events.filter(type=TrackingEvent.Type.COMPLAINT).count(),
+    problems = reputation_problems(
+        counts={
+            "sent": events.filter(type=TrackingEvent.Type.SEND).count(),
+            "bounced_hard": events.filter(type=TrackingEvent.Type.BOUNCE, kind=HARD).count(),
+            "complained": events.filter(type=TrackingEvent.Type.COMPLAINT).count(),
+        }
     )
     if not problems:
         return []
@@ -79,25 +93,12 @@ def campaign_reputation_check(*, campaign: Campaign) -> bool:
     """Pause a sending campaign whose hard-bounce or complaint rate crossed its limit; return whether.
 
     The limits sit below SES's review lines (5% bounces, 0.1% complaints) so a bad list stops
-    before the account is reviewed. Rates count recipients, over sent mail, once enough is sent.
+    before the account is reviewed. The counts are the step counters (each email once) and the
+    ledger's tally of sent mail, which the event being applied has already added to.
     """
     if campaign.status != Campaign.Status.SENDING:
         return False
-    sent = StepExecution.objects.filter(step__campaign=campaign, status=StepExecution.Status.SENT).count()
-    if sent < settings.SES_REPUTATION_MIN_SENT:
-        return False
-    events = TrackingEvent.objects.filter(step_execution__step__campaign=campaign)
-    problems = _reputation_problems(
-        sent=sent,
-        hard=events.filter(type=TrackingEvent.Type.BOUNCE, kind=HARD)
-        .values("step_execution")
-        .distinct()
-        .count(),
-        complaints=events.filter(type=TrackingEvent.Type.COMPLAINT)
-        .values("step_execution")
-        .distinct()
-        .count(),
-    )
+    problems = reputation_problems(counts=campaign_outcome_counts(campaign=campaign))
     return bool(problems) and _campaign_pause_for_reputation(
         campaign=campaign, problems=problems, scope="this campaign", kind="campaign"
     )

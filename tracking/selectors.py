@@ -10,6 +10,7 @@ from delivery import compose as delivery_compose
 from delivery import selectors as delivery_selectors
 from delivery.models import StepExecution, TrackedLink
 from tracking.models import EventTally, LinkEngagement, StepEngagement, TrackingEvent
+from tracking.outcomes import OUTCOME_KEYS, campaign_rates
 
 Type = TrackingEvent.Type
 Status = StepExecution.Status
@@ -23,21 +24,18 @@ ENGAGEMENT_COUNTERS = (
     "machine_clicks_total",
 )
 LINK_COUNTERS = ("clicks_unique", "clicks_total", "machine_clicks_total")
-OUTCOME_COUNTERS = (
-    "delivered",
-    "bounced",
-    "bounced_hard",
-    "bounced_soft",
-    "bounced_other",
-    "complained",
-    "rejected",
-    "unsubscribed",
-    "suppressed",
-)
 
 
-def _rate(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
+def campaign_outcome_counts(*, campaign: Campaign) -> dict[str, int]:
+    """Return a campaign's counted outcomes and opens and clicks, with `sent`: what rates divide.
+
+    From the counters the consumers keep and the ledger's tally, never by counting events.
+    """
+    counts = StepEngagement.objects.filter(step__campaign=campaign).aggregate(
+        **{field: Coalesce(Sum(field), 0) for field in (*ENGAGEMENT_COUNTERS, *OUTCOME_KEYS)}
+    )
+    ledger = delivery_selectors.step_execution_counts(campaign=campaign)
+    return {**counts, "sent": ledger.get(Status.SENT, 0)}
 
 
 def campaign_stats(*, campaign: Campaign) -> dict:
@@ -47,27 +45,13 @@ def campaign_stats(*, campaign: Campaign) -> dict:
     link scanners) are counted apart and left out of the rates.
     """
     ledger = delivery_selectors.step_execution_counts(campaign=campaign)
-    # Every figure comes from the counters the consumers keep, not from counting events.
-    counts = StepEngagement.objects.filter(step__campaign=campaign).aggregate(
-        **{field: Coalesce(Sum(field), 0) for field in (*ENGAGEMENT_COUNTERS, *OUTCOME_COUNTERS)}
-    )
-    sent = ledger.get(Status.SENT, 0)
-    delivered = counts["delivered"]
+    counts = campaign_outcome_counts(campaign=campaign)
     return {
         "recipients": sum(ledger.values()),
         "ledger": {status: ledger.get(status, 0) for status in Status.values},
-        "sent": sent,
         **counts,
         "links": campaign_link_clicks(campaign=campaign),
-        "rates": {
-            "delivery": _rate(delivered, sent),
-            "bounce": _rate(counts["bounced"], sent),
-            "complaint": _rate(counts["complained"], sent),
-            "open": _rate(counts["opens_unique"], delivered),
-            "click": _rate(counts["clicks_unique"], delivered),
-            "click_to_open": _rate(counts["clicks_unique"], counts["opens_unique"]),
-            "unsubscribe": _rate(counts["unsubscribed"], delivered),
-        },
+        "rates": campaign_rates(counts=counts),
     }
 
 

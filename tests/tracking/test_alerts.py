@@ -43,7 +43,9 @@ def _campaign(
         kinds = ["bounce"] if n < bounced else ["delivery"]
         kinds += ["open"] * (n < opened) + ["click"] * (n < clicked)
         for kind in kinds:
-            TrackingEventFactory(step_execution=row, type=kind, recipient=row.email)
+            # The bounces here are hard ones: the bounce rate is hard bounces over sent.
+            hard = {"kind": "hard"} if kind == "bounce" else {}
+            TrackingEventFactory(step_execution=row, type=kind, recipient=row.email, **hard)
     engagement.engagement_rebuild()  # Count the events written here, as the consumers would.
     return Campaign.objects.get(pk=campaign.pk)
 

@@ -16,8 +16,8 @@ def _row(step, status="sent"):
     return StepExecutionFactory(step=step, status=status)
 
 
-def _event(row, kind, **fields):
-    return TrackingEventFactory(step_execution=row, type=kind, recipient=row.email, **fields)
+def _event(row, event_type, **fields):
+    return TrackingEventFactory(step_execution=row, type=event_type, recipient=row.email, **fields)
 
 
 def test_stats_count_recipients_once_and_keep_machines_apart(api_client):
@@ -26,7 +26,7 @@ def test_stats_count_recipients_once_and_keep_machines_apart(api_client):
     _row(step, StepExecution.Status.FAILED)
     for row in rows[:3]:
         _event(row, "delivery")
-    _event(rows[3], "bounce")
+    _event(rows[3], "bounce", kind="hard")
     _event(rows[0], "open")
     _event(rows[0], "open")
     _event(rows[1], "open", is_machine=True)

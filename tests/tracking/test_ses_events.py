@@ -99,7 +99,7 @@ def test_a_send_event_reconciles_an_unknown_row_by_its_tag():
     assert (row.status, row.ses_message_id) == (Status.SENT, "ses-from-the-event")
 
 
-# Row 18: the event comes before the ledger row has its MessageId.
+# The event comes before the ledger row has its MessageId.
 def test_an_untagged_event_waits_for_its_row_and_is_applied_once_the_row_is_committed(settings):
     row = StepExecutionFactory(status=Status.SENDING)  # SES answered; the worker has not committed.
     record = bounce(row, tagged=False)
@@ -132,7 +132,7 @@ def test_an_untagged_event_that_never_finds_its_row_is_kept_unlinked_after_the_w
     assert Suppression.objects.filter(email=event.recipient).exists()  # Suppressed whoever sent it.
 
 
-# Row 19: Delivery and Bounce, in either order.
+# Delivery and Bounce, in either order.
 @pytest.mark.parametrize("order", [("delivery", "bounce"), ("bounce", "delivery")])
 def test_delivery_and_bounce_in_either_order_end_bounced_with_one_suppression(order):
     row = sent_row()
@@ -156,7 +156,7 @@ def test_the_outcome_only_climbs():
     assert row.outcome == Outcome.COMPLAINED
 
 
-# Row 20: a bounce naming 3 of 5 destinations.
+# A bounce naming 3 of 5 destinations.
 def test_exactly_the_bounced_recipients_of_a_multi_recipient_bounce_are_suppressed(settings):
     settings.SES_EVENT_WAIT_SECONDS = 0
     record = fixture("event-bounce-permanent.json")
@@ -171,7 +171,7 @@ def test_exactly_the_bounced_recipients_of_a_multi_recipient_bounce_are_suppress
     assert TrackingEvent.objects.count() == 3
 
 
-# Row 21: the suppression policy.
+# The suppression policy.
 @pytest.mark.parametrize(
     ("bounce_type", "subtype", "status", "suppressed_as", "kind"),
     [

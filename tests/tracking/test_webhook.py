@@ -126,7 +126,7 @@ def test_a_signed_notification_is_stored_and_answered_then_applied_by_the_tick(c
     assert fetches == [CERT_URL]
 
 
-# Rows 1–4: certificate URLs that are not AWS's own, refused before any fetch.
+# Certificate URLs that are not AWS's own, refused before any fetch.
 @pytest.mark.parametrize(
     "url",
     [
@@ -169,7 +169,7 @@ def test_a_china_region_certificate_host_is_accepted_for_a_china_topic(settings,
     assert fetches == [url]
 
 
-# Rows 5 and 6: genuinely signed, but from a topic that is not ours.
+# Genuinely signed, but from a topic that is not ours.
 def test_a_confirmation_from_a_foreign_topic_is_refused_and_never_confirmed(client, fetches, confirmations):
     foreign = "arn:aws:sns:us-east-1:999999999999:attacker"
     response = post(client, SIGNER.sign(confirmation(TopicArn=foreign)))
@@ -194,7 +194,7 @@ def test_an_event_of_another_ses_account_is_ignored(client, fetches, settings):
     assert not TrackingEvent.objects.exists()
 
 
-# Row 7: one byte changed after signing.
+# One byte changed after signing.
 @pytest.mark.parametrize("field", ["Message", "TopicArn", "Timestamp", "MessageId", "Subject"])
 def test_a_message_changed_after_signing_is_refused(client, fetches, settings, field):
     settings.SES_SNS_TOPIC_ARNS = [TOPIC, TOPIC + "-other"]  # A changed topic that is also trusted.
@@ -219,7 +219,7 @@ def test_a_type_changed_after_signing_is_refused(client, fetches):
     assert_nothing_recorded()
 
 
-# Row 8: signature versions.
+# Signature versions.
 def test_version_2_is_accepted_and_version_1_refused_once_pinned_to_2(client, fetches, settings):
     assert post(client, SIGNER.sign(notification(BOUNCE), version="2")).status_code == 200
     settings.SNS_MIN_SIGNATURE_VERSION = 2
@@ -244,7 +244,7 @@ def test_a_version_1_signature_presented_as_version_2_is_refused(client, fetches
     assert post(client, {**signed, "SignatureVersion": "2"}).status_code == 403
 
 
-# Row 9: what the canonical string must survive.
+# What the canonical string must survive.
 @pytest.mark.parametrize(
     "subject", [None, "", "Amazon SES Email Event Notification", 'Ünïcödé "quoted" subject'], ids=repr
 )
@@ -257,7 +257,7 @@ def test_subjects_absent_empty_or_present_and_awkward_messages_verify(client, fe
     assert post(client, SIGNER.sign(envelope, version=version)).status_code == 200
 
 
-# Row 10: the clock.
+# The clock.
 @pytest.mark.parametrize(
     "offset",
     [-timedelta(hours=1, minutes=6), timedelta(minutes=6)],
@@ -276,7 +276,7 @@ def test_a_message_within_its_age_and_skew_is_accepted(client, fetches):
     assert post(client, SIGNER.sign(notification(BOUNCE, Timestamp=timestamp(moment)))).status_code == 200
 
 
-# Row 11: redelivery.
+# Redelivery.
 def test_the_same_message_twice_is_a_200_that_changes_nothing(client, fetches):
     signed = SIGNER.sign(notification(BOUNCE))
     first = post(client, signed)
@@ -288,7 +288,7 @@ def test_the_same_message_twice_is_a_200_that_changes_nothing(client, fetches):
     assert SnsMessage.objects.count() == TrackingEvent.objects.count() == Suppression.objects.count() == 1
 
 
-# Row 12: headers that disagree with the body; unknown types.
+# Headers that disagree with the body; unknown types.
 @pytest.mark.parametrize(
     "headers",
     [
@@ -311,7 +311,7 @@ def test_an_unknown_type_is_400(client, fetches):
     )
 
 
-# Row 13: bad bodies get 4xx, never 500; SNS's text/plain is fine.
+# Bad bodies get 4xx, never 500; SNS's text/plain is fine.
 @pytest.mark.parametrize(
     ("body", "status"),
     [
@@ -347,7 +347,7 @@ def test_only_post_is_served(client):
     assert client.get(URL).status_code == 405
 
 
-# Row 14: the certificate download.
+# The certificate download.
 def test_a_failed_certificate_download_is_503_not_cached_and_the_retry_succeeds(client, monkeypatch):
     answers = [SnsCertificateUnavailable("timed out"), SIGNER.pem]
     asked = []
@@ -408,7 +408,7 @@ def test_the_download_has_a_timeout_no_redirects_and_a_size_cap(client, monkeypa
     assert all(kwargs["redirect"] is False for _method, _url, kwargs in http.calls)
 
 
-# Rows 15 and 16: subscriptions.
+# Subscriptions.
 def test_a_confirmation_is_confirmed_through_the_api_in_the_topic_region_never_by_url(
     client, fetches, confirmations, monkeypatch
 ):
@@ -433,7 +433,7 @@ def test_an_unsubscribe_confirmation_is_logged_loudly_and_not_resubscribed(
     assert not SnsMessage.objects.exists()
 
 
-# Row 17: the database is down.
+# The database is down.
 def test_a_database_outage_answers_503_and_the_retry_records_once(client, fetches, monkeypatch):
     real_store = inbox.sns_message_store
 

@@ -1,0 +1,121 @@
+"""The audience: addresses, the bulk upsert, suppression and unsubscribing."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from campaigns import audience
+from campaigns.audience import (
+    address_validate,
+    contact_bulk_upsert,
+    contact_unsubscribe,
+    suppression_add,
+)
+from campaigns.models import Contact, Suppression
+from tests.factories import (
+    ContactFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def test_address_validate_rejects_line_breaks_and_accepts_display_names():
+    address_validate(value="Acme News <news@acme.test>", field="from_email")
+    with pytest.raises(ValidationError):
+        address_validate(value="news@acme.test\r\nBcc: victim@example.com", field="from_email")
+    with pytest.raises(ValidationError):
+        address_validate(value="nobody", field="from_email")
+
+
+def test_suppression_add_is_idempotent_and_keeps_first_reason():
+    first, created = suppression_add(
+        email="X@Example.com", reason=Suppression.Reason.COMPLAINT, source=Suppression.Source.SES
+    )
+    again, created_again = suppression_add(
+        email="x@example.com", reason=Suppression.Reason.MANUAL, source=Suppression.Source.ADMIN
+    )
+    assert (created, created_again) == (True, False)
+    assert again.pk == first.pk
+    assert again.reason == Suppression.Reason.COMPLAINT
+
+
+def test_contact_unsubscribe_stamps_once():
+    contact = ContactFactory()
+    contact_unsubscribe(contact=contact)
+    stamped = contact.unsubscribed_at
+    contact_unsubscribe(contact=contact)
+    contact.refresh_from_db()
+    assert contact.status == Contact.Status.UNSUBSCRIBED
+    assert contact.unsubscribed_at == stamped
+
+
+def test_bulk_upsert_twice_in_one_transaction(transactional_db):
+    from django.db import transaction as db_transaction
+
+    with db_transaction.atomic():
+        first = contact_bulk_upsert(rows=[(0, {"email": "a@example.com", "first_name": "A"})])
+        second = contact_bulk_upsert(rows=[(0, {"email": "a@example.com", "last_name": "B"})])
+    assert (first.created, second.updated) == (1, 1)
+    contact = Contact.objects.get()
+    assert (contact.first_name, contact.last_name) == ("A", "B")
+
+
+def test_bulk_upsert_writes_only_rows_that_change_something():
+    contact_bulk_upsert(
+        rows=[
+            (0, {"email": "same@example.com", "first_name": "Same", "attributes": {"plan": "pro"}}),
+            (1, {"email": "moved@example.com", "first_name": "Before"}),
+        ]
+    )
+    stamps = dict(Contact.objects.values_list("email", "updated_at"))
+
+    result = contact_bulk_upsert(
+        rows=[
+            (0, {"email": "same@example.com", "first_name": "Same", "attributes": {"plan": "pro"}}),
+            (1, {"email": "moved@example.com", "first_name": "After"}),
+            (2, {"email": "fresh@example.com"}),
+        ]
+    )
+
+    assert (result.created, result.updated, result.unchanged) == (1, 1, 1)
+    after = dict(Contact.objects.values_list("email", "updated_at"))
+    assert after["same@example.com"] == stamps["same@example.com"]
+    assert after["moved@example.com"] > stamps["moved@example.com"]
+    assert Contact.objects.get(email="moved@example.com").first_name == "After"
+
+
+def test_bulk_upsert_keeps_the_time_an_unsubscribed_contact_left():
+    left = timezone.now() - timedelta(days=30)
+    ContactFactory(email="gone@example.com", status=Contact.Status.UNSUBSCRIBED, unsubscribed_at=left)
+
+    result = contact_bulk_upsert(
+        rows=[(0, {"email": "gone@example.com", "first_name": "Renamed", "status": "unsubscribed"})]
+    )
+
+    assert result.updated == 1
+    contact = Contact.objects.get()
+    assert (contact.first_name, contact.unsubscribed_at) == ("Renamed", left)
+    contact_bulk_upsert(rows=[(0, {"email": "gone@example.com", "status": "subscribed"})])
+    contact.refresh_from_db()
+    assert (contact.status, contact.unsubscribed_at) == (Contact.Status.SUBSCRIBED, None)
+
+
+def test_bulk_upsert_of_an_address_added_meanwhile_updates_it(postgres_only, monkeypatch):
+    match = audience._contacts_matching
+
+    def match_then_race(**kwargs):
+        matching = match(**kwargs)
+        # Another import adds one of the "new" addresses after this one looked.
+        ContactFactory(email="raced@example.com", first_name="Theirs")
+        return matching
+
+    monkeypatch.setattr(audience, "_contacts_matching", match_then_race)
+    result = contact_bulk_upsert(
+        rows=[(0, {"email": "raced@example.com", "first_name": "Ours"}), (1, {"email": "calm@example.com"})]
+    )
+
+    assert (result.created, result.updated, result.unchanged) == (1, 1, 0)
+    assert Contact.objects.get(email="raced@example.com").first_name == "Ours"
+    assert Contact.objects.filter(email="calm@example.com").exists()

@@ -1,0 +1,75 @@
+"""Rendering: personalization, escaping, and templates that cannot reach what they must not."""
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from campaigns.exceptions import TemplateRenderError
+from campaigns.models import Contact
+from campaigns.rendering import template_compile, template_render
+from tests.factories import (
+    ContactFactory,
+    TemplateFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def _render(template, contact):
+    return template_render(compiled=template_compile(template=template), contact=contact)
+
+
+def test_render_personalizes_from_fields_and_attributes():
+    template = TemplateFactory(
+        subject="Hi {{ contact.first_name }}",
+        html_body="<p>{{ contact.full_name }} on {{ attributes.plan }}</p>",
+        text_body="Plan: {{ attributes.plan }}",
+    )
+    contact = ContactFactory(first_name="Ada", last_name="Lovelace", attributes={"plan": "pro"})
+    rendered = _render(template, contact)
+    assert rendered.subject == "Hi Ada"
+    assert rendered.html == "<p>Ada Lovelace on pro</p>"
+    assert rendered.text == "Plan: pro"
+
+
+def test_render_escapes_html_only_and_keeps_subject_on_one_line():
+    template = TemplateFactory(
+        subject="For {{ contact.first_name }}", html_body="<b>{{ contact.first_name }}</b>"
+    )
+    contact = ContactFactory(first_name="Tom & <Jerry>\r\nBcc: x@example.com")
+    rendered = _render(template, contact)
+    assert "\n" not in rendered.subject
+    assert "\r" not in rendered.subject
+    assert rendered.subject == "For Tom & <Jerry> Bcc: x@example.com"
+    assert "&amp; &lt;Jerry&gt;" in rendered.html
+
+
+def test_render_missing_variable_is_empty_and_text_is_derived_from_html():
+    template = TemplateFactory(
+        subject="Hi{{ attributes.nickname }}", html_body="<h1>Title</h1><p>Body text</p>"
+    )
+    rendered = _render(template, ContactFactory(attributes={}))
+    assert rendered.subject == "Hi"
+    assert "Title" in rendered.text
+    assert "Body text" in rendered.text
+    assert "<" not in rendered.text
+
+
+def test_render_error_in_a_filter_fails_that_email_only():
+    template = TemplateFactory(html_body="{{ attributes.when|date:'Y' }}{{ attributes.n|divisibleby:0 }}")
+    with pytest.raises(TemplateRenderError):
+        _render(template, ContactFactory(attributes={"n": 3}))
+
+
+def test_template_cannot_reach_model_methods():
+    template = TemplateFactory(html_body="{{ contact.delete }}{{ contact.pk }}")
+    contact = ContactFactory()
+    rendered = _render(template, contact)
+    assert rendered.html == ""
+    assert Contact.objects.filter(pk=contact.pk).exists()
+
+
+def test_template_validate_names_the_broken_field():
+    template = TemplateFactory.build(html_body="{% for %}")
+    with pytest.raises(ValidationError) as excinfo:
+        template.full_clean()
+    assert "html_body" in excinfo.value.message_dict

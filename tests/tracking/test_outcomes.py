@@ -1,0 +1,55 @@
+"""One table of counted outcomes and one definition of every rate, shared by all their readers."""
+
+import pytest
+
+from delivery.models import StepExecution
+from tests.factories import CampaignStepFactory, StepExecutionFactory, TrackingEventFactory
+from tracking import alerts, engagement, reputation
+from tracking.api import CampaignStatsSerializer, RatesSerializer
+from tracking.cloudwatch import CLOUDWATCH_FIGURES
+from tracking.models import StepEngagement
+from tracking.outcomes import COUNTED_OUTCOMES, OUTCOME_KEYS, RATES, campaign_rates
+from tracking.selectors import campaign_stats
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_step_counters_the_api_and_cloudwatch_all_follow_the_one_table():
+    fields = {field.name for field in StepEngagement._meta.get_fields()}
+    assert set(OUTCOME_KEYS) <= fields
+    stats_fields = CampaignStatsSerializer().get_fields()
+    assert all(stats_fields[outcome.key].help_text == outcome.help for outcome in COUNTED_OUTCOMES)
+    assert set(RatesSerializer().get_fields()) == {rate.name for rate in RATES}
+    published = {key for _name, key in CLOUDWATCH_FIGURES}
+    assert {outcome.key for outcome in COUNTED_OUTCOMES if outcome.cloudwatch} <= published
+
+
+def test_the_bounce_rate_counts_hard_bounces_only_as_ses_does():
+    counts = {"sent": 100, "bounced": 9, "bounced_hard": 3, "bounced_soft": 6, "complained": 1}
+    rates = campaign_rates(counts=counts)
+    assert rates["bounce"] == 0.03
+    assert rates["complaint"] == 0.01
+    assert rates["open"] is None  # Nothing delivered: no rate, not zero.
+
+
+def test_the_guard_and_the_alerts_judge_one_rate_against_one_limit(settings):
+    settings.SES_REPUTATION_MIN_SENT = 10
+    settings.SES_BOUNCE_RATE_LIMIT = 0.1
+    step = CampaignStepFactory(campaign__status="sending")
+    rows = [StepExecutionFactory(step=step, status=StepExecution.Status.SENT) for _ in range(10)]
+    # Three soft bounces and one hard: 10% hard, at the limit, not over it: neither acts.
+    for row in rows[:3]:
+        TrackingEventFactory(step_execution=row, type="bounce", kind="soft", recipient=row.email)
+    TrackingEventFactory(step_execution=rows[3], type="bounce", kind="hard", recipient=rows[3].email)
+    engagement.engagement_rebuild()
+    campaign = step.campaign
+    campaign.started_at = campaign.created_at
+    campaign.save()
+    assert campaign_stats(campaign=campaign)["rates"]["bounce"] == 0.1
+    assert reputation.reputation_problems(counts=campaign_stats(campaign=campaign)) == []
+    assert [a.kind for a in alerts.alerts_check()] == []
+    # One more hard bounce: both see 20% and act.
+    TrackingEventFactory(step_execution=rows[4], type="bounce", kind="hard", recipient=rows[4].email)
+    engagement.engagement_rebuild()
+    assert reputation.campaign_reputation_check(campaign=campaign) is True
+    assert [a.kind for a in alerts.alerts_check()] == ["bounce_rate"]

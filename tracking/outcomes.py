@@ -1,0 +1,100 @@
+"""What SES and recipients report of an email, counted once per email: the one table, and the rates.
+
+The step counters (`StepEngagement`), the campaign figures, the API's statistics, the report and
+CloudWatch all take their outcome figures from COUNTED_OUTCOMES; every rate, the reputation
+guard's and the alerts' included, comes from `campaign_rates`. (The ledger's own outcome column
+and its precedence are delivery's: `StepExecution.OUTCOME_RANK`.)
+"""
+
+from dataclasses import dataclass
+
+from tracking.bounces import ACCOUNT_SUPPRESSED, HARD, SOFT
+from tracking.models import TrackingEvent
+
+Type = TrackingEvent.Type
+
+
+@dataclass(frozen=True)
+class CountedOutcome:
+    """One figure counted per email: its counter's name, what it means, and where it is published."""
+
+    key: str
+    help: str
+    #: The metric's name on CloudWatch, for the figures published there.
+    cloudwatch: str = ""
+
+
+COUNTED_OUTCOMES = (
+    CountedOutcome("delivered", "Emails SES delivered to the recipient's server.", cloudwatch="Delivered"),
+    CountedOutcome("bounced", "Emails that bounced, of any class.", cloudwatch="Bounces"),
+    CountedOutcome("bounced_hard", "Permanent bounces: the address is suppressed."),
+    CountedOutcome("bounced_soft", "Transient bounces: suppressed after a streak across campaigns."),
+    CountedOutcome(
+        "bounced_other", "Policy blocks (5.7.x, about the sender) and addresses on SES's suppression list."
+    ),
+    CountedOutcome("complained", "Emails the recipient marked as spam.", cloudwatch="Complaints"),
+    CountedOutcome("rejected", "Emails SES refused after accepting them (a virus, say)."),
+    CountedOutcome("unsubscribed", "Recipients who unsubscribed from this email."),
+    CountedOutcome(
+        "suppressed", "Emails whose outcome suppressed the address: hard bounces, complaints, SES's own list."
+    ),
+)
+OUTCOME_KEYS = tuple(outcome.key for outcome in COUNTED_OUTCOMES)
+
+# The figures one event counts for its email, by type; bounces are decided by their class below.
+_KEYS_BY_TYPE = {
+    Type.DELIVERY: ("delivered",),
+    Type.REJECT: ("rejected",),
+    Type.UNSUBSCRIBE: ("unsubscribed",),
+    # A complaint suppresses the address at once.
+    Type.COMPLAINT: ("complained", "suppressed"),
+}
+#: Event types that count for some outcome: what a recount reads.
+COUNTED_EVENT_TYPES = (*_KEYS_BY_TYPE, Type.BOUNCE)
+
+
+def outcome_keys(*, event_type: str, kind: str = "") -> tuple[str, ...]:
+    """Return what an event counts for its email: a bounce counts as bounced and by its class.
+
+    "suppressed" counts the emails whose outcome puts the address on the suppression list at once:
+    a hard bounce, a complaint, or a bounce because SES's account list holds the address. (Soft
+    bounces suppress only after a streak across campaigns, which no one email decides.)
+    """
+    if event_type == Type.BOUNCE:
+        keys = ("bounced", f"bounced_{kind}" if kind in (HARD, SOFT) else "bounced_other")
+        return (*keys, "suppressed") if kind in (HARD, ACCOUNT_SUPPRESSED) else keys
+    return _KEYS_BY_TYPE.get(event_type, ())
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+@dataclass(frozen=True)
+class Rate:
+    """One rate: its name, its label in the report, and the counts it divides."""
+
+    name: str
+    label: str
+    part: str
+    whole: str
+    #: What the denominator is, in a marketer's words.
+    of: str
+
+
+#: "bounce" is hard bounces over sent, as SES counts it for its account reviews and as the
+#: reputation guard and the alerts judge it; soft bounces and blocks are apart in the counts.
+RATES = (
+    Rate("delivery", "Delivery", "delivered", "sent", of="sent"),
+    Rate("bounce", "Bounce (hard)", "bounced_hard", "sent", of="sent"),
+    Rate("complaint", "Complaint", "complained", "sent", of="sent"),
+    Rate("open", "Open (people)", "opens_unique", "delivered", of="delivered"),
+    Rate("click", "Click (people)", "clicks_unique", "delivered", of="delivered"),
+    Rate("click_to_open", "Click-to-open", "clicks_unique", "opens_unique", of="opened"),
+    Rate("unsubscribe", "Unsubscribe", "unsubscribed", "delivered", of="delivered"),
+)
+
+
+def campaign_rates(*, counts: dict[str, int]) -> dict[str, float | None]:
+    """Return every rate of a campaign (or any sum of counts) from its counts; None over nothing."""
+    return {rate.name: _rate(counts.get(rate.part, 0), counts.get(rate.whole, 0)) for rate in RATES}
