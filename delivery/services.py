@@ -27,7 +27,7 @@ from delivery.fan_out import campaign_enroll_new, step_fan_out_chunk
 from delivery.ledger import step_execution_sweep_stalled
 from delivery.models import StepExecution
 from delivery.selectors import campaign_list_sending, sending_hold_active, step_execution_counts
-from delivery.sending import BatchResult, back_off_if_throttled, step_send_batch
+from delivery.sending import BatchResult, back_off_if_throttled, messages_send, step_send_batch
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +128,22 @@ def campaign_send(*, campaign: Campaign, budget_seconds: float) -> bool:
         return True
     campaign_complete_if_done(campaign=campaign)
     return False
+
+
+def delivery_round(*, campaign_id: int | None, budget_seconds: float) -> bool:
+    """Run one send task for about budget_seconds: a campaign's batches, or with no campaign the
+    transactional messages; return whether work remains (a campaign's task is then queued again).
+
+    The Celery tasks and `manage.py send_worker` both run their sending through this, so the load
+    test, which runs send_worker, exercises the path production takes.
+    """
+    if campaign_id is None:
+        return messages_send(budget_seconds=budget_seconds)
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    if campaign is None:
+        logger.warning("Campaign %s no longer exists; nothing to send.", campaign_id)
+        return False
+    return campaign_send(campaign=campaign, budget_seconds=budget_seconds)
 
 
 def _campaign_send_batch(*, steps: list[CampaignStep]) -> BatchResult:

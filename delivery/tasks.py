@@ -5,8 +5,7 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from campaigns.models import Campaign
-from delivery import sending, services
+from delivery import services
 
 logger = logging.getLogger(__name__)
 
@@ -24,11 +23,7 @@ def campaign_send(campaign_id: int) -> None:
 
     Running twice at once is harmless: both claim disjoint rows from the ledger.
     """
-    campaign = Campaign.objects.filter(pk=campaign_id).first()
-    if campaign is None:
-        logger.warning("Campaign %s no longer exists; nothing to send.", campaign_id)
-        return
-    if services.campaign_send(campaign=campaign, budget_seconds=settings.SEND_TASK_BUDGET_SECONDS):
+    if services.delivery_round(campaign_id=campaign_id, budget_seconds=settings.SEND_TASK_BUDGET_SECONDS):
         campaign_send.delay(campaign_id)
 
 
@@ -38,4 +33,4 @@ def messages_dispatch() -> None:
 
     Several of these may run at once on different workers: they claim disjoint rows.
     """
-    sending.messages_send(budget_seconds=settings.SEND_TASK_BUDGET_SECONDS)
+    services.delivery_round(campaign_id=None, budget_seconds=settings.SEND_TASK_BUDGET_SECONDS)

@@ -2,9 +2,9 @@
 
 A run labels every recipient address (`success+<label>-<n>@simulator.amazonses.com`), so its
 mail is told apart on the ledger and at SES. It starts its own send workers (`manage.py
-send_worker`, the services the Celery tasks call) and, for the API path, a gunicorn; offers the
-messages at the set rate; watches the ledger until it drains, killing and restarting a worker on
-request; then counts, per address, the ledger rows and what SES received.
+send_worker`: the tick and the delivery rounds the Celery tasks run) and, for the API path, a
+gunicorn; offers the messages at the set rate; watches the ledger until it drains, killing and
+restarting a worker on request; then counts, per address, the ledger rows and what SES received.
 """
 
 import json
@@ -315,6 +315,9 @@ def _execute(*, run: LoadTestRun, stack: ExitStack, url: str, workers: int) -> N
     if run.kill_worker_at is not None:
         # The killed worker's claims come back once their lease lapses: keep that within the run.
         overrides["SEND_LEASE_SECONDS"] = str(max(10, int(4 * settings.SEND_BATCH_SIZE / run.rate)))
+    # Each worker runs send tasks of this many seconds; a campaign whose worker died is taken up
+    # by another's tick once its heartbeat is two budgets old, as in production: keep that short.
+    overrides["SEND_TASK_BUDGET_SECONDS"] = os.environ.get("SEND_TASK_BUDGET_SECONDS", "2")
     env = _child_env(**overrides)
     configured = run.rate if ses.env else send_rate_current().per_second
     template, _ = Template.objects.get_or_create(

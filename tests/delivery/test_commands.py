@@ -64,3 +64,33 @@ def test_send_campaign_sends_until_the_campaign_is_done(ses):
 def test_send_campaign_names_an_unknown_campaign():
     with pytest.raises(CommandError, match="No campaign has id 999999"):
         call_command("send_campaign", "999999")
+
+
+@pytest.mark.django_db
+def test_send_worker_runs_the_tick_and_the_send_tasks_until_orphaned(ses, monkeypatch):
+    from campaigns import services as campaign_services
+    from campaigns.models import Campaign
+    from delivery.management.commands import send_worker
+    from delivery.models import StepExecution
+    from tests.conftest import sent_messages
+    from tests.factories import StepExecutionFactory, TransactionalMessageFactory, sendable_campaign
+
+    campaign = campaign_services.campaign_schedule(campaign=sendable_campaign(contacts=3))
+    message = TransactionalMessageFactory()
+    StepExecutionFactory(step=None, message=message, contact=message.contact, email=message.to_email)
+    parent, rounds = send_worker.os.getppid(), []
+
+    def getppid() -> int:
+        # Orphaned, so it stops, once everything was sent (or after many rounds, to fail below).
+        rounds.append(1)
+        campaign.refresh_from_db()
+        done = campaign.status == Campaign.Status.COMPLETED and len(sent_messages()) == 4
+        return parent + 1 if done or len(rounds) > 500 else parent
+
+    monkeypatch.setattr(send_worker.os, "getppid", getppid)
+    call_command("send_worker", "--budget", "1")
+
+    assert campaign.status == Campaign.Status.COMPLETED
+    assert sorted(m.destinations[0] for m in sent_messages()) == sorted(
+        StepExecution.objects.values_list("email", flat=True)
+    )

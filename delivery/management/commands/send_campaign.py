@@ -21,4 +21,4 @@ class Command(BaseCommand):
             raise CommandError(f"No campaign has id {campaign_id}.")
         while Campaign.objects.get(pk=campaign_id).status == Campaign.Status.SENDING:
             ledger.step_execution_sweep_stalled()
-            services.campaign_send(campaign=Campaign.objects.get(pk=campaign_id), budget_seconds=budget)
+            services.delivery_round(campaign_id=campaign_id, budget_seconds=budget)
