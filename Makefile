@@ -27,13 +27,17 @@ run: install
 	python manage.py demo
 	honcho --procfile Procfile.local start
 
+# In parallel, one process per core; the tests that start real processes share one of them
+# (tests/conftest.py). PYTEST_ARGS adds arguments: PYTEST_ARGS="-n 0 tests/tracking", say.
 test: export PATH := $(BIN):$(PATH)
 test: install
-	python -m pytest $(PYTEST_ARGS)
+	python -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
+# mypy checks the app code with the settings of pyproject.toml's [tool.mypy].
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff check --fix .
@@ -46,4 +50,4 @@ docs: install
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 clean:
-	rm -rf $(VENV) var db.sqlite3 db.sqlite3-* staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) var db.sqlite3 db.sqlite3-* staticfiles .pytest_cache .ruff_cache .mypy_cache

@@ -1,5 +1,9 @@
 """Admin for the audience, templates and campaigns; state changes go through services."""
 
+from collections.abc import Callable
+from typing import cast
+
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -158,8 +162,7 @@ class CampaignAuditInline(admin.TabularInline):
 
     model = CampaignAudit
     extra = 0
-    fields = ["at", "action", "from_status", "to_status", "actor", "note"]
-    readonly_fields = fields
+    readonly_fields = fields = ("at", "action", "from_status", "to_status", "actor", "note")
     verbose_name_plural = "History of moves"
     can_delete = False
 
@@ -188,7 +191,7 @@ class CampaignAuditAdmin(admin.ModelAdmin):
 
 # The marketer's moves through the status machine: action → (service, verb, past tense).
 # "start" and "complete" are left out: only the delivery engine makes those.
-CAMPAIGN_ADMIN_ACTIONS = {
+CAMPAIGN_ADMIN_ACTIONS: dict[str, tuple[Callable[..., Campaign], str, str]] = {
     "schedule": (services.campaign_schedule, "Schedule", "Scheduled"),
     "unschedule": (services.campaign_unschedule, "Unschedule", "Unscheduled"),
     "pause": (services.campaign_pause, "Pause", "Paused"),
@@ -255,7 +258,9 @@ class CampaignAdminBase(admin.ModelAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
         if "lists" in form.base_fields:
-            form.base_fields["lists"].queryset = selectors.contact_list_choices(campaign=obj)
+            # A many-to-many field's form field: base_fields types it as any form field.
+            lists = cast(forms.ModelMultipleChoiceField, form.base_fields["lists"])
+            lists.queryset = selectors.contact_list_choices(campaign=obj)
         return form
 
     def get_urls(self):

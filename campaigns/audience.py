@@ -2,6 +2,7 @@
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.utils import parseaddr
 
 from django.core.exceptions import ValidationError
@@ -253,13 +254,13 @@ def _contact_upsert_copy(*, new, existing, result: BulkUpsertResult) -> None:
             for email, row in rows:
                 # Stored values are not known here; the upsert keeps unsubscribed_at in SQL.
                 fields = _contact_fields(row, None, now)
-                shape = shapes.setdefault(tuple(fields), len(shapes))
+                shape_number = shapes.setdefault(tuple(fields), len(shapes))
                 attributes = json.dumps(fields["attributes"]) if "attributes" in fields else None
                 names = (fields.get("first_name"), fields.get("last_name"), fields.get("external_id"))
                 copy.write_row(
                     (
                         email,
-                        shape,
+                        shape_number,
                         *names,
                         attributes,
                         fields.get("timezone"),
@@ -281,7 +282,11 @@ def _contact_upsert_copy(*, new, existing, result: BulkUpsertResult) -> None:
             # A row of just an email changes nothing on a contact that exists.
             changed_sql = f"ROW({stored}) IS DISTINCT FROM ROW({given})" if compared else "false"
             write = _UPSERT_WRITE.format(contacts=contacts, updates=updates, changed=changed_sql)
-            parameters = {"now": now, "shape": number, "subscribed": Contact.Status.SUBSCRIBED}
+            parameters: dict[str, datetime | int | str] = {
+                "now": now,
+                "shape": number,
+                "subscribed": Contact.Status.SUBSCRIBED,
+            }
             cursor.execute(_UPSERT_COUNTED.format(write=write), parameters)
             inserted, written = cursor.fetchone()
             result.created += inserted

@@ -71,7 +71,8 @@ def validate_crontab(value: str) -> None:
 class HttpsURLField(models.URLField):
     """A URL field whose form reads an address typed without a scheme as https."""
 
-    def formfield(self, **kwargs):
+    # Django's URLField.formfield takes keywords only; the stubs give it Field's positional ones.
+    def formfield(self, **kwargs):  # type: ignore[override]
         return super().formfield(**{"assume_scheme": "https", **kwargs})
 
 
@@ -137,7 +138,9 @@ class Contact(TimestampedModel):
 class ContactList(TimestampedModel):
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
-    contacts = models.ManyToManyField(Contact, through="ListMembership", related_name="lists", blank=True)
+    contacts: "models.ManyToManyField[Contact, ListMembership]" = models.ManyToManyField(
+        Contact, through="ListMembership", related_name="lists", blank=True
+    )
     #: Made by a load test: hidden from the marketer's lists and choosers.
     is_load_test = models.BooleanField("load test", default=False, db_default=False, editable=False)
 
@@ -381,7 +384,8 @@ class CampaignStep(models.Model):
             when = "when the campaign starts (or the contact joins, if evergreen)"
         who = "everyone still in the sequence"
         if self.condition != self.Condition.ALWAYS:
-            looked_at = f"step {self.condition_step.order}" if self.condition_step_id else "any earlier step"
+            step = self.condition_step  # None without a query when condition_step_id is.
+            looked_at = f"step {step.order}" if step is not None else "any earlier step"
             verb = self.get_condition_display().lower()
             if self.condition == self.Condition.CLICKED_LINK:
                 verb = f"clicked {self.condition_url}"

@@ -35,7 +35,7 @@ class CompiledTemplate:
     """A template compiled once and rendered for many contacts."""
 
     name: str
-    subject: DjangoTemplate
+    subject: DjangoTemplate | None  # None for an empty subject, which the model forbids.
     html: DjangoTemplate | None
     text: DjangoTemplate | None
 
@@ -89,6 +89,8 @@ def template_render(
     """
     context = {**template_context(contact=contact), **(extra or {})}
     try:
+        if compiled.subject is None:
+            raise ValueError("the subject is empty")
         # Subject and text are not HTML: escaping would show "&amp;" to the reader.
         subject = compiled.subject.render(Context(context, autoescape=False))
         html = compiled.html.render(Context(context)) if compiled.html else ""
@@ -99,5 +101,4 @@ def template_render(
     except Exception as exc:  # A template filter can raise anything; it fails this one email only.
         raise TemplateRenderError(f"{compiled.name}: {exc}") from exc
     # A header must stay on one line, whatever a contact's data holds.
-    subject = " ".join(subject.split())
-    return RenderedEmail(subject=subject, html=html, text=text)
+    return RenderedEmail(subject=" ".join(subject.split()), html=html, text=text)

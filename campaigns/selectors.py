@@ -39,7 +39,7 @@ def campaign_audience_breakdown(*, campaign: Campaign) -> dict[str, int]:
     counts = on_lists.aggregate(
         on_lists=Count("pk"),
         unsubscribed=Count("pk", filter=~Q(status=Contact.Status.SUBSCRIBED)),
-        suppressed=Count("pk", filter=Q(status=Contact.Status.SUBSCRIBED) & Q(Exists(suppressed))),
+        suppressed=Count("pk", filter=Q(status=Contact.Status.SUBSCRIBED) & Q(suppressed)),
     )
     counts["sendable"] = counts["on_lists"] - counts["unsubscribed"] - counts["suppressed"]
     counts["duplicates_collapsed"] = memberships.count() - counts["on_lists"]

@@ -3,6 +3,7 @@
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -13,6 +14,9 @@ from campaigns.audience import address_validate
 from campaigns.exceptions import CampaignNotReady, InvalidTransition, TemplateRenderError
 from campaigns.models import Campaign, CampaignAudit, CampaignStep
 from campaigns.rendering import template_compile
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 Status = Campaign.Status
 
@@ -104,7 +108,7 @@ class Actor:
     """Who asks for a move: a person in the admin, an integrator's API key, or the system."""
 
     name: str = "system"
-    user: object | None = None
+    user: "User | None" = None
 
 
 SYSTEM = Actor()
@@ -237,10 +241,9 @@ def campaign_run_create(*, campaign: Campaign, now: datetime | None = None) -> C
             ]
         )
         # An earlier step the condition looks at is the run's own step of the same order.
-        for step in parent.steps.exclude(condition_step=None).select_related("condition_step"):
-            run.steps.filter(order=step.order).update(
-                condition_step=run.steps.get(order=step.condition_step.order)
-            )
+        pairs = parent.steps.exclude(condition_step=None).values_list("order", "condition_step__order")
+        for order, condition_order in pairs:
+            run.steps.filter(order=order).update(condition_step=run.steps.get(order=condition_order))
     return run
 
 

@@ -15,5 +15,6 @@ if admin.site.is_registered(APIKey):
 class ApiKeyAdmin(APIKeyModelAdmin):
     """Keys are shown once, on creation, and stored only as a hash."""
 
-    list_display = [*APIKeyModelAdmin.list_display, "rate_limit", "is_load_test"]
-    list_filter = [*APIKeyModelAdmin.list_filter, "is_load_test"]
+    # The library leaves these unannotated, so mypy takes its tuples' exact lengths for their types.
+    list_display = [*APIKeyModelAdmin.list_display, "rate_limit", "is_load_test"]  # type: ignore[assignment]
+    list_filter = [*APIKeyModelAdmin.list_filter, "is_load_test"]  # type: ignore[assignment]

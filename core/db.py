@@ -1,9 +1,9 @@
 """Database helpers shared by the apps."""
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import NamedTuple
+from typing import NamedTuple, cast
 from urllib.parse import quote
 
 import psycopg
@@ -34,7 +34,7 @@ def database_url() -> str:
     return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def rows_insert_new(objs: list[models.Model], *, key: str, chunk: int = 1000) -> set:
+def rows_insert_new(objs: Sequence[models.Model], *, key: str, chunk: int = 1000) -> set:
     """INSERT the objects, skipping any whose unique `key` is taken; return the keys inserted.
 
     bulk_create(ignore_conflicts=True) can't tell which rows were new; counters need to know.
@@ -44,9 +44,10 @@ def rows_insert_new(objs: list[models.Model], *, key: str, chunk: int = 1000) ->
     meta = type(objs[0])._meta
     fields = [field for field in meta.concrete_fields if not isinstance(field, models.AutoField)]
     quote = connection.ops.quote_name
-    key_column = quote(meta.get_field(key).column)
+    # The key names a concrete unique field: never a relation's reverse side or a generic key.
+    key_column = quote(cast(models.Field, meta.get_field(key)).column)
     insert = f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
-    inserted = set()
+    inserted: set = set()
     with connection.cursor() as cursor:
         for start in range(0, len(objs), chunk):
             part = objs[start : start + chunk]
@@ -240,7 +241,9 @@ def _insert_plan(model, source: str, computed: tuple[tuple[str, str], ...], with
     return f"{into} VALUES ({', '.join(values)})", fields
 
 
-def row_insert_sql(obj, *, source: str = "", computed: tuple[tuple[str, str], ...] = ()) -> tuple[str, list]:
+def row_insert_sql(
+    obj: models.Model, *, source: str = "", computed: tuple[tuple[str, str], ...] = ()
+) -> tuple[str, list]:
     """Return an INSERT of one new model instance and its parameters, without Django's compiler.
 
     Values are prepared by each field, as Django's own INSERT does. `computed` gives some columns

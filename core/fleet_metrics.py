@@ -11,6 +11,7 @@ import json
 import threading
 from collections import defaultdict
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -127,7 +128,9 @@ def _store_write(counts: dict[str, float], sets: dict[str, float]) -> None:
         for series, amount in counts.items():
             pipe.hincrbyfloat(settings.METRICS_REDIS_KEY, series, amount)
         if sets:
-            pipe.hset(settings.METRICS_REDIS_KEY, mapping=sets)
+            # redis-py types mapping as Mapping[FieldT, …], invariant in its key: a dict[str, …] is
+            # refused although str is one of FieldT's members.
+            pipe.hset(settings.METRICS_REDIS_KEY, mapping=sets)  # type: ignore[arg-type]
         pipe.execute()
         return
     from core.models import MetricSeries
@@ -149,7 +152,9 @@ def _store_write(counts: dict[str, float], sets: dict[str, float]) -> None:
 def metrics_read() -> dict[str, float]:
     """Return every stored series of the fleet with its total."""
     if settings.REDIS_URL:
-        stored = redis_client(settings.REDIS_URL).hgetall(settings.METRICS_REDIS_KEY)
+        client = redis_client(settings.REDIS_URL)
+        # The client does not decode responses: names and values come back as bytes.
+        stored = cast(dict[bytes, bytes], client.hgetall(settings.METRICS_REDIS_KEY))
         return {series.decode(): float(value) for series, value in stored.items()}
     from core.models import MetricSeries
 
@@ -178,10 +183,10 @@ class FleetCollector:
             values[name].append((labels, value))
         for metric in _METRICS.values():
             if isinstance(metric, FleetGauge):
-                family = GaugeMetricFamily(metric.name, metric.documentation)
+                gauge = GaugeMetricFamily(metric.name, metric.documentation)
                 for _labels, value in values[metric.name]:
-                    family.add_metric([], value)
-                yield family
+                    gauge.add_metric([], value)
+                yield gauge
                 continue
             if isinstance(metric, FleetHistogram):
                 buckets = sorted(
@@ -189,10 +194,10 @@ class FleetCollector:
                     key=lambda bucket: float(bucket[0]),
                 )
                 total = sum(value for _labels, value in values[f"{metric.name}_sum"])
-                family = HistogramMetricFamily(metric.name, metric.documentation)
+                histogram = HistogramMetricFamily(metric.name, metric.documentation)
                 if buckets:
-                    family.add_metric([], [(_le(le), value) for le, value in buckets], total)
-                yield family
+                    histogram.add_metric([], [(_le(le), value) for le, value in buckets], total)
+                yield histogram
                 continue
             family = CounterMetricFamily(metric.name, metric.documentation, labels=metric.labelnames)
             for labels, value in values[metric.name]:

@@ -1,5 +1,7 @@
 """Admin for the send ledger: read-only, since only the delivery engine writes it."""
 
+from typing import TYPE_CHECKING
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect
@@ -156,7 +158,13 @@ def campaign_retry_failed_action(modeladmin, request, queryset):
             modeladmin.message_user(request, f"“{campaign.name}”: {retried} failed recipients queued again.")
 
 
-class CampaignDeliveryMixin:
+if TYPE_CHECKING:  # The mixin's methods use the campaign admin's; at run time it is a plain class.
+    from campaigns.admin import CampaignAdminBase as _CampaignAdmin
+else:
+    _CampaignAdmin = object
+
+
+class CampaignDeliveryMixin(_CampaignAdmin):
     """What the ledger adds to the campaign admin: test sends, progress, counts, retrying failures.
 
     A mixin over campaigns.admin.CampaignAdminBase; console.admin composes and registers them.

@@ -2,6 +2,7 @@
 
 import re
 import threading
+from typing import cast
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -10,6 +11,7 @@ from rest_framework.response import Response
 
 from campaigns.api.serializers import QuickEmailField, address, configuration_set
 from campaigns.models import Campaign
+from core.models import ApiKey
 from delivery import compose, messages, services
 from delivery.models import TransactionalMessage
 
@@ -52,7 +54,10 @@ class MessageCreateSerializer(serializers.Serializer):
     template_name = serializers.CharField(max_length=200)
     user_id = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     config_set = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-    tags = MessageTagSerializer(many=True, required=False, default=list, max_length=MAX_TAGS)
+    # many=True hands max_length to the ListSerializer it makes; the stubs know only the child's arguments.
+    tags = MessageTagSerializer(  # type: ignore[call-arg]
+        many=True, required=False, default=list, max_length=MAX_TAGS
+    )
     unique_code = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
 
     def get_fields(self):
@@ -151,7 +156,9 @@ class MessageViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewset
     serializer_class = MessageSerializer
 
     def get_queryset(self):
-        return TransactionalMessage.objects.filter(api_key=self.request.auth).select_related(
+        # The key core.api.auth authenticated the request with; the stubs expect DRF's own Token.
+        api_key = cast(ApiKey, self.request.auth)
+        return TransactionalMessage.objects.filter(api_key=api_key).select_related(
             "execution", "template", "contact"
         )
 

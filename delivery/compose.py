@@ -12,7 +12,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.urls import reverse
 from lxml import etree
 
-from campaigns.models import Template
+from campaigns.models import CampaignStep, Template
 from campaigns.rendering import RenderedEmail
 from delivery import tokens
 from delivery.links import html_track, text_track
@@ -32,6 +32,9 @@ TAG_STEP_EXECUTION = f"{TAG_PREFIX}step_execution"
 
 TAG_MESSAGE = f"{TAG_PREFIX}message"
 
+#: On a test send: its SES events belong to no ledger row.
+TAG_TEST = f"{TAG_PREFIX}test"
+
 
 @dataclass(frozen=True)
 class Envelope:
@@ -47,8 +50,8 @@ class Envelope:
 
 def step_execution_envelope(*, execution: StepExecution) -> Envelope:
     """Return the envelope of a ledger row, from its campaign step or its transactional message."""
-    if execution.message_id is not None:
-        message = execution.message
+    message = execution.message  # None, without a query, on a campaign row.
+    if message is not None:
         return Envelope(
             from_email=message.from_email,
             reply_to="",
@@ -60,17 +63,17 @@ def step_execution_envelope(*, execution: StepExecution) -> Envelope:
             },
             template=message.template,
         )
-    step = execution.step
+    return step_envelope(step=execution.campaign_step, tags={TAG_STEP_EXECUTION: str(execution.tracking_id)})
+
+
+def step_envelope(*, step: CampaignStep, tags: dict[str, str]) -> Envelope:
+    """Return the envelope of a campaign step's emails, tagged with the step and these tags."""
     campaign = step.campaign
     return Envelope(
         from_email=campaign.from_email,
         reply_to=campaign.reply_to,
         configuration_set=campaign.configuration_set or settings.SES_CONFIGURATION_SET,
-        tags={
-            TAG_CAMPAIGN: str(campaign.pk),
-            TAG_STEP: str(step.pk),
-            TAG_STEP_EXECUTION: str(execution.tracking_id),
-        },
+        tags={TAG_CAMPAIGN: str(campaign.pk), TAG_STEP: str(step.pk), **tags},
         template=step.template,
     )
 
@@ -122,13 +125,14 @@ def step_execution_track(*, execution: StepExecution, rendered: RenderedEmail) -
 
     Links of the text part go through the redirect too, so clicks from text-only readers count.
     """
-    campaign = execution.step.campaign
+    step = execution.campaign_step
+    campaign = step.campaign
     if not (campaign.track_clicks or campaign.track_opens):
         return rendered
     base = settings.PUBLIC_BASE_URL
 
     def click_url(url: str) -> str:
-        link_id = step_link_id(step_id=execution.step_id, url=url)
+        link_id = step_link_id(step_id=step.pk, url=url)
         return base + reverse(
             "click", args=[tokens.click_token(tracking_id=execution.tracking_id, link_id=link_id)]
         )

@@ -17,6 +17,7 @@ from django.db.models import (
     Case,
     DateTimeField,
     Exists,
+    Expression,
     ExpressionWrapper,
     F,
     OuterRef,
@@ -25,6 +26,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.expressions import BaseExpression
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
@@ -54,7 +56,7 @@ def _engaged(steps, **lookups) -> Exists:
     )
 
 
-def step_condition(*, step: CampaignStep) -> Q | Exists | None:
+def step_condition(*, step: CampaignStep) -> Q | BaseExpression | None:
     """Return the SQL test of a step's condition on earlier steps' human engagement; None: always."""
     steps = (
         [step.condition_step_id]
@@ -68,7 +70,7 @@ def step_condition(*, step: CampaignStep) -> Q | Exists | None:
     if step.condition == Condition.CLICKED_LINK:
         links = _links_to(steps=steps, url=step.condition_url)
         return _engaged(steps, links__has_any_keys=links) if links else Q(pk__in=[])
-    tests = {
+    tests: dict[str, BaseExpression] = {
         Condition.OPENED: _engaged(steps, opens__gt=0),
         Condition.NOT_OPENED: ~_engaged(steps, opens__gt=0),
         Condition.CLICKED: _engaged(steps, clicks__gt=0),
@@ -82,7 +84,7 @@ def campaign_exits(*, campaign: Campaign) -> list[tuple[Q | Exists, str]]:
     steps = list(CampaignStep.objects.filter(campaign=campaign).values_list("pk", flat=True))
     # By step ids, not a join to the steps: each test is a probe of the (step, contact) index.
     rows = StepExecution.objects.filter(contact_id=OuterRef("contact_id"), step_id__in=steps)
-    exits = [
+    exits: list[tuple[Q | Exists, str]] = [
         (~Q(contact__status=Contact.Status.SUBSCRIBED), "unsubscribed"),
         (Exists(Suppression.objects.filter(email=OuterRef("email"))), "suppressed"),
         (Exists(rows.filter(outcome=Outcome.BOUNCED)), "bounced"),
@@ -132,11 +134,14 @@ def step_advance(*, step: CampaignStep, now: datetime | None = None, full: bool 
             return 0
         cutoff = now - step.delay
         late = timedelta(seconds=settings.DRIP_LATE_SECONDS)
-        full = full or step.advanced_through is None or not step.fully_advanced_at
-        full = full or step.fully_advanced_at <= now - late
-        since = None if full else step.advanced_through - late
+        since: datetime | None = None
+        advanced_through, fully_advanced_at = step.advanced_through, step.fully_advanced_at
+        if advanced_through is None or fully_advanced_at is None or fully_advanced_at <= now - late:
+            full = True
+        elif not full:
+            since = advanced_through - late
         source = _passed_rows(step=step, previous=previous, cutoff=cutoff, since=since)
-        due = ExpressionWrapper(F("passed_at") + Value(step.delay), output_field=DateTimeField())
+        due: Expression = ExpressionWrapper(F("passed_at") + Value(step.delay), output_field=DateTimeField())
         if step.send_at is not None:
             due = Greatest(due, Value(step.send_at, output_field=DateTimeField()))
         exits = campaign_exits(campaign=step.campaign)
@@ -252,7 +257,8 @@ def frequency_cap_until(*, executions: list[StepExecution], now: datetime) -> di
     for contact_id, status, sent_at in others.filter(
         Q(status=Status.SENT, sent_at__gt=week_ago) | Q(status=Status.SENDING)
     ).values_list("contact_id", "status", "sent_at"):
-        sent.setdefault(contact_id, []).append(sent_at if status == Status.SENT else now)
+        # A sent row has its sent_at (the filter compares it); a row in flight counts as sent now.
+        sent.setdefault(contact_id, []).append(sent_at if status == Status.SENT and sent_at else now)
     later = {}
     for row in executions:
         moments = sent.get(row.contact_id, [])

@@ -9,7 +9,7 @@ behind it, so N threads cost one round trip, and a lone thread pays nothing extr
 import os
 import threading
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -42,7 +42,7 @@ class GroupCommit(Generic[Item, Result]):
 
     def submit(self, item: Item) -> Result:
         """Queue one item, wait until a write has committed it, return its result."""
-        request = _Request(item)
+        request: _Request[Item, Result] = _Request(item)
         with self._condition:
             if self._pid != os.getpid():  # A forked child starts with its own, empty queue.
                 self._queue, self._writing, self._pid = [], False, os.getpid()
@@ -55,9 +55,12 @@ class GroupCommit(Generic[Item, Result]):
             self._write_batch(batch)
         if request.error is not None:
             raise request.error
-        return request.result
+        # A request marked done without an error holds the result its write returned.
+        return cast(Result, request.result)
 
     def _write_batch(self, batch: list[_Request[Item, Result]]) -> None:
+        results: Sequence[Result | None]
+        error: BaseException | None
         try:
             results = self._write([request.item for request in batch])
         except BaseException as exc:

@@ -3,6 +3,7 @@
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import cast
 from uuid import UUID
 
 from django.db import IntegrityError, connection
@@ -186,7 +187,8 @@ def message_queue(*, api_key: ApiKey, request: MessageRequest) -> tuple[Transact
         message.template_id = found.template_id
         message.accepted_status = execution.status = status
         if found.inserted:
-            message.contact_id = execution.contact_id = found.contact_id
+            # The statement inserts only when it found the contact.
+            message.contact_id = execution.contact_id = cast(int, found.contact_id)
             message._state.adding = execution._state.adding = False
             return message, False
         contact_id = found.contact_id
@@ -201,10 +203,10 @@ def message_queue(*, api_key: ApiKey, request: MessageRequest) -> tuple[Transact
         message.contact_id = execution.contact_id = contact_id
         rows_insert_together(message, execution)
     except IntegrityError:
-        existing = _message_by_code(api_key=api_key, unique_code=request.unique_code)
-        if existing is None:
+        earlier = _message_by_code(api_key=api_key, unique_code=request.unique_code)
+        if earlier is None:
             raise
-        return _message_replay(message=existing, request=request), True
+        return _message_replay(message=earlier, request=request), True
     # No broker message per request: the transactional dispatcher, ticking every
     # MESSAGE_DISPATCH_SECONDS, claims pending rows in batches. The ledger row is the queue.
     if execution.status == Status.PENDING:

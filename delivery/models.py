@@ -179,6 +179,13 @@ class StepExecution(models.Model):
     def __str__(self) -> str:
         return f"{self.step or self.message_id} → {self.email} ({self.status})"
 
+    @property
+    def campaign_step(self) -> CampaignStep:
+        """Return the step of a campaign row; a transactional message's row has none."""
+        if self.step is None:
+            raise ValueError(f"Ledger row {self.pk} is a transactional message's, not a campaign's.")
+        return self.step
+
 
 class LedgerTally(Tally):
     """Campaign ledger rows per (step, status, hour sent), as signed deltas the database adds.

@@ -99,7 +99,9 @@ def ledger_queue_depth() -> dict[tuple[str, str], int]:
     steps = CampaignStep.objects.filter(
         campaign__status__in=[Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.COMPLETED]
     ).values("pk")
-    depth = {(kind, status): 0 for kind in ("campaign", "transactional") for status in QUEUE_STATUSES}
+    depth: dict[tuple[str, str], int] = {
+        (kind, status): 0 for kind in ("campaign", "transactional") for status in QUEUE_STATUSES
+    }
     for kind, rows in (
         ("campaign", StepExecution.objects.filter(step_id__in=steps)),
         ("transactional", StepExecution.objects.filter(message__isnull=False)),

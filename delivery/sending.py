@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from time import monotonic, sleep
+from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connection
@@ -24,9 +25,9 @@ from campaigns.models import CampaignStep, Contact, Suppression
 from campaigns.rendering import CompiledTemplate, template_compile, template_render
 from delivery import drip, metrics, throttle
 from delivery.compose import (
-    TAG_CAMPAIGN,
-    TAG_STEP,
+    TAG_TEST,
     Envelope,
+    step_envelope,
     step_execution_build_message,
     step_execution_envelope,
     step_execution_track,
@@ -130,7 +131,7 @@ def _postpone_outside_limits(*, executions: list[StepExecution], result: BatchRe
     now = timezone.now()
     later = drip.frequency_cap_until(executions=executions, now=now)
     for row in executions:
-        campaign = row.step.campaign
+        campaign = row.campaign_step.campaign
         if campaign.send_window_start or campaign.send_weekdays:
             opening = drip.send_window_next(campaign=campaign, tz_name=row.contact.timezone, now=now)
             if opening is not None:
@@ -223,7 +224,7 @@ def _send_claimed(*, executions: list[StepExecution], honour_unsubscribe: bool) 
         executions = _postpone_outside_limits(executions=executions, result=result)
     suppressed = _suppressed_emails(executions)
     compiled: dict[int, CompiledTemplate] = {}
-    work = []
+    work: list[dict[str, Any]] = []
     for execution in executions:
         # Checked at claim time, not only when queued: an unsubscribe or bounce that arrived since
         # must still stop this email. Transactional mail heeds suppressions, not unsubscribes.
@@ -369,18 +370,13 @@ def campaign_send_test(*, step: CampaignStep, contact: Contact, addresses: list[
     """
     if not 1 <= len(addresses) <= TEST_SEND_MAX:
         raise ValueError(f"A test goes to 1 to {TEST_SEND_MAX} addresses.")
-    campaign = step.campaign
     compiled = template_compile(template=step.template)
     rendered = template_render(
         compiled=compiled, contact=contact, extra={"unsubscribe_url": settings.PUBLIC_BASE_URL + "/u/test"}
     )
-    envelope = Envelope(
-        from_email=campaign.from_email,
-        reply_to=campaign.reply_to,
-        configuration_set=campaign.configuration_set or settings.SES_CONFIGURATION_SET,
-        tags={TAG_CAMPAIGN: str(campaign.pk), TAG_STEP: str(step.pk), "campanile_test": "1"},
-        template=step.template,
-    )
+    # The step's own envelope, so a test shows what recipients will get; tagged so SES's events
+    # for it are known as a test's.
+    envelope = step_envelope(step=step, tags={TAG_TEST: "1"})
     ids = []
     for address in addresses:
         message = step_execution_build_message(

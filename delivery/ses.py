@@ -47,8 +47,9 @@ try:
     import dkim  # noqa: F401 - only to learn whether it is there
 except ImportError:
     # django-ses imports dkim on every send; a failed import searches sys.path again each time
-    # (0.2 ms a send). A None entry makes every later attempt fail at once, as documented.
-    sys.modules["dkim"] = None
+    # (0.2 ms a send). A None entry makes every later attempt fail at once, as documented (typeshed
+    # admits only modules there).
+    sys.modules["dkim"] = None  # type: ignore[assignment]
 
 _backend: SESBackend | None = None
 _backend_lock = threading.Lock()

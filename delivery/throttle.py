@@ -14,6 +14,7 @@ import logging
 import time
 from dataclasses import dataclass
 from functools import cache
+from typing import overload
 
 from django.conf import settings
 from django.db import transaction
@@ -173,6 +174,10 @@ def send_slot_book(*, lane: str, rate: float) -> Booking:
     return Booking(granted=granted, wait=wait_us / 1e6)
 
 
+@overload
+def send_slot_wait(*, lane: str, deadline: None = None, lead: float = 0.0) -> float: ...
+@overload
+def send_slot_wait(*, lane: str, deadline: float | None, lead: float = 0.0) -> float | None: ...
 def send_slot_wait(*, lane: str, deadline: float | None = None, lead: float = 0.0) -> float | None:
     """Book this caller's next SES call and block until `lead` seconds before it; return its moment.
 

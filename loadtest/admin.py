@@ -19,9 +19,10 @@ class LoadTestRunForm(forms.ModelForm):
         fields = ["messages", "rate", "via", "ses", "to", "kill_worker_at", "allow_real_recipients"]
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         check = LoadTestRun(
-            messages=1, to=data.get("to", ""), allow_real_recipients=data.get("allow_real_recipients")
+            messages=1, to=data.get("to", ""), allow_real_recipients=data.get("allow_real_recipients", False)
         )
         try:
             proof.loadtest_addresses(run=check)
@@ -38,7 +39,7 @@ class LoadTestRunAdmin(admin.ModelAdmin):
     list_display += ["created_at"]
     list_filter = ["status", "via", "ses"]
     form = LoadTestRunForm
-    fields = LoadTestRunForm.Meta.fields
+    fields = tuple(LoadTestRunForm.Meta.fields)
     readonly_fields = ["label", "verdict", "started_by", "created_at", "finished_at", "summary"]
 
     @admin.display(description="Verdict", ordering="status")
@@ -63,7 +64,7 @@ class LoadTestRunAdmin(admin.ModelAdmin):
         return self.fields if obj is None else [*self.readonly_fields, *self.fields]
 
     def get_readonly_fields(self, request, obj=None):
-        return self.readonly_fields if obj is None else [*self.readonly_fields, *self.fields]
+        return self.readonly_fields if obj is None else [*self.readonly_fields, *LoadTestRunForm.Meta.fields]
 
     def has_change_permission(self, request, obj=None):
         return obj is None and super().has_change_permission(request, obj)
@@ -71,7 +72,7 @@ class LoadTestRunAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         try:
             run = runner.loadtest_create(
-                **{field: form.cleaned_data[field] for field in self.fields},
+                **{field: form.cleaned_data[field] for field in LoadTestRunForm.Meta.fields},
                 started_by=request.user.get_username(),
             )
         except LoadTestError as exc:

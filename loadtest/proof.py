@@ -78,7 +78,8 @@ def _moto_receipts(run: LoadTestRun, endpoint: str) -> dict:
     of a raw message twice: the Destinations parameter and the To header)."""
     pool = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(30))
     dump = json.loads(pool.request("GET", f"{endpoint}/moto-api/data.json").data)
-    by_address, ids = Counter(), {}
+    by_address: Counter[str] = Counter()
+    ids: dict[str, str] = {}
     for message in dump.get("ses", {}).get("RawMessage", []):
         addresses = {parseaddr(destination)[1] for destination in message.get("destinations", [])}
         ours = {address for address in addresses if f"+{run.label}-" in address}
@@ -144,7 +145,7 @@ def loadtest_report(*, run: LoadTestRun, receipts: dict | None) -> dict:
         index = _index(email, run.label)
         if index is not None and index < run.messages:
             per_address.setdefault(index, []).append(status)
-    by_address = Counter()
+    by_address: Counter[int] = Counter()
     if receipts and "by_address" in receipts:
         for email, n in receipts["by_address"].items():
             index = _index(email, run.label)

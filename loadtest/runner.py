@@ -225,6 +225,7 @@ class ApiTraffic:
                 "unique_code": f"{self.run.label}-{n}",
             }
             began = time.perf_counter()
+            status: int | str  # The HTTP status, or the connection error's name.
             for attempt in range(API_ATTEMPTS):
                 try:
                     response = self.pool.request(
@@ -383,7 +384,8 @@ class Workers:
     """The run's send worker processes: started, one killed and replaced on request, stopped."""
 
     def __init__(self, stack: ExitStack, env: dict, count: int):
-        self.stack, self.env, self.killed_at = stack, env, None
+        self.stack, self.env = stack, env
+        self.killed_at: int | None = None
         self.processes = [_worker(stack, env) for _ in range(count)]
 
     def kill_one(self, settled: int) -> None:

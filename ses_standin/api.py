@@ -237,7 +237,7 @@ class Handler(BaseHTTPRequestHandler):
         offset = int(query.get("NextToken") or 0)
         size = int(query.get("PageSize") or 1000)
         page = items[offset : offset + size]
-        body = {
+        body: dict[str, object] = {
             "SuppressedDestinationSummaries": [
                 {"EmailAddress": email, "Reason": item["Reason"], "LastUpdateTime": item["At"]}
                 for email, item in page

@@ -62,7 +62,8 @@ class _Links(HTMLParser):
 def _html(message: Message) -> str:
     for part in message.walk():
         if part.get_content_type() == "text/html":
-            payload = part.get_payload(decode=True) or b""
+            payload = part.get_payload(decode=True)  # bytes, or None for a multipart part
+            payload = payload if isinstance(payload, bytes) else b""
             return payload.decode(part.get_content_charset() or "utf-8", errors="replace")
     return ""
 

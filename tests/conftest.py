@@ -43,6 +43,28 @@ def pytest_sessionstart(session):
         pytest.exit("CAMPANILE_REQUIRE_SERVICES is set but " + "; ".join(problems), returncode=3)
 
 
+#: Tests that start real processes (workers, stand-ins, `make run`, a browser) or time a shared
+#: limiter: one xdist worker runs them one after another, beside the rest, so they never compete
+#: with each other for the machine's cores (make test runs with --dist loadgroup).
+SERIAL_MODULES = (
+    "tests/browser/",
+    "tests/loadtest/",
+    "tests/delivery/test_chaos.py",
+    "tests/delivery/test_throttle.py",
+    "tests/ses_standin/test_events.py",
+    "tests/test_local_run.py",
+    "tests/test_printed_commands.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Put the tests of SERIAL_MODULES in one xdist group."""
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        if path.startswith(SERIAL_MODULES):
+            item.add_marker(pytest.mark.xdist_group("processes"))
+
+
 def pytest_unconfigure(config):
     """End the run's output (after pytest's own last line) with the skips for want of a server."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")

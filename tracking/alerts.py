@@ -93,7 +93,8 @@ def alerts_check(*, now: datetime | None = None) -> list[Alert]:
                 raised.append(
                     _alert_raise(campaign=campaign, kind=kind, value=rate, threshold=limit, message=message)
                 )
-        if now - campaign.started_at < timedelta(hours=settings.ALERT_ENGAGEMENT_AFTER_HOURS):
+        started_at = campaign.started_at  # Never None: the query asks for started campaigns.
+        if started_at is None or now - started_at < timedelta(hours=settings.ALERT_ENGAGEMENT_AFTER_HOURS):
             continue  # Opens and clicks are still coming in.
         if campaign.is_load_test:
             continue  # Nobody opens a load test's mail: a drop would say nothing.

@@ -38,13 +38,13 @@ def campaign_metrics_publish(*, now: datetime | None = None) -> int:
     published = 0
     for campaign in recent:
         stats = campaign_stats(campaign=campaign)
-        dimensions = [{"Name": "Campaign", "Value": f"{campaign.pk} {campaign.name}"[:255]}]
+        label = f"{campaign.pk} {campaign.name}"[:255]
         client.put_metric_data(
             Namespace=settings.CLOUDWATCH_NAMESPACE,
             MetricData=[
                 {
                     "MetricName": name,
-                    "Dimensions": dimensions,
+                    "Dimensions": [{"Name": "Campaign", "Value": label}],
                     "Timestamp": now,
                     "Value": stats[key],
                     "Unit": "Count",

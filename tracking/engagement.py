@@ -2,6 +2,7 @@
 
 import itertools
 from collections import Counter, defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,7 +33,8 @@ _ENGAGEMENT_FIELDS = (
 class Engaged:
     """One open or click to count for an email, or (sign -1) to take back."""
 
-    execution_id: int
+    #: None: the email's ledger row is gone (its events keep SET_NULL); nothing is counted.
+    execution_id: int | None
     type: str
     is_machine: bool
     link_id: int | None
@@ -49,9 +51,10 @@ class Engaged:
 def _counters_add(model: type[models.Model], deltas: dict[int, Counter]) -> None:
     """Add each key's deltas to its counter row, creating it; keys in order, so locks never cross."""
     deltas = {key: delta for key, delta in deltas.items() if any(delta.values())}
-    model.objects.bulk_create([model(pk=key) for key in deltas], ignore_conflicts=True)
+    manager = model._default_manager
+    manager.bulk_create([model(pk=key) for key in deltas], ignore_conflicts=True)
     for key in sorted(deltas):
-        model.objects.filter(pk=key).update(**{field: F(field) + n for field, n in deltas[key].items() if n})
+        manager.filter(pk=key).update(**{field: F(field) + n for field, n in deltas[key].items() if n})
 
 
 def _first_human_times(rows: dict[int, Engagement], stale: set[tuple[int, str]]) -> None:
@@ -69,7 +72,7 @@ def _first_human_times(rows: dict[int, Engagement], stale: set[tuple[int, str]])
             setattr(rows[pk], field, firsts.get(pk))
 
 
-def _engagement_rows_locked(execution_ids: set[int]) -> dict[int, Engagement]:
+def _engagement_rows_locked(execution_ids: Collection[int | None]) -> dict[int, Engagement]:
     """Return the emails' engagement rows, made if missing and locked in id order (so writers
     running side by side never deadlock); emails deleted since are left out."""
     steps = dict(StepExecution.objects.filter(pk__in=execution_ids).values_list("pk", "step_id"))
@@ -92,7 +95,7 @@ def engagement_add(*, engaged: list[Engaged]) -> None:
     before = {pk: {field: getattr(row, field) for field in _ENGAGEMENT_FIELDS} for pk, row in rows.items()}
     stale: set[tuple[int, str]] = set()
     for item in engaged:
-        row = rows.get(item.execution_id)
+        row = None if item.execution_id is None else rows.get(item.execution_id)
         if row is None:
             continue  # Its email is gone.
         noun = "opens" if item.type == TrackingEvent.Type.OPEN else "clicks"

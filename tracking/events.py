@@ -10,6 +10,7 @@ import copy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parseaddr
+from typing import Any
 
 from core.exceptions import CampanileError
 from tracking.models import TrackingEvent
@@ -113,7 +114,7 @@ def ses_events_from_record(record: dict) -> list[SesEvent]:
         occurred_at = _timestamp_parse(mail.get("timestamp"), where="mail.timestamp")
     else:
         occurred_at = _timestamp_parse(body.get("timestamp"), where=f"{body_key}.timestamp")
-    common = {
+    common: dict[str, Any] = {
         "type": event_type,
         "occurred_at": occurred_at,
         "ses_message_id": message_id,

@@ -135,7 +135,7 @@ def _machine_clicks(hits: list[_Hit]) -> set[str]:
         if hit.kind == TrackingHit.Kind.CLICK:
             clicks.setdefault(hit.tracking_id, []).append(hit)
     trap = delivery_compose.honeypot_url()
-    machine = set()
+    machine: set[str] = set()
     for group in clicks.values():
         group.sort(key=lambda hit: hit.at)
         for earlier, later in itertools.pairwise(group):

@@ -108,13 +108,14 @@ def _event_effects(*, event: SesEvent, kind: str, row: StepExecution | None) -> 
         delivery_ledger.step_execution_reconcile(
             tracking_id=event.tracking_id, ses_message_id=event.ses_message_id, accepted_at=event.occurred_at
         )
-    outcome = {
+    outcomes: dict[str, str] = {
         Type.DELIVERY_DELAY: Outcome.DELAYED,
         Type.DELIVERY: Outcome.DELIVERED,
         Type.REJECT: Outcome.REJECTED,
         Type.BOUNCE: Outcome.BOUNCED,
         Type.COMPLAINT: Outcome.COMPLAINED,
-    }.get(event.type)
+    }
+    outcome = outcomes.get(event.type)
     if outcome and row is not None and not (event.type == Type.BOUNCE and kind == BLOCK):
         delivery_ledger.step_execution_record_outcome(execution_id=row.pk, outcome=outcome)
     detail = f"{event.bounce_type}/{event.bounce_subtype} {event.status} {event.diagnostic}".strip()
@@ -133,7 +134,7 @@ def _event_effects(*, event: SesEvent, kind: str, row: StepExecution | None) -> 
     elif event.type in (Type.OPEN, Type.CLICK) and row is not None:  # SES's own open and click tracking
         engagement_add(engaged=[Engaged(row.pk, event.type, False, None, event.occurred_at)])
     if event.type in (Type.BOUNCE, Type.COMPLAINT):
-        if row is not None and row.step_id is not None:
+        if row is not None and row.step is not None:
             campaign_reputation_check(campaign=row.step.campaign)
         if event.configuration_set:
             configuration_set_reputation_check(name=event.configuration_set)

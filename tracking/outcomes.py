@@ -42,7 +42,7 @@ COUNTED_OUTCOMES = (
 OUTCOME_KEYS = tuple(outcome.key for outcome in COUNTED_OUTCOMES)
 
 # The figures one event counts for its email, by type; bounces are decided by their class below.
-_KEYS_BY_TYPE = {
+_KEYS_BY_TYPE: dict[str, tuple[str, ...]] = {
     Type.DELIVERY: ("delivered",),
     Type.REJECT: ("rejected",),
     Type.UNSUBSCRIBE: ("unsubscribed",),

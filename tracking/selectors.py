@@ -1,6 +1,8 @@
 """Reads over events and the ledger: the honest numbers of a campaign."""
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce
@@ -87,11 +89,12 @@ def contact_timeline(*, contact: Contact) -> list[dict]:
     unsubscribes), machine ones marked.
     """
     rows = StepExecution.objects.filter(contact=contact).select_related("step__campaign", "message__template")
-    entries = []
+    entries: list[dict[str, Any]] = []
     for row in rows.order_by("-pk")[:TIMELINE_LENGTH]:
-        where = (
-            f"{row.step.campaign} · step {row.step.order}" if row.step_id else f"API · {row.message.template}"
-        )
+        if row.message is not None:
+            where = f"API · {row.message.template}"
+        else:
+            where = f"{row.campaign_step.campaign} · step {row.campaign_step.order}"
         entries.append(
             {
                 "at": row.sent_at or row.due_at or row.created_at,
@@ -106,12 +109,12 @@ def contact_timeline(*, contact: Contact) -> list[dict]:
         "step_execution__step__campaign"
     )
     for event in events.order_by("-occurred_at")[:TIMELINE_LENGTH]:
-        row = event.step_execution
+        step = event.step_execution.step if event.step_execution is not None else None
         entries.append(
             {
                 "at": event.occurred_at,
                 "what": event.get_type_display() + (" (machine)" if event.is_machine else ""),
-                "where": f"{row.step.campaign} · step {row.step.order}" if row.step_id else "API message",
+                "where": f"{step.campaign} · step {step.order}" if step is not None else "API message",
                 "detail": event.kind,
             }
         )
@@ -189,7 +192,7 @@ def campaign_recipient_rows(*, campaign: Campaign):
         engagement = getattr(row, "engagement", None)
         yield [
             row.email,
-            row.step.order,
+            row.campaign_step.order,
             row.status,
             row.outcome,
             row.sent_at.isoformat() if row.sent_at else "",
@@ -215,11 +218,12 @@ def campaign_event_rows(*, campaign: Campaign):
         .order_by("occurred_at", "pk")
     )
     for event in events.iterator(chunk_size=2000):
+        row = cast(StepExecution, event.step_execution)  # Never None: the filter goes through it.
         yield [
             event.occurred_at.isoformat(),
             event.type,
             event.recipient,
-            event.step_execution.step.order,
+            row.campaign_step.order,
             event.kind,
             "yes" if event.is_machine else "",
             links.get(event.raw.get("link_id"), ""),
@@ -238,7 +242,7 @@ def send_events_by_recipient(fragment: str) -> dict[str, int]:
     return dict(rows)
 
 
-def message_events(*, message_id) -> list[dict]:
+def message_events(*, message_id) -> list[Mapping[str, object]]:
     """Return a transactional message's events, oldest first: what SES reported, opens, clicks."""
     return list(
         TrackingEvent.objects.filter(step_execution__message_id=message_id)

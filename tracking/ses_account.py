@@ -9,7 +9,10 @@ from campaigns.audience import suppression_add
 from campaigns.models import Suppression
 
 # Local reasons SES's own list knows, and the reverse.
-_SES_REASONS = {Suppression.Reason.HARD_BOUNCE: "BOUNCE", Suppression.Reason.COMPLAINT: "COMPLAINT"}
+_SES_REASONS: dict[str, str] = {
+    Suppression.Reason.HARD_BOUNCE: "BOUNCE",
+    Suppression.Reason.COMPLAINT: "COMPLAINT",
+}
 
 
 def _sesv2():

@@ -204,12 +204,12 @@ def _public_key(url: str, *, now: datetime) -> rsa.RSAPublicKey:
         raise SnsUntrusted("The signing certificate is not a PEM certificate.") from None
     if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
         raise SnsUntrusted("The signing certificate is not valid now.")
-    key = certificate.public_key()
-    if not isinstance(key, rsa.RSAPublicKey):
+    public_key = certificate.public_key()
+    if not isinstance(public_key, rsa.RSAPublicKey):
         raise SnsUntrusted("The signing certificate's key is not RSA.")
     with _certificates_lock:
-        _certificates[url] = key
-    return key
+        _certificates[url] = public_key
+    return public_key
 
 
 def sns_certificates_forget() -> None:

@@ -57,7 +57,7 @@ def step_execution_leave_lists(*, execution: StepExecution) -> list[str]:
 
     The contact stays subscribed to everything else. Recorded once, as an unsubscribe.
     """
-    lists = list(execution.step.campaign.lists.all())
+    lists = list(execution.campaign_step.campaign.lists.all())
     with transaction.atomic():
         for contact_list in lists:
             list_remove_contacts(contact_list=contact_list, contact_ids=[execution.contact_id])

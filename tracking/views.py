@@ -34,7 +34,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     contact = execution.contact
     context = {
         "email": execution.email,
-        "lists": [contact_list.name for contact_list in execution.step.campaign.lists.all()],
+        "lists": [contact_list.name for contact_list in execution.campaign_step.campaign.lists.all()],
         "subscribed": contact.status == contact.Status.SUBSCRIBED,
     }
     if request.method == "GET":
@@ -110,7 +110,7 @@ def _hit(request: HttpRequest, *, kind: str, tracking_id, link_id=None) -> None:
         kind=kind,
         tracking_id=tracking_id,
         link_id=link_id,
-        method=request.method,
+        method=request.method or "",  # Always set on a request the server made.
         user_agent=request.headers.get("User-Agent", ""),
         ip=request.META.get("REMOTE_ADDR", ""),
     )
@@ -136,7 +136,7 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
     """
     found = tokens.click_token_read(token)
     target = hits.link_target(found[1]) if found else None
-    if target is None:
+    if found is None or target is None:
         raise Http404("This link is not valid.")
     _hit(request, kind=TrackingHit.Kind.CLICK, tracking_id=found[0], link_id=found[1])
     return HttpResponseRedirect(target)

@@ -2,9 +2,11 @@
 
 import re
 import zoneinfo
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator
+from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -62,7 +64,7 @@ def _timezone(value: str) -> str:
 
 
 class ContactSerializer(serializers.ModelSerializer):
-    lists = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    lists = serializers.PrimaryKeyRelatedField[ContactList](many=True, read_only=True)
 
     class Meta:
         model = Contact
@@ -83,7 +85,7 @@ class ContactSerializer(serializers.ModelSerializer):
         read_only_fields = ["unsubscribed_at", "created_at", "updated_at"]
         # validate_email checks uniqueness on the normalized address; the model's own unique
         # validator would query again with the raw one.
-        extra_kwargs = {"email": {"validators": []}}
+        extra_kwargs: dict[str, dict[str, Any]] = {"email": {"validators": []}}
 
     def validate_email(self, value):
         email = email_normalize(value)
@@ -109,22 +111,26 @@ class ContactRowSerializer(serializers.ModelSerializer):
     class Meta:
         model = Contact
         fields = ["email", "first_name", "last_name", "external_id", "attributes", "timezone", "status"]
-        extra_kwargs = {"email": {"validators": []}}
+        extra_kwargs: dict[str, dict[str, Any]] = {"email": {"validators": []}}
 
 
 _ROW_TEXT_FIELDS = ("first_name", "last_name", "external_id", "timezone")
-_ROW_MAX_LENGTH = {name: Contact._meta.get_field(name).max_length for name in ("email", *_ROW_TEXT_FIELDS)}
+# Lengths from the model's CharFields; None if one were ever made unlimited.
+_ROW_MAX_LENGTH = {
+    name: cast(models.Field, Contact._meta.get_field(name)).max_length
+    for name in ("email", *_ROW_TEXT_FIELDS)
+}
 _STATUSES = frozenset(Contact.Status.values)
 _TIMEZONES = frozenset(zoneinfo.available_timezones())
 
 
-def _row_text(value, max_length: int) -> str:
+def _row_text(value, max_length: int | None) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ValueError("Not a valid string.")
     value = str(value)
     if "\x00" in value:
         raise ValueError("Null characters are not allowed.")
-    if len(value) > max_length:
+    if max_length is not None and len(value) > max_length:
         raise ValueError(f"Ensure this field has no more than {max_length} characters.")
     return value
 
@@ -138,7 +144,8 @@ def contact_row_validate(raw) -> dict:
     """
     if not isinstance(raw, dict):
         raise serializers.ValidationError({"non_field_errors": ["Expected an object."]})
-    row, errors = {}, {}
+    row: dict[str, object] = {}
+    errors: dict[str, list[str]] = {}
     try:
         email = email_normalize(_row_text(raw["email"], _ROW_MAX_LENGTH["email"]))
         email_validate(email)
@@ -190,7 +197,10 @@ class ContactBulkSerializer(serializers.Serializer):
 class BulkErrorSerializer(serializers.Serializer):
     row = serializers.IntegerField(help_text="Index in `contacts` (bulk) or line number (CSV).")
     email = serializers.CharField(allow_blank=True)
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    # Not Serializer.errors: the serializer's metaclass takes declared fields off the class.
+    errors = serializers.DictField(  # type: ignore[assignment]
+        child=serializers.ListField(child=serializers.CharField())
+    )
 
 
 class BulkResultSerializer(serializers.Serializer):
@@ -198,7 +208,7 @@ class BulkResultSerializer(serializers.Serializer):
     updated = serializers.IntegerField(help_text="Existing contacts the rows changed.")
     unchanged = serializers.IntegerField(help_text="Existing contacts the rows matched exactly; not written.")
     failed = serializers.IntegerField()
-    errors = BulkErrorSerializer(many=True)
+    errors = BulkErrorSerializer(many=True)  # type: ignore[assignment]  # A declared field, as above.
 
 
 class ContactImportSerializer(serializers.Serializer):

@@ -19,6 +19,7 @@ from tests.conftest import sent_messages
 from tests.factories import (
     SuppressionFactory,
     campaign_rows,
+    sendable_campaign,
     started_campaign,
 )
 
@@ -295,3 +296,21 @@ def test_render_error_fails_only_that_row(ses):
 
     assert (result.failed, result.sent) == (1, 1)
     assert campaign_rows(campaign).first().status == Status.FAILED
+
+
+def test_a_test_send_carries_the_steps_own_envelope_tagged_as_a_test(ses):
+    campaign = sendable_campaign(contacts=1, configuration_set="marketing", reply_to="desk@campanile.test")
+    step = campaign.steps.get()
+    sending.campaign_send_test(
+        step=step, contact=campaign.lists.get().contacts.get(), addresses=["me@campanile.test"]
+    )
+    (message,) = sent_messages()
+    mime = email.message_from_string(message.raw_data)
+    assert mime["X-SES-CONFIGURATION-SET"] == "marketing"
+    assert mime["Reply-To"] == "desk@campanile.test"
+    tags = dict(pair.split("=") for pair in mime["X-SES-MESSAGE-TAGS"].split(", "))
+    assert tags == {
+        "campanile_campaign": str(campaign.pk),
+        "campanile_step": str(step.pk),
+        "campanile_test": "1",
+    }
