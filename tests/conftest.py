@@ -43,9 +43,10 @@ def pytest_sessionstart(session):
         pytest.exit("CAMPANILE_REQUIRE_SERVICES is set but " + "; ".join(problems), returncode=3)
 
 
-#: Tests that start real processes (workers, stand-ins, `make run`, a browser) or time a shared
-#: limiter: one xdist worker runs them one after another, beside the rest, so they never compete
-#: with each other for the machine's cores (make test runs with --dist loadgroup).
+#: Tests that start real processes (workers, stand-ins, `make run`, a browser) or time the shared
+#: limiter. `make test` runs them after the others, one at a time, with the machine to themselves:
+#: beside parallel tests their processes would compete for the cores, and the limiter's timing
+#: would measure the competition.
 SERIAL_MODULES = (
     "tests/browser/",
     "tests/loadtest/",
@@ -57,12 +58,12 @@ SERIAL_MODULES = (
 )
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Put the tests of SERIAL_MODULES in one xdist group."""
+    """Mark the tests of SERIAL_MODULES `serial`, before `-m` selects by marks."""
     for item in items:
-        path = item.nodeid.split("::", 1)[0]
-        if path.startswith(SERIAL_MODULES):
-            item.add_marker(pytest.mark.xdist_group("processes"))
+        if item.nodeid.split("::", 1)[0].startswith(SERIAL_MODULES):
+            item.add_marker(pytest.mark.serial)
 
 
 def pytest_unconfigure(config):

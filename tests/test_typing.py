@@ -47,4 +47,5 @@ def test_mypy_reports_a_wrong_keyword_argument_to_a_service_inside_an_unannotate
     misspelt = 'Unexpected keyword argument "campain" for "campaign_schedule"'
     assert any(misspelt in line for line in errors), report
     # The correct call, and nothing else, passes.
-    assert all(line.startswith(f"{probe}:{MISSPELT_LINE}:") for line in errors), report
+    # (mypy may print the probe's path otherwise than it was given: the file's name and line say.)
+    assert all(f"{probe.name}:{MISSPELT_LINE}: error:" in line for line in errors), report
