@@ -58,10 +58,19 @@ def _add_many(counts: dict[str, float], sets: dict[str, float]) -> None:
 
 
 class FleetCounter:
-    """A counter whose value is the sum over the fleet."""
+    """A counter whose value is the sum over the fleet.
 
-    def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...] = ()):
-        self.name, self.documentation, self.labelnames = name, documentation, labelnames
+    `known` lists the values its one label is known to take: each is exported at 0 until it
+    happens, so a fresh install's alerts and dashboards find every series (Prometheus's
+    instrumentation guidance). Other values still count when they happen.
+    """
+
+    def __init__(
+        self, name: str, documentation: str, labelnames: tuple[str, ...] = (), known: tuple[str, ...] = ()
+    ):
+        if known and len(labelnames) != 1:
+            raise ValueError(f"{name}: known values are for a counter with one label.")
+        self.name, self.documentation, self.labelnames, self.known = name, documentation, labelnames, known
         _METRICS[name] = self
 
     def inc(self, amount: float = 1, **labels: str) -> None:
@@ -200,8 +209,15 @@ class FleetCollector:
                 yield histogram
                 continue
             family = CounterMetricFamily(metric.name, metric.documentation, labels=metric.labelnames)
+            seen = set()
             for labels, value in values[metric.name]:
                 family.add_metric([labels[name] for name in metric.labelnames], value)
+                seen.add(tuple(labels[name] for name in metric.labelnames))
+            for known in metric.known:
+                if (known,) not in seen:
+                    family.add_metric([known], 0.0)
+            if not metric.labelnames and not seen:
+                family.add_metric([], 0.0)
             yield family
 
 

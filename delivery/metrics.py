@@ -7,11 +7,15 @@ EMAILS = FleetCounter(
     "Ledger rows settled by the sender, by outcome (sent, failed, unknown, suppressed, postponed, "
     "released: handed back after SES said to wait).",
     ("outcome",),
+    known=("sent", "failed", "unknown", "suppressed", "postponed", "released"),
 )
 SES_ERRORS = FleetCounter(
     "campanile_ses_errors",
-    "SES calls that did not send, by kind: throttled, quota, halted, rejected, timeout, unreachable.",
+    "SES calls that did not send, by kind: throttled, quota, halted, rejected (by SES: the row failed), "
+    "retryable (SES or a proxy failing: tried again), timeout and unreadable (the fate is unknown), "
+    "unreachable.",
     ("kind",),
+    known=("throttled", "quota", "halted", "rejected", "retryable", "timeout", "unreadable", "unreachable"),
 )
 SES_SECONDS = FleetHistogram(
     "campanile_ses_send_seconds",
@@ -25,4 +29,5 @@ QUEUED = FleetCounter(
     "campanile_rows_queued",
     "Ledger rows made to be sent, by kind: campaign (fan-out, drips) or transactional (the API).",
     ("kind",),
+    known=("campaign", "transactional"),
 )

@@ -12,6 +12,7 @@ from botocore.exceptions import (
     ConnectionClosedError,
     ReadTimeoutError,
 )
+from botocore.parsers import ResponseParserError
 from django.core.mail import EmailMessage
 from django_ses import SESBackend
 
@@ -55,6 +56,14 @@ _backend: SESBackend | None = None
 _backend_lock = threading.Lock()
 _backend_pid: int | None = None
 
+# The HTTP status of this thread's last SES answer: when its body can't be parsed, the status
+# alone says whether SES took the message (2xx) or answered an error (a proxy's HTML 5xx, say).
+_last_answer = threading.local()
+
+
+def _answer_remember(response_dict, **kwargs) -> None:
+    _last_answer.status = response_dict.get("status_code", 0)
+
 
 def ses_backend() -> SESBackend:
     """Return this process's open SES backend, creating it on first use.
@@ -67,6 +76,7 @@ def ses_backend() -> SESBackend:
         if _backend is None or _backend_pid != os.getpid():
             _backend = SESBackend(fail_silently=False)
             _backend.open()
+            _backend.connection.meta.events.register("before-parse", _answer_remember)
             _backend_pid = os.getpid()
         return _backend
 
@@ -91,10 +101,20 @@ def ses_send(*, message: EmailMessage) -> str:
             raise _counted(SesSendingHalted(f"{code}: {text}"), "halted") from exc
         if code in THROTTLING_CODES and DAILY_QUOTA_TEXT in text.lower():
             raise _counted(SesQuotaExhausted(f"{code}: {text}"), "quota") from exc
-        if code in THROTTLING_CODES or code in RETRYABLE_CODES:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code in THROTTLING_CODES or code in RETRYABLE_CODES or status >= 500:
+            # A 5xx is SES (or a proxy before it) failing, not refusing this message: retry.
             kind = "throttled" if code in THROTTLING_CODES else "retryable"
-            raise _counted(SesRetryLater(f"{code}: {text}"), kind) from exc
+            raise _counted(SesRetryLater(f"{code or status}: {text}"), kind) from exc
         raise _counted(SesRejected(f"{code}: {text}"), "rejected") from exc
+    except ResponseParserError as exc:
+        status = getattr(_last_answer, "status", 0)
+        if status >= 300:
+            # An error answer in no format SES uses (a load balancer's HTML page): nothing was
+            # accepted, so it is transient.
+            raise _counted(SesRetryLater(f"HTTP {status}, unreadable: {exc}"[:300]), "retryable") from exc
+        # A success we cannot read: SES may have accepted the message.
+        raise _counted(SesOutcomeUnknown(f"HTTP {status}, unreadable: {exc}"[:300]), "unreadable") from exc
     except (ReadTimeoutError, ConnectionClosedError) as exc:
         # The request left this machine; SES may have accepted it. SendRawEmail has no
         # idempotency token, so the only safe answer is "unknown", reconciled from SES events.

@@ -186,6 +186,16 @@ def _error_response(status: int, code: str, message: str):
     return http, {"Error": {"Code": code, "Message": message, "Type": "Sender"}, "ResponseMetadata": {}}
 
 
+class _RawBody:
+    """What botocore reads an answer's body from."""
+
+    def __init__(self, body: bytes):
+        self.body = body
+
+    def stream(self, **kwargs):
+        yield self.body
+
+
 @pytest.fixture
 def inject_ses_error():
     """Make the app's SES client fail its next N SendRawEmail calls the way SES or the network does.
@@ -193,11 +203,15 @@ def inject_ses_error():
     moto never throttles or rejects like SES does, so faults are injected through botocore events.
     An error `code` is answered at before-call: the request never leaves, and botocore raises the
     ClientError SES would. An `exception` is raised at before-send, after moto has taken the
-    message: a timeout on a request SES did receive. Returns the list of attempts seen.
+    message: a timeout on a request SES did receive. An `answer` (a body) is answered, with `status`, at
+    before-send instead of moto, and parsed as botocore parses any answer: a proxy's HTML page,
+    say. Returns the list of attempts seen.
     """
     registered = []
 
-    def inject(*, code: str = "", message: str = "", status: int = 400, times: int = 1, exception=None):
+    def inject(
+        *, code: str = "", message: str = "", status: int = 400, times: int = 1, exception=None, answer=None
+    ):
         client = delivery_ses.ses_backend().connection
         remaining = {"n": times}
         attempts = []
@@ -214,9 +228,15 @@ def inject_ses_error():
             remaining["n"] -= 1
             if exception is not None:
                 raise exception
+            if answer is not None:
+                url, request.url = request.url, "https://proxy.invalid/"  # Past moto: it never sees it.
+                return AWSResponse(url=url, status_code=status, headers={}, raw=_RawBody(answer))
             return _error_response(status, code, message)
 
-        if exception is not None:
+        if answer is not None:
+            event = "before-send"
+            client.meta.events.register_first(event, handler)  # Answers instead of moto.
+        elif exception is not None:
             # Generic before-send, registered last: moto's own before-send handler answers first,
             # so the message really reaches the stand-in before the "network" fails.
             event = "before-send"

@@ -36,6 +36,9 @@ _EVENT_TYPES = {
     "Subscription": _Type.SUBSCRIPTION.value,
 }
 
+#: Every type an SES event is recorded as.
+SES_EVENT_TYPES = tuple(dict.fromkeys(_EVENT_TYPES.values()))
+
 # Identity notifications also send "Received" (inbound mail), which is not ours to track.
 _NOTIFICATION_TYPES = {
     "Bounce": _Type.BOUNCE.value,

@@ -101,6 +101,26 @@ def _ledger_row(*, event: SesEvent) -> StepExecution | None:
     return rows.filter(ses_message_id=event.ses_message_id).first() if event.ses_message_id else None
 
 
+def _event_suppress(*, event: SesEvent, kind: str) -> None:
+    """Suppress the recipient if this event says so at once: a complaint, a hard bounce, or a
+    bounce because the address is on SES's account list. Idempotent."""
+    Type = TrackingEvent.Type
+    detail = f"{event.bounce_type}/{event.bounce_subtype} {event.status} {event.diagnostic}".strip()
+    if event.type == Type.COMPLAINT:
+        recipient_suppress(
+            event=event, reason=Suppression.Reason.COMPLAINT, detail=event.complaint_type or "complaint"
+        )
+    elif event.type == Type.BOUNCE and kind == HARD:
+        recipient_suppress(event=event, reason=Suppression.Reason.HARD_BOUNCE, detail=detail[:500])
+    elif event.type == Type.BOUNCE and kind == ACCOUNT_SUPPRESSED:
+        recipient_suppress(event=event, reason=Suppression.Reason.ACCOUNT_SUPPRESSION, detail=detail[:500])
+
+
+def _event_kind(event: SesEvent) -> str:
+    """Return a bounce's class, or a complaint's type: what the event's effects depend on."""
+    return bounce_classify(event=event) if event.type == TrackingEvent.Type.BOUNCE else event.complaint_type
+
+
 def _event_effects(*, event: SesEvent, kind: str, row: StepExecution | None) -> None:
     """Apply one new event to the ledger, the suppression list and the soft-bounce streaks."""
     Type, Outcome = TrackingEvent.Type, StepExecution.Outcome
@@ -118,17 +138,9 @@ def _event_effects(*, event: SesEvent, kind: str, row: StepExecution | None) -> 
     outcome = outcomes.get(event.type)
     if outcome and row is not None and not (event.type == Type.BOUNCE and kind == BLOCK):
         delivery_ledger.step_execution_record_outcome(execution_id=row.pk, outcome=outcome)
-    detail = f"{event.bounce_type}/{event.bounce_subtype} {event.status} {event.diagnostic}".strip()
+    _event_suppress(event=event, kind=kind)
     if event.type == Type.DELIVERY:
         SoftBounceStreak.objects.filter(email=event.recipient).update(count=0)
-    elif event.type == Type.COMPLAINT:
-        recipient_suppress(
-            event=event, reason=Suppression.Reason.COMPLAINT, detail=event.complaint_type or "complaint"
-        )
-    elif event.type == Type.BOUNCE and kind == HARD:
-        recipient_suppress(event=event, reason=Suppression.Reason.HARD_BOUNCE, detail=detail[:500])
-    elif event.type == Type.BOUNCE and kind == ACCOUNT_SUPPRESSED:
-        recipient_suppress(event=event, reason=Suppression.Reason.ACCOUNT_SUPPRESSION, detail=detail[:500])
     elif event.type == Type.BOUNCE and kind == SOFT:
         soft_bounce_record(event=event)
     elif event.type in (Type.OPEN, Type.CLICK) and row is not None:  # SES's own open and click tracking
@@ -150,7 +162,7 @@ def _event_apply(*, event: SesEvent, message: SnsMessage, now: datetime) -> bool
         # Identity notifications carry no tags: the row is found by MessageId, which the sender
         # commits just after SES answers, and SES's event may come first.
         raise _LedgerNotYet(f"No ledger row has SES MessageId {event.ses_message_id} yet.")
-    kind = bounce_classify(event=event) if event.type == TrackingEvent.Type.BOUNCE else event.complaint_type
+    kind = _event_kind(event)
     _event, created = TrackingEvent.objects.get_or_create(
         event_id=f"{message.message_id}:{event.recipient}:{event.type}"[:200],
         defaults={
@@ -202,6 +214,11 @@ def sns_message_apply(*, message_id: int, now: datetime | None = None) -> bool:
                     event.type for event in events if _event_apply(event=event, message=message, now=now)
                 ]
         except _LedgerNotYet as exc:
+            # Only the link to the ledger row waits: a complaint or hard bounce stops the next
+            # email to the address now. (Applied again later, it changes nothing; another
+            # account's events never get here.)
+            for event in events:
+                _event_suppress(event=event, kind=_event_kind(event))
             message.note = str(exc)
             message.retry_at = now + SNS_RETRY_DELAY
             message.save(update_fields=["attempts", "note", "retry_at"])

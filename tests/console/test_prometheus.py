@@ -87,3 +87,20 @@ def test_counts_of_every_process_add_up_in_the_shared_store():
     assert _scrape()["campanile_tracking_hits_total", (("kind", "open"),)] == 4
     with pytest.raises(ValueError, match="labels"):
         metrics.TRACKING_HITS.inc(kind="open", extra="x")
+
+
+def test_every_known_series_is_exported_at_zero_before_anything_happens():
+    fleet.metrics_reset()
+    samples = _scrape()
+    for name, label, value in (
+        ("campanile_ses_errors_total", "kind", "throttled"),
+        ("campanile_ses_errors_total", "kind", "retryable"),
+        ("campanile_emails_total", "outcome", "unknown"),
+        ("campanile_rows_queued_total", "kind", "transactional"),
+        ("campanile_ses_events_total", "type", "complaint"),
+        ("campanile_sns_refused_total", "status", "403"),
+        ("campanile_reputation_pauses_total", "scope", "campaign"),
+        ("campanile_tracking_hits_total", "kind", "click"),
+        ("campanile_alerts_total", "kind", "bounce_rate"),
+    ):
+        assert samples[name, ((label, value),)] == 0, (name, value)

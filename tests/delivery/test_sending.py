@@ -116,6 +116,37 @@ def test_throttling_releases_rows_to_pending_and_never_fails(ses, inject_ses_err
     )
 
 
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (500, b"<html><body><h1>500 Internal Server Error</h1></body></html>"),  # botocore: code "500"
+        (502, b"Bad gateway"),  # botocore can't parse it at all
+        (503, b""),
+    ],
+)
+def test_an_ses_or_proxy_5xx_in_any_format_is_transient_and_fails_nobody(ses, inject_ses_error, status, body):
+    campaign = started_campaign(contacts=3)
+    inject_ses_error(status=status, answer=body, times=1)
+
+    result = sending.step_send_batch(step=campaign.steps.get())
+
+    assert (result.failed, result.unknown, result.released) == (0, 0, 3)
+    assert set(campaign_rows(campaign).values_list("status", flat=True)) == {Status.PENDING}
+    sending.step_send_batch(step=campaign.steps.get())
+    assert set(campaign_rows(campaign).values_list("status", flat=True)) == {Status.SENT}
+    assert len(sent_messages()) == 3
+
+
+def test_a_success_answer_that_cannot_be_read_leaves_the_row_unknown(ses, inject_ses_error):
+    campaign = started_campaign(contacts=1)
+    inject_ses_error(status=200, answer=b"<SendRawEmailResponse><truncated", times=1)
+
+    result = sending.step_send_batch(step=campaign.steps.get())
+
+    assert result.unknown == 1  # SES may have taken it: never sent again blindly.
+    assert campaign_rows(campaign).get().status == Status.UNKNOWN
+
+
 def test_rejected_message_fails_that_row_with_the_reason(ses, inject_ses_error):
     campaign = started_campaign(contacts=2)
     inject_ses_error(code="MessageRejected", message="Email address is not verified.", times=1)

@@ -100,7 +100,7 @@ def test_a_send_event_reconciles_an_unknown_row_by_its_tag():
 
 
 # The event comes before the ledger row has its MessageId.
-def test_an_untagged_event_waits_for_its_row_and_is_applied_once_the_row_is_committed(settings):
+def test_an_untagged_bounce_suppresses_at_once_and_waits_only_to_be_linked_to_its_row(settings):
     row = StepExecutionFactory(status=Status.SENDING)  # SES answered; the worker has not committed.
     record = bounce(row, tagged=False)
     record["mail"]["messageId"] = "ses-not-committed-yet"
@@ -108,8 +108,8 @@ def test_an_untagged_event_waits_for_its_row_and_is_applied_once_the_row_is_comm
     assert not applied
     assert message.applied_at is None
     assert "ses-not-committed-yet" in message.note
-    assert not TrackingEvent.objects.exists()
-    assert not Suppression.objects.exists()  # All or nothing, per message.
+    assert not TrackingEvent.objects.exists()  # The event and its counts wait for the row…
+    assert Suppression.objects.get().email == row.email  # …the suppression does not.
 
     StepExecution.objects.filter(pk=row.pk).update(status=Status.SENT, ses_message_id="ses-not-committed-yet")
     assert inbox.sns_messages_pending() == []  # Not tried again at once…
@@ -117,7 +117,7 @@ def test_an_untagged_event_waits_for_its_row_and_is_applied_once_the_row_is_comm
     assert inbox.sns_message_apply(message_id=message.pk)
     event = TrackingEvent.objects.get()
     assert event.step_execution_id == row.pk
-    assert Suppression.objects.get().email == row.email
+    assert Suppression.objects.get().email == row.email  # Once, with its first reason.
     row.refresh_from_db()
     assert row.outcome == Outcome.BOUNCED
 
@@ -295,6 +295,7 @@ def test_a_campaign_pauses_itself_on_complaints(settings):
 def test_the_apply_tick_is_scheduled_every_sns_apply_seconds(settings):
     from config.celery import app
 
+    app.loader.import_default_modules()  # Discover the apps' tasks, as a worker does at start.
     entry = settings.CELERY_BEAT_SCHEDULE["sns-messages-apply"]
     assert entry["schedule"] == settings.SNS_APPLY_SECONDS
     assert entry["task"] in app.tasks
