@@ -324,9 +324,22 @@ def campaign_complete(*, campaign: Campaign) -> Campaign:
     return _campaign_transition(campaign=campaign, action="complete")
 
 
-def campaign_reopen(*, campaign: Campaign) -> Campaign:
+def campaign_reopen(*, campaign: Campaign, note: str = "", actor: Actor = SYSTEM) -> Campaign:
     """Send a completed campaign again, for rows put back in its queue."""
-    return _campaign_transition(campaign=campaign, action="reopen")
+    return _campaign_transition(campaign=campaign, action="reopen", note=note, actor=actor)
+
+
+def campaign_audit_record(*, campaign: Campaign, action: str, note: str, actor: Actor = SYSTEM) -> None:
+    """Write an entry in a campaign's audit trail for an act that moves no status (rows re-queued)."""
+    CampaignAudit.objects.create(
+        campaign=campaign,
+        action=action,
+        from_status=campaign.status,
+        to_status=campaign.status,
+        user=actor.user,
+        actor=actor.name[:200],
+        note=note[:300],
+    )
 
 
 def campaign_cancel(*, campaign: Campaign, actor: Actor = SYSTEM) -> Campaign:

@@ -258,6 +258,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": SNS_APPLY_SECONDS,
         "options": {"expires": 10 * SNS_APPLY_SECONDS},
     },
+    # Unknown rows SES demonstrably never took go back to pending (docs: delivery guarantees).
+    "unknown-rows-resolve": {"task": "tracking.tasks.unknown_rows_resolve", "schedule": 60.0},
 }
 
 # Drips: a row settled this long after it was sent (a lease swept, an SES event reconciling an
@@ -336,6 +338,9 @@ TRACKING_HITS_REDIS_KEY = "campanile:hits"
 SES_ACCOUNT_ID = env.str("SES_ACCOUNT_ID", default="")
 # How long an event without Campanile's tag waits for a ledger row with its SES MessageId.
 SES_EVENT_WAIT_SECONDS = env_or_default("SES_EVENT_WAIT_SECONDS", 3600, env.int)
+# An unknown row with no Send event this long after its call began, in a configuration set that
+# publishes Send events, goes back to pending once later calls' Send events have arrived.
+SES_UNKNOWN_RESOLVE_SECONDS = env_or_default("SES_UNKNOWN_RESOLVE_SECONDS", 900, env.int)
 # Soft bounces in a row (no delivery between) after which an address is suppressed.
 SES_SOFT_BOUNCE_LIMIT = env_or_default("SES_SOFT_BOUNCE_LIMIT", 3, env.int)
 # Reputation guard: a sending campaign pauses above these rates, once it has sent enough to judge.

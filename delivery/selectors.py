@@ -153,3 +153,13 @@ def delivery_dashboard(*, now: datetime | None = None, minutes: int = 60) -> dic
         "failed": StepExecution.objects.filter(status=StepExecution.Status.FAILED).count(),
         "hold": sending_hold_active(now=now),
     }
+
+
+def campaign_status_shown(*, campaign: Campaign, counts: dict[str, int] | None = None) -> str:
+    """Return a campaign's status as people read it: a completed campaign with `unknown` rows is
+    "Completed — N unconfirmed", since SES may or may not have taken those emails."""
+    if campaign.status != Campaign.Status.COMPLETED:
+        return campaign.get_status_display()
+    counts = step_execution_counts(campaign=campaign) if counts is None else counts
+    unconfirmed = counts.get(StepExecution.Status.UNKNOWN, 0)
+    return f"Completed — {unconfirmed} unconfirmed" if unconfirmed else campaign.get_status_display()

@@ -54,11 +54,6 @@ from delivery.ses import ses_backend, ses_send
 logger = logging.getLogger(__name__)
 Status = StepExecution.Status
 
-# How long before its send slot a row's "call begins" mark is committed: the commit's round trip
-# then falls before the slot instead of between the slot and the call.
-SLOT_LEAD_SECONDS = 0.005
-
-
 def step_execution_deliver(
     *, execution: StepExecution, envelope: Envelope, compiled: CompiledTemplate
 ) -> str:
@@ -80,13 +75,19 @@ def step_execution_deliver(
         execution=execution, envelope=envelope, rendered=rendered, unsubscribe_url=unsubscribe_url
     )
     lane = throttle.LANE_TRANSACTIONAL if execution.message_id is not None else throttle.LANE_BULK
-    moment = throttle.send_slot_wait(lane=lane, lead=SLOT_LEAD_SECONDS)
+    # The slot first, then the mark, then the call: a worker killed while it waits for its slot
+    # leaves a row that plainly never reached SES (pending again after the lease), and the mark's
+    # commit is the only step between it and the call.
+    moment = throttle.send_slot_wait(lane=lane)
     if not step_execution_start_send(execution=execution):
         # Swept or cancelled while waiting for a slot: someone else decides this row now.
         logger.warning("Row %s was no longer claimed when its turn came; not sent.", execution.pk)
         return Status.SKIPPED
     while not throttle.send_slot_reach(moment=moment):
-        moment = throttle.send_slot_wait(lane=lane)  # The commit stalled past the slot: a new one.
+        # The commit stalled past the slot (rare): a late call could crowd a second, so take a
+        # new slot. A kill now leaves a marked row SES never saw: unknown, then re-queued by the
+        # resolution of unknown rows.
+        moment = throttle.send_slot_wait(lane=lane)
     try:
         message_id = ses_send(message=message)
     except SesOutcomeUnknown as exc:

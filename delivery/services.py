@@ -11,7 +11,7 @@ from time import monotonic
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from campaigns import services as campaign_services
@@ -22,6 +22,7 @@ from campaigns.exceptions import (
 )
 from campaigns.models import Campaign, CampaignStep
 from campaigns.selectors import campaign_list_due
+from campaigns.services import SYSTEM, Actor
 from delivery import drip
 from delivery.fan_out import campaign_enroll_new, step_fan_out_chunk
 from delivery.ledger import step_execution_sweep_stalled
@@ -212,27 +213,54 @@ def delivery_tick(*, now: datetime | None = None) -> list[int]:
 # --- Transactional messages -----------------------------------------------------------------------
 
 
-def step_executions_retry(*, rows: QuerySet[StepExecution]) -> int:
-    """Put the failed ones of these rows back in their queues; return how many. Completed
-    campaigns among theirs reopen; transactional rows go back to the dispatcher.
+def step_executions_requeue(
+    *, rows: QuerySet[StepExecution], status: str, note: str = "", actor: Actor = SYSTEM
+) -> int:
+    """Put the rows of `status` (failed or unknown) among these back in their queues; return how
+    many. Completed campaigns among theirs reopen; transactional rows go back to the dispatcher.
 
-    Only `failed` rows move: `unknown` rows may have been delivered and wait for SES events.
+    With a note, each campaign touched gets an audit entry saying how many rows and why, and the
+    rows keep the note as their last error.
     """
+    if status not in (Status.FAILED, Status.UNKNOWN):
+        raise ValueError(f"Only failed or unknown rows are re-queued, not {status}.")
     with transaction.atomic():
-        failed = rows.filter(status=Status.FAILED)
-        campaigns = set(failed.exclude(step=None).values_list("step__campaign", flat=True))
-        closed = Campaign.objects.filter(pk__in=campaigns).exclude(
+        chosen = rows.filter(status=status)
+        per_campaign = dict(
+            chosen.exclude(step=None).values_list("step__campaign").annotate(n=Count("pk")).order_by()
+        )
+        closed = Campaign.objects.filter(pk__in=per_campaign).exclude(
             status__in=[Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.COMPLETED]
         )
         if closed.exists():
             names = ", ".join(
                 f"“{campaign.name}” ({campaign.get_status_display().lower()})" for campaign in closed
             )
-            raise InvalidTransition(f"Nothing to retry in {names}.")
-        retried = failed.update(status=Status.PENDING, lease_expires_at=None, updated_at=timezone.now())
-        for campaign in Campaign.objects.filter(pk__in=campaigns, status=Campaign.Status.COMPLETED):
-            campaign_services.campaign_reopen(campaign=campaign)
-    return retried
+            raise InvalidTransition(f"Nothing to re-queue in {names}.")
+        fields: dict = {"status": Status.PENDING, "lease_expires_at": None, "updated_at": timezone.now()}
+        if status == Status.UNKNOWN:
+            fields["send_started_at"] = None
+        if note:
+            fields["last_error"] = note
+        moved = chosen.update(**fields)
+        for campaign in Campaign.objects.filter(pk__in=per_campaign):
+            said = f"{per_campaign[campaign.pk]} {status} rows queued again: {note}" if note else ""
+            if campaign.status == Campaign.Status.COMPLETED:
+                campaign_services.campaign_reopen(campaign=campaign, note=said, actor=actor)
+            elif said:
+                campaign_services.campaign_audit_record(
+                    campaign=campaign, action=f"requeue_{status}", note=said, actor=actor
+                )
+    return moved
+
+
+def step_executions_retry(*, rows: QuerySet[StepExecution]) -> int:
+    """Put the failed ones of these rows back in their queues; return how many. Completed
+    campaigns among theirs reopen; transactional rows go back to the dispatcher.
+
+    Only `failed` rows move: `unknown` rows may have been delivered and wait for SES events.
+    """
+    return step_executions_requeue(rows=rows, status=Status.FAILED)
 
 
 def campaign_retry_failed(*, campaign: Campaign) -> int:

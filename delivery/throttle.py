@@ -175,14 +175,13 @@ def send_slot_book(*, lane: str, rate: float) -> Booking:
 
 
 @overload
-def send_slot_wait(*, lane: str, deadline: None = None, lead: float = 0.0) -> float: ...
+def send_slot_wait(*, lane: str, deadline: None = None) -> float: ...
 @overload
-def send_slot_wait(*, lane: str, deadline: float | None, lead: float = 0.0) -> float | None: ...
-def send_slot_wait(*, lane: str, deadline: float | None = None, lead: float = 0.0) -> float | None:
-    """Book this caller's next SES call and block until `lead` seconds before it; return its moment.
+def send_slot_wait(*, lane: str, deadline: float | None) -> float | None: ...
+def send_slot_wait(*, lane: str, deadline: float | None = None) -> float | None:
+    """Book this caller's next SES call and block until it; return its moment (monotonic).
 
-    The moment is monotonic; None if `deadline` (monotonic) would come first. The lead lets the
-    caller commit its ledger mark while the slot approaches, so the call itself leaves on time.
+    None if `deadline` (monotonic) would come first.
     """
     while True:
         booking = send_slot_book(lane=lane, rate=send_rate_current().per_second)
@@ -192,7 +191,7 @@ def send_slot_wait(*, lane: str, deadline: float | None = None, lead: float = 0.
         if not booking.granted:
             time.sleep(booking.wait)
             continue
-        time.sleep(max(booking.wait - lead, 0.0))
+        time.sleep(max(booking.wait, 0.0))
         return moment
 
 

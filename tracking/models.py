@@ -219,3 +219,19 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+class SendEventsCheck(models.Model):
+    """Whether a configuration set publishes SES's Send events to our webhook, as SESv2 last said.
+
+    Only where it does can an `unknown` row's silence prove SES never took it (tracking/unknown_rows.py).
+    """
+
+    configuration_set = models.CharField(max_length=64, unique=True)
+    published = models.BooleanField(default=False)
+    checked_at = models.DateTimeField(default=timezone.now)
+    #: What SES answered: the destinations that match, or why it could not be asked.
+    detail = models.CharField(max_length=300, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.configuration_set}: Send events {'published' if self.published else 'not published'}"

@@ -15,7 +15,8 @@ _SES_REASONS: dict[str, str] = {
 }
 
 
-def _sesv2():
+def sesv2_client():
+    """Return an SESv2 client for our region and endpoint."""
     return boto3.client("sesv2", region_name=settings.AWS_REGION, endpoint_url=settings.AWS_ENDPOINT_URL)
 
 
@@ -24,7 +25,7 @@ def suppressions_pull_from_ses(*, since: datetime | None = None) -> int:
 
     SES refuses to send to them anyway; knowing them here keeps them out of fan-outs and counts.
     """
-    client, added, token = _sesv2(), 0, None
+    client, added, token = sesv2_client(), 0, None
     while True:
         params = {
             "PageSize": 1000,
@@ -50,7 +51,7 @@ def suppressions_push_to_ses(*, since: datetime | None = None) -> int:
 
     PutSuppressedDestination is idempotent, so an overlapping window costs calls, not mistakes.
     """
-    client = _sesv2()
+    client = sesv2_client()
     rows = Suppression.objects.filter(reason__in=list(_SES_REASONS)).order_by("pk")
     if since:
         rows = rows.filter(created_at__gte=since)

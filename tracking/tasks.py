@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from tracking import alerts, cloudwatch, hits, inbox, ses_account
+from tracking import alerts, cloudwatch, hits, inbox, ses_account, unknown_rows
 
 
 @shared_task(name="tracking.tasks.sns_messages_apply", ignore_result=True)
@@ -43,3 +43,9 @@ def campaign_metrics_publish() -> None:
 def alerts_check() -> None:
     """Raise alerts on recent campaigns (beat calls this every ALERT_CHECK_SECONDS)."""
     alerts.alerts_check()
+
+
+@shared_task(name="tracking.tasks.unknown_rows_resolve", ignore_result=True)
+def unknown_rows_resolve() -> None:
+    """Re-queue the unknown rows SES demonstrably never took (beat calls this every minute)."""
+    unknown_rows.unknown_rows_resolve()

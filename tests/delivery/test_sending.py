@@ -2,6 +2,7 @@
 
 import email
 import json
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -346,3 +347,25 @@ def test_a_test_send_carries_the_steps_own_envelope_tagged_as_a_test(ses):
         "campanile_step": str(step.pk),
         "campanile_test": "1",
     }
+
+
+def test_a_row_is_marked_as_begun_only_once_its_slot_has_come(ses, monkeypatch, settings):
+    """A worker killed while it waits for its slot must leave a row plainly never sent."""
+    settings.SES_MAX_SEND_RATE = 20  # Slots 50 ms apart.
+    campaign = started_campaign(contacts=3)
+    slots, marks = [], []
+    wait, start = sending.throttle.send_slot_wait, sending.step_execution_start_send
+
+    def waiting(**kwargs):
+        slots.append(wait(**kwargs))
+        return slots[-1]
+
+    def marking(**kwargs):
+        marks.append(time.monotonic())
+        return start(**kwargs)
+
+    monkeypatch.setattr(sending.throttle, "send_slot_wait", waiting)
+    monkeypatch.setattr(sending, "step_execution_start_send", marking)
+    assert sending.step_send_batch(step=campaign.steps.get()).sent == 3
+    assert len(marks) == len(slots) == 3
+    assert all(mark >= slot for slot, mark in zip(slots, marks, strict=True))
