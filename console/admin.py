@@ -16,6 +16,8 @@ from tracking.admin import CampaignReportMixin, ContactTimelineMixin
 class CampaignAdmin(CampaignReportMixin, CampaignDeliveryMixin, CampaignAdminBase):
     """A campaign: its form and status moves, preview, test send, progress, report and exports."""
 
+    # The status as people read it: "Completed — N unconfirmed" while SES's fate of some is unknown.
+    list_display = ["status_shown" if name == "status" else name for name in CampaignAdminBase.list_display]
     actions = [*CampaignAdminBase.actions, *CampaignDeliveryMixin.delivery_actions]
     readonly_fields = [*CampaignAdminBase.readonly_fields, *CampaignDeliveryMixin.delivery_readonly_fields]
 

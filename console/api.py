@@ -4,16 +4,55 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.routers import SimpleRouter
 
+from campaigns.api import serializers as campaign_serializers
+from campaigns.api import views as campaign_views
 from campaigns.api.views import (
-    CampaignViewSet,
     ContactListViewSet,
     ContactViewSet,
     SuppressionViewSet,
     TemplateViewSet,
 )
 from delivery import api as delivery_api
+from delivery.models import StepExecution
+from delivery.selectors import campaign_status_shown, step_execution_counts
 from tracking.api import CampaignStatsViewSet, EventViewSet
 from tracking.selectors import message_events
+
+
+class CampaignSerializer(campaign_serializers.CampaignSerializer):
+    """A campaign, with what the ledger knows of it: how many emails SES's fate is unknown for."""
+
+    unconfirmed = serializers.SerializerMethodField(
+        help_text="Emails whose SES call got no answer: SES may or may not have taken them."
+    )
+    status_display = serializers.SerializerMethodField(
+        help_text='The status as people read it: "Completed — 3 unconfirmed" while some are unconfirmed.'
+    )
+
+    class Meta(campaign_serializers.CampaignSerializer.Meta):
+        fields = [*campaign_serializers.CampaignSerializer.Meta.fields, "unconfirmed", "status_display"]
+
+    def _counts(self, campaign) -> dict[str, int]:
+        if campaign.pk not in self._ledger:
+            self._ledger[campaign.pk] = step_execution_counts(campaign=campaign)
+        return self._ledger[campaign.pk]
+
+    @property
+    def _ledger(self) -> dict[int, dict[str, int]]:
+        # Read once per campaign and answer: both fields use it.
+        return self.context.setdefault("ledger_counts", {})
+
+    def get_unconfirmed(self, campaign) -> int:
+        return self._counts(campaign).get(StepExecution.Status.UNKNOWN, 0)
+
+    def get_status_display(self, campaign) -> str:
+        return campaign_status_shown(campaign=campaign, counts=self._counts(campaign))
+
+
+class CampaignViewSet(campaign_views.CampaignViewSet):
+    """Campaigns with their steps and lists, status moves, a dry run, and the unconfirmed count."""
+
+    serializer_class = CampaignSerializer
 
 
 class MessageEventSerializer(serializers.Serializer):

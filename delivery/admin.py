@@ -1,5 +1,6 @@
 """Admin for the send ledger: read-only, since only the delivery engine writes it."""
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.contrib import admin, messages
@@ -15,12 +16,18 @@ from campaigns.admin import MarketerRelatedFilter
 from campaigns.audience import address_validate
 from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign
+from campaigns.services import Actor
 from core.charts import svg_time_bars
 from core.exceptions import CampanileError
 from delivery.models import SendingHold, StepExecution, TransactionalMessage
-from delivery.selectors import campaign_step_progress, delivery_dashboard, step_execution_counts
+from delivery.selectors import (
+    campaign_status_shown,
+    campaign_step_progress,
+    delivery_dashboard,
+    step_execution_counts,
+)
 from delivery.sending import campaign_send_test
-from delivery.services import campaign_retry_failed, step_executions_retry
+from delivery.services import campaign_requeue_unknown, campaign_retry_failed, step_executions_retry
 
 
 @admin.register(StepExecution)
@@ -179,6 +186,11 @@ class CampaignDeliveryMixin(_CampaignAdmin):
         return [
             path("<path:object_id>/test/", view(self.test_send_view), name="campaigns_campaign_test_send"),
             path("<path:object_id>/progress/", view(self.progress_view), name="campaigns_campaign_progress"),
+            path(
+                "<path:object_id>/requeue-unknown/",
+                view(self.requeue_unknown_view),
+                name="campaigns_campaign_requeue_unknown",
+            ),
             *super().get_urls(),
         ]
 
@@ -247,7 +259,43 @@ class CampaignDeliveryMixin(_CampaignAdmin):
             refresh=refresh if campaign.status == Campaign.Status.SENDING else "",
             steps=campaign_step_progress(campaign=campaign),
             fan_out=self.progress(campaign),
+            status_shown=campaign_status_shown(campaign=campaign, counts=counts),
+            unconfirmed=counts.get(StepExecution.Status.UNKNOWN, 0),
         )
+
+    def requeue_unknown_view(self, request, object_id):
+        """Re-queue unconfirmed rows older than N minutes, behind a page that states the risk (POST)."""
+        campaign = self._campaign_or_404(request, object_id, change=True)
+        form = {"minutes": request.POST.get("minutes", "60").strip()}
+        if request.method == "POST":
+            actor = Actor(name=f"{request.user.get_username()} (admin)", user=request.user)
+            try:
+                minutes = int(form["minutes"])
+                if minutes < 1:
+                    raise ValueError
+                moved = campaign_requeue_unknown(
+                    campaign=campaign, older_than=timedelta(minutes=minutes), actor=actor
+                )
+            except ValueError:
+                self.message_user(request, "Give a whole number of minutes, 1 or more.", messages.ERROR)
+            except InvalidTransition as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                self.message_user(request, f"{moved} unconfirmed emails queued again.", messages.SUCCESS)
+                return redirect(reverse("admin:campaigns_campaign_progress", args=[campaign.pk]))
+        counts = step_execution_counts(campaign=campaign)
+        return self._page(
+            request,
+            campaign,
+            "requeue_unknown.html",
+            f"Re-queue unconfirmed emails: {campaign.name}",
+            unconfirmed=counts.get(StepExecution.Status.UNKNOWN, 0),
+            form=form,
+        )
+
+    @admin.display(description="Status", ordering="status")
+    def status_shown(self, obj):
+        return campaign_status_shown(campaign=obj)
 
     @admin.display(description="Progress")
     def progress(self, obj):

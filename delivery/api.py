@@ -2,6 +2,7 @@
 
 import re
 import threading
+from datetime import timedelta
 from typing import cast
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -11,6 +12,7 @@ from rest_framework.response import Response
 
 from campaigns.api.serializers import QuickEmailField, address, configuration_set
 from campaigns.models import Campaign
+from campaigns.services import Actor
 from core.models import ApiKey
 from delivery import compose, messages, services
 from delivery.models import TransactionalMessage
@@ -183,6 +185,26 @@ class RetryFailedSerializer(serializers.Serializer):
     retried = serializers.IntegerField(help_text="Failed rows put back in the queue.")
 
 
+class RequeueUnknownSerializer(serializers.Serializer):
+    older_than_seconds = serializers.IntegerField(
+        min_value=60, help_text="Only rows whose SES call began longer ago than this."
+    )
+    accept_duplicate_risk = serializers.BooleanField(
+        help_text="Must be true: SES may have taken some of these emails, which then go twice."
+    )
+
+    def validate_accept_duplicate_risk(self, value: bool) -> bool:
+        if not value:
+            raise serializers.ValidationError(
+                "SES may have taken some of these emails: they would go twice. Set it to true to accept that."
+            )
+        return value
+
+
+class RequeuedSerializer(serializers.Serializer):
+    requeued = serializers.IntegerField(help_text="Unknown rows put back in the queue.")
+
+
 class CampaignDeliveryViewSet(viewsets.GenericViewSet):
     """Ledger actions on a campaign, mounted beside the campaign resource."""
 
@@ -195,3 +217,23 @@ class CampaignDeliveryViewSet(viewsets.GenericViewSet):
         """Re-queue the campaign's failed recipients; a completed campaign starts sending again."""
         retried = services.campaign_retry_failed(campaign=self.get_object())
         return Response({"retried": retried})
+
+    @extend_schema(request=RequeueUnknownSerializer, responses=RequeuedSerializer)
+    @action(
+        detail=True, methods=["post"], url_path="requeue-unknown", serializer_class=RequeueUnknownSerializer
+    )
+    def requeue_unknown(self, request, pk=None):
+        """Re-queue the campaign's unknown rows older than N seconds, accepting that a few may go twice.
+
+        For configuration sets without Send events; where they are published, unknown rows that
+        SES never took go back to the queue by themselves (SES_UNKNOWN_RESOLVE_SECONDS).
+        """
+        asked = RequeueUnknownSerializer(data=request.data)
+        asked.is_valid(raise_exception=True)
+        key = cast(ApiKey, request.auth)
+        requeued = services.campaign_requeue_unknown(
+            campaign=self.get_object(),
+            older_than=timedelta(seconds=asked.validated_data["older_than_seconds"]),
+            actor=Actor(name=f"API key “{key.name}”"),
+        )
+        return Response({"requeued": requeued})

@@ -54,6 +54,7 @@ from delivery.ses import ses_backend, ses_send
 logger = logging.getLogger(__name__)
 Status = StepExecution.Status
 
+
 def step_execution_deliver(
     *, execution: StepExecution, envelope: Envelope, compiled: CompiledTemplate
 ) -> str:

@@ -271,4 +271,30 @@ def campaign_retry_failed(*, campaign: Campaign) -> int:
     return step_executions_retry(rows=StepExecution.objects.filter(step__campaign=campaign))
 
 
+#: Why a person re-queues unknown rows, in their audit entries and last errors.
+REQUEUE_UNKNOWN_NOTE = (
+    "Re-queued by {actor} without proof that SES never took them (calls begun over {minutes} min "
+    "ago): a few recipients may get the email twice."
+)
+
+
+def campaign_requeue_unknown(*, campaign: Campaign, older_than: timedelta, actor: Actor = SYSTEM) -> int:
+    """Put a campaign's unknown rows whose call began over `older_than` ago back in its queue.
+
+    For configuration sets without Send events, where silence proves nothing: SES may have taken
+    some of these emails, so a person accepts that a few may go twice. Returns how many moved.
+    """
+    if campaign.status not in (Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.COMPLETED):
+        state = campaign.get_status_display().lower()
+        raise InvalidTransition(f"Campaign “{campaign.name}” is {state}: there is nothing to re-queue.")
+    minutes = int(older_than.total_seconds() // 60)
+    rows = StepExecution.objects.filter(
+        step__campaign=campaign, send_started_at__lt=timezone.now() - older_than
+    )
+    note = REQUEUE_UNKNOWN_NOTE.format(actor=actor.name, minutes=minutes)
+    return step_executions_requeue(
+        rows=rows, status=Status.UNKNOWN, note=note[0].upper() + note[1:], actor=actor
+    )
+
+
 # --- Test sends -----------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ logger = logging.getLogger("ses_standin")
 
 NAMESPACE = "http://ses.amazonaws.com/doc/2010-12-01/"
 SUPPRESSION_PATH = "/v2/email/suppression/addresses"
+CONFIGURATION_SETS_PATH = "/v2/email/configuration-sets/"
 
 
 class State:
@@ -103,6 +104,8 @@ class Handler(BaseHTTPRequestHandler):
             )
         elif path == SUPPRESSION_PATH:
             self._suppressions_list(query)
+        elif path.startswith(CONFIGURATION_SETS_PATH) and path.endswith("/event-destinations"):
+            self._json(200, {"EventDestinations": self._event_destinations()})
         else:
             self._json(404, {"message": f"{path} is not served by the stand-in."})
 
@@ -226,6 +229,16 @@ class Handler(BaseHTTPRequestHandler):
                 state.readers.delivered(
                     message, message_id=accepted.message_id, recipient=address, campaign=campaign
                 )
+
+    def _event_destinations(self) -> list[dict]:
+        """Every configuration set publishes what the stand-in posts: its events, Send included, to SNS."""
+        options = self.state.options
+        if not getattr(options, "events_to", None):
+            return []
+        types = ["SEND", "DELIVERY", "BOUNCE", "COMPLAINT", "REJECT", "DELIVERY_DELAY"]
+        sns = {"TopicArn": options.topic_arn}
+        destination = {"Name": "standin-events", "Enabled": True, "MatchingEventTypes": types}
+        return [{**destination, "SnsDestination": sns}]
 
     # --- SESv2 suppression list -------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 import csv
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.http import StreamingHttpResponse
 from django.urls import path, reverse
@@ -10,8 +11,10 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from core.charts import svg_time_bars
+from delivery.models import StepExecution
+from delivery.selectors import campaign_status_shown
 from tracking import inbox
-from tracking.models import Alert, SnsMessage, SoftBounceStreak, TrackingEvent
+from tracking.models import Alert, SendEventsCheck, SnsMessage, SoftBounceStreak, TrackingEvent
 from tracking.outcomes import RATES
 from tracking.selectors import (
     campaign_event_rows,
@@ -199,6 +202,11 @@ class CampaignReportMixin(_CampaignAdmin):
             report=report,
             rate_rows=_rate_rows(report["rates"]),
             charts=charts,
+            status_shown=campaign_status_shown(campaign=campaign, counts=report["ledger"]),
+            unconfirmed=report["ledger"].get(StepExecution.Status.UNKNOWN, 0),
+            send_events=SendEventsCheck.objects.filter(
+                configuration_set=campaign.configuration_set or settings.SES_CONFIGURATION_SET
+            ).first(),
         )
 
     def recipients_csv_view(self, request, object_id):
@@ -215,3 +223,14 @@ class CampaignReportMixin(_CampaignAdmin):
         report_url = reverse("admin:campaigns_campaign_report", args=[object_id])
         extra_context = {**(extra_context or {}), "report_url": report_url}
         return super().change_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(SendEventsCheck)
+class SendEventsCheckAdmin(admin.ModelAdmin):
+    """What SESv2 last said of each configuration set's Send events: whether silence proves anything."""
+
+    list_display = ["configuration_set", "published", "checked_at", "detail"]
+    readonly_fields = ["configuration_set", "published", "checked_at", "detail"]
+
+    def has_add_permission(self, request):
+        return False

@@ -71,3 +71,35 @@ def test_the_campaign_page_counts_each_steps_contacts_and_says_each_step_in_word
     page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
     assert "Contacts per step" in page
     assert "1 day after the previous step" in page
+
+
+def test_unconfirmed_emails_show_in_the_status_and_are_re_queued_only_past_a_stated_risk(admin_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    old = timezone.now() - timedelta(hours=2)
+    lost = StepExecutionFactory(status=Status.UNKNOWN, send_started_at=old)
+    campaign = lost.step.campaign
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.COMPLETED)
+    fresh = StepExecutionFactory(step=lost.step, status=Status.UNKNOWN, send_started_at=timezone.now())
+
+    listing = admin_client.get(reverse("admin:campaigns_campaign_changelist")).content.decode()
+    assert "Completed — 2 unconfirmed" in listing
+    progress_url = reverse("admin:campaigns_campaign_progress", args=[campaign.pk])
+    progress = admin_client.get(progress_url).content.decode()
+    assert "Completed — 2 unconfirmed" in progress
+    url = reverse("admin:campaigns_campaign_requeue_unknown", args=[campaign.pk])
+    assert url in progress
+    page = admin_client.get(url).content.decode()
+    assert "will get it twice" in page  # The risk, before the button.
+    lost.refresh_from_db()
+    assert lost.status == Status.UNKNOWN  # Looking changes nothing.
+
+    done = admin_client.post(url, {"minutes": "60"}, follow=True).content.decode()
+
+    assert "1 unconfirmed emails queued again" in done
+    lost.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (lost.status, fresh.status) == (Status.PENDING, Status.UNKNOWN)
+    assert "admin" in lost.last_error

@@ -349,3 +349,43 @@ def test_a_message_queued_in_a_transaction_that_rolls_back_is_never_sent(api_key
 
     assert not TransactionalMessage.objects.exists()
     assert sent_messages() == []
+
+
+def test_unconfirmed_rows_are_re_queued_by_the_api_only_when_the_duplicate_risk_is_accepted(api_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from campaigns.models import CampaignAudit
+    from tests.factories import CampaignStepFactory, StepExecutionFactory
+
+    step = CampaignStepFactory(campaign__status="completed")
+    old = timezone.now() - timedelta(hours=2)
+    lost = StepExecutionFactory(step=step, status=StepExecution.Status.UNKNOWN, send_started_at=old)
+    recent = StepExecutionFactory(
+        step=step, status=StepExecution.Status.UNKNOWN, send_started_at=timezone.now()
+    )
+    url = f"/api/v1/campaigns/{step.campaign.pk}"
+
+    assert api_client.get(url).json()["status_display"] == "Completed — 2 unconfirmed"
+    refused = api_client.post(f"{url}/requeue-unknown", {"older_than_seconds": 3600}, format="json")
+    assert refused.status_code == 400
+    refused = api_client.post(
+        f"{url}/requeue-unknown", {"older_than_seconds": 3600, "accept_duplicate_risk": False}, format="json"
+    )
+    assert refused.status_code == 400
+    assert "twice" in str(refused.json())
+
+    answer = api_client.post(
+        f"{url}/requeue-unknown", {"older_than_seconds": 3600, "accept_duplicate_risk": True}, format="json"
+    )
+    assert answer.json() == {"requeued": 1}
+    lost.refresh_from_db()
+    recent.refresh_from_db()
+    assert (lost.status, recent.status) == (StepExecution.Status.PENDING, StepExecution.Status.UNKNOWN)
+    assert "may get the email twice" in lost.last_error
+    campaign = api_client.get(url).json()
+    assert (campaign["status"], campaign["unconfirmed"]) == ("sending", 1)  # Reopened to send it.
+    audit = CampaignAudit.objects.get(campaign=step.campaign)
+    assert audit.actor.startswith("API key")
+    assert "1 unknown rows queued again" in audit.note

@@ -81,3 +81,14 @@ def test_the_account_suppression_list_pages_like_sesv2(start_standin):
     assert listed == ["gone0@example.com", "gone1@example.com", "gone2@example.com"]
     assert "NextToken" not in rest
     assert sesv2.get_account()["SendQuota"]["MaxSendRate"] == 14.0
+
+
+def test_it_says_send_events_are_published_only_when_it_publishes_events(start_standin, settings, db):
+    from tracking import unknown_rows
+
+    quiet = start_standin()
+    talking = start_standin("--events-to", "http://127.0.0.1:9/webhooks/ses/")
+    for standin, published in ((quiet, False), (talking, True)):
+        settings.AWS_ENDPOINT_URL = standin.endpoint
+        check = unknown_rows.send_events_check(name=f"set-{published}")
+        assert check.published is published, check.detail

@@ -122,3 +122,20 @@ def test_the_report_needs_permission_to_view_campaigns(campaign):
     client.force_login(nobody)
     assert client.get(reverse("admin:campaigns_campaign_report", args=[campaign.pk])).status_code == 403
     assert client.get(reverse("admin:campaigns_campaign_events_csv", args=[campaign.pk])).status_code == 403
+
+
+@pytest.mark.parametrize("published", [True, False])
+def test_the_report_says_how_many_are_unconfirmed_and_who_settles_them(admin_client, settings, published):
+    from tracking.models import SendEventsCheck
+
+    settings.SES_CONFIGURATION_SET = "marketing"
+    row = StepExecutionFactory(status="unknown", step__campaign__status="completed")
+    SendEventsCheck.objects.create(configuration_set="marketing", published=published, detail="As SES said.")
+
+    page = admin_client.get(reverse("admin:campaigns_campaign_report", args=[row.step.campaign.pk]))
+
+    text = page.content.decode()
+    assert "Completed — 1 unconfirmed" in text
+    requeue = reverse("admin:campaigns_campaign_requeue_unknown", args=[row.step.campaign.pk])
+    assert ("go back to the queue by themselves" in text) is published
+    assert (requeue in text) is not published
