@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def sesv2(monkeypatch, aws_credentials):
     client = boto3.client("sesv2", region_name="us-east-1")
-    monkeypatch.setattr(ses_account, "_sesv2", lambda: client)
+    monkeypatch.setattr(ses_account, "sesv2_client", lambda: client)
     with Stubber(client) as stubber:
         yield stubber
         stubber.assert_no_pending_responses()
