@@ -279,6 +279,13 @@ METRICS_FLUSH_SECONDS = env_or_default("METRICS_FLUSH_SECONDS", 1.0, env.float)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # The Redis hash holding the fleet's counters (with REDIS_URL; else a database table).
 METRICS_REDIS_KEY = env_or_default("METRICS_REDIS_KEY", "campanile:metrics")
+# Proxies (load balancers) in front of the web processes, as networks: behind them the client's
+# address is read from X-Forwarded-For (core/http.py). Empty: REMOTE_ADDR is the client.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+try:
+    TRUSTED_PROXY_NETWORKS = tuple(ipaddress.ip_network(network) for network in TRUSTED_PROXIES)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES: {exc}") from None
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
 try:
     METRICS_NETWORKS = tuple(ipaddress.ip_network(network) for network in METRICS_ALLOWED_NETWORKS)

@@ -13,6 +13,7 @@ from prometheus_client.core import GaugeMetricFamily
 import delivery.metrics  # noqa: F401 - registers the fleet's sending metrics
 import tracking.metrics  # noqa: F401 - registers the fleet's tracking metrics
 from core.fleet_metrics import FleetCollector, metrics_flush
+from core.http import client_address
 from delivery.selectors import ledger_queue_depth, sending_hold_active
 
 
@@ -43,7 +44,7 @@ def _allowed(request) -> bool:
     if settings.METRICS_TOKEN and secrets.compare_digest(header, f"Bearer {settings.METRICS_TOKEN}"):
         return True
     try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        address = ipaddress.ip_address(client_address(request))
     except ValueError:
         return False
     return any(address in network for network in settings.METRICS_NETWORKS)

@@ -4,6 +4,7 @@ A row is claimed and committed as `sending` before SES is called, and its outcom
 after: the ledger, not the queue, decides who has been mailed."""
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -82,6 +83,36 @@ def rows_insert_select(*, source: QuerySet, columns: dict, plain_first: bool = F
         return max(cursor.rowcount, 0)
 
 
+# The rows this process has claimed. After a failed round or on shutdown, those it never began to
+# send go back to pending at once instead of waiting out their lease.
+_claimed: set[int] = set()
+_claimed_lock = threading.Lock()
+
+
+def step_executions_release_claimed(*, reason: str) -> int:
+    """Return to pending every row this process claimed and never began to send; return how many.
+
+    Rows begun are left alone (SES may have them: their lease makes them unknown). The process
+    forgets its claims only once the release is committed, so a failed one is tried again.
+    """
+    with _claimed_lock:
+        ids = list(_claimed)
+    released = 0
+    if ids:
+        released = StepExecution.objects.filter(
+            pk__in=ids, status=Status.SENDING, send_started_at__isnull=True
+        ).update(status=Status.PENDING, lease_expires_at=None, last_error=reason, updated_at=timezone.now())
+    with _claimed_lock:
+        _claimed.difference_update(ids)
+    return released
+
+
+def step_executions_forget_claimed() -> None:
+    """Forget this process's claims after a round that settled every one of them."""
+    with _claimed_lock:
+        _claimed.clear()
+
+
 def _claim(*, rows: QuerySet[StepExecution], size: int, now: datetime | None = None) -> list[StepExecution]:
     """Claim up to `size` pending rows of `rows` under a lease, commit the claim, return them.
 
@@ -102,6 +133,8 @@ def _claim(*, rows: QuerySet[StepExecution], size: int, now: datetime | None = N
             attempts=F("attempts") + 1,
             updated_at=now,
         )
+    with _claimed_lock:
+        _claimed.update(ids)
     return list(
         StepExecution.objects.filter(pk__in=ids).select_related("contact", "message__template").order_by("pk")
     )

@@ -83,6 +83,11 @@ def _campaign_heartbeat(*, campaign: Campaign, stale_before: datetime | None = N
     return bool(rows.update(send_heartbeat_at=timezone.now()))
 
 
+def _campaign_heartbeat_release(*, campaign: Campaign) -> None:
+    """Say no send task is running for this campaign, so the next tick starts one."""
+    Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.SENDING).update(send_heartbeat_at=None)
+
+
 def campaign_send(*, campaign: Campaign, budget_seconds: float) -> bool:
     """Send batches of a sending campaign for about budget_seconds; return whether work remains.
 
@@ -111,11 +116,13 @@ def campaign_send(*, campaign: Campaign, budget_seconds: float) -> bool:
     throttled = failures_in_a_row = 0
     while monotonic() < deadline:
         if sending_hold_active() is not None:
-            return False  # The tick starts sending again once the hold lifts.
+            _campaign_heartbeat_release(campaign=campaign)  # The tick restarts it once the hold lifts.
+            return False
         if not _campaign_heartbeat(campaign=campaign):
             return False  # No longer sending: paused, cancelled or completed.
         result = _campaign_send_batch(steps=steps)
         if result.held:
+            _campaign_heartbeat_release(campaign=campaign)
             return False
         if not result.claimed:
             break
@@ -127,7 +134,10 @@ def campaign_send(*, campaign: Campaign, budget_seconds: float) -> bool:
         throttled = back_off_if_throttled(result=result, throttled=throttled, deadline=deadline)
     else:
         return True
-    campaign_complete_if_done(campaign=campaign)
+    if not campaign_complete_if_done(campaign=campaign):
+        # Nothing to send now, but contacts wait for a later step, a send window or joiners: the
+        # next tick starts a send task again, so a step falls due within a tick, not two budgets.
+        _campaign_heartbeat_release(campaign=campaign)
     return False
 
 

@@ -147,9 +147,14 @@ def _csv_response(rows, filename: str) -> StreamingHttpResponse:
     return response
 
 
-def _rate_rows(rates: dict) -> list[tuple[str, str, str]]:
+def _rate_rows(rates: dict, base: str) -> list[tuple[str, str, str]]:
     shown = {name: "—" if value is None else f"{value:.2%}" for name, value in rates.items()}
-    return [(rate.label, shown[rate.name], rate.of) for rate in RATES]
+    # Without Delivery events the engagement rates are over sent, and the page says so.
+    over_sent = "sent (no Delivery events: see above)"
+    return [
+        (rate.label, shown[rate.name], over_sent if rate.whole == "delivered" and base == "sent" else rate.of)
+        for rate in RATES
+    ]
 
 
 if TYPE_CHECKING:  # The mixin's methods use the campaign admin's; at run time it is a plain class.
@@ -200,7 +205,7 @@ class CampaignReportMixin(_CampaignAdmin):
             "report.html",
             f"Report: {campaign.name}",
             report=report,
-            rate_rows=_rate_rows(report["rates"]),
+            rate_rows=_rate_rows(report["rates"], report["rates_base"]),
             charts=charts,
             status_shown=campaign_status_shown(campaign=campaign, counts=report["ledger"]),
             unconfirmed=report["ledger"].get(StepExecution.Status.UNKNOWN, 0),

@@ -49,6 +49,11 @@ class CampaignStatsSerializer(serializers.Serializer):
     machine_clicks_total = serializers.IntegerField()
     links = LinkClicksSerializer(many=True, help_text="Each tracked link, in the order first sent.")
     rates = RatesSerializer()
+    rates_base = serializers.ChoiceField(
+        choices=["delivered", "sent"],
+        help_text='What the rates over delivered are over: "sent" when no Delivery events were reported '
+        "(no configuration set publishes them), so that they are not blank.",
+    )
 
     def get_fields(self):
         # The counted outcomes come from their one table, with their meaning as help.

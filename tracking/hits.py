@@ -29,9 +29,15 @@ from tracking.models import (
     TrackingHit,
 )
 
-# Apple Mail Privacy Protection fetches every image on delivery; Gmail and Yahoo fetch through
-# image proxies. Their fetches say nothing about a person opening the mail.
-_PROXY_AGENTS = re.compile(r"GoogleImageProxy|YahooMailProxy|ggpht\.com|Mail Privacy", re.IGNORECASE)
+# Gmail and Yahoo Mail fetch a message's images through their own proxies when a person opens it
+# (the proxy hides the reader's device and address, not the open), then serve them from a cache:
+# a proxied fetch is a person's open, counted once per email (docs/tracking.md, "Opens by client").
+_OPEN_PROXY_AGENTS = re.compile(r"GoogleImageProxy|YahooMailProxy|ggpht\.com", re.IGNORECASE)
+# Apple Mail Privacy Protection fetches every image on delivery, whether or not anyone reads it.
+_PREFETCH_AGENTS = re.compile(r"Mail Privacy", re.IGNORECASE)
+
+#: The kind of a person's open that came through Gmail's or Yahoo's image proxy.
+VIA_PROXY = "proxy"
 
 # Security gateways follow every link of a new message within seconds of its delivery.
 SCANNER_CLICK_SECONDS = 10
@@ -107,8 +113,10 @@ def hit_is_machine(*, hit: _Hit, sent_at: datetime | None) -> bool:
     Apple Mail Privacy Protection fetches every image on delivery with the bare user agent
     "Mozilla/5.0" from Apple's network; no mail client a person reads with says only that.
     """
-    if hit.method == "HEAD" or _PROXY_AGENTS.search(hit.user_agent):
+    if hit.method == "HEAD" or _PREFETCH_AGENTS.search(hit.user_agent):
         return True
+    if _OPEN_PROXY_AGENTS.search(hit.user_agent):
+        return hit.kind != TrackingHit.Kind.OPEN  # A proxy opens images; it clicks nothing.
     if hit.kind == TrackingHit.Kind.OPEN and (
         hit.user_agent.strip() == "Mozilla/5.0" or _from_proxy_network(hit.ip)
     ):
@@ -179,6 +187,15 @@ def _earlier_clicks(hits: list[_Hit]) -> dict[int, _Hit]:
     }
 
 
+def _proxied_opens(*, pks: list[int]) -> set[int]:
+    """Return which of these emails already have a person's open through an image proxy."""
+    return set(
+        TrackingEvent.objects.filter(
+            step_execution_id__in=pks, type=TrackingEvent.Type.OPEN, kind=VIA_PROXY, is_machine=False
+        ).values_list("step_execution_id", flat=True)
+    )
+
+
 def _events_from_hits(hits: list[_Hit]) -> list[TrackingEvent]:
     """Write one event per hit, in bulk; a hit seen before (a consumer that died) is skipped."""
     rows = {
@@ -202,12 +219,19 @@ def _events_from_hits(hits: list[_Hit]) -> list[TrackingEvent]:
         TrackingEvent.objects.filter(pk__in=unmasked, is_machine=False).update(is_machine=True)
         for click in still_human:
             engaged += [dataclasses.replace(click, sign=-1), dataclasses.replace(click, is_machine=True)]
+    proxied = _proxied_opens(pks=[row.pk for row in rows.values()])
     events = []
     for hit in hits:
         row = rows.get(hit.tracking_id)
         if row is None:
             continue  # Its row is gone: nothing to attach it to.
         detail = {"method": hit.method, "user_agent": hit.user_agent, "ip": hit.ip, "link_id": hit.link_id}
+        machine = hit.uid in bursts or hit_is_machine(hit=hit, sent_at=row.sent_at)
+        via_proxy = hit.kind == TrackingHit.Kind.OPEN and bool(_OPEN_PROXY_AGENTS.search(hit.user_agent))
+        if via_proxy and not machine:
+            # Once per email: later fetches come from the proxy's cache or its refreshes.
+            machine = row.pk in proxied
+            proxied.add(row.pk)
         events.append(
             TrackingEvent(
                 type=TrackingEvent.Type.OPEN
@@ -216,7 +240,8 @@ def _events_from_hits(hits: list[_Hit]) -> list[TrackingEvent]:
                 occurred_at=hit.at,
                 recipient=row.email,
                 step_execution=row,
-                is_machine=hit.uid in bursts or hit_is_machine(hit=hit, sent_at=row.sent_at),
+                is_machine=machine,
+                kind=VIA_PROXY if via_proxy else "",
                 event_id=f"hit:{hit.uid}",
                 raw={key: value for key, value in detail.items() if value not in ("", None)},
             )

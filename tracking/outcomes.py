@@ -95,6 +95,22 @@ RATES = (
 )
 
 
+def rates_base(*, counts: dict[str, int]) -> str:
+    """Return what the engagement rates are over: "delivered", or "sent" when nothing was reported
+    delivered although mail was sent (no configuration set publishes Delivery events)."""
+    return "sent" if not counts.get("delivered") and counts.get("sent") else "delivered"
+
+
 def campaign_rates(*, counts: dict[str, int]) -> dict[str, float | None]:
-    """Return every rate of a campaign (or any sum of counts) from its counts; None over nothing."""
-    return {rate.name: _rate(counts.get(rate.part, 0), counts.get(rate.whole, 0)) for rate in RATES}
+    """Return every rate of a campaign (or any sum of counts) from its counts; None over nothing.
+
+    Rates over delivered are over sent instead when rates_base says so: without Delivery events
+    they would stay blank for ever.
+    """
+    base = rates_base(counts=counts)
+    return {
+        rate.name: _rate(
+            counts.get(rate.part, 0), counts.get(base if rate.whole == "delivered" else rate.whole, 0)
+        )
+        for rate in RATES
+    }

@@ -12,7 +12,7 @@ from delivery import compose as delivery_compose
 from delivery import selectors as delivery_selectors
 from delivery.models import StepExecution, TrackedLink
 from tracking.models import EventTally, LinkEngagement, StepEngagement, TrackingEvent
-from tracking.outcomes import OUTCOME_KEYS, campaign_rates
+from tracking.outcomes import OUTCOME_KEYS, campaign_rates, rates_base
 
 Type = TrackingEvent.Type
 Status = StepExecution.Status
@@ -54,6 +54,7 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         **counts,
         "links": campaign_link_clicks(campaign=campaign),
         "rates": campaign_rates(counts=counts),
+        "rates_base": rates_base(counts=counts),
     }
 
 

@@ -13,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from campaigns.audience import contact_resubscribe
+from core.http import client_address
 from delivery import tokens
 from tracking import hits, inbox, metrics, sns
 from tracking import unsubscribe as unsubscribing
@@ -112,7 +113,7 @@ def _hit(request: HttpRequest, *, kind: str, tracking_id, link_id=None) -> None:
         link_id=link_id,
         method=request.method or "",  # Always set on a request the server made.
         user_agent=request.headers.get("User-Agent", ""),
-        ip=request.META.get("REMOTE_ADDR", ""),
+        ip=client_address(request),
     )
 
 

@@ -94,3 +94,47 @@ def test_send_worker_runs_the_tick_and_the_send_tasks_until_orphaned(ses, monkey
     assert sorted(m.destinations[0] for m in sent_messages()) == sorted(
         StepExecution.objects.values_list("email", flat=True)
     )
+
+
+@pytest.mark.django_db
+def test_send_worker_outlives_a_database_or_redis_outage_and_hands_back_what_it_held(ses, monkeypatch):
+    from django.db import OperationalError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from campaigns.models import Campaign
+    from delivery import ledger, services
+    from delivery.management.commands import send_worker
+    from tests.conftest import sent_messages
+    from tests.factories import campaign_rows, started_campaign
+
+    campaign = started_campaign(contacts=3)
+    tick = services.delivery_tick
+    failures = [OperationalError("server closed the connection"), RedisConnectionError("Connection refused")]
+
+    def flaky_tick(**kwargs):
+        if len(failures) == 2:
+            # The first round claims two rows, then loses the database before sending them.
+            ledger.step_execution_claim_batch(step=campaign.steps.get(), size=2)
+        if failures:
+            raise failures.pop(0)
+        return tick(**kwargs)
+
+    waits = []
+    monkeypatch.setattr(send_worker.services, "delivery_tick", flaky_tick)
+    monkeypatch.setattr(send_worker.time, "sleep", waits.append)
+    monkeypatch.setattr(send_worker.connections, "close_all", lambda: None)  # The test's own connection.
+    parent, rounds = send_worker.os.getppid(), []
+
+    def getppid() -> int:
+        rounds.append(1)
+        done = Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.COMPLETED
+        return parent + 1 if done or len(rounds) > 200 else parent
+
+    monkeypatch.setattr(send_worker.os, "getppid", getppid)
+    call_command("send_worker", "--budget", "1")
+
+    assert not failures
+    assert len([wait for wait in waits if wait >= 0.25]) == 2  # Backed off twice, then went on.
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.COMPLETED  # No lease waited out.
+    mailed = sorted(m.destinations[0] for m in sent_messages())
+    assert mailed == sorted(r.email for r in campaign_rows(campaign))  # Each once.

@@ -306,3 +306,20 @@ def test_a_row_settled_as_sent_long_after_its_send_still_moves_on_at_the_next_fu
     assert drip.step_advance(step=step, now=START + timedelta(hours=2, minutes=10)) == 0
     assert drip.step_advance(step=step, now=START + timedelta(hours=3, minutes=1)) == 1  # A full pass.
     assert StepExecution.objects.filter(step=step).count() == 3
+
+
+def test_a_step_that_falls_due_is_sent_within_a_tick_of_its_time(ses, settings):
+    settings.REDIS_URL = ""
+    campaign = _drip(contacts=1, steps=[{"delay": timedelta(seconds=5)}])
+
+    def tick(at: datetime) -> None:
+        """Beat's tick, and the send tasks it starts, as Celery would run them."""
+        with time_machine.travel(at, tick=False):
+            for pk in delivery_services.delivery_tick():
+                delivery_services.campaign_send(campaign=Campaign.objects.get(pk=pk), budget_seconds=10)
+
+    tick(START)
+    assert len(sent_messages()) == 1
+    tick(START + timedelta(seconds=5 + settings.CAMPAIGN_TICK_SECONDS))  # The first tick after it is due.
+    assert len(sent_messages()) == 2
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.COMPLETED

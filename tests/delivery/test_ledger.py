@@ -132,3 +132,17 @@ def test_an_outcome_only_gives_way_to_a_higher_rank_whatever_the_order_of_arriva
             row.refresh_from_db()
             assert changed is (rank[later] > rank[earlier])
             assert row.outcome == max(earlier, later, key=rank.get)
+
+
+def test_a_process_hands_back_the_rows_it_claimed_and_never_began_but_not_the_begun_ones():
+    campaign = started_campaign(contacts=3)
+    ledger.step_executions_forget_claimed()
+    first, second, third = ledger.step_execution_claim_batch(step=campaign.steps.get(), size=3)
+    assert ledger.step_execution_start_send(execution=first)  # SES may have this one.
+    ledger.step_execution_settle(execution=second, status=Status.SENT, ses_message_id="ses-1")
+
+    assert ledger.step_executions_release_claimed(reason="Worker stopping.") == 1
+
+    statuses = {row.pk: row.status for row in campaign_rows(campaign)}
+    assert statuses == {first.pk: Status.SENDING, second.pk: Status.SENT, third.pk: Status.PENDING}
+    assert ledger.step_executions_release_claimed(reason="Again.") == 0  # Forgotten once released.

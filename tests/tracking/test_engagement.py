@@ -86,7 +86,7 @@ def test_each_email_step_and_link_counts_opens_and_clicks_with_machines_apart(hi
     shop, blog = _link(step, "https://shop.example.com/"), _link(step, "https://blog.example.com/")
     start = timezone.now()
     _hit(ada, "open", start + timedelta(minutes=1))
-    _hit(ada, "open", start + timedelta(minutes=2), user_agent=GMAIL_PROXY)
+    _hit(ada, "open", start + timedelta(minutes=2), user_agent="Mozilla/5.0")  # Apple's prefetch.
     _hit(ada, "open", start + timedelta(minutes=3))
     _hit(ada, "click", start + timedelta(minutes=4), link=shop)
     _hit(ada, "click", start + timedelta(minutes=6), link=shop)

@@ -128,7 +128,7 @@ def test_hits_become_events_in_bulk_with_machines_apart_and_nothing_twice(ses, h
     _row, html = _send()
     (pixel,), (click, _) = _paths(html, "o"), _paths(html, "c")
     client = Client()
-    client.get(pixel, HTTP_USER_AGENT="Mozilla/5.0 (via ggpht.com GoogleImageProxy)")  # Gmail's proxy
+    client.get(pixel, HTTP_USER_AGENT="Mozilla/5.0")  # Apple Mail Privacy Protection's prefetch
     client.get(click)  # Within seconds of sending: a link scanner.
     with time_machine.travel(timezone.now() + timedelta(minutes=5)):
         client.get(pixel, HTTP_USER_AGENT="Mozilla/5.0 (Macintosh) AppleWebKit")
@@ -333,3 +333,45 @@ def test_a_burst_split_between_two_consumer_runs_is_still_a_machine(ses, hit_sto
         True,
         True,
     ]
+
+
+def test_behind_a_trusted_load_balancer_the_apple_rule_sees_the_readers_address(ses, settings):
+    import ipaddress
+
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    settings.TRUSTED_PROXY_NETWORKS = (ipaddress.ip_network("10.0.0.0/8"),)
+    _row, html = _send()
+    (pixel,) = _paths(html, "o")
+    iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15"
+    # Apple's prefetch, forwarded by the balancer: the machine is recognised by its own address.
+    Client().get(pixel, HTTP_USER_AGENT=iphone, REMOTE_ADDR="10.0.0.9", HTTP_X_FORWARDED_FOR="17.58.101.12")
+    hits.tracking_hits_apply()
+    assert TrackingEvent.objects.get(type="open").is_machine is True
+
+
+@pytest.mark.parametrize(
+    "proxy",
+    [
+        "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)",
+        "YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html",
+    ],
+)
+def test_gmail_and_yahoo_proxy_opens_are_a_persons_open_once_per_email(ses, proxy):
+    row, html = _send()
+    (pixel,), (click, _) = _paths(html, "o"), _paths(html, "c")
+    client = Client()
+    client.get(pixel, HTTP_USER_AGENT=proxy)  # The reader opens it in Gmail or Yahoo Mail.
+    hits.tracking_hits_apply()
+    with time_machine.travel(timezone.now() + timedelta(minutes=30)):
+        client.get(pixel, HTTP_USER_AGENT=proxy)  # The proxy again: its cache, or a refresh.
+        client.get(click, HTTP_USER_AGENT=proxy)  # A proxy clicks nothing a person chose.
+    hits.tracking_hits_apply()
+
+    opens = TrackingEvent.objects.filter(type="open").order_by("occurred_at")
+    opens = list(opens.values_list("is_machine", "kind"))
+    assert opens == [(False, hits.VIA_PROXY), (True, hits.VIA_PROXY)]
+    assert TrackingEvent.objects.get(type="click").is_machine is True
+    from tracking.selectors import campaign_stats
+
+    stats = campaign_stats(campaign=row.step.campaign)
+    assert (stats["opens_unique"], stats["opens_total"], stats["machine_opens_total"]) == (1, 1, 1)

@@ -8,7 +8,7 @@ from tracking import alerts, engagement, reputation
 from tracking.api import CampaignStatsSerializer, RatesSerializer
 from tracking.cloudwatch import CLOUDWATCH_FIGURES
 from tracking.models import StepEngagement
-from tracking.outcomes import COUNTED_OUTCOMES, OUTCOME_KEYS, RATES, campaign_rates
+from tracking.outcomes import COUNTED_OUTCOMES, OUTCOME_KEYS, RATES, campaign_rates, rates_base
 from tracking.selectors import campaign_stats
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +29,7 @@ def test_the_bounce_rate_counts_hard_bounces_only_as_ses_does():
     rates = campaign_rates(counts=counts)
     assert rates["bounce"] == 0.03
     assert rates["complaint"] == 0.01
-    assert rates["open"] is None  # Nothing delivered: no rate, not zero.
+    assert campaign_rates(counts={})["open"] is None  # Nothing sent: no rate, not zero.
 
 
 def test_the_guard_and_the_alerts_judge_one_rate_against_one_limit(settings):
@@ -53,3 +53,28 @@ def test_the_guard_and_the_alerts_judge_one_rate_against_one_limit(settings):
     engagement.engagement_rebuild()
     assert reputation.campaign_reputation_check(campaign=campaign) is True
     assert [a.kind for a in alerts.alerts_check()] == ["bounce_rate"]
+
+
+def test_without_delivery_events_engagement_rates_are_over_sent_not_blank():
+    counts = {"sent": 200, "delivered": 0, "opens_unique": 50, "clicks_unique": 10, "unsubscribed": 2}
+    rates = campaign_rates(counts=counts)
+    assert rates_base(counts=counts) == "sent"
+    assert (rates["open"], rates["click"], rates["unsubscribe"]) == (0.25, 0.05, 0.01)
+    assert rates["delivery"] == 0.0  # Still what it is: nothing reported delivered.
+    delivered = {**counts, "delivered": 100}
+    assert rates_base(counts=delivered) == "delivered"
+    assert campaign_rates(counts=delivered)["open"] == 0.5
+    assert rates_base(counts={"sent": 0}) == "delivered"  # Nothing sent: nothing to say.
+
+
+def test_the_report_says_when_rates_are_over_sent(admin_client):
+    from django.urls import reverse
+
+    step = CampaignStepFactory()
+    row = StepExecutionFactory(step=step, status=StepExecution.Status.SENT)
+    TrackingEventFactory(step_execution=row, type="open", recipient=row.email)
+    engagement.engagement_rebuild()
+    url = reverse("admin:campaigns_campaign_report", args=[step.campaign.pk])
+    page = admin_client.get(url).content.decode()
+    assert "No Delivery events have been reported" in page
+    assert "sent (no Delivery events: see above)" in page
