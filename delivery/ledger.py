@@ -83,9 +83,23 @@ def rows_insert_select(*, source: QuerySet, columns: dict, plain_first: bool = F
         return max(cursor.rowcount, 0)
 
 
-# The rows this process has claimed. After a failed round or on shutdown, those it never began to
-# send go back to pending at once instead of waiting out their lease.
-_claimed: set[int] = set()
+def claims_held(executions) -> Q:
+    """Return the condition "still under these claims": each row sending, and claimed no later.
+
+    A claim is (row, attempts): every claim adds one to `attempts`. A row whose lease lapsed may be
+    swept and claimed again by another worker; then its first claimant must neither mark, settle
+    nor release it, or two workers would send it.
+    """
+    held = Q(pk__in=[])
+    for execution in executions:
+        held |= Q(pk=execution.pk, attempts=execution.attempts)
+    return held & Q(status=Status.SENDING)
+
+
+# The rows this process has claimed, by id, with their claim's attempts. After a failed round or on
+# shutdown, those it never began to send go back to pending at once instead of waiting out their
+# lease.
+_claimed: dict[int, int] = {}
 _claimed_lock = threading.Lock()
 
 
@@ -96,14 +110,15 @@ def step_executions_release_claimed(*, reason: str) -> int:
     forgets its claims only once the release is committed, so a failed one is tried again.
     """
     with _claimed_lock:
-        ids = list(_claimed)
+        held = [StepExecution(pk=pk, attempts=attempts) for pk, attempts in _claimed.items()]
     released = 0
-    if ids:
-        released = StepExecution.objects.filter(
-            pk__in=ids, status=Status.SENDING, send_started_at__isnull=True
-        ).update(status=Status.PENDING, lease_expires_at=None, last_error=reason, updated_at=timezone.now())
+    if held:
+        released = StepExecution.objects.filter(claims_held(held), send_started_at__isnull=True).update(
+            status=Status.PENDING, lease_expires_at=None, last_error=reason, updated_at=timezone.now()
+        )
     with _claimed_lock:
-        _claimed.difference_update(ids)
+        for execution in held:
+            _claimed.pop(execution.pk, None)
     return released
 
 
@@ -133,11 +148,12 @@ def _claim(*, rows: QuerySet[StepExecution], size: int, now: datetime | None = N
             attempts=F("attempts") + 1,
             updated_at=now,
         )
-    with _claimed_lock:
-        _claimed.update(ids)
-    return list(
+    claimed = list(
         StepExecution.objects.filter(pk__in=ids).select_related("contact", "message__template").order_by("pk")
     )
+    with _claimed_lock:
+        _claimed.update((row.pk, row.attempts) for row in claimed)
+    return claimed
 
 
 def step_execution_claim_batch(
@@ -157,6 +173,8 @@ class _Outcome:
     """What one settle writes to its row; None leaves a column as it is."""
 
     pk: int
+    #: The claim's generation: a row claimed again since is another worker's to settle.
+    attempts: int
     status: str
     last_error: str | None = None
     ses_message_id: str | None = None
@@ -165,6 +183,11 @@ class _Outcome:
 
 def _placeholders(values: list) -> str:
     return ", ".join(["%s"] * len(values))
+
+
+def _claims(pairs: list[tuple[int, int]]) -> tuple[str, list]:
+    """Return "(id, attempts) IN (…)" for these claims, and its parameters."""
+    return f"(id, attempts) IN ({', '.join(['(%s, %s)'] * len(pairs))})", [v for pair in pairs for v in pair]
 
 
 def _settle_write(outcomes: list[_Outcome]) -> list[bool]:
@@ -191,11 +214,12 @@ def _settle_write(outcomes: list[_Outcome]) -> list[bool]:
     # Proof of sending (an SES MessageId) also beats an `unknown` the sweeper wrote meanwhile.
     sent = [outcome.pk for outcome in outcomes if outcome.status == Status.SENT]
     condition = f"status = %s OR (status = %s AND id IN ({_placeholders(sent)}))" if sent else "status = %s"
-    params += [*ids, Status.SENDING, *([Status.UNKNOWN, *sent] if sent else [])]
+    claims, claim_params = _claims([(outcome.pk, outcome.attempts) for outcome in outcomes])
+    params += [*claim_params, Status.SENDING, *([Status.UNKNOWN, *sent] if sent else [])]
     table = connection.ops.quote_name(StepExecution._meta.db_table)
     statement = (
         f"UPDATE {table} SET {', '.join(assignments)} "  # noqa: S608 - constants; values are parameters
-        f"WHERE id IN ({_placeholders(ids)}) AND ({condition}) RETURNING id"
+        f"WHERE {claims} AND ({condition}) RETURNING id"
     )
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
@@ -203,19 +227,24 @@ def _settle_write(outcomes: list[_Outcome]) -> list[bool]:
     return [pk in written for pk in ids]
 
 
-def _start_send_write(ids: list[int]) -> list[bool]:
-    """Mark several claimed rows' SES calls as begun, in one statement; return which were still ours."""
+def _start_send_write(pairs: list[tuple[int, int]]) -> list[bool]:
+    """Mark several claimed rows' SES calls as begun, in one statement; return which were still ours.
+
+    Ours means under the same claim (id and attempts), not merely `sending`: a row swept and claimed
+    by another worker meanwhile is theirs, and marking it would send it twice.
+    """
+    claims, params = _claims(pairs)
     table = connection.ops.quote_name(StepExecution._meta.db_table)
     statement = (
         f"UPDATE {table} SET send_started_at = %s "  # noqa: S608 - constants; values are parameters
-        f"WHERE id IN ({_placeholders(ids)}) AND status = %s RETURNING id"
+        f"WHERE {claims} AND status = %s AND send_started_at IS NULL RETURNING id"
     )
     with connection.cursor() as cursor:
         cursor.execute(
-            statement, [connection.ops.adapt_datetimefield_value(timezone.now()), *ids, Status.SENDING]
+            statement, [connection.ops.adapt_datetimefield_value(timezone.now()), *params, Status.SENDING]
         )
         started = {pk for (pk,) in cursor.fetchall()}
-    return [pk in started for pk in ids]
+    return [pk in started for pk, _attempts in pairs]
 
 
 # Sending threads' ledger writes, grouped: one statement for every thread waiting at that moment.
@@ -237,14 +266,14 @@ def step_execution_settle(
     The one exception is proof of sending: an SES MessageId beats an `unknown` that the sweeper
     wrote because this worker was slower than its lease. Concurrent settles share one statement.
     """
-    outcome = _Outcome(execution.pk, status, last_error, ses_message_id, sent_at)
+    outcome = _Outcome(execution.pk, execution.attempts, status, last_error, ses_message_id, sent_at)
     if not _settles.submit(outcome):
         logger.warning("Row %s was no longer sending when its outcome (%s) arrived.", execution.pk, status)
 
 
 def step_execution_release(*, executions: list[StepExecution], reason: str) -> None:
     """Return claimed rows to pending, untouched by SES, so a later claim sends them."""
-    StepExecution.objects.filter(pk__in=[e.pk for e in executions], status=Status.SENDING).update(
+    StepExecution.objects.filter(claims_held(executions)).update(
         status=Status.PENDING,
         lease_expires_at=None,
         send_started_at=None,
@@ -305,7 +334,7 @@ def step_execution_start_send(*, execution: StepExecution) -> bool:
     After this, a lapsed claim means "maybe sent" (unknown), not "never sent" (pending).
     Concurrent marks share one statement.
     """
-    return _start_sends.submit(execution.pk)
+    return _start_sends.submit((execution.pk, execution.attempts))
 
 
 def step_execution_sweep_stalled(*, now: datetime | None = None) -> tuple[int, int]:

@@ -41,6 +41,7 @@ from delivery.exceptions import (
     SesSendingHalted,
 )
 from delivery.ledger import (
+    claims_held,
     message_claim_batch,
     step_execution_claim_batch,
     step_execution_release,
@@ -141,8 +142,9 @@ def _postpone_outside_limits(*, executions: list[StepExecution], result: BatchRe
     by_time: dict[datetime, list[int]] = {}
     for pk, moment in later.items():
         by_time.setdefault(moment, []).append(pk)
+    claimed = {row.pk: row for row in executions}
     for moment, ids in by_time.items():
-        StepExecution.objects.filter(pk__in=ids, status=Status.SENDING).update(
+        StepExecution.objects.filter(claims_held([claimed[pk] for pk in ids])).update(
             status=Status.PENDING,
             not_before=moment,
             lease_expires_at=None,

@@ -44,6 +44,11 @@ class State:
         self.suppressed: dict[str, dict] = self._load("suppressed.json", {})
         self.totals = {"accepted": 0, "throttled": 0, "rejected": 0}
         self.campaigns: dict[str, dict[str, int]] = {}
+        #: Faults switched on at run time (POST /_standin/faults): until when sends hang, how long
+        #: each hangs, until when they answer an HTML 500, and how many hung calls so far.
+        self.hang_until = self.errors_until = 0.0
+        self.hang_seconds = 0.0
+        self.hung = 0
         self.log = open(options.log, "a") if options.log else None  # noqa: SIM115 - open for the server's life
 
     def _load(self, name: str, default):
@@ -124,6 +129,9 @@ class Handler(BaseHTTPRequestHandler):
         self._json(200, {})
 
     def do_POST(self):
+        if self._path()[0] == "/_standin/faults":
+            self._faults(json.loads(self._body() or b"{}"))
+            return
         form = {name: values[0] for name, values in parse_qs(self._body().decode()).items()}
         arrived = time.time()  # What SES's own rate counting sees.
         action = form.get("Action", "")
@@ -153,7 +161,38 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- SendRawEmail ------------------------------------------------------------------------------
 
+    def _faults(self, asked: dict) -> None:
+        """Switch faults on for a while: {"hang": s, "hang_seconds": s, "errors": s}, from now."""
+        now = time.time()
+        with self.state.lock:
+            if "hang" in asked:
+                self.state.hang_until = now + float(asked["hang"])
+                self.state.hang_seconds = float(asked.get("hang_seconds", 5.0))
+            if "errors" in asked:
+                self.state.errors_until = now + float(asked["errors"])
+        self._json(200, {"hang_until": self.state.hang_until, "errors_until": self.state.errors_until})
+
     def _send_raw_email(self, form: dict[str, str], arrived: float) -> None:
+        state = self.state
+        if arrived < state.errors_until:
+            # A load balancer's page, not SES's XML: nothing was accepted.
+            self._answer(500, b"<html><body><h1>500 Internal Server Error</h1></body></html>", "text/html")
+            return
+        if arrived < state.hang_until:
+            with state.lock:
+                state.hung += 1
+                taken = state.hung % 2 == 0
+            # No answer in time either way; every other hung call was taken first (its Send event
+            # will say so), the rest never were.
+            if not taken:
+                time.sleep(state.hang_seconds)
+                self._xml(500, self._error("InternalFailure", "Hung, and dropped."))
+                return
+            self._accept(form, arrived, hang=state.hang_seconds)
+            return
+        self._accept(form, arrived)
+
+    def _accept(self, form: dict[str, str], arrived: float, hang: float = 0.0) -> None:
         state, options = self.state, self.state.options
         if random.random() < options.throttle:  # noqa: S311 - a simulation
             with state.lock:
@@ -197,6 +236,7 @@ class Handler(BaseHTTPRequestHandler):
             # the sender cannot know. A chaos test kills the sender now.
             print(f"stalled {accepted.message_id}", flush=True)
             time.sleep(options.stall_seconds)
+        time.sleep(hang)
         result = f"<SendRawEmailResult><MessageId>{accepted.message_id}</MessageId></SendRawEmailResult>"
         self._xml(200, self._response("SendRawEmail", result))
 

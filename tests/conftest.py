@@ -54,6 +54,7 @@ SERIAL_MODULES = (
     "tests/delivery/test_throttle.py",
     "tests/ses_standin/test_events.py",
     "tests/test_local_run.py",
+    "tests/test_fault_run.py",
     "tests/test_printed_commands.py",
 )
 

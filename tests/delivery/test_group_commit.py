@@ -98,21 +98,32 @@ def test_concurrent_start_marks_and_settles_are_each_committed_for_the_right_row
 
 @pytest.mark.django_db
 def test_one_settle_statement_writes_each_row_its_own_outcome_and_respects_who_owns_it():
-    sending_sent, sending_failed, unknown_sent, unknown_failed, pending_sent = (
-        StepExecutionFactory(status=status)
-        for status in (Status.SENDING, Status.SENDING, Status.UNKNOWN, Status.UNKNOWN, Status.PENDING)
+    sending_sent, sending_failed, unknown_sent, unknown_failed, pending_sent, claimed_again = (
+        StepExecutionFactory(status=status, attempts=1)
+        for status in (
+            Status.SENDING,
+            Status.SENDING,
+            Status.UNKNOWN,
+            Status.UNKNOWN,
+            Status.PENDING,
+            Status.SENDING,
+        )
     )
+    StepExecution.objects.filter(pk=claimed_again.pk).update(attempts=2)  # Swept, then claimed anew.
     accepted = timezone.now()
     written = ledger._settle_write(
         [
-            ledger._Outcome(sending_sent.pk, Status.SENT, "", "ses-1", accepted),
-            ledger._Outcome(sending_failed.pk, Status.FAILED, "rejected"),
-            ledger._Outcome(unknown_sent.pk, Status.SENT, "", "ses-3", accepted),
-            ledger._Outcome(unknown_failed.pk, Status.FAILED, "too late"),
-            ledger._Outcome(pending_sent.pk, Status.SENT, "", "ses-5", accepted),
+            ledger._Outcome(sending_sent.pk, 1, Status.SENT, "", "ses-1", accepted),
+            ledger._Outcome(sending_failed.pk, 1, Status.FAILED, "rejected"),
+            ledger._Outcome(unknown_sent.pk, 1, Status.SENT, "", "ses-3", accepted),
+            ledger._Outcome(unknown_failed.pk, 1, Status.FAILED, "too late"),
+            ledger._Outcome(pending_sent.pk, 1, Status.SENT, "", "ses-5", accepted),
+            ledger._Outcome(claimed_again.pk, 1, Status.FAILED, "the first claim's"),
         ]
     )
-    assert written == [True, True, True, False, False]
+    assert written == [True, True, True, False, False, False]
+    claimed_again.refresh_from_db()
+    assert claimed_again.status == Status.SENDING  # The second claimant's to settle.
     rows = {row.pk: row for row in StepExecution.objects.all()}
     assert (rows[sending_sent.pk].status, rows[sending_sent.pk].ses_message_id) == (Status.SENT, "ses-1")
     assert rows[sending_sent.pk].sent_at == accepted

@@ -146,3 +146,21 @@ def test_a_process_hands_back_the_rows_it_claimed_and_never_began_but_not_the_be
     statuses = {row.pk: row.status for row in campaign_rows(campaign)}
     assert statuses == {first.pk: Status.SENDING, second.pk: Status.SENT, third.pk: Status.PENDING}
     assert ledger.step_executions_release_claimed(reason="Again.") == 0  # Forgotten once released.
+
+
+def test_a_row_swept_and_claimed_by_another_worker_is_neither_marked_nor_settled_by_the_first(settings):
+    """The first claimant, stalled past its lease (Redis away, say), must not send it too."""
+    campaign = started_campaign(contacts=1)
+    (first,) = ledger.step_execution_claim_batch(step=campaign.steps.get(), size=1)
+    with time_machine.travel(timezone.now() + timedelta(seconds=settings.SEND_LEASE_SECONDS + 1)):
+        assert ledger.step_execution_sweep_stalled() == (1, 0)
+    (second,) = ledger.step_execution_claim_batch(step=campaign.steps.get(), size=1)
+    assert (second.pk, second.status) == (first.pk, Status.SENDING)
+
+    assert ledger.step_execution_start_send(execution=first) is False  # Not the first's any more.
+    ledger.step_execution_settle(execution=first, status=Status.FAILED, last_error="late")
+    ledger.step_execution_release(executions=[first], reason="late")
+    assert ledger.step_execution_start_send(execution=second) is True
+    row = campaign_rows(campaign).get()
+    assert row.status == Status.SENDING
+    assert "late" not in row.last_error
