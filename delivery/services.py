@@ -5,14 +5,16 @@ outcomes), `compose` (the email), `sending` (SES at the fleet's rate), `messages
 transactional mail). The ledger, not Celery, decides who gets mail.
 """
 
+import contextlib
 import logging
 from datetime import datetime, timedelta
 from time import monotonic
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from campaigns import services as campaign_services
 from campaigns.exceptions import (
@@ -25,7 +27,7 @@ from campaigns.selectors import campaign_list_due
 from campaigns.services import SYSTEM, Actor
 from delivery import drip
 from delivery.fan_out import campaign_enroll_new, step_fan_out_chunk
-from delivery.ledger import step_execution_sweep_stalled
+from delivery.ledger import step_execution_sweep_stalled, step_executions_release_claimed
 from delivery.models import StepExecution
 from delivery.selectors import campaign_list_sending, sending_hold_active, step_execution_counts
 from delivery.sending import BatchResult, back_off_if_throttled, messages_send, step_send_batch
@@ -154,7 +156,15 @@ def delivery_round(*, campaign_id: int | None, budget_seconds: float) -> bool:
     if campaign is None:
         logger.warning("Campaign %s no longer exists; nothing to send.", campaign_id)
         return False
-    return campaign_send(campaign=campaign, budget_seconds=budget_seconds)
+    try:
+        return campaign_send(campaign=campaign, budget_seconds=budget_seconds)
+    except (DatabaseError, RedisError):
+        # The send task dies with its dependency. Hand back what it held and say no task runs,
+        # so the first tick after the outage starts another, not one two budgets later.
+        with contextlib.suppress(DatabaseError, RedisError):
+            step_executions_release_claimed(reason="Its send task lost the database or Redis; queued again.")
+            _campaign_heartbeat_release(campaign=campaign)
+        raise
 
 
 def _campaign_send_batch(*, steps: list[CampaignStep]) -> BatchResult:

@@ -198,3 +198,24 @@ def test_campaign_send_sends_everything_and_completes(ses):
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.COMPLETED
     assert len(sent_messages()) == 7
+
+
+def test_a_send_task_that_loses_redis_hands_back_its_rows_and_the_next_tick_restarts_it(ses, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from delivery import ledger as delivery_ledger
+    from delivery import throttle
+
+    campaign = started_campaign(contacts=3)
+    services._campaign_heartbeat(campaign=campaign)  # A send task is running.
+
+    def redis_gone(**kwargs):
+        raise RedisConnectionError("Connection refused")
+
+    monkeypatch.setattr(throttle, "send_slot_wait", redis_gone)
+    with pytest.raises(RedisConnectionError):
+        services.delivery_round(campaign_id=campaign.pk, budget_seconds=5)
+
+    assert set(campaign_rows(campaign).values_list("status", flat=True)) == {Status.PENDING}
+    assert services.delivery_tick() == [campaign.pk]  # At once: not two budgets later.
+    assert delivery_ledger.step_executions_release_claimed(reason="") == 0
