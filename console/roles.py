@@ -37,7 +37,9 @@ ADMINISTRATORS = [
     "tracking.change_snsmessage",
     "tracking.view_softbouncestreak",
     *(f"django_celery_beat.{verb}_periodictask" for verb in CRUD),
-    *(f"auth.{verb}_user" for verb in CRUD),
+    # Users and groups are seen, never changed: changing a user in Django's admin includes its
+    # superuser flag, permissions and password, so only superusers manage staff.
+    "auth.view_user",
     "auth.view_group",
 ]
 ROLES = {"Marketers": MARKETERS, "Administrators": ADMINISTRATORS}

@@ -1,5 +1,8 @@
 """Campaign statistics, mounted beside the campaign resource."""
 
+from typing import cast
+
+from django.db.models import Q, QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
@@ -9,6 +12,7 @@ from rest_framework.response import Response
 from campaigns.api.filters import EmailFilter
 from campaigns.models import Campaign
 from core.api.filters import DateTimeFilter
+from core.models import ApiKey
 from delivery.models import StepExecution, TransactionalMessage
 from tracking.models import TrackingEvent
 from tracking.outcomes import COUNTED_OUTCOMES, RATES
@@ -97,14 +101,23 @@ class EventSerializer(serializers.ModelSerializer):
         ]
 
 
+def _own_messages(request) -> QuerySet[TransactionalMessage]:
+    return TransactionalMessage.objects.filter(api_key=cast(ApiKey, request.auth))
+
+
 class EventFilter(filters.FilterSet):
     recipient = EmailFilter()
     # Choice filters check the id exists (a 400 otherwise), so no odd number reaches the database.
     campaign = filters.ModelChoiceFilter(
         field_name="step_execution__step__campaign", queryset=Campaign.objects.all()
     )
+    # Only the caller's own messages are choices: another key's id is refused as unknown, as the
+    # /messages endpoint refuses it.
+    # django-filter documents a callable queryset, called with the request; its stubs admit only a
+    # QuerySet.
     message = filters.ModelChoiceFilter(
-        field_name="step_execution__message", queryset=TransactionalMessage.objects.all()
+        field_name="step_execution__message",
+        queryset=_own_messages,  # type: ignore[arg-type]
     )
     occurred_after = DateTimeFilter(field_name="occurred_at", lookup_expr="gte")
     occurred_before = DateTimeFilter(field_name="occurred_at", lookup_expr="lt")
@@ -121,3 +134,9 @@ class EventViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = TrackingEvent.objects.select_related("step_execution__step")
     serializer_class = EventSerializer
     filterset_class = EventFilter
+
+    def get_queryset(self):
+        # Campaign events are the account's; a transactional message's are its key's alone.
+        key = cast(ApiKey, self.request.auth)
+        mine = Q(step_execution__message__isnull=True) | Q(step_execution__message__api_key=key)
+        return super().get_queryset().filter(mine)

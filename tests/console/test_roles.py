@@ -116,3 +116,25 @@ def test_a_group_changed_by_hand_is_put_back_at_the_next_migrate():
     marketers.permissions.clear()
     call_command("migrate", verbosity=0)
     assert marketers.permissions.filter(codename="add_campaign").exists()
+
+
+def test_an_administrator_can_neither_become_superuser_nor_touch_a_superusers_password():
+    boss = User.objects.create_superuser(username="boss", password="boss-password")
+    client = _staff("Administrators")
+    me = User.objects.get(username="administrators")
+
+    change = client.post(
+        reverse("admin:auth_user_change", args=[me.pk]),
+        {"username": me.username, "is_staff": "on", "is_superuser": "on", "is_active": "on"},
+    )
+    reset = client.post(
+        reverse("admin:auth_user_password_change", args=[boss.pk]),
+        {"password1": "taken-over-1", "password2": "taken-over-1"},
+    )
+
+    assert (change.status_code, reset.status_code) == (403, 403)
+    me.refresh_from_db()
+    boss.refresh_from_db()
+    assert me.is_superuser is False
+    assert boss.check_password("boss-password")
+    assert client.get(reverse("admin:auth_user_changelist")).status_code == 200  # Still sees staff.

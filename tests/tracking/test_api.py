@@ -55,13 +55,13 @@ def test_stats_of_an_unsent_campaign_have_no_rates(api_client):
     assert set(body["rates"].values()) == {None}
 
 
-def test_events_filter_by_type_recipient_campaign_and_message(api_client):
+def test_events_filter_by_type_recipient_campaign_and_message(api_client, api_key):
     step = CampaignStepFactory()
     rows = [_row(step) for _ in range(2)]
     bounce = TrackingEventFactory(step_execution=rows[0], type="bounce", recipient=rows[0].email, kind="hard")
     _event(rows[1], "delivery")
     _event(_row(CampaignStepFactory()), "bounce")
-    message_row = StepExecutionFactory(step=None, message=TransactionalMessageFactory())
+    message_row = StepExecutionFactory(step=None, message=TransactionalMessageFactory(api_key=api_key[0]))
     sent = TrackingEventFactory(step_execution=message_row, type="send", recipient=message_row.email)
 
     def ids(**query):
@@ -102,3 +102,16 @@ def test_event_filters_refuse_what_the_database_could_not_compare(api_client, qu
     response = api_client.get("/api/v1/events", query)
     assert response.status_code == 400
     assert api_client.get("/api/v1/events").status_code == 200  # Nothing left broken behind it.
+
+
+def test_a_key_sees_its_own_messages_events_and_never_another_keys(api_client, api_key):
+    theirs = StepExecutionFactory(step=None, message=TransactionalMessageFactory())  # Another key's.
+    their_event = _event(theirs, "delivery")
+    mine = StepExecutionFactory(step=None, message=TransactionalMessageFactory(api_key=api_key[0]))
+    my_event = _event(mine, "delivery")
+    campaign_event = _event(_row(CampaignStepFactory()), "delivery")
+
+    listed = {event["id"] for event in api_client.get("/api/v1/events").json()["results"]}
+    assert listed == {my_event.pk, campaign_event.pk}
+    assert api_client.get("/api/v1/events", {"message": str(theirs.message_id)}).status_code == 400
+    assert api_client.get(f"/api/v1/events/{their_event.pk}").status_code == 404
