@@ -20,7 +20,8 @@ def _kinds(campaign: Campaign) -> Counter:
     return Counter(email.split("+")[0] for email in emails)
 
 
-def test_demo_creates_login_audiences_templates_and_campaigns_due_now():
+def test_demo_creates_login_audiences_templates_and_campaigns_due_now(settings):
+    settings.DEBUG = True  # As make run's .env has it.
     out = StringIO()
     call_command("demo", stdout=out)
 
@@ -56,7 +57,8 @@ def test_the_winback_list_bounces_enough_for_the_reputation_guard_to_pause_it(se
     assert len(addresses) > settings.SES_REPUTATION_MIN_SENT
 
 
-def test_demo_runs_again_with_one_more_newsletter_and_the_same_audience():
+def test_demo_runs_again_with_one_more_newsletter_and_the_same_audience(settings):
+    settings.DEBUG = True
     call_command("demo", stdout=StringIO())
     contacts = Contact.objects.count()
     call_command("demo", stdout=StringIO())
@@ -64,3 +66,13 @@ def test_demo_runs_again_with_one_more_newsletter_and_the_same_audience():
     assert Campaign.objects.filter(name__startswith="Spring newsletter").count() == 2
     assert Campaign.objects.filter(name__startswith="Win-back").count() == 1
     assert get_user_model().objects.count() == 1
+
+
+def test_with_debug_off_the_demo_makes_no_published_login(settings):
+    settings.DEBUG = False
+    out = StringIO()
+    call_command("demo", stdout=out)
+    assert not get_user_model().objects.exists()
+    assert "campanile" not in out.getvalue().split("No demo login")[-1]
+    assert "createsuperuser" in out.getvalue()
+    assert Campaign.objects.count() == 2  # The demo itself is there.
