@@ -25,3 +25,7 @@ class SesQuotaExhausted(SesRetryLater):
 
 class SesSendingHalted(SesRetryLater):
     """SES stopped all sending for the account or its configuration set: a human must act."""
+
+
+class SuppressedRecipient(CampanileError):
+    """An address on the suppression list was asked for: nothing is sent to it, not even a test."""

@@ -21,7 +21,7 @@ from django.utils import timezone
 from campaigns.exceptions import (
     TemplateRenderError,
 )
-from campaigns.models import CampaignStep, Contact, Suppression
+from campaigns.models import CampaignStep, Contact, Suppression, email_normalize
 from campaigns.rendering import CompiledTemplate, template_compile, template_render
 from delivery import drip, metrics, throttle
 from delivery.compose import (
@@ -39,6 +39,7 @@ from delivery.exceptions import (
     SesRejected,
     SesRetryLater,
     SesSendingHalted,
+    SuppressedRecipient,
 )
 from delivery.ledger import (
     claims_held,
@@ -369,11 +370,19 @@ def campaign_send_test(*, step: CampaignStep, contact: Contact, addresses: list[
     """Send one step's email, rendered for `contact`, to a few addresses now; return SES message ids.
 
     For a marketer's own eyes before scheduling: no ledger row, no tracking, "[Test]" in the
-    subject, at the transactional lane's place in the fleet's rate. Raises TemplateRenderError or
-    an SesError as the send would.
+    subject, at the transactional lane's place in the fleet's rate; never to a suppressed address
+    (SuppressedRecipient). Raises TemplateRenderError or an SesError as the send would.
     """
     if not 1 <= len(addresses) <= TEST_SEND_MAX:
         raise ValueError(f"A test goes to 1 to {TEST_SEND_MAX} addresses.")
+    # A complaint or a bounce suppresses an address for everything we send, tests included.
+    normalized = [email_normalize(address) for address in addresses]
+    suppressed = dict(Suppression.objects.filter(email__in=normalized).values_list("email", "reason"))
+    if suppressed:
+        listed = ", ".join(
+            f"{email} ({reason.replace('_', ' ')})" for email, reason in sorted(suppressed.items())
+        )
+        raise SuppressedRecipient(f"On the suppression list, so never mailed: {listed}.")
     compiled = template_compile(template=step.template)
     rendered = template_render(
         compiled=compiled, contact=contact, extra={"unsubscribe_url": settings.PUBLIC_BASE_URL + "/u/test"}

@@ -107,3 +107,18 @@ def test_progress_counts_rows_shows_the_rate_and_refreshes_while_sending(admin_c
     second = admin_client.get(_url("progress", campaign) + first.context["refresh"])
     assert dict(second.context["statuses"])["Sent"] == 2
     assert second.context["rate"] > 0
+
+
+def test_a_test_send_never_reaches_a_suppressed_address(admin_client, campaign, ses):
+    from tests.factories import SuppressionFactory
+
+    SuppressionFactory(email="angry@campanile.test", reason="complaint")
+    response = admin_client.post(
+        _url("test_send", campaign),
+        {"step": "1", "contact": "", "addresses": "me@campanile.test, Angry@campanile.test"},
+        follow=True,
+    )
+    said = " ".join(str(m) for m in get_messages(response.wsgi_request))
+    assert "Nothing was sent" in said
+    assert "angry@campanile.test (complaint)" in said
+    assert sent_messages() == []
