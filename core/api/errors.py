@@ -2,6 +2,7 @@
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
+from django.db.models import ProtectedError, RestrictedError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -29,6 +30,11 @@ def api_exception_handler(exc, context):
         exc = exceptions.ValidationError(
             {"non_field_errors": ["A value is out of range or holds a NUL character."]}
         )
+    elif isinstance(exc, ProtectedError | RestrictedError):
+        # Deleting what others still use (a template a step or a message names): a conflict.
+        users = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
+        names = sorted({str(type(obj)._meta.verbose_name_plural) for obj in users})
+        exc = Conflict(f"It is still used by {', '.join(names)}: remove those first.")
     elif isinstance(exc, ObjectNotFound):
         exc = exceptions.NotFound(str(exc))
     elif isinstance(exc, CampanileError):

@@ -467,3 +467,19 @@ def test_a_suppression_added_through_the_api_stops_the_next_fan_out(api_client):
     assert api_client.post(f"{API}/suppressions", {"email": first.email}).status_code == 201
     audience = api_client.get(f"{API}/campaigns/{campaign.pk}/dry-run").json()
     assert (audience["suppressed"], audience["sendable"]) == (1, 1)
+
+
+def test_deleting_a_template_still_in_use_is_a_409_that_says_why(api_client):
+    from tests.factories import CampaignStepFactory, TemplateFactory, TransactionalMessageFactory
+
+    for user in (lambda template: CampaignStepFactory(template=template), None):
+        template = TemplateFactory()
+        if user is not None:
+            user(template)
+        else:
+            TransactionalMessageFactory(template=template)
+        response = api_client.delete(f"/api/v1/templates/{template.pk}")
+        assert response.status_code == 409, response.content
+        assert "still used by" in response.json()["error"]["message"]
+    unused = TemplateFactory()
+    assert api_client.delete(f"/api/v1/templates/{unused.pk}").status_code == 204
