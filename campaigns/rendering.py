@@ -1,5 +1,6 @@
 """Templates: compiled once, rendered per contact with a private engine, a text part from the HTML."""
 
+import re
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -17,6 +18,10 @@ from campaigns.models import (
 # A private engine: templates written in the admin see only the context we hand them, never the
 # project's template dirs or loaders, and a missing variable renders as an empty string.
 _EMAIL_ENGINE = Engine(string_if_invalid="", autoescape=True)
+
+# The engine has no template files, so these tags have nothing to load; refused with a clear message
+# rather than left to fail inside Django (a relative path even crashes its compiler).
+_LOADING_TAGS = re.compile(r"{%-?\s*(include|extends)\b")
 
 # A text part made from HTML keeps each link's address, as "[text](address)": a reader of the text
 # part must be able to follow it.
@@ -45,6 +50,10 @@ def template_compile(*, template: Template) -> CompiledTemplate:
     parts = {}
     for part in ("subject", "html_body", "text_body"):
         source = getattr(template, part)
+        loading = _LOADING_TAGS.search(source or "")
+        if loading:
+            tag = loading.group(1)
+            raise TemplateRenderError(f"{part}: {{% {tag} %}} has nothing to load: a template is one piece.")
         try:
             parts[part] = _EMAIL_ENGINE.from_string(source) if source else None
         except TemplateSyntaxError as exc:

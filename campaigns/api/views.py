@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from campaigns import selectors, services
@@ -27,6 +27,7 @@ from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign, Contact, ContactList, Suppression, Template
 from campaigns.rendering import template_compile, template_render
 from core.api.filters import DateTimeFilter
+from core.api.parsers import JSONParser
 
 # A CSV import is parsed and upserted in chunks of this many rows, in one request.
 CSV_MAX_ROWS = 100_000

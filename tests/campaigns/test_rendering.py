@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 
 from campaigns.exceptions import TemplateRenderError
 from campaigns.models import Contact
-from campaigns.rendering import template_compile, template_render
+from campaigns.rendering import template_compile, template_render, template_validate
 from tests.factories import (
     ContactFactory,
     TemplateFactory,
@@ -73,3 +73,14 @@ def test_template_validate_names_the_broken_field():
     with pytest.raises(ValidationError) as excinfo:
         template.full_clean()
     assert "html_body" in excinfo.value.message_dict
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["{% include '../x' %}", "{% extends './x' %}", "{%include 'other.html'%}", "{% extends 'base.html' %}"],
+)
+def test_a_template_that_would_load_another_is_refused_with_a_clear_message(source):
+    template = TemplateFactory.build(html_body=source)
+    with pytest.raises(ValidationError) as refused:
+        template_validate(template=template)
+    assert "nothing to load" in str(refused.value)

@@ -1,0 +1,11 @@
+"""The API's JSON parser: input too deeply nested to read is the client's error, a 400."""
+
+import pytest
+
+
+@pytest.mark.parametrize("path", ["/api/v1/messages", "/api/v1/contacts", "/api/v1/templates"])
+def test_json_nested_too_deeply_is_a_400_not_a_500(api_client, path):
+    body = "[" * 100_000 + "]" * 100_000
+    response = api_client.post(path, body, content_type="application/json")
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["error"]["message"]
