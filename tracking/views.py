@@ -5,6 +5,7 @@ import json
 import logging
 
 from botocore.exceptions import BotoCoreError, ClientError
+from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -17,7 +18,7 @@ from core.http import client_address
 from delivery import tokens
 from tracking import hits, inbox, metrics, sns
 from tracking import unsubscribe as unsubscribing
-from tracking.exceptions import SnsRefused
+from tracking.exceptions import SnsMalformed, SnsRefused
 from tracking.models import TrackingHit
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,12 @@ def ses_webhook(request: HttpRequest) -> HttpResponse:
     """
     headers = {name.lower(): value for name, value in request.headers.items()}
     try:
-        envelope = sns.sns_verify(body=request.body, headers=headers)
+        try:
+            body = request.body
+        except RequestDataTooBig:
+            # Over Django's own limit: the same 413 as a body over ours.
+            raise SnsMalformed(f"The body is over {sns.MAX_BODY_BYTES} bytes.", status=413) from None
+        envelope = sns.sns_verify(body=body, headers=headers)
     except SnsRefused as exc:
         logger.warning("SNS delivery refused (%s): %s", exc.status, exc)
         metrics.SNS_REFUSED.inc(status=str(exc.status))

@@ -1,5 +1,7 @@
 """One error format for the whole API: {"error": {"status", "code", "message", "fields"?}}."""
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
 from django.db.models import ProtectedError, RestrictedError
@@ -13,6 +15,12 @@ from core.exceptions import CampanileError, ObjectNotFound
 KEPT_HEADERS = ("Retry-After", "WWW-Authenticate", "Allow")
 
 
+class TooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "too_large"
+
+
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the current state of the resource."
@@ -21,7 +29,9 @@ class Conflict(exceptions.APIException):
 
 def api_exception_handler(exc, context):
     """Render every API error, DRF's or ours, in the one format clients parse."""
-    if isinstance(exc, DjangoValidationError):
+    if isinstance(exc, RequestDataTooBig):
+        exc = TooLarge(f"The request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
+    elif isinstance(exc, DjangoValidationError):
         fields = getattr(exc, "message_dict", None) or {"non_field_errors": exc.messages}
         exc = exceptions.ValidationError(fields)
     elif isinstance(exc, DataError):

@@ -455,3 +455,9 @@ def test_verification_switched_off_for_development_accepts_unsigned_messages_lou
     with caplog.at_level(logging.WARNING, logger="tracking.sns"):
         assert post(client, unsigned).status_code == 200
     assert "UNVERIFIED" in caplog.text
+
+
+def test_a_body_over_djangos_own_limit_is_the_same_413(client, fetches, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    assert post(client, "x" * 5000, content_type="text/plain").status_code == 413
+    assert_nothing_recorded()

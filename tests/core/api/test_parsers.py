@@ -9,3 +9,10 @@ def test_json_nested_too_deeply_is_a_400_not_a_500(api_client, path):
     response = api_client.post(path, body, content_type="application/json")
     assert response.status_code == 400
     assert "nested too deeply" in response.json()["error"]["message"]
+
+
+def test_a_body_over_djangos_limit_is_a_json_413_not_an_html_400(api_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = api_client.post("/api/v1/contacts", {"email": "x@example.com", "first_name": "x" * 2000})
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "too_large"
