@@ -222,3 +222,12 @@ def test_web_publishes_port_8000():
             if len(parts) >= 2:
                 published.add((parts[-2], parts[-1]))
     assert (str(WEB_PORT), str(WEB_PORT)) in published, f"web does not publish {WEB_PORT}:{WEB_PORT}"
+
+
+def test_no_password_is_written_in_the_file():
+    """Secrets come from the environment (`${NAME:?…}`), never from the compose file itself."""
+    compose = yaml.safe_load(COMPOSE_FILE.read_text())
+    password = compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
+    assert password.startswith("${POSTGRES_PASSWORD:?")
+    url = compose["x-app"]["environment"]["DATABASE_URL"]
+    assert re.fullmatch(r"postgres://campanile:\$\{POSTGRES_PASSWORD:\?[^}]*\}@postgres:5432/campanile", url)
