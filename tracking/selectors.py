@@ -181,18 +181,20 @@ def campaign_report(*, campaign: Campaign) -> dict:
 def campaign_recipient_rows(*, campaign: Campaign):
     """Yield one row per ledger row of the campaign: who, which step, what became of it, engagement."""
     yield [
-        "email", "step", "status", "outcome", "sent_at", "opens", "clicks",
+        "email", "first_name", "last_name", "step", "status", "outcome", "sent_at", "opens", "clicks",
         "machine_opens", "machine_clicks", "first_opened_at", "first_clicked_at", "note",
     ]  # fmt: skip
     rows = (
         StepExecution.objects.filter(step__campaign=campaign)
-        .select_related("step", "engagement")
+        .select_related("step", "engagement", "contact")
         .order_by("step__order", "pk")
     )
     for row in rows.iterator(chunk_size=2000):
         engagement = getattr(row, "engagement", None)
         yield [
             row.email,
+            row.contact.first_name,
+            row.contact.last_name,
             row.campaign_step.order,
             row.status,
             row.outcome,

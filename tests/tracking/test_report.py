@@ -139,3 +139,14 @@ def test_the_report_says_how_many_are_unconfirmed_and_who_settles_them(admin_cli
     requeue = reverse("admin:campaigns_campaign_requeue_unknown", args=[row.step.campaign.pk])
     assert ("go back to the queue by themselves" in text) is published
     assert (requeue in text) is not published
+
+
+def test_the_recipients_csv_names_each_contact_and_never_hands_a_spreadsheet_a_formula(admin_client):
+    row = StepExecutionFactory(status="sent", contact__first_name='=HYPERLINK("http://evil")')
+    row.contact.last_name = "-2+3"
+    row.contact.save()
+    (line,) = _csv(admin_client, "recipients", row.step.campaign)
+    assert line["first_name"] == '\'=HYPERLINK("http://evil")'
+    assert line["last_name"] == "'-2+3"
+    assert line["email"] == row.email
+    assert line["step"] == "1"  # Numbers stay numbers.
