@@ -12,11 +12,11 @@ from django.core.mail import EmailMultiAlternatives
 from django.urls import reverse
 from lxml import etree
 
-from campaigns.models import CampaignStep, Template
+from campaigns.models import Campaign, CampaignStep, Template
 from campaigns.rendering import RenderedEmail
 from delivery import tokens
 from delivery.links import html_track, text_track
-from delivery.models import StepExecution, TrackedLink
+from delivery.models import StepExecution, TrackedLink, TransactionalMessage
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,11 @@ class Envelope:
     template: Template
 
 
+def configuration_set_of(sender: Campaign | TransactionalMessage) -> str:
+    """Return the SES configuration set a campaign's or a message's emails go out with."""
+    return sender.configuration_set or settings.SES_CONFIGURATION_SET
+
+
 def step_execution_envelope(*, execution: StepExecution) -> Envelope:
     """Return the envelope of a ledger row, from its campaign step or its transactional message."""
     message = execution.message  # None, without a query, on a campaign row.
@@ -55,7 +60,7 @@ def step_execution_envelope(*, execution: StepExecution) -> Envelope:
         return Envelope(
             from_email=message.from_email,
             reply_to="",
-            configuration_set=message.configuration_set or settings.SES_CONFIGURATION_SET,
+            configuration_set=configuration_set_of(message),
             tags={
                 **message.tags,
                 TAG_MESSAGE: str(message.pk),
@@ -72,7 +77,7 @@ def step_envelope(*, step: CampaignStep, tags: dict[str, str]) -> Envelope:
     return Envelope(
         from_email=campaign.from_email,
         reply_to=campaign.reply_to,
-        configuration_set=campaign.configuration_set or settings.SES_CONFIGURATION_SET,
+        configuration_set=configuration_set_of(campaign),
         tags={TAG_CAMPAIGN: str(campaign.pk), TAG_STEP: str(step.pk), **tags},
         template=step.template,
     )

@@ -3,7 +3,6 @@
 import csv
 from typing import TYPE_CHECKING
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.http import StreamingHttpResponse
 from django.urls import path, reverse
@@ -11,6 +10,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from core.charts import svg_time_bars
+from delivery.compose import configuration_set_of
 from delivery.models import StepExecution
 from delivery.selectors import campaign_status_shown
 from tracking import inbox
@@ -223,7 +223,7 @@ class CampaignReportMixin(_CampaignAdmin):
             status_shown=campaign_status_shown(campaign=campaign, counts=report["ledger"]),
             unconfirmed=report["ledger"].get(StepExecution.Status.UNKNOWN, 0),
             send_events=SendEventsCheck.objects.filter(
-                configuration_set=campaign.configuration_set or settings.SES_CONFIGURATION_SET
+                configuration_set=configuration_set_of(campaign)
             ).first(),
         )
 

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
-from delivery.compose import step_execution_envelope
+from delivery.compose import configuration_set_of
 from delivery.models import StepExecution
 from delivery.services import step_executions_requeue
 from tracking.models import SendEventsCheck, TrackingEvent
@@ -99,12 +99,12 @@ def unknown_rows_resolve(*, now: datetime | None = None, limit: int = 1000) -> i
         StepExecution.objects.filter(
             status=Status.UNKNOWN, send_started_at__lt=now - timedelta(seconds=seconds)
         )
-        .select_related("step__campaign", "step__template", "message__template")
+        .select_related("step__campaign", "message")
         .order_by("send_started_at")[:limit]
     )
     by_set: dict[str, list[StepExecution]] = defaultdict(list)
     for row in rows:
-        by_set[step_execution_envelope(execution=row).configuration_set].append(row)
+        by_set[configuration_set_of(row.message or row.campaign_step.campaign)].append(row)
     requeued = 0
     for name, group in by_set.items():
         if not name or not send_events_published(name=name, now=now):
