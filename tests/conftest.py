@@ -150,6 +150,21 @@ def send_rate_fresh():
 
 
 @pytest.fixture
+def redis_down(settings):
+    """Return a function that points this test at a Redis that refuses connections, as in an outage."""
+    from core.api import auth
+    from tracking import hits
+
+    def down() -> None:
+        settings.REDIS_URL = "redis://127.0.0.1:1/0"  # Port 1: nothing listens; refused at once.
+        auth._rate_counter_script.cache_clear()
+
+    yield down
+    auth._rate_counter_script.cache_clear()
+    hits.redis_outage_forget()
+
+
+@pytest.fixture
 def aws_credentials(monkeypatch):
     """Give boto3 fake credentials and no endpoint override, so nothing can reach real AWS."""
     for name, value in {

@@ -7,6 +7,7 @@ import hashlib
 import ipaddress
 import itertools
 import json
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from uuid import UUID
 
 import redis
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from uuid_utils.compat import uuid7
 
 from core.db import rows_insert_new
@@ -58,6 +59,9 @@ def ip_for_storage(address: str) -> str:
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False).network_address)
 
 
+logger = logging.getLogger(__name__)
+
+
 @dataclass(frozen=True)
 class _Hit:
     """A hit on its way to becoming an event, from the table or from Redis."""
@@ -70,6 +74,12 @@ class _Hit:
     method: str
     user_agent: str
     ip: str
+
+
+# After Redis fails, hits go straight to the table for this long: a click never waits on the
+# client's reconnection retries while Redis is down.
+REDIS_OUTAGE_SKIP_SECONDS = 5.0
+_redis_outage = {"until": 0.0}
 
 
 def _redis() -> redis.Redis:
@@ -85,13 +95,28 @@ def hit_record(
     """
     method, user_agent, ip = method[:8], user_agent[:512], ip_for_storage(ip)
     metrics.TRACKING_HITS.inc(kind=kind)
-    if settings.REDIS_URL:
+    if settings.REDIS_URL and time.monotonic() >= _redis_outage["until"]:
         record = [uuid7().hex, kind, tracking_id.hex, link_id, time.time(), method, user_agent, ip]
-        _redis().lpush(settings.TRACKING_HITS_REDIS_KEY, json.dumps(record))
-        return
-    TrackingHit.objects.create(
-        kind=kind, tracking_id=tracking_id, link_id=link_id, method=method, user_agent=user_agent, ip=ip
-    )
+        try:
+            _redis().lpush(settings.TRACKING_HITS_REDIS_KEY, json.dumps(record))
+            return
+        except redis.RedisError as exc:
+            # The reader's click must still redirect: keep the hit in the table the consumer also
+            # drains, and spare the next hits Redis's retries for a while.
+            _redis_outage["until"] = time.monotonic() + REDIS_OUTAGE_SKIP_SECONDS
+            logger.warning("Redis is unavailable (%s); tracking hits go to the database for now.", exc)
+    try:
+        TrackingHit.objects.create(
+            kind=kind, tracking_id=tracking_id, link_id=link_id, method=method, user_agent=user_agent, ip=ip
+        )
+    except DatabaseError:
+        # Both stores are down: the hit is lost, but the reader still gets their page or pixel.
+        logger.exception("A %s hit could not be recorded anywhere.", kind)
+
+
+def redis_outage_forget() -> None:
+    """Try Redis again on the next hit (tests)."""
+    _redis_outage["until"] = 0.0
 
 
 @functools.cache
@@ -312,8 +337,13 @@ def tracking_hits_apply(*, batch: int = 5000) -> int:
     """Turn a batch of recorded hits (table, then Redis) into TrackingEvents; return how many hits."""
     taken, events = _apply_table_hits(batch)
     if settings.REDIS_URL:
-        from_redis, more = _apply_redis_hits(batch)
-        taken, events = taken + from_redis, events + more
+        try:
+            from_redis, more = _apply_redis_hits(batch)
+        except redis.RedisError as exc:
+            # Hits in Redis wait there; the table's (kept during the outage) are applied now.
+            logger.warning("Redis is unavailable (%s); only the table's tracking hits applied.", exc)
+        else:
+            taken, events = taken + from_redis, events + more
     for event in events:
         metrics.SES_EVENTS.inc(type=event.type)
     return taken

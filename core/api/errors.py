@@ -1,15 +1,20 @@
 """One error format for the whole API: {"error": {"status", "code", "message", "fields"?}}."""
 
+import logging
+
+import redis
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError
+from django.db import DataError, InterfaceError, OperationalError
 from django.db.models import ProtectedError, RestrictedError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from core.exceptions import CampanileError, ObjectNotFound
+
+logger = logging.getLogger(__name__)
 
 # Headers DRF sets on an error response that clients need to act on it.
 KEPT_HEADERS = ("Retry-After", "WWW-Authenticate", "Allow")
@@ -25,6 +30,14 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the current state of the resource."
     default_code = "conflict"
+
+
+class Unavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "A service the API relies on is unavailable; retry after the time given."
+    default_code = "unavailable"
+    # Seconds a client should wait before retrying; DRF sends it as Retry-After.
+    wait = 5
 
 
 def api_exception_handler(exc, context):
@@ -45,6 +58,11 @@ def api_exception_handler(exc, context):
         users = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
         names = sorted({str(type(obj)._meta.verbose_name_plural) for obj in users})
         exc = Conflict(f"It is still used by {', '.join(names)}: remove those first.")
+    elif isinstance(exc, redis.RedisError | OperationalError | InterfaceError):
+        # Redis (the rate limits) or the database is down: the client did nothing wrong and may
+        # retry, so a 503 with Retry-After rather than a 500. Logged: operators must hear of it.
+        logger.error("API request failed on an unavailable service: %r", exc)
+        exc = Unavailable()
     elif isinstance(exc, ObjectNotFound):
         exc = exceptions.NotFound(str(exc))
     elif isinstance(exc, CampanileError):

@@ -197,6 +197,25 @@ def test_hits_a_dead_consumer_took_from_redis_are_applied_once(ses, redis_only, 
     assert counted.opens + counted.machine_opens == 2  # The replayed hit is not counted again.
 
 
+def test_with_redis_down_links_and_the_pixel_still_answer_and_their_hits_wait_in_the_database(
+    ses, redis_only, redis_down
+):
+    row, html = _send()
+    (pixel,), (click, _) = _paths(html, "o"), _paths(html, "c")
+    redis_down()
+    client = Client()
+    clicked = client.get(click)
+    assert clicked.status_code == 302
+    assert clicked["Location"] == f"https://shop.example.com/sale?id={row.contact.external_id}"
+    opened = client.get(pixel)
+    assert (opened.status_code, opened.content) == (200, PIXEL_GIF)
+    assert TrackingHit.objects.count() == 2
+
+    assert hits.tracking_hits_apply() == 2  # The consumer drains the table while Redis is away.
+    kinds = sorted(TrackingEvent.objects.filter(step_execution=row).values_list("type", flat=True))
+    assert kinds == ["click", "open"]
+
+
 # Forged and garbled tokens, machines and privacy proxies (docs/reliability.md).
 def test_forged_unknown_or_swapped_click_tokens_are_404_and_record_nothing(ses):
     row, html = _send()
