@@ -17,3 +17,7 @@ class TemplateRenderError(CampanileError):
 
 class IdempotencyConflict(CampanileError):
     """An idempotency code was reused with a different request."""
+
+
+class TemplateLimitExceeded(TemplateRenderError):
+    """A template asked for more output or rendering time than one email may take."""

@@ -4,20 +4,22 @@ import re
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.template import Context, Engine, TemplateSyntaxError
+from django.template import Engine, TemplateSyntaxError
 from django.template import Template as DjangoTemplate
 from inscriptis import get_text
 from inscriptis.model.config import ParserConfig
 
-from campaigns.exceptions import TemplateRenderError
+from campaigns.exceptions import TemplateLimitExceeded, TemplateRenderError
 from campaigns.models import (
     Contact,
     Template,
 )
+from campaigns.render_limits import BudgetContext, RenderBudget, template_measure
 
 # A private engine: templates written in the admin see only the context we hand them, never the
 # project's template dirs or loaders, and a missing variable renders as an empty string.
-_EMAIL_ENGINE = Engine(string_if_invalid="", autoescape=True)
+# Its last builtin library, render_limits, replaces Django's filters with bounded ones.
+_EMAIL_ENGINE = Engine(string_if_invalid="", autoescape=True, builtins=["campaigns.render_limits"])
 
 # The engine has no template files, so these tags have nothing to load; refused with a clear message
 # rather than left to fail inside Django (a relative path even crashes its compiler).
@@ -55,8 +57,8 @@ def template_compile(*, template: Template) -> CompiledTemplate:
             tag = loading.group(1)
             raise TemplateRenderError(f"{part}: {{% {tag} %}} has nothing to load: a template is one piece.")
         try:
-            parts[part] = _EMAIL_ENGINE.from_string(source) if source else None
-        except TemplateSyntaxError as exc:
+            parts[part] = template_measure(_EMAIL_ENGINE.from_string(source)) if source else None
+        except (TemplateSyntaxError, TemplateLimitExceeded) as exc:
             raise TemplateRenderError(f"{part}: {exc}") from exc
     return CompiledTemplate(
         name=template.name, subject=parts["subject"], html=parts["html_body"], text=parts["text_body"]
@@ -68,10 +70,22 @@ def template_validate(*, template: Template) -> None:
     if not template.html_body and not template.text_body:
         raise ValidationError("A template needs an HTML body, a text body, or both.")
     try:
-        template_compile(template=template)
+        compiled = template_compile(template=template)
     except TemplateRenderError as exc:
         field, _, message = str(exc).partition(": ")
         raise ValidationError({field: message}) from exc
+    # A trial render for a sample contact catches what no contact's data can make smaller.
+    sample = Contact(email="ada@example.com", first_name="Ada", last_name="Lovelace", attributes={})
+    context = template_context(contact=sample)
+    parts = (("subject", compiled.subject), ("html_body", compiled.html), ("text_body", compiled.text))
+    for part, source in parts:
+        try:
+            if source is not None:
+                source.render(BudgetContext(context, budget=RenderBudget()))
+        except TemplateLimitExceeded as exc:
+            raise ValidationError({part: f"This template is too costly to send: {exc}."}) from exc
+        except Exception:  # noqa: S112 - other failures depend on each contact's data; sending reports them.
+            continue
 
 
 def template_context(*, contact: Contact) -> dict:
@@ -97,16 +111,19 @@ def template_render(
     `extra` adds variables of the email itself, such as `unsubscribe_url`.
     """
     context = {**template_context(contact=contact), **(extra or {})}
+    budget = RenderBudget()  # One per email: its three parts share the bounds.
     try:
         if compiled.subject is None:
             raise ValueError("the subject is empty")
         # Subject and text are not HTML: escaping would show "&amp;" to the reader.
-        subject = compiled.subject.render(Context(context, autoescape=False))
-        html = compiled.html.render(Context(context)) if compiled.html else ""
+        subject = compiled.subject.render(BudgetContext(context, autoescape=False, budget=budget))
+        html = compiled.html.render(BudgetContext(context, budget=budget)) if compiled.html else ""
         if compiled.text:
-            text = compiled.text.render(Context(context, autoescape=False))
+            text = compiled.text.render(BudgetContext(context, autoescape=False, budget=budget))
         else:
             text = get_text(html, _TEXT_CONFIG).strip()
+    except TemplateLimitExceeded as exc:
+        raise TemplateLimitExceeded(f"{compiled.name}: {exc}") from exc
     except Exception as exc:  # A template filter can raise anything; it fails this one email only.
         raise TemplateRenderError(f"{compiled.name}: {exc}") from exc
     # A header must stay on one line, whatever a contact's data holds.

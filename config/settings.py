@@ -269,6 +269,11 @@ DRIP_LATE_SECONDS = env_or_default("DRIP_LATE_SECONDS", 86400, env.int)
 # hours and any 7 days; more wait (never dropped). 0: no cap.
 MARKETING_MAX_PER_DAY = env_or_default("MARKETING_MAX_PER_DAY", 0, env.int)
 MARKETING_MAX_PER_WEEK = env_or_default("MARKETING_MAX_PER_WEEK", 0, env.int)
+# Bounds on one email's render (campaigns/render_limits.py): characters produced, counted across
+# its subject, HTML and text, and CPU seconds. A template that passes either for a sample contact
+# is refused when saved; one that passes it for a contact's data fails that email only.
+TEMPLATE_MAX_OUTPUT_CHARS = env_or_default("TEMPLATE_MAX_OUTPUT_CHARS", 2_000_000, env.int)
+TEMPLATE_RENDER_MAX_SECONDS = env_or_default("TEMPLATE_RENDER_MAX_SECONDS", 0.5, env.float)
 
 # --- Operator metrics ---------------------------------------------------------------------------
 # How often each process adds its counts to the fleet's store (Redis, or the database); 0: only

@@ -1,0 +1,179 @@
+"""Bounds on what one template render may produce and how long it may take.
+
+Templates are written by people we trust to write marketing copy, not to run code: a filter such as
+`ljust:100000000` or a few nested loops would otherwise take the memory or the CPU of the worker
+that renders them. Three bounds apply to every render of the email engine:
+
+- every filter's result and every size a filter is asked for (a width, a precision) stays within
+  `TEMPLATE_MAX_OUTPUT_CHARS`, checked before the filter builds anything large;
+- the text produced so far, counted as each piece is rendered, stays within the same limit;
+- the render stops once it has taken `TEMPLATE_RENDER_MAX_SECONDS` of CPU time, checked as pieces
+  are rendered and loops step.
+
+This module is also the engine's last builtin library: its filters replace Django's own.
+"""
+
+import functools
+import re
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+from django.conf import settings
+from django.template import Context, Library, Node, NodeList, TemplateSyntaxError, defaultfilters, defaulttags
+from django.template import Template as DjangoTemplate
+from django.template.base import TextNode
+from django.template.defaulttags import ForNode, IfNode, LoremNode
+
+from campaigns.exceptions import TemplateLimitExceeded
+
+register = Library()
+
+
+class RenderBudget:
+    """What one render has used so far: characters produced and this thread's CPU time."""
+
+    # Reading the thread's CPU clock costs about as much as rendering a small piece: every
+    # CLOCK_EVERY-th charge reads it.
+    CLOCK_EVERY = 32
+
+    def __init__(self) -> None:
+        self.chars = self.charges = 0
+        self.max_chars = settings.TEMPLATE_MAX_OUTPUT_CHARS
+        # CPU time, not wall time: a render that waits for the GIL behind other threads is not slow.
+        self.deadline = time.thread_time() + settings.TEMPLATE_RENDER_MAX_SECONDS
+
+    def spend(self, chars: int = 0) -> None:
+        """Count produced characters; raise once either bound is passed."""
+        self.chars += chars
+        self.charges += 1
+        if self.chars > self.max_chars:
+            raise TemplateLimitExceeded(f"it renders more than {self.max_chars:,} characters")
+        if self.charges % self.CLOCK_EVERY == 0 and time.thread_time() > self.deadline:
+            raise TemplateLimitExceeded(
+                f"it takes more than {settings.TEMPLATE_RENDER_MAX_SECONDS:g} s to render"
+            )
+
+
+class BudgetContext(Context):
+    """A render's context, which charges its budget at every step of every loop."""
+
+    def __init__(self, *args: Any, budget: RenderBudget, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.budget = budget
+
+    # {% for %} sets its loop variable (or, unpacking, updates the context) once per step.
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.budget.spend()
+        super().__setitem__(key, value)
+
+    def update(self, other_dict: Any) -> Any:
+        self.budget.spend()
+        return super().update(other_dict)
+
+
+class _Measured(Node):
+    """A leaf of a compiled template that charges the render's budget with what it produced."""
+
+    child_nodelists = ()
+
+    def __init__(self, inner: Node) -> None:
+        self.inner = inner
+        self.token, self.origin = inner.token, inner.origin
+
+    def render_annotated(self, context: Context) -> Any:
+        # django-stubs type Node.render_annotated as int | str; every node returns text.
+        output = cast(str, self.inner.render_annotated(context))
+        budget = getattr(context, "budget", None)
+        if budget is not None:
+            budget.spend(len(output))
+        return output
+
+
+def template_measure(compiled: DjangoTemplate) -> DjangoTemplate:
+    """Make the leaves of a compiled template count their output against the render's budget."""
+    _measure_nodelist(compiled.nodelist, in_loop=False)
+    return compiled
+
+
+def _measure_nodelist(nodelist: NodeList, *, in_loop: bool) -> None:
+    for index, node in enumerate(nodelist):
+        children: list[NodeList] = (
+            [branch for _condition, branch in node.conditions_nodelists]
+            if isinstance(node, IfNode)
+            else [child for name in node.child_nodelists if (child := getattr(node, name, None)) is not None]
+        )
+        if children:
+            for child in children:
+                _measure_nodelist(child, in_loop=in_loop or isinstance(node, ForNode))
+        elif in_loop or not isinstance(node, TextNode):
+            # Text outside any loop is bounded by the template's own size: not worth a charge.
+            nodelist[index] = _Measured(node)
+
+
+_WIDTHS = frozenset({"ljust", "rjust", "center", "floatformat"})
+
+
+def _size_asked(name: str, value: Any, arg: Any) -> int:
+    """Return the size a filter is asked to build, before it builds it."""
+    if name in _WIDTHS:
+        digits = re.search(r"\d+", str(arg))
+        return int(digits.group()) if digits else 0
+    if name == "stringformat":
+        return max((int(number) for number in re.findall(r"\d+", str(arg))), default=0)
+    if name == "join" and isinstance(value, list | tuple | str):
+        return len(str(arg)) * len(value) + sum(len(str(item)) for item in value)
+    return 0
+
+
+def _bounded(name: str, func: Callable) -> Callable:
+    sized = name in _WIDTHS or name in {"stringformat", "join"}
+
+    @functools.wraps(func)
+    def bounded(value: Any, *args: Any, **kwargs: Any) -> Any:
+        limit = settings.TEMPLATE_MAX_OUTPUT_CHARS
+        if sized and (asked := _size_asked(name, value, args[0] if args else None)) > limit:
+            raise TemplateLimitExceeded(f"|{name} is asked for {asked:,} characters; the limit is {limit:,}")
+        result = func(value, *args, **kwargs)
+        if isinstance(result, str) and len(result) > limit:
+            raise TemplateLimitExceeded(f"|{name} made {len(result):,} characters; the limit is {limit:,}")
+        return result
+
+    return bounded
+
+
+for _name, _func in defaultfilters.register.filters.items():
+    register.filter(
+        _name,
+        _bounded(_name, _func),
+        is_safe=getattr(_func, "is_safe", False),
+        needs_autoescape=getattr(_func, "needs_autoescape", False),
+        expects_localtime=getattr(_func, "expects_localtime", False),
+    )
+
+
+class _BoundedLorem(LoremNode):
+    def render(self, context: Context) -> str:
+        try:
+            count = int(self.count.resolve(context))
+        except (ValueError, TypeError):
+            count = 1
+        limit = settings.TEMPLATE_MAX_OUTPUT_CHARS
+        if count > limit:
+            raise TemplateLimitExceeded(f"{{% lorem %}} is asked for {count:,} items; the limit is {limit:,}")
+        return super().render(context)
+
+
+@register.tag
+def lorem(parser: Any, token: Any) -> Node:
+    """Compile Django's {% lorem %}, bounded by the output limit."""
+    node = defaulttags.lorem(parser, token)
+    node.__class__ = _BoundedLorem
+    return node
+
+
+# {% debug %} prints the whole context and every loaded module: nothing an email should hold.
+@register.tag
+def debug(parser: Any, token: Any) -> Node:
+    """Refuse {% debug %} in an email."""
+    raise TemplateSyntaxError("{% debug %} has no place in an email")

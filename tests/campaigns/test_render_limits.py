@@ -1,0 +1,114 @@
+"""Bounds on one email's render: output size and CPU time, refused at save where they show."""
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from campaigns import services as campaign_services
+from campaigns.exceptions import TemplateLimitExceeded
+from campaigns.rendering import template_compile, template_render, template_validate
+from delivery import services as delivery_services
+from delivery.models import StepExecution
+from tests.conftest import sent_messages
+from tests.factories import ContactFactory, TemplateFactory, sendable_campaign
+
+pytestmark = pytest.mark.django_db
+
+HUNDRED = '"' + "x" * 100 + '"'
+MILLION_STEPS = (
+    f"{{% for a in {HUNDRED} %}}{{% for b in {HUNDRED} %}}{{% for c in {HUNDRED} %}}"
+    "{% endfor %}{% endfor %}{% endfor %}"
+)
+
+
+def test_a_filter_asked_for_a_hundred_megabytes_is_refused_when_saved_over_the_api(api_client):
+    response = api_client.post(
+        "/api/v1/templates",
+        {"name": "big", "subject": "Hi", "html_body": "<p>{{ 'x'|ljust:100000000 }}</p>"},
+        format="json",
+    )
+    assert response.status_code == 400
+    (message,) = response.json()["error"]["fields"]["html_body"]
+    assert "100,000,000 characters" in message
+
+
+def test_a_million_step_loop_is_refused_when_saved(settings):
+    settings.TEMPLATE_RENDER_MAX_SECONDS = 0.05
+    with pytest.raises(ValidationError) as refused:
+        template_validate(template=TemplateFactory.build(html_body=MILLION_STEPS))
+    assert "0.05 s to render" in str(refused.value.message_dict["html_body"])
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ 'x'|rjust:'3000' }}",
+        "{{ 1|floatformat:3000 }}",
+        "{{ 7|stringformat:'03000d' }}",
+        "{% lorem 3000 w %}",
+        "{% with a='xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' %}{% with b=a|add:a|add:a|add:a %}"
+        "{% with c=b|add:b|add:b|add:b|add:b|add:b|add:b|add:b %}{{ c|add:c|add:c }}"
+        "{% endwith %}{% endwith %}{% endwith %}",
+        "{% for x in " + HUNDRED + " %}{% for y in " + HUNDRED + " %}ab{% endfor %}{% endfor %}",
+        "{{ 'abcdefghij'|join:'" + "-" * 400 + "' }}",
+    ],
+)
+def test_every_way_of_growing_the_output_stops_at_the_limit(settings, source):
+    settings.TEMPLATE_MAX_OUTPUT_CHARS = 2000
+    with pytest.raises(ValidationError) as refused:
+        template_validate(template=TemplateFactory.build(html_body=source))
+    assert "2,000" in str(refused.value.message_dict["html_body"])
+
+
+def test_a_template_within_the_bounds_renders_as_before(settings):
+    settings.TEMPLATE_MAX_OUTPUT_CHARS = 2000
+    template = TemplateFactory(
+        subject="Hi {{ contact.first_name|upper }}",
+        html_body="{% for item in attributes.items %}<li>{{ item|ljust:5 }}|</li>{% empty %}none{% endfor %}"
+        "{% lorem 2 w %} {{ 3.14159|floatformat:2 }} {{ attributes.items|join:', ' }}",
+        text_body="{{ contact.first_name }}",
+    )
+    template_validate(template=template)
+    rendered = template_render(
+        compiled=template_compile(template=template),
+        contact=ContactFactory(first_name="Ada", attributes={"items": ["a", "b"]}),
+    )
+    assert rendered.subject == "Hi ADA"
+    assert rendered.html == "<li>a    |</li><li>b    |</li>lorem ipsum 3.14 a, b"
+
+
+def test_the_debug_tag_is_refused():
+    with pytest.raises(ValidationError) as refused:
+        template_validate(template=TemplateFactory.build(html_body="{% debug %}"))
+    assert "no place in an email" in str(refused.value)
+
+
+def test_a_contact_whose_data_passes_the_bounds_fails_alone_and_the_others_are_sent(ses, settings):
+    settings.TEMPLATE_MAX_OUTPUT_CHARS = 5000
+    campaign = sendable_campaign(contacts=3)
+    step = campaign.steps.get()
+    step.template = TemplateFactory(html_body="<p>{{ attributes.note|rjust:attributes.width }}</p>")
+    step.save()
+    greedy, *others = campaign.lists.get().contacts.order_by("pk")
+    for contact, width in ((greedy, 100_000_000), *((other, 5) for other in others)):
+        contact.attributes = {"note": "hi", "width": width}
+        contact.save()
+    campaign_services.campaign_schedule(campaign=campaign)
+    delivery_services.campaign_dispatch(campaign=campaign)
+    delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
+
+    failed = StepExecution.objects.get(step=step, contact=greedy)
+    assert failed.status == StepExecution.Status.FAILED
+    assert "100,000,000 characters" in failed.last_error
+    assert len(sent_messages()) == 2
+
+
+def test_a_template_saved_before_the_bounds_fails_its_preview_with_a_clear_answer(api_client):
+    template = TemplateFactory(html_body="<p>{{ 'x'|ljust:100000000 }}</p>")  # Saved without clean().
+    contact = ContactFactory()
+    response = api_client.post(
+        f"/api/v1/templates/{template.pk}/preview", {"contact_id": contact.pk}, format="json"
+    )
+    assert response.status_code == 409
+    assert "100,000,000 characters" in response.json()["error"]["message"]
+    with pytest.raises(TemplateLimitExceeded):
+        template_render(compiled=template_compile(template=template), contact=contact)
