@@ -4,6 +4,7 @@ import csv
 import io
 from typing import TYPE_CHECKING
 
+from django.db import transaction
 from django.db.models import Count
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
@@ -125,23 +126,40 @@ class ContactViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
         payload.is_valid(raise_exception=True)
         lists = tuple(lst.pk for lst in payload.validated_data.get("lists", []))
         try:
-            text = io.TextIOWrapper(payload.validated_data["file"], encoding="utf-8-sig", newline="")
-            reader = csv.DictReader(text)
-            if not reader.fieldnames or "email" not in [name.strip().lower() for name in reader.fieldnames]:
-                raise ValidationError({"file": ["The first line must be a header with an `email` column."]})
-            total = BulkUpsertResult()
-            chunk = []
-            for raw in reader:
-                if reader.line_num > CSV_MAX_ROWS + 1:
-                    raise ValidationError({"file": [f"More than {CSV_MAX_ROWS} rows: split the file."]})
-                chunk.append((reader.line_num, _csv_row(raw)))
-                if len(chunk) == CONTACT_BULK_MAX:
-                    _import_chunk(chunk, lists, total)
-                    chunk = []
-            _import_chunk(chunk, lists, total)
+            total = _csv_import(payload.validated_data["file"], lists)
         except (UnicodeDecodeError, csv.Error) as exc:
-            raise ValidationError({"file": [f"Not a readable UTF-8 CSV file: {exc}"]}) from exc
+            raise ValidationError(
+                {"file": [f"Not a readable UTF-8 CSV file: {exc}; {NOTHING_IMPORTED}"]}
+            ) from exc
         return _bulk_result(total)
+
+
+NOTHING_IMPORTED = "nothing was imported."
+
+
+@transaction.atomic
+def _csv_import(file, lists: tuple[int, ...]) -> BulkUpsertResult:
+    """Upsert a CSV file's rows chunk by chunk, all or nothing for the file.
+
+    A problem found further on (too many rows, bytes that are not UTF-8) rolls back the chunks
+    already written; a bad row is still only its own, reported by line.
+    """
+    reader = csv.DictReader(io.TextIOWrapper(file, encoding="utf-8-sig", newline=""))
+    if not reader.fieldnames or "email" not in [name.strip().lower() for name in reader.fieldnames]:
+        raise ValidationError({"file": ["The first line must be a header with an `email` column."]})
+    total = BulkUpsertResult()
+    chunk: list[tuple[int, dict]] = []
+    for raw in reader:
+        if reader.line_num > CSV_MAX_ROWS + 1:
+            raise ValidationError(
+                {"file": [f"More than {CSV_MAX_ROWS} rows: split the file; {NOTHING_IMPORTED}"]}
+            )
+        chunk.append((reader.line_num, _csv_row(raw)))
+        if len(chunk) == CONTACT_BULK_MAX:
+            _import_chunk(chunk, lists, total)
+            chunk = []
+    _import_chunk(chunk, lists, total)
+    return total
 
 
 def _csv_row(raw: dict) -> dict:

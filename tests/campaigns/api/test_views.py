@@ -132,6 +132,32 @@ def test_csv_import_refuses_unreadable_files(api_client, content):
     assert "file" in _fields(response)
 
 
+@pytest.mark.parametrize(
+    ("tail", "problem"),
+    [
+        (b"".join(b"row%d@example.com\n" % n for n in range(7, 12)), "More than 8 rows"),
+        (b"late@example.com\n\xff\xfe broken\n", "Not a readable UTF-8 CSV file"),
+    ],
+)
+def test_a_csv_refused_as_a_whole_after_chunks_were_read_writes_nothing(
+    api_client, monkeypatch, tail, problem
+):
+    from campaigns.api import views
+
+    monkeypatch.setattr(views, "CSV_MAX_ROWS", 8)
+    monkeypatch.setattr(views, "CONTACT_BULK_MAX", 2)  # Chunks are upserted before the end is read.
+    head = b"email\n" + b"".join(b"row%d@example.com\n" % n for n in range(7))
+    upload = SimpleUploadedFile("contacts.csv", head + tail, content_type="text/csv")
+
+    response = api_client.post(f"{API}/contacts/import", {"file": upload}, format="multipart")
+
+    assert response.status_code == 400
+    (message,) = _fields(response)["file"]
+    assert problem in message
+    assert "nothing was imported" in message
+    assert not Contact.objects.exists()
+
+
 # --- Lists ----------------------------------------------------------------------------------------
 
 
