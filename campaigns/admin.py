@@ -3,12 +3,14 @@
 from collections.abc import Callable
 from typing import cast
 
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.decorators import csp_replace
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count
-from django.http import Http404, HttpResponseNotAllowed
+from django.http import Http404, HttpResponseBase, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -25,6 +27,20 @@ from campaigns.models import (
 )
 from campaigns.rendering import template_compile, template_render
 from core.exceptions import CampanileError
+
+# The preview shows the email in a sandboxed srcdoc frame, which takes its page's
+# Content-Security-Policy: that page lets the email have its inline styles and remote images.
+# Scripts stay refused, and the sandbox runs none anyway.
+PREVIEW_CSP = {
+    "style-src": [SELF, UNSAFE_INLINE],
+    "img-src": [SELF, "data:", "https:"],
+    "font-src": [SELF, "https:"],
+}
+
+
+def _with_preview_csp(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Answer with the preview's Content-Security-Policy (PREVIEW_CSP) instead of the site's."""
+    return cast(Callable[..., HttpResponseBase], csp_replace(PREVIEW_CSP)(view))
 
 
 class LoadTestFilter(admin.SimpleListFilter):
@@ -271,7 +287,11 @@ class CampaignAdminBase(admin.ModelAdmin):
                 view(self.transition_view),
                 name="campaigns_campaign_transition",
             ),
-            path("<path:object_id>/preview/", view(self.preview_view), name="campaigns_campaign_preview"),
+            path(
+                "<path:object_id>/preview/",
+                view(_with_preview_csp(self.preview_view)),
+                name="campaigns_campaign_preview",
+            ),
             path(
                 "<path:object_id>/schedule/",
                 view(self.schedule_view),

@@ -28,6 +28,8 @@ def local_env_text(*, web_port: str, ses_port: str, redis_port: str) -> str:
 DJANGO_DEBUG=true
 DJANGO_SECRET_KEY={secrets.token_urlsafe(50)}
 PUBLIC_BASE_URL=http://127.0.0.1:{web_port}
+# With debug on the admin asks for no second factor, so the demo login (admin / campanile) works;
+# set ADMIN_REQUIRE_SECOND_FACTOR=true to try the enrolment and the code step locally.
 
 # The processes `make run` starts (Procfile.local) and their loopback ports.
 LOCAL_WEB_PORT={web_port}

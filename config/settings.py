@@ -2,11 +2,13 @@
 
 import ipaddress
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
 from botocore.config import Config as BotocoreConfig
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -41,11 +43,10 @@ PUBLIC_BASE_URL = env_or_default("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rst
 _public_host = urlsplit(PUBLIC_BASE_URL).hostname or "127.0.0.1"
 ALLOWED_HOSTS = env_or_default("DJANGO_ALLOWED_HOSTS", [_public_host, "127.0.0.1", "localhost"], env.list)
 CSRF_TRUSTED_ORIGINS = env_or_default("DJANGO_CSRF_TRUSTED_ORIGINS", [PUBLIC_BASE_URL], env.list)
-# Served over HTTPS: keep the session and CSRF cookies off plain HTTP.
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PUBLIC_BASE_URL.startswith("https://")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin, on Campanile's own site (console/sites.py): it asks staff for a second factor.
+    "console.apps.CampanileAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -58,6 +59,13 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    # Failed admin logins counted and locked out (django-axes); the second factor (django-otp).
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    # The Content-Security-Policy header (django-csp).
+    "csp",
     "core",
     "campaigns",
     "delivery",
@@ -67,14 +75,20 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a TLS header that no trusted proxy sent is gone before anything asks is_secure().
+    "core.http.ProxySSLHeaderMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -126,6 +140,12 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# django-axes' backend first: it refuses a locked-out username and address before any password check.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -156,6 +176,89 @@ LOGGING = {
         "django.server": {"level": "WARNING"},
     },
 }
+
+# --- Admin login and HTTP hardening -------------------------------------------------------------
+# Proxies (load balancers) in front of the web processes, as networks: behind them the client's
+# address is read from X-Forwarded-For (core/http.py). Empty: REMOTE_ADDR is the client.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+try:
+    TRUSTED_PROXY_NETWORKS = tuple(ipaddress.ip_network(network) for network in TRUSTED_PROXIES)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES: {exc}") from None
+# Failed admin logins are counted per username and client address together (the address from
+# core/http.py, so through TRUSTED_PROXIES only): after ADMIN_LOGIN_FAILURE_LIMIT failures that pair
+# is locked out for ADMIN_LOGIN_COOLOFF_MINUTES from its last failure. Per pair, so that nobody can
+# lock a colleague out from elsewhere by typing their username; guesses spread over many addresses
+# meet the password validators and the second factor instead.
+ADMIN_LOGIN_FAILURE_LIMIT = env_or_default("ADMIN_LOGIN_FAILURE_LIMIT", 5, env.int)
+ADMIN_LOGIN_COOLOFF_MINUTES = env_or_default("ADMIN_LOGIN_COOLOFF_MINUTES", 15, env.int)
+if ADMIN_LOGIN_FAILURE_LIMIT < 1 or ADMIN_LOGIN_COOLOFF_MINUTES < 1:
+    raise ImproperlyConfigured("ADMIN_LOGIN_FAILURE_LIMIT and ADMIN_LOGIN_COOLOFF_MINUTES must be 1 or more.")
+AXES_FAILURE_LIMIT = ADMIN_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=ADMIN_LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "core.http.client_address"
+AXES_LOCKOUT_CALLABLE = "console.login.lockout_response"
+# Tries made while locked out are refused unread and do not push the end of the lockout back, so
+# the time the lockout page gives stays true.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# A successful login clears that pair's failures: five typos a week never add up to a lockout.
+AXES_RESET_ON_SUCCESS = True
+# No banner on every manage.py command; failures and lockouts are still logged, as warnings.
+AXES_VERBOSE = False
+# Staff reach the admin only after a second factor (a TOTP app, or a backup code): required unless
+# debug is on, where `make run`'s demo login (admin / campanile) has none. A user who enrolled a
+# device is asked for it either way.
+ADMIN_REQUIRE_SECOND_FACTOR = env_or_default("ADMIN_REQUIRE_SECOND_FACTOR", not DEBUG, env.bool)
+OTP_TOTP_ISSUER = "Campanile"
+# The admin's device pages never show another person's secret key or QR code.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
+# Browsers reach Campanile over HTTPS only, once it is served over HTTPS (PUBLIC_BASE_URL): HSTS
+# for a year, and plain-HTTP requests redirected, except the probes of /healthz and /metrics that
+# load balancers and Prometheus make over the internal network. includeSubDomains and preload bind
+# every subdomain of the operator's domain (preload for good): their call, so opt-in.
+_served_over_https = PUBLIC_BASE_URL.startswith("https://") and not DEBUG
+SECURE_HSTS_SECONDS = env_or_default("SECURE_HSTS_SECONDS", 31_536_000 if _served_over_https else 0, env.int)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_or_default("SECURE_HSTS_INCLUDE_SUBDOMAINS", False, env.bool)
+SECURE_HSTS_PRELOAD = env_or_default("SECURE_HSTS_PRELOAD", False, env.bool)
+SECURE_SSL_REDIRECT = env_or_default("SECURE_SSL_REDIRECT", _served_over_https, env.bool)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+# Behind a proxy that ends TLS, the header it sets to say the request came over HTTPS; believed only
+# from TRUSTED_PROXIES (core.http.ProxySSLHeaderMiddleware drops it from anyone else).
+_proxy_ssl_header = env_or_default("SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto" if TRUSTED_PROXIES else "")
+if _proxy_ssl_header and not TRUSTED_PROXIES:
+    raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER needs TRUSTED_PROXIES: only their header counts.")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
+)
+# Cookies: never over plain HTTP outside debug (browsers still accept them on http://localhost);
+# the session's never readable by script; both sent on top-level navigation only (Lax).
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+# A click's redirect tells the link's site nothing of the tracking URL it came through.
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# What a page may load: scripts and styles from Campanile's own origin only (an inline <style> only
+# with the response's nonce), images also as data: URLs; no plugins, no framing, forms post here.
+# The email preview loosens styles and images for its sandboxed frame (campaigns/admin.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        "report-uri": env.list("CSP_REPORT_URI", default=[]) or None,
+    },
+}
+# Advice for the operator's own choice, above: includeSubDomains and preload.
+SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
 
 # --- Integration API ----------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -284,13 +387,6 @@ METRICS_FLUSH_SECONDS = env_or_default("METRICS_FLUSH_SECONDS", 1.0, env.float)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # The Redis hash holding the fleet's counters (with REDIS_URL; else a database table).
 METRICS_REDIS_KEY = env_or_default("METRICS_REDIS_KEY", "campanile:metrics")
-# Proxies (load balancers) in front of the web processes, as networks: behind them the client's
-# address is read from X-Forwarded-For (core/http.py). Empty: REMOTE_ADDR is the client.
-TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
-try:
-    TRUSTED_PROXY_NETWORKS = tuple(ipaddress.ip_network(network) for network in TRUSTED_PROXIES)
-except ValueError as exc:
-    raise ImproperlyConfigured(f"TRUSTED_PROXIES: {exc}") from None
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
 try:
     METRICS_NETWORKS = tuple(ipaddress.ip_network(network) for network in METRICS_ALLOWED_NETWORKS)

@@ -1,6 +1,6 @@
 """API endpoints that several apps contribute to, composed here."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.routers import SimpleRouter
 
@@ -49,6 +49,14 @@ class CampaignSerializer(campaign_serializers.CampaignSerializer):
         return campaign_status_shown(campaign=campaign, counts=self._counts(campaign))
 
 
+# The status moves answer with this serializer too: say so in the schema, where the base viewset
+# names its own (two components called "Campaign", which `check --deploy` warns of).
+@extend_schema_view(
+    **{
+        move: extend_schema(request=None, responses=CampaignSerializer)
+        for move in ("schedule", "unschedule", "pause", "resume", "cancel")
+    }
+)
 class CampaignViewSet(campaign_views.CampaignViewSet):
     """Campaigns with their steps and lists, status moves, a dry run, and the unconfirmed count."""
 

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 from django.db.models.signals import post_migrate
 
 
@@ -17,3 +18,10 @@ class ConsoleConfig(AppConfig):
     def ready(self):
         # Sent to this app after every other's, once every app's permissions exist.
         post_migrate.connect(_roles_sync, sender=self, dispatch_uid="console-roles")
+
+
+class CampanileAdminConfig(admin_apps.AdminConfig):
+    """Django's admin app, on Campanile's site (console/sites.py)."""
+
+    default = False
+    default_site = "console.sites.CampanileAdminSite"

@@ -1,9 +1,10 @@
 """The address of the client behind a request, read in this one place, through trusted proxies only."""
 
 import ipaddress
+from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseBase
 
 
 def _trusted(address: str) -> bool:
@@ -29,3 +30,20 @@ def client_address(request: HttpRequest) -> str:
         if not _trusted(address):
             return address
     return remote  # Only proxies, or no header: the nearest proxy is all we know.
+
+
+class ProxySSLHeaderMiddleware:
+    """Drop the TLS header of SECURE_PROXY_SSL_HEADER unless a trusted proxy is the peer.
+
+    Django believes that header from anyone; a client reaching the web process directly could
+    claim HTTPS with it. Only a proxy of TRUSTED_PROXIES (the nearest peer, REMOTE_ADDR) may say so.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        header = settings.SECURE_PROXY_SSL_HEADER
+        if header and not _trusted(request.META.get("REMOTE_ADDR", "")):
+            request.META.pop(header[0], None)
+        return self.get_response(request)

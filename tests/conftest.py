@@ -269,6 +269,14 @@ def inject_ses_error():
 
 
 @pytest.fixture
+def admin_client(db, admin_user, client):
+    """pytest-django's admin_client, logged in as the admin demands: the second factor passed too."""
+    from tests.utils import staff_login
+
+    return staff_login(client, admin_user)
+
+
+@pytest.fixture
 def api_key(db):
     """Return a fresh API key and its secret."""
     from core.services import api_key_create

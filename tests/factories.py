@@ -1,7 +1,9 @@
 """factory_boy factories for every model; tests build data through these."""
 
 import factory
+from django.contrib.auth.models import User
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from campaigns.models import (
     Campaign,
@@ -109,6 +111,27 @@ class TrackingEventFactory(factory.django.DjangoModelFactory):
     occurred_at = factory.LazyFunction(timezone.now)
     recipient = "person@example.com"
     event_id = factory.Sequence(lambda n: f"event-{n}")
+
+
+class StaffUserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+
+    username = factory.Sequence(lambda n: f"staff{n}")
+    email = factory.LazyAttribute(lambda user: f"{user.username}@campanile.test")
+    is_staff = True
+    password = factory.django.Password("a long password 42")
+
+
+class TOTPDeviceFactory(factory.django.DjangoModelFactory):
+    """A staff member's enrolled authenticator app (django-otp's TOTP device)."""
+
+    class Meta:
+        model = TOTPDevice
+
+    user = factory.SubFactory(StaffUserFactory)
+    name = "Authenticator app"
+    confirmed = True
 
 
 def sendable_campaign(*, contacts: int = 3, **campaign_fields) -> Campaign:

@@ -1,7 +1,8 @@
-"""Small helpers shared by tests: processes and servers, waiting, metrics."""
+"""Small helpers shared by tests: processes and servers, waiting, metrics, staff logins."""
 
 import socket
 import time
+from base64 import b32decode
 
 
 def free_port() -> int:
@@ -28,3 +29,37 @@ def metric_value(name: str, **labels: str) -> float:
 
     metrics_flush()
     return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def totp_code(key: bytes, *, at: float | None = None) -> str:
+    """Return the six digits an authenticator app with this secret shows now (or at a moment)."""
+    from django_otp.oath import TOTP
+
+    clock = TOTP(key)
+    if at is not None:
+        clock.time = at
+    return f"{clock.token():06d}"
+
+
+def totp_code_from_secret(secret: str, *, at: float | None = None) -> str:
+    """Return the code for a base32 secret as the enrolment page shows it (spaces allowed)."""
+    return totp_code(b32decode(secret.replace(" ", "")), at=at)
+
+
+def staff_login(client, user):
+    """Log a staff member in as the admin demands: a session (as force_login makes), then the
+    second-factor step passed with the current code of an authenticator app enrolled for them.
+
+    A new device each time: a code already used is refused, as the real step refuses it.
+    """
+    from django.urls import reverse
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from tests.factories import TOTPDeviceFactory
+
+    TOTPDevice.objects.filter(user=user, name="Test phone").delete()
+    device = TOTPDeviceFactory(user=user, name="Test phone")
+    client.force_login(user)
+    answer = client.post(reverse("admin:second_factor"), {"token": totp_code(device.bin_key)})
+    assert answer.status_code == 302, answer.content.decode()[:2000]
+    return client

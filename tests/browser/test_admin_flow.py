@@ -1,13 +1,18 @@
 """A real browser (Playwright driving Debian's chromium, headless) through the marketer's flow:
-log in, make a template and a campaign, preview, send a test, schedule, watch progress, read the
-report. Screenshots of each page go to var/screenshots/."""
+log in (password, then enrolling an authenticator app), make a template and a campaign, preview,
+send a test, schedule, watch progress, read the report; and through the login's defences: a
+guesser locked out, a staff member enrolling and coming back with a code. Screenshots of each page
+go to var/screenshots/. Every page must work under the Content-Security-Policy: the browser's
+reports of what the policy refused fail the test."""
 
 import os
 import shutil
+import time
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from django.db import connections
 
 from campaigns.models import Campaign
@@ -16,6 +21,7 @@ from delivery.models import StepExecution
 from tests.conftest import _services_required, sent_messages
 from tests.factories import ContactListFactory, ListMembershipFactory
 from tests.tracking.test_ses_events import bounce, deliver
+from tests.utils import totp_code_from_secret
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = settings.VAR_DIR / "screenshots"
@@ -41,6 +47,16 @@ def browser(monkeypatch):
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = chromium.new_page(viewport={"width": 1280, "height": 1000})
         page.set_default_timeout(15_000)
+        # What the Content-Security-Policy refused, as chromium reports it on the console.
+        page.csp_refusals = []
+        page.on(
+            "console",
+            lambda message: (
+                page.csp_refusals.append(f"{page.url}: {message.text}")
+                if "Content Security Policy" in message.text
+                else None
+            ),
+        )
         yield page
         chromium.close()
         # Playwright runs the test in a greenlet of its own, which Django sees as another context
@@ -52,6 +68,29 @@ def _shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+def _log_in(page, url: str, username: str, password: str) -> None:
+    page.goto(f"{url}/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+
+
+def _enrol(page, shots: str = "") -> str:
+    """Enrol an authenticator app on the page the password led to, as a person with a phone does:
+    read the key (the QR code holds the same), type the app's code; return the secret."""
+    page.wait_for_selector("#second-factor-qr svg")
+    secret = page.inner_text("#second-factor-secret")
+    if shots:
+        _shot(page, f"{shots}-second-factor-enrol")
+    page.fill("#id_token", totp_code_from_secret(secret))
+    page.click("#second-factor-form input[type=submit]")
+    page.wait_for_selector("#second-factor-backup-codes")
+    if shots:
+        _shot(page, f"{shots}-second-factor-backup-codes")
+    page.click("text=Continue to the admin")
+    return secret
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_marketer_goes_from_template_to_report_in_a_browser(browser, live_server, ses):
     page = browser
@@ -60,10 +99,8 @@ def test_a_marketer_goes_from_template_to_report_in_a_browser(browser, live_serv
     for _ in range(3):
         ListMembershipFactory(contact_list=audience)
 
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "marketer")
-    page.fill("#id_password", "a long password 42")
-    page.click("input[type=submit]")
+    _log_in(page, live_server.url, "marketer", "a long password 42")
+    _enrol(page)
     page.wait_for_selector("#campanile-operations")
     _shot(page, "01-index")
 
@@ -132,3 +169,41 @@ def test_a_marketer_goes_from_template_to_report_in_a_browser(browser, live_serv
     _shot(page, "07-report")
     page.goto(f"{live_server.url}/admin/delivery/stepexecution/dashboard/")
     _shot(page, "08-dashboard")
+    assert page.csp_refusals == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_guesser_is_locked_out_and_staff_enrol_a_second_factor_then_log_in_with_its_code(
+    browser, live_server, settings
+):
+    page = browser
+    User.objects.create_superuser("editor", "editor@campanile.test", "a long password 42")
+
+    for _ in range(settings.ADMIN_LOGIN_FAILURE_LIMIT):
+        _log_in(page, live_server.url, "editor", "a guess")
+    page.wait_for_selector("#campanile-locked-out")
+    assert "Try again after" in page.inner_text("#content")
+    _shot(page, "09-login-locked-out")
+    _log_in(page, live_server.url, "editor", "a long password 42")  # Right, but refused unread.
+    page.wait_for_selector("#campanile-locked-out")
+
+    call_command("axes_reset_username", "editor")  # How the operations page says to unlock someone.
+    _log_in(page, live_server.url, "editor", "a long password 42")
+    secret = _enrol(page, shots="10")
+    page.wait_for_selector("#campanile-operations")
+    page.click("#logout-form button")
+
+    _log_in(page, live_server.url, "editor", "a long password 42")
+    page.wait_for_selector("#second-factor-form")
+    _shot(page, "11-second-factor-code")
+    page.goto(f"{live_server.url}/admin/campaigns/campaign/")  # Not before the code.
+    page.wait_for_selector("#second-factor-form")
+    # The app's next code: the one typed at enrolment may still be showing, and a code works once.
+    page.fill("#id_token", totp_code_from_secret(secret, at=time.time() + 30))
+    page.click("#second-factor-form input[type=submit]")
+    page.wait_for_selector("#changelist")  # On to the page first asked for.
+
+    page.goto(f"{live_server.url}/api/docs/")
+    page.wait_for_selector(".swagger-ui .info")
+    _shot(page, "12-api-docs")
+    assert page.csp_refusals == []

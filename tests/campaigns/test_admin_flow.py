@@ -1,6 +1,7 @@
 """The campaign flow in the admin: preview as a contact, dry run and confirmation, test send, progress."""
 
 import email
+import re
 
 import pytest
 from django.contrib.messages import get_messages
@@ -48,6 +49,20 @@ def test_preview_renders_a_chosen_contact_in_a_sandbox_with_the_text_part(admin_
     assert "<pre>Hi Ada" in page
     missing = admin_client.get(_url("preview", campaign, contact="nobody@example.com")).content.decode()
     assert "No such contact" in missing
+
+
+def test_the_preview_frame_takes_the_emails_styles_and_images_but_never_a_script(admin_client, campaign):
+    response = admin_client.get(_url("preview", campaign))
+    # The srcdoc frame takes this page's policy: the email's inline styles and remote images load…
+    policy = dict(part.strip().split(" ", 1) for part in response["Content-Security-Policy"].split(";"))
+    assert policy["style-src"] == "'self' 'unsafe-inline'"
+    assert policy["img-src"] == "'self' data: https:"
+    # …its scripts neither under the policy nor in the sandbox, which allows nothing.
+    assert policy["script-src"] == "'self'"
+    assert re.search(r"<iframe sandbox title=", response.content.decode())
+    # Every other page keeps the strict policy.
+    other = admin_client.get(_url("change", campaign))["Content-Security-Policy"]
+    assert "unsafe-inline" not in other
 
 
 def test_scheduling_goes_through_a_dry_run_and_a_confirmation(admin_client, campaign):

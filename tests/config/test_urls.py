@@ -19,3 +19,14 @@ def test_view_site_in_the_admin_goes_somewhere_useful(admin_client):
     landed = admin_client.get(view_site, follow=True)
     assert landed.status_code == 200
     assert landed.redirect_chain[-1][0] == "/admin/"
+
+
+def test_the_api_docs_load_their_start_up_script_as_a_file_not_inline(client):
+    page = client.get("/api/docs/")
+    assert page.status_code == 200
+    scripts = re.findall(r"<script([^>]*)>", page.content.decode())
+    assert scripts
+    assert all(" src=" in attributes for attributes in scripts)
+    script = client.get("/api/docs/?script=")
+    assert script["Content-Type"] == "application/javascript"
+    assert b"SwaggerUIBundle" in script.content

@@ -9,6 +9,7 @@ from campaigns import services
 from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign, CampaignAudit
 from tests.factories import sendable_campaign
+from tests.utils import staff_login
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +18,7 @@ def _staff(role: str) -> Client:
     user = User.objects.create_user(username=role.lower(), password="pw", is_staff=True)
     user.groups.add(Group.objects.get(name=role))
     client = Client()
-    client.force_login(user)
+    staff_login(client, user)
     return client
 
 
@@ -91,7 +92,7 @@ def test_retrying_failed_rows_needs_the_right_to_change_campaigns():
     data = {"action": "retry_selected", "_selected_action": [failed.pk]}
     url = reverse("admin:delivery_stepexecution_changelist")
     client = Client()
-    client.force_login(viewer)
+    staff_login(client, viewer)
     assert client.post(url, data).status_code == 403
     assert StepExecution.objects.get(pk=failed.pk).status == "failed"
     _staff("Marketers").post(url, data)

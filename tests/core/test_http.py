@@ -70,3 +70,15 @@ def test_no_other_module_reads_the_address_or_the_forwarding_header():
         )
     ]
     assert readers == ["core/http.py"]
+
+
+@pytest.mark.django_db
+def test_the_tls_header_counts_only_when_a_trusted_proxy_sent_it(behind, settings):
+    behind("10.0.0.0/8")
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.SECURE_SSL_REDIRECT = True
+    via_proxy = Client(REMOTE_ADDR="10.0.0.5").get("/admin/login/", HTTP_X_FORWARDED_PROTO="https")
+    assert via_proxy.status_code == 200
+    direct = Client(REMOTE_ADDR="203.0.113.9").get("/admin/login/", HTTP_X_FORWARDED_PROTO="https")
+    assert direct.status_code == 301
+    assert direct["Location"] == "https://testserver/admin/login/"

@@ -8,6 +8,7 @@ from django.urls import reverse
 from delivery.models import StepExecution
 from loadtest import tasks
 from loadtest.models import LoadTestRun
+from tests.utils import staff_login
 
 Status = StepExecution.Status
 
@@ -33,9 +34,9 @@ def test_a_run_started_in_the_admin_is_queued_then_run_by_the_task(
     queued = []
     monkeypatch.setattr(tasks.loadtest_run, "delay", queued.append)
 
-    client.force_login(clerk)
+    staff_login(client, clerk)
     assert client.get(url).status_code == 403
-    client.force_login(ops)
+    staff_login(client, ops)
     refused = client.post(url, {**form, "to": "boss@example.com"})
     assert refused.status_code == 200
     assert "real mailbox" in refused.content.decode()

@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from delivery import compose as delivery_compose
 from tests.factories import CampaignStepFactory, StepExecutionFactory, TrackingEventFactory
+from tests.utils import staff_login
 from tracking import engagement
 from tracking.selectors import campaign_report
 
@@ -119,7 +120,7 @@ def test_the_csv_exports_parse_back_to_the_ledger_and_the_events(admin_client, c
 def test_the_report_needs_permission_to_view_campaigns(campaign):
     nobody = User.objects.create_user(username="nobody", password="pw", is_staff=True)
     client = Client()
-    client.force_login(nobody)
+    staff_login(client, nobody)
     assert client.get(reverse("admin:campaigns_campaign_report", args=[campaign.pk])).status_code == 403
     assert client.get(reverse("admin:campaigns_campaign_events_csv", args=[campaign.pk])).status_code == 403
 
