@@ -88,15 +88,16 @@ COUNTERS_SQL = (
     """
     INSERT INTO tracking_stepengagement (step_id, opens_unique, opens_total, machine_opens_total,
         clicks_unique, clicks_total, machine_clicks_total, delivered, bounced, bounced_hard,
-        bounced_soft, bounced_other, complained, rejected, unsubscribed)
+        bounced_soft, bounced_other, complained, rejected, unsubscribed, suppressed)
     SELECT step_id, count(*) FILTER (WHERE opens > 0), sum(opens), sum(machine_opens),
-        count(*) FILTER (WHERE clicks > 0), sum(clicks), sum(machine_clicks), 0, 0, 0, 0, 0, 0, 0, 0
+        count(*) FILTER (WHERE clicks > 0), sum(clicks), sum(machine_clicks), 0, 0, 0, 0, 0, 0, 0, 0, 0
     FROM delivery_engagement WHERE step_id IS NOT NULL GROUP BY step_id
     """,
     """
     UPDATE tracking_stepengagement s SET delivered = o.delivered, bounced = o.bounced,
         bounced_hard = o.hard, bounced_soft = o.soft, bounced_other = o.bounced - o.hard - o.soft,
-        complained = o.complained, rejected = o.rejected, unsubscribed = o.unsubscribed
+        complained = o.complained, rejected = o.rejected, unsubscribed = o.unsubscribed,
+        suppressed = o.hard + o.complained
     FROM (
         SELECT x.step_id,
             count(DISTINCT e.step_execution_id) FILTER (WHERE e.type = 'delivery') AS delivered,
