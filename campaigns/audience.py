@@ -3,7 +3,6 @@
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.utils import parseaddr
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -16,20 +15,17 @@ from campaigns.models import (
     ListMembership,
     Suppression,
     email_normalize,
-    email_validate,
 )
+from core.addresses import mailbox_parse
 from core.db import server_bound_cursor
 
 
 def address_validate(*, value: str, field: str) -> None:
-    """Raise ValidationError unless value is one address, optionally with a display name."""
-    if "\r" in value or "\n" in value:
-        raise ValidationError({field: "Line breaks are not allowed in an address."})
-    _name, address = parseaddr(value)
+    """Raise ValidationError on `field` unless value is one sender mailbox (core.addresses' rule)."""
     try:
-        email_validate(address)
-    except ValidationError:
-        raise ValidationError({field: f"{value!r} is not a valid address."}) from None
+        mailbox_parse(value)
+    except ValidationError as exc:
+        raise ValidationError({field: exc.messages}) from None
 
 
 #: Most rows one bulk upsert takes; larger imports go in several requests (or a CSV, chunked).

@@ -1,41 +1,25 @@
 """Audience (contacts, lists, suppressions), templates, campaigns and their steps."""
 
-import re
 import zoneinfo
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-
-def email_normalize(email: str) -> str:
-    """Return the canonical form of an address: trimmed and lower-cased.
-
-    Providers treat the local part case-insensitively in practice, and one canonical form lets a
-    plain unique index enforce "one contact per address" and serve exact lookups.
-    """
-    return (email or "").strip().lower()
+# The one address rule lives in core; email_normalize stays importable from here, where it was.
+from core.addresses import email_canonical, email_normalize, mailbox_canonical
 
 
-# The everyday shape of an address, a strict subset of what Django's validate_email accepts
-# (tests/campaigns/test_models.py checks that): one compiled match instead of Django's two lazy
-# regexes and their exception, which dominated bulk imports and the messages endpoint.
-_PLAIN_ADDRESS = re.compile(
-    r"[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*"
-    r"@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.[a-z]{2,63}",
-    re.IGNORECASE,
-)
-
-
-def email_validate(email: str) -> None:
-    """Raise ValidationError unless email is a valid address, deciding the common shape quickly."""
-    if len(email) <= 254 and _PLAIN_ADDRESS.fullmatch(email):
-        return
-    validate_email(email)
+def _email_clean(row: "Contact | Suppression") -> None:
+    """Put a contact's or a suppression's address in its stored form, or say on its field why not."""
+    if row.email:  # An empty one is the field's own check.
+        try:
+            row.email = email_canonical(row.email)
+        except ValidationError as exc:
+            raise ValidationError({"email": exc.messages}) from None
 
 
 def validate_timezone(value: str) -> None:
@@ -130,6 +114,9 @@ class Contact(TimestampedModel):
         self.email = email_normalize(self.email)
         super().save(*args, **kwargs)
 
+    def clean(self):
+        _email_clean(self)
+
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
@@ -212,6 +199,9 @@ class Suppression(models.Model):
     def save(self, *args, **kwargs):
         self.email = email_normalize(self.email)
         super().save(*args, **kwargs)
+
+    def clean(self):
+        _email_clean(self)
 
 
 class Template(TimestampedModel):
@@ -312,9 +302,16 @@ class Campaign(TimestampedModel):
         return self.name
 
     def clean(self):
-        from campaigns.audience import address_validate
-
-        address_validate(value=self.from_email, field="from_email")
+        errors = {}
+        for name, canonical in (("from_email", mailbox_canonical), ("reply_to", email_canonical)):
+            # An empty value is the field's own check (from_email required, reply_to optional).
+            if getattr(self, name):
+                try:
+                    setattr(self, name, canonical(getattr(self, name)))
+                except ValidationError as exc:
+                    errors[name] = exc.messages
+        if errors:
+            raise ValidationError(errors)
 
 
 class CampaignStep(models.Model):

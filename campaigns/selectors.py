@@ -1,10 +1,14 @@
 """Reads of the audience and campaigns."""
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from campaigns.models import Campaign, Contact, ContactList, ListMembership, Suppression, email_normalize
+from core.addresses import email_canonical, mailbox_canonical
 
 
 def campaign_list_due(*, now: datetime) -> QuerySet[Campaign]:
@@ -65,3 +69,40 @@ def contact_list_choices(*, campaign: Campaign | None = None) -> QuerySet[Contac
     """Return the lists a marketer may give a campaign: no load test's, bar those it already has."""
     chosen = ContactList.objects.filter(campaigns=campaign).values("pk") if campaign and campaign.pk else []
     return ContactList.objects.filter(Q(is_load_test=False) | Q(pk__in=chosen))
+
+
+@dataclass(frozen=True)
+class OffRuleAddress:
+    """A stored address the address rule would refuse, or store in another form."""
+
+    model: str
+    pk: int
+    field: str
+    stored: str
+    #: The form the rule gives it, or "" when the rule refuses it.
+    canonical: str
+    problem: str
+
+
+def addresses_off_rule() -> Iterator[OffRuleAddress]:
+    """Yield the stored addresses and senders the address rule would not store as they are.
+
+    For rows saved before the rule (docs/operations.md): contacts and suppressions by email,
+    campaigns by sender and reply-to. Reads every row once, in batches.
+    """
+    checked = (
+        (Contact.objects.all(), "email", email_canonical),
+        (Suppression.objects.all(), "email", email_canonical),
+        (Campaign.objects.all(), "from_email", mailbox_canonical),
+        (Campaign.objects.exclude(reply_to=""), "reply_to", email_canonical),
+    )
+    for queryset, field, canonical_of in checked:
+        model = queryset.model._meta.label
+        for pk, stored in queryset.order_by("pk").values_list("pk", field).iterator(chunk_size=5000):
+            try:
+                canonical = canonical_of(stored)
+            except ValidationError as exc:
+                yield OffRuleAddress(model, pk, field, stored, "", exc.messages[0])
+                continue
+            if canonical != stored:
+                yield OffRuleAddress(model, pk, field, stored, canonical, f"stored as {canonical!r} now")

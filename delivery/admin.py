@@ -13,10 +13,10 @@ from django.utils.html import format_html, format_html_join
 
 from campaigns import selectors as campaign_selectors
 from campaigns.admin import MarketerRelatedFilter
-from campaigns.audience import address_validate
 from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign
 from campaigns.services import Actor
+from core.addresses import mailbox_parse
 from core.charts import svg_time_bars
 from core.exceptions import CampanileError
 from delivery.models import SendingHold, StepExecution, TransactionalMessage
@@ -144,9 +144,12 @@ class SendingHoldAdmin(admin.ModelAdmin):
 
 
 def address_validate_one(raw: str) -> str:
-    """Return one address of a test's list, or raise ValidationError naming it."""
-    address_validate(value=raw.strip(), field="addresses")
-    return raw.strip()
+    """Return one address of a test's list in its stored form, or raise ValidationError naming it.
+
+    A name may come with it ("Me <me@acme.com>"); the bare address is what the suppression list is
+    checked for and what the test goes to.
+    """
+    return mailbox_parse(raw).address
 
 
 def _message_of(exc: Exception) -> str:

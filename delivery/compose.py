@@ -8,13 +8,16 @@ from dataclasses import dataclass, replace
 from urllib.parse import quote
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.urls import reverse
 from lxml import etree
 
 from campaigns.models import Campaign, CampaignStep, Template
 from campaigns.rendering import RenderedEmail
+from core.addresses import mailbox_canonical
 from delivery import tokens
+from delivery.exceptions import SenderInvalid
 from delivery.links import html_track, text_track
 from delivery.models import StepExecution, TrackedLink, TransactionalMessage
 
@@ -185,7 +188,8 @@ def step_execution_build_message(
     """Build a fresh message for one row: django-ses writes its status into the message it sends.
 
     Campaign mail carries one-click unsubscribe headers; transactional mail (`unsubscribe_url`
-    empty) does not, as marketing unsubscribes do not stop it.
+    empty) does not, as marketing unsubscribes do not stop it. Raises SenderInvalid when the
+    envelope's sender or reply-to is not one valid mailbox.
     """
     # SES strips both X-SES headers before delivery.
     headers = {"X-SES-MESSAGE-TAGS": ", ".join(f"{name}={value}" for name, value in envelope.tags.items())}
@@ -193,12 +197,19 @@ def step_execution_build_message(
         headers["X-SES-CONFIGURATION-SET"] = envelope.configuration_set
     if unsubscribe_url:
         headers.update(_list_unsubscribe_headers(unsubscribe_url=unsubscribe_url))
+    # Re-written from the parsed mailbox, never passed on as stored: a value saved before the
+    # sender rule, or around it, cannot become two addresses or a second header line.
+    try:
+        from_email = mailbox_canonical(envelope.from_email)
+        reply_to = [mailbox_canonical(envelope.reply_to)] if envelope.reply_to else None
+    except ValidationError as exc:
+        raise SenderInvalid(f"Not sent: {exc.messages[0]}") from None
     message = EmailMultiAlternatives(
         subject=rendered.subject,
         body=rendered.text,
-        from_email=envelope.from_email,
+        from_email=from_email,
         to=[execution.email],
-        reply_to=[envelope.reply_to] if envelope.reply_to else None,
+        reply_to=reply_to,
         headers=headers,
     )
     if rendered.html:

@@ -27,5 +27,9 @@ class SesSendingHalted(SesRetryLater):
     """SES stopped all sending for the account or its configuration set: a human must act."""
 
 
+class SenderInvalid(CampanileError):
+    """A stored sender (from, reply-to) is not exactly one valid mailbox: the email is not built."""
+
+
 class SuppressedRecipient(CampanileError):
     """An address on the suppression list was asked for: nothing is sent to it, not even a test."""

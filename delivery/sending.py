@@ -34,6 +34,7 @@ from delivery.compose import (
     step_execution_unsubscribe_url,
 )
 from delivery.exceptions import (
+    SenderInvalid,
     SesOutcomeUnknown,
     SesQuotaExhausted,
     SesRejected,
@@ -74,9 +75,13 @@ def step_execution_deliver(
         return Status.FAILED
     if execution.step_id:
         rendered = step_execution_track(execution=execution, rendered=rendered)
-    message = step_execution_build_message(
-        execution=execution, envelope=envelope, rendered=rendered, unsubscribe_url=unsubscribe_url
-    )
+    try:
+        message = step_execution_build_message(
+            execution=execution, envelope=envelope, rendered=rendered, unsubscribe_url=unsubscribe_url
+        )
+    except SenderInvalid as exc:
+        step_execution_settle(execution=execution, status=Status.FAILED, last_error=str(exc))
+        return Status.FAILED
     lane = throttle.LANE_TRANSACTIONAL if execution.message_id is not None else throttle.LANE_BULK
     # The slot first, then the mark, then the call: a worker killed while it waits for its slot
     # leaves a row that plainly never reached SES (pending again after the lease), and the mark's

@@ -9,10 +9,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import urllib3
+from django.core.exceptions import ValidationError
 from django.db import close_old_connections
 from django.utils import timezone
 
 from core import fleet_metrics as fleet
+from core.addresses import email_canonical
 from delivery import ledger, metrics
 from delivery.models import StepExecution
 from loadtest.exceptions import LoadTestError
@@ -28,14 +30,15 @@ SIMULATOR_DOMAIN = "simulator.amazonses.com"
 
 def loadtest_addresses(*, run: LoadTestRun) -> list[str]:
     """Return the run's recipient for each message, labelled; refuse real mailboxes unless allowed."""
-    bases = [address.strip() for address in run.to.split(",") if address.strip()]
+    try:
+        bases = [email_canonical(address) for address in run.to.split(",") if address.strip()]
+    except ValidationError as exc:
+        raise LoadTestError(exc.messages[0]) from None
     if not bases:
         raise LoadTestError("Give at least one recipient address.")
     for address in bases:
-        local, at, domain = address.rpartition("@")
-        if not at or not local:
-            raise LoadTestError(f"{address!r} is not an email address.")
-        if domain.lower() != SIMULATOR_DOMAIN and not run.allow_real_recipients:
+        domain = address.rpartition("@")[2]
+        if domain != SIMULATOR_DOMAIN and not run.allow_real_recipients:
             raise LoadTestError(
                 f"{address} is a real mailbox: a load test mails only the SES mailbox simulator "
                 f"(…@{SIMULATOR_DOMAIN}) unless real recipients are allowed."

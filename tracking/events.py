@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from email.utils import parseaddr
 from typing import Any
 
+from core.addresses import email_normalize
 from core.exceptions import CampanileError
 from tracking.models import TrackingEvent
 
@@ -174,7 +175,8 @@ def _timestamp_parse(value, *, where: str) -> datetime:
 def _address_normalize(value, *, where: str) -> str:
     if not isinstance(value, str):
         raise EventFormatError(f"{where} has an address that is not a string: {value!r}")
-    address = parseaddr(value)[1].strip().lower()
+    # The form contacts and suppressions are stored in, so a bounce finds its suppression's row.
+    address = email_normalize(parseaddr(value)[1])
     if "@" not in address:
         raise EventFormatError(f"{where} has an entry that is not an email address: {value!r}")
     return address

@@ -11,7 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns import services
-from campaigns.audience import CONTACT_BULK_MAX, address_validate, suppression_add
+from campaigns.audience import CONTACT_BULK_MAX, suppression_add
 from campaigns.models import (
     Campaign,
     CampaignStep,
@@ -20,9 +20,9 @@ from campaigns.models import (
     Suppression,
     Template,
     email_normalize,
-    email_validate,
 )
 from campaigns.rendering import template_validate
+from core.addresses import email_canonical, email_validate, mailbox_canonical
 
 # Ids are 64-bit in the database; a larger number is a 400, not a driver overflow.
 MAX_ID = 2**63 - 1
@@ -33,16 +33,23 @@ SES_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def address(value: str) -> str:
-    """Validate one address, optionally with a display name; line breaks are refused."""
+    """Return a sender's stored form: one mailbox, optionally with a display name (core.addresses)."""
     try:
-        address_validate(value=value, field="address")
+        return mailbox_canonical(value)
     except DjangoValidationError as exc:
-        raise serializers.ValidationError(exc.message_dict["address"]) from exc
-    return value
+        raise serializers.ValidationError(exc.messages) from exc
+
+
+def email_address(value: str) -> str:
+    """Return an address's stored form (core.addresses' rule), or refuse it saying why."""
+    try:
+        return email_canonical(value)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(exc.messages) from exc
 
 
 class QuickEmailField(serializers.EmailField):
-    """An EmailField (format `email` in the schema) that checks everyday addresses quickly."""
+    """An EmailField (format `email` in the schema) held to the address rule, everyday ones quickly."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -64,6 +71,9 @@ def _timezone(value: str) -> str:
 
 
 class ContactSerializer(serializers.ModelSerializer):
+    # Declared: the address rule says why an address is refused, where Django's validator would not;
+    # validate_email checks uniqueness on the stored form, as the model's unique validator cannot.
+    email = QuickEmailField(max_length=254)
     lists = serializers.PrimaryKeyRelatedField[ContactList](many=True, read_only=True)
 
     class Meta:
@@ -83,18 +93,15 @@ class ContactSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["unsubscribed_at", "created_at", "updated_at"]
-        # validate_email checks uniqueness on the normalized address; the model's own unique
-        # validator would query again with the raw one.
-        extra_kwargs: dict[str, dict[str, Any]] = {"email": {"validators": []}}
 
     def validate_email(self, value):
-        email = email_normalize(value)
-        clash = Contact.objects.filter(email=email)
+        canonical = email_address(value)
+        clash = Contact.objects.filter(email=canonical)
         if self.instance is not None:
             clash = clash.exclude(pk=self.instance.pk)
         if clash.exists():
             raise serializers.ValidationError("A contact with this email already exists.")
-        return email
+        return canonical
 
     def validate_timezone(self, value):
         return _timezone(value)
@@ -147,15 +154,13 @@ def contact_row_validate(raw) -> dict:
     row: dict[str, object] = {}
     errors: dict[str, list[str]] = {}
     try:
-        email = email_normalize(_row_text(raw["email"], _ROW_MAX_LENGTH["email"]))
-        email_validate(email)
-        row["email"] = email
+        row["email"] = email_canonical(_row_text(raw["email"], _ROW_MAX_LENGTH["email"]))
     except KeyError:
         errors["email"] = ["This field is required."]
     except ValueError as exc:
         errors["email"] = [str(exc)]
-    except DjangoValidationError:
-        errors["email"] = ["Enter a valid email address."]
+    except DjangoValidationError as exc:
+        errors["email"] = exc.messages
     for name in _ROW_TEXT_FIELDS:
         if name in raw:
             try:
@@ -233,9 +238,7 @@ class ContactListSerializer(serializers.ModelSerializer):
 
 
 class MembershipChangeSerializer(serializers.Serializer):
-    emails = serializers.ListField(
-        child=serializers.EmailField(), required=False, default=list, max_length=10_000
-    )
+    emails = serializers.ListField(child=QuickEmailField(), required=False, default=list, max_length=10_000)
     contact_ids = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
         required=False,
@@ -363,6 +366,9 @@ class CampaignSerializer(serializers.ModelSerializer):
     def validate_from_email(self, value):
         return address(value)
 
+    def validate_reply_to(self, value):
+        return email_address(value) if value else value
+
     def validate_configuration_set(self, value):
         return configuration_set(value)
 
@@ -402,10 +408,10 @@ class SuppressionSerializer(serializers.ModelSerializer):
         read_only_fields = ["source", "created_at"]
 
     def validate_email(self, value: str) -> str:
-        email = email_normalize(value)
-        if Suppression.objects.filter(email=email).exists():
+        canonical = email_address(value)
+        if Suppression.objects.filter(email=canonical).exists():
             raise serializers.ValidationError("This address is suppressed already.")
-        return email
+        return canonical
 
     def create(self, validated_data):
         suppression, _created = suppression_add(source=Suppression.Source.API, **validated_data)

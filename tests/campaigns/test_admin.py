@@ -2,7 +2,7 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from campaigns.models import Campaign
+from campaigns.models import Campaign, Suppression
 from tests.factories import (
     CampaignFactory,
     ContactFactory,
@@ -208,3 +208,19 @@ def test_the_contacts_list_filter_offers_the_marketers_lists_only(admin_client):
 
     assert "Customers" in page
     assert "Load test lt0123456789" not in page
+
+
+def test_the_suppression_form_refuses_an_address_with_an_invisible_character_naming_it(admin_client):
+    response = admin_client.post(
+        reverse("admin:campaigns_suppression_add"),
+        {"email": "x@example.com\u200b", "reason": "manual", "source": "admin", "detail": ""},
+    )
+    assert response.status_code == 200  # The form again, with its error.
+    assert "U+200B" in response.context["adminform"].form.errors["email"][-1]
+    assert not Suppression.objects.exists()
+
+    admin_client.post(
+        reverse("admin:campaigns_suppression_add"),
+        {"email": "Info@Bücher.de", "reason": "manual", "source": "admin", "detail": ""},
+    )
+    assert Suppression.objects.get().email == "info@xn--bcher-kva.de"

@@ -137,3 +137,17 @@ def test_a_test_send_never_reaches_a_suppressed_address(admin_client, campaign, 
     assert "Nothing was sent" in said
     assert "angry@campanile.test (complaint)" in said
     assert sent_messages() == []
+
+
+@pytest.mark.parametrize("spelled", ["Angry <angry@campanile.test>", "angry@campanile.test\u200b"])
+def test_a_test_send_never_reaches_a_suppressed_address_however_it_is_spelled(
+    admin_client, campaign, ses, spelled
+):
+    from tests.factories import SuppressionFactory
+
+    SuppressionFactory(email="angry@campanile.test", reason="complaint")
+    response = admin_client.post(
+        _url("test_send", campaign), {"step": "1", "contact": "", "addresses": spelled}, follow=True
+    )
+    assert "Nothing was sent" in " ".join(str(m) for m in get_messages(response.wsgi_request))
+    assert sent_messages() == []

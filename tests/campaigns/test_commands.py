@@ -76,3 +76,26 @@ def test_with_debug_off_the_demo_makes_no_published_login(settings):
     assert "campanile" not in out.getvalue().split("No demo login")[-1]
     assert "createsuperuser" in out.getvalue()
     assert Campaign.objects.count() == 2  # The demo itself is there.
+
+
+def test_addresses_check_lists_the_rows_saved_before_the_address_rule_and_changes_nothing():
+    from tests.factories import CampaignFactory, ContactFactory, SuppressionFactory
+
+    ContactFactory(email="fine@example.com")
+    # Saved around the rule, as rows from before it were.
+    Contact.objects.bulk_create([Contact(email="x@example.com\u200b"), Contact(email="info@bücher.de")])
+    SuppressionFactory(email="y@example.com\u00ad")
+    sender = CampaignFactory()
+    Campaign.objects.filter(pk=sender.pk).update(from_email="a@campanile.test, b@evil.test")
+    out, err = StringIO(), StringIO()
+
+    call_command("addresses_check", stdout=out, stderr=err)
+
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 4
+    assert any("'x@example.com\\u200b'" in line and "U+200B" in line for line in lines)
+    assert any("'info@bücher.de'" in line and "'info@xn--bcher-kva.de'" in line for line in lines)
+    assert any(line.startswith("campaigns.Suppression") and "U+00AD" in line for line in lines)
+    assert any(line.startswith(f"campaigns.Campaign {sender.pk} from_email") for line in lines)
+    assert "4 stored addresses" in err.getvalue()
+    assert Contact.objects.filter(email="x@example.com\u200b").exists()

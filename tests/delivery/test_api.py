@@ -1,5 +1,6 @@
 import email
 import threading
+from email.utils import getaddresses
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -389,3 +390,53 @@ def test_unconfirmed_rows_are_re_queued_by_the_api_only_when_the_duplicate_risk_
     audit = CampaignAudit.objects.get(campaign=step.campaign)
     assert audit.actor.startswith("API key")
     assert "1 unknown rows queued again" in audit.note
+
+
+@pytest.mark.parametrize("char", ["\u200b", "\u00ad", "\ufeff", "\u2060", "\u200d"])
+def test_a_recipient_with_an_invisible_character_is_refused_not_sent_past_its_suppression(
+    api_client, sample_world, ses, char
+):
+    SuppressionFactory(email="x@example.com")
+
+    response = _post(api_client, {**SAMPLE, "to": f"x@example.com{char}", "user_id": ""})
+    _deliver_all()
+
+    assert response.status_code == 400
+    assert f"U+{ord(char):04X}" in response.json()["error"]["fields"]["to"][0]
+    assert not TransactionalMessage.objects.exists()
+    assert sent_messages() == []
+
+
+def test_a_recipient_spelled_another_way_is_the_suppressed_address(api_client, sample_world, ses):
+    SuppressionFactory(email="x@example.com")
+
+    response = _post(api_client, {**SAMPLE, "to": "X@EXAMPLE\u3002com", "user_id": ""})
+    _deliver_all()
+
+    assert response.json()["status"] == "suppressed"
+    assert TransactionalMessage.objects.get().to_email == "x@example.com"
+    assert sent_messages() == []
+
+
+@pytest.mark.parametrize(
+    "sender",
+    ["demo@campanile.test, attacker@evil.test", "e@evil.test,\u2028 <demo@campanile.test>"],
+)
+def test_a_sender_naming_two_addresses_is_refused_and_nothing_is_sent(api_client, sample_world, ses, sender):
+    response = _post(api_client, {**SAMPLE, "from": sender})
+    _deliver_all()
+
+    assert response.status_code == 400
+    assert "from" in response.json()["error"]["fields"]
+    assert not TransactionalMessage.objects.exists()
+    assert sent_messages() == []
+
+
+def test_a_sender_name_with_commas_and_at_signs_goes_out_as_one_mailbox(api_client, sample_world, ses):
+    response = _post(api_client, {**SAMPLE, "from": '"e@evil.test, x" <Sender@Campanile.test>'})
+    _deliver_all()
+
+    assert response.status_code == 202
+    (sent,) = sent_messages()
+    mime = email.message_from_string(sent.raw_data)
+    assert getaddresses(mime.get_all("From")) == [("e@evil.test, x", "sender@campanile.test")]

@@ -369,3 +369,26 @@ def test_a_row_is_marked_as_begun_only_once_its_slot_has_come(ses, monkeypatch, 
     assert sending.step_send_batch(step=campaign.steps.get()).sent == 3
     assert len(marks) == len(slots) == 3
     assert all(mark >= slot for slot, mark in zip(slots, marks, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("field", "stored"),
+    [
+        ("from_email", "news@campanile.test, attacker@evil.test"),
+        ("from_email", "e@evil.test,\u2028 <news@campanile.test>"),
+        ("reply_to", "desk@campanile.test\u200b"),
+    ],
+)
+def test_a_sender_stored_before_the_rule_fails_its_rows_and_never_becomes_two_addresses(ses, field, stored):
+    campaign = started_campaign(contacts=2)
+    # Saved around validation, as a row from before the sender rule would be.
+    Campaign.objects.filter(pk=campaign.pk).update(**{field: stored})
+    campaign.refresh_from_db()
+
+    result = sending.step_send_batch(step=campaign.steps.get())
+
+    assert (result.sent, result.failed) == (0, 2)
+    assert sent_messages() == []
+    assert all(
+        row.status == Status.FAILED and "not a valid" in row.last_error for row in campaign_rows(campaign)
+    )

@@ -138,3 +138,9 @@ def test_real_mailboxes_are_refused_unless_allowed(db):
         f"success+x-{run.label}-1@simulator.amazonses.com",
         f"a+{run.label}-2@example.com",
     ]
+
+
+def test_a_recipient_the_address_rule_refuses_is_refused_saying_why(db):
+    with pytest.raises(CommandError, match=r"U\+200B"):
+        call_command("loadtest", "--messages", "5", "--to", "success@simulator.amazonses.com\u200b")
+    assert not LoadTestRun.objects.exists()

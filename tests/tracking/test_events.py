@@ -552,3 +552,13 @@ def test_events_do_not_share_the_record_objects():
 def test_malformed_record_is_refused(record, message):
     with pytest.raises(EventFormatError, match=re.escape(message)):
         ses_events_from_record(record)
+
+
+def test_a_bounced_address_is_read_in_the_form_contacts_and_suppressions_are_stored_in():
+    record = _fixture("event-bounce-permanent.json")
+    record["bounce"]["bouncedRecipients"][0]["emailAddress"] = "Info@Bücher.DE"
+
+    [event] = ses_events_from_record(record)
+
+    # The contact was stored as info@xn--bcher-kva.de: the bounce's suppression must match it.
+    assert event.recipient == "info@xn--bcher-kva.de"

@@ -509,3 +509,91 @@ def test_deleting_a_template_still_in_use_is_a_409_that_says_why(api_client):
         assert "still used by" in response.json()["error"]["message"]
     unused = TemplateFactory()
     assert api_client.delete(f"/api/v1/templates/{unused.pk}").status_code == 204
+
+
+# --- Addresses (docs/api.md, "Addresses") -------------------------------------------------------
+
+# Invisible characters the probe appended to a suppressed address: each was accepted as a new one.
+INVISIBLE = ["\u200b", "\u00ad", "\ufeff", "\u2060", "\u200d"]
+
+
+@pytest.mark.parametrize("char", INVISIBLE)
+def test_an_address_with_an_invisible_character_is_a_400_naming_it_on_every_audience_path(api_client, char):
+    contact_list = ContactListFactory()
+    ContactFactory(email="x@example.com")
+    spelled = f"x@example.com{char}"
+    says = f"U+{ord(char):04X}"
+
+    contact = api_client.post(f"{API}/contacts", {"email": spelled})
+    suppression = api_client.post(f"{API}/suppressions", {"email": spelled})
+    members = api_client.post(f"{API}/lists/{contact_list.pk}/members/add", {"emails": [spelled]})
+    bulk = api_client.post(
+        f"{API}/contacts/bulk", {"contacts": [{"email": spelled}, {"email": "good@example.com"}]}
+    )
+    upload = SimpleUploadedFile("c.csv", f"email\n{spelled}\nfine@example.com\n".encode(), "text/csv")
+    imported = api_client.post(f"{API}/contacts/import", {"file": upload}, format="multipart")
+
+    assert contact.status_code == suppression.status_code == members.status_code == 400
+    assert says in _fields(contact)["email"][0]
+    assert says in _fields(suppression)["email"][0]
+    assert "emails" in _fields(members)
+    # In bulk, the bad row is reported with the reason and the good one is saved.
+    assert (bulk.json()["created"], bulk.json()["failed"]) == (1, 1)
+    assert says in bulk.json()["errors"][0]["errors"]["email"][0]
+    assert (imported.json()["created"], imported.json()["failed"]) == (1, 1)
+    assert says in imported.json()["errors"][0]["errors"]["email"][0]
+    assert sorted(Contact.objects.values_list("email", flat=True)) == [
+        "fine@example.com",
+        "good@example.com",
+        "x@example.com",
+    ]
+    assert not Suppression.objects.exists()
+
+
+def test_two_spellings_of_a_domain_are_one_contact_and_one_suppression(api_client):
+    created = api_client.post(f"{API}/contacts", {"email": "Info@Bücher.de"})
+    again = api_client.post(f"{API}/contacts", {"email": "info@xn--bcher-kva.de"})
+    dotted = api_client.post(f"{API}/contacts", {"email": "x@example\u3002com"})
+    bulk = api_client.post(
+        f"{API}/contacts/bulk", {"contacts": [{"email": "x@example.com"}, {"email": "x@EXAMPLE\u3002com"}]}
+    )
+    suppressed = api_client.post(f"{API}/suppressions", {"email": "info@bücher.de"})
+
+    assert created.json()["email"] == "info@xn--bcher-kva.de"
+    assert again.status_code == 400
+    assert "already exists" in _fields(again)["email"][0]
+    assert dotted.json()["email"] == "x@example.com"
+    assert (bulk.json()["updated"] + bulk.json()["unchanged"], bulk.json()["failed"]) == (1, 1)
+    assert "Repeats row 0" in bulk.json()["errors"][0]["errors"]["email"][0]
+    assert suppressed.json()["email"] == "info@xn--bcher-kva.de"
+    assert Contact.objects.count() == 2
+
+
+def test_a_non_ascii_local_part_is_a_400_saying_ses_cannot_take_it(api_client):
+    response = api_client.post(f"{API}/contacts", {"email": "jöhn@example.com"})
+    assert response.status_code == 400
+    assert "must be ASCII" in _fields(response)["email"][0]
+    assert not Contact.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("from_email", "demo@campanile.test, attacker@evil.test", "names 2 addresses"),
+        ("from_email", "e@evil.test,\u2028 <demo@campanile.test>", "U+2028"),
+        ("from_email", "News\u200b <news@campanile.test>", "U+200B"),
+        ("reply_to", "desk@campanile.test\u200b", "U+200B"),
+    ],
+)
+def test_a_campaign_sender_or_reply_to_that_is_not_one_clean_mailbox_is_a_400(api_client, field, value, says):
+    response = api_client.post(f"{API}/campaigns", _campaign_body(**{field: value}))
+    assert response.status_code == 400
+    assert says in _fields(response)[field][0]
+    assert not Campaign.objects.exists()
+
+
+def test_a_campaign_sender_is_stored_in_its_canonical_form(api_client):
+    body = _campaign_body(from_email="Bücher News <News@Bücher.de>", reply_to="Desk@Bücher.de")
+    created = api_client.post(f"{API}/campaigns", body).json()
+    assert created["from_email"] == "Bücher News <news@xn--bcher-kva.de>"
+    assert created["reply_to"] == "desk@xn--bcher-kva.de"

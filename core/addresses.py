@@ -1,0 +1,194 @@
+"""The one rule for email addresses and sender mailboxes; every path that takes one goes through it.
+
+An address has one canonical stored form, so two spellings of a mailbox are one contact and a
+suppression matches whatever spelling arrives later (docs/api.md, "Addresses"):
+
+- surrounding whitespace is trimmed;
+- a control or format character (Unicode Cc and Cf: zero-width spaces and joiners, the soft
+  hyphen, byte-order marks…) or whitespace inside refuses the address: they are invisible, and
+  mail systems drop or map them, so they would make a second contact for the same mailbox;
+- the local part (before the @) must be ASCII: SES does not support SMTPUTF8 (RFC 6531);
+- a non-ASCII domain is mapped with IDNA 2008 and UTS #46 (the `idna` package) to the ASCII form
+  SES requires: `example。com` becomes `example.com`, `bücher.de` becomes `xn--bcher-kva.de`;
+- the result is lower-cased and must pass Django's validate_email and fit 254 characters.
+
+A sender (`from`, `reply_to`) is exactly one mailbox, optionally with a display name; its address
+follows the same rule, and its display name holds no control, format or line-separating character.
+Headers are built from the parsed parts (mailbox_canonical), never from the text as given.
+"""
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from email import errors as email_errors
+from email.headerregistry import Address, AddressHeader, HeaderRegistry
+from typing import cast
+
+import idna
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+#: The longest address SMTP carries (RFC 5321's path limit less its angle brackets).
+ADDRESS_MAX_LENGTH = 254
+
+# The everyday shape of an address, a strict subset of what the full rule accepts
+# (tests/core/test_addresses.py checks that): one compiled match instead of the character scan,
+# Django's two lazy regexes and their exception, which dominated bulk imports and the messages
+# endpoint. Only addresses outside it pay for the slow path.
+_PLAIN = (
+    r"[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*"
+    r"@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.[a-z]{2,63}"
+)
+_PLAIN_ADDRESS = re.compile(_PLAIN, re.IGNORECASE)
+
+# The everyday shape of a sender: a plain address, bare or as `Some Name <address>` with a name of
+# letters, digits, spaces, `_`, `'` and `-` only, which the header parser reads the same way.
+_NAME = r"[a-z0-9][a-z0-9 _'-]*"
+_PLAIN_MAILBOX = re.compile(rf"(?:({_NAME}?) *)?<({_PLAIN})>|({_PLAIN})", re.IGNORECASE)
+_PLAIN_NAME = re.compile(_NAME, re.IGNORECASE)
+
+# Characters no address or display name may hold: invisible (format), control, and those that
+# end a line somewhere (U+2028, U+2029; U+0085 is a control character).
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+_KINDS = {"Zs": "a space", "Zl": "a line separator", "Zp": "a paragraph separator"}
+
+_headers = HeaderRegistry()
+
+_TOLERATED_DEFECTS = (email_errors.ObsoleteHeaderDefect, email_errors.NonASCIILocalPartDefect)
+
+
+def _refused_character(value: str, *, allow_spaces: bool) -> str | None:
+    """Return a description of the first character value may not hold, or None."""
+    for char in value:
+        if unicodedata.category(char) in _REFUSED_CATEGORIES or (not allow_spaces and char.isspace()):
+            kind = _KINDS.get(unicodedata.category(char), "an invisible or control character")
+            return f"U+{ord(char):04X} {unicodedata.name(char, '')}".rstrip() + f", {kind}"
+    return None
+
+
+def email_canonical(value: str) -> str:
+    """Return an address's one stored form, or raise ValidationError naming it and saying why."""
+    address = value.strip()
+    if len(address) <= ADDRESS_MAX_LENGTH and _PLAIN_ADDRESS.fullmatch(address):
+        return address.lower()
+    return _email_canonical_fully(value)
+
+
+def _email_canonical_fully(value: str) -> str:
+    address = value.strip()
+    refused = _refused_character(address, allow_spaces=False)
+    if refused:
+        raise ValidationError(f"{value!r} is not a valid address: it contains {refused}.")
+    local, at, domain = address.rpartition("@")
+    if not (at and local and domain):
+        raise ValidationError(f"{value!r} is not a valid address.")
+    if not local.isascii():
+        raise ValidationError(
+            f"{value!r} is not a valid address: the part before the @ must be ASCII "
+            "(Amazon SES cannot send to or from other addresses)."
+        )
+    if not domain.isascii():
+        try:
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+        except idna.IDNAError as exc:
+            raise ValidationError(
+                f"{value!r} is not a valid address: its domain is not valid ({exc})."
+            ) from None
+    address = f"{local}@{domain}".lower()
+    if len(address) > ADDRESS_MAX_LENGTH:
+        raise ValidationError(f"{value!r} is not a valid address: over {ADDRESS_MAX_LENGTH} characters.")
+    try:
+        validate_email(address)
+    except ValidationError:
+        raise ValidationError(f"{value!r} is not a valid address.") from None
+    return address
+
+
+def email_validate(value: str) -> None:
+    """Raise ValidationError unless value is a valid address (a validator for fields)."""
+    email_canonical(value)
+
+
+def email_normalize(value: str) -> str:
+    """Return the stored form of an address to look it up by; a refused one is trimmed and lower-cased.
+
+    For lookups and saves of values already checked: an address the rule refuses matches nothing.
+    """
+    try:
+        return email_canonical(value or "")
+    except ValidationError:
+        return (value or "").strip().lower()
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    """One sender: its address in canonical form and its display name (maybe empty)."""
+
+    address: str
+    display_name: str = ""
+
+    def __str__(self) -> str:
+        if not self.display_name:
+            return self.address
+        if _PLAIN_NAME.fullmatch(self.display_name):  # Nothing to quote: the common case, quickly.
+            return f"{self.display_name} <{self.address}>"
+        # Address quotes a name with specials (commas, @, quotes), so it stays one mailbox.
+        return str(Address(display_name=self.display_name, addr_spec=self.address))
+
+
+_SENDER_EXAMPLE = "one address, optionally with a name, e.g. Acme News <news@acme.com>"
+
+
+def mailbox_parse(value: str) -> Mailbox:
+    """Return the one mailbox value names, or raise ValidationError naming it and saying why."""
+    text = value.strip()
+    plain = _PLAIN_MAILBOX.fullmatch(text)
+    if plain and len(plain[2] or plain[3]) <= ADDRESS_MAX_LENGTH:
+        name, address = plain[1] or "", plain[2] or plain[3]
+        return Mailbox(address=address.lower(), display_name=" ".join(name.split()))
+    return _mailbox_parse_fully(value)
+
+
+def _mailbox_parse_fully(value: str) -> Mailbox:
+    text = value.strip()
+    refused = _refused_character(text, allow_spaces=True)
+    if refused:
+        raise ValidationError(f"{value!r} is not a valid sender: it contains {refused}.")
+    try:
+        header = _headers("From", text)
+    except (ValueError, IndexError, email_errors.HeaderParseError):
+        raise ValidationError(f"{value!r} is not a valid sender: give {_SENDER_EXAMPLE}.") from None
+    # Obsolete but readable syntax passes (a period in a name: "Acme Inc. <news@acme.com>"); a
+    # non-ASCII local part is left to the address rule, which says why; anything else unread fails.
+    if any(not isinstance(defect, _TOLERATED_DEFECTS) for defect in header.defects):
+        raise ValidationError(f"{value!r} is not a valid sender: give {_SENDER_EXAMPLE}.")
+    groups = cast(AddressHeader, header).groups
+    if any(group.display_name is not None for group in groups):
+        raise ValidationError(f"{value!r} is not a valid sender: a group of addresses is not one sender.")
+    addresses = [address for group in groups for address in group.addresses]
+    if len(addresses) != 1:
+        raise ValidationError(
+            f"{value!r} is not a valid sender: it names {len(addresses)} addresses; give {_SENDER_EXAMPLE}."
+        )
+    (parsed,) = addresses
+    name = parsed.display_name
+    # Encoded words (=?utf-8?…?=) are decoded by now: the name is checked as it will be shown.
+    refused = _refused_character(name, allow_spaces=True)
+    if refused:
+        raise ValidationError(f"{value!r} is not a valid sender: its name contains {refused}.")
+    try:
+        address = email_canonical(parsed.addr_spec)
+    except ValidationError as exc:
+        raise ValidationError(f"{value!r} is not a valid sender: {exc.messages[0]}") from None
+    mailbox = Mailbox(address=address, display_name=name)
+    try:
+        str(mailbox)
+    except (ValueError, IndexError, email_errors.HeaderParseError):
+        raise ValidationError(f"{value!r} is not a valid sender: give {_SENDER_EXAMPLE}.") from None
+    return mailbox
+
+
+def mailbox_canonical(value: str) -> str:
+    """Return a sender's stored form: its one mailbox, re-written from the parsed parts."""
+    return str(mailbox_parse(value))
