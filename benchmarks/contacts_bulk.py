@@ -93,7 +93,9 @@ def main() -> None:
 
     from core.services import api_key_create
 
-    _key, secret = api_key_create(name="benchmark", rate_limit="1000000/second")
+    _key, secret = api_key_create(
+        name="benchmark", rate_limit="1000000/second", scopes=["audience:write", "read"]
+    )
     client = Client()
     data = rows(args.rows)
     body = json.dumps({"contacts": data}).encode()

@@ -28,6 +28,9 @@ from campaigns.models import Campaign, Contact, ContactList, Suppression, Templa
 from campaigns.rendering import template_compile, template_render
 from core.api.filters import DateTimeFilter
 from core.api.parsers import JSONParser
+from core.models import ApiKey
+
+Scope = ApiKey.Scope
 
 # A CSV import is parsed and upserted in chunks of this many rows, in one request.
 CSV_MAX_ROWS = 100_000
@@ -96,6 +99,8 @@ class ContactFilter(filters.FilterSet):
 
 class ContactViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
     """Contacts: CRUD, bulk upsert of up to 10,000 as JSON, and CSV import."""
+
+    scopes = {"read": Scope.READ, "write": Scope.AUDIENCE_WRITE}
 
     queryset = Contact.objects.prefetch_related("lists")
     serializer_class = s.ContactSerializer
@@ -183,6 +188,8 @@ class ContactListFilter(filters.FilterSet):
 class ContactListViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
     """Contact lists and their members."""
 
+    scopes = {"read": Scope.READ, "write": Scope.AUDIENCE_WRITE}
+
     queryset = ContactList.objects.annotate(member_count=Count("memberships"))
     serializer_class = s.ContactListSerializer
     filterset_class = ContactListFilter
@@ -222,6 +229,9 @@ class ContactListViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
 class TemplateViewSet(viewsets.ModelViewSet):
     """Templates in Django template syntax, and their rendering for one contact."""
 
+    # A preview writes nothing: reading is enough.
+    scopes = {"read": Scope.READ, "write": Scope.CAMPAIGNS_WRITE, "preview": Scope.READ}
+
     queryset = Template.objects.all()
     serializer_class = s.TemplateSerializer
     filterset_fields = ["name"]
@@ -258,6 +268,8 @@ class CampaignFilter(filters.FilterSet):
 
 class CampaignViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
     """Campaigns with their steps and lists; status moves and a dry run of the audience."""
+
+    scopes = {"read": Scope.READ, "write": Scope.CAMPAIGNS_WRITE}
 
     queryset = Campaign.objects.prefetch_related("steps__template", "lists")
     serializer_class = s.CampaignSerializer
@@ -336,6 +348,8 @@ class SuppressionViewSet(
     Deleting one lets campaigns mail the address again; SES's own account-level suppression
     list, if the address is on it, still applies.
     """
+
+    scopes = {"read": Scope.READ, "write": Scope.SUPPRESSIONS_ADMIN}
 
     queryset = Suppression.objects.all()
     serializer_class = s.SuppressionSerializer

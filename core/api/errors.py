@@ -1,4 +1,4 @@
-"""One error format for the whole API: {"error": {"status", "code", "message", "fields"?}}."""
+"""One error format for the whole API: {"error": {"status", "code", "message", "fields"?, "scope"?}}."""
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -9,6 +9,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from core.api.scopes import ScopeMissing
 from core.exceptions import CampanileError, ObjectNotFound
 
 # Headers DRF sets on an error response that clients need to act on it.
@@ -59,6 +60,8 @@ def api_exception_handler(exc, context):
     else:
         detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
         error = {"code": getattr(detail, "code", "error"), "message": str(detail)}
+    if isinstance(exc, ScopeMissing):
+        error["scope"] = exc.scope  # For programs: the scope to ask for.
     headers = {name: response[name] for name in KEPT_HEADERS if name in response}
     body = {"error": {"status": response.status_code, **error}}
     return Response(body, status=response.status_code, headers=headers)
