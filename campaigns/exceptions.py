@@ -17,3 +17,10 @@ class TemplateRenderError(CampanileError):
 
 class IdempotencyConflict(CampanileError):
     """An idempotency code was reused with a different request."""
+
+
+class ResubscribeRefused(CampanileError):
+    """A contact who unsubscribed was to be subscribed again without the explicit flag and a reason."""
+
+    #: The API's error code for it (core.api.errors).
+    api_code = "resubscribe_refused"

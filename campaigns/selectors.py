@@ -4,7 +4,15 @@ from datetime import datetime
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
-from campaigns.models import Campaign, Contact, ContactList, ListMembership, Suppression, email_normalize
+from campaigns.models import (
+    Campaign,
+    ConsentChange,
+    Contact,
+    ContactList,
+    ListMembership,
+    Suppression,
+    email_normalize,
+)
 
 
 def campaign_list_due(*, now: datetime) -> QuerySet[Campaign]:
@@ -65,3 +73,8 @@ def contact_list_choices(*, campaign: Campaign | None = None) -> QuerySet[Contac
     """Return the lists a marketer may give a campaign: no load test's, bar those it already has."""
     chosen = ContactList.objects.filter(campaigns=campaign).values("pk") if campaign and campaign.pk else []
     return ContactList.objects.filter(Q(is_load_test=False) | Q(pk__in=chosen))
+
+
+def contact_consent_history(*, contact: Contact) -> QuerySet[ConsentChange]:
+    """Return the contact's consent changes, newest first."""
+    return ConsentChange.objects.filter(contact=contact).order_by("-at", "-pk")

@@ -2,7 +2,7 @@
 
 import csv
 import io
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from django.db.models import Count
 from django_filters import rest_framework as filters
@@ -23,10 +23,12 @@ from campaigns.audience import (
     list_add_contacts,
     list_remove_contacts,
 )
+from campaigns.consent import consent_actor_of_key
 from campaigns.exceptions import InvalidTransition
-from campaigns.models import Campaign, Contact, ContactList, Suppression, Template
+from campaigns.models import Campaign, ConsentChange, Contact, ContactList, Suppression, Template
 from campaigns.rendering import template_compile, template_render
 from core.api.filters import DateTimeFilter
+from core.api.pagination import CursorPagination
 from core.api.parsers import JSONParser
 from core.models import ApiKey
 
@@ -44,6 +46,7 @@ def _bulk_result(result: BulkUpsertResult) -> Response:
         "unchanged": result.unchanged,
         "failed": len(result.errors),
         "errors": result.errors,
+        "kept_unsubscribed": result.kept_unsubscribed,
     }
     return Response(s.BulkResultSerializer(body).data)
 
@@ -116,9 +119,37 @@ class ContactViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
         payload.is_valid(raise_exception=True)
         rows, errors = _validated_rows(enumerate(payload.validated_data["contacts"]))
         lists = tuple(lst.pk for lst in payload.validated_data.get("lists", []))
-        result = contact_bulk_upsert(rows=rows, list_ids=lists)
+        result = contact_bulk_upsert(
+            rows=rows, list_ids=lists, **self._consent(payload.validated_data, ConsentChange.Via.API_BULK)
+        )
         result.errors = sorted(errors + result.errors, key=lambda error: error["row"])
         return _bulk_result(result)
+
+    def _consent(self, validated_data: dict, via: str) -> dict:
+        """Return who asks, and whether and why contacts who unsubscribed are subscribed again."""
+        return {
+            "actor": consent_actor_of_key(api_key=cast(ApiKey, self.request.auth), via=via),
+            "resubscribe": validated_data.get("resubscribe", False),
+            "reason": validated_data.get("reason", ""),
+        }
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if isinstance(self.request.auth, ApiKey):
+            context["consent_actor"] = consent_actor_of_key(
+                api_key=self.request.auth, via=ConsentChange.Via.API
+            )
+        return context
+
+    @extend_schema(responses=s.ConsentChangeSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def consent(self, request, pk=None):
+        """List the contact's consent changes, newest first: from, to, when, who, which way, why."""
+        contact = self.get_object()
+        # Pages in the history's own order (newest first), not by the contacts' ordering fields.
+        paginator = CursorPagination()
+        page = paginator.paginate_queryset(selectors.contact_consent_history(contact=contact), request)
+        return paginator.get_paginated_response(s.ConsentChangeSerializer(page, many=True).data)
 
     @extend_schema(
         request={"multipart/form-data": s.ContactImportSerializer}, responses=s.BulkResultSerializer
@@ -129,6 +160,7 @@ class ContactViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
         payload = s.ContactImportSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         lists = tuple(lst.pk for lst in payload.validated_data.get("lists", []))
+        consent = self._consent(payload.validated_data, ConsentChange.Via.API_IMPORT)
         try:
             text = io.TextIOWrapper(payload.validated_data["file"], encoding="utf-8-sig", newline="")
             reader = csv.DictReader(text)
@@ -141,9 +173,9 @@ class ContactViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
                     raise ValidationError({"file": [f"More than {CSV_MAX_ROWS} rows: split the file."]})
                 chunk.append((reader.line_num, _csv_row(raw)))
                 if len(chunk) == CONTACT_BULK_MAX:
-                    _import_chunk(chunk, lists, total)
+                    _import_chunk(chunk, lists, total, consent)
                     chunk = []
-            _import_chunk(chunk, lists, total)
+            _import_chunk(chunk, lists, total, consent)
         except (UnicodeDecodeError, csv.Error) as exc:
             raise ValidationError({"file": [f"Not a readable UTF-8 CSV file: {exc}"]}) from exc
         return _bulk_result(total)
@@ -166,14 +198,15 @@ def _csv_row(raw: dict) -> dict:
     return row
 
 
-def _import_chunk(chunk, lists, total: BulkUpsertResult) -> None:
+def _import_chunk(chunk, lists, total: BulkUpsertResult, consent: dict) -> None:
     if not chunk:
         return
     rows, errors = _validated_rows(chunk)
-    result = contact_bulk_upsert(rows=rows, list_ids=lists)
+    result = contact_bulk_upsert(rows=rows, list_ids=lists, **consent)
     total.created += result.created
     total.updated += result.updated
     total.unchanged += result.unchanged
+    total.kept_unsubscribed += result.kept_unsubscribed
     total.errors = sorted(total.errors + errors + result.errors, key=lambda error: error["row"])
 
 

@@ -50,7 +50,7 @@ def api_exception_handler(exc, context):
         exc = exceptions.NotFound(str(exc))
     elif isinstance(exc, CampanileError):
         # A rule of the domain said no (an invalid status move, say): the resource's state conflicts.
-        exc = Conflict(str(exc))
+        exc = Conflict(str(exc), code=getattr(exc, "api_code", None))
     response = exception_handler(exc, context)
     if response is None:
         return None  # An unexpected error: Django's 500 handling (and logging) applies.
