@@ -6,7 +6,8 @@ Run by hand (needs PostgreSQL):
 
 Each round empties the contacts table, COPYs N rows into it (same table, same indexes), empties it
 again, then posts N rows to the API three times: creating them, then the same rows again (every
-contact unchanged, so nothing is written), then with every name changed (every contact updated).
+contact unchanged, so nothing is written), then with every name changed (every contact updated),
+then with every contact unsubscribing (every status changes: locked, written and audited).
 The API numbers include JSON parsing, per-row validation and the response. Prints rows/s and the
 ratio of each API run to COPY.
 """
@@ -23,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._common import database_reset, django_setup
 
 
-def rows(n: int, name: str = "First") -> list[dict]:
+def rows(n: int, name: str = "First", **fields) -> list[dict]:
     return [
         {
             "email": f"person{i}@example.com",
@@ -31,6 +32,7 @@ def rows(n: int, name: str = "First") -> list[dict]:
             "last_name": f"Last{i}",
             "external_id": f"crm-{i}",
             "attributes": {"plan": "pro" if i % 3 else "free", "score": i % 100},
+            **fields,
         }
         for i in range(n)
     ]
@@ -93,17 +95,21 @@ def main() -> None:
 
     from core.services import api_key_create
 
-    _key, secret = api_key_create(name="benchmark", rate_limit="1000000/second")
+    _key, secret = api_key_create(
+        name="benchmark", rate_limit="1000000/second", scopes=["audience:write", "read"]
+    )
     client = Client()
     data = rows(args.rows)
     body = json.dumps({"contacts": data}).encode()
     changed = json.dumps({"contacts": rows(args.rows, name="Changed")}).encode()
-    timings = {"copy": [], "create": [], "same": [], "changed": []}
+    unsubscribed = json.dumps({"contacts": rows(args.rows, name="Changed", status="unsubscribed")}).encode()
+    timings = {"copy": [], "create": [], "same": [], "changed": [], "unsub": []}
     for _ in range(args.rounds):
         timings["copy"].append(copy_seconds(data))
         timings["create"].append(api_seconds(client, body, secret, "created"))
         timings["same"].append(api_seconds(client, body, secret, "unchanged"))
         timings["changed"].append(api_seconds(client, changed, secret, "updated"))
+        timings["unsub"].append(api_seconds(client, unsubscribed, secret, "updated"))
     copy = statistics.median(timings["copy"])
     print(f"{args.rows} rows, median of {args.rounds} rounds")
     for label, values in timings.items():

@@ -203,7 +203,10 @@ def main() -> None:
                 raise RuntimeError(f"the stack never became healthy; see {stack.log_path}")
             time.sleep(0.5)
         up = time.monotonic()
-        key = stack.manage("createapikey", "soak", "--rate-limit", "100000/minute").strip()
+        scopes = ("send", "read", "audience:write", "campaigns:write")
+        key = stack.manage(
+            "createapikey", "soak", "--rate-limit", "100000/minute", *(f"--scope={s}" for s in scopes)
+        ).strip()
         report["first_minute"] = _first_minute(stack, key, up)
         processes = _processes(stack)
         traffic = Traffic(stack, key, options.api_rate, label)

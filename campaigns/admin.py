@@ -16,10 +16,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from campaigns import selectors, services
+from campaigns.consent import ConsentActor, contact_status_change
 from campaigns.models import (
     Campaign,
     CampaignAudit,
     CampaignStep,
+    ConsentChange,
+    Contact,
     ContactList,
     ListMembership,
     Suppression,
@@ -87,8 +90,63 @@ class MembershipInline(admin.TabularInline):
     readonly_fields = ["created_at"]
 
 
+class ConsentChangeInline(admin.TabularInline):
+    """A contact's consent history, newest first; written by campaigns.consent, never edited."""
+
+    model = ConsentChange
+    verbose_name_plural = "Consent history"
+    fields = ["at", "from_status", "to_status", "by", "actor", "via", "reason"]
+    readonly_fields = ["at", "from_status", "to_status", "by", "actor", "via", "reason"]
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ContactForm(forms.ModelForm):
+    """The contact form: a change of status needs a reason, and a re-subscribe an explicit tick."""
+
+    consent_reason = forms.CharField(
+        label="Reason for a status change",
+        required=False,
+        max_length=500,
+        help_text="Required when you change the status; kept in the contact's consent history.",
+    )
+    resubscribe = forms.BooleanField(
+        label="Subscribe again",
+        required=False,
+        help_text="Tick to subscribe a contact who unsubscribed again: only with their consent.",
+    )
+
+    class Meta:
+        model = Contact
+        fields = ["email", "first_name", "last_name", "external_id", "attributes", "timezone", "status"]
+
+    def clean(self):
+        super().clean()
+        cleaned = self.cleaned_data
+        if self.instance.pk is None or "status" not in self.changed_data:
+            return cleaned
+        if not cleaned.get("consent_reason", "").strip():
+            self.add_error("consent_reason", "Say why the status changes.")
+        was_unsubscribed = self.initial.get("status") == Contact.Status.UNSUBSCRIBED
+        if (
+            was_unsubscribed
+            and cleaned.get("status") == Contact.Status.SUBSCRIBED
+            and not cleaned["resubscribe"]
+        ):
+            self.add_error("resubscribe", "This contact unsubscribed: tick this to subscribe them again.")
+        return cleaned
+
+
 class ContactAdminBase(admin.ModelAdmin):
     """The contact pages of the audience; console.admin registers them with what other apps add."""
+
+    form = ContactForm
 
     list_display = ["email", "first_name", "last_name", "external_id", "status", "timezone", "created_at"]
     list_filter = ["status", ("lists", MarketerRelatedFilter), LoadTestFilter]
@@ -98,7 +156,27 @@ class ContactAdminBase(admin.ModelAdmin):
     # Counting a million rows on every page load is what makes admins slow; skip the full count.
     show_full_result_count = False
     list_per_page = 50
-    inlines = [MembershipInline]
+    inlines = [MembershipInline, ConsentChangeInline]
+
+    @transaction.atomic
+    def save_model(self, request, obj, form, change):
+        if change and "status" in form.changed_data:
+            # The status goes through the consent service, which audits it; the rest saves as usual.
+            status, obj.status = obj.status, form.initial["status"]
+            actor = ConsentActor(
+                by=ConsentChange.By.STAFF,
+                name=request.user.get_username(),
+                via=ConsentChange.Via.ADMIN,
+                user=request.user,
+            )
+            contact_status_change(
+                contact=obj,
+                status=status,
+                actor=actor,
+                reason=form.cleaned_data["consent_reason"],
+                resubscribe=form.cleaned_data["resubscribe"],
+            )
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(ContactList)

@@ -9,6 +9,12 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from campaigns.consent import (
+    CONSENT_SYSTEM,
+    ConsentActor,
+    consent_changes_record,
+    contact_status_change,
+)
 from campaigns.models import (
     Contact,
     ContactList,
@@ -43,9 +49,19 @@ class BulkUpsertResult:
     unchanged: int = 0
     #: One entry per refused row: {"row": n, "email": ..., "errors": {field: [messages]}}.
     errors: list[dict] = field(default_factory=list)
+    #: Rows that would have subscribed a contact who unsubscribed, without `resubscribe`: their
+    #: other fields were written, the status kept. {"row": n, "email": ...}.
+    kept_unsubscribed: list[dict] = field(default_factory=list)
 
 
-def contact_bulk_upsert(*, rows: list[tuple[int, dict]], list_ids: tuple[int, ...] = ()) -> BulkUpsertResult:
+def contact_bulk_upsert(
+    *,
+    rows: list[tuple[int, dict]],
+    list_ids: tuple[int, ...] = (),
+    actor: ConsentActor = CONSENT_SYSTEM,
+    resubscribe: bool = False,
+    reason: str = "",
+) -> BulkUpsertResult:
     """Create or update contacts by email in a few set-based statements; refuse bad rows one by one.
 
     rows are (row number, validated fields) with a normalized email. A field a row leaves out keeps
@@ -53,6 +69,10 @@ def contact_bulk_upsert(*, rows: list[tuple[int, dict]], list_ids: tuple[int, ..
     writes nothing: re-importing the same export costs reads, not row versions. A row is refused
     when its email or external_id repeats an earlier row, or its external_id belongs to another
     contact. list_ids: lists every accepted contact joins.
+
+    A row never subscribes a contact who unsubscribed unless resubscribe is set with a reason: it
+    keeps its status and is reported in kept_unsubscribed. Each status change is audited (actor,
+    reason), in one INSERT.
     """
     result = BulkUpsertResult()
     accepted: dict[str, tuple[int, dict]] = {}
@@ -75,13 +95,28 @@ def contact_bulk_upsert(*, rows: list[tuple[int, dict]], list_ids: tuple[int, ..
         _refuse_taken_external_ids(
             accepted=accepted, external_ids=external_ids, matching=matching, result=result
         )
-        known = {email for email, _external_id in matching}
+        statuses = {email: status for email, _external_id, status in matching}
+        changing = _status_changes_settle(
+            accepted=accepted,
+            statuses=statuses,
+            resubscribe=resubscribe and bool(reason.strip()),
+            result=result,
+        )
+        known = set(statuses)
         new = [(email, row) for email, (_number, row) in accepted.items() if email not in known]
         existing = [(email, row) for email, (_number, row) in accepted.items() if email in known]
         if connection.vendor == "postgresql":
-            _contact_upsert_copy(new=new, existing=existing, result=result)
+            _contact_upsert_copy(new=new, existing=existing, result=result, changing=set(changing))
         else:
             _contact_upsert_orm(new=new, existing=existing, result=result)
+        consent_changes_record(
+            changes=[
+                (contact_id, stored, accepted[email][1]["status"])
+                for email, (contact_id, stored) in changing.items()
+            ],
+            actor=actor,
+            reason=reason,
+        )
         result.unchanged = len(accepted) - result.created - result.updated
         if list_ids:
             list_add_contacts(list_ids=list_ids, emails=list(accepted))
@@ -89,14 +124,14 @@ def contact_bulk_upsert(*, rows: list[tuple[int, dict]], list_ids: tuple[int, ..
     return result
 
 
-def _contacts_matching(*, emails: list[str], external_ids: list[str]) -> list[tuple[str, str]]:
-    """Return (email, external_id) of the contacts that have one of the emails or external ids."""
+def _contacts_matching(*, emails: list[str], external_ids: list[str]) -> list[tuple[str, str, str]]:
+    """Return (email, external_id, status) of the contacts that have one of the emails or external ids."""
     if connection.vendor != "postgresql":
         matching = Contact.objects.filter(Q(email__in=emails) | Q(external_id__in=external_ids))
-        return list(matching.values_list("email", "external_id"))
+        return list(matching.values_list("email", "external_id", "status"))
     # Two array parameters: 10,000 placeholders cost more to build than the query takes to run.
     statement = (
-        f"SELECT email, external_id FROM {Contact._meta.db_table} "  # noqa: S608
+        f"SELECT email, external_id, status FROM {Contact._meta.db_table} "  # noqa: S608
         "WHERE email = ANY(%s) OR external_id = ANY(%s)"
     )
     with server_bound_cursor() as cursor:
@@ -105,15 +140,64 @@ def _contacts_matching(*, emails: list[str], external_ids: list[str]) -> list[tu
 
 
 def _refuse_taken_external_ids(
-    *, accepted, external_ids: dict[str, str], matching: list[tuple[str, str]], result: BulkUpsertResult
+    *, accepted, external_ids: dict[str, str], matching: list[tuple[str, str, str]], result: BulkUpsertResult
 ) -> None:
     """Drop rows whose external_id another contact owns; external_ids maps each to its row's email."""
-    for owner, external_id in matching:
+    for owner, external_id, _status in matching:
         email = external_ids.get(external_id)
         if email is not None and email != owner and email in accepted:
             number, _row = accepted.pop(email)
             message = f"Belongs to another contact ({owner})."
             result.errors.append({"row": number, "email": email, "errors": {"external_id": [message]}})
+
+
+def _status_changes_settle(
+    *,
+    accepted: dict[str, tuple[int, dict]],
+    statuses: dict[str, str],
+    resubscribe: bool,
+    result: BulkUpsertResult,
+) -> dict[str, tuple[int, str]]:
+    """Decide the rows that change a known contact's status; return {email: (id, stored status)}.
+
+    Only those contacts are locked (usually none), and the decision is taken on their locked
+    status, so a concurrent unsubscribe is neither undone nor audited twice. A re-subscribe without
+    the flag loses its status (reported in kept_unsubscribed), nothing else.
+    """
+    asked = [
+        email
+        for email, (_number, row) in accepted.items()
+        if "status" in row and email in statuses and row["status"] != statuses[email]
+    ]
+    if not asked:
+        return {}
+    changing: dict[str, tuple[int, str]] = {}
+    for email, contact_id, stored in _contacts_lock(emails=asked):
+        number, row = accepted[email]
+        if row["status"] == stored:
+            continue
+        if row["status"] == Contact.Status.SUBSCRIBED and not resubscribe:
+            accepted[email] = (number, {name: value for name, value in row.items() if name != "status"})
+            result.kept_unsubscribed.append({"row": number, "email": email})
+            continue
+        changing[email] = (contact_id, stored)
+    result.kept_unsubscribed.sort(key=lambda kept: kept["row"])
+    return changing
+
+
+def _contacts_lock(*, emails: list[str]) -> list[tuple[str, int, str]]:
+    """Lock the contacts with the given emails, in email order; return (email, id, status) of each."""
+    if connection.vendor != "postgresql":
+        return list(
+            Contact.objects.select_for_update().filter(email__in=emails).values_list("email", "pk", "status")
+        )
+    statement = (
+        f"SELECT email, id, status FROM {Contact._meta.db_table} "  # noqa: S608
+        "WHERE email = ANY(%s) ORDER BY email FOR UPDATE"
+    )
+    with server_bound_cursor() as cursor:
+        cursor.execute(statement, [emails])
+        return cursor.fetchall()
 
 
 def _contact_fields(row: dict, before: dict | None, now) -> dict:
@@ -191,16 +275,15 @@ _UPSERT_WRITE = (
     "RETURNING (xmax = 0) AS inserted"
 )
 
-# A status that stays the same keeps the time the contact left, not the time of this import.
-_UPSERT_KEEP_UNSUBSCRIBED_AT = (
-    "unsubscribed_at = CASE WHEN {contacts}.status = EXCLUDED.status "
-    "THEN {contacts}.unsubscribed_at ELSE EXCLUDED.unsubscribed_at END"
-)
+# Status and the time the contact left change only for the contacts _status_changes_settle locked
+# and audited, which go in shapes of their own: in the others an existing contact keeps both, so a
+# status that stays the same keeps its time, and an unsubscribe that lands meanwhile is never undone.
+_CONSENT_COLUMNS = ("status", "unsubscribed_at")
 
 _UPSERT_COUNTED = "WITH written AS ({write}) SELECT count(*) FILTER (WHERE inserted), count(*) FROM written"
 
 
-def _contact_upsert_copy(*, new, existing, result: BulkUpsertResult) -> None:
+def _contact_upsert_copy(*, new, existing, result: BulkUpsertResult, changing: set[str]) -> None:
     """Write on PostgreSQL: COPY new contacts straight into the table, upsert the others.
 
     COPY is the fastest way in. Another import may add one of the new addresses meanwhile; then
@@ -240,7 +323,8 @@ def _contact_upsert_copy(*, new, existing, result: BulkUpsertResult) -> None:
     if not rows:
         return
     contacts = Contact._meta.db_table
-    shapes: dict[tuple[str, ...], int] = {}
+    # (fields a row sets, whether it changes a status) -> shape number.
+    shapes: dict[tuple[tuple[str, ...], bool], int] = {}
     with connection.cursor() as cursor:
         # The table drops on commit; an enclosing transaction (a test, a caller's atomic block) may
         # not have committed since the last upsert, so clear any leftover first.
@@ -250,7 +334,7 @@ def _contact_upsert_copy(*, new, existing, result: BulkUpsertResult) -> None:
             for email, row in rows:
                 # Stored values are not known here; the upsert keeps unsubscribed_at in SQL.
                 fields = _contact_fields(row, None, now)
-                shape_number = shapes.setdefault(tuple(fields), len(shapes))
+                shape_number = shapes.setdefault((tuple(fields), email in changing), len(shapes))
                 attributes = json.dumps(fields["attributes"]) if "attributes" in fields else None
                 names = (fields.get("first_name"), fields.get("last_name"), fields.get("external_id"))
                 copy.write_row(
@@ -264,21 +348,23 @@ def _contact_upsert_copy(*, new, existing, result: BulkUpsertResult) -> None:
                         fields.get("unsubscribed_at"),
                     )
                 )
-        for shape, number in shapes.items():
+        for (shape, consents), number in shapes.items():
             updates = ", ".join(
-                _UPSERT_KEEP_UNSUBSCRIBED_AT.format(contacts=contacts)
-                if name == "unsubscribed_at"
+                f"{name} = {contacts}.{name}"
+                if name in _CONSENT_COLUMNS and not consents
                 else f"{name} = EXCLUDED.{name}"
                 for name in (*shape, "updated_at")
             )
             # unsubscribed_at follows status; comparing it would count every unsubscribe as new.
-            compared = [name for name in shape if name != "unsubscribed_at"]
+            compared = [
+                name for name in shape if name not in _CONSENT_COLUMNS or (consents and name == "status")
+            ]
             stored = ", ".join(f"{contacts}.{name}" for name in compared)
             given = ", ".join(f"EXCLUDED.{name}" for name in compared)
             # A row of just an email changes nothing on a contact that exists.
             changed_sql = f"ROW({stored}) IS DISTINCT FROM ROW({given})" if compared else "false"
             write = _UPSERT_WRITE.format(contacts=contacts, updates=updates, changed=changed_sql)
-            parameters: dict[str, datetime | int | str] = {
+            parameters: dict[str, datetime | int | str | list[str]] = {
                 "now": now,
                 "shape": number,
                 "subscribed": Contact.Status.SUBSCRIBED,
@@ -342,24 +428,22 @@ def suppression_add(*, email: str, reason: str, source: str, detail: str = "") -
     )
 
 
-def contact_unsubscribe(*, contact: Contact) -> Contact:
-    """Mark a contact unsubscribed; idempotent."""
-    if contact.status != Contact.Status.UNSUBSCRIBED:
-        contact.status = Contact.Status.UNSUBSCRIBED
-        contact.unsubscribed_at = timezone.now()
-        contact.save(update_fields=["status", "unsubscribed_at", "updated_at"])
+def contact_unsubscribe(
+    *, contact: Contact, actor: ConsentActor = CONSENT_SYSTEM, reason: str = ""
+) -> Contact:
+    """Mark a contact unsubscribed, with its audit entry; idempotent."""
+    contact_status_change(contact=contact, status=Contact.Status.UNSUBSCRIBED, actor=actor, reason=reason)
     return contact
 
 
-def contact_resubscribe(*, contact: Contact) -> bool:
+def contact_resubscribe(*, contact: Contact, actor: ConsentActor, reason: str) -> bool:
     """Subscribe a contact who had unsubscribed again, at their own request; False if suppressed.
 
     A suppressed address (a bounce, a complaint) stays unmailable: SES would refuse it anyway.
     """
     if Suppression.objects.filter(email=contact.email).exists():
         return False
-    if contact.status != Contact.Status.SUBSCRIBED:
-        contact.status = Contact.Status.SUBSCRIBED
-        contact.unsubscribed_at = None
-        contact.save(update_fields=["status", "unsubscribed_at", "updated_at"])
+    contact_status_change(
+        contact=contact, status=Contact.Status.SUBSCRIBED, actor=actor, reason=reason, resubscribe=True
+    )
     return True

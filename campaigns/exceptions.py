@@ -21,3 +21,10 @@ class IdempotencyConflict(CampanileError):
 
 class TemplateLimitExceeded(TemplateRenderError):
     """A template asked for more output or rendering time than one email may take."""
+
+
+class ResubscribeRefused(CampanileError):
+    """A contact who unsubscribed was to be subscribed again without the explicit flag and a reason."""
+
+    #: The API's error code for it (core.api.errors).
+    api_code = "resubscribe_refused"

@@ -424,3 +424,50 @@ class CampaignAudit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign}: {self.action} by {self.actor}"
+
+
+class ConsentChange(models.Model):
+    """One change of a contact's consent status: from what, to what, when, who, which way and why.
+
+    Written by campaigns.consent on every path that changes a status; never edited. A contact's
+    first status, set when it is created, is not a change.
+    """
+
+    class By(models.TextChoices):
+        API_KEY = "api_key", "API key"
+        STAFF = "staff", "Staff user"
+        CONTACT = "contact", "The contact"
+        SYSTEM = "system", "System"
+
+    class Via(models.TextChoices):
+        API = "api", "API (contact PATCH or PUT)"
+        API_BULK = "api_bulk", "API bulk upsert"
+        API_IMPORT = "api_import", "API CSV import"
+        ADMIN = "admin", "Admin"
+        UNSUBSCRIBE_PAGE = "unsubscribe_page", "Unsubscribe page"
+        ONE_CLICK = "one_click", "One-click unsubscribe"
+        SYSTEM = "system", "System"
+
+    # The (contact, at) index serves "a contact's history"; a separate one on contact would be a copy.
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="consent_changes", db_index=False
+    )
+    from_status = models.CharField(max_length=16, choices=Contact.Status.choices)
+    to_status = models.CharField(max_length=16, choices=Contact.Status.choices)
+    by = models.CharField(max_length=16, choices=By.choices)
+    #: Who, in words: "API key “shop” (AbCd1234)", "ada", the contact's address, "system".
+    actor = models.CharField(max_length=200)
+    #: The person, if one acted through the admin.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    via = models.CharField(max_length=32, choices=Via.choices)
+    reason = models.CharField(max_length=500, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["contact", "at"], name="consent_change_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.contact}: {self.from_status} → {self.to_status} by {self.actor}"

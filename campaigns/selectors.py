@@ -7,7 +7,15 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
-from campaigns.models import Campaign, Contact, ContactList, ListMembership, Suppression, email_normalize
+from campaigns.models import (
+    Campaign,
+    ConsentChange,
+    Contact,
+    ContactList,
+    ListMembership,
+    Suppression,
+    email_normalize,
+)
 from core.addresses import email_canonical, mailbox_canonical
 
 
@@ -106,3 +114,8 @@ def addresses_off_rule() -> Iterator[OffRuleAddress]:
                 continue
             if canonical != stored:
                 yield OffRuleAddress(model, pk, field, stored, canonical, f"stored as {canonical!r} now")
+
+
+def contact_consent_history(*, contact: Contact) -> QuerySet[ConsentChange]:
+    """Return the contact's consent changes, newest first."""
+    return ConsentChange.objects.filter(contact=contact).order_by("-at", "-pk")

@@ -263,14 +263,15 @@ SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
 # --- Integration API ----------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["core.api.auth.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["core.api.auth.HasApiKey"],
+    # A key, then the scope the operation needs (core/api/scopes.py).
+    "DEFAULT_PERMISSION_CLASSES": ["core.api.auth.HasApiKey", "core.api.scopes.HasScope"],
     "DEFAULT_THROTTLE_CLASSES": ["core.api.auth.ApiKeyRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "core.api.pagination.CursorPagination",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.api.schema.ScopedAutoSchema",
     "EXCEPTION_HANDLER": "core.api.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [

@@ -16,6 +16,7 @@ MARKETERS = [
         for model in ("campaign", "campaignstep", "template", "contact", "contactlist", "listmembership")
     ),
     "campaigns.view_campaignaudit",
+    "campaigns.view_consentchange",
     "campaigns.view_suppression",
     "delivery.view_stepexecution",
     "delivery.view_transactionalmessage",

@@ -1,20 +1,55 @@
 """Admin of what core owns: API keys."""
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
-from core.models import ApiKey
+from core.models import ApiKey, api_key_default_scopes
 
 # The library registers its own concrete key model; Campanile's keys are core.ApiKey.
 if admin.site.is_registered(APIKey):
     admin.site.unregister(APIKey)
 
 
+class ApiKeyForm(forms.ModelForm):
+    """The key's form: its scopes as ticks, each with what it allows; a new key starts with send, read."""
+
+    scopes = forms.MultipleChoiceField(
+        choices=[(scope.value, f"{scope.value} — {scope.label}") for scope in ApiKey.Scope],
+        widget=forms.CheckboxSelectMultiple,
+        initial=api_key_default_scopes,
+        required=False,
+        help_text="Tick only what the integration uses: a key without a scope gets 403 for what it "
+        "covers. A key without any can do nothing.",
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["name", "scopes", "expiry_date", "rate_limit", "is_load_test", "revoked"]
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(APIKeyModelAdmin):
     """Keys are shown once, on creation, and stored only as a hash."""
 
+    form = ApiKeyForm
     # The library leaves these unannotated, so mypy takes its tuples' exact lengths for their types.
-    list_display = [*APIKeyModelAdmin.list_display, "rate_limit", "is_load_test"]  # type: ignore[assignment]
+    list_display = [*APIKeyModelAdmin.list_display, "scopes_shown", "rate_limit", "is_load_test"]  # type: ignore[assignment]
     list_filter = [*APIKeyModelAdmin.list_filter, "is_load_test"]  # type: ignore[assignment]
+
+    @admin.display(description="Scopes")
+    def scopes_shown(self, obj):
+        return ", ".join(sorted(obj.scopes)) or "—"
+
+    def changelist_view(self, request, extra_context=None):
+        # Keys made before scopes existed were given every scope so that nothing broke: say so.
+        every = sorted(ApiKey.Scope.values)
+        broad = [key.name for key in ApiKey.objects.filter(revoked=False) if sorted(key.scopes) == every]
+        if broad and request.method == "GET":
+            messages.info(
+                request,
+                f"{len(broad)} active key(s) hold every scope ({', '.join(broad[:5])}"
+                f"{', …' if len(broad) > 5 else ''}): untick what their integrations do not use.",
+            )
+        return super().changelist_view(request, extra_context)

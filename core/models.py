@@ -27,12 +27,42 @@ def rate_parse(value: str) -> tuple[int, int]:
     return int(match[1]), RATE_PERIODS[match[2][0]]
 
 
+def api_key_default_scopes() -> list[str]:
+    """Return the scopes a new key starts with."""
+    return sorted(str(scope) for scope in ApiKey.DEFAULT_SCOPES)
+
+
+def validate_scopes(value) -> None:
+    """Reject anything but a list of known scopes."""
+    if not isinstance(value, list) or not all(isinstance(scope, str) for scope in value):
+        raise ValidationError("Scopes must be a list of scope names.")
+    unknown = sorted(set(value) - set(ApiKey.Scope.values))
+    if unknown:
+        raise ValidationError(f"Unknown scopes: {', '.join(unknown)}.")
+
+
 class ApiKey(AbstractAPIKey):
-    """An integrator's key: stored hashed, revocable, optionally expiring, with its own rate limit.
+    """An integrator's key: stored hashed, revocable, optionally expiring, with its own rate limit
+    and the scopes that say what it may do.
 
     It lives in core because every API, campaigns' and delivery's alike, authenticates with it and
     scopes idempotency codes by it.
     """
+
+    class Scope(models.TextChoices):
+        """What a key may do; each API operation needs one (docs/api.md#scopes)."""
+
+        SEND = "send", "Queue transactional messages"
+        READ = "read", "Read contacts, lists, templates, campaigns, statistics, events and its own messages"
+        AUDIENCE_WRITE = (
+            "audience:write",
+            "Create, change and delete contacts and lists; bulk upserts, imports",
+        )
+        CAMPAIGNS_WRITE = "campaigns:write", "Create, change and delete templates and campaigns; move them"
+        SUPPRESSIONS_ADMIN = "suppressions:admin", "Add addresses to the suppression list and remove them"
+
+    #: What a new key may do unless its creator ticks more: send mail and follow it.
+    DEFAULT_SCOPES = (Scope.SEND, Scope.READ)
 
     rate_limit = models.CharField(
         max_length=32,
@@ -48,6 +78,14 @@ class ApiKey(AbstractAPIKey):
         db_default=False,
         help_text="For load tests (manage.py loadtest, Artillery): contacts its messages create are "
         "hidden from marketers, and loadtest_cleanup deletes them and its messages.",
+    )
+
+    #: The scopes (Scope values) it holds. Keys made before scopes existed hold them all.
+    scopes = models.JSONField(
+        default=api_key_default_scopes,
+        blank=True,
+        validators=[validate_scopes],
+        help_text="What the key may do. Give it only what the integration uses.",
     )
 
     class Meta(AbstractAPIKey.Meta):

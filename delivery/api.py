@@ -155,6 +155,8 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
 class MessageViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Queue transactional emails and follow their delivery. A key sees only its own messages."""
 
+    scopes = {"read": ApiKey.Scope.READ, "write": ApiKey.Scope.SEND}
+
     serializer_class = MessageSerializer
 
     def get_queryset(self):
@@ -207,6 +209,8 @@ class RequeuedSerializer(serializers.Serializer):
 
 class CampaignDeliveryViewSet(viewsets.GenericViewSet):
     """Ledger actions on a campaign, mounted beside the campaign resource."""
+
+    scopes = {"read": ApiKey.Scope.READ, "write": ApiKey.Scope.CAMPAIGNS_WRITE}
 
     queryset = Campaign.objects.all()
     serializer_class = RetryFailedSerializer

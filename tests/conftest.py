@@ -278,10 +278,11 @@ def admin_client(db, admin_user, client):
 
 @pytest.fixture
 def api_key(db):
-    """Return a fresh API key and its secret."""
+    """Return a fresh API key holding every scope, and its secret; scope tests make narrower keys."""
+    from core.models import ApiKey
     from core.services import api_key_create
 
-    return api_key_create(name="tests")
+    return api_key_create(name="tests", scopes=ApiKey.Scope.values)
 
 
 @pytest.fixture

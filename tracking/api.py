@@ -68,6 +68,9 @@ class CampaignStatsSerializer(serializers.Serializer):
 
 
 class CampaignStatsViewSet(viewsets.GenericViewSet):
+    """Campaign statistics, read only."""
+
+    scopes = {"read": ApiKey.Scope.READ}
     queryset = Campaign.objects.all()
     serializer_class = CampaignStatsSerializer
 
@@ -130,6 +133,8 @@ class EventFilter(filters.FilterSet):
 class EventViewSet(viewsets.ReadOnlyModelViewSet):
     """What happened to each recipient's mail: SES events (send, delivery, bounce, complaint, ...)
     and our own (opens, clicks, unsubscribes), one per recipient."""
+
+    scopes = {"read": ApiKey.Scope.READ}
 
     queryset = TrackingEvent.objects.select_related("step_execution__step")
     serializer_class = EventSerializer

@@ -4,6 +4,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.audience import contact_unsubscribe, list_remove_contacts
+from campaigns.consent import ConsentActor
+from campaigns.models import ConsentChange
 from delivery import tokens
 from delivery.models import StepExecution
 from tracking.engagement import engagement_outcomes_add
@@ -31,7 +33,15 @@ def step_execution_unsubscribe(*, execution: StepExecution, source: str) -> bool
     Idempotent: a repeated one-click POST (mail clients retry) changes nothing more.
     """
     created = _unsubscribe_event(execution=execution, raw={"source": source})
-    contact_unsubscribe(contact=execution.contact)
+    actor = ConsentActor(
+        by=ConsentChange.By.CONTACT,
+        name=execution.email,
+        via=ConsentChange.Via.ONE_CLICK if source == "one-click" else ConsentChange.Via.UNSUBSCRIBE_PAGE,
+    )
+    campaign = execution.campaign_step.campaign
+    contact_unsubscribe(
+        contact=execution.contact, actor=actor, reason=f"Unsubscribed from a mail of “{campaign.name}”."
+    )
     return created
 
 

@@ -14,6 +14,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from campaigns.audience import contact_resubscribe
+from campaigns.consent import ConsentActor
+from campaigns.models import ConsentChange
 from core.http import client_address
 from delivery import tokens
 from tracking import hits, inbox, metrics, sns
@@ -52,7 +54,15 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         left = unsubscribing.step_execution_leave_lists(execution=execution)
         return render(request, "tracking/unsubscribed.html", context | {"done": "lists", "left": left})
     if action == "resubscribe":
-        done = "resubscribed" if contact_resubscribe(contact=contact) else "suppressed"
+        actor = ConsentActor(
+            by=ConsentChange.By.CONTACT, name=execution.email, via=ConsentChange.Via.UNSUBSCRIBE_PAGE
+        )
+        asked = "Asked to be subscribed again on the unsubscribe page."
+        done = (
+            "resubscribed"
+            if contact_resubscribe(contact=contact, actor=actor, reason=asked)
+            else "suppressed"
+        )
         return render(request, "tracking/unsubscribed.html", context | {"done": done})
     return HttpResponse("Unknown action.", status=400, content_type="text/plain")
 

@@ -6,15 +6,17 @@ from typing import Any, cast
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator
-from django.db import models
+from django.db import models, transaction
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns import services
 from campaigns.audience import CONTACT_BULK_MAX, suppression_add
+from campaigns.consent import contact_status_change
 from campaigns.models import (
     Campaign,
     CampaignStep,
+    ConsentChange,
     Contact,
     ContactList,
     Suppression,
@@ -70,11 +72,39 @@ def _timezone(value: str) -> str:
     return value
 
 
+def _consent_fields_check(attrs: dict) -> dict:
+    if attrs.get("resubscribe") and not attrs.get("reason", "").strip():
+        raise serializers.ValidationError(
+            {"reason": ["Required with resubscribe: say why the contact may be mailed again."]}
+        )
+    return attrs
+
+
+def _resubscribe_field() -> serializers.BooleanField:
+    return serializers.BooleanField(
+        write_only=True,
+        default=False,
+        help_text="Must be true, with a reason, to subscribe a contact who unsubscribed again.",
+    )
+
+
+def _reason_field() -> serializers.CharField:
+    return serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=500,
+        help_text="Why the status changes; kept in the contact's consent history. Required with resubscribe.",
+    )
+
+
 class ContactSerializer(serializers.ModelSerializer):
     # Declared: the address rule says why an address is refused, where Django's validator would not;
     # validate_email checks uniqueness on the stored form, as the model's unique validator cannot.
     email = QuickEmailField(max_length=254)
     lists = serializers.PrimaryKeyRelatedField[ContactList](many=True, read_only=True)
+    resubscribe = _resubscribe_field()
+    reason = _reason_field()
 
     class Meta:
         model = Contact
@@ -91,6 +121,8 @@ class ContactSerializer(serializers.ModelSerializer):
             "lists",
             "created_at",
             "updated_at",
+            "resubscribe",
+            "reason",
         ]
         read_only_fields = ["unsubscribed_at", "created_at", "updated_at"]
 
@@ -110,6 +142,36 @@ class ContactSerializer(serializers.ModelSerializer):
         if not isinstance(value, dict):
             raise serializers.ValidationError("Must be a JSON object.")
         return value
+
+    def validate(self, attrs):
+        return _consent_fields_check(attrs)
+
+    def create(self, validated_data):
+        # A contact's first status is not a change: nothing to flag or audit.
+        validated_data.pop("resubscribe", None)
+        validated_data.pop("reason", None)
+        return super().create(validated_data)
+
+    def update(self, instance, validated_data):
+        status = validated_data.pop("status", None)
+        resubscribe = validated_data.pop("resubscribe", False)
+        reason = validated_data.pop("reason", "")
+        with transaction.atomic():
+            if status is not None:
+                contact_status_change(
+                    contact=instance,
+                    status=status,
+                    actor=self.context["consent_actor"],
+                    reason=reason,
+                    resubscribe=resubscribe,
+                )
+            return super().update(instance, validated_data)
+
+
+class ConsentChangeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ConsentChange
+        fields = ["id", "at", "from_status", "to_status", "by", "actor", "via", "reason"]
 
 
 class ContactRowSerializer(serializers.ModelSerializer):
@@ -197,6 +259,11 @@ class ContactRowsField(serializers.ListField):
 class ContactBulkSerializer(serializers.Serializer):
     contacts = ContactRowsField(allow_empty=False, max_length=CONTACT_BULK_MAX)
     lists = serializers.PrimaryKeyRelatedField(many=True, queryset=ContactList.objects.all(), required=False)
+    resubscribe = _resubscribe_field()
+    reason = _reason_field()
+
+    def validate(self, attrs):
+        return _consent_fields_check(attrs)
 
 
 class BulkErrorSerializer(serializers.Serializer):
@@ -208,12 +275,22 @@ class BulkErrorSerializer(serializers.Serializer):
     )
 
 
+class KeptUnsubscribedSerializer(serializers.Serializer):
+    row = serializers.IntegerField(help_text="Index in `contacts` (bulk) or line number (CSV).")
+    email = serializers.CharField()
+
+
 class BulkResultSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     updated = serializers.IntegerField(help_text="Existing contacts the rows changed.")
     unchanged = serializers.IntegerField(help_text="Existing contacts the rows matched exactly; not written.")
     failed = serializers.IntegerField()
     errors = BulkErrorSerializer(many=True)  # type: ignore[assignment]  # A declared field, as above.
+    kept_unsubscribed = KeptUnsubscribedSerializer(
+        many=True,
+        help_text="Rows asking to subscribe a contact who unsubscribed, without resubscribe: the "
+        "contact stays unsubscribed; the row's other fields were saved.",
+    )
 
 
 class ContactImportSerializer(serializers.Serializer):
@@ -221,6 +298,11 @@ class ContactImportSerializer(serializers.Serializer):
         help_text="CSV with a header row; `email` is required, unknown columns go to attributes."
     )
     lists = serializers.PrimaryKeyRelatedField(many=True, queryset=ContactList.objects.all(), required=False)
+    resubscribe = _resubscribe_field()
+    reason = _reason_field()
+
+    def validate(self, attrs):
+        return _consent_fields_check(attrs)
 
 
 class ContactListSerializer(serializers.ModelSerializer):

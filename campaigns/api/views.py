@@ -2,7 +2,7 @@
 
 import csv
 import io
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from django.db import transaction
 from django.db.models import Count
@@ -24,11 +24,16 @@ from campaigns.audience import (
     list_add_contacts,
     list_remove_contacts,
 )
+from campaigns.consent import consent_actor_of_key
 from campaigns.exceptions import InvalidTransition
-from campaigns.models import Campaign, Contact, ContactList, Suppression, Template
+from campaigns.models import Campaign, ConsentChange, Contact, ContactList, Suppression, Template
 from campaigns.rendering import template_compile, template_render
 from core.api.filters import DateTimeFilter
+from core.api.pagination import CursorPagination
 from core.api.parsers import JSONParser
+from core.models import ApiKey
+
+Scope = ApiKey.Scope
 
 # A CSV import is parsed and upserted in chunks of this many rows, in one request.
 CSV_MAX_ROWS = 100_000
@@ -42,6 +47,7 @@ def _bulk_result(result: BulkUpsertResult) -> Response:
         "unchanged": result.unchanged,
         "failed": len(result.errors),
         "errors": result.errors,
+        "kept_unsubscribed": result.kept_unsubscribed,
     }
     return Response(s.BulkResultSerializer(body).data)
 
@@ -98,6 +104,8 @@ class ContactFilter(filters.FilterSet):
 class ContactViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
     """Contacts: CRUD, bulk upsert of up to 10,000 as JSON, and CSV import."""
 
+    scopes = {"read": Scope.READ, "write": Scope.AUDIENCE_WRITE}
+
     queryset = Contact.objects.prefetch_related("lists")
     serializer_class = s.ContactSerializer
     filterset_class = ContactFilter
@@ -112,9 +120,37 @@ class ContactViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
         payload.is_valid(raise_exception=True)
         rows, errors = _validated_rows(enumerate(payload.validated_data["contacts"]))
         lists = tuple(lst.pk for lst in payload.validated_data.get("lists", []))
-        result = contact_bulk_upsert(rows=rows, list_ids=lists)
+        result = contact_bulk_upsert(
+            rows=rows, list_ids=lists, **self._consent(payload.validated_data, ConsentChange.Via.API_BULK)
+        )
         result.errors = sorted(errors + result.errors, key=lambda error: error["row"])
         return _bulk_result(result)
+
+    def _consent(self, validated_data: dict, via: str) -> dict:
+        """Return who asks, and whether and why contacts who unsubscribed are subscribed again."""
+        return {
+            "actor": consent_actor_of_key(api_key=cast(ApiKey, self.request.auth), via=via),
+            "resubscribe": validated_data.get("resubscribe", False),
+            "reason": validated_data.get("reason", ""),
+        }
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if isinstance(self.request.auth, ApiKey):
+            context["consent_actor"] = consent_actor_of_key(
+                api_key=self.request.auth, via=ConsentChange.Via.API
+            )
+        return context
+
+    @extend_schema(responses=s.ConsentChangeSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def consent(self, request, pk=None):
+        """List the contact's consent changes, newest first: from, to, when, who, which way, why."""
+        contact = self.get_object()
+        # Pages in the history's own order (newest first), not by the contacts' ordering fields.
+        paginator = CursorPagination()
+        page = paginator.paginate_queryset(selectors.contact_consent_history(contact=contact), request)
+        return paginator.get_paginated_response(s.ConsentChangeSerializer(page, many=True).data)
 
     @extend_schema(
         request={"multipart/form-data": s.ContactImportSerializer}, responses=s.BulkResultSerializer
@@ -125,8 +161,9 @@ class ContactViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
         payload = s.ContactImportSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         lists = tuple(lst.pk for lst in payload.validated_data.get("lists", []))
+        consent = self._consent(payload.validated_data, ConsentChange.Via.API_IMPORT)
         try:
-            total = _csv_import(payload.validated_data["file"], lists)
+            total = _csv_import(payload.validated_data["file"], lists, consent)
         except (UnicodeDecodeError, csv.Error) as exc:
             raise ValidationError(
                 {"file": [f"Not a readable UTF-8 CSV file: {exc}; {NOTHING_IMPORTED}"]}
@@ -138,7 +175,7 @@ NOTHING_IMPORTED = "nothing was imported."
 
 
 @transaction.atomic
-def _csv_import(file, lists: tuple[int, ...]) -> BulkUpsertResult:
+def _csv_import(file, lists: tuple[int, ...], consent: dict) -> BulkUpsertResult:
     """Upsert a CSV file's rows chunk by chunk, all or nothing for the file.
 
     A problem found further on (too many rows, bytes that are not UTF-8) rolls back the chunks
@@ -156,9 +193,9 @@ def _csv_import(file, lists: tuple[int, ...]) -> BulkUpsertResult:
             )
         chunk.append((reader.line_num, _csv_row(raw)))
         if len(chunk) == CONTACT_BULK_MAX:
-            _import_chunk(chunk, lists, total)
+            _import_chunk(chunk, lists, total, consent)
             chunk = []
-    _import_chunk(chunk, lists, total)
+    _import_chunk(chunk, lists, total, consent)
     return total
 
 
@@ -179,14 +216,15 @@ def _csv_row(raw: dict) -> dict:
     return row
 
 
-def _import_chunk(chunk, lists, total: BulkUpsertResult) -> None:
+def _import_chunk(chunk, lists, total: BulkUpsertResult, consent: dict) -> None:
     if not chunk:
         return
     rows, errors = _validated_rows(chunk)
-    result = contact_bulk_upsert(rows=rows, list_ids=lists)
+    result = contact_bulk_upsert(rows=rows, list_ids=lists, **consent)
     total.created += result.created
     total.updated += result.updated
     total.unchanged += result.unchanged
+    total.kept_unsubscribed += result.kept_unsubscribed
     total.errors = sorted(total.errors + errors + result.errors, key=lambda error: error["row"])
 
 
@@ -200,6 +238,8 @@ class ContactListFilter(filters.FilterSet):
 
 class ContactListViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
     """Contact lists and their members."""
+
+    scopes = {"read": Scope.READ, "write": Scope.AUDIENCE_WRITE}
 
     queryset = ContactList.objects.annotate(member_count=Count("memberships"))
     serializer_class = s.ContactListSerializer
@@ -240,6 +280,9 @@ class ContactListViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
 class TemplateViewSet(viewsets.ModelViewSet):
     """Templates in Django template syntax, and their rendering for one contact."""
 
+    # A preview writes nothing: reading is enough.
+    scopes = {"read": Scope.READ, "write": Scope.CAMPAIGNS_WRITE, "preview": Scope.READ}
+
     queryset = Template.objects.all()
     serializer_class = s.TemplateSerializer
     filterset_fields = ["name"]
@@ -276,6 +319,8 @@ class CampaignFilter(filters.FilterSet):
 
 class CampaignViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
     """Campaigns with their steps and lists; status moves and a dry run of the audience."""
+
+    scopes = {"read": Scope.READ, "write": Scope.CAMPAIGNS_WRITE}
 
     queryset = Campaign.objects.prefetch_related("steps__template", "lists")
     serializer_class = s.CampaignSerializer
@@ -354,6 +399,8 @@ class SuppressionViewSet(
     Deleting one lets campaigns mail the address again; SES's own account-level suppression
     list, if the address is on it, still applies.
     """
+
+    scopes = {"read": Scope.READ, "write": Scope.SUPPRESSIONS_ADMIN}
 
     queryset = Suppression.objects.all()
     serializer_class = s.SuppressionSerializer

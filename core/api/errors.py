@@ -1,4 +1,4 @@
-"""One error format for the whole API: {"error": {"status", "code", "message", "fields"?}}."""
+"""One error format for the whole API: {"error": {"status", "code", "message", "fields"?, "scope"?}}."""
 
 import logging
 
@@ -12,6 +12,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from core.api.scopes import ScopeMissing
 from core.exceptions import CampanileError, ObjectNotFound
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def api_exception_handler(exc, context):
         exc = exceptions.NotFound(str(exc))
     elif isinstance(exc, CampanileError):
         # A rule of the domain said no (an invalid status move, say): the resource's state conflicts.
-        exc = Conflict(str(exc))
+        exc = Conflict(str(exc), code=getattr(exc, "api_code", None))
     response = exception_handler(exc, context)
     if response is None:
         return None  # An unexpected error: Django's 500 handling (and logging) applies.
@@ -77,6 +78,8 @@ def api_exception_handler(exc, context):
     else:
         detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
         error = {"code": getattr(detail, "code", "error"), "message": str(detail)}
+    if isinstance(exc, ScopeMissing):
+        error["scope"] = exc.scope  # For programs: the scope to ask for.
     headers = {name: response[name] for name in KEPT_HEADERS if name in response}
     body = {"error": {"status": response.status_code, **error}}
     return Response(body, status=response.status_code, headers=headers)

@@ -224,3 +224,67 @@ def test_the_suppression_form_refuses_an_address_with_an_invisible_character_nam
         {"email": "Info@Bücher.de", "reason": "manual", "source": "admin", "detail": ""},
     )
     assert Suppression.objects.get().email == "info@xn--bcher-kva.de"
+
+
+# --- Consent --------------------------------------------------------------------------------------
+
+
+def _contact_form(contact, **changes) -> dict:
+    """Return the contact change form's POST data, as the page would send it, with changes."""
+    data = {
+        "email": contact.email,
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "external_id": contact.external_id,
+        "attributes": "{}",
+        "timezone": "",
+        "status": contact.status,
+        "consent_reason": "",
+    }
+    for prefix in ("memberships", "consent_changes"):
+        data |= {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}
+    return data | changes
+
+
+def test_a_staff_status_change_needs_a_reason_and_is_audited_and_shown(admin_client, admin_user):
+    from campaigns.models import ConsentChange, Contact
+
+    contact = ContactFactory()
+    url = reverse("admin:campaigns_contact_change", args=[contact.pk])
+    refused = admin_client.post(url, _contact_form(contact, status="unsubscribed"))
+    assert refused.status_code == 200
+    assert "Say why the status changes." in refused.content.decode()
+    contact.refresh_from_db()
+    assert contact.status == Contact.Status.SUBSCRIBED
+
+    done = admin_client.post(
+        url, _contact_form(contact, status="unsubscribed", consent_reason="Asked by phone.")
+    )
+    assert done.status_code == 302
+    change = ConsentChange.objects.get()
+    assert (change.by, change.via, change.user, change.actor, change.reason) == (
+        "staff",
+        "admin",
+        admin_user,
+        admin_user.username,
+        "Asked by phone.",
+    )
+    page = admin_client.get(url).content.decode()
+    assert "Consent history" in page
+    assert "Asked by phone." in page
+
+
+def test_a_staff_resubscribe_needs_the_explicit_tick(admin_client):
+    from campaigns.models import ConsentChange, Contact
+
+    contact = ContactFactory(status=Contact.Status.UNSUBSCRIBED)
+    url = reverse("admin:campaigns_contact_change", args=[contact.pk])
+    without = _contact_form(contact, status="subscribed", consent_reason="They asked.")
+    assert "tick this to subscribe them again" in admin_client.post(url, without).content.decode()
+    contact.refresh_from_db()
+    assert contact.status == Contact.Status.UNSUBSCRIBED
+
+    assert admin_client.post(url, without | {"resubscribe": "on"}).status_code == 302
+    contact.refresh_from_db()
+    assert (contact.status, contact.unsubscribed_at) == (Contact.Status.SUBSCRIBED, None)
+    assert ConsentChange.objects.get().to_status == Contact.Status.SUBSCRIBED

@@ -97,7 +97,12 @@ def test_bulk_upsert_keeps_the_time_an_unsubscribed_contact_left():
     assert result.updated == 1
     contact = Contact.objects.get()
     assert (contact.first_name, contact.unsubscribed_at) == ("Renamed", left)
-    contact_bulk_upsert(rows=[(0, {"email": "gone@example.com", "status": "subscribed"})])
+    # Subscribing them again takes the explicit flag and a reason (F13); it clears the time.
+    contact_bulk_upsert(
+        rows=[(0, {"email": "gone@example.com", "status": "subscribed"})],
+        resubscribe=True,
+        reason="Opted in again at checkout.",
+    )
     contact.refresh_from_db()
     assert (contact.status, contact.unsubscribed_at) == (Contact.Status.SUBSCRIBED, None)
 

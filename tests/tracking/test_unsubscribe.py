@@ -144,3 +144,41 @@ def test_a_suppressed_address_cannot_subscribe_again(ses):
     assert "We cannot mail this address" in refused.content.decode()
     row.contact.refresh_from_db()
     assert row.contact.status == Contact.Status.UNSUBSCRIBED
+
+
+def test_a_one_click_unsubscribe_is_in_the_contacts_consent_history():
+    from campaigns.models import ConsentChange
+
+    row = StepExecutionFactory()
+    token = tokens.step_execution_token(tracking_id=row.tracking_id, purpose=tokens.UNSUBSCRIBE)
+    Client().post(f"/u/{token}", {"List-Unsubscribe": "One-Click"})
+    Client().post(f"/u/{token}", {"List-Unsubscribe": "One-Click"})  # A retry adds nothing.
+
+    change = ConsentChange.objects.get()
+    assert (change.contact, change.from_status, change.to_status) == (
+        row.contact,
+        "subscribed",
+        "unsubscribed",
+    )
+    assert (change.by, change.actor, change.via) == ("contact", row.email, "one_click")
+    assert row.campaign_step.campaign.name in change.reason
+
+
+def test_subscribing_again_on_the_page_is_in_the_consent_history_as_the_contacts_own():
+    from campaigns.models import ConsentChange
+
+    row = StepExecutionFactory()
+    token = tokens.step_execution_token(tracking_id=row.tracking_id, purpose=tokens.UNSUBSCRIBE)
+    Client().post(f"/u/{token}", {"action": "all"})
+    Client().post(f"/u/{token}", {"action": "resubscribe"})
+
+    back, gone = ConsentChange.objects.all()  # Newest first.
+    assert (gone.to_status, gone.via, back.to_status, back.via) == (
+        "unsubscribed",
+        "unsubscribe_page",
+        "subscribed",
+        "unsubscribe_page",
+    )
+    assert (back.by, back.actor) == ("contact", row.email)
+    row.contact.refresh_from_db()
+    assert (row.contact.status, row.contact.unsubscribed_at) == ("subscribed", None)

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from core.models import ApiKey
 from core.services import api_key_create
 
 
@@ -23,13 +24,27 @@ class Command(BaseCommand):
             "marketers, and manage.py loadtest_cleanup deletes them and its messages.",
         )
 
-    def handle(self, *args, name, expires_in_days, rate_limit, load_test, **options):
+        parser.add_argument(
+            "--scope",
+            action="append",
+            choices=ApiKey.Scope.values,
+            dest="scopes",
+            help="What the key may do; repeat for several. Without it: "
+            + ", ".join(ApiKey.DEFAULT_SCOPES)
+            + ". Meanings: "
+            + "; ".join(f"{scope.value}: {scope.label}" for scope in ApiKey.Scope),
+        )
+
+    def handle(self, *args, name, expires_in_days, rate_limit, load_test, scopes, **options):
         expiry = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
         try:
             api_key, key = api_key_create(
-                name=name, expiry_date=expiry, rate_limit=rate_limit, is_load_test=load_test
+                name=name, expiry_date=expiry, rate_limit=rate_limit, is_load_test=load_test, scopes=scopes
             )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
-        self.stderr.write(f"API key “{api_key.name}” created (prefix {api_key.prefix}). Store it now:")
+        self.stderr.write(
+            f"API key “{api_key.name}” created (prefix {api_key.prefix}, scopes "
+            f"{', '.join(api_key.scopes) or 'none'}). Store it now:"
+        )
         self.stdout.write(key)

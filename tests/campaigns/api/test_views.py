@@ -1,7 +1,7 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from campaigns.models import Campaign, Contact, ListMembership, Suppression
+from campaigns.models import Campaign, ConsentChange, Contact, ListMembership, Suppression
 from tests.factories import (
     CampaignFactory,
     ContactFactory,
@@ -597,3 +597,114 @@ def test_a_campaign_sender_is_stored_in_its_canonical_form(api_client):
     created = api_client.post(f"{API}/campaigns", body).json()
     assert created["from_email"] == "Bücher News <news@xn--bcher-kva.de>"
     assert created["reply_to"] == "desk@xn--bcher-kva.de"
+
+
+# --- Consent --------------------------------------------------------------------------------------
+
+
+def _unsubscribed(**fields) -> Contact:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    return ContactFactory(
+        status=Contact.Status.UNSUBSCRIBED, unsubscribed_at=timezone.now() - timedelta(days=3), **fields
+    )
+
+
+def test_a_patch_cannot_silently_undo_an_unsubscribe(api_client):
+    contact = _unsubscribed(first_name="Old")
+    left = contact.unsubscribed_at
+    refused = api_client.patch(f"{API}/contacts/{contact.pk}", {"status": "subscribed", "first_name": "New"})
+    assert refused.status_code == 409
+    error = refused.json()["error"]
+    assert error["code"] == "resubscribe_refused"
+    assert '"resubscribe": true with a "reason"' in error["message"]
+    contact.refresh_from_db()
+    # Nothing of the refused request was saved.
+    assert (contact.status, contact.unsubscribed_at, contact.first_name) == ("unsubscribed", left, "Old")
+    assert not ConsentChange.objects.exists()
+
+    no_reason = api_client.patch(
+        f"{API}/contacts/{contact.pk}", {"status": "subscribed", "resubscribe": True}
+    )
+    assert no_reason.status_code == 400
+    assert "reason" in _fields(no_reason)
+
+
+def test_a_resubscribe_with_the_flag_and_a_reason_is_audited_with_the_key(api_client, api_key):
+    contact = _unsubscribed()
+    body = {"status": "subscribed", "resubscribe": True, "reason": "Opted in again at checkout."}
+    response = api_client.patch(f"{API}/contacts/{contact.pk}", body)
+    assert response.status_code == 200, response.content
+    assert (response.json()["status"], response.json()["unsubscribed_at"]) == ("subscribed", None)
+    assert not {"resubscribe", "reason"} & set(response.json())
+    change = ConsentChange.objects.get()
+    assert (change.by, change.via, change.reason) == ("api_key", "api", "Opted in again at checkout.")
+    assert f"({api_key[0].prefix})" in change.actor
+
+
+def test_an_unsubscribe_through_the_api_is_audited_and_shown_in_the_consent_history(api_client):
+    contact = ContactFactory()
+    api_client.patch(f"{API}/contacts/{contact.pk}", {"status": "unsubscribed", "reason": "Asked by email."})
+    api_client.put(
+        f"{API}/contacts/{contact.pk}",
+        {"email": contact.email, "status": "subscribed", "resubscribe": True, "reason": "Asked back."},
+    )
+    history = api_client.get(f"{API}/contacts/{contact.pk}/consent")
+    assert history.status_code == 200
+    entries = [(e["from_status"], e["to_status"], e["via"], e["reason"]) for e in history.json()["results"]]
+    assert entries == [
+        ("unsubscribed", "subscribed", "api", "Asked back."),
+        ("subscribed", "unsubscribed", "api", "Asked by email."),
+    ]
+
+
+def test_the_consent_history_needs_only_read():
+    from rest_framework.test import APIClient
+
+    from core.services import api_key_create
+
+    contact = ContactFactory()
+    reader = APIClient()
+    reader.credentials(HTTP_X_API_KEY=api_key_create(name="reader", scopes=["read"])[1])
+    assert reader.get(f"{API}/contacts/{contact.pk}/consent").status_code == 200
+    assert reader.patch(f"{API}/contacts/{contact.pk}", {"status": "unsubscribed"}).status_code == 403
+
+
+def test_a_bulk_upsert_after_an_unsubscribe_keeps_it_and_reports_the_row(api_client):
+    _unsubscribed(email="gone@example.com")
+    rows = [
+        {"email": "kept@example.com", "first_name": "Kept"},
+        {"email": "gone@example.com", "first_name": "Renamed", "status": "subscribed"},
+    ]
+    result = api_client.post(f"{API}/contacts/bulk", {"contacts": rows}).json()
+    assert result["kept_unsubscribed"] == [{"row": 1, "email": "gone@example.com"}]
+    assert (result["created"], result["updated"], result["failed"]) == (1, 1, 0)
+    gone = Contact.objects.get(email="gone@example.com")
+    assert (gone.status, gone.first_name) == ("unsubscribed", "Renamed")
+
+    again = {"contacts": rows, "resubscribe": True, "reason": "Re-confirmed by double opt-in."}
+    assert api_client.post(f"{API}/contacts/bulk", again).json()["kept_unsubscribed"] == []
+    assert Contact.objects.get(email="gone@example.com").status == "subscribed"
+    change = ConsentChange.objects.get()
+    assert (change.via, change.reason) == ("api_bulk", "Re-confirmed by double opt-in.")
+    refused = api_client.post(f"{API}/contacts/bulk", {"contacts": rows, "resubscribe": True})
+    assert refused.status_code == 400
+    assert "reason" in _fields(refused)
+
+
+def test_a_csv_import_never_resubscribes_without_the_flag(api_client):
+    _unsubscribed(email="gone@example.com")
+    csv_text = "email,first_name,status\ngone@example.com,Renamed,subscribed\n"
+    upload = SimpleUploadedFile("contacts.csv", csv_text.encode(), content_type="text/csv")
+    result = api_client.post(f"{API}/contacts/import", {"file": upload}, format="multipart").json()
+    assert result["kept_unsubscribed"] == [{"row": 2, "email": "gone@example.com"}]
+    gone = Contact.objects.get(email="gone@example.com")
+    assert (gone.status, gone.first_name) == ("unsubscribed", "Renamed")
+    upload = SimpleUploadedFile("contacts.csv", csv_text.encode(), content_type="text/csv")
+    body = {"file": upload, "resubscribe": "true", "reason": "Signed form on file."}
+    assert (
+        api_client.post(f"{API}/contacts/import", body, format="multipart").json()["kept_unsubscribed"] == []
+    )
+    assert ConsentChange.objects.get().via == "api_import"

@@ -1,0 +1,123 @@
+"""Consent: a contact's status changes, each checked and written to its audit trail (ConsentChange).
+
+A contact who unsubscribed is subscribed again only when the caller says so explicitly
+(`resubscribe`) and gives a reason; unsubscribing needs neither. Every path that changes a status
+comes through here: the API, bulk upserts and imports, the admin, the unsubscribe page and
+one-click.
+"""
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from campaigns.exceptions import ResubscribeRefused
+from campaigns.models import ConsentChange, Contact
+from core.db import server_bound_cursor
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from core.models import ApiKey
+
+
+@dataclass(frozen=True)
+class ConsentActor:
+    """Who changes a status (ConsentChange.By and a name), which way (ConsentChange.Via)."""
+
+    by: str
+    name: str
+    via: str
+    user: "User | None" = None
+
+
+CONSENT_SYSTEM = ConsentActor(by=ConsentChange.By.SYSTEM, name="system", via=ConsentChange.Via.SYSTEM)
+
+
+def consent_actor_of_key(*, api_key: "ApiKey", via: str) -> ConsentActor:
+    """Return the actor for a change an API key asks for."""
+    return ConsentActor(
+        by=ConsentChange.By.API_KEY, name=f"API key “{api_key.name}” ({api_key.prefix})", via=via
+    )
+
+
+def resubscribe_refusal(*, contact: Contact) -> ResubscribeRefused:
+    """Return the error that says how to subscribe a contact who unsubscribed again."""
+    since = f" on {contact.unsubscribed_at:%Y-%m-%d}" if contact.unsubscribed_at else ""
+    return ResubscribeRefused(
+        f"{contact.email} unsubscribed{since}. To subscribe them again, send "
+        '"resubscribe": true with a "reason" (why they may be mailed again).'
+    )
+
+
+# One INSERT for a batch's changes: the per-row values travel as three arrays, the rest once.
+_CONSENT_INSERT = (
+    "INSERT INTO {table} (contact_id, from_status, to_status, by, actor, user_id, via, reason, at) "
+    "SELECT contact_id, from_status, to_status, %s, %s, %s, %s, %s, %s "
+    "FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS change(contact_id, from_status, to_status)"
+)
+
+
+def consent_changes_record(
+    *, changes: list[tuple[int, str, str]], actor: ConsentActor, reason: str, at=None
+) -> None:
+    """Write the audit rows of (contact id, from status, to status) changes in one INSERT."""
+    if not changes:
+        return
+    at = at or timezone.now()
+    actor_name, reason = actor.name[:200], reason.strip()[:500]
+    user_id = actor.user.pk if actor.user is not None else None
+    if connection.vendor != "postgresql":
+        ConsentChange.objects.bulk_create(
+            ConsentChange(
+                contact_id=contact_id,
+                from_status=from_status,
+                to_status=to_status,
+                by=actor.by,
+                actor=actor_name,
+                user_id=user_id,
+                via=actor.via,
+                reason=reason,
+                at=at,
+            )
+            for contact_id, from_status, to_status in changes
+        )
+        return
+    # 10,000 model instances cost seconds; three arrays cost milliseconds (docs/benchmarks).
+    contact_ids, from_statuses, to_statuses = (list(column) for column in zip(*changes, strict=True))
+    with server_bound_cursor() as cursor:
+        cursor.execute(
+            _CONSENT_INSERT.format(table=ConsentChange._meta.db_table),
+            [actor.by, actor_name, user_id, actor.via, reason, at, contact_ids, from_statuses, to_statuses],
+        )
+
+
+@transaction.atomic
+def contact_status_change(
+    *, contact: Contact, status: str, actor: ConsentActor, reason: str = "", resubscribe: bool = False
+) -> bool:
+    """Set a contact's consent status under a row lock and audit it; return whether it changed.
+
+    Raises ResubscribeRefused when a contact who unsubscribed would be subscribed again without
+    resubscribe and a non-empty reason. A re-subscribe clears unsubscribed_at; the trail keeps it.
+    The contact passed in gets the stored status and unsubscribed_at.
+    """
+    stored = Contact.objects.select_for_update().only("status", "unsubscribed_at", "email").get(pk=contact.pk)
+    if stored.status != status:
+        if status == Contact.Status.SUBSCRIBED and not (resubscribe and reason.strip()):
+            raise resubscribe_refusal(contact=stored)
+        now = timezone.now()
+        consent_changes_record(
+            changes=[(stored.pk, stored.status, status)], actor=actor, reason=reason, at=now
+        )
+        stored.status = status
+        stored.unsubscribed_at = now if status == Contact.Status.UNSUBSCRIBED else None
+        Contact.objects.filter(pk=stored.pk).update(
+            status=stored.status, unsubscribed_at=stored.unsubscribed_at, updated_at=now
+        )
+        changed = True
+    else:
+        changed = False
+    contact.status, contact.unsubscribed_at = stored.status, stored.unsubscribed_at
+    return changed

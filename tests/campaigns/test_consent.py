@@ -1,0 +1,169 @@
+"""Consent: every change of a contact's status is audited; a re-subscribe needs the flag and a reason."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from campaigns import audience
+from campaigns.audience import contact_bulk_upsert, contact_unsubscribe
+from campaigns.consent import CONSENT_SYSTEM, ConsentActor, contact_status_change
+from campaigns.exceptions import ResubscribeRefused
+from campaigns.models import ConsentChange, Contact
+from tests.factories import ContactFactory
+
+pytestmark = pytest.mark.django_db
+
+SUBSCRIBED, UNSUBSCRIBED = Contact.Status.SUBSCRIBED, Contact.Status.UNSUBSCRIBED
+SHOP = ConsentActor(by=ConsentChange.By.API_KEY, name="API key “shop” (AbCd1234)", via=ConsentChange.Via.API)
+
+
+def _spy(monkeypatch, module, name: str) -> list[dict]:
+    """Record the keyword arguments of each call to module.name, and still make it."""
+    calls: list[dict] = []
+    real = getattr(module, name)
+
+    def spy(**kwargs):
+        calls.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(module, name, spy)
+    return calls
+
+
+def _gone(**fields) -> Contact:
+    left = timezone.now() - timedelta(days=30)
+    return ContactFactory(status=UNSUBSCRIBED, unsubscribed_at=left, **fields)
+
+
+def test_an_unsubscribe_is_audited_once_with_who_which_way_and_why():
+    contact = ContactFactory()
+    contact_unsubscribe(contact=contact, actor=SHOP, reason="Asked by phone.")
+    contact_unsubscribe(contact=contact, actor=SHOP)  # Idempotent: no second entry.
+
+    (change,) = ConsentChange.objects.all()
+    assert (change.contact, change.from_status, change.to_status) == (contact, SUBSCRIBED, UNSUBSCRIBED)
+    assert (change.by, change.actor, change.via, change.reason) == (
+        "api_key",
+        "API key “shop” (AbCd1234)",
+        "api",
+        "Asked by phone.",
+    )
+    contact.refresh_from_db()
+    assert contact.status == UNSUBSCRIBED
+    assert contact.unsubscribed_at is not None
+
+
+@pytest.mark.parametrize(
+    ("resubscribe", "reason"), [(False, ""), (False, "Opted in."), (True, ""), (True, "  ")]
+)
+def test_a_resubscribe_without_the_flag_and_a_reason_is_refused_and_changes_nothing(resubscribe, reason):
+    contact = _gone()
+    left = contact.unsubscribed_at
+    with pytest.raises(ResubscribeRefused, match='"resubscribe": true with a "reason"'):
+        contact_status_change(
+            contact=contact, status=SUBSCRIBED, actor=SHOP, reason=reason, resubscribe=resubscribe
+        )
+    contact.refresh_from_db()
+    assert (contact.status, contact.unsubscribed_at) == (UNSUBSCRIBED, left)
+    assert not ConsentChange.objects.exists()
+
+
+def test_a_resubscribe_with_the_flag_and_a_reason_clears_the_time_and_keeps_it_in_the_history():
+    contact = _gone()
+    assert contact_status_change(
+        contact=contact, status=SUBSCRIBED, actor=SHOP, reason="Opted in at checkout.", resubscribe=True
+    )
+    contact.refresh_from_db()
+    assert (contact.status, contact.unsubscribed_at) == (SUBSCRIBED, None)
+    change = ConsentChange.objects.get()
+    assert (change.from_status, change.to_status, change.reason) == (
+        UNSUBSCRIBED,
+        SUBSCRIBED,
+        "Opted in at checkout.",
+    )
+
+
+def test_a_bulk_upsert_never_resubscribes_without_the_flag_and_loses_nothing_else():
+    gone = _gone(email="gone@example.com", first_name="Old")
+    left = gone.unsubscribed_at
+    rows = [
+        (0, {"email": "new@example.com", "status": "subscribed"}),
+        (1, {"email": "gone@example.com", "first_name": "Renamed", "status": "subscribed"}),
+    ]
+    result = contact_bulk_upsert(rows=rows, actor=SHOP)
+
+    assert result.kept_unsubscribed == [{"row": 1, "email": "gone@example.com"}]
+    assert (result.created, result.updated, result.errors) == (1, 1, [])
+    gone.refresh_from_db()
+    assert (gone.status, gone.unsubscribed_at, gone.first_name) == (UNSUBSCRIBED, left, "Renamed")
+    assert not ConsentChange.objects.exists()
+
+
+def test_a_bulk_upsert_audits_each_status_it_changes_in_one_insert(monkeypatch):
+    _gone(email="back@example.com")
+    ContactFactory(email="leaving@example.com")
+    ContactFactory(email="same@example.com")
+    rows = [
+        (0, {"email": "back@example.com", "status": "subscribed"}),
+        (1, {"email": "leaving@example.com", "status": "unsubscribed"}),
+        (2, {"email": "same@example.com", "status": "subscribed", "first_name": "Same"}),
+        (3, {"email": "brand-new@example.com", "status": "unsubscribed"}),
+    ]
+    records = _spy(monkeypatch, audience, "consent_changes_record")
+    with CaptureQueriesContext(connection) as queries:
+        result = contact_bulk_upsert(
+            rows=rows, actor=SHOP, resubscribe=True, reason="Double opt-in confirmed."
+        )
+
+    assert result.kept_unsubscribed == []
+    assert len(records) == 1  # One call, one INSERT of every change: none through the ORM.
+    assert not [q for q in queries if ConsentChange._meta.db_table in q["sql"]]
+    changes = {c.contact.email: (c.from_status, c.to_status, c.reason) for c in ConsentChange.objects.all()}
+    assert changes == {
+        "back@example.com": (UNSUBSCRIBED, SUBSCRIBED, "Double opt-in confirmed."),
+        "leaving@example.com": (SUBSCRIBED, UNSUBSCRIBED, "Double opt-in confirmed."),
+    }
+    statuses = dict(Contact.objects.values_list("email", "status"))
+    assert statuses == {
+        "back@example.com": SUBSCRIBED,
+        "leaving@example.com": UNSUBSCRIBED,
+        "same@example.com": SUBSCRIBED,
+        "brand-new@example.com": UNSUBSCRIBED,
+    }
+    assert Contact.objects.get(email="back@example.com").unsubscribed_at is None
+
+
+def test_a_bulk_upsert_without_status_changes_writes_no_audit_and_takes_no_lock(monkeypatch):
+    ContactFactory(email="a@example.com")
+    locks = _spy(monkeypatch, audience, "_contacts_lock")
+    contact_bulk_upsert(rows=[(0, {"email": "a@example.com", "first_name": "A", "status": "subscribed"})])
+    assert locks == []
+    assert not ConsentChange.objects.exists()
+
+
+def test_an_unsubscribe_landing_during_a_bulk_upsert_is_never_undone(postgres_only, monkeypatch):
+    contact = ContactFactory(email="racing@example.com")
+    match = audience._contacts_matching
+
+    def match_then_unsubscribe(**kwargs):
+        matching = match(**kwargs)
+        # The contact clicks one-click after the import read them as subscribed.
+        Contact.objects.filter(pk=contact.pk).update(status=UNSUBSCRIBED, unsubscribed_at=timezone.now())
+        return matching
+
+    monkeypatch.setattr(audience, "_contacts_matching", match_then_unsubscribe)
+    row = {"email": "racing@example.com", "first_name": "Renamed", "status": "subscribed"}
+    contact_bulk_upsert(rows=[(0, row)], actor=SHOP)
+
+    contact.refresh_from_db()
+    assert (contact.status, contact.first_name) == (UNSUBSCRIBED, "Renamed")
+    assert contact.unsubscribed_at is not None
+
+
+def test_the_system_actor_is_the_default():
+    contact = ContactFactory()
+    contact_unsubscribe(contact=contact)
+    assert ConsentChange.objects.get().by == CONSENT_SYSTEM.by == "system"
