@@ -40,7 +40,7 @@ test: install
 .PHONY: fuzz
 fuzz: export PATH := $(BIN):$(PATH)
 fuzz: install
-	SCHEMATHESIS_EXAMPLES=$${SCHEMATHESIS_EXAMPLES:-50} python -m pytest -n auto -p no:randomly tests/test_api_schema.py
+	SCHEMATHESIS_EXAMPLES=$${SCHEMATHESIS_EXAMPLES:-150} python -m pytest -n auto -p no:randomly tests/test_api_schema.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -152,7 +152,14 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
     appended ?url=) can choose it.
     """
     found = tokens.click_token_read(token)
-    target = hits.link_target(found[1]) if found else None
+    try:
+        target = hits.link_target(found[1]) if found else None
+    except DatabaseError:
+        # Only the database knows where a link this process has not served yet leads.
+        logger.exception("A click could not be resolved: the database is unavailable.")
+        return HttpResponse(
+            "Temporarily unavailable; try again shortly.", status=503, content_type="text/plain"
+        )
     if found is None or target is None:
         raise Http404("This link is not valid.")
     _hit(request, kind=TrackingHit.Kind.CLICK, tracking_id=found[0], link_id=found[1])

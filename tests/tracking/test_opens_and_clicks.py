@@ -394,3 +394,23 @@ def test_gmail_and_yahoo_proxy_opens_are_a_persons_open_once_per_email(ses, prox
 
     stats = campaign_stats(campaign=row.step.campaign)
     assert (stats["opens_unique"], stats["opens_total"], stats["machine_opens_total"]) == (1, 1, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_database_down_a_served_link_still_redirects_and_another_answers_503(ses, redis_only):
+    from django.db import connection
+
+    _row, html = _send()
+    first, second = _paths(html, "c")
+    client = Client()
+    assert client.get(first).status_code == 302  # This process now knows where it leads.
+    port = connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict["PORT"] = 1  # Nothing listens there: every connection is refused.
+    try:
+        again, other = client.get(first), client.get(second)
+    finally:
+        connection.close()
+        connection.settings_dict["PORT"] = port
+    assert again.status_code == 302
+    assert other.status_code == 503
