@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from campaigns import selectors, services
-from campaigns.consent import ConsentActor, contact_status_change
+from campaigns.consent import ConsentActor, contact_status_change, reason_given
 from campaigns.models import (
     Campaign,
     CampaignAudit,
@@ -131,7 +131,7 @@ class ContactForm(forms.ModelForm):
         cleaned = self.cleaned_data
         if self.instance.pk is None or "status" not in self.changed_data:
             return cleaned
-        if not cleaned.get("consent_reason", "").strip():
+        if not reason_given(cleaned.get("consent_reason", "")):
             self.add_error("consent_reason", "Say why the status changes.")
         was_unsubscribed = self.initial.get("status") == Contact.Status.UNSUBSCRIBED
         if (

@@ -14,6 +14,7 @@ from campaigns.consent import (
     ConsentActor,
     consent_changes_record,
     contact_status_change,
+    reason_given,
 )
 from campaigns.models import (
     Contact,
@@ -99,7 +100,7 @@ def contact_bulk_upsert(
         changing = _status_changes_settle(
             accepted=accepted,
             statuses=statuses,
-            resubscribe=resubscribe and bool(reason.strip()),
+            resubscribe=resubscribe and reason_given(reason),
             result=result,
         )
         known = set(statuses)

@@ -6,6 +6,7 @@ comes through here: the API, bulk upserts and imports, the admin, the unsubscrib
 one-click.
 """
 
+import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,11 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
     from core.models import ApiKey
+
+
+def reason_given(reason: str) -> bool:
+    """Tell whether a reason says something: a visible character, not only spaces or invisible ones."""
+    return any(not char.isspace() and unicodedata.category(char) not in {"Cc", "Cf"} for char in reason)
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,7 @@ def contact_status_change(
     """
     stored = Contact.objects.select_for_update().only("status", "unsubscribed_at", "email").get(pk=contact.pk)
     if stored.status != status:
-        if status == Contact.Status.SUBSCRIBED and not (resubscribe and reason.strip()):
+        if status == Contact.Status.SUBSCRIBED and not (resubscribe and reason_given(reason)):
             raise resubscribe_refusal(contact=stored)
         now = timezone.now()
         consent_changes_record(

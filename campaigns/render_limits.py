@@ -71,6 +71,11 @@ class BudgetContext(Context):
         self.budget.spend()
         return super().update(other_dict)
 
+    # {% with %} pushes the values it has just computed: its filters' time is charged here.
+    def push(self, *args: Any, **kwargs: Any) -> Any:
+        self.budget.spend()
+        return super().push(*args, **kwargs)
+
 
 class _Measured(Node):
     """A leaf of a compiled template that charges the render's budget with what it produced."""
@@ -114,20 +119,33 @@ def _measure_nodelist(nodelist: NodeList, *, in_loop: bool) -> None:
 _WIDTHS = frozenset({"ljust", "rjust", "center", "floatformat"})
 
 
+def _width(arg: Any) -> int:
+    """Read a width as Django's filters do (int() takes signs, spaces and underscores); 0 if none."""
+    try:
+        return abs(int(str(arg).strip().rstrip("gu")))  # floatformat's "2g", "-3u" suffixes
+    except ValueError:
+        return 0  # The filter refuses it itself.
+
+
+def _size(value: Any) -> int:
+    return len(value) if isinstance(value, str | list | tuple) else 0
+
+
 def _size_asked(name: str, value: Any, arg: Any) -> int:
     """Return the size a filter is asked to build, before it builds it."""
     if name in _WIDTHS:
-        digits = re.search(r"\d+", str(arg))
-        return int(digits.group()) if digits else 0
-    if name == "stringformat":
+        return _width(arg)
+    if name == "stringformat":  # %-format widths and precisions are plain digits.
         return max((int(number) for number in re.findall(r"\d+", str(arg))), default=0)
     if name == "join" and isinstance(value, list | tuple | str):
         return len(str(arg)) * len(value) + sum(len(str(item)) for item in value)
+    if name == "add":  # Strings and lists concatenate: a few nested {% with %} would double them.
+        return _size(value) + _size(arg)
     return 0
 
 
 def _bounded(name: str, func: Callable) -> Callable:
-    sized = name in _WIDTHS or name in {"stringformat", "join"}
+    sized = name in _WIDTHS or name in {"stringformat", "join", "add"}
 
     @functools.wraps(func)
     def bounded(value: Any, *args: Any, **kwargs: Any) -> Any:
@@ -135,8 +153,8 @@ def _bounded(name: str, func: Callable) -> Callable:
         if sized and (asked := _size_asked(name, value, args[0] if args else None)) > limit:
             raise TemplateLimitExceeded(f"|{name} is asked for {asked:,} characters; the limit is {limit:,}")
         result = func(value, *args, **kwargs)
-        if isinstance(result, str) and len(result) > limit:
-            raise TemplateLimitExceeded(f"|{name} made {len(result):,} characters; the limit is {limit:,}")
+        if _size(result) > limit:  # Characters of a string, items of a list.
+            raise TemplateLimitExceeded(f"|{name} made {_size(result):,} characters; the limit is {limit:,}")
         return result
 
     return bounded

@@ -7,7 +7,9 @@ suppression matches whatever spelling arrives later (docs/api.md, "Addresses"):
 - a control or format character (Unicode Cc and Cf: zero-width spaces and joiners, the soft
   hyphen, byte-order marks…) or whitespace inside refuses the address: they are invisible, and
   mail systems drop or map them, so they would make a second contact for the same mailbox;
-- the local part (before the @) must be ASCII: SES does not support SMTPUTF8 (RFC 6531);
+- the local part (before the @) must be ASCII: SES does not support SMTPUTF8 (RFC 6531); it is
+  a dot-atom, unquoted (`"x"@example.com` is stored as `x@example.com`, other quoted forms are
+  refused), and the domain is a name, never an IP literal;
 - a non-ASCII domain is mapped with IDNA 2008 and UTS #46 (the `idna` package) to the ASCII form
   SES requires: `example。com` becomes `example.com`, `bücher.de` becomes `xn--bcher-kva.de`;
 - the result is lower-cased and must pass Django's validate_email and fit 254 characters.
@@ -40,6 +42,9 @@ _PLAIN = (
     r"@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.[a-z]{2,63}"
 )
 _PLAIN_ADDRESS = re.compile(_PLAIN, re.IGNORECASE)
+# A local part as RFC 5322's dot-atom: what needs no quotes. A quoted one names the same mailbox as
+# its unquoted spelling when it has one, and would otherwise slip past a suppression.
+_DOT_ATOM = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*", re.IGNORECASE)
 
 # The everyday shape of a sender: a plain address, bare or as `Some Name <address>` with a name of
 # letters, digits, spaces, `_`, `'` and `-` only, which the header parser reads the same way.
@@ -88,6 +93,15 @@ def _email_canonical_fully(value: str) -> str:
             f"{value!r} is not a valid address: the part before the @ must be ASCII "
             "(Amazon SES cannot send to or from other addresses)."
         )
+    if len(local) > 2 and local[0] == local[-1] == '"' and _DOT_ATOM.fullmatch(local[1:-1]):
+        local = local[1:-1]  # "x"@example.com is x@example.com: one mailbox, one stored spelling.
+    if not _DOT_ATOM.fullmatch(local):
+        raise ValidationError(
+            f"{value!r} is not a valid address: the part before the @ may hold letters, digits, "
+            "dots and ! # $ % & ' * + / = ? ^ _ ` { | } ~ - only, unquoted."
+        )
+    if domain.startswith("["):
+        raise ValidationError(f"{value!r} is not a valid address: write a domain name, not an IP address.")
     if not domain.isascii():
         try:
             domain = idna.encode(domain, uts46=True).decode("ascii")

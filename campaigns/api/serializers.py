@@ -12,7 +12,7 @@ from rest_framework import serializers
 
 from campaigns import services
 from campaigns.audience import CONTACT_BULK_MAX, suppression_add
-from campaigns.consent import contact_status_change
+from campaigns.consent import contact_status_change, reason_given
 from campaigns.models import (
     Campaign,
     CampaignStep,
@@ -73,7 +73,7 @@ def _timezone(value: str) -> str:
 
 
 def _consent_fields_check(attrs: dict) -> dict:
-    if attrs.get("resubscribe") and not attrs.get("reason", "").strip():
+    if attrs.get("resubscribe") and not reason_given(attrs.get("reason", "")):
         raise serializers.ValidationError(
             {"reason": ["Required with resubscribe: say why the contact may be mailed again."]}
         )

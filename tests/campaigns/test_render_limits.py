@@ -50,6 +50,7 @@ def test_a_million_step_loop_is_refused_when_saved(settings):
         "{% endwith %}{% endwith %}{% endwith %}",
         "{% for x in " + HUNDRED + " %}{% for y in " + HUNDRED + " %}ab{% endfor %}{% endfor %}",
         "{{ 'abcdefghij'|join:'" + "-" * 400 + "' }}",
+        "{% with a='x'|make_list %}" + "{% with a=a|add:a %}" * 15 + "{{ a|length }}" + "{% endwith %}" * 16,
     ],
 )
 def test_every_way_of_growing_the_output_stops_at_the_limit(settings, source):
@@ -57,6 +58,14 @@ def test_every_way_of_growing_the_output_stops_at_the_limit(settings, source):
     with pytest.raises(ValidationError) as refused:
         template_validate(template=TemplateFactory.build(html_body=source))
     assert "2,000" in str(refused.value.message_dict["html_body"])
+
+
+@pytest.mark.parametrize("width", ["'3_000'", "' 3000 '", "'+3000'"])
+def test_a_width_spelled_any_way_int_reads_is_refused_before_it_is_built(settings, width):
+    settings.TEMPLATE_MAX_OUTPUT_CHARS = 2000
+    with pytest.raises(ValidationError) as refused:
+        template_validate(template=TemplateFactory.build(html_body=f"{{{{ 'x'|ljust:{width} }}}}"))
+    assert "asked for 3,000 characters" in str(refused.value.message_dict["html_body"])
 
 
 def test_a_template_within_the_bounds_renders_as_before(settings):

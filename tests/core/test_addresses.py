@@ -33,7 +33,7 @@ def test_email_validate_refuses_bad_addresses(email):
 
 
 @pytest.mark.parametrize(
-    "email", ["o'brien@example.com", "user@[127.0.0.1]", "user@localhost", "user@bücher.example"]
+    "email", ["o'brien@example.com", "a!b#c{d}@example.com", "user@localhost", "user@bücher.example"]
 )
 def test_email_validate_falls_back_to_django_for_rarer_valid_shapes(email):
     validate_email(email)
@@ -59,6 +59,30 @@ def test_an_address_with_an_invisible_or_control_character_is_refused_naming_it(
 
     assert f"U+{ord(char):04X}" in refused.value.messages[0]
     assert repr(email) in refused.value.messages[0]
+
+
+@pytest.mark.parametrize(
+    ("spelling", "stored"),
+    [('"x"@example.com', "x@example.com"), ('"X.Y"@EXAMPLE\u3002com', "x.y@example.com")],
+)
+def test_a_quoted_local_part_is_stored_as_its_unquoted_spelling(spelling, stored):
+    assert email_canonical(spelling) == stored
+
+
+@pytest.mark.parametrize(
+    ("email", "says"),
+    [
+        ('"x,y"@example.com', "unquoted"),
+        ('"a@b"@example.com', "unquoted"),
+        ('"x\\"@example.com', "unquoted"),
+        ("user@[127.0.0.1]", "not an IP address"),
+        ("user@[IPv6:2001:db8::1]", "not an IP address"),
+    ],
+)
+def test_quoted_local_parts_without_a_plain_spelling_and_ip_literals_are_refused(email, says):
+    with pytest.raises(ValidationError) as refused:
+        email_canonical(email)
+    assert says in refused.value.messages[0]
 
 
 def test_whitespace_inside_an_address_is_refused_and_around_it_trimmed():

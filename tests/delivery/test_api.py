@@ -407,10 +407,11 @@ def test_a_recipient_with_an_invisible_character_is_refused_not_sent_past_its_su
     assert sent_messages() == []
 
 
-def test_a_recipient_spelled_another_way_is_the_suppressed_address(api_client, sample_world, ses):
+@pytest.mark.parametrize("spelling", ["X@EXAMPLE\u3002com", '"x"@example.com', '"X"@EXAMPLE.com'])
+def test_a_recipient_spelled_another_way_is_the_suppressed_address(api_client, sample_world, ses, spelling):
     SuppressionFactory(email="x@example.com")
 
-    response = _post(api_client, {**SAMPLE, "to": "X@EXAMPLE\u3002com", "user_id": ""})
+    response = _post(api_client, {**SAMPLE, "to": spelling, "user_id": ""})
     _deliver_all()
 
     assert response.json()["status"] == "suppressed"

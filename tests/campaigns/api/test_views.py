@@ -625,11 +625,14 @@ def test_a_patch_cannot_silently_undo_an_unsubscribe(api_client):
     assert (contact.status, contact.unsubscribed_at, contact.first_name) == ("unsubscribed", left, "Old")
     assert not ConsentChange.objects.exists()
 
-    no_reason = api_client.patch(
-        f"{API}/contacts/{contact.pk}", {"status": "subscribed", "resubscribe": True}
-    )
-    assert no_reason.status_code == 400
-    assert "reason" in _fields(no_reason)
+    for blank in ({}, {"reason": " \u200b\u2060 "}):  # None, or one a reader can't see.
+        no_reason = api_client.patch(
+            f"{API}/contacts/{contact.pk}", {"status": "subscribed", "resubscribe": True, **blank}
+        )
+        assert no_reason.status_code == 400
+        assert "reason" in _fields(no_reason)
+    contact.refresh_from_db()
+    assert contact.status == "unsubscribed"
 
 
 def test_a_resubscribe_with_the_flag_and_a_reason_is_audited_with_the_key(api_client, api_key):
