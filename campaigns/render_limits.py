@@ -190,8 +190,15 @@ def lorem(parser: Any, token: Any) -> Node:
     return node
 
 
-# {% debug %} prints the whole context and every loaded module: nothing an email should hold.
-@register.tag
-def debug(parser: Any, token: Any) -> Node:
-    """Refuse {% debug %} in an email."""
-    raise TemplateSyntaxError("{% debug %} has no place in an email")
+# {% debug %} prints the whole context and every loaded module, {% url %} Campanile's own paths
+# (the admin's among them), {% csrf_token %} a form field: nothing an email should hold.
+def _refused(name: str) -> Callable:
+    def refuse(parser: Any, token: Any) -> Node:
+        raise TemplateSyntaxError(f"{{% {name} %}} has no place in an email")
+
+    refuse.__doc__ = f"Refuse {{% {name} %}} in an email."
+    return refuse
+
+
+for _tag in ("debug", "url", "csrf_token"):
+    register.tag(_tag, _refused(_tag))

@@ -85,9 +85,10 @@ def test_a_template_within_the_bounds_renders_as_before(settings):
     assert rendered.html == "<li>a    |</li><li>b    |</li>lorem ipsum 3.14 a, b"
 
 
-def test_the_debug_tag_is_refused():
+@pytest.mark.parametrize("tag", ["{% debug %}", "{% url 'admin:index' %}", "{% csrf_token %}"])
+def test_tags_that_reveal_the_server_are_refused(tag):
     with pytest.raises(ValidationError) as refused:
-        template_validate(template=TemplateFactory.build(html_body="{% debug %}"))
+        template_validate(template=TemplateFactory.build(html_body=tag))
     assert "no place in an email" in str(refused.value)
 
 
