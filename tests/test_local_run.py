@@ -1,4 +1,4 @@
-"""`make run` on embedded defaults: the demo tells the whole truth within a minute, the README's API
+"""`make run` on embedded defaults: the demo tells the whole truth, the README's API
 example runs as printed, and the stack survives losing its broker connections and stops on Ctrl-C."""
 
 import re
@@ -14,8 +14,10 @@ from benchmarks._local_stack import LocalStack, http
 from tests.utils import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
-#: What the newsletter's report must show, non-zero, within a minute of the stack answering.
+#: What the newsletter's report must show, non-zero, once the demo has sent.
 FIGURES = ("delivered", "bounced_hard", "complained", "suppressed", "opens_unique", "clicks_unique")
+#: Past this, the demo is taken for stuck: five times the 40 s it took on the machine it was built on.
+DEMO_GUARD_SECONDS = 200
 
 
 def _readme_api_example() -> str:
@@ -71,9 +73,10 @@ def test_make_run_demo_shows_the_whole_truth_and_the_stack_survives_losing_its_b
         def report() -> dict:
             return http("GET", stats_url, **auth)[1]
 
-        shown = wait_until(
-            lambda: all(report().get(figure) for figure in FIGURES), 60 - (time.monotonic() - up)
-        )
+        # How soon each figure shows is a speed, measured by the soak benchmark
+        # (docs/benchmarks/soak.md, "demo's first minute"); here only that every one does, with a
+        # bound that stops a hung stack, not a slow machine.
+        shown = wait_until(lambda: all(report().get(figure) for figure in FIGURES), DEMO_GUARD_SECONDS)
         assert shown, f"{time.monotonic() - up:.0f} s after start the report showed {report()}"
 
         # Once the newsletter's events are in and its readers done, the report and the stand-in's
