@@ -5,16 +5,18 @@ Templates are written by people we trust to write marketing copy, not to run cod
 that renders them. Three bounds apply to every render of the email engine:
 
 - every filter's result and every size a filter is asked for (a width, a precision) stays within
-  `TEMPLATE_MAX_OUTPUT_CHARS`, checked before the filter builds anything large;
+  `TEMPLATE_MAX_OUTPUT_CHARS` (lists within MAX_LIST_ITEMS), checked before the filter builds
+  anything large, and every string a filter makes counts against the render's total;
 - the text produced so far, counted as each piece is rendered, stays within the same limit;
-- the render stops once it has taken `TEMPLATE_RENDER_MAX_SECONDS` of CPU time, checked as pieces
-  are rendered and loops step.
+- the render stops once it has taken `TEMPLATE_RENDER_MAX_SECONDS` of CPU time, checked after
+  every filter, piece and loop step.
 
 This module is also the engine's last builtin library: its filters replace Django's own.
 """
 
 import functools
 import re
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, cast
@@ -30,26 +32,39 @@ from campaigns.exceptions import TemplateLimitExceeded
 register = Library()
 
 
-class RenderBudget:
-    """What one render has used so far: characters produced and this thread's CPU time."""
+# The budget of the render running on this thread, which the filters charge: they get no context.
+_current = threading.local()
 
-    # Reading the thread's CPU clock costs about as much as rendering a small piece: every
-    # CLOCK_EVERY-th charge reads it.
-    CLOCK_EVERY = 32
+#: The most items a filter may return as a list: each later filter walks every one of them.
+MAX_LIST_ITEMS = 10_000
+
+
+class RenderBudget:
+    """What one render has used so far: characters produced and this thread's CPU time.
+
+    Used as a context manager around the render: inside it, every filter charges what it made.
+    """
 
     def __init__(self) -> None:
-        self.chars = self.charges = 0
+        self.chars = 0
         self.max_chars = settings.TEMPLATE_MAX_OUTPUT_CHARS
         # CPU time, not wall time: a render that waits for the GIL behind other threads is not slow.
         self.deadline = time.thread_time() + settings.TEMPLATE_RENDER_MAX_SECONDS
 
+    def __enter__(self) -> "RenderBudget":
+        self._outer = getattr(_current, "budget", None)
+        _current.budget = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _current.budget = self._outer
+
     def spend(self, chars: int = 0) -> None:
         """Count produced characters; raise once either bound is passed."""
         self.chars += chars
-        self.charges += 1
         if self.chars > self.max_chars:
             raise TemplateLimitExceeded(f"it renders more than {self.max_chars:,} characters")
-        if self.charges % self.CLOCK_EVERY == 0 and time.thread_time() > self.deadline:
+        if time.thread_time() > self.deadline:
             raise TemplateLimitExceeded(
                 f"it takes more than {settings.TEMPLATE_RENDER_MAX_SECONDS:g} s to render"
             )
@@ -120,11 +135,13 @@ _WIDTHS = frozenset({"ljust", "rjust", "center", "floatformat"})
 
 
 def _width(arg: Any) -> int:
-    """Read a width as Django's filters do (int() takes signs, spaces and underscores); 0 if none."""
-    try:
-        return abs(int(str(arg).strip().rstrip("gu")))  # floatformat's "2g", "-3u" suffixes
-    except ValueError:
-        return 0  # The filter refuses it itself.
+    """Read a width as Django's filters do, int() of the argument itself (a float, "3_000"); 0 if none."""
+    for candidate in (arg, str(arg).strip().rstrip("gu")):  # floatformat's "2g", "-3u" suffixes
+        try:
+            return abs(int(candidate))
+        except (ValueError, TypeError, OverflowError):
+            continue
+    return 0  # The filter refuses it itself.
 
 
 def _size(value: Any) -> int:
@@ -152,9 +169,19 @@ def _bounded(name: str, func: Callable) -> Callable:
         limit = settings.TEMPLATE_MAX_OUTPUT_CHARS
         if sized and (asked := _size_asked(name, value, args[0] if args else None)) > limit:
             raise TemplateLimitExceeded(f"|{name} is asked for {asked:,} characters; the limit is {limit:,}")
+        lists = (value, args[0]) if name == "add" and args else ()
+        if all(isinstance(side, list | tuple) for side in lists) and sum(map(len, lists)) > MAX_LIST_ITEMS:
+            raise TemplateLimitExceeded(f"|add is asked for more than {MAX_LIST_ITEMS:,} items")
         result = func(value, *args, **kwargs)
-        if _size(result) > limit:  # Characters of a string, items of a list.
+        if isinstance(result, list | tuple) and len(result) > MAX_LIST_ITEMS:
+            raise TemplateLimitExceeded(
+                f"|{name} made {len(result):,} items; the limit is {MAX_LIST_ITEMS:,}"
+            )
+        if _size(result) > limit:
             raise TemplateLimitExceeded(f"|{name} made {_size(result):,} characters; the limit is {limit:,}")
+        budget = getattr(_current, "budget", None)
+        if budget is not None:  # Every value a filter makes counts, kept or not ({% regroup %}'s keys).
+            budget.spend(len(result) if isinstance(result, str) else 0)
         return result
 
     return bounded

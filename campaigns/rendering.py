@@ -81,7 +81,8 @@ def template_validate(*, template: Template) -> None:
     for part, source in parts:
         try:
             if source is not None:
-                source.render(BudgetContext(context, budget=RenderBudget()))
+                with RenderBudget() as budget:
+                    source.render(BudgetContext(context, budget=budget))
         except TemplateLimitExceeded as exc:
             raise ValidationError({part: f"This template is too costly to send: {exc}."}) from exc
         except Exception:  # noqa: S112 - other failures depend on each contact's data; sending reports them.
@@ -111,17 +112,17 @@ def template_render(
     `extra` adds variables of the email itself, such as `unsubscribe_url`.
     """
     context = {**template_context(contact=contact), **(extra or {})}
-    budget = RenderBudget()  # One per email: its three parts share the bounds.
     try:
         if compiled.subject is None:
             raise ValueError("the subject is empty")
-        # Subject and text are not HTML: escaping would show "&amp;" to the reader.
-        subject = compiled.subject.render(BudgetContext(context, autoescape=False, budget=budget))
-        html = compiled.html.render(BudgetContext(context, budget=budget)) if compiled.html else ""
-        if compiled.text:
-            text = compiled.text.render(BudgetContext(context, autoescape=False, budget=budget))
-        else:
-            text = get_text(html, _TEXT_CONFIG).strip()
+        with RenderBudget() as budget:  # One per email: its three parts share the bounds.
+            # Subject and text are not HTML: escaping would show "&amp;" to the reader.
+            subject = compiled.subject.render(BudgetContext(context, autoescape=False, budget=budget))
+            html = compiled.html.render(BudgetContext(context, budget=budget)) if compiled.html else ""
+            if compiled.text:
+                text = compiled.text.render(BudgetContext(context, autoescape=False, budget=budget))
+            else:
+                text = get_text(html, _TEXT_CONFIG).strip()
     except TemplateLimitExceeded as exc:
         raise TemplateLimitExceeded(f"{compiled.name}: {exc}") from exc
     except Exception as exc:  # A template filter can raise anything; it fails this one email only.

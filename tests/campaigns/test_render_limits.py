@@ -51,6 +51,8 @@ def test_a_million_step_loop_is_refused_when_saved(settings):
         "{% for x in " + HUNDRED + " %}{% for y in " + HUNDRED + " %}ab{% endfor %}{% endfor %}",
         "{{ 'abcdefghij'|join:'" + "-" * 400 + "' }}",
         "{% with a='x'|make_list %}" + "{% with a=a|add:a %}" * 15 + "{{ a|length }}" + "{% endwith %}" * 16,
+        "{% with a='ab'|make_list %}{% with b=a|add:a|add:a|add:a %}"
+        "{% regroup b by lower|ljust:'1999' as groups %}{{ groups|length }}{% endwith %}{% endwith %}",
     ],
 )
 def test_every_way_of_growing_the_output_stops_at_the_limit(settings, source):
@@ -60,12 +62,29 @@ def test_every_way_of_growing_the_output_stops_at_the_limit(settings, source):
     assert "2,000" in str(refused.value.message_dict["html_body"])
 
 
-@pytest.mark.parametrize("width", ["'3_000'", "' 3000 '", "'+3000'"])
+@pytest.mark.parametrize("width", ["'3_000'", "' 3000 '", "'+3000'", "3e3", "3000.0"])
 def test_a_width_spelled_any_way_int_reads_is_refused_before_it_is_built(settings, width):
     settings.TEMPLATE_MAX_OUTPUT_CHARS = 2000
     with pytest.raises(ValidationError) as refused:
         template_validate(template=TemplateFactory.build(html_body=f"{{{{ 'x'|ljust:{width} }}}}"))
     assert "asked for 3,000 characters" in str(refused.value.message_dict["html_body"])
+
+
+def test_lists_stop_at_their_item_limit_before_filters_walk_them():
+    doubled = "{% with a='xy'|make_list %}" + "{% with a=a|add:a %}" * 19
+    source = doubled + "{{ a|escapeseq|escapeseq|length }}" + "{% endwith %}" * 20
+    with pytest.raises(ValidationError) as refused:
+        template_validate(template=TemplateFactory.build(html_body=source))
+    assert "10,000 items" in str(refused.value.message_dict["html_body"])
+
+
+def test_a_small_template_of_slow_filters_is_stopped_by_the_clock(settings):
+    settings.TEMPLATE_RENDER_MAX_SECONDS = 0.05
+    doubled = "{% with a='xy'|make_list %}" + "{% with a=a|add:a %}" * 12  # 8,192 items: allowed.
+    source = doubled + "{{ a" + "|escapeseq" * 60 + "|length }}" + "{% endwith %}" * 13
+    with pytest.raises(ValidationError) as refused:
+        template_validate(template=TemplateFactory.build(html_body=source))
+    assert "0.05 s to render" in str(refused.value.message_dict["html_body"])
 
 
 def test_a_template_within_the_bounds_renders_as_before(settings):
