@@ -133,6 +133,12 @@ def _measure_nodelist(nodelist: NodeList, *, in_loop: bool) -> None:
 
 _WIDTHS = frozenset({"ljust", "rjust", "center", "floatformat"})
 
+# Filters whose work grows faster than their input (Django's HTML truncation rebuilds its output at
+# every tag; striptags parses up to 50 times): they take at most this much, as no clock can stop a
+# filter that has started.
+_SLOW_ON_LONG_INPUT = frozenset({"truncatewords_html", "truncatechars_html", "striptags", "wordwrap"})
+SLOW_FILTER_MAX_INPUT = 100_000
+
 
 def _width(arg: Any) -> int:
     """Read a width as Django's filters do, int() of the argument itself (a float, "3_000"); 0 if none."""
@@ -169,6 +175,10 @@ def _bounded(name: str, func: Callable) -> Callable:
         limit = settings.TEMPLATE_MAX_OUTPUT_CHARS
         if sized and (asked := _size_asked(name, value, args[0] if args else None)) > limit:
             raise TemplateLimitExceeded(f"|{name} is asked for {asked:,} characters; the limit is {limit:,}")
+        if name in _SLOW_ON_LONG_INPUT and isinstance(value, str) and len(value) > SLOW_FILTER_MAX_INPUT:
+            raise TemplateLimitExceeded(
+                f"|{name} is given {len(value):,} characters; it takes at most {SLOW_FILTER_MAX_INPUT:,}"
+            )
         lists = (value, args[0]) if name == "add" and args else ()
         if all(isinstance(side, list | tuple) for side in lists) and sum(map(len, lists)) > MAX_LIST_ITEMS:
             raise TemplateLimitExceeded(f"|add is asked for more than {MAX_LIST_ITEMS:,} items")

@@ -70,6 +70,16 @@ def test_a_width_spelled_any_way_int_reads_is_refused_before_it_is_built(setting
     assert "asked for 3,000 characters" in str(refused.value.message_dict["html_body"])
 
 
+@pytest.mark.parametrize(
+    "name", ["truncatewords_html:1000000", "truncatechars_html:1000000", "striptags", "wordwrap:1"]
+)
+def test_filters_slow_on_long_input_refuse_it_before_they_start(name):
+    source = f"{{% with s='<a>'|ljust:100001 %}}{{{{ s|{name}|length }}}}{{% endwith %}}"
+    with pytest.raises(ValidationError) as refused:
+        template_validate(template=TemplateFactory.build(html_body=source))
+    assert "it takes at most 100,000" in str(refused.value.message_dict["html_body"])
+
+
 def test_lists_stop_at_their_item_limit_before_filters_walk_them():
     doubled = "{% with a='xy'|make_list %}" + "{% with a=a|add:a %}" * 19
     source = doubled + "{{ a|escapeseq|escapeseq|length }}" + "{% endwith %}" * 20
