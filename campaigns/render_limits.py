@@ -162,13 +162,19 @@ def _size_asked(name: str, value: Any, arg: Any) -> int:
         return max((int(number) for number in re.findall(r"\d+", str(arg))), default=0)
     if name == "join" and isinstance(value, list | tuple | str):
         return len(str(arg)) * len(value) + sum(len(str(item)) for item in value)
+    if name in {"date", "time"}:  # Each format character can become some thirty ("r": a full date).
+        return len(str(arg or "")) * _FORMAT_CHAR_WIDTH
     if name == "add":  # Strings and lists concatenate: a few nested {% with %} would double them.
         return _size(value) + _size(arg)
     return 0
 
 
+# The longest text one date-format character may become (RFC 5322's "r" is 31 characters).
+_FORMAT_CHAR_WIDTH = 32
+
+
 def _bounded(name: str, func: Callable) -> Callable:
-    sized = name in _WIDTHS or name in {"stringformat", "join", "add"}
+    sized = name in _WIDTHS or name in {"stringformat", "join", "add", "date", "time"}
 
     @functools.wraps(func)
     def bounded(value: Any, *args: Any, **kwargs: Any) -> Any:
@@ -178,6 +184,10 @@ def _bounded(name: str, func: Callable) -> Callable:
         if name in _SLOW_ON_LONG_INPUT and isinstance(value, str) and len(value) > SLOW_FILTER_MAX_INPUT:
             raise TemplateLimitExceeded(
                 f"|{name} is given {len(value):,} characters; it takes at most {SLOW_FILTER_MAX_INPUT:,}"
+            )
+        if isinstance(value, list | tuple) and len(value) > MAX_LIST_ITEMS:
+            raise TemplateLimitExceeded(
+                f"|{name} is given {len(value):,} items; the limit is {MAX_LIST_ITEMS:,}"
             )
         lists = (value, args[0]) if name == "add" and args else ()
         if all(isinstance(side, list | tuple) for side in lists) and sum(map(len, lists)) > MAX_LIST_ITEMS:
@@ -239,3 +249,23 @@ def _refused(name: str) -> Callable:
 
 for _tag in ("debug", "url", "csrf_token"):
     register.tag(_tag, _refused(_tag))
+
+
+@register.tag
+def now(parser: Any, token: Any) -> Node:
+    """Compile Django's {% now %}, refusing a format that would render past the output limit."""
+    node = defaulttags.now(parser, token)
+    limit = settings.TEMPLATE_MAX_OUTPUT_CHARS
+    if (asked := len(node.format_string) * _FORMAT_CHAR_WIDTH) > limit:
+        raise TemplateSyntaxError(
+            f"{{% now %}}'s format could make {asked:,} characters; the limit is {limit:,}"
+        )
+    return node
+
+
+# pprint formats a whole nested structure at every level of its nesting: a debugging aid, with no
+# place in an email, and its cost grows with depth times size.
+@register.filter(name="pprint")
+def pprint_refused(value: Any) -> str:
+    """Refuse |pprint in an email."""
+    raise TemplateLimitExceeded("|pprint has no place in an email")

@@ -80,6 +80,28 @@ def test_filters_slow_on_long_input_refuse_it_before_they_start(name):
     assert "it takes at most 100,000" in str(refused.value.message_dict["html_body"])
 
 
+def test_a_date_format_that_would_render_past_the_limit_is_refused_before_it_is_built(settings):
+    settings.TEMPLATE_MAX_OUTPUT_CHARS = 2000
+    for source in ('{% now "' + "r" * 100 + '" %}', "{{ contact.email|date:'" + "r" * 100 + "' }}"):
+        with pytest.raises(ValidationError) as refused:
+            template_validate(template=TemplateFactory.build(html_body=source))
+        assert "3,200 characters" in str(refused.value.message_dict["html_body"])
+
+
+def test_a_list_over_the_item_limit_is_refused_before_any_filter_walks_it():
+    template = TemplateFactory(html_body="{{ attributes.l|safeseq|length }}{{ attributes.l|unordered_list }}")
+    contact = ContactFactory(attributes={"l": ["a"] * 10_001})
+    with pytest.raises(TemplateLimitExceeded) as refused:
+        template_render(compiled=template_compile(template=template), contact=contact)
+    assert "is given 10,001 items" in str(refused.value)
+
+
+def test_pprint_is_not_offered_in_an_email():
+    with pytest.raises(ValidationError) as refused:
+        template_validate(template=TemplateFactory.build(html_body="{{ attributes|pprint }}"))
+    assert "pprint" in str(refused.value.message_dict["html_body"])
+
+
 def test_lists_stop_at_their_item_limit_before_filters_walk_them():
     doubled = "{% with a='xy'|make_list %}" + "{% with a=a|add:a %}" * 19
     source = doubled + "{{ a|escapeseq|escapeseq|length }}" + "{% endwith %}" * 20
