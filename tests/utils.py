@@ -1,5 +1,6 @@
 """Small helpers shared by tests: processes and servers, waiting, metrics, staff logins."""
 
+import contextlib
 import socket
 import time
 from base64 import b32decode
@@ -63,3 +64,18 @@ def staff_login(client, user):
     answer = client.post(reverse("admin:second_factor"), {"token": totp_code(device.bin_key)})
     assert answer.status_code == 302, answer.content.decode()[:2000]
     return client
+
+
+@contextlib.contextmanager
+def database_down():
+    """Point the default connection at a port where nothing listens, then restore it."""
+    from django.db import connection
+
+    port = connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict["PORT"] = 1  # Nothing listens there: every connection is refused.
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict["PORT"] = port

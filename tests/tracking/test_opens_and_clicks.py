@@ -15,6 +15,7 @@ from delivery import tokens
 from delivery.models import Engagement, StepExecution, TrackedLink
 from tests.conftest import sent_messages
 from tests.factories import StepExecutionFactory, TemplateFactory, sendable_campaign
+from tests.utils import database_down
 from tracking import hits
 from tracking.models import TrackingEvent, TrackingHit
 from tracking.views import PIXEL_GIF
@@ -398,19 +399,11 @@ def test_gmail_and_yahoo_proxy_opens_are_a_persons_open_once_per_email(ses, prox
 
 @pytest.mark.django_db(transaction=True)
 def test_with_the_database_down_a_served_link_still_redirects_and_another_answers_503(ses, redis_only):
-    from django.db import connection
-
     _row, html = _send()
     first, second = _paths(html, "c")
     client = Client()
     assert client.get(first).status_code == 302  # This process now knows where it leads.
-    port = connection.settings_dict["PORT"]
-    connection.close()
-    connection.settings_dict["PORT"] = 1  # Nothing listens there: every connection is refused.
-    try:
+    with database_down():
         again, other = client.get(first), client.get(second)
-    finally:
-        connection.close()
-        connection.settings_dict["PORT"] = port
     assert again.status_code == 302
     assert other.status_code == 503

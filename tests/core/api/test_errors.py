@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.utils import database_down
+
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/api/v1/contacts", "/api/v1/messages", "/api/v1/campaigns"])
@@ -19,15 +21,7 @@ def test_with_redis_down_the_api_answers_503_with_retry_after_in_its_json_format
 
 @pytest.mark.django_db(transaction=True)
 def test_with_the_database_down_the_api_answers_503_not_500(api_client):
-    from django.db import connection
-
-    port = connection.settings_dict["PORT"]
-    connection.close()
-    connection.settings_dict["PORT"] = 1  # Nothing listens there: every connection is refused.
-    try:
+    with database_down():
         response = api_client.get("/api/v1/contacts")
-    finally:
-        connection.close()
-        connection.settings_dict["PORT"] = port
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "unavailable"
