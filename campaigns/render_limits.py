@@ -45,11 +45,12 @@ class RenderBudget:
     Used as a context manager around the render: inside it, every filter charges what it made.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_chars: int, max_seconds: float) -> None:
         self.chars = 0
-        self.max_chars = settings.TEMPLATE_MAX_OUTPUT_CHARS
+        self.max_chars = max_chars
+        self.max_seconds = max_seconds
         # CPU time, not wall time: a render that waits for the GIL behind other threads is not slow.
-        self.deadline = time.thread_time() + settings.TEMPLATE_RENDER_MAX_SECONDS
+        self.deadline = time.thread_time() + max_seconds
 
     def __enter__(self) -> "RenderBudget":
         self._outer = getattr(_current, "budget", None)
@@ -65,9 +66,7 @@ class RenderBudget:
         if self.chars > self.max_chars:
             raise TemplateLimitExceeded(f"it renders more than {self.max_chars:,} characters")
         if time.thread_time() > self.deadline:
-            raise TemplateLimitExceeded(
-                f"it takes more than {settings.TEMPLATE_RENDER_MAX_SECONDS:g} s to render"
-            )
+            raise TemplateLimitExceeded(f"it takes more than {self.max_seconds:g} s to render")
 
 
 class BudgetContext(Context):
@@ -140,6 +139,12 @@ _SLOW_ON_LONG_INPUT = frozenset({"truncatewords_html", "truncatechars_html", "st
 SLOW_FILTER_MAX_INPUT = 100_000
 
 
+def _max_chars() -> int:
+    """Return the output limit of the render running on this thread (the setting outside one)."""
+    budget = getattr(_current, "budget", None)
+    return budget.max_chars if budget is not None else settings.TEMPLATE_MAX_OUTPUT_CHARS
+
+
 def _width(arg: Any) -> int:
     """Read a width as Django's filters do, int() of the argument itself (a float, "3_000"); 0 if none."""
     for candidate in (arg, str(arg).strip().rstrip("gu")):  # floatformat's "2g", "-3u" suffixes
@@ -178,7 +183,7 @@ def _bounded(name: str, func: Callable) -> Callable:
 
     @functools.wraps(func)
     def bounded(value: Any, *args: Any, **kwargs: Any) -> Any:
-        limit = settings.TEMPLATE_MAX_OUTPUT_CHARS
+        limit = _max_chars()
         if sized and (asked := _size_asked(name, value, args[0] if args else None)) > limit:
             raise TemplateLimitExceeded(f"|{name} is asked for {asked:,} characters; the limit is {limit:,}")
         if name in _SLOW_ON_LONG_INPUT and isinstance(value, str) and len(value) > SLOW_FILTER_MAX_INPUT:
@@ -223,7 +228,7 @@ class _BoundedLorem(LoremNode):
             count = int(self.count.resolve(context))
         except (ValueError, TypeError):
             count = 1
-        limit = settings.TEMPLATE_MAX_OUTPUT_CHARS
+        limit = _max_chars()
         if count > limit:
             raise TemplateLimitExceeded(f"{{% lorem %}} is asked for {count:,} items; the limit is {limit:,}")
         return super().render(context)

@@ -1,8 +1,10 @@
-"""Templates: compiled once, rendered per contact with a private engine, a text part from the HTML."""
+"""Templates: compiled once, rendered per contact in the sandbox with a private engine, text from HTML."""
 
+import functools
 import re
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.template import Engine, TemplateSyntaxError
 from django.template import Template as DjangoTemplate
@@ -15,6 +17,7 @@ from campaigns.models import (
     Template,
 )
 from campaigns.render_limits import BudgetContext, RenderBudget, template_measure
+from campaigns.render_sandbox import Stopped, render_sandbox
 
 # A private engine: templates written in the admin see only the context we hand them, never the
 # project's template dirs or loaders, and a missing variable renders as an empty string.
@@ -39,30 +42,56 @@ class RenderedEmail:
 
 @dataclass(frozen=True)
 class CompiledTemplate:
-    """A template compiled once and rendered for many contacts."""
+    """A template compiled once and rendered for many contacts, with the sources its renders use."""
 
     name: str
     subject: DjangoTemplate | None  # None for an empty subject, which the model forbids.
     html: DjangoTemplate | None
     text: DjangoTemplate | None
+    sources: tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class _RenderJob:
+    """One email's render, as sent to the sandbox: sources, plain data and the bounds."""
+
+    name: str
+    sources: tuple[str, str, str]
+    context: dict
+    max_chars: int
+    max_seconds: float
+
+
+@dataclass(frozen=True)
+class _RenderFailed:
+    """A render that failed in the child: plain data, as exceptions lose their attributes in a pipe."""
+
+    message: str
+    part: str  # The template field it failed in.
+    limit: bool  # True when a bound stopped it (TemplateLimitExceeded), not the contact's data.
+
+    def error(self) -> TemplateRenderError:
+        return TemplateLimitExceeded(self.message) if self.limit else TemplateRenderError(self.message)
 
 
 def template_compile(*, template: Template) -> CompiledTemplate:
     """Compile a template's parts, raising TemplateRenderError naming the broken part."""
-    parts = {}
-    for part in ("subject", "html_body", "text_body"):
-        source = getattr(template, part)
+    return _sources_compile(template.name, (template.subject, template.html_body, template.text_body))
+
+
+def _sources_compile(name: str, sources: tuple[str, str, str]) -> CompiledTemplate:
+    parts = []
+    for part, source in zip(("subject", "html_body", "text_body"), sources, strict=True):
         loading = _LOADING_TAGS.search(source or "")
         if loading:
             tag = loading.group(1)
             raise TemplateRenderError(f"{part}: {{% {tag} %}} has nothing to load: a template is one piece.")
         try:
-            parts[part] = template_measure(_EMAIL_ENGINE.from_string(source)) if source else None
+            parts.append(template_measure(_EMAIL_ENGINE.from_string(source)) if source else None)
         except (TemplateSyntaxError, TemplateLimitExceeded) as exc:
             raise TemplateRenderError(f"{part}: {exc}") from exc
-    return CompiledTemplate(
-        name=template.name, subject=parts["subject"], html=parts["html_body"], text=parts["text_body"]
-    )
+    subject, html, text = parts
+    return CompiledTemplate(name=name, subject=subject, html=html, text=text, sources=sources)
 
 
 def template_validate(*, template: Template) -> None:
@@ -76,17 +105,11 @@ def template_validate(*, template: Template) -> None:
         raise ValidationError({field: message}) from exc
     # A trial render for a sample contact catches what no contact's data can make smaller.
     sample = Contact(email="ada@example.com", first_name="Ada", last_name="Lovelace", attributes={})
-    context = template_context(contact=sample)
-    parts = (("subject", compiled.subject), ("html_body", compiled.html), ("text_body", compiled.text))
-    for part, source in parts:
-        try:
-            if source is not None:
-                with RenderBudget() as budget:
-                    source.render(BudgetContext(context, budget=budget))
-        except TemplateLimitExceeded as exc:
-            raise ValidationError({part: f"This template is too costly to send: {exc}."}) from exc
-        except Exception:  # noqa: S112 - other failures depend on each contact's data; sending reports them.
-            continue
+    (outcome,) = _render_in_sandbox(compiled, [template_context(contact=sample)])
+    if isinstance(outcome, _RenderFailed) and outcome.limit:
+        message = outcome.message.removeprefix(f"{template.name}: ")
+        raise ValidationError({outcome.part: f"This template is too costly to send: {message}."})
+    # Other failures depend on each contact's data; sending reports them.
 
 
 def template_context(*, contact: Contact) -> dict:
@@ -109,23 +132,61 @@ def template_render(
 ) -> RenderedEmail:
     """Render subject, HTML and text for one contact; derive the text part from HTML if absent.
 
-    `extra` adds variables of the email itself, such as `unsubscribe_url`.
+    `extra` adds variables of the email itself, such as `unsubscribe_url`. The render runs in the
+    sandbox's child process; a render past a bound raises TemplateLimitExceeded.
     """
-    context = {**template_context(contact=contact), **(extra or {})}
+    (outcome,) = _render_in_sandbox(compiled, [{**template_context(contact=contact), **(extra or {})}])
+    if isinstance(outcome, _RenderFailed):
+        raise outcome.error()
+    return outcome
+
+
+def _render_in_sandbox(
+    compiled: CompiledTemplate, contexts: list[dict]
+) -> list[RenderedEmail | _RenderFailed]:
+    max_seconds = settings.TEMPLATE_RENDER_MAX_SECONDS
+    jobs = [
+        _RenderJob(compiled.name, compiled.sources, context, settings.TEMPLATE_MAX_OUTPUT_CHARS, max_seconds)
+        for context in contexts
+    ]
+    outcomes = render_sandbox().run(_render_job, jobs, cpu_seconds=max_seconds)
+    return [
+        _RenderFailed(f"{compiled.name}: {outcome.reason}", "html_body", limit=True)
+        if isinstance(outcome, Stopped)
+        else outcome
+        for outcome in outcomes
+    ]
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled_in_child(name: str, sources: tuple[str, str, str]) -> CompiledTemplate:
+    return _sources_compile(name, sources)
+
+
+def _render_job(job: _RenderJob) -> RenderedEmail | _RenderFailed:
+    """Render one email in the sandbox's child; return the failure rather than raise it."""
+    part = "subject"
     try:
+        compiled = _compiled_in_child(job.name, job.sources)
         if compiled.subject is None:
             raise ValueError("the subject is empty")
-        with RenderBudget() as budget:  # One per email: its three parts share the bounds.
-            # Subject and text are not HTML: escaping would show "&amp;" to the reader.
-            subject = compiled.subject.render(BudgetContext(context, autoescape=False, budget=budget))
-            html = compiled.html.render(BudgetContext(context, budget=budget)) if compiled.html else ""
+        with RenderBudget(max_chars=job.max_chars, max_seconds=job.max_seconds) as budget:
+            # One budget per email: its three parts share the bounds. Subject and text are not
+            # HTML: escaping would show "&amp;" to the reader.
+            subject = compiled.subject.render(BudgetContext(job.context, autoescape=False, budget=budget))
+            part = "html_body"
+            html = compiled.html.render(BudgetContext(job.context, budget=budget)) if compiled.html else ""
+            part = "text_body"
             if compiled.text:
-                text = compiled.text.render(BudgetContext(context, autoescape=False, budget=budget))
+                text = compiled.text.render(BudgetContext(job.context, autoescape=False, budget=budget))
             else:
                 text = get_text(html, _TEXT_CONFIG).strip()
+                budget.spend(len(text))
     except TemplateLimitExceeded as exc:
-        raise TemplateLimitExceeded(f"{compiled.name}: {exc}") from exc
+        return _RenderFailed(f"{job.name}: {exc}", part, limit=True)
+    except MemoryError:
+        raise  # The sandbox reports it.
     except Exception as exc:  # A template filter can raise anything; it fails this one email only.
-        raise TemplateRenderError(f"{compiled.name}: {exc}") from exc
+        return _RenderFailed(f"{job.name}: {exc}", part, limit=False)
     # A header must stay on one line, whatever a contact's data holds.
     return RenderedEmail(subject=" ".join(subject.split()), html=html, text=text)

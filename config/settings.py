@@ -378,6 +378,10 @@ MARKETING_MAX_PER_WEEK = env_or_default("MARKETING_MAX_PER_WEEK", 0, env.int)
 # is refused when saved; one that passes it for a contact's data fails that email only.
 TEMPLATE_MAX_OUTPUT_CHARS = env_or_default("TEMPLATE_MAX_OUTPUT_CHARS", 2_000_000, env.int)
 TEMPLATE_RENDER_MAX_SECONDS = env_or_default("TEMPLATE_RENDER_MAX_SECONDS", 0.5, env.float)
+# Renders run in child processes the kernel bounds (campaigns/render_sandbox.py): how many each
+# process keeps, and the memory each may use beyond what it holds when it starts.
+TEMPLATE_RENDER_PROCESSES = env_or_default("TEMPLATE_RENDER_PROCESSES", 2, env.int)
+TEMPLATE_RENDER_MAX_MEMORY_MB = env_or_default("TEMPLATE_RENDER_MAX_MEMORY_MB", 256, env.int)
 
 # --- Operator metrics ---------------------------------------------------------------------------
 # How often each process adds its counts to the fleet's store (Redis, or the database); 0: only
