@@ -24,8 +24,31 @@ if TYPE_CHECKING:
 
 
 def reason_given(reason: str) -> bool:
-    """Tell whether a reason says something: a visible character, not only spaces or invisible ones."""
-    return any(not char.isspace() and unicodedata.category(char) not in {"Cc", "Cf"} for char in reason)
+    """Tell whether a reason says something: a visible character, not only blank-looking ones.
+
+    Visible: a letter, digit, punctuation mark or symbol (Unicode categories L, N, P, S) that is not
+    default-ignorable (Hangul fillers, variation selectors…) nor the blank braille pattern.
+    """
+    return any(unicodedata.category(char)[0] in "LNPS" and not _blank(ord(char)) for char in reason)
+
+
+# Unicode's Default_Ignorable_Code_Point ranges that hold letters or symbols (DerivedCoreProperties),
+# and U+2800, the braille pattern with no dots: characters that draw nothing.
+_BLANK_RANGES = (
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x2800, 0x2800),
+    (0x3164, 0x3164),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)
+
+
+def _blank(code: int) -> bool:
+    return any(low <= code <= high for low, high in _BLANK_RANGES)
 
 
 @dataclass(frozen=True)

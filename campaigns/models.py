@@ -5,11 +5,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 # The one address rule lives in core; email_normalize stays importable from here, where it was.
+from campaigns.validators import STEP_MAX_DELAY, validate_attributes
 from core.addresses import email_canonical, email_normalize, mailbox_canonical
 
 
@@ -79,7 +81,7 @@ class Contact(TimestampedModel):
     #: The integrator's own user id; the API finds contacts by it.
     external_id = models.CharField(max_length=255, blank=True)
     #: Free-form personalization data, reachable in templates as {{ attributes.<key> }}.
-    attributes = models.JSONField(default=dict, blank=True)
+    attributes = models.JSONField(default=dict, blank=True, validators=[validate_attributes])
     timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUBSCRIBED)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
@@ -329,7 +331,10 @@ class CampaignStep(models.Model):
     #: Wait between the contact's previous step (its send, or when it was skipped) and this one;
     #: ignored for the first step.
     delay = models.DurationField(
-        default=timedelta(0), blank=True, help_text="After the contact's previous step, e.g. 3 days."
+        default=timedelta(0),
+        blank=True,
+        help_text="After the contact's previous step, e.g. 3 days.",
+        validators=[MinValueValidator(timedelta(0)), MaxValueValidator(STEP_MAX_DELAY)],
     )
     send_at = models.DateTimeField(
         null=True, blank=True, help_text="A fixed time instead of a delay: not before this moment."

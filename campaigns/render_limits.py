@@ -11,7 +11,9 @@ that renders them. Three bounds apply to every render of the email engine:
 - the render stops once it has taken `TEMPLATE_RENDER_MAX_SECONDS` of CPU time, checked after
   every filter, piece and loop step.
 
-This module is also the engine's last builtin library: its filters replace Django's own.
+These give a clear reason for the costs they foresee; the guarantee for every other is that the
+render runs in a child process the kernel bounds (render_sandbox). This module is also the
+engine's last builtin library: its filters replace Django's own.
 """
 
 import functools
@@ -115,7 +117,13 @@ def template_measure(compiled: DjangoTemplate) -> DjangoTemplate:
     return compiled
 
 
-def _measure_nodelist(nodelist: NodeList, *, in_loop: bool) -> None:
+#: The deepest tags may nest: rendering recurses a few calls a level, within Python's own limit.
+MAX_NESTING = 50
+
+
+def _measure_nodelist(nodelist: NodeList, *, in_loop: bool, depth: int = 0) -> None:
+    if depth > MAX_NESTING:
+        raise TemplateLimitExceeded(f"its tags nest more than {MAX_NESTING} deep")
     for index, node in enumerate(nodelist):
         children: list[NodeList] = (
             [branch for _condition, branch in node.conditions_nodelists]
@@ -124,7 +132,7 @@ def _measure_nodelist(nodelist: NodeList, *, in_loop: bool) -> None:
         )
         if children:
             for child in children:
-                _measure_nodelist(child, in_loop=in_loop or isinstance(node, ForNode))
+                _measure_nodelist(child, in_loop=in_loop or isinstance(node, ForNode), depth=depth + 1)
         elif in_loop or not isinstance(node, TextNode):
             # Text outside any loop is bounded by the template's own size: not worth a charge.
             nodelist[index] = _Measured(node)

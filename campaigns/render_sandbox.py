@@ -10,9 +10,11 @@ not an interpreter): a render costs one round trip over a pipe. A child killed b
 replaced, and the jobs after the one that killed it go to its successor.
 """
 
+import logging
 import math
 import multiprocessing
 import os
+import pickle
 import queue
 import resource
 import signal
@@ -23,6 +25,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
 
 # A child that answers nothing for this long is stuck outside the CPU limit's reach: killed.
 WALL_SECONDS = 30.0
@@ -71,22 +75,28 @@ class RenderSandbox:
         """Return func(job) for each job, computed in a child; Stopped where a limit ended it."""
         child = self._slots.get()
         try:
-            if child is None or not child.process.is_alive():
-                child = _Child(self.memory_bytes)
             results: list[Any] = []
-            while len(results) < len(jobs):
-                child.conn.send((func, list(jobs[len(results) :]), cpu_seconds))
-                while len(results) < len(jobs):
-                    answer = _receive(child.conn, self.wall_seconds)
-                    if answer is _DIED or answer is _SILENT:  # A limit ended the child in this job.
-                        child.stop()
-                        results.append(self._stopped(child.process.exitcode, answer is _SILENT, cpu_seconds))
-                        child = _Child(self.memory_bytes)
-                        break
-                    results.append(answer)
+            for job in jobs:
+                if child is None or not child.process.is_alive():
+                    child = _Child(self.memory_bytes)
+                try:
+                    # Pickled here, not by send(): data that cannot be pickled (nested past Python's
+                    # recursion limit) fails its own job, and nothing half-written reaches the child.
+                    payload = pickle.dumps((func, job, cpu_seconds), protocol=pickle.HIGHEST_PROTOCOL)
+                except (RecursionError, pickle.PicklingError, TypeError) as exc:
+                    results.append(Stopped(f"its data cannot be handed to the renderer ({exc})"))
+                    continue
+                child.conn.send_bytes(payload)
+                answer = _receive(child.conn, self.wall_seconds)
+                if answer is _DIED or answer is _SILENT:  # A limit ended the child in this job.
+                    child.stop()
+                    answer = self._stopped(child.process.exitcode, answer is _SILENT, cpu_seconds)
+                    logger.warning("A render child was ended and replaced: %s.", answer.reason)
+                    child = None
+                results.append(answer)
             return results
         except BaseException:
-            if child is not None:  # Its answers may still be on their way: a fresh child is safer.
+            if child is not None:  # Its answer may still be on its way: a fresh child is safer.
                 child.stop()
             child = None
             raise
@@ -133,20 +143,23 @@ def _child_main(conn: Connection, memory_bytes: int) -> None:
     _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
     while True:
         try:
-            func, jobs, cpu_seconds = conn.recv()
+            func, job, cpu_seconds = conn.recv()
         except EOFError:
             return
-        for job in jobs:
-            usage = resource.getrusage(resource.RUSAGE_SELF)
-            # Whole seconds: the kernel counts this limit in seconds, so it ends a job between one
-            # and two seconds past its budget; the render's own clock stops most before that.
-            cpu_limit = math.ceil(usage.ru_utime + usage.ru_stime + cpu_seconds) + 1
-            resource.setrlimit(resource.RLIMIT_CPU, (cpu_limit, cpu_hard))
-            try:
-                result = func(job)
-            except MemoryError:
-                result = Stopped(f"it needs more than {memory_bytes // 2**20} MB of memory to render")
-            conn.send(result)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        # Whole seconds: the kernel counts this limit in seconds, so it ends a job between one and
+        # two seconds past its budget; the render's own clock stops most before that.
+        cpu_limit = math.ceil(usage.ru_utime + usage.ru_stime + cpu_seconds) + 1
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_limit, cpu_hard))
+        try:
+            result = func(job)
+        except MemoryError:
+            result = Stopped(f"it needs more than {memory_bytes // 2**20} MB of memory to render")
+        try:
+            payload = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+        except (RecursionError, pickle.PicklingError, TypeError) as exc:
+            payload = pickle.dumps(Stopped(f"its result cannot be handed back ({exc})"))
+        conn.send_bytes(payload)
 
 
 def _address_space() -> int:

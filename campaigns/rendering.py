@@ -16,7 +16,7 @@ from campaigns.models import (
     Contact,
     Template,
 )
-from campaigns.render_limits import BudgetContext, RenderBudget, template_measure
+from campaigns.render_limits import MAX_NESTING, BudgetContext, RenderBudget, template_measure
 from campaigns.render_sandbox import Stopped, render_sandbox
 
 # A private engine: templates written in the admin see only the context we hand them, never the
@@ -90,6 +90,8 @@ def _sources_compile(name: str, sources: tuple[str, str, str]) -> CompiledTempla
             parts.append(template_measure(_EMAIL_ENGINE.from_string(source)) if source else None)
         except (TemplateSyntaxError, TemplateLimitExceeded) as exc:
             raise TemplateRenderError(f"{part}: {exc}") from exc
+        except RecursionError as exc:  # Django's parser recurses a level a tag: nested far too deep.
+            raise TemplateRenderError(f"{part}: its tags nest more than {MAX_NESTING} deep") from exc
     subject, html, text = parts
     return CompiledTemplate(name=name, subject=subject, html=html, text=text, sources=sources)
 

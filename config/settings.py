@@ -434,6 +434,9 @@ if SNS_DEV_CERTIFICATE:
     SNS_DEV_CERTIFICATE = str(BASE_DIR / SNS_DEV_CERTIFICATE)  # Relative paths are the project's.
 if SNS_DEV_CERTIFICATE and not DEBUG:
     raise ImproperlyConfigured("SNS_DEV_CERTIFICATE can only be set with DJANGO_DEBUG on.")
+# The most distinct web links one email may have tracked: each is a row of delivery_trackedlink,
+# per recipient when its address holds the contact's data. An email with more fails with the reason.
+TRACKING_MAX_LINKS = env_or_default("TRACKING_MAX_LINKS", 500, env.int)
 # How opens and clicks keep the reader's IP address: truncate (the /24 or /48 network), hash, none.
 TRACKING_IP_MODE = env.str("TRACKING_IP_MODE", default="truncate")
 if TRACKING_IP_MODE not in ("truncate", "hash", "none"):

@@ -4,11 +4,13 @@ import ipaddress
 import secrets
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpResponse, HttpResponseForbidden
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
+from redis.exceptions import RedisError
 
 import delivery.metrics  # noqa: F401 - registers the fleet's sending metrics
 import tracking.metrics  # noqa: F401 - registers the fleet's tracking metrics
@@ -58,5 +60,15 @@ def metrics_view(request):
         return HttpResponseForbidden(
             "Metrics need METRICS_TOKEN or an address in METRICS_ALLOWED_NETWORKS.\n"
         )
-    metrics_flush()  # This process's latest counts first.
-    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
+    try:
+        metrics_flush()  # This process's latest counts first.
+        body = generate_latest(REGISTRY)
+    except (RedisError, DatabaseError) as exc:
+        # The fleet's figures live in the store: without it a scrape fails plainly (Prometheus's
+        # `up` goes to 0), and this process keeps its counts for the next flush.
+        return HttpResponse(
+            f"The metrics store is unavailable: {exc.__class__.__name__}.\n",
+            status=503,
+            content_type="text/plain",
+        )
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

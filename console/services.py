@@ -32,14 +32,17 @@ def totp_device_confirm(*, device: TOTPDevice, token: str) -> list[str]:
     with transaction.atomic():
         device = TOTPDevice.objects.select_for_update().get(pk=device.pk, confirmed=False)
         wait = _throttled_seconds(device)
-        if wait:
-            raise SecondFactorRefused(f"Too many wrong codes in a row: wait {wait} seconds, then try again.")
-        if not device.verify_token(token.strip()):
-            raise SecondFactorRefused("That code is not right: type the six digits your app shows now.")
-        device.confirmed = True
-        device.save(update_fields=["confirmed"])
-        TOTPDevice.objects.filter(user=device.user, confirmed=False).delete()
-        return backup_codes_create(user=device.user)
+        # A wrong code commits, not raises, inside the transaction: django-otp's count of failures
+        # is what makes the next attempt wait.
+        right = not wait and device.verify_token(token.strip())
+        if right:
+            device.confirmed = True
+            device.save(update_fields=["confirmed"])
+            TOTPDevice.objects.filter(user=device.user, confirmed=False).delete()
+            return backup_codes_create(user=device.user)
+    if wait:
+        raise SecondFactorRefused(f"Too many wrong codes in a row: wait {wait} seconds, then try again.")
+    raise SecondFactorRefused("That code is not right: type the six digits your app shows now.")
 
 
 def backup_codes_create(*, user: AbstractBaseUser) -> list[str]:

@@ -27,7 +27,12 @@ from delivery.selectors import (
     step_execution_counts,
 )
 from delivery.sending import campaign_send_test
-from delivery.services import campaign_requeue_unknown, campaign_retry_failed, step_executions_retry
+from delivery.services import (
+    REQUEUE_MAX_AGE,
+    campaign_requeue_unknown,
+    campaign_retry_failed,
+    step_executions_retry,
+)
 
 
 @admin.register(StepExecution)
@@ -274,13 +279,15 @@ class CampaignDeliveryMixin(_CampaignAdmin):
             actor = Actor(name=f"{request.user.get_username()} (admin)", user=request.user)
             try:
                 minutes = int(form["minutes"])
-                if minutes < 1:
+                if not 1 <= minutes <= REQUEUE_MAX_AGE.total_seconds() // 60:
                     raise ValueError
                 moved = campaign_requeue_unknown(
                     campaign=campaign, older_than=timedelta(minutes=minutes), actor=actor
                 )
             except ValueError:
-                self.message_user(request, "Give a whole number of minutes, 1 or more.", messages.ERROR)
+                self.message_user(
+                    request, "Give a whole number of minutes, from 1 to ten years' worth.", messages.ERROR
+                )
             except InvalidTransition as exc:
                 self.message_user(request, str(exc), messages.ERROR)
             else:

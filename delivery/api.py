@@ -189,7 +189,9 @@ class RetryFailedSerializer(serializers.Serializer):
 
 class RequeueUnknownSerializer(serializers.Serializer):
     older_than_seconds = serializers.IntegerField(
-        min_value=60, help_text="Only rows whose SES call began longer ago than this."
+        min_value=60,
+        max_value=int(services.REQUEUE_MAX_AGE.total_seconds()),
+        help_text="Only rows whose SES call began longer ago than this (at most ten years).",
     )
     accept_duplicate_risk = serializers.BooleanField(
         help_text="Must be true: SES may have taken some of these emails, which then go twice."

@@ -3,6 +3,8 @@
 import functools
 import hashlib
 import logging
+import re
+import secrets
 import threading
 from dataclasses import dataclass, replace
 from urllib.parse import quote
@@ -17,7 +19,7 @@ from campaigns.models import Campaign, CampaignStep, Template
 from campaigns.rendering import RenderedEmail
 from core.addresses import mailbox_canonical
 from delivery import tokens
-from delivery.exceptions import SenderInvalid
+from delivery.exceptions import SenderInvalid, TooManyLinks
 from delivery.links import html_track, text_track
 from delivery.models import StepExecution, TrackedLink, TransactionalMessage
 
@@ -101,20 +103,29 @@ _link_ids_lock = threading.Lock()
 _LINK_CACHE_SIZE = 10_000
 
 
+def step_link_ids(*, step_id: int, urls: list[str]) -> dict[str, int]:
+    """Return the ids of a step's links to `urls`, recording new ones: one query for all misses."""
+    with _link_ids_lock:
+        found = {url: _link_ids[(step_id, url)] for url in urls if (step_id, url) in _link_ids}
+    missing = {hashlib.sha256(url.encode()).hexdigest(): url for url in urls if url not in found}
+    if missing:
+        TrackedLink.objects.bulk_create(
+            [TrackedLink(step_id=step_id, url_hash=digest, url=url) for digest, url in missing.items()],
+            ignore_conflicts=True,
+        )
+        stored = TrackedLink.objects.filter(step_id=step_id, url_hash__in=missing)
+        fresh = {missing[digest]: pk for digest, pk in stored.values_list("url_hash", "pk")}
+        with _link_ids_lock:
+            if len(_link_ids) + len(fresh) >= _LINK_CACHE_SIZE:
+                _link_ids.clear()
+            _link_ids.update({(step_id, url): pk for url, pk in fresh.items()})
+        found.update(fresh)
+    return found
+
+
 def step_link_id(*, step_id: int, url: str) -> int:
     """Return the id of a step's link to `url`, recording the link the first time."""
-    key = (step_id, url)
-    with _link_ids_lock:
-        found = _link_ids.get(key)
-    if found is not None:
-        return found
-    digest = hashlib.sha256(url.encode()).hexdigest()
-    link, _ = TrackedLink.objects.get_or_create(step_id=step_id, url_hash=digest, defaults={"url": url})
-    with _link_ids_lock:
-        if len(_link_ids) >= _LINK_CACHE_SIZE:
-            _link_ids.clear()
-        _link_ids[key] = link.pk
-    return link.pk
+    return step_link_ids(step_id=step_id, urls=[url])[url]
 
 
 @functools.cache
@@ -132,18 +143,27 @@ def step_execution_track(*, execution: StepExecution, rendered: RenderedEmail) -
     """Return a campaign row's email with its links tracked and an open pixel, as the campaign asks.
 
     Links of the text part go through the redirect too, so clicks from text-only readers count.
+    Raises TooManyLinks past TRACKING_MAX_LINKS distinct links: each is a row of the database.
     """
     step = execution.campaign_step
     campaign = step.campaign
     if not (campaign.track_clicks or campaign.track_opens):
         return rendered
     base = settings.PUBLIC_BASE_URL
+    # Links are first replaced by placeholders, then looked up all at once: one query an email,
+    # not one a link.
+    targets: dict[str, str] = {}
+    # Unguessable, so that no text of the template or of a contact's data can pose as one.
+    marker = f"campanile-link-{secrets.token_hex(8)}-"
 
-    def click_url(url: str) -> str:
-        link_id = step_link_id(step_id=step.pk, url=url)
-        return base + reverse(
-            "click", args=[tokens.click_token(tracking_id=execution.tracking_id, link_id=link_id)]
-        )
+    def placeholder(url: str) -> str:
+        if url not in targets:
+            if len(targets) >= settings.TRACKING_MAX_LINKS:
+                raise TooManyLinks(
+                    f"the email has more than {settings.TRACKING_MAX_LINKS:,} distinct links to track"
+                )
+            targets[url] = f"{marker}{len(targets)}."
+        return targets[url]
 
     pixel_url = None
     if campaign.track_opens:
@@ -155,7 +175,7 @@ def step_execution_track(*, execution: StepExecution, rendered: RenderedEmail) -
         try:
             html = html_track(
                 html,
-                click_url=click_url if campaign.track_clicks else None,
+                click_url=placeholder if campaign.track_clicks else None,
                 pixel_url=pixel_url,
                 keep_prefixes=keep,
                 honeypot_url=honeypot_url(),
@@ -164,7 +184,24 @@ def step_execution_track(*, execution: StepExecution, rendered: RenderedEmail) -
             # Mail that lxml cannot parse still goes out, untracked, rather than not at all.
             logger.warning("Row %s: HTML not tracked, lxml could not parse it (%s).", execution.pk, exc)
     if campaign.track_clicks and text:
-        text = text_track(text, click_url=click_url, keep_prefixes=keep)
+        text = text_track(text, click_url=placeholder, keep_prefixes=keep)
+    if targets:
+        link_ids = step_link_ids(step_id=step.pk, urls=list(targets))
+        click_urls = {
+            number: base
+            + reverse(
+                "click", args=[tokens.click_token(tracking_id=execution.tracking_id, link_id=link_ids[url])]
+            )
+            for number, url in enumerate(targets)
+        }
+
+        def resolve(match: re.Match) -> str:
+            return click_urls[int(match.group(1))]
+
+        # Letters and digits only, so that HTML serialization leaves it as it is, and a dot to end
+        # it ("…10." is not "…1." followed by "0").
+        placeholders = re.compile(re.escape(marker) + r"(\d+)\.")
+        html, text = placeholders.sub(resolve, html), placeholders.sub(resolve, text)
     return replace(rendered, html=html, text=text)
 
 

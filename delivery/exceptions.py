@@ -27,6 +27,10 @@ class SesSendingHalted(SesRetryLater):
     """SES stopped all sending for the account or its configuration set: a human must act."""
 
 
+class TooManyLinks(CampanileError):
+    """An email holds more distinct web links than one email may have tracked (TRACKING_MAX_LINKS)."""
+
+
 class SenderInvalid(CampanileError):
     """A stored sender (from, reply-to) is not exactly one valid mailbox: the email is not built."""
 

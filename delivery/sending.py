@@ -41,6 +41,7 @@ from delivery.exceptions import (
     SesRetryLater,
     SesSendingHalted,
     SuppressedRecipient,
+    TooManyLinks,
 )
 from delivery.ledger import (
     claims_held,
@@ -73,8 +74,12 @@ def step_execution_deliver(
     except TemplateRenderError as exc:
         step_execution_settle(execution=execution, status=Status.FAILED, last_error=str(exc))
         return Status.FAILED
-    if execution.step_id:
-        rendered = step_execution_track(execution=execution, rendered=rendered)
+    try:
+        if execution.step_id:
+            rendered = step_execution_track(execution=execution, rendered=rendered)
+    except TooManyLinks as exc:
+        step_execution_settle(execution=execution, status=Status.FAILED, last_error=str(exc))
+        return Status.FAILED
     try:
         message = step_execution_build_message(
             execution=execution, envelope=envelope, rendered=rendered, unsubscribe_url=unsubscribe_url

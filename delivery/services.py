@@ -298,6 +298,10 @@ REQUEUE_UNKNOWN_NOTE = (
 )
 
 
+#: The furthest back a re-queue may reach: further than any row can be, and within date arithmetic.
+REQUEUE_MAX_AGE = timedelta(days=3650)
+
+
 def campaign_requeue_unknown(*, campaign: Campaign, older_than: timedelta, actor: Actor = SYSTEM) -> int:
     """Put a campaign's unknown rows whose call began over `older_than` ago back in its queue.
 

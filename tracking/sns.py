@@ -84,7 +84,7 @@ def sns_parse(*, body: bytes, headers: dict[str, str]) -> dict:
     if not isinstance(data, dict):
         raise SnsMalformed("The body is not a JSON object.")
     kind = data.get("Type")
-    if kind not in _SIGNED_FIELDS:
+    if not isinstance(kind, str) or kind not in _SIGNED_FIELDS:  # A list or object is no key.
         raise SnsMalformed(f"Unknown SNS message Type {kind!r}.")
     for header, field in (
         ("x-amz-sns-message-type", "Type"),
@@ -226,7 +226,7 @@ def sns_verify(*, body: bytes, headers: dict[str, str], now: datetime | None = N
     region = sns_topic_region(data["TopicArn"])
     timestamp = sns_check_timestamp(data["Timestamp"], now=now)
     version = data.get("SignatureVersion")
-    if version not in _HASHES:
+    if not isinstance(version, str) or version not in _HASHES:
         raise SnsUntrusted(f"SignatureVersion {version!r} is not 1 or 2.")
     if int(version) < settings.SNS_MIN_SIGNATURE_VERSION:
         raise SnsUntrusted(f"SignatureVersion {version} is below SNS_MIN_SIGNATURE_VERSION.")

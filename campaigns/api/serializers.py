@@ -24,6 +24,7 @@ from campaigns.models import (
     email_normalize,
 )
 from campaigns.rendering import template_validate
+from campaigns.validators import validate_attributes
 from core.addresses import email_canonical, email_validate, mailbox_canonical
 
 # Ids are 64-bit in the database; a larger number is a 400, not a driver overflow.
@@ -138,11 +139,6 @@ class ContactSerializer(serializers.ModelSerializer):
     def validate_timezone(self, value):
         return _timezone(value)
 
-    def validate_attributes(self, value):
-        if not isinstance(value, dict):
-            raise serializers.ValidationError("Must be a JSON object.")
-        return value
-
     def validate(self, attrs):
         return _consent_fields_check(attrs)
 
@@ -232,10 +228,11 @@ def contact_row_validate(raw) -> dict:
     if row.get("timezone") and row["timezone"] not in _TIMEZONES:
         errors["timezone"] = [f"{row['timezone']!r} is not an IANA time zone name (e.g. Europe/Paris)."]
     if "attributes" in raw:
-        if isinstance(raw["attributes"], dict):
+        try:
+            validate_attributes(raw["attributes"])
             row["attributes"] = raw["attributes"]
-        else:
-            errors["attributes"] = ["Must be a JSON object."]
+        except DjangoValidationError as exc:
+            errors["attributes"] = exc.messages
     if "status" in raw:
         if isinstance(raw["status"], str) and raw["status"] in _STATUSES:
             row["status"] = raw["status"]

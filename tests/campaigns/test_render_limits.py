@@ -136,6 +136,26 @@ def test_a_template_within_the_bounds_renders_as_before(settings):
     assert rendered.html == "<li>a    |</li><li>b    |</li>lorem ipsum 3.14 a, b"
 
 
+@pytest.mark.parametrize("depth", [51, 451, 2000])
+def test_tags_nested_past_the_limit_are_refused_when_saved_never_a_500(api_client, depth):
+    source = "{% if 1 %}" * depth + "x" + "{% endif %}" * depth
+    response = api_client.post(
+        "/api/v1/templates", {"name": "deep", "subject": "Hi", "html_body": source}, format="json"
+    )
+    assert response.status_code == 400
+    assert "nest more than 50 deep" in response.json()["error"]["fields"]["html_body"][0]
+
+
+def test_tags_nested_to_the_limit_render():
+    source = "{% if 1 %}" * 50 + "{{ contact.first_name }}" + "{% endif %}" * 50
+    template = TemplateFactory(html_body=source)
+    template_validate(template=template)
+    rendered = template_render(
+        compiled=template_compile(template=template), contact=ContactFactory(first_name="Ada")
+    )
+    assert rendered.html == "Ada"
+
+
 @pytest.mark.parametrize("tag", ["{% debug %}", "{% url 'admin:index' %}", "{% csrf_token %}"])
 def test_tags_that_reveal_the_server_are_refused(tag):
     with pytest.raises(ValidationError) as refused:

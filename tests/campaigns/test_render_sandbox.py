@@ -1,5 +1,6 @@
 """Renders run in child processes the kernel bounds in CPU time and memory, whatever a filter does."""
 
+import logging
 import os
 import threading
 import time
@@ -37,9 +38,13 @@ def _spin_or_echo(job: int) -> object:
     return _spin_in_c(job) if job == 0 else _echo(job)
 
 
-def test_a_job_spinning_in_c_code_is_ended_by_the_kernel_and_the_next_job_still_runs(sandbox):
-    (_, first_pid), stopped, (after, successor_pid) = sandbox.run(_spin_or_echo, [1, 0, 2], cpu_seconds=0.1)
+def test_a_job_spinning_in_c_code_is_ended_by_the_kernel_and_the_next_job_still_runs(sandbox, caplog):
+    with caplog.at_level(logging.WARNING, logger="campaigns.render_sandbox"):
+        (_, first_pid), stopped, (after, successor_pid) = sandbox.run(
+            _spin_or_echo, [1, 0, 2], cpu_seconds=0.1
+        )
     assert stopped == Stopped("it takes more than 0.1 s to render")
+    assert "A render child was ended and replaced: it takes more than 0.1 s to render." in caplog.text
     assert after == 2
     assert successor_pid not in (first_pid, os.getpid())
 
@@ -108,3 +113,22 @@ def test_a_template_past_the_memory_cap_is_refused_when_saved(settings):
 def test_renders_do_not_run_in_the_process_that_asks_for_them():
     ((_, pid),) = render_sandbox().run(_echo, [1], cpu_seconds=1)
     assert pid != os.getpid()
+
+
+@pytest.mark.django_db
+def test_a_contact_whose_data_is_too_deep_to_hand_over_fails_alone_with_the_reason(api_client):
+    deep: dict = {"leaf": 1}
+    for _ in range(600):  # Stored before the attribute rule, or past it: deeper than pickle goes.
+        deep = {"a": deep}
+    contact = ContactFactory(attributes=deep)
+    template = TemplateFactory(html_body="<p>{{ contact.first_name }}</p>")
+    with pytest.raises(TemplateLimitExceeded, match="cannot be handed to the renderer"):
+        template_render(compiled=template_compile(template=template), contact=contact)
+    preview = api_client.post(
+        f"/api/v1/templates/{template.pk}/preview", {"contact_id": contact.pk}, format="json"
+    )
+    assert preview.status_code == 409
+    other = template_render(
+        compiled=template_compile(template=template), contact=ContactFactory(first_name="Bo")
+    )
+    assert other.html == "<p>Bo</p>"

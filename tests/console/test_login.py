@@ -78,7 +78,10 @@ def test_staff_without_a_device_enrol_one_before_reaching_the_admin():
     assert wrong.status_code == 400
     assert "That code is not right" in wrong.content.decode()
     assert client.get(reverse("admin:index")).status_code == 302
-    done = client.post(reverse("admin:second_factor_enrol"), {"token": totp_code_from_secret(secret)})
+    with time_machine.travel(
+        timezone.now() + timedelta(seconds=2), tick=False
+    ):  # Past the wrong code's wait.
+        done = client.post(reverse("admin:second_factor_enrol"), {"token": totp_code_from_secret(secret)})
     assert done.status_code == 200
     codes = re.findall(r"<li><code>([a-z2-7]+)</code></li>", done.content.decode())
     assert len(codes) == 10
@@ -123,6 +126,21 @@ def test_wrong_codes_in_a_row_make_the_code_step_wait_before_checking_another():
     with time_machine.travel(timezone.now() + timedelta(seconds=2), tick=False):
         passed = client.post(reverse("admin:second_factor"), {"token": totp_code(device.bin_key)})
     assert passed.status_code == 302
+
+
+def test_wrong_codes_in_a_row_make_the_enrolment_wait_too():
+    StaffUserFactory(username="ed", is_superuser=True)
+    client = Client()
+    _log_in(client, "ed", PASSWORD)
+    enrol = client.get(reverse("admin:second_factor_enrol")).content.decode()
+    secret = re.search(r'id="second-factor-secret">([A-Z2-7 ]+)<', enrol).group(1)
+    assert client.post(reverse("admin:second_factor_enrol"), {"token": "000000"}).status_code == 400
+    waiting = client.post(reverse("admin:second_factor_enrol"), {"token": totp_code_from_secret(secret)})
+    assert "Too many wrong codes in a row: wait" in waiting.content.decode()
+    assert not TOTPDevice.objects.get(user__username="ed").confirmed
+    with time_machine.travel(timezone.now() + timedelta(seconds=2), tick=False):
+        done = client.post(reverse("admin:second_factor_enrol"), {"token": totp_code_from_secret(secret)})
+    assert done.status_code == 200
 
 
 def test_the_page_asked_for_is_kept_but_never_one_on_another_site():

@@ -42,6 +42,14 @@ def test_metrics_answer_only_the_token_or_an_allowed_network(settings):
     assert Client(REMOTE_ADDR="203.0.113.9").get("/metrics").status_code == 403
 
 
+def test_with_the_metrics_store_down_a_scrape_is_a_plain_503(redis_down):
+    delivery_sending.metrics.EMAILS.inc(outcome="sent")  # A count waiting for the store.
+    redis_down()
+    response = Client(REMOTE_ADDR="127.0.0.1").get("/metrics")
+    assert response.status_code == 503
+    assert "The metrics store is unavailable" in response.content.decode()
+
+
 def test_sends_errors_throttles_and_ses_latency_are_counted(ses, inject_ses_error):
     campaign = sendable_campaign(contacts=4)
     campaign_services.campaign_schedule(campaign=campaign)

@@ -96,6 +96,9 @@ def test_unconfirmed_emails_show_in_the_status_and_are_re_queued_only_past_a_sta
     lost.refresh_from_db()
     assert lost.status == Status.UNKNOWN  # Looking changes nothing.
 
+    too_far = admin_client.post(url, {"minutes": str(10**20)}, follow=True)
+    assert too_far.status_code == 200  # Past any date: a message, never an overflow.
+    assert "from 1 to ten years" in too_far.content.decode()
     done = admin_client.post(url, {"minutes": "60"}, follow=True).content.decode()
 
     assert "1 unconfirmed emails queued again" in done

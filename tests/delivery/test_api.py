@@ -377,6 +377,13 @@ def test_unconfirmed_rows_are_re_queued_by_the_api_only_when_the_duplicate_risk_
     assert refused.status_code == 400
     assert "twice" in str(refused.json())
 
+    for too_far in (10**11, 10**30):  # Past any date: a 400, never an overflow.
+        refused = api_client.post(
+            f"{url}/requeue-unknown",
+            {"older_than_seconds": too_far, "accept_duplicate_risk": True},
+            format="json",
+        )
+        assert refused.status_code == 400
     answer = api_client.post(
         f"{url}/requeue-unknown", {"older_than_seconds": 3600, "accept_duplicate_risk": True}, format="json"
     )

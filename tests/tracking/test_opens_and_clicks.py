@@ -407,3 +407,39 @@ def test_with_the_database_down_a_served_link_still_redirects_and_another_answer
         again, other = client.get(first), client.get(second)
     assert again.status_code == 302
     assert other.status_code == 503
+
+
+def test_an_email_with_more_links_than_the_limit_fails_alone_with_the_reason(ses, settings):
+    settings.TRACKING_MAX_LINKS = 5
+    campaign = sendable_campaign(contacts=2)
+    step = campaign.steps.get()
+    step.template = TemplateFactory(
+        html_body='{% for n in attributes.links %}<a href="https://example.org/{{ n }}">x</a>{% endfor %}'
+    )
+    step.save()
+    greedy, modest = campaign.lists.get().contacts.order_by("pk")
+    greedy.attributes, modest.attributes = {"links": [1, 2, 3, 4, 5]}, {"links": [1, 2, 1, 2]}
+    greedy.save()
+    modest.save()
+    campaign_services.campaign_schedule(campaign=campaign)
+    delivery_services.campaign_dispatch(campaign=campaign)
+    delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
+    (sent,) = sent_messages()
+    assert modest.email in sent.destinations
+    failed = StepExecution.objects.get(step=step, contact=greedy)
+    assert failed.status == StepExecution.Status.FAILED
+    assert "more than 5 distinct links to track" in failed.last_error  # Five, and the hidden one.
+
+
+def test_an_emails_links_are_looked_up_in_one_query_however_many_it_has(ses, django_assert_max_num_queries):
+    row = StepExecutionFactory(step__campaign__track_clicks=True)
+    html = "".join(f'<a href="https://example.org/{n}">{n}</a>' for n in range(200))
+    rendered = delivery_compose.RenderedEmail(subject="Hi", html=html, text="see https://example.org/7 now")
+    with django_assert_max_num_queries(4):
+        tracked = delivery_compose.step_execution_track(execution=row, rendered=rendered)
+    assert TrackedLink.objects.filter(step=row.step).count() == 201  # With the hidden link.
+    paths = _paths(tracked.html, "c")
+    assert len(paths) == 200
+    assert "example.org" not in tracked.html + tracked.text
+    target = Client().get(paths[7])
+    assert target["Location"] == "https://example.org/7"

@@ -228,7 +228,7 @@ def test_version_2_is_accepted_and_version_1_refused_once_pinned_to_2(client, fe
     assert SnsMessage.objects.count() == 2
 
 
-@pytest.mark.parametrize("version", ["3", "0", "", None])
+@pytest.mark.parametrize("version", ["3", "0", "", None, [], {}])
 def test_unknown_or_missing_signature_versions_are_refused(client, fetches, version):
     signed = SIGNER.sign(notification(BOUNCE), version="2")
     if version is None:
@@ -320,10 +320,22 @@ def test_an_unknown_type_is_400(client, fetches):
         (b"[" * 100_000 + b"]" * 100_000, 400),
         (b'{"Type": "Notification", "Message": "\xff\xfe"}', 400),
         (b'{"Type": "Notification"}', 400),
+        (b'{"Type": []}', 400),
+        (b'{"Type": {}}', 400),
         (b" " * (sns.MAX_BODY_BYTES + 1), 413),
         (b"", 400),
     ],
-    ids=["malformed", "array", "deeply nested", "not utf-8", "fields missing", "too large", "empty"],
+    ids=[
+        "malformed",
+        "array",
+        "deeply nested",
+        "not utf-8",
+        "fields missing",
+        "type a list",
+        "type an object",
+        "too large",
+        "empty",
+    ],
 )
 def test_bad_bodies_are_refused_clearly(client, fetches, body, status):
     # No charset: the test client would re-encode a body declared UTF-8, and fail on this one.

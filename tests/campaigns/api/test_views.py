@@ -94,6 +94,28 @@ def test_bulk_upsert_creates_updates_and_reports_bad_rows(api_client):
     assert ListMembership.objects.filter(contact_list=contact_list).count() == 3
 
 
+def _nested(depth: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+def test_attributes_nested_past_the_limit_are_refused_one_by_one_and_in_bulk(api_client):
+    deep, fine = _nested(11), _nested(10)
+    one = api_client.post(f"{API}/contacts", {"email": "deep@example.com", "attributes": deep}, format="json")
+    assert one.status_code == 400
+    assert "at most 10 levels deep" in _fields(one)["attributes"][0]
+    rows = [
+        {"email": "deep@example.com", "attributes": deep},
+        {"email": "fine@example.com", "attributes": fine},
+    ]
+    bulk = api_client.post(f"{API}/contacts/bulk", {"contacts": rows}, format="json").json()
+    assert (bulk["created"], bulk["failed"]) == (1, 1)
+    assert "at most 10 levels deep" in bulk["errors"][0]["errors"]["attributes"][0]
+    assert list(Contact.objects.values_list("email", flat=True)) == ["fine@example.com"]
+
+
 def test_bulk_upsert_refuses_more_than_ten_thousand_rows(api_client):
     response = api_client.post(f"{API}/contacts/bulk", {"contacts": [{"email": "a@b.c"}] * 10_001})
     assert response.status_code == 400
@@ -276,6 +298,15 @@ def test_campaign_with_a_bad_sender_or_unknown_template_is_400(api_client):
     assert "from_email" in _fields(api_client.post(f"{API}/campaigns", {**body, "from_email": "x\r\ny"}))
     body["steps"][0]["template"] = "missing"
     assert "steps" in _fields(api_client.post(f"{API}/campaigns", body))
+    assert not Campaign.objects.exists()
+
+
+def test_a_step_delay_past_ten_years_is_a_400_not_a_campaign_that_never_sends(api_client):
+    body = _campaign_body()
+    body["steps"].append({"order": 2, "template": "news", "delay": "999999999 00:00:00"})
+    refused = api_client.post(f"{API}/campaigns", body, format="json")
+    assert refused.status_code == 400
+    assert "steps" in _fields(refused)
     assert not Campaign.objects.exists()
 
 

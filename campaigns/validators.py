@@ -1,0 +1,28 @@
+"""Checks on what a contact's data and a step's timing may hold, shared by the model, API and admin."""
+
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+
+#: The deepest a contact's attributes may nest (an object in an object …): templates reach a few
+#: levels, and deeper data costs every render it is handed to.
+ATTRIBUTES_MAX_DEPTH = 10
+
+
+def validate_attributes(value: object) -> None:
+    """Reject attributes that are not a JSON object, or that nest deeper than ATTRIBUTES_MAX_DEPTH."""
+    if not isinstance(value, dict):
+        raise ValidationError("Attributes must be a JSON object.")
+    level: list[dict | list] = [value]
+    depth = 1
+    while level:  # Level by level, not recursively: the data itself may be deeper than Python's stack.
+        children = [item for node in level for item in (node.values() if isinstance(node, dict) else node)]
+        level = [item for item in children if isinstance(item, dict | list)]
+        if level:
+            depth += 1
+        if depth > ATTRIBUTES_MAX_DEPTH:
+            raise ValidationError(f"Attributes may nest at most {ATTRIBUTES_MAX_DEPTH} levels deep.")
+
+
+#: The longest wait a step may ask for: longer overflows date arithmetic, and no drip needs it.
+STEP_MAX_DELAY = timedelta(days=3650)
