@@ -117,6 +117,23 @@ def template_measure(compiled: DjangoTemplate) -> DjangoTemplate:
     return compiled
 
 
+#: The longest a template part (subject, HTML, text) may be, and the most tags and variables it may
+#: hold: compiling happens in the process that saves or sends, and its cost grows with both
+#: (10,000 tags take about a quarter of a second). Gmail clips an email past 102 KB anyway.
+MAX_SOURCE_CHARS = 500_000
+MAX_TAGS = 10_000
+
+
+def template_source_check(source: str) -> None:
+    """Refuse a template part too long, or with too many tags, to compile at a bounded cost."""
+    if len(source) > MAX_SOURCE_CHARS:
+        raise TemplateLimitExceeded(
+            f"it is {len(source):,} characters long; the limit is {MAX_SOURCE_CHARS:,}"
+        )
+    if (tags := source.count("{{") + source.count("{%")) > MAX_TAGS:
+        raise TemplateLimitExceeded(f"it holds {tags:,} tags and variables; the limit is {MAX_TAGS:,}")
+
+
 #: The deepest tags may nest: rendering recurses a few calls a level, within Python's own limit.
 MAX_NESTING = 50
 

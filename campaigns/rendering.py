@@ -16,7 +16,7 @@ from campaigns.models import (
     Contact,
     Template,
 )
-from campaigns.render_limits import MAX_NESTING, BudgetContext, RenderBudget, template_measure
+from campaigns.render_limits import BudgetContext, RenderBudget, template_measure, template_source_check
 from campaigns.render_sandbox import Stopped, render_sandbox
 
 # A private engine: templates written in the admin see only the context we hand them, never the
@@ -87,11 +87,12 @@ def _sources_compile(name: str, sources: tuple[str, str, str]) -> CompiledTempla
             tag = loading.group(1)
             raise TemplateRenderError(f"{part}: {{% {tag} %}} has nothing to load: a template is one piece.")
         try:
+            template_source_check(source or "")
             parts.append(template_measure(_EMAIL_ENGINE.from_string(source)) if source else None)
         except (TemplateSyntaxError, TemplateLimitExceeded) as exc:
             raise TemplateRenderError(f"{part}: {exc}") from exc
-        except RecursionError as exc:  # Django's parser recurses a level a tag: nested far too deep.
-            raise TemplateRenderError(f"{part}: its tags nest more than {MAX_NESTING} deep") from exc
+        except RecursionError as exc:  # Django's parser recurses a level a tag or operator.
+            raise TemplateRenderError(f"{part}: its tags or expressions nest too deeply to read") from exc
     subject, html, text = parts
     return CompiledTemplate(name=name, subject=subject, html=html, text=text, sources=sources)
 

@@ -9,7 +9,14 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import lxml.html
+from django.utils.http import MAX_URL_REDIRECT_LENGTH
 from lxml import etree
+
+# A whole document: <html> after nothing but blanks, comments, a DOCTYPE or an XML declaration,
+# however long they are.
+_DOCUMENT_START = re.compile(
+    r"(?:\s|<!--.*?-->|<!doctype[^>]*>|<\?[^>]*\?>)*<html[\s>]", re.IGNORECASE | re.DOTALL
+)
 
 # An author can keep one link out of tracking: <a href="…" data-campanile-notrack>.
 NO_TRACK_ATTRIBUTE = "data-campanile-notrack"
@@ -18,7 +25,8 @@ _TRACKED_SCHEMES = frozenset({"http", "https"})
 
 def _trackable(href: str, *, keep_prefixes: tuple[str, ...]) -> bool:
     href = href.strip()
-    if not href or href.startswith(keep_prefixes):
+    # Longer than Django will redirect to: left as it is, so the reader's browser still follows it.
+    if not href or href.startswith(keep_prefixes) or len(href) > MAX_URL_REDIRECT_LENGTH:
         return False
     parts = urlsplit(href)
     # Relative links, in-page anchors, mailto:, tel: and the like stay as they are: only a full
@@ -42,13 +50,18 @@ def html_track(
     """
     if not html.strip() or (click_url is None and pixel_url is None):
         return html
-    whole_document = "<html" in html[:2048].lower()
+    whole_document = _DOCUMENT_START.match(html) is not None
+    # huge_tree: libxml2 otherwise stops at 256 levels of nesting and, recovering, drops the rest
+    # of the email without an error. Past its own limit (2,048), the HTML is refused instead.
+    parser = lxml.html.HTMLParser(huge_tree=True)
     if whole_document:
-        root = lxml.html.document_fromstring(html)
+        root = lxml.html.document_fromstring(html, parser=parser)
         doctype = root.getroottree().docinfo.doctype
     else:
-        root = lxml.html.fragment_fromstring(html, create_parent="div")
+        root = lxml.html.fragment_fromstring(html, create_parent="div", parser=parser)
         doctype = ""
+    if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
+        raise ValueError("the HTML nests too deeply to be read whole")
     if click_url is not None:
         for element in root.iter("a", "area"):
             href = element.get("href")

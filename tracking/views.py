@@ -162,5 +162,8 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
         )
     if found is None or target is None:
         raise Http404("This link is not valid.")
+    # The answer first: a target Django will not redirect to (recorded before the tracker left such
+    # links alone) is refused before a click is counted for it.
+    answer = HttpResponseRedirect(target)
     _hit(request, kind=TrackingHit.Kind.CLICK, tracking_id=found[0], link_id=found[1])
-    return HttpResponseRedirect(target)
+    return answer

@@ -143,7 +143,24 @@ def test_tags_nested_past_the_limit_are_refused_when_saved_never_a_500(api_clien
         "/api/v1/templates", {"name": "deep", "subject": "Hi", "html_body": source}, format="json"
     )
     assert response.status_code == 400
-    assert "nest more than 50 deep" in response.json()["error"]["fields"]["html_body"][0]
+    message = response.json()["error"]["fields"]["html_body"][0]
+    assert "nest" in message
+    assert "deep" in message
+
+
+@pytest.mark.parametrize(
+    ("source", "said"),
+    [
+        ("x" * 500_001, "500,001 characters long; the limit is 500,000"),
+        ("{{a}}" * 10_001, "10,001 tags and variables; the limit is 10,000"),
+        ("{% if 0 %}" + "{{a}}" * 10_000 + "{% endif %}", "10,002 tags and variables"),
+    ],
+    ids=["too long", "too many variables", "too many, even unreachable"],
+)
+def test_a_template_part_too_long_or_with_too_many_tags_is_refused_before_it_is_compiled(source, said):
+    with pytest.raises(ValidationError) as refused:
+        template_validate(template=TemplateFactory.build(html_body=source))
+    assert said in str(refused.value.message_dict["html_body"])
 
 
 def test_tags_nested_to_the_limit_render():

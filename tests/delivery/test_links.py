@@ -1,5 +1,7 @@
 import re
 
+import pytest
+
 from delivery.links import html_track, text_track
 
 BASE = "https://mail.example.com"
@@ -69,6 +71,35 @@ def test_a_whole_document_keeps_its_doctype_and_head_and_gets_the_pixel_in_its_b
     assert out.startswith("<!DOCTYPE html PUBLIC")
     assert "<title>Hi</title>" in out
     assert re.search(r'<img src="[^"]+/o/token"[^>]*></body>', out)
+
+
+def test_a_document_after_a_long_comment_is_still_a_whole_document():
+    html = (
+        "<?xml version='1.0'?>\n<!DOCTYPE html>\n<!-- " + "x" * 3000 + " -->\n"
+        '<html lang="en"><head><style>.a{color:red}</style></head>'
+        '<body class="b"><p class="a"><a href="https://example.org/z">z</a></p></body></html>'
+    )
+    out, seen = track(html)
+    assert seen == ["https://example.org/z"]
+    assert out.startswith("<!DOCTYPE html>")
+    assert "<style>.a{color:red}</style>" in out
+    assert '<body class="b">' in out
+
+
+def test_html_nested_past_256_levels_is_tracked_whole_and_past_2048_is_refused_not_cut():
+    deep = "<span>" * 300 + '<p><a href="https://example.org/end">end</a> Postal address</p>'
+    out, seen = track(deep)
+    assert seen == ["https://example.org/end"]
+    assert "Postal address" in out
+    with pytest.raises(ValueError, match="nests too deeply"):
+        track("<span>" * 3000 + "<p>Postal address</p>")
+
+
+def test_a_link_longer_than_django_redirects_to_is_left_as_it_is():
+    too_long = "https://example.org/" + "a" * 16_400
+    out, seen = track(f'<a href="{too_long}">x</a> <a href="https://example.org/ok">y</a>')
+    assert seen == ["https://example.org/ok"]
+    assert too_long in out
 
 
 def test_unicode_and_very_long_urls_survive():

@@ -443,3 +443,31 @@ def test_an_emails_links_are_looked_up_in_one_query_however_many_it_has(ses, dja
     assert "example.org" not in tracked.html + tracked.text
     target = Client().get(paths[7])
     assert target["Location"] == "https://example.org/7"
+
+
+def test_an_email_nested_too_deeply_to_track_goes_out_whole_untracked(ses):
+    campaign = sendable_campaign(contacts=1)
+    step = campaign.steps.get()
+    step.template = TemplateFactory(
+        html_body='{% for i in ""|ljust:3000 %}<span>{% endfor %}<p><a href="https://example.org/">x</a> '
+        '<a href="{{ unsubscribe_url }}">Unsubscribe</a> 1 Main St</p>'
+    )
+    step.save()
+    campaign_services.campaign_schedule(campaign=campaign)
+    delivery_services.campaign_dispatch(campaign=campaign)
+    delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
+    (sent,) = sent_messages()
+    mime = email.message_from_string(sent.raw_data)
+    html = next(part for part in mime.walk() if part.get_content_type() == "text/html")
+    body = html.get_payload(decode=True).decode()
+    assert "1 Main St" in body
+    assert "/u/" in body
+    assert 'href="https://example.org/"' in body  # Not tracked, rather than cut short.
+
+
+def test_a_stored_link_django_will_not_redirect_to_is_a_400_and_counts_no_click(ses, hit_store):
+    row = StepExecutionFactory()
+    link = TrackedLink.objects.create(step=row.step, url="https://example.org/" + "a" * 16_400, url_hash="x")
+    token = tokens.click_token(tracking_id=row.tracking_id, link_id=link.pk)
+    assert Client().get(f"/c/{token}").status_code == 400
+    assert hits.tracking_hits_apply() == 0
