@@ -2,6 +2,7 @@
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -18,6 +19,7 @@ from campaigns.models import (
 )
 from campaigns.render_limits import BudgetContext, RenderBudget, template_measure, template_source_check
 from campaigns.render_sandbox import Stopped, render_sandbox
+from core.html import html_end_tags_drop
 
 # A private engine: templates written in the admin see only the context we hand them, never the
 # project's template dirs or loaders, and a missing variable renders as an empty string.
@@ -60,6 +62,7 @@ class _RenderJob:
     context: dict
     max_chars: int
     max_seconds: float
+    finish: Callable[[RenderedEmail], RenderedEmail] | None = None
 
 
 @dataclass(frozen=True)
@@ -131,25 +134,36 @@ def template_context(*, contact: Contact) -> dict:
 
 
 def template_render(
-    *, compiled: CompiledTemplate, contact: Contact, extra: dict | None = None
+    *,
+    compiled: CompiledTemplate,
+    contact: Contact,
+    extra: dict | None = None,
+    finish: Callable[[RenderedEmail], RenderedEmail] | None = None,
 ) -> RenderedEmail:
     """Render subject, HTML and text for one contact; derive the text part from HTML if absent.
 
     `extra` adds variables of the email itself, such as `unsubscribe_url`. The render runs in the
-    sandbox's child process; a render past a bound raises TemplateLimitExceeded.
+    sandbox's child process; a render past a bound raises TemplateLimitExceeded. `finish`, a
+    picklable function of the rendered email, runs there too, under the same limits (delivery's
+    link tracking parses the HTML).
     """
-    (outcome,) = _render_in_sandbox(compiled, [{**template_context(contact=contact), **(extra or {})}])
+    context = {**template_context(contact=contact), **(extra or {})}
+    (outcome,) = _render_in_sandbox(compiled, [context], finish=finish)
     if isinstance(outcome, _RenderFailed):
         raise outcome.error()
     return outcome
 
 
 def _render_in_sandbox(
-    compiled: CompiledTemplate, contexts: list[dict]
+    compiled: CompiledTemplate,
+    contexts: list[dict],
+    finish: Callable[[RenderedEmail], RenderedEmail] | None = None,
 ) -> list[RenderedEmail | _RenderFailed]:
     max_seconds = settings.TEMPLATE_RENDER_MAX_SECONDS
     jobs = [
-        _RenderJob(compiled.name, compiled.sources, context, settings.TEMPLATE_MAX_OUTPUT_CHARS, max_seconds)
+        _RenderJob(
+            compiled.name, compiled.sources, context, settings.TEMPLATE_MAX_OUTPUT_CHARS, max_seconds, finish
+        )
         for context in contexts
     ]
     outcomes = render_sandbox().run(_render_job, jobs, cpu_seconds=max_seconds)
@@ -183,7 +197,7 @@ def _render_job(job: _RenderJob) -> RenderedEmail | _RenderFailed:
             if compiled.text:
                 text = compiled.text.render(BudgetContext(job.context, autoescape=False, budget=budget))
             else:
-                text = get_text(html, _TEXT_CONFIG).strip()
+                text = get_text(html_end_tags_drop(html), _TEXT_CONFIG).strip()
                 budget.spend(len(text))
     except TemplateLimitExceeded as exc:
         return _RenderFailed(f"{job.name}: {exc}", part, limit=True)
@@ -192,4 +206,12 @@ def _render_job(job: _RenderJob) -> RenderedEmail | _RenderFailed:
     except Exception as exc:  # A template filter can raise anything; it fails this one email only.
         return _RenderFailed(f"{job.name}: {exc}", part, limit=False)
     # A header must stay on one line, whatever a contact's data holds.
-    return RenderedEmail(subject=" ".join(subject.split()), html=html, text=text)
+    rendered = RenderedEmail(subject=" ".join(subject.split()), html=html, text=text)
+    if job.finish is None:
+        return rendered
+    try:
+        return job.finish(rendered)
+    except MemoryError:
+        raise
+    except Exception as exc:  # The finishing step's own failure fails this one email only.
+        return _RenderFailed(f"{job.name}: {exc}", "html_body", limit=False)

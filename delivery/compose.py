@@ -13,14 +13,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.urls import reverse
-from lxml import etree
 
 from campaigns.models import Campaign, CampaignStep, Template
 from campaigns.rendering import RenderedEmail
 from core.addresses import mailbox_canonical
 from delivery import tokens
 from delivery.exceptions import SenderInvalid, TooManyLinks
-from delivery.links import html_track, text_track
+from delivery.links import LinkMarks
 from delivery.models import StepExecution, TrackedLink, TransactionalMessage
 
 logger = logging.getLogger(__name__)
@@ -139,70 +138,64 @@ def honeypot_url() -> str:
     return f"{settings.PUBLIC_BASE_URL}/?campanile-honeypot"
 
 
-def step_execution_track(*, execution: StepExecution, rendered: RenderedEmail) -> RenderedEmail:
-    """Return a campaign row's email with its links tracked and an open pixel, as the campaign asks.
-
-    Links of the text part go through the redirect too, so clicks from text-only readers count.
-    Raises TooManyLinks past TRACKING_MAX_LINKS distinct links: each is a row of the database.
-    """
-    step = execution.campaign_step
-    campaign = step.campaign
+def step_execution_track_marks(*, execution: StepExecution) -> LinkMarks | None:
+    """Return how to mark a campaign row's links and pixel in its render, or None if untracked."""
+    campaign = execution.campaign_step.campaign
     if not (campaign.track_clicks or campaign.track_opens):
-        return rendered
+        return None
     base = settings.PUBLIC_BASE_URL
-    # Links are first replaced by placeholders, then looked up all at once: one query an email,
-    # not one a link.
-    targets: dict[str, str] = {}
-    # Unguessable, so that no text of the template or of a contact's data can pose as one.
-    marker = f"campanile-link-{secrets.token_hex(8)}-"
-
-    def placeholder(url: str) -> str:
-        if url not in targets:
-            if len(targets) >= settings.TRACKING_MAX_LINKS:
-                raise TooManyLinks(
-                    f"the email has more than {settings.TRACKING_MAX_LINKS:,} distinct links to track"
-                )
-            targets[url] = f"{marker}{len(targets)}."
-        return targets[url]
-
     pixel_url = None
     if campaign.track_opens:
         token = tokens.step_execution_token(tracking_id=execution.tracking_id, purpose=tokens.OPEN)
         pixel_url = base + reverse("open", args=[token])
-    keep = _tracking_prefixes(base)
-    html, text = rendered.html, rendered.text
-    if html:
-        try:
-            html = html_track(
-                html,
-                click_url=placeholder if campaign.track_clicks else None,
-                pixel_url=pixel_url,
-                keep_prefixes=keep,
-                honeypot_url=honeypot_url(),
-            )
-        except (etree.ParserError, ValueError) as exc:
-            # Mail that lxml cannot parse still goes out, untracked, rather than not at all.
-            logger.warning("Row %s: HTML not tracked, lxml could not parse it (%s).", execution.pk, exc)
-    if campaign.track_clicks and text:
-        text = text_track(text, click_url=placeholder, keep_prefixes=keep)
-    if targets:
-        link_ids = step_link_ids(step_id=step.pk, urls=list(targets))
-        click_urls = {
-            number: base
-            + reverse(
-                "click", args=[tokens.click_token(tracking_id=execution.tracking_id, link_id=link_ids[url])]
-            )
-            for number, url in enumerate(targets)
-        }
+    return LinkMarks(
+        marker=f"campanile-link-{secrets.token_hex(8)}-",
+        clicks=campaign.track_clicks,
+        pixel_url=pixel_url,
+        keep_prefixes=_tracking_prefixes(base),
+        honeypot_url=honeypot_url(),
+    )
 
-        def resolve(match: re.Match) -> str:
-            return click_urls[int(match.group(1))]
 
-        # Letters and digits only, so that HTML serialization leaves it as it is, and a dot to end
-        # it ("…10." is not "…1." followed by "0").
-        placeholders = re.compile(re.escape(marker) + r"(\d+)\.")
-        html, text = placeholders.sub(resolve, html), placeholders.sub(resolve, text)
+def step_execution_track_resolve(
+    *, execution: StepExecution, rendered: RenderedEmail, marks: LinkMarks
+) -> RenderedEmail:
+    """Put the signed click URLs in place of an email's marked links, looked up in one query.
+
+    Raises TooManyLinks past TRACKING_MAX_LINKS distinct links: each is a row of the database.
+    """
+    pattern = marks.pattern()
+    parts = (rendered.html, rendered.text)
+    targets = list(dict.fromkeys(match.group(1) for part in parts for match in pattern.finditer(part)))
+    if not targets:
+        return rendered
+    if len(targets) > settings.TRACKING_MAX_LINKS:
+        raise TooManyLinks(f"the email has more than {settings.TRACKING_MAX_LINKS:,} distinct links to track")
+    urls = {encoded: LinkMarks.target(encoded) for encoded in targets}
+    link_ids = step_link_ids(step_id=execution.campaign_step.pk, urls=list(urls.values()))
+    base = settings.PUBLIC_BASE_URL
+    click_urls = {
+        encoded: base
+        + reverse("click", args=[tokens.click_token(tracking_id=execution.tracking_id, link_id=pk)])
+        for encoded, pk in ((encoded, link_ids[url]) for encoded, url in urls.items())
+    }
+
+    def resolve(match: re.Match) -> str:
+        return click_urls[match.group(1)]
+
+    html, text = (pattern.sub(resolve, part) for part in parts)
     return replace(rendered, html=html, text=text)
+
+
+def step_execution_track(*, execution: StepExecution, rendered: RenderedEmail) -> RenderedEmail:
+    """Return a campaign row's email with its links tracked and an open pixel, in this process.
+
+    For an email already rendered; sending marks the links in the render sandbox instead.
+    """
+    marks = step_execution_track_marks(execution=execution)
+    if marks is None:
+        return rendered
+    return step_execution_track_resolve(execution=execution, rendered=marks(rendered), marks=marks)
 
 
 def _list_unsubscribe_headers(*, unsubscribe_url: str) -> dict[str, str]:

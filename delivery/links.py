@@ -4,18 +4,32 @@ lxml parses and serializes, so links inside comments (Outlook's conditional bloc
 <script> are never touched, and no regular expression guesses at HTML.
 """
 
+import base64
+import logging
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import lxml.html
 from django.utils.http import MAX_URL_REDIRECT_LENGTH
 from lxml import etree
 
+from core.html import html_end_tags_drop
+
+if TYPE_CHECKING:
+    from campaigns.rendering import RenderedEmail
+
+logger = logging.getLogger(__name__)
+
 # A whole document: <html> after nothing but blanks, comments, a DOCTYPE or an XML declaration,
 # however long they are.
 _DOCUMENT_START = re.compile(
-    r"(?:\s|<!--.*?-->|<!doctype[^>]*>|<\?[^>]*\?>)*<html[\s>]", re.IGNORECASE | re.DOTALL
+    # A comment ends at its first "-->" ([^-]|-(?!->) never crosses one): any other reading lets
+    # a run of comments split in exponentially many ways before a fragment is refused.
+    r"(?:\s|<!--(?:[^-]|-(?!->))*-->|<!doctype[^>]*>|<\?[^>]*\?>)*<html[\s>]",
+    re.IGNORECASE,
 )
 
 # An author can keep one link out of tracking: <a href="…" data-campanile-notrack>.
@@ -51,6 +65,7 @@ def html_track(
     if not html.strip() or (click_url is None and pixel_url is None):
         return html
     whole_document = _DOCUMENT_START.match(html) is not None
+    html = html_end_tags_drop(html)
     # huge_tree: libxml2 otherwise stops at 256 levels of nesting and, recovering, drops the rest
     # of the email without an error. Past its own limit (2,048), the HTML is refused instead.
     parser = lxml.html.HTMLParser(huge_tree=True)
@@ -117,3 +132,53 @@ def text_track(text: str, *, click_url: Callable[[str], str], keep_prefixes: tup
         return click_url(trimmed) + url[len(trimmed) :]
 
     return _TEXT_URL.sub(rewrite, text)
+
+
+@dataclass(frozen=True)
+class LinkMarks:
+    """Mark an email's links for tracking, where it is rendered: in the render sandbox's child.
+
+    Parsing HTML costs what the HTML makes it cost (libxml2 has its quadratic corners), so it runs
+    under the same kernel limits as the render. Each tracked link becomes `marker` + its target in
+    URL-safe base64 + "."; the sending process then looks every target up at once and puts the
+    signed click URLs in (delivery.compose.step_execution_track_resolve). The marker is random per
+    email, so no text of a template or of a contact's data can pose as one.
+    """
+
+    marker: str
+    clicks: bool
+    pixel_url: str | None
+    keep_prefixes: tuple[str, ...]
+    honeypot_url: str | None
+
+    def __call__(self, rendered: "RenderedEmail") -> "RenderedEmail":
+        click_url = self._placeholder if self.clicks else None
+        html, text = rendered.html, rendered.text
+        if html:
+            try:
+                html = html_track(
+                    html,
+                    click_url=click_url,
+                    pixel_url=self.pixel_url,
+                    keep_prefixes=self.keep_prefixes,
+                    honeypot_url=self.honeypot_url if self.clicks else None,
+                )
+            except (etree.ParserError, ValueError) as exc:
+                # Mail that lxml cannot read whole still goes out, untracked, rather than not at all.
+                logger.warning("HTML not tracked: lxml could not read it whole (%s).", exc)
+        if self.clicks and text:
+            text = text_track(text, click_url=self._placeholder, keep_prefixes=self.keep_prefixes)
+        return replace(rendered, html=html, text=text)
+
+    def _placeholder(self, url: str) -> str:
+        return f"{self.marker}{base64.urlsafe_b64encode(url.encode()).decode()}."
+
+    def pattern(self) -> re.Pattern:
+        """Return the pattern of this email's placeholders; group 1 is the encoded target."""
+        # URL-safe base64 has no character HTML serialization changes; the dot ends it.
+        return re.compile(re.escape(self.marker) + r"([A-Za-z0-9_-]*=*)\.")
+
+    @staticmethod
+    def target(encoded: str) -> str:
+        """Return the target a placeholder's group 1 names."""
+        return base64.urlsafe_b64decode(encoded).decode()

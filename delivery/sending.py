@@ -30,7 +30,8 @@ from delivery.compose import (
     step_envelope,
     step_execution_build_message,
     step_execution_envelope,
-    step_execution_track,
+    step_execution_track_marks,
+    step_execution_track_resolve,
     step_execution_unsubscribe_url,
 )
 from delivery.exceptions import (
@@ -67,17 +68,18 @@ def step_execution_deliver(
     SesRetryLater propagates with the row untouched, for the caller to release.
     """
     unsubscribe_url = step_execution_unsubscribe_url(execution=execution) if execution.step_id else ""
+    # Links are marked where the email is rendered (in the render sandbox), then resolved here.
+    marks = step_execution_track_marks(execution=execution) if execution.step_id else None
     try:
         rendered = template_render(
-            compiled=compiled, contact=execution.contact, extra={"unsubscribe_url": unsubscribe_url}
+            compiled=compiled,
+            contact=execution.contact,
+            extra={"unsubscribe_url": unsubscribe_url},
+            finish=marks,
         )
-    except TemplateRenderError as exc:
-        step_execution_settle(execution=execution, status=Status.FAILED, last_error=str(exc))
-        return Status.FAILED
-    try:
-        if execution.step_id:
-            rendered = step_execution_track(execution=execution, rendered=rendered)
-    except TooManyLinks as exc:
+        if marks is not None:
+            rendered = step_execution_track_resolve(execution=execution, rendered=rendered, marks=marks)
+    except (TemplateRenderError, TooManyLinks) as exc:
         step_execution_settle(execution=execution, status=Status.FAILED, last_error=str(exc))
         return Status.FAILED
     try:

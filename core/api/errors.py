@@ -81,5 +81,17 @@ def api_exception_handler(exc, context):
     if isinstance(exc, ScopeMissing):
         error["scope"] = exc.scope  # For programs: the scope to ask for.
     headers = {name: response[name] for name in KEPT_HEADERS if name in response}
-    body = {"error": {"status": response.status_code, **error}}
+    body = {"error": {"status": response.status_code, **_encodable(error)}}
     return Response(body, status=response.status_code, headers=headers)
+
+
+def _encodable(value):
+    """Return the error with lone surrogates spelled out: DRF repeats bad input (a choice) in its
+    messages, and JSON in UTF-8 cannot carry one."""
+    if isinstance(value, dict):
+        return {key: _encodable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encodable(item) for item in value]
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value

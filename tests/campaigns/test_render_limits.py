@@ -152,10 +152,12 @@ def test_tags_nested_past_the_limit_are_refused_when_saved_never_a_500(api_clien
     ("source", "said"),
     [
         ("x" * 500_001, "500,001 characters long; the limit is 500,000"),
-        ("{{a}}" * 10_001, "10,001 tags and variables; the limit is 10,000"),
-        ("{% if 0 %}" + "{{a}}" * 10_000 + "{% endif %}", "10,002 tags and variables"),
+        ("{{a}}" * 10_001, "hold 10,001 words and filters; the limit is 10,000"),
+        ("{% if 0 %}" + "{{a}}" * 10_000 + "{% endif %}", "hold 10,003 words and filters"),
+        ("{% firstof " + "a " * 10_000 + "%}", "hold 10,001 words and filters"),
+        ("{{ a" + "|lower" * 10_000 + " }}", "hold 10,001 words and filters"),
     ],
-    ids=["too long", "too many variables", "too many, even unreachable"],
+    ids=["too long", "too many variables", "too many, even unreachable", "one long tag", "a filter chain"],
 )
 def test_a_template_part_too_long_or_with_too_many_tags_is_refused_before_it_is_compiled(source, said):
     with pytest.raises(ValidationError) as refused:

@@ -84,3 +84,10 @@ def test_a_template_that_would_load_another_is_refused_with_a_clear_message(sour
     with pytest.raises(ValidationError) as refused:
         template_validate(template=template)
     assert "nothing to load" in str(refused.value)
+
+
+@pytest.mark.django_db
+def test_the_derived_text_part_keeps_what_follows_a_closing_html():
+    template = TemplateFactory(html_body="<html><body><p>Hello</p></body></html><p>Footer</p>", text_body="")
+    rendered = template_render(compiled=template_compile(template=template), contact=ContactFactory())
+    assert "Footer" in rendered.text

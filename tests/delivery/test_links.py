@@ -95,6 +95,21 @@ def test_html_nested_past_256_levels_is_tracked_whole_and_past_2048_is_refused_n
         track("<span>" * 3000 + "<p>Postal address</p>")
 
 
+@pytest.mark.parametrize(
+    "html",
+    [
+        '<!DOCTYPE html><html><body><p>Hello</p></body></html>\n<p>Footer <a href="https://x.org/u">U</a></p>',
+        '<table><tr><td>x</td></tr></table></body></html><p>Footer <a href="https://x.org/u">U</a></p>',
+        '<p>Hello</p></body><p>Footer <a href="https://x.org/u">U</a></p>',
+    ],
+    ids=["after a whole document", "after stray end tags", "after a stray body end"],
+)
+def test_what_follows_a_closing_body_or_html_is_kept_as_a_browser_keeps_it(html):
+    out, seen = track(html)
+    assert "Footer" in out
+    assert seen == ["https://x.org/u"]
+
+
 def test_a_link_longer_than_django_redirects_to_is_left_as_it_is():
     too_long = "https://example.org/" + "a" * 16_400
     out, seen = track(f'<a href="{too_long}">x</a> <a href="https://example.org/ok">y</a>')

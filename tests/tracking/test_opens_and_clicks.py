@@ -471,3 +471,36 @@ def test_a_stored_link_django_will_not_redirect_to_is_a_400_and_counts_no_click(
     token = tokens.click_token(tracking_id=row.tracking_id, link_id=link.pk)
     assert Client().get(f"/c/{token}").status_code == 400
     assert hits.tracking_hits_apply() == 0
+
+
+def _send_to_two(html_body: str, *, first_attributes: dict | None = None):
+    campaign = sendable_campaign(contacts=2)
+    step = campaign.steps.get()
+    step.template = TemplateFactory(html_body=html_body, text_body="Hi")
+    step.save()
+    first = campaign.lists.get().contacts.order_by("pk").first()
+    first.attributes = first_attributes or {}
+    first.save()
+    campaign_services.campaign_schedule(campaign=campaign)
+    delivery_services.campaign_dispatch(campaign=campaign)
+    delivery_services.campaign_send(campaign=campaign, budget_seconds=30)
+    return list(StepExecution.objects.filter(step=step).order_by("contact_id"))
+
+
+def test_an_email_opening_with_many_comments_is_tracked_and_sent(ses):
+    rows = _send_to_two("<!--x-->" * 60 + '<p><a href="https://example.org/a">a</a></p>')
+    assert [row.status for row in rows] == [StepExecution.Status.SENT] * 2
+    assert TrackedLink.objects.filter(url="https://example.org/a").exists()
+
+
+def test_html_that_costs_tracking_more_than_a_render_may_fails_alone_and_the_sender_carries_on(ses):
+    # libxml2 checks each attribute's name against the element's others: tens of thousands of
+    # distinct names take it seconds, in the render process, which the kernel ends.
+    names = " ".join(f"x{n}" for n in range(60_000))
+    greedy, modest = _send_to_two(
+        f"{{% if attributes.greedy %}}<p {names}>Hi</p>{{% endif %}}<p>Hello</p>",
+        first_attributes={"greedy": True},
+    )
+    assert greedy.status == StepExecution.Status.FAILED
+    assert "to render" in greedy.last_error
+    assert modest.status == StepExecution.Status.SENT

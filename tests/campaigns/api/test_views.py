@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -424,6 +426,37 @@ def test_out_of_range_ids_and_garbage_parameters_are_client_errors(api_client, m
     path = path.format(list=ContactListFactory().pk, template=TemplateFactory().pk)
     response = getattr(api_client, method)(f"{API}{path}", body)
     assert 400 <= response.status_code < 500
+
+
+def _post_raw(client, path, body):
+    """Post JSON as a client may write it: json.dumps escapes the lone surrogate (DRF's renderer can't)."""
+    return client.post(f"{API}{path}", json.dumps(body), content_type="application/json")
+
+
+LONE = "\ud800"  # Half of a UTF-16 pair: valid in JSON's escapes, not in UTF-8.
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/suppressions", {"email": "q@example.com", "reason": LONE}),
+        ("/contacts", {"email": "q@example.com", "status": LONE}),
+        ("/campaigns", {"name": "x", "from_email": "a@b.co", "audience_mode": LONE}),
+    ],
+    ids=["a choice: suppression reason", "a choice: status", "a choice: audience mode"],
+)
+def test_a_lone_surrogate_is_a_json_400_where_drf_repeats_the_input(api_client, path, body):
+    response = _post_raw(api_client, path, body)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
+
+
+@pytest.mark.parametrize("field", ["first_name", "external_id"])
+def test_a_lone_surrogate_in_a_bulk_row_fails_that_row_alone(api_client, field):
+    rows = [{"email": "bad@example.com", field: LONE}, {"email": "ok@example.com"}]
+    body = _post_raw(api_client, "/contacts/bulk", {"contacts": rows}).json()
+    assert (body["created"], body["failed"]) == (1, 1)
+    assert "Surrogate" in body["errors"][0]["errors"][field][0]
 
 
 def test_bulk_rows_that_are_not_objects_are_reported_not_fatal(api_client):
