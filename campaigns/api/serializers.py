@@ -195,10 +195,8 @@ def _row_text(value, max_length: int | None) -> str:
     value = str(value)
     if "\x00" in value:
         raise ValueError("Null characters are not allowed.")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # A lone surrogate, which the database cannot store.
-        raise ValueError("Surrogate characters are not allowed.") from None
+    if not value.isascii() and any("\ud800" <= char <= "\udfff" for char in value):  # Not storable.
+        raise ValueError("Surrogate characters are not allowed.")
     if max_length is not None and len(value) > max_length:
         raise ValueError(f"Ensure this field has no more than {max_length} characters.")
     return value
