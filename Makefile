@@ -35,12 +35,12 @@ test: install
 	python -m pytest -n auto -m "not serial" $(PYTEST_ARGS) || [ $$? -eq 5 ]
 	python -m pytest -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
-# Schemathesis over the whole API with many random examples per operation: about five minutes on
+# Schemathesis over the whole API with many random examples per operation: about seven minutes on
 # two cores (docs/security.md). Needs PostgreSQL and Redis, as `make test` does.
 .PHONY: fuzz
 fuzz: export PATH := $(BIN):$(PATH)
 fuzz: install
-	SCHEMATHESIS_EXAMPLES=$${SCHEMATHESIS_EXAMPLES:-150} python -m pytest -n auto -p no:randomly tests/test_api_schema.py
+	SCHEMATHESIS_EXAMPLES=$${SCHEMATHESIS_EXAMPLES:-600} python -m pytest -n auto -p no:randomly tests/test_api_schema.py
 
 lint: install
 	$(BIN)/ruff check .

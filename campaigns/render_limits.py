@@ -124,13 +124,37 @@ MAX_SOURCE_CHARS = 500_000
 MAX_TAG_PIECES = 10_000
 
 
+#: What a template's unclosed openers may cost Django's lexer, in characters read (about 0.1 s).
+MAX_UNCLOSED_SCAN = 10_000_000
+_DELIMITERS = (("{%", "%}"), ("{{", "}}"), ("{#", "#}"))
+
+
+def _unclosed_scan(source: str) -> int:
+    """Return the characters Django's lexer reads for openers with no closer after them on their line."""
+    scan = 0
+    for line in source.split("\n"):
+        for opener, closer in _DELIMITERS:
+            start = line.find(opener, max(line.rfind(closer), 0))
+            while start != -1:
+                scan += len(line) - start
+                start = line.find(opener, start + 1)
+    return scan
+
+
 def template_source_check(source: str) -> None:
     """Refuse a template part too long, or with too many pieces of tags, to compile cheaply."""
     if len(source) > MAX_SOURCE_CHARS:
         raise TemplateLimitExceeded(
             f"it is {len(source):,} characters long; the limit is {MAX_SOURCE_CHARS:,}"
         )
-    # Django's own lexer, so that what is counted is what its parser will read; it is cheap.
+    # Django's lexer reads a tag opened and never closed on its line to the line's end, once per
+    # such opener: bounded first, so that the lexer below (and the compiler) stay cheap.
+    if (scan := _unclosed_scan(source)) > MAX_UNCLOSED_SCAN:
+        raise TemplateLimitExceeded(
+            f"its unclosed {{% or {{{{ would take reading {scan:,} characters; "
+            f"the limit is {MAX_UNCLOSED_SCAN:,}"
+        )
+    # Django's own lexer, so that what is counted is what its parser will read.
     kinds = (TokenType.VAR, TokenType.BLOCK)
     tags = [token.contents for token in Lexer(source).tokenize() if token.token_type in kinds]
     # Each word of a tag ({% firstof a b c %}, {% if a or b %}) and each filter is compiled apart.

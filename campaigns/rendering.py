@@ -210,8 +210,15 @@ def _render_job(job: _RenderJob) -> RenderedEmail | _RenderFailed:
     if job.finish is None:
         return rendered
     try:
-        return job.finish(rendered)
+        finished = job.finish(rendered)
     except MemoryError:
         raise
     except Exception as exc:  # The finishing step's own failure fails this one email only.
         return _RenderFailed(f"{job.name}: {exc}", "html_body", limit=False)
+    # What the finishing step added (each tracked link grows) counts against the same bound.
+    if (size := len(finished.subject) + len(finished.html) + len(finished.text)) > job.max_chars:
+        message = (
+            f"{job.name}: with its links tracked it is {size:,} characters; the limit is {job.max_chars:,}"
+        )
+        return _RenderFailed(message, "html_body", limit=True)
+    return finished

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.urls import reverse
 
+from campaigns.exceptions import TemplateLimitExceeded
 from campaigns.models import Campaign, CampaignStep, Template
 from campaigns.rendering import RenderedEmail
 from core.addresses import mailbox_canonical
@@ -162,7 +163,8 @@ def step_execution_track_resolve(
 ) -> RenderedEmail:
     """Put the signed click URLs in place of an email's marked links, looked up in one query.
 
-    Raises TooManyLinks past TRACKING_MAX_LINKS distinct links: each is a row of the database.
+    Raises TooManyLinks past TRACKING_MAX_LINKS distinct links: each is a row of the database; and
+    TemplateLimitExceeded if the tracked email would pass TEMPLATE_MAX_OUTPUT_CHARS.
     """
     pattern = marks.pattern()
     parts = (rendered.html, rendered.text)
@@ -179,6 +181,18 @@ def step_execution_track_resolve(
         + reverse("click", args=[tokens.click_token(tracking_id=execution.tracking_id, link_id=pk)])
         for encoded, pk in ((encoded, link_ids[url]) for encoded, url in urls.items())
     }
+
+    # Each link's click URL is longer than its marker: the email as sent stays within the bound.
+    limit = settings.TEMPLATE_MAX_OUTPUT_CHARS
+    growth = sum(
+        len(click_urls[match.group(1)]) - len(match.group(0))
+        for part in parts
+        for match in pattern.finditer(part)
+    )
+    if (size := len(rendered.subject) + sum(map(len, parts)) + growth) > limit:
+        raise TemplateLimitExceeded(
+            f"with its links tracked the email is {size:,} characters; the limit is {limit:,}"
+        )
 
     def resolve(match: re.Match) -> str:
         return click_urls[match.group(1)]

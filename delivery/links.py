@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
 # A whole document: <html> after nothing but blanks, comments, a DOCTYPE or an XML declaration,
 # however long they are.
 _DOCUMENT_START = re.compile(
@@ -39,8 +41,11 @@ _TRACKED_SCHEMES = frozenset({"http", "https"})
 
 def _trackable(href: str, *, keep_prefixes: tuple[str, ...]) -> bool:
     href = href.strip()
-    # Longer than Django will redirect to: left as it is, so the reader's browser still follows it.
+    # Longer than Django will redirect to, or holding a control character (NUL, which no database
+    # column takes): left as it is, so the reader's browser still does what it does with it.
     if not href or href.startswith(keep_prefixes) or len(href) > MAX_URL_REDIRECT_LENGTH:
+        return False
+    if _CONTROL.search(href):
         return False
     parts = urlsplit(href)
     # Relative links, in-page anchors, mailto:, tel: and the like stay as they are: only a full
@@ -123,15 +128,38 @@ _TRAILING = ".,;:!?)]}'"
 
 def text_track(text: str, *, click_url: Callable[[str], str], keep_prefixes: tuple[str, ...] = ()) -> str:
     """Return plain text with its web addresses sent through `click_url(target)`."""
-
-    def rewrite(match: re.Match) -> str:
+    pieces, position = [], 0
+    while match := _TEXT_URL.search(text, position):
         url = match.group(0)
-        trimmed = url.rstrip(_TRAILING)
-        if not _trackable(trimmed, keep_prefixes=keep_prefixes):
-            return url
-        return click_url(trimmed) + url[len(trimmed) :]
+        end = _unmatched_paren(url) if text[max(match.start() - 2, 0) : match.start()] == "](" else None
+        if end is not None:
+            # A link the text part made from HTML, "[text](address)": the address ends at its
+            # unmatched ")", whatever follows (CJK text has no space to stop at), and the search
+            # goes on from there (the next link may follow at once).
+            url = url[:end]
+            tracked = click_url(url) if _trackable(url, keep_prefixes=keep_prefixes) else url
+        else:
+            # In running text, punctuation right after an address belongs to the sentence.
+            trimmed = url.rstrip(_TRAILING)
+            tracked = url
+            if _trackable(trimmed, keep_prefixes=keep_prefixes):
+                tracked = click_url(trimmed) + url[len(trimmed) :]
+        pieces += [text[position : match.start()], tracked]
+        position = match.start() + len(url)
+    return "".join([*pieces, text[position:]])
 
-    return _TEXT_URL.sub(rewrite, text)
+
+def _unmatched_paren(url: str) -> int | None:
+    """Return the index of the first ")" in the URL that no "(" before it opened, or None."""
+    depth = 0
+    for index, char in enumerate(url):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            if depth == 0:
+                return index
+            depth -= 1
+    return None
 
 
 @dataclass(frozen=True)

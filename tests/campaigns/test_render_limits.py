@@ -156,8 +156,18 @@ def test_tags_nested_past_the_limit_are_refused_when_saved_never_a_500(api_clien
         ("{% if 0 %}" + "{{a}}" * 10_000 + "{% endif %}", "hold 10,003 words and filters"),
         ("{% firstof " + "a " * 10_000 + "%}", "hold 10,001 words and filters"),
         ("{{ a" + "|lower" * 10_000 + " }}", "hold 10,001 words and filters"),
+        ("{%" * 40_000, "its unclosed {% or {{ would take reading"),
+        ("{%" * 1_000 + "x" * 490_000, "its unclosed {% or {{ would take reading"),
     ],
-    ids=["too long", "too many variables", "too many, even unreachable", "one long tag", "a filter chain"],
+    ids=[
+        "too long",
+        "too many variables",
+        "too many, even unreachable",
+        "one long tag",
+        "a filter chain",
+        "unclosed openers",
+        "unclosed openers on a long line",
+    ],
 )
 def test_a_template_part_too_long_or_with_too_many_tags_is_refused_before_it_is_compiled(source, said):
     with pytest.raises(ValidationError) as refused:

@@ -185,3 +185,27 @@ def test_a_hidden_honeypot_link_is_added_only_with_click_tracking():
     )
     without, _ = track("<p>x</p>", click_url=None, honeypot_url="https://mail.example.com/?trap")
     assert "aria-hidden" not in without
+
+
+def _text_tracked(text: str) -> str:
+    return text_track(text, click_url=lambda url: f"<{url}>")
+
+
+@pytest.mark.parametrize(
+    ("text", "tracked"),
+    [
+        ("[这里](https://shop.example/sale)查看优惠", "[这里](<https://shop.example/sale>)查看优惠"),
+        ("[A](https://x.org/a)[B](https://x.org/b)", "[A](<https://x.org/a>)[B](<https://x.org/b>)"),
+        ("[W](https://x.org/Foo_(bar))—it", "[W](<https://x.org/Foo_(bar)>)—it"),
+        ("see https://x.org/a. Then", "see <https://x.org/a>. Then"),
+    ],
+    ids=["cjk after", "two adjacent", "balanced parentheses", "running text"],
+)
+def test_a_text_link_made_from_html_ends_at_its_closing_parenthesis(text, tracked):
+    assert _text_tracked(text) == tracked
+
+
+def test_a_link_holding_a_control_character_is_left_as_it_is():
+    assert _text_tracked("go http://a.example/x\x00y now") == "go http://a.example/x\x00y now"
+    _, seen = track('<a href="https://a.example/x\x01y">x</a>')
+    assert seen == []

@@ -504,3 +504,22 @@ def test_html_that_costs_tracking_more_than_a_render_may_fails_alone_and_the_sen
     assert greedy.status == StepExecution.Status.FAILED
     assert "to render" in greedy.last_error
     assert modest.status == StepExecution.Status.SENT
+
+
+def test_an_email_its_tracked_links_would_grow_past_the_output_limit_fails_alone(ses, settings):
+    settings.TEMPLATE_MAX_OUTPUT_CHARS = 5_000
+    many = "{% if attributes.greedy %}" + "http://a.example " * 200 + "{% endif %}"
+    campaign = sendable_campaign(contacts=2)
+    step = campaign.steps.get()
+    step.template = TemplateFactory(html_body="<p>Hi</p>", text_body=many)
+    step.save()
+    first = campaign.lists.get().contacts.order_by("pk").first()
+    first.attributes = {"greedy": True}
+    first.save()
+    campaign_services.campaign_schedule(campaign=campaign)
+    delivery_services.campaign_dispatch(campaign=campaign)
+    delivery_services.campaign_send(campaign=campaign, budget_seconds=30)
+    greedy, modest = StepExecution.objects.filter(step=step).order_by("contact_id")
+    assert greedy.status == StepExecution.Status.FAILED
+    assert "with its links tracked" in greedy.last_error
+    assert modest.status == StepExecution.Status.SENT
