@@ -30,10 +30,10 @@ HTML = (
 )
 
 
-def _send(**campaign_fields):
+def _send(html_body: str = HTML, **campaign_fields):
     campaign = sendable_campaign(contacts=1, **campaign_fields)
     step = campaign.steps.get()
-    step.template = TemplateFactory(html_body=HTML)
+    step.template = TemplateFactory(html_body=html_body)
     step.save()
     campaign_services.campaign_schedule(campaign=campaign)
     delivery_services.campaign_dispatch(campaign=campaign)
@@ -446,20 +446,10 @@ def test_an_emails_links_are_looked_up_in_one_query_however_many_it_has(ses, dja
 
 
 def test_an_email_nested_too_deeply_to_track_goes_out_whole_untracked(ses):
-    campaign = sendable_campaign(contacts=1)
-    step = campaign.steps.get()
-    step.template = TemplateFactory(
-        html_body='{% for i in ""|ljust:3000 %}<span>{% endfor %}<p><a href="https://example.org/">x</a> '
+    _row, body = _send(
+        '{% for i in ""|ljust:3000 %}<span>{% endfor %}<p><a href="https://example.org/">x</a> '
         '<a href="{{ unsubscribe_url }}">Unsubscribe</a> 1 Main St</p>'
     )
-    step.save()
-    campaign_services.campaign_schedule(campaign=campaign)
-    delivery_services.campaign_dispatch(campaign=campaign)
-    delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
-    (sent,) = sent_messages()
-    mime = email.message_from_string(sent.raw_data)
-    html = next(part for part in mime.walk() if part.get_content_type() == "text/html")
-    body = html.get_payload(decode=True).decode()
     assert "1 Main St" in body
     assert "/u/" in body
     assert 'href="https://example.org/"' in body  # Not tracked, rather than cut short.
@@ -473,10 +463,10 @@ def test_a_stored_link_django_will_not_redirect_to_is_a_400_and_counts_no_click(
     assert hits.tracking_hits_apply() == 0
 
 
-def _send_to_two(html_body: str, *, first_attributes: dict | None = None):
+def _send_to_two(html_body: str, *, text_body: str = "Hi", first_attributes: dict | None = None):
     campaign = sendable_campaign(contacts=2)
     step = campaign.steps.get()
-    step.template = TemplateFactory(html_body=html_body, text_body="Hi")
+    step.template = TemplateFactory(html_body=html_body, text_body=text_body)
     step.save()
     first = campaign.lists.get().contacts.order_by("pk").first()
     first.attributes = first_attributes or {}
@@ -509,17 +499,7 @@ def test_html_that_costs_tracking_more_than_a_render_may_fails_alone_and_the_sen
 def test_an_email_its_tracked_links_would_grow_past_the_output_limit_fails_alone(ses, settings):
     settings.TEMPLATE_MAX_OUTPUT_CHARS = 5_000
     many = "{% if attributes.greedy %}" + "http://a.example " * 200 + "{% endif %}"
-    campaign = sendable_campaign(contacts=2)
-    step = campaign.steps.get()
-    step.template = TemplateFactory(html_body="<p>Hi</p>", text_body=many)
-    step.save()
-    first = campaign.lists.get().contacts.order_by("pk").first()
-    first.attributes = {"greedy": True}
-    first.save()
-    campaign_services.campaign_schedule(campaign=campaign)
-    delivery_services.campaign_dispatch(campaign=campaign)
-    delivery_services.campaign_send(campaign=campaign, budget_seconds=30)
-    greedy, modest = StepExecution.objects.filter(step=step).order_by("contact_id")
+    greedy, modest = _send_to_two("<p>Hi</p>", text_body=many, first_attributes={"greedy": True})
     assert greedy.status == StepExecution.Status.FAILED
     assert "with its links tracked" in greedy.last_error
     assert modest.status == StepExecution.Status.SENT
