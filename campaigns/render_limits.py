@@ -122,6 +122,9 @@ def template_measure(compiled: DjangoTemplate) -> DjangoTemplate:
 #: or sends, and costs 20-50 µs a piece. Gmail clips an email past 102 KB anyway.
 MAX_SOURCE_CHARS = 500_000
 MAX_TAG_PIECES = 10_000
+#: The longest one tag or variable may be: Django reads some of its insides once per space or
+#: quote in it (filter separators, quoted words), so one long tag costs the square of its length.
+MAX_TAG_CHARS = 500
 
 
 #: What a template's unclosed openers may cost Django's lexer, in characters read (about 0.1 s).
@@ -157,6 +160,10 @@ def template_source_check(source: str) -> None:
     # Django's own lexer, so that what is counted is what its parser will read.
     kinds = (TokenType.VAR, TokenType.BLOCK)
     tags = [token.contents for token in Lexer(source).tokenize() if token.token_type in kinds]
+    if (longest := max(map(len, tags), default=0)) > MAX_TAG_CHARS:
+        raise TemplateLimitExceeded(
+            f"one of its tags is {longest:,} characters long; the limit is {MAX_TAG_CHARS:,}"
+        )
     # Each word of a tag ({% firstof a b c %}, {% if a or b %}) and each filter is compiled apart.
     if (pieces := sum(len(tag.split()) + tag.count("|") for tag in tags)) > MAX_TAG_PIECES:
         raise TemplateLimitExceeded(

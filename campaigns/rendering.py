@@ -205,6 +205,13 @@ def _render_job(job: _RenderJob) -> RenderedEmail | _RenderFailed:
         raise  # The sandbox reports it.
     except Exception as exc:  # A template filter can raise anything; it fails this one email only.
         return _RenderFailed(f"{job.name}: {exc}", part, limit=False)
+    for part, value in (("subject", subject), ("html_body", html), ("text_body", text)):
+        # A lone surrogate ({{ 55296|stringformat:"c" }}, or a contact's data) is no character of
+        # any encoding: lxml would cut the email at it, and the message could not be built.
+        if not value.isascii() and any("\ud800" <= char <= "\udfff" for char in value):
+            return _RenderFailed(
+                f"{job.name}: it renders a lone surrogate, which is not text", part, limit=False
+            )
     # A header must stay on one line, whatever a contact's data holds.
     rendered = RenderedEmail(subject=" ".join(subject.split()), html=html, text=text)
     if job.finish is None:

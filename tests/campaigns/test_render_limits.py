@@ -113,7 +113,9 @@ def test_lists_stop_at_their_item_limit_before_filters_walk_them():
 def test_a_small_template_of_slow_filters_is_stopped_by_the_clock(settings):
     settings.TEMPLATE_RENDER_MAX_SECONDS = 0.05
     doubled = "{% with a='xy'|make_list %}" + "{% with a=a|add:a %}" * 12  # 8,192 items: allowed.
-    source = doubled + "{{ a" + "|escapeseq" * 60 + "|length }}" + "{% endwith %}" * 13
+    # Sixty passes over the list, in two tags of thirty (a tag holds at most 500 characters).
+    thirty = "|escapeseq" * 30
+    source = doubled + f"{{% with b=a{thirty} %}}{{{{ b{thirty}|length }}}}" + "{% endwith %}" * 14
     with pytest.raises(ValidationError) as refused:
         template_validate(template=TemplateFactory.build(html_body=source))
     assert "0.05 s to render" in str(refused.value.message_dict["html_body"])
@@ -154,19 +156,23 @@ def test_tags_nested_past_the_limit_are_refused_when_saved_never_a_500(api_clien
         ("x" * 500_001, "500,001 characters long; the limit is 500,000"),
         ("{{a}}" * 10_001, "hold 10,001 words and filters; the limit is 10,000"),
         ("{% if 0 %}" + "{{a}}" * 10_000 + "{% endif %}", "hold 10,003 words and filters"),
-        ("{% firstof " + "a " * 10_000 + "%}", "hold 10,001 words and filters"),
-        ("{{ a" + "|lower" * 10_000 + " }}", "hold 10,001 words and filters"),
+        (("{% firstof " + "a " * 200 + "%}") * 50, "hold 10,050 words and filters"),
+        (("{{ a" + "|lower" * 80 + " }}") * 125, "hold 10,125 words and filters"),
         ("{%" * 40_000, "its unclosed {% or {{ would take reading"),
         ("{%" * 1_000 + "x" * 490_000, "its unclosed {% or {{ would take reading"),
+        ("{{ x" + " " * 30_000 + "y }}", "one of its tags is 30,002 characters long; the limit is 500"),
+        ("{% firstof " + "\\' " * 300 + "a" * 1_000 + " %}", "one of its tags is"),
     ],
     ids=[
         "too long",
         "too many variables",
         "too many, even unreachable",
-        "one long tag",
-        "a filter chain",
+        "long tags",
+        "filter chains",
         "unclosed openers",
         "unclosed openers on a long line",
+        "one tag full of spaces",
+        "one tag full of open quotes",
     ],
 )
 def test_a_template_part_too_long_or_with_too_many_tags_is_refused_before_it_is_compiled(source, said):

@@ -503,3 +503,18 @@ def test_an_email_its_tracked_links_would_grow_past_the_output_limit_fails_alone
     assert greedy.status == StepExecution.Status.FAILED
     assert "with its links tracked" in greedy.last_error
     assert modest.status == StepExecution.Status.SENT
+
+
+@pytest.mark.parametrize("part", ["html", "text"])
+def test_an_email_that_renders_a_lone_surrogate_fails_alone_and_the_others_are_sent(ses, part):
+    surrogate = '{% if attributes.greedy %}{{ 55296|stringformat:"c" }}{% endif %}'
+    html = f'<p><a href="https://a.example/x{surrogate}y">a</a></p><p>More</p>'
+    text = f"hello {surrogate}"
+    greedy, modest = _send_to_two(
+        html if part == "html" else "<p>Hi</p>",
+        text_body=text if part == "text" else "Hi",
+        first_attributes={"greedy": True},
+    )
+    assert greedy.status == StepExecution.Status.FAILED
+    assert "lone surrogate" in greedy.last_error
+    assert modest.status == StepExecution.Status.SENT
