@@ -6,6 +6,7 @@ import logging
 import re
 import secrets
 import threading
+from collections import Counter
 from dataclasses import dataclass, replace
 from urllib.parse import quote
 
@@ -168,7 +169,9 @@ def step_execution_track_resolve(
     """
     pattern = marks.pattern()
     parts = (rendered.html, rendered.text)
-    targets = list(dict.fromkeys(match.group(1) for part in parts for match in pattern.finditer(part)))
+    # One pass over the email: each marker once, with how often it occurs.
+    occurrences = Counter(match.group(0) for part in parts for match in pattern.finditer(part))
+    targets = list(dict.fromkeys(marker[len(marks.marker) : -1] for marker in occurrences))
     if not targets:
         return rendered
     if len(targets) > settings.TRACKING_MAX_LINKS:
@@ -185,9 +188,8 @@ def step_execution_track_resolve(
     # Each link's click URL is longer than its marker: the email as sent stays within the bound.
     limit = settings.TEMPLATE_MAX_OUTPUT_CHARS
     growth = sum(
-        len(click_urls[match.group(1)]) - len(match.group(0))
-        for part in parts
-        for match in pattern.finditer(part)
+        count * (len(click_urls[marker[len(marks.marker) : -1]]) - len(marker))
+        for marker, count in occurrences.items()
     )
     if (size := len(rendered.subject) + sum(map(len, parts)) + growth) > limit:
         raise TemplateLimitExceeded(
