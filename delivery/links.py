@@ -126,8 +126,24 @@ _TEXT_URL = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 _TRAILING = ".,;:!?)]}'"
 
 
-def text_track(text: str, *, click_url: Callable[[str], str], keep_prefixes: tuple[str, ...] = ()) -> str:
-    """Return plain text with its web addresses sent through `click_url(target)`."""
+def text_track(
+    text: str,
+    *,
+    click_url: Callable[[str], str],
+    keep_prefixes: tuple[str, ...] = (),
+    known: frozenset[str] = frozenset(),
+) -> str:
+    """Return plain text with its web addresses sent through `click_url(target)`.
+
+    `known`: the addresses of the HTML part the text was made from, which settle where a link
+    "[text](address)" ends when the address itself holds an unmatched ")".
+    """
+    # Only addresses with an unmatched ")" need looking up (usually there are none), by the part
+    # before it, which is where the search below would otherwise end them.
+    odd: dict[str, list[str]] = {}
+    for address in sorted(known, key=len, reverse=True):
+        if (cut := _unmatched_paren(address)) is not None:
+            odd.setdefault(address[:cut], []).append(address)
     pieces, position = [], 0
     while match := _TEXT_URL.search(text, position):
         url = match.group(0)
@@ -135,8 +151,12 @@ def text_track(text: str, *, click_url: Callable[[str], str], keep_prefixes: tup
         if end is not None:
             # A link the text part made from HTML, "[text](address)": the address ends at its
             # unmatched ")", whatever follows (CJK text has no space to stop at), and the search
-            # goes on from there (the next link may follow at once).
-            url = url[:end]
+            # goes on from there (the next link may follow at once). An address of the HTML
+            # that goes on past that ")" up to a ")" of its own is that link's, whole.
+            candidates = odd.get(url[:end], [])
+            url = next(
+                (whole for whole in candidates if text.startswith(f"{whole})", match.start())), url[:end]
+            )
             tracked = click_url(url) if _trackable(url, keep_prefixes=keep_prefixes) else url
         else:
             # In running text, punctuation right after an address belongs to the sentence.
@@ -180,13 +200,18 @@ class LinkMarks:
     honeypot_url: str | None
 
     def __call__(self, rendered: "RenderedEmail") -> "RenderedEmail":
-        click_url = self._placeholder if self.clicks else None
+        addresses: set[str] = set()
+
+        def click_url(url: str) -> str:
+            addresses.add(url)
+            return self._placeholder(url)
+
         html, text = rendered.html, rendered.text
         if html:
             try:
                 html = html_track(
                     html,
-                    click_url=click_url,
+                    click_url=click_url if self.clicks else None,
                     pixel_url=self.pixel_url,
                     keep_prefixes=self.keep_prefixes,
                     honeypot_url=self.honeypot_url if self.clicks else None,
@@ -195,7 +220,12 @@ class LinkMarks:
                 # Mail that lxml cannot read whole still goes out, untracked, rather than not at all.
                 logger.warning("HTML not tracked: lxml could not read it whole (%s).", exc)
         if self.clicks and text:
-            text = text_track(text, click_url=self._placeholder, keep_prefixes=self.keep_prefixes)
+            text = text_track(
+                text,
+                click_url=self._placeholder,
+                keep_prefixes=self.keep_prefixes,
+                known=frozenset(addresses),
+            )
         return replace(rendered, html=html, text=text)
 
     def _placeholder(self, url: str) -> str:

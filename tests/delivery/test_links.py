@@ -209,3 +209,12 @@ def test_a_link_holding_a_control_character_is_left_as_it_is():
     assert _text_tracked("go http://a.example/x\x00y now") == "go http://a.example/x\x00y now"
     _, seen = track('<a href="https://a.example/x\x01y">x</a>')
     assert seen == []
+
+
+def test_a_text_link_made_from_html_keeps_a_known_address_holding_an_unmatched_parenthesis():
+    tracked = text_track(
+        "[A](https://x.org/a)b) and [B](https://x.org/c)",
+        click_url=lambda url: f"<{url}>",
+        known=frozenset({"https://x.org/a)b", "https://x.org/c"}),
+    )
+    assert tracked == "[A](<https://x.org/a)b>) and [B](<https://x.org/c>)"

@@ -518,3 +518,18 @@ def test_an_email_that_renders_a_lone_surrogate_fails_alone_and_the_others_are_s
     assert greedy.status == StepExecution.Status.FAILED
     assert "lone surrogate" in greedy.last_error
     assert modest.status == StepExecution.Status.SENT
+
+
+def test_a_text_part_made_from_html_tracks_an_address_with_an_unbalanced_parenthesis_whole(ses):
+    row, _ = _send('<p><a href="https://shop.example.com/a)b">sale</a></p>')
+    (sent,) = sent_messages()
+    (text_part,) = [
+        part.get_payload(decode=True).decode()
+        for part in email.message_from_string(sent.raw_data).walk()
+        if part.get_content_type() == "text/plain"
+    ]
+    urls = set(TrackedLink.objects.filter(step=row.step).values_list("url", flat=True))
+    assert "https://shop.example.com/a)b" in urls
+    assert "https://shop.example.com/a" not in urls
+    # The whole address went through the redirect: no piece of it is left behind.
+    assert re.fullmatch(r"\[sale\]\(https?://[^/]+/c/[^\s)]+\)", text_part.strip()), text_part
