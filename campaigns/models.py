@@ -11,7 +11,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 # The one address rule lives in core; email_normalize stays importable from here, where it was.
-from campaigns.validators import STEP_MAX_DELAY, validate_attributes
+from campaigns.validators import STEP_MAX_DELAY, validate_attributes, validate_ses_name
 from core.addresses import email_canonical, email_normalize, mailbox_canonical
 
 
@@ -243,7 +243,10 @@ class Campaign(TimestampedModel):
     reply_to = models.EmailField(max_length=254, blank=True)
     lists = models.ManyToManyField(ContactList, related_name="campaigns", blank=True)
     configuration_set = models.CharField(
-        max_length=64, blank=True, help_text="SES configuration set; empty uses SES_CONFIGURATION_SET."
+        max_length=64,
+        blank=True,
+        validators=[validate_ses_name],
+        help_text="SES configuration set; empty uses SES_CONFIGURATION_SET.",
     )
     scheduled_at = models.DateTimeField(null=True, blank=True, help_text="Empty means as soon as scheduled.")
     track_opens = models.BooleanField(default=True, help_text="Add an open pixel to the HTML.")

@@ -96,6 +96,10 @@ def _sources_compile(name: str, sources: tuple[str, str, str]) -> CompiledTempla
             raise TemplateRenderError(f"{part}: {exc}") from exc
         except RecursionError as exc:  # Django's parser recurses a level a tag or operator.
             raise TemplateRenderError(f"{part}: its tags or expressions nest too deeply to read") from exc
+        except (ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
+            # A few of Django's tags read their arguments without checking them ({% filter %} with
+            # none unpacks an empty list): the template is still the author's mistake, not ours.
+            raise TemplateRenderError(f"{part}: a tag could not be read ({type(exc).__name__})") from exc
     subject, html, text = parts
     return CompiledTemplate(name=name, subject=subject, html=html, text=text, sources=sources)
 

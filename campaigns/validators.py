@@ -1,8 +1,19 @@
 """Checks on what a contact's data and a step's timing may hold, shared by the model, API and admin."""
 
+import re
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
+
+#: An SES name (a configuration set, a tag's name or value): it goes out in a mail header.
+SES_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def validate_ses_name(value: str) -> None:
+    """Reject an SES configuration set name that SES would refuse (empty means the default one)."""
+    if value and not SES_NAME.fullmatch(value):
+        raise ValidationError("Use 1-64 letters, digits, _ or -.")
+
 
 #: The deepest a contact's attributes may nest (an object in an object …): templates reach a few
 #: levels, and deeper data costs every render it is handed to.

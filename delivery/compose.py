@@ -18,6 +18,7 @@ from django.urls import reverse
 from campaigns.exceptions import TemplateLimitExceeded
 from campaigns.models import Campaign, CampaignStep, Template
 from campaigns.rendering import RenderedEmail
+from campaigns.validators import SES_NAME
 from core.addresses import mailbox_canonical
 from delivery import tokens
 from delivery.exceptions import SenderInvalid, TooManyLinks
@@ -235,11 +236,16 @@ def step_execution_build_message(
 
     Campaign mail carries one-click unsubscribe headers; transactional mail (`unsubscribe_url`
     empty) does not, as marketing unsubscribes do not stop it. Raises SenderInvalid when the
-    envelope's sender or reply-to is not one valid mailbox.
+    envelope's sender or reply-to is not one valid mailbox, or its configuration set no SES name.
     """
     # SES strips both X-SES headers before delivery.
     headers = {"X-SES-MESSAGE-TAGS": ", ".join(f"{name}={value}" for name, value in envelope.tags.items())}
     if envelope.configuration_set:
+        # A name saved before the rule (or around it) fails its rows here, before any send starts.
+        if not SES_NAME.fullmatch(envelope.configuration_set):
+            raise SenderInvalid(
+                f"Not sent: the configuration set {envelope.configuration_set!r} is not an SES name."
+            )
         headers["X-SES-CONFIGURATION-SET"] = envelope.configuration_set
     if unsubscribe_url:
         headers.update(_list_unsubscribe_headers(unsubscribe_url=unsubscribe_url))

@@ -32,7 +32,7 @@ class TooManyLinks(CampanileError):
 
 
 class SenderInvalid(CampanileError):
-    """A stored sender (from, reply-to) is not exactly one valid mailbox: the email is not built."""
+    """A stored sender is not one valid mailbox, or its configuration set no SES name: not built."""
 
 
 class SuppressedRecipient(CampanileError):

@@ -1,6 +1,5 @@
 """Serializers of the audience, template and campaign API: shape and field rules only."""
 
-import re
 import zoneinfo
 from typing import Any, cast
 
@@ -24,7 +23,7 @@ from campaigns.models import (
     email_normalize,
 )
 from campaigns.rendering import template_validate
-from campaigns.validators import validate_attributes
+from campaigns.validators import SES_NAME, validate_attributes
 from core.addresses import email_canonical, email_validate, mailbox_canonical
 
 # Ids are 64-bit in the database; a larger number is a 400, not a driver overflow.
@@ -32,7 +31,6 @@ MAX_ID = 2**63 - 1
 
 
 # SES names configuration sets with 1-64 letters, digits, _ or -.
-SES_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def address(value: str) -> str:

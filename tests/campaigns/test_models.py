@@ -81,6 +81,13 @@ def test_a_form_refuses_an_address_with_an_invisible_character_and_stores_one_sp
     assert row.email == "info@xn--bcher-kva.de"
 
 
+@pytest.mark.parametrize("name", ["set\r\nBcc: evil@example.com", "a b", "x" * 65, "é"])
+def test_a_campaigns_configuration_set_must_be_an_ses_name(name):
+    with pytest.raises(ValidationError) as refused:
+        CampaignFactory.build(configuration_set=name).full_clean(exclude=["lists", "steps"])
+    assert "configuration_set" in refused.value.message_dict
+
+
 def test_a_campaign_form_holds_its_sender_and_reply_to_to_one_clean_mailbox():
     campaign = CampaignFactory.build(
         from_email="demo@campanile.test, attacker@evil.test", reply_to="desk@campanile.test\u200b"

@@ -392,3 +392,19 @@ def test_a_sender_stored_before_the_rule_fails_its_rows_and_never_becomes_two_ad
     assert all(
         row.status == Status.FAILED and "not a valid" in row.last_error for row in campaign_rows(campaign)
     )
+
+
+def test_a_configuration_set_stored_with_a_line_break_fails_its_rows_with_the_reason(ses):
+    campaign = started_campaign(contacts=2)
+    # Saved around validation, as a row from before the rule would be.
+    Campaign.objects.filter(pk=campaign.pk).update(configuration_set="set\r\nBcc: evil@example.com")
+    campaign.refresh_from_db()
+
+    result = sending.step_send_batch(step=campaign.steps.get())
+
+    assert (result.sent, result.failed) == (0, 2)
+    assert sent_messages() == []
+    assert all(
+        row.status == Status.FAILED and "configuration set" in row.last_error
+        for row in campaign_rows(campaign)
+    )

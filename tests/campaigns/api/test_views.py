@@ -234,6 +234,13 @@ def test_template_create_validates_syntax_and_previews_for_a_contact(api_client)
     assert api_client.post(f"{API}/templates/{template['id']}/preview", {}).status_code == 400
 
 
+@pytest.mark.parametrize("source", ["{% filter %}x{% endfilter %}", "{% filter  %}{% endfilter %}"])
+def test_a_tag_django_cannot_compile_is_a_400_on_its_field_never_a_500(api_client, source):
+    response = api_client.post(f"{API}/templates", {"name": "x", "subject": "s", "html_body": source})
+    assert response.status_code == 400
+    assert "html_body" in _fields(response)
+
+
 def test_patching_a_template_validates_the_result(api_client):
     template = TemplateFactory()
     response = api_client.patch(f"{API}/templates/{template.pk}", {"html_body": "{% endif %}"})
