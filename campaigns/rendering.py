@@ -199,7 +199,11 @@ def _render_job(job: _RenderJob) -> RenderedEmail | _RenderFailed:
             html = compiled.html.render(BudgetContext(job.context, budget=budget)) if compiled.html else ""
             part = "text_body"
             if compiled.text:
-                text = compiled.text.render(BudgetContext(job.context, autoescape=False, budget=budget))
+                # Django marks what it renders safe HTML; unescaped text is not, so it is handed on
+                # as a plain string, which any page that shows it escapes.
+                text = str.__str__(
+                    compiled.text.render(BudgetContext(job.context, autoescape=False, budget=budget))
+                )
             else:
                 text = get_text(html_end_tags_drop(html), _TEXT_CONFIG).strip()
                 budget.spend(len(text))

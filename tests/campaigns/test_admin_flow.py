@@ -51,6 +51,22 @@ def test_preview_renders_a_chosen_contact_in_a_sandbox_with_the_text_part(admin_
     assert "No such contact" in missing
 
 
+def test_the_preview_shows_a_contacts_markup_in_the_subject_and_text_as_text(admin_client):
+    campaign = sendable_campaign(contacts=1)
+    step = campaign.steps.get()
+    step.template = TemplateFactory(
+        subject="Hi {{ contact.first_name }}", html_body="<p>x</p>", text_body="Hello {{ contact.first_name }}"
+    )
+    step.save()
+    markup = '<meta http-equiv="refresh" content="0;url=https://evil.example/"><b>'
+    contact = ContactFactory(first_name=markup)
+    page = admin_client.get(_url("preview", campaign, contact=contact.email)).content.decode()
+    assert "<meta http-equiv" not in page
+    assert "<b>" not in page
+    assert "<pre>Hello &lt;meta http-equiv=&quot;refresh&quot;" in page
+    assert "Subject: <strong>Hi &lt;meta" in page
+
+
 def test_the_preview_frame_takes_the_emails_styles_and_images_but_never_a_script(admin_client, campaign):
     response = admin_client.get(_url("preview", campaign))
     # The srcdoc frame takes this page's policy: the email's inline styles and remote images load…
