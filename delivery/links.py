@@ -5,6 +5,7 @@ lxml parses and serializes, so links inside comments (Outlook's conditional bloc
 """
 
 import base64
+import functools
 import logging
 import re
 from collections.abc import Callable
@@ -126,18 +127,46 @@ _TEXT_URL = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 _TRAILING = ".,;:!?)]}'"
 
 
+# Where a text source writes an address's origin: it ends at the path, or at a template tag or
+# variable, after which the data decides.
+_SOURCE_ORIGIN = re.compile(r"(https?)://([^\s/?#<>\"'{}\\]*)", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=64)
+def text_origins(source: str) -> frozenset[str]:
+    """Return the origins ("https://host") a text template's source writes out, lowercased."""
+    return frozenset(
+        f"{scheme.lower()}://{host.lower()}" for scheme, host in _SOURCE_ORIGIN.findall(source) if host
+    )
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
+
 def text_track(
     text: str,
     *,
     click_url: Callable[[str], str],
     keep_prefixes: tuple[str, ...] = (),
     known: frozenset[str] = frozenset(),
+    origins: frozenset[str] | None = None,
 ) -> str:
     """Return plain text with its web addresses sent through `click_url(target)`.
 
-    `known`: the addresses of the HTML part the text was made from, which settle where a link
-    "[text](address)" ends when the address itself holds an unmatched ")".
+    `known`: the addresses the HTML part tracks. They settle where a link "[text](address)" ends
+    when the address holds an unmatched ")". `origins`: with it, only an address the author wrote
+    is tracked: one in `known`, or one whose origin the text's source writes out (text_origins).
+    An address a contact's data brings stays plain text, as it is in the HTML part, so no one can
+    make the sender's domain redirect to a site of their choosing.
     """
+
+    def tracks(url: str) -> bool:
+        if not _trackable(url, keep_prefixes=keep_prefixes):
+            return False
+        return origins is None or url in known or _origin(url) in origins
+
     # Only addresses with an unmatched ")" need looking up (usually there are none), by the part
     # before it, which is where the search below would otherwise end them.
     odd: dict[str, list[str]] = {}
@@ -157,12 +186,12 @@ def text_track(
             url = next(
                 (whole for whole in candidates if text.startswith(f"{whole})", match.start())), url[:end]
             )
-            tracked = click_url(url) if _trackable(url, keep_prefixes=keep_prefixes) else url
+            tracked = click_url(url) if tracks(url) else url
         else:
             # In running text, punctuation right after an address belongs to the sentence.
             trimmed = url.rstrip(_TRAILING)
             tracked = url
-            if _trackable(trimmed, keep_prefixes=keep_prefixes):
+            if tracks(trimmed):
                 tracked = click_url(trimmed) + url[len(trimmed) :]
         pieces += [text[position : match.start()], tracked]
         position = match.start() + len(url)
@@ -198,6 +227,9 @@ class LinkMarks:
     pixel_url: str | None
     keep_prefixes: tuple[str, ...]
     honeypot_url: str | None
+    #: The origins the template's own text part writes out (text_origins); none for a text part
+    #: made from the HTML, whose links are the HTML's.
+    written_origins: frozenset[str] = frozenset()
 
     def __call__(self, rendered: "RenderedEmail") -> "RenderedEmail":
         addresses: set[str] = set()
@@ -225,6 +257,7 @@ class LinkMarks:
                 click_url=self._placeholder,
                 keep_prefixes=self.keep_prefixes,
                 known=frozenset(addresses),
+                origins=self.written_origins,
             )
         return replace(rendered, html=html, text=text)
 

@@ -55,7 +55,9 @@ def test_the_preview_shows_a_contacts_markup_in_the_subject_and_text_as_text(adm
     campaign = sendable_campaign(contacts=1)
     step = campaign.steps.get()
     step.template = TemplateFactory(
-        subject="Hi {{ contact.first_name }}", html_body="<p>x</p>", text_body="Hello {{ contact.first_name }}"
+        subject="Hi {{ contact.first_name }}",
+        html_body="<p>x</p>",
+        text_body="Hello {{ contact.first_name }}",
     )
     step.save()
     markup = '<meta http-equiv="refresh" content="0;url=https://evil.example/"><b>'

@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from delivery.links import html_track, text_track
+from delivery.links import html_track, text_origins, text_track
 
 BASE = "https://mail.example.com"
 PIXEL = f"{BASE}/o/token"
@@ -218,3 +218,34 @@ def test_a_text_link_made_from_html_keeps_a_known_address_holding_an_unmatched_p
         known=frozenset({"https://x.org/a)b", "https://x.org/c"}),
     )
     assert tracked == "[A](<https://x.org/a)b>) and [B](<https://x.org/c>)"
+
+
+def test_a_text_part_tracks_only_addresses_its_author_wrote():
+    text = "Hi https://evil.example/phish, see https://shop.example/sale?id=7 and [B](https://x.org/b)"
+    tracked = text_track(
+        text,
+        click_url=lambda url: f"<{url}>",
+        known=frozenset({"https://x.org/b"}),
+        origins=text_origins("Hi {{ name }}, see HTTPS://Shop.Example/sale?id={{ id }} and more"),
+    )
+    # The shop's host is written in the source and the link's address is in the HTML part: both
+    # tracked; the address a contact's data brought stays plain text.
+    assert (
+        tracked
+        == "Hi https://evil.example/phish, see <https://shop.example/sale?id=7> and [B](<https://x.org/b>)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "origins"),
+    [
+        (
+            "go https://a.example/x and http://B.example:8080?q",
+            {"https://a.example", "http://b.example:8080"},
+        ),
+        ("go https://{{ host }}/x or https://a.{{ tld }}", {"https://a."}),
+        ("no links {{ contact.first_name }}", set()),
+    ],
+)
+def test_the_origins_a_text_source_writes_stop_where_a_template_tag_begins(source, origins):
+    assert text_origins(source) == frozenset(origins)

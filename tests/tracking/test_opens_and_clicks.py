@@ -9,6 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from campaigns import services as campaign_services
+from campaigns.models import Contact
 from delivery import compose as delivery_compose
 from delivery import services as delivery_services
 from delivery import tokens
@@ -533,3 +534,25 @@ def test_a_text_part_made_from_html_tracks_an_address_with_an_unbalanced_parenth
     assert "https://shop.example.com/a" not in urls
     # The whole address went through the redirect: no piece of it is left behind.
     assert re.fullmatch(r"\[sale\]\(https?://[^/]+/c/[^\s)]+\)", text_part.strip()), text_part
+
+
+@pytest.mark.parametrize("text_body", ["", "Hello {{ contact.first_name }}"], ids=["derived", "written"])
+def test_an_address_in_a_contacts_data_is_never_made_a_tracked_redirect(ses, text_body):
+    campaign = sendable_campaign(contacts=1)
+    Contact.objects.filter(lists__campaigns=campaign).update(first_name="https://evil.example/phish")
+    step = campaign.steps.get()
+    step.template = TemplateFactory(
+        html_body="<p>Hi {{ contact.first_name }}, welcome.</p>", text_body=text_body
+    )
+    step.save()
+    campaign_services.campaign_schedule(campaign=campaign)
+    delivery_services.campaign_dispatch(campaign=campaign)
+    delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
+    (sent,) = sent_messages()
+    (text_part,) = [
+        part.get_payload(decode=True).decode()
+        for part in email.message_from_string(sent.raw_data).walk()
+        if part.get_content_type() == "text/plain"
+    ]
+    assert "https://evil.example/phish" in text_part  # Shown as the contact's text, as in the HTML…
+    assert not TrackedLink.objects.filter(url__contains="evil.example").exists()  # …never redirected to.
