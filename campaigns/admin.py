@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from campaigns import selectors, services
+from campaigns.audience import contacts_delete
 from campaigns.consent import ConsentActor, contact_status_change, reason_given
 from campaigns.models import (
     Campaign,
@@ -177,6 +178,12 @@ class ContactAdminBase(admin.ModelAdmin):
                 resubscribe=form.cleaned_data["resubscribe"],
             )
         super().save_model(request, obj, form, change)
+
+    def delete_model(self, request, obj):
+        contacts_delete(contacts=Contact.objects.filter(pk=obj.pk), source=Suppression.Source.ADMIN)
+
+    def delete_queryset(self, request, queryset):
+        contacts_delete(contacts=queryset, source=Suppression.Source.ADMIN)
 
 
 @admin.register(ContactList)

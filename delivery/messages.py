@@ -75,10 +75,11 @@ _MESSAGE_LOOKUPS = (
     "SELECT (SELECT id FROM {messages} WHERE api_key_id = %s AND unique_code = %s) AS existing_id, "
     "(SELECT id FROM {templates} WHERE name = %s) AS template_id, "
     "(SELECT id FROM {contacts} WHERE {contact_key} = %s{contact_key_set}) AS contact_id, "
-    "EXISTS (SELECT 1 FROM {suppressions} WHERE email = %s) AS suppressed"
+    "EXISTS (SELECT 1 FROM {suppressions} WHERE email = %s AND reason <> '{unsubscribe}') AS suppressed"
 )
 
-# Transactional mail ignores marketing unsubscribes but never goes to a suppressed address.
+# Transactional mail ignores marketing unsubscribes (kept as suppressions too, when a contact who
+# unsubscribed is deleted) but never goes to an address suppressed for any other reason.
 _ACCEPTED_STATUS_SQL = f"CASE WHEN suppressed THEN '{Status.SUPPRESSED}' ELSE '{Status.PENDING}' END"
 
 
@@ -90,6 +91,7 @@ def _message_lookups_sql(*, api_key: ApiKey, request: MessageRequest) -> tuple[s
         templates=Template._meta.db_table,
         contacts=Contact._meta.db_table,
         suppressions=Suppression._meta.db_table,
+        unsubscribe=Suppression.Reason.UNSUBSCRIBE,
         contact_key=contact_key,
         # Restates the partial unique index's condition, so a prepared statement's generic plan
         # can use the index: it cannot know the parameter is not ''.

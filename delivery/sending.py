@@ -170,10 +170,11 @@ def _postpone_outside_limits(*, executions: list[StepExecution], result: BatchRe
     return [row for row in executions if row.pk not in later]
 
 
-def _suppressed_emails(executions: list[StepExecution]) -> set[str]:
-    return set(
-        Suppression.objects.filter(email__in=[e.email for e in executions]).values_list("email", flat=True)
-    )
+def _suppressed_emails(executions: list[StepExecution], *, marketing: bool) -> set[str]:
+    suppressions = Suppression.objects.filter(email__in=[e.email for e in executions])
+    if not marketing:  # An unsubscribe kept as a suppression stops campaigns only.
+        suppressions = suppressions.exclude(reason=Suppression.Reason.UNSUBSCRIBE)
+    return set(suppressions.values_list("email", flat=True))
 
 
 # An outcome for a row that was never started because SES asked to wait (another row's answer).
@@ -239,7 +240,7 @@ def _send_claimed(*, executions: list[StepExecution], honour_unsubscribe: bool) 
     result = BatchResult(claimed=len(executions))
     if honour_unsubscribe:  # Campaign mail: send windows and the frequency cap apply.
         executions = _postpone_outside_limits(executions=executions, result=result)
-    suppressed = _suppressed_emails(executions)
+    suppressed = _suppressed_emails(executions, marketing=honour_unsubscribe)
     compiled: dict[int, CompiledTemplate] = {}
     work: list[dict[str, Any]] = []
     for execution in executions:

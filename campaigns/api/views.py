@@ -21,6 +21,7 @@ from campaigns.audience import (
     CONTACT_BULK_MAX,
     BulkUpsertResult,
     contact_bulk_upsert,
+    contacts_delete,
     list_add_contacts,
     list_remove_contacts,
 )
@@ -133,6 +134,9 @@ class ContactViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
             "resubscribe": validated_data.get("resubscribe", False),
             "reason": validated_data.get("reason", ""),
         }
+
+    def perform_destroy(self, instance):
+        contacts_delete(contacts=Contact.objects.filter(pk=instance.pk), source=Suppression.Source.API)
 
     def get_serializer_context(self):
         context = super().get_serializer_context()

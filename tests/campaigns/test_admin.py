@@ -288,3 +288,19 @@ def test_a_staff_resubscribe_needs_the_explicit_tick(admin_client):
     contact.refresh_from_db()
     assert (contact.status, contact.unsubscribed_at) == (Contact.Status.SUBSCRIBED, None)
     assert ConsentChange.objects.get().to_status == Contact.Status.SUBSCRIBED
+
+
+@pytest.mark.parametrize("way", ["delete page", "delete action"])
+def test_deleting_a_contact_who_unsubscribed_in_the_admin_keeps_the_opt_out(admin_client, way):
+    from campaigns.models import Contact
+
+    left = ContactFactory(email="left@example.com", status=Contact.Status.UNSUBSCRIBED)
+    stays = ContactFactory(email="stays@example.com")
+    if way == "delete page":
+        url = reverse("admin:campaigns_contact_delete", args=[left.pk])
+        assert admin_client.post(url, {"post": "yes"}).status_code == 302
+    else:
+        body = {"action": "delete_selected", "_selected_action": [left.pk, stays.pk], "post": "yes"}
+        assert admin_client.post(reverse("admin:campaigns_contact_changelist"), body).status_code == 302
+    assert not Contact.objects.filter(email="left@example.com").exists()
+    assert list(Suppression.objects.values_list("email", "reason")) == [("left@example.com", "unsubscribe")]

@@ -7,7 +7,7 @@ from celery.contrib.testing.worker import start_worker
 from django.db import connection
 from rest_framework.test import APIClient
 
-from campaigns.models import Contact
+from campaigns.models import Contact, Suppression
 from config.celery import app as celery_app
 from core.services import api_key_create
 from delivery import ledger, sending
@@ -138,6 +138,15 @@ def test_suppressed_recipient_is_accepted_as_suppressed_and_never_sent(api_clien
     assert response.status_code == 202
     assert response.json()["status"] == "suppressed"
     assert sent_messages() == []
+
+
+def test_an_address_kept_unsubscribed_still_gets_transactional_mail(api_client, sample_world, ses):
+    # A marketing opt-out, kept as a suppression when its contact was deleted, is not a bounce.
+    SuppressionFactory(email=SAMPLE["to"], reason=Suppression.Reason.UNSUBSCRIBE)
+    response = _post(api_client)
+    _deliver_all()
+    assert response.json()["status"] == "pending"
+    assert len(sent_messages()) == 1
 
 
 def test_suppression_arriving_after_queueing_still_stops_the_send(api_client, sample_world, ses):

@@ -4,6 +4,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from campaigns.models import Campaign, ConsentChange, Contact, ListMembership, Suppression
+from campaigns.selectors import campaign_audience
 from tests.factories import (
     CampaignFactory,
     ContactFactory,
@@ -704,6 +705,25 @@ def test_a_patch_cannot_silently_undo_an_unsubscribe(api_client):
         assert "reason" in _fields(no_reason)
     contact.refresh_from_db()
     assert contact.status == "unsubscribed"
+
+
+@pytest.mark.parametrize("again", ["create", "bulk"])
+def test_deleting_a_contact_who_unsubscribed_keeps_the_opt_out_for_a_new_one(api_client, again):
+    contact = _unsubscribed(email="leaver@example.com")
+    assert api_client.delete(f"{API}/contacts/{contact.pk}").status_code == 204
+    audience = ContactListFactory()
+    if again == "create":
+        created = api_client.post(f"{API}/contacts", {"email": "leaver@example.com", "lists": [audience.pk]})
+        assert created.status_code == 201, created.content
+    else:
+        body = {"contacts": [{"email": "leaver@example.com"}], "lists": [audience.pk]}
+        assert api_client.post(f"{API}/contacts/bulk", body).json()["created"] == 1
+    (kept,) = Suppression.objects.filter(email="leaver@example.com")
+    assert kept.reason == Suppression.Reason.UNSUBSCRIBE
+    assert "deleted" in kept.detail
+    campaign = CampaignFactory()
+    campaign.lists.add(audience)
+    assert not campaign_audience(campaign=campaign).exists()  # No campaign mails the address again.
 
 
 def test_a_resubscribe_with_the_flag_and_a_reason_is_audited_with_the_key(api_client, api_key):
