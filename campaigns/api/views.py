@@ -110,8 +110,8 @@ class ContactViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
     queryset = Contact.objects.prefetch_related("lists")
     serializer_class = s.ContactSerializer
     filterset_class = ContactFilter
-    ordering_fields = ["created_at", "updated_at", "email"]
-    ordering = ["-created_at", "-id"]
+    ordering_fields = ["id", "email"]
+    ordering = ["-id"]
 
     @extend_schema(request=s.ContactBulkSerializer, responses=s.BulkResultSerializer)
     @action(detail=False, methods=["post"], url_path="bulk")
@@ -248,8 +248,8 @@ class ContactListViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
     queryset = ContactList.objects.annotate(member_count=Count("memberships"))
     serializer_class = s.ContactListSerializer
     filterset_class = ContactListFilter
-    ordering_fields = ["created_at", "name"]
-    ordering = ["-created_at", "-id"]
+    ordering_fields = ["id", "name"]
+    ordering = ["-id"]
 
     @extend_schema(request=s.MembershipChangeSerializer, responses=s.MembershipResultSerializer)
     @action(detail=True, methods=["post"], url_path="members/add")
@@ -290,8 +290,8 @@ class TemplateViewSet(viewsets.ModelViewSet):
     queryset = Template.objects.all()
     serializer_class = s.TemplateSerializer
     filterset_fields = ["name"]
-    ordering_fields = ["created_at", "name", "updated_at"]
-    ordering = ["-created_at", "-id"]
+    ordering_fields = ["id", "name"]
+    ordering = ["-id"]
 
     @extend_schema(request=s.TemplatePreviewRequestSerializer, responses=s.RenderedEmailSerializer)
     @action(detail=True, methods=["post"], parser_classes=[JSONParser])
@@ -329,8 +329,8 @@ class CampaignViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
     queryset = Campaign.objects.prefetch_related("steps__template", "lists")
     serializer_class = s.CampaignSerializer
     filterset_class = CampaignFilter
-    ordering_fields = ["created_at", "scheduled_at", "name"]
-    ordering = ["-created_at", "-id"]
+    ordering_fields = ["id"]
+    ordering = ["-id"]
 
     def perform_destroy(self, instance):
         if instance.status not in (Campaign.Status.DRAFT, Campaign.Status.CANCELLED):

@@ -1,9 +1,24 @@
-"""Cursor pagination: stable pages over tables that grow while a client walks them."""
+"""Cursor pagination: stable pages over tables that grow while a client walks them.
 
+A cursor's position is the value of the ordering's first field, and DRF steps over rows that share
+a value with an offset it caps at 1,000, so the views order by unique fields only (`id`, `email`,
+a unique `name`): one bulk upsert stamps thousands of rows with one time.
+"""
+
+from django.core.exceptions import ValidationError
 from rest_framework import pagination
+from rest_framework.exceptions import NotFound
 
 
 class CursorPagination(pagination.CursorPagination):
     ordering = "-pk"
     page_size_query_param = "page_size"
     max_page_size = 1000
+
+    def paginate_queryset(self, queryset, request, view=None):
+        """Return the page; a cursor whose position is not a value of its field is a 404."""
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except (ValueError, ValidationError):
+            # The position comes back from the client: "p=abc" where a number belongs.
+            raise NotFound(self.invalid_cursor_message) from None

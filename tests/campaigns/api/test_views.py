@@ -802,3 +802,32 @@ def test_a_csv_import_never_resubscribes_without_the_flag(api_client):
         api_client.post(f"{API}/contacts/import", body, format="multipart").json()["kept_unsubscribed"] == []
     )
     assert ConsentChange.objects.get().via == "api_import"
+
+
+@pytest.mark.parametrize("ordering", [None, "-id", "email", "created_at"])
+def test_walking_the_pages_of_one_big_bulk_upsert_reaches_every_contact_once_and_ends(api_client, ordering):
+    # One upsert stamps one time on every row: pages must not hinge on it.
+    rows = [{"email": f"c{n:04d}@example.com"} for n in range(2100)]
+    assert api_client.post(f"{API}/contacts/bulk", {"contacts": rows}).json()["created"] == 2100
+    seen: list[int] = []
+    page = api_client.get(
+        f"{API}/contacts", {"page_size": 500, **({"ordering": ordering} if ordering else {})}
+    )
+    for _ in range(10):
+        seen += [contact["id"] for contact in page.json()["results"]]
+        if not page.json()["next"]:
+            break
+        page = api_client.get(page.json()["next"])
+    assert len(seen) == len(set(seen)) == 2100
+    assert not page.json()["next"]
+
+
+@pytest.mark.parametrize("path", ["/events", "/suppressions", "/contacts/{contact}/consent", "/contacts"])
+@pytest.mark.parametrize("position", ["p=abc", "p=\x00", "p=1.5"])
+def test_a_tampered_cursor_is_a_client_error_in_the_api_format(api_client, path, position):
+    import base64
+
+    cursor = base64.b64encode(position.encode()).decode()
+    response = api_client.get(f"{API}{path.format(contact=ContactFactory().pk)}", {"cursor": cursor})
+    assert 400 <= response.status_code < 500
+    assert "error" in response.json()
