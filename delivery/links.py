@@ -26,12 +26,14 @@ logger = logging.getLogger(__name__)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-# A whole document: <html> after nothing but blanks, comments, a DOCTYPE or an XML declaration,
-# however long they are.
+# A whole document: <html> after nothing but blanks (a byte order mark and zero-width characters
+# among them), comments, a DOCTYPE or an XML declaration, however long they are. The match is what
+# comes before <html>.
 _DOCUMENT_START = re.compile(
     # A comment ends at its first "-->" ([^-]|-(?!->) never crosses one): any other reading lets
     # a run of comments split in exponentially many ways before a fragment is refused.
-    r"(?:\s|<!--(?:[^-]|-(?!->))*-->|<!doctype[^>]*>|<\?[^>]*\?>)*<html[\s>]",
+    r"(?:[\s\ufeff\u200b-\u200d\u2060]|<!--(?:[^-]|-(?!->))*-->|<!doctype[^>]*>|<\?[^>]*\?>)*"
+    r"(?=<html[\s>])",
     re.IGNORECASE,
 )
 
@@ -70,17 +72,19 @@ def html_track(
     """
     if not html.strip() or (click_url is None and pixel_url is None):
         return html
-    whole_document = _DOCUMENT_START.match(html) is not None
-    html = html_end_tags_drop(html)
+    start = _DOCUMENT_START.match(html)
+    whole_document = start is not None
+    # What comes before <html> holds no link and goes out as written: lxml would drop its comments
+    # and refuse an XML declaration naming an encoding.
+    prologue = start.group(0) if start is not None else ""
+    html = html_end_tags_drop(html[len(prologue) :])
     # huge_tree: libxml2 otherwise stops at 256 levels of nesting and, recovering, drops the rest
     # of the email without an error. Past its own limit (2,048), the HTML is refused instead.
     parser = lxml.html.HTMLParser(huge_tree=True)
     if whole_document:
         root = lxml.html.document_fromstring(html, parser=parser)
-        doctype = root.getroottree().docinfo.doctype
     else:
         root = lxml.html.fragment_fromstring(html, create_parent="div", parser=parser)
-        doctype = ""
     if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
         raise ValueError("the HTML nests too deeply to be read whole")
     if click_url is not None:
@@ -112,8 +116,7 @@ def html_track(
         ):
             pixel.set(name, value)
     if whole_document:
-        serialized = lxml.html.tostring(root, encoding="unicode", method="html")
-        return f"{doctype}\n{serialized}" if doctype else serialized
+        return prologue + lxml.html.tostring(root, encoding="unicode", method="html")
     # The fragment's made-up parent is dropped again: its text, then each child with its tail.
     inner = (root.text or "") + "".join(
         lxml.html.tostring(child, encoding="unicode", method="html", with_tail=True) for child in root

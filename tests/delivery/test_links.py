@@ -81,9 +81,31 @@ def test_a_document_after_a_long_comment_is_still_a_whole_document():
     )
     out, seen = track(html)
     assert seen == ["https://example.org/z"]
-    assert out.startswith("<!DOCTYPE html>")
+    assert out.startswith(html[: html.index("<html")])  # What comes before <html> is kept as written.
     assert "<style>.a{color:red}</style>" in out
     assert '<body class="b">' in out
+
+
+@pytest.mark.parametrize(
+    "opening",
+    [
+        '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html>\n',
+        "\ufeff<!DOCTYPE html>",
+        "\u200b\n",
+        "\u2060",
+    ],
+    ids=["xml declaration with an encoding", "byte order mark", "zero-width space", "word joiner"],
+)
+def test_a_document_opening_with_a_declaration_or_an_invisible_character_is_tracked_whole(opening):
+    html = (
+        f'{opening}<html lang="de"><head><title>T</title></head>'
+        '<body style="margin:0" bgcolor="#ffffff"><a href="https://example.org/z">z</a></body></html>'
+    )
+    out, seen = track(html)
+    assert seen == ["https://example.org/z"]
+    assert out.startswith(f'{opening}<html lang="de"><head><title>T</title></head>')
+    assert '<body style="margin:0" bgcolor="#ffffff">' in out
+    assert PIXEL in out
 
 
 def test_html_nested_past_256_levels_is_tracked_whole_and_past_2048_is_refused_not_cut():
