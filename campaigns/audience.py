@@ -423,10 +423,20 @@ def list_remove_contacts(*, contact_list: ContactList, emails=(), contact_ids=()
 
 
 def suppression_add(*, email: str, reason: str, source: str, detail: str = "") -> tuple[Suppression, bool]:
-    """Suppress an address; return the row and whether it is new. The first reason is kept."""
-    return Suppression.objects.get_or_create(
+    """Suppress an address; return the row and whether it is new. The first reason is kept.
+
+    Except an unsubscribe's: it stops campaigns only, so a bounce or a complaint that follows
+    replaces it, and then stops transactional mail too.
+    """
+    row, created = Suppression.objects.get_or_create(
         email=email_normalize(email), defaults={"reason": reason, "source": source, "detail": detail}
     )
+    if not created and row.reason == Suppression.Reason.UNSUBSCRIBE != reason:
+        Suppression.objects.filter(pk=row.pk, reason=Suppression.Reason.UNSUBSCRIBE).update(
+            reason=reason, source=source, detail=detail
+        )
+        row.reason, row.source, row.detail = reason, source, detail
+    return row, created
 
 
 @transaction.atomic

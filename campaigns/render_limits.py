@@ -336,3 +336,17 @@ def now(parser: Any, token: Any) -> Node:
 def pprint_refused(value: Any) -> str:
     """Refuse |pprint in an email."""
     raise TemplateLimitExceeded("|pprint has no place in an email")
+
+
+# urlize makes a link of every address in a value, a contact's data included: tracked, that link
+# would let anyone on a list make the sender's domain redirect to a site of their choosing.
+def _link_maker_refused(name: str) -> Callable:
+    def refuse(value: Any, arg: Any = None) -> str:
+        raise TemplateLimitExceeded(f"|{name} has no place in an email: write the link as <a href>")
+
+    refuse.__doc__ = f"Refuse |{name} in an email."
+    return refuse
+
+
+for _filter in ("urlize", "urlizetrunc"):
+    register.filter(_filter, _link_maker_refused(_filter))

@@ -32,7 +32,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DOCUMENT_START = re.compile(
     # A comment ends at its first "-->" ([^-]|-(?!->) never crosses one): any other reading lets
     # a run of comments split in exponentially many ways before a fragment is refused.
-    r"(?:[\s\ufeff\u200b-\u200d\u2060]|<!--(?:[^-]|-(?!->))*-->|<!doctype[^>]*>|<\?[^>]*\?>)*"
+    # "<!-->" and "<!--->" close at once, as browsers read them, so no link hides behind one.
+    r"(?:[\s\ufeff\u200b-\u200d\u2060]|<!---?>|<!--(?!-?>)(?:[^-]|-(?!->))*-->|<!doctype[^>]*>|<\?[^>]*\?>)*"
     r"(?=<html[\s>])",
     re.IGNORECASE,
 )
@@ -50,7 +51,10 @@ def _trackable(href: str, *, keep_prefixes: tuple[str, ...]) -> bool:
         return False
     if _CONTROL.search(href):
         return False
-    parts = urlsplit(href)
+    try:
+        parts = urlsplit(href)
+    except ValueError:  # "http://[x": no address a browser could follow either.
+        return False
     # Relative links, in-page anchors, mailto:, tel: and the like stay as they are: only a full
     # web address can be redirected to.
     return parts.scheme.lower() in _TRACKED_SCHEMES and bool(parts.netloc)
@@ -144,7 +148,10 @@ def text_origins(source: str) -> frozenset[str]:
 
 
 def _origin(url: str) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
@@ -180,6 +187,13 @@ def text_track(
     while match := _TEXT_URL.search(text, position):
         url = match.group(0)
         end = _unmatched_paren(url) if text[max(match.start() - 2, 0) : match.start()] == "](" else None
+        label_end = url.find("](")
+        if end is None and label_end != -1 and text[match.start() - 1 : match.start()] == "[":
+            # The text of a link "[address](address)", as the HTML shows it: left as written,
+            # and the search goes on at the link's own address.
+            pieces += [text[position : match.start()], url[:label_end]]
+            position = match.start() + label_end
+            continue
         if end is not None:
             # A link the text part made from HTML, "[text](address)": the address ends at its
             # unmatched ")", whatever follows (CJK text has no space to stop at), and the search

@@ -41,6 +41,21 @@ def test_suppression_add_is_idempotent_and_keeps_first_reason():
     assert again.reason == Suppression.Reason.COMPLAINT
 
 
+@pytest.mark.parametrize("reason", ["complaint", "hard_bounce", "account_suppression"])
+def test_a_bounce_or_complaint_replaces_a_kept_unsubscribe(reason):
+    suppression_add(
+        email="x@example.com", reason=Suppression.Reason.UNSUBSCRIBE, source=Suppression.Source.API
+    )
+    row, created = suppression_add(email="x@example.com", reason=reason, source=Suppression.Source.SES)
+    assert not created
+    assert Suppression.objects.get(email="x@example.com").reason == row.reason == reason
+    # And an unsubscribe never weakens another reason.
+    suppression_add(
+        email="x@example.com", reason=Suppression.Reason.UNSUBSCRIBE, source=Suppression.Source.API
+    )
+    assert Suppression.objects.get(email="x@example.com").reason == reason
+
+
 def test_contact_unsubscribe_stamps_once():
     contact = ContactFactory()
     contact_unsubscribe(contact=contact)

@@ -102,6 +102,15 @@ def test_pprint_is_not_offered_in_an_email():
     assert "pprint" in str(refused.value.message_dict["html_body"])
 
 
+@pytest.mark.parametrize(
+    "source", ["{{ contact.first_name|urlize }}", "{{ contact.first_name|urlizetrunc:5 }}"]
+)
+def test_filters_that_make_links_of_a_contacts_data_are_not_offered(source):
+    with pytest.raises(ValidationError) as refused:
+        template_validate(template=TemplateFactory.build(html_body=f"<p>{source}</p>"))
+    assert "no place in an email" in str(refused.value.message_dict["html_body"])
+
+
 def test_lists_stop_at_their_item_limit_before_filters_walk_them():
     doubled = "{% with a='xy'|make_list %}" + "{% with a=a|add:a %}" * 19
     source = doubled + "{{ a|escapeseq|escapeseq|length }}" + "{% endwith %}" * 20

@@ -149,6 +149,17 @@ def test_an_address_kept_unsubscribed_still_gets_transactional_mail(api_client, 
     assert len(sent_messages()) == 1
 
 
+def test_a_complaint_after_a_kept_unsubscribe_stops_transactional_mail(api_client, sample_world, ses):
+    from campaigns.audience import suppression_add
+
+    SuppressionFactory(email=SAMPLE["to"], reason=Suppression.Reason.UNSUBSCRIBE)
+    suppression_add(email=SAMPLE["to"], reason=Suppression.Reason.COMPLAINT, source=Suppression.Source.SES)
+    response = _post(api_client)
+    _deliver_all()
+    assert response.json()["status"] == "suppressed"
+    assert sent_messages() == []
+
+
 def test_suppression_arriving_after_queueing_still_stops_the_send(api_client, sample_world, ses):
     _post(api_client)
     SuppressionFactory(email=SAMPLE["to"])

@@ -271,3 +271,28 @@ def test_a_text_part_tracks_only_addresses_its_author_wrote():
 )
 def test_the_origins_a_text_source_writes_stop_where_a_template_tag_begins(source, origins):
     assert text_origins(source) == frozenset(origins)
+
+
+def test_a_link_whose_text_is_its_own_address_is_tracked_once_and_its_text_kept():
+    tracked = text_track(
+        "[https://shop.example](https://shop.example) then [x](https://a.example/)",
+        click_url=lambda url: f"<{url}>",
+        known=frozenset({"https://shop.example", "https://a.example/"}),
+        origins=frozenset(),
+    )
+    assert tracked == "[https://shop.example](<https://shop.example>) then [x](<https://a.example/>)"
+
+
+@pytest.mark.parametrize("text", ["see http://[x now", "see https://a\uff03@b now", "[http://[x](http://[x)"])
+def test_an_address_no_url_parser_can_read_is_left_as_it_is(text):
+    assert text_track(text, click_url=lambda url: f"<{url}>", origins=frozenset()) == text
+    assert text_track(text, click_url=lambda url: f"<{url}>") == text
+
+
+@pytest.mark.parametrize("opening", ["<!-->", "<!--->"])
+def test_a_comment_closed_at_once_hides_no_link_from_tracking(opening):
+    html = (
+        f'{opening} <p><a href="https://shop.example/sale">Sale</a></p> <!-- x --><html><body>y</body></html>'
+    )
+    _, seen = track(html)
+    assert seen == ["https://shop.example/sale"]

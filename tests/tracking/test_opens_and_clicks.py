@@ -556,3 +556,9 @@ def test_an_address_in_a_contacts_data_is_never_made_a_tracked_redirect(ses, tex
     ]
     assert "https://evil.example/phish" in text_part  # Shown as the contact's text, as in the HTML…
     assert not TrackedLink.objects.filter(url__contains="evil.example").exists()  # …never redirected to.
+
+
+def test_a_link_whose_text_is_its_own_address_is_sent_tracked(ses):
+    row, _ = _send('<p><a href="https://shop.example.com/">https://shop.example.com/</a></p>')
+    assert StepExecution.objects.get(pk=row.pk).status == StepExecution.Status.SENT
+    assert "https://shop.example.com/" in TrackedLink.objects.values_list("url", flat=True)
