@@ -447,7 +447,10 @@ def contacts_delete(*, contacts: QuerySet[Contact], source: str) -> int:
     same address (a sync that deletes and re-adds) would be mailed again with no trace. Such a
     suppression stops campaigns, not transactional mail (delivery.messages), as an unsubscribe does.
     """
-    left = contacts.filter(status=Contact.Status.UNSUBSCRIBED).values_list("email", "unsubscribed_at")
+    # Locked first: an unsubscribe landing meanwhile waits, then finds no contact, or lands first
+    # and is kept here.
+    rows = contacts.select_for_update().values_list("email", "status", "unsubscribed_at")
+    left = [(email, since) for email, status, since in rows if status == Contact.Status.UNSUBSCRIBED]
     Suppression.objects.bulk_create(
         [
             Suppression(

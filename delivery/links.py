@@ -32,8 +32,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DOCUMENT_START = re.compile(
     # A comment ends at its first "-->" ([^-]|-(?!->) never crosses one): any other reading lets
     # a run of comments split in exponentially many ways before a fragment is refused.
-    # "<!-->" and "<!--->" close at once, as browsers read them, so no link hides behind one.
-    r"(?:[\s\ufeff\u200b-\u200d\u2060]|<!---?>|<!--(?!-?>)(?:[^-]|-(?!->))*-->|<!doctype[^>]*>|<\?[^>]*\?>)*"
+    # "<!-->" and "<!--->" close at once and "--!>" closes a comment, as browsers read them, so no
+    # link hides behind one.
+    r"(?:[\s\ufeff\u200b-\u200d\u2060]|<!---?>|<!--(?!-?>)(?:[^-]|-(?!-!?>))*--!?>|<!doctype[^>]*>|<\?[^>]*\?>)*"
     r"(?=<html[\s>])",
     re.IGNORECASE,
 )
@@ -130,7 +131,9 @@ def html_track(
 
 # A web address in plain text ends at whitespace or a quote; punctuation right after it belongs to
 # the sentence ("see https://example.com.").
-_TEXT_URL = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
+# It also ends before "](", where a link's text ends in a text part made from HTML: read on, each
+# search would cross every following link, and a run of links would cost the square of its length.
+_TEXT_URL = re.compile(r"https?://(?:[^\s<>\"'\]]|\](?!\())+", re.IGNORECASE)
 _TRAILING = ".,;:!?)]}'"
 
 
@@ -187,12 +190,11 @@ def text_track(
     while match := _TEXT_URL.search(text, position):
         url = match.group(0)
         end = _unmatched_paren(url) if text[max(match.start() - 2, 0) : match.start()] == "](" else None
-        label_end = url.find("](")
-        if end is None and label_end != -1 and text[match.start() - 1 : match.start()] == "[":
-            # The text of a link "[address](address)", as the HTML shows it: left as written,
-            # and the search goes on at the link's own address.
-            pieces += [text[position : match.start()], url[:label_end]]
-            position = match.start() + label_end
+        if end is None and text.startswith("](", match.end()):
+            # An address in a link's text, "[see address](address)", as the HTML shows it: left
+            # as written; the search goes on at the link's own address.
+            pieces += [text[position : match.start()], url]
+            position = match.end()
             continue
         if end is not None:
             # A link the text part made from HTML, "[text](address)": the address ends at its

@@ -488,7 +488,9 @@ class SuppressionSerializer(serializers.ModelSerializer):
 
     def validate_email(self, value: str) -> str:
         canonical = email_address(value)
-        if Suppression.objects.filter(email=canonical).exists():
+        # A kept unsubscribe stops campaigns only: any other reason may replace it (suppression_add).
+        kept = Suppression.objects.filter(email=canonical).exclude(reason=Suppression.Reason.UNSUBSCRIBE)
+        if kept.exists():
             raise serializers.ValidationError("This address is suppressed already.")
         return canonical
 

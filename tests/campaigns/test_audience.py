@@ -139,3 +139,31 @@ def test_bulk_upsert_of_an_address_added_meanwhile_updates_it(postgres_only, mon
     assert (result.created, result.updated, result.unchanged) == (1, 1, 0)
     assert Contact.objects.get(email="raced@example.com").first_name == "Ours"
     assert Contact.objects.filter(email="calm@example.com").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unsubscribe_landing_while_its_contact_is_deleted_is_kept_never_an_error(postgres_only):
+    import threading
+
+    from django.db import connection, transaction
+
+    from campaigns.audience import contact_unsubscribe, contacts_delete
+
+    contact = ContactFactory(email="race@example.com")
+    unsubscribed = threading.Event()
+
+    def unsubscribe():
+        try:
+            with transaction.atomic():
+                contact_unsubscribe(contact=contact)
+                unsubscribed.set()
+                threading.Event().wait(1)  # Holds the row while the delete asks for it.
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=unsubscribe)
+    worker.start()
+    assert unsubscribed.wait(10)
+    assert contacts_delete(contacts=Contact.objects.filter(pk=contact.pk), source="api") == 1
+    worker.join()
+    assert Suppression.objects.get(email="race@example.com").reason == Suppression.Reason.UNSUBSCRIBE

@@ -296,3 +296,17 @@ def test_a_comment_closed_at_once_hides_no_link_from_tracking(opening):
     )
     _, seen = track(html)
     assert seen == ["https://shop.example/sale"]
+
+
+def test_a_run_of_links_with_nothing_between_them_is_tracked_link_by_link():
+    chain = "[http://a.example](http://a.example)[see http://b.example](http://b.example)" * 200
+    tracked = text_track(
+        chain, click_url=lambda url: f"<{url}>", known=frozenset({"http://a.example", "http://b.example"})
+    )
+    assert tracked == "[http://a.example](<http://a.example>)[see http://b.example](<http://b.example>)" * 200
+
+
+def test_a_comment_closed_by_a_bang_hides_no_link_from_tracking():
+    html = '<!-- a --!><a href="https://x.example/hidden">v</a><!-- b --><html><body>b</body></html>'
+    _, seen = track(html)
+    assert seen == ["https://x.example/hidden"]

@@ -726,6 +726,13 @@ def test_deleting_a_contact_who_unsubscribed_keeps_the_opt_out_for_a_new_one(api
     assert not campaign_audience(campaign=campaign).exists()  # No campaign mails the address again.
 
 
+def test_a_kept_unsubscribe_can_be_made_a_full_suppression_through_the_api(api_client):
+    SuppressionFactory(email="kept@example.com", reason=Suppression.Reason.UNSUBSCRIBE)
+    response = api_client.post(f"{API}/suppressions", {"email": "kept@example.com", "reason": "manual"})
+    assert response.status_code == 201, response.content
+    assert Suppression.objects.get(email="kept@example.com").reason == Suppression.Reason.MANUAL
+
+
 def test_a_resubscribe_with_the_flag_and_a_reason_is_audited_with_the_key(api_client, api_key):
     contact = _unsubscribed()
     body = {"status": "subscribed", "resubscribe": True, "reason": "Opted in again at checkout."}
