@@ -16,8 +16,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from campaigns import selectors, services
-from campaigns.audience import contacts_delete
-from campaigns.consent import ConsentActor, contact_status_change, reason_given
+from campaigns.consent import (
+    ConsentActor,
+    contact_address_leave,
+    contact_status_change,
+    contacts_delete,
+    reason_given,
+)
 from campaigns.models import (
     Campaign,
     CampaignAudit,
@@ -177,6 +182,8 @@ class ContactAdminBase(admin.ModelAdmin):
                 reason=form.cleaned_data["consent_reason"],
                 resubscribe=form.cleaned_data["resubscribe"],
             )
+        if change and "email" in form.changed_data:
+            contact_address_leave(contact=obj, new_email=obj.email, source=Suppression.Source.ADMIN)
         super().save_model(request, obj, form, change)
 
     def delete_model(self, request, obj):

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.consent import (
@@ -437,34 +437,6 @@ def suppression_add(*, email: str, reason: str, source: str, detail: str = "") -
         )
         row.reason, row.source, row.detail = reason, source, detail
     return row, created
-
-
-@transaction.atomic
-def contacts_delete(*, contacts: QuerySet[Contact], source: str) -> int:
-    """Delete contacts; an address that unsubscribed stays so, as an `unsubscribe` suppression.
-
-    The consent history goes with the contact, so without it a contact created again under the
-    same address (a sync that deletes and re-adds) would be mailed again with no trace. Such a
-    suppression stops campaigns, not transactional mail (delivery.messages), as an unsubscribe does.
-    """
-    # Locked first: an unsubscribe landing meanwhile waits, then finds no contact, or lands first
-    # and is kept here.
-    rows = contacts.select_for_update().values_list("email", "status", "unsubscribed_at")
-    left = [(email, since) for email, status, since in rows if status == Contact.Status.UNSUBSCRIBED]
-    Suppression.objects.bulk_create(
-        [
-            Suppression(
-                email=email,
-                reason=Suppression.Reason.UNSUBSCRIBE,
-                source=source,
-                detail=f"Unsubscribed{f' on {since:%Y-%m-%d}' if since else ''}; kept when deleted.",
-            )
-            for email, since in left
-        ],
-        ignore_conflicts=True,  # An address already suppressed keeps its first reason.
-    )
-    _, deleted = contacts.delete()
-    return deleted.get(Contact._meta.label, 0)
 
 
 def contact_unsubscribe(

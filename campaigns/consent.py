@@ -3,18 +3,21 @@
 A contact who unsubscribed is subscribed again only when the caller says so explicitly
 (`resubscribe`) and gives a reason; unsubscribing needs neither. Every path that changes a status
 comes through here: the API, bulk upserts and imports, the admin, the unsubscribe page and
-one-click.
+one-click. An opt-out outlives its contact: an address that leaves (deleted, or changed) is kept
+as an `unsubscribe` suppression.
 """
 
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from campaigns.exceptions import ResubscribeRefused
-from campaigns.models import ConsentChange, Contact
+from campaigns.models import ConsentChange, Contact, Suppression
 from core.db import server_bound_cursor
 
 if TYPE_CHECKING:
@@ -150,3 +153,48 @@ def contact_status_change(
         changed = False
     contact.status, contact.unsubscribed_at = stored.status, stored.unsubscribed_at
     return changed
+
+
+def _opt_outs_keep(*, left: list[tuple[str, datetime | None]], source: str, why: str) -> None:
+    """Keep the opt-outs of addresses that leave the contacts, as `unsubscribe` suppressions."""
+    Suppression.objects.bulk_create(
+        [
+            Suppression(
+                email=email,
+                reason=Suppression.Reason.UNSUBSCRIBE,
+                source=source,
+                detail=f"Unsubscribed{f' on {since:%Y-%m-%d}' if since else ''}; kept when {why}.",
+            )
+            for email, since in left
+        ],
+        ignore_conflicts=True,  # An address already suppressed keeps its first reason.
+    )
+
+
+@transaction.atomic
+def contacts_delete(*, contacts: QuerySet[Contact], source: str) -> int:
+    """Delete contacts; an address that unsubscribed stays so, as an `unsubscribe` suppression.
+
+    The consent history goes with the contact, so without it a contact created again under the
+    same address (a sync that deletes and re-adds) would be mailed again with no trace. Such a
+    suppression stops campaigns, not transactional mail (delivery.messages), as an unsubscribe does.
+    """
+    # Locked first: an unsubscribe landing meanwhile waits, then finds no contact, or lands first
+    # and is kept here.
+    rows = contacts.select_for_update().values_list("email", "status", "unsubscribed_at")
+    left = [(email, since) for email, status, since in rows if status == Contact.Status.UNSUBSCRIBED]
+    _opt_outs_keep(left=left, source=source, why="the contact was deleted")
+    _, deleted = contacts.delete()
+    return deleted.get(Contact._meta.label, 0)
+
+
+def contact_address_leave(*, contact: Contact, new_email: str, source: str) -> None:
+    """Before a contact's address changes: keep the old one's opt-out, as contacts_delete does.
+
+    Call inside the transaction that saves the change.
+    """
+    stored = Contact.objects.select_for_update().only("email", "status", "unsubscribed_at").get(pk=contact.pk)
+    if stored.email != new_email and stored.status == Contact.Status.UNSUBSCRIBED:
+        _opt_outs_keep(
+            left=[(stored.email, stored.unsubscribed_at)], source=source, why="its address changed"
+        )

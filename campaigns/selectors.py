@@ -62,12 +62,12 @@ def preview_contact(*, campaign: Campaign, wanted: str = "") -> Contact | None:
     """Return the contact a preview renders for: the one asked for (by email or id), else the
     campaign's first sendable contact, else any contact on its lists."""
     wanted = wanted.strip()
+    if "\x00" in wanted:  # No column holds a NUL: no contact has one.
+        return None
     if wanted:
-        lookup = (
-            Q(email=email_normalize(wanted))
-            if "@" in wanted
-            else Q(pk=int(wanted) if wanted.isdigit() else 0)
-        )
+        # isdigit() alone takes "²", which int() refuses.
+        number = wanted.isascii() and wanted.isdigit()
+        lookup = Q(email=email_normalize(wanted)) if "@" in wanted else Q(pk=int(wanted) if number else 0)
         return Contact.objects.filter(lookup).first()
     on_lists = Contact.objects.filter(lists__campaigns=campaign).order_by("pk")
     return campaign_audience(campaign=campaign).order_by("pk").first() or on_lists.first()

@@ -269,7 +269,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "core.api.pagination.CursorPagination",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.OrderingFilter",
+        "core.api.pagination.UniqueOrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "core.api.schema.ScopedAutoSchema",
     "EXCEPTION_HANDLER": "core.api.errors.api_exception_handler",

@@ -13,7 +13,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from botocore.parsers import ResponseParserError
-from django.core.mail import EmailMessage
+from django.core.mail import BadHeaderError, EmailMessage
 from django_ses import SESBackend
 
 from delivery import metrics
@@ -94,6 +94,10 @@ def ses_send(*, message: EmailMessage) -> str:
     started = time.perf_counter()
     try:
         backend.send_messages([message])
+    except BadHeaderError as exc:
+        # Raised while the message is written, before any request: a row stored before the address
+        # rule (a line break in its recipient) fails alone, never its batch.
+        raise _counted(SesRejected(f"Not sent: {exc}"[:300]), "rejected") from exc
     except ClientError as exc:
         error = exc.response.get("Error", {})
         code, text = error.get("Code", ""), error.get("Message", "")

@@ -11,7 +11,7 @@ from rest_framework import serializers
 
 from campaigns import services
 from campaigns.audience import CONTACT_BULK_MAX, suppression_add
-from campaigns.consent import contact_status_change, reason_given
+from campaigns.consent import contact_address_leave, contact_status_change, reason_given
 from campaigns.models import (
     Campaign,
     CampaignStep,
@@ -28,9 +28,6 @@ from core.addresses import email_canonical, email_validate, mailbox_canonical
 
 # Ids are 64-bit in the database; a larger number is a 400, not a driver overflow.
 MAX_ID = 2**63 - 1
-
-
-# SES names configuration sets with 1-64 letters, digits, _ or -.
 
 
 def address(value: str) -> str:
@@ -159,6 +156,8 @@ class ContactSerializer(serializers.ModelSerializer):
                     reason=reason,
                     resubscribe=resubscribe,
                 )
+            if (new_email := validated_data.get("email")) is not None:
+                contact_address_leave(contact=instance, new_email=new_email, source=Suppression.Source.API)
             return super().update(instance, validated_data)
 
 

@@ -21,11 +21,10 @@ from campaigns.audience import (
     CONTACT_BULK_MAX,
     BulkUpsertResult,
     contact_bulk_upsert,
-    contacts_delete,
     list_add_contacts,
     list_remove_contacts,
 )
-from campaigns.consent import consent_actor_of_key
+from campaigns.consent import consent_actor_of_key, contacts_delete
 from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign, ConsentChange, Contact, ContactList, Suppression, Template
 from campaigns.rendering import template_compile, template_render
@@ -277,8 +276,10 @@ class ContactListViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
         """List the contacts on this list."""
         contact_list = self.get_object()
         contacts = Contact.objects.filter(memberships__contact_list=contact_list).prefetch_related("lists")
-        page = self.paginate_queryset(contacts.order_by("-id"))
-        return self.get_paginated_response(s.ContactSerializer(page, many=True).data)
+        # Pages of contacts, newest first: the lists' own ordering fields are not theirs.
+        paginator = CursorPagination()
+        page = paginator.paginate_queryset(contacts, request)
+        return paginator.get_paginated_response(s.ContactSerializer(page, many=True).data)
 
 
 class TemplateViewSet(viewsets.ModelViewSet):

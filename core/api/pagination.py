@@ -6,7 +6,7 @@ a unique `name`): one bulk upsert stamps thousands of rows with one time.
 """
 
 from django.core.exceptions import ValidationError
-from rest_framework import pagination
+from rest_framework import filters, pagination
 from rest_framework.exceptions import NotFound
 
 
@@ -22,3 +22,13 @@ class CursorPagination(pagination.CursorPagination):
         except (ValueError, ValidationError):
             # The position comes back from the client: "p=abc" where a number belongs.
             raise NotFound(self.invalid_cursor_message) from None
+
+
+class UniqueOrderingFilter(filters.OrderingFilter):
+    """Take `ordering` only among the fields a view names: DRF would offer every field shown."""
+
+    def get_valid_fields(self, queryset, view, context=None):
+        """Return the view's own ordering fields, or none when it names none."""
+        if getattr(view, "ordering_fields", None) is None:
+            return []
+        return super().get_valid_fields(queryset, view, context or {})

@@ -304,3 +304,14 @@ def test_deleting_a_contact_who_unsubscribed_in_the_admin_keeps_the_opt_out(admi
         assert admin_client.post(reverse("admin:campaigns_contact_changelist"), body).status_code == 302
     assert not Contact.objects.filter(email="left@example.com").exists()
     assert list(Suppression.objects.values_list("email", "reason")) == [("left@example.com", "unsubscribe")]
+
+
+def test_changing_the_address_of_a_contact_who_unsubscribed_in_the_admin_keeps_the_old_ones_opt_out(
+    admin_client,
+):
+    from campaigns.models import Contact
+
+    contact = ContactFactory(email="old@example.com", status=Contact.Status.UNSUBSCRIBED)
+    url = reverse("admin:campaigns_contact_change", args=[contact.pk])
+    assert admin_client.post(url, _contact_form(contact, email="new@example.com")).status_code == 302
+    assert list(Suppression.objects.values_list("email", "reason")) == [("old@example.com", "unsubscribe")]

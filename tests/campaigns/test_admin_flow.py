@@ -69,6 +69,19 @@ def test_the_preview_shows_a_contacts_markup_in_the_subject_and_text_as_text(adm
     assert "Subject: <strong>Hi &lt;meta" in page
 
 
+@pytest.mark.parametrize("wanted", ["\u00b2", "a@b\x00c", "1\x00"])
+def test_the_preview_and_test_send_answer_an_odd_contact_with_a_message_never_a_500(
+    admin_client, campaign, wanted
+):
+    page = admin_client.get(_url("preview", campaign), {"contact": wanted})
+    assert page.status_code == 200
+    assert "No such contact" in page.content.decode()
+    sent = admin_client.post(
+        _url("test_send", campaign), {"contact": wanted, "step": "1", "addresses": "me@example.com"}
+    )
+    assert sent.status_code < 500
+
+
 def test_the_preview_frame_takes_the_emails_styles_and_images_but_never_a_script(admin_client, campaign):
     response = admin_client.get(_url("preview", campaign))
     # The srcdoc frame takes this page's policy: the email's inline styles and remote images load…

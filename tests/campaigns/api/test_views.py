@@ -733,6 +733,18 @@ def test_a_kept_unsubscribe_can_be_made_a_full_suppression_through_the_api(api_c
     assert Suppression.objects.get(email="kept@example.com").reason == Suppression.Reason.MANUAL
 
 
+def test_changing_the_address_of_a_contact_who_unsubscribed_keeps_the_old_ones_opt_out(api_client):
+    contact = _unsubscribed(email="optout@example.com")
+    moved = api_client.patch(f"{API}/contacts/{contact.pk}", {"email": "renamed@example.com"})
+    assert moved.status_code == 200, moved.content
+    assert Suppression.objects.get(email="optout@example.com").reason == Suppression.Reason.UNSUBSCRIBE
+    # The same contact keeps its own status; a new one under the old address is not mailed.
+    assert api_client.post(f"{API}/contacts", {"email": "optout@example.com"}).status_code == 201
+    subscribed = ContactFactory(email="kept@example.com")
+    api_client.patch(f"{API}/contacts/{subscribed.pk}", {"email": "kept2@example.com"})
+    assert not Suppression.objects.filter(email="kept@example.com").exists()
+
+
 def test_a_resubscribe_with_the_flag_and_a_reason_is_audited_with_the_key(api_client, api_key):
     contact = _unsubscribed()
     body = {"status": "subscribed", "resubscribe": True, "reason": "Opted in again at checkout."}
@@ -838,3 +850,30 @@ def test_a_tampered_cursor_is_a_client_error_in_the_api_format(api_client, path,
     response = api_client.get(f"{API}{path.format(contact=ContactFactory().pk)}", {"cursor": cursor})
     assert 400 <= response.status_code < 500
     assert "error" in response.json()
+
+
+@pytest.mark.parametrize(
+    ("path", "ordering"),
+    [
+        ("/lists/{list}/members", "name"),
+        ("/lists/{list}/members", "-email"),
+        ("/suppressions", "reason"),
+        ("/events", "type"),
+        ("/contacts/{contact}/consent", "to_status"),
+    ],
+)
+def test_an_ordering_a_list_does_not_offer_is_ignored_never_a_500_or_an_endless_walk(
+    api_client, path, ordering
+):
+    contact_list = ContactListFactory()
+    for n in range(3):
+        ListMembershipFactory(contact_list=contact_list)
+        SuppressionFactory(email=f"s{n}@example.com", reason=Suppression.Reason.MANUAL)
+    url = API + path.format(list=contact_list.pk, contact=ContactFactory().pk)
+    response = api_client.get(url, {"ordering": ordering, "page_size": 1})
+    assert response.status_code == 200, response.content
+    ids = [row["id"] for row in response.json()["results"]]
+    while response.json()["next"]:
+        response = api_client.get(response.json()["next"])
+        ids += [row["id"] for row in response.json()["results"]]
+    assert ids == sorted(ids, reverse=True)  # Newest first, whatever was asked.
