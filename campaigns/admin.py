@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from campaigns import selectors, services
+from campaigns.admin_steps import CampaignStepInline, campaign_is_draft
 from campaigns.consent import (
     ConsentActor,
     contact_address_leave,
@@ -26,7 +27,6 @@ from campaigns.consent import (
 from campaigns.models import (
     Campaign,
     CampaignAudit,
-    CampaignStep,
     ConsentChange,
     Contact,
     ContactList,
@@ -235,36 +235,6 @@ class TemplateAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at", "updated_at"]
 
 
-class CampaignStepInline(admin.StackedInline):
-    """The steps of a campaign, in order, each with a sentence saying what it does."""
-
-    model = CampaignStep
-    extra = 0
-    min_num = 1
-    autocomplete_fields = ["template"]
-    fields = [
-        "order",
-        "template",
-        ("delay", "send_at"),
-        ("condition", "condition_step", "condition_url"),
-        "summary",
-    ]
-    readonly_fields = ["summary"]
-
-    @admin.display(description="In words")
-    def summary(self, obj):
-        return obj.summary() if obj.pk else "Saved steps are described here."
-
-
-@admin.register(CampaignStep)
-class CampaignStepAdmin(admin.ModelAdmin):
-    list_display = ["campaign", "order", "template", "delay"]
-    list_filter = ["campaign__status"]
-    search_fields = ["campaign__name", "template__name"]
-    list_select_related = ["campaign", "template"]
-    autocomplete_fields = ["template"]
-
-
 class CampaignAuditInline(admin.TabularInline):
     """Who moved the campaign along its status machine, newest first; written by the services."""
 
@@ -362,6 +332,14 @@ class CampaignAdminBase(admin.ModelAdmin):
     ]
     inlines = [CampaignStepInline, CampaignAuditInline]
     actions = [_bulk_action(action) for action in CAMPAIGN_ADMIN_ACTIONS]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Only drafts change, as through the API: what is sent is what was reviewed.
+        if obj is not None and not campaign_is_draft(obj):
+            fields = self.model._meta.get_fields()
+            names = [*self.readonly_fields, *(f.name for f in fields if f.concrete and not f.auto_created)]
+            return list(dict.fromkeys(names))
+        return self.readonly_fields
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)

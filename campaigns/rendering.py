@@ -30,10 +30,6 @@ _EMAIL_ENGINE = Engine(string_if_invalid="", autoescape=True, builtins=["campaig
 # rather than left to fail inside Django (a relative path even crashes its compiler).
 _LOADING_TAGS = re.compile(r"{%-?\s*(include|extends)\b")
 
-# An attribute whose value, unquoted, holds a template variable or tag: autoescaping leaves spaces
-# as they are, so a contact's data there could add attributes of its own (an href to track).
-_UNQUOTED_ATTRIBUTE = re.compile(r"<[a-zA-Z][^<>]*?[\s\"'][\w:.-]+\s*=\s*(?![\"'])[^\s\"'<>=]*\{[{%]")
-
 # A text part made from HTML keeps each link's address, as "[text](address)": a reader of the text
 # part must be able to follow it.
 _TEXT_CONFIG = ParserConfig(display_links=True)
@@ -93,11 +89,6 @@ def _sources_compile(name: str, sources: tuple[str, str, str]) -> CompiledTempla
         if loading:
             tag = loading.group(1)
             raise TemplateRenderError(f"{part}: {{% {tag} %}} has nothing to load: a template is one piece.")
-        if part == "html_body" and (unquoted := _UNQUOTED_ATTRIBUTE.search(source or "")):
-            raise TemplateRenderError(
-                f"{part}: put the value of an attribute that holds a template variable or tag in quotes"
-                f" (at {unquoted.group(0)[-60:]!r}): unquoted, a contact's data could add attributes"
-            )
         try:
             template_source_check(source or "")
             parts.append(template_measure(_EMAIL_ENGINE.from_string(source)) if source else None)

@@ -194,6 +194,8 @@ ADMIN_LOGIN_FAILURE_LIMIT = env_or_default("ADMIN_LOGIN_FAILURE_LIMIT", 5, env.i
 ADMIN_LOGIN_COOLOFF_MINUTES = env_or_default("ADMIN_LOGIN_COOLOFF_MINUTES", 15, env.int)
 if ADMIN_LOGIN_FAILURE_LIMIT < 1 or ADMIN_LOGIN_COOLOFF_MINUTES < 1:
     raise ImproperlyConfigured("ADMIN_LOGIN_FAILURE_LIMIT and ADMIN_LOGIN_COOLOFF_MINUTES must be 1 or more.")
+# Where a login lands when its `next` is refused (another site): the admin, not Django's profile page.
+LOGIN_REDIRECT_URL = "admin:index"
 AXES_FAILURE_LIMIT = ADMIN_LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(minutes=ADMIN_LOGIN_COOLOFF_MINUTES)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]

@@ -1,11 +1,18 @@
 """The admin site: Django's, with a second factor between a staff member's password and the admin."""
 
-from django.contrib import admin
+import functools
+import logging
+
+from django.contrib import admin, messages
 from django.contrib.auth import REDIRECT_FIELD_NAME
-from django.http import HttpRequest, HttpResponse
+from django.db import DataError, transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path
 
 from console import login
+
+logger = logging.getLogger(__name__)
 
 
 class CampanileAdminSite(admin.AdminSite):
@@ -27,6 +34,33 @@ class CampanileAdminSite(admin.AdminSite):
                 request, request.POST.get(REDIRECT_FIELD_NAME) or request.GET.get(REDIRECT_FIELD_NAME)
             )
         return response
+
+    def admin_view(self, view, cacheable=False):
+        """Wrap an admin page; a list whose query string the database cannot take goes back to it.
+
+        Django's list pages take lookups on a model's fields from the URL (`?email=…`,
+        `?email__regex=…`, `?created_at__year=…`): a NUL, a broken pattern or an impossible year
+        fails in the database or in Python, past the check Django makes.
+        """
+        inner = super().admin_view(view, cacheable)
+
+        @functools.wraps(inner)
+        def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if request.method != "GET" or not request.GET:
+                return inner(request, *args, **kwargs)
+            try:
+                # A savepoint: a query the database refused must not spoil the rest of the request.
+                with transaction.atomic():
+                    response = inner(request, *args, **kwargs)
+                    if isinstance(response, TemplateResponse):
+                        response.render()  # Rendered here, so a failing query is caught here.
+                return response
+            except (DataError, ValueError, OverflowError) as exc:
+                logger.warning("Admin page %s refused its query string: %s", request.path, exc)
+                messages.error(request, f"That filter could not be applied: {exc}")
+                return HttpResponseRedirect(request.path)
+
+        return guarded
 
     def get_urls(self):
         """Add the second factor's steps to the admin's own URLs."""

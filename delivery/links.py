@@ -68,8 +68,13 @@ def html_track(
     pixel_url: str | None,
     keep_prefixes: tuple[str, ...] = (),
     honeypot_url: str | None = None,
+    origins: frozenset[str] | None = None,
 ) -> str:
     """Return the HTML with web links sent through `click_url(target)` and a pixel at the end.
+
+    `origins`: with it, only a link whose origin the HTML's source writes out is tracked, so an
+    address a contact's data brings (a whole `href`, or one added through an unquoted attribute)
+    is never made a redirect on the sender's domain.
 
     `keep_prefixes`: links that start with one of these stay untouched (the unsubscribe link,
     links already tracked). Either part can be switched off by passing None. `honeypot_url`, with
@@ -97,7 +102,9 @@ def html_track(
             href = element.get("href")
             if element.get(NO_TRACK_ATTRIBUTE) is not None:
                 del element.attrib[NO_TRACK_ATTRIBUTE]
-            elif href is not None and _trackable(href, keep_prefixes=keep_prefixes):
+            elif (
+                href is not None and _trackable(href, keep_prefixes=keep_prefixes) and _written(href, origins)
+            ):
                 element.set("href", click_url(href.strip()))
     body = root.find("body") if whole_document else root
     container = body if body is not None else root
@@ -137,17 +144,22 @@ _TEXT_URL = re.compile(r"https?://(?:[^\s<>\"'\]]|\](?!\())+", re.IGNORECASE)
 _TRAILING = ".,;:!?)]}'"
 
 
-# Where a text source writes an address's origin: it ends at the path, or at a template tag or
-# variable, after which the data decides.
+# Where a template's source writes an address's origin: it ends at the path, or at a template
+# tag or variable, after which the data decides.
 _SOURCE_ORIGIN = re.compile(r"(https?)://([^\s/?#<>\"'{}\\]*)", re.IGNORECASE)
 
 
 @functools.lru_cache(maxsize=64)
-def text_origins(source: str) -> frozenset[str]:
-    """Return the origins ("https://host") a text template's source writes out, lowercased."""
+def source_origins(source: str) -> frozenset[str]:
+    """Return the origins ("https://host") a template part's source writes out, lowercased."""
     return frozenset(
         f"{scheme.lower()}://{host.lower()}" for scheme, host in _SOURCE_ORIGIN.findall(source) if host
     )
+
+
+def _written(url: str, origins: frozenset[str] | None) -> bool:
+    """Tell whether the template's source writes out the URL's origin (None: take every URL)."""
+    return origins is None or _origin(url.strip()) in origins
 
 
 def _origin(url: str) -> str:
@@ -170,7 +182,7 @@ def text_track(
 
     `known`: the addresses the HTML part tracks. They settle where a link "[text](address)" ends
     when the address holds an unmatched ")". `origins`: with it, only an address the author wrote
-    is tracked: one in `known`, or one whose origin the text's source writes out (text_origins).
+    is tracked: one in `known`, or one whose origin the text's source writes out (source_origins).
     An address a contact's data brings stays plain text, as it is in the HTML part, so no one can
     make the sender's domain redirect to a site of their choosing.
     """
@@ -178,7 +190,7 @@ def text_track(
     def tracks(url: str) -> bool:
         if not _trackable(url, keep_prefixes=keep_prefixes):
             return False
-        return origins is None or url in known or _origin(url) in origins
+        return url in known or _written(url, origins)
 
     # Only addresses with an unmatched ")" need looking up (usually there are none), by the part
     # before it, which is where the search below would otherwise end them.
@@ -246,9 +258,11 @@ class LinkMarks:
     pixel_url: str | None
     keep_prefixes: tuple[str, ...]
     honeypot_url: str | None
-    #: The origins the template's own text part writes out (text_origins); none for a text part
-    #: made from the HTML, whose links are the HTML's.
-    written_origins: frozenset[str] = frozenset()
+    #: The origins the template's HTML writes out (source_origins): only links to them are tracked.
+    html_origins: frozenset[str] = frozenset()
+    #: The origins the template's own text part writes out; none for a text part made from the
+    #: HTML, whose links are the HTML's.
+    text_origins: frozenset[str] = frozenset()
 
     def __call__(self, rendered: "RenderedEmail") -> "RenderedEmail":
         addresses: set[str] = set()
@@ -266,6 +280,7 @@ class LinkMarks:
                     pixel_url=self.pixel_url,
                     keep_prefixes=self.keep_prefixes,
                     honeypot_url=self.honeypot_url if self.clicks else None,
+                    origins=self.html_origins,
                 )
             except (etree.ParserError, ValueError) as exc:
                 # Mail that lxml cannot read whole still goes out, untracked, rather than not at all.
@@ -276,7 +291,7 @@ class LinkMarks:
                 click_url=self._placeholder,
                 keep_prefixes=self.keep_prefixes,
                 known=frozenset(addresses),
-                origins=self.written_origins,
+                origins=self.text_origins,
             )
         return replace(rendered, html=html, text=text)
 

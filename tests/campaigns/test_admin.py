@@ -315,3 +315,32 @@ def test_changing_the_address_of_a_contact_who_unsubscribed_in_the_admin_keeps_t
     url = reverse("admin:campaigns_contact_change", args=[contact.pk])
     assert admin_client.post(url, _contact_form(contact, email="new@example.com")).status_code == 302
     assert list(Suppression.objects.values_list("email", "reason")) == [("old@example.com", "unsubscribe")]
+
+
+@pytest.mark.parametrize("status", ["scheduled", "sending", "completed"])
+def test_a_campaign_past_draft_cannot_be_changed_in_the_admin(admin_client, status):
+    from campaigns.models import CampaignStep
+
+    campaign = sendable_campaign(contacts=1, from_email="news@campanile.test", status=status)
+    step = campaign.steps.get()
+    url = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+    page = admin_client.get(url).content.decode()
+    assert 'name="from_email"' not in page  # Shown, not editable.
+    admin_client.post(url, {"from_email": "Changed <changed@attacker.example>", "track_clicks": ""})
+    campaign.refresh_from_db()
+    assert (campaign.from_email, campaign.track_clicks) == ("news@campanile.test", True)
+
+    step_url = reverse("admin:campaigns_campaignstep_change", args=[step.pk])
+    assert admin_client.post(step_url, {"order": 7}).status_code in (302, 403)
+    added = admin_client.post(
+        reverse("admin:campaigns_campaignstep_add"),
+        {"campaign": campaign.pk, "order": 7, "template": step.template_id, "delay": "0"},
+    )
+    assert added.status_code == 200  # The form refuses a campaign that is not a draft.
+    assert list(CampaignStep.objects.filter(campaign=campaign).values_list("order", flat=True)) == [1]
+
+
+def test_a_draft_campaign_stays_editable_in_the_admin(admin_client):
+    campaign = sendable_campaign(contacts=1)
+    page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+    assert 'name="from_email"' in page

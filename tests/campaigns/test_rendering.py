@@ -91,29 +91,3 @@ def test_the_derived_text_part_keeps_what_follows_a_closing_html():
     template = TemplateFactory(html_body="<html><body><p>Hello</p></body></html><p>Footer</p>", text_body="")
     rendered = template_render(compiled=template_compile(template=template), contact=ContactFactory())
     assert "Footer" in rendered.text
-
-
-@pytest.mark.parametrize(
-    "source",
-    [
-        '<a class=btn title={{ contact.first_name }} href="https://shop.example/">Shop</a>',
-        "<img width={{ attributes.w }}>",
-        '<a href="https://x.example/" data-x=a{% if x %}b{% endif %}>x</a>',
-    ],
-)
-def test_a_template_variable_in_an_unquoted_attribute_is_refused(source):
-    with pytest.raises(ValidationError) as refused:
-        template_validate(template=TemplateFactory.build(html_body=source))
-    assert "in quotes" in str(refused.value.message_dict["html_body"])
-
-
-@pytest.mark.parametrize(
-    "source",
-    [
-        '<a title="{{ contact.first_name }}" href=https://shop.example/>Shop</a>',
-        '<td {% if x %}class="a"{% endif %}>Price={{ price }}</td>',
-        "<p>a=b{{ contact.first_name }}</p>",
-    ],
-)
-def test_quoted_attributes_and_text_with_template_variables_are_fine(source):
-    template_validate(template=TemplateFactory.build(html_body=source))

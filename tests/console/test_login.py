@@ -152,6 +152,15 @@ def test_the_page_asked_for_is_kept_but_never_one_on_another_site():
     assert answer["Location"] == f"{reverse('admin:second_factor')}?next=%2Fadmin%2F"
 
 
+def test_without_a_second_factor_a_login_sent_to_another_site_lands_on_the_admin(settings):
+    settings.ADMIN_REQUIRE_SECOND_FACTOR = False
+    StaffUserFactory(username="ed")
+    answer = Client().post(
+        f"{reverse('admin:login')}?next=https://evil.example/", {"username": "ed", "password": PASSWORD}
+    )
+    assert answer["Location"] == reverse("admin:index")
+
+
 def test_with_the_second_factor_optional_a_password_is_enough_unless_the_user_enrolled(settings):
     settings.ADMIN_REQUIRE_SECOND_FACTOR = False
     plain = Client()

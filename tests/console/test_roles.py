@@ -139,3 +139,15 @@ def test_an_administrator_can_neither_become_superuser_nor_touch_a_superusers_pa
     assert me.is_superuser is False
     assert boss.check_password("boss-password")
     assert client.get(reverse("admin:auth_user_changelist")).status_code == 200  # Still sees staff.
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["email=%00", "email__regex=(", "updated_at__year=99999"],
+)
+def test_a_list_page_the_database_cannot_filter_goes_back_with_a_message_never_a_500(admin_client, query):
+    response = admin_client.get(f"{reverse('admin:campaigns_contact_changelist')}?{query}")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:campaigns_contact_changelist")
+    page = admin_client.get(response["Location"]).content.decode()
+    assert "That filter could not be applied" in page

@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from delivery.links import html_track, text_origins, text_track
+from delivery.links import html_track, source_origins, text_track
 
 BASE = "https://mail.example.com"
 PIXEL = f"{BASE}/o/token"
@@ -248,7 +248,7 @@ def test_a_text_part_tracks_only_addresses_its_author_wrote():
         text,
         click_url=lambda url: f"<{url}>",
         known=frozenset({"https://x.org/b"}),
-        origins=text_origins("Hi {{ name }}, see HTTPS://Shop.Example/sale?id={{ id }} and more"),
+        origins=source_origins("Hi {{ name }}, see HTTPS://Shop.Example/sale?id={{ id }} and more"),
     )
     # The shop's host is written in the source and the link's address is in the HTML part: both
     # tracked; the address a contact's data brought stays plain text.
@@ -270,7 +270,7 @@ def test_a_text_part_tracks_only_addresses_its_author_wrote():
     ],
 )
 def test_the_origins_a_text_source_writes_stop_where_a_template_tag_begins(source, origins):
-    assert text_origins(source) == frozenset(origins)
+    assert source_origins(source) == frozenset(origins)
 
 
 def test_a_link_whose_text_is_its_own_address_is_tracked_once_and_its_text_kept():
@@ -286,7 +286,7 @@ def test_a_link_whose_text_is_its_own_address_is_tracked_once_and_its_text_kept(
 @pytest.mark.parametrize("text", ["see http://[x now", "see https://a\uff03@b now", "[http://[x](http://[x)"])
 def test_an_address_no_url_parser_can_read_is_left_as_it_is(text):
     assert text_track(text, click_url=lambda url: f"<{url}>", origins=frozenset()) == text
-    assert text_track(text, click_url=lambda url: f"<{url}>") == text
+    assert text_track(text, click_url=lambda url: f"<{url}>", origins=None) == text
 
 
 @pytest.mark.parametrize("opening", ["<!-->", "<!--->"])
@@ -310,3 +310,9 @@ def test_a_comment_closed_by_a_bang_hides_no_link_from_tracking():
     html = '<!-- a --!><a href="https://x.example/hidden">v</a><!-- b --><html><body>b</body></html>'
     _, seen = track(html)
     assert seen == ["https://x.example/hidden"]
+
+
+def test_an_html_link_is_tracked_only_when_its_origin_is_written_in_the_source():
+    html = '<a href="https://shop.example/sale">a</a><a href="https://evil.example/x">b</a>'
+    _, seen = track(html, origins=source_origins('<a href="https://Shop.Example/{{ path }}">a</a>{{ b }}'))
+    assert seen == ["https://shop.example/sale"]

@@ -433,7 +433,8 @@ def test_an_email_with_more_links_than_the_limit_fails_alone_with_the_reason(ses
 
 
 def test_an_emails_links_are_looked_up_in_one_query_however_many_it_has(ses, django_assert_max_num_queries):
-    row = StepExecutionFactory(step__campaign__track_clicks=True)
+    source = '{% for n in numbers %}<a href="https://example.org/{{ n }}">{{ n }}</a>{% endfor %}'
+    row = StepExecutionFactory(step__campaign__track_clicks=True, step__template__html_body=source)
     html = "".join(f'<a href="https://example.org/{n}">{n}</a>' for n in range(200))
     rendered = delivery_compose.RenderedEmail(subject="Hi", html=html, text="see https://example.org/7 now")
     with django_assert_max_num_queries(4):
@@ -562,3 +563,28 @@ def test_a_link_whose_text_is_its_own_address_is_sent_tracked(ses):
     row, _ = _send('<p><a href="https://shop.example.com/">https://shop.example.com/</a></p>')
     assert StepExecution.objects.get(pk=row.pk).status == StepExecution.Status.SENT
     assert "https://shop.example.com/" in TrackedLink.objects.values_list("url", flat=True)
+
+
+@pytest.mark.parametrize(
+    ("html_body", "first_name"),
+    [
+        (
+            '<a {% if contact.first_name %}title={{ contact.first_name }}{% endif %} href="https://shop.example.com/">S</a>',
+            "x href=https://evil.example/phish",
+        ),
+        ('<a href="{{ contact.first_name }}">Your site</a>', "https://evil.example/phish"),
+        ('<a href="https://shop.example.com{{ contact.first_name }}">S</a>', ".evil.example/phish"),
+    ],
+    ids=["attribute added through an unquoted value", "a whole href", "a host the data ends"],
+)
+def test_an_html_link_a_contacts_data_chose_is_never_a_tracked_redirect(ses, html_body, first_name):
+    campaign = sendable_campaign(contacts=1)
+    Contact.objects.filter(lists__campaigns=campaign).update(first_name=first_name)
+    step = campaign.steps.get()
+    step.template = TemplateFactory(html_body=html_body, text_body="")
+    step.save()
+    campaign_services.campaign_schedule(campaign=campaign)
+    delivery_services.campaign_dispatch(campaign=campaign)
+    delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
+    assert len(sent_messages()) == 1
+    assert not TrackedLink.objects.filter(url__contains="evil.example").exists()

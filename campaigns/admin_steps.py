@@ -1,0 +1,68 @@
+"""The admin of campaign steps: only a draft campaign's steps change, in the admin as in the API.
+
+campaigns.services.campaign_update refuses to change a campaign that is not a draft, so what is
+sent is what was reviewed when it was scheduled; these pages hold to the same rule.
+"""
+
+from django.contrib import admin
+
+from campaigns.models import Campaign, CampaignStep
+
+
+def campaign_is_draft(campaign: Campaign) -> bool:
+    """Tell whether a campaign may still be changed: only drafts may."""
+    return campaign.status == Campaign.Status.DRAFT
+
+
+class CampaignStepInline(admin.StackedInline):
+    """The steps of a campaign, in order, each with a sentence saying what it does."""
+
+    model = CampaignStep
+    extra = 0
+    min_num = 1
+    autocomplete_fields = ["template"]
+    fields = [
+        "order",
+        "template",
+        ("delay", "send_at"),
+        ("condition", "condition_step", "condition_url"),
+        "summary",
+    ]
+    readonly_fields = ["summary"]
+
+    @admin.display(description="In words")
+    def summary(self, obj):
+        return obj.summary() if obj.pk else "Saved steps are described here."
+
+    def has_add_permission(self, request, obj=None):
+        return (obj is None or campaign_is_draft(obj)) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return (obj is None or campaign_is_draft(obj)) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return (obj is None or campaign_is_draft(obj)) and super().has_delete_permission(request, obj)
+
+
+@admin.register(CampaignStep)
+class CampaignStepAdmin(admin.ModelAdmin):
+    list_display = ["campaign", "order", "template", "delay"]
+    list_filter = ["campaign__status"]
+    search_fields = ["campaign__name", "template__name"]
+    list_select_related = ["campaign", "template"]
+    autocomplete_fields = ["template"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "campaign":  # A step is added to a draft only.
+            kwargs["queryset"] = Campaign.objects.filter(status=Campaign.Status.DRAFT)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_change_permission(self, request, obj=None):
+        return (obj is None or campaign_is_draft(obj.campaign)) and super().has_change_permission(
+            request, obj
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return (obj is None or campaign_is_draft(obj.campaign)) and super().has_delete_permission(
+            request, obj
+        )
