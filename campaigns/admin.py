@@ -333,6 +333,17 @@ class CampaignAdminBase(admin.ModelAdmin):
     inlines = [CampaignStepInline, CampaignAuditInline]
     actions = [_bulk_action(action) for action in CAMPAIGN_ADMIN_ACTIONS]
 
+    def save_model(self, request, obj, form, change):
+        if change:
+            # Locked, and checked again: a campaign scheduled since its page was opened stays as
+            # it was scheduled (the page's save runs in one transaction, inlines included).
+            stored = Campaign.objects.select_for_update().only("status").get(pk=obj.pk)
+            if not campaign_is_draft(stored):
+                raise PermissionDenied(
+                    f"“{obj.name}” is {stored.get_status_display().lower()}: only a draft changes."
+                )
+        super().save_model(request, obj, form, change)
+
     def get_readonly_fields(self, request, obj=None):
         # Only drafts change, as through the API: what is sent is what was reviewed.
         if obj is not None and not campaign_is_draft(obj):

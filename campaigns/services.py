@@ -290,8 +290,10 @@ def campaign_check_ready(*, campaign: Campaign) -> None:
 
 def campaign_schedule(*, campaign: Campaign, actor: Actor = SYSTEM) -> Campaign:
     """Schedule a draft campaign; it starts at scheduled_at, or at the next tick if that is empty."""
-    campaign_check_ready(campaign=campaign)
     with transaction.atomic():
+        # Locked before the check: an edit landing meanwhile waits, so what is checked is what goes.
+        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        campaign_check_ready(campaign=campaign)
         campaign = _campaign_transition(campaign=campaign, action="schedule", actor=actor)
         if campaign.scheduled_at is None:
             campaign.scheduled_at = timezone.now()

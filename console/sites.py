@@ -5,8 +5,9 @@ import logging
 
 from django.contrib import admin, messages
 from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.core.exceptions import ValidationError
 from django.db import DataError, transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path
 
@@ -36,7 +37,7 @@ class CampanileAdminSite(admin.AdminSite):
         return response
 
     def admin_view(self, view, cacheable=False):
-        """Wrap an admin page; a list whose query string the database cannot take goes back to it.
+        """Wrap an admin page; a list whose query string or selection cannot be read goes back to it.
 
         Django's list pages take lookups on a model's fields from the URL (`?email=…`,
         `?email__regex=…`, `?created_at__year=…`): a NUL, a broken pattern or an impossible year
@@ -46,7 +47,14 @@ class CampanileAdminSite(admin.AdminSite):
 
         @functools.wraps(inner)
         def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            if request.method != "GET" or not request.GET:
+            if "\x00" in request.path:  # No id or page holds a NUL (some ids are text: API keys).
+                raise Http404
+            # A list's query string, or the rows an action was asked for (`_selected_action`,
+            # which must be ids): both come from the client, past Django's checks.
+            refusable = (request.method == "GET" and request.GET) or (
+                request.method == "POST" and "_selected_action" in request.POST
+            )
+            if not refusable:
                 return inner(request, *args, **kwargs)
             try:
                 # A savepoint: a query the database refused must not spoil the rest of the request.
@@ -55,9 +63,9 @@ class CampanileAdminSite(admin.AdminSite):
                     if isinstance(response, TemplateResponse):
                         response.render()  # Rendered here, so a failing query is caught here.
                 return response
-            except (DataError, ValueError, OverflowError) as exc:
+            except (DataError, ValueError, OverflowError, ValidationError) as exc:
                 logger.warning("Admin page %s refused its query string: %s", request.path, exc)
-                messages.error(request, f"That filter could not be applied: {exc}")
+                messages.error(request, f"That filter or selection could not be applied: {exc}")
                 return HttpResponseRedirect(request.path)
 
         return guarded

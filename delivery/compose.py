@@ -22,7 +22,7 @@ from campaigns.validators import SES_NAME
 from core.addresses import mailbox_canonical
 from delivery import tokens
 from delivery.exceptions import SenderInvalid, TooManyLinks
-from delivery.links import LinkMarks, source_origins
+from delivery.links import LinkMarks, html_written_links, text_written_links
 from delivery.models import StepExecution, TrackedLink, TransactionalMessage
 
 logger = logging.getLogger(__name__)
@@ -157,8 +157,8 @@ def step_execution_track_marks(*, execution: StepExecution) -> LinkMarks | None:
         pixel_url=pixel_url,
         keep_prefixes=_tracking_prefixes(base),
         honeypot_url=honeypot_url(),
-        html_origins=source_origins(execution.campaign_step.template.html_body),
-        text_origins=source_origins(execution.campaign_step.template.text_body),
+        html_links=html_written_links(execution.campaign_step.template.html_body),
+        text_links=text_written_links(execution.campaign_step.template.text_body),
     )
 
 

@@ -6,9 +6,10 @@ lxml parses and serializes, so links inside comments (Outlook's conditional bloc
 
 import base64
 import functools
+import html
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -68,11 +69,11 @@ def html_track(
     pixel_url: str | None,
     keep_prefixes: tuple[str, ...] = (),
     honeypot_url: str | None = None,
-    origins: frozenset[str] | None = None,
+    written: "WrittenLinks | None" = None,
 ) -> str:
     """Return the HTML with web links sent through `click_url(target)` and a pixel at the end.
 
-    `origins`: with it, only a link whose origin the HTML's source writes out is tracked, so an
+    `written`: with it, only a link the HTML's author wrote is tracked (WrittenLinks), so an
     address a contact's data brings (a whole `href`, or one added through an unquoted attribute)
     is never made a redirect on the sender's domain.
 
@@ -103,7 +104,7 @@ def html_track(
             if element.get(NO_TRACK_ATTRIBUTE) is not None:
                 del element.attrib[NO_TRACK_ATTRIBUTE]
             elif (
-                href is not None and _trackable(href, keep_prefixes=keep_prefixes) and _written(href, origins)
+                href is not None and _trackable(href, keep_prefixes=keep_prefixes) and _covered(href, written)
             ):
                 element.set("href", click_url(href.strip()))
     body = root.find("body") if whole_document else root
@@ -144,30 +145,62 @@ _TEXT_URL = re.compile(r"https?://(?:[^\s<>\"'\]]|\](?!\())+", re.IGNORECASE)
 _TRAILING = ".,;:!?)]}'"
 
 
-# Where a template's source writes an address's origin: it ends at the path, or at a template
-# tag or variable, after which the data decides.
-_SOURCE_ORIGIN = re.compile(r"(https?)://([^\s/?#<>\"'{}\\]*)", re.IGNORECASE)
+@dataclass(frozen=True)
+class WrittenLinks:
+    """The links a template part's author wrote, the only ones tracked.
+
+    A whole address written out is taken as it is. One a template completes
+    (`https://shop.example/sale?id={{ id }}`) is taken by its written start, when that start holds
+    a host and something after it: the data then chooses a page on the author's site, never the
+    site. A host written elsewhere (an image, a comment, the footer) counts for nothing, so an
+    address a contact's data brings is never made a redirect on the sender's domain.
+    """
+
+    exact: frozenset[str] = frozenset()
+    prefixes: tuple[str, ...] = ()
+
+    def covers(self, url: str) -> bool:
+        """Tell whether the author wrote this address, whole or by its start."""
+        url = url.strip()
+        return url in self.exact or url.lower().startswith(self.prefixes)
+
+
+_TEMPLATE_CODE = re.compile(r"\{[{%#]")
+_START_WITH_HOST = re.compile(r"https?://[^/?#\s]+[/?#]", re.IGNORECASE)
+# An href in a template's HTML source, quoted or not.
+_SOURCE_HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""", re.IGNORECASE)
+# An address in a template's text source; it runs on through template code ({{ id }}).
+_SOURCE_TEXT_URL = re.compile(r"https?://(?:\{\{[^}]*\}\}|\{%[^}]*%\}|[^\s<>\"'])+", re.IGNORECASE)
+
+
+def _written_links(addresses: Iterable[str]) -> WrittenLinks:
+    exact: set[str] = set()
+    prefixes: set[str] = set()
+    for written in addresses:
+        address = written.strip()
+        code = _TEMPLATE_CODE.search(address)
+        if code is None:
+            exact |= {address, address.rstrip(_TRAILING)}  # "see https://x.example/." in text
+        elif _START_WITH_HOST.match(start := address[: code.start()]):
+            prefixes.add(start.lower())
+    return WrittenLinks(exact=frozenset(exact), prefixes=tuple(sorted(prefixes)))
 
 
 @functools.lru_cache(maxsize=64)
-def source_origins(source: str) -> frozenset[str]:
-    """Return the origins ("https://host") a template part's source writes out, lowercased."""
-    return frozenset(
-        f"{scheme.lower()}://{host.lower()}" for scheme, host in _SOURCE_ORIGIN.findall(source) if host
-    )
+def html_written_links(source: str) -> WrittenLinks:
+    """Return the links a template's HTML source writes in its `href`s."""
+    values = (next(v for v in match.groups() if v is not None) for match in _SOURCE_HREF.finditer(source))
+    return _written_links(html.unescape(value) for value in values)
 
 
-def _written(url: str, origins: frozenset[str] | None) -> bool:
-    """Tell whether the template's source writes out the URL's origin (None: take every URL)."""
-    return origins is None or _origin(url.strip()) in origins
+@functools.lru_cache(maxsize=64)
+def text_written_links(source: str) -> WrittenLinks:
+    """Return the links a template's text source writes out."""
+    return _written_links(match.group(0) for match in _SOURCE_TEXT_URL.finditer(source))
 
 
-def _origin(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return ""
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+def _covered(url: str, written: WrittenLinks | None) -> bool:
+    return written is None or written.covers(url)
 
 
 def text_track(
@@ -176,13 +209,13 @@ def text_track(
     click_url: Callable[[str], str],
     keep_prefixes: tuple[str, ...] = (),
     known: frozenset[str] = frozenset(),
-    origins: frozenset[str] | None = None,
+    written: WrittenLinks | None = None,
 ) -> str:
     """Return plain text with its web addresses sent through `click_url(target)`.
 
     `known`: the addresses the HTML part tracks. They settle where a link "[text](address)" ends
-    when the address holds an unmatched ")". `origins`: with it, only an address the author wrote
-    is tracked: one in `known`, or one whose origin the text's source writes out (source_origins).
+    when the address holds an unmatched ")". `written`: with it, only an address the author wrote
+    is tracked: one in `known`, or one the text's source writes (WrittenLinks).
     An address a contact's data brings stays plain text, as it is in the HTML part, so no one can
     make the sender's domain redirect to a site of their choosing.
     """
@@ -190,7 +223,7 @@ def text_track(
     def tracks(url: str) -> bool:
         if not _trackable(url, keep_prefixes=keep_prefixes):
             return False
-        return url in known or _written(url, origins)
+        return url in known or _covered(url, written)
 
     # Only addresses with an unmatched ")" need looking up (usually there are none), by the part
     # before it, which is where the search below would otherwise end them.
@@ -258,11 +291,11 @@ class LinkMarks:
     pixel_url: str | None
     keep_prefixes: tuple[str, ...]
     honeypot_url: str | None
-    #: The origins the template's HTML writes out (source_origins): only links to them are tracked.
-    html_origins: frozenset[str] = frozenset()
-    #: The origins the template's own text part writes out; none for a text part made from the
-    #: HTML, whose links are the HTML's.
-    text_origins: frozenset[str] = frozenset()
+    #: The links the template's HTML writes (html_written_links): only they are tracked.
+    html_links: WrittenLinks = WrittenLinks()
+    #: The links the template's own text part writes; none for a text part made from the HTML,
+    #: whose links are the HTML's.
+    text_links: WrittenLinks = WrittenLinks()
 
     def __call__(self, rendered: "RenderedEmail") -> "RenderedEmail":
         addresses: set[str] = set()
@@ -280,7 +313,7 @@ class LinkMarks:
                     pixel_url=self.pixel_url,
                     keep_prefixes=self.keep_prefixes,
                     honeypot_url=self.honeypot_url if self.clicks else None,
-                    origins=self.html_origins,
+                    written=self.html_links,
                 )
             except (etree.ParserError, ValueError) as exc:
                 # Mail that lxml cannot read whole still goes out, untracked, rather than not at all.
@@ -291,7 +324,7 @@ class LinkMarks:
                 click_url=self._placeholder,
                 keep_prefixes=self.keep_prefixes,
                 known=frozenset(addresses),
-                origins=self.text_origins,
+                written=self.text_links,
             )
         return replace(rendered, html=html, text=text)
 

@@ -344,3 +344,21 @@ def test_a_draft_campaign_stays_editable_in_the_admin(admin_client):
     campaign = sendable_campaign(contacts=1)
     page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
     assert 'name="from_email"' in page
+
+
+def test_a_campaign_scheduled_while_its_page_is_saved_stays_as_scheduled(admin_user, rf):
+    from django.contrib import admin as django_admin
+    from django.core.exceptions import PermissionDenied
+
+    from campaigns import services as campaign_services
+
+    campaign = sendable_campaign(contacts=1, from_email="news@campanile.test")
+    opened = Campaign.objects.get(pk=campaign.pk)  # The page's copy: a draft when it was opened.
+    campaign_services.campaign_schedule(campaign=campaign)  # Another tab, meanwhile.
+    opened.from_email = "Changed <changed@attacker.example>"
+    request = rf.post("/")
+    request.user = admin_user
+    with pytest.raises(PermissionDenied):
+        django_admin.site._registry[Campaign].save_model(request, opened, form=None, change=True)
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.from_email) == (Campaign.Status.SCHEDULED, "news@campanile.test")

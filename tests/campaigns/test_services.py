@@ -140,3 +140,32 @@ def test_two_steps_keep_their_order_unique():
     step = CampaignStepFactory()
     with pytest.raises(IntegrityError), transaction.atomic():
         CampaignStepFactory(campaign=step.campaign, order=1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_edit_landing_while_a_campaign_is_scheduled_is_checked_before_it_goes(postgres_only):
+    import threading
+
+    from django.db import connection
+
+    campaign = sendable_campaign(contacts=1)
+    locked = threading.Event()
+
+    def empty_it():
+        try:
+            with transaction.atomic():
+                row = Campaign.objects.select_for_update().get(pk=campaign.pk)
+                locked.set()
+                threading.Event().wait(1)  # The schedule asks for the row meanwhile.
+                services.campaign_update(campaign=row, steps=[], lists=[])
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=empty_it)
+    worker.start()
+    assert locked.wait(10)
+    with pytest.raises(CampaignNotReady):
+        services.campaign_schedule(campaign=campaign)
+    worker.join()
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.DRAFT

@@ -150,4 +150,17 @@ def test_a_list_page_the_database_cannot_filter_goes_back_with_a_message_never_a
     assert response.status_code == 302
     assert response["Location"] == reverse("admin:campaigns_contact_changelist")
     page = admin_client.get(response["Location"]).content.decode()
-    assert "That filter could not be applied" in page
+    assert "That filter or selection could not be applied" in page
+
+
+@pytest.mark.parametrize("selected", ["abc", "1\x00"])
+def test_an_action_on_a_selection_that_is_no_id_goes_back_with_a_message_never_a_500(admin_client, selected):
+    url = reverse("admin:campaigns_contact_changelist")
+    response = admin_client.post(url, {"action": "delete_selected", "_selected_action": [selected]})
+    assert response.status_code == 302
+    assert "could not be applied" in admin_client.get(response["Location"]).content.decode()
+
+
+@pytest.mark.parametrize("page", ["change", "history", "delete"])
+def test_an_admin_page_asked_for_an_id_holding_a_nul_is_a_404(admin_client, page):
+    assert admin_client.get(reverse(f"admin:core_apikey_{page}", args=["\x00"])).status_code == 404

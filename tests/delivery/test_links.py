@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from delivery.links import html_track, source_origins, text_track
+from delivery.links import WrittenLinks, html_track, html_written_links, text_track, text_written_links
 
 BASE = "https://mail.example.com"
 PIXEL = f"{BASE}/o/token"
@@ -243,34 +243,38 @@ def test_a_text_link_made_from_html_keeps_a_known_address_holding_an_unmatched_p
 
 
 def test_a_text_part_tracks_only_addresses_its_author_wrote():
-    text = "Hi https://evil.example/phish, see https://shop.example/sale?id=7 and [B](https://x.org/b)"
+    text = (
+        "Hi https://bit.ly/phish, see https://shop.example/sale?id=7 and [B](https://x.org/b), "
+        "more at https://bit.ly/acme."
+    )
     tracked = text_track(
         text,
         click_url=lambda url: f"<{url}>",
         known=frozenset({"https://x.org/b"}),
-        origins=source_origins("Hi {{ name }}, see HTTPS://Shop.Example/sale?id={{ id }} and more"),
+        written=text_written_links(
+            "Hi {{ name }}, see HTTPS://Shop.Example/sale?id={{ id }} and more at https://bit.ly/acme."
+        ),
     )
-    # The shop's host is written in the source and the link's address is in the HTML part: both
-    # tracked; the address a contact's data brought stays plain text.
-    assert (
-        tracked
-        == "Hi https://evil.example/phish, see <https://shop.example/sale?id=7> and [B](<https://x.org/b>)"
+    # The shop's link is written by its start, bit.ly's whole, the link's address is in the HTML
+    # part: all tracked. The address a contact's data brought, on bit.ly too, stays plain text.
+    assert tracked == (
+        "Hi https://bit.ly/phish, see <https://shop.example/sale?id=7> and [B](<https://x.org/b>), "
+        "more at <https://bit.ly/acme>."
     )
 
 
 @pytest.mark.parametrize(
-    ("source", "origins"),
+    ("source", "exact", "prefixes"),
     [
-        (
-            "go https://a.example/x and http://B.example:8080?q",
-            {"https://a.example", "http://b.example:8080"},
-        ),
-        ("go https://{{ host }}/x or https://a.{{ tld }}", {"https://a."}),
-        ("no links {{ contact.first_name }}", set()),
+        ("go https://a.example/x.", {"https://a.example/x.", "https://a.example/x"}, ()),
+        ("see http://B.example:8080/?u={{ contact.id }} now", set(), ("http://b.example:8080/?u=",)),
+        ("go https://{{ host }}/x or https://a.{{ tld }}/y or https://a.example{{ x }}", set(), ()),
+        ("no links {{ contact.first_name }}", set(), ()),
     ],
+    ids=["whole", "written start", "no host before the data", "none"],
 )
-def test_the_origins_a_text_source_writes_stop_where_a_template_tag_begins(source, origins):
-    assert source_origins(source) == frozenset(origins)
+def test_a_text_source_writes_whole_addresses_or_a_start_holding_a_host(source, exact, prefixes):
+    assert text_written_links(source) == WrittenLinks(exact=frozenset(exact), prefixes=prefixes)
 
 
 def test_a_link_whose_text_is_its_own_address_is_tracked_once_and_its_text_kept():
@@ -278,15 +282,15 @@ def test_a_link_whose_text_is_its_own_address_is_tracked_once_and_its_text_kept(
         "[https://shop.example](https://shop.example) then [x](https://a.example/)",
         click_url=lambda url: f"<{url}>",
         known=frozenset({"https://shop.example", "https://a.example/"}),
-        origins=frozenset(),
+        written=WrittenLinks(),
     )
     assert tracked == "[https://shop.example](<https://shop.example>) then [x](<https://a.example/>)"
 
 
 @pytest.mark.parametrize("text", ["see http://[x now", "see https://a\uff03@b now", "[http://[x](http://[x)"])
 def test_an_address_no_url_parser_can_read_is_left_as_it_is(text):
-    assert text_track(text, click_url=lambda url: f"<{url}>", origins=frozenset()) == text
-    assert text_track(text, click_url=lambda url: f"<{url}>", origins=None) == text
+    assert text_track(text, click_url=lambda url: f"<{url}>", written=WrittenLinks()) == text
+    assert text_track(text, click_url=lambda url: f"<{url}>", written=None) == text
 
 
 @pytest.mark.parametrize("opening", ["<!-->", "<!--->"])
@@ -312,7 +316,16 @@ def test_a_comment_closed_by_a_bang_hides_no_link_from_tracking():
     assert seen == ["https://x.example/hidden"]
 
 
-def test_an_html_link_is_tracked_only_when_its_origin_is_written_in_the_source():
-    html = '<a href="https://shop.example/sale">a</a><a href="https://evil.example/x">b</a>'
-    _, seen = track(html, origins=source_origins('<a href="https://Shop.Example/{{ path }}">a</a>{{ b }}'))
-    assert seen == ["https://shop.example/sale"]
+def test_an_html_link_is_tracked_only_when_the_source_writes_it_in_an_href():
+    source = (
+        '<img src="https://cdn.example/logo.png"><a href="https://Shop.Example/{{ path }}">a</a>'
+        "<a href='https://x.example/?a=1&amp;b={{ b }}'>b</a><a href=https://y.example/>c</a>"
+        '<a href="{{ contact.website }}">d</a>{# https://z.example/ #}'
+    )
+    html = (
+        '<a href="https://shop.example/sale">a</a><a href="https://x.example/?a=1&amp;b=2">b</a>'
+        '<a href="https://y.example/">c</a><a href="https://cdn.example/phish">d</a>'
+        '<a href="https://z.example/">e</a><a href="https://y.example/other">f</a>'
+    )
+    _, seen = track(html, written=html_written_links(source))
+    assert seen == ["https://shop.example/sale", "https://x.example/?a=1&b=2", "https://y.example/"]

@@ -537,7 +537,15 @@ def test_a_text_part_made_from_html_tracks_an_address_with_an_unbalanced_parenth
     assert re.fullmatch(r"\[sale\]\(https?://[^/]+/c/[^\s)]+\)", text_part.strip()), text_part
 
 
-@pytest.mark.parametrize("text_body", ["", "Hello {{ contact.first_name }}"], ids=["derived", "written"])
+@pytest.mark.parametrize(
+    "text_body",
+    [
+        "",
+        "Hello {{ contact.first_name }}",
+        "Hello {{ contact.first_name }}, more at https://evil.example/acme",
+    ],
+    ids=["derived", "written", "written, with a link to the same host"],
+)
 def test_an_address_in_a_contacts_data_is_never_made_a_tracked_redirect(ses, text_body):
     campaign = sendable_campaign(contacts=1)
     Contact.objects.filter(lists__campaigns=campaign).update(first_name="https://evil.example/phish")
@@ -556,7 +564,7 @@ def test_an_address_in_a_contacts_data_is_never_made_a_tracked_redirect(ses, tex
         if part.get_content_type() == "text/plain"
     ]
     assert "https://evil.example/phish" in text_part  # Shown as the contact's text, as in the HTML…
-    assert not TrackedLink.objects.filter(url__contains="evil.example").exists()  # …never redirected to.
+    assert not TrackedLink.objects.filter(url__contains="phish").exists()  # …never redirected to.
 
 
 def test_a_link_whose_text_is_its_own_address_is_sent_tracked(ses):
@@ -574,8 +582,22 @@ def test_a_link_whose_text_is_its_own_address_is_sent_tracked(ses):
         ),
         ('<a href="{{ contact.first_name }}">Your site</a>', "https://evil.example/phish"),
         ('<a href="https://shop.example.com{{ contact.first_name }}">S</a>', ".evil.example/phish"),
+        (
+            '<img src="https://evil.example/logo.png"><a href="{{ contact.first_name }}">Your site</a>',
+            "https://evil.example/phish",
+        ),
+        (
+            '{# https://evil.example/ #}<a title={{ contact.first_name }}>x</a><a href="https://evil.example/">E</a>',
+            "x href=https://evil.example/phish",
+        ),
     ],
-    ids=["attribute added through an unquoted value", "a whole href", "a host the data ends"],
+    ids=[
+        "attribute added through an unquoted value",
+        "a whole href",
+        "a host the data ends",
+        "a host written in an image",
+        "a host written in a comment and a whole link",
+    ],
 )
 def test_an_html_link_a_contacts_data_chose_is_never_a_tracked_redirect(ses, html_body, first_name):
     campaign = sendable_campaign(contacts=1)
@@ -587,4 +609,4 @@ def test_an_html_link_a_contacts_data_chose_is_never_a_tracked_redirect(ses, htm
     delivery_services.campaign_dispatch(campaign=campaign)
     delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
     assert len(sent_messages()) == 1
-    assert not TrackedLink.objects.filter(url__contains="evil.example").exists()
+    assert not TrackedLink.objects.filter(url__contains="phish").exists()
