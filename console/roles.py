@@ -37,7 +37,9 @@ ADMINISTRATORS = [
     "tracking.view_snsmessage",
     "tracking.change_snsmessage",
     "tracking.view_softbouncestreak",
-    *(f"django_celery_beat.{verb}_periodictask" for verb in CRUD),
+    # Beat's schedule is seen, never changed: an entry decides when campaigns recur and whether
+    # bounces are applied; only superusers change it.
+    "django_celery_beat.view_periodictask",
     # Users and groups are seen, never changed: changing a user in Django's admin includes its
     # superuser flag, permissions and password, so only superusers manage staff.
     "auth.view_user",

@@ -384,13 +384,17 @@ def campaign_send_test(*, step: CampaignStep, contact: Contact, addresses: list[
 
     For a marketer's own eyes before scheduling: no ledger row, no tracking, "[Test]" in the
     subject, at the transactional lane's place in the fleet's rate; never to a suppressed address
-    (SuppressedRecipient). Raises TemplateRenderError or an SesError as the send would.
+    or one whose contact unsubscribed (SuppressedRecipient). Raises TemplateRenderError or an
+    SesError as the send would.
     """
     if not 1 <= len(addresses) <= TEST_SEND_MAX:
         raise ValueError(f"A test goes to 1 to {TEST_SEND_MAX} addresses.")
     # A complaint or a bounce suppresses an address for everything we send, tests included.
     normalized = [email_normalize(address) for address in addresses]
     suppressed = dict(Suppression.objects.filter(email__in=normalized).values_list("email", "reason"))
+    # A test is marketing mail: someone who unsubscribed gets none, as from a campaign.
+    left = Contact.objects.filter(email__in=normalized, status=Contact.Status.UNSUBSCRIBED)
+    suppressed |= dict.fromkeys(left.values_list("email", flat=True), "unsubscribed")
     if suppressed:
         listed = ", ".join(
             f"{email} ({reason.replace('_', ' ')})" for email, reason in sorted(suppressed.items())

@@ -77,7 +77,9 @@ class LoadTestHiddenMixin(_ViewSet):
 
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)
-        if self.action == "list" and not self.request.query_params.get("load_test"):
+        # Anything but a "true" the filter reads (an odd value it ignores included) hides them.
+        asked = self.request.query_params.get("load_test", "").lower() in ("true", "1")
+        if self.action == "list" and not asked:
             queryset = queryset.filter(is_load_test=False)
         return queryset
 

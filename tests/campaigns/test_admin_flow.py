@@ -170,6 +170,19 @@ def test_a_test_send_never_reaches_a_suppressed_address(admin_client, campaign, 
     assert sent_messages() == []
 
 
+def test_a_test_send_never_reaches_a_contact_who_unsubscribed(admin_client, campaign, ses):
+    ContactFactory(email="left@campanile.test", status="unsubscribed")
+    response = admin_client.post(
+        _url("test_send", campaign),
+        {"step": "1", "contact": "", "addresses": "me@campanile.test, left@campanile.test"},
+        follow=True,
+    )
+    said = " ".join(str(m) for m in get_messages(response.wsgi_request))
+    assert "Nothing was sent" in said
+    assert "left@campanile.test (unsubscribed)" in said
+    assert sent_messages() == []
+
+
 @pytest.mark.parametrize("spelled", ["Angry <angry@campanile.test>", "angry@campanile.test\u200b"])
 def test_a_test_send_never_reaches_a_suppressed_address_however_it_is_spelled(
     admin_client, campaign, ses, spelled

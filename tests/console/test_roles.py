@@ -34,6 +34,7 @@ def _staff(role: str) -> Client:
         ("admin:core_apikey_changelist", 403, 200),
         ("admin:tracking_snsmessage_changelist", 403, 200),
         ("admin:django_celery_beat_periodictask_changelist", 403, 200),
+        ("admin:django_celery_beat_periodictask_add", 403, 403),  # Beat's schedule: seen, not changed.
         ("admin:auth_user_changelist", 403, 200),
     ],
 )
@@ -164,3 +165,19 @@ def test_an_action_on_a_selection_that_is_no_id_goes_back_with_a_message_never_a
 @pytest.mark.parametrize("page", ["change", "history", "delete"])
 def test_an_admin_page_asked_for_an_id_holding_a_nul_is_a_404(admin_client, page):
     assert admin_client.get(reverse(f"admin:core_apikey_{page}", args=["\x00"])).status_code == 404
+
+
+def test_only_a_superuser_changes_or_removes_an_entry_of_beats_schedule():
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    every_minute = IntervalSchedule.objects.create(every=60, period=IntervalSchedule.SECONDS)
+    task = PeriodicTask.objects.create(name="campaign 4 recurrence", task="x", interval=every_minute)
+    administrator = _staff("Administrators")
+    change = reverse("admin:django_celery_beat_periodictask_change", args=[task.pk])
+    page = administrator.get(change)
+    assert page.status_code == 200
+    assert 'name="name"' not in page.content.decode()  # Read-only.
+    assert administrator.post(change, {"name": "renamed", "interval": every_minute.pk}).status_code == 403
+    delete = reverse("admin:django_celery_beat_periodictask_delete", args=[task.pk])
+    assert administrator.post(delete, {"post": "yes"}).status_code == 403
+    assert PeriodicTask.objects.get(pk=task.pk).name == "campaign 4 recurrence"

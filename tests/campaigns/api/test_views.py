@@ -404,6 +404,7 @@ def test_lists_leave_load_test_data_out_unless_asked_and_fetch_it_by_id(api_clie
     assert listed() == [theirs.pk]
     assert listed(load_test="false") == [theirs.pk]
     assert listed(load_test="true") == [load_test.pk]
+    assert listed(load_test="x") == listed(load_test="\x00") == [theirs.pk]  # An odd value hides them.
     assert api_client.get(f"{API}/{resource}/{load_test.pk}").json()["id"] == load_test.pk
 
 
