@@ -5,11 +5,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import lxml.html
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.template import Engine, TemplateSyntaxError
 from django.template import Template as DjangoTemplate
-from inscriptis import get_text
+from inscriptis import Inscriptis
 from inscriptis.model.config import ParserConfig
 
 from campaigns.exceptions import TemplateLimitExceeded, TemplateRenderError
@@ -19,7 +20,7 @@ from campaigns.models import (
 )
 from campaigns.render_limits import BudgetContext, RenderBudget, template_measure, template_source_check
 from campaigns.render_sandbox import Stopped, render_sandbox
-from core.html import html_end_tags_drop
+from core.html import html_end_tags_drop, html_xml_declaration_drop
 
 # A private engine: templates written in the admin see only the context we hand them, never the
 # project's template dirs or loaders, and a missing variable renders as an empty string.
@@ -29,6 +30,32 @@ _EMAIL_ENGINE = Engine(string_if_invalid="", autoescape=True, builtins=["campaig
 # The engine has no template files, so these tags have nothing to load; refused with a clear message
 # rather than left to fail inside Django (a relative path even crashes its compiler).
 _LOADING_TAGS = re.compile(r"{%-?\s*(include|extends)\b")
+
+
+def _text_from_html(html: str) -> str:
+    """Return the text part of an HTML email, each link as "[text](address)".
+
+    inscriptis decodes entities once more after lxml has (html.unescape on every text it writes):
+    `&amp;copy=2` would become "©=2" and a link's `&region=` "®ion=". Every "&" lxml leaves is
+    escaped again, so inscriptis's pass gives back exactly what lxml read.
+    """
+    html = html_xml_declaration_drop(html_end_tags_drop(html)).strip()
+    if not html:
+        return ""
+    try:
+        root = lxml.html.document_fromstring(html)
+    except lxml.etree.ParserError:  # Nothing lxml takes for HTML: read as preformatted text.
+        root = lxml.html.document_fromstring(f"<pre>{html}</pre>")
+    for element in root.iter():
+        if element.text and "&" in element.text:
+            element.text = element.text.replace("&", "&amp;")
+        if element.tail and "&" in element.tail:
+            element.tail = element.tail.replace("&", "&amp;")
+        for name, value in element.attrib.items():
+            if "&" in value:
+                element.set(name, value.replace("&", "&amp;"))
+    return Inscriptis(root, _TEXT_CONFIG).get_text().strip()
+
 
 # A text part made from HTML keeps each link's address, as "[text](address)": a reader of the text
 # part must be able to follow it.
@@ -205,7 +232,7 @@ def _render_job(job: _RenderJob) -> RenderedEmail | _RenderFailed:
                     compiled.text.render(BudgetContext(job.context, autoescape=False, budget=budget))
                 )
             else:
-                text = get_text(html_end_tags_drop(html), _TEXT_CONFIG).strip()
+                text = _text_from_html(html)
                 budget.spend(len(text))
     except TemplateLimitExceeded as exc:
         return _RenderFailed(f"{job.name}: {exc}", part, limit=True)

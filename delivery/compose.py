@@ -22,8 +22,9 @@ from campaigns.validators import SES_NAME
 from core.addresses import mailbox_canonical
 from delivery import tokens
 from delivery.exceptions import SenderInvalid, TooManyLinks
-from delivery.links import LinkMarks, html_written_links, text_written_links
+from delivery.links import LinkMarks
 from delivery.models import StepExecution, TrackedLink, TransactionalMessage
+from delivery.written_links import html_written_links, text_written_links
 
 logger = logging.getLogger(__name__)
 

@@ -5,11 +5,9 @@ lxml parses and serializes, so links inside comments (Outlook's conditional bloc
 """
 
 import base64
-import functools
-import html
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -19,6 +17,7 @@ from django.utils.http import MAX_URL_REDIRECT_LENGTH
 from lxml import etree
 
 from core.html import html_end_tags_drop
+from delivery.written_links import TRAILING, WrittenLinks
 
 if TYPE_CHECKING:
     from campaigns.rendering import RenderedEmail
@@ -69,7 +68,7 @@ def html_track(
     pixel_url: str | None,
     keep_prefixes: tuple[str, ...] = (),
     honeypot_url: str | None = None,
-    written: "WrittenLinks | None" = None,
+    written: WrittenLinks | None = None,
 ) -> str:
     """Return the HTML with web links sent through `click_url(target)` and a pixel at the end.
 
@@ -142,61 +141,6 @@ def html_track(
 # It also ends before "](", where a link's text ends in a text part made from HTML: read on, each
 # search would cross every following link, and a run of links would cost the square of its length.
 _TEXT_URL = re.compile(r"https?://(?:[^\s<>\"'\]]|\](?!\())+", re.IGNORECASE)
-_TRAILING = ".,;:!?)]}'"
-
-
-@dataclass(frozen=True)
-class WrittenLinks:
-    """The links a template part's author wrote, the only ones tracked.
-
-    A whole address written out is taken as it is. One a template completes
-    (`https://shop.example/sale?id={{ id }}`) is taken by its written start, when that start holds
-    a host and something after it: the data then chooses a page on the author's site, never the
-    site. A host written elsewhere (an image, a comment, the footer) counts for nothing, so an
-    address a contact's data brings is never made a redirect on the sender's domain.
-    """
-
-    exact: frozenset[str] = frozenset()
-    prefixes: tuple[str, ...] = ()
-
-    def covers(self, url: str) -> bool:
-        """Tell whether the author wrote this address, whole or by its start."""
-        url = url.strip()
-        return url in self.exact or url.lower().startswith(self.prefixes)
-
-
-_TEMPLATE_CODE = re.compile(r"\{[{%#]")
-_START_WITH_HOST = re.compile(r"https?://[^/?#\s]+[/?#]", re.IGNORECASE)
-# An href in a template's HTML source, quoted or not.
-_SOURCE_HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""", re.IGNORECASE)
-# An address in a template's text source; it runs on through template code ({{ id }}).
-_SOURCE_TEXT_URL = re.compile(r"https?://(?:\{\{[^}]*\}\}|\{%[^}]*%\}|[^\s<>\"'])+", re.IGNORECASE)
-
-
-def _written_links(addresses: Iterable[str]) -> WrittenLinks:
-    exact: set[str] = set()
-    prefixes: set[str] = set()
-    for written in addresses:
-        address = written.strip()
-        code = _TEMPLATE_CODE.search(address)
-        if code is None:
-            exact |= {address, address.rstrip(_TRAILING)}  # "see https://x.example/." in text
-        elif _START_WITH_HOST.match(start := address[: code.start()]):
-            prefixes.add(start.lower())
-    return WrittenLinks(exact=frozenset(exact), prefixes=tuple(sorted(prefixes)))
-
-
-@functools.lru_cache(maxsize=64)
-def html_written_links(source: str) -> WrittenLinks:
-    """Return the links a template's HTML source writes in its `href`s."""
-    values = (next(v for v in match.groups() if v is not None) for match in _SOURCE_HREF.finditer(source))
-    return _written_links(html.unescape(value) for value in values)
-
-
-@functools.lru_cache(maxsize=64)
-def text_written_links(source: str) -> WrittenLinks:
-    """Return the links a template's text source writes out."""
-    return _written_links(match.group(0) for match in _SOURCE_TEXT_URL.finditer(source))
 
 
 def _covered(url: str, written: WrittenLinks | None) -> bool:
@@ -253,7 +197,7 @@ def text_track(
             tracked = click_url(url) if tracks(url) else url
         else:
             # In running text, punctuation right after an address belongs to the sentence.
-            trimmed = url.rstrip(_TRAILING)
+            trimmed = url.rstrip(TRAILING)
             tracked = url
             if tracks(trimmed):
                 tracked = click_url(trimmed) + url[len(trimmed) :]
@@ -292,10 +236,10 @@ class LinkMarks:
     keep_prefixes: tuple[str, ...]
     honeypot_url: str | None
     #: The links the template's HTML writes (html_written_links): only they are tracked.
-    html_links: WrittenLinks = WrittenLinks()
+    html_links: WrittenLinks
     #: The links the template's own text part writes; none for a text part made from the HTML,
     #: whose links are the HTML's.
-    text_links: WrittenLinks = WrittenLinks()
+    text_links: WrittenLinks
 
     def __call__(self, rendered: "RenderedEmail") -> "RenderedEmail":
         addresses: set[str] = set()

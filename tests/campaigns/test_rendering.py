@@ -91,3 +91,18 @@ def test_the_derived_text_part_keeps_what_follows_a_closing_html():
     template = TemplateFactory(html_body="<html><body><p>Hello</p></body></html><p>Footer</p>", text_body="")
     rendered = template_render(compiled=template_compile(template=template), contact=ContactFactory())
     assert "Footer" in rendered.text
+
+
+@pytest.mark.django_db
+def test_the_derived_text_part_reads_each_entity_once():
+    template = TemplateFactory(
+        html_body=(
+            '<p><a href="https://shop.example/?id=7&region=eu">Shop</a> a=1&amp;copy=2 &amp;lt;3 &copy; '
+            '<a href="https://shop.example/?a=1&amp;section=2">S</a></p>'
+        ),
+        text_body="",
+    )
+    rendered = template_render(compiled=template_compile(template=template), contact=ContactFactory())
+    assert "[Shop](https://shop.example/?id=7&region=eu)" in rendered.text
+    assert "a=1&copy=2 &lt;3 ©" in rendered.text
+    assert "(https://shop.example/?a=1&section=2)" in rendered.text

@@ -2,7 +2,8 @@ import re
 
 import pytest
 
-from delivery.links import WrittenLinks, html_track, html_written_links, text_track, text_written_links
+from delivery.links import html_track, text_track
+from delivery.written_links import WrittenLinks, html_written_links, text_written_links
 
 BASE = "https://mail.example.com"
 PIXEL = f"{BASE}/o/token"
@@ -329,3 +330,43 @@ def test_an_html_link_is_tracked_only_when_the_source_writes_it_in_an_href():
     )
     _, seen = track(html, written=html_written_links(source))
     assert seen == ["https://shop.example/sale", "https://x.example/?a=1&b=2", "https://y.example/"]
+
+
+@pytest.mark.parametrize(
+    "dead",
+    [
+        '{% comment %}<a href="https://bit.ly/{{ c }}">old</a>{% endcomment %}',
+        '{# <a href="https://bit.ly/{{ c }}"> #}',
+        '<!-- <a href="https://bit.ly/{{ c }}"> -->',
+        '<style>/* href="https://bit.ly/{{ c }}" */</style>',
+        '<p data-note="href=https://bit.ly/{{ c }}">Paste href=https://bit.ly/{{ code }}</p>',
+    ],
+    ids=["comment tag", "comment", "html comment", "style", "another attribute and text"],
+)
+def test_an_href_the_email_never_shows_writes_no_link(dead):
+    written = html_written_links(f'<a href="{{{{ attributes.w }}}}">x</a>{dead}')
+    assert not written.covers("https://bit.ly/3evil")
+
+
+def test_an_href_is_read_as_the_email_reads_it_entities_included():
+    written = html_written_links(
+        '<a href="https://shop.example/?country=fr&region=eu">a</a>'
+        '<a href="https://shop.example/?a=1&amp;copy=2">b</a>'
+        '<a href="https://shop.example/?id={{ id }}&region=eu">c</a>'
+    )
+    _, seen = track(
+        '<a href="https://shop.example/?country=fr&region=eu">a</a>'
+        '<a href="https://shop.example/?a=1&amp;copy=2">b</a>'
+        '<a href="https://shop.example/?id=7&region=eu">c</a>',
+        written=written,
+    )
+    assert seen == [
+        "https://shop.example/?country=fr&region=eu",
+        "https://shop.example/?a=1&copy=2",
+        "https://shop.example/?id=7&region=eu",
+    ]
+
+
+def test_reading_the_links_of_a_text_source_full_of_unclosed_variables_takes_one_pass():
+    # "http://{{" without its "}}", 50,000 times: each used to be read to the end of the source.
+    assert text_written_links("http://{{\n" * 50_000) == WrittenLinks()
