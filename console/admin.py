@@ -5,6 +5,8 @@ delivery the ledger's pages and actions, tracking the report and the timeline.
 """
 
 from django.contrib import admin
+from django_celery_beat.admin import PeriodicTaskAdmin
+from django_celery_beat.models import PeriodicTask
 
 from campaigns.admin import CampaignAdminBase, ContactAdminBase
 from campaigns.models import Campaign, Contact
@@ -27,3 +29,16 @@ class ContactAdmin(ContactTimelineMixin, ContactAdminBase):
     """A contact: its fields, lists, and the timeline of everything sent to it and seen of it."""
 
     readonly_fields = [*ContactAdminBase.readonly_fields, *ContactTimelineMixin.tracking_readonly_fields]
+
+
+class BeatScheduleAdmin(PeriodicTaskAdmin):
+    """Beat's schedule, as django-celery-beat shows it: its list actions (enable, disable, toggle,
+    run now) change when campaigns recur and whether bounces are applied, so, like its pages'
+    changes, they are a superuser's only (the library offers them to whoever may view the list)."""
+
+    def get_actions(self, request):
+        return super().get_actions(request) if request.user.is_superuser else {}
+
+
+admin.site.unregister(PeriodicTask)
+admin.site.register(PeriodicTask, BeatScheduleAdmin)

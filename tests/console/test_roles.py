@@ -181,3 +181,17 @@ def test_only_a_superuser_changes_or_removes_an_entry_of_beats_schedule():
     delete = reverse("admin:django_celery_beat_periodictask_delete", args=[task.pk])
     assert administrator.post(delete, {"post": "yes"}).status_code == 403
     assert PeriodicTask.objects.get(pk=task.pk).name == "campaign 4 recurrence"
+
+
+@pytest.mark.parametrize("action", ["run_tasks", "enable_tasks", "disable_tasks", "toggle_tasks"])
+def test_an_administrator_gets_none_of_beats_list_actions(action):
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    every_minute = IntervalSchedule.objects.create(every=60, period=IntervalSchedule.SECONDS)
+    task = PeriodicTask.objects.create(name="apply bounces", task="x", interval=every_minute)
+    administrator = _staff("Administrators")
+    url = reverse("admin:django_celery_beat_periodictask_changelist")
+    assert f'value="{action}"' not in administrator.get(url).content.decode()
+    administrator.post(url, {"action": action, "_selected_action": [task.pk], "index": 0})
+    task.refresh_from_db()
+    assert (task.enabled, task.last_run_at) == (True, None)
