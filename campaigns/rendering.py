@@ -48,18 +48,32 @@ def _text_from_html(html: str) -> str:
         root = lxml.html.document_fromstring(f"<pre>{html}</pre>")
     for element in root.iter():
         if element.text and "&" in element.text:
-            element.text = element.text.replace("&", "&amp;")
+            element.text = _escaped(element.text)
         if element.tail and "&" in element.tail:
-            element.tail = element.tail.replace("&", "&amp;")
+            element.tail = _escaped(element.tail)
         for name, value in element.attrib.items():
             if "&" in value:
-                element.set(name, value.replace("&", "&amp;"))
+                element.set(name, _escaped(value))
     return Inscriptis(root, _TEXT_CONFIG).get_text().strip()
+
+
+# Control characters lxml reads in HTML but refuses to be given (a vertical tab pasted from Word):
+# in text they are blanks, as inscriptis writes them.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _escaped(value: str) -> str:
+    return _NOT_XML.sub(" ", value).replace("&", "&amp;")
 
 
 # A text part made from HTML keeps each link's address, as "[text](address)": a reader of the text
 # part must be able to follow it.
 _TEXT_CONFIG = ParserConfig(display_links=True)
+
+
+#: A finishing step, run in the render child after the render: it gets the email and the
+#: template's sources (subject, HTML, text) and returns the email it makes of them.
+Finish = Callable[["RenderedEmail", tuple[str, str, str]], "RenderedEmail"]
 
 
 @dataclass(frozen=True)
@@ -89,7 +103,7 @@ class _RenderJob:
     context: dict
     max_chars: int
     max_seconds: float
-    finish: Callable[[RenderedEmail], RenderedEmail] | None = None
+    finish: Finish | None = None
 
 
 @dataclass(frozen=True)
@@ -169,14 +183,14 @@ def template_render(
     compiled: CompiledTemplate,
     contact: Contact,
     extra: dict | None = None,
-    finish: Callable[[RenderedEmail], RenderedEmail] | None = None,
+    finish: Finish | None = None,
 ) -> RenderedEmail:
     """Render subject, HTML and text for one contact; derive the text part from HTML if absent.
 
     `extra` adds variables of the email itself, such as `unsubscribe_url`. The render runs in the
     sandbox's child process; a render past a bound raises TemplateLimitExceeded. `finish`, a
-    picklable function of the rendered email, runs there too, under the same limits (delivery's
-    link tracking parses the HTML).
+    picklable function of the rendered email and the template's sources, runs there too, under the
+    same limits (delivery's link tracking parses the HTML and reads the sources).
     """
     context = {**template_context(contact=contact), **(extra or {})}
     (outcome,) = _render_in_sandbox(compiled, [context], finish=finish)
@@ -188,7 +202,7 @@ def template_render(
 def _render_in_sandbox(
     compiled: CompiledTemplate,
     contexts: list[dict],
-    finish: Callable[[RenderedEmail], RenderedEmail] | None = None,
+    finish: Finish | None = None,
 ) -> list[RenderedEmail | _RenderFailed]:
     max_seconds = settings.TEMPLATE_RENDER_MAX_SECONDS
     jobs = [
@@ -252,7 +266,7 @@ def _render_job(job: _RenderJob) -> RenderedEmail | _RenderFailed:
     if job.finish is None:
         return rendered
     try:
-        finished = job.finish(rendered)
+        finished = job.finish(rendered, job.sources)
     except MemoryError:
         raise
     except Exception as exc:  # The finishing step's own failure fails this one email only.

@@ -24,7 +24,6 @@ from delivery import tokens
 from delivery.exceptions import SenderInvalid, TooManyLinks
 from delivery.links import LinkMarks
 from delivery.models import StepExecution, TrackedLink, TransactionalMessage
-from delivery.written_links import html_written_links, text_written_links
 
 logger = logging.getLogger(__name__)
 
@@ -158,8 +157,6 @@ def step_execution_track_marks(*, execution: StepExecution) -> LinkMarks | None:
         pixel_url=pixel_url,
         keep_prefixes=_tracking_prefixes(base),
         honeypot_url=honeypot_url(),
-        html_links=html_written_links(execution.campaign_step.template.html_body),
-        text_links=text_written_links(execution.campaign_step.template.text_body),
     )
 
 
@@ -215,7 +212,9 @@ def step_execution_track(*, execution: StepExecution, rendered: RenderedEmail) -
     marks = step_execution_track_marks(execution=execution)
     if marks is None:
         return rendered
-    return step_execution_track_resolve(execution=execution, rendered=marks(rendered), marks=marks)
+    template = execution.campaign_step.template
+    marked = marks(rendered, (template.subject, template.html_body, template.text_body))
+    return step_execution_track_resolve(execution=execution, rendered=marked, marks=marks)
 
 
 def _list_unsubscribe_headers(*, unsubscribe_url: str) -> dict[str, str]:

@@ -17,7 +17,7 @@ from django.utils.http import MAX_URL_REDIRECT_LENGTH
 from lxml import etree
 
 from core.html import html_end_tags_drop
-from delivery.written_links import TRAILING, WrittenLinks
+from delivery.written_links import TRAILING, WrittenLinks, html_written_links, text_written_links
 
 if TYPE_CHECKING:
     from campaigns.rendering import RenderedEmail
@@ -235,13 +235,13 @@ class LinkMarks:
     pixel_url: str | None
     keep_prefixes: tuple[str, ...]
     honeypot_url: str | None
-    #: The links the template's HTML writes (html_written_links): only they are tracked.
-    html_links: WrittenLinks
-    #: The links the template's own text part writes; none for a text part made from the HTML,
-    #: whose links are the HTML's.
-    text_links: WrittenLinks
 
-    def __call__(self, rendered: "RenderedEmail") -> "RenderedEmail":
+    def __call__(self, rendered: "RenderedEmail", sources: tuple[str, str, str]) -> "RenderedEmail":
+        # Only the links the template's parts write are tracked (delivery.written_links); read
+        # here, in the child, since reading HTML costs what the HTML makes it cost. A text part
+        # made from the HTML writes none of its own: its links are the HTML's.
+        _subject, html_source, text_source = sources
+        html_links, text_links = html_written_links(html_source), text_written_links(text_source)
         addresses: set[str] = set()
 
         def click_url(url: str) -> str:
@@ -257,7 +257,7 @@ class LinkMarks:
                     pixel_url=self.pixel_url,
                     keep_prefixes=self.keep_prefixes,
                     honeypot_url=self.honeypot_url if self.clicks else None,
-                    written=self.html_links,
+                    written=html_links,
                 )
             except (etree.ParserError, ValueError) as exc:
                 # Mail that lxml cannot read whole still goes out, untracked, rather than not at all.
@@ -268,7 +268,7 @@ class LinkMarks:
                 click_url=self._placeholder,
                 keep_prefixes=self.keep_prefixes,
                 known=frozenset(addresses),
-                written=self.text_links,
+                written=text_links,
             )
         return replace(rendered, html=html, text=text)
 

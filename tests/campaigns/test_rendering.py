@@ -106,3 +106,11 @@ def test_the_derived_text_part_reads_each_entity_once():
     assert "[Shop](https://shop.example/?id=7&region=eu)" in rendered.text
     assert "a=1&copy=2 &lt;3 ©" in rendered.text
     assert "(https://shop.example/?a=1&section=2)" in rendered.text
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("control", ["\x0b", "\x01", "\x1f", "\ufffe"])
+def test_a_control_character_beside_an_ampersand_reads_as_a_blank_in_the_derived_text(control):
+    template = TemplateFactory(html_body=f"<p>Call us{control}Mon &amp; Tue</p>", text_body="")
+    rendered = template_render(compiled=template_compile(template=template), contact=ContactFactory())
+    assert rendered.text == "Call us Mon & Tue"

@@ -340,8 +340,16 @@ def test_an_html_link_is_tracked_only_when_the_source_writes_it_in_an_href():
         '<!-- <a href="https://bit.ly/{{ c }}"> -->',
         '<style>/* href="https://bit.ly/{{ c }}" */</style>',
         '<p data-note="href=https://bit.ly/{{ c }}">Paste href=https://bit.ly/{{ code }}</p>',
+        '<a data-note="see href=https://bit.ly/{{ c }}" title=\'href="https://bit.ly/{{ c }}"\'>y</a>',
     ],
-    ids=["comment tag", "comment", "html comment", "style", "another attribute and text"],
+    ids=[
+        "comment tag",
+        "comment",
+        "html comment",
+        "style",
+        "another attribute and text",
+        "a link's other attribute",
+    ],
 )
 def test_an_href_the_email_never_shows_writes_no_link(dead):
     written = html_written_links(f'<a href="{{{{ attributes.w }}}}">x</a>{dead}')
@@ -370,3 +378,27 @@ def test_an_href_is_read_as_the_email_reads_it_entities_included():
 def test_reading_the_links_of_a_text_source_full_of_unclosed_variables_takes_one_pass():
     # "http://{{" without its "}}", 50,000 times: each used to be read to the end of the source.
     assert text_written_links("http://{{\n" * 50_000) == WrittenLinks()
+
+
+def test_a_link_written_after_a_closing_html_is_a_written_link():
+    written = html_written_links('<html><body><p>Hi</p></body></html><a href="https://shop.example/a">x</a>')
+    assert written.covers("https://shop.example/a")
+
+
+@pytest.mark.parametrize(
+    ("source", "written"),
+    [
+        (
+            "<p " + " ".join(f"x{n}" for n in range(60_000)) + '>Hi</p><a href="https://shop.example/">s</a>',
+            True,
+        ),
+        ("<a " * 100_000 + '<a href="https://shop.example/">s</a>', True),  # One tag, its href the last.
+        ("<!--" * 100_000 + '<a href="https://shop.example/">s</a>', False),  # All one open comment.
+        ('<a title="' * 50_000 + '<a href="https://shop.example/">s</a>', True),
+    ],
+    ids=["many attributes", "unclosed tags", "unclosed comments", "unclosed quotes"],
+)
+def test_reading_the_links_of_a_costly_html_source_takes_one_pass(source, written):
+    # Each of these cost the square of its length to a reader that scanned again from every tag
+    # (libxml2 included, for the attributes); read as a browser reads them.
+    assert html_written_links(source).covers("https://shop.example/") == written
