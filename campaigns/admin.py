@@ -36,6 +36,7 @@ from campaigns.models import (
 )
 from campaigns.rendering import template_compile, template_render
 from core.exceptions import CampanileError
+from core.forms import JSONShownField
 
 # The preview shows the email in a sandboxed srcdoc frame, which takes its page's
 # Content-Security-Policy: that page lets the email have its inline styles and remote images.
@@ -131,6 +132,7 @@ class ContactForm(forms.ModelForm):
     class Meta:
         model = Contact
         fields = ["email", "first_name", "last_name", "external_id", "attributes", "timezone", "status"]
+        field_classes = {"attributes": JSONShownField}
 
     def clean(self):
         super().clean()

@@ -42,10 +42,12 @@ def _text_from_html(html: str) -> str:
     html = html_xml_declaration_drop(html_end_tags_drop(html)).strip()
     if not html:
         return ""
+    # huge_tree: libxml2 otherwise stops at 256 levels of nesting and drops the rest unsaid.
+    parser = lxml.html.HTMLParser(huge_tree=True)
     try:
-        root = lxml.html.document_fromstring(html)
+        root = lxml.html.document_fromstring(html, parser=parser)
     except lxml.etree.ParserError:  # Nothing lxml takes for HTML: read as preformatted text.
-        root = lxml.html.document_fromstring(f"<pre>{html}</pre>")
+        root = lxml.html.document_fromstring(f"<pre>{html}</pre>", parser=parser)
     for element in root.iter():
         if element.text and "&" in element.text:
             element.text = _escaped(element.text)
@@ -54,7 +56,10 @@ def _text_from_html(html: str) -> str:
         for name, value in element.attrib.items():
             if "&" in value:
                 element.set(name, _escaped(value))
-    return Inscriptis(root, _TEXT_CONFIG).get_text().strip()
+    try:
+        return Inscriptis(root, _TEXT_CONFIG).get_text().strip()
+    except RecursionError:  # inscriptis recurses a level a tag: past Python's stack, plain text.
+        return " ".join(root.text_content().replace("&amp;", "&").split())
 
 
 # Control characters lxml reads in HTML but refuses to be given (a vertical tab pasted from Word):

@@ -94,9 +94,9 @@ def ses_send(*, message: EmailMessage) -> str:
     started = time.perf_counter()
     try:
         backend.send_messages([message])
-    except BadHeaderError as exc:
+    except (BadHeaderError, UnicodeError) as exc:
         # Raised while the message is written, before any request: a row stored before the address
-        # rule (a line break in its recipient) fails alone, never its batch.
+        # rule (a line break in its recipient, a domain IDNA refuses) fails alone, never its batch.
         raise _counted(SesRejected(f"Not sent: {exc}"[:300]), "rejected") from exc
     except ClientError as exc:
         error = exc.response.get("Error", {})

@@ -81,67 +81,86 @@ def _written_links(addresses: Iterable[str]) -> WrittenLinks:
 # read them), a style, a script. Each opener with what closes it.
 _UNREAD = {"<!--": ("-->", "--!>"), "<style": ("</style",), "<script": ("</script",)}
 _LINK_TAG = re.compile(r"<(?:a|area)(?=[\s/>])", re.IGNORECASE)
-_TAG_STOP = re.compile(r"""[>"']""")
-# One attribute of a tag, its value quoted either way, or not, or absent.
-_ATTRIBUTE = re.compile(r"""[\s/]*([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']*)))?""")
+_BLANKS = re.compile(r"[\s/]*")
+# One attribute of a tag: a quote opens a value only after "=", as a browser reads it.
+_ATTRIBUTE = re.compile(r"""([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']*)))?""")
 # A character reference an attribute's value decodes: one with its ";" ("&region=" stays).
 _REFERENCE = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
 
 
+class _Finder:
+    """The next place of each of a few strings in a text, each looked for again only once passed:
+    however many times it is asked, the text is read once per string."""
+
+    def __init__(self, lowered: str):
+        self.lowered = lowered
+        self.at: dict[str, int] = {}
+
+    def find(self, needle: str, start: int) -> int:
+        at = self.at.get(needle)
+        if at is None or (at != -1 and at < start):
+            at = self.at[needle] = self.lowered.find(needle, start)
+        return at
+
+
+def _opener_at(finder: _Finder, opener: str, start: int) -> int:
+    """Return where the opener next starts a comment, style or script ("<scripts>" does not)."""
+    while (at := finder.find(opener, start)) != -1:
+        after = finder.lowered[at + len(opener) : at + len(opener) + 1]
+        if opener == "<!--" or after in ("", ">", "/") or after.isspace():
+            return at
+        start = at + 1
+    return -1
+
+
 def _read_parts(shown: str) -> str:
     """Return the HTML without its comments, styles and scripts; in one pass, whatever it holds."""
-    lowered = shown.lower()
+    finder = _Finder(shown.lower())
     pieces, position = [], 0
-    next_at = {opener: lowered.find(opener) for opener in _UNREAD}
-    while live := [(at, opener) for opener, at in next_at.items() if at != -1]:
+    while live := [(at, o) for o in _UNREAD if (at := _opener_at(finder, o, position)) != -1]:
         start, opener = min(live)
         pieces.append(shown[position:start])
         ends = [
             (at + len(closer), closer)
             for closer in _UNREAD[opener]
-            if (at := lowered.find(closer, start + 2)) != -1
+            if (at := finder.find(closer, start + 2)) != -1
         ]
         if not ends:
             return "".join(pieces)  # Unclosed: the rest is the comment's (or the style's).
         position, closer = min(ends)
         if not closer.endswith(">"):  # "</style" ends at its ">".
-            position = lowered.find(">", position) + 1 or len(shown)
-        # Each opener is looked for again only once passed: one pass in all (-1: none left).
-        next_at = {
-            o: at if at == -1 or at >= position else lowered.find(o, position) for o, at in next_at.items()
-        }
+            position = shown.find(">", position) + 1 or len(shown)
     pieces.append(shown[position:])
     return "".join(pieces)
 
 
 def _hrefs(html: str) -> Iterator[str]:
-    """Yield the href of each <a> and <area> tag, decoded; in one pass, however the tags go."""
+    """Yield the first href of each <a> and <area> tag, decoded; in one pass, however tags go."""
     position = 0
     while match := _LINK_TAG.search(html, position):
-        cursor = match.end()
-        # The tag ends at its first ">" outside quotes.
-        while (stop := _TAG_STOP.search(html, cursor)) is not None and stop.group() != ">":
-            cursor = html.find(stop.group(), stop.end()) + 1
-            if cursor == 0:
-                return  # An unclosed quote: no tag follows.
-        if stop is None:
-            return
-        if (href := _first_href(html, match.end(), stop.start())) is not None:
+        href, position = _tag_read(html, match.end())
+        if href is not None:
             yield _REFERENCE.sub(lambda reference: html_unescape(reference.group()), href)
-        position = stop.end()
 
 
-def _first_href(html: str, start: int, end: int) -> str | None:
-    """Return the value of the first href among a tag's attributes (in html[start:end]), or None."""
-    while start < end:
-        attribute = _ATTRIBUTE.match(html, start, end)
-        if attribute is None or attribute.end() == start:
-            start += 1  # A stray quote or "=": a browser skips it.
+def _tag_read(html: str, position: int) -> tuple[str | None, int]:
+    """Read a tag's attributes from `position` to its ">": return its first href and where it ends.
+
+    Every step moves on, so a tag costs its length, whatever blanks or stray quotes it holds.
+    """
+    href = None
+    while position < len(html):
+        position = _BLANKS.match(html, position).end()  # type: ignore[union-attr]
+        if html.startswith(">", position):
+            return href, position + 1
+        attribute = _ATTRIBUTE.match(html, position)
+        if attribute is None or attribute.end() == position:
+            position += 1  # A stray quote or "=": a browser skips it.
             continue
-        if attribute.group(1).lower() == "href":
-            return next((value for value in attribute.groups()[1:] if value is not None), "")
-        start = attribute.end()
-    return None
+        if href is None and attribute.group(1).lower() == "href":
+            href = next((value for value in attribute.groups()[1:] if value is not None), "")
+        position = attribute.end()
+    return href, position
 
 
 @functools.lru_cache(maxsize=64)

@@ -141,7 +141,9 @@ class EventViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = EventFilter
 
     def get_queryset(self):
-        # Campaign events are the account's; a transactional message's are its key's alone.
+        # Campaign events are the account's; a transactional message's are its key's alone. An
+        # event whose row is gone (its contact deleted) or never was (a test send) is no one's.
         key = cast(ApiKey, self.request.auth)
-        mine = Q(step_execution__message__isnull=True) | Q(step_execution__message__api_key=key)
+        campaign = Q(step_execution__isnull=False, step_execution__message__isnull=True)
+        mine = campaign | Q(step_execution__message__api_key=key)
         return super().get_queryset().filter(mine)

@@ -257,5 +257,5 @@ def sns_verify(*, body: bytes, headers: dict[str, str], now: datetime | None = N
 def _b64decode(value: str) -> bytes:
     try:
         return base64.b64decode(value, validate=True)
-    except binascii.Error:
+    except (binascii.Error, ValueError):  # ValueError: not even ASCII ("é", a lone surrogate).
         raise SnsUntrusted("The signature is not base64.") from None

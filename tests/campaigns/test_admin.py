@@ -362,3 +362,16 @@ def test_a_campaign_scheduled_while_its_page_is_saved_stays_as_scheduled(admin_u
         django_admin.site._registry[Campaign].save_model(request, opened, form=None, change=True)
     campaign.refresh_from_db()
     assert (campaign.status, campaign.from_email) == (Campaign.Status.SCHEDULED, "news@campanile.test")
+
+
+@pytest.mark.parametrize(
+    "attributes", ['{"a": "\\u0000"}', '{"a\\u0000": 1}', '{"a": "\\ud800"}', '{"a": 1e400}']
+)
+def test_attributes_the_database_cannot_store_are_a_form_error_in_the_admin(admin_client, attributes):
+    from campaigns.models import Contact
+
+    data = _contact_form(ContactFactory.build(email="odd@example.com"), attributes=attributes)
+    response = admin_client.post(reverse("admin:campaigns_contact_add"), data)
+    assert response.status_code == 200
+    assert "Attributes may not hold" in response.content.decode()
+    assert not Contact.objects.filter(email="odd@example.com").exists()

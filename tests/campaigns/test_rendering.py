@@ -114,3 +114,12 @@ def test_a_control_character_beside_an_ampersand_reads_as_a_blank_in_the_derived
     template = TemplateFactory(html_body=f"<p>Call us{control}Mon &amp; Tue</p>", text_body="")
     rendered = template_render(compiled=template_compile(template=template), contact=ContactFactory())
     assert rendered.text == "Call us Mon & Tue"
+
+
+@pytest.mark.django_db
+def test_the_derived_text_part_keeps_what_nests_past_256_levels():
+    deep = "<div>" * 300 + "Our offer" + "</div>" * 300
+    template = TemplateFactory(html_body=f"<p>Hi</p>{deep}<p>Terms apply.</p>", text_body="")
+    rendered = template_render(compiled=template_compile(template=template), contact=ContactFactory())
+    assert "Our offer" in rendered.text
+    assert "Terms apply." in rendered.text

@@ -402,3 +402,26 @@ def test_reading_the_links_of_a_costly_html_source_takes_one_pass(source, writte
     # Each of these cost the square of its length to a reader that scanned again from every tag
     # (libxml2 included, for the attributes); read as a browser reads them.
     assert html_written_links(source).covers("https://shop.example/") == written
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        '<a href="https://shop.example/sale" style="color:#333"">Sale</a>',
+        '<a title=O\'Brien href="https://shop.example/sale">Sale</a>',
+        '<img alt="x" src="x.png"><p>Avoid <scripts>!</p><a href="https://shop.example/sale">Sale</a>',
+        "<a" + " " * 20_000 + 'href="https://shop.example/sale">Sale</a>',
+        "<!---->" * 20_000 + '<a href="https://shop.example/sale">Sale</a>',
+    ],
+    ids=[
+        "a doubled quote",
+        "an apostrophe in an unquoted value",
+        "a tag named like script",
+        "blanks",
+        "comments",
+    ],
+)
+def test_the_link_reader_reads_tags_as_a_browser_does(before):
+    written = html_written_links(before + '<a href="https://shop.example/new">New</a>')
+    assert written.covers("https://shop.example/sale")
+    assert written.covers("https://shop.example/new")

@@ -410,16 +410,21 @@ def test_a_configuration_set_stored_with_a_line_break_fails_its_rows_with_the_re
     )
 
 
-def test_a_recipient_stored_with_a_line_break_fails_alone_and_the_batch_goes_on(ses):
+@pytest.mark.parametrize(
+    "stored",
+    ["b@example.com\nbcc: x@evil.example", "b@example.com\u2028"],
+    ids=["line break", "idna refuses"],
+)
+def test_a_recipient_stored_with_a_line_break_fails_alone_and_the_batch_goes_on(ses, stored):
     campaign = started_campaign(contacts=3)
     bad = campaign_rows(campaign)[0]
     # Saved around validation, as a row from before the address rule would be.
-    StepExecution.objects.filter(pk=bad.pk).update(email="b@example.com\nbcc: x@evil.example")
+    StepExecution.objects.filter(pk=bad.pk).update(email=stored)
 
     result = sending.step_send_batch(step=campaign.steps.get())
 
     assert (result.sent, result.failed) == (2, 1)
     bad.refresh_from_db()
     assert bad.status == Status.FAILED
-    assert "newlines" in bad.last_error
+    assert bad.last_error.startswith("Not sent:")
     assert all("evil" not in message.raw_data for message in sent_messages())

@@ -115,3 +115,12 @@ def test_a_key_sees_its_own_messages_events_and_never_another_keys(api_client, a
     assert listed == {my_event.pk, campaign_event.pk}
     assert api_client.get("/api/v1/events", {"message": str(theirs.message_id)}).status_code == 400
     assert api_client.get(f"/api/v1/events/{their_event.pk}").status_code == 404
+
+
+def test_an_event_whose_row_is_gone_is_no_keys(api_client, api_key):
+    theirs = StepExecutionFactory(step=None, message=TransactionalMessageFactory())  # Another key's.
+    orphan = _event(theirs, "delivery")
+    theirs.message.delete()  # Its contact deleted: the message and its row go, the event stays.
+    listed = {event["id"] for event in api_client.get("/api/v1/events").json()["results"]}
+    assert orphan.pk not in listed
+    assert api_client.get(f"/api/v1/events/{orphan.pk}").status_code == 404

@@ -473,3 +473,10 @@ def test_a_body_over_djangos_own_limit_is_the_same_413(client, fetches, settings
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     assert post(client, "x" * 5000, content_type="text/plain").status_code == 413
     assert_nothing_recorded()
+
+
+@pytest.mark.parametrize("signature", ["é", "\ud800", "%%%"])
+def test_a_signature_that_is_not_base64_even_in_ascii_is_refused_never_a_500(client, fetches, signature):
+    signed = SIGNER.sign(notification(BOUNCE), version="1")
+    assert post(client, {**signed, "Signature": signature}).status_code == 403
+    assert_nothing_recorded()

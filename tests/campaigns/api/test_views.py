@@ -119,6 +119,22 @@ def test_attributes_nested_past_the_limit_are_refused_one_by_one_and_in_bulk(api
     assert list(Contact.objects.values_list("email", flat=True)) == ["fine@example.com"]
 
 
+@pytest.mark.parametrize(
+    "attributes",
+    ['{"a": "x\\u0000"}', '{"a\\u0000": 1}', '{"a": "\\ud800"}', '{"\\udc00": 1}', '{"a": [1e400]}'],
+    ids=["nul", "nul key", "surrogate", "surrogate key", "a number past a double"],
+)
+def test_attributes_the_database_cannot_store_fail_their_row_alone(api_client, attributes):
+    rows = f'[{{"email": "okb1@example.com"}}, {{"email": "bad@example.com", "attributes": {attributes}}}]'
+    response = api_client.post(
+        f"{API}/contacts/bulk", f'{{"contacts": {rows}}}', content_type="application/json"
+    )
+    bulk = response.json()
+    assert (bulk["created"], bulk["failed"]) == (1, 1), bulk
+    assert "attributes" in bulk["errors"][0]["errors"]
+    assert list(Contact.objects.values_list("email", flat=True)) == ["okb1@example.com"]
+
+
 def test_bulk_upsert_refuses_more_than_ten_thousand_rows(api_client):
     response = api_client.post(f"{API}/contacts/bulk", {"contacts": [{"email": "a@b.c"}] * 10_001})
     assert response.status_code == 400
