@@ -36,19 +36,28 @@ def validate_weekdays(value: str) -> None:
         raise ValidationError(f"{value!r} is not a set of weekdays such as 12345 (1 = Monday, 7 = Sunday).")
 
 
+_CRONTAB_FIELDS = ("minute", "hour", "day", "month", "weekday")
+# django-celery-beat's CrontabSchedule columns, field by field.
+_CRONTAB_LONGEST = (240, 96, 124, 64, 64)
+
+
 def validate_crontab(value: str) -> None:
     """Reject schedules that are not five crontab fields."""
     if not value:
         return
-    from celery.schedules import crontab
+    from celery.schedules import ParseException, crontab
 
     fields = value.split()
     try:
         if len(fields) != 5:
             raise ValueError("five fields are needed")
+        # Each field is stored in beat's own table, whose columns are this long.
+        for name, field, longest in zip(_CRONTAB_FIELDS, fields, _CRONTAB_LONGEST, strict=True):
+            if len(field) > longest:
+                raise ValueError(f"its {name} field is longer than {longest} characters")
         minute, hour, day_of_month, month_of_year, day_of_week = fields
         crontab(minute, hour, day_of_week, day_of_month, month_of_year)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, ParseException) as exc:
         raise ValidationError(
             f"{value!r} is not a crontab schedule like 0 9 * * 1 (minute hour day month weekday): {exc}"
         ) from None

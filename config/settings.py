@@ -201,6 +201,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=ADMIN_LOGIN_COOLOFF_MINUTES)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_CLIENT_IP_CALLABLE = "core.http.client_address"
 AXES_LOCKOUT_CALLABLE = "console.login.lockout_response"
+AXES_USERNAME_CALLABLE = "console.login.axes_username"
 # Tries made while locked out are refused unread and do not push the end of the lockout back, so
 # the time the lockout page gives stays true.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False

@@ -31,6 +31,13 @@ from console.exceptions import SecondFactorRefused
 from core.http import client_address
 
 
+def axes_username(request: HttpRequest, credentials: dict | None = None) -> str:
+    """Return the username a failed login is counted under, cut to what django-axes stores (255):
+    no real username is longer (Django's hold 150), and a longer one must not fail the login page."""
+    username = (credentials or {}).get("username") or request.POST.get("username", "")
+    return str(username)[:255]
+
+
 def lockout_response(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
     """Answer a locked-out login (AXES_LOCKOUT_CALLABLE) with a 429 page saying when to try again."""
     username = (credentials or {}).get("username") or request.POST.get("username", "")

@@ -43,7 +43,9 @@ REGISTRY.register(LedgerCollector())
 
 def _allowed(request) -> bool:
     header = request.headers.get("Authorization", "")
-    if settings.METRICS_TOKEN and secrets.compare_digest(header, f"Bearer {settings.METRICS_TOKEN}"):
+    # Compared as bytes: compare_digest refuses text that is not ASCII ("Bearer sécret").
+    expected = f"Bearer {settings.METRICS_TOKEN}".encode()
+    if settings.METRICS_TOKEN and secrets.compare_digest(header.encode(errors="replace"), expected):
         return True
     try:
         address = ipaddress.ip_address(client_address(request))

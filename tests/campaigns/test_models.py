@@ -103,3 +103,15 @@ def test_a_campaign_form_holds_its_sender_and_reply_to_to_one_clean_mailbox():
         "Bücher <news@xn--bcher-kva.de>",
         "desk@xn--bcher-kva.de",
     )
+
+
+@pytest.mark.parametrize(
+    "recurrence",
+    ["*/-1 * * * *", "1,2,,3 * * * *", "0 9 * * " + "1," * 33 + "1"],
+    ids=["negative step", "empty part", "longer than beat stores"],
+)
+def test_a_recurrence_celery_or_beat_cannot_take_is_a_validation_error(recurrence):
+    from campaigns.models import validate_crontab
+
+    with pytest.raises(ValidationError):
+        validate_crontab(recurrence)

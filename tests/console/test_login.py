@@ -190,3 +190,7 @@ def test_a_superuser_removes_a_lost_phone_and_its_owner_enrols_again():
     assert removed.status_code == 302
     client = Client()
     assert _log_in(client, "ed", PASSWORD)["Location"].startswith(reverse("admin:second_factor_enrol"))
+
+
+def test_a_login_with_a_username_longer_than_any_is_refused_as_any_wrong_one():
+    assert _log_in(Client(), "u" * 256, "a guess").status_code == 200  # The form again, never a 500.

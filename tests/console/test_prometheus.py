@@ -32,6 +32,7 @@ def test_metrics_answer_only_the_token_or_an_allowed_network(settings):
     settings.METRICS_NETWORKS = ()
     assert Client().get("/metrics").status_code == 403
     assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
+    assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer s\u00e9cret").status_code == 403  # Not ASCII.
     assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret").status_code == 200
     settings.METRICS_TOKEN = ""
     assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 403  # No token: no entry.
