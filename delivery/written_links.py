@@ -78,9 +78,17 @@ def _written_links(addresses: Iterable[str]) -> WrittenLinks:
 
 
 # Where no link reaches a reader: an HTML comment ("<!-->" and "--!>" close one, as browsers
-# read them), a style, a script. Each opener with what closes it.
-_UNREAD = {"<!--": ("-->", "--!>"), "<style": ("</style",), "<script": ("</script",)}
-_LINK_TAG = re.compile(r"<(?:a|area)(?=[\s/>])", re.IGNORECASE)
+# read them), a bogus comment ("<?…>", "<![CDATA[…>"), and elements a browser reads as text.
+# Each opener with what closes it.
+_UNREAD = {
+    "<!--": ("-->", "--!>"),
+    "<?": (">",),
+    "<![": (">",),
+    **{f"<{name}": (f"</{name}",) for name in ("style", "script", "textarea", "title", "xmp", "iframe")},
+}
+# Any tag: its attributes are read (quoted values skipped whole), so "<a" inside another tag's
+# attribute is no tag.
+_ANY_TAG = re.compile(r"<([A-Za-z][^\s/>]*)")
 _BLANKS = re.compile(r"[\s/]*")
 # One attribute of a tag: a quote opens a value only after "=", as a browser reads it.
 _ATTRIBUTE = re.compile(r"""([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']*)))?""")
@@ -107,7 +115,7 @@ def _opener_at(finder: _Finder, opener: str, start: int) -> int:
     """Return where the opener next starts a comment, style or script ("<scripts>" does not)."""
     while (at := finder.find(opener, start)) != -1:
         after = finder.lowered[at + len(opener) : at + len(opener) + 1]
-        if opener == "<!--" or after in ("", ">", "/") or after.isspace():
+        if not opener[1].isalpha() or after in ("", ">", "/") or after.isspace():
             return at
         start = at + 1
     return -1
@@ -137,9 +145,9 @@ def _read_parts(shown: str) -> str:
 def _hrefs(html: str) -> Iterator[str]:
     """Yield the first href of each <a> and <area> tag, decoded; in one pass, however tags go."""
     position = 0
-    while match := _LINK_TAG.search(html, position):
+    while match := _ANY_TAG.search(html, position):
         href, position = _tag_read(html, match.end())
-        if href is not None:
+        if href is not None and match.group(1).lower() in ("a", "area"):
             yield _REFERENCE.sub(lambda reference: html_unescape(reference.group()), href)
 
 

@@ -341,6 +341,12 @@ def test_an_html_link_is_tracked_only_when_the_source_writes_it_in_an_href():
         '<style>/* href="https://bit.ly/{{ c }}" */</style>',
         '<p data-note="href=https://bit.ly/{{ c }}">Paste href=https://bit.ly/{{ code }}</p>',
         '<a data-note="see href=https://bit.ly/{{ c }}" title=\'href="https://bit.ly/{{ c }}"\'>y</a>',
+        "<img alt='<a href=\"https://bit.ly/{{ c }}\">'>",
+        '<div title="<a href=https://bit.ly/{{ c }}>">x</div>',
+        '<textarea><a href="https://bit.ly/{{ c }}">x</a></textarea>',
+        '<title><a href="https://bit.ly/{{ c }}"></title>',
+        '<?php <a href="https://bit.ly/{{ c }}"> ?>',
+        '<![CDATA[<a href="https://bit.ly/{{ c }}">]]>',
     ],
     ids=[
         "comment tag",
@@ -349,6 +355,12 @@ def test_an_html_link_is_tracked_only_when_the_source_writes_it_in_an_href():
         "style",
         "another attribute and text",
         "a link's other attribute",
+        "a tag in an attribute",
+        "a tag in a quoted attribute",
+        "textarea",
+        "title",
+        "processing instruction",
+        "cdata",
     ],
 )
 def test_an_href_the_email_never_shows_writes_no_link(dead):
