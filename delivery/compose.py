@@ -19,7 +19,7 @@ from campaigns.exceptions import TemplateLimitExceeded
 from campaigns.models import Campaign, CampaignStep, Template
 from campaigns.rendering import RenderedEmail
 from campaigns.validators import SES_NAME
-from core.addresses import mailbox_canonical
+from core.addresses import email_validate, mailbox_canonical
 from delivery import tokens
 from delivery.exceptions import SenderInvalid, TooManyLinks
 from delivery.links import LinkMarks
@@ -256,6 +256,8 @@ def step_execution_build_message(
     try:
         from_email = mailbox_canonical(envelope.from_email)
         reply_to = [mailbox_canonical(envelope.reply_to)] if envelope.reply_to else None
+        # The recipient too, as stored before the address rule it may be two ("a@b.com,c@d.com").
+        email_validate(execution.email)
     except ValidationError as exc:
         raise SenderInvalid(f"Not sent: {exc.messages[0]}") from None
     message = EmailMultiAlternatives(

@@ -412,8 +412,8 @@ def test_a_configuration_set_stored_with_a_line_break_fails_its_rows_with_the_re
 
 @pytest.mark.parametrize(
     "stored",
-    ["b@example.com\nbcc: x@evil.example", "b@example.com\u2028"],
-    ids=["line break", "idna refuses"],
+    ["b@example.com\nbcc: x@evil.example", "b@example.com\u2028", "b@example.com,x@evil.example"],
+    ids=["line break", "idna refuses", "two addresses"],
 )
 def test_a_recipient_stored_with_a_line_break_fails_alone_and_the_batch_goes_on(ses, stored):
     campaign = started_campaign(contacts=3)
