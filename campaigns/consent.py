@@ -36,7 +36,8 @@ def reason_given(reason: str) -> bool:
 
 
 # Unicode's Default_Ignorable_Code_Point ranges that hold letters or symbols (DerivedCoreProperties),
-# and U+2800, the braille pattern with no dots: characters that draw nothing.
+# U+2800, the braille pattern with no dots, and U+1D159, the musical null notehead, a symbol made
+# to take space without ink: characters that draw nothing.
 _BLANK_RANGES = (
     (0x115F, 0x1160),
     (0x17B4, 0x17B5),
@@ -45,6 +46,7 @@ _BLANK_RANGES = (
     (0xFFA0, 0xFFA0),
     (0xFFF0, 0xFFF8),
     (0x1BCA0, 0x1BCA3),
+    (0x1D159, 0x1D159),
     (0x1D173, 0x1D17A),
     (0xE0000, 0xE0FFF),
 )

@@ -24,6 +24,8 @@ _parsers = threading.local()
 SES_TAG = re.compile(r"[A-Za-z0-9_.@-]{1,256}")
 # SES allows 50 tags a message; Campanile adds up to three of its own.
 MAX_TAGS = 47
+# The column's length (TransactionalMessage.unique_code), whether the code comes in the body or the header.
+UNIQUE_CODE_MAX = TransactionalMessage._meta.get_field("unique_code").max_length or 255
 
 
 def _no_line_breaks(value: str) -> str:
@@ -60,7 +62,9 @@ class MessageCreateSerializer(serializers.Serializer):
     tags = MessageTagSerializer(  # type: ignore[call-arg]
         many=True, required=False, default=list, max_length=MAX_TAGS
     )
-    unique_code = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    unique_code = serializers.CharField(
+        max_length=UNIQUE_CODE_MAX, required=False, allow_blank=True, default=""
+    )
 
     def get_fields(self):
         # "from" is a Python keyword, so it cannot be declared in the class body.
@@ -98,6 +102,10 @@ class MessageCreateSerializer(serializers.Serializer):
     def to_request(data: dict, *, header_code: str) -> messages.MessageRequest:
         """Return the service's request, taking the idempotency code from the body or the header."""
         body_code = data["unique_code"]
+        if len(header_code) > UNIQUE_CODE_MAX:
+            raise serializers.ValidationError(
+                {"unique_code": f"The Idempotency-Key header holds more than {UNIQUE_CODE_MAX} characters."}
+            )
         if body_code and header_code and body_code != header_code:
             raise serializers.ValidationError({"unique_code": "Differs from the Idempotency-Key header."})
         return messages.MessageRequest(

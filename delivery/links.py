@@ -17,7 +17,7 @@ from django.utils.http import MAX_URL_REDIRECT_LENGTH
 from lxml import etree
 
 from core.html import html_end_tags_drop
-from delivery.written_links import TRAILING, WrittenLinks, html_written_links, text_written_links
+from delivery.written_links import TRAILING, WrittenLinks, html_written_links, text_written_links, url_strip
 
 if TYPE_CHECKING:
     from campaigns.rendering import RenderedEmail
@@ -26,18 +26,31 @@ logger = logging.getLogger(__name__)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-# A whole document: <html> after nothing but blanks (a byte order mark and zero-width characters
-# among them), comments, a DOCTYPE or an XML declaration, however long they are. The match is what
-# comes before <html>.
-_DOCUMENT_START = re.compile(
+# What may come before a document's first tag: blanks (a byte order mark and zero-width characters
+# among them), comments, a DOCTYPE or an XML declaration, however long they are.
+_PROLOGUE = re.compile(
     # A comment ends at its first "-->" ([^-]|-(?!->) never crosses one): any other reading lets
-    # a run of comments split in exponentially many ways before a fragment is refused.
+    # a run of comments split in exponentially many ways.
     # "<!-->" and "<!--->" close at once and "--!>" closes a comment, as browsers read them, so no
     # link hides behind one.
-    r"(?:[\s\ufeff\u200b-\u200d\u2060]|<!---?>|<!--(?!-?>)(?:[^-]|-(?!-!?>))*--!?>|<!doctype[^>]*>|<\?[^>]*\?>)*"
-    r"(?=<html[\s>])",
+    r"(?:[\s\ufeff\u200b-\u200d\u2060]|<!---?>|<!--(?!-?>)(?:[^-]|-(?!-!?>))*--!?>|<!doctype[^>]*>|<\?[^>]*\?>)*",
     re.IGNORECASE,
 )
+# A whole document opens with <html>, or, the <html> start tag being optional, with <head> or
+# <body>, or has a DOCTYPE: read as a fragment, it would lose its head, its body's attributes and
+# its DOCTYPE (and with it, standards mode).
+_DOCUMENT_TAG = re.compile(r"<(?:html|head|body)[\s/>]", re.IGNORECASE)
+_DOCTYPE = re.compile(r"<!doctype", re.IGNORECASE)
+
+
+def _document_prologue(html: str) -> str | None:
+    """Return what comes before a whole document's first tag, or None when the HTML is a fragment."""
+    prologue = _PROLOGUE.match(html)
+    text = prologue.group(0) if prologue else ""  # It matches the empty string at least.
+    if _DOCUMENT_TAG.match(html, len(text)) or _DOCTYPE.search(text):
+        return text
+    return None
+
 
 # An author can keep one link out of tracking: <a href="…" data-campanile-notrack>.
 NO_TRACK_ATTRIBUTE = "data-campanile-notrack"
@@ -45,7 +58,7 @@ _TRACKED_SCHEMES = frozenset({"http", "https"})
 
 
 def _trackable(href: str, *, keep_prefixes: tuple[str, ...]) -> bool:
-    href = href.strip()
+    href = url_strip(href)
     # Longer than Django will redirect to, or holding a control character (NUL, which no database
     # column takes): left as it is, so the reader's browser still does what it does with it.
     if not href or href.startswith(keep_prefixes) or len(href) > MAX_URL_REDIRECT_LENGTH:
@@ -82,11 +95,11 @@ def html_track(
     """
     if not html.strip() or (click_url is None and pixel_url is None):
         return html
-    start = _DOCUMENT_START.match(html)
+    start = _document_prologue(html)
     whole_document = start is not None
     # What comes before <html> holds no link and goes out as written: lxml would drop its comments
     # and refuse an XML declaration naming an encoding.
-    prologue = start.group(0) if start is not None else ""
+    prologue = start or ""
     html = html_end_tags_drop(html[len(prologue) :])
     # huge_tree: libxml2 otherwise stops at 256 levels of nesting and, recovering, drops the rest
     # of the email without an error. Past its own limit (2,048), the HTML is refused instead.
@@ -105,7 +118,7 @@ def html_track(
             elif (
                 href is not None and _trackable(href, keep_prefixes=keep_prefixes) and _covered(href, written)
             ):
-                element.set("href", click_url(href.strip()))
+                element.set("href", click_url(url_strip(href)))
     body = root.find("body") if whole_document else root
     container = body if body is not None else root
     if click_url is not None and honeypot_url is not None:

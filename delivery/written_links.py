@@ -26,6 +26,16 @@ _START_WITH_HOST = re.compile(r"https?://[^/?#\s]+[/?#]", re.IGNORECASE)
 _TEXT_URL = re.compile(r"https?://(?:\{\{\}\}|\{%%\}|[^\s<>\"'{])+", re.IGNORECASE)
 
 
+# What a browser strips from both ends of an address it follows: C0 controls and the space (the URL
+# standard), not other Unicode blanks, which stay part of the address (U+00A0, U+2003…).
+_URL_ENDS = "".join(map(chr, range(0x21)))
+
+
+def url_strip(url: str) -> str:
+    """Return the address a browser follows for this written one: its ends' controls and spaces gone."""
+    return url.strip(_URL_ENDS)
+
+
 @dataclass(frozen=True)
 class WrittenLinks:
     """The links a template part's author wrote.
@@ -41,7 +51,7 @@ class WrittenLinks:
 
     def covers(self, url: str) -> bool:
         """Tell whether the author wrote this address, whole or by its start."""
-        url = url.strip()
+        url = url_strip(url)
         return url in self.exact or url.lower().startswith(self.prefixes)
 
 
@@ -68,7 +78,7 @@ def _written_links(addresses: Iterable[str]) -> WrittenLinks:
     exact: set[str] = set()
     prefixes: set[str] = set()
     for written in addresses:
-        address = written.strip()
+        address = url_strip(written)
         code = _TEMPLATE_CODE.search(address)
         if code is None:
             exact |= {address, address.rstrip(TRAILING)}  # "see https://x.example/." in text
@@ -78,13 +88,15 @@ def _written_links(addresses: Iterable[str]) -> WrittenLinks:
 
 
 # Where no link reaches a reader: an HTML comment ("<!-->" and "--!>" close one, as browsers
-# read them), a bogus comment ("<?…>", "<![CDATA[…>"), and elements a browser reads as text.
-# Each opener with what closes it.
-_UNREAD = {
+# read them), a bogus comment ("<?…>", "<![CDATA[…>"), elements a browser reads as text, and
+# everything after <plaintext>, which nothing closes. Each opener with what closes it.
+_RAW_TEXT = ("style", "script", "textarea", "title", "xmp", "iframe", "noembed", "noframes")
+_UNREAD: dict[str, tuple[str, ...]] = {
     "<!--": ("-->", "--!>"),
     "<?": (">",),
     "<![": (">",),
-    **{f"<{name}": (f"</{name}",) for name in ("style", "script", "textarea", "title", "xmp", "iframe")},
+    **{f"<{name}": (f"</{name}",) for name in _RAW_TEXT},
+    "<plaintext": (),
 }
 # Any tag: its attributes are read (quoted values skipped whole), so "<a" inside another tag's
 # attribute is no tag.

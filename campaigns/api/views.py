@@ -189,6 +189,11 @@ def _csv_import(file, lists: tuple[int, ...], consent: dict) -> BulkUpsertResult
     reader = csv.DictReader(io.TextIOWrapper(file, encoding="utf-8-sig", newline=""))
     if not reader.fieldnames or "email" not in [name.strip().lower() for name in reader.fieldnames]:
         raise ValidationError({"file": ["The first line must be a header with an `email` column."]})
+    keys = [_csv_key(name) for name in reader.fieldnames]
+    if repeated := sorted({key for key in keys if keys.count(key) > 1}):
+        # The reader would keep the last of the two columns' cells and drop the other's unsaid.
+        names = ", ".join(f"`{key}`" for key in repeated)
+        raise ValidationError({"file": [f"The header names {names} more than once; {NOTHING_IMPORTED}"]})
     total = BulkUpsertResult()
     chunk: list[tuple[int, dict]] = []
     for raw in reader:
@@ -204,18 +209,24 @@ def _csv_import(file, lists: tuple[int, ...], consent: dict) -> BulkUpsertResult
     return total
 
 
+def _csv_key(name: str) -> str:
+    """Return the key a header's column is read under: a known column in any case, an attribute as written."""
+    key = name.strip()
+    return key.lower() if key.lower() in CSV_COLUMNS else key
+
+
 def _csv_row(raw: dict) -> dict:
     """Map a CSV record to a contact row: known columns by name, every other column to attributes."""
     row, attributes = {}, {}
     for name, value in raw.items():
         if name is None:  # Cells beyond the header's columns.
             continue
-        key = name.strip().lower()
+        key = _csv_key(name)
         if key in CSV_COLUMNS:
             if value not in (None, "") or key == "email":
                 row[key] = (value or "").strip()
         elif value not in (None, ""):
-            attributes[name.strip()] = value
+            attributes[key] = value
     if attributes:
         row["attributes"] = attributes
     return row

@@ -15,6 +15,13 @@ class CursorPagination(pagination.CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 1000
 
+    def decode_cursor(self, request):
+        """Read the cursor; one whose position holds a NUL, which no field's value does, is a 404."""
+        cursor = super().decode_cursor(request)
+        if cursor is not None and "\x00" in str(cursor.position or ""):
+            raise NotFound(self.invalid_cursor_message)
+        return cursor
+
     def paginate_queryset(self, queryset, request, view=None):
         """Return the page; a cursor whose position is not a value of its field is a 404."""
         try:

@@ -64,8 +64,12 @@ def test_an_unsubscribe_is_audited_once_with_who_which_way_and_why():
         (True, ""),
         (True, "  "),
         # Characters that draw nothing: a Hangul filler, the blank braille pattern, a combining
-        # grapheme joiner, a variation selector, a zero-width space, a no-break space.
-        *((True, blank) for blank in ("\u3164", "\u2800", "\u115f", "\u034f", "\ufe0f", "\u200b", "\u00a0")),
+        # grapheme joiner, a variation selector, a zero-width space, a no-break space, the null
+        # notehead (a musical symbol made to be invisible).
+        *(
+            (True, blank)
+            for blank in ("\u3164", "\u2800", "\u115f", "\u034f", "\ufe0f", "\u200b", "\u00a0", "\U0001d159")
+        ),
     ],
 )
 def test_a_resubscribe_without_the_flag_and_a_reason_is_refused_and_changes_nothing(resubscribe, reason):

@@ -122,6 +122,18 @@ def test_idempotency_key_header_works_like_unique_code(api_client, sample_world)
     assert "unique_code" in clash.json()["error"]["fields"]
 
 
+def test_an_idempotency_key_header_longer_than_a_code_is_a_400_saying_so(api_client, sample_world):
+    body = {k: v for k, v in SAMPLE.items() if k != "unique_code"}
+
+    response = _post(api_client, body, HTTP_IDEMPOTENCY_KEY="k" * 256)
+
+    assert response.status_code == 400
+    message = response.json()["error"]["fields"]["unique_code"]
+    assert "Idempotency-Key" in message
+    assert "255" in message
+    assert not TransactionalMessage.objects.exists()
+
+
 def test_without_a_code_every_request_is_a_new_email(api_client, sample_world):
     body = {k: v for k, v in SAMPLE.items() if k != "unique_code"}
     _post(api_client, body)

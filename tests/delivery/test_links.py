@@ -88,6 +88,31 @@ def test_a_document_after_a_long_comment_is_still_a_whole_document():
 
 
 @pytest.mark.parametrize(
+    ("html", "kept"),
+    [
+        (
+            '<!DOCTYPE html>\n<head><meta name="viewport" content="width=device-width">'
+            "<style>p{color:red}</style></head><body><p>x</p></body>",
+            ['<meta name="viewport" content="width=device-width">', "<style>p{color:red}</style>", "<body>"],
+        ),
+        ('<!DOCTYPE html><body style="background:#eee"><p>x</p></body>', ['<body style="background:#eee">']),
+        ("<head><title>T</title></head><body class='b'><p>x</p>", ["<title>T</title>", '<body class="b">']),
+        ("<!doctype html><p>a</p>", ["<body><p>a</p>"]),
+    ],
+    ids=["doctype and head", "doctype and body", "head without a doctype", "doctype alone"],
+)
+def test_a_document_that_leaves_out_its_html_tag_keeps_its_doctype_head_and_body(html, kept):
+    # HTML makes the <html> start tag optional (and <head>, <body>): such a source is a whole
+    # document all the same, and tracking its opens must not strip its styles or its mode.
+    out, _ = track(html)
+    doctype = re.match(r"<!doctype html>", html, re.IGNORECASE)
+    assert out.startswith(doctype.group(0) if doctype else "<html>")
+    for part in kept:
+        assert part in out
+    assert re.search(r'<img src="[^"]+/o/token"[^>]*></body></html>$', out)
+
+
+@pytest.mark.parametrize(
     "opening",
     [
         '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html>\n',
@@ -347,6 +372,9 @@ def test_an_html_link_is_tracked_only_when_the_source_writes_it_in_an_href():
         '<title><a href="https://bit.ly/{{ c }}"></title>',
         '<?php <a href="https://bit.ly/{{ c }}"> ?>',
         '<![CDATA[<a href="https://bit.ly/{{ c }}">]]>',
+        '<noembed><a href="https://bit.ly/{{ c }}">x</a></noembed>',
+        '<noframes><a href="https://bit.ly/{{ c }}">x</a></noframes>',
+        '<plaintext><a href="https://bit.ly/{{ c }}">x</a>',
     ],
     ids=[
         "comment tag",
@@ -361,11 +389,23 @@ def test_an_html_link_is_tracked_only_when_the_source_writes_it_in_an_href():
         "title",
         "processing instruction",
         "cdata",
+        "noembed",
+        "noframes",
+        "plaintext",
     ],
 )
 def test_an_href_the_email_never_shows_writes_no_link(dead):
     written = html_written_links(f'<a href="{{{{ attributes.w }}}}">x</a>{dead}')
     assert not written.covers("https://bit.ly/3evil")
+
+
+def test_a_tracked_address_loses_only_the_ends_a_browser_strips():
+    # A browser strips controls and spaces from an address's ends, not a no-break or an em space.
+    html = '<a href=" https://s.example/y\t">y</a><a href="https://s.example/x\u00a0">x</a><a href="https://s.example/z\u2003">z</a>'
+    written = html_written_links(html)
+    _, seen = track(html, written=written)
+    assert seen == ["https://s.example/y", "https://s.example/x\u00a0", "https://s.example/z\u2003"]
+    assert not written.covers("https://s.example/x")
 
 
 def test_an_href_is_read_as_the_email_reads_it_entities_included():

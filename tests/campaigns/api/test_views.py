@@ -174,6 +174,26 @@ def test_csv_import_refuses_unreadable_files(api_client, content):
 
 
 @pytest.mark.parametrize(
+    ("header", "repeated"),
+    [("email,email", "email"), ("email,First_Name,first_name", "first_name"), ("email,plan, plan", "plan")],
+)
+def test_a_csv_whose_header_names_a_column_twice_is_refused_before_anything_is_read(
+    api_client, header, repeated
+):
+    # A reader keeps only the last of two columns of one name: the first column's cells would be
+    # dropped without a word (an address, a name).
+    upload = SimpleUploadedFile("contacts.csv", f"{header}\na@example.com,b@example.com,c\n".encode())
+
+    response = api_client.post(f"{API}/contacts/import", {"file": upload}, format="multipart")
+
+    assert response.status_code == 400
+    (message,) = _fields(response)["file"]
+    assert f"`{repeated}`" in message
+    assert "nothing was imported" in message
+    assert not Contact.objects.exists()
+
+
+@pytest.mark.parametrize(
     ("tail", "problem"),
     [
         (b"".join(b"row%d@example.com\n" % n for n in range(7, 12)), "More than 8 rows"),
@@ -858,15 +878,28 @@ def test_walking_the_pages_of_one_big_bulk_upsert_reaches_every_contact_once_and
     assert not page.json()["next"]
 
 
-@pytest.mark.parametrize("path", ["/events", "/suppressions", "/contacts/{contact}/consent", "/contacts"])
-@pytest.mark.parametrize("position", ["p=abc", "p=\x00", "p=1.5"])
+@pytest.mark.parametrize(
+    ("path", "position"),
+    [
+        *(
+            (path, position)
+            for path in ["/events", "/suppressions", "/contacts/{contact}/consent", "/contacts"]
+            for position in ["p=abc", "p=\x00", "p=1.5"]
+        ),
+        # Any text is a position in a list ordered by a text field, but not one holding a NUL.
+        ("/contacts?ordering=email", "p=\x00"),
+        ("/contacts?ordering=-email", "p=a\x00b"),
+    ],
+)
 def test_a_tampered_cursor_is_a_client_error_in_the_api_format(api_client, path, position):
     import base64
 
+    path, _, ordering = path.partition("?ordering=")
     cursor = base64.b64encode(position.encode()).decode()
-    response = api_client.get(f"{API}{path.format(contact=ContactFactory().pk)}", {"cursor": cursor})
-    assert 400 <= response.status_code < 500
-    assert "error" in response.json()
+    query = {"cursor": cursor, **({"ordering": ordering} if ordering else {})}
+    response = api_client.get(f"{API}{path.format(contact=ContactFactory().pk)}", query)
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == "Invalid cursor"
 
 
 @pytest.mark.parametrize(
