@@ -7,11 +7,18 @@ sent is what was reviewed when it was scheduled; these pages hold to the same ru
 from django.contrib import admin
 
 from campaigns.models import Campaign, CampaignStep
+from core.forms import AutocompleteSelectKept
 
 
 def campaign_is_draft(campaign: Campaign) -> bool:
     """Tell whether a campaign may still be changed: only drafts may."""
     return campaign.status == Campaign.Status.DRAFT
+
+
+def _template_box(admin_page, db_field, kwargs) -> None:
+    """Give the step's template its autocomplete box, one that survives a sent value that is no id."""
+    if db_field.name == "template":
+        kwargs["widget"] = AutocompleteSelectKept(db_field, admin_page.admin_site, using=kwargs.get("using"))
 
 
 class CampaignStepInline(admin.StackedInline):
@@ -29,6 +36,10 @@ class CampaignStepInline(admin.StackedInline):
         "summary",
     ]
     readonly_fields = ["summary"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        _template_box(self, db_field, kwargs)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     @admin.display(description="In words")
     def summary(self, obj):
@@ -53,6 +64,7 @@ class CampaignStepAdmin(admin.ModelAdmin):
     autocomplete_fields = ["template"]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        _template_box(self, db_field, kwargs)
         if db_field.name == "campaign":  # A step is added to a draft only.
             kwargs["queryset"] = Campaign.objects.filter(status=Campaign.Status.DRAFT)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)

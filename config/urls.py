@@ -22,11 +22,15 @@ urlpatterns = [
         name="schema",
     ),
     # The split view serves Swagger UI's start-up script as a file of its own, not inline: the
-    # Content-Security-Policy lets scripts come only from this origin's URLs.
+    # Content-Security-Policy lets scripts come only from this origin's URLs. A page: read only
+    # (DRF's OPTIONS answer has no HTML template to render it with).
     path(
         "api/docs/",
         SpectacularSwaggerSplitView.as_view(
-            url_name="schema", authentication_classes=[], permission_classes=[]
+            url_name="schema",
+            authentication_classes=[],
+            permission_classes=[],
+            http_method_names=["get", "head"],
         ),
         name="api-docs",
     ),

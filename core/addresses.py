@@ -171,7 +171,9 @@ def _mailbox_parse_fully(value: str) -> Mailbox:
         raise ValidationError(f"{value!r} is not a valid sender: it contains {refused}.")
     try:
         header = _headers("From", text)
-    except (ValueError, IndexError, email_errors.HeaderParseError):
+    # The standard library's parser raises more than HeaderParseError on malformed text: an
+    # AttributeError (". <a@b.example>"), a TypeError ("().@"), an IndexError.
+    except (ValueError, IndexError, AttributeError, TypeError, email_errors.HeaderParseError):
         raise ValidationError(f"{value!r} is not a valid sender: give {_SENDER_EXAMPLE}.") from None
     # Obsolete but readable syntax passes (a period in a name: "Acme Inc. <news@acme.com>"); a
     # non-ASCII local part is left to the address rule, which says why; anything else unread fails.

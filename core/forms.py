@@ -3,14 +3,32 @@
 import json
 
 from django import forms
+from django.contrib.admin.widgets import AutocompleteSelect
+from django.core.exceptions import ValidationError
+from django.forms.fields import InvalidJSONInput
 
 
 class JSONShownField(forms.JSONField):
-    """Django's JSON field, which can also show back a value holding a lone surrogate.
+    """Django's JSON field, which can also show back a value holding a lone surrogate, or nested
+    past what Python's JSON reader takes.
 
     A form sent again with its errors shows what was typed; `"\\ud800"` decodes to a character no
-    page can be encoded with, so such a value is shown escaped, as it was typed.
+    page can be encoded with, so such a value is shown escaped, as it was typed. JSON nested a
+    thousand deep raises RecursionError where Django expects a decoding error: it is an error of
+    the field, shown back as typed.
     """
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except RecursionError:
+            raise ValidationError("This JSON nests too deeply to be read.", code="invalid") from None
+
+    def bound_data(self, data, initial):
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:
+            return InvalidJSONInput(data)
 
     def prepare_value(self, value):
         text = super().prepare_value(value)
@@ -19,3 +37,27 @@ class JSONShownField(forms.JSONField):
         except UnicodeEncodeError:
             return json.dumps(value, ensure_ascii=True, cls=self.encoder)
         return text
+
+
+class AutocompleteSelectKept(AutocompleteSelect):
+    """Django's autocomplete box, which shows a sent value that is no key of its model as no choice.
+
+    Redrawing a form with its errors, Django looks the sent value up as a key: "abc" or a NUL
+    where a number belongs fails in the database, a 500 where the form should say the choice is
+    not valid (as it does).
+    """
+
+    def optgroups(self, name, value, attr=None):
+        remote = self.field.remote_field
+        key = remote.model._meta.get_field(remote.field_name)
+        return super().optgroups(name, [item for item in value if _is_key(key, item)], attr)
+
+
+def _is_key(field, value) -> bool:
+    if value in ("", None):
+        return True
+    try:
+        field.run_validators(field.to_python(value))
+    except (ValidationError, ValueError, TypeError):
+        return False
+    return "\x00" not in str(value)

@@ -17,7 +17,13 @@ from django.utils.http import MAX_URL_REDIRECT_LENGTH
 from lxml import etree
 
 from core.html import html_end_tags_drop
-from delivery.written_links import TRAILING, WrittenLinks, html_written_links, text_written_links, url_strip
+from delivery.written_links import (
+    WrittenLinks,
+    html_written_links,
+    sentence_trim,
+    text_written_links,
+    url_strip,
+)
 
 if TYPE_CHECKING:
     from campaigns.rendering import RenderedEmail
@@ -210,7 +216,7 @@ def text_track(
             tracked = click_url(url) if tracks(url) else url
         else:
             # In running text, punctuation right after an address belongs to the sentence.
-            trimmed = url.rstrip(TRAILING)
+            trimmed = sentence_trim(url)
             tracked = url
             if tracks(trimmed):
                 tracked = click_url(trimmed) + url[len(trimmed) :]
@@ -280,7 +286,9 @@ class LinkMarks:
                 text,
                 click_url=self._placeholder,
                 keep_prefixes=self.keep_prefixes,
-                known=frozenset(addresses),
+                # The hidden trap is the HTML's alone: a text part never shows it, so a contact's
+                # data naming its address stays plain text there.
+                known=frozenset(addresses - {self.honeypot_url}),
                 written=text_links,
             )
         return replace(rendered, html=html, text=text)

@@ -7,6 +7,7 @@ would make the sender's domain redirect wherever that data says.
 
 import functools
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from html import unescape as html_unescape
@@ -15,8 +16,36 @@ from django.template.base import Lexer, TokenType
 
 from core.html import html_end_tags_drop, html_xml_declaration_drop
 
-# Punctuation right after an address in running text belongs to the sentence ("see https://x.").
-TRAILING = ".,;:!?)]}'"
+# Punctuation right after an address in running text belongs to the sentence ("see https://x."),
+# full-width punctuation too; a closing bracket only when the address opened none for it
+# ("https://en.wikipedia.org/wiki/Python_(language)" keeps its own).
+_SENTENCE_END = ".,;:!?'。、，！？：；"
+_BRACKETS = {
+    ")": "(",
+    "]": "[",
+    "}": "{",
+    "）": "（",
+    "」": "「",
+    "』": "『",
+    "】": "【",
+    "》": "《",
+    "〉": "〈",
+}
+
+
+def sentence_trim(url: str) -> str:
+    """Return an address read in running text without the punctuation its sentence put after it."""
+    counts = Counter(url)  # Kept as the end moves: one pass, however many brackets close it.
+    end = len(url)
+    while end:
+        last = url[end - 1]
+        opener = _BRACKETS.get(last)
+        if not (last in _SENTENCE_END or (opener and counts[opener] < counts[last])):
+            break
+        counts[last] -= 1
+        end -= 1
+    return url[:end]
+
 
 # A variable or a tag of the source, reduced to a bare marker (see _source_shown).
 _VARIABLE, _TAG = "{{}}", "{%%}"
@@ -81,7 +110,7 @@ def _written_links(addresses: Iterable[str]) -> WrittenLinks:
         address = url_strip(written)
         code = _TEMPLATE_CODE.search(address)
         if code is None:
-            exact |= {address, address.rstrip(TRAILING)}  # "see https://x.example/." in text
+            exact |= {address, sentence_trim(address)}  # "see https://x.example/." in text
         elif _START_WITH_HOST.match(start := address[: code.start()]):
             prefixes.add(start.lower())
     return WrittenLinks(exact=frozenset(exact), prefixes=tuple(sorted(prefixes)))
@@ -91,19 +120,25 @@ def _written_links(addresses: Iterable[str]) -> WrittenLinks:
 # read them), a bogus comment ("<?…>", "<![CDATA[…>"), elements a browser reads as text, and
 # everything after <plaintext>, which nothing closes. Each opener with what closes it.
 _RAW_TEXT = ("style", "script", "textarea", "title", "xmp", "iframe", "noembed", "noframes")
+# A <template>'s content is parsed but never shown: no link of it reaches a reader either.
+_INERT = ("template",)
 _UNREAD: dict[str, tuple[str, ...]] = {
     "<!--": ("-->", "--!>"),
     "<?": (">",),
     "<![": (">",),
-    **{f"<{name}": (f"</{name}",) for name in _RAW_TEXT},
+    **{f"<{name}": (f"</{name}",) for name in (*_RAW_TEXT, *_INERT)},
     "<plaintext": (),
 }
 # Any tag: its attributes are read (quoted values skipped whole), so "<a" inside another tag's
-# attribute is no tag.
-_ANY_TAG = re.compile(r"<([A-Za-z][^\s/>]*)")
-_BLANKS = re.compile(r"[\s/]*")
+# attribute is no tag. Blanks are HTML's (tab, line feed, form feed, return, space), not
+# Unicode's: "<a\u00a0href=…>" is a tag named "a\u00a0href=…", no link.
+_HTML_BLANK = "\t\n\f\r "
+_ANY_TAG = re.compile(rf"<([A-Za-z][^{_HTML_BLANK}/>]*)")
+_BLANKS = re.compile(rf"[{_HTML_BLANK}/]*")
 # One attribute of a tag: a quote opens a value only after "=", as a browser reads it.
-_ATTRIBUTE = re.compile(r"""([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']*)))?""")
+_ATTRIBUTE = re.compile(
+    rf"""([^{_HTML_BLANK}"'>/=]+)(?:[{_HTML_BLANK}]*=[{_HTML_BLANK}]*(?:"([^"]*)"|'([^']*)'|([^{_HTML_BLANK}>"']*)))?"""
+)
 # A character reference an attribute's value decodes: one with its ";" ("&region=" stays).
 _REFERENCE = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
 
@@ -127,7 +162,7 @@ def _opener_at(finder: _Finder, opener: str, start: int) -> int:
     """Return where the opener next starts a comment, style or script ("<scripts>" does not)."""
     while (at := finder.find(opener, start)) != -1:
         after = finder.lowered[at + len(opener) : at + len(opener) + 1]
-        if not opener[1].isalpha() or after in ("", ">", "/") or after.isspace():
+        if not opener[1].isalpha() or after in ("", ">", "/") or after in _HTML_BLANK:
             return at
         start = at + 1
     return -1

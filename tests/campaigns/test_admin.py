@@ -375,3 +375,26 @@ def test_attributes_the_database_cannot_store_are_a_form_error_in_the_admin(admi
     assert response.status_code == 200
     assert "Attributes may not hold" in response.content.decode()
     assert not Contact.objects.filter(email="odd@example.com").exists()
+
+
+@pytest.mark.parametrize("attributes", ["[" * 3000, "[" * 900 + "]" * 900])
+def test_attributes_nested_past_what_python_reads_are_a_form_error_in_the_admin(admin_client, attributes):
+    from campaigns.models import Contact
+
+    data = _contact_form(ContactFactory.build(email="deep@example.com"), attributes=attributes)
+    response = admin_client.post(reverse("admin:campaigns_contact_add"), data)
+    assert response.status_code == 200
+    assert "<title>Error:" in response.content.decode()  # The form, with its errors.
+    assert not Contact.objects.filter(email="deep@example.com").exists()
+
+
+@pytest.mark.parametrize("template", ["abc", "\x00", "1e400", "nan", "99999999999999999999999", " "])
+def test_a_step_template_that_is_no_id_is_a_form_error_never_a_500(admin_client, template):
+    campaign = sendable_campaign(contacts=1)
+    response = admin_client.post(
+        reverse("admin:campaigns_campaignstep_add"),
+        {"campaign": campaign.pk, "order": 5, "template": template, "delay": "0"},
+    )
+    assert response.status_code == 200
+    assert "<title>Error:" in response.content.decode()  # The form, with its errors.
+    assert campaign.steps.count() == 1

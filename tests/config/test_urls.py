@@ -21,6 +21,12 @@ def test_view_site_in_the_admin_goes_somewhere_useful(admin_client):
     assert landed.redirect_chain[-1][0] == "/admin/"
 
 
+@pytest.mark.parametrize("method", ["options", "post", "put", "patch", "delete", "trace"])
+def test_the_api_docs_answer_other_methods_with_a_405_never_a_500(client, method):
+    assert getattr(client, method)("/api/docs/").status_code == 405
+    assert getattr(client, method)("/api/schema/").status_code in (200, 405)
+
+
 def test_the_api_docs_load_their_start_up_script_as_a_file_not_inline(client):
     page = client.get("/api/docs/")
     assert page.status_code == 200

@@ -3,7 +3,7 @@ import re
 import pytest
 
 from delivery.links import html_track, text_track
-from delivery.written_links import WrittenLinks, html_written_links, text_written_links
+from delivery.written_links import WrittenLinks, html_written_links, sentence_trim, text_written_links
 
 BASE = "https://mail.example.com"
 PIXEL = f"{BASE}/o/token"
@@ -303,6 +303,32 @@ def test_a_text_source_writes_whole_addresses_or_a_start_holding_a_host(source, 
     assert text_written_links(source) == WrittenLinks(exact=frozenset(exact), prefixes=prefixes)
 
 
+@pytest.mark.parametrize(
+    ("text", "target", "after"),
+    [
+        (
+            "Read https://en.wikipedia.org/wiki/Python_(programming_language) today",
+            "https://en.wikipedia.org/wiki/Python_(programming_language)",
+            " today",
+        ),
+        ("(see https://shop.example/a_(b)).", "https://shop.example/a_(b)", ")."),
+        ("Search https://shop.example/search?q=[x]!", "https://shop.example/search?q=[x]", "!"),
+        ("See https://shop.example/x)", "https://shop.example/x", ")"),
+        ("見て https://shop.example/x」。", "https://shop.example/x", "」。"),
+    ],
+)
+def test_a_text_link_keeps_the_brackets_it_opened_and_leaves_the_sentences_punctuation(text, target, after):
+    written = text_written_links(text)
+    tracked = text_track(text, click_url=lambda url: f"<{url}>", written=written)
+    assert f"<{target}>{after}" in tracked
+    assert written.covers(target)
+
+
+def test_trimming_a_sentences_brackets_off_an_address_takes_one_pass():
+    # Counting the brackets again at each one trimmed would cost the square of the run's length.
+    assert sentence_trim("https://shop.example/" + ")." * 200_000) == "https://shop.example/"
+
+
 def test_a_link_whose_text_is_its_own_address_is_tracked_once_and_its_text_kept():
     tracked = text_track(
         "[https://shop.example](https://shop.example) then [x](https://a.example/)",
@@ -375,6 +401,11 @@ def test_an_html_link_is_tracked_only_when_the_source_writes_it_in_an_href():
         '<noembed><a href="https://bit.ly/{{ c }}">x</a></noembed>',
         '<noframes><a href="https://bit.ly/{{ c }}">x</a></noframes>',
         '<plaintext><a href="https://bit.ly/{{ c }}">x</a>',
+        '<template><a href="https://bit.ly/{{ c }}">x</a></template>',
+        '<a\u00a0href="https://bit.ly/{{ c }}">x</a>',
+        '<a\x0bhref="https://bit.ly/{{ c }}">x</a>',
+        '<a title\u00a0href="https://bit.ly/{{ c }}">x</a>',
+        '<a title\x1chref="https://bit.ly/{{ c }}">x</a>',
     ],
     ids=[
         "comment tag",
@@ -392,6 +423,11 @@ def test_an_html_link_is_tracked_only_when_the_source_writes_it_in_an_href():
         "noembed",
         "noframes",
         "plaintext",
+        "template",
+        "a no-break space after the tag's name",
+        "a vertical tab after the tag's name",
+        "a no-break space between attributes",
+        "a control character between attributes",
     ],
 )
 def test_an_href_the_email_never_shows_writes_no_link(dead):

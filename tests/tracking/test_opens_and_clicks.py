@@ -567,6 +567,28 @@ def test_an_address_in_a_contacts_data_is_never_made_a_tracked_redirect(ses, tex
     assert not TrackedLink.objects.filter(url__contains="phish").exists()  # …never redirected to.
 
 
+def test_a_contacts_data_naming_the_honeypot_stays_plain_text_in_the_text_part(ses):
+    campaign = sendable_campaign(contacts=1)
+    Contact.objects.filter(lists__campaigns=campaign).update(first_name=delivery_compose.honeypot_url())
+    step = campaign.steps.get()
+    step.template = TemplateFactory(
+        html_body='<p><a href="https://shop.example.com/">Shop</a></p>',
+        text_body="Hi {{ contact.first_name }}",
+    )
+    step.save()
+    campaign_services.campaign_schedule(campaign=campaign)
+    delivery_services.campaign_dispatch(campaign=campaign)
+    delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
+    (sent,) = sent_messages()
+    (text_part,) = [
+        part.get_payload(decode=True).decode()
+        for part in email.message_from_string(sent.raw_data).walk()
+        if part.get_content_type() == "text/plain"
+    ]
+    # The hidden trap is the HTML's: a reader clicking it in the text would count as a machine.
+    assert f"Hi {delivery_compose.honeypot_url()}" in text_part
+
+
 def test_a_link_whose_text_is_its_own_address_is_sent_tracked(ses):
     row, _ = _send('<p><a href="https://shop.example.com/">https://shop.example.com/</a></p>')
     assert StepExecution.objects.get(pk=row.pk).status == StepExecution.Status.SENT

@@ -1,5 +1,6 @@
 """Create an API key and print it once."""
 
+import argparse
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
@@ -9,13 +10,32 @@ from django.utils import timezone
 from core.models import ApiKey
 from core.services import api_key_create
 
+#: A key lives at most this long: ten years, as a step's delay (and no date overflows).
+MAX_DAYS = 3653
+
+
+def _days(text: str) -> int:
+    """Read a key's lifetime in days: 1 to MAX_DAYS."""
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if not 1 <= days <= MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"give a number of days from 1 to {MAX_DAYS}, not {text!r}")
+    return days
+
 
 class Command(BaseCommand):
     help = "Create an API key for an integrator and print it; it cannot be shown again."
 
     def add_arguments(self, parser):
         parser.add_argument("name", help="Who uses the key, e.g. 'signup-service'.")
-        parser.add_argument("--expires-in-days", type=int, help="Make the key stop working after N days.")
+        parser.add_argument(
+            "--expires-in-days",
+            type=_days,
+            metavar="N",
+            help=f"Make the key stop working after N days (1 to {MAX_DAYS}).",
+        )
         parser.add_argument("--rate-limit", default="", help="Requests allowed, e.g. 600/minute.")
         parser.add_argument(
             "--load-test",

@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -146,6 +146,13 @@ def test_rate_limit_is_per_key_and_answers_429_with_retry_after():
 def test_invalid_rate_limit_is_refused():
     with pytest.raises(ValidationError, match="not a rate"):
         api_key_create(name="bad", rate_limit="lots")
+
+
+@pytest.mark.parametrize("days", ["99999999", "-5", "0", "x"])
+def test_createapikey_refuses_a_lifetime_past_ten_years_or_already_over(days):
+    with pytest.raises(CommandError, match="give a number of days from 1 to 3653"):
+        call_command("createapikey", "odd", "--expires-in-days", days)
+    assert not ApiKey.objects.filter(name="odd").exists()
 
 
 def test_createapikey_prints_a_working_key(capsys):
