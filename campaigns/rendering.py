@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.template import Engine, TemplateSyntaxError
 from django.template import Template as DjangoTemplate
 from inscriptis import Inscriptis
+from inscriptis.css_profiles import CSS_PROFILES
 from inscriptis.model.config import ParserConfig
 
 from campaigns.exceptions import TemplateLimitExceeded, TemplateRenderError
@@ -48,6 +49,11 @@ def _text_from_html(html: str) -> str:
         root = lxml.html.document_fromstring(html, parser=parser)
     except lxml.etree.ParserError:  # Nothing lxml takes for HTML: read as preformatted text.
         root = lxml.html.document_fromstring(f"<pre>{html}</pre>", parser=parser)
+    # Tables become blocks, a cell per line: inscriptis would lay them out as a grid, padding every
+    # line to its column's widest (an email's layout table and one long cell make a text part
+    # rows × widths long, of blanks), and email tables lay out a page, not data.
+    for element in root.iter(*_TABLE_TAGS):
+        element.tag = "div"
     for element in root.iter():
         if element.text and "&" in element.text:
             element.text = _escaped(element.text)
@@ -57,10 +63,13 @@ def _text_from_html(html: str) -> str:
             if "&" in value:
                 element.set(name, _escaped(value))
     try:
-        return Inscriptis(root, _TEXT_CONFIG).get_text().strip()
+        text = Inscriptis(root, _TEXT_CONFIG).get_text()
+        return "\n".join(line.rstrip() for line in text.splitlines()).strip()
     except RecursionError:  # inscriptis recurses a level a tag: past Python's stack, plain text.
         return " ".join(root.text_content().replace("&amp;", "&").split())
 
+
+_TABLE_TAGS = ("table", "caption", "thead", "tbody", "tfoot", "tr", "td", "th")
 
 # Control characters lxml reads in HTML but refuses to be given (a vertical tab pasted from Word):
 # in text they are blanks, as inscriptis writes them.
@@ -72,8 +81,9 @@ def _escaped(value: str) -> str:
 
 
 # A text part made from HTML keeps each link's address, as "[text](address)": a reader of the text
-# part must be able to follow it.
-_TEXT_CONFIG = ParserConfig(display_links=True)
+# part must be able to follow it. Blocks as a browser lays them out (inscriptis's strict profile):
+# its relaxed one indents every nested <div> by two more spaces, and emails nest many.
+_TEXT_CONFIG = ParserConfig(css=CSS_PROFILES["strict"], display_links=True)
 
 
 #: A finishing step, run in the render child after the render: it gets the email and the

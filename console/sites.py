@@ -6,7 +6,7 @@ import logging
 from django.contrib import admin, messages
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.core.exceptions import ValidationError
-from django.db import DataError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -14,6 +14,26 @@ from django.urls import path
 from console import login
 
 logger = logging.getLogger(__name__)
+
+
+def _saved_or_told(request: HttpRequest, view, *args, **kwargs) -> HttpResponse:
+    """Save a page; one whose rows clash with rows stored since it was drawn goes back with a message.
+
+    A form's uniqueness checks run before its save, and an inline's leave out the row it belongs
+    to: a step of the same order, or a list the contact joined, stored meanwhile (another tab, the
+    API, an import) reaches the database, which refuses it. Nothing of the page is saved.
+    """
+    try:
+        with transaction.atomic():
+            return view(request, *args, **kwargs)
+    except IntegrityError as exc:
+        logger.warning("Admin page %s clashed with rows stored meanwhile: %s", request.path, exc)
+        messages.error(
+            request,
+            "Nothing was saved: the page clashes with a change saved since it was opened (a step of "
+            "the same order, a list already joined…). Here is what is stored now; make your change again.",
+        )
+        return HttpResponseRedirect(request.path)
 
 
 class CampanileAdminSite(admin.AdminSite):
@@ -54,6 +74,8 @@ class CampanileAdminSite(admin.AdminSite):
             refusable = (request.method == "GET" and request.GET) or (
                 request.method == "POST" and "_selected_action" in request.POST
             )
+            if request.method == "POST" and not refusable:
+                return _saved_or_told(request, inner, *args, **kwargs)
             if not refusable:
                 return inner(request, *args, **kwargs)
             try:

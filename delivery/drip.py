@@ -8,6 +8,7 @@ the sequence).
 """
 
 import itertools
+import logging
 import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -30,9 +31,11 @@ from django.db.models.expressions import BaseExpression
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignStep, Contact, Suppression
+from campaigns.models import Campaign, CampaignStep, Contact, ListMembership, Suppression
 from delivery import metrics
 from delivery.models import Engagement, StepExecution, TrackedLink
+
+logger = logging.getLogger(__name__)
 
 Status, Outcome, Condition = StepExecution.Status, StepExecution.Outcome, CampaignStep.Condition
 
@@ -86,7 +89,17 @@ def campaign_exits(*, campaign: Campaign) -> list[tuple[Q | Exists, str]]:
     rows = StepExecution.objects.filter(contact_id=OuterRef("contact_id"), step_id__in=steps)
     exits: list[tuple[Q | Exists, str]] = [
         (~Q(contact__status=Contact.Status.SUBSCRIBED), "unsubscribed"),
-        (Exists(Suppression.objects.filter(email=OuterRef("email"))), "suppressed"),
+        # Left every list the campaign mails (the unsubscribe page's "only leave these lists",
+        # or staff): the audience is its lists, whoever stays on one.
+        (
+            ~Exists(
+                ListMembership.objects.filter(
+                    contact_id=OuterRef("contact_id"), contact_list__campaigns=campaign
+                )
+            ),
+            "left the campaign's lists",
+        ),
+        (Exists(Suppression.objects.filter(email=OuterRef("contact__email"))), "suppressed"),
         (Exists(rows.filter(outcome=Outcome.BOUNCED)), "bounced"),
         (Exists(rows.filter(outcome=Outcome.COMPLAINED)), "complained"),
     ]
@@ -158,6 +171,8 @@ def step_advance(*, step: CampaignStep, now: datetime | None = None, full: bool 
             step_id=step.pk,
             now=now,
             contact_id=F("contact_id"),
+            # The contact's address now, not the one the step before went to: it may have changed.
+            email=F("contact__email"),
             status=status,
             last_error=reason,
             due_at=due,
@@ -210,13 +225,29 @@ def _in_window(campaign: Campaign, local: datetime) -> bool:
     return start <= moment < end if start < end else (moment >= start or moment < end)
 
 
+def _zone(*names: str) -> zoneinfo.ZoneInfo:
+    """Return the first of these time zones this machine knows, or UTC.
+
+    A contact's zone was checked when it was saved, but perhaps on a machine whose time zone data
+    held a zone this worker's lacks (or written by hand): that contact's window is then the
+    campaign's, not a failed batch.
+    """
+    for name in names:
+        if name:
+            try:
+                return zoneinfo.ZoneInfo(name)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                logger.warning("Time zone %r is unknown to this machine; using the next one.", name)
+    return zoneinfo.ZoneInfo("UTC")
+
+
 def send_window_next(*, campaign: Campaign, tz_name: str, now: datetime) -> datetime | None:
     """Return when the campaign's send window next opens for a contact in tz_name; None: it is open.
 
     Hours and weekdays are the contact's local ones, so a 09:00 window opens at 09:00 on both
     sides of a daylight-saving change.
     """
-    tz = zoneinfo.ZoneInfo(tz_name or campaign.timezone or "UTC")
+    tz = _zone(tz_name, campaign.timezone)
     local = now.astimezone(tz)
     if _in_window(campaign, local):
         return None

@@ -14,6 +14,7 @@ from time import monotonic, sleep
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import close_old_connections, connection
 from django.db.models import F
 from django.utils import timezone
@@ -21,8 +22,9 @@ from django.utils import timezone
 from campaigns.exceptions import (
     TemplateRenderError,
 )
-from campaigns.models import CampaignStep, Contact, Suppression, email_normalize
+from campaigns.models import CampaignStep, Contact, ListMembership, Suppression, email_normalize
 from campaigns.rendering import CompiledTemplate, template_compile, template_render
+from core.addresses import email_canonical
 from delivery import drip, metrics, throttle
 from delivery.compose import (
     TAG_TEST,
@@ -171,10 +173,50 @@ def _postpone_outside_limits(*, executions: list[StepExecution], result: BatchRe
 
 
 def _suppressed_emails(executions: list[StepExecution], *, marketing: bool) -> set[str]:
-    suppressions = Suppression.objects.filter(email__in=[e.email for e in executions])
+    """Return the rows' addresses the suppression list holds, as stored or in the address rule's form.
+
+    A contact saved before the address rule (`"x"@example.com`, a Unicode domain) is stored in a
+    form a suppression never is: SES reports its bounce in the rule's form.
+    """
+    forms = {row.email: _rule_form(row.email) for row in executions}
+    suppressions = Suppression.objects.filter(email__in={*forms, *forms.values()})
     if not marketing:  # An unsubscribe kept as a suppression stops campaigns only.
         suppressions = suppressions.exclude(reason=Suppression.Reason.UNSUBSCRIBE)
-    return set(suppressions.values_list("email", flat=True))
+    found = set(suppressions.values_list("email", flat=True))
+    return {stored for stored, ruled in forms.items() if stored in found or ruled in found}
+
+
+def _rule_form(email: str) -> str:
+    try:
+        return email_canonical(email)
+    except ValidationError:
+        return email  # Refused by the rule: its email fails when built, with the reason.
+
+
+def _addresses_refresh(executions: list[StepExecution]) -> None:
+    """Point each campaign row at its contact's address now: the one it was queued for may have
+    changed since (and may be someone else's by now). Checks and the email then use this one."""
+    for row in executions:
+        if row.contact is not None and row.contact.email != row.email:
+            StepExecution.objects.filter(pk=row.pk).update(email=row.contact.email)
+            row.email = row.contact.email
+
+
+def _left_the_lists(executions: list[StepExecution]) -> set[int]:
+    """Return the ids of the rows whose contact is on none of its campaign's lists any more (left
+    them on the unsubscribe page, or taken off by staff): its campaign mails them no more."""
+    by_campaign: dict[int, list[StepExecution]] = {}
+    for row in executions:
+        by_campaign.setdefault(row.campaign_step.campaign_id, []).append(row)
+    gone = set()
+    for campaign_id, rows in by_campaign.items():
+        members = set(
+            ListMembership.objects.filter(
+                contact_id__in=[row.contact_id for row in rows], contact_list__campaigns=campaign_id
+            ).values_list("contact_id", flat=True)
+        )
+        gone |= {row.pk for row in rows if row.contact_id not in members}
+    return gone
 
 
 # An outcome for a row that was never started because SES asked to wait (another row's answer).
@@ -238,8 +280,11 @@ def _send_claimed(*, executions: list[StepExecution], honour_unsubscribe: bool) 
     threads over the process's one SES client; the rate limiter still spaces every call.
     """
     result = BatchResult(claimed=len(executions))
+    left: set[int] = set()
     if honour_unsubscribe:  # Campaign mail: send windows and the frequency cap apply.
         executions = _postpone_outside_limits(executions=executions, result=result)
+        _addresses_refresh(executions)
+        left = _left_the_lists(executions)
     suppressed = _suppressed_emails(executions, marketing=honour_unsubscribe)
     compiled: dict[int, CompiledTemplate] = {}
     work: list[dict[str, Any]] = []
@@ -249,6 +294,15 @@ def _send_claimed(*, executions: list[StepExecution], honour_unsubscribe: bool) 
         unsubscribed = honour_unsubscribe and execution.contact.status != Contact.Status.SUBSCRIBED
         if execution.email in suppressed or unsubscribed:
             step_execution_settle(execution=execution, status=Status.SUPPRESSED)
+            metrics.EMAILS.inc(outcome="suppressed")
+            result.suppressed += 1
+            continue
+        if execution.pk in left:
+            step_execution_settle(
+                execution=execution,
+                status=Status.EXITED,
+                last_error="Left the sequence: left the campaign's lists.",
+            )
             metrics.EMAILS.inc(outcome="suppressed")
             result.suppressed += 1
             continue

@@ -246,6 +246,30 @@ def _contact_form(contact, **changes) -> dict:
     return data | changes
 
 
+def test_a_page_saved_after_a_clashing_row_was_stored_meanwhile_says_so_never_a_500(admin_client):
+    from campaigns.models import ListMembership
+
+    contact = ContactFactory()
+    everyone = ContactListFactory()
+    # The page was drawn before the contact joined the list (through the API, say): it adds the
+    # membership again, as a new row.
+    ListMembership.objects.create(contact=contact, contact_list=everyone)
+    data = _contact_form(contact, first_name="Renamed") | {
+        "memberships-TOTAL_FORMS": "1",
+        "memberships-0-contact_list": str(everyone.pk),
+    }
+
+    response = admin_client.post(reverse("admin:campaigns_contact_change", args=[contact.pk]), data)
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:campaigns_contact_change", args=[contact.pk])
+    (message,) = [str(m) for m in get_messages(response.wsgi_request)]
+    assert message.startswith("Nothing was saved: the page clashes with a change saved since it was opened")
+    contact.refresh_from_db()
+    assert contact.first_name != "Renamed"
+    assert ListMembership.objects.filter(contact=contact).count() == 1
+
+
 def test_a_staff_status_change_needs_a_reason_and_is_audited_and_shown(admin_client, admin_user):
     from campaigns.models import ConsentChange, Contact
 

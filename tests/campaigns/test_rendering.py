@@ -94,6 +94,22 @@ def test_the_derived_text_part_keeps_what_follows_a_closing_html():
 
 
 @pytest.mark.django_db
+def test_the_derived_text_part_of_a_table_grows_with_its_words_not_rows_times_widths():
+    rows = "".join(f"<tr><td>Row {n}</td><td>{{{{ attributes.bio }}}}</td></tr>" for n in range(300))
+    template = TemplateFactory(
+        html_body=f"<p>Hi {{{{ contact.first_name }}}}</p><table>{rows}</table>", text_body=""
+    )
+    contact = ContactFactory(first_name="Ada", attributes={"bio": "b" * 240})
+    rendered = template_render(compiled=template_compile(template=template), contact=contact)
+    # A grid would pad each of the 600 cells' lines to the widest: 300 × 250 blanks and more.
+    assert len(rendered.text) < 2 * len(rendered.html)
+    lines = rendered.text.splitlines()
+    assert lines[0] == "Hi Ada"
+    assert "Row 7" in lines
+    assert all(line == line.rstrip() for line in lines)
+
+
+@pytest.mark.django_db
 def test_the_derived_text_part_reads_each_entity_once():
     template = TemplateFactory(
         html_body=(

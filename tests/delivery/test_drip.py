@@ -140,6 +140,74 @@ def test_a_contact_who_unsubscribes_between_steps_leaves_the_sequence(ses):
     assert len(sent_messages()) == 3 + 2
 
 
+def test_a_contact_who_leaves_the_campaigns_lists_gets_none_of_its_later_steps(ses):
+    from tracking.unsubscribe import step_execution_leave_lists
+
+    campaign = _drip(steps=[{"delay": timedelta(days=1)}])
+    ada, bob, _cy = _emails(campaign)
+    _run(campaign, START)
+    # The unsubscribe page's "only leave these lists": Ada stays subscribed, off the campaign's list.
+    step_execution_leave_lists(execution=StepExecution.objects.get(step__order=1, contact__email=ada))
+    assert Contact.objects.get(email=ada).status == Contact.Status.SUBSCRIBED
+    _run(campaign, START + timedelta(days=1, minutes=1))
+    exited = StepExecution.objects.get(step__order=2, contact__email=ada)
+    assert (exited.status, exited.last_error) == ("exited", "Left the sequence: left the campaign's lists.")
+    assert _ledger(campaign)[bob, 2] == "sent"
+    assert sum(ada in mail.raw_data for mail in sent_messages()) == 1
+
+
+def test_a_row_queued_before_its_contact_left_the_lists_is_not_sent(ses):
+    campaign = sendable_campaign(contacts=2)
+    campaign_services.campaign_schedule(campaign=campaign)
+    delivery_services.campaign_dispatch(campaign=campaign)
+    from delivery import fan_out
+
+    fan_out.step_fan_out(step=campaign.steps.get())  # Rows queued…
+    gone = Contact.objects.filter(lists__campaigns=campaign).order_by("pk").first()
+    gone.memberships.all().delete()  # …then staff take one contact off the list.
+    delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
+    row = StepExecution.objects.get(contact=gone)
+    assert (row.status, row.last_error) == ("exited", "Left the sequence: left the campaign's lists.")
+    assert len(sent_messages()) == 1
+    assert all(gone.email not in mail.raw_data for mail in sent_messages())
+
+
+def test_a_later_step_goes_to_the_address_the_contact_has_now(ses):
+    campaign = _drip(contacts=1, steps=[{"delay": timedelta(days=1)}])
+    (old,) = _emails(campaign)
+    _run(campaign, START)
+    contact = Contact.objects.get(email=old)
+    contact.email = "new-" + old  # Changed in the admin or through the API: the old box may be another's.
+    contact.save()
+    _run(campaign, START + timedelta(days=1, minutes=1))
+    second = email.message_from_string(sent_messages()[1].raw_data)
+    assert second["To"] == contact.email
+    assert StepExecution.objects.get(step__order=2).email == contact.email
+
+
+def test_a_row_queued_before_its_contact_changed_address_goes_to_the_new_one(ses):
+    campaign = sendable_campaign(contacts=1)
+    campaign_services.campaign_schedule(campaign=campaign)
+    delivery_services.campaign_dispatch(campaign=campaign)
+    from delivery import fan_out
+
+    fan_out.step_fan_out(step=campaign.steps.get())
+    contact = Contact.objects.get(lists__campaigns=campaign)
+    contact.email = "moved-" + contact.email
+    contact.save()
+    delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
+    (sent,) = sent_messages()
+    assert email.message_from_string(sent.raw_data)["To"] == contact.email
+
+
+def test_a_contact_time_zone_this_machine_lacks_falls_back_and_the_batch_goes_on(ses):
+    campaign = _drip(contacts=2, send_window_start=time(9), send_window_end=time(17), timezone="Europe/Paris")
+    odd = Contact.objects.filter(lists__campaigns=campaign).order_by("pk").first()
+    Contact.objects.filter(pk=odd.pk).update(timezone="Mars/Olympus")  # Saved where tzdata knew it.
+    _run(campaign, START)  # 09:00 in Paris: the odd zone falls back to the campaign's, open too.
+    assert set(StepExecution.objects.values_list("status", flat=True)) == {"sent"}
+
+
 def test_bounced_and_goal_reaching_contacts_exit(ses, settings):
     settings.REDIS_URL = ""
     campaign = _drip(steps=[{"delay": timedelta(days=1)}], goal_url="https://shop.example.com/")

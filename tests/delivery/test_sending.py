@@ -98,6 +98,30 @@ def test_send_batch_checks_suppression_at_claim_time(ses):
     assert [m.destinations[0] for m in sent_messages()] == [rows[2].email]
 
 
+def test_a_contact_stored_before_the_address_rule_is_not_mailed_past_its_suppression(ses):
+    from campaigns import services as campaign_services
+    from delivery import fan_out
+    from tests.factories import sendable_campaign
+
+    campaign = sendable_campaign(contacts=3)
+    stored = ['"sup1"@example.com', "sup2@bücher.example", " sup3@example.com"]
+    for contact, address in zip(
+        Contact.objects.filter(lists__campaigns=campaign).order_by("pk"), stored, strict=True
+    ):
+        Contact.objects.filter(pk=contact.pk).update(email=address)  # Saved before the rule.
+    # SES reports their bounces in the rule's form, and the suppressions are stored so.
+    for address in ("sup1@example.com", "sup2@xn--bcher-kva.example", "sup3@example.com"):
+        SuppressionFactory(email=address)
+    campaign_services.campaign_schedule(campaign=campaign)
+    services.campaign_dispatch(campaign=campaign)
+    fan_out.step_fan_out(step=campaign.steps.get())
+
+    result = sending.step_send_batch(step=campaign.steps.get())
+
+    assert (result.sent, result.suppressed) == (0, 3)
+    assert sent_messages() == []
+
+
 def test_throttling_releases_rows_to_pending_and_never_fails(ses, inject_ses_error):
     campaign = started_campaign(contacts=3)
     step = campaign.steps.get()
@@ -418,7 +442,8 @@ def test_a_configuration_set_stored_with_a_line_break_fails_its_rows_with_the_re
 def test_a_recipient_stored_with_a_line_break_fails_alone_and_the_batch_goes_on(ses, stored):
     campaign = started_campaign(contacts=3)
     bad = campaign_rows(campaign)[0]
-    # Saved around validation, as a row from before the address rule would be.
+    # Saved around validation, as a contact (and its row) from before the address rule would be.
+    Contact.objects.filter(pk=bad.contact_id).update(email=stored)
     StepExecution.objects.filter(pk=bad.pk).update(email=stored)
 
     result = sending.step_send_batch(step=campaign.steps.get())
