@@ -92,9 +92,11 @@ def campaign_exits(*, campaign: Campaign) -> list[tuple[Q | Exists, str]]:
         # Left every list the campaign mails (the unsubscribe page's "only leave these lists",
         # or staff): the audience is its lists, whoever stays on one.
         (
-            ~Exists(
-                ListMembership.objects.filter(
-                    contact_id=OuterRef("contact_id"), contact_list__campaigns=campaign
+            ~Q(
+                Exists(
+                    ListMembership.objects.filter(
+                        contact_id=OuterRef("contact_id"), contact_list__campaigns=campaign
+                    )
                 )
             ),
             "left the campaign's lists",
