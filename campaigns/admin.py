@@ -20,6 +20,7 @@ from campaigns.admin_steps import CampaignStepInline, campaign_is_draft
 from campaigns.consent import (
     ConsentActor,
     contact_address_leave,
+    contact_save_keeping_consent,
     contact_status_change,
     contacts_delete,
     reason_given,
@@ -186,7 +187,13 @@ class ContactAdminBase(admin.ModelAdmin):
             )
         if change and "email" in form.changed_data:
             contact_address_leave(contact=obj, new_email=obj.email, source=Suppression.Source.ADMIN)
-        super().save_model(request, obj, form, change)
+        if change:
+            changed = {
+                name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data
+            }
+            contact_save_keeping_consent(contact=obj, values=changed)
+        else:
+            super().save_model(request, obj, form, change)
 
     def delete_model(self, request, obj):
         contacts_delete(contacts=Contact.objects.filter(pk=obj.pk), source=Suppression.Source.ADMIN)

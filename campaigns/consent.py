@@ -10,7 +10,7 @@ as an `unsubscribe` suppression.
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
 from django.db.models import QuerySet
@@ -155,6 +155,26 @@ def contact_status_change(
         changed = False
     contact.status, contact.unsubscribed_at = stored.status, stored.unsubscribed_at
     return changed
+
+
+#: A contact's consent: changed only by contact_status_change, which audits it.
+CONSENT_COLUMNS = ("status", "unsubscribed_at")
+
+
+def contact_save_keeping_consent(*, contact: Contact, values: dict[str, Any]) -> None:
+    """Save these values of a contact's fields (a form's or a PATCH's), never its consent.
+
+    The page or request read the contact before an unsubscribe may have landed; a save of every
+    column would write the old status back, undoing the opt-out with no trace in the history. The
+    consent as stored now is read under the row's lock instead, and left alone.
+    """
+    columns = {field.name for field in Contact._meta.concrete_fields} - set(CONSENT_COLUMNS)
+    changed = {name: value for name, value in values.items() if name in columns}
+    for name, value in changed.items():
+        setattr(contact, name, value)
+    stored = Contact.objects.select_for_update().only(*CONSENT_COLUMNS).get(pk=contact.pk)
+    contact.status, contact.unsubscribed_at = stored.status, stored.unsubscribed_at
+    contact.save(update_fields=[*changed, "updated_at"])
 
 
 def _opt_outs_keep(*, left: list[tuple[str, datetime | None]], source: str, why: str) -> None:

@@ -92,7 +92,7 @@ def step_envelope(*, step: CampaignStep, tags: dict[str, str]) -> Envelope:
 
 def step_execution_unsubscribe_url(*, execution: StepExecution) -> str:
     """Return the row's signed one-click unsubscribe URL (served by tracking)."""
-    token = tokens.step_execution_token(tracking_id=execution.tracking_id, purpose=tokens.UNSUBSCRIBE)
+    token = tokens.unsubscribe_token(tracking_id=execution.tracking_id, email=execution.email)
     return settings.PUBLIC_BASE_URL + reverse("unsubscribe", args=[token])
 
 

@@ -233,6 +233,10 @@ def delivery_tick(*, now: datetime | None = None) -> list[int]:
 # --- Transactional messages -----------------------------------------------------------------------
 
 
+#: The campaigns whose failed or unknown rows may go back to the queue (a completed one reopens).
+REQUEUE_CAMPAIGN_STATUSES = (Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.COMPLETED)
+
+
 def step_executions_requeue(
     *, rows: QuerySet[StepExecution], status: str, note: str = "", actor: Actor = SYSTEM
 ) -> int:
@@ -249,9 +253,7 @@ def step_executions_requeue(
         per_campaign = dict(
             chosen.exclude(step=None).values_list("step__campaign").annotate(n=Count("pk")).order_by()
         )
-        closed = Campaign.objects.filter(pk__in=per_campaign).exclude(
-            status__in=[Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.COMPLETED]
-        )
+        closed = Campaign.objects.filter(pk__in=per_campaign).exclude(status__in=REQUEUE_CAMPAIGN_STATUSES)
         if closed.exists():
             names = ", ".join(
                 f"“{campaign.name}” ({campaign.get_status_display().lower()})" for campaign in closed

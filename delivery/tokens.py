@@ -34,6 +34,26 @@ def step_execution_token_read(*, token: str, purpose: str) -> UUID | None:
         return None
 
 
+def unsubscribe_token(*, tracking_id: UUID, email: str) -> str:
+    """Return the signed token of a row's unsubscribe link: its tracking id and its address.
+
+    The address rides along so the link still unsubscribes it once the row is gone (its contact
+    deleted, as a sync that deletes and re-adds contacts does): an opt-out is never lost.
+    """
+    compact = base64.urlsafe_b64encode(tracking_id.bytes + email.encode()).rstrip(b"=").decode()
+    return _signer(UNSUBSCRIBE).sign(compact)
+
+
+def unsubscribe_token_read(token: str) -> tuple[UUID, str] | None:
+    """Return (tracking id, address) of an unsubscribe token; the address is "" in tokens made before
+    it rode along. None for a tampered or foreign token."""
+    try:
+        raw = base64.urlsafe_b64decode(_signer(UNSUBSCRIBE).unsign(token) + "==")
+        return UUID(bytes=raw[:16]), raw[16:].decode()
+    except (signing.BadSignature, ValueError):  # UnicodeDecodeError is a ValueError.
+        return None
+
+
 def click_token(*, tracking_id: UUID, link_id: int) -> str:
     """Return a signed token binding one row and one of its links."""
     compact = base64.urlsafe_b64encode(tracking_id.bytes + link_id.to_bytes(8, "big").lstrip(b"\0")).rstrip(

@@ -1,8 +1,10 @@
 """Deleting what load tests made: their campaigns, lists, contacts and messages, never the marketer's."""
 
+from django.db import transaction
 from django.db.models import Q, QuerySet
 
-from campaigns.models import Campaign, CampaignStep, Contact, ContactList
+from campaigns.consent import contacts_delete
+from campaigns.models import Campaign, CampaignStep, Contact, ContactList, Suppression
 from core.models import ApiKey
 from delivery.models import StepExecution, TransactionalMessage
 from loadtest.exceptions import LoadTestError
@@ -60,4 +62,12 @@ def loadtest_data_delete(*, label: str | None = None, dry_run: bool = False) -> 
 
 def _delete_in_batches(rows: QuerySet) -> None:
     while batch := list(rows.values_list("pk", flat=True)[:CLEANUP_BATCH]):
-        rows.model.objects.filter(pk__in=batch).delete()
+        if rows.model is Contact:
+            # As any deletion of contacts: an address that unsubscribed stays so (a real person's
+            # address a load-test key happened to create is still theirs).
+            with transaction.atomic():
+                contacts_delete(
+                    contacts=Contact.objects.filter(pk__in=batch), source=Suppression.Source.ADMIN
+                )
+        else:
+            rows.model.objects.filter(pk__in=batch).delete()

@@ -32,7 +32,8 @@ def _alert_raise(
     metrics.ALERTS.inc(kind=kind)
     if settings.ALERT_EMAILS:
         send_mail(
-            subject=f"[Campanile] {alert.get_kind_display()}: {campaign.name}"[:200],
+            # A name with a line break (the API takes any text) would make no header: one line.
+            subject=f"[Campanile] {alert.get_kind_display()}: {' '.join(campaign.name.split())}"[:200],
             message=f"{message}\n\nSee the campaign's report in the admin.",
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=settings.ALERT_EMAILS,

@@ -49,13 +49,20 @@ def campaign_stats(*, campaign: Campaign) -> dict:
     ledger = delivery_selectors.step_execution_counts(campaign=campaign)
     counts = campaign_outcome_counts(campaign=campaign)
     return {
-        "recipients": sum(ledger.values()),
+        "recipients": campaign_recipients(campaign=campaign),
         "ledger": {status: ledger.get(status, 0) for status in Status.values},
         **counts,
         "links": campaign_link_clicks(campaign=campaign),
         "rates": campaign_rates(counts=counts),
         "rates_base": rates_base(counts=counts),
     }
+
+
+def campaign_recipients(*, campaign: Campaign) -> int:
+    """Return how many contacts a campaign has reached: its first step's rows, whatever became of
+    them (every contact starts there; a drip's later steps hold the same people again)."""
+    first = campaign.steps.order_by("order").values_list("pk", flat=True).first()
+    return sum(delivery_selectors.step_tallies(campaign=campaign).get(first, {}).values()) if first else 0
 
 
 def campaign_link_clicks(*, campaign: Campaign) -> list[dict]:

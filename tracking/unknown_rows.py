@@ -15,12 +15,13 @@ from datetime import datetime, timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
+from campaigns.exceptions import InvalidTransition
 from delivery.compose import configuration_set_of
 from delivery.models import StepExecution
-from delivery.services import step_executions_requeue
+from delivery.services import REQUEUE_CAMPAIGN_STATUSES, step_executions_requeue
 from tracking.models import SendEventsCheck, TrackingEvent
 from tracking.ses_account import sesv2_client
 
@@ -99,6 +100,8 @@ def unknown_rows_resolve(*, now: datetime | None = None, limit: int = 1000) -> i
         StepExecution.objects.filter(
             status=Status.UNKNOWN, send_started_at__lt=now - timedelta(seconds=seconds)
         )
+        # A cancelled (or unscheduled) campaign sends nothing more: its unknown rows stay as they are.
+        .filter(Q(step=None) | Q(step__campaign__status__in=REQUEUE_CAMPAIGN_STATUSES))
         .select_related("step__campaign", "message")
         .order_by("send_started_at")[:limit]
     )
@@ -111,11 +114,15 @@ def unknown_rows_resolve(*, now: datetime | None = None, limit: int = 1000) -> i
             continue  # No Send events: silence proves nothing; a person decides.
         silent = _silent(name=name, rows=group)
         if silent:
-            moved = step_executions_requeue(
-                rows=StepExecution.objects.filter(pk__in=silent),
-                status=Status.UNKNOWN,
-                note=RESOLVED_NOTE.format(seconds=seconds),
-            )
+            try:
+                moved = step_executions_requeue(
+                    rows=StepExecution.objects.filter(pk__in=silent),
+                    status=Status.UNKNOWN,
+                    note=RESOLVED_NOTE.format(seconds=seconds),
+                )
+            except InvalidTransition as exc:  # A campaign cancelled meanwhile: the next run skips it.
+                logger.warning("Unknown rows of configuration set %s left as they are: %s", name, exc)
+                continue
             logger.warning(
                 "%s unknown rows of configuration set %s queued again: SES never took them.", moved, name
             )

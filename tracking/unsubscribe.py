@@ -3,9 +3,9 @@
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns.audience import contact_unsubscribe, list_remove_contacts
+from campaigns.audience import contact_unsubscribe, list_remove_contacts, suppression_add
 from campaigns.consent import ConsentActor
-from campaigns.models import ConsentChange
+from campaigns.models import ConsentChange, Contact, Suppression, email_normalize
 from delivery import tokens
 from delivery.models import StepExecution
 from tracking.engagement import engagement_outcomes_add
@@ -14,16 +14,48 @@ from tracking.models import (
 )
 
 
-def step_execution_by_unsubscribe_token(*, token: str) -> StepExecution | None:
-    """Return the campaign row an unsubscribe token was signed for; None if tampered or unknown."""
-    tracking_id = tokens.step_execution_token_read(token=token, purpose=tokens.UNSUBSCRIBE)
-    if tracking_id is None:
+def step_execution_by_unsubscribe_token(*, token: str) -> tuple[StepExecution | None, str] | None:
+    """Return the campaign row an unsubscribe token was signed for, and its address; None if the
+    token is tampered, or names no row and carries no address (made before addresses rode along).
+
+    A row goes with its contact when the contact is deleted: the address the token carries is
+    then what its reader unsubscribes (address_unsubscribe).
+    """
+    read = tokens.unsubscribe_token_read(token)
+    if read is None:
         return None
-    return (
+    tracking_id, email = read
+    row = (
         StepExecution.objects.filter(tracking_id=tracking_id, step__isnull=False)
         .select_related("contact")
         .first()
     )
+    if row is None and not email:
+        return None
+    return row, row.email if row is not None else email
+
+
+@transaction.atomic
+def address_unsubscribe(*, email: str, source: str) -> None:
+    """Unsubscribe an address whose mail's row is gone with its contact: a contact of that address
+    now (created again since) is unsubscribed; with none, the address is kept as an `unsubscribe`
+    suppression, as deleting a contact who had unsubscribed keeps it. Idempotent."""
+    actor = ConsentActor(
+        by=ConsentChange.By.CONTACT,
+        name=email,
+        via=ConsentChange.Via.ONE_CLICK if source == "one-click" else ConsentChange.Via.UNSUBSCRIBE_PAGE,
+    )
+    reason = "Unsubscribed from a mail sent before its contact was deleted."
+    contact = Contact.objects.filter(email=email_normalize(email)).first()
+    if contact is not None:
+        contact_unsubscribe(contact=contact, actor=actor, reason=reason)
+    else:
+        suppression_add(
+            email=email,
+            reason=Suppression.Reason.UNSUBSCRIBE,
+            source=Suppression.Source.TRACKING,
+            detail=reason,
+        )
 
 
 @transaction.atomic

@@ -32,9 +32,18 @@ logger = logging.getLogger(__name__)
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """The unsubscribe link and preference page: GET shows choices and changes nothing (scanners
     prefetch links); POST acts. RFC 8058's one-click POST leaves everything."""
-    execution = unsubscribing.step_execution_by_unsubscribe_token(token=token)
-    if execution is None:
+    found = unsubscribing.step_execution_by_unsubscribe_token(token=token)
+    if found is None:
         raise Http404("This unsubscribe link is not valid.")
+    execution, email = found
+    if execution is None:  # Its contact was deleted since: the address still unsubscribes.
+        if request.method == "GET":
+            return render(
+                request, "tracking/unsubscribe.html", {"email": email, "lists": [], "subscribed": True}
+            )
+        one_click = request.POST.get("List-Unsubscribe") == "One-Click"
+        unsubscribing.address_unsubscribe(email=email, source="one-click" if one_click else "page")
+        return render(request, "tracking/unsubscribed.html", {"email": email, "done": "all"})
     contact = execution.contact
     context = {
         "email": execution.email,

@@ -9,9 +9,8 @@ from django.db import models, transaction
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from campaigns import services
+from campaigns import consent, services
 from campaigns.audience import CONTACT_BULK_MAX, suppression_add
-from campaigns.consent import contact_address_leave, contact_status_change, reason_given
 from campaigns.models import (
     Campaign,
     CampaignStep,
@@ -69,7 +68,7 @@ def _timezone(value: str) -> str:
 
 
 def _consent_fields_check(attrs: dict) -> dict:
-    if attrs.get("resubscribe") and not reason_given(attrs.get("reason", "")):
+    if attrs.get("resubscribe") and not consent.reason_given(attrs.get("reason", "")):
         raise serializers.ValidationError(
             {"reason": ["Required with resubscribe: say why the contact may be mailed again."]}
         )
@@ -149,7 +148,7 @@ class ContactSerializer(serializers.ModelSerializer):
         reason = validated_data.pop("reason", "")
         with transaction.atomic():
             if status is not None:
-                contact_status_change(
+                consent.contact_status_change(
                     contact=instance,
                     status=status,
                     actor=self.context["consent_actor"],
@@ -157,8 +156,11 @@ class ContactSerializer(serializers.ModelSerializer):
                     resubscribe=resubscribe,
                 )
             if (new_email := validated_data.get("email")) is not None:
-                contact_address_leave(contact=instance, new_email=new_email, source=Suppression.Source.API)
-            return super().update(instance, validated_data)
+                consent.contact_address_leave(
+                    contact=instance, new_email=new_email, source=Suppression.Source.API
+                )
+            consent.contact_save_keeping_consent(contact=instance, values=validated_data)
+            return instance
 
 
 class ConsentChangeSerializer(serializers.ModelSerializer):

@@ -6,7 +6,7 @@ import redis
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError, InterfaceError, OperationalError
+from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.db.models import ProtectedError, RestrictedError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -59,6 +59,10 @@ def api_exception_handler(exc, context):
         users = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
         names = sorted({str(type(obj)._meta.verbose_name_plural) for obj in users})
         exc = Conflict(f"It is still used by {', '.join(names)}: remove those first.")
+    elif isinstance(exc, IntegrityError):  # After ProtectedError, one of its kind.
+        # A row another request stored meanwhile (a contact of the same address, created by a
+        # message and an import at once) past the checks this one made: a conflict to retry.
+        exc = Conflict("Another request stored a clashing row meanwhile (the same address, say): try again.")
     elif isinstance(exc, redis.RedisError | OperationalError | InterfaceError):
         # Redis (the rate limits) or the database is down: the client did nothing wrong and may
         # retry, so a 503 with Retry-After rather than a 500. Logged: operators must hear of it.

@@ -180,3 +180,71 @@ def test_the_system_actor_is_the_default():
     contact = ContactFactory()
     contact_unsubscribe(contact=contact)
     assert ConsentChange.objects.get().by == CONSENT_SYSTEM.by == "system"
+
+
+def _unsubscribed_meanwhile(contact: Contact):
+    """Return a hook that unsubscribes the contact, as a one-click landing after a request read it."""
+
+    def unsubscribe(*args, **kwargs):
+        Contact.objects.filter(pk=contact.pk).update(status=UNSUBSCRIBED, unsubscribed_at=timezone.now())
+
+    return unsubscribe
+
+
+def test_a_patch_landing_with_an_unsubscribe_never_undoes_it(api_client, monkeypatch):
+    from campaigns.api.serializers import ContactSerializer
+
+    contact = ContactFactory(first_name="Ada")
+    validate, landed = ContactSerializer.validate, _unsubscribed_meanwhile(contact)
+    monkeypatch.setattr(
+        ContactSerializer, "validate", lambda self, attrs: (landed(), validate(self, attrs))[1]
+    )
+
+    response = api_client.patch(f"/api/v1/contacts/{contact.pk}", {"first_name": "Ada B."}, format="json")
+
+    assert response.status_code == 200
+    contact.refresh_from_db()
+    assert (contact.status, contact.first_name) == (UNSUBSCRIBED, "Ada B.")
+    assert contact.unsubscribed_at is not None
+
+
+def test_an_admin_save_landing_with_an_unsubscribe_never_undoes_it(admin_client, monkeypatch):
+    from django.urls import reverse
+
+    from campaigns.admin import ContactForm
+    from tests.campaigns.test_admin import _contact_form
+
+    contact = ContactFactory(first_name="Ada")
+    clean, landed = ContactForm.clean, _unsubscribed_meanwhile(contact)
+    monkeypatch.setattr(ContactForm, "clean", lambda self: (landed(), clean(self))[1])
+
+    response = admin_client.post(
+        reverse("admin:campaigns_contact_change", args=[contact.pk]),
+        _contact_form(contact, first_name="Ada B."),
+    )
+
+    assert response.status_code == 302
+    contact.refresh_from_db()
+    assert (contact.status, contact.first_name) == (UNSUBSCRIBED, "Ada B.")
+
+
+@pytest.mark.django_db(
+    transaction=True
+)  # The refused INSERT ends the request's transaction, as in production.
+def test_a_contact_created_meanwhile_under_the_same_address_is_a_409_never_a_500(api_client, monkeypatch):
+    from campaigns.api.serializers import ContactSerializer
+
+    validate = ContactSerializer.validate_email
+
+    def checked_then_taken(self, value):
+        checked = validate(self, value)
+        ContactFactory(email=checked)  # Another request (a message, an import) stores it meanwhile.
+        return checked
+
+    monkeypatch.setattr(ContactSerializer, "validate_email", checked_then_taken)
+
+    response = api_client.post("/api/v1/contacts", {"email": "race@example.com"}, format="json")
+
+    assert response.status_code == 409
+    assert "try again" in response.json()["error"]["message"]
+    assert Contact.objects.filter(email="race@example.com").count() == 1

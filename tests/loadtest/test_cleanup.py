@@ -95,3 +95,18 @@ def test_cleanup_deletes_the_load_tests_data_and_keeps_the_marketers_and_the_run
 def test_cleanup_of_an_unknown_run_says_so(db):
     with pytest.raises(CommandError, match="No load test run is labelled 'lt404'"):
         call_command("loadtest_cleanup", "--label", "lt404")
+
+
+def test_cleanup_keeps_the_opt_out_of_an_address_a_load_test_key_created(db):
+    from campaigns.audience import contact_unsubscribe
+    from campaigns.models import Suppression
+    from tests.factories import ContactFactory
+
+    # A real person's address, created by a message through a load-test key, who then unsubscribed.
+    person = ContactFactory(email="person@example.com", is_load_test=True)
+    contact_unsubscribe(contact=person)
+
+    call_command("loadtest_cleanup", stdout=StringIO())
+
+    assert not Contact.objects.filter(email="person@example.com").exists()
+    assert Suppression.objects.get(email="person@example.com").reason == Suppression.Reason.UNSUBSCRIBE

@@ -65,6 +65,17 @@ def test_a_bounce_rate_over_its_limit_alerts_once_in_the_log_the_metrics_and_the
     assert len(mail.outbox) == 1
 
 
+def test_a_campaign_named_over_two_lines_is_alerted_and_mailed_on_one():
+    campaign = _campaign(bounced=2, status="sending")
+    Campaign.objects.filter(pk=campaign.pk).update(name="Sale\r\nBcc: x@evil.test")  # The API takes any text.
+
+    assert len(alerts.alerts_check()) == 1
+
+    (sent,) = mail.outbox
+    assert sent.subject == "[Campanile] Bounce rate over its limit: Sale Bcc: x@evil.test"
+    assert sent.bcc == []
+
+
 def test_an_open_rate_that_fell_against_the_senders_average_alerts():
     _campaign(opened=10, clicked=4, started_hours_ago=200)
     _campaign(opened=12, clicked=4, started_hours_ago=100)

@@ -151,3 +151,28 @@ def test_the_recipients_csv_names_each_contact_and_never_hands_a_spreadsheet_a_f
     assert line["last_name"] == "'-2+3"
     assert line["email"] == row.email
     assert line["step"] == "1"  # Numbers stay numbers.
+
+
+def test_recipients_count_people_once_however_many_steps_a_drip_has(ses):
+    from datetime import timedelta
+
+    from campaigns import services as campaign_services
+    from campaigns.models import CampaignStep
+    from delivery import drip
+    from delivery import services as delivery_services
+    from tests.factories import sendable_campaign
+    from tracking.selectors import campaign_stats
+
+    campaign = sendable_campaign(contacts=2)
+    step = campaign.steps.get()
+    CampaignStep.objects.create(campaign=campaign, order=2, template=step.template, delay=timedelta(0))
+    campaign_services.campaign_schedule(campaign=campaign)
+    delivery_services.campaign_dispatch(campaign=campaign)
+    delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
+    drip.campaign_advance(campaign=campaign)
+    delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
+
+    stats = campaign_stats(campaign=campaign)
+
+    assert stats["sent"] == 4  # Two emails each…
+    assert stats["recipients"] == 2  # …to two people.

@@ -126,3 +126,18 @@ def test_ses_is_asked_about_a_configuration_set_at_most_hourly(sesv2, step):
     assert sesv2.asked == [SET]
     unknown_rows.unknown_rows_resolve(now=timezone.now() + timedelta(hours=2))
     assert sesv2.asked == [SET, SET]
+
+
+def test_a_cancelled_campaigns_unknown_row_never_stops_another_campaigns_from_being_resolved(sesv2, step):
+    cancelled = CampaignStepFactory(
+        campaign__configuration_set=SET, campaign__status=Campaign.Status.CANCELLED
+    )
+    _row(cancelled, status=Status.UNKNOWN, minutes_ago=20)  # Nothing more goes out for it.
+    lost = _row(step, status=Status.UNKNOWN, minutes_ago=20)
+    _row(step, status=Status.SENT, minutes_ago=18, send_event=True)
+
+    assert unknown_rows.unknown_rows_resolve() == 1
+
+    lost.refresh_from_db()
+    assert lost.status == Status.PENDING
+    assert StepExecution.objects.get(step=cancelled).status == Status.UNKNOWN

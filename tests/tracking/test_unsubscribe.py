@@ -182,3 +182,34 @@ def test_subscribing_again_on_the_page_is_in_the_consent_history_as_the_contacts
     assert (back.by, back.actor) == ("contact", row.email)
     row.contact.refresh_from_db()
     assert (row.contact.status, row.contact.unsubscribed_at) == ("subscribed", None)
+
+
+@pytest.mark.parametrize("created_again", [True, False], ids=["created again", "gone"])
+def test_an_unsubscribe_link_still_unsubscribes_after_its_contact_was_deleted(created_again):
+    from campaigns.consent import contacts_delete
+    from campaigns.models import Suppression
+    from tests.factories import ContactFactory
+
+    row = StepExecutionFactory()
+    address = row.email
+    token = tokens.unsubscribe_token(tracking_id=row.tracking_id, email=address)
+    # A sync deletes the contact, with its rows, and perhaps adds it again, subscribed.
+    contacts_delete(contacts=Contact.objects.filter(pk=row.contact_id), source=Suppression.Source.API)
+    again = ContactFactory(email=address) if created_again else None
+
+    assert Client().get(f"/u/{token}").status_code == 200  # The page still answers, changing nothing.
+    response = Client().post(f"/u/{token}", {"List-Unsubscribe": "One-Click"})
+
+    assert response.status_code == 200
+    if again is not None:
+        again.refresh_from_db()
+        assert again.status == Contact.Status.UNSUBSCRIBED
+    else:
+        assert Suppression.objects.get(email=address).reason == Suppression.Reason.UNSUBSCRIBE
+
+
+def test_a_link_made_before_addresses_rode_along_for_a_deleted_contact_is_a_404():
+    row = StepExecutionFactory()
+    token = tokens.step_execution_token(tracking_id=row.tracking_id, purpose=tokens.UNSUBSCRIBE)
+    row.contact.delete()
+    assert Client().post(f"/u/{token}", {"List-Unsubscribe": "One-Click"}).status_code == 404
