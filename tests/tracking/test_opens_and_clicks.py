@@ -537,6 +537,25 @@ def test_a_text_part_made_from_html_tracks_an_address_with_an_unbalanced_parenth
     assert re.fullmatch(r"\[sale\]\(https?://[^/]+/c/[^\s)]+\)", text_part.strip()), text_part
 
 
+def _text_part_sent_to(*, first_name: str, html_body: str, text_body: str) -> str:
+    """Send a one-contact campaign to a contact of this first name; return the text part it got."""
+    campaign = sendable_campaign(contacts=1)
+    Contact.objects.filter(lists__campaigns=campaign).update(first_name=first_name)
+    step = campaign.steps.get()
+    step.template = TemplateFactory(html_body=html_body, text_body=text_body)
+    step.save()
+    campaign_services.campaign_schedule(campaign=campaign)
+    delivery_services.campaign_dispatch(campaign=campaign)
+    delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
+    (sent,) = sent_messages()
+    (text_part,) = [
+        part.get_payload(decode=True).decode()
+        for part in email.message_from_string(sent.raw_data).walk()
+        if part.get_content_type() == "text/plain"
+    ]
+    return text_part
+
+
 @pytest.mark.parametrize(
     "text_body",
     [
@@ -547,44 +566,21 @@ def test_a_text_part_made_from_html_tracks_an_address_with_an_unbalanced_parenth
     ids=["derived", "written", "written, with a link to the same host"],
 )
 def test_an_address_in_a_contacts_data_is_never_made_a_tracked_redirect(ses, text_body):
-    campaign = sendable_campaign(contacts=1)
-    Contact.objects.filter(lists__campaigns=campaign).update(first_name="https://evil.example/phish")
-    step = campaign.steps.get()
-    step.template = TemplateFactory(
-        html_body="<p>Hi {{ contact.first_name }}, welcome.</p>", text_body=text_body
+    text_part = _text_part_sent_to(
+        first_name="https://evil.example/phish",
+        html_body="<p>Hi {{ contact.first_name }}, welcome.</p>",
+        text_body=text_body,
     )
-    step.save()
-    campaign_services.campaign_schedule(campaign=campaign)
-    delivery_services.campaign_dispatch(campaign=campaign)
-    delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
-    (sent,) = sent_messages()
-    (text_part,) = [
-        part.get_payload(decode=True).decode()
-        for part in email.message_from_string(sent.raw_data).walk()
-        if part.get_content_type() == "text/plain"
-    ]
     assert "https://evil.example/phish" in text_part  # Shown as the contact's text, as in the HTML…
     assert not TrackedLink.objects.filter(url__contains="phish").exists()  # …never redirected to.
 
 
 def test_a_contacts_data_naming_the_honeypot_stays_plain_text_in_the_text_part(ses):
-    campaign = sendable_campaign(contacts=1)
-    Contact.objects.filter(lists__campaigns=campaign).update(first_name=delivery_compose.honeypot_url())
-    step = campaign.steps.get()
-    step.template = TemplateFactory(
+    text_part = _text_part_sent_to(
+        first_name=delivery_compose.honeypot_url(),
         html_body='<p><a href="https://shop.example.com/">Shop</a></p>',
         text_body="Hi {{ contact.first_name }}",
     )
-    step.save()
-    campaign_services.campaign_schedule(campaign=campaign)
-    delivery_services.campaign_dispatch(campaign=campaign)
-    delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
-    (sent,) = sent_messages()
-    (text_part,) = [
-        part.get_payload(decode=True).decode()
-        for part in email.message_from_string(sent.raw_data).walk()
-        if part.get_content_type() == "text/plain"
-    ]
     # The hidden trap is the HTML's: a reader clicking it in the text would count as a machine.
     assert f"Hi {delivery_compose.honeypot_url()}" in text_part
 
