@@ -432,10 +432,12 @@ def suppression_add(*, email: str, reason: str, source: str, detail: str = "") -
         email=email_normalize(email), defaults={"reason": reason, "source": source, "detail": detail}
     )
     if not created and row.reason == Suppression.Reason.UNSUBSCRIBE != reason:
+        # Its time becomes the new reason's: what is pushed to SES's account list goes by that time.
+        now = timezone.now()
         Suppression.objects.filter(pk=row.pk, reason=Suppression.Reason.UNSUBSCRIBE).update(
-            reason=reason, source=source, detail=detail
+            reason=reason, source=source, detail=detail, created_at=now
         )
-        row.reason, row.source, row.detail = reason, source, detail
+        row.reason, row.source, row.detail, row.created_at = reason, source, detail, now
     return row, created
 
 

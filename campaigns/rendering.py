@@ -54,6 +54,9 @@ def _text_from_html(html: str) -> str:
     # rows × widths long, of blanks), and email tables lay out a page, not data.
     for element in root.iter(*_TABLE_TAGS):
         element.tag = "div"
+    # What the HTML never shows, the text part does not either (inscriptis would write it out).
+    for element in root.xpath("//template | //noembed | //noframes | //*[@hidden]"):
+        element.drop_tree()
     for element in root.iter():
         if element.text and "&" in element.text:
             element.text = _escaped(element.text)

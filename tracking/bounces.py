@@ -10,6 +10,7 @@ from campaigns.models import Suppression
 from tracking.events import SesEvent
 from tracking.models import (
     SoftBounceStreak,
+    TrackingEvent,
 )
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,18 @@ def recipient_suppress(*, event: SesEvent, reason: str, detail: str) -> None:
 
 
 def soft_bounce_record(*, event: SesEvent) -> None:
+    """Count one soft bounce of an address towards its streak, once per email.
+
+    SES may report one bounce twice under two SNS messages (an event destination and an identity
+    notification on one topic, or SES's own repeat): those are two events of one email.
+    """
+    if event.ses_message_id and (
+        TrackingEvent.objects.filter(
+            type=TrackingEvent.Type.BOUNCE, recipient=event.recipient, ses_message_id=event.ses_message_id
+        ).count()
+        > 1
+    ):
+        return
     streak, _ = SoftBounceStreak.objects.select_for_update().get_or_create(email=event.recipient)
     streak.count += 1
     streak.save(update_fields=["count", "updated_at"])

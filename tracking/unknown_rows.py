@@ -139,9 +139,10 @@ def _silent(*, name: str, rows: list[StepExecution]) -> list[int]:
     if reached is None:
         return []  # No Send event since: the stream may be stalled, and silence proves nothing.
     passed = [pk for pk, at in started.items() if at < reached]
+    # Any event SES sent of the email proves SES took it, a Send's lost on the way or not: a bounce,
+    # a delay, a complaint, a delivery (and the outcome such events leave on the row).
     heard = set(
-        TrackingEvent.objects.filter(type=TrackingEvent.Type.SEND, step_execution_id__in=passed).values_list(
-            "step_execution_id", flat=True
-        )
+        TrackingEvent.objects.filter(step_execution_id__in=passed).values_list("step_execution_id", flat=True)
     )
-    return [pk for pk in passed if pk not in heard]
+    outcomes = {row.pk for row in rows if row.outcome}
+    return [pk for pk in passed if pk not in heard and pk not in outcomes]

@@ -32,7 +32,8 @@ def step_execution_by_unsubscribe_token(*, token: str) -> tuple[StepExecution | 
     )
     if row is None and not email:
         return None
-    return row, row.email if row is not None else email
+    # The address the mail went to: the token's, or for a token made before it rode along, the row's.
+    return row, email or (row.email if row is not None else "")
 
 
 @transaction.atomic

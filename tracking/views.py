@@ -36,14 +36,17 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     if found is None:
         raise Http404("This unsubscribe link is not valid.")
     execution, email = found
-    if execution is None:  # Its contact was deleted since: the address still unsubscribes.
+    if execution is None or execution.contact.email != email:
+        # Its contact was deleted, or has another address now: the link speaks for the address
+        # it was sent to (whoever holds it now), never for the contact's new one.
+        address = {"email": email, "lists": [], "subscribed": True}
         if request.method == "GET":
-            return render(
-                request, "tracking/unsubscribe.html", {"email": email, "lists": [], "subscribed": True}
-            )
+            return render(request, "tracking/unsubscribe.html", address)
         one_click = request.POST.get("List-Unsubscribe") == "One-Click"
+        if not one_click and request.POST.get("action", "all") != "all":
+            return HttpResponse("Unknown action.", status=400, content_type="text/plain")
         unsubscribing.address_unsubscribe(email=email, source="one-click" if one_click else "page")
-        return render(request, "tracking/unsubscribed.html", {"email": email, "done": "all"})
+        return render(request, "tracking/unsubscribed.html", address | {"done": "all"})
     contact = execution.contact
     context = {
         "email": execution.email,

@@ -110,6 +110,19 @@ def test_the_derived_text_part_of_a_table_grows_with_its_words_not_rows_times_wi
 
 
 @pytest.mark.django_db
+def test_the_derived_text_part_leaves_out_what_the_html_never_shows():
+    template = TemplateFactory(
+        html_body=(
+            "<p>Hi</p><template><p>draft <a href='https://x.example/t'>t</a></p></template>"
+            "<div hidden>secret</div><noembed>old</noembed><p>Bye</p>"
+        ),
+        text_body="",
+    )
+    rendered = template_render(compiled=template_compile(template=template), contact=ContactFactory())
+    assert rendered.text == "Hi\n\nBye"
+
+
+@pytest.mark.django_db
 def test_the_derived_text_part_reads_each_entity_once():
     template = TemplateFactory(
         html_body=(

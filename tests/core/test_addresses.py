@@ -169,6 +169,30 @@ def test_a_sender_reads_as_its_one_mailbox_in_stored_form(value, mailbox):
 
 
 @pytest.mark.parametrize(
+    ("spelled", "address"),
+    [
+        ("x@\u017fhop.example", "x@shop.example"),
+        ("x@\u212aite.example", "x@kite.example"),
+        ("x@\u0130.example", "x@xn--i-9bb.example"),
+    ],
+)
+def test_a_letter_that_folds_to_ascii_is_read_by_the_full_rule_never_the_quick_one(spelled, address):
+    # "ſ" (long s), the Kelvin sign and "İ" match [a-z] under a Unicode IGNORECASE: stored as
+    # written, "x@ſhop.example" would pass the suppression of x@shop.example, the mailbox it is.
+    assert email_canonical(spelled) == address
+
+
+@pytest.mark.parametrize(
+    "value", ["\u017f@campanile.test", "\u0131x@campanile.test", "News <n\u0131@campanile.test>"]
+)
+def test_a_local_part_with_a_letter_that_folds_to_ascii_is_refused(value):
+    with pytest.raises(ValidationError):
+        email_canonical(value.split("<")[-1].rstrip(">"))
+    with pytest.raises(ValidationError):
+        mailbox_parse(value)
+
+
+@pytest.mark.parametrize(
     "value", [". <news@shop.example>", ":; <news@shop.example>", ".:", ":;@", "é@[", "().@"]
 )
 def test_a_sender_the_header_parser_chokes_on_is_refused_with_a_message(value):

@@ -224,6 +224,21 @@ def test_soft_bounces_suppress_at_the_limit_and_a_delivery_resets_the_streak(set
     assert "3 soft bounces in a row" in suppression.detail
 
 
+def test_one_soft_bounce_reported_twice_counts_once_towards_the_streak(settings):
+    settings.SES_SOFT_BOUNCE_LIMIT = 3
+    contact = ContactFactory()
+    first, second = sent_row(contact=contact), sent_row(contact=contact)
+    soft = {"kind": "Transient", "subtype": "MailboxFull", "status": "4.2.2"}
+
+    # One bounce, under two SNS messages (an event destination and an identity notification).
+    deliver(bounce(first, **soft))
+    deliver(bounce(first, **soft))
+    deliver(bounce(second, **soft))
+
+    assert SoftBounceStreak.objects.get(email=contact.email).count == 2
+    assert not Suppression.objects.exists()  # Two emails bounced, not three.
+
+
 def test_an_unreadable_record_is_set_aside_not_retried_forever():
     message, applied = deliver({"eventType": "Bounce", "mail": {}})
     assert applied
@@ -303,8 +318,9 @@ def test_the_apply_tick_is_scheduled_every_sns_apply_seconds(settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_applying_at_once_apply_each_message_once(postgres_only):
-    row = sent_row()
-    for _ in range(20):
+    contact = ContactFactory()
+    rows = [sent_row(contact=contact) for _ in range(20)]  # Twenty emails to one address, each bouncing.
+    for row in rows:
         SnsMessage.objects.create(
             message_id=str(uuid.uuid4()),
             topic_arn=TOPIC,
@@ -324,7 +340,7 @@ def test_two_workers_applying_at_once_apply_each_message_once(postgres_only):
         thread.join(60)
     assert not SnsMessage.objects.filter(applied_at__isnull=True).exists()
     assert TrackingEvent.objects.count() == 20
-    assert SoftBounceStreak.objects.get(email=row.email).count == 20  # No message counted twice.
+    assert SoftBounceStreak.objects.get(email=contact.email).count == 20  # No message counted twice.
 
 
 def test_a_configuration_set_over_its_rolling_limit_pauses_its_sending_campaigns(settings):

@@ -77,3 +77,17 @@ def test_the_command_syncs_everything_both_ways(sesv2):
     out = StringIO()
     call_command("ses_suppressions_sync", stdout=out)
     assert out.getvalue().strip() == "1 new suppressions from SES; 1 addresses put on SES's list."
+
+
+def test_a_complaint_that_replaced_an_old_unsubscribe_is_pushed_with_the_day_it_came(sesv2):
+    from campaigns.audience import suppression_add
+
+    kept = SuppressionFactory(email="left@example.com", reason=Suppression.Reason.UNSUBSCRIBE)
+    Suppression.objects.filter(pk=kept.pk).update(created_at=datetime.now(UTC) - timedelta(days=3))
+    suppression_add(
+        email="left@example.com", reason=Suppression.Reason.COMPLAINT, source=Suppression.Source.SES
+    )
+    sesv2.add_response(
+        "put_suppressed_destination", {}, {"EmailAddress": "left@example.com", "Reason": "COMPLAINT"}
+    )
+    assert ses_account.suppressions_push_to_ses(since=datetime.now(UTC) - timedelta(hours=2)) == 1

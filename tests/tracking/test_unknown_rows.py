@@ -141,3 +141,16 @@ def test_a_cancelled_campaigns_unknown_row_never_stops_another_campaigns_from_be
     lost.refresh_from_db()
     assert lost.status == Status.PENDING
     assert StepExecution.objects.get(step=cancelled).status == Status.UNKNOWN
+
+
+def test_a_row_that_bounced_is_never_sent_again_though_its_send_event_was_lost(sesv2, step):
+    bounced = _row(step, status=Status.UNKNOWN, minutes_ago=20)
+    TrackingEventFactory(
+        type=TrackingEvent.Type.BOUNCE, step_execution=bounced, configuration_set=SET, recipient=bounced.email
+    )  # SES bounced it: it took it. Its Send event never came.
+    _row(step, status=Status.SENT, minutes_ago=18, send_event=True)
+
+    assert unknown_rows.unknown_rows_resolve() == 0
+
+    bounced.refresh_from_db()
+    assert bounced.status == Status.UNKNOWN

@@ -213,3 +213,42 @@ def test_a_link_made_before_addresses_rode_along_for_a_deleted_contact_is_a_404(
     token = tokens.step_execution_token(tracking_id=row.tracking_id, purpose=tokens.UNSUBSCRIBE)
     row.contact.delete()
     assert Client().post(f"/u/{token}", {"List-Unsubscribe": "One-Click"}).status_code == 404
+
+
+def test_an_old_link_speaks_for_the_address_it_was_sent_to_never_the_contacts_new_one():
+    from campaigns.models import ConsentChange
+    from tests.factories import ContactFactory
+
+    row = StepExecutionFactory()
+    sent_to = row.email
+    token = tokens.unsubscribe_token(tracking_id=row.tracking_id, email=sent_to)
+    moved = row.contact
+    moved.email = "moved@example.com"  # The contact's new mailbox; the old one may be another's now.
+    moved.save()
+    holder = ContactFactory(email=sent_to)
+
+    # Whoever holds the old mailbox can neither subscribe the contact at its new address again…
+    assert Client().post(f"/u/{token}", {"action": "resubscribe"}).status_code == 400
+    # …nor unsubscribe it: the link unsubscribes the address it was sent to.
+    assert Client().post(f"/u/{token}", {"List-Unsubscribe": "One-Click"}).status_code == 200
+    moved.refresh_from_db()
+    holder.refresh_from_db()
+    assert (moved.status, holder.status) == (Contact.Status.SUBSCRIBED, Contact.Status.UNSUBSCRIBED)
+    assert ConsentChange.objects.get(contact=holder).via == ConsentChange.Via.ONE_CLICK
+
+
+def test_an_unsubscribe_link_hides_its_address_and_survives_a_key_rotation(settings):
+    import base64
+
+    row = StepExecutionFactory()
+    token = tokens.unsubscribe_token(tracking_id=row.tracking_id, email=row.email)
+    # Scanners, proxies and logs see the URL: the address in it is sealed, not merely signed.
+    padded = token + "=" * (-len(token) % 4)
+    assert row.email.encode() not in base64.urlsafe_b64decode(padded)
+    tampered = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    assert Client().get(f"/u/{tampered}").status_code == 404
+    old_key, settings.SECRET_KEY = settings.SECRET_KEY, "a-new-key-" + "y" * 40
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+    assert Client().get(f"/u/{token}").status_code == 200
+    settings.SECRET_KEY_FALLBACKS = []
+    assert Client().get(f"/u/{token}").status_code == 404
