@@ -19,6 +19,7 @@ from django.utils import timezone
 from campaigns.exceptions import ResubscribeRefused
 from campaigns.models import ConsentChange, Contact, Suppression
 from core.db import server_bound_cursor
+from core.exceptions import ObjectNotFound
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -128,6 +129,14 @@ def consent_changes_record(
 
 
 @transaction.atomic
+def _locked(contact: Contact, *fields: str) -> Contact:
+    """Return the contact's row as stored, locked; one deleted since it was read is not found (404)."""
+    try:
+        return Contact.objects.select_for_update().only(*fields).get(pk=contact.pk)
+    except Contact.DoesNotExist:
+        raise ObjectNotFound(f"Contact {contact.pk} was deleted meanwhile.") from None
+
+
 def contact_status_change(
     *, contact: Contact, status: str, actor: ConsentActor, reason: str = "", resubscribe: bool = False
 ) -> bool:
@@ -137,7 +146,7 @@ def contact_status_change(
     resubscribe and a non-empty reason. A re-subscribe clears unsubscribed_at; the trail keeps it.
     The contact passed in gets the stored status and unsubscribed_at.
     """
-    stored = Contact.objects.select_for_update().only("status", "unsubscribed_at", "email").get(pk=contact.pk)
+    stored = _locked(contact, "status", "unsubscribed_at", "email")
     if stored.status != status:
         if status == Contact.Status.SUBSCRIBED and not (resubscribe and reason_given(reason)):
             raise resubscribe_refusal(contact=stored)
@@ -172,7 +181,7 @@ def contact_save_keeping_consent(*, contact: Contact, values: dict[str, Any]) ->
     changed = {name: value for name, value in values.items() if name in columns}
     for name, value in changed.items():
         setattr(contact, name, value)
-    stored = Contact.objects.select_for_update().only(*CONSENT_COLUMNS).get(pk=contact.pk)
+    stored = _locked(contact, *CONSENT_COLUMNS)
     contact.status, contact.unsubscribed_at = stored.status, stored.unsubscribed_at
     contact.save(update_fields=[*changed, "updated_at"])
 
@@ -215,7 +224,7 @@ def contact_address_leave(*, contact: Contact, new_email: str, source: str) -> N
 
     Call inside the transaction that saves the change.
     """
-    stored = Contact.objects.select_for_update().only("email", "status", "unsubscribed_at").get(pk=contact.pk)
+    stored = _locked(contact, "email", "status", "unsubscribed_at")
     if stored.email != new_email and stored.status == Contact.Status.UNSUBSCRIBED:
         _opt_outs_keep(
             left=[(stored.email, stored.unsubscribed_at)], source=source, why="its address changed"

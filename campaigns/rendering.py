@@ -4,6 +4,7 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from html import unescape as html_unescape
 
 import lxml.html
 from django.conf import settings
@@ -49,13 +50,20 @@ def _text_from_html(html: str) -> str:
         root = lxml.html.document_fromstring(html, parser=parser)
     except lxml.etree.ParserError:  # Nothing lxml takes for HTML: read as preformatted text.
         root = lxml.html.document_fromstring(f"<pre>{html}</pre>", parser=parser)
+    if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
+        # Past libxml2's 2,048 levels it drops the rest of the document unsaid: words, not a cut.
+        return _text_of_markup(html)
+    if root.get("hidden") is not None:
+        return ""  # A document that hides itself shows nothing.
     # Tables become blocks, a cell per line: inscriptis would lay them out as a grid, padding every
     # line to its column's widest (an email's layout table and one long cell make a text part
     # rows × widths long, of blanks), and email tables lay out a page, not data.
     for element in root.iter(*_TABLE_TAGS):
         element.tag = "div"
     # What the HTML never shows, the text part does not either (inscriptis would write it out).
-    for element in root.xpath("//template | //noembed | //noframes | //*[@hidden]"):
+    for element in root.xpath(
+        "//body//template | //noembed | //noframes | //body//*[@hidden] | //body[@hidden]"
+    ):
         element.drop_tree()
     for element in root.iter():
         if element.text and "&" in element.text:
@@ -64,23 +72,44 @@ def _text_from_html(html: str) -> str:
             element.tail = _escaped(element.tail)
         for name, value in element.attrib.items():
             if "&" in value:
-                element.set(name, _escaped(value))
+                # A control character in an address is no part of it (a browser drops it too).
+                element.set(name, _escaped(value, blank=""))
     try:
         text = Inscriptis(root, _TEXT_CONFIG).get_text()
         return "\n".join(line.rstrip() for line in text.splitlines()).strip()
-    except RecursionError:  # inscriptis recurses a level a tag: past Python's stack, plain text.
-        return " ".join(root.text_content().replace("&amp;", "&").split())
+    except RecursionError:  # inscriptis recurses a level a tag: past Python's stack, its words.
+        return _text_of_markup(html)
 
 
 _TABLE_TAGS = ("table", "caption", "thead", "tbody", "tfoot", "tr", "td", "th")
+
+# For HTML nested past what a parser reads whole: what shows no words (comments, styles, scripts,
+# templates…), each link's address, any tag. Each pattern takes time in line with the HTML's length
+# (an unclosed part runs to the end once; a tag's search for its href stops at its length bound).
+_HIDDEN_PARTS = re.compile(
+    r"<!--.*?(?:-->|\Z)|<(style|script|template|title|noembed|noframes|textarea)\b.*?(?:</\1\s*>|\Z)",
+    re.IGNORECASE | re.DOTALL,
+)
+_LINK_OPEN = re.compile(
+    r"""<a\b[^>]{0,2000}?\bhref\s*=\s*(?:"([^"]*)"|'([^']*)')[^>]{0,2000}>""", re.IGNORECASE
+)
+_ANY_TAG = re.compile(r"<[^<>]*>")
+
+
+def _text_of_markup(html: str) -> str:
+    """Return the words of HTML no parser reads whole, each link's address after its opening tag."""
+    text = _HIDDEN_PARTS.sub(" ", html)
+    text = _LINK_OPEN.sub(lambda link: f" ({link.group(1) or link.group(2) or ''}) ", text)
+    return " ".join(html_unescape(_ANY_TAG.sub(" ", text)).split())
+
 
 # Control characters lxml reads in HTML but refuses to be given (a vertical tab pasted from Word):
 # in text they are blanks, as inscriptis writes them.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
-def _escaped(value: str) -> str:
-    return _NOT_XML.sub(" ", value).replace("&", "&amp;")
+def _escaped(value: str, *, blank: str = " ") -> str:
+    return _NOT_XML.sub(blank, value).replace("&", "&amp;")
 
 
 # A text part made from HTML keeps each link's address, as "[text](address)": a reader of the text

@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 
 from console import login
+from core.exceptions import ObjectNotFound
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,9 @@ def _saved_or_told(request: HttpRequest, view, *args, **kwargs) -> HttpResponse:
     try:
         with transaction.atomic():
             return view(request, *args, **kwargs)
+    except ObjectNotFound as exc:  # Deleted by someone else since the page was drawn.
+        messages.error(request, f"Nothing was saved: {exc}")
+        return HttpResponseRedirect(request.path)
     except IntegrityError as exc:
         logger.warning("Admin page %s clashed with rows stored meanwhile: %s", request.path, exc)
         messages.error(

@@ -2,14 +2,22 @@
 
 import re
 
-# </body> and </html> closing tags anywhere: a browser keeps whatever follows them in the body, while
+# </body> and </html> closing tags: a browser keeps whatever follows them in the body, while
 # libxml2 (lxml, inscriptis) drops it; without them every parser closes the document at its end.
-_END_TAGS = re.compile(r"</(?:body|html)\s*>", re.IGNORECASE)
+# Read token by token, in one pass, so that the same text inside a comment or an attribute's value
+# (`href="…?q=</body>"`) is kept: "<!-->" and "<!--->" close at once, "--!>" closes a comment, and
+# a tag's quoted values are skipped whole, as a browser reads them.
+_TOKENS = re.compile(
+    r"<!--(?:-?>|.*?(?:--!?>|\Z))"  # An unclosed comment runs to the end, as in a browser.
+    r"|(?P<end></(?:body|html)\s*>)"
+    r"""|<[a-z][^\s/>]*(?:"[^"]*"|'[^']*'|[^"'>])*>?""",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 def html_end_tags_drop(html: str) -> str:
-    """Return the HTML without </body> and </html>, so no parser drops what comes after them."""
-    return _END_TAGS.sub("", html)
+    """Return the HTML without its </body> and </html> tags, so no parser drops what comes after them."""
+    return _TOKENS.sub(lambda token: "" if token.group("end") else token.group(0), html)
 
 
 # An XML declaration opening a document: lxml refuses a text string that declares its encoding,

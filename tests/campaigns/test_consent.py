@@ -248,3 +248,24 @@ def test_a_contact_created_meanwhile_under_the_same_address_is_a_409_never_a_500
     assert response.status_code == 409
     assert "try again" in response.json()["error"]["message"]
     assert Contact.objects.filter(email="race@example.com").count() == 1
+
+
+@pytest.mark.parametrize(
+    "change", [{"first_name": "x"}, {"status": "unsubscribed"}, {"email": "new@example.com"}]
+)
+def test_an_edit_of_a_contact_deleted_meanwhile_is_a_404_never_a_500(api_client, monkeypatch, change):
+    from campaigns.api.serializers import ContactSerializer
+
+    contact = ContactFactory()
+    validate = ContactSerializer.validate
+
+    def deleted_meanwhile(self, attrs):
+        Contact.objects.filter(pk=contact.pk).delete()  # Another request deletes it, after this one read it.
+        return validate(self, attrs)
+
+    monkeypatch.setattr(ContactSerializer, "validate", deleted_meanwhile)
+
+    response = api_client.patch(f"/api/v1/contacts/{contact.pk}", change, format="json")
+
+    assert response.status_code == 404
+    assert not Contact.objects.filter(pk=contact.pk).exists()

@@ -123,6 +123,41 @@ def test_the_derived_text_part_leaves_out_what_the_html_never_shows():
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("depth", [1500, 2100])
+def test_the_derived_text_part_of_html_nested_past_what_a_parser_reads_keeps_every_word(depth):
+    html = (
+        "<p>Hello {{ contact.first_name }}</p><style>.x{}</style>"
+        + "<div>" * depth
+        + 'Your code is 1234 <a href="https://shop.example/x">shop</a>'
+        + "</div>" * depth
+        + "<p>Footer: unsubscribe</p>"
+    )
+    template = TemplateFactory(html_body=html, text_body="")
+    rendered = template_render(
+        compiled=template_compile(template=template), contact=ContactFactory(first_name="Ada")
+    )
+    # Past Python's stack (1,500) or libxml2's 2,048 levels: the words, never a cut or a style.
+    assert rendered.text.startswith("Hello Ada")
+    assert "Your code is 1234 (https://shop.example/x) shop" in rendered.text
+    assert rendered.text.endswith("Footer: unsubscribe")
+    assert ".x{}" not in rendered.text
+
+
+def test_reading_the_words_of_markup_takes_one_pass():
+    from campaigns.rendering import _text_of_markup
+
+    for html in ("<" * 200_000, "<a " * 100_000, "<!--" * 50_000, "<style>" * 50_000):
+        _text_of_markup(html)
+
+
+@pytest.mark.django_db
+def test_a_document_that_hides_itself_has_an_empty_text_part():
+    template = TemplateFactory(html_body="<html hidden><body>Hi</body></html>", text_body="")
+    rendered = template_render(compiled=template_compile(template=template), contact=ContactFactory())
+    assert rendered.text == ""
+
+
+@pytest.mark.django_db
 def test_the_derived_text_part_reads_each_entity_once():
     template = TemplateFactory(
         html_body=(

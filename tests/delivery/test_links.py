@@ -468,6 +468,27 @@ def test_reading_the_links_of_a_text_source_full_of_unclosed_variables_takes_one
     assert text_written_links("http://{{\n" * 50_000) == WrittenLinks()
 
 
+def test_dropping_closing_tags_takes_one_pass_whatever_the_html_holds():
+    from core.html import html_end_tags_drop
+
+    # Unclosed comments or quotes, each read again to the end, would cost the square of the length.
+    for html in ("<!--" * 50_000, '<a "' * 50_000, "<a '" * 50_000, "<" * 200_000):
+        assert html_end_tags_drop(html) == html
+    assert html_end_tags_drop("</body>" * 50_000) == ""
+
+
+def test_closing_tags_written_in_an_attribute_or_a_comment_are_kept_as_text():
+    html = (
+        '<a href="https://a.example/s?q=</body>">go</a><img alt="a</html>b" src="i.png">'
+        "<!--[if mso]></body><![endif]--><p>after</p>"
+    )
+    out, seen = track(html, written=html_written_links(html))
+    assert seen == ["https://a.example/s?q=</body>"]  # The link's target, whole.
+    assert 'alt="a&lt;/html&gt;b"' in out or 'alt="a</html>b"' in out
+    assert "<!--[if mso]></body><![endif]-->" in out
+    assert "<p>after</p>" in out
+
+
 def test_a_link_written_after_a_closing_html_is_a_written_link():
     written = html_written_links('<html><body><p>Hi</p></body></html><a href="https://shop.example/a">x</a>')
     assert written.covers("https://shop.example/a")
