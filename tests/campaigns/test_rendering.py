@@ -18,6 +18,11 @@ def _render(template, contact):
     return template_render(compiled=template_compile(template=template), contact=contact)
 
 
+def _derived_text(html_body: str, contact=None) -> str:
+    """Return the text part a template of this HTML and no text of its own renders."""
+    return _render(TemplateFactory(html_body=html_body, text_body=""), contact or ContactFactory()).text
+
+
 def test_render_personalizes_from_fields_and_attributes():
     template = TemplateFactory(
         subject="Hi {{ contact.first_name }}",
@@ -111,15 +116,11 @@ def test_the_derived_text_part_of_a_table_grows_with_its_words_not_rows_times_wi
 
 @pytest.mark.django_db
 def test_the_derived_text_part_leaves_out_what_the_html_never_shows():
-    template = TemplateFactory(
-        html_body=(
-            "<p>Hi</p><template><p>draft <a href='https://x.example/t'>t</a></p></template>"
-            "<div hidden>secret</div><noembed>old</noembed><p>Bye</p>"
-        ),
-        text_body="",
+    text = _derived_text(
+        "<p>Hi</p><template><p>draft <a href='https://x.example/t'>t</a></p></template>"
+        "<div hidden>secret</div><noembed>old</noembed><p>Bye</p>"
     )
-    rendered = template_render(compiled=template_compile(template=template), contact=ContactFactory())
-    assert rendered.text == "Hi\n\nBye"
+    assert text == "Hi\n\nBye"
 
 
 @pytest.mark.django_db
@@ -152,24 +153,18 @@ def test_reading_the_words_of_markup_takes_one_pass():
 
 @pytest.mark.django_db
 def test_a_document_that_hides_itself_has_an_empty_text_part():
-    template = TemplateFactory(html_body="<html hidden><body>Hi</body></html>", text_body="")
-    rendered = template_render(compiled=template_compile(template=template), contact=ContactFactory())
-    assert rendered.text == ""
+    assert _derived_text("<html hidden><body>Hi</body></html>") == ""
 
 
 @pytest.mark.django_db
 def test_the_derived_text_part_reads_each_entity_once():
-    template = TemplateFactory(
-        html_body=(
-            '<p><a href="https://shop.example/?id=7&region=eu">Shop</a> a=1&amp;copy=2 &amp;lt;3 &copy; '
-            '<a href="https://shop.example/?a=1&amp;section=2">S</a></p>'
-        ),
-        text_body="",
+    text = _derived_text(
+        '<p><a href="https://shop.example/?id=7&region=eu">Shop</a> a=1&amp;copy=2 &amp;lt;3 &copy; '
+        '<a href="https://shop.example/?a=1&amp;section=2">S</a></p>'
     )
-    rendered = template_render(compiled=template_compile(template=template), contact=ContactFactory())
-    assert "[Shop](https://shop.example/?id=7&region=eu)" in rendered.text
-    assert "a=1&copy=2 &lt;3 ©" in rendered.text
-    assert "(https://shop.example/?a=1&section=2)" in rendered.text
+    assert "[Shop](https://shop.example/?id=7&region=eu)" in text
+    assert "a=1&copy=2 &lt;3 ©" in text
+    assert "(https://shop.example/?a=1&section=2)" in text
 
 
 @pytest.mark.django_db
