@@ -15,6 +15,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from unfold.admin import ModelAdmin, TabularInline
 from campaigns import selectors, services
 from campaigns.admin_steps import CampaignStepInline, campaign_is_draft
 from campaigns.consent import (
@@ -91,14 +92,14 @@ class MarketerRelatedFilter(admin.RelatedFieldListFilter):
         )
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(TabularInline):
     model = ListMembership
     extra = 0
     raw_id_fields = ["contact"]
     readonly_fields = ["created_at"]
 
 
-class ConsentChangeInline(admin.TabularInline):
+class ConsentChangeInline(TabularInline):
     """A contact's consent history, newest first; written by campaigns.consent, never edited."""
 
     model = ConsentChange
@@ -152,7 +153,7 @@ class ContactForm(forms.ModelForm):
         return cleaned
 
 
-class ContactAdminBase(admin.ModelAdmin):
+class ContactAdminBase(ModelAdmin):
     """The contact pages of the audience; console.admin registers them with what other apps add."""
 
     form = ContactForm
@@ -203,7 +204,7 @@ class ContactAdminBase(admin.ModelAdmin):
 
 
 @admin.register(ContactList)
-class ContactListAdmin(admin.ModelAdmin):
+class ContactListAdmin(ModelAdmin):
     list_display = ["name", "member_count", "created_at"]
     list_filter = [LoadTestFilter]
     search_fields = ["name", "description"]
@@ -218,7 +219,7 @@ class ContactListAdmin(admin.ModelAdmin):
 
 
 @admin.register(ListMembership)
-class ListMembershipAdmin(admin.ModelAdmin):
+class ListMembershipAdmin(ModelAdmin):
     list_display = ["contact", "contact_list", "created_at"]
     list_filter = [("contact_list", MarketerRelatedFilter), MembershipLoadTestFilter]
     search_fields = ["=contact__email", "contact__external_id"]
@@ -228,7 +229,7 @@ class ListMembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(Suppression)
-class SuppressionAdmin(admin.ModelAdmin):
+class SuppressionAdmin(ModelAdmin):
     list_display = ["email", "reason", "source", "created_at"]
     list_filter = ["reason", "source"]
     search_fields = ["email"]
@@ -238,13 +239,13 @@ class SuppressionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Template)
-class TemplateAdmin(admin.ModelAdmin):
+class TemplateAdmin(ModelAdmin):
     list_display = ["name", "subject", "updated_at"]
     search_fields = ["name", "subject"]
     readonly_fields = ["created_at", "updated_at"]
 
 
-class CampaignAuditInline(admin.TabularInline):
+class CampaignAuditInline(TabularInline):
     """Who moved the campaign along its status machine, newest first; written by the services."""
 
     model = CampaignAudit
@@ -258,7 +259,7 @@ class CampaignAuditInline(admin.TabularInline):
 
 
 @admin.register(CampaignAudit)
-class CampaignAuditAdmin(admin.ModelAdmin):
+class CampaignAuditAdmin(ModelAdmin):
     list_display = ["at", "campaign", "action", "from_status", "to_status", "actor", "note"]
     list_filter = ["action", "to_status"]
     search_fields = ["campaign__name", "actor"]
@@ -313,7 +314,7 @@ def _bulk_action(action: str):
     return admin.action(description=f"{verb} selected campaigns", permissions=["change"])(run)
 
 
-class CampaignAdminBase(admin.ModelAdmin):
+class CampaignAdminBase(ModelAdmin):
     """The campaign pages of this app: the form, status moves, preview and the schedule's dry run.
 
     console.admin registers it with the pages other apps add (progress, test send, report).

@@ -6,6 +6,7 @@ sent is what was reviewed when it was scheduled; these pages hold to the same ru
 
 from django.contrib import admin
 
+from unfold.admin import ModelAdmin, StackedInline
 from campaigns.models import Campaign, CampaignStep
 from core.forms import AutocompleteSelectKept
 
@@ -21,7 +22,7 @@ def _template_box(admin_page, db_field, kwargs) -> None:
         kwargs["widget"] = AutocompleteSelectKept(db_field, admin_page.admin_site, using=kwargs.get("using"))
 
 
-class CampaignStepInline(admin.StackedInline):
+class CampaignStepInline(StackedInline):
     """The steps of a campaign, in order, each with a sentence saying what it does."""
 
     model = CampaignStep
@@ -56,7 +57,7 @@ class CampaignStepInline(admin.StackedInline):
 
 
 @admin.register(CampaignStep)
-class CampaignStepAdmin(admin.ModelAdmin):
+class CampaignStepAdmin(ModelAdmin):
     list_display = ["campaign", "order", "template", "delay"]
     list_filter = ["campaign__status"]
     search_fields = ["campaign__name", "template__name"]

@@ -45,6 +45,11 @@ ALLOWED_HOSTS = env_or_default("DJANGO_ALLOWED_HOSTS", [_public_host, "127.0.0.1
 CSRF_TRUSTED_ORIGINS = env_or_default("DJANGO_CSRF_TRUSTED_ORIGINS", [PUBLIC_BASE_URL], env.list)
 
 INSTALLED_APPS = [
+    # The admin's look, sidebar and dashboard (django-unfold); before Django's admin, whose
+    # templates it replaces. Its basic config: the default one would put its own site in place of
+    # Campanile's (console/sites.py), and with it the second factor.
+    "unfold.apps.BasicAppConfig",
+    "unfold.contrib.filters",
     # Django's admin, on Campanile's own site (console/sites.py): it asks staff for a second factor.
     "console.apps.CampanileAdminConfig",
     "django.contrib.auth",
@@ -78,7 +83,8 @@ MIDDLEWARE = [
     # First: a TLS header that no trusted proxy sent is gone before anything asks is_secure().
     "core.http.ProxySSLHeaderMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    # Django-csp's middleware, with the admin's looser script and style rules (core/csp.py).
+    "core.csp.CampanileCSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -262,6 +268,25 @@ CONTENT_SECURITY_POLICY = {
 }
 # Advice for the operator's own choice, above: includeSubDomains and preload.
 SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
+
+# --- The admin's look and navigation (django-unfold) ---------------------------------------------
+# Navigation by task, not by app (console/navigation.py); the theme's colours come from a static
+# stylesheet, so no page needs an inline <style> without the policy's nonce.
+UNFOLD = {
+    "SITE_TITLE": "Campanile",
+    "SITE_HEADER": "Campanile",
+    "SITE_SUBHEADER": "Email campaigns",
+    "SITE_SYMBOL": "campaign",
+    "SHOW_HISTORY": True,
+    "SHOW_VIEW_ON_SITE": False,
+    "STYLES": ["console.navigation.theme_stylesheet"],
+    "SCRIPTS": ["console.navigation.htmx_config_script"],
+    "SIDEBAR": {
+        "show_search": False,
+        "show_all_applications": False,
+        "navigation": "console.navigation.sidebar_navigation",
+    },
+}
 
 # --- Integration API ----------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -4,9 +4,21 @@ Each app contributes what it owns without knowing the apps above it: campaigns t
 delivery the ledger's pages and actions, tracking the report and the timeline.
 """
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
+from django.contrib.auth.models import Group, User
+from django.db.models import Model
 from django_celery_beat.admin import PeriodicTaskAdmin
-from django_celery_beat.models import PeriodicTask
+from django_celery_beat.models import (
+    ClockedSchedule,
+    CrontabSchedule,
+    IntervalSchedule,
+    PeriodicTask,
+    SolarSchedule,
+)
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from unfold.admin import ModelAdmin
 
 from campaigns.admin import CampaignAdminBase, ContactAdminBase
 from campaigns.models import Campaign, Contact
@@ -42,3 +54,28 @@ class BeatScheduleAdmin(PeriodicTaskAdmin):
 
 admin.site.unregister(PeriodicTask)
 admin.site.register(PeriodicTask, BeatScheduleAdmin)
+
+
+def _restyle(model: type[Model]) -> None:
+    """Register a library's admin page again, on the theme's ModelAdmin, so it looks like the rest."""
+    current = type(admin.site.get_model_admin(model))
+    admin.site.unregister(model)
+    admin.site.register(model, type(current.__name__, (current, ModelAdmin), {"__module__": __name__}))
+
+
+# Django's users and groups, beat's schedules, the second factor's devices and the login lockouts.
+for _model in (
+    User,
+    Group,
+    PeriodicTask,
+    ClockedSchedule,
+    CrontabSchedule,
+    IntervalSchedule,
+    SolarSchedule,
+    TOTPDevice,
+    StaticDevice,
+    AccessAttempt,
+    AccessLog,
+    AccessFailureLog,
+):
+    _restyle(_model)

@@ -1,4 +1,4 @@
-"""The admin site: Django's, with a second factor between a staff member's password and the admin."""
+"""The admin site: django-unfold's, with a second factor between a staff member's password and the admin."""
 
 import functools
 import logging
@@ -10,6 +10,7 @@ from django.db import DataError, IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path
+from unfold.sites import UnfoldAdminSite
 
 from console import login
 from core.exceptions import ObjectNotFound
@@ -40,12 +41,16 @@ def _saved_or_told(request: HttpRequest, view, *args, **kwargs) -> HttpResponse:
         return HttpResponseRedirect(request.path)
 
 
-class CampanileAdminSite(admin.AdminSite):
-    """Django's admin site; its pages need a passed second factor wherever one is needed."""
+class CampanileAdminSite(UnfoldAdminSite):
+    """django-unfold's admin site; its pages need a passed second factor wherever one is needed."""
 
     site_header = "Campanile"
     site_title = "Campanile"
-    index_title = "Email campaigns"
+    index_title = "Home"
+
+    def _get_colors(self, key: str, *args) -> dict:
+        """Leave the theme's colours to console/theme.css: unfold would write them in an inline <style>."""
+        return {}
 
     def has_permission(self, request: HttpRequest) -> bool:
         """Let in active staff who have passed the second factor, where theirs is needed."""

@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
+from unfold.admin import ModelAdmin
 
 from core.models import ApiKey, api_key_default_scopes
 
@@ -30,7 +31,7 @@ class ApiKeyForm(forms.ModelForm):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(APIKeyModelAdmin):
+class ApiKeyAdmin(APIKeyModelAdmin, ModelAdmin):
     """Keys are shown once, on creation, and stored only as a hash."""
 
     form = ApiKeyForm

@@ -11,6 +11,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from unfold.admin import ModelAdmin
 from campaigns import selectors as campaign_selectors
 from campaigns.admin import MarketerRelatedFilter
 from campaigns.exceptions import InvalidTransition
@@ -36,7 +37,7 @@ from delivery.services import (
 
 
 @admin.register(StepExecution)
-class StepExecutionAdmin(admin.ModelAdmin):
+class StepExecutionAdmin(ModelAdmin):
     list_display = [
         "email",
         "campaign",
@@ -111,7 +112,7 @@ class StepExecutionAdmin(admin.ModelAdmin):
 
 
 @admin.register(TransactionalMessage)
-class TransactionalMessageAdmin(admin.ModelAdmin):
+class TransactionalMessageAdmin(ModelAdmin):
     """Messages queued through the API; read-only, like the ledger rows that send them."""
 
     list_display = ["to_email", "template", "status", "unique_code", "api_key", "created_at"]
@@ -135,7 +136,7 @@ class TransactionalMessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(SendingHold)
-class SendingHoldAdmin(admin.ModelAdmin):
+class SendingHoldAdmin(ModelAdmin):
     """Fleet-wide stops on sending, placed when SES says so; delete one to lift it now."""
 
     list_display = ["reason", "until", "created_at", "detail"]

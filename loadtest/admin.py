@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.html import format_html
 
+from unfold.admin import ModelAdmin
 from loadtest import proof, runner, tasks
 from loadtest.exceptions import LoadTestError
 from loadtest.models import LoadTestRun
@@ -32,7 +33,7 @@ class LoadTestRunForm(forms.ModelForm):
 
 
 @admin.register(LoadTestRun)
-class LoadTestRunAdmin(admin.ModelAdmin):
+class LoadTestRunAdmin(ModelAdmin):
     """Load test runs: start one (it runs on a Celery worker) and read its verdict."""
 
     list_display = ["label", "messages", "rate", "via", "ses", "verdict", "duplicates", "missing"]

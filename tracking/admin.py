@@ -9,6 +9,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from unfold.admin import ModelAdmin
 from core.charts import svg_time_bars
 from delivery.compose import configuration_set_of
 from delivery.models import StepExecution
@@ -25,7 +26,7 @@ from tracking.selectors import (
 
 
 @admin.register(TrackingEvent)
-class TrackingEventAdmin(admin.ModelAdmin):
+class TrackingEventAdmin(ModelAdmin):
     list_display = ["type", "kind", "occurred_at", "recipient", "ses_message_id", "step_execution"]
     list_filter = ["type", "kind"]
     search_fields = ["=recipient", "=ses_message_id", "=event_id"]
@@ -43,7 +44,7 @@ class TrackingEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(SnsMessage)
-class SnsMessageAdmin(admin.ModelAdmin):
+class SnsMessageAdmin(ModelAdmin):
     """The SES event inbox: what SNS delivered, whether it is applied, and why not yet."""
 
     list_display = ["message_id", "received_at", "applied_at", "attempts", "note"]
@@ -76,7 +77,7 @@ class SnsMessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(SoftBounceStreak)
-class SoftBounceStreakAdmin(admin.ModelAdmin):
+class SoftBounceStreakAdmin(ModelAdmin):
     list_display = ["email", "count", "updated_at"]
     search_fields = ["=email"]
     readonly_fields = ["email", "count", "updated_at"]
@@ -115,7 +116,7 @@ class ContactTimelineMixin:
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(ModelAdmin):
     """What a person should look at: rates over their limits, engagement that fell."""
 
     list_display = ["created_at", "kind", "campaign", "message", "acknowledged_at"]
@@ -244,7 +245,7 @@ class CampaignReportMixin(_CampaignAdmin):
 
 
 @admin.register(SendEventsCheck)
-class SendEventsCheckAdmin(admin.ModelAdmin):
+class SendEventsCheckAdmin(ModelAdmin):
     """What SESv2 last said of each configuration set's Send events: whether silence proves anything."""
 
     list_display = ["configuration_set", "published", "checked_at", "detail"]
