@@ -14,8 +14,10 @@ from django.http import Http404, HttpResponseBase, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-
+from django.utils import timezone
+from django.utils.formats import date_format
 from unfold.admin import ModelAdmin, TabularInline
+
 from campaigns import selectors, services
 from campaigns.admin_steps import CampaignStepInline, campaign_is_draft
 from campaigns.consent import (
@@ -37,6 +39,7 @@ from campaigns.models import (
     Template,
 )
 from campaigns.rendering import template_compile, template_render
+from core.admin import EngineTableAdminMixin
 from core.exceptions import CampanileError
 from core.forms import JSONShownField
 
@@ -161,6 +164,7 @@ class ContactAdminBase(ModelAdmin):
     list_display = ["email", "first_name", "last_name", "external_id", "status", "timezone", "created_at"]
     list_filter = ["status", ("lists", MarketerRelatedFilter), LoadTestFilter]
     search_fields = ["email", "first_name", "last_name", "external_id"]
+    search_help_text = "Part of an address, a name or an external id."
     readonly_fields = ["created_at", "updated_at", "unsubscribed_at"]
     date_hierarchy = "created_at"
     # Counting a million rows on every page load is what makes admins slow; skip the full count.
@@ -219,7 +223,7 @@ class ContactListAdmin(ModelAdmin):
 
 
 @admin.register(ListMembership)
-class ListMembershipAdmin(ModelAdmin):
+class ListMembershipAdmin(EngineTableAdminMixin, ModelAdmin):
     list_display = ["contact", "contact_list", "created_at"]
     list_filter = [("contact_list", MarketerRelatedFilter), MembershipLoadTestFilter]
     search_fields = ["=contact__email", "contact__external_id"]
@@ -320,16 +324,8 @@ class CampaignAdminBase(ModelAdmin):
     console.admin registers it with the pages other apps add (progress, test send, report).
     """
 
-    list_display = [
-        "name",
-        "status",
-        "status_note",
-        "scheduled_at",
-        "started_at",
-        "completed_at",
-        "from_email",
-    ]
-    list_filter = ["status", LoadTestFilter]
+    list_display = ["name", "status", "date_shown"]
+    list_filter = ["status", "started_at", LoadTestFilter]
     search_fields = ["name", "from_email"]
     filter_horizontal = ["lists"]
     readonly_fields = [
@@ -342,6 +338,12 @@ class CampaignAdminBase(ModelAdmin):
     ]
     inlines = [CampaignStepInline, CampaignAuditInline]
     actions = [_bulk_action(action) for action in CAMPAIGN_ADMIN_ACTIONS]
+
+    @admin.display(description="Date", ordering="scheduled_at")
+    def date_shown(self, obj):
+        """Show when the campaign finished, started or is to start, whichever it has reached."""
+        moment = obj.completed_at or obj.started_at or obj.scheduled_at
+        return date_format(timezone.localtime(moment), "SHORT_DATETIME_FORMAT") if moment else "—"
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -5,9 +5,10 @@ sent is what was reviewed when it was scheduled; these pages hold to the same ru
 """
 
 from django.contrib import admin
-
 from unfold.admin import ModelAdmin, StackedInline
+
 from campaigns.models import Campaign, CampaignStep
+from core.admin import EngineTableAdminMixin
 from core.forms import AutocompleteSelectKept
 
 
@@ -57,7 +58,7 @@ class CampaignStepInline(StackedInline):
 
 
 @admin.register(CampaignStep)
-class CampaignStepAdmin(ModelAdmin):
+class CampaignStepAdmin(EngineTableAdminMixin, ModelAdmin):
     list_display = ["campaign", "order", "template", "delay"]
     list_filter = ["campaign__status"]
     search_fields = ["campaign__name", "template__name"]

@@ -2,10 +2,12 @@
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from campaigns.models import (
     Campaign,
@@ -119,3 +121,37 @@ def addresses_off_rule() -> Iterator[OffRuleAddress]:
 def contact_consent_history(*, contact: Contact) -> QuerySet[ConsentChange]:
     """Return the contact's consent changes, newest first."""
     return ConsentChange.objects.filter(contact=contact).order_by("-at", "-pk")
+
+
+def audience_growth(*, now: datetime, days: int = 30) -> dict:
+    """Return the audience now (subscribed contacts) and, day by day over `days`, who joined and who left.
+
+    Joined: contacts created that day, whatever their status now; left: changes to unsubscribed
+    that day (ConsentChange). Load-test contacts are left out.
+    """
+    today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    since = today - timedelta(days=days - 1)
+    people = Contact.objects.filter(is_load_test=False)
+    joined = dict(
+        people.filter(created_at__gte=since)
+        .annotate(day=TruncDate("created_at"))
+        .order_by()
+        .values_list("day")
+        .annotate(n=Count("pk"))
+    )
+    left = dict(
+        ConsentChange.objects.filter(
+            at__gte=since, to_status=Contact.Status.UNSUBSCRIBED, contact__is_load_test=False
+        )
+        .annotate(day=TruncDate("at"))
+        .order_by()
+        .values_list("day")
+        .annotate(n=Count("pk"))
+    )
+    dates = [(since + timedelta(days=offset)).date() for offset in range(days)]
+    return {
+        "subscribed": people.filter(status=Contact.Status.SUBSCRIBED).count(),
+        "days": [(day, joined.get(day, 0), left.get(day, 0)) for day in dates],
+        "joined": sum(joined.values()),
+        "left": sum(left.values()),
+    }

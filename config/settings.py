@@ -279,8 +279,9 @@ UNFOLD = {
     "SITE_SYMBOL": "campaign",
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,
-    "STYLES": ["console.navigation.theme_stylesheet"],
+    "STYLES": ["console.navigation.theme_stylesheet", "console.navigation.console_stylesheet"],
     "SCRIPTS": ["console.navigation.htmx_config_script"],
+    "DASHBOARD_CALLBACK": "console.dashboard.dashboard_callback",
     "SIDEBAR": {
         "show_search": False,
         "show_all_applications": False,

@@ -30,8 +30,12 @@ from tracking.admin import CampaignReportMixin, ContactTimelineMixin
 class CampaignAdmin(CampaignReportMixin, CampaignDeliveryMixin, CampaignAdminBase):
     """A campaign: its form and status moves, preview, test send, progress, report and exports."""
 
-    # The status as people read it: "Completed — N unconfirmed" while SES's fate of some is unknown.
-    list_display = ["status_shown" if name == "status" else name for name in CampaignAdminBase.list_display]
+    # The status as people read it: "Completed — N unconfirmed" while SES's fate of some is unknown;
+    # then how it did.
+    list_display = [
+        *("status_shown" if name == "status" else name for name in CampaignAdminBase.list_display),
+        *CampaignReportMixin.report_list_display,
+    ]
     actions = [*CampaignAdminBase.actions, *CampaignDeliveryMixin.delivery_actions]
     readonly_fields = [*CampaignAdminBase.readonly_fields, *CampaignDeliveryMixin.delivery_readonly_fields]
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from django.http import HttpRequest
 from django.templatetags.static import static
 from django.urls import reverse
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 
@@ -18,20 +19,27 @@ from django.utils.translation import gettext_lazy as _
 class Page:
     """One sidebar entry: its title, icon (Material Symbols), admin URL name and the permission it needs."""
 
-    title: str
+    title: str | Promise
     icon: str
     url_name: str
     permission: str  # "" for a page every staff member may open.
     superuser_only: bool = False
 
 
-GROUPS: list[tuple[str, list[Page]]] = [
-    (_("Home"), [Page(_("Home"), "home", "admin:index", "")]),
+GROUPS: list[tuple[str | Promise, list[Page]]] = [
+    ("", [Page(_("Home"), "home", "admin:index", "")]),
     (
         _("Campaigns"),
         [
-            Page(_("Campaigns"), "campaign", "admin:campaigns_campaign_changelist", "campaigns.view_campaign"),
-            Page(_("Send log"), "outbox", "admin:delivery_stepexecution_changelist", "delivery.view_stepexecution"),
+            Page(
+                _("Campaigns"), "campaign", "admin:campaigns_campaign_changelist", "campaigns.view_campaign"
+            ),
+            Page(
+                _("Send log"),
+                "outbox",
+                "admin:delivery_stepexecution_changelist",
+                "delivery.view_stepexecution",
+            ),
             Page(
                 _("Transactional emails"),
                 "forward_to_inbox",
@@ -44,8 +52,15 @@ GROUPS: list[tuple[str, list[Page]]] = [
         _("Audience"),
         [
             Page(_("Contacts"), "person", "admin:campaigns_contact_changelist", "campaigns.view_contact"),
-            Page(_("Lists"), "groups", "admin:campaigns_contactlist_changelist", "campaigns.view_contactlist"),
-            Page(_("Suppressions"), "block", "admin:campaigns_suppression_changelist", "campaigns.view_suppression"),
+            Page(
+                _("Lists"), "groups", "admin:campaigns_contactlist_changelist", "campaigns.view_contactlist"
+            ),
+            Page(
+                _("Suppressions"),
+                "block",
+                "admin:campaigns_suppression_changelist",
+                "campaigns.view_suppression",
+            ),
         ],
     ),
     (
@@ -55,19 +70,46 @@ GROUPS: list[tuple[str, list[Page]]] = [
     (
         _("Deliverability"),
         [
-            Page(_("Delivery dashboard"), "monitoring", "admin:delivery_dashboard", "delivery.view_stepexecution"),
+            Page(
+                _("Delivery dashboard"),
+                "monitoring",
+                "admin:delivery_dashboard",
+                "delivery.view_stepexecution",
+            ),
             Page(_("Alerts"), "notifications", "admin:tracking_alert_changelist", "tracking.view_alert"),
-            Page(_("Opens and clicks"), "ads_click", "admin:tracking_trackingevent_changelist", "tracking.view_trackingevent"),
-            Page(_("Sending holds"), "pause_circle", "admin:delivery_sendinghold_changelist", "delivery.view_sendinghold"),
-            Page(_("SES notifications"), "mark_email_unread", "admin:tracking_snsmessage_changelist", "tracking.view_snsmessage"),
+            Page(
+                _("Opens and clicks"),
+                "ads_click",
+                "admin:tracking_trackingevent_changelist",
+                "tracking.view_trackingevent",
+            ),
+            Page(
+                _("Sending holds"),
+                "pause_circle",
+                "admin:delivery_sendinghold_changelist",
+                "delivery.view_sendinghold",
+            ),
+            Page(
+                _("SES notifications"),
+                "mark_email_unread",
+                "admin:tracking_snsmessage_changelist",
+                "tracking.view_snsmessage",
+            ),
             Page(
                 _("Soft bounces"),
                 "unsubscribe",
                 "admin:tracking_softbouncestreak_changelist",
                 "tracking.view_softbouncestreak",
             ),
-            Page(_("Event checks"), "fact_check", "admin:tracking_sendeventscheck_changelist", "tracking.view_sendeventscheck"),
-            Page(_("Load tests"), "speed", "admin:loadtest_loadtestrun_changelist", "loadtest.view_loadtestrun"),
+            Page(
+                _("Event checks"),
+                "fact_check",
+                "admin:tracking_sendeventscheck_changelist",
+                "tracking.view_sendeventscheck",
+            ),
+            Page(
+                _("Load tests"), "speed", "admin:loadtest_loadtestrun_changelist", "loadtest.view_loadtestrun"
+            ),
         ],
     ),
     (
@@ -76,15 +118,32 @@ GROUPS: list[tuple[str, list[Page]]] = [
             Page(_("API keys"), "key", "admin:core_apikey_changelist", "core.view_apikey"),
             Page(_("Users"), "manage_accounts", "admin:auth_user_changelist", "auth.view_user"),
             Page(_("Roles"), "badge", "admin:auth_group_changelist", "auth.view_group"),
-            Page(_("Campaign history"), "history", "admin:campaigns_campaignaudit_changelist", "campaigns.view_campaignaudit"),
+            Page(
+                _("Campaign history"),
+                "history",
+                "admin:campaigns_campaignaudit_changelist",
+                "campaigns.view_campaignaudit",
+            ),
             Page(
                 _("Scheduled jobs"),
                 "schedule",
                 "admin:django_celery_beat_periodictask_changelist",
                 "django_celery_beat.view_periodictask",
             ),
-            Page(_("Login attempts"), "lock_clock", "admin:axes_accessattempt_changelist", "", superuser_only=True),
-            Page(_("Second-factor apps"), "phonelink_lock", "admin:otp_totp_totpdevice_changelist", "", superuser_only=True),
+            Page(
+                _("Login attempts"),
+                "lock_clock",
+                "admin:axes_accessattempt_changelist",
+                "",
+                superuser_only=True,
+            ),
+            Page(
+                _("Second-factor apps"),
+                "phonelink_lock",
+                "admin:otp_totp_totpdevice_changelist",
+                "",
+                superuser_only=True,
+            ),
         ],
     ),
 ]
@@ -108,13 +167,18 @@ def sidebar_navigation(request: HttpRequest) -> list[dict]:
             if page_allowed(request, page)
         ]
         if items:
-            groups.append({"title": title, "separator": True, "items": items})
+            groups.append({"title": title, "separator": bool(title), "items": items})
     return groups
 
 
 def theme_stylesheet(request: HttpRequest) -> str:
     """Return the URL of the theme's colours (console/static/console/theme.css)."""
     return static("console/theme.css")
+
+
+def console_stylesheet(request: HttpRequest) -> str:
+    """Return the URL of the stylesheet of Campanile's own pages (console/static/console/console.css)."""
+    return static("console/console.css")
 
 
 def htmx_config_script(request: HttpRequest) -> str:

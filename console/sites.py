@@ -3,7 +3,7 @@
 import functools
 import logging
 
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.core.exceptions import ValidationError
 from django.db import DataError, IntegrityError, transaction

@@ -1,4 +1,4 @@
-"""Admin of what core owns: API keys."""
+"""Admin of what core owns: API keys; and the rule for the engine's own tables' pages."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -7,6 +7,28 @@ from rest_framework_api_key.models import APIKey
 from unfold.admin import ModelAdmin
 
 from core.models import ApiKey, api_key_default_scopes
+
+
+class EngineTableAdminMixin:
+    """A table the engine keeps and people edit through another page (a campaign's steps, a list's
+    members): its own pages are a superuser's only, so the admin shows a marketer no engine
+    internals, while the other page's inline still uses the model's permissions."""
+
+    def has_module_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_add_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
 
 # The library registers its own concrete key model; Campanile's keys are core.ApiKey.
 if admin.site.is_registered(APIKey):

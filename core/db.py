@@ -219,6 +219,35 @@ def tally_operation(**tally):
     return migrations.RunPython(create, drop)
 
 
+def trigram_index_operation(*, name: str, table: str, column: str):
+    """Return the migration operation that indexes a text column's trigrams, on PostgreSQL only.
+
+    Over UPPER(column), the expression Django's `icontains` compares, so a search for part of an
+    address (`spring1@`) reads the index instead of every row. Built concurrently, so a big table
+    stays writable meanwhile (the migration must not be atomic). SQLite has no such index and
+    scans, which at its sizes is fine.
+    """
+    from django.db import migrations
+
+    def create(apps, schema_editor):
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        with schema_editor.connection.cursor() as cursor:
+            # pg_trgm is a trusted extension: the database's owner may create it.
+            cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            cursor.execute(
+                f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} "
+                f"ON {table} USING gin (UPPER({column}) gin_trgm_ops)"
+            )
+
+    def drop(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            with schema_editor.connection.cursor() as cursor:
+                cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+
+    return migrations.RunPython(create, drop, elidable=False)
+
+
 @functools.cache
 def _insert_plan(model, source: str, computed: tuple[tuple[str, str], ...], with_pk: bool):
     """Return the INSERT statement for a model and the fields whose values it takes, built once."""

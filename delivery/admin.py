@@ -10,8 +10,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-
 from unfold.admin import ModelAdmin
+
 from campaigns import selectors as campaign_selectors
 from campaigns.admin import MarketerRelatedFilter
 from campaigns.exceptions import InvalidTransition
@@ -49,7 +49,9 @@ class StepExecutionAdmin(ModelAdmin):
         "sent_at",
     ]
     list_filter = ["status", "outcome", ("step__campaign", MarketerRelatedFilter)]
-    search_fields = ["=email", "=ses_message_id", "=tracking_id"]
+    # Part of an address reads the trigram index (delivery/migrations/0015); ids are whole.
+    search_fields = ["email", "=ses_message_id", "=tracking_id"]
+    search_help_text = "Part of an address (spring1@, @example.com), or a whole SES message id."
     list_select_related = ["step__campaign"]
     readonly_fields = [f.name for f in StepExecution._meta.fields]
     show_full_result_count = False
@@ -306,7 +308,9 @@ class CampaignDeliveryMixin(_CampaignAdmin):
 
     @admin.display(description="Status", ordering="status")
     def status_shown(self, obj):
-        return campaign_status_shown(campaign=obj)
+        return format_html(
+            '<span class="cp-badge cp-{}">{}</span>', obj.status, campaign_status_shown(campaign=obj)
+        )
 
     @admin.display(description="Progress")
     def progress(self, obj):

@@ -1,5 +1,6 @@
 """Reads of the send ledger."""
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.db.models import Count, Q, QuerySet, Sum
@@ -28,11 +29,40 @@ def step_tallies(*, campaign: Campaign) -> dict[int, dict[str, int]]:
 
 def step_execution_counts(*, campaign: Campaign) -> dict[str, int]:
     """Return the number of ledger rows of a campaign in each status."""
-    counts: dict[str, int] = {}
-    for by_status in step_tallies(campaign=campaign).values():
-        for status, n in by_status.items():
-            counts[status] = counts.get(status, 0) + n
+    return campaigns_step_execution_counts(campaign_ids=[campaign.pk]).get(campaign.pk, {})
+
+
+def campaigns_step_execution_counts(*, campaign_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    """Return the number of ledger rows in each status for each campaign, in one query."""
+    campaign_of = dict(
+        CampaignStep.objects.filter(campaign_id__in=list(campaign_ids)).values_list("pk", "campaign_id")
+    )
+    rows = (
+        LedgerTally.objects.filter(step_id__in=list(campaign_of))
+        .order_by()
+        .values_list("step_id", "status")
+        .annotate(total=Sum("n"))
+    )
+    counts: dict[int, dict[str, int]] = {}
+    for step_id, status, total in rows:
+        if total:
+            by_status = counts.setdefault(campaign_of[step_id], {})
+            by_status[status] = by_status.get(status, 0) + total
     return counts
+
+
+def ledger_status_totals(*, statuses: Iterable[str]) -> dict[str, int]:
+    """Return the number of campaign rows in each of these statuses, load tests left out (the tally)."""
+    rows = (
+        LedgerTally.objects.filter(
+            status__in=list(statuses),
+            step_id__in=CampaignStep.objects.filter(campaign__is_load_test=False).values("pk"),
+        )
+        .order_by()
+        .values_list("status")
+        .annotate(total=Sum("n"))
+    )
+    return {status: total for status, total in rows if total}
 
 
 def campaign_sent_hourly(*, campaign: Campaign) -> dict[datetime, int]:

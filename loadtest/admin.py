@@ -5,8 +5,8 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.html import format_html
-
 from unfold.admin import ModelAdmin
+
 from loadtest import proof, runner, tasks
 from loadtest.exceptions import LoadTestError
 from loadtest.models import LoadTestRun

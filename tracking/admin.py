@@ -8,9 +8,11 @@ from django.http import StreamingHttpResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
+
 from core.charts import svg_time_bars
+from core.templatetags.campanile import percent
 from delivery.compose import configuration_set_of
 from delivery.models import StepExecution
 from delivery.selectors import campaign_status_shown
@@ -21,6 +23,7 @@ from tracking.selectors import (
     campaign_event_rows,
     campaign_recipient_rows,
     campaign_report,
+    campaigns_figures,
     contact_timeline,
 )
 
@@ -162,7 +165,7 @@ def _csv_response(rows, filename: str) -> StreamingHttpResponse:
 
 
 def _rate_rows(rates: dict, base: str) -> list[tuple[str, str, str]]:
-    shown = {name: "—" if value is None else f"{value:.2%}" for name, value in rates.items()}
+    shown = {name: percent(value, 2) for name, value in rates.items()}
     # Without Delivery events the engagement rates are over sent, and the page says so.
     over_sent = "sent (no Delivery events: see above)"
     return [
@@ -178,10 +181,52 @@ else:
 
 
 class CampaignReportMixin(_CampaignAdmin):
-    """What tracking adds to the campaign admin: the report and its CSV exports.
+    """What tracking adds to the campaign admin: the report and its CSV exports, and the list's
+    performance columns.
 
     A mixin over campaigns.admin.CampaignAdminBase; console.admin composes and registers them.
     """
+
+    #: The campaign list's columns of figures (console.admin places them).
+    report_list_display = [
+        "recipients_shown",
+        "sent_shown",
+        "open_rate_shown",
+        "click_rate_shown",
+        "report_link",
+    ]
+
+    def get_changelist_instance(self, request):
+        """Read the page's campaigns' figures at once (three queries), for the columns below."""
+        changelist = super().get_changelist_instance(request)
+        figures = campaigns_figures(campaign_ids=[campaign.pk for campaign in changelist.result_list])
+        for campaign in changelist.result_list:
+            campaign.figures = figures[campaign.pk]
+        return changelist
+
+    @admin.display(description=_("Recipients"))
+    def recipients_shown(self, obj):
+        return obj.figures["recipients"]
+
+    @admin.display(description=_("Sent"))
+    def sent_shown(self, obj):
+        return obj.figures["counts"]["sent"]
+
+    @admin.display(description=_("Opened"))
+    def open_rate_shown(self, obj):
+        return percent(obj.figures["rates"]["open"])
+
+    @admin.display(description=_("Clicked"))
+    def click_rate_shown(self, obj):
+        return percent(obj.figures["rates"]["click"])
+
+    @admin.display(description=_("Report"))
+    def report_link(self, obj):
+        if not obj.figures["counts"]["sent"]:
+            return "—"
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:campaigns_campaign_report", args=[obj.pk]), _("Report")
+        )
 
     def get_urls(self):
         view = self.admin_site.admin_view

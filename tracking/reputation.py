@@ -15,8 +15,8 @@ from tracking.bounces import HARD
 from tracking.models import (
     TrackingEvent,
 )
-from tracking.outcomes import campaign_rates
-from tracking.selectors import campaign_outcome_counts
+from tracking.outcomes import RATES, campaign_rates
+from tracking.selectors import campaign_outcome_counts, campaigns_outcome_counts
 
 logger = logging.getLogger(__name__)
 
@@ -102,3 +102,41 @@ def campaign_reputation_check(*, campaign: Campaign) -> bool:
     return bool(problems) and _campaign_pause_for_reputation(
         campaign=campaign, problems=problems, scope="this campaign", kind="campaign"
     )
+
+
+# SES's own lines for an account's rates: at the first it puts the account under review, at the
+# second it may pause the account's sending (SES's sending review process). The guard above pauses
+# a campaign earlier, at its limits.
+SES_REVIEW_LINES = {"bounce": (0.05, 0.10), "complaint": (0.001, 0.005)}
+
+
+def sending_health(*, now: datetime, days: int = 30) -> dict:
+    """Return the guarded rates of the campaigns started in the last `days` (load tests left out),
+    each with its count, the guard's limit and SES's review and pause lines."""
+    ids = list(
+        Campaign.objects.filter(started_at__gte=now - timedelta(days=days), is_load_test=False).values_list(
+            "pk", flat=True
+        )
+    )
+    counts: dict[str, int] = {}
+    for campaign_counts in campaigns_outcome_counts(campaign_ids=ids).values():
+        for key, value in campaign_counts.items():
+            counts[key] = counts.get(key, 0) + value
+    rates = campaign_rates(counts=counts)
+    parts = {rate.name: rate.part for rate in RATES}
+    return {
+        "sent": counts.get("sent", 0),
+        "campaigns": len(ids),
+        "rates": [
+            {
+                "name": name,
+                "words": words,
+                "value": rates[name],
+                "count": counts.get(parts[name], 0),
+                "guard": getattr(settings, setting),
+                "review": SES_REVIEW_LINES[name][0],
+                "pause": SES_REVIEW_LINES[name][1],
+            }
+            for name, words, setting in GUARDED_RATES
+        ],
+    }

@@ -1,6 +1,6 @@
 """Reads over events and the ledger: the honest numbers of a campaign."""
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -33,11 +33,42 @@ def campaign_outcome_counts(*, campaign: Campaign) -> dict[str, int]:
 
     From the counters the consumers keep and the ledger's tally, never by counting events.
     """
-    counts = StepEngagement.objects.filter(step__campaign=campaign).aggregate(
-        **{field: Coalesce(Sum(field), 0) for field in (*ENGAGEMENT_COUNTERS, *OUTCOME_KEYS)}
-    )
-    ledger = delivery_selectors.step_execution_counts(campaign=campaign)
-    return {**counts, "sent": ledger.get(Status.SENT, 0)}
+    return campaigns_outcome_counts(campaign_ids=[campaign.pk])[campaign.pk]
+
+
+def campaigns_outcome_counts(*, campaign_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    """Return campaign_outcome_counts for each campaign, in two queries however many there are."""
+    ids = list(campaign_ids)
+    fields = (*ENGAGEMENT_COUNTERS, *OUTCOME_KEYS)
+    summed = {
+        row.pop("step__campaign_id"): row
+        for row in StepEngagement.objects.filter(step__campaign_id__in=ids)
+        .order_by()
+        .values("step__campaign_id")
+        .annotate(**{field: Coalesce(Sum(field), 0) for field in fields})
+    }
+    ledger = delivery_selectors.campaigns_step_execution_counts(campaign_ids=ids)
+    return {
+        pk: {
+            **{field: summed.get(pk, {}).get(field, 0) for field in fields},
+            "sent": ledger.get(pk, {}).get(Status.SENT, 0),
+        }
+        for pk in ids
+    }
+
+
+def campaigns_figures(*, campaign_ids: Iterable[int]) -> dict[int, dict]:
+    """Return each campaign's recipients (ledger rows), counts and rates: a list's columns."""
+    ids = list(campaign_ids)
+    ledger = delivery_selectors.campaigns_step_execution_counts(campaign_ids=ids)
+    return {
+        pk: {
+            "recipients": sum(ledger.get(pk, {}).values()),
+            "counts": counts,
+            "rates": campaign_rates(counts=counts),
+        }
+        for pk, counts in campaigns_outcome_counts(campaign_ids=ids).items()
+    }
 
 
 def campaign_stats(*, campaign: Campaign) -> dict:

@@ -72,7 +72,7 @@ def _log_in(page, url: str, username: str, password: str) -> None:
     page.goto(f"{url}/admin/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
-    page.click("input[type=submit]")
+    page.click("[type=submit]")
 
 
 def _enrol(page, shots: str = "") -> str:
@@ -101,7 +101,7 @@ def test_a_marketer_goes_from_template_to_report_in_a_browser(browser, live_serv
 
     _log_in(page, live_server.url, "marketer", "a long password 42")
     _enrol(page)
-    page.wait_for_selector("#campanile-operations")
+    page.wait_for_selector("#campanile-home")
     _shot(page, "01-index")
 
     page.goto(f"{live_server.url}/admin/campaigns/template/add/")
@@ -110,7 +110,7 @@ def test_a_marketer_goes_from_template_to_report_in_a_browser(browser, live_serv
     page.fill(
         "#id_html_body", '<p>Hello {{ contact.first_name }}!</p><a href="https://shop.example.com/">Shop</a>'
     )
-    page.click("input[name=_save]")
+    page.click("[name=_save]")
     page.wait_for_selector(".messagelist .success")
 
     page.goto(f"{live_server.url}/admin/campaigns/campaign/add/")
@@ -122,7 +122,7 @@ def test_a_marketer_goes_from_template_to_report_in_a_browser(browser, live_serv
     page.fill(".select2-search__field", "welcome")
     page.click(".select2-results__option:has-text('welcome')")
     _shot(page, "02-campaign-form")
-    page.click("input[name=_continue]")
+    page.click("[name=_continue]")
     page.wait_for_selector(".messagelist .success")
     campaign = Campaign.objects.get(name="Browser campaign")
 
@@ -190,7 +190,7 @@ def test_a_guesser_is_locked_out_and_staff_enrol_a_second_factor_then_log_in_wit
     call_command("axes_reset_username", "editor")  # How the operations page says to unlock someone.
     _log_in(page, live_server.url, "editor", "a long password 42")
     secret = _enrol(page, shots="10")
-    page.wait_for_selector("#campanile-operations")
+    page.wait_for_selector("#campanile-home")
     page.click("#logout-form button")
 
     _log_in(page, live_server.url, "editor", "a long password 42")

@@ -1,0 +1,136 @@
+"""The home page a marketer opens every morning: campaigns and how they did, the audience, the
+account's health, and what needs attention; composed here, the one app that sees every other's."""
+
+import json
+from datetime import datetime
+
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from campaigns.models import Campaign
+from campaigns.selectors import audience_growth
+from delivery import selectors as delivery_selectors
+from delivery.models import StepExecution
+from tracking.models import Alert
+from tracking.reputation import sending_health
+from tracking.selectors import campaigns_figures
+
+RECENT_CAMPAIGNS = 8
+#: Campaigns still to finish come first on the home page.
+UNDER_WAY = (Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.SCHEDULED)
+
+
+def home_campaigns(*, limit: int = RECENT_CAMPAIGNS) -> list[dict]:
+    """Return the campaigns under way, then the latest others, each with its figures."""
+    shown = Campaign.objects.filter(is_load_test=False)
+    under_way = list(shown.filter(status__in=UNDER_WAY).order_by("-started_at", "-created_at")[:limit])
+    others = list(
+        shown.exclude(status__in=UNDER_WAY).order_by("-started_at", "-created_at")[: limit - len(under_way)]
+    )
+    campaigns = under_way + others
+    figures = campaigns_figures(campaign_ids=[campaign.pk for campaign in campaigns])
+    return [{"campaign": campaign, **figures[campaign.pk]} for campaign in campaigns]
+
+
+def home_attention(*, request: HttpRequest, now: datetime) -> list[dict]:
+    """Return what needs someone's attention, each with a link where this person may follow it."""
+    user = request.user
+    items = []
+    hold = delivery_selectors.sending_hold_active(now=now)
+    if hold is not None:
+        until = date_format(timezone.localtime(hold.until), "DATETIME_FORMAT") if hold.until else None
+        items.append(
+            {
+                "text": _("All sending is on hold: %(reason)s") % {"reason": hold.get_reason_display()}
+                + (_(" (until %(until)s)") % {"until": until} if until else ""),
+                "link": reverse("admin:delivery_sendinghold_changelist")
+                if user.has_perm("delivery.view_sendinghold")
+                else "",
+                "level": "danger",
+            }
+        )
+    for campaign in Campaign.objects.filter(status=Campaign.Status.PAUSED, is_load_test=False).order_by("pk"):
+        items.append(
+            {
+                "text": _("“%(name)s” is paused: %(note)s")
+                % {"name": campaign.name, "note": campaign.status_note or _("paused by hand")},
+                "link": reverse("admin:campaigns_campaign_change", args=[campaign.pk]),
+                "level": "warning",
+            }
+        )
+    alerts = Alert.objects.filter(acknowledged_at__isnull=True).count()
+    if alerts:
+        items.append(
+            {
+                "text": ngettext(
+                    "%(n)d alert not yet acknowledged", "%(n)d alerts not yet acknowledged", alerts
+                )
+                % {"n": alerts},
+                "link": reverse("admin:tracking_alert_changelist") + "?acknowledged_at__isnull=True",
+                "level": "warning",
+            }
+        )
+    stuck = delivery_selectors.ledger_status_totals(
+        statuses=(StepExecution.Status.FAILED, StepExecution.Status.UNKNOWN)
+    )
+    rows_link = reverse("admin:delivery_stepexecution_changelist")
+    if failed := stuck.get(StepExecution.Status.FAILED, 0):
+        items.append(
+            {
+                "text": ngettext("%(n)d email failed", "%(n)d emails failed", failed) % {"n": failed},
+                "link": f"{rows_link}?status__exact={StepExecution.Status.FAILED}",
+                "level": "warning",
+            }
+        )
+    if unknown := stuck.get(StepExecution.Status.UNKNOWN, 0):
+        items.append(
+            {
+                "text": ngettext(
+                    "%(n)d email whose sending SES has not confirmed",
+                    "%(n)d emails whose sending SES has not confirmed",
+                    unknown,
+                )
+                % {"n": unknown},
+                "link": f"{rows_link}?status__exact={StepExecution.Status.UNKNOWN}",
+                "level": "warning",
+            }
+        )
+    return items
+
+
+def home_dashboard(*, request: HttpRequest, now: datetime | None = None) -> dict:
+    """Return everything the home page shows."""
+    now = now or timezone.now()
+    audience = audience_growth(now=now)
+    board = delivery_selectors.delivery_dashboard(now=now, minutes=15)
+    quota_used = (
+        board["quota_used"] / board["quota_max"]
+        if board["quota_max"] and board["quota_used"] is not None
+        else None
+    )
+    return {
+        "home_campaigns": home_campaigns(),
+        "home_audience": audience,
+        "home_audience_chart": json.dumps(
+            {
+                "labels": [date_format(day, "M j") for day, _joined, _left in audience["days"]],
+                "datasets": [
+                    {"label": _("Joined"), "data": [joined for _day, joined, _left in audience["days"]]},
+                    {"label": _("Unsubscribed"), "data": [left for _day, _joined, left in audience["days"]]},
+                ],
+            }
+        ),
+        "home_health": sending_health(now=now),
+        "home_quota": {"used": board["quota_used"], "max": board["quota_max"], "share": quota_used},
+        "home_hold": board["hold"],
+        "home_attention": home_attention(request=request, now=now),
+    }
+
+
+def dashboard_callback(request: HttpRequest, context: dict) -> dict:
+    """Add the home page's figures to the admin index's context (django-unfold's DASHBOARD_CALLBACK)."""
+    return {**context, **home_dashboard(request=request)}

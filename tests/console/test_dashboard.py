@@ -1,0 +1,120 @@
+"""The home page: campaigns and how they did, what needs attention, the audience, the account's health."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.urls import reverse
+from django.utils import timezone
+
+from campaigns import services as campaign_services
+from campaigns.consent import ConsentActor, contact_status_change
+from campaigns.models import Campaign, ConsentChange, Contact
+from console.dashboard import home_dashboard
+from delivery import services as delivery_services
+from delivery.models import StepExecution
+from tests.factories import ContactFactory, campaign_rows, sendable_campaign
+from tests.tracking.test_ses_events import bounce, deliver, fixture, for_row
+from tracking.models import Alert
+
+pytestmark = pytest.mark.django_db
+
+
+def _sent(campaign: Campaign) -> list[StepExecution]:
+    campaign_services.campaign_schedule(campaign=campaign)
+    delivery_services.campaign_dispatch(campaign=campaign)
+    delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
+    return list(campaign_rows(campaign))
+
+
+def test_the_home_page_lists_campaigns_under_way_first_with_their_rates(ses, admin_client):
+    done = sendable_campaign(contacts=4, name="Spring sale")
+    first, second, third, fourth = _sent(done)
+    for row in (first, second, third):
+        deliver(for_row(fixture("event-delivery.json"), row))
+    deliver(bounce(fourth))
+    deliver(for_row(fixture("event-open.json"), first))
+    waiting = campaign_services.campaign_schedule(campaign=sendable_campaign(contacts=2, name="Autumn news"))
+
+    page = admin_client.get(reverse("admin:index"))
+
+    rows = page.context["home_campaigns"]
+    assert [row["campaign"].name for row in rows] == ["Autumn news", "Spring sale"]
+    spring = rows[1]
+    assert (spring["recipients"], spring["counts"]["sent"], spring["counts"]["delivered"]) == (4, 4, 3)
+    assert spring["rates"]["bounce"] == 0.25  # Hard bounces over sent.
+    assert spring["rates"]["open"] == 0.3333  # People who opened, over delivered (rates keep 4 places).
+    html = page.content.decode()
+    assert "Spring sale" in html
+    assert "25.0%" in html
+    assert "33.3%" in html
+    assert reverse("admin:campaigns_campaign_report", args=[done.pk]) in html
+    # Nothing sent yet: no report to link to, no rate to show.
+    assert reverse("admin:campaigns_campaign_report", args=[waiting.pk]) not in html
+
+
+def test_the_home_page_says_what_needs_attention_with_a_link_to_each(rf, admin_user):
+    paused = sendable_campaign(contacts=1, name="Paused one")
+    _ = campaign_services.campaign_schedule(campaign=paused)
+    campaign_services.campaign_pause(campaign=paused, note="Paused to protect the sender's reputation")
+    Alert.objects.create(kind=Alert.Kind.BOUNCE_RATE, campaign=paused, message="m", value=0.1, threshold=0.04)
+    failed = sendable_campaign(contacts=2)
+    campaign_services.campaign_schedule(campaign=failed)
+    delivery_services.campaign_dispatch(campaign=failed)
+    from delivery import fan_out
+
+    fan_out.step_fan_out(step=failed.steps.get())
+    campaign_rows(failed).update(status=StepExecution.Status.FAILED)
+    request = rf.get("/admin/")
+    request.user = admin_user
+
+    items = home_dashboard(request=request)["home_attention"]
+
+    texts = {item["text"]: item["link"] for item in items}
+    assert texts["“Paused one” is paused: Paused to protect the sender's reputation"] == reverse(
+        "admin:campaigns_campaign_change", args=[paused.pk]
+    )
+    assert texts["1 alert not yet acknowledged"].endswith("?acknowledged_at__isnull=True")
+    assert texts["2 emails failed"].endswith("?status__exact=failed")
+
+
+def test_the_audience_card_counts_who_joined_and_who_left_day_by_day():
+    now = timezone.now()
+    with time_machine.travel(now - timedelta(days=3)):
+        ContactFactory.create_batch(2)
+    with time_machine.travel(now - timedelta(days=40)):  # Before the window: counted now, not as joined.
+        old = ContactFactory()
+    contact_status_change(
+        contact=old,
+        status=Contact.Status.UNSUBSCRIBED,
+        actor=ConsentActor(by=ConsentChange.By.CONTACT, name=old.email, via=ConsentChange.Via.ONE_CLICK),
+        reason="one click",
+    )
+    from campaigns.selectors import audience_growth
+
+    growth = audience_growth(now=now)
+
+    assert growth["subscribed"] == 2
+    assert (growth["joined"], growth["left"]) == (2, 1)
+    by_day = {day: (joined, left) for day, joined, left in growth["days"]}
+    assert by_day[timezone.localdate(now - timedelta(days=3))] == (2, 0)
+    assert by_day[timezone.localdate(now)] == (0, 1)
+    assert len(growth["days"]) == 30
+
+
+def test_account_health_sets_the_months_rates_against_the_guard_and_ses_lines(ses, settings):
+    settings.SES_REPUTATION_MIN_SENT = 1
+    rows = _sent(sendable_campaign(contacts=4))
+    deliver(bounce(rows[0]))
+    from tracking.reputation import sending_health
+
+    health = sending_health(now=timezone.now())
+
+    assert (health["sent"], health["campaigns"]) == (4, 1)
+    bounce_rate = next(rate for rate in health["rates"] if rate["name"] == "bounce")
+    assert (bounce_rate["value"], bounce_rate["count"]) == (0.25, 1)
+    assert (bounce_rate["guard"], bounce_rate["review"], bounce_rate["pause"]) == (
+        settings.SES_BOUNCE_RATE_LIMIT,
+        0.05,
+        0.10,
+    )
