@@ -33,8 +33,11 @@ class CampaignStepInline(StackedInline):
     fields = [
         "order",
         "template",
-        ("delay", "send_at"),
-        ("condition", "condition_step", "condition_url"),
+        "delay",
+        "send_at",
+        "condition",
+        "condition_step",
+        "condition_url",
         "summary",
     ]
     readonly_fields = ["summary"]

@@ -78,7 +78,12 @@ def preview_contact(*, campaign: Campaign, wanted: str = "") -> Contact | None:
 def contact_list_choices(*, campaign: Campaign | None = None) -> QuerySet[ContactList]:
     """Return the lists a marketer may give a campaign: no load test's, bar those it already has."""
     chosen = ContactList.objects.filter(campaigns=campaign).values("pk") if campaign and campaign.pk else []
-    return ContactList.objects.filter(Q(is_load_test=False) | Q(pk__in=chosen))
+    subscribed = Q(memberships__contact__status=Contact.Status.SUBSCRIBED)
+    return (
+        ContactList.objects.filter(Q(is_load_test=False) | Q(pk__in=chosen))
+        .annotate(subscribed=Count("memberships", filter=subscribed))
+        .order_by("name")
+    )
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from unfold.admin import ModelAdmin
 
-from campaigns.admin import CampaignAdminBase, ContactAdminBase
+from campaigns.admin import ContactAdminBase
+from campaigns.admin_campaigns import CampaignAdminBase
 from campaigns.models import Campaign, Contact
 from delivery.admin import CampaignDeliveryMixin
 from tracking.admin import CampaignReportMixin, ContactTimelineMixin
@@ -38,6 +39,11 @@ class CampaignAdmin(CampaignReportMixin, CampaignDeliveryMixin, CampaignAdminBas
     ]
     actions = [*CampaignAdminBase.actions, *CampaignDeliveryMixin.delivery_actions]
     readonly_fields = [*CampaignAdminBase.readonly_fields, *CampaignDeliveryMixin.delivery_readonly_fields]
+    fieldsets = [
+        *CampaignAdminBase.fieldsets,
+        ("Progress", {"fields": CampaignDeliveryMixin.delivery_readonly_fields}),
+    ]
+    existing_only_fieldsets = (*CampaignAdminBase.existing_only_fieldsets, "Progress")
 
 
 @admin.register(Contact)

@@ -13,7 +13,7 @@ from django.utils.html import format_html, format_html_join
 from unfold.admin import ModelAdmin
 
 from campaigns import selectors as campaign_selectors
-from campaigns.admin import MarketerRelatedFilter
+from campaigns.admin_filters import MarketerRelatedFilter
 from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign
 from campaigns.services import Actor
@@ -177,7 +177,7 @@ def campaign_retry_failed_action(modeladmin, request, queryset):
 
 
 if TYPE_CHECKING:  # The mixin's methods use the campaign admin's; at run time it is a plain class.
-    from campaigns.admin import CampaignAdminBase as _CampaignAdmin
+    from campaigns.admin_campaigns import CampaignAdminBase as _CampaignAdmin
 else:
     _CampaignAdmin = object
 
@@ -185,7 +185,7 @@ else:
 class CampaignDeliveryMixin(_CampaignAdmin):
     """What the ledger adds to the campaign admin: test sends, progress, counts, retrying failures.
 
-    A mixin over campaigns.admin.CampaignAdminBase; console.admin composes and registers them.
+    A mixin over campaigns.admin_campaigns.CampaignAdminBase; console.admin composes and registers them.
     """
 
     #: Added to the composed admin's actions and read-only fields.

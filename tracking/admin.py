@@ -175,7 +175,7 @@ def _rate_rows(rates: dict, base: str) -> list[tuple[str, str, str]]:
 
 
 if TYPE_CHECKING:  # The mixin's methods use the campaign admin's; at run time it is a plain class.
-    from campaigns.admin import CampaignAdminBase as _CampaignAdmin
+    from campaigns.admin_campaigns import CampaignAdminBase as _CampaignAdmin
 else:
     _CampaignAdmin = object
 
@@ -184,7 +184,7 @@ class CampaignReportMixin(_CampaignAdmin):
     """What tracking adds to the campaign admin: the report and its CSV exports, and the list's
     performance columns.
 
-    A mixin over campaigns.admin.CampaignAdminBase; console.admin composes and registers them.
+    A mixin over campaigns.admin_campaigns.CampaignAdminBase; console.admin composes and registers them.
     """
 
     #: The campaign list's columns of figures (console.admin places them).

@@ -116,7 +116,7 @@ def test_a_marketer_goes_from_template_to_report_in_a_browser(browser, live_serv
     page.goto(f"{live_server.url}/admin/campaigns/campaign/add/")
     page.fill("#id_name", "Browser campaign")
     page.fill("#id_from_email", "News <news@campanile.test>")
-    page.dblclick("#id_lists_from option:has-text('Everyone')")
+    page.get_by_label("Everyone (3 subscribed)").check()  # Each list with its size.
     page.fill("#id_steps-0-order", "1")
     page.click("[aria-labelledby='select2-id_steps-0-template-container']")  # The autocomplete box.
     page.fill(".select2-search__field", "welcome")

@@ -1,0 +1,351 @@
+"""The campaign's admin pages this app owns: the form, status moves, the preview and the schedule's
+dry run; console.admin composes them with what delivery and tracking add."""
+
+from collections.abc import Callable
+from typing import cast
+
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.decorators import csp_replace
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404, HttpResponseBase, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from unfold.admin import ModelAdmin, TabularInline
+from unfold.widgets import UnfoldAdminCheckboxSelectMultiple
+
+from campaigns import selectors, services
+from campaigns.admin_filters import LoadTestFilter
+from campaigns.admin_steps import CampaignStepInline, campaign_is_draft
+from campaigns.models import (
+    Campaign,
+    CampaignAudit,
+)
+from campaigns.rendering import template_compile, template_render
+from core.exceptions import CampanileError
+
+# The preview shows the email in a sandboxed srcdoc frame, which takes its page's
+# Content-Security-Policy: that page lets the email have its inline styles and remote images.
+# Scripts stay refused, and the sandbox runs none anyway.
+PREVIEW_CSP = {
+    "style-src": [SELF, UNSAFE_INLINE],
+    "img-src": [SELF, "data:", "https:"],
+    "font-src": [SELF, "https:"],
+}
+
+
+def _with_preview_csp(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Answer with the preview's Content-Security-Policy (PREVIEW_CSP) instead of the site's."""
+    return cast(Callable[..., HttpResponseBase], csp_replace(PREVIEW_CSP)(view))
+
+
+class CampaignAuditInline(TabularInline):
+    """Who moved the campaign along its status machine, newest first; written by the services."""
+
+    model = CampaignAudit
+    extra = 0
+    readonly_fields = fields = ("at", "action", "from_status", "to_status", "actor", "note")
+    verbose_name_plural = "History of moves"
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CampaignAudit)
+class CampaignAuditAdmin(ModelAdmin):
+    list_display = ["at", "campaign", "action", "from_status", "to_status", "actor", "note"]
+    list_filter = ["action", "to_status"]
+    search_fields = ["campaign__name", "actor"]
+    list_select_related = ["campaign"]
+    date_hierarchy = "at"
+    readonly_fields = [f.name for f in CampaignAudit._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# The marketer's moves through the status machine: action → (service, verb, past tense).
+# "start" and "complete" are left out: only the delivery engine makes those.
+CAMPAIGN_ADMIN_ACTIONS: dict[str, tuple[Callable[..., Campaign], str, str]] = {
+    "schedule": (services.campaign_schedule, "Schedule", "Scheduled"),
+    "unschedule": (services.campaign_unschedule, "Unschedule", "Unscheduled"),
+    "pause": (services.campaign_pause, "Pause", "Paused"),
+    "resume": (services.campaign_resume, "Resume", "Resumed"),
+    "cancel": (services.campaign_cancel, "Cancel campaign", "Cancelled"),
+}
+
+
+def campaign_admin_apply(modeladmin, request, campaigns, action: str) -> bool:
+    """Apply one status-machine action to campaigns, all or nothing, and tell the user the outcome."""
+    service, _verb, done = CAMPAIGN_ADMIN_ACTIONS[action]
+    actor = services.Actor(name=f"{request.user.get_username()} (admin)", user=request.user)
+    try:
+        with transaction.atomic():
+            for campaign in campaigns:
+                service(campaign=campaign, actor=actor)
+    except CampanileError as exc:
+        modeladmin.message_user(request, f"{exc} Nothing was changed.", level=messages.ERROR)
+        return False
+    modeladmin.message_user(request, f"{done} {len(campaigns)} campaign(s).", level=messages.SUCCESS)
+    return True
+
+
+def _bulk_action(action: str):
+    """Build the changelist action for one status-machine action."""
+
+    def run(modeladmin, request, queryset):
+        campaign_admin_apply(modeladmin, request, list(queryset.order_by("pk")), action)
+
+    run.__name__ = f"campaign_{action}"
+    verb = CAMPAIGN_ADMIN_ACTIONS[action][1].split()[0]
+    return admin.action(description=f"{verb} selected campaigns", permissions=["change"])(run)
+
+
+class AudienceListsField(forms.ModelMultipleChoiceField):
+    """The campaign's lists as ticks, each with how many it would mail: an audience picked by size."""
+
+    def label_from_instance(self, obj) -> str:
+        return f"{obj.name} ({obj.subscribed:,} subscribed)"
+
+
+class CampaignAdminBase(ModelAdmin):
+    """The campaign pages of this app: the form, status moves, preview and the schedule's dry run.
+
+    console.admin registers it with the pages other apps add (progress, test send, report).
+    """
+
+    list_display = ["name", "status", "date_shown"]
+    list_filter = ["status", "started_at", LoadTestFilter]
+    search_fields = ["name", "from_email"]
+    readonly_fields = [
+        "status",
+        "status_note",
+        "started_at",
+        "completed_at",
+        "created_at",
+        "updated_at",
+    ]
+    # What a marketer fills in first; the expert settings folded away (each has a default).
+    fieldsets = [
+        (None, {"fields": ["name", "from_email", "reply_to", "lists"]}),
+        ("When and tracking", {"fields": ["scheduled_at", ("track_opens", "track_clicks")]}),
+        (
+            "Advanced",
+            {
+                "classes": ["collapse"],
+                "description": "Drips, send windows, recurrence and the SES configuration set: "
+                "see Campaigns and drips in the docs.",
+                "fields": [
+                    "configuration_set",
+                    "audience_mode",
+                    "goal_url",
+                    "timezone",
+                    ("send_window_start", "send_window_end"),
+                    "send_weekdays",
+                    "recurrence",
+                ],
+            },
+        ),
+        (
+            "Status",
+            {
+                "fields": [
+                    "status",
+                    "status_note",
+                    ("started_at", "completed_at"),
+                    ("created_at", "updated_at"),
+                ]
+            },
+        ),
+    ]
+    #: Fieldsets of a campaign that exists: none on the page that adds one.
+    existing_only_fieldsets: tuple[str, ...] = ("Status",)
+    inlines = [CampaignStepInline, CampaignAuditInline]
+    actions = [_bulk_action(action) for action in CAMPAIGN_ADMIN_ACTIONS]
+
+    @admin.display(description="Date", ordering="scheduled_at")
+    def date_shown(self, obj):
+        """Show when the campaign finished, started or is to start, whichever it has reached."""
+        moment = obj.completed_at or obj.started_at or obj.scheduled_at
+        return date_format(timezone.localtime(moment), "SHORT_DATETIME_FORMAT") if moment else "—"
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            # Locked, and checked again: a campaign scheduled since its page was opened stays as
+            # it was scheduled (the page's save runs in one transaction, inlines included).
+            stored = Campaign.objects.select_for_update().only("status").get(pk=obj.pk)
+            if not campaign_is_draft(stored):
+                raise PermissionDenied(
+                    f"“{obj.name}” is {stored.get_status_display().lower()}: only a draft changes."
+                )
+        super().save_model(request, obj, form, change)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        return (
+            fieldsets
+            if obj is not None
+            else [f for f in fieldsets if f[0] not in self.existing_only_fieldsets]
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        # Only drafts change, as through the API: what is sent is what was reviewed.
+        if obj is not None and not campaign_is_draft(obj):
+            fields = self.model._meta.get_fields()
+            names = [*self.readonly_fields, *(f.name for f in fields if f.concrete and not f.auto_created)]
+            return list(dict.fromkeys(names))
+        return self.readonly_fields
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "lists":
+            kwargs["widget"] = UnfoldAdminCheckboxSelectMultiple
+            kwargs["form_class"] = AudienceListsField
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if "lists" in form.base_fields:
+            # A many-to-many field's form field: base_fields types it as any form field.
+            lists = cast(forms.ModelMultipleChoiceField, form.base_fields["lists"])
+            lists.queryset = selectors.contact_list_choices(campaign=obj)
+        return form
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/transition/<slug:action>/",
+                view(self.transition_view),
+                name="campaigns_campaign_transition",
+            ),
+            path(
+                "<path:object_id>/preview/",
+                view(_with_preview_csp(self.preview_view)),
+                name="campaigns_campaign_preview",
+            ),
+            path(
+                "<path:object_id>/schedule/",
+                view(self.schedule_view),
+                name="campaigns_campaign_schedule_confirm",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _campaign_or_404(self, request, object_id, *, change: bool = False) -> Campaign:
+        campaign = self.get_object(request, object_id)
+        if campaign is None:
+            raise Http404("No such campaign.")
+        allowed = self.has_change_permission if change else self.has_view_permission
+        if not allowed(request, campaign):
+            raise PermissionDenied
+        return campaign
+
+    def _page(self, request, campaign: Campaign, template: str, title: str, **context):
+        return TemplateResponse(
+            request,
+            f"admin/campaigns/campaign/{template}",
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "opts": self.model._meta,
+                "original": campaign,
+                **context,
+            },
+        )
+
+    def preview_view(self, request, object_id):
+        """Show a step's email as one contact will get it: subject, HTML (sandboxed) and text."""
+        campaign = self._campaign_or_404(request, object_id)
+        steps = list(campaign.steps.select_related("template").order_by("order"))
+        step = next(
+            (s for s in steps if str(s.order) == request.GET.get("step")), steps[0] if steps else None
+        )
+        contact = selectors.preview_contact(campaign=campaign, wanted=request.GET.get("contact", ""))
+        problem, rendered = "", None
+        if step is None:
+            problem = "The campaign has no step yet."
+        elif contact is None:
+            problem = "No such contact, and the campaign's lists have none to show."
+        else:
+            try:
+                rendered = template_render(
+                    compiled=template_compile(template=step.template),
+                    contact=contact,
+                    extra={"unsubscribe_url": "#unsubscribe"},
+                )
+            except CampanileError as exc:
+                problem = str(exc)
+        return self._page(
+            request,
+            campaign,
+            "preview.html",
+            f"Preview: {campaign.name}",
+            steps=steps,
+            step=step,
+            contact=contact,
+            contact_field=request.GET.get("contact") or (contact.email if contact else ""),
+            rendered=rendered,
+            problem=problem,
+        )
+
+    def schedule_view(self, request, object_id):
+        """Confirm a schedule: what will go, to how many, when; POST schedules it."""
+        campaign = self._campaign_or_404(request, object_id, change=True)
+        if request.method == "POST":
+            campaign_admin_apply(self, request, [campaign], "schedule")
+            return redirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+        problem = ""
+        try:
+            services.campaign_check_ready(campaign=campaign)
+        except CampanileError as exc:
+            problem = str(exc)
+        return self._page(
+            request,
+            campaign,
+            "schedule_confirm.html",
+            f"Schedule {campaign.name}?",
+            breakdown=selectors.campaign_audience_breakdown(campaign=campaign),
+            steps=campaign.steps.select_related("template", "condition_step").order_by("order"),
+            problem=problem,
+        )
+
+    def transition_view(self, request, object_id, action):
+        """Apply one status-machine action from the campaign's own page (POST only)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        campaign = self.get_object(request, object_id)
+        if campaign is None or action not in CAMPAIGN_ADMIN_ACTIONS:
+            raise Http404("No such campaign or action.")
+        if not self.has_change_permission(request, campaign):
+            raise PermissionDenied
+        campaign_admin_apply(self, request, [campaign], action)
+        return redirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        campaign = self.get_object(request, object_id)
+        buttons = []
+        if campaign is not None:
+            buttons = [
+                (action, verb)
+                for action, (_service, verb, _done) in CAMPAIGN_ADMIN_ACTIONS.items()
+                if campaign.status in services.CAMPAIGN_TRANSITIONS[action][0]
+            ]
+        extra_context = {
+            **(extra_context or {}),
+            "transition_buttons": buttons,
+            "preview_url": reverse("admin:campaigns_campaign_preview", args=[object_id]),
+            "schedule_url": reverse("admin:campaigns_campaign_schedule_confirm", args=[object_id]),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
