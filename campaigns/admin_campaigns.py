@@ -252,7 +252,30 @@ class CampaignAdminBase(ModelAdmin):
             raise PermissionDenied
         return campaign
 
-    def _page(self, request, campaign: Campaign, template: str, title: str, **context):
+    def campaign_tabs(self, campaign: Campaign) -> list[dict[str, str]]:
+        """Return the campaign's pages as tabs; the admins of delivery and tracking add theirs."""
+        return [
+            {
+                "key": "overview",
+                "label": "Overview",
+                "url": reverse("admin:campaigns_campaign_change", args=[campaign.pk]),
+            },
+            {
+                "key": "preview",
+                "label": "Preview & test",
+                "url": reverse("admin:campaigns_campaign_preview", args=[campaign.pk]),
+            },
+        ]
+
+    def _tabs_context(self, campaign: Campaign, active: str) -> dict:
+        tabs = self.campaign_tabs(campaign)
+        return {
+            "campaign_tabs": tabs,
+            "tab_urls": {tab["key"]: tab["url"] for tab in tabs},
+            "active_tab": active,
+        }
+
+    def _page(self, request, campaign: Campaign, template: str, title: str, *, tab: str = "", **context):
         return TemplateResponse(
             request,
             f"admin/campaigns/campaign/{template}",
@@ -261,6 +284,7 @@ class CampaignAdminBase(ModelAdmin):
                 "title": title,
                 "opts": self.model._meta,
                 "original": campaign,
+                **self._tabs_context(campaign, tab),
                 **context,
             },
         )
@@ -292,6 +316,7 @@ class CampaignAdminBase(ModelAdmin):
             campaign,
             "preview.html",
             f"Preview: {campaign.name}",
+            tab="preview",
             steps=steps,
             step=step,
             contact=contact,
@@ -304,7 +329,8 @@ class CampaignAdminBase(ModelAdmin):
         """Confirm a schedule: what will go, to how many, when; POST schedules it."""
         campaign = self._campaign_or_404(request, object_id, change=True)
         if request.method == "POST":
-            campaign_admin_apply(self, request, [campaign], "schedule")
+            if campaign_admin_apply(self, request, [campaign], "schedule"):
+                return redirect(self.scheduled_url(campaign))
             return redirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
         problem = ""
         try:
@@ -316,10 +342,15 @@ class CampaignAdminBase(ModelAdmin):
             campaign,
             "schedule_confirm.html",
             f"Schedule {campaign.name}?",
+            tab="overview",
             breakdown=selectors.campaign_audience_breakdown(campaign=campaign),
             steps=campaign.steps.select_related("template", "condition_step").order_by("order"),
             problem=problem,
         )
+
+    def scheduled_url(self, campaign: Campaign) -> str:
+        """Return where a campaign's page goes once it is scheduled (delivery's admin: its progress)."""
+        return reverse("admin:campaigns_campaign_change", args=[campaign.pk])
 
     def transition_view(self, request, object_id, action):
         """Apply one status-machine action from the campaign's own page (POST only)."""
@@ -344,6 +375,7 @@ class CampaignAdminBase(ModelAdmin):
             ]
         extra_context = {
             **(extra_context or {}),
+            **(self._tabs_context(campaign, "overview") if campaign is not None else {}),
             "transition_buttons": buttons,
             "preview_url": reverse("admin:campaigns_campaign_preview", args=[object_id]),
             "schedule_url": reverse("admin:campaigns_campaign_schedule_confirm", args=[object_id]),

@@ -22,6 +22,7 @@ from core.charts import svg_time_bars
 from core.exceptions import CampanileError
 from delivery.models import SendingHold, StepExecution, TransactionalMessage
 from delivery.selectors import (
+    campaign_progress,
     campaign_status_shown,
     campaign_step_progress,
     delivery_dashboard,
@@ -241,11 +242,35 @@ class CampaignDeliveryMixin(_CampaignAdmin):
                 )
                 return redirect(reverse("admin:campaigns_campaign_test_send", args=[campaign.pk]))
         return self._page(
-            request, campaign, "test_send.html", f"Send a test: {campaign.name}", steps=steps, form=form
+            request,
+            campaign,
+            "test_send.html",
+            f"Send a test: {campaign.name}",
+            tab="preview",
+            steps=steps,
+            form=form,
         )
 
+    def campaign_tabs(self, campaign: Campaign) -> list[dict[str, str]]:
+        return [
+            *super().campaign_tabs(campaign),
+            {
+                "key": "progress",
+                "label": "Progress",
+                "url": reverse("admin:campaigns_campaign_progress", args=[campaign.pk]),
+            },
+        ]
+
+    def scheduled_url(self, campaign: Campaign) -> str:
+        """A campaign just scheduled is watched on its progress page."""
+        return reverse("admin:campaigns_campaign_progress", args=[campaign.pk])
+
     def progress_view(self, request, object_id):
-        """Show where the campaign's rows stand and how fast it sends; refreshes itself while sending."""
+        """Show where the campaign's rows stand and how fast it sends, live from scheduled to done.
+
+        The page polls itself with htmx every few seconds (its figures part only) until the
+        campaign is completed or cancelled, then links to the report.
+        """
         campaign = self._campaign_or_404(request, object_id)
         counts = step_execution_counts(campaign=campaign)
         now = timezone.now()
@@ -258,21 +283,27 @@ class CampaignDeliveryMixin(_CampaignAdmin):
         except (KeyError, ValueError):
             pass
         statuses = [(status.label, counts.get(status.value, 0)) for status in StepExecution.Status]
-        refresh = f"?sent={sent}&at={now.timestamp():.3f}"
-        return self._page(
+        progress = campaign_progress(campaign=campaign, counts=counts, rate=rate)
+        live = request.path + f"?sent={sent}&at={now.timestamp():.3f}"
+        response = self._page(
             request,
             campaign,
             "progress.html",
             f"Progress: {campaign.name}",
+            tab="progress",
             statuses=statuses,
             total=sum(counts.values()),
             rate=rate,
-            refresh=refresh if campaign.status == Campaign.Status.SENDING else "",
+            progress=progress,
+            live_url="" if progress["finished"] else live,
             steps=campaign_step_progress(campaign=campaign),
-            fan_out=self.progress(campaign),
+            fan_out=fan_out if (fan_out := self.progress(campaign)).startswith("Queueing") else "",
             status_shown=campaign_status_shown(campaign=campaign, counts=counts),
             unconfirmed=counts.get(StepExecution.Status.UNKNOWN, 0),
         )
+        if request.headers.get("HX-Request") == "true":  # htmx's poll: the figures alone.
+            response.template_name = "admin/campaigns/campaign/_progress_live.html"
+        return response
 
     def requeue_unknown_view(self, request, object_id):
         """Re-queue unconfirmed rows older than N minutes, behind a page that states the risk (POST)."""
@@ -302,6 +333,7 @@ class CampaignDeliveryMixin(_CampaignAdmin):
             campaign,
             "requeue_unknown.html",
             f"Re-queue unconfirmed emails: {campaign.name}",
+            tab="progress",
             unconfirmed=counts.get(StepExecution.Status.UNKNOWN, 0),
             form=form,
         )

@@ -193,3 +193,24 @@ def campaign_status_shown(*, campaign: Campaign, counts: dict[str, int] | None =
     counts = step_execution_counts(campaign=campaign) if counts is None else counts
     unconfirmed = counts.get(StepExecution.Status.UNKNOWN, 0)
     return f"Completed — {unconfirmed} unconfirmed" if unconfirmed else campaign.get_status_display()
+
+
+#: Rows still to go: queued, or in a worker's hands.
+UNDER_WAY_STATUSES = (StepExecution.Status.PENDING, StepExecution.Status.SENDING)
+
+
+def campaign_progress(*, campaign: Campaign, counts: dict[str, int], rate: float | None) -> dict:
+    """Return how far a campaign's queued rows are: done of all, the share, and when the rest is
+    done at `rate` emails a second (None while no rate is known yet)."""
+    total = sum(counts.values())
+    left = sum(counts.get(status, 0) for status in UNDER_WAY_STATUSES)
+    finished = campaign.status in (Campaign.Status.COMPLETED, Campaign.Status.CANCELLED)
+    return {
+        "total": total,
+        "done": total - left,
+        "left": left,
+        "share": (total - left) / total if total else None,
+        "eta": timedelta(seconds=round(left / rate)) if rate and left else None,
+        "finished": finished,
+        "sending": campaign.status == Campaign.Status.SENDING,
+    }

@@ -245,6 +245,16 @@ class CampaignReportMixin(_CampaignAdmin):
             *super().get_urls(),
         ]
 
+    def campaign_tabs(self, campaign):
+        return [
+            *super().campaign_tabs(campaign),
+            {
+                "key": "report",
+                "label": "Report",
+                "url": reverse("admin:campaigns_campaign_report", args=[campaign.pk]),
+            },
+        ]
+
     def report_view(self, request, object_id):
         """Show a campaign's totals, rates, per-step and per-link numbers, and hourly charts."""
         campaign = self._campaign_or_404(request, object_id)
@@ -263,6 +273,7 @@ class CampaignReportMixin(_CampaignAdmin):
             campaign,
             "report.html",
             f"Report: {campaign.name}",
+            tab="report",
             report=report,
             rate_rows=_rate_rows(report["rates"], report["rates_base"]),
             charts=charts,

@@ -1,5 +1,7 @@
 """Template filters for the figures the admin shows: rates as percentages, one way everywhere."""
 
+from datetime import timedelta
+
 from django import template
 from django.utils.formats import number_format
 
@@ -24,3 +26,17 @@ def percent(value: float | None, digits: int = 1) -> str:
 def share(part: float | None, whole: float | None) -> float | None:
     """Return part over whole, or None over nothing."""
     return part / whole if part is not None and whole else None
+
+
+@register.filter
+def duration(value: timedelta | None) -> str:
+    """Show a duration as a person says it: "40 s", "3 min", "2 h 5 min"."""
+    if value is None:
+        return NO_RATE
+    seconds = round(value.total_seconds())
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min" if minutes % 60 else f"{minutes // 60} h"

@@ -11,7 +11,7 @@ import time
 
 import pytest
 from django.conf import settings
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.db import connections
 
@@ -94,7 +94,11 @@ def _enrol(page, shots: str = "") -> str:
 @pytest.mark.django_db(transaction=True)
 def test_a_marketer_goes_from_template_to_report_in_a_browser(browser, live_server, ses):
     page = browser
-    User.objects.create_superuser("marketer", "marketer@campanile.test", "a long password 42")
+    # A member of the Marketers role, not a superuser: the flow is theirs.
+    marketer = User.objects.create_user(
+        "marketer", "marketer@campanile.test", "a long password 42", is_staff=True
+    )
+    marketer.groups.add(Group.objects.get(name="Marketers"))
     audience = ContactListFactory(name="Everyone")
     for _ in range(3):
         ListMembershipFactory(contact_list=audience)

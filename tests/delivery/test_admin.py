@@ -106,3 +106,43 @@ def test_unconfirmed_emails_show_in_the_status_and_are_re_queued_only_past_a_sta
     fresh.refresh_from_db()
     assert (lost.status, fresh.status) == (Status.PENDING, Status.UNKNOWN)
     assert "admin" in lost.last_error
+
+
+def test_scheduling_lands_on_progress_which_follows_the_campaign_live_until_its_report(admin_client, ses):
+    from delivery import services as delivery_services
+    from tests.factories import sendable_campaign
+
+    campaign = sendable_campaign(contacts=3)
+    progress_url = reverse("admin:campaigns_campaign_progress", args=[campaign.pk])
+
+    scheduled = admin_client.post(reverse("admin:campaigns_campaign_schedule_confirm", args=[campaign.pk]))
+
+    assert scheduled["Location"] == progress_url
+    page = admin_client.get(progress_url).content.decode()
+    assert "Scheduled" in page
+    assert 'hx-trigger="every 3s"' in page  # Polls while scheduled, not only while sending.
+    assert 'id="campaign-tabs"' in page
+
+    for campaign_id in delivery_services.delivery_tick():
+        delivery_services.campaign_send(campaign=Campaign.objects.get(pk=campaign_id), budget_seconds=10)
+    poll = admin_client.get(progress_url, HTTP_HX_REQUEST="true").content.decode()
+
+    assert "<html" not in poll  # The figures part alone.
+    assert "Completed" in poll
+    assert "3 of 3 emails" in poll
+    assert "hx-get" not in poll  # Done: the page stops polling…
+    assert reverse("admin:campaigns_campaign_report", args=[campaign.pk]) in poll  # …and leads on.
+
+
+def test_progress_says_how_much_is_left_and_when_it_will_be_done_at_the_rate_it_sends():
+    from delivery.selectors import campaign_progress
+
+    campaign = CampaignFactory(status=Campaign.Status.SENDING)
+    counts = {"sent": 30, "failed": 2, "pending": 60, "sending": 8}
+
+    progress = campaign_progress(campaign=campaign, counts=counts, rate=10.0)
+
+    assert (progress["total"], progress["done"], progress["left"]) == (100, 32, 68)
+    assert progress["share"] == 0.32
+    assert progress["eta"].total_seconds() == 7  # 68 left at 10 a second.
+    assert campaign_progress(campaign=campaign, counts=counts, rate=None)["eta"] is None

@@ -1,0 +1,20 @@
+from datetime import timedelta
+
+import pytest
+
+from core.templatetags.campanile import duration, percent
+
+
+@pytest.mark.parametrize(
+    ("rate", "shown"),
+    [(None, "—"), (0, "0.0%"), (0.25, "25.0%"), (1 / 3, "33.3%"), (0.0004, "0.04%"), (0.001, "0.10%")],
+)
+def test_a_rate_reads_as_a_percentage_and_a_small_one_keeps_its_digits(rate, shown):
+    assert percent(rate) == shown
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"), [(40, "40 s"), (200, "3 min"), (7500, "2 h 5 min"), (7200, "2 h")]
+)
+def test_a_duration_reads_as_a_person_says_it(seconds, shown):
+    assert duration(timedelta(seconds=seconds)) == shown
