@@ -376,6 +376,10 @@ class CampaignAdminBase(ModelAdmin):
         extra_context = {
             **(extra_context or {}),
             **(self._tabs_context(campaign, "overview") if campaign is not None else {}),
+            # What is still missing before it can go: shown while it is a draft.
+            "checklist": selectors.campaign_checklist(campaign=campaign)
+            if campaign is not None and campaign_is_draft(campaign)
+            else [],
             "transition_buttons": buttons,
             "preview_url": reverse("admin:campaigns_campaign_preview", args=[object_id]),
             "schedule_url": reverse("admin:campaigns_campaign_schedule_confirm", args=[object_id]),

@@ -1,5 +1,6 @@
 """Reads of the audience and campaigns."""
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,9 +17,10 @@ from campaigns.models import (
     ContactList,
     ListMembership,
     Suppression,
+    Template,
     email_normalize,
 )
-from core.addresses import email_canonical, mailbox_canonical
+from core.addresses import email_canonical, mailbox_canonical, mailbox_parse
 
 
 def campaign_list_due(*, now: datetime) -> QuerySet[Campaign]:
@@ -160,3 +162,62 @@ def audience_growth(*, now: datetime, days: int = 30) -> dict:
         "joined": sum(joined.values()),
         "left": sum(left.values()),
     }
+
+
+@dataclass(frozen=True)
+class CheckItem:
+    """One line of a campaign's checklist: what it checks, whether it holds, and what to do."""
+
+    label: str
+    ok: bool
+    detail: str
+    #: Scheduling refuses a campaign whose required items fail; the others are advice.
+    required: bool = True
+
+
+# A template names the page that unsubscribes its reader by this variable.
+_UNSUBSCRIBE_VARIABLE = re.compile(r"{{\s*unsubscribe_url\b")
+
+
+def campaign_checklist(*, campaign: Campaign) -> list[CheckItem]:
+    """Return what a campaign needs before it can be scheduled, each item met or not, in words."""
+    steps = list(campaign.steps.select_related("template").order_by("order"))
+    try:
+        mailbox_parse(campaign.from_email)
+        sender = CheckItem("Sender", True, campaign.from_email)
+    except ValidationError as exc:
+        sender = CheckItem(
+            "Sender", False, " ".join(exc.messages) if campaign.from_email else "No sender yet."
+        )
+    if not campaign.pk or not campaign.lists.exists():
+        audience = CheckItem("Audience", False, "Choose one or more lists.")
+    else:
+        sendable = campaign_audience_breakdown(campaign=campaign)["sendable"]
+        audience = CheckItem(
+            "Audience",
+            sendable > 0,
+            f"{sendable:,} contacts will be mailed."
+            if sendable
+            else "The lists hold nobody who can be mailed.",
+        )
+    if not steps:
+        content = CheckItem("Content", False, "Add a step with its template.")
+    else:
+        content = CheckItem(
+            "Content", True, f"{len(steps)} step(s); first subject: {steps[0].template.subject}"
+        )
+    without_link = [step.order for step in steps if not _unsubscribe_written(step.template)]
+    unsubscribe = CheckItem(
+        "Unsubscribe link",
+        bool(steps) and not without_link,
+        "Every email has one."
+        if steps and not without_link
+        else "Step(s) " + ", ".join(map(str, without_link)) + " show no {{ unsubscribe_url }} link: every "
+        "email carries one-click unsubscribe headers, but readers and inboxes expect a visible link too.",
+        required=False,
+    )
+    return [sender, audience, content, unsubscribe]
+
+
+def _unsubscribe_written(template: Template) -> bool:
+    return any(_UNSUBSCRIBE_VARIABLE.search(part) for part in (template.html_body, template.text_body))
