@@ -51,6 +51,17 @@ def campaigns_step_execution_counts(*, campaign_ids: Iterable[int]) -> dict[int,
     return counts
 
 
+def steps_row_totals(*, step_ids: Iterable[int]) -> dict[int, int]:
+    """Return each step's ledger rows, whatever their status (the tally)."""
+    rows = (
+        LedgerTally.objects.filter(step_id__in=list(step_ids))
+        .order_by()
+        .values_list("step_id")
+        .annotate(total=Sum("n"))
+    )
+    return {step_id: total for step_id, total in rows if total}
+
+
 def ledger_status_totals(*, statuses: Iterable[str]) -> dict[str, int]:
     """Return the number of campaign rows in each of these statuses, load tests left out (the tally)."""
     rows = (
