@@ -263,14 +263,19 @@ class CampaignAdminBase(ModelAdmin):
             {
                 "key": "preview",
                 "label": "Preview & test",
+                "short": "Preview",
                 "url": reverse("admin:campaigns_campaign_preview", args=[campaign.pk]),
             },
         ]
 
     def _tabs_context(self, campaign: Campaign, active: str) -> dict:
         tabs = self.campaign_tabs(campaign)
+        # A page within a tab (the test send, within Preview & test) is a second row under it.
+        main = [tab for tab in tabs if not tab.get("within")]
+        inner = [tab for tab in tabs if tab.get("within") == active]
         return {
-            "campaign_tabs": tabs,
+            "campaign_tabs": main,
+            "campaign_subtabs": [tab for tab in main if tab["key"] == active] + inner if inner else [],
             "tab_urls": {tab["key"]: tab["url"] for tab in tabs},
             "active_tab": active,
         }

@@ -206,14 +206,6 @@ class CampaignDeliveryMixin(_CampaignAdmin):
             *super().get_urls(),
         ]
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = {
-            **(extra_context or {}),
-            "test_url": reverse("admin:campaigns_campaign_test_send", args=[object_id]),
-            "progress_url": reverse("admin:campaigns_campaign_progress", args=[object_id]),
-        }
-        return super().change_view(request, object_id, form_url, extra_context)
-
     def test_send_view(self, request, object_id):
         """Send one step, rendered for a chosen contact, to a few addresses now (POST)."""
         campaign = self._campaign_or_404(request, object_id, change=True)
@@ -254,6 +246,12 @@ class CampaignDeliveryMixin(_CampaignAdmin):
     def campaign_tabs(self, campaign: Campaign) -> list[dict[str, str]]:
         return [
             *super().campaign_tabs(campaign),
+            {
+                "key": "test",
+                "label": "Send a test",
+                "url": reverse("admin:campaigns_campaign_test_send", args=[campaign.pk]),
+                "within": "preview",
+            },
             {
                 "key": "progress",
                 "label": "Progress",

@@ -294,11 +294,6 @@ class CampaignReportMixin(_CampaignAdmin):
         campaign = self._campaign_or_404(request, object_id)
         return _csv_response(campaign_event_rows(campaign=campaign), f"campaign-{campaign.pk}-events.csv")
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        report_url = reverse("admin:campaigns_campaign_report", args=[object_id])
-        extra_context = {**(extra_context or {}), "report_url": report_url}
-        return super().change_view(request, object_id, form_url, extra_context)
-
 
 @admin.register(SendEventsCheck)
 class SendEventsCheckAdmin(ModelAdmin):
