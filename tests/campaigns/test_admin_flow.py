@@ -96,10 +96,9 @@ def test_the_preview_frame_takes_the_emails_styles_and_images_but_never_a_script
     # expressions, never run an inline script) nor in the sandbox, which allows nothing.
     assert policy["script-src"] == "'self' 'unsafe-eval'"
     assert re.search(r"<iframe sandbox title=", response.content.decode())
-    # Every other page keeps inline <style> elements to the nonce.
+    # Every other page keeps inline <style> elements to the nonce (when it has any): never unsafe-inline.
     other = _policy(admin_client.get(_url("change", campaign))["Content-Security-Policy"])
     assert "unsafe-inline" not in other["style-src"]
-    assert "nonce-" in other["style-src"]
 
 
 def test_scheduling_goes_through_a_dry_run_and_a_confirmation(admin_client, campaign):
