@@ -113,6 +113,16 @@ def _bulk_action(action: str):
     return admin.action(description=f"{verb} selected campaigns", permissions=["change"])(run)
 
 
+def campaign_tab(campaign: Campaign, key: str, label: str, page: str, **more: str) -> dict[str, str]:
+    """Return one of a campaign's tabs: its key, label and the URL of its admin page (`page`)."""
+    return {
+        "key": key,
+        "label": label,
+        "url": reverse(f"admin:campaigns_campaign_{page}", args=[campaign.pk]),
+        **more,
+    }
+
+
 class AudienceListsField(forms.ModelMultipleChoiceField):
     """The campaign's lists as ticks, each with how many it would mail: an audience picked by size."""
 
@@ -255,17 +265,8 @@ class CampaignAdminBase(ModelAdmin):
     def campaign_tabs(self, campaign: Campaign) -> list[dict[str, str]]:
         """Return the campaign's pages as tabs; the admins of delivery and tracking add theirs."""
         return [
-            {
-                "key": "overview",
-                "label": "Overview",
-                "url": reverse("admin:campaigns_campaign_change", args=[campaign.pk]),
-            },
-            {
-                "key": "preview",
-                "label": "Preview & test",
-                "short": "Preview",
-                "url": reverse("admin:campaigns_campaign_preview", args=[campaign.pk]),
-            },
+            campaign_tab(campaign, "overview", "Overview", "change"),
+            campaign_tab(campaign, "preview", "Preview & test", "preview", short="Preview"),
         ]
 
     def _tabs_context(self, campaign: Campaign, active: str) -> dict:

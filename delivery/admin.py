@@ -13,6 +13,7 @@ from django.utils.html import format_html, format_html_join
 from unfold.admin import ModelAdmin
 
 from campaigns import selectors as campaign_selectors
+from campaigns.admin_campaigns import campaign_tab
 from campaigns.admin_filters import MarketerRelatedFilter
 from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign
@@ -246,17 +247,8 @@ class CampaignDeliveryMixin(_CampaignAdmin):
     def campaign_tabs(self, campaign: Campaign) -> list[dict[str, str]]:
         return [
             *super().campaign_tabs(campaign),
-            {
-                "key": "test",
-                "label": "Send a test",
-                "url": reverse("admin:campaigns_campaign_test_send", args=[campaign.pk]),
-                "within": "preview",
-            },
-            {
-                "key": "progress",
-                "label": "Progress",
-                "url": reverse("admin:campaigns_campaign_progress", args=[campaign.pk]),
-            },
+            campaign_tab(campaign, "test", "Send a test", "test_send", within="preview"),
+            campaign_tab(campaign, "progress", "Progress", "progress"),
         ]
 
     def scheduled_url(self, campaign: Campaign) -> str:

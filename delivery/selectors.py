@@ -12,18 +12,22 @@ from core.models import MetricSnapshot
 from delivery.models import LedgerTally, SendingHold, StepExecution
 
 
-def step_tallies(*, campaign: Campaign) -> dict[int, dict[str, int]]:
-    """Return a campaign's ledger rows per step and status, read from the tally, not the ledger."""
+def _tally_by_step_and_status(step_ids) -> Iterable[tuple[int, str, int]]:
+    """Yield (step, status, rows) from the ledger's tally, for the steps given (ids or a subquery)."""
     rows = (
-        LedgerTally.objects.filter(step_id__in=campaign.steps.values("pk"))
+        LedgerTally.objects.filter(step_id__in=step_ids)
         .order_by()
         .values_list("step_id", "status")
         .annotate(total=Sum("n"))
     )
+    return ((step_id, status, total) for step_id, status, total in rows if total)
+
+
+def step_tallies(*, campaign: Campaign) -> dict[int, dict[str, int]]:
+    """Return a campaign's ledger rows per step and status, read from the tally, not the ledger."""
     counts: dict[int, dict[str, int]] = {}
-    for step_id, status, total in rows:
-        if total:
-            counts.setdefault(step_id, {})[status] = total
+    for step_id, status, total in _tally_by_step_and_status(campaign.steps.values("pk")):
+        counts.setdefault(step_id, {})[status] = total
     return counts
 
 
@@ -37,17 +41,10 @@ def campaigns_step_execution_counts(*, campaign_ids: Iterable[int]) -> dict[int,
     campaign_of = dict(
         CampaignStep.objects.filter(campaign_id__in=list(campaign_ids)).values_list("pk", "campaign_id")
     )
-    rows = (
-        LedgerTally.objects.filter(step_id__in=list(campaign_of))
-        .order_by()
-        .values_list("step_id", "status")
-        .annotate(total=Sum("n"))
-    )
     counts: dict[int, dict[str, int]] = {}
-    for step_id, status, total in rows:
-        if total:
-            by_status = counts.setdefault(campaign_of[step_id], {})
-            by_status[status] = by_status.get(status, 0) + total
+    for step_id, status, total in _tally_by_step_and_status(list(campaign_of)):
+        by_status = counts.setdefault(campaign_of[step_id], {})
+        by_status[status] = by_status.get(status, 0) + total
     return counts
 
 

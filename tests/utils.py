@@ -79,3 +79,15 @@ def database_down():
     finally:
         connection.close()
         connection.settings_dict["PORT"] = port
+
+
+def role_client(role: str):
+    """Return a test client logged in as a new staff member of this role (a group: console/roles.py)."""
+    from django.contrib.auth.models import Group, User
+    from django.test import Client
+
+    user = User.objects.create_user(username=role.lower(), password="pw", is_staff=True)
+    user.groups.add(Group.objects.get(name=role))
+    client = Client()
+    staff_login(client, user)
+    return client

@@ -11,6 +11,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
+from campaigns.admin_campaigns import campaign_tab
 from core.charts import svg_time_bars
 from core.templatetags.campanile import percent
 from delivery.compose import configuration_set_of
@@ -246,14 +247,7 @@ class CampaignReportMixin(_CampaignAdmin):
         ]
 
     def campaign_tabs(self, campaign):
-        return [
-            *super().campaign_tabs(campaign),
-            {
-                "key": "report",
-                "label": "Report",
-                "url": reverse("admin:campaigns_campaign_report", args=[campaign.pk]),
-            },
-        ]
+        return [*super().campaign_tabs(campaign), campaign_tab(campaign, "report", "Report", "report")]
 
     def report_view(self, request, object_id):
         """Show a campaign's totals, rates, per-step and per-link numbers, and hourly charts."""

@@ -3,11 +3,10 @@
 import re
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.urls import reverse
 
-from tests.utils import staff_login
+from tests.utils import role_client
 
 pytestmark = pytest.mark.django_db
 
@@ -31,14 +30,6 @@ ENGINE_INTERNALS = [
 ]
 
 
-def _staff(role: str) -> Client:
-    user = User.objects.create_user(username=role.lower(), password="pw", is_staff=True)
-    user.groups.add(Group.objects.get(name=role))
-    client = Client()
-    staff_login(client, user)
-    return client
-
-
 def _sidebar(page: str) -> tuple[list[str], list[str]]:
     """Return the sidebar's group titles and its links, as the page shows them."""
     sidebar = page[page.index('id="nav-sidebar-apps"') : page.index('id="main"')]
@@ -46,45 +37,50 @@ def _sidebar(page: str) -> tuple[list[str], list[str]]:
     return groups, re.findall(r'<a href="(/admin/[^"]*)"', sidebar)
 
 
+def _sidebar_of(role: str, *, shows: tuple[str, ...]) -> tuple[Client, list[str], list[str]]:
+    """Return a client of this role and its sidebar's groups and links, after checking the sidebar
+    shows these pages and that every page it offers opens for that role."""
+    client = role_client(role)
+    groups, hrefs = _sidebar(client.get(reverse("admin:index")).content.decode())
+    for url_name in shows:
+        assert reverse(url_name) in hrefs
+    for href in set(hrefs):
+        assert client.get(href).status_code == 200, href
+    return client, groups, hrefs
+
+
 @pytest.mark.parametrize("url_name", ENGINE_INTERNALS)
 def test_a_marketer_reaches_no_engine_internal_nor_beats_schedule(url_name):
-    assert _staff("Marketers").get(reverse(url_name)).status_code == 403
+    assert role_client("Marketers").get(reverse(url_name)).status_code == 403
 
 
 def test_the_sidebar_groups_pages_by_task_and_shows_a_marketer_only_what_a_marketer_opens():
-    client = _staff("Marketers")
-    page = client.get(reverse("admin:index")).content.decode()
-    groups, hrefs = _sidebar(page)
+    _client, groups, hrefs = _sidebar_of(
+        "Marketers",
+        shows=(
+            "admin:index",
+            "admin:campaigns_campaign_changelist",
+            "admin:delivery_stepexecution_changelist",
+            "admin:campaigns_contact_changelist",
+            "admin:campaigns_contactlist_changelist",
+            "admin:campaigns_template_changelist",
+            "admin:tracking_alert_changelist",
+        ),
+    )
     assert groups == ["Campaigns", "Audience", "Content", "Deliverability", "Settings"]
     for url_name in ENGINE_INTERNALS:
         assert reverse(url_name) not in hrefs
-    for url_name in (
-        "admin:index",
-        "admin:campaigns_campaign_changelist",
-        "admin:delivery_stepexecution_changelist",
-        "admin:campaigns_contact_changelist",
-        "admin:campaigns_contactlist_changelist",
-        "admin:campaigns_template_changelist",
-        "admin:tracking_alert_changelist",
-    ):
-        assert reverse(url_name) in hrefs
-    # Every page the sidebar offers opens for the person it is offered to.
-    for href in set(hrefs):
-        assert client.get(href).status_code == 200, href
 
 
 def test_operators_find_the_engine_under_deliverability_and_settings_and_beat_stays_read_only():
-    client = _staff("Administrators")
-    page = client.get(reverse("admin:index")).content.decode()
-    _groups, hrefs = _sidebar(page)
-    for url_name in (
-        "admin:delivery_sendinghold_changelist",
-        "admin:tracking_snsmessage_changelist",
-        "admin:django_celery_beat_periodictask_changelist",
-        "admin:core_apikey_changelist",
-    ):
-        assert reverse(url_name) in hrefs
-    for href in set(hrefs):
-        assert client.get(href).status_code == 200, href
-    beat = client.get(reverse("admin:django_celery_beat_periodictask_changelist")).content.decode()
-    assert reverse("admin:django_celery_beat_periodictask_add") not in beat
+    client, _groups, _hrefs = _sidebar_of(
+        "Administrators",
+        shows=(
+            "admin:delivery_sendinghold_changelist",
+            "admin:tracking_snsmessage_changelist",
+            "admin:django_celery_beat_periodictask_changelist",
+            "admin:core_apikey_changelist",
+        ),
+    )
+    page = client.get(reverse("admin:django_celery_beat_periodictask_changelist"))
+    assert reverse("admin:django_celery_beat_periodictask_add") not in page.content.decode()

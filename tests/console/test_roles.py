@@ -9,17 +9,9 @@ from campaigns import services
 from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign, CampaignAudit
 from tests.factories import sendable_campaign
-from tests.utils import staff_login
+from tests.utils import role_client, staff_login
 
 pytestmark = pytest.mark.django_db
-
-
-def _staff(role: str) -> Client:
-    user = User.objects.create_user(username=role.lower(), password="pw", is_staff=True)
-    user.groups.add(Group.objects.get(name=role))
-    client = Client()
-    staff_login(client, user)
-    return client
 
 
 @pytest.mark.parametrize(
@@ -39,13 +31,13 @@ def _staff(role: str) -> Client:
     ],
 )
 def test_each_role_reaches_what_it_needs_and_no_more(url_name, marketer, administrator):
-    assert _staff("Marketers").get(reverse(url_name)).status_code == marketer
-    assert _staff("Administrators").get(reverse(url_name)).status_code == administrator
+    assert role_client("Marketers").get(reverse(url_name)).status_code == marketer
+    assert role_client("Administrators").get(reverse(url_name)).status_code == administrator
 
 
 def test_a_marketer_moves_campaigns_and_the_trail_says_who(settings):
     campaign = sendable_campaign()
-    client = _staff("Marketers")
+    client = role_client("Marketers")
     response = client.post(
         reverse("admin:campaigns_campaign_transition", args=[campaign.pk, "schedule"]), follow=True
     )
@@ -96,7 +88,7 @@ def test_retrying_failed_rows_needs_the_right_to_change_campaigns():
     staff_login(client, viewer)
     assert client.post(url, data).status_code == 403
     assert StepExecution.objects.get(pk=failed.pk).status == "failed"
-    _staff("Marketers").post(url, data)
+    role_client("Marketers").post(url, data)
     assert StepExecution.objects.get(pk=failed.pk).status == "pending"
 
 
@@ -122,7 +114,7 @@ def test_a_group_changed_by_hand_is_put_back_at_the_next_migrate():
 
 def test_an_administrator_can_neither_become_superuser_nor_touch_a_superusers_password():
     boss = User.objects.create_superuser(username="boss", password="boss-password")
-    client = _staff("Administrators")
+    client = role_client("Administrators")
     me = User.objects.get(username="administrators")
 
     change = client.post(
@@ -172,7 +164,7 @@ def test_only_a_superuser_changes_or_removes_an_entry_of_beats_schedule():
 
     every_minute = IntervalSchedule.objects.create(every=60, period=IntervalSchedule.SECONDS)
     task = PeriodicTask.objects.create(name="campaign 4 recurrence", task="x", interval=every_minute)
-    administrator = _staff("Administrators")
+    administrator = role_client("Administrators")
     change = reverse("admin:django_celery_beat_periodictask_change", args=[task.pk])
     page = administrator.get(change)
     assert page.status_code == 200
@@ -189,7 +181,7 @@ def test_an_administrator_gets_none_of_beats_list_actions(action):
 
     every_minute = IntervalSchedule.objects.create(every=60, period=IntervalSchedule.SECONDS)
     task = PeriodicTask.objects.create(name="apply bounces", task="x", interval=every_minute)
-    administrator = _staff("Administrators")
+    administrator = role_client("Administrators")
     url = reverse("admin:django_celery_beat_periodictask_changelist")
     assert f'value="{action}"' not in administrator.get(url).content.decode()
     administrator.post(url, {"action": action, "_selected_action": [task.pk], "index": 0})
