@@ -71,3 +71,20 @@ def test_the_contact_page_shows_its_timeline_of_steps_and_events(admin_client):
         "Left the sequence: bounced.",
     ):
         assert text in page, text
+
+
+def test_the_opens_and_clicks_list_names_each_campaign_and_each_clicked_address(admin_client):
+    from delivery.models import TrackedLink
+    from tests.factories import StepExecutionFactory, TrackingEventFactory
+    from tracking.models import TrackingEvent
+
+    row = StepExecutionFactory(step__campaign__name="Spring sale")
+    link = TrackedLink.objects.create(step=row.step, url="https://shop.example/spring")
+    TrackingEventFactory(type=TrackingEvent.Type.CLICK, step_execution=row, raw={"link_id": link.pk})
+    TrackingEventFactory(type=TrackingEvent.Type.OPEN, step_execution=row, is_machine=True)
+
+    page = admin_client.get(reverse("admin:tracking_trackingevent_changelist")).content.decode()
+
+    assert "Spring sale" in page
+    assert "https://shop.example/spring" in page
+    assert "Yes (proxy or scanner)" in page
