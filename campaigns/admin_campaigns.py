@@ -17,7 +17,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from unfold.admin import ModelAdmin, TabularInline
-from unfold.widgets import UnfoldAdminCheckboxSelectMultiple
+from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
 from campaigns import selectors, services
 from campaigns.admin_filters import LoadTestFilter
@@ -220,7 +220,7 @@ class CampaignAdminBase(ModelAdmin):
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if db_field.name == "lists":
-            kwargs["widget"] = UnfoldAdminCheckboxSelectMultiple
+            kwargs["widget"] = UnfoldAdminCheckboxSelectMultipleWidget
             kwargs["form_class"] = AudienceListsField
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
