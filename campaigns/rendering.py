@@ -22,7 +22,7 @@ from campaigns.models import (
 )
 from campaigns.render_limits import BudgetContext, RenderBudget, template_measure, template_source_check
 from campaigns.render_sandbox import Stopped, render_sandbox
-from core.html import html_end_tags_drop, html_xml_declaration_drop
+from core.html import html_end_tags_drop, html_unshown_drop, html_xml_declaration_drop
 
 # A private engine: templates written in the admin see only the context we hand them, never the
 # project's template dirs or loaders, and a missing variable renders as an empty string.
@@ -83,13 +83,9 @@ def _text_from_html(html: str) -> str:
 
 _TABLE_TAGS = ("table", "caption", "thead", "tbody", "tfoot", "tr", "td", "th")
 
-# For HTML nested past what a parser reads whole: what shows no words (comments, styles, scripts,
-# templates…), each link's address, any tag. Each pattern takes time in line with the HTML's length
-# (an unclosed part runs to the end once; a tag's search for its href stops at its length bound).
-_HIDDEN_PARTS = re.compile(
-    r"<!--.*?(?:-->|\Z)|<(style|script|template|title|noembed|noframes|textarea)\b.*?(?:</\1\s*>|\Z)",
-    re.IGNORECASE | re.DOTALL,
-)
+# For HTML nested past what a parser reads whole: each link's address, and any tag (what shows
+# no words is dropped first, by core.html). Each pattern takes time in line with the HTML's length
+# (a tag's search for its href stops at its length bound).
 _LINK_OPEN = re.compile(
     r"""<a\b[^>]{0,2000}?\bhref\s*=\s*(?:"([^"]*)"|'([^']*)')[^>]{0,2000}>""", re.IGNORECASE
 )
@@ -98,7 +94,7 @@ _ANY_TAG = re.compile(r"<[^<>]*>")
 
 def _text_of_markup(html: str) -> str:
     """Return the words of HTML no parser reads whole, each link's address after its opening tag."""
-    text = _HIDDEN_PARTS.sub(" ", html)
+    text = html_unshown_drop(html)
     text = _LINK_OPEN.sub(lambda link: f" ({link.group(1) or link.group(2) or ''}) ", text)
     return " ".join(html_unescape(_ANY_TAG.sub(" ", text)).split())
 

@@ -14,7 +14,7 @@ from django.utils.translation import ngettext
 from campaigns.models import Campaign
 from campaigns.selectors import audience_growth
 from delivery import selectors as delivery_selectors
-from delivery.models import StepExecution
+from delivery.models import SendingHold, StepExecution
 from tracking.models import Alert
 from tracking.reputation import sending_health
 from tracking.selectors import campaigns_figures
@@ -36,11 +36,10 @@ def home_campaigns(*, limit: int = RECENT_CAMPAIGNS) -> list[dict]:
     return [{"campaign": campaign, **figures[campaign.pk]} for campaign in campaigns]
 
 
-def home_attention(*, request: HttpRequest, now: datetime) -> list[dict]:
+def home_attention(*, request: HttpRequest, hold: SendingHold | None) -> list[dict]:
     """Return what needs someone's attention, each with a link where this person may follow it."""
     user = request.user
     items = []
-    hold = delivery_selectors.sending_hold_active(now=now)
     if hold is not None:
         until = date_format(timezone.localtime(hold.until), "DATETIME_FORMAT") if hold.until else None
         items.append(
@@ -106,12 +105,11 @@ def home_dashboard(*, request: HttpRequest, now: datetime | None = None) -> dict
     """Return everything the home page shows."""
     now = now or timezone.now()
     audience = audience_growth(now=now)
-    board = delivery_selectors.delivery_dashboard(now=now, minutes=15)
-    quota_used = (
-        board["quota_used"] / board["quota_max"]
-        if board["quota_max"] and board["quota_used"] is not None
-        else None
-    )
+    # The quota only: the delivery dashboard's other figures (per-minute series, the queue, a
+    # count of failed rows) are its own page's cost, not the home page's.
+    quota = delivery_selectors.ses_quota()
+    used, most = quota["quota_used"], quota["quota_max"]
+    hold = delivery_selectors.sending_hold_active(now=now)
     return {
         "home_campaigns": home_campaigns(),
         "home_audience": audience,
@@ -125,9 +123,13 @@ def home_dashboard(*, request: HttpRequest, now: datetime | None = None) -> dict
             }
         ),
         "home_health": sending_health(now=now),
-        "home_quota": {"used": board["quota_used"], "max": board["quota_max"], "share": quota_used},
-        "home_hold": board["hold"],
-        "home_attention": home_attention(request=request, now=now),
+        "home_quota": {
+            "used": used,
+            "max": most,
+            "share": used / most if most and used is not None else None,
+        },
+        "home_hold": hold,
+        "home_attention": home_attention(request=request, hold=hold),
     }
 
 

@@ -28,3 +28,67 @@ _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 def html_xml_declaration_drop(html: str) -> str:
     """Return the HTML without the XML declaration that may open it."""
     return _XML_DECLARATION.sub("", html, count=1)
+
+
+# What no reader sees as words or links: an HTML comment ("<!-->" and "--!>" close one, as
+# browsers read them), a bogus comment ("<?…>", "<![CDATA[…>"), elements a browser reads as raw
+# text, and everything after <plaintext>, which nothing closes. Each opener with what closes it.
+_RAW_TEXT = ("style", "script", "textarea", "title", "xmp", "iframe", "noembed", "noframes")
+# A <template>'s content is parsed but never shown.
+_INERT = ("template",)
+_UNSHOWN: dict[str, tuple[str, ...]] = {
+    "<!--": ("-->", "--!>"),
+    "<?": (">",),
+    "<![": (">",),
+    **{f"<{name}": (f"</{name}",) for name in (*_RAW_TEXT, *_INERT)},
+    "<plaintext": (),
+}
+# HTML's blanks (tab, line feed, form feed, return, space), not Unicode's.
+HTML_BLANK = "\t\n\f\r "
+
+
+class _Finder:
+    """The next place of each of a few strings in a text, each looked for again only once passed:
+    however many times it is asked, the text is read once per string."""
+
+    def __init__(self, lowered: str):
+        self.lowered = lowered
+        self.at: dict[str, int] = {}
+
+    def find(self, needle: str, start: int) -> int:
+        at = self.at.get(needle)
+        if at is None or (at != -1 and at < start):
+            at = self.at[needle] = self.lowered.find(needle, start)
+        return at
+
+
+def _opener_at(finder: _Finder, opener: str, start: int) -> int:
+    """Return where the opener next starts a comment, style or script ("<scripts>" does not)."""
+    while (at := finder.find(opener, start)) != -1:
+        after = finder.lowered[at + len(opener) : at + len(opener) + 1]
+        if not opener[1].isalpha() or after in ("", ">", "/") or after in HTML_BLANK:
+            return at
+        start = at + 1
+    return -1
+
+
+def html_unshown_drop(shown: str) -> str:
+    """Return the HTML without what no reader sees (comments, styles, scripts, templates…; see
+    _UNSHOWN), in one pass, whatever it holds."""
+    finder = _Finder(shown.lower())
+    pieces, position = [], 0
+    while live := [(at, o) for o in _UNSHOWN if (at := _opener_at(finder, o, position)) != -1]:
+        start, opener = min(live)
+        pieces.append(shown[position:start])
+        ends = [
+            (at + len(closer), closer)
+            for closer in _UNSHOWN[opener]
+            if (at := finder.find(closer, start + 2)) != -1
+        ]
+        if not ends:
+            return "".join(pieces)  # Unclosed: the rest is the comment's (or the style's).
+        position, closer = min(ends)
+        if not closer.endswith(">"):  # "</style" ends at its ">".
+            position = shown.find(">", position) + 1 or len(shown)
+    pieces.append(shown[position:])
+    return "".join(pieces)

@@ -37,26 +37,30 @@ def step_execution_counts(*, campaign: Campaign) -> dict[str, int]:
 
 
 def campaigns_step_execution_counts(*, campaign_ids: Iterable[int]) -> dict[int, dict[str, int]]:
-    """Return the number of ledger rows in each status for each campaign, in one query."""
-    campaign_of = dict(
-        CampaignStep.objects.filter(campaign_id__in=list(campaign_ids)).values_list("pk", "campaign_id")
+    """Return the number of ledger rows in each status for each campaign (campaigns_ledger)."""
+    return {pk: ledger["by_status"] for pk, ledger in campaigns_ledger(campaign_ids=campaign_ids).items()}
+
+
+def campaigns_ledger(*, campaign_ids: Iterable[int]) -> dict[int, dict]:
+    """Return each campaign's ledger rows by status (`by_status`) and its `recipients`: its first
+    step's rows, whatever became of them (every contact starts there; a drip's later steps hold the
+    same people again). From the tally, in two queries however many campaigns."""
+    campaign_of: dict[int, int] = {}
+    first: dict[int, tuple[int, int]] = {}  # Campaign: (order, step id) of its first step.
+    steps = CampaignStep.objects.filter(campaign_id__in=list(campaign_ids)).values_list(
+        "pk", "campaign_id", "order"
     )
-    counts: dict[int, dict[str, int]] = {}
+    for step_id, campaign_id, order in steps:
+        campaign_of[step_id] = campaign_id
+        if campaign_id not in first or order < first[campaign_id][0]:
+            first[campaign_id] = (order, step_id)
+    ledger: dict[int, dict] = {pk: {"by_status": {}, "recipients": 0} for pk in first}
     for step_id, status, total in _tally_by_step_and_status(list(campaign_of)):
-        by_status = counts.setdefault(campaign_of[step_id], {})
-        by_status[status] = by_status.get(status, 0) + total
-    return counts
-
-
-def steps_row_totals(*, step_ids: Iterable[int]) -> dict[int, int]:
-    """Return each step's ledger rows, whatever their status (the tally)."""
-    rows = (
-        LedgerTally.objects.filter(step_id__in=list(step_ids))
-        .order_by()
-        .values_list("step_id")
-        .annotate(total=Sum("n"))
-    )
-    return {step_id: total for step_id, total in rows if total}
+        entry = ledger[campaign_of[step_id]]
+        entry["by_status"][status] = entry["by_status"].get(status, 0) + total
+        if first[campaign_of[step_id]][1] == step_id:
+            entry["recipients"] += total
+    return ledger
 
 
 def ledger_status_totals(*, statuses: Iterable[str]) -> dict[str, int]:
@@ -152,6 +156,18 @@ def ledger_queue_depth() -> dict[tuple[str, str], int]:
     return depth
 
 
+def ses_quota(*, stored: dict | None = None) -> dict:
+    """Return SES's daily quota as the workers last read it: `quota_max` and `quota_used` (None
+    until read). From the fleet's stored metrics (`stored`, read here unless given)."""
+    from delivery import metrics
+
+    stored = fleet.metrics_read() if stored is None else stored
+    return {
+        "quota_max": stored.get(fleet.series_name(metrics.QUOTA_MAX.name)),
+        "quota_used": stored.get(fleet.series_name(metrics.QUOTA_USED.name)),
+    }
+
+
 def delivery_dashboard(*, now: datetime | None = None, minutes: int = 60) -> dict:
     """Return what the delivery dashboard shows: per-minute flows over the last `minutes`, SES call
     times, the limiter and quota, the queue, failed rows and the hold."""
@@ -185,8 +201,7 @@ def delivery_dashboard(*, now: datetime | None = None, minutes: int = 60) -> dic
         "latency_p50": fleet.histogram_quantile(recent, metrics.SES_SECONDS.name, 0.5),
         "latency_p95": fleet.histogram_quantile(recent, metrics.SES_SECONDS.name, 0.95),
         "send_rate": stored.get(fleet.series_name(metrics.SEND_RATE.name)),
-        "quota_max": stored.get(fleet.series_name(metrics.QUOTA_MAX.name)),
-        "quota_used": stored.get(fleet.series_name(metrics.QUOTA_USED.name)),
+        **ses_quota(stored=stored),
         "queue": ledger_queue_depth(),
         "failed": StepExecution.objects.filter(status=StepExecution.Status.FAILED).count(),
         "hold": sending_hold_active(now=now),

@@ -6,6 +6,7 @@ made for one kind of link is worthless for another.
 """
 
 import base64
+import functools
 import hashlib
 from uuid import UUID
 
@@ -39,13 +40,18 @@ def step_execution_token_read(*, token: str, purpose: str) -> UUID | None:
 
 def _sealer() -> MultiFernet:
     """Return the unsubscribe links' encryption, a key per secret key (the fallbacks still open theirs)."""
-    keys = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    return _sealer_of(settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS)
+
+
+@functools.lru_cache(maxsize=4)
+def _sealer_of(*secrets: str) -> MultiFernet:
+    # Built once per set of keys, not for every email's link.
     return MultiFernet(
         [
             Fernet(
                 base64.urlsafe_b64encode(hashlib.sha256(f"campanile.{UNSUBSCRIBE}:{key}".encode()).digest())
             )
-            for key in keys
+            for key in secrets
         ]
     )
 

@@ -14,7 +14,7 @@ from html import unescape as html_unescape
 
 from django.template.base import Lexer, TokenType
 
-from core.html import html_end_tags_drop, html_xml_declaration_drop
+from core.html import HTML_BLANK, html_end_tags_drop, html_unshown_drop, html_xml_declaration_drop
 
 # Punctuation right after an address in running text belongs to the sentence ("see https://x."),
 # full-width punctuation too; a closing bracket only when the address opened none for it
@@ -116,77 +116,17 @@ def _written_links(addresses: Iterable[str]) -> WrittenLinks:
     return WrittenLinks(exact=frozenset(exact), prefixes=tuple(sorted(prefixes)))
 
 
-# Where no link reaches a reader: an HTML comment ("<!-->" and "--!>" close one, as browsers
-# read them), a bogus comment ("<?…>", "<![CDATA[…>"), elements a browser reads as text, and
-# everything after <plaintext>, which nothing closes. Each opener with what closes it.
-_RAW_TEXT = ("style", "script", "textarea", "title", "xmp", "iframe", "noembed", "noframes")
-# A <template>'s content is parsed but never shown: no link of it reaches a reader either.
-_INERT = ("template",)
-_UNREAD: dict[str, tuple[str, ...]] = {
-    "<!--": ("-->", "--!>"),
-    "<?": (">",),
-    "<![": (">",),
-    **{f"<{name}": (f"</{name}",) for name in (*_RAW_TEXT, *_INERT)},
-    "<plaintext": (),
-}
 # Any tag: its attributes are read (quoted values skipped whole), so "<a" inside another tag's
 # attribute is no tag. Blanks are HTML's (tab, line feed, form feed, return, space), not
 # Unicode's: "<a\u00a0href=…>" is a tag named "a\u00a0href=…", no link.
-_HTML_BLANK = "\t\n\f\r "
-_ANY_TAG = re.compile(rf"<([A-Za-z][^{_HTML_BLANK}/>]*)")
-_BLANKS = re.compile(rf"[{_HTML_BLANK}/]*")
+_ANY_TAG = re.compile(rf"<([A-Za-z][^{HTML_BLANK}/>]*)")
+_BLANKS = re.compile(rf"[{HTML_BLANK}/]*")
 # One attribute of a tag: a quote opens a value only after "=", as a browser reads it.
 _ATTRIBUTE = re.compile(
-    rf"""([^{_HTML_BLANK}"'>/=]+)(?:[{_HTML_BLANK}]*=[{_HTML_BLANK}]*(?:"([^"]*)"|'([^']*)'|([^{_HTML_BLANK}>"']*)))?"""
+    rf"""([^{HTML_BLANK}"'>/=]+)(?:[{HTML_BLANK}]*=[{HTML_BLANK}]*(?:"([^"]*)"|'([^']*)'|([^{HTML_BLANK}>"']*)))?"""
 )
 # A character reference an attribute's value decodes: one with its ";" ("&region=" stays).
 _REFERENCE = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
-
-
-class _Finder:
-    """The next place of each of a few strings in a text, each looked for again only once passed:
-    however many times it is asked, the text is read once per string."""
-
-    def __init__(self, lowered: str):
-        self.lowered = lowered
-        self.at: dict[str, int] = {}
-
-    def find(self, needle: str, start: int) -> int:
-        at = self.at.get(needle)
-        if at is None or (at != -1 and at < start):
-            at = self.at[needle] = self.lowered.find(needle, start)
-        return at
-
-
-def _opener_at(finder: _Finder, opener: str, start: int) -> int:
-    """Return where the opener next starts a comment, style or script ("<scripts>" does not)."""
-    while (at := finder.find(opener, start)) != -1:
-        after = finder.lowered[at + len(opener) : at + len(opener) + 1]
-        if not opener[1].isalpha() or after in ("", ">", "/") or after in _HTML_BLANK:
-            return at
-        start = at + 1
-    return -1
-
-
-def _read_parts(shown: str) -> str:
-    """Return the HTML without its comments, styles and scripts; in one pass, whatever it holds."""
-    finder = _Finder(shown.lower())
-    pieces, position = [], 0
-    while live := [(at, o) for o in _UNREAD if (at := _opener_at(finder, o, position)) != -1]:
-        start, opener = min(live)
-        pieces.append(shown[position:start])
-        ends = [
-            (at + len(closer), closer)
-            for closer in _UNREAD[opener]
-            if (at := finder.find(closer, start + 2)) != -1
-        ]
-        if not ends:
-            return "".join(pieces)  # Unclosed: the rest is the comment's (or the style's).
-        position, closer = min(ends)
-        if not closer.endswith(">"):  # "</style" ends at its ">".
-            position = shown.find(">", position) + 1 or len(shown)
-    pieces.append(shown[position:])
-    return "".join(pieces)
 
 
 def _hrefs(html: str) -> Iterator[str]:
@@ -229,7 +169,7 @@ def html_written_links(source: str) -> WrittenLinks:
     """
     # As the email's HTML is tracked: what follows a closing </body> or </html> is kept.
     shown = html_end_tags_drop(html_xml_declaration_drop(_source_shown(source)))
-    return _written_links(_hrefs(_read_parts(shown)))
+    return _written_links(_hrefs(html_unshown_drop(shown)))
 
 
 @functools.lru_cache(maxsize=64)

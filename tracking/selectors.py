@@ -7,7 +7,7 @@ from typing import Any, cast
 from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce
 
-from campaigns.models import Campaign, CampaignStep, Contact
+from campaigns.models import Campaign, Contact
 from delivery import compose as delivery_compose
 from delivery import selectors as delivery_selectors
 from delivery.models import StepExecution, TrackedLink
@@ -36,8 +36,11 @@ def campaign_outcome_counts(*, campaign: Campaign) -> dict[str, int]:
     return campaigns_outcome_counts(campaign_ids=[campaign.pk])[campaign.pk]
 
 
-def campaigns_outcome_counts(*, campaign_ids: Iterable[int]) -> dict[int, dict[str, int]]:
-    """Return campaign_outcome_counts for each campaign, in two queries however many there are."""
+def campaigns_outcome_counts(
+    *, campaign_ids: Iterable[int], ledger: dict[int, dict] | None = None
+) -> dict[int, dict[str, int]]:
+    """Return campaign_outcome_counts for each campaign, in three queries however many there are
+    (one, given the campaigns' ledger: delivery.selectors.campaigns_ledger)."""
     ids = list(campaign_ids)
     fields = (*ENGAGEMENT_COUNTERS, *OUTCOME_KEYS)
     summed = {
@@ -47,27 +50,27 @@ def campaigns_outcome_counts(*, campaign_ids: Iterable[int]) -> dict[int, dict[s
         .values("step__campaign_id")
         .annotate(**{field: Coalesce(Sum(field), 0) for field in fields})
     }
-    ledger = delivery_selectors.campaigns_step_execution_counts(campaign_ids=ids)
+    ledger = delivery_selectors.campaigns_ledger(campaign_ids=ids) if ledger is None else ledger
     return {
         pk: {
             **{field: summed.get(pk, {}).get(field, 0) for field in fields},
-            "sent": ledger.get(pk, {}).get(Status.SENT, 0),
+            "sent": ledger.get(pk, {}).get("by_status", {}).get(Status.SENT, 0),
         }
         for pk in ids
     }
 
 
 def campaigns_figures(*, campaign_ids: Iterable[int]) -> dict[int, dict]:
-    """Return each campaign's recipients, counts and rates: a list's columns."""
+    """Return each campaign's recipients, counts and rates: a list's columns (three queries)."""
     ids = list(campaign_ids)
-    recipients = campaigns_recipients(campaign_ids=ids)
+    ledger = delivery_selectors.campaigns_ledger(campaign_ids=ids)
     return {
         pk: {
-            "recipients": recipients.get(pk, 0),
+            "recipients": ledger.get(pk, {}).get("recipients", 0),
             "counts": counts,
             "rates": campaign_rates(counts=counts),
         }
-        for pk, counts in campaigns_outcome_counts(campaign_ids=ids).items()
+        for pk, counts in campaigns_outcome_counts(campaign_ids=ids, ledger=ledger).items()
     }
 
 
@@ -77,34 +80,17 @@ def campaign_stats(*, campaign: Campaign) -> dict:
     "unique" counts recipients, "total" counts events; machine opens and clicks (privacy proxies,
     link scanners) are counted apart and left out of the rates.
     """
-    ledger = delivery_selectors.step_execution_counts(campaign=campaign)
-    counts = campaign_outcome_counts(campaign=campaign)
+    ledger = delivery_selectors.campaigns_ledger(campaign_ids=[campaign.pk])
+    counts = campaigns_outcome_counts(campaign_ids=[campaign.pk], ledger=ledger)[campaign.pk]
+    mine = ledger.get(campaign.pk, {"by_status": {}, "recipients": 0})
     return {
-        "recipients": campaign_recipients(campaign=campaign),
-        "ledger": {status: ledger.get(status, 0) for status in Status.values},
+        "recipients": mine["recipients"],
+        "ledger": {status: mine["by_status"].get(status, 0) for status in Status.values},
         **counts,
         "links": campaign_link_clicks(campaign=campaign),
         "rates": campaign_rates(counts=counts),
         "rates_base": rates_base(counts=counts),
     }
-
-
-def campaign_recipients(*, campaign: Campaign) -> int:
-    """Return how many contacts a campaign has reached: its first step's rows, whatever became of
-    them (every contact starts there; a drip's later steps hold the same people again)."""
-    return campaigns_recipients(campaign_ids=[campaign.pk]).get(campaign.pk, 0)
-
-
-def campaigns_recipients(*, campaign_ids: Iterable[int]) -> dict[int, int]:
-    """Return campaign_recipients for each campaign, in two queries however many there are."""
-    first: dict[int, tuple[int, int]] = {}  # Campaign: (order, step id) of its first step.
-    for pk, campaign_id, order in CampaignStep.objects.filter(campaign_id__in=list(campaign_ids)).values_list(
-        "pk", "campaign_id", "order"
-    ):
-        if campaign_id not in first or order < first[campaign_id][0]:
-            first[campaign_id] = (order, pk)
-    rows = delivery_selectors.steps_row_totals(step_ids=[pk for _order, pk in first.values()])
-    return {campaign_id: rows.get(pk, 0) for campaign_id, (_order, pk) in first.items()}
 
 
 def campaign_link_clicks(*, campaign: Campaign) -> list[dict]:
