@@ -8,6 +8,7 @@ from django.http import StreamingHttpResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
@@ -34,8 +35,7 @@ class TrackingEventAdmin(ModelAdmin):
     """Opens, clicks and what SES reported: each with its campaign's name and a click's address."""
 
     list_display = [
-        "type",
-        "kind",
+        "type_shown",
         "occurred_at",
         "recipient",
         "campaign_shown",
@@ -64,10 +64,15 @@ class TrackingEventAdmin(ModelAdmin):
             event.link_url = urls.get(event.raw.get("link_id"), "")
         return changelist
 
+    @admin.display(description="Event", ordering="type")
+    def type_shown(self, obj):
+        """The event, with how Campanile read it where that says more ("Bounce (hard)")."""
+        return f"{obj.get_type_display()} ({obj.kind})" if obj.kind else obj.get_type_display()
+
     @admin.display(description="Campaign")
     def campaign_shown(self, obj):
         row = obj.step_execution
-        return row.step.campaign.name if row is not None and row.step_id else "—"
+        return Truncator(row.step.campaign.name).chars(32) if row is not None and row.step_id else "—"
 
     @admin.display(description="Link")
     def link_shown(self, obj):
@@ -76,7 +81,7 @@ class TrackingEventAdmin(ModelAdmin):
     @admin.display(description="By a machine", ordering="is_machine")
     def machine_shown(self, obj):
         # Words, not the admin's red cross: "no" here is the good news.
-        return "Yes (proxy or scanner)" if obj.is_machine else "—"
+        return "Machine" if obj.is_machine else "—"
 
     def has_add_permission(self, request):
         return False
@@ -264,7 +269,9 @@ class CampaignReportMixin(_CampaignAdmin):
         if not obj.figures["counts"]["sent"]:
             return "—"
         return format_html(
-            '<a href="{}">{}</a>', reverse("admin:campaigns_campaign_report", args=[obj.pk]), _("Report")
+            '<a class="cp-link" href="{}">{}</a>',
+            reverse("admin:campaigns_campaign_report", args=[obj.pk]),
+            _("Report"),
         )
 
     def get_urls(self):

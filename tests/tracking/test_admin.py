@@ -87,4 +87,4 @@ def test_the_opens_and_clicks_list_names_each_campaign_and_each_clicked_address(
 
     assert "Spring sale" in page
     assert "https://shop.example/spring" in page
-    assert "Yes (proxy or scanner)" in page
+    assert ">Machine<" in page
