@@ -72,11 +72,13 @@ class TrackingEventAdmin(ModelAdmin):
     @admin.display(description="Campaign")
     def campaign_shown(self, obj):
         row = obj.step_execution
-        return Truncator(row.step.campaign.name).chars(32) if row is not None and row.step_id else "—"
+        return Truncator(row.step.campaign.name).chars(24) if row is not None and row.step_id else "—"
 
     @admin.display(description="Link")
     def link_shown(self, obj):
-        return getattr(obj, "link_url", "") or "—"
+        # Its start, the whole address on hover: a page of clicks must fit the screen.
+        url = getattr(obj, "link_url", "")
+        return format_html('<span title="{}">{}</span>', url, Truncator(url).chars(36)) if url else "—"
 
     @admin.display(description="By a machine", ordering="is_machine")
     def machine_shown(self, obj):
