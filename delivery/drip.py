@@ -82,6 +82,15 @@ def step_condition(*, step: CampaignStep) -> Q | BaseExpression | None:
     return tests.get(step.condition)
 
 
+#: Why a contact on none of its campaign's lists leaves the sequence (here and at claim time).
+LEFT_THE_LISTS = "left the campaign's lists"
+
+
+def exit_note(reason: str) -> str:
+    """Return the note an exited row keeps: why its contact left the sequence."""
+    return f"Left the sequence: {reason}."
+
+
 def campaign_exits(*, campaign: Campaign) -> list[tuple[Q | Exists, str]]:
     """Return the SQL tests, with their reasons, of contacts who leave the campaign's sequence."""
     steps = list(CampaignStep.objects.filter(campaign=campaign).values_list("pk", flat=True))
@@ -99,7 +108,7 @@ def campaign_exits(*, campaign: Campaign) -> list[tuple[Q | Exists, str]]:
                     )
                 )
             ),
-            "left the campaign's lists",
+            LEFT_THE_LISTS,
         ),
         (Exists(Suppression.objects.filter(email=OuterRef("contact__email"))), "suppressed"),
         (Exists(rows.filter(outcome=Outcome.BOUNCED)), "bounced"),
@@ -166,7 +175,7 @@ def step_advance(*, step: CampaignStep, now: datetime | None = None, full: bool 
             outcomes.append(When(condition, then=Value(Status.PENDING)))
         status = Case(*outcomes, default=Value(Status.SKIPPED if condition is not None else Status.PENDING))
         reason = Case(
-            *[When(test, then=Value(f"Left the sequence: {reason}.")) for test, reason in exits],
+            *[When(test, then=Value(exit_note(reason))) for test, reason in exits],
             default=Value(""),
         )
         columns = ledger_columns(

@@ -205,14 +205,14 @@ def _addresses_refresh(executions: list[StepExecution]) -> None:
 def _left_the_lists(executions: list[StepExecution]) -> set[int]:
     """Return the ids of the rows whose contact is on none of its campaign's lists any more (left
     them on the unsubscribe page, or taken off by staff): its campaign mails them no more."""
-    by_campaign: dict[int, list[StepExecution]] = {}
-    for row in executions:
-        by_campaign.setdefault(row.campaign_step.campaign_id, []).append(row)
+    by_step: dict[int | None, list[StepExecution]] = {}
+    for row in executions:  # By step id (campaign rows all have one): no step is loaded for its campaign.
+        by_step.setdefault(row.step_id, []).append(row)
     gone = set()
-    for campaign_id, rows in by_campaign.items():
+    for step_id, rows in by_step.items():
         members = set(
             ListMembership.objects.filter(
-                contact_id__in=[row.contact_id for row in rows], contact_list__campaigns=campaign_id
+                contact_id__in=[row.contact_id for row in rows], contact_list__campaigns__steps=step_id
             ).values_list("contact_id", flat=True)
         )
         gone |= {row.pk for row in rows if row.contact_id not in members}
@@ -301,7 +301,7 @@ def _send_claimed(*, executions: list[StepExecution], honour_unsubscribe: bool) 
             step_execution_settle(
                 execution=execution,
                 status=Status.EXITED,
-                last_error="Left the sequence: left the campaign's lists.",
+                last_error=drip.exit_note(drip.LEFT_THE_LISTS),
             )
             metrics.EMAILS.inc(outcome="suppressed")
             result.suppressed += 1
