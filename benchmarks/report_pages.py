@@ -240,7 +240,7 @@ def measure(rows: int, args) -> dict[str, float]:
     from campaigns.models import Campaign
     from core.tasks import tallies_compact
     from tracking import engagement
-    from tracking.selectors import campaign_report
+    from tracking.report import campaign_report
 
     connection.close()  # The database was dropped and made again under this connection.
     now = timezone.now()
@@ -275,7 +275,7 @@ def measure(rows: int, args) -> dict[str, float]:
         f"report: {report['recipients']:,} recipients, {report['delivered']:,} delivered, "
         f"{report['bounces_hard']:,} hard / {report['bounces_soft']:,} soft bounces, "
         f"{report['opens_unique']:,} opened, {report['clicks_unique']:,} clicked, "
-        f"{len(report['hourly']['sent'])} hours"
+        f"{len(report['activity']['starts'])} bars of {report['activity']['bucket']}"
     )
     urls = {
         "report page": reverse("admin:campaigns_campaign_report", args=[campaign_id]),

@@ -280,7 +280,7 @@ UNFOLD = {
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,
     "STYLES": ["console.navigation.theme_stylesheet", "console.navigation.console_stylesheet"],
-    "SCRIPTS": ["console.navigation.htmx_config_script"],
+    "SCRIPTS": ["console.navigation.htmx_config_script", "console.navigation.charts_script"],
     "DASHBOARD_CALLBACK": "console.dashboard.dashboard_callback",
     "SIDEBAR": {
         "show_search": False,

@@ -24,7 +24,8 @@ from campaigns.admin import ContactAdminBase
 from campaigns.admin_campaigns import CampaignAdminBase
 from campaigns.models import Campaign, Contact
 from delivery.admin import CampaignDeliveryMixin
-from tracking.admin import CampaignReportMixin, ContactTimelineMixin
+from tracking.admin import ContactTimelineMixin
+from tracking.admin_report import CampaignReportMixin
 
 
 @admin.register(Campaign)

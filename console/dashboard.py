@@ -36,23 +36,31 @@ def home_campaigns(*, limit: int = RECENT_CAMPAIGNS) -> list[dict]:
     return [{"campaign": campaign, **figures[campaign.pk]} for campaign in campaigns]
 
 
+#: The permission each part of the home page needs, as the pages it sums up would ask.
+SEES_CAMPAIGNS = "campaigns.view_campaign"
+SEES_AUDIENCE = "campaigns.view_contact"
+SEES_ALERTS = "tracking.view_alert"
+SEES_SEND_LOG = "delivery.view_stepexecution"
+SEES_HOLDS = "delivery.view_sendinghold"
+
+
 def home_attention(*, request: HttpRequest, hold: SendingHold | None) -> list[dict]:
-    """Return what needs someone's attention, each with a link where this person may follow it."""
+    """Return what needs this person's attention: only what the pages behind it would show them,
+    each with a link where they may follow it."""
     user = request.user
     items = []
-    if hold is not None:
+    if hold is not None and (user.has_perm(SEES_CAMPAIGNS) or user.has_perm(SEES_HOLDS)):
         until = date_format(timezone.localtime(hold.until), "DATETIME_FORMAT") if hold.until else None
         items.append(
             {
                 "text": _("All sending is on hold: %(reason)s") % {"reason": hold.get_reason_display()}
                 + (_(" (until %(until)s)") % {"until": until} if until else ""),
-                "link": reverse("admin:delivery_sendinghold_changelist")
-                if user.has_perm("delivery.view_sendinghold")
-                else "",
+                "link": reverse("admin:delivery_sendinghold_changelist") if user.has_perm(SEES_HOLDS) else "",
                 "level": "danger",
             }
         )
-    for campaign in Campaign.objects.filter(status=Campaign.Status.PAUSED, is_load_test=False).order_by("pk"):
+    paused = Campaign.objects.filter(status=Campaign.Status.PAUSED, is_load_test=False).order_by("pk")
+    for campaign in paused if user.has_perm(SEES_CAMPAIGNS) else ():
         items.append(
             {
                 "text": _("“%(name)s” is paused: %(note)s")
@@ -61,7 +69,7 @@ def home_attention(*, request: HttpRequest, hold: SendingHold | None) -> list[di
                 "level": "warning",
             }
         )
-    alerts = Alert.objects.filter(acknowledged_at__isnull=True).count()
+    alerts = Alert.objects.filter(acknowledged_at__isnull=True).count() if user.has_perm(SEES_ALERTS) else 0
     if alerts:
         items.append(
             {
@@ -73,6 +81,8 @@ def home_attention(*, request: HttpRequest, hold: SendingHold | None) -> list[di
                 "level": "warning",
             }
         )
+    if not user.has_perm(SEES_SEND_LOG):
+        return items
     stuck = delivery_selectors.ledger_status_totals(
         statuses=(StepExecution.Status.FAILED, StepExecution.Status.UNKNOWN)
     )
@@ -102,35 +112,45 @@ def home_attention(*, request: HttpRequest, hold: SendingHold | None) -> list[di
 
 
 def home_dashboard(*, request: HttpRequest, now: datetime | None = None) -> dict:
-    """Return everything the home page shows."""
+    """Return what the home page shows this person: each part only to those who may see the pages
+    it sums up (a staff member without them sees what needs attention that is theirs, if anything)."""
     now = now or timezone.now()
-    audience = audience_growth(now=now)
-    # The quota only: the delivery dashboard's other figures (per-minute series, the queue, a
-    # count of failed rows) are its own page's cost, not the home page's.
-    quota = delivery_selectors.ses_quota()
-    used, most = quota["quota_used"], quota["quota_max"]
+    user = request.user
     hold = delivery_selectors.sending_hold_active(now=now)
-    return {
-        "home_campaigns": home_campaigns(),
-        "home_audience": audience,
-        "home_audience_chart": json.dumps(
-            {
-                "labels": [date_format(day, "M j") for day, _joined, _left in audience["days"]],
-                "datasets": [
-                    {"label": _("Joined"), "data": [joined for _day, joined, _left in audience["days"]]},
-                    {"label": _("Unsubscribed"), "data": [left for _day, _joined, left in audience["days"]]},
-                ],
-            }
-        ),
-        "home_health": sending_health(now=now),
-        "home_quota": {
-            "used": used,
-            "max": most,
-            "share": used / most if most and used is not None else None,
-        },
-        "home_hold": hold,
-        "home_attention": home_attention(request=request, hold=hold),
-    }
+    shown: dict = {"home_attention": home_attention(request=request, hold=hold)}
+    if user.has_perm(SEES_CAMPAIGNS):
+        # The quota only: the delivery dashboard's other figures (per-minute series, the queue, a
+        # count of failed rows) are its own page's cost, not the home page's.
+        quota = delivery_selectors.ses_quota()
+        used, most = quota["quota_used"], quota["quota_max"]
+        shown |= {
+            "home_campaigns": home_campaigns(),
+            "home_health": sending_health(now=now),
+            "home_quota": {
+                "used": used,
+                "max": most,
+                "share": used / most if most and used is not None else None,
+            },
+            "home_hold": hold,
+        }
+    if user.has_perm(SEES_AUDIENCE):
+        audience = audience_growth(now=now)
+        shown |= {
+            "home_audience": audience,
+            "home_audience_chart": json.dumps(
+                {
+                    "labels": [date_format(day, "M j") for day, _joined, _left in audience["days"]],
+                    "datasets": [
+                        {"label": _("Joined"), "data": [joined for _day, joined, _left in audience["days"]]},
+                        {
+                            "label": _("Unsubscribed"),
+                            "data": [left for _day, _joined, left in audience["days"]],
+                        },
+                    ],
+                }
+            ),
+        }
+    return shown
 
 
 def dashboard_callback(request: HttpRequest, context: dict) -> dict:

@@ -181,6 +181,11 @@ def console_stylesheet(request: HttpRequest) -> str:
     return static("console/console.css")
 
 
+def charts_script(request: HttpRequest) -> str:
+    """Return the URL of the script that downloads a chart as a PNG (core/static/core/charts.js)."""
+    return static("core/charts.js")
+
+
 def htmx_config_script(request: HttpRequest) -> str:
     """Return the URL of the script that keeps htmx from writing an inline <style>."""
     return static("console/htmx-config.js")

@@ -37,6 +37,7 @@ ADMINISTRATORS = [
     "tracking.view_snsmessage",
     "tracking.change_snsmessage",
     "tracking.view_softbouncestreak",
+    "tracking.view_sendeventscheck",
     # Beat's schedule is seen, never changed: an entry decides when campaigns recur and whether
     # bounces are applied; only superusers change it.
     "django_celery_beat.view_periodictask",

@@ -1,46 +1,120 @@
-"""Charts drawn on the server as inline SVG: the report works offline, with no script or CDN."""
+"""Charts for the admin: data and options built here, drawn by Chart.js (which django-unfold ships).
 
-from datetime import datetime
+Each chart's numbers are also a table under it and a CSV download, so nothing is only a picture.
+"""
 
-from django.utils.html import format_html
-from django.utils.safestring import SafeString, mark_safe
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
-WIDTH, HEIGHT, MARGIN = 720, 150, 28
+#: One colour per meaning, the same on every chart.
+COLOURS = {
+    "sent": "#64748b",
+    "delivered": "#16a34a",
+    "opened": "#ea580c",
+    "clicked": "#7c3aed",
+    "unsubscribed": "#0891b2",
+    "bounced": "#dc2626",
+    "complained": "#be185d",
+    "other": "#94a3b8",
+}
 
 
-def svg_time_bars(
-    points: list[tuple[datetime, float]], *, title: str, colour: str = "#417690", minutes: bool = False
-) -> SafeString:
-    """Draw one bar per hour (or minute), with the peak and the first and last moments labelled."""
-    if not points:
-        return format_html('<p class="campanile-chart-empty">{}: nothing yet.</p>', title)
-    highest = max(value for _hour, value in points)
-    peak = highest or 1  # An all-zero chart draws flat bars, labelled 0.
-    stamp = "%Y-%m-%d %H:%M" if minutes else "%Y-%m-%d %H:00"
-    short = "%H:%M" if minutes else "%d %b %H:00"
-    slot = (WIDTH - MARGIN) / len(points)
-    plot = HEIGHT - 2 * MARGIN
-    bars = "".join(
-        f'<rect x="{MARGIN + i * slot:.1f}" y="{HEIGHT - MARGIN - value / peak * plot:.1f}" '
-        f'width="{max(slot - 1, 1):.1f}" height="{value / peak * plot:.1f}" fill="{colour}">'
-        f"<title>{hour:{stamp}} UTC: {value:g}</title></rect>"
-        for i, (hour, value) in enumerate(points)
-    )
-    first, last = points[0][0], points[-1][0]
-    labels = (
-        f'<text x="{MARGIN}" y="{HEIGHT - 8}" font-size="11">{first:{short}}</text>'
-        f'<text x="{WIDTH}" y="{HEIGHT - 8}" font-size="11" text-anchor="end">{last:{short}}</text>'
-        f'<text x="{MARGIN - 4}" y="{MARGIN}" font-size="11" text-anchor="end">{highest:g}</text>'
-        f'<line x1="{MARGIN}" y1="{HEIGHT - MARGIN}" x2="{WIDTH}" y2="{HEIGHT - MARGIN}" stroke="#999"/>'
-    )
-    # Only numbers and dates are interpolated above; the title is escaped here.
-    return format_html(
-        '<figure class="campanile-chart"><figcaption>{}</figcaption>'
-        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {} {}" width="100%" role="img" aria-label="{}">'
-        "{}</svg></figure>",
-        title,
-        WIDTH,
-        HEIGHT,
-        title,
-        mark_safe(bars + labels),  # noqa: S308 - numbers and dates only
-    )
+@dataclass(frozen=True)
+class Series:
+    """One dataset: its legend, a value per label, and its colour (or one per bar)."""
+
+    label: str
+    values: Sequence[float | int | None]
+    colour: str | Sequence[str]
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A bar or line chart, with titled axes and its numbers as rows."""
+
+    key: str
+    title: str
+    labels: Sequence[str]
+    series: Sequence[Series]
+    x_title: str
+    y_title: str
+    kind: str = "bar"
+    #: Bars along the x axis from the left (labels down the y axis).
+    horizontal: bool = False
+    #: Values are percentages: the value axis reads 0–100 %.
+    percent: bool = False
+    #: Columns shown in the table and the CSV only: (heading, a cell per label).
+    extra: Sequence[tuple[str, Sequence[str]]] = field(default_factory=tuple)
+    #: How the CSV names each label (ISO timestamps for charts over time); the labels if empty.
+    csv_labels: Sequence[str] = field(default_factory=tuple)
+
+    @property
+    def empty(self) -> bool:
+        """Whether there is nothing to draw: no labels, or nothing but zeros."""
+        return not any(value for series in self.series for value in series.values)
+
+    def data_json(self) -> str:
+        """Return Chart.js's `data`."""
+        return json.dumps(
+            {
+                "labels": list(self.labels),
+                "datasets": [
+                    {
+                        "label": series.label,
+                        "data": list(series.values),
+                        "backgroundColor": series.colour,
+                        "borderColor": series.colour,
+                        "maxBarThickness": 48,
+                        **({"fill": False, "tension": 0.2, "pointRadius": 2} if self.kind == "line" else {}),
+                    }
+                    for series in self.series
+                ],
+            }
+        )
+
+    def options_json(self) -> str:
+        """Return Chart.js's `options`: axes with titles and gridlines, values from 0, whole numbers."""
+        value_axis: dict = {
+            "beginAtZero": True,
+            "title": {"display": True, "text": self.y_title},
+            "ticks": {"precision": 0 if not self.percent else 1},
+        }
+        if self.percent:
+            value_axis["suggestedMax"] = 100
+        label_axis: dict = {
+            "title": {"display": True, "text": self.x_title},
+            "grid": {"display": False},
+            "ticks": {"autoSkip": True, "maxRotation": 0},
+        }
+        x_axis, y_axis = (value_axis, label_axis) if self.horizontal else (label_axis, value_axis)
+        return json.dumps(
+            {
+                "animation": False,
+                "responsive": True,
+                "maintainAspectRatio": False,
+                "indexAxis": "y" if self.horizontal else "x",
+                "plugins": {"legend": {"display": len(self.series) > 1, "position": "bottom"}},
+                "scales": {"x": x_axis, "y": y_axis},
+            }
+        )
+
+    def header(self) -> list[str]:
+        """Return the table's and the CSV's first row."""
+        return [self.x_title, *(series.label for series in self.series), *(name for name, _ in self.extra)]
+
+    def rows(self) -> list[list]:
+        """Return the chart's numbers, one row per label, as the table and the CSV show them."""
+        return [
+            [
+                label,
+                *(series.values[i] for series in self.series),
+                *(cells[i] for _name, cells in self.extra),
+            ]
+            for i, label in enumerate(self.labels)
+        ]
+
+    def csv_rows(self) -> list[list]:
+        """Return the header and the rows, labels as the CSV names them."""
+        names = self.csv_labels or self.labels
+        return [self.header(), *([names[i], *row[1:]] for i, row in enumerate(self.rows()))]

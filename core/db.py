@@ -68,22 +68,29 @@ def rows_insert_new(objs: Sequence[models.Model], *, key: str, chunk: int = 1000
 # --- Tallies: counts a database trigger keeps as signed deltas --------------------------------
 
 
-class TallyHour(NamedTuple):
-    """A tally key: the timestamp `column` truncated to its hour, in UTC."""
+class TallyTime(NamedTuple):
+    """A tally key: the timestamp `column` truncated to its minute (or hour), in UTC.
+
+    Minutes, so a report can draw a campaign's first hour minute by minute; longer buckets sum them.
+    """
 
     column: str
+    unit: str = "minute"  # Or "hour", the unit of the first tallies' migrations.
+
+
+_SQLITE_TRUNCATED = {"minute": "%Y-%m-%d %H:%M:00", "hour": "%Y-%m-%d %H:00:00"}
 
 
 def _tally_select(vendor: str, keys: dict, *, row: str, n: str, rows: str, join: str, where: str) -> str:
     exprs = []
     for expression in keys.values():
-        if isinstance(expression, TallyHour):
+        if isinstance(expression, TallyTime):
             column = expression.column.format(r=row)
             # UTC whatever the session's zone, so every connection truncates alike.
             exprs.append(
-                f"date_trunc('hour', {column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+                f"date_trunc('{expression.unit}', {column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
                 if vendor == "postgresql"
-                else f"strftime('%Y-%m-%d %H:00:00', {column})"
+                else f"strftime('{_SQLITE_TRUNCATED[expression.unit]}', {column})"
             )
         else:
             exprs.append(expression.format(r=row))
@@ -97,7 +104,7 @@ def tally_triggers_create(
     count the rows already there.
 
     `keys` maps each tally column to an SQL expression over the changed row `{r}` (and the
-    `join`ed tables) or to a TallyHour. Rows outside `where` aren't counted. On SQLite, an update
+    `join`ed tables) or to a TallyTime. Rows outside `where` aren't counted. On SQLite, an update
     touching none of the `watch` columns adds nothing. Names and expressions are ours, never input.
     """
     vendor = db.vendor
@@ -217,6 +224,32 @@ def tally_operation(**tally):
         tally_triggers_drop(schema_editor.connection, name=tally["name"], source=tally["source"])
 
     return migrations.RunPython(create, drop)
+
+
+def tally_rekey_operations(*, old: dict, new: dict, schema: list) -> list:
+    """Return the migration operations that give a tally new keys: drop its triggers and rows,
+    apply `schema` to its table, then count the source's rows again under the new triggers."""
+    from django.db import migrations
+
+    def emptied(tally: dict):
+        def run(apps, schema_editor):
+            tally_triggers_drop(schema_editor.connection, name=tally["name"], source=tally["source"])
+            with schema_editor.connection.cursor() as cursor:
+                cursor.execute(f"DELETE FROM {tally['tally']}")
+
+        return run
+
+    def counted(tally: dict):
+        def run(apps, schema_editor):
+            tally_triggers_create(schema_editor.connection, **tally)
+
+        return run
+
+    return [
+        migrations.RunPython(emptied(old), counted(old)),
+        *schema,
+        migrations.RunPython(counted(new), emptied(new)),
+    ]
 
 
 def trigram_index_operation(*, name: str, table: str, column: str):

@@ -9,6 +9,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from unfold.admin import ModelAdmin
 
@@ -19,7 +20,7 @@ from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign
 from campaigns.services import Actor
 from core.addresses import mailbox_parse
-from core.charts import svg_time_bars
+from core.charts import COLOURS, Chart, Series
 from core.exceptions import CampanileError
 from delivery.models import SendingHold, StepExecution, TransactionalMessage
 from delivery.selectors import (
@@ -36,6 +37,21 @@ from delivery.services import (
     campaign_retry_failed,
     step_executions_retry,
 )
+
+#: How old the last page's count may be to give a rate: an older one (or a hand-made one) says nothing.
+RATE_WINDOW_SECONDS = 3600
+
+
+def _rate_since(query, *, sent: int, now: float) -> float | None:
+    """Return the emails sent per second since the last page's count and time, carried in its
+    refresh link (no per-minute query), or None without a sensible pair."""
+    try:
+        before, at = int(query["sent"]), float(query["at"])
+    except (KeyError, ValueError, OverflowError):
+        return None
+    if not (0 <= before <= sent and 0 < now - at <= RATE_WINDOW_SECONDS):
+        return None  # Out of range: typed by hand, not carried by the page.
+    return (sent - before) / (now - at)
 
 
 @admin.register(StepExecution)
@@ -81,13 +97,21 @@ class StepExecutionAdmin(ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         board = delivery_dashboard()
+        x_title = f"Time ({timezone.get_current_timezone_name()})"
         charts = [
-            svg_time_bars(board[name], title=f"{label} per minute", colour=colour, minutes=True)
+            Chart(
+                key=name,
+                title=f"{label} per minute",
+                labels=[date_format(timezone.localtime(minute), "H:i") for minute, _n in board[name]],
+                series=[Series(label, [n for _minute, n in board[name]], colour)],
+                x_title=x_title,
+                y_title=f"{label} per minute",
+            )
             for name, label, colour in (
-                ("queued", "Rows queued", "#417690"),
-                ("processed", "Rows processed", "#6d4c41"),
-                ("sent", "Emails sent", "#2e7d32"),
-                ("throttled", "SES throttling errors", "#c62828"),
+                ("queued", "Rows queued", COLOURS["sent"]),
+                ("processed", "Rows processed", COLOURS["other"]),
+                ("sent", "Emails sent", COLOURS["delivered"]),
+                ("throttled", "SES throttling errors", COLOURS["bounced"]),
             )
         ]
         context = {
@@ -265,13 +289,7 @@ class CampaignDeliveryMixin(_CampaignAdmin):
         counts = step_execution_counts(campaign=campaign)
         now = timezone.now()
         sent = counts.get(StepExecution.Status.SENT, 0)
-        rate = None
-        try:  # The last page's count and time, carried in its refresh link: no per-minute query.
-            before, at = int(request.GET["sent"]), float(request.GET["at"])
-            if now.timestamp() > at:
-                rate = max(sent - before, 0) / (now.timestamp() - at)
-        except (KeyError, ValueError):
-            pass
+        rate = _rate_since(request.GET, sent=sent, now=now.timestamp())
         statuses = [(status.label, counts.get(status.value, 0)) for status in StepExecution.Status]
         progress = campaign_progress(campaign=campaign, counts=counts, rate=rate)
         live = request.path + f"?sent={sent}&at={now.timestamp():.3f}"

@@ -188,9 +188,9 @@ class StepExecution(models.Model):
 
 
 class LedgerTally(Tally):
-    """Campaign ledger rows per (step, status, hour sent), as signed deltas the database adds.
+    """Campaign ledger rows per (step, status, minute sent), as signed deltas the database adds.
 
-    Triggers on the ledger (migration 0009) add a row per changed (step, status, hour) to every
+    Triggers on the ledger (migrations 0009, 0016) add a row per changed (step, status, minute) to every
     statement's transaction, so counts stay exact wherever a status changes, raw SQL included;
     `core.db.tally_compact` folds the deltas. Progress and reports sum a few rows instead
     of counting a ledger of millions.
@@ -199,13 +199,13 @@ class LedgerTally(Tally):
     # No foreign key: a deleted step's rows sum to zero and go at the next compaction.
     step_id = models.BigIntegerField()
     status = models.CharField(max_length=16)
-    sent_hour = models.DateTimeField(null=True)
+    sent_minute = models.DateTimeField(null=True)
 
     class Meta:
         indexes = [models.Index(fields=["step_id"], name="ledger_tally_step_idx")]
 
     def __str__(self) -> str:
-        return f"step {self.step_id} {self.status} {self.sent_hour}: {self.n:+d}"
+        return f"step {self.step_id} {self.status} {self.sent_minute}: {self.n:+d}"
 
 
 class RateLimiterState(models.Model):

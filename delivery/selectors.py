@@ -1,9 +1,10 @@
 """Reads of the send ledger."""
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import Trunc
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignStep
@@ -77,15 +78,13 @@ def ledger_status_totals(*, statuses: Iterable[str]) -> dict[str, int]:
     return {status: total for status, total in rows if total}
 
 
-def campaign_sent_hourly(*, campaign: Campaign) -> dict[datetime, int]:
-    """Return a campaign's emails sent per hour (rows with a send time, whatever became of them)."""
-    rows = (
-        LedgerTally.objects.filter(step_id__in=campaign.steps.values("pk"), sent_hour__isnull=False)
-        .order_by()
-        .values_list("sent_hour")
-        .annotate(total=Sum("n"))
-    )
-    return {hour: total for hour, total in rows if total}
+def campaign_sent_over_time(*, campaign: Campaign, unit: str = "minute") -> list[tuple[datetime, int]]:
+    """Return a campaign's emails sent per minute (or per hour, in UTC): rows with a send time,
+    whatever became of them, from the tally."""
+    rows = LedgerTally.objects.filter(step_id__in=campaign.steps.values("pk"), sent_minute__isnull=False)
+    moment = "sent_minute" if unit == "minute" else Trunc("sent_minute", unit, tzinfo=UTC)
+    grouped = rows.order_by().values_list(moment).annotate(total=Sum("n")).order_by()
+    return sorted((at, total) for at, total in grouped if total)
 
 
 def campaign_list_sending() -> QuerySet[Campaign]:

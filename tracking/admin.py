@@ -1,31 +1,15 @@
 """Admin for tracking events: read-only, since only webhooks and tracking views write them."""
 
-import csv
-from typing import TYPE_CHECKING
-
 from django.contrib import admin, messages
-from django.http import StreamingHttpResponse
-from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
-from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
-from campaigns.admin_campaigns import campaign_tab
-from core.charts import svg_time_bars
-from core.templatetags.campanile import percent
-from delivery.compose import configuration_set_of
-from delivery.models import StepExecution, TrackedLink
-from delivery.selectors import campaign_status_shown
+from delivery.models import TrackedLink
 from tracking import inbox
 from tracking.models import Alert, SendEventsCheck, SnsMessage, SoftBounceStreak, TrackingEvent
-from tracking.outcomes import RATES
 from tracking.selectors import (
-    campaign_event_rows,
-    campaign_recipient_rows,
-    campaign_report,
-    campaigns_figures,
     contact_timeline,
 )
 
@@ -181,159 +165,6 @@ class AlertAdmin(ModelAdmin):
     def acknowledge(self, request, queryset):
         done = queryset.filter(acknowledged_at__isnull=True).update(acknowledged_at=timezone.now())
         self.message_user(request, f"{done} alert(s) acknowledged.", messages.SUCCESS)
-
-
-class _Echo:
-    """A file-like sink for csv.writer that hands back each line for streaming."""
-
-    def write(self, value):
-        return value
-
-
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value):
-    """Return a value as a spreadsheet should show it: text that looks like a formula is quoted
-    with a leading apostrophe (OWASP's advice for CSV exports); numbers stay numbers."""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-def _csv_response(rows, filename: str) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-    lines = (writer.writerow([_cell(value) for value in row]) for row in rows)
-    response = StreamingHttpResponse(lines, content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
-def _rate_rows(rates: dict, base: str) -> list[tuple[str, str, str]]:
-    shown = {name: percent(value, 2) for name, value in rates.items()}
-    # Without Delivery events the engagement rates are over sent, and the page says so.
-    over_sent = "sent (no Delivery events: see above)"
-    return [
-        (rate.label, shown[rate.name], over_sent if rate.whole == "delivered" and base == "sent" else rate.of)
-        for rate in RATES
-    ]
-
-
-if TYPE_CHECKING:  # The mixin's methods use the campaign admin's; at run time it is a plain class.
-    from campaigns.admin_campaigns import CampaignAdminBase as _CampaignAdmin
-else:
-    _CampaignAdmin = object
-
-
-class CampaignReportMixin(_CampaignAdmin):
-    """What tracking adds to the campaign admin: the report and its CSV exports, and the list's
-    performance columns.
-
-    A mixin over campaigns.admin_campaigns.CampaignAdminBase; console.admin composes and registers them.
-    """
-
-    #: The campaign list's columns of figures (console.admin places them).
-    report_list_display = [
-        "recipients_shown",
-        "sent_shown",
-        "open_rate_shown",
-        "click_rate_shown",
-        "report_link",
-    ]
-
-    def get_changelist_instance(self, request):
-        """Read the page's campaigns' figures at once (three queries), for the columns below."""
-        changelist = super().get_changelist_instance(request)
-        figures = campaigns_figures(campaign_ids=[campaign.pk for campaign in changelist.result_list])
-        for campaign in changelist.result_list:
-            campaign.figures = figures[campaign.pk]
-        return changelist
-
-    @admin.display(description=_("Recipients"))
-    def recipients_shown(self, obj):
-        return obj.figures["recipients"]
-
-    @admin.display(description=_("Sent"))
-    def sent_shown(self, obj):
-        return obj.figures["counts"]["sent"]
-
-    @admin.display(description=_("Opened"))
-    def open_rate_shown(self, obj):
-        return percent(obj.figures["rates"]["open"])
-
-    @admin.display(description=_("Clicked"))
-    def click_rate_shown(self, obj):
-        return percent(obj.figures["rates"]["click"])
-
-    @admin.display(description=_("Report"))
-    def report_link(self, obj):
-        if not obj.figures["counts"]["sent"]:
-            return "—"
-        return format_html(
-            '<a class="cp-link" href="{}">{}</a>',
-            reverse("admin:campaigns_campaign_report", args=[obj.pk]),
-            _("Report"),
-        )
-
-    def get_urls(self):
-        view = self.admin_site.admin_view
-        return [
-            path("<path:object_id>/report/", view(self.report_view), name="campaigns_campaign_report"),
-            path(
-                "<path:object_id>/report/recipients.csv",
-                view(self.recipients_csv_view),
-                name="campaigns_campaign_recipients_csv",
-            ),
-            path(
-                "<path:object_id>/report/events.csv",
-                view(self.events_csv_view),
-                name="campaigns_campaign_events_csv",
-            ),
-            *super().get_urls(),
-        ]
-
-    def campaign_tabs(self, campaign):
-        return [*super().campaign_tabs(campaign), campaign_tab(campaign, "report", "Report", "report")]
-
-    def report_view(self, request, object_id):
-        """Show a campaign's totals, rates, per-step and per-link numbers, and hourly charts."""
-        campaign = self._campaign_or_404(request, object_id)
-        report = campaign_report(campaign=campaign)
-        charts = [
-            svg_time_bars(report["hourly"][name], title=f"{label} per hour (UTC)", colour=colour)
-            for name, label, colour in (
-                ("sent", "Emails sent", "#417690"),
-                ("delivered", "Deliveries", "#2e7d32"),
-                ("opens", "Human opens", "#ef6c00"),
-                ("clicks", "Human clicks", "#6a1b9a"),
-            )
-        ]
-        return self._page(
-            request,
-            campaign,
-            "report.html",
-            f"Report: {campaign.name}",
-            tab="report",
-            report=report,
-            rate_rows=_rate_rows(report["rates"], report["rates_base"]),
-            charts=charts,
-            status_shown=campaign_status_shown(campaign=campaign, counts=report["ledger"]),
-            unconfirmed=report["ledger"].get(StepExecution.Status.UNKNOWN, 0),
-            send_events=SendEventsCheck.objects.filter(
-                configuration_set=configuration_set_of(campaign)
-            ).first(),
-        )
-
-    def recipients_csv_view(self, request, object_id):
-        campaign = self._campaign_or_404(request, object_id)
-        return _csv_response(
-            campaign_recipient_rows(campaign=campaign), f"campaign-{campaign.pk}-recipients.csv"
-        )
-
-    def events_csv_view(self, request, object_id):
-        campaign = self._campaign_or_404(request, object_id)
-        return _csv_response(campaign_event_rows(campaign=campaign), f"campaign-{campaign.pk}-events.csv")
 
 
 @admin.register(SendEventsCheck)

@@ -16,7 +16,7 @@ from uuid import UUID
 
 import redis
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, models, transaction
 from uuid_utils.compat import uuid7
 
 from core.db import rows_insert_new
@@ -37,8 +37,35 @@ _OPEN_PROXY_AGENTS = re.compile(r"GoogleImageProxy|YahooMailProxy|ggpht\.com", r
 # Apple Mail Privacy Protection fetches every image on delivery, whether or not anyone reads it.
 _PREFETCH_AGENTS = re.compile(r"Mail Privacy", re.IGNORECASE)
 
-#: The kind of a person's open that came through Gmail's or Yahoo's image proxy.
+#: The kind of a person's open that came through Gmail's or Yahoo's image proxy (and of the
+#: proxy's later fetches of the same email, which are machine opens).
 VIA_PROXY = "proxy"
+#: The kind of a machine open made by a privacy prefetch (Apple Mail Privacy Protection).
+PREFETCH = "prefetch"
+#: The kind of any other machine open or click: link scanners, security gateways, HEAD requests.
+SCANNER = "scanner"
+
+
+class ClientKind(models.TextChoices):
+    """Who made an open or click, as the report breaks them down (docs/tracking.md)."""
+
+    PERSON = "person", "A person"
+    PROXIED = "proxied", "A person, through an image proxy (Gmail, Yahoo)"
+    PREFETCH = "prefetch", "Apple Mail privacy prefetch"
+    SCANNER = "scanner", "Scanners and other machines"
+
+
+def client_kind(*, kind: str, is_machine: bool) -> str:
+    """Return the ClientKind of an open or click from its event's kind and machine flag.
+
+    A machine's event written before kinds were kept (kind "") is counted with the scanners.
+    """
+    if kind == VIA_PROXY:
+        return ClientKind.PROXIED
+    if not is_machine:
+        return ClientKind.PERSON
+    return ClientKind.PREFETCH if kind == PREFETCH else ClientKind.SCANNER
+
 
 # Security gateways follow every link of a new message within seconds of its delivery.
 SCANNER_CLICK_SECONDS = 10
@@ -132,23 +159,27 @@ def _from_proxy_network(ip: str) -> bool:
     return any(address in network for network in _proxy_networks())
 
 
-def hit_is_machine(*, hit: _Hit, sent_at: datetime | None) -> bool:
-    """Tell a machine's fetch or click from a person's, by method, user agent, origin and timing.
+def hit_machine_kind(*, hit: _Hit, sent_at: datetime | None) -> str:
+    """Tell a machine's fetch or click from a person's, by method, user agent, origin and timing:
+    return the machine's kind (PREFETCH or SCANNER), or "" for a person.
 
     Apple Mail Privacy Protection fetches every image on delivery with the bare user agent
     "Mozilla/5.0" from Apple's network; no mail client a person reads with says only that.
     """
-    if hit.method == "HEAD" or _PREFETCH_AGENTS.search(hit.user_agent):
-        return True
+    if hit.method == "HEAD":
+        return SCANNER
+    if _PREFETCH_AGENTS.search(hit.user_agent):
+        return PREFETCH
     if _OPEN_PROXY_AGENTS.search(hit.user_agent):
-        return hit.kind != TrackingHit.Kind.OPEN  # A proxy opens images; it clicks nothing.
+        # A proxy opens images; it clicks nothing.
+        return "" if hit.kind == TrackingHit.Kind.OPEN else SCANNER
     if hit.kind == TrackingHit.Kind.OPEN and (
         hit.user_agent.strip() == "Mozilla/5.0" or _from_proxy_network(hit.ip)
     ):
-        return True
+        return PREFETCH
     if hit.kind == TrackingHit.Kind.CLICK and sent_at is not None:
-        return (hit.at - sent_at).total_seconds() < SCANNER_CLICK_SECONDS
-    return False
+        return SCANNER if (hit.at - sent_at).total_seconds() < SCANNER_CLICK_SECONDS else ""
+    return ""
 
 
 # A person clicks one link at a time; a scanner follows several within this window.
@@ -241,7 +272,7 @@ def _events_from_hits(hits: list[_Hit]) -> list[TrackingEvent]:
             .filter(pk__in=unmasked, is_machine=False)
             .only("step_execution_id", "type", "is_machine", "raw", "occurred_at")
         ]
-        TrackingEvent.objects.filter(pk__in=unmasked, is_machine=False).update(is_machine=True)
+        TrackingEvent.objects.filter(pk__in=unmasked, is_machine=False).update(is_machine=True, kind=SCANNER)
         for click in still_human:
             engaged += [dataclasses.replace(click, sign=-1), dataclasses.replace(click, is_machine=True)]
     proxied = _proxied_opens(pks=[row.pk for row in rows.values()])
@@ -251,7 +282,8 @@ def _events_from_hits(hits: list[_Hit]) -> list[TrackingEvent]:
         if row is None:
             continue  # Its row is gone: nothing to attach it to.
         detail = {"method": hit.method, "user_agent": hit.user_agent, "ip": hit.ip, "link_id": hit.link_id}
-        machine = hit.uid in bursts or hit_is_machine(hit=hit, sent_at=row.sent_at)
+        machine_kind = SCANNER if hit.uid in bursts else hit_machine_kind(hit=hit, sent_at=row.sent_at)
+        machine = bool(machine_kind)
         via_proxy = hit.kind == TrackingHit.Kind.OPEN and bool(_OPEN_PROXY_AGENTS.search(hit.user_agent))
         if via_proxy and not machine:
             # Once per email: later fetches come from the proxy's cache or its refreshes.
@@ -266,7 +298,7 @@ def _events_from_hits(hits: list[_Hit]) -> list[TrackingEvent]:
                 recipient=row.email,
                 step_execution=row,
                 is_machine=machine,
-                kind=VIA_PROXY if via_proxy else "",
+                kind=VIA_PROXY if via_proxy else machine_kind,
                 event_id=f"hit:{hit.uid}",
                 raw={key: value for key, value in detail.items() if value not in ("", None)},
             )

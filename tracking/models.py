@@ -61,23 +61,25 @@ class TrackingEvent(models.Model):
 
 
 class EventTally(Tally):
-    """Campaign events per (step, type, machine or not, hour), as signed deltas the database adds.
+    """Campaign events per (step, type, kind, machine or not, minute), as signed deltas the
+    database adds.
 
     Kept by triggers on the events table (migration 0007), like `delivery.LedgerTally`: a
-    re-judged click moves between its rows in the same transaction. The report's hourly charts
-    read it.
+    re-judged click moves between its rows in the same transaction. The report's charts over time
+    and by client read it.
     """
 
     step_id = models.BigIntegerField()
     type = models.CharField(max_length=24)
+    kind = models.CharField(max_length=32, blank=True)
     is_machine = models.BooleanField()
-    hour = models.DateTimeField()
+    minute = models.DateTimeField()
 
     class Meta:
         indexes = [models.Index(fields=["step_id"], name="event_tally_step_idx")]
 
     def __str__(self) -> str:
-        return f"step {self.step_id} {self.type} {self.hour}: {self.n:+d}"
+        return f"step {self.step_id} {self.type} {self.minute}: {self.n:+d}"
 
 
 class SnsMessage(models.Model):

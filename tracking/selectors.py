@@ -1,7 +1,6 @@
 """Reads over events and the ledger: the honest numbers of a campaign."""
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
 from typing import Any, cast
 
 from django.db.models import Count, Sum
@@ -11,7 +10,7 @@ from campaigns.models import Campaign, Contact
 from delivery import compose as delivery_compose
 from delivery import selectors as delivery_selectors
 from delivery.models import StepExecution, TrackedLink
-from tracking.models import EventTally, LinkEngagement, StepEngagement, TrackingEvent
+from tracking.models import LinkEngagement, StepEngagement, TrackingEvent
 from tracking.outcomes import OUTCOME_KEYS, campaign_rates, rates_base
 
 Type = TrackingEvent.Type
@@ -155,62 +154,6 @@ def contact_timeline(*, contact: Contact) -> list[dict]:
             }
         )
     return sorted(entries, key=lambda entry: entry["at"], reverse=True)[:TIMELINE_LENGTH]
-
-
-# --- Campaign report ----------------------------------------------------------------------------
-
-HOURLY_SERIES = ("sent", "delivered", "opens", "clicks")
-
-
-def campaign_hourly(*, campaign: Campaign) -> dict[str, list[tuple[datetime, int]]]:
-    """Return, per hour, the campaign's emails sent, delivered, and human opens and clicks."""
-    events = (
-        EventTally.objects.filter(
-            step_id__in=campaign.steps.values("pk"),
-            type__in=(Type.DELIVERY, Type.OPEN, Type.CLICK),
-            is_machine=False,
-        )
-        .order_by()
-        .values_list("type", "hour")
-        .annotate(total=Sum("n"))
-    )
-    series: dict[str, dict[datetime, int]] = {name: {} for name in HOURLY_SERIES}
-    series["sent"] = delivery_selectors.campaign_sent_hourly(campaign=campaign)
-    names = {Type.DELIVERY: "delivered", Type.OPEN: "opens", Type.CLICK: "clicks"}
-    for kind, hour, total in events:
-        if total:
-            series[names[kind]][hour] = total
-    hours = sorted({hour for values in series.values() for hour in values})
-    if not hours:
-        return {name: [] for name in HOURLY_SERIES}
-    span = [
-        hours[0] + timedelta(hours=n) for n in range(int((hours[-1] - hours[0]).total_seconds() // 3600) + 1)
-    ]
-    return {name: [(hour, values.get(hour, 0)) for hour in span] for name, values in series.items()}
-
-
-def campaign_report(*, campaign: Campaign) -> dict:
-    """Return everything the campaign report shows: totals and rates, bounces by class, per step,
-    per link and per hour."""
-    stats = campaign_stats(campaign=campaign)
-    steps = {row.pk: row for row in StepEngagement.objects.filter(step__campaign=campaign)}
-    per_step = []
-    for progress in delivery_selectors.campaign_step_progress(campaign=campaign):
-        counters = steps.get(progress["step_id"])
-        per_step.append(
-            {
-                **progress,
-                **{field: getattr(counters, field, 0) for field in ENGAGEMENT_COUNTERS},
-            }
-        )
-    return {
-        **stats,
-        "bounces_hard": stats["bounced_hard"],
-        "bounces_soft": stats["bounced_soft"],
-        "bounces_other": stats["bounced_other"],
-        "steps": per_step,
-        "hourly": campaign_hourly(campaign=campaign),
-    }
 
 
 def campaign_recipient_rows(*, campaign: Campaign):

@@ -2,14 +2,14 @@
 
 from django.db import migrations, models
 
-from core.db import TallyHour, tally_operation
+from core.db import TallyTime, tally_operation
 
 # Campaign rows only: transactional messages have no step.
 TALLY = dict(
     name="delivery_ledger_tally",
     source="delivery_stepexecution",
     tally="delivery_ledgertally",
-    keys={"step_id": "{r}.step_id", "status": "{r}.status", "sent_hour": TallyHour("{r}.sent_at")},
+    keys={"step_id": "{r}.step_id", "status": "{r}.status", "sent_hour": TallyTime("{r}.sent_at", "hour")},
     where="{r}.step_id IS NOT NULL",
     watch=["step_id", "status", "sent_at"],
 )

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection, transaction
 from django.db.models import Count, Sum
-from django.db.models.functions import TruncHour
+from django.db.models.functions import TruncMinute
 
 from core.db import tally_compact, tally_triggers_create, tally_triggers_drop
 from core.tasks import tallies_compact
@@ -21,7 +21,7 @@ from tests.factories import (
     StepExecutionFactory,
     TrackingEventFactory,
 )
-from tracking import selectors as tracking_selectors
+from tracking import report as tracking_report
 from tracking.models import EventTally, TrackingEvent
 
 Status = StepExecution.Status
@@ -41,9 +41,9 @@ def ledger_recount(campaign) -> dict:
 def sent_recount(campaign) -> dict:
     rows = (
         StepExecution.objects.filter(step__campaign=campaign, sent_at__isnull=False)
-        .annotate(hour=TruncHour("sent_at"))
+        .annotate(minute=TruncMinute("sent_at"))
         .order_by()
-        .values_list("hour")
+        .values_list("minute")
         .annotate(n=Count("pk"))
     )
     return dict(rows)
@@ -52,9 +52,9 @@ def sent_recount(campaign) -> dict:
 def event_recount(campaign) -> dict:
     rows = (
         TrackingEvent.objects.filter(step_execution__step__campaign=campaign)
-        .annotate(hour=TruncHour("occurred_at"))
+        .annotate(minute=TruncMinute("occurred_at"))
         .order_by()
-        .values_list("step_execution__step_id", "type", "is_machine", "hour")
+        .values_list("step_execution__step_id", "type", "kind", "is_machine", "minute")
         .annotate(n=Count("pk"))
     )
     return {tuple(key): n for *key, n in rows}
@@ -63,7 +63,7 @@ def event_recount(campaign) -> dict:
 def event_tally(campaign) -> dict:
     rows = (
         EventTally.objects.filter(step_id__in=campaign.steps.values("pk"))
-        .values_list("step_id", "type", "is_machine", "hour")
+        .values_list("step_id", "type", "kind", "is_machine", "minute")
         .annotate(total=Sum("n"))
     )
     return {tuple(key): total for *key, total in rows if total}
@@ -105,16 +105,16 @@ def test_ledger_tally_follows_every_kind_of_write_and_survives_compaction(db):
 
     expected = ledger_recount(campaign)
     assert delivery_selectors.step_tallies(campaign=campaign) == expected
-    assert delivery_selectors.campaign_sent_hourly(campaign=campaign) == sent_recount(campaign)
+    assert dict(delivery_selectors.campaign_sent_over_time(campaign=campaign)) == sent_recount(campaign)
     assert sum(sent_recount(campaign).values()) == expected[first.pk][Status.SENT]
     deltas = LedgerTally.objects.count()
 
     tallies_compact()
 
     assert delivery_selectors.step_tallies(campaign=campaign) == expected
-    assert delivery_selectors.campaign_sent_hourly(campaign=campaign) == sent_recount(campaign)
-    # One row per (step, status, hour) is left, and no key that sums to zero.
-    keys = LedgerTally.objects.values_list("step_id", "status", "sent_hour")
+    assert dict(delivery_selectors.campaign_sent_over_time(campaign=campaign)) == sent_recount(campaign)
+    # One row per (step, status, minute) is left, and no key that sums to zero.
+    keys = LedgerTally.objects.values_list("step_id", "status", "sent_minute")
     assert LedgerTally.objects.count() == len(set(keys)) < deltas
     assert not LedgerTally.objects.filter(n=0).exists()
     assert tally_compact(LedgerTally) == 0  # Nothing left to fold.
@@ -158,26 +158,26 @@ def test_event_tally_follows_inserts_rejudged_clicks_relinks_and_deletes(db):
     tallies_compact()
     assert event_tally(campaign) == event_recount(campaign)
 
-    hourly = tracking_selectors.campaign_hourly(campaign=campaign)
-    opens = dict(hourly["opens"])
-    assert sum(opens.values()) == TrackingEvent.objects.filter(type=Type.OPEN, is_machine=False).count()
-    assert sum(dict(hourly["clicks"]).values()) == 6  # 7 clicks, one re-judged a machine's.
+    activity = tracking_report.campaign_activity(campaign=campaign, now=START + timedelta(days=1))
+    opens = activity["series"]["opens"]
+    assert sum(opens) == TrackingEvent.objects.filter(type=Type.OPEN, is_machine=False).count()
+    assert sum(activity["series"]["clicks"]) == 6  # 7 clicks, one re-judged a machine's.
 
 
 def test_the_migration_counts_rows_that_were_there_before_it(db):
-    module = importlib.import_module("delivery.migrations.0009_ledger_tally")
+    module = importlib.import_module("delivery.migrations.0016_ledger_tally_minute")
     campaign, first, _, people = two_step_campaign(4)
-    tally_triggers_drop(connection, name=module.TALLY["name"], source=module.TALLY["source"])
+    tally_triggers_drop(connection, name=module.NEW["name"], source=module.NEW["source"])
     try:
         for person in people:
             StepExecutionFactory(step=first, contact=person, status=Status.SENT, sent_at=START)
         LedgerTally.objects.all().delete()
         assert delivery_selectors.step_tallies(campaign=campaign) == {}
     finally:
-        tally_triggers_create(connection, **module.TALLY)
+        tally_triggers_create(connection, **module.NEW)
 
     assert delivery_selectors.step_tallies(campaign=campaign) == {first.pk: {Status.SENT: 4}}
-    assert delivery_selectors.campaign_sent_hourly(campaign=campaign) == {START: 4}
+    assert dict(delivery_selectors.campaign_sent_over_time(campaign=campaign)) == {START: 4}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -234,4 +234,4 @@ def test_compaction_racing_open_transactions_loses_and_doubles_nothing(postgres_
     tallies_compact()
 
     assert delivery_selectors.step_tallies(campaign=campaign) == {first.pk: {Status.SENT: 40}}
-    assert delivery_selectors.campaign_sent_hourly(campaign=campaign) == {START: 40}
+    assert dict(delivery_selectors.campaign_sent_over_time(campaign=campaign)) == {START: 40}

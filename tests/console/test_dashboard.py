@@ -118,3 +118,36 @@ def test_account_health_sets_the_months_rates_against_the_guard_and_ses_lines(se
         0.05,
         0.10,
     )
+
+
+def test_the_home_page_shows_a_staff_member_only_what_their_permissions_open(client):
+    from django.contrib.auth.models import User
+
+    from tests.utils import staff_login
+
+    paused = sendable_campaign(contacts=1, name="Secret launch")
+    campaign_services.campaign_schedule(campaign=paused)
+    campaign_services.campaign_pause(campaign=paused, note="")
+    Alert.objects.create(kind=Alert.Kind.BOUNCE_RATE, campaign=paused, message="m", value=0.1, threshold=0.04)
+    StepExecution.objects.filter(step__campaign=paused).update(status=StepExecution.Status.FAILED)
+    nobody = User.objects.create_user(username="nobody", password="pw", is_staff=True)
+    staff_login(client, nobody)
+
+    page = client.get(reverse("admin:index")).content.decode()
+
+    assert client.get(reverse("admin:campaigns_campaign_changelist")).status_code == 403
+    for hidden in ("Secret launch", "home-campaigns", "home-audience", "home-health", "alert", "failed"):
+        assert hidden not in page, hidden
+    assert "ask an administrator for a role" in page
+
+
+def test_a_marketer_sees_every_part_of_the_home_page():
+    from tests.utils import role_client
+
+    sendable_campaign(contacts=1, name="Spring sale")
+
+    page = role_client("Marketers").get(reverse("admin:index")).content.decode()
+
+    for shown in ("Spring sale", 'id="home-campaigns"', 'id="home-audience"', 'id="home-health"'):
+        assert shown in page, shown
+    assert "ask an administrator for a role" not in page

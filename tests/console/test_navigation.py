@@ -78,6 +78,9 @@ def test_operators_find_the_engine_under_deliverability_and_settings_and_beat_st
         shows=(
             "admin:delivery_sendinghold_changelist",
             "admin:tracking_snsmessage_changelist",
+            "admin:tracking_softbouncestreak_changelist",
+            "admin:tracking_sendeventscheck_changelist",
+            "admin:loadtest_loadtestrun_changelist",
             "admin:django_celery_beat_periodictask_changelist",
             "admin:core_apikey_changelist",
         ),

@@ -146,3 +146,28 @@ def test_progress_says_how_much_is_left_and_when_it_will_be_done_at_the_rate_it_
     assert progress["share"] == 0.32
     assert progress["eta"].total_seconds() == 7  # 68 left at 10 a second.
     assert campaign_progress(campaign=campaign, counts=counts, rate=None)["eta"] is None
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["sent=-5&at=-1e300", "sent=1&at=1e308", "sent=-" + "9" * 300 + "&at=1", "sent=0&at=nan", "sent=x&at=1"],
+)
+def test_a_hand_made_refresh_link_on_progress_gives_no_rate_never_a_broken_page(admin_client, query):
+    row = StepExecutionFactory(status=Status.PENDING, step__campaign__status=Campaign.Status.SENDING)
+    url = reverse("admin:campaigns_campaign_progress", args=[row.step.campaign.pk]) + "?" + query
+
+    for headers in ({}, {"HTTP_HX_REQUEST": "true"}):
+        response = admin_client.get(url, **headers)
+        assert response.status_code == 200, headers
+        assert "0 of 1 emails" in response.content.decode()
+
+
+def test_progress_reads_the_rate_from_the_last_pages_count_and_time():
+    from django.http import QueryDict
+
+    from delivery.admin import _rate_since
+
+    assert _rate_since(QueryDict("sent=10&at=100"), sent=40, now=110.0) == 3.0
+    assert _rate_since(QueryDict("sent=50&at=100"), sent=40, now=110.0) is None  # More than now.
+    assert _rate_since(QueryDict("sent=10&at=100"), sent=40, now=100.0 + 7200) is None  # Too old.
+    assert _rate_since(QueryDict(""), sent=40, now=110.0) is None

@@ -263,34 +263,40 @@ def test_head_requests_and_link_bursts_are_machines_and_kept_out_of_human_metric
     machine = list(
         TrackingEvent.objects.filter(type="click")
         .order_by("occurred_at", "pk")
-        .values_list("is_machine", flat=True)
+        .values_list("is_machine", "kind")
     )
-    assert machine == [True, True, True, False]
+    assert machine == [(True, hits.SCANNER), (True, hits.SCANNER), (True, hits.SCANNER), (False, "")]
     stats = campaign_stats(campaign=row.step.campaign)
     assert (stats["clicks_unique"], stats["clicks_total"], stats["machine_clicks_total"]) == (1, 1, 3)
 
 
 @pytest.mark.parametrize(
-    ("user_agent", "ip", "machine"),
+    ("user_agent", "ip", "kind"),
     [
-        ("Mozilla/5.0", "17.58.101.12", True),  # Apple Mail Privacy Protection
-        ("Mozilla/5.0", "198.51.100.7", True),  # The bare user agent alone
-        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15", "17.58.101.12", True),
+        ("Mozilla/5.0", "17.58.101.12", "prefetch"),  # Apple Mail Privacy Protection
+        ("Mozilla/5.0", "198.51.100.7", "prefetch"),  # The bare user agent alone
+        (
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15",
+            "17.58.101.12",
+            "prefetch",
+        ),
+        ("Apple Mail Privacy Protection", "198.51.100.7", "prefetch"),
         (
             "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15",
             "198.51.100.7",
-            False,
+            "",
         ),
     ],
 )
-def test_apple_privacy_protection_opens_are_machine_opens(ses, user_agent, ip, machine):
+def test_apple_privacy_protection_opens_are_machine_opens(ses, user_agent, ip, kind):
     _row, html = _send()
     (pixel,) = _paths(html, "o")
     response = Client().get(pixel, HTTP_USER_AGENT=user_agent, REMOTE_ADDR=ip)
     assert response.status_code == 200
     assert "Set-Cookie" not in response.headers
     hits.tracking_hits_apply()
-    assert TrackingEvent.objects.get(type="open").is_machine is machine
+    event = TrackingEvent.objects.get(type="open")
+    assert (event.is_machine, event.kind) == (bool(kind), kind)
 
 
 def test_stats_count_each_links_human_clicks_apart_from_machines(ses, api_client):
@@ -350,9 +356,9 @@ def test_a_burst_split_between_two_consumer_runs_is_still_a_machine(ses, hit_sto
     with time_machine.travel(later + timedelta(milliseconds=400), tick=False):
         client.get(blog)
     hits.tracking_hits_apply()  # …until the next one, 0.4 s later on another link.
-    assert list(TrackingEvent.objects.filter(type="click").values_list("is_machine", flat=True)) == [
-        True,
-        True,
+    assert list(TrackingEvent.objects.filter(type="click").values_list("is_machine", "kind")) == [
+        (True, hits.SCANNER),
+        (True, hits.SCANNER),
     ]
 
 

@@ -1,4 +1,5 @@
-"""The campaign report: figures checked against a hand-built campaign, charts, CSV exports."""
+"""The campaign report: figures checked against a hand-built campaign, charts and their CSVs, the
+breakdowns by domain and client, the comparison with the sender's earlier campaigns, CSV exports."""
 
 import csv
 import io
@@ -8,12 +9,13 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
+from django.utils.html import escape
 
 from delivery import compose as delivery_compose
 from tests.factories import CampaignStepFactory, StepExecutionFactory, TrackingEventFactory
 from tests.utils import staff_login
 from tracking import engagement
-from tracking.selectors import campaign_report
+from tracking.report import campaign_report
 
 pytestmark = pytest.mark.django_db
 
@@ -55,7 +57,7 @@ def campaign():
 
 
 def test_the_report_adds_up_the_hand_built_campaign(campaign):
-    report = campaign_report(campaign=campaign)
+    report = campaign_report(campaign=campaign, now=NINE + timedelta(days=1))
     assert (report["sent"], report["delivered"], report["bounces_hard"], report["bounces_soft"]) == (
         5,
         3,
@@ -67,26 +69,43 @@ def test_the_report_adds_up_the_hand_built_campaign(campaign):
     assert (report["clicks_unique"], report["clicks_total"]) == (1, 1)
     assert report["rates"]["open"] == round(1 / 3, 4)
     assert report["links"] == [
-        {"url": "https://shop.example.com/", "clicks_unique": 1, "clicks_total": 1, "machine_clicks_total": 0}
+        {
+            "url": "https://shop.example.com/",
+            "clicks_unique": 1,
+            "clicks_total": 1,
+            "machine_clicks_total": 0,
+            "share": 1.0,
+        }
     ]
     assert [(step["order"], step["sent"], step["opens_unique"]) for step in report["steps"]] == [
         (1, 5, 1),
         (2, 0, 0),
     ]
-    hourly = report["hourly"]
-    assert hourly["sent"] == [
-        (NINE, 2),
-        (NINE + timedelta(hours=1), 1),
-        (NINE + timedelta(hours=2), 1),
-        (NINE + timedelta(hours=3), 1),
-    ]
-    assert [n for _hour, n in hourly["opens"]] == [0, 1, 1, 0]  # 10:10 and 11:10; the machine's 10:00 is out.
-    assert [n for _hour, n in hourly["delivered"]] == [2, 1, 0, 0]
+    # From 09:00 to the last send at 12:20: 3 h 20 min, drawn in 5-minute buckets.
+    activity = report["activity"]
+    assert activity["bucket"] == timedelta(minutes=5)
+    assert (activity["starts"][0], activity["starts"][-1], len(activity["starts"])) == (
+        NINE,
+        NINE + timedelta(minutes=200),
+        41,
+    )
+    series = activity["series"]
+    assert [i for i, n in enumerate(series["sent"]) if n] == [0, 10, 20, 30, 40]
+    assert [i for i, n in enumerate(series["delivered"]) if n] == [0, 10, 20]
+    # 10:10 and 11:10; the machine's 10:00 is out.
+    assert {i: n for i, n in enumerate(series["opens"]) if n} == {14: 1, 26: 1}
+    assert {i: n for i, n in enumerate(series["clicks"]) if n} == {14: 1}
 
 
-def test_the_report_page_shows_figures_charts_and_links_to_the_exports(admin_client, campaign):
+def test_the_report_page_draws_each_chart_with_its_numbers_and_downloads(admin_client, campaign):
     page = admin_client.get(reverse("admin:campaigns_campaign_report", args=[campaign.pk])).content.decode()
-    assert page.count('<figure class="campanile-chart">') == 4
+    for key in ("funnel", "engagement", "sending", "domains", "clients"):
+        assert f'id="chart-canvas-{key}"' in page, key
+        assert reverse("admin:campaigns_campaign_chart_csv", args=[campaign.pk, key]) in page, key
+    assert page.count('class="chart"') == 5
+    assert page.count("<summary>The numbers</summary>") == 5
+    # The sender's first campaign: nothing to compare with, and the page says so.
+    assert f"No earlier campaign from {escape(campaign.from_email)} to compare with yet." in page
     for text in ("Hard bounces", "33.33%", "https://shop.example.com/", "recipients.csv", "events.csv"):
         assert text in page, text
     change = admin_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
@@ -176,3 +195,150 @@ def test_recipients_count_people_once_however_many_steps_a_drip_has(ses):
 
     assert stats["sent"] == 4  # Two emails each…
     assert stats["recipients"] == 2  # …to two people.
+
+
+def _chart_csv(client, campaign, key) -> list[list[str]]:
+    response = client.get(reverse("admin:campaigns_campaign_chart_csv", args=[campaign.pk, key]))
+    assert response.status_code == 200
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+def test_the_funnel_csv_gives_each_stage_and_its_share_of_sent(admin_client, campaign):
+    assert _chart_csv(admin_client, campaign, "funnel") == [
+        ["Stage", "Emails", "Of sent"],
+        ["Sent", "5", "100.0%"],
+        ["Delivered", "3", "60.0%"],
+        ["Opened", "1", "20.0%"],
+        ["Clicked", "1", "20.0%"],
+        ["Unsubscribed", "1", "20.0%"],
+        ["Bounced", "2", "40.0%"],
+        ["Complained", "1", "20.0%"],
+    ]
+
+
+def test_a_chart_with_nothing_to_draw_says_so_instead_of_empty_axes(admin_client):
+    row = StepExecutionFactory(status="sent", sent_at=NINE)
+    page = admin_client.get(reverse("admin:campaigns_campaign_report", args=[row.step.campaign.pk])).content
+    text = page.decode()
+    assert "No opens or clicks by people yet." in text
+    assert "No opens or clicks yet." in text
+    assert 'id="chart-canvas-engagement"' not in text
+    assert 'id="chart-canvas-sending"' in text
+
+
+def test_the_chart_csv_over_time_names_each_bucket_by_its_start(admin_client, campaign):
+    rows = _chart_csv(admin_client, campaign, "engagement")
+    assert rows[0] == ["Time (UTC)", "Opens", "Clicks"]
+    assert rows[1][0] == NINE.isoformat()
+    assert sum(int(row[1]) for row in rows[1:]) == 2
+
+
+def test_an_unknown_chart_has_no_csv(admin_client, campaign):
+    url = reverse("admin:campaigns_campaign_chart_csv", args=[campaign.pk, "secrets"])
+    assert admin_client.get(url).status_code == 404
+
+
+def test_domains_are_grouped_by_provider_and_the_smallest_summed(settings):
+    from tracking.report import DOMAINS_SHOWN, campaign_domains
+
+    step = CampaignStepFactory()
+    domains = ["gmail.com", "googlemail.com", "hotmail.co.uk", "yahoo.fr"] + [
+        f"d{n}.example" for n in range(DOMAINS_SHOWN + 1)
+    ]
+    rows = [
+        StepExecutionFactory(step=step, status="sent", email=f"p{n}@{domain}", sent_at=NINE)
+        for n, domain in enumerate(domains)
+    ]
+    StepExecutionFactory(step=step, status="queued", email="q@gmail.com")  # Not sent: not counted.
+    rows[0].outcome = "delivered"
+    rows[1].outcome = "complained"  # Delivered, then marked as spam.
+    rows[2].outcome = "bounced"
+    for row in rows[:3]:
+        row.save(update_fields=["outcome"])
+    TrackingEventFactory(step_execution=rows[0], type="open", recipient=rows[0].email, occurred_at=NINE)
+    engagement.engagement_rebuild()
+
+    shown = campaign_domains(campaign=step.campaign)
+
+    assert shown[0] == {"name": "Gmail", "sent": 2, "delivered": 2, "bounced": 0, "opened": 1}
+    assert {"name": "Outlook", "sent": 1, "delivered": 0, "bounced": 1, "opened": 0} in shown
+    assert len(shown) == DOMAINS_SHOWN + 1
+    assert shown[-1]["name"] == "Other domains"
+    assert sum(entry["sent"] for entry in shown) == len(domains)
+
+
+def test_opens_and_clicks_are_broken_down_by_who_made_them():
+    from tracking.report import campaign_clients
+
+    row = StepExecutionFactory(status="sent", sent_at=NINE)
+    for type_, kind, machine in (
+        ("open", "", False),
+        ("open", "proxy", False),
+        ("open", "proxy", True),
+        ("open", "prefetch", True),
+        ("open", "prefetch", True),
+        ("click", "", False),
+        ("click", "scanner", True),
+        ("click", "", True),  # A machine's, from before kinds were kept.
+    ):
+        TrackingEventFactory(
+            step_execution=row,
+            type=type_,
+            kind=kind,
+            is_machine=machine,
+            recipient=row.email,
+            occurred_at=NINE,
+        )
+
+    clients = {entry["kind"]: entry for entry in campaign_clients(campaign=row.step.campaign)}
+
+    assert {kind: (entry["opens"], entry["clicks"], entry["counted"]) for kind, entry in clients.items()} == {
+        "person": (1, 1, True),
+        "proxied": (2, 0, True),
+        "prefetch": (2, 0, False),
+        "scanner": (0, 2, False),
+    }
+
+
+def test_the_comparison_sets_the_senders_earlier_campaigns_beside_this_one():
+    from tracking.report import COMPARED_CAMPAIGNS, campaign_comparison
+
+    def started(name, days_ago, sender="news@shop.example"):
+        step = CampaignStepFactory(
+            campaign__name=name,
+            campaign__from_email=sender,
+            campaign__status="completed",
+            campaign__started_at=NINE - timedelta(days=days_ago),
+        )
+        StepExecutionFactory(step=step, status="sent", sent_at=NINE)
+        return step.campaign
+
+    this = started("This", 1)
+    earlier = [started(f"Earlier {n}", 2 + n) for n in range(COMPARED_CAMPAIGNS + 1)]
+    started("Later", 0)  # Started after this one: not an earlier campaign.
+    started("Someone else's", 3, sender="other@shop.example")
+
+    rows = campaign_comparison(campaign=this)
+
+    assert [row["campaign"] for row in rows] == [this, *earlier[:COMPARED_CAMPAIGNS]]
+    assert [row["current"] for row in rows] == [True] + [False] * COMPARED_CAMPAIGNS
+    assert rows[0]["counts"]["sent"] == 1
+
+
+def test_a_campaign_read_for_days_is_drawn_in_longer_buckets_summed_by_the_database():
+    row = StepExecutionFactory(status="sent", sent_at=NINE + timedelta(seconds=20))
+    for days, minutes in ((0, 5), (0, 50), (4, 0), (10, 30)):
+        TrackingEventFactory(
+            step_execution=row,
+            type="open",
+            recipient=row.email,
+            occurred_at=NINE + timedelta(days=days, minutes=minutes),
+        )
+
+    activity = campaign_report(campaign=row.step.campaign, now=NINE + timedelta(days=30))["activity"]
+
+    assert activity["bucket"] == timedelta(hours=6)  # Ten days and a half: 6-hour bars.
+    assert activity["starts"][0] == datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
+    opens = activity["series"]["opens"]
+    assert (opens[0], sum(opens), len(opens)) == (2, 4, 41)  # 06:00 on the 2nd to 06:00 on the 12th.
+    assert activity["series"]["sent"][0] == 1

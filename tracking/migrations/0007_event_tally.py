@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-from core.db import TallyHour, tally_operation
+from core.db import TallyTime, tally_operation
 
 # Events of campaign mail only, by the step of the ledger row they concern.
 TALLY = dict(
@@ -13,7 +13,7 @@ TALLY = dict(
         "step_id": "e.step_id",
         "type": "{r}.type",
         "is_machine": "{r}.is_machine",
-        "hour": TallyHour("{r}.occurred_at"),
+        "hour": TallyTime("{r}.occurred_at", "hour"),
     },
     join="JOIN delivery_stepexecution e ON e.id = {r}.step_execution_id",
     where="e.step_id IS NOT NULL",

@@ -1,0 +1,189 @@
+"""Reads behind a campaign's report: totals, activity over time, domains, clients, the sender's
+earlier campaigns. Every figure comes from the counters and tallies, or one grouped query."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db.models import Count, Max, Min, Q, Sum, Value
+from django.db.models.functions import Lower, StrIndex, Substr, Trunc
+from django.utils import timezone
+
+from campaigns.models import Campaign
+from core.timeseries import HOUR, bucket_for, series_over_time
+from delivery import selectors as delivery_selectors
+from delivery.models import LedgerTally, StepExecution
+from tracking.hits import ClientKind, client_kind
+from tracking.models import EventTally, StepEngagement, TrackingEvent
+from tracking.selectors import ENGAGEMENT_COUNTERS, campaign_stats, campaigns_figures
+
+Type = TrackingEvent.Type
+Outcome = StepExecution.Outcome
+
+#: The series of the charts over time: emails sent and delivered, a person's opens and clicks.
+ACTIVITY_SERIES = ("sent", "delivered", "opens", "clicks")
+_EVENT_SERIES = {Type.DELIVERY: "delivered", Type.OPEN: "opens", Type.CLICK: "clicks"}
+
+
+def campaign_report(*, campaign: Campaign, now: datetime | None = None) -> dict:
+    """Return everything the campaign report shows: totals and rates, bounces by class, per step,
+    per link, over time, by domain, by client and beside the sender's earlier campaigns."""
+    stats = campaign_stats(campaign=campaign)
+    steps = {row.pk: row for row in StepEngagement.objects.filter(step__campaign=campaign)}
+    per_step = []
+    for progress in delivery_selectors.campaign_step_progress(campaign=campaign):
+        counters = steps.get(progress["step_id"])
+        per_step.append({**progress, **{field: getattr(counters, field, 0) for field in ENGAGEMENT_COUNTERS}})
+    human_clicks = sum(link["clicks_total"] for link in stats["links"])
+    for link in stats["links"]:
+        link["share"] = link["clicks_total"] / human_clicks if human_clicks else None
+    return {
+        **stats,
+        "bounces_hard": stats["bounced_hard"],
+        "bounces_soft": stats["bounced_soft"],
+        "bounces_other": stats["bounced_other"],
+        "steps": per_step,
+        "activity": campaign_activity(campaign=campaign, now=now or timezone.now()),
+        "domains": campaign_domains(campaign=campaign),
+        "clients": campaign_clients(campaign=campaign),
+        "comparison": campaign_comparison(campaign=campaign),
+    }
+
+
+def campaign_activity(*, campaign: Campaign, now: datetime) -> dict[str, Any]:
+    """Return the campaign's emails sent and delivered, and a person's opens and clicks, per bucket
+    from its first send: minutes while it is young, then hours, then days (core.timeseries)."""
+    step_ids = campaign.steps.values("pk")
+    events = EventTally.objects.filter(
+        step_id__in=step_ids, type__in=list(_EVENT_SERIES), is_machine=False
+    ).order_by()
+    sent = LedgerTally.objects.filter(step_id__in=step_ids, sent_minute__isnull=False).order_by()
+    spans = [
+        sent.aggregate(first=Min("sent_minute"), last=Max("sent_minute")),
+        events.aggregate(first=Min("minute"), last=Max("minute")),
+    ]
+    firsts = [span["first"] for span in spans if span["first"]]
+    lasts = [span["last"] for span in spans if span["last"]]
+    # Long spans are summed by the hour in the database: a year of minutes is too many rows to read.
+    by_hour = bool(firsts) and bucket_for(start=min(firsts), end=min(max(lasts), now)) >= HOUR
+    unit = "hour" if by_hour else "minute"
+    moment = Trunc("minute", unit, tzinfo=UTC) if by_hour else "minute"
+    series: dict[str, list[tuple[datetime, int]]] = {name: [] for name in ACTIVITY_SERIES}
+    series["sent"] = delivery_selectors.campaign_sent_over_time(campaign=campaign, unit=unit)
+    for kind, at, total in events.values_list("type", moment).annotate(total=Sum("n")).order_by():
+        if total:
+            series[_EVENT_SERIES[kind]].append((at, total))
+    bucket, starts, values = series_over_time(series, now=now)
+    return {"bucket": bucket, "starts": starts, "series": values}
+
+
+#: Mailbox providers by domain, for the breakdown by domain; other domains stand by themselves.
+PROVIDERS = {
+    "gmail.com": "Gmail",
+    "googlemail.com": "Gmail",
+    "outlook.com": "Outlook",
+    "hotmail.com": "Outlook",
+    "live.com": "Outlook",
+    "msn.com": "Outlook",
+    "yahoo.com": "Yahoo",
+    "ymail.com": "Yahoo",
+    "aol.com": "AOL",
+    "icloud.com": "iCloud",
+    "me.com": "iCloud",
+    "mac.com": "iCloud",
+    "gmx.de": "GMX",
+    "gmx.net": "GMX",
+    "gmx.com": "GMX",
+    "web.de": "WEB.DE",
+    "t-online.de": "T-Online",
+    "proton.me": "Proton",
+    "protonmail.com": "Proton",
+}
+# Country domains of the big providers: yahoo.co.uk, hotmail.fr, outlook.de…
+_PROVIDER_PREFIXES = {"yahoo.": "Yahoo", "hotmail.": "Outlook", "outlook.": "Outlook", "live.": "Outlook"}
+#: Providers or domains shown one by one; the rest are summed as "Other domains".
+DOMAINS_SHOWN = 8
+
+
+def domain_provider(domain: str) -> str:
+    """Return the mailbox provider of a recipient domain, or the domain itself."""
+    if domain in PROVIDERS:
+        return PROVIDERS[domain]
+    for prefix, provider in _PROVIDER_PREFIXES.items():
+        if domain.startswith(prefix):
+            return provider
+    return domain
+
+
+_DOMAIN_COUNTS = ("sent", "delivered", "bounced", "opened")
+
+
+def campaign_domains(*, campaign: Campaign) -> list[dict]:
+    """Return the campaign's emails sent, delivered, bounced and opened (by a person) per mailbox
+    provider, most mailed first, the smallest summed as "Other domains" (one grouped query)."""
+    rows = (
+        StepExecution.objects.filter(step__campaign=campaign, status=StepExecution.Status.SENT)
+        .annotate(domain=Lower(Substr("email", StrIndex("email", Value("@")) + 1)))
+        .order_by()
+        .values("domain")
+        .annotate(
+            sent=Count("pk"),
+            # A complaint outranks the delivery it follows: complained emails were delivered too.
+            delivered=Count("pk", filter=Q(outcome__in=[Outcome.DELIVERED, Outcome.COMPLAINED])),
+            bounced=Count("pk", filter=Q(outcome=Outcome.BOUNCED)),
+            opened=Count("pk", filter=Q(engagement__opens__gt=0)),
+        )
+    )
+    providers: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        name = domain_provider(row.pop("domain"))
+        entry = providers.setdefault(name, {"name": name, **dict.fromkeys(_DOMAIN_COUNTS, 0)})
+        for key in _DOMAIN_COUNTS:
+            entry[key] += row[key]
+    ranked = sorted(providers.values(), key=lambda entry: (-entry["sent"], entry["name"]))
+    shown, rest = ranked[:DOMAINS_SHOWN], ranked[DOMAINS_SHOWN:]
+    if rest:
+        summed = {key: sum(each[key] for each in rest) for key in _DOMAIN_COUNTS}
+        shown.append({"name": "Other domains", **summed})
+    return shown
+
+
+def campaign_clients(*, campaign: Campaign) -> list[dict]:
+    """Return the campaign's opens and clicks by who made them (tracking.hits.ClientKind), every
+    kind listed, with whether the rates count them."""
+    totals = {kind: {"opens": 0, "clicks": 0} for kind in ClientKind.values}
+    rows = (
+        EventTally.objects.filter(step_id__in=campaign.steps.values("pk"), type__in=[Type.OPEN, Type.CLICK])
+        .order_by()
+        .values_list("type", "kind", "is_machine")
+        .annotate(total=Sum("n"))
+    )
+    for event_type, kind, is_machine, total in rows:
+        column = "opens" if event_type == Type.OPEN else "clicks"
+        totals[client_kind(kind=kind, is_machine=is_machine)][column] += total
+    return [
+        {
+            "kind": kind,
+            "label": ClientKind(kind).label,
+            **totals[kind],
+            # A proxy's repeated fetches are machine opens, but its first is a person's: see the docs.
+            "counted": kind in (ClientKind.PERSON, ClientKind.PROXIED),
+        }
+        for kind in ClientKind.values
+    ]
+
+
+#: How many of the sender's earlier campaigns the report sets beside this one.
+COMPARED_CAMPAIGNS = 5
+
+
+def campaign_comparison(*, campaign: Campaign) -> list[dict]:
+    """Return this campaign and the sender's (same From address) last campaigns started before it,
+    newest first, each with its figures and rates (load tests left out)."""
+    earlier = Campaign.objects.filter(
+        from_email=campaign.from_email, started_at__isnull=False, is_load_test=False
+    ).exclude(pk=campaign.pk)
+    if campaign.started_at is not None:
+        earlier = earlier.filter(started_at__lt=campaign.started_at)
+    campaigns = [campaign, *earlier.order_by("-started_at")[:COMPARED_CAMPAIGNS]]
+    figures = campaigns_figures(campaign_ids=[each.pk for each in campaigns])
+    return [{"campaign": each, "current": each.pk == campaign.pk, **figures[each.pk]} for each in campaigns]

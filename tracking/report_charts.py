@@ -1,0 +1,190 @@
+"""The campaign report's charts, from tracking.report's figures: what each one draws and how its
+axes are titled."""
+
+from django.utils import timezone
+from django.utils.text import Truncator
+from django.utils.translation import gettext as _
+
+from core.charts import COLOURS, Chart, Series
+from core.templatetags.campanile import percent
+from core.timeseries import bucket_label, bucket_name
+
+
+def _share(part: int, whole: int) -> str:
+    return percent(part / whole if whole else None)
+
+
+def funnel_chart(report: dict) -> Chart:
+    """Sent → delivered → opened → clicked, then the ways out, each as emails and a share of sent."""
+    stages = [
+        (_("Sent"), report["sent"], "sent"),
+        (_("Delivered"), report["delivered"], "delivered"),
+        (_("Opened"), report["opens_unique"], "opened"),
+        (_("Clicked"), report["clicks_unique"], "clicked"),
+        (_("Unsubscribed"), report["unsubscribed"], "unsubscribed"),
+        (_("Bounced"), report["bounced"], "bounced"),
+        (_("Complained"), report["complained"], "complained"),
+    ]
+    return Chart(
+        key="funnel",
+        title=_("From sent to clicked"),
+        labels=[label for label, _n, _colour in stages],
+        series=[Series(_("Emails"), [n for _label, n, _c in stages], [COLOURS[c] for *_rest, c in stages])],
+        x_title=_("Stage"),
+        y_title=_("Emails"),
+        horizontal=True,
+        extra=[(_("Of sent"), [_share(n, report["sent"]) for _label, n, _c in stages])],
+    )
+
+
+#: Charts over time with more buckets than this are lines; fewer are bars, each a bucket's count.
+LINE_FROM = 30
+
+
+def activity_charts(report: dict) -> list[Chart]:
+    """Opens and clicks, and sending and delivery, over time since the first send."""
+    activity = report["activity"]
+    bucket, starts = activity["bucket"], activity["starts"]
+    local = [timezone.localtime(moment) for moment in starts]
+    one_day = bool(local) and local[0].date() == local[-1].date()
+    labels = [bucket_label(moment, bucket, one_day=one_day) for moment in local]
+    x_title = _("Time (%(zone)s)") % {"zone": timezone.get_current_timezone_name()}
+    per = bucket_name(bucket)
+    series = activity["series"]
+
+    def chart(key: str, title: str, names: list[tuple[str, str, str]]) -> Chart:
+        return Chart(
+            key=key,
+            title=title,
+            labels=labels,
+            series=[Series(label, series[name], COLOURS[colour]) for name, label, colour in names],
+            x_title=x_title,
+            y_title=_("Count %(per)s") % {"per": per},
+            kind="line" if len(starts) > LINE_FROM else "bar",
+            csv_labels=[moment.isoformat() for moment in local],
+        )
+
+    return [
+        chart(
+            "engagement",
+            _("Opens and clicks by people, %(per)s") % {"per": per},
+            [("opens", _("Opens"), "opened"), ("clicks", _("Clicks"), "clicked")],
+        ),
+        chart(
+            "sending",
+            _("Sent and delivered, %(per)s") % {"per": per},
+            [("sent", _("Sent"), "sent"), ("delivered", _("Delivered"), "delivered")],
+        ),
+    ]
+
+
+def domains_chart(report: dict) -> Chart:
+    """Delivered, bounced and opened per mailbox provider."""
+    rows = report["domains"]
+    return Chart(
+        key="domains",
+        title=_("By recipient domain"),
+        labels=[row["name"] for row in rows],
+        series=[
+            Series(_("Delivered"), [row["delivered"] for row in rows], COLOURS["delivered"]),
+            Series(_("Bounced"), [row["bounced"] for row in rows], COLOURS["bounced"]),
+            Series(_("Opened"), [row["opened"] for row in rows], COLOURS["opened"]),
+        ],
+        x_title=_("Domain"),
+        y_title=_("Emails"),
+        extra=[
+            (_("Sent"), [str(row["sent"]) for row in rows]),
+            (_("Delivery rate"), [_share(row["delivered"], row["sent"]) for row in rows]),
+            (_("Bounce rate"), [_share(row["bounced"], row["sent"]) for row in rows]),
+            (_("Open rate"), [_share(row["opened"], row["delivered"]) for row in rows]),
+        ],
+    )
+
+
+def clients_chart(report: dict) -> Chart:
+    """Opens and clicks by who made them: people, image proxies, Apple's prefetch, scanners."""
+    rows = report["clients"]
+    return Chart(
+        key="clients",
+        title=_("By client"),
+        labels=[row["label"] for row in rows],
+        series=[
+            Series(_("Opens"), [row["opens"] for row in rows], COLOURS["opened"]),
+            Series(_("Clicks"), [row["clicks"] for row in rows], COLOURS["clicked"]),
+        ],
+        x_title=_("Client"),
+        y_title=_("Events"),
+        horizontal=True,
+        extra=[(_("In the rates"), [_("yes") if row["counted"] else _("no") for row in rows])],
+    )
+
+
+def comparison_chart(report: dict) -> Chart:
+    """This campaign's open, click and unsubscribe rates beside the sender's last campaigns'."""
+    rows = report["comparison"]
+
+    def rate(row: dict, name: str) -> float | None:
+        value = row["rates"][name]
+        return round(value * 100, 2) if value is not None else None
+
+    names = [
+        Truncator(row["campaign"].name).chars(28) + (_(" (this one)") if row["current"] else "")
+        for row in rows
+    ]
+    return Chart(
+        key="comparison",
+        title=_("Beside the sender's last campaigns"),
+        labels=names,
+        series=[
+            Series(_("Open rate %"), [rate(row, "open") for row in rows], COLOURS["opened"]),
+            Series(_("Click rate %"), [rate(row, "click") for row in rows], COLOURS["clicked"]),
+            Series(
+                _("Unsubscribe rate %"), [rate(row, "unsubscribe") for row in rows], COLOURS["unsubscribed"]
+            ),
+        ],
+        x_title=_("Campaign"),
+        y_title=_("% of delivered"),
+        percent=True,
+        extra=[
+            (_("Sent"), [str(row["counts"]["sent"]) for row in rows]),
+            (
+                _("Started"),
+                [
+                    f"{row['campaign'].started_at:%Y-%m-%d}" if row["campaign"].started_at else ""
+                    for row in rows
+                ],
+            ),
+        ],
+    )
+
+
+def links_chart(report: dict) -> Chart:
+    """Each link's clicks by people and share of them (a table first; the bars show the shares)."""
+    links = report["links"]
+    return Chart(
+        key="links",
+        title=_("Links"),
+        labels=[link["url"] for link in links],
+        series=[Series(_("Clicks"), [link["clicks_total"] for link in links], COLOURS["clicked"])],
+        x_title=_("Link"),
+        y_title=_("Clicks"),
+        horizontal=True,
+        extra=[
+            (_("People"), [str(link["clicks_unique"]) for link in links]),
+            (_("Share of clicks"), [percent(link["share"]) for link in links]),
+            (_("Machine clicks"), [str(link["machine_clicks_total"]) for link in links]),
+        ],
+    )
+
+
+def report_charts(report: dict) -> dict[str, Chart]:
+    """Return every chart of the report by key: what the page draws and the CSV downloads serve."""
+    charts = [
+        funnel_chart(report),
+        *activity_charts(report),
+        links_chart(report),
+        domains_chart(report),
+        clients_chart(report),
+        comparison_chart(report),
+    ]
+    return {chart.key: chart for chart in charts}
