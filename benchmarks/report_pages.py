@@ -279,6 +279,8 @@ def measure(rows: int, args) -> dict[str, float]:
     )
     urls = {
         "report page": reverse("admin:campaigns_campaign_report", args=[campaign_id]),
+        # Loaded after the report page: it groups the campaign's ledger rows by domain.
+        "report's domains": reverse("admin:campaigns_campaign_report_domains", args=[campaign_id]),
         "dashboard page": reverse("admin:delivery_dashboard"),
     }
     results = {}

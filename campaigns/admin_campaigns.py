@@ -296,8 +296,13 @@ class CampaignAdminBase(ModelAdmin):
         )
 
     def preview_view(self, request, object_id):
-        """Show a step's email as one contact will get it: subject, HTML (sandboxed) and text."""
+        """Show a step's email as one contact will get it: subject, HTML (sandboxed) and text.
+
+        It shows a contact's data: only to those who may see contacts.
+        """
         campaign = self._campaign_or_404(request, object_id)
+        if not request.user.has_perm("campaigns.view_contact"):
+            raise PermissionDenied
         steps = list(campaign.steps.select_related("template").order_by("order"))
         step = next(
             (s for s in steps if str(s.order) == request.GET.get("step")), steps[0] if steps else None

@@ -24,15 +24,15 @@ def bucket_for(*, start: datetime, end: datetime) -> timedelta:
 
 
 def bucket_floor(moment: datetime, bucket: timedelta) -> datetime:
-    """Return the start of the bucket holding `moment`: days start at local midnight, the rest on
-    the hour's multiples of their size (UTC and the local zone agree on them for whole-hour zones)."""
-    local = timezone.localtime(moment)
+    """Return the start of the bucket holding `moment`, in UTC: days start at local midnight; shorter
+    buckets are counted from the epoch in UTC, so a clock change never makes two buckets one (in a
+    zone of whole hours, hours and shorter buckets start on the local hour's multiples too)."""
     if bucket >= DAY:
-        return local.replace(hour=0, minute=0, second=0, microsecond=0)
-    minutes = int(bucket.total_seconds() // 60)
-    of_day = local.hour * 60 + local.minute
-    floored = of_day - of_day % minutes
-    return local.replace(hour=floored // 60, minute=floored % 60, second=0, microsecond=0)
+        local = timezone.localtime(moment)
+        return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+    seconds = int(bucket.total_seconds())
+    stamp = int(moment.timestamp())
+    return datetime.fromtimestamp(stamp - stamp % seconds, tz=UTC)
 
 
 def buckets_fill(
@@ -48,9 +48,9 @@ def buckets_fill(
     moment = first
     while moment <= last:
         filled.append((moment, totals.get(moment, 0)))
-        # In UTC (local arithmetic is by the wall clock), and two hours past a day, so a day 23 or
-        # 25 hours long still lands on the next local midnight.
-        moment = bucket_floor(moment.astimezone(UTC) + bucket + (2 * HOUR if bucket >= DAY else ZERO), bucket)
+        # Two hours past a day, so a day 23 or 25 hours long still lands on the next local midnight.
+        following = bucket_floor(moment + bucket + (2 * HOUR if bucket >= DAY else ZERO), bucket)
+        moment = following if following > moment else moment + bucket  # Always forward.
     return filled
 
 
@@ -80,16 +80,18 @@ LEAST_SPAN = HOUR
 
 
 def series_over_time(
-    series: Mapping[str, Iterable[tuple[datetime, int]]], *, now: datetime
+    series: Mapping[str, Iterable[tuple[datetime, int]]], *, now: datetime, start: datetime | None = None
 ) -> tuple[timedelta, list[datetime], dict[str, list[int]]]:
-    """Return the bucket, the bucket starts and each series' totals per bucket, from the first
-    moment counted to the last (at least LEAST_SPAN, never past `now`); no bucket and no moments
-    when nothing was counted."""
+    """Return the bucket, the bucket starts and each series' totals per bucket, from `start` (or
+    the first moment counted) to the last moment counted (at least LEAST_SPAN, never past `now`);
+    counts before `start` are left out. No bucket and no moments when nothing was counted."""
     points = {name: list(values) for name, values in series.items()}
     moments = [moment for values in points.values() for moment, n in values if n]
-    if not moments:
+    if start is None and moments:
+        start = min(moments)
+    moments = [moment for moment in moments if start is not None and moment >= start]
+    if start is None or not moments:
         return MINUTE, [], {name: [] for name in points}
-    start = min(moments)
     end = max(start, min(max(max(moments), start + LEAST_SPAN), now))
     bucket = bucket_for(start=start, end=end)
     filled = {

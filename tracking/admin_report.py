@@ -4,20 +4,23 @@ import csv
 from typing import TYPE_CHECKING
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, StreamingHttpResponse
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.admin_campaigns import campaign_tab
+from core.charts import Chart
 from core.templatetags.campanile import percent
 from delivery.compose import configuration_set_of
 from delivery.models import StepExecution
 from delivery.selectors import campaign_status_shown
 from tracking.models import SendEventsCheck
 from tracking.outcomes import RATES
-from tracking.report import campaign_report
-from tracking.report_charts import report_charts
+from tracking.report import campaign_domains, campaign_report
+from tracking.report_charts import domains_chart, report_charts
 from tracking.selectors import campaign_event_rows, campaign_recipient_rows, campaigns_figures
 
 
@@ -38,6 +41,12 @@ def _cell(value):
     if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
         return "'" + value
     return value
+
+
+def _require(request, *permissions: str) -> None:
+    """Refuse the request unless its user holds every one of these permissions."""
+    if not request.user.has_perms(permissions):
+        raise PermissionDenied
 
 
 def _csv_response(rows, filename: str) -> StreamingHttpResponse:
@@ -129,6 +138,11 @@ class CampaignReportMixin(_CampaignAdmin):
                 name="campaigns_campaign_events_csv",
             ),
             path(
+                "<path:object_id>/report/domains/",
+                view(self.report_domains_view),
+                name="campaigns_campaign_report_domains",
+            ),
+            path(
                 "<path:object_id>/report/chart/<slug:key>.csv",
                 view(self.chart_csv_view),
                 name="campaigns_campaign_chart_csv",
@@ -161,19 +175,37 @@ class CampaignReportMixin(_CampaignAdmin):
         )
 
     def recipients_csv_view(self, request, object_id):
+        """Download each recipient's result: contacts' data, for those who may see contacts."""
         campaign = self._campaign_or_404(request, object_id)
+        _require(request, "campaigns.view_contact")
         return _csv_response(
             campaign_recipient_rows(campaign=campaign), f"campaign-{campaign.pk}-recipients.csv"
         )
 
     def events_csv_view(self, request, object_id):
+        """Download every event: recipients' addresses, for those who may see contacts and events."""
         campaign = self._campaign_or_404(request, object_id)
+        _require(request, "campaigns.view_contact", "tracking.view_trackingevent")
         return _csv_response(campaign_event_rows(campaign=campaign), f"campaign-{campaign.pk}-events.csv")
+
+    def report_domains_view(self, request, object_id):
+        """Show the breakdown by recipient domain: the report page loads it after itself (htmx), as
+        it reads the campaign's ledger rows."""
+        campaign = self._campaign_or_404(request, object_id)
+        return TemplateResponse(
+            request,
+            "admin/campaigns/campaign/_report_domains.html",
+            {"original": campaign, "chart": domains_chart(campaign_domains(campaign=campaign))},
+        )
 
     def chart_csv_view(self, request, object_id, key):
         """Download the numbers of one of the report's charts."""
         campaign = self._campaign_or_404(request, object_id)
-        chart = report_charts(campaign_report(campaign=campaign)).get(key)
+        chart: Chart | None
+        if key == "domains":
+            chart = domains_chart(campaign_domains(campaign=campaign))
+        else:
+            chart = report_charts(campaign_report(campaign=campaign)).get(key)
         if chart is None:
             raise Http404("No such chart.")
         return _csv_response(chart.csv_rows(), f"campaign-{campaign.pk}-{key}.csv")

@@ -49,22 +49,22 @@ SCANNER = "scanner"
 class ClientKind(models.TextChoices):
     """Who made an open or click, as the report breaks them down (docs/tracking.md)."""
 
-    PERSON = "person", "A person"
-    PROXIED = "proxied", "A person, through an image proxy (Gmail, Yahoo)"
-    PREFETCH = "prefetch", "Apple Mail privacy prefetch"
-    SCANNER = "scanner", "Scanners and other machines"
+    PERSON = "person", "Person"
+    #: Gmail's and Yahoo's image proxies, fetching when a person opens the email.
+    PROXIED = "proxied", "Person via image proxy"
+    PREFETCH = "prefetch", "Apple privacy prefetch"
+    SCANNER = "scanner", "Scanner or other machine"
 
 
 def client_kind(*, kind: str, is_machine: bool) -> str:
     """Return the ClientKind of an open or click from its event's kind and machine flag.
 
-    A machine's event written before kinds were kept (kind "") is counted with the scanners.
+    A proxy's later fetches of an email (machine opens, kind "proxy") and a machine's event written
+    before kinds were kept (kind "") are counted with the scanners and other machines.
     """
-    if kind == VIA_PROXY:
-        return ClientKind.PROXIED
-    if not is_machine:
-        return ClientKind.PERSON
-    return ClientKind.PREFETCH if kind == PREFETCH else ClientKind.SCANNER
+    if is_machine:
+        return ClientKind.PREFETCH if kind == PREFETCH else ClientKind.SCANNER
+    return ClientKind.PROXIED if kind == VIA_PROXY else ClientKind.PERSON
 
 
 # Security gateways follow every link of a new message within seconds of its delivery.

@@ -25,8 +25,12 @@ _EVENT_SERIES = {Type.DELIVERY: "delivered", Type.OPEN: "opens", Type.CLICK: "cl
 
 
 def campaign_report(*, campaign: Campaign, now: datetime | None = None) -> dict:
-    """Return everything the campaign report shows: totals and rates, bounces by class, per step,
-    per link, over time, by domain, by client and beside the sender's earlier campaigns."""
+    """Return what the campaign report's page shows at once: totals and rates, bounces by class, per
+    step, per link, over time, by client and beside the sender's earlier campaigns.
+
+    Counters and tallies only, so its time does not grow with the campaign; the breakdown by
+    domain reads the ledger (campaign_domains) and is loaded after the page.
+    """
     stats = campaign_stats(campaign=campaign)
     steps = {row.pk: row for row in StepEngagement.objects.filter(step__campaign=campaign)}
     per_step = []
@@ -43,7 +47,6 @@ def campaign_report(*, campaign: Campaign, now: datetime | None = None) -> dict:
         "bounces_other": stats["bounced_other"],
         "steps": per_step,
         "activity": campaign_activity(campaign=campaign, now=now or timezone.now()),
-        "domains": campaign_domains(campaign=campaign),
         "clients": campaign_clients(campaign=campaign),
         "comparison": campaign_comparison(campaign=campaign),
     }
@@ -57,14 +60,25 @@ def campaign_activity(*, campaign: Campaign, now: datetime) -> dict[str, Any]:
         step_id__in=step_ids, type__in=list(_EVENT_SERIES), is_machine=False
     ).order_by()
     sent = LedgerTally.objects.filter(step_id__in=step_ids, sent_minute__isnull=False).order_by()
-    spans = [
-        sent.aggregate(first=Min("sent_minute"), last=Max("sent_minute")),
-        events.aggregate(first=Min("minute"), last=Max("minute")),
-    ]
-    firsts = [span["first"] for span in spans if span["first"]]
-    lasts = [span["last"] for span in spans if span["last"]]
+    # Over the minutes whose deltas sum to something: a re-judged click or a deleted row leaves
+    # rows that cancel out, and they must not stretch the span.
+    sending = (
+        sent.values("sent_minute")
+        .annotate(total=Sum("n"))
+        .filter(total__gt=0)
+        .aggregate(first=Min("sent_minute"), last=Max("sent_minute"))
+    )
+    heard = (
+        events.values("minute")
+        .annotate(total=Sum("n"))
+        .filter(total__gt=0)
+        .aggregate(first=Min("minute"), last=Max("minute"))
+    )
+    # Since the first send: an event stamped earlier (a clock's skew, a replayed record) is left out.
+    start = sending["first"] or heard["first"]
+    last = max(filter(None, (sending["last"], heard["last"])), default=None)
     # Long spans are summed by the hour in the database: a year of minutes is too many rows to read.
-    by_hour = bool(firsts) and bucket_for(start=min(firsts), end=min(max(lasts), now)) >= HOUR
+    by_hour = start is not None and last is not None and bucket_for(start=start, end=min(last, now)) >= HOUR
     unit = "hour" if by_hour else "minute"
     moment = Trunc("minute", unit, tzinfo=UTC) if by_hour else "minute"
     series: dict[str, list[tuple[datetime, int]]] = {name: [] for name in ACTIVITY_SERIES}
@@ -72,7 +86,7 @@ def campaign_activity(*, campaign: Campaign, now: datetime) -> dict[str, Any]:
     for kind, at, total in events.values_list("type", moment).annotate(total=Sum("n")).order_by():
         if total:
             series[_EVENT_SERIES[kind]].append((at, total))
-    bucket, starts, values = series_over_time(series, now=now)
+    bucket, starts, values = series_over_time(series, now=now, start=start)
     return {"bucket": bucket, "starts": starts, "series": values}
 
 
@@ -119,7 +133,11 @@ _DOMAIN_COUNTS = ("sent", "delivered", "bounced", "opened")
 
 def campaign_domains(*, campaign: Campaign) -> list[dict]:
     """Return the campaign's emails sent, delivered, bounced and opened (by a person) per mailbox
-    provider, most mailed first, the smallest summed as "Other domains" (one grouped query)."""
+    provider, most mailed first, the smallest summed as "Other domains".
+
+    One grouped query over the campaign's ledger rows: its time grows with the campaign, so the
+    report loads it after the page.
+    """
     rows = (
         StepExecution.objects.filter(step__campaign=campaign, status=StepExecution.Status.SENT)
         .annotate(domain=Lower(Substr("email", StrIndex("email", Value("@")) + 1)))

@@ -8,23 +8,28 @@ reports of what the policy refused fail the test."""
 import os
 import shutil
 import time
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.db import connections
+from django.utils import timezone
 
 from campaigns.models import Campaign
 from delivery import services as delivery_services
-from delivery.models import StepExecution
+from delivery.models import StepExecution, TrackedLink
 from tests.conftest import _services_required, sent_messages
 from tests.factories import ContactListFactory, ListMembershipFactory
-from tests.tracking.test_ses_events import bounce, deliver
+from tests.tracking.test_ses_events import bounce, deliver, fixture, for_row
 from tests.utils import totp_code_from_secret
+from tracking import hits
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = settings.VAR_DIR / "screenshots"
+# A person reading in Thunderbird: neither a proxy nor a prefetch.
+READER = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Thunderbird/128.0"
 
 
 @pytest.fixture
@@ -159,18 +164,47 @@ def test_a_marketer_goes_from_template_to_report_in_a_browser(browser, live_serv
     assert "Completed" in page.inner_text("#content")
     _shot(page, "06-progress")
     # SES reports one address gone for good: it bounces and is suppressed, as the report must say.
-    gone = StepExecution.objects.filter(step__campaign=campaign).order_by("pk").first()
+    gone, *reached = StepExecution.objects.filter(step__campaign=campaign).order_by("pk")
     deliver(bounce(gone))
+    for row in reached:  # The others are delivered; a reader opens one and clicks its link.
+        delivered = for_row(fixture("event-delivery.json"), row)
+        delivered["delivery"]["timestamp"] = timezone.now().isoformat()
+        deliver(delivered)
+    link = TrackedLink.objects.get(step__campaign=campaign, url="https://shop.example.com/")
+    # Minutes later (a click within seconds of the send is a scanner's): the mail went out then.
+    StepExecution.objects.filter(step__campaign=campaign).update(
+        sent_at=timezone.now() - timedelta(minutes=3)
+    )
+    for kind, link_id in (("open", None), ("click", link.pk)):
+        tracking_id = reached[0].tracking_id
+        hits.hit_record(
+            kind=kind, tracking_id=tracking_id, link_id=link_id, method="GET", user_agent=READER, ip=""
+        )
+    hits.tracking_hits_apply()
     page.goto(f"{live_server.url}/admin/campaigns/campaign/{campaign.pk}/report/")
     figures = {
         name: page.locator(".figure", has_text=name).locator("b").inner_text()
-        for name in ("Sent", "Hard bounces", "Suppressed")
+        for name in ("Sent", "Delivered", "Opened (people)", "Clicked (people)", "Hard bounces", "Suppressed")
     }
-    assert figures == {"Sent": "3", "Hard bounces": "1", "Suppressed": "1"}
-    # Chart.js drew every chart with something to show, and the numbers under the sending chart
-    # hold the three sends; nobody opened yet, and the page says so.
-    assert page.locator("canvas.chart").count() == 3
-    assert "No opens or clicks by people yet." in page.inner_text("#chart-engagement")
+    assert figures == {
+        "Sent": "3",
+        "Delivered": "2",
+        "Opened (people)": "1",
+        "Clicked (people)": "1",
+        "Hard bounces": "1",
+        "Suppressed": "1",
+    }
+    # Chart.js drew every chart (the comparison aside: the sender's first campaign), and the
+    # numbers under them hold the three sends and the reader's open and click.
+    page.wait_for_selector("#chart-canvas-domains")  # The breakdown by domain comes after the page.
+    assert page.locator("canvas.chart").count() == 5
+    assert "No earlier campaign from" in page.inner_text("#chart-comparison")
+    opened = page.locator("#chart-engagement table").evaluate(
+        "(table) => [...table.tBodies[0].rows]"
+        ".map((row) => [row.cells[1].textContent, row.cells[2].textContent])"
+        ".filter(([opens, clicks]) => opens !== '0' || clicks !== '0')"
+    )
+    assert opened == [["1", "1"]]
     page.wait_for_function(
         "() => [...document.querySelectorAll('canvas.chart')].every((c) => Chart.getChart(c))"
     )

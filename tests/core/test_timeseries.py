@@ -60,7 +60,8 @@ def test_days_start_at_local_midnight_across_a_daylight_saving_change():
         filled = buckets_fill(
             counts, bucket=DAY, start=start, end=datetime(2026, 10, 26, 1, 0, tzinfo=berlin)
         )
-        assert [(moment.date().isoformat(), moment.hour, n) for moment, n in filled] == [
+        local = [(timezone.localtime(moment), n) for moment, n in filled]
+        assert [(moment.date().isoformat(), moment.hour, n) for moment, n in local] == [
             ("2026-10-24", 0, 1),
             ("2026-10-25", 0, 1),
             ("2026-10-26", 0, 0),
@@ -93,3 +94,22 @@ def test_axes_name_buckets_as_a_person_reads_them():
     assert bucket_label(NINE, 5 * MINUTE, one_day=True) == "09:00"
     assert bucket_label(NINE, HOUR, one_day=False) == "Nov 2 09:00"
     assert bucket_label(NINE, DAY, one_day=False) == "Nov 2"
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York", "Asia/Kolkata"])
+def test_buckets_across_a_clock_change_end_and_count_each_hour_once(zone):
+    # Two weeks around the clocks going back (Berlin on Oct 25, New York on Nov 1, 2026).
+    opens = [(datetime(2026, 10, 20, 12, tzinfo=UTC), 1), (datetime(2026, 11, 3, 12, tzinfo=UTC), 1)]
+    with timezone.override(ZoneInfo(zone)):
+        bucket, starts, values = series_over_time({"opens": opens}, now=datetime(2027, 1, 1, tzinfo=UTC))
+        assert bucket == 6 * HOUR
+        assert len(starts) == len(set(starts)) < 120
+        assert starts == sorted(starts)
+        assert sum(values["opens"]) == 2
+
+
+def test_the_hour_the_clocks_go_back_is_two_hours_each_counted_once():
+    first, second = datetime(2026, 10, 25, 0, 30, tzinfo=UTC), datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
+    with timezone.override(ZoneInfo("Europe/Berlin")):  # Both are 02:30 on Berlin's clocks.
+        filled = buckets_fill([(first, 1), (second, 10)], bucket=HOUR, start=first, end=second)
+    assert [n for _moment, n in filled] == [1, 10]

@@ -1,4 +1,20 @@
-// Download a chart as a PNG: its canvas drawn over white, so the picture reads outside the page.
+// Draw the charts htmx brings in after the page (django-unfold draws those present at load), and
+// download a chart as a PNG: its canvas drawn over white, so the picture reads outside the page.
+document.addEventListener("htmx:load", () => {
+  if (!window.Chart) {
+    return;
+  }
+  for (const canvas of document.querySelectorAll("canvas.chart")) {
+    if (!window.Chart.getChart(canvas) && canvas.dataset.value) {
+      new window.Chart(canvas, {
+        type: canvas.dataset.type || "bar",
+        data: JSON.parse(canvas.dataset.value),
+        options: JSON.parse(canvas.dataset.options || "{}"),
+      });
+    }
+  }
+});
+
 document.addEventListener("click", (event) => {
   const button = event.target.closest("[data-chart-png]");
   if (!button || !window.Chart) {
