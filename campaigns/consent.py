@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
 from django.db.models import QuerySet
+from django.dispatch import Signal
 from django.utils import timezone
 
 from campaigns.exceptions import ResubscribeRefused
@@ -202,6 +203,11 @@ def _opt_outs_keep(*, left: list[tuple[str, datetime | None]], source: str, why:
     )
 
 
+#: Sent with `contact_ids` just before contacts are deleted, in the deleting transaction: the
+#: apps above that count what their mail did take it out (tracking.apps connects it).
+contacts_deleting = Signal()
+
+
 @transaction.atomic
 def contacts_delete(*, contacts: QuerySet[Contact], source: str) -> int:
     """Delete contacts; an address that unsubscribed stays so, as an `unsubscribe` suppression.
@@ -212,9 +218,10 @@ def contacts_delete(*, contacts: QuerySet[Contact], source: str) -> int:
     """
     # Locked first: an unsubscribe landing meanwhile waits, then finds no contact, or lands first
     # and is kept here.
-    rows = contacts.select_for_update().values_list("email", "status", "unsubscribed_at")
-    left = [(email, since) for email, status, since in rows if status == Contact.Status.UNSUBSCRIBED]
+    rows = list(contacts.select_for_update().values_list("pk", "email", "status", "unsubscribed_at"))
+    left = [(email, since) for _pk, email, status, since in rows if status == Contact.Status.UNSUBSCRIBED]
     _opt_outs_keep(left=left, source=source, why="the contact was deleted")
+    contacts_deleting.send(sender=Contact, contact_ids=[pk for pk, *_rest in rows])
     _, deleted = contacts.delete()
     return deleted.get(Contact._meta.label, 0)
 

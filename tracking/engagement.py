@@ -5,6 +5,7 @@ from collections import Counter, defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from django.db import models, transaction
 from django.db.models import F, Min
@@ -164,6 +165,37 @@ def engagement_outcomes_add(*, outcomes: list[tuple[int, str]]) -> None:
             deltas[row.step_id][key] += 1
     Engagement.objects.bulk_update(changed.values(), ["outcomes"], batch_size=500)
     _counters_add(StepEngagement, deltas)
+
+
+def engagement_forget(*, contact_ids: Collection[int]) -> None:
+    """Take the campaign emails of contacts about to be deleted out of their steps' and links'
+    counters, as their ledger rows leave "sent": every rate stays over the emails still on record.
+
+    Call it in the transaction that deletes them; the emails' rows are locked in id order, like opens.
+    """
+    rows = (
+        Engagement.objects.select_for_update()
+        .filter(step_execution__contact_id__in=list(contact_ids), step__isnull=False)
+        .order_by("pk")
+    )
+    step_deltas: dict[int, Counter] = defaultdict(Counter)
+    link_deltas: dict[int, Counter] = defaultdict(Counter)
+    for row in rows.iterator(chunk_size=2000):
+        delta = step_deltas[cast(int, row.step_id)]
+        for noun in ("opens", "clicks"):
+            delta[f"{noun}_unique"] -= getattr(row, noun) > 0
+            delta[f"{noun}_total"] -= getattr(row, noun)
+            delta[f"machine_{noun}_total"] -= getattr(row, f"machine_{noun}")
+        for key in row.outcomes:
+            delta[key] -= 1
+        for link, n in row.links.items():
+            link_deltas[int(link)]["clicks_unique"] -= n > 0
+            link_deltas[int(link)]["clicks_total"] -= n
+        for link, n in row.machine_links.items():
+            link_deltas[int(link)]["machine_clicks_total"] -= n
+    _counters_add(StepEngagement, step_deltas)
+    existing = set(TrackedLink.objects.filter(pk__in=link_deltas).values_list("pk", flat=True))
+    _counters_add(LinkEngagement, {pk: delta for pk, delta in link_deltas.items() if pk in existing})
 
 
 def engagement_rebuild(*, chunk: int = 5000) -> int:

@@ -302,3 +302,47 @@ def test_emails_whose_outcome_suppresses_the_address_are_counted_once_each(setti
     counted = _counters(StepEngagement)[step.pk]
     engagement.engagement_rebuild()
     assert _counters(StepEngagement)[step.pk] == counted  # The events say the same.
+
+
+def test_deleting_contacts_takes_their_emails_out_of_every_counter_and_rate(hit_store, settings):
+    from campaigns.consent import contacts_delete
+    from campaigns.models import Contact, Suppression
+
+    step = CampaignStepFactory()
+    shop = _link(step, "https://shop.example.com/")
+    rows = [_email(step) for _ in range(4)]
+    for n, row in enumerate(rows):  # SES's message ids, which its events name.
+        row.ses_message_id = f"ses-deleted-{n}"
+        row.save(update_fields=["ses_message_id"])
+    later = timezone.now() - timedelta(minutes=30)
+    for row in rows[:3]:  # Three delivered, opened, clicked; the fourth bounced.
+        deliver(for_row(fixture("event-delivery.json"), row))
+        _hit(row, "open", later)
+        _hit(row, "click", later + timedelta(seconds=30), link=shop)
+    _hit(rows[0], "click", later + timedelta(minutes=1), link=shop)  # A second click.
+    deliver(for_row(fixture("event-bounce-permanent.json"), rows[3]))
+    hits.tracking_hits_apply()
+
+    contacts_delete(
+        contacts=Contact.objects.filter(pk__in=[rows[0].contact_id, rows[3].contact_id]),
+        source=Suppression.Source.ADMIN,
+    )
+
+    stats = campaign_stats(campaign=step.campaign)
+    assert (stats["sent"], stats["delivered"], stats["bounced_hard"]) == (2, 2, 0)
+    assert (stats["opens_unique"], stats["opens_total"], stats["clicks_unique"], stats["clicks_total"]) == (
+        2,
+        2,
+        2,
+        2,
+    )
+    assert stats["rates"]["open"] == stats["rates"]["click"] == 1.0
+    assert stats["links"][0] | {"url": ""} == {
+        "url": "",
+        "clicks_unique": 2,
+        "clicks_total": 2,
+        "machine_clicks_total": 0,
+    }
+    kept = _counters(StepEngagement), _counters(LinkEngagement)
+    engagement.engagement_rebuild()  # The counters equal a recount of what is left.
+    assert (_counters(StepEngagement), _counters(LinkEngagement)) == kept
