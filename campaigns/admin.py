@@ -23,7 +23,6 @@ from campaigns.models import (
     ContactList,
     ListMembership,
     Suppression,
-    Template,
 )
 from core.admin import EngineTableAdminMixin
 from core.forms import JSONShownField
@@ -174,10 +173,3 @@ class SuppressionAdmin(ModelAdmin):
     readonly_fields = ["created_at"]
     date_hierarchy = "created_at"
     show_full_result_count = False
-
-
-@admin.register(Template)
-class TemplateAdmin(ModelAdmin):
-    list_display = ["name", "subject", "updated_at"]
-    search_fields = ["name", "subject"]
-    readonly_fields = ["created_at", "updated_at"]

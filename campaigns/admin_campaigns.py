@@ -25,6 +25,7 @@ from campaigns.admin_steps import CampaignStepInline, campaign_is_draft
 from campaigns.models import (
     Campaign,
     CampaignAudit,
+    Template,
 )
 from campaigns.rendering import template_compile, template_render
 from core.exceptions import CampanileError
@@ -39,7 +40,7 @@ PREVIEW_CSP = {
 }
 
 
-def _with_preview_csp(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+def with_preview_csp(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Answer with the preview's Content-Security-Policy (PREVIEW_CSP) instead of the site's."""
     return cast(Callable[..., HttpResponseBase], csp_replace(PREVIEW_CSP)(view))
 
@@ -232,6 +233,18 @@ class CampaignAdminBase(ModelAdmin):
             lists.queryset = selectors.contact_list_choices(campaign=obj)
         return form
 
+    def get_formset_kwargs(self, request, obj, inline, prefix):
+        """Start a new campaign's first step at order 1, with the template it was started from
+        (the template page's "Save and start a campaign": `?template=<id>`)."""
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        if isinstance(inline, CampaignStepInline) and request.method == "GET" and not (obj and obj.pk):
+            first = {"order": 1}
+            wanted = request.GET.get("template", "")
+            if wanted.isascii() and wanted.isdigit() and Template.objects.filter(pk=wanted).exists():
+                first["template"] = int(wanted)
+            kwargs["initial"] = [first]
+        return kwargs
+
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
@@ -242,7 +255,7 @@ class CampaignAdminBase(ModelAdmin):
             ),
             path(
                 "<path:object_id>/preview/",
-                view(_with_preview_csp(self.preview_view)),
+                view(with_preview_csp(self.preview_view)),
                 name="campaigns_campaign_preview",
             ),
             path(

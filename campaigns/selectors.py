@@ -65,16 +65,21 @@ def campaign_audience_breakdown(*, campaign: Campaign) -> dict[str, int]:
 def preview_contact(*, campaign: Campaign, wanted: str = "") -> Contact | None:
     """Return the contact a preview renders for: the one asked for (by email or id), else the
     campaign's first sendable contact, else any contact on its lists."""
+    if wanted.strip():
+        return _contact_wanted(wanted)
+    on_lists = Contact.objects.filter(lists__campaigns=campaign).order_by("pk")
+    return campaign_audience(campaign=campaign).order_by("pk").first() or on_lists.first()
+
+
+def _contact_wanted(wanted: str) -> Contact | None:
+    """Return the contact a person asked for, by email or id, if there is one."""
     wanted = wanted.strip()
     if "\x00" in wanted:  # No column holds a NUL: no contact has one.
         return None
-    if wanted:
-        # isdigit() alone takes "²", which int() refuses.
-        number = wanted.isascii() and wanted.isdigit()
-        lookup = Q(email=email_normalize(wanted)) if "@" in wanted else Q(pk=int(wanted) if number else 0)
-        return Contact.objects.filter(lookup).first()
-    on_lists = Contact.objects.filter(lists__campaigns=campaign).order_by("pk")
-    return campaign_audience(campaign=campaign).order_by("pk").first() or on_lists.first()
+    # isdigit() alone takes "²", which int() refuses.
+    number = wanted.isascii() and wanted.isdigit()
+    lookup = Q(email=email_normalize(wanted)) if "@" in wanted else Q(pk=int(wanted) if number else 0)
+    return Contact.objects.filter(lookup).first()
 
 
 def contact_list_choices(*, campaign: Campaign | None = None) -> QuerySet[ContactList]:
@@ -206,7 +211,7 @@ def campaign_checklist(*, campaign: Campaign) -> list[CheckItem]:
         content = CheckItem(
             "Content", True, f"{len(steps)} step(s); first subject: {steps[0].template.subject}"
         )
-    without_link = [step.order for step in steps if not _unsubscribe_written(step.template)]
+    without_link = [step.order for step in steps if not template_has_unsubscribe_link(template=step.template)]
     unsubscribe = CheckItem(
         "Unsubscribe link",
         bool(steps) and not without_link,
@@ -219,5 +224,35 @@ def campaign_checklist(*, campaign: Campaign) -> list[CheckItem]:
     return [sender, audience, content, unsubscribe]
 
 
-def _unsubscribe_written(template: Template) -> bool:
+def template_has_unsubscribe_link(*, template: Template) -> bool:
+    """Tell whether a template shows its reader an unsubscribe link ({{ unsubscribe_url }})."""
     return any(_UNSUBSCRIBE_VARIABLE.search(part) for part in (template.html_body, template.text_body))
+
+
+#: Whom a template is previewed as when no contact is chosen or may be seen: nobody's data.
+SAMPLE_CONTACT = {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"}
+
+
+def template_preview_contact(*, wanted: str = "", may_see_contacts: bool) -> tuple[Contact, bool]:
+    """Return whom a template's preview renders for, and whether it is the sample: the contact
+    asked for (by email or id), else the first subscribed one, else the sample (always the sample
+    for those who may not see contacts)."""
+    if may_see_contacts:
+        subscribed = Contact.objects.filter(status=Contact.Status.SUBSCRIBED, is_load_test=False)
+        contact = _contact_wanted(wanted) if wanted.strip() else subscribed.order_by("pk").first()
+        if contact is not None:
+            return contact, False
+    return Contact(**SAMPLE_CONTACT, attributes={"plan": "Gold"}), True
+
+
+def template_variables(*, contact: Contact) -> list[tuple[str, str]]:
+    """Return what a template may write, each with its value for `contact`: the contact's fields,
+    each of its attributes, and the email's own unsubscribe link."""
+    from campaigns.rendering import template_context
+
+    context = template_context(contact=contact)
+    return [
+        *((f"contact.{field}", str(value)) for field, value in context["contact"].items()),
+        *((f"attributes.{key}", str(value)) for key, value in sorted(context["attributes"].items())),
+        ("unsubscribe_url", "the email's own one-click unsubscribe link"),
+    ]

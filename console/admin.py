@@ -22,8 +22,9 @@ from unfold.admin import ModelAdmin
 
 from campaigns.admin import ContactAdminBase
 from campaigns.admin_campaigns import CampaignAdminBase
-from campaigns.models import Campaign, Contact
-from delivery.admin import CampaignDeliveryMixin
+from campaigns.admin_templates import TemplateAdminBase
+from campaigns.models import Campaign, Contact, Template
+from delivery.admin import CampaignDeliveryMixin, TemplateTestSendMixin
 from tracking.admin import ContactTimelineMixin
 from tracking.admin_report import CampaignReportMixin
 
@@ -45,6 +46,11 @@ class CampaignAdmin(CampaignReportMixin, CampaignDeliveryMixin, CampaignAdminBas
         ("Progress", {"fields": CampaignDeliveryMixin.delivery_readonly_fields}),
     ]
     existing_only_fieldsets = (*CampaignAdminBase.existing_only_fieldsets, "Progress")
+
+
+@admin.register(Template)
+class TemplateAdmin(TemplateTestSendMixin, TemplateAdminBase):
+    """A template: its form, the live preview as a contact, its variables, and a test send."""
 
 
 @admin.register(Contact)

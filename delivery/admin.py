@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -30,13 +31,13 @@ from delivery.selectors import (
     delivery_dashboard,
     step_execution_counts,
 )
-from delivery.sending import campaign_send_test
 from delivery.services import (
     REQUEUE_MAX_AGE,
     campaign_requeue_unknown,
     campaign_retry_failed,
     step_executions_retry,
 )
+from delivery.test_sends import campaign_send_test, template_send_test
 
 #: How old the last page's count may be to give a rate: an older one (or a hand-made one) says nothing.
 RATE_WINDOW_SECONDS = 3600
@@ -186,6 +187,12 @@ def address_validate_one(raw: str) -> str:
     return mailbox_parse(raw).address
 
 
+def test_addresses_parse(raw: str) -> list[str]:
+    """Return the addresses of a test's list, separated by commas or semicolons, or raise
+    ValidationError naming the first one that is not an address."""
+    return [address_validate_one(part) for part in raw.replace(";", ",").split(",") if part.strip()]
+
+
 def _message_of(exc: Exception) -> str:
     return "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
 
@@ -239,11 +246,7 @@ class CampaignDeliveryMixin(_CampaignAdmin):
         if request.method == "POST":
             form = {key: request.POST.get(key, "").strip() for key in form}
             try:
-                addresses = [
-                    address_validate_one(raw)
-                    for raw in form["addresses"].replace(";", ",").split(",")
-                    if raw.strip()
-                ]
+                addresses = test_addresses_parse(form["addresses"])
                 step = next((s for s in steps if str(s.order) == form["step"]), None)
                 contact = campaign_selectors.preview_contact(campaign=campaign, wanted=form["contact"])
                 if step is None or contact is None:
@@ -309,8 +312,11 @@ class CampaignDeliveryMixin(_CampaignAdmin):
             status_shown=campaign_status_shown(campaign=campaign, counts=counts),
             unconfirmed=counts.get(StepExecution.Status.UNKNOWN, 0),
         )
-        if request.headers.get("HX-Request") == "true":  # htmx's poll: the figures alone.
+        if request.headers.get("HX-Request") == "true":  # htmx's poll: the figures alone…
             response.template_name = "admin/campaigns/campaign/_progress_live.html"
+            report = response.context_data["tab_urls"].get("report")
+            if progress["finished"] and report:
+                response["HX-Redirect"] = report  # …until it is done: the page turns into the report.
         return response
 
     def requeue_unknown_view(self, request, object_id):
@@ -387,4 +393,42 @@ class CampaignDeliveryMixin(_CampaignAdmin):
             "failed or unknown.</p>",
             head,
             body,
+        )
+
+
+if TYPE_CHECKING:  # The mixin's methods use the template admin's; at run time it is a plain class.
+    from campaigns.admin_templates import TemplateAdminBase as _TemplateAdmin
+else:
+    _TemplateAdmin = object
+
+
+class TemplateTestSendMixin(_TemplateAdmin):
+    """What delivery adds to the template editor: a test send of the template as the form holds it.
+
+    A mixin over campaigns.admin_templates.TemplateAdminBase; console.admin composes and registers them.
+    """
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("test/", view(self.template_test_view), name="campaigns_template_test_send"),
+            *super().get_urls(),
+        ]
+
+    def template_test_view(self, request):
+        """Send the template as the form holds it, for the preview's contact, to a few addresses (htmx)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not (self.has_add_permission(request) or self.has_change_permission(request)):
+            raise PermissionDenied
+        template, contact, _sample = self.edited_template(request)
+        try:
+            addresses = test_addresses_parse(request.POST.get("test_addresses", ""))
+            ids = template_send_test(template=template, contact=contact, addresses=addresses)
+        except (ValueError, ValidationError, CampanileError) as exc:
+            sent, text = False, f"Nothing was sent: {_message_of(exc)}"
+        else:
+            sent, text = True, f"Test sent to {', '.join(addresses)} (SES ids {', '.join(ids)})."
+        return TemplateResponse(
+            request, "admin/campaigns/template/_test_sent.html", {"sent": sent, "text": text}
         )

@@ -8,7 +8,7 @@ import os
 import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from time import monotonic, sleep
 from typing import Any
@@ -22,14 +22,12 @@ from django.utils import timezone
 from campaigns.exceptions import (
     TemplateRenderError,
 )
-from campaigns.models import CampaignStep, Contact, ListMembership, Suppression, email_normalize
+from campaigns.models import CampaignStep, Contact, ListMembership, Suppression
 from campaigns.rendering import CompiledTemplate, template_compile, template_render
 from core.addresses import email_canonical
 from delivery import drip, metrics, throttle
 from delivery.compose import (
-    TAG_TEST,
     Envelope,
-    step_envelope,
     step_execution_build_message,
     step_execution_envelope,
     step_execution_track_marks,
@@ -43,7 +41,6 @@ from delivery.exceptions import (
     SesRejected,
     SesRetryLater,
     SesSendingHalted,
-    SuppressedRecipient,
     TooManyLinks,
 )
 from delivery.ledger import (
@@ -428,46 +425,3 @@ def back_off_if_throttled(*, result: BatchResult, throttled: int, deadline: floa
     delay = min(THROTTLE_BACKOFF_FIRST * 2**throttled, THROTTLE_BACKOFF_CAP) * jitter
     sleep(max(0.0, min(delay, deadline - monotonic())))
     return throttled + 1
-
-
-TEST_SEND_MAX = 10
-
-
-def campaign_send_test(*, step: CampaignStep, contact: Contact, addresses: list[str]) -> list[str]:
-    """Send one step's email, rendered for `contact`, to a few addresses now; return SES message ids.
-
-    For a marketer's own eyes before scheduling: no ledger row, no tracking, "[Test]" in the
-    subject, at the transactional lane's place in the fleet's rate; never to a suppressed address
-    or one whose contact unsubscribed (SuppressedRecipient). Raises TemplateRenderError or an
-    SesError as the send would.
-    """
-    if not 1 <= len(addresses) <= TEST_SEND_MAX:
-        raise ValueError(f"A test goes to 1 to {TEST_SEND_MAX} addresses.")
-    # A complaint or a bounce suppresses an address for everything we send, tests included.
-    normalized = [email_normalize(address) for address in addresses]
-    suppressed = dict(Suppression.objects.filter(email__in=normalized).values_list("email", "reason"))
-    # A test is marketing mail: someone who unsubscribed gets none, as from a campaign.
-    left = Contact.objects.filter(email__in=normalized, status=Contact.Status.UNSUBSCRIBED)
-    suppressed |= dict.fromkeys(left.values_list("email", flat=True), "unsubscribed")
-    if suppressed:
-        listed = ", ".join(
-            f"{email} ({reason.replace('_', ' ')})" for email, reason in sorted(suppressed.items())
-        )
-        raise SuppressedRecipient(f"On the suppression list, so never mailed: {listed}.")
-    compiled = template_compile(template=step.template)
-    rendered = template_render(
-        compiled=compiled, contact=contact, extra={"unsubscribe_url": settings.PUBLIC_BASE_URL + "/u/test"}
-    )
-    # The step's own envelope, so a test shows what recipients will get; tagged so SES's events
-    # for it are known as a test's.
-    envelope = step_envelope(step=step, tags={TAG_TEST: "1"})
-    ids = []
-    for address in addresses:
-        message = step_execution_build_message(
-            execution=StepExecution(email=address),
-            envelope=envelope,
-            rendered=replace(rendered, subject=f"[Test] {rendered.subject}"),
-        )
-        throttle.send_slot_wait(lane=throttle.LANE_TRANSACTIONAL)
-        ids.append(ses_send(message=message))
-    return ids

@@ -125,13 +125,16 @@ def test_scheduling_lands_on_progress_which_follows_the_campaign_live_until_its_
 
     for campaign_id in delivery_services.delivery_tick():
         delivery_services.campaign_send(campaign=Campaign.objects.get(pk=campaign_id), budget_seconds=10)
-    poll = admin_client.get(progress_url, HTTP_HX_REQUEST="true").content.decode()
+    polled = admin_client.get(progress_url, HTTP_HX_REQUEST="true")
+    poll = polled.content.decode()
 
     assert "<html" not in poll  # The figures part alone.
     assert "Completed" in poll
     assert "3 of 3 emails" in poll
     assert "hx-get" not in poll  # Done: the page stops polling…
-    assert reverse("admin:campaigns_campaign_report", args=[campaign.pk]) in poll  # …and leads on.
+    report = reverse("admin:campaigns_campaign_report", args=[campaign.pk])
+    assert polled["HX-Redirect"] == report  # …and turns into the report…
+    assert report in admin_client.get(progress_url).content.decode()  # …to which a later visit leads.
 
 
 def test_progress_says_how_much_is_left_and_when_it_will_be_done_at_the_rate_it_sends():

@@ -101,7 +101,6 @@ def test_send_batch_checks_suppression_at_claim_time(ses):
 def test_a_contact_stored_before_the_address_rule_is_not_mailed_past_its_suppression(ses):
     from campaigns import services as campaign_services
     from delivery import fan_out
-    from tests.factories import sendable_campaign
 
     campaign = sendable_campaign(contacts=3)
     stored = ['"sup1"@example.com', "sup2@bücher.example", " sup3@example.com"]
@@ -352,25 +351,6 @@ def test_render_error_fails_only_that_row(ses):
 
     assert (result.failed, result.sent) == (1, 1)
     assert campaign_rows(campaign).first().status == Status.FAILED
-
-
-def test_a_test_send_carries_the_steps_own_envelope_tagged_as_a_test(ses):
-    campaign = sendable_campaign(contacts=1, configuration_set="marketing", reply_to="desk@campanile.test")
-    step = campaign.steps.get()
-    sending.campaign_send_test(
-        step=step, contact=campaign.lists.get().contacts.get(), addresses=["me@campanile.test"]
-    )
-    (message,) = sent_messages()
-    mime = email.message_from_string(message.raw_data)
-    assert mime["X-SES-CONFIGURATION-SET"] == "marketing"
-    assert mime["Reply-To"] == "desk@campanile.test"
-    # A long header is folded over lines; unfolded, it is "name=value, name=value".
-    tags = dict(pair.split("=") for pair in " ".join(mime["X-SES-MESSAGE-TAGS"].split()).split(", "))
-    assert tags == {
-        "campanile_campaign": str(campaign.pk),
-        "campanile_step": str(step.pk),
-        "campanile_test": "1",
-    }
 
 
 def test_a_row_is_marked_as_begun_only_once_its_slot_has_come(ses, monkeypatch, settings):

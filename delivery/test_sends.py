@@ -1,0 +1,75 @@
+"""Test sends: one email, as a campaign's step or a template renders it, to a few addresses now."""
+
+from dataclasses import replace
+
+from django.conf import settings
+
+from campaigns.models import CampaignStep, Contact, Suppression, Template, email_normalize
+from campaigns.rendering import template_compile, template_render
+from delivery import throttle
+from delivery.compose import (
+    TAG_TEST,
+    Envelope,
+    step_envelope,
+    step_execution_build_message,
+)
+from delivery.exceptions import SuppressedRecipient
+from delivery.models import StepExecution
+from delivery.ses import ses_send
+
+TEST_SEND_MAX = 10
+
+
+def campaign_send_test(*, step: CampaignStep, contact: Contact, addresses: list[str]) -> list[str]:
+    """Send one step's email, rendered for `contact`, to a few addresses now, in the step's own
+    envelope (its sender, reply-to, configuration set); return SES message ids."""
+    return _test_send(
+        envelope=step_envelope(step=step, tags={TAG_TEST: "1"}), contact=contact, addresses=addresses
+    )
+
+
+def template_send_test(*, template: Template, contact: Contact, addresses: list[str]) -> list[str]:
+    """Send a template's email (saved or not), rendered for `contact`, to a few addresses now, from
+    the default sender (DEFAULT_FROM_EMAIL): a template has no sender of its own."""
+    envelope = Envelope(
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        reply_to="",
+        configuration_set=settings.SES_CONFIGURATION_SET,
+        tags={TAG_TEST: "1"},
+        template=template,
+    )
+    return _test_send(envelope=envelope, contact=contact, addresses=addresses)
+
+
+def _test_send(*, envelope: Envelope, contact: Contact, addresses: list[str]) -> list[str]:
+    """Send a test for a marketer's own eyes: no ledger row, no tracking, "[Test]" in the subject,
+    at the transactional lane's place in the fleet's rate; never to a suppressed address or one
+    whose contact unsubscribed (SuppressedRecipient). Raises TemplateRenderError or an SesError as
+    the send would."""
+    if not 1 <= len(addresses) <= TEST_SEND_MAX:
+        raise ValueError(f"A test goes to 1 to {TEST_SEND_MAX} addresses.")
+    # A complaint or a bounce suppresses an address for everything we send, tests included.
+    normalized = [email_normalize(address) for address in addresses]
+    suppressed = dict(Suppression.objects.filter(email__in=normalized).values_list("email", "reason"))
+    # A test is marketing mail: someone who unsubscribed gets none, as from a campaign.
+    left = Contact.objects.filter(email__in=normalized, status=Contact.Status.UNSUBSCRIBED)
+    suppressed |= dict.fromkeys(left.values_list("email", flat=True), "unsubscribed")
+    if suppressed:
+        listed = ", ".join(
+            f"{email} ({reason.replace('_', ' ')})" for email, reason in sorted(suppressed.items())
+        )
+        raise SuppressedRecipient(f"On the suppression list, so never mailed: {listed}.")
+    compiled = template_compile(template=envelope.template)
+    rendered = template_render(
+        compiled=compiled, contact=contact, extra={"unsubscribe_url": settings.PUBLIC_BASE_URL + "/u/test"}
+    )
+    ids = []
+    for address in addresses:
+        message = step_execution_build_message(
+            execution=StepExecution(email=address),
+            envelope=envelope,
+            rendered=replace(rendered, subject=f"[Test] {rendered.subject}"),
+        )
+        throttle.send_slot_wait(lane=throttle.LANE_TRANSACTIONAL)
+        ids.append(ses_send(message=message))
+    return ids

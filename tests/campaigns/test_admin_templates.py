@@ -1,0 +1,124 @@
+"""The template editor: the live preview as a contact, the variables, the unsubscribe check, the
+test send from the template's page, and who may see what."""
+
+import pytest
+from django.urls import reverse
+from django.utils.html import escape
+
+from campaigns.models import Suppression, Template
+from tests.conftest import sent_messages
+from tests.factories import ContactFactory, TemplateFactory
+from tests.utils import role_client
+
+pytestmark = pytest.mark.django_db
+
+PREVIEW = "admin:campaigns_template_preview"
+
+
+def _form(**fields) -> dict:
+    return {
+        "name": "spring",
+        "subject": "Hi {{ contact.first_name }}",
+        "html_body": '<p>Your plan: {{ attributes.plan }}</p><a href="{{ unsubscribe_url }}">Unsubscribe</a>',
+        "text_body": "",
+        **fields,
+    }
+
+
+def test_the_preview_renders_the_form_as_typed_for_the_chosen_contact_with_its_variables(admin_client):
+    ContactFactory(first_name="Zoe", email="zoe@example.com", attributes={"plan": "Basic"})
+    ContactFactory(first_name="Ada", email="ada@shop.example", attributes={"plan": "Gold", "city": "Leeds"})
+
+    page = admin_client.post(reverse(PREVIEW), _form(preview_as="ada@shop.example")).content.decode()
+
+    assert 'id="template-subject">Hi Ada<' in page
+    assert escape("<p>Your plan: Gold</p>") in page  # The email, in the sandboxed frame's srcdoc.
+    assert "As ada@shop.example." in page
+    for variable, value in (
+        ("contact.first_name", "Ada"),
+        ("attributes.city", "Leeds"),
+        ("attributes.plan", "Gold"),
+    ):
+        assert f"<code>{{{{ {variable} }}}}</code></td><td>{value}</td>" in page, variable
+    assert "Shows an unsubscribe link." in page
+    assert "<html" not in page  # A fragment for htmx.
+
+
+def test_without_a_chosen_contact_the_preview_uses_the_first_subscribed_one(admin_client):
+    ContactFactory(first_name="First", status="unsubscribed")
+    ContactFactory(first_name="Second")
+    page = admin_client.post(reverse(PREVIEW), _form()).content.decode()
+    assert 'id="template-subject">Hi Second<' in page
+
+
+def test_the_preview_warns_of_a_missing_unsubscribe_link_and_shows_a_broken_template_as_a_message(
+    admin_client,
+):
+    missing = admin_client.post(reverse(PREVIEW), _form(html_body="<p>Hello</p>")).content.decode()
+    assert "No visible unsubscribe link" in missing
+    broken = admin_client.post(reverse(PREVIEW), _form(html_body="<p>{% if %}</p>"))
+    assert broken.status_code == 200
+    assert 'id="template-problem"' in broken.content.decode()
+
+
+def test_the_preview_escapes_what_a_contact_holds(admin_client):
+    ContactFactory(first_name="<script>alert(1)</script>", email="x@example.com")
+    page = admin_client.post(reverse(PREVIEW), _form(preview_as="x@example.com")).content.decode()
+    assert "<script>alert(1)</script>" not in page
+
+
+def test_whoever_may_not_see_contacts_previews_as_the_sample_never_a_real_contact():
+    from django.contrib.auth.models import Permission, User
+
+    from tests.utils import staff_login
+
+    ContactFactory(first_name="Real", email="real@example.com")
+    writer = User.objects.create_user(username="writer", password="pw", is_staff=True)
+    writer.user_permissions.add(*Permission.objects.filter(codename__in=["view_template", "change_template"]))
+    from django.test import Client
+
+    client = staff_login(Client(), writer)
+    page = client.post(reverse(PREVIEW), _form(preview_as="real@example.com")).content.decode()
+    assert 'id="template-subject">Hi Ada<' in page
+    assert "real@example.com" not in page
+    assert client.get(reverse(PREVIEW)).status_code == 405
+
+
+def test_the_template_page_hosts_the_live_preview_and_the_test_send_for_a_marketer():
+    template = TemplateFactory()
+    page = role_client("Marketers").get(reverse("admin:campaigns_template_change", args=[template.pk]))
+    html = page.content.decode()
+    assert f'hx-post="{reverse(PREVIEW)}"' in html
+    assert 'id="preview-mobile"' in html
+    assert reverse("admin:campaigns_template_test_send") in html
+    # The page frames the email: its inline styles and remote images are allowed there.
+    assert "'unsafe-inline'" in page["Content-Security-Policy"].split("style-src")[1].split(";")[0]
+
+
+def test_a_test_sends_the_template_as_typed_and_never_to_a_suppressed_address(ses, admin_client):
+    ContactFactory(first_name="Ada", email="ada@shop.example", attributes={"plan": "Gold"})
+    url = reverse("admin:campaigns_template_test_send")
+
+    sent = admin_client.post(url, _form(preview_as="ada@shop.example", test_addresses="me@campanile.test"))
+
+    assert "Test sent to me@campanile.test" in sent.content.decode()
+    (message,) = sent_messages()
+    assert "Subject: [Test] Hi Ada" in message.raw_data
+    Suppression.objects.create(email="gone@campanile.test", reason=Suppression.Reason.COMPLAINT)
+    refused = admin_client.post(url, _form(test_addresses="gone@campanile.test")).content.decode()
+    assert "Nothing was sent" in refused
+    assert "gone@campanile.test (complaint)" in refused
+    assert len(sent_messages()) == 1
+
+
+def test_save_and_start_a_campaign_opens_a_new_campaign_whose_first_step_sends_the_template():
+    client = role_client("Marketers")
+    form = _form(_campaign="1")
+
+    saved = client.post(reverse("admin:campaigns_template_add"), form)
+
+    template = Template.objects.get(name="spring")
+    assert saved["Location"] == reverse("admin:campaigns_campaign_add") + f"?template={template.pk}"
+    page = client.get(saved["Location"]).content.decode()
+    assert f'<option value="{template.pk}" selected>spring</option>' in page
+    assert 'name="steps-0-order" value="1"' in page
