@@ -87,6 +87,9 @@ MIDDLEWARE = [
     "core.csp.CampanileCSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language: the one a person chose (the admin's switcher sets a cookie), else the
+    # browser's Accept-Language among LANGUAGES, else LANGUAGE_CODE.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -159,7 +162,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+#: The languages of the admin and the public pages (locale/ holds Campanile's own German).
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env_or_default("DJANGO_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
@@ -282,6 +288,8 @@ UNFOLD = {
     "STYLES": ["console.navigation.theme_stylesheet", "console.navigation.console_stylesheet"],
     "SCRIPTS": ["console.navigation.htmx_config_script", "console.navigation.charts_script"],
     "DASHBOARD_CALLBACK": "console.dashboard.dashboard_callback",
+    # The language switcher in the user menu (Django's set_language view, config/urls.py).
+    "SHOW_LANGUAGES": True,
     "SIDEBAR": {
         "show_search": False,
         "show_all_applications": False,

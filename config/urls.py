@@ -11,6 +11,8 @@ urlpatterns = [
     # Nothing public lives at the root: it (and the admin's "View site" link) leads to the admin.
     path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
     path("admin/", admin.site.urls),
+    # Django's set_language: the admin's language switcher posts here (a cookie, then back).
+    path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),
     path("", include("tracking.urls")),

@@ -9,6 +9,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -44,7 +45,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
             return render(request, "tracking/unsubscribe.html", address)
         one_click = request.POST.get("List-Unsubscribe") == "One-Click"
         if not one_click and request.POST.get("action", "all") != "all":
-            return HttpResponse("Unknown action.", status=400, content_type="text/plain")
+            return HttpResponse(_("Unknown action."), status=400, content_type="text/plain")
         unsubscribing.address_unsubscribe(email=email, source="one-click" if one_click else "page")
         return render(request, "tracking/unsubscribed.html", address | {"done": "all"})
     contact = execution.contact
@@ -76,7 +77,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
             else "suppressed"
         )
         return render(request, "tracking/unsubscribed.html", context | {"done": done})
-    return HttpResponse("Unknown action.", status=400, content_type="text/plain")
+    return HttpResponse(_("Unknown action."), status=400, content_type="text/plain")
 
 
 @csrf_exempt  # SNS signs its messages; it has no CSRF token to send.
