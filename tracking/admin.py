@@ -38,14 +38,10 @@ class TrackingEventAdmin(ModelAdmin):
     def get_changelist_instance(self, request):
         """Read the addresses of the page's clicked links at once (one query)."""
         changelist = super().get_changelist_instance(request)
-        ids = {event.raw.get("link_id") for event in changelist.result_list} - {None}
-        urls = dict(
-            TrackedLink.objects.filter(pk__in=[pk for pk in ids if isinstance(pk, int)]).values_list(
-                "pk", "url"
-            )
-        )
+        ids = {event.link_id for event in changelist.result_list} - {None}
+        urls = dict(TrackedLink.objects.filter(pk__in=ids).values_list("pk", "url"))
         for event in changelist.result_list:
-            event.link_url = urls.get(event.raw.get("link_id"), "")
+            event.link_url = urls.get(event.link_id, "")
         return changelist
 
     @admin.display(description="Event", ordering="type")

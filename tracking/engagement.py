@@ -44,9 +44,7 @@ class Engaged:
 
     @classmethod
     def of(cls, event: TrackingEvent) -> "Engaged":
-        return cls(
-            event.step_execution_id, event.type, event.is_machine, event.raw.get("link_id"), event.occurred_at
-        )
+        return cls(event.step_execution_id, event.type, event.is_machine, event.link_id, event.occurred_at)
 
 
 def _counters_add(model: type[models.Model], deltas: dict[int, Counter]) -> None:

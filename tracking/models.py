@@ -59,6 +59,12 @@ class TrackingEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.get_type_display()} · {self.recipient} · {self.occurred_at:%Y-%m-%d %H:%M}"
 
+    @property
+    def link_id(self) -> int | None:
+        """The tracked link a click followed (None for other events, or a payload not of ours)."""
+        link = self.raw.get("link_id") if isinstance(self.raw, dict) else None
+        return link if isinstance(link, int) else None
+
 
 class EventTally(Tally):
     """Campaign events per (step, type, kind, machine or not, minute), as signed deltas the

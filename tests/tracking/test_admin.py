@@ -55,11 +55,14 @@ def test_the_inbox_is_read_only(admin_client):
 def test_the_contact_page_shows_its_timeline_of_steps_and_events(admin_client):
     from django.utils import timezone
 
+    from delivery.models import TrackedLink
     from tests.factories import StepExecutionFactory, TrackingEventFactory
 
     row = StepExecutionFactory(status="sent", sent_at=timezone.now(), outcome="bounced")
     TrackingEventFactory(step_execution=row, type="bounce", kind="hard", recipient=row.email)
     TrackingEventFactory(step_execution=row, type="open", is_machine=True, recipient=row.email)
+    link = TrackedLink.objects.create(step=row.step, url="https://shop.example.com/spring")
+    TrackingEventFactory(step_execution=row, type="click", recipient=row.email, raw={"link_id": link.pk})
     StepExecutionFactory(contact=row.contact, status="exited", last_error="Left the sequence: bounced.")
     page = admin_client.get(reverse("admin:campaigns_contact_change", args=[row.contact.pk])).content.decode()
     for text in (
@@ -68,6 +71,7 @@ def test_the_contact_page_shows_its_timeline_of_steps_and_events(admin_client):
         "Bounced",
         "Bounce",
         "Open (machine)",
+        "https://shop.example.com/spring",  # A click says which link.
         "Left the sequence: bounced.",
     ):
         assert text in page, text
@@ -88,3 +92,14 @@ def test_the_opens_and_clicks_list_names_each_campaign_and_each_clicked_address(
     assert "Spring sale" in page
     assert "https://shop.example/spring" in page
     assert ">Machine<" in page
+
+
+def test_an_event_whose_payload_is_not_an_object_still_lists_and_exports(admin_client):
+    from tests.factories import StepExecutionFactory, TrackingEventFactory
+
+    row = StepExecutionFactory(status="sent")
+    TrackingEventFactory(step_execution=row, type="click", recipient=row.email, raw=["not", "ours"])
+    assert admin_client.get(reverse("admin:tracking_trackingevent_changelist")).status_code == 200
+    export = admin_client.get(reverse("admin:campaigns_campaign_events_csv", args=[row.step.campaign.pk]))
+    assert export.status_code == 200
+    assert row.email in b"".join(export.streaming_content).decode()
