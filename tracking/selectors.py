@@ -146,12 +146,8 @@ def contact_timeline(*, contact: Contact) -> list[dict]:
         .order_by("-occurred_at")[:TIMELINE_LENGTH]
     )
     # A click says which link: the addresses of the clicked links, in one query.
-    clicked = {event.raw.get("link_id") for event in events if isinstance(event.raw, dict)}
-    urls = dict(
-        TrackedLink.objects.filter(pk__in=[pk for pk in clicked if isinstance(pk, int)]).values_list(
-            "pk", "url"
-        )
-    )
+    clicked = {event.link_id for event in events} - {None}
+    urls: dict[int | None, str] = dict(TrackedLink.objects.filter(pk__in=clicked).values_list("pk", "url"))
     for event in events:
         step = event.step_execution.step if event.step_execution is not None else None
         link = urls.get(event.link_id)
@@ -202,7 +198,9 @@ def campaign_recipient_rows(*, campaign: Campaign):
 def campaign_event_rows(*, campaign: Campaign):
     """Yield one row per event of the campaign, oldest first, with the clicked link's address."""
     yield ["occurred_at", "type", "recipient", "step", "kind", "machine", "link", "ses_message_id"]
-    links = dict(TrackedLink.objects.filter(step__campaign=campaign).values_list("pk", "url"))
+    links: dict[int | None, str] = dict(
+        TrackedLink.objects.filter(step__campaign=campaign).values_list("pk", "url")
+    )
     events = (
         TrackingEvent.objects.filter(step_execution__step__campaign=campaign)
         .select_related("step_execution__step")
