@@ -169,11 +169,17 @@ def engagement_forget(*, contact_ids: Collection[int]) -> None:
     """Take the campaign emails of contacts about to be deleted out of their steps' and links'
     counters, as their ledger rows leave "sent": every rate stays over the emails still on record.
 
-    Call it in the transaction that deletes them; the emails' rows are locked in id order, like opens.
+    Call it in the transaction that deletes them. Their ledger rows are locked first: an open or an
+    outcome being counted for one of them meanwhile (its engagement row not made yet) waits, then
+    finds the row gone, instead of adding to the step's counters after this took its share out.
     """
+    ids = list(contact_ids)
+    list(
+        StepExecution.objects.select_for_update().filter(contact_id__in=ids).order_by("pk").values_list("pk")
+    )
     rows = (
         Engagement.objects.select_for_update()
-        .filter(step_execution__contact_id__in=list(contact_ids), step__isnull=False)
+        .filter(step_execution__contact_id__in=ids, step__isnull=False)
         .order_by("pk")
     )
     step_deltas: dict[int, Counter] = defaultdict(Counter)

@@ -80,6 +80,10 @@ def campaign_activity(*, campaign: Campaign, now: datetime) -> dict[str, Any]:
     # Long spans are summed by the hour in the database: a year of minutes is too many rows to read.
     by_hour = start is not None and last is not None and bucket_for(start=start, end=min(last, now)) >= HOUR
     unit = "hour" if by_hour else "minute"
+    if by_hour and start is not None:
+        # Summed by the UTC hour, the first send's hour starts before it: in a zone of half hours
+        # it can start the local day before, and must not be left out of the first day's bar.
+        start = start.replace(minute=0, second=0, microsecond=0)
     moment = Trunc("minute", unit, tzinfo=UTC) if by_hour else "minute"
     series: dict[str, list[tuple[datetime, int]]] = {name: [] for name in ACTIVITY_SERIES}
     series["sent"] = delivery_selectors.campaign_sent_over_time(campaign=campaign, unit=unit)

@@ -346,3 +346,54 @@ def test_deleting_contacts_takes_their_emails_out_of_every_counter_and_rate(hit_
     kept = _counters(StepEngagement), _counters(LinkEngagement)
     engagement.engagement_rebuild()  # The counters equal a recount of what is left.
     assert (_counters(StepEngagement), _counters(LinkEngagement)) == kept
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_open_counted_while_its_contact_is_deleted_never_outlives_the_email(postgres_only, settings):
+    from django.db import IntegrityError, transaction
+
+    from campaigns.models import Contact
+
+    settings.REDIS_URL = ""  # Table hits: the consumer runs here, in its own transaction.
+    step = CampaignStepFactory()
+    _email(step)  # Kept: the one email left on record.
+    gone = _email(step)
+    _hit(gone, "open", timezone.now() - timedelta(minutes=5))  # Its first open: no engagement row yet.
+    forgotten, release = threading.Event(), threading.Event()
+    failures = []
+
+    def delete():  # An admin deleting the contact, slow to finish (a big delete's collector).
+        try:
+            with transaction.atomic():
+                engagement.engagement_forget(contact_ids=[gone.contact_id])
+                forgotten.set()
+                release.wait(10)
+                Contact.objects.filter(pk=gone.contact_id).delete()
+        except Exception as exc:
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    def consume():  # The consumer, counting the open meanwhile.
+        try:
+            hits.tracking_hits_apply()
+        except IntegrityError:
+            pass  # It found the email gone; a later tick retries what is left.
+        finally:
+            connection.close()
+
+    deleting = threading.Thread(target=delete)
+    deleting.start()
+    assert forgotten.wait(10)
+    consuming = threading.Thread(target=consume)
+    consuming.start()
+    consuming.join(1)  # It waits on the email's row, or (unfixed) counts the open at once.
+    release.set()
+    deleting.join(20)
+    consuming.join(20)
+    hits.tracking_hits_apply()  # What the next tick does with anything left.
+
+    assert failures == []
+    assert not StepExecution.objects.filter(pk=gone.pk).exists()
+    stats = campaign_stats(campaign=step.campaign)
+    assert (stats["sent"], stats["opens_unique"], stats["opens_total"]) == (1, 0, 0)

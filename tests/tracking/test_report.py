@@ -418,3 +418,20 @@ def test_whoever_may_only_view_campaigns_gets_the_figures_but_no_contacts_data(c
         assert (
             client.get(reverse(f"admin:campaigns_campaign_{name}", args=[campaign.pk])).status_code == 403
         ), name
+
+
+@pytest.mark.parametrize("zone", ["Asia/Kolkata", "America/St_Johns", "Europe/Berlin"])
+def test_a_long_campaign_drawn_by_the_day_keeps_its_first_minutes_in_any_zone(settings, zone):
+    from django.utils import timezone
+
+    settings.TIME_ZONE = zone
+    first = datetime(2026, 11, 2, 18, 40, tzinfo=UTC)  # 00:10 in Kolkata, the next local day.
+    row = StepExecutionFactory(status="sent", sent_at=first)
+    StepExecutionFactory(step=row.step, status="sent", sent_at=first + timedelta(days=40))
+    TrackingEventFactory(step_execution=row, type="open", recipient=row.email, occurred_at=first)
+
+    with timezone.override(zone):
+        activity = campaign_report(campaign=row.step.campaign, now=first + timedelta(days=41))["activity"]
+
+    assert activity["bucket"] == timedelta(days=1)
+    assert (sum(activity["series"]["sent"]), sum(activity["series"]["opens"])) == (2, 1)
