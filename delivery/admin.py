@@ -19,6 +19,7 @@ from campaigns.admin_campaigns import campaign_tab
 from campaigns.admin_filters import MarketerRelatedFilter
 from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign
+from campaigns.selectors import CheckItem
 from campaigns.services import Actor
 from core.addresses import mailbox_parse
 from core.charts import COLOURS, Chart, Series
@@ -37,6 +38,7 @@ from delivery.services import (
     campaign_retry_failed,
     step_executions_retry,
 )
+from delivery.ses import SenderVerification, ses_sender_verification
 from delivery.test_sends import campaign_send_test, template_send_test
 
 #: How old the last page's count may be to give a rate: an older one (or a hand-made one) says nothing.
@@ -187,6 +189,20 @@ def address_validate_one(raw: str) -> str:
     return mailbox_parse(raw).address
 
 
+SENDER_VERIFICATION_SAYS = {
+    SenderVerification.VERIFIED: "SES lets %(address)s send.",
+    SenderVerification.PENDING: (
+        "SES is still verifying %(address)s or its domain: follow its email or DNS steps."
+    ),
+    SenderVerification.UNVERIFIED: (
+        "SES has not verified %(address)s or its domain and would refuse every email: verify it first."
+    ),
+    SenderVerification.UNKNOWN: (
+        "SES could not be asked about %(address)s just now; it refuses mail from unverified senders."
+    ),
+}
+
+
 def test_addresses_parse(raw: str) -> list[str]:
     """Return the addresses of a test's list, separated by commas or semicolons, or raise
     ValidationError naming the first one that is not an address."""
@@ -270,6 +286,23 @@ class CampaignDeliveryMixin(_CampaignAdmin):
             steps=steps,
             form=form,
         )
+
+    def campaign_checklist(self, campaign: Campaign) -> list[CheckItem]:
+        """Add, after the sender, whether SES lets it send (its address or domain verified)."""
+        items = super().campaign_checklist(campaign)
+        try:
+            address = mailbox_parse(campaign.from_email).address
+        except ValidationError:
+            return items  # The sender's own item says what is wrong with it.
+        verification = ses_sender_verification(address=address)
+        verified = CheckItem(
+            "Sender verified",
+            verification == SenderVerification.VERIFIED,
+            SENDER_VERIFICATION_SAYS[verification] % {"address": address},
+            # SES refuses every email from an unverified sender; unanswered, it is only advice.
+            required=verification != SenderVerification.UNKNOWN,
+        )
+        return [*items[:1], verified, *items[1:]]
 
     def campaign_tabs(self, campaign: Campaign) -> list[dict[str, str]]:
         return [

@@ -5,6 +5,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -13,6 +14,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from botocore.parsers import ResponseParserError
+from django.core.cache import cache
 from django.core.mail import BadHeaderError, EmailMessage
 from django_ses import SESBackend
 
@@ -155,3 +157,58 @@ def ses_send_quota() -> SendQuota:
         max_24_hour_send=float(quota["Max24HourSend"]),
         sent_last_24_hours=float(quota["SentLast24Hours"]),
     )
+
+
+class SenderVerification(StrEnum):
+    """What SES says of a sender's identity (its address, or its domain)."""
+
+    VERIFIED = "verified"
+    PENDING = "pending"
+    UNVERIFIED = "unverified"
+    #: SES could not be asked (down, no credentials, an API the endpoint lacks).
+    UNKNOWN = "unknown"
+
+
+#: How long SES's answer about a sender is kept: the checklist asks on every view of a draft.
+SENDER_VERIFICATION_SECONDS = 300
+
+
+def ses_sender_verification(*, address: str) -> SenderVerification:
+    """Return whether SES lets this address send: its own identity or its domain's verified.
+
+    Asked of SES (v2 GetEmailIdentity, or v1 GetIdentityVerificationAttributes) at most every
+    SENDER_VERIFICATION_SECONDS per address, in Django's cache.
+    """
+    key = f"campanile:sender-verification:{address.lower()}"
+    if (known := cache.get(key)) is not None:
+        return SenderVerification(known)
+    domain = address.rpartition("@")[2].lower()
+    identities = [address.lower(), domain]
+    try:
+        backend = ses_backend()
+        if backend._use_ses_v2:
+            statuses = []
+            for identity in identities:
+                try:
+                    found = backend.connection.get_email_identity(EmailIdentity=identity)
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") != "NotFoundException":
+                        raise
+                    continue
+                statuses.append("Success" if found.get("VerifiedForSendingStatus") else "Pending")
+        else:
+            found = backend.connection.get_identity_verification_attributes(Identities=identities)
+            attributes = found["VerificationAttributes"]
+            statuses = [attributes.get(identity, {}).get("VerificationStatus") for identity in identities]
+    except (BotoCoreError, ClientError, KeyError):
+        cache.set(key, SenderVerification.UNKNOWN.value, 60)  # Ask again soon.
+        return SenderVerification.UNKNOWN
+    answer = (
+        SenderVerification.VERIFIED
+        if "Success" in statuses
+        else SenderVerification.PENDING
+        if "Pending" in statuses
+        else SenderVerification.UNVERIFIED
+    )
+    cache.set(key, answer.value, SENDER_VERIFICATION_SECONDS)
+    return answer

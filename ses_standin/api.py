@@ -1,8 +1,9 @@
 """The SES API that boto3 calls, answered locally: v1's query actions and SESv2's REST calls.
 
-Served: SendRawEmail, GetSendQuota, VerifyDomainIdentity, VerifyEmailIdentity and ListIdentities
-(v1, https://docs.aws.amazon.com/ses/latest/APIReference/); GetAccount, ListSuppressedDestinations
-and PutSuppressedDestination (v2); and the stand-in's own `GET /_standin/stats`. Errors have SES's
+Served: SendRawEmail, GetSendQuota, VerifyDomainIdentity, VerifyEmailIdentity, ListIdentities and
+GetIdentityVerificationAttributes (v1, https://docs.aws.amazon.com/ses/latest/APIReference/);
+GetAccount, ListSuppressedDestinations and PutSuppressedDestination (v2); and the stand-in's own
+`GET /_standin/stats`. Errors have SES's
 shapes, so botocore raises what it would raise against AWS.
 """
 
@@ -148,6 +149,22 @@ class Handler(BaseHTTPRequestHandler):
                 self.state.save("identities.json", sorted(self.state.identities))
             token = f"<VerificationToken>{uuid.uuid4().hex}</VerificationToken>" if "Domain" in form else ""
             self._xml(200, self._response(action, f"<{action}Result>{token}</{action}Result>"))
+        elif action == "GetIdentityVerificationAttributes":
+            asked = [value for name, value in sorted(form.items()) if name.startswith("Identities.member.")]
+            with self.state.lock:
+                known = [identity for identity in asked if identity.lower() in self.state.identities]
+            entries = "".join(
+                f"<entry><key>{escape(identity)}</key><value><VerificationStatus>Success</VerificationStatus>"
+                "</value></entry>"
+                for identity in known
+            )
+            self._xml(
+                200,
+                self._response(
+                    action,
+                    f"<{action}Result><VerificationAttributes>{entries}</VerificationAttributes></{action}Result>",
+                ),
+            )
         elif action == "ListIdentities":
             members = "".join(f"<member>{escape(name)}</member>" for name in sorted(self.state.identities))
             self._xml(

@@ -174,3 +174,46 @@ def test_progress_reads_the_rate_from_the_last_pages_count_and_time():
     assert _rate_since(QueryDict("sent=50&at=100"), sent=40, now=110.0) is None  # More than now.
     assert _rate_since(QueryDict("sent=10&at=100"), sent=40, now=100.0 + 7200) is None  # Too old.
     assert _rate_since(QueryDict(""), sent=40, now=110.0) is None
+
+
+@pytest.mark.parametrize(
+    ("sender", "shown", "css"),
+    [
+        ("News <news@campanile.test>", "SES lets news@campanile.test send.", "cp-ok"),
+        ("News <news@unverified.example>", "SES has not verified news@unverified.example", "cp-missing"),
+    ],
+)
+def test_a_drafts_checklist_says_whether_ses_lets_its_sender_send(admin_client, ses, sender, shown, css):
+    from django.core.cache import cache
+
+    cache.clear()
+    campaign = CampaignFactory(from_email=sender)
+
+    page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+
+    before = page[page.index('id="campaign-checklist"') : page.index("Sender verified")]
+    assert before.rsplit("<li", 1)[1].startswith(f' class="{css}"')  # Met, or needed to schedule.
+    assert shown in page
+
+
+def test_when_ses_cannot_be_asked_the_sender_check_is_advice_not_a_wall(admin_client, ses, monkeypatch):
+    from botocore.exceptions import EndpointConnectionError
+    from django.core.cache import cache
+
+    from delivery import ses as delivery_ses
+
+    cache.clear()
+
+    def unreachable(**_kwargs):
+        raise EndpointConnectionError(endpoint_url="https://email.us-east-1.amazonaws.com")
+
+    monkeypatch.setattr(
+        delivery_ses.ses_backend().connection, "get_identity_verification_attributes", unreachable
+    )
+    campaign = CampaignFactory(from_email="News <news@campanile.test>")
+
+    page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+
+    before = page[page.index('id="campaign-checklist"') : page.index("Sender verified")]
+    assert before.rsplit("<li", 1)[1].startswith(' class="cp-advice"')
+    assert "SES could not be asked about news@campanile.test" in page

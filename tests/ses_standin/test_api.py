@@ -37,6 +37,9 @@ def test_a_sender_must_be_verified_first_as_at_ses(start_standin):
     assert sent["MessageId"].endswith("-000000")
     assert "campanile.test" in ses.list_identities()["Identities"]
     assert (standin.stats()["accepted"], standin.stats()["rejected"]) == (1, 1)
+    # Asked like SES: each verified identity with its status, the unknown ones left out.
+    asked = ses.get_identity_verification_attributes(Identities=["campanile.test", "other.example"])
+    assert asked["VerificationAttributes"] == {"campanile.test": {"VerificationStatus": "Success"}}
 
 
 def test_verified_identities_survive_a_restart_of_the_stand_in(start_standin, tmp_path):
