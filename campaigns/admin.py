@@ -5,6 +5,7 @@ from django import forms
 from django.contrib import admin
 from django.db import transaction
 from django.db.models import Count
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 
 from campaigns.admin_campaigns import CampaignAdminBase  # noqa: F401 - registers the audit's page; console composes it.
@@ -39,7 +40,7 @@ class ConsentChangeInline(TabularInline):
     """A contact's consent history, newest first; written by campaigns.consent, never edited."""
 
     model = ConsentChange
-    verbose_name_plural = "Consent history"
+    verbose_name_plural = _("Consent history")
     fields = ["at", "from_status", "to_status", "by", "actor", "via", "reason"]
     readonly_fields = ["at", "from_status", "to_status", "by", "actor", "via", "reason"]
     extra = 0
@@ -56,15 +57,15 @@ class ContactForm(forms.ModelForm):
     """The contact form: a change of status needs a reason, and a re-subscribe an explicit tick."""
 
     consent_reason = forms.CharField(
-        label="Reason for a status change",
+        label=_("Reason for a status change"),
         required=False,
         max_length=500,
-        help_text="Required when you change the status; kept in the contact's consent history.",
+        help_text=_("Required when you change the status; kept in the contact's consent history."),
     )
     resubscribe = forms.BooleanField(
-        label="Subscribe again",
+        label=_("Subscribe again"),
         required=False,
-        help_text="Tick to subscribe a contact who unsubscribed again: only with their consent.",
+        help_text=_("Tick to subscribe a contact who unsubscribed again: only with their consent."),
     )
 
     class Meta:
@@ -97,7 +98,7 @@ class ContactAdminBase(ModelAdmin):
     list_display = ["email", "first_name", "last_name", "external_id", "status", "timezone", "created_at"]
     list_filter = ["status", ("lists", MarketerRelatedFilter), LoadTestFilter]
     search_fields = ["email", "first_name", "last_name", "external_id"]
-    search_help_text = "Part of an address, a name or an external id."
+    search_help_text = _("Part of an address, a name or an external id.")
     readonly_fields = ["created_at", "updated_at", "unsubscribed_at"]
     date_hierarchy = "created_at"
     # Counting a million rows on every page load is what makes admins slow; skip the full count.
@@ -150,7 +151,7 @@ class ContactListAdmin(ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_member_count=Count("memberships"))
 
-    @admin.display(description="Members", ordering="_member_count")
+    @admin.display(description=_("Members"), ordering="_member_count")
     def member_count(self, obj):
         return obj._member_count
 

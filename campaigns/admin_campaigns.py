@@ -2,7 +2,7 @@
 dry run; console.admin composes them with what delivery and tracking add."""
 
 from collections.abc import Callable
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from csp.constants import SELF, UNSAFE_INLINE
 from csp.decorators import csp_replace
@@ -16,6 +16,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.functional import Promise
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
@@ -29,6 +32,9 @@ from campaigns.models import (
 )
 from campaigns.rendering import template_compile, template_render
 from core.exceptions import CampanileError
+
+if TYPE_CHECKING:  # The type of a lazy translation, as the stubs know it (no such class at run time).
+    from django_stubs_ext import StrPromise
 
 # The preview shows the email in a sandboxed srcdoc frame, which takes its page's
 # Content-Security-Policy: that page lets the email have its inline styles and remote images.
@@ -51,7 +57,7 @@ class CampaignAuditInline(TabularInline):
     model = CampaignAudit
     extra = 0
     readonly_fields = fields = ("at", "action", "from_status", "to_status", "actor", "note")
-    verbose_name_plural = "History of moves"
+    verbose_name_plural = _("History of moves")
     can_delete = False
 
     def has_add_permission(self, request, obj=None):
@@ -77,29 +83,57 @@ class CampaignAuditAdmin(ModelAdmin):
         return False
 
 
-# The marketer's moves through the status machine: action → (service, verb, past tense).
+# The marketer's moves through the status machine: action → (service, button, what was done,
+# the list's bulk action). Whole sentences each: a translation cannot be pieced from a verb.
 # "start" and "complete" are left out: only the delivery engine makes those.
-CAMPAIGN_ADMIN_ACTIONS: dict[str, tuple[Callable[..., Campaign], str, str]] = {
-    "schedule": (services.campaign_schedule, "Schedule", "Scheduled"),
-    "unschedule": (services.campaign_unschedule, "Unschedule", "Unscheduled"),
-    "pause": (services.campaign_pause, "Pause", "Paused"),
-    "resume": (services.campaign_resume, "Resume", "Resumed"),
-    "cancel": (services.campaign_cancel, "Cancel campaign", "Cancelled"),
+CAMPAIGN_ADMIN_ACTIONS: "dict[str, tuple[Callable[..., Campaign], StrPromise, StrPromise, StrPromise]]" = {
+    "schedule": (
+        services.campaign_schedule,
+        _("Schedule"),
+        _("Scheduled %(count)s campaign(s)."),
+        _("Schedule selected campaigns"),
+    ),
+    "unschedule": (
+        services.campaign_unschedule,
+        _("Unschedule"),
+        _("Unscheduled %(count)s campaign(s)."),
+        _("Unschedule selected campaigns"),
+    ),
+    "pause": (
+        services.campaign_pause,
+        _("Pause"),
+        _("Paused %(count)s campaign(s)."),
+        _("Pause selected campaigns"),
+    ),
+    "resume": (
+        services.campaign_resume,
+        _("Resume"),
+        _("Resumed %(count)s campaign(s)."),
+        _("Resume selected campaigns"),
+    ),
+    "cancel": (
+        services.campaign_cancel,
+        _("Cancel campaign"),
+        _("Cancelled %(count)s campaign(s)."),
+        _("Cancel selected campaigns"),
+    ),
 }
 
 
 def campaign_admin_apply(modeladmin, request, campaigns, action: str) -> bool:
     """Apply one status-machine action to campaigns, all or nothing, and tell the user the outcome."""
-    service, _verb, done = CAMPAIGN_ADMIN_ACTIONS[action]
+    service, _verb, done, _description = CAMPAIGN_ADMIN_ACTIONS[action]
     actor = services.Actor(name=f"{request.user.get_username()} (admin)", user=request.user)
     try:
         with transaction.atomic():
             for campaign in campaigns:
                 service(campaign=campaign, actor=actor)
     except CampanileError as exc:
-        modeladmin.message_user(request, f"{exc} Nothing was changed.", level=messages.ERROR)
+        # The service's own words (an exception's, kept in English), then the outcome.
+        outcome = gettext("%(problem)s Nothing was changed.") % {"problem": exc}
+        modeladmin.message_user(request, outcome, level=messages.ERROR)
         return False
-    modeladmin.message_user(request, f"{done} {len(campaigns)} campaign(s).", level=messages.SUCCESS)
+    modeladmin.message_user(request, str(done) % {"count": len(campaigns)}, level=messages.SUCCESS)
     return True
 
 
@@ -110,11 +144,12 @@ def _bulk_action(action: str):
         campaign_admin_apply(modeladmin, request, list(queryset.order_by("pk")), action)
 
     run.__name__ = f"campaign_{action}"
-    verb = CAMPAIGN_ADMIN_ACTIONS[action][1].split()[0]
-    return admin.action(description=f"{verb} selected campaigns", permissions=["change"])(run)
+    return admin.action(description=CAMPAIGN_ADMIN_ACTIONS[action][3], permissions=["change"])(run)
 
 
-def campaign_tab(campaign: Campaign, key: str, label: str, page: str, **more: str) -> dict[str, str]:
+def campaign_tab(
+    campaign: Campaign, key: str, label: str | Promise, page: str, **more: str | Promise
+) -> dict[str, str | Promise]:
     """Return one of a campaign's tabs: its key, label and the URL of its admin page (`page`)."""
     return {
         "key": key,
@@ -128,7 +163,11 @@ class AudienceListsField(forms.ModelMultipleChoiceField):
     """The campaign's lists as ticks, each with how many it would mail: an audience picked by size."""
 
     def label_from_instance(self, obj) -> str:
-        return f"{obj.name} ({obj.subscribed:,} subscribed)"
+        return gettext("%(name)s (%(count)s subscribed)") % {"name": obj.name, "count": f"{obj.subscribed:,}"}
+
+
+#: The fieldset only a campaign that exists has (its title is also how get_fieldsets finds it).
+STATUS_FIELDSET = _("Status")
 
 
 class CampaignAdminBase(ModelAdmin):
@@ -151,13 +190,15 @@ class CampaignAdminBase(ModelAdmin):
     # What a marketer fills in first; the expert settings folded away (each has a default).
     fieldsets = [
         (None, {"fields": ["name", "from_email", "reply_to", "lists"]}),
-        ("When and tracking", {"fields": ["scheduled_at", ("track_opens", "track_clicks")]}),
+        (_("When and tracking"), {"fields": ["scheduled_at", ("track_opens", "track_clicks")]}),
         (
-            "Advanced",
+            _("Advanced"),
             {
                 "classes": ["collapse"],
-                "description": "Drips, send windows, recurrence and the SES configuration set: "
-                "see Campaigns and drips in the docs.",
+                "description": _(
+                    "Drips, send windows, recurrence and the SES configuration set: "
+                    "see Campaigns and drips in the docs."
+                ),
                 "fields": [
                     "configuration_set",
                     "audience_mode",
@@ -170,7 +211,7 @@ class CampaignAdminBase(ModelAdmin):
             },
         ),
         (
-            "Status",
+            STATUS_FIELDSET,
             {
                 "fields": [
                     "status",
@@ -182,11 +223,11 @@ class CampaignAdminBase(ModelAdmin):
         ),
     ]
     #: Fieldsets of a campaign that exists: none on the page that adds one.
-    existing_only_fieldsets: tuple[str, ...] = ("Status",)
+    existing_only_fieldsets: tuple[str | Promise, ...] = (STATUS_FIELDSET,)
     inlines = [CampaignStepInline, CampaignAuditInline]
     actions = [_bulk_action(action) for action in CAMPAIGN_ADMIN_ACTIONS]
 
-    @admin.display(description="Date", ordering="scheduled_at")
+    @admin.display(description=_("Date"), ordering="scheduled_at")
     def date_shown(self, obj):
         """Show when the campaign finished, started or is to start, whichever it has reached."""
         moment = obj.completed_at or obj.started_at or obj.scheduled_at
@@ -198,9 +239,7 @@ class CampaignAdminBase(ModelAdmin):
             # it was scheduled (the page's save runs in one transaction, inlines included).
             stored = Campaign.objects.select_for_update().only("status").get(pk=obj.pk)
             if not campaign_is_draft(stored):
-                raise PermissionDenied(
-                    f"“{obj.name}” is {stored.get_status_display().lower()}: only a draft changes."
-                )
+                raise PermissionDenied(f"“{obj.name}” is {stored.status}: only a draft changes.")
         super().save_model(request, obj, form, change)
 
     def get_fieldsets(self, request, obj=None):
@@ -279,11 +318,11 @@ class CampaignAdminBase(ModelAdmin):
         """Return what a draft still needs; delivery's admin adds what SES says of its sender."""
         return selectors.campaign_checklist(campaign=campaign)
 
-    def campaign_tabs(self, campaign: Campaign) -> list[dict[str, str]]:
+    def campaign_tabs(self, campaign: Campaign) -> list[dict[str, str | Promise]]:
         """Return the campaign's pages as tabs; the admins of delivery and tracking add theirs."""
         return [
-            campaign_tab(campaign, "overview", "Overview", "change"),
-            campaign_tab(campaign, "preview", "Preview & test", "preview", short="Preview"),
+            campaign_tab(campaign, "overview", _("Overview"), "change"),
+            campaign_tab(campaign, "preview", _("Preview & test"), "preview", short=_("Preview")),
         ]
 
     def _tabs_context(self, campaign: Campaign, active: str) -> dict:
@@ -298,7 +337,9 @@ class CampaignAdminBase(ModelAdmin):
             "active_tab": active,
         }
 
-    def _page(self, request, campaign: Campaign, template: str, title: str, *, tab: str = "", **context):
+    def _page(
+        self, request, campaign: Campaign, template: str, title: str | Promise, *, tab: str = "", **context
+    ):
         return TemplateResponse(
             request,
             f"admin/campaigns/campaign/{template}",
@@ -327,9 +368,9 @@ class CampaignAdminBase(ModelAdmin):
         contact = selectors.preview_contact(campaign=campaign, wanted=request.GET.get("contact", ""))
         problem, rendered = "", None
         if step is None:
-            problem = "The campaign has no step yet."
+            problem = gettext("The campaign has no step yet.")
         elif contact is None:
-            problem = "No such contact, and the campaign's lists have none to show."
+            problem = gettext("No such contact, and the campaign's lists have none to show.")
         else:
             try:
                 rendered = template_render(
@@ -343,7 +384,7 @@ class CampaignAdminBase(ModelAdmin):
             request,
             campaign,
             "preview.html",
-            f"Preview: {campaign.name}",
+            gettext("Preview: %(name)s") % {"name": campaign.name},
             tab="preview",
             steps=steps,
             step=step,
@@ -369,7 +410,7 @@ class CampaignAdminBase(ModelAdmin):
             request,
             campaign,
             "schedule_confirm.html",
-            f"Schedule {campaign.name}?",
+            gettext("Schedule %(name)s?") % {"name": campaign.name},
             tab="overview",
             breakdown=selectors.campaign_audience_breakdown(campaign=campaign),
             steps=campaign.steps.select_related("template", "condition_step").order_by("order"),
@@ -398,7 +439,7 @@ class CampaignAdminBase(ModelAdmin):
         if campaign is not None:
             buttons = [
                 (action, verb)
-                for action, (_service, verb, _done) in CAMPAIGN_ADMIN_ACTIONS.items()
+                for action, (_service, verb, _done, _description) in CAMPAIGN_ADMIN_ACTIONS.items()
                 if campaign.status in services.CAMPAIGN_TRANSITIONS[action][0]
             ]
         extra_context = {

@@ -1,23 +1,25 @@
 """The admin's list filters the audience's and the campaigns' pages share."""
 
 from django.contrib import admin
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 
 class LoadTestFilter(admin.SimpleListFilter):
     """Leave load-test rows out of a changelist unless asked: they are a load test's, not the
     marketer's. A row stays reachable by its own page whatever the filter says."""
 
-    title = "load test data"
+    title = _("load test data")
     parameter_name = "load_test"
     #: The lookup that says a row belongs to a load test.
     flag = "is_load_test"
 
     def lookups(self, request, model_admin):
-        return [("shown", "Shown too"), ("only", "Only load test data")]
+        return [("shown", gettext("Shown too")), ("only", gettext("Only load test data"))]
 
     def choices(self, changelist):
         choices = list(super().choices(changelist))
-        choices[0]["display"] = "Hidden"  # The default, which Django would call "All".
+        choices[0]["display"] = gettext("Hidden")  # The default, which Django would call "All".
         return choices
 
     def queryset(self, request, queryset):

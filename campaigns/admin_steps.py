@@ -5,6 +5,8 @@ sent is what was reviewed when it was scheduled; these pages hold to the same ru
 """
 
 from django.contrib import admin
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, StackedInline
 
 from campaigns.models import Campaign, CampaignStep
@@ -46,9 +48,9 @@ class CampaignStepInline(StackedInline):
         _template_box(self, db_field, kwargs)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
-    @admin.display(description="In words")
+    @admin.display(description=_("In words"))
     def summary(self, obj):
-        return obj.summary() if obj.pk else "Saved steps are described here."
+        return obj.summary() if obj.pk else gettext("Saved steps are described here.")
 
     def has_add_permission(self, request, obj=None):
         return (obj is None or campaign_is_draft(obj)) and super().has_add_permission(request, obj)

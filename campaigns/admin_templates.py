@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirec
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.translation import gettext
 from unfold.admin import ModelAdmin
 
 from campaigns.admin_campaigns import with_preview_csp
@@ -53,7 +54,9 @@ class TemplateAdminBase(ModelAdmin):
         if "_campaign" not in request.POST or not request.user.has_perm("campaigns.add_campaign"):
             return None
         self.message_user(
-            request, f"The template “{obj}” was saved; now the campaign that sends it.", messages.SUCCESS
+            request,
+            gettext("The template “%(name)s” was saved; now the campaign that sends it.") % {"name": obj},
+            messages.SUCCESS,
         )
         return redirect(reverse("admin:campaigns_campaign_add") + f"?template={obj.pk}")
 

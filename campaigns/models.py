@@ -9,6 +9,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 # The one address rule lives in core; email_normalize stays importable from here, where it was.
 from campaigns.validators import STEP_MAX_DELAY, validate_attributes, validate_ses_name
@@ -81,8 +82,8 @@ class TimestampedModel(models.Model):
 
 class Contact(TimestampedModel):
     class Status(models.TextChoices):
-        SUBSCRIBED = "subscribed", "Subscribed"
-        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+        SUBSCRIBED = "subscribed", _("Subscribed")
+        UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
 
     email = models.EmailField(max_length=254, unique=True)
     first_name = models.CharField(max_length=150, blank=True)
@@ -97,7 +98,7 @@ class Contact(TimestampedModel):
     #: Made by a load test (or a message through a load-test API key): hidden from the marketer's
     #: lists, deleted by `manage.py loadtest_cleanup`.
     # db_default too: bulk imports COPY rows in SQL that names its columns.
-    is_load_test = models.BooleanField("load test", default=False, db_default=False, editable=False)
+    is_load_test = models.BooleanField(_("load test"), default=False, db_default=False, editable=False)
 
     class Meta:
         ordering = ["email"]
@@ -140,7 +141,7 @@ class ContactList(TimestampedModel):
         Contact, through="ListMembership", related_name="lists", blank=True
     )
     #: Made by a load test: hidden from the marketer's lists and choosers.
-    is_load_test = models.BooleanField("load test", default=False, db_default=False, editable=False)
+    is_load_test = models.BooleanField(_("load test"), default=False, db_default=False, editable=False)
 
     class Meta:
         ordering = ["name"]
@@ -218,10 +219,10 @@ class Suppression(models.Model):
 class Template(TimestampedModel):
     """An email in Django template syntax over {{ contact }} and {{ attributes }}."""
 
-    name = models.SlugField(max_length=200, unique=True, help_text="Integrators name templates by this.")
+    name = models.SlugField(max_length=200, unique=True, help_text=_("Integrators name templates by this."))
     subject = models.CharField(max_length=998)
     html_body = models.TextField(blank=True)
-    text_body = models.TextField(blank=True, help_text="Leave empty to derive it from the HTML body.")
+    text_body = models.TextField(blank=True, help_text=_("Leave empty to derive it from the HTML body."))
 
     class Meta:
         ordering = ["name"]
@@ -237,17 +238,17 @@ class Template(TimestampedModel):
 
 class Campaign(TimestampedModel):
     class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        SCHEDULED = "scheduled", "Scheduled"
-        SENDING = "sending", "Sending"
-        PAUSED = "paused", "Paused"
-        COMPLETED = "completed", "Completed"
-        CANCELLED = "cancelled", "Cancelled"
+        DRAFT = "draft", _("Draft")
+        SCHEDULED = "scheduled", _("Scheduled")
+        SENDING = "sending", _("Sending")
+        PAUSED = "paused", _("Paused")
+        COMPLETED = "completed", _("Completed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     name = models.CharField(max_length=200)
     from_email = models.CharField(
         max_length=320,
-        help_text="An address on a verified SES identity, e.g. Acme News &lt;news@acme.com&gt;.",
+        help_text=_("An address on a verified SES identity, e.g. Acme News &lt;news@acme.com&gt;."),
     )
     reply_to = models.EmailField(max_length=254, blank=True)
     lists = models.ManyToManyField(ContactList, related_name="campaigns", blank=True)
@@ -255,44 +256,54 @@ class Campaign(TimestampedModel):
         max_length=64,
         blank=True,
         validators=[validate_ses_name],
-        help_text="SES configuration set; empty uses SES_CONFIGURATION_SET.",
+        help_text=_("SES configuration set; empty uses SES_CONFIGURATION_SET."),
     )
-    scheduled_at = models.DateTimeField(null=True, blank=True, help_text="Empty means as soon as scheduled.")
-    track_opens = models.BooleanField(default=True, help_text="Add an open pixel to the HTML.")
-    track_clicks = models.BooleanField(default=True, help_text="Send web links through the click redirect.")
+    scheduled_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("Empty means as soon as scheduled.")
+    )
+    track_opens = models.BooleanField(default=True, help_text=_("Add an open pixel to the HTML."))
+    track_clicks = models.BooleanField(
+        default=True, help_text=_("Send web links through the click redirect.")
+    )
 
     class Audience(models.TextChoices):
-        FIXED = "fixed", "Fixed when it starts"
-        EVERGREEN = "evergreen", "Evergreen: contacts who join a list later start at step 1"
+        FIXED = "fixed", _("Fixed when it starts")
+        EVERGREEN = "evergreen", _("Evergreen: contacts who join a list later start at step 1")
 
     audience_mode = models.CharField(max_length=16, choices=Audience.choices, default=Audience.FIXED)
     goal_url = HttpsURLField(
         max_length=2000,
         blank=True,
-        help_text="A contact who clicks a link to this address leaves the sequence (the goal is met).",
+        help_text=_("A contact who clicks a link to this address leaves the sequence (the goal is met)."),
     )
     timezone = models.CharField(
         max_length=64,
         default="UTC",
         validators=[validate_timezone],
-        help_text="Send windows use each contact's time zone, or this one for contacts without one.",
+        help_text=_("Send windows use each contact's time zone, or this one for contacts without one."),
     )
-    send_window_start = models.TimeField(null=True, blank=True, help_text="Send only from this local time…")
+    send_window_start = models.TimeField(
+        null=True, blank=True, help_text=_("Send only from this local time…")
+    )
     send_window_end = models.TimeField(
-        null=True, blank=True, help_text="…until this one (may pass midnight)."
+        null=True, blank=True, help_text=_("…until this one (may pass midnight).")
     )
     send_weekdays = models.CharField(
         max_length=7,
         blank=True,
         validators=[validate_weekdays],
-        help_text="Send only on these local weekdays, 1 = Monday … 7 = Sunday, e.g. 12345; empty: every day.",
+        help_text=_(
+            "Send only on these local weekdays, 1 = Monday … 7 = Sunday, e.g. 12345; empty: every day."
+        ),
     )
     recurrence = models.CharField(
         max_length=100,
         blank=True,
         validators=[validate_crontab],
-        help_text='Repeat on this crontab schedule (minute hour day month weekday, e.g. "0 9 * * 1"), '
-        "each run a new send to the audience of that moment.",
+        help_text=_(
+            'Repeat on this crontab schedule (minute hour day month weekday, e.g. "0 9 * * 1"), '
+            "each run a new send to the audience of that moment."
+        ),
     )
     #: For a run of a recurring campaign: the campaign it repeats.
     parent = models.ForeignKey(
@@ -306,7 +317,7 @@ class Campaign(TimestampedModel):
     #: Last sign of life of the task sending this campaign; a stale one lets the tick start another.
     send_heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
     #: Made by a load test: hidden from the marketer's lists and from the alerts' trailing averages.
-    is_load_test = models.BooleanField("load test", default=False, db_default=False, editable=False)
+    is_load_test = models.BooleanField(_("load test"), default=False, db_default=False, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -330,12 +341,12 @@ class Campaign(TimestampedModel):
 
 class CampaignStep(models.Model):
     class Condition(models.TextChoices):
-        ALWAYS = "always", "Always"
-        OPENED = "opened", "Opened"
-        NOT_OPENED = "not_opened", "Not opened"
-        CLICKED = "clicked", "Clicked"
-        NOT_CLICKED = "not_clicked", "Not clicked"
-        CLICKED_LINK = "clicked_link", "Clicked a given link"
+        ALWAYS = "always", _("Always")
+        OPENED = "opened", _("Opened")
+        NOT_OPENED = "not_opened", _("Not opened")
+        CLICKED = "clicked", _("Clicked")
+        NOT_CLICKED = "not_clicked", _("Not clicked")
+        CLICKED_LINK = "clicked_link", _("Clicked a given link")
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="steps")
     order = models.PositiveSmallIntegerField(default=1)
@@ -345,17 +356,17 @@ class CampaignStep(models.Model):
     delay = models.DurationField(
         default=timedelta(0),
         blank=True,
-        help_text="After the contact's previous step, e.g. 3 days.",
+        help_text=_("After the contact's previous step, e.g. 3 days."),
         validators=[MinValueValidator(timedelta(0)), MaxValueValidator(STEP_MAX_DELAY)],
     )
     send_at = models.DateTimeField(
-        null=True, blank=True, help_text="A fixed time instead of a delay: not before this moment."
+        null=True, blank=True, help_text=_("A fixed time instead of a delay: not before this moment.")
     )
     condition = models.CharField(
         max_length=16,
         choices=Condition.choices,
         default=Condition.ALWAYS,
-        help_text="Human engagement with earlier steps; a contact it excludes skips this step.",
+        help_text=_("Human engagement with earlier steps; a contact it excludes skips this step."),
     )
     condition_step = models.ForeignKey(
         "self",
@@ -363,9 +374,9 @@ class CampaignStep(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
-        help_text="The earlier step the condition looks at; empty: any earlier step.",
+        help_text=_("The earlier step the condition looks at; empty: any earlier step."),
     )
-    condition_url = HttpsURLField(max_length=2000, blank=True, help_text="For “clicked a given link”.")
+    condition_url = HttpsURLField(max_length=2000, blank=True, help_text=_("For “clicked a given link”."))
     # Fan-out progress, kept by the delivery engine so an interrupted fan-out resumes where it
     # stopped: contacts with ids up to fan_out_until (the highest id when it began) are taken in
     # id ranges; fan_out_cursor is the last id done.
@@ -388,35 +399,9 @@ class CampaignStep(models.Model):
 
     def summary(self) -> str:
         """Describe the step in a sentence: when it goes, to whom, with which template."""
-        if self.send_at is not None:
-            when = f"at {self.send_at:%Y-%m-%d %H:%M %Z}, or as soon as the previous step is passed"
-        elif self.delay:
-            when = f"{_duration_words(self.delay)} after the previous step"
-        else:
-            when = "right after the previous step"
-        if not CampaignStep.objects.filter(campaign_id=self.campaign_id, order__lt=self.order).exists():
-            when = "when the campaign starts (or the contact joins, if evergreen)"
-        who = "everyone still in the sequence"
-        if self.condition != self.Condition.ALWAYS:
-            step = self.condition_step  # None without a query when condition_step_id is.
-            looked_at = f"step {step.order}" if step is not None else "any earlier step"
-            verb = self.get_condition_display().lower()
-            if self.condition == self.Condition.CLICKED_LINK:
-                verb = f"clicked {self.condition_url}"
-            who = f"those who {verb} ({looked_at}); the others skip it"
-        return f"Step {self.order}: {when}, to {who}; template “{self.template}”."
+        from campaigns.step_words import step_summary  # It imports the models.
 
-
-def _duration_words(duration: timedelta) -> str:
-    """Say a duration the way a marketer would: 3 days, 2 hours 30 minutes."""
-    days, seconds = duration.days, duration.seconds
-    parts = [
-        (days, "day"),
-        (seconds // 3600, "hour"),
-        (seconds % 3600 // 60, "minute"),
-        (seconds % 60, "second"),
-    ]
-    return " ".join(f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in parts if n) or "0 seconds"
+        return step_summary(self)
 
 
 class CampaignAudit(models.Model):

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from campaigns.models import (
     Campaign,
@@ -189,36 +190,42 @@ def campaign_checklist(*, campaign: Campaign) -> list[CheckItem]:
     steps = list(campaign.steps.select_related("template").order_by("order"))
     try:
         mailbox_parse(campaign.from_email)
-        sender = CheckItem("Sender", True, campaign.from_email)
+        sender = CheckItem(_("Sender"), True, campaign.from_email)
     except ValidationError as exc:
         sender = CheckItem(
-            "Sender", False, " ".join(exc.messages) if campaign.from_email else "No sender yet."
+            _("Sender"), False, " ".join(exc.messages) if campaign.from_email else _("No sender yet.")
         )
     if not campaign.pk or not campaign.lists.exists():
-        audience = CheckItem("Audience", False, "Choose one or more lists.")
+        audience = CheckItem(_("Audience"), False, _("Choose one or more lists."))
     else:
         sendable = campaign_audience_breakdown(campaign=campaign)["sendable"]
         audience = CheckItem(
-            "Audience",
+            _("Audience"),
             sendable > 0,
-            f"{sendable:,} contacts will be mailed."
+            _("%(count)s contacts will be mailed.") % {"count": f"{sendable:,}"}
             if sendable
-            else "The lists hold nobody who can be mailed.",
+            else _("The lists hold nobody who can be mailed."),
         )
     if not steps:
-        content = CheckItem("Content", False, "Add a step with its template.")
+        content = CheckItem(_("Content"), False, _("Add a step with its template."))
     else:
         content = CheckItem(
-            "Content", True, f"{len(steps)} step(s); first subject: {steps[0].template.subject}"
+            _("Content"),
+            True,
+            _("%(count)s step(s); first subject: %(subject)s")
+            % {"count": len(steps), "subject": steps[0].template.subject},
         )
     without_link = [step.order for step in steps if not template_has_unsubscribe_link(template=step.template)]
     unsubscribe = CheckItem(
-        "Unsubscribe link",
+        _("Unsubscribe link"),
         bool(steps) and not without_link,
-        "Every email has one."
+        _("Every email has one.")
         if steps and not without_link
-        else "Step(s) " + ", ".join(map(str, without_link)) + " show no {{ unsubscribe_url }} link: every "
-        "email carries one-click unsubscribe headers, but readers and inboxes expect a visible link too.",
+        else _(
+            "Step(s) %(steps)s show no {{ unsubscribe_url }} link: every email carries one-click "
+            "unsubscribe headers, but readers and inboxes expect a visible link too."
+        )
+        % {"steps": ", ".join(map(str, without_link))},
         required=False,
     )
     return [sender, audience, content, unsubscribe]
@@ -254,5 +261,5 @@ def template_variables(*, contact: Contact) -> list[tuple[str, str]]:
     return [
         *((f"contact.{field}", str(value)) for field, value in context["contact"].items()),
         *((f"attributes.{key}", str(value)) for key, value in sorted(context["attributes"].items())),
-        ("unsubscribe_url", "the email's own one-click unsubscribe link"),
+        ("unsubscribe_url", _("the email's own one-click unsubscribe link")),
     ]

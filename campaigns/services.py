@@ -84,8 +84,9 @@ def campaign_update(*, campaign: Campaign, steps=None, lists=None, **fields) -> 
     """
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if campaign.status != Campaign.Status.DRAFT:
+        # The status's value, not its label: these messages reach API clients and logs in English.
         raise InvalidTransition(
-            f"Campaign “{campaign.name}” is {campaign.get_status_display().lower()}: only a draft can be "
+            f"Campaign “{campaign.name}” is {campaign.status}: only a draft can be "
             "edited (unschedule it first)."
         )
     for name, value in fields.items():
@@ -126,9 +127,9 @@ def _campaign_transition(
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if locked.status not in allowed_from:
-            allowed = ", ".join(sorted(Status(s).label.lower() for s in allowed_from))
+            allowed = ", ".join(sorted(Status(s).value for s in allowed_from))
             raise InvalidTransition(
-                f"Cannot {action} campaign “{locked.name}”: it is {locked.get_status_display().lower()}, "
+                f"Cannot {action} campaign “{locked.name}”: it is {locked.status}, "
                 f"and {action} applies only to a campaign that is {allowed}."
             )
         before = locked.status

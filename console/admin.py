@@ -8,6 +8,7 @@ from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth.models import Group, User
 from django.db.models import Model
+from django.utils.translation import gettext_lazy as _
 from django_celery_beat.admin import PeriodicTaskAdmin
 from django_celery_beat.models import (
     ClockedSchedule,
@@ -28,6 +29,9 @@ from delivery.admin import CampaignDeliveryMixin, TemplateTestSendMixin
 from tracking.admin import ContactTimelineMixin
 from tracking.admin_report import CampaignReportMixin
 
+#: The ledger's fieldset on a campaign's page (the title is how get_fieldsets finds it too).
+PROGRESS_FIELDSET = _("Progress")
+
 
 @admin.register(Campaign)
 class CampaignAdmin(CampaignReportMixin, CampaignDeliveryMixin, CampaignAdminBase):
@@ -43,9 +47,9 @@ class CampaignAdmin(CampaignReportMixin, CampaignDeliveryMixin, CampaignAdminBas
     readonly_fields = [*CampaignAdminBase.readonly_fields, *CampaignDeliveryMixin.delivery_readonly_fields]
     fieldsets = [
         *CampaignAdminBase.fieldsets,
-        ("Progress", {"fields": CampaignDeliveryMixin.delivery_readonly_fields}),
+        (PROGRESS_FIELDSET, {"fields": CampaignDeliveryMixin.delivery_readonly_fields}),
     ]
-    existing_only_fieldsets = (*CampaignAdminBase.existing_only_fieldsets, "Progress")
+    existing_only_fieldsets = (*CampaignAdminBase.existing_only_fieldsets, PROGRESS_FIELDSET)
 
 
 @admin.register(Template)

@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -45,7 +46,7 @@ def lockout_response(request: HttpRequest, original_response=None, credentials=N
     ends = selectors.login_lockout_ends(username=username, address=address)
     context = {
         **admin.site.each_context(request),
-        "title": "Too many failed logins",
+        "title": gettext("Too many failed logins"),
         "username": username,
         "ends": ends,
         "minutes_left": max(1, round((ends - timezone.now()).total_seconds() / 60)) if ends else None,
@@ -128,7 +129,7 @@ def second_factor_verify_view(site):
                 request.session.cycle_key()  # A new session id for the session that now reaches the admin.
                 django_otp.login(request, device)
                 return HttpResponseRedirect(next_url)
-        context = {"title": "Second factor", "problem": problem}
+        context = {"title": gettext("Second factor"), "problem": problem}
         return _page(site, request, "admin/second_factor/verify.html", context, 400 if problem else 200)
 
     return view
@@ -158,15 +159,16 @@ def second_factor_enrol_view(site):
                     site,
                     request,
                     "admin/second_factor/enrolled.html",
-                    {"title": "Your backup codes", "codes": codes, "next": next_url},
+                    {"title": gettext("Your backup codes"), "codes": codes, "next": next_url},
                 )
         secret = b32encode(device.bin_key).decode()
         qr = segno.make(device.config_url, error="m")
+        qr_title = gettext("QR code to scan")
         context = {
-            "title": "Set up your second factor",
+            "title": gettext("Set up your second factor"),
             "problem": problem,
             # segno writes the SVG from the otpauth: URL alone; it holds no markup of anyone's.
-            "qr_svg": mark_safe(qr.svg_inline(scale=5, dark="#000", light="#fff", title="QR code to scan")),  # noqa: S308
+            "qr_svg": mark_safe(qr.svg_inline(scale=5, dark="#000", light="#fff", title=qr_title)),  # noqa: S308
             "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
             "issuer": settings.OTP_TOTP_ISSUER,
         }

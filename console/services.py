@@ -5,6 +5,7 @@ import math
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 from django_otp import verify_token
 from django_otp.models import Device, VerifyNotAllowed
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -41,8 +42,12 @@ def totp_device_confirm(*, device: TOTPDevice, token: str) -> list[str]:
             TOTPDevice.objects.filter(user=device.user, confirmed=False).delete()
             return backup_codes_create(user=device.user)
     if wait:
-        raise SecondFactorRefused(f"Too many wrong codes in a row: wait {wait} seconds, then try again.")
-    raise SecondFactorRefused("That code is not right: type the six digits your app shows now.")
+        # The person at the login page reads these: in their language.
+        raise SecondFactorRefused(
+            gettext("Too many wrong codes in a row: wait %(seconds)s seconds, then try again.")
+            % {"seconds": wait}
+        )
+    raise SecondFactorRefused(gettext("That code is not right: type the six digits your app shows now."))
 
 
 def backup_codes_create(*, user: AbstractBaseUser) -> list[str]:
@@ -65,7 +70,7 @@ def second_factor_verify(*, user: AbstractBaseUser, token: str) -> Device:
     kind: type[Device] = TOTPDevice if token.isdigit() and len(token) == 6 else StaticDevice
     devices = list(kind.objects.filter(user=user, confirmed=True).order_by("pk"))
     if not devices and kind is TOTPDevice:
-        raise SecondFactorRefused("You have no authenticator app enrolled: ask a superuser to help.")
+        raise SecondFactorRefused(gettext("You have no authenticator app enrolled: ask a superuser to help."))
     waits = []
     for device in devices:
         wait = _throttled_seconds(device)
@@ -77,10 +82,11 @@ def second_factor_verify(*, user: AbstractBaseUser, token: str) -> Device:
             return verified
     if waits and len(waits) == len(devices):
         raise SecondFactorRefused(
-            f"Too many wrong codes in a row: wait {min(waits)} seconds, then type the current code."
+            gettext("Too many wrong codes in a row: wait %(seconds)s seconds, then type the current code.")
+            % {"seconds": min(waits)}
         )
     raise SecondFactorRefused(
-        "That code is not right, or was already used: type the current one from your app."
+        gettext("That code is not right, or was already used: type the current one from your app.")
     )
 
 

@@ -11,7 +11,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.functional import Promise
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
 from campaigns import selectors as campaign_selectors
@@ -72,7 +75,7 @@ class StepExecutionAdmin(ModelAdmin):
     list_filter = ["status", "outcome", ("step__campaign", MarketerRelatedFilter)]
     # Part of an address reads the trigram index (delivery/migrations/0015); ids are whole.
     search_fields = ["email", "=ses_message_id", "=tracking_id"]
-    search_help_text = "Part of an address (spring1@, @example.com), or a whole SES message id."
+    search_help_text = _("Part of an address (spring1@, @example.com), or a whole SES message id.")
     list_select_related = ["step__campaign"]
     readonly_fields = [f.name for f in StepExecution._meta.fields]
     show_full_result_count = False
@@ -84,42 +87,58 @@ class StepExecutionAdmin(ModelAdmin):
         dashboard = self.admin_site.admin_view(self.dashboard_view)
         return [path("dashboard/", dashboard, name="delivery_dashboard"), *super().get_urls()]
 
-    @admin.action(description="Retry the selected failed rows", permissions=["view"])
+    @admin.action(description=_("Retry the selected failed rows"), permissions=["view"])
     def retry_selected(self, request, queryset):
         if not request.user.has_perm("campaigns.change_campaign"):
             raise PermissionDenied
         try:
             retried = step_executions_retry(rows=queryset)
         except InvalidTransition as exc:
-            self.message_user(request, f"{exc} Nothing was changed.", messages.ERROR)
+            self.message_user(
+                request, gettext("%(problem)s Nothing was changed.") % {"problem": exc}, messages.ERROR
+            )
         else:
-            self.message_user(request, f"{retried} failed row(s) queued again; others were left as they are.")
+            self.message_user(
+                request,
+                gettext("%(count)s failed row(s) queued again; others were left as they are.")
+                % {"count": retried},
+            )
 
     def dashboard_view(self, request):
         """Show the fleet's sending: flows per minute, SES call times, limiter, quota, queue, failures."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         board = delivery_dashboard()
-        x_title = f"Time ({timezone.get_current_timezone_name()})"
+        x_title = gettext("Time (%(zone)s)") % {"zone": timezone.get_current_timezone_name()}
         charts = [
             Chart(
                 key=name,
-                title=f"{label} per minute",
+                title=title,
                 labels=[date_format(timezone.localtime(minute), "H:i") for minute, _n in board[name]],
                 series=[Series(label, [n for _minute, n in board[name]], colour)],
                 x_title=x_title,
-                y_title=f"{label} per minute",
+                y_title=title,
             )
-            for name, label, colour in (
-                ("queued", "Rows queued", COLOURS["sent"]),
-                ("processed", "Rows processed", COLOURS["other"]),
-                ("sent", "Emails sent", COLOURS["delivered"]),
-                ("throttled", "SES throttling errors", COLOURS["bounced"]),
+            for name, label, title, colour in (
+                ("queued", gettext("Rows queued"), gettext("Rows queued per minute"), COLOURS["sent"]),
+                (
+                    "processed",
+                    gettext("Rows processed"),
+                    gettext("Rows processed per minute"),
+                    COLOURS["other"],
+                ),
+                ("sent", gettext("Emails sent"), gettext("Emails sent per minute"), COLOURS["delivered"]),
+                (
+                    "throttled",
+                    gettext("SES throttling errors"),
+                    gettext("SES throttling errors per minute"),
+                    COLOURS["bounced"],
+                ),
             )
         ]
         context = {
             **self.admin_site.each_context(request),
-            "title": "Delivery dashboard",
+            "title": gettext("Delivery dashboard"),
             "opts": self.model._meta,
             "board": board,
             "charts": charts,
@@ -127,11 +146,11 @@ class StepExecutionAdmin(ModelAdmin):
         }
         return TemplateResponse(request, "admin/delivery/dashboard.html", context)
 
-    @admin.display(description="Campaign", ordering="step__campaign")
+    @admin.display(description=_("Campaign"), ordering="step__campaign")
     def campaign(self, obj):
-        return obj.step.campaign if obj.step_id else "— (API message)"
+        return obj.step.campaign if obj.step_id else gettext("— (API message)")
 
-    @admin.display(description="Step", ordering="step__order")
+    @admin.display(description=_("Step"), ordering="step__order")
     def step_order(self, obj):
         return obj.step.order if obj.step_id else "—"
 
@@ -155,7 +174,7 @@ class TransactionalMessageAdmin(ModelAdmin):
     show_full_result_count = False
     list_per_page = 100
 
-    @admin.display(description="Status", ordering="execution__status")
+    @admin.display(description=_("Status"), ordering="execution__status")
     def status(self, obj):
         return obj.execution.status
 
@@ -189,15 +208,16 @@ def address_validate_one(raw: str) -> str:
     return mailbox_parse(raw).address
 
 
+# Marked here, translated when shown (gettext in campaign_checklist).
 SENDER_VERIFICATION_SAYS = {
-    SenderVerification.VERIFIED: "SES lets %(address)s send.",
-    SenderVerification.PENDING: (
+    SenderVerification.VERIFIED: gettext_noop("SES lets %(address)s send."),
+    SenderVerification.PENDING: gettext_noop(
         "SES is still verifying %(address)s or its domain: follow its email or DNS steps."
     ),
-    SenderVerification.UNVERIFIED: (
+    SenderVerification.UNVERIFIED: gettext_noop(
         "SES has not verified %(address)s or its domain and would refuse every email: verify it first."
     ),
-    SenderVerification.UNKNOWN: (
+    SenderVerification.UNKNOWN: gettext_noop(
         "SES could not be asked about %(address)s just now; it refuses mail from unverified senders."
     ),
 }
@@ -213,7 +233,20 @@ def _message_of(exc: Exception) -> str:
     return "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
 
 
-@admin.action(description="Retry failed recipients of selected campaigns", permissions=["change"])
+def _nothing_sent(exc: Exception) -> str:
+    """Say that a test send failed, and why (the reason in its own words)."""
+    return gettext("Nothing was sent: %(problem)s") % {"problem": _message_of(exc)}
+
+
+def _test_sent(addresses: list[str], ids: list[str]) -> str:
+    """Say where a test went, with SES's message ids."""
+    return gettext("Test sent to %(addresses)s (SES ids %(ids)s).") % {
+        "addresses": ", ".join(addresses),
+        "ids": ", ".join(ids),
+    }
+
+
+@admin.action(description=_("Retry failed recipients of selected campaigns"), permissions=["change"])
 def campaign_retry_failed_action(modeladmin, request, queryset):
     """Put each selected campaign's failed rows back in its queue (never its unknown ones)."""
     for campaign in queryset.order_by("pk"):
@@ -222,7 +255,11 @@ def campaign_retry_failed_action(modeladmin, request, queryset):
         except InvalidTransition as exc:
             modeladmin.message_user(request, str(exc), messages.ERROR)
         else:
-            modeladmin.message_user(request, f"“{campaign.name}”: {retried} failed recipients queued again.")
+            modeladmin.message_user(
+                request,
+                gettext("“%(name)s”: %(count)s failed recipients queued again.")
+                % {"name": campaign.name, "count": retried},
+            )
 
 
 if TYPE_CHECKING:  # The mixin's methods use the campaign admin's; at run time it is a plain class.
@@ -266,22 +303,18 @@ class CampaignDeliveryMixin(_CampaignAdmin):
                 step = next((s for s in steps if str(s.order) == form["step"]), None)
                 contact = campaign_selectors.preview_contact(campaign=campaign, wanted=form["contact"])
                 if step is None or contact is None:
-                    raise ValueError("Choose a step, and a contact to render the email for.")
+                    raise ValueError(gettext("Choose a step, and a contact to render the email for."))
                 ids = campaign_send_test(step=step, contact=contact, addresses=addresses)
             except (ValueError, ValidationError, CampanileError) as exc:
-                self.message_user(request, f"Nothing was sent: {_message_of(exc)}", messages.ERROR)
+                self.message_user(request, _nothing_sent(exc), messages.ERROR)
             else:
-                self.message_user(
-                    request,
-                    f"Test sent to {', '.join(addresses)} (SES ids {', '.join(ids)}).",
-                    messages.SUCCESS,
-                )
+                self.message_user(request, _test_sent(addresses, ids), messages.SUCCESS)
                 return redirect(reverse("admin:campaigns_campaign_test_send", args=[campaign.pk]))
         return self._page(
             request,
             campaign,
             "test_send.html",
-            f"Send a test: {campaign.name}",
+            gettext("Send a test: %(name)s") % {"name": campaign.name},
             tab="preview",
             steps=steps,
             form=form,
@@ -296,19 +329,19 @@ class CampaignDeliveryMixin(_CampaignAdmin):
             return items  # The sender's own item says what is wrong with it.
         verification = ses_sender_verification(address=address)
         verified = CheckItem(
-            "Sender verified",
+            gettext("Sender verified"),
             verification == SenderVerification.VERIFIED,
-            SENDER_VERIFICATION_SAYS[verification] % {"address": address},
+            gettext(SENDER_VERIFICATION_SAYS[verification]) % {"address": address},
             # SES refuses every email from an unverified sender; unanswered, it is only advice.
             required=verification != SenderVerification.UNKNOWN,
         )
         return [*items[:1], verified, *items[1:]]
 
-    def campaign_tabs(self, campaign: Campaign) -> list[dict[str, str]]:
+    def campaign_tabs(self, campaign: Campaign) -> list[dict[str, str | Promise]]:
         return [
             *super().campaign_tabs(campaign),
-            campaign_tab(campaign, "test", "Send a test", "test_send", within="preview"),
-            campaign_tab(campaign, "progress", "Progress", "progress"),
+            campaign_tab(campaign, "test", _("Send a test"), "test_send", within="preview"),
+            campaign_tab(campaign, "progress", _("Progress"), "progress"),
         ]
 
     def scheduled_url(self, campaign: Campaign) -> str:
@@ -333,7 +366,7 @@ class CampaignDeliveryMixin(_CampaignAdmin):
             request,
             campaign,
             "progress.html",
-            f"Progress: {campaign.name}",
+            gettext("Progress: %(name)s") % {"name": campaign.name},
             tab="progress",
             statuses=statuses,
             total=sum(counts.values()),
@@ -341,7 +374,7 @@ class CampaignDeliveryMixin(_CampaignAdmin):
             progress=progress,
             live_url="" if progress["finished"] else live,
             steps=campaign_step_progress(campaign=campaign),
-            fan_out=fan_out if (fan_out := self.progress(campaign)).startswith("Queueing") else "",
+            fan_out=self._fan_out_shown(campaign),
             status_shown=campaign_status_shown(campaign=campaign, counts=counts),
             unconfirmed=counts.get(StepExecution.Status.UNKNOWN, 0),
         )
@@ -367,50 +400,78 @@ class CampaignDeliveryMixin(_CampaignAdmin):
                 )
             except ValueError:
                 self.message_user(
-                    request, "Give a whole number of minutes, from 1 to ten years' worth.", messages.ERROR
+                    request,
+                    gettext("Give a whole number of minutes, from 1 to ten years' worth."),
+                    messages.ERROR,
                 )
             except InvalidTransition as exc:
                 self.message_user(request, str(exc), messages.ERROR)
             else:
-                self.message_user(request, f"{moved} unconfirmed emails queued again.", messages.SUCCESS)
+                self.message_user(
+                    request,
+                    gettext("%(count)s unconfirmed emails queued again.") % {"count": moved},
+                    messages.SUCCESS,
+                )
                 return redirect(reverse("admin:campaigns_campaign_progress", args=[campaign.pk]))
         counts = step_execution_counts(campaign=campaign)
         return self._page(
             request,
             campaign,
             "requeue_unknown.html",
-            f"Re-queue unconfirmed emails: {campaign.name}",
+            gettext("Re-queue unconfirmed emails: %(name)s") % {"name": campaign.name},
             tab="progress",
             unconfirmed=counts.get(StepExecution.Status.UNKNOWN, 0),
             form=form,
         )
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_shown(self, obj):
         return format_html(
             '<span class="cp-badge cp-{}">{}</span>', obj.status, campaign_status_shown(campaign=obj)
         )
 
-    @admin.display(description="Progress")
+    @admin.display(description=_("Progress"))
     def progress(self, obj):
         if obj.pk is None:
             return "—"
         # The ledger's tallies, not a count of its rows: the page costs the same at a million.
         counts = step_execution_counts(campaign=obj)
         summary = " · ".join(f"{status} {n}" for status, n in sorted(counts.items()) if n)
-        summary = summary or "No recipients queued yet."
-        fanning = obj.steps.filter(fan_out_until__isnull=False, fanned_out_at__isnull=True).first()
-        if fanning is not None and fanning.fan_out_until:
-            done = min(100, round(100 * fanning.fan_out_cursor / fanning.fan_out_until))
-            summary = f"Queueing recipients: {done}% of contact ids done · {summary}"
+        summary = summary or gettext("No recipients queued yet.")
+        done = self._fan_out_done(obj)
+        if done is not None:
+            summary = gettext("Queueing recipients: %(done)s%% of contact ids done · %(summary)s") % {
+                "done": done,
+                "summary": summary,
+            }
         return summary
 
-    @admin.display(description="Contacts per step")
+    def _fan_out_done(self, obj) -> int | None:
+        """Return the percentage of contact ids a step still fanning out has queued, or None."""
+        fanning = obj.steps.filter(fan_out_until__isnull=False, fanned_out_at__isnull=True).first()
+        if fanning is None or not fanning.fan_out_until:
+            return None
+        return min(100, round(100 * fanning.fan_out_cursor / fanning.fan_out_until))
+
+    def _fan_out_shown(self, obj) -> str:
+        """Return the progress line while recipients are being queued, else nothing."""
+        return self.progress(obj) if self._fan_out_done(obj) is not None else ""
+
+    @admin.display(description=_("Contacts per step"))
     def steps_progress(self, obj):
         if obj.pk is None:
             return "—"
         columns = ("waiting", "queued", "sent", "skipped", "exited", "stopped")
-        head = format_html_join("", "<th>{}</th>", [("Step",), *[(name.capitalize(),) for name in columns]])
+        headings = (
+            gettext("Step"),
+            gettext("Waiting"),
+            gettext("Queued"),
+            gettext("Sent"),
+            gettext("Skipped"),
+            gettext("Exited"),
+            gettext("Stopped"),
+        )
+        head = format_html_join("", "<th>{}</th>", [(heading,) for heading in headings])
         body = format_html_join(
             "",
             '<tr><td title="{}">{}</td>' + "<td>{}</td>" * len(columns) + "</tr>",
@@ -420,12 +481,14 @@ class CampaignDeliveryMixin(_CampaignAdmin):
             ],
         )
         return format_html(
-            "<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>"
-            "<p>Waiting: passed the step before, not yet due here. Skipped: left out by the step's "
-            "condition, going on to the next. Exited: left the sequence here. Stopped: suppressed, "
-            "failed or unknown.</p>",
+            "<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table><p>{}</p>",
             head,
             body,
+            gettext(
+                "Waiting: passed the step before, not yet due here. Skipped: left out by the step's "
+                "condition, going on to the next. Exited: left the sequence here. Stopped: suppressed, "
+                "failed or unknown."
+            ),
         )
 
 
@@ -459,9 +522,9 @@ class TemplateTestSendMixin(_TemplateAdmin):
             addresses = test_addresses_parse(request.POST.get("test_addresses", ""))
             ids = template_send_test(template=template, contact=contact, addresses=addresses)
         except (ValueError, ValidationError, CampanileError) as exc:
-            sent, text = False, f"Nothing was sent: {_message_of(exc)}"
+            sent, text = False, _nothing_sent(exc)
         else:
-            sent, text = True, f"Test sent to {', '.join(addresses)} (SES ids {', '.join(ids)})."
+            sent, text = True, _test_sent(addresses, ids)
         return TemplateResponse(
             request, "admin/campaigns/template/_test_sent.html", {"sent": sent, "text": text}
         )

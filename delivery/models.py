@@ -4,6 +4,7 @@ from django.db import models
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from uuid_utils.compat import uuid7
 
 from campaigns.models import CampaignStep, Contact, Template
@@ -48,21 +49,21 @@ class StepExecution(models.Model):
     """One recipient's passage through one campaign step; the ledger that guarantees "sent once"."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
+        PENDING = "pending", _("Pending")
         #: Claimed by a worker under a lease; committed before the SES call.
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
         #: The SES call may or may not have gone through; never re-sent automatically.
-        UNKNOWN = "unknown", "Unknown"
+        UNKNOWN = "unknown", _("Unknown")
         #: Suppressed or unsubscribed by the time the row was claimed.
-        SUPPRESSED = "suppressed", "Suppressed"
+        SUPPRESSED = "suppressed", _("Suppressed")
         #: A drip step whose condition left the contact out; the contact goes on to the next step.
-        SKIPPED = "skipped", "Skipped"
+        SKIPPED = "skipped", _("Skipped")
         #: The contact left the sequence here: unsubscribed, suppressed, bounced, complained or
         #: reached the campaign's goal.
-        EXITED = "exited", "Exited"
-        CANCELLED = "cancelled", "Cancelled"
+        EXITED = "exited", _("Exited")
+        CANCELLED = "cancelled", _("Cancelled")
 
     #: Exactly one of step (campaign mail) and message (transactional mail) is set.
     # No index of its own: the unique (step, contact) and the (step, status) indexes lead with it.
@@ -89,12 +90,12 @@ class StepExecution(models.Model):
     class Outcome(models.TextChoices):
         """What SES reported after accepting the email; OUTCOME_RANK orders them."""
 
-        NONE = "", "Not reported"
-        DELAYED = "delayed", "Delayed"
-        DELIVERED = "delivered", "Delivered"
-        REJECTED = "rejected", "Rejected"
-        BOUNCED = "bounced", "Bounced"
-        COMPLAINED = "complained", "Complained"
+        NONE = "", _("Not reported")
+        DELAYED = "delayed", _("Delayed")
+        DELIVERED = "delivered", _("Delivered")
+        REJECTED = "rejected", _("Rejected")
+        BOUNCED = "bounced", _("Bounced")
+        COMPLAINED = "complained", _("Complained")
 
     #: The precedence of outcomes: a row's outcome only ever moves to a higher rank, so a late
     #: Delivery never hides a Bounce, and a Complaint (the worst news) outranks everything.

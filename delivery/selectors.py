@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Trunc
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from campaigns.models import Campaign, CampaignStep
 from core import fleet_metrics as fleet
@@ -214,7 +215,9 @@ def campaign_status_shown(*, campaign: Campaign, counts: dict[str, int] | None =
         return campaign.get_status_display()
     counts = step_execution_counts(campaign=campaign) if counts is None else counts
     unconfirmed = counts.get(StepExecution.Status.UNKNOWN, 0)
-    return f"Completed — {unconfirmed} unconfirmed" if unconfirmed else campaign.get_status_display()
+    if not unconfirmed:
+        return campaign.get_status_display()
+    return gettext("Completed — %(count)s unconfirmed") % {"count": unconfirmed}
 
 
 #: Rows still to go: queued, or in a worker's hands.

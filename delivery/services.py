@@ -255,9 +255,7 @@ def step_executions_requeue(
         )
         closed = Campaign.objects.filter(pk__in=per_campaign).exclude(status__in=REQUEUE_CAMPAIGN_STATUSES)
         if closed.exists():
-            names = ", ".join(
-                f"“{campaign.name}” ({campaign.get_status_display().lower()})" for campaign in closed
-            )
+            names = ", ".join(f"“{campaign.name}” ({campaign.status})" for campaign in closed)
             raise InvalidTransition(f"Nothing to re-queue in {names}.")
         fields: dict = {"status": Status.PENDING, "lease_expires_at": None, "updated_at": timezone.now()}
         if status == Status.UNKNOWN:
@@ -288,7 +286,7 @@ def step_executions_retry(*, rows: QuerySet[StepExecution]) -> int:
 def campaign_retry_failed(*, campaign: Campaign) -> int:
     """Put a campaign's failed rows back in its queue; return how many. A completed campaign reopens."""
     if campaign.status not in (Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.COMPLETED):
-        state = campaign.get_status_display().lower()
+        state = campaign.status
         raise InvalidTransition(f"Campaign “{campaign.name}” is {state}: there is nothing to retry.")
     return step_executions_retry(rows=StepExecution.objects.filter(step__campaign=campaign))
 
@@ -311,7 +309,7 @@ def campaign_requeue_unknown(*, campaign: Campaign, older_than: timedelta, actor
     some of these emails, so a person accepts that a few may go twice. Returns how many moved.
     """
     if campaign.status not in (Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.COMPLETED):
-        state = campaign.get_status_display().lower()
+        state = campaign.status
         raise InvalidTransition(f"Campaign “{campaign.name}” is {state}: there is nothing to re-queue.")
     minutes = int(older_than.total_seconds() // 60)
     rows = StepExecution.objects.filter(

@@ -4,6 +4,8 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
 from delivery.models import TrackedLink
@@ -44,26 +46,26 @@ class TrackingEventAdmin(ModelAdmin):
             event.link_url = urls.get(event.link_id, "")
         return changelist
 
-    @admin.display(description="Event", ordering="type")
+    @admin.display(description=_("Event"), ordering="type")
     def type_shown(self, obj):
         """The event, with how Campanile read it where that says more ("Bounce (hard)")."""
         return f"{obj.get_type_display()} ({obj.kind})" if obj.kind else obj.get_type_display()
 
-    @admin.display(description="Campaign")
+    @admin.display(description=_("Campaign"))
     def campaign_shown(self, obj):
         row = obj.step_execution
         return Truncator(row.step.campaign.name).chars(24) if row is not None and row.step_id else "—"
 
-    @admin.display(description="Link")
+    @admin.display(description=_("Link"))
     def link_shown(self, obj):
         # Its start, the whole address on hover: a page of clicks must fit the screen.
         url = getattr(obj, "link_url", "")
         return format_html('<span title="{}">{}</span>', url, Truncator(url).chars(36)) if url else "—"
 
-    @admin.display(description="By a machine", ordering="is_machine")
+    @admin.display(description=_("By a machine"), ordering="is_machine")
     def machine_shown(self, obj):
         # Words, not the admin's red cross: "no" here is the good news.
-        return "Machine" if obj.is_machine else "—"
+        return gettext("Machine") if obj.is_machine else "—"
 
     def has_add_permission(self, request):
         return False
@@ -90,7 +92,7 @@ class SnsMessageAdmin(ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Apply the selected messages now")
+    @admin.action(description=_("Apply the selected messages now"))
     def apply_now(self, request, queryset):
         waiting = [
             pk for pk in queryset.values_list("pk", flat=True) if not inbox.sns_message_apply(message_id=pk)
@@ -98,11 +100,12 @@ class SnsMessageAdmin(ModelAdmin):
         if waiting:
             self.message_user(
                 request,
-                f"{len(waiting)} still wait for their ledger rows; see their notes.",
+                gettext("%(count)s still wait for their ledger rows; see their notes.")
+                % {"count": len(waiting)},
                 messages.WARNING,
             )
         else:
-            self.message_user(request, "Applied.", messages.SUCCESS)
+            self.message_user(request, gettext("Applied."), messages.SUCCESS)
 
 
 @admin.register(SoftBounceStreak)
@@ -123,16 +126,19 @@ class ContactTimelineMixin:
 
     tracking_readonly_fields = ["timeline"]
 
-    @admin.display(description="Timeline (newest first)")
+    @admin.display(description=_("Timeline (newest first)"))
     def timeline(self, obj):
         if obj.pk is None:
             return "—"
         entries = contact_timeline(contact=obj)
         if not entries:
-            return "Nothing sent to this contact yet."
+            return gettext("Nothing sent to this contact yet.")
         return format_html(
-            "<table><thead><tr><th>When</th><th>What</th><th>Campaign / message</th><th>Detail</th>"
-            "</tr></thead><tbody>{}</tbody></table>",
+            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
+            gettext("When"),
+            gettext("What"),
+            gettext("Campaign / message"),
+            gettext("Detail"),
             format_html_join(
                 "",
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -157,10 +163,12 @@ class AlertAdmin(ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Acknowledge the selected alerts", permissions=["change"])
+    @admin.action(description=_("Acknowledge the selected alerts"), permissions=["change"])
     def acknowledge(self, request, queryset):
         done = queryset.filter(acknowledged_at__isnull=True).update(acknowledged_at=timezone.now())
-        self.message_user(request, f"{done} alert(s) acknowledged.", messages.SUCCESS)
+        self.message_user(
+            request, gettext("%(count)s alert(s) acknowledged.") % {"count": done}, messages.SUCCESS
+        )
 
 
 @admin.register(SendEventsCheck)

@@ -8,7 +8,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.functional import Promise
 from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.admin_campaigns import campaign_tab
@@ -57,10 +59,10 @@ def _csv_response(rows, filename: str) -> StreamingHttpResponse:
     return response
 
 
-def _rate_rows(rates: dict, base: str) -> list[tuple[str, str, str]]:
+def _rate_rows(rates: dict, base: str) -> list[tuple[str | Promise, str, str | Promise]]:
     shown = {name: percent(value, 2) for name, value in rates.items()}
     # Without Delivery events the engagement rates are over sent, and the page says so.
-    over_sent = "sent (no Delivery events: see above)"
+    over_sent = gettext("sent (no Delivery events: see above)")
     return [
         (rate.label, shown[rate.name], over_sent if rate.whole == "delivered" and base == "sent" else rate.of)
         for rate in RATES
@@ -151,7 +153,7 @@ class CampaignReportMixin(_CampaignAdmin):
         ]
 
     def campaign_tabs(self, campaign):
-        return [*super().campaign_tabs(campaign), campaign_tab(campaign, "report", "Report", "report")]
+        return [*super().campaign_tabs(campaign), campaign_tab(campaign, "report", _("Report"), "report")]
 
     def report_view(self, request, object_id):
         """Show a campaign's funnel, rates, charts over time, links, domains, clients and steps."""
@@ -162,7 +164,7 @@ class CampaignReportMixin(_CampaignAdmin):
             request,
             campaign,
             "report.html",
-            f"Report: {campaign.name}",
+            gettext("Report: %(name)s") % {"name": campaign.name},
             tab="report",
             report=report,
             rate_rows=_rate_rows(report["rates"], report["rates_base"]),

@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.models import Tally
 from delivery.models import StepExecution
@@ -11,17 +12,17 @@ class TrackingEvent(models.Model):
     """One thing that happened to one recipient's message, whatever reported it."""
 
     class Type(models.TextChoices):
-        SEND = "send", "Send"
-        DELIVERY = "delivery", "Delivery"
-        BOUNCE = "bounce", "Bounce"
-        COMPLAINT = "complaint", "Complaint"
-        REJECT = "reject", "Reject"
-        DELIVERY_DELAY = "delivery_delay", "Delivery delay"
-        RENDERING_FAILURE = "rendering_failure", "Rendering failure"
-        SUBSCRIPTION = "subscription", "Subscription"
-        OPEN = "open", "Open"
-        CLICK = "click", "Click"
-        UNSUBSCRIBE = "unsubscribe", "Unsubscribe"
+        SEND = "send", _("Send")
+        DELIVERY = "delivery", _("Delivery")
+        BOUNCE = "bounce", _("Bounce")
+        COMPLAINT = "complaint", _("Complaint")
+        REJECT = "reject", _("Reject")
+        DELIVERY_DELAY = "delivery_delay", _("Delivery delay")
+        RENDERING_FAILURE = "rendering_failure", _("Rendering failure")
+        SUBSCRIPTION = "subscription", _("Subscription")
+        OPEN = "open", _("Open")
+        CLICK = "click", _("Click")
+        UNSUBSCRIBE = "unsubscribe", _("Unsubscribe")
 
     type = models.CharField(max_length=24, choices=Type.choices)
     occurred_at = models.DateTimeField()
@@ -114,7 +115,7 @@ class SnsMessage(models.Model):
                 fields=["received_at"], condition=models.Q(applied_at__isnull=True), name="sns_unapplied_idx"
             ),
         ]
-        verbose_name = "SNS message"
+        verbose_name = _("SNS message")
 
     def __str__(self) -> str:
         return self.message_id

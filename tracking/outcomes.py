@@ -8,6 +8,9 @@ and its precedence are delivery's: `StepExecution.OUTCOME_RANK`.)
 
 from dataclasses import dataclass
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
 from tracking.bounces import ACCOUNT_SUPPRESSED, HARD, SOFT
 from tracking.models import TrackingEvent
 
@@ -75,23 +78,23 @@ class Rate:
     """One rate: its name, its label in the report, and the counts it divides."""
 
     name: str
-    label: str
+    label: str | Promise
     part: str
     whole: str
     #: What the denominator is, in a marketer's words.
-    of: str
+    of: str | Promise
 
 
 #: "bounce" is hard bounces over sent, as SES counts it for its account reviews and as the
 #: reputation guard and the alerts judge it; soft bounces and blocks are apart in the counts.
 RATES = (
-    Rate("delivery", "Delivery", "delivered", "sent", of="sent"),
-    Rate("bounce", "Bounce (hard)", "bounced_hard", "sent", of="sent"),
-    Rate("complaint", "Complaint", "complained", "sent", of="sent"),
-    Rate("open", "Open (people)", "opens_unique", "delivered", of="delivered"),
-    Rate("click", "Click (people)", "clicks_unique", "delivered", of="delivered"),
-    Rate("click_to_open", "Click-to-open", "clicks_unique", "opens_unique", of="opened"),
-    Rate("unsubscribe", "Unsubscribe", "unsubscribed", "delivered", of="delivered"),
+    Rate("delivery", _("Delivery"), "delivered", "sent", of=_("sent")),
+    Rate("bounce", _("Bounce (hard)"), "bounced_hard", "sent", of=_("sent")),
+    Rate("complaint", _("Complaint"), "complained", "sent", of=_("sent")),
+    Rate("open", _("Open (people)"), "opens_unique", "delivered", of=_("delivered")),
+    Rate("click", _("Click (people)"), "clicks_unique", "delivered", of=_("delivered")),
+    Rate("click_to_open", _("Click-to-open"), "clicks_unique", "opens_unique", of=_("opened")),
+    Rate("unsubscribe", _("Unsubscribe"), "unsubscribed", "delivered", of=_("delivered")),
 )
 
 

@@ -142,6 +142,8 @@ def comparison_chart(report: dict) -> Chart:
             ),
         ],
         x_title=_("Campaign"),
+        # A percent sign, not a placeholder (xgettext would read "% o" as one):
+        # xgettext:no-python-format
         y_title=_("% of delivered"),
         percent=True,
         extra=[

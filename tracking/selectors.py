@@ -5,6 +5,7 @@ from typing import Any, cast
 
 from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext
 
 from campaigns.models import Campaign, Contact
 from delivery import compose as delivery_compose
@@ -129,11 +130,14 @@ def contact_timeline(*, contact: Contact) -> list[dict]:
         if row.message is not None:
             where = f"API · {row.message.template}"
         else:
-            where = f"{row.campaign_step.campaign} · step {row.campaign_step.order}"
+            where = gettext("%(campaign)s · step %(order)s") % {
+                "campaign": row.campaign_step.campaign,
+                "order": row.campaign_step.order,
+            }
         entries.append(
             {
                 "at": row.sent_at or row.due_at or row.created_at,
-                "what": f"Step {row.get_status_display().lower()}",
+                "what": gettext("Step %(status)s") % {"status": row.get_status_display().lower()},
                 "where": where,
                 "detail": " · ".join(
                     filter(None, [row.get_outcome_display() if row.outcome else "", row.last_error])
@@ -154,8 +158,13 @@ def contact_timeline(*, contact: Contact) -> list[dict]:
         entries.append(
             {
                 "at": event.occurred_at,
-                "what": event.get_type_display() + (" (machine)" if event.is_machine else ""),
-                "where": f"{step.campaign} · step {step.order}" if step is not None else "API message",
+                "what": gettext("%(type)s (machine)") % {"type": event.get_type_display()}
+                if event.is_machine
+                else event.get_type_display(),
+                "where": gettext("%(campaign)s · step %(order)s")
+                % {"campaign": step.campaign, "order": step.order}
+                if step is not None
+                else gettext("API message"),
                 "detail": " · ".join(filter(None, [link, event.kind])),
             }
         )

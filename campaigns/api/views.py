@@ -348,7 +348,7 @@ class CampaignViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
 
     def perform_destroy(self, instance):
         if instance.status not in (Campaign.Status.DRAFT, Campaign.Status.CANCELLED):
-            state = instance.get_status_display().lower()
+            state = instance.status
             raise InvalidTransition(f"Campaign “{instance.name}” is {state}: cancel it before deleting.")
         instance.delete()
 
