@@ -25,7 +25,7 @@ from campaigns.admin import ContactAdminBase
 from campaigns.admin_campaigns import CampaignAdminBase
 from campaigns.admin_templates import TemplateAdminBase
 from campaigns.models import Campaign, Contact, Template
-from delivery.admin import CampaignDeliveryMixin, TemplateTestSendMixin
+from delivery.admin_campaigns import CampaignDeliveryMixin, TemplateTestSendMixin
 from tracking.admin import ContactTimelineMixin
 from tracking.admin_report import CampaignReportMixin
 

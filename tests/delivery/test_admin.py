@@ -168,7 +168,7 @@ def test_a_hand_made_refresh_link_on_progress_gives_no_rate_never_a_broken_page(
 def test_progress_reads_the_rate_from_the_last_pages_count_and_time():
     from django.http import QueryDict
 
-    from delivery.admin import _rate_since
+    from delivery.admin_campaigns import _rate_since
 
     assert _rate_since(QueryDict("sent=10&at=100"), sent=40, now=110.0) == 3.0
     assert _rate_since(QueryDict("sent=50&at=100"), sent=40, now=110.0) is None  # More than now.
