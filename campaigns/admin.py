@@ -134,6 +134,13 @@ class ContactAdminBase(ModelAdmin):
         else:
             super().save_model(request, obj, form, change)
 
+    def get_deleted_objects(self, objs, request):
+        """List what goes with the contacts, asking only for the right to delete contacts: their
+        memberships, consent history and sent emails go with them by design (contacts_delete), not
+        by the permissions of those tables, which no role holds."""
+        deleted, counts, _perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
+
     def delete_model(self, request, obj):
         contacts_delete(contacts=Contact.objects.filter(pk=obj.pk), source=Suppression.Source.ADMIN)
 

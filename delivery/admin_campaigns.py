@@ -148,8 +148,13 @@ class CampaignDeliveryMixin(_CampaignAdmin):
         ]
 
     def test_send_view(self, request, object_id):
-        """Send one step, rendered for a chosen contact, to a few addresses now (POST)."""
+        """Send one step, rendered for a chosen contact, to a few addresses now (POST).
+
+        The email shows a contact's data: only to those who may see contacts, as the preview.
+        """
         campaign = self._campaign_or_404(request, object_id, change=True)
+        if not request.user.has_perm("campaigns.view_contact"):
+            raise PermissionDenied
         steps = list(campaign.steps.select_related("template", "campaign").order_by("order"))
         form = {"addresses": request.user.email, "contact": "", "step": steps[0].order if steps else 1}
         if request.method == "POST":

@@ -45,6 +45,10 @@ def _cell(value):
     return value
 
 
+#: What it takes to see a campaign's links: they may hold contacts' data.
+LINKS_NEED = "campaigns.view_contact"
+
+
 def _require(request, *permissions: str) -> None:
     """Refuse the request unless its user holds every one of these permissions."""
     if not request.user.has_perms(permissions):
@@ -54,7 +58,7 @@ def _require(request, *permissions: str) -> None:
 def _csv_response(rows, filename: str) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
     lines = (writer.writerow([_cell(value) for value in row]) for row in rows)
-    response = StreamingHttpResponse(lines, content_type="text/csv")
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
@@ -160,6 +164,10 @@ class CampaignReportMixin(_CampaignAdmin):
         campaign = self._campaign_or_404(request, object_id)
         report = campaign_report(campaign=campaign)
         charts = report_charts(report)
+        # A link may carry a contact's data (a template can write it into the address): the links
+        # are shown to those who may see contacts.
+        if not request.user.has_perm(LINKS_NEED):
+            report["links"] = None
         return self._page(
             request,
             campaign,
@@ -206,6 +214,8 @@ class CampaignReportMixin(_CampaignAdmin):
         chart: Chart | None
         if key == "domains":
             chart = domains_chart(campaign_domains(campaign=campaign))
+        elif key == "links" and not request.user.has_perm(LINKS_NEED):
+            raise PermissionDenied
         else:
             chart = report_charts(campaign_report(campaign=campaign)).get(key)
         if chart is None:

@@ -187,3 +187,21 @@ def test_an_administrator_gets_none_of_beats_list_actions(action):
     administrator.post(url, {"action": action, "_selected_action": [task.pk], "index": 0})
     task.refresh_from_db()
     assert (task.enabled, task.last_run_at) == (True, None)
+
+
+def test_a_marketer_deletes_a_contact_who_was_sent_mail_and_its_opt_out_is_kept():
+    from campaigns.models import Contact, Suppression
+    from tests.factories import StepExecutionFactory
+
+    row = StepExecutionFactory(status="sent", contact__status=Contact.Status.UNSUBSCRIBED)
+    client = role_client("Marketers")
+    url = reverse("admin:campaigns_contact_changelist")
+    selected = {"action": "delete_selected", "_selected_action": [row.contact.pk]}
+
+    asked = client.post(url, selected)
+    assert asked.status_code == 200
+    assert "permission" not in asked.content.decode().lower()  # Nothing it may not delete.
+    client.post(url, {**selected, "post": "yes"})
+
+    assert not Contact.objects.filter(pk=row.contact.pk).exists()
+    assert Suppression.objects.filter(email=row.email, reason=Suppression.Reason.UNSUBSCRIBE).exists()

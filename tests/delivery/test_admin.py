@@ -217,3 +217,21 @@ def test_when_ses_cannot_be_asked_the_sender_check_is_advice_not_a_wall(admin_cl
     before = page[page.index('id="campaign-checklist"') : page.index("Sender verified")]
     assert before.rsplit("<li", 1)[1].startswith(' class="cp-advice"')
     assert "SES could not be asked about news@campanile.test" in page
+
+
+def test_a_test_send_renders_a_contacts_data_so_it_needs_the_permission_to_view_contacts(ses):
+    from django.contrib.auth.models import Permission, User
+    from django.test import Client
+
+    from tests.conftest import sent_messages
+    from tests.factories import sendable_campaign
+    from tests.utils import staff_login
+
+    campaign = sendable_campaign(contacts=1)
+    editor = User.objects.create_user(username="editor", password="pw", is_staff=True)
+    editor.user_permissions.add(*Permission.objects.filter(codename__in=["view_campaign", "change_campaign"]))
+    client = staff_login(Client(), editor)
+    url = reverse("admin:campaigns_campaign_test_send", args=[campaign.pk])
+
+    assert client.post(url, {"addresses": "me@campanile.test", "step": "1"}).status_code == 403
+    assert sent_messages() == []

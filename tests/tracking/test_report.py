@@ -122,7 +122,7 @@ def test_the_report_page_draws_each_chart_with_its_numbers_and_downloads(admin_c
 def _csv(client, name, campaign) -> list[dict]:
     response = client.get(reverse(f"admin:campaigns_campaign_{name}_csv", args=[campaign.pk]))
     assert response.status_code == 200
-    assert response["Content-Type"] == "text/csv"
+    assert response["Content-Type"] == "text/csv; charset=utf-8"  # Read as UTF-8 by whoever opens it.
     return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
 
 
@@ -435,3 +435,20 @@ def test_a_long_campaign_drawn_by_the_day_keeps_its_first_minutes_in_any_zone(se
 
     assert activity["bucket"] == timedelta(days=1)
     assert (sum(activity["series"]["sent"]), sum(activity["series"]["opens"])) == (2, 1)
+
+
+def test_links_which_may_carry_contacts_data_need_the_permission_to_view_contacts(campaign):
+    from django.contrib.auth.models import Permission
+
+    viewer = User.objects.create_user(username="viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_campaign"))
+    client = staff_login(Client(), viewer)
+
+    page = client.get(reverse("admin:campaigns_campaign_report", args=[campaign.pk])).content.decode()
+
+    assert "https://shop.example.com/" not in page
+    assert "a link may carry a contact's data" in page
+    links = reverse("admin:campaigns_campaign_chart_csv", args=[campaign.pk, "links"])
+    assert client.get(links).status_code == 403
+    viewer.user_permissions.add(Permission.objects.get(codename="view_contact"))
+    assert "https://shop.example.com/" in b"".join(client.get(links).streaming_content).decode()
