@@ -35,3 +35,23 @@ def test_the_key_list_points_out_keys_that_hold_every_scope(admin_client):
     page = admin_client.get(reverse("admin:core_apikey_changelist")).content.decode()
     assert "1 active key(s) hold every scope (from before scopes)" in page
     assert "audience:write, campaigns:write, read, send, suppressions:admin" in page
+
+
+def test_the_key_list_says_each_keys_state_in_words_not_alarming_crosses(admin_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    api_key_create(name="live")
+    api_key_create(name="old", expiry_date=timezone.now() + timedelta(days=1))
+    ApiKey.objects.filter(name="old").update(expiry_date=timezone.now() - timedelta(days=1))
+    api_key_create(name="gone")
+    ApiKey.objects.filter(name="gone").update(revoked=True)
+
+    page = admin_client.get(reverse("admin:core_apikey_changelist")).content.decode()
+
+    rows = {name: page[page.index(f">{name}<") :].split("</tr>")[0] for name in ("live", "old", "gone")}
+    assert ">Active<" in rows["live"]
+    assert ">Expired<" in rows["old"]
+    assert ">Revoked<" in rows["gone"]
+    assert "close" not in "".join(rows.values())  # No red crosses (unfold's "close" icon).
