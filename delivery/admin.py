@@ -49,7 +49,7 @@ class StepExecutionAdmin(ModelAdmin):
         dashboard = self.admin_site.admin_view(self.dashboard_view)
         return [path("dashboard/", dashboard, name="delivery_dashboard"), *super().get_urls()]
 
-    @admin.action(description=_("Retry the selected failed rows"), permissions=["view"])
+    @admin.action(description=_("Retry the selected failed emails"), permissions=["view"])
     def retry_selected(self, request, queryset):
         if not request.user.has_perm("campaigns.change_campaign"):
             raise PermissionDenied
@@ -62,7 +62,7 @@ class StepExecutionAdmin(ModelAdmin):
         else:
             self.message_user(
                 request,
-                gettext("%(count)s failed row(s) queued again; others were left as they are.")
+                gettext("%(count)s failed email(s) queued again; others were left as they are.")
                 % {"count": retried},
             )
 
@@ -82,11 +82,11 @@ class StepExecutionAdmin(ModelAdmin):
                 y_title=title,
             )
             for name, label, title, colour in (
-                ("queued", gettext("Rows queued"), gettext("Rows queued per minute"), COLOURS["sent"]),
+                ("queued", gettext("Emails queued"), gettext("Emails queued per minute"), COLOURS["sent"]),
                 (
                     "processed",
-                    gettext("Rows processed"),
-                    gettext("Rows processed per minute"),
+                    gettext("Emails processed"),
+                    gettext("Emails processed per minute"),
                     COLOURS["other"],
                 ),
                 ("sent", gettext("Emails sent"), gettext("Emails sent per minute"), COLOURS["delivered"]),
