@@ -73,8 +73,8 @@ class HttpsURLField(models.URLField):
 
 
 class TimestampedModel(models.Model):
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         abstract = True
@@ -85,16 +85,22 @@ class Contact(TimestampedModel):
         SUBSCRIBED = "subscribed", _("Subscribed")
         UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
 
-    email = models.EmailField(max_length=254, unique=True)
-    first_name = models.CharField(max_length=150, blank=True)
-    last_name = models.CharField(max_length=150, blank=True)
+    email = models.EmailField(max_length=254, unique=True, verbose_name=_("email"))
+    first_name = models.CharField(max_length=150, blank=True, verbose_name=_("first name"))
+    last_name = models.CharField(max_length=150, blank=True, verbose_name=_("last name"))
     #: The integrator's own user id; the API finds contacts by it.
-    external_id = models.CharField(max_length=255, blank=True)
+    external_id = models.CharField(max_length=255, blank=True, verbose_name=_("external id"))
     #: Free-form personalization data, reachable in templates as {{ attributes.<key> }}.
-    attributes = models.JSONField(default=dict, blank=True, validators=[validate_attributes])
-    timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUBSCRIBED)
-    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    attributes = models.JSONField(
+        default=dict, blank=True, validators=[validate_attributes], verbose_name=_("attributes")
+    )
+    timezone = models.CharField(
+        max_length=64, blank=True, validators=[validate_timezone], verbose_name=_("timezone")
+    )
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.SUBSCRIBED, verbose_name=_("status")
+    )
+    unsubscribed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("unsubscribed at"))
     #: Made by a load test (or a message through a load-test API key): hidden from the marketer's
     #: lists, deleted by `manage.py loadtest_cleanup`.
     # db_default too: bulk imports COPY rows in SQL that names its columns.
@@ -118,6 +124,8 @@ class Contact(TimestampedModel):
             # find them without reading a marketer's million rows; everyone else is unaffected.
             models.Index(fields=["id"], condition=models.Q(is_load_test=True), name="contact_load_test_idx"),
         ]
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
 
     def __str__(self) -> str:
         return self.email
@@ -135,16 +143,18 @@ class Contact(TimestampedModel):
 
 
 class ContactList(TimestampedModel):
-    name = models.CharField(max_length=200, unique=True)
-    description = models.TextField(blank=True)
+    name = models.CharField(max_length=200, unique=True, verbose_name=_("name"))
+    description = models.TextField(blank=True, verbose_name=_("description"))
     contacts: "models.ManyToManyField[Contact, ListMembership]" = models.ManyToManyField(
-        Contact, through="ListMembership", related_name="lists", blank=True
+        Contact, through="ListMembership", related_name="lists", blank=True, verbose_name=_("contacts")
     )
     #: Made by a load test: hidden from the marketer's lists and choosers.
     is_load_test = models.BooleanField(_("load test"), default=False, db_default=False, editable=False)
 
     class Meta:
         ordering = ["name"]
+        verbose_name = _("list")
+        verbose_name_plural = _("lists")
 
     def __str__(self) -> str:
         return self.name
@@ -154,15 +164,23 @@ class ListMembership(models.Model):
     # The unique (contact_list, contact) index serves "members of a list"; the contact FK's own
     # index serves "lists of a contact". A separate index on contact_list would be a third copy.
     contact_list = models.ForeignKey(
-        ContactList, on_delete=models.CASCADE, related_name="memberships", db_index=False
+        ContactList,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        db_index=False,
+        verbose_name=_("contact list"),
     )
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="memberships")
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("contact")
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["contact_list", "contact"], name="list_membership_unique"),
         ]
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
 
     def __str__(self) -> str:
         return f"{self.contact} in {self.contact_list}"
@@ -190,11 +208,11 @@ class Suppression(models.Model):
         TRACKING = "tracking", "Unsubscribe link"
         IMPORT = "import", "Import"
 
-    email = models.EmailField(max_length=254, unique=True)
-    reason = models.CharField(max_length=32, choices=Reason.choices)
-    source = models.CharField(max_length=16, choices=Source.choices)
-    detail = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    email = models.EmailField(max_length=254, unique=True, verbose_name=_("email"))
+    reason = models.CharField(max_length=32, choices=Reason.choices, verbose_name=_("reason"))
+    source = models.CharField(max_length=16, choices=Source.choices, verbose_name=_("source"))
+    detail = models.TextField(blank=True, verbose_name=_("detail"))
+    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["-created_at"]
@@ -204,6 +222,8 @@ class Suppression(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["reason", "created_at"], name="suppression_reason_idx")]
+        verbose_name = _("suppression")
+        verbose_name_plural = _("suppressions")
 
     def __str__(self) -> str:
         return f"{self.email} ({self.get_reason_display()})"
@@ -219,13 +239,22 @@ class Suppression(models.Model):
 class Template(TimestampedModel):
     """An email in Django template syntax over {{ contact }} and {{ attributes }}."""
 
-    name = models.SlugField(max_length=200, unique=True, help_text=_("Integrators name templates by this."))
-    subject = models.CharField(max_length=998)
-    html_body = models.TextField(blank=True)
-    text_body = models.TextField(blank=True, help_text=_("Leave empty to derive it from the HTML body."))
+    name = models.SlugField(
+        max_length=200,
+        unique=True,
+        help_text=_("Integrators name templates by this."),
+        verbose_name=_("name"),
+    )
+    subject = models.CharField(max_length=998, verbose_name=_("subject"))
+    html_body = models.TextField(blank=True, verbose_name=_("HTML"))
+    text_body = models.TextField(
+        blank=True, help_text=_("Leave empty to derive it from the HTML body."), verbose_name=_("text")
+    )
 
     class Meta:
         ordering = ["name"]
+        verbose_name = _("template")
+        verbose_name_plural = _("templates")
 
     def __str__(self) -> str:
         return self.name
@@ -245,48 +274,67 @@ class Campaign(TimestampedModel):
         COMPLETED = "completed", _("Completed")
         CANCELLED = "cancelled", _("Cancelled")
 
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, verbose_name=_("name"))
     from_email = models.CharField(
         max_length=320,
         help_text=_("An address on a verified SES identity, e.g. Acme News &lt;news@acme.com&gt;."),
+        verbose_name=_("from"),
     )
-    reply_to = models.EmailField(max_length=254, blank=True)
-    lists = models.ManyToManyField(ContactList, related_name="campaigns", blank=True)
+    reply_to = models.EmailField(max_length=254, blank=True, verbose_name=_("reply-to"))
+    lists = models.ManyToManyField(ContactList, related_name="campaigns", blank=True, verbose_name=_("lists"))
     configuration_set = models.CharField(
         max_length=64,
         blank=True,
         validators=[validate_ses_name],
         help_text=_("SES configuration set; empty uses SES_CONFIGURATION_SET."),
+        verbose_name=_("configuration set"),
     )
     scheduled_at = models.DateTimeField(
-        null=True, blank=True, help_text=_("Empty means as soon as scheduled.")
+        null=True,
+        blank=True,
+        help_text=_("Empty means as soon as scheduled."),
+        verbose_name=_("scheduled at"),
     )
-    track_opens = models.BooleanField(default=True, help_text=_("Add an open pixel to the HTML."))
+    track_opens = models.BooleanField(
+        default=True, help_text=_("Add an open pixel to the HTML."), verbose_name=_("track opens")
+    )
     track_clicks = models.BooleanField(
-        default=True, help_text=_("Send web links through the click redirect.")
+        default=True,
+        help_text=_("Send web links through the click redirect."),
+        verbose_name=_("track clicks"),
     )
 
     class Audience(models.TextChoices):
         FIXED = "fixed", _("Fixed when it starts")
         EVERGREEN = "evergreen", _("Evergreen: contacts who join a list later start at step 1")
 
-    audience_mode = models.CharField(max_length=16, choices=Audience.choices, default=Audience.FIXED)
+    audience_mode = models.CharField(
+        max_length=16, choices=Audience.choices, default=Audience.FIXED, verbose_name=_("audience mode")
+    )
     goal_url = HttpsURLField(
         max_length=2000,
         blank=True,
         help_text=_("A contact who clicks a link to this address leaves the sequence (the goal is met)."),
+        verbose_name=_("goal url"),
     )
     timezone = models.CharField(
         max_length=64,
         default="UTC",
         validators=[validate_timezone],
         help_text=_("Send windows use each contact's time zone, or this one for contacts without one."),
+        verbose_name=_("timezone"),
     )
     send_window_start = models.TimeField(
-        null=True, blank=True, help_text=_("Send only from this local time…")
+        null=True,
+        blank=True,
+        help_text=_("Send only from this local time…"),
+        verbose_name=_("send window start"),
     )
     send_window_end = models.TimeField(
-        null=True, blank=True, help_text=_("…until this one (may pass midnight).")
+        null=True,
+        blank=True,
+        help_text=_("…until this one (may pass midnight)."),
+        verbose_name=_("send window end"),
     )
     send_weekdays = models.CharField(
         max_length=7,
@@ -295,6 +343,7 @@ class Campaign(TimestampedModel):
         help_text=_(
             "Send only on these local weekdays, 1 = Monday … 7 = Sunday, e.g. 12345; empty: every day."
         ),
+        verbose_name=_("send weekdays"),
     )
     recurrence = models.CharField(
         max_length=100,
@@ -304,24 +353,37 @@ class Campaign(TimestampedModel):
             'Repeat on this crontab schedule (minute hour day month weekday, e.g. "0 9 * * 1"), '
             "each run a new send to the audience of that moment."
         ),
+        verbose_name=_("recurrence"),
     )
     #: For a run of a recurring campaign: the campaign it repeats.
     parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs", editable=False
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="runs",
+        editable=False,
+        verbose_name=_("parent"),
     )
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, editable=False)
-    started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.DRAFT, editable=False, verbose_name=_("status")
+    )
+    started_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("started at"))
     #: Why the campaign is in its status when the system, not a person, put it there.
-    status_note = models.CharField(max_length=300, blank=True, editable=False)
-    completed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    status_note = models.CharField(max_length=300, blank=True, editable=False, verbose_name=_("status note"))
+    completed_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("completed at"))
     #: Last sign of life of the task sending this campaign; a stale one lets the tick start another.
-    send_heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
+    send_heartbeat_at = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("send heartbeat at")
+    )
     #: Made by a load test: hidden from the marketer's lists and from the alerts' trailing averages.
     is_load_test = models.BooleanField(_("load test"), default=False, db_default=False, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "scheduled_at"], name="campaign_due_idx")]
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
 
     def __str__(self) -> str:
         return self.name
@@ -348,9 +410,13 @@ class CampaignStep(models.Model):
         NOT_CLICKED = "not_clicked", _("Not clicked")
         CLICKED_LINK = "clicked_link", _("Clicked a given link")
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="steps")
-    order = models.PositiveSmallIntegerField(default=1)
-    template = models.ForeignKey(Template, on_delete=models.PROTECT, related_name="steps")
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="steps", verbose_name=_("campaign")
+    )
+    order = models.PositiveSmallIntegerField(default=1, verbose_name=_("order"))
+    template = models.ForeignKey(
+        Template, on_delete=models.PROTECT, related_name="steps", verbose_name=_("template")
+    )
     #: Wait between the contact's previous step (its send, or when it was skipped) and this one;
     #: ignored for the first step.
     delay = models.DurationField(
@@ -358,15 +424,20 @@ class CampaignStep(models.Model):
         blank=True,
         help_text=_("After the contact's previous step, e.g. 3 days."),
         validators=[MinValueValidator(timedelta(0)), MaxValueValidator(STEP_MAX_DELAY)],
+        verbose_name=_("delay"),
     )
     send_at = models.DateTimeField(
-        null=True, blank=True, help_text=_("A fixed time instead of a delay: not before this moment.")
+        null=True,
+        blank=True,
+        help_text=_("A fixed time instead of a delay: not before this moment."),
+        verbose_name=_("send at"),
     )
     condition = models.CharField(
         max_length=16,
         choices=Condition.choices,
         default=Condition.ALWAYS,
         help_text=_("Human engagement with earlier steps; a contact it excludes skips this step."),
+        verbose_name=_("condition"),
     )
     condition_step = models.ForeignKey(
         "self",
@@ -375,24 +446,40 @@ class CampaignStep(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         help_text=_("The earlier step the condition looks at; empty: any earlier step."),
+        verbose_name=_("condition step"),
     )
-    condition_url = HttpsURLField(max_length=2000, blank=True, help_text=_("For “clicked a given link”."))
+    condition_url = HttpsURLField(
+        max_length=2000,
+        blank=True,
+        help_text=_("For “clicked a given link”."),
+        verbose_name=_("condition url"),
+    )
     # Fan-out progress, kept by the delivery engine so an interrupted fan-out resumes where it
     # stopped: contacts with ids up to fan_out_until (the highest id when it began) are taken in
     # id ranges; fan_out_cursor is the last id done.
-    fan_out_until = models.BigIntegerField(null=True, blank=True, editable=False)
-    fan_out_cursor = models.BigIntegerField(default=0, editable=False)
-    fanned_out_at = models.DateTimeField(null=True, blank=True, editable=False)
+    fan_out_until = models.BigIntegerField(
+        null=True, blank=True, editable=False, verbose_name=_("fan out until")
+    )
+    fan_out_cursor = models.BigIntegerField(default=0, editable=False, verbose_name=_("fan out cursor"))
+    fanned_out_at = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("fanned out at")
+    )
     #: Drip progress: contacts who passed the previous step up to this moment have been moved on.
-    advanced_through = models.DateTimeField(null=True, blank=True, editable=False)
+    advanced_through = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("advanced through")
+    )
     #: The last advance that read every row of the previous step, not only the recent ones.
-    fully_advanced_at = models.DateTimeField(null=True, blank=True, editable=False)
+    fully_advanced_at = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("fully advanced at")
+    )
 
     class Meta:
         ordering = ["campaign", "order"]
         constraints = [
             models.UniqueConstraint(fields=["campaign", "order"], name="campaign_step_order_unique"),
         ]
+        verbose_name = _("step")
+        verbose_name_plural = _("steps")
 
     def __str__(self) -> str:
         return f"{self.campaign} · step {self.order}"
@@ -407,22 +494,33 @@ class CampaignStep(models.Model):
 class CampaignAudit(models.Model):
     """One move of a campaign along its status machine: who made it, when, and why."""
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="audit")
-    action = models.CharField(max_length=16)
-    from_status = models.CharField(max_length=16, choices=Campaign.Status.choices)
-    to_status = models.CharField(max_length=16, choices=Campaign.Status.choices)
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="audit", verbose_name=_("campaign")
+    )
+    action = models.CharField(max_length=16, verbose_name=_("action"))
+    from_status = models.CharField(
+        max_length=16, choices=Campaign.Status.choices, verbose_name=_("from status")
+    )
+    to_status = models.CharField(max_length=16, choices=Campaign.Status.choices, verbose_name=_("to status"))
     #: The person, if one acted through the admin.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("user"),
     )
     #: Who, in words: "ada (admin)", "API key “shop”", "system".
-    actor = models.CharField(max_length=200)
-    note = models.CharField(max_length=300, blank=True)
-    at = models.DateTimeField(default=timezone.now)
+    actor = models.CharField(max_length=200, verbose_name=_("actor"))
+    note = models.CharField(max_length=300, blank=True, verbose_name=_("note"))
+    at = models.DateTimeField(default=timezone.now, verbose_name=_("at"))
 
     class Meta:
         ordering = ["-at", "-pk"]
         indexes = [models.Index(fields=["campaign", "at"], name="campaign_audit_idx")]
+        verbose_name = _("campaign move")
+        verbose_name_plural = _("campaign history")
 
     def __str__(self) -> str:
         return f"{self.campaign}: {self.action} by {self.actor}"
@@ -452,24 +550,37 @@ class ConsentChange(models.Model):
 
     # The (contact, at) index serves "a contact's history"; a separate one on contact would be a copy.
     contact = models.ForeignKey(
-        Contact, on_delete=models.CASCADE, related_name="consent_changes", db_index=False
+        Contact,
+        on_delete=models.CASCADE,
+        related_name="consent_changes",
+        db_index=False,
+        verbose_name=_("contact"),
     )
-    from_status = models.CharField(max_length=16, choices=Contact.Status.choices)
-    to_status = models.CharField(max_length=16, choices=Contact.Status.choices)
-    by = models.CharField(max_length=16, choices=By.choices)
+    from_status = models.CharField(
+        max_length=16, choices=Contact.Status.choices, verbose_name=_("from status")
+    )
+    to_status = models.CharField(max_length=16, choices=Contact.Status.choices, verbose_name=_("to status"))
+    by = models.CharField(max_length=16, choices=By.choices, verbose_name=_("by"))
     #: Who, in words: "API key “shop” (AbCd1234)", "ada", the contact's address, "system".
-    actor = models.CharField(max_length=200)
+    actor = models.CharField(max_length=200, verbose_name=_("actor"))
     #: The person, if one acted through the admin.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("user"),
     )
-    via = models.CharField(max_length=32, choices=Via.choices)
-    reason = models.CharField(max_length=500, blank=True)
-    at = models.DateTimeField(default=timezone.now)
+    via = models.CharField(max_length=32, choices=Via.choices, verbose_name=_("via"))
+    reason = models.CharField(max_length=500, blank=True, verbose_name=_("reason"))
+    at = models.DateTimeField(default=timezone.now, verbose_name=_("at"))
 
     class Meta:
         ordering = ["-at", "-pk"]
         indexes = [models.Index(fields=["contact", "at"], name="consent_change_idx")]
+        verbose_name = _("consent change")
+        verbose_name_plural = _("consent changes")
 
     def __str__(self) -> str:
         return f"{self.contact}: {self.from_status} → {self.to_status} by {self.actor}"

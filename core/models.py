@@ -4,6 +4,7 @@ import re
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from rest_framework_api_key.models import AbstractAPIKey
 
 # The tables keep their first names (campaigns_…): these models moved here from campaigns, where
@@ -69,11 +70,12 @@ class ApiKey(AbstractAPIKey):
         blank=True,
         validators=[validate_rate],
         help_text="Requests allowed, e.g. 600/minute. Empty uses API_DEFAULT_RATE_LIMIT.",
+        verbose_name=_("rate limit"),
     )
     #: The key's traffic is a load test's: contacts its messages create are load-test contacts, and
     #: `manage.py loadtest_cleanup` deletes its messages.
     is_load_test = models.BooleanField(
-        "load test",
+        _("load test"),
         default=False,
         db_default=False,
         help_text="For load tests (manage.py loadtest, Artillery): contacts its messages create are "
@@ -86,22 +88,25 @@ class ApiKey(AbstractAPIKey):
         blank=True,
         validators=[validate_scopes],
         help_text="What the key may do. Give it only what the integration uses.",
+        verbose_name=_("scopes"),
     )
 
     class Meta(AbstractAPIKey.Meta):
         db_table = "campaigns_apikey"
-        verbose_name = "API key"
-        verbose_name_plural = "API keys"
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
 
 
 class MetricSeries(models.Model):
     """One fleet-wide counter series (name and labels, as JSON) and its total, without Redis."""
 
-    series = models.CharField(max_length=500, primary_key=True)
-    value = models.FloatField(default=0)
+    series = models.CharField(max_length=500, primary_key=True, verbose_name=_("series"))
+    value = models.FloatField(default=0, verbose_name=_("value"))
 
     class Meta:
         db_table = "campaigns_metricseries"
+        verbose_name = _("metric series")
+        verbose_name_plural = _("metric series")
 
     def __str__(self) -> str:
         return f"{self.series} = {self.value}"
@@ -110,13 +115,15 @@ class MetricSeries(models.Model):
 class MetricSnapshot(models.Model):
     """The fleet's counters as they stood at one minute: the dashboard's per-minute figures."""
 
-    at = models.DateTimeField(unique=True)
+    at = models.DateTimeField(unique=True, verbose_name=_("at"))
     #: {series: value}, as the metrics store holds them.
-    values = models.JSONField(default=dict)
+    values = models.JSONField(default=dict, verbose_name=_("values"))
 
     class Meta:
         db_table = "campaigns_metricsnapshot"
         ordering = ["-at"]
+        verbose_name = _("metric snapshot")
+        verbose_name_plural = _("metric snapshots")
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M}"
@@ -126,7 +133,7 @@ class Tally(models.Model):
     """Counts a database trigger keeps as signed deltas, one row per change; summing a key's rows
     gives its count. `core.db.tally_compact` (beat, every minute) folds them."""
 
-    n = models.BigIntegerField()
+    n = models.BigIntegerField(verbose_name=_("n"))
 
     class Meta:
         abstract = True

@@ -24,27 +24,32 @@ class TrackingEvent(models.Model):
         CLICK = "click", _("Click")
         UNSUBSCRIBE = "unsubscribe", _("Unsubscribe")
 
-    type = models.CharField(max_length=24, choices=Type.choices)
-    occurred_at = models.DateTimeField()
+    type = models.CharField(max_length=24, choices=Type.choices, verbose_name=_("type"))
+    occurred_at = models.DateTimeField(verbose_name=_("occurred at"))
     #: The recipient address this event concerns (one event per recipient, never per message).
-    recipient = models.EmailField(max_length=254)
+    recipient = models.EmailField(max_length=254, verbose_name=_("recipient"))
     step_execution = models.ForeignKey(
-        StepExecution, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+        StepExecution,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="events",
+        verbose_name=_("email"),
     )
-    ses_message_id = models.CharField(max_length=100, blank=True)
+    ses_message_id = models.CharField(max_length=100, blank=True, verbose_name=_("SES message id"))
     #: The SES configuration set the email went through (configuration-set events carry it).
-    configuration_set = models.CharField(max_length=64, blank=True)
+    configuration_set = models.CharField(max_length=64, blank=True, verbose_name=_("configuration set"))
     #: How Campanile read it: a bounce's class (hard, soft, block, account_suppressed) or a
     #: complaint's feedback type.
-    kind = models.CharField(max_length=32, blank=True)
+    kind = models.CharField(max_length=32, blank=True, verbose_name=_("kind"))
     #: An open or click made by a machine (a privacy proxy prefetching images, a link scanner),
     #: kept for the record but left out of human engagement figures.
-    is_machine = models.BooleanField(default=False)
+    is_machine = models.BooleanField(default=False, verbose_name=_("is machine"))
     #: Idempotency key of the report (the SNS MessageId plus recipient, or our own id for clicks).
-    event_id = models.CharField(max_length=200, unique=True)
+    event_id = models.CharField(max_length=200, unique=True, verbose_name=_("event id"))
     #: The provider's payload as received, for audits and re-processing.
-    raw = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    raw = models.JSONField(default=dict, blank=True, verbose_name=_("raw"))
+    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["-occurred_at"]
@@ -56,6 +61,8 @@ class TrackingEvent(models.Model):
                 fields=["ses_message_id"], condition=~models.Q(ses_message_id=""), name="event_ses_id_idx"
             ),
         ]
+        verbose_name = _("open, click or SES event")
+        verbose_name_plural = _("opens and clicks")
 
     def __str__(self) -> str:
         return f"{self.get_type_display()} · {self.recipient} · {self.occurred_at:%Y-%m-%d %H:%M}"
@@ -76,14 +83,16 @@ class EventTally(Tally):
     and by client read it.
     """
 
-    step_id = models.BigIntegerField()
-    type = models.CharField(max_length=24)
-    kind = models.CharField(max_length=32, blank=True)
-    is_machine = models.BooleanField()
-    minute = models.DateTimeField()
+    step_id = models.BigIntegerField(verbose_name=_("step id"))
+    type = models.CharField(max_length=24, verbose_name=_("type"))
+    kind = models.CharField(max_length=32, blank=True, verbose_name=_("kind"))
+    is_machine = models.BooleanField(verbose_name=_("is machine"))
+    minute = models.DateTimeField(verbose_name=_("minute"))
 
     class Meta:
         indexes = [models.Index(fields=["step_id"], name="event_tally_step_idx")]
+        verbose_name = _("event tally")
+        verbose_name_plural = _("event tallies")
 
     def __str__(self) -> str:
         return f"step {self.step_id} {self.type} {self.minute}: {self.n:+d}"
@@ -96,17 +105,17 @@ class SnsMessage(models.Model):
     stores; the apply tick, every SNS_APPLY_SECONDS, applies. An unapplied row stays until applied.
     """
 
-    message_id = models.CharField(max_length=100, unique=True)
-    topic_arn = models.CharField(max_length=300)
+    message_id = models.CharField(max_length=100, unique=True, verbose_name=_("message id"))
+    topic_arn = models.CharField(max_length=300, verbose_name=_("topic arn"))
     #: The SES event record, as SNS carried it.
-    message = models.TextField()
-    received_at = models.DateTimeField(default=timezone.now)
-    applied_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
+    message = models.TextField(verbose_name=_("message"))
+    received_at = models.DateTimeField(default=timezone.now, verbose_name=_("received at"))
+    applied_at = models.DateTimeField(null=True, blank=True, verbose_name=_("applied at"))
+    attempts = models.PositiveSmallIntegerField(default=0, verbose_name=_("attempts"))
     #: Not tried again before this: it waits for its ledger rows.
-    retry_at = models.DateTimeField(null=True, blank=True)
+    retry_at = models.DateTimeField(null=True, blank=True, verbose_name=_("retry at"))
     #: Why it is not applied yet, or why it could not be read.
-    note = models.TextField(blank=True)
+    note = models.TextField(blank=True, verbose_name=_("note"))
 
     class Meta:
         ordering = ["-received_at"]
@@ -115,7 +124,8 @@ class SnsMessage(models.Model):
                 fields=["received_at"], condition=models.Q(applied_at__isnull=True), name="sns_unapplied_idx"
             ),
         ]
-        verbose_name = _("SNS message")
+        verbose_name = _("SES notification")
+        verbose_name_plural = _("SES notifications")
 
     def __str__(self) -> str:
         return self.message_id
@@ -124,9 +134,13 @@ class SnsMessage(models.Model):
 class SoftBounceStreak(models.Model):
     """Soft bounces in a row for one address; a delivery resets it, reaching the limit suppresses."""
 
-    email = models.EmailField(max_length=254, unique=True)
-    count = models.PositiveIntegerField(default=0)
-    updated_at = models.DateTimeField(auto_now=True)
+    email = models.EmailField(max_length=254, unique=True, verbose_name=_("email"))
+    count = models.PositiveIntegerField(default=0, verbose_name=_("count"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+
+    class Meta:
+        verbose_name = _("soft-bounce streak")
+        verbose_name_plural = _("soft-bounce streaks")
 
     def __str__(self) -> str:
         return f"{self.email}: {self.count}"
@@ -144,14 +158,18 @@ class TrackingHit(models.Model):
         OPEN = "open", "Open"
         CLICK = "click", "Click"
 
-    kind = models.CharField(max_length=8, choices=Kind.choices)
-    tracking_id = models.UUIDField()
-    link_id = models.BigIntegerField(null=True, blank=True)
-    at = models.DateTimeField(default=timezone.now)
-    method = models.CharField(max_length=8)
-    user_agent = models.CharField(max_length=512, blank=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices, verbose_name=_("kind"))
+    tracking_id = models.UUIDField(verbose_name=_("tracking id"))
+    link_id = models.BigIntegerField(null=True, blank=True, verbose_name=_("link id"))
+    at = models.DateTimeField(default=timezone.now, verbose_name=_("at"))
+    method = models.CharField(max_length=8, verbose_name=_("method"))
+    user_agent = models.CharField(max_length=512, blank=True, verbose_name=_("user agent"))
     #: Truncated or hashed as TRACKING_IP_MODE says; never the raw address.
-    ip = models.CharField(max_length=64, blank=True)
+    ip = models.CharField(max_length=64, blank=True, verbose_name=_("ip"))
+
+    class Meta:
+        verbose_name = _("tracking hit")
+        verbose_name_plural = _("tracking hits")
 
     def __str__(self) -> str:
         return f"{self.kind} {self.tracking_id}"
@@ -160,9 +178,9 @@ class TrackingHit(models.Model):
 class ClickCounters(models.Model):
     """Clicks counted by the consumer: "unique" counts emails, machine clicks are apart."""
 
-    clicks_unique = models.IntegerField(default=0)
-    clicks_total = models.IntegerField(default=0)
-    machine_clicks_total = models.IntegerField(default=0)
+    clicks_unique = models.IntegerField(default=0, verbose_name=_("clicks unique"))
+    clicks_total = models.IntegerField(default=0, verbose_name=_("clicks total"))
+    machine_clicks_total = models.IntegerField(default=0, verbose_name=_("machine clicks total"))
 
     class Meta:
         abstract = True
@@ -172,23 +190,31 @@ class StepEngagement(ClickCounters):
     """A campaign step's opens and clicks; "unique" counts emails, machine traffic is apart."""
 
     step = models.OneToOneField(
-        "campaigns.CampaignStep", primary_key=True, on_delete=models.CASCADE, related_name="engagement"
+        "campaigns.CampaignStep",
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="engagement",
+        verbose_name=_("step"),
     )
-    opens_unique = models.IntegerField(default=0)
-    opens_total = models.IntegerField(default=0)
-    machine_opens_total = models.IntegerField(default=0)
+    opens_unique = models.IntegerField(default=0, verbose_name=_("opens unique"))
+    opens_total = models.IntegerField(default=0, verbose_name=_("opens total"))
+    machine_opens_total = models.IntegerField(default=0, verbose_name=_("machine opens total"))
     # Emails with each outcome SES reported (or the recipient, for unsubscribes), each counted once.
-    delivered = models.IntegerField(default=0)
-    bounced = models.IntegerField(default=0)
-    bounced_hard = models.IntegerField(default=0)
-    bounced_soft = models.IntegerField(default=0)
-    bounced_other = models.IntegerField(default=0)
-    complained = models.IntegerField(default=0)
-    rejected = models.IntegerField(default=0)
-    unsubscribed = models.IntegerField(default=0)
+    delivered = models.IntegerField(default=0, verbose_name=_("delivered"))
+    bounced = models.IntegerField(default=0, verbose_name=_("bounced"))
+    bounced_hard = models.IntegerField(default=0, verbose_name=_("bounced hard"))
+    bounced_soft = models.IntegerField(default=0, verbose_name=_("bounced soft"))
+    bounced_other = models.IntegerField(default=0, verbose_name=_("bounced other"))
+    complained = models.IntegerField(default=0, verbose_name=_("complained"))
+    rejected = models.IntegerField(default=0, verbose_name=_("rejected"))
+    unsubscribed = models.IntegerField(default=0, verbose_name=_("unsubscribed"))
     #: Emails whose outcome put the address on the suppression list: a hard bounce, a complaint,
     #: or a bounce because SES's account-level list holds it.
-    suppressed = models.IntegerField(default=0)
+    suppressed = models.IntegerField(default=0, verbose_name=_("suppressed"))
+
+    class Meta:
+        verbose_name = _("step engagement")
+        verbose_name_plural = _("step engagements")
 
     def __str__(self) -> str:
         return f"step {self.step_id}: {self.opens_unique} opened, {self.clicks_unique} clicked"
@@ -198,8 +224,16 @@ class LinkEngagement(ClickCounters):
     """A tracked link's clicks: emails that clicked it, human clicks, machine clicks."""
 
     link = models.OneToOneField(
-        "delivery.TrackedLink", primary_key=True, on_delete=models.CASCADE, related_name="engagement"
+        "delivery.TrackedLink",
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="engagement",
+        verbose_name=_("link"),
     )
+
+    class Meta:
+        verbose_name = _("link engagement")
+        verbose_name_plural = _("link engagements")
 
     def __str__(self) -> str:
         return f"link {self.link_id}: {self.clicks_unique} clicked"
@@ -214,17 +248,21 @@ class Alert(models.Model):
         OPEN_DROP = "open_drop", "Open rate fell against the sender's average"
         CLICK_DROP = "click_drop", "Click rate fell against the sender's average"
 
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="alerts")
-    message = models.CharField(max_length=500)
-    value = models.FloatField()
-    threshold = models.FloatField()
-    created_at = models.DateTimeField(default=timezone.now)
-    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, verbose_name=_("kind"))
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", on_delete=models.CASCADE, related_name="alerts", verbose_name=_("campaign")
+    )
+    message = models.CharField(max_length=500, verbose_name=_("message"))
+    value = models.FloatField(verbose_name=_("value"))
+    threshold = models.FloatField(verbose_name=_("threshold"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    acknowledged_at = models.DateTimeField(null=True, blank=True, verbose_name=_("acknowledged at"))
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [models.UniqueConstraint(fields=["campaign", "kind"], name="alert_once_per_kind")]
+        verbose_name = _("alert")
+        verbose_name_plural = _("alerts")
 
     def __str__(self) -> str:
         return self.message
@@ -236,11 +274,15 @@ class SendEventsCheck(models.Model):
     Only where it does can an `unknown` row's silence prove SES never took it (tracking/unknown_rows.py).
     """
 
-    configuration_set = models.CharField(max_length=64, unique=True)
-    published = models.BooleanField(default=False)
-    checked_at = models.DateTimeField(default=timezone.now)
+    configuration_set = models.CharField(max_length=64, unique=True, verbose_name=_("configuration set"))
+    published = models.BooleanField(default=False, verbose_name=_("published"))
+    checked_at = models.DateTimeField(default=timezone.now, verbose_name=_("checked at"))
     #: What SES answered: the destinations that match, or why it could not be asked.
-    detail = models.CharField(max_length=300, blank=True)
+    detail = models.CharField(max_length=300, blank=True, verbose_name=_("detail"))
+
+    class Meta:
+        verbose_name = _("send events check")
+        verbose_name_plural = _("send events checks")
 
     def __str__(self) -> str:
         return f"{self.configuration_set}: Send events {'published' if self.published else 'not published'}"
