@@ -1,6 +1,5 @@
 """Audience (contacts, lists, suppressions), templates, campaigns and their steps."""
 
-import zoneinfo
 from datetime import timedelta
 
 from django.conf import settings
@@ -11,73 +10,20 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from campaigns.fields import HttpsURLField
+from campaigns.validators import (
+    STEP_MAX_DELAY,
+    email_clean,
+    validate_attributes,
+    validate_crontab,
+    validate_ses_name,
+    validate_timezone,
+    validate_weekdays,
+)
+
 # The one address rule lives in core; email_normalize stays importable from here, where it was.
-from campaigns.validators import STEP_MAX_DELAY, validate_attributes, validate_ses_name
 from core.addresses import email_canonical, email_normalize, mailbox_canonical
-
-
-def _email_clean(row: "Contact | Suppression") -> None:
-    """Put a contact's or a suppression's address in its stored form, or say on its field why not."""
-    if row.email:  # An empty one is the field's own check.
-        try:
-            row.email = email_canonical(row.email)
-        except ValidationError as exc:
-            raise ValidationError({"email": exc.messages}) from None
-
-
-def validate_timezone(value: str) -> None:
-    """Reject names that are not IANA time zones."""
-    if value and value not in zoneinfo.available_timezones():
-        raise ValidationError(f"{value!r} is not an IANA time zone name (e.g. Europe/Paris).")
-
-
-def validate_weekdays(value: str) -> None:
-    """Reject weekday sets that are not ISO weekday digits (1 = Monday … 7 = Sunday), each once."""
-    if value and (not set(value) <= set("1234567") or len(set(value)) != len(value)):
-        raise ValidationError(f"{value!r} is not a set of weekdays such as 12345 (1 = Monday, 7 = Sunday).")
-
-
-_CRONTAB_FIELDS = ("minute", "hour", "day", "month", "weekday")
-# django-celery-beat's CrontabSchedule columns, field by field.
-_CRONTAB_LONGEST = (240, 96, 124, 64, 64)
-
-
-def validate_crontab(value: str) -> None:
-    """Reject schedules that are not five crontab fields."""
-    if not value:
-        return
-    from celery.schedules import ParseException, crontab
-
-    fields = value.split()
-    try:
-        if len(fields) != 5:
-            raise ValueError("five fields are needed")
-        # Each field is stored in beat's own table, whose columns are this long.
-        for name, field, longest in zip(_CRONTAB_FIELDS, fields, _CRONTAB_LONGEST, strict=True):
-            if len(field) > longest:
-                raise ValueError(f"its {name} field is longer than {longest} characters")
-        minute, hour, day_of_month, month_of_year, day_of_week = fields
-        crontab(minute, hour, day_of_week, day_of_month, month_of_year)
-    except (ValueError, TypeError, ParseException) as exc:
-        raise ValidationError(
-            f"{value!r} is not a crontab schedule like 0 9 * * 1 (minute hour day month weekday): {exc}"
-        ) from None
-
-
-class HttpsURLField(models.URLField):
-    """A URL field whose form reads an address typed without a scheme as https."""
-
-    # Django's URLField.formfield takes keywords only; the stubs give it Field's positional ones.
-    def formfield(self, **kwargs):  # type: ignore[override]
-        return super().formfield(**{"assume_scheme": "https", **kwargs})
-
-
-class TimestampedModel(models.Model):
-    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
-    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
-
-    class Meta:
-        abstract = True
+from core.models import TimestampedModel
 
 
 class Contact(TimestampedModel):
@@ -85,22 +31,16 @@ class Contact(TimestampedModel):
         SUBSCRIBED = "subscribed", _("Subscribed")
         UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
 
-    email = models.EmailField(max_length=254, unique=True, verbose_name=_("email"))
-    first_name = models.CharField(max_length=150, blank=True, verbose_name=_("first name"))
-    last_name = models.CharField(max_length=150, blank=True, verbose_name=_("last name"))
+    email = models.EmailField(_("email"), max_length=254, unique=True)
+    first_name = models.CharField(_("first name"), max_length=150, blank=True)
+    last_name = models.CharField(_("last name"), max_length=150, blank=True)
     #: The integrator's own user id; the API finds contacts by it.
-    external_id = models.CharField(max_length=255, blank=True, verbose_name=_("external id"))
+    external_id = models.CharField(_("external id"), max_length=255, blank=True)
     #: Free-form personalization data, reachable in templates as {{ attributes.<key> }}.
-    attributes = models.JSONField(
-        default=dict, blank=True, validators=[validate_attributes], verbose_name=_("attributes")
-    )
-    timezone = models.CharField(
-        max_length=64, blank=True, validators=[validate_timezone], verbose_name=_("timezone")
-    )
-    status = models.CharField(
-        max_length=16, choices=Status.choices, default=Status.SUBSCRIBED, verbose_name=_("status")
-    )
-    unsubscribed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("unsubscribed at"))
+    attributes = models.JSONField(_("attributes"), default=dict, blank=True, validators=[validate_attributes])
+    timezone = models.CharField(_("timezone"), max_length=64, blank=True, validators=[validate_timezone])
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.SUBSCRIBED)
+    unsubscribed_at = models.DateTimeField(_("unsubscribed at"), null=True, blank=True)
     #: Made by a load test (or a message through a load-test API key): hidden from the marketer's
     #: lists, deleted by `manage.py loadtest_cleanup`.
     # db_default too: bulk imports COPY rows in SQL that names its columns.
@@ -135,7 +75,7 @@ class Contact(TimestampedModel):
         super().save(*args, **kwargs)
 
     def clean(self):
-        _email_clean(self)
+        email_clean(self)
 
     @property
     def full_name(self) -> str:
@@ -143,8 +83,8 @@ class Contact(TimestampedModel):
 
 
 class ContactList(TimestampedModel):
-    name = models.CharField(max_length=200, unique=True, verbose_name=_("name"))
-    description = models.TextField(blank=True, verbose_name=_("description"))
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    description = models.TextField(_("description"), blank=True)
     contacts: "models.ManyToManyField[Contact, ListMembership]" = models.ManyToManyField(
         Contact, through="ListMembership", related_name="lists", blank=True, verbose_name=_("contacts")
     )
@@ -173,7 +113,7 @@ class ListMembership(models.Model):
     contact = models.ForeignKey(
         Contact, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("contact")
     )
-    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:
         constraints = [
@@ -208,11 +148,11 @@ class Suppression(models.Model):
         TRACKING = "tracking", "Unsubscribe link"
         IMPORT = "import", "Import"
 
-    email = models.EmailField(max_length=254, unique=True, verbose_name=_("email"))
-    reason = models.CharField(max_length=32, choices=Reason.choices, verbose_name=_("reason"))
-    source = models.CharField(max_length=16, choices=Source.choices, verbose_name=_("source"))
-    detail = models.TextField(blank=True, verbose_name=_("detail"))
-    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
+    email = models.EmailField(_("email"), max_length=254, unique=True)
+    reason = models.CharField(_("reason"), max_length=32, choices=Reason.choices)
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices)
+    detail = models.TextField(_("detail"), blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -233,22 +173,19 @@ class Suppression(models.Model):
         super().save(*args, **kwargs)
 
     def clean(self):
-        _email_clean(self)
+        email_clean(self)
 
 
 class Template(TimestampedModel):
     """An email in Django template syntax over {{ contact }} and {{ attributes }}."""
 
     name = models.SlugField(
-        max_length=200,
-        unique=True,
-        help_text=_("Integrators name templates by this."),
-        verbose_name=_("name"),
+        _("name"), max_length=200, unique=True, help_text=_("Integrators name templates by this.")
     )
-    subject = models.CharField(max_length=998, verbose_name=_("subject"))
-    html_body = models.TextField(blank=True, verbose_name=_("HTML"))
+    subject = models.CharField(_("subject"), max_length=998)
+    html_body = models.TextField(_("HTML"), blank=True)
     text_body = models.TextField(
-        blank=True, help_text=_("Leave empty to derive it from the HTML body."), verbose_name=_("text")
+        _("text"), blank=True, help_text=_("Leave empty to derive it from the HTML body.")
     )
 
     class Meta:
@@ -274,34 +211,29 @@ class Campaign(TimestampedModel):
         COMPLETED = "completed", _("Completed")
         CANCELLED = "cancelled", _("Cancelled")
 
-    name = models.CharField(max_length=200, verbose_name=_("name"))
+    name = models.CharField(_("name"), max_length=200)
     from_email = models.CharField(
+        _("from"),
         max_length=320,
         help_text=_("An address on a verified SES identity, e.g. Acme News &lt;news@acme.com&gt;."),
-        verbose_name=_("from"),
     )
-    reply_to = models.EmailField(max_length=254, blank=True, verbose_name=_("reply-to"))
+    reply_to = models.EmailField(_("reply-to"), max_length=254, blank=True)
     lists = models.ManyToManyField(ContactList, related_name="campaigns", blank=True, verbose_name=_("lists"))
     configuration_set = models.CharField(
+        _("configuration set"),
         max_length=64,
         blank=True,
         validators=[validate_ses_name],
         help_text=_("SES configuration set; empty uses SES_CONFIGURATION_SET."),
-        verbose_name=_("configuration set"),
     )
     scheduled_at = models.DateTimeField(
-        null=True,
-        blank=True,
-        help_text=_("Empty means as soon as scheduled."),
-        verbose_name=_("scheduled at"),
+        _("scheduled at"), null=True, blank=True, help_text=_("Empty means as soon as scheduled.")
     )
     track_opens = models.BooleanField(
-        default=True, help_text=_("Add an open pixel to the HTML."), verbose_name=_("track opens")
+        _("track opens"), default=True, help_text=_("Add an open pixel to the HTML.")
     )
     track_clicks = models.BooleanField(
-        default=True,
-        help_text=_("Send web links through the click redirect."),
-        verbose_name=_("track clicks"),
+        _("track clicks"), default=True, help_text=_("Send web links through the click redirect.")
     )
 
     class Audience(models.TextChoices):
@@ -309,43 +241,38 @@ class Campaign(TimestampedModel):
         EVERGREEN = "evergreen", _("Evergreen: contacts who join a list later start at step 1")
 
     audience_mode = models.CharField(
-        max_length=16, choices=Audience.choices, default=Audience.FIXED, verbose_name=_("audience mode")
+        _("audience mode"), max_length=16, choices=Audience.choices, default=Audience.FIXED
     )
     goal_url = HttpsURLField(
+        _("goal url"),
         max_length=2000,
         blank=True,
         help_text=_("A contact who clicks a link to this address leaves the sequence (the goal is met)."),
-        verbose_name=_("goal url"),
     )
     timezone = models.CharField(
+        _("timezone"),
         max_length=64,
         default="UTC",
         validators=[validate_timezone],
         help_text=_("Send windows use each contact's time zone, or this one for contacts without one."),
-        verbose_name=_("timezone"),
     )
     send_window_start = models.TimeField(
-        null=True,
-        blank=True,
-        help_text=_("Send only from this local time…"),
-        verbose_name=_("send window start"),
+        _("send window start"), null=True, blank=True, help_text=_("Send only from this local time…")
     )
     send_window_end = models.TimeField(
-        null=True,
-        blank=True,
-        help_text=_("…until this one (may pass midnight)."),
-        verbose_name=_("send window end"),
+        _("send window end"), null=True, blank=True, help_text=_("…until this one (may pass midnight).")
     )
     send_weekdays = models.CharField(
+        _("send weekdays"),
         max_length=7,
         blank=True,
         validators=[validate_weekdays],
         help_text=_(
             "Send only on these local weekdays, 1 = Monday … 7 = Sunday, e.g. 12345; empty: every day."
         ),
-        verbose_name=_("send weekdays"),
     )
     recurrence = models.CharField(
+        _("recurrence"),
         max_length=100,
         blank=True,
         validators=[validate_crontab],
@@ -353,7 +280,6 @@ class Campaign(TimestampedModel):
             'Repeat on this crontab schedule (minute hour day month weekday, e.g. "0 9 * * 1"), '
             "each run a new send to the audience of that moment."
         ),
-        verbose_name=_("recurrence"),
     )
     #: For a run of a recurring campaign: the campaign it repeats.
     parent = models.ForeignKey(
@@ -366,16 +292,14 @@ class Campaign(TimestampedModel):
         verbose_name=_("parent"),
     )
     status = models.CharField(
-        max_length=16, choices=Status.choices, default=Status.DRAFT, editable=False, verbose_name=_("status")
+        _("status"), max_length=16, choices=Status.choices, default=Status.DRAFT, editable=False
     )
-    started_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("started at"))
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True, editable=False)
     #: Why the campaign is in its status when the system, not a person, put it there.
-    status_note = models.CharField(max_length=300, blank=True, editable=False, verbose_name=_("status note"))
-    completed_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("completed at"))
+    status_note = models.CharField(_("status note"), max_length=300, blank=True, editable=False)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True, editable=False)
     #: Last sign of life of the task sending this campaign; a stale one lets the tick start another.
-    send_heartbeat_at = models.DateTimeField(
-        null=True, blank=True, editable=False, verbose_name=_("send heartbeat at")
-    )
+    send_heartbeat_at = models.DateTimeField(_("send heartbeat at"), null=True, blank=True, editable=False)
     #: Made by a load test: hidden from the marketer's lists and from the alerts' trailing averages.
     is_load_test = models.BooleanField(_("load test"), default=False, db_default=False, editable=False)
 
@@ -413,31 +337,31 @@ class CampaignStep(models.Model):
     campaign = models.ForeignKey(
         Campaign, on_delete=models.CASCADE, related_name="steps", verbose_name=_("campaign")
     )
-    order = models.PositiveSmallIntegerField(default=1, verbose_name=_("order"))
+    order = models.PositiveSmallIntegerField(_("order"), default=1)
     template = models.ForeignKey(
         Template, on_delete=models.PROTECT, related_name="steps", verbose_name=_("template")
     )
     #: Wait between the contact's previous step (its send, or when it was skipped) and this one;
     #: ignored for the first step.
     delay = models.DurationField(
+        _("delay"),
         default=timedelta(0),
         blank=True,
         help_text=_("After the contact's previous step, e.g. 3 days."),
         validators=[MinValueValidator(timedelta(0)), MaxValueValidator(STEP_MAX_DELAY)],
-        verbose_name=_("delay"),
     )
     send_at = models.DateTimeField(
+        _("send at"),
         null=True,
         blank=True,
         help_text=_("A fixed time instead of a delay: not before this moment."),
-        verbose_name=_("send at"),
     )
     condition = models.CharField(
+        _("condition"),
         max_length=16,
         choices=Condition.choices,
         default=Condition.ALWAYS,
         help_text=_("Human engagement with earlier steps; a contact it excludes skips this step."),
-        verbose_name=_("condition"),
     )
     condition_step = models.ForeignKey(
         "self",
@@ -449,29 +373,18 @@ class CampaignStep(models.Model):
         verbose_name=_("condition step"),
     )
     condition_url = HttpsURLField(
-        max_length=2000,
-        blank=True,
-        help_text=_("For “clicked a given link”."),
-        verbose_name=_("condition url"),
+        _("condition url"), max_length=2000, blank=True, help_text=_("For “clicked a given link”.")
     )
     # Fan-out progress, kept by the delivery engine so an interrupted fan-out resumes where it
     # stopped: contacts with ids up to fan_out_until (the highest id when it began) are taken in
     # id ranges; fan_out_cursor is the last id done.
-    fan_out_until = models.BigIntegerField(
-        null=True, blank=True, editable=False, verbose_name=_("fan out until")
-    )
-    fan_out_cursor = models.BigIntegerField(default=0, editable=False, verbose_name=_("fan out cursor"))
-    fanned_out_at = models.DateTimeField(
-        null=True, blank=True, editable=False, verbose_name=_("fanned out at")
-    )
+    fan_out_until = models.BigIntegerField(_("fan out until"), null=True, blank=True, editable=False)
+    fan_out_cursor = models.BigIntegerField(_("fan out cursor"), default=0, editable=False)
+    fanned_out_at = models.DateTimeField(_("fanned out at"), null=True, blank=True, editable=False)
     #: Drip progress: contacts who passed the previous step up to this moment have been moved on.
-    advanced_through = models.DateTimeField(
-        null=True, blank=True, editable=False, verbose_name=_("advanced through")
-    )
+    advanced_through = models.DateTimeField(_("advanced through"), null=True, blank=True, editable=False)
     #: The last advance that read every row of the previous step, not only the recent ones.
-    fully_advanced_at = models.DateTimeField(
-        null=True, blank=True, editable=False, verbose_name=_("fully advanced at")
-    )
+    fully_advanced_at = models.DateTimeField(_("fully advanced at"), null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["campaign", "order"]
@@ -497,11 +410,9 @@ class CampaignAudit(models.Model):
     campaign = models.ForeignKey(
         Campaign, on_delete=models.CASCADE, related_name="audit", verbose_name=_("campaign")
     )
-    action = models.CharField(max_length=16, verbose_name=_("action"))
-    from_status = models.CharField(
-        max_length=16, choices=Campaign.Status.choices, verbose_name=_("from status")
-    )
-    to_status = models.CharField(max_length=16, choices=Campaign.Status.choices, verbose_name=_("to status"))
+    action = models.CharField(_("action"), max_length=16)
+    from_status = models.CharField(_("from status"), max_length=16, choices=Campaign.Status.choices)
+    to_status = models.CharField(_("to status"), max_length=16, choices=Campaign.Status.choices)
     #: The person, if one acted through the admin.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -512,9 +423,9 @@ class CampaignAudit(models.Model):
         verbose_name=_("user"),
     )
     #: Who, in words: "ada (admin)", "API key “shop”", "system".
-    actor = models.CharField(max_length=200, verbose_name=_("actor"))
-    note = models.CharField(max_length=300, blank=True, verbose_name=_("note"))
-    at = models.DateTimeField(default=timezone.now, verbose_name=_("at"))
+    actor = models.CharField(_("actor"), max_length=200)
+    note = models.CharField(_("note"), max_length=300, blank=True)
+    at = models.DateTimeField(_("at"), default=timezone.now)
 
     class Meta:
         ordering = ["-at", "-pk"]
@@ -556,13 +467,11 @@ class ConsentChange(models.Model):
         db_index=False,
         verbose_name=_("contact"),
     )
-    from_status = models.CharField(
-        max_length=16, choices=Contact.Status.choices, verbose_name=_("from status")
-    )
-    to_status = models.CharField(max_length=16, choices=Contact.Status.choices, verbose_name=_("to status"))
-    by = models.CharField(max_length=16, choices=By.choices, verbose_name=_("by"))
+    from_status = models.CharField(_("from status"), max_length=16, choices=Contact.Status.choices)
+    to_status = models.CharField(_("to status"), max_length=16, choices=Contact.Status.choices)
+    by = models.CharField(_("by"), max_length=16, choices=By.choices)
     #: Who, in words: "API key “shop” (AbCd1234)", "ada", the contact's address, "system".
-    actor = models.CharField(max_length=200, verbose_name=_("actor"))
+    actor = models.CharField(_("actor"), max_length=200)
     #: The person, if one acted through the admin.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -572,9 +481,9 @@ class ConsentChange(models.Model):
         related_name="+",
         verbose_name=_("user"),
     )
-    via = models.CharField(max_length=32, choices=Via.choices, verbose_name=_("via"))
-    reason = models.CharField(max_length=500, blank=True, verbose_name=_("reason"))
-    at = models.DateTimeField(default=timezone.now, verbose_name=_("at"))
+    via = models.CharField(_("via"), max_length=32, choices=Via.choices)
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
+    at = models.DateTimeField(_("at"), default=timezone.now)
 
     class Meta:
         ordering = ["-at", "-pk"]

@@ -1,9 +1,11 @@
-"""Models every app shares: API keys, the fleet's metrics without Redis, and the tallies' base."""
+"""Models every app shares: API keys, the fleet's metrics without Redis, and the bases of tallies and
+of timestamped rows."""
 
 import re
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework_api_key.models import AbstractAPIKey
 
@@ -66,11 +68,11 @@ class ApiKey(AbstractAPIKey):
     DEFAULT_SCOPES = (Scope.SEND, Scope.READ)
 
     rate_limit = models.CharField(
+        _("rate limit"),
         max_length=32,
         blank=True,
         validators=[validate_rate],
         help_text="Requests allowed, e.g. 600/minute. Empty uses API_DEFAULT_RATE_LIMIT.",
-        verbose_name=_("rate limit"),
     )
     #: The key's traffic is a load test's: contacts its messages create are load-test contacts, and
     #: `manage.py loadtest_cleanup` deletes its messages.
@@ -84,24 +86,25 @@ class ApiKey(AbstractAPIKey):
 
     #: The scopes (Scope values) it holds. Keys made before scopes existed hold them all.
     scopes = models.JSONField(
+        _("scopes"),
         default=api_key_default_scopes,
         blank=True,
         validators=[validate_scopes],
         help_text="What the key may do. Give it only what the integration uses.",
-        verbose_name=_("scopes"),
     )
 
     class Meta(AbstractAPIKey.Meta):
         db_table = "campaigns_apikey"
-        verbose_name = _("API key")
-        verbose_name_plural = _("API keys")
+        # The library's Meta names it in plain strings; a lazy one is what Django takes too.
+        verbose_name = _("API key")  # type: ignore[assignment]
+        verbose_name_plural = _("API keys")  # type: ignore[assignment]
 
 
 class MetricSeries(models.Model):
     """One fleet-wide counter series (name and labels, as JSON) and its total, without Redis."""
 
-    series = models.CharField(max_length=500, primary_key=True, verbose_name=_("series"))
-    value = models.FloatField(default=0, verbose_name=_("value"))
+    series = models.CharField(_("series"), max_length=500, primary_key=True)
+    value = models.FloatField(_("value"), default=0)
 
     class Meta:
         db_table = "campaigns_metricseries"
@@ -115,9 +118,9 @@ class MetricSeries(models.Model):
 class MetricSnapshot(models.Model):
     """The fleet's counters as they stood at one minute: the dashboard's per-minute figures."""
 
-    at = models.DateTimeField(unique=True, verbose_name=_("at"))
+    at = models.DateTimeField(_("at"), unique=True)
     #: {series: value}, as the metrics store holds them.
-    values = models.JSONField(default=dict, verbose_name=_("values"))
+    values = models.JSONField(_("values"), default=dict)
 
     class Meta:
         db_table = "campaigns_metricsnapshot"
@@ -133,7 +136,17 @@ class Tally(models.Model):
     """Counts a database trigger keeps as signed deltas, one row per change; summing a key's rows
     gives its count. `core.db.tally_compact` (beat, every minute) folds them."""
 
-    n = models.BigIntegerField(verbose_name=_("n"))
+    n = models.BigIntegerField(_("n"))
+
+    class Meta:
+        abstract = True
+
+
+class TimestampedModel(models.Model):
+    """When a row was made and last saved."""
+
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         abstract = True

@@ -36,43 +36,41 @@ class LoadTestRun(models.Model):
 
     #: Goes into every recipient address of the run (`success+<label>-<n>@…`), so its mail is
     #: told apart from all other mail on the ledger and at SES.
-    label = models.CharField(max_length=32, unique=True, editable=False, verbose_name=_("label"))
+    label = models.CharField(_("label"), max_length=32, unique=True, editable=False)
     messages = models.PositiveIntegerField(
+        _("messages"),
         validators=[MinValueValidator(1), MaxValueValidator(1_000_000)],
         help_text="How many messages to send.",
-        verbose_name=_("messages"),
     )
     rate = models.FloatField(
-        validators=[MinValueValidator(0.1)],
-        help_text="Messages per second, offered and sent.",
-        verbose_name=_("rate"),
+        _("rate"), validators=[MinValueValidator(0.1)], help_text="Messages per second, offered and sent."
     )
-    via = models.CharField(max_length=16, choices=Via.choices, default=Via.API, verbose_name=_("via"))
+    via = models.CharField(_("via"), max_length=16, choices=Via.choices, default=Via.API)
     ses = models.CharField(
         _("SES"), max_length=16, choices=Ses.choices, default=Ses.STANDIN, help_text="Where the mail goes."
     )
     to = models.TextField(
+        _("to"),
         default="success@simulator.amazonses.com",
         help_text="Recipient addresses, comma-separated; each message gets a +label of its own.",
-        verbose_name=_("to"),
     )
     kill_worker_at = models.FloatField(
+        _("kill worker at"),
         null=True,
         blank=True,
         help_text="SIGKILL one worker when this share (%) is sent, then restart it.",
-        verbose_name=_("kill worker at"),
     )
-    allow_real_recipients = models.BooleanField(default=False, verbose_name=_("allow real recipients"))
+    allow_real_recipients = models.BooleanField(_("allow real recipients"), default=False)
     status = models.CharField(
-        max_length=16, choices=Status.choices, default=Status.QUEUED, editable=False, verbose_name=_("status")
+        _("status"), max_length=16, choices=Status.choices, default=Status.QUEUED, editable=False
     )
-    started_by = models.CharField(max_length=200, blank=True, editable=False, verbose_name=_("started by"))
-    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
-    finished_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("finished at"))
+    started_by = models.CharField(_("started by"), max_length=200, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True, editable=False)
     #: What `loadtest_report` measured: counts, rates, latencies, queue depth over time.
-    report = models.JSONField(default=dict, blank=True, editable=False, verbose_name=_("report"))
+    report = models.JSONField(_("report"), default=dict, blank=True, editable=False)
     #: The API key or campaign the run made, and where the SES side's receipts are.
-    context = models.JSONField(default=dict, blank=True, editable=False, verbose_name=_("context"))
+    context = models.JSONField(_("context"), default=dict, blank=True, editable=False)
 
     class Meta:
         # The table keeps the name it was made with in delivery, where the model used to live.

@@ -24,10 +24,10 @@ class TrackingEvent(models.Model):
         CLICK = "click", _("Click")
         UNSUBSCRIBE = "unsubscribe", _("Unsubscribe")
 
-    type = models.CharField(max_length=24, choices=Type.choices, verbose_name=_("type"))
-    occurred_at = models.DateTimeField(verbose_name=_("occurred at"))
+    type = models.CharField(_("type"), max_length=24, choices=Type.choices)
+    occurred_at = models.DateTimeField(_("occurred at"))
     #: The recipient address this event concerns (one event per recipient, never per message).
-    recipient = models.EmailField(max_length=254, verbose_name=_("recipient"))
+    recipient = models.EmailField(_("recipient"), max_length=254)
     step_execution = models.ForeignKey(
         StepExecution,
         null=True,
@@ -36,20 +36,20 @@ class TrackingEvent(models.Model):
         related_name="events",
         verbose_name=_("email"),
     )
-    ses_message_id = models.CharField(max_length=100, blank=True, verbose_name=_("SES message id"))
+    ses_message_id = models.CharField(_("SES message id"), max_length=100, blank=True)
     #: The SES configuration set the email went through (configuration-set events carry it).
-    configuration_set = models.CharField(max_length=64, blank=True, verbose_name=_("configuration set"))
+    configuration_set = models.CharField(_("configuration set"), max_length=64, blank=True)
     #: How Campanile read it: a bounce's class (hard, soft, block, account_suppressed) or a
     #: complaint's feedback type.
-    kind = models.CharField(max_length=32, blank=True, verbose_name=_("kind"))
+    kind = models.CharField(_("kind"), max_length=32, blank=True)
     #: An open or click made by a machine (a privacy proxy prefetching images, a link scanner),
     #: kept for the record but left out of human engagement figures.
-    is_machine = models.BooleanField(default=False, verbose_name=_("is machine"))
+    is_machine = models.BooleanField(_("is machine"), default=False)
     #: Idempotency key of the report (the SNS MessageId plus recipient, or our own id for clicks).
-    event_id = models.CharField(max_length=200, unique=True, verbose_name=_("event id"))
+    event_id = models.CharField(_("event id"), max_length=200, unique=True)
     #: The provider's payload as received, for audits and re-processing.
-    raw = models.JSONField(default=dict, blank=True, verbose_name=_("raw"))
-    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
+    raw = models.JSONField(_("raw"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["-occurred_at"]
@@ -83,11 +83,11 @@ class EventTally(Tally):
     and by client read it.
     """
 
-    step_id = models.BigIntegerField(verbose_name=_("step id"))
-    type = models.CharField(max_length=24, verbose_name=_("type"))
-    kind = models.CharField(max_length=32, blank=True, verbose_name=_("kind"))
-    is_machine = models.BooleanField(verbose_name=_("is machine"))
-    minute = models.DateTimeField(verbose_name=_("minute"))
+    step_id = models.BigIntegerField(_("step id"))
+    type = models.CharField(_("type"), max_length=24)
+    kind = models.CharField(_("kind"), max_length=32, blank=True)
+    is_machine = models.BooleanField(_("is machine"))
+    minute = models.DateTimeField(_("minute"))
 
     class Meta:
         indexes = [models.Index(fields=["step_id"], name="event_tally_step_idx")]
@@ -105,17 +105,17 @@ class SnsMessage(models.Model):
     stores; the apply tick, every SNS_APPLY_SECONDS, applies. An unapplied row stays until applied.
     """
 
-    message_id = models.CharField(max_length=100, unique=True, verbose_name=_("message id"))
-    topic_arn = models.CharField(max_length=300, verbose_name=_("topic arn"))
+    message_id = models.CharField(_("message id"), max_length=100, unique=True)
+    topic_arn = models.CharField(_("topic arn"), max_length=300)
     #: The SES event record, as SNS carried it.
-    message = models.TextField(verbose_name=_("message"))
-    received_at = models.DateTimeField(default=timezone.now, verbose_name=_("received at"))
-    applied_at = models.DateTimeField(null=True, blank=True, verbose_name=_("applied at"))
-    attempts = models.PositiveSmallIntegerField(default=0, verbose_name=_("attempts"))
+    message = models.TextField(_("message"))
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+    applied_at = models.DateTimeField(_("applied at"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     #: Not tried again before this: it waits for its ledger rows.
-    retry_at = models.DateTimeField(null=True, blank=True, verbose_name=_("retry at"))
+    retry_at = models.DateTimeField(_("retry at"), null=True, blank=True)
     #: Why it is not applied yet, or why it could not be read.
-    note = models.TextField(blank=True, verbose_name=_("note"))
+    note = models.TextField(_("note"), blank=True)
 
     class Meta:
         ordering = ["-received_at"]
@@ -134,9 +134,9 @@ class SnsMessage(models.Model):
 class SoftBounceStreak(models.Model):
     """Soft bounces in a row for one address; a delivery resets it, reaching the limit suppresses."""
 
-    email = models.EmailField(max_length=254, unique=True, verbose_name=_("email"))
-    count = models.PositiveIntegerField(default=0, verbose_name=_("count"))
-    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+    email = models.EmailField(_("email"), max_length=254, unique=True)
+    count = models.PositiveIntegerField(_("count"), default=0)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("soft-bounce streak")
@@ -158,14 +158,14 @@ class TrackingHit(models.Model):
         OPEN = "open", "Open"
         CLICK = "click", "Click"
 
-    kind = models.CharField(max_length=8, choices=Kind.choices, verbose_name=_("kind"))
-    tracking_id = models.UUIDField(verbose_name=_("tracking id"))
-    link_id = models.BigIntegerField(null=True, blank=True, verbose_name=_("link id"))
-    at = models.DateTimeField(default=timezone.now, verbose_name=_("at"))
-    method = models.CharField(max_length=8, verbose_name=_("method"))
-    user_agent = models.CharField(max_length=512, blank=True, verbose_name=_("user agent"))
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
+    tracking_id = models.UUIDField(_("tracking id"))
+    link_id = models.BigIntegerField(_("link id"), null=True, blank=True)
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    method = models.CharField(_("method"), max_length=8)
+    user_agent = models.CharField(_("user agent"), max_length=512, blank=True)
     #: Truncated or hashed as TRACKING_IP_MODE says; never the raw address.
-    ip = models.CharField(max_length=64, blank=True, verbose_name=_("ip"))
+    ip = models.CharField(_("ip"), max_length=64, blank=True)
 
     class Meta:
         verbose_name = _("tracking hit")
@@ -178,9 +178,9 @@ class TrackingHit(models.Model):
 class ClickCounters(models.Model):
     """Clicks counted by the consumer: "unique" counts emails, machine clicks are apart."""
 
-    clicks_unique = models.IntegerField(default=0, verbose_name=_("clicks unique"))
-    clicks_total = models.IntegerField(default=0, verbose_name=_("clicks total"))
-    machine_clicks_total = models.IntegerField(default=0, verbose_name=_("machine clicks total"))
+    clicks_unique = models.IntegerField(_("clicks unique"), default=0)
+    clicks_total = models.IntegerField(_("clicks total"), default=0)
+    machine_clicks_total = models.IntegerField(_("machine clicks total"), default=0)
 
     class Meta:
         abstract = True
@@ -196,21 +196,21 @@ class StepEngagement(ClickCounters):
         related_name="engagement",
         verbose_name=_("step"),
     )
-    opens_unique = models.IntegerField(default=0, verbose_name=_("opens unique"))
-    opens_total = models.IntegerField(default=0, verbose_name=_("opens total"))
-    machine_opens_total = models.IntegerField(default=0, verbose_name=_("machine opens total"))
+    opens_unique = models.IntegerField(_("opens unique"), default=0)
+    opens_total = models.IntegerField(_("opens total"), default=0)
+    machine_opens_total = models.IntegerField(_("machine opens total"), default=0)
     # Emails with each outcome SES reported (or the recipient, for unsubscribes), each counted once.
-    delivered = models.IntegerField(default=0, verbose_name=_("delivered"))
-    bounced = models.IntegerField(default=0, verbose_name=_("bounced"))
-    bounced_hard = models.IntegerField(default=0, verbose_name=_("bounced hard"))
-    bounced_soft = models.IntegerField(default=0, verbose_name=_("bounced soft"))
-    bounced_other = models.IntegerField(default=0, verbose_name=_("bounced other"))
-    complained = models.IntegerField(default=0, verbose_name=_("complained"))
-    rejected = models.IntegerField(default=0, verbose_name=_("rejected"))
-    unsubscribed = models.IntegerField(default=0, verbose_name=_("unsubscribed"))
+    delivered = models.IntegerField(_("delivered"), default=0)
+    bounced = models.IntegerField(_("bounced"), default=0)
+    bounced_hard = models.IntegerField(_("bounced hard"), default=0)
+    bounced_soft = models.IntegerField(_("bounced soft"), default=0)
+    bounced_other = models.IntegerField(_("bounced other"), default=0)
+    complained = models.IntegerField(_("complained"), default=0)
+    rejected = models.IntegerField(_("rejected"), default=0)
+    unsubscribed = models.IntegerField(_("unsubscribed"), default=0)
     #: Emails whose outcome put the address on the suppression list: a hard bounce, a complaint,
     #: or a bounce because SES's account-level list holds it.
-    suppressed = models.IntegerField(default=0, verbose_name=_("suppressed"))
+    suppressed = models.IntegerField(_("suppressed"), default=0)
 
     class Meta:
         verbose_name = _("step engagement")
@@ -248,15 +248,15 @@ class Alert(models.Model):
         OPEN_DROP = "open_drop", "Open rate fell against the sender's average"
         CLICK_DROP = "click_drop", "Click rate fell against the sender's average"
 
-    kind = models.CharField(max_length=16, choices=Kind.choices, verbose_name=_("kind"))
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     campaign = models.ForeignKey(
         "campaigns.Campaign", on_delete=models.CASCADE, related_name="alerts", verbose_name=_("campaign")
     )
-    message = models.CharField(max_length=500, verbose_name=_("message"))
-    value = models.FloatField(verbose_name=_("value"))
-    threshold = models.FloatField(verbose_name=_("threshold"))
-    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
-    acknowledged_at = models.DateTimeField(null=True, blank=True, verbose_name=_("acknowledged at"))
+    message = models.CharField(_("message"), max_length=500)
+    value = models.FloatField(_("value"))
+    threshold = models.FloatField(_("threshold"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -274,11 +274,11 @@ class SendEventsCheck(models.Model):
     Only where it does can an `unknown` row's silence prove SES never took it (tracking/unknown_rows.py).
     """
 
-    configuration_set = models.CharField(max_length=64, unique=True, verbose_name=_("configuration set"))
-    published = models.BooleanField(default=False, verbose_name=_("published"))
-    checked_at = models.DateTimeField(default=timezone.now, verbose_name=_("checked at"))
+    configuration_set = models.CharField(_("configuration set"), max_length=64, unique=True)
+    published = models.BooleanField(_("published"), default=False)
+    checked_at = models.DateTimeField(_("checked at"), default=timezone.now)
     #: What SES answered: the destinations that match, or why it could not be asked.
-    detail = models.CharField(max_length=300, blank=True, verbose_name=_("detail"))
+    detail = models.CharField(_("detail"), max_length=300, blank=True)
 
     class Meta:
         verbose_name = _("send events check")
