@@ -1,6 +1,5 @@
 """Audience (contacts, lists, suppressions), templates, campaigns and their steps."""
 
-import zoneinfo
 from datetime import timedelta
 
 from django.conf import settings
@@ -11,73 +10,20 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from campaigns.fields import HttpsURLField
+from campaigns.validators import (
+    STEP_MAX_DELAY,
+    email_clean,
+    validate_attributes,
+    validate_crontab,
+    validate_ses_name,
+    validate_timezone,
+    validate_weekdays,
+)
+
 # The one address rule lives in core; email_normalize stays importable from here, where it was.
-from campaigns.validators import STEP_MAX_DELAY, validate_attributes, validate_ses_name
 from core.addresses import email_canonical, email_normalize, mailbox_canonical
-
-
-def _email_clean(row: "Contact | Suppression") -> None:
-    """Put a contact's or a suppression's address in its stored form, or say on its field why not."""
-    if row.email:  # An empty one is the field's own check.
-        try:
-            row.email = email_canonical(row.email)
-        except ValidationError as exc:
-            raise ValidationError({"email": exc.messages}) from None
-
-
-def validate_timezone(value: str) -> None:
-    """Reject names that are not IANA time zones."""
-    if value and value not in zoneinfo.available_timezones():
-        raise ValidationError(f"{value!r} is not an IANA time zone name (e.g. Europe/Paris).")
-
-
-def validate_weekdays(value: str) -> None:
-    """Reject weekday sets that are not ISO weekday digits (1 = Monday … 7 = Sunday), each once."""
-    if value and (not set(value) <= set("1234567") or len(set(value)) != len(value)):
-        raise ValidationError(f"{value!r} is not a set of weekdays such as 12345 (1 = Monday, 7 = Sunday).")
-
-
-_CRONTAB_FIELDS = ("minute", "hour", "day", "month", "weekday")
-# django-celery-beat's CrontabSchedule columns, field by field.
-_CRONTAB_LONGEST = (240, 96, 124, 64, 64)
-
-
-def validate_crontab(value: str) -> None:
-    """Reject schedules that are not five crontab fields."""
-    if not value:
-        return
-    from celery.schedules import ParseException, crontab
-
-    fields = value.split()
-    try:
-        if len(fields) != 5:
-            raise ValueError("five fields are needed")
-        # Each field is stored in beat's own table, whose columns are this long.
-        for name, field, longest in zip(_CRONTAB_FIELDS, fields, _CRONTAB_LONGEST, strict=True):
-            if len(field) > longest:
-                raise ValueError(f"its {name} field is longer than {longest} characters")
-        minute, hour, day_of_month, month_of_year, day_of_week = fields
-        crontab(minute, hour, day_of_week, day_of_month, month_of_year)
-    except (ValueError, TypeError, ParseException) as exc:
-        raise ValidationError(
-            f"{value!r} is not a crontab schedule like 0 9 * * 1 (minute hour day month weekday): {exc}"
-        ) from None
-
-
-class HttpsURLField(models.URLField):
-    """A URL field whose form reads an address typed without a scheme as https."""
-
-    # Django's URLField.formfield takes keywords only; the stubs give it Field's positional ones.
-    def formfield(self, **kwargs):  # type: ignore[override]
-        return super().formfield(**{"assume_scheme": "https", **kwargs})
-
-
-class TimestampedModel(models.Model):
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        abstract = True
+from core.models import TimestampedModel
 
 
 class Contact(TimestampedModel):
@@ -85,16 +31,16 @@ class Contact(TimestampedModel):
         SUBSCRIBED = "subscribed", _("Subscribed")
         UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
 
-    email = models.EmailField(max_length=254, unique=True)
-    first_name = models.CharField(max_length=150, blank=True)
-    last_name = models.CharField(max_length=150, blank=True)
+    email = models.EmailField(_("email"), max_length=254, unique=True)
+    first_name = models.CharField(_("first name"), max_length=150, blank=True)
+    last_name = models.CharField(_("last name"), max_length=150, blank=True)
     #: The integrator's own user id; the API finds contacts by it.
-    external_id = models.CharField(max_length=255, blank=True)
+    external_id = models.CharField(_("external id"), max_length=255, blank=True)
     #: Free-form personalization data, reachable in templates as {{ attributes.<key> }}.
-    attributes = models.JSONField(default=dict, blank=True, validators=[validate_attributes])
-    timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUBSCRIBED)
-    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    attributes = models.JSONField(_("attributes"), default=dict, blank=True, validators=[validate_attributes])
+    timezone = models.CharField(_("timezone"), max_length=64, blank=True, validators=[validate_timezone])
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.SUBSCRIBED)
+    unsubscribed_at = models.DateTimeField(_("unsubscribed at"), null=True, blank=True)
     #: Made by a load test (or a message through a load-test API key): hidden from the marketer's
     #: lists, deleted by `manage.py loadtest_cleanup`.
     # db_default too: bulk imports COPY rows in SQL that names its columns.
@@ -118,6 +64,8 @@ class Contact(TimestampedModel):
             # find them without reading a marketer's million rows; everyone else is unaffected.
             models.Index(fields=["id"], condition=models.Q(is_load_test=True), name="contact_load_test_idx"),
         ]
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
 
     def __str__(self) -> str:
         return self.email
@@ -127,7 +75,7 @@ class Contact(TimestampedModel):
         super().save(*args, **kwargs)
 
     def clean(self):
-        _email_clean(self)
+        email_clean(self)
 
     @property
     def full_name(self) -> str:
@@ -135,16 +83,18 @@ class Contact(TimestampedModel):
 
 
 class ContactList(TimestampedModel):
-    name = models.CharField(max_length=200, unique=True)
-    description = models.TextField(blank=True)
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    description = models.TextField(_("description"), blank=True)
     contacts: "models.ManyToManyField[Contact, ListMembership]" = models.ManyToManyField(
-        Contact, through="ListMembership", related_name="lists", blank=True
+        Contact, through="ListMembership", related_name="lists", blank=True, verbose_name=_("contacts")
     )
     #: Made by a load test: hidden from the marketer's lists and choosers.
     is_load_test = models.BooleanField(_("load test"), default=False, db_default=False, editable=False)
 
     class Meta:
         ordering = ["name"]
+        verbose_name = _("list")
+        verbose_name_plural = _("lists")
 
     def __str__(self) -> str:
         return self.name
@@ -154,15 +104,23 @@ class ListMembership(models.Model):
     # The unique (contact_list, contact) index serves "members of a list"; the contact FK's own
     # index serves "lists of a contact". A separate index on contact_list would be a third copy.
     contact_list = models.ForeignKey(
-        ContactList, on_delete=models.CASCADE, related_name="memberships", db_index=False
+        ContactList,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        db_index=False,
+        verbose_name=_("contact list"),
     )
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="memberships")
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("contact")
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["contact_list", "contact"], name="list_membership_unique"),
         ]
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
 
     def __str__(self) -> str:
         return f"{self.contact} in {self.contact_list}"
@@ -190,11 +148,11 @@ class Suppression(models.Model):
         TRACKING = "tracking", "Unsubscribe link"
         IMPORT = "import", "Import"
 
-    email = models.EmailField(max_length=254, unique=True)
-    reason = models.CharField(max_length=32, choices=Reason.choices)
-    source = models.CharField(max_length=16, choices=Source.choices)
-    detail = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    email = models.EmailField(_("email"), max_length=254, unique=True)
+    reason = models.CharField(_("reason"), max_length=32, choices=Reason.choices)
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices)
+    detail = models.TextField(_("detail"), blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -204,6 +162,8 @@ class Suppression(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["reason", "created_at"], name="suppression_reason_idx")]
+        verbose_name = _("suppression")
+        verbose_name_plural = _("suppressions")
 
     def __str__(self) -> str:
         return f"{self.email} ({self.get_reason_display()})"
@@ -213,19 +173,25 @@ class Suppression(models.Model):
         super().save(*args, **kwargs)
 
     def clean(self):
-        _email_clean(self)
+        email_clean(self)
 
 
 class Template(TimestampedModel):
     """An email in Django template syntax over {{ contact }} and {{ attributes }}."""
 
-    name = models.SlugField(max_length=200, unique=True, help_text=_("Integrators name templates by this."))
-    subject = models.CharField(max_length=998)
-    html_body = models.TextField(blank=True)
-    text_body = models.TextField(blank=True, help_text=_("Leave empty to derive it from the HTML body."))
+    name = models.SlugField(
+        _("name"), max_length=200, unique=True, help_text=_("Integrators name templates by this.")
+    )
+    subject = models.CharField(_("subject"), max_length=998)
+    html_body = models.TextField(_("HTML"), blank=True)
+    text_body = models.TextField(
+        _("text"), blank=True, help_text=_("Leave empty to derive it from the HTML body.")
+    )
 
     class Meta:
         ordering = ["name"]
+        verbose_name = _("template")
+        verbose_name_plural = _("templates")
 
     def __str__(self) -> str:
         return self.name
@@ -245,50 +211,59 @@ class Campaign(TimestampedModel):
         COMPLETED = "completed", _("Completed")
         CANCELLED = "cancelled", _("Cancelled")
 
-    name = models.CharField(max_length=200)
+    name = models.CharField(_("name"), max_length=200)
     from_email = models.CharField(
+        _("from"),
         max_length=320,
         help_text=_("An address on a verified SES identity, e.g. Acme News &lt;news@acme.com&gt;."),
     )
-    reply_to = models.EmailField(max_length=254, blank=True)
-    lists = models.ManyToManyField(ContactList, related_name="campaigns", blank=True)
+    reply_to = models.EmailField(_("reply-to"), max_length=254, blank=True)
+    lists = models.ManyToManyField(ContactList, related_name="campaigns", blank=True, verbose_name=_("lists"))
     configuration_set = models.CharField(
+        _("configuration set"),
         max_length=64,
         blank=True,
         validators=[validate_ses_name],
         help_text=_("SES configuration set; empty uses SES_CONFIGURATION_SET."),
     )
     scheduled_at = models.DateTimeField(
-        null=True, blank=True, help_text=_("Empty means as soon as scheduled.")
+        _("scheduled at"), null=True, blank=True, help_text=_("Empty means as soon as scheduled.")
     )
-    track_opens = models.BooleanField(default=True, help_text=_("Add an open pixel to the HTML."))
+    track_opens = models.BooleanField(
+        _("track opens"), default=True, help_text=_("Add an open pixel to the HTML.")
+    )
     track_clicks = models.BooleanField(
-        default=True, help_text=_("Send web links through the click redirect.")
+        _("track clicks"), default=True, help_text=_("Send web links through the click redirect.")
     )
 
     class Audience(models.TextChoices):
         FIXED = "fixed", _("Fixed when it starts")
         EVERGREEN = "evergreen", _("Evergreen: contacts who join a list later start at step 1")
 
-    audience_mode = models.CharField(max_length=16, choices=Audience.choices, default=Audience.FIXED)
+    audience_mode = models.CharField(
+        _("audience mode"), max_length=16, choices=Audience.choices, default=Audience.FIXED
+    )
     goal_url = HttpsURLField(
+        _("goal url"),
         max_length=2000,
         blank=True,
         help_text=_("A contact who clicks a link to this address leaves the sequence (the goal is met)."),
     )
     timezone = models.CharField(
+        _("timezone"),
         max_length=64,
         default="UTC",
         validators=[validate_timezone],
         help_text=_("Send windows use each contact's time zone, or this one for contacts without one."),
     )
     send_window_start = models.TimeField(
-        null=True, blank=True, help_text=_("Send only from this local time…")
+        _("send window start"), null=True, blank=True, help_text=_("Send only from this local time…")
     )
     send_window_end = models.TimeField(
-        null=True, blank=True, help_text=_("…until this one (may pass midnight).")
+        _("send window end"), null=True, blank=True, help_text=_("…until this one (may pass midnight).")
     )
     send_weekdays = models.CharField(
+        _("send weekdays"),
         max_length=7,
         blank=True,
         validators=[validate_weekdays],
@@ -297,6 +272,7 @@ class Campaign(TimestampedModel):
         ),
     )
     recurrence = models.CharField(
+        _("recurrence"),
         max_length=100,
         blank=True,
         validators=[validate_crontab],
@@ -307,21 +283,31 @@ class Campaign(TimestampedModel):
     )
     #: For a run of a recurring campaign: the campaign it repeats.
     parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs", editable=False
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="runs",
+        editable=False,
+        verbose_name=_("parent"),
     )
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, editable=False)
-    started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.DRAFT, editable=False
+    )
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True, editable=False)
     #: Why the campaign is in its status when the system, not a person, put it there.
-    status_note = models.CharField(max_length=300, blank=True, editable=False)
-    completed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    status_note = models.CharField(_("status note"), max_length=300, blank=True, editable=False)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True, editable=False)
     #: Last sign of life of the task sending this campaign; a stale one lets the tick start another.
-    send_heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
+    send_heartbeat_at = models.DateTimeField(_("send heartbeat at"), null=True, blank=True, editable=False)
     #: Made by a load test: hidden from the marketer's lists and from the alerts' trailing averages.
     is_load_test = models.BooleanField(_("load test"), default=False, db_default=False, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "scheduled_at"], name="campaign_due_idx")]
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
 
     def __str__(self) -> str:
         return self.name
@@ -348,21 +334,30 @@ class CampaignStep(models.Model):
         NOT_CLICKED = "not_clicked", _("Not clicked")
         CLICKED_LINK = "clicked_link", _("Clicked a given link")
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="steps")
-    order = models.PositiveSmallIntegerField(default=1)
-    template = models.ForeignKey(Template, on_delete=models.PROTECT, related_name="steps")
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="steps", verbose_name=_("campaign")
+    )
+    order = models.PositiveSmallIntegerField(_("order"), default=1)
+    template = models.ForeignKey(
+        Template, on_delete=models.PROTECT, related_name="steps", verbose_name=_("template")
+    )
     #: Wait between the contact's previous step (its send, or when it was skipped) and this one;
     #: ignored for the first step.
     delay = models.DurationField(
+        _("delay"),
         default=timedelta(0),
         blank=True,
         help_text=_("After the contact's previous step, e.g. 3 days."),
         validators=[MinValueValidator(timedelta(0)), MaxValueValidator(STEP_MAX_DELAY)],
     )
     send_at = models.DateTimeField(
-        null=True, blank=True, help_text=_("A fixed time instead of a delay: not before this moment.")
+        _("send at"),
+        null=True,
+        blank=True,
+        help_text=_("A fixed time instead of a delay: not before this moment."),
     )
     condition = models.CharField(
+        _("condition"),
         max_length=16,
         choices=Condition.choices,
         default=Condition.ALWAYS,
@@ -375,24 +370,29 @@ class CampaignStep(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         help_text=_("The earlier step the condition looks at; empty: any earlier step."),
+        verbose_name=_("condition step"),
     )
-    condition_url = HttpsURLField(max_length=2000, blank=True, help_text=_("For “clicked a given link”."))
+    condition_url = HttpsURLField(
+        _("condition url"), max_length=2000, blank=True, help_text=_("For “clicked a given link”.")
+    )
     # Fan-out progress, kept by the delivery engine so an interrupted fan-out resumes where it
     # stopped: contacts with ids up to fan_out_until (the highest id when it began) are taken in
     # id ranges; fan_out_cursor is the last id done.
-    fan_out_until = models.BigIntegerField(null=True, blank=True, editable=False)
-    fan_out_cursor = models.BigIntegerField(default=0, editable=False)
-    fanned_out_at = models.DateTimeField(null=True, blank=True, editable=False)
+    fan_out_until = models.BigIntegerField(_("fan out until"), null=True, blank=True, editable=False)
+    fan_out_cursor = models.BigIntegerField(_("fan out cursor"), default=0, editable=False)
+    fanned_out_at = models.DateTimeField(_("fanned out at"), null=True, blank=True, editable=False)
     #: Drip progress: contacts who passed the previous step up to this moment have been moved on.
-    advanced_through = models.DateTimeField(null=True, blank=True, editable=False)
+    advanced_through = models.DateTimeField(_("advanced through"), null=True, blank=True, editable=False)
     #: The last advance that read every row of the previous step, not only the recent ones.
-    fully_advanced_at = models.DateTimeField(null=True, blank=True, editable=False)
+    fully_advanced_at = models.DateTimeField(_("fully advanced at"), null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["campaign", "order"]
         constraints = [
             models.UniqueConstraint(fields=["campaign", "order"], name="campaign_step_order_unique"),
         ]
+        verbose_name = _("step")
+        verbose_name_plural = _("steps")
 
     def __str__(self) -> str:
         return f"{self.campaign} · step {self.order}"
@@ -407,22 +407,31 @@ class CampaignStep(models.Model):
 class CampaignAudit(models.Model):
     """One move of a campaign along its status machine: who made it, when, and why."""
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="audit")
-    action = models.CharField(max_length=16)
-    from_status = models.CharField(max_length=16, choices=Campaign.Status.choices)
-    to_status = models.CharField(max_length=16, choices=Campaign.Status.choices)
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="audit", verbose_name=_("campaign")
+    )
+    action = models.CharField(_("action"), max_length=16)
+    from_status = models.CharField(_("from status"), max_length=16, choices=Campaign.Status.choices)
+    to_status = models.CharField(_("to status"), max_length=16, choices=Campaign.Status.choices)
     #: The person, if one acted through the admin.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("user"),
     )
     #: Who, in words: "ada (admin)", "API key “shop”", "system".
-    actor = models.CharField(max_length=200)
-    note = models.CharField(max_length=300, blank=True)
-    at = models.DateTimeField(default=timezone.now)
+    actor = models.CharField(_("actor"), max_length=200)
+    note = models.CharField(_("note"), max_length=300, blank=True)
+    at = models.DateTimeField(_("at"), default=timezone.now)
 
     class Meta:
         ordering = ["-at", "-pk"]
         indexes = [models.Index(fields=["campaign", "at"], name="campaign_audit_idx")]
+        verbose_name = _("campaign move")
+        verbose_name_plural = _("campaign history")
 
     def __str__(self) -> str:
         return f"{self.campaign}: {self.action} by {self.actor}"
@@ -452,24 +461,35 @@ class ConsentChange(models.Model):
 
     # The (contact, at) index serves "a contact's history"; a separate one on contact would be a copy.
     contact = models.ForeignKey(
-        Contact, on_delete=models.CASCADE, related_name="consent_changes", db_index=False
+        Contact,
+        on_delete=models.CASCADE,
+        related_name="consent_changes",
+        db_index=False,
+        verbose_name=_("contact"),
     )
-    from_status = models.CharField(max_length=16, choices=Contact.Status.choices)
-    to_status = models.CharField(max_length=16, choices=Contact.Status.choices)
-    by = models.CharField(max_length=16, choices=By.choices)
+    from_status = models.CharField(_("from status"), max_length=16, choices=Contact.Status.choices)
+    to_status = models.CharField(_("to status"), max_length=16, choices=Contact.Status.choices)
+    by = models.CharField(_("by"), max_length=16, choices=By.choices)
     #: Who, in words: "API key “shop” (AbCd1234)", "ada", the contact's address, "system".
-    actor = models.CharField(max_length=200)
+    actor = models.CharField(_("actor"), max_length=200)
     #: The person, if one acted through the admin.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("user"),
     )
-    via = models.CharField(max_length=32, choices=Via.choices)
-    reason = models.CharField(max_length=500, blank=True)
-    at = models.DateTimeField(default=timezone.now)
+    via = models.CharField(_("via"), max_length=32, choices=Via.choices)
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
+    at = models.DateTimeField(_("at"), default=timezone.now)
 
     class Meta:
         ordering = ["-at", "-pk"]
         indexes = [models.Index(fields=["contact", "at"], name="consent_change_idx")]
+        verbose_name = _("consent change")
+        verbose_name_plural = _("consent changes")
 
     def __str__(self) -> str:
         return f"{self.contact}: {self.from_status} → {self.to_status} by {self.actor}"

@@ -1,10 +1,14 @@
-"""Checks on what a contact's data and a step's timing may hold, shared by the model, API and admin."""
+"""Checks on what a contact's data and a campaign's or step's timing may hold, shared by the models,
+API and admin."""
 
 import math
 import re
+import zoneinfo
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
+
+from core.addresses import email_canonical
 
 #: An SES name (a configuration set, a tag's name or value): it goes out in a mail header.
 SES_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -55,3 +59,51 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 #: The longest wait a step may ask for: longer overflows date arithmetic, and no drip needs it.
 STEP_MAX_DELAY = timedelta(days=3650)
+
+
+def validate_timezone(value: str) -> None:
+    """Reject names that are not IANA time zones."""
+    if value and value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not an IANA time zone name (e.g. Europe/Paris).")
+
+
+def validate_weekdays(value: str) -> None:
+    """Reject weekday sets that are not ISO weekday digits (1 = Monday … 7 = Sunday), each once."""
+    if value and (not set(value) <= set("1234567") or len(set(value)) != len(value)):
+        raise ValidationError(f"{value!r} is not a set of weekdays such as 12345 (1 = Monday, 7 = Sunday).")
+
+
+_CRONTAB_FIELDS = ("minute", "hour", "day", "month", "weekday")
+# django-celery-beat's CrontabSchedule columns, field by field.
+_CRONTAB_LONGEST = (240, 96, 124, 64, 64)
+
+
+def validate_crontab(value: str) -> None:
+    """Reject schedules that are not five crontab fields."""
+    if not value:
+        return
+    from celery.schedules import ParseException, crontab
+
+    fields = value.split()
+    try:
+        if len(fields) != 5:
+            raise ValueError("five fields are needed")
+        # Each field is stored in beat's own table, whose columns are this long.
+        for name, field, longest in zip(_CRONTAB_FIELDS, fields, _CRONTAB_LONGEST, strict=True):
+            if len(field) > longest:
+                raise ValueError(f"its {name} field is longer than {longest} characters")
+        minute, hour, day_of_month, month_of_year, day_of_week = fields
+        crontab(minute, hour, day_of_week, day_of_month, month_of_year)
+    except (ValueError, TypeError, ParseException) as exc:
+        raise ValidationError(
+            f"{value!r} is not a crontab schedule like 0 9 * * 1 (minute hour day month weekday): {exc}"
+        ) from None
+
+
+def email_clean(row) -> None:
+    """Put a contact's or a suppression's address in its stored form, or say on its field why not."""
+    if row.email:  # An empty one is the field's own check.
+        try:
+            row.email = email_canonical(row.email)
+        except ValidationError as exc:
+            raise ValidationError({"email": exc.messages}) from None

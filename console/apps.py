@@ -1,6 +1,7 @@
 from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 def _roles_sync(**kwargs) -> None:
@@ -13,7 +14,7 @@ class ConsoleConfig(AppConfig):
     """The top of the house: composes what campaigns, delivery and tracking each contribute."""
 
     name = "console"
-    verbose_name = "Console"
+    verbose_name = _("Console")
 
     def ready(self):
         # Sent to this app after every other's, once every app's permissions exist.

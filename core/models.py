@@ -1,9 +1,12 @@
-"""Models every app shares: API keys, the fleet's metrics without Redis, and the tallies' base."""
+"""Models every app shares: API keys, the fleet's metrics without Redis, and the bases of tallies and
+of timestamped rows."""
 
 import re
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from rest_framework_api_key.models import AbstractAPIKey
 
 # The tables keep their first names (campaigns_…): these models moved here from campaigns, where
@@ -65,6 +68,7 @@ class ApiKey(AbstractAPIKey):
     DEFAULT_SCOPES = (Scope.SEND, Scope.READ)
 
     rate_limit = models.CharField(
+        _("rate limit"),
         max_length=32,
         blank=True,
         validators=[validate_rate],
@@ -73,7 +77,7 @@ class ApiKey(AbstractAPIKey):
     #: The key's traffic is a load test's: contacts its messages create are load-test contacts, and
     #: `manage.py loadtest_cleanup` deletes its messages.
     is_load_test = models.BooleanField(
-        "load test",
+        _("load test"),
         default=False,
         db_default=False,
         help_text="For load tests (manage.py loadtest, Artillery): contacts its messages create are "
@@ -82,6 +86,7 @@ class ApiKey(AbstractAPIKey):
 
     #: The scopes (Scope values) it holds. Keys made before scopes existed hold them all.
     scopes = models.JSONField(
+        _("scopes"),
         default=api_key_default_scopes,
         blank=True,
         validators=[validate_scopes],
@@ -90,18 +95,21 @@ class ApiKey(AbstractAPIKey):
 
     class Meta(AbstractAPIKey.Meta):
         db_table = "campaigns_apikey"
-        verbose_name = "API key"
-        verbose_name_plural = "API keys"
+        # The library's Meta names it in plain strings; a lazy one is what Django takes too.
+        verbose_name = _("API key")  # type: ignore[assignment]
+        verbose_name_plural = _("API keys")  # type: ignore[assignment]
 
 
 class MetricSeries(models.Model):
     """One fleet-wide counter series (name and labels, as JSON) and its total, without Redis."""
 
-    series = models.CharField(max_length=500, primary_key=True)
-    value = models.FloatField(default=0)
+    series = models.CharField(_("series"), max_length=500, primary_key=True)
+    value = models.FloatField(_("value"), default=0)
 
     class Meta:
         db_table = "campaigns_metricseries"
+        verbose_name = _("metric series")
+        verbose_name_plural = _("metric series")
 
     def __str__(self) -> str:
         return f"{self.series} = {self.value}"
@@ -110,13 +118,15 @@ class MetricSeries(models.Model):
 class MetricSnapshot(models.Model):
     """The fleet's counters as they stood at one minute: the dashboard's per-minute figures."""
 
-    at = models.DateTimeField(unique=True)
+    at = models.DateTimeField(_("at"), unique=True)
     #: {series: value}, as the metrics store holds them.
-    values = models.JSONField(default=dict)
+    values = models.JSONField(_("values"), default=dict)
 
     class Meta:
         db_table = "campaigns_metricsnapshot"
         ordering = ["-at"]
+        verbose_name = _("metric snapshot")
+        verbose_name_plural = _("metric snapshots")
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M}"
@@ -126,7 +136,17 @@ class Tally(models.Model):
     """Counts a database trigger keeps as signed deltas, one row per change; summing a key's rows
     gives its count. `core.db.tally_compact` (beat, every minute) folds them."""
 
-    n = models.BigIntegerField()
+    n = models.BigIntegerField(_("n"))
+
+    class Meta:
+        abstract = True
+
+
+class TimestampedModel(models.Model):
+    """When a row was made and last saved."""
+
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         abstract = True

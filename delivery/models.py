@@ -14,32 +14,44 @@ from core.models import ApiKey, Tally
 class TransactionalMessage(models.Model):
     """One templated email an integrator queued through the API; its ledger row does the sending."""
 
-    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    id = models.UUIDField(_("id"), primary_key=True, default=uuid7, editable=False)
     # Indexed by the unique (api_key, unique_code) constraint, which leads with it.
     api_key = models.ForeignKey(
-        ApiKey, on_delete=models.PROTECT, related_name="transactional_messages", db_index=False
+        ApiKey,
+        on_delete=models.PROTECT,
+        related_name="transactional_messages",
+        db_index=False,
+        verbose_name=_("api key"),
     )
     #: The integrator's idempotency code, unique per API key; NULL when none was given, so that one
     #: plain unique index serves both the constraint and the lookup of every request.
-    unique_code = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 - see above
+    unique_code = models.CharField(  # noqa: DJ001 - see above
+        _("unique code"), max_length=255, null=True, blank=True
+    )
     #: SHA-256 of the canonical request, to tell a retry (same payload) from a conflict.
-    fingerprint = models.CharField(max_length=64)
+    fingerprint = models.CharField(_("fingerprint"), max_length=64)
     #: The status answered when the message was accepted, replayed verbatim to retries.
-    accepted_status = models.CharField(max_length=16)
-    template = models.ForeignKey(Template, on_delete=models.PROTECT, related_name="transactional_messages")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="transactional_messages")
-    to_email = models.EmailField(max_length=254)
-    from_email = models.CharField(max_length=320)
-    configuration_set = models.CharField(max_length=64, blank=True)
+    accepted_status = models.CharField(_("accepted status"), max_length=16)
+    template = models.ForeignKey(
+        Template, on_delete=models.PROTECT, related_name="transactional_messages", verbose_name=_("template")
+    )
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="transactional_messages", verbose_name=_("contact")
+    )
+    to_email = models.EmailField(_("to email"), max_length=254)
+    from_email = models.CharField(_("from email"), max_length=320)
+    configuration_set = models.CharField(_("configuration set"), max_length=64, blank=True)
     #: SES message tags given by the integrator, as {name: value}.
-    tags = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    tags = models.JSONField(_("tags"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(fields=["api_key", "unique_code"], name="message_idempotency_unique"),
         ]
+        verbose_name = _("transactional email")
+        verbose_name_plural = _("transactional emails")
 
     def __str__(self) -> str:
         return f"{self.template} → {self.to_email}"
@@ -74,18 +86,26 @@ class StepExecution(models.Model):
         on_delete=models.CASCADE,
         related_name="executions",
         db_index=False,
+        verbose_name=_("step"),
     )
     message = models.OneToOneField(
-        TransactionalMessage, null=True, blank=True, on_delete=models.CASCADE, related_name="execution"
+        TransactionalMessage,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="execution",
+        verbose_name=_("message"),
     )
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="step_executions")
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="step_executions", verbose_name=_("contact")
+    )
     #: The address as it was at fan-out; SES events name this one even if the contact changes.
-    email = models.EmailField(max_length=254)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    email = models.EmailField(_("email"), max_length=254)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
     #: Goes into signed links and SES message tags. Time-ordered (UUIDv7) so the unique index
     #: appends instead of splitting random pages at a million inserts.
-    tracking_id = models.UUIDField(default=uuid7, unique=True, editable=False)
-    ses_message_id = models.CharField(max_length=100, blank=True)
+    tracking_id = models.UUIDField(_("tracking id"), default=uuid7, unique=True, editable=False)
+    ses_message_id = models.CharField(_("SES message id"), max_length=100, blank=True)
 
     class Outcome(models.TextChoices):
         """What SES reported after accepting the email; OUTCOME_RANK orders them."""
@@ -108,20 +128,22 @@ class StepExecution(models.Model):
         Outcome.COMPLAINED: 5,
     }
     # db_default too: fan-out and COPY write rows in SQL that names its columns.
-    outcome = models.CharField(max_length=16, choices=Outcome.choices, default="", db_default="", blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(
+        _("outcome"), max_length=16, choices=Outcome.choices, default="", db_default="", blank=True
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    lease_expires_at = models.DateTimeField(_("lease expires at"), null=True, blank=True)
     #: Committed just before the SES call of the current claim: a claim that lapses without it
     #: never reached SES and goes back to pending; one with it may have, and becomes unknown.
-    send_started_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    send_started_at = models.DateTimeField(_("send started at"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     #: When this step fell due for the contact; a skipped step counts as passed at this moment.
-    due_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(_("due at"), null=True, blank=True)
     #: Not claimed before this: a send window or the frequency cap put it off.
-    not_before = models.DateTimeField(null=True, blank=True)
+    not_before = models.DateTimeField(_("not before"), null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -176,6 +198,8 @@ class StepExecution(models.Model):
                 name="step_execution_ses_id_idx",
             ),
         ]
+        verbose_name = _("email")
+        verbose_name_plural = _("emails")
 
     def __str__(self) -> str:
         return f"{self.step or self.message_id} → {self.email} ({self.status})"
@@ -198,12 +222,14 @@ class LedgerTally(Tally):
     """
 
     # No foreign key: a deleted step's rows sum to zero and go at the next compaction.
-    step_id = models.BigIntegerField()
-    status = models.CharField(max_length=16)
-    sent_minute = models.DateTimeField(null=True)
+    step_id = models.BigIntegerField(_("step id"))
+    status = models.CharField(_("status"), max_length=16)
+    sent_minute = models.DateTimeField(_("sent minute"), null=True)
 
     class Meta:
         indexes = [models.Index(fields=["step_id"], name="ledger_tally_step_idx")]
+        verbose_name = _("ledger tally")
+        verbose_name_plural = _("ledger tallies")
 
     def __str__(self) -> str:
         return f"step {self.step_id} {self.status} {self.sent_minute}: {self.n:+d}"
@@ -212,11 +238,15 @@ class LedgerTally(Tally):
 class RateLimiterState(models.Model):
     """The fleet's send-slot timeline when there is no Redis (the embedded setup); one row."""
 
-    name = models.CharField(max_length=32, primary_key=True)
+    name = models.CharField(_("name"), max_length=32, primary_key=True)
     #: The next free send slot, in microseconds since the epoch.
-    next_slot_us = models.BigIntegerField(default=0)
+    next_slot_us = models.BigIntegerField(_("next slot us"), default=0)
     #: Until when transactional mail has demand and bulk mail must not queue ahead of it.
-    demand_until_us = models.BigIntegerField(default=0)
+    demand_until_us = models.BigIntegerField(_("demand until us"), default=0)
+
+    class Meta:
+        verbose_name = _("rate limiter state")
+        verbose_name_plural = _("rate limiter states")
 
     def __str__(self) -> str:
         return self.name
@@ -232,14 +262,16 @@ class SendingHold(models.Model):
         DAILY_QUOTA = "daily_quota", "SES daily quota exhausted"
         SES_HALTED = "ses_halted", "SES paused or suspended sending"
 
-    reason = models.CharField(max_length=16, choices=Reason.choices)
-    detail = models.TextField(blank=True)
+    reason = models.CharField(_("reason"), max_length=16, choices=Reason.choices)
+    detail = models.TextField(_("detail"), blank=True)
     #: When the hold lifts by itself; None holds until someone deletes it.
-    until = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    until = models.DateTimeField(_("until"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = _("sending hold")
+        verbose_name_plural = _("sending holds")
 
     def __str__(self) -> str:
         return f"{self.get_reason_display()} (until {self.until or 'lifted by hand'})"
@@ -251,14 +283,18 @@ class TrackedLink(models.Model):
     The target lives here, not in the URL: a click can only ever lead where the email pointed.
     """
 
-    step = models.ForeignKey(CampaignStep, on_delete=models.CASCADE, related_name="links")
-    url = models.TextField()
+    step = models.ForeignKey(
+        CampaignStep, on_delete=models.CASCADE, related_name="links", verbose_name=_("step")
+    )
+    url = models.TextField(_("url"))
     #: SHA-256 of the URL: URLs can be longer than an index entry may be.
-    url_hash = models.CharField(max_length=64)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    url_hash = models.CharField(_("url hash"), max_length=64)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["step", "url_hash"], name="tracked_link_unique")]
+        verbose_name = _("tracked link")
+        verbose_name_plural = _("tracked links")
 
     def __str__(self) -> str:
         return self.url[:100]
@@ -271,24 +307,39 @@ class Engagement(models.Model):
     """
 
     step_execution = models.OneToOneField(
-        "StepExecution", primary_key=True, on_delete=models.CASCADE, related_name="engagement"
+        "StepExecution",
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="engagement",
+        verbose_name=_("email"),
     )
     #: The campaign step (none for transactional mail), so that drip conditions read one table.
-    step = models.ForeignKey(CampaignStep, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    opens = models.PositiveIntegerField(default=0)
-    clicks = models.PositiveIntegerField(default=0)
-    machine_opens = models.PositiveIntegerField(default=0)
-    machine_clicks = models.PositiveIntegerField(default=0)
-    first_opened_at = models.DateTimeField(null=True, blank=True)
-    first_clicked_at = models.DateTimeField(null=True, blank=True)
+    step = models.ForeignKey(
+        CampaignStep,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("step"),
+    )
+    opens = models.PositiveIntegerField(_("opens"), default=0)
+    clicks = models.PositiveIntegerField(_("clicks"), default=0)
+    machine_opens = models.PositiveIntegerField(_("machine opens"), default=0)
+    machine_clicks = models.PositiveIntegerField(_("machine clicks"), default=0)
+    first_opened_at = models.DateTimeField(_("first opened at"), null=True, blank=True)
+    first_clicked_at = models.DateTimeField(_("first clicked at"), null=True, blank=True)
     #: Human clicks per tracked link, {"<link id>": clicks}, only links clicked: "clicked this
     #: link" is a key lookup.
-    links = models.JSONField(default=dict, blank=True)
+    links = models.JSONField(_("links"), default=dict, blank=True)
     #: Machine clicks per tracked link, the same way.
-    machine_links = models.JSONField(default=dict, blank=True)
+    machine_links = models.JSONField(_("machine links"), default=dict, blank=True)
     #: What SES reported of this email that its step's counters have counted: "delivered",
     #: "bounced", "bounced_hard", "complained", … each once, however often it was reported.
-    outcomes = models.JSONField(default=list, blank=True)
+    outcomes = models.JSONField(_("outcomes"), default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("engagement")
+        verbose_name_plural = _("engagements")
 
     def __str__(self) -> str:
         return f"{self.step_execution_id}: {self.opens} opens, {self.clicks} clicks"

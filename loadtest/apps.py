@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class LoadtestConfig(AppConfig):
@@ -8,4 +9,4 @@ class LoadtestConfig(AppConfig):
     """
 
     name = "loadtest"
-    verbose_name = "Load tests"
+    verbose_name = _("Load tests")

@@ -3,6 +3,7 @@
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class LoadTestRun(models.Model):
@@ -35,39 +36,48 @@ class LoadTestRun(models.Model):
 
     #: Goes into every recipient address of the run (`success+<label>-<n>@…`), so its mail is
     #: told apart from all other mail on the ledger and at SES.
-    label = models.CharField(max_length=32, unique=True, editable=False)
+    label = models.CharField(_("label"), max_length=32, unique=True, editable=False)
     messages = models.PositiveIntegerField(
+        _("messages"),
         validators=[MinValueValidator(1), MaxValueValidator(1_000_000)],
         help_text="How many messages to send.",
     )
     rate = models.FloatField(
-        validators=[MinValueValidator(0.1)], help_text="Messages per second, offered and sent."
+        _("rate"), validators=[MinValueValidator(0.1)], help_text="Messages per second, offered and sent."
     )
-    via = models.CharField(max_length=16, choices=Via.choices, default=Via.API)
+    via = models.CharField(_("via"), max_length=16, choices=Via.choices, default=Via.API)
     ses = models.CharField(
-        "SES", max_length=16, choices=Ses.choices, default=Ses.STANDIN, help_text="Where the mail goes."
+        _("SES"), max_length=16, choices=Ses.choices, default=Ses.STANDIN, help_text="Where the mail goes."
     )
     to = models.TextField(
+        _("to"),
         default="success@simulator.amazonses.com",
         help_text="Recipient addresses, comma-separated; each message gets a +label of its own.",
     )
     kill_worker_at = models.FloatField(
-        null=True, blank=True, help_text="SIGKILL one worker when this share (%) is sent, then restart it."
+        _("kill worker at"),
+        null=True,
+        blank=True,
+        help_text="SIGKILL one worker when this share (%) is sent, then restart it.",
     )
-    allow_real_recipients = models.BooleanField(default=False)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, editable=False)
-    started_by = models.CharField(max_length=200, blank=True, editable=False)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    finished_at = models.DateTimeField(null=True, blank=True, editable=False)
+    allow_real_recipients = models.BooleanField(_("allow real recipients"), default=False)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.QUEUED, editable=False
+    )
+    started_by = models.CharField(_("started by"), max_length=200, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True, editable=False)
     #: What `loadtest_report` measured: counts, rates, latencies, queue depth over time.
-    report = models.JSONField(default=dict, blank=True, editable=False)
+    report = models.JSONField(_("report"), default=dict, blank=True, editable=False)
     #: The API key or campaign the run made, and where the SES side's receipts are.
-    context = models.JSONField(default=dict, blank=True, editable=False)
+    context = models.JSONField(_("context"), default=dict, blank=True, editable=False)
 
     class Meta:
         # The table keeps the name it was made with in delivery, where the model used to live.
         db_table = "delivery_loadtestrun"
         ordering = ["-created_at"]
+        verbose_name = _("load test run")
+        verbose_name_plural = _("load test runs")
 
     def __str__(self) -> str:
         return f"Load test {self.label}: {self.messages} via {self.via} ({self.get_status_display()})"

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class TrackingConfig(AppConfig):
     name = "tracking"
-    verbose_name = "Tracking"
+    verbose_name = _("Tracking")
 
     def ready(self) -> None:
         """Keep the counters of what mail did true when its contacts are deleted."""

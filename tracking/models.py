@@ -24,27 +24,32 @@ class TrackingEvent(models.Model):
         CLICK = "click", _("Click")
         UNSUBSCRIBE = "unsubscribe", _("Unsubscribe")
 
-    type = models.CharField(max_length=24, choices=Type.choices)
-    occurred_at = models.DateTimeField()
+    type = models.CharField(_("type"), max_length=24, choices=Type.choices)
+    occurred_at = models.DateTimeField(_("occurred at"))
     #: The recipient address this event concerns (one event per recipient, never per message).
-    recipient = models.EmailField(max_length=254)
+    recipient = models.EmailField(_("recipient"), max_length=254)
     step_execution = models.ForeignKey(
-        StepExecution, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+        StepExecution,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="events",
+        verbose_name=_("email"),
     )
-    ses_message_id = models.CharField(max_length=100, blank=True)
+    ses_message_id = models.CharField(_("SES message id"), max_length=100, blank=True)
     #: The SES configuration set the email went through (configuration-set events carry it).
-    configuration_set = models.CharField(max_length=64, blank=True)
+    configuration_set = models.CharField(_("configuration set"), max_length=64, blank=True)
     #: How Campanile read it: a bounce's class (hard, soft, block, account_suppressed) or a
     #: complaint's feedback type.
-    kind = models.CharField(max_length=32, blank=True)
+    kind = models.CharField(_("kind"), max_length=32, blank=True)
     #: An open or click made by a machine (a privacy proxy prefetching images, a link scanner),
     #: kept for the record but left out of human engagement figures.
-    is_machine = models.BooleanField(default=False)
+    is_machine = models.BooleanField(_("is machine"), default=False)
     #: Idempotency key of the report (the SNS MessageId plus recipient, or our own id for clicks).
-    event_id = models.CharField(max_length=200, unique=True)
+    event_id = models.CharField(_("event id"), max_length=200, unique=True)
     #: The provider's payload as received, for audits and re-processing.
-    raw = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    raw = models.JSONField(_("raw"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["-occurred_at"]
@@ -56,6 +61,8 @@ class TrackingEvent(models.Model):
                 fields=["ses_message_id"], condition=~models.Q(ses_message_id=""), name="event_ses_id_idx"
             ),
         ]
+        verbose_name = _("open, click or SES event")
+        verbose_name_plural = _("opens and clicks")
 
     def __str__(self) -> str:
         return f"{self.get_type_display()} · {self.recipient} · {self.occurred_at:%Y-%m-%d %H:%M}"
@@ -76,14 +83,16 @@ class EventTally(Tally):
     and by client read it.
     """
 
-    step_id = models.BigIntegerField()
-    type = models.CharField(max_length=24)
-    kind = models.CharField(max_length=32, blank=True)
-    is_machine = models.BooleanField()
-    minute = models.DateTimeField()
+    step_id = models.BigIntegerField(_("step id"))
+    type = models.CharField(_("type"), max_length=24)
+    kind = models.CharField(_("kind"), max_length=32, blank=True)
+    is_machine = models.BooleanField(_("is machine"))
+    minute = models.DateTimeField(_("minute"))
 
     class Meta:
         indexes = [models.Index(fields=["step_id"], name="event_tally_step_idx")]
+        verbose_name = _("event tally")
+        verbose_name_plural = _("event tallies")
 
     def __str__(self) -> str:
         return f"step {self.step_id} {self.type} {self.minute}: {self.n:+d}"
@@ -96,17 +105,17 @@ class SnsMessage(models.Model):
     stores; the apply tick, every SNS_APPLY_SECONDS, applies. An unapplied row stays until applied.
     """
 
-    message_id = models.CharField(max_length=100, unique=True)
-    topic_arn = models.CharField(max_length=300)
+    message_id = models.CharField(_("message id"), max_length=100, unique=True)
+    topic_arn = models.CharField(_("topic arn"), max_length=300)
     #: The SES event record, as SNS carried it.
-    message = models.TextField()
-    received_at = models.DateTimeField(default=timezone.now)
-    applied_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
+    message = models.TextField(_("message"))
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+    applied_at = models.DateTimeField(_("applied at"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     #: Not tried again before this: it waits for its ledger rows.
-    retry_at = models.DateTimeField(null=True, blank=True)
+    retry_at = models.DateTimeField(_("retry at"), null=True, blank=True)
     #: Why it is not applied yet, or why it could not be read.
-    note = models.TextField(blank=True)
+    note = models.TextField(_("note"), blank=True)
 
     class Meta:
         ordering = ["-received_at"]
@@ -115,7 +124,8 @@ class SnsMessage(models.Model):
                 fields=["received_at"], condition=models.Q(applied_at__isnull=True), name="sns_unapplied_idx"
             ),
         ]
-        verbose_name = _("SNS message")
+        verbose_name = _("SES notification")
+        verbose_name_plural = _("SES notifications")
 
     def __str__(self) -> str:
         return self.message_id
@@ -124,9 +134,13 @@ class SnsMessage(models.Model):
 class SoftBounceStreak(models.Model):
     """Soft bounces in a row for one address; a delivery resets it, reaching the limit suppresses."""
 
-    email = models.EmailField(max_length=254, unique=True)
-    count = models.PositiveIntegerField(default=0)
-    updated_at = models.DateTimeField(auto_now=True)
+    email = models.EmailField(_("email"), max_length=254, unique=True)
+    count = models.PositiveIntegerField(_("count"), default=0)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("soft-bounce streak")
+        verbose_name_plural = _("soft-bounce streaks")
 
     def __str__(self) -> str:
         return f"{self.email}: {self.count}"
@@ -144,14 +158,18 @@ class TrackingHit(models.Model):
         OPEN = "open", "Open"
         CLICK = "click", "Click"
 
-    kind = models.CharField(max_length=8, choices=Kind.choices)
-    tracking_id = models.UUIDField()
-    link_id = models.BigIntegerField(null=True, blank=True)
-    at = models.DateTimeField(default=timezone.now)
-    method = models.CharField(max_length=8)
-    user_agent = models.CharField(max_length=512, blank=True)
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
+    tracking_id = models.UUIDField(_("tracking id"))
+    link_id = models.BigIntegerField(_("link id"), null=True, blank=True)
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    method = models.CharField(_("method"), max_length=8)
+    user_agent = models.CharField(_("user agent"), max_length=512, blank=True)
     #: Truncated or hashed as TRACKING_IP_MODE says; never the raw address.
-    ip = models.CharField(max_length=64, blank=True)
+    ip = models.CharField(_("ip"), max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("tracking hit")
+        verbose_name_plural = _("tracking hits")
 
     def __str__(self) -> str:
         return f"{self.kind} {self.tracking_id}"
@@ -160,9 +178,9 @@ class TrackingHit(models.Model):
 class ClickCounters(models.Model):
     """Clicks counted by the consumer: "unique" counts emails, machine clicks are apart."""
 
-    clicks_unique = models.IntegerField(default=0)
-    clicks_total = models.IntegerField(default=0)
-    machine_clicks_total = models.IntegerField(default=0)
+    clicks_unique = models.IntegerField(_("clicks unique"), default=0)
+    clicks_total = models.IntegerField(_("clicks total"), default=0)
+    machine_clicks_total = models.IntegerField(_("machine clicks total"), default=0)
 
     class Meta:
         abstract = True
@@ -172,23 +190,31 @@ class StepEngagement(ClickCounters):
     """A campaign step's opens and clicks; "unique" counts emails, machine traffic is apart."""
 
     step = models.OneToOneField(
-        "campaigns.CampaignStep", primary_key=True, on_delete=models.CASCADE, related_name="engagement"
+        "campaigns.CampaignStep",
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="engagement",
+        verbose_name=_("step"),
     )
-    opens_unique = models.IntegerField(default=0)
-    opens_total = models.IntegerField(default=0)
-    machine_opens_total = models.IntegerField(default=0)
+    opens_unique = models.IntegerField(_("opens unique"), default=0)
+    opens_total = models.IntegerField(_("opens total"), default=0)
+    machine_opens_total = models.IntegerField(_("machine opens total"), default=0)
     # Emails with each outcome SES reported (or the recipient, for unsubscribes), each counted once.
-    delivered = models.IntegerField(default=0)
-    bounced = models.IntegerField(default=0)
-    bounced_hard = models.IntegerField(default=0)
-    bounced_soft = models.IntegerField(default=0)
-    bounced_other = models.IntegerField(default=0)
-    complained = models.IntegerField(default=0)
-    rejected = models.IntegerField(default=0)
-    unsubscribed = models.IntegerField(default=0)
+    delivered = models.IntegerField(_("delivered"), default=0)
+    bounced = models.IntegerField(_("bounced"), default=0)
+    bounced_hard = models.IntegerField(_("bounced hard"), default=0)
+    bounced_soft = models.IntegerField(_("bounced soft"), default=0)
+    bounced_other = models.IntegerField(_("bounced other"), default=0)
+    complained = models.IntegerField(_("complained"), default=0)
+    rejected = models.IntegerField(_("rejected"), default=0)
+    unsubscribed = models.IntegerField(_("unsubscribed"), default=0)
     #: Emails whose outcome put the address on the suppression list: a hard bounce, a complaint,
     #: or a bounce because SES's account-level list holds it.
-    suppressed = models.IntegerField(default=0)
+    suppressed = models.IntegerField(_("suppressed"), default=0)
+
+    class Meta:
+        verbose_name = _("step engagement")
+        verbose_name_plural = _("step engagements")
 
     def __str__(self) -> str:
         return f"step {self.step_id}: {self.opens_unique} opened, {self.clicks_unique} clicked"
@@ -198,8 +224,16 @@ class LinkEngagement(ClickCounters):
     """A tracked link's clicks: emails that clicked it, human clicks, machine clicks."""
 
     link = models.OneToOneField(
-        "delivery.TrackedLink", primary_key=True, on_delete=models.CASCADE, related_name="engagement"
+        "delivery.TrackedLink",
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="engagement",
+        verbose_name=_("link"),
     )
+
+    class Meta:
+        verbose_name = _("link engagement")
+        verbose_name_plural = _("link engagements")
 
     def __str__(self) -> str:
         return f"link {self.link_id}: {self.clicks_unique} clicked"
@@ -214,17 +248,21 @@ class Alert(models.Model):
         OPEN_DROP = "open_drop", "Open rate fell against the sender's average"
         CLICK_DROP = "click_drop", "Click rate fell against the sender's average"
 
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="alerts")
-    message = models.CharField(max_length=500)
-    value = models.FloatField()
-    threshold = models.FloatField()
-    created_at = models.DateTimeField(default=timezone.now)
-    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", on_delete=models.CASCADE, related_name="alerts", verbose_name=_("campaign")
+    )
+    message = models.CharField(_("message"), max_length=500)
+    value = models.FloatField(_("value"))
+    threshold = models.FloatField(_("threshold"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [models.UniqueConstraint(fields=["campaign", "kind"], name="alert_once_per_kind")]
+        verbose_name = _("alert")
+        verbose_name_plural = _("alerts")
 
     def __str__(self) -> str:
         return self.message
@@ -236,11 +274,15 @@ class SendEventsCheck(models.Model):
     Only where it does can an `unknown` row's silence prove SES never took it (tracking/unknown_rows.py).
     """
 
-    configuration_set = models.CharField(max_length=64, unique=True)
-    published = models.BooleanField(default=False)
-    checked_at = models.DateTimeField(default=timezone.now)
+    configuration_set = models.CharField(_("configuration set"), max_length=64, unique=True)
+    published = models.BooleanField(_("published"), default=False)
+    checked_at = models.DateTimeField(_("checked at"), default=timezone.now)
     #: What SES answered: the destinations that match, or why it could not be asked.
-    detail = models.CharField(max_length=300, blank=True)
+    detail = models.CharField(_("detail"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("send events check")
+        verbose_name_plural = _("send events checks")
 
     def __str__(self) -> str:
         return f"{self.configuration_set}: Send events {'published' if self.published else 'not published'}"

@@ -138,3 +138,53 @@ def test_the_language_switcher_sets_german_for_the_admin():
     page = client.get(reverse("admin:index")).content.decode()  # No Accept-Language: the cookie decides.
     assert "Kampagnen" in page
     assert 'lang="de"' in page
+
+
+@pytest.mark.django_db
+def test_a_marketer_reads_the_campaigns_models_and_fields_by_their_german_names():
+    campaign = sendable_campaign(contacts=1, name="Frühlingsangebot")
+    sendable_campaign(contacts=1, name="Sommerangebot")
+    client = role_client("Marketers")
+
+    listing = client.get(
+        reverse("admin:campaigns_campaign_changelist"), HTTP_ACCEPT_LANGUAGE="de"
+    ).content.decode()
+    change = client.get(
+        reverse("admin:campaigns_campaign_change", args=[campaign.pk]), HTTP_ACCEPT_LANGUAGE="de"
+    ).content.decode()
+
+    for german in ("Zielgruppe und Kampagnen", "Ausgewählte Kampagnen löschen", "Kampagnen"):
+        assert german in listing, german
+    assert re.search(r"2\s+Kampagnen", listing)  # The footer's count.
+    assert "Delete selected campaigns" not in listing
+    assert "Audience and campaigns" not in listing
+    assert not re.search(r"2\s+campaigns", listing)
+    labels = {"from_email": "Von", "reply_to": "Antwort an", "configuration_set": "Konfigurationssatz"}
+    for field, german in labels.items():
+        assert f'for="id_{field}">{german}<' in change, german
+    for german in ("Geplant für", "Wochentage für den Versand", "Erstellt am"):
+        assert german in change, german
+    for english in ("From email", "Reply to", "Scheduled at", "Configuration set", "Created at"):
+        assert english not in change, english
+
+
+@pytest.mark.django_db
+def test_the_send_log_calls_its_rows_emails_never_step_executions():
+    StepExecutionFactory()
+    client = role_client("Marketers")
+
+    page = client.get(reverse("admin:delivery_stepexecution_changelist")).content.decode()
+    german = client.get(
+        reverse("admin:delivery_stepexecution_changelist"), HTTP_ACCEPT_LANGUAGE="de"
+    ).content.decode()
+
+    title = re.search(r"<h1\b.*?</h1>", page, re.S)
+    assert title is not None
+    changelist = reverse("admin:delivery_stepexecution_changelist")
+    assert re.search(rf'<a href="{changelist}"[^>]*>\s*Emails\s*</a', title.group())
+    assert re.search(r"<title>\s*Select email to view\b", page)
+    assert re.search(r"\b1\s+email\b", page)  # The footer's count.
+    assert "SES message id" in page
+    assert "step execution" not in page.lower()
+    assert "E-Mails" in german
+    assert "SES-Nachrichten-ID" in german
