@@ -60,7 +60,7 @@ class ApiKeyAdmin(APIKeyModelAdmin, ModelAdmin):
     form = ApiKeyForm
     # The library leaves these unannotated, so mypy takes its tuples' exact lengths for their types.
     # A key's state in words: the library's yes/no columns are red crosses that alarm for "no".
-    list_display = [
+    list_display = [  # type: ignore[assignment]
         "prefix",
         "name",
         "created",

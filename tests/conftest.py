@@ -111,6 +111,15 @@ def redis_only():
 
 
 @pytest.fixture(autouse=True)
+def language_default():
+    """Leave no language active after a test: a German request's activation stays in its thread."""
+    from django.utils import translation
+
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def link_caches_fresh():
     """Forget the per-process link caches: rolled-back tests reuse ids that SQLite handed out before."""
     from delivery import compose
