@@ -301,7 +301,8 @@ def test_a_guesser_is_locked_out_and_staff_enrol_a_second_factor_then_log_in_wit
     _log_in(page, live_server.url, "editor", "a long password 42")
     secret = _enrol(page, shots="10")
     page.wait_for_selector("#campanile-home")
-    page.locator("#logout-form").evaluate("form => form.submit()")  # It sits in the user's menu.
+    with page.expect_navigation():  # Logged out before the next page is asked for.
+        page.locator("#logout-form").evaluate("form => form.submit()")  # It sits in the user's menu.
 
     _log_in(page, live_server.url, "editor", "a long password 42")
     page.wait_for_selector("#second-factor-form")
