@@ -141,6 +141,10 @@ class ContactAdminBase(ModelAdmin):
         deleted, counts, _perms_needed, protected = super().get_deleted_objects(objs, request)
         return deleted, counts, set(), protected
 
+    def has_delete_permission(self, request, obj=None):
+        """Delete only what one may see: the confirmation lists a contact's lists, consent and mail."""
+        return super().has_delete_permission(request, obj) and request.user.has_perm("campaigns.view_contact")
+
     def delete_model(self, request, obj):
         contacts_delete(contacts=Contact.objects.filter(pk=obj.pk), source=Suppression.Source.ADMIN)
 

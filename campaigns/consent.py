@@ -220,8 +220,11 @@ def contacts_delete(*, contacts: QuerySet[Contact], source: str) -> int:
     # and is kept here.
     rows = list(contacts.select_for_update().values_list("pk", "email", "status", "unsubscribed_at"))
     left = [(email, since) for _pk, email, status, since in rows if status == Contact.Status.UNSUBSCRIBED]
-    _opt_outs_keep(left=left, source=source, why="the contact was deleted")
+    # The apps above lock the contacts' sent emails before the opt-outs are written, in the order
+    # an SES event for one of them takes the same locks (its email, then the suppression): the
+    # other way round, the two waited on each other.
     contacts_deleting.send(sender=Contact, contact_ids=[pk for pk, *_rest in rows])
+    _opt_outs_keep(left=left, source=source, why="the contact was deleted")
     _, deleted = contacts.delete()
     return deleted.get(Contact._meta.label, 0)
 

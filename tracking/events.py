@@ -99,10 +99,27 @@ class SesEvent:
     detail: dict = field(default_factory=dict)
 
 
+def _storable(value: Any) -> Any:
+    """Return a record's value with what PostgreSQL cannot store in text or jsonb made harmless: a
+    NUL dropped, a lone surrogate replaced (a bounce's diagnostic is the remote server's text)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    return value
+
+
+#: SES's MessageIds are about 60 characters; the column holds 100.
+MESSAGE_ID_MAX = 100
+
+
 def ses_events_from_record(record: dict) -> list[SesEvent]:
     """Normalize one SES event record or identity notification into one event per affected recipient."""
     if not isinstance(record, dict):
         raise EventFormatError(f"SES record is a {type(record).__name__}, not a JSON object")
+    record = _storable(record)
     event_type = _record_type(record)
     mail = record.get("mail")
     if not isinstance(mail, dict):
@@ -110,6 +127,8 @@ def ses_events_from_record(record: dict) -> list[SesEvent]:
     message_id = mail.get("messageId")
     if not isinstance(message_id, str) or not message_id:
         raise EventFormatError("SES record has no mail.messageId")
+    if len(message_id) > MESSAGE_ID_MAX:
+        raise EventFormatError(f"mail.messageId is longer than {MESSAGE_ID_MAX} characters: not SES's")
     body_key, body = _record_body(record, event_type)
     tags = mail.get("tags", {})
     if not isinstance(tags, dict):

@@ -13,7 +13,7 @@ from uuid import UUID
 
 import boto3
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -49,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 # How long a notification waiting for its ledger rows waits before it is tried again.
 SNS_RETRY_DELAY = timedelta(seconds=15)
+#: Tries a message the database refuses gets before it is set aside (applied, with its note).
+SNS_STORE_ATTEMPTS = 5
 
 
 class _LedgerNotYet(Exception):
@@ -223,6 +225,19 @@ def sns_message_apply(*, message_id: int, now: datetime | None = None) -> bool:
             message.retry_at = now + SNS_RETRY_DELAY
             message.save(update_fields=["attempts", "note", "retry_at"])
             return False
+        except DatabaseError as exc:
+            # One message the database refuses must not hold up the others behind it (they are
+            # applied oldest first): it waits, and after SNS_STORE_ATTEMPTS is set aside, noted.
+            logger.warning("SNS message %s could not be stored: %s", message.message_id, exc)
+            if message.attempts >= SNS_STORE_ATTEMPTS:
+                logger.error(
+                    "SNS message %s set aside after %s attempts.", message.message_id, message.attempts
+                )
+                message.applied_at = now
+            message.note = f"Could not be stored: {exc}"[:1000]
+            message.retry_at = now + SNS_RETRY_DELAY * message.attempts
+            message.save(update_fields=["attempts", "applied_at", "note", "retry_at"])
+            return True
         message.applied_at, message.note = now, ""
         message.save(update_fields=["attempts", "applied_at", "note"])
     for kind in applied:

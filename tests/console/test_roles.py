@@ -205,3 +205,19 @@ def test_a_marketer_deletes_a_contact_who_was_sent_mail_and_its_opt_out_is_kept(
 
     assert not Contact.objects.filter(pk=row.contact.pk).exists()
     assert Suppression.objects.filter(email=row.email, reason=Suppression.Reason.UNSUBSCRIBE).exists()
+
+
+def test_who_may_delete_but_not_see_contacts_reads_nothing_of_them_on_the_delete_page():
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import StepExecutionFactory
+
+    row = StepExecutionFactory(status="sent", step__campaign__name="Hidden plan")
+    remover = User.objects.create_user(username="remover", password="pw", is_staff=True)
+    remover.user_permissions.add(Permission.objects.get(codename="delete_contact"))
+    client = staff_login(Client(), remover)
+
+    page = client.get(reverse("admin:campaigns_contact_delete", args=[row.contact.pk]))
+
+    assert page.status_code == 403  # Deleting takes seeing: the page lists the contact's data.
+    assert row.email not in page.content.decode()

@@ -376,3 +376,55 @@ def test_a_configuration_set_over_its_rolling_limit_pauses_its_sending_campaigns
     assert paused == {rows[0].step.campaign_id, named.step.campaign_id}
     note = Campaign.objects.get(pk=named.step.campaign_id).status_note
     assert "configuration set marketing" in note
+
+
+def test_a_bounce_whose_diagnostic_holds_a_nul_is_applied_and_holds_up_nothing():
+    bounced, complained = sent_row(), sent_row()
+    record = bounce(bounced)
+    record["bounce"]["bouncedRecipients"][0]["diagnosticCode"] = "smtp; 550 gone\u0000\ud800 away"
+    record["bounce"]["reportingMTA"] = "dns; mx\u0000.example"
+
+    first, applied = deliver(record)
+    _second, later = deliver(for_row(fixture("event-complaint.json"), complained))
+
+    assert (applied, later) == (True, True)
+    assert first.applied_at is not None
+    assert Suppression.objects.filter(email__in=[bounced.email, complained.email]).count() == 2
+    event = TrackingEvent.objects.get(step_execution=bounced, type="bounce")
+    assert "\u0000" not in json.dumps(event.raw)
+
+
+def test_a_record_with_a_message_id_longer_than_sess_is_set_aside_as_unreadable():
+    record = for_row(fixture("event-delivery.json"), sent_row())
+    record["mail"]["messageId"] = "x" * 101
+    message, applied = deliver(record)
+    assert applied is True
+    assert message.applied_at is not None
+    assert "longer than 100" in message.note
+    assert not TrackingEvent.objects.exists()
+
+
+def test_a_message_the_database_refuses_waits_then_is_set_aside_and_the_next_ones_apply(monkeypatch):
+    from django.db import DataError
+
+    from tracking.models import TrackingEvent as Event
+
+    stuck, fine = sent_row(), sent_row()
+    real = Event.objects.get_or_create
+
+    def get_or_create(**kwargs):
+        if kwargs.get("defaults", {}).get("recipient") == stuck.email:
+            raise DataError("value too long")
+        return real(**kwargs)
+
+    monkeypatch.setattr(Event.objects, "get_or_create", get_or_create)
+    held, _applied = deliver(bounce(stuck))
+    _next, next_applied = deliver(for_row(fixture("event-complaint.json"), fine))
+
+    assert next_applied is True  # The one behind it is not held up.
+    assert (held.applied_at, "Could not be stored" in held.note) == (None, True)
+    assert held.retry_at is not None
+    for _ in range(inbox.SNS_STORE_ATTEMPTS):
+        inbox.sns_message_apply(message_id=held.pk, now=timezone.now() + timedelta(hours=1))
+    held.refresh_from_db()
+    assert held.applied_at is not None  # Set aside, with its note, after its attempts.
