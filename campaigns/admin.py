@@ -155,6 +155,12 @@ class ContactAdminBase(ModelAdmin):
 @admin.register(ContactList)
 class ContactListAdmin(ModelAdmin):
     list_display = ["name", "member_count", "created_at"]
+
+    def get_deleted_objects(self, objs, request):
+        """Ask only for the right to delete lists: their memberships go with them by design."""
+        deleted, counts, _perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
+
     list_filter = [LoadTestFilter]
     search_fields = ["name", "description"]
     readonly_fields = ["created_at", "updated_at"]

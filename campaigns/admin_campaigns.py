@@ -272,6 +272,12 @@ class CampaignAdminBase(ModelAdmin):
             lists.queryset = selectors.contact_list_choices(campaign=obj)
         return form
 
+    def get_deleted_objects(self, objs, request):
+        """Ask only for the right to delete campaigns: their steps, audit and alerts go with them by
+        design, and the steps' own pages are the engine's (superusers only)."""
+        deleted, counts, _perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
+
     def get_formset_kwargs(self, request, obj, inline, prefix):
         """Start a new campaign's first step at order 1, with the template it was started from
         (the template page's "Save and start a campaign": `?template=<id>`)."""

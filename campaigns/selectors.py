@@ -77,8 +77,9 @@ def _contact_wanted(wanted: str) -> Contact | None:
     wanted = wanted.strip()
     if "\x00" in wanted:  # No column holds a NUL: no contact has one.
         return None
-    # isdigit() alone takes "²", which int() refuses.
-    number = wanted.isascii() and wanted.isdigit()
+    # isdigit() alone takes "²", which int() refuses; past 18 digits no id exists (and int()
+    # refuses past 4,300).
+    number = wanted.isascii() and wanted.isdigit() and len(wanted) <= 18
     lookup = Q(email=email_normalize(wanted)) if "@" in wanted else Q(pk=int(wanted) if number else 0)
     return Contact.objects.filter(lookup).first()
 

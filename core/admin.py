@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
@@ -82,7 +83,7 @@ class ApiKeyAdmin(APIKeyModelAdmin, ModelAdmin):
     def load_test(self, obj):
         return _("yes") if obj.is_load_test else "—"
 
-    @admin.display(description="Scopes")
+    @admin.display(description=_("Scopes"))
     def scopes_shown(self, obj):
         return ", ".join(sorted(obj.scopes)) or "—"
 
@@ -93,7 +94,10 @@ class ApiKeyAdmin(APIKeyModelAdmin, ModelAdmin):
         if broad and request.method == "GET":
             messages.info(
                 request,
-                f"{len(broad)} active key(s) hold every scope ({', '.join(broad[:5])}"
-                f"{', …' if len(broad) > 5 else ''}): untick what their integrations do not use.",
+                gettext(
+                    "%(count)s active key(s) hold every scope (%(names)s): "
+                    "untick what their integrations do not use."
+                )
+                % {"count": len(broad), "names": ", ".join(broad[:5]) + (", …" if len(broad) > 5 else "")},
             )
         return super().changelist_view(request, extra_context)

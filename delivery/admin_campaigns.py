@@ -24,6 +24,7 @@ from campaigns.selectors import CheckItem
 from campaigns.services import Actor
 from core.addresses import mailbox_parse
 from core.exceptions import CampanileError
+from delivery.exceptions import SuppressedRecipient
 from delivery.models import StepExecution
 from delivery.selectors import (
     campaign_progress,
@@ -77,6 +78,10 @@ SENDER_VERIFICATION_SAYS = {
         "SES could not be asked about %(address)s just now; it refuses mail from unverified senders."
     ),
 }
+
+
+#: What a test send refused for a suppressed or unsubscribed address says to whoever may not see which.
+UNSENDABLE = gettext_noop("Nothing was sent: one or more of these addresses can never be mailed.")
 
 
 def test_addresses_parse(raw: str) -> list[str]:
@@ -382,6 +387,10 @@ class TemplateTestSendMixin(_TemplateAdmin):
         try:
             addresses = test_addresses_parse(request.POST.get("test_addresses", ""))
             ids = template_send_test(template=template, contact=contact, addresses=addresses)
+        except SuppressedRecipient as exc:
+            # Which addresses, and why, is for those who may see the contacts and the suppression list.
+            may_see = request.user.has_perms(["campaigns.view_contact", "campaigns.view_suppression"])
+            sent, text = False, _nothing_sent(exc) if may_see else gettext(UNSENDABLE)
         except (ValueError, ValidationError, CampanileError) as exc:
             sent, text = False, _nothing_sent(exc)
         else:

@@ -122,3 +122,30 @@ def test_save_and_start_a_campaign_opens_a_new_campaign_whose_first_step_sends_t
     page = client.get(saved["Location"]).content.decode()
     assert f'<option value="{template.pk}" selected>spring</option>' in page
     assert 'name="steps-0-order" value="1"' in page
+
+
+def test_a_template_test_names_suppressed_addresses_only_to_who_may_see_the_list(ses):
+    from django.contrib.auth.models import Permission, User
+    from django.test import Client
+
+    from tests.utils import staff_login
+
+    Suppression.objects.create(email="gone@campanile.test", reason=Suppression.Reason.COMPLAINT)
+    writer = User.objects.create_user(username="writer", password="pw", is_staff=True)
+    writer.user_permissions.add(*Permission.objects.filter(codename__in=["view_template", "change_template"]))
+    client = staff_login(Client(), writer)
+
+    said = client.post(
+        reverse("admin:campaigns_template_test_send"), _form(test_addresses="gone@campanile.test")
+    ).content.decode()
+
+    assert "can never be mailed" in said
+    assert "gone@campanile.test" not in said
+    assert "complaint" not in said
+    assert sent_messages() == []
+
+
+def test_a_preview_as_a_number_too_long_for_an_id_finds_no_contact(admin_client):
+    page = admin_client.post(reverse(PREVIEW), _form(preview_as="9" * 5000))
+    assert page.status_code == 200
+    assert "No contact" in page.content.decode()

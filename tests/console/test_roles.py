@@ -221,3 +221,20 @@ def test_who_may_delete_but_not_see_contacts_reads_nothing_of_them_on_the_delete
 
     assert page.status_code == 403  # Deleting takes seeing: the page lists the contact's data.
     assert row.email not in page.content.decode()
+
+
+def test_a_marketer_deletes_a_campaign_with_its_steps_and_a_list_with_its_members():
+    from campaigns.models import ContactList
+    from tests.factories import ListMembershipFactory
+
+    campaign = sendable_campaign(contacts=1)
+    members = ListMembershipFactory()
+    client = role_client("Marketers")
+
+    client.post(reverse("admin:campaigns_campaign_delete", args=[campaign.pk]), {"post": "yes"})
+    client.post(
+        reverse("admin:campaigns_contactlist_delete", args=[members.contact_list.pk]), {"post": "yes"}
+    )
+
+    assert not Campaign.objects.filter(pk=campaign.pk).exists()
+    assert not ContactList.objects.filter(pk=members.contact_list.pk).exists()
