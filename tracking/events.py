@@ -188,7 +188,10 @@ def _timestamp_parse(value, *, where: str) -> datetime:
         raise EventFormatError(f"{where} {value!r} is not an ISO 8601 timestamp") from None
     if parsed.tzinfo is None:
         raise EventFormatError(f"{where} {value!r} has no time zone")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # Year 1 east of UTC, year 9999 west of it.
+        raise EventFormatError(f"{where} {value!r} is out of range") from None
 
 
 def _address_normalize(value, *, where: str) -> str:

@@ -6,6 +6,7 @@ bounce class says, and runs the reputation guard.
 
 import json
 import logging
+import re
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from time import monotonic
@@ -13,7 +14,7 @@ from uuid import UUID
 
 import boto3
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -51,6 +52,14 @@ logger = logging.getLogger(__name__)
 SNS_RETRY_DELAY = timedelta(seconds=15)
 #: Tries a message the database refuses gets before it is set aside (applied, with its note).
 SNS_STORE_ATTEMPTS = 5
+#: How a message's note counts the database's refusals of it: "Could not be stored (2): …".
+STORE_REFUSED = "Could not be stored"
+
+
+def _store_refusals(note: str) -> int:
+    """Return how many times the database refused a message, as its note counts them."""
+    match = re.match(rf"{STORE_REFUSED} \((\d+)\)", note)
+    return int(match.group(1)) if match else 0
 
 
 class _LedgerNotYet(Exception):
@@ -154,6 +163,10 @@ def _event_effects(*, event: SesEvent, kind: str, row: StepExecution | None) -> 
             configuration_set_reputation_check(name=event.configuration_set)
 
 
+#: What SES reports at most once of each email and recipient, whoever publishes it.
+_ONCE_PER_EMAIL = (TrackingEvent.Type.SEND, TrackingEvent.Type.DELIVERY)
+
+
 def _event_apply(*, event: SesEvent, message: SnsMessage, now: datetime) -> bool:
     if settings.SES_ACCOUNT_ID and event.sending_account_id not in ("", settings.SES_ACCOUNT_ID):
         logger.warning("Event for SES account %s ignored: not ours.", event.sending_account_id)
@@ -164,6 +177,14 @@ def _event_apply(*, event: SesEvent, message: SnsMessage, now: datetime) -> bool
         # Identity notifications carry no tags: the row is found by MessageId, which the sender
         # commits just after SES answers, and SES's event may come first.
         raise _LedgerNotYet(f"No ledger row has SES MessageId {event.ses_message_id} yet.")
+    if event.type in _ONCE_PER_EMAIL and event.ses_message_id:
+        # An email is sent and delivered once: the same news from a second publisher (an identity's
+        # notifications beside a configuration set's events) is not a second event.
+        told = TrackingEvent.objects.filter(
+            ses_message_id=event.ses_message_id, recipient=event.recipient, type=event.type
+        )
+        if told.exists():
+            return False
     kind = _event_kind(event)
     _event, created = TrackingEvent.objects.get_or_create(
         event_id=f"{message.message_id}:{event.recipient}:{event.type}"[:200],
@@ -205,7 +226,7 @@ def sns_message_apply(*, message_id: int, now: datetime | None = None) -> bool:
         message.attempts += 1
         try:
             events = ses_events_from_record(json.loads(message.message))
-        except (ValueError, RecursionError, EventFormatError) as exc:
+        except (ValueError, OverflowError, RecursionError, EventFormatError) as exc:
             logger.warning("SNS message %s is not an SES event we can read: %s", message.message_id, exc)
             message.applied_at, message.note = now, f"Not an SES event record: {exc}"[:1000]
             message.save(update_fields=["attempts", "applied_at", "note"])
@@ -220,22 +241,26 @@ def sns_message_apply(*, message_id: int, now: datetime | None = None) -> bool:
             # email to the address now. (Applied again later, it changes nothing; another
             # account's events never get here.)
             for event in events:
-                _event_suppress(event=event, kind=_event_kind(event))
+                try:
+                    with transaction.atomic():  # One address the database refuses spares the others.
+                        _event_suppress(event=event, kind=_event_kind(event))
+                except DataError:
+                    logger.warning("SNS message %s: %s not suppressed.", message.message_id, event.recipient)
             message.note = str(exc)
             message.retry_at = now + SNS_RETRY_DELAY
             message.save(update_fields=["attempts", "note", "retry_at"])
             return False
         except DatabaseError as exc:
             # One message the database refuses must not hold up the others behind it (they are
-            # applied oldest first): it waits, and after SNS_STORE_ATTEMPTS is set aside, noted.
+            # applied oldest first): it waits; refused SNS_STORE_ATTEMPTS times for what it holds
+            # (not for a passing failure, such as a deadlock), it is set aside, noted.
             logger.warning("SNS message %s could not be stored: %s", message.message_id, exc)
-            if message.attempts >= SNS_STORE_ATTEMPTS:
-                logger.error(
-                    "SNS message %s set aside after %s attempts.", message.message_id, message.attempts
-                )
+            refusals = _store_refusals(message.note) + isinstance(exc, (DataError, IntegrityError))
+            if refusals >= SNS_STORE_ATTEMPTS:
+                logger.error("SNS message %s set aside after %s refusals.", message.message_id, refusals)
                 message.applied_at = now
-            message.note = f"Could not be stored: {exc}"[:1000]
-            message.retry_at = now + SNS_RETRY_DELAY * message.attempts
+            message.note = f"{STORE_REFUSED} ({refusals}): {exc}"[:1000]
+            message.retry_at = now + SNS_RETRY_DELAY * max(refusals, 1)
             message.save(update_fields=["attempts", "applied_at", "note", "retry_at"])
             return True
         message.applied_at, message.note = now, ""

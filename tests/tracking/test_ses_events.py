@@ -428,3 +428,50 @@ def test_a_message_the_database_refuses_waits_then_is_set_aside_and_the_next_one
         inbox.sns_message_apply(message_id=held.pk, now=timezone.now() + timedelta(hours=1))
     held.refresh_from_db()
     assert held.applied_at is not None  # Set aside, with its note, after its attempts.
+
+
+def test_a_timestamp_out_of_range_is_unreadable_and_holds_up_nothing():
+    stuck, fine = sent_row(), sent_row()
+    record = for_row(fixture("event-complaint.json"), stuck)
+    record["complaint"]["timestamp"] = "0001-01-01T00:00:00+05:00"
+
+    message, applied = deliver(record)
+    _next, next_applied = deliver(for_row(fixture("event-complaint.json"), fine))
+
+    assert (applied, next_applied) == (True, True)
+    assert "out of range" in message.note
+    assert Suppression.objects.filter(email=fine.email).exists()
+
+
+def test_a_passing_database_failure_never_sets_a_message_aside(monkeypatch):
+    from django.db import OperationalError
+
+    from tracking.models import TrackingEvent as Event
+
+    row = sent_row()
+    real = Event.objects.get_or_create
+
+    def deadlocked(**kwargs):
+        raise OperationalError("deadlock detected")
+
+    monkeypatch.setattr(Event.objects, "get_or_create", deadlocked)
+    message, _ = deliver(bounce(row))
+    for _ in range(inbox.SNS_STORE_ATTEMPTS + 2):
+        inbox.sns_message_apply(message_id=message.pk, now=timezone.now() + timedelta(hours=1))
+    message.refresh_from_db()
+    assert message.applied_at is None  # Still waiting: a deadlock says nothing of the message.
+
+    monkeypatch.setattr(Event.objects, "get_or_create", real)
+    assert inbox.sns_message_apply(message_id=message.pk, now=timezone.now() + timedelta(hours=2))
+    assert Event.objects.filter(step_execution=row, type="bounce").exists()
+
+
+def test_a_delivery_told_by_two_publishers_is_one_delivery():
+    row = sent_row()
+    tagged = for_row(fixture("event-delivery.json"), row)
+    untagged = for_row(fixture("event-delivery.json"), row, tagged=False)
+
+    deliver(tagged)
+    deliver(untagged)  # The identity's notification of the same email.
+
+    assert TrackingEvent.objects.filter(step_execution=row, type="delivery").count() == 1
