@@ -147,6 +147,11 @@ def _bulk_action(action: str):
     return admin.action(description=CAMPAIGN_ADMIN_ACTIONS[action][3], permissions=["change"])(run)
 
 
+def _sees_contacts(request) -> bool:
+    """Tell whether this person may see contacts: what a deletion's confirmation names."""
+    return request.user.has_perm("campaigns.view_contact")
+
+
 def campaign_tab(
     campaign: Campaign, key: str, label: str | Promise, page: str, **more: str | Promise
 ) -> dict[str, str | Promise]:
@@ -273,10 +278,16 @@ class CampaignAdminBase(ModelAdmin):
         return form
 
     def get_deleted_objects(self, objs, request):
-        """Ask only for the right to delete campaigns: their steps, audit and alerts go with them by
-        design, and the steps' own pages are the engine's (superusers only)."""
-        deleted, counts, _perms_needed, protected = super().get_deleted_objects(objs, request)
-        return deleted, counts, set(), protected
+        """Ask only for the right to delete campaigns (and to see contacts, whom the list of what
+        goes names): their steps, audit and emails go with them by design, and the steps' own pages
+        are the engine's (superusers only)."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, perms_needed if not _sees_contacts(request) else set(), protected
+
+    def has_delete_permission(self, request, obj=None):
+        """Delete only a draft or a cancelled campaign, as the API: cancel one under way first."""
+        deletable = obj is None or obj.status in (Campaign.Status.DRAFT, Campaign.Status.CANCELLED)
+        return deletable and super().has_delete_permission(request, obj)
 
     def get_formset_kwargs(self, request, obj, inline, prefix):
         """Start a new campaign's first step at order 1, with the template it was started from

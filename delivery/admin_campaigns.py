@@ -84,6 +84,11 @@ SENDER_VERIFICATION_SAYS = {
 UNSENDABLE = gettext_noop("Nothing was sent: one or more of these addresses can never be mailed.")
 
 
+def _sees_suppressions(request) -> bool:
+    """Tell whether this person may read which addresses are suppressed or unsubscribed, and why."""
+    return request.user.has_perms(["campaigns.view_contact", "campaigns.view_suppression"])
+
+
 def test_addresses_parse(raw: str) -> list[str]:
     """Return the addresses of a test's list, separated by commas or semicolons, or raise
     ValidationError naming the first one that is not an address."""
@@ -171,6 +176,9 @@ class CampaignDeliveryMixin(_CampaignAdmin):
                 if step is None or contact is None:
                     raise ValueError(gettext("Choose a step, and a contact to render the email for."))
                 ids = campaign_send_test(step=step, contact=contact, addresses=addresses)
+            except SuppressedRecipient as exc:
+                shown = _nothing_sent(exc) if _sees_suppressions(request) else gettext(UNSENDABLE)
+                self.message_user(request, shown, messages.ERROR)
             except (ValueError, ValidationError, CampanileError) as exc:
                 self.message_user(request, _nothing_sent(exc), messages.ERROR)
             else:
@@ -388,9 +396,7 @@ class TemplateTestSendMixin(_TemplateAdmin):
             addresses = test_addresses_parse(request.POST.get("test_addresses", ""))
             ids = template_send_test(template=template, contact=contact, addresses=addresses)
         except SuppressedRecipient as exc:
-            # Which addresses, and why, is for those who may see the contacts and the suppression list.
-            may_see = request.user.has_perms(["campaigns.view_contact", "campaigns.view_suppression"])
-            sent, text = False, _nothing_sent(exc) if may_see else gettext(UNSENDABLE)
+            sent, text = False, _nothing_sent(exc) if _sees_suppressions(request) else gettext(UNSENDABLE)
         except (ValueError, ValidationError, CampanileError) as exc:
             sent, text = False, _nothing_sent(exc)
         else:

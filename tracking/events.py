@@ -8,9 +8,11 @@ publishing, key `eventType`) and https://docs.aws.amazon.com/ses/latest/dg/notif
 
 import copy
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
+
+from django.utils import timezone
 
 from core.addresses import email_normalize
 from core.exceptions import CampanileError
@@ -111,6 +113,10 @@ def _storable(value: Any) -> Any:
     return value
 
 
+#: No SES event is older than SES, nor later than now by more than clocks drift.
+SES_BEGAN = datetime(2011, 1, 1, tzinfo=UTC)
+CLOCK_AHEAD = timedelta(days=1)
+
 #: SES's MessageIds are about 60 characters; the column holds 100.
 MESSAGE_ID_MAX = 100
 
@@ -189,9 +195,14 @@ def _timestamp_parse(value, *, where: str) -> datetime:
     if parsed.tzinfo is None:
         raise EventFormatError(f"{where} {value!r} has no time zone")
     try:
-        return parsed.astimezone(UTC)
+        moment = parsed.astimezone(UTC)
     except OverflowError:  # Year 1 east of UTC, year 9999 west of it.
         raise EventFormatError(f"{where} {value!r} is out of range") from None
+    # SES began in 2011, and reports what has happened: a time outside that is no SES event's, and
+    # would become an email's send time.
+    if not SES_BEGAN <= moment <= timezone.now() + CLOCK_AHEAD:
+        raise EventFormatError(f"{where} {value!r} is not a time SES could report")
+    return moment
 
 
 def _address_normalize(value, *, where: str) -> str:

@@ -177,11 +177,17 @@ def _event_apply(*, event: SesEvent, message: SnsMessage, now: datetime) -> bool
         # Identity notifications carry no tags: the row is found by MessageId, which the sender
         # commits just after SES answers, and SES's event may come first.
         raise _LedgerNotYet(f"No ledger row has SES MessageId {event.ses_message_id} yet.")
-    if event.type in _ONCE_PER_EMAIL and event.ses_message_id:
+    if event.type in _ONCE_PER_EMAIL and event.ses_message_id and row is not None:
         # An email is sent and delivered once: the same news from a second publisher (an identity's
-        # notifications beside a configuration set's events) is not a second event.
+        # notifications beside a configuration set's events) is not a second event. Its row is
+        # locked first, so two workers applying both copies at once see each other's; a copy kept
+        # unlinked (its row found late) does not stand in for this linked one.
+        StepExecution.objects.select_for_update().filter(pk=row.pk).values_list("pk").first()
         told = TrackingEvent.objects.filter(
-            ses_message_id=event.ses_message_id, recipient=event.recipient, type=event.type
+            ses_message_id=event.ses_message_id,
+            recipient=event.recipient,
+            type=event.type,
+            step_execution=row,
         )
         if told.exists():
             return False

@@ -238,3 +238,38 @@ def test_a_marketer_deletes_a_campaign_with_its_steps_and_a_list_with_its_member
 
     assert not Campaign.objects.filter(pk=campaign.pk).exists()
     assert not ContactList.objects.filter(pk=members.contact_list.pk).exists()
+
+
+def test_a_campaign_under_way_is_not_deleted_from_the_admin_as_from_the_api():
+    from tests.factories import started_campaign
+
+    campaign = started_campaign(contacts=2)
+    client = role_client("Marketers")
+
+    client.post(reverse("admin:campaigns_campaign_delete", args=[campaign.pk]), {"post": "yes"})
+
+    assert Campaign.objects.filter(pk=campaign.pk).exists()  # Cancel it first, as the API says.
+
+
+def test_delete_pages_name_no_contact_to_staff_who_may_not_see_contacts():
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import ListMembershipFactory
+
+    campaign = sendable_campaign(contacts=1)
+    member = ListMembershipFactory()
+    staff = User.objects.create_user(username="tidier", password="pw", is_staff=True)
+    staff.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=["view_campaign", "delete_campaign", "view_contactlist", "delete_contactlist"]
+        )
+    )
+    client = staff_login(Client(), staff)
+
+    for url in (
+        reverse("admin:campaigns_campaign_delete", args=[campaign.pk]),
+        reverse("admin:campaigns_contactlist_delete", args=[member.contact_list.pk]),
+    ):
+        page = client.get(url).content.decode()
+        assert member.contact.email not in page, url
+        assert campaign.lists.get().contacts.get().email not in page, url

@@ -235,3 +235,26 @@ def test_a_test_send_renders_a_contacts_data_so_it_needs_the_permission_to_view_
 
     assert client.post(url, {"addresses": "me@campanile.test", "step": "1"}).status_code == 403
     assert sent_messages() == []
+
+
+def test_a_campaign_test_names_suppressed_addresses_only_to_who_may_see_the_list(ses):
+    from django.contrib.auth.models import Permission, User
+    from django.test import Client
+
+    from campaigns.models import Suppression
+    from tests.factories import sendable_campaign
+    from tests.utils import staff_login
+
+    campaign = sendable_campaign(contacts=1)
+    Suppression.objects.create(email="gone@campanile.test", reason=Suppression.Reason.COMPLAINT)
+    tester = User.objects.create_user(username="tester", password="pw", is_staff=True)
+    tester.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_campaign", "change_campaign", "view_contact"])
+    )
+    client = staff_login(Client(), tester)
+    url = reverse("admin:campaigns_campaign_test_send", args=[campaign.pk])
+
+    said = client.post(url, {"addresses": "gone@campanile.test", "step": "1"}, follow=True).content.decode()
+
+    assert "can never be mailed" in said
+    assert "gone@campanile.test (complaint)" not in said

@@ -475,3 +475,31 @@ def test_a_delivery_told_by_two_publishers_is_one_delivery():
     deliver(untagged)  # The identity's notification of the same email.
 
     assert TrackingEvent.objects.filter(step_execution=row, type="delivery").count() == 1
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:59:00Z", "2001-01-01T00:00:00Z"])
+def test_a_time_no_ses_event_could_have_is_unreadable(when):
+    row = sent_row()
+    record = for_row(fixture("event-delivery.json"), row)
+    record["delivery"]["timestamp"] = when
+    message, applied = deliver(record)
+    assert applied is True
+    assert "not a time SES could report" in message.note
+    assert not TrackingEvent.objects.filter(step_execution=row).exists()
+
+
+def test_a_linked_delivery_is_kept_though_an_unlinked_copy_came_first():
+    row = StepExecutionFactory(status=Status.UNKNOWN, ses_message_id="")  # Its SES call got no answer.
+    untagged = for_row(fixture("event-delivery.json"), row, tagged=False)
+    untagged["mail"]["messageId"] = "ses-late-1"
+    deliver(untagged, received_at=timezone.now() - timedelta(hours=2))  # Waited past its row: kept unlinked.
+    for name in ("event-send.json", "event-delivery.json"):
+        record = for_row(fixture(name), row)
+        record["mail"]["messageId"] = "ses-late-1"
+        if "delivery" in record:
+            record["delivery"]["timestamp"] = timezone.now().isoformat()
+        deliver(record)
+
+    row.refresh_from_db()
+    assert TrackingEvent.objects.filter(step_execution=row, type="delivery").count() == 1
+    assert row.outcome == "delivered"
