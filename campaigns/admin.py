@@ -8,7 +8,7 @@ from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 
-from campaigns.admin_campaigns import CampaignAdminBase  # noqa: F401 - registers the audit's page; console composes it.
+from campaigns.admin_campaigns import CampaignAdminBase, sees_contacts  # noqa: F401 - registers the audit's page; console composes it.
 from campaigns.admin_filters import LoadTestFilter, MarketerRelatedFilter, MembershipLoadTestFilter
 from campaigns.consent import (
     ConsentActor,
@@ -143,7 +143,7 @@ class ContactAdminBase(ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         """Delete only what one may see: the confirmation lists a contact's lists, consent and mail."""
-        return super().has_delete_permission(request, obj) and request.user.has_perm("campaigns.view_contact")
+        return super().has_delete_permission(request, obj) and sees_contacts(request)
 
     def delete_model(self, request, obj):
         contacts_delete(contacts=Contact.objects.filter(pk=obj.pk), source=Suppression.Source.ADMIN)
@@ -160,8 +160,7 @@ class ContactListAdmin(ModelAdmin):
         """Ask only for the right to delete lists (and to see contacts, whom their memberships
         name): the memberships go with them by design."""
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
-        sees = request.user.has_perm("campaigns.view_contact")
-        return deleted, counts, set() if sees else perms_needed, protected
+        return deleted, counts, set() if sees_contacts(request) else perms_needed, protected
 
     list_filter = [LoadTestFilter]
     search_fields = ["name", "description"]

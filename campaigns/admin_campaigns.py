@@ -147,9 +147,13 @@ def _bulk_action(action: str):
     return admin.action(description=CAMPAIGN_ADMIN_ACTIONS[action][3], permissions=["change"])(run)
 
 
-def _sees_contacts(request) -> bool:
-    """Tell whether this person may see contacts: what a deletion's confirmation names."""
-    return request.user.has_perm("campaigns.view_contact")
+#: The permission every page that shows a contact's data asks for, whatever else it shows.
+SEES_CONTACTS = "campaigns.view_contact"
+
+
+def sees_contacts(request) -> bool:
+    """Tell whether this person may see contacts' data (addresses, names, attributes)."""
+    return request.user.has_perm(SEES_CONTACTS)
 
 
 def campaign_tab(
@@ -282,7 +286,7 @@ class CampaignAdminBase(ModelAdmin):
         goes names): their steps, audit and emails go with them by design, and the steps' own pages
         are the engine's (superusers only)."""
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
-        return deleted, counts, perms_needed if not _sees_contacts(request) else set(), protected
+        return deleted, counts, set() if sees_contacts(request) else perms_needed, protected
 
     def has_delete_permission(self, request, obj=None):
         """Delete only a draft or a cancelled campaign, as the API: cancel one under way first."""
@@ -376,7 +380,7 @@ class CampaignAdminBase(ModelAdmin):
         It shows a contact's data: only to those who may see contacts.
         """
         campaign = self._campaign_or_404(request, object_id)
-        if not request.user.has_perm("campaigns.view_contact"):
+        if not sees_contacts(request):
             raise PermissionDenied
         steps = list(campaign.steps.select_related("template").order_by("order"))
         step = next(

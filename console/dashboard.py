@@ -11,6 +11,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from campaigns.admin_campaigns import SEES_CONTACTS
 from campaigns.models import Campaign
 from campaigns.selectors import audience_growth
 from delivery import selectors as delivery_selectors
@@ -38,7 +39,7 @@ def home_campaigns(*, limit: int = RECENT_CAMPAIGNS) -> list[dict]:
 
 #: The permission each part of the home page needs, as the pages it sums up would ask.
 SEES_CAMPAIGNS = "campaigns.view_campaign"
-SEES_AUDIENCE = "campaigns.view_contact"
+SEES_AUDIENCE = SEES_CONTACTS
 SEES_ALERTS = "tracking.view_alert"
 SEES_SEND_LOG = "delivery.view_stepexecution"
 SEES_HOLDS = "delivery.view_sendinghold"

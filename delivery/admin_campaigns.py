@@ -17,7 +17,7 @@ from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from campaigns import selectors as campaign_selectors
-from campaigns.admin_campaigns import campaign_tab
+from campaigns.admin_campaigns import campaign_tab, sees_contacts
 from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign
 from campaigns.selectors import CheckItem
@@ -86,7 +86,7 @@ UNSENDABLE = gettext_noop("Nothing was sent: one or more of these addresses can 
 
 def _sees_suppressions(request) -> bool:
     """Tell whether this person may read which addresses are suppressed or unsubscribed, and why."""
-    return request.user.has_perms(["campaigns.view_contact", "campaigns.view_suppression"])
+    return sees_contacts(request) and request.user.has_perm("campaigns.view_suppression")
 
 
 def test_addresses_parse(raw: str) -> list[str]:
@@ -163,7 +163,7 @@ class CampaignDeliveryMixin(_CampaignAdmin):
         The email shows a contact's data: only to those who may see contacts, as the preview.
         """
         campaign = self._campaign_or_404(request, object_id, change=True)
-        if not request.user.has_perm("campaigns.view_contact"):
+        if not sees_contacts(request):
             raise PermissionDenied
         steps = list(campaign.steps.select_related("template", "campaign").order_by("order"))
         form = {"addresses": request.user.email, "contact": "", "step": steps[0].order if steps else 1}

@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.admin_campaigns import campaign_tab
+from campaigns.admin_campaigns import SEES_CONTACTS, campaign_tab, sees_contacts
 from core.charts import Chart
 from core.templatetags.campanile import percent
 from delivery.compose import configuration_set_of
@@ -43,10 +43,6 @@ def _cell(value):
     if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
         return "'" + value
     return value
-
-
-#: What it takes to see a campaign's links: they may hold contacts' data.
-LINKS_NEED = "campaigns.view_contact"
 
 
 def _require(request, *permissions: str) -> None:
@@ -166,7 +162,7 @@ class CampaignReportMixin(_CampaignAdmin):
         charts = report_charts(report)
         # A link may carry a contact's data (a template can write it into the address): the links
         # are shown to those who may see contacts.
-        if not request.user.has_perm(LINKS_NEED):
+        if not sees_contacts(request):
             report["links"] = None
         return self._page(
             request,
@@ -187,7 +183,7 @@ class CampaignReportMixin(_CampaignAdmin):
     def recipients_csv_view(self, request, object_id):
         """Download each recipient's result: contacts' data, for those who may see contacts."""
         campaign = self._campaign_or_404(request, object_id)
-        _require(request, "campaigns.view_contact")
+        _require(request, SEES_CONTACTS)
         return _csv_response(
             campaign_recipient_rows(campaign=campaign), f"campaign-{campaign.pk}-recipients.csv"
         )
@@ -195,7 +191,7 @@ class CampaignReportMixin(_CampaignAdmin):
     def events_csv_view(self, request, object_id):
         """Download every event: recipients' addresses, for those who may see contacts and events."""
         campaign = self._campaign_or_404(request, object_id)
-        _require(request, "campaigns.view_contact", "tracking.view_trackingevent")
+        _require(request, SEES_CONTACTS, "tracking.view_trackingevent")
         return _csv_response(campaign_event_rows(campaign=campaign), f"campaign-{campaign.pk}-events.csv")
 
     def report_domains_view(self, request, object_id):
@@ -214,7 +210,7 @@ class CampaignReportMixin(_CampaignAdmin):
         chart: Chart | None
         if key == "domains":
             chart = domains_chart(campaign_domains(campaign=campaign))
-        elif key == "links" and not request.user.has_perm(LINKS_NEED):
+        elif key == "links" and not sees_contacts(request):
             raise PermissionDenied
         else:
             chart = report_charts(campaign_report(campaign=campaign)).get(key)
