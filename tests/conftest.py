@@ -43,11 +43,13 @@ def pytest_sessionstart(session):
         pytest.exit("CAMPANILE_REQUIRE_SERVICES is set but " + "; ".join(problems), returncode=3)
 
 
-#: Tests that start real processes (workers, stand-ins, `make run`, a browser) or time the shared
-#: limiter. `make test` runs them after the others, one at a time, with the machine to themselves:
-#: beside parallel tests their processes would compete for the cores, and the limiter's timing
-#: would measure the competition.
+#: Tests that start real processes (workers, stand-ins, `make run`, a browser), time the shared
+#: limiter or drop every Redis connection. `make test` runs them after the others, one at a time,
+#: with the machine to themselves: beside parallel tests their processes would compete for the
+#: cores, the limiter's timing would measure the competition, and CLIENT KILL would cut another
+#: test's connection in the middle of its handshake.
 SERIAL_MODULES = (
+    "tests/core/test_redis_client.py",
     "tests/browser/",
     "tests/loadtest/",
     "tests/delivery/test_chaos.py",
