@@ -8,7 +8,8 @@ from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 
-from campaigns.admin_campaigns import CampaignAdminBase, sees_contacts  # noqa: F401 - registers the audit's page; console composes it.
+from campaigns.admin_access import ContactDataAdminMixin, sees_contacts
+from campaigns.admin_campaigns import CampaignAdminBase  # noqa: F401 - registers the audit's page; console composes it.
 from campaigns.admin_filters import LoadTestFilter, MarketerRelatedFilter, MembershipLoadTestFilter
 from campaigns.consent import (
     ConsentActor,
@@ -185,7 +186,7 @@ class ListMembershipAdmin(EngineTableAdminMixin, ModelAdmin):
 
 
 @admin.register(Suppression)
-class SuppressionAdmin(ModelAdmin):
+class SuppressionAdmin(ContactDataAdminMixin, ModelAdmin):
     list_display = ["email", "reason", "source", "created_at"]
     list_filter = ["reason", "source"]
     search_fields = ["email"]

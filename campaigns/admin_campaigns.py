@@ -23,8 +23,10 @@ from unfold.admin import ModelAdmin, TabularInline
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
 from campaigns import selectors, services
+from campaigns.admin_access import sees_contacts
 from campaigns.admin_filters import LoadTestFilter
 from campaigns.admin_steps import CampaignStepInline, campaign_is_draft
+from campaigns.exceptions import InvalidTransition
 from campaigns.models import (
     Campaign,
     CampaignAudit,
@@ -145,15 +147,6 @@ def _bulk_action(action: str):
 
     run.__name__ = f"campaign_{action}"
     return admin.action(description=CAMPAIGN_ADMIN_ACTIONS[action][3], permissions=["change"])(run)
-
-
-#: The permission every page that shows a contact's data asks for, whatever else it shows.
-SEES_CONTACTS = "campaigns.view_contact"
-
-
-def sees_contacts(request) -> bool:
-    """Tell whether this person may see contacts' data (addresses, names, attributes)."""
-    return request.user.has_perm(SEES_CONTACTS)
 
 
 def campaign_tab(
@@ -286,12 +279,30 @@ class CampaignAdminBase(ModelAdmin):
         goes names): their steps, audit and emails go with them by design, and the steps' own pages
         are the engine's (superusers only)."""
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # "Delete selected" asks has_delete_permission with no campaign: a campaign under way or
+        # done is refused here, on the confirmation page and again on its POST.
+        protected = list(protected) + [
+            gettext("%(campaign)s (%(status)s): cancel it before deleting it")
+            % {"campaign": campaign.name, "status": campaign.get_status_display()}
+            for campaign in objs
+            if campaign.status not in services.CAMPAIGN_DELETABLE
+        ]
         return deleted, counts, set() if sees_contacts(request) else perms_needed, protected
 
     def has_delete_permission(self, request, obj=None):
         """Delete only a draft or a cancelled campaign, as the API: cancel one under way first."""
-        deletable = obj is None or obj.status in (Campaign.Status.DRAFT, Campaign.Status.CANCELLED)
+        deletable = obj is None or obj.status in services.CAMPAIGN_DELETABLE
         return deletable and super().has_delete_permission(request, obj)
+
+    def delete_model(self, request, obj):
+        self.delete_queryset(request, Campaign.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        """Delete through the service, which locks each campaign and checks its status again."""
+        try:
+            services.campaigns_delete(pks=list(queryset.values_list("pk", flat=True)))
+        except InvalidTransition as exc:  # Scheduled since the confirmation page was shown.
+            raise PermissionDenied(str(exc)) from exc
 
     def get_formset_kwargs(self, request, obj, inline, prefix):
         """Start a new campaign's first step at order 1, with the template it was started from

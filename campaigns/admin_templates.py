@@ -13,7 +13,8 @@ from django.urls import path, reverse
 from django.utils.translation import gettext
 from unfold.admin import ModelAdmin
 
-from campaigns.admin_campaigns import sees_contacts, with_preview_csp
+from campaigns.admin_access import sees_contacts
+from campaigns.admin_campaigns import with_preview_csp
 from campaigns.models import Contact, Template
 from campaigns.rendering import template_compile, template_render, template_validate
 from campaigns.selectors import template_has_unsubscribe_link, template_preview_contact, template_variables

@@ -8,6 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.fields import HttpsURLField
@@ -134,19 +135,19 @@ class Suppression(models.Model):
     """
 
     class Reason(models.TextChoices):
-        HARD_BOUNCE = "hard_bounce", "Hard bounce"
-        SOFT_BOUNCE = "soft_bounce", "Repeated soft bounces"
-        COMPLAINT = "complaint", "Complaint"
-        UNSUBSCRIBE = "unsubscribe", "Unsubscribed"
-        ACCOUNT_SUPPRESSION = "account_suppression", "On the SES account suppression list"
-        MANUAL = "manual", "Added by hand"
+        HARD_BOUNCE = "hard_bounce", _("Hard bounce")
+        SOFT_BOUNCE = "soft_bounce", _("Repeated soft bounces")
+        COMPLAINT = "complaint", _("Complaint")
+        UNSUBSCRIBE = "unsubscribe", _("Unsubscribed")
+        ACCOUNT_SUPPRESSION = "account_suppression", _("On the SES account suppression list")
+        MANUAL = "manual", _("Added by hand")
 
     class Source(models.TextChoices):
-        SES = "ses", "SES event"
-        ADMIN = "admin", "Admin"
-        API = "api", "API"
-        TRACKING = "tracking", "Unsubscribe link"
-        IMPORT = "import", "Import"
+        SES = "ses", _("SES event")
+        ADMIN = "admin", _("Admin")
+        API = "api", _("API")
+        TRACKING = "tracking", _("Unsubscribe link")
+        IMPORT = "import", _("Import")
 
     email = models.EmailField(_("email"), max_length=254, unique=True)
     reason = models.CharField(_("reason"), max_length=32, choices=Reason.choices)
@@ -434,7 +435,8 @@ class CampaignAudit(models.Model):
         verbose_name_plural = _("campaign history")
 
     def __str__(self) -> str:
-        return f"{self.campaign}: {self.action} by {self.actor}"
+        words = {"campaign": self.campaign, "action": self.action, "actor": self.actor}
+        return gettext("%(campaign)s: %(action)s by %(actor)s") % words
 
 
 class ConsentChange(models.Model):
@@ -445,19 +447,19 @@ class ConsentChange(models.Model):
     """
 
     class By(models.TextChoices):
-        API_KEY = "api_key", "API key"
-        STAFF = "staff", "Staff user"
-        CONTACT = "contact", "The contact"
-        SYSTEM = "system", "System"
+        API_KEY = "api_key", _("API key")
+        STAFF = "staff", _("Staff user")
+        CONTACT = "contact", _("The contact")
+        SYSTEM = "system", _("System")
 
     class Via(models.TextChoices):
-        API = "api", "API (contact PATCH or PUT)"
-        API_BULK = "api_bulk", "API bulk upsert"
-        API_IMPORT = "api_import", "API CSV import"
-        ADMIN = "admin", "Admin"
-        UNSUBSCRIBE_PAGE = "unsubscribe_page", "Unsubscribe page"
-        ONE_CLICK = "one_click", "One-click unsubscribe"
-        SYSTEM = "system", "System"
+        API = "api", _("API (contact PATCH or PUT)")
+        API_BULK = "api_bulk", _("API bulk upsert")
+        API_IMPORT = "api_import", _("API CSV import")
+        ADMIN = "admin", _("Admin")
+        UNSUBSCRIBE_PAGE = "unsubscribe_page", _("Unsubscribe page")
+        ONE_CLICK = "one_click", _("One-click unsubscribe")
+        SYSTEM = "system", _("System")
 
     # The (contact, at) index serves "a contact's history"; a separate one on contact would be a copy.
     contact = models.ForeignKey(
@@ -492,4 +494,6 @@ class ConsentChange(models.Model):
         verbose_name_plural = _("consent changes")
 
     def __str__(self) -> str:
-        return f"{self.contact}: {self.from_status} → {self.to_status} by {self.actor}"
+        words = {"contact": self.contact, "actor": self.actor}
+        words |= {"from": self.get_from_status_display(), "to": self.get_to_status_display()}
+        return gettext("%(contact)s: %(from)s → %(to)s by %(actor)s") % words

@@ -348,3 +348,21 @@ def campaign_audit_record(*, campaign: Campaign, action: str, note: str, actor: 
 def campaign_cancel(*, campaign: Campaign, actor: Actor = SYSTEM) -> Campaign:
     """Cancel a campaign for good."""
     return _campaign_transition(campaign=campaign, action="cancel", actor=actor)
+
+
+#: A campaign may be deleted before it was ever scheduled or once cancelled: cancel one under way
+#: first, so that its emails, events and report never vanish while it sends or after it sent.
+CAMPAIGN_DELETABLE = frozenset({Status.DRAFT, Status.CANCELLED})
+
+
+def campaigns_delete(*, pks: list[int]) -> int:
+    """Delete these campaigns, each locked and its status checked again; if one is under way or
+    done, delete none and raise InvalidTransition naming it. Return how many were deleted."""
+    with transaction.atomic():
+        locked = list(Campaign.objects.select_for_update().filter(pk__in=pks).order_by("pk"))
+        kept = [campaign for campaign in locked if campaign.status not in CAMPAIGN_DELETABLE]
+        if kept:
+            named = ", ".join(f"“{campaign.name}” ({campaign.get_status_display()})" for campaign in kept)
+            raise InvalidTransition(f"Not deleted: cancel a campaign before deleting it: {named}.")
+        Campaign.objects.filter(pk__in=[campaign.pk for campaign in locked]).delete()
+    return len(locked)

@@ -10,6 +10,7 @@ import environ
 from botocore.config import Config as BotocoreConfig
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -165,7 +166,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en"
 #: The languages of the admin and the public pages (locale/ holds Campanile's own German).
 LANGUAGES = [("en", "English"), ("de", "Deutsch")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# The project's catalog first; then German for django-unfold's own strings (manage.py unfoldmessages).
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "locale" / "vendor"]
 TIME_ZONE = env_or_default("DJANGO_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
@@ -281,7 +283,7 @@ SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
 UNFOLD = {
     "SITE_TITLE": "Campanile",
     "SITE_HEADER": "Campanile",
-    "SITE_SUBHEADER": "Email campaigns",
+    "SITE_SUBHEADER": gettext_lazy("Email campaigns"),
     "SITE_SYMBOL": "campaign",
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,

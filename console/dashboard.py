@@ -11,7 +11,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from campaigns.admin_campaigns import SEES_CONTACTS
+from campaigns.admin_access import SEES_CONTACTS
 from campaigns.models import Campaign
 from campaigns.selectors import audience_growth
 from delivery import selectors as delivery_selectors
@@ -82,7 +82,8 @@ def home_attention(*, request: HttpRequest, hold: SendingHold | None) -> list[di
                 "level": "warning",
             }
         )
-    if not user.has_perm(SEES_SEND_LOG):
+    # The send log's rows are recipients' data: it asks for contacts' too (ContactDataAdminMixin).
+    if not (user.has_perm(SEES_SEND_LOG) and user.has_perm(SEES_CONTACTS)):
         return items
     stuck = delivery_selectors.ledger_status_totals(
         statuses=(StepExecution.Status.FAILED, StepExecution.Status.UNKNOWN)

@@ -14,6 +14,8 @@ from django.urls import reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from campaigns.admin_access import SEES_CONTACTS
+
 
 @dataclass(frozen=True)
 class Page:
@@ -23,6 +25,8 @@ class Page:
     icon: str
     url_name: str
     permission: str  # "" for a page every staff member may open.
+    #: A page whose rows are recipients' data asks for contacts' too (campaigns.admin_access).
+    shows_contacts: bool = False
     superuser_only: bool = False
 
 
@@ -39,12 +43,14 @@ GROUPS: list[tuple[str | Promise, list[Page]]] = [
                 "outbox",
                 "admin:delivery_stepexecution_changelist",
                 "delivery.view_stepexecution",
+                shows_contacts=True,
             ),
             Page(
                 _("Transactional emails"),
                 "forward_to_inbox",
                 "admin:delivery_transactionalmessage_changelist",
                 "delivery.view_transactionalmessage",
+                shows_contacts=True,
             ),
         ],
     ),
@@ -60,6 +66,7 @@ GROUPS: list[tuple[str | Promise, list[Page]]] = [
                 "block",
                 "admin:campaigns_suppression_changelist",
                 "campaigns.view_suppression",
+                shows_contacts=True,
             ),
         ],
     ),
@@ -82,6 +89,7 @@ GROUPS: list[tuple[str | Promise, list[Page]]] = [
                 "ads_click",
                 "admin:tracking_trackingevent_changelist",
                 "tracking.view_trackingevent",
+                shows_contacts=True,
             ),
             Page(
                 _("Sending holds"),
@@ -94,12 +102,14 @@ GROUPS: list[tuple[str | Promise, list[Page]]] = [
                 "mark_email_unread",
                 "admin:tracking_snsmessage_changelist",
                 "tracking.view_snsmessage",
+                shows_contacts=True,
             ),
             Page(
                 _("Soft bounces"),
                 "unsubscribe",
                 "admin:tracking_softbouncestreak_changelist",
                 "tracking.view_softbouncestreak",
+                shows_contacts=True,
             ),
             Page(
                 _("Event checks"),
@@ -154,6 +164,8 @@ def page_allowed(request: HttpRequest, page: Page) -> bool:
     user = request.user
     if page.superuser_only:
         return user.is_superuser
+    if page.shows_contacts and not user.has_perm(SEES_CONTACTS):
+        return False
     return not page.permission or user.has_perm(page.permission)
 
 

@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.utils.text import format_lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework_api_key.admin import APIKeyModelAdmin
@@ -41,17 +42,25 @@ class ApiKeyForm(forms.ModelForm):
     """The key's form: its scopes as ticks, each with what it allows; a new key starts with send, read."""
 
     scopes = forms.MultipleChoiceField(
-        choices=[(scope.value, f"{scope.value} — {scope.label}") for scope in ApiKey.Scope],
+        choices=[(scope.value, format_lazy("{} — {}", scope.value, scope.label)) for scope in ApiKey.Scope],
         widget=forms.CheckboxSelectMultiple,
         initial=api_key_default_scopes,
         required=False,
-        help_text="Tick only what the integration uses: a key without a scope gets 403 for what it "
-        "covers. A key without any can do nothing.",
+        help_text=_(
+            "Tick only what the integration uses: a key without a scope gets 403 for what it "
+            "covers. A key without any can do nothing."
+        ),
     )
 
     class Meta:
         model = ApiKey
         fields = ["name", "scopes", "expiry_date", "rate_limit", "is_load_test", "revoked"]
+        # The library's own help texts, in the project's catalog: it ships no German.
+        help_texts = {
+            "name": _("A name for the key, to know it by; need not be unique. At most 50 characters."),
+            "expiry_date": _("After this time the key no longer works."),
+            "revoked": _("A revoked key no longer works. This cannot be undone."),
+        }
 
 
 @admin.register(ApiKey)

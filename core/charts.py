@@ -58,10 +58,11 @@ class Chart:
         """Return Chart.js's `data`."""
         return json.dumps(
             {
-                "labels": list(self.labels),
+                # Labels may be lazy translations (a choice's label), which json can't write.
+                "labels": [str(label) for label in self.labels],
                 "datasets": [
                     {
-                        "label": series.label,
+                        "label": str(series.label),
                         "data": list(series.values),
                         "backgroundColor": series.colour,
                         "borderColor": series.colour,
@@ -77,13 +78,13 @@ class Chart:
         """Return Chart.js's `options`: axes with titles and gridlines, values from 0, whole numbers."""
         value_axis: dict = {
             "beginAtZero": True,
-            "title": {"display": True, "text": self.y_title},
+            "title": {"display": True, "text": str(self.y_title)},
             "ticks": {"precision": 0 if not self.percent else 1},
         }
         if self.percent:
             value_axis["suggestedMax"] = 100
         label_axis: dict = {
-            "title": {"display": True, "text": self.x_title},
+            "title": {"display": True, "text": str(self.x_title)},
             "grid": {"display": False},
             "ticks": {"autoSkip": True, "maxRotation": 0},
         }

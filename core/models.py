@@ -55,14 +55,17 @@ class ApiKey(AbstractAPIKey):
     class Scope(models.TextChoices):
         """What a key may do; each API operation needs one (docs/api.md#scopes)."""
 
-        SEND = "send", "Queue transactional messages"
-        READ = "read", "Read contacts, lists, templates, campaigns, statistics, events and its own messages"
+        SEND = "send", _("Queue transactional messages")
+        READ = (
+            "read",
+            _("Read contacts, lists, templates, campaigns, statistics, events and its own messages"),
+        )
         AUDIENCE_WRITE = (
             "audience:write",
-            "Create, change and delete contacts and lists; bulk upserts, imports",
+            _("Create, change and delete contacts and lists; bulk upserts, imports"),
         )
-        CAMPAIGNS_WRITE = "campaigns:write", "Create, change and delete templates and campaigns; move them"
-        SUPPRESSIONS_ADMIN = "suppressions:admin", "Add addresses to the suppression list and remove them"
+        CAMPAIGNS_WRITE = "campaigns:write", _("Create, change and delete templates and campaigns; move them")
+        SUPPRESSIONS_ADMIN = "suppressions:admin", _("Add addresses to the suppression list and remove them")
 
     #: What a new key may do unless its creator ticks more: send mail and follow it.
     DEFAULT_SCOPES = (Scope.SEND, Scope.READ)
@@ -72,7 +75,7 @@ class ApiKey(AbstractAPIKey):
         max_length=32,
         blank=True,
         validators=[validate_rate],
-        help_text="Requests allowed, e.g. 600/minute. Empty uses API_DEFAULT_RATE_LIMIT.",
+        help_text=_("Requests allowed, e.g. 600/minute. Empty uses API_DEFAULT_RATE_LIMIT."),
     )
     #: The key's traffic is a load test's: contacts its messages create are load-test contacts, and
     #: `manage.py loadtest_cleanup` deletes its messages.
@@ -80,8 +83,10 @@ class ApiKey(AbstractAPIKey):
         _("load test"),
         default=False,
         db_default=False,
-        help_text="For load tests (manage.py loadtest, Artillery): contacts its messages create are "
-        "hidden from marketers, and loadtest_cleanup deletes them and its messages.",
+        help_text=_(
+            "For load tests (manage.py loadtest, Artillery): contacts its messages create are "
+            "hidden from marketers, and loadtest_cleanup deletes them and its messages."
+        ),
     )
 
     #: The scopes (Scope values) it holds. Keys made before scopes existed hold them all.
@@ -90,7 +95,7 @@ class ApiKey(AbstractAPIKey):
         default=api_key_default_scopes,
         blank=True,
         validators=[validate_scopes],
-        help_text="What the key may do. Give it only what the integration uses.",
+        help_text=_("What the key may do. Give it only what the integration uses."),
     )
 
     class Meta(AbstractAPIKey.Meta):

@@ -10,6 +10,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
+from campaigns.admin_access import ContactDataAdminMixin
 from campaigns.admin_filters import MarketerRelatedFilter
 from campaigns.exceptions import InvalidTransition
 from core.charts import COLOURS, Chart, Series
@@ -23,7 +24,7 @@ from delivery.services import (
 
 
 @admin.register(StepExecution)
-class StepExecutionAdmin(ModelAdmin):
+class StepExecutionAdmin(ContactDataAdminMixin, ModelAdmin):
     list_display = [
         "email",
         "campaign",
@@ -124,7 +125,7 @@ class StepExecutionAdmin(ModelAdmin):
 
 
 @admin.register(TransactionalMessage)
-class TransactionalMessageAdmin(ModelAdmin):
+class TransactionalMessageAdmin(ContactDataAdminMixin, ModelAdmin):
     """Messages queued through the API; read-only, like the ledger rows that send them."""
 
     list_display = ["to_email", "template", "status", "unique_code", "api_key", "created_at"]

@@ -17,7 +17,8 @@ from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from campaigns import selectors as campaign_selectors
-from campaigns.admin_campaigns import campaign_tab, sees_contacts
+from campaigns.admin_access import sees_contacts
+from campaigns.admin_campaigns import campaign_tab
 from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign
 from campaigns.selectors import CheckItem

@@ -50,11 +50,11 @@ def _links_to(*, steps, url: str) -> list[str]:
     ]
 
 
-def _engaged(steps, **lookups) -> Exists:
+def _engaged(steps, *tests: Q, **lookups) -> Exists:
     """Whether the contact of the outer ledger row engaged so with an email of these steps."""
     return Exists(
         Engagement.objects.filter(
-            step_id__in=steps, step_execution__contact_id=OuterRef("contact_id"), **lookups
+            *tests, step_id__in=steps, step_execution__contact_id=OuterRef("contact_id"), **lookups
         )
     )
 
@@ -74,8 +74,8 @@ def step_condition(*, step: CampaignStep) -> Q | BaseExpression | None:
         links = _links_to(steps=steps, url=step.condition_url)
         return _engaged(steps, links__has_any_keys=links) if links else Q(pk__in=[])
     tests: dict[str, BaseExpression] = {
-        Condition.OPENED: _engaged(steps, opens__gt=0),
-        Condition.NOT_OPENED: ~_engaged(steps, opens__gt=0),
+        Condition.OPENED: _engaged(steps, Engagement.opened_q()),
+        Condition.NOT_OPENED: ~_engaged(steps, Engagement.opened_q()),
         Condition.CLICKED: _engaged(steps, clicks__gt=0),
         Condition.NOT_CLICKED: ~_engaged(steps, clicks__gt=0),
     }

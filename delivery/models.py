@@ -1,7 +1,7 @@
 """The send ledger: one StepExecution per (campaign step, contact) or per transactional message."""
 
 from django.db import models
-from django.db.models import F
+from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -259,8 +259,8 @@ class SendingHold(models.Model):
     """
 
     class Reason(models.TextChoices):
-        DAILY_QUOTA = "daily_quota", "SES daily quota exhausted"
-        SES_HALTED = "ses_halted", "SES paused or suspended sending"
+        DAILY_QUOTA = "daily_quota", _("SES daily quota exhausted")
+        SES_HALTED = "ses_halted", _("SES paused or suspended sending")
 
     reason = models.CharField(_("reason"), max_length=16, choices=Reason.choices)
     detail = models.TextField(_("detail"), blank=True)
@@ -343,3 +343,21 @@ class Engagement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step_execution_id}: {self.opens} opens, {self.clicks} clicks"
+
+    # "Opened" is one definition for every count, rate and condition: a person opened the email or
+    # clicked in it. A click proves the open when the reader's client blocked the pixel, and
+    # without it "click-to-open" could pass 100%.
+    @staticmethod
+    def counts_as_opened(opens: int, clicks: int) -> bool:
+        """Tell whether an email with these human opens and clicks was opened."""
+        return opens > 0 or clicks > 0
+
+    @property
+    def opened(self) -> bool:
+        """Tell whether a person opened this email or clicked in it."""
+        return self.counts_as_opened(self.opens, self.clicks)
+
+    @staticmethod
+    def opened_q(prefix: str = "") -> Q:
+        """Return the SQL test of `opened`, on Engagement or through the relation `prefix`."""
+        return Q(**{f"{prefix}opens__gt": 0}) | Q(**{f"{prefix}clicks__gt": 0})

@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
 from loadtest import proof, runner, tasks
@@ -43,22 +44,22 @@ class LoadTestRunAdmin(ModelAdmin):
     fields = tuple(LoadTestRunForm.Meta.fields)
     readonly_fields = ["label", "verdict", "started_by", "created_at", "finished_at", "summary"]
 
-    @admin.display(description="Verdict", ordering="status")
+    @admin.display(description=_("Verdict"), ordering="status")
     def verdict(self, obj):
         return proof.loadtest_verdict(run=obj)
 
-    @admin.display(description="Duplicates")
+    @admin.display(description=_("Duplicates"))
     def duplicates(self, obj):
         return obj.report.get("duplicates", "–")
 
-    @admin.display(description="Missing")
+    @admin.display(description=_("Missing"))
     def missing(self, obj):
         return obj.report.get("missing", "–")
 
-    @admin.display(description="Report")
+    @admin.display(description=_("Report"))
     def summary(self, obj):
         if obj.status in (LoadTestRun.Status.QUEUED, LoadTestRun.Status.RUNNING):
-            return "Not finished yet: reload this page."
+            return _("Not finished yet: reload this page.")
         return format_html("<pre>{}</pre>", proof.loadtest_summary(run=obj))
 
     def get_fields(self, request, obj=None):

@@ -10,29 +10,29 @@ class LoadTestRun(models.Model):
     """One run of the built-in load test (`manage.py loadtest` or the admin) and its verdict."""
 
     class Via(models.TextChoices):
-        API = "api", "POST /api/v1/messages"
-        CAMPAIGN = "campaign", "A one-step campaign"
+        API = "api", _("POST /api/v1/messages")
+        CAMPAIGN = "campaign", _("A one-step campaign")
 
     class Ses(models.TextChoices):
-        CURRENT = "current", "The configured SES (real SES: mailbox-simulator recipients only)"
-        STANDIN = "standin", "The load stand-in (fast; it records what it receives)"
-        MOTO = "moto", "moto (function, about 300 calls/s)"
+        CURRENT = "current", _("The configured SES (real SES: mailbox-simulator recipients only)")
+        STANDIN = "standin", _("The load stand-in (fast; it records what it receives)")
+        MOTO = "moto", _("moto (function, about 300 calls/s)")
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
         #: No duplicate or missing message; what that was checked against is the report's proof.
-        PASSED = "passed", "Passed"
-        FAILED = "failed", "Failed: duplicates or missing messages"
-        ERROR = "error", "Could not run"
+        PASSED = "passed", _("Passed")
+        FAILED = "failed", _("Failed: duplicates or missing messages")
+        ERROR = "error", _("Could not run")
 
     class Proof(models.TextChoices):
         """What a run's messages were counted against: its report's `proof`."""
 
         #: The ledger and what SES's side received (a stand-in's record, moto's, Send events).
-        SES = "ses", "counted at SES"
+        SES = "ses", _("counted at SES")
         #: The ledger alone: no record of SES's side (real SES without Send events, or none yet).
-        LEDGER = "ledger", "ledger only: SES's side was not checked"
+        LEDGER = "ledger", _("ledger only: SES's side was not checked")
 
     #: Goes into every recipient address of the run (`success+<label>-<n>@…`), so its mail is
     #: told apart from all other mail on the ledger and at SES.
@@ -40,25 +40,25 @@ class LoadTestRun(models.Model):
     messages = models.PositiveIntegerField(
         _("messages"),
         validators=[MinValueValidator(1), MaxValueValidator(1_000_000)],
-        help_text="How many messages to send.",
+        help_text=_("How many messages to send."),
     )
     rate = models.FloatField(
-        _("rate"), validators=[MinValueValidator(0.1)], help_text="Messages per second, offered and sent."
+        _("rate"), validators=[MinValueValidator(0.1)], help_text=_("Messages per second, offered and sent.")
     )
     via = models.CharField(_("via"), max_length=16, choices=Via.choices, default=Via.API)
     ses = models.CharField(
-        _("SES"), max_length=16, choices=Ses.choices, default=Ses.STANDIN, help_text="Where the mail goes."
+        _("SES"), max_length=16, choices=Ses.choices, default=Ses.STANDIN, help_text=_("Where the mail goes.")
     )
     to = models.TextField(
         _("to"),
         default="success@simulator.amazonses.com",
-        help_text="Recipient addresses, comma-separated; each message gets a +label of its own.",
+        help_text=_("Recipient addresses, comma-separated; each message gets a +label of its own."),
     )
     kill_worker_at = models.FloatField(
         _("kill worker at"),
         null=True,
         blank=True,
-        help_text="SIGKILL one worker when this share (%) is sent, then restart it.",
+        help_text=_("SIGKILL one worker when this share (%) is sent, then restart it."),
     )
     allow_real_recipients = models.BooleanField(_("allow real recipients"), default=False)
     status = models.CharField(

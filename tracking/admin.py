@@ -8,6 +8,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
+from campaigns.admin_access import ContactDataAdminMixin
 from delivery.models import TrackedLink
 from tracking import inbox
 from tracking.models import Alert, SendEventsCheck, SnsMessage, SoftBounceStreak, TrackingEvent
@@ -17,7 +18,7 @@ from tracking.selectors import (
 
 
 @admin.register(TrackingEvent)
-class TrackingEventAdmin(ModelAdmin):
+class TrackingEventAdmin(ContactDataAdminMixin, ModelAdmin):
     """Opens, clicks and what SES reported: each with its campaign's name and a click's address."""
 
     list_display = [
@@ -75,7 +76,7 @@ class TrackingEventAdmin(ModelAdmin):
 
 
 @admin.register(SnsMessage)
-class SnsMessageAdmin(ModelAdmin):
+class SnsMessageAdmin(ContactDataAdminMixin, ModelAdmin):
     """The SES event inbox: what SNS delivered, whether it is applied, and why not yet."""
 
     list_display = ["message_id", "received_at", "applied_at", "attempts", "note"]
@@ -109,7 +110,7 @@ class SnsMessageAdmin(ModelAdmin):
 
 
 @admin.register(SoftBounceStreak)
-class SoftBounceStreakAdmin(ModelAdmin):
+class SoftBounceStreakAdmin(ContactDataAdminMixin, ModelAdmin):
     list_display = ["email", "count", "updated_at"]
     search_fields = ["=email"]
     readonly_fields = ["email", "count", "updated_at"]

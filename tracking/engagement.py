@@ -122,8 +122,9 @@ def engagement_add(*, engaged: list[Engaged]) -> None:
         old = before[pk]
         if row.step_id is not None:
             delta = step_deltas[row.step_id]
+            delta["opens_unique"] += row.opened - Engagement.counts_as_opened(old["opens"], old["clicks"])
+            delta["clicks_unique"] += (row.clicks > 0) - (old["clicks"] > 0)
             for noun in ("opens", "clicks"):
-                delta[f"{noun}_unique"] += (getattr(row, noun) > 0) - (old[noun] > 0)
                 delta[f"{noun}_total"] += getattr(row, noun) - old[noun]
                 delta[f"machine_{noun}_total"] += getattr(row, f"machine_{noun}") - old[f"machine_{noun}"]
         for link in (
@@ -186,8 +187,9 @@ def engagement_forget(*, contact_ids: Collection[int]) -> None:
     link_deltas: dict[int, Counter] = defaultdict(Counter)
     for row in rows.iterator(chunk_size=2000):
         delta = step_deltas[cast(int, row.step_id)]
+        delta["opens_unique"] -= row.opened
+        delta["clicks_unique"] -= row.clicks > 0
         for noun in ("opens", "clicks"):
-            delta[f"{noun}_unique"] -= getattr(row, noun) > 0
             delta[f"{noun}_total"] -= getattr(row, noun)
             delta[f"machine_{noun}_total"] -= getattr(row, f"machine_{noun}")
         for key in row.outcomes:

@@ -17,6 +17,7 @@ from uuid import UUID
 import redis
 from django.conf import settings
 from django.db import DatabaseError, models, transaction
+from django.utils.translation import gettext_lazy as _
 from uuid_utils.compat import uuid7
 
 from core.db import rows_insert_new
@@ -49,11 +50,11 @@ SCANNER = "scanner"
 class ClientKind(models.TextChoices):
     """Who made an open or click, as the report breaks them down (docs/tracking.md)."""
 
-    PERSON = "person", "Person"
+    PERSON = "person", _("Person")
     #: Gmail's and Yahoo's image proxies, fetching when a person opens the email.
-    PROXIED = "proxied", "Person via image proxy"
-    PREFETCH = "prefetch", "Apple privacy prefetch"
-    SCANNER = "scanner", "Scanner or other machine"
+    PROXIED = "proxied", _("Person via image proxy")
+    PREFETCH = "prefetch", _("Apple privacy prefetch")
+    SCANNER = "scanner", _("Scanner or other machine")
 
 
 def client_kind(*, kind: str, is_machine: bool) -> str:

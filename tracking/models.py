@@ -155,8 +155,8 @@ class TrackingHit(models.Model):
     """
 
     class Kind(models.TextChoices):
-        OPEN = "open", "Open"
-        CLICK = "click", "Click"
+        OPEN = "open", _("Open")
+        CLICK = "click", _("Click")
 
     kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
     tracking_id = models.UUIDField(_("tracking id"))
@@ -243,10 +243,10 @@ class Alert(models.Model):
     """Something about a campaign's mail a person should look at, raised once per campaign and kind."""
 
     class Kind(models.TextChoices):
-        BOUNCE_RATE = "bounce_rate", "Bounce rate over its limit"
-        COMPLAINT_RATE = "complaint_rate", "Complaint rate over its limit"
-        OPEN_DROP = "open_drop", "Open rate fell against the sender's average"
-        CLICK_DROP = "click_drop", "Click rate fell against the sender's average"
+        BOUNCE_RATE = "bounce_rate", _("Bounce rate over its limit")
+        COMPLAINT_RATE = "complaint_rate", _("Complaint rate over its limit")
+        OPEN_DROP = "open_drop", _("Open rate fell against the sender's average")
+        CLICK_DROP = "click_drop", _("Click rate fell against the sender's average")
 
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     campaign = models.ForeignKey(

@@ -11,7 +11,7 @@ from django.utils import timezone
 from campaigns.models import Campaign
 from core.timeseries import HOUR, bucket_for, series_over_time
 from delivery import selectors as delivery_selectors
-from delivery.models import LedgerTally, StepExecution
+from delivery.models import Engagement, LedgerTally, StepExecution
 from tracking.hits import ClientKind, client_kind
 from tracking.models import EventTally, StepEngagement, TrackingEvent
 from tracking.selectors import ENGAGEMENT_COUNTERS, campaign_stats, campaigns_figures
@@ -152,7 +152,7 @@ def campaign_domains(*, campaign: Campaign) -> list[dict]:
             # A complaint outranks the delivery it follows: complained emails were delivered too.
             delivered=Count("pk", filter=Q(outcome__in=[Outcome.DELIVERED, Outcome.COMPLAINED])),
             bounced=Count("pk", filter=Q(outcome=Outcome.BOUNCED)),
-            opened=Count("pk", filter=Q(engagement__opens__gt=0)),
+            opened=Count("pk", filter=Engagement.opened_q("engagement__")),
         )
     )
     providers: dict[str, dict[str, Any]] = {}

@@ -25,7 +25,6 @@ from campaigns.audience import (
     list_remove_contacts,
 )
 from campaigns.consent import consent_actor_of_key, contacts_delete
-from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign, ConsentChange, Contact, ContactList, Suppression, Template
 from campaigns.rendering import template_compile, template_render
 from core.api.filters import DateTimeFilter
@@ -347,10 +346,7 @@ class CampaignViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
     ordering = ["-id"]
 
     def perform_destroy(self, instance):
-        if instance.status not in (Campaign.Status.DRAFT, Campaign.Status.CANCELLED):
-            state = instance.status
-            raise InvalidTransition(f"Campaign “{instance.name}” is {state}: cancel it before deleting.")
-        instance.delete()
+        services.campaigns_delete(pks=[instance.pk])
 
     def _move(self, service):
         key = self.request.auth

@@ -35,7 +35,7 @@ def test_a_million_step_loop_is_refused_when_saved(settings):
     settings.TEMPLATE_RENDER_MAX_SECONDS = 0.05
     with pytest.raises(ValidationError) as refused:
         template_validate(template=TemplateFactory.build(html_body=MILLION_STEPS))
-    assert "0.05 s to render" in str(refused.value.message_dict["html_body"])
+    assert "0.01 s to render" in str(refused.value.message_dict["html_body"])
 
 
 @pytest.mark.parametrize(
@@ -120,14 +120,15 @@ def test_lists_stop_at_their_item_limit_before_filters_walk_them():
 
 
 def test_a_small_template_of_slow_filters_is_stopped_by_the_clock(settings):
-    settings.TEMPLATE_RENDER_MAX_SECONDS = 0.05
+    # The template takes about 45 ms of CPU unbounded on a 2-core machine: 10 ms leaves a margin.
+    settings.TEMPLATE_RENDER_MAX_SECONDS = 0.01
     doubled = "{% with a='xy'|make_list %}" + "{% with a=a|add:a %}" * 12  # 8,192 items: allowed.
     # Sixty passes over the list, in two tags of thirty (a tag holds at most 500 characters).
     thirty = "|escapeseq" * 30
     source = doubled + f"{{% with b=a{thirty} %}}{{{{ b{thirty}|length }}}}" + "{% endwith %}" * 14
     with pytest.raises(ValidationError) as refused:
         template_validate(template=TemplateFactory.build(html_body=source))
-    assert "0.05 s to render" in str(refused.value.message_dict["html_body"])
+    assert "0.01 s to render" in str(refused.value.message_dict["html_body"])
 
 
 def test_a_template_within_the_bounds_renders_as_before(settings):

@@ -1,7 +1,9 @@
 """The admin and the public pages in German: a complete catalog, chosen by the browser or the switcher."""
 
 import ast
+import io
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,13 +19,16 @@ from tests.factories import StepExecutionFactory, sendable_campaign
 from tests.utils import role_client
 
 CATALOG = Path(settings.BASE_DIR) / "locale" / "de" / "LC_MESSAGES" / "django.po"
+#: django-unfold's own strings: its release ships no German (manage.py unfoldmessages).
+VENDOR_CATALOG = Path(settings.BASE_DIR) / "locale" / "vendor" / "de" / "LC_MESSAGES" / "django.po"
+CATALOGS = pytest.mark.parametrize("catalog", [CATALOG, VENDOR_CATALOG], ids=["project", "unfold"])
 _FIELD = re.compile(r'^(msgctxt|msgid_plural|msgid|msgstr(?:\[\d+\])?) (".*")$')
 
 
-def _entries() -> list[dict]:
+def _entries(catalog: Path = CATALOG) -> list[dict]:
     """Return the catalog's entries (the header left out): each field's text, and its flags."""
     entries = []
-    for block in CATALOG.read_text(encoding="utf-8").split("\n\n"):
+    for block in catalog.read_text(encoding="utf-8").split("\n\n"):
         fields: dict[str, list[str]] = {}
         flags: list[str] = []
         field = None
@@ -43,22 +48,26 @@ def _entries() -> list[dict]:
     return entries
 
 
-def test_the_german_catalog_translates_every_entry_and_none_is_fuzzy():
-    entries = _entries()
-    assert len(entries) > 400
+@CATALOGS
+def test_the_german_catalog_translates_every_entry_and_none_is_fuzzy(catalog):
+    entries = _entries(catalog)
+    assert len(entries) > 150
     untranslated = [
         entry["msgid"] for entry in entries if not all(v for k, v in entry.items() if k.startswith("msgstr"))
     ]
     assert untranslated == []
     assert [entry["msgid"] for entry in entries if "fuzzy" in entry["flags"]] == []
-    assert "#, fuzzy" not in CATALOG.read_text(encoding="utf-8")  # Nor the header.
+    assert "#, fuzzy" not in catalog.read_text(encoding="utf-8")  # Nor the header.
 
 
-def test_the_compiled_catalog_says_what_the_po_file_says():
-    """The .mo is committed (CI may lack gettext): it must be compiled from the .po as it is now."""
+@CATALOGS
+def test_the_compiled_catalog_says_what_the_po_file_says(catalog):
+    """The .mo is committed (CI may lack gettext): it must be compiled from the .po as it is now.
+    The project's catalog comes first, so the unfold one is checked for the strings it alone has."""
+    ours = {entry["msgid"] for entry in _entries(CATALOG)} if catalog == VENDOR_CATALOG else set()
     stale = []
     with translation.override("de"):
-        for entry in _entries():
+        for entry in (entry for entry in _entries(catalog) if entry["msgid"] not in ours):
             if "msgid_plural" in entry:
                 said = translation.ngettext(entry["msgid"], entry["msgid_plural"], 1)
                 wanted = entry["msgstr[0]"]
@@ -102,6 +111,29 @@ def test_a_marketer_whose_browser_asks_for_german_gets_the_admin_in_german(ses):
     for german in ("Empfänger", "Zugestellt", "Raten", "Öffnung (Personen)", "Beschwerden"):
         assert german in report, german
     assert "Recipients" not in report
+
+
+@pytest.mark.django_db
+def test_choices_and_the_themes_own_words_are_german_too():
+    from campaigns.models import Suppression
+
+    Suppression.objects.create(email="gone@example.com", reason=Suppression.Reason.MANUAL)
+    client = role_client("Administrators")
+
+    home = client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    suppressions = client.get(
+        reverse("admin:campaigns_suppression_changelist"), HTTP_ACCEPT_LANGUAGE="de"
+    ).content.decode()
+    key_form = client.get(reverse("admin:core_apikey_add"), HTTP_ACCEPT_LANGUAGE="de").content.decode()
+
+    for german in ("E-Mail-Kampagnen", "Hell", "Dunkel"):  # The subheader; unfold's theme switch.
+        assert german in home, german
+    for english in ("Email campaigns", ">Dark<", ">Light<"):
+        assert english not in home, english
+    assert "Von Hand hinzugefügt" in suppressions
+    assert "Added by hand" not in suppressions
+    assert "Transaktionale E-Mails einreihen" in key_form  # A scope, with what it allows.
+    assert "Need not be unique" not in key_form  # The API-key library's own help, replaced.
 
 
 @pytest.mark.django_db
@@ -188,3 +220,23 @@ def test_the_send_log_calls_its_rows_emails_never_step_executions():
     assert "step execution" not in page.lower()
     assert "E-Mails" in german
     assert "SES-Nachrichten-ID" in german
+
+
+@pytest.mark.skipif(shutil.which("xgettext") is None, reason="needs GNU gettext, as makemessages does")
+def test_the_unfold_catalog_holds_every_string_of_the_installed_unfold_translated(tmp_path, settings):
+    """After an upgrade of django-unfold this fails until `manage.py unfoldmessages` is run and
+    its new strings translated."""
+    from django.core.management import call_command
+
+    copy = tmp_path / VENDOR_CATALOG.relative_to(settings.BASE_DIR)
+    copy.parent.mkdir(parents=True)
+    shutil.copy(VENDOR_CATALOG, copy)
+    settings.BASE_DIR = tmp_path
+
+    call_command("unfoldmessages", stdout=io.StringIO())
+
+    refreshed = {entry["msgid"]: entry for entry in _entries(copy)}
+    committed = {entry["msgid"]: entry for entry in _entries(VENDOR_CATALOG)}
+    assert sorted(refreshed) == sorted(committed)
+    assert [msgid for msgid, entry in refreshed.items() if not entry.get("msgstr", "x")] == []
+    assert "Search apps and models..." in refreshed

@@ -251,6 +251,37 @@ def test_a_campaign_under_way_is_not_deleted_from_the_admin_as_from_the_api():
     assert Campaign.objects.filter(pk=campaign.pk).exists()  # Cancel it first, as the API says.
 
 
+def test_delete_selected_deletes_no_campaign_under_way_and_says_which_to_cancel():
+    from tests.factories import started_campaign
+
+    running = started_campaign(contacts=2, name="Running sale")
+    draft = sendable_campaign(contacts=1, name="Old draft")
+    client = role_client("Marketers")
+    action = {"action": "delete_selected", "_selected_action": [running.pk, draft.pk]}
+
+    asked = client.post(reverse("admin:campaigns_campaign_changelist"), action)
+    confirmed = client.post(reverse("admin:campaigns_campaign_changelist"), {**action, "post": "yes"})
+
+    for page in (asked, confirmed):
+        text = page.content.decode()
+        assert "Running sale (Sending): cancel it before deleting it" in text
+    assert set(Campaign.objects.values_list("pk", flat=True)) == {running.pk, draft.pk}
+    client.post(
+        reverse("admin:campaigns_campaign_changelist"),
+        {"action": "delete_selected", "_selected_action": [draft.pk], "post": "yes"},
+    )
+    assert list(Campaign.objects.values_list("pk", flat=True)) == [running.pk]
+
+
+def test_a_campaign_scheduled_after_its_delete_page_was_shown_is_not_deleted():
+    campaign = sendable_campaign(contacts=1, name="Soon")
+    services.campaign_schedule(campaign=campaign)
+
+    with pytest.raises(InvalidTransition, match="“Soon”"):
+        services.campaigns_delete(pks=[campaign.pk])
+    assert Campaign.objects.filter(pk=campaign.pk).exists()
+
+
 def test_delete_pages_name_no_contact_to_staff_who_may_not_see_contacts():
     from django.contrib.auth.models import Permission
 
@@ -273,3 +304,37 @@ def test_delete_pages_name_no_contact_to_staff_who_may_not_see_contacts():
         page = client.get(url).content.decode()
         assert member.contact.email not in page, url
         assert campaign.lists.get().contacts.get().email not in page, url
+
+
+@pytest.mark.parametrize(
+    ("permission", "page"),
+    [
+        ("tracking.view_trackingevent", "admin:tracking_trackingevent_changelist"),
+        ("delivery.view_stepexecution", "admin:delivery_stepexecution_changelist"),
+        ("delivery.view_transactionalmessage", "admin:delivery_transactionalmessage_changelist"),
+        ("campaigns.view_suppression", "admin:campaigns_suppression_changelist"),
+        ("tracking.view_snsmessage", "admin:tracking_snsmessage_changelist"),
+        ("tracking.view_softbouncestreak", "admin:tracking_softbouncestreak_changelist"),
+    ],
+)
+def test_tables_of_recipients_data_need_the_permission_to_see_contacts_as_their_exports(permission, page):
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import StepExecutionFactory
+
+    StepExecutionFactory(email="reader@example.com")
+    staff = User.objects.create_user(username="counter", password="pw", is_staff=True)
+    app_label, codename = permission.split(".")
+    staff.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    client = Client()
+    staff_login(client, staff)
+
+    refused = client.get(reverse(page))
+    home = client.get(reverse("admin:index")).content.decode()
+    sees = Permission.objects.get(content_type__app_label="campaigns", codename="view_contact")
+    staff.user_permissions.add(sees)
+    allowed = client.get(reverse(page))  # Each request loads the user, and its permissions, anew.
+
+    assert refused.status_code == 403
+    assert f'href="{reverse(page)}"' not in home  # Nor offered in the sidebar.
+    assert allowed.status_code == 200

@@ -15,7 +15,7 @@ def test_the_add_form_shows_every_scope_with_its_meaning_and_ticks_only_send_and
     page = admin_client.get(reverse("admin:core_apikey_add")).content.decode()
     for scope in ApiKey.Scope:
         assert f'value="{scope.value}"' in page
-        assert scope.label in page
+        assert str(scope.label) in page
     ticked = re.findall(r'<input type="checkbox" name="scopes" value="([^"]+)"[^>]*\bchecked\b', page)
     assert sorted(ticked) == ["read", "send"]
 

@@ -128,6 +128,18 @@ def test_a_three_step_drip_sends_each_contact_the_steps_its_engagement_and_clock
     assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.COMPLETED
 
 
+def test_a_contact_who_clicked_without_loading_the_pixel_opened_and_gets_no_reminder(ses, settings):
+    settings.REDIS_URL = ""
+    campaign = _drip(contacts=2, steps=[{"delay": timedelta(days=2), "condition": Condition.NOT_OPENED}])
+    ada, bob = _emails(campaign)
+    _run(campaign, START)
+
+    _visit(_mail_of(ada, 1), "c", START + timedelta(hours=3))  # Images blocked: a click, no open.
+    _run(campaign, START + timedelta(days=2, minutes=5))
+
+    assert _ledger(campaign) == {(ada, 1): "sent", (bob, 1): "sent", (ada, 2): "skipped", (bob, 2): "sent"}
+
+
 def test_a_contact_who_unsubscribes_between_steps_leaves_the_sequence(ses):
     campaign = _drip(steps=[{"delay": timedelta(days=1)}])
     ada, bob, _cy = _emails(campaign)

@@ -58,8 +58,10 @@ def _recount() -> tuple[dict, dict]:
             per_email_link[event.raw["link_id"], event.step_execution_id][column] += 1
     steps = defaultdict(Counter)
     for (step_id, _email_id), counts in per_email.items():
+        # A person's click counts the email as opened, pixel or not.
+        steps[step_id]["opens_unique"] += counts["opens"] > 0 or counts["clicks"] > 0
+        steps[step_id]["clicks_unique"] += counts["clicks"] > 0
         for noun in ("opens", "clicks"):
-            steps[step_id][f"{noun}_unique"] += counts[noun] > 0
             steps[step_id][f"{noun}_total"] += counts[noun]
             steps[step_id][f"machine_{noun}_total"] += counts[f"machine_{noun}"]
     links = defaultdict(Counter)
@@ -125,6 +127,28 @@ def test_each_email_step_and_link_counts_opens_and_clicks_with_machines_apart(hi
     stats = campaign_stats(campaign=step.campaign)
     assert (stats["opens_unique"], stats["opens_total"], stats["machine_opens_total"]) == (2, 3, 1)
     assert (stats["clicks_unique"], stats["clicks_total"], stats["machine_clicks_total"]) == (1, 3, 1)
+
+
+def test_a_persons_click_counts_its_email_as_opened_so_click_to_open_never_passes_all(hit_store):
+    step = CampaignStepFactory()
+    ada, bob, cy, dee = (_email(step) for _ in range(4))
+    shop = _link(step, "https://shop.example.com/")
+    start = timezone.now()
+    _hit(ada, "click", start + timedelta(minutes=1), link=shop)  # Images blocked: no pixel.
+    _hit(bob, "click", start + timedelta(minutes=2), link=shop)
+    _hit(cy, "open", start + timedelta(minutes=3))
+    _hit(dee, "click", start + timedelta(minutes=4), link=shop, method="HEAD")  # A scanner's.
+    hits.tracking_hits_apply()
+
+    stats = campaign_stats(campaign=step.campaign)
+    assert (stats["opens_unique"], stats["clicks_unique"]) == (3, 2)
+    assert stats["opens_total"] == 1  # Opens as counted by the pixel stay what they were.
+    assert stats["rates"]["click_to_open"] == round(2 / 3, 4)
+    assert [Engagement.objects.get(pk=row.pk).opened for row in (ada, bob, cy, dee)] == [1, 1, 1, 0]
+    _assert_counters_match_events()
+
+    engagement.engagement_forget(contact_ids=[ada.contact_id])  # Deleting a clicker takes one back.
+    assert campaign_stats(campaign=step.campaign)["opens_unique"] == 2
 
 
 def test_a_click_judged_a_machines_later_moves_out_of_the_human_counts(hit_store):
@@ -397,3 +421,22 @@ def test_an_open_counted_while_its_contact_is_deleted_never_outlives_the_email(p
     assert not StepExecution.objects.filter(pk=gone.pk).exists()
     stats = campaign_stats(campaign=step.campaign)
     assert (stats["sent"], stats["opens_unique"], stats["opens_total"]) == (1, 0, 0)
+
+
+def test_the_upgrade_counts_again_each_steps_emails_opened_with_clicks_in(hit_store):
+    import importlib
+
+    from django.apps import apps
+
+    step = CampaignStepFactory()
+    ada, bob = _email(step), _email(step)
+    _hit(ada, "click", timezone.now(), link=_link(step, "https://shop.example.com/"))
+    _hit(bob, "open", timezone.now())
+    hits.tracking_hits_apply()
+    StepEngagement.objects.filter(pk=step.pk).update(opens_unique=1)  # As counted before.
+
+    upgrade = importlib.import_module("tracking.migrations.0013_opened_counts_clicks")
+    upgrade.opens_unique_recount(apps, None)
+
+    assert StepEngagement.objects.get(pk=step.pk).opens_unique == 2
+    _assert_counters_match_events()
