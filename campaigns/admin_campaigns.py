@@ -26,6 +26,7 @@ from campaigns import selectors, services
 from campaigns.admin_access import sees_contacts
 from campaigns.admin_filters import LoadTestFilter
 from campaigns.admin_steps import CampaignStepInline, campaign_is_draft
+from campaigns.admin_tabs import AUDIENCE_PANE, campaign_form_tabs, campaign_tab
 from campaigns.exceptions import InvalidTransition
 from campaigns.models import (
     Campaign,
@@ -149,18 +150,6 @@ def _bulk_action(action: str):
     return admin.action(description=CAMPAIGN_ADMIN_ACTIONS[action][3], permissions=["change"])(run)
 
 
-def campaign_tab(
-    campaign: Campaign, key: str, label: str | Promise, page: str, **more: str | Promise
-) -> dict[str, str | Promise]:
-    """Return one of a campaign's tabs: its key, label and the URL of its admin page (`page`)."""
-    return {
-        "key": key,
-        "label": label,
-        "url": reverse(f"admin:campaigns_campaign_{page}", args=[campaign.pk]),
-        **more,
-    }
-
-
 class AudienceListsField(forms.ModelMultipleChoiceField):
     """The campaign's lists as ticks, each with how many it would mail: an audience picked by size."""
 
@@ -191,7 +180,9 @@ class CampaignAdminBase(ModelAdmin):
     ]
     # What a marketer fills in first; the expert settings folded away (each has a default).
     fieldsets = [
-        (None, {"fields": ["name", "from_email", "reply_to", "lists"]}),
+        (None, {"fields": ["name", "from_email", "reply_to"]}),
+        # Shown as the Audience tab, untitled (the class is how change_form.html finds it).
+        (None, {"classes": [AUDIENCE_PANE], "fields": ["lists", "audience_mode"]}),
         (_("When and tracking"), {"fields": ["scheduled_at", ("track_opens", "track_clicks")]}),
         (
             _("Advanced"),
@@ -203,7 +194,6 @@ class CampaignAdminBase(ModelAdmin):
                 ),
                 "fields": [
                     "configuration_set",
-                    "audience_mode",
                     "goal_url",
                     "timezone",
                     ("send_window_start", "send_window_end"),
@@ -353,7 +343,7 @@ class CampaignAdminBase(ModelAdmin):
     def campaign_tabs(self, campaign: Campaign) -> list[dict[str, str | Promise]]:
         """Return the campaign's pages as tabs; the admins of delivery and tracking add theirs."""
         return [
-            campaign_tab(campaign, "overview", _("Overview"), "change"),
+            *campaign_form_tabs(campaign),
             campaign_tab(campaign, "preview", _("Preview & test"), "preview", short=_("Preview")),
         ]
 
@@ -465,6 +455,10 @@ class CampaignAdminBase(ModelAdmin):
         campaign_admin_apply(self, request, [campaign], action)
         return redirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
 
+    def add_view(self, request, form_url="", extra_context=None):
+        tabs = {"campaign_tabs": campaign_form_tabs(None), "active_tab": "overview", "on_form": True}
+        return super().add_view(request, form_url, {**(extra_context or {}), **tabs})
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         campaign = self.get_object(request, object_id)
         buttons = []
@@ -477,6 +471,7 @@ class CampaignAdminBase(ModelAdmin):
         extra_context = {
             **(extra_context or {}),
             **(self._tabs_context(campaign, "overview") if campaign is not None else {}),
+            "on_form": True,
             # What is still missing before it can go: shown while it is a draft.
             "checklist": self.campaign_checklist(campaign)
             if campaign is not None and campaign_is_draft(campaign)

@@ -29,6 +29,8 @@ class CampaignStepInline(StackedInline):
     """The steps of a campaign, in order, each with a sentence saying what it does."""
 
     model = CampaignStep
+    #: The Content tab of the campaign's form (unfold shows a tab inline alone, as pane "steps").
+    tab = True
     extra = 0
     min_num = 1
     autocomplete_fields = ["template"]

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns import selectors as campaign_selectors
 from campaigns.admin_access import sees_contacts
-from campaigns.admin_campaigns import campaign_tab
+from campaigns.admin_tabs import campaign_tab
 from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign
 from campaigns.selectors import CheckItem

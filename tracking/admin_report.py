@@ -14,7 +14,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.admin_access import SEES_CONTACTS, sees_contacts
-from campaigns.admin_campaigns import campaign_tab
+from campaigns.admin_tabs import campaign_tab
 from core.charts import Chart
 from core.templatetags.campanile import percent
 from delivery.compose import configuration_set_of

@@ -166,9 +166,15 @@ def test_a_marketer_goes_from_template_to_report_in_a_browser(browser, live_serv
 
     page.fill("#id_name", "Browser campaign")
     page.fill("#id_from_email", "News <news@campanile.test>")
-    _click(page, "text=Everyone (3 subscribed)")  # Each list with its size.
-    assert "welcome" in page.inner_text("#steps-group")  # The first step sends the new template.
     _shot(page, "02-campaign-form")
+    assert not page.is_visible("#steps-group")  # Content and Audience are tabs of the form.
+    page.click("#campaign-tabs >> text=Content")  # A look, not a step the flow needs.
+    assert "welcome" in page.inner_text("#steps-group")  # The first step sends the new template.
+    _shot(page, "02b-campaign-content")
+    _click(page, "#campaign-tabs >> text=Audience")
+    page.wait_for_selector("#steps-group", state="hidden")
+    _click(page, "text=Everyone (3 subscribed)")  # Each list with its size.
+    _shot(page, "02c-campaign-audience")
     _click(page, "[name=_continue]")
     page.wait_for_selector(".messagelist .success")
     campaign = Campaign.objects.get(name="Browser campaign")

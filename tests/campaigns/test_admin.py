@@ -422,3 +422,50 @@ def test_a_step_template_that_is_no_id_is_a_form_error_never_a_500(admin_client,
     assert response.status_code == 200
     assert "Please correct the error" in response.content.decode()  # The form, with its errors.
     assert campaign.steps.count() == 1
+
+
+def _pane_of(page: str, marker: str) -> str | None:
+    """Return the Alpine condition of the element `marker` names (its x-show), if any."""
+    import re
+
+    found = re.search(rf'<div id="{marker}"[^>]*x-show="([^"]+)"', page)
+    return found.group(1) if found else None
+
+
+def test_the_campaign_form_is_tabbed_overview_content_audience_then_the_campaigns_pages(admin_client):
+    campaign = CampaignFactory()
+    change = admin_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+    add = admin_client.get(reverse("admin:campaigns_campaign_add")).content.decode()
+
+    for page in (change, add):
+        panes = [pane for pane in ("general", "steps", "audience") if f'data-pane="{pane}"' in page]
+        assert panes == ["general", "steps", "audience"]  # Overview, Content, Audience.
+        assert _pane_of(page, "steps-group") == "activeTab == 'steps'"
+        assert _pane_of(page, "audience-group") == "activeTab == 'audience'"
+        assert page.index('id="audience-group"') < page.index('id_lists') < page.index('id="steps-group"')
+    tabs = change[
+        change.index('id="campaign-tabs"') : change.index("</nav>", change.index('id="campaign-tabs"'))
+    ]
+    for label in ("Overview", "Content", "Audience", "Preview &amp; test", "Progress", "Report"):
+        assert f">{label}</a>" in tabs, label
+    preview = admin_client.get(
+        reverse("admin:campaigns_campaign_preview", args=[campaign.pk])
+    ).content.decode()
+    change_url = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+    assert f'href="{change_url}#audience"' in preview  # Elsewhere, a link to the form's pane.
+
+
+def test_a_campaign_saved_without_a_valid_audience_opens_on_the_audience_tab(admin_client):
+    data = {
+        "name": "No audience",
+        "from_email": "News <news@campanile.test>",
+        "audience_mode": "nonsense",
+        "steps-TOTAL_FORMS": "0",
+        "steps-INITIAL_FORMS": "0",
+        "audit-TOTAL_FORMS": "0",
+        "audit-INITIAL_FORMS": "0",
+    }
+    page = admin_client.post(reverse("admin:campaigns_campaign_add"), data).content.decode()
+
+    assert "x-init=\"activeTab = 'audience'\"" in page
+    assert not Campaign.objects.filter(name="No audience").exists()
