@@ -132,7 +132,7 @@ def campaign_admin_apply(modeladmin, request, campaigns, action: str) -> bool:
             for campaign in campaigns:
                 service(campaign=campaign, actor=actor)
     except CampanileError as exc:
-        # The service's own words (an exception's, kept in English), then the outcome.
+        # The service's own words (in the reader's language), then the outcome.
         outcome = gettext("%(problem)s Nothing was changed.") % {"problem": exc}
         modeladmin.message_user(request, outcome, level=messages.ERROR)
         return False
@@ -231,7 +231,8 @@ class CampaignAdminBase(ModelAdmin):
             # it was scheduled (the page's save runs in one transaction, inlines included).
             stored = Campaign.objects.select_for_update().only("status").get(pk=obj.pk)
             if not campaign_is_draft(stored):
-                raise PermissionDenied(f"“{obj.name}” is {stored.status}: only a draft changes.")
+                said = gettext("“%(name)s” has the status %(status)s: only a draft changes.")
+                raise PermissionDenied(said % {"name": obj.name, "status": stored.get_status_display()})
         super().save_model(request, obj, form, change)
 
     def get_fieldsets(self, request, obj=None):

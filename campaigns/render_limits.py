@@ -28,6 +28,7 @@ from django.template import Context, Library, Node, NodeList, TemplateSyntaxErro
 from django.template import Template as DjangoTemplate
 from django.template.base import Lexer, TextNode, TokenType
 from django.template.defaulttags import ForNode, IfNode, LoremNode
+from django.utils.translation import gettext
 
 from campaigns.exceptions import TemplateLimitExceeded
 
@@ -66,9 +67,13 @@ class RenderBudget:
         """Count produced characters; raise once either bound is passed."""
         self.chars += chars
         if self.chars > self.max_chars:
-            raise TemplateLimitExceeded(f"it renders more than {self.max_chars:,} characters")
+            raise TemplateLimitExceeded(
+                gettext("it renders more than %(n)s characters") % {"n": f"{self.max_chars:,}"}
+            )
         if time.thread_time() > self.deadline:
-            raise TemplateLimitExceeded(f"it takes more than {self.max_seconds:g} s to render")
+            raise TemplateLimitExceeded(
+                gettext("it takes more than %(n)s s to render") % {"n": f"{self.max_seconds:g}"}
+            )
 
 
 class BudgetContext(Context):
@@ -147,28 +152,23 @@ def _unclosed_scan(source: str) -> int:
 def template_source_check(source: str) -> None:
     """Refuse a template part too long, or with too many pieces of tags, to compile cheaply."""
     if len(source) > MAX_SOURCE_CHARS:
-        raise TemplateLimitExceeded(
-            f"it is {len(source):,} characters long; the limit is {MAX_SOURCE_CHARS:,}"
-        )
+        said = gettext("it is %(n)s characters long; the limit is %(limit)s")
+        raise TemplateLimitExceeded(said % {"n": f"{len(source):,}", "limit": f"{MAX_SOURCE_CHARS:,}"})
     # Django's lexer reads a tag opened and never closed on its line to the line's end, once per
     # such opener: bounded first, so that the lexer below (and the compiler) stay cheap.
     if (scan := _unclosed_scan(source)) > MAX_UNCLOSED_SCAN:
-        raise TemplateLimitExceeded(
-            f"its unclosed {{% or {{{{ would take reading {scan:,} characters; "
-            f"the limit is {MAX_UNCLOSED_SCAN:,}"
-        )
+        said = gettext("its unclosed {%% or {{ would take reading %(n)s characters; the limit is %(limit)s")
+        raise TemplateLimitExceeded(said % {"n": f"{scan:,}", "limit": f"{MAX_UNCLOSED_SCAN:,}"})
     # Django's own lexer, so that what is counted is what its parser will read.
     kinds = (TokenType.VAR, TokenType.BLOCK)
     tags = [token.contents for token in Lexer(source).tokenize() if token.token_type in kinds]
     if (longest := max(map(len, tags), default=0)) > MAX_TAG_CHARS:
-        raise TemplateLimitExceeded(
-            f"one of its tags is {longest:,} characters long; the limit is {MAX_TAG_CHARS:,}"
-        )
+        said = gettext("one of its tags is %(n)s characters long; the limit is %(limit)s")
+        raise TemplateLimitExceeded(said % {"n": f"{longest:,}", "limit": f"{MAX_TAG_CHARS:,}"})
     # Each word of a tag ({% firstof a b c %}, {% if a or b %}) and each filter is compiled apart.
     if (pieces := sum(len(tag.split()) + tag.count("|") for tag in tags)) > MAX_TAG_PIECES:
-        raise TemplateLimitExceeded(
-            f"its tags and variables hold {pieces:,} words and filters; the limit is {MAX_TAG_PIECES:,}"
-        )
+        said = gettext("its tags and variables hold %(n)s words and filters; the limit is %(limit)s")
+        raise TemplateLimitExceeded(said % {"n": f"{pieces:,}", "limit": f"{MAX_TAG_PIECES:,}"})
 
 
 #: The deepest tags may nest: rendering recurses a few calls a level, within Python's own limit.
@@ -177,7 +177,7 @@ MAX_NESTING = 50
 
 def _measure_nodelist(nodelist: NodeList, *, in_loop: bool, depth: int = 0) -> None:
     if depth > MAX_NESTING:
-        raise TemplateLimitExceeded(f"its tags nest more than {MAX_NESTING} deep")
+        raise TemplateLimitExceeded(gettext("its tags nest more than %(n)d deep") % {"n": MAX_NESTING})
     for index, node in enumerate(nodelist):
         children: list[NodeList] = (
             [branch for _condition, branch in node.conditions_nodelists]
@@ -247,25 +247,33 @@ def _bounded(name: str, func: Callable) -> Callable:
     def bounded(value: Any, *args: Any, **kwargs: Any) -> Any:
         limit = _max_chars()
         if sized and (asked := _size_asked(name, value, args[0] if args else None)) > limit:
-            raise TemplateLimitExceeded(f"|{name} is asked for {asked:,} characters; the limit is {limit:,}")
+            said = gettext("|%(filter)s is asked for %(n)s characters; the limit is %(limit)s")
+            raise TemplateLimitExceeded(said % {"filter": name, "n": f"{asked:,}", "limit": f"{limit:,}"})
         if name in _SLOW_ON_LONG_INPUT and isinstance(value, str) and len(value) > SLOW_FILTER_MAX_INPUT:
-            raise TemplateLimitExceeded(
-                f"|{name} is given {len(value):,} characters; it takes at most {SLOW_FILTER_MAX_INPUT:,}"
-            )
+            said = gettext("|%(filter)s is given %(n)s characters; it takes at most %(limit)s")
+            words = {"filter": name, "n": f"{len(value):,}", "limit": f"{SLOW_FILTER_MAX_INPUT:,}"}
+            raise TemplateLimitExceeded(said % words)
         if isinstance(value, list | tuple) and len(value) > MAX_LIST_ITEMS:
+            said = gettext("|%(filter)s is given %(n)s items; the limit is %(limit)s")
             raise TemplateLimitExceeded(
-                f"|{name} is given {len(value):,} items; the limit is {MAX_LIST_ITEMS:,}"
+                said % {"filter": name, "n": f"{len(value):,}", "limit": f"{MAX_LIST_ITEMS:,}"}
             )
         lists = (value, args[0]) if name == "add" and args else ()
         if all(isinstance(side, list | tuple) for side in lists) and sum(map(len, lists)) > MAX_LIST_ITEMS:
-            raise TemplateLimitExceeded(f"|add is asked for more than {MAX_LIST_ITEMS:,} items")
+            raise TemplateLimitExceeded(
+                gettext("|add is asked for more than %(n)s items") % {"n": f"{MAX_LIST_ITEMS:,}"}
+            )
         result = func(value, *args, **kwargs)
         if isinstance(result, list | tuple) and len(result) > MAX_LIST_ITEMS:
+            said = gettext("|%(filter)s made %(n)s items; the limit is %(limit)s")
             raise TemplateLimitExceeded(
-                f"|{name} made {len(result):,} items; the limit is {MAX_LIST_ITEMS:,}"
+                said % {"filter": name, "n": f"{len(result):,}", "limit": f"{MAX_LIST_ITEMS:,}"}
             )
         if _size(result) > limit:
-            raise TemplateLimitExceeded(f"|{name} made {_size(result):,} characters; the limit is {limit:,}")
+            said = gettext("|%(filter)s made %(n)s characters; the limit is %(limit)s")
+            raise TemplateLimitExceeded(
+                said % {"filter": name, "n": f"{_size(result):,}", "limit": f"{limit:,}"}
+            )
         budget = getattr(_current, "budget", None)
         if budget is not None:  # Every value a filter makes counts, kept or not ({% regroup %}'s keys).
             budget.spend(len(result) if isinstance(result, str) else 0)
@@ -292,7 +300,8 @@ class _BoundedLorem(LoremNode):
             count = 1
         limit = _max_chars()
         if count > limit:
-            raise TemplateLimitExceeded(f"{{% lorem %}} is asked for {count:,} items; the limit is {limit:,}")
+            said = gettext("{%% lorem %%} is asked for %(n)s items; the limit is %(limit)s")
+            raise TemplateLimitExceeded(said % {"n": f"{count:,}", "limit": f"{limit:,}"})
         return super().render(context)
 
 
@@ -308,7 +317,7 @@ def lorem(parser: Any, token: Any) -> Node:
 # (the admin's among them), {% csrf_token %} a form field: nothing an email should hold.
 def _refused(name: str) -> Callable:
     def refuse(parser: Any, token: Any) -> Node:
-        raise TemplateSyntaxError(f"{{% {name} %}} has no place in an email")
+        raise TemplateSyntaxError(gettext("{%% %(tag)s %%} has no place in an email") % {"tag": name})
 
     refuse.__doc__ = f"Refuse {{% {name} %}} in an email."
     return refuse
@@ -324,9 +333,8 @@ def now(parser: Any, token: Any) -> Node:
     node = defaulttags.now(parser, token)
     limit = settings.TEMPLATE_MAX_OUTPUT_CHARS
     if (asked := len(node.format_string) * _FORMAT_CHAR_WIDTH) > limit:
-        raise TemplateSyntaxError(
-            f"{{% now %}}'s format could make {asked:,} characters; the limit is {limit:,}"
-        )
+        said = gettext("{%% now %%}'s format could make %(n)s characters; the limit is %(limit)s")
+        raise TemplateSyntaxError(said % {"n": f"{asked:,}", "limit": f"{limit:,}"})
     return node
 
 
@@ -335,14 +343,15 @@ def now(parser: Any, token: Any) -> Node:
 @register.filter(name="pprint")
 def pprint_refused(value: Any) -> str:
     """Refuse |pprint in an email."""
-    raise TemplateLimitExceeded("|pprint has no place in an email")
+    raise TemplateLimitExceeded(gettext("|pprint has no place in an email"))
 
 
 # urlize makes a link of every address in a value, a contact's data included: tracked, that link
 # would let anyone on a list make the sender's domain redirect to a site of their choosing.
 def _link_maker_refused(name: str) -> Callable:
     def refuse(value: Any, arg: Any = None) -> str:
-        raise TemplateLimitExceeded(f"|{name} has no place in an email: write the link as <a href>")
+        said = gettext("|%(filter)s has no place in an email: write the link as <a href>")
+        raise TemplateLimitExceeded(said % {"filter": name})
 
     refuse.__doc__ = f"Refuse |{name} in an email."
     return refuse

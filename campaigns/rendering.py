@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.template import Engine, TemplateSyntaxError
 from django.template import Template as DjangoTemplate
+from django.utils.translation import gettext
 from inscriptis import Inscriptis
 from inscriptis.css_profiles import CSS_PROFILES
 from inscriptis.model.config import ParserConfig
@@ -172,18 +173,21 @@ def _sources_compile(name: str, sources: tuple[str, str, str]) -> CompiledTempla
         loading = _LOADING_TAGS.search(source or "")
         if loading:
             tag = loading.group(1)
-            raise TemplateRenderError(f"{part}: {{% {tag} %}} has nothing to load: a template is one piece.")
+            said = gettext("{%% %(tag)s %%} has nothing to load: a template is one piece.") % {"tag": tag}
+            raise TemplateRenderError(f"{part}: {said}")
         try:
             template_source_check(source or "")
             parts.append(template_measure(_EMAIL_ENGINE.from_string(source)) if source else None)
         except (TemplateSyntaxError, TemplateLimitExceeded) as exc:
             raise TemplateRenderError(f"{part}: {exc}") from exc
         except RecursionError as exc:  # Django's parser recurses a level a tag or operator.
-            raise TemplateRenderError(f"{part}: its tags or expressions nest too deeply to read") from exc
+            said = gettext("its tags or expressions nest too deeply to read")
+            raise TemplateRenderError(f"{part}: {said}") from exc
         except (ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
             # A few of Django's tags read their arguments without checking them ({% filter %} with
             # none unpacks an empty list): the template is still the author's mistake, not ours.
-            raise TemplateRenderError(f"{part}: a tag could not be read ({type(exc).__name__})") from exc
+            said = gettext("a tag could not be read (%(why)s)") % {"why": type(exc).__name__}
+            raise TemplateRenderError(f"{part}: {said}") from exc
     subject, html, text = parts
     return CompiledTemplate(name=name, subject=subject, html=html, text=text, sources=sources)
 
@@ -191,7 +195,7 @@ def _sources_compile(name: str, sources: tuple[str, str, str]) -> CompiledTempla
 def template_validate(*, template: Template) -> None:
     """Raise ValidationError on the field whose template syntax is broken."""
     if not template.html_body and not template.text_body:
-        raise ValidationError("A template needs an HTML body, a text body, or both.")
+        raise ValidationError(gettext("A template needs an HTML body, a text body, or both."))
     try:
         compiled = template_compile(template=template)
     except TemplateRenderError as exc:
@@ -250,7 +254,12 @@ def _render_in_sandbox(
     max_seconds = settings.TEMPLATE_RENDER_MAX_SECONDS
     jobs = [
         _RenderJob(
-            compiled.name, compiled.sources, context, settings.TEMPLATE_MAX_OUTPUT_CHARS, max_seconds, finish
+            compiled.name,
+            compiled.sources,
+            context,
+            settings.TEMPLATE_MAX_OUTPUT_CHARS,
+            max_seconds,
+            finish,
         )
         for context in contexts
     ]
@@ -269,12 +278,15 @@ def _compiled_in_child(name: str, sources: tuple[str, str, str]) -> CompiledTemp
 
 
 def _render_job(job: _RenderJob) -> RenderedEmail | _RenderFailed:
-    """Render one email in the sandbox's child; return the failure rather than raise it."""
+    """Render one email in the sandbox's child; return the failure rather than raise it.
+
+    The child has no language of its own: emails render (dates, numbers) the same whoever asks,
+    and what stops a render there is said in the default language."""
     part = "subject"
     try:
         compiled = _compiled_in_child(job.name, job.sources)
         if compiled.subject is None:
-            raise ValueError("the subject is empty")
+            raise ValueError(gettext("the subject is empty"))
         with RenderBudget(max_chars=job.max_chars, max_seconds=job.max_seconds) as budget:
             # One budget per email: its three parts share the bounds. Subject and text are not
             # HTML: escaping would show "&amp;" to the reader.

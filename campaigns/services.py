@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from campaigns.audience import address_validate
@@ -31,6 +33,18 @@ CAMPAIGN_TRANSITIONS: dict[str, tuple[frozenset[str], str | None]] = {
     # Failed rows put back in the queue make a completed campaign send again.
     "reopen": (frozenset({Status.COMPLETED}), Status.SENDING),
     "cancel": (frozenset({Status.DRAFT, Status.SCHEDULED, Status.SENDING, Status.PAUSED}), Status.CANCELLED),
+}
+
+#: Each action in words, for the messages that name it.
+CAMPAIGN_ACTION_WORDS = {
+    "schedule": _("schedule"),
+    "unschedule": _("unschedule"),
+    "start": _("start"),
+    "pause": _("pause"),
+    "resume": _("resume"),
+    "complete": _("complete"),
+    "reopen": _("reopen"),
+    "cancel": _("cancel"),
 }
 
 
@@ -84,11 +98,10 @@ def campaign_update(*, campaign: Campaign, steps=None, lists=None, **fields) -> 
     """
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if campaign.status != Campaign.Status.DRAFT:
-        # The status's value, not its label: these messages reach API clients and logs in English.
-        raise InvalidTransition(
-            f"Campaign “{campaign.name}” is {campaign.status}: only a draft can be "
-            "edited (unschedule it first)."
+        said = gettext(
+            "Campaign “%(name)s” has the status %(status)s: only a draft can be edited (unschedule it first)."
         )
+        raise InvalidTransition(said % {"name": campaign.name, "status": campaign.get_status_display()})
     for name, value in fields.items():
         setattr(campaign, name, value)
     campaign.full_clean(exclude=["lists"])
@@ -127,11 +140,13 @@ def _campaign_transition(
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if locked.status not in allowed_from:
-            allowed = ", ".join(sorted(Status(s).value for s in allowed_from))
-            raise InvalidTransition(
-                f"Cannot {action} campaign “{locked.name}”: it is {locked.status}, "
-                f"and {action} applies only to a campaign that is {allowed}."
+            allowed = ", ".join(sorted(str(Status(s).label) for s in allowed_from))
+            said = gettext(
+                "Cannot %(action)s campaign “%(name)s”: its status is %(status)s, and %(action)s "
+                "applies only to a campaign whose status is %(allowed)s."
             )
+            words = {"action": CAMPAIGN_ACTION_WORDS[action], "name": locked.name, "allowed": allowed}
+            raise InvalidTransition(said % {**words, "status": locked.get_status_display()})
         before = locked.status
         # Resume goes back to where the campaign was: sending if it had started, else scheduled.
         locked.status = target or (Status.SENDING if locked.started_at else Status.SCHEDULED)
@@ -255,15 +270,22 @@ def _drip_problems(*, campaign: Campaign, steps: list[CampaignStep]) -> list[str
     for index, step in enumerate(steps):
         earlier = {other.pk for other in steps[:index]}
         if index == 0 and step.condition != Condition.ALWAYS:
-            problems.append("its first step has a condition, but there is no earlier step to look at")
+            problems.append(
+                gettext("its first step has a condition, but there is no earlier step to look at")
+            )
         if step.condition == Condition.CLICKED_LINK and not step.condition_url:
-            problems.append(f"step {step.order} waits for a click on a link but names none")
+            problems.append(
+                gettext("step %(n)d waits for a click on a link but names none") % {"n": step.order}
+            )
         if step.condition_step_id and step.condition_step_id not in earlier:
-            problems.append(f"step {step.order}'s condition looks at a step that does not come before it")
+            said = gettext("step %(n)d's condition looks at a step that does not come before it")
+            problems.append(said % {"n": step.order})
     if (campaign.send_window_start is None) != (campaign.send_window_end is None):
-        problems.append("its send window needs both a start and an end")
+        problems.append(gettext("its send window needs both a start and an end"))
     if campaign.audience_mode == Campaign.Audience.EVERGREEN and campaign.recurrence:
-        problems.append("an evergreen campaign cannot also recur: each run would start everyone again")
+        problems.append(
+            gettext("an evergreen campaign cannot also recur: each run would start everyone again")
+        )
     return problems
 
 
@@ -272,21 +294,25 @@ def campaign_check_ready(*, campaign: Campaign) -> None:
     problems = []
     steps = list(campaign.steps.select_related("template"))
     if not steps:
-        problems.append("it has no steps")
+        problems.append(gettext("it has no steps"))
     problems += _drip_problems(campaign=campaign, steps=sorted(steps, key=lambda step: step.order))
     if not campaign.lists.exists():
-        problems.append("it has no audience lists")
+        problems.append(gettext("it has no audience lists"))
     try:
         address_validate(value=campaign.from_email, field="from_email")
     except ValidationError:
-        problems.append(f"its sender {campaign.from_email!r} is not a valid address")
+        problems.append(
+            gettext("its sender %(sender)s is not a valid address") % {"sender": repr(campaign.from_email)}
+        )
     for step in steps:
         try:
             template_compile(template=step.template)
         except TemplateRenderError as exc:
-            problems.append(f"step {step.order}'s template does not compile ({exc})")
+            said = gettext("step %(n)d's template does not compile (%(why)s)")
+            problems.append(said % {"n": step.order, "why": exc})
     if problems:
-        raise CampaignNotReady(f"Campaign “{campaign.name}” cannot be scheduled: {'; '.join(problems)}.")
+        said = gettext("Campaign “%(name)s” cannot be scheduled: %(problems)s.")
+        raise CampaignNotReady(said % {"name": campaign.name, "problems": "; ".join(problems)})
 
 
 def campaign_schedule(*, campaign: Campaign, actor: Actor = SYSTEM) -> Campaign:
@@ -363,6 +389,7 @@ def campaigns_delete(*, pks: list[int]) -> int:
         kept = [campaign for campaign in locked if campaign.status not in CAMPAIGN_DELETABLE]
         if kept:
             named = ", ".join(f"“{campaign.name}” ({campaign.get_status_display()})" for campaign in kept)
-            raise InvalidTransition(f"Not deleted: cancel a campaign before deleting it: {named}.")
+            said = gettext("Not deleted: cancel a campaign before deleting it: %(campaigns)s.")
+            raise InvalidTransition(said % {"campaigns": named})
         Campaign.objects.filter(pk__in=[campaign.pk for campaign in locked]).delete()
     return len(locked)

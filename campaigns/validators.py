@@ -7,6 +7,7 @@ import zoneinfo
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
 
 from core.addresses import email_canonical
 
@@ -17,7 +18,7 @@ SES_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 def validate_ses_name(value: str) -> None:
     """Reject an SES configuration set name that SES would refuse (empty means the default one)."""
     if value and not SES_NAME.fullmatch(value):
-        raise ValidationError("Use 1-64 letters, digits, _ or -.")
+        raise ValidationError(gettext("Use 1-64 letters, digits, _ or -."))
 
 
 #: The deepest a contact's attributes may nest (an object in an object …): templates reach a few
@@ -30,7 +31,7 @@ def validate_attributes(value: object) -> None:
     what PostgreSQL's jsonb refuses: a NUL or a lone surrogate in a key or text, an infinite number.
     """
     if not isinstance(value, dict):
-        raise ValidationError("Attributes must be a JSON object.")
+        raise ValidationError(gettext("Attributes must be a JSON object."))
     level: list[dict | list] = [value]
     depth = 1
     while level:  # Level by level, not recursively: the data itself may be deeper than Python's stack.
@@ -44,14 +45,15 @@ def validate_attributes(value: object) -> None:
         if level:
             depth += 1
         if depth > ATTRIBUTES_MAX_DEPTH:
-            raise ValidationError(f"Attributes may nest at most {ATTRIBUTES_MAX_DEPTH} levels deep.")
+            deep = gettext("Attributes may nest at most %(n)d levels deep.")
+            raise ValidationError(deep % {"n": ATTRIBUTES_MAX_DEPTH})
 
 
 def _storable(value: object) -> None:
     if isinstance(value, str) and ("\x00" in value or _SURROGATE.search(value)):
-        raise ValidationError("Attributes may not hold a NUL or a lone surrogate (\\ud800-\\udfff).")
+        raise ValidationError(gettext("Attributes may not hold a NUL or a lone surrogate (\\ud800-\\udfff)."))
     if isinstance(value, float) and not math.isfinite(value):
-        raise ValidationError("Attributes may not hold an infinite number or NaN.")
+        raise ValidationError(gettext("Attributes may not hold an infinite number or NaN."))
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -64,13 +66,15 @@ STEP_MAX_DELAY = timedelta(days=3650)
 def validate_timezone(value: str) -> None:
     """Reject names that are not IANA time zones."""
     if value and value not in zoneinfo.available_timezones():
-        raise ValidationError(f"{value!r} is not an IANA time zone name (e.g. Europe/Paris).")
+        named = gettext("%(value)s is not an IANA time zone name (e.g. Europe/Paris).")
+        raise ValidationError(named % {"value": repr(value)})
 
 
 def validate_weekdays(value: str) -> None:
     """Reject weekday sets that are not ISO weekday digits (1 = Monday … 7 = Sunday), each once."""
     if value and (not set(value) <= set("1234567") or len(set(value)) != len(value)):
-        raise ValidationError(f"{value!r} is not a set of weekdays such as 12345 (1 = Monday, 7 = Sunday).")
+        named = gettext("%(value)s is not a set of weekdays such as 12345 (1 = Monday, 7 = Sunday).")
+        raise ValidationError(named % {"value": repr(value)})
 
 
 _CRONTAB_FIELDS = ("minute", "hour", "day", "month", "weekday")
@@ -87,17 +91,19 @@ def validate_crontab(value: str) -> None:
     fields = value.split()
     try:
         if len(fields) != 5:
-            raise ValueError("five fields are needed")
+            raise ValueError(gettext("five fields are needed"))
         # Each field is stored in beat's own table, whose columns are this long.
         for name, field, longest in zip(_CRONTAB_FIELDS, fields, _CRONTAB_LONGEST, strict=True):
             if len(field) > longest:
-                raise ValueError(f"its {name} field is longer than {longest} characters")
+                longer = gettext("its %(name)s field is longer than %(n)d characters")
+                raise ValueError(longer % {"name": name, "n": longest})
         minute, hour, day_of_month, month_of_year, day_of_week = fields
         crontab(minute, hour, day_of_week, day_of_month, month_of_year)
     except (ValueError, TypeError, ParseException) as exc:
-        raise ValidationError(
-            f"{value!r} is not a crontab schedule like 0 9 * * 1 (minute hour day month weekday): {exc}"
-        ) from None
+        named = gettext(
+            "%(value)s is not a crontab schedule like 0 9 * * 1 (minute hour day month weekday): %(why)s"
+        )
+        raise ValidationError(named % {"value": repr(value), "why": exc}) from None
 
 
 def email_clean(row) -> None:

@@ -29,6 +29,7 @@ from typing import cast
 import idna
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.utils.translation import gettext, gettext_lazy
 
 #: The longest address SMTP carries (RFC 5321's path limit less its angle brackets).
 ADDRESS_MAX_LENGTH = 254
@@ -60,7 +61,11 @@ _PLAIN_NAME = re.compile(_NAME, re.IGNORECASE | re.ASCII)
 # end a line somewhere (U+2028, U+2029; U+0085 is a control character).
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
-_KINDS = {"Zs": "a space", "Zl": "a line separator", "Zp": "a paragraph separator"}
+_KINDS = {
+    "Zs": gettext_lazy("a space"),
+    "Zl": gettext_lazy("a line separator"),
+    "Zp": gettext_lazy("a paragraph separator"),
+}
 
 _headers = HeaderRegistry()
 
@@ -71,7 +76,7 @@ def _refused_character(value: str, *, allow_spaces: bool) -> str | None:
     """Return a description of the first character value may not hold, or None."""
     for char in value:
         if unicodedata.category(char) in _REFUSED_CATEGORIES or (not allow_spaces and char.isspace()):
-            kind = _KINDS.get(unicodedata.category(char), "an invisible or control character")
+            kind = _KINDS.get(unicodedata.category(char), gettext_lazy("an invisible or control character"))
             return f"U+{ord(char):04X} {unicodedata.name(char, '')}".rstrip() + f", {kind}"
     return None
 
@@ -88,39 +93,59 @@ def _email_canonical_fully(value: str) -> str:
     address = value.strip()
     refused = _refused_character(address, allow_spaces=False)
     if refused:
-        raise ValidationError(f"{value!r} is not a valid address: it contains {refused}.")
+        raise _not_an_address(value, gettext("it contains %(character)s") % {"character": refused})
     local, at, domain = address.rpartition("@")
     if not (at and local and domain):
-        raise ValidationError(f"{value!r} is not a valid address.")
+        raise _not_an_address(value)
     if not local.isascii():
-        raise ValidationError(
-            f"{value!r} is not a valid address: the part before the @ must be ASCII "
-            "(Amazon SES cannot send to or from other addresses)."
+        raise _not_an_address(
+            value,
+            gettext(
+                "the part before the @ must be ASCII (Amazon SES cannot send to or from other addresses)"
+            ),
         )
     if len(local) > 2 and local[0] == local[-1] == '"' and _DOT_ATOM.fullmatch(local[1:-1]):
         local = local[1:-1]  # "x"@example.com is x@example.com: one mailbox, one stored spelling.
     if not _DOT_ATOM.fullmatch(local):
-        raise ValidationError(
-            f"{value!r} is not a valid address: the part before the @ may hold letters, digits, "
-            "dots and ! # $ % & ' * + / = ? ^ _ ` { | } ~ - only, unquoted."
+        raise _not_an_address(
+            value,
+            gettext(
+                "the part before the @ may hold letters, digits, dots and "
+                "! # $ %% & ' * + / = ? ^ _ ` { | } ~ - only, unquoted"
+            )
+            % {},  # A format string, as its translation is: "%%" is one "%".
         )
     if domain.startswith("["):
-        raise ValidationError(f"{value!r} is not a valid address: write a domain name, not an IP address.")
+        raise _not_an_address(value, gettext("write a domain name, not an IP address"))
     if not domain.isascii():
         try:
             domain = idna.encode(domain, uts46=True).decode("ascii")
         except idna.IDNAError as exc:
-            raise ValidationError(
-                f"{value!r} is not a valid address: its domain is not valid ({exc})."
-            ) from None
+            why = gettext("its domain is not valid (%(why)s)") % {"why": exc}
+            raise _not_an_address(value, why) from None
     address = f"{local}@{domain}".lower()
     if len(address) > ADDRESS_MAX_LENGTH:
-        raise ValidationError(f"{value!r} is not a valid address: over {ADDRESS_MAX_LENGTH} characters.")
+        raise _not_an_address(value, gettext("over %(n)d characters") % {"n": ADDRESS_MAX_LENGTH})
     try:
         validate_email(address)
     except ValidationError:
-        raise ValidationError(f"{value!r} is not a valid address.") from None
+        raise _not_an_address(value) from None
     return address
+
+
+def _not_an_address(value: str, reason: str = "") -> ValidationError:
+    """Return the error naming value as no valid address, and why when there is more to say."""
+    if not reason:
+        return ValidationError(gettext("%(value)s is not a valid address.") % {"value": repr(value)})
+    words = {"value": repr(value), "reason": reason}
+    return ValidationError(gettext("%(value)s is not a valid address: %(reason)s.") % words)
+
+
+def _not_a_sender(value: str, reason: str = "") -> ValidationError:
+    """Return the error naming value as no valid sender, and why (by default: what to give)."""
+    reason = reason or gettext("give %(example)s") % {"example": _SENDER_EXAMPLE}
+    words = {"value": repr(value), "reason": reason}
+    return ValidationError(gettext("%(value)s is not a valid sender: %(reason)s.") % words)
 
 
 def email_validate(value: str) -> None:
@@ -155,7 +180,7 @@ class Mailbox:
         return str(Address(display_name=self.display_name, addr_spec=self.address))
 
 
-_SENDER_EXAMPLE = "one address, optionally with a name, e.g. Acme News <news@acme.com>"
+_SENDER_EXAMPLE = gettext_lazy("one address, optionally with a name, e.g. Acme News <news@acme.com>")
 
 
 def mailbox_parse(value: str) -> Mailbox:
@@ -172,40 +197,40 @@ def _mailbox_parse_fully(value: str) -> Mailbox:
     text = value.strip()
     refused = _refused_character(text, allow_spaces=True)
     if refused:
-        raise ValidationError(f"{value!r} is not a valid sender: it contains {refused}.")
+        raise _not_a_sender(value, gettext("it contains %(character)s") % {"character": refused})
     try:
         header = _headers("From", text)
     # The standard library's parser raises more than HeaderParseError on malformed text: an
     # AttributeError (". <a@b.example>"), a TypeError ("().@"), an IndexError.
     except (ValueError, IndexError, AttributeError, TypeError, email_errors.HeaderParseError):
-        raise ValidationError(f"{value!r} is not a valid sender: give {_SENDER_EXAMPLE}.") from None
+        raise _not_a_sender(value) from None
     # Obsolete but readable syntax passes (a period in a name: "Acme Inc. <news@acme.com>"); a
     # non-ASCII local part is left to the address rule, which says why; anything else unread fails.
     if any(not isinstance(defect, _TOLERATED_DEFECTS) for defect in header.defects):
-        raise ValidationError(f"{value!r} is not a valid sender: give {_SENDER_EXAMPLE}.")
+        raise _not_a_sender(value)
     groups = cast(AddressHeader, header).groups
     if any(group.display_name is not None for group in groups):
-        raise ValidationError(f"{value!r} is not a valid sender: a group of addresses is not one sender.")
+        raise _not_a_sender(value, gettext("a group of addresses is not one sender"))
     addresses = [address for group in groups for address in group.addresses]
     if len(addresses) != 1:
-        raise ValidationError(
-            f"{value!r} is not a valid sender: it names {len(addresses)} addresses; give {_SENDER_EXAMPLE}."
-        )
+        named = gettext("it names %(n)d addresses; give %(example)s")
+        raise _not_a_sender(value, named % {"n": len(addresses), "example": _SENDER_EXAMPLE})
     (parsed,) = addresses
     name = parsed.display_name
     # Encoded words (=?utf-8?…?=) are decoded by now: the name is checked as it will be shown.
     refused = _refused_character(name, allow_spaces=True)
     if refused:
-        raise ValidationError(f"{value!r} is not a valid sender: its name contains {refused}.")
+        raise _not_a_sender(value, gettext("its name contains %(character)s") % {"character": refused})
     try:
         address = email_canonical(parsed.addr_spec)
     except ValidationError as exc:
-        raise ValidationError(f"{value!r} is not a valid sender: {exc.messages[0]}") from None
+        words = {"value": repr(value), "problem": exc.messages[0]}
+        raise ValidationError(gettext("%(value)s is not a valid sender: %(problem)s") % words) from None
     mailbox = Mailbox(address=address, display_name=name)
     try:
         str(mailbox)
     except (ValueError, IndexError, email_errors.HeaderParseError):
-        raise ValidationError(f"{value!r} is not a valid sender: give {_SENDER_EXAMPLE}.") from None
+        raise _not_a_sender(value) from None
     return mailbox
 
 

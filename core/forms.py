@@ -6,6 +6,7 @@ from django import forms
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import ValidationError
 from django.forms.fields import InvalidJSONInput
+from django.utils.translation import gettext
 
 
 class JSONShownField(forms.JSONField):
@@ -22,7 +23,7 @@ class JSONShownField(forms.JSONField):
         try:
             return super().to_python(value)
         except RecursionError:
-            raise ValidationError("This JSON nests too deeply to be read.", code="invalid") from None
+            raise ValidationError(gettext("This JSON nests too deeply to be read."), code="invalid") from None
 
     def bound_data(self, data, initial):
         try:

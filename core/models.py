@@ -6,6 +6,7 @@ import re
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework_api_key.models import AbstractAPIKey
 
@@ -19,7 +20,9 @@ RATE_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 def validate_rate(value: str) -> None:
     """Reject rates that are not N/second, N/minute, N/hour or N/day."""
     if not RATE_PATTERN.fullmatch(value or ""):
-        raise ValidationError(f"{value!r} is not a rate like 600/minute or 20/second.")
+        raise ValidationError(
+            gettext("%(value)s is not a rate like 600/minute or 20/second.") % {"value": repr(value)}
+        )
 
 
 def rate_parse(value: str) -> tuple[int, int]:
@@ -38,10 +41,10 @@ def api_key_default_scopes() -> list[str]:
 def validate_scopes(value) -> None:
     """Reject anything but a list of known scopes."""
     if not isinstance(value, list) or not all(isinstance(scope, str) for scope in value):
-        raise ValidationError("Scopes must be a list of scope names.")
+        raise ValidationError(gettext("Scopes must be a list of scope names."))
     unknown = sorted(set(value) - set(ApiKey.Scope.values))
     if unknown:
-        raise ValidationError(f"Unknown scopes: {', '.join(unknown)}.")
+        raise ValidationError(gettext("Unknown scopes: %(scopes)s.") % {"scopes": ", ".join(unknown)})
 
 
 class ApiKey(AbstractAPIKey):

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.urls import reverse
+from django.utils.translation import gettext
 
 from campaigns.exceptions import TemplateLimitExceeded
 from campaigns.models import Campaign, CampaignStep, Template
@@ -176,7 +177,8 @@ def step_execution_track_resolve(
     if not targets:
         return rendered
     if len(targets) > settings.TRACKING_MAX_LINKS:
-        raise TooManyLinks(f"the email has more than {settings.TRACKING_MAX_LINKS:,} distinct links to track")
+        said = gettext("the email has more than %(n)s distinct links to track")
+        raise TooManyLinks(said % {"n": f"{settings.TRACKING_MAX_LINKS:,}"})
     urls = {encoded: LinkMarks.target(encoded) for encoded in targets}
     link_ids = step_link_ids(step_id=execution.campaign_step.pk, urls=list(urls.values()))
     base = settings.PUBLIC_BASE_URL
@@ -259,7 +261,7 @@ def step_execution_build_message(
         # The recipient too, as stored before the address rule it may be two ("a@b.com,c@d.com").
         email_validate(execution.email)
     except ValidationError as exc:
-        raise SenderInvalid(f"Not sent: {exc.messages[0]}") from None
+        raise SenderInvalid(gettext("Not sent: %(why)s") % {"why": exc.messages[0]}) from None
     message = EmailMultiAlternatives(
         subject=rendered.subject,
         body=rendered.text,

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 from redis.exceptions import RedisError
 
 from campaigns import services as campaign_services
@@ -255,8 +256,8 @@ def step_executions_requeue(
         )
         closed = Campaign.objects.filter(pk__in=per_campaign).exclude(status__in=REQUEUE_CAMPAIGN_STATUSES)
         if closed.exists():
-            names = ", ".join(f"“{campaign.name}” ({campaign.status})" for campaign in closed)
-            raise InvalidTransition(f"Nothing to re-queue in {names}.")
+            names = ", ".join(f"“{campaign.name}” ({campaign.get_status_display()})" for campaign in closed)
+            raise InvalidTransition(gettext("Nothing to re-queue in %(campaigns)s.") % {"campaigns": names})
         fields: dict = {"status": Status.PENDING, "lease_expires_at": None, "updated_at": timezone.now()}
         if status == Status.UNKNOWN:
             fields["send_started_at"] = None
@@ -286,8 +287,8 @@ def step_executions_retry(*, rows: QuerySet[StepExecution]) -> int:
 def campaign_retry_failed(*, campaign: Campaign) -> int:
     """Put a campaign's failed rows back in its queue; return how many. A completed campaign reopens."""
     if campaign.status not in (Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.COMPLETED):
-        state = campaign.status
-        raise InvalidTransition(f"Campaign “{campaign.name}” is {state}: there is nothing to retry.")
+        said = gettext("Campaign “%(name)s” has the status %(status)s: there is nothing to retry.")
+        raise InvalidTransition(said % {"name": campaign.name, "status": campaign.get_status_display()})
     return step_executions_retry(rows=StepExecution.objects.filter(step__campaign=campaign))
 
 
@@ -309,8 +310,8 @@ def campaign_requeue_unknown(*, campaign: Campaign, older_than: timedelta, actor
     some of these emails, so a person accepts that a few may go twice. Returns how many moved.
     """
     if campaign.status not in (Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.COMPLETED):
-        state = campaign.status
-        raise InvalidTransition(f"Campaign “{campaign.name}” is {state}: there is nothing to re-queue.")
+        said = gettext("Campaign “%(name)s” has the status %(status)s: there is nothing to re-queue.")
+        raise InvalidTransition(said % {"name": campaign.name, "status": campaign.get_status_display()})
     minutes = int(older_than.total_seconds() // 60)
     rows = StepExecution.objects.filter(
         step__campaign=campaign, send_started_at__lt=timezone.now() - older_than

@@ -3,6 +3,7 @@
 from dataclasses import replace
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 from campaigns.models import CampaignStep, Contact, Suppression, Template, email_normalize
 from campaigns.rendering import template_compile, template_render
@@ -47,18 +48,23 @@ def _test_send(*, envelope: Envelope, contact: Contact, addresses: list[str]) ->
     whose contact unsubscribed (SuppressedRecipient). Raises TemplateRenderError or an SesError as
     the send would."""
     if not 1 <= len(addresses) <= TEST_SEND_MAX:
-        raise ValueError(f"A test goes to 1 to {TEST_SEND_MAX} addresses.")
+        raise ValueError(gettext("A test goes to 1 to %(n)d addresses.") % {"n": TEST_SEND_MAX})
     # A complaint or a bounce suppresses an address for everything we send, tests included.
     normalized = [email_normalize(address) for address in addresses]
     suppressed = dict(Suppression.objects.filter(email__in=normalized).values_list("email", "reason"))
     # A test is marketing mail: someone who unsubscribed gets none, as from a campaign.
     left = Contact.objects.filter(email__in=normalized, status=Contact.Status.UNSUBSCRIBED)
-    suppressed |= dict.fromkeys(left.values_list("email", flat=True), "unsubscribed")
+    suppressed |= dict.fromkeys(left.values_list("email", flat=True), Contact.Status.UNSUBSCRIBED)
     if suppressed:
+        # Each reason in the words of its choice: "Complaint", "Unsubscribed", in the reader's language.
+        words = dict(Suppression.Reason.choices) | {
+            Contact.Status.UNSUBSCRIBED: Contact.Status.UNSUBSCRIBED.label
+        }
         listed = ", ".join(
-            f"{email} ({reason.replace('_', ' ')})" for email, reason in sorted(suppressed.items())
+            f"{email} ({words.get(reason, reason)})" for email, reason in sorted(suppressed.items())
         )
-        raise SuppressedRecipient(f"On the suppression list, so never mailed: {listed}.")
+        said = gettext("On the suppression list, so never mailed: %(listed)s.")
+        raise SuppressedRecipient(said % {"listed": listed})
     compiled = template_compile(template=envelope.template)
     rendered = template_render(
         compiled=compiled, contact=contact, extra={"unsubscribe_url": settings.PUBLIC_BASE_URL + "/u/test"}

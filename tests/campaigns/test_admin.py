@@ -442,7 +442,7 @@ def test_the_campaign_form_is_tabbed_overview_content_audience_then_the_campaign
         assert panes == ["general", "steps", "audience"]  # Overview, Content, Audience.
         assert _pane_of(page, "steps-group") == "activeTab == 'steps'"
         assert _pane_of(page, "audience-group") == "activeTab == 'audience'"
-        assert page.index('id="audience-group"') < page.index('id_lists') < page.index('id="steps-group"')
+        assert page.index('id="audience-group"') < page.index("id_lists") < page.index('id="steps-group"')
     tabs = change[
         change.index('id="campaign-tabs"') : change.index("</nav>", change.index('id="campaign-tabs"'))
     ]

@@ -179,13 +179,13 @@ def test_a_test_send_never_reaches_a_suppressed_address(admin_client, campaign, 
 
     SuppressionFactory(email="angry@campanile.test", reason="complaint")
     said = _test_send_refused(admin_client, campaign, "Angry@campanile.test")
-    assert "angry@campanile.test (complaint)" in said
+    assert "angry@campanile.test (Complaint)" in said
 
 
 def test_a_test_send_never_reaches_a_contact_who_unsubscribed(admin_client, campaign, ses):
     ContactFactory(email="left@campanile.test", status="unsubscribed")
     said = _test_send_refused(admin_client, campaign, "left@campanile.test")
-    assert "left@campanile.test (unsubscribed)" in said
+    assert "left@campanile.test (Unsubscribed)" in said
 
 
 @pytest.mark.parametrize("spelled", ["Angry <angry@campanile.test>", "angry@campanile.test\u200b"])

@@ -107,7 +107,7 @@ def test_a_test_sends_the_template_as_typed_and_never_to_a_suppressed_address(se
     Suppression.objects.create(email="gone@campanile.test", reason=Suppression.Reason.COMPLAINT)
     refused = admin_client.post(url, _form(test_addresses="gone@campanile.test")).content.decode()
     assert "Nothing was sent" in refused
-    assert "gone@campanile.test (complaint)" in refused
+    assert "gone@campanile.test (Complaint)" in refused
     assert len(sent_messages()) == 1
 
 

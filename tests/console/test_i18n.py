@@ -240,3 +240,36 @@ def test_the_unfold_catalog_holds_every_string_of_the_installed_unfold_translate
     assert sorted(refreshed) == sorted(committed)
     assert [msgid for msgid, entry in refreshed.items() if not entry.get("msgstr", "x")] == []
     assert "Search apps and models..." in refreshed
+
+
+@pytest.mark.django_db
+def test_what_the_services_refuse_reads_in_german_on_german_pages(ses):
+    from django.contrib.messages import get_messages
+
+    from tests.factories import SuppressionFactory
+
+    campaign = sendable_campaign(contacts=1, name="Frühling")
+    SuppressionFactory(email="angry@campanile.test", reason="complaint")
+    client = role_client("Marketers")
+    german = {"HTTP_ACCEPT_LANGUAGE": "de"}
+
+    tested = client.post(
+        reverse("admin:campaigns_campaign_test_send", args=[campaign.pk]),
+        {"step": "1", "contact": "", "addresses": "angry@campanile.test"},
+        follow=True,
+        **german,
+    )
+    paused = client.post(
+        reverse("admin:campaigns_campaign_changelist"),
+        {"action": "campaign_pause", "_selected_action": [campaign.pk]},
+        follow=True,
+        **german,
+    )
+    added = client.post(reverse("admin:campaigns_contact_add"), {"email": "x@[192.0.2.1]"}, **german)
+
+    said = " ".join(str(m) for m in get_messages(tested.wsgi_request))
+    assert "Auf der Sperrliste, daher nie angeschrieben: angry@campanile.test (Beschwerde)." in said
+    said = " ".join(str(m) for m in get_messages(paused.wsgi_request))
+    assert "lässt sich nicht pausieren: ihr Status ist Entwurf" in said
+    refused = "'x@[192.0.2.1]' ist keine gültige Adresse: schreiben Sie einen Domainnamen, keine IP-Adresse."
+    assert refused in added.content.decode().replace("&#x27;", "'")

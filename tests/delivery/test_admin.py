@@ -257,4 +257,4 @@ def test_a_campaign_test_names_suppressed_addresses_only_to_who_may_see_the_list
     said = client.post(url, {"addresses": "gone@campanile.test", "step": "1"}, follow=True).content.decode()
 
     assert "can never be mailed" in said
-    assert "gone@campanile.test (complaint)" not in said
+    assert "gone@campanile.test (Complaint)" not in said

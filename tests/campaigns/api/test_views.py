@@ -927,3 +927,13 @@ def test_an_ordering_a_list_does_not_offer_is_ignored_never_a_500_or_an_endless_
         response = api_client.get(response.json()["next"])
         ids += [row["id"] for row in response.json()["results"]]
     assert ids == sorted(ids, reverse=True)  # Newest first, whatever was asked.
+
+
+def test_errors_speak_the_language_asked_for_and_keep_their_code(api_client):
+    english = api_client.post(f"{API}/contacts", {"email": "x@[192.0.2.1]"})
+    german = api_client.post(f"{API}/contacts", {"email": "x@[192.0.2.1]"}, HTTP_ACCEPT_LANGUAGE="de")
+
+    assert english.status_code == german.status_code == 400
+    assert english.json()["error"]["code"] == german.json()["error"]["code"]
+    assert "write a domain name, not an IP address" in english.json()["error"]["fields"]["email"][0]
+    assert "schreiben Sie einen Domainnamen, keine IP-Adresse" in german.json()["error"]["fields"]["email"][0]
