@@ -54,6 +54,7 @@ def _trailing_rates(*, campaign: Campaign) -> dict[str, float] | None:
         is_load_test=False,
     ).order_by("-started_at")[: settings.ALERT_TRAILING_CAMPAIGNS]
     rates = [campaign_stats(campaign=other)["rates"] for other in earlier]
+    # A campaign without Delivery events yet, or without the open pixel, has no open rate to average.
     rates = [rate for rate in rates if rate["open"] is not None]
     if len(rates) < 2:
         return None  # Too little history to call anything a drop.
@@ -103,7 +104,9 @@ def alerts_check(*, now: datetime | None = None) -> list[Alert]:
         if trailing is None:
             continue
         for kind, noun in ((Alert.Kind.OPEN_DROP, "open"), (Alert.Kind.CLICK_DROP, "click")):
-            rate, usual = stats["rates"][noun] or 0.0, trailing[noun]
+            rate, usual = stats["rates"][noun], trailing[noun]
+            if rate is None:
+                continue  # Not measured: no Delivery or Send yet, or no open pixel.
             floor = usual * (1 - settings.ALERT_DROP_RATIO)
             if usual > 0 and rate < floor:
                 message = (

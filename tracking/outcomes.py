@@ -104,16 +104,22 @@ def rates_base(*, counts: dict[str, int]) -> str:
     return "sent" if not counts.get("delivered") and counts.get("sent") else "delivered"
 
 
-def campaign_rates(*, counts: dict[str, int]) -> dict[str, float | None]:
-    """Return every rate of a campaign (or any sum of counts) from its counts; None over nothing.
+#: The rates a campaign without the open pixel cannot measure: the emails it counts as opened are
+#: those clicked alone, so its open rate would be its click rate and its click-to-open 100%.
+NEED_THE_OPEN_PIXEL = frozenset({"open", "click_to_open"})
+
+
+def campaign_rates(*, counts: dict[str, int], opens_tracked: bool = True) -> dict[str, float | None]:
+    """Return every rate of a campaign (or any sum of counts) from its counts; None over nothing,
+    and None for what a campaign that sends no open pixel cannot measure (`opens_tracked`).
 
     Rates over delivered are over sent instead when rates_base says so: without Delivery events
     they would stay blank for ever.
     """
     base = rates_base(counts=counts)
     return {
-        rate.name: _rate(
-            counts.get(rate.part, 0), counts.get(base if rate.whole == "delivered" else rate.whole, 0)
-        )
+        rate.name: None
+        if not opens_tracked and rate.name in NEED_THE_OPEN_PIXEL
+        else _rate(counts.get(rate.part, 0), counts.get(base if rate.whole == "delivered" else rate.whole, 0))
         for rate in RATES
     }

@@ -61,14 +61,15 @@ def campaigns_outcome_counts(
 
 
 def campaigns_figures(*, campaign_ids: Iterable[int]) -> dict[int, dict]:
-    """Return each campaign's recipients, counts and rates: a list's columns (three queries)."""
+    """Return each campaign's recipients, counts and rates: a list's columns (four queries)."""
     ids = list(campaign_ids)
     ledger = delivery_selectors.campaigns_ledger(campaign_ids=ids)
+    pixel = dict(Campaign.objects.filter(pk__in=ids).values_list("pk", "track_opens"))
     return {
         pk: {
             "recipients": ledger.get(pk, {}).get("recipients", 0),
             "counts": counts,
-            "rates": campaign_rates(counts=counts),
+            "rates": campaign_rates(counts=counts, opens_tracked=pixel.get(pk, True)),
         }
         for pk, counts in campaigns_outcome_counts(campaign_ids=ids, ledger=ledger).items()
     }
@@ -88,7 +89,7 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         "ledger": {status: mine["by_status"].get(status, 0) for status in Status.values},
         **counts,
         "links": campaign_link_clicks(campaign=campaign),
-        "rates": campaign_rates(counts=counts),
+        "rates": campaign_rates(counts=counts, opens_tracked=campaign.track_opens),
         "rates_base": rates_base(counts=counts),
     }
 
@@ -173,9 +174,11 @@ def contact_timeline(*, contact: Contact) -> list[dict]:
 
 def campaign_recipient_rows(*, campaign: Campaign):
     """Yield one row per ledger row of the campaign: who, which step, what became of it, engagement."""
+    # "opened" is the report's (Engagement.opened: a person opened or clicked it); "opens" counts
+    # the pixel's loads alone.
     yield [
-        "email", "first_name", "last_name", "step", "status", "outcome", "sent_at", "opens", "clicks",
-        "machine_opens", "machine_clicks", "first_opened_at", "first_clicked_at", "note",
+        "email", "first_name", "last_name", "step", "status", "outcome", "sent_at", "opened", "opens",
+        "clicks", "machine_opens", "machine_clicks", "first_opened_at", "first_clicked_at", "note",
     ]  # fmt: skip
     rows = (
         StepExecution.objects.filter(step__campaign=campaign)
@@ -192,6 +195,7 @@ def campaign_recipient_rows(*, campaign: Campaign):
             row.status,
             row.outcome,
             row.sent_at.isoformat() if row.sent_at else "",
+            "yes" if engagement is not None and engagement.opened else "no",
             *(
                 getattr(engagement, field, 0)
                 for field in ("opens", "clicks", "machine_opens", "machine_clicks")

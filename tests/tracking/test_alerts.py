@@ -119,3 +119,12 @@ def test_alerts_are_listed_and_acknowledged_in_the_admin(admin_client):
     )
     alert.refresh_from_db()
     assert alert.acknowledged_at is not None
+
+
+def test_a_campaign_without_the_open_pixel_raises_no_open_drop():
+    _campaign(opened=10, clicked=4, started_hours_ago=200)
+    _campaign(opened=12, clicked=4, started_hours_ago=100)
+    blind = _campaign(opened=0, clicked=4, started_hours_ago=30)  # Its clicks alone count as opened.
+    Campaign.objects.filter(pk=blind.pk).update(track_opens=False)
+
+    assert [alert.kind for alert in alerts.alerts_check() if alert.campaign == blind] == []

@@ -151,6 +151,23 @@ def test_a_persons_click_counts_its_email_as_opened_so_click_to_open_never_passe
     assert campaign_stats(campaign=step.campaign)["opens_unique"] == 2
 
 
+def test_a_campaign_without_the_open_pixel_has_no_open_rate_made_of_its_clicks(hit_store):
+    from campaigns.models import Campaign
+    from tracking.selectors import campaigns_figures
+
+    step = CampaignStepFactory(campaign__track_opens=False)
+    ada, _bob = _email(step), _email(step)
+    _hit(ada, "click", timezone.now(), link=_link(step, "https://shop.example.com/"))
+    hits.tracking_hits_apply()
+
+    campaign = Campaign.objects.get(pk=step.campaign_id)
+    for rates in (
+        campaign_stats(campaign=campaign)["rates"],
+        campaigns_figures(campaign_ids=[campaign.pk])[campaign.pk]["rates"],
+    ):
+        assert (rates["open"], rates["click_to_open"], rates["click"]) == (None, None, 0.5)
+
+
 def test_a_click_judged_a_machines_later_moves_out_of_the_human_counts(hit_store):
     step = CampaignStepFactory()
     ada = _email(step)

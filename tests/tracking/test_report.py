@@ -182,6 +182,19 @@ def test_the_recipients_csv_names_each_contact_and_never_hands_a_spreadsheet_a_f
     assert line["step"] == "1"  # Numbers stay numbers.
 
 
+def test_the_recipients_csv_says_opened_as_the_report_counts_it(admin_client):
+    from delivery.models import Engagement
+
+    clicked, unread = StepExecutionFactory(status="sent"), None
+    unread = StepExecutionFactory(status="sent", step=clicked.step)
+    Engagement.objects.create(step_execution=clicked, step=clicked.step, clicks=1)  # Pixel blocked.
+
+    lines = {line["email"]: line for line in _csv(admin_client, "recipients", clicked.step.campaign)}
+
+    assert (lines[clicked.email]["opened"], lines[clicked.email]["opens"]) == ("yes", "0")
+    assert lines[unread.email]["opened"] == "no"
+
+
 def test_recipients_count_people_once_however_many_steps_a_drip_has(ses):
     from datetime import timedelta
 
