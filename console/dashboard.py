@@ -11,7 +11,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from campaigns.admin_access import SEES_CONTACTS
+from campaigns.admin_access import user_sees_contacts
 from campaigns.models import Campaign
 from campaigns.selectors import audience_growth
 from delivery import selectors as delivery_selectors
@@ -39,7 +39,6 @@ def home_campaigns(*, limit: int = RECENT_CAMPAIGNS) -> list[dict]:
 
 #: The permission each part of the home page needs, as the pages it sums up would ask.
 SEES_CAMPAIGNS = "campaigns.view_campaign"
-SEES_AUDIENCE = SEES_CONTACTS
 SEES_ALERTS = "tracking.view_alert"
 SEES_SEND_LOG = "delivery.view_stepexecution"
 SEES_HOLDS = "delivery.view_sendinghold"
@@ -83,7 +82,7 @@ def home_attention(*, request: HttpRequest, hold: SendingHold | None) -> list[di
             }
         )
     # The send log's rows are recipients' data: it asks for contacts' too (ContactDataAdminMixin).
-    if not (user.has_perm(SEES_SEND_LOG) and user.has_perm(SEES_CONTACTS)):
+    if not (user.has_perm(SEES_SEND_LOG) and user_sees_contacts(user)):
         return items
     stuck = delivery_selectors.ledger_status_totals(
         statuses=(StepExecution.Status.FAILED, StepExecution.Status.UNKNOWN)
@@ -135,7 +134,7 @@ def home_dashboard(*, request: HttpRequest, now: datetime | None = None) -> dict
             },
             "home_hold": hold,
         }
-    if user.has_perm(SEES_AUDIENCE):
+    if user_sees_contacts(user):
         audience = audience_growth(now=now)
         shown |= {
             "home_audience": audience,

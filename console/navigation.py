@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.admin_access import SEES_CONTACTS
+from campaigns.admin_access import user_sees_contacts
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ GROUPS: list[tuple[str | Promise, list[Page]]] = [
     (
         _("Audience"),
         [
-            Page(_("Contacts"), "person", "admin:campaigns_contact_changelist", "campaigns.view_contact"),
+            Page(_("Contacts"), "person", "admin:campaigns_contact_changelist", "", shows_contacts=True),
             Page(
                 _("Lists"), "groups", "admin:campaigns_contactlist_changelist", "campaigns.view_contactlist"
             ),
@@ -164,7 +164,7 @@ def page_allowed(request: HttpRequest, page: Page) -> bool:
     user = request.user
     if page.superuser_only:
         return user.is_superuser
-    if page.shows_contacts and not user.has_perm(SEES_CONTACTS):
+    if page.shows_contacts and not user_sees_contacts(user):
         return False
     return not page.permission or user.has_perm(page.permission)
 

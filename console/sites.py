@@ -6,6 +6,7 @@ import logging
 from django.contrib import messages
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.core.exceptions import ValidationError
+from django.core.paginator import EmptyPage
 from django.db import DataError, IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -55,6 +56,16 @@ class CampanileAdminSite(UnfoldAdminSite):
     def has_permission(self, request: HttpRequest) -> bool:
         """Let in active staff who have passed the second factor, where theirs is needed."""
         return super().has_permission(request) and login.second_factor_passed(request)
+
+    def search(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        """Search as unfold does; a page number its results do not have is a 404, never a 500."""
+        page = request.GET.get("page", "1")
+        if not (page.isascii() and page.isdigit() and len(page) <= 6 and int(page) >= 1):
+            raise Http404("No such page of results.")
+        try:
+            return super().search(request, extra_context)
+        except EmptyPage:
+            raise Http404("No such page of results.") from None
 
     def login(self, request: HttpRequest, extra_context=None) -> HttpResponse:
         """Ask for the password as Django does; a staff member it lets in goes on to the second factor."""

@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.admin_access import SEES_CONTACTS, sees_contacts
+from campaigns.admin_access import sees_contacts
 from campaigns.admin_tabs import campaign_tab
 from core.charts import Chart
 from core.templatetags.campanile import percent
@@ -184,7 +184,8 @@ class CampaignReportMixin(_CampaignAdmin):
     def recipients_csv_view(self, request, object_id):
         """Download each recipient's result: contacts' data, for those who may see contacts."""
         campaign = self._campaign_or_404(request, object_id)
-        _require(request, SEES_CONTACTS)
+        if not sees_contacts(request):
+            raise PermissionDenied
         return _csv_response(
             campaign_recipient_rows(campaign=campaign), f"campaign-{campaign.pk}-recipients.csv"
         )
@@ -192,7 +193,9 @@ class CampaignReportMixin(_CampaignAdmin):
     def events_csv_view(self, request, object_id):
         """Download every event: recipients' addresses, for those who may see contacts and events."""
         campaign = self._campaign_or_404(request, object_id)
-        _require(request, SEES_CONTACTS, "tracking.view_trackingevent")
+        if not sees_contacts(request):
+            raise PermissionDenied
+        _require(request, "tracking.view_trackingevent")
         return _csv_response(campaign_event_rows(campaign=campaign), f"campaign-{campaign.pk}-events.csv")
 
     def report_domains_view(self, request, object_id):

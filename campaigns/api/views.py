@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, cast
 
 from django.db import transaction
 from django.db.models import Count
+from django.utils.translation import gettext
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
@@ -56,6 +57,11 @@ def _validated_rows(raw_rows) -> tuple[list[tuple[int, dict]], list[dict]]:
     rows, errors = [], []
     for number, raw in raw_rows:
         try:
+            if isinstance(raw, dict) and None in raw:  # Only a CSV record has this key (_csv_row).
+                said = gettext(
+                    "This line has %(n)d more cells than the header has columns: is a comma unquoted?"
+                )
+                raise ValidationError({"non_field_errors": [said % {"n": len(raw[None])}]})
             rows.append((number, s.contact_row_validate(raw)))
         except ValidationError as exc:
             email = raw.get("email", "") if isinstance(raw, dict) else ""
@@ -215,10 +221,13 @@ def _csv_key(name: str) -> str:
 
 
 def _csv_row(raw: dict) -> dict:
-    """Map a CSV record to a contact row: known columns by name, every other column to attributes."""
-    row, attributes = {}, {}
+    """Map a CSV record to a contact row: known columns by name, every other column to attributes,
+    and cells beyond the header's columns under the key None, which fails the row."""
+    row: dict = {}
+    attributes = {}
     for name, value in raw.items():
-        if name is None:  # Cells beyond the header's columns.
+        if name is None:  # Cells beyond the header's columns: the line fails, as nothing says what they were.
+            row[None] = value
             continue
         key = _csv_key(name)
         if key in CSV_COLUMNS:

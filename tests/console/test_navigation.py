@@ -87,3 +87,14 @@ def test_operators_find_the_engine_under_deliverability_and_settings_and_beat_st
     )
     page = client.get(reverse("admin:django_celery_beat_periodictask_changelist"))
     assert reverse("admin:django_celery_beat_periodictask_add") not in page.content.decode()
+
+
+@pytest.mark.parametrize("page", ["abc", "0", "99", "-1", "٣", "9" * 5000])
+def test_a_search_page_the_results_do_not_have_is_a_404_never_a_500(page):
+    client = role_client("Marketers")
+
+    odd = client.get("/admin/search/", {"s": "camp", "page": page})
+    first = client.get("/admin/search/", {"s": "camp", "page": "1"})
+
+    assert odd.status_code == 404
+    assert first.status_code == 200

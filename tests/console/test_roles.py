@@ -338,3 +338,29 @@ def test_tables_of_recipients_data_need_the_permission_to_see_contacts_as_their_
     assert refused.status_code == 403
     assert f'href="{reverse(page)}"' not in home  # Nor offered in the sidebar.
     assert allowed.status_code == 200
+
+
+def test_who_may_change_contacts_may_see_them_everywhere_alike():
+    """Django's admin lets whoever may change contacts view them: every other page agrees."""
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import StepExecutionFactory
+
+    row = StepExecutionFactory(email="reader@example.com", status="sent")
+    staff = User.objects.create_user(username="editor", password="pw", is_staff=True)
+    staff.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="campaigns", codename__in=["change_contact", "view_campaign"]
+        ),
+        Permission.objects.get(content_type__app_label="delivery", codename="view_stepexecution"),
+    )
+    client = Client()
+    staff_login(client, staff)
+
+    home = client.get(reverse("admin:index")).content.decode()
+    contacts = client.get(reverse("admin:campaigns_contact_changelist"))
+    send_log = client.get(reverse("admin:delivery_stepexecution_changelist"))
+    export = client.get(reverse("admin:campaigns_campaign_recipients_csv", args=[row.step.campaign_id]))
+
+    assert f'href="{reverse("admin:campaigns_contact_changelist")}"' in home
+    assert (contacts.status_code, send_log.status_code, export.status_code) == (200, 200, 200)

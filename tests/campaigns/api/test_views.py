@@ -162,6 +162,19 @@ def test_csv_import_maps_columns_and_reports_lines(api_client):
     assert known.attributes == {"plan": "pro", "Company": "Acme"}
 
 
+def test_a_csv_line_with_more_cells_than_the_header_fails_alone_and_says_why(api_client):
+    csv_text = "email,city\nshifted@example.com,Rome, Italy\nfine@example.com,Oslo\n"
+    upload = SimpleUploadedFile("contacts.csv", csv_text.encode(), content_type="text/csv")
+
+    body = api_client.post(f"{API}/contacts/import", {"file": upload}, format="multipart").json()
+
+    assert (body["created"], body["failed"]) == (1, 1)
+    (error,) = body["errors"]
+    assert (error["row"], error["email"]) == (2, "shifted@example.com")
+    assert "1 more cells than the header has columns" in str(error["errors"])
+    assert not Contact.objects.filter(email="shifted@example.com").exists()
+
+
 @pytest.mark.parametrize(
     "content",
     [b"first_name\nAda\n", b"\xff\xfe\x00bad", b""],
