@@ -1,5 +1,6 @@
 """Who may see contacts' data in the admin: one permission, asked by every page that shows it."""
 
+
 def user_sees_contacts(user) -> bool:
     """Tell whether this staff member may see contacts' data (addresses, names, attributes): what
     every page that shows it asks, whatever else it shows. As Django's admin lets whoever may

@@ -4,6 +4,9 @@ campaigns.services.campaign_update refuses to change a campaign that is not a dr
 sent is what was reviewed when it was scheduled; these pages hold to the same rule.
 """
 
+from datetime import timedelta
+
+from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -25,10 +28,18 @@ def _template_box(admin_page, db_field, kwargs) -> None:
         kwargs["widget"] = AutocompleteSelectKept(db_field, admin_page.admin_site, using=kwargs.get("using"))
 
 
+class CampaignStepForm(forms.ModelForm):
+    """A step's form: an empty delay is none (right after the step before), as in the API."""
+
+    def clean_delay(self):
+        return self.cleaned_data.get("delay") or timedelta(0)
+
+
 class CampaignStepInline(StackedInline):
     """The steps of a campaign, in order, each with a sentence saying what it does."""
 
     model = CampaignStep
+    form = CampaignStepForm
     #: The Content tab of the campaign's form (unfold shows a tab inline alone, as pane "steps").
     tab = True
     extra = 0

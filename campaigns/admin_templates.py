@@ -42,6 +42,7 @@ class TemplateAdminBase(ModelAdmin):
     # The page hosts the preview's sandboxed frame: the email's inline styles and remote images.
     @with_preview_csp
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "sees_contacts": sees_contacts(request)}
         return super().changeform_view(request, object_id, form_url, extra_context)
 
     def response_add(self, request, obj, post_url_continue=None):
@@ -102,6 +103,7 @@ class TemplateAdminBase(ModelAdmin):
                 "contact": contact,
                 "sample": sample,
                 "asked": request.POST.get("preview_as", "").strip(),
+                "sees_contacts": sees_contacts(request),
                 "variables": template_variables(contact=contact),
                 "unsubscribe_link": template_has_unsubscribe_link(template=template),
             },

@@ -239,7 +239,7 @@ class Campaign(TimestampedModel):
 
     class Audience(models.TextChoices):
         FIXED = "fixed", _("Fixed when it starts")
-        EVERGREEN = "evergreen", _("Evergreen: contacts who join a list later start at step 1")
+        EVERGREEN = "evergreen", _("Ongoing: contacts who join a list later get it too, from step 1")
 
     audience_mode = models.CharField(
         _("audience mode"), max_length=16, choices=Audience.choices, default=Audience.FIXED
@@ -248,7 +248,7 @@ class Campaign(TimestampedModel):
         _("goal url"),
         max_length=2000,
         blank=True,
-        help_text=_("A contact who clicks a link to this address leaves the sequence (the goal is met)."),
+        help_text=_("A contact who clicks a link to this address gets no more of its emails (goal met)."),
     )
     timezone = models.CharField(
         _("timezone"),

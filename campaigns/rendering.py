@@ -206,7 +206,8 @@ def template_validate(*, template: Template) -> None:
     (outcome,) = _render_in_sandbox(compiled, [template_context(contact=sample)])
     if isinstance(outcome, _RenderFailed) and outcome.limit:
         message = outcome.message.removeprefix(f"{template.name}: ")
-        raise ValidationError({outcome.part: f"This template is too costly to send: {message}."})
+        said = gettext("This template is too costly to send: %(why)s.")
+        raise ValidationError({outcome.part: said % {"why": message}})
     # Other failures depend on each contact's data; sending reports them.
 
 

@@ -284,7 +284,9 @@ def _drip_problems(*, campaign: Campaign, steps: list[CampaignStep]) -> list[str
         problems.append(gettext("its send window needs both a start and an end"))
     if campaign.audience_mode == Campaign.Audience.EVERGREEN and campaign.recurrence:
         problems.append(
-            gettext("an evergreen campaign cannot also recur: each run would start everyone again")
+            gettext(
+                "a campaign whose audience is ongoing cannot also recur: each run would start everyone again"
+            )
         )
     return problems
 

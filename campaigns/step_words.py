@@ -18,8 +18,8 @@ def step_summary(step: CampaignStep) -> str:
     else:
         when = gettext("right after the previous step")
     if not CampaignStep.objects.filter(campaign_id=step.campaign_id, order__lt=step.order).exists():
-        when = gettext("when the campaign starts (or the contact joins, if evergreen)")
-    who = gettext("everyone still in the sequence")
+        when = gettext("when the campaign starts (or the contact joins, if the audience is ongoing)")
+    who = gettext("everyone still in the campaign")
     if step.condition != CampaignStep.Condition.ALWAYS:
         earlier = step.condition_step  # None without a query when condition_step_id is.
         looked_at = gettext("step %(order)s") % {"order": earlier.order} if earlier is not None else None

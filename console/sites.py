@@ -11,6 +11,7 @@ from django.db import DataError, IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.translation import gettext
 from unfold.sites import UnfoldAdminSite
 
 from console import login
@@ -30,15 +31,15 @@ def _saved_or_told(request: HttpRequest, view, *args, **kwargs) -> HttpResponse:
         with transaction.atomic():
             return view(request, *args, **kwargs)
     except ObjectNotFound as exc:  # Deleted by someone else since the page was drawn.
-        messages.error(request, f"Nothing was saved: {exc}")
+        messages.error(request, gettext("Nothing was saved: %(why)s") % {"why": exc})
         return HttpResponseRedirect(request.path)
     except IntegrityError as exc:
         logger.warning("Admin page %s clashed with rows stored meanwhile: %s", request.path, exc)
-        messages.error(
-            request,
+        said = gettext(
             "Nothing was saved: the page clashes with a change saved since it was opened (a step of "
-            "the same order, a list already joined…). Here is what is stored now; make your change again.",
+            "the same order, a list already joined…). Here is what is stored now; make your change again."
         )
+        messages.error(request, said)
         return HttpResponseRedirect(request.path)
 
 
@@ -107,7 +108,8 @@ class CampanileAdminSite(UnfoldAdminSite):
                 return response
             except (DataError, ValueError, OverflowError, ValidationError) as exc:
                 logger.warning("Admin page %s refused its query string: %s", request.path, exc)
-                messages.error(request, f"That filter or selection could not be applied: {exc}")
+                said = gettext("That filter or selection could not be applied: %(why)s")
+                messages.error(request, said % {"why": exc})
                 return HttpResponseRedirect(request.path)
 
         return guarded

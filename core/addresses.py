@@ -141,10 +141,13 @@ def _not_an_address(value: str, reason: str = "") -> ValidationError:
     return ValidationError(gettext("%(value)s is not a valid address: %(reason)s.") % words)
 
 
-def _not_a_sender(value: str, reason: str = "") -> ValidationError:
-    """Return the error naming value as no valid sender, and why (by default: what to give)."""
+def _not_a_mailbox(value: str, reason: str = "", *, recipient: bool = False) -> ValidationError:
+    """Return the error naming value as no valid sender (or recipient), and why (by default: what
+    to give)."""
     reason = reason or gettext("give %(example)s") % {"example": _SENDER_EXAMPLE}
     words = {"value": repr(value), "reason": reason}
+    if recipient:
+        return ValidationError(gettext("%(value)s is not a valid recipient: %(reason)s.") % words)
     return ValidationError(gettext("%(value)s is not a valid sender: %(reason)s.") % words)
 
 
@@ -183,54 +186,70 @@ class Mailbox:
 _SENDER_EXAMPLE = gettext_lazy("one address, optionally with a name, e.g. Acme News <news@acme.com>")
 
 
-def mailbox_parse(value: str) -> Mailbox:
+def mailbox_parse(value: str, *, recipient: bool = False) -> Mailbox:
     """Return the one mailbox value names, or raise ValidationError naming it and saying why."""
     text = value.strip()
     plain = _PLAIN_MAILBOX.fullmatch(text)
     if plain and len(plain[2] or plain[3]) <= ADDRESS_MAX_LENGTH:
         name, address = plain[1] or "", plain[2] or plain[3]
         return Mailbox(address=address.lower(), display_name=" ".join(name.split()))
-    return _mailbox_parse_fully(value)
+    return _mailbox_parse_fully(value, recipient=recipient)
 
 
-def _mailbox_parse_fully(value: str) -> Mailbox:
+def _mailbox_parse_fully(value: str, *, recipient: bool = False) -> Mailbox:
     text = value.strip()
     refused = _refused_character(text, allow_spaces=True)
     if refused:
-        raise _not_a_sender(value, gettext("it contains %(character)s") % {"character": refused})
+        raise _not_a_mailbox(
+            value, gettext("it contains %(character)s") % {"character": refused}, recipient=recipient
+        )
     try:
         header = _headers("From", text)
     # The standard library's parser raises more than HeaderParseError on malformed text: an
     # AttributeError (". <a@b.example>"), a TypeError ("().@"), an IndexError.
     except (ValueError, IndexError, AttributeError, TypeError, email_errors.HeaderParseError):
-        raise _not_a_sender(value) from None
+        raise _not_a_mailbox(value, recipient=recipient) from None
     # Obsolete but readable syntax passes (a period in a name: "Acme Inc. <news@acme.com>"); a
     # non-ASCII local part is left to the address rule, which says why; anything else unread fails.
     if any(not isinstance(defect, _TOLERATED_DEFECTS) for defect in header.defects):
-        raise _not_a_sender(value)
+        raise _not_a_mailbox(value, recipient=recipient)
     groups = cast(AddressHeader, header).groups
     if any(group.display_name is not None for group in groups):
-        raise _not_a_sender(value, gettext("a group of addresses is not one sender"))
+        one = (
+            gettext("a group of addresses is not one recipient")
+            if recipient
+            else gettext("a group of addresses is not one sender")
+        )
+        raise _not_a_mailbox(value, one, recipient=recipient)
     addresses = [address for group in groups for address in group.addresses]
     if len(addresses) != 1:
         named = gettext("it names %(n)d addresses; give %(example)s")
-        raise _not_a_sender(value, named % {"n": len(addresses), "example": _SENDER_EXAMPLE})
+        raise _not_a_mailbox(
+            value, named % {"n": len(addresses), "example": _SENDER_EXAMPLE}, recipient=recipient
+        )
     (parsed,) = addresses
     name = parsed.display_name
     # Encoded words (=?utf-8?…?=) are decoded by now: the name is checked as it will be shown.
     refused = _refused_character(name, allow_spaces=True)
     if refused:
-        raise _not_a_sender(value, gettext("its name contains %(character)s") % {"character": refused})
+        raise _not_a_mailbox(
+            value, gettext("its name contains %(character)s") % {"character": refused}, recipient=recipient
+        )
     try:
         address = email_canonical(parsed.addr_spec)
     except ValidationError as exc:
         words = {"value": repr(value), "problem": exc.messages[0]}
-        raise ValidationError(gettext("%(value)s is not a valid sender: %(problem)s") % words) from None
+        said = (
+            gettext("%(value)s is not a valid recipient: %(problem)s")
+            if recipient
+            else gettext("%(value)s is not a valid sender: %(problem)s")
+        )
+        raise ValidationError(said % words) from None
     mailbox = Mailbox(address=address, display_name=name)
     try:
         str(mailbox)
     except (ValueError, IndexError, email_errors.HeaderParseError):
-        raise _not_a_sender(value) from None
+        raise _not_a_mailbox(value, recipient=recipient) from None
     return mailbox
 
 

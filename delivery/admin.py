@@ -30,7 +30,7 @@ class StepExecutionAdmin(ContactDataAdminMixin, ModelAdmin):
         "campaign",
         "step_order",
         "status",
-        "outcome",
+        "outcome_shown",
         "ses_message_id",
         "attempts",
         "sent_at",
@@ -45,6 +45,13 @@ class StepExecutionAdmin(ContactDataAdminMixin, ModelAdmin):
     list_per_page = 100
 
     actions = ["retry_selected"]
+
+    @admin.display(description=_("outcome"), ordering="outcome")
+    def outcome_shown(self, obj):
+        """What SES reported of a sent email; nothing for one never sent, as SES never had it."""
+        if not obj.outcome and obj.status != StepExecution.Status.SENT:
+            return "—"
+        return obj.get_outcome_display()
 
     def get_urls(self):
         dashboard = self.admin_site.admin_view(self.dashboard_view)

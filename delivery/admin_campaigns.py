@@ -63,7 +63,7 @@ def address_validate_one(raw: str) -> str:
     A name may come with it ("Me <me@acme.com>"); the bare address is what the suppression list is
     checked for and what the test goes to.
     """
-    return mailbox_parse(raw).address
+    return mailbox_parse(raw, recipient=True).address
 
 
 # Marked here, translated when shown (gettext in campaign_checklist).
@@ -361,7 +361,7 @@ class CampaignDeliveryMixin(_CampaignAdmin):
             body,
             gettext(
                 "Waiting: passed the step before, not yet due here. Skipped: left out by the step's "
-                "condition, going on to the next. Exited: left the sequence here. Stopped: suppressed, "
+                "condition, going on to the next. Exited: left the campaign here. Stopped: suppressed, "
                 "failed or unknown."
             ),
         )

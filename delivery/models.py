@@ -110,7 +110,7 @@ class StepExecution(models.Model):
     class Outcome(models.TextChoices):
         """What SES reported after accepting the email; OUTCOME_RANK orders them."""
 
-        NONE = "", _("Not reported")
+        NONE = "", _("No report from SES yet")
         DELAYED = "delayed", _("Delayed")
         DELIVERED = "delivered", _("Delivered")
         REJECTED = "rejected", _("Rejected")

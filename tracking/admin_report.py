@@ -205,7 +205,12 @@ class CampaignReportMixin(_CampaignAdmin):
         return TemplateResponse(
             request,
             "admin/campaigns/campaign/_report_domains.html",
-            {"original": campaign, "chart": domains_chart(campaign_domains(campaign=campaign))},
+            {
+                "original": campaign,
+                "chart": domains_chart(
+                    campaign_domains(campaign=campaign), opens_tracked=campaign.track_opens
+                ),
+            },
         )
 
     def chart_csv_view(self, request, object_id, key):
@@ -213,7 +218,7 @@ class CampaignReportMixin(_CampaignAdmin):
         campaign = self._campaign_or_404(request, object_id)
         chart: Chart | None
         if key == "domains":
-            chart = domains_chart(campaign_domains(campaign=campaign))
+            chart = domains_chart(campaign_domains(campaign=campaign), opens_tracked=campaign.track_opens)
         elif key == "links" and not sees_contacts(request):
             raise PermissionDenied
         else:

@@ -49,6 +49,8 @@ def campaign_report(*, campaign: Campaign, now: datetime | None = None) -> dict:
         "activity": campaign_activity(campaign=campaign, now=now or timezone.now()),
         "clients": campaign_clients(campaign=campaign),
         "comparison": campaign_comparison(campaign=campaign),
+        # Without the open pixel, "opened" is the clicked alone: the page leaves it out.
+        "opens_tracked": campaign.track_opens,
     }
 
 

@@ -16,10 +16,11 @@ def _share(part: int, whole: int) -> str:
 
 def funnel_chart(report: dict) -> Chart:
     """Sent → delivered → opened → clicked, then the ways out, each as emails and a share of sent."""
+    opened = [(_("Opened"), report["opens_unique"], "opened")] if report.get("opens_tracked", True) else []
     stages = [
         (_("Sent"), report["sent"], "sent"),
         (_("Delivered"), report["delivered"], "delivered"),
-        (_("Opened"), report["opens_unique"], "opened"),
+        *opened,
         (_("Clicked"), report["clicks_unique"], "clicked"),
         (_("Unsubscribed"), report["unsubscribed"], "unsubscribed"),
         (_("Bounced"), report["bounced"], "bounced"),
@@ -78,25 +79,29 @@ def activity_charts(report: dict) -> list[Chart]:
     ]
 
 
-def domains_chart(rows: list[dict]) -> Chart:
-    """Delivered, bounced and opened per mailbox provider (tracking.report.campaign_domains)."""
+def domains_chart(rows: list[dict], *, opens_tracked: bool = True) -> Chart:
+    """Delivered, bounced and opened per mailbox provider (tracking.report.campaign_domains);
+    without the open pixel, delivered and bounced alone."""
+    series = [
+        Series(_("Delivered"), [row["delivered"] for row in rows], COLOURS["delivered"]),
+        Series(_("Bounced"), [row["bounced"] for row in rows], COLOURS["bounced"]),
+    ]
+    extra = [
+        (_("Sent"), [str(row["sent"]) for row in rows]),
+        (_("Delivery rate"), [_share(row["delivered"], row["sent"]) for row in rows]),
+        (_("Bounce rate"), [_share(row["bounced"], row["sent"]) for row in rows]),
+    ]
+    if opens_tracked:
+        series.append(Series(_("Opened"), [row["opened"] for row in rows], COLOURS["opened"]))
+        extra.append((_("Open rate"), [_share(row["opened"], row["delivered"]) for row in rows]))
     return Chart(
         key="domains",
         title=_("By recipient domain"),
         labels=[row["name"] for row in rows],
-        series=[
-            Series(_("Delivered"), [row["delivered"] for row in rows], COLOURS["delivered"]),
-            Series(_("Bounced"), [row["bounced"] for row in rows], COLOURS["bounced"]),
-            Series(_("Opened"), [row["opened"] for row in rows], COLOURS["opened"]),
-        ],
+        series=series,
         x_title=_("Domain"),
         y_title=_("Emails"),
-        extra=[
-            (_("Sent"), [str(row["sent"]) for row in rows]),
-            (_("Delivery rate"), [_share(row["delivered"], row["sent"]) for row in rows]),
-            (_("Bounce rate"), [_share(row["bounced"], row["sent"]) for row in rows]),
-            (_("Open rate"), [_share(row["opened"], row["delivered"]) for row in rows]),
-        ],
+        extra=extra,
     )
 
 

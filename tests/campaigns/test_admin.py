@@ -469,3 +469,32 @@ def test_a_campaign_saved_without_a_valid_audience_opens_on_the_audience_tab(adm
 
     assert "x-init=\"activeTab = 'audience'\"" in page
     assert not Campaign.objects.filter(name="No audience").exists()
+
+
+def test_a_step_saved_with_an_empty_delay_goes_right_after_the_one_before(admin_client):
+    from datetime import timedelta
+
+    from tests.factories import TemplateFactory
+
+    template = TemplateFactory()
+    data = {
+        "name": "No delay",
+        "from_email": "News <news@campanile.test>",
+        "audience_mode": "fixed",
+        "timezone": "UTC",
+        "track_opens": "on",
+        "track_clicks": "on",
+        "steps-TOTAL_FORMS": "1",
+        "steps-INITIAL_FORMS": "0",
+        "steps-0-order": "1",
+        "steps-0-template": str(template.pk),
+        "steps-0-delay": "",
+        "steps-0-condition": "always",
+        "audit-TOTAL_FORMS": "0",
+        "audit-INITIAL_FORMS": "0",
+    }
+    response = admin_client.post(reverse("admin:campaigns_campaign_add"), data)
+
+    assert response.status_code == 302
+    (step,) = Campaign.objects.get(name="No delay").steps.all()
+    assert step.delay == timedelta(0)

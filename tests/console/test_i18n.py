@@ -273,3 +273,37 @@ def test_what_the_services_refuse_reads_in_german_on_german_pages(ses):
     assert "lässt sich nicht pausieren: ihr Status ist Entwurf" in said
     refused = "'x@[192.0.2.1]' ist keine gültige Adresse: schreiben Sie einen Domainnamen, keine IP-Adresse."
     assert refused in added.content.decode().replace("&#x27;", "'")
+
+
+def test_no_word_a_marketer_reads_is_the_engines_jargon():
+    """Every string marked for translation is one a person reads: none names the engine's parts."""
+    jargon = re.compile(r"\b(step executions?|sequences?|evergreen|not reported)\b", re.IGNORECASE)
+
+    assert [entry["msgid"] for entry in _entries() if jargon.search(entry["msgid"])] == []
+
+
+@pytest.mark.django_db
+def test_refusals_name_a_test_recipient_a_recipient_and_write_numbers_as_the_reader_does(ses):
+    from django.contrib.messages import get_messages
+    from django.core.exceptions import ValidationError
+
+    from campaigns.render_limits import MAX_SOURCE_CHARS
+    from campaigns.rendering import template_validate
+    from tests.factories import TemplateFactory
+
+    campaign = sendable_campaign(contacts=1)
+    client = role_client("Marketers")
+
+    tested = client.post(
+        reverse("admin:campaigns_campaign_test_send", args=[campaign.pk]),
+        {"step": "1", "contact": "", "addresses": "Me <me@[192.0.2.1]>"},
+        follow=True,
+        HTTP_ACCEPT_LANGUAGE="de",
+    )
+    with translation.override("de"), pytest.raises(ValidationError) as refused:
+        template_validate(template=TemplateFactory.build(html_body="x" * (MAX_SOURCE_CHARS + 1)))
+
+    said = " ".join(str(m) for m in get_messages(tested.wsgi_request))
+    assert "ist kein gültiger Empfänger" in said
+    assert "Absender" not in said
+    assert f"{MAX_SOURCE_CHARS:,}".replace(",", ".") in str(refused.value)  # 500.000, not 500,000.

@@ -350,7 +350,8 @@ def test_who_may_change_contacts_may_see_them_everywhere_alike():
     staff = User.objects.create_user(username="editor", password="pw", is_staff=True)
     staff.user_permissions.add(
         *Permission.objects.filter(
-            content_type__app_label="campaigns", codename__in=["change_contact", "view_campaign"]
+            content_type__app_label="campaigns",
+            codename__in=["change_contact", "view_campaign", "add_template"],
         ),
         Permission.objects.get(content_type__app_label="delivery", codename="view_stepexecution"),
     )
@@ -361,6 +362,8 @@ def test_who_may_change_contacts_may_see_them_everywhere_alike():
     contacts = client.get(reverse("admin:campaigns_contact_changelist"))
     send_log = client.get(reverse("admin:delivery_stepexecution_changelist"))
     export = client.get(reverse("admin:campaigns_campaign_recipients_csv", args=[row.step.campaign_id]))
+    editor = client.get(reverse("admin:campaigns_template_add")).content.decode()
 
     assert f'href="{reverse("admin:campaigns_contact_changelist")}"' in home
     assert (contacts.status_code, send_log.status_code, export.status_code) == (200, 200, 200)
+    assert 'name="preview_as"' in editor  # The template editor previews as a contact they pick.

@@ -226,6 +226,21 @@ def _chart_csv(client, campaign, key) -> list[list[str]]:
     return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
 
 
+def test_a_campaign_without_the_open_pixel_shows_no_opened_figure_stage_or_column(admin_client, campaign):
+    from campaigns.models import Campaign
+
+    Campaign.objects.filter(pk=campaign.pk).update(track_opens=False)
+
+    page = admin_client.get(reverse("admin:campaigns_campaign_report", args=[campaign.pk])).content.decode()
+    stages = [row[0] for row in _chart_csv(admin_client, campaign, "funnel")]
+    (header, *_rows) = _chart_csv(admin_client, campaign, "domains")
+
+    assert "not tracked: no open pixel" in page
+    assert "Opened" not in stages
+    assert "Clicked" in stages
+    assert ("Opened" not in header, "Open rate" not in header, "Delivered" in header) == (True, True, True)
+
+
 def test_the_funnel_csv_gives_each_stage_and_its_share_of_sent(admin_client, campaign):
     assert _chart_csv(admin_client, campaign, "funnel") == [
         ["Stage", "Emails", "Of sent"],
