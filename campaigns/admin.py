@@ -5,6 +5,7 @@ from django import forms
 from django.contrib import admin
 from django.db import transaction
 from django.db.models import Count
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 
@@ -26,8 +27,9 @@ from campaigns.models import (
     ListMembership,
     Suppression,
 )
+from campaigns.validators import validate_attributes
 from core.admin import EngineTableAdminMixin
-from core.forms import JSONShownField
+from core.forms import AddressField, JSONShownField
 
 
 class MembershipInline(TabularInline):
@@ -72,7 +74,15 @@ class ContactForm(forms.ModelForm):
     class Meta:
         model = Contact
         fields = ["email", "first_name", "last_name", "external_id", "attributes", "timezone", "status"]
-        field_classes = {"attributes": JSONShownField}
+        field_classes = {"attributes": JSONShownField, "email": AddressField}
+
+    def clean_attributes(self):
+        """Read an empty box as no attributes; anything else is checked as the API checks it."""
+        attributes = self.cleaned_data.get("attributes")
+        if attributes in (None, ""):
+            return {}
+        validate_attributes(attributes)
+        return attributes
 
     def clean(self):
         super().clean()
@@ -80,14 +90,16 @@ class ContactForm(forms.ModelForm):
         if self.instance.pk is None or "status" not in self.changed_data:
             return cleaned
         if not reason_given(cleaned.get("consent_reason", "")):
-            self.add_error("consent_reason", "Say why the status changes.")
+            self.add_error("consent_reason", gettext("Say why the status changes."))
         was_unsubscribed = self.initial.get("status") == Contact.Status.UNSUBSCRIBED
         if (
             was_unsubscribed
             and cleaned.get("status") == Contact.Status.SUBSCRIBED
             and not cleaned["resubscribe"]
         ):
-            self.add_error("resubscribe", "This contact unsubscribed: tick this to subscribe them again.")
+            self.add_error(
+                "resubscribe", gettext("This contact unsubscribed: tick this to subscribe them again.")
+            )
         return cleaned
 
 
@@ -185,8 +197,18 @@ class ListMembershipAdmin(EngineTableAdminMixin, ModelAdmin):
     show_full_result_count = False
 
 
+class SuppressionForm(forms.ModelForm):
+    """A suppression's form: its address checked by the address rule, which names what it refuses."""
+
+    class Meta:
+        model = Suppression
+        fields = ["email", "reason", "source", "detail"]
+        field_classes = {"email": AddressField}
+
+
 @admin.register(Suppression)
 class SuppressionAdmin(ContactDataAdminMixin, ModelAdmin):
+    form = SuppressionForm
     list_display = ["email", "reason", "source", "created_at"]
     list_filter = ["reason", "source"]
     search_fields = ["email"]

@@ -77,6 +77,7 @@ class CampaignStepInline(StackedInline):
 
 @admin.register(CampaignStep)
 class CampaignStepAdmin(EngineTableAdminMixin, ModelAdmin):
+    form = CampaignStepForm
     list_display = ["campaign", "order", "template", "delay"]
     list_filter = ["campaign__status"]
     search_fields = ["campaign__name", "template__name"]

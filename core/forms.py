@@ -8,6 +8,18 @@ from django.core.exceptions import ValidationError
 from django.forms.fields import InvalidJSONInput
 from django.utils.translation import gettext
 
+from core.addresses import email_canonical
+
+
+class AddressField(forms.CharField):
+    """An address, checked by the address rule alone (core.addresses): it names what it refuses
+    (an invisible character in the part before the @ included), where Django's email field would
+    only say the address is not valid."""
+
+    def clean(self, value):
+        value = super().clean(value)
+        return email_canonical(value) if value else value
+
 
 class JSONShownField(forms.JSONField):
     """Django's JSON field, which can also show back a value holding a lone surrogate, or nested

@@ -1,15 +1,16 @@
 """Opens and clicks: hits the tracking views recorded, judged (person or machine), made events in bulk."""
 
+import collections
 import contextlib
 import dataclasses
 import functools
 import hashlib
 import ipaddress
-import itertools
 import json
 import logging
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -203,15 +204,32 @@ def _machine_clicks(hits: list[_Hit]) -> set[str]:
     machine: set[str] = set()
     for group in clicks.values():
         group.sort(key=lambda hit: hit.at)
-        for earlier, later in itertools.pairwise(group):
-            close = (later.at - earlier.at).total_seconds() <= BURST_SECONDS
-            if close and earlier.link_id != later.link_id:
-                machine.update((earlier.uid, later.uid))
+        machine |= _burst_clicks(group) | _burst_clicks(group[::-1])
         for bait in [hit for hit in group if hit.link_id is not None and link_target(hit.link_id) == trap]:
             machine.update(
                 hit.uid for hit in group if abs((hit.at - bait.at).total_seconds()) <= HONEYPOT_SECONDS
             )
     return machine
+
+
+def _burst_clicks(ordered: list[_Hit]) -> set[str]:
+    """Return the ids of the clicks that had a click on another link of the same email within
+    BURST_SECONDS before them, in `ordered`'s order (given reversed, after them): one pass, with
+    the links of the clicks still within the window counted, however many clicks there are."""
+    window: collections.deque[_Hit] = collections.deque()
+    links: Counter = Counter()
+    burst: set[str] = set()
+    for hit in ordered:
+        while window and abs((hit.at - window[0].at).total_seconds()) > BURST_SECONDS:
+            gone = window.popleft().link_id
+            links[gone] -= 1
+            if not links[gone]:
+                del links[gone]
+        if len(links) > 1 or (links and hit.link_id not in links):
+            burst.add(hit.uid)
+        window.append(hit)
+        links[hit.link_id] += 1
+    return burst
 
 
 def _earlier_clicks(hits: list[_Hit]) -> dict[int, _Hit]:

@@ -65,11 +65,12 @@ def activity_charts(report: dict) -> list[Chart]:
             csv_labels=[moment.isoformat() for moment in local],
         )
 
+    opens = [("opens", _("Opens"), "opened")] if report.get("opens_tracked", True) else []
     return [
         chart(
             "engagement",
             _("Opens and clicks by people, %(per)s") % {"per": per},
-            [("opens", _("Opens"), "opened"), ("clicks", _("Clicks"), "clicked")],
+            [*opens, ("clicks", _("Clicks"), "clicked")],
         ),
         chart(
             "sending",
@@ -106,14 +107,19 @@ def domains_chart(rows: list[dict], *, opens_tracked: bool = True) -> Chart:
 
 
 def clients_chart(report: dict) -> Chart:
-    """Opens and clicks by who made them: people, image proxies, Apple's prefetch, scanners."""
-    rows = report["clients"]
+    """Opens and clicks by who made them: people, image proxies, Apple's prefetch, scanners (clicks
+    alone for a campaign without the open pixel)."""
+    rows, opens_tracked = report["clients"], report.get("opens_tracked", True)
     return Chart(
         key="clients",
         title=_("By client"),
         labels=[row["label"] for row in rows],
         series=[
-            Series(_("Opens"), [row["opens"] for row in rows], COLOURS["opened"]),
+            *(
+                [Series(_("Opens"), [row["opens"] for row in rows], COLOURS["opened"])]
+                if opens_tracked
+                else []
+            ),
             Series(_("Clicks"), [row["clicks"] for row in rows], COLOURS["clicked"]),
         ],
         x_title=_("Client"),

@@ -1,6 +1,8 @@
 """Template filters for the figures the admin shows: rates as percentages, one way everywhere."""
 
+import math
 from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 from django import template
 from django.utils.formats import number_format
@@ -13,13 +15,18 @@ NO_RATE = "—"
 
 @register.filter
 def percent(value: float | None, digits: int = 1) -> str:
-    """Show a rate (0.1234) as a percentage ("12.3%"); small rates keep two significant digits."""
+    """Show a rate (0.1234) as a percentage ("12.3%"), rounded half up; a rate under 1% keeps two
+    decimals, and as many more as its first digit needs (0.04%, 0.003%), so a complaint rate
+    never reads as 0.0%."""
     if value is None:
         return NO_RATE
-    shown = value * 100
-    # A complaint rate of 0.04% must not read as 0.0%: small rates keep more decimals.
-    places = digits if shown == 0 or shown >= 1 else max(digits, 2)
-    return f"{number_format(shown, places)}%"
+    shown = Decimal(repr(value)) * 100
+    places = digits
+    if 0 < abs(shown) < 1:
+        places = min(max(digits, 2, -math.floor(math.log10(abs(shown)))), 8)
+    # Rounded here: number_format would cut the digits off (28.999… would read 28.9).
+    rounded = shown.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return f"{number_format(rounded, places)}%"
 
 
 @register.filter

@@ -498,3 +498,62 @@ def test_a_step_saved_with_an_empty_delay_goes_right_after_the_one_before(admin_
     assert response.status_code == 302
     (step,) = Campaign.objects.get(name="No delay").steps.all()
     assert step.delay == timedelta(0)
+
+
+@pytest.mark.parametrize("page", ["admin:campaigns_contact_add", "admin:campaigns_suppression_add"])
+@pytest.mark.parametrize("char", ["\u200b", "\u00ad", "\u202e", "\x01"])
+def test_an_invisible_character_before_the_at_is_named_by_the_admins_forms(admin_client, page, char):
+    fields = {"email": f"x{char}@example.com", "status": "subscribed", "timezone": "", "attributes": "{}"}
+    fields |= {"reason": "manual", "source": "admin"}
+
+    response = admin_client.post(reverse(page), fields)
+
+    assert response.status_code == 200  # The form again, nothing saved.
+    assert f"U+{ord(char):04X}" in response.content.decode()
+
+
+#: The contact page's inlines, empty.
+CONTACT_INLINES = {
+    f"{prefix}-{count}": "0"
+    for prefix in ("consent_changes", "memberships")
+    for count in ("TOTAL_FORMS", "INITIAL_FORMS")
+}
+
+
+@pytest.mark.parametrize(("typed", "stored"), [("null", {}), ("", {}), ("{}", {})])
+def test_empty_attributes_in_the_contact_form_are_none(admin_client, typed, stored):
+    from campaigns.models import Contact
+
+    fields = {"email": "attr@example.com", "status": "subscribed", "timezone": "", "attributes": typed}
+    fields |= CONTACT_INLINES
+    response = admin_client.post(reverse("admin:campaigns_contact_add"), fields)
+
+    assert response.status_code == 302
+    assert Contact.objects.get(email="attr@example.com").attributes == stored
+
+
+def test_attributes_that_are_no_object_are_a_form_error_as_in_the_api(admin_client):
+    from campaigns.models import Contact
+
+    fields = {"email": "attr@example.com", "status": "subscribed", "timezone": "", "attributes": "[]"}
+    fields |= CONTACT_INLINES
+    response = admin_client.post(reverse("admin:campaigns_contact_add"), fields)
+
+    assert "Attributes must be a JSON object." in response.content.decode()
+    assert not Contact.objects.filter(email="attr@example.com").exists()
+
+
+def test_a_step_saved_on_its_own_page_with_an_empty_delay_goes_right_after_the_one_before(admin_client):
+    from datetime import timedelta
+
+    from campaigns.models import CampaignStep
+    from tests.factories import TemplateFactory
+
+    campaign, template = CampaignFactory(), TemplateFactory()
+    fields = {"campaign": campaign.pk, "order": "7", "template": template.pk, "delay": ""}
+    fields |= {"condition": "always"}
+
+    response = admin_client.post(reverse("admin:campaigns_campaignstep_add"), fields)
+
+    assert response.status_code == 302
+    assert CampaignStep.objects.get(campaign=campaign, order=7).delay == timedelta(0)

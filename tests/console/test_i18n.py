@@ -270,7 +270,7 @@ def test_what_the_services_refuse_reads_in_german_on_german_pages(ses):
     said = " ".join(str(m) for m in get_messages(tested.wsgi_request))
     assert "Auf der Sperrliste, daher nie angeschrieben: angry@campanile.test (Beschwerde)." in said
     said = " ".join(str(m) for m in get_messages(paused.wsgi_request))
-    assert "lässt sich nicht pausieren: ihr Status ist Entwurf" in said
+    assert "„Pausieren“ ist bei der Kampagne „Frühling“ nicht möglich: ihr Status ist Entwurf" in said
     refused = "'x@[192.0.2.1]' ist keine gültige Adresse: schreiben Sie einen Domainnamen, keine IP-Adresse."
     assert refused in added.content.decode().replace("&#x27;", "'")
 

@@ -7,7 +7,18 @@ from core.templatetags.campanile import duration, percent
 
 @pytest.mark.parametrize(
     ("rate", "shown"),
-    [(None, "—"), (0, "0.0%"), (0.25, "25.0%"), (1 / 3, "33.3%"), (0.0004, "0.04%"), (0.001, "0.10%")],
+    [
+        (None, "—"),
+        (0, "0.0%"),
+        (0.25, "25.0%"),
+        (1 / 3, "33.3%"),
+        (0.0004, "0.04%"),
+        (0.001, "0.10%"),
+        (0.29, "29.0%"),  # 28.999999999999996 in floats: rounded, never cut to 28.9.
+        (2 / 3, "66.7%"),
+        (1 / 86, "1.2%"),
+        (1 / 30000, "0.003%"),  # One complaint in 30,000 is no 0.00%.
+    ],
 )
 def test_a_rate_reads_as_a_percentage_and_a_small_one_keeps_its_digits(rate, shown):
     assert percent(rate) == shown

@@ -362,6 +362,28 @@ def test_a_burst_split_between_two_consumer_runs_is_still_a_machine(ses, hit_sto
     ]
 
 
+@pytest.mark.parametrize(
+    ("order", "machine"),
+    [
+        ("ABAA", [True, True, True, True]),  # A repeat after the burst is the scanner's too.
+        ("ABB", [True, True, True]),
+        ("AA", [False, False]),  # One link twice: a person's double click.
+    ],
+)
+def test_every_click_near_a_click_on_another_link_of_the_email_is_a_machines(ses, order, machine):
+    _row, html = _send()
+    shop, blog = _paths(html, "c")
+    client = Client()
+    later = timezone.now() + timedelta(minutes=5)
+    for n, link in enumerate(order):
+        with time_machine.travel(later + timedelta(milliseconds=3 * n), tick=False):
+            client.get(shop if link == "A" else blog)
+    hits.tracking_hits_apply()
+
+    clicks = TrackingEvent.objects.filter(type="click").order_by("occurred_at", "pk")
+    assert [event.is_machine for event in clicks] == machine
+
+
 def test_behind_a_trusted_load_balancer_the_apple_rule_sees_the_readers_address(ses, settings):
     import ipaddress
 

@@ -239,6 +239,9 @@ def test_a_campaign_without_the_open_pixel_shows_no_opened_figure_stage_or_colum
     assert "Opened" not in stages
     assert "Clicked" in stages
     assert ("Opened" not in header, "Open rate" not in header, "Delivered" in header) == (True, True, True)
+    for key in ("engagement", "clients"):  # Over time and by client: clicks alone.
+        (chart_header, *_rows) = _chart_csv(admin_client, campaign, key)
+        assert ("Opens" not in chart_header, "Clicks" in chart_header) == (True, True), key
 
 
 def test_the_funnel_csv_gives_each_stage_and_its_share_of_sent(admin_client, campaign):
