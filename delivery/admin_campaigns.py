@@ -93,7 +93,24 @@ def _sees_suppressions(request) -> bool:
 def test_addresses_parse(raw: str) -> list[str]:
     """Return the addresses of a test's list, separated by commas or semicolons, or raise
     ValidationError naming the first one that is not an address."""
-    return [address_validate_one(part) for part in raw.replace(";", ",").split(",") if part.strip()]
+    return [address_validate_one(part) for part in _list_split(raw) if part.strip()]
+
+
+def _list_split(raw: str) -> list[str]:
+    """Split a list of addresses at its commas and semicolons, but not at those inside a quoted
+    name ("Doe, John" <j@example.com>) or angle brackets."""
+    parts, part, quoted, bracketed = [], [], False, False
+    for char in raw:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in "<>":
+            bracketed = char == "<"
+        elif char in ",;" and not (quoted or bracketed):
+            parts.append("".join(part))
+            part = []
+            continue
+        part.append(char)
+    return [*parts, "".join(part)]
 
 
 def _message_of(exc: Exception) -> str:

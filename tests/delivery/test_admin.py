@@ -258,3 +258,11 @@ def test_a_campaign_test_names_suppressed_addresses_only_to_who_may_see_the_list
 
     assert "can never be mailed" in said
     assert "gone@campanile.test (Complaint)" not in said
+
+
+def test_a_tests_list_splits_at_commas_and_semicolons_but_not_inside_a_quoted_name():
+    from delivery.admin_campaigns import test_addresses_parse
+
+    raw = '"Doe, John" <john@example.com>; ada@example.com, Bob <bob@example.com>'
+
+    assert test_addresses_parse(raw) == ["john@example.com", "ada@example.com", "bob@example.com"]
