@@ -158,6 +158,10 @@ class ContactAdminBase(ModelAdmin):
         """Delete only what one may see: the confirmation lists a contact's lists, consent and mail."""
         return super().has_delete_permission(request, obj) and sees_contacts(request)
 
+    def has_add_permission(self, request):
+        """Add only as one who may see contacts: the form says whether an address is on file."""
+        return super().has_add_permission(request) and sees_contacts(request)
+
     def delete_model(self, request, obj):
         contacts_delete(contacts=Contact.objects.filter(pk=obj.pk), source=Suppression.Source.ADMIN)
 

@@ -35,6 +35,7 @@ from campaigns.models import (
 )
 from campaigns.rendering import template_compile, template_render
 from core.exceptions import CampanileError
+from core.forms import AddressField
 
 if TYPE_CHECKING:  # The type of a lazy translation, as the stubs know it (no such class at run time).
     from django_stubs_ext import StrPromise
@@ -250,6 +251,11 @@ class CampaignAdminBase(ModelAdmin):
             names = [*self.readonly_fields, *(f.name for f in fields if f.concrete and not f.auto_created)]
             return list(dict.fromkeys(names))
         return self.readonly_fields
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "reply_to":  # The address rule names what it refuses; Django's would not.
+            kwargs["form_class"] = AddressField
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if db_field.name == "lists":

@@ -36,11 +36,15 @@ class JSONShownField(forms.JSONField):
             return super().to_python(value)
         except RecursionError:
             raise ValidationError(gettext("This JSON nests too deeply to be read."), code="invalid") from None
+        except ValueError:  # A number past what Python reads (over 4,300 digits): no JSONDecodeError.
+            raise ValidationError(
+                self.error_messages["invalid"], code="invalid", params={"value": value}
+            ) from None
 
     def bound_data(self, data, initial):
         try:
             return super().bound_data(data, initial)
-        except RecursionError:
+        except (RecursionError, ValueError):
             return InvalidJSONInput(data)
 
     def prepare_value(self, value):

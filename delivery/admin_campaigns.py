@@ -23,7 +23,7 @@ from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign
 from campaigns.selectors import CheckItem
 from campaigns.services import Actor
-from core.addresses import mailbox_parse
+from core.addresses import email_canonical, mailbox_parse
 from core.exceptions import CampanileError
 from delivery.exceptions import SuppressedRecipient
 from delivery.models import StepExecution
@@ -63,7 +63,14 @@ def address_validate_one(raw: str) -> str:
     A name may come with it ("Me <me@acme.com>"); the bare address is what the suppression list is
     checked for and what the test goes to.
     """
-    return mailbox_parse(raw, recipient=True).address
+    mailbox = mailbox_parse(raw, recipient=True)
+    # The header parser drops comments and spaces inside an address (`t (x)@example.com`); the
+    # address rule refuses them, naming the character, as on every other path.
+    written = raw.strip()
+    if written.endswith(">") and "<" in written:
+        written = written[written.rindex("<") + 1 : -1]
+    email_canonical(written)
+    return mailbox.address
 
 
 # Marked here, translated when shown (gettext in campaign_checklist).
@@ -99,7 +106,9 @@ def test_addresses_parse(raw: str) -> list[str]:
 def _list_split(raw: str) -> list[str]:
     """Split a list of addresses at its commas and semicolons, but not at those inside a quoted
     name ("Doe, John" <j@example.com>) or angle brackets."""
-    parts, part, quoted, bracketed = [], [], False, False
+    parts: list[str] = []
+    part: list[str] = []
+    quoted = bracketed = False
     for char in raw:
         if char == '"':
             quoted = not quoted

@@ -18,13 +18,23 @@ from tracking.models import TrackingEvent
 from tracking.outcomes import COUNTED_OUTCOMES, RATES
 from tracking.selectors import campaign_stats
 
+#: The places of a rate in the API's answers.
+RATE_PLACES = 4
+
+
+class RateField(serializers.FloatField):
+    """A rate as the API writes it: to RATE_PLACES places (0.3333), computed exactly before."""
+
+    def to_representation(self, value):
+        return round(float(value), RATE_PLACES)
+
 
 class RatesSerializer(serializers.Serializer):
     """Every rate of tracking.outcomes.RATES, with its definition as help."""
 
     def get_fields(self):
         return {
-            rate.name: serializers.FloatField(allow_null=True, help_text=f"{rate.part} / {rate.whole}")
+            rate.name: RateField(allow_null=True, help_text=f"{rate.part} / {rate.whole} (4 places)")
             for rate in RATES
         }
 

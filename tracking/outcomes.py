@@ -70,7 +70,10 @@ def outcome_keys(*, event_type: str, kind: str = "") -> tuple[str, ...]:
 
 
 def _rate(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
+    # Exact: the guard and the alerts judge it against their limits, and a page rounds it once,
+    # as it shows it (core's `percent`); rounded here, one complaint in 30,000 would read 0.0% and
+    # a complaint rate just over its limit would pass it. The API writes 4 places.
+    return part / whole if whole else None
 
 
 @dataclass(frozen=True)

@@ -403,6 +403,8 @@ class CampaignStepSerializer(serializers.ModelSerializer):
 
 class CampaignSerializer(serializers.ModelSerializer):
     steps = CampaignStepSerializer(many=True, required=False)
+    # Checked by the address rule alone (validate_reply_to), which names what it refuses.
+    reply_to = serializers.CharField(max_length=254, required=False, allow_blank=True)
     lists = serializers.PrimaryKeyRelatedField(many=True, queryset=ContactList.objects.all(), required=False)
 
     class Meta:
@@ -433,15 +435,8 @@ class CampaignSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
-        read_only_fields = [
-            "status",
-            "status_note",
-            "parent",
-            "started_at",
-            "completed_at",
-            "created_at",
-            "updated_at",
-        ]
+        read_only_fields = ["status", "status_note", "parent", "started_at", "completed_at"]
+        read_only_fields += ["created_at", "updated_at"]
 
     def validate_from_email(self, value):
         return address(value)

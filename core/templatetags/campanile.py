@@ -18,15 +18,20 @@ def percent(value: float | None, digits: int = 1) -> str:
     """Show a rate (0.1234) as a percentage ("12.3%"), rounded half up; a rate under 1% keeps two
     decimals, and as many more as its first digit needs (0.04%, 0.003%), so a complaint rate
     never reads as 0.0%."""
-    if value is None:
+    if value is None or not math.isfinite(value):
         return NO_RATE
-    shown = Decimal(repr(value)) * 100
-    places = digits
-    if 0 < abs(shown) < 1:
-        places = min(max(digits, 2, -math.floor(math.log10(abs(shown)))), 8)
+    shown = Decimal(repr(float(value))) * 100
+    rounded = _half_up(shown, digits)
+    if abs(shown) > 0 and abs(_half_up(shown, 2)) < 1:  # Under 1% even rounded: 0.96%, not 0.9999%.
+        places = min(max(2, -math.floor(math.log10(abs(shown)))), 8)
+        rounded = _half_up(shown, places)
+        return f"{number_format(rounded, places)}%"
+    return f"{number_format(rounded, digits)}%"
+
+
+def _half_up(number: Decimal, places: int) -> Decimal:
     # Rounded here: number_format would cut the digits off (28.999… would read 28.9).
-    rounded = shown.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-    return f"{number_format(rounded, places)}%"
+    return number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
 @register.filter

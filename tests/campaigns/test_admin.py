@@ -557,3 +557,31 @@ def test_a_step_saved_on_its_own_page_with_an_empty_delay_goes_right_after_the_o
 
     assert response.status_code == 302
     assert CampaignStep.objects.get(campaign=campaign, order=7).delay == timedelta(0)
+
+
+def test_an_attribute_number_past_what_python_reads_is_a_form_error_never_a_500(admin_client):
+    from campaigns.models import Contact
+
+    fields = {"email": "big@example.com", "status": "subscribed", "timezone": ""}
+    fields |= {"attributes": '{"a": 1' + "0" * 5000 + "}"} | CONTACT_INLINES
+
+    response = admin_client.post(reverse("admin:campaigns_contact_add"), fields)
+
+    assert response.status_code == 200
+    assert "Enter a valid JSON." in response.content.decode()
+    assert not Contact.objects.filter(email="big@example.com").exists()
+
+
+def test_a_campaigns_reply_to_names_an_invisible_character_in_the_admin_and_the_api(admin_client, api_client):
+    page = admin_client.post(
+        reverse("admin:campaigns_campaign_add"), {"name": "R", "reply_to": "r\u200b@example.com"}
+    ).content.decode()
+    api = api_client.post(
+        "/api/v1/campaigns",
+        {"name": "R", "from_email": "news@example.com", "reply_to": "r\u200b@example.com"},
+        format="json",
+    )
+
+    assert "U+200B" in page
+    assert api.status_code == 400
+    assert "U+200B" in str(api.json()["error"]["fields"]["reply_to"])

@@ -43,7 +43,7 @@ def test_the_home_page_lists_campaigns_under_way_first_with_their_rates(ses, adm
     spring = rows[1]
     assert (spring["recipients"], spring["counts"]["sent"], spring["counts"]["delivered"]) == (4, 4, 3)
     assert spring["rates"]["bounce"] == 0.25  # Hard bounces over sent.
-    assert spring["rates"]["open"] == 0.3333  # People who opened, over delivered (rates keep 4 places).
+    assert spring["rates"]["open"] == 1 / 3  # People who opened, over delivered, exact.
     html = page.content.decode()
     assert "Spring sale" in html
     assert "25.0%" in html

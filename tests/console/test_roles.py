@@ -367,3 +367,16 @@ def test_who_may_change_contacts_may_see_them_everywhere_alike():
     assert f'href="{reverse("admin:campaigns_contact_changelist")}"' in home
     assert (contacts.status_code, send_log.status_code, export.status_code) == (200, 200, 200)
     assert 'name="preview_as"' in editor  # The template editor previews as a contact they pick.
+
+
+def test_who_may_add_but_not_see_contacts_cannot_ask_the_contact_form_who_is_on_file():
+    from django.contrib.auth.models import Permission
+
+    staff = User.objects.create_user(username="adder", password="pw", is_staff=True)
+    staff.user_permissions.add(
+        Permission.objects.get(content_type__app_label="campaigns", codename="add_contact")
+    )
+    client = Client()
+    staff_login(client, staff)
+
+    assert client.get(reverse("admin:campaigns_contact_add")).status_code == 403

@@ -18,6 +18,9 @@ from core.templatetags.campanile import duration, percent
         (2 / 3, "66.7%"),
         (1 / 86, "1.2%"),
         (1 / 30000, "0.003%"),  # One complaint in 30,000 is no 0.00%.
+        (0.009999, "1.0%"),  # Rounded to 1%: read as 1%, not as 1.00%.
+        (0.0096, "0.96%"),
+        (float("nan"), "—"),
     ],
 )
 def test_a_rate_reads_as_a_percentage_and_a_small_one_keeps_its_digits(rate, shown):

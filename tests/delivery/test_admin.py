@@ -266,3 +266,13 @@ def test_a_tests_list_splits_at_commas_and_semicolons_but_not_inside_a_quoted_na
     raw = '"Doe, John" <john@example.com>; ada@example.com, Bob <bob@example.com>'
 
     assert test_addresses_parse(raw) == ["john@example.com", "ada@example.com", "bob@example.com"]
+
+
+@pytest.mark.parametrize("written", ["t @example.com", "t (x)@example.com", "Me <t @example.com>"])
+def test_a_test_address_with_a_space_or_comment_inside_is_refused_naming_it(written):
+    from django.core.exceptions import ValidationError
+
+    from delivery.admin_campaigns import test_addresses_parse
+
+    with pytest.raises(ValidationError, match="U\\+0020"):
+        test_addresses_parse(written)

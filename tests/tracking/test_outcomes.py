@@ -55,6 +55,20 @@ def test_the_guard_and_the_alerts_judge_one_rate_against_one_limit(settings):
     assert [a.kind for a in alerts.alerts_check()] == ["bounce_rate"]
 
 
+def test_rates_are_exact_so_a_rate_just_over_its_limit_is_over_it(settings):
+    settings.SES_REPUTATION_MIN_SENT = 1000
+    settings.SES_COMPLAINT_RATE_LIMIT = 0.0008
+    just_over = {"sent": 100_000, "delivered": 100_000, "complained": 84}  # 0.084% against 0.08%.
+    one_in_many = {"sent": 30_000, "delivered": 30_000, "complained": 1}
+
+    problems = reputation.reputation_problems(counts=just_over)
+
+    assert campaign_rates(counts=one_in_many)["complaint"] == 1 / 30_000  # Never rounded to 0.0.
+    assert len(problems) == 1
+    assert "0.084%" in problems[0]
+    assert RatesSerializer(campaign_rates(counts=one_in_many)).data["complaint"] == 0.0  # 4 places.
+
+
 def test_without_delivery_events_engagement_rates_are_over_sent_not_blank():
     counts = {"sent": 200, "delivered": 0, "opens_unique": 50, "clicks_unique": 10, "unsubscribed": 2}
     rates = campaign_rates(counts=counts)

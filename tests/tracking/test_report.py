@@ -67,7 +67,7 @@ def test_the_report_adds_up_the_hand_built_campaign(campaign):
     assert (report["complained"], report["unsubscribed"]) == (1, 1)
     assert (report["opens_unique"], report["opens_total"], report["machine_opens_total"]) == (1, 2, 1)
     assert (report["clicks_unique"], report["clicks_total"]) == (1, 1)
-    assert report["rates"]["open"] == round(1 / 3, 4)
+    assert report["rates"]["open"] == 1 / 3  # Exact; a page rounds it as it shows it.
     assert report["links"] == [
         {
             "url": "https://shop.example.com/",
