@@ -207,7 +207,8 @@ def _mailbox_parse_fully(value: str, *, recipient: bool = False) -> Mailbox:
         header = _headers("From", text)
     # The standard library's parser raises more than HeaderParseError on malformed text: an
     # AttributeError (". <a@b.example>"), a TypeError ("().@"), an IndexError.
-    except (ValueError, IndexError, AttributeError, TypeError, email_errors.HeaderParseError):
+    # And a RecursionError on comments nested a few hundred deep: it reads them recursively.
+    except (ValueError, IndexError, AttributeError, TypeError, RecursionError, email_errors.HeaderParseError):
         raise _not_a_mailbox(value, recipient=recipient) from None
     # Obsolete but readable syntax passes (a period in a name: "Acme Inc. <news@acme.com>"); a
     # non-ASCII local part is left to the address rule, which says why; anything else unread fails.
@@ -248,7 +249,7 @@ def _mailbox_parse_fully(value: str, *, recipient: bool = False) -> Mailbox:
     mailbox = Mailbox(address=address, display_name=name)
     try:
         str(mailbox)
-    except (ValueError, IndexError, email_errors.HeaderParseError):
+    except (ValueError, IndexError, RecursionError, email_errors.HeaderParseError):
         raise _not_a_mailbox(value, recipient=recipient) from None
     return mailbox
 

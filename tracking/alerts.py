@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.models import Campaign
+from core.templatetags.campanile import percent, percent_beside
 from tracking import metrics
 from tracking.models import (
     Alert,
@@ -89,8 +90,9 @@ def alerts_check(*, now: datetime | None = None) -> list[Alert]:
         for kind, rate, limit, noun in checks:
             if rate is not None and rate > limit:
                 sent = stats["sent"]
+                shown, limit_shown = percent_beside(rate, limit, 2)
                 message = (
-                    f"“{campaign.name}”: {noun} rate {rate:.2%} over the {limit:.2%} limit ({sent} sent)."
+                    f"“{campaign.name}”: {noun} rate {shown} over the {limit_shown} limit ({sent} sent)."
                 )
                 raised.append(
                     _alert_raise(campaign=campaign, kind=kind, value=rate, threshold=limit, message=message)
@@ -110,8 +112,9 @@ def alerts_check(*, now: datetime | None = None) -> list[Alert]:
             floor = usual * (1 - settings.ALERT_DROP_RATIO)
             if usual > 0 and rate < floor:
                 message = (
-                    f"“{campaign.name}”: {noun} rate {rate:.1%} against {usual:.1%} on average over the "
-                    f"sender's last campaigns (alert below {floor:.1%}). Deliverability or content?"
+                    f"“{campaign.name}”: {noun} rate {percent(rate)} against {percent(usual)} on average "
+                    f"over the sender's last campaigns (alert below {percent(floor)}). "
+                    "Deliverability or content?"
                 )
                 raised.append(
                     _alert_raise(campaign=campaign, kind=kind, value=rate, threshold=floor, message=message)

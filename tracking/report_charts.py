@@ -6,7 +6,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 
 from core.charts import COLOURS, Chart, Series
-from core.templatetags.campanile import percent
+from core.templatetags.campanile import percent, percent_number
 from core.timeseries import bucket_label, bucket_name
 
 
@@ -135,7 +135,8 @@ def comparison_chart(report: dict) -> Chart:
 
     def rate(row: dict, name: str) -> float | None:
         value = row["rates"][name]
-        return round(value * 100, 2) if value is not None else None
+        # Rounded as `percent` rounds: half up, and a small rate keeps its first figure.
+        return float(percent_number(value, 2)[0]) if value is not None else None
 
     names = [
         Truncator(row["campaign"].name).chars(28) + (_(" (this one)") if row["current"] else "")

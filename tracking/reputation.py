@@ -10,6 +10,7 @@ from django.utils import timezone
 from campaigns import services as campaign_services
 from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign
+from core.templatetags.campanile import percent_beside
 from tracking import metrics
 from tracking.bounces import HARD
 from tracking.models import (
@@ -41,8 +42,10 @@ def reputation_problems(*, counts: dict[str, int]) -> list[str]:
     problems = []
     for rate, words, setting in GUARDED_RATES:
         limit = getattr(settings, setting)
-        if rates[rate] is not None and rates[rate] > limit:
-            problems.append(f"{words} {rates[rate]:.3%} of {sent} sent (limit {limit:.3%})")
+        value = rates[rate]
+        if value is not None and value > limit:
+            shown, limit_shown = percent_beside(value, limit, 3)
+            problems.append(f"{words} {shown} of {sent} sent (limit {limit_shown})")
     return problems
 
 

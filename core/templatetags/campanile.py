@@ -20,13 +20,31 @@ def percent(value: float | None, digits: int = 1) -> str:
     never reads as 0.0%."""
     if value is None or not math.isfinite(value):
         return NO_RATE
+    shown, places = percent_number(value, digits)
+    return f"{number_format(shown, places)}%"
+
+
+def percent_number(value: float, digits: int = 1) -> tuple[Decimal, int]:
+    """Return a rate as the percentage `percent` shows, and its places: what a chart draws."""
     shown = Decimal(repr(float(value))) * 100
-    rounded = _half_up(shown, digits)
+    places = digits
     if abs(shown) > 0 and abs(_half_up(shown, 2)) < 1:  # Under 1% even rounded: 0.96%, not 0.9999%.
-        places = min(max(2, -math.floor(math.log10(abs(shown)))), 8)
-        rounded = _half_up(shown, places)
-        return f"{number_format(rounded, places)}%"
-    return f"{number_format(rounded, digits)}%"
+        places = min(max(digits, 2, -math.floor(math.log10(abs(shown)))), 8)
+    # Nor does anything short of all read as all: 99.95%, not 100.0%.
+    while shown < 100 and _half_up(shown, places) >= 100 and places < 8:
+        places += 1
+    return _half_up(shown, places), places
+
+
+def percent_beside(value: float, other: float, digits: int = 1) -> tuple[str, str]:
+    """Show a rate and the limit it is judged against, with as many places as tell them apart
+    (a complaint rate of 0.0801% over a limit of 0.08% never reads as the limit)."""
+    shown, limit = percent(value, digits), percent(other, digits)
+    for places in range(digits + 1, 9):
+        if shown != limit or value == other:
+            break
+        shown, limit = percent(value, places), percent(other, places)
+    return shown, limit
 
 
 def _half_up(number: Decimal, places: int) -> Decimal:

@@ -223,3 +223,13 @@ def test_a_composed_sender_header_names_exactly_its_one_mailbox_whatever_the_nam
     ((_, address),) = getaddresses([header])
     assert address == "demo@campanile.test"
     assert mailbox_parse(str(mailbox)).address == "demo@campanile.test"
+
+
+@pytest.mark.parametrize("recipient", [False, True])
+def test_a_sender_of_comments_nested_hundreds_deep_is_refused_never_a_crash(recipient):
+    from django.core.exceptions import ValidationError
+
+    from core.addresses import mailbox_parse
+
+    with pytest.raises(ValidationError):
+        mailbox_parse("(" * 300 + "x@example.com", recipient=recipient)

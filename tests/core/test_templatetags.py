@@ -32,3 +32,11 @@ def test_a_rate_reads_as_a_percentage_and_a_small_one_keeps_its_digits(rate, sho
 )
 def test_a_duration_reads_as_a_person_says_it(seconds, shown):
     assert duration(timedelta(seconds=seconds)) == shown
+
+
+def test_a_rate_beside_its_limit_shows_the_places_that_tell_them_apart():
+    from core.templatetags.campanile import percent_beside
+
+    assert percent_beside(1 / 1249, 0.0008, 3) == ("0.0801%", "0.0800%")
+    assert percent_beside(0.2, 0.1) == ("20.0%", "10.0%")
+    assert percent(19_999 / 20_000) == "99.995%"  # Short of all never reads as all.
