@@ -145,6 +145,12 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
+# Parallel test processes (pytest-xdist: gw0, gw1, …) each get a Redis database of their own, as
+# each gets a PostgreSQL one: one's limiter, hit queue and counters must never meet another's.
+if REDIS_URL and (_worker := os.environ.get("PYTEST_XDIST_WORKER", "")).startswith("gw"):
+    _url = urlsplit(REDIS_URL)
+    _db = (int(_url.path.strip("/") or 0) + int(_worker[2:])) % 16
+    REDIS_URL = _url._replace(path=f"/{_db}").geturl()
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:

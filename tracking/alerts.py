@@ -111,9 +111,10 @@ def alerts_check(*, now: datetime | None = None) -> list[Alert]:
                 continue  # Not measured: no Delivery or Send yet, or no open pixel.
             floor = usual * (1 - settings.ALERT_DROP_RATIO)
             if usual > 0 and rate < floor:
+                shown, floor_shown = percent_beside(rate, floor)
                 message = (
-                    f"“{campaign.name}”: {noun} rate {percent(rate)} against {percent(usual)} on average "
-                    f"over the sender's last campaigns (alert below {percent(floor)}). "
+                    f"“{campaign.name}”: {noun} rate {shown} against {percent(usual)} on average "
+                    f"over the sender's last campaigns (alert below {floor_shown}). "
                     "Deliverability or content?"
                 )
                 raised.append(

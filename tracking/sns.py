@@ -100,7 +100,15 @@ def sns_parse(*, body: bytes, headers: dict[str, str]) -> dict:
         raise SnsMalformed(f"Missing or not text: {', '.join(missing)}.")
     if "Subject" in data and not isinstance(data["Subject"], str | None):
         raise SnsMalformed("Subject is not text.")
+    # JSON may escape a lone surrogate (\ud800); UTF-8, which SNS signs, cannot hold one: no SNS
+    # message has one, and the string to sign could not be built from it.
+    for name in _SIGNED_FIELDS[kind]:
+        if isinstance(data.get(name), str) and _LONE_SURROGATE.search(data[name]):
+            raise SnsMalformed(f"{name} holds a lone surrogate, which no SNS message holds.")
     return data
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def sns_string_to_sign(data: dict) -> bytes:

@@ -53,6 +53,14 @@ def _half_up(number: Decimal, places: int) -> Decimal:
 
 
 @register.filter
+def percent_as(value: float | None, other: float | None) -> str:
+    """Show a rate with the places that tell it from `other` (a rate beside its limit)."""
+    if value is None or other is None or not math.isfinite(value) or not math.isfinite(other):
+        return percent(value)
+    return percent_beside(value, other)[0]
+
+
+@register.filter
 def share(part: float | None, whole: float | None) -> float | None:
     """Return part over whole, or None over nothing."""
     return part / whole if part is not None and whole else None

@@ -40,3 +40,11 @@ def test_a_rate_beside_its_limit_shows_the_places_that_tell_them_apart():
     assert percent_beside(1 / 1249, 0.0008, 3) == ("0.0801%", "0.0800%")
     assert percent_beside(0.2, 0.1) == ("20.0%", "10.0%")
     assert percent(19_999 / 20_000) == "99.995%"  # Short of all never reads as all.
+
+
+def test_a_rate_just_under_its_floor_and_one_beside_its_limit_on_the_home_page_differ():
+    from core.templatetags.campanile import percent_as, percent_beside
+
+    assert percent_beside(0.1, 0.10003) == ("10.000%", "10.003%")  # The drop alerts' words.
+    assert (percent_as(0.04001, 0.04), percent_as(0.04, 0.04001)) == ("4.001%", "4.000%")
+    assert percent_as(None, 0.04) == "—"

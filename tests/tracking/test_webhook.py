@@ -303,6 +303,17 @@ def test_headers_that_disagree_with_the_body_are_400(client, fetches, headers):
     assert_nothing_recorded()
 
 
+@pytest.mark.parametrize("field", ["Message", "MessageId", "Subject"])
+def test_a_lone_surrogate_in_a_signed_field_is_400_before_any_signature_is_checked(client, fetches, field):
+    signed = {**SIGNER.sign(notification(BOUNCE)), field: "x\ud800"}
+    body = json.dumps(signed).encode()  # ASCII: the surrogate travels as a JSON escape.
+
+    response = post(client, body, **{"x-amz-sns-message-type": "Notification"})
+
+    assert response.status_code == 400
+    assert_nothing_recorded()
+
+
 def test_an_unknown_type_is_400(client, fetches):
     signed = SIGNER.sign(notification(BOUNCE))
     assert (
