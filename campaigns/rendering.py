@@ -24,6 +24,7 @@ from campaigns.models import (
 from campaigns.render_limits import BudgetContext, RenderBudget, template_measure, template_source_check
 from campaigns.render_sandbox import Stopped, render_sandbox
 from core.html import html_end_tags_drop, html_unshown_drop, html_xml_declaration_drop
+from core.text import holds_lone_surrogate
 
 # A private engine: templates written in the admin see only the context we hand them, never the
 # project's template dirs or loaders, and a missing variable renders as an empty string.
@@ -313,7 +314,7 @@ def _render_job(job: _RenderJob) -> RenderedEmail | _RenderFailed:
     for part, value in (("subject", subject), ("html_body", html), ("text_body", text)):
         # A lone surrogate ({{ 55296|stringformat:"c" }}, or a contact's data) is no character of
         # any encoding: lxml would cut the email at it, and the message could not be built.
-        if not value.isascii() and any("\ud800" <= char <= "\udfff" for char in value):
+        if holds_lone_surrogate(value):
             return _RenderFailed(
                 f"{job.name}: it renders a lone surrogate, which is not text", part, limit=False
             )

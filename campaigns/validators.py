@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext
 
 from core.addresses import email_canonical
+from core.text import holds_lone_surrogate
 
 #: An SES name (a configuration set, a tag's name or value): it goes out in a mail header.
 SES_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -50,13 +51,10 @@ def validate_attributes(value: object) -> None:
 
 
 def _storable(value: object) -> None:
-    if isinstance(value, str) and ("\x00" in value or _SURROGATE.search(value)):
+    if isinstance(value, str) and ("\x00" in value or holds_lone_surrogate(value)):
         raise ValidationError(gettext("Attributes may not hold a NUL or a lone surrogate (\\ud800-\\udfff)."))
     if isinstance(value, float) and not math.isfinite(value):
         raise ValidationError(gettext("Attributes may not hold an infinite number or NaN."))
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 #: The longest wait a step may ask for: longer overflows date arithmetic, and no drip needs it.

@@ -1,6 +1,5 @@
 """Opens and clicks: hits the tracking views recorded, judged (person or machine), made events in bulk."""
 
-import collections
 import contextlib
 import dataclasses
 import functools
@@ -10,7 +9,7 @@ import json
 import logging
 import re
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -216,8 +215,8 @@ def _burst_clicks(ordered: list[_Hit]) -> set[str]:
     """Return the ids of the clicks that had a click on another link of the same email within
     BURST_SECONDS before them, in `ordered`'s order (given reversed, after them): one pass, with
     the links of the clicks still within the window counted, however many clicks there are."""
-    window: collections.deque[_Hit] = collections.deque()
-    links: Counter = Counter()
+    window: deque[_Hit] = deque()
+    links: Counter[int | None] = Counter()
     burst: set[str] = set()
     for hit in ordered:
         while window and abs((hit.at - window[0].at).total_seconds()) > BURST_SECONDS:

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from django.conf import settings
 
+from core.text import holds_lone_surrogate
 from tracking.exceptions import SnsCertificateUnavailable, SnsMalformed, SnsUntrusted
 
 logger = logging.getLogger(__name__)
@@ -103,12 +104,9 @@ def sns_parse(*, body: bytes, headers: dict[str, str]) -> dict:
     # JSON may escape a lone surrogate (\ud800); UTF-8, which SNS signs, cannot hold one: no SNS
     # message has one, and the string to sign could not be built from it.
     for name in _SIGNED_FIELDS[kind]:
-        if isinstance(data.get(name), str) and _LONE_SURROGATE.search(data[name]):
+        if isinstance(data.get(name), str) and holds_lone_surrogate(data[name]):
             raise SnsMalformed(f"{name} holds a lone surrogate, which no SNS message holds.")
     return data
-
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def sns_string_to_sign(data: dict) -> bytes:

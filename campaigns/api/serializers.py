@@ -24,6 +24,7 @@ from campaigns.models import (
 from campaigns.rendering import template_validate
 from campaigns.validators import SES_NAME, validate_attributes
 from core.addresses import email_canonical, email_validate, mailbox_canonical
+from core.text import holds_lone_surrogate
 
 # Ids are 64-bit in the database; a larger number is a 400, not a driver overflow.
 MAX_ID = 2**63 - 1
@@ -194,7 +195,7 @@ def _row_text(value, max_length: int | None) -> str:
     value = str(value)
     if "\x00" in value:
         raise ValueError("Null characters are not allowed.")
-    if not value.isascii() and any("\ud800" <= char <= "\udfff" for char in value):  # Not storable.
+    if holds_lone_surrogate(value):  # Not storable.
         raise ValueError("Surrogate characters are not allowed.")
     if max_length is not None and len(value) > max_length:
         raise ValueError(f"Ensure this field has no more than {max_length} characters.")

@@ -1,0 +1,7 @@
+"""Checks on text that some encoding or store cannot hold, shared by every app."""
+
+
+def holds_lone_surrogate(value: str) -> bool:
+    """Tell whether text holds a lone surrogate (U+D800–U+DFFF): no character of any encoding, so
+    no UTF-8 (a message, a signature's string, a database's text) can hold it."""
+    return not value.isascii() and any("\ud800" <= char <= "\udfff" for char in value)
