@@ -36,6 +36,7 @@ from campaigns.models import (
 from campaigns.rendering import template_compile, template_render
 from core.exceptions import CampanileError
 from core.forms import AddressField
+from core.text import grouped
 
 if TYPE_CHECKING:  # The type of a lazy translation, as the stubs know it (no such class at run time).
     from django_stubs_ext import StrPromise
@@ -155,7 +156,10 @@ class AudienceListsField(forms.ModelMultipleChoiceField):
     """The campaign's lists as ticks, each with how many it would mail: an audience picked by size."""
 
     def label_from_instance(self, obj) -> str:
-        return gettext("%(name)s (%(count)s subscribed)") % {"name": obj.name, "count": f"{obj.subscribed:,}"}
+        return gettext("%(name)s (%(count)s subscribed)") % {
+            "name": obj.name,
+            "count": grouped(obj.subscribed),
+        }
 
 
 #: The fieldset only a campaign that exists has (its title is also how get_fieldsets finds it).

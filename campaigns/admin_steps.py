@@ -29,10 +29,21 @@ def _template_box(admin_page, db_field, kwargs) -> None:
 
 
 class CampaignStepForm(forms.ModelForm):
-    """A step's form: an empty delay is none (right after the step before), as in the API."""
+    """A step's form: an empty delay is none (right after the step before), as in the API; the
+    step a condition looks at is an earlier one of the same campaign."""
 
     def clean_delay(self):
         return self.cleaned_data.get("delay") or timedelta(0)
+
+    def clean(self):
+        cleaned = super().clean() or self.cleaned_data
+        looked_at, order = cleaned.get("condition_step"), cleaned.get("order")
+        campaign_id = cleaned["campaign"].pk if cleaned.get("campaign") else self.instance.campaign_id
+        if looked_at is not None and (
+            looked_at.campaign_id != campaign_id or (order is not None and looked_at.order >= order)
+        ):
+            self.add_error("condition_step", gettext("Choose an earlier step of the same campaign."))
+        return cleaned
 
 
 class CampaignStepInline(StackedInline):
@@ -60,6 +71,14 @@ class CampaignStepInline(StackedInline):
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         _template_box(self, db_field, kwargs)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_formset(self, request, obj=None, **kwargs):
+        """Offer as a condition's step only this campaign's own steps (none before it is saved)."""
+        formset = super().get_formset(request, obj, **kwargs)
+        field = formset.form.base_fields.get("condition_step")
+        if field is not None:
+            field.queryset = CampaignStep.objects.filter(campaign=obj) if obj else CampaignStep.objects.none()
+        return formset
 
     @admin.display(description=_("In words"))
     def summary(self, obj):

@@ -32,13 +32,9 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext
 
 from campaigns.exceptions import TemplateLimitExceeded
+from core.text import grouped
 
 register = Library()
-
-
-def _n(number: int) -> str:
-    """Write a count for a message, grouped as the reader's language groups digits (10,000; 10.000)."""
-    return number_format(number, force_grouping=True)
 
 
 # The budget of the render running on this thread, which the filters charge: they get no context.
@@ -74,7 +70,7 @@ class RenderBudget:
         self.chars += chars
         if self.chars > self.max_chars:
             raise TemplateLimitExceeded(
-                gettext("it renders more than %(n)s characters") % {"n": _n(self.max_chars)}
+                gettext("it renders more than %(n)s characters") % {"n": grouped(self.max_chars)}
             )
         if time.thread_time() > self.deadline:
             raise TemplateLimitExceeded(
@@ -159,22 +155,22 @@ def template_source_check(source: str) -> None:
     """Refuse a template part too long, or with too many pieces of tags, to compile cheaply."""
     if len(source) > MAX_SOURCE_CHARS:
         said = gettext("it is %(n)s characters long; the limit is %(limit)s")
-        raise TemplateLimitExceeded(said % {"n": _n(len(source)), "limit": _n(MAX_SOURCE_CHARS)})
+        raise TemplateLimitExceeded(said % {"n": grouped(len(source)), "limit": grouped(MAX_SOURCE_CHARS)})
     # Django's lexer reads a tag opened and never closed on its line to the line's end, once per
     # such opener: bounded first, so that the lexer below (and the compiler) stay cheap.
     if (scan := _unclosed_scan(source)) > MAX_UNCLOSED_SCAN:
         said = gettext("its unclosed {%% or {{ would take reading %(n)s characters; the limit is %(limit)s")
-        raise TemplateLimitExceeded(said % {"n": _n(scan), "limit": _n(MAX_UNCLOSED_SCAN)})
+        raise TemplateLimitExceeded(said % {"n": grouped(scan), "limit": grouped(MAX_UNCLOSED_SCAN)})
     # Django's own lexer, so that what is counted is what its parser will read.
     kinds = (TokenType.VAR, TokenType.BLOCK)
     tags = [token.contents for token in Lexer(source).tokenize() if token.token_type in kinds]
     if (longest := max(map(len, tags), default=0)) > MAX_TAG_CHARS:
         said = gettext("one of its tags is %(n)s characters long; the limit is %(limit)s")
-        raise TemplateLimitExceeded(said % {"n": _n(longest), "limit": _n(MAX_TAG_CHARS)})
+        raise TemplateLimitExceeded(said % {"n": grouped(longest), "limit": grouped(MAX_TAG_CHARS)})
     # Each word of a tag ({% firstof a b c %}, {% if a or b %}) and each filter is compiled apart.
     if (pieces := sum(len(tag.split()) + tag.count("|") for tag in tags)) > MAX_TAG_PIECES:
         said = gettext("its tags and variables hold %(n)s words and filters; the limit is %(limit)s")
-        raise TemplateLimitExceeded(said % {"n": _n(pieces), "limit": _n(MAX_TAG_PIECES)})
+        raise TemplateLimitExceeded(said % {"n": grouped(pieces), "limit": grouped(MAX_TAG_PIECES)})
 
 
 #: The deepest tags may nest: rendering recurses a few calls a level, within Python's own limit.
@@ -254,30 +250,32 @@ def _bounded(name: str, func: Callable) -> Callable:
         limit = _max_chars()
         if sized and (asked := _size_asked(name, value, args[0] if args else None)) > limit:
             said = gettext("|%(filter)s is asked for %(n)s characters; the limit is %(limit)s")
-            raise TemplateLimitExceeded(said % {"filter": name, "n": _n(asked), "limit": _n(limit)})
+            raise TemplateLimitExceeded(said % {"filter": name, "n": grouped(asked), "limit": grouped(limit)})
         if name in _SLOW_ON_LONG_INPUT and isinstance(value, str) and len(value) > SLOW_FILTER_MAX_INPUT:
             said = gettext("|%(filter)s is given %(n)s characters; it takes at most %(limit)s")
-            words = {"filter": name, "n": _n(len(value)), "limit": _n(SLOW_FILTER_MAX_INPUT)}
+            words = {"filter": name, "n": grouped(len(value)), "limit": grouped(SLOW_FILTER_MAX_INPUT)}
             raise TemplateLimitExceeded(said % words)
         if isinstance(value, list | tuple) and len(value) > MAX_LIST_ITEMS:
             said = gettext("|%(filter)s is given %(n)s items; the limit is %(limit)s")
             raise TemplateLimitExceeded(
-                said % {"filter": name, "n": _n(len(value)), "limit": _n(MAX_LIST_ITEMS)}
+                said % {"filter": name, "n": grouped(len(value)), "limit": grouped(MAX_LIST_ITEMS)}
             )
         lists = (value, args[0]) if name == "add" and args else ()
         if all(isinstance(side, list | tuple) for side in lists) and sum(map(len, lists)) > MAX_LIST_ITEMS:
             raise TemplateLimitExceeded(
-                gettext("|add is asked for more than %(n)s items") % {"n": _n(MAX_LIST_ITEMS)}
+                gettext("|add is asked for more than %(n)s items") % {"n": grouped(MAX_LIST_ITEMS)}
             )
         result = func(value, *args, **kwargs)
         if isinstance(result, list | tuple) and len(result) > MAX_LIST_ITEMS:
             said = gettext("|%(filter)s made %(n)s items; the limit is %(limit)s")
             raise TemplateLimitExceeded(
-                said % {"filter": name, "n": _n(len(result)), "limit": _n(MAX_LIST_ITEMS)}
+                said % {"filter": name, "n": grouped(len(result)), "limit": grouped(MAX_LIST_ITEMS)}
             )
         if _size(result) > limit:
             said = gettext("|%(filter)s made %(n)s characters; the limit is %(limit)s")
-            raise TemplateLimitExceeded(said % {"filter": name, "n": _n(_size(result)), "limit": _n(limit)})
+            raise TemplateLimitExceeded(
+                said % {"filter": name, "n": grouped(_size(result)), "limit": grouped(limit)}
+            )
         budget = getattr(_current, "budget", None)
         if budget is not None:  # Every value a filter makes counts, kept or not ({% regroup %}'s keys).
             budget.spend(len(result) if isinstance(result, str) else 0)
@@ -305,7 +303,7 @@ class _BoundedLorem(LoremNode):
         limit = _max_chars()
         if count > limit:
             said = gettext("{%% lorem %%} is asked for %(n)s items; the limit is %(limit)s")
-            raise TemplateLimitExceeded(said % {"n": _n(count), "limit": _n(limit)})
+            raise TemplateLimitExceeded(said % {"n": grouped(count), "limit": grouped(limit)})
         return super().render(context)
 
 
@@ -338,7 +336,7 @@ def now(parser: Any, token: Any) -> Node:
     limit = settings.TEMPLATE_MAX_OUTPUT_CHARS
     if (asked := len(node.format_string) * _FORMAT_CHAR_WIDTH) > limit:
         said = gettext("{%% now %%}'s format could make %(n)s characters; the limit is %(limit)s")
-        raise TemplateSyntaxError(said % {"n": _n(asked), "limit": _n(limit)})
+        raise TemplateSyntaxError(said % {"n": grouped(asked), "limit": grouped(limit)})
     return node
 
 

@@ -22,6 +22,7 @@ from campaigns.models import (
     email_normalize,
 )
 from core.addresses import email_canonical, mailbox_canonical, mailbox_parse
+from core.text import grouped
 
 
 def campaign_list_due(*, now: datetime) -> QuerySet[Campaign]:
@@ -203,7 +204,7 @@ def campaign_checklist(*, campaign: Campaign) -> list[CheckItem]:
         audience = CheckItem(
             _("Audience"),
             sendable > 0,
-            _("%(count)s contacts will be mailed.") % {"count": f"{sendable:,}"}
+            _("%(count)s contacts will be mailed.") % {"count": grouped(sendable)}
             if sendable
             else _("The lists hold nobody who can be mailed."),
         )

@@ -1,7 +1,14 @@
 """Checks on text that some encoding or store cannot hold, shared by every app."""
 
+from django.utils.formats import number_format
+
 
 def holds_lone_surrogate(value: str) -> bool:
     """Tell whether text holds a lone surrogate (U+D800–U+DFFF): no character of any encoding, so
     no UTF-8 (a message, a signature's string, a database's text) can hold it."""
     return not value.isascii() and any("\ud800" <= char <= "\udfff" for char in value)
+
+
+def grouped(number: int) -> str:
+    """Write a count grouped as the reader's language groups digits (10,000 in English, 10.000 in German)."""
+    return number_format(number, force_grouping=True)

@@ -14,7 +14,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.urls import reverse
-from django.utils.formats import number_format
 from django.utils.translation import gettext
 
 from campaigns.exceptions import TemplateLimitExceeded
@@ -22,6 +21,7 @@ from campaigns.models import Campaign, CampaignStep, Template
 from campaigns.rendering import RenderedEmail
 from campaigns.validators import SES_NAME
 from core.addresses import email_validate, mailbox_canonical
+from core.text import grouped
 from delivery import tokens
 from delivery.exceptions import SenderInvalid, TooManyLinks
 from delivery.links import LinkMarks
@@ -179,7 +179,7 @@ def step_execution_track_resolve(
         return rendered
     if len(targets) > settings.TRACKING_MAX_LINKS:
         said = gettext("the email has more than %(n)s distinct links to track")
-        raise TooManyLinks(said % {"n": number_format(settings.TRACKING_MAX_LINKS, force_grouping=True)})
+        raise TooManyLinks(said % {"n": grouped(settings.TRACKING_MAX_LINKS)})
     urls = {encoded: LinkMarks.target(encoded) for encoded in targets}
     link_ids = step_link_ids(step_id=execution.campaign_step.pk, urls=list(urls.values()))
     base = settings.PUBLIC_BASE_URL

@@ -8,7 +8,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
-from campaigns.admin_access import ContactDataAdminMixin
+from campaigns.admin_access import ContactDataAdminMixin, sees_contacts
 from delivery.models import TrackedLink
 from tracking import inbox
 from tracking.models import Alert, SendEventsCheck, SnsMessage, SoftBounceStreak, TrackingEvent
@@ -93,7 +93,12 @@ class SnsMessageAdmin(ContactDataAdminMixin, ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    @admin.action(description=_("Apply the selected messages now"))
+    def has_apply_permission(self, request) -> bool:
+        """Tell whether one may apply messages by hand: the page is read-only for everyone, so the
+        action asks for the model's change permission itself, as the roles grant it."""
+        return request.user.has_perm("tracking.change_snsmessage") and sees_contacts(request)
+
+    @admin.action(description=_("Apply the selected messages now"), permissions=["apply"])
     def apply_now(self, request, queryset):
         waiting = [
             pk for pk in queryset.values_list("pk", flat=True) if not inbox.sns_message_apply(message_id=pk)

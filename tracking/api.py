@@ -61,6 +61,9 @@ class CampaignStatsSerializer(serializers.Serializer):
     clicks_unique = serializers.IntegerField()
     clicks_total = serializers.IntegerField()
     machine_clicks_total = serializers.IntegerField()
+    delivered_reported = serializers.IntegerField(
+        help_text="Emails SES reported delivered so far; `delivered` adds those a person opened first."
+    )
     links = LinkClicksSerializer(many=True, help_text="Each tracked link, in the order first sent.")
     rates = RatesSerializer()
     rates_base = serializers.ChoiceField(

@@ -122,7 +122,10 @@ def engagement_add(*, engaged: list[Engaged]) -> None:
         old = before[pk]
         if row.step_id is not None:
             delta = step_deltas[row.step_id]
-            delta["opens_unique"] += row.opened - Engagement.counts_as_opened(old["opens"], old["clicks"])
+            opened_change = row.opened - Engagement.counts_as_opened(old["opens"], old["clicks"])
+            delta["opens_unique"] += opened_change
+            if "delivered" not in row.outcomes:
+                delta["opened_undelivered"] += opened_change
             delta["clicks_unique"] += (row.clicks > 0) - (old["clicks"] > 0)
             for noun in ("opens", "clicks"):
                 delta[f"{noun}_total"] += getattr(row, noun) - old[noun]
@@ -162,6 +165,8 @@ def engagement_outcomes_add(*, outcomes: list[tuple[int, str]]) -> None:
         changed[row.pk] = row
         if row.step_id is not None:
             deltas[row.step_id][key] += 1
+            if key == "delivered" and row.opened:  # Counted as delivered since it was opened.
+                deltas[row.step_id]["opened_undelivered"] -= 1
     Engagement.objects.bulk_update(changed.values(), ["outcomes"], batch_size=500)
     _counters_add(StepEngagement, deltas)
 
@@ -188,6 +193,7 @@ def engagement_forget(*, contact_ids: Collection[int]) -> None:
     for row in rows.iterator(chunk_size=2000):
         delta = step_deltas[cast(int, row.step_id)]
         delta["opens_unique"] -= row.opened
+        delta["opened_undelivered"] -= row.opened and "delivered" not in row.outcomes
         delta["clicks_unique"] -= row.clicks > 0
         for noun in ("opens", "clicks"):
             delta[f"{noun}_total"] -= getattr(row, noun)

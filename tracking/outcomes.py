@@ -28,7 +28,11 @@ class CountedOutcome:
 
 
 COUNTED_OUTCOMES = (
-    CountedOutcome("delivered", "Emails SES delivered to the recipient's server.", cloudwatch="Delivered"),
+    CountedOutcome(
+        "delivered",
+        "Emails delivered to the recipient's server: SES reported it, or a person opened them first.",
+        cloudwatch="Delivered",
+    ),
     CountedOutcome("bounced", "Emails that bounced, of any class.", cloudwatch="Bounces"),
     CountedOutcome("bounced_hard", "Permanent bounces: the address is suppressed."),
     CountedOutcome("bounced_soft", "Transient bounces: suppressed after a streak across campaigns."),
@@ -101,10 +105,29 @@ RATES = (
 )
 
 
+#: The counter of emails a person opened that SES has not reported delivered (yet).
+OPENED_UNDELIVERED = "opened_undelivered"
+
+
+def counts_with_opened_delivered(counts: dict[str, int]) -> dict[str, int]:
+    """Return counters as a marketer reads them: an email a person opened (or clicked in) was
+    delivered, whether or not SES's Delivery event has come, so "delivered" counts both and no rate
+    over delivered passes 100% while SES's events wait in their queue. SES's own figure stays as
+    "delivered_reported"."""
+    reported = counts.get("delivered", 0)
+    return {
+        **counts,
+        "delivered": reported + counts.get(OPENED_UNDELIVERED, 0),
+        "delivered_reported": reported,
+    }
+
+
 def rates_base(*, counts: dict[str, int]) -> str:
-    """Return what the engagement rates are over: "delivered", or "sent" when nothing was reported
-    delivered although mail was sent (no configuration set publishes Delivery events)."""
-    return "sent" if not counts.get("delivered") and counts.get("sent") else "delivered"
+    """Return what the engagement rates are over: "delivered", or "sent" when SES reported nothing
+    delivered although mail was sent (no configuration set publishes Delivery events; opens alone
+    would make every open rate 100%)."""
+    reported = counts.get("delivered_reported", counts.get("delivered"))
+    return "sent" if not reported and counts.get("sent") else "delivered"
 
 
 #: The rates a campaign without the open pixel cannot measure: the emails it counts as opened are

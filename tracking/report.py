@@ -151,8 +151,13 @@ def campaign_domains(*, campaign: Campaign) -> list[dict]:
         .values("domain")
         .annotate(
             sent=Count("pk"),
-            # A complaint outranks the delivery it follows: complained emails were delivered too.
-            delivered=Count("pk", filter=Q(outcome__in=[Outcome.DELIVERED, Outcome.COMPLAINED])),
+            # A complaint outranks the delivery it follows: complained emails were delivered too,
+            # as were those a person opened before SES's Delivery event came (outcomes.py).
+            delivered=Count(
+                "pk",
+                filter=Q(outcome__in=[Outcome.DELIVERED, Outcome.COMPLAINED])
+                | Engagement.opened_q("engagement__"),
+            ),
             bounced=Count("pk", filter=Q(outcome=Outcome.BOUNCED)),
             opened=Count("pk", filter=Engagement.opened_q("engagement__")),
         )

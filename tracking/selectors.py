@@ -12,7 +12,13 @@ from delivery import compose as delivery_compose
 from delivery import selectors as delivery_selectors
 from delivery.models import StepExecution, TrackedLink
 from tracking.models import LinkEngagement, StepEngagement, TrackingEvent
-from tracking.outcomes import OUTCOME_KEYS, campaign_rates, rates_base
+from tracking.outcomes import (
+    OPENED_UNDELIVERED,
+    OUTCOME_KEYS,
+    campaign_rates,
+    counts_with_opened_delivered,
+    rates_base,
+)
 
 Type = TrackingEvent.Type
 Status = StepExecution.Status
@@ -42,7 +48,7 @@ def campaigns_outcome_counts(
     """Return campaign_outcome_counts for each campaign, in three queries however many there are
     (one, given the campaigns' ledger: delivery.selectors.campaigns_ledger)."""
     ids = list(campaign_ids)
-    fields = (*ENGAGEMENT_COUNTERS, *OUTCOME_KEYS)
+    fields = (*ENGAGEMENT_COUNTERS, *OUTCOME_KEYS, OPENED_UNDELIVERED)
     summed = {
         row.pop("step__campaign_id"): row
         for row in StepEngagement.objects.filter(step__campaign_id__in=ids)
@@ -52,10 +58,12 @@ def campaigns_outcome_counts(
     }
     ledger = delivery_selectors.campaigns_ledger(campaign_ids=ids) if ledger is None else ledger
     return {
-        pk: {
-            **{field: summed.get(pk, {}).get(field, 0) for field in fields},
-            "sent": ledger.get(pk, {}).get("by_status", {}).get(Status.SENT, 0),
-        }
+        pk: counts_with_opened_delivered(
+            {
+                **{field: summed.get(pk, {}).get(field, 0) for field in fields},
+                "sent": ledger.get(pk, {}).get("by_status", {}).get(Status.SENT, 0),
+            }
+        )
         for pk in ids
     }
 

@@ -132,7 +132,13 @@ def sns_check_cert_url(url: str, *, region: str) -> None:
     # Whitespace and backslashes parse differently in different URL parsers: refuse, not guess.
     if re.search(r"[\s\\]", url):
         raise SnsUntrusted("SigningCertURL holds whitespace or a backslash.")
-    parts = urlsplit(url)
+    # AWS's URLs are ASCII; other characters are where parsers disagree (NFKC folds some into "#").
+    if not url.isascii():
+        raise SnsUntrusted("SigningCertURL holds a character that is not ASCII.")
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # An unclosed IPv6 bracket, say.
+        raise SnsUntrusted("SigningCertURL is not a URL.") from None
     if parts.scheme != "https":
         raise SnsUntrusted("SigningCertURL is not https.")
     if parts.query or parts.fragment or "?" in url or "#" in url:

@@ -32,7 +32,18 @@ logger = logging.getLogger(__name__)
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """The unsubscribe link and preference page: GET shows choices and changes nothing (scanners
-    prefetch links); POST acts. RFC 8058's one-click POST leaves everything."""
+    prefetch links); POST acts. RFC 8058's one-click POST leaves everything. With the database
+    unavailable it answers 503, which a mail provider's one-click sender retries."""
+    try:
+        return _unsubscribe(request, token)
+    except DatabaseError:
+        logger.exception("An unsubscribe could not be read or recorded: the database is unavailable.")
+        return HttpResponse(
+            _("Temporarily unavailable; try again shortly."), status=503, content_type="text/plain"
+        )
+
+
+def _unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     found = unsubscribing.step_execution_by_unsubscribe_token(token=token)
     if found is None:
         raise Http404("This unsubscribe link is not valid.")

@@ -585,3 +585,85 @@ def test_a_campaigns_reply_to_names_an_invisible_character_in_the_admin_and_the_
     assert "U+200B" in page
     assert api.status_code == 400
     assert "U+200B" in str(api.json()["error"]["fields"]["reply_to"])
+
+
+def test_a_steps_condition_looks_only_at_an_earlier_step_of_its_own_campaign(admin_client):
+    from campaigns.models import CampaignStep
+    from tests.factories import CampaignStepFactory, TemplateFactory
+
+    elsewhere = CampaignStepFactory(order=1)  # Another campaign's step.
+    campaign = CampaignFactory()
+    first = CampaignStepFactory(campaign=campaign, order=1)
+    template = TemplateFactory()
+    change = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+    page = admin_client.get(change).content.decode()
+    assert f'<option value="{first.pk}"' in page
+    assert f'<option value="{elsewhere.pk}"' not in page  # Only this campaign's steps are offered.
+
+    fields = {
+        "name": campaign.name,
+        "from_email": "News <news@campanile.test>",
+        "audience_mode": "fixed",
+        "timezone": "UTC",
+        "steps-TOTAL_FORMS": "2",
+        "steps-INITIAL_FORMS": "1",
+        "steps-0-id": str(first.pk),
+        "steps-0-campaign": str(campaign.pk),
+        "steps-0-order": "1",
+        "steps-0-template": str(first.template_id),
+        "steps-0-condition": "always",
+        "steps-1-campaign": str(campaign.pk),
+        "steps-1-order": "2",
+        "steps-1-template": str(template.pk),
+        "steps-1-condition": "opened",
+        "steps-1-condition_step": str(elsewhere.pk),
+        "audit-TOTAL_FORMS": "0",
+        "audit-INITIAL_FORMS": "0",
+    }
+    response = admin_client.post(change, fields)
+    assert response.status_code == 200  # The form again, saying why.
+    assert not CampaignStep.objects.filter(campaign=campaign, order=2).exists()
+
+    response = admin_client.post(change, fields | {"steps-1-condition_step": str(first.pk)})
+    assert response.status_code == 302
+    assert CampaignStep.objects.get(campaign=campaign, order=2).condition_step == first
+
+
+def test_a_step_on_its_own_page_refuses_a_condition_on_another_campaign_or_a_later_step(admin_client):
+    from campaigns.models import CampaignStep
+    from tests.factories import CampaignStepFactory, TemplateFactory
+
+    campaign, template = CampaignFactory(), TemplateFactory()
+    later = CampaignStepFactory(campaign=campaign, order=5)
+    elsewhere = CampaignStepFactory(order=1)
+    fields = {
+        "campaign": campaign.pk,
+        "order": "3",
+        "template": template.pk,
+        "delay": "",
+        "condition": "opened",
+    }
+    for looked_at in (elsewhere, later):
+        response = admin_client.post(
+            reverse("admin:campaigns_campaignstep_add"), fields | {"condition_step": looked_at.pk}
+        )
+        assert response.status_code == 200
+        assert "an earlier step of the same campaign" in response.content.decode()
+    assert not CampaignStep.objects.filter(campaign=campaign, order=3).exists()
+
+
+def test_german_pages_group_the_audience_counts_the_german_way(admin_client, settings):
+    from tests.factories import ContactListFactory, ListMembershipFactory
+
+    audience = ContactListFactory(name="Newsletter")
+    ListMembershipFactory.create_batch(1001, contact_list=audience)
+    campaign = CampaignFactory()
+    campaign.lists.add(audience)
+
+    page = admin_client.get(
+        reverse("admin:campaigns_campaign_change", args=[campaign.pk]), HTTP_ACCEPT_LANGUAGE="de"
+    ).content.decode()
+
+    assert "Newsletter (1.001 angemeldet)" in page
+    assert "1.001 Kontakte" in page
+    assert "1,001" not in page

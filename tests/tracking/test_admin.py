@@ -103,3 +103,25 @@ def test_an_event_whose_payload_is_not_an_object_still_lists_and_exports(admin_c
     export = admin_client.get(reverse("admin:campaigns_campaign_events_csv", args=[row.step.campaign.pk]))
     assert export.status_code == 200
     assert row.email in b"".join(export.streaming_content).decode()
+
+
+def test_applying_messages_now_needs_the_permission_to_change_them_not_only_to_view(client, settings):
+    from django.contrib.auth.models import Permission, User
+
+    from tests.utils import staff_login
+
+    settings.SES_EVENT_WAIT_SECONDS = 0
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(codename__in=["view_snsmessage", "view_contact"]))
+    staff_login(client, viewer)
+    message = SnsMessage.objects.create(message_id="m-2", topic_arn=TOPIC, message=json.dumps(COMPLAINT))
+
+    page = client.get(reverse("admin:tracking_snsmessage_changelist")).content.decode()
+    assert "apply_now" not in page  # Not offered…
+    _apply_now(client, message)  # …nor run when posted anyway.
+    message.refresh_from_db()
+    assert message.applied_at is None
+    assert not Suppression.objects.exists()
+
+    viewer.user_permissions.add(Permission.objects.get(codename="change_snsmessage"))
+    assert "Applied." in _apply_now(client, message)

@@ -40,6 +40,7 @@ def test_stats_count_recipients_once_and_keep_machines_apart(api_client):
     assert body["ledger"]["sent"] == 4
     assert body["ledger"]["failed"] == 1
     assert (body["delivered"], body["bounced"], body["complained"]) == (3, 1, 1)
+    assert body["delivered_reported"] == 3  # Every opened email's delivery was reported.
     assert (body["opens_unique"], body["opens_total"], body["machine_opens_total"]) == (1, 2, 1)
     assert (body["clicks_unique"], body["clicks_total"]) == (1, 1)
     assert body["rates"]["delivery"] == 0.75

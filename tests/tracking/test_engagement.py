@@ -57,9 +57,12 @@ def _recount() -> tuple[dict, dict]:
         if event.type == "click":
             per_email_link[event.raw["link_id"], event.step_execution_id][column] += 1
     steps = defaultdict(Counter)
-    for (step_id, _email_id), counts in per_email.items():
-        # A person's click counts the email as opened, pixel or not.
-        steps[step_id]["opens_unique"] += counts["opens"] > 0 or counts["clicks"] > 0
+    delivered = set(TrackingEvent.objects.filter(type="delivery").values_list("step_execution_id", flat=True))
+    for (step_id, email_id), counts in per_email.items():
+        # A person's click counts the email as opened, pixel or not; an opened email was delivered.
+        opened = counts["opens"] > 0 or counts["clicks"] > 0
+        steps[step_id]["opens_unique"] += opened
+        steps[step_id]["opened_undelivered"] += opened and email_id not in delivered
         steps[step_id]["clicks_unique"] += counts["clicks"] > 0
         for noun in ("opens", "clicks"):
             steps[step_id][f"{noun}_total"] += counts[noun]
@@ -149,6 +152,57 @@ def test_a_persons_click_counts_its_email_as_opened_so_click_to_open_never_passe
 
     engagement.engagement_forget(contact_ids=[ada.contact_id])  # Deleting a clicker takes one back.
     assert campaign_stats(campaign=step.campaign)["opens_unique"] == 2
+
+
+def test_an_email_opened_before_ses_reports_it_delivered_counts_as_delivered(hit_store, settings):
+    # Opens come straight from the reader; SES's Delivery events wait in the SNS queue behind them.
+    # Rates over delivered must never pass 100% while that queue drains.
+    from tracking.selectors import campaigns_figures
+
+    settings.SES_EVENT_WAIT_SECONDS = 0
+    step = CampaignStepFactory()
+    rows = [_email(step) for _ in range(10)]
+    for n, row in enumerate(rows):
+        row.ses_message_id = f"ses-lag-{n}"
+        row.save()
+    for row in rows[:2]:
+        deliver(for_row(fixture("event-delivery.json"), row))
+    later = timezone.now() + timedelta(minutes=5)
+    for row in rows[1:5]:  # One delivered and opened; three opened before their Delivery came.
+        _hit(row, "open", later)
+    _hit(rows[4], "click", later, link=_link(step, "https://shop.example.com/"))
+    hits.tracking_hits_apply()
+
+    stats = campaign_stats(campaign=step.campaign)
+    assert (stats["delivered"], stats["delivered_reported"], stats["opens_unique"]) == (5, 2, 4)
+    assert (stats["rates"]["delivery"], stats["rates"]["open"], stats["rates"]["click"]) == (0.5, 0.8, 0.2)
+    assert stats["rates_base"] == "delivered"
+    figures = campaigns_figures(campaign_ids=[step.campaign_id])[step.campaign_id]
+    assert figures["rates"] == stats["rates"]
+
+    deliver(for_row(fixture("event-delivery.json"), rows[2]))  # SES's report catches up: no change.
+    deliver(for_row(fixture("event-delivery.json"), rows[2]))  # Reported twice: counted once.
+    stats = campaign_stats(campaign=step.campaign)
+    assert (stats["delivered"], stats["delivered_reported"], stats["rates"]["open"]) == (5, 3, 0.8)
+    counted = _counters(StepEngagement)[step.pk]
+    assert counted["opened_undelivered"] == 2
+    engagement.engagement_rebuild()
+    assert _counters(StepEngagement)[step.pk] == counted  # The events say the same.
+
+    engagement.engagement_forget(contact_ids=[rows[3].contact_id])  # Opened, never reported delivered.
+    assert _counters(StepEngagement)[step.pk]["opened_undelivered"] == 1
+
+
+def test_without_delivery_events_opens_never_make_the_rates_over_delivered(hit_store):
+    # A configuration set that publishes no Delivery events: the rates are over sent, as before,
+    # not over the few emails a person opened (each open rate would read 100%).
+    step = CampaignStepFactory()
+    rows = [_email(step) for _ in range(4)]
+    _hit(rows[0], "open", timezone.now() + timedelta(minutes=5))
+    hits.tracking_hits_apply()
+
+    stats = campaign_stats(campaign=step.campaign)
+    assert (stats["rates_base"], stats["rates"]["open"]) == ("sent", 0.25)
 
 
 def test_a_campaign_without_the_open_pixel_has_no_open_rate_made_of_its_clicks(hit_store):

@@ -293,6 +293,28 @@ def test_an_unknown_chart_has_no_csv(admin_client, campaign):
     assert admin_client.get(url).status_code == 404
 
 
+def test_a_domains_email_opened_before_its_delivery_was_reported_counts_as_delivered():
+    from tracking.report import campaign_domains
+
+    step = CampaignStepFactory()
+    reported, opened_first = (
+        StepExecutionFactory(step=step, status="sent", email=f"p{n}@yahoo.fr", sent_at=NINE) for n in range(2)
+    )
+    reported.outcome = "delivered"
+    reported.save(update_fields=["outcome"])
+    for row in (reported, opened_first):
+        TrackingEventFactory(step_execution=row, type="open", recipient=row.email, occurred_at=NINE)
+    engagement.engagement_rebuild()
+
+    (yahoo,) = campaign_domains(campaign=step.campaign)
+
+    assert (yahoo["sent"], yahoo["delivered"], yahoo["opened"]) == (
+        2,
+        2,
+        2,
+    )  # An open rate of 100%, not 200%.
+
+
 def test_domains_are_grouped_by_provider_and_the_smallest_summed(settings):
     from tracking.report import DOMAINS_SHOWN, campaign_domains
 

@@ -252,3 +252,17 @@ def test_an_unsubscribe_link_hides_its_address_and_survives_a_key_rotation(setti
     assert Client().get(f"/u/{token}").status_code == 200
     settings.SECRET_KEY_FALLBACKS = []
     assert Client().get(f"/u/{token}").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_database_down_a_one_click_unsubscribe_answers_503_so_the_sender_retries():
+    from tests.utils import database_down
+
+    row = StepExecutionFactory()
+    token = tokens.step_execution_token(tracking_id=row.tracking_id, purpose=tokens.UNSUBSCRIBE)
+    with database_down():
+        response = Client().post(f"/u/{token}", {"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 503
+    assert Contact.objects.get(pk=row.contact_id).status == Contact.Status.SUBSCRIBED  # Nothing half-done.
+    assert Client().post(f"/u/{token}", {"List-Unsubscribe": "One-Click"}).status_code == 200  # The retry.
+    assert Contact.objects.get(pk=row.contact_id).status == Contact.Status.UNSUBSCRIBED

@@ -146,6 +146,11 @@ def test_a_signed_notification_is_stored_and_answered_then_applied_by_the_tick(c
         f"https://sns.{REGION}.amazonaws.com/SimpleNotificationService-xyz!.pem",
         f"https://sns.{REGION}.amazonaws.com/a/SimpleNotificationService-abc123.pem",
         "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc123.pem",  # not the topic's region
+        # URLs the standard parser raises on (an unclosed IPv6 bracket, a character that NFKC makes a
+        # "#"): refused as any other, never a 500.
+        f"https://[sns.{REGION}.amazonaws.com/SimpleNotificationService-abc123.pem",
+        f"https://sns.{REGION}.amazonaws.com\uff03x/SimpleNotificationService-abc123.pem",
+        f"https://sns.{REGION}.amazonaws.com/SimpleNotificationService-abc123.pem\u00e9",
     ],
     ids=lambda url: url.replace("\n", "\\n")[:70],
 )
