@@ -1,194 +1,38 @@
-"""Admin for the audience and templates; state changes go through services. The campaign's pages
-are in admin_campaigns, the shared filters in admin_filters."""
+"""Admin for memberships and suppressions; state changes go through services. The contact pages are
+in admin_contacts, the lists' in admin_lists, imports in admin_imports, the campaign's pages in
+admin_campaigns, the shared filters in admin_filters."""
+
+import io
+import re
 
 from django import forms
-from django.contrib import admin
-from django.db import transaction
-from django.db.models import Count
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from unfold.admin import ModelAdmin, TabularInline
+from unfold.admin import ModelAdmin
+from unfold.decorators import action
 
-from campaigns.admin_access import ContactDataAdminMixin, sees_contacts
+from campaigns import admin_imports  # noqa: F401 - registers the imports' pages.
+from campaigns.admin_access import ContactDataAdminMixin
 from campaigns.admin_campaigns import CampaignAdminBase  # noqa: F401 - registers the audit's page; console composes it.
-from campaigns.admin_filters import LoadTestFilter, MarketerRelatedFilter, MembershipLoadTestFilter
-from campaigns.consent import (
-    ConsentActor,
-    contact_address_leave,
-    contact_save_keeping_consent,
-    contact_status_change,
-    contacts_delete,
-    reason_given,
-)
+from campaigns.admin_contacts import ContactAdminBase, ContactForm  # noqa: F401 - console composes them.
+from campaigns.admin_filters import MarketerRelatedFilter, MembershipLoadTestFilter
+from campaigns.admin_lists import ContactListAdmin  # noqa: F401 - registers the lists' pages.
+from campaigns.audience import suppressions_add_bulk
+from campaigns.exceptions import ImportFileUnreadable
+from campaigns.import_files import IMPORT_MAX_BYTES, table_format_detect, table_read
 from campaigns.models import (
-    ConsentChange,
-    Contact,
-    ContactList,
     ListMembership,
     Suppression,
 )
-from campaigns.validators import validate_attributes
+from core.addresses import email_canonical
 from core.admin import EngineTableAdminMixin
-from core.forms import AddressField, JSONShownField
-
-
-class MembershipInline(TabularInline):
-    model = ListMembership
-    extra = 0
-    raw_id_fields = ["contact"]
-    readonly_fields = ["created_at"]
-
-
-class ConsentChangeInline(TabularInline):
-    """A contact's consent history, newest first; written by campaigns.consent, never edited."""
-
-    model = ConsentChange
-    verbose_name_plural = _("Consent history")
-    fields = ["at", "from_status", "to_status", "by", "actor", "via", "reason"]
-    readonly_fields = ["at", "from_status", "to_status", "by", "actor", "via", "reason"]
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class ContactForm(forms.ModelForm):
-    """The contact form: a change of status needs a reason, and a re-subscribe an explicit tick."""
-
-    consent_reason = forms.CharField(
-        label=_("Reason for a status change"),
-        required=False,
-        max_length=500,
-        help_text=_("Required when you change the status; kept in the contact's consent history."),
-    )
-    resubscribe = forms.BooleanField(
-        label=_("Subscribe again"),
-        required=False,
-        help_text=_("Tick to subscribe a contact who unsubscribed again: only with their consent."),
-    )
-
-    class Meta:
-        model = Contact
-        fields = ["email", "first_name", "last_name", "external_id", "attributes", "timezone", "status"]
-        field_classes = {"attributes": JSONShownField, "email": AddressField}
-
-    def clean_attributes(self):
-        """Read an empty box as no attributes; anything else is checked as the API checks it."""
-        attributes = self.cleaned_data.get("attributes")
-        if attributes in (None, ""):
-            return {}
-        validate_attributes(attributes)
-        return attributes
-
-    def clean(self):
-        super().clean()
-        cleaned = self.cleaned_data
-        if self.instance.pk is None or "status" not in self.changed_data:
-            return cleaned
-        if not reason_given(cleaned.get("consent_reason", "")):
-            self.add_error("consent_reason", gettext("Say why the status changes."))
-        was_unsubscribed = self.initial.get("status") == Contact.Status.UNSUBSCRIBED
-        if (
-            was_unsubscribed
-            and cleaned.get("status") == Contact.Status.SUBSCRIBED
-            and not cleaned["resubscribe"]
-        ):
-            self.add_error(
-                "resubscribe", gettext("This contact unsubscribed: tick this to subscribe them again.")
-            )
-        return cleaned
-
-
-class ContactAdminBase(ModelAdmin):
-    """The contact pages of the audience; console.admin registers them with what other apps add."""
-
-    form = ContactForm
-
-    list_display = ["email", "first_name", "last_name", "external_id", "status", "timezone", "created_at"]
-    list_filter = ["status", ("lists", MarketerRelatedFilter), LoadTestFilter]
-    search_fields = ["email", "first_name", "last_name", "external_id"]
-    search_help_text = _("Part of an address, a name or an external id.")
-    readonly_fields = ["created_at", "updated_at", "unsubscribed_at"]
-    date_hierarchy = "created_at"
-    # Counting a million rows on every page load is what makes admins slow; skip the full count.
-    show_full_result_count = False
-    list_per_page = 50
-    inlines = [MembershipInline, ConsentChangeInline]
-
-    @transaction.atomic
-    def save_model(self, request, obj, form, change):
-        if change and "status" in form.changed_data:
-            # The status goes through the consent service, which audits it; the rest saves as usual.
-            status, obj.status = obj.status, form.initial["status"]
-            actor = ConsentActor(
-                by=ConsentChange.By.STAFF,
-                name=request.user.get_username(),
-                via=ConsentChange.Via.ADMIN,
-                user=request.user,
-            )
-            contact_status_change(
-                contact=obj,
-                status=status,
-                actor=actor,
-                reason=form.cleaned_data["consent_reason"],
-                resubscribe=form.cleaned_data["resubscribe"],
-            )
-        if change and "email" in form.changed_data:
-            contact_address_leave(contact=obj, new_email=obj.email, source=Suppression.Source.ADMIN)
-        if change:
-            changed = {
-                name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data
-            }
-            contact_save_keeping_consent(contact=obj, values=changed)
-        else:
-            super().save_model(request, obj, form, change)
-
-    def get_deleted_objects(self, objs, request):
-        """List what goes with the contacts, asking only for the right to delete contacts: their
-        memberships, consent history and sent emails go with them by design (contacts_delete), not
-        by the permissions of those tables, which no role holds."""
-        deleted, counts, _perms_needed, protected = super().get_deleted_objects(objs, request)
-        return deleted, counts, set(), protected
-
-    def has_delete_permission(self, request, obj=None):
-        """Delete only what one may see: the confirmation lists a contact's lists, consent and mail."""
-        return super().has_delete_permission(request, obj) and sees_contacts(request)
-
-    def has_add_permission(self, request):
-        """Add only as one who may see contacts: the form says whether an address is on file."""
-        return super().has_add_permission(request) and sees_contacts(request)
-
-    def delete_model(self, request, obj):
-        contacts_delete(contacts=Contact.objects.filter(pk=obj.pk), source=Suppression.Source.ADMIN)
-
-    def delete_queryset(self, request, queryset):
-        contacts_delete(contacts=queryset, source=Suppression.Source.ADMIN)
-
-
-@admin.register(ContactList)
-class ContactListAdmin(ModelAdmin):
-    list_display = ["name", "member_count", "created_at"]
-
-    def get_deleted_objects(self, objs, request):
-        """Ask only for the right to delete lists (and to see contacts, whom their memberships
-        name): the memberships go with them by design."""
-        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
-        return deleted, counts, set() if sees_contacts(request) else perms_needed, protected
-
-    list_filter = [LoadTestFilter]
-    search_fields = ["name", "description"]
-    readonly_fields = ["created_at", "updated_at"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_member_count=Count("memberships"))
-
-    @admin.display(description=_("Members"), ordering="_member_count")
-    def member_count(self, obj):
-        return obj._member_count
+from core.forms import AddressField
+from core.text import grouped
 
 
 @admin.register(ListMembership)
@@ -210,6 +54,51 @@ class SuppressionForm(forms.ModelForm):
         field_classes = {"email": AddressField}
 
 
+#: What a bulk suppression may say of its addresses: what SES's own events set is theirs alone.
+BULK_REASONS = [
+    (value, label)
+    for value, label in Suppression.Reason.choices
+    if value not in (Suppression.Reason.SOFT_BOUNCE, Suppression.Reason.ACCOUNT_SUPPRESSION)
+]
+#: Addresses one bulk suppression takes.
+BULK_SUPPRESS_MAX = 100_000
+
+
+class BulkSuppressionForm(forms.Form):
+    """Addresses to suppress, pasted or in a file (one per line, or a column named email), with why."""
+
+    addresses = forms.CharField(
+        label=_("Addresses"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 60}),
+        help_text=_("One per line, or separated by commas."),
+    )
+    file = forms.FileField(
+        label=_("Or a CSV file"),
+        required=False,
+        help_text=_("Its column named “email”, or its first column."),
+    )
+    reason = forms.ChoiceField(label=_("Reason"), choices=BULK_REASONS, initial=Suppression.Reason.MANUAL)
+    detail = forms.CharField(label=_("Note"), required=False, max_length=500)
+
+    def clean(self):
+        cleaned = super().clean() or self.cleaned_data
+        words = [word for word in re.split(r"[\s,;]+", cleaned.get("addresses", "")) if word]
+        if cleaned.get("file"):
+            try:
+                words += bulk_file_addresses(cleaned["file"])
+            except ImportFileUnreadable as exc:
+                self.add_error("file", str(exc))
+        if not words and not self.errors:
+            raise forms.ValidationError(gettext("Paste addresses or choose a file."))
+        if len(words) > BULK_SUPPRESS_MAX:
+            raise forms.ValidationError(
+                gettext("More than %(n)s addresses: split them.") % {"n": grouped(BULK_SUPPRESS_MAX)}
+            )
+        cleaned["words"] = words
+        return cleaned
+
+
 @admin.register(Suppression)
 class SuppressionAdmin(ContactDataAdminMixin, ModelAdmin):
     form = SuppressionForm
@@ -219,3 +108,52 @@ class SuppressionAdmin(ContactDataAdminMixin, ModelAdmin):
     readonly_fields = ["created_at"]
     date_hierarchy = "created_at"
     show_full_result_count = False
+    actions_list = ["add_in_bulk"]
+
+    def has_bulk_permission(self, request) -> bool:
+        return self.has_add_permission(request)
+
+    @action(description=_("Add many"), url_path="bulk", icon="playlist_add", permissions=["bulk"])
+    def add_in_bulk(self, request):
+        """Suppress many addresses at once: pasted, or a file's column, with one reason and note."""
+        form = BulkSuppressionForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            addresses, refused = [], []
+            for word in form.cleaned_data["words"]:
+                try:
+                    addresses.append(email_canonical(word))
+                except ValidationError:
+                    refused.append(word[:100])
+            added, already = suppressions_add_bulk(
+                emails=addresses,
+                reason=form.cleaned_data["reason"],
+                source=Suppression.Source.IMPORT,
+                detail=form.cleaned_data["detail"],
+            )
+            said = gettext("%(added)s addresses suppressed; %(already)s were already.")
+            self.message_user(
+                request, said % {"added": grouped(added), "already": grouped(already)}, messages.SUCCESS
+            )
+            if refused:
+                said = gettext("Not addresses, left out: %(words)s")
+                self.message_user(request, said % {"words": ", ".join(refused[:20])}, messages.WARNING)
+            return redirect(reverse("admin:campaigns_suppression_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Suppress many addresses"),
+            "opts": self.model._meta,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/campaigns/suppression/bulk.html", context)
+
+
+def bulk_file_addresses(upload) -> list[str]:
+    """Return the addresses of an uploaded CSV or XLSX file: its column named email, else its first."""
+    data = upload.read(IMPORT_MAX_BYTES + 1)
+    table_format = table_format_detect(data=data, file_name=upload.name)
+    header, rows = table_read(stream=io.BytesIO(data), table_format=table_format)
+    names = [name.lower() for name in header]
+    column = names.index("email") if "email" in names else 0
+    # The header itself is an address when the file has no header.
+    first = [header[column]] if "@" in header[column] else []
+    return first + [cells[column] for _number, cells in rows if column < len(cells) and cells[column].strip()]

@@ -8,6 +8,13 @@ def user_sees_contacts(user) -> bool:
     return user.has_perm("campaigns.view_contact") or user.has_perm("campaigns.change_contact")
 
 
+def user_may_import(user) -> bool:
+    """Tell whether this staff member may import contacts: add, change and see them (an import's
+    counts say who is on file), and keep imports."""
+    perms = ["campaigns.add_contactimport", "campaigns.add_contact", "campaigns.change_contact"]
+    return user.has_perms(perms) and user_sees_contacts(user)
+
+
 def sees_contacts(request) -> bool:
     """Tell whether the person asking may see contacts' data (user_sees_contacts)."""
     return user_sees_contacts(request.user)

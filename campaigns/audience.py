@@ -460,3 +460,19 @@ def contact_resubscribe(*, contact: Contact, actor: ConsentActor, reason: str) -
         contact=contact, status=Contact.Status.SUBSCRIBED, actor=actor, reason=reason, resubscribe=True
     )
     return True
+
+
+def suppressions_add_bulk(
+    *, emails: list[str], reason: str, source: str, detail: str = ""
+) -> tuple[int, int]:
+    """Suppress many addresses (each in the address rule's stored form) at once; return how many
+    are new and how many were suppressed already (they keep their first reason)."""
+    unique = sorted(set(emails))
+    before = Suppression.objects.count()
+    Suppression.objects.bulk_create(
+        [Suppression(email=email, reason=reason, source=source, detail=detail) for email in unique],
+        batch_size=2000,
+        ignore_conflicts=True,
+    )
+    added = Suppression.objects.count() - before
+    return added, len(unique) - added

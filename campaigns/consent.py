@@ -239,3 +239,29 @@ def contact_address_leave(*, contact: Contact, new_email: str, source: str) -> N
         _opt_outs_keep(
             left=[(stored.email, stored.unsubscribed_at)], source=source, why="its address changed"
         )
+
+
+@transaction.atomic
+def contacts_unsubscribe(*, contacts: QuerySet[Contact], actor: ConsentActor, reason: str) -> int:
+    """Unsubscribe the subscribed among contacts in one statement, each change audited; return how
+    many changed. Rows are locked in id order first, so a concurrent change is neither undone nor
+    audited twice."""
+    rows = list(
+        contacts.filter(status=Contact.Status.SUBSCRIBED)
+        .select_for_update()
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not rows:
+        return 0
+    now = timezone.now()
+    Contact.objects.filter(pk__in=rows).update(
+        status=Contact.Status.UNSUBSCRIBED, unsubscribed_at=now, updated_at=now
+    )
+    consent_changes_record(
+        changes=[(pk, Contact.Status.SUBSCRIBED, Contact.Status.UNSUBSCRIBED) for pk in rows],
+        actor=actor,
+        reason=reason,
+        at=now,
+    )
+    return len(rows)

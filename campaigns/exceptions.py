@@ -28,3 +28,11 @@ class ResubscribeRefused(CampanileError):
 
     #: The API's error code for it (core.api.errors).
     api_code = "resubscribe_refused"
+
+
+class ImportFileUnreadable(CampanileError):
+    """An uploaded contact file is not a CSV or XLSX file that can be read, or is too large."""
+
+
+class ImportNotStartable(CampanileError):
+    """A contact import cannot start: already started, or its mapping or options are incomplete."""

@@ -1,5 +1,6 @@
 """Reads of the audience and campaigns."""
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -265,3 +266,54 @@ def template_variables(*, contact: Contact) -> list[tuple[str, str]]:
         *((f"attributes.{key}", str(value)) for key, value in sorted(context["attributes"].items())),
         ("unsubscribe_url", _("the email's own one-click unsubscribe link")),
     ]
+
+
+#: The columns of a contact export before the attributes, which follow as `attributes.<key>`.
+CONTACT_EXPORT_COLUMNS = (
+    "email",
+    "first_name",
+    "last_name",
+    "external_id",
+    "status",
+    "unsubscribed_at",
+    "timezone",
+    "lists",
+    "created_at",
+)
+
+
+def contact_export_rows(*, contacts: QuerySet[Contact]):
+    """Yield a header and one row per contact: its fields, its lists (names, "; " between) and each
+    attribute any of them has, in its own column; a re-import of the file maps them back."""
+    keys: set[str] = set()
+    for attributes in contacts.values_list("attributes", flat=True).iterator(chunk_size=2000):
+        keys.update(attributes)
+    attribute_keys = sorted(keys)
+    yield [*CONTACT_EXPORT_COLUMNS, *(f"attributes.{key}" for key in attribute_keys)]
+    names = dict(ContactList.objects.values_list("pk", "name"))
+    memberships: dict[int, list[str]] = {}
+    for contact_id, list_id in (
+        ListMembership.objects.filter(contact__in=contacts)
+        .values_list("contact_id", "contact_list_id")
+        .iterator(chunk_size=5000)
+    ):
+        memberships.setdefault(contact_id, []).append(names[list_id])
+    for contact in contacts.order_by("email").iterator(chunk_size=2000):
+        values = [getattr(contact, name) for name in CONTACT_EXPORT_COLUMNS if name != "lists"]
+        values.insert(
+            CONTACT_EXPORT_COLUMNS.index("lists"), "; ".join(sorted(memberships.get(contact.pk, [])))
+        )
+        yield [
+            *(
+                "" if value is None else value.isoformat() if hasattr(value, "isoformat") else value
+                for value in values
+            ),
+            *(_cell_text(contact.attributes.get(key)) for key in attribute_keys),
+        ]
+
+
+def _cell_text(value) -> str:
+    """Write an attribute as a cell: text as it is, anything else as JSON, absent as empty."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

@@ -4,7 +4,7 @@ import logging
 
 from celery import shared_task
 
-from campaigns import services
+from campaigns import import_jobs, services
 from campaigns.models import Campaign
 
 logger = logging.getLogger(__name__)
@@ -20,3 +20,16 @@ def campaign_recur(campaign_id: int) -> None:
     run = services.campaign_run_create(campaign=campaign)
     if run is not None:
         logger.info("Campaign %s: run %s started.", campaign_id, run.pk)
+
+
+@shared_task(ignore_result=True)
+def contact_import_run(job_id: int) -> None:
+    """Run (or resume) a contact import started in the admin."""
+    import_jobs.contact_import_run(job_id=job_id)
+
+
+@shared_task(ignore_result=True)
+def contact_imports_resume() -> None:
+    """Queue again the contact imports whose worker went away (beat, every minute)."""
+    if resumed := import_jobs.contact_imports_resume():
+        logger.info("Contact imports %s resumed.", resumed)

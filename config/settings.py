@@ -409,6 +409,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Unknown rows SES demonstrably never took go back to pending (docs: delivery guarantees).
     "unknown-rows-resolve": {"task": "tracking.tasks.unknown_rows_resolve", "schedule": 60.0},
+    # Contact imports whose worker went away resume from their last committed chunk.
+    "contact-imports-resume": {"task": "campaigns.tasks.contact_imports_resume", "schedule": 60.0},
 }
 
 # Drips: a row settled this long after it was sent (a lease swept, an SES event reconciling an

@@ -62,6 +62,13 @@ GROUPS: list[tuple[str | Promise, list[Page]]] = [
                 _("Lists"), "groups", "admin:campaigns_contactlist_changelist", "campaigns.view_contactlist"
             ),
             Page(
+                _("Imports"),
+                "upload_file",
+                "admin:campaigns_contactimport_changelist",
+                "campaigns.view_contactimport",
+                shows_contacts=True,
+            ),
+            Page(
                 _("Suppressions"),
                 "block",
                 "admin:campaigns_suppression_changelist",

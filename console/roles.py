@@ -15,8 +15,11 @@ MARKETERS = [
         for verb in CRUD
         for model in ("campaign", "campaignstep", "template", "contact", "contactlist", "listmembership")
     ),
+    # Imports: a marketer uploads, maps, starts and reads the error report of their files.
+    *(f"campaigns.{verb}_contactimport" for verb in CRUD),
     "campaigns.view_campaignaudit",
     "campaigns.view_consentchange",
+    "campaigns.view_contactconsent",
     "campaigns.view_suppression",
     "delivery.view_stepexecution",
     "delivery.view_transactionalmessage",

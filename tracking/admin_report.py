@@ -1,11 +1,10 @@
 """The campaign report in the admin: its page, its charts' CSV downloads and the list's figures."""
 
-import csv
 from typing import TYPE_CHECKING
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.functional import Promise
@@ -16,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from campaigns.admin_access import sees_contacts
 from campaigns.admin_tabs import campaign_tab
 from core.charts import Chart
+from core.exports import csv_response
 from core.templatetags.campanile import percent
 from delivery.compose import configuration_set_of
 from delivery.models import StepExecution
@@ -27,37 +27,10 @@ from tracking.report_charts import domains_chart, report_charts
 from tracking.selectors import campaign_event_rows, campaign_recipient_rows, campaigns_figures
 
 
-class _Echo:
-    """A file-like sink for csv.writer that hands back each line for streaming."""
-
-    def write(self, value):
-        return value
-
-
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value):
-    """Return a value as a spreadsheet should show it: text that looks like a formula is quoted
-    with a leading apostrophe (OWASP's advice for CSV exports); numbers stay numbers."""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
 def _require(request, *permissions: str) -> None:
     """Refuse the request unless its user holds every one of these permissions."""
     if not request.user.has_perms(permissions):
         raise PermissionDenied
-
-
-def _csv_response(rows, filename: str) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-    lines = (writer.writerow([_cell(value) for value in row]) for row in rows)
-    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
 
 
 def _rate_rows(rates: dict, base: str) -> list[tuple[str | Promise, str, str | Promise]]:
@@ -186,7 +159,7 @@ class CampaignReportMixin(_CampaignAdmin):
         campaign = self._campaign_or_404(request, object_id)
         if not sees_contacts(request):
             raise PermissionDenied
-        return _csv_response(
+        return csv_response(
             campaign_recipient_rows(campaign=campaign), f"campaign-{campaign.pk}-recipients.csv"
         )
 
@@ -196,7 +169,7 @@ class CampaignReportMixin(_CampaignAdmin):
         if not sees_contacts(request):
             raise PermissionDenied
         _require(request, "tracking.view_trackingevent")
-        return _csv_response(campaign_event_rows(campaign=campaign), f"campaign-{campaign.pk}-events.csv")
+        return csv_response(campaign_event_rows(campaign=campaign), f"campaign-{campaign.pk}-events.csv")
 
     def report_domains_view(self, request, object_id):
         """Show the breakdown by recipient domain: the report page loads it after itself (htmx), as
@@ -225,4 +198,4 @@ class CampaignReportMixin(_CampaignAdmin):
             chart = report_charts(campaign_report(campaign=campaign)).get(key)
         if chart is None:
             raise Http404("No such chart.")
-        return _csv_response(chart.csv_rows(), f"campaign-{campaign.pk}-{key}.csv")
+        return csv_response(chart.csv_rows(), f"campaign-{campaign.pk}-{key}.csv")

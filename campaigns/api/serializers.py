@@ -1,12 +1,11 @@
 """Serializers of the audience, template and campaign API: shape and field rules only."""
 
 import zoneinfo
-from typing import Any, cast
+from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator
-from django.db import models, transaction
-from drf_spectacular.utils import extend_schema_field
+from django.db import transaction
 from rest_framework import serializers
 
 from campaigns import consent, services
@@ -22,9 +21,8 @@ from campaigns.models import (
     email_normalize,
 )
 from campaigns.rendering import template_validate
-from campaigns.validators import SES_NAME, validate_attributes
+from campaigns.validators import SES_NAME
 from core.addresses import email_canonical, email_validate, mailbox_canonical
-from core.text import holds_lone_surrogate
 
 # Ids are 64-bit in the database; a larger number is a 400, not a driver overflow.
 MAX_ID = 2**63 - 1
@@ -179,73 +177,6 @@ class ContactRowSerializer(serializers.ModelSerializer):
         extra_kwargs: dict[str, dict[str, Any]] = {"email": {"validators": []}}
 
 
-_ROW_TEXT_FIELDS = ("first_name", "last_name", "external_id", "timezone")
-# Lengths from the model's CharFields; None if one were ever made unlimited.
-_ROW_MAX_LENGTH = {
-    name: cast(models.Field, Contact._meta.get_field(name)).max_length
-    for name in ("email", *_ROW_TEXT_FIELDS)
-}
-_STATUSES = frozenset(Contact.Status.values)
-_TIMEZONES = frozenset(zoneinfo.available_timezones())
-
-
-def _row_text(value, max_length: int | None) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError("Not a valid string.")
-    value = str(value)
-    if "\x00" in value:
-        raise ValueError("Null characters are not allowed.")
-    if holds_lone_surrogate(value):  # Not storable.
-        raise ValueError("Surrogate characters are not allowed.")
-    if max_length is not None and len(value) > max_length:
-        raise ValueError(f"Ensure this field has no more than {max_length} characters.")
-    return value
-
-
-def contact_row_validate(raw) -> dict:
-    """Check one bulk or CSV row and return its fields, the email normalized.
-
-    Plain checks rather than a serializer per row: 10,000 rows through DRF fields cost more than
-    writing them (see docs/benchmarks). Lengths come from the model. Raises ValidationError with
-    per-field messages; keys the model does not know are ignored.
-    """
-    if not isinstance(raw, dict):
-        raise serializers.ValidationError({"non_field_errors": ["Expected an object."]})
-    row: dict[str, object] = {}
-    errors: dict[str, list[str]] = {}
-    try:
-        row["email"] = email_canonical(_row_text(raw["email"], _ROW_MAX_LENGTH["email"]))
-    except KeyError:
-        errors["email"] = ["This field is required."]
-    except ValueError as exc:
-        errors["email"] = [str(exc)]
-    except DjangoValidationError as exc:
-        errors["email"] = exc.messages
-    for name in _ROW_TEXT_FIELDS:
-        if name in raw:
-            try:
-                row[name] = _row_text(raw[name], _ROW_MAX_LENGTH[name])
-            except ValueError as exc:
-                errors[name] = [str(exc)]
-    if row.get("timezone") and row["timezone"] not in _TIMEZONES:
-        errors["timezone"] = [f"{row['timezone']!r} is not an IANA time zone name (e.g. Europe/Paris)."]
-    if "attributes" in raw:
-        try:
-            validate_attributes(raw["attributes"])
-            row["attributes"] = raw["attributes"]
-        except DjangoValidationError as exc:
-            errors["attributes"] = exc.messages
-    if "status" in raw:
-        if isinstance(raw["status"], str) and raw["status"] in _STATUSES:
-            row["status"] = raw["status"]
-        else:
-            errors["status"] = [f"Must be one of: {', '.join(sorted(_STATUSES))}."]
-    if errors:
-        raise serializers.ValidationError(errors)
-    return row
-
-
-@extend_schema_field(ContactRowSerializer(many=True))
 class ContactRowsField(serializers.ListField):
     """A list of contact rows, left unchecked here: each row is checked on its own by the view."""
 

@@ -1,12 +1,8 @@
 """API views of contacts, lists, templates and campaigns: thin callers of services and selectors."""
 
-import csv
-import io
 from typing import TYPE_CHECKING, cast
 
-from django.db import transaction
 from django.db.models import Count
-from django.utils.translation import gettext
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
@@ -19,13 +15,15 @@ from campaigns import selectors, services
 from campaigns.api import serializers as s
 from campaigns.api.filters import EmailFilter
 from campaigns.audience import (
-    CONTACT_BULK_MAX,
     BulkUpsertResult,
     contact_bulk_upsert,
     list_add_contacts,
     list_remove_contacts,
 )
 from campaigns.consent import consent_actor_of_key, contacts_delete
+from campaigns.contact_rows import contact_rows_validate
+from campaigns.exceptions import ImportFileUnreadable
+from campaigns.imports import contacts_import_csv
 from campaigns.models import Campaign, ConsentChange, Contact, ContactList, Suppression, Template
 from campaigns.rendering import template_compile, template_render
 from core.api.filters import DateTimeFilter
@@ -50,24 +48,6 @@ def _bulk_result(result: BulkUpsertResult) -> Response:
         "kept_unsubscribed": result.kept_unsubscribed,
     }
     return Response(s.BulkResultSerializer(body).data)
-
-
-def _validated_rows(raw_rows) -> tuple[list[tuple[int, dict]], list[dict]]:
-    """Validate rows one by one; return (number, fields) of the good ones and errors of the rest."""
-    rows, errors = [], []
-    for number, raw in raw_rows:
-        try:
-            if isinstance(raw, dict) and None in raw:  # Only a CSV record has this key (_csv_row).
-                said = gettext(
-                    "This line has %(n)d more cells than the header has columns: is a comma unquoted?"
-                )
-                raise ValidationError({"non_field_errors": [said % {"n": len(raw[None])}]})
-            rows.append((number, s.contact_row_validate(raw)))
-        except ValidationError as exc:
-            email = raw.get("email", "") if isinstance(raw, dict) else ""
-            detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-            errors.append({"row": number, "email": str(email)[:254], "errors": detail})
-    return rows, errors
 
 
 if TYPE_CHECKING:  # The mixin's methods use the view set's; at run time it is a plain class.
@@ -125,7 +105,7 @@ class ContactViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
         """Create or update contacts by email; every bad row is reported, the good ones are saved."""
         payload = s.ContactBulkSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        rows, errors = _validated_rows(enumerate(payload.validated_data["contacts"]))
+        rows, errors = contact_rows_validate(enumerate(payload.validated_data["contacts"]))
         lists = tuple(lst.pk for lst in payload.validated_data.get("lists", []))
         result = contact_bulk_upsert(
             rows=rows, list_ids=lists, **self._consent(payload.validated_data, ConsentChange.Via.API_BULK)
@@ -173,83 +153,10 @@ class ContactViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
         lists = tuple(lst.pk for lst in payload.validated_data.get("lists", []))
         consent = self._consent(payload.validated_data, ConsentChange.Via.API_IMPORT)
         try:
-            total = _csv_import(payload.validated_data["file"], lists, consent)
-        except (UnicodeDecodeError, csv.Error) as exc:
-            raise ValidationError(
-                {"file": [f"Not a readable UTF-8 CSV file: {exc}; {NOTHING_IMPORTED}"]}
-            ) from exc
+            total = contacts_import_csv(stream=payload.validated_data["file"], list_ids=lists, **consent)
+        except ImportFileUnreadable as exc:
+            raise ValidationError({"file": [str(exc)]}) from exc
         return _bulk_result(total)
-
-
-NOTHING_IMPORTED = "nothing was imported."
-
-
-@transaction.atomic
-def _csv_import(file, lists: tuple[int, ...], consent: dict) -> BulkUpsertResult:
-    """Upsert a CSV file's rows chunk by chunk, all or nothing for the file.
-
-    A problem found further on (too many rows, bytes that are not UTF-8) rolls back the chunks
-    already written; a bad row is still only its own, reported by line.
-    """
-    reader = csv.DictReader(io.TextIOWrapper(file, encoding="utf-8-sig", newline=""))
-    if not reader.fieldnames or "email" not in [name.strip().lower() for name in reader.fieldnames]:
-        raise ValidationError({"file": ["The first line must be a header with an `email` column."]})
-    keys = [_csv_key(name) for name in reader.fieldnames]
-    if repeated := sorted({key for key in keys if keys.count(key) > 1}):
-        # The reader would keep the last of the two columns' cells and drop the other's unsaid.
-        names = ", ".join(f"`{key}`" for key in repeated)
-        raise ValidationError({"file": [f"The header names {names} more than once; {NOTHING_IMPORTED}"]})
-    total = BulkUpsertResult()
-    chunk: list[tuple[int, dict]] = []
-    for raw in reader:
-        if reader.line_num > CSV_MAX_ROWS + 1:
-            raise ValidationError(
-                {"file": [f"More than {CSV_MAX_ROWS} rows: split the file; {NOTHING_IMPORTED}"]}
-            )
-        chunk.append((reader.line_num, _csv_row(raw)))
-        if len(chunk) == CONTACT_BULK_MAX:
-            _import_chunk(chunk, lists, total, consent)
-            chunk = []
-    _import_chunk(chunk, lists, total, consent)
-    return total
-
-
-def _csv_key(name: str) -> str:
-    """Return the key a header's column is read under: a known column in any case, an attribute as written."""
-    key = name.strip()
-    return key.lower() if key.lower() in CSV_COLUMNS else key
-
-
-def _csv_row(raw: dict) -> dict:
-    """Map a CSV record to a contact row: known columns by name, every other column to attributes,
-    and cells beyond the header's columns under the key None, which fails the row."""
-    row: dict = {}
-    attributes = {}
-    for name, value in raw.items():
-        if name is None:  # Cells beyond the header's columns: the line fails, as nothing says what they were.
-            row[None] = value
-            continue
-        key = _csv_key(name)
-        if key in CSV_COLUMNS:
-            if value not in (None, "") or key == "email":
-                row[key] = (value or "").strip()
-        elif value not in (None, ""):
-            attributes[key] = value
-    if attributes:
-        row["attributes"] = attributes
-    return row
-
-
-def _import_chunk(chunk, lists, total: BulkUpsertResult, consent: dict) -> None:
-    if not chunk:
-        return
-    rows, errors = _validated_rows(chunk)
-    result = contact_bulk_upsert(rows=rows, list_ids=lists, **consent)
-    total.created += result.created
-    total.updated += result.updated
-    total.unchanged += result.unchanged
-    total.kept_unsubscribed += result.kept_unsubscribed
-    total.errors = sorted(total.errors + errors + result.errors, key=lambda error: error["row"])
 
 
 class ContactListFilter(filters.FilterSet):

@@ -216,10 +216,10 @@ def test_a_csv_whose_header_names_a_column_twice_is_refused_before_anything_is_r
 def test_a_csv_refused_as_a_whole_after_chunks_were_read_writes_nothing(
     api_client, monkeypatch, tail, problem
 ):
-    from campaigns.api import views
+    from campaigns import imports
 
-    monkeypatch.setattr(views, "CSV_MAX_ROWS", 8)
-    monkeypatch.setattr(views, "CONTACT_BULK_MAX", 2)  # Chunks are upserted before the end is read.
+    monkeypatch.setattr(imports, "CSV_MAX_ROWS", 8)
+    monkeypatch.setattr(imports, "CONTACT_BULK_MAX", 2)  # Chunks are upserted before the end is read.
     head = b"email\n" + b"".join(b"row%d@example.com\n" % n for n in range(7))
     upload = SimpleUploadedFile("contacts.csv", head + tail, content_type="text/csv")
 

@@ -1,0 +1,275 @@
+"""The contact pages: the form (consent changes audited), the list with its actions (add to a list,
+remove from one, unsubscribe, export) and the way to the import; console.admin registers them."""
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin, TabularInline
+from unfold.decorators import action
+
+from campaigns.admin_access import sees_contacts, user_may_import
+from campaigns.admin_filters import LoadTestFilter, MarketerRelatedFilter
+from campaigns.audience import list_add_contacts, list_remove_contacts
+from campaigns.consent import (
+    ConsentActor,
+    contact_address_leave,
+    contact_save_keeping_consent,
+    contact_status_change,
+    contacts_delete,
+    contacts_unsubscribe,
+    reason_given,
+)
+from campaigns.models import ConsentChange, Contact, ContactList, ListMembership, Suppression
+from campaigns.selectors import contact_export_rows
+from campaigns.validators import validate_attributes
+from core.exports import csv_response
+from core.forms import AddressField, JSONShownField
+from core.text import grouped
+
+
+class MembershipInline(TabularInline):
+    model = ListMembership
+    extra = 0
+    raw_id_fields = ["contact"]
+    readonly_fields = ["created_at"]
+
+
+class ConsentChangeInline(TabularInline):
+    """A contact's consent history, newest first; written by campaigns.consent, never edited."""
+
+    model = ConsentChange
+    verbose_name_plural = _("Consent history")
+    fields = ["at", "from_status", "to_status", "by", "actor", "via", "reason"]
+    readonly_fields = ["at", "from_status", "to_status", "by", "actor", "via", "reason"]
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ContactForm(forms.ModelForm):
+    """The contact form: a change of status needs a reason, and a re-subscribe an explicit tick."""
+
+    consent_reason = forms.CharField(
+        label=_("Reason for a status change"),
+        required=False,
+        max_length=500,
+        help_text=_("Required when you change the status; kept in the contact's consent history."),
+    )
+    resubscribe = forms.BooleanField(
+        label=_("Subscribe again"),
+        required=False,
+        help_text=_("Tick to subscribe a contact who unsubscribed again: only with their consent."),
+    )
+
+    class Meta:
+        model = Contact
+        fields = ["email", "first_name", "last_name", "external_id", "attributes", "timezone", "status"]
+        field_classes = {"attributes": JSONShownField, "email": AddressField}
+
+    def clean_attributes(self):
+        """Read an empty box as no attributes; anything else is checked as the API checks it."""
+        attributes = self.cleaned_data.get("attributes")
+        if attributes in (None, ""):
+            return {}
+        validate_attributes(attributes)
+        return attributes
+
+    def clean(self):
+        super().clean()
+        cleaned = self.cleaned_data
+        if self.instance.pk is None or "status" not in self.changed_data:
+            return cleaned
+        if not reason_given(cleaned.get("consent_reason", "")):
+            self.add_error("consent_reason", gettext("Say why the status changes."))
+        was_unsubscribed = self.initial.get("status") == Contact.Status.UNSUBSCRIBED
+        if (
+            was_unsubscribed
+            and cleaned.get("status") == Contact.Status.SUBSCRIBED
+            and not cleaned["resubscribe"]
+        ):
+            self.add_error(
+                "resubscribe", gettext("This contact unsubscribed: tick this to subscribe them again.")
+            )
+        return cleaned
+
+
+def staff_actor(request) -> ConsentActor:
+    """Return the actor of a consent change a staff member makes in the admin."""
+    return ConsentActor(
+        by=ConsentChange.By.STAFF,
+        name=request.user.get_username(),
+        via=ConsentChange.Via.ADMIN,
+        user=request.user,
+    )
+
+
+class ListChoiceForm(forms.Form):
+    contact_list = forms.ModelChoiceField(
+        queryset=ContactList.objects.filter(is_load_test=False), label=_("List"), empty_label=None
+    )
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Why"),
+        max_length=500,
+        help_text=_("Kept in each contact's consent history."),
+    )
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"]
+        if not reason_given(reason):
+            raise forms.ValidationError(gettext("Say why they are unsubscribed."))
+        return reason
+
+
+class ContactAdminBase(ModelAdmin):
+    """The contact pages of the audience; console.admin registers them with what other apps add."""
+
+    form = ContactForm
+
+    list_display = ["email", "first_name", "last_name", "external_id", "status", "timezone", "created_at"]
+    list_filter = ["status", ("lists", MarketerRelatedFilter), LoadTestFilter]
+    search_fields = ["email", "first_name", "last_name", "external_id"]
+    search_help_text = _("Part of an address, a name or an external id.")
+    readonly_fields = ["created_at", "updated_at", "unsubscribed_at"]
+    date_hierarchy = "created_at"
+    # Counting a million rows on every page load is what makes admins slow; skip the full count.
+    show_full_result_count = False
+    list_per_page = 50
+    inlines = [MembershipInline, ConsentChangeInline]
+    actions = ["add_to_list", "remove_from_list", "unsubscribe", "export_csv"]
+    actions_list = ["import_contacts"]
+
+    def has_import_permission(self, request) -> bool:
+        return user_may_import(request.user)
+
+    @action(
+        description=_("Import contacts"), url_path="import-file", icon="upload_file", permissions=["import"]
+    )
+    def import_contacts(self, request):
+        return redirect(reverse("admin:campaigns_contactimport_add"))
+
+    def _action_page(self, request, queryset, action_name: str, form: forms.Form, title, note=""):
+        """Ask what an action needs (a list, a reason) on a page of its own, the selection kept."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.model._meta,
+            "form": form,
+            "action_name": action_name,
+            "selected": queryset.values_list("pk", flat=True),
+            "count": queryset.count(),
+            "select_across": request.POST.get("select_across", "0"),
+            "note": note,
+        }
+        return TemplateResponse(request, "admin/campaigns/contact/action_form.html", context)
+
+    def _list_action(self, request, queryset, action_name: str, title):
+        form = ListChoiceForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            return form.cleaned_data["contact_list"]
+        return self._action_page(request, queryset, action_name, form, title)
+
+    @admin.action(description=_("Add to a list…"), permissions=["change"])
+    def add_to_list(self, request, queryset):
+        chosen = self._list_action(request, queryset, "add_to_list", gettext("Add contacts to a list"))
+        if not isinstance(chosen, ContactList):
+            return chosen
+        added = list_add_contacts(
+            list_ids=[chosen.pk], contact_ids=list(queryset.values_list("pk", flat=True))
+        )
+        self.message_user(
+            request, gettext("%(n)s contacts added to %(list)s.") % {"n": grouped(added), "list": chosen.name}
+        )
+        return None
+
+    @admin.action(description=_("Remove from a list…"), permissions=["change"])
+    def remove_from_list(self, request, queryset):
+        chosen = self._list_action(
+            request, queryset, "remove_from_list", gettext("Remove contacts from a list")
+        )
+        if not isinstance(chosen, ContactList):
+            return chosen
+        removed = list_remove_contacts(
+            contact_list=chosen, contact_ids=list(queryset.values_list("pk", flat=True))
+        )
+        self.message_user(
+            request,
+            gettext("%(n)s contacts removed from %(list)s.") % {"n": grouped(removed), "list": chosen.name},
+        )
+        return None
+
+    @admin.action(description=_("Unsubscribe…"), permissions=["change"])
+    def unsubscribe(self, request, queryset):
+        form = ReasonForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            note = gettext("They get no more campaigns; transactional mail still reaches them.")
+            return self._action_page(
+                request, queryset, "unsubscribe", form, gettext("Unsubscribe contacts"), note
+            )
+        changed = contacts_unsubscribe(
+            contacts=queryset, actor=staff_actor(request), reason=form.cleaned_data["reason"]
+        )
+        self.message_user(request, gettext("%(n)s contacts unsubscribed.") % {"n": grouped(changed)})
+        return None
+
+    @admin.action(description=_("Export as CSV"), permissions=["view"])
+    def export_csv(self, request, queryset):
+        if not sees_contacts(request):
+            raise PermissionDenied
+        return csv_response(contact_export_rows(contacts=queryset), "contacts.csv")
+
+    @transaction.atomic
+    def save_model(self, request, obj, form, change):
+        if change and "status" in form.changed_data:
+            # The status goes through the consent service, which audits it; the rest saves as usual.
+            status, obj.status = obj.status, form.initial["status"]
+            contact_status_change(
+                contact=obj,
+                status=status,
+                actor=staff_actor(request),
+                reason=form.cleaned_data["consent_reason"],
+                resubscribe=form.cleaned_data["resubscribe"],
+            )
+        if change and "email" in form.changed_data:
+            contact_address_leave(contact=obj, new_email=obj.email, source=Suppression.Source.ADMIN)
+        if change:
+            changed = {
+                name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data
+            }
+            contact_save_keeping_consent(contact=obj, values=changed)
+        else:
+            super().save_model(request, obj, form, change)
+
+    def get_deleted_objects(self, objs, request):
+        """List what goes with the contacts, asking only for the right to delete contacts: their
+        memberships, consent history and sent emails go with them by design (contacts_delete), not
+        by the permissions of those tables, which no role holds."""
+        deleted, counts, _perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
+
+    def has_delete_permission(self, request, obj=None):
+        """Delete only what one may see: the confirmation lists a contact's lists, consent and mail."""
+        return super().has_delete_permission(request, obj) and sees_contacts(request)
+
+    def has_add_permission(self, request):
+        """Add only as one who may see contacts: the form says whether an address is on file."""
+        return super().has_add_permission(request) and sees_contacts(request)
+
+    def delete_model(self, request, obj):
+        contacts_delete(contacts=Contact.objects.filter(pk=obj.pk), source=Suppression.Source.ADMIN)
+
+    def delete_queryset(self, request, queryset):
+        contacts_delete(contacts=queryset, source=Suppression.Source.ADMIN)

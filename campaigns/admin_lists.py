@@ -1,0 +1,134 @@
+"""The list pages: each list's members below its form, searchable and paged, added by address and
+removed by ticking them."""
+
+import re
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import Http404, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.urls import path, reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
+
+from campaigns.admin_access import sees_contacts
+from campaigns.admin_filters import LoadTestFilter
+from campaigns.audience import list_add_contacts, list_remove_contacts
+from campaigns.models import Contact, ContactList
+from core.addresses import email_canonical
+from core.text import grouped
+
+#: Members shown per page of a list.
+MEMBERS_PER_PAGE = 50
+#: Addresses one paste may add.
+MEMBERS_ADD_MAX = 1000
+_SEPARATORS = re.compile(r"[\s,;]+")
+
+
+@admin.register(ContactList)
+class ContactListAdmin(ModelAdmin):
+    list_display = ["name", "member_count", "created_at"]
+    list_filter = [LoadTestFilter]
+    search_fields = ["name", "description"]
+    readonly_fields = ["created_at", "updated_at"]
+    change_form_outer_after_template = "admin/campaigns/contactlist/_members.html"
+
+    def get_deleted_objects(self, objs, request):
+        """Ask only for the right to delete lists (and to see contacts, whom their memberships
+        name): the memberships go with them by design."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set() if sees_contacts(request) else perms_needed, protected
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_member_count=Count("memberships"))
+
+    @admin.display(description=_("Members"), ordering="_member_count")
+    def member_count(self, obj):
+        return grouped(obj._member_count)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/members/add/",
+                view(self.members_add_view),
+                name="campaigns_contactlist_members_add",
+            ),
+            path(
+                "<path:object_id>/members/remove/",
+                view(self.members_remove_view),
+                name="campaigns_contactlist_members_remove",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The list's form, and below it its members, to those who may see contacts."""
+        contact_list = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if contact_list is not None and sees_contacts(request):
+            extra |= self._members_context(request, contact_list)
+        return super().change_view(request, object_id, form_url, extra)
+
+    def _members_context(self, request, contact_list: ContactList) -> dict:
+        query = request.GET.get("q", "").replace("\x00", "").strip()[:254]
+        members = Contact.objects.filter(memberships__contact_list=contact_list)
+        if query:
+            members = members.filter(
+                Q(email__icontains=query) | Q(first_name__icontains=query) | Q(last_name__icontains=query)
+            )
+        paginator = Paginator(members.order_by("email"), MEMBERS_PER_PAGE)
+        return {
+            "members_shown": True,
+            "members_page": paginator.get_page(request.GET.get("p")),
+            "members_query": query,
+            "members_changeable": self.has_change_permission(request, contact_list),
+        }
+
+    def _list_to_change(self, request, object_id) -> ContactList:
+        contact_list = self.get_object(request, object_id)
+        if contact_list is None:
+            raise Http404(gettext("No such list."))
+        if not (self.has_change_permission(request, contact_list) and sees_contacts(request)):
+            raise PermissionDenied
+        return contact_list
+
+    def members_add_view(self, request, object_id):
+        """Add contacts on file to the list by their addresses, pasted; say which are not contacts."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        contact_list = self._list_to_change(request, object_id)
+        typed = [word for word in _SEPARATORS.split(request.POST.get("addresses", "")) if word][
+            :MEMBERS_ADD_MAX
+        ]
+        addresses, refused = [], []
+        for word in typed:
+            try:
+                addresses.append(email_canonical(word))
+            except ValidationError:
+                refused.append(word[:100])
+        known = set(Contact.objects.filter(email__in=addresses).values_list("email", flat=True))
+        added = list_add_contacts(list_ids=[contact_list.pk], emails=sorted(known))
+        self.message_user(request, gettext("%(n)s contacts added.") % {"n": grouped(added)}, messages.SUCCESS)
+        if unknown := sorted(set(addresses) - known):
+            said = gettext("Not contacts yet (import them first): %(addresses)s")
+            self.message_user(request, said % {"addresses": ", ".join(unknown[:20])}, messages.WARNING)
+        if refused:
+            said = gettext("Not addresses: %(words)s")
+            self.message_user(request, said % {"words": ", ".join(refused[:20])}, messages.WARNING)
+        return redirect(reverse("admin:campaigns_contactlist_change", args=[contact_list.pk]) + "#members")
+
+    def members_remove_view(self, request, object_id):
+        """Remove the ticked members from the list (they stay contacts)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        contact_list = self._list_to_change(request, object_id)
+        ids = [int(value) for value in request.POST.getlist("member") if value.isascii() and value.isdigit()][
+            :MEMBERS_PER_PAGE
+        ]
+        removed = list_remove_contacts(contact_list=contact_list, contact_ids=ids)
+        self.message_user(request, gettext("%(n)s contacts removed from the list.") % {"n": grouped(removed)})
+        return redirect(reverse("admin:campaigns_contactlist_change", args=[contact_list.pk]) + "#members")

@@ -1,0 +1,145 @@
+"""Reading an uploaded contact file: CSV (UTF-8, UTF-16 or Windows-1252; comma, semicolon, tab or
+bar) or XLSX (its first sheet, through openpyxl), as a header and numbered rows of text cells."""
+
+import codecs
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import BinaryIO
+
+from django.utils.translation import gettext
+
+from campaigns.exceptions import ImportFileUnreadable
+
+#: What the admin's import takes: bytes of one file, rows after the header, columns.
+IMPORT_MAX_BYTES = 50 * 1024 * 1024
+IMPORT_MAX_ROWS = 1_000_000
+IMPORT_MAX_COLUMNS = 200
+_DELIMITERS = (",", ";", "\t", "|")
+_ZIP_MAGIC = b"PK\x03\x04"  # An XLSX file is a zip archive.
+
+#: (line number, cells) of a file's rows.
+Rows = Iterator[tuple[int, list[str]]]
+
+
+@dataclass(frozen=True)
+class TableFormat:
+    """How a file is read: csv or xlsx; for a CSV, its text encoding and cell delimiter."""
+
+    kind: str = "csv"
+    encoding: str = "utf-8-sig"
+    delimiter: str = ","
+
+    def describe(self) -> str:
+        """Say in words how the file is read, for the marketer to check."""
+        if self.kind == "xlsx":
+            return gettext("Excel workbook (its first sheet)")
+        names = {
+            ",": gettext("commas"),
+            ";": gettext("semicolons"),
+            "\t": gettext("tabs"),
+            "|": gettext("bars"),
+        }
+        encodings = {"utf-8-sig": "UTF-8", "utf-16": "UTF-16", "cp1252": "Windows-1252"}
+        words = {"encoding": encodings.get(self.encoding, self.encoding), "delimiter": names[self.delimiter]}
+        return gettext("CSV, %(encoding)s, cells separated by %(delimiter)s") % words
+
+
+def table_format_detect(*, data: bytes, file_name: str) -> TableFormat:
+    """Tell how to read an uploaded file: XLSX by its zip signature, else a CSV whose encoding is
+    UTF-16 (by its byte-order mark), UTF-8 if it decodes so, else Windows-1252 (Excel's CSV on a
+    Western European Windows); its delimiter is the candidate the header line holds most of."""
+    if len(data) > IMPORT_MAX_BYTES:
+        limit = IMPORT_MAX_BYTES // (1024 * 1024)
+        raise ImportFileUnreadable(gettext("The file is larger than %(n)d MB: split it.") % {"n": limit})
+    if data.startswith(_ZIP_MAGIC) or file_name.lower().endswith(".xlsx"):
+        return TableFormat(kind="xlsx", encoding="", delimiter="")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+    else:
+        encoding = "utf-8-sig"
+        try:
+            data.decode(encoding)
+        except UnicodeDecodeError:
+            encoding = "cp1252"
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        raise ImportFileUnreadable(gettext("The file is neither an Excel workbook nor CSV text.")) from None
+    header_line = text.split("\n", 1)[0]
+    counts = {delimiter: _unquoted(header_line).count(delimiter) for delimiter in _DELIMITERS}
+    delimiter = max(_DELIMITERS, key=lambda candidate: counts[candidate])
+    return TableFormat(kind="csv", encoding=encoding, delimiter=delimiter if counts[delimiter] else ",")
+
+
+def _unquoted(line: str) -> str:
+    """Return a CSV line without its quoted parts (a delimiter inside quotes separates nothing)."""
+    return "".join(part for index, part in enumerate(line.split('"')) if index % 2 == 0)
+
+
+def table_read(*, stream: BinaryIO, table_format: TableFormat) -> tuple[list[str], Rows]:
+    """Return a file's header (its first non-empty row, names stripped) and an iterator of
+    (line number, cells) for the rows after it, blank rows left out.
+
+    Raises ImportFileUnreadable for a file without a header, with more than IMPORT_MAX_COLUMNS
+    columns, or (while iterating) one that stops being readable.
+    """
+    rows = _xlsx_rows(stream) if table_format.kind == "xlsx" else _csv_rows(stream, table_format)
+    for _number, cells in rows:
+        if any(cell.strip() for cell in cells):
+            header = [cell.strip() for cell in cells]
+            break
+    else:
+        raise ImportFileUnreadable(gettext("The file is empty: its first line must name the columns."))
+    while header and not header[-1]:
+        header.pop()  # Spreadsheets often carry empty columns on the right.
+    if len(header) > IMPORT_MAX_COLUMNS:
+        said = gettext("The file has more than %(n)d columns.")
+        raise ImportFileUnreadable(said % {"n": IMPORT_MAX_COLUMNS})
+    return header, (row for row in rows if any(cell.strip() for cell in row[1]))
+
+
+def _csv_rows(stream: BinaryIO, table_format: TableFormat) -> Rows:
+    text = io.TextIOWrapper(stream, encoding=table_format.encoding, newline="")
+    reader = csv.reader(text, delimiter=table_format.delimiter)
+    try:
+        for cells in reader:
+            yield reader.line_num, cells
+    except (UnicodeDecodeError, csv.Error) as exc:
+        said = gettext("Line %(line)d cannot be read (%(problem)s).")
+        raise ImportFileUnreadable(said % {"line": reader.line_num + 1, "problem": exc}) from exc
+
+
+def _xlsx_rows(stream: BinaryIO) -> Rows:
+    from openpyxl import load_workbook  # Only imports pay for it.
+
+    # openpyxl raises a zoo of errors for a damaged workbook (zip, XML, key, value errors).
+    try:
+        workbook = load_workbook(stream, read_only=True, data_only=True)
+        sheet = workbook.worksheets[0]
+        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            cells = [_xlsx_text(value) for value in values]
+            while cells and not cells[-1]:
+                cells.pop()  # A sheet pads each row to its widest; those cells hold nothing.
+            yield number, cells
+    except ImportFileUnreadable:
+        raise
+    except Exception as exc:
+        raise ImportFileUnreadable(gettext("The file is not a readable Excel workbook.")) from exc
+
+
+def _xlsx_text(value) -> str:
+    """Return a cell as the text a person sees: 42 not 42.0, dates as ISO dates, empty as ""."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time(0) else value.isoformat(sep=" ")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return str(value)

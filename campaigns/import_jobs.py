@@ -1,0 +1,305 @@
+"""The admin's contact import as a job: upload (read and counted), map and check, start, then run by
+a worker chunk by chunk, each chunk committed with the job's progress so a stopped job resumes."""
+
+import io
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from campaigns.audience import CONTACT_BULK_MAX, contact_bulk_upsert
+from campaigns.consent import ConsentActor, reason_given
+from campaigns.contact_rows import RowInvalid, contact_row_validate
+from campaigns.exceptions import ImportFileUnreadable, ImportNotStartable
+from campaigns.import_files import IMPORT_MAX_ROWS, Rows, TableFormat, table_format_detect, table_read
+from campaigns.imports import REPORT_COLUMNS, mapping_guess, mapping_problems, row_from_cells, rows_checked
+from campaigns.models import ConsentChange, Contact, ContactConsent, ContactImport, ContactList
+from core.db import server_bound_cursor
+
+logger = logging.getLogger(__name__)
+
+Status = ContactImport.Status
+#: A job whose progress has not moved for this long is taken to have lost its worker.
+IMPORT_STALE_AFTER = timedelta(minutes=2)
+#: Rows the mapping page checks and shows.
+PREVIEW_ROWS = 10
+
+
+def _problem_words(name: str, messages: list[str]) -> str:
+    """Say a row's problem with one field (or with the whole row) as the marketer names it."""
+    said = " ".join(messages)
+    if name in ContactImport.Target.values:
+        return f"{ContactImport.Target(name).label}: {said}"
+    return said if name == "non_field_errors" else f"{name}: {said}"
+
+
+def _format_of(job: ContactImport) -> TableFormat:
+    return TableFormat(kind=job.file_kind, encoding=job.encoding, delimiter=job.delimiter)
+
+
+def _rows_of(job: ContactImport) -> tuple[list[str], Rows]:
+    return table_read(stream=io.BytesIO(bytes(job.data)), table_format=_format_of(job))
+
+
+def contact_import_create(*, file_name: str, data: bytes, user) -> ContactImport:
+    """Read an uploaded file through once (its format, header and rows counted) and keep it as a
+    job waiting for its columns' mapping. Raises ImportFileUnreadable, before anything is kept,
+    for a file that cannot be read to its end, has no rows or more than IMPORT_MAX_ROWS."""
+    table_format = table_format_detect(data=data, file_name=file_name)
+    header, rows = table_read(stream=io.BytesIO(data), table_format=table_format)
+    total = 0
+    for _row in rows:
+        total += 1
+        if total > IMPORT_MAX_ROWS:
+            said = gettext("The file has more than %(n)s rows: split it.")
+            raise ImportFileUnreadable(said % {"n": f"{IMPORT_MAX_ROWS:,}"})
+    if not total:
+        raise ImportFileUnreadable(gettext("The file has a header but no rows."))
+    return ContactImport.objects.create(
+        file_name=file_name[:255],
+        data=data,
+        file_kind=table_format.kind,
+        encoding=table_format.encoding,
+        delimiter=table_format.delimiter,
+        header=header,
+        mapping=mapping_guess(header),
+        rows_total=total,
+        created_by=user,
+    )
+
+
+@dataclass
+class PreviewRow:
+    """One of the first rows as the import would take it."""
+
+    number: int
+    cells: list[str]
+    email: str = ""
+    errors: list[str] = field(default_factory=list)
+    #: Whether a contact with its address is on file (the import would update or keep it).
+    exists: bool = False
+
+
+def contact_import_preview(*, job: ContactImport, mapping: list[dict]) -> list[PreviewRow]:
+    """Check the file's first rows under a mapping: what each would write, or why it would fail."""
+    _header, rows = _rows_of(job)
+    preview = []
+    for number, cells in rows:
+        row = PreviewRow(number=number, cells=cells)
+        try:
+            row.email = contact_row_validate(row_from_cells(cells, mapping))["email"]
+        except RowInvalid as exc:
+            row.errors = [_problem_words(name, messages) for name, messages in exc.errors.items()]
+        preview.append(row)
+        if len(preview) == PREVIEW_ROWS:
+            break
+    known = set(
+        Contact.objects.filter(email__in=[row.email for row in preview]).values_list("email", flat=True)
+    )
+    for row in preview:
+        row.exists = row.email in known
+    return preview
+
+
+@transaction.atomic
+def contact_import_start(
+    *, job: ContactImport, mapping: list[dict], lists: list[ContactList], **options
+) -> None:
+    """Take a job's mapping and options and queue it for a worker. options: consent_basis,
+    consent_note, existing, unsubscribed, resubscribe_reason (the model's fields).
+
+    Raises ImportNotStartable for a job already started, a mapping with problems, no consent basis,
+    or subscribing again without a reason.
+    """
+    locked = ContactImport.objects.select_for_update().get(pk=job.pk)
+    if locked.status != Status.MAPPING:
+        raise ImportNotStartable(gettext("This import has already started."))
+    problems = mapping_problems(mapping)
+    if len(mapping) != len(locked.header):
+        problems.append(gettext("Map every column of the file."))
+    if options.get("consent_basis") not in ContactConsent.Basis.values:
+        problems.append(gettext("Say why you may email these contacts."))
+    resubscribing = options.get("unsubscribed") == ContactImport.Unsubscribed.RESUBSCRIBE
+    if resubscribing and not reason_given(options.get("resubscribe_reason", "")):
+        problems.append(gettext("Say why those who unsubscribed may be mailed again."))
+    if problems:
+        raise ImportNotStartable(" ".join(problems))
+    for name, value in options.items():
+        setattr(locked, name, value)
+    locked.mapping, locked.status = mapping, Status.QUEUED
+    locked.save()
+    locked.lists.set(lists)
+    job.refresh_from_db()
+    transaction.on_commit(lambda: _enqueue(job.pk))
+
+
+def _enqueue(job_id: int) -> None:
+    from campaigns.tasks import contact_import_run  # The tasks module imports this one.
+
+    contact_import_run.delay(job_id)
+
+
+def contact_import_run(*, job_id: int) -> None:
+    """Run a queued job, or resume a running one from its last committed chunk; idempotent.
+
+    Two runners of one job (a task delivered twice, a resume racing a slow worker) never both
+    write a chunk: each chunk checks, under the job's lock, that the job is where it left it.
+    """
+    with transaction.atomic():
+        job = ContactImport.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status not in (Status.QUEUED, Status.RUNNING):
+            return
+        if job.status == Status.QUEUED:
+            job.status, job.started_at = Status.RUNNING, timezone.now()
+            job.save(update_fields=["status", "started_at", "updated_at"])
+    try:
+        _chunks_run(job)
+    except ImportFileUnreadable as exc:  # Read through at upload; only a changed file gets here.
+        _finish(job.pk, status=Status.FAILED, problem=str(exc))
+    except Exception as exc:
+        logger.exception("Contact import %s failed.", job.pk)
+        _finish(job.pk, status=Status.FAILED, problem=gettext("It stopped on an error: %(e)s") % {"e": exc})
+        raise
+
+
+def _chunks_run(job: ContactImport) -> None:
+    _header, rows = _rows_of(job)
+    done, chunk = 0, []
+    for row in rows:
+        done += 1
+        if done <= job.rows_done:
+            continue  # Committed by an earlier run.
+        chunk.append(row)
+        if len(chunk) == CONTACT_BULK_MAX:
+            if not _chunk_commit(job, start=done - len(chunk), chunk=chunk):
+                return
+            chunk = []
+    if chunk and not _chunk_commit(job, start=done - len(chunk), chunk=chunk):
+        return
+    _finish(job.pk, status=Status.DONE)
+
+
+def _finish(job_id: int, *, status: str, problem: str = "") -> None:
+    """End a running job; its file goes, as it holds personal data the contacts now hold."""
+    ContactImport.objects.filter(pk=job_id, status=Status.RUNNING).update(
+        status=status, problem=problem, data=b"", finished_at=timezone.now(), updated_at=timezone.now()
+    )
+
+
+def _chunk_commit(job: ContactImport, *, start: int, chunk: list[tuple[int, list[str]]]) -> bool:
+    """Import one chunk and move the job's progress past it in one transaction; False when the
+    job is no longer where this runner left it (another runner moved it)."""
+    with transaction.atomic():
+        locked = ContactImport.objects.select_for_update().get(pk=job.pk)
+        if locked.status != Status.RUNNING or locked.rows_done != start:
+            return False
+        rows, errors = rows_checked(chunk, locked.mapping)
+        # The file's people may be mailed: a row that says no status subscribes. Never silently:
+        # one who unsubscribed stays so, reported, unless the job subscribes them again with a reason.
+        rows = [(number, {"status": Contact.Status.SUBSCRIBED, **row}) for number, row in rows]
+        if locked.existing == ContactImport.Existing.KEEP:
+            rows, reduced = _existing_reduced(rows)
+            locked.kept += reduced
+        list_ids = tuple(locked.lists.values_list("pk", flat=True))
+        result = contact_bulk_upsert(
+            rows=rows,
+            list_ids=list_ids,
+            actor=_actor(locked),
+            resubscribe=locked.unsubscribed == ContactImport.Unsubscribed.RESUBSCRIBE,
+            reason=locked.resubscribe_reason,
+        )
+        refused = {error["row"] for error in result.errors}
+        consenting = [row["email"] for number, row in rows if number not in refused]
+        _consents_record(job=locked, emails=consenting)
+        cells = dict(chunk)
+        kept_word = gettext("Unsubscribed earlier: kept unsubscribed, and not mailed.")
+        reported = [{**error, "cells": cells[error["row"]]} for error in errors + result.errors]
+        reported += [
+            {**kept, "errors": {"status": [kept_word]}, "cells": cells[kept["row"]]}
+            for kept in result.kept_unsubscribed
+        ]
+        locked.errors = sorted(locked.errors + reported, key=lambda error: error["row"])
+        locked.created += result.created
+        locked.updated += result.updated
+        locked.unchanged += result.unchanged
+        locked.failed += len(errors) + len(result.errors)
+        locked.kept_unsubscribed += len(result.kept_unsubscribed)
+        locked.rows_done = start + len(chunk)
+        locked.save()
+    job.rows_done = locked.rows_done
+    return True
+
+
+def _existing_reduced(rows: list[tuple[int, dict]]) -> tuple[list[tuple[int, dict]], int]:
+    """Reduce the rows of contacts on file to their address and status (their details are kept;
+    they still join the lists, and an opt-out in the file still counts); return the rows and how
+    many were reduced."""
+    emails = [row["email"] for _number, row in rows]
+    known = set(Contact.objects.filter(email__in=emails).values_list("email", flat=True))
+    reduced = [
+        (number, {"email": row["email"], "status": row["status"]} if row["email"] in known else row)
+        for number, row in rows
+    ]
+    return reduced, len(known)
+
+
+def _actor(job: ContactImport) -> ConsentActor:
+    name = job.created_by.get_username() if job.created_by else "system"
+    return ConsentActor(
+        by=ConsentChange.By.STAFF, name=name, via=ConsentChange.Via.ADMIN_IMPORT, user=job.created_by
+    )
+
+
+# One INSERT for a chunk's consents: the subscribed contacts among the chunk's addresses.
+_CONSENT_INSERT = (
+    "INSERT INTO {consents} (contact_id, basis, source, detail, at) "
+    "SELECT id, %s, %s, %s, %s FROM {contacts} WHERE email = ANY(%s) AND status = %s"
+)
+
+
+def _consents_record(*, job: ContactImport, emails: list[str]) -> None:
+    """Record the job's consent basis for each subscribed contact among emails."""
+    if not emails:
+        return
+    detail = gettext("Import %(id)d (%(file)s)") % {"id": job.pk, "file": job.file_name}
+    if job.consent_note:
+        detail = f"{detail}: {job.consent_note}"
+    values = (job.consent_basis, ContactConsent.Source.IMPORT, detail[:500], timezone.now())
+    if connection.vendor != "postgresql":
+        ContactConsent.objects.bulk_create(
+            ContactConsent(contact_id=pk, basis=values[0], source=values[1], detail=values[2], at=values[3])
+            for pk in Contact.objects.filter(email__in=emails, status=Contact.Status.SUBSCRIBED).values_list(
+                "pk", flat=True
+            )
+        )
+        return
+    tables = {"consents": ContactConsent._meta.db_table, "contacts": Contact._meta.db_table}
+    with server_bound_cursor() as cursor:
+        cursor.execute(_CONSENT_INSERT.format(**tables), [*values, emails, Contact.Status.SUBSCRIBED])
+
+
+def contact_imports_resume(*, now=None) -> list[int]:
+    """Queue again the jobs whose worker went away: queued or running, untouched for
+    IMPORT_STALE_AFTER (a chunk commits in seconds). Return their ids."""
+    stale = (now or timezone.now()) - IMPORT_STALE_AFTER
+    ids = list(
+        ContactImport.objects.filter(
+            status__in=[Status.QUEUED, Status.RUNNING], updated_at__lt=stale
+        ).values_list("pk", flat=True)
+    )
+    for job_id in ids:
+        _enqueue(job_id)
+    return ids
+
+
+def contact_import_report_rows(*, job: ContactImport):
+    """Yield the error report: the file's header with the line and the problem added, then each
+    row not imported as it asked, its cells as they were, so it can be fixed and imported again."""
+    yield [*job.header, *REPORT_COLUMNS]
+    for error in job.errors:
+        problems = "; ".join(_problem_words(name, messages) for name, messages in error["errors"].items())
+        cells = list(error["cells"]) + [""] * (len(job.header) - len(error["cells"]))
+        yield [*cells, error["row"], problems]

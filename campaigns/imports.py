@@ -1,0 +1,218 @@
+"""Importing contacts from a file: the API's CSV import in one request, and the admin's import job,
+which a person maps and checks, then a worker runs in chunks on the same bulk upsert."""
+
+import logging
+from typing import BinaryIO
+
+from django.db import transaction
+from django.utils.translation import gettext
+
+from campaigns.audience import CONTACT_BULK_MAX, BulkUpsertResult, contact_bulk_upsert
+from campaigns.consent import ConsentActor
+from campaigns.contact_rows import RowInvalid, contact_rows_validate
+from campaigns.exceptions import ImportFileUnreadable
+from campaigns.import_files import Rows, TableFormat, table_read
+from campaigns.models import ContactImport
+
+logger = logging.getLogger(__name__)
+
+Target = ContactImport.Target
+#: At most this many rows in one API request; the admin's import takes IMPORT_MAX_ROWS.
+CSV_MAX_ROWS = 100_000
+#: Targets a column may have at most once (attributes may be many, each under its own name).
+_SINGLE_TARGETS = (
+    Target.EMAIL,
+    Target.FIRST_NAME,
+    Target.LAST_NAME,
+    Target.EXTERNAL_ID,
+    Target.TIMEZONE,
+    Target.STATUS,
+)
+#: The columns the API's CSV import knows by name; any other column is an attribute.
+_NAMED_COLUMNS = {target.value: target.value for target in _SINGLE_TARGETS}
+# Header names a person writes for each field (compared lower-case, without spaces, _ or -).
+_SYNONYMS = {
+    Target.EMAIL: {"email", "emailaddress", "mail", "emailadresse", "courriel"},
+    Target.FIRST_NAME: {"firstname", "givenname", "forename", "vorname", "prenom", "prénom"},
+    Target.LAST_NAME: {"lastname", "surname", "familyname", "nachname", "nom"},
+    Target.EXTERNAL_ID: {"externalid", "userid", "customerid", "kundennummer"},
+    Target.TIMEZONE: {"timezone", "tz", "zeitzone"},
+    Target.STATUS: {"status"},
+}
+#: The columns an error report adds: a report re-imported maps them to nothing.
+REPORT_COLUMNS = ("campanile_line", "campanile_problem")
+#: Columns of Campanile's own contact export that an import does not write.
+_EXPORT_ONLY = ("unsubscribed_at", "lists", "created_at")
+#: How the export names an attribute's column: attributes.<key>.
+ATTRIBUTE_PREFIX = "attributes."
+
+
+def mapping_by_name(header: list[str]) -> list[dict]:
+    """Map a header the API's way: a known column by its name in any case, any other to an
+    attribute of its name."""
+    mapping = []
+    for name in header:
+        target = _NAMED_COLUMNS.get(name.lower())
+        mapping.append({"target": target or Target.ATTRIBUTE, "attribute": "" if target else name})
+    return mapping
+
+
+def mapping_guess(header: list[str]) -> list[dict]:
+    """Guess each column's target for the admin: as the last import mapped a column of that name,
+    else by the name's usual spellings, else an attribute of its name; an empty name, not at all."""
+    last = ContactImport.objects.exclude(status=ContactImport.Status.MAPPING).exclude(mapping=[]).first()
+    remembered = {}
+    if last is not None:
+        remembered = {name.lower(): column for name, column in zip(last.header, last.mapping, strict=False)}
+    mapping = []
+    for name in header:
+        squeezed = "".join(char for char in name.lower() if char not in " _-.")
+        guessed = next((target for target, names in _SYNONYMS.items() if squeezed in names), None)
+        if name.lower() in remembered:
+            mapping.append(dict(remembered[name.lower()]))
+        elif guessed is not None:
+            mapping.append({"target": guessed, "attribute": ""})
+        elif not name or name in REPORT_COLUMNS or name in _EXPORT_ONLY:
+            mapping.append({"target": Target.SKIP, "attribute": ""})
+        else:
+            attribute = name.removeprefix(ATTRIBUTE_PREFIX) or name
+            mapping.append({"target": Target.ATTRIBUTE, "attribute": attribute})
+    return mapping
+
+
+def mapping_problems(mapping: list[dict]) -> list[str]:
+    """Return what is wrong with a mapping, in words: no email column, a field twice, an
+    attribute without a name or named twice."""
+    problems = []
+    targets = [column["target"] for column in mapping]
+    if Target.EMAIL not in targets:
+        problems.append(gettext("Choose the column that holds the email addresses."))
+    for target in _SINGLE_TARGETS:
+        if targets.count(target) > 1:
+            problems.append(gettext("Only one column can be “%(field)s”.") % {"field": target.label})
+    names = [column["attribute"].strip() for column in mapping if column["target"] == Target.ATTRIBUTE]
+    if "" in names:
+        problems.append(gettext("Give every attribute column a name."))
+    for name in sorted({name for name in names if name and names.count(name) > 1}):
+        problems.append(gettext("Two columns are the attribute “%(name)s”.") % {"name": name})
+    return problems
+
+
+def row_from_cells(cells: list[str], mapping: list[dict]) -> dict:
+    """Return the raw contact row (for contact_row_validate) that a file's cells make under a
+    mapping. An empty cell sets nothing, so it keeps what is stored; cells past the mapped
+    columns fail the row (RowInvalid), as nothing says what they are."""
+    extra = len(cells) - len(mapping)
+    while extra > 0 and not cells[len(mapping) + extra - 1].strip():
+        extra -= 1
+    if extra > 0:
+        said = gettext("This line has %(n)d more cells than the header has columns: is a comma unquoted?")
+        raise RowInvalid({"non_field_errors": [said % {"n": extra}]})
+    row: dict = {}
+    attributes = {}
+    for cell, column in zip(cells, mapping, strict=False):
+        target, value = column["target"], cell.strip()
+        if target == Target.EMAIL:
+            row["email"] = value
+        elif target == Target.ATTRIBUTE:
+            if value:
+                attributes[column["attribute"].strip()] = cell
+        elif target == Target.STATUS:
+            if value:
+                row["status"] = value.lower()
+        elif target != Target.SKIP and value:
+            row[target] = value
+    row.setdefault("email", "")
+    if attributes:
+        row["attributes"] = attributes
+    return row
+
+
+def rows_checked(rows: list[tuple[int, list[str]]], mapping: list[dict]) -> tuple[list, list]:
+    """Return (number, fields) of the rows that pass every check, and the errors of the rest."""
+    raw_rows, errors = [], []
+    for number, cells in rows:
+        try:
+            raw_rows.append((number, row_from_cells(cells, mapping)))
+        except RowInvalid as exc:
+            email = next(
+                (
+                    cell
+                    for cell, column in zip(cells, mapping, strict=False)
+                    if column["target"] == Target.EMAIL
+                ),
+                "",
+            )
+            errors.append({"row": number, "email": email.strip()[:254], "errors": exc.errors})
+    valid, invalid = contact_rows_validate(raw_rows)
+    return valid, errors + invalid
+
+
+# --- The API: one request, all or nothing -------------------------------------------------------------
+
+NOTHING_IMPORTED = "nothing was imported."
+
+
+@transaction.atomic
+def contacts_import_csv(
+    *, stream: BinaryIO, list_ids: tuple[int, ...], actor: ConsentActor, resubscribe: bool, reason: str
+) -> BulkUpsertResult:
+    """Upsert a UTF-8 CSV file's rows chunk by chunk, all or nothing for the file.
+
+    A problem found further on (too many rows, bytes that are not UTF-8) rolls back the chunks
+    already written (ImportFileUnreadable); a bad row is still only its own, reported by line.
+    """
+    header, rows = _utf8_csv_read(stream)
+    keys = [name.lower() if name.lower() in _NAMED_COLUMNS else name for name in header]
+    if "email" not in keys:
+        raise ImportFileUnreadable("The first line must be a header with an `email` column.")
+    if repeated := sorted({key for key in keys if keys.count(key) > 1}):
+        # Two columns of one name: which one's cells would count is anyone's guess.
+        names = ", ".join(f"`{key}`" for key in repeated)
+        raise ImportFileUnreadable(f"The header names {names} more than once; {NOTHING_IMPORTED}")
+    mapping = mapping_by_name(header)
+    total = BulkUpsertResult()
+    chunk: list[tuple[int, list[str]]] = []
+    for number, cells in rows:
+        if number > CSV_MAX_ROWS + 1:
+            raise ImportFileUnreadable(f"More than {CSV_MAX_ROWS} rows: split the file; {NOTHING_IMPORTED}")
+        chunk.append((number, cells))
+        if len(chunk) == CONTACT_BULK_MAX:
+            _result_add(total, chunk, mapping, list_ids, actor, resubscribe, reason)
+            chunk = []
+    _result_add(total, chunk, mapping, list_ids, actor, resubscribe, reason)
+    return total
+
+
+def _utf8_csv_read(stream: BinaryIO) -> tuple[list[str], Rows]:
+    """Read a CSV upload as the API takes it (UTF-8, commas); say so when it is not."""
+
+    def said(exc: ImportFileUnreadable) -> ImportFileUnreadable:
+        return ImportFileUnreadable(f"Not a readable UTF-8 CSV file: {exc}; {NOTHING_IMPORTED}")
+
+    try:
+        header, rows = table_read(stream=stream, table_format=TableFormat())
+    except ImportFileUnreadable as exc:
+        raise said(exc) from exc
+
+    def checked() -> Rows:
+        try:
+            yield from rows
+        except ImportFileUnreadable as exc:
+            raise said(exc) from exc
+
+    return header, checked()
+
+
+def _result_add(total: BulkUpsertResult, chunk, mapping, list_ids, actor, resubscribe, reason) -> None:
+    if not chunk:
+        return
+    rows, errors = rows_checked(chunk, mapping)
+    result = contact_bulk_upsert(
+        rows=rows, list_ids=list_ids, actor=actor, resubscribe=resubscribe, reason=reason
+    )
+    total.created += result.created
+    total.updated += result.updated
+    total.unchanged += result.unchanged
+    total.kept_unsubscribed += result.kept_unsubscribed
+    total.errors = sorted(total.errors + errors + result.errors, key=lambda error: error["row"])

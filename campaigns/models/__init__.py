@@ -1,0 +1,37 @@
+"""The campaigns app's models, one module per concern; import them from here."""
+
+# The re-exports below keep old names working: migrations name the field and validators by their
+# old home, and email_normalize (the one address rule lives in core) is imported from here.
+from campaigns.fields import HttpsURLField
+from campaigns.models.audience import (
+    ConsentChange,
+    Contact,
+    ContactConsent,
+    ContactList,
+    ListMembership,
+    Suppression,
+)
+from campaigns.models.campaign import Campaign, CampaignAudit, CampaignStep
+from campaigns.models.content import Template
+from campaigns.models.imports import ContactImport
+from campaigns.validators import validate_crontab, validate_timezone, validate_weekdays
+from core.addresses import email_normalize
+
+__all__ = [
+    "Campaign",
+    "CampaignAudit",
+    "CampaignStep",
+    "ConsentChange",
+    "Contact",
+    "ContactConsent",
+    "ContactImport",
+    "ContactList",
+    "HttpsURLField",
+    "ListMembership",
+    "Suppression",
+    "Template",
+    "email_normalize",
+    "validate_crontab",
+    "validate_timezone",
+    "validate_weekdays",
+]

@@ -1,0 +1,258 @@
+"""The audience: contacts, lists and memberships, suppressions and the consent history."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from campaigns.validators import email_clean, validate_attributes, validate_timezone
+from core.addresses import email_normalize
+from core.models import TimestampedModel
+
+
+class Contact(TimestampedModel):
+    class Status(models.TextChoices):
+        SUBSCRIBED = "subscribed", _("Subscribed")
+        UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
+
+    email = models.EmailField(_("email"), max_length=254, unique=True)
+    first_name = models.CharField(_("first name"), max_length=150, blank=True)
+    last_name = models.CharField(_("last name"), max_length=150, blank=True)
+    #: The integrator's own user id; the API finds contacts by it.
+    external_id = models.CharField(_("external id"), max_length=255, blank=True)
+    #: Free-form personalization data, reachable in templates as {{ attributes.<key> }}.
+    attributes = models.JSONField(_("attributes"), default=dict, blank=True, validators=[validate_attributes])
+    timezone = models.CharField(_("timezone"), max_length=64, blank=True, validators=[validate_timezone])
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.SUBSCRIBED)
+    unsubscribed_at = models.DateTimeField(_("unsubscribed at"), null=True, blank=True)
+    #: Made by a load test (or a message through a load-test API key): hidden from the marketer's
+    #: lists, deleted by `manage.py loadtest_cleanup`.
+    # db_default too: bulk imports COPY rows in SQL that names its columns.
+    is_load_test = models.BooleanField(_("load test"), default=False, db_default=False, editable=False)
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [
+            # The database, not only save(), keeps addresses canonical, so bulk writes and raw SQL
+            # cannot slip in a second contact that differs only in case.
+            models.CheckConstraint(condition=models.Q(email=Lower("email")), name="contact_email_lowercase"),
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=~models.Q(external_id=""),
+                name="contact_external_id_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status"], name="contact_status_idx"),
+            # Only load-test contacts are indexed: the clean-up and the "only load tests" filter
+            # find them without reading a marketer's million rows; everyone else is unaffected.
+            models.Index(fields=["id"], condition=models.Q(is_load_test=True), name="contact_load_test_idx"),
+        ]
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
+
+    def __str__(self) -> str:
+        return self.email
+
+    def save(self, *args, **kwargs):
+        self.email = email_normalize(self.email)
+        super().save(*args, **kwargs)
+
+    def clean(self):
+        email_clean(self)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class ContactList(TimestampedModel):
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    contacts: "models.ManyToManyField[Contact, ListMembership]" = models.ManyToManyField(
+        Contact, through="ListMembership", related_name="lists", blank=True, verbose_name=_("contacts")
+    )
+    #: Made by a load test: hidden from the marketer's lists and choosers.
+    is_load_test = models.BooleanField(_("load test"), default=False, db_default=False, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("list")
+        verbose_name_plural = _("lists")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ListMembership(models.Model):
+    # The unique (contact_list, contact) index serves "members of a list"; the contact FK's own
+    # index serves "lists of a contact". A separate index on contact_list would be a third copy.
+    contact_list = models.ForeignKey(
+        ContactList,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        db_index=False,
+        verbose_name=_("contact list"),
+    )
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("contact")
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["contact_list", "contact"], name="list_membership_unique"),
+        ]
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+
+    def __str__(self) -> str:
+        return f"{self.contact} in {self.contact_list}"
+
+
+class Suppression(models.Model):
+    """An address that must never be mailed again, whatever list it is on.
+
+    It lives with the audience because fan-out and claims (delivery) must read it; tracking writes
+    to it through campaigns.services.
+    """
+
+    class Reason(models.TextChoices):
+        HARD_BOUNCE = "hard_bounce", _("Hard bounce")
+        SOFT_BOUNCE = "soft_bounce", _("Repeated soft bounces")
+        COMPLAINT = "complaint", _("Complaint")
+        UNSUBSCRIBE = "unsubscribe", _("Unsubscribed")
+        ACCOUNT_SUPPRESSION = "account_suppression", _("On the SES account suppression list")
+        MANUAL = "manual", _("Added by hand")
+
+    class Source(models.TextChoices):
+        SES = "ses", _("SES event")
+        ADMIN = "admin", _("Admin")
+        API = "api", _("API")
+        TRACKING = "tracking", _("Unsubscribe link")
+        IMPORT = "import", _("Import")
+
+    email = models.EmailField(_("email"), max_length=254, unique=True)
+    reason = models.CharField(_("reason"), max_length=32, choices=Reason.choices)
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices)
+    detail = models.TextField(_("detail"), blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(email=Lower("email")), name="suppression_email_lowercase"
+            ),
+        ]
+        indexes = [models.Index(fields=["reason", "created_at"], name="suppression_reason_idx")]
+        verbose_name = _("suppression")
+        verbose_name_plural = _("suppressions")
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.get_reason_display()})"
+
+    def save(self, *args, **kwargs):
+        self.email = email_normalize(self.email)
+        super().save(*args, **kwargs)
+
+    def clean(self):
+        email_clean(self)
+
+
+class ConsentChange(models.Model):
+    """One change of a contact's consent status: from what, to what, when, who, which way and why.
+
+    Written by campaigns.consent on every path that changes a status; never edited. A contact's
+    first status, set when it is created, is not a change.
+    """
+
+    class By(models.TextChoices):
+        API_KEY = "api_key", _("API key")
+        STAFF = "staff", _("Staff user")
+        CONTACT = "contact", _("The contact")
+        SYSTEM = "system", _("System")
+
+    class Via(models.TextChoices):
+        API = "api", _("API (contact PATCH or PUT)")
+        API_BULK = "api_bulk", _("API bulk upsert")
+        API_IMPORT = "api_import", _("API CSV import")
+        ADMIN_IMPORT = "admin_import", _("Admin import")
+        ADMIN = "admin", _("Admin")
+        UNSUBSCRIBE_PAGE = "unsubscribe_page", _("Unsubscribe page")
+        ONE_CLICK = "one_click", _("One-click unsubscribe")
+        SYSTEM = "system", _("System")
+
+    # The (contact, at) index serves "a contact's history"; a separate one on contact would be a copy.
+    contact = models.ForeignKey(
+        Contact,
+        on_delete=models.CASCADE,
+        related_name="consent_changes",
+        db_index=False,
+        verbose_name=_("contact"),
+    )
+    from_status = models.CharField(_("from status"), max_length=16, choices=Contact.Status.choices)
+    to_status = models.CharField(_("to status"), max_length=16, choices=Contact.Status.choices)
+    by = models.CharField(_("by"), max_length=16, choices=By.choices)
+    #: Who, in words: "API key “shop” (AbCd1234)", "ada", the contact's address, "system".
+    actor = models.CharField(_("actor"), max_length=200)
+    #: The person, if one acted through the admin.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("user"),
+    )
+    via = models.CharField(_("via"), max_length=32, choices=Via.choices)
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
+    at = models.DateTimeField(_("at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["contact", "at"], name="consent_change_idx")]
+        verbose_name = _("consent change")
+        verbose_name_plural = _("consent changes")
+
+    def __str__(self) -> str:
+        words = {"contact": self.contact, "actor": self.actor}
+        words |= {"from": self.get_from_status_display(), "to": self.get_to_status_display()}
+        return gettext("%(contact)s: %(from)s → %(to)s by %(actor)s") % words
+
+
+class ContactConsent(models.Model):
+    """Why a contact may be mailed: the lawful basis, where it was given and when. Never edited;
+    a contact gathers one per import, signup or staff entry that vouches for them."""
+
+    class Basis(models.TextChoices):
+        CONSENT = "consent", _("Consent: they asked for our email")
+        CONTRACT = "contract", _("Customers: email about what they bought from us")
+        LEGITIMATE_INTEREST = "legitimate_interest", _("Legitimate interest")
+
+    class Source(models.TextChoices):
+        IMPORT = "import", _("Admin import")
+        FORM = "form", _("Signup form")
+        API = "api", _("API")
+        ADMIN = "admin", _("Admin")
+
+    # The (contact, at) index serves "a contact's consents"; a separate one on contact would be a copy.
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="consents", db_index=False, verbose_name=_("contact")
+    )
+    basis = models.CharField(_("basis"), max_length=32, choices=Basis.choices)
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices)
+    #: Where, in words: "Import 12 (leads.csv): trade fair 2026", a form's name.
+    detail = models.CharField(_("detail"), max_length=500, blank=True)
+    at = models.DateTimeField(_("at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["contact", "at"], name="contact_consent_idx")]
+        verbose_name = _("consent")
+        verbose_name_plural = _("consents")
+
+    def __str__(self) -> str:
+        return f"{self.contact}: {self.get_basis_display()} ({self.get_source_display()})"

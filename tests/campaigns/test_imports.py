@@ -1,0 +1,269 @@
+"""The admin's contact import as a job: reading files, mapping columns, running in chunks."""
+
+import io
+
+import pytest
+from openpyxl import Workbook
+
+from campaigns import import_jobs, imports
+from campaigns.exceptions import ImportFileUnreadable, ImportNotStartable
+from campaigns.import_files import table_format_detect, table_read
+from campaigns.models import ConsentChange, Contact, ContactConsent, ContactImport
+from tests.factories import ContactFactory, ContactListFactory, StaffUserFactory
+
+pytestmark = pytest.mark.django_db
+
+Target = ContactImport.Target
+
+
+def _table(data: bytes, name: str = "contacts.csv") -> tuple[list[str], list[tuple[int, list[str]]]]:
+    table_format = table_format_detect(data=data, file_name=name)
+    header, rows = table_read(stream=io.BytesIO(data), table_format=table_format)
+    return header, list(rows)
+
+
+def _xlsx(rows: list[list]) -> bytes:
+    workbook = Workbook()
+    sheet = workbook.active
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def test_a_german_excel_csv_is_read_with_its_semicolons_and_windows_encoding():
+    data = "E-Mail;Vorname;Stadt\nmüller@example.de;Jürgen;Köln, Ehrenfeld\n".encode("cp1252")
+
+    header, rows = _table(data)
+
+    assert header == ["E-Mail", "Vorname", "Stadt"]
+    assert rows == [(2, ["müller@example.de", "Jürgen", "Köln, Ehrenfeld"])]
+    assert "Windows-1252" in table_format_detect(data=data, file_name="x.csv").describe()
+
+
+def test_utf16_tab_separated_text_and_blank_lines_are_read():
+    data = "email\tfirst_name\n\nada@example.com\tAda\n".encode("utf-16")
+
+    assert _table(data) == (["email", "first_name"], [(3, ["ada@example.com", "Ada"])])
+
+
+def test_an_excel_workbook_is_read_as_a_person_sees_its_cells():
+    from datetime import datetime
+
+    data = _xlsx([["Email", "Customer no", "Since", None], ["ada@example.com", 1042.0, datetime(2026, 3, 1)]])
+
+    header, rows = _table(data, "people.xlsx")
+
+    assert header == ["Email", "Customer no", "Since"]  # Empty columns on the right go.
+    assert rows == [(2, ["ada@example.com", "1042", "2026-03-01"])]
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "said"),
+    [
+        (b"PK\x03\x04 not really a workbook", "x.xlsx", "not a readable Excel workbook"),
+        (b"", "x.csv", "empty"),
+        (b"\n\n", "x.csv", "empty"),
+    ],
+)
+def test_an_unreadable_file_is_refused_with_the_reason(data, name, said):
+    with pytest.raises(ImportFileUnreadable, match=said):
+        _table(data, name)
+
+
+def test_an_upload_is_refused_before_anything_is_kept_when_it_has_too_many_rows(monkeypatch):
+    monkeypatch.setattr(import_jobs, "IMPORT_MAX_ROWS", 3)
+    data = b"email\n" + b"".join(b"p%d@example.com\n" % n for n in range(4))
+
+    with pytest.raises(ImportFileUnreadable, match="more than 3 rows"):
+        import_jobs.contact_import_create(file_name="big.csv", data=data, user=None)
+    with pytest.raises(ImportFileUnreadable, match="no rows"):
+        import_jobs.contact_import_create(file_name="head.csv", data=b"email\n", user=None)
+    assert not ContactImport.objects.exists()
+
+
+def test_columns_are_guessed_by_their_usual_names_then_as_the_last_import_mapped_them():
+    header = ["E-Mail-Adresse", "Vorname", "Surname", "Plan", "", "campanile_problem"]
+
+    guessed = imports.mapping_guess(header)
+
+    assert [column["target"] for column in guessed] == [
+        Target.EMAIL,
+        Target.FIRST_NAME,
+        Target.LAST_NAME,
+        Target.ATTRIBUTE,
+        Target.SKIP,
+        Target.SKIP,
+    ]
+    assert guessed[3]["attribute"] == "Plan"
+    ContactImport.objects.create(
+        file_name="last.csv",
+        header=["Plan"],
+        mapping=[{"target": Target.ATTRIBUTE, "attribute": "tier"}],
+        status=ContactImport.Status.DONE,
+    )
+    assert imports.mapping_guess(header)[3] == {"target": Target.ATTRIBUTE, "attribute": "tier"}
+
+
+@pytest.mark.parametrize(
+    ("mapping", "said"),
+    [
+        ([{"target": "first_name", "attribute": ""}], "holds the email addresses"),
+        ([{"target": "email", "attribute": ""}, {"target": "email", "attribute": ""}], "Only one column"),
+        (
+            [{"target": "email", "attribute": ""}, {"target": "attribute", "attribute": " "}],
+            "Give every attribute",
+        ),
+        (
+            [
+                {"target": "email", "attribute": ""},
+                {"target": "attribute", "attribute": "plan"},
+                {"target": "attribute", "attribute": "plan"},
+            ],
+            "Two columns are the attribute “plan”",
+        ),
+    ],
+)
+def test_a_mapping_with_problems_says_each(mapping, said):
+    assert any(said in problem for problem in imports.mapping_problems(mapping))
+
+
+CSV = (
+    "Email,First name,Plan,Phone\n"
+    "known@example.com,Known,pro,\n"
+    "not-an-address,Nope,free,=1+1\n"
+    "fresh@example.com,Fresh,,\n"
+    "left@example.com,Left,free,\n"
+    "shifted@example.com,Ship,pro,1,extra\n"
+)
+
+
+def _started(user=None, *, data: str = CSV, **options) -> ContactImport:
+    job = import_jobs.contact_import_create(file_name="leads.csv", data=data.encode(), user=user)
+    options = {"consent_basis": ContactConsent.Basis.CONSENT, "consent_note": "Trade fair 2026"} | options
+    lists = options.pop("lists", [])
+    import_jobs.contact_import_start(job=job, mapping=job.mapping, lists=lists, **options)
+    return job
+
+
+def test_an_import_writes_good_rows_reports_bad_ones_and_records_consent(django_capture_on_commit_callbacks):
+    user = StaffUserFactory(username="ada")
+    ContactFactory(email="known@example.com", first_name="Old", attributes={"plan": "free", "since": "2020"})
+    ContactFactory(email="left@example.com", status=Contact.Status.UNSUBSCRIBED)
+    fair = ContactListFactory(name="Fair")
+    with django_capture_on_commit_callbacks() as queued:
+        job = _started(user, lists=[fair])
+    assert len(queued) == 1  # A worker is asked to run it once the start commits.
+
+    import_jobs.contact_import_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert job.status == ContactImport.Status.DONE
+    assert (job.created, job.updated, job.failed, job.kept_unsubscribed) == (1, 2, 2, 1)
+    assert (job.rows_done, job.rows_total) == (5, 5)
+    assert bytes(job.data) == b""  # The file held personal data the contacts now hold.
+    known = Contact.objects.get(email="known@example.com")
+    assert (known.first_name, known.attributes) == ("Known", {"Plan": "pro"})  # Named as the column.
+    assert set(fair.contacts.values_list("email", flat=True)) == {
+        "known@example.com",
+        "fresh@example.com",
+        "left@example.com",
+    }
+    assert Contact.objects.get(email="left@example.com").status == Contact.Status.UNSUBSCRIBED
+    assert [(error["row"], error["cells"][0]) for error in job.errors] == [
+        (3, "not-an-address"),
+        (5, "left@example.com"),
+        (6, "shifted@example.com"),
+    ]
+    consents = ContactConsent.objects.order_by("contact__email")
+    assert [consent.contact.email for consent in consents] == ["fresh@example.com", "known@example.com"]
+    assert {consent.detail for consent in consents} == {f"Import {job.pk} (leads.csv): Trade fair 2026"}
+    report = list(import_jobs.contact_import_report_rows(job=job))
+    assert report[0] == ["Email", "First name", "Plan", "Phone", "campanile_line", "campanile_problem"]
+    assert report[1][:4] == ["not-an-address", "Nope", "free", "=1+1"]
+    assert report[1][4] == 3
+    assert "Email:" in report[1][5]
+
+
+def test_an_import_that_keeps_existing_contacts_changes_none_but_adds_them_to_the_lists():
+    ContactFactory(email="known@example.com", first_name="Old")
+    fair = ContactListFactory()
+    job = _started(lists=[fair], existing=ContactImport.Existing.KEEP)
+
+    import_jobs.contact_import_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert (job.created, job.updated, job.kept) == (2, 0, 1)
+    assert Contact.objects.get(email="known@example.com").first_name == "Old"
+    assert fair.contacts.filter(email="known@example.com").exists()
+
+
+def test_an_import_subscribes_again_only_when_asked_with_a_reason():
+    ContactFactory(email="left@example.com", status=Contact.Status.UNSUBSCRIBED)
+    data = "email,status\nleft@example.com,Subscribed\n"
+    with pytest.raises(ImportNotStartable, match="Say why"):
+        _started(data=data, unsubscribed=ContactImport.Unsubscribed.RESUBSCRIBE, resubscribe_reason=" ")
+
+    job = _started(
+        StaffUserFactory(username="grace"),
+        data=data,
+        unsubscribed=ContactImport.Unsubscribed.RESUBSCRIBE,
+        resubscribe_reason="Signed up again at the fair",
+    )
+    import_jobs.contact_import_run(job_id=job.pk)
+
+    assert Contact.objects.get(email="left@example.com").status == Contact.Status.SUBSCRIBED
+    change = ConsentChange.objects.get()
+    assert (change.via, change.actor, change.reason) == (
+        "admin_import",
+        "grace",
+        "Signed up again at the fair",
+    )
+
+
+def test_an_import_cannot_start_twice_nor_without_an_email_column_or_a_consent_basis():
+    job = import_jobs.contact_import_create(
+        file_name="x.csv", data=b"email,name\na@example.com,A\n", user=None
+    )
+    no_email = [{"target": "skip", "attribute": ""}, {"target": "first_name", "attribute": ""}]
+    with pytest.raises(ImportNotStartable, match="email addresses"):
+        import_jobs.contact_import_start(job=job, mapping=no_email, lists=[], consent_basis="consent")
+    with pytest.raises(ImportNotStartable, match="why you may email"):
+        import_jobs.contact_import_start(job=job, mapping=job.mapping, lists=[], consent_basis="")
+    import_jobs.contact_import_start(job=job, mapping=job.mapping, lists=[], consent_basis="contract")
+    with pytest.raises(ImportNotStartable, match="already started"):
+        import_jobs.contact_import_start(job=job, mapping=job.mapping, lists=[], consent_basis="contract")
+
+
+def test_a_job_resumes_after_its_last_committed_chunk_and_a_second_runner_writes_nothing(monkeypatch):
+    monkeypatch.setattr(import_jobs, "CONTACT_BULK_MAX", 2)
+    data = "email\n" + "".join(f"p{n}@example.com\n" for n in range(5))
+    job = _started(data=data)
+    ContactImport.objects.filter(pk=job.pk).update(status=ContactImport.Status.RUNNING)
+    job.refresh_from_db()
+    _header, rows = import_jobs._rows_of(job)
+    first = [next(rows), next(rows)]
+    assert import_jobs._chunk_commit(job, start=0, chunk=first)  # Then its worker died.
+    assert not import_jobs._chunk_commit(job, start=0, chunk=first)  # A runner a chunk behind stops.
+
+    assert import_jobs.contact_imports_resume() == []  # Moving: not stale yet.
+    import_jobs.contact_import_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert (job.status, job.created, job.rows_done) == (ContactImport.Status.DONE, 5, 5)
+    assert Contact.objects.count() == 5
+
+
+def test_a_stale_job_is_queued_again(monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    queued = []
+    monkeypatch.setattr(import_jobs, "_enqueue", queued.append)
+    job = _started()
+    ContactImport.objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
+
+    assert import_jobs.contact_imports_resume() == [job.pk]
+    assert queued == [job.pk]
