@@ -1,4 +1,4 @@
-"""Template filters for the figures the admin shows: rates as percentages, one way everywhere."""
+"""Template filters for the figures the admin shows: rates as percentages and counts, one way everywhere."""
 
 import math
 from datetime import timedelta
@@ -6,6 +6,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django import template
 from django.utils.formats import number_format
+
+from core.text import grouped
 
 register = template.Library()
 
@@ -78,3 +80,21 @@ def duration(value: timedelta | None) -> str:
     if minutes < 60:
         return f"{minutes} min"
     return f"{minutes // 60} h {minutes % 60} min" if minutes % 60 else f"{minutes // 60} h"
+
+
+@register.filter(name="grouped")
+def grouped_filter(value: float | None) -> str:
+    """Write a count grouped as the reader's language groups digits (core.text.grouped); a count
+    kept as a float (the fleet's gauges) as the whole number it is."""
+    if value is None:
+        return ""
+    return grouped(round(value))
+
+
+@register.filter
+def index(values, position: int):
+    """Return values[position], or "" past its end."""
+    try:
+        return values[position]
+    except (IndexError, TypeError, KeyError):
+        return ""
