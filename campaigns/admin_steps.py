@@ -28,22 +28,68 @@ def _template_box(admin_page, db_field, kwargs) -> None:
         kwargs["widget"] = AutocompleteSelectKept(db_field, admin_page.admin_site, using=kwargs.get("using"))
 
 
+EARLIER_STEP = _("Choose an earlier step of the same campaign.")
+
+
 class CampaignStepForm(forms.ModelForm):
     """A step's form: an empty delay is none (right after the step before), as in the API; the
-    step a condition looks at is an earlier one of the same campaign."""
+    step a condition looks at is another of the same campaign (which comes before: judged by the
+    inline's formset, or by the step page's own form, on the orders being saved)."""
 
     def clean_delay(self):
         return self.cleaned_data.get("delay") or timedelta(0)
 
     def clean(self):
         cleaned = super().clean() or self.cleaned_data
-        looked_at, order = cleaned.get("condition_step"), cleaned.get("order")
+        looked_at = cleaned.get("condition_step")
         campaign_id = cleaned["campaign"].pk if cleaned.get("campaign") else self.instance.campaign_id
         if looked_at is not None and (
-            looked_at.campaign_id != campaign_id or (order is not None and looked_at.order >= order)
+            looked_at.campaign_id != campaign_id or (self.instance.pk and looked_at.pk == self.instance.pk)
         ):
-            self.add_error("condition_step", gettext("Choose an earlier step of the same campaign."))
+            self.add_error("condition_step", EARLIER_STEP)
         return cleaned
+
+
+class CampaignStepPageForm(CampaignStepForm):
+    """A step on its own page: its condition looks at an earlier step, and a step another looks at
+    stays before it in the same campaign."""
+
+    def clean(self):
+        cleaned = super().clean()
+        order, campaign = cleaned.get("order"), cleaned.get("campaign")
+        looked_at = cleaned.get("condition_step")
+        if looked_at is not None and order is not None and looked_at.order >= order:
+            self.add_error("condition_step", EARLIER_STEP)
+        if self.instance.pk and order is not None and campaign is not None:
+            for dependent in CampaignStep.objects.filter(condition_step=self.instance).order_by("order"):
+                if dependent.campaign_id != campaign.pk or dependent.order <= order:
+                    said = gettext(
+                        "Step %(n)s looks at this step: it must stay before it in the same campaign."
+                    )
+                    self.add_error(None, said % {"n": dependent.order})
+                    break
+        return cleaned
+
+
+class CampaignStepFormSet(forms.BaseInlineFormSet):
+    """A campaign's steps saved together: each condition looks at a step that comes before it in
+    the orders being saved, never at itself."""
+
+    def clean(self):
+        super().clean()
+        kept = [
+            form
+            for form in self.forms
+            if getattr(form, "cleaned_data", None) and not form.cleaned_data.get("DELETE")
+        ]
+        orders = {form.instance.pk: form.cleaned_data.get("order") for form in kept if form.instance.pk}
+        for form in kept:
+            looked_at, order = form.cleaned_data.get("condition_step"), form.cleaned_data.get("order")
+            if looked_at is None or order is None:
+                continue
+            looked_order = orders.get(looked_at.pk, looked_at.order)
+            if looked_at.pk == form.instance.pk or looked_order is None or looked_order >= order:
+                form.add_error("condition_step", EARLIER_STEP)
 
 
 class CampaignStepInline(StackedInline):
@@ -51,6 +97,7 @@ class CampaignStepInline(StackedInline):
 
     model = CampaignStep
     form = CampaignStepForm
+    formset = CampaignStepFormSet
     #: The Content tab of the campaign's form (unfold shows a tab inline alone, as pane "steps").
     tab = True
     extra = 0
@@ -96,7 +143,7 @@ class CampaignStepInline(StackedInline):
 
 @admin.register(CampaignStep)
 class CampaignStepAdmin(EngineTableAdminMixin, ModelAdmin):
-    form = CampaignStepForm
+    form = CampaignStepPageForm
     list_display = ["campaign", "order", "template", "delay"]
     list_filter = ["campaign__status"]
     search_fields = ["campaign__name", "template__name"]
@@ -108,6 +155,18 @@ class CampaignStepAdmin(EngineTableAdminMixin, ModelAdmin):
         if db_field.name == "campaign":  # A step is added to a draft only.
             kwargs["queryset"] = Campaign.objects.filter(status=Campaign.Status.DRAFT)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        """Offer as a condition's step only the other steps of this step's campaign (a new step's:
+        those of the drafts it may join, the form checks it is one of its own)."""
+        form = super().get_form(request, obj, change, **kwargs)
+        field = form.base_fields.get("condition_step")
+        if isinstance(field, forms.ModelChoiceField):
+            if obj is not None:
+                field.queryset = CampaignStep.objects.filter(campaign=obj.campaign).exclude(pk=obj.pk)
+            else:
+                field.queryset = CampaignStep.objects.filter(campaign__status=Campaign.Status.DRAFT)
+        return form
 
     def has_change_permission(self, request, obj=None):
         return (obj is None or campaign_is_draft(obj.campaign)) and super().has_change_permission(

@@ -131,6 +131,7 @@ def home_dashboard(*, request: HttpRequest, now: datetime | None = None) -> dict
                 "used": used,
                 "max": most,
                 "share": used / most if most and used is not None else None,
+                "unavailable": quota["metrics_unavailable"],
             },
             "home_hold": hold,
         }

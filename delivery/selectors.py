@@ -1,5 +1,6 @@
 """Reads of the send ledger."""
 
+import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
@@ -7,11 +8,14 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Trunc
 from django.utils import timezone
 from django.utils.translation import gettext
+from redis.exceptions import RedisError
 
 from campaigns.models import Campaign, CampaignStep
 from core import fleet_metrics as fleet
 from core.models import MetricSnapshot
 from delivery.models import LedgerTally, SendingHold, StepExecution
+
+logger = logging.getLogger(__name__)
 
 
 def _tally_by_step_and_status(step_ids) -> Iterable[tuple[int, str, int]]:
@@ -156,15 +160,28 @@ def ledger_queue_depth() -> dict[tuple[str, str], int]:
     return depth
 
 
+def fleet_metrics_stored() -> dict | None:
+    """Return the fleet's stored metrics, or None while their store (Redis) does not answer: a page
+    that shows some of them says so and shows the rest."""
+    try:
+        return fleet.metrics_read()
+    except RedisError:
+        logger.warning("The fleet's metrics could not be read: Redis does not answer.", exc_info=True)
+        return None
+
+
 def ses_quota(*, stored: dict | None = None) -> dict:
     """Return SES's daily quota as the workers last read it: `quota_max` and `quota_used` (None
-    until read). From the fleet's stored metrics (`stored`, read here unless given)."""
+    until read), and `metrics_unavailable` while the metrics store does not answer. From the
+    fleet's stored metrics (`stored`, read here unless given)."""
     from delivery import metrics
 
-    stored = fleet.metrics_read() if stored is None else stored
+    if stored is None:
+        stored = fleet_metrics_stored()
     return {
-        "quota_max": stored.get(fleet.series_name(metrics.QUOTA_MAX.name)),
-        "quota_used": stored.get(fleet.series_name(metrics.QUOTA_USED.name)),
+        "quota_max": (stored or {}).get(fleet.series_name(metrics.QUOTA_MAX.name)),
+        "quota_used": (stored or {}).get(fleet.series_name(metrics.QUOTA_USED.name)),
+        "metrics_unavailable": stored is None,
     }
 
 
@@ -191,7 +208,7 @@ def delivery_dashboard(*, now: datetime | None = None, minutes: int = 60) -> dic
         ]
 
     outcomes = [{"outcome": outcome} for outcome in ("sent", "failed", "unknown", "suppressed")]
-    stored = fleet.metrics_read()
+    stored = fleet_metrics_stored()
     recent = snapshots[-16:]  # The last quarter of an hour.
     return {
         "queued": per_minute(metrics.QUEUED.name, {"kind": "campaign"}, {"kind": "transactional"}),
@@ -200,8 +217,9 @@ def delivery_dashboard(*, now: datetime | None = None, minutes: int = 60) -> dic
         "throttled": per_minute(metrics.SES_ERRORS.name, {"kind": "throttled"}, {"kind": "quota"}),
         "latency_p50": fleet.histogram_quantile(recent, metrics.SES_SECONDS.name, 0.5),
         "latency_p95": fleet.histogram_quantile(recent, metrics.SES_SECONDS.name, 0.95),
-        "send_rate": stored.get(fleet.series_name(metrics.SEND_RATE.name)),
-        **ses_quota(stored=stored),
+        "send_rate": (stored or {}).get(fleet.series_name(metrics.SEND_RATE.name)),
+        **ses_quota(stored=stored or {}),
+        "metrics_unavailable": stored is None,
         "queue": ledger_queue_depth(),
         "failed": StepExecution.objects.filter(status=StepExecution.Status.FAILED).count(),
         "hold": sending_hold_active(now=now),

@@ -16,7 +16,7 @@ from tracking.models import (
     StepEngagement,
     TrackingEvent,
 )
-from tracking.outcomes import COUNTED_EVENT_TYPES, outcome_keys
+from tracking.outcomes import ARRIVED_UNREPORTED, COUNTED_EVENT_TYPES, arrived_unreported, outcome_keys
 
 _ENGAGEMENT_FIELDS = (
     "opens",
@@ -122,10 +122,11 @@ def engagement_add(*, engaged: list[Engaged]) -> None:
         old = before[pk]
         if row.step_id is not None:
             delta = step_deltas[row.step_id]
-            opened_change = row.opened - Engagement.counts_as_opened(old["opens"], old["clicks"])
-            delta["opens_unique"] += opened_change
-            if "delivered" not in row.outcomes:
-                delta["opened_undelivered"] += opened_change
+            was_opened = Engagement.counts_as_opened(old["opens"], old["clicks"])
+            delta["opens_unique"] += row.opened - was_opened
+            delta[ARRIVED_UNREPORTED] += arrived_unreported(
+                opened=row.opened, outcomes=row.outcomes
+            ) - arrived_unreported(opened=was_opened, outcomes=row.outcomes)
             delta["clicks_unique"] += (row.clicks > 0) - (old["clicks"] > 0)
             for noun in ("opens", "clicks"):
                 delta[f"{noun}_total"] += getattr(row, noun) - old[noun]
@@ -161,12 +162,14 @@ def engagement_outcomes_add(*, outcomes: list[tuple[int, str]]) -> None:
         row = rows.get(execution_id)
         if row is None or key in row.outcomes:
             continue
+        was_arrived = arrived_unreported(opened=row.opened, outcomes=row.outcomes)
         row.outcomes = [*row.outcomes, key]
         changed[row.pk] = row
         if row.step_id is not None:
             deltas[row.step_id][key] += 1
-            if key == "delivered" and row.opened:  # Counted as delivered since it was opened.
-                deltas[row.step_id]["opened_undelivered"] -= 1
+            deltas[row.step_id][ARRIVED_UNREPORTED] += (
+                arrived_unreported(opened=row.opened, outcomes=row.outcomes) - was_arrived
+            )
     Engagement.objects.bulk_update(changed.values(), ["outcomes"], batch_size=500)
     _counters_add(StepEngagement, deltas)
 
@@ -193,7 +196,7 @@ def engagement_forget(*, contact_ids: Collection[int]) -> None:
     for row in rows.iterator(chunk_size=2000):
         delta = step_deltas[cast(int, row.step_id)]
         delta["opens_unique"] -= row.opened
-        delta["opened_undelivered"] -= row.opened and "delivered" not in row.outcomes
+        delta[ARRIVED_UNREPORTED] -= arrived_unreported(opened=row.opened, outcomes=row.outcomes)
         delta["clicks_unique"] -= row.clicks > 0
         for noun in ("opens", "clicks"):
             delta[f"{noun}_total"] -= getattr(row, noun)

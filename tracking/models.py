@@ -211,9 +211,9 @@ class StepEngagement(ClickCounters):
     #: Emails whose outcome put the address on the suppression list: a hard bounce, a complaint,
     #: or a bounce because SES's account-level list holds it.
     suppressed = models.IntegerField(_("suppressed"), default=0)
-    #: Emails a person opened (or clicked in) that SES has not reported delivered yet: delivered all
-    #: the same (tracking.outcomes.counts_with_opened_delivered).
-    opened_undelivered = models.IntegerField(_("opened before SES confirmed delivery"), default=0)
+    #: Emails whose recipient showed they arrived (opened, clicked, unsubscribed or complained)
+    #: before SES reported them delivered: delivered all the same (tracking.outcomes.counts_shown).
+    arrived_unreported = models.IntegerField(_("arrived before SES confirmed delivery"), default=0)
 
     class Meta:
         verbose_name = _("step engagement")

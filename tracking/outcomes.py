@@ -105,21 +105,33 @@ RATES = (
 )
 
 
-#: The counter of emails a person opened that SES has not reported delivered (yet).
-OPENED_UNDELIVERED = "opened_undelivered"
+#: The counter of emails whose recipient showed they arrived before SES reported them delivered.
+ARRIVED_UNREPORTED = "arrived_unreported"
+#: What SES reports of an email that proves it arrived, as a person's open or click does.
+OUTCOMES_PROVING_ARRIVAL = ("unsubscribed", "complained")
 
 
-def counts_with_opened_delivered(counts: dict[str, int]) -> dict[str, int]:
-    """Return counters as a marketer reads them: an email a person opened (or clicked in) was
-    delivered, whether or not SES's Delivery event has come, so "delivered" counts both and no rate
-    over delivered passes 100% while SES's events wait in their queue. SES's own figure stays as
-    "delivered_reported"."""
+#: What SES reports of an email that settles whether it arrived: its word wins over any sign.
+_OUTCOMES_SETTLING_ARRIVAL = ("delivered", "bounced", "rejected")
+
+
+def arrived_unreported(*, opened: bool, outcomes: list[str]) -> bool:
+    """Tell whether an email arrived by its recipient's own sign (opened or clicked, unsubscribed,
+    complained) while SES has reported neither its delivery nor its bounce or rejection (yet)."""
+    proven = opened or any(key in outcomes for key in OUTCOMES_PROVING_ARRIVAL)
+    return proven and not any(key in outcomes for key in _OUTCOMES_SETTLING_ARRIVAL)
+
+
+def counts_shown(counts: dict[str, int]) -> dict[str, int]:
+    """Return counters as a marketer reads them: an email whose recipient opened it, clicked in it,
+    unsubscribed from it or complained about it was delivered, whether or not SES's Delivery event
+    has come, so no rate over delivered passes 100% while SES's events wait in their queue. When
+    SES reported no delivery at all (no configuration set publishes them), "delivered" stays as
+    reported and the rates are over sent (rates_base): the opened alone are not the delivered.
+    SES's own figure is also kept as "delivered_reported"."""
     reported = counts.get("delivered", 0)
-    return {
-        **counts,
-        "delivered": reported + counts.get(OPENED_UNDELIVERED, 0),
-        "delivered_reported": reported,
-    }
+    arrived = counts.get(ARRIVED_UNREPORTED, 0) if reported else 0
+    return {**counts, "delivered": reported + arrived, "delivered_reported": reported}
 
 
 def rates_base(*, counts: dict[str, int]) -> str:

@@ -134,7 +134,7 @@ def domain_provider(domain: str) -> str:
     return domain
 
 
-_DOMAIN_COUNTS = ("sent", "delivered", "bounced", "opened")
+_DOMAIN_COUNTS = ("sent", "delivered", "delivered_reported", "bounced", "opened")
 
 
 def campaign_domains(*, campaign: Campaign) -> list[dict]:
@@ -152,7 +152,8 @@ def campaign_domains(*, campaign: Campaign) -> list[dict]:
         .annotate(
             sent=Count("pk"),
             # A complaint outranks the delivery it follows: complained emails were delivered too,
-            # as were those a person opened before SES's Delivery event came (outcomes.py).
+            # as were those a person opened before SES's Delivery event came (outcomes.counts_shown).
+            delivered_reported=Count("pk", filter=Q(outcome__in=[Outcome.DELIVERED, Outcome.COMPLAINED])),
             delivered=Count(
                 "pk",
                 filter=Q(outcome__in=[Outcome.DELIVERED, Outcome.COMPLAINED])
@@ -165,14 +166,21 @@ def campaign_domains(*, campaign: Campaign) -> list[dict]:
     providers: dict[str, dict[str, Any]] = {}
     for row in rows:
         name = domain_provider(row.pop("domain"))
-        entry = providers.setdefault(name, {"name": name, **dict.fromkeys(_DOMAIN_COUNTS, 0)})
+        entry = providers.setdefault(
+            name, {"name": name, "rate_base": "delivered", **dict.fromkeys(_DOMAIN_COUNTS, 0)}
+        )
         for key in _DOMAIN_COUNTS:
             entry[key] += row[key]
+    if not any(entry["delivered_reported"] for entry in providers.values()):
+        # No Delivery event at all: "delivered" is unknown, not the opened, and the rates are over
+        # sent, as the campaign's are (outcomes.rates_base).
+        for entry in providers.values():
+            entry["delivered"], entry["rate_base"] = entry["delivered_reported"], "sent"
     ranked = sorted(providers.values(), key=lambda entry: (-entry["sent"], entry["name"]))
     shown, rest = ranked[:DOMAINS_SHOWN], ranked[DOMAINS_SHOWN:]
     if rest:
         summed = {key: sum(each[key] for each in rest) for key in _DOMAIN_COUNTS}
-        shown.append({"name": "Other domains", **summed})
+        shown.append({"name": "Other domains", "rate_base": rest[0]["rate_base"], **summed})
     return shown
 
 

@@ -94,7 +94,10 @@ def domains_chart(rows: list[dict], *, opens_tracked: bool = True) -> Chart:
     ]
     if opens_tracked:
         series.append(Series(_("Opened"), [row["opened"] for row in rows], COLOURS["opened"]))
-        extra.append((_("Open rate"), [_share(row["opened"], row["delivered"]) for row in rows]))
+        # Over delivered, or over sent where SES reported no delivery (tracking.report.campaign_domains).
+        extra.append(
+            (_("Open rate"), [_share(row["opened"], row[row.get("rate_base", "delivered")]) for row in rows])
+        )
     return Chart(
         key="domains",
         title=_("By recipient domain"),
@@ -146,6 +149,8 @@ def comparison_chart(report: dict) -> Chart:
         key="comparison",
         title=_("Beside the sender's last campaigns"),
         labels=names,
+        # The export carries whole names; the chart's axis cuts them to fit.
+        csv_labels=[row["campaign"].name + (_(" (this one)") if row["current"] else "") for row in rows],
         series=[
             Series(_("Open rate %"), [rate(row, "open") for row in rows], COLOURS["opened"]),
             Series(_("Click rate %"), [rate(row, "click") for row in rows], COLOURS["clicked"]),

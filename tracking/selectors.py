@@ -13,10 +13,10 @@ from delivery import selectors as delivery_selectors
 from delivery.models import StepExecution, TrackedLink
 from tracking.models import LinkEngagement, StepEngagement, TrackingEvent
 from tracking.outcomes import (
-    OPENED_UNDELIVERED,
+    ARRIVED_UNREPORTED,
     OUTCOME_KEYS,
     campaign_rates,
-    counts_with_opened_delivered,
+    counts_shown,
     rates_base,
 )
 
@@ -48,7 +48,7 @@ def campaigns_outcome_counts(
     """Return campaign_outcome_counts for each campaign, in three queries however many there are
     (one, given the campaigns' ledger: delivery.selectors.campaigns_ledger)."""
     ids = list(campaign_ids)
-    fields = (*ENGAGEMENT_COUNTERS, *OUTCOME_KEYS, OPENED_UNDELIVERED)
+    fields = (*ENGAGEMENT_COUNTERS, *OUTCOME_KEYS, ARRIVED_UNREPORTED)
     summed = {
         row.pop("step__campaign_id"): row
         for row in StepEngagement.objects.filter(step__campaign_id__in=ids)
@@ -58,7 +58,7 @@ def campaigns_outcome_counts(
     }
     ledger = delivery_selectors.campaigns_ledger(campaign_ids=ids) if ledger is None else ledger
     return {
-        pk: counts_with_opened_delivered(
+        pk: counts_shown(
             {
                 **{field: summed.get(pk, {}).get(field, 0) for field in fields},
                 "sent": ledger.get(pk, {}).get("by_status", {}).get(Status.SENT, 0),

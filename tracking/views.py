@@ -182,7 +182,7 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
         # Only the database knows where a link this process has not served yet leads.
         logger.exception("A click could not be resolved: the database is unavailable.")
         return HttpResponse(
-            "Temporarily unavailable; try again shortly.", status=503, content_type="text/plain"
+            _("Temporarily unavailable; try again shortly."), status=503, content_type="text/plain"
         )
     if found is None or target is None:
         raise Http404("This link is not valid.")

@@ -387,6 +387,10 @@ class CampaignSerializer(serializers.ModelSerializer):
             looked_at = (step.pop("condition_step", None) or {}).get("order")
             if looked_at is not None and looked_at not in orders:
                 raise serializers.ValidationError(f"Step {step['order']}'s condition_step names no step.")
+            if looked_at is not None and looked_at >= step["order"]:
+                raise serializers.ValidationError(
+                    f"Step {step['order']}'s condition_step must name an earlier step, not step {looked_at}."
+                )
             step["condition_step_order"] = looked_at
         return value
 

@@ -83,9 +83,12 @@ def duration(value: timedelta | None) -> str:
 
 
 @register.filter(name="grouped")
-def grouped_filter(value: int | None) -> str:
-    """Write a count grouped as the reader's language groups digits (core.text.grouped)."""
-    return "" if value is None else grouped(value)
+def grouped_filter(value: float | None) -> str:
+    """Write a count grouped as the reader's language groups digits (core.text.grouped); a count
+    kept as a float (the fleet's gauges) as the whole number it is."""
+    if value is None:
+        return ""
+    return grouped(round(value))
 
 
 @register.filter

@@ -667,3 +667,92 @@ def test_german_pages_group_the_audience_counts_the_german_way(admin_client, set
     assert "Newsletter (1.001 angemeldet)" in page
     assert "1.001 Kontakte" in page
     assert "1,001" not in page
+
+
+def test_a_steps_condition_is_judged_on_the_orders_saved_with_it(admin_client):
+    from campaigns.models import CampaignStep
+    from tests.factories import CampaignStepFactory
+
+    campaign = CampaignFactory()
+    first = CampaignStepFactory(campaign=campaign, order=1)
+    second = CampaignStepFactory(campaign=campaign, order=2)
+    change = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+    fields = {
+        "name": campaign.name,
+        "from_email": "News <news@campanile.test>",
+        "audience_mode": "fixed",
+        "timezone": "UTC",
+        "steps-TOTAL_FORMS": "2",
+        "steps-INITIAL_FORMS": "2",
+        "audit-TOTAL_FORMS": "0",
+        "audit-INITIAL_FORMS": "0",
+    }
+    for n, step in enumerate((first, second)):
+        fields |= {
+            f"steps-{n}-id": str(step.pk),
+            f"steps-{n}-campaign": str(campaign.pk),
+            f"steps-{n}-order": str(step.order),
+            f"steps-{n}-template": str(step.template_id),
+            f"steps-{n}-condition": "always",
+        }
+    # The first step moves to order 3 while the second looks at it: a later step, refused.
+    later = fields | {
+        "steps-0-order": "3",
+        "steps-1-condition": "opened",
+        "steps-1-condition_step": str(first.pk),
+    }
+    assert admin_client.post(change, later).status_code == 200
+    assert CampaignStep.objects.get(pk=first.pk).order == 1
+    # A step looking at itself: refused.
+    itself = fields | {"steps-1-condition": "opened", "steps-1-condition_step": str(second.pk)}
+    assert admin_client.post(change, itself).status_code == 200
+    # The first step moves to order 3 and looks at the second, now before it: fine.
+    moved = fields | {"steps-0-order": "3", "steps-0-condition": "opened"}
+    moved |= {"steps-0-condition_step": str(second.pk)}
+    assert admin_client.post(change, moved).status_code == 302
+    assert CampaignStep.objects.get(pk=first.pk).condition_step == second
+
+
+def test_a_step_looked_at_by_another_cannot_move_past_it_or_to_another_campaign(admin_client):
+    from tests.factories import CampaignStepFactory
+
+    campaign, other = CampaignFactory(), CampaignFactory()
+    looked_at = CampaignStepFactory(campaign=campaign, order=1)
+    CampaignStepFactory(campaign=campaign, order=2, condition="opened", condition_step=looked_at)
+    url = reverse("admin:campaigns_campaignstep_change", args=[looked_at.pk])
+    fields = {
+        "campaign": campaign.pk,
+        "order": "1",
+        "template": looked_at.template_id,
+        "delay": "",
+        "condition": "always",
+    }
+
+    page = admin_client.get(url).content.decode()
+    picker = page[page.index('name="condition_step"') :]
+    picker = picker[: picker.index("</select>")]
+    assert f'<option value="{looked_at.pk}"' not in picker  # Not its own condition…
+    assert f'<option value="{other.pk}"' not in picker or other.pk == looked_at.pk
+    for moved in ({"order": "5"}, {"campaign": other.pk}):
+        response = admin_client.post(url, fields | moved)
+        assert response.status_code == 200
+        assert "Step 2 looks at this step" in response.content.decode()
+    assert admin_client.post(url, fields | {"delay": "1 day"}).status_code == 302  # A change that keeps it.
+
+
+def test_the_api_refuses_a_condition_on_a_step_that_does_not_come_before(api_client):
+    from tests.factories import TemplateFactory
+
+    template = TemplateFactory()
+    step = {"template": template.name, "condition": "opened"}
+    for steps in (
+        [step | {"order": 1, "condition_step": 2}, step | {"order": 2}],
+        [step | {"order": 1}, step | {"order": 2, "condition_step": 2}],
+    ):
+        response = api_client.post(
+            "/api/v1/campaigns",
+            {"name": "x", "from_email": "news@campanile.test", "steps": steps},
+            format="json",
+        )
+        assert response.status_code == 400, response.content
+        assert "an earlier step" in response.content.decode()

@@ -151,3 +151,26 @@ def test_a_marketer_sees_every_part_of_the_home_page():
     for shown in ("Spring sale", 'id="home-campaigns"', 'id="home-audience"', 'id="home-health"'):
         assert shown in page, shown
     assert "ask an administrator for a role" not in page
+
+
+def test_with_the_metrics_store_down_the_home_page_and_the_delivery_dashboard_still_answer(
+    admin_client, redis_down
+):
+    redis_down()
+    for url in ("/admin/", "/admin/delivery/stepexecution/dashboard/"):
+        response = admin_client.get(url)
+        assert response.status_code == 200, url
+        assert "the metrics store does not answer" in response.content.decode(), url
+
+
+def test_the_quota_is_grouped_as_the_reader_groups_digits(admin_client):
+    from core import fleet_metrics as fleet
+    from delivery import metrics
+
+    metrics.QUOTA_MAX.set(200000)
+    metrics.QUOTA_USED.set(1862)
+    fleet.metrics_flush()
+    english = admin_client.get("/admin/").content.decode()
+    german = admin_client.get("/admin/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "1,862 of 200,000 used" in english
+    assert "1.862 von 200.000 genutzt" in german

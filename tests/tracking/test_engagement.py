@@ -57,12 +57,16 @@ def _recount() -> tuple[dict, dict]:
         if event.type == "click":
             per_email_link[event.raw["link_id"], event.step_execution_id][column] += 1
     steps = defaultdict(Counter)
-    delivered = set(TrackingEvent.objects.filter(type="delivery").values_list("step_execution_id", flat=True))
+    settled = set(  # SES said it was delivered, bounced or rejected.
+        TrackingEvent.objects.filter(type__in=["delivery", "bounce", "reject"]).values_list(
+            "step_execution_id", flat=True
+        )
+    )
     for (step_id, email_id), counts in per_email.items():
         # A person's click counts the email as opened, pixel or not; an opened email was delivered.
         opened = counts["opens"] > 0 or counts["clicks"] > 0
         steps[step_id]["opens_unique"] += opened
-        steps[step_id]["opened_undelivered"] += opened and email_id not in delivered
+        steps[step_id]["arrived_unreported"] += opened and email_id not in settled
         steps[step_id]["clicks_unique"] += counts["clicks"] > 0
         for noun in ("opens", "clicks"):
             steps[step_id][f"{noun}_total"] += counts[noun]
@@ -185,12 +189,12 @@ def test_an_email_opened_before_ses_reports_it_delivered_counts_as_delivered(hit
     stats = campaign_stats(campaign=step.campaign)
     assert (stats["delivered"], stats["delivered_reported"], stats["rates"]["open"]) == (5, 3, 0.8)
     counted = _counters(StepEngagement)[step.pk]
-    assert counted["opened_undelivered"] == 2
+    assert counted["arrived_unreported"] == 2
     engagement.engagement_rebuild()
     assert _counters(StepEngagement)[step.pk] == counted  # The events say the same.
 
     engagement.engagement_forget(contact_ids=[rows[3].contact_id])  # Opened, never reported delivered.
-    assert _counters(StepEngagement)[step.pk]["opened_undelivered"] == 1
+    assert _counters(StepEngagement)[step.pk]["arrived_unreported"] == 1
 
 
 def test_without_delivery_events_opens_never_make_the_rates_over_delivered(hit_store):
@@ -203,6 +207,34 @@ def test_without_delivery_events_opens_never_make_the_rates_over_delivered(hit_s
 
     stats = campaign_stats(campaign=step.campaign)
     assert (stats["rates_base"], stats["rates"]["open"]) == ("sent", 0.25)
+    # Nor is "delivered" the opened count: it stays as SES reported it, which the report says is unknown.
+    assert (stats["delivered"], stats["rates"]["delivery"]) == (0, 0.0)
+
+
+def test_an_unsubscribe_or_a_complaint_before_ses_reports_delivery_counts_as_delivered(settings):
+    # A one-click unsubscribe or a complaint proves the email arrived, as an open does.
+    settings.SES_EVENT_WAIT_SECONDS = 0
+    step = CampaignStepFactory()
+    rows = [_email(step) for _ in range(4)]
+    for n, row in enumerate(rows):
+        row.ses_message_id = f"ses-proof-{n}"
+        row.save()
+    deliver(for_row(fixture("event-delivery.json"), rows[0]))
+    for row in rows[:3]:
+        unsubscribe.step_execution_unsubscribe(execution=row, source="one-click")
+    deliver(for_row(fixture("event-complaint.json"), rows[3]))
+
+    stats = campaign_stats(campaign=step.campaign)
+    assert (stats["delivered"], stats["delivered_reported"]) == (4, 1)
+    assert (stats["rates"]["unsubscribe"], stats["rates"]["delivery"]) == (0.75, 1.0)
+    counted = _counters(StepEngagement)[step.pk]
+    assert counted["arrived_unreported"] == 3
+    deliver(for_row(fixture("event-delivery.json"), rows[3]))  # SES's report comes after the complaint.
+    assert _counters(StepEngagement)[step.pk]["arrived_unreported"] == 2
+    assert campaign_stats(campaign=step.campaign)["delivered"] == 4
+    counted = _counters(StepEngagement)[step.pk]
+    engagement.engagement_rebuild()
+    assert _counters(StepEngagement)[step.pk] == counted  # The events say the same.
 
 
 def test_a_campaign_without_the_open_pixel_has_no_open_rate_made_of_its_clicks(hit_store):

@@ -315,6 +315,24 @@ def test_a_domains_email_opened_before_its_delivery_was_reported_counts_as_deliv
     )  # An open rate of 100%, not 200%.
 
 
+def test_without_any_reported_delivery_a_domains_open_rate_is_over_sent():
+    from tracking.report import campaign_domains
+    from tracking.report_charts import domains_chart
+
+    step = CampaignStepFactory()
+    rows = [
+        StepExecutionFactory(step=step, status="sent", email=f"p{n}@yahoo.fr", sent_at=NINE) for n in range(4)
+    ]
+    TrackingEventFactory(step_execution=rows[0], type="open", recipient=rows[0].email, occurred_at=NINE)
+    engagement.engagement_rebuild()
+
+    shown = campaign_domains(campaign=step.campaign)
+
+    assert (shown[0]["sent"], shown[0]["delivered"], shown[0]["opened"]) == (4, 0, 1)
+    extra = dict(domains_chart(shown).extra)
+    assert extra["Open rate"] == ["25.0%"]  # Over sent, as the report's own rates then are.
+
+
 def test_domains_are_grouped_by_provider_and_the_smallest_summed(settings):
     from tracking.report import DOMAINS_SHOWN, campaign_domains
 
@@ -339,8 +357,10 @@ def test_domains_are_grouped_by_provider_and_the_smallest_summed(settings):
 
     shown = campaign_domains(campaign=step.campaign)
 
-    assert shown[0] == {"name": "Gmail", "sent": 2, "delivered": 2, "bounced": 0, "opened": 2}
-    assert {"name": "Outlook", "sent": 1, "delivered": 0, "bounced": 1, "opened": 0} in shown
+    counted = ("name", "sent", "delivered", "delivered_reported", "bounced", "opened", "rate_base")
+    rows_shown = [tuple(entry[key] for key in counted) for entry in shown]
+    assert rows_shown[0] == ("Gmail", 2, 2, 2, 0, 2, "delivered")
+    assert ("Outlook", 1, 0, 0, 1, 0, "delivered") in rows_shown
     assert len(shown) == DOMAINS_SHOWN + 1
     assert shown[-1]["name"] == "Other domains"
     assert sum(entry["sent"] for entry in shown) == len(domains)
@@ -402,6 +422,20 @@ def test_the_comparison_sets_the_senders_earlier_campaigns_beside_this_one():
     assert [row["campaign"] for row in rows] == [this, *earlier[:COMPARED_CAMPAIGNS]]
     assert [row["current"] for row in rows] == [True] + [False] * COMPARED_CAMPAIGNS
     assert rows[0]["counts"]["sent"] == 1
+
+
+def test_the_comparisons_export_names_each_campaign_in_full_where_the_chart_cuts_it():
+    from tracking.report import campaign_comparison
+    from tracking.report_charts import comparison_chart
+
+    name = "Spring newsletter 2026 for everyone who bought boots"
+    step = CampaignStepFactory(campaign__name=name, campaign__status="completed", campaign__started_at=NINE)
+    StepExecutionFactory(step=step, status="sent", sent_at=NINE)
+
+    chart = comparison_chart({"comparison": campaign_comparison(campaign=step.campaign)})
+
+    assert chart.labels[0] != f"{name} (this one)"  # Cut to fit the axis…
+    assert chart.csv_rows()[1][0] == f"{name} (this one)"  # …whole in the file.
 
 
 def test_a_campaign_read_for_days_is_drawn_in_longer_buckets_summed_by_the_database():
