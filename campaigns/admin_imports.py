@@ -70,7 +70,11 @@ class MappingForm(forms.ModelForm):
                 label=name or gettext("(no name)"), choices=Target.choices, initial=column["target"]
             )
             self.fields[f"attribute_{index}"] = forms.CharField(
-                label=gettext("Attribute name"), max_length=100, required=False, initial=column["attribute"]
+                label=gettext("Attribute name"),
+                max_length=100,
+                required=False,
+                initial=column["attribute"],
+                widget=forms.TextInput(attrs={"placeholder": gettext("if an attribute")}),
             )
 
     def columns(self) -> list[tuple[str, forms.BoundField, forms.BoundField]]:

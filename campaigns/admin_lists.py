@@ -83,6 +83,7 @@ class ContactListAdmin(ModelAdmin):
         paginator = Paginator(members.order_by("email"), MEMBERS_PER_PAGE)
         return {
             "members_shown": True,
+            "members_total": contact_list.memberships.count() if query else None,
             "members_page": paginator.get_page(request.GET.get("p")),
             "members_query": query,
             "members_changeable": self.has_change_permission(request, contact_list),

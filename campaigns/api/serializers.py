@@ -169,7 +169,7 @@ class ConsentChangeSerializer(serializers.ModelSerializer):
 
 
 class ContactRowSerializer(serializers.ModelSerializer):
-    """The shape of one bulk or CSV row, for the schema; contact_row_validate checks real rows."""
+    """The shape of one bulk or CSV row, for the schema; campaigns.contact_rows checks real rows."""
 
     class Meta:
         model = Contact

@@ -5,123 +5,23 @@ guesser locked out, a staff member enrolling and coming back with a code. Screen
 go to var/screenshots/. Every page must work under the Content-Security-Policy: the browser's
 reports of what the policy refused fail the test."""
 
-import os
-import shutil
 import time
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
-from django.db import connections
 from django.utils import timezone
 
 from campaigns.models import Campaign
 from delivery import services as delivery_services
 from delivery.models import StepExecution, TrackedLink
-from tests.conftest import _services_required, sent_messages
+from tests.browser.pages import READER, click, enrol, log_in, shot
+from tests.conftest import sent_messages
 from tests.factories import ContactListFactory, ListMembershipFactory
 from tests.tracking.test_ses_events import bounce, deliver, fixture, for_row
 from tests.utils import totp_code_from_secret
 from tracking import hits
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
-SHOTS = settings.VAR_DIR / "screenshots"
-# A person reading in Thunderbird: neither a proxy nor a prefetch.
-READER = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Thunderbird/128.0"
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    """Yield a headless chromium page; without chromium or Playwright, skip (fail in CI)."""
-    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are
-    # plain synchronous code all the same.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    if sync_playwright is None or CHROMIUM is None:
-        reason = "needs Playwright and chromium (apt-get install chromium)"
-        if _services_required():
-            pytest.fail(f"The browser test {reason}.")
-        pytest.skip(reason)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = chromium.new_page(viewport={"width": 1280, "height": 1000})
-        page.set_default_timeout(15_000)
-        # What the Content-Security-Policy refused, as chromium reports it on the console.
-        page.csp_refusals = []
-        page.on(
-            "console",
-            lambda message: (
-                page.csp_refusals.append(f"{page.url}: {message.text}")
-                if "Content Security Policy" in message.text
-                else None
-            ),
-        )
-        page.overflowing, page.clicks = [], 0
-        yield page
-        chromium.close()
-        # Playwright runs the test in a greenlet of its own, which Django sees as another context
-        # with its own connection: close it, or the test database can't be dropped at the end.
-        connections.close_all()
-
-
-# What is wider than its box at this width: the page itself, or a box that scrolls or clips
-# sideways (text cut with an ellipsis on purpose aside).
-_OVERFLOWING = """() => {
-  const root = document.documentElement;
-  const wide = root.scrollWidth > root.clientWidth ? ["the page"] : [];
-  for (const box of document.querySelectorAll("#main *")) {
-    const style = getComputedStyle(box);
-    const clips = ["auto", "scroll", "hidden"].includes(style.overflowX);
-    // Ellipses cut text on purpose; simplebar's own boxes scroll the sidebar.
-    if (!clips || style.textOverflow === "ellipsis" || box.className.includes("simplebar")) continue;
-    if (box.clientWidth > 0 && box.scrollWidth > box.clientWidth + 1) {
-      wide.push(box.tagName + "." + box.className + " in #" + (box.closest("[id]") || {}).id);
-    }
-  }
-  return wide;
-}"""
-
-
-def _click(page, selector: str) -> None:
-    """Click as the person would, counting it: the flow must take few clicks."""
-    page.click(selector)
-    page.clicks += 1
-
-
-def _shot(page, name: str) -> None:
-    """Save a screenshot of the page, and note anything on it wider than a 1280-pixel screen."""
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-    if wide := page.evaluate(_OVERFLOWING):
-        page.overflowing.append(f"{name}: {wide[:4]}")
-
-
-def _log_in(page, url: str, username: str, password: str) -> None:
-    page.goto(f"{url}/admin/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("[type=submit]")
-
-
-def _enrol(page, shots: str = "") -> str:
-    """Enrol an authenticator app on the page the password led to, as a person with a phone does:
-    read the key (the QR code holds the same), type the app's code; return the secret."""
-    page.wait_for_selector("#second-factor-qr svg")
-    secret = page.inner_text("#second-factor-secret")
-    if shots:
-        _shot(page, f"{shots}-second-factor-enrol")
-    page.fill("#id_token", totp_code_from_secret(secret))
-    page.click("#second-factor-form input[type=submit]")
-    page.wait_for_selector("#second-factor-backup-codes")
-    if shots:
-        _shot(page, f"{shots}-second-factor-backup-codes")
-    page.click("text=Continue to the admin")
-    return secret
 
 
 @pytest.mark.django_db(transaction=True)
@@ -136,15 +36,15 @@ def test_a_marketer_goes_from_template_to_report_in_a_browser(browser, live_serv
     for _ in range(3):
         ListMembershipFactory(contact_list=audience)
 
-    _log_in(page, live_server.url, "marketer", "a long password 42")
-    _enrol(page)
+    log_in(page, live_server.url, "marketer", "a long password 42")
+    enrol(page)
     page.wait_for_selector("#campanile-home")
-    _shot(page, "01-index")
+    shot(page, "01-index")
 
     # The flow, counted in clicks (typing aside): template → campaign → preview → test → schedule
     # → watch → report.
-    _click(page, "#nav-sidebar-apps >> text=Templates")
-    _click(page, "a[href='/admin/campaigns/template/add/']")
+    click(page, "#nav-sidebar-apps >> text=Templates")
+    click(page, "a[href='/admin/campaigns/template/add/']")
     page.fill("#id_name", "welcome")
     page.fill("#id_subject", "Welcome, {{ contact.first_name }}")
     page.fill(
@@ -157,49 +57,49 @@ def test_a_marketer_goes_from_template_to_report_in_a_browser(browser, live_serv
     page.wait_for_selector(f"#template-subject:has-text('Welcome, {first.first_name}')")
     assert "Shows an unsubscribe link." in page.inner_text("#template-preview")
     assert first.email in page.inner_text("#template-preview .cp-variables")
-    _click(page, "label[for=preview-mobile]")  # At a phone's width.
+    click(page, "label[for=preview-mobile]")  # At a phone's width.
     width = "(frame) => frame.getBoundingClientRect().width"
     assert page.locator(".cp-preview-frame iframe").evaluate(width) == 375
-    _shot(page, "01b-template-editor")
-    _click(page, "#template-to-campaign")  # Save, and start a campaign that sends it.
+    shot(page, "01b-template-editor")
+    click(page, "#template-to-campaign")  # Save, and start a campaign that sends it.
     page.wait_for_selector(".messagelist .success")
 
     page.fill("#id_name", "Browser campaign")
     page.fill("#id_from_email", "News <news@campanile.test>")
-    _shot(page, "02-campaign-form")
+    shot(page, "02-campaign-form")
     assert not page.is_visible("#steps-group")  # Content and Audience are tabs of the form.
     page.click("#campaign-tabs >> text=Content")  # A look, not a step the flow needs.
     assert "welcome" in page.inner_text("#steps-group")  # The first step sends the new template.
-    _shot(page, "02b-campaign-content")
-    _click(page, "#campaign-tabs >> text=Audience")
+    shot(page, "02b-campaign-content")
+    click(page, "#campaign-tabs >> text=Audience")
     page.wait_for_selector("#steps-group", state="hidden")
-    _click(page, "text=Everyone (3 subscribed)")  # Each list with its size.
-    _shot(page, "02c-campaign-audience")
-    _click(page, "[name=_continue]")
+    click(page, "text=Everyone (3 subscribed)")  # Each list with its size.
+    shot(page, "02c-campaign-audience")
+    click(page, "[name=_continue]")
     page.wait_for_selector(".messagelist .success")
     campaign = Campaign.objects.get(name="Browser campaign")
 
-    _click(page, "#campaign-tabs >> text=Preview & test")
+    click(page, "#campaign-tabs >> text=Preview & test")
     page.wait_for_selector("iframe[sandbox]")
     assert "Welcome," in page.inner_text("#content")
-    _shot(page, "03-preview")
+    shot(page, "03-preview")
 
-    _click(page, "text=Send a test")
+    click(page, "text=Send a test")
     page.fill("input[name=addresses]", "me@campanile.test")
-    _click(page, "input[type=submit].default")
+    click(page, "input[type=submit].default")
     page.wait_for_selector(".messagelist .success")
     (test,) = sent_messages()
     assert "me@campanile.test" in test.raw_data
-    _shot(page, "04-test-sent")
+    shot(page, "04-test-sent")
 
-    _click(page, "#test-then-schedule")
+    click(page, "#test-then-schedule")
     page.wait_for_selector("text=Will be mailed")
-    _shot(page, "05-schedule-confirm")
-    _click(page, "input[value='Schedule it']")
+    shot(page, "05-schedule-confirm")
+    click(page, "input[value='Schedule it']")
     page.wait_for_selector(".messagelist .success")
     assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.SCHEDULED
     assert page.url.endswith(f"/campaigns/campaign/{campaign.pk}/progress/")  # Lands on progress…
-    _shot(page, "06-progress")
+    shot(page, "06-progress")
 
     for campaign_id in delivery_services.delivery_tick():  # What beat and a worker do next.
         delivery_services.campaign_send(campaign=Campaign.objects.get(pk=campaign_id), budget_seconds=20)
@@ -264,9 +164,9 @@ def test_a_marketer_goes_from_template_to_report_in_a_browser(browser, live_serv
         page.locator("#chart-funnel [data-chart-png]").click()
     assert download.value.suggested_filename == "funnel.png"
     assert "https://shop.example.com/" in page.inner_text("#content")
-    _shot(page, "07-report")
+    shot(page, "07-report")
     page.goto(f"{live_server.url}/admin/delivery/stepexecution/dashboard/")
-    _shot(page, "08-dashboard")
+    shot(page, "08-dashboard")
     # The lists a marketer reads, with what they should show: names, not ids; addresses, not links'
     # numbers; nothing wider than the screen.
     contact = reached[0].contact
@@ -283,7 +183,7 @@ def test_a_marketer_goes_from_template_to_report_in_a_browser(browser, live_serv
         text = page.inner_text("#main")
         for expected in shows:
             assert expected in text, (name, expected)
-        _shot(page, name)
+        shot(page, name)
     assert page.overflowing == [], "\n".join(page.overflowing)
     assert page.csp_refusals == []
 
@@ -296,23 +196,23 @@ def test_a_guesser_is_locked_out_and_staff_enrol_a_second_factor_then_log_in_wit
     User.objects.create_superuser("editor", "editor@campanile.test", "a long password 42")
 
     for _ in range(settings.ADMIN_LOGIN_FAILURE_LIMIT):
-        _log_in(page, live_server.url, "editor", "a guess")
+        log_in(page, live_server.url, "editor", "a guess")
     page.wait_for_selector("#campanile-locked-out")
     assert "Try again after" in page.inner_text("#content")
-    _shot(page, "09-login-locked-out")
-    _log_in(page, live_server.url, "editor", "a long password 42")  # Right, but refused unread.
+    shot(page, "09-login-locked-out")
+    log_in(page, live_server.url, "editor", "a long password 42")  # Right, but refused unread.
     page.wait_for_selector("#campanile-locked-out")
 
     call_command("axes_reset_username", "editor")  # How the operations page says to unlock someone.
-    _log_in(page, live_server.url, "editor", "a long password 42")
-    secret = _enrol(page, shots="10")
+    log_in(page, live_server.url, "editor", "a long password 42")
+    secret = enrol(page, shots="10")
     page.wait_for_selector("#campanile-home")
     with page.expect_navigation():  # Logged out before the next page is asked for.
         page.locator("#logout-form").evaluate("form => form.submit()")  # It sits in the user's menu.
 
-    _log_in(page, live_server.url, "editor", "a long password 42")
+    log_in(page, live_server.url, "editor", "a long password 42")
     page.wait_for_selector("#second-factor-form")
-    _shot(page, "11-second-factor-code")
+    shot(page, "11-second-factor-code")
     page.goto(f"{live_server.url}/admin/campaigns/campaign/")  # Not before the code.
     page.wait_for_selector("#second-factor-form")
     # The app's next code: the one typed at enrolment may still be showing, and a code works once.
@@ -322,5 +222,5 @@ def test_a_guesser_is_locked_out_and_staff_enrol_a_second_factor_then_log_in_wit
 
     page.goto(f"{live_server.url}/api/docs/")
     page.wait_for_selector(".swagger-ui .info")
-    _shot(page, "12-api-docs")
+    shot(page, "12-api-docs")
     assert page.csp_refusals == []
