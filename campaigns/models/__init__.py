@@ -14,6 +14,7 @@ from campaigns.models.audience import (
 from campaigns.models.campaign import Campaign, CampaignAudit, CampaignStep
 from campaigns.models.content import Template
 from campaigns.models.imports import ContactImport
+from campaigns.models.segments import Segment
 from campaigns.validators import validate_crontab, validate_timezone, validate_weekdays
 from core.addresses import email_normalize
 
@@ -28,6 +29,7 @@ __all__ = [
     "ContactList",
     "HttpsURLField",
     "ListMembership",
+    "Segment",
     "Suppression",
     "Template",
     "email_normalize",

@@ -1,0 +1,253 @@
+"""Segments: a definition's rules checked, then turned into one SQL condition over the contacts.
+
+A definition is {"match": "all" | "any", "rules": [rule, ...]}, where a rule is one of:
+
+- {"field": name, "op": op, "value": value}: a contact field (email, first_name, last_name,
+  external_id, timezone, status, created_at, unsubscribed_at) or an attribute
+  ("attributes.<key>"), compared by eq, neq, contains, not_contains, starts_with, gt, gte, lt,
+  lte (numbers, or ISO dates), before, after (ISO dates), within_days (a number of days), is_set
+  or is_not_set (no value);
+- {"list": id, "op": "in" | "not_in"}: membership of a list;
+- {"engagement": kind, ...}: what a contact did with campaign mail; its kinds come from the app
+  that keeps engagement (delivery registers them, see RULE_KINDS), so this module needs none of it;
+- a nested group {"match": ..., "rules": [...]}, at most MAX_DEPTH deep.
+"""
+
+import re
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db.models import (
+    Case,
+    DecimalField,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    When,
+)
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from campaigns.models import Contact, ContactList, ListMembership
+
+MAX_DEPTH = 3
+MAX_RULES = 50
+TEXT_FIELDS = ("email", "first_name", "last_name", "external_id", "timezone", "status")
+DATE_FIELDS = ("created_at", "unsubscribed_at")
+ATTRIBUTE_PREFIX = "attributes."
+TEXT_OPS = ("eq", "neq", "contains", "not_contains", "starts_with", "is_set", "is_not_set")
+NUMBER_OPS = ("gt", "gte", "lt", "lte")
+DATE_OPS = ("before", "after", "within_days", "is_set", "is_not_set")
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+# Digits a numeric attribute may have to be compared as a number (numeric(30, 8) in SQL).
+_NUMBER_DIGITS = 22
+
+#: Rule kinds beyond fields, lists and groups, by their key ("engagement"): (check, condition).
+#: check(rule) raises ValidationError; condition(rule) returns a Q over Contact.
+RULE_KINDS: dict[str, tuple[Callable[[dict], None], Callable[[dict], Q]]] = {}
+
+
+def _problem(message: str, **words) -> ValidationError:
+    return ValidationError(message % words if words else message)
+
+
+def segment_definition_check(definition, *, depth: int = 1) -> None:
+    """Raise ValidationError, saying which rule and why, unless definition is one this module reads."""
+    if not isinstance(definition, dict) or definition.get("match") not in ("all", "any"):
+        raise _problem(gettext('A group needs "match": "all" or "any", and its "rules".'))
+    rules = definition.get("rules")
+    if not isinstance(rules, list) or not rules:
+        raise _problem(gettext("A group needs at least one rule."))
+    if len(rules) > MAX_RULES:
+        raise _problem(gettext("A group holds at most %(n)d rules."), n=MAX_RULES)
+    for rule in rules:
+        if not isinstance(rule, dict):
+            raise _problem(gettext("Each rule is an object."))
+        if "rules" in rule:
+            if depth >= MAX_DEPTH:
+                raise _problem(gettext("Groups nest at most %(n)d deep."), n=MAX_DEPTH)
+            segment_definition_check(rule, depth=depth + 1)
+        elif "field" in rule:
+            _field_rule_check(rule)
+        elif "list" in rule:
+            _list_rule_check(rule)
+        else:
+            kind = next((key for key in RULE_KINDS if key in rule), None)
+            if kind is None:
+                raise _problem(gettext("A rule names a field, a list, a kind of engagement or a group."))
+            RULE_KINDS[kind][0](rule)
+
+
+def _field_rule_check(rule: dict) -> None:
+    field, op, value = rule.get("field"), rule.get("op"), rule.get("value")
+    if not isinstance(field, str) or not (
+        field in TEXT_FIELDS
+        or field in DATE_FIELDS
+        or (field.startswith(ATTRIBUTE_PREFIX) and len(field) > 11)
+    ):
+        raise _problem(gettext("%(field)r is not a field a segment can look at."), field=field)
+    ops = (
+        DATE_OPS
+        if field in DATE_FIELDS
+        else TEXT_OPS
+        if field in TEXT_FIELDS
+        else (*TEXT_OPS, *NUMBER_OPS, *DATE_OPS)
+    )
+    if op not in ops:
+        raise _problem(gettext("%(field)s cannot be compared by %(op)r."), field=field, op=op)
+    if op in ("is_set", "is_not_set"):
+        return
+    if op == "within_days":
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 36500:
+            raise _problem(gettext("Within how many days: a whole number from 1 to 36500."))
+    elif op in ("before", "after"):
+        if not isinstance(value, str) or _date(value) is None:
+            raise _problem(gettext("%(value)r is not a date like 2026-03-01."), value=value)
+    elif op in NUMBER_OPS:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float | str)
+            or not _NUMBER.fullmatch(str(value))
+        ):
+            raise _problem(gettext("%(value)r is not a number."), value=value)
+        if len(str(value).lstrip("-").replace(".", "")) > _NUMBER_DIGITS:
+            raise _problem(gettext("%(value)r has too many digits."), value=value)
+    elif not isinstance(value, str) or "\x00" in value or len(value) > 1000:
+        raise _problem(gettext("Compare with text of at most 1000 characters."))
+
+
+def _list_rule_check(rule: dict) -> None:
+    if rule.get("op") not in ("in", "not_in"):
+        raise _problem(gettext('A list rule says "in" or "not_in".'))
+    list_id = rule.get("list")
+    if (
+        isinstance(list_id, bool)
+        or not isinstance(list_id, int)
+        or not ContactList.objects.filter(pk=list_id).exists()
+    ):
+        raise _problem(gettext("No list %(id)r."), id=list_id)
+
+
+def _date(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _checked_date(value: str) -> date:
+    """Return the date of a rule segment_definition_check passed."""
+    day = _date(value)
+    if day is None:
+        raise ValueError(f"{value!r} is not a date: check the definition first.")
+    return day
+
+
+def segment_condition(definition: dict) -> Q:
+    """Return the SQL condition over Contact of a checked definition."""
+    conditions = [_rule_condition(rule) for rule in definition["rules"]]
+    combined = conditions[0]
+    for condition in conditions[1:]:
+        combined = combined & condition if definition["match"] == "all" else combined | condition
+    return combined
+
+
+def _rule_condition(rule: dict) -> Q:
+    if "rules" in rule:
+        return segment_condition(rule)
+    if "field" in rule:
+        return _field_condition(rule)
+    if "list" in rule:
+        member = Exists(ListMembership.objects.filter(contact=OuterRef("pk"), contact_list_id=rule["list"]))
+        return Q(member) if rule["op"] == "in" else ~Q(member)
+    kind = next(key for key in RULE_KINDS if key in rule)
+    return RULE_KINDS[kind][1](rule)
+
+
+def _field_condition(rule: dict) -> Q:
+    field, op, value = rule["field"], rule["op"], rule.get("value")
+    if field.startswith(ATTRIBUTE_PREFIX):
+        return _attribute_condition(field.removeprefix(ATTRIBUTE_PREFIX), op, value)
+    if field in DATE_FIELDS:
+        return _date_condition(field, op, value)
+    text = {
+        "eq": Q(**{f"{field}__iexact": value}),
+        "neq": ~Q(**{f"{field}__iexact": value}),
+        "contains": Q(**{f"{field}__icontains": value}),
+        "not_contains": ~Q(**{f"{field}__icontains": value}),
+        "starts_with": Q(**{f"{field}__istartswith": value}),
+        "is_set": ~Q(**{field: ""}),
+        "is_not_set": Q(**{field: ""}),
+    }
+    return text[op]
+
+
+def _date_condition(field: str, op: str, value) -> Q:
+    if op == "is_set":
+        return Q(**{f"{field}__isnull": False})
+    if op == "is_not_set":
+        return Q(**{f"{field}__isnull": True})
+    if op == "within_days":
+        return Q(**{f"{field}__gte": timezone.now() - timedelta(days=value)})
+    moment = timezone.make_aware(datetime.combine(_checked_date(value), datetime.min.time()))
+    # "after 2026-03-01" starts the next day: the whole named day is neither before nor after.
+    return (
+        Q(**{f"{field}__lt": moment})
+        if op == "before"
+        else Q(**{f"{field}__gte": moment + timedelta(days=1)})
+    )
+
+
+def _attribute_condition(key: str, op: str, value) -> Q:
+    text = KeyTextTransform(key, "attributes")
+    if op == "is_set":
+        return Q(attributes__has_key=key)
+    if op == "is_not_set":
+        return ~Q(attributes__has_key=key)
+    if op in NUMBER_OPS:
+        # Only values that read as numbers are compared: "n/a" is neither above nor below 10.
+        number = Case(
+            When(
+                Q(_text__regex=r"^-?[0-9]{1,22}(\.[0-9]{1,8})?$"),
+                then=Cast(F("_text"), DecimalField(max_digits=30, decimal_places=8)),
+            ),
+            default=None,
+        )
+        return Q(
+            pk__in=Contact.objects.alias(_text=text)
+            .alias(_number=number)
+            .filter(**{f"_number__{op}": value})
+            .values("pk")
+        )
+    if op == "within_days":
+        since = (timezone.now() - timedelta(days=value)).date().isoformat()
+        return _text_filter(text, "gte", since)
+    if op in ("before", "after"):
+        day = _checked_date(value)
+        if op == "before":
+            return _text_filter(text, "lt", day.isoformat())
+        return _text_filter(text, "gte", (day + timedelta(days=1)).isoformat())
+    lookups = {
+        "eq": "iexact",
+        "neq": "iexact",
+        "contains": "icontains",
+        "not_contains": "icontains",
+        "starts_with": "istartswith",
+    }
+    matched = _text_filter(text, lookups[op], str(value))
+    return ~matched if op in ("neq", "not_contains") else matched
+
+
+def _text_filter(text, lookup: str, value: str) -> Q:
+    """Return contacts whose attribute, read as text, passes lookup against value."""
+    return Q(pk__in=Contact.objects.alias(_text=text).filter(**{f"_text__{lookup}": value}).values("pk"))
+
+
+def segment_contacts(definition: dict) -> QuerySet[Contact]:
+    """Return the contacts a checked definition holds, whatever their status."""
+    return Contact.objects.filter(segment_condition(definition))

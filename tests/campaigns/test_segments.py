@@ -1,0 +1,90 @@
+"""Segments: definitions checked, and read as SQL over the contacts."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from campaigns.segments import segment_contacts, segment_definition_check
+from tests.factories import ContactFactory, ContactListFactory, ListMembershipFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _emails(definition: dict) -> set[str]:
+    segment_definition_check(definition)
+    return set(segment_contacts(definition).values_list("email", flat=True))
+
+
+def _all(*rules) -> dict:
+    return {"match": "all", "rules": list(rules)}
+
+
+def test_attributes_compare_as_text_numbers_dates_or_presence():
+    ContactFactory(email="pro@example.com", attributes={"plan": "Pro", "seats": "12", "renews": "2027-01-31"})
+    ContactFactory(email="free@example.com", attributes={"plan": "free", "seats": 3, "renews": "2026-02-01"})
+    ContactFactory(email="odd@example.com", attributes={"seats": "n/a"})
+
+    assert _emails(_all({"field": "attributes.plan", "op": "eq", "value": "pro"})) == {"pro@example.com"}
+    assert _emails(_all({"field": "attributes.plan", "op": "neq", "value": "pro"})) == {
+        "free@example.com",
+        "odd@example.com",  # No plan at all is not "pro".
+    }
+    # Numbers whether stored as text (a CSV import) or as JSON numbers; "n/a" is no number.
+    assert _emails(_all({"field": "attributes.seats", "op": "gt", "value": 5})) == {"pro@example.com"}
+    assert _emails(_all({"field": "attributes.seats", "op": "lte", "value": "5"})) == {"free@example.com"}
+    assert _emails(_all({"field": "attributes.renews", "op": "after", "value": "2026-12-31"})) == {
+        "pro@example.com"
+    }
+    assert _emails(_all({"field": "attributes.plan", "op": "is_not_set"})) == {"odd@example.com"}
+
+
+def test_contact_fields_and_dates_and_lists_combine_in_and_or_groups():
+    fair = ContactListFactory()
+    old = ContactFactory(email="old@acme.com", first_name="Ada")
+    old.created_at = timezone.now() - timedelta(days=90)
+    old.save()
+    new = ContactFactory(email="new@acme.com", first_name="")
+    ContactFactory(email="other@example.com", first_name="Bob")
+    ListMembershipFactory(contact=new, contact_list=fair)
+
+    assert _emails(_all({"field": "email", "op": "contains", "value": "@ACME.com"})) == {
+        "old@acme.com",
+        "new@acme.com",
+    }
+    assert _emails(_all({"field": "created_at", "op": "within_days", "value": 30})) == {
+        "new@acme.com",
+        "other@example.com",
+    }
+    assert _emails(_all({"field": "first_name", "op": "is_not_set"})) == {"new@acme.com"}
+    either = {
+        "match": "any",
+        "rules": [
+            {"list": fair.pk, "op": "in"},
+            _all({"field": "first_name", "op": "eq", "value": "bob"}, {"list": fair.pk, "op": "not_in"}),
+        ],
+    }
+    assert _emails(either) == {"new@acme.com", "other@example.com"}
+
+
+@pytest.mark.parametrize(
+    ("definition", "said"),
+    [
+        ({"match": "some", "rules": []}, '"match"'),
+        ({"match": "all", "rules": []}, "at least one rule"),
+        (_all({"field": "password", "op": "eq", "value": "x"}), "not a field"),
+        (_all({"field": "email", "op": "gt", "value": 3}), "cannot be compared"),
+        (_all({"field": "attributes.seats", "op": "gt", "value": "1e9"}), "not a number"),
+        (_all({"field": "attributes.seats", "op": "gt", "value": "9" * 40}), "too many digits"),
+        (_all({"field": "created_at", "op": "before", "value": "yesterday"}), "not a date"),
+        (_all({"field": "created_at", "op": "within_days", "value": 0}), "whole number"),
+        (_all({"field": "email", "op": "eq", "value": "\x00"}), "at most 1000"),
+        (_all({"list": 999999, "op": "in"}), "No list"),
+        (_all({"nothing": 1}), "A rule names"),
+        (_all(_all(_all(_all({"field": "email", "op": "is_set"})))), "nest at most"),
+    ],
+)
+def test_a_definition_a_segment_cannot_read_is_refused_saying_why(definition, said):
+    with pytest.raises(ValidationError, match=said):
+        segment_definition_check(definition)
