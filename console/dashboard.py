@@ -123,9 +123,11 @@ def home_dashboard(*, request: HttpRequest, now: datetime | None = None) -> dict
         # The quota only: the delivery dashboard's other figures (per-minute series, the queue, a
         # count of failed rows) are its own page's cost, not the home page's.
         quota = delivery_selectors.ses_quota()
+        campaigns_shown = home_campaigns()
         used, most = quota["quota_used"], quota["quota_max"]
         shown |= {
-            "home_campaigns": home_campaigns(),
+            "home_campaigns": campaigns_shown,
+            "home_campaigns_over_sent": any(row["rates_base"] == "sent" for row in campaigns_shown),
             "home_health": sending_health(now=now),
             "home_quota": {
                 "used": used,

@@ -17,6 +17,7 @@ from campaigns.admin_tabs import campaign_tab
 from core.charts import Chart
 from core.exports import csv_response
 from core.templatetags.campanile import percent
+from core.text import grouped
 from delivery.compose import configuration_set_of
 from delivery.models import StepExecution
 from delivery.selectors import campaign_status_shown
@@ -75,11 +76,11 @@ class CampaignReportMixin(_CampaignAdmin):
 
     @admin.display(description=_("Recipients"))
     def recipients_shown(self, obj):
-        return obj.figures["recipients"]
+        return grouped(obj.figures["recipients"])
 
     @admin.display(description=_("Sent"))
     def sent_shown(self, obj):
-        return obj.figures["counts"]["sent"]
+        return grouped(obj.figures["counts"]["sent"])
 
     @admin.display(description=_("Opened"))
     def open_rate_shown(self, obj):

@@ -62,7 +62,8 @@ class CampaignStatsSerializer(serializers.Serializer):
     clicks_total = serializers.IntegerField()
     machine_clicks_total = serializers.IntegerField()
     delivered_reported = serializers.IntegerField(
-        help_text="Emails SES reported delivered so far; `delivered` adds those a person opened first."
+        help_text="Emails SES reported delivered so far; `delivered` adds those whose recipient showed they "
+        "arrived first (opened, clicked, unsubscribed, complained)."
     )
     links = LinkClicksSerializer(many=True, help_text="Each tracked link, in the order first sent.")
     rates = RatesSerializer()

@@ -30,7 +30,8 @@ class CountedOutcome:
 COUNTED_OUTCOMES = (
     CountedOutcome(
         "delivered",
-        "Emails delivered to the recipient's server: SES reported it, or a person opened them first.",
+        "Emails delivered: SES reported it, or their recipient showed it first (opened, clicked, "
+        "unsubscribed, complained).",
         cloudwatch="Delivered",
     ),
     CountedOutcome("bounced", "Emails that bounced, of any class.", cloudwatch="Bounces"),
@@ -111,15 +112,13 @@ ARRIVED_UNREPORTED = "arrived_unreported"
 OUTCOMES_PROVING_ARRIVAL = ("unsubscribed", "complained")
 
 
-#: What SES reports of an email that settles whether it arrived: its word wins over any sign.
-_OUTCOMES_SETTLING_ARRIVAL = ("delivered", "bounced", "rejected")
-
-
 def arrived_unreported(*, opened: bool, outcomes: list[str]) -> bool:
     """Tell whether an email arrived by its recipient's own sign (opened or clicked, unsubscribed,
-    complained) while SES has reported neither its delivery nor its bounce or rejection (yet)."""
+    complained) while SES has not reported it delivered (yet). A bounce reported after such a sign
+    does not undo it: the email did arrive (a late, asynchronous bounce, or a block bounce whose
+    Delivery is still queued), and SES itself counts both."""
     proven = opened or any(key in outcomes for key in OUTCOMES_PROVING_ARRIVAL)
-    return proven and not any(key in outcomes for key in _OUTCOMES_SETTLING_ARRIVAL)
+    return proven and "delivered" not in outcomes
 
 
 def counts_shown(counts: dict[str, int]) -> dict[str, int]:

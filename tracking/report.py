@@ -4,7 +4,7 @@ earlier campaigns. Every figure comes from the counters and tallies, or one grou
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Count, Max, Min, Q, Sum, Value
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Sum, Value
 from django.db.models.functions import Lower, StrIndex, Substr, Trunc
 from django.utils import timezone
 
@@ -134,7 +134,10 @@ def domain_provider(domain: str) -> str:
     return domain
 
 
-_DOMAIN_COUNTS = ("sent", "delivered", "delivered_reported", "bounced", "opened")
+_DOMAIN_COUNTS = ("sent", "delivered", "bounced", "opened")
+#: The events by which an email is delivered in the campaign's count: SES's report, or a sign from
+#: its recipient (an open or a click is read from the email's engagement).
+_ARRIVAL_EVENTS = (Type.DELIVERY, Type.UNSUBSCRIBE, Type.COMPLAINT)
 
 
 def campaign_domains(*, campaign: Campaign) -> list[dict]:
@@ -144,6 +147,7 @@ def campaign_domains(*, campaign: Campaign) -> list[dict]:
     One grouped query over the campaign's ledger rows: its time grows with the campaign, so the
     report loads it after the page.
     """
+    arrival_signs = TrackingEvent.objects.filter(step_execution=OuterRef("pk"), type__in=_ARRIVAL_EVENTS)
     rows = (
         StepExecution.objects.filter(step__campaign=campaign, status=StepExecution.Status.SENT)
         .annotate(domain=Lower(Substr("email", StrIndex("email", Value("@")) + 1)))
@@ -151,14 +155,9 @@ def campaign_domains(*, campaign: Campaign) -> list[dict]:
         .values("domain")
         .annotate(
             sent=Count("pk"),
-            # A complaint outranks the delivery it follows: complained emails were delivered too,
-            # as were those a person opened before SES's Delivery event came (outcomes.counts_shown).
-            delivered_reported=Count("pk", filter=Q(outcome__in=[Outcome.DELIVERED, Outcome.COMPLAINED])),
-            delivered=Count(
-                "pk",
-                filter=Q(outcome__in=[Outcome.DELIVERED, Outcome.COMPLAINED])
-                | Engagement.opened_q("engagement__"),
-            ),
+            # Delivered as the campaign counts it (outcomes.counts_shown): SES reported it, or its
+            # recipient showed it arrived (opened or clicked, unsubscribed, complained).
+            delivered=Count("pk", filter=Q(Exists(arrival_signs)) | Engagement.opened_q("engagement__")),
             bounced=Count("pk", filter=Q(outcome=Outcome.BOUNCED)),
             opened=Count("pk", filter=Engagement.opened_q("engagement__")),
         )
@@ -171,11 +170,12 @@ def campaign_domains(*, campaign: Campaign) -> list[dict]:
         )
         for key in _DOMAIN_COUNTS:
             entry[key] += row[key]
-    if not any(entry["delivered_reported"] for entry in providers.values()):
+    reported = StepEngagement.objects.filter(step__campaign=campaign).aggregate(n=Sum("delivered"))["n"]
+    if not reported:
         # No Delivery event at all: "delivered" is unknown, not the opened, and the rates are over
-        # sent, as the campaign's are (outcomes.rates_base).
+        # sent, as the campaign's are (outcomes.counts_shown, outcomes.rates_base).
         for entry in providers.values():
-            entry["delivered"], entry["rate_base"] = entry["delivered_reported"], "sent"
+            entry["delivered"], entry["rate_base"] = 0, "sent"
     ranked = sorted(providers.values(), key=lambda entry: (-entry["sent"], entry["name"]))
     shown, rest = ranked[:DOMAINS_SHOWN], ranked[DOMAINS_SHOWN:]
     if rest:

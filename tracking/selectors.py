@@ -78,6 +78,7 @@ def campaigns_figures(*, campaign_ids: Iterable[int]) -> dict[int, dict]:
             "recipients": ledger.get(pk, {}).get("recipients", 0),
             "counts": counts,
             "rates": campaign_rates(counts=counts, opens_tracked=pixel.get(pk, True)),
+            "rates_base": rates_base(counts=counts),
         }
         for pk, counts in campaigns_outcome_counts(campaign_ids=ids, ledger=ledger).items()
     }

@@ -39,7 +39,9 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     except DatabaseError:
         logger.exception("An unsubscribe could not be read or recorded: the database is unavailable.")
         return HttpResponse(
-            _("Temporarily unavailable; try again shortly."), status=503, content_type="text/plain"
+            _("Temporarily unavailable; try again shortly."),
+            status=503,
+            content_type="text/plain; charset=utf-8",
         )
 
 
@@ -56,7 +58,7 @@ def _unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
             return render(request, "tracking/unsubscribe.html", address)
         one_click = request.POST.get("List-Unsubscribe") == "One-Click"
         if not one_click and request.POST.get("action", "all") != "all":
-            return HttpResponse(_("Unknown action."), status=400, content_type="text/plain")
+            return HttpResponse(_("Unknown action."), status=400, content_type="text/plain; charset=utf-8")
         unsubscribing.address_unsubscribe(email=email, source="one-click" if one_click else "page")
         return render(request, "tracking/unsubscribed.html", address | {"done": "all"})
     contact = execution.contact
@@ -88,7 +90,7 @@ def _unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
             else "suppressed"
         )
         return render(request, "tracking/unsubscribed.html", context | {"done": done})
-    return HttpResponse(_("Unknown action."), status=400, content_type="text/plain")
+    return HttpResponse(_("Unknown action."), status=400, content_type="text/plain; charset=utf-8")
 
 
 @csrf_exempt  # SNS signs its messages; it has no CSRF token to send.
@@ -110,21 +112,23 @@ def ses_webhook(request: HttpRequest) -> HttpResponse:
     except SnsRefused as exc:
         logger.warning("SNS delivery refused (%s): %s", exc.status, exc)
         metrics.SNS_REFUSED.inc(status=str(exc.status))
-        return HttpResponse(str(exc), status=exc.status, content_type="text/plain")
+        return HttpResponse(str(exc), status=exc.status, content_type="text/plain; charset=utf-8")
     if envelope.type == sns.UNSUBSCRIBE_CONFIRMATION:
         # Someone unsubscribed our endpoint: events stop arriving. A person must look; it is
         # never re-subscribed automatically.
         logger.critical(
             "SNS unsubscribed this webhook from %s: SES events no longer arrive.", envelope.topic_arn
         )
-        return HttpResponse("Noted.", content_type="text/plain")
+        return HttpResponse("Noted.", content_type="text/plain; charset=utf-8")
     if envelope.type == sns.SUBSCRIPTION_CONFIRMATION:
         try:
             inbox.sns_subscription_confirm(envelope=envelope)
         except (BotoCoreError, ClientError) as exc:
             logger.error("Could not confirm the SNS subscription to %s: %s", envelope.topic_arn, exc)
-            return HttpResponse("Could not confirm now.", status=503, content_type="text/plain")
-        return HttpResponse("Confirmed.", content_type="text/plain")
+            return HttpResponse(
+                "Could not confirm now.", status=503, content_type="text/plain; charset=utf-8"
+            )
+        return HttpResponse("Confirmed.", content_type="text/plain; charset=utf-8")
     try:
         record = json.loads(envelope.message)
     except (ValueError, RecursionError):
@@ -133,13 +137,15 @@ def ses_webhook(request: HttpRequest) -> HttpResponse:
         logger.warning(
             "SNS message %s from %s is not an SES event record.", envelope.message_id, envelope.topic_arn
         )
-        return HttpResponse("Message is not a JSON object.", status=400, content_type="text/plain")
+        return HttpResponse(
+            "Message is not a JSON object.", status=400, content_type="text/plain; charset=utf-8"
+        )
     try:
         created = inbox.sns_message_store(envelope=envelope)
     except DatabaseError:
         logger.exception("SNS message %s could not be stored; SNS will retry.", envelope.message_id)
-        return HttpResponse("Not stored; retry.", status=503, content_type="text/plain")
-    return HttpResponse("Stored." if created else "Already stored.", content_type="text/plain")
+        return HttpResponse("Not stored; retry.", status=503, content_type="text/plain; charset=utf-8")
+    return HttpResponse("Stored." if created else "Already stored.", content_type="text/plain; charset=utf-8")
 
 
 # The smallest transparent GIF: 43 bytes.
@@ -182,7 +188,9 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
         # Only the database knows where a link this process has not served yet leads.
         logger.exception("A click could not be resolved: the database is unavailable.")
         return HttpResponse(
-            _("Temporarily unavailable; try again shortly."), status=503, content_type="text/plain"
+            _("Temporarily unavailable; try again shortly."),
+            status=503,
+            content_type="text/plain; charset=utf-8",
         )
     if found is None or target is None:
         raise Http404("This link is not valid.")

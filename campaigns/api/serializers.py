@@ -380,17 +380,16 @@ class CampaignSerializer(serializers.ModelSerializer):
         return configuration_set(value)
 
     def validate_steps(self, value):
-        orders = [step["order"] for step in value]
+        orders = [step.setdefault("order", 1) for step in value]  # The model's default, when not sent.
         if len(orders) != len(set(orders)):
             raise serializers.ValidationError("Each step needs its own order.")
         for step in value:
             looked_at = (step.pop("condition_step", None) or {}).get("order")
-            if looked_at is not None and looked_at not in orders:
-                raise serializers.ValidationError(f"Step {step['order']}'s condition_step names no step.")
-            if looked_at is not None and looked_at >= step["order"]:
-                raise serializers.ValidationError(
+            if looked_at is not None and (looked_at not in orders or looked_at >= step["order"]):
+                said = (
                     f"Step {step['order']}'s condition_step must name an earlier step, not step {looked_at}."
                 )
+                raise serializers.ValidationError(said)
             step["condition_step_order"] = looked_at
         return value
 

@@ -83,11 +83,14 @@ def duration(value: timedelta | None) -> str:
 
 
 @register.filter(name="grouped")
-def grouped_filter(value: float | None) -> str:
-    """Write a count grouped as the reader's language groups digits (core.text.grouped); a count
-    kept as a float (the fleet's gauges) as the whole number it is."""
-    if value is None:
-        return ""
+def grouped_filter(value):
+    """Write a count grouped as the reader's language groups digits (core.text.grouped), a count
+    kept as a float (the fleet's gauges) as the whole number it is; anything else (a rate already
+    written, a fraction, None) as it is."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if isinstance(value, float) and not value.is_integer():
+        return value
     return grouped(round(value))
 
 

@@ -719,6 +719,7 @@ def test_a_step_looked_at_by_another_cannot_move_past_it_or_to_another_campaign(
     campaign, other = CampaignFactory(), CampaignFactory()
     looked_at = CampaignStepFactory(campaign=campaign, order=1)
     CampaignStepFactory(campaign=campaign, order=2, condition="opened", condition_step=looked_at)
+    elsewhere = CampaignStepFactory(campaign=other, order=1)
     url = reverse("admin:campaigns_campaignstep_change", args=[looked_at.pk])
     fields = {
         "campaign": campaign.pk,
@@ -732,7 +733,7 @@ def test_a_step_looked_at_by_another_cannot_move_past_it_or_to_another_campaign(
     picker = page[page.index('name="condition_step"') :]
     picker = picker[: picker.index("</select>")]
     assert f'<option value="{looked_at.pk}"' not in picker  # Not its own condition…
-    assert f'<option value="{other.pk}"' not in picker or other.pk == looked_at.pk
+    assert f'<option value="{elsewhere.pk}"' not in picker  # …nor another campaign's step.
     for moved in ({"order": "5"}, {"campaign": other.pk}):
         response = admin_client.post(url, fields | moved)
         assert response.status_code == 200
@@ -756,3 +757,18 @@ def test_the_api_refuses_a_condition_on_a_step_that_does_not_come_before(api_cli
         )
         assert response.status_code == 400, response.content
         assert "an earlier step" in response.content.decode()
+
+
+def test_a_step_sent_to_the_api_without_an_order_is_step_1_and_two_such_are_a_400(api_client):
+    from tests.factories import TemplateFactory
+
+    template = TemplateFactory()
+    body = {"name": "x", "from_email": "news@campanile.test", "steps": [{"template": template.name}]}
+    response = api_client.post("/api/v1/campaigns", body, format="json")
+    assert response.status_code == 201, response.content
+    assert [step["order"] for step in response.json()["steps"]] == [1]
+
+    twice = body | {"steps": [{"template": template.name}, {"template": template.name}]}
+    response = api_client.post("/api/v1/campaigns", twice, format="json")
+    assert response.status_code == 400
+    assert "Each step needs its own order." in response.content.decode()

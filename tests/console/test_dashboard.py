@@ -157,10 +157,11 @@ def test_with_the_metrics_store_down_the_home_page_and_the_delivery_dashboard_st
     admin_client, redis_down
 ):
     redis_down()
-    for url in ("/admin/", "/admin/delivery/stepexecution/dashboard/"):
+    for url, parts in (("/admin/", 1), ("/admin/delivery/stepexecution/dashboard/", 2)):
         response = admin_client.get(url)
         assert response.status_code == 200, url
-        assert "the metrics store does not answer" in response.content.decode(), url
+        # The quota, and on the dashboard the limiter's rate too.
+        assert response.content.decode().count("the metrics store does not answer") == parts, url
 
 
 def test_the_quota_is_grouped_as_the_reader_groups_digits(admin_client):
@@ -174,3 +175,28 @@ def test_the_quota_is_grouped_as_the_reader_groups_digits(admin_client):
     german = admin_client.get("/admin/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
     assert "1,862 of 200,000 used" in english
     assert "1.862 von 200.000 genutzt" in german
+
+
+def test_counts_on_the_home_page_and_the_report_are_grouped_as_the_reader_groups_digits(admin_client):
+    from campaigns.models import Contact
+    from tests.factories import CampaignStepFactory
+
+    Contact.objects.bulk_create(Contact(email=f"p{n}@example.com") for n in range(1001))
+    step = CampaignStepFactory(campaign__status="completed")
+    home = admin_client.get("/admin/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "<strong>1.001</strong>" in home
+    assert "1.001 angemeldet" in home
+
+    report = admin_client.get(f"/admin/campaigns/campaign/{step.campaign_id}/report/").content.decode()
+    assert "0 opens" in report
+    assert "0 clicks" in report
+
+
+def test_a_campaign_without_delivery_events_shows_its_rates_marked_over_sent_on_the_home_page(admin_client):
+    from tests.factories import StepExecutionFactory
+
+    row = StepExecutionFactory(status="sent", step__campaign__status="completed")
+    home = admin_client.get("/admin/").content.decode()
+    assert "Over sent: SES reports no Delivery events for that campaign" in home
+    assert 'title="Over sent: no Delivery events are reported for this campaign">—</td>' in home
+    assert row.step.campaign.name in home

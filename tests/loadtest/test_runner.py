@@ -144,3 +144,11 @@ def test_a_recipient_the_address_rule_refuses_is_refused_saying_why(db):
     with pytest.raises(CommandError, match=r"U\+200B"):
         call_command("loadtest", "--messages", "5", "--to", "success@simulator.amazonses.com\u200b")
     assert not LoadTestRun.objects.exists()
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_rate_that_is_no_finite_number_is_refused_by_the_command_with_a_message(value):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="is not a finite number"):
+        call_command("loadtest", f"--rate={value}")

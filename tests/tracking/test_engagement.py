@@ -57,16 +57,12 @@ def _recount() -> tuple[dict, dict]:
         if event.type == "click":
             per_email_link[event.raw["link_id"], event.step_execution_id][column] += 1
     steps = defaultdict(Counter)
-    settled = set(  # SES said it was delivered, bounced or rejected.
-        TrackingEvent.objects.filter(type__in=["delivery", "bounce", "reject"]).values_list(
-            "step_execution_id", flat=True
-        )
-    )
+    delivered = set(TrackingEvent.objects.filter(type="delivery").values_list("step_execution_id", flat=True))
     for (step_id, email_id), counts in per_email.items():
         # A person's click counts the email as opened, pixel or not; an opened email was delivered.
         opened = counts["opens"] > 0 or counts["clicks"] > 0
         steps[step_id]["opens_unique"] += opened
-        steps[step_id]["arrived_unreported"] += opened and email_id not in settled
+        steps[step_id]["arrived_unreported"] += opened and email_id not in delivered
         steps[step_id]["clicks_unique"] += counts["clicks"] > 0
         for noun in ("opens", "clicks"):
             steps[step_id][f"{noun}_total"] += counts[noun]
@@ -237,6 +233,37 @@ def test_an_unsubscribe_or_a_complaint_before_ses_reports_delivery_counts_as_del
     assert _counters(StepEngagement)[step.pk] == counted  # The events say the same.
 
 
+def test_an_email_opened_then_reported_bounced_still_counts_as_delivered_so_no_rate_passes_all(
+    hit_store, settings
+):
+    # A bounce after an open (a block bounce whose Delivery is still queued, a late asynchronous
+    # bounce): the open proved the email arrived, so it stays delivered and every rate over
+    # delivered stays at most 100%; the bounce is counted too, as SES counts both.
+    from tests.tracking.test_ses_events import bounce
+
+    settings.SES_EVENT_WAIT_SECONDS = 0
+    step = CampaignStepFactory()
+    rows = [_email(step) for _ in range(3)]
+    for n, row in enumerate(rows):
+        row.ses_message_id = f"ses-open-bounce-{n}"
+        row.save()
+    deliver(for_row(fixture("event-delivery.json"), rows[0]))
+    later = timezone.now() + timedelta(minutes=5)
+    for row in rows[1:]:
+        _hit(row, "open", later)
+    hits.tracking_hits_apply()
+    for row in rows[1:]:
+        deliver(bounce(row))
+    unsubscribe.step_execution_unsubscribe(execution=rows[2], source="one-click")
+
+    stats = campaign_stats(campaign=step.campaign)
+    assert (stats["delivered"], stats["opens_unique"], stats["bounced_hard"]) == (3, 2, 2)
+    assert max(rate for rate in stats["rates"].values() if rate is not None) <= 1
+    counted = _counters(StepEngagement)[step.pk]
+    engagement.engagement_rebuild()
+    assert _counters(StepEngagement)[step.pk] == counted  # The events say the same.
+
+
 def test_a_campaign_without_the_open_pixel_has_no_open_rate_made_of_its_clicks(hit_store):
     from campaigns.models import Campaign
     from tracking.selectors import campaigns_figures
@@ -401,7 +428,9 @@ def test_ses_outcomes_and_unsubscribes_count_each_email_once_by_class(settings):
     counted = _counters(StepEngagement)[step.pk]
     assert tuple(counted[field] for field in fields) == (1, 2, 1, 1, 1, 1)
     stats = campaign_stats(campaign=step.campaign)
-    assert (stats["delivered"], stats["bounced"], stats["complained"], stats["unsubscribed"]) == (1, 2, 1, 1)
+    # The soft-bounced email its recipient unsubscribed from arrived after all: delivered 1 + 1.
+    assert (stats["delivered_reported"], stats["delivered"]) == (1, 2)
+    assert (stats["bounced"], stats["complained"], stats["unsubscribed"]) == (2, 1, 1)
     engagement.engagement_rebuild()
     assert _counters(StepEngagement)[step.pk] == counted  # The events say the same.
 

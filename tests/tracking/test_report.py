@@ -300,8 +300,7 @@ def test_a_domains_email_opened_before_its_delivery_was_reported_counts_as_deliv
     reported, opened_first = (
         StepExecutionFactory(step=step, status="sent", email=f"p{n}@yahoo.fr", sent_at=NINE) for n in range(2)
     )
-    reported.outcome = "delivered"
-    reported.save(update_fields=["outcome"])
+    TrackingEventFactory(step_execution=reported, type="delivery", recipient=reported.email, occurred_at=NINE)
     for row in (reported, opened_first):
         TrackingEventFactory(step_execution=row, type="open", recipient=row.email, occurred_at=NINE)
     engagement.engagement_rebuild()
@@ -333,6 +332,59 @@ def test_without_any_reported_delivery_a_domains_open_rate_is_over_sent():
     assert extra["Open rate"] == ["25.0%"]  # Over sent, as the report's own rates then are.
 
 
+def test_a_domains_delivered_are_the_campaigns_delivered_by_the_same_signs(settings):
+    # Reported delivered, or shown so by their recipient (opened, unsubscribed, complained), even
+    # after a bounce report: the domains sum to the campaign's figure.
+    from tests.tracking.test_ses_events import bounce, deliver, fixture, for_row
+    from tracking import unsubscribe
+    from tracking.report import campaign_domains
+    from tracking.selectors import campaign_stats
+
+    settings.SES_EVENT_WAIT_SECONDS = 0
+    step = CampaignStepFactory()
+    rows = [
+        StepExecutionFactory(
+            step=step, status="sent", email=f"p{n}@yahoo.com", sent_at=NINE, ses_message_id=f"m{n}"
+        )
+        for n in range(5)
+    ]
+    deliver(for_row(fixture("event-delivery.json"), rows[0]))
+    TrackingEventFactory(step_execution=rows[1], type="open", recipient=rows[1].email, occurred_at=NINE)
+    engagement.engagement_rebuild()
+    deliver(bounce(rows[1]))  # Opened, then reported bounced: it arrived.
+    unsubscribe.step_execution_unsubscribe(execution=rows[2], source="one-click")
+    deliver(for_row(fixture("event-complaint.json"), rows[3]))
+
+    (yahoo,) = campaign_domains(campaign=step.campaign)
+
+    assert yahoo["delivered"] == campaign_stats(campaign=step.campaign)["delivered"] == 4
+    assert (yahoo["sent"], yahoo["bounced"], yahoo["opened"]) == (5, 1, 1)
+
+
+def test_without_a_delivery_event_a_complaint_leaves_the_domains_rates_over_sent(settings):
+    from tests.tracking.test_ses_events import deliver, fixture, for_row
+    from tracking.report import campaign_domains
+    from tracking.report_charts import domains_chart
+
+    settings.SES_EVENT_WAIT_SECONDS = 0
+    step = CampaignStepFactory()
+    rows = [
+        StepExecutionFactory(
+            step=step, status="sent", email=f"p{n}@gmail.com", sent_at=NINE, ses_message_id=f"c{n}"
+        )
+        for n in range(10)
+    ]
+    deliver(for_row(fixture("event-complaint.json"), rows[0]))
+    for row in rows[1:4]:
+        TrackingEventFactory(step_execution=row, type="open", recipient=row.email, occurred_at=NINE)
+    engagement.engagement_rebuild()
+
+    (gmail,) = campaign_domains(campaign=step.campaign)
+
+    assert (gmail["delivered"], gmail["rate_base"]) == (0, "sent")
+    assert dict(domains_chart([gmail]).extra)["Open rate"] == ["30.0%"]
+
+
 def test_domains_are_grouped_by_provider_and_the_smallest_summed(settings):
     from tracking.report import DOMAINS_SHOWN, campaign_domains
 
@@ -345,11 +397,11 @@ def test_domains_are_grouped_by_provider_and_the_smallest_summed(settings):
         for n, domain in enumerate(domains)
     ]
     StepExecutionFactory(step=step, status="queued", email="q@gmail.com")  # Not sent: not counted.
-    rows[0].outcome = "delivered"
-    rows[1].outcome = "complained"  # Delivered, then marked as spam.
     rows[2].outcome = "bounced"
-    for row in rows[:3]:
-        row.save(update_fields=["outcome"])
+    rows[2].save(update_fields=["outcome"])
+    TrackingEventFactory(step_execution=rows[0], type="delivery", recipient=rows[0].email, occurred_at=NINE)
+    # Marked as spam, its Delivery event not applied yet: delivered all the same.
+    TrackingEventFactory(step_execution=rows[1], type="complaint", recipient=rows[1].email, occurred_at=NINE)
     TrackingEventFactory(step_execution=rows[0], type="open", recipient=rows[0].email, occurred_at=NINE)
     # A click with no open (images blocked) still says the email was opened.
     TrackingEventFactory(step_execution=rows[1], type="click", recipient=rows[1].email, occurred_at=NINE)
@@ -357,10 +409,10 @@ def test_domains_are_grouped_by_provider_and_the_smallest_summed(settings):
 
     shown = campaign_domains(campaign=step.campaign)
 
-    counted = ("name", "sent", "delivered", "delivered_reported", "bounced", "opened", "rate_base")
+    counted = ("name", "sent", "delivered", "bounced", "opened", "rate_base")
     rows_shown = [tuple(entry[key] for key in counted) for entry in shown]
-    assert rows_shown[0] == ("Gmail", 2, 2, 2, 0, 2, "delivered")
-    assert ("Outlook", 1, 0, 0, 1, 0, "delivered") in rows_shown
+    assert rows_shown[0] == ("Gmail", 2, 2, 0, 2, "delivered")
+    assert ("Outlook", 1, 0, 1, 0, "delivered") in rows_shown
     assert len(shown) == DOMAINS_SHOWN + 1
     assert shown[-1]["name"] == "Other domains"
     assert sum(entry["sent"] for entry in shown) == len(domains)

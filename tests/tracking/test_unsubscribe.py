@@ -263,6 +263,7 @@ def test_with_the_database_down_a_one_click_unsubscribe_answers_503_so_the_sende
     with database_down():
         response = Client().post(f"/u/{token}", {"List-Unsubscribe": "One-Click"})
     assert response.status_code == 503
+    assert response["Content-Type"] == "text/plain; charset=utf-8"  # German words arrive as written.
     assert Contact.objects.get(pk=row.contact_id).status == Contact.Status.SUBSCRIBED  # Nothing half-done.
     assert Client().post(f"/u/{token}", {"List-Unsubscribe": "One-Click"}).status_code == 200  # The retry.
     assert Contact.objects.get(pk=row.contact_id).status == Contact.Status.UNSUBSCRIBED

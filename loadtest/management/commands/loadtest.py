@@ -1,12 +1,22 @@
 """manage.py loadtest: drive real traffic through the pipeline and prove every message went out once."""
 
+import argparse
 import json
+import math
 
 from django.core.management.base import BaseCommand, CommandError
 
 from loadtest import proof, runner
 from loadtest.exceptions import LoadTestError
 from loadtest.models import LoadTestRun
+
+
+def _finite(value: str) -> float:
+    """Read a number an operator typed; refuse nan and infinity, as no rate or time is either."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a finite number.")
+    return number
 
 
 class Command(BaseCommand):
@@ -18,7 +28,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--messages", type=int, default=500, help="How many messages (default 500).")
-        parser.add_argument("--rate", type=float, default=50.0, help="Messages per second (default 50).")
+        parser.add_argument("--rate", type=_finite, default=50.0, help="Messages per second (default 50).")
         parser.add_argument("--via", choices=LoadTestRun.Via.values, default=LoadTestRun.Via.API)
         parser.add_argument(
             "--ses",
@@ -39,7 +49,7 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=2, help="Send worker processes (default 2).")
         parser.add_argument("--url", default="", help="A running Campanile to post to (default: start one).")
         parser.add_argument(
-            "--standin-latency-ms", type=float, default=50.0, help="The stand-in's answer time."
+            "--standin-latency-ms", type=_finite, default=50.0, help="The stand-in's answer time."
         )
         parser.add_argument("--verify", metavar="LABEL", help="Count a finished run again; run nothing.")
         parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
