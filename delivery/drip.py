@@ -50,12 +50,15 @@ def _links_to(*, steps, url: str) -> list[str]:
     ]
 
 
-def _engaged(steps, *tests: Q, **lookups) -> Exists:
-    """Whether the contact of the outer ledger row engaged so with an email of these steps."""
+def engaged(steps, *tests: Q, contact: str = "contact_id", **lookups) -> Exists:
+    """Whether the outer row's contact engaged so with an email of these steps (None: any step).
+
+    contact names the outer query's contact id: "contact_id" for ledger rows, "pk" for contacts
+    (segments read it so, delivery.segment_rules).
+    """
+    scope = Q(step_id__in=steps) if steps is not None else Q(step__isnull=False)
     return Exists(
-        Engagement.objects.filter(
-            *tests, step_id__in=steps, step_execution__contact_id=OuterRef("contact_id"), **lookups
-        )
+        Engagement.objects.filter(scope, *tests, step_execution__contact_id=OuterRef(contact), **lookups)
     )
 
 
@@ -72,12 +75,12 @@ def step_condition(*, step: CampaignStep) -> Q | BaseExpression | None:
     )
     if step.condition == Condition.CLICKED_LINK:
         links = _links_to(steps=steps, url=step.condition_url)
-        return _engaged(steps, links__has_any_keys=links) if links else Q(pk__in=[])
+        return engaged(steps, links__has_any_keys=links) if links else Q(pk__in=[])
     tests: dict[str, BaseExpression] = {
-        Condition.OPENED: _engaged(steps, Engagement.opened_q()),
-        Condition.NOT_OPENED: ~_engaged(steps, Engagement.opened_q()),
-        Condition.CLICKED: _engaged(steps, clicks__gt=0),
-        Condition.NOT_CLICKED: ~_engaged(steps, clicks__gt=0),
+        Condition.OPENED: engaged(steps, Engagement.opened_q()),
+        Condition.NOT_OPENED: ~engaged(steps, Engagement.opened_q()),
+        Condition.CLICKED: engaged(steps, clicks__gt=0),
+        Condition.NOT_CLICKED: ~engaged(steps, clicks__gt=0),
     }
     return tests.get(step.condition)
 
@@ -117,7 +120,7 @@ def campaign_exits(*, campaign: Campaign) -> list[tuple[Q | Exists, str]]:
     if campaign.goal_url:
         links = _links_to(steps=steps, url=campaign.goal_url)
         if links:
-            exits.append((_engaged(steps, links__has_any_keys=links), "goal reached"))
+            exits.append((engaged(steps, links__has_any_keys=links), "goal reached"))
     return exits
 
 

@@ -1,0 +1,87 @@
+"""Segments' engagement rules: what a contact did with campaign mail, read with the drip conditions'
+own query (delivery.drip.engaged), registered into campaigns.segments.RULE_KINDS at start-up.
+
+A rule: {"engagement": kind, scope}. Kinds: was_sent, opened, clicked, bounced, never_opened (sent
+mail in the scope and opened none of it). The scope is one of "campaigns": [ids], "last_campaigns":
+N (the sender's latest N campaigns that sent mail, load tests left out) or "days": N (mail sent in the
+last N days); none: all campaign mail.
+"""
+
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from campaigns.models import Campaign, CampaignStep
+from delivery.drip import engaged
+from delivery.models import Engagement, StepExecution
+
+KINDS = ("was_sent", "opened", "clicked", "bounced", "never_opened")
+MAX_CAMPAIGNS = 100
+MAX_DAYS = 36500
+
+
+def engagement_rule_check(rule: dict) -> None:
+    """Raise ValidationError unless the rule names a kind and at most one well-formed scope."""
+    if rule.get("engagement") not in KINDS:
+        raise ValidationError(
+            gettext("%(kind)r is not a kind of engagement.") % {"kind": rule.get("engagement")}
+        )
+    scopes = [key for key in ("campaigns", "last_campaigns", "days") if key in rule]
+    if len(scopes) > 1:
+        raise ValidationError(gettext("An engagement rule has one scope: campaigns, last campaigns or days."))
+    if "campaigns" in rule:
+        ids = rule["campaigns"]
+        if (
+            not isinstance(ids, list)
+            or not 0 < len(ids) <= MAX_CAMPAIGNS
+            or any(isinstance(pk, bool) or not isinstance(pk, int) for pk in ids)
+        ):
+            raise ValidationError(
+                gettext("Campaigns: a list of 1 to %(n)d campaign ids.") % {"n": MAX_CAMPAIGNS}
+            )
+        if Campaign.objects.filter(pk__in=ids).count() != len(set(ids)):
+            raise ValidationError(gettext("A campaign the rule names does not exist."))
+    for key, most in (("last_campaigns", MAX_CAMPAIGNS), ("days", MAX_DAYS)):
+        value = rule.get(key)
+        if key in rule and (isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= most):
+            raise ValidationError(
+                gettext("%(key)s: a whole number from 1 to %(n)d.") % {"key": key, "n": most}
+            )
+
+
+def _steps_in_scope(rule: dict) -> list[int] | None:
+    """Return the step ids the rule looks at (None: every campaign step)."""
+    if "campaigns" in rule:
+        campaigns = rule["campaigns"]
+    elif "last_campaigns" in rule:
+        latest = Campaign.objects.filter(is_load_test=False, started_at__isnull=False).order_by("-started_at")
+        campaigns = list(latest.values_list("pk", flat=True)[: rule["last_campaigns"]])
+    else:
+        return None
+    return list(CampaignStep.objects.filter(campaign_id__in=campaigns).values_list("pk", flat=True))
+
+
+def engagement_rule_condition(rule: dict) -> Q:
+    """Return the rule's SQL condition over Contact."""
+    steps = _steps_in_scope(rule)
+    since = (
+        {"step_execution__sent_at__gte": timezone.now() - timedelta(days=rule["days"])}
+        if "days" in rule
+        else {}
+    )
+    kind = rule["engagement"]
+    if kind in ("was_sent", "bounced", "never_opened"):
+        rows = StepExecution.objects.filter(contact_id=OuterRef("pk"), status=StepExecution.Status.SENT)
+        rows = rows.filter(step_id__in=steps) if steps is not None else rows.filter(step__isnull=False)
+        if since:
+            rows = rows.filter(sent_at__gte=since["step_execution__sent_at__gte"])
+        if kind == "bounced":
+            return Q(Exists(rows.filter(outcome=StepExecution.Outcome.BOUNCED)))
+        if kind == "was_sent":
+            return Q(Exists(rows))
+        return Q(Exists(rows)) & ~Q(engaged(steps, Engagement.opened_q(), contact="pk", **since))
+    test = Engagement.opened_q() if kind == "opened" else Q(clicks__gt=0)
+    return Q(engaged(steps, test, contact="pk", **since))
