@@ -9,7 +9,8 @@ A definition is {"match": "all" | "any", "rules": [rule, ...]}, where a rule is 
   or is_not_set (no value);
 - {"list": id, "op": "in" | "not_in"}: membership of a list;
 - {"engagement": kind, ...}: what a contact did with campaign mail; its kinds come from the app
-  that keeps engagement (delivery registers them, see RULE_KINDS), so this module needs none of it;
+  that keeps engagement (delivery registers them: segment_rule_kind_register), so this module
+  needs none of it;
 - a nested group {"match": ..., "rules": [...]}, at most MAX_DEPTH deep.
 """
 
@@ -47,9 +48,18 @@ _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 # Digits a numeric attribute may have to be compared as a number (numeric(30, 8) in SQL).
 _NUMBER_DIGITS = 22
 
-#: Rule kinds beyond fields, lists and groups, by their key ("engagement"): (check, condition).
-#: check(rule) raises ValidationError; condition(rule) returns a Q over Contact.
-RULE_KINDS: dict[str, tuple[Callable[[dict], None], Callable[[dict], Q]]] = {}
+#: Rule kinds beyond fields, lists and groups, by their key ("engagement"): (check, condition),
+#: each registered by the app that keeps the data (segment_rule_kind_register).
+_RULE_KINDS: dict[str, tuple[Callable[[dict], None], Callable[[dict], Q]]] = {}
+
+
+def segment_rule_kind_register(
+    key: str, *, check: Callable[[dict], None], condition: Callable[[dict], Q]
+) -> None:
+    """Let segments read rules keyed `key`: check(rule) raises ValidationError for a rule it cannot
+    read, condition(rule) returns its Q over Contact. Called by an app above this one at start-up,
+    as signals are connected, so this module needs none of that app's code."""
+    _RULE_KINDS[key] = (check, condition)
 
 
 def _problem(message: str, **words) -> ValidationError:
@@ -77,10 +87,10 @@ def segment_definition_check(definition, *, depth: int = 1) -> None:
         elif "list" in rule:
             _list_rule_check(rule)
         else:
-            kind = next((key for key in RULE_KINDS if key in rule), None)
+            kind = next((key for key in _RULE_KINDS if key in rule), None)
             if kind is None:
                 raise _problem(gettext("A rule names a field, a list, a kind of engagement or a group."))
-            RULE_KINDS[kind][0](rule)
+            _RULE_KINDS[kind][0](rule)
 
 
 def _field_rule_check(rule: dict) -> None:
@@ -165,8 +175,8 @@ def _rule_condition(rule: dict) -> Q:
     if "list" in rule:
         member = Exists(ListMembership.objects.filter(contact=OuterRef("pk"), contact_list_id=rule["list"]))
         return Q(member) if rule["op"] == "in" else ~Q(member)
-    kind = next(key for key in RULE_KINDS if key in rule)
-    return RULE_KINDS[kind][1](rule)
+    kind = next(key for key in _RULE_KINDS if key in rule)
+    return _RULE_KINDS[kind][1](rule)
 
 
 def _field_condition(rule: dict) -> Q:

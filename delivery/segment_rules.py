@@ -1,5 +1,5 @@
 """Segments' engagement rules: what a contact did with campaign mail, read with the drip conditions'
-own query (delivery.drip.engaged), registered into campaigns.segments.RULE_KINDS at start-up.
+own query (delivery.drip.engaged), registered with campaigns.segments at start-up.
 
 A rule: {"engagement": kind, scope}. Kinds: was_sent, opened, clicked, bounced, never_opened (sent
 mail in the scope and opened none of it). The scope is one of "campaigns": [ids], "last_campaigns":
