@@ -29,6 +29,7 @@ def _template_box(admin_page, db_field, kwargs) -> None:
 
 
 EARLIER_STEP = _("Choose an earlier step of the same campaign.")
+DELETED_STEP = _("This condition looks at a step being deleted: change it first.")
 
 
 class CampaignStepForm(forms.ModelForm):
@@ -83,7 +84,16 @@ class CampaignStepFormSet(forms.BaseInlineFormSet):
             if getattr(form, "cleaned_data", None) and not form.cleaned_data.get("DELETE")
         ]
         orders = {form.instance.pk: form.cleaned_data.get("order") for form in kept if form.instance.pk}
+        deleted = {
+            form.instance.pk
+            for form in self.forms
+            if form.instance.pk and getattr(form, "cleaned_data", {}).get("DELETE")
+        }
         for form in kept:
+            looked_at = form.cleaned_data.get("condition_step")
+            if looked_at is not None and looked_at.pk in deleted:
+                # Deleting it would leave the condition looking at any earlier step, unsaid.
+                form.add_error("condition_step", DELETED_STEP)
             looked_at, order = form.cleaned_data.get("condition_step"), form.cleaned_data.get("order")
             if looked_at is None or order is None:
                 continue
@@ -155,6 +165,15 @@ class CampaignStepAdmin(EngineTableAdminMixin, ModelAdmin):
         if db_field.name == "campaign":  # A step is added to a draft only.
             kwargs["queryset"] = Campaign.objects.filter(status=Campaign.Status.DRAFT)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_deleted_objects(self, objs, request):
+        """Refuse to delete a step another step's condition looks at: the condition would widen to
+        any earlier step without a word. The dependents are listed as what protects it."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        dependents = CampaignStep.objects.filter(condition_step__in=objs).exclude(
+            pk__in=[obj.pk for obj in objs]
+        )
+        return deleted, counts, perms_needed, [*protected, *(str(step) for step in dependents)]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         """Offer as a condition's step only the other steps of this step's campaign (a new step's:

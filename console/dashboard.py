@@ -4,6 +4,7 @@ account's health, and what needs attention; composed here, the one app that sees
 import json
 from datetime import datetime
 
+from django.db.models import F
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -14,6 +15,7 @@ from django.utils.translation import ngettext
 from campaigns.admin_access import user_sees_contacts
 from campaigns.models import Campaign
 from campaigns.selectors import audience_growth
+from core.text import grouped
 from delivery import selectors as delivery_selectors
 from delivery.models import SendingHold, StepExecution
 from tracking.models import Alert
@@ -28,10 +30,11 @@ UNDER_WAY = (Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.SC
 def home_campaigns(*, limit: int = RECENT_CAMPAIGNS) -> list[dict]:
     """Return the campaigns under way, then the latest others, each with its figures."""
     shown = Campaign.objects.filter(is_load_test=False)
-    under_way = list(shown.filter(status__in=UNDER_WAY).order_by("-started_at", "-created_at")[:limit])
-    others = list(
-        shown.exclude(status__in=UNDER_WAY).order_by("-started_at", "-created_at")[: limit - len(under_way)]
-    )
+    # Latest started first, then those never started (drafts) by creation: PostgreSQL would put a
+    # missing start first in a descending order, before every campaign that ran.
+    latest = (F("started_at").desc(nulls_last=True), "-created_at")
+    under_way = list(shown.filter(status__in=UNDER_WAY).order_by(*latest)[:limit])
+    others = list(shown.exclude(status__in=UNDER_WAY).order_by(*latest)[: limit - len(under_way)])
     campaigns = under_way + others
     figures = campaigns_figures(campaign_ids=[campaign.pk for campaign in campaigns])
     return [{"campaign": campaign, **figures[campaign.pk]} for campaign in campaigns]
@@ -74,9 +77,9 @@ def home_attention(*, request: HttpRequest, hold: SendingHold | None) -> list[di
         items.append(
             {
                 "text": ngettext(
-                    "%(n)d alert not yet acknowledged", "%(n)d alerts not yet acknowledged", alerts
+                    "%(n)s alert not yet acknowledged", "%(n)s alerts not yet acknowledged", alerts
                 )
-                % {"n": alerts},
+                % {"n": grouped(alerts)},
                 "link": reverse("admin:tracking_alert_changelist") + "?acknowledged_at__isnull=True",
                 "level": "warning",
             }
@@ -91,7 +94,8 @@ def home_attention(*, request: HttpRequest, hold: SendingHold | None) -> list[di
     if failed := stuck.get(StepExecution.Status.FAILED, 0):
         items.append(
             {
-                "text": ngettext("%(n)d email failed", "%(n)d emails failed", failed) % {"n": failed},
+                "text": ngettext("%(n)s email failed", "%(n)s emails failed", failed)
+                % {"n": grouped(failed)},
                 "link": f"{rows_link}?status__exact={StepExecution.Status.FAILED}",
                 "level": "warning",
             }
@@ -100,11 +104,11 @@ def home_attention(*, request: HttpRequest, hold: SendingHold | None) -> list[di
         items.append(
             {
                 "text": ngettext(
-                    "%(n)d email whose sending SES has not confirmed",
-                    "%(n)d emails whose sending SES has not confirmed",
+                    "%(n)s email whose sending SES has not confirmed",
+                    "%(n)s emails whose sending SES has not confirmed",
                     unknown,
                 )
-                % {"n": unknown},
+                % {"n": grouped(unknown)},
                 "link": f"{rows_link}?status__exact={StepExecution.Status.UNKNOWN}",
                 "level": "warning",
             }

@@ -100,7 +100,9 @@ class ApiKeyAdmin(APIKeyModelAdmin, ModelAdmin):
         # Keys made before scopes existed were given every scope so that nothing broke: say so.
         every = sorted(ApiKey.Scope.values)
         broad = [key.name for key in ApiKey.objects.filter(revoked=False) if sorted(key.scopes) == every]
-        if broad and request.method == "GET":
+        # Only to those the page opens for: a message queued for a refused request would show on
+        # their next page, naming keys they may not see.
+        if broad and request.method == "GET" and self.has_view_or_change_permission(request):
             messages.info(
                 request,
                 gettext(

@@ -45,14 +45,21 @@ class Chart:
     #: Values are percentages: the value axis reads 0–100 %.
     percent: bool = False
     #: Columns shown in the table and the CSV only: (heading, a cell per label).
-    extra: Sequence[tuple[str, Sequence[str]]] = field(default_factory=tuple)
+    extra: Sequence[tuple[str, Sequence[str | int | float]]] = field(default_factory=tuple)
     #: How the CSV names each label (ISO timestamps for charts over time); the labels if empty.
     csv_labels: Sequence[str] = field(default_factory=tuple)
 
     @property
     def empty(self) -> bool:
-        """Whether there is nothing to draw: no labels, or nothing but zeros."""
-        return not any(value for series in self.series for value in series.values)
+        """Whether there is nothing to show: no labels, or nothing but zeros, in the series and in
+        the table's counts (the domains of a campaign with no Delivery event drew none, yet sent)."""
+        drawn = any(value for series in self.series for value in series.values)
+        counted = any(
+            isinstance(cell, int | float) and not isinstance(cell, bool) and cell
+            for _name, cells in self.extra
+            for cell in cells
+        )
+        return not (drawn or counted)
 
     def data_json(self) -> str:
         """Return Chart.js's `data`."""

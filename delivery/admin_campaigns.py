@@ -25,6 +25,7 @@ from campaigns.selectors import CheckItem
 from campaigns.services import Actor
 from core.addresses import email_canonical, mailbox_parse
 from core.exceptions import CampanileError
+from core.text import grouped
 from delivery.exceptions import SuppressedRecipient
 from delivery.models import StepExecution
 from delivery.selectors import (
@@ -151,7 +152,7 @@ def campaign_retry_failed_action(modeladmin, request, queryset):
             modeladmin.message_user(
                 request,
                 gettext("“%(name)s”: %(count)s failed recipients queued again.")
-                % {"name": campaign.name, "count": retried},
+                % {"name": campaign.name, "count": grouped(retried)},
             )
 
 
@@ -310,7 +311,7 @@ class CampaignDeliveryMixin(_CampaignAdmin):
             else:
                 self.message_user(
                     request,
-                    gettext("%(count)s unconfirmed emails queued again.") % {"count": moved},
+                    gettext("%(count)s unconfirmed emails queued again.") % {"count": grouped(moved)},
                     messages.SUCCESS,
                 )
                 return redirect(reverse("admin:campaigns_campaign_progress", args=[campaign.pk]))
@@ -337,7 +338,10 @@ class CampaignDeliveryMixin(_CampaignAdmin):
             return "—"
         # The ledger's tallies, not a count of its rows: the page costs the same at a million.
         counts = step_execution_counts(campaign=obj)
-        summary = " · ".join(f"{status} {n}" for status, n in sorted(counts.items()) if n)
+        labels = dict(StepExecution.Status.choices)
+        summary = " · ".join(
+            f"{labels.get(status, status)} {grouped(n)}" for status, n in sorted(counts.items()) if n
+        )
         summary = summary or gettext("No recipients queued yet.")
         done = self._fan_out_done(obj)
         if done is not None:
@@ -377,7 +381,7 @@ class CampaignDeliveryMixin(_CampaignAdmin):
             "",
             '<tr><td title="{}">{}</td>' + "<td>{}</td>" * len(columns) + "</tr>",
             [
-                (row["summary"], row["order"], *[row[name] for name in columns])
+                (row["summary"], row["order"], *[grouped(row[name]) for name in columns])
                 for row in campaign_step_progress(campaign=obj)
             ],
         )

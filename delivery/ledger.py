@@ -5,6 +5,7 @@ after: the ledger, not the queue, decides who has been mailed."""
 
 import logging
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -13,6 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import DateTimeField, F, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from campaigns.models import CampaignStep
@@ -280,6 +282,25 @@ def step_execution_release(*, executions: list[StepExecution], reason: str) -> N
         last_error=reason,
         updated_at=timezone.now(),
     )
+
+
+def step_executions_seen(*, execution_ids: Collection[int]) -> int:
+    """Settle as sent the `unknown` rows whose recipient was seen through the email's own signed
+    links (its pixel, a click, the unsubscribe link): only an email SES took can be read. Return
+    how many changed. The SES message id stays unknown; the send time is when the call began."""
+    now = timezone.now()
+    changed = StepExecution.objects.filter(pk__in=list(execution_ids), status=Status.UNKNOWN).update(
+        status=Status.SENT,
+        sent_at=Coalesce(F("send_started_at"), Value(now)),
+        lease_expires_at=None,
+        last_error="",
+        updated_at=now,
+    )
+    if changed:
+        logger.info(
+            "%s unknown rows settled as sent: their recipients opened, clicked or unsubscribed.", changed
+        )
+    return changed
 
 
 def step_execution_reconcile(*, tracking_id: UUID | str, ses_message_id: str, accepted_at: datetime) -> bool:

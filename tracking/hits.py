@@ -23,6 +23,7 @@ from uuid_utils.compat import uuid7
 from core.db import rows_insert_new
 from core.redis_client import redis_client
 from delivery import compose as delivery_compose
+from delivery import ledger as delivery_ledger
 from delivery.models import StepExecution, TrackedLink
 from tracking import metrics
 from tracking.engagement import Engaged, engagement_add
@@ -323,6 +324,10 @@ def _events_from_hits(hits: list[_Hit]) -> list[TrackingEvent]:
         )
     inserted = rows_insert_new(events, key="event_id")
     events = [event for event in events if event.event_id in inserted]
+    # A hit through the email's signed link proves SES took it: an `unknown` row is sent.
+    delivery_ledger.step_executions_seen(
+        execution_ids={event.step_execution_id for event in events if event.step_execution_id}
+    )
     engagement_add(engaged=engaged + [Engaged.of(event) for event in events])
     return events
 

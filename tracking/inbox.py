@@ -135,7 +135,9 @@ def _event_kind(event: SesEvent) -> str:
 def _event_effects(*, event: SesEvent, kind: str, row: StepExecution | None) -> None:
     """Apply one new event to the ledger, the suppression list and the soft-bounce streaks."""
     Type, Outcome = TrackingEvent.Type, StepExecution.Outcome
-    if event.type in (Type.SEND, Type.DELIVERY) and event.tracking_id:
+    # Any event SES sends of an email with our tracking id says it took it (a Send or Delivery, and
+    # a bounce, a complaint, a delay or a rejection just as well): an `unknown` row is sent.
+    if event.tracking_id and event.ses_message_id:
         delivery_ledger.step_execution_reconcile(
             tracking_id=event.tracking_id, ses_message_id=event.ses_message_id, accepted_at=event.occurred_at
         )

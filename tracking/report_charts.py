@@ -88,7 +88,7 @@ def domains_chart(rows: list[dict], *, opens_tracked: bool = True) -> Chart:
         Series(_("Bounced"), [row["bounced"] for row in rows], COLOURS["bounced"]),
     ]
     extra = [
-        (_("Sent"), [str(row["sent"]) for row in rows]),
+        (_("Sent"), [row["sent"] for row in rows]),
         (_("Delivery rate"), [_share(row["delivered"], row["sent"]) for row in rows]),
         (_("Bounce rate"), [_share(row["bounced"], row["sent"]) for row in rows]),
     ]
@@ -164,7 +164,7 @@ def comparison_chart(report: dict) -> Chart:
         y_title=_("% of delivered"),
         percent=True,
         extra=[
-            (_("Sent"), [str(row["counts"]["sent"]) for row in rows]),
+            (_("Sent"), [row["counts"]["sent"] for row in rows]),
             (
                 _("Started"),
                 [

@@ -6,6 +6,7 @@ from django.utils import timezone
 from campaigns.audience import contact_unsubscribe, list_remove_contacts, suppression_add
 from campaigns.consent import ConsentActor
 from campaigns.models import ConsentChange, Contact, Suppression, email_normalize
+from delivery import ledger as delivery_ledger
 from delivery import tokens
 from delivery.models import StepExecution
 from tracking.engagement import engagement_outcomes_add
@@ -91,6 +92,8 @@ def _unsubscribe_event(*, execution: StepExecution, raw: dict) -> bool:
         },
     )
     if created:
+        # The unsubscribe link is the email's own: SES took it, so an `unknown` row is sent.
+        delivery_ledger.step_executions_seen(execution_ids=[execution.pk])
         engagement_outcomes_add(outcomes=[(execution.pk, "unsubscribed")])
     return created
 

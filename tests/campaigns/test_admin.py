@@ -150,7 +150,7 @@ def test_progress_counts_the_ledger_by_status(admin_client):
     execution = StepExecutionFactory(status="sent")
     StepExecutionFactory(step=execution.step, status="failed")
     page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[execution.step.campaign.pk]))
-    assert "failed 1 · sent 1" in page.content.decode()
+    assert "Failed 1 · Sent 1" in page.content.decode()
 
 
 def test_progress_shows_a_fan_out_under_way(admin_client):
@@ -159,7 +159,7 @@ def test_progress_shows_a_fan_out_under_way(admin_client):
     step.fan_out_until, step.fan_out_cursor = 200, 50
     step.save()
     page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[step.campaign.pk]))
-    assert "Queueing recipients: 25% of contact ids done · pending 1" in page.content.decode()
+    assert "Queueing recipients: 25% of contact ids done · Pending 1" in page.content.decode()
 
 
 @pytest.mark.parametrize(
@@ -772,3 +772,42 @@ def test_a_step_sent_to_the_api_without_an_order_is_step_1_and_two_such_are_a_40
     response = api_client.post("/api/v1/campaigns", twice, format="json")
     assert response.status_code == 400
     assert "Each step needs its own order." in response.content.decode()
+
+
+def test_a_step_another_looks_at_cannot_be_deleted_without_a_word(admin_client):
+    from campaigns.models import CampaignStep
+    from tests.factories import CampaignStepFactory
+
+    campaign = CampaignFactory()
+    first = CampaignStepFactory(campaign=campaign, order=1)
+    second = CampaignStepFactory(campaign=campaign, order=2, condition="not_opened", condition_step=first)
+    change = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+    fields = {
+        "name": campaign.name,
+        "from_email": "News <news@campanile.test>",
+        "audience_mode": "fixed",
+        "timezone": "UTC",
+        "steps-TOTAL_FORMS": "2",
+        "steps-INITIAL_FORMS": "2",
+        "audit-TOTAL_FORMS": "0",
+        "audit-INITIAL_FORMS": "0",
+    }
+    for n, step in enumerate((first, second)):
+        fields |= {
+            f"steps-{n}-id": str(step.pk),
+            f"steps-{n}-campaign": str(campaign.pk),
+            f"steps-{n}-order": str(step.order),
+            f"steps-{n}-template": str(step.template_id),
+            f"steps-{n}-condition": step.condition,
+        }
+    fields["steps-1-condition_step"] = str(first.pk)
+
+    page = admin_client.post(change, fields | {"steps-0-DELETE": "on"}).content.decode()
+    assert "This condition looks at a step being deleted" in page
+    assert CampaignStep.objects.filter(pk=first.pk).exists()
+
+    delete_page = admin_client.get(reverse("admin:campaigns_campaignstep_delete", args=[first.pk]))
+    assert str(second) in delete_page.content.decode()  # Named as what keeps it…
+    admin_client.post(reverse("admin:campaigns_campaignstep_delete", args=[first.pk]), {"post": "yes"})
+    assert CampaignStep.objects.filter(pk=first.pk).exists()  # …and not deleted.
+    assert CampaignStep.objects.get(pk=second.pk).condition_step_id == first.pk

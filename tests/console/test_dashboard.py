@@ -200,3 +200,46 @@ def test_a_campaign_without_delivery_events_shows_its_rates_marked_over_sent_on_
     assert "Over sent: SES reports no Delivery events for that campaign" in home
     assert 'title="Over sent: no Delivery events are reported for this campaign">—</td>' in home
     assert row.step.campaign.name in home
+
+
+def test_the_api_keys_note_never_reaches_staff_the_keys_page_refuses(client):
+    from core.models import ApiKey
+    from core.services import api_key_create
+    from tests.utils import role_client
+
+    api_key_create(name="everything-key", scopes=ApiKey.Scope.values)
+    marketer = role_client("Marketers")
+    assert marketer.get("/admin/core/apikey/").status_code == 403
+    assert "everything-key" not in marketer.get("/admin/").content.decode()
+
+
+def test_the_home_page_lists_campaigns_that_ran_before_old_drafts():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from console.dashboard import RECENT_CAMPAIGNS, home_campaigns
+    from tests.factories import CampaignFactory
+
+    finished = CampaignFactory(status="completed", started_at=timezone.now())
+    for _ in range(RECENT_CAMPAIGNS):
+        draft = CampaignFactory()
+        draft.created_at = timezone.now() - timedelta(days=700)
+        draft.save()
+
+    assert home_campaigns()[0]["campaign"] == finished
+
+
+def test_what_needs_attention_counts_as_the_reader_groups_digits(admin_client):
+    from delivery.models import StepExecution
+    from tests.factories import StepExecutionFactory
+
+    row = StepExecutionFactory(status="failed")
+    StepExecution.objects.bulk_create(
+        StepExecution(step=row.step, contact=ContactFactory(), email=f"f{n}@example.com", status="failed")
+        for n in range(1000)
+    )
+    from delivery.models import LedgerTally  # noqa: F401 - the tally follows by trigger.
+
+    home = admin_client.get("/admin/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "1.001 E-Mails fehlgeschlagen" in home

@@ -572,3 +572,28 @@ def test_the_upgrade_counts_again_each_steps_emails_opened_with_clicks_in(hit_st
 
     assert StepEngagement.objects.get(pk=step.pk).opens_unique == 2
     _assert_counters_match_events()
+
+
+def test_an_unknown_row_whose_recipient_is_seen_is_sent_so_delivered_never_passes_sent(hit_store, settings):
+    # A worker died mid-call: SES's fate of the email is unknown, until its recipient opens it, an
+    # unsubscribe comes through its link, or SES reports anything of it (a complaint, say).
+    settings.SES_EVENT_WAIT_SECONDS = 0
+    step = CampaignStepFactory()
+    seen, complained, silent = (
+        StepExecutionFactory(step=step, status="unknown", ses_message_id=f"ses-unknown-{n}") for n in range(3)
+    )
+    _hit(seen, "open", timezone.now() + timedelta(minutes=5))
+    hits.tracking_hits_apply()
+    deliver(for_row(fixture("event-complaint.json"), complained))
+
+    statuses = dict(StepExecution.objects.filter(step=step).values_list("pk", "status"))
+    assert (statuses[seen.pk], statuses[complained.pk], statuses[silent.pk]) == ("sent", "sent", "unknown")
+    stats = campaign_stats(campaign=step.campaign)
+    assert stats["sent"] == 2  # With no Delivery event at all, delivered stays unknown (over sent).
+    assert max(rate for rate in stats["rates"].values() if rate is not None) <= 1
+
+
+def test_an_unsubscribe_through_an_unknown_rows_link_settles_it_as_sent():
+    row = StepExecutionFactory(status="unknown")
+    unsubscribe.step_execution_unsubscribe(execution=row, source="one-click")
+    assert StepExecution.objects.get(pk=row.pk).status == "sent"

@@ -593,3 +593,20 @@ def test_links_which_may_carry_contacts_data_need_the_permission_to_view_contact
     assert client.get(links).status_code == 403
     viewer.user_permissions.add(Permission.objects.get(codename="view_contact"))
     assert "https://shop.example.com/" in b"".join(client.get(links).streaming_content).decode()
+
+
+def test_a_campaign_that_sent_without_any_event_still_shows_its_domains_with_sent_grouped(admin_client):
+    from tracking.report import campaign_domains
+    from tracking.report_charts import domains_chart
+
+    step = CampaignStepFactory()
+    for n in range(1001):
+        StepExecutionFactory(step=step, status="sent", email=f"p{n}@gmail.com", sent_at=NINE)
+
+    chart = domains_chart(campaign_domains(campaign=step.campaign))
+
+    assert not chart.empty  # Sent 1,001, though nothing was reported delivered, bounced or opened.
+    page = admin_client.get(
+        f"/admin/campaigns/campaign/{step.campaign_id}/report/domains/", HTTP_ACCEPT_LANGUAGE="de"
+    ).content.decode()
+    assert "1.001" in page
