@@ -86,7 +86,9 @@ def table_read(*, stream: BinaryIO, table_format: TableFormat) -> tuple[list[str
     Raises ImportFileUnreadable for a file without a header, with more than IMPORT_MAX_COLUMNS
     columns, or (while iterating) one that stops being readable.
     """
-    rows = _xlsx_rows(stream) if table_format.kind == "xlsx" else _csv_rows(stream, table_format)
+    rows = _without_nul(
+        _xlsx_rows(stream) if table_format.kind == "xlsx" else _csv_rows(stream, table_format)
+    )
     for _number, cells in rows:
         if any(cell.strip() for cell in cells):
             header = [cell.strip() for cell in cells]
@@ -101,6 +103,16 @@ def table_read(*, stream: BinaryIO, table_format: TableFormat) -> tuple[list[str
     return header, (row for row in rows if any(cell.strip() for cell in row[1]))
 
 
+def _without_nul(rows: Rows) -> Rows:
+    """Pass rows on; a NUL character, which no text column can store and no contact file holds
+    unless it is damaged, refuses the file, naming its line."""
+    for number, cells in rows:
+        if any("\x00" in cell for cell in cells):
+            said = gettext("Line %(line)d holds a NUL character: the file looks damaged.")
+            raise ImportFileUnreadable(said % {"line": number})
+        yield number, cells
+
+
 def _csv_rows(stream: BinaryIO, table_format: TableFormat) -> Rows:
     text = io.TextIOWrapper(stream, encoding=table_format.encoding, newline="")
     reader = csv.reader(text, delimiter=table_format.delimiter)
@@ -109,7 +121,9 @@ def _csv_rows(stream: BinaryIO, table_format: TableFormat) -> Rows:
             yield reader.line_num, cells
     except (UnicodeDecodeError, csv.Error) as exc:
         said = gettext("Line %(line)d cannot be read (%(problem)s).")
-        raise ImportFileUnreadable(said % {"line": reader.line_num + 1, "problem": exc}) from exc
+        # A cell too long is on the line read last; bytes that do not decode, on the next one.
+        line = reader.line_num + (1 if isinstance(exc, UnicodeDecodeError) else 0)
+        raise ImportFileUnreadable(said % {"line": line, "problem": exc}) from exc
 
 
 def _xlsx_rows(stream: BinaryIO) -> Rows:

@@ -267,3 +267,22 @@ def test_a_stale_job_is_queued_again(monkeypatch):
 
     assert import_jobs.contact_imports_resume() == [job.pk]
     assert queued == [job.pk]
+
+
+@pytest.mark.parametrize(
+    ("data", "line"),
+    [
+        (b"email,na\x00me\nx@example.com,a\n", 1),
+        (b"email,name\nok@example.com,fine\nbad@example.com,a\x00b\n", 3),
+    ],
+)
+def test_a_file_holding_a_nul_is_refused_at_upload_naming_its_line(data, line):
+    with pytest.raises(ImportFileUnreadable, match=f"Line {line} holds a NUL character"):
+        import_jobs.contact_import_create(file_name="damaged.csv", data=data, user=None)
+    assert not ContactImport.objects.exists()
+
+
+def test_a_cell_past_the_csv_limit_is_named_on_its_own_line():
+    data = b"email,name\nx@example.com," + b"a" * 200_000 + b"\n"
+    with pytest.raises(ImportFileUnreadable, match="Line 2 cannot be read"):
+        import_jobs.contact_import_create(file_name="long.csv", data=data, user=None)
