@@ -118,9 +118,9 @@ class ContactImportAdmin(ModelAdmin):
         "file_name",
         "status_badge",
         "rows_shown",
-        "created",
-        "updated",
-        "failed",
+        "created_shown",
+        "updated_shown",
+        "failed_shown",
         "created_by",
         "created_at",
     ]
@@ -146,6 +146,18 @@ class ContactImportAdmin(ModelAdmin):
         return format_html(
             '<span class="cp-badge cp-import-{}">{}</span>', obj.status, obj.get_status_display()
         )
+
+    @admin.display(description=_("New contacts"), ordering="created")
+    def created_shown(self, obj):
+        return grouped(obj.created)
+
+    @admin.display(description=_("Contacts updated"), ordering="updated")
+    def updated_shown(self, obj):
+        return grouped(obj.updated)
+
+    @admin.display(description=_("Rows not imported"), ordering="failed")
+    def failed_shown(self, obj):
+        return grouped(obj.failed)
 
     @admin.display(description=_("Rows"), ordering="rows_total")
     def rows_shown(self, obj):

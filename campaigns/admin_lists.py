@@ -102,9 +102,11 @@ class ContactListAdmin(ModelAdmin):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         contact_list = self._list_to_change(request, object_id)
-        typed = [word for word in _SEPARATORS.split(request.POST.get("addresses", "")) if word][
-            :MEMBERS_ADD_MAX
-        ]
+        typed = [word for word in _SEPARATORS.split(request.POST.get("addresses", "")) if word]
+        if len(typed) > MEMBERS_ADD_MAX:
+            said = gettext("Only the first %(n)s addresses were taken: paste the rest again, or import them.")
+            self.message_user(request, said % {"n": grouped(MEMBERS_ADD_MAX)}, messages.WARNING)
+            typed = typed[:MEMBERS_ADD_MAX]
         addresses, refused = [], []
         for word in typed:
             try:

@@ -115,7 +115,8 @@ def _without_nul(rows: Rows) -> Rows:
 
 def _csv_rows(stream: BinaryIO, table_format: TableFormat) -> Rows:
     text = io.TextIOWrapper(stream, encoding=table_format.encoding, newline="")
-    reader = csv.reader(text, delimiter=table_format.delimiter)
+    # Strict: a quote left open would otherwise swallow every line after it into one cell.
+    reader = csv.reader(text, delimiter=table_format.delimiter, strict=True)
     try:
         for cells in reader:
             yield reader.line_num, cells

@@ -301,5 +301,8 @@ def contact_import_report_rows(*, job: ContactImport):
     yield [*job.header, *REPORT_COLUMNS]
     for error in job.errors:
         problems = "; ".join(_problem_words(name, messages) for name, messages in error["errors"].items())
-        cells = list(error["cells"]) + [""] * (len(job.header) - len(error["cells"]))
+        # Cut to the header's width: a row with more cells than the header (its problem says so)
+        # would push its line and problem out from under their headings.
+        cells = list(error["cells"])[: len(job.header)]
+        cells += [""] * (len(job.header) - len(cells))
         yield [*cells, error["row"], problems]

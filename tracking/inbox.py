@@ -135,11 +135,16 @@ def _event_kind(event: SesEvent) -> str:
 def _event_effects(*, event: SesEvent, kind: str, row: StepExecution | None) -> None:
     """Apply one new event to the ledger, the suppression list and the soft-bounce streaks."""
     Type, Outcome = TrackingEvent.Type, StepExecution.Outcome
-    # Any event SES sends of an email with our tracking id says it took it (a Send or Delivery, and
-    # a bounce, a complaint, a delay or a rejection just as well): an `unknown` row is sent.
-    if event.tracking_id and event.ses_message_id:
+    # Any event SES sends of an email it took says so (a Send or Delivery, and a bounce, complaint,
+    # delay or rejection just as well; not a rendering failure, which SES sends of mail it did not
+    # send): an `unknown` row is sent. Only a row found by a well-formed tag (_ledger_row) settles,
+    # and its send time is when its call began, not when the event happened.
+    if row is not None and event.ses_message_id and event.type != Type.RENDERING_FAILURE:
+        accepted_at = (
+            event.occurred_at if event.type == Type.SEND else row.send_started_at or event.occurred_at
+        )
         delivery_ledger.step_execution_reconcile(
-            tracking_id=event.tracking_id, ses_message_id=event.ses_message_id, accepted_at=event.occurred_at
+            tracking_id=row.tracking_id, ses_message_id=event.ses_message_id, accepted_at=accepted_at
         )
     outcomes: dict[str, str] = {
         Type.DELIVERY_DELAY: Outcome.DELAYED,

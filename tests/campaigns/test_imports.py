@@ -286,3 +286,19 @@ def test_a_cell_past_the_csv_limit_is_named_on_its_own_line():
     data = b"email,name\nx@example.com," + b"a" * 200_000 + b"\n"
     with pytest.raises(ImportFileUnreadable, match="Line 2 cannot be read"):
         import_jobs.contact_import_create(file_name="long.csv", data=data, user=None)
+
+
+def test_a_quote_left_open_refuses_the_file_rather_than_swallowing_the_lines_after_it():
+    data = b'email,name\na@x.example.com,"Smith\nb@x.example.com,2\nc@x.example.com,3\n'
+    with pytest.raises(ImportFileUnreadable, match="cannot be read"):
+        import_jobs.contact_import_create(file_name="quote.csv", data=data, user=None)
+
+
+def test_the_error_report_keeps_line_and_problem_under_their_headings_for_a_row_too_wide():
+    job = _started(data="email,name\nwide@example.com,Wide,extra\n")
+    import_jobs.contact_import_run(job_id=job.pk)
+    job.refresh_from_db()
+
+    header, row = list(import_jobs.contact_import_report_rows(job=job))
+    assert len(row) == len(header)
+    assert dict(zip(header, row, strict=True))["campanile_line"] == 2

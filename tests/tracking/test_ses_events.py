@@ -503,3 +503,33 @@ def test_a_linked_delivery_is_kept_though_an_unlinked_copy_came_first():
     row.refresh_from_db()
     assert TrackingEvent.objects.filter(step_execution=row, type="delivery").count() == 1
     assert row.outcome == "delivered"
+
+
+def test_an_event_whose_tag_is_no_uuid_is_applied_without_its_row_and_never_blocks_the_queue(settings):
+    # Signed, so trusted; but a tag no ledger row can carry must not stop the messages after it.
+    settings.SES_EVENT_WAIT_SECONDS = 0
+    odd, fine = (
+        StepExecutionFactory(status="unknown", ses_message_id="ses-odd"),
+        StepExecutionFactory(status="unknown", ses_message_id="ses-fine"),
+    )
+    record = bounce(odd)
+    record["mail"]["tags"]["campanile_step_execution"] = ["not-a-uuid"]
+
+    _message, applied = deliver(record)
+    assert applied
+    _message, applied = deliver(for_row(fixture("event-delivery.json"), fine))
+    assert applied
+    assert StepExecution.objects.get(pk=fine.pk).status == "sent"
+
+
+def test_an_unknown_row_settled_by_a_late_event_keeps_the_time_its_call_began(settings):
+    from datetime import timedelta
+
+    settings.SES_EVENT_WAIT_SECONDS = 0
+    began = timezone.now() - timedelta(hours=2)
+    row = StepExecutionFactory(status="unknown", ses_message_id="ses-late", send_started_at=began)
+
+    deliver(for_row(fixture("event-complaint.json"), row))
+
+    row.refresh_from_db()
+    assert (row.status, row.sent_at) == ("sent", began)
