@@ -669,6 +669,30 @@ def test_german_pages_group_the_audience_counts_the_german_way(admin_client, set
     assert "1,001" not in page
 
 
+def _campaign_form(campaign, steps) -> dict:
+    """Return the campaign form's fields as its page holds them, its saved steps as stored."""
+    fields = {
+        "name": campaign.name,
+        "from_email": "News <news@campanile.test>",
+        "audience_mode": "fixed",
+        "timezone": "UTC",
+        "steps-TOTAL_FORMS": str(len(steps)),
+        "steps-INITIAL_FORMS": str(len(steps)),
+        "audit-TOTAL_FORMS": "0",
+        "audit-INITIAL_FORMS": "0",
+    }
+    for n, step in enumerate(steps):
+        fields |= {
+            f"steps-{n}-id": str(step.pk),
+            f"steps-{n}-campaign": str(campaign.pk),
+            f"steps-{n}-order": str(step.order),
+            f"steps-{n}-template": str(step.template_id),
+            f"steps-{n}-condition": step.condition,
+            f"steps-{n}-condition_step": str(step.condition_step_id or ""),
+        }
+    return fields
+
+
 def test_a_steps_condition_is_judged_on_the_orders_saved_with_it(admin_client):
     from campaigns.models import CampaignStep
     from tests.factories import CampaignStepFactory
@@ -677,24 +701,7 @@ def test_a_steps_condition_is_judged_on_the_orders_saved_with_it(admin_client):
     first = CampaignStepFactory(campaign=campaign, order=1)
     second = CampaignStepFactory(campaign=campaign, order=2)
     change = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
-    fields = {
-        "name": campaign.name,
-        "from_email": "News <news@campanile.test>",
-        "audience_mode": "fixed",
-        "timezone": "UTC",
-        "steps-TOTAL_FORMS": "2",
-        "steps-INITIAL_FORMS": "2",
-        "audit-TOTAL_FORMS": "0",
-        "audit-INITIAL_FORMS": "0",
-    }
-    for n, step in enumerate((first, second)):
-        fields |= {
-            f"steps-{n}-id": str(step.pk),
-            f"steps-{n}-campaign": str(campaign.pk),
-            f"steps-{n}-order": str(step.order),
-            f"steps-{n}-template": str(step.template_id),
-            f"steps-{n}-condition": "always",
-        }
+    fields = _campaign_form(campaign, [first, second])
     # The first step moves to order 3 while the second looks at it: a later step, refused.
     later = fields | {
         "steps-0-order": "3",
@@ -782,25 +789,7 @@ def test_a_step_another_looks_at_cannot_be_deleted_without_a_word(admin_client):
     first = CampaignStepFactory(campaign=campaign, order=1)
     second = CampaignStepFactory(campaign=campaign, order=2, condition="not_opened", condition_step=first)
     change = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
-    fields = {
-        "name": campaign.name,
-        "from_email": "News <news@campanile.test>",
-        "audience_mode": "fixed",
-        "timezone": "UTC",
-        "steps-TOTAL_FORMS": "2",
-        "steps-INITIAL_FORMS": "2",
-        "audit-TOTAL_FORMS": "0",
-        "audit-INITIAL_FORMS": "0",
-    }
-    for n, step in enumerate((first, second)):
-        fields |= {
-            f"steps-{n}-id": str(step.pk),
-            f"steps-{n}-campaign": str(campaign.pk),
-            f"steps-{n}-order": str(step.order),
-            f"steps-{n}-template": str(step.template_id),
-            f"steps-{n}-condition": step.condition,
-        }
-    fields["steps-1-condition_step"] = str(first.pk)
+    fields = _campaign_form(campaign, [first, second])
 
     page = admin_client.post(change, fields | {"steps-0-DELETE": "on"}).content.decode()
     assert "This condition looks at a step being deleted" in page
