@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.decorators import action
@@ -130,10 +130,15 @@ class SuppressionAdmin(ContactDataAdminMixin, ModelAdmin):
                 source=Suppression.Source.IMPORT,
                 detail=form.cleaned_data["detail"],
             )
-            said = gettext("%(added)s addresses suppressed; %(already)s were already.")
-            self.message_user(
-                request, said % {"added": grouped(added), "already": grouped(already)}, messages.SUCCESS
-            )
+            done = [
+                ngettext("%(n)s address suppressed.", "%(n)s addresses suppressed.", added)
+                % {"n": grouped(added)}
+            ]
+            if already:
+                done.append(
+                    ngettext("%(n)s was already.", "%(n)s were already.", already) % {"n": grouped(already)}
+                )
+            self.message_user(request, " ".join(done), messages.SUCCESS)
             if refused:
                 said = gettext("Not addresses, left out: %(words)s")
                 self.message_user(request, said % {"words": ", ".join(refused[:20])}, messages.WARNING)

@@ -17,7 +17,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.functional import Promise
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
@@ -95,31 +95,31 @@ CAMPAIGN_ADMIN_ACTIONS: "dict[str, tuple[Callable[..., Campaign], StrPromise, St
     "schedule": (
         services.campaign_schedule,
         _("Schedule"),
-        _("Scheduled %(count)s campaign(s)."),
+        ngettext_lazy("Scheduled %(count)s campaign.", "Scheduled %(count)s campaigns.", "count"),
         _("Schedule selected campaigns"),
     ),
     "unschedule": (
         services.campaign_unschedule,
         _("Unschedule"),
-        _("Unscheduled %(count)s campaign(s)."),
+        ngettext_lazy("Unscheduled %(count)s campaign.", "Unscheduled %(count)s campaigns.", "count"),
         _("Unschedule selected campaigns"),
     ),
     "pause": (
         services.campaign_pause,
         _("Pause"),
-        _("Paused %(count)s campaign(s)."),
+        ngettext_lazy("Paused %(count)s campaign.", "Paused %(count)s campaigns.", "count"),
         _("Pause selected campaigns"),
     ),
     "resume": (
         services.campaign_resume,
         _("Resume"),
-        _("Resumed %(count)s campaign(s)."),
+        ngettext_lazy("Resumed %(count)s campaign.", "Resumed %(count)s campaigns.", "count"),
         _("Resume selected campaigns"),
     ),
     "cancel": (
         services.campaign_cancel,
         _("Cancel campaign"),
-        _("Cancelled %(count)s campaign(s)."),
+        ngettext_lazy("Cancelled %(count)s campaign.", "Cancelled %(count)s campaigns.", "count"),
         _("Cancel selected campaigns"),
     ),
 }
@@ -138,7 +138,7 @@ def campaign_admin_apply(modeladmin, request, campaigns, action: str) -> bool:
         outcome = gettext("%(problem)s Nothing was changed.") % {"problem": exc}
         modeladmin.message_user(request, outcome, level=messages.ERROR)
         return False
-    modeladmin.message_user(request, str(done) % {"count": len(campaigns)}, level=messages.SUCCESS)
+    modeladmin.message_user(request, done % {"count": len(campaigns)}, level=messages.SUCCESS)
     return True
 
 

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action
@@ -191,7 +191,9 @@ class ContactAdminBase(ModelAdmin):
             list_ids=[chosen.pk], contact_ids=list(queryset.values_list("pk", flat=True))
         )
         self.message_user(
-            request, gettext("%(n)s contacts added to %(list)s.") % {"n": grouped(added), "list": chosen.name}
+            request,
+            ngettext("%(n)s contact added to %(list)s.", "%(n)s contacts added to %(list)s.", added)
+            % {"n": grouped(added), "list": chosen.name},
         )
         return None
 
@@ -207,7 +209,8 @@ class ContactAdminBase(ModelAdmin):
         )
         self.message_user(
             request,
-            gettext("%(n)s contacts removed from %(list)s.") % {"n": grouped(removed), "list": chosen.name},
+            ngettext("%(n)s contact removed from %(list)s.", "%(n)s contacts removed from %(list)s.", removed)
+            % {"n": grouped(removed), "list": chosen.name},
         )
         return None
 
@@ -222,7 +225,11 @@ class ContactAdminBase(ModelAdmin):
         changed = contacts_unsubscribe(
             contacts=queryset, actor=staff_actor(request), reason=form.cleaned_data["reason"]
         )
-        self.message_user(request, gettext("%(n)s contacts unsubscribed.") % {"n": grouped(changed)})
+        self.message_user(
+            request,
+            ngettext("%(n)s contact unsubscribed.", "%(n)s contacts unsubscribed.", changed)
+            % {"n": grouped(changed)},
+        )
         return None
 
     @admin.action(description=_("Export as CSV"), permissions=["view"])

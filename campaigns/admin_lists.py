@@ -10,7 +10,7 @@ from django.db.models import Count, Q
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.urls import path, reverse
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
@@ -115,7 +115,11 @@ class ContactListAdmin(ModelAdmin):
                 refused.append(word[:100])
         known = set(Contact.objects.filter(email__in=addresses).values_list("email", flat=True))
         added = list_add_contacts(list_ids=[contact_list.pk], emails=sorted(known))
-        self.message_user(request, gettext("%(n)s contacts added.") % {"n": grouped(added)}, messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("%(n)s contact added.", "%(n)s contacts added.", added) % {"n": grouped(added)},
+            messages.SUCCESS,
+        )
         if unknown := sorted(set(addresses) - known):
             said = gettext("Not contacts yet (import them first): %(addresses)s")
             self.message_user(request, said % {"addresses": ", ".join(unknown[:20])}, messages.WARNING)
@@ -133,5 +137,9 @@ class ContactListAdmin(ModelAdmin):
             :MEMBERS_PER_PAGE
         ]
         removed = list_remove_contacts(contact_list=contact_list, contact_ids=ids)
-        self.message_user(request, gettext("%(n)s contacts removed from the list.") % {"n": grouped(removed)})
+        self.message_user(
+            request,
+            ngettext("%(n)s contact removed from the list.", "%(n)s contacts removed from the list.", removed)
+            % {"n": grouped(removed)},
+        )
         return redirect(reverse("admin:campaigns_contactlist_change", args=[contact_list.pk]) + "#members")

@@ -4,6 +4,7 @@ bar) or XLSX (its first sheet, through openpyxl), as a header and numbered rows 
 import codecs
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -19,6 +20,9 @@ IMPORT_MAX_ROWS = 1_000_000
 IMPORT_MAX_COLUMNS = 200
 _DELIMITERS = (",", ";", "\t", "|")
 _ZIP_MAGIC = b"PK\x03\x04"  # An XLSX file is a zip archive.
+_ENCODING_NAMES = {"utf-8-sig": "UTF-8", "utf-16": "UTF-16", "cp1252": "Windows-1252"}
+#: What the "surrogateescape" decoding makes of a byte that does not decode.
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 #: (line number, cells) of a file's rows.
 Rows = Iterator[tuple[int, list[str]]]
@@ -42,9 +46,12 @@ class TableFormat:
             "\t": gettext("tabs"),
             "|": gettext("bars"),
         }
-        encodings = {"utf-8-sig": "UTF-8", "utf-16": "UTF-16", "cp1252": "Windows-1252"}
-        words = {"encoding": encodings.get(self.encoding, self.encoding), "delimiter": names[self.delimiter]}
+        words = {"encoding": self.encoding_name(), "delimiter": names[self.delimiter]}
         return gettext("CSV, %(encoding)s, cells separated by %(delimiter)s") % words
+
+    def encoding_name(self) -> str:
+        """Name the text encoding as a spreadsheet's "Save as" names it."""
+        return _ENCODING_NAMES.get(self.encoding, self.encoding)
 
 
 def table_format_detect(*, data: bytes, file_name: str) -> TableFormat:
@@ -56,18 +63,25 @@ def table_format_detect(*, data: bytes, file_name: str) -> TableFormat:
         raise ImportFileUnreadable(gettext("The file is larger than %(n)d MB: split it.") % {"n": limit})
     if data.startswith(_ZIP_MAGIC) or file_name.lower().endswith(".xlsx"):
         return TableFormat(kind="xlsx", encoding="", delimiter="")
+    utf8_problem = None
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encoding = "utf-16"
     else:
         encoding = "utf-8-sig"
         try:
             data.decode(encoding)
-        except UnicodeDecodeError:
-            encoding = "cp1252"
+        except UnicodeDecodeError as exc:
+            encoding, utf8_problem = "cp1252", exc
     try:
         text = data.decode(encoding)
-    except UnicodeDecodeError:
-        raise ImportFileUnreadable(gettext("The file is neither an Excel workbook nor CSV text.")) from None
+    except UnicodeDecodeError as exc:
+        # Named where UTF-8 fails: the encoding a file should be saved in (a Windows-1252 failure
+        # may sit on a good UTF-8 line, whose letters use the bytes Windows-1252 leaves undefined).
+        problem = utf8_problem or exc
+        said = gettext(
+            "Line %(line)d is not UTF-8 text, nor is the file Windows-1252 text: save it as UTF-8."
+        )
+        raise ImportFileUnreadable(said % {"line": data.count(b"\n", 0, problem.start) + 1}) from None
     header_line = text.split("\n", 1)[0]
     counts = {delimiter: _unquoted(header_line).count(delimiter) for delimiter in _DELIMITERS}
     delimiter = max(_DELIMITERS, key=lambda candidate: counts[candidate])
@@ -114,17 +128,35 @@ def _without_nul(rows: Rows) -> Rows:
 
 
 def _csv_rows(stream: BinaryIO, table_format: TableFormat) -> Rows:
-    text = io.TextIOWrapper(stream, encoding=table_format.encoding, newline="")
+    # Undecodable bytes become lone surrogates (which no decoded text holds), so they are found
+    # on their own line: the decoder reads thousands of lines ahead of the CSV reader.
+    text = io.TextIOWrapper(stream, encoding=table_format.encoding, errors="surrogateescape", newline="")
     # Strict: a quote left open would otherwise swallow every line after it into one cell.
     reader = csv.reader(text, delimiter=table_format.delimiter, strict=True)
+    first_line = 1
     try:
         for cells in reader:
+            _decoded(cells, first_line, table_format)
             yield reader.line_num, cells
-    except (UnicodeDecodeError, csv.Error) as exc:
+            first_line = reader.line_num + 1
+    except csv.Error as exc:
         said = gettext("Line %(line)d cannot be read (%(problem)s).")
-        # A cell too long is on the line read last; bytes that do not decode, on the next one.
-        line = reader.line_num + (1 if isinstance(exc, UnicodeDecodeError) else 0)
-        raise ImportFileUnreadable(said % {"line": line, "problem": exc}) from exc
+        raise ImportFileUnreadable(said % {"line": reader.line_num, "problem": exc}) from exc
+
+
+def _decoded(cells: list[str], first_line: int, table_format: TableFormat) -> None:
+    """Refuse a row holding bytes its encoding does not decode, naming their line (a row's quoted
+    cell may span several)."""
+    before = 0
+    for cell in cells:
+        undecodable = _UNDECODABLE.search(cell)
+        if undecodable:
+            line = first_line + before + cell.count("\n", 0, undecodable.start())
+            said = gettext(
+                "Line %(line)d holds bytes that are not %(encoding)s text: save the file as UTF-8."
+            )
+            raise ImportFileUnreadable(said % {"line": line, "encoding": table_format.encoding_name()})
+        before += cell.count("\n")
 
 
 def _xlsx_rows(stream: BinaryIO) -> Rows:

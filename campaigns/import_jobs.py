@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from campaigns.audience import CONTACT_BULK_MAX, contact_bulk_upsert
@@ -130,6 +130,7 @@ def contact_import_start(
     for name, value in options.items():
         setattr(locked, name, value)
     locked.mapping, locked.status = mapping, Status.QUEUED
+    locked.language = translation.get_language() or ""
     locked.save()
     locked.lists.set(lists)
     job.refresh_from_db()
@@ -155,14 +156,17 @@ def contact_import_run(*, job_id: int) -> None:
         if job.status == Status.QUEUED:
             job.status, job.started_at = Status.RUNNING, timezone.now()
             job.save(update_fields=["status", "started_at", "updated_at"])
-    try:
-        _chunks_run(job)
-    except ImportFileUnreadable as exc:  # Read through at upload; only a changed file gets here.
-        _finish(job.pk, status=Status.FAILED, problem=str(exc))
-    except Exception as exc:
-        logger.exception("Contact import %s failed.", job.pk)
-        _finish(job.pk, status=Status.FAILED, problem=gettext("It stopped on an error: %(e)s") % {"e": exc})
-        raise
+    # A worker has no language of its own: the problems are written in the starter's.
+    with translation.override(job.language or None):
+        try:
+            _chunks_run(job)
+        except ImportFileUnreadable as exc:  # Read through at upload; only a changed file gets here.
+            _finish(job.pk, status=Status.FAILED, problem=str(exc))
+        except Exception as exc:
+            logger.exception("Contact import %s failed.", job.pk)
+            said = gettext("It stopped on an error: %(e)s") % {"e": exc}
+            _finish(job.pk, status=Status.FAILED, problem=said)
+            raise
 
 
 def _chunks_run(job: ContactImport) -> None:

@@ -5,7 +5,7 @@ import logging
 from typing import BinaryIO
 
 from django.db import transaction
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from campaigns.audience import CONTACT_BULK_MAX, BulkUpsertResult, contact_bulk_upsert
 from campaigns.consent import ConsentActor
@@ -106,7 +106,11 @@ def row_from_cells(cells: list[str], mapping: list[dict]) -> dict:
     while extra > 0 and not cells[len(mapping) + extra - 1].strip():
         extra -= 1
     if extra > 0:
-        said = gettext("This line has %(n)d more cells than the header has columns: is a comma unquoted?")
+        said = ngettext(
+            "This line has %(n)d more cell than the header has columns: is a comma unquoted?",
+            "This line has %(n)d more cells than the header has columns: is a comma unquoted?",
+            extra,
+        )
         raise RowInvalid({"non_field_errors": [said % {"n": extra}]})
     row: dict = {}
     attributes = {}

@@ -11,6 +11,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from campaigns.models import (
     Campaign,
@@ -205,7 +206,8 @@ def campaign_checklist(*, campaign: Campaign) -> list[CheckItem]:
         audience = CheckItem(
             _("Audience"),
             sendable > 0,
-            _("%(count)s contacts will be mailed.") % {"count": grouped(sendable)}
+            ngettext("%(count)s contact will be mailed.", "%(count)s contacts will be mailed.", sendable)
+            % {"count": grouped(sendable)}
             if sendable
             else _("The lists hold nobody who can be mailed."),
         )
@@ -215,7 +217,11 @@ def campaign_checklist(*, campaign: Campaign) -> list[CheckItem]:
         content = CheckItem(
             _("Content"),
             True,
-            _("%(count)s step(s); first subject: %(subject)s")
+            ngettext(
+                "%(count)s step; its subject: %(subject)s",
+                "%(count)s steps; first subject: %(subject)s",
+                len(steps),
+            )
             % {"count": len(steps), "subject": steps[0].template.subject},
         )
     without_link = [step.order for step in steps if not template_has_unsubscribe_link(template=step.template)]
@@ -224,9 +230,12 @@ def campaign_checklist(*, campaign: Campaign) -> list[CheckItem]:
         bool(steps) and not without_link,
         _("Every email has one.")
         if steps and not without_link
-        else _(
-            "Step(s) %(steps)s show no {{ unsubscribe_url }} link: every email carries one-click "
-            "unsubscribe headers, but readers and inboxes expect a visible link too."
+        else ngettext(
+            "Step %(steps)s shows no {{ unsubscribe_url }} link: every email carries one-click "
+            "unsubscribe headers, but readers and inboxes expect a visible link too.",
+            "Steps %(steps)s show no {{ unsubscribe_url }} link: every email carries one-click "
+            "unsubscribe headers, but readers and inboxes expect a visible link too.",
+            len(without_link),
         )
         % {"steps": ", ".join(map(str, without_link))},
         required=False,

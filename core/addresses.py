@@ -29,7 +29,7 @@ from typing import cast
 import idna
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 #: The longest address SMTP carries (RFC 5321's path limit less its angle brackets).
 ADDRESS_MAX_LENGTH = 254
@@ -224,7 +224,11 @@ def _mailbox_parse_fully(value: str, *, recipient: bool = False) -> Mailbox:
         raise _not_a_mailbox(value, one, recipient=recipient)
     addresses = [address for group in groups for address in group.addresses]
     if len(addresses) != 1:
-        named = gettext("it names %(n)d addresses; give %(example)s")
+        named = ngettext(
+            "it names %(n)d address; give %(example)s",
+            "it names %(n)d addresses; give %(example)s",
+            len(addresses),
+        )
         raise _not_a_mailbox(
             value, named % {"n": len(addresses), "example": _SENDER_EXAMPLE}, recipient=recipient
         )

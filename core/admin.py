@@ -3,8 +3,8 @@
 from django import forms
 from django.contrib import admin, messages
 from django.utils.text import format_lazy
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 from unfold.admin import ModelAdmin
@@ -105,9 +105,12 @@ class ApiKeyAdmin(APIKeyModelAdmin, ModelAdmin):
         if broad and request.method == "GET" and self.has_view_or_change_permission(request):
             messages.info(
                 request,
-                gettext(
-                    "%(count)s active key(s) hold every scope (%(names)s): "
-                    "untick what their integrations do not use."
+                ngettext(
+                    "%(count)s active key holds every scope (%(names)s): "
+                    "untick what its integration does not use.",
+                    "%(count)s active keys hold every scope (%(names)s): "
+                    "untick what their integrations do not use.",
+                    len(broad),
                 )
                 % {"count": len(broad), "names": ", ".join(broad[:5]) + (", …" if len(broad) > 5 else "")},
             )

@@ -6,7 +6,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
@@ -14,6 +14,7 @@ from campaigns.admin_access import ContactDataAdminMixin
 from campaigns.admin_filters import MarketerRelatedFilter
 from campaigns.exceptions import InvalidTransition
 from core.charts import COLOURS, Chart, Series
+from core.text import grouped
 from delivery.models import SendingHold, StepExecution, TransactionalMessage
 from delivery.selectors import (
     delivery_dashboard,
@@ -70,8 +71,12 @@ class StepExecutionAdmin(ContactDataAdminMixin, ModelAdmin):
         else:
             self.message_user(
                 request,
-                gettext("%(count)s failed email(s) queued again; others were left as they are.")
-                % {"count": retried},
+                ngettext(
+                    "%(count)s failed email queued again; others were left as they are.",
+                    "%(count)s failed emails queued again; others were left as they are.",
+                    retried,
+                )
+                % {"count": grouped(retried)},
             )
 
     def dashboard_view(self, request):

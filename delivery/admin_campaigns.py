@@ -13,7 +13,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext, gettext_noop, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from campaigns import selectors as campaign_selectors
@@ -151,7 +151,11 @@ def campaign_retry_failed_action(modeladmin, request, queryset):
         else:
             modeladmin.message_user(
                 request,
-                gettext("“%(name)s”: %(count)s failed recipients queued again.")
+                ngettext(
+                    "“%(name)s”: %(count)s failed recipient queued again.",
+                    "“%(name)s”: %(count)s failed recipients queued again.",
+                    retried,
+                )
                 % {"name": campaign.name, "count": grouped(retried)},
             )
 
@@ -311,7 +315,12 @@ class CampaignDeliveryMixin(_CampaignAdmin):
             else:
                 self.message_user(
                     request,
-                    gettext("%(count)s unconfirmed emails queued again.") % {"count": grouped(moved)},
+                    ngettext(
+                        "%(count)s unconfirmed email queued again.",
+                        "%(count)s unconfirmed emails queued again.",
+                        moved,
+                    )
+                    % {"count": grouped(moved)},
                     messages.SUCCESS,
                 )
                 return redirect(reverse("admin:campaigns_campaign_progress", args=[campaign.pk]))

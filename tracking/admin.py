@@ -4,11 +4,12 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
 from campaigns.admin_access import ContactDataAdminMixin, sees_contacts
+from core.text import grouped
 from delivery.models import TrackedLink
 from tracking import inbox
 from tracking.models import Alert, SendEventsCheck, SnsMessage, SoftBounceStreak, TrackingEvent
@@ -106,8 +107,12 @@ class SnsMessageAdmin(ContactDataAdminMixin, ModelAdmin):
         if waiting:
             self.message_user(
                 request,
-                gettext("%(count)s still wait for their ledger rows; see their notes.")
-                % {"count": len(waiting)},
+                ngettext(
+                    "%(count)s still waits for its ledger rows; see its note.",
+                    "%(count)s still wait for their ledger rows; see their notes.",
+                    len(waiting),
+                )
+                % {"count": grouped(len(waiting))},
                 messages.WARNING,
             )
         else:
@@ -173,7 +178,10 @@ class AlertAdmin(ModelAdmin):
     def acknowledge(self, request, queryset):
         done = queryset.filter(acknowledged_at__isnull=True).update(acknowledged_at=timezone.now())
         self.message_user(
-            request, gettext("%(count)s alert(s) acknowledged.") % {"count": done}, messages.SUCCESS
+            request,
+            ngettext("%(count)s alert acknowledged.", "%(count)s alerts acknowledged.", done)
+            % {"count": grouped(done)},
+            messages.SUCCESS,
         )
 
 

@@ -146,17 +146,26 @@ def rates_base(*, counts: dict[str, int]) -> str:
 NEED_THE_OPEN_PIXEL = frozenset({"open", "click_to_open"})
 
 
+#: The rates whose part is the delivered: unknown without Delivery events (rates_base "sent").
+DELIVERED_PART = frozenset(rate.name for rate in RATES if rate.part == "delivered")
+
+
 def campaign_rates(*, counts: dict[str, int], opens_tracked: bool = True) -> dict[str, float | None]:
     """Return every rate of a campaign (or any sum of counts) from its counts; None over nothing,
     and None for what a campaign that sends no open pixel cannot measure (`opens_tracked`).
 
     Rates over delivered are over sent instead when rates_base says so: without Delivery events
-    they would stay blank for ever.
+    they would stay blank for ever. The delivery rate is then None, as delivered is: unknown, not
+    none.
     """
     base = rates_base(counts=counts)
+    unknown = {
+        *(NEED_THE_OPEN_PIXEL if not opens_tracked else ()),
+        *(DELIVERED_PART if base == "sent" else ()),
+    }
     return {
         rate.name: None
-        if not opens_tracked and rate.name in NEED_THE_OPEN_PIXEL
+        if rate.name in unknown
         else _rate(counts.get(rate.part, 0), counts.get(base if rate.whole == "delivered" else rate.whole, 0))
         for rate in RATES
     }

@@ -10,8 +10,13 @@ from core.templatetags.campanile import percent, percent_number
 from core.timeseries import bucket_label, bucket_name
 
 
-def _share(part: int, whole: int) -> str:
-    return percent(part / whole if whole else None)
+def _share(part: int | None, whole: int) -> str:
+    return percent(part / whole if whole and part is not None else None)
+
+
+def _delivered(counts: dict, base_key: str) -> int | None:
+    # Without any Delivery event "delivered" is unknown (outcomes.rates_base): no bar, no share.
+    return None if counts.get(base_key) == "sent" else counts["delivered"]
 
 
 def funnel_chart(report: dict) -> Chart:
@@ -19,7 +24,7 @@ def funnel_chart(report: dict) -> Chart:
     opened = [(_("Opened"), report["opens_unique"], "opened")] if report.get("opens_tracked", True) else []
     stages = [
         (_("Sent"), report["sent"], "sent"),
-        (_("Delivered"), report["delivered"], "delivered"),
+        (_("Delivered"), _delivered(report, "rates_base"), "delivered"),
         *opened,
         (_("Clicked"), report["clicks_unique"], "clicked"),
         (_("Unsubscribed"), report["unsubscribed"], "unsubscribed"),
@@ -84,12 +89,12 @@ def domains_chart(rows: list[dict], *, opens_tracked: bool = True) -> Chart:
     """Delivered, bounced and opened per mailbox provider (tracking.report.campaign_domains);
     without the open pixel, delivered and bounced alone."""
     series = [
-        Series(_("Delivered"), [row["delivered"] for row in rows], COLOURS["delivered"]),
+        Series(_("Delivered"), [_delivered(row, "rate_base") for row in rows], COLOURS["delivered"]),
         Series(_("Bounced"), [row["bounced"] for row in rows], COLOURS["bounced"]),
     ]
     extra = [
         (_("Sent"), [row["sent"] for row in rows]),
-        (_("Delivery rate"), [_share(row["delivered"], row["sent"]) for row in rows]),
+        (_("Delivery rate"), [_share(_delivered(row, "rate_base"), row["sent"]) for row in rows]),
         (_("Bounce rate"), [_share(row["bounced"], row["sent"]) for row in rows]),
     ]
     if opens_tracked:

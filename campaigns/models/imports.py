@@ -90,6 +90,8 @@ class ContactImport(TimestampedModel):
     errors = models.JSONField(_("errors"), default=list, blank=True, editable=False)
     #: Why a failed import stopped.
     problem = models.TextField(_("problem"), blank=True, editable=False)
+    #: The language of whoever started it: a worker writes the problems and the report in it.
+    language = models.CharField(_("language"), max_length=16, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -80,7 +80,7 @@ def test_schedule_action_goes_through_the_service(admin_client):
     messages = _act(admin_client, "campaign_schedule", [campaign])
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.SCHEDULED
-    assert messages == ["Scheduled 1 campaign(s)."]
+    assert messages == ["Scheduled 1 campaign."]
 
 
 def test_invalid_action_shows_error_and_changes_nothing(admin_client):
@@ -133,7 +133,7 @@ def test_change_page_button_applies_the_move(admin_client):
     response = admin_client.post(_transition_url(campaign, "schedule"), follow=True)
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.SCHEDULED
-    assert "Scheduled 1 campaign(s)." in [str(m) for m in get_messages(response.wsgi_request)]
+    assert "Scheduled 1 campaign." in [str(m) for m in get_messages(response.wsgi_request)]
 
 
 def test_change_page_button_refuses_an_invalid_move_and_get(admin_client):

@@ -42,7 +42,7 @@ def test_a_marketer_imports_a_file_maps_it_watches_it_and_downloads_what_was_not
     assert response.status_code == 302
     assert response.url == reverse("admin:campaigns_contactimport_change", args=[job.pk])
     page = client.get(response.url).content.decode()
-    assert "3 rows in 3 columns" in page
+    assert "3 rows · 3 columns" in page
     assert 'value="email" selected' in page  # "Email" guessed as the address column.
     assert "&#x27;not-an-address&#x27; is not a valid address" in page  # Checked before starting.
     assert "New contact" in page
@@ -136,7 +136,7 @@ def test_unsubscribing_a_selection_takes_a_reason_and_audits_each_contact():
     assert Contact.objects.get(pk=ada.pk).status == Contact.Status.SUBSCRIBED
 
     done = _action(client, "unsubscribe", [ada, bob], reason="Asked by phone", apply="1").content.decode()
-    assert "1 contacts unsubscribed." in done  # Bob had already left.
+    assert "1 contact unsubscribed." in done  # Bob had already left.
     assert Contact.objects.get(pk=ada.pk).status == Contact.Status.UNSUBSCRIBED
     change = ConsentChange.objects.get()
     assert (change.contact_id, change.reason, change.via, change.actor) == (
@@ -217,7 +217,7 @@ def test_a_lists_page_shows_its_members_searchable_and_paged_and_adds_and_remove
         {"addresses": "Grace@Example.com, nobody@example.com; not-an-address"},
         follow=True,
     ).content.decode()
-    assert "1 contacts added." in added
+    assert "1 contact added." in added
     assert "Not contacts yet (import them first): nobody@example.com" in added
     assert "Not addresses: not-an-address" in added
     assert fair.contacts.filter(pk=outsider.pk).exists()
@@ -271,7 +271,7 @@ def test_an_administrator_suppresses_many_addresses_pasted_or_from_a_file_with_o
         follow=True,
     ).content.decode()
 
-    assert "3 addresses suppressed; 1 were already." in done
+    assert "3 addresses suppressed. 1 was already." in done
     assert "Not addresses, left out: not-an-address" in done
     assert set(Suppression.objects.filter(reason="hard_bounce").values_list("email", flat=True)) == {
         "a@example.com",

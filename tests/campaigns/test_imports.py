@@ -3,11 +3,12 @@
 import io
 
 import pytest
+from django.utils import translation
 from openpyxl import Workbook
 
 from campaigns import import_jobs, imports
 from campaigns.exceptions import ImportFileUnreadable, ImportNotStartable
-from campaigns.import_files import table_format_detect, table_read
+from campaigns.import_files import TableFormat, table_format_detect, table_read
 from campaigns.models import ConsentChange, Contact, ContactConsent, ContactImport
 from tests.factories import ContactFactory, ContactListFactory, StaffUserFactory
 
@@ -65,6 +66,7 @@ def test_an_excel_workbook_is_read_as_a_person_sees_its_cells():
         (b"PK\x03\x04 not really a workbook", "x.xlsx", "not a readable Excel workbook"),
         (b"", "x.csv", "empty"),
         (b"\n\n", "x.csv", "empty"),
+        (b"email\na@example.com\nb\x81@example.com\n", "x.csv", "^Line 3 is not UTF-8 text, nor"),
     ],
 )
 def test_an_unreadable_file_is_refused_with_the_reason(data, name, said):
@@ -186,6 +188,23 @@ def test_an_import_writes_good_rows_reports_bad_ones_and_records_consent(django_
     assert "Email:" in report[1][5]
 
 
+def test_an_import_reports_its_problems_in_the_language_of_whoever_started_it():
+    ContactFactory(email="left@example.com", status=Contact.Status.UNSUBSCRIBED)
+    with translation.override("de"):
+        job = _started()
+
+    import_jobs.contact_import_run(job_id=job.pk)  # A worker: no language of its own.
+
+    job.refresh_from_db()
+    problems = {error["cells"][0]: error["errors"] for error in job.errors}
+    assert problems["left@example.com"] == {
+        "status": ["Früher abgemeldet: bleibt abgemeldet und wird nicht angeschrieben."]
+    }
+    assert problems["not-an-address"] == {"email": ["'not-an-address' ist keine gültige Adresse."]}
+    report = list(import_jobs.contact_import_report_rows(job=job))
+    assert report[1][5].startswith("Email: ")
+
+
 def test_an_import_that_keeps_existing_contacts_changes_none_but_adds_them_to_the_lists():
     ContactFactory(email="known@example.com", first_name="Old")
     fair = ContactListFactory()
@@ -286,6 +305,25 @@ def test_a_cell_past_the_csv_limit_is_named_on_its_own_line():
     data = b"email,name\nx@example.com," + b"a" * 200_000 + b"\n"
     with pytest.raises(ImportFileUnreadable, match="Line 2 cannot be read"):
         import_jobs.contact_import_create(file_name="long.csv", data=data, user=None)
+
+
+@pytest.mark.parametrize(
+    ("data", "line"),
+    [
+        # Far past the reader's first buffer, which is where the decoder used to stop.
+        (
+            b"email\n"
+            + b"".join(b"p%d@example.com\n" % n for n in range(2, 3000))
+            + b"bad\xff@example.com\n",
+            3000,
+        ),
+        (b'email,note\na@example.com,"first line\nsecond \xff line"\nb@example.com,x\n', 3),
+        (b"email\nq@example.com\r\nbad\x81@example.com\r\n", 3),
+    ],
+)
+def test_bytes_that_do_not_decode_are_named_on_their_own_line(data, line):
+    with pytest.raises(ImportFileUnreadable, match=f"^Line {line} holds bytes that are not UTF-8 text"):
+        list(table_read(stream=io.BytesIO(data), table_format=TableFormat())[1])
 
 
 def test_a_quote_left_open_refuses_the_file_rather_than_swallowing_the_lines_after_it():

@@ -67,4 +67,4 @@ def test_a_drafts_checklist_says_what_is_missing_and_what_is_advice():
     ready.steps.update(template=TemplateFactory(html_body="<p>No way out</p>", text_body=""))
     link = next(item for item in campaign_checklist(campaign=ready) if item.label == "Unsubscribe link")
     assert (link.ok, link.required) == (False, False)  # Advice: the headers still carry one.
-    assert "Step(s) 1" in link.detail
+    assert "Step 1 shows no" in link.detail

@@ -282,6 +282,24 @@ def test_no_word_a_marketer_reads_is_the_engines_jargon():
     assert [entry["msgid"] for entry in _entries() if jargon.search(entry["msgid"])] == []
 
 
+def test_a_count_a_marketer_reads_agrees_with_its_noun_one_or_many():
+    """A count that may be 1 is written through ngettext: "1 contact added", never "1 contacts"
+    nor "1 campaign(s)". Limits, which are never 1, may stay in one form."""
+    noun = r"(contacts?|rows?|emails?|addresses|campaigns?|recipients?|keys?|alerts?|steps?|cells?)"
+    counted = re.compile(
+        rf"(%\((n|count|rows|done|total|added|already|left|changed)\)[sd]|\b1) (\w+ )?{noun}\b|\(s\)"
+    )
+    limit = re.compile(r"more than|at most|limit|first %|1 to %", re.IGNORECASE)
+
+    one_form = [
+        entry["msgid"]
+        for entry in _entries()
+        if "msgid_plural" not in entry and counted.search(entry["msgid"]) and not limit.search(entry["msgid"])
+    ]
+
+    assert one_form == []
+
+
 @pytest.mark.django_db
 def test_refusals_name_a_test_recipient_a_recipient_and_write_numbers_as_the_reader_does(ses):
     from django.contrib.messages import get_messages

@@ -33,7 +33,7 @@ def test_the_key_list_points_out_keys_that_hold_every_scope(admin_client):
     api_key_create(name="from before scopes", scopes=ApiKey.Scope.values)
     api_key_create(name="narrow")
     page = admin_client.get(reverse("admin:core_apikey_changelist")).content.decode()
-    assert "1 active key(s) hold every scope (from before scopes)" in page
+    assert "1 active key holds every scope (from before scopes)" in page
     assert "audience:write, campaigns:write, read, send, suppressions:admin" in page
 
 

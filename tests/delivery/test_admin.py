@@ -24,7 +24,7 @@ def test_retry_failed_requeues_only_failed_rows_of_the_selected_campaigns(admin_
         follow=True,
     )
 
-    assert "1 failed recipients queued again" in response.content.decode()
+    assert "1 failed recipient queued again" in response.content.decode()
     for row in (failed, unknown, elsewhere):
         row.refresh_from_db()
     assert (failed.status, unknown.status, elsewhere.status) == (
@@ -101,7 +101,7 @@ def test_unconfirmed_emails_show_in_the_status_and_are_re_queued_only_past_a_sta
     assert "from 1 to ten years" in too_far.content.decode()
     done = admin_client.post(url, {"minutes": "60"}, follow=True).content.decode()
 
-    assert "1 unconfirmed emails queued again" in done
+    assert "1 unconfirmed email queued again" in done
     lost.refresh_from_db()
     fresh.refresh_from_db()
     assert (lost.status, fresh.status) == (Status.PENDING, Status.UNKNOWN)
@@ -162,7 +162,7 @@ def test_a_hand_made_refresh_link_on_progress_gives_no_rate_never_a_broken_page(
     for headers in ({}, {"HTTP_HX_REQUEST": "true"}):
         response = admin_client.get(url, **headers)
         assert response.status_code == 200, headers
-        assert "0 of 1 emails" in response.content.decode()
+        assert "0 of 1 email," in response.content.decode()
 
 
 def test_progress_reads_the_rate_from_the_last_pages_count_and_time():

@@ -34,7 +34,7 @@ def _apply_now(admin_client, message):
 def test_an_operator_can_apply_a_waiting_message_now(admin_client, settings):
     message = SnsMessage.objects.create(message_id="m-1", topic_arn=TOPIC, message=json.dumps(COMPLAINT))
 
-    assert "still wait for their ledger rows" in _apply_now(admin_client, message)
+    assert "1 still waits for its ledger rows" in _apply_now(admin_client, message)
     assert Suppression.objects.get().email == "angry@example.com"  # The suppression never waits.
 
     settings.SES_EVENT_WAIT_SECONDS = 0  # Given up waiting: recorded without a row.

@@ -56,6 +56,19 @@ def test_stats_of_an_unsent_campaign_have_no_rates(api_client):
     assert set(body["rates"].values()) == {None}
 
 
+def test_stats_without_delivery_events_leave_the_delivery_rate_blank_not_zero(api_client):
+    step = CampaignStepFactory()
+    rows = [_row(step) for _ in range(4)]
+    _event(rows[0], "open")
+    engagement.engagement_rebuild()
+
+    body = api_client.get(f"/api/v1/campaigns/{step.campaign.pk}/stats").json()
+
+    assert body["rates_base"] == "sent"
+    assert body["rates"]["delivery"] is None  # Unknown, as the report's headline says.
+    assert body["rates"]["open"] == 0.25
+
+
 def test_events_filter_by_type_recipient_campaign_and_message(api_client, api_key):
     step = CampaignStepFactory()
     rows = [_row(step) for _ in range(2)]

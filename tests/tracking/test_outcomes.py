@@ -74,7 +74,8 @@ def test_without_delivery_events_engagement_rates_are_over_sent_not_blank():
     rates = campaign_rates(counts=counts)
     assert rates_base(counts=counts) == "sent"
     assert (rates["open"], rates["click"], rates["unsubscribe"]) == (0.25, 0.05, 0.01)
-    assert rates["delivery"] == 0.0  # Still what it is: nothing reported delivered.
+    # Delivered is unknown, not none: the delivery rate is blank, as the headline shows it.
+    assert rates["delivery"] is None
     delivered = {**counts, "delivered": 100}
     assert rates_base(counts=delivered) == "delivered"
     assert campaign_rates(counts=delivered)["open"] == 0.5

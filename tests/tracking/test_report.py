@@ -606,7 +606,29 @@ def test_a_campaign_that_sent_without_any_event_still_shows_its_domains_with_sen
     chart = domains_chart(campaign_domains(campaign=step.campaign))
 
     assert not chart.empty  # Sent 1,001, though nothing was reported delivered, bounced or opened.
+    # Delivered is unknown there, not none: no bar, and its rate blank.
+    assert chart.series[0].values == [None]
+    assert dict(chart.extra)["Delivery rate"] == ["—"]
     page = admin_client.get(
         f"/admin/campaigns/campaign/{step.campaign_id}/report/domains/", HTTP_ACCEPT_LANGUAGE="de"
     ).content.decode()
     assert "1.001" in page
+
+
+def test_without_delivery_events_the_funnel_and_the_rates_table_leave_delivered_blank(admin_client):
+    from tracking.report import campaign_report
+    from tracking.report_charts import funnel_chart
+
+    step = CampaignStepFactory()
+    rows = [StepExecutionFactory(step=step, status="sent", sent_at=NINE) for _ in range(4)]
+    TrackingEventFactory(step_execution=rows[0], type="open", recipient=rows[0].email)
+    engagement.engagement_rebuild()
+
+    funnel = funnel_chart(campaign_report(campaign=step.campaign))
+    delivered = funnel.labels.index("Delivered")
+    assert funnel.series[0].values[delivered] is None
+    assert dict(funnel.extra)["Of sent"][delivered] == "—"
+    page = admin_client.get(f"/admin/campaigns/campaign/{step.campaign_id}/report/").content.decode()
+    rates = page.split('id="rates"')[1].split("</table>")[0]
+    assert '<td>Delivery</td><td class="n">—</td>' in rates
+    assert "0%" not in rates.split("<td>Delivery</td>")[1].split("</tr>")[0]

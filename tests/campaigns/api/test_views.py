@@ -171,7 +171,7 @@ def test_a_csv_line_with_more_cells_than_the_header_fails_alone_and_says_why(api
     assert (body["created"], body["failed"]) == (1, 1)
     (error,) = body["errors"]
     assert (error["row"], error["email"]) == (2, "shifted@example.com")
-    assert "1 more cells than the header has columns" in str(error["errors"])
+    assert "1 more cell than the header has columns" in str(error["errors"])
     assert not Contact.objects.filter(email="shifted@example.com").exists()
 
 
