@@ -22,6 +22,7 @@ from campaigns.admin_campaigns import CampaignAdminBase  # noqa: F401 - register
 from campaigns.admin_contacts import ContactAdminBase, ContactForm  # noqa: F401 - console composes them.
 from campaigns.admin_filters import MarketerRelatedFilter, MembershipLoadTestFilter
 from campaigns.admin_lists import ContactListAdmin  # noqa: F401 - registers the lists' pages.
+from campaigns.admin_segments import SegmentAdmin  # noqa: F401 - registers the segments' pages.
 from campaigns.audience import suppressions_add_bulk
 from campaigns.exceptions import ImportFileUnreadable
 from campaigns.import_files import IMPORT_MAX_BYTES, table_format_detect, table_read

@@ -187,7 +187,7 @@ class CampaignAdminBase(ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "from_email", "reply_to"]}),
         # Shown as the Audience tab, untitled (the class is how change_form.html finds it).
-        (None, {"classes": [AUDIENCE_PANE], "fields": ["lists", "audience_mode"]}),
+        (None, {"classes": [AUDIENCE_PANE], "fields": ["lists", "segments", "audience_mode"]}),
         (_("When and tracking"), {"fields": ["scheduled_at", ("track_opens", "track_clicks")]}),
         (
             _("Advanced"),
@@ -262,8 +262,9 @@ class CampaignAdminBase(ModelAdmin):
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
-        if db_field.name == "lists":
+        if db_field.name in ("lists", "segments"):
             kwargs["widget"] = UnfoldAdminCheckboxSelectMultipleWidget
+        if db_field.name == "lists":
             kwargs["form_class"] = AudienceListsField
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 

@@ -34,5 +34,9 @@ class ImportFileUnreadable(CampanileError):
     """An uploaded contact file is not a CSV or XLSX file that can be read, or is too large."""
 
 
+class SegmentInUse(CampanileError):
+    """A segment an unfinished campaign mails was to be deleted: the campaign's audience would change."""
+
+
 class ImportNotStartable(CampanileError):
     """A contact import cannot start: already started, or its mapping or options are incomplete."""

@@ -17,27 +17,34 @@ A definition is {"match": "all" | "any", "rules": [rule, ...]}, where a rule is 
 import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db.models import (
-    Case,
-    DecimalField,
-    Exists,
-    F,
-    OuterRef,
-    Q,
-    QuerySet,
-    When,
-)
+from django.db.models import Case, DecimalField, Exists, OuterRef, Q, QuerySet, When
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
+from django.db.models.lookups import (
+    Exact,
+    GreaterThan,
+    GreaterThanOrEqual,
+    IContains,
+    IExact,
+    IsNull,
+    IStartsWith,
+    LessThan,
+    LessThanOrEqual,
+    Regex,
+)
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from campaigns.models import Contact, ContactList, ListMembership
+from campaigns.exceptions import SegmentInUse
+from campaigns.models import Campaign, Contact, ContactList, ListMembership, Segment, Suppression
 
 MAX_DEPTH = 3
 MAX_RULES = 50
+#: Contacts the editor and the API show of a segment.
+SAMPLE_SIZE = 10
 TEXT_FIELDS = ("email", "first_name", "last_name", "external_id", "timezone", "status")
 DATE_FIELDS = ("created_at", "unsubscribed_at")
 ATTRIBUTE_PREFIX = "attributes."
@@ -66,8 +73,18 @@ def _problem(message: str, **words) -> ValidationError:
     return ValidationError(message % words if words else message)
 
 
-def segment_definition_check(definition, *, depth: int = 1) -> None:
+def segment_definition_check(definition) -> None:
     """Raise ValidationError, saying which rule and why, unless definition is one this module reads."""
+    _group_check(definition, depth=1)
+    if _rules_counted(definition) > MAX_RULES:
+        raise _problem(gettext("A segment holds at most %(n)d rules in all."), n=MAX_RULES)
+
+
+def _rules_counted(group: dict) -> int:
+    return sum(_rules_counted(rule) if "rules" in rule else 1 for rule in group["rules"])
+
+
+def _group_check(definition, *, depth: int) -> None:
     if not isinstance(definition, dict) or definition.get("match") not in ("all", "any"):
         raise _problem(gettext('A group needs "match": "all" or "any", and its "rules".'))
     rules = definition.get("rules")
@@ -81,7 +98,7 @@ def segment_definition_check(definition, *, depth: int = 1) -> None:
         if "rules" in rule:
             if depth >= MAX_DEPTH:
                 raise _problem(gettext("Groups nest at most %(n)d deep."), n=MAX_DEPTH)
-            segment_definition_check(rule, depth=depth + 1)
+            _group_check(rule, depth=depth + 1)
         elif "field" in rule:
             _field_rule_check(rule)
         elif "list" in rule:
@@ -215,49 +232,91 @@ def _date_condition(field: str, op: str, value) -> Q:
 
 def _attribute_condition(key: str, op: str, value) -> Q:
     text = KeyTextTransform(key, "attributes")
+    # Set means a value: an attribute held as null or "" is not set, as an empty field is not.
+    is_set = ~Q(IsNull(text, True)) & ~Q(Exact(text, ""))
     if op == "is_set":
-        return Q(attributes__has_key=key)
+        return is_set
     if op == "is_not_set":
-        return ~Q(attributes__has_key=key)
+        return ~is_set
     if op in NUMBER_OPS:
         # Only values that read as numbers are compared: "n/a" is neither above nor below 10.
         number = Case(
             When(
-                Q(_text__regex=r"^-?[0-9]{1,22}(\.[0-9]{1,8})?$"),
-                then=Cast(F("_text"), DecimalField(max_digits=30, decimal_places=8)),
+                Regex(text, r"^-?[0-9]{1,22}(\.[0-9]{1,8})?$"),
+                then=Cast(text, DecimalField(max_digits=30, decimal_places=8)),
             ),
             default=None,
         )
-        return Q(
-            pk__in=Contact.objects.alias(_text=text)
-            .alias(_number=number)
-            .filter(**{f"_number__{op}": value})
-            .values("pk")
-        )
+        return Q(_LOOKUPS[op](number, Decimal(str(value))))
     if op == "within_days":
         since = (timezone.now() - timedelta(days=value)).date().isoformat()
-        return _text_filter(text, "gte", since)
+        return Q(GreaterThanOrEqual(text, since))
     if op in ("before", "after"):
         day = _checked_date(value)
         if op == "before":
-            return _text_filter(text, "lt", day.isoformat())
-        return _text_filter(text, "gte", (day + timedelta(days=1)).isoformat())
-    lookups = {
-        "eq": "iexact",
-        "neq": "iexact",
-        "contains": "icontains",
-        "not_contains": "icontains",
-        "starts_with": "istartswith",
-    }
-    matched = _text_filter(text, lookups[op], str(value))
-    return ~matched if op in ("neq", "not_contains") else matched
+            return Q(LessThan(text, day.isoformat()))
+        return Q(GreaterThanOrEqual(text, (day + timedelta(days=1)).isoformat()))
+    matched = Q(_LOOKUPS[op](text, str(value)))
+    # A contact without the attribute (or with null) neither equals nor contains the value: "neq"
+    # holds for them, where SQL's NOT over a NULL would leave them out.
+    return ~matched | Q(IsNull(text, True)) if op in ("neq", "not_contains") else matched
 
 
-def _text_filter(text, lookup: str, value: str) -> Q:
-    """Return contacts whose attribute, read as text, passes lookup against value."""
-    return Q(pk__in=Contact.objects.alias(_text=text).filter(**{f"_text__{lookup}": value}).values("pk"))
+#: Each comparison as the lookup it is on an expression (written on the outer query, so the
+#: database reads each contact's attributes once, with no subquery of ids per rule).
+_LOOKUPS = {
+    "gt": GreaterThan,
+    "gte": GreaterThanOrEqual,
+    "lt": LessThan,
+    "lte": LessThanOrEqual,
+    "eq": IExact,
+    "neq": IExact,
+    "contains": IContains,
+    "not_contains": IContains,
+    "starts_with": IStartsWith,
+}
 
 
 def segment_contacts(definition: dict) -> QuerySet[Contact]:
     """Return the contacts a checked definition holds, whatever their status."""
     return Contact.objects.filter(segment_condition(definition))
+
+
+def segment_summary(definition: dict, *, sample: int = SAMPLE_SIZE) -> dict:
+    """Return who a checked definition holds: how many contacts, how many of them a campaign may
+    mail (subscribed, not suppressed), and the first few of those, for the editor and the API."""
+    contacts = segment_contacts(definition)
+    mailable = contacts.filter(status=Contact.Status.SUBSCRIBED).exclude(
+        Exists(Suppression.objects.filter(email=OuterRef("email")))
+    )
+    return {
+        "contacts": contacts.count(),
+        "mailable": mailable.count(),
+        "sample": list(mailable.order_by("pk")[:sample]),
+    }
+
+
+#: The statuses of a campaign that may still mail: its segments stay while it has one of them.
+UNFINISHED = (
+    Campaign.Status.DRAFT,
+    Campaign.Status.SCHEDULED,
+    Campaign.Status.SENDING,
+    Campaign.Status.PAUSED,
+)
+
+
+def segment_in_use(*, segment: Segment) -> list[str]:
+    """Return the names of the first campaigns not yet finished that mail the segment."""
+    return list(
+        segment.campaigns.filter(status__in=UNFINISHED).order_by("name").values_list("name", flat=True)[:5]
+    )
+
+
+def segment_delete(*, segment: Segment) -> None:
+    """Delete a segment, unless a campaign not yet finished mails it (its audience would change
+    under it: a drip's later steps would lose everyone): raise SegmentInUse naming them."""
+    users = segment_in_use(segment=segment)
+    if users:
+        said = gettext("Campaigns not finished mail this segment: %(names)s. Take it off them first.")
+        raise SegmentInUse(said % {"names": ", ".join(users)})
+    segment.delete()

@@ -1,10 +1,12 @@
 """Reads of the audience and campaigns."""
 
 import json
+import operator
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import reduce
 
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
@@ -23,6 +25,7 @@ from campaigns.models import (
     Template,
     email_normalize,
 )
+from campaigns.segments import segment_condition
 from core.addresses import email_canonical, mailbox_canonical, mailbox_parse
 from core.text import grouped
 
@@ -34,35 +37,53 @@ def campaign_list_due(*, now: datetime) -> QuerySet[Campaign]:
     ).order_by("scheduled_at")
 
 
-def campaign_audience(*, campaign: Campaign, id_range: tuple[int, int] | None = None) -> QuerySet[Contact]:
-    """Return the contacts a campaign may mail: on any of its lists, subscribed, not suppressed.
+def campaign_audience_base(*, campaign: Campaign, id_range: tuple[int, int] | None = None) -> Q:
+    """Return, as a condition over Contact, who a campaign is for whatever their status: on one of
+    its lists (if it has any) and matching one of its segments (if it has any); nobody without
+    either. The one definition the fan-out, the dry run and a drip's exits read.
 
     EXISTS rather than a join keeps a contact on several lists to one row without a DISTINCT.
-    id_range (after, through) limits it to contact ids in (after, through]; the limit is written
-    into the membership check too, or the database would read every membership for each range.
+    id_range (after, through) is written into the membership check, or the database would read
+    every membership for each range of the fan-out.
     """
-    on_lists = ListMembership.objects.filter(contact=OuterRef("pk"), contact_list__campaigns=campaign)
-    contacts = Contact.objects.all()
+    list_ids = list(campaign.lists.values_list("pk", flat=True)) if campaign.pk else []
+    definitions = list(campaign.segments.values_list("definition", flat=True)) if campaign.pk else []
+    if not list_ids and not definitions:
+        return Q(pk__in=[])
+    condition = Q()
+    if list_ids:
+        members = ListMembership.objects.filter(contact=OuterRef("pk"), contact_list_id__in=list_ids)
+        if id_range is not None:
+            members = members.filter(contact_id__gt=id_range[0], contact_id__lte=id_range[1])
+        condition &= Q(Exists(members))
+    if definitions:
+        condition &= reduce(operator.or_, (segment_condition(definition) for definition in definitions))
+    return condition
+
+
+def campaign_audience(*, campaign: Campaign, id_range: tuple[int, int] | None = None) -> QuerySet[Contact]:
+    """Return the contacts a campaign may mail: its audience (campaign_audience_base), subscribed,
+    not suppressed; id_range (after, through) limits it to contact ids in (after, through]."""
+    contacts = Contact.objects.filter(campaign_audience_base(campaign=campaign, id_range=id_range))
     if id_range is not None:
-        after, through = id_range
-        on_lists = on_lists.filter(contact_id__gt=after, contact_id__lte=through)
-        contacts = contacts.filter(pk__gt=after, pk__lte=through)
+        contacts = contacts.filter(pk__gt=id_range[0], pk__lte=id_range[1])
     suppressed = Suppression.objects.filter(email=OuterRef("email"))
-    return contacts.filter(Exists(on_lists), status=Contact.Status.SUBSCRIBED).exclude(Exists(suppressed))
+    return contacts.filter(status=Contact.Status.SUBSCRIBED).exclude(Exists(suppressed))
 
 
 def campaign_audience_breakdown(*, campaign: Campaign) -> dict[str, int]:
-    """Count a campaign's audience and why each excluded contact is left out (a dry run)."""
-    memberships = ListMembership.objects.filter(contact_list__campaigns=campaign)
-    on_lists = Contact.objects.filter(Exists(memberships.filter(contact=OuterRef("pk"))))
+    """Count a campaign's audience and why each excluded contact is left out (a dry run):
+    "on_lists" counts everyone the audience holds (on its lists and in its segments)."""
+    audience = Contact.objects.filter(campaign_audience_base(campaign=campaign))
     suppressed = Exists(Suppression.objects.filter(email=OuterRef("email")))
-    counts = on_lists.aggregate(
+    counts = audience.aggregate(
         on_lists=Count("pk"),
         unsubscribed=Count("pk", filter=~Q(status=Contact.Status.SUBSCRIBED)),
         suppressed=Count("pk", filter=Q(status=Contact.Status.SUBSCRIBED) & Q(suppressed)),
     )
     counts["sendable"] = counts["on_lists"] - counts["unsubscribed"] - counts["suppressed"]
-    counts["duplicates_collapsed"] = memberships.count() - counts["on_lists"]
+    memberships = ListMembership.objects.filter(contact_list__campaigns=campaign, contact__in=audience)
+    counts["duplicates_collapsed"] = memberships.count() - memberships.values("contact").distinct().count()
     return counts
 
 
@@ -71,8 +92,8 @@ def preview_contact(*, campaign: Campaign, wanted: str = "") -> Contact | None:
     campaign's first sendable contact, else any contact on its lists."""
     if wanted.strip():
         return _contact_wanted(wanted)
-    on_lists = Contact.objects.filter(lists__campaigns=campaign).order_by("pk")
-    return campaign_audience(campaign=campaign).order_by("pk").first() or on_lists.first()
+    audience = Contact.objects.filter(campaign_audience_base(campaign=campaign)).order_by("pk")
+    return campaign_audience(campaign=campaign).order_by("pk").first() or audience.first()
 
 
 def _contact_wanted(wanted: str) -> Contact | None:
@@ -199,8 +220,8 @@ def campaign_checklist(*, campaign: Campaign) -> list[CheckItem]:
         sender = CheckItem(
             _("Sender"), False, " ".join(exc.messages) if campaign.from_email else _("No sender yet.")
         )
-    if not campaign.pk or not campaign.lists.exists():
-        audience = CheckItem(_("Audience"), False, _("Choose one or more lists."))
+    if not campaign.pk or not (campaign.lists.exists() or campaign.segments.exists()):
+        audience = CheckItem(_("Audience"), False, _("Choose one or more lists, or segments."))
     else:
         sendable = campaign_audience_breakdown(campaign=campaign)["sendable"]
         audience = CheckItem(
@@ -209,7 +230,7 @@ def campaign_checklist(*, campaign: Campaign) -> list[CheckItem]:
             ngettext("%(count)s contact will be mailed.", "%(count)s contacts will be mailed.", sendable)
             % {"count": grouped(sendable)}
             if sendable
-            else _("The lists hold nobody who can be mailed."),
+            else _("The audience holds nobody who can be mailed."),
         )
     if not steps:
         content = CheckItem(_("Content"), False, _("Add a step with its template."))

@@ -79,19 +79,20 @@ def _steps_create(*, campaign: Campaign, steps) -> None:
             CampaignStep.objects.filter(pk=by_order[order].pk).update(condition_step=by_order[earlier])
 
 
-def campaign_create(*, steps=(), lists=(), **fields) -> Campaign:
-    """Create a draft campaign with its steps and audience lists."""
+def campaign_create(*, steps=(), lists=(), segments=(), **fields) -> Campaign:
+    """Create a draft campaign with its steps and audience: lists, segments or both."""
     campaign = Campaign(**fields)
-    campaign.full_clean(exclude=["lists"])
+    campaign.full_clean(exclude=["lists", "segments"])
     campaign.save()
     campaign.lists.set(lists)
+    campaign.segments.set(segments)
     _steps_create(campaign=campaign, steps=steps)
     return campaign
 
 
 @transaction.atomic
-def campaign_update(*, campaign: Campaign, steps=None, lists=None, **fields) -> Campaign:
-    """Change a draft campaign; given steps or lists replace the old ones.
+def campaign_update(*, campaign: Campaign, steps=None, lists=None, segments=None, **fields) -> Campaign:
+    """Change a draft campaign; given steps, lists or segments replace the old ones.
 
     Only drafts change: a scheduled campaign is unscheduled first, so what is sent is what was
     reviewed when it was scheduled.
@@ -104,10 +105,12 @@ def campaign_update(*, campaign: Campaign, steps=None, lists=None, **fields) -> 
         raise InvalidTransition(said % {"name": campaign.name, "status": campaign.get_status_display()})
     for name, value in fields.items():
         setattr(campaign, name, value)
-    campaign.full_clean(exclude=["lists"])
+    campaign.full_clean(exclude=["lists", "segments"])
     campaign.save()
     if lists is not None:
         campaign.lists.set(lists)
+    if segments is not None:
+        campaign.segments.set(segments)
     if steps is not None:
         campaign.steps.all().delete()
         _steps_create(campaign=campaign, steps=steps)
@@ -298,8 +301,8 @@ def campaign_check_ready(*, campaign: Campaign) -> None:
     if not steps:
         problems.append(gettext("it has no steps"))
     problems += _drip_problems(campaign=campaign, steps=sorted(steps, key=lambda step: step.order))
-    if not campaign.lists.exists():
-        problems.append(gettext("it has no audience lists"))
+    if not campaign.lists.exists() and not campaign.segments.exists():
+        problems.append(gettext("it has no audience: choose lists, segments or both"))
     try:
         address_validate(value=campaign.from_email, field="from_email")
     except ValidationError:

@@ -6,6 +6,7 @@ from rest_framework.routers import SimpleRouter
 
 from campaigns.api import serializers as campaign_serializers
 from campaigns.api import views as campaign_views
+from campaigns.api.segments import SegmentViewSet
 from campaigns.api.views import (
     ContactListViewSet,
     ContactViewSet,
@@ -94,6 +95,7 @@ router = SimpleRouter()
 router.trailing_slash = "/?"
 router.register("contacts", ContactViewSet, basename="contact")
 router.register("lists", ContactListViewSet, basename="list")
+router.register("segments", SegmentViewSet, basename="segment")
 router.register("templates", TemplateViewSet, basename="template")
 router.register("campaigns", CampaignViewSet, basename="campaign")
 # Each app mounts the campaign actions it owns: the ledger's from delivery, the statistics from tracking.

@@ -13,7 +13,15 @@ MARKETERS = [
     *(
         f"campaigns.{verb}_{model}"
         for verb in CRUD
-        for model in ("campaign", "campaignstep", "template", "contact", "contactlist", "listmembership")
+        for model in (
+            "campaign",
+            "campaignstep",
+            "template",
+            "contact",
+            "contactlist",
+            "listmembership",
+            "segment",
+        )
     ),
     # Imports: a marketer uploads, maps, starts and reads the error report of their files.
     *(f"campaigns.{verb}_contactimport" for verb in CRUD),

@@ -31,7 +31,8 @@ from django.db.models.expressions import BaseExpression
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignStep, Contact, ListMembership, Suppression
+from campaigns.models import Campaign, CampaignStep, Contact, Suppression
+from campaigns.selectors import campaign_audience_base
 from delivery import metrics
 from delivery.models import Engagement, StepExecution, TrackedLink
 
@@ -85,8 +86,9 @@ def step_condition(*, step: CampaignStep) -> Q | BaseExpression | None:
     return tests.get(step.condition)
 
 
-#: Why a contact on none of its campaign's lists leaves the sequence (here and at claim time).
-LEFT_THE_LISTS = "left the campaign's lists"
+#: Why a contact no longer in its campaign's audience (on none of its lists, or matching none of
+#: its segments) leaves the sequence (here and at claim time).
+LEFT_THE_LISTS = "left the campaign's audience"
 
 
 def exit_note(reason: str) -> str:
@@ -101,13 +103,13 @@ def campaign_exits(*, campaign: Campaign) -> list[tuple[Q | Exists, str]]:
     rows = StepExecution.objects.filter(contact_id=OuterRef("contact_id"), step_id__in=steps)
     exits: list[tuple[Q | Exists, str]] = [
         (~Q(contact__status=Contact.Status.SUBSCRIBED), "unsubscribed"),
-        # Left every list the campaign mails (the unsubscribe page's "only leave these lists",
-        # or staff): the audience is its lists, whoever stays on one.
+        # Left the campaign's audience: every list it mails (the unsubscribe page's "only leave
+        # these lists", or staff), or no longer matching any of its segments.
         (
             ~Q(
                 Exists(
-                    ListMembership.objects.filter(
-                        contact_id=OuterRef("contact_id"), contact_list__campaigns=campaign
+                    Contact.objects.filter(pk=OuterRef("contact_id")).filter(
+                        campaign_audience_base(campaign=campaign)
                     )
                 )
             ),

@@ -22,8 +22,9 @@ from django.utils import timezone
 from campaigns.exceptions import (
     TemplateRenderError,
 )
-from campaigns.models import CampaignStep, Contact, ListMembership, Suppression
+from campaigns.models import Campaign, CampaignStep, Contact, Suppression
 from campaigns.rendering import CompiledTemplate, template_compile, template_render
+from campaigns.selectors import campaign_audience_base
 from core.addresses import email_canonical
 from delivery import drip, metrics, throttle
 from delivery.compose import (
@@ -200,17 +201,19 @@ def _addresses_refresh(executions: list[StepExecution]) -> None:
 
 
 def _left_the_lists(executions: list[StepExecution]) -> set[int]:
-    """Return the ids of the rows whose contact is on none of its campaign's lists any more (left
-    them on the unsubscribe page, or taken off by staff): its campaign mails them no more."""
+    """Return the ids of the rows whose contact is no longer in its campaign's audience (left its
+    lists on the unsubscribe page, taken off by staff, or matching none of its segments now): its
+    campaign mails them no more."""
     by_step: dict[int | None, list[StepExecution]] = {}
     for row in executions:  # By step id (campaign rows all have one): no step is loaded for its campaign.
         by_step.setdefault(row.step_id, []).append(row)
     gone = set()
     for step_id, rows in by_step.items():
+        campaign = Campaign.objects.get(steps=step_id)
         members = set(
-            ListMembership.objects.filter(
-                contact_id__in=[row.contact_id for row in rows], contact_list__campaigns__steps=step_id
-            ).values_list("contact_id", flat=True)
+            Contact.objects.filter(pk__in=[row.contact_id for row in rows])
+            .filter(campaign_audience_base(campaign=campaign))
+            .values_list("pk", flat=True)
         )
         gone |= {row.pk for row in rows if row.contact_id not in members}
     return gone

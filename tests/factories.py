@@ -11,6 +11,7 @@ from campaigns.models import (
     Contact,
     ContactList,
     ListMembership,
+    Segment,
     Suppression,
     Template,
 )
@@ -69,6 +70,14 @@ class CampaignFactory(factory.django.DjangoModelFactory):
 
     name = factory.Sequence(lambda n: f"Campaign {n}")
     from_email = "News <news@campanile.test>"
+
+
+class SegmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Segment
+
+    name = factory.Sequence(lambda n: f"Segment {n}")
+    definition = factory.LazyFunction(lambda: {"match": "all", "rules": [{"field": "email", "op": "is_set"}]})
 
 
 class CampaignStepFactory(factory.django.DjangoModelFactory):

@@ -16,6 +16,7 @@ from campaigns.models import (
     ConsentChange,
     Contact,
     ContactList,
+    Segment,
     Suppression,
     Template,
     email_normalize,
@@ -338,6 +339,12 @@ class CampaignSerializer(serializers.ModelSerializer):
     # Checked by the address rule alone (validate_reply_to), which names what it refuses.
     reply_to = serializers.CharField(max_length=254, required=False, allow_blank=True)
     lists = serializers.PrimaryKeyRelatedField(many=True, queryset=ContactList.objects.all(), required=False)
+    segments = serializers.PrimaryKeyRelatedField(
+        many=True,
+        queryset=Segment.objects.all(),
+        required=False,
+        help_text="With lists, only their members who match one; alone, whoever matches one.",
+    )
 
     class Meta:
         model = Campaign
@@ -349,6 +356,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "from_email",
             "reply_to",
             "lists",
+            "segments",
             "configuration_set",
             "scheduled_at",
             "track_opens",
@@ -401,7 +409,9 @@ class CampaignSerializer(serializers.ModelSerializer):
 
 
 class AudienceBreakdownSerializer(serializers.Serializer):
-    on_lists = serializers.IntegerField(help_text="Distinct contacts on any of the campaign's lists.")
+    on_lists = serializers.IntegerField(
+        help_text="Distinct contacts in the audience (on its lists, matching its segments), any status."
+    )
     unsubscribed = serializers.IntegerField()
     suppressed = serializers.IntegerField(help_text="Subscribed, but on the suppression list.")
     sendable = serializers.IntegerField()

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from campaigns.fields import HttpsURLField
 from campaigns.models.audience import ContactList
 from campaigns.models.content import Template
+from campaigns.models.segments import Segment
 from campaigns.validators import (
     STEP_MAX_DELAY,
     validate_crontab,
@@ -41,6 +42,15 @@ class Campaign(TimestampedModel):
     )
     reply_to = models.EmailField(_("reply-to"), max_length=254, blank=True)
     lists = models.ManyToManyField(ContactList, related_name="campaigns", blank=True, verbose_name=_("lists"))
+    #: With lists: only their members who match a segment; alone: whoever matches one
+    #: (campaigns.selectors.campaign_audience_base).
+    segments = models.ManyToManyField(
+        Segment,
+        related_name="campaigns",
+        blank=True,
+        verbose_name=_("segments"),
+        help_text=_("Mail only contacts who match one of these segments (on the lists, if any are chosen)."),
+    )
     configuration_set = models.CharField(
         _("configuration set"),
         max_length=64,
@@ -60,7 +70,7 @@ class Campaign(TimestampedModel):
 
     class Audience(models.TextChoices):
         FIXED = "fixed", _("Fixed when it starts")
-        EVERGREEN = "evergreen", _("Ongoing: contacts who join a list later get it too, from step 1")
+        EVERGREEN = "evergreen", _("Ongoing: contacts who join the audience later get it too, from step 1")
 
     audience_mode = models.CharField(
         _("audience mode"), max_length=16, choices=Audience.choices, default=Audience.FIXED

@@ -123,7 +123,7 @@ def test_an_unsendable_campaign_shows_why_and_offers_no_button(admin_client):
     empty = sendable_campaign()
     empty.lists.clear()
     page = admin_client.get(_url("schedule_confirm", empty)).content.decode()
-    assert "it has no audience lists" in page
+    assert "it has no audience: choose lists, segments or both" in page
     assert "Schedule it" not in page
 
 

@@ -25,11 +25,13 @@ def test_attributes_compare_as_text_numbers_dates_or_presence():
     ContactFactory(email="pro@example.com", attributes={"plan": "Pro", "seats": "12", "renews": "2027-01-31"})
     ContactFactory(email="free@example.com", attributes={"plan": "free", "seats": 3, "renews": "2026-02-01"})
     ContactFactory(email="odd@example.com", attributes={"seats": "n/a"})
+    ContactFactory(email="blank@example.com", attributes={"plan": None, "seats": ""})
 
     assert _emails(_all({"field": "attributes.plan", "op": "eq", "value": "pro"})) == {"pro@example.com"}
     assert _emails(_all({"field": "attributes.plan", "op": "neq", "value": "pro"})) == {
         "free@example.com",
-        "odd@example.com",  # No plan at all is not "pro".
+        "odd@example.com",  # No plan at all is not "pro",
+        "blank@example.com",  # nor is a plan held as null.
     }
     # Numbers whether stored as text (a CSV import) or as JSON numbers; "n/a" is no number.
     assert _emails(_all({"field": "attributes.seats", "op": "gt", "value": 5})) == {"pro@example.com"}
@@ -37,7 +39,15 @@ def test_attributes_compare_as_text_numbers_dates_or_presence():
     assert _emails(_all({"field": "attributes.renews", "op": "after", "value": "2026-12-31"})) == {
         "pro@example.com"
     }
-    assert _emails(_all({"field": "attributes.plan", "op": "is_not_set"})) == {"odd@example.com"}
+    assert _emails(_all({"field": "attributes.plan", "op": "is_not_set"})) == {
+        "odd@example.com",
+        "blank@example.com",
+    }
+    assert _emails(_all({"field": "attributes.seats", "op": "is_set"})) == {
+        "pro@example.com",
+        "free@example.com",
+        "odd@example.com",
+    }
 
 
 def test_contact_fields_and_dates_and_lists_combine_in_and_or_groups():

@@ -2,12 +2,18 @@ import pytest
 from django.utils import timezone
 
 from campaigns.models import Campaign, Contact
-from campaigns.selectors import campaign_audience, campaign_checklist, campaign_list_due
+from campaigns.selectors import (
+    campaign_audience,
+    campaign_audience_breakdown,
+    campaign_checklist,
+    campaign_list_due,
+)
 from tests.factories import (
     CampaignFactory,
     ContactFactory,
     ContactListFactory,
     ListMembershipFactory,
+    SegmentFactory,
     SuppressionFactory,
     TemplateFactory,
     sendable_campaign,
@@ -39,6 +45,39 @@ def test_audience_excludes_unsubscribed_suppressed_and_other_lists_and_collapses
     assert unsubscribed not in audience
     assert suppressed.contact not in audience
     assert not_targeted not in audience
+
+
+def _plan(value: str) -> dict:
+    return {"match": "all", "rules": [{"field": "attributes.plan", "op": "eq", "value": value}]}
+
+
+def test_a_segment_alone_is_an_audience_and_with_lists_narrows_them():
+    fair = ContactListFactory()
+    pro_on_list = ListMembershipFactory(
+        contact_list=fair, contact=ContactFactory(attributes={"plan": "pro"})
+    ).contact
+    free_on_list = ListMembershipFactory(
+        contact_list=fair, contact=ContactFactory(attributes={"plan": "free"})
+    ).contact
+    pro_elsewhere = ContactFactory(attributes={"plan": "pro"})
+    team_elsewhere = ContactFactory(attributes={"plan": "team"})
+    ContactFactory(attributes={"plan": "pro"}, status=Contact.Status.UNSUBSCRIBED)
+    SuppressionFactory(email=ContactFactory(attributes={"plan": "pro"}).email)
+    pro, team = SegmentFactory(definition=_plan("pro")), SegmentFactory(definition=_plan("team"))
+
+    alone = CampaignFactory()
+    alone.segments.add(pro, team)  # Either segment: pro or team.
+    narrowed = CampaignFactory()
+    narrowed.lists.add(fair)
+    narrowed.segments.add(pro)
+
+    assert set(campaign_audience(campaign=alone)) == {pro_on_list, pro_elsewhere, team_elsewhere}
+    assert set(campaign_audience(campaign=narrowed)) == {pro_on_list}
+    assert free_on_list not in campaign_audience(campaign=narrowed)
+    breakdown = campaign_audience_breakdown(campaign=alone)
+    assert (breakdown["on_lists"], breakdown["unsubscribed"], breakdown["suppressed"]) == (5, 1, 1)
+    assert breakdown["sendable"] == 3
+    assert list(campaign_audience(campaign=CampaignFactory())) == []  # Neither lists nor segments.
 
 
 def test_list_due_returns_scheduled_campaigns_whose_time_has_come():

@@ -91,7 +91,7 @@ def test_schedule_refuses_campaign_without_steps_or_audience_and_says_why():
         services.campaign_schedule(campaign=campaign)
     message = str(excinfo.value)
     assert "no steps" in message
-    assert "no audience lists" in message
+    assert "it has no audience" in message
     assert "not a valid address" in message
     campaign.refresh_from_db()
     assert campaign.status == S.DRAFT

@@ -20,6 +20,7 @@ from tests.conftest import sent_messages
 from tests.factories import (
     ContactFactory,
     ListMembershipFactory,
+    SegmentFactory,
     StepExecutionFactory,
     TemplateFactory,
     TransactionalMessageFactory,
@@ -163,9 +164,36 @@ def test_a_contact_who_leaves_the_campaigns_lists_gets_none_of_its_later_steps(s
     assert Contact.objects.get(email=ada).status == Contact.Status.SUBSCRIBED
     _run(campaign, START + timedelta(days=1, minutes=1))
     exited = StepExecution.objects.get(step__order=2, contact__email=ada)
-    assert (exited.status, exited.last_error) == ("exited", "Left the sequence: left the campaign's lists.")
+    assert (exited.status, exited.last_error) == (
+        "exited",
+        "Left the sequence: left the campaign's audience.",
+    )
     assert _ledger(campaign)[bob, 2] == "sent"
     assert sum(ada in mail.raw_data for mail in sent_messages()) == 1
+
+
+def test_a_contact_who_stops_matching_a_segment_only_campaign_gets_none_of_its_later_steps(ses):
+    campaign = _drip(steps=[{"delay": timedelta(days=1)}])
+    ada, bob, cy = _emails(campaign)
+    Contact.objects.update(attributes={"plan": "pro"})
+    campaign.lists.clear()  # The segment alone is the audience.
+    campaign.segments.add(
+        SegmentFactory(
+            definition={"match": "all", "rules": [{"field": "attributes.plan", "op": "eq", "value": "pro"}]}
+        )
+    )
+    _run(campaign, START)
+    assert {email for email, order in _ledger(campaign)} == {ada, bob, cy}
+    Contact.objects.filter(email=ada).update(attributes={"plan": "free"})  # Ada downgrades.
+
+    _run(campaign, START + timedelta(days=1, minutes=1))
+
+    exited = StepExecution.objects.get(step__order=2, contact__email=ada)
+    assert (exited.status, exited.last_error) == (
+        "exited",
+        "Left the sequence: left the campaign's audience.",
+    )
+    assert (_ledger(campaign)[bob, 2], _ledger(campaign)[cy, 2]) == ("sent", "sent")
 
 
 def test_a_row_queued_before_its_contact_left_the_lists_is_not_sent(ses):
@@ -179,7 +207,7 @@ def test_a_row_queued_before_its_contact_left_the_lists_is_not_sent(ses):
     gone.memberships.all().delete()  # …then staff take one contact off the list.
     delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
     row = StepExecution.objects.get(contact=gone)
-    assert (row.status, row.last_error) == ("exited", "Left the sequence: left the campaign's lists.")
+    assert (row.status, row.last_error) == ("exited", "Left the sequence: left the campaign's audience.")
     assert len(sent_messages()) == 1
     assert all(gone.email not in mail.raw_data for mail in sent_messages())
 

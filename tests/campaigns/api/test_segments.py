@@ -1,0 +1,113 @@
+"""The API's segments: saved filters, their counts, and campaigns that mail them."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from campaigns.models import Campaign, Contact, Segment
+from core.services import api_key_create
+from tests.factories import (
+    CampaignFactory,
+    ContactFactory,
+    SegmentFactory,
+    SuppressionFactory,
+    TemplateFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+API = "/api/v1"
+PRO = {"match": "all", "rules": [{"field": "attributes.plan", "op": "eq", "value": "pro"}]}
+
+
+def _client(*scopes: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=api_key_create(name="-".join(scopes), scopes=list(scopes))[1])
+    return client
+
+
+def test_a_segment_is_saved_counted_and_shows_its_first_mailable_contacts(api_client):
+    first = ContactFactory(email="a@example.com", attributes={"plan": "pro"})
+    ContactFactory(email="b@example.com", attributes={"plan": "pro"}, status=Contact.Status.UNSUBSCRIBED)
+    SuppressionFactory(email=ContactFactory(email="c@example.com", attributes={"plan": "pro"}).email)
+    ContactFactory(email="d@example.com", attributes={"plan": "free"})
+
+    created = api_client.post(f"{API}/segments", {"name": "Pro", "definition": PRO}, format="json")
+    assert created.status_code == 201, created.content
+    counted = api_client.get(f"{API}/segments/{created.json()['id']}/count").json()
+
+    assert (counted["contacts"], counted["mailable"]) == (3, 1)
+    assert [contact["email"] for contact in counted["sample"]] == [first.email]
+
+
+def test_a_definition_is_counted_before_it_is_saved_with_a_key_that_only_reads():
+    ContactFactory(attributes={"plan": "pro"})
+    reader = _client("read")
+
+    counted = reader.post(f"{API}/segments/count", {"definition": PRO}, format="json")
+
+    assert counted.status_code == 200
+    assert counted.json()["contacts"] == 1
+    assert (
+        reader.post(f"{API}/segments", {"name": "Pro", "definition": PRO}, format="json").status_code == 403
+    )
+    assert not Segment.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("definition", "said"),
+    [
+        ({"match": "some", "rules": []}, '"match": "all" or "any"'),
+        ({"match": "all", "rules": [{"field": "password", "op": "eq", "value": "x"}]}, "not a field"),
+        ({"match": "all", "rules": [{"list": 999_999, "op": "in"}]}, "No list 999999"),
+        ({"match": "all", "rules": [{"engagement": "loved"}]}, "not a kind of engagement"),
+        (
+            {
+                "match": "any",
+                "rules": [{"match": "all", "rules": [{"field": "email", "op": "is_set"}] * 30}] * 2,
+            },
+            "at most 50 rules in all",
+        ),
+    ],
+)
+def test_a_definition_the_engine_cannot_read_is_a_400_saying_why(api_client, definition, said):
+    response = api_client.post(f"{API}/segments", {"name": "Odd", "definition": definition}, format="json")
+    assert response.status_code == 400
+    assert said in str(response.json()["error"]["fields"]["definition"])
+    assert (
+        api_client.post(f"{API}/segments/count", {"definition": definition}, format="json").status_code == 400
+    )
+
+
+def test_a_segment_an_unfinished_campaign_mails_cannot_be_deleted(api_client):
+    segment = SegmentFactory(definition=PRO)
+    campaign = CampaignFactory(name="Spring", status=Campaign.Status.SCHEDULED)
+    campaign.segments.add(segment)
+
+    refused = api_client.delete(f"{API}/segments/{segment.pk}")
+
+    assert refused.status_code == 409
+    assert "Spring" in refused.json()["error"]["message"]
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.COMPLETED)
+    assert api_client.delete(f"{API}/segments/{segment.pk}").status_code == 204
+
+
+def test_a_campaign_whose_audience_is_a_segment_alone_is_scheduled_and_dry_runs_it(api_client):
+    ContactFactory(attributes={"plan": "pro"})
+    ContactFactory(attributes={"plan": "free"})
+    segment = SegmentFactory(definition=PRO)
+    template = TemplateFactory()
+    body = {
+        "name": "Pro only",
+        "from_email": "News <news@campanile.test>",
+        "segments": [segment.pk],
+        "steps": [{"order": 1, "template": template.name}],
+    }
+
+    created = api_client.post(f"{API}/campaigns", body, format="json")
+    assert created.status_code == 201, created.content
+    campaign_id = created.json()["id"]
+    assert created.json()["segments"] == [segment.pk]
+    dry_run = api_client.get(f"{API}/campaigns/{campaign_id}/dry-run").json()
+
+    assert (dry_run["on_lists"], dry_run["sendable"]) == (1, 1)
+    assert api_client.post(f"{API}/campaigns/{campaign_id}/schedule").status_code == 200

@@ -1,0 +1,96 @@
+"""The segment pages in the admin: saving a definition, counting it live, and deleting it safely."""
+
+import json
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.urls import reverse
+
+from campaigns.models import Campaign, Contact, Segment
+from tests.factories import CampaignFactory, ContactFactory, SegmentFactory, TemplateFactory
+from tests.utils import role_client
+
+pytestmark = pytest.mark.django_db
+
+PRO = {"match": "all", "rules": [{"field": "attributes.plan", "op": "eq", "value": "pro"}]}
+
+
+def _count(client, definition) -> str:
+    body = definition if isinstance(definition, str) else json.dumps(definition)
+    return client.post(reverse("admin:campaigns_segment_count"), {"definition": body}).content.decode()
+
+
+def test_a_marketer_saves_a_segment_and_a_definition_it_cannot_read_is_refused_saying_why():
+    client = role_client("Marketers")
+    add = reverse("admin:campaigns_segment_add")
+
+    refused = client.post(add, {"name": "Odd", "definition": json.dumps({"match": "all", "rules": []})})
+    saved = client.post(add, {"name": "Pro customers", "definition": json.dumps(PRO)})
+
+    assert "A group needs at least one rule." in refused.content.decode()
+    assert saved.status_code == 302
+    assert Segment.objects.get().definition == PRO
+    assert "segments" in client.get(reverse("admin:index")).content.decode().lower()
+
+
+def test_the_editor_counts_who_matches_and_shows_the_first_mailable_to_those_who_may_see_contacts():
+    ContactFactory(email="ada@example.com", attributes={"plan": "pro"})
+    ContactFactory(email="bob@example.com", attributes={"plan": "pro"}, status=Contact.Status.UNSUBSCRIBED)
+    ContactFactory(email="cy@example.com", attributes={"plan": "free"})
+    marketer = role_client("Marketers")
+
+    counted = _count(marketer, PRO)
+
+    assert "2 contacts match" in counted
+    assert "1 of them can be mailed" in counted
+    assert "ada@example.com" in counted and "bob@example.com" not in counted
+    assert "is not a field" in _count(
+        marketer, {"match": "all", "rules": [{"field": "pw", "op": "eq", "value": ""}]}
+    )
+    assert "The JSON is not valid." in _count(marketer, "{not json")
+
+
+def test_staff_who_may_not_see_contacts_get_the_count_without_the_sample():
+    ContactFactory(email="ada@example.com", attributes={"plan": "pro"})
+    client = role_client("Marketers")
+    user = User.objects.get(username="marketers")
+    user.groups.clear()  # Segments only: no permission to see contacts.
+    user.user_permissions.add(Permission.objects.get(codename="view_segment"))
+
+    counted = _count(client, PRO)
+
+    assert "1 contact matches" in counted
+    assert "ada@example.com" not in counted
+
+
+def test_a_segment_an_unfinished_campaign_mails_is_refused_on_the_delete_page():
+    segment = SegmentFactory(name="Pro customers", definition=PRO)
+    campaign = CampaignFactory(name="Spring", status=Campaign.Status.SCHEDULED)
+    campaign.segments.add(segment)
+    client = role_client("Marketers")
+    delete = reverse("admin:campaigns_segment_delete", args=[segment.pk])
+
+    page = client.get(delete).content.decode()
+    client.post(delete, {"post": "yes"})
+
+    assert "mailed by Spring" in page
+    assert Segment.objects.filter(pk=segment.pk).exists()
+
+
+def test_a_campaigns_audience_tab_takes_segments_and_its_dry_run_names_them():
+    ContactFactory(attributes={"plan": "pro"})
+    ContactFactory(attributes={"plan": "free"})
+    segment = SegmentFactory(name="Pro customers", definition=PRO)
+    campaign = CampaignFactory(name="Pro only")
+    campaign.steps.create(order=1, template=TemplateFactory())
+    client = role_client("Marketers")
+    change = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+    assert "Pro customers" in client.get(change).content.decode()
+    campaign.segments.add(segment)
+
+    confirm = client.get(
+        reverse("admin:campaigns_campaign_schedule_confirm", args=[campaign.pk])
+    ).content.decode()
+
+    assert "Contacts who match one of the campaign's segments" in confirm
+    assert '<th class="n">1</th>' in confirm  # Will be mailed: the one pro customer.
