@@ -25,7 +25,18 @@ from core.text import grouped
 MEMBERS_PER_PAGE = 50
 #: Addresses one paste may add.
 MEMBERS_ADD_MAX = 1000
+#: Addresses a message names before it says how many more.
+SHOWN_IN_A_MESSAGE = 20
 _SEPARATORS = re.compile(r"[\s,;]+")
+
+
+def _some(words: list[str]) -> str:
+    """Return the first words as pasted, and how many more there are."""
+    shown = ", ".join(words[:SHOWN_IN_A_MESSAGE])
+    if len(words) > SHOWN_IN_A_MESSAGE:
+        more = len(words) - SHOWN_IN_A_MESSAGE
+        shown += " " + ngettext("and %(n)s more", "and %(n)s more", more) % {"n": grouped(more)}
+    return shown
 
 
 @admin.register(ContactList)
@@ -115,17 +126,17 @@ class ContactListAdmin(ModelAdmin):
                 refused.append(word[:100])
         known = set(Contact.objects.filter(email__in=addresses).values_list("email", flat=True))
         added = list_add_contacts(list_ids=[contact_list.pk], emails=sorted(known))
-        self.message_user(
-            request,
-            ngettext("%(n)s contact added.", "%(n)s contacts added.", added) % {"n": grouped(added)},
-            messages.SUCCESS,
-        )
-        if unknown := sorted(set(addresses) - known):
+        done = [ngettext("%(n)s contact added.", "%(n)s contacts added.", added) % {"n": grouped(added)}]
+        if already := len(known) - added:
+            said = ngettext("%(n)s was on the list already.", "%(n)s were on the list already.", already)
+            done.append(said % {"n": grouped(already)})
+        self.message_user(request, " ".join(done), messages.SUCCESS)
+        if unknown := list(dict.fromkeys(address for address in addresses if address not in known)):
             said = gettext("Not contacts yet (import them first): %(addresses)s")
-            self.message_user(request, said % {"addresses": ", ".join(unknown[:20])}, messages.WARNING)
+            self.message_user(request, said % {"addresses": _some(unknown)}, messages.WARNING)
         if refused:
             said = gettext("Not addresses: %(words)s")
-            self.message_user(request, said % {"words": ", ".join(refused[:20])}, messages.WARNING)
+            self.message_user(request, said % {"words": _some(refused)}, messages.WARNING)
         return redirect(reverse("admin:campaigns_contactlist_change", args=[contact_list.pk]) + "#members")
 
     def members_remove_view(self, request, object_id):

@@ -37,7 +37,6 @@ class DefinitionWidget(forms.Textarea):
     """The definition as JSON in a text box: the rule builder draws itself over it and writes it
     back; without scripts, the JSON is edited by hand."""
 
-
     def __init__(self, attrs=None):
         super().__init__(
             attrs={"rows": 8, "class": "cp-json", "data-segment-definition": "", **(attrs or {})}
@@ -52,7 +51,11 @@ class DefinitionWidget(forms.Textarea):
         """Render the text box as Django does, inside the builder's frame (a project template,
         which the forms renderer does not look for)."""
         box = super().render(name, value, attrs, renderer)
-        context = {"box": box, "box_id": (attrs or {}).get("id", ""), "choices_json": segment_editor_choices()}
+        context = {
+            "box": box,
+            "box_id": (attrs or {}).get("id", ""),
+            "choices_json": segment_editor_choices(),
+        }
         return render_to_string(FRAME_TEMPLATE, context)
 
 

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from campaigns.consent import (
     CONSENT_SYSTEM,
@@ -82,9 +83,10 @@ def contact_bulk_upsert(
         email, external_id = row["email"], row.get("external_id", "")
         problem = None
         if email in accepted:
-            problem = {"email": [f"Repeats row {accepted[email][0]}."]}
+            problem = {"email": [gettext("Repeats row %(row)s.") % {"row": accepted[email][0]}]}
         elif external_id and external_id in external_ids:
-            problem = {"external_id": [f"Repeats the external_id of {external_ids[external_id]}."]}
+            said = gettext("Repeats the external_id of %(email)s.")
+            problem = {"external_id": [said % {"email": external_ids[external_id]}]}
         if problem:
             result.errors.append({"row": number, "email": email, "errors": problem})
             continue
@@ -148,7 +150,7 @@ def _refuse_taken_external_ids(
         email = external_ids.get(external_id)
         if email is not None and email != owner and email in accepted:
             number, _row = accepted.pop(email)
-            message = f"Belongs to another contact ({owner})."
+            message = gettext("Belongs to another contact (%(email)s).") % {"email": owner}
             result.errors.append({"row": number, "email": email, "errors": {"external_id": [message]}})
 
 

@@ -13,6 +13,7 @@ from typing import BinaryIO
 from django.utils.translation import gettext
 
 from campaigns.exceptions import ImportFileUnreadable
+from core.text import grouped
 
 #: What the admin's import takes: bytes of one file, rows after the header, columns.
 IMPORT_MAX_BYTES = 50 * 1024 * 1024
@@ -21,8 +22,11 @@ IMPORT_MAX_COLUMNS = 200
 _DELIMITERS = (",", ";", "\t", "|")
 _ZIP_MAGIC = b"PK\x03\x04"  # An XLSX file is a zip archive.
 _ENCODING_NAMES = {"utf-8-sig": "UTF-8", "utf-16": "UTF-16", "cp1252": "Windows-1252"}
+#: A letter beyond ASCII as UTF-8 writes it: two to four bytes no Windows-1252 text holds in a row.
+_UTF8_LETTER = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+_LINE_END = re.compile(r"\r\n?|\n")
 #: What the "surrogateescape" decoding makes of a byte that does not decode.
-_UNDECODABLE = re.compile("[\udc80-\udcff]")
+_NOT_TEXT = re.compile("[\x00\udc80-\udcff]")
 
 #: (line number, cells) of a file's rows.
 Rows = Iterator[tuple[int, list[str]]]
@@ -63,29 +67,48 @@ def table_format_detect(*, data: bytes, file_name: str) -> TableFormat:
         raise ImportFileUnreadable(gettext("The file is larger than %(n)d MB: split it.") % {"n": limit})
     if data.startswith(_ZIP_MAGIC) or file_name.lower().endswith(".xlsx"):
         return TableFormat(kind="xlsx", encoding="", delimiter="")
-    utf8_problem = None
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        encoding = "utf-16"
-    else:
-        encoding = "utf-8-sig"
-        try:
-            data.decode(encoding)
-        except UnicodeDecodeError as exc:
-            encoding, utf8_problem = "cp1252", exc
-    try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        # Named where UTF-8 fails: the encoding a file should be saved in (a Windows-1252 failure
-        # may sit on a good UTF-8 line, whose letters use the bytes Windows-1252 leaves undefined).
-        problem = utf8_problem or exc
-        said = gettext(
-            "Line %(line)d is not UTF-8 text, nor is the file Windows-1252 text: save it as UTF-8."
-        )
-        raise ImportFileUnreadable(said % {"line": data.count(b"\n", 0, problem.start) + 1}) from None
+    encoding = _encoding_detect(data)
+    text = data.decode(encoding)
     header_line = text.split("\n", 1)[0]
     counts = {delimiter: _unquoted(header_line).count(delimiter) for delimiter in _DELIMITERS}
     delimiter = max(_DELIMITERS, key=lambda candidate: counts[candidate])
     return TableFormat(kind="csv", encoding=encoding, delimiter=delimiter if counts[delimiter] else ",")
+
+
+def _encoding_detect(data: bytes) -> str:
+    """Return the encoding a CSV file's bytes are in, or refuse it naming the line at fault.
+
+    UTF-16 by its byte-order mark; else UTF-8 when it decodes so; else Windows-1252, unless the
+    file holds UTF-8's own letters elsewhere (then it is a UTF-8 file with a damaged line, which
+    Windows-1252 would read as garbled names everywhere: é as Ã©).
+    """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        candidates = ["utf-16"]
+    elif _UTF8_LETTER.search(data):
+        candidates = ["utf-8-sig"]
+    else:
+        candidates = ["utf-8-sig", "cp1252"]
+    for encoding in candidates:
+        try:
+            data.decode(encoding)
+        except UnicodeDecodeError as exc:
+            problem = exc
+        else:
+            return encoding
+    line = _line_at(data, problem.start, candidates[-1])
+    if candidates == ["utf-8-sig"]:
+        said = gettext("Line %(line)d is not UTF-8 text, though the rest of the file is: correct that line.")
+    elif candidates == ["utf-16"]:
+        said = gettext("Line %(line)d is not UTF-16 text: save the file as UTF-8.")
+    else:
+        said = gettext("Line %(line)d is neither UTF-8 nor Windows-1252 text: save the file as UTF-8.")
+    raise ImportFileUnreadable(said % {"line": line})
+
+
+def _line_at(data: bytes, offset: int, encoding: str) -> int:
+    """Return the line (as the CSV reader counts them: CR, LF or CRLF ends one) of a byte offset."""
+    before = data[:offset].decode(encoding, errors="replace")
+    return len(_LINE_END.findall(before)) + 1
 
 
 def _unquoted(line: str) -> str:
@@ -100,8 +123,8 @@ def table_read(*, stream: BinaryIO, table_format: TableFormat) -> tuple[list[str
     Raises ImportFileUnreadable for a file without a header, with more than IMPORT_MAX_COLUMNS
     columns, or (while iterating) one that stops being readable.
     """
-    rows = _without_nul(
-        _xlsx_rows(stream) if table_format.kind == "xlsx" else _csv_rows(stream, table_format)
+    rows = (
+        _without_nul(_xlsx_rows(stream)) if table_format.kind == "xlsx" else _csv_rows(stream, table_format)
     )
     for _number, cells in rows:
         if any(cell.strip() for cell in cells):
@@ -118,8 +141,9 @@ def table_read(*, stream: BinaryIO, table_format: TableFormat) -> tuple[list[str
 
 
 def _without_nul(rows: Rows) -> Rows:
-    """Pass rows on; a NUL character, which no text column can store and no contact file holds
-    unless it is damaged, refuses the file, naming its line."""
+    """Pass a workbook's rows on; a NUL character, which no text column can store and no contact
+    file holds unless it is damaged, refuses the file, naming its row (a CSV file's rows are
+    checked as they are read: _readable)."""
     for number, cells in rows:
         if any("\x00" in cell for cell in cells):
             said = gettext("Line %(line)d holds a NUL character: the file looks damaged.")
@@ -133,28 +157,45 @@ def _csv_rows(stream: BinaryIO, table_format: TableFormat) -> Rows:
     text = io.TextIOWrapper(stream, encoding=table_format.encoding, errors="surrogateescape", newline="")
     # Strict: a quote left open would otherwise swallow every line after it into one cell.
     reader = csv.reader(text, delimiter=table_format.delimiter, strict=True)
-    first_line = 1
+    first_line = 1  # A row is named by the line it starts on: a quoted cell may span several.
     try:
         for cells in reader:
-            _decoded(cells, first_line, table_format)
-            yield reader.line_num, cells
+            _readable(cells, first_line, table_format)
+            yield first_line, cells
             first_line = reader.line_num + 1
     except csv.Error as exc:
         said = gettext("Line %(line)d cannot be read (%(problem)s).")
-        raise ImportFileUnreadable(said % {"line": reader.line_num, "problem": exc}) from exc
+        raise ImportFileUnreadable(said % {"line": first_line, "problem": _csv_problem(exc)}) from exc
 
 
-def _decoded(cells: list[str], first_line: int, table_format: TableFormat) -> None:
-    """Refuse a row holding bytes its encoding does not decode, naming their line (a row's quoted
-    cell may span several)."""
+def _csv_problem(exc: csv.Error) -> str:
+    """Say what the CSV reader found, in the reader's language where it is a common case."""
+    said = str(exc)
+    if "unexpected end of data" in said:
+        return gettext("a quote opened on it is never closed")
+    if "field larger than field limit" in said:
+        return gettext("a cell is longer than %(n)s characters: is a quote left open?") % {
+            "n": grouped(csv.field_size_limit())
+        }
+    if "expected after" in said:
+        return gettext("a quote is followed by other characters before the next separator")
+    return said
+
+
+def _readable(cells: list[str], first_line: int, table_format: TableFormat) -> None:
+    """Refuse a row holding a NUL (which no text column can store and no contact file holds unless
+    it is damaged) or bytes its encoding does not decode, naming their own line."""
     before = 0
     for cell in cells:
-        undecodable = _UNDECODABLE.search(cell)
-        if undecodable:
-            line = first_line + before + cell.count("\n", 0, undecodable.start())
-            said = gettext(
-                "Line %(line)d holds bytes that are not %(encoding)s text: save the file as UTF-8."
-            )
+        found = _NOT_TEXT.search(cell)
+        if found:
+            line = first_line + before + cell.count("\n", 0, found.start())
+            if found.group() == "\x00":
+                said = gettext("Line %(line)d holds a NUL character: the file looks damaged.")
+            else:
+                said = gettext(
+                    "Line %(line)d holds bytes that are not %(encoding)s text: save the file as UTF-8."
+                )
             raise ImportFileUnreadable(said % {"line": line, "encoding": table_format.encoding_name()})
         before += cell.count("\n")
 

@@ -18,6 +18,7 @@ from campaigns.import_files import IMPORT_MAX_ROWS, Rows, TableFormat, table_for
 from campaigns.imports import REPORT_COLUMNS, mapping_guess, mapping_problems, row_from_cells, rows_checked
 from campaigns.models import ConsentChange, Contact, ContactConsent, ContactImport, ContactList
 from core.db import server_bound_cursor
+from core.text import grouped
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def contact_import_create(*, file_name: str, data: bytes, user) -> ContactImport
         total += 1
         if total > IMPORT_MAX_ROWS:
             said = gettext("The file has more than %(n)s rows: split it.")
-            raise ImportFileUnreadable(said % {"n": f"{IMPORT_MAX_ROWS:,}"})
+            raise ImportFileUnreadable(said % {"n": grouped(IMPORT_MAX_ROWS)})
     if not total:
         raise ImportFileUnreadable(gettext("The file has a header but no rows."))
     return ContactImport.objects.create(
@@ -304,7 +305,9 @@ def contact_import_report_rows(*, job: ContactImport):
     row not imported as it asked, its cells as they were, so it can be fixed and imported again."""
     yield [*job.header, *REPORT_COLUMNS]
     for error in job.errors:
-        problems = "; ".join(_problem_words(name, messages) for name, messages in error["errors"].items())
+        # In the language the problems were stored in (the starter's), whoever downloads it.
+        with translation.override(job.language or None):
+            problems = "; ".join(_problem_words(name, messages) for name, messages in error["errors"].items())
         # Cut to the header's width: a row with more cells than the header (its problem says so)
         # would push its line and problem out from under their headings.
         cells = list(error["cells"])[: len(job.header)]

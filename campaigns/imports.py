@@ -5,7 +5,7 @@ import logging
 from typing import BinaryIO
 
 from django.db import transaction
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from campaigns.audience import CONTACT_BULK_MAX, BulkUpsertResult, contact_bulk_upsert
 from campaigns.consent import ConsentActor
@@ -13,6 +13,7 @@ from campaigns.contact_rows import RowInvalid, contact_rows_validate
 from campaigns.exceptions import ImportFileUnreadable
 from campaigns.import_files import Rows, TableFormat, table_read
 from campaigns.models import ContactImport
+from core.text import grouped
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +49,20 @@ ATTRIBUTE_PREFIX = "attributes."
 
 
 def mapping_by_name(header: list[str]) -> list[dict]:
-    """Map a header the API's way: a known column by its name in any case, any other to an
-    attribute of its name."""
+    """Map a header the API's way: a known column by its name in any case; Campanile's own
+    export maps back (its `attributes.<key>` columns to those attributes, its read-only columns
+    and an error report's to nothing); any other column to an attribute of its name."""
     mapping = []
     for name in header:
         target = _NAMED_COLUMNS.get(name.lower())
-        mapping.append({"target": target or Target.ATTRIBUTE, "attribute": "" if target else name})
+        if target:
+            mapping.append({"target": target, "attribute": ""})
+        elif name in _EXPORT_ONLY or name in REPORT_COLUMNS:
+            mapping.append({"target": Target.SKIP, "attribute": ""})
+        else:
+            mapping.append(
+                {"target": Target.ATTRIBUTE, "attribute": name.removeprefix(ATTRIBUTE_PREFIX) or name}
+            )
     return mapping
 
 
@@ -154,7 +163,7 @@ def rows_checked(rows: list[tuple[int, list[str]]], mapping: list[dict]) -> tupl
 
 # --- The API: one request, all or nothing -------------------------------------------------------------
 
-NOTHING_IMPORTED = "nothing was imported."
+NOTHING_IMPORTED = gettext_lazy("Nothing was imported.")
 
 
 @transaction.atomic
@@ -169,17 +178,19 @@ def contacts_import_csv(
     header, rows = _utf8_csv_read(stream)
     keys = [name.lower() if name.lower() in _NAMED_COLUMNS else name for name in header]
     if "email" not in keys:
-        raise ImportFileUnreadable("The first line must be a header with an `email` column.")
+        raise ImportFileUnreadable(gettext("The first line must be a header with an `email` column."))
     if repeated := sorted({key for key in keys if keys.count(key) > 1}):
         # Two columns of one name: which one's cells would count is anyone's guess.
         names = ", ".join(f"`{key}`" for key in repeated)
-        raise ImportFileUnreadable(f"The header names {names} more than once; {NOTHING_IMPORTED}")
+        said = gettext("The header names %(names)s more than once.") % {"names": names}
+        raise ImportFileUnreadable(f"{said} {NOTHING_IMPORTED}")
     mapping = mapping_by_name(header)
     total = BulkUpsertResult()
     chunk: list[tuple[int, list[str]]] = []
-    for number, cells in rows:
-        if number > CSV_MAX_ROWS + 1:
-            raise ImportFileUnreadable(f"More than {CSV_MAX_ROWS} rows: split the file; {NOTHING_IMPORTED}")
+    for count, (number, cells) in enumerate(rows, start=1):
+        if count > CSV_MAX_ROWS:  # Rows, not lines: blank lines and multi-line cells are no rows.
+            said = gettext("More than %(n)s rows: split the file.") % {"n": grouped(CSV_MAX_ROWS)}
+            raise ImportFileUnreadable(f"{said} {NOTHING_IMPORTED}")
         chunk.append((number, cells))
         if len(chunk) == CONTACT_BULK_MAX:
             _result_add(total, chunk, mapping, list_ids, actor, resubscribe, reason)
@@ -192,7 +203,8 @@ def _utf8_csv_read(stream: BinaryIO) -> tuple[list[str], Rows]:
     """Read a CSV upload as the API takes it (UTF-8, commas); say so when it is not."""
 
     def said(exc: ImportFileUnreadable) -> ImportFileUnreadable:
-        return ImportFileUnreadable(f"Not a readable UTF-8 CSV file: {exc}; {NOTHING_IMPORTED}")
+        # The file's own problem, then the promise: the API reads UTF-8 with commas alone.
+        return ImportFileUnreadable(f"{exc} {NOTHING_IMPORTED}")
 
     try:
         header, rows = table_read(stream=stream, table_format=TableFormat())

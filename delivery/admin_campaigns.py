@@ -268,6 +268,7 @@ class CampaignDeliveryMixin(_CampaignAdmin):
         statuses = [(status.label, counts.get(status.value, 0)) for status in StepExecution.Status]
         progress = campaign_progress(campaign=campaign, counts=counts, rate=rate)
         live = request.path + f"?sent={sent}&at={now.timestamp():.3f}"
+        steps = campaign_step_progress(campaign=campaign)
         response = self._page(
             request,
             campaign,
@@ -279,7 +280,9 @@ class CampaignDeliveryMixin(_CampaignAdmin):
             rate=rate,
             progress=progress,
             live_url="" if progress["finished"] else live,
-            steps=campaign_step_progress(campaign=campaign),
+            steps=steps,
+            # A drip's later steps make their emails when each contact's turn comes: not yet counted.
+            waiting=0 if progress["finished"] else sum(step["waiting"] for step in steps),
             fan_out=self._fan_out_shown(campaign),
             status_shown=campaign_status_shown(campaign=campaign, counts=counts),
             unconfirmed=counts.get(StepExecution.Status.UNKNOWN, 0),

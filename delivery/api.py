@@ -104,10 +104,10 @@ class MessageCreateSerializer(serializers.Serializer):
         body_code = data["unique_code"]
         if len(header_code) > UNIQUE_CODE_MAX:
             raise serializers.ValidationError(
-                {"unique_code": f"The Idempotency-Key header holds more than {UNIQUE_CODE_MAX} characters."}
+                {"unique_code": [f"The Idempotency-Key header holds more than {UNIQUE_CODE_MAX} characters."]}
             )
         if body_code and header_code and body_code != header_code:
-            raise serializers.ValidationError({"unique_code": "Differs from the Idempotency-Key header."})
+            raise serializers.ValidationError({"unique_code": ["Differs from the Idempotency-Key header."]})
         return messages.MessageRequest(
             from_email=data["from"],
             to=data["to"],

@@ -24,7 +24,7 @@ from delivery.selectors import campaign_status_shown
 from tracking.models import SendEventsCheck
 from tracking.outcomes import RATES
 from tracking.report import campaign_domains, campaign_report
-from tracking.report_charts import domains_chart, report_charts
+from tracking.report_charts import domains_chart, links_of_several_steps, report_charts
 from tracking.selectors import campaign_event_rows, campaign_recipient_rows, campaigns_figures
 
 
@@ -147,6 +147,7 @@ class CampaignReportMixin(_CampaignAdmin):
             tab="report",
             report=report,
             rate_rows=_rate_rows(report["rates"], report["rates_base"]),
+            links_steps=links_of_several_steps(report["links"] or []),
             charts=charts,
             status_shown=campaign_status_shown(campaign=campaign, counts=report["ledger"]),
             unconfirmed=report["ledger"].get(StepExecution.Status.UNKNOWN, 0),

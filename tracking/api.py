@@ -46,6 +46,9 @@ class LedgerCountsSerializer(serializers.Serializer):
 
 class LinkClicksSerializer(serializers.Serializer):
     url = serializers.CharField()
+    step = serializers.IntegerField(
+        help_text="The order of the step whose email held it (a drip lists each step's)."
+    )
     clicks_unique = serializers.IntegerField(help_text="Recipients who clicked it (people, not machines).")
     clicks_total = serializers.IntegerField()
     machine_clicks_total = serializers.IntegerField()
@@ -64,6 +67,10 @@ class CampaignStatsSerializer(serializers.Serializer):
     delivered_reported = serializers.IntegerField(
         help_text="Emails SES reported delivered so far; `delivered` adds those whose recipient showed they "
         "arrived first (opened, clicked, unsubscribed, complained)."
+    )
+    awaiting_report = serializers.IntegerField(
+        help_text="Emails sent that SES has reported nothing of yet (delivered, bounced or rejected), at "
+        "least: while above 0, the rates over delivered move as its reports come."
     )
     links = LinkClicksSerializer(many=True, help_text="Each tracked link, in the order first sent.")
     rates = RatesSerializer()

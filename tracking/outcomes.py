@@ -130,7 +130,21 @@ def counts_shown(counts: dict[str, int]) -> dict[str, int]:
     SES's own figure is also kept as "delivered_reported"."""
     reported = counts.get("delivered", 0)
     arrived = counts.get(ARRIVED_UNREPORTED, 0) if reported else 0
-    return {**counts, "delivered": reported + arrived, "delivered_reported": reported}
+    return {
+        **counts,
+        "delivered": reported + arrived,
+        "delivered_reported": reported,
+        "awaiting_report": awaiting_report(counts=counts),
+    }
+
+
+def awaiting_report(*, counts: dict[str, int]) -> int:
+    """Return how many emails sent SES has reported nothing of yet, at least: sent less those it
+    reported delivered, bounced or rejected. (An email both delivered and bounced is counted
+    twice there, so the true number may be higher, never lower.) While it is above 0, rates over
+    delivered move as SES's reports come."""
+    reported = counts.get("delivered", 0) + counts.get("bounced", 0) + counts.get("rejected", 0)
+    return max(counts.get("sent", 0) - reported, 0)
 
 
 def rates_base(*, counts: dict[str, int]) -> str:

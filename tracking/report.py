@@ -7,6 +7,7 @@ from typing import Any
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Sum, Value
 from django.db.models.functions import Lower, StrIndex, Substr, Trunc
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from campaigns.models import Campaign
 from core.timeseries import HOUR, bucket_for, series_over_time
@@ -180,7 +181,7 @@ def campaign_domains(*, campaign: Campaign) -> list[dict]:
     shown, rest = ranked[:DOMAINS_SHOWN], ranked[DOMAINS_SHOWN:]
     if rest:
         summed = {key: sum(each[key] for each in rest) for key in _DOMAIN_COUNTS}
-        shown.append({"name": "Other domains", "rate_base": rest[0]["rate_base"], **summed})
+        shown.append({"name": gettext("Other domains"), "rate_base": rest[0]["rate_base"], **summed})
     return shown
 
 

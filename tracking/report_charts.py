@@ -71,6 +71,8 @@ def activity_charts(report: dict) -> list[Chart]:
         )
 
     opens = [("opens", _("Opens"), "opened")] if report.get("opens_tracked", True) else []
+    # Without any Delivery event "delivered" is unknown (outcomes.rates_base): sent alone, not a line of 0s.
+    delivered = [("delivered", _("Delivered"), "delivered")] if report.get("rates_base") != "sent" else []
     return [
         chart(
             "engagement",
@@ -79,8 +81,8 @@ def activity_charts(report: dict) -> list[Chart]:
         ),
         chart(
             "sending",
-            _("Sent and delivered, %(per)s") % {"per": per},
-            [("sent", _("Sent"), "sent"), ("delivered", _("Delivered"), "delivered")],
+            (_("Sent and delivered, %(per)s") if delivered else _("Sent, %(per)s")) % {"per": per},
+            [("sent", _("Sent"), "sent"), *delivered],
         ),
     ]
 
@@ -164,11 +166,18 @@ def comparison_chart(report: dict) -> Chart:
             ),
         ],
         x_title=_("Campaign"),
-        # A percent sign, not a placeholder (xgettext would read "% o" as one):
-        # xgettext:no-python-format
-        y_title=_("% of delivered"),
+        # Each campaign's rates are over its delivered, or over its sent when SES reported no
+        # delivery for it (outcomes.rates_base): the table says which.
+        y_title=_("Rate (percent)"),
         percent=True,
         extra=[
+            (
+                _("Rates over"),
+                [
+                    _("delivered") if row["rates_base"] == "delivered" else _("sent (no Delivery events)")
+                    for row in rows
+                ],
+            ),
             (_("Sent"), [row["counts"]["sent"] for row in rows]),
             (
                 _("Started"),
@@ -181,9 +190,16 @@ def comparison_chart(report: dict) -> Chart:
     )
 
 
+def links_of_several_steps(links: list[dict]) -> bool:
+    """Tell whether a campaign's links come from more than one step (a drip's)."""
+    return len({link["step"] for link in links}) > 1
+
+
 def links_chart(report: dict) -> Chart:
     """Each link's clicks by people and share of them (a table first; the bars show the shares)."""
     links = report["links"]
+    # A drip's steps track their own links: the step tells one address's rows apart.
+    steps = [(_("Step"), [link["step"] for link in links])] if links_of_several_steps(links) else []
     return Chart(
         key="links",
         title=_("Links"),
@@ -193,6 +209,7 @@ def links_chart(report: dict) -> Chart:
         y_title=_("Clicks"),
         horizontal=True,
         extra=[
+            *steps,
             (_("People"), [str(link["clicks_unique"]) for link in links]),
             (_("Share of clicks"), [percent(link["share"]) for link in links]),
             (_("Machine clicks"), [str(link["machine_clicks_total"]) for link in links]),

@@ -112,15 +112,17 @@ def campaign_link_clicks(*, campaign: Campaign) -> list[dict]:
     links = (
         TrackedLink.objects.filter(step__campaign=campaign)
         .exclude(url=delivery_compose.honeypot_url())  # The hidden trap is no marketer's link.
-        .order_by("pk")
-        .values_list("pk", "url")
+        .order_by("step__order", "pk")
+        .values_list("pk", "url", "step__order")
     )
     return [
         {
             "url": url,
+            # A drip's steps each track their own links: the same address may be listed per step.
+            "step": step,
             **{field: getattr(clicks.get(pk), field, 0) for field in LINK_COUNTERS},
         }
-        for pk, url in links
+        for pk, url, step in links
     ]
 
 

@@ -163,6 +163,8 @@ def _hit(request: HttpRequest, *, kind: str, tracking_id, link_id=None) -> None:
     )
 
 
+# Read-only links: no form posts to them, so no CSRF check, and another method is a 405, not a 403.
+@csrf_exempt
 @never_cache
 @require_http_methods(["GET", "HEAD"])
 def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
@@ -173,6 +175,7 @@ def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
     return HttpResponse(PIXEL_GIF, content_type="image/gif")
 
 
+@csrf_exempt
 @never_cache
 @require_http_methods(["GET", "HEAD"])
 def click(request: HttpRequest, token: str) -> HttpResponse:

@@ -221,6 +221,15 @@ def test_a_lists_page_shows_its_members_searchable_and_paged_and_adds_and_remove
     assert "Not contacts yet (import them first): nobody@example.com" in added
     assert "Not addresses: not-an-address" in added
     assert fair.contacts.filter(pk=outsider.pk).exists()
+    strangers = " ".join(f"n{n}@example.com" for n in range(25))
+    again = client.post(
+        reverse("admin:campaigns_contactlist_members_add", args=[fair.pk]),
+        {"addresses": f"grace@example.com {strangers}"},
+        follow=True,
+    ).content.decode()
+    assert "0 contacts added. 1 was on the list already." in again  # Says why nothing was added,
+    assert "n0@example.com, n1@example.com, n2@example.com" in again  # in the order pasted,
+    assert "n19@example.com and 5 more" in again  # and how many it does not name.
 
     client.post(
         reverse("admin:campaigns_contactlist_members_remove", args=[fair.pk]), {"member": [outsider.pk, "x"]}

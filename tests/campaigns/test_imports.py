@@ -1,5 +1,6 @@
 """The admin's contact import as a job: reading files, mapping columns, running in chunks."""
 
+import codecs
 import io
 
 import pytest
@@ -66,7 +67,7 @@ def test_an_excel_workbook_is_read_as_a_person_sees_its_cells():
         (b"PK\x03\x04 not really a workbook", "x.xlsx", "not a readable Excel workbook"),
         (b"", "x.csv", "empty"),
         (b"\n\n", "x.csv", "empty"),
-        (b"email\na@example.com\nb\x81@example.com\n", "x.csv", "^Line 3 is not UTF-8 text, nor"),
+        (b"email\na@example.com\nb\x81@example.com\n", "x.csv", "^Line 3 is neither UTF-8 nor Windows-1252"),
     ],
 )
 def test_an_unreadable_file_is_refused_with_the_reason(data, name, said):
@@ -201,8 +202,9 @@ def test_an_import_reports_its_problems_in_the_language_of_whoever_started_it():
         "status": ["Früher abgemeldet: bleibt abgemeldet und wird nicht angeschrieben."]
     }
     assert problems["not-an-address"] == {"email": ["'not-an-address' ist keine gültige Adresse."]}
-    report = list(import_jobs.contact_import_report_rows(job=job))
-    assert report[1][5].startswith("Email: ")
+    with translation.override("en"):  # Downloaded by someone reading English: one language still.
+        report = list(import_jobs.contact_import_report_rows(job=job))
+    assert report[1][5] == "E-Mail: 'not-an-address' ist keine gültige Adresse."
 
 
 def test_an_import_that_keeps_existing_contacts_changes_none_but_adds_them_to_the_lists():
@@ -324,6 +326,68 @@ def test_a_cell_past_the_csv_limit_is_named_on_its_own_line():
 def test_bytes_that_do_not_decode_are_named_on_their_own_line(data, line):
     with pytest.raises(ImportFileUnreadable, match=f"^Line {line} holds bytes that are not UTF-8 text"):
         list(table_read(stream=io.BytesIO(data), table_format=TableFormat())[1])
+
+
+def _lines(n: int, text: str = "p{}@example.com,Ren\u00e9") -> list[str]:
+    return [text.format(number) for number in range(n)]
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        # UTF-16: its bytes hold 0x0A inside letters (\u4e0a), which are no line ends.
+        (
+            codecs.BOM_UTF16_LE
+            + ("\n".join(["email,name", *_lines(8, "u{}@example.com,\u4e0a")]) + "\n").encode("utf-16-le")
+            + b"\x00\xd8,\x00\n\x00",
+            "^Line 10 is not UTF-16 text",
+        ),
+        # Classic Mac line ends (CR alone), as the CSV reader counts them.
+        (
+            "\r".join(["email", *_lines(4998, "m{}@example.com")]).encode() + b"\rbad\x81@x.com\r",
+            "^Line 5000 is neither",
+        ),
+        # Windows-1252 with "René" early on: the line named is the one Windows-1252 cannot read.
+        (
+            "\n".join(["email,name", *_lines(4998)]).encode("cp1252") + b"\nbad\x81@x.com,a\n",
+            "^Line 5000 is neither",
+        ),
+        # A UTF-8 file with one stray Windows-1252 byte is not read as Windows-1252 throughout.
+        (
+            "\n".join(["email,name", *_lines(4998)]).encode() + b"\nj@x.com,J\xfcrgen\n",
+            "^Line 5000 is not UTF-8 text, though the rest of the file is",
+        ),
+    ],
+)
+def test_a_file_that_is_no_text_in_one_encoding_is_refused_naming_the_line_at_fault(data, said):
+    with pytest.raises(ImportFileUnreadable, match=said):
+        table_format_detect(data=data, file_name="contacts.csv")
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        (
+            b'email,name\nfirst@example.com,"Jo\n' + b"".join(b"r%d@example.com,x\n" % n for n in range(50)),
+            "^Line 2 cannot be read \\(a quote opened on it is never closed",
+        ),
+        (
+            b'email,name\nfirst@example.com,"Jo\n'
+            + b"".join(b"r%d@example.com,x\n" % n for n in range(20_000)),
+            "^Line 2 cannot be read \\(a cell is longer than",
+        ),
+        (b'email,note\na@example.com,"one\ntwo\x00"\n', "^Line 3 holds a NUL"),
+    ],
+)
+def test_a_row_that_cannot_be_read_is_named_by_the_line_it_starts_on_or_holds_the_fault(data, said):
+    with pytest.raises(ImportFileUnreadable, match=said):
+        list(table_read(stream=io.BytesIO(data), table_format=TableFormat())[1])
+
+
+def test_rows_are_numbered_by_the_line_they_start_on():
+    data = b'email,note\nok@example.com,"two\nlines"\nbad-address,x\n'
+    _header, rows = table_read(stream=io.BytesIO(data), table_format=TableFormat())
+    assert [number for number, _cells in rows] == [2, 4]
 
 
 def test_a_quote_left_open_refuses_the_file_rather_than_swallowing_the_lines_after_it():

@@ -1,5 +1,6 @@
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from campaigns.audience import contact_unsubscribe
 from campaigns.models import Campaign
@@ -149,6 +150,24 @@ def test_progress_says_how_much_is_left_and_when_it_will_be_done_at_the_rate_it_
     assert progress["share"] == 0.32
     assert progress["eta"].total_seconds() == 7  # 68 left at 10 a second.
     assert campaign_progress(campaign=campaign, counts=counts, rate=None)["eta"] is None
+
+
+def test_a_paused_drips_progress_counts_the_emails_its_later_steps_will_make(admin_client):
+    from campaigns.models import CampaignStep
+    from tests.factories import TemplateFactory
+
+    sent_at = timezone.now()
+    first = StepExecutionFactory(
+        status=Status.SENT, sent_at=sent_at, step__campaign__status=Campaign.Status.PAUSED
+    ).step
+    StepExecutionFactory(step=first, status=Status.SENT, sent_at=sent_at)
+    CampaignStep.objects.create(campaign=first.campaign, order=2, template=TemplateFactory())
+    url = reverse("admin:campaigns_campaign_progress", args=[first.campaign.pk])
+
+    page = admin_client.get(url).content.decode()
+
+    assert "2 of 2 emails." in page
+    assert "2 more emails wait for their contacts' turn at a later step" in page
 
 
 @pytest.mark.parametrize(

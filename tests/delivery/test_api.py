@@ -128,7 +128,7 @@ def test_an_idempotency_key_header_longer_than_a_code_is_a_400_saying_so(api_cli
     response = _post(api_client, body, HTTP_IDEMPOTENCY_KEY="k" * 256)
 
     assert response.status_code == 400
-    message = response.json()["error"]["fields"]["unique_code"]
+    (message,) = response.json()["error"]["fields"]["unique_code"]  # A list, as every field's.
     assert "Idempotency-Key" in message
     assert "255" in message
     assert not TransactionalMessage.objects.exists()

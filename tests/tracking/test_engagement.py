@@ -495,6 +495,7 @@ def test_deleting_contacts_takes_their_emails_out_of_every_counter_and_rate(hit_
     assert stats["rates"]["open"] == stats["rates"]["click"] == 1.0
     assert stats["links"][0] | {"url": ""} == {
         "url": "",
+        "step": 1,
         "clicks_unique": 2,
         "clicks_total": 2,
         "machine_clicks_total": 0,

@@ -247,6 +247,14 @@ def test_forged_unknown_or_swapped_click_tokens_are_404_and_record_nothing(ses):
     assert client.get(first).status_code == 302  # The genuine link still works.
 
 
+def test_a_post_to_a_tracking_link_is_a_405_not_a_csrf_refusal():
+    client = Client(enforce_csrf_checks=True)
+    for link in (f"/c/{'x' * 20}", f"/o/{'x' * 20}.gif"):
+        response = client.post(link)
+        assert response.status_code == 405, link
+        assert set(response["Allow"].split(", ")) == {"GET", "HEAD"}
+
+
 def test_head_requests_and_link_bursts_are_machines_and_kept_out_of_human_metrics(ses):
     from tracking.selectors import campaign_stats
 
@@ -313,12 +321,14 @@ def test_stats_count_each_links_human_clicks_apart_from_machines(ses, api_client
     assert links == [
         {
             "url": f"https://shop.example.com/sale?id={row.contact.external_id}",
+            "step": 1,
             "clicks_unique": 1,
             "clicks_total": 2,
             "machine_clicks_total": 1,
         },
         {
             "url": "https://blog.example.com/",
+            "step": 1,
             "clicks_unique": 0,
             "clicks_total": 0,
             "machine_clicks_total": 0,

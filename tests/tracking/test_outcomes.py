@@ -93,3 +93,27 @@ def test_the_report_says_when_rates_are_over_sent(admin_client):
     page = admin_client.get(url).content.decode()
     assert "No Delivery events have been reported" in page
     assert "sent (no Delivery events: see above)" in page
+
+
+def test_while_ses_has_yet_to_report_on_emails_the_report_says_the_rates_over_delivered_will_move(
+    admin_client,
+):
+    from django.urls import reverse
+
+    from tracking.outcomes import awaiting_report, counts_shown
+
+    # 60 sent, 3 reported delivered and 2 bounced: at least 55 await SES's report.
+    assert awaiting_report(counts={"sent": 60, "delivered": 3, "bounced": 2}) == 55
+    assert counts_shown({"sent": 60, "delivered": 3, "bounced": 2})["awaiting_report"] == 55
+    assert awaiting_report(counts={"sent": 2, "delivered": 2, "bounced": 1}) == 0  # Never below 0.
+    step = CampaignStepFactory()
+    rows = [StepExecutionFactory(step=step, status=StepExecution.Status.SENT) for _ in range(4)]
+    TrackingEventFactory(step_execution=rows[0], type="delivery", recipient=rows[0].email)
+    TrackingEventFactory(step_execution=rows[1], type="open", recipient=rows[1].email)
+    engagement.engagement_rebuild()
+
+    page = admin_client.get(
+        reverse("admin:campaigns_campaign_report", args=[step.campaign.pk])
+    ).content.decode()
+
+    assert "SES has yet to report on at least 3 emails sent" in page

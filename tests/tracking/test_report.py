@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 from django.utils.html import escape
 
 from delivery import compose as delivery_compose
@@ -71,6 +72,7 @@ def test_the_report_adds_up_the_hand_built_campaign(campaign):
     assert report["links"] == [
         {
             "url": "https://shop.example.com/",
+            "step": 1,
             "clicks_unique": 1,
             "clicks_total": 1,
             "machine_clicks_total": 0,
@@ -416,6 +418,8 @@ def test_domains_are_grouped_by_provider_and_the_smallest_summed(settings):
     assert len(shown) == DOMAINS_SHOWN + 1
     assert shown[-1]["name"] == "Other domains"
     assert sum(entry["sent"] for entry in shown) == len(domains)
+    with translation.override("de"):
+        assert campaign_domains(campaign=step.campaign)[-1]["name"] == "Andere Domains"
 
 
 def test_opens_and_clicks_are_broken_down_by_who_made_them():
@@ -632,3 +636,48 @@ def test_without_delivery_events_the_funnel_and_the_rates_table_leave_delivered_
     rates = page.split('id="rates"')[1].split("</table>")[0]
     assert '<td>Delivery</td><td class="n">—</td>' in rates
     assert "0%" not in rates.split("<td>Delivery</td>")[1].split("</tr>")[0]
+
+
+def test_without_delivery_events_the_sending_chart_draws_sent_alone_and_the_comparison_names_the_base():
+    from tracking.report_charts import activity_charts, comparison_chart
+
+    step = CampaignStepFactory()
+    for _ in range(3):
+        StepExecutionFactory(step=step, status="sent", sent_at=NINE)
+    report = campaign_report(campaign=step.campaign, now=NINE + timedelta(hours=1))
+
+    sending = next(chart for chart in activity_charts(report) if chart.key == "sending")
+    comparison = comparison_chart(report)
+
+    assert [series.label for series in sending.series] == ["Sent"]  # No line of 0s for "delivered".
+    assert dict(comparison.extra)["Rates over"] == ["sent (no Delivery events)"]
+    assert comparison.y_title == "Rate (percent)"
+
+
+def test_an_unsent_campaigns_report_says_nothing_was_sent_under_its_sending_chart(admin_client):
+    step = CampaignStepFactory()
+
+    page = admin_client.get(f"/admin/campaigns/campaign/{step.campaign_id}/report/").content.decode()
+
+    sending = page.split('id="chart-sending"')[1].split("</figure>")[0]
+    assert "No email sent yet." in sending
+    assert "No opens or clicks" not in sending
+
+
+def test_a_drips_links_are_told_apart_by_their_step(admin_client):
+    from delivery.models import TrackedLink
+    from tracking.report_charts import links_chart
+
+    first = CampaignStepFactory()
+    second = CampaignStepFactory(campaign=first.campaign, order=2)
+    for step in (first, second):
+        TrackedLink.objects.create(step=step, url="https://shop.example.com/")
+    report = campaign_report(campaign=first.campaign)
+
+    assert [(link["url"], link["step"]) for link in report["links"]] == [
+        ("https://shop.example.com/", 1),
+        ("https://shop.example.com/", 2),
+    ]
+    assert dict(links_chart(report).extra)["Step"] == [1, 2]
+    page = admin_client.get(f"/admin/campaigns/campaign/{first.campaign_id}/report/").content.decode()
+    assert '<th class="n">Step</th>' in page.split('id="chart-links"')[1]

@@ -202,7 +202,7 @@ def test_a_csv_whose_header_names_a_column_twice_is_refused_before_anything_is_r
     assert response.status_code == 400
     (message,) = _fields(response)["file"]
     assert f"`{repeated}`" in message
-    assert "nothing was imported" in message
+    assert "Nothing was imported." in message
     assert not Contact.objects.exists()
 
 
@@ -210,7 +210,7 @@ def test_a_csv_whose_header_names_a_column_twice_is_refused_before_anything_is_r
     ("tail", "problem"),
     [
         (b"".join(b"row%d@example.com\n" % n for n in range(7, 12)), "More than 8 rows"),
-        (b"late@example.com\n\xff\xfe broken\n", "Not a readable UTF-8 CSV file"),
+        (b"late@example.com\n\xff\xfe broken\n", "Line 10 holds bytes that are not UTF-8 text"),
     ],
 )
 def test_a_csv_refused_as_a_whole_after_chunks_were_read_writes_nothing(
@@ -228,7 +228,7 @@ def test_a_csv_refused_as_a_whole_after_chunks_were_read_writes_nothing(
     assert response.status_code == 400
     (message,) = _fields(response)["file"]
     assert problem in message
-    assert "nothing was imported" in message
+    assert "Nothing was imported." in message
     assert not Contact.objects.exists()
 
 
@@ -950,3 +950,39 @@ def test_errors_speak_the_language_asked_for_and_keep_their_code(api_client):
     assert english.json()["error"]["code"] == german.json()["error"]["code"]
     assert "write a domain name, not an IP address" in english.json()["error"]["fields"]["email"][0]
     assert "schreiben Sie einen Domainnamen, keine IP-Adresse" in german.json()["error"]["fields"]["email"][0]
+
+
+def test_a_csvs_row_limit_counts_rows_not_blank_lines_or_lines_within_a_cell(api_client, monkeypatch):
+    from campaigns import imports
+
+    monkeypatch.setattr(imports, "CSV_MAX_ROWS", 2)
+    data = b"email,note\n" + b"\n" * 10 + b'a@example.com,"two\nlines"\n,,\nb@example.com,x\n'
+    upload = SimpleUploadedFile("contacts.csv", data, content_type="text/csv")
+
+    response = api_client.post(f"{API}/contacts/import", {"file": upload}, format="multipart")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["created"] == 2
+
+
+def test_campaniles_own_export_maps_back_through_the_api_import(api_client):
+    ContactFactory(email="ada@example.com", attributes={"city": "Paris", "plan": "free"})
+    header = "email,first_name,last_name,external_id,timezone,status,unsubscribed_at,lists,created_at"
+    row = "ada@example.com,Ada,,,,subscribed,,Demo list,2026-12-01,Berlin,gold"
+    data = f"{header},attributes.city,attributes.plan\n{row}\n"
+    upload = SimpleUploadedFile("export.csv", data.encode(), content_type="text/csv")
+
+    response = api_client.post(f"{API}/contacts/import", {"file": upload}, format="multipart")
+
+    assert response.status_code == 200, response.content
+    assert Contact.objects.get(email="ada@example.com").attributes == {"city": "Berlin", "plan": "gold"}
+
+
+def test_a_rows_checks_read_in_german_when_asked_for(api_client):
+    rows = [{"email": "d2@example.com"}, {"email": "D2@example.com"}]
+
+    response = api_client.post(
+        f"{API}/contacts/bulk", {"contacts": rows}, format="json", HTTP_ACCEPT_LANGUAGE="de"
+    )
+
+    assert response.json()["errors"][0]["errors"]["email"] == ["Wiederholt Zeile 0."]
