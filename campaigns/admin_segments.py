@@ -14,6 +14,7 @@ from django.urls import path
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
+from unfold.widgets import UnfoldAdminTextareaWidget
 
 from campaigns.admin_access import sees_contacts
 from campaigns.models import Campaign, Contact, ContactList, Segment
@@ -43,7 +44,8 @@ class DefinitionWidget(forms.Textarea):
         )
 
     def format_value(self, value):
-        if isinstance(value, str):
+        # The form field hands over its JSON text ("null" for a new segment), or what was typed.
+        if isinstance(value, str) and value.strip() not in ("", "null"):
             return value
         return json.dumps(value or {"match": "all", "rules": []}, ensure_ascii=False, indent=1)
 
@@ -65,6 +67,7 @@ class SegmentForm(forms.ModelForm):
     class Meta:
         model = Segment
         fields = ["name", "description", "definition"]
+        widgets = {"description": UnfoldAdminTextareaWidget(attrs={"rows": 2})}
 
     def clean_definition(self):
         definition = self.cleaned_data["definition"]

@@ -45,7 +45,7 @@ def test_a_marketer_imports_a_file_and_works_with_the_list_in_a_browser(
     shot(page, "20-import-upload")
     click(page, "#import-upload input[type=submit]")
     page.wait_for_selector("#import-columns")
-    assert "10,000 rows in 4 columns" in page.inner_text("#content")
+    assert "10,000 rows · 4 columns" in page.inner_text("#content")
     assert "Windows-1252, cells separated by semicolons" in page.inner_text("#content")
     # Guessed: E-Mail is the address, Vorname and Nachname the names, Plan an attribute.
     assert page.input_value("#id_target_0") == "email"

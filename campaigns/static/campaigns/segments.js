@@ -233,9 +233,8 @@
     root.after(names);
     definition = read() || { match: "all", rules: [] };
     if (!definition.rules.length) definition.rules.push(fresh("email"));
-    box.value = JSON.stringify(definition, null, 1);
     root.hidden = false;
-    draw();
+    changed(true); // Written back, drawn, and counted (the first count may have read the JSON before).
     box.addEventListener("input", () => {
       const parsed = read();
       if (parsed) {
