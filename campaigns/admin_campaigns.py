@@ -20,23 +20,22 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
-from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
 from campaigns import selectors, services
 from campaigns.admin_access import sees_contacts
+from campaigns.admin_audience import audience_formfield_options
 from campaigns.admin_filters import LoadTestFilter
 from campaigns.admin_steps import CampaignStepInline, campaign_is_draft
 from campaigns.admin_tabs import AUDIENCE_PANE, campaign_form_tabs, campaign_tab
-from campaigns.exceptions import InvalidTransition
 from campaigns.models import (
     Campaign,
     CampaignAudit,
     Template,
 )
 from campaigns.rendering import template_compile, template_render
+from campaigns.segments import segments_naming
 from core.exceptions import CampanileError
 from core.forms import AddressField
-from core.text import grouped
 
 if TYPE_CHECKING:  # The type of a lazy translation, as the stubs know it (no such class at run time).
     from django_stubs_ext import StrPromise
@@ -152,16 +151,6 @@ def _bulk_action(action: str):
     return admin.action(description=CAMPAIGN_ADMIN_ACTIONS[action][3], permissions=["change"])(run)
 
 
-class AudienceListsField(forms.ModelMultipleChoiceField):
-    """The campaign's lists as ticks, each with how many it would mail: an audience picked by size."""
-
-    def label_from_instance(self, obj) -> str:
-        return gettext("%(name)s (%(count)s subscribed)") % {
-            "name": obj.name,
-            "count": grouped(obj.subscribed),
-        }
-
-
 #: The fieldset only a campaign that exists has (its title is also how get_fieldsets finds it).
 STATUS_FIELDSET = _("Status")
 
@@ -262,10 +251,7 @@ class CampaignAdminBase(ModelAdmin):
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
-        if db_field.name in ("lists", "segments"):
-            kwargs["widget"] = UnfoldAdminCheckboxSelectMultipleWidget
-        if db_field.name == "lists":
-            kwargs["form_class"] = AudienceListsField
+        kwargs.update(audience_formfield_options(db_field.name))
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
@@ -283,12 +269,21 @@ class CampaignAdminBase(ModelAdmin):
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
         # "Delete selected" asks has_delete_permission with no campaign: a campaign under way or
         # done is refused here, on the confirmation page and again on its POST.
-        protected = list(protected) + [
-            gettext("%(campaign)s (%(status)s): cancel it before deleting it")
-            % {"campaign": campaign.name, "status": campaign.get_status_display()}
-            for campaign in objs
-            if campaign.status not in services.CAMPAIGN_DELETABLE
-        ]
+        protected = (
+            list(protected)
+            + [
+                gettext("%(campaign)s (%(status)s): cancel it before deleting it")
+                % {"campaign": campaign.name, "status": campaign.get_status_display()}
+                for campaign in objs
+                if campaign.status not in services.CAMPAIGN_DELETABLE
+            ]
+            + [
+                gettext("%(campaign)s: segments name it in their rules (%(segments)s); change those first")
+                % {"campaign": campaign.name, "segments": ", ".join(naming[:5])}
+                for campaign in objs
+                if (naming := segments_naming(campaign_ids=[campaign.pk]))
+            ]
+        )
         return deleted, counts, set() if sees_contacts(request) else perms_needed, protected
 
     def has_delete_permission(self, request, obj=None):
@@ -303,7 +298,7 @@ class CampaignAdminBase(ModelAdmin):
         """Delete through the service, which locks each campaign and checks its status again."""
         try:
             services.campaigns_delete(pks=list(queryset.values_list("pk", flat=True)))
-        except InvalidTransition as exc:  # Scheduled since the confirmation page was shown.
+        except CampanileError as exc:  # Scheduled, or named by a segment, since the confirmation page.
             raise PermissionDenied(str(exc)) from exc
 
     def get_formset_kwargs(self, request, obj, inline, prefix):

@@ -18,7 +18,7 @@ from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget, UnfoldAdminR
 
 from campaigns import import_jobs, selectors
 from campaigns.admin_access import sees_contacts, user_may_import
-from campaigns.admin_campaigns import AudienceListsField
+from campaigns.admin_audience import AudienceListsField
 from campaigns.consent import reason_given
 from campaigns.exceptions import ImportFileUnreadable, ImportNotStartable
 from campaigns.import_files import IMPORT_MAX_BYTES, IMPORT_MAX_ROWS, TableFormat

@@ -17,7 +17,10 @@ from unfold.admin import ModelAdmin
 from campaigns.admin_access import sees_contacts
 from campaigns.admin_filters import LoadTestFilter
 from campaigns.audience import list_add_contacts, list_remove_contacts
+from campaigns.exceptions import NamedBySegment
 from campaigns.models import Contact, ContactList
+from campaigns.segments import segments_naming
+from campaigns.services import contact_lists_delete
 from core.addresses import email_canonical
 from core.text import grouped
 
@@ -51,7 +54,24 @@ class ContactListAdmin(ModelAdmin):
         """Ask only for the right to delete lists (and to see contacts, whom their memberships
         name): the memberships go with them by design."""
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # A segment's rule naming a list would silently mean something else without it.
+        protected = list(protected) + [
+            gettext("%(list)s: segments name it in their rules (%(segments)s); change those first")
+            % {"list": contact_list.name, "segments": ", ".join(naming[:5])}
+            for contact_list in objs
+            if (naming := segments_naming(list_ids=[contact_list.pk]))
+        ]
         return deleted, counts, set() if sees_contacts(request) else perms_needed, protected
+
+    def delete_queryset(self, request, queryset):
+        """Delete through the service, which checks again that no segment names them."""
+        try:
+            contact_lists_delete(pks=list(queryset.values_list("pk", flat=True)))
+        except NamedBySegment as exc:  # Named since the confirmation page was shown.
+            raise PermissionDenied(str(exc)) from exc
+
+    def delete_model(self, request, obj):
+        self.delete_queryset(request, ContactList.objects.filter(pk=obj.pk))
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_member_count=Count("memberships"))

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.widgets import UnfoldAdminTextareaWidget
 
-from campaigns.admin_access import sees_contacts
+from campaigns.admin_access import ContactDataAdminMixin, sees_contacts
 from campaigns.models import Campaign, Contact, ContactList, Segment
 from campaigns.segments import (
     ATTRIBUTE_PREFIX,
@@ -61,8 +61,18 @@ class DefinitionWidget(forms.Textarea):
         return render_to_string(FRAME_TEMPLATE, context)
 
 
+class DefinitionField(forms.JSONField):
+    """The definition's JSON: nested past what Python's parser takes, it is refused, not a 500."""
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except RecursionError:
+            raise ValidationError(gettext("The JSON nests too deep.")) from None
+
+
 class SegmentForm(forms.ModelForm):
-    definition = forms.JSONField(label=_("Who is in it"), widget=DefinitionWidget)
+    definition = DefinitionField(label=_("Who is in it"), widget=DefinitionWidget)
 
     class Meta:
         model = Segment
@@ -141,13 +151,28 @@ def _editor_words() -> dict[str, str]:
         "never_opened": gettext("was sent and never opened"),
         "any_campaign": gettext("any campaign"),
         "campaigns": gettext("the campaign"),
+        "campaign_ids": gettext("the campaigns numbered"),
         "last_campaigns": gettext("the last campaigns (how many)"),
         "days": gettext("mail of the last days (how many)"),
     }
 
 
+def _without(entry, name: str):
+    """Return a deleted-objects entry (text, or a nested list of them) without those naming `name`."""
+    if isinstance(entry, list):
+        return [
+            _without(item, name)
+            for item in entry
+            if not (isinstance(item, str) and name.lower() in item.lower())
+        ]
+    return entry
+
+
 @admin.register(Segment)
-class SegmentAdmin(ModelAdmin):
+class SegmentAdmin(ContactDataAdminMixin, ModelAdmin):
+    """Segments, for those who may see contacts: a rule on an address or an attribute, counted,
+    says who is on file (a count is an answer, character by character)."""
+
     form = SegmentForm
     list_display = ["name", "description", "campaign_count", "updated_at"]
     search_fields = ["name", "description"]
@@ -169,6 +194,11 @@ class SegmentAdmin(ModelAdmin):
         """Refuse, on the confirmation page, segments an unfinished campaign mails: its audience
         would change under it."""
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # The links to campaigns go with a segment by design; Django would list them by the
+        # table's own English name ("Campaign-segment relationships"), which no marketer knows.
+        through = Campaign.segments.through._meta
+        counts.pop(through.verbose_name_plural, None)
+        deleted = [_without(entry, str(through.verbose_name)) for entry in deleted]
         protected = list(protected) + [
             gettext("%(segment)s: mailed by %(campaigns)s; take it off them first")
             % {"segment": segment.name, "campaigns": ", ".join(users)}
@@ -195,7 +225,7 @@ class SegmentAdmin(ModelAdmin):
         try:
             definition = json.loads(request.POST.get("definition", ""))
             segment_definition_check(definition)
-        except (ValueError, ValidationError) as exc:
+        except (ValueError, RecursionError, ValidationError) as exc:
             messages = (
                 exc.messages if isinstance(exc, ValidationError) else [gettext("The JSON is not valid.")]
             )

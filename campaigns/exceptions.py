@@ -38,5 +38,10 @@ class SegmentInUse(CampanileError):
     """A segment an unfinished campaign mails was to be deleted: the campaign's audience would change."""
 
 
+class NamedBySegment(CampanileError):
+    """A list or a campaign a segment's rules name was to be deleted: the segment would silently
+    mean something else (a "not on this list" rule would match everyone)."""
+
+
 class ImportNotStartable(CampanileError):
     """A contact import cannot start: already started, or its mapping or options are incomplete."""

@@ -25,6 +25,8 @@ _ENCODING_NAMES = {"utf-8-sig": "UTF-8", "utf-16": "UTF-16", "cp1252": "Windows-
 #: A letter beyond ASCII as UTF-8 writes it: two to four bytes no Windows-1252 text holds in a row.
 _UTF8_LETTER = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 _LINE_END = re.compile(r"\r\n?|\n")
+#: How many UTF-8 letters per byte that does not decode make a file UTF-8 with a damaged line.
+_DAMAGED_UTF8 = 20
 #: What the "surrogateescape" decoding makes of a byte that does not decode.
 _NOT_TEXT = re.compile("[\x00\udc80-\udcff]")
 
@@ -79,12 +81,13 @@ def _encoding_detect(data: bytes) -> str:
     """Return the encoding a CSV file's bytes are in, or refuse it naming the line at fault.
 
     UTF-16 by its byte-order mark; else UTF-8 when it decodes so; else Windows-1252, unless the
-    file holds UTF-8's own letters elsewhere (then it is a UTF-8 file with a damaged line, which
-    Windows-1252 would read as garbled names everywhere: é as Ã©).
+    file is UTF-8 with a damaged line: its UTF-8 letters far outnumber the bytes that do not
+    decode (Windows-1252 would garble every name: é as Ã©). A Windows-1252 file holds byte pairs
+    that read as UTF-8 letters too ("ß" then a no-break space), but few beside its many others.
     """
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         candidates = ["utf-16"]
-    elif _UTF8_LETTER.search(data):
+    elif len(_UTF8_LETTER.findall(data)) >= _DAMAGED_UTF8 * max(_not_utf8(data), 1):
         candidates = ["utf-8-sig"]
     else:
         candidates = ["utf-8-sig", "cp1252"]
@@ -103,6 +106,11 @@ def _encoding_detect(data: bytes) -> str:
     else:
         said = gettext("Line %(line)d is neither UTF-8 nor Windows-1252 text: save the file as UTF-8.")
     raise ImportFileUnreadable(said % {"line": line})
+
+
+def _not_utf8(data: bytes) -> int:
+    """Count the places where the bytes are not UTF-8."""
+    return data.decode("utf-8", errors="replace").count("\ufffd")
 
 
 def _line_at(data: bytes, offset: int, encoding: str) -> int:
@@ -189,7 +197,7 @@ def _readable(cells: list[str], first_line: int, table_format: TableFormat) -> N
     for cell in cells:
         found = _NOT_TEXT.search(cell)
         if found:
-            line = first_line + before + cell.count("\n", 0, found.start())
+            line = first_line + before + len(_LINE_END.findall(cell, 0, found.start()))
             if found.group() == "\x00":
                 said = gettext("Line %(line)d holds a NUL character: the file looks damaged.")
             else:
@@ -197,7 +205,7 @@ def _readable(cells: list[str], first_line: int, table_format: TableFormat) -> N
                     "Line %(line)d holds bytes that are not %(encoding)s text: save the file as UTF-8."
                 )
             raise ImportFileUnreadable(said % {"line": line, "encoding": table_format.encoding_name()})
-        before += cell.count("\n")
+        before += len(_LINE_END.findall(cell))
 
 
 def _xlsx_rows(stream: BinaryIO) -> Rows:

@@ -16,12 +16,23 @@ A definition is {"match": "all" | "any", "rules": [rule, ...]}, where a rule is 
 
 import re
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
-from django.db.models import Case, DecimalField, Exists, OuterRef, Q, QuerySet, When
-from django.db.models.fields.json import KeyTextTransform
+from django.db.models import (
+    Case,
+    DecimalField,
+    Exists,
+    F,
+    Func,
+    OuterRef,
+    Q,
+    QuerySet,
+    TextField,
+    Value,
+    When,
+)
 from django.db.models.functions import Cast
 from django.db.models.lookups import (
     Exact,
@@ -38,11 +49,15 @@ from django.db.models.lookups import (
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from campaigns.exceptions import SegmentInUse
+from campaigns.exceptions import NamedBySegment, SegmentInUse
 from campaigns.models import Campaign, Contact, ContactList, ListMembership, Segment, Suppression
+from core.db import without_jit
+from core.text import holds_lone_surrogate
 
 MAX_DEPTH = 3
 MAX_RULES = 50
+#: Rules of the kinds other apps register (engagement), which read far more than a contact's row.
+MAX_KIND_RULES = 10
 #: Contacts the editor and the API show of a segment.
 SAMPLE_SIZE = 10
 TEXT_FIELDS = ("email", "first_name", "last_name", "external_id", "timezone", "status")
@@ -51,8 +66,8 @@ ATTRIBUTE_PREFIX = "attributes."
 TEXT_OPS = ("eq", "neq", "contains", "not_contains", "starts_with", "is_set", "is_not_set")
 NUMBER_OPS = ("gt", "gte", "lt", "lte")
 DATE_OPS = ("before", "after", "within_days", "is_set", "is_not_set")
-_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
-# Digits a numeric attribute may have to be compared as a number (numeric(30, 8) in SQL).
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Digits before the point a number may have to be compared (numeric(40, 18) in SQL).
 _NUMBER_DIGITS = 22
 
 #: Rule kinds beyond fields, lists and groups, by their key ("engagement"): (check, condition),
@@ -78,46 +93,103 @@ def segment_definition_check(definition) -> None:
     _group_check(definition, depth=1)
     if _rules_counted(definition) > MAX_RULES:
         raise _problem(gettext("A segment holds at most %(n)d rules in all."), n=MAX_RULES)
+    if _rules_counted(definition, kinds=tuple(_RULE_KINDS)) > MAX_KIND_RULES:
+        # Each reads the ledger or the engagement of every contact: bound the work of one count.
+        said = gettext("A segment holds at most %(n)d rules on what contacts did with campaign mail.")
+        raise _problem(said, n=MAX_KIND_RULES)
 
 
-def _rules_counted(group: dict) -> int:
-    return sum(_rules_counted(rule) if "rules" in rule else 1 for rule in group["rules"])
+def _rules_counted(group: dict, kinds: tuple[str, ...] = ()) -> int:
+    """Count a checked group's rules, or only those of these kinds (engagement, say)."""
+    return sum(
+        _rules_counted(rule, kinds)
+        if "rules" in rule
+        else int(not kinds or any(kind in rule for kind in kinds))
+        for rule in group["rules"]
+    )
 
 
-def _group_check(definition, *, depth: int) -> None:
+def _group_check(definition, *, depth: int, path: str = "") -> None:
+    where = gettext("Group %(path)s: ") % {"path": path} if path else ""
     if not isinstance(definition, dict) or definition.get("match") not in ("all", "any"):
-        raise _problem(gettext('A group needs "match": "all" or "any", and its "rules".'))
+        raise _problem(where + gettext('A group needs "match": "all" or "any", and its "rules".'))
+    if unknown := sorted(set(definition) - {"match", "rules"}, key=str):
+        raise _problem(
+            where + gettext("A group holds only match and rules, not %(keys)s."), keys=_listed(unknown)
+        )
     rules = definition.get("rules")
     if not isinstance(rules, list) or not rules:
-        raise _problem(gettext("A group needs at least one rule."))
+        raise _problem(where + gettext("A group needs at least one rule."))
     if len(rules) > MAX_RULES:
-        raise _problem(gettext("A group holds at most %(n)d rules."), n=MAX_RULES)
-    for rule in rules:
-        if not isinstance(rule, dict):
-            raise _problem(gettext("Each rule is an object."))
-        if "rules" in rule:
+        raise _problem(where + gettext("A group holds at most %(n)d rules."), n=MAX_RULES)
+    for index, rule in enumerate(rules, start=1):
+        here = f"{path}.{index}" if path else str(index)
+        if isinstance(rule, dict) and "rules" in rule:
             if depth >= MAX_DEPTH:
-                raise _problem(gettext("Groups nest at most %(n)d deep."), n=MAX_DEPTH)
-            _group_check(rule, depth=depth + 1)
-        elif "field" in rule:
-            _field_rule_check(rule)
-        elif "list" in rule:
-            _list_rule_check(rule)
-        else:
-            kind = next((key for key in _RULE_KINDS if key in rule), None)
-            if kind is None:
-                raise _problem(gettext("A rule names a field, a list, a kind of engagement or a group."))
-            _RULE_KINDS[kind][0](rule)
+                raise _problem(
+                    gettext("Group %(path)s: groups nest at most %(n)d deep."), path=here, n=MAX_DEPTH
+                )
+            _group_check(rule, depth=depth + 1, path=here)
+            continue
+        try:
+            _rule_check(rule)
+        except ValidationError as exc:
+            said = gettext("Rule %(path)s: %(problem)s")
+            raise ValidationError(said % {"path": here, "problem": " ".join(exc.messages)}) from exc
+
+
+def _rule_check(rule) -> None:
+    if not isinstance(rule, dict):
+        raise _problem(gettext("Each rule is an object."))
+    if "field" in rule:
+        _keys_check(rule, {"field", "op", "value"})
+        _field_rule_check(rule)
+    elif "list" in rule:
+        _keys_check(rule, {"list", "op"})
+        _list_rule_check(rule)
+    else:
+        kind = next((key for key in _RULE_KINDS if key in rule), None)
+        if kind is None:
+            raise _problem(gettext("A rule names a field, a list, a kind of engagement or a group."))
+        _RULE_KINDS[kind][0](rule)
+
+
+def _listed(keys) -> str:
+    return ", ".join(sorted(map(str, keys)))
+
+
+def _keys_check(rule: dict, known: set[str]) -> None:
+    if unknown := sorted(set(rule) - known, key=str):
+        raise _problem(
+            gettext("This rule takes only %(known)s, not %(keys)s."),
+            known=_listed(known),
+            keys=_listed(unknown),
+        )
+
+
+def _text_problem(value, *, most: int) -> str:
+    """Say what is wrong with a text a rule holds, or return ""."""
+    if not isinstance(value, str):
+        return gettext("Compare with text.")
+    if "\x00" in value or holds_lone_surrogate(value):
+        return gettext("The text holds a NUL or an unpaired surrogate character.")
+    if len(value) > most:
+        return gettext("The text is longer than %(n)s characters.") % {"n": most}
+    return ""
 
 
 def _field_rule_check(rule: dict) -> None:
     field, op, value = rule.get("field"), rule.get("op"), rule.get("value")
     if not isinstance(field, str) or not (
-        field in TEXT_FIELDS
-        or field in DATE_FIELDS
-        or (field.startswith(ATTRIBUTE_PREFIX) and len(field) > 11)
+        field in TEXT_FIELDS or field in DATE_FIELDS or field.startswith(ATTRIBUTE_PREFIX)
     ):
         raise _problem(gettext("%(field)r is not a field a segment can look at."), field=field)
+    if field.startswith(ATTRIBUTE_PREFIX):
+        key = field.removeprefix(ATTRIBUTE_PREFIX)
+        if not key or (problem := _text_problem(key, most=200)):
+            raise _problem(
+                gettext("An attribute's name: %(problem)s"), problem=problem or gettext("none given.")
+            )
     ops = (
         DATE_OPS
         if field in DATE_FIELDS
@@ -133,19 +205,17 @@ def _field_rule_check(rule: dict) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 36500:
             raise _problem(gettext("Within how many days: a whole number from 1 to 36500."))
     elif op in ("before", "after"):
-        if not isinstance(value, str) or _date(value) is None:
-            raise _problem(gettext("%(value)r is not a date like 2026-03-01."), value=value)
+        if _date(value) is None:
+            raise _problem(
+                gettext("%(value)r is not a date like 2026-03-01 (before the year 9999)."), value=value
+            )
     elif op in NUMBER_OPS:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float | str)
-            or not _NUMBER.fullmatch(str(value))
-        ):
-            raise _problem(gettext("%(value)r is not a number."), value=value)
-        if len(str(value).lstrip("-").replace(".", "")) > _NUMBER_DIGITS:
-            raise _problem(gettext("%(value)r has too many digits."), value=value)
-    elif not isinstance(value, str) or "\x00" in value or len(value) > 1000:
-        raise _problem(gettext("Compare with text of at most 1000 characters."))
+        if _number(value) is None:
+            raise _problem(
+                gettext("%(value)r is not a number (of at most 22 digits before the point)."), value=value
+            )
+    elif problem := _text_problem(value, most=1000):
+        raise _problem(problem)
 
 
 def _list_rule_check(rule: dict) -> None:
@@ -160,11 +230,27 @@ def _list_rule_check(rule: dict) -> None:
         raise _problem(gettext("No list %(id)r."), id=list_id)
 
 
-def _date(value: str) -> date | None:
+def _date(value) -> date | None:
+    """Return the day an ISO date (2026-03-01) names, before the year 9999 (whose last day has no
+    day after it), or None."""
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         return None
+    return day if day.year < 9999 else None
+
+
+def _number(value) -> Decimal | None:
+    """Return the number a rule compares with (an int, a float or digits as text), or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() and number.adjusted() < _NUMBER_DIGITS else None
 
 
 def _checked_date(value: str) -> date:
@@ -221,17 +307,28 @@ def _date_condition(field: str, op: str, value) -> Q:
         return Q(**{f"{field}__isnull": True})
     if op == "within_days":
         return Q(**{f"{field}__gte": timezone.now() - timedelta(days=value)})
-    moment = timezone.make_aware(datetime.combine(_checked_date(value), datetime.min.time()))
+    day = _checked_date(value)
     # "after 2026-03-01" starts the next day: the whole named day is neither before nor after.
-    return (
-        Q(**{f"{field}__lt": moment})
-        if op == "before"
-        else Q(**{f"{field}__gte": moment + timedelta(days=1)})
+    moment = timezone.make_aware(
+        datetime.combine(day if op == "before" else day + timedelta(days=1), time.min)
     )
+    return Q(**{f"{field}__lt" if op == "before" else f"{field}__gte": moment})
+
+
+class AttributeText(Func):
+    """An attribute's value as text (`attributes ->> 'key'`), null when absent. Unlike Django's
+    KeyTextTransform, a key of digits ("0") is a key, never an array index."""
+
+    arg_joiner = " ->> "
+    template = "(%(expressions)s)"
+    output_field = TextField()
+
+    def __init__(self, key: str):
+        super().__init__(F("attributes"), Value(key, output_field=TextField()))
 
 
 def _attribute_condition(key: str, op: str, value) -> Q:
-    text = KeyTextTransform(key, "attributes")
+    text = AttributeText(key)
     # Set means a value: an attribute held as null or "" is not set, as an empty field is not.
     is_set = ~Q(IsNull(text, True)) & ~Q(Exact(text, ""))
     if op == "is_set":
@@ -242,20 +339,23 @@ def _attribute_condition(key: str, op: str, value) -> Q:
         # Only values that read as numbers are compared: "n/a" is neither above nor below 10.
         number = Case(
             When(
-                Regex(text, r"^-?[0-9]{1,22}(\.[0-9]{1,8})?$"),
-                then=Cast(text, DecimalField(max_digits=30, decimal_places=8)),
+                Regex(text, r"^-?[0-9]{1,22}(\.[0-9]+)?$"),
+                then=Cast(text, DecimalField(max_digits=40, decimal_places=18)),
             ),
             default=None,
         )
-        return Q(_LOOKUPS[op](number, Decimal(str(value))))
+        return Q(_LOOKUPS[op](number, _number(value)))
+    # Dates are compared as ISO text, so only values that read as ISO dates are: "pro" is neither
+    # before nor after a day, as "n/a" is neither above nor below a number.
+    a_date = Q(Regex(text, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"))
     if op == "within_days":
         since = (timezone.now() - timedelta(days=value)).date().isoformat()
-        return Q(GreaterThanOrEqual(text, since))
+        return a_date & Q(GreaterThanOrEqual(text, since))
     if op in ("before", "after"):
         day = _checked_date(value)
         if op == "before":
-            return Q(LessThan(text, day.isoformat()))
-        return Q(GreaterThanOrEqual(text, (day + timedelta(days=1)).isoformat()))
+            return a_date & Q(LessThan(text, day.isoformat()))
+        return a_date & Q(GreaterThanOrEqual(text, (day + timedelta(days=1)).isoformat()))
     matched = Q(_LOOKUPS[op](text, str(value)))
     # A contact without the attribute (or with null) neither equals nor contains the value: "neq"
     # holds for them, where SQL's NOT over a NULL would leave them out.
@@ -289,11 +389,12 @@ def segment_summary(definition: dict, *, sample: int = SAMPLE_SIZE) -> dict:
     mailable = contacts.filter(status=Contact.Status.SUBSCRIBED).exclude(
         Exists(Suppression.objects.filter(email=OuterRef("email")))
     )
-    return {
-        "contacts": contacts.count(),
-        "mailable": mailable.count(),
-        "sample": list(mailable.order_by("pk")[:sample]),
-    }
+    with without_jit():
+        return {
+            "contacts": contacts.count(),
+            "mailable": mailable.count(),
+            "sample": list(mailable.order_by("pk")[:sample]),
+        }
 
 
 #: The statuses of a campaign that may still mail: its segments stay while it has one of them.
@@ -310,6 +411,38 @@ def segment_in_use(*, segment: Segment) -> list[str]:
     return list(
         segment.campaigns.filter(status__in=UNFINISHED).order_by("name").values_list("name", flat=True)[:5]
     )
+
+
+def segments_naming(*, list_ids=(), campaign_ids=()) -> list[str]:
+    """Return the names of the segments whose rules name one of these lists or campaigns."""
+    lists, campaigns = set(list_ids), set(campaign_ids)
+
+    def names(group: dict) -> bool:
+        for rule in group.get("rules", []):
+            if not isinstance(rule, dict):
+                continue
+            if "rules" in rule and names(rule):
+                return True
+            if rule.get("list") in lists:
+                return True
+            named = rule.get("campaigns") if "engagement" in rule else None
+            if isinstance(named, list) and campaigns.intersection(pk for pk in named if isinstance(pk, int)):
+                return True
+        return False
+
+    if not lists and not campaigns:
+        return []
+    return [
+        name for name, definition in Segment.objects.values_list("name", "definition") if names(definition)
+    ]
+
+
+def segment_names_refused(*, list_ids=(), campaign_ids=()) -> None:
+    """Raise NamedBySegment, naming the segments, if a segment's rules name these lists or campaigns."""
+    naming = segments_naming(list_ids=list_ids, campaign_ids=campaign_ids)
+    if naming:
+        said = gettext("Segments name it in their rules: %(names)s. Change those rules first.")
+        raise NamedBySegment(said % {"names": ", ".join(naming[:5])})
 
 
 def segment_delete(*, segment: Segment) -> None:

@@ -14,8 +14,9 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from campaigns.audience import address_validate
 from campaigns.exceptions import CampaignNotReady, InvalidTransition, TemplateRenderError
-from campaigns.models import Campaign, CampaignAudit, CampaignStep
+from campaigns.models import Campaign, CampaignAudit, CampaignStep, ContactList
 from campaigns.rendering import template_compile
+from campaigns.segments import segment_names_refused
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -55,6 +56,15 @@ CAMPAIGN_ACTION_WORDS = {
 
 
 # --- Contacts and lists ---------------------------------------------------------------------------
+
+
+def contact_lists_delete(*, pks: list[int]) -> int:
+    """Delete these lists (their memberships go with them), unless a segment's rules name one:
+    then delete none and raise NamedBySegment. Return how many were deleted."""
+    with transaction.atomic():
+        segment_names_refused(list_ids=pks)
+        _total, counts = ContactList.objects.filter(pk__in=pks).delete()
+    return counts.get(ContactList._meta.label, 0)
 
 
 # --- API keys -------------------------------------------------------------------------------------
@@ -246,7 +256,9 @@ def campaign_run_create(*, campaign: Campaign, now: datetime | None = None) -> C
         run.recurrence, run.parent, run.scheduled_at = "", parent, now
         run.created_at = now
         run.save()
+        # The whole audience: lists and segments (campaign_audience_base reads both).
         run.lists.set(parent.lists.all())
+        run.segments.set(parent.segments.all())
         CampaignStep.objects.bulk_create(
             [
                 CampaignStep(
@@ -396,5 +408,7 @@ def campaigns_delete(*, pks: list[int]) -> int:
             named = ", ".join(f"“{campaign.name}” ({campaign.get_status_display()})" for campaign in kept)
             said = gettext("Not deleted: cancel a campaign before deleting it: %(campaigns)s.")
             raise InvalidTransition(said % {"campaigns": named})
+        # A segment that reads what people did with these campaigns would silently lose it.
+        segment_names_refused(campaign_ids=[campaign.pk for campaign in locked])
         Campaign.objects.filter(pk__in=[campaign.pk for campaign in locked]).delete()
     return len(locked)

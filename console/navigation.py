@@ -61,7 +61,13 @@ GROUPS: list[tuple[str | Promise, list[Page]]] = [
             Page(
                 _("Lists"), "groups", "admin:campaigns_contactlist_changelist", "campaigns.view_contactlist"
             ),
-            Page(_("Segments"), "filter_alt", "admin:campaigns_segment_changelist", "campaigns.view_segment"),
+            Page(
+                _("Segments"),
+                "filter_alt",
+                "admin:campaigns_segment_changelist",
+                "campaigns.view_segment",
+                shows_contacts=True,
+            ),
             Page(
                 _("Imports"),
                 "upload_file",

@@ -65,7 +65,7 @@ class ApiKey(AbstractAPIKey):
         )
         AUDIENCE_WRITE = (
             "audience:write",
-            _("Create, change and delete contacts and lists; bulk upserts, imports"),
+            _("Create, change and delete contacts, lists and segments; bulk upserts, imports"),
         )
         CAMPAIGNS_WRITE = "campaigns:write", _("Create, change and delete templates and campaigns; move them")
         SUPPRESSIONS_ADMIN = "suppressions:admin", _("Add addresses to the suppression list and remove them")

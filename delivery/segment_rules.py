@@ -23,6 +23,13 @@ MAX_CAMPAIGNS = 100
 MAX_DAYS = 36500
 
 
+def _scope_words() -> dict[str, str]:
+    return {
+        "last_campaigns": gettext("How many of the last campaigns"),
+        "days": gettext("How many days"),
+    }
+
+
 def engagement_rule_check(rule: dict) -> None:
     """Raise ValidationError unless the rule names a kind and at most one well-formed scope."""
     if rule.get("engagement") not in KINDS:
@@ -48,7 +55,8 @@ def engagement_rule_check(rule: dict) -> None:
         value = rule.get(key)
         if key in rule and (isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= most):
             raise ValidationError(
-                gettext("%(key)s: a whole number from 1 to %(n)d.") % {"key": key, "n": most}
+                gettext("%(what)s: a whole number from 1 to %(n)d.")
+                % {"what": _scope_words()[key], "n": most}
             )
 
 

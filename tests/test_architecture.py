@@ -165,3 +165,16 @@ def test_the_admin_registers_each_model_once_from_the_app_that_owns_it_or_the_co
         and path.relative_to(ROOT).as_posix() not in ("core/admin.py", "console/admin.py")
     ]
     assert violations == []
+
+
+@pytest.mark.django_db
+def test_every_model_change_has_its_migration():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    try:
+        call_command("makemigrations", "--check", "--dry-run", stdout=out)
+    except SystemExit:
+        pytest.fail(f"A model changed without its migration:\n{out.getvalue()}")

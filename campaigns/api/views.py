@@ -178,6 +178,9 @@ class ContactListViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
     ordering_fields = ["id", "name"]
     ordering = ["-id"]
 
+    def perform_destroy(self, instance):
+        services.contact_lists_delete(pks=[instance.pk])  # A 409 while a segment's rules name it.
+
     @extend_schema(request=s.MembershipChangeSerializer, responses=s.MembershipResultSerializer)
     @action(detail=True, methods=["post"], url_path="members/add")
     def add_members(self, request, pk=None):

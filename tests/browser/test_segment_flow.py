@@ -3,6 +3,8 @@ builder, watch the count follow each change, save it, give it to a campaign as i
 schedule: the schedule page's count is what the fan-out makes. Screenshots go to var/screenshots/
 (and the admin guide's images)."""
 
+import json
+
 import pytest
 from django.contrib.auth.models import Group, User
 
@@ -56,7 +58,12 @@ def test_a_marketer_builds_a_segment_and_mails_it_in_a_browser(browser, live_ser
     rule.locator("select").nth(0).select_option("attribute")
     rule = page.locator(".cp-segment-rule").nth(0)  # Drawn again for its new kind.
     rule.locator("input").nth(0).fill("plan")
-    rule.locator("select").nth(1).select_option("eq")
+    rule.locator("select").nth(1).select_option("gte")  # A number comparison first…
+    page.locator(".cp-segment-rule").nth(0).locator("input").nth(1).fill("10")
+    assert json.loads(page.input_value("#id_definition"))["rules"][0]["value"] == 10
+    page.locator(".cp-segment-rule").nth(0).locator("select").nth(1).select_option("eq")
+    assert json.loads(page.input_value("#id_definition"))["rules"][0]["value"] == "10"  # …kept as text.
+    rule = page.locator(".cp-segment-rule").nth(0)
     rule.locator("input").nth(1).fill("pro")
     page.wait_for_selector(f"#segment-counts:has-text('{pro_readers + 10} contacts match')")
     click(page, "text=+ Add a condition")

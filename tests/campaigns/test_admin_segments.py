@@ -51,17 +51,36 @@ def test_the_editor_counts_who_matches_and_shows_the_first_mailable_to_those_who
     assert "The JSON is not valid." in _count(marketer, "{not json")
 
 
-def test_staff_who_may_not_see_contacts_get_the_count_without_the_sample():
+def test_staff_who_may_not_see_contacts_may_not_count_a_segment_nor_open_the_segments():
+    # A count is an answer: "email starts with a" → 1, "ab" → 1… spells an address on file.
     ContactFactory(email="ada@example.com", attributes={"plan": "pro"})
     client = role_client("Marketers")
     user = User.objects.get(username="marketers")
     user.groups.clear()  # Segments only: no permission to see contacts.
-    user.user_permissions.add(Permission.objects.get(codename="view_segment"))
+    user.user_permissions.add(*Permission.objects.filter(codename__endswith="_segment"))
 
-    counted = _count(client, PRO)
+    counted = client.post(
+        reverse("admin:campaigns_segment_count"),
+        {
+            "definition": json.dumps(
+                {"match": "all", "rules": [{"field": "email", "op": "starts_with", "value": "a"}]}
+            )
+        },
+    )
 
-    assert "1 contact matches" in counted
-    assert "ada@example.com" not in counted
+    assert counted.status_code == 403
+    assert client.get(reverse("admin:campaigns_segment_changelist")).status_code == 403
+
+
+def test_a_segments_delete_page_names_no_engine_table():
+    segment = SegmentFactory(name="Pro customers", definition=PRO)
+    CampaignFactory(name="Spring", status=Campaign.Status.COMPLETED).segments.add(segment)
+    client = role_client("Marketers")
+
+    page = client.get(reverse("admin:campaigns_segment_delete", args=[segment.pk])).content.decode()
+
+    assert "Pro customers" in page
+    assert "relationship" not in page
 
 
 def test_a_segment_an_unfinished_campaign_mails_is_refused_on_the_delete_page():
@@ -95,3 +114,18 @@ def test_a_campaigns_audience_tab_takes_segments_and_its_dry_run_names_them():
 
     assert "Contacts who match one of the campaign's segments" in confirm
     assert '<th class="n">1</th>' in confirm  # Will be mailed: the one pro customer.
+
+
+def test_deleting_a_list_a_segment_names_is_refused_on_its_delete_page():
+    from tests.factories import ContactListFactory
+
+    hold = ContactListFactory(name="Legal hold")
+    SegmentFactory(name="Mailable", definition={"match": "all", "rules": [{"list": hold.pk, "op": "not_in"}]})
+    client = role_client("Marketers")
+    delete = reverse("admin:campaigns_contactlist_delete", args=[hold.pk])
+
+    page = client.get(delete).content.decode()
+    client.post(delete, {"post": "yes"})
+
+    assert "segments name it in their rules (Mailable)" in page
+    assert hold.__class__.objects.filter(pk=hold.pk).exists()

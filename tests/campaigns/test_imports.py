@@ -384,6 +384,21 @@ def test_a_row_that_cannot_be_read_is_named_by_the_line_it_starts_on_or_holds_th
         list(table_read(stream=io.BytesIO(data), table_format=TableFormat())[1])
 
 
+def test_a_windows_1252_file_whose_bytes_look_like_a_utf8_letter_here_and_there_is_read_as_windows_1252():
+    data = "email,company\r\na@example.com,Wei\u00df\u00a0GmbH\r\nb@example.com,M\u00fcller\r\n".encode(
+        "cp1252"
+    )
+
+    _header, rows = _table(data)
+
+    assert [cells[1] for _number, cells in rows] == ["Wei\u00df\u00a0GmbH", "M\u00fcller"]
+
+
+def test_a_nul_in_a_cell_spanning_classic_mac_lines_is_named_on_its_own_line():
+    with pytest.raises(ImportFileUnreadable, match=r"^Line 3 holds a NUL"):
+        _table(b'email,note\ra@example.com,"one\rtwo\x00three"\r')
+
+
 def test_rows_are_numbered_by_the_line_they_start_on():
     data = b'email,note\nok@example.com,"two\nlines"\nbad-address,x\n'
     _header, rows = table_read(stream=io.BytesIO(data), table_format=TableFormat())

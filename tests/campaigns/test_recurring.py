@@ -8,11 +8,12 @@ import time_machine
 from django_celery_beat.models import PeriodicTask
 
 from campaigns import services, tasks
-from campaigns.models import Campaign
+from campaigns.models import Campaign, Contact
+from campaigns.selectors import campaign_audience
 from delivery import services as delivery_services
 from delivery.models import StepExecution
 from tests.conftest import sent_messages
-from tests.factories import CampaignStepFactory, ListMembershipFactory, sendable_campaign
+from tests.factories import CampaignStepFactory, ListMembershipFactory, SegmentFactory, sendable_campaign
 
 pytestmark = pytest.mark.django_db
 
@@ -74,6 +75,23 @@ def test_pausing_a_recurring_campaign_pauses_its_schedule_and_cancelling_removes
     ]
     services.campaign_cancel(campaign=campaign)
     assert not PeriodicTask.objects.filter(task=services.RECUR_TASK).exists()
+
+
+def test_each_run_of_a_recurring_campaign_mails_its_segments_as_the_campaign_would():
+    campaign = sendable_campaign(contacts=3, recurrence="30 8 * * *")
+    pro = SegmentFactory(
+        definition={"match": "all", "rules": [{"field": "attributes.plan", "op": "eq", "value": "pro"}]}
+    )
+    campaign.segments.add(pro)
+    first = Contact.objects.filter(lists__campaigns=campaign).order_by("pk").first()
+    Contact.objects.filter(pk=first.pk).update(attributes={"plan": "pro"})
+    services.campaign_schedule(campaign=campaign)
+
+    run = services.campaign_run_create(campaign=campaign)
+
+    assert list(run.segments.all()) == [pro]
+    assert list(run.lists.all()) == list(campaign.lists.all())
+    assert len(campaign_audience(campaign=run)) == 1  # The list's one pro customer, not all three.
 
 
 def test_a_schedule_must_be_five_crontab_fields():

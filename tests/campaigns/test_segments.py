@@ -50,6 +50,28 @@ def test_attributes_compare_as_text_numbers_dates_or_presence():
     }
 
 
+def test_an_attribute_named_by_digits_is_a_key_and_numbers_keep_their_decimals():
+    ContactFactory(email="zero@example.com", attributes={"0": "zero", "rate": "1.123456789"})
+    ContactFactory(email="other@example.com", attributes={"rate": "1.12345678"})
+
+    assert _emails(_all({"field": "attributes.0", "op": "eq", "value": "zero"})) == {"zero@example.com"}
+    assert _emails(_all({"field": "attributes.0", "op": "is_set"})) == {"zero@example.com"}
+    assert _emails(_all({"field": "attributes.rate", "op": "gt", "value": 1.123456785})) == {
+        "zero@example.com"
+    }
+    assert _emails(_all({"field": "attributes.rate", "op": "lt", "value": 1e-07})) == set()
+
+
+def test_a_date_rule_on_an_attribute_reads_only_values_that_are_dates():
+    ContactFactory(email="pro@example.com", attributes={"plan": "pro", "renews": "2027-01-31"})
+
+    assert _emails(_all({"field": "attributes.plan", "op": "after", "value": "2026-01-01"})) == set()
+    assert _emails(_all({"field": "attributes.plan", "op": "within_days", "value": 30})) == set()
+    assert _emails(_all({"field": "attributes.renews", "op": "after", "value": "2026-01-01"})) == {
+        "pro@example.com"
+    }
+
+
 def test_contact_fields_and_dates_and_lists_combine_in_and_or_groups():
     fair = ContactListFactory()
     old = ContactFactory(email="old@acme.com", first_name="Ada")
@@ -85,14 +107,28 @@ def test_contact_fields_and_dates_and_lists_combine_in_and_or_groups():
         ({"match": "all", "rules": []}, "at least one rule"),
         (_all({"field": "password", "op": "eq", "value": "x"}), "not a field"),
         (_all({"field": "email", "op": "gt", "value": 3}), "cannot be compared"),
-        (_all({"field": "attributes.seats", "op": "gt", "value": "1e9"}), "not a number"),
-        (_all({"field": "attributes.seats", "op": "gt", "value": "9" * 40}), "too many digits"),
+        (_all({"field": "attributes.seats", "op": "gt", "value": "n/a"}), "not a number"),
+        (_all({"field": "attributes.seats", "op": "gt", "value": "9" * 40}), "at most 22 digits"),
         (_all({"field": "created_at", "op": "before", "value": "yesterday"}), "not a date"),
+        (_all({"field": "created_at", "op": "after", "value": "9999-12-31"}), "before the year 9999"),
+        (_all({"field": "attributes.renews", "op": "after", "value": "2026-W01-1"}), "not a date"),
         (_all({"field": "created_at", "op": "within_days", "value": 0}), "whole number"),
-        (_all({"field": "email", "op": "eq", "value": "\x00"}), "at most 1000"),
+        (_all({"field": "email", "op": "eq", "value": "\x00"}), "NUL"),
+        (_all({"field": "email", "op": "contains", "value": "\ud800"}), "unpaired surrogate"),
+        (_all({"field": "email", "op": "eq", "value": "x" * 1001}), "longer than 1000"),
+        (_all({"field": "attributes.a\x00b", "op": "is_set"}), "An attribute's name"),
+        (_all({"field": "attributes.\udfff", "op": "is_set"}), "An attribute's name"),
+        (_all({"field": "email", "op": "is_set", "extra": 1}), "not extra"),
+        ({"match": "all", "rules": [{"field": "email", "op": "is_set"}], "x": 1}, "not x"),
+        (
+            {"match": "all", "rules": [{"field": "email", "op": "is_set"}, {"field": "pw", "op": "eq"}]},
+            "Rule 2: 'pw' is not a field",
+        ),
+        (_all(_all({"field": "email", "op": "is_set"}, {"list": 999999, "op": "in"})), "Rule 1.2: No list"),
         (_all({"list": 999999, "op": "in"}), "No list"),
         (_all({"nothing": 1}), "A rule names"),
         (_all(_all(_all(_all({"field": "email", "op": "is_set"})))), "nest at most"),
+        (_all(*[{"engagement": "opened", "days": n} for n in range(1, 12)]), "at most 10 rules on what"),
     ],
 )
 def test_a_definition_a_segment_cannot_read_is_refused_saying_why(definition, said):

@@ -167,7 +167,7 @@ def test_a_paused_drips_progress_counts_the_emails_its_later_steps_will_make(adm
     page = admin_client.get(url).content.decode()
 
     assert "2 of 2 emails." in page
-    assert "2 more emails wait for their contacts' turn at a later step" in page
+    assert "2 more emails, for later steps, are held while the campaign is paused" in page
 
 
 @pytest.mark.parametrize(

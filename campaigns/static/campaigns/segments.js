@@ -91,6 +91,16 @@
     return input(type, rule.value, words.eq, typed);
   }
 
+  // The value a comparison takes, kept from the last one where it still makes sense: a number
+  // for within_days and the number comparisons, a date for before/after, text for the rest.
+  function valueFor(op, value) {
+    if (op === "is_set" || op === "is_not_set") return undefined;
+    if (op === "within_days") return Number.isInteger(value) && value > 0 ? value : 30;
+    if (NUMBER_OPS.includes(op)) return value !== "" && !isNaN(Number(value)) ? Number(value) : "";
+    if (op === "before" || op === "after") return /^\d{4}-\d{2}-\d{2}$/.test(String(value)) ? value : "";
+    return value === undefined || value === null ? "" : String(value);
+  }
+
   function fieldParts(rule, kind) {
     const parts = [];
     if (kind === "attribute") {
@@ -105,11 +115,9 @@
     const ops = opsOf(kind);
     if (!ops.includes(rule.op)) rule.op = ops[0];
     parts.push(select(ops.map((op) => [op, words[op]]), rule.op, words.eq, (op) => {
-      const wasNumber = rule.op === "within_days";
       rule.op = op;
-      if (op === "is_set" || op === "is_not_set") delete rule.value;
-      else if (op === "within_days" && !wasNumber) rule.value = 30;
-      else if (wasNumber && op !== "within_days") rule.value = "";
+      rule.value = valueFor(op, rule.value);
+      if (rule.value === undefined) delete rule.value;
       changed(true);
     }));
     const value = valueInput(rule);
@@ -133,8 +141,14 @@
       }),
     ];
     if (scope === "campaigns") {
-      parts.push(select(choices.campaigns.map((c) => [c.id, c.name]), (rule.campaigns || [])[0], words.campaigns, (id) => {
-        rule.campaigns = [parseInt(id, 10)];
+      const held = Array.isArray(rule.campaigns) ? rule.campaigns : [];
+      const offered = choices.campaigns.map((c) => [c.id, c.name]);
+      // Campaigns the builder does not offer (not started, or several at once, as the API may
+      // save them) stay as they are, shown by their ids, until another is chosen.
+      const shown = held.length === 1 && offered.some(([id]) => id === held[0]);
+      if (!shown) offered.unshift(["held", words.campaign_ids + " " + held.join(", ")]);
+      parts.push(select(offered, shown ? held[0] : "held", words.campaigns, (id) => {
+        if (id !== "held") rule.campaigns = [parseInt(id, 10)];
         changed(false);
       }));
     } else if (scope !== "any_campaign") {

@@ -111,3 +111,30 @@ def test_a_campaign_whose_audience_is_a_segment_alone_is_scheduled_and_dry_runs_
 
     assert (dry_run["on_lists"], dry_run["sendable"]) == (1, 1)
     assert api_client.post(f"{API}/campaigns/{campaign_id}/schedule").status_code == 200
+
+
+def test_a_list_or_a_campaign_a_segments_rules_name_is_not_deleted_under_it(api_client):
+    from tests.factories import ContactListFactory, ListMembershipFactory
+
+    hold = ContactListFactory(name="Legal hold")
+    ListMembershipFactory(contact_list=hold)
+    earlier = CampaignFactory(name="Spring", status=Campaign.Status.CANCELLED)
+    SegmentFactory(
+        name="Mailable",
+        definition={
+            "match": "all",
+            "rules": [
+                {"list": hold.pk, "op": "not_in"},
+                {"match": "any", "rules": [{"engagement": "opened", "campaigns": [earlier.pk]}]},
+            ],
+        },
+    )
+
+    refused_list = api_client.delete(f"{API}/lists/{hold.pk}")
+    refused_campaign = api_client.delete(f"{API}/campaigns/{earlier.pk}")
+
+    assert refused_list.status_code == 409
+    assert "Mailable" in refused_list.json()["error"]["message"]
+    assert refused_campaign.status_code == 409
+    assert Campaign.objects.filter(pk=earlier.pk).exists()
+    assert hold.memberships.count() == 1  # Nothing of it went.
