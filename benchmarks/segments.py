@@ -54,8 +54,9 @@ def seed(contacts: int) -> tuple[dict, int, int]:
             [earlier_step.pk],
         )
         cursor.execute(
-            "INSERT INTO delivery_engagement (step_execution_id, step_id, opens, clicks, machine_opens, "
-            "machine_clicks, links, machine_links, outcomes) SELECT id, step_id, 1, 0, 0, 0, '{}', '{}', "
+            "INSERT INTO delivery_engagement (step_execution_id, step_id, contact_id, opens, clicks, "
+            "machine_opens, machine_clicks, links, machine_links, outcomes) "
+            "SELECT id, step_id, contact_id, 1, 0, 0, 0, '{}', '{}', "
             "'[\"delivered\"]' FROM delivery_stepexecution WHERE contact_id % 5 <> 0"
         )
         cursor.execute("ANALYZE")

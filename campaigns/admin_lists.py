@@ -19,7 +19,7 @@ from campaigns.admin_filters import LoadTestFilter
 from campaigns.audience import list_add_contacts, list_remove_contacts
 from campaigns.exceptions import NamedBySegment
 from campaigns.models import Contact, ContactList
-from campaigns.segments import segments_naming
+from campaigns.segments import campaigns_narrowing, segments_naming
 from campaigns.services import contact_lists_delete
 from core.addresses import email_canonical
 from core.text import grouped
@@ -55,12 +55,24 @@ class ContactListAdmin(ModelAdmin):
         name): the memberships go with them by design."""
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
         # A segment's rule naming a list would silently mean something else without it.
-        protected = list(protected) + [
-            gettext("%(list)s: segments name it in their rules (%(segments)s); change those first")
-            % {"list": contact_list.name, "segments": ", ".join(naming[:5])}
-            for contact_list in objs
-            if (naming := segments_naming(list_ids=[contact_list.pk]))
-        ]
+        protected = (
+            list(protected)
+            + [
+                gettext("%(list)s: segments name it in their rules (%(segments)s); change those first")
+                % {"list": contact_list.name, "segments": ", ".join(naming[:5])}
+                for contact_list in objs
+                if (naming := segments_naming(list_ids=[contact_list.pk]))
+            ]
+            + [
+                gettext(
+                    "%(list)s: campaigns not finished narrow it with segments (%(campaigns)s); "
+                    "take it off them first"
+                )
+                % {"list": contact_list.name, "campaigns": ", ".join(narrowing)}
+                for contact_list in objs
+                if (narrowing := campaigns_narrowing(list_ids=[contact_list.pk]))
+            ]
+        )
         return deleted, counts, set() if sees_contacts(request) else perms_needed, protected
 
     def delete_queryset(self, request, queryset):

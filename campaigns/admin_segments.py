@@ -99,6 +99,7 @@ def segment_editor_choices() -> dict:
         "campaigns": list(campaigns.order_by("-started_at").values("id", "name")[:CAMPAIGNS_OFFERED]),
         "attributes": attribute_names[:200],
         "attribute_prefix": ATTRIBUTE_PREFIX,
+        "statuses": [[value, str(label)] for value, label in Contact.Status.choices],
         "words": _editor_words(),
     }
 

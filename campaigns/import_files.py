@@ -25,8 +25,6 @@ _ENCODING_NAMES = {"utf-8-sig": "UTF-8", "utf-16": "UTF-16", "cp1252": "Windows-
 #: A letter beyond ASCII as UTF-8 writes it: two to four bytes no Windows-1252 text holds in a row.
 _UTF8_LETTER = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 _LINE_END = re.compile(r"\r\n?|\n")
-#: How many UTF-8 letters per byte that does not decode make a file UTF-8 with a damaged line.
-_DAMAGED_UTF8 = 20
 #: What the "surrogateescape" decoding makes of a byte that does not decode.
 _NOT_TEXT = re.compile("[\x00\udc80-\udcff]")
 
@@ -81,13 +79,13 @@ def _encoding_detect(data: bytes) -> str:
     """Return the encoding a CSV file's bytes are in, or refuse it naming the line at fault.
 
     UTF-16 by its byte-order mark; else UTF-8 when it decodes so; else Windows-1252, unless the
-    file is UTF-8 with a damaged line: its UTF-8 letters far outnumber the bytes that do not
-    decode (Windows-1252 would garble every name: é as Ã©). A Windows-1252 file holds byte pairs
-    that read as UTF-8 letters too ("ß" then a no-break space), but few beside its many others.
+    file is UTF-8 with a damaged line: its UTF-8 letters outnumber the bytes that do not decode
+    (Windows-1252 would garble every name: é as Ã©). A Windows-1252 file holds byte pairs that
+    read as UTF-8 letters too ("ß" then a no-break space), but fewer than its letters that do not.
     """
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         candidates = ["utf-16"]
-    elif len(_UTF8_LETTER.findall(data)) >= _DAMAGED_UTF8 * max(_not_utf8(data), 1):
+    elif len(_UTF8_LETTER.findall(data)) > _not_utf8(data):
         candidates = ["utf-8-sig"]
     else:
         candidates = ["utf-8-sig", "cp1252"]

@@ -57,12 +57,10 @@ def mapping_by_name(header: list[str]) -> list[dict]:
         target = _NAMED_COLUMNS.get(name.lower())
         if target:
             mapping.append({"target": target, "attribute": ""})
-        elif name in _EXPORT_ONLY or name in REPORT_COLUMNS:
+        elif name in _EXPORT_ONLY or name in REPORT_COLUMNS or name == ATTRIBUTE_PREFIX:
             mapping.append({"target": Target.SKIP, "attribute": ""})
         else:
-            mapping.append(
-                {"target": Target.ATTRIBUTE, "attribute": name.removeprefix(ATTRIBUTE_PREFIX) or name}
-            )
+            mapping.append({"target": Target.ATTRIBUTE, "attribute": name.removeprefix(ATTRIBUTE_PREFIX)})
     return mapping
 
 
@@ -81,10 +79,10 @@ def mapping_guess(header: list[str]) -> list[dict]:
             mapping.append(dict(remembered[name.lower()]))
         elif guessed is not None:
             mapping.append({"target": guessed, "attribute": ""})
-        elif not name or name in REPORT_COLUMNS or name in _EXPORT_ONLY:
+        elif not name or name in REPORT_COLUMNS or name in _EXPORT_ONLY or name == ATTRIBUTE_PREFIX:
             mapping.append({"target": Target.SKIP, "attribute": ""})
         else:
-            attribute = name.removeprefix(ATTRIBUTE_PREFIX) or name
+            attribute = name.removeprefix(ATTRIBUTE_PREFIX)
             mapping.append({"target": Target.ATTRIBUTE, "attribute": attribute})
     return mapping
 
@@ -178,7 +176,13 @@ def contacts_import_csv(
     header, rows = _utf8_csv_read(stream)
     keys = [name.lower() if name.lower() in _NAMED_COLUMNS else name for name in header]
     if "email" not in keys:
-        raise ImportFileUnreadable(gettext("The first line must be a header with an `email` column."))
+        said = gettext("The first line must be a header with an `email` column.")
+        if any(separator in name for name in header for separator in (";", "\t", "|")):
+            # The admin's import reads these; the API reads comma-separated UTF-8 alone.
+            said += " " + gettext(
+                "The API reads cells separated by commas: this file's look separated otherwise."
+            )
+        raise ImportFileUnreadable(said)
     if repeated := sorted({key for key in keys if keys.count(key) > 1}):
         # Two columns of one name: which one's cells would count is anyone's guess.
         names = ", ".join(f"`{key}`" for key in repeated)

@@ -65,10 +65,12 @@ DATE_FIELDS = ("created_at", "unsubscribed_at")
 ATTRIBUTE_PREFIX = "attributes."
 TEXT_OPS = ("eq", "neq", "contains", "not_contains", "starts_with", "is_set", "is_not_set")
 NUMBER_OPS = ("gt", "gte", "lt", "lte")
+#: A status is a choice (subscribed, unsubscribed), not text to search.
+STATUS_OPS = ("eq", "neq")
 DATE_OPS = ("before", "after", "within_days", "is_set", "is_not_set")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # Digits before the point a number may have to be compared (numeric(40, 18) in SQL).
-_NUMBER_DIGITS = 22
+_NUMBER_DIGITS = 21
 
 #: Rule kinds beyond fields, lists and groups, by their key ("engagement"): (check, condition),
 #: each registered by the app that keeps the data (segment_rule_kind_register).
@@ -186,19 +188,23 @@ def _field_rule_check(rule: dict) -> None:
         raise _problem(gettext("%(field)r is not a field a segment can look at."), field=field)
     if field.startswith(ATTRIBUTE_PREFIX):
         key = field.removeprefix(ATTRIBUTE_PREFIX)
-        if not key or (problem := _text_problem(key, most=200)):
-            raise _problem(
-                gettext("An attribute's name: %(problem)s"), problem=problem or gettext("none given.")
-            )
+        problem = _text_problem(key, most=200) if key else gettext("none given.")
+        if problem:
+            raise _problem(gettext("An attribute's name: %(problem)s"), problem=problem)
     ops = (
         DATE_OPS
         if field in DATE_FIELDS
+        else STATUS_OPS
+        if field == "status"
         else TEXT_OPS
         if field in TEXT_FIELDS
         else (*TEXT_OPS, *NUMBER_OPS, *DATE_OPS)
     )
     if op not in ops:
         raise _problem(gettext("%(field)s cannot be compared by %(op)r."), field=field, op=op)
+    if field == "status" and value not in Contact.Status.values:
+        said = gettext("A status is one of: %(values)s.")
+        raise _problem(said, values=", ".join(Contact.Status.values))
     if op in ("is_set", "is_not_set"):
         return
     if op == "within_days":
@@ -212,10 +218,14 @@ def _field_rule_check(rule: dict) -> None:
     elif op in NUMBER_OPS:
         if _number(value) is None:
             raise _problem(
-                gettext("%(value)r is not a number (of at most 22 digits before the point)."), value=value
+                gettext("%(value)r is not a number (of at most 21 digits before the point and 18 after)."),
+                value=value,
             )
     elif problem := _text_problem(value, most=1000):
         raise _problem(problem)
+    elif not value and op in ("contains", "not_contains", "starts_with"):
+        # Every text contains and starts with nothing: such a rule would match everyone.
+        raise _problem(gettext("Give the text to look for."))
 
 
 def _list_rule_check(rule: dict) -> None:
@@ -250,7 +260,12 @@ def _number(value) -> Decimal | None:
         number = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
         return None
-    return number if number.is_finite() and number.adjusted() < _NUMBER_DIGITS else None
+    # At most 21 digits before the point and 18 after (numeric(40, 18)): a value past either
+    # would be rounded or overflow in SQL.
+    fits = (
+        number.is_finite() and number.adjusted() < _NUMBER_DIGITS and (not number or number.adjusted() >= -18)
+    )
+    return number if fits else None
 
 
 def _checked_date(value: str) -> date:
@@ -339,7 +354,7 @@ def _attribute_condition(key: str, op: str, value) -> Q:
         # Only values that read as numbers are compared: "n/a" is neither above nor below 10.
         number = Case(
             When(
-                Regex(text, r"^-?[0-9]{1,22}(\.[0-9]+)?$"),
+                Regex(text, r"^-?[0-9]{1,21}(\.[0-9]+)?$"),
                 then=Cast(text, DecimalField(max_digits=40, decimal_places=18)),
             ),
             default=None,
@@ -377,9 +392,15 @@ _LOOKUPS = {
 }
 
 
+def segment_audience_condition(definition: dict) -> Q:
+    """Return who a checked definition holds, as a condition over Contact: load tests' contacts
+    are in no segment (as on no list a marketer mails), whatever the rules say."""
+    return segment_condition(definition) & Q(is_load_test=False)
+
+
 def segment_contacts(definition: dict) -> QuerySet[Contact]:
     """Return the contacts a checked definition holds, whatever their status."""
-    return Contact.objects.filter(segment_condition(definition))
+    return Contact.objects.filter(segment_audience_condition(definition))
 
 
 def segment_summary(definition: dict, *, sample: int = SAMPLE_SIZE) -> dict:
@@ -437,12 +458,27 @@ def segments_naming(*, list_ids=(), campaign_ids=()) -> list[str]:
     ]
 
 
+def campaigns_narrowing(*, list_ids) -> list[str]:
+    """Return the names of the unfinished campaigns that mail these lists narrowed by segments:
+    without the lists, they would mail everyone in their segments."""
+    narrowing = Campaign.objects.filter(
+        lists__in=list(list_ids), status__in=UNFINISHED, segments__isnull=False
+    )
+    return list(narrowing.order_by("name").values_list("name", flat=True).distinct()[:5])
+
+
 def segment_names_refused(*, list_ids=(), campaign_ids=()) -> None:
     """Raise NamedBySegment, naming the segments, if a segment's rules name these lists or campaigns."""
     naming = segments_naming(list_ids=list_ids, campaign_ids=campaign_ids)
     if naming:
         said = gettext("Segments name it in their rules: %(names)s. Change those rules first.")
         raise NamedBySegment(said % {"names": ", ".join(naming[:5])})
+    if narrowing := campaigns_narrowing(list_ids=list_ids):
+        said = gettext(
+            "Campaigns not finished narrow it with segments: %(names)s. Without it they would mail "
+            "everyone in their segments: take it off them first."
+        )
+        raise NamedBySegment(said % {"names": ", ".join(narrowing)})
 
 
 def segment_delete(*, segment: Segment) -> None:

@@ -25,7 +25,7 @@ from campaigns.models import (
     Template,
     email_normalize,
 )
-from campaigns.segments import segment_condition
+from campaigns.segments import segment_audience_condition
 from core.addresses import email_canonical, mailbox_canonical, mailbox_parse
 from core.text import grouped
 
@@ -57,7 +57,9 @@ def campaign_audience_base(*, campaign: Campaign, id_range: tuple[int, int] | No
             members = members.filter(contact_id__gt=id_range[0], contact_id__lte=id_range[1])
         condition &= Q(Exists(members))
     if definitions:
-        condition &= reduce(operator.or_, (segment_condition(definition) for definition in definitions))
+        condition &= reduce(
+            operator.or_, (segment_audience_condition(definition) for definition in definitions)
+        )
     return condition
 
 

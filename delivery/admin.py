@@ -15,6 +15,7 @@ from campaigns.admin_filters import MarketerRelatedFilter
 from campaigns.exceptions import InvalidTransition
 from core.charts import COLOURS, Chart, Series
 from core.text import grouped
+from delivery import drip
 from delivery.models import SendingHold, StepExecution, TransactionalMessage
 from delivery.selectors import (
     delivery_dashboard,
@@ -41,7 +42,12 @@ class StepExecutionAdmin(ContactDataAdminMixin, ModelAdmin):
     search_fields = ["email", "=ses_message_id", "=tracking_id"]
     search_help_text = _("Part of an address (spring1@, @example.com), or a whole SES message id.")
     list_select_related = ["step__campaign"]
-    readonly_fields = [f.name for f in StepExecution._meta.fields]
+    # The outcome and the note as people read them (no SES report for a row never sent; an exit's
+    # reason in the reader's language), in the places of the stored columns.
+    readonly_fields = [
+        {"outcome": "outcome_shown", "last_error": "note_shown"}.get(f.name, f.name)
+        for f in StepExecution._meta.fields
+    ]
     show_full_result_count = False
     list_per_page = 100
 
@@ -53,6 +59,11 @@ class StepExecutionAdmin(ContactDataAdminMixin, ModelAdmin):
         if not obj.outcome and obj.status != StepExecution.Status.SENT:
             return "—"
         return obj.get_outcome_display()
+
+    @admin.display(description=_("note"))
+    def note_shown(self, obj):
+        """Why a row ended as it did: an exit from a drip in the reader's words, else as stored."""
+        return drip.exit_note_shown(obj.last_error) or "—"
 
     def get_urls(self):
         dashboard = self.admin_site.admin_view(self.dashboard_view)

@@ -30,6 +30,7 @@ from django.db.models import (
 from django.db.models.expressions import BaseExpression
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext_lazy
 
 from campaigns.models import Campaign, CampaignStep, Contact, Suppression
 from campaigns.selectors import campaign_audience_base
@@ -58,9 +59,7 @@ def engaged(steps, *tests: Q, contact: str = "contact_id", **lookups) -> Exists:
     (segments read it so, delivery.segment_rules).
     """
     scope = Q(step_id__in=steps) if steps is not None else Q(step__isnull=False)
-    return Exists(
-        Engagement.objects.filter(scope, *tests, step_execution__contact_id=OuterRef(contact), **lookups)
-    )
+    return Exists(Engagement.objects.filter(scope, *tests, contact_id=OuterRef(contact), **lookups))
 
 
 def step_condition(*, step: CampaignStep) -> Q | BaseExpression | None:
@@ -92,8 +91,29 @@ LEFT_THE_LISTS = "left the campaign's audience"
 
 
 def exit_note(reason: str) -> str:
-    """Return the note an exited row keeps: why its contact left the sequence."""
-    return f"Left the sequence: {reason}."
+    """Return the note an exited row keeps: why its contact left the sequence (in the engine's
+    English, as every stored note; exit_note_shown says it in the reader's language)."""
+    return f"{_EXIT_PREFIX}{reason}."
+
+
+_EXIT_PREFIX = "Left the sequence: "
+#: Each reason a row exits for, in the reader's words.
+_EXIT_REASONS = {
+    "unsubscribed": pgettext_lazy("drip exit", "the contact unsubscribed"),
+    LEFT_THE_LISTS: pgettext_lazy("drip exit", "the contact left the campaign's audience"),
+    "suppressed": pgettext_lazy("drip exit", "the address is suppressed"),
+    "bounced": pgettext_lazy("drip exit", "an earlier email bounced"),
+    "complained": pgettext_lazy("drip exit", "the contact complained"),
+    "goal reached": pgettext_lazy("drip exit", "the contact reached the goal"),
+}
+
+
+def exit_note_shown(note: str) -> str:
+    """Return a row's note in the reader's language when it is an exit's, else as stored."""
+    reason = note.removeprefix(_EXIT_PREFIX).removesuffix(".")
+    if note.startswith(_EXIT_PREFIX) and reason in _EXIT_REASONS:
+        return gettext("Stopped before this step: %(reason)s.") % {"reason": _EXIT_REASONS[reason]}
+    return note
 
 
 def campaign_exits(*, campaign: Campaign) -> list[tuple[Q | Exists, str]]:

@@ -322,6 +322,19 @@ class Engagement(models.Model):
         related_name="+",
         verbose_name=_("step"),
     )
+    #: The email's contact, kept here so that "did this contact open mail of these steps" (drip
+    #: conditions, segments) is one probe of (contact, step), not one through the ledger. No
+    #: constraint of its own: the row goes with its email, which goes with the contact.
+    contact = models.ForeignKey(
+        "campaigns.Contact",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,  # The index on (contact, step) serves.
+        related_name="+",
+        verbose_name=_("contact"),
+    )
     opens = models.PositiveIntegerField(_("opens"), default=0)
     clicks = models.PositiveIntegerField(_("clicks"), default=0)
     machine_opens = models.PositiveIntegerField(_("machine opens"), default=0)
@@ -340,9 +353,17 @@ class Engagement(models.Model):
     class Meta:
         verbose_name = _("engagement")
         verbose_name_plural = _("engagements")
+        indexes = [models.Index(fields=["contact", "step"], name="engagement_contact_step_idx")]
 
     def __str__(self) -> str:
         return f"{self.step_execution_id}: {self.opens} opens, {self.clicks} clicks"
+
+    def save(self, *args, **kwargs):
+        if self.contact_id is None:  # Rows made one by one (tests, the shell) find their contact.
+            self.contact_id = StepExecution.objects.values_list("contact_id", flat=True).get(
+                pk=self.step_execution_id
+            )
+        super().save(*args, **kwargs)
 
     # "Opened" is one definition for every count, rate and condition: a person opened the email or
     # clicked in it. A click proves the open when the reader's client blocked the pixel, and

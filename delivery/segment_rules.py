@@ -3,7 +3,7 @@ own query (delivery.drip.engaged), registered with campaigns.segments at start-u
 
 A rule: {"engagement": kind, scope}. Kinds: was_sent, opened, clicked, bounced, never_opened (sent
 mail in the scope and opened none of it). The scope is one of "campaigns": [ids], "last_campaigns":
-N (the sender's latest N campaigns that sent mail, load tests left out) or "days": N (mail sent in the
+N (the latest N campaigns that completed, load tests left out) or "days": N (mail sent in the
 last N days); none: all campaign mail.
 """
 
@@ -19,6 +19,7 @@ from delivery.drip import engaged
 from delivery.models import Engagement, StepExecution
 
 KINDS = ("was_sent", "opened", "clicked", "bounced", "never_opened")
+SCOPES = ("campaigns", "last_campaigns", "days")
 MAX_CAMPAIGNS = 100
 MAX_DAYS = 36500
 
@@ -36,7 +37,13 @@ def engagement_rule_check(rule: dict) -> None:
         raise ValidationError(
             gettext("%(kind)r is not a kind of engagement.") % {"kind": rule.get("engagement")}
         )
-    scopes = [key for key in ("campaigns", "last_campaigns", "days") if key in rule]
+    if unknown := sorted(set(rule) - {"engagement", *SCOPES}, key=str):
+        # A misspelt scope ("campaign") would otherwise widen the rule to all mail, unsaid.
+        said = gettext("This rule takes only %(known)s, not %(keys)s.")
+        raise ValidationError(
+            said % {"known": ", ".join(("engagement", *SCOPES)), "keys": ", ".join(map(str, unknown))}
+        )
+    scopes = [key for key in SCOPES if key in rule]
     if len(scopes) > 1:
         raise ValidationError(gettext("An engagement rule has one scope: campaigns, last campaigns or days."))
     if "campaigns" in rule:
@@ -63,9 +70,15 @@ def engagement_rule_check(rule: dict) -> None:
 def _steps_in_scope(rule: dict) -> list[int] | None:
     """Return the step ids the rule looks at (None: every campaign step)."""
     if "campaigns" in rule:
-        campaigns = rule["campaigns"]
+        # A recurring campaign sends nothing itself: its runs stand for it.
+        named = Campaign.objects.filter(Q(pk__in=rule["campaigns"]) | Q(parent_id__in=rule["campaigns"]))
+        campaigns = list(named.values_list("pk", flat=True))
     elif "last_campaigns" in rule:
-        latest = Campaign.objects.filter(is_load_test=False, started_at__isnull=False).order_by("-started_at")
+        # The latest that finished: one still sending (the very campaign a segment is the audience
+        # of, say) has not mailed everyone yet, and would change the audience under itself.
+        latest = Campaign.objects.filter(is_load_test=False, completed_at__isnull=False).order_by(
+            "-completed_at"
+        )
         campaigns = list(latest.values_list("pk", flat=True)[: rule["last_campaigns"]])
     else:
         return None
@@ -83,6 +96,9 @@ def engagement_rule_condition(rule: dict) -> Q:
     kind = rule["engagement"]
     if kind in ("was_sent", "bounced", "never_opened"):
         rows = StepExecution.objects.filter(contact_id=OuterRef("pk"), status=StepExecution.Status.SENT)
+        if kind == "never_opened":
+            # Only mail that could show an open: a campaign without the pixel opened nothing seen.
+            rows = rows.filter(step__campaign__track_opens=True)
         rows = rows.filter(step_id__in=steps) if steps is not None else rows.filter(step__isnull=False)
         if since:
             rows = rows.filter(sent_at__gte=since["step_execution__sent_at__gte"])

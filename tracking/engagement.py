@@ -74,9 +74,13 @@ def _first_human_times(rows: dict[int, Engagement], stale: set[tuple[int, str]])
 def _engagement_rows_locked(execution_ids: Collection[int | None]) -> dict[int, Engagement]:
     """Return the emails' engagement rows, made if missing and locked in id order (so writers
     running side by side never deadlock); emails deleted since are left out."""
-    steps = dict(StepExecution.objects.filter(pk__in=execution_ids).values_list("pk", "step_id"))
+    emails = StepExecution.objects.filter(pk__in=execution_ids).values_list("pk", "step_id", "contact_id")
+    steps = {pk: (step_id, contact_id) for pk, step_id, contact_id in emails}
     Engagement.objects.bulk_create(
-        [Engagement(step_execution_id=pk, step_id=step_id) for pk, step_id in sorted(steps.items())],
+        [
+            Engagement(step_execution_id=pk, step_id=step_id, contact_id=contact_id)
+            for pk, (step_id, contact_id) in sorted(steps.items())
+        ],
         ignore_conflicts=True,
     )
     return {row.pk: row for row in Engagement.objects.select_for_update().filter(pk__in=steps).order_by("pk")}

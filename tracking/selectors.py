@@ -10,6 +10,7 @@ from django.utils.translation import gettext
 from campaigns.models import Campaign, Contact
 from delivery import compose as delivery_compose
 from delivery import selectors as delivery_selectors
+from delivery.drip import exit_note_shown
 from delivery.models import StepExecution, TrackedLink
 from tracking.models import LinkEngagement, StepEngagement, TrackingEvent
 from tracking.outcomes import (
@@ -152,7 +153,10 @@ def contact_timeline(*, contact: Contact) -> list[dict]:
                 "what": gettext("Step %(status)s") % {"status": row.get_status_display().lower()},
                 "where": where,
                 "detail": " · ".join(
-                    filter(None, [row.get_outcome_display() if row.outcome else "", row.last_error])
+                    filter(
+                        None,
+                        [row.get_outcome_display() if row.outcome else "", exit_note_shown(row.last_error)],
+                    )
                 ),
             }
         )

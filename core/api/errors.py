@@ -8,6 +8,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.db.models import ProtectedError, RestrictedError
+from django.utils.translation import gettext
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -52,13 +53,14 @@ def api_exception_handler(exc, context):
         # The database refused a value (a NUL character, a number out of range) that got past
         # validation: still the client's input, so a 400 that says so, never a 500.
         exc = exceptions.ValidationError(
-            {"non_field_errors": ["A value is out of range or holds a NUL character."]}
+            {"non_field_errors": [gettext("A value is out of range or holds a NUL character.")]}
         )
     elif isinstance(exc, ProtectedError | RestrictedError):
         # Deleting what others still use (a template a step or a message names): a conflict.
         users = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
         names = sorted({str(type(obj)._meta.verbose_name_plural) for obj in users})
-        exc = Conflict(f"It is still used by {', '.join(names)}: remove those first.")
+        said = gettext("It is still used by %(users)s: remove those first.")
+        exc = Conflict(said % {"users": ", ".join(names)})
     elif isinstance(exc, IntegrityError):  # After ProtectedError, one of its kind.
         # A row another request stored meanwhile (a contact of the same address, created by a
         # message and an import at once) past the checks this one made: a conflict to retry.

@@ -352,6 +352,22 @@ def _lines(n: int, text: str = "p{}@example.com,Ren\u00e9") -> list[str]:
             "\n".join(["email,name", *_lines(4998)]).encode("cp1252") + b"\nbad\x81@x.com,a\n",
             "^Line 5000 is neither",
         ),
+        # A short UTF-8 file with a line written by Windows-1252 is not read as Windows-1252 either.
+        (
+            "\n".join(
+                [
+                    "email,name",
+                    *(
+                        f"p{n}@x.com,{name}"
+                        for n, name in enumerate(
+                            ["Jos\u00e9", "Zo\u00eb", "Ren\u00e9e", "Andr\u00e9", "M\u00e1ty\u00e1s"]
+                        )
+                    ),
+                ]
+            ).encode()
+            + "\nh@x.com,H\u00e9l\u00e8ne\n".encode("cp1252"),
+            "^Line 7 is not UTF-8 text, though the rest of the file is",
+        ),
         # A UTF-8 file with one stray Windows-1252 byte is not read as Windows-1252 throughout.
         (
             "\n".join(["email,name", *_lines(4998)]).encode() + b"\nj@x.com,J\xfcrgen\n",

@@ -108,7 +108,7 @@ def test_contact_fields_and_dates_and_lists_combine_in_and_or_groups():
         (_all({"field": "password", "op": "eq", "value": "x"}), "not a field"),
         (_all({"field": "email", "op": "gt", "value": 3}), "cannot be compared"),
         (_all({"field": "attributes.seats", "op": "gt", "value": "n/a"}), "not a number"),
-        (_all({"field": "attributes.seats", "op": "gt", "value": "9" * 40}), "at most 22 digits"),
+        (_all({"field": "attributes.seats", "op": "gt", "value": "9" * 40}), "at most 21 digits"),
         (_all({"field": "created_at", "op": "before", "value": "yesterday"}), "not a date"),
         (_all({"field": "created_at", "op": "after", "value": "9999-12-31"}), "before the year 9999"),
         (_all({"field": "attributes.renews", "op": "after", "value": "2026-W01-1"}), "not a date"),
@@ -117,6 +117,12 @@ def test_contact_fields_and_dates_and_lists_combine_in_and_or_groups():
         (_all({"field": "email", "op": "contains", "value": "\ud800"}), "unpaired surrogate"),
         (_all({"field": "email", "op": "eq", "value": "x" * 1001}), "longer than 1000"),
         (_all({"field": "attributes.a\x00b", "op": "is_set"}), "An attribute's name"),
+        (_all({"field": "attributes.", "op": "is_set"}), "An attribute's name: none given"),
+        (_all({"field": "status", "op": "eq", "value": "abonniert"}), "A status is one of"),
+        (_all({"field": "status", "op": "contains", "value": "sub"}), "cannot be compared"),
+        (_all({"field": "email", "op": "contains", "value": ""}), "Give the text"),
+        (_all({"field": "attributes.n", "op": "gt", "value": "1e-4000000"}), "not a number"),
+        (_all({"field": "attributes.n", "op": "gt", "value": 1e21}), "not a number"),
         (_all({"field": "attributes.\udfff", "op": "is_set"}), "An attribute's name"),
         (_all({"field": "email", "op": "is_set", "extra": 1}), "not extra"),
         ({"match": "all", "rules": [{"field": "email", "op": "is_set"}], "x": 1}, "not x"),
@@ -134,3 +140,19 @@ def test_contact_fields_and_dates_and_lists_combine_in_and_or_groups():
 def test_a_definition_a_segment_cannot_read_is_refused_saying_why(definition, said):
     with pytest.raises(ValidationError, match=said):
         segment_definition_check(definition)
+
+
+def test_load_test_contacts_are_in_no_segment():
+    ContactFactory(email="lt-probe1@example.com", is_load_test=True)
+    ContactFactory(email="real@example.com")
+
+    assert _emails(_all({"field": "email", "op": "contains", "value": "@example.com"})) == {
+        "real@example.com"
+    }
+
+
+def test_an_attribute_too_large_for_a_number_is_no_number_and_breaks_no_count():
+    ContactFactory(email="big@example.com", attributes={"n": "9" * 22 + ".9999999999999999999"})
+    ContactFactory(email="small@example.com", attributes={"n": "5"})
+
+    assert _emails(_all({"field": "attributes.n", "op": "gt", "value": 0})) == {"small@example.com"}

@@ -108,7 +108,7 @@ def test_a_marketer_whose_browser_asks_for_german_gets_the_admin_in_german(ses):
         assert german in home, german
     for german in ("Fortschritt", "Bericht", "erledigt: 2 von 2 E-Mails", "Gesendet", "Alle"):
         assert german in progress, german
-    for german in ("Empfänger", "Zugestellt", "Raten", "Öffnung (Personen)", "Beschwerden"):
+    for german in ("Empfänger", "Zugestellt", "Quoten", "Öffnung (Personen)", "Beschwerden"):
         assert german in report, german
     assert "Recipients" not in report
 

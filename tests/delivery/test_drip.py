@@ -431,3 +431,14 @@ def test_a_step_that_falls_due_is_sent_within_a_tick_of_its_time(ses, settings):
     tick(START + timedelta(seconds=5 + settings.CAMPAIGN_TICK_SECONDS))  # The first tick after it is due.
     assert len(sent_messages()) == 2
     assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.COMPLETED
+
+
+def test_an_exit_note_reads_in_the_readers_language():
+    from django.utils import translation
+
+    from delivery.drip import LEFT_THE_LISTS, exit_note, exit_note_shown
+
+    with translation.override("de"):
+        shown = exit_note_shown(exit_note(LEFT_THE_LISTS))
+    assert shown == "Vor diesem Schritt beendet: der Kontakt hat die Zielgruppe der Kampagne verlassen."
+    assert exit_note_shown("MessageRejected: address blacklisted") == "MessageRejected: address blacklisted"

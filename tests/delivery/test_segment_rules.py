@@ -14,10 +14,10 @@ pytestmark = pytest.mark.django_db
 
 
 def _campaign(days_ago: int):
-    step = CampaignStepFactory(
-        campaign__status="completed", campaign__started_at=timezone.now() - timedelta(days=days_ago)
+    started = timezone.now() - timedelta(days=days_ago)
+    return CampaignStepFactory(
+        campaign__status="completed", campaign__started_at=started, campaign__completed_at=started
     )
-    return step
 
 
 def _sent(step, contact, *, opens=0, clicks=0, outcome="", days_ago=1) -> StepExecution:
@@ -94,4 +94,45 @@ def test_sent_bounced_clicked_and_never_opened_in_a_campaign_or_in_the_last_days
 )
 def test_an_engagement_rule_a_segment_cannot_read_is_refused_saying_why(rule, said):
     with pytest.raises(ValidationError, match=said):
+        segment_definition_check({"match": "all", "rules": [rule]})
+
+
+def test_the_last_campaigns_are_those_that_completed_not_the_one_sending_to_the_segment():
+    done = _campaign(5)
+    reader = ContactFactory(email="reader@example.com")
+    _sent(done, reader)
+    sending = CampaignStepFactory(campaign__status="sending", campaign__started_at=timezone.now())
+
+    last = {"match": "all", "rules": [{"engagement": "was_sent", "last_campaigns": 1}]}
+    assert _emails(last) == {"reader@example.com"}  # Not the campaign still sending, with no mail yet.
+    assert sending.campaign.completed_at is None
+
+
+def test_a_recurring_campaign_named_by_a_rule_stands_for_its_runs():
+    parent = CampaignStepFactory(campaign__status="scheduled", campaign__recurrence="0 9 * * 1").campaign
+    run = _campaign(3)
+    run.campaign.parent = parent
+    run.campaign.save()
+    _sent(run, ContactFactory(email="weekly@example.com"))
+
+    assert _emails({"match": "all", "rules": [{"engagement": "was_sent", "campaigns": [parent.pk]}]}) == {
+        "weekly@example.com"
+    }
+
+
+def test_never_opened_reads_only_mail_that_could_show_an_open():
+    pixel, blind = _campaign(5), _campaign(4)
+    blind.campaign.track_opens = False
+    blind.campaign.save()
+    _sent(pixel, ContactFactory(email="silent@example.com"))
+    _sent(blind, ContactFactory(email="unknown@example.com"))
+
+    assert _emails({"match": "all", "rules": [{"engagement": "never_opened"}]}) == {"silent@example.com"}
+
+
+@pytest.mark.parametrize(
+    "rule", [{"engagement": "opened", "campaign": [1]}, {"engagement": "opened", "dayz": 30}]
+)
+def test_an_engagement_rule_with_a_key_it_does_not_know_is_refused_not_widened(rule):
+    with pytest.raises(ValidationError, match="This rule takes only engagement, campaigns"):
         segment_definition_check({"match": "all", "rules": [rule]})

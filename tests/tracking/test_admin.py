@@ -72,7 +72,7 @@ def test_the_contact_page_shows_its_timeline_of_steps_and_events(admin_client):
         "Bounce",
         "Open (machine)",
         "https://shop.example.com/spring",  # A click says which link.
-        "Left the sequence: bounced.",
+        "Stopped before this step: an earlier email bounced.",
     ):
         assert text in page, text
 

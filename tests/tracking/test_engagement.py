@@ -1,5 +1,6 @@
 """Engagement counters: every email's, step's and link's opens and clicks, kept exact by the consumer."""
 
+import importlib
 import random
 import threading
 from collections import Counter, defaultdict
@@ -130,6 +131,21 @@ def test_each_email_step_and_link_counts_opens_and_clicks_with_machines_apart(hi
     stats = campaign_stats(campaign=step.campaign)
     assert (stats["opens_unique"], stats["opens_total"], stats["machine_opens_total"]) == (2, 3, 1)
     assert (stats["clicks_unique"], stats["clicks_total"], stats["machine_clicks_total"]) == (1, 3, 1)
+
+
+def test_an_emails_engagement_row_names_its_contact_for_the_conditions_and_segments_that_probe_it(hit_store):
+    step = CampaignStepFactory()
+    row = _email(step)
+    _hit(row, "open", timezone.now())
+    hits.tracking_hits_apply()
+
+    assert Engagement.objects.get(pk=row.pk).contact_id == row.contact_id
+    # The upgrade fills the rows made before the column, from the ledger.
+    Engagement.objects.filter(pk=row.pk).update(contact=None)
+    migration = importlib.import_module("delivery.migrations.0019_engagement_contact")
+    with connection.cursor() as cursor:
+        cursor.execute(migration.Migration.operations[1].sql)
+    assert Engagement.objects.get(pk=row.pk).contact_id == row.contact_id
 
 
 def test_a_persons_click_counts_its_email_as_opened_so_click_to_open_never_passes_all(hit_store):

@@ -70,10 +70,13 @@
     if (kind === "engagement") return { engagement: "opened", days: 30 };
     if (kind === "attribute") return { field: choices.attribute_prefix + (choices.attributes[0] || ""), op: "eq", value: "" };
     if (kind === "group") return { match: "any", rules: [fresh("email")] };
-    return { field: kind, op: DATE_FIELDS.includes(kind) ? "within_days" : "contains", value: DATE_FIELDS.includes(kind) ? 30 : "" };
+    if (kind === "status") return { field: kind, op: "eq", value: choices.statuses[0][0] };
+    if (DATE_FIELDS.includes(kind)) return { field: kind, op: "within_days", value: 30 };
+    return { field: kind, op: "is_set" }; // Valid as it stands: the marketer picks a comparison.
   }
 
   function opsOf(kind) {
+    if (kind === "status") return ["eq", "neq"];
     if (DATE_FIELDS.includes(kind)) return DATE_OPS;
     if (kind === "attribute") return [...TEXT_OPS, ...NUMBER_OPS, ...DATE_OPS.slice(0, 3)];
     return TEXT_OPS;
@@ -81,6 +84,12 @@
 
   function valueInput(rule) {
     if (rule.op === "is_set" || rule.op === "is_not_set") return null;
+    if (rule.field === "status") {
+      return select(choices.statuses, rule.value, words.status, (value) => {
+        rule.value = value;
+        changed(false);
+      });
+    }
     const typed = (value) => {
       if (rule.op === "within_days") rule.value = parseInt(value, 10) || 0;
       else if (NUMBER_OPS.includes(rule.op) && value !== "" && !isNaN(Number(value))) rule.value = Number(value);

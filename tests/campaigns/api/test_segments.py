@@ -138,3 +138,18 @@ def test_a_list_or_a_campaign_a_segments_rules_name_is_not_deleted_under_it(api_
     assert refused_campaign.status_code == 409
     assert Campaign.objects.filter(pk=earlier.pk).exists()
     assert hold.memberships.count() == 1  # Nothing of it went.
+
+
+def test_a_list_a_campaign_narrows_with_a_segment_is_not_deleted_to_widen_it(api_client):
+    from tests.factories import ContactListFactory
+
+    vips = ContactListFactory(name="VIP small")
+    campaign = CampaignFactory(name="VIP offer", status=Campaign.Status.SCHEDULED)
+    campaign.lists.add(vips)
+    campaign.segments.add(SegmentFactory(definition=PRO))
+
+    refused = api_client.delete(f"{API}/lists/{vips.pk}")
+
+    assert refused.status_code == 409
+    assert "VIP offer" in refused.json()["error"]["message"]
+    assert list(campaign.lists.all()) == [vips]  # Never read as "segments alone": everyone in them.

@@ -986,3 +986,25 @@ def test_a_rows_checks_read_in_german_when_asked_for(api_client):
     )
 
     assert response.json()["errors"][0]["errors"]["email"] == ["Wiederholt Zeile 0."]
+
+
+def test_a_semicolon_file_is_refused_by_the_api_saying_it_reads_commas(api_client):
+    upload = SimpleUploadedFile(
+        "contacts.csv", b"email;first_name\nc2@example.com;J\n", content_type="text/csv"
+    )
+
+    response = api_client.post(f"{API}/contacts/import", {"file": upload}, format="multipart")
+
+    assert response.status_code == 400
+    assert "separated by commas" in str(response.json()["error"]["fields"])
+
+
+def test_a_column_named_attributes_dot_alone_is_imported_as_nothing(api_client):
+    upload = SimpleUploadedFile(
+        "contacts.csv", b"email,attributes.\ne3@example.com,x\n", content_type="text/csv"
+    )
+
+    response = api_client.post(f"{API}/contacts/import", {"file": upload}, format="multipart")
+
+    assert response.status_code == 200, response.content
+    assert Contact.objects.get(email="e3@example.com").attributes == {}
