@@ -70,6 +70,13 @@ class DefinitionField(forms.JSONField):
         except RecursionError:
             raise ValidationError(gettext("The JSON nests too deep.")) from None
 
+    def bound_data(self, data, initial):
+        # Shown again as typed when refused: Django parses it once more to redisplay it.
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:
+            return data
+
 
 class SegmentForm(forms.ModelForm):
     definition = DefinitionField(label=_("Who is in it"), widget=DefinitionWidget)

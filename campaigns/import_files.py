@@ -85,7 +85,8 @@ def _encoding_detect(data: bytes) -> str:
     """
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         candidates = ["utf-16"]
-    elif len(_UTF8_LETTER.findall(data)) > _not_utf8(data):
+    elif data.startswith(codecs.BOM_UTF8) or len(_UTF8_LETTER.findall(data)) > _not_utf8(data):
+        # A UTF-8 byte-order mark says UTF-8, whatever a damaged line says.
         candidates = ["utf-8-sig"]
     else:
         candidates = ["utf-8-sig", "cp1252"]

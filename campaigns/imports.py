@@ -57,7 +57,7 @@ def mapping_by_name(header: list[str]) -> list[dict]:
         target = _NAMED_COLUMNS.get(name.lower())
         if target:
             mapping.append({"target": target, "attribute": ""})
-        elif name in _EXPORT_ONLY or name in REPORT_COLUMNS or name == ATTRIBUTE_PREFIX:
+        elif not name or name in _EXPORT_ONLY or name in REPORT_COLUMNS or name == ATTRIBUTE_PREFIX:
             mapping.append({"target": Target.SKIP, "attribute": ""})
         else:
             mapping.append({"target": Target.ATTRIBUTE, "attribute": name.removeprefix(ATTRIBUTE_PREFIX)})

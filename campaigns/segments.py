@@ -202,6 +202,8 @@ def _field_rule_check(rule: dict) -> None:
     )
     if op not in ops:
         raise _problem(gettext("%(field)s cannot be compared by %(op)r."), field=field, op=op)
+    if op in ("is_set", "is_not_set") and "value" in rule:
+        raise _problem(gettext("A rule on whether a field has a value takes no value."))
     if field == "status" and value not in Contact.Status.values:
         said = gettext("A status is one of: %(values)s.")
         raise _problem(said, values=", ".join(Contact.Status.values))
@@ -364,8 +366,11 @@ def _attribute_condition(key: str, op: str, value) -> Q:
     # before nor after a day, as "n/a" is neither above nor below a number.
     a_date = Q(Regex(text, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"))
     if op == "within_days":
-        since = (timezone.now() - timedelta(days=value)).date().isoformat()
-        return a_date & Q(GreaterThanOrEqual(text, since))
+        # The last N days up to today: a date ahead (a renewal next year) is not within them.
+        today = timezone.now().date()
+        since = (today - timedelta(days=value)).isoformat()
+        until = (today + timedelta(days=1)).isoformat()
+        return a_date & Q(GreaterThanOrEqual(text, since)) & Q(LessThan(text, until))
     if op in ("before", "after"):
         day = _checked_date(value)
         if op == "before":

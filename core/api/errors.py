@@ -8,6 +8,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.db.models import ProtectedError, RestrictedError
+from django.http import Http404
 from django.utils.translation import gettext
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -72,6 +73,10 @@ def api_exception_handler(exc, context):
         exc = Unavailable()
     elif isinstance(exc, ObjectNotFound):
         exc = exceptions.NotFound(str(exc))
+    elif isinstance(exc, Http404):
+        # Django's "No Segment matches the given query." names the model in English: say it in
+        # the reader's language, as DRF's own "Not found." is.
+        exc = exceptions.NotFound()
     elif isinstance(exc, CampanileError):
         # A rule of the domain said no (an invalid status move, say): the resource's state conflicts.
         exc = Conflict(str(exc), code=getattr(exc, "api_code", None))
@@ -80,7 +85,11 @@ def api_exception_handler(exc, context):
         return None  # An unexpected error: Django's 500 handling (and logging) applies.
     if isinstance(exc, exceptions.ValidationError):
         fields = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
-        error = {"code": "invalid", "message": "The request is invalid; see fields.", "fields": fields}
+        error = {
+            "code": "invalid",
+            "message": gettext("The request is invalid; see fields."),
+            "fields": fields,
+        }
     else:
         detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
         error = {"code": getattr(detail, "code", "error"), "message": str(detail)}

@@ -5,6 +5,7 @@ fallbacks `read` (GET, HEAD, OPTIONS) and `write` (every other method), and whos
 ApiKey.Scope values. An action's own entry wins over its method's fallback.
 """
 
+from django.utils.translation import gettext
 from rest_framework import exceptions, status
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
@@ -28,9 +29,10 @@ class ScopeMissing(exceptions.PermissionDenied):
 
     def __init__(self, scope: str):
         self.scope = scope
-        super().__init__(
-            f"This API key lacks the scope “{scope}” this operation needs: ask an administrator to add it."
+        said = gettext(
+            "This API key lacks the scope “%(scope)s” this operation needs: ask an administrator to add it."
         )
+        super().__init__(said % {"scope": scope})
 
 
 class HasScope(BasePermission):

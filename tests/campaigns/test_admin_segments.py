@@ -129,3 +129,14 @@ def test_deleting_a_list_a_segment_names_is_refused_on_its_delete_page():
 
     assert "segments name it in their rules (Mailable)" in page
     assert hold.__class__.objects.filter(pk=hold.pk).exists()
+
+
+def test_a_definition_nested_past_the_parser_is_refused_on_the_form_not_a_500():
+    client = role_client("Marketers")
+
+    page = client.post(
+        reverse("admin:campaigns_segment_add"), {"name": "Deep", "definition": "[" * 2000 + "]" * 2000}
+    )
+
+    assert page.status_code == 200
+    assert "The JSON nests too deep." in page.content.decode()

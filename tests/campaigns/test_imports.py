@@ -368,6 +368,11 @@ def _lines(n: int, text: str = "p{}@example.com,Ren\u00e9") -> list[str]:
             + "\nh@x.com,H\u00e9l\u00e8ne\n".encode("cp1252"),
             "^Line 7 is not UTF-8 text, though the rest of the file is",
         ),
+        # A byte-order mark says UTF-8, however few its letters.
+        (
+            b"\xef\xbb\xbfemail,first_name\r\nb1@x.com,Ren\xe9\r\nb2@x.com,Ann\r\n",
+            "^Line 2 is not UTF-8 text",
+        ),
         # A UTF-8 file with one stray Windows-1252 byte is not read as Windows-1252 throughout.
         (
             "\n".join(["email,name", *_lines(4998)]).encode() + b"\nj@x.com,J\xfcrgen\n",

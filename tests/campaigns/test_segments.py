@@ -121,6 +121,7 @@ def test_contact_fields_and_dates_and_lists_combine_in_and_or_groups():
         (_all({"field": "status", "op": "eq", "value": "abonniert"}), "A status is one of"),
         (_all({"field": "status", "op": "contains", "value": "sub"}), "cannot be compared"),
         (_all({"field": "email", "op": "contains", "value": ""}), "Give the text"),
+        (_all({"field": "email", "op": "is_set", "value": "ignored"}), "takes no value"),
         (_all({"field": "attributes.n", "op": "gt", "value": "1e-4000000"}), "not a number"),
         (_all({"field": "attributes.n", "op": "gt", "value": 1e21}), "not a number"),
         (_all({"field": "attributes.\udfff", "op": "is_set"}), "An attribute's name"),
@@ -156,3 +157,17 @@ def test_an_attribute_too_large_for_a_number_is_no_number_and_breaks_no_count():
     ContactFactory(email="small@example.com", attributes={"n": "5"})
 
     assert _emails(_all({"field": "attributes.n", "op": "gt", "value": 0})) == {"small@example.com"}
+
+
+def test_within_the_last_days_leaves_out_dates_ahead():
+    today = timezone.now().date()
+    ContactFactory(
+        email="recent@example.com", attributes={"renewal": (today - timedelta(days=3)).isoformat()}
+    )
+    ContactFactory(
+        email="ahead@example.com", attributes={"renewal": (today + timedelta(days=400)).isoformat()}
+    )
+
+    assert _emails(_all({"field": "attributes.renewal", "op": "within_days", "value": 30})) == {
+        "recent@example.com"
+    }

@@ -153,3 +153,17 @@ def test_a_list_a_campaign_narrows_with_a_segment_is_not_deleted_to_widen_it(api
     assert refused.status_code == 409
     assert "VIP offer" in refused.json()["error"]["message"]
     assert list(campaign.lists.all()) == [vips]  # Never read as "segments alone": everyone in them.
+
+
+def test_the_apis_refusals_read_in_german_when_asked_for(api_client):
+    reader = _client("read")
+
+    missing = api_client.get(f"{API}/segments/9999", HTTP_ACCEPT_LANGUAGE="de")
+    refused = reader.delete(f"{API}/segments/9999", HTTP_ACCEPT_LANGUAGE="de")
+    invalid = api_client.post(
+        f"{API}/segments/count", {"definition": {}}, format="json", HTTP_ACCEPT_LANGUAGE="de"
+    )
+
+    assert missing.json()["error"]["message"] == "Nicht gefunden."
+    assert "fehlt die Berechtigung" in refused.json()["error"]["message"]
+    assert invalid.json()["error"]["message"] == "Die Anfrage ist ungültig; siehe die Felder."
