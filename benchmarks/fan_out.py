@@ -96,6 +96,19 @@ def reset(step_id: int) -> None:
         cursor.execute("CHECKPOINT")
 
 
+def fan_out_in_process(step_id: int) -> dict:
+    """Fan the step out in a fresh process; return its rows, seconds and peak RSS (MB)."""
+    output = subprocess.run(
+        [sys.executable, "-c", FAN_OUT, str(step_id)],
+        cwd=ROOT,
+        env=bench_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=1_000_000)
@@ -110,15 +123,7 @@ def main() -> None:
         reset(step_id)
         copies.append(copy_seconds(step_id, args.contacts))
         reset(step_id)
-        output = subprocess.run(
-            [sys.executable, "-c", FAN_OUT, str(step_id)],
-            cwd=ROOT,
-            env=bench_env(),
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        result = json.loads(output.strip().splitlines()[-1])
+        result = fan_out_in_process(step_id)
         if result["rows"] != args.contacts:
             raise SystemExit(f"fan-out made {result['rows']} rows, not {args.contacts}")
         fan_outs.append(result["seconds"])

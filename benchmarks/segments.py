@@ -14,17 +14,15 @@ most 2).
 """
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import ROOT, bench_env, contacts_seed, database_reset, django_setup
-from benchmarks.fan_out import FAN_OUT
+from benchmarks._common import contacts_seed, database_reset, django_setup
+from benchmarks.fan_out import fan_out_in_process
 
 
 def seed(contacts: int) -> tuple[dict, int, int]:
@@ -114,15 +112,7 @@ def fan_out(step_id: int) -> dict:
             [step_id],
         )
         cursor.execute("VACUUM ANALYZE delivery_stepexecution")
-    output = subprocess.run(
-        [sys.executable, "-c", FAN_OUT, str(step_id)],
-        cwd=ROOT,
-        env=bench_env(),
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    return fan_out_in_process(step_id)
 
 
 def main() -> None:
