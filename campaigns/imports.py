@@ -12,7 +12,8 @@ from campaigns.consent import ConsentActor
 from campaigns.contact_rows import RowInvalid, contact_rows_validate
 from campaigns.exceptions import ImportFileUnreadable
 from campaigns.import_files import Rows, TableFormat, table_read
-from campaigns.models import ContactImport
+from campaigns.models import Contact, ContactImport
+from campaigns.selectors import attribute_cell_text
 from core.text import grouped
 
 logger = logging.getLogger(__name__)
@@ -156,7 +157,43 @@ def rows_checked(rows: list[tuple[int, list[str]]], mapping: list[dict]) -> tupl
             )
             errors.append({"row": number, "email": email.strip()[:254], "errors": exc.errors})
     valid, invalid = contact_rows_validate(raw_rows)
-    return valid, errors + invalid
+    return _attributes_typed_as_stored(valid), errors + invalid
+
+
+def _attributes_typed_as_stored(rows: list[tuple[int, dict]]) -> list[tuple[int, dict]]:
+    """Keep a stored number, flag or list where a row's cell is the text the export writes for it.
+
+    A cell has no type: without this, re-importing Campanile's own export would turn every
+    attribute stored as 42, true or a list into its text, and change each contact it names.
+    """
+    maybe = {
+        row["email"]
+        for _number, row in rows
+        for value in row.get("attributes", {}).values()
+        if isinstance(value, str) and value[:1] in _JSON_STARTS
+    }
+    if not maybe:
+        return rows
+    stored = dict(Contact.objects.filter(email__in=maybe).values_list("email", "attributes"))
+    typed = []
+    for number, row in rows:
+        before = stored.get(row["email"])
+        if before and "attributes" in row:
+            attributes = {
+                key: before[key]
+                if key in before
+                and not isinstance(before[key], str)
+                and attribute_cell_text(before[key]) == value
+                else value
+                for key, value in row["attributes"].items()
+            }
+            row = {**row, "attributes": attributes}
+        typed.append((number, row))
+    return typed
+
+
+#: How the JSON of a number, true, false, a list or an object starts.
+_JSON_STARTS = frozenset("-0123456789tf[{")
 
 
 # --- The API: one request, all or nothing -------------------------------------------------------------

@@ -340,11 +340,11 @@ def contact_export_rows(*, contacts: QuerySet[Contact]):
                 "" if value is None else value.isoformat() if hasattr(value, "isoformat") else value
                 for value in values
             ),
-            *(_cell_text(contact.attributes.get(key)) for key in attribute_keys),
+            *(attribute_cell_text(contact.attributes.get(key)) for key in attribute_keys),
         ]
 
 
-def _cell_text(value) -> str:
+def attribute_cell_text(value) -> str:
     """Write an attribute as a cell: text as it is, anything else as JSON, absent as empty."""
     if value is None:
         return ""

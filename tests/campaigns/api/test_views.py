@@ -1,10 +1,12 @@
+import csv
+import io
 import json
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from campaigns.models import Campaign, ConsentChange, Contact, ListMembership, Suppression
-from campaigns.selectors import campaign_audience
+from campaigns.selectors import campaign_audience, contact_export_rows
 from tests.factories import (
     CampaignFactory,
     ContactFactory,
@@ -976,6 +978,33 @@ def test_campaniles_own_export_maps_back_through_the_api_import(api_client):
 
     assert response.status_code == 200, response.content
     assert Contact.objects.get(email="ada@example.com").attributes == {"city": "Berlin", "plan": "gold"}
+
+
+def test_a_reimported_export_keeps_attributes_stored_as_numbers_flags_and_lists(api_client):
+    stored = {"age": 42, "vip": True, "tags": ["a", "b"], "score": 1.5, "zip": "01234", "note": "7"}
+    ContactFactory(email="typed@example.com", attributes=stored)
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(
+        contact_export_rows(contacts=Contact.objects.filter(email="typed@example.com"))
+    )
+    upload = SimpleUploadedFile("export.csv", buffer.getvalue().encode(), content_type="text/csv")
+
+    response = api_client.post(f"{API}/contacts/import", {"file": upload}, format="multipart")
+
+    assert response.status_code == 200, response.content
+    assert Contact.objects.get(email="typed@example.com").attributes == stored
+    assert response.json()["updated"] == 0
+
+
+def test_a_cell_that_differs_from_the_stored_number_is_stored_as_its_text(api_client):
+    ContactFactory(email="typed2@example.com", attributes={"age": 42})
+    data = b"email,attributes.age\ntyped2@example.com,43\n"
+    upload = SimpleUploadedFile("contacts.csv", data, content_type="text/csv")
+
+    response = api_client.post(f"{API}/contacts/import", {"file": upload}, format="multipart")
+
+    assert response.status_code == 200, response.content
+    assert Contact.objects.get(email="typed2@example.com").attributes == {"age": "43"}
 
 
 def test_a_rows_checks_read_in_german_when_asked_for(api_client):
