@@ -23,6 +23,7 @@ from campaigns.admin_contacts import ContactAdminBase, ContactForm  # noqa: F401
 from campaigns.admin_filters import MarketerRelatedFilter, MembershipLoadTestFilter
 from campaigns.admin_lists import ContactListAdmin  # noqa: F401 - registers the lists' pages.
 from campaigns.admin_segments import SegmentAdmin  # noqa: F401 - registers the segments' pages.
+from campaigns.admin_signups import SignupFormAdminBase  # noqa: F401 - registers signups; console composes forms.
 from campaigns.audience import suppressions_add_bulk
 from campaigns.exceptions import ImportFileUnreadable
 from campaigns.import_files import IMPORT_MAX_BYTES, table_format_detect, table_read
@@ -33,7 +34,7 @@ from campaigns.models import (
 from core.addresses import email_canonical
 from core.admin import EngineTableAdminMixin
 from core.forms import AddressField
-from core.text import grouped
+from core.text import grouped, words_shown
 
 
 @admin.register(ListMembership)
@@ -142,7 +143,7 @@ class SuppressionAdmin(ContactDataAdminMixin, ModelAdmin):
             self.message_user(request, " ".join(done), messages.SUCCESS)
             if refused:
                 said = gettext("Not addresses, left out: %(words)s")
-                self.message_user(request, said % {"words": ", ".join(refused[:20])}, messages.WARNING)
+                self.message_user(request, said % {"words": words_shown(refused)}, messages.WARNING)
             return redirect(reverse("admin:campaigns_suppression_changelist"))
         context = {
             **self.admin_site.each_context(request),

@@ -1,6 +1,8 @@
 """The contact pages: the form (consent changes audited), the list with its actions (add to a list,
 remove from one, unsubscribe, export) and the way to the import; console.admin registers them."""
 
+from typing import cast
+
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -76,6 +78,15 @@ class ContactForm(forms.ModelForm):
         model = Contact
         fields = ["email", "first_name", "last_name", "external_id", "attributes", "timezone", "status"]
         field_classes = {"attributes": JSONShownField, "email": AddressField}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "status" in self.fields and self.instance.status != Contact.Status.PENDING:
+            # Only a signup form makes a contact pending; staff confirm or unsubscribe one.
+            status = cast(forms.ChoiceField, self.fields["status"])
+            status.choices = [
+                (value, label) for value, label in Contact.Status.choices if value in Contact.STATUSES_GIVEN
+            ]
 
     def clean_attributes(self):
         """Read an empty box as no attributes; anything else is checked as the API checks it."""

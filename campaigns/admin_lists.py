@@ -22,24 +22,15 @@ from campaigns.models import Contact, ContactList
 from campaigns.segments import campaigns_narrowing, segments_naming
 from campaigns.services import contact_lists_delete
 from core.addresses import email_canonical
-from core.text import grouped
+from core.text import grouped, words_shown
 
 #: Members shown per page of a list.
 MEMBERS_PER_PAGE = 50
 #: Addresses one paste may add.
 MEMBERS_ADD_MAX = 1000
-#: Addresses a message names before it says how many more.
-SHOWN_IN_A_MESSAGE = 20
+
+
 _SEPARATORS = re.compile(r"[\s,;]+")
-
-
-def _some(words: list[str]) -> str:
-    """Return the first words as pasted, and how many more there are."""
-    shown = ", ".join(words[:SHOWN_IN_A_MESSAGE])
-    if len(words) > SHOWN_IN_A_MESSAGE:
-        more = len(words) - SHOWN_IN_A_MESSAGE
-        shown += " " + ngettext("and %(n)s more", "and %(n)s more", more) % {"n": grouped(more)}
-    return shown
 
 
 @admin.register(ContactList)
@@ -165,10 +156,10 @@ class ContactListAdmin(ModelAdmin):
         self.message_user(request, " ".join(done), messages.SUCCESS)
         if unknown := list(dict.fromkeys(address for address in addresses if address not in known)):
             said = gettext("Not contacts yet (import them first): %(addresses)s")
-            self.message_user(request, said % {"addresses": _some(unknown)}, messages.WARNING)
+            self.message_user(request, said % {"addresses": words_shown(unknown)}, messages.WARNING)
         if refused:
             said = gettext("Not addresses: %(words)s")
-            self.message_user(request, said % {"words": _some(refused)}, messages.WARNING)
+            self.message_user(request, said % {"words": words_shown(refused)}, messages.WARNING)
         return redirect(reverse("admin:campaigns_contactlist_change", args=[contact_list.pk]) + "#members")
 
     def members_remove_view(self, request, object_id):

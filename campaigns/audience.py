@@ -63,14 +63,16 @@ def contact_bulk_upsert(
     actor: ConsentActor = CONSENT_SYSTEM,
     resubscribe: bool = False,
     reason: str = "",
+    attributes_merge: bool = False,
 ) -> BulkUpsertResult:
     """Create or update contacts by email in a few set-based statements; refuse bad rows one by one.
 
     rows are (row number, validated fields) with a normalized email. A field a row leaves out keeps
-    its stored value; attributes, when given, replace the stored ones. A row that changes nothing
-    writes nothing: re-importing the same export costs reads, not row versions. A row is refused
-    when its email or external_id repeats an earlier row, or its external_id belongs to another
-    contact. list_ids: lists every accepted contact joins.
+    its stored value; attributes, when given, replace the stored ones, or with attributes_merge
+    (a file's rows, whose empty cells and absent columns say nothing) are set over them. A row
+    that changes nothing writes nothing: re-importing the same export costs reads, not row
+    versions. A row is refused when its email or external_id repeats an earlier row, or its
+    external_id belongs to another contact. list_ids: lists every accepted contact joins.
 
     A row never subscribes a contact who unsubscribed unless resubscribe is set with a reason: it
     keeps its status and is reported in kept_unsubscribed. Each status change is audited (actor,
@@ -109,9 +111,11 @@ def contact_bulk_upsert(
         new = [(email, row) for email, (_number, row) in accepted.items() if email not in known]
         existing = [(email, row) for email, (_number, row) in accepted.items() if email in known]
         if connection.vendor == "postgresql":
-            _contact_upsert_copy(new=new, existing=existing, result=result, changing=set(changing))
+            _contact_upsert_copy(
+                new=new, existing=existing, result=result, changing=set(changing), merge=attributes_merge
+            )
         else:
-            _contact_upsert_orm(new=new, existing=existing, result=result)
+            _contact_upsert_orm(new=new, existing=existing, result=result, merge=attributes_merge)
         consent_changes_record(
             changes=[
                 (contact_id, stored, accepted[email][1]["status"])
@@ -179,7 +183,11 @@ def _status_changes_settle(
         number, row = accepted[email]
         if row["status"] == stored:
             continue
-        if row["status"] == Contact.Status.SUBSCRIBED and not resubscribe:
+        if (
+            row["status"] == Contact.Status.SUBSCRIBED
+            and stored == Contact.Status.UNSUBSCRIBED
+            and not resubscribe
+        ):
             accepted[email] = (number, {name: value for name, value in row.items() if name != "status"})
             result.kept_unsubscribed.append({"row": number, "email": email})
             continue
@@ -214,7 +222,7 @@ def _contact_fields(row: dict, before: dict | None, now) -> dict:
     return fields
 
 
-def _contact_upsert_orm(*, new, existing, result: BulkUpsertResult) -> None:
+def _contact_upsert_orm(*, new, existing, result: BulkUpsertResult, merge: bool) -> None:
     """Upsert with the ORM's bulk_create, for databases without COPY (SQLite)."""
     now = timezone.now()
     stored = {
@@ -228,6 +236,8 @@ def _contact_upsert_orm(*, new, existing, result: BulkUpsertResult) -> None:
     for email, row in new + existing:
         before = stored.get(email)
         fields = _contact_fields(row, before, now)
+        if merge and before is not None and "attributes" in fields:
+            fields["attributes"] = {**before["attributes"], **fields["attributes"]}
         if before is None:
             result.created += 1
         elif any(before[name] != value for name, value in fields.items()):
@@ -286,7 +296,9 @@ _CONSENT_COLUMNS = ("status", "unsubscribed_at")
 _UPSERT_COUNTED = "WITH written AS ({write}) SELECT count(*) FILTER (WHERE inserted), count(*) FROM written"
 
 
-def _contact_upsert_copy(*, new, existing, result: BulkUpsertResult, changing: set[str]) -> None:
+def _contact_upsert_copy(
+    *, new, existing, result: BulkUpsertResult, changing: set[str], merge: bool = False
+) -> None:
     """Write on PostgreSQL: COPY new contacts straight into the table, upsert the others.
 
     COPY is the fastest way in. Another import may add one of the new addresses meanwhile; then
@@ -351,11 +363,17 @@ def _contact_upsert_copy(*, new, existing, result: BulkUpsertResult, changing: s
                         fields.get("unsubscribed_at"),
                     )
                 )
+
+        def given_sql(name: str) -> str:
+            if merge and name == "attributes":
+                return f"{contacts}.attributes || EXCLUDED.attributes"  # Keys given win, others stay.
+            return f"EXCLUDED.{name}"
+
         for (shape, consents), number in shapes.items():
             updates = ", ".join(
                 f"{name} = {contacts}.{name}"
                 if name in _CONSENT_COLUMNS and not consents
-                else f"{name} = EXCLUDED.{name}"
+                else f"{name} = {given_sql(name)}"
                 for name in (*shape, "updated_at")
             )
             # unsubscribed_at follows status; comparing it would count every unsubscribe as new.
@@ -363,7 +381,7 @@ def _contact_upsert_copy(*, new, existing, result: BulkUpsertResult, changing: s
                 name for name in shape if name not in _CONSENT_COLUMNS or (consents and name == "status")
             ]
             stored = ", ".join(f"{contacts}.{name}" for name in compared)
-            given = ", ".join(f"EXCLUDED.{name}" for name in compared)
+            given = ", ".join(given_sql(name) for name in compared)
             # A row of just an email changes nothing on a contact that exists.
             changed_sql = f"ROW({stored}) IS DISTINCT FROM ROW({given})" if compared else "false"
             write = _UPSERT_WRITE.format(contacts=contacts, updates=updates, changed=changed_sql)

@@ -149,7 +149,11 @@ def contact_status_change(
     """
     stored = _locked(contact, "status", "unsubscribed_at", "email")
     if stored.status != status:
-        if status == Contact.Status.SUBSCRIBED and not (resubscribe and reason_given(reason)):
+        if (
+            status == Contact.Status.SUBSCRIBED
+            and stored.status == Contact.Status.UNSUBSCRIBED
+            and not (resubscribe and reason_given(reason))
+        ):
             raise resubscribe_refusal(contact=stored)
         now = timezone.now()
         consent_changes_record(

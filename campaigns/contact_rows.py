@@ -17,7 +17,7 @@ ROW_TEXT_FIELDS = ("first_name", "last_name", "external_id", "timezone")
 _ROW_MAX_LENGTH = {
     name: cast(models.Field, Contact._meta.get_field(name)).max_length for name in ("email", *ROW_TEXT_FIELDS)
 }
-_STATUSES = frozenset(Contact.Status.values)
+_STATUSES = frozenset(Contact.STATUSES_GIVEN)
 _TIMEZONES = frozenset(zoneinfo.available_timezones())
 
 

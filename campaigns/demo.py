@@ -21,6 +21,7 @@ from campaigns.models import (
     Contact,
     ContactList,
     ListMembership,
+    SignupForm,
     Suppression,
     Template,
 )
@@ -113,6 +114,24 @@ def _campaign(name: str, audience: ContactList, template: Template, *, at) -> Ca
     return services.campaign_schedule(campaign=campaign)
 
 
+def _signup_form(newsletter: ContactList) -> None:
+    """Make the newsletter's double opt-in form (/f/newsletter), once; its confirmation email is
+    the one the migrations made, as long as it is still there."""
+    confirmation = Template.objects.filter(name="signup-confirmation").first()
+    if confirmation is None or SignupForm.objects.filter(slug="newsletter").exists():
+        return
+    form = SignupForm.objects.create(
+        name="Newsletter signup",
+        slug="newsletter",
+        title="Our monthly newsletter",
+        intro="Spring offers, new products and the odd recipe, once a month.",
+        consent_text="Yes, send me the newsletter. I can leave at any time.",
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        confirmation_template=confirmation,
+    )
+    form.lists.add(newsletter)
+
+
 @transaction.atomic
 def demo_load() -> list[Campaign]:
     """Create (or reuse) the demo audience and templates, and schedule the demo campaigns.
@@ -147,6 +166,7 @@ def demo_load() -> list[Campaign]:
     news = _template(
         "demo-welcome", 'Spring news for you, {{ contact.first_name|default:"friend" }}', NEWSLETTER_HTML
     )
+    _signup_form(newsletter)
     scheduled = [
         _campaign(f"Spring newsletter {timezone.localtime(now):%Y-%m-%d %H:%M:%S}", newsletter, news, at=now)
     ]

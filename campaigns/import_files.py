@@ -58,6 +58,11 @@ class TableFormat:
         return _ENCODING_NAMES.get(self.encoding, self.encoding)
 
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+#: How far into a file its header line is looked for.
+_HEADER_SCAN_CHARS = 1024 * 1024
+
+
 def table_format_detect(*, data: bytes, file_name: str) -> TableFormat:
     """Tell how to read an uploaded file: XLSX by its zip signature, else a CSV whose encoding is
     UTF-16 (by its byte-order mark), UTF-8 if it decodes so, else Windows-1252 (Excel's CSV on a
@@ -69,7 +74,9 @@ def table_format_detect(*, data: bytes, file_name: str) -> TableFormat:
         return TableFormat(kind="xlsx", encoding="", delimiter="")
     encoding = _encoding_detect(data)
     text = data.decode(encoding)
-    header_line = text.split("\n", 1)[0]
+    # The header is the first line that holds anything: the reader skips blank lines before it.
+    lines = _LINE_BREAK.split(text[:_HEADER_SCAN_CHARS])
+    header_line = next((line for line in lines if line.strip()), "")
     counts = {delimiter: _unquoted(header_line).count(delimiter) for delimiter in _DELIMITERS}
     delimiter = max(_DELIMITERS, key=lambda candidate: counts[candidate])
     return TableFormat(kind="csv", encoding=encoding, delimiter=delimiter if counts[delimiter] else ",")

@@ -215,6 +215,7 @@ def _chunk_commit(job: ContactImport, *, start: int, chunk: list[tuple[int, list
             actor=_actor(locked),
             resubscribe=locked.unsubscribed == ContactImport.Unsubscribed.RESUBSCRIBE,
             reason=locked.resubscribe_reason,
+            attributes_merge=True,
         )
         refused = {error["row"] for error in result.errors}
         consenting = [row["email"] for number, row in rows if number not in refused]

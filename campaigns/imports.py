@@ -13,7 +13,7 @@ from campaigns.contact_rows import RowInvalid, contact_rows_validate
 from campaigns.exceptions import ImportFileUnreadable
 from campaigns.import_files import Rows, TableFormat, table_read
 from campaigns.models import Contact, ContactImport
-from campaigns.selectors import attribute_cell_text
+from core.exports import json_cell_text, spreadsheet_cell_read
 from core.text import grouped
 
 logger = logging.getLogger(__name__)
@@ -123,12 +123,13 @@ def row_from_cells(cells: list[str], mapping: list[dict]) -> dict:
     row: dict = {}
     attributes = {}
     for cell, column in zip(cells, mapping, strict=False):
+        cell = spreadsheet_cell_read(cell)  # An export's quoted cells read back as they were.
         target, value = column["target"], cell.strip()
         if target == Target.EMAIL:
             row["email"] = value
         elif target == Target.ATTRIBUTE:
             if value:
-                attributes[column["attribute"].strip()] = cell
+                attributes[column["attribute"]] = cell  # The mapping's name as it is: " city" stays.
         elif target == Target.STATUS:
             if value:
                 row["status"] = value.lower()
@@ -181,9 +182,7 @@ def _attributes_typed_as_stored(rows: list[tuple[int, dict]]) -> list[tuple[int,
         if before and "attributes" in row:
             attributes = {
                 key: before[key]
-                if key in before
-                and not isinstance(before[key], str)
-                and attribute_cell_text(before[key]) == value
+                if key in before and not isinstance(before[key], str) and json_cell_text(before[key]) == value
                 else value
                 for key, value in row["attributes"].items()
             }
@@ -266,7 +265,12 @@ def _result_add(total: BulkUpsertResult, chunk, mapping, list_ids, actor, resubs
         return
     rows, errors = rows_checked(chunk, mapping)
     result = contact_bulk_upsert(
-        rows=rows, list_ids=list_ids, actor=actor, resubscribe=resubscribe, reason=reason
+        rows=rows,
+        list_ids=list_ids,
+        actor=actor,
+        resubscribe=resubscribe,
+        reason=reason,
+        attributes_merge=True,
     )
     total.created += result.created
     total.updated += result.updated

@@ -1,6 +1,5 @@
 """Reads of the audience and campaigns."""
 
-import json
 import operator
 import re
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from campaigns.models import (
 )
 from campaigns.segments import segment_audience_condition
 from core.addresses import email_canonical, mailbox_canonical, mailbox_parse
+from core.exports import json_cell_text
 from core.text import grouped
 
 
@@ -80,10 +80,13 @@ def campaign_audience_breakdown(*, campaign: Campaign) -> dict[str, int]:
     suppressed = Exists(Suppression.objects.filter(email=OuterRef("email")))
     counts = audience.aggregate(
         on_lists=Count("pk"),
-        unsubscribed=Count("pk", filter=~Q(status=Contact.Status.SUBSCRIBED)),
+        unsubscribed=Count("pk", filter=Q(status=Contact.Status.UNSUBSCRIBED)),
+        pending=Count("pk", filter=Q(status=Contact.Status.PENDING)),
         suppressed=Count("pk", filter=Q(status=Contact.Status.SUBSCRIBED) & Q(suppressed)),
     )
-    counts["sendable"] = counts["on_lists"] - counts["unsubscribed"] - counts["suppressed"]
+    counts["sendable"] = (
+        counts["on_lists"] - counts["unsubscribed"] - counts["pending"] - counts["suppressed"]
+    )
     memberships = ListMembership.objects.filter(contact_list__campaigns=campaign, contact__in=audience)
     counts["duplicates_collapsed"] = memberships.count() - memberships.values("contact").distinct().count()
     return counts
@@ -340,12 +343,5 @@ def contact_export_rows(*, contacts: QuerySet[Contact]):
                 "" if value is None else value.isoformat() if hasattr(value, "isoformat") else value
                 for value in values
             ),
-            *(attribute_cell_text(contact.attributes.get(key)) for key in attribute_keys),
+            *(json_cell_text(contact.attributes.get(key)) for key in attribute_keys),
         ]
-
-
-def attribute_cell_text(value) -> str:
-    """Write an attribute as a cell: text as it is, anything else as JSON, absent as empty."""
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

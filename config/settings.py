@@ -411,6 +411,8 @@ CELERY_BEAT_SCHEDULE = {
     "unknown-rows-resolve": {"task": "tracking.tasks.unknown_rows_resolve", "schedule": 60.0},
     # Contact imports whose worker went away resume from their last committed chunk.
     "contact-imports-resume": {"task": "campaigns.tasks.contact_imports_resume", "schedule": 60.0},
+    # Signups nobody confirmed, and the pending contacts only they kept, are deleted once expired.
+    "signups-expire": {"task": "campaigns.tasks.signups_expire", "schedule": 3600.0},
 }
 
 # Drips: a row settled this long after it was sent (a lease swept, an SES event reconciling an
@@ -488,6 +490,21 @@ TRACKING_MAX_LINKS = env_or_default("TRACKING_MAX_LINKS", 500, env.int)
 TRACKING_IP_MODE = env.str("TRACKING_IP_MODE", default="truncate")
 if TRACKING_IP_MODE not in ("truncate", "hash", "none"):
     raise ImproperlyConfigured("TRACKING_IP_MODE must be truncate, hash or none.")
+# Signup forms: how long a confirmation link stays good (an unconfirmed contact is deleted then),
+# and how often one address may be sent a confirmation, one network may sign up (per hour).
+SIGNUP_CONFIRM_DAYS = env_or_default("SIGNUP_CONFIRM_DAYS", 7, env.int)
+SIGNUP_MAX_PER_ADDRESS = env_or_default("SIGNUP_MAX_PER_ADDRESS", 3, env.int)
+SIGNUP_MAX_PER_IP = env_or_default("SIGNUP_MAX_PER_IP", 20, env.int)
+# A dotted path to a function(request) -> bool that checks a form's captcha (Turnstile, hCaptcha…),
+# and the widget's HTML the form pages show; forms ask for it only when the marketer ticks it.
+SIGNUP_CAPTCHA_CHECK = env.str("SIGNUP_CAPTCHA_CHECK", default="")
+SIGNUP_CAPTCHA_HTML = env.str("SIGNUP_CAPTCHA_HTML", default="")
+# The captcha provider's origins, allowed scripts, frames and requests on a form's page (its CSP).
+SIGNUP_CAPTCHA_ORIGINS = env.list("SIGNUP_CAPTCHA_ORIGINS", default=[])
+if min(SIGNUP_CONFIRM_DAYS, SIGNUP_MAX_PER_ADDRESS, SIGNUP_MAX_PER_IP) < 1:
+    raise ImproperlyConfigured(
+        "SIGNUP_CONFIRM_DAYS, SIGNUP_MAX_PER_ADDRESS and SIGNUP_MAX_PER_IP must be at least 1."
+    )
 # Networks whose pixel fetches are a mail provider's proxy, not a reader: Apple's 17.0.0.0/8,
 # where Mail Privacy Protection fetches from.
 TRACKING_PROXY_NETWORKS = env.list("TRACKING_PROXY_NETWORKS", default=["17.0.0.0/8"])

@@ -23,11 +23,13 @@ from unfold.admin import ModelAdmin
 
 from campaigns.admin import ContactAdminBase
 from campaigns.admin_campaigns import CampaignAdminBase
+from campaigns.admin_signups import SignupFormAdminBase
 from campaigns.admin_templates import TemplateAdminBase
-from campaigns.models import Campaign, Contact, Template
+from campaigns.models import Campaign, Contact, SignupForm, Template
 from delivery.admin_campaigns import CampaignDeliveryMixin, TemplateTestSendMixin
 from tracking.admin import ContactTimelineMixin
 from tracking.admin_report import CampaignReportMixin
+from tracking.admin_signups import SignupFormPublicMixin
 
 #: The ledger's fieldset on a campaign's page (the title is how get_fieldsets finds it too).
 PROGRESS_FIELDSET = _("Progress")
@@ -55,6 +57,21 @@ class CampaignAdmin(CampaignReportMixin, CampaignDeliveryMixin, CampaignAdminBas
 @admin.register(Template)
 class TemplateAdmin(TemplateTestSendMixin, TemplateAdminBase):
     """A template: its form, the live preview as a contact, its variables, and a test send."""
+
+
+@admin.register(SignupForm)
+class SignupFormAdmin(SignupFormPublicMixin, SignupFormAdminBase):
+    """A signup form: its settings, its page's address and the HTML to embed it elsewhere."""
+
+    readonly_fields = SignupFormPublicMixin.public_readonly_fields
+
+    def get_fieldsets(self, request, obj=None):
+        # A saved form's page and snippet come first: what a marketer opens it for.
+        return (
+            [SignupFormPublicMixin.public_fieldset, *SignupFormAdminBase.fieldsets]
+            if obj
+            else SignupFormAdminBase.fieldsets
+        )
 
 
 @admin.register(Contact)

@@ -17,6 +17,7 @@ from delivery import api as delivery_api
 from delivery.models import StepExecution
 from delivery.selectors import campaign_status_shown, step_execution_counts
 from tracking.api import CampaignStatsViewSet, EventViewSet
+from tracking.api_signups import SignupFormViewSet
 from tracking.selectors import message_events
 
 
@@ -104,3 +105,4 @@ router.register("campaigns", CampaignStatsViewSet, basename="campaign-stats")
 router.register("messages", MessageViewSet, basename="message")
 router.register("suppressions", SuppressionViewSet, basename="suppression")
 router.register("events", EventViewSet, basename="event")
+router.register("signup-forms", SignupFormViewSet, basename="signup-form")

@@ -69,6 +69,12 @@ GROUPS: list[tuple[str | Promise, list[Page]]] = [
                 shows_contacts=True,
             ),
             Page(
+                _("Signup forms"),
+                "edit_note",
+                "admin:campaigns_signupform_changelist",
+                "campaigns.view_signupform",
+            ),
+            Page(
                 _("Imports"),
                 "upload_file",
                 "admin:campaigns_contactimport_changelist",

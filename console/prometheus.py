@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpResponse, HttpResponseForbidden
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from redis.exceptions import RedisError
@@ -55,7 +55,7 @@ def _allowed(request) -> bool:
 
 
 @never_cache
-@require_GET
+@require_safe
 def metrics_view(request):
     """Answer the Prometheus text format to a scraper with the token or from an allowed network."""
     if not _allowed(request):

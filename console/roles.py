@@ -21,6 +21,7 @@ MARKETERS = [
             "contactlist",
             "listmembership",
             "segment",
+            "signupform",
         )
     ),
     # Imports: a marketer uploads, maps, starts and reads the error report of their files.
@@ -28,6 +29,7 @@ MARKETERS = [
     "campaigns.view_campaignaudit",
     "campaigns.view_consentchange",
     "campaigns.view_contactconsent",
+    "campaigns.view_signup",
     "campaigns.view_suppression",
     "delivery.view_stepexecution",
     "delivery.view_transactionalmessage",

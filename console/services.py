@@ -5,7 +5,7 @@ import math
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django_otp import verify_token
 from django_otp.models import Device, VerifyNotAllowed
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -44,7 +44,11 @@ def totp_device_confirm(*, device: TOTPDevice, token: str) -> list[str]:
     if wait:
         # The person at the login page reads these: in their language.
         raise SecondFactorRefused(
-            gettext("Too many wrong codes in a row: wait %(seconds)s seconds, then try again.")
+            ngettext(
+                "Too many wrong codes in a row: wait %(seconds)s second, then try again.",
+                "Too many wrong codes in a row: wait %(seconds)s seconds, then try again.",
+                wait,
+            )
             % {"seconds": wait}
         )
     raise SecondFactorRefused(gettext("That code is not right: type the six digits your app shows now."))
@@ -82,7 +86,11 @@ def second_factor_verify(*, user: AbstractBaseUser, token: str) -> Device:
             return verified
     if waits and len(waits) == len(devices):
         raise SecondFactorRefused(
-            gettext("Too many wrong codes in a row: wait %(seconds)s seconds, then type the current code.")
+            ngettext(
+                "Too many wrong codes in a row: wait %(seconds)s second, then type the current code.",
+                "Too many wrong codes in a row: wait %(seconds)s seconds, then type the current code.",
+                min(waits),
+            )
             % {"seconds": min(waits)}
         )
     raise SecondFactorRefused(

@@ -3,8 +3,8 @@
 from django import forms
 from django.contrib import admin, messages
 from django.utils.text import format_lazy
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 from unfold.admin import ModelAdmin
@@ -95,6 +95,19 @@ class ApiKeyAdmin(APIKeyModelAdmin, ModelAdmin):
     @admin.display(description=_("Scopes"))
     def scopes_shown(self, obj):
         return ", ".join(sorted(obj.scopes)) or "—"
+
+    def save_model(self, request, obj, form=None, change=False) -> None:
+        """Save a key; a new one is shown once, in the reader's language (the library's message
+        is built before it is translated, so no catalog can hold it)."""
+        if change:
+            obj.save()
+            return
+        key = ApiKey.objects.assign_key(obj)
+        obj.save()
+        said = gettext(
+            "The API key for “%(name)s” is: %(key)s. Store it somewhere safe: it is never shown again."
+        )
+        messages.warning(request, said % {"name": obj.name, "key": key})
 
     def changelist_view(self, request, extra_context=None):
         # Keys made before scopes existed were given every scope so that nothing broke: say so.

@@ -1,6 +1,7 @@
 """Checks on text that some encoding or store cannot hold, shared by every app."""
 
 from django.utils.formats import number_format
+from django.utils.translation import ngettext
 
 
 def holds_lone_surrogate(value: str) -> bool:
@@ -12,3 +13,16 @@ def holds_lone_surrogate(value: str) -> bool:
 def grouped(number: int) -> str:
     """Write a count grouped as the reader's language groups digits (10,000 in English, 10.000 in German)."""
     return number_format(number, force_grouping=True)
+
+
+#: Words (addresses, refused entries) a message names before it says how many more.
+SHOWN_IN_A_MESSAGE = 20
+
+
+def words_shown(words: list[str]) -> str:
+    """Return the first words, comma-separated, and how many more there are."""
+    shown = ", ".join(words[:SHOWN_IN_A_MESSAGE])
+    if len(words) > SHOWN_IN_A_MESSAGE:
+        more = len(words) - SHOWN_IN_A_MESSAGE
+        shown += " " + ngettext("and %(n)s more", "and %(n)s more", more) % {"n": grouped(more)}
+    return shown

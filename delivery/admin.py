@@ -149,13 +149,16 @@ class StepExecutionAdmin(ContactDataAdminMixin, ModelAdmin):
 
 @admin.register(TransactionalMessage)
 class TransactionalMessageAdmin(ContactDataAdminMixin, ModelAdmin):
-    """Messages queued through the API; read-only, like the ledger rows that send them."""
+    """Messages queued through the API, and Campanile's own (a signup's confirmation, under no key);
+    read-only, like the ledger rows that send them."""
 
     list_display = ["to_email", "template", "status", "unique_code", "api_key", "created_at"]
     list_filter = ["execution__status", "api_key"]
     search_fields = ["=to_email", "=unique_code", "=id"]
     list_select_related = ["execution", "template", "api_key"]
-    readonly_fields = [f.name for f in TransactionalMessage._meta.fields]
+    # Not its context: a signup's confirmation link is for the address's owner alone to follow.
+    exclude = ["context"]
+    readonly_fields = [f.name for f in TransactionalMessage._meta.fields if f.name != "context"]
     date_hierarchy = "created_at"
     show_full_result_count = False
     list_per_page = 100

@@ -23,7 +23,7 @@ from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign
 from campaigns.selectors import CheckItem
 from campaigns.services import Actor
-from core.addresses import email_canonical, mailbox_parse
+from core.addresses import email_canonical, email_normalize, mailbox_parse
 from core.exceptions import CampanileError
 from core.text import grouped
 from delivery.exceptions import SuppressedRecipient
@@ -99,9 +99,14 @@ def _sees_suppressions(request) -> bool:
 
 
 def test_addresses_parse(raw: str) -> list[str]:
-    """Return the addresses of a test's list, separated by commas or semicolons, or raise
-    ValidationError naming the first one that is not an address."""
-    return [address_validate_one(part) for part in _list_split(raw) if part.strip()]
+    """Return the distinct addresses of a test's list, separated by commas or semicolons (one
+    mailbox once, however it is spelled), or raise ValidationError naming the first that is not an
+    address."""
+    addresses = [address_validate_one(part) for part in _list_split(raw) if part.strip()]
+    distinct: dict[str, str] = {}
+    for address in addresses:
+        distinct.setdefault(email_normalize(address), address)
+    return list(distinct.values())
 
 
 def _list_split(raw: str) -> list[str]:

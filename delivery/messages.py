@@ -129,7 +129,7 @@ def _message_insert_if_new(
     lookups, so the common request costs one round trip; anything else inserts nothing and
     returns the lookups for message_queue to decide.
     """
-    lookups, params = _message_lookups_sql(api_key=message.api_key, request=request)
+    lookups, params = _message_lookups_sql(api_key=cast(ApiKey, message.api_key), request=request)
     message_sql, message_params = row_insert_sql(
         message,
         source="found WHERE existing_id IS NULL AND template_id IS NOT NULL AND contact_id IS NOT NULL",
@@ -214,3 +214,31 @@ def message_queue(*, api_key: ApiKey, request: MessageRequest) -> tuple[Transact
     if execution.status == Status.PENDING:
         metrics.QUEUED.inc(kind="transactional")
     return message, False
+
+
+def message_queue_own(
+    *, template: Template, contact: Contact, from_email: str, context: dict[str, str]
+) -> TransactionalMessage:
+    """Queue an email Campanile sends itself, under no API key (a signup's confirmation).
+
+    One ledger row, sent once as any transactional email is; `context` adds variables of this email
+    to its template. Never to a suppressed address: its row is settled as suppressed at once.
+    """
+    suppressed = Suppression.objects.filter(email=contact.email).exists()
+    status = Status.SUPPRESSED if suppressed else Status.PENDING
+    message = TransactionalMessage(
+        api_key=None,
+        fingerprint="",
+        accepted_status=status,
+        template=template,
+        contact=contact,
+        to_email=contact.email,
+        from_email=from_email,
+        context=context,
+    )
+    rows_insert_together(
+        message, StepExecution(message=message, contact=contact, email=contact.email, status=status)
+    )
+    if status == Status.PENDING:
+        metrics.QUEUED.inc(kind="transactional")
+    return message

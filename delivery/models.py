@@ -16,8 +16,11 @@ class TransactionalMessage(models.Model):
 
     id = models.UUIDField(_("id"), primary_key=True, default=uuid7, editable=False)
     # Indexed by the unique (api_key, unique_code) constraint, which leads with it.
+    #: The key that queued it; none for mail Campanile sends itself (a signup's confirmation).
     api_key = models.ForeignKey(
         ApiKey,
+        null=True,
+        blank=True,
         on_delete=models.PROTECT,
         related_name="transactional_messages",
         db_index=False,
@@ -43,6 +46,8 @@ class TransactionalMessage(models.Model):
     configuration_set = models.CharField(_("configuration set"), max_length=64, blank=True)
     #: SES message tags given by the integrator, as {name: value}.
     tags = models.JSONField(_("tags"), default=dict, blank=True)
+    #: Variables of this email alone for its template, beside the contact's: {"confirm_url": ...}.
+    context = models.JSONField(_("context"), default=dict, blank=True, db_default={})
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:

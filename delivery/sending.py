@@ -74,7 +74,10 @@ def step_execution_deliver(
         rendered = template_render(
             compiled=compiled,
             contact=execution.contact,
-            extra={"unsubscribe_url": unsubscribe_url},
+            extra={
+                **(execution.message.context if execution.message else {}),
+                "unsubscribe_url": unsubscribe_url,
+            },
             finish=marks,
         )
         if marks is not None:

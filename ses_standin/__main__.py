@@ -54,6 +54,9 @@ def _options() -> argparse.Namespace:
     )
     faults = parser.add_argument_group("load and faults")
     faults.add_argument("--log", help="File that gets one JSON line per accepted (or throttled) message.")
+    parser.add_argument(
+        "--mail-dir", help="Directory that gets each accepted message as <MessageId>.eml, to read it."
+    )
     faults.add_argument("--latency-ms", type=float, default=0.0, help="Time each call takes.")
     faults.add_argument("--throttle", type=float, default=0.0, help="Share of sends refused as throttled.")
     faults.add_argument(
@@ -67,6 +70,8 @@ def _options() -> argparse.Namespace:
     options.topic_arn = (
         options.topic_arn or f"arn:aws:sns:{options.region}:{options.account_id}:ses-standin-events"
     )
+    if options.mail_dir:
+        Path(options.mail_dir).mkdir(parents=True, exist_ok=True)
     return options
 
 

@@ -232,6 +232,9 @@ class Handler(BaseHTTPRequestHandler):
             self._xml(400, self._error("MessageRejected", text))
             return
         accepted = mailbox.Accepted.of(message, source=source, destinations=destinations)
+        if options.mail_dir:
+            # What a developer would read in the mailbox: a signup's confirmation link, say.
+            (Path(options.mail_dir) / f"{accepted.message_id}.eml").write_bytes(message.as_bytes())
         if form.get("ConfigurationSetName"):
             accepted.configuration_set = form["ConfigurationSetName"]
         campaign = accepted.tags.get("campanile_campaign", "")

@@ -12,6 +12,7 @@ from campaigns.models import (
     ContactList,
     ListMembership,
     Segment,
+    SignupForm,
     Suppression,
     Template,
 )
@@ -78,6 +79,30 @@ class SegmentFactory(factory.django.DjangoModelFactory):
 
     name = factory.Sequence(lambda n: f"Segment {n}")
     definition = factory.LazyFunction(lambda: {"match": "all", "rules": [{"field": "email", "op": "is_set"}]})
+
+
+class SignupFormFactory(factory.django.DjangoModelFactory):
+    """A double opt-in form on one new list, with a confirmation email that links to confirm."""
+
+    class Meta:
+        model = SignupForm
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Form {n}")
+    slug = factory.Sequence(lambda n: f"form-{n}")
+    title = "Join our newsletter"
+    consent_text = "Yes, send me the newsletter. I can leave at any time."
+    from_email = "News <news@campanile.test>"
+    confirmation_template = factory.SubFactory(
+        TemplateFactory,
+        subject="Confirm, {{ contact.first_name }}",
+        html_body='<p><a href="{{ confirm_url }}">Confirm</a> ({{ form_title }})</p>',
+    )
+
+    @factory.post_generation
+    def lists(self, create, extracted, **kwargs):
+        if create:
+            self.lists.set(extracted if extracted is not None else [ContactListFactory()])
 
 
 class CampaignStepFactory(factory.django.DjangoModelFactory):

@@ -27,6 +27,13 @@ def _readme_api_example() -> str:
     return example
 
 
+def _getting_started_link_command() -> str:
+    """Return the getting-started page's command that prints the newest confirmation link."""
+    blocks = re.findall(r"```sh\n(.*?)```", (ROOT / "docs" / "getting-started.md").read_text(), flags=re.S)
+    (command,) = [block for block in blocks if "/confirm/" in block]
+    return command
+
+
 #: The report's figures and the stand-in's own names for them.
 COUNTED_BOTH_WAYS = {
     "sent": "accepted",
@@ -110,6 +117,34 @@ def test_make_run_demo_shows_the_whole_truth_and_the_stack_survives_losing_its_b
         assert status == 202, accepted
         message_url = f"{stack.url}/api/v1/messages/{accepted['id']}"
         assert wait_until(lambda: http("GET", message_url, **auth)[1].get("status") == "sent", 60)
+
+        # The getting-started page's signup: on the demo's form, then the link its command prints.
+        form = f"{stack.url}/f/newsletter"
+        signed = stack.terminal(
+            [
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-d",
+                "email=reader@example.com",
+                "-d",
+                "consent=on",
+                form,
+            ]
+        )
+        assert signed.stdout == "303", signed
+        printed = _getting_started_link_command().replace("127.0.0.1:8000", f"127.0.0.1:{stack.web}")
+
+        def link() -> str:
+            return stack.terminal(["bash", "-ec", printed]).stdout.strip()
+
+        assert wait_until(lambda: "/confirm/" in link(), 60), stack.output()[-3000:]
+        assert http("POST", link())[0] == 200
+        reader = http("GET", f"{stack.url}/api/v1/contacts?email=reader@example.com", **auth)[1]["results"]
+        assert [contact["status"] for contact in reader] == ["subscribed"]
         running, stopped = stack.output(), stack.stopped_processes()
     finally:
         leftover = stack.stop()

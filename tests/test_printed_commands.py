@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = sorted({ROOT / "README.md", *ROOT.glob("docs/**/*.md"), *ROOT.glob("*/README.md")})
 _BLOCK = re.compile(r"```(?:sh|bash|shell|console)\n(.*?)```", re.S)
 _COMMAND_START = re.compile(
-    r"^(?:[A-Z_]+=\S*\s+)*(?:\.venv/bin/|python|make |npx |docker |curl |aws |KEY=|export )"
+    r"^(?:[A-Z_]+=\S*\s+)*(?:\.venv/bin/|python|make |npx |docker |curl |aws |KEY=|export |ls )"
 )
 _ASSIGNMENT = re.compile(r"^[A-Z_]+=")
 # How each kind of command is proven, by its first words (after any VAR=value prefixes).
@@ -32,6 +32,7 @@ ELSEWHERE = {
     "docker": "tests/test_docker_compose.py checks every service's command, build and files",
     "aws": "configures a real AWS account (docs: Setting up SES); nothing to run here",
     "export": "sets a variable for the commands after it",
+    "ls": "tests/test_local_run.py signs up on the demo's form and confirms with the link it prints",
 }
 
 

@@ -10,14 +10,16 @@ import logging
 import re
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import redis
 from django.conf import settings
-from django.db import DatabaseError, models, transaction
+from django.db import DatabaseError, OperationalError, connection, models, transaction
 from django.utils.translation import gettext_lazy as _
+from psycopg.errors import DeadlockDetected
 from uuid_utils.compat import uuid7
 
 from core.db import rows_insert_new
@@ -273,6 +275,7 @@ def _proxied_opens(*, pks: list[int]) -> set[int]:
 
 def _events_from_hits(hits: list[_Hit]) -> list[TrackingEvent]:
     """Write one event per hit, in bulk; a hit seen before (a consumer that died) is skipped."""
+    _rows_share_lock(tracking_ids={hit.tracking_id for hit in hits})
     rows = {
         row.tracking_id: row
         for row in StepExecution.objects.filter(tracking_id__in={hit.tracking_id for hit in hits}).only(
@@ -332,6 +335,20 @@ def _events_from_hits(hits: list[_Hit]) -> list[TrackingEvent]:
     return events
 
 
+def _rows_share_lock(*, tracking_ids: set[UUID]) -> None:
+    """Take the key-share locks the events' inserts would take on their ledger rows, all at once
+    and in id order: the SES event consumer locks rows too, and rows locked one insert at a time,
+    in the hits' order, crossed its locks into deadlocks."""
+    if connection.vendor != "postgresql" or not tracking_ids:
+        return
+    table = StepExecution._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {table} WHERE tracking_id = ANY(%s) ORDER BY id FOR KEY SHARE",  # noqa: S608
+            [list(tracking_ids)],
+        )
+
+
 def _apply_table_hits(batch: int) -> tuple[int, list[TrackingEvent]]:
     with transaction.atomic():
         rows = list(TrackingHit.objects.select_for_update(skip_locked=True).order_by("pk")[:batch])
@@ -388,12 +405,24 @@ def _apply_redis_hits(batch: int) -> tuple[int, list[TrackingEvent]]:
             lock.release()
 
 
+def _deadlock_spared(apply: Callable[[int], tuple[int, list[TrackingEvent]]], batch: int):
+    """Run one batch's apply; a batch the database aborts in a deadlock is left where it was,
+    whole, for the next tick (a passing clash with the SES event consumer, not a failure)."""
+    try:
+        return apply(batch)
+    except OperationalError as exc:
+        if not isinstance(exc.__cause__, DeadlockDetected):
+            raise
+        logger.warning("Tracking hits waited in a deadlock; the batch is applied on the next tick.")
+        return 0, []
+
+
 def tracking_hits_apply(*, batch: int = 5000) -> int:
     """Turn a batch of recorded hits (table, then Redis) into TrackingEvents; return how many hits."""
-    taken, events = _apply_table_hits(batch)
+    taken, events = _deadlock_spared(_apply_table_hits, batch)
     if settings.REDIS_URL:
         try:
-            from_redis, more = _apply_redis_hits(batch)
+            from_redis, more = _deadlock_spared(_apply_redis_hits, batch)
         except redis.RedisError as exc:
             # Hits in Redis wait there; the table's (kept during the outage) are applied now.
             logger.warning("Redis is unavailable (%s); only the table's tracking hits applied.", exc)

@@ -1,10 +1,13 @@
 from django.urls import path
 
-from tracking import views
+from tracking import signup_views, views
 
 urlpatterns = [
     path("u/<str:token>", views.unsubscribe, name="unsubscribe"),
     path("o/<str:token>", views.open_pixel, name="open"),
     path("c/<str:token>", views.click, name="click"),
     path("webhooks/ses/", views.ses_webhook, name="ses-webhook"),
+    path("f/<slug:slug>", signup_views.signup_page, name="signup-form"),
+    path("f/<slug:slug>/thanks", signup_views.signup_thanks, name="signup-thanks"),
+    path("confirm/<str:token>", signup_views.signup_confirm, name="signup-confirm"),
 ]

@@ -6,6 +6,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator
 from django.db import transaction
+from django.utils.translation import gettext
 from rest_framework import serializers
 
 from campaigns import consent, services
@@ -75,6 +76,14 @@ def _consent_fields_check(attrs: dict) -> dict:
     return attrs
 
 
+def _status_given(value: str) -> str:
+    if value not in Contact.STATUSES_GIVEN:
+        raise serializers.ValidationError(
+            gettext("Only a signup form makes a contact pending; set subscribed or unsubscribed.")
+        )
+    return value
+
+
 def _resubscribe_field() -> serializers.BooleanField:
     return serializers.BooleanField(
         write_only=True,
@@ -132,6 +141,9 @@ class ContactSerializer(serializers.ModelSerializer):
 
     def validate_timezone(self, value):
         return _timezone(value)
+
+    def validate_status(self, value):
+        return _status_given(value)
 
     def validate(self, attrs):
         return _consent_fields_check(attrs)
@@ -413,6 +425,7 @@ class AudienceBreakdownSerializer(serializers.Serializer):
         help_text="Distinct contacts in the audience (on its lists, matching its segments), any status."
     )
     unsubscribed = serializers.IntegerField()
+    pending = serializers.IntegerField(help_text="Signed up through a form and yet to confirm.")
     suppressed = serializers.IntegerField(help_text="Subscribed, but on the suppression list.")
     sendable = serializers.IntegerField()
     duplicates_collapsed = serializers.IntegerField(help_text="Memberships beyond the first per contact.")

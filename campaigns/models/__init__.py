@@ -15,6 +15,7 @@ from campaigns.models.campaign import Campaign, CampaignAudit, CampaignStep
 from campaigns.models.content import Template
 from campaigns.models.imports import ContactImport
 from campaigns.models.segments import Segment
+from campaigns.models.signups import Signup, SignupForm
 from campaigns.validators import validate_crontab, validate_timezone, validate_weekdays
 from core.addresses import email_normalize
 
@@ -30,6 +31,8 @@ __all__ = [
     "HttpsURLField",
     "ListMembership",
     "Segment",
+    "Signup",
+    "SignupForm",
     "Suppression",
     "Template",
     "email_normalize",

@@ -16,6 +16,8 @@ class Contact(TimestampedModel):
     class Status(models.TextChoices):
         SUBSCRIBED = "subscribed", _("Subscribed")
         UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
+        #: Signed up through a double opt-in form and not confirmed yet: never mailed by a campaign.
+        PENDING = "pending", _("Awaiting confirmation")
 
     email = models.EmailField(_("email"), max_length=254, unique=True)
     first_name = models.CharField(_("first name"), max_length=150, blank=True)
@@ -31,6 +33,9 @@ class Contact(TimestampedModel):
     #: lists, deleted by `manage.py loadtest_cleanup`.
     # db_default too: bulk imports COPY rows in SQL that names its columns.
     is_load_test = models.BooleanField(_("load test"), default=False, db_default=False, editable=False)
+
+    #: The statuses staff, the API and imports may set; only a signup form makes a contact pending.
+    STATUSES_GIVEN = (Status.SUBSCRIBED, Status.UNSUBSCRIBED)
 
     class Meta:
         ordering = ["email"]
@@ -183,6 +188,7 @@ class ConsentChange(models.Model):
         ADMIN = "admin", _("Admin")
         UNSUBSCRIBE_PAGE = "unsubscribe_page", _("Unsubscribe page")
         ONE_CLICK = "one_click", _("One-click unsubscribe")
+        SIGNUP_FORM = "signup_form", _("Signup form")
         SYSTEM = "system", _("System")
 
     # The (contact, at) index serves "a contact's history"; a separate one on contact would be a copy.
@@ -246,6 +252,15 @@ class ContactConsent(models.Model):
     source = models.CharField(_("source"), max_length=16, choices=Source.choices)
     #: Where, in words: "Import 12 (leads.csv): trade fair 2026", a form's name.
     detail = models.CharField(_("detail"), max_length=500, blank=True)
+    #: The form's signup it came from: its wording, time, IP and confirmation.
+    signup = models.ForeignKey(
+        "campaigns.Signup",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="consents",
+        verbose_name=_("signup"),
+    )
     at = models.DateTimeField(_("at"), default=timezone.now)
 
     class Meta:

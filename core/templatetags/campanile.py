@@ -7,6 +7,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django import template
 from django.utils.formats import number_format
 
+from core.exports import json_cell_text
 from core.text import grouped
 
 register = template.Library()
@@ -101,3 +102,9 @@ def index(values, position: int):
         return values[position]
     except (IndexError, TypeError, KeyError):
         return ""
+
+
+@register.filter
+def cell_text(value) -> str:
+    """Show an attribute's value as the export writes it and rules are written against: JSON."""
+    return json_cell_text(value)

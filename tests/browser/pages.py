@@ -10,6 +10,8 @@ from tests.utils import totp_code_from_secret
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = settings.VAR_DIR / "screenshots"
+#: The password of the staff the browser tests make.
+PASSWORD = "a long password 42"
 # A person reading in Thunderbird: neither a proxy nor a prefetch.
 READER = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Thunderbird/128.0"
 
@@ -66,3 +68,15 @@ def enrol(page, shots: str = "") -> str:
         shot(page, f"{shots}-second-factor-backup-codes")
     page.click("text=Continue to the admin")
     return secret
+
+
+def marketer_logged_in(page, url: str) -> None:
+    """Make a member of the Marketers role (not a superuser: the flows are theirs), log them in
+    with their password and a newly enrolled second factor, and wait for the home page."""
+    from django.contrib.auth.models import Group, User
+
+    marketer = User.objects.create_user("marketer", "marketer@campanile.test", PASSWORD, is_staff=True)
+    marketer.groups.add(Group.objects.get(name="Marketers"))
+    log_in(page, url, "marketer", PASSWORD)
+    enrol(page)
+    page.wait_for_selector("#campanile-home")

@@ -9,14 +9,14 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.utils import timezone
 
 from campaigns.models import Campaign
 from delivery import services as delivery_services
 from delivery.models import StepExecution, TrackedLink
-from tests.browser.pages import READER, click, enrol, log_in, shot
+from tests.browser.pages import READER, click, enrol, log_in, marketer_logged_in, shot
 from tests.conftest import sent_messages
 from tests.factories import ContactListFactory, ListMembershipFactory
 from tests.tracking.test_ses_events import bounce, deliver, fixture, for_row
@@ -27,18 +27,11 @@ from tracking import hits
 @pytest.mark.django_db(transaction=True)
 def test_a_marketer_goes_from_template_to_report_in_a_browser(browser, live_server, ses):
     page = browser
-    # A member of the Marketers role, not a superuser: the flow is theirs.
-    marketer = User.objects.create_user(
-        "marketer", "marketer@campanile.test", "a long password 42", is_staff=True
-    )
-    marketer.groups.add(Group.objects.get(name="Marketers"))
     audience = ContactListFactory(name="Everyone")
     for _ in range(3):
         ListMembershipFactory(contact_list=audience)
 
-    log_in(page, live_server.url, "marketer", "a long password 42")
-    enrol(page)
-    page.wait_for_selector("#campanile-home")
+    marketer_logged_in(page, live_server.url)
     shot(page, "01-index")
 
     # The flow, counted in clicks (typing aside): template → campaign → preview → test → schedule

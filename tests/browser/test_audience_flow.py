@@ -3,11 +3,10 @@ row (upload, map, check, start, watch), read what was not imported, then find th
 and act on a selection. Screenshots go to var/screenshots/ (and the admin guide's images)."""
 
 import pytest
-from django.contrib.auth.models import Group, User
 
 from campaigns import import_jobs
 from campaigns.models import Contact, ContactConsent, ContactImport
-from tests.browser.pages import click, enrol, log_in, shot
+from tests.browser.pages import click, marketer_logged_in, shot
 from tests.factories import ContactFactory, ContactListFactory
 
 ROWS = 10_000
@@ -29,15 +28,9 @@ def test_a_marketer_imports_a_file_and_works_with_the_list_in_a_browser(
     page = browser
     queued = []
     monkeypatch.setattr(import_jobs, "_enqueue", queued.append)  # The worker runs below, in the test.
-    marketer = User.objects.create_user(
-        "marketer", "marketer@campanile.test", "a long password 42", is_staff=True
-    )
-    marketer.groups.add(Group.objects.get(name="Marketers"))
     fair = ContactListFactory(name="Trade fair 2026")
     ContactFactory(email="kunde7@example.com", first_name="Old")  # Already a contact.
-    log_in(page, live_server.url, "marketer", "a long password 42")
-    enrol(page)
-    page.wait_for_selector("#campanile-home")
+    marketer_logged_in(page, live_server.url)
 
     click(page, "#nav-sidebar-apps >> text=Contacts")
     click(page, "text=Import contacts")

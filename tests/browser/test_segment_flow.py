@@ -6,12 +6,11 @@ schedule: the schedule page's count is what the fan-out makes. Screenshots go to
 import json
 
 import pytest
-from django.contrib.auth.models import Group, User
 
 from campaigns.models import Campaign, CampaignStep, Segment
 from delivery import services as delivery_services
 from delivery.models import StepExecution
-from tests.browser.pages import click, enrol, log_in, shot
+from tests.browser.pages import click, marketer_logged_in, shot
 from tests.conftest import sent_messages
 from tests.factories import (
     CampaignFactory,
@@ -39,16 +38,10 @@ def _audience() -> int:
 @pytest.mark.django_db(transaction=True)
 def test_a_marketer_builds_a_segment_and_mails_it_in_a_browser(browser, live_server, ses):
     page = browser
-    marketer = User.objects.create_user(
-        "marketer", "marketer@campanile.test", "a long password 42", is_staff=True
-    )
-    marketer.groups.add(Group.objects.get(name="Marketers"))
     pro_readers = _audience()
     campaign = CampaignFactory(name="Pro offer")
     CampaignStep.objects.create(campaign=campaign, order=1, template=TemplateFactory(name="offer"))
-    log_in(page, live_server.url, "marketer", "a long password 42")
-    enrol(page)
-    page.wait_for_selector("#campanile-home")
+    marketer_logged_in(page, live_server.url)
 
     click(page, "#nav-sidebar-apps >> text=Segments")
     click(page, "a[href='/admin/campaigns/segment/add/']")

@@ -109,6 +109,7 @@ def test_scheduling_goes_through_a_dry_run_and_a_confirmation(admin_client, camp
     assert page.context["breakdown"] == {
         "on_lists": 3,
         "unsubscribed": 0,
+        "pending": 0,
         "suppressed": 1,
         "sendable": 2,
         "duplicates_collapsed": 0,

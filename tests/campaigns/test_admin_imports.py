@@ -292,6 +292,20 @@ def test_an_administrator_suppresses_many_addresses_pasted_or_from_a_file_with_o
     assert "Paste addresses or choose a file." in client.post(url, {"reason": "manual"}).content.decode()
 
 
+def test_suppressing_many_says_how_many_more_words_it_left_out_than_it_names():
+    client = role_client("Administrators")
+    words = " ".join(f"bad{n}" for n in range(25))
+
+    done = client.post(
+        reverse("admin:campaigns_suppression_add_in_bulk"),
+        {"addresses": words, "reason": "manual"},
+        follow=True,
+    ).content.decode()
+
+    assert "bad19 and 5 more" in done
+    assert "bad20" not in done
+
+
 def test_marketers_may_not_suppress_in_bulk():
     client = role_client("Marketers")
     assert client.get(reverse("admin:campaigns_suppression_add_in_bulk")).status_code == 403

@@ -51,6 +51,19 @@ def test_the_editor_counts_who_matches_and_shows_the_first_mailable_to_those_who
     assert "The JSON is not valid." in _count(marketer, "{not json")
 
 
+def test_the_sample_shows_attributes_as_json_as_rules_and_the_export_write_them():
+    ContactFactory(email="rt1@example.com", attributes={"flag": True, "obj": {"a": 1}, "none": None})
+
+    counted = _count(
+        role_client("Marketers"),
+        {"match": "all", "rules": [{"field": "email", "op": "eq", "value": "rt1@example.com"}]},
+    )
+
+    assert "flag: true" in counted
+    assert "obj: {&quot;a&quot;: 1}" in counted
+    assert "True" not in counted
+
+
 def test_staff_who_may_not_see_contacts_may_not_count_a_segment_nor_open_the_segments():
     # A count is an answer: "email starts with a" → 1, "ab" → 1… spells an address on file.
     ContactFactory(email="ada@example.com", attributes={"plan": "pro"})

@@ -269,3 +269,37 @@ def test_an_edit_of_a_contact_deleted_meanwhile_is_a_404_never_a_500(api_client,
 
     assert response.status_code == 404
     assert not Contact.objects.filter(pk=contact.pk).exists()
+
+
+def test_a_pending_contact_is_subscribed_by_an_import_or_staff_without_the_resubscribe_flag():
+    pending = ContactFactory(email="p1@example.com", status=Contact.Status.PENDING)
+    ContactFactory(email="p2@example.com", status=Contact.Status.PENDING)
+
+    result = contact_bulk_upsert(rows=[(1, {"email": "p2@example.com", "status": Contact.Status.SUBSCRIBED})])
+    contact_status_change(contact=pending, status=Contact.Status.SUBSCRIBED, actor=CONSENT_SYSTEM)
+
+    assert result.kept_unsubscribed == []
+    assert set(Contact.objects.values_list("status", flat=True)) == {Contact.Status.SUBSCRIBED}
+    assert ConsentChange.objects.filter(from_status=Contact.Status.PENDING).count() == 2
+
+
+def test_only_a_signup_form_makes_a_contact_pending(api_client):
+    from campaigns.admin_contacts import ContactForm
+
+    contact = ContactFactory(email="q@example.com")
+
+    patched = api_client.patch(f"/api/v1/contacts/{contact.pk}", {"status": "pending"}, format="json")
+    bulk = api_client.post(
+        "/api/v1/contacts/bulk",
+        {"contacts": [{"email": "r@example.com", "status": "pending"}]},
+        format="json",
+    )
+
+    assert patched.status_code == 400
+    assert "signup form" in str(patched.json())
+    assert bulk.json()["failed"] == 1
+    assert "pending" not in [
+        value for value, _label in ContactForm(instance=contact).fields["status"].choices
+    ]
+    pending = ContactFactory(email="s@example.com", status=Contact.Status.PENDING)
+    assert "pending" in [value for value, _label in ContactForm(instance=pending).fields["status"].choices]

@@ -44,6 +44,22 @@ def test_a_german_excel_csv_is_read_with_its_semicolons_and_windows_encoding():
     assert "Windows-1252" in table_format_detect(data=data, file_name="x.csv").describe()
 
 
+def test_the_separator_is_found_on_the_header_line_after_blank_lines():
+    data = b"\n\r\nemail;first_name;city\na1@example.com;Al;K\xc3\xb6ln\n"
+
+    assert _table(data) == (["email", "first_name", "city"], [(4, ["a1@example.com", "Al", "Köln"])])
+
+
+def test_an_import_keeps_the_attributes_its_file_leaves_empty_or_has_no_column_for():
+    ContactFactory(email="rt5@example.com", first_name="Eve", attributes={"a": "1", "b": "2", "c": "3"})
+    job = _started(data="email,first_name,a,b\nrt5@example.com,,9,\n")
+
+    import_jobs.contact_import_run(job_id=job.pk)
+
+    contact = Contact.objects.get(email="rt5@example.com")
+    assert (contact.first_name, contact.attributes) == ("Eve", {"a": "9", "b": "2", "c": "3"})
+
+
 def test_utf16_tab_separated_text_and_blank_lines_are_read():
     data = "email\tfirst_name\n\nada@example.com\tAda\n".encode("utf-16")
 
@@ -167,7 +183,8 @@ def test_an_import_writes_good_rows_reports_bad_ones_and_records_consent(django_
     assert (job.rows_done, job.rows_total) == (5, 5)
     assert bytes(job.data) == b""  # The file held personal data the contacts now hold.
     known = Contact.objects.get(email="known@example.com")
-    assert (known.first_name, known.attributes) == ("Known", {"Plan": "pro"})  # Named as the column.
+    # Named as the column; what the file says nothing of (no column, an empty cell) is kept.
+    assert (known.first_name, known.attributes) == ("Known", {"plan": "free", "since": "2020", "Plan": "pro"})
     assert set(fair.contacts.values_list("email", flat=True)) == {
         "known@example.com",
         "fresh@example.com",

@@ -23,17 +23,25 @@ def test_healthz_names_the_broker_when_it_is_down(client, monkeypatch):
     assert body["down"] == ["broker"]
     assert body["checks"]["database"] == "ok"
     assert body["checks"]["broker"].startswith("down: ")
+    assert "127.0.0.1" not in response.content.decode()  # The page is public: no hosts or ports.
 
 
-def test_healthz_names_the_database_when_it_is_down(client, monkeypatch):
+def test_healthz_names_the_database_when_it_is_down_and_logs_the_drivers_words_only(
+    client, monkeypatch, caplog
+):
     def refuse():
-        raise OperationalError("connection refused")
+        raise OperationalError('connection to server at "db.internal", port 5432 failed: user "campanile"')
 
     monkeypatch.setitem(health.CHECKS, "database", refuse)
     response = client.get(reverse("healthz"))
     assert response.status_code == 503
     assert response.json()["down"] == ["database"]
-    assert "connection refused" in response.json()["checks"]["database"]
+    assert response.json()["checks"]["database"] == "down: OperationalError"
+    assert "db.internal" in caplog.text
+
+
+def test_healthz_answers_a_load_balancers_head(client):
+    assert client.head(reverse("healthz")).status_code == 200
 
 
 def test_healthz_is_never_cached(client):

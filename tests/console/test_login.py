@@ -122,7 +122,7 @@ def test_wrong_codes_in_a_row_make_the_code_step_wait_before_checking_another():
     assert client.post(reverse("admin:second_factor"), {"token": "000000"}).status_code == 400
     waiting = client.post(reverse("admin:second_factor"), {"token": totp_code(device.bin_key)})
     assert waiting.status_code == 400
-    assert "Too many wrong codes in a row: wait" in waiting.content.decode()
+    assert "Too many wrong codes in a row: wait 1 second," in waiting.content.decode()
     with time_machine.travel(timezone.now() + timedelta(seconds=2), tick=False):
         passed = client.post(reverse("admin:second_factor"), {"token": totp_code(device.bin_key)})
     assert passed.status_code == 302
@@ -135,8 +135,12 @@ def test_wrong_codes_in_a_row_make_the_enrolment_wait_too():
     enrol = client.get(reverse("admin:second_factor_enrol")).content.decode()
     secret = re.search(r'id="second-factor-secret">([A-Z2-7 ]+)<', enrol).group(1)
     assert client.post(reverse("admin:second_factor_enrol"), {"token": "000000"}).status_code == 400
-    waiting = client.post(reverse("admin:second_factor_enrol"), {"token": totp_code_from_secret(secret)})
-    assert "Too many wrong codes in a row: wait" in waiting.content.decode()
+    waiting = client.post(
+        reverse("admin:second_factor_enrol"),
+        {"token": totp_code_from_secret(secret)},
+        HTTP_ACCEPT_LANGUAGE="de",
+    )
+    assert "Warten Sie 1 Sekunde " in waiting.content.decode()
     assert not TOTPDevice.objects.get(user__username="ed").confirmed
     with time_machine.travel(timezone.now() + timedelta(seconds=2), tick=False):
         done = client.post(reverse("admin:second_factor_enrol"), {"token": totp_code_from_secret(secret)})

@@ -29,6 +29,20 @@ def test_a_key_made_in_the_admin_holds_only_what_was_ticked(admin_client):
     assert ApiKey.objects.get(name="importer").scopes == ["audience:write"]
 
 
+def test_a_new_key_is_shown_once_in_the_readers_language_and_it_works(admin_client):
+    response = admin_client.post(
+        reverse("admin:core_apikey_add"),
+        {"name": "shop", "scopes": ["send"], "rate_limit": ""},
+        HTTP_ACCEPT_LANGUAGE="de",
+        follow=True,
+    )
+
+    page = response.content.decode()
+    key = re.search(r"„shop“ lautet: ([\w.]+)\.", page).group(1)
+    assert ApiKey.objects.get_from_key(key).name == "shop"
+    assert "never shown again" not in page
+
+
 def test_the_key_list_points_out_keys_that_hold_every_scope(admin_client):
     api_key_create(name="from before scopes", scopes=ApiKey.Scope.values)
     api_key_create(name="narrow")

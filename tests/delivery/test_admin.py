@@ -287,6 +287,15 @@ def test_a_tests_list_splits_at_commas_and_semicolons_but_not_inside_a_quoted_na
     assert test_addresses_parse(raw) == ["john@example.com", "ada@example.com", "bob@example.com"]
 
 
+def test_a_tests_list_names_each_mailbox_once_however_it_is_spelled():
+    from delivery.admin_campaigns import test_addresses_parse
+
+    assert test_addresses_parse("dup@example.com, DUP@example.com; dup@EXAMPLE.com, b@example.com") == [
+        "dup@example.com",
+        "b@example.com",
+    ]
+
+
 @pytest.mark.parametrize("written", ["t @example.com", "t (x)@example.com", "Me <t @example.com>"])
 def test_a_test_address_with_a_space_or_comment_inside_is_refused_naming_it(written):
     from django.core.exceptions import ValidationError

@@ -70,6 +70,17 @@ def test_quota_throttling_and_the_log_of_accepted_messages(start_standin, tmp_pa
     assert refused.value.response["Error"]["Code"] == "Throttling"
 
 
+def test_each_accepted_message_can_be_read_from_its_mail_directory(start_standin, tmp_path):
+    mail = tmp_path / "mail"
+    standin = start_standin("--mail-dir", str(mail))
+
+    sent = _ses(standin).send_raw_email(RawMessage={"Data": _raw("ada@example.com")})
+
+    kept = (mail / f"{sent['MessageId']}.eml").read_bytes()
+    assert b"To: ada@example.com" in kept
+    assert b"Hello" in kept
+
+
 def test_the_account_suppression_list_pages_like_sesv2(start_standin):
     standin = start_standin()
     sesv2 = boto3.client("sesv2", region_name="us-east-1", endpoint_url=standin.endpoint)

@@ -4,9 +4,10 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.test import Client
 from django.utils import timezone
+from psycopg.errors import DeadlockDetected
 
 from campaigns import services as campaign_services
 from campaigns.models import Contact
@@ -124,6 +125,30 @@ def test_a_click_redirects_to_the_stored_target_and_a_tampered_token_is_404(ses,
         assert refused.status_code == 404
         assert "Location" not in refused.headers
     assert hits.tracking_hits_apply() == 1
+
+
+def test_a_batch_of_hits_aborted_in_a_deadlock_waits_whole_for_the_next_tick(
+    ses, hit_store, monkeypatch, caplog
+):
+    _row, html = _send()
+    (pixel,) = _paths(html, "o")
+    Client().get(pixel)
+    Client().get(pixel)
+    share_lock = hits._rows_share_lock
+
+    def deadlocked(**kwargs):
+        try:
+            raise DeadlockDetected("deadlock detected")
+        except DeadlockDetected as exc:
+            raise OperationalError("deadlock detected") from exc
+
+    monkeypatch.setattr(hits, "_rows_share_lock", deadlocked)
+    assert hits.tracking_hits_apply() == 0
+    assert not TrackingEvent.objects.exists()
+    assert "applied on the next tick" in caplog.text
+    monkeypatch.setattr(hits, "_rows_share_lock", share_lock)
+    assert hits.tracking_hits_apply() == 2
+    assert TrackingEvent.objects.filter(type="open").count() == 2
 
 
 def test_hits_become_events_in_bulk_with_machines_apart_and_nothing_twice(ses, hit_store):

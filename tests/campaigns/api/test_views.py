@@ -423,12 +423,14 @@ def test_dry_run_breaks_the_audience_down_by_exclusion(api_client):
     ListMembershipFactory(contact_list=first, contact=ContactFactory(status=Contact.Status.UNSUBSCRIBED))
     ListMembershipFactory(contact_list=second, contact=ContactFactory(email="gone@example.com"))
     SuppressionFactory(email="gone@example.com")
+    ListMembershipFactory(contact_list=first, contact=ContactFactory(status=Contact.Status.PENDING))
 
     body = api_client.get(f"{API}/campaigns/{campaign.pk}/dry-run").json()
 
     assert body == {
-        "on_lists": 5,
+        "on_lists": 6,
         "unsubscribed": 1,
+        "pending": 1,
         "suppressed": 1,
         "sendable": 3,
         "duplicates_collapsed": 1,
@@ -994,6 +996,29 @@ def test_a_reimported_export_keeps_attributes_stored_as_numbers_flags_and_lists(
     assert response.status_code == 200, response.content
     assert Contact.objects.get(email="typed@example.com").attributes == stored
     assert response.json()["updated"] == 0
+
+
+def test_a_reimported_export_changes_nothing_even_where_a_spreadsheet_would_run_a_cell(api_client):
+    from core.exports import spreadsheet_cell
+
+    attributes = {"phone": "+49 30 1234", "balance": -5, "f": -0.5, "note": "- dash", " city": "Köln"}
+    attributes |= {"quote": "'quoted", "at": "@home", "eq": "=1+1", "tab": "\tx"}
+    ContactFactory(
+        email="f1@example.com", first_name="-Bob", last_name="+X", external_id="-123", attributes=attributes
+    )
+    buffer = io.StringIO()
+    rows = contact_export_rows(contacts=Contact.objects.filter(email="f1@example.com"))
+    csv.writer(buffer).writerows([[spreadsheet_cell(cell) for cell in row] for row in rows])
+    assert "'+49 30 1234" in buffer.getvalue()  # The export's guard is there…
+    upload = SimpleUploadedFile("export.csv", buffer.getvalue().encode(), content_type="text/csv")
+
+    response = api_client.post(f"{API}/contacts/import", {"file": upload}, format="multipart")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["updated"] == 0  # …and reading it back changes nothing.
+    contact = Contact.objects.get(email="f1@example.com")
+    assert (contact.first_name, contact.last_name, contact.external_id) == ("-Bob", "+X", "-123")
+    assert contact.attributes == attributes
 
 
 def test_a_cell_that_differs_from_the_stored_number_is_stored_as_its_text(api_client):

@@ -1,0 +1,326 @@
+"""Signup forms in public: double opt-in, the same answer for every address, and the abuse limits."""
+
+import email
+import random
+import re
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from campaigns.models import ConsentChange, Contact, ContactConsent, Signup, SignupForm
+from campaigns.selectors import campaign_audience
+from campaigns.signups import signups_expire
+from delivery import sending
+from tests.conftest import sent_messages
+from tests.factories import (
+    ContactFactory,
+    ListMembershipFactory,
+    SignupFormFactory,
+    SuppressionFactory,
+    TemplateFactory,
+    sendable_campaign,
+)
+from tracking import signups
+from tracking.signups import Outcome
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def network_limit_out_of_the_way(settings):
+    """Tests share one Redis: only the test of the network limit meets it, from its own address."""
+    settings.SIGNUP_MAX_PER_IP = 1_000_000
+
+
+def _visitor() -> Client:
+    """A browser from an address of its own (the per-network counter lives in the shared Redis)."""
+    return Client(enforce_csrf_checks=True, REMOTE_ADDR=f"203.0.113.{random.randrange(256)}")
+
+
+def _sign_up(client: Client, form: SignupForm, **fields):
+    data = {"email": "ada@example.com", "first_name": "Ada", "consent": "on", "website": ""} | fields
+    return client.post(reverse("signup-form", args=[form.slug]), data)
+
+
+def _confirm_link() -> str:
+    """Return the confirmation link of the last email moto's SES took."""
+    raw = sent_messages()[-1].raw_data
+    body = email.message_from_string(raw).get_payload(decode=False)
+    text = raw if isinstance(body, list) else body
+    return re.search(
+        r"(https?://[^\"'\s<>]+/confirm/[^\"'\s<>=)]+)", text.replace("=\r\n", "").replace("=\n", "")
+    ).group(1)
+
+
+def test_a_visitor_signs_up_confirms_by_email_and_only_then_is_mailed_by_campaigns(ses):
+    form = SignupFormFactory()
+    page = _visitor().get(reverse("signup-form", args=[form.slug])).content.decode()
+    assert "Join our newsletter" in page
+    assert 'name="website"' in page  # The honeypot, hidden.
+
+    answer = _sign_up(_visitor(), form)
+
+    assert answer.status_code == 303
+    assert answer["Location"] == reverse("signup-thanks", args=[form.slug])
+    contact = Contact.objects.get(email="ada@example.com")
+    assert (contact.status, contact.first_name) == (Contact.Status.PENDING, "Ada")
+    assert not contact.lists.exists()  # Joins only when confirmed.
+    campaign = sendable_campaign(contacts=1)
+    ListMembershipFactory(contact_list=campaign.lists.get(), contact=contact)
+    assert contact not in campaign_audience(campaign=campaign)  # Pending: never mailed by a campaign.
+
+    sending.messages_send(budget_seconds=10)
+    link = _confirm_link()
+    assert "Confirm, Ada" in sent_messages()[-1].raw_data
+    path = link.split("://", 1)[1].split("/", 1)[1]
+    shown = _visitor().get(f"/{path}")
+    assert shown.status_code == 200
+    assert "Yes, subscribe me" in shown.content.decode()
+    assert Contact.objects.get(pk=contact.pk).status == Contact.Status.PENDING  # A GET confirms nothing.
+    done = _visitor().post(f"/{path}")
+
+    assert done.status_code == 200
+    assert "You are subscribed" in done.content.decode()
+    contact.refresh_from_db()
+    assert contact.status == Contact.Status.SUBSCRIBED
+    assert set(form.lists.all()) <= set(contact.lists.all())
+    consent = ContactConsent.objects.get(contact=contact)
+    assert (consent.source, consent.basis) == (ContactConsent.Source.FORM, ContactConsent.Basis.CONSENT)
+    signup = consent.signup
+    assert signup.status == Signup.Status.CONFIRMED
+    assert signup.confirmed_at is not None
+    assert signup.ip.startswith("203.0.113.")
+    assert signup.ip.endswith(".0")
+    assert signup.consent_text == form.consent_text
+    change = ConsentChange.objects.get(contact=contact)
+    assert (change.from_status, change.to_status, change.via) == ("pending", "subscribed", "signup_form")
+    assert contact in campaign_audience(campaign=campaign)
+    assert _visitor().post(f"/{path}").status_code == 200  # Twice is harmless.
+    assert ContactConsent.objects.filter(contact=contact).count() == 1
+
+
+def test_the_answer_is_the_same_whoever_the_address_belongs_to(ses):
+    form = SignupFormFactory(thank_you_text="Thanks!")
+    ContactFactory(email="known@example.com", status=Contact.Status.SUBSCRIBED, first_name="Kim")
+    ContactFactory(email="left@example.com", status=Contact.Status.UNSUBSCRIBED)
+    SuppressionFactory(email="bounced@example.com")
+
+    answers = [
+        _sign_up(_visitor(), form, email=address)
+        for address in ("new@example.com", "known@example.com", "left@example.com", "bounced@example.com")
+    ]
+
+    assert {(answer.status_code, answer["Location"], answer.content) for answer in answers} == {
+        (303, reverse("signup-thanks", args=[form.slug]), b"")
+    }
+    sending.messages_send(budget_seconds=10)
+    mailed = {address for message in sent_messages() for address in message.destinations}
+    assert len(sent_messages()) == 3
+    assert mailed == {"known@example.com", "left@example.com", "new@example.com"}  # Never the suppressed.
+    known = Contact.objects.get(email="known@example.com")
+    assert (known.first_name, known.lists.count()) == ("Kim", 0)  # Unchanged until they confirm.
+    assert Contact.objects.get(email="left@example.com").status == Contact.Status.UNSUBSCRIBED
+    assert not Signup.objects.filter(email="bounced@example.com").exists()
+
+
+def test_a_robot_filling_the_honeypot_is_thanked_and_nothing_is_kept():
+    form = SignupFormFactory()
+
+    answer = _sign_up(_visitor(), form, website="https://spam.example")
+
+    assert answer.status_code == 303
+    assert not Signup.objects.exists()
+    assert not Contact.objects.exists()
+
+
+def test_an_address_is_sent_a_confirmation_a_few_times_a_day_at_most(settings, ses):
+    settings.SIGNUP_MAX_PER_ADDRESS = 2
+    form = SignupFormFactory()
+
+    outcomes = [_sign_up(_visitor(), form).status_code for _ in range(4)]
+
+    assert outcomes == [303, 303, 303, 303]
+    assert Signup.objects.filter(email="ada@example.com").count() == 2
+    with time_machine.travel(timezone.now() + timedelta(hours=25)):
+        assert _sign_up(_visitor(), form).status_code == 303
+        assert Signup.objects.filter(email="ada@example.com").count() == 3
+
+
+def test_a_network_past_its_hourly_limit_is_told_to_wait(settings, redis_only):
+    settings.SIGNUP_MAX_PER_IP = 2
+    form = SignupFormFactory()
+    visitor = Client(REMOTE_ADDR=f"2001:db8:{random.randrange(65536):x}::1")
+    neighbour = Client(REMOTE_ADDR=visitor.defaults["REMOTE_ADDR"].replace("::1", "::2"))  # Same /64.
+
+    answers = [_sign_up(visitor, form, email=f"v{n}@example.com").status_code for n in range(2)]
+    refused = _sign_up(neighbour, form, email="v3@example.com")
+
+    assert answers == [303, 303]
+    assert refused.status_code == 429
+    assert "Too many signups came from your network" in refused.content.decode()
+    assert not Signup.objects.filter(email="v3@example.com").exists()
+
+
+def test_a_form_checks_what_it_asks_and_keeps_what_was_typed(ses):
+    form = SignupFormFactory(ask_last_name=SignupForm.Ask.REQUIRED, language="de")
+
+    answer = _sign_up(_visitor(), form, email="not an address", consent="", last_name="")
+
+    page = answer.content.decode()
+    assert answer.status_code == 400
+    assert 'value="Ada"' in page
+    assert "Kreuzen Sie dieses Feld an" in page  # In the form's language.
+    assert '<html lang="de"' in page
+    assert not Signup.objects.exists()
+
+
+def test_a_visitor_who_unsubscribed_rejoins_through_a_single_opt_in_form_only_by_confirming(ses):
+    form = SignupFormFactory(opt_in=SignupForm.OptIn.SINGLE)
+    ContactFactory(email="left@example.com", status=Contact.Status.UNSUBSCRIBED)
+
+    assert (
+        signups.signup_submit(form=form, fields=_fields("new@example.com"), client_ip="")
+        == Outcome.SUBSCRIBED
+    )
+    assert (
+        signups.signup_submit(form=form, fields=_fields("left@example.com"), client_ip="") == Outcome.MAILED
+    )
+
+    assert Contact.objects.get(email="new@example.com").status == Contact.Status.SUBSCRIBED
+    assert Signup.objects.get(email="new@example.com").status == Signup.Status.ACCEPTED
+    left = Contact.objects.get(email="left@example.com")
+    assert left.status == Contact.Status.UNSUBSCRIBED
+    signups.signup_confirm(token=_token(Signup.objects.get(email="left@example.com")))
+    left.refresh_from_db()
+    assert left.status == Contact.Status.SUBSCRIBED
+    assert ConsentChange.objects.get(contact=left).by == ConsentChange.By.CONTACT
+
+
+def test_a_confirmation_link_expires_and_a_tampered_one_is_refused(settings, ses):
+    form = SignupFormFactory()
+    signups.signup_submit(form=form, fields=_fields("late@example.com"), client_ip="")
+    token = _token(Signup.objects.get())
+    later = timezone.now() + timedelta(days=settings.SIGNUP_CONFIRM_DAYS, minutes=1)
+
+    tampered = _visitor().get(
+        reverse("signup-confirm", args=[token[:-1] + ("A" if token[-1] != "A" else "B")])
+    )
+    with time_machine.travel(later):
+        expired = _visitor().post(reverse("signup-confirm", args=[token]))
+        swept = signups_expire(days=settings.SIGNUP_CONFIRM_DAYS)
+
+    assert tampered.status_code == 404
+    assert expired.status_code == 404
+    assert "not valid or has expired" in expired.content.decode()
+    assert swept == (1, 1)  # The signup and the pending contact it made: held without consent.
+    assert not Contact.objects.filter(email="late@example.com").exists()
+
+
+def test_the_sweep_keeps_a_pending_contact_a_newer_signup_waits_on(settings, ses):
+    form = SignupFormFactory()
+    now = timezone.now()
+    with time_machine.travel(now - timedelta(days=settings.SIGNUP_CONFIRM_DAYS + 1)):
+        signups.signup_submit(form=form, fields=_fields("again@example.com"), client_ip="")
+    signups.signup_submit(form=form, fields=_fields("again@example.com"), client_ip="")
+
+    assert signups_expire(days=settings.SIGNUP_CONFIRM_DAYS) == (1, 0)
+    assert Contact.objects.get(email="again@example.com").status == Contact.Status.PENDING
+
+
+def test_the_snippet_posts_from_another_site_without_a_token_and_needs_no_script():
+    from tracking.signup_views import signup_form_html
+
+    form = SignupFormFactory(visitor_chooses_lists=True)
+    snippet = signup_form_html(signup_form=form, snippet=True)
+
+    assert "<script" not in snippet
+    assert f'action="http://testserver/f/{form.slug}"' in snippet or f"/f/{form.slug}" in snippet
+    assert "csrfmiddlewaretoken" not in snippet
+    chosen = form.lists.get()
+    answer = _sign_up(_visitor(), form, lists=[chosen.pk], HTTP_ORIGIN="https://shop.example")
+    assert answer.status_code == 303
+    assert list(Signup.objects.get().lists.all()) == [chosen]
+
+
+def test_a_closed_form_or_one_whose_lists_were_all_deleted_says_so_and_takes_no_one():
+    closed = SignupFormFactory(is_active=False)
+    emptied = SignupFormFactory()
+    emptied.lists.get().delete()
+
+    answers = [_sign_up(_visitor(), form) for form in (closed, emptied)]
+
+    assert [answer.status_code for answer in answers] == [410, 410]
+    assert "This form is closed" in answers[1].content.decode()
+    assert not Signup.objects.exists()
+
+
+def test_a_form_that_asks_for_a_captcha_takes_only_those_the_operators_check_passes(settings, ses):
+    settings.SIGNUP_CAPTCHA_CHECK = "tests.tracking.test_signups.captcha_solved"
+    settings.SIGNUP_CAPTCHA_HTML = '<div class="captcha-widget"></div>'
+    form = SignupFormFactory(captcha=True)
+
+    page = _visitor().get(reverse("signup-form", args=[form.slug])).content.decode()
+    refused = _sign_up(_visitor(), form)
+    taken = _sign_up(_visitor(), form, captcha="solved")
+
+    assert '<div class="captcha-widget"></div>' in page
+    assert refused.status_code == 400
+    assert "Please solve the captcha." in refused.content.decode()
+    assert taken.status_code == 303
+    assert Signup.objects.count() == 1
+
+
+def captcha_solved(request) -> bool:
+    """The operator's captcha check, for the test above."""
+    return request.POST.get("captcha") == "solved"
+
+
+def test_a_redirect_after_signing_up_and_confirming_goes_where_the_form_says(ses):
+    form = SignupFormFactory(
+        thank_you_url="https://shop.example/thanks", confirmed_url="https://shop.example/ok"
+    )
+
+    answer = _sign_up(_visitor(), form)
+    confirmed = _visitor().post(reverse("signup-confirm", args=[_token(Signup.objects.get())]))
+
+    assert (answer.status_code, answer["Location"]) == (303, "https://shop.example/thanks")
+    assert (confirmed.status_code, confirmed["Location"]) == (303, "https://shop.example/ok")
+
+
+def test_a_form_needs_a_confirmation_email_that_can_confirm():
+    from django.core.exceptions import ValidationError
+
+    form = SignupFormFactory.build(confirmation_template=TemplateFactory(html_body="<p>No link</p>"))
+
+    with pytest.raises(ValidationError) as refused:
+        form.clean()
+
+    assert "confirm_url" in str(refused.value)
+
+
+def _fields(address: str):
+    from campaigns.signups import SignupFields
+
+    return SignupFields(email=address, first_name="Vi")
+
+
+def _token(signup: Signup) -> str:
+    return signups.signup_confirm_url(signup=signup).rsplit("/", 1)[1]
+
+
+def test_staff_reading_the_confirmation_email_in_the_admin_never_see_its_link(admin_client, ses):
+    from delivery.models import TransactionalMessage
+
+    form = SignupFormFactory()
+    signups.signup_submit(form=form, fields=_fields("own@example.com"), client_ip="")
+    message = TransactionalMessage.objects.get()
+
+    page = admin_client.get(reverse("admin:delivery_transactionalmessage_change", args=[message.pk]))
+
+    assert page.status_code == 200
+    assert "/confirm/" not in page.content.decode()
+    assert message.api_key is None
