@@ -154,7 +154,7 @@ class ContactAdminBase(ModelAdmin):
     list_filter = ["status", ("lists", MarketerRelatedFilter), LoadTestFilter]
     search_fields = ["email", "first_name", "last_name", "external_id"]
     search_help_text = _("Part of an address, a name or an external id.")
-    readonly_fields = ["created_at", "updated_at", "unsubscribed_at"]
+    readonly_fields = ["created_at", "updated_at", "unsubscribed_at", "paused_until"]
     date_hierarchy = "created_at"
     # Counting a million rows on every page load is what makes admins slow; skip the full count.
     show_full_result_count = False

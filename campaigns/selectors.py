@@ -65,12 +65,23 @@ def campaign_audience_base(*, campaign: Campaign, id_range: tuple[int, int] | No
 
 def campaign_audience(*, campaign: Campaign, id_range: tuple[int, int] | None = None) -> QuerySet[Contact]:
     """Return the contacts a campaign may mail: its audience (campaign_audience_base), subscribed,
-    not suppressed; id_range (after, through) limits it to contact ids in (after, through]."""
+    not suppressed, their mail not paused; id_range (after, through) limits it to contact ids in
+    (after, through]."""
     contacts = Contact.objects.filter(campaign_audience_base(campaign=campaign, id_range=id_range))
     if id_range is not None:
         contacts = contacts.filter(pk__gt=id_range[0], pk__lte=id_range[1])
     suppressed = Suppression.objects.filter(email=OuterRef("email"))
-    return contacts.filter(status=Contact.Status.SUBSCRIBED).exclude(Exists(suppressed))
+    return contacts.filter(mail_not_paused(), status=Contact.Status.SUBSCRIBED).exclude(Exists(suppressed))
+
+
+def mail_not_paused() -> Q:
+    """Return the condition of a contact whose marketing mail is not paused now."""
+    return Q(paused_until__isnull=True) | Q(paused_until__lte=timezone.now())
+
+
+def contact_mail_paused(*, contact: Contact) -> bool:
+    """Tell whether a contact asked for no marketing mail until a time still ahead."""
+    return contact.paused_until is not None and contact.paused_until > timezone.now()
 
 
 def campaign_audience_breakdown(*, campaign: Campaign) -> dict[str, int]:
@@ -83,10 +94,10 @@ def campaign_audience_breakdown(*, campaign: Campaign) -> dict[str, int]:
         unsubscribed=Count("pk", filter=Q(status=Contact.Status.UNSUBSCRIBED)),
         pending=Count("pk", filter=Q(status=Contact.Status.PENDING)),
         suppressed=Count("pk", filter=Q(status=Contact.Status.SUBSCRIBED) & Q(suppressed)),
+        paused=Count("pk", filter=Q(status=Contact.Status.SUBSCRIBED) & ~Q(suppressed) & ~mail_not_paused()),
     )
-    counts["sendable"] = (
-        counts["on_lists"] - counts["unsubscribed"] - counts["pending"] - counts["suppressed"]
-    )
+    left_out = ("unsubscribed", "pending", "suppressed", "paused")
+    counts["sendable"] = counts["on_lists"] - sum(counts[name] for name in left_out)
     memberships = ListMembership.objects.filter(contact_list__campaigns=campaign, contact__in=audience)
     counts["duplicates_collapsed"] = memberships.count() - memberships.values("contact").distinct().count()
     return counts

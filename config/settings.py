@@ -490,6 +490,12 @@ TRACKING_MAX_LINKS = env_or_default("TRACKING_MAX_LINKS", 500, env.int)
 TRACKING_IP_MODE = env.str("TRACKING_IP_MODE", default="truncate")
 if TRACKING_IP_MODE not in ("truncate", "hash", "none"):
     raise ImproperlyConfigured("TRACKING_IP_MODE must be truncate, hash or none.")
+# Who the preference page (behind the unsubscribe link) speaks for: a name (else the sender's name
+# on the email) and an https URL of a logo.
+BRAND_NAME = env.str("BRAND_NAME", default="")
+BRAND_LOGO_URL = env.str("BRAND_LOGO_URL", default="")
+if BRAND_LOGO_URL and not BRAND_LOGO_URL.startswith("https://"):
+    raise ImproperlyConfigured("BRAND_LOGO_URL must be an https:// URL.")
 # Signup forms: how long a confirmation link stays good (an unconfirmed contact is deleted then),
 # and how often one address may be sent a confirmation, one network may sign up (per hour).
 SIGNUP_CONFIRM_DAYS = env_or_default("SIGNUP_CONFIRM_DAYS", 7, env.int)

@@ -18,13 +18,14 @@ from django.core.exceptions import ValidationError
 from django.db import close_old_connections, connection
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from campaigns.exceptions import (
     TemplateRenderError,
 )
 from campaigns.models import Campaign, CampaignStep, Contact, Suppression
 from campaigns.rendering import CompiledTemplate, template_compile, template_render
-from campaigns.selectors import campaign_audience_base
+from campaigns.selectors import campaign_audience_base, contact_mail_paused
 from core.addresses import email_canonical
 from delivery import drip, metrics, throttle
 from delivery.compose import (
@@ -295,8 +296,11 @@ def _send_claimed(*, executions: list[StepExecution], honour_unsubscribe: bool) 
         # Checked at claim time, not only when queued: an unsubscribe or bounce that arrived since
         # must still stop this email. Transactional mail heeds suppressions, not unsubscribes.
         unsubscribed = honour_unsubscribe and execution.contact.status != Contact.Status.SUBSCRIBED
-        if execution.email in suppressed or unsubscribed:
-            step_execution_settle(execution=execution, status=Status.SUPPRESSED)
+        paused = honour_unsubscribe and contact_mail_paused(contact=execution.contact)
+        if execution.email in suppressed or unsubscribed or paused:
+            # A pause skips the email, as the contact asked: it is not sent late when the pause ends.
+            note = gettext("The contact paused their email.") if paused and not unsubscribed else ""
+            step_execution_settle(execution=execution, status=Status.SUPPRESSED, last_error=note)
             metrics.EMAILS.inc(outcome="suppressed")
             result.suppressed += 1
             continue

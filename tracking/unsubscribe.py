@@ -3,9 +3,10 @@
 from django.db import transaction
 from django.utils import timezone
 
+from campaigns import preferences
 from campaigns.audience import contact_unsubscribe, list_remove_contacts, suppression_add
 from campaigns.consent import ConsentActor
-from campaigns.models import ConsentChange, Contact, Suppression, email_normalize
+from campaigns.models import ConsentChange, Contact, ContactList, Suppression, email_normalize
 from delivery import ledger as delivery_ledger
 from delivery import tokens
 from delivery.models import StepExecution
@@ -99,7 +100,8 @@ def _unsubscribe_event(*, execution: StepExecution, raw: dict) -> bool:
 
 
 def step_execution_leave_lists(*, execution: StepExecution) -> list[str]:
-    """Take the row's contact off the lists its campaign was sent to; return their names.
+    """Take the row's contact off the lists its campaign was sent to; return the names of those
+    shown to contacts.
 
     The contact stays subscribed to everything else. Recorded once, as an unsubscribe.
     """
@@ -109,4 +111,22 @@ def step_execution_leave_lists(*, execution: StepExecution) -> list[str]:
             list_remove_contacts(contact_list=contact_list, contact_ids=[execution.contact_id])
         lists_left = [contact_list.pk for contact_list in lists]
         _unsubscribe_event(execution=execution, raw={"source": "page", "scope": "lists", "lists": lists_left})
-    return [contact_list.name for contact_list in lists]
+    # Named as the contact may see them: a list kept from contacts is left, not named.
+    return [contact_list.name for contact_list in lists if contact_list.shown_to_contacts]
+
+
+def step_execution_preferences_save(
+    *, execution: StepExecution, keep_list_ids: set[int], first_name: str, last_name: str
+) -> list[ContactList]:
+    """Save the choices the row's contact made on its preference page; return the lists they left.
+
+    Leaving a list there is recorded as this email's unsubscribe, once, as leaving from its button.
+    """
+    with transaction.atomic():
+        left = preferences.contact_preferences_save(
+            contact=execution.contact, keep_list_ids=keep_list_ids, first_name=first_name, last_name=last_name
+        )
+        if left:
+            raw = {"source": "page", "scope": "lists", "lists": [contact_list.pk for contact_list in left]}
+            _unsubscribe_event(execution=execution, raw=raw)
+    return left

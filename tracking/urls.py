@@ -1,9 +1,9 @@
 from django.urls import path
 
-from tracking import signup_views, views
+from tracking import preference_views, signup_views, views
 
 urlpatterns = [
-    path("u/<str:token>", views.unsubscribe, name="unsubscribe"),
+    path("u/<str:token>", preference_views.unsubscribe, name="unsubscribe"),
     path("o/<str:token>", views.open_pixel, name="open"),
     path("c/<str:token>", views.click, name="click"),
     path("webhooks/ses/", views.ses_webhook, name="ses-webhook"),

@@ -8,89 +8,18 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from campaigns.audience import contact_resubscribe
-from campaigns.consent import ConsentActor
-from campaigns.models import ConsentChange
 from core.http import client_address
 from delivery import tokens
 from tracking import hits, inbox, metrics, sns
-from tracking import unsubscribe as unsubscribing
 from tracking.exceptions import SnsMalformed, SnsRefused
 from tracking.models import TrackingHit
 
 logger = logging.getLogger(__name__)
-
-
-@csrf_exempt  # RFC 8058: mail providers POST without cookies or a form token; the signed URL is the proof.
-@never_cache
-@require_http_methods(["GET", "POST"])
-def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
-    """The unsubscribe link and preference page: GET shows choices and changes nothing (scanners
-    prefetch links); POST acts. RFC 8058's one-click POST leaves everything. With the database
-    unavailable it answers 503, which a mail provider's one-click sender retries."""
-    try:
-        return _unsubscribe(request, token)
-    except DatabaseError:
-        logger.exception("An unsubscribe could not be read or recorded: the database is unavailable.")
-        return HttpResponse(
-            _("Temporarily unavailable; try again shortly."),
-            status=503,
-            content_type="text/plain; charset=utf-8",
-        )
-
-
-def _unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
-    found = unsubscribing.step_execution_by_unsubscribe_token(token=token)
-    if found is None:
-        raise Http404("This unsubscribe link is not valid.")
-    execution, email = found
-    if execution is None or execution.contact.email != email:
-        # Its contact was deleted, or has another address now: the link speaks for the address
-        # it was sent to (whoever holds it now), never for the contact's new one.
-        address = {"email": email, "lists": [], "subscribed": True}
-        if request.method == "GET":
-            return render(request, "tracking/unsubscribe.html", address)
-        one_click = request.POST.get("List-Unsubscribe") == "One-Click"
-        if not one_click and request.POST.get("action", "all") != "all":
-            return HttpResponse(_("Unknown action."), status=400, content_type="text/plain; charset=utf-8")
-        unsubscribing.address_unsubscribe(email=email, source="one-click" if one_click else "page")
-        return render(request, "tracking/unsubscribed.html", address | {"done": "all"})
-    contact = execution.contact
-    context = {
-        "email": execution.email,
-        "lists": [contact_list.name for contact_list in execution.campaign_step.campaign.lists.all()],
-        "subscribed": contact.status == contact.Status.SUBSCRIBED,
-    }
-    if request.method == "GET":
-        return render(request, "tracking/unsubscribe.html", context)
-    one_click = request.POST.get("List-Unsubscribe") == "One-Click"
-    action = "all" if one_click else request.POST.get("action", "all")
-    if action == "all":
-        unsubscribing.step_execution_unsubscribe(
-            execution=execution, source="one-click" if one_click else "page"
-        )
-        return render(request, "tracking/unsubscribed.html", context | {"done": "all"})
-    if action == "lists":
-        left = unsubscribing.step_execution_leave_lists(execution=execution)
-        return render(request, "tracking/unsubscribed.html", context | {"done": "lists", "left": left})
-    if action == "resubscribe":
-        actor = ConsentActor(
-            by=ConsentChange.By.CONTACT, name=execution.email, via=ConsentChange.Via.UNSUBSCRIBE_PAGE
-        )
-        asked = "Asked to be subscribed again on the unsubscribe page."
-        done = (
-            "resubscribed"
-            if contact_resubscribe(contact=contact, actor=actor, reason=asked)
-            else "suppressed"
-        )
-        return render(request, "tracking/unsubscribed.html", context | {"done": done})
-    return HttpResponse(_("Unknown action."), status=400, content_type="text/plain; charset=utf-8")
 
 
 @csrf_exempt  # SNS signs its messages; it has no CSRF token to send.

@@ -122,13 +122,14 @@ class ContactSerializer(serializers.ModelSerializer):
             "timezone",
             "status",
             "unsubscribed_at",
+            "paused_until",
             "lists",
             "created_at",
             "updated_at",
             "resubscribe",
             "reason",
         ]
-        read_only_fields = ["unsubscribed_at", "created_at", "updated_at"]
+        read_only_fields = ["unsubscribed_at", "paused_until", "created_at", "updated_at"]
 
     def validate_email(self, value):
         canonical = email_address(value)
@@ -426,6 +427,9 @@ class AudienceBreakdownSerializer(serializers.Serializer):
     )
     unsubscribed = serializers.IntegerField()
     pending = serializers.IntegerField(help_text="Signed up through a form and yet to confirm.")
+    paused = serializers.IntegerField(
+        help_text="Subscribed, but taking a break they chose in their preferences."
+    )
     suppressed = serializers.IntegerField(help_text="Subscribed, but on the suppression list.")
     sendable = serializers.IntegerField()
     duplicates_collapsed = serializers.IntegerField(help_text="Memberships beyond the first per contact.")

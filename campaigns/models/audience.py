@@ -29,6 +29,8 @@ class Contact(TimestampedModel):
     timezone = models.CharField(_("timezone"), max_length=64, blank=True, validators=[validate_timezone])
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.SUBSCRIBED)
     unsubscribed_at = models.DateTimeField(_("unsubscribed at"), null=True, blank=True)
+    #: Asked, in their preferences, for no marketing mail until then; campaigns pass them by.
+    paused_until = models.DateTimeField(_("mail paused until"), null=True, blank=True)
     #: Made by a load test (or a message through a load-test API key): hidden from the marketer's
     #: lists, deleted by `manage.py loadtest_cleanup`.
     # db_default too: bulk imports COPY rows in SQL that names its columns.
@@ -76,6 +78,12 @@ class Contact(TimestampedModel):
 class ContactList(TimestampedModel):
     name = models.CharField(_("name"), max_length=200, unique=True)
     description = models.TextField(_("description"), blank=True)
+    shown_to_contacts = models.BooleanField(
+        _("shown to its contacts"),
+        default=True,
+        db_default=True,
+        help_text=_("Its members see it by name in their email preferences, and may leave it there."),
+    )
     contacts: "models.ManyToManyField[Contact, ListMembership]" = models.ManyToManyField(
         Contact, through="ListMembership", related_name="lists", blank=True, verbose_name=_("contacts")
     )

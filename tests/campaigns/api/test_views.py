@@ -432,6 +432,7 @@ def test_dry_run_breaks_the_audience_down_by_exclusion(api_client):
         "unsubscribed": 1,
         "pending": 1,
         "suppressed": 1,
+        "paused": 0,
         "sendable": 3,
         "duplicates_collapsed": 1,
     }

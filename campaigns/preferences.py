@@ -1,0 +1,69 @@
+"""A contact's own choices, made in the preference centre: the lists to stay on, a pause, a name.
+
+The page is tracking's (behind every campaign email's unsubscribe link); what its choices change
+is the audience's, here. Leaving everything is an unsubscribe (campaigns.consent).
+"""
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from campaigns.audience import list_remove_contacts
+from campaigns.consent import contact_save_keeping_consent
+from campaigns.models import Contact, ContactList, Signup
+
+#: The pauses a contact may choose, in days.
+PAUSE_DAYS = (30, 90)
+
+
+def contact_lists_shown(*, contact: Contact) -> QuerySet[ContactList]:
+    """Return the lists a contact sees by name in their preferences: those they are on that are
+    shown to contacts (a marketer's internal lists, and load tests', are not)."""
+    return ContactList.objects.filter(
+        memberships__contact=contact, shown_to_contacts=True, is_load_test=False
+    ).order_by("name")
+
+
+def contact_preferences_save(
+    *, contact: Contact, keep_list_ids: set[int], first_name: str, last_name: str
+) -> list[ContactList]:
+    """Keep a contact on the shown lists they ticked and take them off the others shown; set their
+    name as they typed it. Return the lists they left. Lists they cannot see are left alone."""
+    shown = list(contact_lists_shown(contact=contact))
+    left = [contact_list for contact_list in shown if contact_list.pk not in keep_list_ids]
+    names = {"first_name": first_name.strip()[:150], "last_name": last_name.strip()[:150]}
+    changed = {name: value for name, value in names.items() if getattr(contact, name) != value}
+    with transaction.atomic():
+        for contact_list in left:
+            list_remove_contacts(contact_list=contact_list, contact_ids=[contact.pk])
+        if changed:
+            contact_save_keeping_consent(contact=contact, values=changed)
+    return left
+
+
+def contact_pause(*, contact: Contact, days: int) -> datetime:
+    """Pause a contact's marketing mail for one of PAUSE_DAYS; return when it resumes.
+
+    Campaigns pass a paused contact by (campaigns.selectors.campaign_audience, and each email's
+    claim): what would have come meanwhile is skipped, never sent late.
+    """
+    if days not in PAUSE_DAYS:
+        raise ValueError(f"A pause lasts one of {PAUSE_DAYS} days, not {days}.")
+    now = timezone.now()
+    contact.paused_until = now + timedelta(days=days)
+    Contact.objects.filter(pk=contact.pk).update(paused_until=contact.paused_until, updated_at=now)
+    return contact.paused_until
+
+
+def contact_resume(*, contact: Contact) -> None:
+    """End a contact's pause now."""
+    contact.paused_until = None
+    Contact.objects.filter(pk=contact.pk).update(paused_until=None, updated_at=timezone.now())
+
+
+def contact_language(*, contact: Contact) -> str:
+    """Return the language a contact's latest signup recorded, or "" when no form recorded one."""
+    recorded = Signup.objects.filter(contact=contact).exclude(language="").order_by("-created_at")
+    return recorded.values_list("language", flat=True).first() or ""

@@ -1,0 +1,168 @@
+"""The preference centre behind the unsubscribe link: lists to stay on, a break, a name, a brand."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from campaigns import preferences
+from campaigns import services as campaign_services
+from campaigns.models import Contact, Signup
+from campaigns.selectors import campaign_audience, campaign_audience_breakdown
+from delivery import services as delivery_services
+from delivery import tokens
+from delivery.models import StepExecution
+from tests.factories import (
+    ContactListFactory,
+    ListMembershipFactory,
+    StepExecutionFactory,
+    sendable_campaign,
+)
+from tracking.models import TrackingEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def _page_of(row: StepExecution) -> str:
+    return reverse(
+        "unsubscribe", args=[tokens.unsubscribe_token(tracking_id=row.tracking_id, email=row.email)]
+    )
+
+
+def _row_on(*lists) -> StepExecution:
+    """Return a campaign row whose contact is on the campaign's list and on these lists."""
+    campaign = sendable_campaign(contacts=1)
+    contact = campaign.lists.get().contacts.get()
+    for contact_list in lists:
+        ListMembershipFactory(contact_list=contact_list, contact=contact)
+    step = campaign.steps.get()
+    return StepExecutionFactory(step=step, contact=contact, email=contact.email)
+
+
+def test_a_contact_keeps_the_lists_they_tick_leaves_the_others_and_renames_themselves():
+    news, offers = ContactListFactory(name="News"), ContactListFactory(name="Offers")
+    internal = ContactListFactory(name="Scored leads Q3", shown_to_contacts=False)
+    row = _row_on(news, offers, internal)
+    campaign_list = row.step.campaign.lists.get()
+    client = Client(enforce_csrf_checks=True)
+
+    page = client.get(_page_of(row)).content.decode()
+    saved = client.post(
+        _page_of(row),
+        {
+            "action": "preferences",
+            "lists": [campaign_list.pk, news.pk],
+            "first_name": "Ada",
+            "last_name": "L.",
+        },
+    )
+
+    assert "News" in page
+    assert "Offers" in page
+    assert "Scored leads Q3" not in page  # A list kept from contacts is never named to them.
+    assert saved.status_code == 200
+    assert "You left Offers." in saved.content.decode()
+    contact = Contact.objects.get(pk=row.contact_id)
+    assert (contact.first_name, contact.last_name, contact.status) == ("Ada", "L.", Contact.Status.SUBSCRIBED)
+    assert set(contact.lists.values_list("name", flat=True)) == {
+        row.step.campaign.lists.get().name,
+        "News",
+        "Scored leads Q3",
+    }
+    event = TrackingEvent.objects.get(type=TrackingEvent.Type.UNSUBSCRIBE)
+    assert event.raw["scope"] == "lists"
+    assert event.raw["lists"] == [offers.pk]
+
+
+def test_a_break_keeps_campaigns_away_until_it_ends_and_skips_what_came_meanwhile(ses):
+    row = _row_on()
+    campaign = row.step.campaign
+    client = Client()
+
+    paused = client.post(_page_of(row), {"action": "pause", "days": "30"})
+
+    assert paused.status_code == 200
+    assert "Enjoy the break" in paused.content.decode()
+    contact = Contact.objects.get(pk=row.contact_id)
+    assert contact.paused_until > timezone.now() + timedelta(days=29)
+    assert campaign_audience_breakdown(campaign=campaign)["paused"] == 1
+    assert contact not in campaign_audience(campaign=campaign)
+    campaign_services.campaign_schedule(campaign=campaign)  # The row queued before the break…
+    delivery_services.campaign_dispatch(campaign=campaign)
+    delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
+    row.refresh_from_db()
+    assert row.status == StepExecution.Status.SUPPRESSED  # …is skipped, never sent late.
+    assert row.last_error == "The contact paused their email."
+    with time_machine.travel(timezone.now() + timedelta(days=31)):
+        assert contact in campaign_audience(campaign=campaign)
+
+
+def test_a_break_can_be_ended_early_and_only_thirty_or_ninety_days_are_offered():
+    row = _row_on()
+    client = Client()
+    preferences.contact_pause(contact=row.contact, days=90)
+
+    page = client.get(_page_of(row)).content.decode()
+    odd = client.post(_page_of(row), {"action": "pause", "days": "3650"})
+    resumed = client.post(_page_of(row), {"action": "resume"})
+
+    assert "No marketing email until" in page
+    assert odd.status_code == 400
+    assert resumed.status_code == 200
+    assert Contact.objects.get(pk=row.contact_id).paused_until is None
+
+
+def test_the_page_refuses_a_name_it_cannot_keep_and_choices_once_unsubscribed():
+    row = _row_on()
+    client = Client()
+
+    too_long = client.post(_page_of(row), {"action": "preferences", "first_name": "A" * 151})
+    nul = client.post(_page_of(row), {"action": "preferences", "first_name": "A\x00B"})
+    client.post(_page_of(row), {"action": "all"})
+    after = client.post(_page_of(row), {"action": "pause", "days": "30"})
+
+    assert (too_long.status_code, nul.status_code) == (400, 400)
+    assert after.status_code == 409
+    assert Contact.objects.get(pk=row.contact_id).paused_until is None
+
+
+def test_the_page_speaks_the_language_the_signup_recorded_and_wears_the_brand(settings):
+    settings.BRAND_LOGO_URL = "https://cdn.shop.example/logo.png"
+    row = _row_on()
+    Signup.objects.create(
+        form_name="Footer", email=row.email, consent_text="Yes", language="de", contact=row.contact
+    )
+
+    response = Client(HTTP_ACCEPT_LANGUAGE="en").get(_page_of(row))
+
+    page = response.content.decode()
+    assert "Ihre E-Mail-Einstellungen" in page
+    assert 'src="https://cdn.shop.example/logo.png"' in page
+    assert "https://cdn.shop.example" in response["Content-Security-Policy"]
+
+
+def test_leaving_the_emails_lists_names_only_those_shown_to_contacts():
+    row = _row_on()
+    campaign_list = row.step.campaign.lists.get()
+    campaign_list.shown_to_contacts = False
+    campaign_list.save()
+
+    page = Client().get(_page_of(row)).content.decode()
+    left = Client().post(_page_of(row), {"action": "lists"}).content.decode()
+
+    assert campaign_list.name not in page
+    assert campaign_list.name not in left
+    assert "Only leave the lists this email was sent to" in page
+    assert not Contact.objects.get(pk=row.contact_id).lists.exists()
+
+
+def test_the_sender_name_heads_the_page_when_no_brand_is_set(settings):
+    settings.BRAND_NAME = ""
+    row = _row_on()
+    row.step.campaign.from_email = "Acme News <news@campanile.test>"
+    row.step.campaign.save()
+
+    assert "<strong>Acme News</strong>" in Client().get(_page_of(row)).content.decode()
