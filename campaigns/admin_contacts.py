@@ -103,15 +103,16 @@ class ContactForm(forms.ModelForm):
             return cleaned
         if not reason_given(cleaned.get("consent_reason", "")):
             self.add_error("consent_reason", gettext("Say why the status changes."))
-        was_unsubscribed = self.initial.get("status") == Contact.Status.UNSUBSCRIBED
-        if (
-            was_unsubscribed
-            and cleaned.get("status") == Contact.Status.SUBSCRIBED
-            and not cleaned["resubscribe"]
-        ):
-            self.add_error(
-                "resubscribe", gettext("This contact unsubscribed: tick this to subscribe them again.")
-            )
+        was = self.initial.get("status")
+        subscribing = was != Contact.Status.SUBSCRIBED and cleaned.get("status") == Contact.Status.SUBSCRIBED
+        if subscribing and not cleaned["resubscribe"]:
+            if was == Contact.Status.PENDING:
+                said = gettext(
+                    "This contact has yet to confirm a signup: tick this to subscribe them anyway."
+                )
+            else:
+                said = gettext("This contact unsubscribed: tick this to subscribe them again.")
+            self.add_error("resubscribe", said)
         return cleaned
 
 

@@ -73,6 +73,7 @@ class MappingForm(forms.ModelForm):
                 label=gettext("Attribute name"),
                 max_length=100,
                 required=False,
+                strip=False,  # A name as written: an export's " city" maps back to " city".
                 initial=column["attribute"],
                 widget=forms.TextInput(attrs={"placeholder": gettext("if an attribute")}),
             )
@@ -90,8 +91,8 @@ class MappingForm(forms.ModelForm):
         mapping = []
         for index in range(len(self.instance.header)):
             target = data.get(f"target_{index}", self[f"target_{index}"].value())
-            attribute = (data.get(f"attribute_{index}", self[f"attribute_{index}"].value()) or "").strip()
-            if target == Target.ATTRIBUTE and not attribute:
+            attribute = data.get(f"attribute_{index}", self[f"attribute_{index}"].value()) or ""
+            if target == Target.ATTRIBUTE and not attribute.strip():
                 attribute = self.instance.header[index]
             mapping.append({"target": target, "attribute": attribute if target == Target.ATTRIBUTE else ""})
         return mapping

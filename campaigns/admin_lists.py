@@ -159,7 +159,9 @@ class ContactListAdmin(ModelAdmin):
             self.message_user(request, said % {"addresses": words_shown(unknown)}, messages.WARNING)
         if refused:
             said = gettext("Not addresses: %(words)s")
-            self.message_user(request, said % {"words": words_shown(refused)}, messages.WARNING)
+            self.message_user(
+                request, said % {"words": words_shown(list(dict.fromkeys(refused)))}, messages.WARNING
+            )
         return redirect(reverse("admin:campaigns_contactlist_change", args=[contact_list.pk]) + "#members")
 
     def members_remove_view(self, request, object_id):

@@ -18,6 +18,10 @@ from core.text import grouped
 CONFIRMATION_TEMPLATE = "signup-confirmation"
 
 
+#: The signups that made someone join: confirmed, or taken as they came (single opt-in).
+JOINED = (Signup.Status.CONFIRMED, Signup.Status.ACCEPTED)
+
+
 class SignupFormAdminBase(ModelAdmin):
     """A signup form: what it asks, which lists it fills, how it confirms, where it sends people."""
 
@@ -61,7 +65,7 @@ class SignupFormAdminBase(ModelAdmin):
             .get_queryset(request)
             .annotate(
                 pending=Count("signups", filter=Q(**{signups: Signup.Status.PENDING})),
-                joined=Count("signups", filter=~Q(**{signups: Signup.Status.PENDING})),
+                joined=Count("signups", filter=Q(**{f"{signups}__in": JOINED})),
             )
         )
 

@@ -14,7 +14,6 @@ from campaigns.consent import (
     CONSENT_SYSTEM,
     ConsentActor,
     consent_changes_record,
-    contact_status_change,
     reason_given,
 )
 from campaigns.models import (
@@ -51,8 +50,8 @@ class BulkUpsertResult:
     unchanged: int = 0
     #: One entry per refused row: {"row": n, "email": ..., "errors": {field: [messages]}}.
     errors: list[dict] = field(default_factory=list)
-    #: Rows that would have subscribed a contact who unsubscribed, without `resubscribe`: their
-    #: other fields were written, the status kept. {"row": n, "email": ...}.
+    #: Rows that would have subscribed a contact who unsubscribed or has yet to confirm a signup,
+    #: without `resubscribe`: their other fields were written, the status kept. {"row": n, "email": ...}.
     kept_unsubscribed: list[dict] = field(default_factory=list)
 
 
@@ -101,6 +100,7 @@ def contact_bulk_upsert(
             accepted=accepted, external_ids=external_ids, matching=matching, result=result
         )
         statuses = {email: status for email, _external_id, status in matching}
+        _pending_refuse(accepted=accepted, statuses=statuses, result=result)
         changing = _status_changes_settle(
             accepted=accepted,
             statuses=statuses,
@@ -158,6 +158,16 @@ def _refuse_taken_external_ids(
             result.errors.append({"row": number, "email": email, "errors": {"external_id": [message]}})
 
 
+def _pending_refuse(*, accepted, statuses: dict[str, str], result: BulkUpsertResult) -> None:
+    """Drop rows that would make a contact pending: only a signup form does. A row that says so of a
+    contact pending already (a re-imported export) changes nothing and stays."""
+    for email, (number, row) in list(accepted.items()):
+        if row.get("status") == Contact.Status.PENDING and statuses.get(email) != Contact.Status.PENDING:
+            accepted.pop(email)
+            said = gettext("Only a signup form makes a contact pending; set subscribed or unsubscribed.")
+            result.errors.append({"row": number, "email": email, "errors": {"status": [said]}})
+
+
 def _status_changes_settle(
     *,
     accepted: dict[str, tuple[int, dict]],
@@ -183,11 +193,8 @@ def _status_changes_settle(
         number, row = accepted[email]
         if row["status"] == stored:
             continue
-        if (
-            row["status"] == Contact.Status.SUBSCRIBED
-            and stored == Contact.Status.UNSUBSCRIBED
-            and not resubscribe
-        ):
+        if row["status"] == Contact.Status.SUBSCRIBED and not resubscribe:
+            # Someone who unsubscribed, or has yet to confirm a signup, is never subscribed silently.
             accepted[email] = (number, {name: value for name, value in row.items() if name != "status"})
             result.kept_unsubscribed.append({"row": number, "email": email})
             continue
@@ -459,27 +466,6 @@ def suppression_add(*, email: str, reason: str, source: str, detail: str = "") -
         )
         row.reason, row.source, row.detail, row.created_at = reason, source, detail, now
     return row, created
-
-
-def contact_unsubscribe(
-    *, contact: Contact, actor: ConsentActor = CONSENT_SYSTEM, reason: str = ""
-) -> Contact:
-    """Mark a contact unsubscribed, with its audit entry; idempotent."""
-    contact_status_change(contact=contact, status=Contact.Status.UNSUBSCRIBED, actor=actor, reason=reason)
-    return contact
-
-
-def contact_resubscribe(*, contact: Contact, actor: ConsentActor, reason: str) -> bool:
-    """Subscribe a contact who had unsubscribed again, at their own request; False if suppressed.
-
-    A suppressed address (a bounce, a complaint) stays unmailable: SES would refuse it anyway.
-    """
-    if Suppression.objects.filter(email=contact.email).exists():
-        return False
-    contact_status_change(
-        contact=contact, status=Contact.Status.SUBSCRIBED, actor=actor, reason=reason, resubscribe=True
-    )
-    return True
 
 
 def suppressions_add_bulk(

@@ -79,7 +79,13 @@ def consent_actor_of_key(*, api_key: "ApiKey", via: str) -> ConsentActor:
 
 
 def resubscribe_refusal(*, contact: Contact) -> ResubscribeRefused:
-    """Return the error that says how to subscribe a contact who unsubscribed again."""
+    """Return the error that says how to subscribe a contact who unsubscribed, or who has yet to
+    confirm a signup."""
+    if contact.status == Contact.Status.PENDING:
+        return ResubscribeRefused(
+            f"{contact.email} has yet to confirm their signup. To subscribe them anyway, send "
+            '"resubscribe": true with a "reason" (why they may be mailed).'
+        )
     since = f" on {contact.unsubscribed_at:%Y-%m-%d}" if contact.unsubscribed_at else ""
     return ResubscribeRefused(
         f"{contact.email} unsubscribed{since}. To subscribe them again, send "
@@ -149,11 +155,7 @@ def contact_status_change(
     """
     stored = _locked(contact, "status", "unsubscribed_at", "email")
     if stored.status != status:
-        if (
-            status == Contact.Status.SUBSCRIBED
-            and stored.status == Contact.Status.UNSUBSCRIBED
-            and not (resubscribe and reason_given(reason))
-        ):
+        if status == Contact.Status.SUBSCRIBED and not (resubscribe and reason_given(reason)):
             raise resubscribe_refusal(contact=stored)
         now = timezone.now()
         consent_changes_record(
@@ -247,25 +249,46 @@ def contact_address_leave(*, contact: Contact, new_email: str, source: str) -> N
 
 @transaction.atomic
 def contacts_unsubscribe(*, contacts: QuerySet[Contact], actor: ConsentActor, reason: str) -> int:
-    """Unsubscribe the subscribed among contacts in one statement, each change audited; return how
-    many changed. Rows are locked in id order first, so a concurrent change is neither undone nor
-    audited twice."""
+    """Unsubscribe those among contacts not unsubscribed yet (subscribed, or yet to confirm a
+    signup) in one statement, each change audited; return how many changed. Rows are locked in id
+    order first, so a concurrent change is neither undone nor audited twice."""
     rows = list(
-        contacts.filter(status=Contact.Status.SUBSCRIBED)
+        contacts.exclude(status=Contact.Status.UNSUBSCRIBED)
         .select_for_update()
         .order_by("pk")
-        .values_list("pk", flat=True)
+        .values_list("pk", "status")
     )
     if not rows:
         return 0
     now = timezone.now()
-    Contact.objects.filter(pk__in=rows).update(
+    Contact.objects.filter(pk__in=[pk for pk, _status in rows]).update(
         status=Contact.Status.UNSUBSCRIBED, unsubscribed_at=now, updated_at=now
     )
     consent_changes_record(
-        changes=[(pk, Contact.Status.SUBSCRIBED, Contact.Status.UNSUBSCRIBED) for pk in rows],
+        changes=[(pk, status, Contact.Status.UNSUBSCRIBED) for pk, status in rows],
         actor=actor,
         reason=reason,
         at=now,
     )
     return len(rows)
+
+
+def contact_unsubscribe(
+    *, contact: Contact, actor: ConsentActor = CONSENT_SYSTEM, reason: str = ""
+) -> Contact:
+    """Mark a contact unsubscribed, with its audit entry; idempotent."""
+    contact_status_change(contact=contact, status=Contact.Status.UNSUBSCRIBED, actor=actor, reason=reason)
+    return contact
+
+
+def contact_resubscribe(*, contact: Contact, actor: ConsentActor, reason: str) -> bool:
+    """Subscribe a contact who had unsubscribed again, at their own request; False if suppressed.
+
+    A suppressed address (a bounce, a complaint) stays unmailable: SES would refuse it anyway.
+    """
+    if Suppression.objects.filter(email=contact.email).exists():
+        return False
+    contact_status_change(
+        contact=contact, status=Contact.Status.SUBSCRIBED, actor=actor, reason=reason, resubscribe=True
+    )
+    return True

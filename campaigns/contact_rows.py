@@ -17,7 +17,7 @@ ROW_TEXT_FIELDS = ("first_name", "last_name", "external_id", "timezone")
 _ROW_MAX_LENGTH = {
     name: cast(models.Field, Contact._meta.get_field(name)).max_length for name in ("email", *ROW_TEXT_FIELDS)
 }
-_STATUSES = frozenset(Contact.STATUSES_GIVEN)
+_STATUSES = frozenset(Contact.Status.values)  # `pending` only as stored: contact_bulk_upsert.
 _TIMEZONES = frozenset(zoneinfo.available_timezones())
 
 
@@ -32,7 +32,7 @@ class RowInvalid(Exception):
 def _row_text(value, max_length: int | None) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ValueError(gettext("Not a valid string."))
-    value = str(value)
+    value = str(value).strip()  # As the API's other writes and a file's cells are: " Ada " is Ada.
     if "\x00" in value:
         raise ValueError(gettext("Null characters are not allowed."))
     if holds_lone_surrogate(value):  # Not storable.

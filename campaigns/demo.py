@@ -14,7 +14,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns import services
-from campaigns.audience import contact_unsubscribe, suppression_add
+from campaigns.audience import suppression_add
+from campaigns.consent import contact_unsubscribe
 from campaigns.models import (
     Campaign,
     CampaignStep,

@@ -221,7 +221,9 @@ def _chunk_commit(job: ContactImport, *, start: int, chunk: list[tuple[int, list
         consenting = [row["email"] for number, row in rows if number not in refused]
         _consents_record(job=locked, emails=consenting)
         cells = dict(chunk)
-        kept_word = gettext("Unsubscribed earlier: kept unsubscribed, and not mailed.")
+        kept_word = gettext(
+            "Not subscribed (unsubscribed, or yet to confirm a signup): kept so, and not mailed."
+        )
         reported = [{**error, "cells": cells[error["row"]]} for error in errors + result.errors]
         reported += [
             {**kept, "errors": {"status": [kept_word]}, "cells": cells[kept["row"]]}

@@ -180,14 +180,21 @@ def contact_consent_history(*, contact: Contact) -> QuerySet[ConsentChange]:
 def audience_growth(*, now: datetime, days: int = 30) -> dict:
     """Return the audience now (subscribed contacts) and, day by day over `days`, who joined and who left.
 
-    Joined: contacts created that day, whatever their status now; left: changes to unsubscribed
-    that day (ConsentChange). Load-test contacts are left out.
+    Joined: contacts created that day, whatever their status now, bar those yet to confirm a
+    signup or who left before they did (who never joined); left: changes from subscribed to
+    unsubscribed that day (ConsentChange). Load-test contacts are left out.
     """
     today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     since = today - timedelta(days=days - 1)
     people = Contact.objects.filter(is_load_test=False)
+    # Left before they confirmed a signup: they never joined.
+    never_joined = ConsentChange.objects.filter(
+        contact=OuterRef("pk"), from_status=Contact.Status.PENDING, to_status=Contact.Status.UNSUBSCRIBED
+    )
     joined = dict(
         people.filter(created_at__gte=since)
+        .exclude(status=Contact.Status.PENDING)
+        .exclude(Exists(never_joined))
         .annotate(day=TruncDate("created_at"))
         .order_by()
         .values_list("day")
@@ -195,7 +202,10 @@ def audience_growth(*, now: datetime, days: int = 30) -> dict:
     )
     left = dict(
         ConsentChange.objects.filter(
-            at__gte=since, to_status=Contact.Status.UNSUBSCRIBED, contact__is_load_test=False
+            at__gte=since,
+            from_status=Contact.Status.SUBSCRIBED,
+            to_status=Contact.Status.UNSUBSCRIBED,
+            contact__is_load_test=False,
         )
         .annotate(day=TruncDate("at"))
         .order_by()

@@ -9,15 +9,16 @@ an address already on file waits unchanged. Mail and links are tracking's (track
 
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from campaigns.audience import list_add_contacts
 from campaigns.consent import ConsentActor, contact_save_keeping_consent, contact_status_change
-from campaigns.models import ConsentChange, Contact, ContactConsent, Signup, SignupForm
+from campaigns.models import ConsentChange, Contact, ContactConsent, Signup, SignupForm, Suppression
 from core.addresses import email_normalize
 
 
@@ -32,43 +33,90 @@ class SignupFields:
     list_ids: tuple[int, ...] = ()
 
 
-def signup_create(*, form: SignupForm, fields: SignupFields, ip: str) -> tuple[Signup, bool]:
-    """Record a signup; return it and whether its address must confirm before it is applied.
-
-    `ip` is the address as the IP policy keeps it. A new address that must confirm becomes a
-    pending contact, with the names given; one on file is left as it is until they confirm.
-    """
-    email = email_normalize(fields.email)
+def signup_receive(*, form: SignupForm, fields: SignupFields, ip: str) -> Signup:
+    """Keep a signup as it came, to be decided on by signup_take: the same one INSERT whoever the
+    address belongs to, so the answer takes the same time for every address. `ip` is the address
+    as the IP policy keeps it."""
     lists = form.lists.all()
     if form.visitor_chooses_lists and fields.list_ids:
         lists = lists.filter(pk__in=fields.list_ids)
     with transaction.atomic():
-        contact = Contact.objects.filter(email=email).first()
-        confirm = form.opt_in == SignupForm.OptIn.DOUBLE or (
-            contact is not None and contact.status == Contact.Status.UNSUBSCRIBED
-        )
-        if confirm and contact is None:
-            contact, _created = Contact.objects.get_or_create(
-                email=email,
-                defaults={
-                    "first_name": fields.first_name,
-                    "last_name": fields.last_name,
-                    "status": Contact.Status.PENDING,
-                },
-            )
         signup = Signup.objects.create(
             form=form,
             form_name=form.name,
-            email=email,
+            email=email_normalize(fields.email),
             first_name=fields.first_name,
             last_name=fields.last_name,
             consent_text=form.consent_text,
             language=form.language,
             ip=ip,
-            contact=contact,
         )
         signup.lists.set(lists)
-    return signup, confirm
+    return signup
+
+
+class Taken(StrEnum):
+    """What signup_take decided."""
+
+    #: Apply it now: a single opt-in form, for someone who may join without confirming.
+    APPLY = "apply"
+    #: Its address's owner must confirm: the signup waits, pending.
+    CONFIRM = "confirm"
+    #: Dropped: the address is suppressed, or signed up too often today, or would need a
+    #: confirmation the form cannot send.
+    DROPPED = "dropped"
+
+
+def signup_take(*, signup_id: int, limit: int, can_mail: bool) -> tuple[Signup | None, Taken]:
+    """Decide on a received signup, one address at a time; return it (None once dropped) and why.
+
+    Under a lock on the address: at most `limit` signups an address in 24 hours are kept, however
+    many arrive at once. A suppressed address is dropped, but an opt-out kept as a suppression
+    (its contact deleted) may rejoin by confirming. Who must confirm (a double opt-in form, one who
+    unsubscribed) and is new becomes a pending contact. `can_mail`: the form can send its
+    confirmation email.
+    """
+    with transaction.atomic():
+        received = Signup.objects.select_for_update().filter(pk=signup_id, status=Signup.Status.RECEIVED)
+        signup = received.first()
+        if signup is None:
+            return None, Taken.DROPPED  # Decided already: a task delivered twice.
+        address_lock(email=signup.email)
+        since = timezone.now() - timedelta(hours=24)
+        kept = Signup.objects.filter(email=signup.email, created_at__gte=since).exclude(
+            status=Signup.Status.RECEIVED
+        )
+        reasons = set(Suppression.objects.filter(email=signup.email).values_list("reason", flat=True))
+        contact = Contact.objects.filter(email=signup.email).first()
+        opted_out = Suppression.Reason.UNSUBSCRIBE in reasons or (
+            contact is not None and contact.status == Contact.Status.UNSUBSCRIBED
+        )
+        form = SignupForm.objects.filter(signups=signup).first()
+        confirm = opted_out or form is None or form.opt_in == SignupForm.OptIn.DOUBLE
+        if kept.count() >= limit or reasons - {Suppression.Reason.UNSUBSCRIBE} or (confirm and not can_mail):
+            signup.delete()
+            return None, Taken.DROPPED
+        if confirm and contact is None:
+            contact, _created = Contact.objects.get_or_create(
+                email=signup.email,
+                defaults={
+                    "first_name": signup.first_name,
+                    "last_name": signup.last_name,
+                    "status": Contact.Status.PENDING,
+                },
+            )
+        signup.status, signup.contact = Signup.Status.PENDING, contact
+        signup.save(update_fields=["status", "contact"])
+    return signup, Taken.CONFIRM if confirm else Taken.APPLY
+
+
+def address_lock(*, email: str) -> None:
+    """Hold a lock on an address until the transaction ends (PostgreSQL; SQLite writes one at a time)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"campanile.address:{email}"]
+            )
 
 
 def signup_apply(*, signup: Signup, confirmed: bool) -> Contact:
@@ -83,6 +131,8 @@ def signup_apply(*, signup: Signup, confirmed: bool) -> Contact:
         signup = Signup.objects.select_for_update().get(pk=signup.pk)
         if signup.status != Signup.Status.PENDING:
             return Contact.objects.get(email=signup.email)
+        # Its owner's own choice: an opt-out kept for a deleted contact gives way to it.
+        Suppression.objects.filter(email=signup.email, reason=Suppression.Reason.UNSUBSCRIBE).delete()
         contact, created = Contact.objects.get_or_create(
             email=signup.email,
             defaults={
@@ -130,12 +180,6 @@ def signup_apply(*, signup: Signup, confirmed: bool) -> Contact:
     return contact
 
 
-def signup_recent_count(*, email: str, hours: int = 24) -> int:
-    """Count the signups an address made in the last hours (for the per-address limit)."""
-    since = timezone.now() - timedelta(hours=hours)
-    return Signup.objects.filter(email=email_normalize(email), created_at__gte=since).count()
-
-
 def signups_expire(*, days: int) -> tuple[int, int]:
     """Delete signups left unconfirmed for `days`, and the pending contacts only they kept.
 
@@ -143,9 +187,10 @@ def signups_expire(*, days: int) -> tuple[int, int]:
     contacts) deleted. A pending contact another live signup still waits on is kept.
     """
     cutoff = timezone.now() - timedelta(days=days)
-    expired = Signup.objects.filter(status=Signup.Status.PENDING, created_at__lt=cutoff)
+    undecided = (Signup.Status.RECEIVED, Signup.Status.PENDING)
+    expired = Signup.objects.filter(status__in=undecided, created_at__lt=cutoff)
     _total, signups = expired.delete()
-    waiting = Signup.objects.filter(email=OuterRef("email"), status=Signup.Status.PENDING)
+    waiting = Signup.objects.filter(email=OuterRef("email"), status__in=undecided)
     pending = Contact.objects.filter(status=Contact.Status.PENDING, created_at__lt=cutoff)
     _total, contacts = pending.exclude(Exists(waiting)).delete()
     return signups.get(Signup._meta.label, 0), contacts.get(Contact._meta.label, 0)

@@ -411,6 +411,8 @@ CELERY_BEAT_SCHEDULE = {
     "unknown-rows-resolve": {"task": "tracking.tasks.unknown_rows_resolve", "schedule": 60.0},
     # Contact imports whose worker went away resume from their last committed chunk.
     "contact-imports-resume": {"task": "campaigns.tasks.contact_imports_resume", "schedule": 60.0},
+    # Signups a form took whose task never came (the broker was away) are decided on.
+    "signups-process-waiting": {"task": "tracking.tasks.signups_process_waiting", "schedule": 60.0},
     # Signups nobody confirmed, and the pending contacts only they kept, are deleted once expired.
     "signups-expire": {"task": "campaigns.tasks.signups_expire", "schedule": 3600.0},
 }

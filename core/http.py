@@ -7,12 +7,21 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 
 
-def _trusted(address: str) -> bool:
+def ip_parse(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """Return an address as an IP, an IPv4 address a dual-stack socket wrote as IPv6 (::ffff:a.b.c.d)
+    as the IPv4 address it is; None for what is no address."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        return False
-    return any(ip in network for network in settings.TRUSTED_PROXY_NETWORKS)
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def _trusted(address: str) -> bool:
+    ip = ip_parse(address)
+    return ip is not None and any(ip in network for network in settings.TRUSTED_PROXY_NETWORKS)
 
 
 def client_address(request: HttpRequest) -> str:

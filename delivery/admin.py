@@ -165,7 +165,7 @@ class TransactionalMessageAdmin(ContactDataAdminMixin, ModelAdmin):
 
     @admin.display(description=_("Status"), ordering="execution__status")
     def status(self, obj):
-        return obj.execution.status
+        return obj.execution.get_status_display()
 
     def has_add_permission(self, request):
         return False

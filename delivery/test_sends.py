@@ -52,14 +52,13 @@ def _test_send(*, envelope: Envelope, contact: Contact, addresses: list[str]) ->
     # A complaint or a bounce suppresses an address for everything we send, tests included.
     normalized = [email_normalize(address) for address in addresses]
     suppressed = dict(Suppression.objects.filter(email__in=normalized).values_list("email", "reason"))
-    # A test is marketing mail: someone who unsubscribed gets none, as from a campaign.
-    left = Contact.objects.filter(email__in=normalized, status=Contact.Status.UNSUBSCRIBED)
-    suppressed |= dict.fromkeys(left.values_list("email", flat=True), Contact.Status.UNSUBSCRIBED)
+    # A test is marketing mail: someone who unsubscribed, or has yet to confirm a signup, gets
+    # none, as from a campaign.
+    not_subscribed = Contact.objects.filter(email__in=normalized).exclude(status=Contact.Status.SUBSCRIBED)
+    suppressed |= dict(not_subscribed.values_list("email", "status"))
     if suppressed:
         # Each reason in the words of its choice: "Complaint", "Unsubscribed", in the reader's language.
-        words = dict(Suppression.Reason.choices) | {
-            Contact.Status.UNSUBSCRIBED: Contact.Status.UNSUBSCRIBED.label
-        }
+        words = dict(Suppression.Reason.choices) | dict(Contact.Status.choices)
         listed = ", ".join(
             f"{email} ({words.get(reason, reason)})" for email, reason in sorted(suppressed.items())
         )

@@ -71,9 +71,8 @@ class SignupFormViewSet(viewsets.ReadOnlyModelViewSet):
         given.is_valid(raise_exception=True)
         data = given.validated_data
         if data["ip"] and not signups.signup_ip_allowed(client_ip=data["ip"]):
-            raise Throttled(
-                detail=gettext("Too many signups came from this visitor's network in the last hour.")
-            )
+            said = gettext("Too many signups came from this visitor's network in the last hour.")
+            raise Throttled(wait=signups.signup_ip_retry_after(), detail=said)
         chosen = set(data["lists"])
         if form.visitor_chooses_lists and chosen:
             offered = set(form.lists.values_list("pk", flat=True))

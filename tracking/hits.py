@@ -23,6 +23,7 @@ from psycopg.errors import DeadlockDetected
 from uuid_utils.compat import uuid7
 
 from core.db import rows_insert_new
+from core.http import ip_parse
 from core.redis_client import redis_client
 from delivery import compose as delivery_compose
 from delivery import ledger as delivery_ledger
@@ -80,9 +81,8 @@ def ip_for_storage(address: str) -> str:
     mode = settings.TRACKING_IP_MODE
     if not address or mode == "none":
         return ""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
+    ip = ip_parse(address)
+    if ip is None:
         return ""
     if mode == "hash":
         return hashlib.sha256(f"{settings.SECRET_KEY}:{ip}".encode()).hexdigest()[:32]

@@ -20,8 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from campaigns import preferences
-from campaigns.audience import contact_resubscribe
-from campaigns.consent import ConsentActor
+from campaigns.consent import ConsentActor, contact_resubscribe
 from campaigns.models import ConsentChange, Contact, ContactList
 from campaigns.selectors import contact_mail_paused
 from core.addresses import mailbox_parse

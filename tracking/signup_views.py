@@ -121,13 +121,13 @@ def _page(
 
 
 @csrf_exempt
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def signup_page(request: HttpRequest, slug: str) -> HttpResponse:
     """The form's page: GET shows it, POST signs up (from the page or the snippet elsewhere)."""
     try:
         signup_form = get_object_or_404(SignupForm, slug=slug)
         with translation.override(signup_form.language):
-            return _signup_page(request, signup_form)
+            return _in_language(_signup_page(request, signup_form))
     except DatabaseError:
         return _unavailable()
 
@@ -138,11 +138,13 @@ def _signup_page(request: HttpRequest, signup_form: SignupForm) -> HttpResponse:
         return render(
             request, "tracking/signup_done.html", {"signup_form": signup_form, "message": message}, status=410
         )
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         return _page(request, signup_form)
     if not signups.signup_ip_allowed(client_ip=client_address(request)):
         problem = gettext("Too many signups came from your network in the last hour. Please try again later.")
-        return _page(request, signup_form, problem=problem, status=429)
+        refused = _page(request, signup_form, problem=problem, status=429)
+        refused["Retry-After"] = str(signups.signup_ip_retry_after())
+        return refused
     bound = SignupPublicForm(request.POST, signup_form=signup_form)
     if not bound.is_valid():
         return _page(request, signup_form, bound, status=400)
@@ -167,11 +169,19 @@ def signup_thanks(request: HttpRequest, slug: str) -> HttpResponse:
             )
         else:
             message = gettext("Thank you for signing up.")
-        return render(request, "tracking/signup_done.html", {"signup_form": signup_form, "message": message})
+        return _in_language(
+            render(request, "tracking/signup_done.html", {"signup_form": signup_form, "message": message})
+        )
+
+
+def _in_language(response: HttpResponse) -> HttpResponse:
+    """Say in the header the language the page is in: the form's, not the browser's."""
+    response["Content-Language"] = translation.get_language()
+    return response
 
 
 @csrf_exempt
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def signup_confirm(request: HttpRequest, token: str) -> HttpResponse:
     """The confirmation link: GET asks (mail scanners follow links and must not confirm), POST confirms."""
     try:
@@ -185,15 +195,20 @@ def _signup_confirm(request: HttpRequest, token: str) -> HttpResponse:
     if signup is None:
         message = gettext("This confirmation link is not valid or has expired. Please sign up again.")
         return render(request, "tracking/signup_done.html", {"message": message}, status=404)
-    signup_form = signup.form
     with translation.override(signup.language or None):
-        if request.method == "GET" and signup.status == Signup.Status.PENDING:
-            return render(
-                request, "tracking/signup_confirm.html", {"signup": signup, "signup_form": signup_form}
-            )
+        return _in_language(_signup_confirmed(request, token, signup))
+
+
+def _signup_confirmed(request: HttpRequest, token: str, signup: Signup) -> HttpResponse:
+    signup_form = signup.form
+    if request.method in ("GET", "HEAD"):
+        if signup.status == Signup.Status.PENDING:
+            context = {"signup": signup, "signup_form": signup_form}
+            return render(request, "tracking/signup_confirm.html", context)
+    else:
         signups.signup_confirm(token=token)
-        if signup_form is not None and signup_form.confirmed_url:
-            return _see_other(signup_form.confirmed_url)
-        text = signup_form.confirmed_text if signup_form is not None else ""
-        message = text or gettext("You are subscribed. Thank you for confirming!")
-        return render(request, "tracking/signup_done.html", {"signup_form": signup_form, "message": message})
+    if signup_form is not None and signup_form.confirmed_url:
+        return _see_other(signup_form.confirmed_url)
+    text = signup_form.confirmed_text if signup_form is not None else ""
+    message = text or gettext("You are subscribed. Thank you for confirming!")
+    return render(request, "tracking/signup_done.html", {"signup_form": signup_form, "message": message})

@@ -11,18 +11,21 @@ import logging
 import time
 from datetime import timedelta
 from enum import StrEnum
+from typing import cast
 
 from django.conf import settings
 from django.core import signing
+from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.module_loading import import_string
 from redis.exceptions import RedisError
 
-from campaigns.models import Signup, SignupForm, Suppression
-from campaigns.signups import SignupFields, signup_apply, signup_create, signup_recent_count
-from core.addresses import email_normalize
+from campaigns.models import Contact, Signup, SignupForm, Template
+from campaigns.signups import SignupFields, Taken, signup_apply, signup_receive, signup_take
 from core.api.auth import rate_counter_increment
+from core.http import ip_parse
 from delivery.messages import message_queue_own
 from tracking.hits import ip_for_storage
 
@@ -58,9 +61,8 @@ def signup_ip_allowed(*, client_ip: str) -> bool:
     hash and forgotten after the hour. With Redis unreachable the signup is let through: the
     per-address limit, kept in the database, still bounds what any address is sent.
     """
-    try:
-        ip = ipaddress.ip_address(client_ip)
-    except ValueError:
+    ip = ip_parse(client_ip)
+    if ip is None:
         return True
     network = str(ip) if ip.version == 4 else str(ipaddress.ip_network(f"{ip}/64", strict=False))
     digest = hashlib.sha256(f"{settings.SECRET_KEY}:signup:{network}".encode()).hexdigest()[:32]
@@ -71,6 +73,11 @@ def signup_ip_allowed(*, client_ip: str) -> bool:
         logger.warning("Signup limit per network not counted: Redis is unreachable.")
         return True
     return count <= settings.SIGNUP_MAX_PER_IP
+
+
+def signup_ip_retry_after() -> int:
+    """Return the seconds until the per-network counters start again (they count clock hours)."""
+    return 3600 - int(time.time()) % 3600 + 1
 
 
 def signup_captcha_passed(*, request: HttpRequest) -> bool:
@@ -88,35 +95,64 @@ class Outcome(StrEnum):
 
     MAILED = "mailed"
     SUBSCRIBED = "subscribed"
-    SUPPRESSED = "suppressed"
-    TOO_OFTEN = "too_often"
-    NOT_MAILED = "not_mailed"
+    DROPPED = "dropped"
 
 
-def signup_submit(*, form: SignupForm, fields: SignupFields, client_ip: str) -> str:
-    """Take a checked signup: apply it, or mail its confirmation; return the Outcome.
+def signup_submit(*, form: SignupForm, fields: SignupFields, client_ip: str) -> Signup:
+    """Take a checked signup from a visitor: keep it, and have a worker decide on it.
 
-    An address asked for SIGNUP_MAX_PER_ADDRESS times in a day, or on the suppression list, is
-    neither stored nor mailed. `client_ip` is the visitor's; only what TRACKING_IP_MODE allows of
-    it is kept with the signup.
+    The visitor's answer waits on one INSERT, the same for every address, never on what becomes
+    of it (suppressed, too often, already on file): a form must not tell, not even by its time.
+    Only what TRACKING_IP_MODE allows of `client_ip` is kept.
     """
-    email = email_normalize(fields.email)
-    if signup_recent_count(email=email) >= settings.SIGNUP_MAX_PER_ADDRESS:
-        logger.info("Signup for an address asked for too often today; not mailed.")
-        return Outcome.TOO_OFTEN
-    if Suppression.objects.filter(email=email).exists():
-        return Outcome.SUPPRESSED
-    signup, confirm = signup_create(form=form, fields=fields, ip=ip_for_storage(client_ip))
-    if not confirm:
+    signup = signup_receive(form=form, fields=fields, ip=ip_for_storage(client_ip))
+    transaction.on_commit(lambda: _enqueue(signup.pk))
+    return signup
+
+
+def _enqueue(signup_id: int) -> None:
+    from tracking.tasks import signup_process  # The tasks module imports this one.
+
+    try:
+        signup_process.apply_async((signup_id,), retry=False)
+    except Exception:  # The broker is away: the sweep of waiting signups takes it within a minute.
+        logger.warning("Signup %s waits for the sweep: the broker is unreachable.", signup_id)
+
+
+def signup_process(*, signup_id: int) -> Outcome:
+    """Decide on a received signup: drop it, apply it (single opt-in), or mail its confirmation.
+
+    An address asked for more than SIGNUP_MAX_PER_ADDRESS times in a day, or on the suppression
+    list, is dropped: neither kept nor mailed. Idempotent.
+    """
+    form = SignupForm.objects.filter(signups__pk=signup_id).select_related("confirmation_template").first()
+    can_mail = form is not None and form.confirmation_template is not None and bool(form.from_email)
+    signup, taken = signup_take(signup_id=signup_id, limit=settings.SIGNUP_MAX_PER_ADDRESS, can_mail=can_mail)
+    if signup is None or form is None:
+        return Outcome.DROPPED
+    if taken == Taken.APPLY:
         signup_apply(signup=signup, confirmed=False)
         return Outcome.SUBSCRIBED
-    template = form.confirmation_template
-    if template is None or not form.from_email or signup.contact is None:
-        # A single opt-in form with no confirmation email, for one who unsubscribed: they stay so.
-        return Outcome.NOT_MAILED
     context = {"confirm_url": signup_confirm_url(signup=signup), "form_title": form.title}
-    message_queue_own(template=template, contact=signup.contact, from_email=form.from_email, context=context)
+    template = cast(Template, form.confirmation_template)
+    message_queue_own(
+        template=template, contact=cast(Contact, signup.contact), from_email=form.from_email, context=context
+    )
     return Outcome.MAILED
+
+
+#: How long a received signup waits for its task before the sweep takes it.
+SIGNUP_WAIT_SECONDS = 30
+
+
+def signups_process_waiting(*, older_than_seconds: float = SIGNUP_WAIT_SECONDS) -> int:
+    """Decide on the signups whose task never came (the broker was away); return how many."""
+    since = timezone.now() - timedelta(seconds=older_than_seconds)
+    waiting = Signup.objects.filter(status=Signup.Status.RECEIVED, created_at__lte=since)
+    ids = list(waiting.order_by("pk").values_list("pk", flat=True)[:1000])
+    for signup_id in ids:
+        signup_process(signup_id=signup_id)
+    return len(ids)
 
 
 def signup_confirm(*, token: str) -> Signup | None:

@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from tracking import alerts, cloudwatch, hits, inbox, ses_account, unknown_rows
+from tracking import alerts, cloudwatch, hits, inbox, ses_account, signups, unknown_rows
 
 
 @shared_task(name="tracking.tasks.sns_messages_apply", ignore_result=True)
@@ -49,3 +49,15 @@ def alerts_check() -> None:
 def unknown_rows_resolve() -> None:
     """Re-queue the unknown rows SES demonstrably never took (beat calls this every minute)."""
     unknown_rows.unknown_rows_resolve()
+
+
+@shared_task(name="tracking.tasks.signup_process", ignore_result=True)
+def signup_process(signup_id: int) -> None:
+    """Decide on a signup a form took: drop it, apply it, or mail its confirmation."""
+    signups.signup_process(signup_id=signup_id)
+
+
+@shared_task(name="tracking.tasks.signups_process_waiting", ignore_result=True)
+def signups_process_waiting() -> None:
+    """Decide on the signups whose task never came (beat, every minute)."""
+    signups.signups_process_waiting()

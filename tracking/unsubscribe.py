@@ -4,8 +4,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns import preferences
-from campaigns.audience import contact_unsubscribe, list_remove_contacts, suppression_add
-from campaigns.consent import ConsentActor
+from campaigns.audience import list_remove_contacts, suppression_add
+from campaigns.consent import ConsentActor, contact_unsubscribe
 from campaigns.models import ConsentChange, Contact, ContactList, Suppression, email_normalize
 from delivery import ledger as delivery_ledger
 from delivery import tokens

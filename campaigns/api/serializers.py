@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator
 from django.db import transaction
 from django.utils.translation import gettext
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
 from campaigns import consent, services
@@ -76,8 +77,33 @@ def _consent_fields_check(attrs: dict) -> dict:
     return attrs
 
 
-def _status_given(value: str) -> str:
-    if value not in Contact.STATUSES_GIVEN:
+class ContactStatusField(serializers.ChoiceField):
+    """A contact's status: any as read; as written, subscribed or unsubscribed, or the `pending` a
+    contact holds already (echoed back unchanged by a GET, modify, PUT)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=Contact.Status.choices, **kwargs)
+
+
+class ContactStatusFieldSchema(OpenApiSerializerFieldExtension):
+    """Say so in the schema: requests list only the statuses a client may set."""
+
+    target_class = ContactStatusField
+
+    def map_serializer_field(self, auto_schema, direction):
+        if direction == "response":
+            return {"type": "string", "enum": Contact.Status.values}
+        # Not an enum: the enum postprocessing would merge it with the response's, named alike.
+        given = "|".join(Contact.STATUSES_GIVEN)
+        return {
+            "type": "string",
+            "pattern": f"^({given})$",
+            "description": "subscribed or unsubscribed; only a signup form makes a contact pending.",
+        }
+
+
+def _status_given(value: str, instance: Contact | None) -> str:
+    if value not in Contact.STATUSES_GIVEN and (instance is None or instance.status != value):
         raise serializers.ValidationError(
             gettext("Only a signup form makes a contact pending; set subscribed or unsubscribed.")
         )
@@ -106,6 +132,7 @@ class ContactSerializer(serializers.ModelSerializer):
     # Declared: the address rule says why an address is refused, where Django's validator would not;
     # validate_email checks uniqueness on the stored form, as the model's unique validator cannot.
     email = QuickEmailField(max_length=254)
+    status = ContactStatusField(required=False)
     lists = serializers.PrimaryKeyRelatedField[ContactList](many=True, read_only=True)
     resubscribe = _resubscribe_field()
     reason = _reason_field()
@@ -144,7 +171,7 @@ class ContactSerializer(serializers.ModelSerializer):
         return _timezone(value)
 
     def validate_status(self, value):
-        return _status_given(value)
+        return _status_given(value, self.instance)
 
     def validate(self, attrs):
         return _consent_fields_check(attrs)

@@ -157,6 +157,8 @@ class Signup(models.Model):
     """
 
     class Status(models.TextChoices):
+        #: Taken from the visitor, not yet decided on (a worker does, within seconds).
+        RECEIVED = "received", _("Received")
         PENDING = "pending", _("Awaiting confirmation")
         CONFIRMED = "confirmed", _("Confirmed")
         #: Applied as it came: a single opt-in form.
@@ -176,7 +178,7 @@ class Signup(models.Model):
     language = models.CharField(_("language"), max_length=8, blank=True)
     #: As TRACKING_IP_MODE keeps addresses: truncated, hashed or not at all.
     ip = models.CharField(_("IP address"), max_length=64, blank=True)
-    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.RECEIVED)
     contact = models.ForeignKey(
         Contact,
         null=True,
@@ -203,3 +205,7 @@ class Signup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} ({self.form_name})"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()

@@ -221,6 +221,13 @@ def test_a_lists_page_shows_its_members_searchable_and_paged_and_adds_and_remove
     assert "Not contacts yet (import them first): nobody@example.com" in added
     assert "Not addresses: not-an-address" in added
     assert fair.contacts.filter(pk=outsider.pk).exists()
+    repeated = client.post(
+        reverse("admin:campaigns_contactlist_members_add", args=[fair.pk]),
+        {"addresses": "foo " * 30},
+        follow=True,
+    ).content.decode()
+    assert "Not addresses: foo" in repeated
+    assert "foo, foo" not in repeated  # Named once, however often it was pasted.
     strangers = " ".join(f"n{n}@example.com" for n in range(25))
     again = client.post(
         reverse("admin:campaigns_contactlist_members_add", args=[fair.pk]),

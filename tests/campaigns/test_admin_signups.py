@@ -52,10 +52,11 @@ def test_a_marketer_makes_a_double_opt_in_form_and_gets_its_page_and_snippet():
 
 def test_the_forms_list_counts_signups_and_the_signups_are_shown_to_those_who_see_contacts(ses):
     from campaigns.signups import SignupFields
-    from tracking.signups import signup_submit
+    from tracking.signups import signup_process, signup_submit
 
     form = SignupFormFactory(name="Shop footer")
-    signup_submit(form=form, fields=SignupFields(email="ada@example.com"), client_ip="")
+    signup = signup_submit(form=form, fields=SignupFields(email="ada@example.com"), client_ip="")
+    signup_process(signup_id=signup.pk)  # What a worker does next.
     client = role_client("Marketers")
 
     forms_page = client.get(reverse("admin:campaigns_signupform_changelist")).content.decode()

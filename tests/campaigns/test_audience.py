@@ -147,8 +147,7 @@ def test_an_unsubscribe_landing_while_its_contact_is_deleted_is_kept_never_an_er
 
     from django.db import connection, transaction
 
-    from campaigns.audience import contact_unsubscribe
-    from campaigns.consent import contacts_delete
+    from campaigns.consent import contact_unsubscribe, contacts_delete
 
     contact = ContactFactory(email="race@example.com")
     unsubscribed = threading.Event()

@@ -8,8 +8,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from campaigns import audience
-from campaigns.audience import contact_bulk_upsert, contact_unsubscribe
-from campaigns.consent import CONSENT_SYSTEM, ConsentActor, contact_status_change
+from campaigns.audience import contact_bulk_upsert
+from campaigns.consent import CONSENT_SYSTEM, ConsentActor, contact_status_change, contact_unsubscribe
 from campaigns.exceptions import ResubscribeRefused
 from campaigns.models import ConsentChange, Contact
 from tests.factories import ContactFactory
@@ -271,16 +271,82 @@ def test_an_edit_of_a_contact_deleted_meanwhile_is_a_404_never_a_500(api_client,
     assert not Contact.objects.filter(pk=contact.pk).exists()
 
 
-def test_a_pending_contact_is_subscribed_by_an_import_or_staff_without_the_resubscribe_flag():
+def test_one_yet_to_confirm_a_signup_is_subscribed_only_with_the_flag_and_a_reason(api_client):
     pending = ContactFactory(email="p1@example.com", status=Contact.Status.PENDING)
     ContactFactory(email="p2@example.com", status=Contact.Status.PENDING)
 
     result = contact_bulk_upsert(rows=[(1, {"email": "p2@example.com", "status": Contact.Status.SUBSCRIBED})])
-    contact_status_change(contact=pending, status=Contact.Status.SUBSCRIBED, actor=CONSENT_SYSTEM)
+    refused = api_client.patch(f"/api/v1/contacts/{pending.pk}", {"status": "subscribed"}, format="json")
+    allowed = api_client.patch(
+        f"/api/v1/contacts/{pending.pk}",
+        {"status": "subscribed", "resubscribe": True, "reason": "Confirmed by phone"},
+        format="json",
+    )
 
-    assert result.kept_unsubscribed == []
-    assert set(Contact.objects.values_list("status", flat=True)) == {Contact.Status.SUBSCRIBED}
-    assert ConsentChange.objects.filter(from_status=Contact.Status.PENDING).count() == 2
+    assert result.kept_unsubscribed == [{"row": 1, "email": "p2@example.com"}]
+    assert refused.status_code == 409
+    assert "has yet to confirm their signup" in str(refused.json())
+    assert allowed.status_code == 200
+    assert Contact.objects.get(email="p2@example.com").status == Contact.Status.PENDING
+    assert ConsentChange.objects.get(contact=pending).from_status == Contact.Status.PENDING
+
+
+def test_a_pending_row_changes_nothing_on_a_pending_contact_and_makes_no_one_pending():
+    ContactFactory(email="p3@example.com", status=Contact.Status.PENDING, first_name="Old")
+    ContactFactory(email="p4@example.com", status=Contact.Status.SUBSCRIBED)
+    rows = [
+        (1, {"email": "p3@example.com", "status": Contact.Status.PENDING, "first_name": "New"}),
+        (2, {"email": "p4@example.com", "status": Contact.Status.PENDING}),
+        (3, {"email": "p5@example.com", "status": Contact.Status.PENDING}),
+    ]
+
+    result = contact_bulk_upsert(rows=rows)
+
+    assert [error["row"] for error in result.errors] == [2, 3]
+    assert Contact.objects.get(email="p3@example.com").first_name == "New"
+    assert Contact.objects.get(email="p4@example.com").status == Contact.Status.SUBSCRIBED
+    assert not Contact.objects.filter(email="p5@example.com").exists()
+
+
+def test_staff_unsubscribe_a_contact_yet_to_confirm_a_signup():
+    from campaigns.consent import contacts_unsubscribe
+
+    pending = ContactFactory(email="p6@example.com", status=Contact.Status.PENDING)
+
+    changed = contacts_unsubscribe(
+        contacts=Contact.objects.all(), actor=CONSENT_SYSTEM, reason="Asked by phone"
+    )
+
+    assert changed == 1
+    assert Contact.objects.get(pk=pending.pk).status == Contact.Status.UNSUBSCRIBED
+    change = ConsentChange.objects.get(contact=pending)
+    assert (change.from_status, change.to_status) == (Contact.Status.PENDING, Contact.Status.UNSUBSCRIBED)
+
+
+def test_a_put_that_echoes_a_pending_status_is_taken_and_the_schema_offers_only_the_given_ones(api_client):
+    pending = ContactFactory(email="p7@example.com", status=Contact.Status.PENDING)
+    subscribed = ContactFactory(email="p8@example.com")
+
+    echoed = api_client.put(
+        f"/api/v1/contacts/{pending.pk}",
+        {"email": "p7@example.com", "status": "pending", "first_name": "P"},
+        format="json",
+    )
+    made = api_client.patch(f"/api/v1/contacts/{subscribed.pk}", {"status": "pending"}, format="json")
+    schema = api_client.get("/api/schema/?format=json").json()["components"]["schemas"]
+
+    assert echoed.status_code == 200, echoed.content
+    assert made.status_code == 400
+    assert "pending" not in schema["ContactRequest"]["properties"]["status"]["pattern"]
+    assert "pending" in schema["ContactStatusEnum"]["enum"]  # What a contact read back may hold.
+
+
+def test_a_bulk_row_is_trimmed_as_a_files_cells_are(api_client):
+    rows = [{"email": "t@example.com", "first_name": " Ada ", "last_name": "\tLove"}]
+    api_client.post("/api/v1/contacts/bulk", {"contacts": rows}, format="json")
+
+    contact = Contact.objects.get(email="t@example.com")
+    assert (contact.first_name, contact.last_name) == ("Ada", "Love")
 
 
 def test_only_a_signup_form_makes_a_contact_pending(api_client):

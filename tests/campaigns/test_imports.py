@@ -60,6 +60,34 @@ def test_an_import_keeps_the_attributes_its_file_leaves_empty_or_has_no_column_f
     assert (contact.first_name, contact.attributes) == ("Eve", {"a": "9", "b": "2", "c": "3"})
 
 
+def test_an_admin_import_never_confirms_a_signup_and_counts_each_row_once():
+    ContactFactory(email="pend1@example.com", status=Contact.Status.PENDING)
+    ContactFactory(email="pend2@example.com", status=Contact.Status.PENDING, first_name="Old")
+    job = _started(data="email,first_name\npend1@example.com,\npend2@example.com,Bee\n", existing="keep")
+
+    import_jobs.contact_import_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert set(Contact.objects.values_list("status", flat=True)) == {Contact.Status.PENDING}
+    assert Contact.objects.get(email="pend2@example.com").first_name == "Old"
+    assert (job.updated, job.kept_unsubscribed) == (0, 2)
+    assert job.updated + job.kept <= job.rows_total
+
+
+def test_the_wizard_keeps_an_exports_attribute_name_as_it_is_written():
+    from campaigns.admin_imports import MappingForm
+
+    job = import_jobs.contact_import_create(
+        file_name="export.csv", data=b"email,attributes. city\nc@example.com,Kyoto\n", user=None
+    )
+    guessed = MappingForm(instance=job)
+    posted = {"target_0": "email", "target_1": "attribute", "attribute_1": guessed["attribute_1"].value()}
+    form = MappingForm(posted, instance=job)
+    form.is_valid()
+
+    assert form.mapping()[1] == {"target": Target.ATTRIBUTE, "attribute": " city"}
+
+
 def test_utf16_tab_separated_text_and_blank_lines_are_read():
     data = "email\tfirst_name\n\nada@example.com\tAda\n".encode("utf-16")
 
@@ -216,7 +244,10 @@ def test_an_import_reports_its_problems_in_the_language_of_whoever_started_it():
     job.refresh_from_db()
     problems = {error["cells"][0]: error["errors"] for error in job.errors}
     assert problems["left@example.com"] == {
-        "status": ["Früher abgemeldet: bleibt abgemeldet und wird nicht angeschrieben."]
+        "status": [
+            "Nicht angemeldet (abgemeldet oder Anmeldung noch nicht bestätigt): "
+            "so belassen und nicht angeschrieben."
+        ]
     }
     assert problems["not-an-address"] == {"email": ["'not-an-address' ist keine gültige Adresse."]}
     with translation.override("en"):  # Downloaded by someone reading English: one language still.

@@ -243,3 +243,17 @@ def test_what_needs_attention_counts_as_the_reader_groups_digits(admin_client):
 
     home = admin_client.get("/admin/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
     assert "1.001 E-Mails fehlgeschlagen" in home
+
+
+def test_the_audience_card_counts_neither_unconfirmed_signups_as_joined_nor_their_removal_as_left():
+    from campaigns.consent import CONSENT_SYSTEM, contact_status_change
+    from campaigns.selectors import audience_growth
+
+    now = timezone.now()
+    pending = ContactFactory(status=Contact.Status.PENDING)
+    ContactFactory(status=Contact.Status.PENDING)
+    contact_status_change(contact=pending, status=Contact.Status.UNSUBSCRIBED, actor=CONSENT_SYSTEM)
+
+    growth = audience_growth(now=now)
+
+    assert (growth["joined"], growth["left"]) == (0, 0)

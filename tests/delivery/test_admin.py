@@ -2,7 +2,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.audience import contact_unsubscribe
+from campaigns.consent import contact_unsubscribe
 from campaigns.models import Campaign
 from delivery.models import StepExecution
 from tests.factories import CampaignFactory, StepExecutionFactory
@@ -304,3 +304,22 @@ def test_a_test_address_with_a_space_or_comment_inside_is_refused_naming_it(writ
 
     with pytest.raises(ValidationError, match="U\\+0020"):
         test_addresses_parse(written)
+
+
+def test_the_transactional_emails_say_each_status_in_the_readers_language(admin_client):
+    from tests.factories import StepExecutionFactory, TransactionalMessageFactory
+
+    message = TransactionalMessageFactory()
+    StepExecutionFactory(
+        step=None,
+        message=message,
+        contact=message.contact,
+        email=message.to_email,
+        status=StepExecution.Status.SENT,
+    )
+
+    page = admin_client.get(
+        reverse("admin:delivery_transactionalmessage_changelist"), HTTP_ACCEPT_LANGUAGE="de"
+    ).content.decode()
+
+    assert ">Gesendet<" in page

@@ -10,7 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from campaigns import services as campaign_services
-from campaigns.audience import contact_unsubscribe
+from campaigns.consent import contact_unsubscribe
 from campaigns.models import Campaign, CampaignStep, Contact
 from delivery import drip
 from delivery import ledger as delivery_ledger

@@ -12,7 +12,7 @@ from botocore.exceptions import ReadTimeoutError
 from django.db.models import Count
 from django.utils import timezone
 
-from campaigns.audience import contact_unsubscribe
+from campaigns.consent import contact_unsubscribe
 from campaigns.models import Campaign, Contact
 from delivery import compose, ledger, sending, services
 from delivery.models import SendingHold, StepExecution

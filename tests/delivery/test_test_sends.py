@@ -4,7 +4,7 @@ import email
 
 import pytest
 
-from campaigns.models import Suppression
+from campaigns.models import Contact, Suppression
 from delivery import test_sends
 from delivery.exceptions import SuppressedRecipient
 from tests.conftest import sent_messages
@@ -54,5 +54,15 @@ def test_a_template_test_never_goes_to_a_suppressed_address(ses):
     with pytest.raises(SuppressedRecipient, match=r"gone@campanile\.test"):
         test_sends.template_send_test(
             template=TemplateFactory.build(), contact=ContactFactory(), addresses=["gone@campanile.test"]
+        )
+    assert sent_messages() == []
+
+
+def test_a_template_test_never_goes_to_someone_yet_to_confirm_a_signup(ses):
+    ContactFactory(email="new@campanile.test", status=Contact.Status.PENDING)
+
+    with pytest.raises(SuppressedRecipient, match=r"new@campanile\.test \(Awaiting confirmation\)"):
+        test_sends.template_send_test(
+            template=TemplateFactory.build(), contact=ContactFactory(), addresses=["new@campanile.test"]
         )
     assert sent_messages() == []

@@ -98,7 +98,7 @@ def test_cleanup_of_an_unknown_run_says_so(db):
 
 
 def test_cleanup_keeps_the_opt_out_of_an_address_a_load_test_key_created(db):
-    from campaigns.audience import contact_unsubscribe
+    from campaigns.consent import contact_unsubscribe
     from campaigns.models import Suppression
     from tests.factories import ContactFactory
 

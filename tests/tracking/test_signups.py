@@ -3,11 +3,14 @@
 import email
 import random
 import re
+import threading
 from datetime import timedelta
 
 import pytest
 import time_machine
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -15,6 +18,7 @@ from campaigns.models import ConsentChange, Contact, ContactConsent, Signup, Sig
 from campaigns.selectors import campaign_audience
 from campaigns.signups import signups_expire
 from delivery import sending
+from delivery.models import TransactionalMessage
 from tests.conftest import sent_messages
 from tests.factories import (
     ContactFactory,
@@ -42,8 +46,17 @@ def _visitor() -> Client:
 
 
 def _sign_up(client: Client, form: SignupForm, **fields):
+    """Post the form as a visitor, then do what a worker does next."""
     data = {"email": "ada@example.com", "first_name": "Ada", "consent": "on", "website": ""} | fields
-    return client.post(reverse("signup-form", args=[form.slug]), data)
+    answer = client.post(reverse("signup-form", args=[form.slug]), data)
+    signups.signups_process_waiting(older_than_seconds=0)
+    return answer
+
+
+def _submitted(form: SignupForm, address: str) -> Outcome:
+    """Sign an address up through the service, and decide on it as the worker does."""
+    signup = signups.signup_submit(form=form, fields=_fields(address), client_ip="")
+    return signups.signup_process(signup_id=signup.pk)
 
 
 def _confirm_link() -> str:
@@ -182,13 +195,8 @@ def test_a_visitor_who_unsubscribed_rejoins_through_a_single_opt_in_form_only_by
     form = SignupFormFactory(opt_in=SignupForm.OptIn.SINGLE)
     ContactFactory(email="left@example.com", status=Contact.Status.UNSUBSCRIBED)
 
-    assert (
-        signups.signup_submit(form=form, fields=_fields("new@example.com"), client_ip="")
-        == Outcome.SUBSCRIBED
-    )
-    assert (
-        signups.signup_submit(form=form, fields=_fields("left@example.com"), client_ip="") == Outcome.MAILED
-    )
+    assert _submitted(form, "new@example.com") == Outcome.SUBSCRIBED
+    assert _submitted(form, "left@example.com") == Outcome.MAILED
 
     assert Contact.objects.get(email="new@example.com").status == Contact.Status.SUBSCRIBED
     assert Signup.objects.get(email="new@example.com").status == Signup.Status.ACCEPTED
@@ -202,7 +210,7 @@ def test_a_visitor_who_unsubscribed_rejoins_through_a_single_opt_in_form_only_by
 
 def test_a_confirmation_link_expires_and_a_tampered_one_is_refused(settings, ses):
     form = SignupFormFactory()
-    signups.signup_submit(form=form, fields=_fields("late@example.com"), client_ip="")
+    _submitted(form, "late@example.com")
     token = _token(Signup.objects.get())
     later = timezone.now() + timedelta(days=settings.SIGNUP_CONFIRM_DAYS, minutes=1)
 
@@ -224,8 +232,8 @@ def test_the_sweep_keeps_a_pending_contact_a_newer_signup_waits_on(settings, ses
     form = SignupFormFactory()
     now = timezone.now()
     with time_machine.travel(now - timedelta(days=settings.SIGNUP_CONFIRM_DAYS + 1)):
-        signups.signup_submit(form=form, fields=_fields("again@example.com"), client_ip="")
-    signups.signup_submit(form=form, fields=_fields("again@example.com"), client_ip="")
+        _submitted(form, "again@example.com")
+    _submitted(form, "again@example.com")
 
     assert signups_expire(days=settings.SIGNUP_CONFIRM_DAYS) == (1, 0)
     assert Contact.objects.get(email="again@example.com").status == Contact.Status.PENDING
@@ -316,7 +324,7 @@ def test_staff_reading_the_confirmation_email_in_the_admin_never_see_its_link(ad
     from delivery.models import TransactionalMessage
 
     form = SignupFormFactory()
-    signups.signup_submit(form=form, fields=_fields("own@example.com"), client_ip="")
+    _submitted(form, "own@example.com")
     message = TransactionalMessage.objects.get()
 
     page = admin_client.get(reverse("admin:delivery_transactionalmessage_change", args=[message.pk]))
@@ -324,3 +332,98 @@ def test_staff_reading_the_confirmation_email_in_the_admin_never_see_its_link(ad
     assert page.status_code == 200
     assert "/confirm/" not in page.content.decode()
     assert message.api_key is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_per_address_limit_holds_when_many_signups_are_decided_at_once(settings, postgres_only, ses):
+    settings.SIGNUP_MAX_PER_ADDRESS = 3
+    form = SignupFormFactory()
+    received = [
+        signups.signup_submit(form=form, fields=_fields("race@example.org"), client_ip="") for _ in range(12)
+    ]
+    barrier = threading.Barrier(6)
+
+    def decide(share: list[Signup]) -> None:
+        barrier.wait()
+        try:
+            for signup in share:
+                signups.signup_process(signup_id=signup.pk)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=decide, args=(received[n::6],)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert Signup.objects.filter(email="race@example.org").count() == 3
+    assert TransactionalMessage.objects.filter(to_email="race@example.org").count() == 3
+
+
+def test_the_answer_does_the_same_work_for_a_suppressed_address_as_for_a_new_one():
+    form = SignupFormFactory()
+    SuppressionFactory(email="bounced@example.com")
+    client = _visitor()
+    url = reverse("signup-form", args=[form.slug])
+    data = {"consent": "on", "website": ""}
+    queries = []
+    for address in ("new@example.com", "bounced@example.com"):
+        with CaptureQueriesContext(connection) as captured:
+            client.post(url, data | {"email": address})
+        queries.append(
+            [
+                re.sub(r"\d+", "n", query["sql"].split(" WHERE ")[0][:60])
+                for query in captured.captured_queries
+            ]
+        )
+
+    assert queries[0] == queries[1]  # Nothing the answer waits on looks at who the address is.
+
+
+def test_one_whose_opt_out_outlived_their_contact_rejoins_by_confirming(ses):
+    from campaigns.audience import suppression_add
+    from campaigns.models import Suppression
+
+    form = SignupFormFactory(opt_in=SignupForm.OptIn.SINGLE)
+    suppression_add(email="kept@example.org", reason=Suppression.Reason.UNSUBSCRIBE, source="admin")
+
+    assert _submitted(form, "kept@example.org") == Outcome.MAILED  # Even a single opt-in form asks.
+    signups.signup_confirm(token=_token(Signup.objects.get()))
+
+    assert Contact.objects.get(email="kept@example.org").status == Contact.Status.SUBSCRIBED
+    assert not Suppression.objects.filter(email="kept@example.org").exists()
+
+
+def test_an_ipv4_visitor_seen_through_a_dual_stack_socket_is_counted_and_kept_as_ipv4(settings, redis_only):
+    from tracking.hits import ip_for_storage
+
+    settings.SIGNUP_MAX_PER_IP = 1
+    base = random.randrange(256)
+
+    allowed = [signups.signup_ip_allowed(client_ip=f"::ffff:10.{base}.{n}.1") for n in range(3)]
+
+    assert allowed == [True, True, True]  # Three addresses, not one IPv6 network.
+    assert ip_for_storage("::ffff:10.1.2.3") == "10.1.2.0"
+
+
+def test_the_pages_say_their_language_answer_head_and_a_network_past_its_limit_when_to_come_back(
+    settings, redis_only, ses
+):
+    settings.SIGNUP_MAX_PER_IP = 0 + 1
+    form = SignupFormFactory(language="de")
+    visitor = _visitor()
+    url = reverse("signup-form", args=[form.slug])
+    head = visitor.head(url)
+    _sign_up(visitor, form, first_name="Ada Lovelace")
+    refused = visitor.post(url, {"email": "b@example.com", "consent": "on"})
+    token = _token(Signup.objects.get())
+    confirm = reverse("signup-confirm", args=[token])
+
+    assert head.status_code == 200
+    assert head["Content-Language"] == "de"
+    assert refused.status_code == 429
+    assert 0 < int(refused["Retry-After"]) <= 3601
+    assert visitor.head(confirm).status_code == 200
+    assert Signup.objects.get().status == Signup.Status.PENDING  # A HEAD confirms nothing.
+    assert "Ada Lovelace" in visitor.get(confirm).content.decode()  # The name to be kept, shown.

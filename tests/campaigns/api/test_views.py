@@ -1063,3 +1063,18 @@ def test_a_column_named_attributes_dot_alone_is_imported_as_nothing(api_client):
 
     assert response.status_code == 200, response.content
     assert Contact.objects.get(email="e3@example.com").attributes == {}
+
+
+def test_an_export_holding_a_contact_yet_to_confirm_reimports_changing_nothing(api_client):
+    ContactFactory(email="pend1@example.com", status=Contact.Status.PENDING)
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(
+        contact_export_rows(contacts=Contact.objects.filter(email="pend1@example.com"))
+    )
+    upload = SimpleUploadedFile("export.csv", buffer.getvalue().encode(), content_type="text/csv")
+
+    response = api_client.post(f"{API}/contacts/import", {"file": upload}, format="multipart")
+
+    assert response.status_code == 200, response.content
+    assert (response.json()["failed"], response.json()["updated"]) == (0, 0)
+    assert Contact.objects.get(email="pend1@example.com").status == Contact.Status.PENDING
