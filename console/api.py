@@ -1,7 +1,10 @@
 """API endpoints that several apps contribute to, composed here."""
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
+from rest_framework.decorators import action
+from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from campaigns.api import serializers as campaign_serializers
@@ -9,10 +12,11 @@ from campaigns.api import views as campaign_views
 from campaigns.api.segments import SegmentViewSet
 from campaigns.api.views import (
     ContactListViewSet,
-    ContactViewSet,
     SuppressionViewSet,
     TemplateViewSet,
 )
+from console.personal_data import contact_personal_data
+from core.models import ApiKey
 from delivery import api as delivery_api
 from delivery.models import StepExecution
 from delivery.selectors import campaign_status_shown, step_execution_counts
@@ -63,6 +67,18 @@ class CampaignViewSet(campaign_views.CampaignViewSet):
     """Campaigns with their steps and lists, status moves, a dry run, and the unconfirmed count."""
 
     serializer_class = CampaignSerializer
+
+
+class ContactViewSet(campaign_views.ContactViewSet):
+    """Contacts, with everything held about one as a JSON document (a subject access request)."""
+
+    scopes = {**campaign_views.ContactViewSet.scopes, "personal_data": ApiKey.Scope.READ}
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["get"], url_path="personal-data")
+    def personal_data(self, request, pk=None):
+        """Everything held about the contact: profile, lists, consents, signups, emails and events."""
+        return Response(contact_personal_data(contact=self.get_object()))
 
 
 class MessageEventSerializer(serializers.Serializer):

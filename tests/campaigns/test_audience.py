@@ -10,9 +10,9 @@ from campaigns import audience
 from campaigns.audience import (
     address_validate,
     contact_bulk_upsert,
-    contact_unsubscribe,
     suppression_add,
 )
+from campaigns.consent import contact_unsubscribe
 from campaigns.models import Contact, Suppression
 from tests.factories import (
     ContactFactory,

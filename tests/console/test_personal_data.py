@@ -1,0 +1,86 @@
+"""Everything held about one contact, as one JSON document, from the admin and the API."""
+
+import json
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.urls import reverse
+from django.utils import timezone
+
+from campaigns.models import ContactConsent, Signup, Suppression
+from delivery.models import StepExecution
+from tests.factories import (
+    ContactFactory,
+    ListMembershipFactory,
+    StepExecutionFactory,
+    TrackingEventFactory,
+    sendable_campaign,
+)
+from tests.utils import role_client
+from tracking.models import TrackingEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def _held():
+    """Make a contact with something of everything: a list, a consent, a signup, an email and its open."""
+    contact = ContactFactory(email="ada@example.com", first_name="Ada", attributes={"plan": "pro"})
+    ListMembershipFactory(contact=contact, contact_list__name="Newsletter")
+    ContactConsent.objects.create(contact=contact, basis="consent", source="form", detail="Footer")
+    Signup.objects.create(
+        form_name="Footer", email=contact.email, consent_text="Yes", ip="203.0.113.0", status="confirmed"
+    )
+    Suppression.objects.create(email=contact.email, reason="soft_bounce", source="ses")
+    campaign = sendable_campaign(contacts=0, name="Spring news")
+    row = StepExecutionFactory(
+        step=campaign.steps.get(),
+        contact=contact,
+        email=contact.email,
+        status=StepExecution.Status.SENT,
+        sent_at=timezone.now(),
+    )
+    TrackingEventFactory(step_execution=row, recipient=contact.email, type=TrackingEvent.Type.OPEN)
+    return contact
+
+
+def test_a_marketer_downloads_everything_held_about_a_contact():
+    contact = _held()
+    client = role_client("Marketers")
+
+    page = client.get(reverse("admin:campaigns_contact_change", args=[contact.pk])).content.decode()
+    download = client.get(reverse("admin:campaigns_contact_personal_data", args=[contact.pk]))
+
+    assert "Download it as JSON" in page
+    assert download["Content-Disposition"] == f'attachment; filename="contact-{contact.pk}.json"'
+    held = json.loads(download.content)
+    assert held["profile"]["email"] == "ada@example.com"
+    assert held["profile"]["attributes"] == {"plan": "pro"}
+    assert held["lists"] == ["Newsletter"]
+    assert held["consents"][0]["detail"] == "Footer"
+    assert held["signups"][0]["ip"] == "203.0.113.0"
+    assert held["suppressions"][0]["reason"] == "soft_bounce"
+    (sent,) = held["emails"]
+    assert (sent["campaign"], sent["status"]) == ("Spring news", "sent")
+    assert [event["type"] for event in sent["events"]] == ["open"]
+
+
+def test_staff_who_may_not_see_contacts_cannot_download_them():
+    contact = _held()
+    client = role_client("Marketers")
+    user = User.objects.get(username="marketers")
+    user.groups.clear()
+    user.user_permissions.add(*Permission.objects.filter(codename="view_campaign"))
+
+    refused = client.get(reverse("admin:campaigns_contact_personal_data", args=[contact.pk]))
+
+    assert refused.status_code in (302, 403)
+    assert b"ada@example.com" not in refused.content
+
+
+def test_an_integrator_reads_everything_held_with_a_read_key(api_client):
+    contact = _held()
+
+    response = api_client.get(f"/api/v1/contacts/{contact.pk}/personal-data")
+
+    assert response.status_code == 200
+    assert response.json()["emails"][0]["events"][0]["type"] == "open"
