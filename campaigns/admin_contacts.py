@@ -71,7 +71,10 @@ class ContactForm(forms.ModelForm):
     resubscribe = forms.BooleanField(
         label=_("Subscribe again"),
         required=False,
-        help_text=_("Tick to subscribe a contact who unsubscribed again: only with their consent."),
+        help_text=_(
+            "Tick to subscribe a contact who unsubscribed, or has yet to confirm a signup: only with "
+            "their consent."
+        ),
     )
 
     class Meta:
@@ -81,8 +84,8 @@ class ContactForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if "status" in self.fields and self.instance.status != Contact.Status.PENDING:
-            # Only a signup form makes a contact pending; staff confirm or unsubscribe one.
+        if "status" in self.fields and self.instance.status in Contact.STATUSES_GIVEN:
+            # Only a signup form makes a contact pending, a transactional email transactional-only.
             status = cast(forms.ChoiceField, self.fields["status"])
             status.choices = [
                 (value, label) for value, label in Contact.Status.choices if value in Contact.STATUSES_GIVEN
@@ -104,7 +107,9 @@ class ContactForm(forms.ModelForm):
         if not reason_given(cleaned.get("consent_reason", "")):
             self.add_error("consent_reason", gettext("Say why the status changes."))
         was = self.initial.get("status")
-        subscribing = was != Contact.Status.SUBSCRIBED and cleaned.get("status") == Contact.Status.SUBSCRIBED
+        subscribing = (
+            was in Contact.SUBSCRIBING_NEEDS_REASON and cleaned.get("status") == Contact.Status.SUBSCRIBED
+        )
         if subscribing and not cleaned["resubscribe"]:
             if was == Contact.Status.PENDING:
                 said = gettext(

@@ -159,10 +159,12 @@ def _refuse_taken_external_ids(
 
 
 def _pending_refuse(*, accepted, statuses: dict[str, str], result: BulkUpsertResult) -> None:
-    """Drop rows that would make a contact pending: only a signup form does. A row that says so of a
-    contact pending already (a re-imported export) changes nothing and stays."""
+    """Drop rows that would make a contact pending or transactional-only: only a signup form or a
+    transactional email does. A row that says so of a contact so already (a re-imported export)
+    changes nothing and stays."""
     for email, (number, row) in list(accepted.items()):
-        if row.get("status") == Contact.Status.PENDING and statuses.get(email) != Contact.Status.PENDING:
+        status = row.get("status")
+        if status is not None and status not in Contact.STATUSES_GIVEN and statuses.get(email) != status:
             accepted.pop(email)
             said = gettext("Only a signup form makes a contact pending; set subscribed or unsubscribed.")
             result.errors.append({"row": number, "email": email, "errors": {"status": [said]}})
@@ -193,7 +195,11 @@ def _status_changes_settle(
         number, row = accepted[email]
         if row["status"] == stored:
             continue
-        if row["status"] == Contact.Status.SUBSCRIBED and not resubscribe:
+        if (
+            row["status"] == Contact.Status.SUBSCRIBED
+            and stored in Contact.SUBSCRIBING_NEEDS_REASON
+            and not resubscribe
+        ):
             # Someone who unsubscribed, or has yet to confirm a signup, is never subscribed silently.
             accepted[email] = (number, {name: value for name, value in row.items() if name != "status"})
             result.kept_unsubscribed.append({"row": number, "email": email})

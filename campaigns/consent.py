@@ -154,8 +154,15 @@ def contact_status_change(
     The contact passed in gets the stored status and unsubscribed_at.
     """
     stored = _locked(contact, "status", "unsubscribed_at", "email")
+    if status not in Contact.STATUSES_GIVEN:
+        # Pending and transactional-only are kept, never set: a request echoing one that the
+        # contact has left meanwhile (a confirmation landing during a PUT) leaves them be.
+        status = stored.status
     if stored.status != status:
-        if status == Contact.Status.SUBSCRIBED and not (resubscribe and reason_given(reason)):
+        needs_reason = (
+            status == Contact.Status.SUBSCRIBED and stored.status in Contact.SUBSCRIBING_NEEDS_REASON
+        )
+        if needs_reason and not (resubscribe and reason_given(reason)):
             raise resubscribe_refusal(contact=stored)
         now = timezone.now()
         consent_changes_record(

@@ -81,7 +81,7 @@ def contact_row_validate(raw) -> dict:
             row["status"] = raw["status"]
         else:
             errors["status"] = [
-                gettext("Must be one of: %(values)s.") % {"values": ", ".join(sorted(_STATUSES))}
+                gettext("Must be one of: %(values)s.") % {"values": ", ".join(sorted(Contact.STATUSES_GIVEN))}
             ]
     if errors:
         raise RowInvalid(errors)

@@ -64,6 +64,9 @@ def contact_resume(*, contact: Contact) -> None:
 
 
 def contact_language(*, contact: Contact) -> str:
-    """Return the language a contact's latest signup recorded, or "" when no form recorded one."""
-    recorded = Signup.objects.filter(contact=contact).exclude(language="").order_by("-created_at")
+    """Return the language the contact's latest signup recorded, or "" when none did; only one the
+    contact confirmed or a single opt-in form took counts: a stranger's signup says nothing."""
+    taken = (Signup.Status.CONFIRMED, Signup.Status.ACCEPTED)
+    recorded = Signup.objects.filter(contact=contact, status__in=taken).exclude(language="")
+    recorded = recorded.order_by("-created_at")
     return recorded.values_list("language", flat=True).first() or ""

@@ -50,7 +50,8 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from campaigns.exceptions import NamedBySegment, SegmentInUse
-from campaigns.models import Campaign, Contact, ContactList, ListMembership, Segment, Suppression
+from campaigns.mailable import contacts_mailable
+from campaigns.models import Campaign, Contact, ContactList, ListMembership, Segment
 from core.db import without_jit
 from core.text import holds_lone_surrogate
 
@@ -410,11 +411,9 @@ def segment_contacts(definition: dict) -> QuerySet[Contact]:
 
 def segment_summary(definition: dict, *, sample: int = SAMPLE_SIZE) -> dict:
     """Return who a checked definition holds: how many contacts, how many of them a campaign may
-    mail (subscribed, not suppressed), and the first few of those, for the editor and the API."""
+    mail (campaigns.mailable), and the first few of those, for the editor and the API."""
     contacts = segment_contacts(definition)
-    mailable = contacts.filter(status=Contact.Status.SUBSCRIBED).exclude(
-        Exists(Suppression.objects.filter(email=OuterRef("email")))
-    )
+    mailable = contacts_mailable(contacts)
     with without_jit():
         return {
             "contacts": contacts.count(),

@@ -8,12 +8,13 @@ from datetime import datetime, timedelta
 from functools import reduce
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
-from django.db.models.functions import TruncDate
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from campaigns.mailable import contacts_mailable, mail_not_paused
 from campaigns.models import (
     Campaign,
     ConsentChange,
@@ -70,18 +71,7 @@ def campaign_audience(*, campaign: Campaign, id_range: tuple[int, int] | None = 
     contacts = Contact.objects.filter(campaign_audience_base(campaign=campaign, id_range=id_range))
     if id_range is not None:
         contacts = contacts.filter(pk__gt=id_range[0], pk__lte=id_range[1])
-    suppressed = Suppression.objects.filter(email=OuterRef("email"))
-    return contacts.filter(mail_not_paused(), status=Contact.Status.SUBSCRIBED).exclude(Exists(suppressed))
-
-
-def mail_not_paused() -> Q:
-    """Return the condition of a contact whose marketing mail is not paused now."""
-    return Q(paused_until__isnull=True) | Q(paused_until__lte=timezone.now())
-
-
-def contact_mail_paused(*, contact: Contact) -> bool:
-    """Tell whether a contact asked for no marketing mail until a time still ahead."""
-    return contact.paused_until is not None and contact.paused_until > timezone.now()
+    return contacts_mailable(contacts)
 
 
 def campaign_audience_breakdown(*, campaign: Campaign) -> dict[str, int]:
@@ -93,10 +83,11 @@ def campaign_audience_breakdown(*, campaign: Campaign) -> dict[str, int]:
         on_lists=Count("pk"),
         unsubscribed=Count("pk", filter=Q(status=Contact.Status.UNSUBSCRIBED)),
         pending=Count("pk", filter=Q(status=Contact.Status.PENDING)),
+        transactional=Count("pk", filter=Q(status=Contact.Status.TRANSACTIONAL)),
         suppressed=Count("pk", filter=Q(status=Contact.Status.SUBSCRIBED) & Q(suppressed)),
         paused=Count("pk", filter=Q(status=Contact.Status.SUBSCRIBED) & ~Q(suppressed) & ~mail_not_paused()),
     )
-    left_out = ("unsubscribed", "pending", "suppressed", "paused")
+    left_out = ("unsubscribed", "pending", "transactional", "suppressed", "paused")
     counts["sendable"] = counts["on_lists"] - sum(counts[name] for name in left_out)
     memberships = ListMembership.objects.filter(contact_list__campaigns=campaign, contact__in=audience)
     counts["duplicates_collapsed"] = memberships.count() - memberships.values("contact").distinct().count()
@@ -180,26 +171,37 @@ def contact_consent_history(*, contact: Contact) -> QuerySet[ConsentChange]:
 def audience_growth(*, now: datetime, days: int = 30) -> dict:
     """Return the audience now (subscribed contacts) and, day by day over `days`, who joined and who left.
 
-    Joined: contacts created that day, whatever their status now, bar those yet to confirm a
-    signup or who left before they did (who never joined); left: changes from subscribed to
-    unsubscribed that day (ConsentChange). Load-test contacts are left out.
+    Joined: who became subscribed that day: contacts created subscribed (their first status, as
+    their consent history's first change, or their status, says), and changes to subscribed from
+    any other status (a signup confirmed, someone subscribed again); left: changes from subscribed
+    to unsubscribed that day (ConsentChange). Load-test contacts are left out.
     """
     today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     since = today - timedelta(days=days - 1)
     people = Contact.objects.filter(is_load_test=False)
-    # Left before they confirmed a signup: they never joined.
-    never_joined = ConsentChange.objects.filter(
-        contact=OuterRef("pk"), from_status=Contact.Status.PENDING, to_status=Contact.Status.UNSUBSCRIBED
-    )
-    joined = dict(
+    first_change = ConsentChange.objects.filter(contact=OuterRef("pk")).order_by("at", "pk")
+    created = (
         people.filter(created_at__gte=since)
-        .exclude(status=Contact.Status.PENDING)
-        .exclude(Exists(never_joined))
+        .annotate(first_status=Coalesce(Subquery(first_change.values("from_status")[:1]), "status"))
+        .filter(first_status=Contact.Status.SUBSCRIBED)
         .annotate(day=TruncDate("created_at"))
         .order_by()
         .values_list("day")
         .annotate(n=Count("pk"))
     )
+    became = (
+        ConsentChange.objects.filter(
+            at__gte=since, to_status=Contact.Status.SUBSCRIBED, contact__is_load_test=False
+        )
+        .exclude(from_status=Contact.Status.SUBSCRIBED)
+        .annotate(day=TruncDate("at"))
+        .order_by()
+        .values_list("day")
+        .annotate(n=Count("pk"))
+    )
+    joined: dict = {}
+    for day, n in [*created, *became]:
+        joined[day] = joined.get(day, 0) + n
     left = dict(
         ConsentChange.objects.filter(
             at__gte=since,

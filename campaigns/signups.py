@@ -97,17 +97,16 @@ def signup_take(*, signup_id: int, limit: int, can_mail: bool) -> tuple[Signup |
             signup.delete()
             return None, Taken.DROPPED
         if confirm and contact is None:
-            contact, _created = Contact.objects.get_or_create(
-                email=signup.email,
-                defaults={
-                    "first_name": signup.first_name,
-                    "last_name": signup.last_name,
-                    "status": Contact.Status.PENDING,
-                },
-            )
+            contact, _created = _contact_of(signup, status=Contact.Status.PENDING)
         signup.status, signup.contact = Signup.Status.PENDING, contact
         signup.save(update_fields=["status", "contact"])
     return signup, Taken.CONFIRM if confirm else Taken.APPLY
+
+
+def _contact_of(signup: Signup, *, status: str) -> tuple[Contact, bool]:
+    """Return the contact of a signup's address, made with its names and this status if new."""
+    defaults = {"first_name": signup.first_name, "last_name": signup.last_name, "status": status}
+    return Contact.objects.get_or_create(email=signup.email, defaults=defaults)
 
 
 def address_lock(*, email: str) -> None:
@@ -133,14 +132,7 @@ def signup_apply(*, signup: Signup, confirmed: bool) -> Contact:
             return Contact.objects.get(email=signup.email)
         # Its owner's own choice: an opt-out kept for a deleted contact gives way to it.
         Suppression.objects.filter(email=signup.email, reason=Suppression.Reason.UNSUBSCRIBE).delete()
-        contact, created = Contact.objects.get_or_create(
-            email=signup.email,
-            defaults={
-                "first_name": signup.first_name,
-                "last_name": signup.last_name,
-                "status": Contact.Status.SUBSCRIBED,
-            },
-        )
+        contact, created = _contact_of(signup, status=Contact.Status.SUBSCRIBED)
         if not created:
             # Only the address's owner, confirming, renames a contact on file.
             names = {

@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 import environ
 from botocore.config import Config as BotocoreConfig
 from csp.constants import NONCE, NONE, SELF
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.validators import URLValidator
 from django.utils.translation import gettext_lazy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -496,8 +497,11 @@ if TRACKING_IP_MODE not in ("truncate", "hash", "none"):
 # on the email) and an https URL of a logo.
 BRAND_NAME = env.str("BRAND_NAME", default="")
 BRAND_LOGO_URL = env.str("BRAND_LOGO_URL", default="")
-if BRAND_LOGO_URL and not BRAND_LOGO_URL.startswith("https://"):
-    raise ImproperlyConfigured("BRAND_LOGO_URL must be an https:// URL.")
+if BRAND_LOGO_URL:
+    try:  # Its origin goes into the page's Content-Security-Policy: a URL, and nothing else.
+        URLValidator(schemes=["https"])(BRAND_LOGO_URL)
+    except ValidationError:
+        raise ImproperlyConfigured("BRAND_LOGO_URL must be an https:// URL.") from None
 # Signup forms: how long a confirmation link stays good (an unconfirmed contact is deleted then),
 # and how often one address may be sent a confirmation, one network may sign up (per hour).
 SIGNUP_CONFIRM_DAYS = env_or_default("SIGNUP_CONFIRM_DAYS", 7, env.int)

@@ -4,7 +4,8 @@ import ipaddress
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.utils.translation import gettext
 
 
 def ip_parse(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -56,3 +57,12 @@ class ProxySSLHeaderMiddleware:
         if header and not _trusted(request.META.get("REMOTE_ADDR", "")):
             request.META.pop(header[0], None)
         return self.get_response(request)
+
+
+def database_unavailable() -> HttpResponse:
+    """Answer a public page whose database is away: 503, which browsers show and senders retry."""
+    return HttpResponse(
+        gettext("Temporarily unavailable; try again shortly."),
+        status=503,
+        content_type="text/plain; charset=utf-8",
+    )

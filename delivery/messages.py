@@ -200,7 +200,9 @@ def message_queue(*, api_key: ApiKey, request: MessageRequest) -> tuple[Transact
             # Without a user_id the recipient is the contact, added (on no list) for personalization;
             # a load-test key's traffic makes load-test contacts, kept out of the marketer's way.
             contact_id = Contact.objects.get_or_create(
-                email=to, defaults={"is_load_test": api_key.is_load_test}
+                email=to,
+                # Never asked for campaign mail: a segment must not find them mailable.
+                defaults={"is_load_test": api_key.is_load_test, "status": Contact.Status.TRANSACTIONAL},
             )[0].pk
         message.contact_id = execution.contact_id = contact_id
         rows_insert_together(message, execution)

@@ -4,10 +4,10 @@ from core.fleet_metrics import FleetCounter, FleetGauge, FleetHistogram
 
 EMAILS = FleetCounter(
     "campanile_emails",
-    "Ledger rows settled by the sender, by outcome (sent, failed, unknown, suppressed, postponed, "
-    "released: handed back after SES said to wait).",
+    "Ledger rows settled by the sender, by outcome (sent, failed, unknown, suppressed, skipped: the "
+    "contact takes a break, postponed, released: handed back after SES said to wait).",
     ("outcome",),
-    known=("sent", "failed", "unknown", "suppressed", "postponed", "released"),
+    known=("sent", "failed", "unknown", "suppressed", "skipped", "postponed", "released"),
 )
 SES_ERRORS = FleetCounter(
     "campanile_ses_errors",

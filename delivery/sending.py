@@ -23,9 +23,10 @@ from django.utils.translation import gettext
 from campaigns.exceptions import (
     TemplateRenderError,
 )
+from campaigns.mailable import contact_mail_paused
 from campaigns.models import Campaign, CampaignStep, Contact, Suppression
 from campaigns.rendering import CompiledTemplate, template_compile, template_render
-from campaigns.selectors import campaign_audience_base, contact_mail_paused
+from campaigns.selectors import campaign_audience_base
 from core.addresses import email_canonical
 from delivery import drip, metrics, throttle
 from delivery.compose import (
@@ -133,7 +134,8 @@ class BatchResult:
     suppressed: int = 0
     unknown: int = 0
     released: int = 0
-    #: Rows lost to a sweep or a cancel while waiting for a send slot; not ours to settle.
+    #: Rows of contacts taking a break, and rows lost to a sweep or a cancel while waiting for a
+    #: send slot (not ours to settle).
     skipped: int = 0
     #: Failures since the batch's last success (SES rejections, render errors).
     failures_in_a_row: int = 0
@@ -296,13 +298,18 @@ def _send_claimed(*, executions: list[StepExecution], honour_unsubscribe: bool) 
         # Checked at claim time, not only when queued: an unsubscribe or bounce that arrived since
         # must still stop this email. Transactional mail heeds suppressions, not unsubscribes.
         unsubscribed = honour_unsubscribe and execution.contact.status != Contact.Status.SUBSCRIBED
-        paused = honour_unsubscribe and contact_mail_paused(contact=execution.contact)
-        if execution.email in suppressed or unsubscribed or paused:
-            # A pause skips the email, as the contact asked: it is not sent late when the pause ends.
-            note = gettext("The contact paused their email.") if paused and not unsubscribed else ""
-            step_execution_settle(execution=execution, status=Status.SUPPRESSED, last_error=note)
+        if execution.email in suppressed or unsubscribed:
+            step_execution_settle(execution=execution, status=Status.SUPPRESSED)
             metrics.EMAILS.inc(outcome="suppressed")
             result.suppressed += 1
+            continue
+        if honour_unsubscribe and contact_mail_paused(contact=execution.contact):
+            # Skipped, as the contact asked: never sent late, and a drip goes on past it once
+            # the break ends, as past a step whose condition left them out.
+            note = gettext("The contact paused their email.")
+            step_execution_settle(execution=execution, status=Status.SKIPPED, last_error=note)
+            metrics.EMAILS.inc(outcome="skipped")
+            result.skipped += 1
             continue
         if execution.pk in left:
             step_execution_settle(

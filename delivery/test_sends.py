@@ -1,8 +1,10 @@
 """Test sends: one email, as a campaign's step or a template renders it, to a few addresses now."""
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext
 
 from campaigns.models import CampaignStep, Contact, Suppression, Template, email_normalize
@@ -42,6 +44,15 @@ def template_send_test(*, template: Template, contact: Contact, addresses: list[
     return _test_send(envelope=envelope, contact=contact, addresses=addresses)
 
 
+#: How a contact taking a break is named among the statuses of a refused test.
+PAUSED = "paused"
+
+
+def _listed(reasons: dict[str, str], words: Mapping[str, object]) -> str:
+    """Name each address with its reason, in the reader's language."""
+    return ", ".join(f"{email} ({words.get(reason, reason)})" for email, reason in sorted(reasons.items()))
+
+
 def _test_send(*, envelope: Envelope, contact: Contact, addresses: list[str]) -> list[str]:
     """Send a test for a marketer's own eyes: no ledger row, no tracking, "[Test]" in the subject,
     at the transactional lane's place in the fleet's rate; never to a suppressed address or one
@@ -52,18 +63,24 @@ def _test_send(*, envelope: Envelope, contact: Contact, addresses: list[str]) ->
     # A complaint or a bounce suppresses an address for everything we send, tests included.
     normalized = [email_normalize(address) for address in addresses]
     suppressed = dict(Suppression.objects.filter(email__in=normalized).values_list("email", "reason"))
-    # A test is marketing mail: someone who unsubscribed, or has yet to confirm a signup, gets
-    # none, as from a campaign.
-    not_subscribed = Contact.objects.filter(email__in=normalized).exclude(status=Contact.Status.SUBSCRIBED)
-    suppressed |= dict(not_subscribed.values_list("email", "status"))
     if suppressed:
-        # Each reason in the words of its choice: "Complaint", "Unsubscribed", in the reader's language.
-        words = dict(Suppression.Reason.choices) | dict(Contact.Status.choices)
-        listed = ", ".join(
-            f"{email} ({words.get(reason, reason)})" for email, reason in sorted(suppressed.items())
-        )
+        # Each reason in the words of its choice: "Complaint", "Hard bounce", in the reader's language.
         said = gettext("On the suppression list, so never mailed: %(listed)s.")
-        raise SuppressedRecipient(said % {"listed": listed})
+        reasons: dict[str, object] = dict(Suppression.Reason.choices)
+        raise SuppressedRecipient(said % {"listed": _listed(suppressed, reasons)})
+    # A test is marketing mail: someone who unsubscribed, has yet to confirm a signup, or takes a
+    # break, gets none, as from a campaign.
+    declined = dict(
+        Contact.objects.filter(email__in=normalized, status__in=Contact.SUBSCRIBING_NEEDS_REASON).values_list(
+            "email", "status"
+        )
+    )
+    for paused in Contact.objects.filter(email__in=normalized, paused_until__gt=timezone.now()):
+        declined.setdefault(paused.email, PAUSED)
+    if declined:
+        words = dict(Contact.Status.choices) | {PAUSED: gettext("Taking a break")}
+        said = gettext("Not asking for campaign email now, so never sent a test: %(listed)s.")
+        raise SuppressedRecipient(said % {"listed": _listed(declined, words)})
     compiled = template_compile(template=envelope.template)
     rendered = template_render(
         compiled=compiled, contact=contact, extra={"unsubscribe_url": settings.PUBLIC_BASE_URL + "/u/test"}

@@ -74,7 +74,9 @@ class SignupFormViewSet(viewsets.ReadOnlyModelViewSet):
             said = gettext("Too many signups came from this visitor's network in the last hour.")
             raise Throttled(wait=signups.signup_ip_retry_after(), detail=said)
         chosen = set(data["lists"])
-        if form.visitor_chooses_lists and chosen:
+        if form.visitor_chooses_lists and not chosen:  # As the page refuses no tick.
+            raise serializers.ValidationError({"lists": [gettext("Choose at least one list.")]})
+        if form.visitor_chooses_lists:
             offered = set(form.lists.values_list("pk", flat=True))
             if not chosen <= offered:
                 raise serializers.ValidationError(

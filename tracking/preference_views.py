@@ -21,9 +21,10 @@ from django.views.decorators.http import require_http_methods
 
 from campaigns import preferences
 from campaigns.consent import ConsentActor, contact_resubscribe
+from campaigns.mailable import contact_mail_paused
 from campaigns.models import ConsentChange, Contact, ContactList
-from campaigns.selectors import contact_mail_paused
 from core.addresses import mailbox_parse
+from core.http import database_unavailable
 from delivery.models import StepExecution
 from tracking import unsubscribe as unsubscribing
 
@@ -41,11 +42,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         return _unsubscribe(request, token)
     except DatabaseError:
         logger.exception("An unsubscribe could not be read or recorded: the database is unavailable.")
-        return HttpResponse(
-            _("Temporarily unavailable; try again shortly."),
-            status=503,
-            content_type="text/plain; charset=utf-8",
-        )
+        return database_unavailable()
 
 
 class PreferencesForm(forms.Form):
@@ -96,7 +93,8 @@ def _unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     if execution is None or execution.contact.email != email:
         # Its contact was deleted, or has another address now: the link speaks for the address
         # it was sent to (whoever holds it now), never for the contact's new one.
-        address = {"email": email, "subscribed": True, "brand": brand, "only_leave": False}
+        subscribed = unsubscribing.address_subscribed(email=email)
+        address = {"email": email, "subscribed": subscribed, "brand": brand, "address_only": True}
         if request.method == "GET":
             return _page(request, "tracking/unsubscribe.html", address)
         one_click = request.POST.get("List-Unsubscribe") == "One-Click"
@@ -106,7 +104,9 @@ def _unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         return _page(request, "tracking/unsubscribed.html", address | {"done": "all"})
     contact = execution.contact
     with translation.override(preferences.contact_language(contact=contact) or translation.get_language()):
-        return _preferences(request, execution, contact, brand)
+        response = _preferences(request, execution, contact, brand)
+        response["Content-Language"] = translation.get_language()  # The page's, not the browser's.
+        return response
 
 
 def _preferences(request, execution: StepExecution, contact: Contact, brand: dict) -> HttpResponse:
@@ -138,16 +138,17 @@ def _preferences(request, execution: StepExecution, contact: Contact, brand: dic
             by=ConsentChange.By.CONTACT, name=execution.email, via=ConsentChange.Via.UNSUBSCRIBE_PAGE
         )
         asked = "Asked to be subscribed again on the unsubscribe page."
-        done = (
-            "resubscribed"
-            if contact_resubscribe(contact=contact, actor=actor, reason=asked)
-            else "suppressed"
-        )
+        done = "suppressed"
+        if contact_resubscribe(contact=contact, actor=actor, reason=asked):
+            preferences.contact_resume(contact=contact)  # Back for the mail: a break ends too.
+            done = "resubscribed"
         return _page(request, "tracking/unsubscribed.html", context | {"done": done})
     if contact.status != contact.Status.SUBSCRIBED:
         # Lists, pauses and names are the choices of someone still subscribed.
         return _plain(_("You are unsubscribed: subscribe again first."), 409)
     if action == "lists":
+        if not campaign_lists:  # A campaign of segments alone was sent to no list.
+            return _plain(_("Unknown action."), 400)
         names = unsubscribing.step_execution_leave_lists(execution=execution)
         return _page(request, "tracking/unsubscribed.html", context | {"done": "lists", "left": names})
     if action == "preferences":

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_http_methods
 from campaigns.models import Signup, SignupForm
 from campaigns.signups import SignupFields
 from core.forms import AddressField
-from core.http import client_address
+from core.http import client_address, database_unavailable
 from tracking import signups
 
 logger = logging.getLogger(__name__)
@@ -97,11 +97,7 @@ def _see_other(url: str) -> HttpResponse:
 
 def _unavailable() -> HttpResponse:
     logger.exception("A signup page could not be served: the database is unavailable.")
-    return HttpResponse(
-        gettext("Temporarily unavailable; try again shortly."),
-        status=503,
-        content_type="text/plain; charset=utf-8",
-    )
+    return database_unavailable()
 
 
 def _page(

@@ -38,6 +38,15 @@ def step_execution_by_unsubscribe_token(*, token: str) -> tuple[StepExecution | 
     return row, email or (row.email if row is not None else "")
 
 
+def address_subscribed(*, email: str) -> bool:
+    """Tell whether mail of a deleted contact's link may still reach its address: the contact of
+    that address now is subscribed, or, with none, no suppression stops it."""
+    contact = Contact.objects.filter(email=email_normalize(email)).first()
+    if contact is not None:
+        return contact.status == Contact.Status.SUBSCRIBED
+    return not Suppression.objects.filter(email=email_normalize(email)).exists()
+
+
 @transaction.atomic
 def address_unsubscribe(*, email: str, source: str) -> None:
     """Unsubscribe an address whose mail's row is gone with its contact: a contact of that address
@@ -103,14 +112,18 @@ def step_execution_leave_lists(*, execution: StepExecution) -> list[str]:
     """Take the row's contact off the lists its campaign was sent to; return the names of those
     shown to contacts.
 
-    The contact stays subscribed to everything else. Recorded once, as an unsubscribe.
+    The contact stays subscribed to everything else. Recorded once, as an unsubscribe, when it took
+    them off a list.
     """
     lists = list(execution.campaign_step.campaign.lists.all())
     with transaction.atomic():
-        for contact_list in lists:
-            list_remove_contacts(contact_list=contact_list, contact_ids=[execution.contact_id])
-        lists_left = [contact_list.pk for contact_list in lists]
-        _unsubscribe_event(execution=execution, raw={"source": "page", "scope": "lists", "lists": lists_left})
+        left = [
+            contact_list.pk
+            for contact_list in lists
+            if list_remove_contacts(contact_list=contact_list, contact_ids=[execution.contact_id])
+        ]
+        if left:
+            _unsubscribe_event(execution=execution, raw={"source": "page", "scope": "lists", "lists": left})
     # Named as the contact may see them: a list kept from contacts is left, not named.
     return [contact_list.name for contact_list in lists if contact_list.shown_to_contacts]
 

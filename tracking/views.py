@@ -8,12 +8,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from core.http import client_address
+from core.http import client_address, database_unavailable
 from delivery import tokens
 from tracking import hits, inbox, metrics, sns
 from tracking.exceptions import SnsMalformed, SnsRefused
@@ -119,11 +118,7 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
     except DatabaseError:
         # Only the database knows where a link this process has not served yet leads.
         logger.exception("A click could not be resolved: the database is unavailable.")
-        return HttpResponse(
-            _("Temporarily unavailable; try again shortly."),
-            status=503,
-            content_type="text/plain; charset=utf-8",
-        )
+        return database_unavailable()
     if found is None or target is None:
         raise Http404("This link is not valid.")
     # The answer first: a target Django will not redirect to (recorded before the tracker left such

@@ -454,6 +454,9 @@ class AudienceBreakdownSerializer(serializers.Serializer):
     )
     unsubscribed = serializers.IntegerField()
     pending = serializers.IntegerField(help_text="Signed up through a form and yet to confirm.")
+    transactional = serializers.IntegerField(
+        help_text="Made by a transactional email; never asked for campaigns."
+    )
     paused = serializers.IntegerField(
         help_text="Subscribed, but taking a break they chose in their preferences."
     )

@@ -18,6 +18,8 @@ class Contact(TimestampedModel):
         UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
         #: Signed up through a double opt-in form and not confirmed yet: never mailed by a campaign.
         PENDING = "pending", _("Awaiting confirmation")
+        #: Made by a transactional email to an address not on file: never asked for campaign mail.
+        TRANSACTIONAL = "transactional", _("Transactional email only")
 
     email = models.EmailField(_("email"), max_length=254, unique=True)
     first_name = models.CharField(_("first name"), max_length=150, blank=True)
@@ -36,8 +38,11 @@ class Contact(TimestampedModel):
     # db_default too: bulk imports COPY rows in SQL that names its columns.
     is_load_test = models.BooleanField(_("load test"), default=False, db_default=False, editable=False)
 
-    #: The statuses staff, the API and imports may set; only a signup form makes a contact pending.
+    #: The statuses staff, the API and imports may set; only a signup form makes a contact pending,
+    #: and only a transactional email one that gets transactional email alone.
     STATUSES_GIVEN = (Status.SUBSCRIBED, Status.UNSUBSCRIBED)
+    #: Whom subscribing takes an explicit flag and a reason: who said no, or has yet to say yes.
+    SUBSCRIBING_NEEDS_REASON = (Status.UNSUBSCRIBED, Status.PENDING)
 
     class Meta:
         ordering = ["email"]

@@ -36,8 +36,8 @@ class ContactImport(TimestampedModel):
         KEEP = "keep", _("Keep their details as they are (they still join the lists)")
 
     class Unsubscribed(models.TextChoices):
-        KEEP = "keep", _("Keep them unsubscribed")
-        RESUBSCRIBE = "resubscribe", _("Subscribe them again: they gave their consent again")
+        KEEP = "keep", _("Keep them as they are: unsubscribed, or awaiting their confirmation")
+        RESUBSCRIBE = "resubscribe", _("Subscribe them: they gave their consent (again)")
 
     file_name = models.CharField(_("file"), max_length=255)
     #: The uploaded file, emptied when the import is done: it holds personal data.
@@ -67,7 +67,10 @@ class ContactImport(TimestampedModel):
         _("contacts already here"), max_length=8, choices=Existing.choices, default=Existing.UPDATE
     )
     unsubscribed = models.CharField(
-        _("contacts who unsubscribed"), max_length=12, choices=Unsubscribed.choices, default=Unsubscribed.KEEP
+        _("contacts who unsubscribed or are yet to confirm a signup"),
+        max_length=12,
+        choices=Unsubscribed.choices,
+        default=Unsubscribed.KEEP,
     )
     resubscribe_reason = models.CharField(
         _("why they may be mailed again"),

@@ -9,7 +9,8 @@ import re
 import pytest
 
 from campaigns import services as campaign_services
-from campaigns.models import Campaign, CampaignStep, Contact, SignupForm
+from campaigns.admin_signups import CONFIRMATION_TEMPLATE
+from campaigns.models import Campaign, CampaignStep, Contact, SignupForm, Template
 from delivery import sending
 from delivery import services as delivery_services
 from tests.browser.pages import click, marketer_logged_in, shot
@@ -35,6 +36,14 @@ def test_a_visitor_signs_up_through_an_embedded_form_confirms_and_gets_the_next_
     settings.SIGNUP_MAX_PER_IP = 1_000_000  # Every test's browser is 127.0.0.1, counted in a shared Redis.
     page = browser
     newsletter = ContactListFactory(name="Newsletter")
+    # What the migrations make on a new install (a transactional test's flush may have taken it).
+    Template.objects.get_or_create(
+        name=CONFIRMATION_TEMPLATE,
+        defaults={
+            "subject": "Please confirm",
+            "html_body": '<p><a href="{{ confirm_url }}">Yes, subscribe me</a></p>',
+        },
+    )
     ContactListFactory(name="Press releases")
     marketer_logged_in(page, live_server.url)
 

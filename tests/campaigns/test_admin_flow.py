@@ -110,6 +110,7 @@ def test_scheduling_goes_through_a_dry_run_and_a_confirmation(admin_client, camp
         "on_lists": 3,
         "unsubscribed": 0,
         "pending": 0,
+        "transactional": 0,
         "suppressed": 1,
         "paused": 0,
         "sendable": 2,

@@ -369,3 +369,21 @@ def test_only_a_signup_form_makes_a_contact_pending(api_client):
     ]
     pending = ContactFactory(email="s@example.com", status=Contact.Status.PENDING)
     assert "pending" in [value for value, _label in ContactForm(instance=pending).fields["status"].choices]
+
+
+def test_a_request_echoing_pending_after_the_contact_confirmed_leaves_them_subscribed():
+    contact = ContactFactory(email="c1@example.com", status=Contact.Status.PENDING)
+    Contact.objects.filter(pk=contact.pk).update(status=Contact.Status.SUBSCRIBED)  # Confirmed meanwhile.
+
+    changed = contact_status_change(contact=contact, status=Contact.Status.PENDING, actor=CONSENT_SYSTEM)
+
+    assert changed is False
+    assert Contact.objects.get(pk=contact.pk).status == Contact.Status.SUBSCRIBED
+
+
+def test_a_bad_status_in_a_row_names_only_the_statuses_a_row_may_give(api_client):
+    rows = [{"email": "r1@example.com", "status": "bogus"}]
+
+    said = api_client.post("/api/v1/contacts/bulk", {"contacts": rows}, format="json").json()
+
+    assert said["errors"][0]["errors"]["status"] == ["Must be one of: subscribed, unsubscribed."]

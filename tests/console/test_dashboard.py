@@ -257,3 +257,21 @@ def test_the_audience_card_counts_neither_unconfirmed_signups_as_joined_nor_thei
     growth = audience_growth(now=now)
 
     assert (growth["joined"], growth["left"]) == (0, 0)
+
+
+def test_joined_counts_who_became_subscribed_not_who_was_made_unsubscribed():
+    from campaigns.consent import CONSENT_SYSTEM, contact_status_change
+    from campaigns.selectors import audience_growth
+
+    ContactFactory(status=Contact.Status.UNSUBSCRIBED)  # An old opt-out list, imported.
+    back = ContactFactory(status=Contact.Status.PENDING)
+    contact_status_change(contact=back, status=Contact.Status.UNSUBSCRIBED, actor=CONSENT_SYSTEM)
+    contact_status_change(
+        contact=back,
+        status=Contact.Status.SUBSCRIBED,
+        actor=CONSENT_SYSTEM,
+        resubscribe=True,
+        reason="Confirmed",
+    )
+
+    assert audience_growth(now=timezone.now())["joined"] == 1

@@ -480,3 +480,19 @@ def test_a_sender_name_with_commas_and_at_signs_goes_out_as_one_mailbox(api_clie
     (sent,) = sent_messages()
     mime = email.message_from_string(sent.raw_data)
     assert getaddresses(mime.get_all("From")) == [("e@evil.test, x", "sender@campanile.test")]
+
+
+def test_a_transactional_email_to_a_new_address_makes_no_campaign_subscriber(api_client, ses):
+    from campaigns.segments import segment_summary
+
+    TemplateFactory(name="receipt")
+    body = {"from": "shop@campanile.test", "to": "buyer@example.com", "template_name": "receipt"}
+
+    assert _post(api_client, body).status_code == 202
+
+    buyer = Contact.objects.get(email="buyer@example.com")
+    assert buyer.status == Contact.Status.TRANSACTIONAL
+    summary = segment_summary(
+        {"match": "all", "rules": [{"field": "email", "op": "eq", "value": buyer.email}]}
+    )
+    assert (summary["contacts"], summary["mailable"]) == (1, 0)

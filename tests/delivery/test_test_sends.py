@@ -66,3 +66,23 @@ def test_a_template_test_never_goes_to_someone_yet_to_confirm_a_signup(ses):
             template=TemplateFactory.build(), contact=ContactFactory(), addresses=["new@campanile.test"]
         )
     assert sent_messages() == []
+
+
+def test_a_test_skips_none_but_those_who_decline_campaign_email_now(ses):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    ContactFactory(email="resting@campanile.test", paused_until=timezone.now() + timedelta(days=3))
+    ContactFactory(email="customer@campanile.test", status=Contact.Status.TRANSACTIONAL)
+
+    with pytest.raises(SuppressedRecipient, match=r"resting@campanile\.test \(Taking a break\)") as refused:
+        test_sends.template_send_test(
+            template=TemplateFactory.build(), contact=ContactFactory(), addresses=["resting@campanile.test"]
+        )
+    test_sends.template_send_test(
+        template=TemplateFactory.build(), contact=ContactFactory(), addresses=["customer@campanile.test"]
+    )
+
+    assert "suppression list" not in str(refused.value)
+    assert len(sent_messages()) == 1  # Only the one who never declined anything.

@@ -70,3 +70,14 @@ def test_a_visitor_chooses_only_among_the_forms_lists_and_a_closed_form_is_a_con
     assert right.status_code == 202
     assert list(Signup.objects.get().lists.all()) == [own]
     assert closed.status_code == 409
+
+
+def test_no_list_chosen_is_refused_where_visitors_choose_as_the_page_refuses_it(api_client):
+    form = SignupFormFactory(visitor_chooses_lists=True)
+
+    refused = api_client.post(
+        f"{URL}/{form.pk}/signups", {"email": "a@example.com", "lists": []}, format="json"
+    )
+
+    assert refused.status_code == 400
+    assert not Signup.objects.exists()

@@ -94,7 +94,7 @@ def test_a_break_keeps_campaigns_away_until_it_ends_and_skips_what_came_meanwhil
     delivery_services.campaign_dispatch(campaign=campaign)
     delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
     row.refresh_from_db()
-    assert row.status == StepExecution.Status.SUPPRESSED  # …is skipped, never sent late.
+    assert row.status == StepExecution.Status.SKIPPED  # …is skipped, never sent late.
     assert row.last_error == "The contact paused their email."
     with time_machine.travel(timezone.now() + timedelta(days=31)):
         assert contact in campaign_audience(campaign=campaign)
@@ -133,7 +133,12 @@ def test_the_page_speaks_the_language_the_signup_recorded_and_wears_the_brand(se
     settings.BRAND_LOGO_URL = "https://cdn.shop.example/logo.png"
     row = _row_on()
     Signup.objects.create(
-        form_name="Footer", email=row.email, consent_text="Yes", language="de", contact=row.contact
+        form_name="Footer",
+        email=row.email,
+        consent_text="Yes",
+        language="de",
+        contact=row.contact,
+        status=Signup.Status.CONFIRMED,
     )
 
     response = Client(HTTP_ACCEPT_LANGUAGE="en").get(_page_of(row))
@@ -166,3 +171,79 @@ def test_the_sender_name_heads_the_page_when_no_brand_is_set(settings):
     row.step.campaign.save()
 
     assert "<strong>Acme News</strong>" in Client().get(_page_of(row)).content.decode()
+
+
+def test_a_break_leaves_a_segments_mailable_count_as_it_leaves_the_audience():
+    from campaigns.segments import segment_summary
+
+    row = _row_on()
+    preferences.contact_pause(contact=row.contact, days=30)
+
+    summary = segment_summary({"match": "all", "rules": [{"field": "email", "op": "eq", "value": row.email}]})
+
+    assert (summary["contacts"], summary["mailable"], summary["sample"]) == (1, 0, [])
+
+
+def test_a_deleted_contacts_link_offers_only_to_leave_and_then_says_it_is_done():
+    row = _row_on()
+    path = _page_of(row)
+    Contact.objects.filter(pk=row.contact_id).delete()
+
+    before = Client().get(path).content.decode()
+    Client().post(path, {"action": "all"})
+    after = Client().get(path).content.decode()
+
+    assert "Unsubscribe from all marketing email" in before
+    assert "Take a break" not in before
+    assert "Save my choices" not in before
+    assert "You are unsubscribed" in after
+    assert "Subscribe again" not in after  # Nothing offered that would answer 400.
+
+
+def test_the_page_says_its_language_and_only_the_contacts_own_signup_sets_it(settings):
+    row = _row_on()
+    stranger = {"form_name": "Footer", "email": row.email, "consent_text": "Yes", "contact": row.contact}
+    Signup.objects.create(**stranger, language="de", status=Signup.Status.PENDING)  # Never confirmed.
+    assert "Your email preferences" in Client(HTTP_ACCEPT_LANGUAGE="en").get(_page_of(row)).content.decode()
+
+    Signup.objects.create(**stranger, language="de", status=Signup.Status.CONFIRMED)
+    response = Client(HTTP_ACCEPT_LANGUAGE="en").get(_page_of(row))
+
+    assert "Ihre E-Mail-Einstellungen" in response.content.decode()
+    assert response["Content-Language"] == "de"
+
+
+def test_leaving_the_lists_of_an_email_sent_to_none_is_refused_and_counts_nothing():
+    row = _row_on()
+    row.step.campaign.lists.clear()  # A campaign of segments alone.
+
+    refused = Client().post(_page_of(row), {"action": "lists"})
+
+    assert refused.status_code == 400
+    assert not TrackingEvent.objects.filter(type=TrackingEvent.Type.UNSUBSCRIBE).exists()
+
+
+def test_subscribing_again_from_the_page_ends_a_break():
+    row = _row_on()
+    preferences.contact_pause(contact=row.contact, days=90)
+    client = Client()
+    client.post(_page_of(row), {"action": "all"})
+
+    client.post(_page_of(row), {"action": "resubscribe"})
+
+    contact = Contact.objects.get(pk=row.contact_id)
+    assert (contact.status, contact.paused_until) == (Contact.Status.SUBSCRIBED, None)
+
+
+def test_a_logo_address_that_is_no_plain_https_url_is_refused_at_start():
+    import subprocess
+    import sys
+
+    code = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; django.setup()"
+    env = {"DJANGO_DEBUG": "1", "BRAND_LOGO_URL": "https://a.example;script-src *;x/logo.png", "PATH": ""}
+    started = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+
+    assert started.returncode != 0
+    assert "BRAND_LOGO_URL must be an https:// URL." in started.stderr
