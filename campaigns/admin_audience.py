@@ -8,7 +8,8 @@ from core.text import grouped
 
 
 class AudienceListsField(forms.ModelMultipleChoiceField):
-    """The campaign's lists as ticks, each with how many it would mail: an audience picked by size."""
+    """The campaign's lists as ticks, each with how many of its members are subscribed (the dry
+    run then says how many of those it mails: breaks and suppressions leave some out)."""
 
     def label_from_instance(self, obj) -> str:
         return gettext("%(name)s (%(count)s subscribed)") % {

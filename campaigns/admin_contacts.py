@@ -84,12 +84,12 @@ class ContactForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if "status" in self.fields and self.instance.status in Contact.STATUSES_GIVEN:
-            # Only a signup form makes a contact pending, a transactional email transactional-only.
+        if "status" in self.fields:
+            # Only a signup form makes a contact pending, a transactional email transactional-only:
+            # staff choose between the two given statuses, and the one the contact holds.
+            offered = {*Contact.STATUSES_GIVEN, self.instance.status}
             status = cast(forms.ChoiceField, self.fields["status"])
-            status.choices = [
-                (value, label) for value, label in Contact.Status.choices if value in Contact.STATUSES_GIVEN
-            ]
+            status.choices = [(value, label) for value, label in Contact.Status.choices if value in offered]
 
     def clean_attributes(self):
         """Read an empty box as no attributes; anything else is checked as the API checks it."""

@@ -1,6 +1,7 @@
 """The signup form pages (their public side, the page and the snippet, is tracking's), and the
 signups each form took: the consent's evidence, read only."""
 
+from django import forms
 from django.contrib import admin
 from django.db.models import Count, Q
 from django.urls import reverse
@@ -22,8 +23,22 @@ CONFIRMATION_TEMPLATE = "signup-confirmation"
 JOINED = (Signup.Status.CONFIRMED, Signup.Status.ACCEPTED)
 
 
+class SignupFormAdminForm(forms.ModelForm):
+    """The form's settings; lists kept from contacts cannot be offered for visitors to choose."""
+
+    def clean(self):
+        cleaned = super().clean() or self.cleaned_data
+        hidden = [item.name for item in cleaned.get("lists") or [] if not item.shown_to_contacts]
+        if cleaned.get("visitor_chooses_lists") and hidden:
+            said = gettext("Kept from contacts, so not offered to visitors: %(names)s.")
+            self.add_error("lists", said % {"names": ", ".join(hidden)})
+        return cleaned
+
+
 class SignupFormAdminBase(ModelAdmin):
     """A signup form: what it asks, which lists it fills, how it confirms, where it sends people."""
+
+    form = SignupFormAdminForm
 
     list_display = ["name", "slug", "opt_in", "is_active", "signups_shown"]
     list_filter = ["opt_in", "is_active"]

@@ -12,6 +12,7 @@ from django.utils.translation import gettext
 
 from campaigns.consent import (
     CONSENT_SYSTEM,
+    STATUS_NOT_GIVEN,
     ConsentActor,
     consent_changes_record,
     reason_given,
@@ -166,7 +167,7 @@ def _pending_refuse(*, accepted, statuses: dict[str, str], result: BulkUpsertRes
         status = row.get("status")
         if status is not None and status not in Contact.STATUSES_GIVEN and statuses.get(email) != status:
             accepted.pop(email)
-            said = gettext("Only a signup form makes a contact pending; set subscribed or unsubscribed.")
+            said = gettext(STATUS_NOT_GIVEN)
             result.errors.append({"row": number, "email": email, "errors": {"status": [said]}})
 
 

@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.dispatch import Signal
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from campaigns.exceptions import ResubscribeRefused
 from campaigns.models import ConsentChange, Contact, Suppression
@@ -26,6 +27,12 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
     from core.models import ApiKey
+
+
+#: Why a request may not set `pending` or `transactional` (marked for translation, said by gettext).
+STATUS_NOT_GIVEN = gettext_noop(
+    "Only a signup form or a transactional email gives this status; set subscribed or unsubscribed."
+)
 
 
 def reason_given(reason: str) -> bool:

@@ -12,9 +12,7 @@ from datetime import timedelta
 from enum import StrEnum
 
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
-from django.utils.translation import gettext
 
 from campaigns.audience import list_add_contacts
 from campaigns.consent import ConsentActor, contact_save_keeping_consent, contact_status_change
@@ -118,7 +116,7 @@ def address_lock(*, email: str) -> None:
             )
 
 
-def signup_apply(*, signup: Signup, confirmed: bool) -> Contact:
+def signup_apply(*, signup: Signup, confirmed: bool) -> Contact | None:
     """Subscribe a signup's address to its lists and record the consent; idempotent.
 
     `confirmed`: its owner followed the confirmation link (else a single opt-in form applies it as
@@ -129,7 +127,7 @@ def signup_apply(*, signup: Signup, confirmed: bool) -> Contact:
     with transaction.atomic():
         signup = Signup.objects.select_for_update().get(pk=signup.pk)
         if signup.status != Signup.Status.PENDING:
-            return Contact.objects.get(email=signup.email)
+            return Contact.objects.filter(email=signup.email).first()  # None once it was deleted.
         # Its owner's own choice: an opt-out kept for a deleted contact gives way to it.
         Suppression.objects.filter(email=signup.email, reason=Suppression.Reason.UNSUBSCRIBE).delete()
         contact, created = _contact_of(signup, status=Contact.Status.SUBSCRIBED)
@@ -144,10 +142,11 @@ def signup_apply(*, signup: Signup, confirmed: bool) -> Contact:
                 actor = ConsentActor(
                     by=ConsentChange.By.CONTACT, name=signup.email, via=ConsentChange.Via.SIGNUP_FORM
                 )
+                # Kept in the engine's English, as every stored note: the history is read by staff.
                 said = (
-                    gettext("Confirmed a signup through the form “%(form)s”.")
+                    "Confirmed a signup through the form “%(form)s”."
                     if confirmed
-                    else gettext("Signed up through the form “%(form)s”.")
+                    else "Signed up through the form “%(form)s”."
                 )
                 contact_status_change(
                     contact=contact,
@@ -170,19 +169,3 @@ def signup_apply(*, signup: Signup, confirmed: bool) -> Contact:
         signup.contact = contact
         signup.save(update_fields=["status", "confirmed_at", "contact"])
     return contact
-
-
-def signups_expire(*, days: int) -> tuple[int, int]:
-    """Delete signups left unconfirmed for `days`, and the pending contacts only they kept.
-
-    An unconfirmed address is someone else's data held without consent. Return (signups,
-    contacts) deleted. A pending contact another live signup still waits on is kept.
-    """
-    cutoff = timezone.now() - timedelta(days=days)
-    undecided = (Signup.Status.RECEIVED, Signup.Status.PENDING)
-    expired = Signup.objects.filter(status__in=undecided, created_at__lt=cutoff)
-    _total, signups = expired.delete()
-    waiting = Signup.objects.filter(email=OuterRef("email"), status__in=undecided)
-    pending = Contact.objects.filter(status=Contact.Status.PENDING, created_at__lt=cutoff)
-    _total, contacts = pending.exclude(Exists(waiting)).delete()
-    return signups.get(Signup._meta.label, 0), contacts.get(Contact._meta.label, 0)

@@ -3,9 +3,8 @@
 import logging
 
 from celery import shared_task
-from django.conf import settings
 
-from campaigns import import_jobs, services, signups
+from campaigns import import_jobs, services
 from campaigns.models import Campaign
 
 logger = logging.getLogger(__name__)
@@ -34,11 +33,3 @@ def contact_imports_resume() -> None:
     """Queue again the contact imports whose worker went away (beat, every minute)."""
     if resumed := import_jobs.contact_imports_resume():
         logger.info("Contact imports %s resumed.", resumed)
-
-
-@shared_task(ignore_result=True)
-def signups_expire() -> None:
-    """Delete signups left unconfirmed past SIGNUP_CONFIRM_DAYS, and their pending contacts (beat, hourly)."""
-    deleted, contacts = signups.signups_expire(days=settings.SIGNUP_CONFIRM_DAYS)
-    if deleted or contacts:
-        logger.info("Expired %s unconfirmed signups and %s pending contacts.", deleted, contacts)

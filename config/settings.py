@@ -415,7 +415,7 @@ CELERY_BEAT_SCHEDULE = {
     # Signups a form took whose task never came (the broker was away) are decided on.
     "signups-process-waiting": {"task": "tracking.tasks.signups_process_waiting", "schedule": 60.0},
     # Signups nobody confirmed, and the pending contacts only they kept, are deleted once expired.
-    "signups-expire": {"task": "campaigns.tasks.signups_expire", "schedule": 3600.0},
+    "signups-expire": {"task": "tracking.tasks.signups_expire", "schedule": 3600.0},
 }
 
 # Drips: a row settled this long after it was sent (a lease swept, an SES event reconciling an

@@ -116,6 +116,10 @@ class ContactAdmin(ContactTimelineMixin, ContactAdminBase):
         if contact is None or not self.has_view_permission(request, contact):
             raise PermissionDenied
         data = contact_personal_data(contact=contact)
+        # As the admin's other pages: signups and suppressions only for those who may see them.
+        for section, permission in (("signups", "view_signup"), ("suppressions", "view_suppression")):
+            if not request.user.has_perm(f"campaigns.{permission}"):
+                data.pop(section)
         response = JsonResponse(data, json_dumps_params={"ensure_ascii": False, "indent": 1})
         response["Content-Disposition"] = f'attachment; filename="contact-{contact.pk}.json"'
         return response

@@ -89,7 +89,7 @@ def contact_personal_data(*, contact: Contact) -> dict[str, Any]:
                 "at": _when(signup.created_at),
                 "confirmed_at": _when(signup.confirmed_at),
             }
-            for signup in Signup.objects.filter(email=contact.email).order_by("created_at", "pk")
+            for signup in Signup.objects.filter(contact=contact).order_by("created_at", "pk")
         ],
         "suppressions": [
             {"reason": row.reason, "source": row.source, "detail": row.detail, "at": _when(row.created_at)}

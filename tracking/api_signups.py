@@ -74,6 +74,9 @@ class SignupFormViewSet(viewsets.ReadOnlyModelViewSet):
             said = gettext("Too many signups came from this visitor's network in the last hour.")
             raise Throttled(wait=signups.signup_ip_retry_after(), detail=said)
         chosen = set(data["lists"])
+        if chosen and not form.visitor_chooses_lists:
+            said = gettext("This form's visitors join all its lists: send no lists.")
+            raise serializers.ValidationError({"lists": [said]})
         if form.visitor_chooses_lists and not chosen:  # As the page refuses no tick.
             raise serializers.ValidationError({"lists": [gettext("Choose at least one list.")]})
         if form.visitor_chooses_lists:

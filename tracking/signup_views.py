@@ -203,6 +203,10 @@ def _signup_confirmed(request: HttpRequest, token: str, signup: Signup) -> HttpR
             return render(request, "tracking/signup_confirm.html", context)
     else:
         signups.signup_confirm(token=token)
+    if not signups.signup_address_subscribed(signup=signup):
+        # Confirmed once, then unsubscribed or deleted: the old link subscribes no one again.
+        message = gettext("This address is not subscribed now. To subscribe, please sign up again.")
+        return render(request, "tracking/signup_done.html", {"signup_form": signup_form, "message": message})
     if signup_form is not None and signup_form.confirmed_url:
         return _see_other(signup_form.confirmed_url)
     text = signup_form.confirmed_text if signup_form is not None else ""

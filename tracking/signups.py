@@ -16,17 +16,19 @@ from typing import cast
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
+from django.db.models import Exists, F, OuterRef
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from redis.exceptions import RedisError
 
-from campaigns.models import Contact, Signup, SignupForm, Template
+from campaigns.models import Contact, ListMembership, Signup, SignupForm, Template
 from campaigns.signups import SignupFields, Taken, signup_apply, signup_receive, signup_take
 from core.api.auth import rate_counter_increment
 from core.http import ip_parse
 from delivery.messages import message_queue_own
+from delivery.models import StepExecution
 from tracking.hits import ip_for_storage
 
 logger = logging.getLogger(__name__)
@@ -155,6 +157,11 @@ def signups_process_waiting(*, older_than_seconds: float = SIGNUP_WAIT_SECONDS) 
     return len(ids)
 
 
+def signup_address_subscribed(*, signup: Signup) -> bool:
+    """Tell whether a signup's address is subscribed now (its link may have been confirmed long ago)."""
+    return Contact.objects.filter(email=signup.email, status=Contact.Status.SUBSCRIBED).exists()
+
+
 def signup_confirm(*, token: str) -> Signup | None:
     """Apply the signup a confirmation link names (again is harmless); None for a bad link."""
     signup = signup_by_token(token=token)
@@ -163,3 +170,31 @@ def signup_confirm(*, token: str) -> Signup | None:
     signup_apply(signup=signup, confirmed=True)
     signup.refresh_from_db()
     return signup
+
+
+def signups_expire(*, days: int) -> tuple[int, int]:
+    """Delete signups left unconfirmed for `days`, and the pending contacts they alone made.
+
+    An unconfirmed address is someone else's data held without consent. A pending contact that
+    anyone wrote to since (an import, the API, staff, a transactional email, a list) holds data of
+    its own, and is kept; so is one another live signup still waits on. Return (signups,
+    contacts) deleted.
+    """
+    cutoff = timezone.now() - timedelta(days=days)
+    undecided = (Signup.Status.RECEIVED, Signup.Status.PENDING)
+    _total, signups = Signup.objects.filter(status__in=undecided, created_at__lt=cutoff).delete()
+    waiting = Signup.objects.filter(email=OuterRef("email"), status__in=undecided)
+    # Mail of its own: any ledger row but the confirmations Campanile sent under no API key.
+    mailed = StepExecution.objects.filter(contact=OuterRef("pk")).exclude(
+        step__isnull=True, message__api_key__isnull=True
+    )
+    listed = ListMembership.objects.filter(contact=OuterRef("pk"))
+    only_the_signups = (
+        Contact.objects.filter(status=Contact.Status.PENDING, created_at__lt=cutoff)
+        .filter(updated_at__lte=F("created_at") + timedelta(seconds=1))  # Never written to since.
+        .exclude(Exists(waiting))
+        .exclude(Exists(mailed))
+        .exclude(Exists(listed))
+    )
+    _total, contacts = only_the_signups.delete()
+    return signups.get(Signup._meta.label, 0), contacts.get(Contact._meta.label, 0)

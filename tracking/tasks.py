@@ -61,3 +61,10 @@ def signup_process(signup_id: int) -> None:
 def signups_process_waiting() -> None:
     """Decide on the signups whose task never came (beat, every minute)."""
     signups.signups_process_waiting()
+
+
+@shared_task(name="tracking.tasks.signups_expire", ignore_result=True)
+def signups_expire() -> None:
+    """Delete signups left unconfirmed past SIGNUP_CONFIRM_DAYS, and the pending contacts they alone
+    made (beat, hourly)."""
+    signups.signups_expire(days=settings.SIGNUP_CONFIRM_DAYS)

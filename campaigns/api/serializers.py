@@ -98,15 +98,13 @@ class ContactStatusFieldSchema(OpenApiSerializerFieldExtension):
         return {
             "type": "string",
             "pattern": f"^({given})$",
-            "description": "subscribed or unsubscribed; only a signup form makes a contact pending.",
+            "description": "subscribed or unsubscribed; pending and transactional are set by flows only.",
         }
 
 
 def _status_given(value: str, instance: Contact | None) -> str:
     if value not in Contact.STATUSES_GIVEN and (instance is None or instance.status != value):
-        raise serializers.ValidationError(
-            gettext("Only a signup form makes a contact pending; set subscribed or unsubscribed.")
-        )
+        raise serializers.ValidationError(gettext(consent.STATUS_NOT_GIVEN))
     return value
 
 

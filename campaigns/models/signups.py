@@ -179,11 +179,12 @@ class Signup(models.Model):
     #: As TRACKING_IP_MODE keeps addresses: truncated, hashed or not at all.
     ip = models.CharField(_("IP address"), max_length=64, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.RECEIVED)
+    # Goes with its contact: deleting a contact forgets the signups that made or named it.
     contact = models.ForeignKey(
         Contact,
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=models.CASCADE,
         related_name="signups",
         verbose_name=_("contact"),
     )

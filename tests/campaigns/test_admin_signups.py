@@ -64,3 +64,17 @@ def test_the_forms_list_counts_signups_and_the_signups_are_shown_to_those_who_se
 
     assert "0 joined, 1 awaiting confirmation" in forms_page
     assert "ada@example.com" in signups_page
+
+
+def test_a_list_kept_from_contacts_cannot_be_offered_for_visitors_to_choose():
+    client = role_client("Marketers")
+    hidden = ContactListFactory(name="Scored leads Q3", shown_to_contacts=False)
+    confirm = TemplateFactory(html_body='<a href="{{ confirm_url }}">Confirm</a>')
+
+    refused = client.post(
+        reverse("admin:campaigns_signupform_add"),
+        _form_data(lists=[hidden.pk], confirmation_template=confirm.pk, visitor_chooses_lists="on"),
+    )
+
+    assert "Kept from contacts, so not offered to visitors: Scored leads Q3." in refused.content.decode()
+    assert not SignupForm.objects.exists()

@@ -387,3 +387,13 @@ def test_a_bad_status_in_a_row_names_only_the_statuses_a_row_may_give(api_client
     said = api_client.post("/api/v1/contacts/bulk", {"contacts": rows}, format="json").json()
 
     assert said["errors"][0]["errors"]["status"] == ["Must be one of: subscribed, unsubscribed."]
+
+
+def test_staff_are_offered_the_given_statuses_and_the_one_a_contact_holds():
+    from campaigns.admin_contacts import ContactForm
+
+    holder = ContactFactory(email="t9@example.com", status=Contact.Status.TRANSACTIONAL)
+
+    offered = [value for value, _label in ContactForm(instance=holder).fields["status"].choices]
+
+    assert sorted(offered) == ["subscribed", "transactional", "unsubscribed"]

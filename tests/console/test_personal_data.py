@@ -28,7 +28,12 @@ def _held():
     ListMembershipFactory(contact=contact, contact_list__name="Newsletter")
     ContactConsent.objects.create(contact=contact, basis="consent", source="form", detail="Footer")
     Signup.objects.create(
-        form_name="Footer", email=contact.email, consent_text="Yes", ip="203.0.113.0", status="confirmed"
+        form_name="Footer",
+        email=contact.email,
+        consent_text="Yes",
+        ip="203.0.113.0",
+        status="confirmed",
+        contact=contact,
     )
     Suppression.objects.create(email=contact.email, reason="soft_bounce", source="ses")
     campaign = sendable_campaign(contacts=0, name="Spring news")
@@ -84,3 +89,18 @@ def test_an_integrator_reads_everything_held_with_a_read_key(api_client):
 
     assert response.status_code == 200
     assert response.json()["emails"][0]["events"][0]["type"] == "open"
+
+
+def test_the_export_holds_the_contacts_own_signups_and_what_the_reader_may_see():
+    contact = _held()
+    Signup.objects.create(form_name="Other", email="someone@example.org", consent_text="Yes")
+    client = role_client("Marketers")
+    user = User.objects.get(username="marketers")
+    user.groups.clear()
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_contact"]))
+
+    held = json.loads(client.get(reverse("admin:campaigns_contact_personal_data", args=[contact.pk])).content)
+
+    assert "signups" not in held
+    assert "suppressions" not in held
+    assert held["profile"]["email"] == "ada@example.com"

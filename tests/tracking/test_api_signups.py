@@ -81,3 +81,14 @@ def test_no_list_chosen_is_refused_where_visitors_choose_as_the_page_refuses_it(
 
     assert refused.status_code == 400
     assert not Signup.objects.exists()
+
+
+def test_lists_sent_to_a_form_whose_visitors_join_them_all_are_refused(api_client):
+    form = SignupFormFactory()
+    other = ContactListFactory()
+
+    refused = api_client.post(
+        f"{URL}/{form.pk}/signups", {"email": "a@example.com", "lists": [other.pk]}, format="json"
+    )
+
+    assert refused.status_code == 400

@@ -12,11 +12,10 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from campaigns.models import ConsentChange, Contact, ContactConsent, Signup, SignupForm
 from campaigns.selectors import campaign_audience
-from campaigns.signups import signups_expire
 from delivery import sending
 from delivery.models import TransactionalMessage
 from tests.conftest import sent_messages
@@ -29,7 +28,7 @@ from tests.factories import (
     sendable_campaign,
 )
 from tracking import signups
-from tracking.signups import Outcome
+from tracking.signups import Outcome, signups_expire
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +41,8 @@ def network_limit_out_of_the_way(settings):
 
 def _visitor() -> Client:
     """A browser from an address of its own (the per-network counter lives in the shared Redis)."""
-    return Client(enforce_csrf_checks=True, REMOTE_ADDR=f"203.0.113.{random.randrange(256)}")
+    network = f"2001:db8:{random.randrange(65536):x}:{random.randrange(65536):x}"
+    return Client(enforce_csrf_checks=True, REMOTE_ADDR=f"{network}::7")
 
 
 def _sign_up(client: Client, form: SignupForm, **fields):
@@ -106,8 +106,8 @@ def test_a_visitor_signs_up_confirms_by_email_and_only_then_is_mailed_by_campaig
     signup = consent.signup
     assert signup.status == Signup.Status.CONFIRMED
     assert signup.confirmed_at is not None
-    assert signup.ip.startswith("203.0.113.")
-    assert signup.ip.endswith(".0")
+    assert signup.ip.startswith("2001:db8:")
+    assert signup.ip.endswith("::")  # The /48 network, as TRACKING_IP_MODE keeps addresses.
     assert signup.consent_text == form.consent_text
     change = ConsentChange.objects.get(contact=contact)
     assert (change.from_status, change.to_status, change.via) == ("pending", "subscribed", "signup_form")
@@ -427,3 +427,59 @@ def test_the_pages_say_their_language_answer_head_and_a_network_past_its_limit_w
     assert visitor.head(confirm).status_code == 200
     assert Signup.objects.get().status == Signup.Status.PENDING  # A HEAD confirms nothing.
     assert "Ada Lovelace" in visitor.get(confirm).content.decode()  # The name to be kept, shown.
+
+
+def test_the_expiry_keeps_a_pending_contact_anyone_wrote_to_since(settings, api_client, ses):
+    form = SignupFormFactory()
+    later = timezone.now() + timedelta(days=settings.SIGNUP_CONFIRM_DAYS, hours=1)
+    for address in ("lone@example.org", "crm@example.org", "mailed@example.org"):
+        _submitted(form, address)
+    with time_machine.travel(timezone.now() + timedelta(minutes=5)):
+        rows = [{"email": "crm@example.org", "external_id": "CRM-1", "first_name": "Real"}]
+        api_client.post("/api/v1/contacts/bulk", {"contacts": rows}, format="json")
+        TemplateFactory(name="receipt")
+        body = {"from": "shop@campanile.test", "to": "mailed@example.org", "template_name": "receipt"}
+        assert api_client.post("/api/v1/messages", body, format="json").status_code == 202
+
+    with time_machine.travel(later):
+        swept = signups_expire(days=settings.SIGNUP_CONFIRM_DAYS)
+
+    assert swept == (3, 1)
+    assert set(Contact.objects.values_list("email", flat=True)) == {"crm@example.org", "mailed@example.org"}
+
+
+def test_an_old_confirmed_link_subscribes_no_one_who_left_since_and_never_fails():
+    form = SignupFormFactory()
+    _submitted(form, "gone@example.org")
+    token = _token(Signup.objects.get())
+    signups.signup_confirm(token=token)
+    Contact.objects.filter(email="gone@example.org").update(status=Contact.Status.UNSUBSCRIBED)
+
+    unsubscribed = _visitor().post(reverse("signup-confirm", args=[token]))
+    Contact.objects.filter(email="gone@example.org").delete()
+    deleted = _visitor().post(reverse("signup-confirm", args=[token]))
+
+    assert unsubscribed.status_code == 200
+    assert "not subscribed now" in unsubscribed.content.decode()
+    assert deleted.status_code == 404  # Its signup went with the contact: a link to nothing.
+    assert "not valid or has expired" in deleted.content.decode()
+
+
+def test_deleting_a_contact_forgets_its_signups():
+    form = SignupFormFactory()
+    _submitted(form, "forget@example.org")
+
+    Contact.objects.get(email="forget@example.org").delete()
+
+    assert not Signup.objects.filter(email="forget@example.org").exists()
+
+
+def test_a_confirmation_is_kept_in_the_history_in_english_whatever_the_forms_language(ses):
+    form = SignupFormFactory(language="de", name="dbl")
+    ContactFactory(email="de@example.org", status=Contact.Status.UNSUBSCRIBED)
+    _submitted(form, "de@example.org")
+
+    with translation.override("de"):
+        signups.signup_confirm(token=_token(Signup.objects.get()))
+
+    assert ConsentChange.objects.get().reason == "Confirmed a signup through the form “dbl”."
