@@ -101,7 +101,7 @@ def contact_bulk_upsert(
             accepted=accepted, external_ids=external_ids, matching=matching, result=result
         )
         statuses = {email: status for email, _external_id, status in matching}
-        _pending_refuse(accepted=accepted, statuses=statuses, result=result)
+        _flow_status_refuse(accepted=accepted, statuses=statuses, result=result)
         changing = _status_changes_settle(
             accepted=accepted,
             statuses=statuses,
@@ -159,7 +159,7 @@ def _refuse_taken_external_ids(
             result.errors.append({"row": number, "email": email, "errors": {"external_id": [message]}})
 
 
-def _pending_refuse(*, accepted, statuses: dict[str, str], result: BulkUpsertResult) -> None:
+def _flow_status_refuse(*, accepted, statuses: dict[str, str], result: BulkUpsertResult) -> None:
     """Drop rows that would make a contact pending or transactional-only: only a signup form or a
     transactional email does. A row that says so of a contact so already (a re-imported export)
     changes nothing and stays."""

@@ -21,7 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from campaigns.models import Signup, SignupForm
-from campaigns.signups import SignupFields
+from campaigns.signups import SignupFields, signup_apply
 from core.forms import AddressField
 from core.http import client_address, database_unavailable
 from tracking import signups
@@ -202,7 +202,7 @@ def _signup_confirmed(request: HttpRequest, token: str, signup: Signup) -> HttpR
             context = {"signup": signup, "signup_form": signup_form}
             return render(request, "tracking/signup_confirm.html", context)
     else:
-        signups.signup_confirm(token=token)
+        signup_apply(signup=signup, confirmed=True)  # The link was read once, above.
     if not signups.signup_address_subscribed(signup=signup):
         # Confirmed once, then unsubscribed or deleted: the old link subscribes no one again.
         message = gettext("This address is not subscribed now. To subscribe, please sign up again.")
