@@ -11,7 +11,7 @@ from delivery import throttle
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# One drawing process: take slots at the fleet's rate until the deadline, print each slot's time.
+# One drawing process: take slots as a sender does until the deadline, print each call's time.
 DRAWER = """
 import sys, time, django
 django.setup()
@@ -21,7 +21,10 @@ settings.SEND_RATE_REDIS_KEY, settings.SES_MAX_SEND_RATE = sys.argv[1], float(sy
 start, seconds = float(sys.argv[3]), float(sys.argv[4])
 time.sleep(max(0.0, start - time.time()))
 while time.time() < start + seconds:
-    throttle.send_slot_wait(lane="bulk")
+    # As the sender does: a slot reached too late is given up for a new one.
+    moment = throttle.send_slot_wait(lane="bulk")
+    while not throttle.send_slot_reach(moment=moment):
+        moment = throttle.send_slot_wait(lane="bulk")
     print(repr(time.time()), flush=True)
 """
 
@@ -155,3 +158,11 @@ def test_the_wait_ends_at_the_slot_and_returns_it(db, settings):
     throttle.send_slot_wait(lane="bulk")  # Takes the slot at hand; the next is 100 ms away.
     moment = throttle.send_slot_wait(lane="bulk")
     assert moment <= time.monotonic() <= moment + 0.05  # Not a moment before the slot.
+
+
+def test_a_slot_whose_sleeper_wakes_too_late_is_given_up(monkeypatch):
+    real_sleep = time.sleep
+    # A busy machine: every sleep overruns by five times the tolerance.
+    monkeypatch.setattr(throttle.time, "sleep", lambda s: real_sleep(s + 5 * throttle.SLOT_TOLERANCE_SECONDS))
+
+    assert not throttle.send_slot_reach(moment=time.monotonic() + 0.01)
