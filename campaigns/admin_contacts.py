@@ -27,6 +27,7 @@ from campaigns.consent import (
     contacts_unsubscribe,
     reason_given,
 )
+from campaigns.erasure import address_erasure, erased_refusal
 from campaigns.models import ConsentChange, Contact, ContactList, ListMembership, Suppression
 from campaigns.selectors import contact_export_rows
 from campaigns.validators import validate_attributes
@@ -90,6 +91,12 @@ class ContactForm(forms.ModelForm):
             offered = {*Contact.STATUSES_GIVEN, self.instance.status}
             status = cast(forms.ChoiceField, self.fields["status"])
             status.choices = [(value, label) for value, label in Contact.Status.choices if value in offered]
+
+    def clean_email(self):
+        email = self.cleaned_data["email"]
+        if email != self.instance.email and address_erasure(email=email) is not None:
+            raise forms.ValidationError(erased_refusal())
+        return email
 
     def clean_attributes(self):
         """Read an empty box as no attributes; anything else is checked as the API checks it."""

@@ -17,6 +17,7 @@ from campaigns.consent import (
     consent_changes_record,
     reason_given,
 )
+from campaigns.erasure import address_erasure_suppress, addresses_erased, erased_refusal
 from campaigns.models import (
     Contact,
     ContactList,
@@ -72,7 +73,8 @@ def contact_bulk_upsert(
     (a file's rows, whose empty cells and absent columns say nothing) are set over them. A row
     that changes nothing writes nothing: re-importing the same export costs reads, not row
     versions. A row is refused when its email or external_id repeats an earlier row, or its
-    external_id belongs to another contact. list_ids: lists every accepted contact joins.
+    external_id belongs to another contact, or its address was erased. list_ids: lists every
+    accepted contact joins.
 
     A row never subscribes a contact who unsubscribed unless resubscribe is set with a reason: it
     keeps its status and is reported in kept_unsubscribed. Each status change is audited (actor,
@@ -81,10 +83,13 @@ def contact_bulk_upsert(
     result = BulkUpsertResult()
     accepted: dict[str, tuple[int, dict]] = {}
     external_ids: dict[str, str] = {}
+    erased = addresses_erased(emails=[row["email"] for _number, row in rows])
     for number, row in rows:
         email, external_id = row["email"], row.get("external_id", "")
         problem = None
-        if email in accepted:
+        if email in erased:
+            problem = {"email": [erased_refusal()]}
+        elif email in accepted:
             problem = {"email": [gettext("Repeats row %(row)s.") % {"row": accepted[email][0]}]}
         elif external_id and external_id in external_ids:
             said = gettext("Repeats the external_id of %(email)s.")
@@ -456,12 +461,16 @@ def list_remove_contacts(*, contact_list: ContactList, emails=(), contact_ids=()
     return deleted
 
 
-def suppression_add(*, email: str, reason: str, source: str, detail: str = "") -> tuple[Suppression, bool]:
+def suppression_add(
+    *, email: str, reason: str, source: str, detail: str = ""
+) -> tuple[Suppression | None, bool]:
     """Suppress an address; return the row and whether it is new. The first reason is kept.
 
     Except an unsubscribe's: it stops campaigns only, so a bounce or a complaint that follows
-    replaces it, and then stops transactional mail too.
+    replaces it. An erased address gets no row: its erasure entry keeps the reason (None, False).
     """
+    if address_erasure_suppress(email=email, reason=reason):
+        return None, False
     row, created = Suppression.objects.get_or_create(
         email=email_normalize(email), defaults={"reason": reason, "source": source, "detail": detail}
     )

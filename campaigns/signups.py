@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from campaigns.audience import list_add_contacts
 from campaigns.consent import ConsentActor, contact_save_keeping_consent, contact_status_change
+from campaigns.erasure import address_erasure, address_erasure_lift
 from campaigns.models import ConsentChange, Contact, ContactConsent, Signup, SignupForm, Suppression
 from core.addresses import email_normalize
 
@@ -86,6 +87,11 @@ def signup_take(*, signup_id: int, limit: int, can_mail: bool) -> tuple[Signup |
         )
         reasons = set(Suppression.objects.filter(email=signup.email).values_list("reason", flat=True))
         contact = Contact.objects.filter(email=signup.email).first()
+        erasure = address_erasure(email=signup.email) if contact is None else None
+        if erasure is not None:
+            # Erased: rejoins as one who unsubscribed does, by confirming; a bounce or complaint
+            # it held still drops it.
+            reasons.add(erasure.suppression_reason or Suppression.Reason.UNSUBSCRIBE)
         opted_out = Suppression.Reason.UNSUBSCRIBE in reasons or (
             contact is not None and contact.status == Contact.Status.UNSUBSCRIBED
         )
@@ -128,8 +134,10 @@ def signup_apply(*, signup: Signup, confirmed: bool) -> Contact | None:
         signup = Signup.objects.select_for_update().get(pk=signup.pk)
         if signup.status != Signup.Status.PENDING:
             return Contact.objects.filter(email=signup.email).first()  # None once it was deleted.
-        # Its owner's own choice: an opt-out kept for a deleted contact gives way to it.
+        # Its owner's own choice: an opt-out kept for a deleted contact, or an erasure, gives way.
         Suppression.objects.filter(email=signup.email, reason=Suppression.Reason.UNSUBSCRIBE).delete()
+        if confirmed:
+            address_erasure_lift(email=signup.email)
         contact, created = _contact_of(signup, status=Contact.Status.SUBSCRIBED)
         if not created:
             # Only the address's owner, confirming, renames a contact on file.

@@ -7,12 +7,7 @@ delivery the ledger's pages and actions, tracking the report and the timeline.
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth.models import Group, User
-from django.core.exceptions import PermissionDenied
 from django.db.models import Model
-from django.http import JsonResponse
-from django.urls import path, reverse
-from django.utils.html import format_html
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_celery_beat.admin import PeriodicTaskAdmin
 from django_celery_beat.models import (
@@ -31,7 +26,7 @@ from campaigns.admin_campaigns import CampaignAdminBase
 from campaigns.admin_signups import SignupFormAdminBase
 from campaigns.admin_templates import TemplateAdminBase
 from campaigns.models import Campaign, Contact, SignupForm, Template
-from console.personal_data import contact_personal_data
+from console.admin_personal_data import ContactPersonalDataMixin
 from delivery.admin_campaigns import CampaignDeliveryMixin, TemplateTestSendMixin
 from tracking.admin import ContactTimelineMixin
 from tracking.admin_report import CampaignReportMixin
@@ -81,48 +76,16 @@ class SignupFormAdmin(SignupFormPublicMixin, SignupFormAdminBase):
 
 
 @admin.register(Contact)
-class ContactAdmin(ContactTimelineMixin, ContactAdminBase):
-    """A contact: its fields, lists, the timeline of everything sent to it and seen of it, and all
-    of it as one JSON download (a subject access request)."""
+class ContactAdmin(ContactPersonalDataMixin, ContactTimelineMixin, ContactAdminBase):
+    """A contact: its fields, lists, the timeline of everything sent to it and seen of it, all of it
+    as one JSON download (a subject access request), and its erasure."""
 
     readonly_fields = [
         *ContactAdminBase.readonly_fields,
         *ContactTimelineMixin.tracking_readonly_fields,
-        "personal_data",
+        *ContactPersonalDataMixin.personal_data_readonly_fields,
     ]
-
-    def get_urls(self):
-        own = [
-            path(
-                "<path:object_id>/personal-data/",
-                self.admin_site.admin_view(self.personal_data_view),
-                name="campaigns_contact_personal_data",
-            )
-        ]
-        return own + super().get_urls()
-
-    @admin.display(description=_("Everything held"))
-    def personal_data(self, contact: Contact) -> str:
-        if contact.pk is None:
-            return "—"
-        url = reverse("admin:campaigns_contact_personal_data", args=[contact.pk])
-        return format_html(
-            '<a href="{}">{}</a>', url, gettext("Download it as JSON (a subject access request)")
-        )
-
-    def personal_data_view(self, request, object_id):
-        """Answer everything held about the contact as a JSON download, to staff who may see it."""
-        contact = self.get_object(request, object_id)
-        if contact is None or not self.has_view_permission(request, contact):
-            raise PermissionDenied
-        data = contact_personal_data(contact=contact)
-        # As the admin's other pages: signups and suppressions only for those who may see them.
-        for section, permission in (("signups", "view_signup"), ("suppressions", "view_suppression")):
-            if not request.user.has_perm(f"campaigns.{permission}"):
-                data.pop(section)
-        response = JsonResponse(data, json_dumps_params={"ensure_ascii": False, "indent": 1})
-        response["Content-Disposition"] = f'attachment; filename="contact-{contact.pk}.json"'
-        return response
+    actions = [*ContactAdminBase.actions, *ContactPersonalDataMixin.personal_data_actions]
 
 
 class BeatScheduleAdmin(PeriodicTaskAdmin):

@@ -1,5 +1,7 @@
 """API endpoints that several apps contribute to, composed here."""
 
+from typing import cast
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
@@ -15,6 +17,9 @@ from campaigns.api.views import (
     SuppressionViewSet,
     TemplateViewSet,
 )
+from campaigns.consent import consent_actor_of_key
+from campaigns.models import ConsentChange
+from console.erasure import contact_erase
 from console.personal_data import contact_personal_data
 from core.models import ApiKey
 from delivery import api as delivery_api
@@ -69,16 +74,35 @@ class CampaignViewSet(campaign_views.CampaignViewSet):
     serializer_class = CampaignSerializer
 
 
-class ContactViewSet(campaign_views.ContactViewSet):
-    """Contacts, with everything held about one as a JSON document (a subject access request)."""
+class ErasureSerializer(serializers.Serializer):
+    erased_at = serializers.DateTimeField(help_text="When the contact was erased.")
 
-    scopes = {**campaign_views.ContactViewSet.scopes, "personal_data": ApiKey.Scope.READ}
+
+class ContactViewSet(campaign_views.ContactViewSet):
+    """Contacts, with everything held about one as a JSON document (a subject access request), and
+    its erasure (the right to be forgotten)."""
+
+    scopes = {
+        **campaign_views.ContactViewSet.scopes,
+        "personal_data": ApiKey.Scope.READ,
+        "erase": ApiKey.Scope.AUDIENCE_WRITE,
+    }
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"], url_path="personal-data")
     def personal_data(self, request, pk=None):
         """Everything held about the contact: profile, lists, consents, signups, emails and events."""
         return Response(contact_personal_data(contact=self.get_object()))
+
+    @extend_schema(request=None, responses={200: ErasureSerializer})
+    @action(detail=True, methods=["post"])
+    def erase(self, request, pk=None):
+        """Erase the contact at its owner's request: its profile, lists, consents and signups go; its
+        emails stay in the counts without its address; only a hash of the address is kept, so no
+        import adds it again."""
+        actor = consent_actor_of_key(api_key=cast(ApiKey, request.auth), via=ConsentChange.Via.API)
+        entry = contact_erase(contact=self.get_object(), by=actor.name)
+        return Response(ErasureSerializer(entry).data)
 
 
 class MessageEventSerializer(serializers.Serializer):

@@ -319,7 +319,7 @@ def frequency_cap_until(*, executions: list[StepExecution], now: datetime) -> di
     others = StepExecution.objects.filter(contact_id__in=contacts, step__isnull=False).exclude(
         pk__in=[row.pk for row in executions]
     )
-    sent: dict[int, list[datetime]] = {}
+    sent: dict[int | None, list[datetime]] = {}
     week_ago = now - timedelta(days=7)
     for contact_id, status, sent_at in others.filter(
         Q(status=Status.SENT, sent_at__gt=week_ago) | Q(status=Status.SENDING)

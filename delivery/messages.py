@@ -8,6 +8,7 @@ from uuid import UUID
 
 from django.db import IntegrityError, connection
 
+from campaigns.erasure import address_erasure, address_erasure_return
 from campaigns.exceptions import IdempotencyConflict
 from campaigns.models import Contact, Suppression, Template, email_normalize
 from core.db import row_insert_sql, rows_insert_together, server_bound_cursor
@@ -197,6 +198,12 @@ def message_queue(*, api_key: ApiKey, request: MessageRequest) -> tuple[Transact
         if contact_id is None:
             if request.user_id:
                 raise ObjectNotFound(f"No contact has user_id (external_id) {request.user_id!r}.")
+            if address_erasure(email=to) is not None:
+                # Mail the integrator sends brings an erased address back, as transactional only,
+                # with the suppression it held; imports still refuse it (campaigns.erasure).
+                address_erasure_return(email=to)
+                if Suppression.objects.filter(email=to).exclude(reason=Suppression.Reason.UNSUBSCRIBE):
+                    message.accepted_status = execution.status = Status.SUPPRESSED
             # Without a user_id the recipient is the contact, added (on no list) for personalization;
             # a load-test key's traffic makes load-test contacts, kept out of the marketer's way.
             contact_id = Contact.objects.get_or_create(

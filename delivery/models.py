@@ -38,8 +38,13 @@ class TransactionalMessage(models.Model):
     template = models.ForeignKey(
         Template, on_delete=models.PROTECT, related_name="transactional_messages", verbose_name=_("template")
     )
+    #: None once its contact was erased (console.erasure): the message stays, counted, addressless.
     contact = models.ForeignKey(
-        Contact, on_delete=models.CASCADE, related_name="transactional_messages", verbose_name=_("contact")
+        Contact,
+        null=True,
+        on_delete=models.CASCADE,
+        related_name="transactional_messages",
+        verbose_name=_("contact"),
     )
     to_email = models.EmailField(_("to email"), max_length=254)
     from_email = models.CharField(_("from email"), max_length=320)
@@ -101,8 +106,13 @@ class StepExecution(models.Model):
         related_name="execution",
         verbose_name=_("message"),
     )
+    #: None once its contact was erased: the row stays for the counts, without the address.
     contact = models.ForeignKey(
-        Contact, on_delete=models.CASCADE, related_name="step_executions", verbose_name=_("contact")
+        Contact,
+        null=True,
+        on_delete=models.CASCADE,
+        related_name="step_executions",
+        verbose_name=_("contact"),
     )
     #: The address as it was at fan-out; SES events name this one even if the contact changes.
     email = models.EmailField(_("email"), max_length=254)
@@ -208,6 +218,18 @@ class StepExecution(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step or self.message_id} → {self.email} ({self.status})"
+
+    @property
+    def erased(self) -> bool:
+        """Tell whether its contact was erased: the row stays, without the address."""
+        return not self.email
+
+    @property
+    def addressee(self) -> Contact:
+        """Return the contact of a row still addressed to someone, as every claimed row is."""
+        if self.contact is None:
+            raise ValueError(f"Ledger row {self.pk} has no contact: it was erased.")
+        return self.contact
 
     @property
     def campaign_step(self) -> CampaignStep:

@@ -75,7 +75,7 @@ def step_execution_deliver(
     try:
         rendered = template_render(
             compiled=compiled,
-            contact=execution.contact,
+            contact=execution.addressee,
             extra={
                 **(execution.message.context if execution.message else {}),
                 "unsubscribe_url": unsubscribe_url,
@@ -155,7 +155,7 @@ def _postpone_outside_limits(*, executions: list[StepExecution], result: BatchRe
     for row in executions:
         campaign = row.campaign_step.campaign
         if campaign.send_window_start or campaign.send_weekdays:
-            opening = drip.send_window_next(campaign=campaign, tz_name=row.contact.timezone, now=now)
+            opening = drip.send_window_next(campaign=campaign, tz_name=row.addressee.timezone, now=now)
             if opening is not None:
                 later[row.pk] = max(opening, later.get(row.pk, opening))
     by_time: dict[datetime, list[int]] = {}
@@ -286,6 +286,8 @@ def _send_claimed(*, executions: list[StepExecution], honour_unsubscribe: bool) 
     threads over the process's one SES client; the rate limiter still spaces every call.
     """
     result = BatchResult(claimed=len(executions))
+    # Erased between its claim and this read: the erasure cancelled the row; nothing to send.
+    executions = [execution for execution in executions if execution.contact is not None]
     left: set[int] = set()
     if honour_unsubscribe:  # Campaign mail: send windows and the frequency cap apply.
         executions = _postpone_outside_limits(executions=executions, result=result)
@@ -297,13 +299,13 @@ def _send_claimed(*, executions: list[StepExecution], honour_unsubscribe: bool) 
     for execution in executions:
         # Checked at claim time, not only when queued: an unsubscribe or bounce that arrived since
         # must still stop this email. Transactional mail heeds suppressions, not unsubscribes.
-        unsubscribed = honour_unsubscribe and execution.contact.status != Contact.Status.SUBSCRIBED
+        unsubscribed = honour_unsubscribe and execution.addressee.status != Contact.Status.SUBSCRIBED
         if execution.email in suppressed or unsubscribed:
             step_execution_settle(execution=execution, status=Status.SUPPRESSED)
             metrics.EMAILS.inc(outcome="suppressed")
             result.suppressed += 1
             continue
-        if honour_unsubscribe and contact_mail_paused(contact=execution.contact):
+        if honour_unsubscribe and contact_mail_paused(contact=execution.addressee):
             # Skipped, as the contact asked: never sent late, and a drip goes on past it once
             # the break ends, as past a step whose condition left them out.
             note = gettext("The contact paused their email.")

@@ -250,7 +250,8 @@ def step_executions_requeue(
     if status not in (Status.FAILED, Status.UNKNOWN):
         raise ValueError(f"Only failed or unknown rows are re-queued, not {status}.")
     with transaction.atomic():
-        chosen = rows.filter(status=status)
+        # An erased contact's rows have no one to go to: they stay as they are.
+        chosen = rows.filter(status=status, contact__isnull=False)
         per_campaign = dict(
             chosen.exclude(step=None).values_list("step__campaign").annotate(n=Count("pk")).order_by()
         )

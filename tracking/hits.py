@@ -304,6 +304,8 @@ def _events_from_hits(hits: list[_Hit]) -> list[TrackingEvent]:
         if row is None:
             continue  # Its row is gone: nothing to attach it to.
         detail = {"method": hit.method, "user_agent": hit.user_agent, "ip": hit.ip, "link_id": hit.link_id}
+        if row.erased:  # Counted, as any open or click, but who read it is not kept.
+            detail = {"method": hit.method, "link_id": hit.link_id}
         machine_kind = SCANNER if hit.uid in bursts else hit_machine_kind(hit=hit, sent_at=row.sent_at)
         machine = bool(machine_kind)
         via_proxy = hit.kind == TrackingHit.Kind.OPEN and bool(_OPEN_PROXY_AGENTS.search(hit.user_agent))

@@ -32,6 +32,7 @@ from tracking.bounces import (
     soft_bounce_record,
 )
 from tracking.engagement import Engaged, engagement_add, engagement_outcomes_add
+from tracking.erasure import event_anonymize, sns_message_redact
 from tracking.events import EventFormatError, SesEvent, ses_events_from_record
 from tracking.models import (
     SnsMessage,
@@ -159,7 +160,7 @@ def _event_effects(*, event: SesEvent, kind: str, row: StepExecution | None) -> 
     _event_suppress(event=event, kind=kind)
     if event.type == Type.DELIVERY:
         SoftBounceStreak.objects.filter(email=event.recipient).update(count=0)
-    elif event.type == Type.BOUNCE and kind == SOFT:
+    elif event.type == Type.BOUNCE and kind == SOFT and not (row is not None and row.erased):
         soft_bounce_record(event=event)
     elif event.type in (Type.OPEN, Type.CLICK) and row is not None:  # SES's own open and click tracking
         engagement_add(engaged=[Engaged(row.pk, event.type, False, None, event.occurred_at)])
@@ -172,6 +173,18 @@ def _event_effects(*, event: SesEvent, kind: str, row: StepExecution | None) -> 
 
 #: What SES reports at most once of each email and recipient, whoever publishes it.
 _ONCE_PER_EMAIL = (TrackingEvent.Type.SEND, TrackingEvent.Type.DELIVERY)
+
+
+_EVENT_FIELDS = (
+    "type",
+    "occurred_at",
+    "recipient",
+    "step_execution",
+    "ses_message_id",
+    "configuration_set",
+    "kind",
+    "raw",
+)
 
 
 def _event_apply(*, event: SesEvent, message: SnsMessage, now: datetime) -> bool:
@@ -199,18 +212,25 @@ def _event_apply(*, event: SesEvent, message: SnsMessage, now: datetime) -> bool
         if told.exists():
             return False
     kind = _event_kind(event)
-    _event, created = TrackingEvent.objects.get_or_create(
+    recorded = TrackingEvent(
         event_id=f"{message.message_id}:{event.recipient}:{event.type}"[:200],
-        defaults={
-            "type": event.type,
-            "occurred_at": event.occurred_at,
-            "recipient": event.recipient,
-            "step_execution": row,
-            "ses_message_id": event.ses_message_id,
-            "configuration_set": event.configuration_set[:64],
-            "kind": kind[:32],
-            "raw": {k: v for k, v in asdict(event).items() if v not in ("", {}, None) and k != "occurred_at"},
-        },
+        type=event.type,
+        occurred_at=event.occurred_at,
+        recipient=event.recipient,
+        step_execution=row,
+        ses_message_id=event.ses_message_id,
+        configuration_set=event.configuration_set[:64],
+        kind=kind[:32],
+        raw={k: v for k, v in asdict(event).items() if v not in ("", {}, None) and k != "occurred_at"},
+    )
+    if row is not None and row.erased:
+        # News of an email whose contact was erased since: counted, but who it was is not kept.
+        event_anonymize(recorded)
+        sns_message_redact(message=message, email=event.recipient)
+        message.save(update_fields=["message"])
+    _event, created = TrackingEvent.objects.get_or_create(
+        event_id=recorded.event_id,
+        defaults={field: getattr(recorded, field) for field in _EVENT_FIELDS},
     )
     if created:  # A second delivery of the same message changes nothing.
         # Counted first: the reputation guard, among the effects, judges the counters.

@@ -90,9 +90,9 @@ def _unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         raise Http404("This unsubscribe link is not valid.")
     execution, email = found
     brand = _brand(execution)
-    if execution is None or execution.contact.email != email:
-        # Its contact was deleted, or has another address now: the link speaks for the address
-        # it was sent to (whoever holds it now), never for the contact's new one.
+    if execution is None or execution.contact is None or execution.contact.email != email:
+        # Its contact was deleted or erased, or has another address now: the link speaks for the
+        # address it was sent to (whoever holds it now), never for the contact's new one.
         subscribed = unsubscribing.address_subscribed(email=email)
         address = {"email": email, "subscribed": subscribed, "brand": brand, "address_only": True}
         if request.method == "GET":

@@ -204,8 +204,8 @@ def campaign_recipient_rows(*, campaign: Campaign):
         engagement = getattr(row, "engagement", None)
         yield [
             row.email,
-            row.contact.first_name,
-            row.contact.last_name,
+            row.contact.first_name if row.contact else "",  # None: erased.
+            row.contact.last_name if row.contact else "",
             row.campaign_step.order,
             row.status,
             row.outcome,

@@ -6,6 +6,7 @@ from django.utils import timezone
 from campaigns import preferences
 from campaigns.audience import list_remove_contacts, suppression_add
 from campaigns.consent import ConsentActor, contact_unsubscribe
+from campaigns.erasure import address_erasure
 from campaigns.models import ConsentChange, Contact, ContactList, Suppression, email_normalize
 from delivery import ledger as delivery_ledger
 from delivery import tokens
@@ -44,6 +45,8 @@ def address_subscribed(*, email: str) -> bool:
     contact = Contact.objects.filter(email=email_normalize(email)).first()
     if contact is not None:
         return contact.status == Contact.Status.SUBSCRIBED
+    if address_erasure(email=email) is not None:
+        return False  # Erased: no campaign mails it.
     return not Suppression.objects.filter(email=email_normalize(email)).exists()
 
 
@@ -83,6 +86,8 @@ def step_execution_unsubscribe(*, execution: StepExecution, source: str) -> bool
         via=ConsentChange.Via.ONE_CLICK if source == "one-click" else ConsentChange.Via.UNSUBSCRIBE_PAGE,
     )
     campaign = execution.campaign_step.campaign
+    if execution.contact is None:
+        return created  # Erased: no campaign mails them, and nothing may name them.
     contact_unsubscribe(
         contact=execution.contact, actor=actor, reason=f"Unsubscribed from a mail of “{campaign.name}”."
     )
@@ -135,6 +140,8 @@ def step_execution_preferences_save(
 
     Leaving a list there is recorded as this email's unsubscribe, once, as leaving from its button.
     """
+    if execution.contact is None:
+        return []  # Erased meanwhile: nothing of theirs is left to choose about.
     with transaction.atomic():
         left = preferences.contact_preferences_save(
             contact=execution.contact, keep_list_ids=keep_list_ids, first_name=first_name, last_name=last_name

@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from campaigns import consent, services
 from campaigns.audience import CONTACT_BULK_MAX, suppression_add
+from campaigns.erasure import address_erasure, erased_refusal
 from campaigns.models import (
     Campaign,
     CampaignStep,
@@ -158,6 +159,9 @@ class ContactSerializer(serializers.ModelSerializer):
 
     def validate_email(self, value):
         canonical = email_address(value)
+        changing = self.instance is None or self.instance.email != canonical
+        if changing and address_erasure(email=canonical) is not None:
+            raise serializers.ValidationError(erased_refusal())
         clash = Contact.objects.filter(email=canonical)
         if self.instance is not None:
             clash = clash.exclude(pk=self.instance.pk)
@@ -474,6 +478,8 @@ class SuppressionSerializer(serializers.ModelSerializer):
 
     def validate_email(self, value: str) -> str:
         canonical = email_address(value)
+        if address_erasure(email=canonical) is not None:
+            raise serializers.ValidationError(erased_refusal())
         # A kept unsubscribe stops campaigns only: any other reason may replace it (suppression_add).
         kept = Suppression.objects.filter(email=canonical).exclude(reason=Suppression.Reason.UNSUBSCRIBE)
         if kept.exists():

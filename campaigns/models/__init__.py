@@ -13,6 +13,7 @@ from campaigns.models.audience import (
 )
 from campaigns.models.campaign import Campaign, CampaignAudit, CampaignStep
 from campaigns.models.content import Template
+from campaigns.models.erasure import ErasedAddress
 from campaigns.models.imports import ContactImport
 from campaigns.models.segments import Segment
 from campaigns.models.signups import Signup, SignupForm
@@ -28,6 +29,7 @@ __all__ = [
     "ContactConsent",
     "ContactImport",
     "ContactList",
+    "ErasedAddress",
     "HttpsURLField",
     "ListMembership",
     "Segment",

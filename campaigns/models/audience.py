@@ -151,6 +151,8 @@ class Suppression(models.Model):
         API = "api", _("API")
         TRACKING = "tracking", _("Unsubscribe link")
         IMPORT = "import", _("Import")
+        #: Kept as a hash while the address was erased, written again when it came back.
+        ERASURE = "erasure", _("Kept through an erasure")
 
     email = models.EmailField(_("email"), max_length=254, unique=True)
     reason = models.CharField(_("reason"), max_length=32, choices=Reason.choices)

@@ -1,0 +1,135 @@
+"""Erasure at a contact's request: the profile goes; the address stays only as a keyed hash.
+
+The hash lets Campanile refuse to add the address again by accident (an old file imported, a sync
+re-adding it) without keeping the address itself. It is an HMAC keyed from SECRET_KEY, so a copy of
+the database alone cannot test guesses against it; SECRET_KEY_FALLBACKS keep old hashes readable
+after a key rotation. The other apps' share of an erasure (ledger rows, events) is theirs; the top
+app composes them (console.erasure).
+"""
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.translation import gettext
+
+from campaigns.models import Contact, ContactImport, ErasedAddress, Signup, Suppression
+from core.addresses import email_normalize
+
+#: Rows per query when a bulk write checks its addresses.
+_CHUNK = 5000
+
+#: Only these suppressions outlive an erasure: an unsubscribe's meaning (no campaign mail) is
+#: already held by the hash, which keeps every campaign from the address.
+_KEPT_REASONS = frozenset(Suppression.Reason.values) - {Suppression.Reason.UNSUBSCRIBE}
+
+
+def erased_refusal() -> str:
+    """Return why an erased address is not taken, in the reader's language."""
+    return gettext(
+        "This address was erased at its owner's request, so it is not added again. Its owner may "
+        "sign up again through a signup form."
+    )
+
+
+def _keys() -> list[bytes]:
+    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return [hashlib.sha256(f"campanile.erased-address:{secret}".encode()).digest() for secret in secrets]
+
+
+def _digest(key: bytes, email: str) -> str:
+    return hmac.new(key, email.encode(), hashlib.sha256).hexdigest()
+
+
+def address_digest(*, email: str) -> str:
+    """Return the hash an erased address is kept as (under the current SECRET_KEY)."""
+    return _digest(_keys()[0], email_normalize(email))
+
+
+def addresses_erased(*, emails: Iterable[str]) -> set[str]:
+    """Return those of the addresses (in stored form) that were erased."""
+    if not ErasedAddress.objects.exists():  # The usual case costs one query, no hashing.
+        return set()
+    by_digest = {_digest(key, email): email for key in _keys() for email in set(emails)}
+    digests = list(by_digest)
+    found: set[str] = set()
+    for start in range(0, len(digests), _CHUNK):
+        chunk = digests[start : start + _CHUNK]
+        found.update(ErasedAddress.objects.filter(digest__in=chunk).values_list("digest", flat=True))
+    return {by_digest[digest] for digest in found}
+
+
+def address_erasure(*, email: str) -> ErasedAddress | None:
+    """Return the erasure entry of an address, if it was erased."""
+    email = email_normalize(email)
+    digests = [_digest(key, email) for key in _keys()]
+    return ErasedAddress.objects.filter(digest__in=digests).first()
+
+
+def address_erasure_suppress(*, email: str, reason: str) -> bool:
+    """Keep a suppression reported for an erased address on its entry; False if not erased.
+
+    A bounce or a complaint outranks an unsubscribe, as in suppression_add; otherwise the first
+    reason stays.
+    """
+    if Contact.objects.filter(email=email_normalize(email)).exists():
+        return False  # It came back: its suppression is an ordinary row again.
+    entry = address_erasure(email=email)
+    if entry is None:
+        return False
+    if reason in _KEPT_REASONS and entry.suppression_reason in ("", Suppression.Reason.UNSUBSCRIBE):
+        ErasedAddress.objects.filter(pk=entry.pk).update(suppression_reason=reason)
+    return True
+
+
+def address_erasure_return(*, email: str) -> None:
+    """Restore the suppression an erased address held, as a contact is made for it again.
+
+    The entry stays: bulk writes still refuse the address until its owner confirms a signup.
+    """
+    entry = address_erasure(email=email)
+    if entry is not None and entry.suppression_reason:
+        Suppression.objects.get_or_create(
+            email=email_normalize(email),
+            defaults={
+                "reason": entry.suppression_reason,
+                "source": Suppression.Source.ERASURE,
+                "detail": f"Held while the address was erased ({entry.erased_at:%Y-%m-%d}).",
+            },
+        )
+
+
+def address_erasure_lift(*, email: str) -> int:
+    """Forget that an address was erased: its owner confirmed a signup. Return entries deleted."""
+    email = email_normalize(email)
+    deleted, _ = ErasedAddress.objects.filter(digest__in=[_digest(key, email) for key in _keys()]).delete()
+    return deleted
+
+
+@transaction.atomic
+def contact_profile_erase(*, contact: Contact, by: str) -> ErasedAddress:
+    """Delete a contact's profile and every row of this app naming its address; keep the hash.
+
+    Its lists, consents, consent history and signups go with it. Call it after the apps above
+    have detached and anonymized their rows (console.erasure), or they go with it too.
+    """
+    email = contact.email
+    suppression = Suppression.objects.filter(email=email).first()
+    reason = suppression.reason if suppression is not None and suppression.reason in _KEPT_REASONS else ""
+    entry, _ = ErasedAddress.objects.update_or_create(
+        digest=address_digest(email=email), defaults={"by": by[:200], "suppression_reason": reason}
+    )
+    Suppression.objects.filter(email=email).delete()
+    Signup.objects.filter(email=email).delete()
+    _import_reports_forget(email=email)
+    Contact.objects.filter(pk=contact.pk).delete()
+    return entry
+
+
+def _import_reports_forget(*, email: str) -> None:
+    """Take the rows naming the address out of the imports' error reports."""
+    for report in ContactImport.objects.select_for_update().filter(errors__icontains=email):
+        kept = [row for row in report.errors if email not in str(row).lower()]
+        ContactImport.objects.filter(pk=report.pk).update(errors=kept)

@@ -1,0 +1,41 @@
+"""Erasure at a contact's request (GDPR article 17), across the apps; the export's counterpart.
+
+Each app anonymizes its own share (delivery.erasure, tracking.erasure) and campaigns deletes the
+profile, keeping the address only as a keyed hash (campaigns.erasure). Composed here, in the app
+that sees them all, in one transaction.
+"""
+
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.db.models import Value
+from django.db.models.functions import Replace
+
+from campaigns.erasure import contact_profile_erase
+from campaigns.models import Contact, ErasedAddress
+from campaigns.signups import address_lock
+from delivery.erasure import ERASED, step_executions_erase
+from tracking.erasure import tracking_erase
+
+
+@transaction.atomic
+def contact_erase(*, contact: Contact, by: str) -> ErasedAddress:
+    """Erase a contact: its profile goes, what counts stays without it; return the hash kept.
+
+    Its emails stay in every count and rate, without the address; their events lose the address,
+    the client's IP and user agent and the payload; SNS notifications naming it are redacted; the
+    admin's history names it no more. `by` names who asked, for the record.
+    """
+    # The address's lock first, as a signup deciding on it takes it; then the contact, as a delete.
+    address_lock(email=contact.email)
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    email = contact.email
+    execution_ids = step_executions_erase(contact_id=contact.pk, email=email)
+    tracking_erase(execution_ids=execution_ids, email=email)
+    LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(Contact), object_id=str(contact.pk)
+    ).update(object_repr=ERASED)
+    LogEntry.objects.filter(object_repr__icontains=email).update(
+        object_repr=Replace("object_repr", Value(email), Value(ERASED))
+    )
+    return contact_profile_erase(contact=contact, by=by)

@@ -1,0 +1,365 @@
+"""Erasing a contact at its owner's request: no trace of them is left but a keyed hash of the address."""
+
+import copy
+import json
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import time_machine
+from django.apps import apps
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.auth.models import Permission, User
+from django.contrib.contenttypes.models import ContentType
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from campaigns import services as campaign_services
+from campaigns.admin_contacts import ContactForm
+from campaigns.erasure import address_digest, address_erasure, addresses_erased
+from campaigns.models import Contact, ContactImport, ErasedAddress, ListMembership, SignupForm, Suppression
+from campaigns.signups import SignupFields
+from core.models import ApiKey
+from core.services import api_key_create
+from delivery import fan_out, sending, tokens
+from delivery import services as delivery_services
+from delivery.models import Engagement, StepExecution, TransactionalMessage
+from delivery.selectors import step_execution_counts
+from tests.conftest import sent_messages
+from tests.factories import (
+    ContactFactory,
+    SignupFormFactory,
+    StepExecutionFactory,
+    TemplateFactory,
+    sendable_campaign,
+)
+from tests.tracking.sns_signing import TOPIC
+from tests.utils import staff_login
+from tracking import hits, inbox, signups
+from tracking.models import SnsMessage, SoftBounceStreak, StepEngagement, TrackingEvent
+
+pytestmark = pytest.mark.django_db
+
+ADDRESS = "ada.lovelace@example.com"
+#: What must be gone: the address, the surname, the client's network and browser.
+TRACES = (ADDRESS, "lovelace", "198.51.100", "erasuretestagent")
+#: Whoever reads the email: their network and browser are what tracking keeps of them.
+READER = Client(REMOTE_ADDR="198.51.100.7", HTTP_USER_AGENT="ErasureTestAgent/1.0")
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ses"
+
+
+def _stored_text(value) -> str:
+    if isinstance(value, (bytes, memoryview)):
+        return bytes(value).decode(errors="replace")
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _traces() -> list[str]:
+    """Return "table: trace" for every stored value, in every table, that holds one of TRACES."""
+    found = []
+    for model in apps.get_models():
+        if not model._meta.managed or model._meta.proxy or model is ErasedAddress:
+            continue
+        columns = [field.attname for field in model._meta.concrete_fields]
+        for row in model._base_manager.values_list(*columns):
+            text = " ".join(_stored_text(value) for value in row).lower()
+            found += [f"{model._meta.db_table}: {trace}" for trace in TRACES if trace in text]
+    return found
+
+
+def _ses_record(name: str, row: StepExecution) -> str:
+    """Return an SES event record of a fixture, about this row's email, as SNS carries it."""
+    record = copy.deepcopy(json.loads((FIXTURES / name).read_text()))
+    record["mail"]["messageId"] = row.ses_message_id
+    record["mail"]["destination"] = [row.email]
+    record["mail"].setdefault("tags", {})["campanile_step_execution"] = [str(row.tracking_id)]
+    record["mail"].setdefault("commonHeaders", {})["to"] = [f"Ada Lovelace <{row.email}>"]
+    for key, entries in (("bounce", "bouncedRecipients"), ("complaint", "complainedRecipients")):
+        for entry in record.get(key, {}).get(entries, []):
+            entry["emailAddress"] = row.email
+    if "delivery" in record:
+        record["delivery"]["recipients"] = [row.email]
+    return json.dumps(record)
+
+
+def _ses_reports(name: str, row: StepExecution) -> SnsMessage:
+    message = SnsMessage.objects.create(
+        message_id=str(uuid.uuid4()), topic_arn=TOPIC, message=_ses_record(name, row)
+    )
+    inbox.sns_message_apply(message_id=message.pk)
+    return message
+
+
+def _tracked_paths(html: str) -> dict[str, str]:
+    """Return the path of the email's open pixel ("o") and of its first tracked link ("c")."""
+    urls = [part for part in html.split('"') if part.startswith("http")]
+    return {kind: "/" + next(url for url in urls if f"/{kind}/" in url).split("/", 3)[3] for kind in "oc"}
+
+
+def _everything_held(api_client) -> tuple[Contact, StepExecution, dict[str, str]]:
+    """Give a contact something of everything Campanile keeps: mail, opens, clicks, SES events, a
+    transactional email, a signup, a soft-bounce streak, an import's report, the admin's history."""
+    contact = ContactFactory(
+        email=ADDRESS, first_name="Ada", last_name="Lovelace", attributes={"maiden": "Byron"}
+    )
+    campaign = sendable_campaign(contacts=0)
+    ListMembership.objects.create(contact=contact, contact_list=campaign.lists.get())
+    step = campaign.steps.get()
+    step.template = TemplateFactory(
+        html_body='<p>Hi {{ contact.last_name }} <a href="https://shop.example.com/">shop</a></p>'
+    )
+    step.save()
+    campaign_services.campaign_schedule(campaign=campaign)
+    delivery_services.campaign_dispatch(campaign=campaign)
+    delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
+    row = StepExecution.objects.get(step__campaign=campaign)
+    paths = _tracked_paths(sent_messages()[-1].raw_data.replace("=\r\n", "").replace("=3D", "="))
+    with time_machine.travel(timezone.now() + timedelta(minutes=5)):  # A person, not a scanner.
+        for path in paths.values():
+            READER.get(path)
+    hits.tracking_hits_apply()
+    _ses_reports("event-delivery.json", row)
+    TemplateFactory(name="Receipt", subject="Your receipt, {{ contact.last_name }}")
+    answer = api_client.post(
+        "/api/v1/messages",
+        {"from": campaign.from_email, "to": ADDRESS, "template_name": "Receipt", "unique_code": ADDRESS},
+        format="json",
+    )
+    assert answer.status_code == 202
+    sending.messages_send(budget_seconds=10)
+    _ses_reports("event-complaint.json", row)
+    SoftBounceStreak.objects.create(email=ADDRESS, count=1)
+    ContactImport.objects.create(
+        file_name="fair.csv",
+        file_kind="csv",
+        data=b"",
+        errors=[
+            {"row": 2, "email": ADDRESS, "errors": {"email": ["Repeats row 1."]}, "cells": [ADDRESS]},
+            {"row": 3, "email": "grace@example.com", "errors": {}, "cells": ["grace@example.com"]},
+        ],
+    )
+    LogEntry.objects.create(
+        user=User.objects.create_user("staffer", is_staff=True),
+        content_type=ContentType.objects.get_for_model(Contact),
+        object_id=str(contact.pk),
+        object_repr=str(contact),
+        action_flag=CHANGE,
+        change_message="[]",
+    )
+    return contact, row, paths
+
+
+def _counts(campaign) -> tuple:
+    """Return what the campaign's report counts: its emails by status, its opens, clicks, outcomes."""
+    engagement = list(StepEngagement.objects.filter(step__campaign=campaign).values())
+    return step_execution_counts(campaign=campaign), engagement
+
+
+def test_an_erased_contact_leaves_no_trace_but_a_hash_and_every_count_stays(api_client, ses):
+    contact, row, _paths = _everything_held(api_client)
+    campaign = row.campaign_step.campaign
+    before = _counts(campaign)
+    held = _traces()
+    # Everywhere the contact was: the proof below has something to find gone.
+    for table in (
+        "campaigns_contact",
+        "delivery_stepexecution",
+        "tracking_trackingevent",
+        "tracking_snsmessage",
+    ):
+        assert any(trace.startswith(table) for trace in held), table
+
+    answer = api_client.post(f"/api/v1/contacts/{contact.pk}/erase")
+
+    assert answer.status_code == 200
+    assert _traces() == []
+    (entry,) = ErasedAddress.objects.all()
+    assert entry.digest == address_digest(email=ADDRESS)
+    assert entry.suppression_reason == Suppression.Reason.COMPLAINT  # It still holds, as a hash.
+    assert entry.by.startswith("API key")
+    assert _counts(campaign) == before
+    # The emails stay, without anyone: two of them (the campaign's and the receipt).
+    assert StepExecution.objects.filter(contact=None, email="").count() == 2
+    assert TransactionalMessage.objects.get().contact is None
+    assert Engagement.objects.get(step_execution=row).contact_id is None
+    click = TrackingEvent.objects.get(type="click", is_machine=False)
+    assert click.recipient == ""
+    assert set(click.raw) == {"link_id"}
+    assert not Contact.objects.exists()
+
+
+def test_an_erased_address_is_added_again_by_no_import_nor_by_hand(api_client):
+    contact = ContactFactory(email=ADDRESS)
+    api_client.post(f"/api/v1/contacts/{contact.pk}/erase")
+
+    bulk = api_client.post(
+        "/api/v1/contacts/bulk",
+        {"contacts": [{"email": "Ada.Lovelace@Example.com"}, {"email": "grace@example.com"}]},
+        format="json",
+    )
+    single = api_client.post("/api/v1/contacts", {"email": ADDRESS}, format="json")
+    renamed = api_client.patch(f"/api/v1/contacts/{ContactFactory().pk}", {"email": ADDRESS}, format="json")
+    suppressed = api_client.post(
+        "/api/v1/suppressions", {"email": ADDRESS, "reason": "manual"}, format="json"
+    )
+    by_hand = ContactForm(data={"email": ADDRESS, "status": "subscribed", "attributes": "{}"})
+
+    assert bulk.status_code == 200
+    assert bulk.json()["created"] == 1
+    (refused,) = bulk.json()["errors"]
+    assert refused["row"] == 0
+    assert "erased" in refused["errors"]["email"][0]
+    for refusal in (single, renamed, suppressed):
+        assert refusal.status_code == 400
+        assert "erased" in refusal.json()["error"]["fields"]["email"][0]
+    assert not by_hand.is_valid()
+    assert "erased" in by_hand.errors["email"][0]
+    assert not Contact.objects.filter(email=ADDRESS).exists()
+    assert not Suppression.objects.filter(email=ADDRESS).exists()
+
+
+def test_an_erased_contacts_mail_not_yet_sent_never_goes(api_client):
+    contact = ContactFactory(email=ADDRESS)
+    campaign = sendable_campaign(contacts=0)
+    ListMembership.objects.create(contact=contact, contact_list=campaign.lists.get())
+    campaign_services.campaign_schedule(campaign=campaign)
+    delivery_services.campaign_dispatch(campaign=campaign)
+    fan_out.step_fan_out(step=campaign.steps.get())
+    row = StepExecution.objects.get()
+    assert row.status == StepExecution.Status.PENDING
+
+    api_client.post(f"/api/v1/contacts/{contact.pk}/erase")
+
+    row.refresh_from_db()
+    assert row.status == StepExecution.Status.CANCELLED
+    assert row.contact_id is None
+    # No re-queue gives it back to a sender: there is no one to send it to.
+    assert (
+        delivery_services.step_executions_requeue(
+            rows=StepExecution.objects.all(), status=StepExecution.Status.UNKNOWN
+        )
+        == 0
+    )
+
+
+def test_news_after_an_erasure_is_counted_without_the_address(api_client, ses):
+    contact, row, paths = _everything_held(api_client)
+    api_client.post(f"/api/v1/contacts/{contact.pk}/erase")
+    row.refresh_from_db()
+    row.email = ADDRESS  # What SES still says: the record names the address.
+
+    late = _ses_reports("event-bounce-permanent.json", row)
+    with time_machine.travel(timezone.now() + timedelta(minutes=10)):
+        READER.get(paths["o"])  # Read again, from an old copy of the email.
+    hits.tracking_hits_apply()
+
+    late.refresh_from_db()
+    assert late.applied_at is not None
+    bounce = TrackingEvent.objects.get(type="bounce")
+    assert bounce.step_execution_id == row.pk
+    assert bounce.recipient == ""
+    assert TrackingEvent.objects.filter(type="open", is_machine=False).count() == 2
+    assert _traces() == []
+    assert StepExecution.objects.get(pk=row.pk).outcome == StepExecution.Outcome.COMPLAINED
+
+
+def test_an_erased_owner_comes_back_only_by_confirming_a_signup(api_client, ses):
+    api_client.post(f"/api/v1/contacts/{ContactFactory(email=ADDRESS).pk}/erase")
+    form = SignupFormFactory(opt_in=SignupForm.OptIn.SINGLE)
+    fields = SignupFields(email=ADDRESS, first_name="Ada")
+
+    # Anyone may type an address into a single opt-in form: an erased one must confirm.
+    signup = signups.signup_submit(form=form, fields=fields, client_ip="")
+    outcome = signups.signup_process(signup_id=signup.pk)
+
+    assert outcome == signups.Outcome.MAILED
+    assert Contact.objects.get(email=ADDRESS).status == Contact.Status.PENDING
+    assert ErasedAddress.objects.exists()
+    assert api_client.post("/api/v1/contacts/bulk", {"contacts": [{"email": ADDRESS}]}, format="json").json()[
+        "errors"
+    ]
+
+    token = signups.signup_confirm_url(signup=signup).rsplit("/", 1)[1]
+    signups.signup_confirm(token=token)
+
+    assert Contact.objects.get(email=ADDRESS).status == Contact.Status.SUBSCRIBED
+    assert not ErasedAddress.objects.exists()  # Their own confirmed choice lifts the erasure.
+
+
+def test_a_complaint_held_through_an_erasure_still_stops_transactional_mail(api_client, ses):
+    contact = ContactFactory(email=ADDRESS)
+    Suppression.objects.create(email=ADDRESS, reason=Suppression.Reason.COMPLAINT, source="ses")
+    api_client.post(f"/api/v1/contacts/{contact.pk}/erase")
+    assert not Suppression.objects.exists()
+    TemplateFactory(name="Receipt")
+
+    answer = api_client.post(
+        "/api/v1/messages",
+        {"from": "App <app@campanile.test>", "to": ADDRESS, "template_name": "Receipt"},
+        format="json",
+    )
+
+    assert answer.status_code == 202
+    assert answer.json()["status"] == StepExecution.Status.SUPPRESSED
+    # The address is back, for the mail its integrator sends only, with its complaint.
+    assert Contact.objects.get(email=ADDRESS).status == Contact.Status.TRANSACTIONAL
+    assert Suppression.objects.get(email=ADDRESS).reason == Suppression.Reason.COMPLAINT
+    assert ErasedAddress.objects.exists()  # Still no import brings it back.
+
+
+def test_staff_who_may_not_delete_contacts_may_not_erase_them():
+    contact = ContactFactory(email=ADDRESS)
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_contact"))
+    client = Client()
+    staff_login(client, viewer)
+
+    page = client.get(reverse("admin:campaigns_contact_erase", args=[contact.pk]))
+    tried = client.post(
+        reverse("admin:campaigns_contact_changelist"),
+        {"action": "erase_personal_data", "_selected_action": [contact.pk], "apply": "1", "confirm": "on"},
+    )
+
+    assert page.status_code == 403
+    assert tried.status_code in (200, 302)
+    assert Contact.objects.filter(pk=contact.pk).exists()
+    assert not ErasedAddress.objects.exists()
+
+
+def test_a_read_only_key_may_not_erase(api_client):
+    contact = ContactFactory(email=ADDRESS)
+    _key, secret = api_key_create(name="reader", scopes=[ApiKey.Scope.READ])
+    reader = APIClient()
+    reader.credentials(HTTP_X_API_KEY=secret)
+
+    assert reader.post(f"/api/v1/contacts/{contact.pk}/erase").status_code == 403
+    assert Contact.objects.filter(pk=contact.pk).exists()
+
+
+def test_an_erased_address_is_still_known_after_the_secret_key_changes(api_client, settings):
+    api_client.post(f"/api/v1/contacts/{ContactFactory(email=ADDRESS).pk}/erase")
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a new secret key, rotated as the operations guide says"
+
+    assert address_erasure(email=ADDRESS) is not None
+    assert addresses_erased(emails=[ADDRESS, "grace@example.com"]) == {ADDRESS}
+    settings.SECRET_KEY_FALLBACKS = []
+    assert address_erasure(email=ADDRESS) is None  # Without the old key the hash is unreadable.
+
+
+def test_an_old_unsubscribe_link_of_an_erased_contact_names_no_one_and_keeps_nothing(api_client):
+    contact = ContactFactory(email=ADDRESS)
+    row = StepExecutionFactory(contact=contact, email=ADDRESS, status=StepExecution.Status.SENT)
+    token = tokens.unsubscribe_token(tracking_id=row.tracking_id, email=row.email)
+    api_client.post(f"/api/v1/contacts/{contact.pk}/erase")
+
+    page = Client().get(f"/u/{token}")
+    left = Client().post(f"/u/{token}", {"List-Unsubscribe": "One-Click"})
+
+    assert page.status_code == 200
+    assert "You are unsubscribed from all marketing email." in page.content.decode()
+    assert left.status_code == 200
+    assert _traces() == []

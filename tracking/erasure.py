@@ -1,0 +1,78 @@
+"""An erased contact's share of tracking: its events keep counting, without who, where or how."""
+
+import json
+import re
+from typing import Any
+
+from django.db.models import Q
+
+from delivery.erasure import ERASED
+from delivery.models import StepExecution
+from tracking.models import SnsMessage, SoftBounceStreak, TrackingEvent, TrackingHit
+
+#: What an event of an erased contact keeps of its payload: which link a click followed.
+_KEPT_RAW = ("link_id",)
+
+
+def event_anonymize(event: TrackingEvent) -> None:
+    """Drop an event's address, client and payload, keeping its type, time, kind and link."""
+    if event.recipient:
+        event.event_id = event.event_id.replace(event.recipient, f"{ERASED}{event.pk or ''}")
+    event.recipient = ""
+    raw = event.raw if isinstance(event.raw, dict) else {}
+    event.raw = {key: raw[key] for key in _KEPT_RAW if key in raw}
+
+
+def tracking_erase(*, execution_ids: list[int], email: str) -> None:
+    """Anonymize what tracking holds of an address and its emails; call inside the erasing
+    transaction, after the ledger's share (delivery.erasure)."""
+    events = list(
+        TrackingEvent.objects.select_for_update()
+        .filter(Q(step_execution_id__in=execution_ids) | Q(recipient=email))
+        .order_by("pk")
+    )
+    for event in events:
+        event_anonymize(event)
+    TrackingEvent.objects.bulk_update(events, ["event_id", "recipient", "raw"], batch_size=1000)
+    tracking_ids = StepExecution.objects.filter(pk__in=execution_ids).values_list("tracking_id", flat=True)
+    TrackingHit.objects.filter(tracking_id__in=tracking_ids).update(ip="", user_agent="")
+    SoftBounceStreak.objects.filter(email=email).delete()
+    sns_messages_redact(email=email)
+
+
+#: Parts of an SES record that speak of the person beyond the address: the headers (their name in
+#: To, a subject made for them) and the client that opened or clicked.
+_PERSONAL_KEYS = frozenset({"commonHeaders", "headers", "ipAddress", "userAgent"})
+
+
+def _redacted(value: Any, email: str) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: ERASED if key in _PERSONAL_KEYS else _redacted(item, email) for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_redacted(item, email) for item in value]
+    if isinstance(value, str) and email in value.lower():
+        return ERASED  # Whole: "Ada Lovelace <ada@example.com>" names them twice.
+    return value
+
+
+def sns_message_redact(*, message: SnsMessage, email: str) -> None:
+    """Write the person out of a stored SNS notification (unsaved); see _PERSONAL_KEYS."""
+    try:
+        message.message = json.dumps(_redacted(json.loads(message.message), email))
+    except (ValueError, RecursionError):  # Not a record we can read: the address goes, as text.
+        message.message = re.sub(re.escape(email), ERASED, message.message, flags=re.IGNORECASE)
+
+
+def sns_messages_redact(*, email: str) -> int:
+    """Redact the stored SNS notifications naming an address; return how many changed.
+
+    They were verified on arrival; what stays is the record of what SES reported, without whom.
+    """
+    changed = 0
+    for message in SnsMessage.objects.select_for_update().filter(message__icontains=email).order_by("pk"):
+        sns_message_redact(message=message, email=email)
+        message.save(update_fields=["message"])
+        changed += 1
+    return changed
