@@ -13,6 +13,7 @@ from django.utils.translation import gettext
 from campaigns.audience import CONTACT_BULK_MAX, contact_bulk_upsert
 from campaigns.consent import ConsentActor, reason_given
 from campaigns.contact_rows import RowInvalid, contact_row_validate
+from campaigns.erasure import addresses_erased, erased_refusal
 from campaigns.exceptions import ImportFileUnreadable, ImportNotStartable
 from campaigns.import_files import IMPORT_MAX_ROWS, Rows, TableFormat, table_format_detect, table_read
 from campaigns.imports import REPORT_COLUMNS, mapping_guess, mapping_problems, row_from_cells, rows_checked
@@ -100,8 +101,11 @@ def contact_import_preview(*, job: ContactImport, mapping: list[dict]) -> list[P
     known = set(
         Contact.objects.filter(email__in=[row.email for row in preview]).values_list("email", flat=True)
     )
+    erased = addresses_erased(emails=[row.email for row in preview if row.email])
     for row in preview:
         row.exists = row.email in known
+        if row.email in erased:  # Refused when the import runs: said now, as any row's problem.
+            row.errors.append(_problem_words("email", [erased_refusal()]))
     return preview
 
 

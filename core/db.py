@@ -237,6 +237,44 @@ def tally_operation(**tally):
     return migrations.RunPython(create, drop)
 
 
+def sqlite_triggers_around(*, tables: list[str], operations: list) -> list:
+    """Wrap operations that rebuild tables in SQLite with the triggers set aside, then put back.
+
+    SQLite alters a column by copying the table to a new one and renaming it: the triggers on the
+    old table go with it, and one elsewhere naming it fails the rename. PostgreSQL alters in place,
+    and runs the operations as they are.
+    """
+    from django.db import migrations
+
+    kept: list[str] = []
+    naming = " OR ".join(["tbl_name = %s OR sql LIKE %s"] * len(tables))
+    params = [value for table in tables for value in (table, f"%{table}%")]
+
+    def aside(apps, schema_editor):
+        if schema_editor.connection.vendor != "sqlite":
+            return
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND ({naming})",
+                params,
+            )
+            for name, sql in cursor.fetchall():
+                kept.append(sql)
+                cursor.execute(f'DROP TRIGGER "{name}"')
+
+    def back(apps, schema_editor):
+        with schema_editor.connection.cursor() as cursor:
+            for sql in kept:
+                cursor.execute(sql)
+        kept.clear()
+
+    return [
+        migrations.RunPython(aside, back),
+        *operations,
+        migrations.RunPython(back, aside),
+    ]
+
+
 def tally_rekey_operations(*, old: dict, new: dict, schema: list) -> list:
     """Return the migration operations that give a tally new keys: drop its triggers and rows,
     apply `schema` to its table, then count the source's rows again under the new triggers."""

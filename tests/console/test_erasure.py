@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from campaigns import import_jobs
 from campaigns import services as campaign_services
 from campaigns.admin_contacts import ContactForm
 from campaigns.erasure import address_digest, address_erasure, addresses_erased
@@ -363,3 +364,19 @@ def test_an_old_unsubscribe_link_of_an_erased_contact_names_no_one_and_keeps_not
     assert "You are unsubscribed from all marketing email." in page.content.decode()
     assert left.status_code == 200
     assert _traces() == []
+
+
+def test_the_import_wizard_says_so_on_its_preview_and_imports_the_rest(api_client):
+    api_client.post(f"/api/v1/contacts/{ContactFactory(email=ADDRESS).pk}/erase")
+    data = f"email,first_name\n{ADDRESS},Ada\ngrace@example.com,Grace\n".encode()
+    job = import_jobs.contact_import_create(file_name="fair.csv", data=data, user=None)
+
+    preview = import_jobs.contact_import_preview(job=job, mapping=job.mapping)
+    import_jobs.contact_import_start(job=job, mapping=job.mapping, lists=[], consent_basis="consent")
+    import_jobs.contact_import_run(job_id=job.pk)
+
+    assert "erased" in preview[0].errors[0]
+    assert preview[1].errors == []
+    job.refresh_from_db()
+    assert (job.created, job.failed) == (1, 1)
+    assert list(Contact.objects.values_list("email", flat=True)) == ["grace@example.com"]
