@@ -24,13 +24,14 @@ from campaigns.admin_filters import MarketerRelatedFilter, MembershipLoadTestFil
 from campaigns.admin_lists import ContactListAdmin  # noqa: F401 - registers the lists' pages.
 from campaigns.admin_segments import SegmentAdmin  # noqa: F401 - registers the segments' pages.
 from campaigns.admin_signups import SignupFormAdminBase  # noqa: F401 - registers signups; console composes forms.
-from campaigns.audience import suppressions_add_bulk
+from campaigns.erasure import address_erasure, erased_refusal
 from campaigns.exceptions import ImportFileUnreadable
 from campaigns.import_files import IMPORT_MAX_BYTES, table_format_detect, table_read
 from campaigns.models import (
     ListMembership,
     Suppression,
 )
+from campaigns.suppressions import suppressions_add_bulk
 from core.addresses import email_canonical
 from core.admin import EngineTableAdminMixin
 from core.forms import AddressField
@@ -54,6 +55,12 @@ class SuppressionForm(forms.ModelForm):
         model = Suppression
         fields = ["email", "reason", "source", "detail"]
         field_classes = {"email": AddressField}
+
+    def clean_email(self):
+        email = self.cleaned_data["email"]
+        if email != self.instance.email and address_erasure(email=email) is not None:
+            raise forms.ValidationError(erased_refusal())
+        return email
 
 
 #: What a bulk suppression may say of its addresses: what SES's own events set is theirs alone.
@@ -126,7 +133,7 @@ class SuppressionAdmin(ContactDataAdminMixin, ModelAdmin):
                     addresses.append(email_canonical(word))
                 except ValidationError:
                     refused.append(word[:100])
-            added, already = suppressions_add_bulk(
+            added, already, erased = suppressions_add_bulk(
                 emails=addresses,
                 reason=form.cleaned_data["reason"],
                 source=Suppression.Source.IMPORT,
@@ -139,6 +146,15 @@ class SuppressionAdmin(ContactDataAdminMixin, ModelAdmin):
             if already:
                 done.append(
                     ngettext("%(n)s was already.", "%(n)s were already.", already) % {"n": grouped(already)}
+                )
+            if erased:
+                done.append(
+                    ngettext(
+                        "%(n)s was erased: its erasure keeps the suppression, not the address.",
+                        "%(n)s were erased: their erasures keep the suppression, not the address.",
+                        erased,
+                    )
+                    % {"n": grouped(erased)}
                 )
             self.message_user(request, " ".join(done), messages.SUCCESS)
             if refused:

@@ -117,7 +117,12 @@ class ContactForm(forms.ModelForm):
         subscribing = (
             was in Contact.SUBSCRIBING_NEEDS_REASON and cleaned.get("status") == Contact.Status.SUBSCRIBED
         )
-        if subscribing and not cleaned["resubscribe"]:
+        erased = cleaned.get("status") == Contact.Status.SUBSCRIBED and address_erasure(
+            email=self.instance.email
+        )
+        if erased:
+            self.add_error("status", erased_refusal())
+        elif subscribing and not cleaned["resubscribe"]:
             if was == Contact.Status.PENDING:
                 said = gettext(
                     "This contact has yet to confirm a signup: tick this to subscribe them anyway."

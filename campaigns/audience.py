@@ -17,13 +17,11 @@ from campaigns.consent import (
     consent_changes_record,
     reason_given,
 )
-from campaigns.erasure import address_erasure_suppress, addresses_erased, erased_refusal
+from campaigns.erasure import addresses_erased, erased_refusal
 from campaigns.models import (
     Contact,
     ContactList,
     ListMembership,
-    Suppression,
-    email_normalize,
 )
 from core.addresses import mailbox_parse
 from core.db import server_bound_cursor
@@ -459,42 +457,3 @@ def list_remove_contacts(*, contact_list: ContactList, emails=(), contact_ids=()
         Q(contact__email__in=list(emails)) | Q(contact_id__in=list(contact_ids)), contact_list=contact_list
     ).delete()
     return deleted
-
-
-def suppression_add(
-    *, email: str, reason: str, source: str, detail: str = ""
-) -> tuple[Suppression | None, bool]:
-    """Suppress an address; return the row and whether it is new. The first reason is kept.
-
-    Except an unsubscribe's: it stops campaigns only, so a bounce or a complaint that follows
-    replaces it. An erased address gets no row: its erasure entry keeps the reason (None, False).
-    """
-    if address_erasure_suppress(email=email, reason=reason):
-        return None, False
-    row, created = Suppression.objects.get_or_create(
-        email=email_normalize(email), defaults={"reason": reason, "source": source, "detail": detail}
-    )
-    if not created and row.reason == Suppression.Reason.UNSUBSCRIBE != reason:
-        # Its time becomes the new reason's: what is pushed to SES's account list goes by that time.
-        now = timezone.now()
-        Suppression.objects.filter(pk=row.pk, reason=Suppression.Reason.UNSUBSCRIBE).update(
-            reason=reason, source=source, detail=detail, created_at=now
-        )
-        row.reason, row.source, row.detail, row.created_at = reason, source, detail, now
-    return row, created
-
-
-def suppressions_add_bulk(
-    *, emails: list[str], reason: str, source: str, detail: str = ""
-) -> tuple[int, int]:
-    """Suppress many addresses (each in the address rule's stored form) at once; return how many
-    are new and how many were suppressed already (they keep their first reason)."""
-    unique = sorted(set(emails))
-    before = Suppression.objects.count()
-    Suppression.objects.bulk_create(
-        [Suppression(email=email, reason=reason, source=source, detail=detail) for email in unique],
-        batch_size=2000,
-        ignore_conflicts=True,
-    )
-    added = Suppression.objects.count() - before
-    return added, len(unique) - added

@@ -18,6 +18,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
+from campaigns.erasure import address_erasure, erased_refusal
 from campaigns.exceptions import ResubscribeRefused
 from campaigns.models import ConsentChange, Contact, Suppression
 from core.db import server_bound_cursor
@@ -171,6 +172,10 @@ def contact_status_change(
         )
         if needs_reason and not (resubscribe and reason_given(reason)):
             raise resubscribe_refusal(contact=stored)
+        if status == Contact.Status.SUBSCRIBED and address_erasure(email=stored.email) is not None:
+            # Back only for mail its integrator sends: subscribed by nobody but its owner, whose
+            # confirmed signup lifts the erasure first (campaigns.signups).
+            raise ResubscribeRefused(erased_refusal())
         now = timezone.now()
         consent_changes_record(
             changes=[(stored.pk, stored.status, status)], actor=actor, reason=reason, at=now

@@ -14,7 +14,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns import services
-from campaigns.audience import suppression_add
 from campaigns.consent import contact_unsubscribe
 from campaigns.models import (
     Campaign,
@@ -26,6 +25,7 @@ from campaigns.models import (
     Suppression,
     Template,
 )
+from campaigns.suppressions import suppression_add
 
 SIMULATOR = "simulator.amazonses.com"
 FIRST_NAMES = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken", "Margaret", "Linus", "Radia", "Donald"]

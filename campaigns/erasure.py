@@ -109,13 +109,20 @@ def address_erasure_lift(*, email: str) -> int:
 
 
 @transaction.atomic
-def contact_profile_erase(*, contact: Contact, by: str) -> ErasedAddress:
+def contact_profile_erase(*, contact: Contact, by: str, former: Iterable[str] = ()) -> ErasedAddress:
     """Delete a contact's profile and every row of this app naming its address; keep the hash.
 
-    Its lists, consents, consent history and signups go with it. Call it after the apps above
-    have detached and anonymized their rows (console.erasure), or they go with it too.
+    `former`: addresses it held before (its mail went to them) and no contact holds now; they are
+    erased as its own. Its lists, consents, consent history and signups go with it. Call it after
+    the apps above have detached and anonymized their rows (console.erasure), or they go with it.
+    Return the entry of its address.
     """
-    email = contact.email
+    entries = [_address_erase(email=email, by=by) for email in [contact.email, *former]]
+    Contact.objects.filter(pk=contact.pk).delete()
+    return entries[0]
+
+
+def _address_erase(*, email: str, by: str) -> ErasedAddress:
     suppression = Suppression.objects.filter(email=email).first()
     reason = suppression.reason if suppression is not None and suppression.reason in _KEPT_REASONS else ""
     entry, _ = ErasedAddress.objects.update_or_create(
@@ -124,7 +131,6 @@ def contact_profile_erase(*, contact: Contact, by: str) -> ErasedAddress:
     Suppression.objects.filter(email=email).delete()
     Signup.objects.filter(email=email).delete()
     _import_reports_forget(email=email)
-    Contact.objects.filter(pk=contact.pk).delete()
     return entry
 
 

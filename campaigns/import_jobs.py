@@ -229,6 +229,11 @@ def _chunk_commit(job: ContactImport, *, start: int, chunk: list[tuple[int, list
             "Not subscribed (unsubscribed, or yet to confirm a signup): kept so, and not mailed."
         )
         reported = [{**error, "cells": cells[error["row"]]} for error in errors + result.errors]
+        # A refusal of an erased address is kept without it: its line number says which it was.
+        erased = addresses_erased(emails=[error["email"] for error in result.errors])
+        reported = [
+            {**error, "email": "", "cells": []} if error["email"] in erased else error for error in reported
+        ]
         reported += [
             {**kept, "errors": {"status": [kept_word]}, "cells": cells[kept["row"]]}
             for kept in result.kept_unsubscribed

@@ -87,7 +87,7 @@ def signup_take(*, signup_id: int, limit: int, can_mail: bool) -> tuple[Signup |
         )
         reasons = set(Suppression.objects.filter(email=signup.email).values_list("reason", flat=True))
         contact = Contact.objects.filter(email=signup.email).first()
-        erasure = address_erasure(email=signup.email) if contact is None else None
+        erasure = address_erasure(email=signup.email)
         if erasure is not None:
             # Erased: rejoins as one who unsubscribed does, by confirming; a bounce or complaint
             # it held still drops it.

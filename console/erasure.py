@@ -14,8 +14,8 @@ from django.db.models.functions import Replace
 from campaigns.erasure import contact_profile_erase
 from campaigns.models import Contact, ErasedAddress
 from campaigns.signups import address_lock
-from delivery.erasure import ERASED, step_executions_erase
-from tracking.erasure import tracking_erase
+from delivery.erasure import ERASED, contact_addresses_mailed, step_executions_erase
+from tracking.erasure import tracking_erase, tracking_rows_naming
 
 
 @transaction.atomic
@@ -29,13 +29,18 @@ def contact_erase(*, contact: Contact, by: str) -> ErasedAddress:
     # The address's lock first, as a signup deciding on it takes it; then the contact, as a delete.
     address_lock(email=contact.email)
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
-    email = contact.email
-    execution_ids = step_executions_erase(contact_id=contact.pk, email=email)
-    tracking_erase(execution_ids=execution_ids, email=email)
+    # Its own address, and those it held before that no contact holds now: all of them its own.
+    mailed = contact_addresses_mailed(contact_id=contact.pk) - {contact.email}
+    former = mailed - set(Contact.objects.filter(email__in=mailed).values_list("email", flat=True))
+    emails = {contact.email, *former}
+    named = tracking_rows_naming(emails=emails)
+    execution_ids = step_executions_erase(contact_id=contact.pk, emails=emails, named=named)
+    tracking_erase(execution_ids=execution_ids, emails=emails)
     LogEntry.objects.filter(
         content_type=ContentType.objects.get_for_model(Contact), object_id=str(contact.pk)
     ).update(object_repr=ERASED)
-    LogEntry.objects.filter(object_repr__icontains=email).update(
-        object_repr=Replace("object_repr", Value(email), Value(ERASED))
-    )
-    return contact_profile_erase(contact=contact, by=by)
+    for email in emails:
+        LogEntry.objects.filter(object_repr__icontains=email).update(
+            object_repr=Replace("object_repr", Value(email), Value(ERASED))
+        )
+    return contact_profile_erase(contact=contact, by=by, former=sorted(former))

@@ -12,32 +12,52 @@ Status = StepExecution.Status
 ERASED = "[erased]"
 
 
-def step_executions_erase(*, contact_id: int, email: str) -> list[int]:
-    """Detach a contact's emails from it and drop its address from them; return their ids.
+def contact_addresses_mailed(*, contact_id: int) -> set[str]:
+    """Return the addresses a contact's emails went to: its own, and any it held before."""
+    rows = StepExecution.objects.filter(contact_id=contact_id).exclude(email="")
+    messages = TransactionalMessage.objects.filter(contact_id=contact_id).exclude(to_email="")
+    return set(rows.order_by().values_list("email", flat=True).distinct()) | set(
+        messages.order_by().values_list("to_email", flat=True).distinct()
+    )
 
-    Every row stays with its status and outcome, so campaign counts and rates do not move. Mail
-    not yet on its way never will be: pending rows, and claimed rows whose SES call has not begun
+
+def step_executions_erase(*, contact_id: int, emails: set[str], named: list[int]) -> list[int]:
+    """Drop addresses from the emails sent to them, and detach the contact's; return their ids.
+
+    The emails are the contact's, those an integrator sent to the addresses under another contact
+    (a key's `user_id` names the contact, `to` the address), and `named`: rows the events name
+    them in. Every row stays with its status and outcome, so counts and rates do not move. Mail not
+    yet on its way never will be: pending rows, and claimed rows whose SES call has not begun
     (their worker finds them cancelled and sends nothing), are cancelled. A call already under way
     ends as it would; its events are kept without the address (tracking.erasure). Call it inside
     the erasing transaction.
     """
-    rows = StepExecution.objects.filter(contact_id=contact_id)
+    messages = list(TransactionalMessage.objects.filter(to_email__in=emails).values_list("pk", flat=True))
+    addressed = Q(contact_id=contact_id) | Q(message_id__in=messages) | Q(pk__in=named)
     # Locked in id order, as the sender and the SES events lock them.
-    ids = list(rows.select_for_update().order_by("pk").values_list("pk", flat=True))
+    ids = list(
+        StepExecution.objects.filter(addressed)
+        .select_for_update()
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    rows = StepExecution.objects.filter(pk__in=ids)
     now = timezone.now()
-    StepExecution.objects.filter(pk__in=ids).filter(
-        Q(status=Status.PENDING) | Q(status=Status.SENDING, send_started_at__isnull=True)
-    ).update(
-        status=Status.CANCELLED, lease_expires_at=None, last_error="Its contact was erased.", updated_at=now
+    unsent = Q(status=Status.PENDING) | Q(status=Status.SENDING, send_started_at__isnull=True)
+    rows.filter(unsent).update(
+        status=Status.CANCELLED, lease_expires_at=None, last_error="Its recipient was erased.", updated_at=now
     )
-    StepExecution.objects.filter(pk__in=ids, last_error__icontains=email).update(
-        last_error=Replace("last_error", Value(email), Value(ERASED))
-    )
-    StepExecution.objects.filter(pk__in=ids).update(contact=None, email="", updated_at=now)
-    Engagement.objects.filter(step_execution_id__in=ids).update(contact=None)
+    for email in emails:
+        rows.filter(last_error__icontains=email).update(
+            last_error=Replace("last_error", Value(email), Value(ERASED))
+        )
+    rows.update(email="", updated_at=now)
+    rows.filter(contact_id=contact_id).update(contact=None)
+    Engagement.objects.filter(step_execution_id__in=ids, contact_id=contact_id).update(contact=None)
     # The request's variables, tags and idempotency code are the integrator's words about the
     # person; the fingerprint hashes them with the address.
-    TransactionalMessage.objects.filter(contact_id=contact_id).update(
-        contact=None, to_email="", context={}, tags={}, unique_code=None, fingerprint=""
+    TransactionalMessage.objects.filter(Q(contact_id=contact_id) | Q(pk__in=messages)).update(
+        to_email="", context={}, tags={}, unique_code=None, fingerprint=""
     )
+    TransactionalMessage.objects.filter(contact_id=contact_id).update(contact=None)
     return ids

@@ -60,6 +60,11 @@ class TransactionalMessage(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["api_key", "unique_code"], name="message_idempotency_unique"),
         ]
+        indexes = [
+            # An erasure finds mail to an address under any contact (a key's user_id names the
+            # contact, `to` the address).
+            models.Index(fields=["to_email"], name="message_to_email_idx"),
+        ]
         verbose_name = _("transactional email")
         verbose_name_plural = _("transactional emails")
 

@@ -5,8 +5,8 @@ import re
 
 from django.conf import settings
 
-from campaigns.audience import suppression_add
 from campaigns.models import Suppression
+from campaigns.suppressions import suppression_add
 from tracking.events import SesEvent
 from tracking.models import (
     SoftBounceStreak,

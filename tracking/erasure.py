@@ -23,12 +23,18 @@ def event_anonymize(event: TrackingEvent) -> None:
     event.raw = {key: raw[key] for key in _KEPT_RAW if key in raw}
 
 
-def tracking_erase(*, execution_ids: list[int], email: str) -> None:
+def tracking_rows_naming(*, emails: set[str]) -> list[int]:
+    """Return the ledger rows whose events name these addresses (whichever contact they are of)."""
+    rows = TrackingEvent.objects.filter(recipient__in=emails, step_execution__isnull=False)
+    return list(rows.order_by().values_list("step_execution_id", flat=True).distinct())
+
+
+def tracking_erase(*, execution_ids: list[int], emails: set[str]) -> None:
     """Anonymize what tracking holds of an address and its emails; call inside the erasing
     transaction, after the ledger's share (delivery.erasure)."""
     events = list(
         TrackingEvent.objects.select_for_update()
-        .filter(Q(step_execution_id__in=execution_ids) | Q(recipient=email))
+        .filter(Q(step_execution_id__in=execution_ids) | Q(recipient__in=emails))
         .order_by("pk")
     )
     for event in events:
@@ -36,8 +42,9 @@ def tracking_erase(*, execution_ids: list[int], email: str) -> None:
     TrackingEvent.objects.bulk_update(events, ["event_id", "recipient", "raw"], batch_size=1000)
     tracking_ids = StepExecution.objects.filter(pk__in=execution_ids).values_list("tracking_id", flat=True)
     TrackingHit.objects.filter(tracking_id__in=tracking_ids).update(ip="", user_agent="")
-    SoftBounceStreak.objects.filter(email=email).delete()
-    sns_messages_redact(email=email)
+    SoftBounceStreak.objects.filter(email__in=emails).delete()
+    for email in emails:
+        sns_messages_redact(email=email)
 
 
 #: Parts of an SES record that speak of the person beyond the address: the headers (their name in

@@ -5,8 +5,8 @@ from datetime import datetime
 import boto3
 from django.conf import settings
 
-from campaigns.audience import suppression_add
 from campaigns.models import Suppression
+from campaigns.suppressions import suppression_add
 
 # Local reasons SES's own list knows, and the reverse.
 _SES_REASONS: dict[str, str] = {

@@ -4,10 +4,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns import preferences
-from campaigns.audience import list_remove_contacts, suppression_add
+from campaigns.audience import list_remove_contacts
 from campaigns.consent import ConsentActor, contact_unsubscribe
 from campaigns.erasure import address_erasure
 from campaigns.models import ConsentChange, Contact, ContactList, Suppression, email_normalize
+from campaigns.suppressions import suppression_add
 from delivery import ledger as delivery_ledger
 from delivery import tokens
 from delivery.models import StepExecution

@@ -11,7 +11,7 @@ from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
 from campaigns import consent, services
-from campaigns.audience import CONTACT_BULK_MAX, suppression_add
+from campaigns.audience import CONTACT_BULK_MAX
 from campaigns.erasure import address_erasure, erased_refusal
 from campaigns.models import (
     Campaign,
@@ -25,6 +25,7 @@ from campaigns.models import (
     email_normalize,
 )
 from campaigns.rendering import template_validate
+from campaigns.suppressions import suppression_add
 from campaigns.validators import SES_NAME
 from core.addresses import email_canonical, email_validate, mailbox_canonical
 

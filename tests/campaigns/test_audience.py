@@ -7,13 +7,10 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from campaigns import audience
-from campaigns.audience import (
-    address_validate,
-    contact_bulk_upsert,
-    suppression_add,
-)
+from campaigns.audience import address_validate, contact_bulk_upsert
 from campaigns.consent import contact_unsubscribe
 from campaigns.models import Contact, Suppression
+from campaigns.suppressions import suppression_add
 from tests.factories import (
     ContactFactory,
 )

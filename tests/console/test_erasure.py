@@ -19,9 +19,18 @@ from rest_framework.test import APIClient
 
 from campaigns import import_jobs
 from campaigns import services as campaign_services
+from campaigns.admin import SuppressionForm
 from campaigns.admin_contacts import ContactForm
 from campaigns.erasure import address_digest, address_erasure, addresses_erased
-from campaigns.models import Contact, ContactImport, ErasedAddress, ListMembership, SignupForm, Suppression
+from campaigns.models import (
+    Contact,
+    ContactImport,
+    ErasedAddress,
+    ListMembership,
+    Signup,
+    SignupForm,
+    Suppression,
+)
 from campaigns.signups import SignupFields
 from core.models import ApiKey
 from core.services import api_key_create
@@ -222,6 +231,32 @@ def test_an_erased_address_is_added_again_by_no_import_nor_by_hand(api_client):
     assert not Suppression.objects.filter(email=ADDRESS).exists()
 
 
+def test_mail_to_the_address_under_another_contact_loses_the_address_too(api_client, ses):
+    TemplateFactory(name="Receipt")
+    contact = ContactFactory(email=ADDRESS)
+    account = ContactFactory(email="family@example.com", external_id="acct-7")
+    for user_id in ("acct-7", "acct-7"):  # One sent, one still waiting when the erasure comes.
+        api_client.post(
+            "/api/v1/messages",
+            {
+                "from": "App <app@campanile.test>",
+                "to": ADDRESS,
+                "template_name": "Receipt",
+                "user_id": user_id,
+            },
+            format="json",
+        )
+        if not sent_messages():
+            sending.messages_send(budget_seconds=10)
+
+    api_client.post(f"/api/v1/contacts/{contact.pk}/erase")
+
+    assert _traces() == []
+    rows = StepExecution.objects.filter(message__contact=account).order_by("pk")
+    assert [row.status for row in rows] == [StepExecution.Status.SENT, StepExecution.Status.CANCELLED]
+    assert {row.contact_id for row in rows} == {account.pk}  # Still the account's mail, addressless.
+
+
 def test_an_erased_contacts_mail_not_yet_sent_never_goes(api_client):
     contact = ContactFactory(email=ADDRESS)
     campaign = sendable_campaign(contacts=0)
@@ -379,4 +414,71 @@ def test_the_import_wizard_says_so_on_its_preview_and_imports_the_rest(api_clien
     assert preview[1].errors == []
     job.refresh_from_db()
     assert (job.created, job.failed) == (1, 1)
+    assert job.errors[0]["row"] == 2
+    assert "erased" in job.errors[0]["errors"]["email"][0]
+    assert _traces() == []  # The refusal itself keeps no trace of the address.
     assert list(Contact.objects.values_list("email", flat=True)) == ["grace@example.com"]
+
+
+def test_an_address_back_for_transactional_mail_is_subscribed_only_by_its_owner(api_client, ses):
+    contact = ContactFactory(email=ADDRESS, status=Contact.Status.UNSUBSCRIBED)
+    api_client.post(f"/api/v1/contacts/{contact.pk}/erase")
+    TemplateFactory(name="Receipt")
+    api_client.post(
+        "/api/v1/messages",
+        {"from": "App <app@campanile.test>", "to": ADDRESS, "template_name": "Receipt"},
+        format="json",
+    )
+    back = Contact.objects.get(email=ADDRESS)
+    form = SignupFormFactory(opt_in=SignupForm.OptIn.SINGLE)
+
+    # A stranger types the address into a single opt-in form; an integrator tries to subscribe it.
+    signup = signups.signup_submit(form=form, fields=SignupFields(email=ADDRESS), client_ip="")
+    signups.signup_process(signup_id=signup.pk)
+    patched = api_client.patch(
+        f"/api/v1/contacts/{back.pk}", {"status": "subscribed", "resubscribe": True, "reason": "CRM"}
+    )
+    staff = ContactForm(
+        instance=back,
+        initial={"status": back.status},
+        data={"email": ADDRESS, "status": "subscribed", "attributes": "{}", "consent_reason": "Asked"},
+    )
+
+    assert Contact.objects.get(pk=back.pk).status == Contact.Status.TRANSACTIONAL
+    assert patched.status_code == 409
+    assert not staff.is_valid()
+    assert "erased" in staff.errors["status"][0]
+    # Only its owner, confirming, subscribes it.
+    signup.refresh_from_db()
+    assert signup.status == Signup.Status.PENDING
+    signups.signup_confirm(token=signups.signup_confirm_url(signup=signup).rsplit("/", 1)[1])
+    assert Contact.objects.get(pk=back.pk).status == Contact.Status.SUBSCRIBED
+
+
+def test_suppressing_an_erased_address_in_the_admin_keeps_it_with_the_erasure(api_client, admin_client):
+    api_client.post(f"/api/v1/contacts/{ContactFactory(email=ADDRESS).pk}/erase")
+
+    one = SuppressionForm(data={"email": ADDRESS, "reason": "manual", "source": "admin"})
+    many = admin_client.post(
+        reverse("admin:campaigns_suppression_add_in_bulk"),
+        {"addresses": f"{ADDRESS}\ngrace@example.com", "reason": "manual", "detail": ""},
+        follow=True,
+    )
+
+    assert not one.is_valid()
+    assert "erased" in one.errors["email"][0]
+    assert "1 was erased" in many.content.decode()
+    assert list(Suppression.objects.values_list("email", flat=True)) == ["grace@example.com"]
+    assert ErasedAddress.objects.get().suppression_reason == Suppression.Reason.MANUAL
+
+
+def test_an_address_the_contact_held_before_is_erased_with_it(api_client, ses):
+    contact, _row, _paths = _everything_held(api_client)
+    new_address = "ada.king@example.com"
+    api_client.patch(f"/api/v1/contacts/{contact.pk}", {"email": new_address}, format="json")
+
+    api_client.post(f"/api/v1/contacts/{contact.pk}/erase")
+
+    assert _traces() == []  # The old address, on its emails, events and notifications, is gone.
+    assert address_erasure(email=ADDRESS) is not None
+    assert address_erasure(email=new_address) is not None

@@ -162,7 +162,7 @@ def test_an_address_kept_unsubscribed_still_gets_transactional_mail(api_client, 
 
 
 def test_a_complaint_after_a_kept_unsubscribe_stops_transactional_mail(api_client, sample_world, ses):
-    from campaigns.audience import suppression_add
+    from campaigns.suppressions import suppression_add
 
     SuppressionFactory(email=SAMPLE["to"], reason=Suppression.Reason.UNSUBSCRIBE)
     suppression_add(email=SAMPLE["to"], reason=Suppression.Reason.COMPLAINT, source=Suppression.Source.SES)

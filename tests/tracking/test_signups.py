@@ -382,8 +382,8 @@ def test_the_answer_does_the_same_work_for_a_suppressed_address_as_for_a_new_one
 
 
 def test_one_whose_opt_out_outlived_their_contact_rejoins_by_confirming(ses):
-    from campaigns.audience import suppression_add
     from campaigns.models import Suppression
+    from campaigns.suppressions import suppression_add
 
     form = SignupFormFactory(opt_in=SignupForm.OptIn.SINGLE)
     suppression_add(email="kept@example.org", reason=Suppression.Reason.UNSUBSCRIBE, source="admin")

@@ -80,7 +80,7 @@ def test_the_command_syncs_everything_both_ways(sesv2):
 
 
 def test_a_complaint_that_replaced_an_old_unsubscribe_is_pushed_with_the_day_it_came(sesv2):
-    from campaigns.audience import suppression_add
+    from campaigns.suppressions import suppression_add
 
     kept = SuppressionFactory(email="left@example.com", reason=Suppression.Reason.UNSUBSCRIBE)
     Suppression.objects.filter(pk=kept.pk).update(created_at=datetime.now(UTC) - timedelta(days=3))

@@ -1,0 +1,50 @@
+"""The suppression list: addresses never mailed again, whatever list they are on."""
+
+from django.utils import timezone
+
+from campaigns.erasure import address_erasure_suppress, addresses_erased
+from campaigns.models import Suppression
+from core.addresses import email_normalize
+
+
+def suppression_add(
+    *, email: str, reason: str, source: str, detail: str = ""
+) -> tuple[Suppression | None, bool]:
+    """Suppress an address; return the row and whether it is new. The first reason is kept.
+
+    Except an unsubscribe's: it stops campaigns only, so a bounce or a complaint that follows
+    replaces it. An erased address gets no row: its erasure entry keeps the reason (None, False).
+    """
+    if address_erasure_suppress(email=email, reason=reason):
+        return None, False
+    row, created = Suppression.objects.get_or_create(
+        email=email_normalize(email), defaults={"reason": reason, "source": source, "detail": detail}
+    )
+    if not created and row.reason == Suppression.Reason.UNSUBSCRIBE != reason:
+        # Its time becomes the new reason's: what is pushed to SES's account list goes by that time.
+        now = timezone.now()
+        Suppression.objects.filter(pk=row.pk, reason=Suppression.Reason.UNSUBSCRIBE).update(
+            reason=reason, source=source, detail=detail, created_at=now
+        )
+        row.reason, row.source, row.detail, row.created_at = reason, source, detail, now
+    return row, created
+
+
+def suppressions_add_bulk(
+    *, emails: list[str], reason: str, source: str, detail: str = ""
+) -> tuple[int, int, int]:
+    """Suppress many addresses (each in the address rule's stored form) at once; return how many
+    are new, how many were suppressed already (they keep their first reason), and how many were
+    erased (their erasure entries keep the reason, as suppression_add does)."""
+    erased = addresses_erased(emails=emails)
+    for email in erased:
+        address_erasure_suppress(email=email, reason=reason)
+    unique = sorted(set(emails) - erased)
+    before = Suppression.objects.count()
+    Suppression.objects.bulk_create(
+        [Suppression(email=email, reason=reason, source=source, detail=detail) for email in unique],
+        batch_size=2000,
+        ignore_conflicts=True,
+    )
+    added = Suppression.objects.count() - before
+    return added, len(unique) - added, len(erased)
