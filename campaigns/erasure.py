@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext
 
-from campaigns.models import Contact, ContactImport, ErasedAddress, Signup, Suppression
+from campaigns.models import Contact, ErasedAddress, Signup, Suppression
 from core.addresses import email_normalize
 
 #: Rows per query when a bulk write checks its addresses.
@@ -130,12 +130,4 @@ def _address_erase(*, email: str, by: str) -> ErasedAddress:
     )
     Suppression.objects.filter(email=email).delete()
     Signup.objects.filter(email=email).delete()
-    _import_reports_forget(email=email)
     return entry
-
-
-def _import_reports_forget(*, email: str) -> None:
-    """Take the rows naming the address out of the imports' error reports."""
-    for report in ContactImport.objects.select_for_update().filter(errors__icontains=email):
-        kept = [row for row in report.errors if email not in str(row).lower()]
-        ContactImport.objects.filter(pk=report.pk).update(errors=kept)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
@@ -18,6 +19,7 @@ from campaigns.exceptions import ImportFileUnreadable, ImportNotStartable
 from campaigns.import_files import IMPORT_MAX_ROWS, Rows, TableFormat, table_format_detect, table_read
 from campaigns.imports import REPORT_COLUMNS, mapping_guess, mapping_problems, row_from_cells, rows_checked
 from campaigns.models import ConsentChange, Contact, ContactConsent, ContactImport, ContactList
+from core.addresses import email_normalize
 from core.db import server_bound_cursor
 from core.text import grouped
 
@@ -310,6 +312,66 @@ def contact_imports_resume(*, now=None) -> list[int]:
     for job_id in ids:
         _enqueue(job_id)
     return ids
+
+
+#: How long an uploaded file may wait for its columns before it is deleted: it holds personal data.
+IMPORT_ABANDONED_AFTER = timedelta(days=1)
+
+
+def contact_imports_abandoned_drop(*, now=None) -> int:
+    """Delete the files of imports left waiting for their columns past IMPORT_ABANDONED_AFTER;
+    return how many. The import stays, failed, saying so."""
+    now = now or timezone.now()
+    abandoned = ContactImport.objects.filter(
+        status=Status.MAPPING, updated_at__lt=now - IMPORT_ABANDONED_AFTER
+    )
+    dropped = 0
+    for job in abandoned.only("pk", "language"):
+        with translation.override(job.language or None):  # As its other problems: its starter's.
+            problem = gettext("Never started: its file was deleted after a day, as it holds personal data.")
+        dropped += ContactImport.objects.filter(pk=job.pk, status=Status.MAPPING).update(
+            status=Status.FAILED, problem=problem, data=b"", finished_at=now, updated_at=now
+        )
+    return dropped
+
+
+def _names(value, emails: set[str]) -> bool:
+    """Tell whether a cell names one of the addresses, however the file spelled it."""
+    text = str(value)
+    if any(email in text.lower() for email in emails):
+        return True
+    return "@" in text and email_normalize(text) in emails
+
+
+@transaction.atomic
+def contact_imports_forget(*, emails: set[str]) -> None:
+    """Take erased addresses out of the imports: the rows of error reports naming them, and the
+    files of imports not finished, which stop, saying why (the address is in the file alone)."""
+    locals_ = {email.split("@", 1)[0] for email in emails}
+    maybe = Q()
+    for local in locals_:  # Every spelling of an address holds its local part.
+        maybe |= Q(errors__icontains=local)
+    for job in ContactImport.objects.select_for_update().filter(maybe).order_by("pk"):
+        kept = [row for row in job.errors if not any(_names(cell, emails) for cell in _row_cells(row))]
+        ContactImport.objects.filter(pk=job.pk).update(errors=kept)
+    holding = ContactImport.objects.select_for_update().exclude(data=b"").exclude(status__in=[Status.DONE])
+    for job in holding.order_by("pk"):
+        text = bytes(job.data).decode(job.encoding or "utf-8", errors="replace").lower()
+        if not any(local in text for local in locals_):
+            continue
+        _header, rows = _rows_of(job)
+        if any(_names(cell, emails) for _number, cells in rows for cell in cells):
+            with translation.override(job.language or None):
+                stopped = gettext(
+                    "Stopped: someone in its file was erased at their request. Upload it again."
+                )
+            ContactImport.objects.filter(pk=job.pk).update(
+                status=Status.FAILED, problem=stopped, data=b"", finished_at=timezone.now()
+            )
+
+
+def _row_cells(row: dict) -> list:
+    return [row.get("email", ""), *row.get("cells", [])]
 
 
 def contact_import_report_rows(*, job: ContactImport):

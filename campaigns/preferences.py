@@ -46,8 +46,8 @@ def contact_preferences_save(
 def contact_pause(*, contact: Contact, days: int) -> datetime:
     """Pause a contact's marketing mail for one of PAUSE_DAYS; return when it resumes.
 
-    Campaigns pass a paused contact by (campaigns.selectors.campaign_audience, and each email's
-    claim): what would have come meanwhile is skipped, never sent late.
+    Campaigns take a paused contact in, and skip each email that comes due meanwhile at its claim
+    (campaigns.mailable): never sent late, and a drip goes on past it.
     """
     if days not in PAUSE_DAYS:
         raise ValueError(f"A pause lasts one of {PAUSE_DAYS} days, not {days}.")

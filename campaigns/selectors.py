@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from campaigns.mailable import contacts_mailable, mail_not_paused
+from campaigns.mailable import contacts_enrollable, mail_not_paused
 from campaigns.models import (
     Campaign,
     ConsentChange,
@@ -65,13 +65,13 @@ def campaign_audience_base(*, campaign: Campaign, id_range: tuple[int, int] | No
 
 
 def campaign_audience(*, campaign: Campaign, id_range: tuple[int, int] | None = None) -> QuerySet[Contact]:
-    """Return the contacts a campaign may mail: its audience (campaign_audience_base), subscribed,
-    not suppressed, their mail not paused; id_range (after, through) limits it to contact ids in
-    (after, through]."""
+    """Return the contacts a campaign takes in: its audience (campaign_audience_base), subscribed,
+    not suppressed (campaigns.mailable.contacts_enrollable: a break skips emails at their claim);
+    id_range (after, through) limits it to contact ids in (after, through]."""
     contacts = Contact.objects.filter(campaign_audience_base(campaign=campaign, id_range=id_range))
     if id_range is not None:
         contacts = contacts.filter(pk__gt=id_range[0], pk__lte=id_range[1])
-    return contacts_mailable(contacts)
+    return contacts_enrollable(contacts)
 
 
 def campaign_audience_breakdown(*, campaign: Campaign) -> dict[str, int]:

@@ -30,6 +30,9 @@ def contact_import_run(job_id: int) -> None:
 
 @shared_task(ignore_result=True)
 def contact_imports_resume() -> None:
-    """Queue again the contact imports whose worker went away (beat, every minute)."""
+    """Queue again the contact imports whose worker went away, and delete the files of those never
+    started (beat, every minute)."""
     if resumed := import_jobs.contact_imports_resume():
         logger.info("Contact imports %s resumed.", resumed)
+    if dropped := import_jobs.contact_imports_abandoned_drop():
+        logger.info("%s contact imports never started: their files deleted.", dropped)

@@ -13,6 +13,7 @@ from campaigns.admin_contacts import staff_actor
 from campaigns.models import Contact
 from console.erasure import contact_erase
 from console.personal_data import contact_personal_data
+from core.exceptions import ObjectNotFound
 from core.text import grouped
 
 #: Contacts one erasure action takes at most: each is its own transaction of several statements.
@@ -101,8 +102,13 @@ class ContactPersonalDataMixin:
                 request, queryset, "erase_personal_data", form, title, note
             )
         by = staff_actor(request).name
+        count = 0
         for contact in queryset.order_by("pk"):
-            contact_erase(contact=contact, by=f"staff {by}")
+            try:
+                contact_erase(contact=contact, by=f"staff {by}")
+            except ObjectNotFound:
+                continue  # Erased or deleted by someone else meanwhile.
+            count += 1
         self.message_user(  # type: ignore[attr-defined]
             request,
             ngettext("%(n)s contact erased.", "%(n)s contacts erased.", count) % {"n": grouped(count)},

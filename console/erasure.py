@@ -12,8 +12,10 @@ from django.db.models import Value
 from django.db.models.functions import Replace
 
 from campaigns.erasure import contact_profile_erase
+from campaigns.import_jobs import contact_imports_forget
 from campaigns.models import Contact, ErasedAddress
 from campaigns.signups import address_lock
+from core.exceptions import ObjectNotFound
 from delivery.erasure import ERASED, contact_addresses_mailed, step_executions_erase
 from tracking.erasure import tracking_erase, tracking_rows_naming
 
@@ -28,7 +30,10 @@ def contact_erase(*, contact: Contact, by: str) -> ErasedAddress:
     """
     # The address's lock first, as a signup deciding on it takes it; then the contact, as a delete.
     address_lock(email=contact.email)
-    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    locked = Contact.objects.select_for_update().filter(pk=contact.pk).first()
+    if locked is None:  # Erased or deleted by another request while this one waited.
+        raise ObjectNotFound("This contact is gone: erased or deleted meanwhile.")
+    contact = locked
     # Its own address, and those it held before that no contact holds now: all of them its own.
     mailed = contact_addresses_mailed(contact_id=contact.pk) - {contact.email}
     former = mailed - set(Contact.objects.filter(email__in=mailed).values_list("email", flat=True))
@@ -43,4 +48,5 @@ def contact_erase(*, contact: Contact, by: str) -> ErasedAddress:
         LogEntry.objects.filter(object_repr__icontains=email).update(
             object_repr=Replace("object_repr", Value(email), Value(ERASED))
         )
+    contact_imports_forget(emails=emails)
     return contact_profile_erase(contact=contact, by=by, former=sorted(former))

@@ -76,9 +76,12 @@ def sns_messages_redact(*, email: str) -> int:
     """Redact the stored SNS notifications naming an address; return how many changed.
 
     They were verified on arrival; what stays is the record of what SES reported, without whom.
+    One not applied yet is left whole, to be applied (counted, a complaint kept with the erasure)
+    and then redacted as it is (tracking.inbox).
     """
     changed = 0
-    for message in SnsMessage.objects.select_for_update().filter(message__icontains=email).order_by("pk"):
+    applied = SnsMessage.objects.filter(applied_at__isnull=False, message__icontains=email)
+    for message in applied.select_for_update().order_by("pk"):
         sns_message_redact(message=message, email=email)
         message.save(update_fields=["message"])
         changed += 1

@@ -18,7 +18,8 @@ from django.db import DatabaseError, DataError, IntegrityError, connection, tran
 from django.db.models import Q
 from django.utils import timezone
 
-from campaigns.models import Suppression
+from campaigns.erasure import addresses_erased
+from campaigns.models import Contact, Suppression
 from delivery import ledger as delivery_ledger
 from delivery.models import StepExecution
 from tracking import metrics
@@ -187,7 +188,13 @@ _EVENT_FIELDS = (
 )
 
 
-def _event_apply(*, event: SesEvent, message: SnsMessage, now: datetime) -> bool:
+def _addresses_gone(events: list[SesEvent]) -> set[str]:
+    """Return the recipients of these events that were erased and that no contact holds again."""
+    erased = addresses_erased(emails={event.recipient for event in events})
+    return erased - set(Contact.objects.filter(email__in=erased).values_list("email", flat=True))
+
+
+def _event_apply(*, event: SesEvent, message: SnsMessage, now: datetime, gone: set[str]) -> bool:
     if settings.SES_ACCOUNT_ID and event.sending_account_id not in ("", settings.SES_ACCOUNT_ID):
         logger.warning("Event for SES account %s ignored: not ours.", event.sending_account_id)
         return False
@@ -223,8 +230,8 @@ def _event_apply(*, event: SesEvent, message: SnsMessage, now: datetime) -> bool
         kind=kind[:32],
         raw={k: v for k, v in asdict(event).items() if v not in ("", {}, None) and k != "occurred_at"},
     )
-    if row is not None and row.erased:
-        # News of an email whose contact was erased since: counted, but who it was is not kept.
+    if (row is not None and row.erased) or event.recipient in gone:
+        # News of an email whose recipient was erased since: counted, but who it was is not kept.
         event_anonymize(recorded)
         sns_message_redact(message=message, email=event.recipient)
         message.save(update_fields=["message"])
@@ -264,10 +271,13 @@ def sns_message_apply(*, message_id: int, now: datetime | None = None) -> bool:
             message.applied_at, message.note = now, f"Not an SES event record: {exc}"[:1000]
             message.save(update_fields=["attempts", "applied_at", "note"])
             return True
+        gone = _addresses_gone(events)
         try:
             with transaction.atomic():
                 applied = [
-                    event.type for event in events if _event_apply(event=event, message=message, now=now)
+                    event.type
+                    for event in events
+                    if _event_apply(event=event, message=message, now=now, gone=gone)
                 ]
         except _LedgerNotYet as exc:
             # Only the link to the ledger row waits: a complaint or hard bounce stops the next

@@ -32,6 +32,8 @@ from campaigns.models import (
     Suppression,
 )
 from campaigns.signups import SignupFields
+from console.erasure import contact_erase
+from core.exceptions import ObjectNotFound
 from core.models import ApiKey
 from core.services import api_key_create
 from delivery import fan_out, sending, tokens
@@ -482,3 +484,99 @@ def test_an_address_the_contact_held_before_is_erased_with_it(api_client, ses):
     assert _traces() == []  # The old address, on its emails, events and notifications, is gone.
     assert address_erasure(email=ADDRESS) is not None
     assert address_erasure(email=new_address) is not None
+
+
+def test_ses_news_waiting_to_be_applied_at_the_erasure_is_applied_then_redacted(api_client, ses):
+    contact, row, _paths = _everything_held(api_client)
+    waiting = SnsMessage.objects.create(
+        message_id=str(uuid.uuid4()), topic_arn=TOPIC, message=_ses_record("event-bounce-permanent.json", row)
+    )
+    api_client.post(f"/api/v1/contacts/{contact.pk}/erase")
+
+    inbox.sns_message_apply(message_id=waiting.pk)
+
+    waiting.refresh_from_db()
+    assert waiting.note == ""  # Applied as SES sent it, not set aside as unreadable.
+    assert TrackingEvent.objects.get(type="bounce").step_execution_id == row.pk
+    assert _traces() == []
+
+
+def test_a_complaint_waiting_to_be_applied_at_the_erasure_still_stops_mail(api_client, ses):
+    contact = ContactFactory(email=ADDRESS)
+    row = StepExecutionFactory(
+        contact=contact, email=ADDRESS, status=StepExecution.Status.SENT, ses_message_id="ses-waiting"
+    )
+    waiting = SnsMessage.objects.create(
+        message_id=str(uuid.uuid4()), topic_arn=TOPIC, message=_ses_record("event-complaint.json", row)
+    )
+    api_client.post(f"/api/v1/contacts/{contact.pk}/erase")
+
+    inbox.sns_message_apply(message_id=waiting.pk)
+
+    assert ErasedAddress.objects.get().suppression_reason == Suppression.Reason.COMPLAINT
+    assert StepExecution.objects.get(pk=row.pk).outcome == StepExecution.Outcome.COMPLAINED
+    assert _traces() == []
+
+
+def test_erasing_a_contact_twice_at_once_answers_404_to_the_second(api_client):
+    contact = ContactFactory(email=ADDRESS)
+    stale = Contact.objects.get(pk=contact.pk)  # Read by a second request before the first erased.
+
+    assert api_client.post(f"/api/v1/contacts/{contact.pk}/erase").status_code == 200
+    with pytest.raises(ObjectNotFound):
+        contact_erase(contact=stale, by="a second request")
+    assert api_client.post(f"/api/v1/contacts/{contact.pk}/erase").status_code == 404
+
+
+def test_an_import_holding_the_address_stops_and_its_report_forgets_any_spelling(api_client):
+    contact = ContactFactory(email="ida@xn--exmple-cua.com")
+    waiting = import_jobs.contact_import_create(
+        file_name="fair.csv",
+        data=b"email,first_name\nIDA@EX\xc3\x84MPLE.com,Ida\ngrace@example.com,G\n",
+        user=None,
+    )
+    done = ContactImport.objects.create(
+        file_name="old.csv",
+        file_kind="csv",
+        data=b"",
+        status=ContactImport.Status.DONE,
+        errors=[
+            {
+                "row": 2,
+                "email": "IDA@EXÄMPLE.com",
+                "errors": {},
+                "cells": ["IDA@EXÄMPLE.com", "Ida", "bogus"],
+            },
+            {"row": 3, "email": "grace@example.com", "errors": {}, "cells": ["grace@example.com"]},
+        ],
+    )
+
+    api_client.post(f"/api/v1/contacts/{contact.pk}/erase")
+
+    waiting.refresh_from_db()
+    assert waiting.status == ContactImport.Status.FAILED
+    assert bytes(waiting.data) == b""
+    assert "erased" in waiting.problem
+    done.refresh_from_db()
+    assert [row["row"] for row in done.errors] == [3]
+
+
+def test_an_upload_never_started_is_deleted_after_a_day():
+    job = import_jobs.contact_import_create(file_name="fair.csv", data=b"email\nada@example.com\n", user=None)
+
+    assert import_jobs.contact_imports_abandoned_drop() == 0
+    with time_machine.travel(timezone.now() + timedelta(days=1, minutes=1)):
+        assert import_jobs.contact_imports_abandoned_drop() == 1
+    job.refresh_from_db()
+    assert job.status == ContactImport.Status.FAILED
+    assert bytes(job.data) == b""
+
+
+def test_ses_news_of_an_erased_address_with_no_email_on_record_keeps_no_address(api_client):
+    api_client.post(f"/api/v1/contacts/{ContactFactory(email=ADDRESS).pk}/erase")
+    unknown = StepExecution(email=ADDRESS, ses_message_id="ses-elsewhere")  # Never in this ledger.
+
+    _ses_reports("event-delivery.json", unknown)
+
+    assert TrackingEvent.objects.get(type="delivery").recipient == ""
+    assert _traces() == []

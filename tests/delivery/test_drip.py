@@ -9,6 +9,7 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
+from campaigns import preferences
 from campaigns import services as campaign_services
 from campaigns.consent import contact_unsubscribe
 from campaigns.models import Campaign, CampaignStep, Contact
@@ -442,3 +443,19 @@ def test_an_exit_note_reads_in_the_readers_language():
         shown = exit_note_shown(exit_note(LEFT_THE_LISTS))
     assert shown == "Vor diesem Schritt beendet: der Kontakt hat die Zielgruppe der Kampagne verlassen."
     assert exit_note_shown("MessageRejected: address blacklisted") == "MessageRejected: address blacklisted"
+
+
+def test_a_contact_on_a_break_when_a_drip_starts_gets_its_steps_due_after_the_break(ses):
+    campaign = _drip(contacts=2, steps=[{"delay": timedelta(days=40)}])
+    resting, reading = Contact.objects.filter(lists__campaigns=campaign).order_by("pk")
+    with time_machine.travel(START - timedelta(minutes=1), tick=False):
+        preferences.contact_pause(contact=resting, days=30)
+
+    _run(campaign, START)
+    _run(campaign, START + timedelta(days=40, minutes=1))
+
+    ledger = _ledger(campaign)
+    # The first email came due during the break: skipped, never sent late; the drip went on.
+    assert ledger[(resting.email, 1)] == Status.SKIPPED
+    assert ledger[(resting.email, 2)] == Status.SENT
+    assert (ledger[(reading.email, 1)], ledger[(reading.email, 2)]) == (Status.SENT, Status.SENT)
