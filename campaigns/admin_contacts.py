@@ -17,7 +17,6 @@ from unfold.decorators import action
 
 from campaigns.admin_access import sees_contacts, user_may_import
 from campaigns.admin_filters import LoadTestFilter, MarketerRelatedFilter
-from campaigns.audience import list_add_contacts, list_remove_contacts
 from campaigns.consent import (
     ConsentActor,
     contact_address_leave,
@@ -28,6 +27,7 @@ from campaigns.consent import (
     reason_given,
 )
 from campaigns.erasure import address_erasure, erased_refusal
+from campaigns.memberships import list_add_contacts, list_remove_contacts
 from campaigns.models import ConsentChange, Contact, ContactList, ListMembership, Suppression
 from campaigns.selectors import contact_export_rows
 from campaigns.validators import validate_attributes

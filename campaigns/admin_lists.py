@@ -16,8 +16,8 @@ from unfold.admin import ModelAdmin
 
 from campaigns.admin_access import sees_contacts
 from campaigns.admin_filters import LoadTestFilter
-from campaigns.audience import list_add_contacts, list_remove_contacts
 from campaigns.exceptions import NamedBySegment
+from campaigns.memberships import list_add_contacts, list_remove_contacts
 from campaigns.models import Contact, ContactList
 from campaigns.segments import campaigns_narrowing, segments_naming
 from campaigns.services import contact_lists_delete

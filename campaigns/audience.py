@@ -17,11 +17,10 @@ from campaigns.consent import (
     consent_changes_record,
     reason_given,
 )
-from campaigns.erasure import addresses_erased, erased_refusal
+from campaigns.erasure import addresses_erased, erased_refusal, erasures_hold_off
+from campaigns.memberships import list_add_contacts
 from campaigns.models import (
     Contact,
-    ContactList,
-    ListMembership,
 )
 from core.addresses import mailbox_parse
 from core.db import server_bound_cursor
@@ -78,10 +77,22 @@ def contact_bulk_upsert(
     keeps its status and is reported in kept_unsubscribed. Each status change is audited (actor,
     reason), in one INSERT.
     """
+    with transaction.atomic():
+        # Checked under the erasures' lock, held to the end: none lands between check and write.
+        erasures_hold_off()
+        erased = addresses_erased(emails=[row["email"] for _number, row in rows])
+        consent = {"actor": actor, "resubscribe": resubscribe, "reason": reason}
+        return _contact_bulk_upsert(
+            rows=rows, erased=erased, list_ids=list_ids, attributes_merge=attributes_merge, **consent
+        )
+
+
+def _contact_bulk_upsert(
+    *, rows, erased: set[str], list_ids, actor, resubscribe, reason, attributes_merge
+) -> BulkUpsertResult:
     result = BulkUpsertResult()
     accepted: dict[str, tuple[int, dict]] = {}
     external_ids: dict[str, str] = {}
-    erased = addresses_erased(emails=[row["email"] for _number, row in rows])
     for number, row in rows:
         email, external_id = row["email"], row.get("external_id", "")
         problem = None
@@ -98,39 +109,36 @@ def contact_bulk_upsert(
         accepted[email] = (number, row)
         if external_id:
             external_ids[external_id] = email
-    with transaction.atomic():
-        matching = _contacts_matching(emails=list(accepted), external_ids=list(external_ids))
-        _refuse_taken_external_ids(
-            accepted=accepted, external_ids=external_ids, matching=matching, result=result
+    matching = _contacts_matching(emails=list(accepted), external_ids=list(external_ids))
+    _refuse_taken_external_ids(accepted=accepted, external_ids=external_ids, matching=matching, result=result)
+    statuses = {email: status for email, _external_id, status in matching}
+    _flow_status_refuse(accepted=accepted, statuses=statuses, result=result)
+    changing = _status_changes_settle(
+        accepted=accepted,
+        statuses=statuses,
+        resubscribe=resubscribe and reason_given(reason),
+        result=result,
+    )
+    known = set(statuses)
+    new = [(email, row) for email, (_number, row) in accepted.items() if email not in known]
+    existing = [(email, row) for email, (_number, row) in accepted.items() if email in known]
+    if connection.vendor == "postgresql":
+        _contact_upsert_copy(
+            new=new, existing=existing, result=result, changing=set(changing), merge=attributes_merge
         )
-        statuses = {email: status for email, _external_id, status in matching}
-        _flow_status_refuse(accepted=accepted, statuses=statuses, result=result)
-        changing = _status_changes_settle(
-            accepted=accepted,
-            statuses=statuses,
-            resubscribe=resubscribe and reason_given(reason),
-            result=result,
-        )
-        known = set(statuses)
-        new = [(email, row) for email, (_number, row) in accepted.items() if email not in known]
-        existing = [(email, row) for email, (_number, row) in accepted.items() if email in known]
-        if connection.vendor == "postgresql":
-            _contact_upsert_copy(
-                new=new, existing=existing, result=result, changing=set(changing), merge=attributes_merge
-            )
-        else:
-            _contact_upsert_orm(new=new, existing=existing, result=result, merge=attributes_merge)
-        consent_changes_record(
-            changes=[
-                (contact_id, stored, accepted[email][1]["status"])
-                for email, (contact_id, stored) in changing.items()
-            ],
-            actor=actor,
-            reason=reason,
-        )
-        result.unchanged = len(accepted) - result.created - result.updated
-        if list_ids:
-            list_add_contacts(list_ids=list_ids, emails=list(accepted))
+    else:
+        _contact_upsert_orm(new=new, existing=existing, result=result, merge=attributes_merge)
+    consent_changes_record(
+        changes=[
+            (contact_id, stored, accepted[email][1]["status"])
+            for email, (contact_id, stored) in changing.items()
+        ],
+        actor=actor,
+        reason=reason,
+    )
+    result.unchanged = len(accepted) - result.created - result.updated
+    if list_ids:
+        list_add_contacts(list_ids=list_ids, emails=list(accepted))
     result.errors.sort(key=lambda error: error["row"])
     return result
 
@@ -411,49 +419,3 @@ def _contact_upsert_copy(
             inserted, written = cursor.fetchone()
             result.created += inserted
             result.updated += written - inserted
-
-
-# Memberships of the contacts with the given emails or ids in the given lists, in one statement.
-_LIST_ADD = (
-    "INSERT INTO {members} (contact_list_id, contact_id, created_at) "
-    "SELECT l.id, c.id, %s FROM {contacts} c CROSS JOIN unnest(%s::bigint[]) AS l(id) "
-    "WHERE c.email = ANY(%s) OR c.id = ANY(%s) ON CONFLICT (contact_list_id, contact_id) DO NOTHING"
-)
-
-
-def list_add_contacts(*, list_ids, emails=(), contact_ids=()) -> int:
-    """Add contacts (by email or id) to lists; return how many memberships are new."""
-    if connection.vendor == "postgresql":
-        tables = {"members": ListMembership._meta.db_table, "contacts": Contact._meta.db_table}
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _LIST_ADD.format(**tables), [timezone.now(), list(list_ids), list(emails), list(contact_ids)]
-            )
-            return cursor.rowcount
-    contacts = list(
-        Contact.objects.filter(Q(email__in=list(emails)) | Q(pk__in=list(contact_ids))).values_list(
-            "pk", flat=True
-        )
-    )
-    existing = set(
-        ListMembership.objects.filter(contact_list_id__in=list_ids, contact_id__in=contacts).values_list(
-            "contact_list_id", "contact_id"
-        )
-    )
-    memberships = [
-        ListMembership(contact_list_id=list_id, contact_id=contact_id)
-        for contact_id in contacts
-        for list_id in list_ids
-        if (list_id, contact_id) not in existing
-    ]
-    # ignore_conflicts covers a concurrent add of the same membership.
-    ListMembership.objects.bulk_create(memberships, batch_size=2000, ignore_conflicts=True)
-    return len(memberships)
-
-
-def list_remove_contacts(*, contact_list: ContactList, emails=(), contact_ids=()) -> int:
-    """Remove contacts (by email or id) from a list; return how many memberships went."""
-    deleted, _ = ListMembership.objects.filter(
-        Q(contact__email__in=list(emails)) | Q(contact_id__in=list(contact_ids)), contact_list=contact_list
-    ).delete()
-    return deleted

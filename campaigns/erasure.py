@@ -12,7 +12,7 @@ import hmac
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils.translation import gettext
 
 from campaigns.models import Contact, ErasedAddress, Signup, Suppression
@@ -24,6 +24,29 @@ _CHUNK = 5000
 #: Only these suppressions outlive an erasure: an unsubscribe's meaning (no campaign mail) is
 #: already held by the hash, which keeps every campaign from the address.
 _KEPT_REASONS = frozenset(Suppression.Reason.values) - {Suppression.Reason.UNSUBSCRIBE}
+
+
+#: The advisory lock an erasure holds alone, and writes that check addresses hold together.
+_ERASURE_LOCK = "campanile.erasure"
+
+
+def _erasure_lock(function: str) -> None:
+    if connection.vendor == "postgresql":  # SQLite writes one transaction at a time anyway.
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {function}(hashtextextended(%s, 0))", [_ERASURE_LOCK])
+
+
+def erasures_hold_off() -> None:
+    """Hold erasures off until this transaction ends: a write that finds an address not erased
+    must not add it just after an erasure commits. Call it first in the transaction, before any
+    row lock (an erasure takes its lock first too); writers share it, never waiting on each other."""
+    _erasure_lock("pg_advisory_xact_lock_shared")
+
+
+def erasure_exclusive() -> None:
+    """Wait for the writes under way that checked their addresses, and hold new ones off, until
+    this transaction ends."""
+    _erasure_lock("pg_advisory_xact_lock")
 
 
 def erased_refusal() -> str:

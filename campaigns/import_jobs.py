@@ -14,7 +14,7 @@ from django.utils.translation import gettext
 from campaigns.audience import CONTACT_BULK_MAX, contact_bulk_upsert
 from campaigns.consent import ConsentActor, reason_given
 from campaigns.contact_rows import RowInvalid, contact_row_validate
-from campaigns.erasure import addresses_erased, erased_refusal
+from campaigns.erasure import addresses_erased, erased_refusal, erasures_hold_off
 from campaigns.exceptions import ImportFileUnreadable, ImportNotStartable
 from campaigns.import_files import IMPORT_MAX_ROWS, Rows, TableFormat, table_format_detect, table_read
 from campaigns.imports import REPORT_COLUMNS, mapping_guess, mapping_problems, row_from_cells, rows_checked
@@ -204,6 +204,7 @@ def _chunk_commit(job: ContactImport, *, start: int, chunk: list[tuple[int, list
     """Import one chunk and move the job's progress past it in one transaction; False when the
     job is no longer where this runner left it (another runner moved it)."""
     with transaction.atomic():
+        erasures_hold_off()  # First, as an erasure takes it, before this job's row lock.
         locked = ContactImport.objects.select_for_update().get(pk=job.pk)
         if locked.status != Status.RUNNING or locked.rows_done != start:
             return False
@@ -356,8 +357,9 @@ def contact_imports_forget(*, emails: set[str]) -> None:
         ContactImport.objects.filter(pk=job.pk).update(errors=kept)
     holding = ContactImport.objects.select_for_update().exclude(data=b"").exclude(status__in=[Status.DONE])
     for job in holding.order_by("pk"):
+        # A text file is searched first, cheaply; a workbook's cells are compressed: read them.
         text = bytes(job.data).decode(job.encoding or "utf-8", errors="replace").lower()
-        if not any(local in text for local in locals_):
+        if job.file_kind == "csv" and not any(local in text for local in locals_):
             continue
         _header, rows = _rows_of(job)
         if any(_names(cell, emails) for _number, cells in rows for cell in cells):

@@ -10,8 +10,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from campaigns.audience import list_remove_contacts
 from campaigns.consent import contact_save_keeping_consent
+from campaigns.memberships import list_remove_contacts
 from campaigns.models import Contact, ContactList, Signup
 
 #: The pauses a contact may choose, in days.

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from campaigns.mailable import contacts_enrollable, mail_not_paused
+from campaigns.mailable import contacts_enrollable, contacts_mailable, mail_not_paused
 from campaigns.models import (
     Campaign,
     ConsentChange,
@@ -100,7 +100,7 @@ def preview_contact(*, campaign: Campaign, wanted: str = "") -> Contact | None:
     if wanted.strip():
         return _contact_wanted(wanted)
     audience = Contact.objects.filter(campaign_audience_base(campaign=campaign)).order_by("pk")
-    return campaign_audience(campaign=campaign).order_by("pk").first() or audience.first()
+    return contacts_mailable(audience).first() or audience.first()
 
 
 def _contact_wanted(wanted: str) -> Contact | None:

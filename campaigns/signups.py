@@ -14,9 +14,9 @@ from enum import StrEnum
 from django.db import connection, transaction
 from django.utils import timezone
 
-from campaigns.audience import list_add_contacts
 from campaigns.consent import ConsentActor, contact_save_keeping_consent, contact_status_change
 from campaigns.erasure import address_erasure, address_erasure_lift
+from campaigns.memberships import list_add_contacts
 from campaigns.models import ConsentChange, Contact, ContactConsent, Signup, SignupForm, Suppression
 from core.addresses import email_normalize
 
@@ -131,7 +131,10 @@ def signup_apply(*, signup: Signup, confirmed: bool) -> Contact | None:
     """
     now = timezone.now()
     with transaction.atomic():
-        signup = Signup.objects.select_for_update().get(pk=signup.pk)
+        locked = Signup.objects.select_for_update().filter(pk=signup.pk).first()
+        if locked is None:
+            return None  # Gone since its link was read: erased, or expired.
+        signup = locked
         if signup.status != Signup.Status.PENDING:
             return Contact.objects.filter(email=signup.email).first()  # None once it was deleted.
         # Its owner's own choice: an opt-out kept for a deleted contact, or an erasure, gives way.

@@ -1,8 +1,9 @@
 """The suppression list: addresses never mailed again, whatever list they are on."""
 
+from django.db import transaction
 from django.utils import timezone
 
-from campaigns.erasure import address_erasure_suppress, addresses_erased
+from campaigns.erasure import address_erasure_suppress, addresses_erased, erasures_hold_off
 from campaigns.models import Suppression
 from core.addresses import email_normalize
 
@@ -15,6 +16,12 @@ def suppression_add(
     Except an unsubscribe's: it stops campaigns only, so a bounce or a complaint that follows
     replaces it. An erased address gets no row: its erasure entry keeps the reason (None, False).
     """
+    with transaction.atomic():
+        erasures_hold_off()  # An erasure landing between the check and the insert would miss it.
+        return _suppression_add(email=email, reason=reason, source=source, detail=detail)
+
+
+def _suppression_add(*, email: str, reason: str, source: str, detail: str) -> tuple[Suppression | None, bool]:
     if address_erasure_suppress(email=email, reason=reason):
         return None, False
     row, created = Suppression.objects.get_or_create(
@@ -36,15 +43,17 @@ def suppressions_add_bulk(
     """Suppress many addresses (each in the address rule's stored form) at once; return how many
     are new, how many were suppressed already (they keep their first reason), and how many were
     erased (their erasure entries keep the reason, as suppression_add does)."""
-    erased = addresses_erased(emails=emails)
-    for email in erased:
-        address_erasure_suppress(email=email, reason=reason)
-    unique = sorted(set(emails) - erased)
-    before = Suppression.objects.count()
-    Suppression.objects.bulk_create(
-        [Suppression(email=email, reason=reason, source=source, detail=detail) for email in unique],
-        batch_size=2000,
-        ignore_conflicts=True,
-    )
-    added = Suppression.objects.count() - before
+    with transaction.atomic():
+        erasures_hold_off()
+        erased = addresses_erased(emails=emails)
+        for email in erased:
+            address_erasure_suppress(email=email, reason=reason)
+        unique = sorted(set(emails) - erased)
+        before = Suppression.objects.count()
+        Suppression.objects.bulk_create(
+            [Suppression(email=email, reason=reason, source=source, detail=detail) for email in unique],
+            batch_size=2000,
+            ignore_conflicts=True,
+        )
+        added = Suppression.objects.count() - before
     return added, len(unique) - added, len(erased)

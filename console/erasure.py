@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Value
 from django.db.models.functions import Replace
 
-from campaigns.erasure import contact_profile_erase
+from campaigns.erasure import contact_profile_erase, erasure_exclusive
 from campaigns.import_jobs import contact_imports_forget
 from campaigns.models import Contact, ErasedAddress
 from campaigns.signups import address_lock
@@ -28,7 +28,9 @@ def contact_erase(*, contact: Contact, by: str) -> ErasedAddress:
     the client's IP and user agent and the payload; SNS notifications naming it are redacted; the
     admin's history names it no more. `by` names who asked, for the record.
     """
-    # The address's lock first, as a signup deciding on it takes it; then the contact, as a delete.
+    # The erasure's own lock first (writes checking addresses hold it shared, taken first too), then
+    # the address's, as a signup deciding on it takes it; then the contact, as a delete does.
+    erasure_exclusive()
     address_lock(email=contact.email)
     locked = Contact.objects.select_for_update().filter(pk=contact.pk).first()
     if locked is None:  # Erased or deleted by another request while this one waited.

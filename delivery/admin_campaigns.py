@@ -408,8 +408,8 @@ class CampaignDeliveryMixin(_CampaignAdmin):
             body,
             gettext(
                 "Waiting: passed the step before, not yet due here. Skipped: left out by the step's "
-                "condition, going on to the next. Exited: left the campaign here. Stopped: suppressed, "
-                "failed or unknown."
+                "condition, or taking a break, going on to the next. Exited: left the campaign here. "
+                "Stopped: suppressed, failed or unknown."
             ),
         )
 

@@ -145,6 +145,24 @@ class BatchResult:
     postponed: int = 0
 
 
+def _skip_paused(*, executions: list[StepExecution], result: BatchResult) -> list[StepExecution]:
+    """Skip the claimed rows of contacts taking a break; return the others.
+
+    Skipped, as the contact asked: never sent late, and a drip goes on past it once the break
+    ends, as past a step whose condition left them out.
+    """
+    kept = []
+    for execution in executions:
+        if contact_mail_paused(contact=execution.addressee):
+            note = gettext("The contact paused their email.")
+            step_execution_settle(execution=execution, status=Status.SKIPPED, last_error=note)
+            metrics.EMAILS.inc(outcome="skipped")
+            result.skipped += 1
+        else:
+            kept.append(execution)
+    return kept
+
+
 def _postpone_outside_limits(*, executions: list[StepExecution], result: BatchResult) -> list[StepExecution]:
     """Hand back, pending until their time, claimed rows outside their send window or over the cap.
 
@@ -289,7 +307,9 @@ def _send_claimed(*, executions: list[StepExecution], honour_unsubscribe: bool) 
     # Erased between its claim and this read: the erasure cancelled the row; nothing to send.
     executions = [execution for execution in executions if execution.contact is not None]
     left: set[int] = set()
-    if honour_unsubscribe:  # Campaign mail: send windows and the frequency cap apply.
+    if honour_unsubscribe:  # Campaign mail: breaks, send windows and the frequency cap apply.
+        # A break first: an email due during it is skipped, never put off past its end.
+        executions = _skip_paused(executions=executions, result=result)
         executions = _postpone_outside_limits(executions=executions, result=result)
         _addresses_refresh(executions)
         left = _left_the_lists(executions)
@@ -304,14 +324,6 @@ def _send_claimed(*, executions: list[StepExecution], honour_unsubscribe: bool) 
             step_execution_settle(execution=execution, status=Status.SUPPRESSED)
             metrics.EMAILS.inc(outcome="suppressed")
             result.suppressed += 1
-            continue
-        if honour_unsubscribe and contact_mail_paused(contact=execution.addressee):
-            # Skipped, as the contact asked: never sent late, and a drip goes on past it once
-            # the break ends, as past a step whose condition left them out.
-            note = gettext("The contact paused their email.")
-            step_execution_settle(execution=execution, status=Status.SKIPPED, last_error=note)
-            metrics.EMAILS.inc(outcome="skipped")
-            result.skipped += 1
             continue
         if execution.pk in left:
             step_execution_settle(

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import Q
 
+from delivery.compose import TAG_PREFIX
 from delivery.erasure import ERASED
 from delivery.models import StepExecution
 from tracking.models import SnsMessage, SoftBounceStreak, TrackingEvent, TrackingHit
@@ -50,18 +51,26 @@ def tracking_erase(*, execution_ids: list[int], emails: set[str]) -> None:
 #: Parts of an SES record that speak of the person beyond the address: the headers (their name in
 #: To, a subject made for them) and the client that opened or clicked.
 _PERSONAL_KEYS = frozenset({"commonHeaders", "headers", "ipAddress", "userAgent"})
+#: The message tags kept: Campanile's own ids and SES's; an integrator's may name the person.
+_KEPT_TAGS = (TAG_PREFIX, "ses:")
 
 
 def _redacted(value: Any, email: str) -> Any:
     if isinstance(value, dict):
-        return {
-            key: ERASED if key in _PERSONAL_KEYS else _redacted(item, email) for key, item in value.items()
-        }
+        return {key: _redacted_entry(key, item, email) for key, item in value.items()}
     if isinstance(value, list):
         return [_redacted(item, email) for item in value]
     if isinstance(value, str) and email in value.lower():
         return ERASED  # Whole: "Ada Lovelace <ada@example.com>" names them twice.
     return value
+
+
+def _redacted_entry(key: str, item: Any, email: str) -> Any:
+    if key in _PERSONAL_KEYS:
+        return ERASED
+    if key == "tags" and isinstance(item, dict):
+        return {name: values for name, values in item.items() if str(name).startswith(_KEPT_TAGS)}
+    return _redacted(item, email)
 
 
 def sns_message_redact(*, message: SnsMessage, email: str) -> None:

@@ -18,7 +18,7 @@ from django.db import DatabaseError, DataError, IntegrityError, connection, tran
 from django.db.models import Q
 from django.utils import timezone
 
-from campaigns.erasure import addresses_erased
+from campaigns.erasure import addresses_erased, erasures_hold_off
 from campaigns.models import Contact, Suppression
 from delivery import ledger as delivery_ledger
 from delivery.models import StepExecution
@@ -255,6 +255,8 @@ def sns_message_apply(*, message_id: int, now: datetime | None = None) -> bool:
     """
     now = now or timezone.now()
     with transaction.atomic():
+        # Before any row lock, as an erasure takes it: its recipients' erasure is settled meanwhile.
+        erasures_hold_off()
         message = (
             # Another worker applying it right now: theirs to finish.
             SnsMessage.objects.select_for_update(skip_locked=True)

@@ -168,8 +168,7 @@ def signup_confirm(*, token: str) -> Signup | None:
     if signup is None:
         return None
     signup_apply(signup=signup, confirmed=True)
-    signup.refresh_from_db()
-    return signup
+    return Signup.objects.filter(pk=signup.pk).first()  # None if erased meanwhile.
 
 
 def signups_expire(*, days: int) -> tuple[int, int]:

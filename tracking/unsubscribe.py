@@ -4,9 +4,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns import preferences
-from campaigns.audience import list_remove_contacts
 from campaigns.consent import ConsentActor, contact_unsubscribe
 from campaigns.erasure import address_erasure
+from campaigns.memberships import list_remove_contacts
 from campaigns.models import ConsentChange, Contact, ContactList, Suppression, email_normalize
 from campaigns.suppressions import suppression_add
 from delivery import ledger as delivery_ledger

@@ -14,16 +14,12 @@ from rest_framework.response import Response
 from campaigns import selectors, services
 from campaigns.api import serializers as s
 from campaigns.api.filters import EmailFilter
-from campaigns.audience import (
-    BulkUpsertResult,
-    contact_bulk_upsert,
-    list_add_contacts,
-    list_remove_contacts,
-)
+from campaigns.audience import BulkUpsertResult, contact_bulk_upsert
 from campaigns.consent import consent_actor_of_key, contacts_delete
 from campaigns.contact_rows import contact_rows_validate
 from campaigns.exceptions import ImportFileUnreadable
 from campaigns.imports import contacts_import_csv
+from campaigns.memberships import list_add_contacts, list_remove_contacts
 from campaigns.models import Campaign, ConsentChange, Contact, ContactList, Suppression, Template
 from campaigns.rendering import template_compile, template_render
 from core.api.filters import DateTimeFilter

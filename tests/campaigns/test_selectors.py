@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
@@ -7,6 +9,7 @@ from campaigns.selectors import (
     campaign_audience_breakdown,
     campaign_checklist,
     campaign_list_due,
+    preview_contact,
 )
 from tests.factories import (
     CampaignFactory,
@@ -107,3 +110,11 @@ def test_a_drafts_checklist_says_what_is_missing_and_what_is_advice():
     link = next(item for item in campaign_checklist(campaign=ready) if item.label == "Unsubscribe link")
     assert (link.ok, link.required) == (False, False)  # Advice: the headers still carry one.
     assert "Step 1 shows no" in link.detail
+
+
+def test_the_preview_renders_for_the_first_contact_a_campaign_would_mail_now():
+    campaign = sendable_campaign(contacts=2)
+    resting, reading = campaign.lists.get().contacts.order_by("pk")
+    Contact.objects.filter(pk=resting.pk).update(paused_until=timezone.now() + timedelta(days=30))
+
+    assert preview_contact(campaign=campaign) == reading

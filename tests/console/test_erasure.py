@@ -1,7 +1,10 @@
 """Erasing a contact at its owner's request: no trace of them is left but a keyed hash of the address."""
 
 import copy
+import io
 import json
+import threading
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -12,15 +15,18 @@ from django.apps import apps
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import Permission, User
 from django.contrib.contenttypes.models import ContentType
+from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from openpyxl import Workbook
 from rest_framework.test import APIClient
 
 from campaigns import import_jobs
 from campaigns import services as campaign_services
 from campaigns.admin import SuppressionForm
 from campaigns.admin_contacts import ContactForm
+from campaigns.audience import contact_bulk_upsert
 from campaigns.erasure import address_digest, address_erasure, addresses_erased
 from campaigns.models import (
     Contact,
@@ -31,7 +37,8 @@ from campaigns.models import (
     SignupForm,
     Suppression,
 )
-from campaigns.signups import SignupFields
+from campaigns.signups import SignupFields, signup_apply
+from campaigns.suppressions import suppression_add
 from console.erasure import contact_erase
 from core.exceptions import ObjectNotFound
 from core.models import ApiKey
@@ -580,3 +587,103 @@ def test_ses_news_of_an_erased_address_with_no_email_on_record_keeps_no_address(
 
     assert TrackingEvent.objects.get(type="delivery").recipient == ""
     assert _traces() == []
+
+
+def _during_an_erasure(write) -> dict:
+    """Run `write` while an erasure of ADDRESS's contact is under way, uncommitted; return its result."""
+    contact = Contact.objects.get(email=ADDRESS)
+    erased, release, done = threading.Event(), threading.Event(), {}
+
+    def erase():
+        with transaction.atomic():
+            contact_erase(contact=contact, by="the first request")
+            erased.set()
+            release.wait(10)
+        connection.close()
+
+    def other():
+        erased.wait(10)
+        done["result"] = write()
+        connection.close()
+
+    threads = [threading.Thread(target=erase), threading.Thread(target=other)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    done["waited"] = "result" not in done  # It waits for the erasure to end.
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    return done
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bulk_write_landing_during_an_erasure_never_brings_the_address_back(postgres_only):
+    ContactFactory(email=ADDRESS)
+
+    done = _during_an_erasure(
+        lambda: contact_bulk_upsert(rows=[(0, {"email": ADDRESS, "status": Contact.Status.SUBSCRIBED})])
+    )
+
+    assert done["waited"]
+    assert done["result"].created == 0
+    assert "erased" in done["result"].errors[0]["errors"]["email"][0]
+    assert not Contact.objects.filter(email=ADDRESS).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_suppression_landing_during_an_erasure_is_kept_with_it_not_as_the_address(postgres_only):
+    ContactFactory(email=ADDRESS)
+
+    done = _during_an_erasure(
+        lambda: suppression_add(email=ADDRESS, reason=Suppression.Reason.COMPLAINT, source="ses")
+    )
+
+    assert done["waited"]
+    assert done["result"] == (None, False)
+    assert not Suppression.objects.exists()
+    assert ErasedAddress.objects.get().suppression_reason == Suppression.Reason.COMPLAINT
+
+
+def test_an_unstarted_workbook_holding_the_address_stops_too(api_client):
+    contact = ContactFactory(email=ADDRESS)
+    workbook = Workbook()
+    workbook.active.append(["email", "first_name"])
+    workbook.active.append([ADDRESS.upper(), "Ada"])
+    data = io.BytesIO()
+    workbook.save(data)
+    job = import_jobs.contact_import_create(file_name="fair.xlsx", data=data.getvalue(), user=None)
+
+    api_client.post(f"/api/v1/contacts/{contact.pk}/erase")
+
+    job.refresh_from_db()
+    assert job.status == ContactImport.Status.FAILED
+    assert bytes(job.data) == b""
+
+
+def test_an_integrators_tags_leave_the_stored_notifications_and_campanile_ids_stay(api_client):
+    contact = ContactFactory(email=ADDRESS)
+    row = StepExecutionFactory(contact=contact, email=ADDRESS, status="sent", ses_message_id="ses-tagged")
+    record = json.loads(_ses_record("event-delivery.json", row))
+    record["mail"]["tags"]["customer"] = ["Lovelace-account"]
+    message = SnsMessage.objects.create(message_id="tagged", topic_arn=TOPIC, message=json.dumps(record))
+    inbox.sns_message_apply(message_id=message.pk)
+
+    api_client.post(f"/api/v1/contacts/{contact.pk}/erase")
+
+    tags = json.loads(SnsMessage.objects.get(pk=message.pk).message)["mail"]["tags"]
+    assert "customer" not in tags
+    assert tags["campanile_step_execution"] == [str(row.tracking_id)]
+    assert _traces() == []
+
+
+def test_a_confirmation_landing_after_an_erasure_subscribes_no_one_and_never_fails(api_client, ses):
+    form = SignupFormFactory()
+    signup = signups.signup_submit(form=form, fields=SignupFields(email=ADDRESS), client_ip="")
+    signups.signup_process(signup_id=signup.pk)
+    read_before = Signup.objects.get(pk=signup.pk)  # The confirmation page read it, then…
+    api_client.post(f"/api/v1/contacts/{Contact.objects.get(email=ADDRESS).pk}/erase")
+
+    assert signup_apply(signup=read_before, confirmed=True) is None
+    assert not Contact.objects.filter(email=ADDRESS).exists()
+    assert ErasedAddress.objects.exists()

@@ -459,3 +459,17 @@ def test_a_contact_on_a_break_when_a_drip_starts_gets_its_steps_due_after_the_br
     assert ledger[(resting.email, 1)] == Status.SKIPPED
     assert ledger[(resting.email, 2)] == Status.SENT
     assert (ledger[(reading.email, 1)], ledger[(reading.email, 2)]) == (Status.SENT, Status.SENT)
+
+
+def test_an_email_due_during_a_break_is_skipped_not_put_off_past_it_by_a_send_window(ses):
+    # 08:00 in Paris is outside its 09:00–17:00 window; the break ends at 08:30.
+    campaign = _drip(contacts=1, send_window_start=time(9), send_window_end=time(17), timezone="Europe/Paris")
+    resting = Contact.objects.get(lists__campaigns=campaign)
+    with time_machine.travel(START - timedelta(days=30) + timedelta(minutes=30), tick=False):
+        preferences.contact_pause(contact=resting, days=30)
+
+    _run(campaign, START)
+    _run(campaign, START + timedelta(hours=2))  # The window is open and the break over.
+
+    assert _ledger(campaign) == {(resting.email, 1): Status.SKIPPED}
+    assert sent_messages() == []
