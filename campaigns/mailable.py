@@ -1,6 +1,8 @@
 """Who a campaign takes in and may mail: the definitions the fan-out, the dry run and a segment's
 count share."""
 
+from datetime import datetime
+
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -12,9 +14,12 @@ def mail_not_paused() -> Q:
     return Q(paused_until__isnull=True) | Q(paused_until__lte=timezone.now())
 
 
-def contact_mail_paused(*, contact: Contact) -> bool:
-    """Tell whether a contact asked for no marketing mail until a time still ahead."""
-    return contact.paused_until is not None and contact.paused_until > timezone.now()
+def contact_mail_paused(*, contact: Contact, due: datetime | None = None) -> bool:
+    """Tell whether a contact asked for no marketing mail until a time still ahead, or, given
+    when an email came `due`, until a time after it: an email due during a break is never sent
+    after the break, however late it is claimed (workers down, a campaign paused meanwhile)."""
+    until = contact.paused_until
+    return until is not None and (until > timezone.now() or (due is not None and due < until))
 
 
 def contacts_enrollable(contacts: QuerySet[Contact]) -> QuerySet[Contact]:

@@ -13,7 +13,7 @@ from campaigns import preferences
 from campaigns import services as campaign_services
 from campaigns.consent import contact_unsubscribe
 from campaigns.models import Campaign, CampaignStep, Contact
-from delivery import drip
+from delivery import drip, fan_out
 from delivery import ledger as delivery_ledger
 from delivery import services as delivery_services
 from delivery.models import StepExecution
@@ -470,6 +470,21 @@ def test_an_email_due_during_a_break_is_skipped_not_put_off_past_it_by_a_send_wi
 
     _run(campaign, START)
     _run(campaign, START + timedelta(hours=2))  # The window is open and the break over.
+
+    assert _ledger(campaign) == {(resting.email, 1): Status.SKIPPED}
+    assert sent_messages() == []
+
+
+def test_an_email_due_during_a_break_but_claimed_after_it_is_still_skipped(ses):
+    campaign = _drip(contacts=1)
+    resting = Contact.objects.get(lists__campaigns=campaign)
+    Contact.objects.filter(pk=resting.pk).update(paused_until=START + timedelta(hours=1))
+    with time_machine.travel(START, tick=False):  # Its email comes due now, during the break…
+        delivery_services.delivery_tick()
+        fan_out.step_fan_out(step=campaign.steps.get())
+    assert _ledger(campaign) == {(resting.email, 1): Status.PENDING}
+
+    _run(campaign, START + timedelta(hours=2))  # …and is claimed only after it (workers were down).
 
     assert _ledger(campaign) == {(resting.email, 1): Status.SKIPPED}
     assert sent_messages() == []
