@@ -17,7 +17,7 @@ def mail_not_paused() -> Q:
 def contact_mail_paused(*, contact: Contact, due: datetime | None = None) -> bool:
     """Tell whether a contact asked for no marketing mail until a time still ahead, or, given
     when an email came `due`, until a time after it: an email due during a break is never sent
-    after the break, however late it is claimed (workers down, a campaign paused meanwhile)."""
+    after the break, however late it is made or claimed (workers down, a campaign paused)."""
     until = contact.paused_until
     return until is not None and (until > timezone.now() or (due is not None and due < until))
 

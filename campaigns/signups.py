@@ -75,12 +75,16 @@ def signup_take(*, signup_id: int, limit: int, can_mail: bool) -> tuple[Signup |
     unsubscribed) and is new becomes a pending contact. `can_mail`: the form can send its
     confirmation email.
     """
+    email = Signup.objects.filter(pk=signup_id).values_list("email", flat=True).first()
+    if email is None:
+        return None, Taken.DROPPED  # Gone: erased, or expired.
     with transaction.atomic():
+        # The address first, then the signup: an erasure takes the address, then deletes signups.
+        address_lock(email=email)
         received = Signup.objects.select_for_update().filter(pk=signup_id, status=Signup.Status.RECEIVED)
         signup = received.first()
         if signup is None:
-            return None, Taken.DROPPED  # Decided already: a task delivered twice.
-        address_lock(email=signup.email)
+            return None, Taken.DROPPED  # Decided already (a task delivered twice), or erased.
         since = timezone.now() - timedelta(hours=24)
         kept = Signup.objects.filter(email=signup.email, created_at__gte=since).exclude(
             status=Signup.Status.RECEIVED
@@ -131,6 +135,7 @@ def signup_apply(*, signup: Signup, confirmed: bool) -> Contact | None:
     """
     now = timezone.now()
     with transaction.atomic():
+        address_lock(email=signup.email)  # Before the signup's row, as signup_take and an erasure.
         locked = Signup.objects.select_for_update().filter(pk=signup.pk).first()
         if locked is None:
             return None  # Gone since its link was read: erased, or expired.

@@ -153,7 +153,8 @@ def _skip_paused(*, executions: list[StepExecution], result: BatchResult) -> lis
     """
     kept = []
     for execution in executions:
-        due = execution.not_before or execution.created_at
+        # When it fell due: a later step's row is made when the drip advances, maybe long after.
+        due = execution.due_at or execution.not_before or execution.created_at
         if contact_mail_paused(contact=execution.addressee, due=due):
             note = gettext("The contact paused their email.")
             step_execution_settle(execution=execution, status=Status.SKIPPED, last_error=note)

@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ from campaigns.models import (
     SignupForm,
     Suppression,
 )
-from campaigns.signups import SignupFields, signup_apply
+from campaigns.signups import SignupFields, signup_apply, signup_take
 from campaigns.suppressions import suppression_add
 from console.erasure import contact_erase
 from core.exceptions import ObjectNotFound
@@ -687,3 +688,45 @@ def test_a_confirmation_landing_after_an_erasure_subscribes_no_one_and_never_fai
     assert signup_apply(signup=read_before, confirmed=True) is None
     assert not Contact.objects.filter(email=ADDRESS).exists()
     assert ErasedAddress.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_signups_decided_or_confirmed_while_their_address_is_erased_wait_never_deadlock(postgres_only):
+    form = SignupFormFactory()
+    pairs = []
+    for n in range(10):
+        contact = ContactFactory(email=f"race{n}@example.com")
+        confirming = Signup.objects.create(
+            form=form, form_name=form.name, email=contact.email, consent_text="Yes", status="pending"
+        )
+        deciding = Signup.objects.create(
+            form=form, form_name=form.name, email=contact.email, consent_text="Yes"
+        )
+        pairs.append((contact, confirming, deciding))
+    failures: list[Exception] = []
+
+    def run(start: threading.Barrier, work) -> None:
+        try:
+            start.wait()
+            work()
+        except Exception as exc:
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    for contact, confirming, deciding in pairs:
+        start = threading.Barrier(3)
+        works = [
+            partial(contact_erase, contact=contact, by="test"),
+            partial(signup_apply, signup=confirming, confirmed=True),
+            partial(signup_take, signup_id=deciding.pk, limit=5, can_mail=True),
+        ]
+        threads = [threading.Thread(target=run, args=(start, work)) for work in works]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+
+    assert failures == []
+    assert ErasedAddress.objects.count() == 10
+    assert not Contact.objects.exists()

@@ -488,3 +488,17 @@ def test_an_email_due_during_a_break_but_claimed_after_it_is_still_skipped(ses):
 
     assert _ledger(campaign) == {(resting.email, 1): Status.SKIPPED}
     assert sent_messages() == []
+
+
+def test_a_drip_step_due_during_a_break_but_reached_after_it_is_still_skipped(ses):
+    campaign = _drip(contacts=2, steps=[{"delay": timedelta(days=1)}])
+    resting, reading = Contact.objects.filter(lists__campaigns=campaign).order_by("pk")
+    _run(campaign, START)
+    # A break that lasts two days: step 2 falls due in the middle of it…
+    Contact.objects.filter(pk=resting.pk).update(paused_until=START + timedelta(days=2))
+
+    _run(campaign, START + timedelta(days=3))  # …and the drip reaches it only after (beat was down).
+
+    ledger = _ledger(campaign)
+    assert ledger[(resting.email, 2)] == Status.SKIPPED
+    assert ledger[(reading.email, 2)] == Status.SENT
