@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from redis.exceptions import RedisError
 
+from campaigns.erasure import erasures_hold_off
 from campaigns.models import Contact, ListMembership, Signup, SignupForm, Template
 from campaigns.signups import SignupFields, Taken, signup_apply, signup_receive, signup_take
 from core.api.auth import rate_counter_increment
@@ -171,6 +172,7 @@ def signup_confirm(*, token: str) -> Signup | None:
     return Signup.objects.filter(pk=signup.pk).first()  # None if erased meanwhile.
 
 
+@transaction.atomic
 def signups_expire(*, days: int) -> tuple[int, int]:
     """Delete signups left unconfirmed for `days`, and the pending contacts they alone made.
 
@@ -179,6 +181,9 @@ def signups_expire(*, days: int) -> tuple[int, int]:
     its own, and is kept; so is one another live signup still waits on. Return (signups,
     contacts) deleted.
     """
+    # First, as an erasure takes it: the sweep deletes signups, then contacts; an erasure the other
+    # way round, so one waits for the other rather than each holding what the other wants.
+    erasures_hold_off()
     cutoff = timezone.now() - timedelta(days=days)
     undecided = (Signup.Status.RECEIVED, Signup.Status.PENDING)
     _total, signups = Signup.objects.filter(status__in=undecided, created_at__lt=cutoff).delete()
