@@ -24,8 +24,8 @@ from campaigns.admin_filters import MarketerRelatedFilter, MembershipLoadTestFil
 from campaigns.admin_lists import ContactListAdmin  # noqa: F401 - registers the lists' pages.
 from campaigns.admin_segments import SegmentAdmin  # noqa: F401 - registers the segments' pages.
 from campaigns.admin_signups import SignupFormAdminBase  # noqa: F401 - registers signups; console composes forms.
-from campaigns.erasure import address_erasure, erased_refusal
-from campaigns.exceptions import ImportFileUnreadable
+from campaigns.erasure import address_erasure_refuse
+from campaigns.exceptions import AddressErased, ImportFileUnreadable
 from campaigns.import_files import IMPORT_MAX_BYTES, table_format_detect, table_read
 from campaigns.models import (
     ListMembership,
@@ -58,8 +58,11 @@ class SuppressionForm(forms.ModelForm):
 
     def clean_email(self):
         email = self.cleaned_data["email"]
-        if email != self.instance.email and address_erasure(email=email) is not None:
-            raise forms.ValidationError(erased_refusal())
+        if email != self.instance.email:
+            try:  # Under the erasures' lock, held till the admin's transaction saves the form.
+                address_erasure_refuse(email=email)
+            except AddressErased as exc:
+                raise forms.ValidationError(str(exc)) from exc
         return email
 
 

@@ -26,7 +26,8 @@ from campaigns.consent import (
     contacts_unsubscribe,
     reason_given,
 )
-from campaigns.erasure import address_erasure, erased_refusal
+from campaigns.erasure import address_erasure, address_erasure_refuse, erased_refusal
+from campaigns.exceptions import AddressErased
 from campaigns.memberships import list_add_contacts, list_remove_contacts
 from campaigns.models import ConsentChange, Contact, ContactList, ListMembership, Suppression
 from campaigns.selectors import contact_export_rows
@@ -94,8 +95,12 @@ class ContactForm(forms.ModelForm):
 
     def clean_email(self):
         email = self.cleaned_data["email"]
-        if email != self.instance.email and address_erasure(email=email) is not None:
-            raise forms.ValidationError(erased_refusal())
+        if email != self.instance.email:
+            # The admin saves a form in the transaction it checks it in: the lock holds till then.
+            try:
+                address_erasure_refuse(email=email)
+            except AddressErased as exc:
+                raise forms.ValidationError(str(exc)) from exc
         return email
 
     def clean_attributes(self):

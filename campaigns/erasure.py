@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils.translation import gettext
 
+from campaigns.exceptions import AddressErased
 from campaigns.models import Contact, ErasedAddress, Signup, Suppression
 from core.addresses import email_normalize
 
@@ -47,6 +48,14 @@ def erasure_exclusive() -> None:
     """Wait for the writes under way that checked their addresses, and hold new ones off, until
     this transaction ends."""
     _erasure_lock("pg_advisory_xact_lock")
+
+
+def address_erasure_refuse(*, email: str) -> None:
+    """Refuse to add an erased address, checked under the erasures' lock so that none lands
+    before the write: call it first in the write's transaction. Raises AddressErased."""
+    erasures_hold_off()
+    if address_erasure(email=email) is not None:
+        raise AddressErased(erased_refusal())
 
 
 def erased_refusal() -> str:

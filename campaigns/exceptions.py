@@ -23,6 +23,10 @@ class TemplateLimitExceeded(TemplateRenderError):
     """A template asked for more output or rendering time than one email may take."""
 
 
+class AddressErased(CampanileError):
+    """An address erased at its owner's request was to be added again (campaigns.erasure)."""
+
+
 class ResubscribeRefused(CampanileError):
     """A contact who unsubscribed was to be subscribed again without the explicit flag and a reason."""
 

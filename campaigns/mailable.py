@@ -15,11 +15,15 @@ def mail_not_paused() -> Q:
 
 
 def contact_mail_paused(*, contact: Contact, due: datetime | None = None) -> bool:
-    """Tell whether a contact asked for no marketing mail until a time still ahead, or, given
-    when an email came `due`, until a time after it: an email due during a break is never sent
-    after the break, however late it is made or claimed (workers down, a campaign paused)."""
-    until = contact.paused_until
-    return until is not None and (until > timezone.now() or (due is not None and due < until))
+    """Tell whether a contact is taking a break from marketing mail now, or, given when an email
+    came `due`, was when it came due: an email due during a break is never sent after it, however
+    late it is made or claimed (workers down, a campaign paused) or however the break ended."""
+    until, start = contact.paused_until, contact.paused_at
+    if until is None:
+        return False
+    if until > timezone.now():
+        return True
+    return due is not None and due < until and (start is None or start <= due)
 
 
 def contacts_enrollable(contacts: QuerySet[Contact]) -> QuerySet[Contact]:

@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from campaigns.consent import contact_save_keeping_consent
+from campaigns.mailable import contact_mail_paused
 from campaigns.memberships import list_remove_contacts
 from campaigns.models import Contact, ContactList, Signup
 
@@ -52,15 +53,22 @@ def contact_pause(*, contact: Contact, days: int) -> datetime:
     if days not in PAUSE_DAYS:
         raise ValueError(f"A pause lasts one of {PAUSE_DAYS} days, not {days}.")
     now = timezone.now()
+    if not contact_mail_paused(contact=contact):  # A new break; a longer one goes on from its start.
+        contact.paused_at = now
     contact.paused_until = now + timedelta(days=days)
-    Contact.objects.filter(pk=contact.pk).update(paused_until=contact.paused_until, updated_at=now)
+    Contact.objects.filter(pk=contact.pk).update(
+        paused_at=contact.paused_at, paused_until=contact.paused_until, updated_at=now
+    )
     return contact.paused_until
 
 
 def contact_resume(*, contact: Contact) -> None:
-    """End a contact's pause now."""
-    contact.paused_until = None
-    Contact.objects.filter(pk=contact.pk).update(paused_until=None, updated_at=timezone.now())
+    """End a contact's pause now: what fell due during it stays skipped, what comes now goes."""
+    if not contact_mail_paused(contact=contact):
+        return
+    now = timezone.now()
+    contact.paused_until = now
+    Contact.objects.filter(pk=contact.pk).update(paused_until=now, updated_at=now)
 
 
 def contact_language(*, contact: Contact) -> str:

@@ -51,6 +51,7 @@ def contact_personal_data(*, contact: Contact) -> dict[str, Any]:
             "status": contact.status,
             "unsubscribed_at": _when(contact.unsubscribed_at),
             "paused_until": _when(contact.paused_until),
+            "paused_at": _when(contact.paused_at),
             "created_at": _when(contact.created_at),
             "updated_at": _when(contact.updated_at),
         },

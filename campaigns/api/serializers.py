@@ -12,7 +12,8 @@ from rest_framework import serializers
 
 from campaigns import consent, services
 from campaigns.audience import CONTACT_BULK_MAX
-from campaigns.erasure import address_erasure, erased_refusal
+from campaigns.erasure import address_erasure, address_erasure_refuse, erased_refusal
+from campaigns.exceptions import AddressErased
 from campaigns.models import (
     Campaign,
     CampaignStep,
@@ -24,7 +25,6 @@ from campaigns.models import (
     Template,
     email_normalize,
 )
-from campaigns.rendering import template_validate
 from campaigns.suppressions import suppression_add
 from campaigns.validators import SES_NAME
 from core.addresses import email_canonical, email_validate, mailbox_canonical
@@ -128,6 +128,14 @@ def _reason_field() -> serializers.CharField:
     )
 
 
+def _erasure_refuse(email: str) -> None:
+    """Refuse an erased address as the field's error; first in the write's transaction."""
+    try:
+        address_erasure_refuse(email=email)
+    except AddressErased as exc:
+        raise serializers.ValidationError({"email": [str(exc)]}) from exc
+
+
 class ContactSerializer(serializers.ModelSerializer):
     # Declared: the address rule says why an address is refused, where Django's validator would not;
     # validate_email checks uniqueness on the stored form, as the model's unique validator cannot.
@@ -183,13 +191,17 @@ class ContactSerializer(serializers.ModelSerializer):
         # A contact's first status is not a change: nothing to flag or audit.
         validated_data.pop("resubscribe", None)
         validated_data.pop("reason", None)
-        return super().create(validated_data)
+        with transaction.atomic():
+            _erasure_refuse(validated_data["email"])  # Again, as an erasure may have landed since.
+            return super().create(validated_data)
 
     def update(self, instance, validated_data):
         status = validated_data.pop("status", None)
         resubscribe = validated_data.pop("resubscribe", False)
         reason = validated_data.pop("reason", "")
         with transaction.atomic():
+            if validated_data.get("email", instance.email) != instance.email:
+                _erasure_refuse(validated_data["email"])
             if status is not None:
                 consent.contact_status_change(
                     contact=instance,
@@ -311,44 +323,6 @@ class MembershipChangeSerializer(serializers.Serializer):
 
 class MembershipResultSerializer(serializers.Serializer):
     changed = serializers.IntegerField()
-
-
-class TemplateSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Template
-        fields = ["id", "name", "subject", "html_body", "text_body", "created_at", "updated_at"]
-        read_only_fields = ["created_at", "updated_at"]
-
-    def validate(self, attrs):
-        candidate = Template(**{**self._current(), **attrs})
-        try:
-            template_validate(template=candidate)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(
-                exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-            ) from exc
-        return attrs
-
-    def _current(self) -> dict:
-        if self.instance is None:
-            return {}
-        return {name: getattr(self.instance, name) for name in ("name", "subject", "html_body", "text_body")}
-
-
-class TemplatePreviewRequestSerializer(serializers.Serializer):
-    contact_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
-    user_id = serializers.CharField(required=False, max_length=255)
-
-    def validate(self, attrs):
-        if ("contact_id" in attrs) == ("user_id" in attrs):
-            raise serializers.ValidationError("Give exactly one of contact_id and user_id.")
-        return attrs
-
-
-class RenderedEmailSerializer(serializers.Serializer):
-    subject = serializers.CharField()
-    html = serializers.CharField(allow_blank=True)
-    text = serializers.CharField(allow_blank=True)
 
 
 class TemplateNameField(serializers.SlugRelatedField):
@@ -488,5 +462,7 @@ class SuppressionSerializer(serializers.ModelSerializer):
         return canonical
 
     def create(self, validated_data):
-        suppression, _created = suppression_add(source=Suppression.Source.API, **validated_data)
-        return suppression
+        with transaction.atomic():
+            _erasure_refuse(validated_data["email"])  # Again, as an erasure may have landed since.
+            suppression, _created = suppression_add(source=Suppression.Source.API, **validated_data)
+            return suppression

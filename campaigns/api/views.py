@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from campaigns import selectors, services
 from campaigns.api import serializers as s
+from campaigns.api import template_serializers as ts
 from campaigns.api.filters import EmailFilter
 from campaigns.audience import BulkUpsertResult, contact_bulk_upsert
 from campaigns.consent import consent_actor_of_key, contacts_delete
@@ -216,17 +217,17 @@ class TemplateViewSet(viewsets.ModelViewSet):
     scopes = {"read": Scope.READ, "write": Scope.CAMPAIGNS_WRITE, "preview": Scope.READ}
 
     queryset = Template.objects.all()
-    serializer_class = s.TemplateSerializer
+    serializer_class = ts.TemplateSerializer
     filterset_fields = ["name"]
     ordering_fields = ["id", "name"]
     ordering = ["-id"]
 
-    @extend_schema(request=s.TemplatePreviewRequestSerializer, responses=s.RenderedEmailSerializer)
+    @extend_schema(request=ts.TemplatePreviewRequestSerializer, responses=ts.RenderedEmailSerializer)
     @action(detail=True, methods=["post"], parser_classes=[JSONParser])
     def preview(self, request, pk=None):
         """Render this template for one contact, named by id or by user_id (external_id)."""
         template = self.get_object()
-        ask = s.TemplatePreviewRequestSerializer(data=request.data)
+        ask = ts.TemplatePreviewRequestSerializer(data=request.data)
         ask.is_valid(raise_exception=True)
         lookup = (
             {"pk": ask.validated_data["contact_id"]}
@@ -238,7 +239,7 @@ class TemplateViewSet(viewsets.ModelViewSet):
             raise NotFound("No such contact.")
         compiled = template_compile(template=template)
         rendered = template_render(compiled=compiled, contact=contact)
-        return Response(s.RenderedEmailSerializer(rendered).data)
+        return Response(ts.RenderedEmailSerializer(rendered).data)
 
 
 class CampaignFilter(filters.FilterSet):

@@ -31,8 +31,11 @@ class Contact(TimestampedModel):
     timezone = models.CharField(_("timezone"), max_length=64, blank=True, validators=[validate_timezone])
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.SUBSCRIBED)
     unsubscribed_at = models.DateTimeField(_("unsubscribed at"), null=True, blank=True)
-    #: Asked, in their preferences, for no marketing mail until then; campaigns pass them by.
+    #: Asked, in their preferences, for no marketing mail until then (their latest break's end; a
+    #: break ended early ends now): each campaign email due during it is skipped.
     paused_until = models.DateTimeField(_("mail paused until"), null=True, blank=True)
+    #: When their latest break began: an email due before it was not due during it.
+    paused_at = models.DateTimeField(_("mail paused at"), null=True, blank=True)
     #: Made by a load test (or a message through a load-test API key): hidden from the marketer's
     #: lists, deleted by `manage.py loadtest_cleanup`.
     # db_default too: bulk imports COPY rows in SQL that names its columns.

@@ -54,6 +54,7 @@ from tests.factories import (
     SignupFormFactory,
     StepExecutionFactory,
     TemplateFactory,
+    TransactionalMessageFactory,
     sendable_campaign,
 )
 from tests.tracking.sns_signing import TOPIC
@@ -730,3 +731,37 @@ def test_signups_decided_or_confirmed_while_their_address_is_erased_wait_never_d
     assert failures == []
     assert ErasedAddress.objects.count() == 10
     assert not Contact.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_contact_created_or_readdressed_during_an_erasure_waits_then_is_refused(postgres_only, api_client):
+    former = "ada.byron@example.com"  # An address the contact's mail went to before: erased with it.
+    contact = ContactFactory(email=ADDRESS)
+    message = TransactionalMessageFactory(contact=contact, to_email=former)
+    StepExecutionFactory(step=None, message=message, contact=contact, email=former, status="sent")
+    other = ContactFactory(email="grace@example.com")
+
+    created = _during_an_erasure(
+        lambda: api_client.post("/api/v1/contacts", {"email": former}, format="json")
+    )
+    renamed = api_client.patch(f"/api/v1/contacts/{other.pk}", {"email": former}, format="json")
+
+    assert created["waited"]
+    assert created["result"].status_code == 400
+    assert "erased" in created["result"].json()["error"]["fields"]["email"][0]
+    assert renamed.status_code == 400
+    assert not Contact.objects.filter(email__in=[ADDRESS, former]).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_suppression_asked_for_through_the_api_during_an_erasure_is_a_400_never_a_500(
+    postgres_only, api_client
+):
+    ContactFactory(email=ADDRESS)
+
+    done = _during_an_erasure(
+        lambda: api_client.post("/api/v1/suppressions", {"email": ADDRESS, "reason": "manual"}, format="json")
+    )
+
+    assert done["result"].status_code == 400
+    assert not Suppression.objects.exists()

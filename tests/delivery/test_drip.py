@@ -502,3 +502,36 @@ def test_a_drip_step_due_during_a_break_but_reached_after_it_is_still_skipped(se
     ledger = _ledger(campaign)
     assert ledger[(resting.email, 2)] == Status.SKIPPED
     assert ledger[(reading.email, 2)] == Status.SENT
+
+
+def test_a_break_ended_early_keeps_what_fell_due_during_it_skipped_and_lets_the_rest_go(ses):
+    campaign = _drip(contacts=1, steps=[{"delay": timedelta(days=2)}])
+    resting = Contact.objects.get(lists__campaigns=campaign)
+    with time_machine.travel(START - timedelta(hours=1), tick=False):
+        preferences.contact_pause(contact=resting, days=30)
+    with time_machine.travel(START, tick=False):  # Step 1 falls due during the break…
+        delivery_services.delivery_tick()
+        fan_out.step_fan_out(step=campaign.steps.get(order=1))
+    with time_machine.travel(START + timedelta(days=1), tick=False):  # …which they end early.
+        preferences.contact_resume(contact=Contact.objects.get(pk=resting.pk))
+
+    _run(campaign, START + timedelta(days=1, hours=1))
+    _run(campaign, START + timedelta(days=2, hours=1))
+
+    ledger = _ledger(campaign)
+    assert ledger[(resting.email, 1)] == Status.SKIPPED
+    assert ledger[(resting.email, 2)] == Status.SENT  # Due after the break: it goes.
+
+
+def test_an_email_due_before_a_break_began_goes_once_the_break_is_over(ses):
+    campaign = _drip(contacts=1)
+    contact = Contact.objects.get(lists__campaigns=campaign)
+    with time_machine.travel(START, tick=False):  # Due now; its campaign is held up meanwhile.
+        delivery_services.delivery_tick()
+        fan_out.step_fan_out(step=campaign.steps.get())
+    with time_machine.travel(START + timedelta(days=1), tick=False):
+        preferences.contact_pause(contact=contact, days=30)
+
+    _run(campaign, START + timedelta(days=32))
+
+    assert _ledger(campaign) == {(contact.email, 1): Status.SENT}

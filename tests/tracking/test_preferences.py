@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from campaigns import preferences
 from campaigns import services as campaign_services
+from campaigns.mailable import contact_mail_paused
 from campaigns.models import Contact, Signup
 from campaigns.selectors import campaign_audience_breakdown
 from delivery import services as delivery_services
@@ -112,7 +113,7 @@ def test_a_break_can_be_ended_early_and_only_thirty_or_ninety_days_are_offered()
     assert "No marketing email until" in page
     assert odd.status_code == 400
     assert resumed.status_code == 200
-    assert Contact.objects.get(pk=row.contact_id).paused_until is None
+    assert not contact_mail_paused(contact=Contact.objects.get(pk=row.contact_id))
 
 
 def test_the_page_refuses_a_name_it_cannot_keep_and_choices_once_unsubscribed():
@@ -232,7 +233,8 @@ def test_subscribing_again_from_the_page_ends_a_break():
     client.post(_page_of(row), {"action": "resubscribe"})
 
     contact = Contact.objects.get(pk=row.contact_id)
-    assert (contact.status, contact.paused_until) == (Contact.Status.SUBSCRIBED, None)
+    assert contact.status == Contact.Status.SUBSCRIBED
+    assert not contact_mail_paused(contact=contact)
 
 
 def test_a_logo_address_that_is_no_plain_https_url_is_refused_at_start():
