@@ -24,6 +24,7 @@ from campaigns.consent import ConsentActor, contact_resubscribe
 from campaigns.mailable import contact_mail_paused
 from campaigns.models import ConsentChange, Contact, ContactList
 from core.addresses import mailbox_parse
+from core.exceptions import ObjectNotFound
 from core.http import database_unavailable
 from delivery.models import StepExecution
 from tracking import unsubscribe as unsubscribing
@@ -39,7 +40,12 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     prefetch links); POST acts. RFC 8058's one-click POST leaves everything. With the database
     unavailable it answers 503, which a mail provider's one-click sender retries."""
     try:
-        return _unsubscribe(request, token)
+        try:
+            return _unsubscribe(request, token)
+        except ObjectNotFound:
+            # Its contact was deleted or erased while this request acted: read the link again,
+            # which now speaks for the address alone (kept unsubscribed, or erased).
+            return _unsubscribe(request, token)
     except DatabaseError:
         logger.exception("An unsubscribe could not be read or recorded: the database is unavailable.")
         return database_unavailable()

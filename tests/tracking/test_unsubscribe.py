@@ -267,3 +267,29 @@ def test_with_the_database_down_a_one_click_unsubscribe_answers_503_so_the_sende
     assert Contact.objects.get(pk=row.contact_id).status == Contact.Status.SUBSCRIBED  # Nothing half-done.
     assert Client().post(f"/u/{token}", {"List-Unsubscribe": "One-Click"}).status_code == 200  # The retry.
     assert Contact.objects.get(pk=row.contact_id).status == Contact.Status.UNSUBSCRIBED
+
+
+@pytest.mark.parametrize("post", [{"action": "all"}, {"List-Unsubscribe": "One-Click"}])
+def test_an_unsubscribe_landing_while_its_contact_is_deleted_keeps_the_opt_out_never_a_500(monkeypatch, post):
+    from campaigns.consent import contacts_delete
+    from campaigns.models import Suppression
+    from tracking import unsubscribe as unsubscribing
+
+    row = StepExecutionFactory(status=StepExecution.Status.SENT)
+    token = tokens.unsubscribe_token(tracking_id=row.tracking_id, email=row.email)
+    read = unsubscribing.step_execution_by_unsubscribe_token
+    calls = []
+
+    def read_then_the_contact_goes(**kwargs):
+        found = read(**kwargs)
+        if not calls:  # The first read finds the contact; a sync deletes it before the page acts.
+            contacts_delete(contacts=Contact.objects.filter(pk=row.contact_id), source="api")
+        calls.append(found)
+        return found
+
+    monkeypatch.setattr(unsubscribing, "step_execution_by_unsubscribe_token", read_then_the_contact_goes)
+
+    answer = Client().post(f"/u/{token}", post)
+
+    assert answer.status_code == 200
+    assert Suppression.objects.get(email=row.email).reason == Suppression.Reason.UNSUBSCRIBE
