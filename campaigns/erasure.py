@@ -93,11 +93,15 @@ def addresses_erased(*, emails: Iterable[str]) -> set[str]:
     return {by_digest[digest] for digest in found}
 
 
+def _entries(email: str):
+    """Return the erasure entries of an address, under the current key and the fallbacks."""
+    email = email_normalize(email)
+    return ErasedAddress.objects.filter(digest__in=[_digest(key, email) for key in _keys()])
+
+
 def address_erasure(*, email: str) -> ErasedAddress | None:
     """Return the erasure entry of an address, if it was erased."""
-    email = email_normalize(email)
-    digests = [_digest(key, email) for key in _keys()]
-    return ErasedAddress.objects.filter(digest__in=digests).first()
+    return _entries(email).first()
 
 
 def address_erasure_suppress(*, email: str, reason: str) -> bool:
@@ -135,8 +139,7 @@ def address_erasure_return(*, email: str) -> None:
 
 def address_erasure_lift(*, email: str) -> int:
     """Forget that an address was erased: its owner confirmed a signup. Return entries deleted."""
-    email = email_normalize(email)
-    deleted, _ = ErasedAddress.objects.filter(digest__in=[_digest(key, email) for key in _keys()]).delete()
+    deleted, _ = _entries(email).delete()
     return deleted
 
 

@@ -8,15 +8,13 @@ that sees them all, in one transaction.
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import Value
-from django.db.models.functions import Replace
 
 from campaigns.erasure import contact_profile_erase, erasure_exclusive
 from campaigns.import_jobs import contact_imports_forget
 from campaigns.models import Contact, ErasedAddress
 from campaigns.signups import address_lock
 from core.exceptions import ObjectNotFound
-from delivery.erasure import ERASED, contact_addresses_mailed, step_executions_erase
+from delivery.erasure import ERASED, contact_addresses_mailed, step_executions_erase, text_redact
 from tracking.erasure import tracking_erase, tracking_rows_naming
 
 
@@ -46,9 +44,6 @@ def contact_erase(*, contact: Contact, by: str) -> ErasedAddress:
     LogEntry.objects.filter(
         content_type=ContentType.objects.get_for_model(Contact), object_id=str(contact.pk)
     ).update(object_repr=ERASED)
-    for email in emails:
-        LogEntry.objects.filter(object_repr__icontains=email).update(
-            object_repr=Replace("object_repr", Value(email), Value(ERASED))
-        )
+    text_redact(LogEntry.objects.all(), field="object_repr", emails=emails)
     contact_imports_forget(emails=emails)
     return contact_profile_erase(contact=contact, by=by, former=sorted(former))

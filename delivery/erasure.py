@@ -1,6 +1,8 @@
 """An erased contact's share of the ledger: its emails stay, counted, without its address."""
 
-from django.db.models import Q, Value
+from collections.abc import Iterable
+
+from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Replace
 from django.utils import timezone
 
@@ -10,6 +12,14 @@ Status = StepExecution.Status
 
 #: What an erased address reads as wherever text kept it (an SES error note).
 ERASED = "[erased]"
+
+
+def text_redact(rows: QuerySet, *, field: str, emails: Iterable[str]) -> None:
+    """Write the addresses out of a text column of these rows, as ERASED."""
+    for email in emails:
+        rows.filter(**{f"{field}__icontains": email}).update(
+            **{field: Replace(field, Value(email), Value(ERASED))}
+        )
 
 
 def contact_addresses_mailed(*, contact_id: int) -> set[str]:
@@ -47,10 +57,7 @@ def step_executions_erase(*, contact_id: int, emails: set[str], named: list[int]
     rows.filter(unsent).update(
         status=Status.CANCELLED, lease_expires_at=None, last_error="Its recipient was erased.", updated_at=now
     )
-    for email in emails:
-        rows.filter(last_error__icontains=email).update(
-            last_error=Replace("last_error", Value(email), Value(ERASED))
-        )
+    text_redact(rows, field="last_error", emails=emails)
     rows.update(email="", updated_at=now)
     rows.filter(contact_id=contact_id).update(contact=None)
     Engagement.objects.filter(step_execution_id__in=ids, contact_id=contact_id).update(contact=None)
