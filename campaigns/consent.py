@@ -144,7 +144,7 @@ def consent_changes_record(
 
 
 @transaction.atomic
-def _locked(contact: Contact, *fields: str) -> Contact:
+def contact_locked(contact: Contact, *fields: str) -> Contact:
     """Return the contact's row as stored, locked; one deleted since it was read is not found (404)."""
     try:
         return Contact.objects.select_for_update().only(*fields).get(pk=contact.pk)
@@ -161,7 +161,7 @@ def contact_status_change(
     resubscribe and a non-empty reason. A re-subscribe clears unsubscribed_at; the trail keeps it.
     The contact passed in gets the stored status and unsubscribed_at.
     """
-    stored = _locked(contact, "status", "unsubscribed_at", "email")
+    stored = contact_locked(contact, "status", "unsubscribed_at", "email")
     if status not in Contact.STATUSES_GIVEN:
         # Pending and transactional-only are kept, never set: a request echoing one that the
         # contact has left meanwhile (a confirmation landing during a PUT) leaves them be.
@@ -207,7 +207,7 @@ def contact_save_keeping_consent(*, contact: Contact, values: dict[str, Any]) ->
     changed = {name: value for name, value in values.items() if name in columns}
     for name, value in changed.items():
         setattr(contact, name, value)
-    stored = _locked(contact, *CONSENT_COLUMNS)
+    stored = contact_locked(contact, *CONSENT_COLUMNS)
     contact.status, contact.unsubscribed_at = stored.status, stored.unsubscribed_at
     contact.save(update_fields=[*changed, "updated_at"])
 
@@ -259,7 +259,7 @@ def contact_address_leave(*, contact: Contact, new_email: str, source: str) -> N
 
     Call inside the transaction that saves the change.
     """
-    stored = _locked(contact, "email", "status", "unsubscribed_at")
+    stored = contact_locked(contact, "email", "status", "unsubscribed_at")
     if stored.email != new_email and stored.status == Contact.Status.UNSUBSCRIBED:
         _opt_outs_keep(
             left=[(stored.email, stored.unsubscribed_at)], source=source, why="its address changed"

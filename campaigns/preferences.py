@@ -10,10 +10,10 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from campaigns.consent import contact_save_keeping_consent
-from campaigns.mailable import contact_mail_paused
+from campaigns.consent import contact_locked, contact_save_keeping_consent
+from campaigns.erasure import erasures_hold_off
 from campaigns.memberships import list_remove_contacts
-from campaigns.models import Contact, ContactList, Signup
+from campaigns.models import Contact, ContactBreak, ContactList, Signup
 
 #: The pauses a contact may choose, in days.
 PAUSE_DAYS = (30, 90)
@@ -31,44 +31,72 @@ def contact_preferences_save(
     *, contact: Contact, keep_list_ids: set[int], first_name: str, last_name: str
 ) -> list[ContactList]:
     """Keep a contact on the shown lists they ticked and take them off the others shown; set their
-    name as they typed it. Return the lists they left. Lists they cannot see are left alone."""
-    shown = list(contact_lists_shown(contact=contact))
-    left = [contact_list for contact_list in shown if contact_list.pk not in keep_list_ids]
-    names = {"first_name": first_name.strip()[:150], "last_name": last_name.strip()[:150]}
-    changed = {name: value for name, value in names.items() if getattr(contact, name) != value}
+    name as they typed it. Return the lists they left. Lists they cannot see are left alone.
+    Raises ObjectNotFound when the contact was deleted or erased meanwhile."""
     with transaction.atomic():
+        _contact_hold(contact)
+        shown = list(contact_lists_shown(contact=contact))
+        left = [contact_list for contact_list in shown if contact_list.pk not in keep_list_ids]
         for contact_list in left:
             list_remove_contacts(contact_list=contact_list, contact_ids=[contact.pk])
+        names = {"first_name": first_name.strip()[:150], "last_name": last_name.strip()[:150]}
+        changed = {name: value for name, value in names.items() if getattr(contact, name) != value}
         if changed:
             contact_save_keeping_consent(contact=contact, values=changed)
     return left
+
+
+@transaction.atomic
+def contact_lists_leave(*, contact: Contact, lists: list[ContactList]) -> list[ContactList]:
+    """Take a contact off the given lists; return those they were on. Raises ObjectNotFound when
+    the contact was deleted or erased meanwhile."""
+    _contact_hold(contact)
+    return [
+        contact_list
+        for contact_list in lists
+        if list_remove_contacts(contact_list=contact_list, contact_ids=[contact.pk])
+    ]
 
 
 def contact_pause(*, contact: Contact, days: int) -> datetime:
     """Pause a contact's marketing mail for one of PAUSE_DAYS; return when it resumes.
 
     Campaigns take a paused contact in, and skip each email that comes due meanwhile at its claim
-    (campaigns.mailable): never sent late, and a drip goes on past it.
+    (campaigns.mailable): never sent late, and a drip goes on past it. Raises ObjectNotFound when
+    the contact was deleted or erased meanwhile.
     """
     if days not in PAUSE_DAYS:
         raise ValueError(f"A pause lasts one of {PAUSE_DAYS} days, not {days}.")
-    now = timezone.now()
-    if not contact_mail_paused(contact=contact):  # A new break; a longer one goes on from its start.
-        contact.paused_at = now
-    contact.paused_until = now + timedelta(days=days)
-    Contact.objects.filter(pk=contact.pk).update(
-        paused_at=contact.paused_at, paused_until=contact.paused_until, updated_at=now
-    )
-    return contact.paused_until
+    with transaction.atomic():
+        _contact_hold(contact)
+        now = timezone.now()
+        until = now + timedelta(days=days)
+        # A break under way is changed in place, keeping its start; otherwise a new one begins.
+        if not ContactBreak.objects.filter(contact=contact, ends_at__gt=now).update(ends_at=until):
+            ContactBreak.objects.create(contact=contact, started_at=now, ends_at=until)
+        Contact.objects.filter(pk=contact.pk).update(paused_until=until, updated_at=now)
+    contact.paused_until = until
+    return until
 
 
 def contact_resume(*, contact: Contact) -> None:
-    """End a contact's pause now: what fell due during it stays skipped, what comes now goes."""
-    if not contact_mail_paused(contact=contact):
-        return
-    now = timezone.now()
+    """End a contact's pause now: what fell due during it stays skipped, what comes now goes.
+
+    Raises ObjectNotFound when the contact was deleted or erased meanwhile."""
+    with transaction.atomic():
+        _contact_hold(contact)
+        now = timezone.now()
+        if not ContactBreak.objects.filter(contact=contact, ends_at__gt=now).update(ends_at=now):
+            return
+        Contact.objects.filter(pk=contact.pk).update(paused_until=now, updated_at=now)
     contact.paused_until = now
-    Contact.objects.filter(pk=contact.pk).update(paused_until=now, updated_at=now)
+
+
+def _contact_hold(contact: Contact) -> None:
+    """Lock a contact for a choice of theirs, in the order an erasure takes its locks (its own
+    lock, then the contact), so neither waits on the other's half; ObjectNotFound if gone."""
+    erasures_hold_off()
+    contact_locked(contact, "pk")
 
 
 def contact_language(*, contact: Contact) -> str:

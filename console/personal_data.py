@@ -51,11 +51,14 @@ def contact_personal_data(*, contact: Contact) -> dict[str, Any]:
             "status": contact.status,
             "unsubscribed_at": _when(contact.unsubscribed_at),
             "paused_until": _when(contact.paused_until),
-            "paused_at": _when(contact.paused_at),
             "created_at": _when(contact.created_at),
             "updated_at": _when(contact.updated_at),
         },
         "lists": sorted(contact.lists.values_list("name", flat=True)),
+        "breaks": [
+            {"started_at": _when(started), "ends_at": _when(ends)}
+            for started, ends in contact.breaks.order_by("started_at").values_list("started_at", "ends_at")
+        ],
         "consents": [
             {
                 "basis": consent.basis,

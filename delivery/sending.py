@@ -23,7 +23,7 @@ from django.utils.translation import gettext
 from campaigns.exceptions import (
     TemplateRenderError,
 )
-from campaigns.mailable import contact_mail_paused
+from campaigns.mailable import contacts_mail_paused
 from campaigns.models import Campaign, CampaignStep, Contact, Suppression
 from campaigns.rendering import CompiledTemplate, template_compile, template_render
 from campaigns.selectors import campaign_audience_base
@@ -151,11 +151,11 @@ def _skip_paused(*, executions: list[StepExecution], result: BatchResult) -> lis
     Skipped, as the contact asked: never sent late, and a drip goes on past it once the break
     ends, as past a step whose condition left them out.
     """
+    # When each fell due: a later step's row is made when the drip advances, maybe long after.
+    dues = [(row.addressee, row.due_at or row.not_before or row.created_at) for row in executions]
     kept = []
-    for execution in executions:
-        # When it fell due: a later step's row is made when the drip advances, maybe long after.
-        due = execution.due_at or execution.not_before or execution.created_at
-        if contact_mail_paused(contact=execution.addressee, due=due):
+    for execution, paused in zip(executions, contacts_mail_paused(dues=dues), strict=True):
+        if paused:
             note = gettext("The contact paused their email.")
             step_execution_settle(execution=execution, status=Status.SKIPPED, last_error=note)
             metrics.EMAILS.inc(outcome="skipped")

@@ -31,6 +31,9 @@ from tracking import unsubscribe as unsubscribing
 
 logger = logging.getLogger(__name__)
 
+#: The page's choices besides leaving everything: a contact's own, gone with the contact.
+_CONTACT_CHOICES = frozenset({"resubscribe", "lists", "preferences", "pause", "resume"})
+
 
 @csrf_exempt  # RFC 8058: mail providers POST without cookies or a form token; the signed URL is the proof.
 @never_cache
@@ -104,7 +107,11 @@ def _unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         if request.method == "GET":
             return _page(request, "tracking/unsubscribe.html", address)
         one_click = request.POST.get("List-Unsubscribe") == "One-Click"
-        if not one_click and request.POST.get("action", "all") != "all":
+        action = request.POST.get("action", "all")
+        if not one_click and action in _CONTACT_CHOICES:
+            # A choice made on the page as it was before its contact went: only leaving is left.
+            return _page(request, "tracking/unsubscribe.html", address | {"gone": True}, status=409)
+        if not one_click and action != "all":
             return _plain(_("Unknown action."), 400)
         unsubscribing.address_unsubscribe(email=email, source="one-click" if one_click else "page")
         return _page(request, "tracking/unsubscribed.html", address | {"done": "all"})

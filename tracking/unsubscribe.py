@@ -6,7 +6,6 @@ from django.utils import timezone
 from campaigns import preferences
 from campaigns.consent import ConsentActor, contact_unsubscribe
 from campaigns.erasure import address_erasure
-from campaigns.memberships import list_remove_contacts
 from campaigns.models import ConsentChange, Contact, ContactList, Suppression, email_normalize
 from campaigns.suppressions import suppression_add
 from delivery import ledger as delivery_ledger
@@ -119,15 +118,11 @@ def step_execution_leave_lists(*, execution: StepExecution) -> list[str]:
     shown to contacts.
 
     The contact stays subscribed to everything else. Recorded once, as an unsubscribe, when it took
-    them off a list.
+    them off a list. Raises ObjectNotFound when the contact was deleted or erased meanwhile.
     """
     lists = list(execution.campaign_step.campaign.lists.all())
     with transaction.atomic():
-        left = [
-            contact_list.pk
-            for contact_list in lists
-            if list_remove_contacts(contact_list=contact_list, contact_ids=[execution.contact_id])
-        ]
+        left = [item.pk for item in preferences.contact_lists_leave(contact=execution.addressee, lists=lists)]
         if left:
             _unsubscribe_event(execution=execution, raw={"source": "page", "scope": "lists", "lists": left})
     # Named as the contact may see them: a list kept from contacts is left, not named.
@@ -140,12 +135,14 @@ def step_execution_preferences_save(
     """Save the choices the row's contact made on its preference page; return the lists they left.
 
     Leaving a list there is recorded as this email's unsubscribe, once, as leaving from its button.
+    Raises ObjectNotFound when the contact was deleted or erased meanwhile.
     """
-    if execution.contact is None:
-        return []  # Erased meanwhile: nothing of theirs is left to choose about.
     with transaction.atomic():
         left = preferences.contact_preferences_save(
-            contact=execution.contact, keep_list_ids=keep_list_ids, first_name=first_name, last_name=last_name
+            contact=execution.addressee,
+            keep_list_ids=keep_list_ids,
+            first_name=first_name,
+            last_name=last_name,
         )
         if left:
             raw = {"source": "page", "scope": "lists", "lists": [contact_list.pk for contact_list in left]}

@@ -6,6 +6,7 @@ from campaigns.fields import HttpsURLField
 from campaigns.models.audience import (
     ConsentChange,
     Contact,
+    ContactBreak,
     ContactConsent,
     ContactList,
     ListMembership,
@@ -26,6 +27,7 @@ __all__ = [
     "CampaignStep",
     "ConsentChange",
     "Contact",
+    "ContactBreak",
     "ContactConsent",
     "ContactImport",
     "ContactList",

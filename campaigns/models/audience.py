@@ -31,11 +31,8 @@ class Contact(TimestampedModel):
     timezone = models.CharField(_("timezone"), max_length=64, blank=True, validators=[validate_timezone])
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.SUBSCRIBED)
     unsubscribed_at = models.DateTimeField(_("unsubscribed at"), null=True, blank=True)
-    #: Asked, in their preferences, for no marketing mail until then (their latest break's end; a
-    #: break ended early ends now): each campaign email due during it is skipped.
+    #: The end of their latest break (ContactBreak), kept here so "paused now" needs no join.
     paused_until = models.DateTimeField(_("mail paused until"), null=True, blank=True)
-    #: When their latest break began: an email due before it was not due during it.
-    paused_at = models.DateTimeField(_("mail paused at"), null=True, blank=True)
     #: Made by a load test (or a message through a load-test API key): hidden from the marketer's
     #: lists, deleted by `manage.py loadtest_cleanup`.
     # db_default too: bulk imports COPY rows in SQL that names its columns.
@@ -81,6 +78,27 @@ class Contact(TimestampedModel):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+
+class ContactBreak(models.Model):
+    """A break from marketing mail a contact took in their preferences: each campaign email that
+    fell due during it is skipped, however late it is claimed. Every break is kept, not only the
+    latest, so an email due during an earlier one stays skipped through a later one."""
+
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="breaks", verbose_name=_("contact")
+    )
+    started_at = models.DateTimeField(_("started at"))
+    #: When it ends, or ended: one ended early ends when they came back.
+    ends_at = models.DateTimeField(_("ends at"))
+
+    class Meta:
+        ordering = ["contact", "started_at"]
+        verbose_name = _("break from email")
+        verbose_name_plural = _("breaks from email")
+
+    def __str__(self) -> str:
+        return f"{self.contact_id}: {self.started_at:%Y-%m-%d} – {self.ends_at:%Y-%m-%d}"
 
 
 class ContactList(TimestampedModel):

@@ -115,3 +115,26 @@ def test_a_recurrence_celery_or_beat_cannot_take_is_a_validation_error(recurrenc
 
     with pytest.raises(ValidationError):
         validate_crontab(recurrence)
+
+
+def test_the_break_a_contact_row_remembered_is_kept_as_its_first_break_on_upgrade():
+    from datetime import UTC, datetime
+
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    from campaigns.models import ContactBreak
+
+    before = [("campaigns", "0030_contact_paused_at")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps.get_model("campaigns", "Contact")
+    start, end = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
+    resting = old.objects.create(email="resting@example.com", paused_at=start, paused_until=end)
+    unstarted = old.objects.create(email="older@example.com", paused_until=end)  # Before starts were kept.
+    old.objects.create(email="reading@example.com")
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    kept = ContactBreak.objects.order_by("contact_id").values_list("contact_id", "started_at", "ends_at")
+    assert list(kept) == [(resting.pk, start, end), (unstarted.pk, unstarted.created_at, end)]

@@ -3,11 +3,8 @@
 import copy
 import io
 import json
-import threading
-import time
 import uuid
 from datetime import timedelta
-from functools import partial
 from pathlib import Path
 
 import pytest
@@ -16,7 +13,6 @@ from django.apps import apps
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import Permission, User
 from django.contrib.contenttypes.models import ContentType
-from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -27,7 +23,6 @@ from campaigns import import_jobs
 from campaigns import services as campaign_services
 from campaigns.admin import SuppressionForm
 from campaigns.admin_contacts import ContactForm
-from campaigns.audience import contact_bulk_upsert
 from campaigns.erasure import address_digest, address_erasure, addresses_erased
 from campaigns.models import (
     Contact,
@@ -38,8 +33,7 @@ from campaigns.models import (
     SignupForm,
     Suppression,
 )
-from campaigns.signups import SignupFields, signup_apply, signup_take
-from campaigns.suppressions import suppression_add
+from campaigns.signups import SignupFields, signup_apply
 from console.erasure import contact_erase
 from core.exceptions import ObjectNotFound
 from core.models import ApiKey
@@ -54,7 +48,6 @@ from tests.factories import (
     SignupFormFactory,
     StepExecutionFactory,
     TemplateFactory,
-    TransactionalMessageFactory,
     sendable_campaign,
 )
 from tests.tracking.sns_signing import TOPIC
@@ -591,62 +584,6 @@ def test_ses_news_of_an_erased_address_with_no_email_on_record_keeps_no_address(
     assert _traces() == []
 
 
-def _during_an_erasure(write) -> dict:
-    """Run `write` while an erasure of ADDRESS's contact is under way, uncommitted; return its result."""
-    contact = Contact.objects.get(email=ADDRESS)
-    erased, release, done = threading.Event(), threading.Event(), {}
-
-    def erase():
-        with transaction.atomic():
-            contact_erase(contact=contact, by="the first request")
-            erased.set()
-            release.wait(10)
-        connection.close()
-
-    def other():
-        erased.wait(10)
-        done["result"] = write()
-        connection.close()
-
-    threads = [threading.Thread(target=erase), threading.Thread(target=other)]
-    for thread in threads:
-        thread.start()
-    time.sleep(0.5)
-    done["waited"] = "result" not in done  # It waits for the erasure to end.
-    release.set()
-    for thread in threads:
-        thread.join(10)
-    return done
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_bulk_write_landing_during_an_erasure_never_brings_the_address_back(postgres_only):
-    ContactFactory(email=ADDRESS)
-
-    done = _during_an_erasure(
-        lambda: contact_bulk_upsert(rows=[(0, {"email": ADDRESS, "status": Contact.Status.SUBSCRIBED})])
-    )
-
-    assert done["waited"]
-    assert done["result"].created == 0
-    assert "erased" in done["result"].errors[0]["errors"]["email"][0]
-    assert not Contact.objects.filter(email=ADDRESS).exists()
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_suppression_landing_during_an_erasure_is_kept_with_it_not_as_the_address(postgres_only):
-    ContactFactory(email=ADDRESS)
-
-    done = _during_an_erasure(
-        lambda: suppression_add(email=ADDRESS, reason=Suppression.Reason.COMPLAINT, source="ses")
-    )
-
-    assert done["waited"]
-    assert done["result"] == (None, False)
-    assert not Suppression.objects.exists()
-    assert ErasedAddress.objects.get().suppression_reason == Suppression.Reason.COMPLAINT
-
-
 def test_an_unstarted_workbook_holding_the_address_stops_too(api_client):
     contact = ContactFactory(email=ADDRESS)
     workbook = Workbook()
@@ -689,79 +626,3 @@ def test_a_confirmation_landing_after_an_erasure_subscribes_no_one_and_never_fai
     assert signup_apply(signup=read_before, confirmed=True) is None
     assert not Contact.objects.filter(email=ADDRESS).exists()
     assert ErasedAddress.objects.exists()
-
-
-@pytest.mark.django_db(transaction=True)
-def test_signups_decided_or_confirmed_while_their_address_is_erased_wait_never_deadlock(postgres_only):
-    form = SignupFormFactory()
-    pairs = []
-    for n in range(10):
-        contact = ContactFactory(email=f"race{n}@example.com")
-        confirming = Signup.objects.create(
-            form=form, form_name=form.name, email=contact.email, consent_text="Yes", status="pending"
-        )
-        deciding = Signup.objects.create(
-            form=form, form_name=form.name, email=contact.email, consent_text="Yes"
-        )
-        pairs.append((contact, confirming, deciding))
-    failures: list[Exception] = []
-
-    def run(start: threading.Barrier, work) -> None:
-        try:
-            start.wait()
-            work()
-        except Exception as exc:
-            failures.append(exc)
-        finally:
-            connection.close()
-
-    for contact, confirming, deciding in pairs:
-        start = threading.Barrier(3)
-        works = [
-            partial(contact_erase, contact=contact, by="test"),
-            partial(signup_apply, signup=confirming, confirmed=True),
-            partial(signup_take, signup_id=deciding.pk, limit=5, can_mail=True),
-        ]
-        threads = [threading.Thread(target=run, args=(start, work)) for work in works]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(20)
-
-    assert failures == []
-    assert ErasedAddress.objects.count() == 10
-    assert not Contact.objects.exists()
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_contact_created_or_readdressed_during_an_erasure_waits_then_is_refused(postgres_only, api_client):
-    former = "ada.byron@example.com"  # An address the contact's mail went to before: erased with it.
-    contact = ContactFactory(email=ADDRESS)
-    message = TransactionalMessageFactory(contact=contact, to_email=former)
-    StepExecutionFactory(step=None, message=message, contact=contact, email=former, status="sent")
-    other = ContactFactory(email="grace@example.com")
-
-    created = _during_an_erasure(
-        lambda: api_client.post("/api/v1/contacts", {"email": former}, format="json")
-    )
-    renamed = api_client.patch(f"/api/v1/contacts/{other.pk}", {"email": former}, format="json")
-
-    assert created["waited"]
-    assert created["result"].status_code == 400
-    assert "erased" in created["result"].json()["error"]["fields"]["email"][0]
-    assert renamed.status_code == 400
-    assert not Contact.objects.filter(email__in=[ADDRESS, former]).exists()
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_suppression_asked_for_through_the_api_during_an_erasure_is_a_400_never_a_500(
-    postgres_only, api_client
-):
-    ContactFactory(email=ADDRESS)
-
-    done = _during_an_erasure(
-        lambda: api_client.post("/api/v1/suppressions", {"email": ADDRESS, "reason": "manual"}, format="json")
-    )
-
-    assert done["result"].status_code == 400
-    assert not Suppression.objects.exists()

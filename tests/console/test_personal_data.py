@@ -7,6 +7,7 @@ from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 from django.utils import timezone
 
+from campaigns import preferences
 from campaigns.models import ContactConsent, Signup, Suppression
 from delivery.models import StepExecution
 from tests.factories import (
@@ -45,6 +46,7 @@ def _held():
         sent_at=timezone.now(),
     )
     TrackingEventFactory(step_execution=row, recipient=contact.email, type=TrackingEvent.Type.OPEN)
+    preferences.contact_pause(contact=contact, days=30)
     return contact
 
 
@@ -61,6 +63,8 @@ def test_a_marketer_downloads_everything_held_about_a_contact():
     assert held["profile"]["email"] == "ada@example.com"
     assert held["profile"]["attributes"] == {"plan": "pro"}
     assert held["lists"] == ["Newsletter"]
+    (taken,) = held["breaks"]
+    assert taken["ends_at"] == held["profile"]["paused_until"]
     assert held["consents"][0]["detail"] == "Footer"
     assert held["signups"][0]["ip"] == "203.0.113.0"
     assert held["suppressions"][0]["reason"] == "soft_bounce"

@@ -478,7 +478,8 @@ def test_an_email_due_during_a_break_is_skipped_not_put_off_past_it_by_a_send_wi
 def test_an_email_due_during_a_break_but_claimed_after_it_is_still_skipped(ses):
     campaign = _drip(contacts=1)
     resting = Contact.objects.get(lists__campaigns=campaign)
-    Contact.objects.filter(pk=resting.pk).update(paused_until=START + timedelta(hours=1))
+    with time_machine.travel(START + timedelta(hours=1) - timedelta(days=30), tick=False):
+        preferences.contact_pause(contact=resting, days=30)  # A break ending an hour from START.
     with time_machine.travel(START, tick=False):  # Its email comes due now, during the break…
         delivery_services.delivery_tick()
         fan_out.step_fan_out(step=campaign.steps.get())
@@ -494,8 +495,11 @@ def test_a_drip_step_due_during_a_break_but_reached_after_it_is_still_skipped(se
     campaign = _drip(contacts=2, steps=[{"delay": timedelta(days=1)}])
     resting, reading = Contact.objects.filter(lists__campaigns=campaign).order_by("pk")
     _run(campaign, START)
-    # A break that lasts two days: step 2 falls due in the middle of it…
-    Contact.objects.filter(pk=resting.pk).update(paused_until=START + timedelta(days=2))
+    # A break from an hour after START to two days after: step 2 falls due in the middle of it…
+    with time_machine.travel(START + timedelta(hours=1), tick=False):
+        preferences.contact_pause(contact=resting, days=30)
+    with time_machine.travel(START + timedelta(days=2), tick=False):
+        preferences.contact_resume(contact=Contact.objects.get(pk=resting.pk))
 
     _run(campaign, START + timedelta(days=3))  # …and the drip reaches it only after (beat was down).
 
@@ -521,6 +525,26 @@ def test_a_break_ended_early_keeps_what_fell_due_during_it_skipped_and_lets_the_
     ledger = _ledger(campaign)
     assert ledger[(resting.email, 1)] == Status.SKIPPED
     assert ledger[(resting.email, 2)] == Status.SENT  # Due after the break: it goes.
+
+
+def test_an_email_due_during_an_earlier_break_stays_skipped_through_a_later_one(ses):
+    campaign = _drip(contacts=1)
+    resting = Contact.objects.get(lists__campaigns=campaign)
+    with time_machine.travel(START - timedelta(hours=1), tick=False):
+        preferences.contact_pause(contact=resting, days=30)
+    with time_machine.travel(START, tick=False):  # Its email falls due during a first break…
+        delivery_services.delivery_tick()
+        fan_out.step_fan_out(step=campaign.steps.get())
+    with time_machine.travel(START + timedelta(days=1), tick=False):  # …which they end early…
+        preferences.contact_resume(contact=Contact.objects.get(pk=resting.pk))
+    with time_machine.travel(START + timedelta(days=2), tick=False):  # …and a second one begins.
+        preferences.contact_pause(contact=Contact.objects.get(pk=resting.pk), days=30)
+
+    _run(campaign, START + timedelta(days=33))  # Claimed once both are over (workers were down).
+
+    assert _ledger(campaign) == {(resting.email, 1): Status.SKIPPED}
+    assert sent_messages() == []
+    assert Contact.objects.get(pk=resting.pk).breaks.count() == 2
 
 
 def test_an_email_due_before_a_break_began_goes_once_the_break_is_over(ses):

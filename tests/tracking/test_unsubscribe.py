@@ -228,7 +228,7 @@ def test_an_old_link_speaks_for_the_address_it_was_sent_to_never_the_contacts_ne
     holder = ContactFactory(email=sent_to)
 
     # Whoever holds the old mailbox can neither subscribe the contact at its new address again…
-    assert Client().post(f"/u/{token}", {"action": "resubscribe"}).status_code == 400
+    assert Client().post(f"/u/{token}", {"action": "resubscribe"}).status_code == 409
     # …nor unsubscribe it: the link unsubscribes the address it was sent to.
     assert Client().post(f"/u/{token}", {"List-Unsubscribe": "One-Click"}).status_code == 200
     moved.refresh_from_db()
@@ -269,27 +269,60 @@ def test_with_the_database_down_a_one_click_unsubscribe_answers_503_so_the_sende
     assert Contact.objects.get(pk=row.contact_id).status == Contact.Status.UNSUBSCRIBED
 
 
-@pytest.mark.parametrize("post", [{"action": "all"}, {"List-Unsubscribe": "One-Click"}])
-def test_an_unsubscribe_landing_while_its_contact_is_deleted_keeps_the_opt_out_never_a_500(monkeypatch, post):
+def _deleted_after_the_first_read(monkeypatch, row: StepExecution) -> list:
+    """Delete the row's contact just after the page first reads its link, as a sync would before
+    the page acts; return the reads made."""
     from campaigns.consent import contacts_delete
-    from campaigns.models import Suppression
     from tracking import unsubscribe as unsubscribing
 
-    row = StepExecutionFactory(status=StepExecution.Status.SENT)
-    token = tokens.unsubscribe_token(tracking_id=row.tracking_id, email=row.email)
     read = unsubscribing.step_execution_by_unsubscribe_token
-    calls = []
+    calls: list = []
 
     def read_then_the_contact_goes(**kwargs):
         found = read(**kwargs)
-        if not calls:  # The first read finds the contact; a sync deletes it before the page acts.
+        if not calls:
             contacts_delete(contacts=Contact.objects.filter(pk=row.contact_id), source="api")
         calls.append(found)
         return found
 
     monkeypatch.setattr(unsubscribing, "step_execution_by_unsubscribe_token", read_then_the_contact_goes)
+    return calls
+
+
+@pytest.mark.parametrize("post", [{"action": "all"}, {"List-Unsubscribe": "One-Click"}])
+def test_an_unsubscribe_landing_while_its_contact_is_deleted_keeps_the_opt_out_never_a_500(monkeypatch, post):
+    from campaigns.models import Suppression
+
+    row = StepExecutionFactory(status=StepExecution.Status.SENT)
+    token = tokens.unsubscribe_token(tracking_id=row.tracking_id, email=row.email)
+    _deleted_after_the_first_read(monkeypatch, row)
 
     answer = Client().post(f"/u/{token}", post)
 
     assert answer.status_code == 200
     assert Suppression.objects.get(email=row.email).reason == Suppression.Reason.UNSUBSCRIBE
+
+
+@pytest.mark.parametrize(
+    "post",
+    [
+        {"action": "lists"},
+        {"action": "preferences", "first_name": "Ada"},
+        {"action": "pause", "days": "30"},
+        {"action": "resume"},
+    ],
+)
+def test_a_choice_made_while_its_contact_is_deleted_says_only_leaving_is_left_never_a_500(monkeypatch, post):
+    row = StepExecutionFactory(status=StepExecution.Status.SENT)
+    audience = ContactListFactory()
+    row.step.campaign.lists.add(audience)
+    ListMembershipFactory(contact=row.contact, contact_list=audience)
+    token = tokens.unsubscribe_token(tracking_id=row.tracking_id, email=row.email)
+    calls = _deleted_after_the_first_read(monkeypatch, row)
+
+    answer = Client().post(f"/u/{token}", post)
+
+    assert len(calls) == 2  # Read again after the choice found its contact gone.
+    assert answer.status_code == 409
+    assert "Only unsubscribing is offered for this address now" in answer.content.decode()
+    assert "Unsubscribe from all marketing email" in answer.content.decode()
