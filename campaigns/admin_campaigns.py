@@ -19,7 +19,7 @@ from django.utils.formats import date_format
 from django.utils.functional import Promise
 from django.utils.translation import gettext, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
-from unfold.admin import ModelAdmin, TabularInline
+from unfold.admin import ModelAdmin
 
 from campaigns import selectors, services
 from campaigns.admin_access import sees_contacts
@@ -34,6 +34,7 @@ from campaigns.models import (
 )
 from campaigns.rendering import template_compile, template_render
 from campaigns.segments import segments_naming
+from core.admin import RecordInline
 from core.exceptions import CampanileError
 from core.forms import AddressField
 
@@ -55,17 +56,12 @@ def with_preview_csp(view: Callable[..., HttpResponseBase]) -> Callable[..., Htt
     return cast(Callable[..., HttpResponseBase], csp_replace(PREVIEW_CSP)(view))
 
 
-class CampaignAuditInline(TabularInline):
+class CampaignAuditInline(RecordInline):
     """Who moved the campaign along its status machine, newest first; written by the services."""
 
     model = CampaignAudit
-    extra = 0
-    readonly_fields = fields = ("at", "action", "from_status", "to_status", "actor", "note")
+    fields = ("at", "action", "from_status", "to_status", "actor", "note")
     verbose_name_plural = _("History of moves")
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(CampaignAudit)

@@ -29,9 +29,10 @@ from campaigns.consent import (
 from campaigns.erasure import address_erasure, address_erasure_refuse, erased_refusal
 from campaigns.exceptions import AddressErased
 from campaigns.memberships import list_add_contacts, list_remove_contacts
-from campaigns.models import ConsentChange, Contact, ContactList, ListMembership, Suppression
+from campaigns.models import ConsentChange, Contact, ContactBreak, ContactList, ListMembership, Suppression
 from campaigns.selectors import contact_export_rows
 from campaigns.validators import validate_attributes
+from core.admin import RecordInline
 from core.exports import csv_response
 from core.forms import AddressField, JSONShownField
 from core.text import grouped
@@ -44,21 +45,21 @@ class MembershipInline(TabularInline):
     readonly_fields = ["created_at"]
 
 
-class ConsentChangeInline(TabularInline):
+class ConsentChangeInline(RecordInline):
     """A contact's consent history, newest first; written by campaigns.consent, never edited."""
 
     model = ConsentChange
     verbose_name_plural = _("Consent history")
     fields = ["at", "from_status", "to_status", "by", "actor", "via", "reason"]
-    readonly_fields = ["at", "from_status", "to_status", "by", "actor", "via", "reason"]
-    extra = 0
-    can_delete = False
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
+class BreakInline(RecordInline):
+    """The breaks from email a contact took in their preferences, latest first."""
+
+    model = ContactBreak
+    verbose_name_plural = _("Breaks from email")
+    fields = ["started_at", "ends_at"]
+    ordering = ["-started_at"]
 
 
 class ContactForm(forms.ModelForm):
@@ -182,7 +183,7 @@ class ContactAdminBase(ModelAdmin):
     # Counting a million rows on every page load is what makes admins slow; skip the full count.
     show_full_result_count = False
     list_per_page = 50
-    inlines = [MembershipInline, ConsentChangeInline]
+    inlines = [MembershipInline, ConsentChangeInline, BreakInline]
     actions = ["add_to_list", "remove_from_list", "unsubscribe", "export_csv"]
     actions_list = ["import_contacts"]
 

@@ -28,6 +28,7 @@ MARKETERS = [
     *(f"campaigns.{verb}_contactimport" for verb in CRUD),
     "campaigns.view_campaignaudit",
     "campaigns.view_consentchange",
+    "campaigns.view_contactbreak",
     "campaigns.view_contactconsent",
     "campaigns.view_signup",
     "campaigns.view_suppression",

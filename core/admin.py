@@ -7,9 +7,26 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
-from unfold.admin import ModelAdmin
+from unfold.admin import ModelAdmin, TabularInline
 
 from core.models import ApiKey, api_key_default_scopes
+
+
+class RecordInline(TabularInline):
+    """A record another page shows as it was written (a history, a contact's breaks): its rows
+    are read, never added, changed or deleted there; set `fields`, and they are read-only."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 class EngineTableAdminMixin:

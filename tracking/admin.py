@@ -145,7 +145,8 @@ class ContactTimelineMixin:
         if not entries:
             return gettext("Nothing sent to this contact yet.")
         return format_html(
-            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
+            '<div class="cp-scroll"><table class="cp-table"><thead><tr>'
+            "<th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table></div>",
             gettext("When"),
             gettext("What"),
             gettext("Campaign / message"),

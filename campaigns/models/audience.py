@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -98,7 +98,8 @@ class ContactBreak(models.Model):
         verbose_name_plural = _("breaks from email")
 
     def __str__(self) -> str:
-        return f"{self.contact_id}: {self.started_at:%Y-%m-%d} – {self.ends_at:%Y-%m-%d}"
+        start, end = (formats.date_format(timezone.localtime(at)) for at in (self.started_at, self.ends_at))
+        return f"{start} – {end}"
 
 
 class ContactList(TimestampedModel):

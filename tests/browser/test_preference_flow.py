@@ -1,12 +1,14 @@
 """A real browser through a reader's preference page: from the unsubscribe link of a campaign email,
-keep one list of two, fix a name, then take a break. Screenshots go to var/screenshots/ (and the
-docs' images)."""
+keep one list of two, fix a name, then take a break, which a marketer then sees on the contact's
+page. Screenshots go to var/screenshots/ (and the docs' images)."""
 
 import pytest
+from django.urls import reverse
+from django.utils import formats, timezone
 
 from campaigns.models import Contact
 from delivery import tokens
-from tests.browser.pages import shot
+from tests.browser.pages import marketer_logged_in, shot
 from tests.factories import ContactListFactory, ListMembershipFactory, StepExecutionFactory, sendable_campaign
 
 
@@ -50,3 +52,12 @@ def test_a_reader_keeps_one_list_renames_themselves_and_takes_a_break(browser, l
     assert contact.paused_until is not None
     assert Contact.objects.get(pk=contact.pk).status == Contact.Status.SUBSCRIBED
     assert page.csp_refusals == []
+
+    # The marketer sees the break on the contact's page, with when it began and ends.
+    page.context.clear_cookies()
+    marketer_logged_in(page, live_server.url)
+    page.goto(live_server.url + reverse("admin:campaigns_contact_change", args=[contact.pk]))
+    page.wait_for_selector("text=Breaks from email")
+    shot(page, "52-contact-breaks")
+    started = timezone.localtime(contact.breaks.get().started_at)
+    assert formats.date_format(started, "DATE_FORMAT") in page.inner_text("body")

@@ -229,6 +229,14 @@ def test_the_suppression_form_refuses_an_address_with_an_invisible_character_nam
 # --- Consent --------------------------------------------------------------------------------------
 
 
+#: The contact page's inlines, empty.
+CONTACT_INLINES = {
+    f"{prefix}-{count}": "0"
+    for prefix in ("consent_changes", "memberships", "breaks")
+    for count in ("TOTAL_FORMS", "INITIAL_FORMS")
+}
+
+
 def _contact_form(contact, **changes) -> dict:
     """Return the contact change form's POST data, as the page would send it, with changes."""
     data = {
@@ -241,9 +249,7 @@ def _contact_form(contact, **changes) -> dict:
         "status": contact.status,
         "consent_reason": "",
     }
-    for prefix in ("memberships", "consent_changes"):
-        data |= {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}
-    return data | changes
+    return data | CONTACT_INLINES | changes
 
 
 def test_a_page_saved_after_a_clashing_row_was_stored_meanwhile_says_so_never_a_500(admin_client):
@@ -510,14 +516,6 @@ def test_an_invisible_character_before_the_at_is_named_by_the_admins_forms(admin
 
     assert response.status_code == 200  # The form again, nothing saved.
     assert f"U+{ord(char):04X}" in response.content.decode()
-
-
-#: The contact page's inlines, empty.
-CONTACT_INLINES = {
-    f"{prefix}-{count}": "0"
-    for prefix in ("consent_changes", "memberships")
-    for count in ("TOTAL_FORMS", "INITIAL_FORMS")
-}
 
 
 @pytest.mark.parametrize(("typed", "stored"), [("null", {}), ("", {}), ("{}", {})])
