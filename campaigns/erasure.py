@@ -7,17 +7,15 @@ after a key rotation. The other apps' share of an erasure (ledger rows, events) 
 app composes them (console.erasure).
 """
 
-import hashlib
-import hmac
 from collections.abc import Iterable
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils.translation import gettext
 
 from campaigns.exceptions import AddressErased
 from campaigns.models import Contact, ErasedAddress, Signup, Suppression
 from core.addresses import email_normalize
+from core.digests import keyed_digests
 
 #: Rows per query when a bulk write checks its addresses.
 _CHUNK = 5000
@@ -66,37 +64,48 @@ def erased_refusal() -> str:
     )
 
 
-def _keys() -> list[bytes]:
-    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-    return [hashlib.sha256(f"campanile.erased-address:{secret}".encode()).digest() for secret in secrets]
-
-
-def _digest(key: bytes, email: str) -> str:
-    return hmac.new(key, email.encode(), hashlib.sha256).hexdigest()
+def _digests(email: str) -> list[str]:
+    return keyed_digests(purpose="erased-address", value=email)
 
 
 def address_digest(*, email: str) -> str:
     """Return the hash an erased address is kept as (under the current SECRET_KEY)."""
-    return _digest(_keys()[0], email_normalize(email))
+    return address_digests_all(email=email)[0]
+
+
+def address_digests_all(*, email: str) -> list[str]:
+    """Return every hash an erased address may be kept as: under SECRET_KEY and each fallback."""
+    return _digests(email_normalize(email))
 
 
 def addresses_erased(*, emails: Iterable[str]) -> set[str]:
     """Return those of the addresses (in stored form) that were erased."""
+    return set(_erasures(emails))
+
+
+def addresses_erased_suppressed(*, emails: Iterable[str]) -> dict[str, str]:
+    """Return those of the addresses (in stored form) erased with a suppression kept (a bounce, a
+    complaint: never an unsubscribe), each with its reason."""
+    return {email: reason for email, reason in _erasures(emails).items() if reason in _KEPT_REASONS}
+
+
+def _erasures(emails: Iterable[str]) -> dict[str, str]:
+    """Return the erased ones of the addresses, each with the suppression its entry keeps or ""."""
     if not ErasedAddress.objects.exists():  # The usual case costs one query, no hashing.
-        return set()
-    by_digest = {_digest(key, email): email for key in _keys() for email in set(emails)}
+        return {}
+    by_digest = {digest: email for email in set(emails) for digest in _digests(email)}
     digests = list(by_digest)
-    found: set[str] = set()
+    found: dict[str, str] = {}
     for start in range(0, len(digests), _CHUNK):
-        chunk = digests[start : start + _CHUNK]
-        found.update(ErasedAddress.objects.filter(digest__in=chunk).values_list("digest", flat=True))
-    return {by_digest[digest] for digest in found}
+        chunk = ErasedAddress.objects.filter(digest__in=digests[start : start + _CHUNK])
+        for digest, reason in chunk.values_list("digest", "suppression_reason"):
+            found[by_digest[digest]] = reason
+    return found
 
 
 def _entries(email: str):
     """Return the erasure entries of an address, under the current key and the fallbacks."""
-    email = email_normalize(email)
-    return ErasedAddress.objects.filter(digest__in=[_digest(key, email) for key in _keys()])
+    return ErasedAddress.objects.filter(digest__in=address_digests_all(email=email))
 
 
 def address_erasure(*, email: str) -> ErasedAddress | None:

@@ -1,11 +1,29 @@
 """The suppression list: addresses never mailed again, whatever list they are on."""
 
+from collections.abc import Iterable
+
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns.erasure import address_erasure_suppress, addresses_erased, erasures_hold_off
+from campaigns.erasure import (
+    address_erasure_suppress,
+    addresses_erased,
+    addresses_erased_suppressed,
+    erasures_hold_off,
+)
 from campaigns.models import Suppression
 from core.addresses import email_normalize
+
+
+def addresses_suppressed(*, emails: Iterable[str], marketing: bool) -> dict[str, str]:
+    """Return those of the addresses (in stored form) nothing may mail, each with its reason: on
+    the suppression list, or erased with a bounce or complaint its entry keeps. For transactional
+    mail (not `marketing`), an unsubscribe kept as a suppression stops nothing."""
+    emails = set(emails)
+    rows = Suppression.objects.filter(email__in=emails)
+    if not marketing:
+        rows = rows.exclude(reason=Suppression.Reason.UNSUBSCRIBE)
+    return addresses_erased_suppressed(emails=emails) | dict(rows.values_list("email", "reason"))
 
 
 def suppression_add(

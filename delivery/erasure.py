@@ -6,6 +6,7 @@ from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Replace
 from django.utils import timezone
 
+from delivery.messages import message_codes_keep
 from delivery.models import Engagement, StepExecution, TransactionalMessage
 
 Status = StepExecution.Status
@@ -62,9 +63,10 @@ def step_executions_erase(*, contact_id: int, emails: set[str], named: list[int]
     rows.filter(contact_id=contact_id).update(contact=None)
     Engagement.objects.filter(step_execution_id__in=ids, contact_id=contact_id).update(contact=None)
     # The request's variables, tags and idempotency code are the integrator's words about the
-    # person; the fingerprint hashes them with the address.
-    TransactionalMessage.objects.filter(Q(contact_id=contact_id) | Q(pk__in=messages)).update(
-        to_email="", context={}, tags={}, unique_code=None, fingerprint=""
-    )
+    # person; the fingerprint hashes them with the address. The code is kept as a keyed digest,
+    # so a retry of the request still replays rather than mails them again.
+    theirs = TransactionalMessage.objects.filter(Q(contact_id=contact_id) | Q(pk__in=messages))
+    message_codes_keep(messages=theirs)
+    theirs.update(to_email="", context={}, tags={}, unique_code=None, fingerprint="")
     TransactionalMessage.objects.filter(contact_id=contact_id).update(contact=None)
     return ids

@@ -7,15 +7,17 @@ from typing import cast
 from uuid import UUID
 
 from django.db import IntegrityError, connection
+from django.db.models import QuerySet
 
-from campaigns.erasure import address_erasure, address_erasure_return
+from campaigns.erasure import address_digests_all, address_erasure, address_erasure_return
 from campaigns.exceptions import IdempotencyConflict
-from campaigns.models import Contact, Suppression, Template, email_normalize
+from campaigns.models import Contact, ErasedAddress, Suppression, Template, email_normalize
 from core.db import row_insert_sql, rows_insert_together, server_bound_cursor
+from core.digests import keyed_digests
 from core.exceptions import ObjectNotFound
 from core.models import ApiKey
 from delivery import metrics
-from delivery.models import StepExecution, TransactionalMessage
+from delivery.models import IdempotencyRecord, StepExecution, TransactionalMessage
 
 Status = StepExecution.Status
 
@@ -51,6 +53,47 @@ def _message_by_code(*, api_key: ApiKey, unique_code: str) -> TransactionalMessa
     return TransactionalMessage.objects.filter(api_key=api_key, unique_code=unique_code).first()
 
 
+def _code_digests(code: str) -> list[str]:
+    return keyed_digests(purpose="idempotency-code", value=code)
+
+
+def _fingerprint_digests(fingerprint: str) -> list[str]:
+    return keyed_digests(purpose="idempotency-fingerprint", value=fingerprint)
+
+
+def message_codes_keep(*, messages: QuerySet[TransactionalMessage]) -> int:
+    """Keep the idempotency codes of messages about to leave the record (their contact deleted,
+    or erased) as IdempotencyRecords, so a retry of their requests replays instead of sending
+    again; return how many were kept."""
+    given = messages.filter(unique_code__isnull=False, api_key__isnull=False)
+    records = [
+        IdempotencyRecord(
+            api_key_id=api_key_id,
+            code_digest=_code_digests(cast(str, code))[0],
+            fingerprint_digest=_fingerprint_digests(fingerprint)[0],
+            message_id=pk,
+            accepted_status=accepted_status,
+        )
+        for api_key_id, code, fingerprint, pk, accepted_status in given.values_list(
+            "api_key_id", "unique_code", "fingerprint", "pk", "accepted_status"
+        )
+    ]
+    return len(IdempotencyRecord.objects.bulk_create(records, ignore_conflicts=True))
+
+
+def _record_replay(*, record: IdempotencyRecord, request: MessageRequest) -> TransactionalMessage:
+    """Replay the first answer to a code whose message is gone; its request must be the same."""
+    if record.fingerprint_digest not in _fingerprint_digests(request.fingerprint()):
+        raise IdempotencyConflict(
+            f"unique_code {request.unique_code!r} was already used with a different request "
+            f"(message {record.message_id}); use a new code for a new email."
+        )
+    # The answer alone: the message went with its contact.
+    return TransactionalMessage(
+        pk=record.message_id, accepted_status=record.accepted_status, unique_code=request.unique_code
+    )
+
+
 def _message_replay(*, message: TransactionalMessage, request: MessageRequest) -> TransactionalMessage:
     if message.fingerprint != request.fingerprint():
         raise IdempotencyConflict(
@@ -66,17 +109,23 @@ class _MessageLookups:
     template_id: int | None
     contact_id: int | None
     suppressed: bool
+    #: The IdempotencyRecord the code left when its message went with its contact.
+    kept_id: int | None = None
     inserted: bool = False
 
 
-# Every question a new message asks, as four scalar subqueries. Written out by hand because it
+# Every question a new message asks, as five scalar subqueries. Written out by hand because it
 # runs on every API request, where the ORM spent a millisecond building it (docs/benchmarks). An
-# absent code is NULL, and `= NULL` matches nothing, so no special case.
+# absent code is NULL, and `= NULL` matches nothing, so no special case. An erased address is
+# suppressed by the bounce or complaint its entry keeps (campaigns.erasure), found by its digests.
 _MESSAGE_LOOKUPS = (
     "SELECT (SELECT id FROM {messages} WHERE api_key_id = %s AND unique_code = %s) AS existing_id, "
     "(SELECT id FROM {templates} WHERE name = %s) AS template_id, "
     "(SELECT id FROM {contacts} WHERE {contact_key} = %s{contact_key_set}) AS contact_id, "
-    "EXISTS (SELECT 1 FROM {suppressions} WHERE email = %s AND reason <> '{unsubscribe}') AS suppressed"
+    "(EXISTS (SELECT 1 FROM {suppressions} WHERE email = %s AND reason <> '{unsubscribe}') "
+    "OR EXISTS (SELECT 1 FROM {erased} WHERE digest IN ({address_digests}) "
+    "AND suppression_reason NOT IN ('', '{unsubscribe}'))) AS suppressed, "
+    "(SELECT id FROM {records} WHERE api_key_id = %s AND code_digest IN ({code_digests})) AS kept_id"
 )
 
 # Transactional mail ignores marketing unsubscribes (kept as suppressions too, when a contact who
@@ -87,28 +136,38 @@ _ACCEPTED_STATUS_SQL = f"CASE WHEN suppressed THEN '{Status.SUPPRESSED}' ELSE '{
 def _message_lookups_sql(*, api_key: ApiKey, request: MessageRequest) -> tuple[str, list]:
     to = email_normalize(request.to)
     contact_key, contact_value = ("external_id", request.user_id) if request.user_id else ("email", to)
+    address_digests = address_digests_all(email=to)
+    # No code: NULLs, which match nothing, keep the statement's shape (it is prepared once).
+    code = request.unique_code
+    code_digests: list[str | None] = [*_code_digests(code)] if code else [None] * len(address_digests)
     statement = _MESSAGE_LOOKUPS.format(
         messages=TransactionalMessage._meta.db_table,
         templates=Template._meta.db_table,
         contacts=Contact._meta.db_table,
         suppressions=Suppression._meta.db_table,
+        erased=ErasedAddress._meta.db_table,
+        records=IdempotencyRecord._meta.db_table,
         unsubscribe=Suppression.Reason.UNSUBSCRIBE,
         contact_key=contact_key,
         # Restates the partial unique index's condition, so a prepared statement's generic plan
         # can use the index: it cannot know the parameter is not ''.
         contact_key_set=" AND NOT external_id = ''" if request.user_id else "",
+        address_digests=", ".join(["%s"] * len(address_digests)),
+        code_digests=", ".join(["%s"] * len(code_digests)),
     )
-    return statement, [api_key.pk, request.unique_code or None, request.template_name, contact_value, to]
+    params = [api_key.pk, request.unique_code or None, request.template_name, contact_value, to]
+    return statement, [*params, *address_digests, api_key.pk, *code_digests]
 
 
 def _message_lookups_read(row) -> _MessageLookups:
-    existing_id, template_id, contact_id, suppressed, *inserted = row
+    existing_id, template_id, contact_id, suppressed, kept_id, *inserted = row
     return _MessageLookups(
         # SQLite hands back the UUID as text; the field turns either form into a UUID.
         existing_id=TransactionalMessage._meta.pk.to_python(existing_id),
         template_id=template_id,
         contact_id=contact_id,
         suppressed=bool(suppressed),
+        kept_id=kept_id,
         inserted=bool(inserted and inserted[0]),
     )
 
@@ -133,7 +192,10 @@ def _message_insert_if_new(
     lookups, params = _message_lookups_sql(api_key=cast(ApiKey, message.api_key), request=request)
     message_sql, message_params = row_insert_sql(
         message,
-        source="found WHERE existing_id IS NULL AND template_id IS NOT NULL AND contact_id IS NOT NULL",
+        source=(
+            "found WHERE existing_id IS NULL AND kept_id IS NULL "
+            "AND template_id IS NOT NULL AND contact_id IS NOT NULL"
+        ),
         computed=(
             ("template_id", "template_id"),
             ("contact_id", "contact_id"),
@@ -183,6 +245,10 @@ def message_queue(*, api_key: ApiKey, request: MessageRequest) -> tuple[Transact
         if found.existing_id is not None:
             existing = TransactionalMessage.objects.get(pk=found.existing_id)
             return _message_replay(message=existing, request=request), True
+        if found.kept_id is not None:
+            return _record_replay(
+                record=IdempotencyRecord.objects.get(pk=found.kept_id), request=request
+            ), True
         if found.template_id is None:
             raise ObjectNotFound(f"No template is named {request.template_name!r}.")
         # Transactional mail ignores marketing unsubscribes but never goes to a suppressed address.
@@ -200,10 +266,8 @@ def message_queue(*, api_key: ApiKey, request: MessageRequest) -> tuple[Transact
                 raise ObjectNotFound(f"No contact has user_id (external_id) {request.user_id!r}.")
             if address_erasure(email=to) is not None:
                 # Mail the integrator sends brings an erased address back, as transactional only,
-                # with the suppression it held; imports still refuse it (campaigns.erasure).
+                # with the suppression it held (the lookups found it); imports still refuse it.
                 address_erasure_return(email=to)
-                if Suppression.objects.filter(email=to).exclude(reason=Suppression.Reason.UNSUBSCRIBE):
-                    message.accepted_status = execution.status = Status.SUPPRESSED
             # Without a user_id the recipient is the contact, added (on no list) for personalization;
             # a load-test key's traffic makes load-test contacts, kept out of the marketer's way.
             contact_id = Contact.objects.get_or_create(

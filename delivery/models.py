@@ -72,6 +72,36 @@ class TransactionalMessage(models.Model):
         return f"{self.template} → {self.to_email}"
 
 
+class IdempotencyRecord(models.Model):
+    """An idempotency code whose message left the record (its contact deleted, or erased), kept so
+    that a retry of its request still replays the first answer instead of sending again.
+
+    Kept as keyed digests (core.digests), never as words: a code or a request may name the person.
+    """
+
+    api_key = models.ForeignKey(
+        ApiKey, on_delete=models.CASCADE, related_name="+", db_index=False, verbose_name=_("api key")
+    )
+    #: The code's keyed digest (purpose "idempotency-code").
+    code_digest = models.CharField(_("code digest"), max_length=64)
+    #: The request fingerprint's keyed digest (purpose "idempotency-fingerprint").
+    fingerprint_digest = models.CharField(_("fingerprint digest"), max_length=64)
+    #: The first answer: the message's id and the status it was accepted with.
+    message_id = models.UUIDField(_("message id"))
+    accepted_status = models.CharField(_("accepted status"), max_length=16)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["api_key", "code_digest"], name="idempotency_record_unique"),
+        ]
+        verbose_name = _("idempotency record")
+        verbose_name_plural = _("idempotency records")
+
+    def __str__(self) -> str:
+        return f"{self.code_digest[:12]}… → {self.message_id}"
+
+
 class StepExecution(models.Model):
     """One recipient's passage through one campaign step; the ledger that guarantees "sent once"."""
 

@@ -24,9 +24,10 @@ from campaigns.exceptions import (
     TemplateRenderError,
 )
 from campaigns.mailable import contacts_mail_paused
-from campaigns.models import Campaign, CampaignStep, Contact, Suppression
+from campaigns.models import Campaign, CampaignStep, Contact
 from campaigns.rendering import CompiledTemplate, template_compile, template_render
 from campaigns.selectors import campaign_audience_base
+from campaigns.suppressions import addresses_suppressed
 from core.addresses import email_canonical
 from delivery import drip, metrics, throttle
 from delivery.compose import (
@@ -203,10 +204,9 @@ def _suppressed_emails(executions: list[StepExecution], *, marketing: bool) -> s
     form a suppression never is: SES reports its bounce in the rule's form.
     """
     forms = {row.email: _rule_form(row.email) for row in executions}
-    suppressions = Suppression.objects.filter(email__in={*forms, *forms.values()})
-    if not marketing:  # An unsubscribe kept as a suppression stops campaigns only.
-        suppressions = suppressions.exclude(reason=Suppression.Reason.UNSUBSCRIBE)
-    found = set(suppressions.values_list("email", flat=True))
+    # An erased address's kept bounce or complaint stops its mail too (a message to it under
+    # another contact's user_id); an unsubscribe kept as a suppression stops campaigns only.
+    found = addresses_suppressed(emails={*forms, *forms.values()}, marketing=marketing)
     return {stored for stored, ruled in forms.items() if stored in found or ruled in found}
 
 

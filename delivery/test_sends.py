@@ -7,8 +7,10 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from campaigns.erasure import addresses_erased
 from campaigns.models import CampaignStep, Contact, Suppression, Template, email_normalize
 from campaigns.rendering import template_compile, template_render
+from campaigns.suppressions import addresses_suppressed
 from delivery import throttle
 from delivery.compose import (
     TAG_TEST,
@@ -44,8 +46,9 @@ def template_send_test(*, template: Template, contact: Contact, addresses: list[
     return _test_send(envelope=envelope, contact=contact, addresses=addresses)
 
 
-#: How a contact taking a break is named among the statuses of a refused test.
+#: How a contact taking a break, and an erased address, are named among a refused test's reasons.
 PAUSED = "paused"
+ERASED = "erased"
 
 
 def _listed(reasons: dict[str, str], words: Mapping[str, object]) -> str:
@@ -62,7 +65,7 @@ def _test_send(*, envelope: Envelope, contact: Contact, addresses: list[str]) ->
         raise ValueError(gettext("A test goes to 1 to %(n)d addresses.") % {"n": TEST_SEND_MAX})
     # A complaint or a bounce suppresses an address for everything we send, tests included.
     normalized = [email_normalize(address) for address in addresses]
-    suppressed = dict(Suppression.objects.filter(email__in=normalized).values_list("email", "reason"))
+    suppressed = addresses_suppressed(emails=normalized, marketing=True)
     if suppressed:
         # Each reason in the words of its choice: "Complaint", "Hard bounce", in the reader's language.
         said = gettext("On the suppression list, so never mailed: %(listed)s.")
@@ -77,8 +80,13 @@ def _test_send(*, envelope: Envelope, contact: Contact, addresses: list[str]) ->
     )
     for paused in Contact.objects.filter(email__in=normalized, paused_until__gt=timezone.now()):
         declined.setdefault(paused.email, PAUSED)
+    for erased in addresses_erased(emails=normalized):  # Its owner asked to be forgotten.
+        declined.setdefault(erased, ERASED)
     if declined:
-        words = dict(Contact.Status.choices) | {PAUSED: gettext("Taking a break")}
+        words = dict(Contact.Status.choices) | {
+            PAUSED: gettext("Taking a break"),
+            ERASED: gettext("Erased at their request"),
+        }
         said = gettext("Not asking for campaign email now, so never sent a test: %(listed)s.")
         raise SuppressedRecipient(said % {"listed": _listed(declined, words)})
     compiled = template_compile(template=envelope.template)

@@ -89,6 +89,30 @@ def test_same_code_and_payload_replays_the_answer_and_sends_once(api_client, sam
     assert len(sent_messages()) == 1
 
 
+@pytest.mark.parametrize("gone", ["deleted", "erased"])
+def test_a_retry_after_its_contact_went_replays_the_answer_and_sends_nothing(
+    api_client, sample_world, ses, gone
+):
+    recipient = ContactFactory(email="reset@example.com")
+    body = {**SAMPLE, "to": recipient.email, "user_id": "", "unique_code": "pwreset-1"}
+    first = _post(api_client, body)
+    _deliver_all()
+    if gone == "deleted":
+        api_client.delete(f"/api/v1/contacts/{recipient.pk}")
+    else:
+        api_client.post(f"/api/v1/contacts/{recipient.pk}/erase")
+
+    again = _post(api_client, body)
+    changed = _post(api_client, {**body, "template_name": "Other"})
+    _deliver_all()
+
+    assert again.status_code == 202
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert changed.status_code == 409  # Still the code of another request, as before.
+    assert len(sent_messages()) == 1
+
+
 def test_same_code_with_another_payload_is_409_and_sends_nothing(api_client, sample_world, ses):
     _post(api_client)
     changed = _post(api_client, {**SAMPLE, "to": "other@simulator.amazonses.com"})
