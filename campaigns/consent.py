@@ -18,7 +18,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from campaigns.erasure import address_erasure, erased_refusal
+from campaigns.erasure import address_erasure, erased_refusal, erasures_hold_off
 from campaigns.exceptions import ResubscribeRefused
 from campaigns.models import ConsentChange, Contact, Suppression
 from core.db import server_bound_cursor
@@ -143,6 +143,14 @@ def consent_changes_record(
         )
 
 
+def contact_hold(contact: Contact) -> None:
+    """Lock a contact for a choice of their own (an unsubscribe, a break, their lists), in the
+    order an erasure takes its locks: the erasures' lock, then the contact. Call it first in the
+    transaction, so neither waits on the other's half; ObjectNotFound if the contact is gone."""
+    erasures_hold_off()
+    contact_locked(contact, "pk")
+
+
 @transaction.atomic
 def contact_locked(contact: Contact, *fields: str) -> Contact:
     """Return the contact's row as stored, locked; one deleted since it was read is not found (404)."""
@@ -152,6 +160,7 @@ def contact_locked(contact: Contact, *fields: str) -> Contact:
         raise ObjectNotFound(f"Contact {contact.pk} was deleted meanwhile.") from None
 
 
+@transaction.atomic  # The row's lock lasts until its audit entry is written.
 def contact_status_change(
     *, contact: Contact, status: str, actor: ConsentActor, reason: str = "", resubscribe: bool = False
 ) -> bool:
@@ -300,11 +309,14 @@ def contact_unsubscribe(
     return contact
 
 
+@transaction.atomic
 def contact_resubscribe(*, contact: Contact, actor: ConsentActor, reason: str) -> bool:
     """Subscribe a contact who had unsubscribed again, at their own request; False if suppressed.
 
     A suppressed address (a bounce, a complaint) stays unmailable: SES would refuse it anyway.
+    Raises ObjectNotFound when the contact was deleted or erased meanwhile.
     """
+    contact_hold(contact)
     if Suppression.objects.filter(email=contact.email).exists():
         return False
     contact_status_change(

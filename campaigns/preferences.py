@@ -10,8 +10,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from campaigns.consent import contact_locked, contact_save_keeping_consent
-from campaigns.erasure import erasures_hold_off
+from campaigns.consent import contact_hold, contact_save_keeping_consent
 from campaigns.memberships import list_remove_contacts
 from campaigns.models import Contact, ContactBreak, ContactList, Signup
 
@@ -34,7 +33,7 @@ def contact_preferences_save(
     name as they typed it. Return the lists they left. Lists they cannot see are left alone.
     Raises ObjectNotFound when the contact was deleted or erased meanwhile."""
     with transaction.atomic():
-        _contact_hold(contact)
+        contact_hold(contact)
         shown = list(contact_lists_shown(contact=contact))
         left = [contact_list for contact_list in shown if contact_list.pk not in keep_list_ids]
         for contact_list in left:
@@ -50,7 +49,7 @@ def contact_preferences_save(
 def contact_lists_leave(*, contact: Contact, lists: list[ContactList]) -> list[ContactList]:
     """Take a contact off the given lists; return those they were on. Raises ObjectNotFound when
     the contact was deleted or erased meanwhile."""
-    _contact_hold(contact)
+    contact_hold(contact)
     return [
         contact_list
         for contact_list in lists
@@ -68,7 +67,7 @@ def contact_pause(*, contact: Contact, days: int) -> datetime:
     if days not in PAUSE_DAYS:
         raise ValueError(f"A pause lasts one of {PAUSE_DAYS} days, not {days}.")
     with transaction.atomic():
-        _contact_hold(contact)
+        contact_hold(contact)
         now = timezone.now()
         until = now + timedelta(days=days)
         # A break under way is changed in place, keeping its start; otherwise a new one begins.
@@ -84,19 +83,12 @@ def contact_resume(*, contact: Contact) -> None:
 
     Raises ObjectNotFound when the contact was deleted or erased meanwhile."""
     with transaction.atomic():
-        _contact_hold(contact)
+        contact_hold(contact)
         now = timezone.now()
         if not ContactBreak.objects.filter(contact=contact, ends_at__gt=now).update(ends_at=now):
             return
         Contact.objects.filter(pk=contact.pk).update(paused_until=now, updated_at=now)
     contact.paused_until = now
-
-
-def _contact_hold(contact: Contact) -> None:
-    """Lock a contact for a choice of theirs, in the order an erasure takes its locks (its own
-    lock, then the contact), so neither waits on the other's half; ObjectNotFound if gone."""
-    erasures_hold_off()
-    contact_locked(contact, "pk")
 
 
 def contact_language(*, contact: Contact) -> str:

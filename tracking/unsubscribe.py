@@ -4,7 +4,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns import preferences
-from campaigns.consent import ConsentActor, contact_unsubscribe
+from campaigns.consent import ConsentActor, contact_hold, contact_unsubscribe
 from campaigns.erasure import address_erasure
 from campaigns.models import ConsentChange, Contact, ContactList, Suppression, email_normalize
 from campaigns.suppressions import suppression_add
@@ -77,8 +77,11 @@ def address_unsubscribe(*, email: str, source: str) -> None:
 def step_execution_unsubscribe(*, execution: StepExecution, source: str) -> bool:
     """Unsubscribe the row's contact from marketing mail and record it once; return whether it was new.
 
-    Idempotent: a repeated one-click POST (mail clients retry) changes nothing more.
+    Idempotent: a repeated one-click POST (mail clients retry) changes nothing more. Raises
+    ObjectNotFound when the contact was deleted or erased meanwhile.
     """
+    if execution.contact is not None:
+        contact_hold(execution.contact)  # Before the event's locks, as an erasure takes them.
     created = _unsubscribe_event(execution=execution, raw={"source": source})
     actor = ConsentActor(
         by=ConsentChange.By.CONTACT,

@@ -9,12 +9,13 @@ from django.db import connection, transaction
 
 from campaigns import preferences
 from campaigns.audience import contact_bulk_upsert
-from campaigns.models import Contact, ErasedAddress, Signup, Suppression
+from campaigns.consent import ConsentActor, contact_resubscribe, contact_unsubscribe
+from campaigns.models import ConsentChange, Contact, ErasedAddress, Signup, Suppression
 from campaigns.signups import signup_apply, signup_take
 from campaigns.suppressions import suppression_add
 from console.erasure import contact_erase
 from core.exceptions import ObjectNotFound
-from delivery.models import StepExecution
+from delivery.models import Engagement, StepExecution
 from tests.factories import (
     ContactFactory,
     ContactListFactory,
@@ -186,9 +187,17 @@ def _row_on_a_list(n: int) -> StepExecution:
     contact = ContactFactory(email=f"choosing{n}@example.com")
     ListMembershipFactory(contact_list=campaign.lists.get(), contact=contact)
     ListMembershipFactory(contact_list=ContactListFactory(), contact=contact)
-    return StepExecutionFactory(
-        step=campaign.steps.get(), contact=contact, email=contact.email, status="sent"
-    )
+    step = campaign.steps.get()
+    row = StepExecutionFactory(step=step, contact=contact, email=contact.email, status="sent")
+    # Delivered: an unsubscribe counts its outcome on this row, as on any email that arrived.
+    Engagement.objects.create(step_execution=row, step=step, contact=contact, outcomes=["delivered"])
+    return row
+
+
+def _resubscribe(row: StepExecution) -> None:
+    contact_unsubscribe(contact=row.contact)
+    actor = ConsentActor(by=ConsentChange.By.CONTACT, name=row.email, via=ConsentChange.Via.UNSUBSCRIBE_PAGE)
+    contact_resubscribe(contact=row.contact, actor=actor, reason="Asked again on the page.")
 
 
 #: What a contact may choose on their preference page, as the page does it.
@@ -198,6 +207,8 @@ CHOICES = {
         execution=row, keep_list_ids=set(), first_name="Ada", last_name="L."
     ),
     "take a break": lambda row: preferences.contact_pause(contact=row.contact, days=30),
+    "leave everything": lambda row: unsubscribing.step_execution_unsubscribe(execution=row, source="page"),
+    "subscribe again": _resubscribe,
 }
 
 
