@@ -5,6 +5,8 @@ profile, keeping the address only as a keyed hash (campaigns.erasure). Composed 
 that sees them all, in one transaction.
 """
 
+import json
+
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
@@ -45,5 +47,8 @@ def contact_erase(*, contact: Contact, by: str) -> ErasedAddress:
         content_type=ContentType.objects.get_for_model(Contact), object_id=str(contact.pk)
     ).update(object_repr=ERASED)
     text_redact(LogEntry.objects.all(), field="object_repr", emails=emails)
+    # What a change did names its objects too (a membership added on the contact's page), as JSON.
+    escaped = {json.dumps(email)[1:-1] for email in emails}
+    text_redact(LogEntry.objects.all(), field="change_message", emails=emails | escaped)
     contact_imports_forget(emails=emails)
     return contact_profile_erase(contact=contact, by=by, former=sorted(former))

@@ -15,13 +15,30 @@ from tracking.models import SnsMessage, SoftBounceStreak, TrackingEvent, Trackin
 _KEPT_RAW = ("link_id",)
 
 
+#: An event's id is capped at its column's length: a long address may be cut short in it.
+_EVENT_ID_MAX = TrackingEvent._meta.get_field("event_id").max_length or 200
+
+
 def event_anonymize(event: TrackingEvent) -> None:
     """Drop an event's address, client and payload, keeping its type, time, kind and link."""
     if event.recipient:
-        event.event_id = event.event_id.replace(event.recipient, f"{ERASED}{event.pk or ''}")
+        event.event_id = _id_without(event.event_id, event.recipient, f"{ERASED}{event.pk or ''}")
     event.recipient = ""
     raw = event.raw if isinstance(event.raw, dict) else {}
     event.raw = {key: raw[key] for key in _KEPT_RAW if key in raw}
+
+
+def _id_without(event_id: str, address: str, mark: str) -> str:
+    """Return an event's id with the address written out: whole, or cut short at the id's end,
+    after the colon that opens it, when the id reached its cap ("<message>:<address>:<type>")."""
+    if address in event_id:
+        return event_id.replace(address, mark)
+    if len(event_id) >= _EVENT_ID_MAX:
+        for cut in range(min(len(address), len(event_id)) - 1, 0, -1):
+            head = event_id[:-cut]
+            if event_id.endswith(address[:cut]) and head.endswith(":"):
+                return head + mark
+    return event_id
 
 
 def tracking_rows_naming(*, emails: set[str]) -> list[int]:

@@ -134,8 +134,9 @@ def _event_kind(event: SesEvent) -> str:
     return bounce_classify(event=event) if event.type == TrackingEvent.Type.BOUNCE else event.complaint_type
 
 
-def _event_effects(*, event: SesEvent, kind: str, row: StepExecution | None) -> None:
-    """Apply one new event to the ledger, the suppression list and the soft-bounce streaks."""
+def _event_effects(*, event: SesEvent, kind: str, row: StepExecution | None, erased: bool) -> None:
+    """Apply one new event to the ledger, the suppression list and the soft-bounce streaks;
+    `erased`: its recipient was erased, so no streak names them."""
     Type, Outcome = TrackingEvent.Type, StepExecution.Outcome
     # Any event SES sends of an email it took says so (a Send or Delivery, and a bounce, complaint,
     # delay or rejection just as well; not a rendering failure, which SES sends of mail it did not
@@ -161,7 +162,7 @@ def _event_effects(*, event: SesEvent, kind: str, row: StepExecution | None) -> 
     _event_suppress(event=event, kind=kind)
     if event.type == Type.DELIVERY:
         SoftBounceStreak.objects.filter(email=event.recipient).update(count=0)
-    elif event.type == Type.BOUNCE and kind == SOFT and not (row is not None and row.erased):
+    elif event.type == Type.BOUNCE and kind == SOFT and not erased:
         soft_bounce_record(event=event)
     elif event.type in (Type.OPEN, Type.CLICK) and row is not None:  # SES's own open and click tracking
         engagement_add(engaged=[Engaged(row.pk, event.type, False, None, event.occurred_at)])
@@ -230,7 +231,8 @@ def _event_apply(*, event: SesEvent, message: SnsMessage, now: datetime, gone: s
         kind=kind[:32],
         raw={k: v for k, v in asdict(event).items() if v not in ("", {}, None) and k != "occurred_at"},
     )
-    if (row is not None and row.erased) or event.recipient in gone:
+    erased = (row is not None and row.erased) or event.recipient in gone
+    if erased:
         # News of an email whose recipient was erased since: counted, but who it was is not kept.
         event_anonymize(recorded)
         sns_message_redact(message=message, email=event.recipient)
@@ -244,7 +246,7 @@ def _event_apply(*, event: SesEvent, message: SnsMessage, now: datetime, gone: s
         keys = outcome_keys(event_type=event.type, kind=kind)
         if row is not None and keys:
             engagement_outcomes_add(outcomes=[(row.pk, key) for key in keys])
-        _event_effects(event=event, kind=kind, row=row)
+        _event_effects(event=event, kind=kind, row=row, erased=erased)
     return created
 
 

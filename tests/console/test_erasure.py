@@ -162,7 +162,8 @@ def _everything_held(api_client) -> tuple[Contact, StepExecution, dict[str, str]
         object_id=str(contact.pk),
         object_repr=str(contact),
         action_flag=CHANGE,
-        change_message="[]",
+        # As Django writes it when staff add a list on the contact's page: the membership's name.
+        change_message=json.dumps([{"added": {"name": "membership", "object": f"{ADDRESS} in Newsletter"}}]),
     )
     return contact, row, paths
 
@@ -679,3 +680,40 @@ def test_a_confirmation_landing_after_an_erasure_subscribes_no_one_and_never_fai
     assert signup_apply(signup=read_before, confirmed=True) is None
     assert not Contact.objects.filter(email=ADDRESS).exists()
     assert ErasedAddress.objects.exists()
+
+
+def _soft(record: str) -> str:
+    """Return a permanent bounce's record made a soft one (a full mailbox, say)."""
+    data = json.loads(record)
+    data["bounce"]["bounceType"], data["bounce"]["bounceSubType"] = "Transient", "MailboxFull"
+    for recipient in data["bounce"]["bouncedRecipients"]:
+        recipient["status"], recipient["diagnosticCode"] = "4.2.2", "smtp; 452 4.2.2 Mailbox full"
+    return json.dumps(data)
+
+
+def test_a_soft_bounce_of_an_erased_address_with_no_email_on_record_starts_no_streak(api_client, ses):
+    contact = ContactFactory(email=ADDRESS)
+    api_client.post(f"/api/v1/contacts/{contact.pk}/erase")
+    # A test send's bounce, say: its email has no ledger row, and its tag names none.
+    unrecorded = StepExecution(email=ADDRESS, ses_message_id="ses-test-send", tracking_id=uuid.uuid4())
+    record = _soft(_ses_record("event-bounce-permanent.json", unrecorded))
+    message = SnsMessage.objects.create(message_id="soft-bounce", topic_arn=TOPIC, message=record)
+
+    inbox.sns_message_apply(message_id=message.pk)
+
+    assert TrackingEvent.objects.get().kind == "soft"  # Applied, as a soft bounce…
+    assert not SoftBounceStreak.objects.exists()  # …that starts no streak naming them.
+    assert _traces() == []
+
+
+def test_a_long_erased_address_leaves_no_part_of_itself_in_an_events_id(api_client, ses):
+    long = f"{'a' * 64}@{'b' * 60}.{'c' * 60}.example.com"  # 202 characters: past the id's cap.
+    contact = ContactFactory(email=long)
+    row = StepExecutionFactory(contact=contact, email=long, status="sent", ses_message_id="ses-long")
+    _ses_reports("event-delivery.json", row)  # Recorded before the erasure…
+    api_client.post(f"/api/v1/contacts/{contact.pk}/erase")
+    _ses_reports("event-delivery-delay.json", StepExecution.objects.get(pk=row.pk))  # …and after.
+
+    ids = list(TrackingEvent.objects.values_list("event_id", flat=True))
+    assert len(ids) == 2
+    assert not [event_id for event_id in ids if "a" * 16 in event_id]
