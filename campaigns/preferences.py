@@ -27,15 +27,16 @@ def contact_lists_shown(*, contact: Contact) -> QuerySet[ContactList]:
 
 
 def contact_preferences_save(
-    *, contact: Contact, keep_list_ids: set[int], first_name: str, last_name: str
+    *, contact: Contact, shown_list_ids: set[int], keep_list_ids: set[int], first_name: str, last_name: str
 ) -> list[ContactList]:
-    """Keep a contact on the shown lists they ticked and take them off the others shown; set their
-    name as they typed it. Return the lists they left. Lists they cannot see are left alone.
+    """Keep a contact on the lists their page showed (shown_list_ids) that they ticked, and take
+    them off the others it showed; set their name as they typed it. Return the lists they left.
+    Lists they cannot see, or joined after the page was drawn, are left alone.
     Raises ObjectNotFound when the contact was deleted or erased meanwhile."""
     with transaction.atomic():
         contact_hold(contact)
         shown = list(contact_lists_shown(contact=contact))
-        left = [contact_list for contact_list in shown if contact_list.pk not in keep_list_ids]
+        left = [item for item in shown if item.pk in shown_list_ids and item.pk not in keep_list_ids]
         for contact_list in left:
             list_remove_contacts(contact_list=contact_list, contact_ids=[contact.pk])
         names = {"first_name": first_name.strip()[:150], "last_name": last_name.strip()[:150]}

@@ -65,6 +65,12 @@ class PreferencesForm(forms.Form):
         self.fields["lists"] = forms.ModelMultipleChoiceField(
             queryset=ContactList.objects.filter(pk__in=[item.pk for item in shown]), required=False
         )
+        # The lists the page showed: one the contact joined since (in another tab) was never a
+        # choice, so not ticking it is no choice to leave it.
+        posted = self.data.getlist("shown") if hasattr(self.data, "getlist") else []
+        self.shown_ids = {
+            int(value) for value in posted if value.isascii() and value.isdigit() and len(value) < 19
+        }
 
 
 def _plain(message: str, status: int) -> HttpResponse:
@@ -172,6 +178,7 @@ def _preferences(request, execution: StepExecution, contact: Contact, brand: dic
             )
         saved = unsubscribing.step_execution_preferences_save(
             execution=execution,
+            shown_list_ids=chosen.shown_ids,
             keep_list_ids={contact_list.pk for contact_list in chosen.cleaned_data["lists"]},
             first_name=chosen.cleaned_data["first_name"],
             last_name=chosen.cleaned_data["last_name"],

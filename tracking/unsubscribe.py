@@ -133,7 +133,12 @@ def step_execution_leave_lists(*, execution: StepExecution) -> list[str]:
 
 
 def step_execution_preferences_save(
-    *, execution: StepExecution, keep_list_ids: set[int], first_name: str, last_name: str
+    *,
+    execution: StepExecution,
+    shown_list_ids: set[int],
+    keep_list_ids: set[int],
+    first_name: str,
+    last_name: str,
 ) -> list[ContactList]:
     """Save the choices the row's contact made on its preference page; return the lists they left.
 
@@ -143,6 +148,7 @@ def step_execution_preferences_save(
     with transaction.atomic():
         left = preferences.contact_preferences_save(
             contact=execution.addressee,
+            shown_list_ids=shown_list_ids,
             keep_list_ids=keep_list_ids,
             first_name=first_name,
             last_name=last_name,

@@ -204,7 +204,11 @@ def _resubscribe(row: StepExecution) -> None:
 CHOICES = {
     "leave the email's lists": lambda row: unsubscribing.step_execution_leave_lists(execution=row),
     "save their choices": lambda row: unsubscribing.step_execution_preferences_save(
-        execution=row, keep_list_ids=set(), first_name="Ada", last_name="L."
+        execution=row,
+        shown_list_ids={row.step.campaign.lists.get().pk},
+        keep_list_ids=set(),
+        first_name="Ada",
+        last_name="L.",
     ),
     "take a break": lambda row: preferences.contact_pause(contact=row.contact, days=30),
     "leave everything": lambda row: unsubscribing.step_execution_unsubscribe(execution=row, source="page"),

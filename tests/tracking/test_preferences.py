@@ -55,6 +55,7 @@ def test_a_contact_keeps_the_lists_they_tick_leaves_the_others_and_renames_thems
         _page_of(row),
         {
             "action": "preferences",
+            "shown": [campaign_list.pk, news.pk, offers.pk],
             "lists": [campaign_list.pk, news.pk],
             "first_name": "Ada",
             "last_name": "L.",
@@ -163,6 +164,24 @@ def test_leaving_the_emails_lists_names_only_those_shown_to_contacts():
     assert campaign_list.name not in left
     assert "Only leave the lists this email was sent to" in page
     assert not Contact.objects.get(pk=row.contact_id).lists.exists()
+
+
+def test_saving_choices_never_takes_the_contact_off_a_list_they_joined_while_the_page_was_open():
+    row = _row_on()
+    campaign_list = row.step.campaign.lists.get()
+    page = Client().get(_page_of(row)).content.decode()
+    joined = ContactListFactory(name="Old customers")
+    ListMembershipFactory(contact_list=joined, contact=row.contact)  # In another tab, say.
+
+    saved = Client().post(
+        _page_of(row), {"action": "preferences", "shown": [campaign_list.pk], "lists": [campaign_list.pk]}
+    )
+
+    assert f'name="shown" value="{campaign_list.pk}"' in page
+    assert saved.status_code == 200
+    assert "You left" not in saved.content.decode()
+    assert set(Contact.objects.get(pk=row.contact_id).lists.all()) == {campaign_list, joined}
+    assert not TrackingEvent.objects.filter(type=TrackingEvent.Type.UNSUBSCRIBE).exists()
 
 
 def test_the_sender_name_heads_the_page_when_no_brand_is_set(settings):
