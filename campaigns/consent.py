@@ -264,15 +264,21 @@ def contacts_delete(*, contacts: QuerySet[Contact], source: str) -> int:
 
 
 def contact_address_leave(*, contact: Contact, new_email: str, source: str) -> None:
-    """Before a contact's address changes: keep the old one's opt-out, as contacts_delete does.
+    """Before a contact's address changes: keep the old one's opt-out, as contacts_delete does,
+    and the old address among its former ones (Contact.former_emails).
 
     Call inside the transaction that saves the change.
     """
-    stored = contact_locked(contact, "email", "status", "unsubscribed_at")
-    if stored.email != new_email and stored.status == Contact.Status.UNSUBSCRIBED:
+    stored = contact_locked(contact, "email", "status", "unsubscribed_at", "former_emails")
+    if stored.email == new_email:
+        return
+    if stored.status == Contact.Status.UNSUBSCRIBED:
         _opt_outs_keep(
             left=[(stored.email, stored.unsubscribed_at)], source=source, why="its address changed"
         )
+    former = [email for email in stored.former_emails if email != stored.email] + [stored.email]
+    Contact.objects.filter(pk=stored.pk).update(former_emails=former)
+    contact.former_emails = former
 
 
 @transaction.atomic

@@ -16,7 +16,7 @@ from campaigns.import_jobs import contact_imports_forget
 from campaigns.models import Contact, ErasedAddress
 from campaigns.signups import address_lock
 from core.exceptions import ObjectNotFound
-from delivery.erasure import ERASED, contact_addresses_mailed, step_executions_erase, text_redact
+from delivery.erasure import ERASED, contact_addresses_campaigned, step_executions_erase, text_redact
 from tracking.erasure import tracking_erase, tracking_rows_naming
 
 
@@ -37,8 +37,11 @@ def contact_erase(*, contact: Contact, by: str) -> ErasedAddress:
         raise ObjectNotFound("This contact is gone: erased or deleted meanwhile.")
     contact = locked
     # Its own address, and those it held before that no contact holds now: all of them its own.
-    mailed = contact_addresses_mailed(contact_id=contact.pk) - {contact.email}
-    former = mailed - set(Contact.objects.filter(email__in=mailed).values_list("email", flat=True))
+    # Never an address its integrator mailed under its user_id: someone else's, maybe.
+    held = (set(contact.former_emails) | contact_addresses_campaigned(contact_id=contact.pk)) - {
+        contact.email
+    }
+    former = held - set(Contact.objects.filter(email__in=held).values_list("email", flat=True))
     emails = {contact.email, *former}
     named = tracking_rows_naming(emails=emails)
     execution_ids = step_executions_erase(contact_id=contact.pk, emails=emails, named=named)

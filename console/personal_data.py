@@ -43,6 +43,7 @@ def contact_personal_data(*, contact: Contact) -> dict[str, Any]:
         "exported_at": _when(timezone.now()),
         "profile": {
             "email": contact.email,
+            "former_emails": contact.former_emails,
             "first_name": contact.first_name,
             "last_name": contact.last_name,
             "external_id": contact.external_id,
@@ -97,7 +98,7 @@ def contact_personal_data(*, contact: Contact) -> dict[str, Any]:
         ],
         "suppressions": [
             {"reason": row.reason, "source": row.source, "detail": row.detail, "at": _when(row.created_at)}
-            for row in Suppression.objects.filter(email=contact.email)
+            for row in Suppression.objects.filter(email__in=[contact.email, *contact.former_emails])
         ],
         "emails": [
             {

@@ -23,13 +23,14 @@ def text_redact(rows: QuerySet, *, field: str, emails: Iterable[str]) -> None:
         )
 
 
-def contact_addresses_mailed(*, contact_id: int) -> set[str]:
-    """Return the addresses a contact's emails went to: its own, and any it held before."""
-    rows = StepExecution.objects.filter(contact_id=contact_id).exclude(email="")
-    messages = TransactionalMessage.objects.filter(contact_id=contact_id).exclude(to_email="")
-    return set(rows.order_by().values_list("email", flat=True).distinct()) | set(
-        messages.order_by().values_list("to_email", flat=True).distinct()
-    )
+def contact_addresses_campaigned(*, contact_id: int) -> set[str]:
+    """Return the addresses a contact's campaign emails went to: its own when each was made.
+
+    Not its transactional mail's: an integrator's `user_id` names the contact, and `to` may be
+    anyone's address (a gift's recipient).
+    """
+    rows = StepExecution.objects.filter(contact_id=contact_id, step__isnull=False).exclude(email="")
+    return set(rows.order_by().values_list("email", flat=True).distinct())
 
 
 def step_executions_erase(*, contact_id: int, emails: set[str], named: list[int]) -> list[int]:

@@ -31,6 +31,11 @@ class Contact(TimestampedModel):
     timezone = models.CharField(_("timezone"), max_length=64, blank=True, validators=[validate_timezone])
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.SUBSCRIBED)
     unsubscribed_at = models.DateTimeField(_("unsubscribed at"), null=True, blank=True)
+    #: The addresses it held before, oldest first: its own still, so its personal-data export shows
+    #: them and its erasure erases them, with the opt-out an unsubscribed one keeps (campaigns.consent).
+    former_emails = models.JSONField(
+        _("former addresses"), default=list, db_default=[], blank=True, editable=False
+    )
     #: The end of their latest break (ContactBreak), kept here so "paused now" needs no join.
     paused_until = models.DateTimeField(_("mail paused until"), null=True, blank=True)
     #: Made by a load test (or a message through a load-test API key): hidden from the marketer's

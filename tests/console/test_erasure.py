@@ -47,6 +47,7 @@ from tests.factories import (
     ContactFactory,
     SignupFormFactory,
     StepExecutionFactory,
+    SuppressionFactory,
     TemplateFactory,
     TransactionalMessageFactory,
     sendable_campaign,
@@ -717,3 +718,35 @@ def test_a_long_erased_address_leaves_no_part_of_itself_in_an_events_id(api_clie
     ids = list(TrackingEvent.objects.values_list("event_id", flat=True))
     assert len(ids) == 2
     assert not [event_id for event_id in ids if "a" * 16 in event_id]
+
+
+def test_an_old_address_whose_opt_out_was_kept_is_exported_and_erased_with_its_contact(api_client):
+    contact = ContactFactory(email="ada.byron@example.com", status=Contact.Status.UNSUBSCRIBED)
+    api_client.patch(f"/api/v1/contacts/{contact.pk}", {"email": ADDRESS}, format="json")
+    assert Suppression.objects.filter(email="ada.byron@example.com").exists()  # Its opt-out, kept.
+
+    held = api_client.get(f"/api/v1/contacts/{contact.pk}/personal-data").json()
+    api_client.post(f"/api/v1/contacts/{contact.pk}/erase")
+
+    assert held["profile"]["former_emails"] == ["ada.byron@example.com"]
+    assert [row["reason"] for row in held["suppressions"]] == [Suppression.Reason.UNSUBSCRIBE]
+    assert not Suppression.objects.exists()
+    assert address_erasure(email="ada.byron@example.com") is not None
+
+
+def test_an_address_mailed_under_the_contacts_user_id_is_someone_elses_and_not_erased(api_client, ses):
+    TemplateFactory(name="Gift card")
+    contact = ContactFactory(email=ADDRESS, external_id="crm-4001")
+    giftee = "giftee@example.net"
+    SuppressionFactory(email=giftee, reason=Suppression.Reason.UNSUBSCRIBE)  # The giftee's own choice.
+    body = {"from": "app@campanile.test", "to": giftee, "template_name": "Gift card", "user_id": "crm-4001"}
+    api_client.post("/api/v1/messages", body, format="json")
+    sending.messages_send(budget_seconds=5)
+
+    api_client.post(f"/api/v1/contacts/{contact.pk}/erase")
+    added = api_client.post("/api/v1/contacts", {"email": giftee}, format="json")
+
+    assert address_erasure(email=giftee) is None
+    assert added.status_code == 201
+    assert Suppression.objects.get(email=giftee).reason == Suppression.Reason.UNSUBSCRIBE
+    assert TransactionalMessage.objects.get().to_email == ""  # Still the contact's mail: no address.
