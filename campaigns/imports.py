@@ -115,8 +115,10 @@ def row_from_cells(cells: list[str], mapping: list[dict]) -> dict:
         extra -= 1
     if extra > 0:
         said = ngettext(
-            "This line has %(n)d more cell than the header has columns: is a comma unquoted?",
-            "This line has %(n)d more cells than the header has columns: is a comma unquoted?",
+            "This line has %(n)d more cell than the header has named columns: is a comma unquoted, "
+            "or does a column lack its name?",
+            "This line has %(n)d more cells than the header has named columns: is a comma unquoted, "
+            "or does a column lack its name?",
             extra,
         )
         raise RowInvalid({"non_field_errors": [said % {"n": extra}]})

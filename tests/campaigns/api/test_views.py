@@ -173,8 +173,17 @@ def test_a_csv_line_with_more_cells_than_the_header_fails_alone_and_says_why(api
     assert (body["created"], body["failed"]) == (1, 1)
     (error,) = body["errors"]
     assert (error["row"], error["email"]) == (2, "shifted@example.com")
-    assert "1 more cell than the header has columns" in str(error["errors"])
+    assert "1 more cell than the header has named columns" in str(error["errors"])
     assert not Contact.objects.filter(email="shifted@example.com").exists()
+
+
+def test_a_value_under_a_column_with_no_name_fails_its_line_saying_the_name_is_missing(api_client):
+    upload = SimpleUploadedFile("contacts.csv", b"email,\nnameless@example.com,v\n", content_type="text/csv")
+
+    body = api_client.post(f"{API}/contacts/import", {"file": upload}, format="multipart").json()
+
+    (error,) = body["errors"]
+    assert "does a column lack its name?" in str(error["errors"])
 
 
 @pytest.mark.parametrize(
