@@ -278,6 +278,14 @@ def campaign_run_create(*, campaign: Campaign, now: datetime | None = None) -> C
     return run
 
 
+_LOOKS_AT_OPENS = (CampaignStep.Condition.OPENED, CampaignStep.Condition.NOT_OPENED)
+_LOOKS_AT_CLICKS = (
+    CampaignStep.Condition.CLICKED,
+    CampaignStep.Condition.NOT_CLICKED,
+    CampaignStep.Condition.CLICKED_LINK,
+)
+
+
 def _drip_problems(*, campaign: Campaign, steps: list[CampaignStep]) -> list[str]:
     """Name what in a campaign's steps, windows or schedule cannot work as set."""
     problems = []
@@ -295,6 +303,16 @@ def _drip_problems(*, campaign: Campaign, steps: list[CampaignStep]) -> list[str
         if step.condition_step_id and step.condition_step_id not in earlier:
             said = gettext("step %(n)d's condition looks at a step that does not come before it")
             problems.append(said % {"n": step.order})
+        # A condition on what the campaign does not track never holds, or always does: "not
+        # opened" would mail everyone, "clicked" no one.
+        if step.condition in _LOOKS_AT_OPENS and not campaign.track_opens:
+            said = gettext("step %(n)d looks at opens, but the campaign does not track them")
+            problems.append(said % {"n": step.order})
+        if step.condition in _LOOKS_AT_CLICKS and not campaign.track_clicks:
+            said = gettext("step %(n)d looks at clicks, but the campaign does not track them")
+            problems.append(said % {"n": step.order})
+    if campaign.goal_url and not campaign.track_clicks:
+        problems.append(gettext("its goal is a click on a link, but the campaign does not track clicks"))
     if (campaign.send_window_start is None) != (campaign.send_window_end is None):
         problems.append(gettext("its send window needs both a start and an end"))
     if campaign.audience_mode == Campaign.Audience.EVERGREEN and campaign.recurrence:

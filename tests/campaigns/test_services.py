@@ -113,6 +113,9 @@ def test_schedule_refuses_broken_template():
         ({}, {"condition": "clicked_link"}, {}, "names none"),
         ({}, {}, {"send_window_start": time(9)}, "both a start and an end"),
         ({}, {}, {"audience_mode": "evergreen", "recurrence": "0 9 * * 1"}, "cannot also recur"),
+        ({}, {"condition": "not_opened"}, {"track_opens": False}, "step 2 looks at opens, but"),
+        ({}, {"condition": "clicked"}, {"track_clicks": False}, "step 2 looks at clicks, but"),
+        ({}, {}, {"track_clicks": False, "goal_url": "https://shop.example/paid"}, "does not track clicks"),
     ],
 )
 def test_schedule_refuses_drips_that_cannot_work_as_set(first, second, campaign_fields, problem):
