@@ -143,12 +143,13 @@ def consent_changes_record(
         )
 
 
-def contact_hold(contact: Contact) -> None:
+def contact_hold(contact: Contact) -> Contact:
     """Lock a contact for a choice of their own (an unsubscribe, a break, their lists), in the
     order an erasure takes its locks: the erasures' lock, then the contact. Call it first in the
-    transaction, so neither waits on the other's half; ObjectNotFound if the contact is gone."""
+    transaction, so neither waits on the other's half. Return its status as stored; ObjectNotFound
+    if the contact is gone."""
     erasures_hold_off()
-    contact_locked(contact, "pk")
+    return contact_locked(contact, "pk", "status")
 
 
 @transaction.atomic

@@ -77,11 +77,16 @@ def address_unsubscribe(*, email: str, source: str) -> None:
 def step_execution_unsubscribe(*, execution: StepExecution, source: str) -> bool:
     """Unsubscribe the row's contact from marketing mail and record it once; return whether it was new.
 
-    Idempotent: a repeated one-click POST (mail clients retry) changes nothing more. Raises
-    ObjectNotFound when the contact was deleted or erased meanwhile.
+    Counted only when it changes something: one who had unsubscribed already (through another
+    email, the API, staff) did not leave because of this one. Idempotent: a repeated one-click
+    POST (mail clients retry) changes nothing more. Raises ObjectNotFound when the contact was
+    deleted or erased meanwhile.
     """
-    if execution.contact is not None:
-        contact_hold(execution.contact)  # Before the event's locks, as an erasure takes them.
+    stored = contact_hold(execution.contact) if execution.contact is not None else None
+    if stored is None or stored.status == Contact.Status.UNSUBSCRIBED:
+        # Erased, or gone already: nothing changes. The link is the email's own, though: SES took it.
+        delivery_ledger.step_executions_seen(execution_ids=[execution.pk])
+        return False
     created = _unsubscribe_event(execution=execution, raw={"source": source})
     actor = ConsentActor(
         by=ConsentChange.By.CONTACT,
@@ -89,10 +94,8 @@ def step_execution_unsubscribe(*, execution: StepExecution, source: str) -> bool
         via=ConsentChange.Via.ONE_CLICK if source == "one-click" else ConsentChange.Via.UNSUBSCRIBE_PAGE,
     )
     campaign = execution.campaign_step.campaign
-    if execution.contact is None:
-        return created  # Erased: no campaign mails them, and nothing may name them.
     contact_unsubscribe(
-        contact=execution.contact, actor=actor, reason=f"Unsubscribed from a mail of “{campaign.name}”."
+        contact=execution.addressee, actor=actor, reason=f"Unsubscribed from a mail of “{campaign.name}”."
     )
     return created
 

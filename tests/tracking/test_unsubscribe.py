@@ -326,3 +326,28 @@ def test_a_choice_made_while_its_contact_is_deleted_says_only_leaving_is_left_ne
     assert answer.status_code == 409
     assert "Only unsubscribing is offered for this address now" in answer.content.decode()
     assert "Unsubscribe from all marketing email" in answer.content.decode()
+
+
+@pytest.mark.parametrize("left_by", ["another email", "the api"])
+def test_an_unsubscribe_link_of_one_who_left_already_counts_no_unsubscribe(api_client, ses, left_by):
+    from tracking.unsubscribe import step_execution_unsubscribe
+
+    first, _mime = _sent_campaign()
+    second = StepExecutionFactory(contact=first.contact, email=first.email, status=StepExecution.Status.SENT)
+    if left_by == "another email":
+        step_execution_unsubscribe(execution=first, source="one-click")
+    else:
+        api_client.patch(
+            f"/api/v1/contacts/{first.contact_id}",
+            {"status": "unsubscribed", "reason": "By phone."},
+            format="json",
+        )
+    token = tokens.unsubscribe_token(tracking_id=second.tracking_id, email=second.email)
+
+    answer = Client().post(f"/u/{token}", {"List-Unsubscribe": "One-Click"})
+
+    assert answer.status_code == 200
+    stats = api_client.get(f"/api/v1/campaigns/{second.step.campaign_id}/stats").json()
+    assert stats["unsubscribed"] == 0  # Its email did not make them leave.
+    assert not TrackingEvent.objects.filter(step_execution=second).exists()
+    assert Contact.objects.get(pk=first.contact_id).status == Contact.Status.UNSUBSCRIBED
