@@ -10,6 +10,7 @@ app composes them (console.erasure).
 from collections.abc import Iterable
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils.translation import gettext
 
 from campaigns.exceptions import AddressErased
@@ -152,6 +153,14 @@ def address_erasure_lift(*, email: str) -> int:
     return deleted
 
 
+def contact_addresses_own(*, contact: Contact, also: Iterable[str] = ()) -> set[str]:
+    """Return a contact's address and those it held before (its former ones, and `also`: others
+    the caller knows it held) that no other contact holds now: one another holds speaks of them."""
+    former = {*contact.former_emails, *also} - {contact.email}
+    others = set(Contact.objects.filter(email__in=former).values_list("email", flat=True))
+    return {contact.email, *(former - others)}
+
+
 @transaction.atomic
 def contact_profile_erase(*, contact: Contact, by: str, former: Iterable[str] = ()) -> ErasedAddress:
     """Delete a contact's profile and every row of this app naming its address; keep the hash.
@@ -161,9 +170,26 @@ def contact_profile_erase(*, contact: Contact, by: str, former: Iterable[str] = 
     the apps above have detached and anonymized their rows (console.erasure), or they go with it.
     Return the entry of its address.
     """
-    entries = [_address_erase(email=email, by=by) for email in [contact.email, *former]]
+    emails = [contact.email, *former]
+    entries = [_address_erase(email=email, by=by) for email in emails]
     Contact.objects.filter(pk=contact.pk).delete()
+    _former_addresses_forget(emails=set(emails))
     return entries[0]
+
+
+def _former_addresses_forget(*, emails: set[str]) -> None:
+    """Take erased addresses out of the former addresses other contacts keep: one that held an
+    address before its erased owner did keeps no trace of it."""
+    holders = Contact.objects.exclude(former_emails=[])
+    if connection.vendor == "postgresql":  # jsonb containment, on the rows that hold one.
+        holding = Q()
+        for email in emails:
+            holding |= Q(former_emails__contains=[email])
+        holders = holders.filter(holding)
+    for pk, former in holders.values_list("pk", "former_emails"):
+        kept = [email for email in former if email not in emails]
+        if kept != former:
+            Contact.objects.filter(pk=pk).update(former_emails=kept)
 
 
 def _address_erase(*, email: str, by: str) -> ErasedAddress:

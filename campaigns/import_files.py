@@ -5,6 +5,7 @@ import codecs
 import csv
 import io
 import re
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -17,6 +18,11 @@ from core.text import grouped
 
 #: What the admin's import takes: bytes of one file, rows after the header, columns.
 IMPORT_MAX_BYTES = 50 * 1024 * 1024
+#: What a workbook may unpack to, and by how much one of its parts may shrink in the zip: a file
+#: judged by its packed size alone could unpack to gigabytes (a zip bomb); a workbook of 100,000
+#: real rows unpacks to a few times a CSV of them, and its parts shrink some ten to fiftyfold.
+IMPORT_MAX_UNPACKED_BYTES = 256 * 1024 * 1024
+_XLSX_MAX_RATIO = 200
 IMPORT_MAX_ROWS = 1_000_000
 IMPORT_MAX_COLUMNS = 200
 _DELIMITERS = (",", ";", "\t", "|")
@@ -214,9 +220,34 @@ def _readable(cells: list[str], first_line: int, table_format: TableFormat) -> N
         before += len(_LINE_END.findall(cell))
 
 
+def _xlsx_unpacked_check(stream: BinaryIO) -> None:
+    """Refuse a workbook that would unpack past IMPORT_MAX_UNPACKED_BYTES, or one of whose parts
+    shrinks past _XLSX_MAX_RATIO in the zip, before anything reads it. A zip's member sizes are
+    declared; reading stops at the declared size, so a false one fails rather than grows."""
+    try:
+        with zipfile.ZipFile(stream) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ImportFileUnreadable(gettext("The file is not a readable Excel workbook.")) from exc
+    finally:
+        stream.seek(0)
+    unpacked = sum(member.file_size for member in members)
+    packed_tight = any(
+        member.file_size > _XLSX_MAX_RATIO * max(member.compress_size, 1_000) for member in members
+    )
+    if unpacked > IMPORT_MAX_UNPACKED_BYTES or packed_tight:
+        limit = IMPORT_MAX_UNPACKED_BYTES // (1024 * 1024)
+        said = gettext(
+            "The workbook unpacks to more than %(n)d MB, or holds far more than its size shows: "
+            "save it as CSV, or split it."
+        )
+        raise ImportFileUnreadable(said % {"n": limit})
+
+
 def _xlsx_rows(stream: BinaryIO) -> Rows:
     from openpyxl import load_workbook  # Only imports pay for it.
 
+    _xlsx_unpacked_check(stream)
     # openpyxl raises a zoo of errors for a damaged workbook (zip, XML, key, value errors).
     try:
         workbook = load_workbook(stream, read_only=True, data_only=True)

@@ -19,7 +19,7 @@ from campaigns.exceptions import ImportFileUnreadable, ImportNotStartable
 from campaigns.import_files import IMPORT_MAX_ROWS, Rows, TableFormat, table_format_detect, table_read
 from campaigns.imports import REPORT_COLUMNS, mapping_guess, mapping_problems, row_from_cells, rows_checked
 from campaigns.models import ConsentChange, Contact, ContactConsent, ContactImport, ContactList
-from core.addresses import email_normalize
+from core.addresses import address_mentions, email_normalize
 from core.db import server_bound_cursor
 from core.text import grouped
 
@@ -339,7 +339,7 @@ def contact_imports_abandoned_drop(*, now=None) -> int:
 def _names(value, emails: set[str]) -> bool:
     """Tell whether a cell names one of the addresses, however the file spelled it."""
     text = str(value)
-    if any(email in text.lower() for email in emails):
+    if any(address_mentions(email).search(text) for email in emails):
         return True
     return "@" in text and email_normalize(text) in emails
 

@@ -11,9 +11,9 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 
-from campaigns.erasure import contact_profile_erase, erasure_exclusive
+from campaigns.erasure import contact_addresses_own, contact_profile_erase, erasure_exclusive
 from campaigns.import_jobs import contact_imports_forget
-from campaigns.models import Contact, ErasedAddress
+from campaigns.models import ConsentChange, Contact, ErasedAddress
 from campaigns.signups import address_lock
 from core.exceptions import ObjectNotFound
 from delivery.erasure import ERASED, contact_addresses_campaigned, step_executions_erase, text_redact
@@ -38,11 +38,8 @@ def contact_erase(*, contact: Contact, by: str) -> ErasedAddress:
     contact = locked
     # Its own address, and those it held before that no contact holds now: all of them its own.
     # Never an address its integrator mailed under its user_id: someone else's, maybe.
-    held = (set(contact.former_emails) | contact_addresses_campaigned(contact_id=contact.pk)) - {
-        contact.email
-    }
-    former = held - set(Contact.objects.filter(email__in=held).values_list("email", flat=True))
-    emails = {contact.email, *former}
+    emails = contact_addresses_own(contact=contact, also=contact_addresses_campaigned(contact_id=contact.pk))
+    former = emails - {contact.email}
     named = tracking_rows_naming(emails=emails)
     execution_ids = step_executions_erase(contact_id=contact.pk, emails=emails, named=named)
     tracking_erase(execution_ids=execution_ids, emails=emails)
@@ -53,5 +50,8 @@ def contact_erase(*, contact: Contact, by: str) -> ErasedAddress:
     # What a change did names its objects too (a membership added on the contact's page), as JSON.
     escaped = {json.dumps(email)[1:-1] for email in emails}
     text_redact(LogEntry.objects.all(), field="change_message", emails=emails | escaped)
+    # Another contact's consent history may name it: who unsubscribed through a link, at it.
+    for field in ("actor", "reason"):
+        text_redact(ConsentChange.objects.all(), field=field, emails=emails)
     contact_imports_forget(emails=emails)
     return contact_profile_erase(contact=contact, by=by, former=sorted(former))

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from campaigns.erasure import contact_addresses_own
 from campaigns.models import ConsentChange, Contact, ContactConsent, Signup, Suppression
 from delivery.models import StepExecution
 from tracking.models import TrackingEvent
@@ -98,7 +99,7 @@ def contact_personal_data(*, contact: Contact) -> dict[str, Any]:
         ],
         "suppressions": [
             {"reason": row.reason, "source": row.source, "detail": row.detail, "at": _when(row.created_at)}
-            for row in Suppression.objects.filter(email__in=[contact.email, *contact.former_emails])
+            for row in Suppression.objects.filter(email__in=contact_addresses_own(contact=contact))
         ],
         "emails": [
             {

@@ -261,3 +261,32 @@ def _mailbox_parse_fully(value: str, *, recipient: bool = False) -> Mailbox:
 def mailbox_canonical(value: str) -> str:
     """Return a sender's stored form: its one mailbox, re-written from the parsed parts."""
     return str(mailbox_parse(value))
+
+
+#: What an address can hold beside letters and digits (RFC 5322's atom characters, the dot, the
+#: hyphen of a domain): text around a mention of an address is none of these, or the mention is
+#: part of a longer address (`jimbo@x.test` holds `bo@x.test`).
+_ADDRESS_SIGNS = r"\w!#$%&'*+/=?^`{|}~.\-"
+#: The shortest end of an address, cut short by a capped column, that is taken for a mention.
+CUT_MENTION_MIN = 3
+
+
+def address_mentions(email: str) -> "re.Pattern[str]":
+    """Return a pattern of the address written whole in text, in any case, never as part of a
+    longer address: `bo@x.test` is not in `jimbo@x.test`, nor `ann@x.co` in `ann@x.com`."""
+    return re.compile(
+        rf"(?<![{_ADDRESS_SIGNS}]){re.escape(email)}(?![\w\-]|\.[\w])", re.IGNORECASE | re.UNICODE
+    )
+
+
+def address_written_out(text: str, email: str, mark: str, *, cap: int | None = None) -> str:
+    """Return text with each whole mention of the address replaced by mark; when text reached
+    its cap (a column's length), a mention cut short at its end too."""
+    written = address_mentions(email).sub(mark, text)
+    if cap is None or len(text) < cap:
+        return written
+    for cut in range(min(len(email), len(written)) - 1, CUT_MENTION_MIN - 1, -1):
+        head = written[:-cut]
+        if written[-cut:].lower() == email[:cut].lower() and not re.search(rf"[{_ADDRESS_SIGNS}]$", head):
+            return head + mark
+    return written

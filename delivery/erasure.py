@@ -2,10 +2,11 @@
 
 from collections.abc import Iterable
 
-from django.db.models import Q, QuerySet, Value
-from django.db.models.functions import Replace
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Length
 from django.utils import timezone
 
+from core.addresses import CUT_MENTION_MIN, address_written_out
 from delivery.messages import message_codes_keep
 from delivery.models import Engagement, StepExecution, TransactionalMessage
 
@@ -16,11 +17,18 @@ ERASED = "[erased]"
 
 
 def text_redact(rows: QuerySet, *, field: str, emails: Iterable[str]) -> None:
-    """Write the addresses out of a text column of these rows, as ERASED."""
+    """Write the addresses out of a text column of these rows, as ERASED: each whole mention (never
+    part of a longer address), and one cut short where the column's length cut the text."""
+    cap = rows.model._meta.get_field(field).max_length
     for email in emails:
-        rows.filter(**{f"{field}__icontains": email}).update(
-            **{field: Replace(field, Value(email), Value(ERASED))}
-        )
+        named = Q(**{f"{field}__icontains": email})
+        if cap is not None:  # A text at its cap may end in the address's start alone.
+            named |= Q(**{f"{field}__icontains": email[:CUT_MENTION_MIN], "_length__gte": cap})
+        found = rows.annotate(_length=Length(field)).filter(named)
+        for pk, text in found.values_list("pk", field):
+            written = address_written_out(text, email, ERASED, cap=cap)
+            if written != text:
+                rows.model._base_manager.filter(pk=pk).update(**{field: written})
 
 
 def contact_addresses_campaigned(*, contact_id: int) -> set[str]:

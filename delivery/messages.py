@@ -47,10 +47,19 @@ class MessageRequest:
         return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
-def _message_by_code(*, api_key: ApiKey, unique_code: str) -> TransactionalMessage | None:
-    if not unique_code:
+def _code_replay(*, api_key: ApiKey, request: MessageRequest) -> TransactionalMessage | None:
+    """Return the first answer to the request's code: its message's, or, once the message went
+    with its contact, its IdempotencyRecord's; None if the code is new. IdempotencyConflict if the
+    code was used for another request."""
+    code = request.unique_code
+    if not code:
         return None
-    return TransactionalMessage.objects.filter(api_key=api_key, unique_code=unique_code).first()
+    message = TransactionalMessage.objects.filter(api_key=api_key, unique_code=code).first()
+    if message is not None:
+        return _message_replay(message=message, request=request)
+    # Written in the transaction that took the message's code away (deletion, erasure).
+    record = IdempotencyRecord.objects.filter(api_key=api_key, code_digest__in=_code_digests(code)).first()
+    return _record_replay(record=record, request=request) if record is not None else None
 
 
 def _code_digests(code: str) -> list[str]:
@@ -242,13 +251,14 @@ def message_queue(*, api_key: ApiKey, request: MessageRequest) -> tuple[Transact
             found = _message_insert_if_new(message=message, execution=execution, request=request)
         else:
             found = _message_lookups(api_key=api_key, request=request)
-        if found.existing_id is not None:
-            existing = TransactionalMessage.objects.get(pk=found.existing_id)
-            return _message_replay(message=existing, request=request), True
-        if found.kept_id is not None:
-            return _record_replay(
-                record=IdempotencyRecord.objects.get(pk=found.kept_id), request=request
-            ), True
+        if found.existing_id is not None or found.kept_id is not None:
+            # Read again, as it is now: its message may have gone with its contact since.
+            replay = _code_replay(api_key=api_key, request=request)
+            if replay is None:
+                raise IdempotencyConflict(
+                    f"unique_code {request.unique_code!r} changed while this request was read; retry it."
+                )
+            return replay, True
         if found.template_id is None:
             raise ObjectNotFound(f"No template is named {request.template_name!r}.")
         # Transactional mail ignores marketing unsubscribes but never goes to a suppressed address.
@@ -278,10 +288,10 @@ def message_queue(*, api_key: ApiKey, request: MessageRequest) -> tuple[Transact
         message.contact_id = execution.contact_id = contact_id
         rows_insert_together(message, execution)
     except IntegrityError:
-        earlier = _message_by_code(api_key=api_key, unique_code=request.unique_code)
+        earlier = _code_replay(api_key=api_key, request=request)
         if earlier is None:
             raise
-        return _message_replay(message=earlier, request=request), True
+        return earlier, True
     # No broker message per request: the transactional dispatcher, ticking every
     # MESSAGE_DISPATCH_SECONDS, claims pending rows in batches. The ledger row is the queue.
     if execution.status == Status.PENDING:

@@ -1,11 +1,11 @@
 """An erased contact's share of tracking: its events keep counting, without who, where or how."""
 
 import json
-import re
 from typing import Any
 
 from django.db.models import Q
 
+from core.addresses import address_mentions, address_written_out
 from delivery.compose import TAG_PREFIX
 from delivery.erasure import ERASED
 from delivery.models import StepExecution
@@ -22,23 +22,11 @@ _EVENT_ID_MAX = TrackingEvent._meta.get_field("event_id").max_length or 200
 def event_anonymize(event: TrackingEvent) -> None:
     """Drop an event's address, client and payload, keeping its type, time, kind and link."""
     if event.recipient:
-        event.event_id = _id_without(event.event_id, event.recipient, f"{ERASED}{event.pk or ''}")
+        mark = f"{ERASED}{event.pk or ''}"
+        event.event_id = address_written_out(event.event_id, event.recipient, mark, cap=_EVENT_ID_MAX)
     event.recipient = ""
     raw = event.raw if isinstance(event.raw, dict) else {}
     event.raw = {key: raw[key] for key in _KEPT_RAW if key in raw}
-
-
-def _id_without(event_id: str, address: str, mark: str) -> str:
-    """Return an event's id with the address written out: whole, or cut short at the id's end,
-    after the colon that opens it, when the id reached its cap ("<message>:<address>:<type>")."""
-    if address in event_id:
-        return event_id.replace(address, mark)
-    if len(event_id) >= _EVENT_ID_MAX:
-        for cut in range(min(len(address), len(event_id)) - 1, 0, -1):
-            head = event_id[:-cut]
-            if event_id.endswith(address[:cut]) and head.endswith(":"):
-                return head + mark
-    return event_id
 
 
 def tracking_rows_naming(*, emails: set[str]) -> list[int]:
@@ -77,7 +65,7 @@ def _redacted(value: Any, email: str) -> Any:
         return {key: _redacted_entry(key, item, email) for key, item in value.items()}
     if isinstance(value, list):
         return [_redacted(item, email) for item in value]
-    if isinstance(value, str) and email in value.lower():
+    if isinstance(value, str) and address_mentions(email).search(value):
         return ERASED  # Whole: "Ada Lovelace <ada@example.com>" names them twice.
     return value
 
@@ -95,7 +83,7 @@ def sns_message_redact(*, message: SnsMessage, email: str) -> None:
     try:
         message.message = json.dumps(_redacted(json.loads(message.message), email))
     except (ValueError, RecursionError):  # Not a record we can read: the address goes, as text.
-        message.message = re.sub(re.escape(email), ERASED, message.message, flags=re.IGNORECASE)
+        message.message = address_mentions(email).sub(ERASED, message.message)
 
 
 def sns_messages_redact(*, email: str) -> int:
@@ -108,6 +96,8 @@ def sns_messages_redact(*, email: str) -> int:
     changed = 0
     applied = SnsMessage.objects.filter(applied_at__isnull=False, message__icontains=email)
     for message in applied.select_for_update().order_by("pk"):
+        if not address_mentions(email).search(message.message):
+            continue  # Another, longer address holds it: "jimbo@x" is not "bo@x"'s news.
         sns_message_redact(message=message, email=email)
         message.save(update_fields=["message"])
         changed += 1

@@ -2,6 +2,8 @@
 
 import codecs
 import io
+import re
+import zipfile
 
 import pytest
 from django.utils import translation
@@ -92,6 +94,29 @@ def test_utf16_tab_separated_text_and_blank_lines_are_read():
     data = "email\tfirst_name\n\nada@example.com\tAda\n".encode("utf-16")
 
     assert _table(data) == (["email", "first_name"], [(3, ["ada@example.com", "Ada"])])
+
+
+def _xlsx_inflated(data: bytes, *, megabytes: int) -> bytes:
+    """Return the workbook with its second row's note made an inline text of that many megabytes
+    of one letter: a few kilobytes packed (as a hand-made file can be; Excel caps a cell)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as made:
+        for member in source.infolist():
+            content = source.read(member)
+            if member.filename == "xl/worksheets/sheet1.xml":
+                inline = f'<c r="B2" t="inlineStr"><is><t>{"A" * megabytes * 1024 * 1024}</t></is></c>'
+                content = re.sub(rb'<c r="B2"[^>]*>.*?</c>', inline.encode(), content, flags=re.DOTALL)
+            made.writestr(member, content)
+    return out.getvalue()
+
+
+def test_a_workbook_that_would_unpack_far_past_its_size_is_refused_before_it_is_read():
+    bomb = _xlsx_inflated(_xlsx([["email", "note"], ["ada@example.com", "short"]]), megabytes=20)
+    many = _xlsx([["email", "plan"], *[[f"person{n}@example.com", "pro"] for n in range(20_000)]])
+
+    with pytest.raises(ImportFileUnreadable, match="holds far more than its size shows"):
+        _table(bomb, "notes.xlsx")
+    assert len(_table(many, "team.xlsx")[1]) == 20_000  # Real rows, however alike, are read.
 
 
 def test_an_excel_workbook_is_read_as_a_person_sees_its_cells():

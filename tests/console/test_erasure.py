@@ -25,6 +25,7 @@ from campaigns.admin import SuppressionForm
 from campaigns.admin_contacts import ContactForm
 from campaigns.erasure import address_digest, address_erasure, addresses_erased
 from campaigns.models import (
+    ConsentChange,
     Contact,
     ContactImport,
     ErasedAddress,
@@ -750,3 +751,80 @@ def test_an_address_mailed_under_the_contacts_user_id_is_someone_elses_and_not_e
     assert added.status_code == 201
     assert Suppression.objects.get(email=giftee).reason == Suppression.Reason.UNSUBSCRIBE
     assert TransactionalMessage.objects.get().to_email == ""  # Still the contact's mail: no address.
+
+
+def test_erasing_an_address_leaves_a_longer_one_that_holds_it_whole(api_client, ses):
+    contact = ContactFactory(email="bo@example.com")
+    jimbo = ContactFactory(email="jimbo@example.com")
+    row = StepExecutionFactory(contact=jimbo, email=jimbo.email, status="sent", ses_message_id="ses-jimbo")
+    notification = _ses_reports("event-delivery.json", row)
+    before = SnsMessage.objects.get(pk=notification.pk).message
+    history = LogEntry.objects.create(
+        user=User.objects.create_user("staffer", is_staff=True),
+        content_type=ContentType.objects.get_for_model(Contact),
+        object_id=str(jimbo.pk),
+        object_repr="jimbo@example.com",
+        action_flag=CHANGE,
+        change_message="[]",
+    )
+    report = ContactImport.objects.create(
+        file_name="old.csv",
+        file_kind="csv",
+        data=b"",
+        status=ContactImport.Status.DONE,
+        errors=[{"row": 2, "email": "jimbo@example.com", "errors": {}, "cells": ["jimbo@example.com"]}],
+    )
+    waiting = import_jobs.contact_import_create(
+        file_name="team.csv", data=b"email\njimbo@example.com\nann@example.com.au\n", user=None
+    )
+
+    api_client.post(f"/api/v1/contacts/{contact.pk}/erase")
+
+    assert SnsMessage.objects.get(pk=notification.pk).message == before
+    assert LogEntry.objects.get(pk=history.pk).object_repr == "jimbo@example.com"
+    assert len(ContactImport.objects.get(pk=report.pk).errors) == 1
+    assert ContactImport.objects.get(pk=waiting.pk).status == ContactImport.Status.MAPPING
+
+
+def test_an_erased_address_leaves_the_former_addresses_and_history_of_one_who_held_it_before(api_client):
+    from tracking.unsubscribe import step_execution_unsubscribe
+
+    before = ContactFactory(email=ADDRESS)
+    step_execution_unsubscribe(execution=StepExecutionFactory(contact=before, email=ADDRESS), source="page")
+    api_client.patch(f"/api/v1/contacts/{before.pk}", {"email": "bob@example.com"}, format="json")
+    holder = ContactFactory(email=ADDRESS)  # Whose address it is now, and who asks to be forgotten.
+
+    api_client.post(f"/api/v1/contacts/{holder.pk}/erase")
+
+    assert Contact.objects.get(pk=before.pk).former_emails == []
+    assert not [actor for actor in ConsentChange.objects.values_list("actor", flat=True) if ADDRESS in actor]
+    assert _traces() == []
+
+
+def test_an_export_leaves_out_the_suppression_of_an_old_address_someone_else_holds_now(api_client):
+    contact = ContactFactory(email="shared@example.com")
+    api_client.patch(f"/api/v1/contacts/{contact.pk}", {"email": ADDRESS}, format="json")
+    ContactFactory(email="shared@example.com")  # Someone else's address now, and their complaint.
+    SuppressionFactory(email="shared@example.com", reason=Suppression.Reason.COMPLAINT)
+
+    held = api_client.get(f"/api/v1/contacts/{contact.pk}/personal-data").json()
+
+    assert held["suppressions"] == []
+    assert held["profile"]["former_emails"] == ["shared@example.com"]
+
+
+def test_a_long_address_cut_short_in_the_admin_history_is_erased_too(api_client):
+    long = f"{'a' * 64}@{'b' * 60}.{'c' * 60}.example.com"
+    contact = ContactFactory(email=long)
+    LogEntry.objects.create(
+        user=User.objects.create_user("staffer", is_staff=True),
+        content_type=ContentType.objects.get_for_model(Suppression),
+        object_id="1",
+        object_repr=f"Suppression of {long}"[:200],  # As Django cuts it.
+        action_flag=CHANGE,
+        change_message="[]",
+    )
+
+    api_client.post(f"/api/v1/contacts/{contact.pk}/erase")
+
+    assert LogEntry.objects.get().object_repr == "Suppression of [erased]"

@@ -113,6 +113,34 @@ def test_a_retry_after_its_contact_went_replays_the_answer_and_sends_nothing(
     assert len(sent_messages()) == 1
 
 
+@pytest.mark.parametrize("gone", ["deleted", "erased"])
+def test_a_retry_read_as_its_contact_goes_still_replays(api_client, sample_world, ses, monkeypatch, gone):
+    from campaigns.consent import contacts_delete
+    from console.erasure import contact_erase
+    from delivery import messages
+
+    recipient = ContactFactory(email="reset@example.com")
+    body = {**SAMPLE, "to": recipient.email, "user_id": "", "unique_code": "pwreset-2"}
+    first = _post(api_client, body)
+    lookup = messages._message_insert_if_new
+
+    def found_then_the_contact_goes(**kwargs):
+        found = lookup(**kwargs)  # The lookup sees the message and its code…
+        if gone == "deleted":  # …which go, or lose the code, before the answer is read.
+            contacts_delete(contacts=Contact.objects.filter(pk=recipient.pk), source="api")
+        else:
+            contact_erase(contact=recipient, by="test")
+        return found
+
+    monkeypatch.setattr(messages, "_message_insert_if_new", found_then_the_contact_goes)
+
+    again = _post(api_client, body)
+
+    assert again.status_code == 202
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+
+
 def test_same_code_with_another_payload_is_409_and_sends_nothing(api_client, sample_world, ses):
     _post(api_client)
     changed = _post(api_client, {**SAMPLE, "to": "other@simulator.amazonses.com"})
