@@ -147,9 +147,13 @@ def contact_hold(contact: Contact) -> Contact:
     """Lock a contact for a choice of their own (an unsubscribe, a break, their lists), in the
     order an erasure takes its locks: the erasures' lock, then the contact. Call it first in the
     transaction, so neither waits on the other's half. Return its status as stored; ObjectNotFound
-    if the contact is gone."""
+    if the contact is gone, or holds another address than the one read."""
     erasures_hold_off()
-    return contact_locked(contact, "pk", "status")
+    stored = contact_locked(contact, "pk", "status", "email")
+    if stored.email != contact.email:
+        # Its address changed since the choice was read: the link speaks for the old address.
+        raise ObjectNotFound(f"Contact {contact.pk} changed its address meanwhile.")
+    return stored
 
 
 @transaction.atomic
@@ -251,6 +255,9 @@ def contacts_delete(*, contacts: QuerySet[Contact], source: str) -> int:
     same address (a sync that deletes and re-adds) would be mailed again with no trace. Such a
     suppression stops campaigns, not transactional mail (delivery.messages), as an unsubscribe does.
     """
+    # Erasures held off first, as every writer of contacts does: an erasure writes other contacts'
+    # rows too (their former addresses), after locks a delete takes in the other order.
+    erasures_hold_off()
     # Locked first: an unsubscribe landing meanwhile waits, then finds no contact, or lands first
     # and is kept here.
     rows = list(contacts.select_for_update().values_list("pk", "email", "status", "unsubscribed_at"))
@@ -277,7 +284,8 @@ def contact_address_leave(*, contact: Contact, new_email: str, source: str) -> N
         _opt_outs_keep(
             left=[(stored.email, stored.unsubscribed_at)], source=source, why="its address changed"
         )
-    former = [email for email in stored.former_emails if email != stored.email] + [stored.email]
+    former = [email for email in stored.former_emails if email not in (stored.email, new_email)]
+    former.append(stored.email)
     Contact.objects.filter(pk=stored.pk).update(former_emails=former)
     contact.former_emails = former
 

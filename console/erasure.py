@@ -16,7 +16,13 @@ from campaigns.import_jobs import contact_imports_forget
 from campaigns.models import ConsentChange, Contact, ErasedAddress
 from campaigns.signups import address_lock
 from core.exceptions import ObjectNotFound
-from delivery.erasure import ERASED, contact_addresses_campaigned, step_executions_erase, text_redact
+from delivery.erasure import (
+    ERASED,
+    contact_addresses_campaigned,
+    step_executions_erase,
+    text_redact,
+    tracked_links_erase,
+)
 from tracking.erasure import tracking_erase, tracking_rows_naming
 
 
@@ -42,6 +48,7 @@ def contact_erase(*, contact: Contact, by: str) -> ErasedAddress:
     former = emails - {contact.email}
     named = tracking_rows_naming(emails=emails)
     execution_ids = step_executions_erase(contact_id=contact.pk, emails=emails, named=named)
+    tracked_links_erase(emails=emails)
     tracking_erase(execution_ids=execution_ids, emails=emails)
     LogEntry.objects.filter(
         content_type=ContentType.objects.get_for_model(Contact), object_id=str(contact.pk)

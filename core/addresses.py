@@ -263,30 +263,34 @@ def mailbox_canonical(value: str) -> str:
     return str(mailbox_parse(value))
 
 
-#: What an address can hold beside letters and digits (RFC 5322's atom characters, the dot, the
-#: hyphen of a domain): text around a mention of an address is none of these, or the mention is
-#: part of a longer address (`jimbo@x.test` holds `bo@x.test`).
-_ADDRESS_SIGNS = r"\w!#$%&'*+/=?^`{|}~.\-"
-#: The shortest end of an address, cut short by a capped column, that is taken for a mention.
-CUT_MENTION_MIN = 3
+#: What, written just before an address, makes the mention part of a longer one (`jimbo@x.test`
+#: holds `bo@x.test`): letters, digits and the signs addresses commonly hold. Quotes, `=`, `/` and
+#: the like, legal in an address but rare, stand around mentions in text (`'bo@x'`, `?user=bo@x`).
+_JOINS_BEFORE = r"\w.+\-"
 
 
 def address_mentions(email: str) -> "re.Pattern[str]":
     """Return a pattern of the address written whole in text, in any case, never as part of a
     longer address: `bo@x.test` is not in `jimbo@x.test`, nor `ann@x.co` in `ann@x.com`."""
     return re.compile(
-        rf"(?<![{_ADDRESS_SIGNS}]){re.escape(email)}(?![\w\-]|\.[\w])", re.IGNORECASE | re.UNICODE
+        rf"(?<![{_JOINS_BEFORE}]){re.escape(email)}(?![\w\-]|\.[\w])", re.IGNORECASE | re.UNICODE
     )
 
 
 def address_written_out(text: str, email: str, mark: str, *, cap: int | None = None) -> str:
     """Return text with each whole mention of the address replaced by mark; when text reached
-    its cap (a column's length), a mention cut short at its end too."""
+    its cap (a column's length), a mention cut short at its end too, if the cut kept its `@`
+    (less would be any word's start). The result never passes the cap."""
     written = address_mentions(email).sub(mark, text)
-    if cap is None or len(text) < cap:
+    if cap is None:
         return written
-    for cut in range(min(len(email), len(written)) - 1, CUT_MENTION_MIN - 1, -1):
-        head = written[:-cut]
-        if written[-cut:].lower() == email[:cut].lower() and not re.search(rf"[{_ADDRESS_SIGNS}]$", head):
-            return head + mark
-    return written
+    if len(text) >= cap:
+        at = email.find("@")
+        for cut in range(min(len(email) - 1, len(written)), at, -1):
+            head = written[:-cut]
+            if written[-cut:].lower() == email[:cut].lower() and not re.search(rf"[{_JOINS_BEFORE}]$", head):
+                written = head + mark
+                break
+    if len(written) > cap and written.endswith(mark):  # The mark stays whole: the text before it gives.
+        return written[: -len(mark)][: max(cap - len(mark), 0)] + mark
+    return written[:cap]

@@ -1,14 +1,16 @@
 """An erased contact's share of the ledger: its emails stay, counted, without its address."""
 
+import hashlib
 from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
 
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Length
 from django.utils import timezone
 
-from core.addresses import CUT_MENTION_MIN, address_written_out
+from core.addresses import address_written_out
 from delivery.messages import message_codes_keep
-from delivery.models import Engagement, StepExecution, TransactionalMessage
+from delivery.models import Engagement, StepExecution, TrackedLink, TransactionalMessage
 
 Status = StepExecution.Status
 
@@ -23,7 +25,7 @@ def text_redact(rows: QuerySet, *, field: str, emails: Iterable[str]) -> None:
     for email in emails:
         named = Q(**{f"{field}__icontains": email})
         if cap is not None:  # A text at its cap may end in the address's start alone.
-            named |= Q(**{f"{field}__icontains": email[:CUT_MENTION_MIN], "_length__gte": cap})
+            named |= Q(**{f"{field}__icontains": email[: email.find("@") + 1], "_length__gte": cap})
         found = rows.annotate(_length=Length(field)).filter(named)
         for pk, text in found.values_list("pk", field):
             written = address_written_out(text, email, ERASED, cap=cap)
@@ -79,3 +81,30 @@ def step_executions_erase(*, contact_id: int, emails: set[str], named: list[int]
     theirs.update(to_email="", context={}, tags={}, unique_code=None, fingerprint="")
     TransactionalMessage.objects.filter(contact_id=contact_id).update(contact=None)
     return ids
+
+
+def tracked_links_erase(*, emails: set[str]) -> int:
+    """Write the addresses out of the tracked links holding them (a link a template personalised
+    with the address, as written or URL-encoded); return how many changed. Their clicks keep
+    counting, under a link that names no one; a new email renders its own link again."""
+    forms = {
+        form
+        for email in emails
+        for form in (email, quote(email, safe=""), quote(email, safe="/"), quote_plus(email))
+    }
+    named = Q()
+    for form in forms:
+        named |= Q(url__icontains=form)
+    changed = 0
+    for pk, url in (
+        TrackedLink.objects.filter(named).select_for_update().order_by("pk").values_list("pk", "url")
+    ):
+        written = url
+        for form in forms:
+            written = address_written_out(written, form, ERASED)
+        if written != url:
+            # Its hash no longer that of any rendered address, so no new email reuses it.
+            unused = hashlib.sha256(f"{ERASED}:{pk}".encode()).hexdigest()
+            TrackedLink.objects.filter(pk=pk).update(url=written, url_hash=unused)
+            changed += 1
+    return changed

@@ -28,6 +28,7 @@ from campaigns.models import (
     ConsentChange,
     Contact,
     ContactImport,
+    ContactList,
     ErasedAddress,
     ListMembership,
     Signup,
@@ -41,7 +42,7 @@ from core.models import ApiKey
 from core.services import api_key_create
 from delivery import fan_out, sending, tokens
 from delivery import services as delivery_services
-from delivery.models import Engagement, StepExecution, TransactionalMessage
+from delivery.models import Engagement, StepExecution, TrackedLink, TransactionalMessage
 from delivery.selectors import step_execution_counts
 from tests.conftest import sent_messages
 from tests.factories import (
@@ -814,17 +815,77 @@ def test_an_export_leaves_out_the_suppression_of_an_old_address_someone_else_hol
 
 
 def test_a_long_address_cut_short_in_the_admin_history_is_erased_too(api_client):
-    long = f"{'a' * 64}@{'b' * 60}.{'c' * 60}.example.com"
+    long = f"{'a' * 64}@{'b' * 60}.{'c' * 60}.{'d' * 10}.example.com"  # 209: past the 200 cap.
     contact = ContactFactory(email=long)
     LogEntry.objects.create(
         user=User.objects.create_user("staffer", is_staff=True),
         content_type=ContentType.objects.get_for_model(Suppression),
         object_id="1",
-        object_repr=f"Suppression of {long}"[:200],  # As Django cuts it.
+        object_repr=f"{long} (complaint)"[:200],  # As Django cuts a suppression's name.
         action_flag=CHANGE,
         change_message="[]",
     )
 
     api_client.post(f"/api/v1/contacts/{contact.pk}/erase")
 
-    assert LogEntry.objects.get().object_repr == "Suppression of [erased]"
+    assert LogEntry.objects.get().object_repr == "[erased]"
+
+
+def test_a_link_personalised_with_the_address_names_no_one_once_it_is_erased(api_client, ses):
+    contact = ContactFactory(email=ADDRESS)
+    campaign = sendable_campaign(contacts=0)
+    ListMembership.objects.create(contact=contact, contact_list=campaign.lists.get())
+    step = campaign.steps.get()
+    step.template = TemplateFactory(
+        html_body='<a href="https://shop.example.com/account?email={{ contact.email|urlencode }}">account</a>'
+        '<a href="https://shop.example.com/u/{{ contact.email }}">profile</a>',
+        text_body="",
+    )
+    step.save()
+    campaign_services.campaign_schedule(campaign=campaign)
+    delivery_services.campaign_dispatch(campaign=campaign)
+    delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
+    shop = TrackedLink.objects.filter(step=step, url__startswith="https://shop.example.com/")
+    assert shop.count() == 2
+
+    api_client.post(f"/api/v1/contacts/{contact.pk}/erase")
+
+    urls = sorted(shop.values_list("url", flat=True))
+    assert urls == ["https://shop.example.com/account?email=[erased]", "https://shop.example.com/u/[erased]"]
+    stats = api_client.get(f"/api/v1/campaigns/{campaign.pk}/stats").json()
+    assert "lovelace" not in json.dumps(stats).lower()
+
+
+def test_an_erasure_leaves_a_third_partys_text_that_merely_ends_like_the_address(api_client):
+    contact = ContactFactory(email="annabelle.lee@example.com")
+    staff = User.objects.create_user("staffer", is_staff=True)
+    names = {"short": "x" * 196 + " ann", "long": "x" * 190 + " Annabelle"}  # At the 200 cap.
+    for name in names.values():
+        LogEntry.objects.create(
+            user=staff,
+            content_type=ContentType.objects.get_for_model(ContactList),
+            object_id="1",
+            object_repr=name,
+            action_flag=CHANGE,
+            change_message="[]",
+        )
+
+    answer = api_client.post(f"/api/v1/contacts/{contact.pk}/erase")
+
+    assert answer.status_code == 200
+    assert sorted(LogEntry.objects.values_list("object_repr", flat=True)) == sorted(names.values())
+
+
+def test_an_address_in_quotes_or_after_an_equals_sign_is_written_out_of_a_notification(api_client, ses):
+    contact = ContactFactory(email=ADDRESS)
+    row = StepExecutionFactory(contact=contact, email=ADDRESS, status="sent", ses_message_id="ses-quoted")
+    record = json.loads(_ses_record("event-bounce-permanent.json", row))
+    said = f"smtp; 552 '{ADDRESS}' is over quota; see https://mx.example.com/help?user={ADDRESS}"
+    for recipient in record["bounce"]["bouncedRecipients"]:
+        recipient["diagnosticCode"] = said
+    message = SnsMessage.objects.create(message_id="quoted", topic_arn=TOPIC, message=json.dumps(record))
+    inbox.sns_message_apply(message_id=message.pk)
+
+    api_client.post(f"/api/v1/contacts/{contact.pk}/erase")
+
+    assert ADDRESS not in SnsMessage.objects.get(pk=message.pk).message.lower()

@@ -228,3 +228,18 @@ def test_a_choice_on_the_preference_page_during_an_erasure_waits_never_deadlocks
     assert failures == []
     assert ErasedAddress.objects.count() == 10
     assert not Contact.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delete_waits_for_an_erasure_under_way(postgres_only):
+    from campaigns.consent import contacts_delete
+
+    ContactFactory(email=ADDRESS)
+    other = ContactFactory(email="grace@example.com")  # One an erasure may write: a former holder.
+
+    done = _during_an_erasure(
+        lambda: contacts_delete(contacts=Contact.objects.filter(pk=other.pk), source="api")
+    )
+
+    assert done["waited"]
+    assert done["result"] == 1

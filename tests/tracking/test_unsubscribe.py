@@ -351,3 +351,32 @@ def test_an_unsubscribe_link_of_one_who_left_already_counts_no_unsubscribe(api_c
     assert stats["unsubscribed"] == 0  # Its email did not make them leave.
     assert not TrackingEvent.objects.filter(step_execution=second).exists()
     assert Contact.objects.get(pk=first.contact_id).status == Contact.Status.UNSUBSCRIBED
+
+
+def test_a_one_click_read_before_its_contact_changed_address_speaks_for_the_old_address(monkeypatch):
+    from campaigns.consent import contact_address_leave
+    from campaigns.models import Suppression
+    from tracking import unsubscribe as unsubscribing
+
+    row = StepExecutionFactory(status=StepExecution.Status.SENT)
+    old = row.email
+    token = tokens.unsubscribe_token(tracking_id=row.tracking_id, email=old)
+    read = unsubscribing.step_execution_by_unsubscribe_token
+    calls: list = []
+
+    def read_then_the_address_changes(**kwargs):
+        found = read(**kwargs)
+        if not calls:  # The page read the contact at its old address; a sync moves it now.
+            contact = Contact.objects.get(pk=row.contact_id)
+            contact_address_leave(contact=contact, new_email="moved@example.com", source="api")
+            Contact.objects.filter(pk=row.contact_id).update(email="moved@example.com")
+        calls.append(found)
+        return found
+
+    monkeypatch.setattr(unsubscribing, "step_execution_by_unsubscribe_token", read_then_the_address_changes)
+
+    answer = Client().post(f"/u/{token}", {"List-Unsubscribe": "One-Click"})
+
+    assert answer.status_code == 200
+    assert Contact.objects.get(pk=row.contact_id).status == Contact.Status.SUBSCRIBED  # At its new address.
+    assert Suppression.objects.get(email=old).reason == Suppression.Reason.UNSUBSCRIBE
