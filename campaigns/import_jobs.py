@@ -351,10 +351,19 @@ def contact_imports_forget(*, emails: set[str]) -> None:
     locals_ = {email.split("@", 1)[0] for email in emails}
     maybe = Q()
     for local in locals_:  # Every spelling of an address holds its local part.
-        maybe |= Q(errors__icontains=local)
+        maybe |= Q(errors__icontains=local) | Q(header__icontains=local)
     for job in ContactImport.objects.select_for_update().filter(maybe).order_by("pk"):
         kept = [row for row in job.errors if not any(_names(cell, emails) for cell in _row_cells(row))]
-        ContactImport.objects.filter(pk=job.pk).update(errors=kept)
+        changes: dict = {"errors": kept}
+        if any(_names(cell, emails) for cell in job.header):
+            # A file without a header row: its first line, a person's, named the columns.
+            changes["header"] = [f"column {n}" for n in range(1, len(job.header) + 1)]
+            named = set(job.header)
+            changes["mapping"] = [
+                column | {"attribute": ""} if column.get("attribute") in named else column
+                for column in job.mapping
+            ]
+        ContactImport.objects.filter(pk=job.pk).update(**changes)
     holding = ContactImport.objects.select_for_update().exclude(data=b"").exclude(status__in=[Status.DONE])
     for job in holding.order_by("pk"):
         # A text file is searched first, cheaply; a workbook's cells are compressed: read them.

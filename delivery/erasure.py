@@ -55,7 +55,10 @@ def step_executions_erase(*, contact_id: int, emails: set[str], named: list[int]
     the erasing transaction.
     """
     messages = list(TransactionalMessage.objects.filter(to_email__in=emails).values_list("pk", flat=True))
-    addressed = Q(contact_id=contact_id) | Q(message_id__in=messages) | Q(pk__in=named)
+    # And another contact's settled emails to the address (skipped, failed: no event names them);
+    # its unsent ones go to that contact's address when claimed, so they are left to go.
+    settled_there = Q(email__in=emails) & ~Q(status__in=[Status.PENDING, Status.SENDING])
+    addressed = Q(contact_id=contact_id) | Q(message_id__in=messages) | Q(pk__in=named) | settled_there
     # Locked in id order, as the sender and the SES events lock them.
     ids = list(
         StepExecution.objects.filter(addressed)

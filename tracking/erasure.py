@@ -43,6 +43,22 @@ def tracking_erase(*, execution_ids: list[int], emails: set[str]) -> None:
         .filter(Q(step_execution_id__in=execution_ids) | Q(recipient__in=emails))
         .order_by("pk")
     )
+    # The notifications of these emails, whatever address each went to: one another contact holds
+    # now is not erased, but the email was this contact's, and its headers name them. An SES
+    # event's id starts with its notification's.
+    rows = set(execution_ids)
+    own = {
+        event.event_id.split(":", 1)[0]: event.recipient
+        for event in events
+        if event.step_execution_id in rows and event.recipient
+    }
+    for message in (
+        SnsMessage.objects.filter(message_id__in=own, applied_at__isnull=False)
+        .select_for_update()
+        .order_by("pk")
+    ):
+        sns_message_redact(message=message, email=own[message.message_id])
+        message.save(update_fields=["message"])
     for event in events:
         event_anonymize(event)
     TrackingEvent.objects.bulk_update(events, ["event_id", "recipient", "raw"], batch_size=1000)

@@ -889,3 +889,50 @@ def test_an_address_in_quotes_or_after_an_equals_sign_is_written_out_of_a_notifi
     api_client.post(f"/api/v1/contacts/{contact.pk}/erase")
 
     assert ADDRESS not in SnsMessage.objects.get(pk=message.pk).message.lower()
+
+
+def test_the_notifications_of_its_mail_to_an_address_someone_holds_now_lose_its_name(api_client, ses):
+    contact = ContactFactory(email="shared@example.com", last_name="Lovelace")
+    row = StepExecutionFactory(contact=contact, email=contact.email, status="sent", ses_message_id="ses-old")
+    notification = _ses_reports("event-delivery.json", row)  # Its headers: "Ada Lovelace <shared@…>".
+    api_client.patch(f"/api/v1/contacts/{contact.pk}", {"email": ADDRESS}, format="json")
+    ContactFactory(email="shared@example.com")  # The old address is someone else's now.
+
+    api_client.post(f"/api/v1/contacts/{contact.pk}/erase")
+
+    assert "lovelace" not in SnsMessage.objects.get(pk=notification.pk).message.lower()
+
+
+def test_another_contacts_settled_email_to_the_address_loses_it_too(api_client):
+    before = ContactFactory(email=ADDRESS)
+    skipped = StepExecutionFactory(contact=before, email=ADDRESS, status=StepExecution.Status.SKIPPED)
+    api_client.patch(f"/api/v1/contacts/{before.pk}", {"email": "bob@example.com"}, format="json")
+    holder = ContactFactory(email=ADDRESS)
+
+    api_client.post(f"/api/v1/contacts/{holder.pk}/erase")
+
+    row = StepExecution.objects.get(pk=skipped.pk)
+    assert (row.email, row.status, row.contact_id) == ("", StepExecution.Status.SKIPPED, before.pk)
+
+
+def test_a_headerless_import_whose_first_line_named_them_forgets_it(api_client):
+    contact = ContactFactory(email=ADDRESS)
+    done = ContactImport.objects.create(
+        file_name="no-header.csv",
+        file_kind="csv",
+        data=b"",
+        status=ContactImport.Status.DONE,
+        header=[ADDRESS, "Ada", "Lovelace"],  # Its first line, a person's, named the columns.
+        mapping=[
+            {"target": "email", "attribute": ""},
+            {"target": "attribute", "attribute": "Ada"},
+            {"target": "attribute", "attribute": "Lovelace"},
+        ],
+    )
+
+    api_client.post(f"/api/v1/contacts/{contact.pk}/erase")
+
+    done.refresh_from_db()
+    assert done.header == ["column 1", "column 2", "column 3"]
+    assert [column["attribute"] for column in done.mapping] == ["", "", ""]
+    assert _traces() == []
