@@ -30,7 +30,9 @@ from core.api.auth import rate_counter_increment
 from core.http import ip_parse
 from delivery.messages import message_queue_own
 from delivery.models import StepExecution
+from tracking.erasure import tracking_erase
 from tracking.hits import ip_for_storage
+from tracking.models import SoftBounceStreak
 
 logger = logging.getLogger(__name__)
 
@@ -200,5 +202,11 @@ def signups_expire(*, days: int) -> tuple[int, int]:
         .exclude(Exists(mailed))
         .exclude(Exists(listed))
     )
-    _total, contacts = only_the_signups.delete()
+    gone = list(only_the_signups.select_for_update().values_list("pk", "email"))
+    # Their confirmations' events and notifications outlive the rows (events keep counting), so
+    # they lose the address first, as an erasure's do: nobody is left to ask for that.
+    confirmations = StepExecution.objects.filter(contact_id__in=[pk for pk, _email in gone])
+    tracking_erase(execution_ids=list(confirmations.values_list("pk", flat=True)), emails=set())
+    SoftBounceStreak.objects.filter(email__in=[email for _pk, email in gone]).delete()
+    _total, contacts = only_the_signups.filter(pk__in=[pk for pk, _email in gone]).delete()
     return signups.get(Signup._meta.label, 0), contacts.get(Contact._meta.label, 0)

@@ -483,3 +483,32 @@ def test_a_confirmation_is_kept_in_the_history_in_english_whatever_the_forms_lan
         signups.signup_confirm(token=_token(Signup.objects.get()))
 
     assert ConsentChange.objects.get().reason == "Confirmed a signup through the form “dbl”."
+
+
+def test_an_expired_signups_confirmation_keeps_no_trace_of_the_address(settings, ses):
+    import json
+
+    from delivery.models import StepExecution
+    from tests.factories import TrackingEventFactory
+    from tracking.models import SnsMessage, TrackingEvent
+
+    _submitted(SignupFormFactory(), "late@example.com")
+    sending.messages_send(budget_seconds=5)
+    row = StepExecution.objects.get(email="late@example.com")
+    record = {"eventType": "Delivery", "mail": {"destination": ["late@example.com"], "commonHeaders": {}}}
+    SnsMessage.objects.create(
+        message_id="sns-late",
+        topic_arn="arn:aws:sns:x",
+        message=json.dumps(record),
+        applied_at=timezone.now(),
+    )
+    TrackingEventFactory(
+        step_execution=row, recipient="late@example.com", event_id="sns-late:late@example.com:Delivery"
+    )
+
+    with time_machine.travel(timezone.now() + timedelta(days=settings.SIGNUP_CONFIRM_DAYS, minutes=1)):
+        assert signups_expire(days=settings.SIGNUP_CONFIRM_DAYS) == (1, 1)
+
+    event = TrackingEvent.objects.get()
+    assert (event.recipient, "late@" in event.event_id) == ("", False)
+    assert "late@" not in SnsMessage.objects.get().message
