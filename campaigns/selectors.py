@@ -2,7 +2,7 @@
 
 import operator
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import reduce
@@ -17,6 +17,7 @@ from django.utils.translation import ngettext
 from campaigns.mailable import contacts_enrollable, contacts_mailable, mail_not_paused
 from campaigns.models import (
     Campaign,
+    CampaignStep,
     ConsentChange,
     Contact,
     ContactList,
@@ -236,6 +237,25 @@ class CheckItem:
 
 # A template names the page that unsubscribes its reader by this variable.
 _UNSUBSCRIBE_VARIABLE = re.compile(r"{{\s*unsubscribe_url\b")
+
+
+def steps_showing_pixel(steps: QuerySet[CampaignStep]) -> QuerySet[CampaignStep]:
+    """Return those of the steps whose emails carry the open pixel: their campaign tracks opens,
+    and their template has HTML to hold it (a text-only email can show no open)."""
+    return steps.filter(campaign__track_opens=True).exclude(template__html_body="")
+
+
+def campaigns_opens_tracked(*, campaign_ids: Iterable[int]) -> dict[int, bool]:
+    """Tell, for each campaign, whether it can measure opens: a step of its sends the pixel."""
+    ids = list(campaign_ids)
+    showing = steps_showing_pixel(CampaignStep.objects.filter(campaign_id__in=ids))
+    tracked = set(showing.values_list("campaign_id", flat=True))
+    return {pk: pk in tracked for pk in ids}
+
+
+def campaign_opens_tracked(*, campaign: Campaign) -> bool:
+    """Tell whether a campaign can measure opens (campaigns_opens_tracked)."""
+    return campaigns_opens_tracked(campaign_ids=[campaign.pk])[campaign.pk]
 
 
 def campaign_checklist(*, campaign: Campaign) -> list[CheckItem]:

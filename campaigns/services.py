@@ -286,6 +286,12 @@ _LOOKS_AT_CLICKS = (
 )
 
 
+def _has_html(step: CampaignStep) -> bool:
+    """Tell whether a step's email has HTML, the part that carries the open pixel (as
+    campaigns.selectors.steps_showing_pixel judges)."""
+    return step.template.html_body != ""
+
+
 def _drip_problems(*, campaign: Campaign, steps: list[CampaignStep]) -> list[str]:
     """Name what in a campaign's steps, windows or schedule cannot work as set."""
     problems = []
@@ -305,8 +311,15 @@ def _drip_problems(*, campaign: Campaign, steps: list[CampaignStep]) -> list[str
             problems.append(said % {"n": step.order})
         # A condition on what the campaign does not track never holds, or always does: "not
         # opened" would mail everyone, "clicked" no one.
+        looked_at = [other for other in steps[:index] if step.condition_step_id in (None, other.pk)]
         if step.condition in _LOOKS_AT_OPENS and not campaign.track_opens:
             said = gettext("step %(n)d looks at opens, but the campaign does not track them")
+            problems.append(said % {"n": step.order})
+        elif step.condition in _LOOKS_AT_OPENS and looked_at and not any(_has_html(o) for o in looked_at):
+            said = gettext(
+                "step %(n)d looks at opens, but the emails it looks at are text alone, with no HTML to "
+                "carry the open pixel"
+            )
             problems.append(said % {"n": step.order})
         if step.condition in _LOOKS_AT_CLICKS and not campaign.track_clicks:
             said = gettext("step %(n)d looks at clicks, but the campaign does not track them")

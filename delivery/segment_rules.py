@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from campaigns.models import Campaign, CampaignStep
+from campaigns.selectors import steps_showing_pixel
 from delivery.drip import engaged
 from delivery.models import Engagement, StepExecution
 
@@ -98,7 +99,7 @@ def engagement_rule_condition(rule: dict) -> Q:
         rows = StepExecution.objects.filter(contact_id=OuterRef("pk"), status=StepExecution.Status.SENT)
         if kind == "never_opened":
             # Only mail that could show an open: a campaign without the pixel opened nothing seen.
-            rows = rows.filter(step__campaign__track_opens=True)
+            rows = rows.filter(step__in=steps_showing_pixel(CampaignStep.objects.all()))
         rows = rows.filter(step_id__in=steps) if steps is not None else rows.filter(step__isnull=False)
         if since:
             rows = rows.filter(sent_at__gte=since["step_execution__sent_at__gte"])

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.admin_access import sees_contacts
 from campaigns.admin_tabs import campaign_tab
+from campaigns.selectors import campaign_opens_tracked
 from core.charts import Chart
 from core.exports import csv_response
 from core.templatetags.campanile import percent
@@ -183,7 +184,8 @@ class CampaignReportMixin(_CampaignAdmin):
             {
                 "original": campaign,
                 "chart": domains_chart(
-                    campaign_domains(campaign=campaign), opens_tracked=campaign.track_opens
+                    campaign_domains(campaign=campaign),
+                    opens_tracked=campaign_opens_tracked(campaign=campaign),
                 ),
             },
         )
@@ -193,7 +195,8 @@ class CampaignReportMixin(_CampaignAdmin):
         campaign = self._campaign_or_404(request, object_id)
         chart: Chart | None
         if key == "domains":
-            chart = domains_chart(campaign_domains(campaign=campaign), opens_tracked=campaign.track_opens)
+            opens = campaign_opens_tracked(campaign=campaign)
+            chart = domains_chart(campaign_domains(campaign=campaign), opens_tracked=opens)
         elif key == "links" and not sees_contacts(request):
             raise PermissionDenied
         else:

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from campaigns.models import Campaign
+from campaigns.selectors import campaign_opens_tracked
 from core.timeseries import HOUR, bucket_for, series_over_time
 from delivery import selectors as delivery_selectors
 from delivery.models import Engagement, LedgerTally, StepExecution
@@ -51,7 +52,7 @@ def campaign_report(*, campaign: Campaign, now: datetime | None = None) -> dict:
         "clients": campaign_clients(campaign=campaign),
         "comparison": campaign_comparison(campaign=campaign),
         # Without the open pixel, "opened" is the clicked alone: the page leaves it out.
-        "opens_tracked": campaign.track_opens,
+        "opens_tracked": campaign_opens_tracked(campaign=campaign),
     }
 
 

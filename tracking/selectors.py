@@ -8,6 +8,7 @@ from django.db.models.functions import Coalesce
 from django.utils.translation import gettext
 
 from campaigns.models import Campaign, Contact
+from campaigns.selectors import campaign_opens_tracked, campaigns_opens_tracked
 from delivery import compose as delivery_compose
 from delivery import selectors as delivery_selectors
 from delivery.drip import exit_note_shown
@@ -73,7 +74,7 @@ def campaigns_figures(*, campaign_ids: Iterable[int]) -> dict[int, dict]:
     """Return each campaign's recipients, counts and rates: a list's columns (four queries)."""
     ids = list(campaign_ids)
     ledger = delivery_selectors.campaigns_ledger(campaign_ids=ids)
-    pixel = dict(Campaign.objects.filter(pk__in=ids).values_list("pk", "track_opens"))
+    pixel = campaigns_opens_tracked(campaign_ids=ids)
     return {
         pk: {
             "recipients": ledger.get(pk, {}).get("recipients", 0),
@@ -99,7 +100,7 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         "ledger": {status: mine["by_status"].get(status, 0) for status in Status.values},
         **counts,
         "links": campaign_link_clicks(campaign=campaign),
-        "rates": campaign_rates(counts=counts, opens_tracked=campaign.track_opens),
+        "rates": campaign_rates(counts=counts, opens_tracked=campaign_opens_tracked(campaign=campaign)),
         "rates_base": rates_base(counts=counts),
     }
 

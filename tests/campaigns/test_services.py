@@ -127,6 +127,17 @@ def test_schedule_refuses_drips_that_cannot_work_as_set(first, second, campaign_
         services.campaign_schedule(campaign=Campaign.objects.get(pk=campaign.pk))
 
 
+def test_schedule_refuses_a_condition_on_opens_of_emails_that_are_text_alone():
+    campaign = sendable_campaign()
+    first = campaign.steps.get()
+    first.template.html_body = ""
+    first.template.save()
+    CampaignStepFactory(campaign=campaign, order=2, condition="not_opened")
+
+    with pytest.raises(CampaignNotReady, match="text alone, with no HTML to carry the open pixel"):
+        services.campaign_check_ready(campaign=campaign)
+
+
 def test_a_condition_may_only_look_at_an_earlier_step():
     campaign = sendable_campaign()
     second = CampaignStepFactory(campaign=campaign, order=2)

@@ -121,11 +121,14 @@ def test_a_recurring_campaign_named_by_a_rule_stands_for_its_runs():
 
 
 def test_never_opened_reads_only_mail_that_could_show_an_open():
-    pixel, blind = _campaign(5), _campaign(4)
+    pixel, blind, text_only = _campaign(5), _campaign(4), _campaign(3)
     blind.campaign.track_opens = False
     blind.campaign.save()
+    text_only.template.html_body = ""  # No HTML: nowhere for the pixel, whatever the switch says.
+    text_only.template.save()
     _sent(pixel, ContactFactory(email="silent@example.com"))
     _sent(blind, ContactFactory(email="unknown@example.com"))
+    _sent(text_only, ContactFactory(email="plain@example.com"))
 
     assert _emails({"match": "all", "rules": [{"engagement": "never_opened"}]}) == {"silent@example.com"}
 

@@ -280,11 +280,17 @@ def test_an_email_opened_then_reported_bounced_still_counts_as_delivered_so_no_r
     assert _counters(StepEngagement)[step.pk] == counted  # The events say the same.
 
 
-def test_a_campaign_without_the_open_pixel_has_no_open_rate_made_of_its_clicks(hit_store):
+@pytest.mark.parametrize("without", ["the pixel switched off", "html to carry it"])
+def test_a_campaign_without_the_open_pixel_has_no_open_rate_made_of_its_clicks(hit_store, without):
     from campaigns.models import Campaign
     from tracking.selectors import campaigns_figures
 
-    step = CampaignStepFactory(campaign__track_opens=False)
+    if without == "the pixel switched off":
+        step = CampaignStepFactory(campaign__track_opens=False)
+    else:
+        step = CampaignStepFactory(
+            template__html_body="", template__text_body="Hi: https://shop.example.com/"
+        )
     ada, _bob = _email(step), _email(step)
     _hit(ada, "click", timezone.now(), link=_link(step, "https://shop.example.com/"))
     hits.tracking_hits_apply()
