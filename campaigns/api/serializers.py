@@ -395,6 +395,12 @@ class CampaignSerializer(serializers.ModelSerializer):
         read_only_fields = ["status", "status_note", "parent", "started_at", "completed_at"]
         read_only_fields += ["created_at", "updated_at"]
 
+    def validate_send_window_start(self, value):
+        return _whole_seconds(value)
+
+    def validate_send_window_end(self, value):
+        return _whole_seconds(value)
+
     def validate_from_email(self, value):
         return address(value)
 
@@ -466,3 +472,10 @@ class SuppressionSerializer(serializers.ModelSerializer):
             _erasure_refuse(validated_data["email"])  # Again, as an erasure may have landed since.
             suppression, _created = suppression_add(source=Suppression.Source.API, **validated_data)
             return suppression
+
+
+def _whole_seconds(value):
+    """Refuse a time of day finer than a second: a window's ends are whole seconds, as answered."""
+    if value is not None and value.microsecond:
+        raise serializers.ValidationError("Give the time in whole seconds (HH:MM or HH:MM:SS).")
+    return value

@@ -1084,3 +1084,15 @@ def test_an_export_holding_a_contact_yet_to_confirm_reimports_changing_nothing(a
     assert response.status_code == 200, response.content
     assert (response.json()["failed"], response.json()["updated"]) == (0, 0)
     assert Contact.objects.get(email="pend1@example.com").status == Contact.Status.PENDING
+
+
+def test_a_send_window_finer_than_a_second_is_a_400_so_every_answer_fits_the_schema(api_client):
+    body = _campaign_body()
+    refused = api_client.post(f"{API}/campaigns", {**body, "send_window_start": "08:00:00.5"})
+    taken = api_client.post(
+        f"{API}/campaigns", {**body, "send_window_start": "08:00:30", "send_window_end": "17:00"}
+    )
+
+    assert refused.status_code == 400
+    assert "whole seconds" in _fields(refused)["send_window_start"][0]
+    assert taken.json()["send_window_start"] == "08:00:30"
