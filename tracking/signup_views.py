@@ -5,6 +5,7 @@ CSRF token: nothing a visitor is logged in to is at stake). Every page is in the
 """
 
 import logging
+from urllib.parse import urlsplit
 
 from django import forms
 from django.conf import settings
@@ -109,10 +110,26 @@ def _page(
         "problem": problem,
     }
     response = render(request, "tracking/signup.html", context, status=status)
+    update: dict[str, list[str]] = {}
     if signup_form.captcha and settings.SIGNUP_CAPTCHA_ORIGINS:
         # The captcha's script and frame come from its provider.
         origins = list(settings.SIGNUP_CAPTCHA_ORIGINS)
-        response._csp_update = {"script-src": origins, "frame-src": origins, "connect-src": origins}  # type: ignore[attr-defined]
+        update = {"script-src": origins, "frame-src": origins, "connect-src": origins}
+    return _csp_with(response, update | _form_leads_to(signup_form.thank_you_url))
+
+
+def _form_leads_to(url: str) -> dict[str, list[str]]:
+    """Return the CSP a page needs whose form's answer leads to url: `form-action` covers where
+    the answer redirects too, so the marketer's own thank-you page must be named."""
+    if not url:
+        return {}
+    parts = urlsplit(url)
+    return {"form-action": [f"{parts.scheme}://{parts.netloc}"]}
+
+
+def _csp_with(response: HttpResponse, update: dict[str, list[str]]) -> HttpResponse:
+    if update:
+        response._csp_update = update  # type: ignore[attr-defined]
     return response
 
 
@@ -200,7 +217,8 @@ def _signup_confirmed(request: HttpRequest, token: str, signup: Signup) -> HttpR
     if request.method in ("GET", "HEAD"):
         if signup.status == Signup.Status.PENDING:
             context = {"signup": signup, "signup_form": signup_form}
-            return render(request, "tracking/signup_confirm.html", context)
+            page = render(request, "tracking/signup_confirm.html", context)
+            return _csp_with(page, _form_leads_to(signup_form.confirmed_url if signup_form else ""))
     else:
         signup_apply(signup=signup, confirmed=True)  # The link was read once, above.
     if not signups.signup_address_subscribed(signup=signup):

@@ -292,11 +292,19 @@ def test_a_redirect_after_signing_up_and_confirming_goes_where_the_form_says(ses
         thank_you_url="https://shop.example/thanks", confirmed_url="https://shop.example/ok"
     )
 
+    page = _visitor().get(reverse("signup-form", args=[form.slug]))
     answer = _sign_up(_visitor(), form)
+    asking = _visitor().get(reverse("signup-confirm", args=[_token(Signup.objects.get())]))
     confirmed = _visitor().post(reverse("signup-confirm", args=[_token(Signup.objects.get())]))
 
     assert (answer.status_code, answer["Location"]) == (303, "https://shop.example/thanks")
     assert (confirmed.status_code, confirmed["Location"]) == (303, "https://shop.example/ok")
+    # A browser follows a form's redirect only where the page's CSP lets its forms lead.
+    for shown in (page, asking):
+        (form_action,) = [
+            part for part in shown["Content-Security-Policy"].split(";") if "form-action" in part
+        ]
+        assert "https://shop.example" in form_action
 
 
 def test_a_form_needs_a_confirmation_email_that_can_confirm():
