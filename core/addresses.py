@@ -269,19 +269,22 @@ def mailbox_canonical(value: str) -> str:
 _JOINS_BEFORE = r"\w.+\-"
 
 
-def address_mentions(email: str) -> "re.Pattern[str]":
+def address_mentions(email: str, *, encoded: bool = False) -> "re.Pattern[str]":
     """Return a pattern of the address written whole in text, in any case, never as part of a
-    longer address: `bo@x.test` is not in `jimbo@x.test`, nor `ann@x.co` in `ann@x.com`."""
-    return re.compile(
-        rf"(?<![{_JOINS_BEFORE}]){re.escape(email)}(?![\w\-]|\.[\w])", re.IGNORECASE | re.UNICODE
-    )
+    longer address: `bo@x.test` is not in `jimbo@x.test`, nor `ann@x.co` in `ann@x.com`. With
+    `encoded` (text URL-encoded, as a link's query), an escape before it (`%3D`, `%2C`) is a
+    separator, not part of the address."""
+    before = rf"(?:(?<![{_JOINS_BEFORE}])|(?<=%[0-9A-Fa-f]{{2}}))" if encoded else rf"(?<![{_JOINS_BEFORE}])"
+    return re.compile(rf"{before}{re.escape(email)}(?![\w\-]|\.[\w])", re.IGNORECASE | re.UNICODE)
 
 
-def address_written_out(text: str, email: str, mark: str, *, cap: int | None = None) -> str:
-    """Return text with each whole mention of the address replaced by mark; when text reached
-    its cap (a column's length), a mention cut short at its end too, if the cut kept its `@`
-    (less would be any word's start). The result never passes the cap."""
-    written = address_mentions(email).sub(mark, text)
+def address_written_out(
+    text: str, email: str, mark: str, *, cap: int | None = None, encoded: bool = False
+) -> str:
+    """Return text with each whole mention of the address replaced by mark (address_mentions);
+    when text reached its cap (a column's length), a mention cut short at its end too, if the cut
+    kept its `@` (less would be any word's start). The result never passes the cap."""
+    written = address_mentions(email, encoded=encoded).sub(mark, text)
     if cap is None:
         return written
     if len(text) >= cap:

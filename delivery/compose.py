@@ -107,6 +107,10 @@ _link_ids_lock = threading.Lock()
 _LINK_CACHE_SIZE = 10_000
 
 
+def _may_name_someone(url: str) -> bool:
+    return "@" in url or "%40" in url.lower()
+
+
 def step_link_ids(*, step_id: int, urls: list[str]) -> dict[str, int]:
     """Return the ids of a step's links to `urls`, recording new ones: one query for all misses."""
     with _link_ids_lock:
@@ -122,7 +126,9 @@ def step_link_ids(*, step_id: int, urls: list[str]) -> dict[str, int]:
         with _link_ids_lock:
             if len(_link_ids) + len(fresh) >= _LINK_CACHE_SIZE:
                 _link_ids.clear()
-            _link_ids.update({(step_id, url): pk for url, pk in fresh.items()})
+            # Not a link that may name someone (an address, as written or encoded): an erasure
+            # rewrites it in the database, and this process must then not reuse its id.
+            _link_ids.update({(step_id, url): pk for url, pk in fresh.items() if not _may_name_someone(url)})
         found.update(fresh)
     return found
 

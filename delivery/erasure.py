@@ -90,11 +90,12 @@ def tracked_links_erase(*, emails: set[str]) -> int:
     """Write the addresses out of the tracked links holding them (a link a template personalised
     with the address, as written or URL-encoded); return how many changed. Their clicks keep
     counting, under a link that names no one; a new email renders its own link again."""
-    forms = {
+    once = {
         form
         for email in emails
         for form in (email, quote(email, safe=""), quote(email, safe="/"), quote_plus(email))
     }
+    forms = once | {quote(form, safe="") for form in once}  # Encoded twice, as a nested URL is.
     named = Q()
     for form in forms:
         named |= Q(url__icontains=form)
@@ -104,7 +105,7 @@ def tracked_links_erase(*, emails: set[str]) -> int:
     ):
         written = url
         for form in forms:
-            written = address_written_out(written, form, ERASED)
+            written = address_written_out(written, form, ERASED, encoded=True)
         if written != url:
             # Its hash no longer that of any rendered address, so no new email reuses it.
             unused = hashlib.sha256(f"{ERASED}:{pk}".encode()).hexdigest()

@@ -838,7 +838,9 @@ def test_a_link_personalised_with_the_address_names_no_one_once_it_is_erased(api
     step = campaign.steps.get()
     step.template = TemplateFactory(
         html_body='<a href="https://shop.example.com/account?email={{ contact.email|urlencode }}">account</a>'
-        '<a href="https://shop.example.com/u/{{ contact.email }}">profile</a>',
+        '<a href="https://shop.example.com/u/{{ contact.email }}">profile</a>'
+        '<a href="https://shop.example.com/share?to=ops%40shop.example.com%2C{{ contact.email|urlencode }}">'
+        "share</a>",
         text_body="",
     )
     step.save()
@@ -846,12 +848,15 @@ def test_a_link_personalised_with_the_address_names_no_one_once_it_is_erased(api
     delivery_services.campaign_dispatch(campaign=campaign)
     delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
     shop = TrackedLink.objects.filter(step=step, url__startswith="https://shop.example.com/")
-    assert shop.count() == 2
+    assert shop.count() == 3
 
     api_client.post(f"/api/v1/contacts/{contact.pk}/erase")
 
-    urls = sorted(shop.values_list("url", flat=True))
-    assert urls == ["https://shop.example.com/account?email=[erased]", "https://shop.example.com/u/[erased]"]
+    assert sorted(shop.values_list("url", flat=True)) == [
+        "https://shop.example.com/account?email=[erased]",
+        "https://shop.example.com/share?to=ops%40shop.example.com%2C[erased]",
+        "https://shop.example.com/u/[erased]",
+    ]
     stats = api_client.get(f"/api/v1/campaigns/{campaign.pk}/stats").json()
     assert "lovelace" not in json.dumps(stats).lower()
 
