@@ -108,6 +108,8 @@ class EventSerializer(serializers.ModelSerializer):
         source="step_execution.step.campaign_id", read_only=True, allow_null=True
     )
     message = serializers.UUIDField(source="step_execution.message_id", read_only=True, allow_null=True)
+    # Text, not an address: an erased contact's events keep counting with it empty.
+    recipient = serializers.CharField(read_only=True, help_text="The address; empty once it was erased.")
 
     class Meta:
         model = TrackingEvent

@@ -1,5 +1,6 @@
 """Serializers of the audience, template and campaign API: shape and field rules only."""
 
+import re
 import zoneinfo
 from typing import Any
 
@@ -8,6 +9,7 @@ from django.core.validators import EmailValidator
 from django.db import transaction
 from django.utils.translation import gettext
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns import consent, services
@@ -325,6 +327,20 @@ class MembershipResultSerializer(serializers.Serializer):
     changed = serializers.IntegerField()
 
 
+_LOCAL_TIME = re.compile(r"\d{2}:\d{2}(:\d{2})?")
+
+
+@extend_schema_field({"type": "string", "pattern": r"^\d{2}:\d{2}(:\d{2})?$", "example": "09:00"})
+class LocalTimeField(serializers.TimeField):
+    """A time of day in the campaign's zone: HH:MM or HH:MM:SS. An offset would be dropped and a
+    fraction answered outside the schema, so both are refused."""
+
+    def to_internal_value(self, value):
+        if not (isinstance(value, str) and _LOCAL_TIME.fullmatch(value)):
+            raise serializers.ValidationError("Give a local time as HH:MM or HH:MM:SS, with no offset.")
+        return super().to_internal_value(value)
+
+
 class TemplateNameField(serializers.SlugRelatedField):
     """A template named by its name; text a database cannot store (NUL) is refused, not looked up."""
 
@@ -363,6 +379,13 @@ class CampaignSerializer(serializers.ModelSerializer):
         help_text="With lists, only their members who match one; alone, whoever matches one.",
     )
 
+    send_window_start = LocalTimeField(
+        required=False, allow_null=True, help_text="Send only from this local time…"
+    )
+    send_window_end = LocalTimeField(
+        required=False, allow_null=True, help_text="…until this one (may pass midnight)."
+    )
+
     class Meta:
         model = Campaign
         fields = [
@@ -394,12 +417,6 @@ class CampaignSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["status", "status_note", "parent", "started_at", "completed_at"]
         read_only_fields += ["created_at", "updated_at"]
-
-    def validate_send_window_start(self, value):
-        return _whole_seconds(value)
-
-    def validate_send_window_end(self, value):
-        return _whole_seconds(value)
 
     def validate_from_email(self, value):
         return address(value)
@@ -472,10 +489,3 @@ class SuppressionSerializer(serializers.ModelSerializer):
             _erasure_refuse(validated_data["email"])  # Again, as an erasure may have landed since.
             suppression, _created = suppression_add(source=Suppression.Source.API, **validated_data)
             return suppression
-
-
-def _whole_seconds(value):
-    """Refuse a time of day finer than a second: a window's ends are whole seconds, as answered."""
-    if value is not None and value.microsecond:
-        raise serializers.ValidationError("Give the time in whole seconds (HH:MM or HH:MM:SS).")
-    return value

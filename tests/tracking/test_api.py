@@ -138,3 +138,17 @@ def test_an_event_whose_row_is_gone_is_no_keys(api_client, api_key):
     listed = {event["id"] for event in api_client.get("/api/v1/events").json()["results"]}
     assert orphan.pk not in listed
     assert api_client.get(f"/api/v1/events/{orphan.pk}").status_code == 404
+
+
+def test_an_erased_contacts_events_are_answered_as_the_schema_describes_them(api_client, api_key):
+    from drf_spectacular.generators import SchemaGenerator
+
+    from tests.factories import TrackingEventFactory
+
+    TrackingEventFactory(step_execution=_row(CampaignStepFactory()), recipient="")  # As an erasure leaves it.
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+
+    answered = api_client.get("/api/v1/events").json()["results"]
+
+    assert answered[0]["recipient"] == ""
+    assert "format" not in schema["components"]["schemas"]["Event"]["properties"]["recipient"]
