@@ -111,6 +111,16 @@ def signup_take(*, signup_id: int, limit: int, can_mail: bool) -> tuple[Signup |
     return signup, Taken.CONFIRM if confirm else Taken.APPLY
 
 
+def _opted_out(*, email: str) -> bool:
+    """Tell whether an address said no to campaign mail: its contact unsubscribed, its opt-out is
+    kept as a suppression, or it was erased (as signup_take judges it)."""
+    return (
+        Suppression.objects.filter(email=email, reason=Suppression.Reason.UNSUBSCRIBE).exists()
+        or Contact.objects.filter(email=email, status=Contact.Status.UNSUBSCRIBED).exists()
+        or address_erasure(email=email) is not None
+    )
+
+
 def _contact_of(signup: Signup, *, status: str) -> tuple[Contact, bool]:
     """Return the contact of a signup's address, made with its names and this status if new."""
     defaults = {"first_name": signup.first_name, "last_name": signup.last_name, "status": status}
@@ -142,6 +152,10 @@ def signup_apply(*, signup: Signup, confirmed: bool) -> Contact | None:
         signup = locked
         if signup.status != Signup.Status.PENDING:
             return Contact.objects.filter(email=signup.email).first()  # None once it was deleted.
+        if not confirmed and _opted_out(email=signup.email):
+            # An opt-out landed after the signup was judged single opt-in (a one-click meanwhile):
+            # only its owner's confirmation may undo it. It waits, pending, and expires.
+            return None
         # Its owner's own choice: an opt-out kept for a deleted contact, or an erasure, gives way.
         Suppression.objects.filter(email=signup.email, reason=Suppression.Reason.UNSUBSCRIBE).delete()
         if confirmed:

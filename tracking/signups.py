@@ -136,8 +136,9 @@ def signup_process(*, signup_id: int) -> Outcome:
     if signup is None or form is None:
         return Outcome.DROPPED
     if taken == Taken.APPLY:
-        signup_apply(signup=signup, confirmed=False)
-        return Outcome.SUBSCRIBED
+        # None: an opt-out landed meanwhile, which only a confirmation may undo.
+        applied = signup_apply(signup=signup, confirmed=False)
+        return Outcome.SUBSCRIBED if applied is not None else Outcome.DROPPED
     context = {"confirm_url": signup_confirm_url(signup=signup), "form_title": form.title}
     template = cast(Template, form.confirmation_template)
     message_queue_own(

@@ -520,3 +520,21 @@ def test_an_expired_signups_confirmation_keeps_no_trace_of_the_address(settings,
     event = TrackingEvent.objects.get()
     assert (event.recipient, "late@" in event.event_id) == ("", False)
     assert "late@" not in SnsMessage.objects.get().message
+
+
+def test_an_unsubscribe_landing_while_a_single_opt_in_signup_is_applied_is_never_undone():
+    from campaigns.consent import contact_unsubscribe
+    from campaigns.signups import Taken, signup_apply, signup_take
+    from tests.factories import ContactFactory
+
+    form = SignupFormFactory(opt_in=SignupForm.OptIn.SINGLE)
+    contact = ContactFactory(email="ada@example.com")
+    signup = Signup.objects.create(form=form, form_name=form.name, email=contact.email, consent_text="Yes")
+    taken, decided = signup_take(signup_id=signup.pk, limit=5, can_mail=True)
+    assert decided == Taken.APPLY  # Subscribed, on a single opt-in form: applied as it comes…
+
+    contact_unsubscribe(contact=contact)  # …but a one-click lands first.
+    applied = signup_apply(signup=taken, confirmed=False)
+
+    assert applied is None
+    assert Contact.objects.get(pk=contact.pk).status == Contact.Status.UNSUBSCRIBED
