@@ -50,7 +50,8 @@ def campaigns_step_execution_counts(*, campaign_ids: Iterable[int]) -> dict[int,
 def campaigns_ledger(*, campaign_ids: Iterable[int]) -> dict[int, dict]:
     """Return each campaign's ledger rows by status (`by_status`) and its `recipients`: its first
     step's rows, whatever became of them (every contact starts there; a drip's later steps hold the
-    same people again). From the tally, in two queries however many campaigns."""
+    same people again). Also each step's rows sent (`sent_by_step`). From the tally, in two queries
+    however many campaigns."""
     campaign_of: dict[int, int] = {}
     first: dict[int, tuple[int, int]] = {}  # Campaign: (order, step id) of its first step.
     steps = CampaignStep.objects.filter(campaign_id__in=list(campaign_ids)).values_list(
@@ -60,10 +61,12 @@ def campaigns_ledger(*, campaign_ids: Iterable[int]) -> dict[int, dict]:
         campaign_of[step_id] = campaign_id
         if campaign_id not in first or order < first[campaign_id][0]:
             first[campaign_id] = (order, step_id)
-    ledger: dict[int, dict] = {pk: {"by_status": {}, "recipients": 0} for pk in first}
+    ledger: dict[int, dict] = {pk: {"by_status": {}, "recipients": 0, "sent_by_step": {}} for pk in first}
     for step_id, status, total in _tally_by_step_and_status(list(campaign_of)):
         entry = ledger[campaign_of[step_id]]
         entry["by_status"][status] = entry["by_status"].get(status, 0) + total
+        if status == StepExecution.Status.SENT:
+            entry["sent_by_step"][step_id] = total
         if first[campaign_of[step_id]][1] == step_id:
             entry["recipients"] += total
     return ledger

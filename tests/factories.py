@@ -195,3 +195,20 @@ def started_campaign(*, contacts: int = 3, **campaign_fields) -> Campaign:
 def campaign_rows(campaign: Campaign):
     """Return a campaign's ledger rows in the order they were made."""
     return StepExecution.objects.filter(step__campaign=campaign).order_by("pk")
+
+
+def step_emails_seen(step: CampaignStep, n: int, *, opened: int = 0, clicked: int = 0) -> list[StepExecution]:
+    """Build `n` emails of a step sent to gmail.com and reported delivered, the first `opened` opened
+    (the pixel) and the next `clicked` clicked alone (counters: tracking.engagement.engagement_rebuild)."""
+    at = timezone.now()
+    rows = [
+        StepExecutionFactory(step=step, status="sent", sent_at=at, email=f"s{step.order}-{k}@gmail.com")
+        for k in range(n)
+    ]
+    for row in rows:
+        TrackingEventFactory(step_execution=row, type="delivery", recipient=row.email, occurred_at=at)
+    for row in rows[:opened]:
+        TrackingEventFactory(step_execution=row, type="open", recipient=row.email, occurred_at=at)
+    for row in rows[opened : opened + clicked]:
+        TrackingEventFactory(step_execution=row, type="click", recipient=row.email, occurred_at=at)
+    return rows

@@ -23,7 +23,7 @@ from delivery.compose import configuration_set_of
 from delivery.models import StepExecution
 from delivery.selectors import campaign_status_shown
 from tracking.models import SendEventsCheck
-from tracking.outcomes import RATES
+from tracking.outcomes import NEED_THE_OPEN_PIXEL, RATES, Rate
 from tracking.report import campaign_domains, campaign_report
 from tracking.report_charts import domains_chart, links_of_several_steps, report_charts
 from tracking.selectors import campaign_event_rows, campaign_recipient_rows, campaigns_figures
@@ -35,14 +35,22 @@ def _require(request, *permissions: str) -> None:
         raise PermissionDenied
 
 
-def _rate_rows(rates: dict, base: str) -> list[tuple[str | Promise, str, str | Promise]]:
-    shown = {name: percent(value, 2) for name, value in rates.items()}
+def _rate_rows(report: dict) -> list[tuple[str | Promise, str, str | Promise]]:
+    shown = {name: percent(value, 2) for name, value in report["rates"].items()}
     # Without Delivery events the engagement rates are over sent, and the page says so.
     over_sent = gettext("sent (no Delivery events: see above)")
-    return [
-        (rate.label, shown[rate.name], over_sent if rate.whole == "delivered" and base == "sent" else rate.of)
-        for rate in RATES
-    ]
+    # Beside text-only steps, the open rates are over the emails that carried the pixel alone.
+    pixel = {
+        "sent": gettext("sent with the open pixel"),
+        "delivered": gettext("delivered with the open pixel"),
+    }
+
+    def of(rate: Rate) -> str | Promise:
+        if report["steps_without_pixel"] and rate.name in NEED_THE_OPEN_PIXEL and rate.whole == "delivered":
+            return pixel[report["rates_base"]]
+        return over_sent if rate.whole == "delivered" and report["rates_base"] == "sent" else rate.of
+
+    return [(rate.label, shown[rate.name], of(rate)) for rate in RATES]
 
 
 if TYPE_CHECKING:  # The mixin's methods use the campaign admin's; at run time it is a plain class.
@@ -147,7 +155,7 @@ class CampaignReportMixin(_CampaignAdmin):
             gettext("Report: %(name)s") % {"name": campaign.name},
             tab="report",
             report=report,
-            rate_rows=_rate_rows(report["rates"], report["rates_base"]),
+            rate_rows=_rate_rows(report),
             links_steps=links_of_several_steps(report["links"] or []),
             charts=charts,
             status_shown=campaign_status_shown(campaign=campaign, counts=report["ledger"]),

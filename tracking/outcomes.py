@@ -155,8 +155,9 @@ def rates_base(*, counts: dict[str, int]) -> str:
     return "sent" if not reported and counts.get("sent") else "delivered"
 
 
-#: The rates a campaign without the open pixel cannot measure: the emails it counts as opened are
-#: those clicked alone, so its open rate would be its click rate and its click-to-open 100%.
+#: The rates over the emails that carried the open pixel alone: a text-only email (or one sent
+#: with opens untracked) counts as opened only when clicked, so over it the open rate would be
+#: the click rate and click-to-open 100%.
 NEED_THE_OPEN_PIXEL = frozenset({"open", "click_to_open"})
 
 
@@ -164,22 +165,24 @@ NEED_THE_OPEN_PIXEL = frozenset({"open", "click_to_open"})
 DELIVERED_PART = frozenset(rate.name for rate in RATES if rate.part == "delivered")
 
 
-def campaign_rates(*, counts: dict[str, int], opens_tracked: bool = True) -> dict[str, float | None]:
-    """Return every rate of a campaign (or any sum of counts) from its counts; None over nothing,
-    and None for what a campaign that sends no open pixel cannot measure (`opens_tracked`).
+def campaign_rates(
+    *, counts: dict[str, int], opened_over: dict[str, int] | None = None
+) -> dict[str, float | None]:
+    """Return every rate of a campaign (or any sum of counts) from its counts; None over nothing.
 
+    The open and click-to-open rates are over `opened_over`, the counts of the emails that carried
+    the open pixel (all of them when not given): None for a campaign none of whose emails did.
     Rates over delivered are over sent instead when rates_base says so: without Delivery events
     they would stay blank for ever. The delivery rate is then None, as delivered is: unknown, not
     none.
     """
     base = rates_base(counts=counts)
-    unknown = {
-        *(NEED_THE_OPEN_PIXEL if not opens_tracked else ()),
-        *(DELIVERED_PART if base == "sent" else ()),
-    }
-    return {
-        rate.name: None
-        if rate.name in unknown
-        else _rate(counts.get(rate.part, 0), counts.get(base if rate.whole == "delivered" else rate.whole, 0))
-        for rate in RATES
-    }
+    unknown = DELIVERED_PART if base == "sent" else frozenset()
+
+    def rate_of(rate: Rate) -> float | None:
+        source = opened_over if opened_over is not None and rate.name in NEED_THE_OPEN_PIXEL else counts
+        return _rate(
+            source.get(rate.part, 0), source.get(base if rate.whole == "delivered" else rate.whole, 0)
+        )
+
+    return {rate.name: None if rate.name in unknown else rate_of(rate) for rate in RATES}

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from campaigns.models import Campaign
-from campaigns.selectors import campaign_opens_tracked
+from campaigns.selectors import steps_showing_pixel
 from core.timeseries import HOUR, bucket_for, series_over_time
 from delivery import selectors as delivery_selectors
 from delivery.models import Engagement, LedgerTally, StepExecution
@@ -35,10 +35,17 @@ def campaign_report(*, campaign: Campaign, now: datetime | None = None) -> dict:
     """
     stats = campaign_stats(campaign=campaign)
     steps = {row.pk: row for row in StepEngagement.objects.filter(step__campaign=campaign)}
+    showing = set(steps_showing_pixel(campaign.steps.all()).values_list("pk", flat=True))
     per_step = []
     for progress in delivery_selectors.campaign_step_progress(campaign=campaign):
         counters = steps.get(progress["step_id"])
-        per_step.append({**progress, **{field: getattr(counters, field, 0) for field in ENGAGEMENT_COUNTERS}})
+        per_step.append(
+            {
+                **progress,
+                **{field: getattr(counters, field, 0) for field in ENGAGEMENT_COUNTERS},
+                "shows_pixel": progress["step_id"] in showing,
+            }
+        )
     human_clicks = sum(link["clicks_total"] for link in stats["links"])
     for link in stats["links"]:
         link["share"] = link["clicks_total"] / human_clicks if human_clicks else None
@@ -52,7 +59,11 @@ def campaign_report(*, campaign: Campaign, now: datetime | None = None) -> dict:
         "clients": campaign_clients(campaign=campaign),
         "comparison": campaign_comparison(campaign=campaign),
         # Without the open pixel, "opened" is the clicked alone: the page leaves it out.
-        "opens_tracked": campaign_opens_tracked(campaign=campaign),
+        "opens_tracked": bool(showing),
+        # Steps whose emails show no opens beside some that do: the open rates leave them out.
+        "steps_without_pixel": [step["order"] for step in per_step if not step["shows_pixel"]]
+        if showing
+        else [],
     }
 
 
@@ -136,7 +147,7 @@ def domain_provider(domain: str) -> str:
     return domain
 
 
-_DOMAIN_COUNTS = ("sent", "delivered", "bounced", "opened")
+_DOMAIN_COUNTS = ("sent", "delivered", "bounced", "opened", "pixel_sent", "pixel_delivered", "pixel_opened")
 #: The events by which an email is delivered in the campaign's count: SES's report, or a sign from
 #: its recipient (an open or a click is read from the email's engagement).
 _ARRIVAL_EVENTS = (Type.DELIVERY, Type.UNSUBSCRIBE, Type.COMPLAINT)
@@ -150,6 +161,9 @@ def campaign_domains(*, campaign: Campaign) -> list[dict]:
     report loads it after the page.
     """
     arrival_signs = TrackingEvent.objects.filter(step_execution=OuterRef("pk"), type__in=_ARRIVAL_EVENTS)
+    arrived = Q(Exists(arrival_signs)) | Engagement.opened_q("engagement__")
+    # The open rate is over the emails that carried the pixel (tracking.outcomes.campaign_rates).
+    pixel = Q(step__in=steps_showing_pixel(campaign.steps.all()))
     rows = (
         StepExecution.objects.filter(step__campaign=campaign, status=StepExecution.Status.SENT)
         .annotate(domain=Lower(Substr("email", StrIndex("email", Value("@")) + 1)))
@@ -159,9 +173,12 @@ def campaign_domains(*, campaign: Campaign) -> list[dict]:
             sent=Count("pk"),
             # Delivered as the campaign counts it (outcomes.counts_shown): SES reported it, or its
             # recipient showed it arrived (opened or clicked, unsubscribed, complained).
-            delivered=Count("pk", filter=Q(Exists(arrival_signs)) | Engagement.opened_q("engagement__")),
+            delivered=Count("pk", filter=arrived),
             bounced=Count("pk", filter=Q(outcome=Outcome.BOUNCED)),
             opened=Count("pk", filter=Engagement.opened_q("engagement__")),
+            pixel_sent=Count("pk", filter=pixel),
+            pixel_delivered=Count("pk", filter=pixel & arrived),
+            pixel_opened=Count("pk", filter=pixel & Engagement.opened_q("engagement__")),
         )
     )
     providers: dict[str, dict[str, Any]] = {}
@@ -177,7 +194,7 @@ def campaign_domains(*, campaign: Campaign) -> list[dict]:
         # No Delivery event at all: "delivered" is unknown, not the opened, and the rates are over
         # sent, as the campaign's are (outcomes.counts_shown, outcomes.rates_base).
         for entry in providers.values():
-            entry["delivered"], entry["rate_base"] = 0, "sent"
+            entry["delivered"], entry["pixel_delivered"], entry["rate_base"] = 0, 0, "sent"
     ranked = sorted(providers.values(), key=lambda entry: (-entry["sent"], entry["name"]))
     shown, rest = ranked[:DOMAINS_SHOWN], ranked[DOMAINS_SHOWN:]
     if rest:

@@ -101,9 +101,16 @@ def domains_chart(rows: list[dict], *, opens_tracked: bool = True) -> Chart:
     ]
     if opens_tracked:
         series.append(Series(_("Opened"), [row["opened"] for row in rows], COLOURS["opened"]))
-        # Over delivered, or over sent where SES reported no delivery (tracking.report.campaign_domains).
+        # Over the delivered that carried the pixel, or over those sent where SES reported no
+        # delivery (tracking.report.campaign_domains): a text-only email shows no open.
         extra.append(
-            (_("Open rate"), [_share(row["opened"], row[row.get("rate_base", "delivered")]) for row in rows])
+            (
+                _("Open rate"),
+                [
+                    _share(row["pixel_opened"], row["pixel_" + row.get("rate_base", "delivered")])
+                    for row in rows
+                ],
+            )
         )
     return Chart(
         key="domains",

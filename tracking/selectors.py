@@ -7,8 +7,8 @@ from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext
 
-from campaigns.models import Campaign, Contact
-from campaigns.selectors import campaign_opens_tracked, campaigns_opens_tracked
+from campaigns.models import Campaign, CampaignStep, Contact
+from campaigns.selectors import steps_showing_pixel
 from delivery import compose as delivery_compose
 from delivery import selectors as delivery_selectors
 from delivery.drip import exit_note_shown
@@ -45,16 +45,19 @@ def campaign_outcome_counts(*, campaign: Campaign) -> dict[str, int]:
 
 
 def campaigns_outcome_counts(
-    *, campaign_ids: Iterable[int], ledger: dict[int, dict] | None = None
+    *, campaign_ids: Iterable[int], ledger: dict[int, dict] | None = None, steps: set[int] | None = None
 ) -> dict[int, dict[str, int]]:
     """Return campaign_outcome_counts for each campaign, in three queries however many there are
-    (one, given the campaigns' ledger: delivery.selectors.campaigns_ledger)."""
+    (one, given the campaigns' ledger: delivery.selectors.campaigns_ledger). Given `steps`, count
+    only those steps' emails."""
     ids = list(campaign_ids)
     fields = (*ENGAGEMENT_COUNTERS, *OUTCOME_KEYS, ARRIVED_UNREPORTED)
+    engagement = StepEngagement.objects.filter(step__campaign_id__in=ids)
+    if steps is not None:
+        engagement = engagement.filter(step_id__in=steps)
     summed = {
         row.pop("step__campaign_id"): row
-        for row in StepEngagement.objects.filter(step__campaign_id__in=ids)
-        .order_by()
+        for row in engagement.order_by()
         .values("step__campaign_id")
         .annotate(**{field: Coalesce(Sum(field), 0) for field in fields})
     }
@@ -63,26 +66,45 @@ def campaigns_outcome_counts(
         pk: counts_shown(
             {
                 **{field: summed.get(pk, {}).get(field, 0) for field in fields},
-                "sent": ledger.get(pk, {}).get("by_status", {}).get(Status.SENT, 0),
+                "sent": sum(
+                    total
+                    for step, total in ledger.get(pk, {}).get("sent_by_step", {}).items()
+                    if steps is None or step in steps
+                ),
             }
         )
         for pk in ids
     }
 
 
-def campaigns_figures(*, campaign_ids: Iterable[int]) -> dict[int, dict]:
-    """Return each campaign's recipients, counts and rates: a list's columns (four queries)."""
+def campaigns_counts_and_rates(*, campaign_ids: Iterable[int]) -> dict[int, dict]:
+    """Return each campaign's `ledger`, `counts`, `rates` and `rates_base`, and `opened_over`: the
+    counts of its emails that carried the open pixel, over which its open rates are taken (a
+    text-only email shows no open; campaigns.selectors.steps_showing_pixel), in five queries."""
     ids = list(campaign_ids)
     ledger = delivery_selectors.campaigns_ledger(campaign_ids=ids)
-    pixel = campaigns_opens_tracked(campaign_ids=ids)
+    counts = campaigns_outcome_counts(campaign_ids=ids, ledger=ledger)
+    showing = set(
+        steps_showing_pixel(CampaignStep.objects.filter(campaign_id__in=ids)).values_list("pk", flat=True)
+    )
+    opened_over = campaigns_outcome_counts(campaign_ids=ids, ledger=ledger, steps=showing)
     return {
         pk: {
-            "recipients": ledger.get(pk, {}).get("recipients", 0),
-            "counts": counts,
-            "rates": campaign_rates(counts=counts, opens_tracked=pixel.get(pk, True)),
-            "rates_base": rates_base(counts=counts),
+            "ledger": ledger.get(pk, {"by_status": {}, "recipients": 0}),
+            "counts": counts[pk],
+            "opened_over": opened_over[pk],
+            "rates": campaign_rates(counts=counts[pk], opened_over=opened_over[pk]),
+            "rates_base": rates_base(counts=counts[pk]),
         }
-        for pk, counts in campaigns_outcome_counts(campaign_ids=ids, ledger=ledger).items()
+        for pk in ids
+    }
+
+
+def campaigns_figures(*, campaign_ids: Iterable[int]) -> dict[int, dict]:
+    """Return each campaign's recipients, counts and rates: a list's columns."""
+    return {
+        pk: {"recipients": each["ledger"]["recipients"], **each}
+        for pk, each in campaigns_counts_and_rates(campaign_ids=campaign_ids).items()
     }
 
 
@@ -90,18 +112,18 @@ def campaign_stats(*, campaign: Campaign) -> dict:
     """Return a campaign's delivery and engagement figures, each recipient counted once per kind.
 
     "unique" counts recipients, "total" counts events; machine opens and clicks (privacy proxies,
-    link scanners) are counted apart and left out of the rates.
+    link scanners) are counted apart and left out of the rates. `opened_over` counts the emails
+    that carried the open pixel alone: the open rates' part and whole.
     """
-    ledger = delivery_selectors.campaigns_ledger(campaign_ids=[campaign.pk])
-    counts = campaigns_outcome_counts(campaign_ids=[campaign.pk], ledger=ledger)[campaign.pk]
-    mine = ledger.get(campaign.pk, {"by_status": {}, "recipients": 0})
+    mine = campaigns_counts_and_rates(campaign_ids=[campaign.pk])[campaign.pk]
     return {
-        "recipients": mine["recipients"],
-        "ledger": {status: mine["by_status"].get(status, 0) for status in Status.values},
-        **counts,
+        "recipients": mine["ledger"]["recipients"],
+        "ledger": {status: mine["ledger"]["by_status"].get(status, 0) for status in Status.values},
+        **mine["counts"],
+        "opened_over": mine["opened_over"],
         "links": campaign_link_clicks(campaign=campaign),
-        "rates": campaign_rates(counts=counts, opens_tracked=campaign_opens_tracked(campaign=campaign)),
-        "rates_base": rates_base(counts=counts),
+        "rates": mine["rates"],
+        "rates_base": mine["rates_base"],
     }
 
 

@@ -1,0 +1,76 @@
+"""Open rates are over the emails that carried the open pixel: a campaign mixing HTML and text-only
+steps leaves the text-only emails out of them, in every place a marketer reads one."""
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from tests.factories import CampaignStepFactory, TrackingEventFactory, step_emails_seen
+from tracking import engagement
+from tracking.report import campaign_domains, campaign_report
+from tracking.report_charts import domains_chart
+from tracking.selectors import campaign_stats, campaigns_figures
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def mixed():
+    """Step 1 in HTML: 10 delivered, 4 opened, one of whom clicked. Step 2 text-only: 10
+    delivered, 2 clicked (so known opened), the rest unknowable."""
+    html = CampaignStepFactory(order=1)
+    text = CampaignStepFactory(campaign=html.campaign, order=2, template__html_body="")
+    first, *_rest = step_emails_seen(html, 10, opened=4)
+    TrackingEventFactory(step_execution=first, type="click", recipient=first.email, occurred_at=first.sent_at)
+    step_emails_seen(text, 10, clicked=2)
+    engagement.engagement_rebuild()
+    return html.campaign
+
+
+def test_a_mixed_campaigns_open_rates_count_the_emails_with_the_pixel_alone(mixed):
+    rates = campaign_stats(campaign=mixed)["rates"]
+
+    assert rates["open"] == 4 / 10  # Not 6 / 20: the text-only emails show no opens.
+    assert rates["click_to_open"] == 1 / 4  # Not 3 / 6: a text-only click is no open seen.
+    assert rates["click"] == 3 / 20  # Clicks are seen in every email.
+    assert campaigns_figures(campaign_ids=[mixed.pk])[mixed.pk]["rates"] == rates
+
+
+def test_the_api_gives_the_same_open_rate(mixed, api_client):
+    response = api_client.get(f"/api/v1/campaigns/{mixed.pk}/stats")
+
+    assert response.status_code == 200, response.content
+    assert (response.json()["rates"]["open"], response.json()["rates"]["click_to_open"]) == (0.4, 0.25)
+
+
+def test_the_report_says_which_steps_show_no_opens_and_counts_the_others(admin_client, mixed):
+    report = campaign_report(campaign=mixed, now=timezone.now())
+    page = admin_client.get(reverse("admin:campaigns_campaign_report", args=[mixed.pk])).content.decode()
+
+    assert report["steps_without_pixel"] == [2]
+    assert report["opened_over"]["opens_unique"] == 4
+    assert [step["shows_pixel"] for step in report["steps"]] == [True, False]
+    assert "Step 2 sends text-only emails, which show no opens" in page
+    assert "(10 delivered)" in page
+    assert "delivered with the open pixel" in page
+    assert "<b>4</b>40.0%" in page.replace("\n", "")
+
+
+def test_a_domains_open_rate_counts_the_emails_with_the_pixel_alone(mixed):
+    (gmail,) = campaign_domains(campaign=mixed)
+
+    assert (gmail["delivered"], gmail["opened"]) == (20, 6)
+    assert dict(domains_chart([gmail]).extra)["Open rate"] == ["40.0%"]
+
+
+def test_a_campaign_all_html_or_all_text_has_no_note_and_its_plain_rate():
+    html = CampaignStepFactory()
+    step_emails_seen(html, 4, opened=1)
+    text = CampaignStepFactory(template__html_body="")
+    step_emails_seen(text, 4, clicked=1)
+    engagement.engagement_rebuild()
+
+    assert campaign_report(campaign=html.campaign, now=timezone.now())["steps_without_pixel"] == []
+    assert campaign_stats(campaign=html.campaign)["rates"]["open"] == 1 / 4
+    assert campaign_report(campaign=text.campaign, now=timezone.now())["steps_without_pixel"] == []
+    assert campaign_stats(campaign=text.campaign)["rates"]["open"] is None
