@@ -15,7 +15,7 @@ from core.api.filters import DateTimeFilter
 from core.models import ApiKey
 from delivery.models import StepExecution, TransactionalMessage
 from tracking.models import TrackingEvent
-from tracking.outcomes import COUNTED_OUTCOMES, RATES
+from tracking.outcomes import COUNTED_OUTCOMES, NEED_THE_OPEN_PIXEL, RATES, Rate
 from tracking.selectors import campaign_stats
 
 #: The places of a rate in the API's answers.
@@ -33,10 +33,24 @@ class RatesSerializer(serializers.Serializer):
     """Every rate of tracking.outcomes.RATES, with its definition as help."""
 
     def get_fields(self):
-        return {
-            rate.name: RateField(allow_null=True, help_text=f"{rate.part} / {rate.whole} (4 places)")
-            for rate in RATES
-        }
+        return {rate.name: RateField(allow_null=True, help_text=_rate_help(rate)) for rate in RATES}
+
+
+def _rate_help(rate: Rate) -> str:
+    if rate.name in NEED_THE_OPEN_PIXEL:
+        # A text-only email shows no open: these are over the emails that carried the pixel.
+        return f"opened_over.{rate.part} / opened_over.{rate.whole} (4 places); null without the open pixel"
+    return f"{rate.part} / {rate.whole} (4 places)"
+
+
+class OpenedOverSerializer(serializers.Serializer):
+    """The counts of the emails that carried the open pixel, which the open rates are over."""
+
+    sent = serializers.IntegerField()
+    delivered = serializers.IntegerField()
+    opens_unique = serializers.IntegerField()
+    opens_total = serializers.IntegerField()
+    clicks_unique = serializers.IntegerField()
 
 
 class LedgerCountsSerializer(serializers.Serializer):
@@ -73,6 +87,11 @@ class CampaignStatsSerializer(serializers.Serializer):
         "least: while above 0, the rates over delivered move as its reports come."
     )
     links = LinkClicksSerializer(many=True, help_text="Each tracked link, in the order first sent.")
+    opened_over = OpenedOverSerializer(
+        help_text="The same counts over the emails that carried the open pixel alone (HTML steps of a "
+        "campaign that tracks opens: a text-only email shows no open), which the open and click-to-open "
+        "rates are over."
+    )
     rates = RatesSerializer()
     rates_base = serializers.ChoiceField(
         choices=["delivered", "sent"],

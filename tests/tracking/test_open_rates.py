@@ -40,7 +40,12 @@ def test_the_api_gives_the_same_open_rate(mixed, api_client):
     response = api_client.get(f"/api/v1/campaigns/{mixed.pk}/stats")
 
     assert response.status_code == 200, response.content
-    assert (response.json()["rates"]["open"], response.json()["rates"]["click_to_open"]) == (0.4, 0.25)
+    body = response.json()
+    assert (body["rates"]["open"], body["rates"]["click_to_open"]) == (0.4, 0.25)
+    # What they are over, so an integrator gets the same rate from the counts.
+    over = body["opened_over"]
+    assert (over["delivered"], over["opens_unique"], over["clicks_unique"], over["sent"]) == (10, 4, 1, 10)
+    assert (body["delivered"], body["opens_unique"]) == (20, 6)
 
 
 def test_the_report_says_which_steps_show_no_opens_and_counts_the_others(admin_client, mixed):
