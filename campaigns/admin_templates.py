@@ -31,6 +31,8 @@ class TemplateAdminBase(ModelAdmin):
     search_fields = ["name", "subject"]
     readonly_fields = ["created_at", "updated_at"]
     change_form_template = "admin/campaigns/template/change_form.html"
+    # A sent template keeps its form (HTML or text only): a different one starts as a copy.
+    save_as = True
 
     def get_urls(self):
         view = self.admin_site.admin_view

@@ -17,10 +17,7 @@ from inscriptis.css_profiles import CSS_PROFILES
 from inscriptis.model.config import ParserConfig
 
 from campaigns.exceptions import TemplateLimitExceeded, TemplateRenderError
-from campaigns.models import (
-    Contact,
-    Template,
-)
+from campaigns.models import Campaign, Contact, Template
 from campaigns.render_limits import BudgetContext, RenderBudget, template_measure, template_source_check
 from campaigns.render_sandbox import Stopped, render_sandbox
 from core.html import html_end_tags_drop, html_unshown_drop, html_xml_declaration_drop
@@ -197,6 +194,7 @@ def template_validate(*, template: Template) -> None:
     """Raise ValidationError on the field whose template syntax is broken."""
     if not template.html_body and not template.text_body:
         raise ValidationError(gettext("A template needs an HTML body, a text body, or both."))
+    _sent_form_kept(template)
     try:
         compiled = template_compile(template=template)
     except TemplateRenderError as exc:
@@ -210,6 +208,34 @@ def template_validate(*, template: Template) -> None:
         said = gettext("This template is too costly to send: %(why)s.")
         raise ValidationError({outcome.part: said % {"why": message}})
     # Other failures depend on each contact's data; sending reports them.
+
+
+def _sent_form_kept(template: Template) -> None:
+    """Refuse to turn a template a campaign has sent with HTML into text only, or one it sent as text
+    into HTML: whether its emails carried the open pixel is what that campaign's open rates are
+    over (campaigns.selectors.steps_showing_pixel), and they must keep describing what went out."""
+    stored = Template.objects.filter(pk=template.pk).values_list("html_body", flat=True).first()
+    if template.pk is None or stored is None or (stored == "") == (template.html_body == ""):
+        return
+    sent = (
+        Campaign.objects.filter(steps__template_id=template.pk)
+        .exclude(status=Campaign.Status.DRAFT)
+        .order_by("pk")
+        .first()
+    )
+    if sent is None:
+        return
+    if stored:
+        said = gettext(
+            "Campaign “%(name)s” sent this template with HTML, and its open rate counts on that. For a "
+            "text-only version, use “Save as new” under another name."
+        )
+    else:
+        said = gettext(
+            "Campaign “%(name)s” sent this template as text only, and its open rate counts on that. For a "
+            "version with HTML, use “Save as new” under another name."
+        )
+    raise ValidationError({"html_body": said % {"name": sent.name}})
 
 
 def template_context(*, contact: Contact) -> dict:

@@ -21,7 +21,9 @@ def _delivered(counts: dict, base_key: str) -> int | None:
 
 def funnel_chart(report: dict) -> Chart:
     """Sent → delivered → opened → clicked, then the ways out, each as emails and a share of sent."""
-    opened = [(_("Opened"), report["opens_unique"], "opened")] if report.get("opens_tracked", True) else []
+    # Opened among the emails that carried the pixel, as the headline and the open rate count it.
+    seen = report["opened_over"]["opens_unique"]
+    opened = [(_("Opened"), seen, "opened")] if report.get("opens_tracked", True) else []
     stages = [
         (_("Sent"), report["sent"], "sent"),
         (_("Delivered"), _delivered(report, "rates_base"), "delivered"),
@@ -100,7 +102,7 @@ def domains_chart(rows: list[dict], *, opens_tracked: bool = True) -> Chart:
         (_("Bounce rate"), [_share(row["bounced"], row["sent"]) for row in rows]),
     ]
     if opens_tracked:
-        series.append(Series(_("Opened"), [row["opened"] for row in rows], COLOURS["opened"]))
+        series.append(Series(_("Opened"), [row["pixel_opened"] for row in rows], COLOURS["opened"]))
         # Over the delivered that carried the pixel, or over those sent where SES reported no
         # delivery (tracking.report.campaign_domains): a text-only email shows no open.
         extra.append(

@@ -15,7 +15,7 @@ class TemplateSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at", "updated_at"]
 
     def validate(self, attrs):
-        candidate = Template(**{**self._current(), **attrs})
+        candidate = Template(pk=getattr(self.instance, "pk", None), **{**self._current(), **attrs})
         try:
             template_validate(template=candidate)
         except DjangoValidationError as exc:

@@ -130,7 +130,8 @@ class ContactViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
         return context
 
     @extend_schema(responses=s.ConsentChangeSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    # The contact list's filters are not this history's: none narrow the contact looked up.
+    @action(detail=True, methods=["get"], filter_backends=[])
     def consent(self, request, pk=None):
         """List the contact's consent changes, newest first: from, to, when, who, which way, why."""
         contact = self.get_object()

@@ -149,3 +149,23 @@ def test_a_preview_as_a_number_too_long_for_an_id_finds_no_contact(admin_client)
     page = admin_client.post(reverse(PREVIEW), _form(preview_as="9" * 5000))
     assert page.status_code == 200
     assert "No contact" in page.content.decode()
+
+
+def test_a_sent_template_keeps_its_form_in_the_admin_and_offers_save_as_new():
+    from tests.factories import CampaignStepFactory
+
+    step = CampaignStepFactory(campaign__name="Spring sale", campaign__status="completed")
+    client = role_client("Marketers")
+    url = reverse("admin:campaigns_template_change", args=[step.template.pk])
+
+    page = client.get(url).content.decode()
+    refused = client.post(url, _form(name=step.template.name, html_body="", text_body="Hi"))
+    copied = client.post(url, _form(name="spring-text", html_body="", text_body="Hi", _saveasnew="1"))
+
+    assert "Save as new" in page
+    assert refused.status_code == 200  # The form again, with why.
+    assert "Campaign “Spring sale” sent this template with HTML" in refused.content.decode()
+    assert copied.status_code == 302
+    assert Template.objects.get(name="spring-text").html_body == ""
+    step.template.refresh_from_db()
+    assert step.template.html_body != ""

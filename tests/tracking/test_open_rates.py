@@ -8,7 +8,7 @@ from django.utils import timezone
 from tests.factories import CampaignStepFactory, TrackingEventFactory, step_emails_seen
 from tracking import engagement
 from tracking.report import campaign_domains, campaign_report
-from tracking.report_charts import domains_chart
+from tracking.report_charts import domains_chart, funnel_chart
 from tracking.selectors import campaign_stats, campaigns_figures
 
 pytestmark = pytest.mark.django_db
@@ -64,7 +64,7 @@ def test_the_report_says_which_steps_show_no_opens_and_counts_the_others(admin_c
 def test_a_domains_open_rate_counts_the_emails_with_the_pixel_alone(mixed):
     (gmail,) = campaign_domains(campaign=mixed)
 
-    assert (gmail["delivered"], gmail["opened"]) == (20, 6)
+    assert (gmail["delivered"], gmail["pixel_delivered"], gmail["pixel_opened"]) == (20, 10, 4)
     assert dict(domains_chart([gmail]).extra)["Open rate"] == ["40.0%"]
 
 
@@ -79,3 +79,45 @@ def test_a_campaign_all_html_or_all_text_has_no_note_and_its_plain_rate():
     assert campaign_stats(campaign=html.campaign)["rates"]["open"] == 1 / 4
     assert campaign_report(campaign=text.campaign, now=timezone.now())["steps_without_pixel"] == []
     assert campaign_stats(campaign=text.campaign)["rates"]["open"] is None
+
+
+def test_the_funnel_and_the_domains_count_opened_as_the_headline_does(mixed):
+    report = campaign_report(campaign=mixed, now=timezone.now())
+    stages = {row[0]: row[1] for row in funnel_chart(report).rows()}
+    (gmail,) = campaign_domains(campaign=mixed)
+    chart = domains_chart([gmail])
+
+    assert stages["Opened"] == report["opened_over"]["opens_unique"] == 4
+    assert {series.label: series.values for series in chart.series}["Opened"] == [4]
+
+
+@pytest.mark.parametrize(("sent_as", "edited_to"), [("<p>Hi</p>", ""), ("", "<p>Hi</p>")])
+def test_a_sent_templates_form_cannot_change_so_its_open_rates_keep_describing_what_went_out(
+    api_client, sent_as, edited_to
+):
+    step = CampaignStepFactory(
+        campaign__name="Spring sale", campaign__status="completed", template__html_body=sent_as
+    )
+    template = step.template
+    template.text_body = "Hi"
+    template.save()
+
+    refused = api_client.patch(f"/api/v1/templates/{template.pk}", {"html_body": edited_to})
+    reworded = api_client.patch(
+        f"/api/v1/templates/{template.pk}", {"html_body": sent_as or "", "subject": "New"}
+    )
+
+    assert refused.status_code == 400, refused.content
+    assert "Spring sale" in refused.json()["error"]["fields"]["html_body"][0]
+    assert "Save as new" in refused.json()["error"]["fields"]["html_body"][0]
+    assert reworded.status_code == 200  # Its words may change; its form may not.
+    template.refresh_from_db()
+    assert (template.html_body, template.subject) == (sent_as, "New")
+
+
+def test_a_draft_campaigns_template_may_change_its_form(api_client):
+    step = CampaignStepFactory(campaign__status="draft")
+
+    response = api_client.patch(f"/api/v1/templates/{step.template.pk}", {"html_body": "", "text_body": "Hi"})
+
+    assert response.status_code == 200, response.content

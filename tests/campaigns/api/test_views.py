@@ -1105,3 +1105,13 @@ def test_a_send_window_is_answered_as_the_schema_describes_it(api_client):
 
     assert (taken["send_window_start"], taken["send_window_end"]) == ("08:00:30", "17:00:00")
     assert re.fullmatch(pattern.strip("^$"), taken["send_window_start"])
+
+
+def test_the_consent_history_takes_no_contact_filter_so_none_hides_it(api_client):
+    contact = ContactFactory(email="kept@example.com")
+    api_client.patch(f"{API}/contacts/{contact.pk}", {"status": "unsubscribed", "reason": "Asked."})
+
+    filtered = api_client.get(f"{API}/contacts/{contact.pk}/consent", {"email": "other@example.com"})
+
+    assert filtered.status_code == 200
+    assert [entry["to_status"] for entry in filtered.json()["results"]] == ["unsubscribed"]
