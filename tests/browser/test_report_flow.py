@@ -3,6 +3,7 @@ open rate count the HTML step's emails alone, and the page says why. Screenshot:
 
 import pytest
 
+from campaigns.models import Template
 from tests.browser.pages import marketer_logged_in, shot
 from tests.factories import CampaignStepFactory, step_emails_seen
 from tracking import engagement
@@ -35,4 +36,29 @@ def test_a_marketer_reads_a_mixed_campaigns_open_rate_over_its_html_emails(brows
     page.wait_for_selector("#chart-canvas-domains")
     page.locator("#opens-over-pixel").scroll_into_view_if_needed()
     shot(page, "07c-report-mixed")
+    assert page.csp_refusals == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_marketer_wanting_a_text_only_version_of_a_sent_template_saves_it_as_new(browser, live_server):
+    page = browser
+    step = CampaignStepFactory(
+        campaign__name="Spring sale", campaign__status="completed", template__name="spring"
+    )
+    marketer_logged_in(page, live_server.url)
+    page.goto(f"{live_server.url}/admin/campaigns/template/{step.template.pk}/change/")
+
+    page.fill("#id_html_body", "")
+    page.fill("#id_text_body", "Hello, in plain words.")
+    page.click("[name=_save]")
+    error = page.locator(".errorlist, .errors, [class*=error]", has_text="Spring sale").first
+    assert "sent this template with HTML" in error.inner_text()
+    shot(page, "19b-template-form-kept")
+
+    page.fill("#id_name", "spring-text")
+    page.click("[name=_saveasnew]")
+    page.wait_for_selector(".messagelist .success, [class*=success]")
+    step.template.refresh_from_db()
+    assert step.template.html_body != ""  # What Spring sale sent stays as it went out.
+    assert Template.objects.get(name="spring-text").text_body == "Hello, in plain words."
     assert page.csp_refusals == []
