@@ -9,6 +9,7 @@ from html import unescape as html_unescape
 import lxml.html
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.template import Engine, TemplateSyntaxError
 from django.template import Template as DjangoTemplate
 from django.utils.translation import gettext
@@ -207,6 +208,13 @@ def template_validate(*, template: Template) -> None:
         message = outcome.message.removeprefix(f"{template.name}: ")
         said = gettext("This template is too costly to send: %(why)s.")
         raise ValidationError({outcome.part: said % {"why": message}})
+    if isinstance(outcome, RenderedEmail) and template.has_html and not outcome.html.strip():
+        # It would go as text only, without the open pixel, while counted as HTML that carries it.
+        said = gettext(
+            "This HTML shows nothing (rendered for a sample contact): leave it empty for a text-only "
+            "email, or write what it shows."
+        )
+        raise ValidationError({"html_body": said})
     # Other failures depend on each contact's data; sending reports them.
 
 
@@ -215,17 +223,24 @@ def _sent_form_kept(template: Template) -> None:
     into HTML: whether its emails carried the open pixel is what that campaign's open rates are
     over (campaigns.selectors.steps_showing_pixel), and they must keep describing what went out."""
     stored = Template.objects.filter(pk=template.pk).values_list("html_body", flat=True).first()
-    if template.pk is None or stored is None or (stored == "") == (template.html_body == ""):
+    if template.pk is None or stored is None or bool(stored.strip()) == template.has_html:
         return
-    sent = (
-        Campaign.objects.filter(steps__template_id=template.pk)
-        .exclude(status=Campaign.Status.DRAFT)
-        .order_by("pk")
-        .first()
+    using = Campaign.objects.filter(steps__template_id=template.pk).order_by("pk")
+    if transaction.get_connection().in_atomic_block:
+        # Locked as scheduling locks them, until this change is saved: a campaign scheduled
+        # meanwhile waits and is checked against the new form, or this change sees it scheduled.
+        using = using.select_for_update(of=("self",))
+    sent = next(
+        (
+            (name, status)
+            for name, status in using.values_list("name", "status")
+            if status != Campaign.Status.DRAFT
+        ),
+        None,
     )
     if sent is None:
         return
-    if stored:
+    if stored.strip():
         said = gettext(
             "Campaign “%(name)s” sent this template with HTML, and its open rate counts on that. For a "
             "text-only version, use “Save as new” under another name."
@@ -235,7 +250,7 @@ def _sent_form_kept(template: Template) -> None:
             "Campaign “%(name)s” sent this template as text only, and its open rate counts on that. For a "
             "version with HTML, use “Save as new” under another name."
         )
-    raise ValidationError({"html_body": said % {"name": sent.name}})
+    raise ValidationError({"html_body": said % {"name": sent[0]}})
 
 
 def template_context(*, contact: Contact) -> dict:

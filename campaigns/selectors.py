@@ -242,7 +242,7 @@ _UNSUBSCRIBE_VARIABLE = re.compile(r"{{\s*unsubscribe_url\b")
 def steps_showing_pixel(steps: QuerySet[CampaignStep]) -> QuerySet[CampaignStep]:
     """Return those of the steps whose emails carry the open pixel: their campaign tracks opens,
     and their template has HTML to hold it (a text-only email can show no open)."""
-    return steps.filter(campaign__track_opens=True).exclude(template__html_body="")
+    return steps.filter(campaign__track_opens=True).exclude(template__html_body__regex=Template.BLANK_HTML)
 
 
 def campaigns_opens_tracked(*, campaign_ids: Iterable[int]) -> dict[int, bool]:

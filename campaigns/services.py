@@ -289,7 +289,7 @@ _LOOKS_AT_CLICKS = (
 def _has_html(step: CampaignStep) -> bool:
     """Tell whether a step's email has HTML, the part that carries the open pixel (as
     campaigns.selectors.steps_showing_pixel judges)."""
-    return step.template.html_body != ""
+    return step.template.has_html
 
 
 def _drip_problems(*, campaign: Campaign, steps: list[CampaignStep]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from typing import TYPE_CHECKING, cast
 
+from django.db import transaction
 from django.db.models import Count
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
@@ -219,6 +220,11 @@ class TemplateViewSet(viewsets.ModelViewSet):
 
     queryset = Template.objects.all()
     serializer_class = ts.TemplateSerializer
+
+    @transaction.atomic  # The check of a sent template's form holds its campaigns until it is saved.
+    def update(self, request, *args, **kwargs):
+        return super().update(request, *args, **kwargs)
+
     filterset_fields = ["name"]
     ordering_fields = ["id", "name"]
     ordering = ["-id"]

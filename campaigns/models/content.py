@@ -26,6 +26,14 @@ class Template(TimestampedModel):
     def __str__(self) -> str:
         return self.name
 
+    #: An HTML body of blanks alone is none: its email goes as text only, without the open pixel.
+    BLANK_HTML = r"^\s*$"
+
+    @property
+    def has_html(self) -> bool:
+        """Tell whether the template's email has an HTML part, the one that carries the open pixel."""
+        return bool(self.html_body.strip())
+
     def clean(self):
         from campaigns.rendering import template_validate
 

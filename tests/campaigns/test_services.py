@@ -127,11 +127,13 @@ def test_schedule_refuses_drips_that_cannot_work_as_set(first, second, campaign_
         services.campaign_schedule(campaign=Campaign.objects.get(pk=campaign.pk))
 
 
-def test_schedule_refuses_a_condition_on_opens_of_emails_that_are_text_alone():
+@pytest.mark.parametrize("no_html", ["", " \n "])  # Blanks alone, stored before they were refused.
+def test_schedule_refuses_a_condition_on_opens_of_emails_that_are_text_alone(no_html):
+    from campaigns.models import Template
+
     campaign = sendable_campaign()
     first = campaign.steps.get()
-    first.template.html_body = ""
-    first.template.save()
+    Template.objects.filter(pk=first.template.pk).update(html_body=no_html, text_body="Hi")
     CampaignStepFactory(campaign=campaign, order=2, condition="not_opened")
 
     with pytest.raises(CampaignNotReady, match="text alone, with no HTML to carry the open pixel"):

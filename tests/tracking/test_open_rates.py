@@ -121,3 +121,52 @@ def test_a_draft_campaigns_template_may_change_its_form(api_client):
     response = api_client.patch(f"/api/v1/templates/{step.template.pk}", {"html_body": "", "text_body": "Hi"})
 
     assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize("blank", ["{# text only, really #}", "{% if 0 %}<p>Hi</p>{% endif %}"])
+def test_an_html_body_that_shows_nothing_is_refused_so_no_pixel_less_email_counts_as_html(api_client, blank):
+    created = api_client.post(
+        "/api/v1/templates", {"name": "hidden", "subject": "Hi", "html_body": blank, "text_body": "Hello"}
+    )
+
+    assert created.status_code == 400, created.content
+    assert "This HTML shows nothing" in created.json()["error"]["fields"]["html_body"][0]
+
+
+def test_a_sent_template_cannot_go_text_only_through_an_html_body_that_shows_nothing(api_client):
+    step = CampaignStepFactory(campaign__name="Spring sale", campaign__status="completed")
+
+    refused = api_client.patch(
+        f"/api/v1/templates/{step.template.pk}", {"html_body": "{# text only now #}", "text_body": "Hi"}
+    )
+
+    assert refused.status_code == 400, refused.content
+    step.template.refresh_from_db()
+    assert step.template.has_html
+
+
+def test_a_stored_html_body_of_blanks_counts_as_text_only_everywhere():
+    from campaigns.models import Template
+
+    html = CampaignStepFactory(order=1)
+    text = CampaignStepFactory(campaign=html.campaign, order=2)
+    Template.objects.filter(pk=text.template.pk).update(html_body=" \n\t ")  # Stored before the rule.
+    step_emails_seen(html, 10, opened=4)
+    step_emails_seen(text, 10, clicked=2)
+    engagement.engagement_rebuild()
+
+    report = campaign_report(campaign=html.campaign, now=timezone.now())
+
+    assert report["steps_without_pixel"] == [2]
+    assert report["rates"]["open"] == 4 / 10
+
+
+def test_an_html_body_of_blanks_is_saved_as_none(api_client):
+    from campaigns.models import Template
+
+    created = api_client.post(
+        "/api/v1/templates", {"name": "plain", "subject": "Hi", "html_body": "  \n ", "text_body": "Hello"}
+    )
+
+    assert created.status_code == 201, created.content
+    assert Template.objects.get(name="plain").html_body == ""  # Text only, and counted so.
