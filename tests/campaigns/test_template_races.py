@@ -4,6 +4,7 @@ template changes form."""
 
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 from django.db import DatabaseError, connection, transaction
@@ -17,10 +18,12 @@ from tests.factories import CampaignStepFactory, sendable_campaign
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _schedule_during_a_form_change(campaign: Campaign) -> dict:
-    """Schedule `campaign` while a change of its template to text only is validated, uncommitted."""
+@contextmanager
+def _form_change_pending(campaign: Campaign):
+    """Run the block while another request's change of the campaign's first template to text only
+    is validated and not yet saved; it is saved as the block ends."""
     template = campaign.steps.get(order=1).template
-    checked, release, done = threading.Event(), threading.Event(), {}
+    checked, release = threading.Event(), threading.Event()
 
     def change():
         with transaction.atomic():
@@ -32,23 +35,14 @@ def _schedule_during_a_form_change(campaign: Campaign) -> dict:
             template.save()
         connection.close()
 
-    def schedule():
-        checked.wait(10)
-        try:
-            done["result"] = services.campaign_schedule(campaign=campaign)
-        except CampaignNotReady as exc:
-            done["result"] = exc
-        connection.close()
-
-    threads = [threading.Thread(target=change), threading.Thread(target=schedule)]
-    for thread in threads:
-        thread.start()
-    time.sleep(0.5)
-    done["waited"] = "result" not in done  # Scheduling waits for the change to end.
-    release.set()
-    for thread in threads:
+    thread = threading.Thread(target=change)
+    thread.start()
+    checked.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
         thread.join(10)
-    return done
 
 
 def test_a_campaign_scheduled_during_its_templates_change_of_form_is_checked_against_the_new_form(
@@ -57,10 +51,23 @@ def test_a_campaign_scheduled_during_its_templates_change_of_form_is_checked_aga
     campaign = sendable_campaign()
     # A second step that looks at opens: text-only mail before it cannot be scheduled.
     CampaignStepFactory(campaign=campaign, order=2, condition=CampaignStep.Condition.NOT_OPENED)
+    done: dict = {}
 
-    done = _schedule_during_a_form_change(campaign)
+    def schedule():
+        try:
+            done["result"] = services.campaign_schedule(campaign=campaign)
+        except CampaignNotReady as exc:
+            done["result"] = exc
+        connection.close()
 
-    assert done["waited"]
+    scheduling = threading.Thread(target=schedule)
+    with _form_change_pending(campaign):
+        scheduling.start()
+        time.sleep(0.5)
+        waited = "result" not in done  # Scheduling waits for the change to be saved.
+    scheduling.join(10)
+
+    assert waited
     assert isinstance(done["result"], CampaignNotReady)  # It saw the text-only form.
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.DRAFT
@@ -68,28 +75,13 @@ def test_a_campaign_scheduled_during_its_templates_change_of_form_is_checked_aga
 
 def test_a_pending_change_of_form_holds_the_campaigns_using_its_template_until_it_is_saved(postgres_only):
     campaign = sendable_campaign()
-    template = campaign.steps.get().template
-    checked, release = threading.Event(), threading.Event()
 
-    def change():
-        with transaction.atomic():
-            template.html_body = ""
-            template.text_body = "Hello {{ unsubscribe_url }}"
-            template_validate(template=template)
-            checked.set()
-            release.wait(10)
-        connection.close()
-
-    thread = threading.Thread(target=change)
-    thread.start()
-    checked.wait(10)
-    try:
-        with transaction.atomic():  # What scheduling takes first: the campaign's row lock.
-            Campaign.objects.select_for_update(nowait=True).get(pk=campaign.pk)
-        held = False
-    except DatabaseError:
-        held = True
-    release.set()
-    thread.join(10)
+    with _form_change_pending(campaign):
+        try:
+            with transaction.atomic():  # What scheduling takes first: the campaign's row lock.
+                Campaign.objects.select_for_update(nowait=True).get(pk=campaign.pk)
+            held = False
+        except DatabaseError:
+            held = True
 
     assert held
