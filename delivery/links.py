@@ -127,8 +127,19 @@ def html_track(
                 element.set("href", click_url(url_strip(href)))
     body = root.find("body") if whole_document else root
     container = body if body is not None else root
+    # A browser closes no <plaintext>: all after its start shows as text, so what must load or
+    # hide goes just before it, not at the end (core.html: nothing after it is shown as markup).
+    plaintext = next(root.iter("plaintext"), None)
+
+    def added(tag: str) -> etree._Element:
+        if plaintext is None:
+            return etree.SubElement(container, tag)
+        element = lxml.html.Element(tag)
+        plaintext.addprevious(element)
+        return element
+
     if click_url is not None and honeypot_url is not None:
-        trap = etree.SubElement(container, "a")
+        trap = added("a")
         for name, value in (
             ("href", click_url(honeypot_url)),
             ("style", "display:none;font-size:0;line-height:0;max-height:0;overflow:hidden"),
@@ -137,7 +148,7 @@ def html_track(
         ):
             trap.set(name, value)
     if pixel_url is not None:
-        pixel = etree.SubElement(container, "img")
+        pixel = added("img")
         for name, value in (
             ("src", pixel_url),
             ("width", "1"),

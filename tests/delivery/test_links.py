@@ -534,3 +534,15 @@ def test_the_link_reader_reads_tags_as_a_browser_does(before):
     written = html_written_links(before + '<a href="https://shop.example/new">New</a>')
     assert written.covers("https://shop.example/sale")
     assert written.covers("https://shop.example/new")
+
+
+def test_the_pixel_and_the_trap_go_before_a_plaintext_which_nothing_closes():
+    from core.html import html_unshown_drop
+
+    html = '<p>Hello <a href="https://shop.example.com/">shop</a></p><div><plaintext>Sent by Acme</div>'
+    out, _seen = track(html, honeypot_url="https://trap.example.com/")
+
+    shown = html_unshown_drop(out)  # What a browser reads as markup: nothing after <plaintext>.
+    assert PIXEL in shown
+    assert f"{BASE}/c/2" in shown  # The trap too: a person who sees it as text would click it.
+    assert out.index(PIXEL) < out.index("<plaintext>")
