@@ -124,10 +124,18 @@ def row_from_cells(cells: list[str], mapping: list[dict]) -> dict:
         raise RowInvalid({"non_field_errors": [said % {"n": extra}]})
     row: dict = {}
     attributes = {}
-    for cell, column in zip(cells, mapping, strict=False):
-        cell = spreadsheet_cell_read(cell)  # An export's quoted cells read back as they were.
+    for written, column in zip(cells, mapping, strict=False):
+        cell = spreadsheet_cell_read(written)  # An export's quoted cells read back as they were.
         target, value = column["target"], cell.strip()
         if target == Target.EMAIL:
+            if cell != written:
+                # "'+ann@…" is an export's quote of "+ann@…", or an address of its own: neither is
+                # guessed, as either guess may mail someone who never gave the address.
+                said = gettext(
+                    "This address starts with an apostrophe, which a spreadsheet may have added: write "
+                    "the address without it if so."
+                )
+                raise RowInvalid({"email": [said]})
             row["email"] = value
         elif target == Target.ATTRIBUTE:
             if value:

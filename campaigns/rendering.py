@@ -16,12 +16,13 @@ from django.utils.translation import gettext
 from inscriptis import Inscriptis
 from inscriptis.css_profiles import CSS_PROFILES
 from inscriptis.model.config import ParserConfig
+from lxml import etree
 
 from campaigns.exceptions import TemplateLimitExceeded, TemplateRenderError
 from campaigns.models import Campaign, Contact, Template
 from campaigns.render_limits import BudgetContext, RenderBudget, template_measure, template_source_check
 from campaigns.render_sandbox import Stopped, render_sandbox
-from core.html import html_end_tags_drop, html_unshown_drop, html_xml_declaration_drop
+from core.html import html_end_tags_drop, html_tree, html_unshown_drop, html_xml_declaration_drop
 from core.text import holds_lone_surrogate
 
 # A private engine: templates written in the admin see only the context we hand them, never the
@@ -208,13 +209,34 @@ def template_validate(*, template: Template) -> None:
         message = outcome.message.removeprefix(f"{template.name}: ")
         said = gettext("This template is too costly to send: %(why)s.")
         raise ValidationError({outcome.part: said % {"why": message}})
-    if isinstance(outcome, RenderedEmail) and template.has_html and not outcome.html.strip():
-        # It would go as text only, without the open pixel, while counted as HTML that carries it.
-        said = gettext(
+    problem = (
+        _html_pixel_problem(outcome.html) if isinstance(outcome, RenderedEmail) and template.has_html else ""
+    )
+    if problem:
+        raise ValidationError({"html_body": problem})
+
+
+def _html_pixel_problem(html: str) -> str:
+    """Say why an email's rendered HTML could not carry the open pixel where a reader's client
+    loads it, or return "": such an email would count as carrying it (steps_showing_pixel)."""
+    if not html.strip():
+        return gettext(
             "This HTML shows nothing (rendered for a sample contact): leave it empty for a text-only "
             "email, or write what it shows."
         )
-        raise ValidationError({"html_body": said})
+    try:
+        _prologue, root, _whole = html_tree(html)
+    except (etree.ParserError, ValueError) as exc:
+        # Nothing after a DOCTYPE, or nesting past 2,048 levels: link tracking cannot read it.
+        said = gettext(
+            "This HTML cannot be read whole (%(why)s), so no open pixel or tracked link can go in."
+        )
+        return said % {"why": exc}
+    if next(root.iter("plaintext"), None) is not None:
+        return gettext(
+            "<plaintext> shows everything after it as text, the open pixel included: use <pre> instead."
+        )
+    return ""
     # Other failures depend on each contact's data; sending reports them.
 
 

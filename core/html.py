@@ -1,6 +1,9 @@
-"""Small repairs to HTML before a parser reads it, so that what a browser shows is what is kept."""
+"""Small repairs to HTML before a parser reads it, so that what a browser shows is what is kept,
+and the reading itself (html_tree), shared by the template checks and link tracking."""
 
 import re
+
+import lxml.html
 
 # </body> and </html> closing tags: a browser keeps whatever follows them in the body, while
 # libxml2 (lxml, inscriptis) drops it; without them every parser closes the document at its end.
@@ -92,3 +95,54 @@ def html_unshown_drop(shown: str) -> str:
             position = shown.find(">", position) + 1 or len(shown)
     pieces.append(shown[position:])
     return "".join(pieces)
+
+
+# What may come before a document's first tag: blanks (a byte order mark and zero-width characters
+# among them), comments, a DOCTYPE or an XML declaration, however long they are.
+_PROLOGUE = re.compile(
+    # A comment ends at its first "-->" ([^-]|-(?!->) never crosses one): any other reading lets
+    # a run of comments split in exponentially many ways.
+    # "<!-->" and "<!--->" close at once and "--!>" closes a comment, as browsers read them, so no
+    # link hides behind one.
+    r"(?:[\s\ufeff\u200b-\u200d\u2060]|<!---?>|<!--(?!-?>)(?:[^-]|-(?!-!?>))*--!?>|<!doctype[^>]*>|<\?[^>]*\?>)*",
+    re.IGNORECASE,
+)
+# A whole document opens with <html>, or, the <html> start tag being optional, with <head> or
+# <body>, or has a DOCTYPE: read as a fragment, it would lose its head, its body's attributes and
+# its DOCTYPE (and with it, standards mode).
+_DOCUMENT_TAG = re.compile(r"<(?:html|head|body)[\s/>]", re.IGNORECASE)
+_DOCTYPE = re.compile(r"<!doctype", re.IGNORECASE)
+
+
+def html_document_prologue(html: str) -> str | None:
+    """Return what comes before a whole document's first tag, or None when the HTML is a fragment."""
+    prologue = _PROLOGUE.match(html)
+    text = prologue.group(0) if prologue else ""  # It matches the empty string at least.
+    if _DOCUMENT_TAG.match(html, len(text)) or _DOCTYPE.search(text):
+        return text
+    return None
+
+
+def html_tree(html: str) -> tuple[str, lxml.html.HtmlElement, bool]:
+    """Return an email's HTML read by lxml: its prologue (kept as written), its root (a fragment's
+    is a made-up <div>) and whether it is a whole document.
+
+    Raise lxml.etree.ParserError when nothing follows the prologue, and ValueError when it nests
+    past libxml2's limit: such HTML cannot be read whole, so no pixel or tracked link goes in.
+    """
+    start = html_document_prologue(html)
+    whole_document = start is not None
+    # What comes before <html> holds no link and goes out as written: lxml would drop its comments
+    # and refuse an XML declaration naming an encoding.
+    prologue = start or ""
+    html = html_end_tags_drop(html[len(prologue) :])
+    # huge_tree: libxml2 otherwise stops at 256 levels of nesting and, recovering, drops the rest
+    # of the email without an error. Past its own limit (2,048), the HTML is refused instead.
+    parser = lxml.html.HTMLParser(huge_tree=True)
+    if whole_document:
+        root = lxml.html.document_fromstring(html, parser=parser)
+    else:
+        root = lxml.html.fragment_fromstring(html, create_parent="div", parser=parser)
+    if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
+        raise ValueError("the HTML nests too deeply to be read whole")
+    return prologue, root, whole_document

@@ -16,7 +16,7 @@ import lxml.html
 from django.utils.http import MAX_URL_REDIRECT_LENGTH
 from lxml import etree
 
-from core.html import html_end_tags_drop
+from core.html import html_tree
 from delivery.written_links import (
     WrittenLinks,
     html_written_links,
@@ -31,32 +31,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-# What may come before a document's first tag: blanks (a byte order mark and zero-width characters
-# among them), comments, a DOCTYPE or an XML declaration, however long they are.
-_PROLOGUE = re.compile(
-    # A comment ends at its first "-->" ([^-]|-(?!->) never crosses one): any other reading lets
-    # a run of comments split in exponentially many ways.
-    # "<!-->" and "<!--->" close at once and "--!>" closes a comment, as browsers read them, so no
-    # link hides behind one.
-    r"(?:[\s\ufeff\u200b-\u200d\u2060]|<!---?>|<!--(?!-?>)(?:[^-]|-(?!-!?>))*--!?>|<!doctype[^>]*>|<\?[^>]*\?>)*",
-    re.IGNORECASE,
-)
-# A whole document opens with <html>, or, the <html> start tag being optional, with <head> or
-# <body>, or has a DOCTYPE: read as a fragment, it would lose its head, its body's attributes and
-# its DOCTYPE (and with it, standards mode).
-_DOCUMENT_TAG = re.compile(r"<(?:html|head|body)[\s/>]", re.IGNORECASE)
-_DOCTYPE = re.compile(r"<!doctype", re.IGNORECASE)
-
-
-def _document_prologue(html: str) -> str | None:
-    """Return what comes before a whole document's first tag, or None when the HTML is a fragment."""
-    prologue = _PROLOGUE.match(html)
-    text = prologue.group(0) if prologue else ""  # It matches the empty string at least.
-    if _DOCUMENT_TAG.match(html, len(text)) or _DOCTYPE.search(text):
-        return text
-    return None
-
 
 # An author can keep one link out of tracking: <a href="…" data-campanile-notrack>.
 NO_TRACK_ATTRIBUTE = "data-campanile-notrack"
@@ -101,21 +75,7 @@ def html_track(
     """
     if not html.strip() or (click_url is None and pixel_url is None):
         return html
-    start = _document_prologue(html)
-    whole_document = start is not None
-    # What comes before <html> holds no link and goes out as written: lxml would drop its comments
-    # and refuse an XML declaration naming an encoding.
-    prologue = start or ""
-    html = html_end_tags_drop(html[len(prologue) :])
-    # huge_tree: libxml2 otherwise stops at 256 levels of nesting and, recovering, drops the rest
-    # of the email without an error. Past its own limit (2,048), the HTML is refused instead.
-    parser = lxml.html.HTMLParser(huge_tree=True)
-    if whole_document:
-        root = lxml.html.document_fromstring(html, parser=parser)
-    else:
-        root = lxml.html.fragment_fromstring(html, create_parent="div", parser=parser)
-    if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
-        raise ValueError("the HTML nests too deeply to be read whole")
+    prologue, root, whole_document = html_tree(html)
     if click_url is not None:
         for element in root.iter("a", "area"):
             href = element.get("href")
@@ -128,8 +88,12 @@ def html_track(
     body = root.find("body") if whole_document else root
     container = body if body is not None else root
     # A browser closes no <plaintext>: all after its start shows as text, so what must load or
-    # hide goes just before it, not at the end (core.html: nothing after it is shown as markup).
+    # hide goes before it, and before any <template> or <select> around it, whose content is not
+    # shown as a page's (templates refuse <plaintext>; one saved before may hold it).
     plaintext = next(root.iter("plaintext"), None)
+    if plaintext is not None:
+        for ancestor in plaintext.iterancestors("template", "select"):
+            plaintext = ancestor
 
     def added(tag: str) -> etree._Element:
         if plaintext is None:

@@ -546,3 +546,11 @@ def test_the_pixel_and_the_trap_go_before_a_plaintext_which_nothing_closes():
     assert PIXEL in shown
     assert f"{BASE}/c/2" in shown  # The trap too: a person who sees it as text would click it.
     assert out.index(PIXEL) < out.index("<plaintext>")
+
+
+@pytest.mark.parametrize("around", ["template", "select"])
+def test_the_pixel_goes_before_a_template_or_select_that_holds_a_plaintext(around):
+    html = f"<p>Hi</p><{around}><plaintext>Sent by Acme</{around}>"
+    out, _seen = track(html)
+
+    assert out.index(PIXEL) < out.index(f"<{around}>")
