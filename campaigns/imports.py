@@ -128,9 +128,10 @@ def row_from_cells(cells: list[str], mapping: list[dict]) -> dict:
         cell = spreadsheet_cell_read(written)  # An export's quoted cells read back as they were.
         target, value = column["target"], cell.strip()
         if target == Target.EMAIL:
-            if cell != written:
-                # "'+ann@…" is an export's quote of "+ann@…", or an address of its own: neither is
-                # guessed, as either guess may mail someone who never gave the address.
+            if written.strip().lstrip('"').startswith("'"):
+                # "'+ann@…" is an export's quote of "+ann@…", or a spreadsheet's mark of text, or
+                # an address of its own (blanks or a quoted local part around it alike): none is
+                # guessed, as a guess may mail someone who never gave the address.
                 said = gettext(
                     "This address starts with an apostrophe, which a spreadsheet may have added: write "
                     "the address without it if so."

@@ -22,7 +22,7 @@ from campaigns.exceptions import TemplateLimitExceeded, TemplateRenderError
 from campaigns.models import Campaign, Contact, Template
 from campaigns.render_limits import BudgetContext, RenderBudget, template_measure, template_source_check
 from campaigns.render_sandbox import Stopped, render_sandbox
-from core.html import html_end_tags_drop, html_tree, html_unshown_drop, html_xml_declaration_drop
+from core.html import html_end_tags_drop, html_pixel_loads, html_unshown_drop, html_xml_declaration_drop
 from core.text import holds_lone_surrogate
 
 # A private engine: templates written in the admin see only the context we hand them, never the
@@ -214,6 +214,7 @@ def template_validate(*, template: Template) -> None:
     )
     if problem:
         raise ValidationError({"html_body": problem})
+    # Other failures depend on each contact's data; sending reports them.
 
 
 def _html_pixel_problem(html: str) -> str:
@@ -225,19 +226,21 @@ def _html_pixel_problem(html: str) -> str:
             "email, or write what it shows."
         )
     try:
-        _prologue, root, _whole = html_tree(html)
+        loads = html_pixel_loads(html)
     except (etree.ParserError, ValueError) as exc:
         # Nothing after a DOCTYPE, or nesting past 2,048 levels: link tracking cannot read it.
         said = gettext(
             "This HTML cannot be read whole (%(why)s), so no open pixel or tracked link can go in."
         )
         return said % {"why": exc}
-    if next(root.iter("plaintext"), None) is not None:
+    if not loads:
+        # An element left open that swallows the rest (a <textarea>, a comment), a frameset: the
+        # pixel would go where a reader's client shows it as text or not at all.
         return gettext(
-            "<plaintext> shows everything after it as text, the open pixel included: use <pre> instead."
+            "The open pixel would not load in this HTML: something in it (an element or a comment left "
+            "open, a frameset) keeps what follows it from showing as a page. Close what you open."
         )
     return ""
-    # Other failures depend on each contact's data; sending reports them.
 
 
 def _sent_form_kept(template: Template) -> None:

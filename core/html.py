@@ -1,9 +1,13 @@
-"""Small repairs to HTML before a parser reads it, so that what a browser shows is what is kept,
-and the reading itself (html_tree), shared by the template checks and link tracking."""
+"""Small repairs to HTML before a parser reads it, so that what a browser shows is what is kept;
+the reading and writing itself (html_tree, html_end_point, html_serialize), shared by link
+tracking and the template checks; and whether an image added as the open pixel is one a browser
+loads (html_pixel_loads)."""
 
 import re
+from collections.abc import Callable
 
 import lxml.html
+from selectolax.lexbor import LexborHTMLParser
 
 # </body> and </html> closing tags: a browser keeps whatever follows them in the body, while
 # libxml2 (lxml, inscriptis) drops it; without them every parser closes the document at its end.
@@ -146,3 +150,65 @@ def html_tree(html: str) -> tuple[str, lxml.html.HtmlElement, bool]:
     if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
         raise ValueError("the HTML nests too deeply to be read whole")
     return prologue, root, whole_document
+
+
+def html_end_point(
+    root: lxml.html.HtmlElement, whole_document: bool
+) -> Callable[[str], lxml.html.HtmlElement]:
+    """Return a function that adds an element where an email's added parts go (the open pixel, the
+    hidden trap link): at the end of its body, or before a <plaintext>, which no browser closes
+    (all after its start shows as text), and before any <template> or <select> around that."""
+    body = root.find("body") if whole_document else root
+    container = body if body is not None else root
+    plaintext = next(root.iter("plaintext"), None)
+    if plaintext is not None:
+        for ancestor in plaintext.iterancestors("template", "select"):
+            plaintext = ancestor
+
+    def added(tag: str) -> lxml.html.HtmlElement:
+        element = lxml.html.Element(tag)
+        if plaintext is None:
+            container.append(element)
+        else:
+            plaintext.addprevious(element)
+        return element
+
+    return added
+
+
+def html_serialize(prologue: str, root: lxml.html.HtmlElement, whole_document: bool) -> str:
+    """Write back what html_tree read: the prologue as it was, then the document or the fragment."""
+    if whole_document:
+        return prologue + lxml.html.tostring(root, encoding="unicode", method="html")
+    # The fragment's made-up parent is dropped again: its text, then each child with its tail.
+    return (root.text or "") + "".join(
+        lxml.html.tostring(child, encoding="unicode", method="html", with_tail=True) for child in root
+    )
+
+
+#: The address of the stand-in pixel html_pixel_loads looks for: no request ever goes to it.
+_PIXEL_MARK = "about:campanile-pixel-check"
+#: Elements whose content a reader's client does not show as part of the page (a <template>'s is
+#: no part of the document at all, which the parser already keeps apart).
+_NOT_SHOWN_AROUND = frozenset({"template", "select", "head"})
+
+
+def html_pixel_loads(html: str) -> bool:
+    """Tell whether an image added where link tracking adds the open pixel is one a browser loads.
+
+    libxml2 (lxml) reads some HTML otherwise than the HTML standard: a <style> inside <svg> whose
+    text opens a <p> and then a <plaintext>, a frameset's document. So what link tracking would
+    send is read again by lexbor (selectolax), an HTML5 parser that reads as browsers do; an image
+    swallowed as text or a comment, dropped or inside a template is not there. Raise as html_tree.
+    """
+    prologue, root, whole_document = html_tree(html)
+    html_end_point(root, whole_document)("img").set("src", _PIXEL_MARK)
+    document = LexborHTMLParser(html_serialize(prologue, root, whole_document))
+    for image in document.css(f'img[src="{_PIXEL_MARK}"]'):
+        parent, around = image.parent, set()
+        while parent is not None:
+            around.add(parent.tag)
+            parent = parent.parent
+        if not around & _NOT_SHOWN_AROUND:
+            return True
+    return False

@@ -12,11 +12,10 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import lxml.html
 from django.utils.http import MAX_URL_REDIRECT_LENGTH
 from lxml import etree
 
-from core.html import html_tree
+from core.html import html_end_point, html_serialize, html_tree
 from delivery.written_links import (
     WrittenLinks,
     html_written_links,
@@ -85,23 +84,7 @@ def html_track(
                 href is not None and _trackable(href, keep_prefixes=keep_prefixes) and _covered(href, written)
             ):
                 element.set("href", click_url(url_strip(href)))
-    body = root.find("body") if whole_document else root
-    container = body if body is not None else root
-    # A browser closes no <plaintext>: all after its start shows as text, so what must load or
-    # hide goes before it, and before any <template> or <select> around it, whose content is not
-    # shown as a page's (templates refuse <plaintext>; one saved before may hold it).
-    plaintext = next(root.iter("plaintext"), None)
-    if plaintext is not None:
-        for ancestor in plaintext.iterancestors("template", "select"):
-            plaintext = ancestor
-
-    def added(tag: str) -> etree._Element:
-        if plaintext is None:
-            return etree.SubElement(container, tag)
-        element = lxml.html.Element(tag)
-        plaintext.addprevious(element)
-        return element
-
+    added = html_end_point(root, whole_document)
     if click_url is not None and honeypot_url is not None:
         trap = added("a")
         for name, value in (
@@ -121,13 +104,7 @@ def html_track(
             ("style", "display:block;width:1px;height:1px;border:0"),
         ):
             pixel.set(name, value)
-    if whole_document:
-        return prologue + lxml.html.tostring(root, encoding="unicode", method="html")
-    # The fragment's made-up parent is dropped again: its text, then each child with its tail.
-    inner = (root.text or "") + "".join(
-        lxml.html.tostring(child, encoding="unicode", method="html", with_tail=True) for child in root
-    )
-    return inner
+    return html_serialize(prologue, root, whole_document)
 
 
 # A web address in plain text ends at whitespace or a quote; punctuation right after it belongs to
