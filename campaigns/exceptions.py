@@ -23,6 +23,14 @@ class TemplateLimitExceeded(TemplateRenderError):
     """A template asked for more output or rendering time than one email may take."""
 
 
+class TemplateHtmlRefused(TemplateRenderError):
+    """A template's HTML could carry no open pixel that loads; `code` says why (rendering's words)."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(code if not detail else f"{code}: {detail}")
+        self.code, self.detail = code, detail
+
+
 class AddressErased(CampanileError):
     """An address erased at its owner's request was to be added again (campaigns.erasure)."""
 

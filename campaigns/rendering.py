@@ -18,7 +18,7 @@ from inscriptis.css_profiles import CSS_PROFILES
 from inscriptis.model.config import ParserConfig
 from lxml import etree
 
-from campaigns.exceptions import TemplateLimitExceeded, TemplateRenderError
+from campaigns.exceptions import TemplateHtmlRefused, TemplateLimitExceeded, TemplateRenderError
 from campaigns.models import Campaign, Contact, Template
 from campaigns.render_limits import BudgetContext, RenderBudget, template_measure, template_source_check
 from campaigns.render_sandbox import Stopped, render_sandbox
@@ -157,6 +157,8 @@ class _RenderFailed:
     message: str
     part: str  # The template field it failed in.
     limit: bool  # True when a bound stopped it (TemplateLimitExceeded), not the contact's data.
+    #: A TemplateHtmlRefused's code and detail: HTML that could carry no open pixel that loads.
+    refusal: tuple[str, str] | None = None
 
     def error(self) -> TemplateRenderError:
         return TemplateLimitExceeded(self.message) if self.limit else TemplateRenderError(self.message)
@@ -204,43 +206,53 @@ def template_validate(*, template: Template) -> None:
         raise ValidationError({field: message}) from exc
     # A trial render for a sample contact catches what no contact's data can make smaller.
     sample = Contact(email="ada@example.com", first_name="Ada", last_name="Lovelace", attributes={})
-    (outcome,) = _render_in_sandbox(compiled, [template_context(contact=sample)])
+    # Whether its open pixel would load is judged in the child too, under the same limits: the
+    # HTML parsers' costs grow with the rendered HTML, which a short template can make huge.
+    pixel_check = _pixel_check if template.has_html else None
+    (outcome,) = _render_in_sandbox(compiled, [template_context(contact=sample)], finish=pixel_check)
     if isinstance(outcome, _RenderFailed) and outcome.limit:
         message = outcome.message.removeprefix(f"{template.name}: ")
         said = gettext("This template is too costly to send: %(why)s.")
         raise ValidationError({outcome.part: said % {"why": message}})
-    problem = (
-        _html_pixel_problem(outcome.html) if isinstance(outcome, RenderedEmail) and template.has_html else ""
-    )
-    if problem:
-        raise ValidationError({"html_body": problem})
+    if isinstance(outcome, _RenderFailed) and outcome.refusal:
+        raise ValidationError({"html_body": _refusal_said(*outcome.refusal)})
     # Other failures depend on each contact's data; sending reports them.
 
 
-def _html_pixel_problem(html: str) -> str:
-    """Say why an email's rendered HTML could not carry the open pixel where a reader's client
-    loads it, or return "": such an email would count as carrying it (steps_showing_pixel)."""
-    if not html.strip():
+def _pixel_check(rendered: RenderedEmail, sources: tuple[str, str, str]) -> RenderedEmail:
+    """Finish a trial render (in the sandbox's child) by refusing HTML that could carry no open
+    pixel where a reader's client loads it: such an email would count as carrying it
+    (steps_showing_pixel). Raise TemplateHtmlRefused; return the email unchanged."""
+    if not rendered.html.strip():
+        raise TemplateHtmlRefused("blank")
+    try:
+        loads = html_pixel_loads(rendered.html)
+    except (etree.ParserError, ValueError) as exc:
+        # Nothing after a DOCTYPE, or nesting past 2,048 levels: link tracking cannot read it.
+        raise TemplateHtmlRefused("unreadable", str(exc)) from exc
+    if not loads:
+        # An element left open that swallows the rest (a <textarea>, a comment), a frameset: the
+        # pixel would go where a reader's client shows it as text or not at all.
+        raise TemplateHtmlRefused("no_pixel")
+    return rendered
+
+
+def _refusal_said(code: str, detail: str) -> str:
+    """Say a TemplateHtmlRefused in the reader's language (the child has none of its own)."""
+    if code == "blank":
         return gettext(
             "This HTML shows nothing (rendered for a sample contact): leave it empty for a text-only "
             "email, or write what it shows."
         )
-    try:
-        loads = html_pixel_loads(html)
-    except (etree.ParserError, ValueError) as exc:
-        # Nothing after a DOCTYPE, or nesting past 2,048 levels: link tracking cannot read it.
+    if code == "unreadable":
         said = gettext(
             "This HTML cannot be read whole (%(why)s), so no open pixel or tracked link can go in."
         )
-        return said % {"why": exc}
-    if not loads:
-        # An element left open that swallows the rest (a <textarea>, a comment), a frameset: the
-        # pixel would go where a reader's client shows it as text or not at all.
-        return gettext(
-            "The open pixel would not load in this HTML: something in it (an element or a comment left "
-            "open, a frameset) keeps what follows it from showing as a page. Close what you open."
-        )
-    return ""
+        return said % {"why": detail}
+    return gettext(
+        "The open pixel would not load in this HTML: something in it (an element or a comment left "
+        "open, a frameset) keeps what follows it from showing as a page. Close what you open."
+    )
 
 
 def _sent_form_kept(template: Template) -> None:
@@ -392,6 +404,8 @@ def _render_job(job: _RenderJob) -> RenderedEmail | _RenderFailed:
         finished = job.finish(rendered, job.sources)
     except MemoryError:
         raise
+    except TemplateHtmlRefused as exc:
+        return _RenderFailed(f"{job.name}: {exc}", "html_body", limit=False, refusal=(exc.code, exc.detail))
     except Exception as exc:  # The finishing step's own failure fails this one email only.
         return _RenderFailed(f"{job.name}: {exc}", "html_body", limit=False)
     # What the finishing step added (each tracked link grows) counts against the same bound.

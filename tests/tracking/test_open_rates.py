@@ -208,3 +208,15 @@ def test_html_whose_pixel_loads_is_saved_as_written(api_client, html):
     created = api_client.post("/api/v1/templates", {"name": "fine", "subject": "Hi", "html_body": html})
 
     assert created.status_code == 201, created.content
+
+
+def test_html_whose_pixel_check_would_take_long_is_refused_as_too_costly_not_left_to_run(api_client):
+    # Short, but it renders a <select> of 100,000 unclosed options, which an HTML5 parser reads in
+    # time growing with their square: the check runs in the render's child, under its CPU limit.
+    loops = '{% for a in "xxxxxxxxxx" %}{% for b in "xxxxxxxxxx" %}{% for c in "xxxxxxxxxx" %}'
+    html = "<p>Pick one:</p><select>" + loops + "<option>" * 100 + "{% endfor %}" * 3
+
+    created = api_client.post("/api/v1/templates", {"name": "slow", "subject": "Hi", "html_body": html})
+
+    assert created.status_code == 400, created.content
+    assert "too costly to send" in created.json()["error"]["fields"]["html_body"][0]
