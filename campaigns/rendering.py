@@ -22,7 +22,13 @@ from campaigns.exceptions import TemplateHtmlRefused, TemplateLimitExceeded, Tem
 from campaigns.models import Campaign, Contact, Template
 from campaigns.render_limits import BudgetContext, RenderBudget, template_measure, template_source_check
 from campaigns.render_sandbox import Stopped, render_sandbox
-from core.html import html_end_tags_drop, html_pixel_loads, html_unshown_drop, html_xml_declaration_drop
+from core.html import (
+    html_end_tags_drop,
+    html_pixel_loads,
+    html_raw_shown,
+    html_unshown_drop,
+    html_xml_declaration_drop,
+)
 from core.text import holds_lone_surrogate
 
 # A private engine: templates written in the admin see only the context we hand them, never the
@@ -210,13 +216,29 @@ def template_validate(*, template: Template) -> None:
     # HTML parsers' costs grow with the rendered HTML, which a short template can make huge.
     pixel_check = _pixel_check if template.has_html else None
     (outcome,) = _render_in_sandbox(compiled, [template_context(contact=sample)], finish=pixel_check)
+    _trial_judge(template, outcome)
+    if isinstance(outcome, _RenderFailed) and pixel_check is not None:
+        # The sample's data failed it (a filter on an attribute it lacks), so the check never ran:
+        # its HTML is judged as written instead, its template tags left out.
+        written = _TEMPLATE_SYNTAX.sub("", template.html_body)
+        as_written = _sources_compile(template.name, ("-", written, ""))
+        (outcome,) = _render_in_sandbox(as_written, [{}], finish=pixel_check)
+        _trial_judge(template, outcome)
+    # Other failures depend on each contact's data; sending reports them.
+
+
+# Django's template syntax, taken out of a body to judge its HTML as written.
+_TEMPLATE_SYNTAX = re.compile(r"{%.*?%}|{{.*?}}|{#.*?#}", re.DOTALL)
+
+
+def _trial_judge(template: Template, outcome: RenderedEmail | _RenderFailed) -> None:
+    """Refuse a template whose trial render hit a bound or whose HTML could carry no pixel."""
     if isinstance(outcome, _RenderFailed) and outcome.limit:
         message = outcome.message.removeprefix(f"{template.name}: ")
         said = gettext("This template is too costly to send: %(why)s.")
         raise ValidationError({outcome.part: said % {"why": message}})
     if isinstance(outcome, _RenderFailed) and outcome.refusal:
         raise ValidationError({"html_body": _refusal_said(*outcome.refusal)})
-    # Other failures depend on each contact's data; sending reports them.
 
 
 def _pixel_check(rendered: RenderedEmail, sources: tuple[str, str, str]) -> RenderedEmail:
@@ -234,6 +256,8 @@ def _pixel_check(rendered: RenderedEmail, sources: tuple[str, str, str]) -> Rend
         # An element left open that swallows the rest (a <textarea>, a comment), a frameset: the
         # pixel would go where a reader's client shows it as text or not at all.
         raise TemplateHtmlRefused("no_pixel")
+    if html_raw_shown(rendered.html):
+        raise TemplateHtmlRefused("obsolete")
     return rendered
 
 
@@ -243,6 +267,11 @@ def _refusal_said(code: str, detail: str) -> str:
         return gettext(
             "This HTML shows nothing (rendered for a sample contact): leave it empty for a text-only "
             "email, or write what it shows."
+        )
+    if code == "obsolete":
+        return gettext(
+            "<plaintext> and <xmp> are obsolete: a reader's client shows what follows them as raw "
+            "text, which no email can carry unchanged. Use <pre> instead."
         )
     if code == "unreadable":
         said = gettext(

@@ -146,7 +146,13 @@ def html_tree(html: str) -> tuple[str, lxml.html.HtmlElement, bool]:
     if whole_document:
         root = lxml.html.document_fromstring(html, parser=parser)
     else:
-        root = lxml.html.fragment_fromstring(html, create_parent="div", parser=parser)
+        # As lxml's fragment_fromstring, less its closing </body></html>: libxml2 reads those as
+        # text of an element the fragment leaves open (a <textarea>), and the reader would see them.
+        body = lxml.html.document_fromstring(f"<html><body>{html}", parser=parser).find("body")
+        root = lxml.html.Element("div")
+        if body is not None:
+            root.text = body.text
+            root.extend(list(body))
     if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
         raise ValueError("the HTML nests too deeply to be read whole")
     return prologue, root, whole_document
@@ -212,3 +218,14 @@ def html_pixel_loads(html: str) -> bool:
         if not around & _NOT_SHOWN_AROUND:
             return True
     return False
+
+
+#: Obsolete elements whose content a browser shows as raw text: no serializer writes it back as it
+#: was read (lxml escapes its "<" and "&", and a closing </plaintext> shows, as nothing closes one).
+_RAW_SHOWN = ("plaintext", "xmp")
+
+
+def html_raw_shown(html: str) -> bool:
+    """Tell whether the HTML holds an element whose content a browser shows as raw text."""
+    _prologue, root, _whole = html_tree(html)
+    return next(root.iter(*_RAW_SHOWN), None) is not None

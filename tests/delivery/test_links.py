@@ -554,3 +554,10 @@ def test_the_pixel_goes_before_a_template_or_select_that_holds_a_plaintext(aroun
     out, _seen = track(html)
 
     assert out.index(PIXEL) < out.index(f"<{around}>")
+
+
+def test_an_element_a_fragment_leaves_open_shows_no_closing_tags_the_reader_never_wrote():
+    out, _seen = track("<p>Hi</p><textarea>notes")
+
+    assert "&lt;/body&gt;" not in out
+    assert out.startswith("<p>Hi</p><textarea>notes</textarea>")

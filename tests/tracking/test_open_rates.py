@@ -138,6 +138,14 @@ def test_a_draft_campaigns_template_may_change_its_form(api_client):
         "<p>Hi</p><math><script><br><title></script></math>",
         "<p>Hi</p><svg><style><p><!--</style></svg>",
         "<frameset><frame src=x></frameset>",  # A frameset's document drops what follows it.
+        # Obsolete, shown as raw text: no email carries it unchanged (and nothing closes a plaintext).
+        "<p>Hi</p><plaintext>Reply: 1 < 2",
+        "<p>Hi</p><template><plaintext>Sent by Acme</template>",
+        "<p>Hi</p><xmp>a < b</xmp>",
+        # The sample contact has no "orders": the trial render fails, and the HTML is judged as
+        # written instead, never waved through.
+        "<p>Hi</p>{% if attributes.orders|divisibleby:10 %}<p>Tenth!</p>{% endif %}"
+        "<svg><style><p><!--</style>",
     ],
 )
 def test_an_html_body_that_can_carry_no_pixel_is_refused_so_no_pixel_less_email_counts_as_html(
@@ -149,7 +157,8 @@ def test_an_html_body_that_can_carry_no_pixel_is_refused_so_no_pixel_less_email_
 
     assert created.status_code == 400, created.content
     said = created.json()["error"]["fields"]["html_body"][0]
-    assert any(why in said for why in ("shows nothing", "cannot be read whole", "would not load")), said
+    reasons = ("shows nothing", "cannot be read whole", "would not load", "are obsolete")
+    assert any(why in said for why in reasons), said
 
 
 def test_a_sent_template_cannot_go_text_only_through_an_html_body_that_shows_nothing(api_client):
@@ -199,9 +208,7 @@ def test_an_html_body_of_blanks_is_saved_as_none(api_client):
         "<!DOCTYPE html><html><head><style>p { color: red }</style></head><body><p>Hi</p></body></html>",
         "<table><tr><td><p>Hi</p></td></tr></table><textarea>a note</textarea><pre>  code</pre>",
         "<p>Hi {{ contact.first_name }}</p><noscript><p>No script</p></noscript>",
-        # No browser closes <plaintext>: the pixel goes before it (and before a template around it).
-        "<p>Hi</p><plaintext>Sent by Acme",
-        "<p>Hi</p><template><plaintext>Sent by Acme</template>",
+        "<p>Hi</p>{% if attributes.orders|divisibleby:10 %}<p>Tenth!</p>{% endif %}",  # Fails for Ada.
     ],
 )
 def test_html_whose_pixel_loads_is_saved_as_written(api_client, html):
