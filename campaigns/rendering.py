@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.template import Engine, TemplateSyntaxError
 from django.template import Template as DjangoTemplate
+from django.template.base import Lexer, TokenType
 from django.utils.translation import gettext
 from inscriptis import Inscriptis
 from inscriptis.css_profiles import CSS_PROFILES
@@ -219,16 +220,23 @@ def template_validate(*, template: Template) -> None:
     _trial_judge(template, outcome)
     if isinstance(outcome, _RenderFailed) and pixel_check is not None:
         # The sample's data failed it (a filter on an attribute it lacks), so the check never ran:
-        # its HTML is judged as written instead, its template tags left out.
-        written = _TEMPLATE_SYNTAX.sub("", template.html_body)
-        as_written = _sources_compile(template.name, ("-", written, ""))
-        (outcome,) = _render_in_sandbox(as_written, [{}], finish=pixel_check)
-        _trial_judge(template, outcome)
+        # its HTML is judged as written instead, its template tags left out (in the child too).
+        max_seconds = settings.TEMPLATE_RENDER_MAX_SECONDS
+        (written,) = render_sandbox().run(_written_check, [template.html_body], cpu_seconds=max_seconds)
+        if isinstance(written, Stopped):
+            written = _RenderFailed(f"{template.name}: {written.reason}", "html_body", limit=True)
+        _trial_judge(template, written)
     # Other failures depend on each contact's data; sending reports them.
 
 
-# Django's template syntax, taken out of a body to judge its HTML as written.
-_TEMPLATE_SYNTAX = re.compile(r"{%.*?%}|{{.*?}}|{#.*?#}", re.DOTALL)
+def _written_check(source: str) -> RenderedEmail | _RenderFailed:
+    """Judge an HTML body as written, as _pixel_check does a render: its text as Django's lexer
+    splits it, every tag, variable and comment left out (in the sandbox's child)."""
+    text = "".join(token.contents for token in Lexer(source).tokenize() if token.token_type == TokenType.TEXT)
+    try:
+        return _pixel_check(RenderedEmail(subject="-", html=text, text=""), ("-", source, ""))
+    except TemplateHtmlRefused as exc:
+        return _RenderFailed(str(exc), "html_body", limit=False, refusal=(exc.code, exc.detail))
 
 
 def _trial_judge(template: Template, outcome: RenderedEmail | _RenderFailed) -> None:

@@ -4,6 +4,7 @@ tracking and the template checks; and whether an image added as the open pixel i
 loads (html_pixel_loads)."""
 
 import re
+import secrets
 from collections.abc import Callable
 
 import lxml.html
@@ -192,8 +193,6 @@ def html_serialize(prologue: str, root: lxml.html.HtmlElement, whole_document: b
     )
 
 
-#: The address of the stand-in pixel html_pixel_loads looks for: no request ever goes to it.
-_PIXEL_MARK = "about:campanile-pixel-check"
 #: Elements whose content a reader's client does not show as part of the page (a <template>'s is
 #: no part of the document at all, which the parser already keeps apart).
 _NOT_SHOWN_AROUND = frozenset({"template", "select", "head"})
@@ -208,9 +207,11 @@ def html_pixel_loads(html: str) -> bool:
     swallowed as text or a comment, dropped or inside a template is not there. Raise as html_tree.
     """
     prologue, root, whole_document = html_tree(html)
-    html_end_point(root, whole_document)("img").set("src", _PIXEL_MARK)
+    # A new address each time, which no author's own image can hold: no request ever goes to it.
+    mark = f"about:campanile-pixel-{secrets.token_hex(16)}"
+    html_end_point(root, whole_document)("img").set("src", mark)
     document = LexborHTMLParser(html_serialize(prologue, root, whole_document))
-    for image in document.css(f'img[src="{_PIXEL_MARK}"]'):
+    for image in document.css(f'img[src="{mark}"]'):
         parent, around = image.parent, set()
         while parent is not None:
             around.add(parent.tag)

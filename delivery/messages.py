@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from campaigns.erasure import address_digests_all, address_erasure, address_erasure_return
 from campaigns.exceptions import IdempotencyConflict
 from campaigns.models import Contact, ErasedAddress, Suppression, Template, email_normalize
+from campaigns.suppressions import addresses_suppressed
 from core.db import row_insert_sql, rows_insert_together, server_bound_cursor
 from core.digests import keyed_digests
 from core.exceptions import ObjectNotFound
@@ -305,9 +306,11 @@ def message_queue_own(
     """Queue an email Campanile sends itself, under no API key (a signup's confirmation).
 
     One ledger row, sent once as any transactional email is; `context` adds variables of this email
-    to its template. Never to a suppressed address: its row is settled as suppressed at once.
+    to its template. Never to a suppressed address (a bounce or complaint, kept with an erasure
+    too): its row is settled as suppressed at once. An opt-out kept as a suppression stops it no
+    more than any transactional email: its owner must be able to confirm a signup to come back.
     """
-    suppressed = Suppression.objects.filter(email=contact.email).exists()
+    suppressed = bool(addresses_suppressed(emails=[contact.email], marketing=False))
     status = Status.SUPPRESSED if suppressed else Status.PENDING
     message = TransactionalMessage(
         api_key=None,

@@ -146,6 +146,10 @@ def test_a_draft_campaigns_template_may_change_its_form(api_client):
         # written instead, never waved through.
         "<p>Hi</p>{% if attributes.orders|divisibleby:10 %}<p>Tenth!</p>{% endif %}"
         "<svg><style><p><!--</style>",
+        # Django reads a {# #} over lines as text, not a comment: judged as it prints.
+        "<p>{{ attributes.n|divisibleby:2 }}</p>{#\n<svg><style><p><plaintext>\n#}",
+        # An image of the author's with an address like the check's own stands in for nothing.
+        '<p>Hi</p><img src="about:campanile-pixel-check" alt=""><svg><style><p><plaintext>',
     ],
 )
 def test_an_html_body_that_can_carry_no_pixel_is_refused_so_no_pixel_less_email_counts_as_html(
@@ -227,3 +231,18 @@ def test_html_whose_pixel_check_would_take_long_is_refused_as_too_costly_not_lef
 
     assert created.status_code == 400, created.content
     assert "too costly to send" in created.json()["error"]["fields"]["html_body"][0]
+
+
+def test_a_template_whose_sample_fails_is_judged_as_written_in_bounded_time_and_never_a_500(admin_client):
+    from django.urls import reverse
+
+    from campaigns.models import Template
+
+    failing = "<p>{{ attributes.n|divisibleby:2 }}</p>"
+    rejoined = failing + "{{# c #}% bogus %}"  # Left out, the comment would join a new tag.
+    many_openers = failing + "{%\n" * 20_000  # Once read in time growing with their square.
+    for name, html in (("rejoined", rejoined), ("openers", many_openers)):
+        form = {"name": name, "subject": "Hi", "html_body": html, "text_body": ""}
+        response = admin_client.post(reverse("admin:campaigns_template_add"), form)
+        assert response.status_code == 302, (name, response.status_code)
+    assert Template.objects.filter(name__in=["rejoined", "openers"]).count() == 2

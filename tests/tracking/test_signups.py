@@ -17,7 +17,7 @@ from django.utils import timezone, translation
 from campaigns.models import ConsentChange, Contact, ContactConsent, Signup, SignupForm
 from campaigns.selectors import campaign_audience
 from delivery import sending
-from delivery.models import TransactionalMessage
+from delivery.models import StepExecution, TransactionalMessage
 from tests.conftest import sent_messages
 from tests.factories import (
     ContactFactory,
@@ -397,6 +397,8 @@ def test_one_whose_opt_out_outlived_their_contact_rejoins_by_confirming(ses):
     suppression_add(email="kept@example.org", reason=Suppression.Reason.UNSUBSCRIBE, source="admin")
 
     assert _submitted(form, "kept@example.org") == Outcome.MAILED  # Even a single opt-in form asks.
+    # And the confirmation does go: an opt-out stops no transactional email.
+    assert StepExecution.objects.get(email="kept@example.org").status == StepExecution.Status.PENDING
     signups.signup_confirm(token=_token(Signup.objects.get()))
 
     assert Contact.objects.get(email="kept@example.org").status == Contact.Status.SUBSCRIBED
