@@ -25,8 +25,7 @@ from campaigns.render_limits import BudgetContext, RenderBudget, template_measur
 from campaigns.render_sandbox import Stopped, render_sandbox
 from core.html import (
     html_end_tags_drop,
-    html_pixel_loads,
-    html_raw_shown,
+    html_pixel_hindrance,
     html_unshown_drop,
     html_xml_declaration_drop,
 )
@@ -256,15 +255,15 @@ def _pixel_check(rendered: RenderedEmail, sources: tuple[str, str, str]) -> Rend
     if not rendered.html.strip():
         raise TemplateHtmlRefused("blank")
     try:
-        loads = html_pixel_loads(rendered.html)
+        hindrance = html_pixel_hindrance(rendered.html)
     except (etree.ParserError, ValueError) as exc:
         # Nothing after a DOCTYPE, or nesting past 2,048 levels: link tracking cannot read it.
         raise TemplateHtmlRefused("unreadable", str(exc)) from exc
-    if not loads:
+    if hindrance == "not_loaded":
         # An element left open that swallows the rest (a <textarea>, a comment), a frameset: the
         # pixel would go where a reader's client shows it as text or not at all.
         raise TemplateHtmlRefused("no_pixel")
-    if html_raw_shown(rendered.html):
+    if hindrance == "raw_shown":
         raise TemplateHtmlRefused("obsolete")
     return rendered
 
@@ -296,8 +295,10 @@ def _sent_form_kept(template: Template) -> None:
     """Refuse to turn a template a campaign has sent with HTML into text only, or one it sent as text
     into HTML: whether its emails carried the open pixel is what that campaign's open rates are
     over (campaigns.selectors.steps_showing_pixel), and they must keep describing what went out."""
+    if template.pk is None:
+        return
     stored = Template.objects.filter(pk=template.pk).values_list("html_body", flat=True).first()
-    if template.pk is None or stored is None or bool(stored.strip()) == template.has_html:
+    if stored is None or bool(stored.strip()) == template.has_html:
         return
     using = Campaign.objects.filter(steps__template_id=template.pk).order_by("pk")
     if transaction.get_connection().in_atomic_block:

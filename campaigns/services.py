@@ -286,12 +286,6 @@ _LOOKS_AT_CLICKS = (
 )
 
 
-def _has_html(step: CampaignStep) -> bool:
-    """Tell whether a step's email has HTML, the part that carries the open pixel (as
-    campaigns.selectors.steps_showing_pixel judges)."""
-    return step.template.has_html
-
-
 def _drip_problems(*, campaign: Campaign, steps: list[CampaignStep]) -> list[str]:
     """Name what in a campaign's steps, windows or schedule cannot work as set."""
     problems = []
@@ -315,7 +309,11 @@ def _drip_problems(*, campaign: Campaign, steps: list[CampaignStep]) -> list[str
         if step.condition in _LOOKS_AT_OPENS and not campaign.track_opens:
             said = gettext("step %(n)d looks at opens, but the campaign does not track them")
             problems.append(said % {"n": step.order})
-        elif step.condition in _LOOKS_AT_OPENS and looked_at and not any(_has_html(o) for o in looked_at):
+        elif (
+            step.condition in _LOOKS_AT_OPENS
+            and looked_at
+            and not any(o.template.has_html for o in looked_at)
+        ):
             said = gettext(
                 "step %(n)d looks at opens, but the emails it looks at are text alone, with no HTML to "
                 "carry the open pixel"

@@ -1,14 +1,14 @@
 """Small repairs to HTML before a parser reads it, so that what a browser shows is what is kept;
 the reading and writing itself (html_tree, html_end_point, html_serialize), shared by link
 tracking and the template checks; and whether an image added as the open pixel is one a browser
-loads (html_pixel_loads)."""
+loads (html_pixel_hindrance)."""
 
 import re
 import secrets
 from collections.abc import Callable
 
 import lxml.html
-from selectolax.lexbor import LexborHTMLParser
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 # </body> and </html> closing tags: a browser keeps whatever follows them in the body, while
 # libxml2 (lxml, inscriptis) drops it; without them every parser closes the document at its end.
@@ -198,8 +198,15 @@ def html_serialize(prologue: str, root: lxml.html.HtmlElement, whole_document: b
 _NOT_SHOWN_AROUND = frozenset({"template", "select", "head"})
 
 
-def html_pixel_loads(html: str) -> bool:
-    """Tell whether an image added where link tracking adds the open pixel is one a browser loads.
+#: Obsolete elements whose content a browser shows as raw text: no serializer writes it back as it
+#: was read (lxml escapes its "<" and "&", and a closing </plaintext> shows, as nothing closes one).
+_RAW_SHOWN = ("plaintext", "xmp")
+
+
+def html_pixel_hindrance(html: str) -> str:
+    """Say what keeps an email's HTML from carrying the open pixel as it was written: "not_loaded"
+    when an image added where link tracking adds the pixel is none a browser loads, "raw_shown"
+    when it holds an element whose content a browser shows as raw text; "" when nothing does.
 
     libxml2 (lxml) reads some HTML otherwise than the HTML standard: a <style> inside <svg> whose
     text opens a <p> and then a <plaintext>, a frameset's document. So what link tracking would
@@ -207,26 +214,21 @@ def html_pixel_loads(html: str) -> bool:
     swallowed as text or a comment, dropped or inside a template is not there. Raise as html_tree.
     """
     prologue, root, whole_document = html_tree(html)
+    raw_shown = next(root.iter(*_RAW_SHOWN), None) is not None
     # A new address each time, which no author's own image can hold: no request ever goes to it.
     mark = f"about:campanile-pixel-{secrets.token_hex(16)}"
     html_end_point(root, whole_document)("img").set("src", mark)
     document = LexborHTMLParser(html_serialize(prologue, root, whole_document))
-    for image in document.css(f'img[src="{mark}"]'):
-        parent, around = image.parent, set()
-        while parent is not None:
-            around.add(parent.tag)
-            parent = parent.parent
-        if not around & _NOT_SHOWN_AROUND:
-            return True
-    return False
+    if not any(_shown(image) for image in document.css(f'img[src="{mark}"]')):
+        return "not_loaded"
+    return "raw_shown" if raw_shown else ""
 
 
-#: Obsolete elements whose content a browser shows as raw text: no serializer writes it back as it
-#: was read (lxml escapes its "<" and "&", and a closing </plaintext> shows, as nothing closes one).
-_RAW_SHOWN = ("plaintext", "xmp")
-
-
-def html_raw_shown(html: str) -> bool:
-    """Tell whether the HTML holds an element whose content a browser shows as raw text."""
-    _prologue, root, _whole = html_tree(html)
-    return next(root.iter(*_RAW_SHOWN), None) is not None
+def _shown(node: LexborNode) -> bool:
+    """Tell whether no element around a node keeps it from showing as part of the page."""
+    parent = node.parent
+    while parent is not None:
+        if parent.tag in _NOT_SHOWN_AROUND:
+            return False
+        parent = parent.parent
+    return True
