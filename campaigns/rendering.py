@@ -17,7 +17,6 @@ from django.utils.translation import gettext
 from inscriptis import Inscriptis
 from inscriptis.css_profiles import CSS_PROFILES
 from inscriptis.model.config import ParserConfig
-from lxml import etree
 
 from campaigns.exceptions import TemplateHtmlRefused, TemplateLimitExceeded, TemplateRenderError
 from campaigns.models import Campaign, Contact, Template
@@ -256,8 +255,7 @@ def _pixel_check(rendered: RenderedEmail, sources: tuple[str, str, str]) -> Rend
         raise TemplateHtmlRefused("blank")
     try:
         hindrance = html_pixel_hindrance(rendered.html)
-    except (etree.ParserError, ValueError) as exc:
-        # Nothing after a DOCTYPE, or nesting past 2,048 levels: link tracking cannot read it.
+    except ValueError as exc:  # Nothing after a DOCTYPE or comments: no pixel could go in.
         raise TemplateHtmlRefused("unreadable", str(exc)) from exc
     if hindrance == "not_loaded":
         # An element left open that swallows the rest (a <textarea>, a comment), a frameset: the

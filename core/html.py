@@ -1,14 +1,15 @@
-"""Small repairs to HTML before a parser reads it, so that what a browser shows is what is kept;
-the reading and writing itself (html_tree, html_end_point, html_serialize), shared by link
-tracking and the template checks; and whether an image added as the open pixel is one a browser
-loads (html_pixel_hindrance)."""
+"""An email's HTML as a browser reads it (html_read, html_end_point, html_write: lexbor, an HTML5
+parser), shared by link tracking and the template checks; whether the open pixel is one a browser
+loads (html_pixel_hindrance, html_image_shown); and small repairs to HTML before libxml2 (lxml,
+inscriptis, for the text part) reads it, so that what a browser shows is what is kept."""
 
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import cast
 
-import lxml.html
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborDocumentOptions, LexborHTMLParser, LexborNode
 
 # </body> and </html> closing tags: a browser keeps whatever follows them in the body, while
 # libxml2 (lxml, inscriptis) drops it; without them every parser closes the document at its end.
@@ -116,7 +117,7 @@ _PROLOGUE = re.compile(
 # <body>, or has a DOCTYPE: read as a fragment, it would lose its head, its body's attributes and
 # its DOCTYPE (and with it, standards mode).
 _DOCUMENT_TAG = re.compile(r"<(?:html|head|body)[\s/>]", re.IGNORECASE)
-_DOCTYPE = re.compile(r"<!doctype", re.IGNORECASE)
+_DOCTYPE = re.compile(r"<!doctype[^>]*>", re.IGNORECASE)
 
 
 def html_document_prologue(html: str) -> str | None:
@@ -128,78 +129,102 @@ def html_document_prologue(html: str) -> str | None:
     return None
 
 
-def html_tree(html: str) -> tuple[str, lxml.html.HtmlElement, bool]:
-    """Return an email's HTML read by lxml: its prologue (kept as written), its root (a fragment's
-    is a made-up <div>) and whether it is a whole document.
+@dataclass(frozen=True)
+class HtmlDocument:
+    """An email's HTML as an HTML5 parser reads it (lexbor, as a browser does), to change and write
+    back: its prologue as written, and whether it is a whole document or a fragment of a body."""
 
-    Raise lxml.etree.ParserError when nothing follows the prologue, and ValueError when it nests
-    past libxml2's limit: such HTML cannot be read whole, so no pixel or tracked link goes in.
+    prologue: str
+    parser: LexborHTMLParser
+    whole: bool
+
+    def elements(self, *tags: str) -> Iterator[LexborNode]:
+        """Yield the elements of these names, SVG's and MathML's too, in document order (a
+        <template>'s content is no part of the document, as in a browser)."""
+        root = self.parser.root
+        if root is None:
+            return
+        nodes = root.traverse() if self.whole else _siblings_traverse(root)
+        yield from (node for node in nodes if node.tag in tags)
+
+
+def _siblings_traverse(first: LexborNode) -> Iterator[LexborNode]:
+    """Traverse a fragment: each top-level node from the first, with what it holds."""
+    node: LexborNode | None = first
+    while node is not None:
+        yield from node.traverse(include_text=False)
+        node = node.next
+
+
+def html_read(html: str) -> HtmlDocument:
+    """Read an email's HTML as a browser does; a whole document keeps its prologue as written.
+
+    Raise ValueError when nothing follows the prologue: no pixel or tracked link can go in.
     """
+    prologue = _PROLOGUE.match(html)
+    if not html[len(prologue.group(0)) if prologue else 0 :].strip():
+        raise ValueError("nothing follows its prologue")
     start = html_document_prologue(html)
-    whole_document = start is not None
-    # What comes before <html> holds no link and goes out as written: lxml would drop its comments
-    # and refuse an XML declaration naming an encoding.
-    prologue = start or ""
-    html = html_end_tags_drop(html[len(prologue) :])
-    # huge_tree: libxml2 otherwise stops at 256 levels of nesting and, recovering, drops the rest
-    # of the email without an error. Past its own limit (2,048), the HTML is refused instead.
-    parser = lxml.html.HTMLParser(huge_tree=True)
-    if whole_document:
-        root = lxml.html.document_fromstring(html, parser=parser)
-    else:
-        # As lxml's fragment_fromstring, less its closing </body></html>: libxml2 reads those as
-        # text of an element the fragment leaves open (a <textarea>), and the reader would see them.
-        body = lxml.html.document_fromstring(f"<html><body>{html}", parser=parser).find("body")
-        root = lxml.html.Element("div")
-        if body is not None:
-            root.text = body.text
-            root.extend(list(body))
-    if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
-        raise ValueError("the HTML nests too deeply to be read whole")
-    return prologue, root, whole_document
+    # WO_EVENTS: no element is copied into another (an <option> into <selectedcontent>), so what
+    # is written back is what was read.
+    options = LexborDocumentOptions.WO_EVENTS
+    if start is None:
+        fragment = LexborHTMLParser(html, is_fragment=True, options=options)
+        if fragment.root is None:  # All of it is what a body ignores (a <frameset>, a </p>).
+            raise ValueError("nothing in it is part of a page")
+        return HtmlDocument("", fragment, whole=False)
+    # Only the DOCTYPE of the prologue is read, for the mode it sets (quirks or standards); the
+    # rest goes out as written, and no blank of it (a zero-width space) is read twice as text.
+    doctype = _DOCTYPE.search(start)
+    read = (doctype.group(0) if doctype else "") + html[len(start) :]
+    return HtmlDocument(start, LexborHTMLParser(read, options=options), whole=True)
 
 
-def html_end_point(
-    root: lxml.html.HtmlElement, whole_document: bool
-) -> Callable[[str], lxml.html.HtmlElement]:
+def html_end_point(document: HtmlDocument) -> Callable[[str], LexborNode]:
     """Return a function that adds an element where an email's added parts go (the open pixel, the
     hidden trap link): at the end of its body, or before a <plaintext>, which no browser closes
-    (all after its start shows as text), and before any <template> or <select> around that."""
-    body = root.find("body") if whole_document else root
-    container = body if body is not None else root
-    plaintext = next(root.iter("plaintext"), None)
-    if plaintext is not None:
-        for ancestor in plaintext.iterancestors("template", "select"):
-            plaintext = ancestor
+    (all after its start shows as text), and before any <select> around that."""
+    parser = document.parser
+    before = next(document.elements("plaintext"), None)
+    around = before.parent if before is not None else None
+    while around is not None:
+        if around.tag == "select":
+            before = around
+        around = around.parent
 
-    def added(tag: str) -> lxml.html.HtmlElement:
-        element = lxml.html.Element(tag)
-        if plaintext is None:
-            container.append(element)
+    def added(tag: str) -> LexborNode:
+        element = parser.create_node(tag)
+        if before is not None:
+            before.insert_before(element, move=True)
+        elif document.whole:
+            cast(LexborNode, parser.body or parser.root).insert_child(
+                element, move=True
+            )  # No body: a frameset.
         else:
-            plaintext.addprevious(element)
+            last = cast(LexborNode, parser.root)  # html_read refuses an empty fragment.
+            while last.next is not None:
+                last = last.next
+            last.insert_after(element, move=True)
         return element
 
     return added
 
 
-def html_serialize(prologue: str, root: lxml.html.HtmlElement, whole_document: bool) -> str:
-    """Write back what html_tree read: the prologue as it was, then the document or the fragment."""
-    if whole_document:
-        return prologue + lxml.html.tostring(root, encoding="unicode", method="html")
-    # The fragment's made-up parent is dropped again: its text, then each child with its tail.
-    return (root.text or "") + "".join(
-        lxml.html.tostring(child, encoding="unicode", method="html", with_tail=True) for child in root
-    )
+def html_write(document: HtmlDocument) -> str:
+    """Write back what html_read read: the prologue as it was, then the document or the fragment."""
+    if not document.whole:
+        return document.parser.html or ""
+    root = cast(LexborNode, document.parser.root)  # A whole document always has its <html>.
+    nodes = root.parent.iter(include_text=True) if root.parent is not None else iter([root])
+    return document.prologue + "".join(node.html or "" for node in nodes if node and node.tag != "-doctype")
 
 
 #: Elements whose content a reader's client does not show as part of the page (a <template>'s is
 #: no part of the document at all, which the parser already keeps apart).
 _NOT_SHOWN_AROUND = frozenset({"template", "select", "head"})
 
-
 #: Obsolete elements whose content a browser shows as raw text: no serializer writes it back as it
-#: was read (lxml escapes its "<" and "&", and a closing </plaintext> shows, as nothing closes one).
+#: was read (its "<" and "&" are escaped, and a closing </plaintext> shows, as nothing closes one).
 _RAW_SHOWN = ("plaintext", "xmp")
 
 
@@ -207,21 +232,25 @@ def html_pixel_hindrance(html: str) -> str:
     """Say what keeps an email's HTML from carrying the open pixel as it was written: "not_loaded"
     when an image added where link tracking adds the pixel is none a browser loads, "raw_shown"
     when it holds an element whose content a browser shows as raw text; "" when nothing does.
-
-    libxml2 (lxml) reads some HTML otherwise than the HTML standard: a <style> inside <svg> whose
-    text opens a <p> and then a <plaintext>, a frameset's document. So what link tracking would
-    send is read again by lexbor (selectolax), an HTML5 parser that reads as browsers do; an image
-    swallowed as text or a comment, dropped or inside a template is not there. Raise as html_tree.
-    """
-    prologue, root, whole_document = html_tree(html)
-    raw_shown = next(root.iter(*_RAW_SHOWN), None) is not None
+    Raise ValueError as html_read."""
+    document = html_read(html)
+    raw_shown = next(document.elements(*_RAW_SHOWN), None) is not None
     # A new address each time, which no author's own image can hold: no request ever goes to it.
     mark = f"about:campanile-pixel-{secrets.token_hex(16)}"
-    html_end_point(root, whole_document)("img").set("src", mark)
-    document = LexborHTMLParser(html_serialize(prologue, root, whole_document))
-    if not any(_shown(image) for image in document.css(f'img[src="{mark}"]')):
+    html_end_point(document)("img").attrs["src"] = mark
+    if not html_image_shown(html_write(document), mark):
         return "not_loaded"
     return "raw_shown" if raw_shown else ""
+
+
+def html_image_shown(html: str, src: str) -> bool:
+    """Tell whether an email's HTML, as a reader's client reads it, shows an image of this address
+    as part of its page: what was written back is read again, since writing a tree and reading it
+    again does not always give the same tree (an element left open swallows what follows)."""
+    # WO_EVENTS, as html_read: copying each <option> into a <selectedcontent> costs the square of
+    # their number, and shows no image.
+    document = LexborHTMLParser(html, options=LexborDocumentOptions.WO_EVENTS)
+    return any(_shown(image) for image in document.css("img") if image.attrs.get("src") == src)
 
 
 def _shown(node: LexborNode) -> bool:

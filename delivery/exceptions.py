@@ -37,3 +37,8 @@ class SenderInvalid(CampanileError):
 
 class SuppressedRecipient(CampanileError):
     """An address on the suppression list was asked for: nothing is sent to it, not even a test."""
+
+
+class PixelNotCarried(CampanileError):
+    """An email of a step that measures opens would carry no open pixel that loads: not sent, as
+    it would count among the emails the open rate is over (campaigns.selectors.steps_showing_pixel)."""

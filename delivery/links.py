@@ -1,7 +1,8 @@
 """Rewriting a rendered email's HTML for tracking: links through the click redirect, an open pixel.
 
-lxml parses and serializes, so links inside comments (Outlook's conditional blocks), <style> and
-<script> are never touched, and no regular expression guesses at HTML.
+An HTML5 parser (lexbor, core.html) reads the HTML as a reader's browser does and writes back the
+tree it read, so links inside comments (Outlook's conditional blocks), <style> and <script> are
+never touched, no regular expression guesses at HTML, and the reader sees what the author wrote.
 """
 
 import base64
@@ -9,13 +10,14 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
 from django.utils.http import MAX_URL_REDIRECT_LENGTH
-from lxml import etree
+from django.utils.translation import gettext
 
-from core.html import html_end_point, html_serialize, html_tree
+from core.html import html_end_point, html_image_shown, html_read, html_write
+from delivery.exceptions import PixelNotCarried
 from delivery.written_links import (
     WrittenLinks,
     html_written_links,
@@ -74,17 +76,17 @@ def html_track(
     """
     if not html.strip() or (click_url is None and pixel_url is None):
         return html
-    prologue, root, whole_document = html_tree(html)
+    document = html_read(html)
     if click_url is not None:
-        for element in root.iter("a", "area"):
-            href = element.get("href")
-            if element.get(NO_TRACK_ATTRIBUTE) is not None:
-                del element.attrib[NO_TRACK_ATTRIBUTE]
+        for element in document.elements("a", "area"):
+            href = element.attrs.get("href")
+            if NO_TRACK_ATTRIBUTE in element.attrs:
+                del element.attrs[NO_TRACK_ATTRIBUTE]
             elif (
                 href is not None and _trackable(href, keep_prefixes=keep_prefixes) and _covered(href, written)
             ):
-                element.set("href", click_url(url_strip(href)))
-    added = html_end_point(root, whole_document)
+                element.attrs["href"] = click_url(url_strip(href))
+    added = html_end_point(document)
     if click_url is not None and honeypot_url is not None:
         trap = added("a")
         for name, value in (
@@ -93,7 +95,7 @@ def html_track(
             ("aria-hidden", "true"),
             ("tabindex", "-1"),
         ):
-            trap.set(name, value)
+            trap.attrs[name] = value
     if pixel_url is not None:
         pixel = added("img")
         for name, value in (
@@ -103,8 +105,8 @@ def html_track(
             ("alt", ""),
             ("style", "display:block;width:1px;height:1px;border:0"),
         ):
-            pixel.set(name, value)
-    return html_serialize(prologue, root, whole_document)
+            pixel.attrs[name] = value
+    return html_write(document)
 
 
 # A web address in plain text ends at whitespace or a quote; punctuation right after it belongs to
@@ -220,7 +222,10 @@ class LinkMarks:
             return self._placeholder(url)
 
         html, text = rendered.html, rendered.text
-        if html:
+        # A step whose template has HTML counts its emails as carrying the pixel: one whose HTML,
+        # as this contact's data renders it, shows nothing or hides the pixel is not sent.
+        measures_opens = self.pixel_url is not None and bool(html_source.strip())
+        if html.strip():
             try:
                 html = html_track(
                     html,
@@ -230,9 +235,18 @@ class LinkMarks:
                     honeypot_url=self.honeypot_url if self.clicks else None,
                     written=html_links,
                 )
-            except (etree.ParserError, ValueError) as exc:
-                # Mail that lxml cannot read whole still goes out, untracked, rather than not at all.
-                logger.warning("HTML not tracked: lxml could not read it whole (%s).", exc)
+            except ValueError as exc:
+                if measures_opens:
+                    raise PixelNotCarried(gettext("its HTML shows nothing (%(why)s)") % {"why": exc}) from exc
+                logger.warning("HTML not tracked: %s.", exc)  # It still goes out, untracked.
+        if measures_opens and not html.strip():
+            raise PixelNotCarried(gettext("its HTML shows nothing for this contact"))
+        if measures_opens and not html_image_shown(html, cast(str, self.pixel_url)):
+            raise PixelNotCarried(
+                gettext(
+                    "its open pixel would not load: its HTML, as this contact's data renders it, hides it"
+                )
+            )
         if self.clicks and text:
             text = text_track(
                 text,
