@@ -70,10 +70,19 @@ class ContactPersonalDataMixin:
         if contact is None or not self.has_view_permission(request, contact):  # type: ignore[attr-defined]
             raise PermissionDenied
         data = contact_personal_data(contact=contact)
-        # As the admin's other pages: signups and suppressions only for those who may see them.
-        for section, permission in (("signups", "view_signup"), ("suppressions", "view_suppression")):
-            if not request.user.has_perm(f"campaigns.{permission}"):
+        # As the admin's other pages: each part only for those who may see it there, and an event's
+        # detail (the reader's network and browser, SES's report) only for who may see events.
+        for section, permission in (
+            ("signups", "campaigns.view_signup"),
+            ("suppressions", "campaigns.view_suppression"),
+            ("emails", "delivery.view_stepexecution"),
+        ):
+            if not request.user.has_perm(permission):
                 data.pop(section)
+        if not request.user.has_perm("tracking.view_trackingevent"):
+            for sent in data.get("emails", []):
+                for event in sent["events"]:
+                    event.pop("detail")
         response = JsonResponse(data, json_dumps_params={"ensure_ascii": False, "indent": 1})
         response["Content-Disposition"] = f'attachment; filename="contact-{contact.pk}.json"'
         return response

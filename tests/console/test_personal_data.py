@@ -107,4 +107,24 @@ def test_the_export_holds_the_contacts_own_signups_and_what_the_reader_may_see()
 
     assert "signups" not in held
     assert "suppressions" not in held
+    assert "emails" not in held
     assert held["profile"]["email"] == "ada@example.com"
+
+
+def test_an_events_network_and_browser_go_only_to_staff_who_may_see_events():
+    contact = _held()
+    client = role_client("Marketers")
+    user = User.objects.get(username="marketers")
+    user.groups.clear()
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_contact", "view_stepexecution"]))
+    TrackingEvent.objects.update(raw={"ip": "198.51.100.0", "user_agent": "SecretBrowser/1.0"})
+
+    download = client.get(reverse("admin:campaigns_contact_personal_data", args=[contact.pk]))
+
+    (sent,) = json.loads(download.content)["emails"]
+    assert [event["type"] for event in sent["events"]] == ["open"]
+    assert "detail" not in sent["events"][0]
+    assert b"SecretBrowser" not in download.content
+    user.user_permissions.add(Permission.objects.get(codename="view_trackingevent"))
+    again = client.get(reverse("admin:campaigns_contact_personal_data", args=[contact.pk]))
+    assert b"SecretBrowser" in again.content
