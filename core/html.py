@@ -113,9 +113,10 @@ _PROLOGUE = re.compile(
     r"(?:[\s\ufeff\u200b-\u200d\u2060]|<!---?>|<!--(?!-?>)(?:[^-]|-(?!-!?>))*--!?>|<!doctype[^>]*>|<\?[^>]*\?>)*",
     re.IGNORECASE,
 )
-# A whole document opens with <html>, or, the <html> start tag being optional, with <head> or
-# <body>, or has a DOCTYPE: read as a fragment, it would lose its head, its body's attributes and
-# its DOCTYPE (and with it, standards mode).
+# A whole document has an <html>, <head> or <body> tag, wherever it is (after a <meta>, say: all
+# three start tags are optional), or a DOCTYPE: read as a fragment, it would lose its head, its
+# body's attributes and its DOCTYPE (and with it, standards mode). One named in a comment or an
+# attribute's value makes a whole document of a fragment, which a reader's client reads the same.
 _DOCUMENT_TAG = re.compile(r"<(?:html|head|body)[\s/>]", re.IGNORECASE)
 _DOCTYPE = re.compile(r"<!doctype[^>]*>", re.IGNORECASE)
 
@@ -124,7 +125,7 @@ def html_document_prologue(html: str) -> str | None:
     """Return what comes before a whole document's first tag, or None when the HTML is a fragment."""
     prologue = _PROLOGUE.match(html)
     text = prologue.group(0) if prologue else ""  # It matches the empty string at least.
-    if _DOCUMENT_TAG.match(html, len(text)) or _DOCTYPE.search(text):
+    if _DOCUMENT_TAG.search(html, len(text)) or _DOCTYPE.search(text):
         return text
     return None
 
@@ -182,15 +183,13 @@ def html_read(html: str) -> HtmlDocument:
 
 def html_end_point(document: HtmlDocument) -> Callable[[str], LexborNode]:
     """Return a function that adds an element where an email's added parts go (the open pixel, the
-    hidden trap link): at the end of its body, or before a <plaintext>, which no browser closes
-    (all after its start shows as text), and before any <select> around that."""
+    hidden trap link): at the end of its body, or, when it holds a <plaintext>, which no browser
+    closes (all after its start shows as text), before the outermost element around that, so that
+    none holds them either (a <select>, a <picture> whose <source> an image would show instead)."""
     parser = document.parser
     before = next(document.elements("plaintext"), None)
-    around = before.parent if before is not None else None
-    while around is not None:
-        if around.tag == "select":
-            before = around
-        around = around.parent
+    while before is not None and before.parent is not None and before.parent.tag not in ("body", "html"):
+        before = before.parent
 
     def added(tag: str) -> LexborNode:
         element = parser.create_node(tag)
@@ -212,16 +211,44 @@ def html_end_point(document: HtmlDocument) -> Callable[[str], LexborNode]:
 
 def html_write(document: HtmlDocument) -> str:
     """Write back what html_read read: the prologue as it was, then the document or the fragment."""
-    if not document.whole:
-        return document.parser.html or ""
-    root = cast(LexborNode, document.parser.root)  # A whole document always has its <html>.
-    nodes = root.parent.iter(include_text=True) if root.parent is not None else iter([root])
-    return document.prologue + "".join(node.html or "" for node in nodes if node and node.tag != "-doctype")
+    # A parser drops a line feed right after <pre>, <textarea> or <listing>, and lexbor's writer
+    # does not put one back: a second line feed written there keeps the author's first.
+    for element in list(document.elements("pre", "textarea", "listing")):
+        first = element.first_child
+        if first is not None and first.is_text_node and (first.text_content or "").startswith("\n"):
+            first.insert_before("\n")
+    if document.whole:
+        root = cast(LexborNode, document.parser.root)  # A whole document always has its <html>.
+        nodes = root.parent.iter(include_text=True) if root.parent is not None else iter([root])
+        written = document.prologue + "".join(
+            node.html or "" for node in nodes if node and node.tag != "-doctype"
+        )
+    else:
+        written = document.parser.html or ""
+    plaintext = next(document.elements("plaintext"), None)
+    if plaintext is None:
+        return written
+    # Nothing closes a <plaintext>: the end tags a writer puts after its text would show as text.
+    closing, node = "", cast(LexborNode | None, plaintext)
+    while node is not None and node.is_element_node:
+        closing, node = closing + f"</{node.tag}>", node.parent
+    return written.removesuffix(closing)
 
 
-#: Elements whose content a reader's client does not show as part of the page (a <template>'s is
-#: no part of the document at all, which the parser already keeps apart).
-_NOT_SHOWN_AROUND = frozenset({"template", "select", "head"})
+def html_attribute_decoded(value: str) -> str:
+    """Return an attribute's value as written (its quotes left out) decoded as a browser decodes
+    it: "&copy" alone is "©", where "&copy=" and "&copyx" stay as they are."""
+    if "&" not in value:
+        return value
+    quote = "'" if '"' in value else '"'  # One value never holds both: its own quote ends it.
+    read = LexborHTMLParser(f"<a href={quote}{value}{quote}>", is_fragment=True).root
+    return (read.attrs.get("href") if read is not None else None) or ""
+
+
+#: Elements whose content a reader's client does not show as part of the page, or shows other
+#: than as an image of its own (a <picture>'s <source>, a video's fallback); a <template>'s is no
+#: part of the document at all, which the parser already keeps apart.
+_NOT_SHOWN_AROUND = frozenset({"template", "select", "head", "picture", "video", "audio", "object", "canvas"})
 
 #: Obsolete elements whose content a browser shows as raw text: no serializer writes it back as it
 #: was read (its "<" and "&" are escaped, and a closing </plaintext> shows, as nothing closes one).

@@ -10,11 +10,16 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from html import unescape as html_unescape
 
 from django.template.base import Lexer, TokenType
 
-from core.html import HTML_BLANK, html_end_tags_drop, html_unshown_drop, html_xml_declaration_drop
+from core.html import (
+    HTML_BLANK,
+    html_attribute_decoded,
+    html_end_tags_drop,
+    html_unshown_drop,
+    html_xml_declaration_drop,
+)
 
 # Punctuation right after an address in running text belongs to the sentence ("see https://x."),
 # full-width punctuation too; a closing bracket only when the address opened none for it
@@ -125,8 +130,6 @@ _BLANKS = re.compile(rf"[{HTML_BLANK}/]*")
 _ATTRIBUTE = re.compile(
     rf"""([^{HTML_BLANK}"'>/=]+)(?:[{HTML_BLANK}]*=[{HTML_BLANK}]*(?:"([^"]*)"|'([^']*)'|([^{HTML_BLANK}>"']*)))?"""
 )
-# A character reference an attribute's value decodes: one with its ";" ("&region=" stays).
-_REFERENCE = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
 
 
 def _hrefs(html: str) -> Iterator[str]:
@@ -135,7 +138,8 @@ def _hrefs(html: str) -> Iterator[str]:
     while match := _ANY_TAG.search(html, position):
         href, position = _tag_read(html, match.end())
         if href is not None and match.group(1).lower() in ("a", "area"):
-            yield _REFERENCE.sub(lambda reference: html_unescape(reference.group()), href)
+            # Its character references as a browser reads them ("&region=" stays as it is).
+            yield html_attribute_decoded(href)
 
 
 def _tag_read(html: str, position: int) -> tuple[str | None, int]:

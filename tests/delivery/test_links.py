@@ -462,6 +462,21 @@ def test_an_href_is_read_as_the_email_reads_it_entities_included():
     ]
 
 
+def test_a_reference_without_its_semicolon_in_a_written_href_is_read_as_a_browser_reads_it():
+    html = (
+        '<a href="https://shop.example/?a=1&copy">a</a>'  # "©" at the end of the value.
+        '<a href="https://shop.example/?lang=en&reg.x=1">b</a>'  # "®" before a dot.
+        '<a href="https://shop.example/?n=1&notit=2">c</a>'  # Before a letter or "=": as written.
+    )
+    _, seen = track(html, written=html_written_links(html))
+
+    assert seen == [
+        "https://shop.example/?a=1\u00a9",
+        "https://shop.example/?lang=en\u00ae.x=1",
+        "https://shop.example/?n=1&notit=2",
+    ]
+
+
 def test_reading_the_links_of_a_text_source_full_of_unclosed_variables_takes_one_pass():
     # "http://{{" without its "}}", 50,000 times: each used to be read to the end of the source.
     assert text_written_links("http://{{\n" * 50_000) == WrittenLinks()
@@ -564,10 +579,44 @@ def test_html_of_comments_alone_has_nowhere_for_a_pixel_or_a_link():
         track("<frameset><frame src=x></frameset>")
 
 
-def test_the_pixel_goes_before_a_select_that_holds_a_plaintext():
-    out, _seen = track("<p>Hi</p><select><plaintext>Sent by Acme</select>")
+@pytest.mark.parametrize("around", ["select", "picture", "div"])
+def test_the_pixel_goes_before_the_outermost_element_around_a_plaintext(around):
+    from core.html import html_image_shown
 
-    assert out.index(PIXEL) < out.index("<select>")
+    source = '<source srcset="https://other.example/x.png">' if around == "picture" else ""
+    out, _seen = track(f"<p>Hi</p><{around}>{source}<plaintext>VIP & co")
+
+    assert out.index(PIXEL) < out.index(f"<{around}>")
+    assert html_image_shown(out, PIXEL)
+    # Nothing closes a <plaintext>: no end tag is written after its text, where it would show.
+    assert out.endswith("<plaintext>VIP & co")
+
+
+def test_an_image_a_picture_or_a_video_holds_is_no_pixel_that_loads():
+    from core.html import html_image_shown
+
+    assert not html_image_shown(f'<picture><source srcset="x.png"><img src="{PIXEL}"></picture>', PIXEL)
+    assert not html_image_shown(f'<video src="v.mp4"><img src="{PIXEL}"></video>', PIXEL)
+    assert html_image_shown(f'<p><img src="{PIXEL}"></p>', PIXEL)
+
+
+def test_a_whole_document_opening_with_a_meta_keeps_its_html_head_and_body():
+    out, _seen = track(
+        '<meta charset="utf-8">\n<html lang="de"><head><title>T</title></head>'
+        '<body bgcolor="#ff0000" style="margin:0"><p>Hi</p></body></html>'
+    )
+
+    assert out.startswith('<html lang="de"><head><meta charset="utf-8">')
+    assert '<body bgcolor="#ff0000" style="margin:0"><p>Hi</p>' in out
+
+
+@pytest.mark.parametrize("tag", ["pre", "textarea", "listing"])
+def test_a_blank_first_line_of_preformatted_text_is_kept(tag):
+    from selectolax.lexbor import LexborHTMLParser
+
+    out, _seen = track(f"<{tag}>\n\nline after a blank line</{tag}>")
+
+    assert LexborHTMLParser(out).css_first(tag).text() == "\nline after a blank line"
 
 
 def test_an_element_a_fragment_leaves_open_shows_no_closing_tags_the_reader_never_wrote():
