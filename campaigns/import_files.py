@@ -25,6 +25,8 @@ IMPORT_MAX_UNPACKED_BYTES = 256 * 1024 * 1024
 _XLSX_MAX_RATIO = 200
 IMPORT_MAX_ROWS = 1_000_000
 IMPORT_MAX_COLUMNS = 200
+#: Excel's last row: a workbook naming a row past it is no workbook Excel wrote.
+_XLSX_MAX_ROWS = 1_048_576
 _DELIMITERS = (",", ";", "\t", "|")
 _ZIP_MAGIC = b"PK\x03\x04"  # An XLSX file is a zip archive.
 _ENCODING_NAMES = {"utf-8-sig": "UTF-8", "utf-16": "UTF-16", "cp1252": "Windows-1252"}
@@ -252,7 +254,20 @@ def _xlsx_rows(stream: BinaryIO) -> Rows:
     try:
         workbook = load_workbook(stream, read_only=True, data_only=True)
         sheet = workbook.worksheets[0]
+        # The size a sheet declares is the file's word, not its cells: believed, every row, and
+        # every missing one, would be padded to it (16,384 cells, a million rows, from 5 KB).
+        sheet.reset_dimensions()
         for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            if number > _XLSX_MAX_ROWS:
+                raise ImportFileUnreadable(gettext("The workbook's rows go past Excel's last row."))
+            if len(values) > IMPORT_MAX_COLUMNS:
+                # Counted in C, however far right its last cell is: a value out there is refused
+                # as the header's columns are, never dropped unsaid.
+                beyond = values[IMPORT_MAX_COLUMNS:]
+                if beyond.count(None) + beyond.count("") != len(beyond):
+                    said = gettext("The file has more than %(n)d columns.")
+                    raise ImportFileUnreadable(said % {"n": IMPORT_MAX_COLUMNS})
+                values = values[:IMPORT_MAX_COLUMNS]
             cells = [_xlsx_text(value) for value in values]
             while cells and not cells[-1]:
                 cells.pop()  # A sheet pads each row to its widest; those cells hold nothing.

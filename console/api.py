@@ -92,7 +92,9 @@ class ContactViewSet(campaign_views.ContactViewSet):
     @action(detail=True, methods=["get"], url_path="personal-data")
     def personal_data(self, request, pk=None):
         """Everything held about the contact: profile, lists, consents, signups, emails and events."""
-        return Response(contact_personal_data(contact=self.get_object()))
+        # A transactional message is its key's alone, here too.
+        key = cast(ApiKey, request.auth)
+        return Response(contact_personal_data(contact=self.get_object(), key=key))
 
     @extend_schema(request=None, responses={200: ErasureSerializer})
     @action(detail=True, methods=["post"])

@@ -11,7 +11,9 @@ from django.utils import timezone
 
 from campaigns.erasure import contact_addresses_own
 from campaigns.models import ConsentChange, Contact, ContactConsent, Signup, Suppression
+from core.models import ApiKey
 from delivery.models import StepExecution
+from delivery.selectors import step_executions_key_sees
 from tracking.models import TrackingEvent
 
 #: The export's format, for whoever reads it later.
@@ -28,14 +30,19 @@ def _template_name(row: StepExecution) -> str:
     return row.message.template.name if row.message is not None else ""
 
 
-def contact_personal_data(*, contact: Contact) -> dict[str, Any]:
+def contact_personal_data(*, contact: Contact, key: ApiKey | None = None) -> dict[str, Any]:
     """Return everything held about a contact: profile, lists, consents and their history, signups,
-    suppressions of its address, and every email sent to it with its events."""
+    suppressions of its address, and every email sent to it with its events. Given an API key, its
+    emails are those the key may read: campaign mail and the key's own transactional messages."""
     emails = StepExecution.objects.filter(contact=contact).select_related(
         "step__campaign", "message__template", "step__template"
     )
+    seen = TrackingEvent.objects.filter(step_execution__contact=contact)
+    if key is not None:
+        emails = emails.filter(step_executions_key_sees(key=key))
+        seen = seen.filter(step_executions_key_sees(key=key, path="step_execution__"))
     events: dict[int, list[dict[str, Any]]] = {}
-    for event in TrackingEvent.objects.filter(step_execution__contact=contact).order_by("occurred_at", "pk"):
+    for event in seen.order_by("occurred_at", "pk"):
         events.setdefault(event.step_execution_id or 0, []).append(
             {"type": event.type, "at": _when(event.occurred_at), "kind": event.kind, "detail": event.raw}
         )

@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 
 from campaigns.models import Campaign, CampaignStep
 from core import fleet_metrics as fleet
-from core.models import MetricSnapshot
+from core.models import ApiKey, MetricSnapshot
 from delivery.models import LedgerTally, SendingHold, StepExecution
 
 logger = logging.getLogger(__name__)
@@ -260,3 +260,10 @@ def campaign_progress(*, campaign: Campaign, counts: dict[str, int], rate: float
         "finished": finished,
         "sending": campaign.status == Campaign.Status.SENDING,
     }
+
+
+def step_executions_key_sees(*, key: ApiKey, path: str = "") -> Q:
+    """Return the filter of the ledger rows an API key may read, reached through `path` ("" for a
+    ledger row, "step_execution__" from an event): campaign mail is the account's, a transactional
+    message its own key's alone."""
+    return Q(**{f"{path}message__isnull": True}) | Q(**{f"{path}message__api_key": key})

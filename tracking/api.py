@@ -2,7 +2,7 @@
 
 from typing import cast
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
@@ -14,6 +14,7 @@ from campaigns.models import Campaign
 from core.api.filters import DateTimeFilter
 from core.models import ApiKey
 from delivery.models import StepExecution, TransactionalMessage
+from delivery.selectors import step_executions_key_sees
 from tracking.models import TrackingEvent
 from tracking.outcomes import COUNTED_OUTCOMES, NEED_THE_OPEN_PIXEL, RATES, Rate
 from tracking.selectors import campaign_stats
@@ -186,6 +187,5 @@ class EventViewSet(viewsets.ReadOnlyModelViewSet):
         # Campaign events are the account's; a transactional message's are its key's alone. An
         # event whose row is gone (its contact deleted) or never was (a test send) is no one's.
         key = cast(ApiKey, self.request.auth)
-        campaign = Q(step_execution__isnull=False, step_execution__message__isnull=True)
-        mine = campaign | Q(step_execution__message__api_key=key)
-        return super().get_queryset().filter(mine)
+        seen = step_executions_key_sees(key=key, path="step_execution__")
+        return super().get_queryset().filter(seen, step_execution__isnull=False)

@@ -119,6 +119,58 @@ def test_a_workbook_that_would_unpack_far_past_its_size_is_refused_before_it_is_
     assert len(_table(many, "team.xlsx")[1]) == 20_000  # Real rows, however alike, are read.
 
 
+def _xlsx_declaring(data: bytes, *, dimension: str, rows: str) -> bytes:
+    """Return the workbook declaring another size for its sheet, with these rows' XML added: a
+    few kilobytes, as a hand-made file can be."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as made:
+        for member in source.infolist():
+            content = source.read(member)
+            if member.filename == "xl/worksheets/sheet1.xml":
+                content = re.sub(
+                    rb'<dimension ref="[^"]*"/>', f'<dimension ref="{dimension}"/>'.encode(), content
+                )
+                content = content.replace(b"</sheetData>", rows.encode() + b"</sheetData>")
+            made.writestr(member, content)
+    return out.getvalue()
+
+
+def test_a_workbook_declaring_a_huge_sheet_is_read_by_the_cells_it_holds(monkeypatch):
+    from campaigns import import_files
+
+    data = _xlsx_declaring(
+        _xlsx([["email"], ["a@example.com"]]),
+        dimension="A1:XFD50",
+        rows='<row r="50"><c r="A50" t="inlineStr"><is><t>b@example.com</t></is></c></row>',
+    )
+    read = []
+    monkeypatch.setattr(import_files, "_xlsx_text", lambda value: read.append(value) or str(value or ""))
+
+    header, rows = _table(data, "people.xlsx")
+
+    assert (header, rows) == (["email"], [(2, ["a@example.com"]), (50, ["b@example.com"])])
+    # Three rows of one cell each, not 50 rows of 16,384 cells.
+    assert len(read) == 3
+
+
+def test_a_workbook_with_a_value_past_the_last_column_or_row_a_file_may_have_is_refused():
+    far_right = _xlsx_declaring(
+        _xlsx([["email"], ["a@example.com"]]),
+        dimension="A1:XFD3",
+        rows='<row r="3"><c r="XFD3" t="inlineStr"><is><t>lost?</t></is></c></row>',
+    )
+    far_down = _xlsx_declaring(
+        _xlsx([["email"], ["a@example.com"]]),
+        dimension="A1:A1048577",
+        rows='<row r="1048577"><c r="A1048577" t="inlineStr"><is><t>b@example.com</t></is></c></row>',
+    )
+
+    with pytest.raises(ImportFileUnreadable, match="more than 200 columns"):
+        _table(far_right, "people.xlsx")
+    with pytest.raises(ImportFileUnreadable, match="past Excel's last row"):
+        _table(far_down, "people.xlsx")
+
+
 def test_an_excel_workbook_is_read_as_a_person_sees_its_cells():
     from datetime import datetime
 

@@ -95,6 +95,31 @@ def test_an_integrator_reads_everything_held_with_a_read_key(api_client):
     assert response.json()["emails"][0]["events"][0]["type"] == "open"
 
 
+def test_a_key_reads_a_contacts_campaign_mail_and_its_own_messages_never_another_keys(api_client, api_key):
+    from tests.factories import TransactionalMessageFactory
+
+    contact = _held()
+    theirs = StepExecutionFactory(
+        step=None, message=TransactionalMessageFactory(), contact=contact, email=contact.email
+    )
+    TrackingEventFactory(step_execution=theirs, recipient=contact.email, type=TrackingEvent.Type.DELIVERY)
+    mine = StepExecutionFactory(
+        step=None,
+        message=TransactionalMessageFactory(api_key=api_key[0]),
+        contact=contact,
+        email=contact.email,
+    )
+
+    held = api_client.get(f"/api/v1/contacts/{contact.pk}/personal-data").json()
+
+    sent = [(email["campaign"], email["template"]) for email in held["emails"]]
+    assert ("Spring news", StepExecution.objects.get(step__isnull=False).step.template.name) in sent
+    assert (None, mine.message.template.name) in sent
+    assert (None, theirs.message.template.name) not in sent
+    assert len(sent) == 2
+    assert all(event["type"] != "delivery" for email in held["emails"] for event in email["events"])
+
+
 def test_the_export_holds_the_contacts_own_signups_and_what_the_reader_may_see():
     contact = _held()
     Signup.objects.create(form_name="Other", email="someone@example.org", consent_text="Yes")
