@@ -132,8 +132,9 @@ def html_document_prologue(html: str) -> str | None:
 
 @dataclass(frozen=True)
 class HtmlDocument:
-    """An email's HTML as an HTML5 parser reads it (lexbor, as a browser does), to change and write
-    back: its prologue as written, and whether it is a whole document or a fragment of a body."""
+    """An email's HTML as a reader's client reads it: a document, read by an HTML5 parser (lexbor),
+    to change and write back. Its prologue (blanks, comments, a DOCTYPE) is kept as written, and a
+    fragment (no <html>, <head> or <body> tag, no DOCTYPE) is written back as a fragment."""
 
     prologue: str
     parser: LexborHTMLParser
@@ -142,97 +143,70 @@ class HtmlDocument:
     def elements(self, *tags: str) -> Iterator[LexborNode]:
         """Yield the elements of these names, SVG's and MathML's too, in document order (a
         <template>'s content is no part of the document, as in a browser)."""
-        root = self.parser.root
-        if root is None:
-            return
-        nodes = root.traverse() if self.whole else _siblings_traverse(root)
-        yield from (node for node in nodes if node.tag in tags)
-
-
-def _siblings_traverse(first: LexborNode) -> Iterator[LexborNode]:
-    """Traverse a fragment: each top-level node from the first, with what it holds."""
-    node: LexborNode | None = first
-    while node is not None:
-        yield from node.traverse(include_text=False)
-        node = node.next
+        root = cast(LexborNode, self.parser.root)  # Every document has its <html>.
+        yield from (node for node in root.traverse() if node.tag in tags)
 
 
 def html_read(html: str) -> HtmlDocument:
-    """Read an email's HTML as a browser does; a whole document keeps its prologue as written.
+    """Read an email's HTML as a reader's client does: as a document, in the mode its DOCTYPE sets
+    (none: quirks mode, where a <table> does not close a <p>), a fragment too.
 
-    Raise ValueError when nothing follows the prologue: no pixel or tracked link can go in.
+    Raise ValueError when nothing follows the prologue, when nothing of it is part of a page (a
+    frameset), or when it holds a <plaintext>, after which nothing can be added: all after one's
+    start shows as text, and no writer writes back what follows it (what a table held before it).
     """
-    prologue = _PROLOGUE.match(html)
-    if not html[len(prologue.group(0)) if prologue else 0 :].strip():
+    prologue = cast(re.Match, _PROLOGUE.match(html)).group(0)  # It matches the empty string at least.
+    if not html[len(prologue) :].strip():
         raise ValueError("nothing follows its prologue")
-    start = html_document_prologue(html)
-    # WO_EVENTS: no element is copied into another (an <option> into <selectedcontent>), so what
-    # is written back is what was read.
-    options = LexborDocumentOptions.WO_EVENTS
-    if start is None:
-        fragment = LexborHTMLParser(html, is_fragment=True, options=options)
-        if fragment.root is None:  # All of it is what a body ignores (a <frameset>, a </p>).
-            raise ValueError("nothing in it is part of a page")
-        return HtmlDocument("", fragment, whole=False)
-    # Only the DOCTYPE of the prologue is read, for the mode it sets (quirks or standards); the
-    # rest goes out as written, and no blank of it (a zero-width space) is read twice as text.
-    doctype = _DOCTYPE.search(start)
-    read = (doctype.group(0) if doctype else "") + html[len(start) :]
-    return HtmlDocument(start, LexborHTMLParser(read, options=options), whole=True)
+    # Only the DOCTYPE of the prologue is read, for the mode it sets; the rest goes out as
+    # written, and no blank of it (a zero-width space) is read twice as text. WO_EVENTS: no
+    # element is copied into another (an <option> into <selectedcontent>), so what is written
+    # back is what was read.
+    doctype = _DOCTYPE.search(prologue)
+    read = (doctype.group(0) if doctype else "") + html[len(prologue) :]
+    parser = LexborHTMLParser(read, options=LexborDocumentOptions.WO_EVENTS)
+    document = HtmlDocument(prologue, parser, whole=html_document_prologue(html) is not None)
+    if parser.body is None:
+        raise ValueError("nothing in it is part of a page")
+    if next(document.elements("plaintext"), None) is not None:
+        raise ValueError("it holds a <plaintext>, which nothing closes")
+    return document
 
 
 def html_end_point(document: HtmlDocument) -> Callable[[str], LexborNode]:
     """Return a function that adds an element where an email's added parts go (the open pixel, the
-    hidden trap link): at the end of its body, or, when it holds a <plaintext>, which no browser
-    closes (all after its start shows as text), before the outermost element around that, so that
-    none holds them either (a <select>, a <picture> whose <source> an image would show instead)."""
+    hidden trap link): at the end of its body, as a child of it, so no element holds them."""
     parser = document.parser
-    before = next(document.elements("plaintext"), None)
-    while before is not None and before.parent is not None and before.parent.tag not in ("body", "html"):
-        before = before.parent
 
     def added(tag: str) -> LexborNode:
         element = parser.create_node(tag)
-        if before is not None:
-            before.insert_before(element, move=True)
-        elif document.whole:
-            cast(LexborNode, parser.body or parser.root).insert_child(
-                element, move=True
-            )  # No body: a frameset.
-        else:
-            last = cast(LexborNode, parser.root)  # html_read refuses an empty fragment.
-            while last.next is not None:
-                last = last.next
-            last.insert_after(element, move=True)
+        cast(LexborNode, parser.body).insert_child(element, move=True)  # html_read saw a body.
         return element
 
     return added
 
 
 def html_write(document: HtmlDocument) -> str:
-    """Write back what html_read read: the prologue as it was, then the document or the fragment."""
+    """Write back what html_read read: the prologue as it was, then the document, or a fragment's
+    head and body (a <style> before any text goes into the head) without the tags it never had."""
     # A parser drops a line feed right after <pre>, <textarea> or <listing>, and lexbor's writer
     # does not put one back: a second line feed written there keeps the author's first.
     for element in list(document.elements("pre", "textarea", "listing")):
         first = element.first_child
         if first is not None and first.is_text_node and (first.text_content or "").startswith("\n"):
             first.insert_before("\n")
+    parser = document.parser
+    root = cast(LexborNode, parser.root)
     if document.whole:
-        root = cast(LexborNode, document.parser.root)  # A whole document always has its <html>.
-        nodes = root.parent.iter(include_text=True) if root.parent is not None else iter([root])
-        written = document.prologue + "".join(
-            node.html or "" for node in nodes if node and node.tag != "-doctype"
-        )
+        nodes = [root]
     else:
-        written = document.parser.html or ""
-    plaintext = next(document.elements("plaintext"), None)
-    if plaintext is None:
-        return written
-    # Nothing closes a <plaintext>: the end tags a writer puts after its text would show as text.
-    closing, node = "", cast(LexborNode | None, plaintext)
-    while node is not None and node.is_element_node:
-        closing, node = closing + f"</{node.tag}>", node.parent
-    return written.removesuffix(closing)
+        nodes = [*cast(LexborNode, parser.head).iter(include_text=True)]
+        nodes += cast(LexborNode, parser.body).iter(include_text=True)
+    after = root.next  # Comments after </html>.
+    while after is not None:
+        nodes.append(after)
+        after = after.next
+    return document.prologue + "".join(node.html or "" for node in nodes)
 
 
 def html_attribute_decoded(value: str) -> str:
@@ -250,8 +224,8 @@ def html_attribute_decoded(value: str) -> str:
 #: part of the document at all, which the parser already keeps apart.
 _NOT_SHOWN_AROUND = frozenset({"template", "select", "head", "picture", "video", "audio", "object", "canvas"})
 
-#: Obsolete elements whose content a browser shows as raw text: no serializer writes it back as it
-#: was read (its "<" and "&" are escaped, and a closing </plaintext> shows, as nothing closes one).
+#: Obsolete elements whose content a browser shows as raw text (a <plaintext> is refused by
+#: html_read itself).
 _RAW_SHOWN = ("plaintext", "xmp")
 
 

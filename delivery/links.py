@@ -237,8 +237,9 @@ class LinkMarks:
                 )
             except ValueError as exc:
                 if measures_opens:
-                    raise PixelNotCarried(gettext("its HTML shows nothing (%(why)s)") % {"why": exc}) from exc
-                logger.warning("HTML not tracked: %s.", exc)  # It still goes out, untracked.
+                    said = gettext("its HTML can carry no open pixel (%(why)s)")
+                    raise PixelNotCarried(said % {"why": exc}) from exc
+                logger.warning("HTML not tracked: %s.", exc)  # It goes out as rendered, untracked.
         if measures_opens and not html.strip():
             raise PixelNotCarried(gettext("its HTML shows nothing for this contact"))
         if measures_opens and not html_image_shown(html, cast(str, self.pixel_url)):
