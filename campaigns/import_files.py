@@ -9,7 +9,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from django.utils.translation import gettext
 
@@ -247,35 +247,53 @@ def _xlsx_unpacked_check(stream: BinaryIO) -> None:
 
 
 def _xlsx_rows(stream: BinaryIO) -> Rows:
-    from openpyxl import load_workbook  # Only imports pay for it.
-
+    """Yield a workbook's first sheet's rows that hold a value, each as long as its last one."""
     _xlsx_unpacked_check(stream)
     # openpyxl raises a zoo of errors for a damaged workbook (zip, XML, key, value errors).
     try:
-        workbook = load_workbook(stream, read_only=True, data_only=True)
-        sheet = workbook.worksheets[0]
-        # The size a sheet declares is the file's word, not its cells: believed, every row, and
-        # every missing one, would be padded to it (16,384 cells, a million rows, from 5 KB).
-        sheet.reset_dimensions()
-        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+        for number, cells in _xlsx_cells(stream):
             if number > _XLSX_MAX_ROWS:
                 raise ImportFileUnreadable(gettext("The workbook's rows go past Excel's last row."))
-            if len(values) > IMPORT_MAX_COLUMNS:
-                # Counted in C, however far right its last cell is: a value out there is refused
-                # as the header's columns are, never dropped unsaid.
-                beyond = values[IMPORT_MAX_COLUMNS:]
-                if beyond.count(None) + beyond.count("") != len(beyond):
-                    said = gettext("The file has more than %(n)d columns.")
-                    raise ImportFileUnreadable(said % {"n": IMPORT_MAX_COLUMNS})
-                values = values[:IMPORT_MAX_COLUMNS]
-            cells = [_xlsx_text(value) for value in values]
-            while cells and not cells[-1]:
-                cells.pop()  # A sheet pads each row to its widest; those cells hold nothing.
-            yield number, cells
+            held = [(cell["column"], cell["value"]) for cell in cells if cell["value"] not in (None, "")]
+            if not held:
+                continue  # A blank row, as table_read leaves out.
+            width = max(column for column, _value in held)
+            if width > IMPORT_MAX_COLUMNS:
+                # Refused as the header's columns are: a value out there is never dropped unsaid.
+                said = gettext("The file has more than %(n)d columns.")
+                raise ImportFileUnreadable(said % {"n": IMPORT_MAX_COLUMNS})
+            row = [""] * width
+            for column, value in held:
+                row[column - 1] = _xlsx_text(value)
+            yield number, row
     except ImportFileUnreadable:
         raise
     except Exception as exc:
         raise ImportFileUnreadable(gettext("The file is not a readable Excel workbook.")) from exc
+
+
+def _xlsx_cells(stream: BinaryIO) -> Iterator[tuple[int, list[dict]]]:
+    """Yield each row of a workbook's first sheet as the file holds it: its number and its cells
+    (`column`, `value`), none made up. openpyxl's own rows are padded to the sheet's declared size,
+    or to each row's last cell: an empty cell in Excel's last column would make 16,384 of each
+    row, a million times, from a file of 2 MB. So its sheet reader is used as its read-only
+    worksheet uses it (openpyxl is pinned: a change there fails the import tests)."""
+    from openpyxl import load_workbook  # Only imports pay for it.
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    # Typed as Any: the read-only sheet's and the workbook's private parts have no stubs.
+    workbook: Any = load_workbook(stream, read_only=True, data_only=True)
+    sheet: Any = workbook.worksheets[0]
+    with sheet._get_source() as source:
+        parser = WorkSheetParser(
+            source,
+            sheet._shared_strings,
+            data_only=True,
+            epoch=workbook.epoch,
+            date_formats=workbook._date_formats,
+            timedelta_formats=workbook._timedelta_formats,
+        )
+        yield from parser.parse()
 
 
 def _xlsx_text(value) -> str:

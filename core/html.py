@@ -7,6 +7,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from html import escape as html_escape
 from typing import cast
 
 from selectolax.lexbor import LexborDocumentOptions, LexborHTMLParser, LexborNode
@@ -162,8 +163,7 @@ def html_read(html: str) -> HtmlDocument:
     # written, and no blank of it (a zero-width space) is read twice as text. WO_EVENTS: no
     # element is copied into another (an <option> into <selectedcontent>), so what is written
     # back is what was read.
-    doctype = _DOCTYPE.search(prologue)
-    read = (doctype.group(0) if doctype else "") + html[len(prologue) :]
+    read = _mode_doctype(prologue) + html[len(prologue) :]
     parser = LexborHTMLParser(read, options=LexborDocumentOptions.WO_EVENTS)
     document = HtmlDocument(prologue, parser, whole=html_document_prologue(html) is not None)
     if parser.body is None:
@@ -171,6 +171,22 @@ def html_read(html: str) -> HtmlDocument:
     if next(document.elements("plaintext"), None) is not None:
         raise ValueError("it holds a <plaintext>, which nothing closes")
     return document
+
+
+# What a browser passes over before a DOCTYPE: HTML's blanks and comments (a bogus one too), after
+# a byte order mark that opens the text. Anything else (a no-break or zero-width space) is text,
+# which starts the body: the DOCTYPE after it is ignored, and the page is read in quirks mode.
+_BEFORE_DOCTYPE = re.compile(
+    rf"\ufeff?(?:[{HTML_BLANK}]|<!---?>|<!--(?!-?>)(?:[^-]|-(?!-!?>))*--!?>|<\?[^>]*>)*"
+)
+
+
+def _mode_doctype(prologue: str) -> str:
+    """Return the DOCTYPE of a prologue that a browser reads, setting the page's mode, or ""."""
+    doctype = _DOCTYPE.search(prologue)
+    if doctype is None or cast(re.Match, _BEFORE_DOCTYPE.match(prologue)).end() < doctype.start():
+        return ""
+    return doctype.group(0)
 
 
 def html_end_point(document: HtmlDocument) -> Callable[[str], LexborNode]:
@@ -195,18 +211,47 @@ def html_write(document: HtmlDocument) -> str:
         first = element.first_child
         if first is not None and first.is_text_node and (first.text_content or "").startswith("\n"):
             first.insert_before("\n")
+    for element in list(document.elements(*_RAW_WRITTEN)):
+        if _foreign(element):
+            # lexbor writes these elements' text unescaped whatever their namespace, but in SVG
+            # or MathML their text was read with its references decoded: escaped again here, or
+            # "&lt;/style&gt;" a contact's data brings would be read back as markup.
+            for text in [child for child in element.iter(include_text=True) if child.is_text_node]:
+                text.replace_with(html_escape(text.text_content or "", quote=False))
     parser = document.parser
     root = cast(LexborNode, parser.root)
-    if document.whole:
-        nodes = [root]
-    else:
-        nodes = [*cast(LexborNode, parser.head).iter(include_text=True)]
-        nodes += cast(LexborNode, parser.body).iter(include_text=True)
+    nodes: list[LexborNode] = []
+    for node in [root] if document.whole else root.iter(include_text=True):
+        # A fragment's head and body are written without the tags it never had; a comment
+        # between them, or after the body, is written where it was.
+        nodes += node.iter(include_text=True) if node.tag in ("head", "body") else [node]
     after = root.next  # Comments after </html>.
     while after is not None:
         nodes.append(after)
         after = after.next
     return document.prologue + "".join(node.html or "" for node in nodes)
+
+
+#: Elements whose text lexbor writes as it is, unescaped: right for HTML's raw-text elements,
+#: wrong for SVG's or MathML's elements of the same names (html_write escapes theirs).
+_RAW_WRITTEN = ("style", "script", "xmp", "iframe", "noembed", "noframes", "noscript", "plaintext")
+#: Where SVG and MathML let HTML in again (annotation-xml too, when its encoding is HTML).
+_INTEGRATION_POINTS = frozenset({"foreignObject", "desc", "title", "mi", "mo", "mn", "ms", "mtext"})
+
+
+def _foreign(node: LexborNode) -> bool:
+    """Tell whether an element is SVG's or MathML's, as the nearest of its ancestors says."""
+    parent = node.parent
+    while parent is not None:
+        if parent.tag in ("svg", "math"):
+            return True
+        if parent.tag in _INTEGRATION_POINTS:
+            return False
+        if parent.tag == "annotation-xml":
+            encoding = (parent.attrs.get("encoding") or "").lower()
+            return encoding not in ("text/html", "application/xhtml+xml")
+        parent = parent.parent
+    return False
 
 
 def html_attribute_decoded(value: str) -> str:

@@ -153,6 +153,18 @@ def test_a_workbook_declaring_a_huge_sheet_is_read_by_the_cells_it_holds(monkeyp
     assert len(read) == 3
 
 
+def test_a_workbook_whose_rows_hold_empty_cells_far_right_is_read_by_its_values(monkeypatch):
+    from campaigns import import_files
+
+    empty_far_right = "".join(f'<row r="{n}"><c r="XFD{n}"/></row>' for n in range(3, 53))
+    data = _xlsx_declaring(_xlsx([["email"], ["a@example.com"]]), dimension="A1:A2", rows=empty_far_right)
+    read = []
+    monkeypatch.setattr(import_files, "_xlsx_text", lambda value: read.append(value) or str(value or ""))
+
+    assert _table(data, "people.xlsx") == (["email"], [(2, ["a@example.com"])])
+    assert len(read) == 2  # Two values; no row padded out to its empty cell in column 16,384.
+
+
 def test_a_workbook_with_a_value_past_the_last_column_or_row_a_file_may_have_is_refused():
     far_right = _xlsx_declaring(
         _xlsx([["email"], ["a@example.com"]]),

@@ -589,6 +589,40 @@ def test_a_link_kept_out_of_tracking_stays_out_wherever_it_is_in_a_fragment():
     assert '<a href="https://shop.example/private">keep</a>' in out
 
 
+def test_text_in_an_svg_or_mathml_style_is_written_escaped_so_no_contacts_data_becomes_markup():
+    from selectolax.lexbor import LexborHTMLParser
+
+    # What autoescape makes of a contact's "red}</style></svg><a href=…>" in an SVG's <style>.
+    data = "red}&lt;/style&gt;&lt;/svg&gt;&lt;a href=&quot;https://evil.example/&quot;&gt;Verify&lt;/a&gt;"
+    out, seen = track(
+        f'<p>Hi</p><svg><style>.c{{fill:{data}}}</style></svg><a href="https://shop.example/">s</a>'
+    )
+
+    assert seen == ["https://shop.example/"]
+    assert [a.attrs["href"] for a in LexborHTMLParser(out).css("a")] == [f"{BASE}/c/1"]
+    # An author's own text there reads back as it was read, and HTML's <style> stays as written.
+    out, _seen = track("<math><style>&amp;lt;</style></math><style>p > b {}</style>")
+    assert out.startswith("<math><style>&amp;lt;</style></math><style>p > b {}</style>")
+
+
+def test_comments_between_a_fragments_head_and_body_or_after_its_body_are_kept():
+    out, _seen = track(
+        "<!--[if mso]><table><tr><td><![endif]--><div>content</div></body>"
+        "<!--[if mso]></td></tr></table><![endif]--></html>"
+    )
+
+    assert out.endswith("<!--[if mso]></td></tr></table><![endif]-->")
+
+
+def test_a_doctype_after_text_is_ignored_as_a_browser_ignores_it():
+    # A no-break space is text: the page is read in quirks mode, where a <table> leaves the <p> open.
+    out, _seen = track(
+        '\u00a0<!DOCTYPE html><p style="color:red">Intro<table><tr><td>c</td></tr></table>Offer</p>'
+    )
+
+    assert "</table>Offer</p>" in out
+
+
 def test_a_fragment_is_read_in_the_quirks_mode_its_reader_reads_it_in():
     # Without a DOCTYPE a <table> does not close a <p>: "Thanks" stays in the red paragraph.
     out, _seen = track('<p style="color:red">Intro<table><tr><td>Order</td></tr></table>Thanks</p>')
