@@ -6,6 +6,7 @@ import csv
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -27,6 +28,9 @@ IMPORT_MAX_ROWS = 1_000_000
 IMPORT_MAX_COLUMNS = 200
 #: Excel's last row: a workbook naming a row past it is no workbook Excel wrote.
 _XLSX_MAX_ROWS = 1_048_576
+#: Distinct texts a workbook may hold (its shared strings): about what a million rows of one
+#: column of addresses need, and about ten seconds and 200 MB to read.
+_XLSX_MAX_TEXTS = 1_000_000
 _DELIMITERS = (",", ";", "\t", "|")
 _ZIP_MAGIC = b"PK\x03\x04"  # An XLSX file is a zip archive.
 _ENCODING_NAMES = {"utf-8-sig": "UTF-8", "utf-16": "UTF-16", "cp1252": "Windows-1252"}
@@ -229,10 +233,22 @@ def _xlsx_unpacked_check(stream: BinaryIO) -> None:
     try:
         with zipfile.ZipFile(stream) as archive:
             members = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            _xlsx_sizes_check(members)
+            texts = _xlsx_texts_count(archive, members)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error) as exc:
         raise ImportFileUnreadable(gettext("The file is not a readable Excel workbook.")) from exc
     finally:
         stream.seek(0)
+    if texts > _XLSX_MAX_TEXTS:
+        # openpyxl reads the whole table of a workbook's texts before its first row, one Python
+        # string each: fifteen million of one letter pack into 1.5 MB and cost minutes and 1.5 GB.
+        said = gettext("The workbook holds more than %(n)s distinct texts: save it as CSV, or split it.")
+        raise ImportFileUnreadable(said % {"n": grouped(_XLSX_MAX_TEXTS)})
+
+
+def _xlsx_sizes_check(members: list[zipfile.ZipInfo]) -> None:
+    """Refuse a workbook that would unpack past IMPORT_MAX_UNPACKED_BYTES, or one of whose parts
+    shrinks past _XLSX_MAX_RATIO in the zip."""
     unpacked = sum(member.file_size for member in members)
     packed_tight = any(
         member.file_size > _XLSX_MAX_RATIO * max(member.compress_size, 1_000) for member in members
@@ -244,6 +260,28 @@ def _xlsx_unpacked_check(stream: BinaryIO) -> None:
             "save it as CSV, or split it."
         )
         raise ImportFileUnreadable(said % {"n": limit})
+
+
+# A shared text's element (<si>, with or without a namespace prefix), wherever its part is: the
+# workbook's content types, not its name, tell openpyxl where the table is.
+_SHARED_TEXT = re.compile(rb"<(?:[A-Za-z_][\w.-]{0,30}:)?si[\s/>]")
+
+
+def _xlsx_texts_count(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo]) -> int:
+    """Count the shared texts a workbook holds, in C, a megabyte of each part at a time, up to just
+    past _XLSX_MAX_TEXTS."""
+    count = 0
+    for member in members:
+        with archive.open(member) as part:
+            tail = b""
+            while chunk := part.read(1 << 20):
+                data = tail + chunk
+                # A match inside the tail was counted with the chunk before.
+                count += len(_SHARED_TEXT.findall(data)) - len(_SHARED_TEXT.findall(tail))
+                if count > _XLSX_MAX_TEXTS:
+                    return count  # Enough to refuse it: the rest is not read.
+                tail = data[-64:]
+    return count
 
 
 def _xlsx_rows(stream: BinaryIO) -> Rows:

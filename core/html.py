@@ -111,7 +111,9 @@ _PROLOGUE = re.compile(
     # a run of comments split in exponentially many ways.
     # "<!-->" and "<!--->" close at once and "--!>" closes a comment, as browsers read them, so no
     # link hides behind one.
-    r"(?:[\s\ufeff\u200b-\u200d\u2060]|<!---?>|<!--(?!-?>)(?:[^-]|-(?!-!?>))*--!?>|<!doctype[^>]*>|<\?[^>]*\?>)*",
+    # A bogus comment ("<?xml …>", "<!x>", "</ x>") ends at its first ">", as browsers read it.
+    r"(?:[\s\ufeff\u200b-\u200d\u2060]|<!---?>|<!--(?!-?>)(?:[^-]|-(?!-!?>))*--!?>|<!doctype[^>]*>"
+    r"|<\?[^>]*>|<!(?!--)[^>]*>|</(?![a-z])[^>]*>)*",
     re.IGNORECASE,
 )
 # A whole document has an <html>, <head> or <body> tag, wherever it is (after a <meta>, say: all
@@ -126,7 +128,7 @@ def html_document_prologue(html: str) -> str | None:
     """Return what comes before a whole document's first tag, or None when the HTML is a fragment."""
     prologue = _PROLOGUE.match(html)
     text = prologue.group(0) if prologue else ""  # It matches the empty string at least.
-    if _DOCUMENT_TAG.search(html, len(text)) or _DOCTYPE.search(text):
+    if _DOCUMENT_TAG.search(html, len(text)) or _mode_doctype(text):
         return text
     return None
 
@@ -177,16 +179,17 @@ def html_read(html: str) -> HtmlDocument:
 # a byte order mark that opens the text. Anything else (a no-break or zero-width space) is text,
 # which starts the body: the DOCTYPE after it is ignored, and the page is read in quirks mode.
 _BEFORE_DOCTYPE = re.compile(
-    rf"\ufeff?(?:[{HTML_BLANK}]|<!---?>|<!--(?!-?>)(?:[^-]|-(?!-!?>))*--!?>|<\?[^>]*>)*"
+    rf"\ufeff?(?:[{HTML_BLANK}]|<!---?>|<!--(?!-?>)(?:[^-]|-(?!-!?>))*--!?>"
+    r"|<\?[^>]*>|<!(?!--|doctype)[^>]*>|</(?![a-z])[^>]*>)*",
+    re.IGNORECASE,
 )
 
 
 def _mode_doctype(prologue: str) -> str:
-    """Return the DOCTYPE of a prologue that a browser reads, setting the page's mode, or ""."""
-    doctype = _DOCTYPE.search(prologue)
-    if doctype is None or cast(re.Match, _BEFORE_DOCTYPE.match(prologue)).end() < doctype.start():
-        return ""
-    return doctype.group(0)
+    """Return the DOCTYPE of a prologue that a browser reads, setting the page's mode, or "": the
+    first token after what it passes over (one inside a comment is no DOCTYPE)."""
+    doctype = _DOCTYPE.match(prologue, cast(re.Match, _BEFORE_DOCTYPE.match(prologue)).end())
+    return doctype.group(0) if doctype else ""
 
 
 def html_end_point(document: HtmlDocument) -> Callable[[str], LexborNode]:
@@ -205,6 +208,7 @@ def html_end_point(document: HtmlDocument) -> Callable[[str], LexborNode]:
 def html_write(document: HtmlDocument) -> str:
     """Write back what html_read read: the prologue as it was, then the document, or a fragment's
     head and body (a <style> before any text goes into the head) without the tags it never had."""
+    shape = _shape(document.parser)  # What the reader's client is to read again.
     # A parser drops a line feed right after <pre>, <textarea> or <listing>, and lexbor's writer
     # does not put one back: a second line feed written there keeps the author's first.
     for element in list(document.elements("pre", "textarea", "listing")):
@@ -229,12 +233,41 @@ def html_write(document: HtmlDocument) -> str:
     while after is not None:
         nodes.append(after)
         after = after.next
-    return document.prologue + "".join(node.html or "" for node in nodes)
+    written = document.prologue + "".join(node.html or "" for node in nodes)
+    # A tree can be one no writing reads back (a block a table's foster parenting put inside a
+    # quirks-mode <p>, SVG's text under a MathML name): such HTML cannot go out changed.
+    if _shape(html_read(written).parser) != shape:
+        raise ValueError("written back, it would read otherwise (an element where none may be)")
+    return written
+
+
+def _shape(parser: LexborHTMLParser) -> list[tuple[int, str, object]]:
+    """Return a document's tree as a list: each node's depth, name and attributes (or text, or a
+    comment), adjacent texts as one, as a reader compares two trees."""
+    root = cast(LexborNode, parser.root)
+    depths: dict[int, int] = {}
+    shape: list[tuple[int, str, object]] = []
+    for node in root.traverse(include_text=True):
+        parent = node.parent
+        depth = depths[node.mem_id] = depths.get(parent.mem_id, -1) + 1 if parent is not None else 0
+        if node.is_text_node:
+            text = node.text_content or ""
+            if shape and shape[-1][:2] == (depth, "#text"):
+                shape[-1] = (depth, "#text", cast(str, shape[-1][2]) + text)
+            elif text:
+                shape.append((depth, "#text", text))
+        elif node.is_element_node:
+            shape.append((depth, node.tag or "", tuple((k, v or "") for k, v in node.attributes.items())))
+        else:
+            # A comment by its place among the rest, not its depth: a fragment's comment after its
+            # body is written after the body's last child, and read again inside the body.
+            shape.append((-1, node.tag or "", node.html))
+    return shape
 
 
 #: Elements whose text lexbor writes as it is, unescaped: right for HTML's raw-text elements,
 #: wrong for SVG's or MathML's elements of the same names (html_write escapes theirs).
-_RAW_WRITTEN = ("style", "script", "xmp", "iframe", "noembed", "noframes", "noscript", "plaintext")
+_RAW_WRITTEN = ("style", "script", "xmp", "iframe", "noembed", "noframes", "plaintext")
 #: Where SVG and MathML let HTML in again (annotation-xml too, when its encoding is HTML).
 _INTEGRATION_POINTS = frozenset({"foreignObject", "desc", "title", "mi", "mo", "mn", "ms", "mtext"})
 

@@ -623,6 +623,41 @@ def test_a_doctype_after_text_is_ignored_as_a_browser_ignores_it():
     assert "</table>Offer</p>" in out
 
 
+@pytest.mark.parametrize(
+    "html",
+    [
+        # An SVG <style> under a MathML name, and one inside a <template>, holding what autoescape
+        # made of a contact's "</style><a href=…>": written unescaped, it would be a live link.
+        "<svg><mi><style>&lt;/style&gt;&lt;a href=https://evil.example/&gt;Claim&lt;/a&gt;</style></mi></svg>",
+        "<p>Hi</p><template><svg><style>&lt;/style&gt;&lt;/svg&gt;&lt;/template&gt;"
+        "&lt;a href=https://evil.example/&gt;Verify&lt;/a&gt;</style></svg></template>",
+        # A <div> a table's foster parenting put inside a quirks-mode <p>, which it would close.
+        '<p style="color:red">Intro<table><tr><td>Order</td></tr><div>Note</div></table>Thanks</p>',
+    ],
+)
+def test_html_that_would_read_back_otherwise_is_never_written_changed(html):
+    with pytest.raises(ValueError, match="would read otherwise"):
+        track(html)
+
+
+def test_a_doctype_after_a_bogus_comment_is_kept_and_one_in_a_comment_sets_no_mode():
+    out, _seen = track(
+        '<?xml version="1.0" encoding="utf-8"><!DOCTYPE html><html lang="en"><body><p>Hi</p></body></html>'
+    )
+    assert out.startswith('<?xml version="1.0" encoding="utf-8"><!DOCTYPE html><html lang="en">')
+
+    out, _seen = track(
+        '<!-- <!DOCTYPE html> --><p style="color:red">Intro<table><tr><td>O</td></tr></table>Thanks</p>'
+    )
+    assert "</table>Thanks</p>" in out  # Quirks mode, as the reader reads it.
+
+
+def test_text_in_an_svg_or_mathml_noscript_is_escaped_once():
+    out, _seen = track("<math><noscript>Tom &amp; Jerry &lt;3</noscript></math>")
+
+    assert out.startswith("<math><noscript>Tom &amp; Jerry &lt;3</noscript></math>")
+
+
 def test_a_fragment_is_read_in_the_quirks_mode_its_reader_reads_it_in():
     # Without a DOCTYPE a <table> does not close a <p>: "Thanks" stays in the red paragraph.
     out, _seen = track('<p style="color:red">Intro<table><tr><td>Order</td></tr></table>Thanks</p>')

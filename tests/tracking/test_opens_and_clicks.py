@@ -501,7 +501,7 @@ def test_an_email_with_more_links_than_the_limit_fails_alone_with_the_reason(ses
         # Nothing shows for a contact without a first name: it would go out as text only.
         ("{% if contact.first_name %}<p>Hi {{ contact.first_name }}</p>{% endif %}", "shows nothing"),
         # A contact's data prints what swallows the rest of the email, the pixel with it.
-        ("<p>Hi {{ contact.first_name }}</p>{{ attributes.footer|safe }}", "would not load"),
+        ("<p>Hi {{ contact.first_name }}</p>{{ attributes.footer|safe }}", "open pixel"),
     ],
 )
 def test_an_email_whose_html_would_carry_no_pixel_for_its_contact_fails_alone_with_the_reason(
