@@ -264,7 +264,8 @@ def _xlsx_sizes_check(members: list[zipfile.ZipInfo]) -> None:
 
 # A shared text's element (<si>, with or without a namespace prefix), wherever its part is: the
 # workbook's content types, not its name, tell openpyxl where the table is.
-_SHARED_TEXT = re.compile(rb"<(?:[A-Za-z_][\w.-]{0,30}:)?si[\s/>]")
+# XML lets a prefix be any name, of any length and alphabet: anything up to a colon that ends no tag.
+_SHARED_TEXT = re.compile(rb"<(?:[^\s/>!?:<]+:)?si[\s/>]")
 
 
 def _xlsx_texts_count(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo]) -> int:

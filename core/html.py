@@ -229,10 +229,10 @@ def html_write(document: HtmlDocument) -> str:
         # A fragment's head and body are written without the tags it never had; a comment
         # between them, or after the body, is written where it was.
         nodes += node.iter(include_text=True) if node.tag in ("head", "body") else [node]
-    after = root.next  # Comments after </html>.
-    while after is not None:
-        nodes.append(after)
-        after = after.next
+    # Comments the document holds before <html> (after a stray end tag, which ends its prologue)
+    # and after </html>; its DOCTYPE is the prologue's, written as it was.
+    before, after = _outside(root)
+    nodes = [*before, *nodes, *after]
     written = document.prologue + "".join(node.html or "" for node in nodes)
     # A tree can be one no writing reads back (a block a table's foster parenting put inside a
     # quirks-mode <p>, SVG's text under a MathML name): such HTML cannot go out changed.
@@ -241,13 +241,31 @@ def html_write(document: HtmlDocument) -> str:
     return written
 
 
+def _outside(root: LexborNode) -> tuple[list[LexborNode], list[LexborNode]]:
+    """Return the document's nodes before and after its <html>, its DOCTYPE left out."""
+    before: list[LexborNode] = []
+    node = root.prev
+    while node is not None:
+        if node.tag != "-doctype":
+            before.insert(0, node)
+        node = node.prev
+    after: list[LexborNode] = []
+    node = root.next
+    while node is not None:
+        after.append(node)
+        node = node.next
+    return before, after
+
+
 def _shape(parser: LexborHTMLParser) -> list[tuple[int, str, object]]:
     """Return a document's tree as a list: each node's depth, name and attributes (or text, or a
     comment), adjacent texts as one, as a reader compares two trees."""
     root = cast(LexborNode, parser.root)
+    # Comments before <html> show nothing and move nothing: written, they are read as a prologue.
+    _before, after = _outside(root)
     depths: dict[int, int] = {}
     shape: list[tuple[int, str, object]] = []
-    for node in root.traverse(include_text=True):
+    for node in [*root.traverse(include_text=True), *after]:
         parent = node.parent
         depth = depths[node.mem_id] = depths.get(parent.mem_id, -1) + 1 if parent is not None else 0
         if node.is_text_node:

@@ -165,15 +165,20 @@ def test_a_workbook_whose_rows_hold_empty_cells_far_right_is_read_by_its_values(
     assert len(read) == 2  # Two values; no row padded out to its empty cell in column 16,384.
 
 
-def _xlsx_with_texts(data: bytes, count: int) -> bytes:
+def _xlsx_with_texts(data: bytes, count: int, prefix: str = "") -> bytes:
     """Return the workbook with a table of `count` shared texts of one letter each (a few bytes
     each, packed), the part openpyxl reads whole before any row."""
     import random
 
     out = io.BytesIO()
     letters = random.Random(0).choices(b"abcdefghijklmnopqrstuvwxyz", k=count)  # Packs under 200-fold.
-    texts = b"".join(b"<si><t>%c</t></si>" % letter for letter in letters)
-    table = b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">' + texts + b"</sst>"
+    named = prefix.encode() + b":" if prefix else b""
+    texts = b"".join(
+        b"<%bsi><%bt>%c</%bt></%bsi>" % (named, named, letter, named, named) for letter in letters
+    )
+    space = b"xmlns" + (b":" + prefix.encode() if prefix else b"")
+    table = b'<%bsst %b="http://schemas.openxmlformats.org/spreadsheetml/2006/main">' % (named, space)
+    table += texts + b"</%bsst>" % named
     with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as made:
         for member in source.infolist():
             made.writestr(member, source.read(member))
@@ -185,11 +190,12 @@ def test_a_workbook_holding_more_shared_texts_than_a_file_may_is_refused_before_
     from campaigns.import_files import _XLSX_MAX_TEXTS
 
     fine = _xlsx_with_texts(_xlsx([["email"], ["a@example.com"]]), 1_000)
-    bloated = _xlsx_with_texts(_xlsx([["email"], ["a@example.com"]]), _XLSX_MAX_TEXTS + 1)
-
     assert _table(fine, "people.xlsx") == (["email"], [(2, ["a@example.com"])])
-    with pytest.raises(ImportFileUnreadable, match="distinct texts"):
-        _table(bloated, "people.xlsx")
+    # XML lets a namespace's prefix be any name: a long one, or one in another alphabet.
+    for prefix in ("", "é", "abcdefghijklmnopqrstuvwxyzABCDEFGH"):
+        bloated = _xlsx_with_texts(_xlsx([["email"], ["a@example.com"]]), _XLSX_MAX_TEXTS + 1, prefix)
+        with pytest.raises(ImportFileUnreadable, match="distinct texts"):
+            _table(bloated, "people.xlsx")
 
 
 def test_a_workbook_with_a_value_past_the_last_column_or_row_a_file_may_have_is_refused():

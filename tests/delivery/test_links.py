@@ -614,6 +614,18 @@ def test_comments_between_a_fragments_head_and_body_or_after_its_body_are_kept()
     assert out.endswith("<!--[if mso]></td></tr></table><![endif]-->")
 
 
+def test_comments_after_a_stray_end_tag_at_the_start_are_kept():
+    out, _seen = track(
+        "</div><!--[if mso]><table><tr><td><![endif]--><p>Hi</p><!--[if mso]></td></tr></table><![endif]-->"
+    )
+    assert out.startswith("<!--[if mso]><table><tr><td><![endif]--><p>Hi</p>")
+
+    out, _seen = track(
+        "<!DOCTYPE html></span><!--[if gte mso 9]><xml>x</xml><![endif]--><html><body><p>a</p></body></html>"
+    )
+    assert out.startswith("<!DOCTYPE html><!--[if gte mso 9]><xml>x</xml><![endif]--><html>")
+
+
 def test_a_doctype_after_text_is_ignored_as_a_browser_ignores_it():
     # A no-break space is text: the page is read in quirks mode, where a <table> leaves the <p> open.
     out, _seen = track(
