@@ -205,9 +205,14 @@ def html_end_point(document: HtmlDocument) -> Callable[[str], LexborNode]:
     return added
 
 
-def html_write(document: HtmlDocument) -> str:
+class PixelHidden(ValueError):
+    """The image html_write was to see shown is none a reader's client shows."""
+
+
+def html_write(document: HtmlDocument, *, shown: str | None = None) -> str:
     """Write back what html_read read: the prologue as it was, then the document, or a fragment's
-    head and body (a <style> before any text goes into the head) without the tags it never had."""
+    head and body (a <style> before any text goes into the head) without the tags it never had.
+    With `shown`, raise PixelHidden unless an image of that address shows in what was written."""
     shape = _shape(document.parser)  # What the reader's client is to read again.
     # A parser drops a line feed right after <pre>, <textarea> or <listing>, and lexbor's writer
     # does not put one back: a second line feed written there keeps the author's first.
@@ -236,8 +241,13 @@ def html_write(document: HtmlDocument) -> str:
     written = document.prologue + "".join(node.html or "" for node in nodes)
     # A tree can be one no writing reads back (a block a table's foster parenting put inside a
     # quirks-mode <p>, SVG's text under a MathML name): such HTML cannot go out changed.
-    if _shape(html_read(written).parser) != shape:
+    again = html_read(written).parser
+    if _shape(again) != shape:
         raise ValueError("written back, it would read otherwise (an element where none may be)")
+    if shown is not None and not _image_shown(again, shown):
+        # A guard, not a path: the pixel is the body's last child and the tree read again is the
+        # tree written, so it shows; this keeps that so should either ever change.
+        raise PixelHidden("its open pixel would not load in it")
     return written
 
 
@@ -335,7 +345,9 @@ def html_pixel_hindrance(html: str) -> str:
     # A new address each time, which no author's own image can hold: no request ever goes to it.
     mark = f"about:campanile-pixel-{secrets.token_hex(16)}"
     html_end_point(document)("img").attrs["src"] = mark
-    if not html_image_shown(html_write(document), mark):
+    try:
+        html_write(document, shown=mark)
+    except PixelHidden:
         return "not_loaded"
     return "raw_shown" if raw_shown else ""
 
@@ -346,7 +358,10 @@ def html_image_shown(html: str, src: str) -> bool:
     again does not always give the same tree (an element left open swallows what follows)."""
     # WO_EVENTS, as html_read: copying each <option> into a <selectedcontent> costs the square of
     # their number, and shows no image.
-    document = LexborHTMLParser(html, options=LexborDocumentOptions.WO_EVENTS)
+    return _image_shown(LexborHTMLParser(html, options=LexborDocumentOptions.WO_EVENTS), src)
+
+
+def _image_shown(document: LexborHTMLParser, src: str) -> bool:
     return any(_shown(image) for image in document.css("img") if image.attrs.get("src") == src)
 
 

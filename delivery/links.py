@@ -10,13 +10,13 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from django.utils.http import MAX_URL_REDIRECT_LENGTH
 from django.utils.translation import gettext
 
-from core.html import html_end_point, html_image_shown, html_read, html_write
+from core.html import PixelHidden, html_end_point, html_read, html_write
 from delivery.exceptions import PixelNotCarried
 from delivery.written_links import (
     WrittenLinks,
@@ -65,6 +65,8 @@ def html_track(
     written: WrittenLinks | None = None,
 ) -> str:
     """Return the HTML with web links sent through `click_url(target)` and a pixel at the end.
+    Raise ValueError for HTML that cannot be tracked as written (core.html), PixelHidden when the
+    pixel would not load in it.
 
     `written`: with it, only a link the HTML's author wrote is tracked (WrittenLinks), so an
     address a contact's data brings (a whole `href`, or one added through an unquoted attribute)
@@ -106,7 +108,7 @@ def html_track(
             ("style", "display:block;width:1px;height:1px;border:0"),
         ):
             pixel.attrs[name] = value
-    return html_write(document)
+    return html_write(document, shown=pixel_url)
 
 
 # A web address in plain text ends at whitespace or a quote; punctuation right after it belongs to
@@ -235,6 +237,13 @@ class LinkMarks:
                     honeypot_url=self.honeypot_url if self.clicks else None,
                     written=html_links,
                 )
+            except PixelHidden as exc:
+                if measures_opens:
+                    said = gettext(
+                        "its open pixel would not load: its HTML, as this contact's data renders it, hides it"
+                    )
+                    raise PixelNotCarried(said) from exc
+                logger.warning("HTML not tracked: %s.", exc)
             except ValueError as exc:
                 if measures_opens:
                     said = gettext("its HTML can carry no open pixel (%(why)s)")
@@ -242,12 +251,6 @@ class LinkMarks:
                 logger.warning("HTML not tracked: %s.", exc)  # It goes out as rendered, untracked.
         if measures_opens and not html.strip():
             raise PixelNotCarried(gettext("its HTML shows nothing for this contact"))
-        if measures_opens and not html_image_shown(html, cast(str, self.pixel_url)):
-            raise PixelNotCarried(
-                gettext(
-                    "its open pixel would not load: its HTML, as this contact's data renders it, hides it"
-                )
-            )
         if self.clicks and text:
             text = text_track(
                 text,

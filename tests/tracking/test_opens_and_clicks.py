@@ -32,14 +32,18 @@ HTML = (
 )
 
 
+def _schedule_and_send(campaign) -> None:
+    campaign_services.campaign_schedule(campaign=campaign)
+    delivery_services.campaign_dispatch(campaign=campaign)
+    delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
+
+
 def _send(html_body: str = HTML, **campaign_fields):
     campaign = sendable_campaign(contacts=1, **campaign_fields)
     step = campaign.steps.get()
     step.template = TemplateFactory(html_body=html_body)
     step.save()
-    campaign_services.campaign_schedule(campaign=campaign)
-    delivery_services.campaign_dispatch(campaign=campaign)
-    delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
+    _schedule_and_send(campaign)
     (sent,) = sent_messages()
     mime = email.message_from_string(sent.raw_data)
     html = next(part for part in mime.walk() if part.get_content_type() == "text/html")
@@ -485,9 +489,7 @@ def test_an_email_with_more_links_than_the_limit_fails_alone_with_the_reason(ses
     greedy.attributes, modest.attributes = {"links": [1, 2, 3, 4, 5]}, {"links": [1, 2, 1, 2]}
     greedy.save()
     modest.save()
-    campaign_services.campaign_schedule(campaign=campaign)
-    delivery_services.campaign_dispatch(campaign=campaign)
-    delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
+    _schedule_and_send(campaign)
     (sent,) = sent_messages()
     assert modest.email in sent.destinations
     failed = StepExecution.objects.get(step=step, contact=greedy)
@@ -516,9 +518,7 @@ def test_an_email_whose_html_would_carry_no_pixel_for_its_contact_fails_alone_wi
     shown.first_name, shown.attributes = "Bea", {"footer": "<p>Sent by Acme</p>"}
     hidden.save()
     shown.save()
-    campaign_services.campaign_schedule(campaign=campaign)
-    delivery_services.campaign_dispatch(campaign=campaign)
-    delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
+    _schedule_and_send(campaign)
 
     (sent,) = sent_messages()
     assert shown.email in sent.destinations
@@ -647,9 +647,7 @@ def _text_part_sent_to(*, first_name: str, html_body: str, text_body: str) -> st
     step = campaign.steps.get()
     step.template = TemplateFactory(html_body=html_body, text_body=text_body)
     step.save()
-    campaign_services.campaign_schedule(campaign=campaign)
-    delivery_services.campaign_dispatch(campaign=campaign)
-    delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
+    _schedule_and_send(campaign)
     (sent,) = sent_messages()
     (text_part,) = [
         part.get_payload(decode=True).decode()
@@ -726,8 +724,6 @@ def test_an_html_link_a_contacts_data_chose_is_never_a_tracked_redirect(ses, htm
     step = campaign.steps.get()
     step.template = TemplateFactory(html_body=html_body, text_body="")
     step.save()
-    campaign_services.campaign_schedule(campaign=campaign)
-    delivery_services.campaign_dispatch(campaign=campaign)
-    delivery_services.campaign_send(campaign=campaign, budget_seconds=10)
+    _schedule_and_send(campaign)
     assert len(sent_messages()) == 1
     assert not TrackedLink.objects.filter(url__contains="phish").exists()
