@@ -26,7 +26,8 @@ from campaigns.admin_segments import SegmentAdmin  # noqa: F401 - registers the 
 from campaigns.admin_signups import SignupFormAdminBase  # noqa: F401 - registers signups; console composes forms.
 from campaigns.erasure import address_erasure_refuse
 from campaigns.exceptions import AddressErased, ImportFileUnreadable
-from campaigns.import_files import IMPORT_MAX_BYTES, table_format_detect, table_read
+from campaigns.import_files import IMPORT_MAX_BYTES, table_read
+from campaigns.import_workbooks import upload_prepare
 from campaigns.models import (
     ListMembership,
     Suppression,
@@ -176,7 +177,7 @@ class SuppressionAdmin(ContactDataAdminMixin, ModelAdmin):
 def bulk_file_addresses(upload) -> list[str]:
     """Return the addresses of an uploaded CSV or XLSX file: its column named email, else its first."""
     data = upload.read(IMPORT_MAX_BYTES + 1)
-    table_format = table_format_detect(data=data, file_name=upload.name)
+    table_format, data = upload_prepare(data=data, file_name=upload.name)
     header, rows = table_read(stream=io.BytesIO(data), table_format=table_format)
     names = [name.lower() for name in header]
     column = names.index("email") if "email" in names else 0

@@ -1,16 +1,14 @@
 """Reading an uploaded contact file: CSV (UTF-8, UTF-16 or Windows-1252; comma, semicolon, tab or
-bar) or XLSX (its first sheet, through openpyxl), as a header and numbered rows of text cells."""
+bar) or the text kept of an XLSX workbook (campaigns.import_workbooks), as a header and numbered
+rows of text cells."""
 
 import codecs
 import csv
 import io
 import re
-import zipfile
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from django.utils.translation import gettext
 
@@ -19,18 +17,8 @@ from core.text import grouped
 
 #: What the admin's import takes: bytes of one file, rows after the header, columns.
 IMPORT_MAX_BYTES = 50 * 1024 * 1024
-#: What a workbook may unpack to, and by how much one of its parts may shrink in the zip: a file
-#: judged by its packed size alone could unpack to gigabytes (a zip bomb); a workbook of 100,000
-#: real rows unpacks to a few times a CSV of them, and its parts shrink some ten to fiftyfold.
-IMPORT_MAX_UNPACKED_BYTES = 256 * 1024 * 1024
-_XLSX_MAX_RATIO = 200
 IMPORT_MAX_ROWS = 1_000_000
 IMPORT_MAX_COLUMNS = 200
-#: Excel's last row: a workbook naming a row past it is no workbook Excel wrote.
-_XLSX_MAX_ROWS = 1_048_576
-#: Distinct texts a workbook may hold (its shared strings): about what a million rows of one
-#: column of addresses need, and about ten seconds and 200 MB to read.
-_XLSX_MAX_TEXTS = 1_000_000
 _DELIMITERS = (",", ";", "\t", "|")
 _ZIP_MAGIC = b"PK\x03\x04"  # An XLSX file is a zip archive.
 _ENCODING_NAMES = {"utf-8-sig": "UTF-8", "utf-16": "UTF-16", "cp1252": "Windows-1252"}
@@ -144,14 +132,13 @@ def _unquoted(line: str) -> str:
 
 def table_read(*, stream: BinaryIO, table_format: TableFormat) -> tuple[list[str], Rows]:
     """Return a file's header (its first non-empty row, names stripped) and an iterator of
-    (line number, cells) for the rows after it, blank rows left out.
+    (line number, cells) for the rows after it, blank rows left out. A workbook is read from the
+    text kept of it (campaigns.import_workbooks.upload_prepare), never as uploaded.
 
     Raises ImportFileUnreadable for a file without a header, with more than IMPORT_MAX_COLUMNS
     columns, or (while iterating) one that stops being readable.
     """
-    rows = (
-        _without_nul(_xlsx_rows(stream)) if table_format.kind == "xlsx" else _csv_rows(stream, table_format)
-    )
+    rows = _workbook_rows(stream) if table_format.kind == "xlsx" else _csv_rows(stream, table_format)
     for _number, cells in rows:
         if any(cell.strip() for cell in cells):
             header = [cell.strip() for cell in cells]
@@ -166,15 +153,12 @@ def table_read(*, stream: BinaryIO, table_format: TableFormat) -> tuple[list[str
     return header, (row for row in rows if any(cell.strip() for cell in row[1]))
 
 
-def _without_nul(rows: Rows) -> Rows:
-    """Pass a workbook's rows on; a NUL character, which no text column can store and no contact
-    file holds unless it is damaged, refuses the file, naming its row (a CSV file's rows are
-    checked as they are read: _readable)."""
-    for number, cells in rows:
-        if any("\x00" in cell for cell in cells):
-            said = gettext("Line %(line)d holds a NUL character: the file looks damaged.")
-            raise ImportFileUnreadable(said % {"line": number})
-        yield number, cells
+def _workbook_rows(stream: BinaryIO) -> Rows:
+    """Read a workbook's rows back from the text campaigns.import_workbooks made of them (each led
+    by its number in the sheet); the workbook itself is never read again."""
+    text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
+    for number, *cells in csv.reader(text, strict=True):
+        yield int(number), cells
 
 
 def _csv_rows(stream: BinaryIO, table_format: TableFormat) -> Rows:
@@ -224,127 +208,3 @@ def _readable(cells: list[str], first_line: int, table_format: TableFormat) -> N
                 )
             raise ImportFileUnreadable(said % {"line": line, "encoding": table_format.encoding_name()})
         before += len(_LINE_END.findall(cell))
-
-
-def _xlsx_unpacked_check(stream: BinaryIO) -> None:
-    """Refuse a workbook that would unpack past IMPORT_MAX_UNPACKED_BYTES, or one of whose parts
-    shrinks past _XLSX_MAX_RATIO in the zip, before anything reads it. A zip's member sizes are
-    declared; reading stops at the declared size, so a false one fails rather than grows."""
-    try:
-        with zipfile.ZipFile(stream) as archive:
-            members = archive.infolist()
-            _xlsx_sizes_check(members)
-            texts = _xlsx_texts_count(archive, members)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error) as exc:
-        raise ImportFileUnreadable(gettext("The file is not a readable Excel workbook.")) from exc
-    finally:
-        stream.seek(0)
-    if texts > _XLSX_MAX_TEXTS:
-        # openpyxl reads the whole table of a workbook's texts before its first row, one Python
-        # string each: fifteen million of one letter pack into 1.5 MB and cost minutes and 1.5 GB.
-        said = gettext("The workbook holds more than %(n)s distinct texts: save it as CSV, or split it.")
-        raise ImportFileUnreadable(said % {"n": grouped(_XLSX_MAX_TEXTS)})
-
-
-def _xlsx_sizes_check(members: list[zipfile.ZipInfo]) -> None:
-    """Refuse a workbook that would unpack past IMPORT_MAX_UNPACKED_BYTES, or one of whose parts
-    shrinks past _XLSX_MAX_RATIO in the zip."""
-    unpacked = sum(member.file_size for member in members)
-    packed_tight = any(
-        member.file_size > _XLSX_MAX_RATIO * max(member.compress_size, 1_000) for member in members
-    )
-    if unpacked > IMPORT_MAX_UNPACKED_BYTES or packed_tight:
-        limit = IMPORT_MAX_UNPACKED_BYTES // (1024 * 1024)
-        said = gettext(
-            "The workbook unpacks to more than %(n)d MB, or holds far more than its size shows: "
-            "save it as CSV, or split it."
-        )
-        raise ImportFileUnreadable(said % {"n": limit})
-
-
-# A shared text's element (<si>, with or without a namespace prefix), wherever its part is: the
-# workbook's content types, not its name, tell openpyxl where the table is.
-# XML lets a prefix be any name, of any length and alphabet: anything up to a colon that ends no tag.
-_SHARED_TEXT = re.compile(rb"<(?:[^\s/>!?:<]+:)?si[\s/>]")
-
-
-def _xlsx_texts_count(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo]) -> int:
-    """Count the shared texts a workbook holds, in C, a megabyte of each part at a time, up to just
-    past _XLSX_MAX_TEXTS."""
-    count = 0
-    for member in members:
-        with archive.open(member) as part:
-            tail = b""
-            while chunk := part.read(1 << 20):
-                data = tail + chunk
-                # A match inside the tail was counted with the chunk before.
-                count += len(_SHARED_TEXT.findall(data)) - len(_SHARED_TEXT.findall(tail))
-                if count > _XLSX_MAX_TEXTS:
-                    return count  # Enough to refuse it: the rest is not read.
-                tail = data[-64:]
-    return count
-
-
-def _xlsx_rows(stream: BinaryIO) -> Rows:
-    """Yield a workbook's first sheet's rows that hold a value, each as long as its last one."""
-    _xlsx_unpacked_check(stream)
-    # openpyxl raises a zoo of errors for a damaged workbook (zip, XML, key, value errors).
-    try:
-        for number, cells in _xlsx_cells(stream):
-            if number > _XLSX_MAX_ROWS:
-                raise ImportFileUnreadable(gettext("The workbook's rows go past Excel's last row."))
-            held = [(cell["column"], cell["value"]) for cell in cells if cell["value"] not in (None, "")]
-            if not held:
-                continue  # A blank row, as table_read leaves out.
-            width = max(column for column, _value in held)
-            if width > IMPORT_MAX_COLUMNS:
-                # Refused as the header's columns are: a value out there is never dropped unsaid.
-                said = gettext("The file has more than %(n)d columns.")
-                raise ImportFileUnreadable(said % {"n": IMPORT_MAX_COLUMNS})
-            row = [""] * width
-            for column, value in held:
-                row[column - 1] = _xlsx_text(value)
-            yield number, row
-    except ImportFileUnreadable:
-        raise
-    except Exception as exc:
-        raise ImportFileUnreadable(gettext("The file is not a readable Excel workbook.")) from exc
-
-
-def _xlsx_cells(stream: BinaryIO) -> Iterator[tuple[int, list[dict]]]:
-    """Yield each row of a workbook's first sheet as the file holds it: its number and its cells
-    (`column`, `value`), none made up. openpyxl's own rows are padded to the sheet's declared size,
-    or to each row's last cell: an empty cell in Excel's last column would make 16,384 of each
-    row, a million times, from a file of 2 MB. So its sheet reader is used as its read-only
-    worksheet uses it (openpyxl is pinned: a change there fails the import tests)."""
-    from openpyxl import load_workbook  # Only imports pay for it.
-    from openpyxl.worksheet._reader import WorkSheetParser
-
-    # Typed as Any: the read-only sheet's and the workbook's private parts have no stubs.
-    workbook: Any = load_workbook(stream, read_only=True, data_only=True)
-    sheet: Any = workbook.worksheets[0]
-    with sheet._get_source() as source:
-        parser = WorkSheetParser(
-            source,
-            sheet._shared_strings,
-            data_only=True,
-            epoch=workbook.epoch,
-            date_formats=workbook._date_formats,
-            timedelta_formats=workbook._timedelta_formats,
-        )
-        yield from parser.parse()
-
-
-def _xlsx_text(value) -> str:
-    """Return a cell as the text a person sees: 42 not 42.0, dates as ISO dates, empty as ""."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    if isinstance(value, datetime):
-        return value.date().isoformat() if value.time() == time(0) else value.isoformat(sep=" ")
-    if isinstance(value, date | time):
-        return value.isoformat()
-    return str(value)

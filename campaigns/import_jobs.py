@@ -16,7 +16,8 @@ from campaigns.consent import ConsentActor, reason_given
 from campaigns.contact_rows import RowInvalid, contact_row_validate
 from campaigns.erasure import addresses_erased, erased_refusal, erasures_hold_off
 from campaigns.exceptions import ImportFileUnreadable, ImportNotStartable
-from campaigns.import_files import IMPORT_MAX_ROWS, Rows, TableFormat, table_format_detect, table_read
+from campaigns.import_files import IMPORT_MAX_ROWS, Rows, TableFormat, table_read
+from campaigns.import_workbooks import upload_prepare
 from campaigns.imports import REPORT_COLUMNS, mapping_guess, mapping_problems, row_from_cells, rows_checked
 from campaigns.models import ConsentChange, Contact, ContactConsent, ContactImport, ContactList
 from core.addresses import address_mentions, email_normalize
@@ -50,9 +51,10 @@ def _rows_of(job: ContactImport) -> tuple[list[str], Rows]:
 
 def contact_import_create(*, file_name: str, data: bytes, user) -> ContactImport:
     """Read an uploaded file through once (its format, header and rows counted) and keep it as a
-    job waiting for its columns' mapping. Raises ImportFileUnreadable, before anything is kept,
-    for a file that cannot be read to its end, has no rows or more than IMPORT_MAX_ROWS."""
-    table_format = table_format_detect(data=data, file_name=file_name)
+    job waiting for its columns' mapping: a CSV file as it came, a workbook as the text of its
+    first sheet. Raises ImportFileUnreadable, before anything is kept, for a file that cannot be
+    read to its end, has no rows or more than IMPORT_MAX_ROWS."""
+    table_format, data = upload_prepare(data=data, file_name=file_name)
     header, rows = table_read(stream=io.BytesIO(data), table_format=table_format)
     total = 0
     for _row in rows:
@@ -366,9 +368,9 @@ def contact_imports_forget(*, emails: set[str]) -> None:
         ContactImport.objects.filter(pk=job.pk).update(**changes)
     holding = ContactImport.objects.select_for_update().exclude(data=b"").exclude(status__in=[Status.DONE])
     for job in holding.order_by("pk"):
-        # A text file is searched first, cheaply; a workbook's cells are compressed: read them.
+        # Searched first as text, cheaply (a workbook is kept as the text of its cells).
         text = bytes(job.data).decode(job.encoding or "utf-8", errors="replace").lower()
-        if job.file_kind == "csv" and not any(local in text for local in locals_):
+        if not any(local in text for local in locals_):
             continue
         _header, rows = _rows_of(job)
         if any(_names(cell, emails) for _number, cells in rows for cell in cells):

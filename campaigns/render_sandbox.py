@@ -1,12 +1,13 @@
-"""Child processes that run template renders under limits the kernel enforces.
+"""Child processes that run template renders, and workbook reads, under limits the kernel enforces.
 
 The filter checks of render_limits stop the costs they foresee with a clear reason; this is the
 guarantee for every other: a render runs in a child process whose address space is capped
 (`RLIMIT_AS`) and whose CPU time the kernel ends (`RLIMIT_CPU`), so no filter, however it spends,
-can take the memory or the CPU of the worker or web process that asked for it.
+can take the memory or the CPU of the worker or web process that asked for it. An uploaded
+workbook is read the same way (campaigns.import_workbooks), in a sandbox of its own.
 
-Children are long-lived and started on first use (from a fork server, so a start costs a fork,
-not an interpreter): a render costs one round trip over a pipe. A child killed by a limit is
+Render children are long-lived and started on first use (from a fork server, so a start costs a
+fork, not an interpreter): a render costs one round trip over a pipe. A child killed by a limit is
 replaced, and the jobs after the one that killed it go to its successor.
 """
 
@@ -63,10 +64,19 @@ class _Child:
 class RenderSandbox:
     """A few children shared by the threads of one process; each job runs in one of them."""
 
-    def __init__(self, *, processes: int, memory_bytes: int, wall_seconds: float = WALL_SECONDS) -> None:
+    def __init__(
+        self,
+        *,
+        processes: int,
+        memory_bytes: int,
+        wall_seconds: float = WALL_SECONDS,
+        keep_children: bool = True,
+    ) -> None:
         self.pid = os.getpid()
         self.memory_bytes = memory_bytes
         self.wall_seconds = wall_seconds
+        #: False: a child ends after each run, giving back whatever memory its jobs took.
+        self.keep_children = keep_children
         self._slots: queue.Queue[_Child | None] = queue.Queue()
         for _ in range(processes):
             self._slots.put(None)  # Started on first use: a process that never renders pays nothing.
@@ -101,6 +111,9 @@ class RenderSandbox:
             child = None
             raise
         finally:
+            if child is not None and not self.keep_children:
+                child.stop()
+                child = None
             self._slots.put(child)
 
     def _stopped(self, exitcode: int | None, silent: bool, cpu_seconds: float) -> Stopped:
@@ -168,17 +181,40 @@ def _address_space() -> int:
         return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
-_sandbox: RenderSandbox | None = None
-_sandbox_lock = threading.Lock()
+_sandboxes: dict[tuple, RenderSandbox] = {}
+_sandboxes_lock = threading.Lock()
+
+
+def _sandbox_of(key: tuple, make: Callable[[], RenderSandbox]) -> RenderSandbox:
+    """Return this process's sandbox for key (a name and the settings it is made from), made on
+    first use, again in a forked process, and again when those settings change."""
+    with _sandboxes_lock:
+        sandbox = _sandboxes.get(key)
+        if sandbox is None or sandbox.pid != os.getpid():
+            sandbox = _sandboxes[key] = make()
+        return sandbox
 
 
 def render_sandbox() -> RenderSandbox:
-    """Return this process's sandbox, made on first use (and again in a forked process)."""
-    global _sandbox
-    with _sandbox_lock:
-        if _sandbox is None or _sandbox.pid != os.getpid():
-            _sandbox = RenderSandbox(
-                processes=settings.TEMPLATE_RENDER_PROCESSES,
-                memory_bytes=settings.TEMPLATE_RENDER_MAX_MEMORY_MB * 2**20,
-            )
-        return _sandbox
+    """Return this process's sandbox for template renders."""
+    processes, memory_mb = settings.TEMPLATE_RENDER_PROCESSES, settings.TEMPLATE_RENDER_MAX_MEMORY_MB
+    return _sandbox_of(
+        ("render", processes, memory_mb),
+        lambda: RenderSandbox(processes=processes, memory_bytes=memory_mb * 2**20),
+    )
+
+
+def workbook_sandbox() -> RenderSandbox:
+    """Return this process's sandbox for reading uploaded workbooks: one child at a time, ended
+    after each workbook (a read of a million rows leaves its child holding hundreds of megabytes)."""
+    seconds, memory_mb = settings.IMPORT_WORKBOOK_MAX_SECONDS, settings.IMPORT_WORKBOOK_MAX_MEMORY_MB
+    return _sandbox_of(
+        ("workbook", seconds, memory_mb),
+        lambda: RenderSandbox(
+            processes=1,
+            memory_bytes=memory_mb * 2**20,
+            # The CPU limit ends a busy read; this, one stuck outside the CPU (swapping, say).
+            wall_seconds=2 * seconds + 10,
+            keep_children=False,
+        ),
+    )

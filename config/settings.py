@@ -434,6 +434,10 @@ TEMPLATE_RENDER_MAX_SECONDS = env_or_default("TEMPLATE_RENDER_MAX_SECONDS", 0.5,
 # process keeps, and the memory each may use beyond what it holds when it starts.
 TEMPLATE_RENDER_PROCESSES = env_or_default("TEMPLATE_RENDER_PROCESSES", 2, env.int)
 TEMPLATE_RENDER_MAX_MEMORY_MB = env_or_default("TEMPLATE_RENDER_MAX_MEMORY_MB", 256, env.int)
+# An uploaded Excel workbook is read once, in a child process bounded the same way
+# (campaigns/import_workbooks.py): the CPU seconds and memory its read may take.
+IMPORT_WORKBOOK_MAX_SECONDS = env_or_default("IMPORT_WORKBOOK_MAX_SECONDS", 300, env.int)
+IMPORT_WORKBOOK_MAX_MEMORY_MB = env_or_default("IMPORT_WORKBOOK_MAX_MEMORY_MB", 1024, env.int)
 
 # --- Operator metrics ---------------------------------------------------------------------------
 # How often each process adds its counts to the fleet's store (Redis, or the database); 0: only

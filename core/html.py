@@ -1,6 +1,6 @@
 """An email's HTML as a browser reads it (html_read, html_end_point, html_write: lexbor, an HTML5
 parser), shared by link tracking and the template checks; whether the open pixel is one a browser
-loads (html_pixel_hindrance, html_image_shown); and small repairs to HTML before libxml2 (lxml,
+loads (html_pixel_hindrance); and small repairs to HTML before libxml2 (lxml,
 inscriptis, for the text part) reads it, so that what a browser shows is what is kept."""
 
 import re
@@ -124,15 +124,6 @@ _DOCUMENT_TAG = re.compile(r"<(?:html|head|body)[\s/>]", re.IGNORECASE)
 _DOCTYPE = re.compile(r"<!doctype[^>]*>", re.IGNORECASE)
 
 
-def html_document_prologue(html: str) -> str | None:
-    """Return what comes before a whole document's first tag, or None when the HTML is a fragment."""
-    prologue = _PROLOGUE.match(html)
-    text = prologue.group(0) if prologue else ""  # It matches the empty string at least.
-    if _DOCUMENT_TAG.search(html, len(text)) or _mode_doctype(text):
-        return text
-    return None
-
-
 @dataclass(frozen=True)
 class HtmlDocument:
     """An email's HTML as a reader's client reads it: a document, read by an HTML5 parser (lexbor),
@@ -165,14 +156,44 @@ def html_read(html: str) -> HtmlDocument:
     # written, and no blank of it (a zero-width space) is read twice as text. WO_EVENTS: no
     # element is copied into another (an <option> into <selectedcontent>), so what is written
     # back is what was read.
-    read = _mode_doctype(prologue) + html[len(prologue) :]
+    doctype = _mode_doctype(prologue)
+    read = _images_named_img(doctype + html[len(prologue) :])
     parser = LexborHTMLParser(read, options=LexborDocumentOptions.WO_EVENTS)
-    document = HtmlDocument(prologue, parser, whole=html_document_prologue(html) is not None)
+    whole = bool(doctype or _DOCUMENT_TAG.search(html, len(prologue)))
+    document = HtmlDocument(prologue, parser, whole=whole)
     if parser.body is None:
         raise ValueError("nothing in it is part of a page")
     if next(document.elements("plaintext"), None) is not None:
         raise ValueError("it holds a <plaintext>, which nothing closes")
     return document
+
+
+# An <image> start tag: outside SVG and MathML a browser reads it as <img>, and lexbor does too,
+# except in a table outside its cells, where it drops it (selectolax 1.0), and a browser shows
+# it before the table.
+_IMAGE = re.compile(r"<image(?=[\s/>])", re.IGNORECASE)
+
+
+def _images_named_img(html: str) -> str:
+    """Return the HTML with each <image> start tag lexbor would drop written <img>, as a browser
+    reads it: found by reading it once with each such tag marked, which is only done when it
+    holds one. A tag in a comment or in an element's raw text (a <textarea>'s) is left as it is."""
+    starts = [token.start() for token in _TOKENS.finditer(html) if _IMAGE.match(html, token.start())]
+    if not starts:
+        return html
+    mark = f"data-image-{secrets.token_hex(8)}"  # A name no author's attribute has.
+    marked = html
+    for number, start in reversed(list(enumerate(starts))):
+        at = start + len("<image")
+        marked = f'{marked[:at]} {mark}="{number}"{marked[at:]}'
+    root = cast(LexborNode, LexborHTMLParser(marked, options=LexborDocumentOptions.WO_EVENTS).root)
+    kept = {node.attrs.get(mark) for node in root.traverse() if mark in node.attrs}
+    # In raw text, the tag is text: a <script>'s, a <title>'s.
+    as_text = set(re.findall(rf'{mark}="(\d+)"', root.text(deep=True)))
+    for number, start in reversed(list(enumerate(starts))):
+        if str(number) not in kept | as_text:
+            html = f"{html[:start]}<img{html[start + len('<image') :]}"
+    return html
 
 
 # What a browser passes over before a DOCTYPE: HTML's blanks and comments (a bogus one too), after
@@ -350,15 +371,6 @@ def html_pixel_hindrance(html: str) -> str:
     except PixelHidden:
         return "not_loaded"
     return "raw_shown" if raw_shown else ""
-
-
-def html_image_shown(html: str, src: str) -> bool:
-    """Tell whether an email's HTML, as a reader's client reads it, shows an image of this address
-    as part of its page: what was written back is read again, since writing a tree and reading it
-    again does not always give the same tree (an element left open swallows what follows)."""
-    # WO_EVENTS, as html_read: copying each <option> into a <selectedcontent> costs the square of
-    # their number, and shows no image.
-    return _image_shown(LexborHTMLParser(html, options=LexborDocumentOptions.WO_EVENTS), src)
 
 
 def _image_shown(document: LexborHTMLParser, src: str) -> bool:
