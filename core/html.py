@@ -182,18 +182,21 @@ def _images_named_img(html: str) -> str:
     if not starts:
         return html
     mark = f"data-image-{secrets.token_hex(8)}"  # A name no author's attribute has.
-    marked = html
-    for number, start in reversed(list(enumerate(starts))):
-        at = start + len("<image")
-        marked = f'{marked[:at]} {mark}="{number}"{marked[at:]}'
+
+    def spliced(opener: Callable[[int], str]) -> str:
+        """Return the HTML with each such tag's "<image" written as opener(its number) says."""
+        parts, end = [], 0
+        for number, start in enumerate(starts):
+            parts += [html[end:start], opener(number)]
+            end = start + len("<image")
+        return "".join(parts) + html[end:]
+
+    marked = spliced(lambda number: f'<image {mark}="{number}"')
     root = cast(LexborNode, LexborHTMLParser(marked, options=LexborDocumentOptions.WO_EVENTS).root)
     kept = {node.attrs.get(mark) for node in root.traverse() if mark in node.attrs}
     # In raw text, the tag is text: a <script>'s, a <title>'s.
-    as_text = set(re.findall(rf'{mark}="(\d+)"', root.text(deep=True)))
-    for number, start in reversed(list(enumerate(starts))):
-        if str(number) not in kept | as_text:
-            html = f"{html[:start]}<img{html[start + len('<image') :]}"
-    return html
+    kept.update(re.findall(rf'{mark}="(\d+)"', root.text(deep=True)))
+    return spliced(lambda number: "<image" if str(number) in kept else "<img")
 
 
 # What a browser passes over before a DOCTYPE: HTML's blanks and comments (a bogus one too), after
