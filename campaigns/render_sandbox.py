@@ -96,8 +96,12 @@ class RenderSandbox:
                 except (RecursionError, pickle.PicklingError, TypeError) as exc:
                     results.append(Stopped(f"its data cannot be handed to the renderer ({exc})"))
                     continue
-                child.conn.send_bytes(payload)
-                answer = _receive(child.conn, self.wall_seconds)
+                try:
+                    child.conn.send_bytes(payload)
+                except OSError:  # It died taking the job in: a job larger than its memory.
+                    answer = _DIED
+                else:
+                    answer = _receive(child.conn, self.wall_seconds)
                 if answer is _DIED or answer is _SILENT:  # A limit ended the child in this job.
                     child.stop()
                     answer = self._stopped(child.process.exitcode, answer is _SILENT, cpu_seconds)

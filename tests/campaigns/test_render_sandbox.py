@@ -132,3 +132,11 @@ def test_a_contact_whose_data_is_too_deep_to_hand_over_fails_alone_with_the_reas
         compiled=template_compile(template=template), contact=ContactFactory(first_name="Bo")
     )
     assert other.html == "<p>Bo</p>"
+
+
+def test_a_job_too_large_for_the_childs_memory_to_take_in_fails_with_the_reason(sandbox):
+    stopped, (after, _pid) = sandbox.run(_echo, [b"x" * 256 * MEGABYTE, 2], cpu_seconds=5)
+
+    assert isinstance(stopped, Stopped)
+    assert "64 MB of memory" in stopped.reason
+    assert after == 2
