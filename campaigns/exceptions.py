@@ -42,6 +42,10 @@ class ResubscribeRefused(CampanileError):
     api_code = "resubscribe_refused"
 
 
+class SandboxBusy(CampanileError):
+    """Every child of a sandbox stayed busy while a job waited for one."""
+
+
 class ImportFileUnreadable(CampanileError):
     """An uploaded contact file is not a CSV or XLSX file that can be read, or is too large."""
 

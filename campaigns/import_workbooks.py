@@ -22,7 +22,7 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext
 
-from campaigns.exceptions import ImportFileUnreadable
+from campaigns.exceptions import ImportFileUnreadable, SandboxBusy
 from campaigns.import_files import (
     IMPORT_MAX_BYTES,
     IMPORT_MAX_COLUMNS,
@@ -43,9 +43,15 @@ _XLSX_MAX_ROWS = 1_048_576
 #: Distinct texts a workbook may hold (its shared strings): about what a million rows of one
 #: column of addresses need, and about ten seconds and 200 MB to read.
 _XLSX_MAX_TEXTS = 1_000_000
-#: The text a workbook's cells may make: twice what a CSV upload may hold (one shared text
-#: repeated in every cell would otherwise make gigabytes of a small file).
-_XLSX_MAX_TEXT_CHARS = 2 * IMPORT_MAX_BYTES
+#: How long an upload waits for the process's workbook reader to be free.
+_WAIT_FOR_READER_SECONDS = 10
+#: XML elements (rows, cells, values) a workbook may hold: a million rows of five filled columns,
+#: about a minute and a half to read. Each costs openpyxl microseconds, an empty cell too.
+_XLSX_MAX_ELEMENTS = 15_000_000
+#: The text a workbook's cells may make: what a CSV upload may hold, and the rows' numbers (one
+#: shared text repeated in every cell would otherwise make gigabytes of a small file, and the
+#: text comes back to the web process).
+_XLSX_MAX_TEXT_BYTES = IMPORT_MAX_BYTES + 8 * 1024 * 1024
 
 
 def upload_prepare(*, data: bytes, file_name: str) -> tuple[TableFormat, bytes]:
@@ -65,7 +71,13 @@ def workbook_text(data: bytes) -> bytes:
     """
     seconds = settings.IMPORT_WORKBOOK_MAX_SECONDS
     job = (data, translation.get_language())
-    (answer,) = workbook_sandbox().run(_workbook_job, [job], cpu_seconds=seconds)
+    try:
+        (answer,) = workbook_sandbox().run(
+            _workbook_job, [job], cpu_seconds=seconds, wait_seconds=_WAIT_FOR_READER_SECONDS
+        )
+    except SandboxBusy:  # One reader per process: a second upload is not held behind the first.
+        said = gettext("Another workbook is being read: try again in a few minutes, or upload it as CSV.")
+        raise ImportFileUnreadable(said) from None
     if isinstance(answer, Stopped):
         said = gettext(
             "Reading the workbook would take more than %(seconds)d seconds or %(mb)d MB of memory: "
@@ -112,11 +124,21 @@ def workbook_csv(data: bytes) -> bytes:
             # No text column can store it, and no contact file holds one unless it is damaged.
             said = gettext("Line %(line)d holds a NUL character: the file looks damaged.")
             raise ImportFileUnreadable(said % {"line": number})
+        if max(map(len, cells)) > csv.field_size_limit():  # As long as the CSV reader reads back.
+            said = gettext("Line %(line)d holds a cell longer than %(n)s characters.")
+            raise ImportFileUnreadable(said % {"line": number, "n": grouped(csv.field_size_limit())})
         writer.writerow([number, *cells])
-        if out.tell() > _XLSX_MAX_TEXT_CHARS:
-            said = gettext("The workbook's cells hold more than %(n)d MB of text: split it.")
-            raise ImportFileUnreadable(said % {"n": _XLSX_MAX_TEXT_CHARS // (1024 * 1024)})
-    return out.getvalue().encode()
+        if out.tell() > _XLSX_MAX_TEXT_BYTES:  # Characters, fewer than their bytes: early.
+            raise _text_too_long()
+    text = out.getvalue().encode()
+    if len(text) > _XLSX_MAX_TEXT_BYTES:
+        raise _text_too_long()
+    return text
+
+
+def _text_too_long() -> ImportFileUnreadable:
+    said = gettext("The workbook's cells hold more than %(n)d MB of text: split it.")
+    return ImportFileUnreadable(said % {"n": IMPORT_MAX_BYTES // (1024 * 1024)})
 
 
 def _xlsx_unpacked_check(stream: BinaryIO) -> None:
@@ -127,7 +149,7 @@ def _xlsx_unpacked_check(stream: BinaryIO) -> None:
         with zipfile.ZipFile(stream) as archive:
             members = archive.infolist()
             _xlsx_sizes_check(members)
-            texts = _xlsx_texts_count(archive, members)
+            texts, elements = _xlsx_counts(archive, members)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error) as exc:
         raise ImportFileUnreadable(gettext("The file is not a readable Excel workbook.")) from exc
     finally:
@@ -137,6 +159,12 @@ def _xlsx_unpacked_check(stream: BinaryIO) -> None:
         # string each: fifteen million of one letter pack into 1.5 MB and cost minutes and 1.5 GB.
         said = gettext("The workbook holds more than %(n)s distinct texts: save it as CSV, or split it.")
         raise ImportFileUnreadable(said % {"n": grouped(_XLSX_MAX_TEXTS)})
+    if elements > _XLSX_MAX_ELEMENTS:
+        # Each costs openpyxl microseconds, empty or not: 45 million empty cells pack into 5 MB.
+        said = gettext(
+            "The workbook holds more than %(n)s cells and other elements: save it as CSV, or split it."
+        )
+        raise ImportFileUnreadable(said % {"n": grouped(_XLSX_MAX_ELEMENTS)})
 
 
 def _xlsx_sizes_check(members: list[zipfile.ZipInfo]) -> None:
@@ -161,21 +189,26 @@ def _xlsx_sizes_check(members: list[zipfile.ZipInfo]) -> None:
 _SHARED_TEXT = re.compile(rb"<(?:[^\s/>!?:<]+:)?si[\s/>]")
 
 
-def _xlsx_texts_count(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo]) -> int:
-    """Count the shared texts a workbook holds, in C, a megabyte of each part at a time, up to just
-    past _XLSX_MAX_TEXTS."""
-    count = 0
+def _xlsx_counts(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo]) -> tuple[int, int]:
+    """Count the shared texts and the XML elements a workbook holds, in C, a megabyte of each part
+    at a time, up to just past _XLSX_MAX_TEXTS or _XLSX_MAX_ELEMENTS."""
+    texts = elements = 0
     for member in members:
         with archive.open(member) as part:
             tail = b""
             while chunk := part.read(1 << 20):
                 data = tail + chunk
                 # A match inside the tail was counted with the chunk before.
-                count += len(_SHARED_TEXT.findall(data)) - len(_SHARED_TEXT.findall(tail))
-                if count > _XLSX_MAX_TEXTS:
-                    return count  # Enough to refuse it: the rest is not read.
+                texts += len(_SHARED_TEXT.findall(data)) - len(_SHARED_TEXT.findall(tail))
+                # XML text writes "<" escaped: each one opens markup, and all but an end tag, a
+                # comment, CDATA or a declaration open an element (one split across two chunks,
+                # or inside CDATA, is counted too: an upper bound).
+                ends = chunk.count(b"</") + chunk.count(b"<!") + chunk.count(b"<?")
+                elements += chunk.count(b"<") - ends
+                if texts > _XLSX_MAX_TEXTS or elements > _XLSX_MAX_ELEMENTS:
+                    return texts, elements  # Enough to refuse it: the rest is not read.
                 tail = data[-64:]
-    return count
+    return texts, elements
 
 
 def _xlsx_rows(stream: BinaryIO) -> Rows:

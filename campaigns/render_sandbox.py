@@ -27,6 +27,8 @@ from typing import Any
 
 from django.conf import settings
 
+from campaigns.exceptions import SandboxBusy
+
 logger = logging.getLogger(__name__)
 
 # A child that answers nothing for this long is stuck outside the CPU limit's reach: killed.
@@ -81,9 +83,22 @@ class RenderSandbox:
         for _ in range(processes):
             self._slots.put(None)  # Started on first use: a process that never renders pays nothing.
 
-    def run(self, func: Callable[[Any], Any], jobs: Sequence[Any], *, cpu_seconds: float) -> list[Any]:
-        """Return func(job) for each job, computed in a child; Stopped where a limit ended it."""
-        child = self._slots.get()
+    def run(
+        self,
+        func: Callable[[Any], Any],
+        jobs: Sequence[Any],
+        *,
+        cpu_seconds: float,
+        wait_seconds: float | None = None,
+    ) -> list[Any]:
+        """Return func(job) for each job, computed in a child; Stopped where a limit ended it.
+
+        Raises SandboxBusy when no child is free within wait_seconds (None: waits for one).
+        """
+        try:
+            child = self._slots.get(timeout=wait_seconds)
+        except queue.Empty:
+            raise SandboxBusy(f"every child stayed busy for {wait_seconds:g} s") from None
         try:
             results: list[Any] = []
             for job in jobs:

@@ -436,7 +436,7 @@ TEMPLATE_RENDER_PROCESSES = env_or_default("TEMPLATE_RENDER_PROCESSES", 2, env.i
 TEMPLATE_RENDER_MAX_MEMORY_MB = env_or_default("TEMPLATE_RENDER_MAX_MEMORY_MB", 256, env.int)
 # An uploaded Excel workbook is read once, in a child process bounded the same way
 # (campaigns/import_workbooks.py): the CPU seconds and memory its read may take.
-IMPORT_WORKBOOK_MAX_SECONDS = env_or_default("IMPORT_WORKBOOK_MAX_SECONDS", 300, env.int)
+IMPORT_WORKBOOK_MAX_SECONDS = env_or_default("IMPORT_WORKBOOK_MAX_SECONDS", 180, env.int)
 IMPORT_WORKBOOK_MAX_MEMORY_MB = env_or_default("IMPORT_WORKBOOK_MAX_MEMORY_MB", 1024, env.int)
 
 # --- Operator metrics ---------------------------------------------------------------------------

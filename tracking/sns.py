@@ -74,6 +74,9 @@ class SnsEnvelope:
     raw: dict
 
 
+_LINE_BREAK = re.compile(r"[\r\n]")
+
+
 def sns_parse(*, body: bytes, headers: dict[str, str]) -> dict:
     """Parse an SNS delivery's body, whatever its Content-Type, and check it against its headers."""
     if len(body) > MAX_BODY_BYTES:
@@ -106,6 +109,11 @@ def sns_parse(*, body: bytes, headers: dict[str, str]) -> dict:
     for name in _SIGNED_FIELDS[kind]:
         if isinstance(data.get(name), str) and holds_lone_surrogate(data[name]):
             raise SnsMalformed(f"{name} holds a lone surrogate, which no SNS message holds.")
+        # The string to sign ends each field with a line break: one inside a field other than the
+        # message could stand for the fields after it (a MessageId holding "\nSubject\n…" signs
+        # as the message with that Subject, under a MessageId never seen). SNS never sends one.
+        if name != "Message" and isinstance(data.get(name), str) and _LINE_BREAK.search(data[name]):
+            raise SnsMalformed(f"{name} holds a line break, which SNS never puts there.")
     return data
 
 

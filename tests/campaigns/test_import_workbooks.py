@@ -220,14 +220,14 @@ def test_after_its_upload_a_workbooks_import_never_reads_the_workbook_again(monk
 def test_a_workbook_whose_cells_make_more_text_than_an_import_may_hold_is_refused(monkeypatch):
     from campaigns import import_workbooks
 
-    monkeypatch.setattr(import_workbooks, "_XLSX_MAX_TEXT_CHARS", 2 * 1024 * 1024)
+    monkeypatch.setattr(import_workbooks, "_XLSX_MAX_TEXT_BYTES", 2 * 1024 * 1024)
     import random
 
     note = "".join(random.Random(0).choices("abcdefghijklmnopqrstuvwxyz", k=30_000))
     # Kept once, among the workbook's shared texts: 100 cells name it.
     one_text_everywhere = _xlsx([["email", "note"], *[[f"p{n}@example.com", note] for n in range(100)]])
 
-    with pytest.raises(ImportFileUnreadable, match="more than 2 MB of text"):
+    with pytest.raises(ImportFileUnreadable, match="more than 50 MB of text"):
         workbook_csv(one_text_everywhere)
 
 
@@ -261,3 +261,48 @@ def test_an_unfinished_imports_workbook_is_kept_as_its_text_by_the_migration():
     damaged.refresh_from_db()
     assert (damaged.status, bytes(damaged.data)) == (ContactImport.Status.FAILED, b"")
     assert "not a readable Excel workbook" in damaged.problem
+
+
+def test_a_workbook_of_more_cells_than_a_read_may_take_is_refused_before_it_is_read(monkeypatch):
+    from campaigns import import_workbooks
+
+    monkeypatch.setattr(import_workbooks, "_XLSX_MAX_ELEMENTS", 5_000)
+
+    # Empty cells cost openpyxl as much as filled ones, and the rows they are in go unread.
+    def empty_rows(count: int) -> str:
+        return "".join(f'<row r="{n}">' + "<c/>" * 20 + "</row>" for n in range(3, 3 + count))
+
+    many = _xlsx_declaring(_xlsx([["email"], ["a@example.com"]]), dimension="A1:A2", rows=empty_rows(300))
+    fewer = _xlsx_declaring(_xlsx([["email"], ["a@example.com"]]), dimension="A1:A2", rows=empty_rows(100))
+
+    with pytest.raises(ImportFileUnreadable, match="more than 5,000 cells and other elements"):
+        workbook_csv(many)
+    assert workbook_csv(fewer) == b"1,email\n2,a@example.com\n"
+
+
+def test_a_workbook_cell_longer_than_a_csv_cell_may_be_is_refused_naming_its_line():
+    long_cell = '<row r="3"><c r="A3" t="inlineStr"><is><t>' + "A" * 140_000 + "</t></is></c></row>"
+    data = _xlsx_declaring(_xlsx([["email"], ["a@example.com"]]), dimension="A1:A3", rows=long_cell)
+
+    with pytest.raises(ImportFileUnreadable, match=r"^Line 3 holds a cell longer than 131,072 characters"):
+        _table(data, "people.xlsx")
+
+
+def test_a_second_workbook_upload_is_not_held_while_another_is_read(monkeypatch):
+    import threading
+
+    from campaigns import import_workbooks
+    from campaigns.render_sandbox import workbook_sandbox
+
+    monkeypatch.setattr(import_workbooks, "_WAIT_FOR_READER_SECONDS", 0.2)
+    slow = _xlsx_styled(_xlsx([["email"], ["a@example.com"]]), 200_000)  # Some seconds to read.
+    reader = threading.Thread(target=lambda: _table(slow, "slow.xlsx"))
+    reader.start()
+    try:
+        while not workbook_sandbox()._slots.empty():  # Until the first read holds the reader.
+            reader.join(0.01)
+
+        with pytest.raises(ImportFileUnreadable, match="Another workbook is being read"):
+            _table(_xlsx([["email"], ["b@example.com"]]), "quick.xlsx")
+    finally:
+        reader.join()

@@ -496,3 +496,17 @@ def test_a_signature_that_is_not_base64_even_in_ascii_is_refused_never_a_500(cli
     signed = SIGNER.sign(notification(BOUNCE), version="1")
     assert post(client, {**signed, "Signature": signature}).status_code == 403
     assert_nothing_recorded()
+
+
+def test_a_signed_field_moved_into_another_by_a_line_break_is_refused(client, fetches):
+    subject = "Amazon SES Email Event Notification"
+    signed = SIGNER.sign(notification(BOUNCE, Subject=subject))
+    assert post(client, signed).status_code == 200
+    # The same string to sign, under a MessageId never seen: it would be stored a second time.
+    moved = {key: value for key, value in signed.items() if key != "Subject"}
+    moved["MessageId"] = f"{signed['MessageId']}\nSubject\n{subject}"
+
+    response = post(client, moved, **{"x-amz-sns-message-type": "Notification"})
+
+    assert response.status_code == 400
+    assert SnsMessage.objects.count() == 1
