@@ -22,12 +22,8 @@ from campaigns.exceptions import TemplateHtmlRefused, TemplateLimitExceeded, Tem
 from campaigns.models import Campaign, Contact, Template
 from campaigns.render_limits import BudgetContext, RenderBudget, template_measure, template_source_check
 from campaigns.render_sandbox import Stopped, render_sandbox
-from core.html import (
-    html_end_tags_drop,
-    html_pixel_hindrance,
-    html_unshown_drop,
-    html_xml_declaration_drop,
-)
+from core.html import html_pixel_hindrance
+from core.html_text import html_end_tags_drop, html_unshown_drop, html_xml_declaration_drop
 from core.text import holds_lone_surrogate
 
 # A private engine: templates written in the admin see only the context we hand them, never the
@@ -263,6 +259,8 @@ def _pixel_check(rendered: RenderedEmail, sources: tuple[str, str, str]) -> Rend
         raise TemplateHtmlRefused("no_pixel")
     if hindrance == "raw_shown":
         raise TemplateHtmlRefused("obsolete")
+    if hindrance == "policy":
+        raise TemplateHtmlRefused("policy")
     return rendered
 
 
@@ -277,6 +275,11 @@ def _refusal_said(code: str, detail: str) -> str:
         return gettext(
             "<plaintext> and <xmp> are obsolete: a reader's client shows what follows them as raw "
             "text, which no email can carry unchanged. Use <pre> instead."
+        )
+    if code == "policy":
+        return gettext(
+            "This HTML sets a Content-Security-Policy (a <meta http-equiv>), which may keep the open "
+            "pixel from loading: remove it."
         )
     if code == "unreadable":
         said = gettext(

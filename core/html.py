@@ -1,7 +1,6 @@
 """An email's HTML as a browser reads it (html_read, html_end_point, html_write: lexbor, an HTML5
-parser), shared by link tracking and the template checks; whether the open pixel is one a browser
-loads (html_pixel_hindrance); and small repairs to HTML before libxml2 (lxml,
-inscriptis, for the text part) reads it, so that what a browser shows is what is kept."""
+parser), shared by link tracking and the template checks, and whether the open pixel is one a
+browser loads (html_pixel_hindrance). HTML read as text, in one pass, is core.html_text."""
 
 import re
 import secrets
@@ -12,97 +11,7 @@ from typing import cast
 
 from selectolax.lexbor import LexborDocumentOptions, LexborHTMLParser, LexborNode
 
-# </body> and </html> closing tags: a browser keeps whatever follows them in the body, while
-# libxml2 (lxml, inscriptis) drops it; without them every parser closes the document at its end.
-# Read token by token, in one pass, so that the same text inside a comment or an attribute's value
-# (`href="…?q=</body>"`) is kept: "<!-->" and "<!--->" close at once, "--!>" closes a comment, and
-# a tag's quoted values are skipped whole, as a browser reads them.
-_TOKENS = re.compile(
-    r"<!--(?:-?>|.*?(?:--!?>|\Z))"  # An unclosed comment runs to the end, as in a browser.
-    r"|(?P<end></(?:body|html)\s*>)"
-    r"""|<[a-z][^\s/>]*(?:"[^"]*"|'[^']*'|[^"'>])*>?""",
-    re.IGNORECASE | re.DOTALL,
-)
-
-
-def html_end_tags_drop(html: str) -> str:
-    """Return the HTML without its </body> and </html> tags, so no parser drops what comes after them."""
-    return _TOKENS.sub(lambda token: "" if token.group("end") else token.group(0), html)
-
-
-# An XML declaration opening a document: lxml refuses a text string that declares its encoding,
-# and the declaration says nothing to a reader.
-_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
-
-
-def html_xml_declaration_drop(html: str) -> str:
-    """Return the HTML without the XML declaration that may open it."""
-    return _XML_DECLARATION.sub("", html, count=1)
-
-
-# What no reader sees as words or links: an HTML comment ("<!-->" and "--!>" close one, as
-# browsers read them), a bogus comment ("<?…>", "<![CDATA[…>"), elements a browser reads as raw
-# text, and everything after <plaintext>, which nothing closes. Each opener with what closes it.
-_RAW_TEXT = ("style", "script", "textarea", "title", "xmp", "iframe", "noembed", "noframes")
-# A <template>'s content is parsed but never shown.
-_INERT = ("template",)
-_UNSHOWN: dict[str, tuple[str, ...]] = {
-    "<!--": ("-->", "--!>"),
-    "<?": (">",),
-    "<![": (">",),
-    **{f"<{name}": (f"</{name}",) for name in (*_RAW_TEXT, *_INERT)},
-    "<plaintext": (),
-}
-# HTML's blanks (tab, line feed, form feed, return, space), not Unicode's.
-HTML_BLANK = "\t\n\f\r "
-
-
-class _Finder:
-    """The next place of each of a few strings in a text, each looked for again only once passed:
-    however many times it is asked, the text is read once per string."""
-
-    def __init__(self, lowered: str):
-        self.lowered = lowered
-        self.at: dict[str, int] = {}
-
-    def find(self, needle: str, start: int) -> int:
-        at = self.at.get(needle)
-        if at is None or (at != -1 and at < start):
-            at = self.at[needle] = self.lowered.find(needle, start)
-        return at
-
-
-def _opener_at(finder: _Finder, opener: str, start: int) -> int:
-    """Return where the opener next starts a comment, style or script ("<scripts>" does not)."""
-    while (at := finder.find(opener, start)) != -1:
-        after = finder.lowered[at + len(opener) : at + len(opener) + 1]
-        if not opener[1].isalpha() or after in ("", ">", "/") or after in HTML_BLANK:
-            return at
-        start = at + 1
-    return -1
-
-
-def html_unshown_drop(shown: str) -> str:
-    """Return the HTML without what no reader sees (comments, styles, scripts, templates…; see
-    _UNSHOWN), in one pass, whatever it holds."""
-    finder = _Finder(shown.lower())
-    pieces, position = [], 0
-    while live := [(at, o) for o in _UNSHOWN if (at := _opener_at(finder, o, position)) != -1]:
-        start, opener = min(live)
-        pieces.append(shown[position:start])
-        ends = [
-            (at + len(closer), closer)
-            for closer in _UNSHOWN[opener]
-            if (at := finder.find(closer, start + 2)) != -1
-        ]
-        if not ends:
-            return "".join(pieces)  # Unclosed: the rest is the comment's (or the style's).
-        position, closer = min(ends)
-        if not closer.endswith(">"):  # "</style" ends at its ">".
-            position = shown.find(">", position) + 1 or len(shown)
-    pieces.append(shown[position:])
-    return "".join(pieces)
-
+from core.html_text import HTML_BLANK, HTML_TOKENS
 
 # What may come before a document's first tag: blanks (a byte order mark and zero-width characters
 # among them), comments, a DOCTYPE or an XML declaration, however long they are.
@@ -165,7 +74,15 @@ def html_read(html: str) -> HtmlDocument:
         raise ValueError("nothing in it is part of a page")
     if next(document.elements("plaintext"), None) is not None:
         raise ValueError("it holds a <plaintext>, which nothing closes")
+    if any(_SHADOW_ROOT & set(node.attributes) for node in document.elements("template")):
+        # A browser shows that template's content in place of its parent's: the body's own
+        # content, the pixel among it, would not be what the reader sees.
+        raise ValueError("it holds a declarative shadow root, shown in place of what holds it")
     return document
+
+
+#: A <template>'s attributes that make it a declarative shadow root (the second, Chrome's first).
+_SHADOW_ROOT = frozenset({"shadowrootmode", "shadowroot"})
 
 
 # An <image> start tag: outside SVG and MathML a browser reads it as <img>, and lexbor does too,
@@ -178,7 +95,7 @@ def _images_named_img(html: str) -> str:
     """Return the HTML with each <image> start tag lexbor would drop written <img>, as a browser
     reads it: found by reading it once with each such tag marked, which is only done when it
     holds one. A tag in a comment or in an element's raw text (a <textarea>'s) is left as it is."""
-    starts = [token.start() for token in _TOKENS.finditer(html) if _IMAGE.match(html, token.start())]
+    starts = [token.start() for token in HTML_TOKENS.finditer(html) if _IMAGE.match(html, token.start())]
     if not starts:
         return html
     mark = f"data-image-{secrets.token_hex(8)}"  # A name no author's attribute has.
@@ -191,11 +108,13 @@ def _images_named_img(html: str) -> str:
             end = start + len("<image")
         return "".join(parts) + html[end:]
 
-    marked = spliced(lambda number: f'<image {mark}="{number}"')
+    # Unquoted, so a mark the token pass put inside an attribute's value leaves its quotes alone.
+    marked = spliced(lambda number: f"<image {mark}={number}")
     root = cast(LexborNode, LexborHTMLParser(marked, options=LexborDocumentOptions.WO_EVENTS).root)
-    kept = {node.attrs.get(mark) for node in root.traverse() if mark in node.attrs}
-    # In raw text, the tag is text: a <script>'s, a <title>'s.
-    kept.update(re.findall(rf'{mark}="(\d+)"', root.text(deep=True)))
+    # Kept wherever it is written back: as an element (SVG's), as raw text (a <script>'s), as an
+    # attribute's value or a comment's text (a tag the token pass took for one and lexbor did not).
+    # Only a dropped tag leaves its mark nowhere.
+    kept = set(re.findall(rf'{mark}="?(\d+)', root.html or ""))
     return spliced(lambda number: "<image" if str(number) in kept else "<img")
 
 
@@ -268,11 +187,24 @@ def html_write(document: HtmlDocument, *, shown: str | None = None) -> str:
     again = html_read(written).parser
     if _shape(again) != shape:
         raise ValueError("written back, it would read otherwise (an element where none may be)")
-    if shown is not None and not _image_shown(again, shown):
-        # A guard, not a path: the pixel is the body's last child and the tree read again is the
-        # tree written, so it shows; this keeps that so should either ever change.
-        raise PixelHidden("its open pixel would not load in it")
+    if any((node.html or "").lower().count("</noscript") > 1 for node in again.css("noscript")):
+        # lexbor reads as a client without scripts does; one with scripts on reads a <noscript>
+        # as text up to its first "</noscript", even one in a comment or a <style> inside it:
+        # what follows would then be read where the author never put it.
+        raise ValueError("a reader running scripts would read it otherwise (a <noscript> ended early)")
+    if shown is not None:
+        if any(_policy_set(meta) for meta in again.css("meta")):
+            raise PixelHidden("its Content-Security-Policy may keep its open pixel from loading")
+        if not _image_shown(again, shown):
+            # A guard, not a path: the pixel is the body's last child and the tree read again is
+            # the tree written, so it shows; this keeps that so should either ever change.
+            raise PixelHidden("its open pixel would not load in it")
     return written
+
+
+def _policy_set(meta: LexborNode) -> bool:
+    """Tell whether a <meta> sets a Content-Security-Policy, which may forbid the pixel's host."""
+    return (meta.attrs.get("http-equiv") or "").strip(HTML_BLANK).lower() == "content-security-policy"
 
 
 def _outside(root: LexborNode) -> tuple[list[LexborNode], list[LexborNode]]:
@@ -360,11 +292,14 @@ _RAW_SHOWN = ("plaintext", "xmp")
 
 
 def html_pixel_hindrance(html: str) -> str:
-    """Say what keeps an email's HTML from carrying the open pixel as it was written: "not_loaded"
+    """Say what keeps an email's HTML from carrying the open pixel as it was written: "policy" when
+    it sets a Content-Security-Policy, which may forbid the pixel's host; "not_loaded"
     when an image added where link tracking adds the pixel is none a browser loads, "raw_shown"
     when it holds an element whose content a browser shows as raw text; "" when nothing does.
     Raise ValueError as html_read."""
     document = html_read(html)
+    if any(_policy_set(meta) for meta in document.elements("meta")):
+        return "policy"
     raw_shown = next(document.elements(*_RAW_SHOWN), None) is not None
     # A new address each time, which no author's own image can hold: no request ever goes to it.
     mark = f"about:campanile-pixel-{secrets.token_hex(16)}"

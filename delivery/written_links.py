@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 from django.template.base import Lexer, TokenType
 
-from core.html import (
+from core.html import html_attribute_decoded
+from core.html_text import (
     HTML_BLANK,
-    html_attribute_decoded,
     html_end_tags_drop,
+    html_tag_read,
     html_unshown_drop,
     html_xml_declaration_drop,
 )
@@ -121,45 +122,21 @@ def _written_links(addresses: Iterable[str]) -> WrittenLinks:
     return WrittenLinks(exact=frozenset(exact), prefixes=tuple(sorted(prefixes)))
 
 
-# Any tag: its attributes are read (quoted values skipped whole), so "<a" inside another tag's
-# attribute is no tag. Blanks are HTML's (tab, line feed, form feed, return, space), not
+# Any tag, an end tag too: its attributes are read (quoted values skipped whole), so "<a" inside
+# another tag's attribute is no tag. Blanks are HTML's (tab, line feed, form feed, return, space), not
 # Unicode's: "<a\u00a0href=…>" is a tag named "a\u00a0href=…", no link.
-_ANY_TAG = re.compile(rf"<([A-Za-z][^{HTML_BLANK}/>]*)")
-_BLANKS = re.compile(rf"[{HTML_BLANK}/]*")
-# One attribute of a tag: a quote opens a value only after "=", as a browser reads it.
-_ATTRIBUTE = re.compile(
-    rf"""([^{HTML_BLANK}"'>/=]+)(?:[{HTML_BLANK}]*=[{HTML_BLANK}]*(?:"([^"]*)"|'([^']*)'|([^{HTML_BLANK}>"']*)))?"""
-)
+_ANY_TAG = re.compile(rf"<(/?)([A-Za-z][^{HTML_BLANK}/>]*)")
 
 
 def _hrefs(html: str) -> Iterator[str]:
     """Yield the first href of each <a> and <area> tag, decoded; in one pass, however tags go."""
     position = 0
     while match := _ANY_TAG.search(html, position):
-        href, position = _tag_read(html, match.end())
-        if href is not None and match.group(1).lower() in ("a", "area"):
+        # An end tag's attributes are read too, and dropped: "</p <a href=…>" holds no link.
+        href, position = html_tag_read(html, match.end())
+        if href is not None and not match.group(1) and match.group(2).lower() in ("a", "area"):
             # Its character references as a browser reads them ("&region=" stays as it is).
             yield html_attribute_decoded(href)
-
-
-def _tag_read(html: str, position: int) -> tuple[str | None, int]:
-    """Read a tag's attributes from `position` to its ">": return its first href and where it ends.
-
-    Every step moves on, so a tag costs its length, whatever blanks or stray quotes it holds.
-    """
-    href = None
-    while position < len(html):
-        position = _BLANKS.match(html, position).end()  # type: ignore[union-attr]
-        if html.startswith(">", position):
-            return href, position + 1
-        attribute = _ATTRIBUTE.match(html, position)
-        if attribute is None or attribute.end() == position:
-            position += 1  # A stray quote or "=": a browser skips it.
-            continue
-        if href is None and attribute.group(1).lower() == "href":
-            href = next((value for value in attribute.groups()[1:] if value is not None), "")
-        position = attribute.end()
-    return href, position
 
 
 @functools.lru_cache(maxsize=64)

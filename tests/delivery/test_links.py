@@ -483,7 +483,7 @@ def test_reading_the_links_of_a_text_source_full_of_unclosed_variables_takes_one
 
 
 def test_dropping_closing_tags_takes_one_pass_whatever_the_html_holds():
-    from core.html import html_end_tags_drop
+    from core.html_text import html_end_tags_drop
 
     # Unclosed comments or quotes, each read again to the end, would cost the square of the length.
     for html in ("<!--" * 50_000, '<a "' * 50_000, "<a '" * 50_000, "<" * 200_000):
@@ -747,3 +747,68 @@ def test_an_image_tag_is_read_as_a_browser_reads_it_in_a_table_too():
     assert '<svg><image href="https://example.com/s.svg"></image></svg>' in out
     assert '<textarea>&lt;image src=t&gt;</textarea><script>var s = "<image>";</script>' in out
     assert seen == ["https://example.com/a"]
+
+
+def test_an_image_tag_written_in_an_attributes_value_or_after_a_comment_is_left_as_it_is():
+    out, seen = track(
+        '<p>Hi</p><!--[if mso]><p>Outlook</p><![endif]--><svg><image href="https://shop.example/l.png"/></svg>'
+        '<p>x <a a"b href="https://shop.example/?q=>&t=<image>">Shop</a></p>'
+    )
+
+    assert '<svg><image href="https://shop.example/l.png"></image></svg>' in out
+    assert seen == ["https://shop.example/?q=>&t=<image>"]  # Its address, as written: tracked.
+
+
+@pytest.mark.parametrize(
+    "noscript",
+    [
+        "<noscript><!--</noscript><textarea>--></noscript>",
+        "<noscript><style></noscript><textarea></style></noscript>",
+    ],
+)
+def test_a_noscript_a_reader_running_scripts_would_end_early_is_never_tracked(noscript):
+    html = f'<p>Hello {noscript} see <a href="https://shop.example/sale">sale</a></p>'
+
+    with pytest.raises(ValueError, match="running scripts"):
+        track(html)
+    # One such a reader reads as written is tracked as usual.
+    assert track('<noscript><p>No scripts</p></noscript><a href="https://shop.example/">x</a>')[1]
+
+
+def test_a_declarative_shadow_root_is_never_tracked():
+    with pytest.raises(ValueError, match="shadow root"):
+        track(
+            '<template shadowrootmode="open"><a href="https://shop.example/x">Shop</a></template><p>light</p>'
+        )
+
+
+def test_a_content_security_policy_the_author_sets_may_keep_the_pixel_from_loading():
+    from core.html import PixelHidden, html_pixel_hindrance, html_read, html_write
+
+    policy = '<meta http-equiv=" Content-Security-Policy" content="img-src https://shop.example">'
+
+    assert html_pixel_hindrance(f"<html><head>{policy}</head><body><p>Hi</p></body></html>") == "policy"
+    with pytest.raises(PixelHidden):  # And so is the email that sets one, in a step measuring opens.
+        html_write(html_read(f"{policy}<p>Hi</p>"), shown=PIXEL)
+    assert html_pixel_hindrance('<meta http-equiv="refresh" content="30"><p>Hi</p>') == ""
+
+
+@pytest.mark.parametrize(
+    "dead",
+    [
+        "<style>p{color:red}</styles>{}</style>",
+        "<textarea></textareax>{}</textarea>",
+        "<title></titles>{}</title>",
+        "<iframe></iframe2>{}</iframe>",
+        "<script><!--<script></script>{}</script>",
+        "<template><template></template>{}</template>",
+        "<!{}>",
+        "</ {}>",
+        "</p {}>",
+    ],
+)
+def test_a_link_in_code_no_reader_sees_is_never_a_written_one(dead):
+    written = html_written_links(dead.replace("{}", '<a href="https://evil.example/">x</a>') + "<p>Hi</p>")
+
+    assert not written.covers("https://evil.example/phish")
+    assert not written.covers("https://evil.example/")

@@ -145,6 +145,10 @@ def test_a_draft_campaigns_template_may_change_its_form(api_client):
         "<p>{{ attributes.n|divisibleby:2 }}</p>{#\n<svg><style><p><plaintext>\n#}",
         # An image of the author's with an address like the check's own stands in for nothing.
         '<p>Hi</p><img src="about:campanile-pixel-check" alt=""><svg><style><p><plaintext>',
+        # A reader running scripts ends this <noscript> early: the rest would be its text.
+        "<p>Hi<noscript><!--</noscript><textarea>--></noscript> see</p>",
+        '<template shadowrootmode="open"><p>Hi</p></template><p>light</p>',
+        '<meta http-equiv="Content-Security-Policy" content="img-src \'none\'"><p>Hi</p>',
     ],
 )
 def test_an_html_body_that_can_carry_no_pixel_is_refused_so_no_pixel_less_email_counts_as_html(
@@ -156,7 +160,7 @@ def test_an_html_body_that_can_carry_no_pixel_is_refused_so_no_pixel_less_email_
 
     assert created.status_code == 400, created.content
     said = created.json()["error"]["fields"]["html_body"][0]
-    reasons = ("shows nothing", "cannot be read whole", "would not load", "are obsolete")
+    reasons = ("shows nothing", "cannot be read whole", "would not load", "are obsolete", "Security-Policy")
     assert any(why in said for why in reasons), said
 
 

@@ -1,0 +1,215 @@
+"""HTML read as text, in one pass whatever it holds: its tokens, a tag's attributes, and what no
+reader sees (comments, styles, scripts, templates), for the readers that take HTML as text (the
+written links, the words of a text part made from HTML) and the repairs made before libxml2
+(lxml, inscriptis) reads it."""
+
+import re
+
+# </body> and </html> closing tags: a browser keeps whatever follows them in the body, while
+# libxml2 (lxml, inscriptis) drops it; without them every parser closes the document at its end.
+# Read token by token, in one pass, so that the same text inside a comment or an attribute's value
+# (`href="…?q=</body>"`) is kept: "<!-->" and "<!--->" close at once, "--!>" closes a comment, and
+# a tag's quoted values are skipped whole, as a browser reads them.
+HTML_TOKENS = re.compile(
+    r"<!--(?:-?>|.*?(?:--!?>|\Z))"  # An unclosed comment runs to the end, as in a browser.
+    r"|(?P<end></(?:body|html)\s*>)"
+    r"""|<[a-z][^\s/>]*(?:"[^"]*"|'[^']*'|[^"'>])*>?""",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def html_end_tags_drop(html: str) -> str:
+    """Return the HTML without its </body> and </html> tags, so no parser drops what comes after them."""
+    return HTML_TOKENS.sub(lambda token: "" if token.group("end") else token.group(0), html)
+
+
+# An XML declaration opening a document: lxml refuses a text string that declares its encoding,
+# and the declaration says nothing to a reader.
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
+
+
+def html_xml_declaration_drop(html: str) -> str:
+    """Return the HTML without the XML declaration that may open it."""
+    return _XML_DECLARATION.sub("", html, count=1)
+
+
+# What no reader sees as words or links: an HTML comment ("<!-->" and "--!>" close one, as
+# browsers read them), a bogus comment ("<?…>", "<![CDATA[…>"), elements a browser reads as raw
+# text, and everything after <plaintext>, which nothing closes. Each opener with what closes it.
+_RAW_TEXT = ("style", "script", "textarea", "title", "xmp", "iframe", "noembed", "noframes")
+# A <template>'s content is parsed but never shown.
+_INERT = ("template",)
+_UNSHOWN: dict[str, tuple[str, ...]] = {
+    "<!--": ("-->", "--!>"),
+    "<?": (">",),
+    "<!": (">",),  # "<![CDATA[…>", "<!x>": not "<!--" (_opener_at).
+    "</": (">",),  # "</ x>", "</>": not an end tag (_opener_at).
+    **{f"<{name}": (f"</{name}",) for name in (*_RAW_TEXT, *_INERT)},
+    "<plaintext": (),
+}
+# HTML's blanks (tab, line feed, form feed, return, space), not Unicode's.
+HTML_BLANK = "\t\n\f\r "
+
+
+class _Finder:
+    """The next place of each of a few strings in a text, each looked for again only once passed:
+    however many times it is asked, the text is read once per string."""
+
+    def __init__(self, lowered: str):
+        self.lowered = lowered
+        self.at: dict[str, int] = {}
+
+    def find(self, needle: str, start: int) -> int:
+        at = self.at.get(needle)
+        if at is None or (at != -1 and at < start):
+            at = self.at[needle] = self.lowered.find(needle, start)
+        return at
+
+
+def _opener_at(finder: _Finder, opener: str, start: int) -> int:
+    """Return where the opener next starts a comment, style or script ("<scripts>" does not)."""
+    while (at := finder.find(opener, start)) != -1:
+        after = finder.lowered[at + len(opener) : at + len(opener) + 2]
+        if opener == "<!":
+            if not after.startswith("--"):  # "<!--" opens a comment of its own.
+                return at
+        elif opener == "</":
+            if not after[:1].isalpha():  # "</p" is an end tag.
+                return at
+        elif not opener[1].isalpha() or after[:1] in ("", ">", "/") or after[:1] in HTML_BLANK:
+            return at
+        start = at + 1
+    return -1
+
+
+_BLANKS = re.compile(rf"[{HTML_BLANK}/]*")
+# One attribute of a tag: a quote opens a value only after "=", as a browser reads it.
+_ATTRIBUTE = re.compile(
+    rf"""([^{HTML_BLANK}"'>/=]+)(?:[{HTML_BLANK}]*=[{HTML_BLANK}]*(?:"([^"]*)"|'([^']*)'|([^{HTML_BLANK}>"']*)))?"""
+)
+
+
+def html_tag_read(html: str, position: int) -> tuple[str | None, int]:
+    """Read a tag's attributes from `position` to its ">": return its first href and where it ends.
+
+    Every step moves on, so a tag costs its length, whatever blanks or stray quotes it holds.
+    """
+    href = None
+    while position < len(html):
+        position = _BLANKS.match(html, position).end()  # type: ignore[union-attr]
+        if html.startswith(">", position):
+            return href, position + 1
+        attribute = _ATTRIBUTE.match(html, position)
+        if attribute is None or attribute.end() == position:
+            position += 1  # A stray quote or "=": a browser skips it.
+            continue
+        if href is None and attribute.group(1).lower() == "href":
+            href = next((value for value in attribute.groups()[1:] if value is not None), "")
+        position = attribute.end()
+    return href, position
+
+
+def _closer_at(finder: _Finder, closer: str, start: int) -> int:
+    """Return where the closer next ends what it closes ("</styles>" ends no style)."""
+    while (at := finder.find(closer, start)) != -1:
+        after = finder.lowered[at + len(closer) : at + len(closer) + 1]
+        if not closer[-1].isalpha() or after in ("", ">", "/") or after in HTML_BLANK:
+            return at
+        start = at + 1
+    return -1
+
+
+# What moves a script's text between its states: a comment's start and end, and its own tags.
+_SCRIPT_TOKENS = re.compile(rf"<!--|-->|</?script[{HTML_BLANK}/>]")
+
+
+def _script_end(lowered: str, start: int) -> int:
+    """Return where the "</script" that ends a script's text is, or -1: inside "<!--", a
+    "<script" tag makes the next "</script" end that tag alone, as a browser reads it."""
+    escaped = double = False
+    position = start
+    while found := _SCRIPT_TOKENS.search(lowered, position):
+        piece, position = found.group(), found.end() - 1
+        if piece == "<!--":
+            escaped = True
+            position = found.start() + 2  # Its own dashes may end it ("<!-->").
+        elif piece == "-->":
+            escaped = double = False
+            position = found.end()
+        elif piece.startswith("</"):
+            if not double:
+                return found.start()
+            double = False
+        elif escaped:
+            double = True
+    return -1
+
+
+def html_unshown_drop(shown: str) -> str:
+    """Return the HTML without what no reader sees (comments, styles, scripts, templates…; see
+    _UNSHOWN), in one pass, whatever it holds."""
+    finder = _Finder(shown.lower())
+    pieces, position = [], 0
+    while opened := _next_opener(finder, position):
+        start, opener = opened
+        pieces.append(shown[position:start])
+        end = _unshown_end(finder, opener, start)
+        if end is None:
+            return "".join(pieces)  # Unclosed: the rest is the comment's (or the style's).
+        position = end
+    pieces.append(shown[position:])
+    return "".join(pieces)
+
+
+def _next_opener(finder: _Finder, position: int) -> tuple[int, str] | None:
+    """Return the next opener of something unshown from a position, and where it is."""
+    live = [(at, opener) for opener in _UNSHOWN if (at := _opener_at(finder, opener, position)) != -1]
+    return min(live) if live else None
+
+
+def _unshown_end(finder: _Finder, opener: str, start: int) -> int | None:
+    """Return where what an opener starts at `start` ends, or None when nothing closes it."""
+    lowered = finder.lowered
+    # An element's text starts after its tag, whose attributes may hold its closer ("<script
+    # a='</script>'>"); a comment's after its opener.
+    content = html_tag_read(lowered, start + len(opener))[1] if opener[1].isalpha() else start + 2
+    if opener == "<script":
+        at = _script_end(lowered, content)
+    elif opener == "<template":
+        return _template_end(finder, content)
+    else:
+        ends = [at for closer in _UNSHOWN[opener] if (at := _closer_at(finder, closer, content)) != -1]
+        if not ends:
+            return None
+        at = min(ends)
+        closer = next(closer for closer in _UNSHOWN[opener] if lowered.startswith(closer, at))
+        if closer.endswith(">"):
+            return at + len(closer)
+    # An end tag ends at its ">", past whatever attributes it holds.
+    return None if at == -1 else html_tag_read(lowered, at + 2)[1]
+
+
+def _template_end(finder: _Finder, position: int) -> int | None:
+    """Return where a <template> whose content starts at `position` ends: at the "</template"
+    that closes it, past templates inside it and what they and its raw-text elements hold."""
+    depth = 1
+    while True:
+        closer = _closer_at(finder, "</template", position)
+        opened = _next_opener(finder, position)
+        if opened is not None and (closer == -1 or opened[0] < closer):
+            at, opener = opened
+            if opener == "<template":
+                depth += 1
+                position = html_tag_read(finder.lowered, at + len(opener))[1]
+                continue
+            end = _unshown_end(finder, opener, at)
+            if end is None:
+                return None
+            position = end
+            continue
+        if closer == -1:
+            return None
+        position = html_tag_read(finder.lowered, closer + 2)[1]
+        depth -= 1
+        if depth == 0:
+            return position
