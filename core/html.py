@@ -192,6 +192,11 @@ def html_write(document: HtmlDocument, *, shown: str | None = None) -> str:
         # as text up to its first "</noscript", even one in a comment or a <style> inside it:
         # what follows would then be read where the author never put it.
         raise ValueError("a reader running scripts would read it otherwise (a <noscript> ended early)")
+    if any(node.tag not in _SELECT_HELD_BEFORE for node in _held_by_selects(again)):
+        # lexbor reads a <select> as browsers do since 2025, holding any element; a reader that
+        # parses it as before drops the others, and a <textarea> or <input> in it closes it there
+        # and takes in what follows (the pixel among it).
+        raise ValueError("an older reader would read its <select> otherwise (it holds more than options)")
     if shown is not None:
         if any(_policy_set(meta) for meta in again.css("meta")):
             raise PixelHidden("its Content-Security-Policy may keep its open pixel from loading")
@@ -200,6 +205,16 @@ def html_write(document: HtmlDocument, *, shown: str | None = None) -> str:
             # the tree written, so it shows; this keeps that so should either ever change.
             raise PixelHidden("its open pixel would not load in it")
     return written
+
+
+#: What a <select> held for every parser before 2025: other elements in it read otherwise.
+_SELECT_HELD_BEFORE = frozenset({"option", "optgroup", "hr", "script", "template"})
+
+
+def _held_by_selects(parser: LexborHTMLParser) -> Iterator[LexborNode]:
+    """Yield the elements the document's <select>s hold, at any depth."""
+    for select in parser.css("select"):
+        yield from list(select.traverse())[1:]  # The first is the <select> itself.
 
 
 def _policy_set(meta: LexborNode) -> bool:

@@ -19,6 +19,7 @@ from django.utils.translation import gettext
 from core.html import PixelHidden, html_end_point, html_read, html_write
 from delivery.exceptions import PixelNotCarried
 from delivery.written_links import (
+    NO_TRACK_ATTRIBUTE,
     WrittenLinks,
     html_written_links,
     sentence_trim,
@@ -33,8 +34,6 @@ logger = logging.getLogger(__name__)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-# An author can keep one link out of tracking: <a href="…" data-campanile-notrack>.
-NO_TRACK_ATTRIBUTE = "data-campanile-notrack"
 _TRACKED_SCHEMES = frozenset({"http", "https"})
 
 
@@ -82,7 +81,7 @@ def html_track(
     if click_url is not None:
         for element in document.elements("a", "area"):
             href = element.attrs.get("href")
-            if NO_TRACK_ATTRIBUTE in element.attrs:
+            if NO_TRACK_ATTRIBUTE in element.attrs and (written is None or written.no_track):
                 del element.attrs[NO_TRACK_ATTRIBUTE]
             elif (
                 href is not None and _trackable(href, keep_prefixes=keep_prefixes) and _covered(href, written)

@@ -5,6 +5,7 @@ attribute, an `href` added through an unquoted attribute) looks like any link, a
 would make the sender's domain redirect wherever that data says.
 """
 
+import dataclasses
 import functools
 import re
 from collections import Counter
@@ -21,6 +22,10 @@ from core.html_text import (
     html_unshown_drop,
     html_xml_declaration_drop,
 )
+
+#: Keeps one link of the author's out of tracking: <a href="…" data-campanile-notrack> (the mark
+#: goes, the link stays as written).
+NO_TRACK_ATTRIBUTE = "data-campanile-notrack"
 
 # Punctuation right after an address in running text belongs to the sentence ("see https://x."),
 # full-width punctuation too; a closing bracket only when the address opened none for it
@@ -83,6 +88,9 @@ class WrittenLinks:
 
     exact: frozenset[str] = frozenset()
     prefixes: tuple[str, ...] = ()
+    #: Whether the author writes NO_TRACK_ATTRIBUTE at all: one a contact's data adds (through an
+    #: attribute left unquoted) to a template that never does is not the author's, and is ignored.
+    no_track: bool = True
 
     def covers(self, url: str) -> bool:
         """Tell whether the author wrote this address, whole or by its start."""
@@ -150,7 +158,9 @@ def html_written_links(source: str) -> WrittenLinks:
     """
     # As the email's HTML is tracked: what follows a closing </body> or </html> is kept.
     shown = html_end_tags_drop(html_xml_declaration_drop(_source_shown(source)))
-    return _written_links(_hrefs(html_unshown_drop(shown)))
+    shown = html_unshown_drop(shown)
+    written = _written_links(_hrefs(shown))
+    return dataclasses.replace(written, no_track=NO_TRACK_ATTRIBUTE in shown.lower())
 
 
 @functools.lru_cache(maxsize=64)

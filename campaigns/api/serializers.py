@@ -30,6 +30,7 @@ from campaigns.models import (
 from campaigns.suppressions import suppression_add
 from campaigns.validators import SES_NAME
 from core.addresses import email_canonical, email_validate, mailbox_canonical
+from core.api.fields import WholePrimaryKeyRelatedField
 
 # Ids are 64-bit in the database; a larger number is a 400, not a driver overflow.
 MAX_ID = 2**63 - 1
@@ -246,7 +247,7 @@ class ContactRowsField(serializers.ListField):
 
 class ContactBulkSerializer(serializers.Serializer):
     contacts = ContactRowsField(allow_empty=False, max_length=CONTACT_BULK_MAX)
-    lists = serializers.PrimaryKeyRelatedField(many=True, queryset=ContactList.objects.all(), required=False)
+    lists = WholePrimaryKeyRelatedField(many=True, queryset=ContactList.objects.all(), required=False)
     resubscribe = _resubscribe_field()
     reason = _reason_field()
 
@@ -285,7 +286,7 @@ class ContactImportSerializer(serializers.Serializer):
     file = serializers.FileField(
         help_text="CSV with a header row; `email` is required, unknown columns go to attributes."
     )
-    lists = serializers.PrimaryKeyRelatedField(many=True, queryset=ContactList.objects.all(), required=False)
+    lists = WholePrimaryKeyRelatedField(many=True, queryset=ContactList.objects.all(), required=False)
     resubscribe = _resubscribe_field()
     reason = _reason_field()
 
@@ -371,8 +372,8 @@ class CampaignSerializer(serializers.ModelSerializer):
     steps = CampaignStepSerializer(many=True, required=False)
     # Checked by the address rule alone (validate_reply_to), which names what it refuses.
     reply_to = serializers.CharField(max_length=254, required=False, allow_blank=True)
-    lists = serializers.PrimaryKeyRelatedField(many=True, queryset=ContactList.objects.all(), required=False)
-    segments = serializers.PrimaryKeyRelatedField(
+    lists = WholePrimaryKeyRelatedField(many=True, queryset=ContactList.objects.all(), required=False)
+    segments = WholePrimaryKeyRelatedField(
         many=True,
         queryset=Segment.objects.all(),
         required=False,

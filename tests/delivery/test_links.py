@@ -812,3 +812,28 @@ def test_a_link_in_code_no_reader_sees_is_never_a_written_one(dead):
 
     assert not written.covers("https://evil.example/phish")
     assert not written.covers("https://evil.example/")
+
+
+def test_a_select_holding_more_than_options_is_never_tracked():
+    # Read as before 2025, the <textarea> closes the <select> and takes in the rest: the pixel too.
+    with pytest.raises(ValueError, match="older reader"):
+        track(
+            '<select><div><iframe><textarea></iframe></div></select><p><a href="https://shop.example/">x</a>'
+        )
+    options = '<select><option>One</option><optgroup label="g"><option>Two</option></optgroup></select>'
+    out, _seen = track(options)
+    assert out.startswith(options)
+    assert f'<img src="{PIXEL}"' in out
+
+
+def test_a_notrack_mark_counts_only_in_a_template_whose_author_writes_one():
+    from django.template import Context, Template
+
+    source = "<p>Hi <a href=https://shop.example/?n={{ n }}>x</a></p>"
+    # A contact's data, through the attribute left unquoted, adds the mark to the author's link.
+    html = Template(source).render(Context({"n": "a data-campanile-notrack"}))
+
+    _out, seen = track(html, written=html_written_links(source))
+    assert seen == ["https://shop.example/?n=a"]  # Tracked: the author never wrote the mark.
+    authored = '<a href="https://shop.example/" data-campanile-notrack>x</a>'
+    assert track(authored, written=html_written_links(authored))[1] == []
