@@ -192,6 +192,10 @@ def html_write(document: HtmlDocument, *, shown: str | None = None) -> str:
         # as text up to its first "</noscript", even one in a comment or a <style> inside it:
         # what follows would then be read where the author never put it.
         raise ValueError("a reader running scripts would read it otherwise (a <noscript> ended early)")
+    if any(_INERT_HOLDING.search(node.html or "", 1) for node in again.css("template")):
+        # A <template>'s content is no part of the tree the checks here walk: one holding what a
+        # reader may read otherwise (a <noscript>, a <select>, a <template>) is not tracked.
+        raise ValueError("its <template> holds a <noscript>, <select> or <template>, read otherwise by some")
     if any(node.tag not in _SELECT_HELD_BEFORE for node in _held_by_selects(again)):
         # lexbor reads a <select> as browsers do since 2025, holding any element; a reader that
         # parses it as before drops the others, and a <textarea> or <input> in it closes it there
@@ -207,6 +211,9 @@ def html_write(document: HtmlDocument, *, shown: str | None = None) -> str:
     return written
 
 
+#: Elements a <template>'s content may not hold (its written HTML is searched; the tags lexbor
+#: writes are lower case, and a "<" in text or an attribute is written escaped).
+_INERT_HOLDING = re.compile(r"<(?:noscript|select|template)[\s/>]")
 #: What a <select> held for every parser before 2025: other elements in it read otherwise.
 _SELECT_HELD_BEFORE = frozenset({"option", "optgroup", "hr", "script", "template"})
 

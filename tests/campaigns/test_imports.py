@@ -467,3 +467,13 @@ def test_the_error_report_keeps_line_and_problem_under_their_headings_for_a_row_
     header, row = list(import_jobs.contact_import_report_rows(job=job))
     assert len(row) == len(header)
     assert dict(zip(header, row, strict=True))["campanile_line"] == 2
+
+
+def test_a_line_of_more_separators_than_a_row_may_hold_is_refused_at_upload_naming_it():
+    wide = b"email,first_name\nada@example.com,Ada\nvictim@example.org,x" + b"," * 20_000 + b"\n"
+
+    with pytest.raises(ImportFileUnreadable, match=r"^Line 3 holds more than 10,000 separators"):
+        import_jobs.contact_import_create(file_name="wide.csv", data=wide, user=None)
+    # Separators quoted in a cell count too, with room to spare for them.
+    listed = b'email,note\nbo@example.com,"' + b"a, " * 300 + b'"\n'
+    assert _table(listed)[1][0][1][0] == "bo@example.com"

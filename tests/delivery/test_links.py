@@ -837,3 +837,17 @@ def test_a_notrack_mark_counts_only_in_a_template_whose_author_writes_one():
     assert seen == ["https://shop.example/?n=a"]  # Tracked: the author never wrote the mark.
     authored = '<a href="https://shop.example/" data-campanile-notrack>x</a>'
     assert track(authored, written=html_written_links(authored))[1] == []
+
+
+@pytest.mark.parametrize(
+    "inert",
+    [
+        "<template><noscript><!--</noscript><template>--></noscript></template>",
+        "<template><select><div>x</div><textarea></select></template>",
+    ],
+)
+def test_a_template_holding_what_some_readers_read_otherwise_is_never_tracked(inert):
+    # The checks walk the document's tree, which a <template>'s content is no part of.
+    with pytest.raises(ValueError, match="<template> holds"):
+        track(f'<p>Hello</p>{inert}<p><a href="https://shop.example/sale">shop</a></p>')
+    assert track('<template><p>Later</p></template><a href="https://shop.example/">x</a>')[1]
