@@ -71,9 +71,14 @@ _TEXT_URL = re.compile(r"https?://(?:\{\{\}\}|\{%%\}|[^\s<>\"'{])+", re.IGNORECA
 _URL_ENDS = "".join(map(chr, range(0x21)))
 
 
+_URL_BREAKS = re.compile("[\t\n\r]")
+
+
 def url_strip(url: str) -> str:
-    """Return the address a browser follows for this written one: its ends' controls and spaces gone."""
-    return url.strip(_URL_ENDS)
+    """Return the address a browser follows for this written one: its ends' controls and spaces
+    gone, and every tab and line break (the URL standard removes them wherever they are, so a
+    long href wrapped over two lines is followed whole)."""
+    return _URL_BREAKS.sub("", url.strip(_URL_ENDS))
 
 
 @dataclass(frozen=True)

@@ -851,3 +851,12 @@ def test_a_template_holding_what_some_readers_read_otherwise_is_never_tracked(in
     with pytest.raises(ValueError, match="<template> holds"):
         track(f'<p>Hello</p>{inert}<p><a href="https://shop.example/sale">shop</a></p>')
     assert track('<template><p>Later</p></template><a href="https://shop.example/">x</a>')[1]
+
+
+def test_an_href_wrapped_over_lines_is_tracked_as_the_address_a_browser_follows():
+    html = '<p><a href="https://shop.example/sale/spring\n-collection">S</a><a href="https://shop.example/a\tb">x</a></p>'
+
+    _out, seen = track(html, written=html_written_links(html))
+
+    # The URL standard takes tabs and line breaks out wherever they are.
+    assert seen == ["https://shop.example/sale/spring-collection", "https://shop.example/ab"]
