@@ -95,6 +95,8 @@ def _images_named_img(html: str) -> str:
     """Return the HTML with each <image> start tag lexbor would drop written <img>, as a browser
     reads it: found by reading it once with each such tag marked, which is only done when it
     holds one. A tag in a comment or in an element's raw text (a <textarea>'s) is left as it is."""
+    if not _IMAGE.search(html):
+        return html  # Nearly every email: no token pass.
     starts = [token.start() for token in HTML_TOKENS.finditer(html) if _IMAGE.match(html, token.start())]
     if not starts:
         return html
@@ -187,20 +189,9 @@ def html_write(document: HtmlDocument, *, shown: str | None = None) -> str:
     again = html_read(written).parser
     if _shape(again) != shape:
         raise ValueError("written back, it would read otherwise (an element where none may be)")
-    if any((node.html or "").lower().count("</noscript") > 1 for node in again.css("noscript")):
-        # lexbor reads as a client without scripts does; one with scripts on reads a <noscript>
-        # as text up to its first "</noscript", even one in a comment or a <style> inside it:
-        # what follows would then be read where the author never put it.
-        raise ValueError("a reader running scripts would read it otherwise (a <noscript> ended early)")
-    if any(_INERT_HOLDING.search(node.html or "", 1) for node in again.css("template")):
-        # A <template>'s content is no part of the tree the checks here walk: one holding what a
-        # reader may read otherwise (a <noscript>, a <select>, a <template>) is not tracked.
-        raise ValueError("its <template> holds a <noscript>, <select> or <template>, read otherwise by some")
-    if any(node.tag not in _SELECT_HELD_BEFORE for node in _held_by_selects(again)):
-        # lexbor reads a <select> as browsers do since 2025, holding any element; a reader that
-        # parses it as before drops the others, and a <textarea> or <input> in it closes it there
-        # and takes in what follows (the pixel among it).
-        raise ValueError("an older reader would read its <select> otherwise (it holds more than options)")
+    other_reading = _other_reading(again)
+    if other_reading:
+        raise ValueError(other_reading)
     if shown is not None:
         if any(_policy_set(meta) for meta in again.css("meta")):
             raise PixelHidden("its Content-Security-Policy may keep its open pixel from loading")
@@ -209,6 +200,25 @@ def html_write(document: HtmlDocument, *, shown: str | None = None) -> str:
             # the tree written, so it shows; this keeps that so should either ever change.
             raise PixelHidden("its open pixel would not load in it")
     return written
+
+
+def _other_reading(parser: LexborHTMLParser) -> str:
+    """Say how some reader's client would read this tree otherwise than lexbor does, or ""."""
+    if any((node.html or "").lower().count("</noscript") > 1 for node in parser.css("noscript")):
+        # lexbor reads as a client without scripts does; one with scripts on reads a <noscript>
+        # as text up to its first "</noscript", even one in a comment or a <style> inside it:
+        # what follows would then be read where the author never put it.
+        return "a reader running scripts would read it otherwise (a <noscript> ended early)"
+    if any(_INERT_HOLDING.search(node.html or "", 1) for node in parser.css("template")):
+        # A <template>'s content is no part of the tree the checks here walk: one holding what a
+        # reader may read otherwise (a <noscript>, a <select>, a <template>) is not tracked.
+        return "its <template> holds a <noscript>, <select> or <template>, read otherwise by some"
+    if any(node.tag not in _SELECT_HELD_BEFORE for node in _held_by_selects(parser)):
+        # lexbor reads a <select> as browsers do since 2025, holding any element; a reader that
+        # parses it as before drops the others, and a <textarea> or <input> in it closes it there
+        # and takes in what follows (the pixel among it).
+        return "an older reader would read its <select> otherwise (it holds more than options)"
+    return ""
 
 
 #: Elements a <template>'s content may not hold (its written HTML is searched; the tags lexbor

@@ -66,17 +66,23 @@ class _Finder:
         return at
 
 
+def _name_ends(lowered: str, at: int) -> bool:
+    """Tell whether a tag's name ends at `at`: a blank, "/", ">" or the text's end comes there."""
+    after = lowered[at : at + 1]
+    return after in ("", ">", "/") or after in HTML_BLANK
+
+
 def _opener_at(finder: _Finder, opener: str, start: int) -> int:
     """Return where the opener next starts a comment, style or script ("<scripts>" does not)."""
     while (at := finder.find(opener, start)) != -1:
-        after = finder.lowered[at + len(opener) : at + len(opener) + 2]
+        after = at + len(opener)
         if opener == "<!":
-            if not after.startswith("--"):  # "<!--" opens a comment of its own.
+            if not finder.lowered.startswith("--", after):  # "<!--" opens a comment of its own.
                 return at
         elif opener == "</":
-            if not after[:1].isalpha():  # "</p" is an end tag.
+            if not finder.lowered[after : after + 1].isalpha():  # "</p" is an end tag.
                 return at
-        elif not opener[1].isalpha() or after[:1] in ("", ">", "/") or after[:1] in HTML_BLANK:
+        elif not opener[1].isalpha() or _name_ends(finder.lowered, after):
             return at
         start = at + 1
     return -1
@@ -112,8 +118,7 @@ def html_tag_read(html: str, position: int) -> tuple[str | None, int]:
 def _closer_at(finder: _Finder, closer: str, start: int) -> int:
     """Return where the closer next ends what it closes ("</styles>" ends no style)."""
     while (at := finder.find(closer, start)) != -1:
-        after = finder.lowered[at + len(closer) : at + len(closer) + 1]
-        if not closer[-1].isalpha() or after in ("", ">", "/") or after in HTML_BLANK:
+        if not closer[-1].isalpha() or _name_ends(finder.lowered, at + len(closer)):
             return at
         start = at + 1
     return -1

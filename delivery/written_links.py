@@ -5,7 +5,6 @@ attribute, an `href` added through an unquoted attribute) looks like any link, a
 would make the sender's domain redirect wherever that data says.
 """
 
-import dataclasses
 import functools
 import re
 from collections import Counter
@@ -122,7 +121,7 @@ def _source_shown(source: str) -> str:
     return "".join(pieces)
 
 
-def _written_links(addresses: Iterable[str]) -> WrittenLinks:
+def _written_links(addresses: Iterable[str], *, no_track: bool = True) -> WrittenLinks:
     exact: set[str] = set()
     prefixes: set[str] = set()
     for written in addresses:
@@ -132,7 +131,7 @@ def _written_links(addresses: Iterable[str]) -> WrittenLinks:
             exact |= {address, sentence_trim(address)}  # "see https://x.example/." in text
         elif _START_WITH_HOST.match(start := address[: code.start()]):
             prefixes.add(start.lower())
-    return WrittenLinks(exact=frozenset(exact), prefixes=tuple(sorted(prefixes)))
+    return WrittenLinks(exact=frozenset(exact), prefixes=tuple(sorted(prefixes)), no_track=no_track)
 
 
 # Any tag, an end tag too: its attributes are read (quoted values skipped whole), so "<a" inside
@@ -164,8 +163,7 @@ def html_written_links(source: str) -> WrittenLinks:
     # As the email's HTML is tracked: what follows a closing </body> or </html> is kept.
     shown = html_end_tags_drop(html_xml_declaration_drop(_source_shown(source)))
     shown = html_unshown_drop(shown)
-    written = _written_links(_hrefs(shown))
-    return dataclasses.replace(written, no_track=NO_TRACK_ATTRIBUTE in shown.lower())
+    return _written_links(_hrefs(shown), no_track=NO_TRACK_ATTRIBUTE in shown.lower())
 
 
 @functools.lru_cache(maxsize=64)
