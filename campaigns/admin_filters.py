@@ -25,11 +25,21 @@ class LoadTestFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() == "shown":
             return queryset
-        return queryset.filter(**{self.flag: self.value() == "only"})
+        if self.value() == "only":
+            return queryset.filter(**{self.flag: True})
+        # Not filter(flag=False): through a relation that may be empty (a message under no key),
+        # that would leave out the rows that have none.
+        return queryset.exclude(**{self.flag: True})
 
 
 class MembershipLoadTestFilter(LoadTestFilter):
     flag = "contact_list__is_load_test"
+
+
+class MessageLoadTestFilter(LoadTestFilter):
+    """A message is a load test's when its API key is one's; Campanile's own have no key."""
+
+    flag = "api_key__is_load_test"
 
 
 class MarketerRelatedFilter(admin.RelatedFieldListFilter):

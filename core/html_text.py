@@ -95,24 +95,32 @@ _ATTRIBUTE = re.compile(
 )
 
 
-def html_tag_read(html: str, position: int) -> tuple[str | None, int]:
-    """Read a tag's attributes from `position` to its ">": return its first href and where it ends.
+#: Where a tag names its link, first found first: SVG 1.1 wrote `xlink:href`, which a browser
+#: still follows where a link has no `href` (SVG 2), so both are tracked and counted as written.
+LINK_ATTRIBUTES = ("href", "xlink:href")
 
-    Every step moves on, so a tag costs its length, whatever blanks or stray quotes it holds.
+
+def html_tag_read(html: str, position: int) -> tuple[str | None, int]:
+    """Read a tag's attributes from `position` to its ">": return its link and where it ends.
+
+    Its link is its first `href`, else its first `xlink:href` (LINK_ATTRIBUTES). Every step moves
+    on, so a tag costs its length, whatever blanks or stray quotes it holds.
     """
-    href = None
+    found: dict[str, str] = {}
     while position < len(html):
         position = _BLANKS.match(html, position).end()  # type: ignore[union-attr]
         if html.startswith(">", position):
-            return href, position + 1
+            position += 1
+            break
         attribute = _ATTRIBUTE.match(html, position)
         if attribute is None or attribute.end() == position:
             position += 1  # A stray quote or "=": a browser skips it.
             continue
-        if href is None and attribute.group(1).lower() == "href":
-            href = next((value for value in attribute.groups()[1:] if value is not None), "")
+        name = attribute.group(1).lower()
+        if name in LINK_ATTRIBUTES and name not in found:
+            found[name] = next((value for value in attribute.groups()[1:] if value is not None), "")
         position = attribute.end()
-    return href, position
+    return next((found[name] for name in LINK_ATTRIBUTES if name in found), None), position
 
 
 def _closer_at(finder: _Finder, closer: str, start: int) -> int:

@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
 from campaigns.admin_access import ContactDataAdminMixin
-from campaigns.admin_filters import MarketerRelatedFilter
+from campaigns.admin_filters import MarketerRelatedFilter, MessageLoadTestFilter
 from campaigns.exceptions import InvalidTransition
 from core.charts import COLOURS, Chart, Series
 from core.text import grouped
@@ -153,7 +153,7 @@ class TransactionalMessageAdmin(ContactDataAdminMixin, ModelAdmin):
     read-only, like the ledger rows that send them."""
 
     list_display = ["to_email", "template", "status", "unique_code", "api_key", "created_at"]
-    list_filter = ["execution__status", "api_key"]
+    list_filter = [MessageLoadTestFilter, "execution__status", "api_key"]
     search_fields = ["=to_email", "=unique_code", "=id"]
     list_select_related = ["execution", "template", "api_key"]
     # Not its context: a signup's confirmation link is for the address's owner alone to follow.

@@ -17,6 +17,7 @@ from django.utils.http import MAX_URL_REDIRECT_LENGTH
 from django.utils.translation import gettext
 
 from core.html import PixelHidden, html_end_point, html_read, html_write
+from core.html_text import LINK_ATTRIBUTES
 from delivery.exceptions import PixelNotCarried
 from delivery.written_links import (
     NO_TRACK_ATTRIBUTE,
@@ -80,13 +81,14 @@ def html_track(
     document = html_read(html)
     if click_url is not None:
         for element in document.elements("a", "area"):
-            href = element.attrs.get("href")
+            name = next((name for name in LINK_ATTRIBUTES if name in element.attrs), LINK_ATTRIBUTES[0])
+            href = element.attrs.get(name)
             if NO_TRACK_ATTRIBUTE in element.attrs and (written is None or written.no_track):
                 del element.attrs[NO_TRACK_ATTRIBUTE]
             elif (
                 href is not None and _trackable(href, keep_prefixes=keep_prefixes) and _covered(href, written)
             ):
-                element.attrs["href"] = click_url(url_strip(href))
+                element.attrs[name] = click_url(url_strip(href))
     added = html_end_point(document)
     if click_url is not None and honeypot_url is not None:
         trap = added("a")

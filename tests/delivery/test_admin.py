@@ -4,8 +4,9 @@ from django.utils import timezone
 
 from campaigns.consent import contact_unsubscribe
 from campaigns.models import Campaign
+from core.services import api_key_create
 from delivery.models import StepExecution
-from tests.factories import CampaignFactory, StepExecutionFactory
+from tests.factories import CampaignFactory, StepExecutionFactory, TransactionalMessageFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -323,3 +324,17 @@ def test_the_transactional_emails_say_each_status_in_the_readers_language(admin_
     ).content.decode()
 
     assert ">Gesendet<" in page
+
+
+def test_the_transactional_messages_list_hides_a_load_test_keys_messages_unless_asked(admin_client):
+    signup = TransactionalMessageFactory(api_key=None)  # Campanile's own: under no key.
+    theirs = TransactionalMessageFactory()
+    load_test = TransactionalMessageFactory(api_key=api_key_create(name="lt", is_load_test=True)[0])
+    url = reverse("admin:delivery_transactionalmessage_changelist")
+
+    def listed(**params):
+        return {row.pk for row in admin_client.get(url, params).context["cl"].result_list}
+
+    assert listed() == {signup.pk, theirs.pk}
+    assert listed(load_test="shown") == {signup.pk, theirs.pk, load_test.pk}
+    assert listed(load_test="only") == {load_test.pk}

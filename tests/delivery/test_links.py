@@ -382,6 +382,25 @@ def test_an_html_link_is_tracked_only_when_the_source_writes_it_in_an_href():
     assert seen == ["https://shop.example/sale", "https://x.example/?a=1&b=2", "https://y.example/"]
 
 
+def test_an_svg_link_written_with_xlink_href_is_tracked_and_an_href_beside_it_wins():
+    # SVG 1.1's xlink:href is followed where a link has no href; where it has both, href is (SVG 2).
+    source = (
+        '<svg><a xlink:href="https://old.example/{{ p }}"><text>old</text></a>'
+        '<a XLINK:HREF="https://upper.example/">u</a>'
+        '<a href="https://new.example/" xlink:href="https://ignored.example/">new</a></svg>'
+    )
+    written = html_written_links(source)
+    assert written.covers("https://old.example/sale")
+    assert written.covers("https://upper.example/")
+    assert not written.covers("https://ignored.example/")
+    html = source.replace("{{ p }}", "sale")
+    out, seen = track(html, written=written)
+    assert seen == ["https://old.example/sale", "https://upper.example/", "https://new.example/"]
+    assert 'xlink:href="https://mail.example.com/c/1"' in out
+    assert 'xlink:href="https://mail.example.com/c/2"' in out
+    assert 'href="https://mail.example.com/c/3" xlink:href="https://ignored.example/"' in out
+
+
 @pytest.mark.parametrize(
     "dead",
     [
