@@ -10,6 +10,7 @@ Send events, so it can never cause a re-send.
 """
 
 import logging
+import re
 from collections import defaultdict
 from datetime import datetime, timedelta
 
@@ -22,7 +23,7 @@ from campaigns.exceptions import InvalidTransition
 from delivery.compose import configuration_set_of
 from delivery.models import StepExecution
 from delivery.services import REQUEUE_CAMPAIGN_STATUSES, step_executions_requeue
-from tracking.models import SendEventsCheck, TrackingEvent
+from tracking.models import SendEventsCheck, SnsMessage, TrackingEvent
 from tracking.ses_account import sesv2_client
 
 logger = logging.getLogger(__name__)
@@ -139,10 +140,30 @@ def _silent(*, name: str, rows: list[StepExecution]) -> list[int]:
     if reached is None:
         return []  # No Send event since: the stream may be stalled, and silence proves nothing.
     passed = [pk for pk, at in started.items() if at < reached]
+    # News received and not applied yet counts as heard: SNS keeps no order, and the inbox may run
+    # behind. Asked before the applied events, so a message applied in between is found there.
+    waiting = _named_in_inbox(rows=[row for row in rows if row.pk in set(passed)])
     # Any event SES sent of the email proves SES took it, a Send's lost on the way or not: a bounce,
     # a delay, a complaint, a delivery (and the outcome such events leave on the row).
     heard = set(
         TrackingEvent.objects.filter(step_execution_id__in=passed).values_list("step_execution_id", flat=True)
     )
     outcomes = {row.pk for row in rows if row.outcome}
-    return [pk for pk in passed if pk not in heard and pk not in outcomes]
+    return [pk for pk in passed if pk not in heard | waiting and pk not in outcomes]
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _named_in_inbox(*, rows: list[StepExecution]) -> set[int]:
+    """Return the ids of these rows whose tracking id a stored, unapplied SNS message holds."""
+    if not rows:
+        return set()
+    by_tracking = {str(row.tracking_id): row.pk for row in rows}
+    named: set[int] = set()
+    # Read in Python, not with one LIKE per row: after an outage both lists can run to thousands.
+    for text in (
+        SnsMessage.objects.filter(applied_at__isnull=True).values_list("message", flat=True).iterator()
+    ):
+        named.update(by_tracking[found] for found in _UUID.findall(text) if found in by_tracking)
+    return named

@@ -1,5 +1,6 @@
 """Unknown rows: re-queued only when Send events prove SES never took them, never on a guess."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -9,8 +10,10 @@ from django.utils import timezone
 from campaigns.models import Campaign, CampaignAudit
 from delivery.models import StepExecution
 from tests.factories import CampaignStepFactory, StepExecutionFactory, TrackingEventFactory
-from tracking import unknown_rows
-from tracking.models import SendEventsCheck, TrackingEvent
+from tests.tracking.sns_signing import TOPIC
+from tests.tracking.test_ses_events import fixture, for_row
+from tracking import inbox, unknown_rows
+from tracking.models import SendEventsCheck, SnsMessage, TrackingEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -154,3 +157,21 @@ def test_a_row_that_bounced_is_never_sent_again_though_its_send_event_was_lost(s
 
     bounced.refresh_from_db()
     assert bounced.status == Status.UNKNOWN
+
+
+def test_a_row_whose_send_event_came_but_waits_in_the_inbox_is_never_sent_again(sesv2, step):
+    # SNS keeps no order: the Send event of the earlier call arrived after a later one's, and beat
+    # applied the later one first (the inbox runs behind under load). Received is heard.
+    waiting = _row(step, status=Status.UNKNOWN, minutes_ago=20)
+    _row(step, status=Status.SENT, minutes_ago=18, send_event=True)
+    record = for_row(fixture("event-send.json"), waiting)
+    record["mail"]["messageId"] = "0100-arrived-late"  # Never learnt: the call's answer was lost.
+    stored = SnsMessage.objects.create(message_id="sns-late", topic_arn=TOPIC, message=json.dumps(record))
+
+    assert unknown_rows.unknown_rows_resolve() == 0
+
+    waiting.refresh_from_db()
+    assert waiting.status == Status.UNKNOWN
+    assert inbox.sns_message_apply(message_id=stored.pk)
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.ses_message_id) == (Status.SENT, "0100-arrived-late")
