@@ -236,6 +236,9 @@ def contacts_import_csv(
         said = gettext("The header names %(names)s more than once.") % {"names": names}
         raise ImportFileUnreadable(f"{said} {NOTHING_IMPORTED}")
     mapping = mapping_by_name(header)
+    if problems := mapping_problems(mapping):
+        # Names the header spells apart yet that land on one attribute (`plan`, `attributes.plan`).
+        raise ImportFileUnreadable(" ".join([*problems, str(NOTHING_IMPORTED)]))
     total = BulkUpsertResult()
     chunk: list[tuple[int, list[str]]] = []
     for count, (number, cells) in enumerate(rows, start=1):

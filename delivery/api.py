@@ -106,6 +106,16 @@ class MessageCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 {"unique_code": [f"The Idempotency-Key header holds more than {UNIQUE_CODE_MAX} characters."]}
             )
+        if not header_code.isascii():
+            # A header's bytes are read as Latin-1, so the same code would differ from the body's.
+            raise serializers.ValidationError(
+                {
+                    "unique_code": [
+                        "The Idempotency-Key header holds characters beyond ASCII, which HTTP headers "
+                        "do not carry: give such a code as `unique_code` in the body."
+                    ]
+                }
+            )
         if body_code and header_code and body_code != header_code:
             raise serializers.ValidationError({"unique_code": ["Differs from the Idempotency-Key header."]})
         return messages.MessageRequest(

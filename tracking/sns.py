@@ -25,6 +25,7 @@ from django.conf import settings
 
 from core.text import holds_lone_surrogate
 from tracking.exceptions import SnsCertificateUnavailable, SnsMalformed, SnsUntrusted
+from tracking.models import SnsMessage
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,8 @@ class SnsEnvelope:
 
 
 _LINE_BREAK = re.compile(r"[\r\n]")
+#: The longest MessageId stored (SNS's are 36-character UUIDs).
+MESSAGE_ID_MAX = SnsMessage._meta.get_field("message_id").max_length or 100
 
 
 def sns_parse(*, body: bytes, headers: dict[str, str]) -> dict:
@@ -114,6 +117,11 @@ def sns_parse(*, body: bytes, headers: dict[str, str]) -> dict:
         # as the message with that Subject, under a MessageId never seen). SNS never sends one.
         if name != "Message" and isinstance(data.get(name), str) and _LINE_BREAK.search(data[name]):
             raise SnsMalformed(f"{name} holds a line break, which SNS never puts there.")
+        # Nor a NUL, which no text column can hold: refused now, not retried by SNS for hours.
+        if isinstance(data.get(name), str) and "\x00" in data[name]:
+            raise SnsMalformed(f"{name} holds a NUL character, which SNS never sends.")
+    if len(data["MessageId"]) > MESSAGE_ID_MAX:
+        raise SnsMalformed(f"MessageId is over {MESSAGE_ID_MAX} characters; SNS's are UUIDs.")
     return data
 
 

@@ -186,6 +186,20 @@ def test_an_idempotency_key_header_longer_than_a_code_is_a_400_saying_so(api_cli
     assert not TransactionalMessage.objects.exists()
 
 
+def test_an_idempotency_key_header_beyond_ascii_is_a_400_pointing_to_the_body(api_client, sample_world):
+    body = {k: v for k, v in SAMPLE.items() if k != "unique_code"}
+    # A server reads a header's bytes as Latin-1: "café" sent as UTF-8 arrives as "cafÃ©".
+    sent = "café-1".encode().decode("latin-1")
+
+    response = _post(api_client, body, HTTP_IDEMPOTENCY_KEY=sent)
+
+    assert response.status_code == 400
+    (message,) = response.json()["error"]["fields"]["unique_code"]
+    assert "ASCII" in message
+    assert "unique_code" in message
+    assert not TransactionalMessage.objects.exists()
+
+
 def test_without_a_code_every_request_is_a_new_email(api_client, sample_world):
     body = {k: v for k, v in SAMPLE.items() if k != "unique_code"}
     _post(api_client, body)

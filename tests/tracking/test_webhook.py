@@ -510,3 +510,18 @@ def test_a_signed_field_moved_into_another_by_a_line_break_is_refused(client, fe
 
     assert response.status_code == 400
     assert SnsMessage.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [{"MessageId": "m" * 101}, {"MessageId": "id\x00"}, {"Message": json.dumps(BOUNCE) + "\x00"}],
+    ids=["a MessageId longer than any stored", "a NUL in the MessageId", "a NUL in the message"],
+)
+def test_a_signed_message_no_column_can_hold_is_refused_not_retried(client, fetches, changed):
+    # Signed as sent: only the key's holder could send it, and SNS would retry a 5xx for hours.
+    signed = SIGNER.sign({**notification(BOUNCE), **changed})
+
+    response = post(client, signed)
+
+    assert response.status_code == 400
+    assert_nothing_recorded()

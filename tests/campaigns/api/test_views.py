@@ -218,6 +218,19 @@ def test_a_csv_whose_header_names_a_column_twice_is_refused_before_anything_is_r
     assert not Contact.objects.exists()
 
 
+def test_a_csv_whose_columns_land_on_one_attribute_is_refused_naming_it(api_client):
+    # Spelt apart, one attribute: the first column's cells would be dropped without a word.
+    upload = SimpleUploadedFile("contacts.csv", b"email,plan,attributes.plan\na@example.com,gold,silver\n")
+
+    response = api_client.post(f"{API}/contacts/import", {"file": upload}, format="multipart")
+
+    assert response.status_code == 400
+    (message,) = _fields(response)["file"]
+    assert "Two columns are the attribute \u201cplan\u201d." in message
+    assert "Nothing was imported." in message
+    assert not Contact.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("tail", "problem"),
     [
