@@ -68,6 +68,9 @@ def _text_from_html(html: str) -> str:
     ):
         element.drop_tree()
     for element in root.iter():
+        if element.get("href") is None and element.get("xlink:href") is not None:
+            # SVG 1.1's link (a browser follows it where there is no href): inscriptis reads href.
+            element.set("href", element.get("xlink:href"))
         if element.text and "&" in element.text:
             element.text = _escaped(element.text)
         if element.tail and "&" in element.tail:

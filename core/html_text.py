@@ -89,9 +89,13 @@ def _opener_at(finder: _Finder, opener: str, start: int) -> int:
 
 
 _BLANKS = re.compile(rf"[{HTML_BLANK}/]*")
-# One attribute of a tag: a quote opens a value only after "=", as a browser reads it.
+# One attribute of a tag, as a browser reads it: a name may start with "=" and hold quotes
+# (`<a =href=…>` and `<a "href=…>` have no href), a quote opens a value only after "=" (one never
+# closed runs to the end), and an unquoted value runs to a blank or ">", quotes and all
+# (`title=O'Brien`).
 _ATTRIBUTE = re.compile(
-    rf"""([^{HTML_BLANK}"'>/=]+)(?:[{HTML_BLANK}]*=[{HTML_BLANK}]*(?:"([^"]*)"|'([^']*)'|([^{HTML_BLANK}>"']*)))?"""
+    rf"""([^{HTML_BLANK}/>][^{HTML_BLANK}/>=]*)"""
+    rf"""(?:[{HTML_BLANK}]*=[{HTML_BLANK}]*(?:"([^"]*)"?|'([^']*)'?|([^{HTML_BLANK}>"'][^{HTML_BLANK}>]*)?))?"""
 )
 
 
@@ -103,24 +107,23 @@ LINK_ATTRIBUTES = ("href", "xlink:href")
 def html_tag_read(html: str, position: int) -> tuple[str | None, int]:
     """Read a tag's attributes from `position` to its ">": return its link and where it ends.
 
-    Its link is its first `href`, else its first `xlink:href` (LINK_ATTRIBUTES). Every step moves
-    on, so a tag costs its length, whatever blanks or stray quotes it holds.
+    Its link is its first `href`, else its first `xlink:href` (LINK_ATTRIBUTES); a tag the text
+    ends inside has none. Every step moves on, so a tag costs its length, whatever it holds.
     """
     found: dict[str, str] = {}
     while position < len(html):
         position = _BLANKS.match(html, position).end()  # type: ignore[union-attr]
         if html.startswith(">", position):
-            position += 1
-            break
+            return next((found[name] for name in LINK_ATTRIBUTES if name in found), None), position + 1
         attribute = _ATTRIBUTE.match(html, position)
         if attribute is None or attribute.end() == position:
-            position += 1  # A stray quote or "=": a browser skips it.
+            position += 1  # Nothing a name starts with: never the case, but every step moves on.
             continue
         name = attribute.group(1).lower()
         if name in LINK_ATTRIBUTES and name not in found:
             found[name] = next((value for value in attribute.groups()[1:] if value is not None), "")
         position = attribute.end()
-    return next((found[name] for name in LINK_ATTRIBUTES if name in found), None), position
+    return None, position  # A tag the text ends before its ">" is none: a browser drops it.
 
 
 def _closer_at(finder: _Finder, closer: str, start: int) -> int:
@@ -226,3 +229,58 @@ def _template_end(finder: _Finder, position: int) -> int | None:
         depth -= 1
         if depth == 0:
             return position
+
+
+# SVG's and MathML's tags: inside them, a browser reads a <style> or a <title> as an element that
+# may hold elements and comments, and "<![CDATA[" as text up to its "]]>".
+_FOREIGN_TAG = re.compile(rf"<(/?)(?:svg|math)(?=[{HTML_BLANK}/>]|$)")
+
+
+def html_foreign_misread_at(html: str) -> int:
+    """Return where SVG or MathML in this HTML starts to be read otherwise than a browser reads it
+    by the readers that take HTML as text (the written links, a text part's words), or -1.
+
+    Those read a <style>, <title>, <script>… as HTML's raw text and a CDATA section as a bogus
+    comment. Where such an element holds no "<", both read it alike; otherwise, and for any CDATA,
+    its markup could hide a link a browser shows or show one it hides. SVG and MathML are taken to
+    run from their opening tag to their closing one, whatever a browser closes them at before:
+    judging too much leaves links out, never lets one in.
+    """
+    lowered = html.lower()
+    if _FOREIGN_TAG.search(lowered) is None:
+        return -1
+    finder = _Finder(lowered)
+    depth = position = 0
+    while True:
+        opened = _next_opener(finder, position)
+        depth = _foreign_depth(lowered, position, len(lowered) if opened is None else opened[0], depth)
+        if opened is None:
+            return -1
+        start, opener = opened
+        if depth and lowered.startswith("<![cdata[", start):
+            return start
+        name = opener[1:]
+        if depth and name in _RAW_TEXT:
+            content = html_tag_read(lowered, start + len(opener))[1]
+            closer = (
+                _script_end(lowered, content)
+                if name == "script"
+                else _closer_at(finder, f"</{name}", content)
+            )
+            if "<" in lowered[content : len(lowered) if closer == -1 else closer]:
+                return start
+        end = _unshown_end(finder, opener, start)
+        if end is None:
+            return -1
+        position = end
+
+
+def _foreign_depth(lowered: str, start: int, stop: int, depth: int) -> int:
+    """Return how deep in SVG or MathML the text is at `stop`, from `depth` at `start`."""
+    for tag in _FOREIGN_TAG.finditer(lowered, start, stop):
+        if tag.group(1):
+            depth = max(depth - 1, 0)
+        else:
+            end = html_tag_read(lowered, tag.end())[1]
+            depth += lowered[end - 2 : end] != "/>"  # <svg/> closes itself.
+    return depth

@@ -81,13 +81,18 @@ def html_track(
     document = html_read(html)
     if click_url is not None:
         for element in document.elements("a", "area"):
-            name = next((name for name in LINK_ATTRIBUTES if name in element.attrs), LINK_ATTRIBUTES[0])
-            href = element.attrs.get(name)
+            written_names = element.attributes  # By qualified name: `attrs` goes by local name.
+            name = next((name for name in LINK_ATTRIBUTES if name in written_names), LINK_ATTRIBUTES[0])
+            href = written_names.get(name)
             if NO_TRACK_ATTRIBUTE in element.attrs and (written is None or written.no_track):
                 del element.attrs[NO_TRACK_ATTRIBUTE]
             elif (
                 href is not None and _trackable(href, keep_prefixes=keep_prefixes) and _covered(href, written)
             ):
+                if name != "xlink:href" and "xlink:href" in written_names:
+                    # Beside an href a browser ignores it (SVG 2), and lexbor would write the
+                    # href's new value into it, the first attribute of that local name.
+                    del element.attrs["xlink:href"]
                 element.attrs[name] = click_url(url_strip(href))
     added = html_end_point(document)
     if click_url is not None and honeypot_url is not None:

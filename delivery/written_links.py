@@ -17,6 +17,7 @@ from core.html import html_attribute_decoded
 from core.html_text import (
     HTML_BLANK,
     html_end_tags_drop,
+    html_foreign_misread_at,
     html_tag_read,
     html_unshown_drop,
     html_xml_declaration_drop,
@@ -162,6 +163,11 @@ def html_written_links(source: str) -> WrittenLinks:
     """
     # As the email's HTML is tracked: what follows a closing </body> or </html> is kept.
     shown = html_end_tags_drop(html_xml_declaration_drop(_source_shown(source)))
+    misread = html_foreign_misread_at(shown)
+    if misread != -1:
+        # SVG or MathML this reader reads otherwise than a browser: what follows writes no link,
+        # so none hidden there counts; those shown there go untracked.
+        shown = shown[:misread]
     shown = html_unshown_drop(shown)
     return _written_links(_hrefs(shown), no_track=NO_TRACK_ATTRIBUTE in shown.lower())
 

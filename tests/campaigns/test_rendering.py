@@ -99,6 +99,14 @@ def test_the_derived_text_part_keeps_what_follows_a_closing_html():
 
 
 @pytest.mark.django_db
+@pytest.mark.django_db
+def test_the_derived_text_part_keeps_the_address_of_an_svg_link_written_with_xlink_href():
+    html = '<p>See <svg><a xlink:href="https://shop.example/x"><text>Shop</text></a></svg></p>'
+    template = TemplateFactory(html_body=html, text_body="")
+    rendered = template_render(compiled=template_compile(template=template), contact=ContactFactory())
+    assert rendered.text == "See [Shop](https://shop.example/x)"
+
+
 def test_the_derived_text_part_of_a_table_grows_with_its_words_not_rows_times_widths():
     rows = "".join(f"<tr><td>Row {n}</td><td>{{{{ attributes.bio }}}}</td></tr>" for n in range(300))
     template = TemplateFactory(

@@ -398,7 +398,14 @@ def test_an_svg_link_written_with_xlink_href_is_tracked_and_an_href_beside_it_wi
     assert seen == ["https://old.example/sale", "https://upper.example/", "https://new.example/"]
     assert 'xlink:href="https://mail.example.com/c/1"' in out
     assert 'xlink:href="https://mail.example.com/c/2"' in out
-    assert 'href="https://mail.example.com/c/3" xlink:href="https://ignored.example/"' in out
+    assert '<a href="https://mail.example.com/c/3">new</a>' in out  # The ignored one goes.
+
+
+def test_an_svg_link_writing_xlink_href_before_href_has_its_href_tracked():
+    html = '<svg><a xlink:href="https://shop.example/sale" href="https://shop.example/sale">s</a></svg>'
+    out, seen = track(html, written=html_written_links(html))
+    assert seen == ["https://shop.example/sale"]
+    assert '<a href="https://mail.example.com/c/1">s</a>' in out
 
 
 @pytest.mark.parametrize(
@@ -424,6 +431,9 @@ def test_an_svg_link_written_with_xlink_href_is_tracked_and_an_href_beside_it_wi
         '<a\x0bhref="https://bit.ly/{{ c }}">x</a>',
         '<a title\u00a0href="https://bit.ly/{{ c }}">x</a>',
         '<a title\x1chref="https://bit.ly/{{ c }}">x</a>',
+        '<a =href="https://bit.ly/{{ c }}">x</a>',
+        '<a "href="https://bit.ly/{{ c }}">x</a>',
+        '<a title="t"\'href="https://bit.ly/{{ c }}">x</a>',
     ],
     ids=[
         "comment tag",
@@ -446,6 +456,9 @@ def test_an_svg_link_written_with_xlink_href_is_tracked_and_an_href_beside_it_wi
         "a vertical tab after the tag's name",
         "a no-break space between attributes",
         "a control character between attributes",
+        "a name starting with an equals sign",
+        "a name starting with a quote",
+        "a quote right after a value",
     ],
 )
 def test_an_href_the_email_never_shows_writes_no_link(dead):
@@ -792,6 +805,47 @@ def test_a_noscript_a_reader_running_scripts_would_end_early_is_never_tracked(no
         track(html)
     # One such a reader reads as written is tracked as usual.
     assert track('<noscript><p>No scripts</p></noscript><a href="https://shop.example/">x</a>')[1]
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    [
+        '<svg><style><!--</style><a href="https://partner.example/">--></style></svg>',
+        '<svg><style><p><textarea></style><a href="https://partner.example/"></textarea>',
+        '<math><title><!--</title><a href="https://partner.example/">--></title></math>',
+        '<svg><script><!--</script><a href="https://partner.example/">--></script></svg>',
+        '<svg><![CDATA[ > <a href="https://partner.example/"> ]]></svg>',
+    ],
+    ids=["a comment in a style", "a textarea after it", "mathml", "script", "cdata"],
+)
+def test_an_href_svg_or_mathml_hides_from_a_browser_writes_no_link(foreign):
+    # A browser reads markup there, the link reader raw text: from there on nothing counts as
+    # written, so a hidden address never makes a contact's data a tracked redirect.
+    source = f'<p>Hi</p>{foreign}<a href="{{{{ attributes.site }}}}">x</a>'
+    html = source.replace("{{ attributes.site }}", "https://partner.example/")
+
+    _out, seen = track(html, written=html_written_links(source))
+
+    assert seen == []
+
+
+def test_a_link_after_svg_a_text_reader_reads_otherwise_goes_untracked_and_the_rest_as_usual():
+    source = (
+        '<a href="https://shop.example/a">a</a>'
+        '<svg><style><p><a href="https://shop.example/out">Shop now</a></p></style></svg>'
+    )
+    out, seen = track(source, written=html_written_links(source))
+    assert seen == ["https://shop.example/a"]
+    assert '<a href="https://shop.example/out">Shop now</a>' in out  # Shown, as written.
+
+
+def test_svg_whose_style_and_title_hold_text_alone_is_read_as_usual():
+    html = (
+        "<style><!-- p {} --></style>"
+        "<svg><title>Logo &amp; co</title><style>.a > b { fill: red }</style></svg>"
+        '<style><!-- p { color: red } --></style><svg/><a href="https://shop.example/">x</a>'
+    )
+    assert track(html, written=html_written_links(html))[1] == ["https://shop.example/"]
 
 
 def test_a_declarative_shadow_root_is_never_tracked():
