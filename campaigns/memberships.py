@@ -44,6 +44,16 @@ def list_add_contacts(*, list_ids, emails=(), contact_ids=()) -> int:
     return len(memberships)
 
 
+def contacts_not_found(*, emails=(), contact_ids=()) -> tuple[list[str], list[int]]:
+    """Return the emails and contact ids, of these, that no contact has, each once, in order."""
+    found_emails = set(Contact.objects.filter(email__in=list(emails)).values_list("email", flat=True))
+    found_ids = set(Contact.objects.filter(pk__in=list(contact_ids)).values_list("pk", flat=True))
+    return (
+        [email for email in dict.fromkeys(emails) if email not in found_emails],
+        [pk for pk in dict.fromkeys(contact_ids) if pk not in found_ids],
+    )
+
+
 def list_remove_contacts(*, contact_list: ContactList, emails=(), contact_ids=()) -> int:
     """Remove contacts (by email or id) from a list; return how many memberships went."""
     deleted, _ = ListMembership.objects.filter(

@@ -324,8 +324,14 @@ class MembershipChangeSerializer(serializers.Serializer):
         return attrs
 
 
+class NotFoundSerializer(serializers.Serializer):
+    emails = serializers.ListField(child=serializers.EmailField())
+    contact_ids = serializers.ListField(child=serializers.IntegerField())
+
+
 class MembershipResultSerializer(serializers.Serializer):
-    changed = serializers.IntegerField()
+    changed = serializers.IntegerField(help_text="Memberships added or removed.")
+    not_found = NotFoundSerializer(help_text="What was given that no contact has: nothing changed for it.")
 
 
 _LOCAL_TIME = re.compile(r"\d{2}:\d{2}(:\d{2})?")

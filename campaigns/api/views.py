@@ -21,7 +21,7 @@ from campaigns.consent import consent_actor_of_key, contacts_delete
 from campaigns.contact_rows import contact_rows_validate
 from campaigns.exceptions import ImportFileUnreadable
 from campaigns.imports import contacts_import_csv
-from campaigns.memberships import list_add_contacts, list_remove_contacts
+from campaigns.memberships import contacts_not_found, list_add_contacts, list_remove_contacts
 from campaigns.models import Campaign, ConsentChange, Contact, ContactList, Suppression, Template
 from campaigns.rendering import template_compile, template_render
 from core.api.filters import DateTimeFilter
@@ -166,6 +166,12 @@ class ContactListFilter(filters.FilterSet):
         fields = ["name", "load_test"]
 
 
+def _membership_result(changed: int, given: dict) -> dict:
+    """Answer a membership change: how many changed, and what was given that no contact has."""
+    emails, contact_ids = contacts_not_found(**given)
+    return {"changed": changed, "not_found": {"emails": emails, "contact_ids": contact_ids}}
+
+
 class ContactListViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
     """Contact lists and their members."""
 
@@ -188,7 +194,7 @@ class ContactListViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
         change = s.MembershipChangeSerializer(data=request.data)
         change.is_valid(raise_exception=True)
         changed = list_add_contacts(list_ids=(contact_list.pk,), **change.validated_data)
-        return Response({"changed": changed})
+        return Response(_membership_result(changed, change.validated_data))
 
     @extend_schema(request=s.MembershipChangeSerializer, responses=s.MembershipResultSerializer)
     @action(detail=True, methods=["post"], url_path="members/remove")
@@ -198,7 +204,7 @@ class ContactListViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
         change = s.MembershipChangeSerializer(data=request.data)
         change.is_valid(raise_exception=True)
         changed = list_remove_contacts(contact_list=contact_list, **change.validated_data)
-        return Response({"changed": changed})
+        return Response(_membership_result(changed, change.validated_data))
 
     @extend_schema(responses=s.ContactSerializer(many=True))
     @action(detail=True, methods=["get"])

@@ -268,12 +268,28 @@ def test_list_membership_add_remove_and_members(api_client):
     added = api_client.post(f"{url}/members/add", {"emails": ["ADA@example.com"], "contact_ids": [grace.pk]})
     again = api_client.post(f"{url}/members/add", {"emails": ["ada@example.com"]})
 
-    assert added.json() == {"changed": 2}
-    assert again.json() == {"changed": 0}
+    nothing_missing = {"emails": [], "contact_ids": []}
+    assert added.json() == {"changed": 2, "not_found": nothing_missing}
+    assert again.json() == {"changed": 0, "not_found": nothing_missing}
     assert api_client.get(url).json()["member_count"] == 2
     assert {c["id"] for c in api_client.get(f"{url}/members").json()["results"]} == {ada.pk, grace.pk}
-    assert api_client.post(f"{url}/members/remove", {"contact_ids": [ada.pk]}).json() == {"changed": 1}
+    removed = api_client.post(f"{url}/members/remove", {"contact_ids": [ada.pk]})
+    assert removed.json() == {"changed": 1, "not_found": nothing_missing}
     assert api_client.post(f"{url}/members/add", {}).status_code == 400
+
+
+@pytest.mark.parametrize("change", ["add", "remove"])
+def test_a_membership_change_names_what_no_contact_has_apart_from_what_changes_nothing(api_client, change):
+    # Already a member (add), or not one (remove): nothing changes for it either, yet it is on file.
+    contact = ContactFactory(email="member@example.com")
+    contact_list = ContactListFactory()
+    if change == "add":
+        ListMembershipFactory(contact_list=contact_list, contact=contact)
+    given = {"emails": ["Nobody@example.com", "member@example.com"], "contact_ids": [999_999, contact.pk]}
+
+    answer = api_client.post(f"{API}/lists/{contact_list.pk}/members/{change}", given).json()
+
+    assert answer == {"changed": 0, "not_found": {"emails": ["nobody@example.com"], "contact_ids": [999_999]}}
 
 
 # --- Templates ------------------------------------------------------------------------------------
