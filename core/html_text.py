@@ -93,9 +93,15 @@ _BLANKS = re.compile(rf"[{HTML_BLANK}/]*")
 # (`<a =href=…>` and `<a "href=…>` have no href), a quote opens a value only after "=" (one never
 # closed runs to the end), and an unquoted value runs to a blank or ">", quotes and all
 # (`title=O'Brien`).
-_ATTRIBUTE = re.compile(
-    rf"""([^{HTML_BLANK}/>][^{HTML_BLANK}/>=]*)"""
-    rf"""(?:[{HTML_BLANK}]*=[{HTML_BLANK}]*(?:"([^"]*)"?|'([^']*)'?|([^{HTML_BLANK}>"'][^{HTML_BLANK}>]*)?))?"""
+_ATTRIBUTE_SHAPE = (
+    rf"""([^{HTML_BLANK}/>][^{HTML_BLANK}/>=]*+)"""
+    rf"""(?:[{HTML_BLANK}]*+=[{HTML_BLANK}]*+(?:"([^"]*+)"?|'([^']*+)'?|([^{HTML_BLANK}>"'][^{HTML_BLANK}>]*+))?)?"""
+)
+_ATTRIBUTE = re.compile(_ATTRIBUTE_SHAPE)
+# A whole start or end tag, its attributes read as above, each step possessive: a tag costs its
+# length, and one the text ends inside runs to the end.
+_WHOLE_TAG = re.compile(
+    rf"</?[a-z][^{HTML_BLANK}/>]*+(?:[{HTML_BLANK}/]*+{_ATTRIBUTE_SHAPE})*+[{HTML_BLANK}/]*+>?"
 )
 
 
@@ -178,9 +184,22 @@ def html_unshown_drop(shown: str) -> str:
 
 
 def _next_opener(finder: _Finder, position: int) -> tuple[int, str] | None:
-    """Return the next opener of something unshown from a position, and where it is."""
-    live = [(at, opener) for opener in _UNSHOWN if (at := _opener_at(finder, opener, position)) != -1]
-    return min(live) if live else None
+    """Return the next opener of something unshown from a position, and where it is: never one
+    inside a tag's attributes (`<a title="</ x">`, `<b title="<!--">`), which a browser reads as
+    their text."""
+    while True:
+        live = [(at, opener) for opener in _UNSHOWN if (at := _opener_at(finder, opener, position)) != -1]
+        if not live:
+            return None
+        at, opener = min(live)
+        end = position
+        for tag in _WHOLE_TAG.finditer(finder.lowered, position):
+            if tag.start() >= at:
+                break
+            end = tag.end()
+        if end <= at:
+            return at, opener
+        position = end  # The opener was a tag's text: look again past that tag.
 
 
 def _unshown_end(finder: _Finder, opener: str, start: int) -> int | None:

@@ -567,6 +567,9 @@ def test_reading_the_links_of_a_costly_html_source_takes_one_pass(source, writte
         '<img alt="x" src="x.png"><p>Avoid <scripts>!</p><a href="https://shop.example/sale">Sale</a>',
         "<a" + " " * 20_000 + 'href="https://shop.example/sale">Sale</a>',
         "<!---->" * 20_000 + '<a href="https://shop.example/sale">Sale</a>',
+        '<a title="x</ " href="https://shop.example/sale">Sale</a>',
+        '<b title="<!--"></b><p title=<title>>x</p><a href="https://shop.example/sale">Sale</a>',
+        "<i data-x='<style>'>x</i><a href=\"https://shop.example/sale\">Sale</a>",
     ],
     ids=[
         "a doubled quote",
@@ -574,6 +577,9 @@ def test_reading_the_links_of_a_costly_html_source_takes_one_pass(source, writte
         "a tag named like script",
         "blanks",
         "comments",
+        "a bogus comment's opening in a value",
+        "a comment's and a title's opening in values",
+        "a style's opening in a value",
     ],
 )
 def test_the_link_reader_reads_tags_as_a_browser_does(before):
