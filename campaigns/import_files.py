@@ -19,9 +19,9 @@ from core.text import grouped
 IMPORT_MAX_BYTES = 50 * 1024 * 1024
 IMPORT_MAX_ROWS = 1_000_000
 IMPORT_MAX_COLUMNS = 200
-#: Separators one line may hold: a row's columns, and room to spare for separators quoted in its
-#: cells (a row wider than the header is reported, not refused).
-_MAX_SEPARATORS_PER_LINE = 50 * IMPORT_MAX_COLUMNS
+#: Separators one row may hold, over all its lines: its columns, and room to spare for separators
+#: quoted in its cells (a row wider than the header is reported, not refused).
+_MAX_SEPARATORS_PER_ROW = 50 * IMPORT_MAX_COLUMNS
 _DELIMITERS = (",", ";", "\t", "|")
 _ZIP_MAGIC = b"PK\x03\x04"  # An XLSX file is a zip archive.
 _ENCODING_NAMES = {"utf-8-sig": "UTF-8", "utf-16": "UTF-16", "cp1252": "Windows-1252"}
@@ -169,12 +169,12 @@ def _csv_rows(stream: BinaryIO, table_format: TableFormat) -> Rows:
     # on their own line: the decoder reads thousands of lines ahead of the CSV reader.
     text = io.TextIOWrapper(stream, encoding=table_format.encoding, errors="surrogateescape", newline="")
     # Strict: a quote left open would otherwise swallow every line after it into one cell.
-    reader = csv.reader(
-        _lines_bounded(text, table_format.delimiter), delimiter=table_format.delimiter, strict=True
-    )
+    lines = _LinesBounded(text, table_format.delimiter)
+    reader = csv.reader(lines, delimiter=table_format.delimiter, strict=True)
     first_line = 1  # A row is named by the line it starts on: a quoted cell may span several.
     try:
         for cells in reader:
+            lines.row_done()
             _readable(cells, first_line, table_format)
             yield first_line, cells
             first_line = reader.line_num + 1
@@ -183,15 +183,34 @@ def _csv_rows(stream: BinaryIO, table_format: TableFormat) -> Rows:
         raise ImportFileUnreadable(said % {"line": first_line, "problem": _csv_problem(exc)}) from exc
 
 
-def _lines_bounded(text: Iterator[str], delimiter: str) -> Iterator[str]:
-    """Pass a file's lines on, refusing one with more separators than a row of a file may hold,
-    quoted ones counted too (a million commas in 1 MB would make a row of a million cells, built
-    and walked on every read of the file)."""
-    for number, line in enumerate(text, start=1):
-        if line.count(delimiter) > _MAX_SEPARATORS_PER_LINE:
+class _LinesBounded:
+    """Pass a file's lines on to the CSV reader, refusing a row with more separators than a row of
+    a file may hold, quoted ones counted too, before the reader builds it (a million commas in
+    1 MB would make a row of a million cells, built and walked on every read of the file). A row
+    is counted over all its lines: quoted line breaks spread one over many."""
+
+    def __init__(self, text: Iterator[str], delimiter: str):
+        self.text, self.delimiter = text, delimiter
+        self.number = self.row_start = self.separators = 0
+        self.fresh = True  # The next line starts a row.
+
+    def __iter__(self) -> "_LinesBounded":
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.text)
+        self.number += 1
+        if self.fresh:
+            self.row_start, self.fresh = self.number, False
+        self.separators += line.count(self.delimiter)
+        if self.separators > _MAX_SEPARATORS_PER_ROW:
             said = gettext("Line %(line)d holds more than %(n)s separators: no row has that many cells.")
-            raise ImportFileUnreadable(said % {"line": number, "n": grouped(_MAX_SEPARATORS_PER_LINE)})
-        yield line
+            raise ImportFileUnreadable(said % {"line": self.row_start, "n": grouped(_MAX_SEPARATORS_PER_ROW)})
+        return line
+
+    def row_done(self) -> None:
+        """Start counting the next row's separators."""
+        self.separators, self.fresh = 0, True
 
 
 def _csv_problem(exc: csv.Error) -> str:

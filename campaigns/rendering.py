@@ -68,7 +68,7 @@ def _text_from_html(html: str) -> str:
     ):
         element.drop_tree()
     for element in root.iter():
-        if element.get("href") is None and element.get("xlink:href") is not None:
+        if element.get("href") is None and element.get("xlink:href") is not None and _in_svg(element):
             # SVG 1.1's link (a browser follows it where there is no href): inscriptis reads href.
             element.set("href", element.get("xlink:href"))
         if element.text and "&" in element.text:
@@ -102,6 +102,11 @@ def _text_of_markup(html: str) -> str:
     text = html_unshown_drop(html)
     text = _LINK_OPEN.sub(lambda link: f" ({link.group(1) or link.group(2) or ''}) ", text)
     return " ".join(html_unescape(_ANY_TAG.sub(" ", text)).split())
+
+
+def _in_svg(element) -> bool:
+    """Tell whether an element lxml read sits in an <svg> (lxml keeps no namespaces of HTML)."""
+    return next(element.iterancestors("svg"), None) is not None
 
 
 # Control characters lxml reads in HTML but refuses to be given (a vertical tab pasted from Word):

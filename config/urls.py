@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -20,7 +21,12 @@ urlpatterns = [
     # The schema and its docs are public, like any published API reference; data needs a key.
     path(
         "api/schema/",
-        SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]),
+        # Its one version, never the caller's `?version=`, which would go into a header unchecked.
+        SpectacularAPIView.as_view(
+            authentication_classes=[],
+            permission_classes=[],
+            api_version=settings.SPECTACULAR_SETTINGS["VERSION"],
+        ),
         name="schema",
     ),
     # The split view serves Swagger UI's start-up script as a file of its own, not inline: the

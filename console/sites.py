@@ -3,9 +3,10 @@
 import functools
 import logging
 
+from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth import REDIRECT_FIELD_NAME
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.core.paginator import EmptyPage
 from django.db import DataError, IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -113,6 +114,19 @@ class CampanileAdminSite(UnfoldAdminSite):
                 return HttpResponseRedirect(request.path)
 
         return guarded
+
+    def autocomplete_view(self, request):
+        """Answer a field's suggestions; a reverse relation named as the field is a 403, as any
+        other name no admin offers (Django reads it as a field and fails with a 500)."""
+        try:
+            model = apps.get_model(request.GET["app_label"], request.GET["model_name"])
+            field = model._meta.get_field(request.GET["field_name"])
+        except (KeyError, LookupError, FieldDoesNotExist):
+            pass  # Django's own view refuses these.
+        else:
+            if field.auto_created and not field.concrete:
+                raise PermissionDenied
+        return super().autocomplete_view(request)
 
     def get_urls(self):
         """Add the second factor's steps to the admin's own URLs."""

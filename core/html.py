@@ -290,17 +290,25 @@ _INTEGRATION_POINTS = frozenset({"foreignObject", "desc", "title", "mi", "mo", "
 
 def _foreign(node: LexborNode) -> bool:
     """Tell whether an element is SVG's or MathML's, as the nearest of its ancestors says."""
+    return html_namespace(node) != "html"
+
+
+def html_namespace(node: LexborNode) -> str:
+    """Return an element's namespace, "html", "svg" or "math", as the nearest of its ancestors
+    says (an <svg> or <math> is its own; an integration point lets HTML in again)."""
+    if node.tag in ("svg", "math"):
+        return node.tag
     parent = node.parent
     while parent is not None:
         if parent.tag in ("svg", "math"):
-            return True
+            return parent.tag
         if parent.tag in _INTEGRATION_POINTS:
-            return False
+            return "html"
         if parent.tag == "annotation-xml":
             encoding = (parent.attrs.get("encoding") or "").lower()
-            return encoding not in ("text/html", "application/xhtml+xml")
+            return "html" if encoding in ("text/html", "application/xhtml+xml") else "math"
         parent = parent.parent
-    return False
+    return "html"
 
 
 def html_attribute_decoded(value: str) -> str:

@@ -295,11 +295,14 @@ def html_foreign_misread_at(html: str) -> int:
 
 
 def _foreign_depth(lowered: str, start: int, stop: int, depth: int) -> int:
-    """Return how deep in SVG or MathML the text is at `stop`, from `depth` at `start`."""
-    for tag in _FOREIGN_TAG.finditer(lowered, start, stop):
-        if tag.group(1):
+    """Return how deep in SVG or MathML the text is at `stop`, from `depth` at `start`: each tag
+    between is read once, whole, so an <svg> in another's attribute value is none."""
+    for tag in _WHOLE_TAG.finditer(lowered, start, stop):
+        name = _FOREIGN_TAG.match(tag.group())
+        if name is None:
+            continue
+        if name.group(1):
             depth = max(depth - 1, 0)
-        else:
-            end = html_tag_read(lowered, tag.end())[1]
-            depth += lowered[end - 2 : end] != "/>"  # <svg/> closes itself.
+        elif not tag.group().endswith("/>"):  # <svg/> closes itself.
+            depth += 1
     return depth

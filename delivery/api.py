@@ -141,7 +141,9 @@ class MessageSerializer(serializers.ModelSerializer):
     last_error = serializers.CharField(source="execution.last_error")
     sent_at = serializers.DateTimeField(source="execution.sent_at")
     template_name = serializers.CharField(source="template.name")
-    user_id = serializers.CharField(source="contact.external_id")
+    user_id = serializers.CharField(
+        source="contact.external_id", allow_null=True, default=None
+    )  # Erased: None.
 
     class Meta:
         model = TransactionalMessage

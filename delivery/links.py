@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from django.utils.http import MAX_URL_REDIRECT_LENGTH
 from django.utils.translation import gettext
 
-from core.html import PixelHidden, html_end_point, html_read, html_write
+from core.html import PixelHidden, html_end_point, html_namespace, html_read, html_write
 from core.html_text import LINK_ATTRIBUTES
 from delivery.exceptions import PixelNotCarried
 from delivery.written_links import (
@@ -32,6 +32,13 @@ if TYPE_CHECKING:
     from campaigns.rendering import RenderedEmail
 
 logger = logging.getLogger(__name__)
+
+#: The attributes each kind of link is followed by, first found first (LINK_ATTRIBUTES).
+_LINK_NAMES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("html", "a"): ("href",),
+    ("html", "area"): ("href",),
+    ("svg", "a"): LINK_ATTRIBUTES,
+}
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -82,14 +89,17 @@ def html_track(
     if click_url is not None:
         for element in document.elements("a", "area"):
             written_names = element.attributes  # By qualified name: `attrs` goes by local name.
-            name = next((name for name in LINK_ATTRIBUTES if name in written_names), LINK_ATTRIBUTES[0])
-            href = written_names.get(name)
+            # What a browser follows: HTML's <a> and <area> by their href, SVG's <a> by its href or
+            # else its xlink:href; no MathML element, nor an SVG <area>, is a link.
+            names = _LINK_NAMES.get((html_namespace(element), element.tag or ""), ())
+            name = next((name for name in names if name in written_names), "")
+            href = written_names.get(name) if name else None
             if NO_TRACK_ATTRIBUTE in element.attrs and (written is None or written.no_track):
                 del element.attrs[NO_TRACK_ATTRIBUTE]
             elif (
                 href is not None and _trackable(href, keep_prefixes=keep_prefixes) and _covered(href, written)
             ):
-                if name != "xlink:href" and "xlink:href" in written_names:
+                if name == "href" and "xlink:href" in written_names:
                     # Beside an href a browser ignores it (SVG 2), and lexbor would write the
                     # href's new value into it, the first attribute of that local name.
                     del element.attrs["xlink:href"]

@@ -75,6 +75,10 @@ class Contact(TimestampedModel):
 
     def save(self, *args, **kwargs):
         self.email = email_normalize(self.email)
+        if self._state.adding and self.status == self.Status.UNSUBSCRIBED and self.unsubscribed_at is None:
+            # Made unsubscribed (the API, the admin's add form): when they left is now, as for a bulk
+            # upsert; later changes go through campaigns.consent, which sets it.
+            self.unsubscribed_at = timezone.now()
         super().save(*args, **kwargs)
 
     def clean(self):

@@ -4,7 +4,7 @@ import logging
 
 import redis
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.db.models import ProtectedError, RestrictedError
@@ -47,6 +47,12 @@ def api_exception_handler(exc, context):
     """Render every API error, DRF's or ours, in the one format clients parse."""
     if isinstance(exc, RequestDataTooBig):
         exc = TooLarge(f"The request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
+    elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        # Django's bounds on a form's parts, met while DRF reads it: the client's input, told in
+        # the API's format (Django's own answer is an HTML page).
+        exc = exceptions.ValidationError(
+            {"non_field_errors": [f"The request holds more form fields or files than the API reads: {exc}"]}
+        )
     elif isinstance(exc, DjangoValidationError):
         fields = getattr(exc, "message_dict", None) or {"non_field_errors": exc.messages}
         exc = exceptions.ValidationError(fields)

@@ -394,6 +394,15 @@ def test_a_campaign_scheduled_while_its_page_is_saved_stays_as_scheduled(admin_u
     assert (campaign.status, campaign.from_email) == (Campaign.Status.SCHEDULED, "news@campanile.test")
 
 
+def test_a_contact_added_unsubscribed_in_the_admin_says_when_they_left(admin_client):
+    from campaigns.models import Contact
+
+    data = _contact_form(ContactFactory.build(email="form@example.com", status="unsubscribed"))
+    admin_client.post(reverse("admin:campaigns_contact_add"), data)
+
+    assert Contact.objects.get(email="form@example.com").unsubscribed_at is not None
+
+
 @pytest.mark.parametrize(
     "attributes", ['{"a": "\\u0000"}', '{"a\\u0000": 1}', '{"a": "\\ud800"}', '{"a": 1e400}']
 )

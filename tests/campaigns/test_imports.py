@@ -477,3 +477,14 @@ def test_a_line_of_more_separators_than_a_row_may_hold_is_refused_at_upload_nami
     # Separators quoted in a cell count too, with room to spare for them.
     listed = b'email,note\nbo@example.com,"' + b"a, " * 300 + b'"\n'
     assert _table(listed)[1][0][1][0] == "bo@example.com"
+
+
+def test_a_row_spread_over_lines_by_quoted_line_breaks_counts_its_separators_over_all_of_them():
+    # Each line holds one separator; the quotes join them into one row of 20,000 cells.
+    spread = b'email,first_name\nada@example.com,Ada\nvictim@example.org,"x' + b'","\n' * 20_000 + b'"\n'
+
+    with pytest.raises(ImportFileUnreadable, match=r"^Line 3 holds more than 10,000 separators"):
+        import_jobs.contact_import_create(file_name="spread.csv", data=spread, user=None)
+    # A row over many lines with few separators reads as ever, and so does the next one.
+    noted = b'email,note\nbo@example.com,"line one\nline two"\ncy@example.com,x\n'
+    assert [row[1][0] for row in _table(noted)[1]] == ["bo@example.com", "cy@example.com"]

@@ -105,6 +105,14 @@ def test_the_derived_text_part_keeps_the_address_of_an_svg_link_written_with_xli
     template = TemplateFactory(html_body=html, text_body="")
     rendered = template_render(compiled=template_compile(template=template), contact=ContactFactory())
     assert rendered.text == "See [Shop](https://shop.example/x)"
+    # Outside SVG, an xlink:href is no link: no address is offered for it.
+    template = TemplateFactory(
+        html_body='<p><a xlink:href="https://shop.example/y">Plain</a></p>', text_body=""
+    )
+    assert (
+        template_render(compiled=template_compile(template=template), contact=ContactFactory()).text
+        == "Plain"
+    )
 
 
 def test_the_derived_text_part_of_a_table_grows_with_its_words_not_rows_times_widths():

@@ -36,3 +36,12 @@ def test_the_api_docs_load_their_start_up_script_as_a_file_not_inline(client):
     script = client.get("/api/docs/?script=")
     assert script["Content-Type"] == "application/javascript"
     assert b"SwaggerUIBundle" in script.content
+
+
+@pytest.mark.parametrize("version", ["\nSet-Cookie: a=b", "\r", "\x00", 'x"; filename="evil.html'])
+def test_the_schema_keeps_its_own_version_whatever_the_query_says(client, version):
+    # Taken from the query, it went into Content-Disposition unchecked: a 500, or a header forged.
+    response = client.get("/api/schema/", {"version": version})
+
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == 'inline; filename="Campanile API (1).yaml"'

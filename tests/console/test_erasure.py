@@ -202,7 +202,11 @@ def test_an_erased_contact_leaves_no_trace_but_a_hash_and_every_count_stays(api_
     assert _counts(campaign) == before
     # The emails stay, without anyone: two of them (the campaign's and the receipt).
     assert StepExecution.objects.filter(contact=None, email="").count() == 2
-    assert TransactionalMessage.objects.get().contact is None
+    message = TransactionalMessage.objects.get()
+    assert message.contact is None
+    read = api_client.get(f"/api/v1/messages/{message.pk}")  # Its key still reads it, addressless.
+    assert read.status_code == 200, read.content
+    assert read.json()["user_id"] is None
     assert Engagement.objects.get(step_execution=row).contact_id is None
     click = TrackingEvent.objects.get(type="click", is_machine=False)
     assert click.recipient == ""

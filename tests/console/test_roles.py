@@ -159,6 +159,16 @@ def test_an_admin_page_asked_for_an_id_holding_a_nul_is_a_404(admin_client, page
     assert admin_client.get(reverse(f"admin:core_apikey_{page}", args=["\x00"])).status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("model_name", "field_name"),
+    [("contact", "lists"), ("contactlist", "campaigns"), ("campaign", "runs"), ("contact", "memberships")],
+)
+def test_the_autocomplete_asked_for_a_reverse_relation_is_a_403_never_a_500(model_name, field_name):
+    query = {"app_label": "campaigns", "model_name": model_name, "field_name": field_name, "term": "a"}
+    for role in ("Marketers", "Administrators"):
+        assert role_client(role).get(reverse("admin:autocomplete"), query).status_code == 403
+
+
 def test_only_a_superuser_changes_or_removes_an_entry_of_beats_schedule():
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 

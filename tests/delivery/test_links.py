@@ -401,6 +401,19 @@ def test_an_svg_link_written_with_xlink_href_is_tracked_and_an_href_beside_it_wi
     assert '<a href="https://mail.example.com/c/3">new</a>' in out  # The ignored one goes.
 
 
+def test_only_what_a_browser_follows_as_a_link_is_tracked():
+    # HTML's <a> has no xlink:href; MathML has no links; SVG has no <area>.
+    html = (
+        '<p><a xlink:href="https://shop.example/html">h</a></p>'
+        '<math><a href="https://shop.example/math">m</a></math>'
+        '<svg><area href="https://shop.example/area"/><a href="https://shop.example/svg">s</a></svg>'
+    )
+    out, seen = track(html, written=html_written_links(html))
+    assert seen == ["https://shop.example/svg"]
+    assert 'xlink:href="https://shop.example/html"' in out
+    assert 'href="https://shop.example/math"' in out
+
+
 def test_an_svg_link_writing_xlink_href_before_href_has_its_href_tracked():
     html = '<svg><a xlink:href="https://shop.example/sale" href="https://shop.example/sale">s</a></svg>'
     out, seen = track(html, written=html_written_links(html))
@@ -550,8 +563,17 @@ def test_a_link_written_after_a_closing_html_is_a_written_link():
         ("<a " * 100_000 + '<a href="https://shop.example/">s</a>', True),  # One tag, its href the last.
         ("<!--" * 100_000 + '<a href="https://shop.example/">s</a>', False),  # All one open comment.
         ('<a title="' * 50_000 + '<a href="https://shop.example/">s</a>', True),
+        ('<svg><p title="' + "<svg " * 100_000 + '">x</p><a href="https://shop.example/">s</a>', True),
+        ("<math><svg " + "<svg " * 100_000 + '><a href="https://shop.example/">s</a>', True),
     ],
-    ids=["many attributes", "unclosed tags", "unclosed comments", "unclosed quotes"],
+    ids=[
+        "many attributes",
+        "unclosed tags",
+        "unclosed comments",
+        "unclosed quotes",
+        "svg tags in a value",
+        "svg tags as attributes",
+    ],
 )
 def test_reading_the_links_of_a_costly_html_source_takes_one_pass(source, written):
     # Each of these cost the square of its length to a reader that scanned again from every tag

@@ -257,6 +257,15 @@ def test_a_csv_refused_as_a_whole_after_chunks_were_read_writes_nothing(
     assert not Contact.objects.exists()
 
 
+def test_a_contact_made_unsubscribed_says_when_they_left_one_by_one_as_in_bulk(api_client):
+    made = api_client.post(f"{API}/contacts", {"email": "api@example.com", "status": "unsubscribed"})
+    bulk = {"contacts": [{"email": "bulk@example.com", "status": "unsubscribed"}]}
+    api_client.post(f"{API}/contacts/bulk", bulk)
+
+    assert made.json()["unsubscribed_at"] is not None
+    assert Contact.objects.get(email="bulk@example.com").unsubscribed_at is not None
+
+
 # --- Lists ----------------------------------------------------------------------------------------
 
 

@@ -16,3 +16,18 @@ def test_a_body_over_djangos_limit_is_a_json_413_not_an_html_400(api_client, set
     response = api_client.post("/api/v1/contacts", {"email": "x@example.com", "first_name": "x" * 2000})
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "too_large"
+
+
+@pytest.mark.parametrize(
+    ("fields", "files"),
+    [({f"f{n}": "1" for n in range(1_100)}, 0), ({}, 101)],
+    ids=["too many fields", "too many files"],
+)
+def test_a_form_of_more_parts_than_django_reads_is_a_json_400_not_an_html_page(api_client, fields, files):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    parts = {**fields, **{f"file{n}": SimpleUploadedFile(f"{n}.csv", b"email\n") for n in range(files)}}
+    response = api_client.post("/api/v1/contacts/import", parts, format="multipart")
+
+    assert response.status_code == 400
+    assert "more form fields or files" in response.json()["error"]["fields"]["non_field_errors"][0]
