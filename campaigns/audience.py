@@ -120,8 +120,11 @@ def _contact_bulk_upsert(
         result=result,
     )
     known = set(statuses)
-    new = [(email, row) for email, (_number, row) in accepted.items() if email not in known]
-    existing = [(email, row) for email, (_number, row) in accepted.items() if email in known]
+    # In email order, whatever the request's: two upserts of the same contacts lock them alike, so
+    # neither waits for a row the other holds while holding one it wants (a deadlock).
+    in_order = sorted(accepted.items())
+    new = [(email, row) for email, (_number, row) in in_order if email not in known]
+    existing = [(email, row) for email, (_number, row) in in_order if email in known]
     if connection.vendor == "postgresql":
         _contact_upsert_copy(
             new=new, existing=existing, result=result, changing=set(changing), merge=attributes_merge
@@ -305,7 +308,7 @@ _UPSERT_WRITE = (
     "SELECT email, COALESCE(first_name, ''), COALESCE(last_name, ''), COALESCE(external_id, ''), "
     "COALESCE(attributes, '{{}}'::jsonb), COALESCE(timezone, ''), COALESCE(status, %(subscribed)s), "
     "unsubscribed_at, %(now)s, %(now)s "
-    "FROM contact_upsert WHERE shape = %(shape)s ON CONFLICT (email) DO UPDATE SET {updates} "
+    "FROM contact_upsert WHERE shape = %(shape)s ORDER BY email ON CONFLICT (email) DO UPDATE SET {updates} "
     # Rows that would change nothing are left alone: no new row version, no index entries.
     "WHERE {changed} "
     # xmax is 0 on a row version this statement inserted, and set on one it updated: the counts

@@ -164,3 +164,65 @@ def test_an_unsubscribe_landing_while_its_contact_is_deleted_is_kept_never_an_er
     assert contacts_delete(contacts=Contact.objects.filter(pk=contact.pk), source="api") == 1
     worker.join()
     assert Suppression.objects.get(email="race@example.com").reason == Suppression.Reason.UNSUBSCRIBE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bulk_upsert_locks_contacts_in_email_order_whatever_the_rows_order(postgres_only):
+    # Two upserts of the same contacts in opposite orders deadlocked: each held a row the other
+    # wanted. Locked in email order, one waiting at "m" holds "a" alone, never "z".
+    import threading
+    import time
+
+    from django.db import connection, transaction
+
+    for email in ("a@example.com", "m@example.com", "z@example.com"):
+        ContactFactory(email=email)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_m():
+        try:
+            with transaction.atomic():
+                Contact.objects.select_for_update().get(email="m@example.com")
+                holding.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    def upsert():
+        try:
+            rows = [
+                (n, {"email": e, "first_name": "New"})
+                for n, e in enumerate(["z@example.com", "a@example.com", "m@example.com"])
+            ]
+            with transaction.atomic():
+                contact_bulk_upsert(rows=rows)
+        finally:
+            connection.close()
+
+    holder, writer = threading.Thread(target=hold_m), threading.Thread(target=upsert)
+    holder.start()
+    assert holding.wait(10)
+    writer.start()
+    try:
+        with connection.cursor() as cursor:
+            for _ in range(100):  # Until the upsert waits for "m".
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+                if cursor.fetchone()[0]:
+                    break
+                time.sleep(0.05)
+            else:
+                raise AssertionError("the upsert never waited for the held row")
+            with transaction.atomic():
+                cursor.execute("SET LOCAL lock_timeout = '200ms'")
+                cursor.execute(
+                    "SELECT id FROM campaigns_contact WHERE email = 'z@example.com' FOR UPDATE NOWAIT"
+                )
+                assert cursor.fetchone()  # "z" is free: the upsert locks it only after "m".
+    finally:
+        release.set()
+        holder.join(10)
+        writer.join(10)
+    assert set(Contact.objects.values_list("first_name", flat=True)) == {"New"}
