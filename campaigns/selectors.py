@@ -1,7 +1,6 @@
 """Reads of the audience and campaigns."""
 
 import operator
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,6 +9,7 @@ from functools import reduce
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, TruncDate
+from django.template.base import Lexer, TokenType
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -29,6 +29,7 @@ from campaigns.models import (
 from campaigns.segments import segment_audience_condition
 from core.addresses import email_canonical, mailbox_canonical, mailbox_parse
 from core.exports import json_cell_text
+from core.html_text import html_unshown_drop
 from core.text import grouped
 
 
@@ -235,8 +236,10 @@ class CheckItem:
     required: bool = True
 
 
-# A template names the page that unsubscribes its reader by this variable.
-_UNSUBSCRIBE_VARIABLE = re.compile(r"{{\s*unsubscribe_url\b")
+# Where a template's source prints the page that unsubscribes its reader, as the check reads it.
+_UNSUBSCRIBE_SHOWN = "\x00campanile-unsubscribe-url\x00"
+#: Filters that leave the address printed whole.
+_UNSUBSCRIBE_KEPT_BY = frozenset({"safe", "escape", "force_escape"})
 
 
 def steps_showing_pixel(steps: QuerySet[CampaignStep]) -> QuerySet[CampaignStep]:
@@ -313,8 +316,29 @@ def campaign_checklist(*, campaign: Campaign) -> list[CheckItem]:
 
 
 def template_has_unsubscribe_link(*, template: Template) -> bool:
-    """Tell whether a template shows its reader an unsubscribe link ({{ unsubscribe_url }})."""
-    return any(_UNSUBSCRIBE_VARIABLE.search(part) for part in (template.html_body, template.text_body))
+    """Tell whether a template shows its reader an unsubscribe link ({{ unsubscribe_url }}): one
+    printed whole, outside a template comment and, in the HTML, outside what no reader sees."""
+    return _unsubscribe_shown(template.html_body, html=True) or _unsubscribe_shown(
+        template.text_body, html=False
+    )
+
+
+def _unsubscribe_shown(source: str, *, html: bool) -> bool:
+    shown, commented = [], False
+    for token in Lexer(source).tokenize():
+        words = token.contents.split()
+        if token.token_type == TokenType.BLOCK and words:
+            commented = words[0] == "comment" or (commented and words[0] != "endcomment")
+        elif commented:
+            continue
+        elif token.token_type == TokenType.TEXT:
+            shown.append(token.contents)
+        elif token.token_type == TokenType.VAR:
+            name, *filters = (part.strip() for part in token.contents.split("|"))
+            if name == "unsubscribe_url" and set(filters) <= _UNSUBSCRIBE_KEPT_BY:
+                shown.append(_UNSUBSCRIBE_SHOWN)
+    text = "".join(shown)
+    return _UNSUBSCRIBE_SHOWN in (html_unshown_drop(text) if html else text)
 
 
 #: Whom a template is previewed as when no contact is chosen or may be seen: nobody's data.

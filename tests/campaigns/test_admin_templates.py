@@ -44,6 +44,26 @@ def test_the_preview_renders_the_form_as_typed_for_the_chosen_contact_with_its_v
     assert "<html" not in page  # A fragment for htmx.
 
 
+@pytest.mark.parametrize(
+    ("html_body", "text_body", "shown"),
+    [
+        ("{# {{ unsubscribe_url }} #}<p>Hi</p>", "", False),
+        ("{% comment %}<a href='{{ unsubscribe_url }}'>x</a>{% endcomment %}<p>Hi</p>", "", False),
+        ("<!-- <a href='{{ unsubscribe_url }}'>x</a> --><p>Hi</p>", "", False),
+        ("<p>Hi</p><a href=\"{{ unsubscribe_url|slice:':0' }}\">x</a>", "", False),
+        ("<p>Hi</p>", "Leave: {{ unsubscribe_url }}", True),
+        ('<p>Hi</p><a href="{{ unsubscribe_url|safe }}">Leave</a>', "", True),
+    ],
+    ids=["template comment", "comment block", "html comment", "emptied by a filter", "text part", "safe"],
+)
+def test_the_unsubscribe_check_counts_only_a_link_the_email_shows(admin_client, html_body, text_body, shown):
+    page = admin_client.post(
+        reverse(PREVIEW), _form(html_body=html_body, text_body=text_body)
+    ).content.decode()
+    assert ("Shows an unsubscribe link." in page) is shown
+    assert ("No visible unsubscribe link" in page) is not shown
+
+
 def test_without_a_chosen_contact_the_preview_uses_the_first_subscribed_one(admin_client):
     ContactFactory(first_name="First", status="unsubscribed")
     ContactFactory(first_name="Second")
