@@ -23,7 +23,7 @@ from campaigns.models import Campaign, Contact, Template
 from campaigns.render_limits import BudgetContext, RenderBudget, template_measure, template_source_check
 from campaigns.render_sandbox import Stopped, render_sandbox
 from core.html import html_pixel_hindrance
-from core.html_text import html_end_tags_drop, html_unshown_drop, html_xml_declaration_drop
+from core.html_text import html_end_tags_drop, html_unshown_drop, html_xml_declaration_drop, url_strip
 from core.text import holds_lone_surrogate
 
 # A private engine: templates written in the admin see only the context we hand them, never the
@@ -71,6 +71,9 @@ def _text_from_html(html: str) -> str:
         if element.get("href") is None and element.get("xlink:href") is not None and _in_svg(element):
             # SVG 1.1's link (a browser follows it where there is no href): inscriptis reads href.
             element.set("href", element.get("xlink:href"))
+        if (href := element.get("href")) is not None:
+            # The address a browser follows, as it is tracked: a wrapped href is one address.
+            element.set("href", url_strip(href))
         if element.text and "&" in element.text:
             element.text = _escaped(element.text)
         if element.tail and "&" in element.tail:

@@ -306,3 +306,18 @@ def _foreign_depth(lowered: str, start: int, stop: int, depth: int) -> int:
         elif not tag.group().endswith("/>"):  # <svg/> closes itself.
             depth += 1
     return depth
+
+
+# What a browser strips from both ends of an address it follows: C0 controls and the space (the URL
+# standard), not other Unicode blanks, which stay part of the address (U+00A0, U+2003…).
+_URL_ENDS = "".join(map(chr, range(0x21)))
+
+
+_URL_BREAKS = re.compile("[\t\n\r]")
+
+
+def url_strip(url: str) -> str:
+    """Return the address a browser follows for this written one: its ends' controls and spaces
+    gone, and every tab and line break (the URL standard removes them wherever they are, so a
+    long href wrapped over two lines is followed whole)."""
+    return _URL_BREAKS.sub("", url.strip(_URL_ENDS))

@@ -17,7 +17,7 @@ from django.utils.http import MAX_URL_REDIRECT_LENGTH
 from django.utils.translation import gettext
 
 from core.html import PixelHidden, html_end_point, html_namespace, html_read, html_write
-from core.html_text import LINK_ATTRIBUTES
+from core.html_text import LINK_ATTRIBUTES, url_strip
 from delivery.exceptions import PixelNotCarried
 from delivery.written_links import (
     NO_TRACK_ATTRIBUTE,
@@ -25,7 +25,6 @@ from delivery.written_links import (
     html_written_links,
     sentence_trim,
     text_written_links,
-    url_strip,
 )
 
 if TYPE_CHECKING:

@@ -21,6 +21,7 @@ from core.html_text import (
     html_tag_read,
     html_unshown_drop,
     html_xml_declaration_drop,
+    url_strip,
 )
 
 #: Keeps one link of the author's out of tracking: <a href="…" data-campanile-notrack> (the mark
@@ -64,21 +65,6 @@ _TEMPLATE_CODE = re.compile(r"\{[{%]")
 _START_WITH_HOST = re.compile(r"https?://[^/?#\s]+[/?#]", re.IGNORECASE)
 # An address in a text source; it runs on through the markers of template code ({{ id }}).
 _TEXT_URL = re.compile(r"https?://(?:\{\{\}\}|\{%%\}|[^\s<>\"'{])+", re.IGNORECASE)
-
-
-# What a browser strips from both ends of an address it follows: C0 controls and the space (the URL
-# standard), not other Unicode blanks, which stay part of the address (U+00A0, U+2003…).
-_URL_ENDS = "".join(map(chr, range(0x21)))
-
-
-_URL_BREAKS = re.compile("[\t\n\r]")
-
-
-def url_strip(url: str) -> str:
-    """Return the address a browser follows for this written one: its ends' controls and spaces
-    gone, and every tab and line break (the URL standard removes them wherever they are, so a
-    long href wrapped over two lines is followed whole)."""
-    return _URL_BREAKS.sub("", url.strip(_URL_ENDS))
 
 
 @dataclass(frozen=True)

@@ -91,28 +91,30 @@ def test_a_template_that_would_load_another_is_refused_with_a_clear_message(sour
     assert "nothing to load" in str(refused.value)
 
 
+def _text_part(html: str) -> str:
+    """Return the text part a template of this HTML and no text makes, for some contact."""
+    template = TemplateFactory(html_body=html, text_body="")
+    return template_render(compiled=template_compile(template=template), contact=ContactFactory()).text
+
+
 @pytest.mark.django_db
 def test_the_derived_text_part_keeps_what_follows_a_closing_html():
-    template = TemplateFactory(html_body="<html><body><p>Hello</p></body></html><p>Footer</p>", text_body="")
-    rendered = template_render(compiled=template_compile(template=template), contact=ContactFactory())
-    assert "Footer" in rendered.text
+    assert "Footer" in _text_part("<html><body><p>Hello</p></body></html><p>Footer</p>")
 
 
 @pytest.mark.django_db
+def test_the_derived_text_part_gives_a_wrapped_href_as_the_one_address_a_browser_follows():
+    # As the HTML's link is tracked (url_strip): its text part's address must be the same one.
+    html = '<p><a href="https://shop.example/sale?utm_source=news\n\t&amp;utm_medium=email">Sale</a></p>'
+    assert _text_part(html) == "[Sale](https://shop.example/sale?utm_source=news&utm_medium=email)"
+
+
 @pytest.mark.django_db
 def test_the_derived_text_part_keeps_the_address_of_an_svg_link_written_with_xlink_href():
     html = '<p>See <svg><a xlink:href="https://shop.example/x"><text>Shop</text></a></svg></p>'
-    template = TemplateFactory(html_body=html, text_body="")
-    rendered = template_render(compiled=template_compile(template=template), contact=ContactFactory())
-    assert rendered.text == "See [Shop](https://shop.example/x)"
+    assert _text_part(html) == "See [Shop](https://shop.example/x)"
     # Outside SVG, an xlink:href is no link: no address is offered for it.
-    template = TemplateFactory(
-        html_body='<p><a xlink:href="https://shop.example/y">Plain</a></p>', text_body=""
-    )
-    assert (
-        template_render(compiled=template_compile(template=template), contact=ContactFactory()).text
-        == "Plain"
-    )
+    assert _text_part('<p><a xlink:href="https://shop.example/y">Plain</a></p>') == "Plain"
 
 
 def test_the_derived_text_part_of_a_table_grows_with_its_words_not_rows_times_widths():
