@@ -70,10 +70,11 @@ def _text_from_html(html: str) -> str:
     for element in root.iter():
         if element.get("href") is None and element.get("xlink:href") is not None and _in_svg(element):
             # SVG 1.1's link (a browser follows it where there is no href): inscriptis reads href.
-            element.set("href", element.get("xlink:href"))
+            element.set("href", _NOT_XML.sub("", element.get("xlink:href") or ""))
         if (href := element.get("href")) is not None:
             # The address a browser follows, as it is tracked: a wrapped href is one address.
-            element.set("href", url_strip(href))
+            # lxml takes no control character given (it read one): a browser drops them from a link.
+            element.set("href", _NOT_XML.sub("", url_strip(href)))
         if element.text and "&" in element.text:
             element.text = _escaped(element.text)
         if element.tail and "&" in element.tail:

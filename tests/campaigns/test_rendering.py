@@ -110,6 +110,18 @@ def test_the_derived_text_part_gives_a_wrapped_href_as_the_one_address_a_browser
 
 
 @pytest.mark.django_db
+def test_a_control_character_inside_an_href_never_fails_the_email():
+    # A vertical tab pasted from Word, in a contact's data or the template: lxml refuses it given.
+    assert _text_part('<a href="https://shop.example/?code=A\x0bB">Code</a>') == (
+        "[Code](https://shop.example/?code=AB)"
+    )
+    assert (
+        _text_part('<svg><a xlink:href="https://shop.example/\x0b">s</a></svg>')
+        == "[s](https://shop.example/)"
+    )
+
+
+@pytest.mark.django_db
 def test_the_derived_text_part_keeps_the_address_of_an_svg_link_written_with_xlink_href():
     html = '<p>See <svg><a xlink:href="https://shop.example/x"><text>Shop</text></a></svg></p>'
     assert _text_part(html) == "See [Shop](https://shop.example/x)"
