@@ -10,7 +10,7 @@ from django.utils.translation import gettext
 from campaigns.models import Contact
 from campaigns.validators import validate_attributes
 from core.addresses import email_canonical
-from core.text import holds_lone_surrogate
+from core.text import holds_lone_surrogate, text_encodable
 
 ROW_TEXT_FIELDS = ("first_name", "last_name", "external_id", "timezone")
 # Lengths from the model's CharFields; None if one were ever made unlimited.
@@ -97,5 +97,7 @@ def contact_rows_validate(raw_rows) -> tuple[list[tuple[int, dict]], list[dict]]
             rows.append((number, contact_row_validate(raw)))
         except RowInvalid as exc:
             email = raw.get("email", "") if isinstance(raw, dict) else ""
-            errors.append({"row": number, "email": str(email)[:254], "errors": exc.errors})
+            # Bad input is repeated back spelled out: a lone surrogate has no UTF-8 to answer in.
+            said = {"row": number, "email": str(email)[:254], "errors": exc.errors}
+            errors.append(text_encodable(said))
     return rows, errors

@@ -66,6 +66,11 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _HEADER_SCAN_CHARS = 1024 * 1024
 
 
+def table_is_workbook(*, head: bytes, file_name: str = "") -> bool:
+    """Tell whether a file is an Excel workbook: by its zip signature, or by its name if given."""
+    return head.startswith(_ZIP_MAGIC) or file_name.lower().endswith(".xlsx")
+
+
 def table_format_detect(*, data: bytes, file_name: str) -> TableFormat:
     """Tell how to read an uploaded file: XLSX by its zip signature, else a CSV whose encoding is
     UTF-16 (by its byte-order mark), UTF-8 if it decodes so, else Windows-1252 (Excel's CSV on a
@@ -73,7 +78,7 @@ def table_format_detect(*, data: bytes, file_name: str) -> TableFormat:
     if len(data) > IMPORT_MAX_BYTES:
         limit = IMPORT_MAX_BYTES // (1024 * 1024)
         raise ImportFileUnreadable(gettext("The file is larger than %(n)d MB: split it.") % {"n": limit})
-    if data.startswith(_ZIP_MAGIC) or file_name.lower().endswith(".xlsx"):
+    if table_is_workbook(head=data, file_name=file_name):
         return TableFormat(kind="xlsx", encoding="", delimiter="")
     encoding = _encoding_detect(data)
     text = data.decode(encoding)

@@ -1,6 +1,7 @@
 """Importing contacts from a file: the API's CSV import in one request, and the admin's import job,
 which a person maps and checks, then a worker runs in chunks on the same bulk upsert."""
 
+import codecs
 import logging
 from typing import BinaryIO
 
@@ -11,7 +12,7 @@ from campaigns.audience import CONTACT_BULK_MAX, BulkUpsertResult, contact_bulk_
 from campaigns.consent import ConsentActor
 from campaigns.contact_rows import RowInvalid, contact_rows_validate
 from campaigns.exceptions import ImportFileUnreadable
-from campaigns.import_files import Rows, TableFormat, table_read
+from campaigns.import_files import Rows, TableFormat, table_is_workbook, table_read
 from campaigns.models import Contact, ContactImport
 from core.exports import json_cell_text, spreadsheet_cell_read
 from core.text import grouped
@@ -21,6 +22,11 @@ logger = logging.getLogger(__name__)
 Target = ContactImport.Target
 #: At most this many rows in one API request; the admin's import takes IMPORT_MAX_ROWS.
 CSV_MAX_ROWS = 100_000
+#: What the API's import reads, said when a file is something else.
+_API_READS = gettext_lazy(
+    'The API reads CSV files in UTF-8 with cells separated by commas: save it as "CSV UTF-8", or '
+    "import it in the admin (Contacts → Import contacts), which reads workbooks and other encodings too."
+)
 #: Targets a column may have at most once (attributes may be many, each under its own name).
 _SINGLE_TARGETS = (
     Target.EMAIL,
@@ -260,6 +266,13 @@ def _utf8_csv_read(stream: BinaryIO) -> tuple[list[str], Rows]:
         # The file's own problem, then the promise: the API reads UTF-8 with commas alone.
         return ImportFileUnreadable(f"{exc} {NOTHING_IMPORTED}")
 
+    head = stream.read(4)  # Enough for a zip signature and a byte-order mark.
+    stream.seek(0)
+    # By its bytes alone: a CSV file named .xlsx is still read as what it holds.
+    if table_is_workbook(head=head):
+        raise said(ImportFileUnreadable(gettext("This file is an Excel workbook.") + " " + _API_READS))
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise said(ImportFileUnreadable(gettext("This file is UTF-16 text.") + " " + _API_READS))
     try:
         header, rows = table_read(stream=stream, table_format=TableFormat())
     except ImportFileUnreadable as exc:

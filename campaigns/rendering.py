@@ -22,7 +22,7 @@ from campaigns.exceptions import TemplateHtmlRefused, TemplateLimitExceeded, Tem
 from campaigns.models import Campaign, Contact, Template
 from campaigns.render_limits import BudgetContext, RenderBudget, template_measure, template_source_check
 from campaigns.render_sandbox import Stopped, render_sandbox
-from core.html import html_pixel_hindrance
+from core.html import html_namespace_in, html_pixel_hindrance
 from core.html_text import html_end_tags_drop, html_unshown_drop, html_xml_declaration_drop, url_strip
 from core.text import holds_lone_surrogate
 
@@ -67,8 +67,13 @@ def _text_from_html(html: str) -> str:
         "//body//template | //noembed | //noframes | //body//*[@hidden] | //body[@hidden]"
     ):
         element.drop_tree()
+    namespaces: dict = {}  # Each element's, found from its parent's in one pass down the tree.
     for element in root.iter():
-        if element.get("href") is None and element.get("xlink:href") is not None and _in_svg(element):
+        namespace = namespaces[element] = _namespace(element, namespaces)
+        if namespace == "math" and element.get("href") is not None:
+            # No browser follows a MathML element's href, nor does the HTML's tracking: no link.
+            del element.attrib["href"]
+        if element.get("href") is None and element.get("xlink:href") is not None and namespace == "svg":
             # SVG 1.1's link (a browser follows it where there is no href): inscriptis reads href.
             element.set("href", _NOT_XML.sub("", element.get("xlink:href") or ""))
         if (href := element.get("href")) is not None:
@@ -108,9 +113,15 @@ def _text_of_markup(html: str) -> str:
     return " ".join(html_unescape(_ANY_TAG.sub(" ", text)).split())
 
 
-def _in_svg(element) -> bool:
-    """Tell whether an element lxml read sits in an <svg> (lxml keeps no namespaces of HTML)."""
-    return next(element.iterancestors("svg"), None) is not None
+def _namespace(element, namespaces: dict) -> str:
+    """Return the namespace of an element lxml read, as a browser reads it (lxml keeps none), from
+    its parent's, found before it."""
+    parent = element.getparent()
+    if parent is None or parent not in namespaces:
+        return html_namespace_in(str(element.tag), parent=None)
+    return html_namespace_in(
+        str(element.tag), parent=(str(parent.tag), parent.get("encoding") or "", namespaces[parent])
+    )
 
 
 # Control characters lxml reads in HTML but refuses to be given (a vertical tab pasted from Word):

@@ -28,6 +28,7 @@ from campaigns.models import (
 )
 from campaigns.segments import segment_audience_condition
 from core.addresses import email_canonical, mailbox_canonical, mailbox_parse
+from core.exceptions import CampanileError
 from core.exports import json_cell_text
 from core.html_text import html_unshown_drop
 from core.text import grouped
@@ -317,10 +318,34 @@ def campaign_checklist(*, campaign: Campaign) -> list[CheckItem]:
 
 def template_has_unsubscribe_link(*, template: Template) -> bool:
     """Tell whether a template shows its reader an unsubscribe link ({{ unsubscribe_url }}): one
-    printed whole, outside a template comment and, in the HTML, outside what no reader sees."""
-    return _unsubscribe_shown(template.html_body, html=True) or _unsubscribe_shown(
+    printed whole, outside a template comment and, in the HTML, outside what no reader sees, and
+    there once rendered for the sample contact (no `{% if 0 %}`, `{% with %}` or `{% filter %}`
+    kept it out or changed it)."""
+    written = _unsubscribe_shown(template.html_body, html=True) or _unsubscribe_shown(
         template.text_body, html=False
     )
+    return written and _unsubscribe_rendered(template) is not False
+
+
+def _unsubscribe_rendered(template: Template) -> bool | None:
+    """Tell whether the sample contact's email shows its unsubscribe address whole, or None when
+    it does not render (its preview and checks say why)."""
+    from campaigns.rendering import template_compile, template_render
+
+    try:
+        rendered = template_render(
+            compiled=template_compile(template=template),
+            contact=Contact(**SAMPLE_CONTACT, attributes=SAMPLE_ATTRIBUTES),
+            extra={"unsubscribe_url": _UNSUBSCRIBE_RENDERED},
+        )
+    except CampanileError:
+        return None
+    return _UNSUBSCRIBE_RENDERED in html_unshown_drop(rendered.html) or _UNSUBSCRIBE_RENDERED in rendered.text
+
+
+#: The unsubscribe address the check renders a template with: a reserved host (RFC 2606), plain
+#: characters autoescape leaves as they are.
+_UNSUBSCRIBE_RENDERED = "https://campanile.invalid/unsubscribe-check"
 
 
 def _unsubscribe_shown(source: str, *, html: bool) -> bool:
@@ -343,6 +368,7 @@ def _unsubscribe_shown(source: str, *, html: bool) -> bool:
 
 #: Whom a template is previewed as when no contact is chosen or may be seen: nobody's data.
 SAMPLE_CONTACT = {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"}
+SAMPLE_ATTRIBUTES = {"plan": "Gold"}
 
 
 def template_preview_contact(*, wanted: str = "", may_see_contacts: bool) -> tuple[Contact, bool]:
@@ -354,7 +380,7 @@ def template_preview_contact(*, wanted: str = "", may_see_contacts: bool) -> tup
         contact = _contact_wanted(wanted) if wanted.strip() else subscribed.order_by("pk").first()
         if contact is not None:
             return contact, False
-    return Contact(**SAMPLE_CONTACT, attributes={"plan": "Gold"}), True
+    return Contact(**SAMPLE_CONTACT, attributes=SAMPLE_ATTRIBUTES), True
 
 
 def template_variables(*, contact: Contact) -> list[tuple[str, str]]:

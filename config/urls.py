@@ -1,12 +1,13 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config.health import healthz
 from console.api import router
 from console.prometheus import metrics_view
+from core.api.errors import NoSuchEndpoint
 
 urlpatterns = [
     # Nothing public lives at the root: it (and the admin's "View site" link) leads to the admin.
@@ -42,4 +43,7 @@ urlpatterns = [
         ),
         name="api-docs",
     ),
+    # Last: a path under the API's prefix that no route above matched (an id with a dot, a typo)
+    # is told in the API's JSON, never with Django's HTML page.
+    re_path(r"^api/v1/", NoSuchEndpoint.as_view()),
 ]

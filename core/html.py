@@ -209,10 +209,16 @@ def _other_reading(parser: LexborHTMLParser) -> str:
         # as text up to its first "</noscript", even one in a comment or a <style> inside it:
         # what follows would then be read where the author never put it.
         return "a reader running scripts would read it otherwise (a <noscript> ended early)"
+    if parser.css_first("search") is not None:
+        # lexbor reads a <search> as the standard does, a block a misnested formatting end tag
+        # leaves open ("<b><search>x</b> y": y goes into it); Chromium closes it there, so what
+        # lexbor wrote back would hide, in a hidden <search>, what the author showed.
+        return "a browser would read its <search> otherwise (a misnested tag around it)"
     if any(_INERT_HOLDING.search(node.html or "", 1) for node in parser.css("template")):
         # A <template>'s content is no part of the tree the checks here walk: one holding what a
-        # reader may read otherwise (a <noscript>, a <select>, a <template>) is not tracked.
-        return "its <template> holds a <noscript>, <select> or <template>, read otherwise by some"
+        # reader may read otherwise (a <noscript>, a <select>, a <search>, a <template>) is not
+        # tracked.
+        return "its <template> holds a <noscript>, <search>, <select> or <template>, read otherwise"
     if any(node.tag not in _SELECT_HELD_BEFORE for node in _held_by_selects(parser)):
         # lexbor reads a <select> as browsers do since 2025, holding any element; a reader that
         # parses it as before drops the others, and a <textarea> or <input> in it closes it there
@@ -223,7 +229,7 @@ def _other_reading(parser: LexborHTMLParser) -> str:
 
 #: Elements a <template>'s content may not hold (its written HTML is searched; the tags lexbor
 #: writes are lower case, and a "<" in text or an attribute is written escaped).
-_INERT_HOLDING = re.compile(r"<(?:noscript|select|template)[\s/>]")
+_INERT_HOLDING = re.compile(r"<(?:noscript|search|select|template)[\s/>]")
 #: What a <select> held for every parser before 2025: other elements in it read otherwise.
 _SELECT_HELD_BEFORE = frozenset({"option", "optgroup", "hr", "script", "template"})
 
@@ -284,8 +290,11 @@ def _shape(parser: LexborHTMLParser) -> list[tuple[int, str, object]]:
 #: Elements whose text lexbor writes as it is, unescaped: right for HTML's raw-text elements,
 #: wrong for SVG's or MathML's elements of the same names (html_write escapes theirs).
 _RAW_WRITTEN = ("style", "script", "xmp", "iframe", "noembed", "noframes", "plaintext")
-#: Where SVG and MathML let HTML in again (annotation-xml too, when its encoding is HTML).
-_INTEGRATION_POINTS = frozenset({"foreignObject", "desc", "title", "mi", "mo", "mn", "ms", "mtext"})
+#: Where SVG lets HTML in again, and where MathML does (annotation-xml too, when its encoding is
+#: HTML): each only as an element of its own namespace (a <title> in MathML is MathML's). Lower
+#: case: lexbor names SVG's foreignObject so, lxml foreignobject.
+_SVG_INTEGRATION_POINTS = frozenset({"foreignobject", "desc", "title"})
+_MATH_INTEGRATION_POINTS = frozenset({"mi", "mo", "mn", "ms", "mtext"})
 
 
 def _foreign(node: LexborNode) -> bool:
@@ -294,21 +303,39 @@ def _foreign(node: LexborNode) -> bool:
 
 
 def html_namespace(node: LexborNode) -> str:
-    """Return an element's namespace, "html", "svg" or "math", as the nearest of its ancestors
-    says (an <svg> or <math> is its own; an integration point lets HTML in again)."""
-    if node.tag in ("svg", "math"):
-        return node.tag
-    parent = node.parent
-    while parent is not None:
-        if parent.tag in ("svg", "math"):
-            return parent.tag
-        if parent.tag in _INTEGRATION_POINTS:
-            return "html"
-        if parent.tag == "annotation-xml":
-            encoding = (parent.attrs.get("encoding") or "").lower()
-            return "html" if encoding in ("text/html", "application/xhtml+xml") else "math"
-        parent = parent.parent
-    return "html"
+    """Return an element's namespace, "html", "svg" or "math", as its ancestors say."""
+    chain: list[LexborNode] = []
+    element: LexborNode | None = node
+    while element is not None and element.is_element_node:
+        chain.append(element)
+        element = element.parent
+    namespace, parent = "html", None
+    for element in reversed(chain):
+        namespace = html_namespace_in(element.tag or "", parent=parent)
+        parent = (element.tag or "", element.attrs.get("encoding") or "", namespace)
+    return namespace
+
+
+def html_namespace_in(tag: str, *, parent: tuple[str, str, str] | None) -> str:
+    """Return the namespace, "html", "svg" or "math", of an element of that name whose parent is
+    (name, encoding attribute, namespace), as any parser names them, or None at the top: an <svg>
+    or <math> is its own; an integration point of theirs lets HTML in again; else the parent's."""
+    if tag.lower() in ("svg", "math"):
+        return tag.lower()
+    if parent is None:
+        return "html"
+    parent_tag, encoding, namespace = parent[0].lower(), parent[1].lower(), parent[2]
+    if namespace == "svg" and parent_tag in _SVG_INTEGRATION_POINTS:
+        return "html"
+    if namespace == "math" and parent_tag in _MATH_INTEGRATION_POINTS:
+        return "html"
+    if namespace == "math" and parent_tag == "annotation-xml" and encoding in _HTML_ENCODINGS:
+        return "html"
+    return namespace
+
+
+#: An annotation-xml's encodings that make its content HTML.
+_HTML_ENCODINGS = frozenset({"text/html", "application/xhtml+xml"})
 
 
 def html_attribute_decoded(value: str) -> str:

@@ -10,6 +10,18 @@ def holds_lone_surrogate(value: str) -> bool:
     return not value.isascii() and any("\ud800" <= char <= "\udfff" for char in value)
 
 
+def text_encodable(value):
+    """Return the value with every lone surrogate spelled out as a backslash escape, through dicts
+    and lists: what repeats bad input back (an error, a refused row) must still be UTF-8."""
+    if isinstance(value, dict):
+        return {key: text_encodable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [text_encodable(item) for item in value]
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
 def grouped(number: int) -> str:
     """Write a count grouped as the reader's language groups digits (10,000 in English, 10.000 in German)."""
     return number_format(number, force_grouping=True)

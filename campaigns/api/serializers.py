@@ -30,7 +30,7 @@ from campaigns.models import (
 from campaigns.suppressions import suppression_add
 from campaigns.validators import SES_NAME
 from core.addresses import email_canonical, email_validate, mailbox_canonical
-from core.api.fields import WholePrimaryKeyRelatedField
+from core.api.fields import OnePartEach, WholePrimaryKeyRelatedField
 
 # Ids are 64-bit in the database; a larger number is a 400, not a driver overflow.
 MAX_ID = 2**63 - 1
@@ -282,7 +282,7 @@ class BulkResultSerializer(serializers.Serializer):
     )
 
 
-class ContactImportSerializer(serializers.Serializer):
+class ContactImportSerializer(OnePartEach):
     file = serializers.FileField(
         help_text="CSV with a header row; `email` is required, unknown columns go to attributes."
     )

@@ -12,10 +12,12 @@ from django.http import Http404
 from django.utils.translation import gettext
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
+from rest_framework.views import APIView, exception_handler
 
+from core.api.auth import HasApiKey
 from core.api.scopes import ScopeMissing
 from core.exceptions import CampanileError, ObjectNotFound
+from core.text import text_encodable
 
 logger = logging.getLogger(__name__)
 
@@ -102,17 +104,18 @@ def api_exception_handler(exc, context):
     if isinstance(exc, ScopeMissing):
         error["scope"] = exc.scope  # For programs: the scope to ask for.
     headers = {name: response[name] for name in KEPT_HEADERS if name in response}
-    body = {"error": {"status": response.status_code, **_encodable(error)}}
+    body = {"error": {"status": response.status_code, **text_encodable(error)}}
     return Response(body, status=response.status_code, headers=headers)
 
 
-def _encodable(value):
-    """Return the error with lone surrogates spelled out: DRF repeats bad input (a choice) in its
-    messages, and JSON in UTF-8 cannot carry one."""
-    if isinstance(value, dict):
-        return {key: _encodable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_encodable(item) for item in value]
-    if isinstance(value, str):
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
-    return value
+class NoSuchEndpoint(APIView):
+    """Answer any path under the API's prefix that names no endpoint with the API's JSON 404."""
+
+    # A key first, as on every path under the prefix: without one, a wrong path answers as a right
+    # one does (401), so no scan tells which endpoints exist. No scope: there is no operation.
+    permission_classes = [HasApiKey]
+    schema = None  # Not an endpoint: kept out of the OpenAPI schema.
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        raise exceptions.NotFound(gettext("No API endpoint is at this path."))

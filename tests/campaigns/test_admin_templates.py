@@ -53,8 +53,25 @@ def test_the_preview_renders_the_form_as_typed_for_the_chosen_contact_with_its_v
         ("<p>Hi</p><a href=\"{{ unsubscribe_url|slice:':0' }}\">x</a>", "", False),
         ("<p>Hi</p>", "Leave: {{ unsubscribe_url }}", True),
         ('<p>Hi</p><a href="{{ unsubscribe_url|safe }}">Leave</a>', "", True),
+        ("{% if 0 %}<a href='{{ unsubscribe_url }}'>x</a>{% endif %}<p>Hi</p>", "", False),
+        ("{% with unsubscribe_url='#' %}<a href='{{ unsubscribe_url }}'>x</a>{% endwith %}", "", False),
+        ("{% for unsubscribe_url in '#' %}<a href='{{ unsubscribe_url }}'>x</a>{% endfor %}", "", False),
+        ("{% filter upper %}<a href='{{ unsubscribe_url }}'>x</a>{% endfilter %}", "", False),
+        ("{% if contact.first_name %}<a href='{{ unsubscribe_url }}'>x</a>{% endif %}", "", True),
     ],
-    ids=["template comment", "comment block", "html comment", "emptied by a filter", "text part", "safe"],
+    ids=[
+        "template comment",
+        "comment block",
+        "html comment",
+        "emptied by a filter",
+        "text part",
+        "safe",
+        "if false",
+        "with",
+        "for",
+        "filter block",
+        "if the contact has a name",
+    ],
 )
 def test_the_unsubscribe_check_counts_only_a_link_the_email_shows(admin_client, html_body, text_body, shown):
     page = admin_client.post(

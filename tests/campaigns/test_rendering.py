@@ -129,6 +129,15 @@ def test_the_derived_text_part_keeps_the_address_of_an_svg_link_written_with_xli
     assert _text_part('<p><a xlink:href="https://shop.example/y">Plain</a></p>') == "Plain"
 
 
+@pytest.mark.django_db
+def test_the_derived_text_part_offers_no_address_for_a_mathml_link_no_browser_follows():
+    html = (
+        '<p>A <math><a href="https://shop.example/m">m</a><mrow><a href="https://shop.example/r">r</a>'
+        '</mrow><mtext><a href="https://shop.example/h">h</a></mtext></math></p>'
+    )
+    assert _text_part(html) == "A mr[h](https://shop.example/h)"
+
+
 def test_the_derived_text_part_of_a_table_grows_with_its_words_not_rows_times_widths():
     rows = "".join(f"<tr><td>Row {n}</td><td>{{{{ attributes.bio }}}}</td></tr>" for n in range(300))
     template = TemplateFactory(

@@ -199,6 +199,52 @@ def test_csv_import_refuses_unreadable_files(api_client, content):
 
 
 @pytest.mark.parametrize(
+    ("name", "kind"),
+    [("contacts.xlsx", "an Excel workbook"), ("contacts.csv", "an Excel workbook"), ("c.csv", "UTF-16 text")],
+)
+def test_a_workbook_or_utf16_file_sent_to_the_api_import_is_told_what_the_api_reads(api_client, name, kind):
+    from tests.campaigns.test_import_workbooks import _xlsx
+
+    utf16 = "email\nu@example.com\n".encode("utf-16")
+    content = _xlsx([["email"], ["w@example.com"]]) if "Excel" in kind else utf16
+    upload = SimpleUploadedFile(name, content)
+
+    response = api_client.post(f"{API}/contacts/import", {"file": upload}, format="multipart")
+
+    assert response.status_code == 400
+    (message,) = _fields(response)["file"]
+    assert f"This file is {kind}." in message
+    assert "The API reads CSV files in UTF-8" in message
+    assert "import it in the admin" in message
+    assert "NUL" not in message
+
+
+@pytest.mark.parametrize("part", ["file", "reason"])
+def test_an_import_sending_a_part_twice_is_refused_and_imports_nothing(api_client, part):
+    first = SimpleUploadedFile("a.csv", b"email\nfirst@example.com\n")
+    second = SimpleUploadedFile("b.csv", b"email\nsecond@example.com\n")
+    body = {"file": [first, second]} if part == "file" else {"file": first, "reason": ["one", "two"]}
+
+    response = api_client.post(f"{API}/contacts/import", body, format="multipart")
+
+    assert response.status_code == 400
+    assert _fields(response) == {part: ["Sent more than once; send it once."]}
+    assert not Contact.objects.filter(email__in=["first@example.com", "second@example.com"]).exists()
+
+
+def test_an_import_may_name_many_lists_by_repeating_the_part(api_client):
+    lists = ContactListFactory.create_batch(2)
+    upload = SimpleUploadedFile("a.csv", b"email\nlisted@example.com\n")
+
+    response = api_client.post(
+        f"{API}/contacts/import", {"file": upload, "lists": [lst.pk for lst in lists]}, format="multipart"
+    )
+
+    assert response.status_code == 200, response.content
+    assert Contact.objects.get(email="listed@example.com").lists.count() == 2
+
+
+@pytest.mark.parametrize(
     ("header", "repeated"),
     [("email,email", "email"), ("email,First_Name,first_name", "first_name"), ("email,plan, plan", "plan")],
 )
@@ -569,6 +615,15 @@ def test_a_lone_surrogate_in_a_bulk_row_fails_that_row_alone(api_client, field):
     body = _post_raw(api_client, "/contacts/bulk", {"contacts": rows}).json()
     assert (body["created"], body["failed"]) == (1, 1)
     assert "Surrogate" in body["errors"][0]["errors"][field][0]
+
+
+def test_a_lone_surrogate_in_a_bulk_rows_email_fails_that_row_alone_and_answers_in_json(api_client):
+    rows = [{"email": "ok@example.com"}, {"email": f"bad{LONE}@example.com"}]
+    response = _post_raw(api_client, "/contacts/bulk", {"contacts": rows})
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["created"], body["failed"]) == (1, 1)
+    assert body["errors"][0]["email"] == "bad\\ud800@example.com"
 
 
 def test_bulk_rows_that_are_not_objects_are_reported_not_fatal(api_client):
