@@ -24,7 +24,7 @@ class TransactionalMessage(models.Model):
         on_delete=models.PROTECT,
         related_name="transactional_messages",
         db_index=False,
-        verbose_name=_("api key"),
+        verbose_name=_("API key"),
     )
     #: The integrator's idempotency code, unique per API key; NULL when none was given, so that one
     #: plain unique index serves both the constraint and the lookup of every request.
@@ -80,7 +80,7 @@ class IdempotencyRecord(models.Model):
     """
 
     api_key = models.ForeignKey(
-        ApiKey, on_delete=models.CASCADE, related_name="+", db_index=False, verbose_name=_("api key")
+        ApiKey, on_delete=models.CASCADE, related_name="+", db_index=False, verbose_name=_("API key")
     )
     #: The code's keyed digest (purpose "idempotency-code").
     code_digest = models.CharField(_("code digest"), max_length=64)

@@ -22,5 +22,8 @@ def test_a_marketer_reads_the_transactional_emails_without_a_load_tests(browser,
 
     assert "ada@example.com" in listed
     assert "lt-1@loadtest.invalid" not in listed
+    headers = page.locator("#result_list thead th").all_inner_texts()
+    assert "API KEY" in [header.strip().upper() for header in headers]
+    assert "Api key" not in listed
     page.goto(f"{live_server.url}/admin/delivery/transactionalmessage/?load_test=shown")
     assert "lt-1@loadtest.invalid" in page.inner_text("#main")
