@@ -344,7 +344,9 @@ class LocalTimeField(serializers.TimeField):
 
     def to_internal_value(self, value):
         if not (isinstance(value, str) and _LOCAL_TIME.fullmatch(value)):
-            raise serializers.ValidationError("Give a local time as HH:MM or HH:MM:SS, with no offset.")
+            raise serializers.ValidationError(
+                gettext("Give a local time as HH:MM or HH:MM:SS, with no offset.")
+            )
         return super().to_internal_value(value)
 
 

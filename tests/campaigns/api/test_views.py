@@ -1188,6 +1188,15 @@ def test_a_send_window_with_a_fraction_or_an_offset_is_a_400_never_dropped(api_c
     assert "HH:MM or HH:MM:SS, with no offset" in _fields(refused)["send_window_start"][0]
 
 
+def test_a_refused_send_window_is_told_in_the_language_the_request_asks_for(api_client):
+    body = {**_campaign_body(), "send_window_start": "08:00+01:00"}
+
+    refused = api_client.post(f"{API}/campaigns", body, HTTP_ACCEPT_LANGUAGE="de")
+
+    assert refused.status_code == 400
+    assert "Ortszeit" in _fields(refused)["send_window_start"][0]
+
+
 def test_a_send_window_is_answered_as_the_schema_describes_it(api_client):
     from drf_spectacular.generators import SchemaGenerator
 
