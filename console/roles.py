@@ -55,6 +55,8 @@ ADMINISTRATORS = [
     # Beat's schedule is seen, never changed: an entry decides when campaigns recur and whether
     # bounces are applied; only superusers change it.
     "django_celery_beat.view_periodictask",
+    # An entry's page links to its schedule: seen too, so the link leads somewhere, not to a 403.
+    *(f"django_celery_beat.view_{kind}schedule" for kind in ("interval", "crontab", "clocked", "solar")),
     # Users and groups are seen, never changed: changing a user in Django's admin includes its
     # superuser flag, permissions and password, so only superusers manage staff.
     "auth.view_user",

@@ -89,6 +89,26 @@ def test_operators_find_the_engine_under_deliverability_and_settings_and_beat_st
     assert reverse("admin:django_celery_beat_periodictask_add") not in page.content.decode()
 
 
+def test_operators_follow_a_beat_entry_to_its_schedule_and_change_neither():
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    every = IntervalSchedule.objects.create(every=5, period=IntervalSchedule.MINUTES)
+    task = PeriodicTask.objects.create(name="apply bounces", task="x.y", interval=every)
+    client = role_client("Administrators")
+
+    entry = client.get(reverse("admin:django_celery_beat_periodictask_change", args=[task.pk]))
+    schedule_url = reverse("admin:django_celery_beat_intervalschedule_change", args=[every.pk])
+    schedule = client.get(schedule_url)
+    changed = client.post(schedule_url, {"every": 1, "period": IntervalSchedule.SECONDS})
+
+    assert entry.status_code == 200
+    assert schedule.status_code == 200
+    assert 'name="_save"' not in schedule.content.decode()
+    assert changed.status_code == 403
+    every.refresh_from_db()
+    assert (every.every, every.period) == (5, IntervalSchedule.MINUTES)
+
+
 @pytest.mark.parametrize("page", ["abc", "0", "99", "-1", "٣", "9" * 5000])
 def test_a_search_page_the_results_do_not_have_is_a_404_never_a_500(page):
     client = role_client("Marketers")
