@@ -178,7 +178,7 @@ class ContactAdminBase(ModelAdmin):
     list_filter = ["status", ("lists", MarketerRelatedFilter), LoadTestFilter]
     search_fields = ["email", "first_name", "last_name", "external_id"]
     search_help_text = _("Part of an address, a name or an external id.")
-    readonly_fields = ["created_at", "updated_at", "unsubscribed_at", "paused_until"]
+    readonly_fields = ["created_at", "updated_at", "unsubscribed_at", "paused_until", "former_addresses"]
     date_hierarchy = "created_at"
     # Counting a million rows on every page load is what makes admins slow; skip the full count.
     show_full_result_count = False
@@ -189,6 +189,11 @@ class ContactAdminBase(ModelAdmin):
 
     def has_import_permission(self, request) -> bool:
         return user_may_import(request.user)
+
+    @admin.display(description=_("former addresses"))
+    def former_addresses(self, obj: Contact) -> str:
+        """The addresses it held before, oldest first: still its own (its export and erasure)."""
+        return ", ".join(obj.former_emails) or "—"
 
     @action(
         description=_("Import contacts"), url_path="import-file", icon="upload_file", permissions=["import"]

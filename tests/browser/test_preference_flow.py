@@ -53,7 +53,9 @@ def test_a_reader_keeps_one_list_renames_themselves_and_takes_a_break(browser, l
     assert Contact.objects.get(pk=contact.pk).status == Contact.Status.SUBSCRIBED
     assert page.csp_refusals == []
 
-    # The marketer sees the break on the contact's page, with when it began and ends.
+    # The marketer sees the break on the contact's page, with when it began and ends, and the
+    # address it held before.
+    Contact.objects.filter(pk=contact.pk).update(former_emails=["ada.before@example.com"])
     page.context.clear_cookies()
     marketer_logged_in(page, live_server.url)
     page.goto(live_server.url + reverse("admin:campaigns_contact_change", args=[contact.pk]))
@@ -61,3 +63,4 @@ def test_a_reader_keeps_one_list_renames_themselves_and_takes_a_break(browser, l
     shot(page, "52-contact-breaks")
     started = timezone.localtime(contact.breaks.get().started_at)
     assert formats.date_format(started, "DATE_FORMAT") in page.inner_text("body")
+    assert "ada.before@example.com" in page.inner_text("body")

@@ -347,6 +347,19 @@ def test_changing_the_address_of_a_contact_who_unsubscribed_in_the_admin_keeps_t
     assert list(Suppression.objects.values_list("email", "reason")) == [("old@example.com", "unsubscribe")]
 
 
+def test_a_contacts_page_shows_the_addresses_it_held_before_oldest_first(admin_client):
+    contact = ContactFactory(email="first@example.com")
+    url = reverse("admin:campaigns_contact_change", args=[contact.pk])
+    admin_client.post(url, _contact_form(contact, email="second@example.com"))
+    contact.refresh_from_db()
+    admin_client.post(url, _contact_form(contact, email="third@example.com"))
+
+    page = admin_client.get(url).content.decode()
+
+    assert "Former addresses" in page
+    assert "first@example.com, second@example.com" in page
+
+
 @pytest.mark.parametrize("status", ["scheduled", "sending", "completed"])
 def test_a_campaign_past_draft_cannot_be_changed_in_the_admin(admin_client, status):
     from campaigns.models import CampaignStep
