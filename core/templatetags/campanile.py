@@ -5,7 +5,9 @@ from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django import template
+from django.db.models import Model
 from django.utils.formats import number_format
+from django.utils.text import capfirst
 
 from core.exports import json_cell_text
 from core.text import grouped
@@ -108,3 +110,12 @@ def index(values, position: int):
 def cell_text(value) -> str:
     """Show an attribute's value as the export writes it and rules are written against: JSON."""
     return json_cell_text(value)
+
+
+@register.filter
+def heading_part(value) -> str:
+    """Write a part of a page's heading: a name of the admin's own (an app's, a model's) with a
+    capital, as unfold writes them; an object's own name (an address, "iPhone launch") as it is."""
+    if isinstance(value, Model):
+        return str(value)
+    return capfirst(value)

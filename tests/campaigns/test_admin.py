@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
@@ -345,6 +347,19 @@ def test_changing_the_address_of_a_contact_who_unsubscribed_in_the_admin_keeps_t
     url = reverse("admin:campaigns_contact_change", args=[contact.pk])
     assert admin_client.post(url, _contact_form(contact, email="new@example.com")).status_code == 302
     assert list(Suppression.objects.values_list("email", "reason")) == [("old@example.com", "unsubscribe")]
+
+
+def test_a_pages_heading_names_its_object_as_written_and_the_admins_own_names_capitalised(admin_client):
+    contact = ContactFactory(email="ada@example.com")
+    campaign = CampaignFactory(name="iPhone launch")
+
+    contact_page = admin_client.get(reverse("admin:campaigns_contact_change", args=[contact.pk]))
+    campaign_page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+
+    assert re.search(r">\s*ada@example.com\s*</a", contact_page.content.decode())
+    assert re.search(r">\s*iPhone launch\s*</a", campaign_page.content.decode())
+    assert re.search(r">\s*Contacts\s*</a", contact_page.content.decode())
+    assert "Ada@example.com" not in contact_page.content.decode()
 
 
 def test_a_contacts_page_shows_the_addresses_it_held_before_oldest_first(admin_client):
