@@ -132,18 +132,26 @@ def signup_process(*, signup_id: int) -> Outcome:
     """
     form = SignupForm.objects.filter(signups__pk=signup_id).select_related("confirmation_template").first()
     can_mail = form is not None and form.confirmation_template is not None and bool(form.from_email)
-    signup, taken = signup_take(signup_id=signup_id, limit=settings.SIGNUP_MAX_PER_ADDRESS, can_mail=can_mail)
-    if signup is None or form is None:
-        return Outcome.DROPPED
-    if taken == Taken.APPLY:
-        # None: an opt-out landed meanwhile, which only a confirmation may undo.
-        applied = signup_apply(signup=signup, confirmed=False)
-        return Outcome.SUBSCRIBED if applied is not None else Outcome.DROPPED
-    context = {"confirm_url": signup_confirm_url(signup=signup), "form_title": form.title}
-    template = cast(Template, form.confirmation_template)
-    message_queue_own(
-        template=template, contact=cast(Contact, signup.contact), from_email=form.from_email, context=context
-    )
+    # The decision and what follows it commit together: a worker dying between them leaves the
+    # signup received, for the sweep, never pending with no subscription made or email queued.
+    with transaction.atomic():
+        signup, taken = signup_take(
+            signup_id=signup_id, limit=settings.SIGNUP_MAX_PER_ADDRESS, can_mail=can_mail
+        )
+        if signup is None or form is None:
+            return Outcome.DROPPED
+        if taken == Taken.APPLY:
+            # None: an opt-out landed meanwhile, which only a confirmation may undo.
+            applied = signup_apply(signup=signup, confirmed=False)
+            return Outcome.SUBSCRIBED if applied is not None else Outcome.DROPPED
+        context = {"confirm_url": signup_confirm_url(signup=signup), "form_title": form.title}
+        template = cast(Template, form.confirmation_template)
+        message_queue_own(
+            template=template,
+            contact=cast(Contact, signup.contact),
+            from_email=form.from_email,
+            context=context,
+        )
     return Outcome.MAILED
 
 

@@ -540,3 +540,35 @@ def test_an_unsubscribe_landing_while_a_single_opt_in_signup_is_applied_is_never
 
     assert applied is None
     assert Contact.objects.get(pk=contact.pk).status == Contact.Status.UNSUBSCRIBED
+
+
+class WorkerDied(Exception):
+    """A worker ending between deciding on a signup and acting on it."""
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("opt_in", "next_step"),
+    [(SignupForm.OptIn.SINGLE, "signup_apply"), (SignupForm.OptIn.DOUBLE, "message_queue_own")],
+)
+def test_a_worker_dying_after_deciding_on_a_signup_leaves_it_for_the_sweep(
+    monkeypatch, ses, opt_in, next_step
+):
+    form = SignupFormFactory(opt_in=opt_in)
+    signup = signups.signup_submit(form=form, fields=_fields("late@example.com"), client_ip="")
+
+    def died(**_kwargs):
+        raise WorkerDied
+
+    with monkeypatch.context() as patched:
+        patched.setattr(signups, next_step, died)
+        with pytest.raises(WorkerDied):
+            signups.signup_process(signup_id=signup.pk)
+
+    assert Signup.objects.get(pk=signup.pk).status == Signup.Status.RECEIVED
+    assert not Contact.objects.filter(email="late@example.com").exists()
+    assert signups.signups_process_waiting(older_than_seconds=0) == 1
+    if opt_in == SignupForm.OptIn.SINGLE:
+        assert Contact.objects.get(email="late@example.com").status == Contact.Status.SUBSCRIBED
+    else:
+        assert TransactionalMessage.objects.filter(to_email="late@example.com").count() == 1
