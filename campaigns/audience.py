@@ -62,6 +62,7 @@ def contact_bulk_upsert(
     resubscribe: bool = False,
     reason: str = "",
     attributes_merge: bool = False,
+    seen: dict[str, int] | None = None,
 ) -> BulkUpsertResult:
     """Create or update contacts by email in a few set-based statements; refuse bad rows one by one.
 
@@ -71,7 +72,8 @@ def contact_bulk_upsert(
     that changes nothing writes nothing: re-importing the same export costs reads, not row
     versions. A row is refused when its email or external_id repeats an earlier row, or its
     external_id belongs to another contact, or its address was erased. list_ids: lists every
-    accepted contact joins.
+    accepted contact joins. seen: the addresses earlier calls for the same file took, with their
+    rows, so a file upserted chunk by chunk refuses a repeat across chunks too; filled in here.
 
     A row never subscribes a contact who unsubscribed unless resubscribe is set with a reason: it
     keeps its status and is reported in kept_unsubscribed. Each status change is audited (actor,
@@ -83,12 +85,17 @@ def contact_bulk_upsert(
         erased = addresses_erased(emails=[row["email"] for _number, row in rows])
         consent = {"actor": actor, "resubscribe": resubscribe, "reason": reason}
         return _contact_bulk_upsert(
-            rows=rows, erased=erased, list_ids=list_ids, attributes_merge=attributes_merge, **consent
+            rows=rows,
+            erased=erased,
+            list_ids=list_ids,
+            attributes_merge=attributes_merge,
+            seen={} if seen is None else seen,
+            **consent,
         )
 
 
 def _contact_bulk_upsert(
-    *, rows, erased: set[str], list_ids, actor, resubscribe, reason, attributes_merge
+    *, rows, erased: set[str], list_ids, actor, resubscribe, reason, attributes_merge, seen: dict[str, int]
 ) -> BulkUpsertResult:
     result = BulkUpsertResult()
     accepted: dict[str, tuple[int, dict]] = {}
@@ -98,8 +105,9 @@ def _contact_bulk_upsert(
         problem = None
         if email in erased:
             problem = {"email": [erased_refusal()]}
-        elif email in accepted:
-            problem = {"email": [gettext("Repeats row %(row)s.") % {"row": accepted[email][0]}]}
+        elif email in accepted or email in seen:
+            earlier = accepted[email][0] if email in accepted else seen[email]
+            problem = {"email": [gettext("Repeats row %(row)s.") % {"row": earlier}]}
         elif external_id and external_id in external_ids:
             said = gettext("Repeats the external_id of %(email)s.")
             problem = {"external_id": [said % {"email": external_ids[external_id]}]}
@@ -109,15 +117,14 @@ def _contact_bulk_upsert(
         accepted[email] = (number, row)
         if external_id:
             external_ids[external_id] = email
+    seen.update((email, number) for email, (number, _row) in accepted.items())
     matching = _contacts_matching(emails=list(accepted), external_ids=list(external_ids))
     _refuse_taken_external_ids(accepted=accepted, external_ids=external_ids, matching=matching, result=result)
     statuses = {email: status for email, _external_id, status in matching}
     _flow_status_refuse(accepted=accepted, statuses=statuses, result=result)
+    may_resubscribe = resubscribe and reason_given(reason)
     changing = _status_changes_settle(
-        accepted=accepted,
-        statuses=statuses,
-        resubscribe=resubscribe and reason_given(reason),
-        result=result,
+        accepted=accepted, statuses=statuses, resubscribe=may_resubscribe, result=result
     )
     known = set(statuses)
     # In email order, whatever the request's: two upserts of the same contacts lock them alike, so
@@ -126,9 +133,19 @@ def _contact_bulk_upsert(
     new = [(email, row) for email, (_number, row) in in_order if email not in known]
     existing = [(email, row) for email, (_number, row) in in_order if email in known]
     if connection.vendor == "postgresql":
-        _contact_upsert_copy(
-            new=new, existing=existing, result=result, changing=set(changing), merge=attributes_merge
-        )
+        if new and not _contacts_copy(new=new, result=result):
+            # Another writer added one of these addresses meanwhile: what is stored now decides
+            # their statuses, under lock, as for a known contact's, so an unsubscribe in a row is
+            # applied and audited (or a subscribe kept out), never dropped by the upsert's keeping.
+            raced = [email for email, _row in new]
+            now_stored = {
+                email: status for email, _id, status in _contacts_matching(emails=raced, external_ids=[])
+            }
+            changing |= _status_changes_settle(
+                accepted=accepted, statuses=now_stored, resubscribe=may_resubscribe, result=result
+            )
+            existing = sorted([(email, accepted[email][1]) for email in raced] + existing)
+        _contact_upsert_copy(existing=existing, result=result, changing=set(changing), merge=attributes_merge)
     else:
         _contact_upsert_orm(new=new, existing=existing, result=result, merge=attributes_merge)
     consent_changes_record(
@@ -324,45 +341,48 @@ _CONSENT_COLUMNS = ("status", "unsubscribed_at")
 _UPSERT_COUNTED = "WITH written AS ({write}) SELECT count(*) FILTER (WHERE inserted), count(*) FROM written"
 
 
-def _contact_upsert_copy(
-    *, new, existing, result: BulkUpsertResult, changing: set[str], merge: bool = False
-) -> None:
-    """Write on PostgreSQL: COPY new contacts straight into the table, upsert the others.
+def _contacts_copy(*, new, result: BulkUpsertResult) -> bool:
+    """COPY new contacts straight into the table (the fastest way in); tell whether it could.
 
-    COPY is the fastest way in. Another import may add one of the new addresses meanwhile; then
-    the COPY fails as a whole (in its savepoint) and those rows join the upsert, which settles
-    every conflict. The upsert COPYs rows into a temporary table and writes them with one
-    INSERT … ON CONFLICT per row shape, skipping rows equal to what is stored. Runs inside a
-    transaction (the table drops on commit).
+    Another writer may add one of the addresses meanwhile: then the COPY fails as a whole, in its
+    savepoint, and writes nothing.
     """
     now = timezone.now()
-    if new:
-        try:
-            with transaction.atomic(), connection.wrap_database_errors, connection.cursor() as cursor:
-                columns = ", ".join(_CONTACT_COPY_COLUMNS)
-                table = Contact._meta.db_table
-                with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                    for email, row in new:
-                        fields = _contact_fields(row, None, now)
-                        copy.write_row(
-                            (
-                                email,
-                                fields.get("first_name", ""),
-                                fields.get("last_name", ""),
-                                fields.get("external_id", ""),
-                                json.dumps(fields.get("attributes", {})),
-                                fields.get("timezone", ""),
-                                fields.get("status", Contact.Status.SUBSCRIBED),
-                                fields.get("unsubscribed_at"),
-                                now,
-                                now,
-                            )
+    try:
+        with transaction.atomic(), connection.wrap_database_errors, connection.cursor() as cursor:
+            columns = ", ".join(_CONTACT_COPY_COLUMNS)
+            table = Contact._meta.db_table
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for email, row in new:
+                    fields = _contact_fields(row, None, now)
+                    copy.write_row(
+                        (
+                            email,
+                            fields.get("first_name", ""),
+                            fields.get("last_name", ""),
+                            fields.get("external_id", ""),
+                            json.dumps(fields.get("attributes", {})),
+                            fields.get("timezone", ""),
+                            fields.get("status", Contact.Status.SUBSCRIBED),
+                            fields.get("unsubscribed_at"),
+                            now,
+                            now,
                         )
-            result.created += len(new)
-            new = []
-        except IntegrityError:
-            pass  # Taken by a concurrent import: the upsert below decides row by row.
-    rows = new + existing
+                    )
+    except IntegrityError:
+        return False
+    result.created += len(new)
+    return True
+
+
+def _contact_upsert_copy(
+    *, existing, result: BulkUpsertResult, changing: set[str], merge: bool = False
+) -> None:
+    """Upsert contacts on PostgreSQL: COPY the rows into a temporary table and write them with one
+    INSERT … ON CONFLICT per row shape, skipping rows equal to what is stored; a row whose address
+    is gone meanwhile is inserted. Runs inside a transaction (the table drops on commit)."""
+    now = timezone.now()
+    rows = existing
     if not rows:
         return
     contacts = Contact._meta.db_table

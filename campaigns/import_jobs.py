@@ -180,19 +180,31 @@ def contact_import_run(*, job_id: int) -> None:
 
 def _chunks_run(job: ContactImport) -> None:
     _header, rows = _rows_of(job)
-    done, chunk = 0, []
+    done, chunk, committed = 0, [], []
+    seen: dict[str, int] = {}  # The file's addresses so far: a repeat is refused across chunks too.
     for row in rows:
         done += 1
         if done <= job.rows_done:
-            continue  # Committed by an earlier run.
+            committed.append(row)  # By an earlier run: read again only for the addresses it took.
+            if len(committed) == CONTACT_BULK_MAX or done == job.rows_done:
+                _addresses_seen(job, committed, seen)
+                committed = []
+            continue
         chunk.append(row)
         if len(chunk) == CONTACT_BULK_MAX:
-            if not _chunk_commit(job, start=done - len(chunk), chunk=chunk):
+            if not _chunk_commit(job, start=done - len(chunk), chunk=chunk, seen=seen):
                 return
             chunk = []
-    if chunk and not _chunk_commit(job, start=done - len(chunk), chunk=chunk):
+    if chunk and not _chunk_commit(job, start=done - len(chunk), chunk=chunk, seen=seen):
         return
     _finish(job.pk, status=Status.DONE)
+
+
+def _addresses_seen(job: ContactImport, rows: list[tuple[int, list[str]]], seen: dict[str, int]) -> None:
+    """Note the addresses of rows an earlier run committed, with their rows, as that run saw them."""
+    checked, _errors = rows_checked(rows, job.mapping)
+    for number, row in checked:
+        seen.setdefault(row["email"], number)
 
 
 def _finish(job_id: int, *, status: str, problem: str = "") -> None:
@@ -202,7 +214,9 @@ def _finish(job_id: int, *, status: str, problem: str = "") -> None:
     )
 
 
-def _chunk_commit(job: ContactImport, *, start: int, chunk: list[tuple[int, list[str]]]) -> bool:
+def _chunk_commit(
+    job: ContactImport, *, start: int, chunk: list[tuple[int, list[str]]], seen: dict[str, int] | None = None
+) -> bool:
     """Import one chunk and move the job's progress past it in one transaction; False when the
     job is no longer where this runner left it (another runner moved it)."""
     with transaction.atomic():
@@ -225,6 +239,7 @@ def _chunk_commit(job: ContactImport, *, start: int, chunk: list[tuple[int, list
             resubscribe=locked.unsubscribed == ContactImport.Unsubscribed.RESUBSCRIBE,
             reason=locked.resubscribe_reason,
             attributes_merge=True,
+            seen=seen,
         )
         refused = {error["row"] for error in result.errors}
         consenting = [row["email"] for number, row in rows if number not in refused]

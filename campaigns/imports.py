@@ -247,15 +247,16 @@ def contacts_import_csv(
         raise ImportFileUnreadable(" ".join([*problems, str(NOTHING_IMPORTED)]))
     total = BulkUpsertResult()
     chunk: list[tuple[int, list[str]]] = []
+    seen: dict[str, int] = {}  # The file's addresses so far: a repeat is refused across chunks too.
     for count, (number, cells) in enumerate(rows, start=1):
         if count > CSV_MAX_ROWS:  # Rows, not lines: blank lines and multi-line cells are no rows.
             said = gettext("More than %(n)s rows: split the file.") % {"n": grouped(CSV_MAX_ROWS)}
             raise ImportFileUnreadable(f"{said} {NOTHING_IMPORTED}")
         chunk.append((number, cells))
         if len(chunk) == CONTACT_BULK_MAX:
-            _result_add(total, chunk, mapping, list_ids, actor, resubscribe, reason)
+            _result_add(total, chunk, mapping, list_ids, actor, resubscribe, reason, seen)
             chunk = []
-    _result_add(total, chunk, mapping, list_ids, actor, resubscribe, reason)
+    _result_add(total, chunk, mapping, list_ids, actor, resubscribe, reason, seen)
     return total
 
 
@@ -287,7 +288,7 @@ def _utf8_csv_read(stream: BinaryIO) -> tuple[list[str], Rows]:
     return header, checked()
 
 
-def _result_add(total: BulkUpsertResult, chunk, mapping, list_ids, actor, resubscribe, reason) -> None:
+def _result_add(total: BulkUpsertResult, chunk, mapping, list_ids, actor, resubscribe, reason, seen) -> None:
     if not chunk:
         return
     rows, errors = rows_checked(chunk, mapping)
@@ -298,6 +299,7 @@ def _result_add(total: BulkUpsertResult, chunk, mapping, list_ids, actor, resubs
         resubscribe=resubscribe,
         reason=reason,
         attributes_merge=True,
+        seen=seen,
     )
     total.created += result.created
     total.updated += result.updated

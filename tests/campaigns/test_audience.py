@@ -9,7 +9,7 @@ from django.utils import timezone
 from campaigns import audience
 from campaigns.audience import address_validate, contact_bulk_upsert
 from campaigns.consent import contact_unsubscribe
-from campaigns.models import Contact, Suppression
+from campaigns.models import ConsentChange, Contact, Suppression
 from campaigns.suppressions import suppression_add
 from tests.factories import (
     ContactFactory,
@@ -119,16 +119,22 @@ def test_bulk_upsert_keeps_the_time_an_unsubscribed_contact_left():
     assert (contact.status, contact.unsubscribed_at) == (Contact.Status.SUBSCRIBED, None)
 
 
-def test_bulk_upsert_of_an_address_added_meanwhile_updates_it(postgres_only, monkeypatch):
+def _raced_once(monkeypatch, **fields) -> None:
+    """Have another writer add a contact just after the upsert first looked for its addresses."""
     match = audience._contacts_matching
 
     def match_then_race(**kwargs):
         matching = match(**kwargs)
-        # Another import adds one of the "new" addresses after this one looked.
-        ContactFactory(email="raced@example.com", first_name="Theirs")
+        if not Contact.objects.filter(email=fields["email"]).exists():
+            ContactFactory(**fields)
         return matching
 
     monkeypatch.setattr(audience, "_contacts_matching", match_then_race)
+
+
+def test_bulk_upsert_of_an_address_added_meanwhile_updates_it(postgres_only, monkeypatch):
+    # Another import adds one of the "new" addresses after this one looked.
+    _raced_once(monkeypatch, email="raced@example.com", first_name="Theirs")
     result = contact_bulk_upsert(
         rows=[(0, {"email": "raced@example.com", "first_name": "Ours"}), (1, {"email": "calm@example.com"})]
     )
@@ -136,6 +142,39 @@ def test_bulk_upsert_of_an_address_added_meanwhile_updates_it(postgres_only, mon
     assert (result.created, result.updated, result.unchanged) == (1, 1, 0)
     assert Contact.objects.get(email="raced@example.com").first_name == "Ours"
     assert Contact.objects.filter(email="calm@example.com").exists()
+
+
+def test_an_unsubscribe_in_a_row_whose_address_was_added_meanwhile_is_applied_and_audited(
+    postgres_only, monkeypatch
+):
+    _raced_once(monkeypatch, email="raced@example.com", first_name="Theirs")
+
+    result = contact_bulk_upsert(
+        rows=[
+            (0, {"email": "raced@example.com", "status": Contact.Status.UNSUBSCRIBED, "first_name": "Mine"})
+        ]
+    )
+
+    contact = Contact.objects.get(email="raced@example.com")
+    assert (result.updated, result.errors) == (1, [])
+    assert (contact.first_name, contact.status) == ("Mine", Contact.Status.UNSUBSCRIBED)
+    assert contact.unsubscribed_at is not None
+    change = ConsentChange.objects.get(contact=contact)
+    assert (change.from_status, change.to_status) == (Contact.Status.SUBSCRIBED, Contact.Status.UNSUBSCRIBED)
+
+
+def test_a_subscribe_in_a_row_whose_address_unsubscribed_meanwhile_is_kept_out_and_reported(
+    postgres_only, monkeypatch
+):
+    _raced_once(monkeypatch, email="raced@example.com", status=Contact.Status.UNSUBSCRIBED)
+
+    result = contact_bulk_upsert(
+        rows=[(3, {"email": "raced@example.com", "status": Contact.Status.SUBSCRIBED, "first_name": "Mine"})]
+    )
+
+    contact = Contact.objects.get(email="raced@example.com")
+    assert result.kept_unsubscribed == [{"row": 3, "email": "raced@example.com"}]
+    assert (contact.first_name, contact.status) == ("Mine", Contact.Status.UNSUBSCRIBED)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -303,6 +303,41 @@ def test_a_job_resumes_after_its_last_committed_chunk_and_a_second_runner_writes
     assert Contact.objects.count() == 5
 
 
+def test_an_address_repeated_in_a_later_chunk_is_refused_naming_its_first_row(monkeypatch):
+    monkeypatch.setattr(import_jobs, "CONTACT_BULK_MAX", 2)
+    data = (
+        "email,first_name\ndup@example.com,First\na@example.com,A\nb@example.com,B\nDUP@example.com,Second\n"
+    )
+    job = _started(data=data)
+
+    import_jobs.contact_import_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert (job.created, job.failed) == (3, 1)
+    (error,) = job.errors
+    assert (error["row"], error["errors"]) == (5, {"email": ["Repeats row 2."]})
+    assert Contact.objects.get(email="dup@example.com").first_name == "First"
+
+
+def test_a_resumed_job_still_refuses_a_repeat_of_a_row_an_earlier_run_committed(monkeypatch):
+    monkeypatch.setattr(import_jobs, "CONTACT_BULK_MAX", 2)
+    data = (
+        "email,first_name\ndup@example.com,First\na@example.com,A\nb@example.com,B\ndup@example.com,Second\n"
+    )
+    job = _started(data=data)
+    ContactImport.objects.filter(pk=job.pk).update(status=ContactImport.Status.RUNNING)
+    job.refresh_from_db()
+    _header, rows = import_jobs._rows_of(job)
+    assert import_jobs._chunk_commit(job, start=0, chunk=[next(rows), next(rows)])  # Then its worker died.
+
+    import_jobs.contact_import_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert (job.status, job.created, job.failed) == (ContactImport.Status.DONE, 3, 1)
+    assert job.errors[0]["errors"] == {"email": ["Repeats row 2."]}
+    assert Contact.objects.get(email="dup@example.com").first_name == "First"
+
+
 def test_a_stale_job_is_queued_again(monkeypatch):
     from datetime import timedelta
 

@@ -219,6 +219,21 @@ def test_a_workbook_or_utf16_file_sent_to_the_api_import_is_told_what_the_api_re
     assert "NUL" not in message
 
 
+def test_an_api_import_refuses_an_address_repeated_in_a_later_chunk(api_client, monkeypatch):
+    from campaigns import imports
+
+    monkeypatch.setattr(imports, "CONTACT_BULK_MAX", 2)
+    rows = "dup@example.com,First\na@example.com,A\nb@example.com,B\ndup@example.com,Second\n"
+    upload = SimpleUploadedFile("c.csv", f"email,first_name\n{rows}".encode())
+
+    body = api_client.post(f"{API}/contacts/import", {"file": upload}, format="multipart").json()
+
+    assert (body["created"], body["failed"]) == (3, 1)
+    assert body["errors"][0]["row"] == 5
+    assert body["errors"][0]["errors"] == {"email": ["Repeats row 2."]}
+    assert Contact.objects.get(email="dup@example.com").first_name == "First"
+
+
 @pytest.mark.parametrize("part", ["file", "reason"])
 def test_an_import_sending_a_part_twice_is_refused_and_imports_nothing(api_client, part):
     first = SimpleUploadedFile("a.csv", b"email\nfirst@example.com\n")
