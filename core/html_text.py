@@ -316,8 +316,19 @@ _URL_ENDS = "".join(map(chr, range(0x21)))
 _URL_BREAKS = re.compile("[\t\n\r]")
 
 
+#: A web address's scheme: in http(s) the URL standard reads a backslash as a slash.
+_WEB_SCHEME = re.compile(r"https?:", re.IGNORECASE)
+
+
 def url_strip(url: str) -> str:
     """Return the address a browser follows for this written one: its ends' controls and spaces
     gone, and every tab and line break (the URL standard removes them wherever they are, so a
-    long href wrapped over two lines is followed whole)."""
-    return _URL_BREAKS.sub("", url.strip(_URL_ENDS))
+    long href wrapped over two lines is followed whole); in a web address, a backslash before
+    its query or fragment is the slash a browser reads it as (`https://shop.example\\@x.example/`
+    leads to shop.example, where Python's and Django's readers would see a user name and x.example)."""
+    url = _URL_BREAKS.sub("", url.strip(_URL_ENDS))
+    if "\\" in url and _WEB_SCHEME.match(url):
+        ends = [at for at in (url.find("?"), url.find("#")) if at >= 0]
+        cut = min(ends, default=len(url))
+        url = url[:cut].replace("\\", "/") + url[cut:]
+    return url

@@ -184,13 +184,13 @@ def text_track(
             url = next(
                 (whole for whole in candidates if text.startswith(f"{whole})", match.start())), url[:end]
             )
-            tracked = click_url(url) if tracks(url) else url
+            tracked = click_url(url_strip(url)) if tracks(url) else url
         else:
             # In running text, punctuation right after an address belongs to the sentence.
             trimmed = sentence_trim(url)
             tracked = url
             if tracks(trimmed):
-                tracked = click_url(trimmed) + url[len(trimmed) :]
+                tracked = click_url(url_strip(trimmed)) + url[len(trimmed) :]
         pieces += [text[position : match.start()], tracked]
         position = match.start() + len(url)
     return "".join([*pieces, text[position:]])

@@ -12,6 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from core.html_text import url_strip
 from core.http import client_address, database_unavailable
 from delivery import tokens
 from tracking import hits, inbox, metrics, sns
@@ -123,6 +124,8 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
         raise Http404("This link is not valid.")
     # The answer first: a target Django will not redirect to (recorded before the tracker left such
     # links alone) is refused before a click is counted for it.
-    answer = HttpResponseRedirect(target)
+    # As a browser reads it (a backslash in a link stored before the tracker read it so leads
+    # where the email's own link led, never to another host through Django's %5C).
+    answer = HttpResponseRedirect(url_strip(target))
     _hit(request, kind=TrackingHit.Kind.CLICK, tracking_id=found[0], link_id=found[1])
     return answer

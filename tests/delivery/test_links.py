@@ -991,6 +991,27 @@ def test_html_holding_a_search_element_is_never_tracked_as_browsers_disagree_on_
         track(html)
 
 
+def test_a_backslash_in_a_web_address_is_tracked_as_the_slash_a_browser_reads():
+    # Python's and Django's readers take a backslash as part of a user name before the "@": the
+    # redirect would go to evil.example, where a browser follows the link to shop.example.
+    html = (
+        '<a href="https://shop.example\\@evil.example/28">a</a><a href="https:\\\\shop.example\\27">b</a>'
+        '<a href="https://shop.example/s?q=a\\b#c\\d">c</a>'
+    )
+    text = "Shop: https://shop.example\\@evil.example/t now"
+
+    _out, seen = track(html, written=html_written_links(html))
+    targets: list[str] = []
+    text_track(text, click_url=lambda url: targets.append(url) or "x", written=text_written_links(text))
+
+    assert seen == [
+        "https://shop.example/@evil.example/28",
+        "https://shop.example/27",
+        "https://shop.example/s?q=a\\b#c\\d",  # In the query and the fragment a backslash is itself.
+    ]
+    assert targets == ["https://shop.example/@evil.example/t"]
+
+
 def test_an_href_wrapped_over_lines_is_tracked_as_the_address_a_browser_follows():
     html = '<p><a href="https://shop.example/sale/spring\n-collection">S</a><a href="https://shop.example/a\tb">x</a></p>'
 

@@ -131,6 +131,21 @@ def test_a_click_redirects_to_the_stored_target_and_a_tampered_token_is_404(ses,
     assert hits.tracking_hits_apply() == 1
 
 
+def test_a_link_stored_with_a_backslash_redirects_where_a_browser_would_have_gone(ses):
+    from delivery.models import TrackedLink
+
+    row, _html = _send()
+    link = TrackedLink.objects.create(
+        step=row.step, url="https://shop.example.com\\@evil.example/x", url_hash="x"
+    )
+    token = tokens.click_token(tracking_id=row.tracking_id, link_id=link.pk)
+
+    response = Client().get(f"/c/{token}")
+
+    assert response.status_code == 302
+    assert response["Location"] == "https://shop.example.com/@evil.example/x"
+
+
 def test_a_batch_of_hits_aborted_in_a_deadlock_waits_whole_for_the_next_tick(
     ses, hit_store, monkeypatch, caplog
 ):
