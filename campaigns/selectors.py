@@ -1,6 +1,7 @@
 """Reads of the audience and campaigns."""
 
 import operator
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ from campaigns.segments import segment_audience_condition
 from core.addresses import email_canonical, mailbox_canonical, mailbox_parse
 from core.exceptions import CampanileError
 from core.exports import json_cell_text
+from core.html import html_link_shown
 from core.html_text import html_unshown_drop
 from core.text import grouped
 
@@ -328,8 +330,9 @@ def template_has_unsubscribe_link(*, template: Template) -> bool:
 
 
 def _unsubscribe_rendered(template: Template) -> bool | None:
-    """Tell whether the sample contact's email shows its unsubscribe address whole, or None when
-    it does not render (its preview and checks say why)."""
+    """Tell whether the sample contact's email shows its unsubscribe link, or None when it does not
+    render (its preview and checks say why): in the HTML, a link to the address itself that no
+    element or style hides; in a text-only email, the address whole, not part of another."""
     from campaigns.rendering import template_compile, template_render
 
     try:
@@ -340,12 +343,20 @@ def _unsubscribe_rendered(template: Template) -> bool | None:
         )
     except CampanileError:
         return None
-    return _UNSUBSCRIBE_RENDERED in html_unshown_drop(rendered.html) or _UNSUBSCRIBE_RENDERED in rendered.text
+    if rendered.html.strip():
+        # Most readers see the HTML: a link in the text part alone is one they never see.
+        return html_link_shown(rendered.html, _UNSUBSCRIBE_RENDERED)
+    return bool(_UNSUBSCRIBE_IN_TEXT.search(rendered.text))
 
 
 #: The unsubscribe address the check renders a template with: a reserved host (RFC 2606), plain
 #: characters autoescape leaves as they are.
 _UNSUBSCRIBE_RENDERED = "https://campanile.invalid/unsubscribe-check"
+#: That address in a text part as a reader's client makes a link of it: after a blank or an opening
+#: bracket, before a blank, a closing bracket or the sentence's punctuation (not "…check-now").
+_UNSUBSCRIBE_IN_TEXT = re.compile(
+    rf"(?:^|(?<=[\s(<\[])){re.escape(_UNSUBSCRIBE_RENDERED)}(?=[)>\]]|[.,;:!?]*(?:\s|$))"
+)
 
 
 def _unsubscribe_shown(source: str, *, html: bool) -> bool:

@@ -11,7 +11,8 @@ from typing import cast
 
 from selectolax.lexbor import LexborDocumentOptions, LexborHTMLParser, LexborNode
 
-from core.html_text import HTML_BLANK, HTML_TOKENS
+from core.css import style_hides, style_visibility
+from core.html_text import HTML_BLANK, HTML_TOKENS, url_strip
 
 # What may come before a document's first tag: blanks (a byte order mark and zero-width characters
 # among them), comments, a DOCTYPE or an XML declaration, however long they are.
@@ -390,3 +391,38 @@ def _shown(node: LexborNode) -> bool:
             return False
         parent = parent.parent
     return True
+
+
+#: Elements whose content no reader sees, whatever their attributes (a closed <dialog> aside).
+_NOTHING_SHOWN_IN = frozenset({"template", "head", "datalist", "noembed", "noframes", "iframe"})
+
+
+def html_link_shown(html: str, address: str) -> bool:
+    """Tell whether the HTML shows a reader a link (an HTML `<a>` or `<area>`) to this address,
+    written as a browser follows it, outside every element that hides what it holds."""
+    parser = LexborHTMLParser(html)
+    root = cast(LexborNode, parser.root)
+    for link in root.traverse():
+        if link.tag not in ("a", "area") or html_namespace(link) != "html":
+            continue
+        if url_strip(link.attrs.get("href") or "") == address and _seen(link):
+            return True
+    return False
+
+
+def _seen(node: LexborNode) -> bool:
+    """Tell whether no attribute or element around a node (itself too) hides it from a reader."""
+    element: LexborNode | None = node
+    visibility = ""  # The nearest one set decides: a visible child of a hidden parent shows.
+    while element is not None and element.is_element_node:
+        attributes = element.attrs
+        if element.tag in _NOTHING_SHOWN_IN or "hidden" in attributes:
+            return False
+        if element.tag == "dialog" and "open" not in attributes:
+            return False
+        style = attributes.get("style") or ""
+        if style_hides(style):
+            return False
+        visibility = visibility or style_visibility(style)
+        element = element.parent
+    return visibility in ("", "visible")

@@ -138,6 +138,16 @@ def _hrefs(html: str) -> Iterator[str]:
             yield html_attribute_decoded(href)
 
 
+def _tags_name(html: str, word: str) -> bool:
+    """Tell whether a tag of the HTML (not its text) holds the word, as an attribute or in one."""
+    position = 0
+    while match := _ANY_TAG.search(html, position):
+        _href, position = html_tag_read(html, match.end())
+        if word in html[match.start() : position].lower():
+            return True
+    return False
+
+
 @functools.lru_cache(maxsize=64)
 def html_written_links(source: str) -> WrittenLinks:
     """Return the links a template's HTML writes: the `href`s of its `<a>` and `<area>` tags.
@@ -155,7 +165,9 @@ def html_written_links(source: str) -> WrittenLinks:
         # so none hidden there counts; those shown there go untracked.
         shown = shown[:misread]
     shown = html_unshown_drop(shown)
-    return _written_links(_hrefs(shown), no_track=NO_TRACK_ATTRIBUTE in shown.lower())
+    # The mark counts where the author puts it on a tag: named in the email's text ("add
+    # data-campanile-notrack to…"), it would let a contact's data switch tracking off.
+    return _written_links(_hrefs(shown), no_track=_tags_name(shown, NO_TRACK_ATTRIBUTE))
 
 
 @functools.lru_cache(maxsize=64)

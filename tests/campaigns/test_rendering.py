@@ -138,6 +138,20 @@ def test_the_derived_text_part_offers_no_address_for_a_mathml_link_no_browser_fo
     assert _text_part(html) == "A mr[h](https://shop.example/h)"
 
 
+@pytest.mark.django_db
+def test_the_derived_text_part_leaves_out_what_the_html_hides_and_keeps_what_it_shows():
+    html = (
+        '<p>V1</p><div style="display:none !important">H1 <a href="https://shop.example/h">offer</a></div>'
+        '<p style="display:none;display:block">V2</p><p style="DISPLAY : NONE">H2</p>'
+        '<p style="display:/**/none">H3</p><dialog>H4</dialog><dialog open>V3</dialog>'
+        '<div style="visibility:hidden">H5 <span style="visibility:visible">V4</span></div>'
+        '<p style="visibility: hidden">H6</p><datalist><option>H7</option></datalist><p>V5</p>'
+    )
+    text = _text_part(html)
+    assert [word for word in ("V1", "V2", "V3", "V4", "V5") if word not in text] == []
+    assert [word for word in ("H1", "H2", "H3", "H4", "H5", "H6", "H7", "offer") if word in text] == []
+
+
 def test_the_derived_text_part_of_a_table_grows_with_its_words_not_rows_times_widths():
     rows = "".join(f"<tr><td>Row {n}</td><td>{{{{ attributes.bio }}}}</td></tr>" for n in range(300))
     template = TemplateFactory(
@@ -184,7 +198,7 @@ def test_the_derived_text_part_of_html_nested_past_what_a_parser_reads_keeps_eve
 
 
 def test_reading_the_words_of_markup_takes_one_pass():
-    from campaigns.rendering import _text_of_markup
+    from campaigns.text_part import _text_of_markup
 
     # Each would cost the square of its length to a reader that scanned again from every "<".
     assert _text_of_markup("<" * 200_000) == "<" * 200_000  # No tag: text.

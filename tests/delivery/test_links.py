@@ -961,6 +961,17 @@ def test_a_notrack_mark_counts_only_in_a_template_whose_author_writes_one():
     assert track(authored, written=html_written_links(authored))[1] == []
 
 
+def test_a_notrack_mark_named_in_the_emails_text_is_no_mark_a_contacts_data_may_use():
+    from django.template import Context, Template
+
+    source = "<p>Tip: add data-campanile-notrack to a link.</p><a href=https://shop.example/?c={{ c }}>x</a>"
+    html = Template(source).render(Context({"c": "z data-campanile-notrack"}))
+
+    _out, seen = track(html, written=html_written_links(source))
+
+    assert seen == ["https://shop.example/?c=z"]
+
+
 @pytest.mark.parametrize(
     "inert",
     [
