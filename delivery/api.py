@@ -26,6 +26,9 @@ SES_TAG = re.compile(r"[A-Za-z0-9_.@-]{1,256}")
 MAX_TAGS = 47
 # The column's length (TransactionalMessage.unique_code), whether the code comes in the body or the header.
 UNIQUE_CODE_MAX = TransactionalMessage._meta.get_field("unique_code").max_length or 255
+UNIQUE_CODE_BLANK = (
+    "unique_code is blank (empty or only whitespace): give a code with a visible character, or leave it out."
+)
 
 
 def _no_line_breaks(value: str) -> str:
@@ -62,8 +65,13 @@ class MessageCreateSerializer(serializers.Serializer):
     tags = MessageTagSerializer(  # type: ignore[call-arg]
         many=True, required=False, default=list, max_length=MAX_TAGS
     )
+    # Compared exactly as given: a code trimmed to nothing would be no code, and a retry would send
+    # again. Left out, it is absent from the validated data.
     unique_code = serializers.CharField(
-        max_length=UNIQUE_CODE_MAX, required=False, allow_blank=True, default=""
+        max_length=UNIQUE_CODE_MAX,
+        required=False,
+        trim_whitespace=False,
+        error_messages={"blank": UNIQUE_CODE_BLANK},
     )
 
     def get_fields(self):
@@ -85,8 +93,13 @@ class MessageCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError("Each tag name may appear once.")
         return value
 
+    def validate_unique_code(self, value):
+        if value.isspace():
+            raise serializers.ValidationError(UNIQUE_CODE_BLANK)
+        return value
+
     @classmethod
-    def parse(cls, data, *, header_code: str) -> messages.MessageRequest:
+    def parse(cls, data, *, header_code: str | None) -> messages.MessageRequest:
         """Validate a payload into the service's request, or raise ValidationError.
 
         One serializer per thread validates every request: building one per request (its fields
@@ -99,9 +112,21 @@ class MessageCreateSerializer(serializers.Serializer):
         return serializer.to_request(serializer.run_validation(data), header_code=header_code)
 
     @staticmethod
-    def to_request(data: dict, *, header_code: str) -> messages.MessageRequest:
-        """Return the service's request, taking the idempotency code from the body or the header."""
-        body_code = data["unique_code"]
+    def to_request(data: dict, *, header_code: str | None) -> messages.MessageRequest:
+        """Return the service's request, taking the idempotency code from the body or the header
+        (None when the request has no Idempotency-Key header)."""
+        body_code = data.get("unique_code", "")
+        if header_code is None:
+            header_code = ""
+        elif not header_code or header_code.isspace():
+            raise serializers.ValidationError(
+                {
+                    "unique_code": [
+                        "The Idempotency-Key header is blank (empty or only whitespace): give a code "
+                        "with a visible character, or leave the header out."
+                    ]
+                }
+            )
         if len(header_code) > UNIQUE_CODE_MAX:
             raise serializers.ValidationError(
                 {"unique_code": [f"The Idempotency-Key header holds more than {UNIQUE_CODE_MAX} characters."]}
@@ -193,8 +218,9 @@ class MessageViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewset
     )
     def create(self, request, *args, **kwargs):
         """Queue one templated email; answer 202 with its id and status."""
+        # Not stripped: a code is compared exactly as given, and one of whitespace alone is refused.
         message_request = MessageCreateSerializer.parse(
-            request.data, header_code=request.headers.get("Idempotency-Key", "").strip()
+            request.data, header_code=request.headers.get("Idempotency-Key")
         )
         message, replayed = messages.message_queue(api_key=request.auth, request=message_request)
         # The answer MessageAcceptedSerializer documents, built directly: it runs on every request.

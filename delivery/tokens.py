@@ -6,8 +6,10 @@ made for one kind of link is worthless for another.
 """
 
 import base64
+import binascii
 import functools
 import hashlib
+import re
 from uuid import UUID
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -17,6 +19,9 @@ from django.core import signing
 UNSUBSCRIBE = "unsubscribe"
 OPEN = "open"
 CLICK = "click"
+
+# An unsubscribe token as issued: URL-safe base64, its padding stripped.
+_SEALED_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _signer(purpose: str) -> signing.Signer:
@@ -73,8 +78,20 @@ def unsubscribe_token_read(token: str) -> tuple[UUID, str] | None:
     if ":" in token:  # Signed, from before: a tracking id alone.
         tracking_id = step_execution_token_read(token=token, purpose=UNSUBSCRIBE)
         return (tracking_id, "") if tracking_id is not None else None
+    # Fernet's base64 decoding skips characters outside the alphabet and extra padding, so a
+    # tampered spelling would open as the token itself: only the exact form issued is read.
+    if not _SEALED_TOKEN.fullmatch(token):
+        return None
+    padded = token + "=" * (-len(token) % 4)
     try:
-        raw = _sealer().decrypt((token + "=" * (-len(token) % 4)).encode())
+        # Re-encoding also refuses a last character whose unused bits were changed.
+        canonical = base64.urlsafe_b64encode(base64.urlsafe_b64decode(padded)).decode()
+    except binascii.Error:  # A length no base64 has.
+        return None
+    if canonical != padded:
+        return None
+    try:
+        raw = _sealer().decrypt(padded.encode())
         return UUID(bytes=raw[:16]), raw[16:].decode()
     except (InvalidToken, ValueError):  # UnicodeDecodeError is a ValueError.
         return None

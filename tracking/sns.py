@@ -255,7 +255,9 @@ def sns_verify(*, body: bytes, headers: dict[str, str], now: datetime | None = N
     timestamp = sns_check_timestamp(data["Timestamp"], now=now)
     version = data.get("SignatureVersion")
     if not isinstance(version, str) or version not in _HASHES:
-        raise SnsUntrusted(f"SignatureVersion {version!r} is not 1 or 2.")
+        # Repeated as JSON, so that a number 1 does not read as the string "1" SNS sends.
+        given = json.dumps(version) if "SignatureVersion" in data else "none"
+        raise SnsUntrusted(f'SignatureVersion must be the string "1" or "2", not {given}.')
     if int(version) < settings.SNS_MIN_SIGNATURE_VERSION:
         raise SnsUntrusted(f"SignatureVersion {version} is below SNS_MIN_SIGNATURE_VERSION.")
     if settings.SNS_VERIFY_SIGNATURES:

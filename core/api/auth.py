@@ -20,14 +20,20 @@ from core.redis_client import redis_client
 
 
 def api_key_from_request(request) -> str | None:
-    """Return the key a request presents, from X-API-Key or an Authorization: Bearer header."""
-    key = request.META.get("HTTP_X_API_KEY", "").strip()
-    if key:
-        return key
+    """Return the key a request presents, from X-API-Key or an Authorization: Bearer header.
+
+    Two different keys raise AuthenticationFailed: the request would act as whichever one we
+    happened to read, and a proxy or log that looks at the other header would name the wrong key.
+    """
+    header_key = request.META.get("HTTP_X_API_KEY", "").strip()
     scheme, _, credentials = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
-        return credentials.strip()
-    return None
+    bearer_key = credentials.strip() if scheme.lower() == "bearer" else ""
+    if header_key and bearer_key and header_key != bearer_key:
+        raise exceptions.AuthenticationFailed(
+            "Two different API keys: X-API-Key and Authorization: Bearer must name the same key, "
+            "or send only one."
+        )
+    return header_key or bearer_key or None
 
 
 def _api_key_by_prefix(prefix: str) -> ApiKey | None:

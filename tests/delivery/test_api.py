@@ -200,6 +200,43 @@ def test_an_idempotency_key_header_beyond_ascii_is_a_400_pointing_to_the_body(ap
     assert not TransactionalMessage.objects.exists()
 
 
+@pytest.mark.parametrize("code", ["", "  ", "\u00a0", "\t\u3000"], ids=repr)
+def test_a_blank_unique_code_is_a_400_saying_so_and_queues_nothing(api_client, sample_world, code):
+    first = _post(api_client, {**SAMPLE, "unique_code": code})
+    again = _post(api_client, {**SAMPLE, "unique_code": code})  # The retry it would have been.
+
+    assert (first.status_code, again.status_code) == (400, 400)
+    (message,) = first.json()["error"]["fields"]["unique_code"]
+    assert "blank" in message
+    assert not TransactionalMessage.objects.exists()
+
+
+@pytest.mark.parametrize("header", ["", "  ", "\u00a0"], ids=repr)
+def test_a_blank_idempotency_key_header_is_a_400_saying_so(api_client, sample_world, header):
+    body = {k: v for k, v in SAMPLE.items() if k != "unique_code"}
+
+    response = _post(api_client, body, HTTP_IDEMPOTENCY_KEY=header)
+
+    assert response.status_code == 400
+    (message,) = response.json()["error"]["fields"]["unique_code"]
+    assert "Idempotency-Key" in message
+    assert "blank" in message
+    assert not TransactionalMessage.objects.exists()
+
+
+def test_codes_differing_only_in_whitespace_are_different_codes(api_client, sample_world):
+    plain = _post(api_client, {**SAMPLE, "unique_code": "order-7"})
+    spaced = _post(api_client, {**SAMPLE, "unique_code": "order-7\u3000"})
+    replayed = _post(api_client, {**SAMPLE, "unique_code": "order-7\u3000"})
+
+    assert (plain.status_code, spaced.status_code, replayed.status_code) == (202, 202, 202)
+    assert spaced.json()["unique_code"] == "order-7\u3000"  # Kept exactly as given.
+    assert spaced.json()["id"] != plain.json()["id"]
+    assert replayed["Idempotent-Replayed"] == "true"
+    assert replayed.json() == spaced.json()
+    assert TransactionalMessage.objects.count() == 2
+
+
 def test_without_a_code_every_request_is_a_new_email(api_client, sample_world):
     body = {k: v for k, v in SAMPLE.items() if k != "unique_code"}
     _post(api_client, body)

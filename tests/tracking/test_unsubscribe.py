@@ -83,6 +83,40 @@ def test_a_tampered_or_foreign_token_changes_nothing():
     assert not TrackingEvent.objects.exists()
 
 
+def test_an_unsubscribe_token_spelled_other_than_issued_is_refused_and_changes_nothing():
+    import base64
+
+    # 15 characters: the sealed bytes do not fill the last base64 group, so its last character
+    # has unused bits, which a lax decoder ignores.
+    row = StepExecutionFactory(contact__email="ada@example.com")
+    token = tokens.unsubscribe_token(tracking_id=row.tracking_id, email=row.email)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    other_last_bits = token[:-1] + alphabet[alphabet.index(token[-1]) ^ 1]
+
+    def sealed(spelling: str) -> bytes:
+        return base64.urlsafe_b64decode(spelling + "=" * (-len(spelling) % 4))
+
+    assert sealed(other_last_bits) == sealed(token)  # Other text, the very same bytes.
+    client = Client()
+    for bad in (
+        token + "==",
+        token + "=======",
+        token[:10] + "~~~" + token[10:],
+        token[:10] + "...." + token[10:],
+        other_last_bits,
+    ):
+        assert client.get(f"/u/{bad}").status_code == 404, bad
+        assert client.post(f"/u/{bad}", {"List-Unsubscribe": "One-Click"}).status_code == 404, bad
+    row.contact.refresh_from_db()
+    assert row.contact.status == Contact.Status.SUBSCRIBED
+    assert not TrackingEvent.objects.exists()
+
+    assert client.get(f"/u/{token}").status_code == 200  # The token as issued still works.
+    assert client.post(f"/u/{token}", {"List-Unsubscribe": "One-Click"}).status_code == 200
+    row.contact.refresh_from_db()
+    assert row.contact.status == Contact.Status.UNSUBSCRIBED
+
+
 def test_links_signed_before_a_key_rotation_keep_working_while_the_old_key_is_a_fallback(settings):
     row = StepExecutionFactory()
     token = tokens.step_execution_token(tracking_id=row.tracking_id, purpose=tokens.UNSUBSCRIBE)

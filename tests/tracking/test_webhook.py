@@ -244,6 +244,23 @@ def test_unknown_or_missing_signature_versions_are_refused(client, fetches, vers
     assert_nothing_recorded()
 
 
+@pytest.mark.parametrize(
+    ("version", "says"), [(1, "not 1."), (2.0, "not 2.0."), ("3", 'not "3".'), (None, "not none.")]
+)
+def test_a_signature_version_that_is_no_string_1_or_2_is_refused_saying_a_string_is_expected(
+    client, fetches, version, says
+):
+    signed = SIGNER.sign(notification(BOUNCE), version="1")
+    if version is None:
+        del signed["SignatureVersion"]
+    else:
+        signed["SignatureVersion"] = version
+    response = post(client, signed)
+    assert response.status_code == 403
+    assert response.content.decode() == f'SignatureVersion must be the string "1" or "2", {says}'
+    assert_nothing_recorded()
+
+
 def test_a_version_1_signature_presented_as_version_2_is_refused(client, fetches):
     signed = SIGNER.sign(notification(BOUNCE), version="1")
     assert post(client, {**signed, "SignatureVersion": "2"}).status_code == 403

@@ -45,6 +45,27 @@ def test_key_accepted_as_x_api_key_and_as_bearer(api_key):
     assert _get(by_bearer).status_code == 404
 
 
+@pytest.mark.parametrize("other", ["another real key", "a wrong key"])
+def test_two_different_keys_in_one_request_are_401_whichever_is_valid(api_key, other):
+    obj, secret = api_key
+    second = api_key_create(name="second")[1] if other == "another real key" else f"{obj.prefix}.{'x' * 32}"
+    for x_api_key, bearer in ((secret, second), (second, secret)):
+        client = APIClient()
+        client.credentials(HTTP_X_API_KEY=x_api_key, HTTP_AUTHORIZATION=f"Bearer {bearer}")
+        response = _get(client)
+        assert response.status_code == 401
+        assert response["WWW-Authenticate"].startswith("Bearer")
+        assert _error(response)["code"] == "authentication_failed"
+        assert "Two different API keys" in _error(response)["message"]
+
+
+def test_the_same_key_in_both_headers_is_accepted(api_key):
+    _obj, secret = api_key
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=secret, HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert _get(client).status_code == 404  # Authenticated, and the message does not exist.
+
+
 def test_a_wrong_secret_with_a_real_prefix_is_401(api_key):
     obj, _secret = api_key
     client = APIClient()
