@@ -67,7 +67,8 @@ def test_the_preview_renders_the_form_as_typed_for_the_chosen_contact_with_its_v
         ('<div style="DISPLAY: none !important"><a href="{{ unsubscribe_url }}">Leave</a></div>', "", False),
         ('<div style="visibility:hidden"><a href="{{ unsubscribe_url }}">x</a></div>', "", False),
         (
-            '<div style="visibility:hidden"><a style="visibility:visible" href="{{ unsubscribe_url }}">x</a></div>',
+            '<div style="visibility:hidden"><a style="visibility:visible" href="{{ unsubscribe_url }}">'
+            "x</a></div>",
             "",
             True,
         ),
