@@ -50,18 +50,29 @@ class ContactPersonalDataMixin:
         ]
         return own + super().get_urls()  # type: ignore[misc]
 
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))  # type: ignore[misc]
+        if obj is not None and not self.has_delete_permission(request, obj):  # type: ignore[attr-defined]
+            # No "Erase it…" for whom the erase page would refuse: the download alone.
+            fields = ["personal_data_download" if name == "personal_data" else name for name in fields]
+        return fields
+
     @admin.display(description=_("Everything held"))
     def personal_data(self, contact: Contact) -> str:
         if contact.pk is None:
             return "—"
-        download = reverse("admin:campaigns_contact_personal_data", args=[contact.pk])
         erase = reverse("admin:campaigns_contact_erase", args=[contact.pk])
         return format_html(
-            '<a href="{}">{}</a> · <a href="{}">{}</a>',
-            download,
-            gettext("Download it as JSON (a subject access request)"),
-            erase,
-            gettext("Erase it…"),
+            '{} · <a href="{}">{}</a>', self.personal_data_download(contact), erase, gettext("Erase it…")
+        )
+
+    @admin.display(description=_("Everything held"))
+    def personal_data_download(self, contact: Contact) -> str:
+        if contact.pk is None:
+            return "—"
+        download = reverse("admin:campaigns_contact_personal_data", args=[contact.pk])
+        return format_html(
+            '<a href="{}">{}</a>', download, gettext("Download it as JSON (a subject access request)")
         )
 
     def personal_data_view(self, request, object_id):

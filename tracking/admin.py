@@ -137,6 +137,15 @@ class ContactTimelineMixin:
 
     tracking_readonly_fields = ["timeline"]
 
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))  # type: ignore[misc]
+        # The emails and their events, for those who may see the send log and the events, as the
+        # contact's JSON download gives them: a role that sees contacts alone sees no timeline.
+        seen = request.user.has_perm("delivery.view_stepexecution") and request.user.has_perm(
+            "tracking.view_trackingevent"
+        )
+        return fields if seen else [name for name in fields if name not in self.tracking_readonly_fields]
+
     @admin.display(description=_("Timeline (newest first)"))
     def timeline(self, obj):
         if obj.pk is None:

@@ -153,3 +153,26 @@ def test_an_events_network_and_browser_go_only_to_staff_who_may_see_events():
     user.user_permissions.add(Permission.objects.get(codename="view_trackingevent"))
     again = client.get(reverse("admin:campaigns_contact_personal_data", args=[contact.pk]))
     assert b"SecretBrowser" in again.content
+
+
+def test_a_role_that_sees_contacts_alone_gets_no_timeline_of_their_mail_nor_an_erase_link():
+    contact = _held()
+    client = role_client("Marketers")
+    user = User.objects.get(username="marketers")
+    user.groups.clear()
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_contact"]))
+    url = reverse("admin:campaigns_contact_change", args=[contact.pk])
+
+    page = client.get(url).content.decode()
+
+    assert "Timeline (newest first)" not in page
+    assert "Download it as JSON" in page
+    assert reverse("admin:campaigns_contact_erase", args=[contact.pk]) not in page
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_stepexecution", "view_trackingevent"])
+    )
+    user.user_permissions.add(Permission.objects.get(codename="delete_contact"))
+    user = User.objects.get(pk=user.pk)  # Permissions are cached on the instance.
+    again = client.get(url).content.decode()
+    assert "Timeline (newest first)" in again
+    assert reverse("admin:campaigns_contact_erase", args=[contact.pk]) in again
