@@ -316,7 +316,8 @@ def lorem(parser: Any, token: Any) -> Node:
 
 
 # {% debug %} prints the whole context and every loaded module, {% url %} Campanile's own paths
-# (the admin's among them), {% csrf_token %} a form field: nothing an email should hold.
+# (the admin's among them), {% csrf_token %} a form field, {% querystring %} a web request's query
+# (an email has no request): nothing an email should hold.
 def _refused(name: str) -> Callable:
     def refuse(parser: Any, token: Any) -> Node:
         raise TemplateSyntaxError(gettext("{%% %(tag)s %%} has no place in an email") % {"tag": name})
@@ -325,7 +326,7 @@ def _refused(name: str) -> Callable:
     return refuse
 
 
-for _tag in ("debug", "url", "csrf_token"):
+for _tag in ("debug", "url", "csrf_token", "querystring"):
     register.tag(_tag, _refused(_tag))
 
 

@@ -326,13 +326,13 @@ def template_has_unsubscribe_link(*, template: Template) -> bool:
     written = _unsubscribe_shown(template.html_body, html=True) or _unsubscribe_shown(
         template.text_body, html=False
     )
-    return written and _unsubscribe_rendered(template) is not False
+    return written and _unsubscribe_rendered(template) is True
 
 
 def _unsubscribe_rendered(template: Template) -> bool | None:
     """Tell whether the sample contact's email shows its unsubscribe link, or None when it does not
-    render (its preview and checks say why): in the HTML, a link to the address itself that no
-    element or style hides; in a text-only email, the address whole, not part of another."""
+    render (its preview and checks say why; no link is counted then): in the HTML, a link to the
+    address itself that no element or style hides; in a text-only email, the address whole."""
     from campaigns.rendering import template_compile, template_render
 
     try:

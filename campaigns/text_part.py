@@ -33,7 +33,7 @@ def text_part_from_html(html: str) -> str:
     if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
         # Past libxml2's 2,048 levels it drops the rest of the document unsaid: words, not a cut.
         return _text_of_markup(html)
-    if root.get("hidden") is not None:
+    if root.get("hidden") is not None or _style_hidden(root):
         return ""  # A document that hides itself shows nothing.
     # Tables become blocks, a cell per line: inscriptis would lay them out as a grid, padding every
     # line to its column's widest (an email's layout table and one long cell make a text part
@@ -43,12 +43,21 @@ def text_part_from_html(html: str) -> str:
     # What the HTML never shows, the text part does not either (inscriptis would write it out).
     for element in root.xpath(
         "//body//template | //noembed | //noframes | //body//*[@hidden] | //body[@hidden]"
-        " | //datalist | //iframe | //dialog[not(@open)]"
+        " | //datalist | //iframe | //dialog[not(@open)] | //details[not(@open)]/*[not(self::summary)]"
+        # SVG's and MathML's text a browser never lays out, and what SVG's own attributes hide.
+        " | //svg//desc | //svg//title | //svg//metadata | //math//annotation | //math//annotation-xml"
+        " | //svg[@display='none'] | //svg//*[@display='none'] | //svg//*[@visibility='hidden']"
     ):
         element.drop_tree()
+    # A closed <details> shows its summary alone: text between its children goes too.
+    for element in root.xpath("//details[not(@open)]"):
+        element.text = None
+        for child in element:
+            child.tail = None
     # Nor what an inline style hides, read as a browser reads it (`!important`, comments, case).
     styled = root.xpath("//*[@style]")
-    for element in [element for element in styled if _style_hidden(element)]:
+    # The root has no parent to be dropped from: one that hides itself was answered above.
+    for element in [element for element in styled if element is not root and _style_hidden(element)]:
         element.drop_tree()
     for element in [element for element in styled if _visibility_of(element) in _INVISIBLE]:
         _invisible_text_drop(element)
@@ -86,19 +95,15 @@ def text_part_from_html(html: str) -> str:
 
 _TABLE_TAGS = ("table", "caption", "thead", "tbody", "tfoot", "tr", "td", "th")
 
-# For HTML nested past what a parser reads whole: each link's address, and any tag (what shows
-# no words is dropped first, by core.html). Each pattern takes time in line with the HTML's length
-# (a tag's search for its href stops at its length bound).
-_LINK_OPEN = re.compile(
-    r"""<a\b[^>]{0,2000}?\bhref\s*=\s*(?:"([^"]*)"|'([^']*)')[^>]{0,2000}>""", re.IGNORECASE
-)
+# For HTML nested past what a parser reads whole: any tag (what shows no words is dropped first,
+# by core.html), in time in line with the HTML's length.
 _ANY_TAG = re.compile(r"<[^<>]*>")
 
 
 def _text_of_markup(html: str) -> str:
-    """Return the words of HTML no parser reads whole, each link's address after its opening tag."""
+    """Return the words of HTML no parser reads whole, and no link's address: read as text, what
+    the HTML hides (an attribute, a style) cannot be told apart, so no hidden link is offered."""
     text = html_unshown_drop(html)
-    text = _LINK_OPEN.sub(lambda link: f" ({link.group(1) or link.group(2) or ''}) ", text)
     return " ".join(html_unescape(_ANY_TAG.sub(" ", text)).split())
 
 

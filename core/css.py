@@ -1,9 +1,8 @@
 """An inline style as a browser reads it, as far as whether it hides its element."""
 
 import re
+from collections.abc import Iterator
 
-#: CSS comments, one left open at the end too (a browser ignores it to the end).
-_COMMENT = re.compile(r"/\*.*?(?:\*/|\Z)", re.DOTALL)
 _IMPORTANT = re.compile(r"!\s*important\s*\Z")
 #: Values valid for all properties: a declaration of one of them is valid, and so taken.
 _CSS_WIDE = frozenset({"inherit", "initial", "unset", "revert", "revert-layer"})
@@ -39,21 +38,79 @@ def style_visibility(style: str) -> str:
 
 def _declared(style: str) -> dict[str, str]:
     """Return the `display` and `visibility` an inline style sets, as a browser reads declarations:
-    names in any case, comments ignored, a value it does not know skipped, the last valid one
-    winning unless an earlier one is `!important`."""
+    names in any case and escapes decoded, comments ignored, a value it does not know skipped, the
+    last valid one winning unless an earlier one is `!important`. A value a custom property gives
+    (`var(--x)`) is known only to the browser: it counts as hiding, and `content-visibility:
+    hidden` (the element's content unshown) as `display: none`."""
     taken: dict[str, tuple[str, bool]] = {}
-    for declaration in _COMMENT.sub("", style).split(";"):
+    for declaration in _declarations(style):
         name, colon, value = declaration.partition(":")
-        name = name.strip().lower()
-        if not colon or name not in ("display", "visibility"):
+        name = _unescaped(name).strip(_CSS_BLANKS).lower()
+        if not colon or name not in _READ:
             continue
-        value = value.strip().lower()
+        value = _unescaped(value).strip(_CSS_BLANKS).lower()
         important = bool(_IMPORTANT.search(value))
-        value = _IMPORTANT.sub("", value).strip()
-        if not _valid(name, value) or (name in taken and taken[name][1] and not important):
+        value = _IMPORTANT.sub("", value).strip(_CSS_BLANKS)
+        if "var(" in value:
+            value = "hidden" if name == "visibility" else "none"
+        elif name == "content-visibility":
+            name, value = ("display", "none") if value == "hidden" else (name, "")
+        if not value or not _valid(name, value) or (name in taken and taken[name][1] and not important):
             continue
         taken[name] = (value, important)
     return {name: value for name, (value, _important) in taken.items()}
+
+
+#: The properties read: what hides an element or its content.
+_READ = frozenset({"display", "visibility", "content-visibility"})
+#: CSS's own blanks: a no-break space is none, so `display:\u00a0none` is no value a browser takes.
+_CSS_BLANKS = " \t\n\r\f"
+_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n\r\f]?|(.))", re.DOTALL)
+
+
+def _unescaped(text: str) -> str:
+    """Decode CSS escapes: `\\6e` and `\\n` are both an n."""
+
+    def one(match: re.Match) -> str:
+        if match.group(1):
+            code = int(match.group(1), 16)
+            return chr(code) if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"
+        return match.group(2)
+
+    return _ESCAPE.sub(one, text)
+
+
+def _declarations(style: str) -> Iterator[str]:
+    """Yield a declaration list's declarations, split as CSS splits them: a `;` in a string, in
+    brackets or escaped splits nothing, and comments outside strings are dropped."""
+    current: list[str] = []
+    depth, quote, at = 0, "", 0
+    while at < len(style):
+        char = style[at]
+        if char == "\\" and at + 1 < len(style):
+            current.append(style[at : at + 2])
+            at += 2
+            continue
+        if quote:
+            current.append(char)
+            quote = "" if char in (quote, "\n") else quote
+        elif style.startswith("/*", at):
+            end = style.find("*/", at + 2)
+            at = len(style) if end < 0 else end + 2
+            continue
+        elif char == ";" and depth == 0:
+            yield "".join(current)
+            current = []
+        else:
+            current.append(char)
+            if char in "\"'":
+                quote = char
+            elif char in "([{":
+                depth += 1
+            elif char in ")]}":
+                depth = max(depth - 1, 0)
+        at += 1
+    yield "".join(current)
 
 
 def _valid(name: str, value: str) -> bool:

@@ -205,6 +205,11 @@ def html_write(document: HtmlDocument, *, shown: str | None = None) -> str:
 
 def _other_reading(parser: LexborHTMLParser) -> str:
     """Say how some reader's client would read this tree otherwise than lexbor does, or ""."""
+    if any(not node.child for node in parser.css("noscript")):
+        # Read with scripts off, a <noscript> in the head or inside a <p> ends at the first tag
+        # that may not be there, and what it held is read after it, shown to every reader:
+        # written back, it would no longer be the <noscript>'s.
+        return "a reader running scripts would read it otherwise (a <noscript> emptied by its place)"
     if any((node.html or "").lower().count("</noscript") > 1 for node in parser.css("noscript")):
         # lexbor reads as a client without scripts does; one with scripts on reads a <noscript>
         # as text up to its first "</noscript", even one in a comment or a <style> inside it:
@@ -296,6 +301,8 @@ _RAW_WRITTEN = ("style", "script", "xmp", "iframe", "noembed", "noframes", "plai
 #: case: lexbor names SVG's foreignObject so, lxml foreignobject.
 _SVG_INTEGRATION_POINTS = frozenset({"foreignobject", "desc", "title"})
 _MATH_INTEGRATION_POINTS = frozenset({"mi", "mo", "mn", "ms", "mtext"})
+#: What stays MathML's even there (the HTML standard's tree builder keeps these two).
+_MATH_KEPT = frozenset({"mglyph", "malignmark"})
 
 
 def _foreign(node: LexborNode) -> bool:
@@ -328,7 +335,7 @@ def html_namespace_in(tag: str, *, parent: tuple[str, str, str] | None) -> str:
     parent_tag, encoding, namespace = parent[0].lower(), parent[1].lower(), parent[2]
     if namespace == "svg" and parent_tag in _SVG_INTEGRATION_POINTS:
         return "html"
-    if namespace == "math" and parent_tag in _MATH_INTEGRATION_POINTS:
+    if namespace == "math" and parent_tag in _MATH_INTEGRATION_POINTS and tag.lower() not in _MATH_KEPT:
         return "html"
     if namespace == "math" and parent_tag == "annotation-xml" and encoding in _HTML_ENCODINGS:
         return "html"
@@ -393,36 +400,72 @@ def _shown(node: LexborNode) -> bool:
     return True
 
 
-#: Elements whose content no reader sees, whatever their attributes (a closed <dialog> aside).
-_NOTHING_SHOWN_IN = frozenset({"template", "head", "datalist", "noembed", "noframes", "iframe"})
+#: Elements whose content no reader sees, or not as a link (a closed <dialog> or <details> aside):
+#: what a picture, a video or an object holds shows only where it fails, and a reader running
+#: scripts hides a <noscript>'s.
+_NOTHING_SHOWN_IN = frozenset(
+    {
+        "template",
+        "head",
+        "datalist",
+        "noembed",
+        "noframes",
+        "iframe",
+        "noscript",
+        "select",
+        *_NOT_SHOWN_AROUND,
+    }
+)
+#: SVG's and MathML's elements whose text is never laid out.
+_NEVER_LAID_OUT = frozenset({"desc", "title", "metadata", "annotation", "annotation-xml"})
 
 
 def html_link_shown(html: str, address: str) -> bool:
-    """Tell whether the HTML shows a reader a link (an HTML `<a>` or `<area>`) to this address,
-    written as a browser follows it, outside every element that hides what it holds."""
+    """Tell whether the HTML shows a reader a link (an HTML `<a>` with something in it) to this
+    address, written as a browser follows it, outside every element that hides what it holds."""
     parser = LexborHTMLParser(html)
     root = cast(LexborNode, parser.root)
     for link in root.traverse():
-        if link.tag not in ("a", "area") or html_namespace(link) != "html":
+        if link.tag != "a" or html_namespace(link) != "html":
             continue
-        if url_strip(link.attrs.get("href") or "") == address and _seen(link):
+        if url_strip(link.attrs.get("href") or "") != address or not _holds_something(link):
+            continue
+        if _seen(link):
             return True
     return False
+
+
+def _holds_something(link: LexborNode) -> bool:
+    """Tell whether a link holds words or an image to click: an empty one shows nothing."""
+    return bool((link.text(deep=True) or "").strip()) or link.css_first("img, svg") is not None
 
 
 def _seen(node: LexborNode) -> bool:
     """Tell whether no attribute or element around a node (itself too) hides it from a reader."""
     element: LexborNode | None = node
     visibility = ""  # The nearest one set decides: a visible child of a hidden parent shows.
+    below: LexborNode | None = None  # The element the walk came up from.
     while element is not None and element.is_element_node:
         attributes = element.attrs
         if element.tag in _NOTHING_SHOWN_IN or "hidden" in attributes:
             return False
         if element.tag == "dialog" and "open" not in attributes:
             return False
+        if (
+            element.tag == "details"
+            and "open" not in attributes
+            and (below is None or below.tag != "summary")
+        ):
+            return False
+        if html_namespace(element) != "html" and (
+            element.tag in _NEVER_LAID_OUT
+            or attributes.get("display") == "none"
+            or attributes.get("visibility") in ("hidden", "collapse")
+        ):
+            return False
         style = attributes.get("style") or ""
         if style_hides(style):
             return False
         visibility = visibility or style_visibility(style)
-        element = element.parent
+        below, element = element, element.parent
     return visibility in ("", "visible")

@@ -327,8 +327,17 @@ def url_strip(url: str) -> str:
     its query or fragment is the slash a browser reads it as (`https://shop.example\\@x.example/`
     leads to shop.example, where Python's and Django's readers would see a user name and x.example)."""
     url = _URL_BREAKS.sub("", url.strip(_URL_ENDS))
-    if "\\" in url and _WEB_SCHEME.match(url):
+    if (scheme := _WEB_SCHEME.match(url)) is None:
+        return url
+    if "\\" in url:
         ends = [at for at in (url.find("?"), url.find("#")) if at >= 0]
         cut = min(ends, default=len(url))
         url = url[:cut].replace("\\", "/") + url[cut:]
-    return url
+    # However many slashes follow the scheme (none, one, three), the host comes next: "https:x"
+    # and "https:/x" lead where "https://x" does.
+    rest = url[scheme.end() :]
+    return (
+        url
+        if rest.startswith("//") and not rest.startswith("///")
+        else f"{scheme.group()}//{rest.lstrip('/')}"
+    )

@@ -201,7 +201,9 @@ def test_tags_nested_to_the_limit_render():
     assert rendered.html == "Ada"
 
 
-@pytest.mark.parametrize("tag", ["{% debug %}", "{% url 'admin:index' %}", "{% csrf_token %}"])
+@pytest.mark.parametrize(
+    "tag", ["{% debug %}", "{% url 'admin:index' %}", "{% csrf_token %}", "{% querystring a=1 %}"]
+)
 def test_tags_that_reveal_the_server_are_refused(tag):
     with pytest.raises(ValidationError) as refused:
         template_validate(template=TemplateFactory.build(html_body=tag))

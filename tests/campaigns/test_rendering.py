@@ -152,6 +152,35 @@ def test_the_derived_text_part_leaves_out_what_the_html_hides_and_keeps_what_it_
     assert [word for word in ("H1", "H2", "H3", "H4", "H5", "H6", "H7", "offer") if word in text] == []
 
 
+@pytest.mark.django_db
+def test_the_derived_text_part_reads_styles_as_a_browser_tokenizes_them_and_svgs_own_hiding():
+    html = (
+        '<p>V1</p><div style="d\\isplay:none">H1</div><div style="display:n\\6f ne">H2</div>'
+        "<div style=\"font-family:'/*'; display:none; color:'*/'\">H3</div>"
+        '<div style="--x:none;display:var(--x)">H4</div><div style="content-visibility:hidden">H5</div>'
+        '<div style="font-family:\'a;display:none;\'">V2</div><div style="x:{;display:none;}">V3</div>'
+        "<details><summary>V4</summary>H6</details>"
+        '<svg display="none"><foreignObject>H7</foreignObject></svg>'
+        '<svg><g visibility="hidden"><text>H8</text></g><desc>H9</desc></svg><p>V5</p>'
+    )
+    text = _text_part(html)
+    assert [word for word in ("V1", "V2", "V3", "V4", "V5") if word not in text] == []
+    assert [word for word in ("H1", "H2", "H3", "H4", "H5", "H6", "H7", "H8", "H9") if word in text] == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ('<html style="display:none"><body><p>Hi</p></body></html>', ""),
+        ('<html style="visibility:hidden"><body><p>Hi</p></body></html>', ""),
+        ('<html style="visibility:hidden"><body><p style="visibility:visible">Hi</p>x</body></html>', "Hi"),
+    ],
+)
+def test_a_document_whose_root_hides_itself_has_an_empty_text_part_never_a_failure(html, text):
+    assert _text_part(html) == text
+
+
 def test_the_derived_text_part_of_a_table_grows_with_its_words_not_rows_times_widths():
     rows = "".join(f"<tr><td>Row {n}</td><td>{{{{ attributes.bio }}}}</td></tr>" for n in range(300))
     template = TemplateFactory(
@@ -181,6 +210,7 @@ def test_the_derived_text_part_leaves_out_what_the_html_never_shows():
 def test_the_derived_text_part_of_html_nested_past_what_a_parser_reads_keeps_every_word(depth):
     html = (
         "<p>Hello {{ contact.first_name }}</p><style>.x{}</style>"
+        '<div hidden><a href="https://shop.example/hidden">h</a></div>'
         + "<div>" * depth
         + 'Your code is 1234 <a href="https://shop.example/x">shop</a>'
         + "</div>" * depth
@@ -192,7 +222,9 @@ def test_the_derived_text_part_of_html_nested_past_what_a_parser_reads_keeps_eve
     )
     # Past Python's stack (1,500) or libxml2's 2,048 levels: the words, never a cut or a style.
     assert rendered.text.startswith("Hello Ada")
-    assert "Your code is 1234 (https://shop.example/x) shop" in rendered.text
+    # Read as text, what the HTML hides cannot be told apart: no link's address is offered.
+    assert "Your code is 1234 shop" in rendered.text
+    assert "https://" not in rendered.text
     assert rendered.text.endswith("Footer: unsubscribe")
     assert ".x{}" not in rendered.text
 

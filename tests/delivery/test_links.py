@@ -852,8 +852,9 @@ def test_a_noscript_a_reader_running_scripts_would_end_early_is_never_tracked(no
 
     with pytest.raises(ValueError, match="running scripts"):
         track(html)
-    # One such a reader reads as written is tracked as usual.
-    assert track('<noscript><p>No scripts</p></noscript><a href="https://shop.example/">x</a>')[1]
+    # One such a reader reads as written is tracked as usual (in the body: at the very start, a
+    # fragment's <noscript> is the head's, which its <p> would leave).
+    assert track('<p>Hi</p><noscript><p>No scripts</p></noscript><a href="https://shop.example/">x</a>')[1]
 
 
 @pytest.mark.parametrize(
@@ -1000,6 +1001,43 @@ def test_html_holding_a_search_element_is_never_tracked_as_browsers_disagree_on_
     # back, the link would be hidden inside it.
     with pytest.raises(ValueError, match="<search>"):
         track(html)
+
+
+def test_a_web_address_with_too_few_or_too_many_slashes_is_tracked_as_the_address_a_browser_follows():
+    html = '<a href="https:/shop.example/one">1</a><a href="https:shop.example/two">2</a><a href="https:///shop.example/3">3</a>'
+
+    _out, seen = track(html, written=html_written_links(html))
+
+    assert seen == ["https://shop.example/one", "https://shop.example/two", "https://shop.example/3"]
+
+
+def test_a_link_under_mglyph_or_malignmark_stays_mathmls_and_no_link():
+    _out, seen = track(
+        '<math><mtext><mglyph><a href="https://shop.example/mg">MG</a></mglyph></mtext></math>'
+    )
+
+    assert seen == []
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        '<noscript><p>Only without scripts <a href="https://shop.example/ns">ns</a></p></noscript><p>Body</p>',
+        "<html><head><noscript><div>HEAD-NS</div></noscript></head><body><p>x</p></body></html>",
+        "<p>a<noscript><p>NSP</p></noscript>b</p>",
+    ],
+)
+def test_a_noscript_whose_place_would_move_its_content_out_is_never_tracked(html):
+    # lexbor reads with scripts off: such a <noscript> ends at its first tag, and written back,
+    # what it held would show to every reader.
+    with pytest.raises(ValueError, match="noscript"):
+        track(html)
+    # In the body, where a <p> may be, it keeps what it holds: tracked as usual.
+    out, seen = track(
+        '<p>Hi</p><noscript><p>No scripts <a href="https://shop.example/n">n</a></p></noscript>'
+    )
+    assert seen == ["https://shop.example/n"]
+    assert "<noscript><p>No scripts" in out
 
 
 def test_a_backslash_in_a_web_address_is_tracked_as_the_slash_a_browser_reads():
