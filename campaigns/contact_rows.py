@@ -1,6 +1,6 @@
 """One imported or bulk-upserted contact row: its checks, shared by the API and the admin's import."""
 
-import zoneinfo
+import json
 from typing import cast
 
 from django.core.exceptions import ValidationError
@@ -8,7 +8,7 @@ from django.db import models
 from django.utils.translation import gettext
 
 from campaigns.models import Contact
-from campaigns.validators import validate_attributes
+from campaigns.validators import TIMEZONES, validate_attributes
 from core.addresses import email_canonical
 from core.text import holds_lone_surrogate, text_encodable
 
@@ -18,7 +18,6 @@ _ROW_MAX_LENGTH = {
     name: cast(models.Field, Contact._meta.get_field(name)).max_length for name in ("email", *ROW_TEXT_FIELDS)
 }
 _STATUSES = frozenset(Contact.Status.values)  # `pending` only as stored: contact_bulk_upsert.
-_TIMEZONES = frozenset(zoneinfo.available_timezones())
 
 
 class RowInvalid(Exception):
@@ -67,7 +66,7 @@ def contact_row_validate(raw) -> dict:
                 row[name] = _row_text(raw[name], _ROW_MAX_LENGTH[name])
             except ValueError as exc:
                 errors[name] = [str(exc)]
-    if row.get("timezone") and row["timezone"] not in _TIMEZONES:
+    if row.get("timezone") and row["timezone"] not in TIMEZONES:
         said = gettext("%(zone)r is not an IANA time zone name (e.g. Europe/Paris).")
         errors["timezone"] = [said % {"zone": row["timezone"]}]
     if "attributes" in raw:
@@ -88,6 +87,13 @@ def contact_row_validate(raw) -> dict:
     return row
 
 
+def _as_sent(value: object) -> str:
+    """Return a row's value as sent: a string as is, else its JSON text; cut to an address's length."""
+    # A Python repr ("None", "['x']") would be neither what was sent nor JSON.
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text[:254]
+
+
 def contact_rows_validate(raw_rows) -> tuple[list[tuple[int, dict]], list[dict]]:
     """Check (number, raw) rows one by one; return (number, fields) of the good ones and the errors
     of the rest, each {"row": number, "email": as given, "errors": {field: [messages]}}."""
@@ -98,6 +104,6 @@ def contact_rows_validate(raw_rows) -> tuple[list[tuple[int, dict]], list[dict]]
         except RowInvalid as exc:
             email = raw.get("email", "") if isinstance(raw, dict) else ""
             # Bad input is repeated back spelled out: a lone surrogate has no UTF-8 to answer in.
-            said = {"row": number, "email": str(email)[:254], "errors": exc.errors}
+            said = {"row": number, "email": _as_sent(email), "errors": exc.errors}
             errors.append(text_encodable(said))
     return rows, errors

@@ -104,10 +104,11 @@ def mapping_problems(mapping: list[dict]) -> list[str]:
     for target in _SINGLE_TARGETS:
         if targets.count(target) > 1:
             problems.append(gettext("Only one column can be “%(field)s”.") % {"field": target.label})
-    names = [column["attribute"].strip() for column in mapping if column["target"] == Target.ATTRIBUTE]
-    if "" in names:
+    # Names as the rows will store them: " plan" and "plan" are two attributes, so no clash.
+    names = [column["attribute"] for column in mapping if column["target"] == Target.ATTRIBUTE]
+    if any(not name.strip() for name in names):
         problems.append(gettext("Give every attribute column a name."))
-    for name in sorted({name for name in names if name and names.count(name) > 1}):
+    for name in sorted({name for name in names if name.strip() and names.count(name) > 1}):
         problems.append(gettext("Two columns are the attribute “%(name)s”.") % {"name": name})
     return problems
 

@@ -28,11 +28,16 @@ ATTRIBUTES_MAX_DEPTH = 10
 
 
 def validate_attributes(value: object) -> None:
-    """Reject attributes that are not a JSON object, nest deeper than ATTRIBUTES_MAX_DEPTH, or hold
-    what PostgreSQL's jsonb refuses: a NUL or a lone surrogate in a key or text, an infinite number.
+    """Reject attributes that are not a JSON object, name one by nothing or only whitespace, nest deeper
+    than ATTRIBUTES_MAX_DEPTH, or hold what PostgreSQL's jsonb refuses: a NUL or a lone surrogate in a
+    key or text, an infinite number.
     """
     if not isinstance(value, dict):
         raise ValidationError(gettext("Attributes must be a JSON object."))
+    if any(not key.strip() for key in value if isinstance(key, str)):
+        # Top level only: an export writes such a one as a column `attributes.`, which an import skips.
+        said = gettext("An attribute's name: %(problem)s") % {"problem": gettext("none given.")}
+        raise ValidationError(said)
     level: list[dict | list] = [value]
     depth = 1
     while level:  # Level by level, not recursively: the data itself may be deeper than Python's stack.
@@ -61,9 +66,14 @@ def _storable(value: object) -> None:
 STEP_MAX_DELAY = timedelta(days=3650)
 
 
+#: The zone names a contact may hold: the system's IANA zones but "localtime", which follows each worker
+#: host's own zone, and "Factory", tzdata's placeholder for no zone at all.
+TIMEZONES = frozenset(zoneinfo.available_timezones() - {"localtime", "Factory"})
+
+
 def validate_timezone(value: str) -> None:
     """Reject names that are not IANA time zones."""
-    if value and value not in zoneinfo.available_timezones():
+    if value and value not in TIMEZONES:
         named = gettext("%(value)s is not an IANA time zone name (e.g. Europe/Paris).")
         raise ValidationError(named % {"value": repr(value)})
 

@@ -1,7 +1,6 @@
 """Serializers of the audience, template and campaign API: shape and field rules only."""
 
 import re
-import zoneinfo
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -28,7 +27,7 @@ from campaigns.models import (
     email_normalize,
 )
 from campaigns.suppressions import suppression_add
-from campaigns.validators import SES_NAME
+from campaigns.validators import SES_NAME, TIMEZONES
 from core.addresses import email_canonical, email_validate, mailbox_canonical
 from core.api.fields import OnePartEach, WholePrimaryKeyRelatedField
 
@@ -69,7 +68,7 @@ def configuration_set(value: str) -> str:
 
 
 def _timezone(value: str) -> str:
-    if value and value not in zoneinfo.available_timezones():
+    if value and value not in TIMEZONES:
         raise serializers.ValidationError(f"{value!r} is not an IANA time zone name (e.g. Europe/Paris).")
     return value
 

@@ -5,6 +5,8 @@ a value with an offset it caps at 1,000, so the views order by unique fields onl
 a unique `name`): one bulk upsert stamps thousands of rows with one time.
 """
 
+import base64
+
 from django.core.exceptions import ValidationError
 from rest_framework import filters, pagination
 from rest_framework.exceptions import NotFound
@@ -16,9 +18,13 @@ class CursorPagination(pagination.CursorPagination):
     max_page_size = 1000
 
     def decode_cursor(self, request):
-        """Read the cursor; one whose position holds a NUL, which no field's value does, is a 404."""
+        """Read the cursor; one not spelled as DRF spells it, or with a NUL in its position, is a 404."""
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded is not None and not _base64_canonical(encoded):
+            # DRF's b64decode skips stray characters and padding: an altered cursor read as the page.
+            raise NotFound(self.invalid_cursor_message)
         cursor = super().decode_cursor(request)
-        if cursor is not None and "\x00" in str(cursor.position or ""):
+        if cursor is not None and "\x00" in str(cursor.position or ""):  # No field's value holds one.
             raise NotFound(self.invalid_cursor_message)
         return cursor
 
@@ -29,6 +35,14 @@ class CursorPagination(pagination.CursorPagination):
         except (ValueError, ValidationError):
             # The position comes back from the client: "p=abc" where a number belongs.
             raise NotFound(self.invalid_cursor_message) from None
+
+
+def _base64_canonical(encoded: str) -> bool:
+    """Tell whether text is base64 exactly as b64encode spells what it decodes to."""
+    try:
+        return base64.b64encode(base64.b64decode(encoded.encode("ascii"))).decode("ascii") == encoded
+    except ValueError:  # Not ASCII, or not base64 (binascii.Error) at all.
+        return False
 
 
 class UniqueOrderingFilter(filters.OrderingFilter):

@@ -1251,3 +1251,76 @@ def test_an_imported_address_after_an_apostrophe_is_refused_never_guessed(api_cl
     # Neither the address as written nor another's mailbox: nothing for any of those rows.
     assert list(Contact.objects.values_list("email", flat=True)) == ["plain@example.com"]
     assert Contact.objects.get(email="plain@example.com").first_name == "=Pat"  # Other cells read back.
+
+
+@pytest.mark.parametrize("zone", ["localtime", "Factory"])
+def test_a_zone_that_is_no_place_is_refused_one_by_one_and_in_bulk(api_client, zone):
+    one = api_client.post(f"{API}/contacts", {"email": "one@example.com", "timezone": zone})
+    assert one.status_code == 400
+    assert "timezone" in _fields(one)
+    rows = [{"email": "bad@example.com", "timezone": zone}, {"email": "ok@example.com", "timezone": "UTC"}]
+    bulk = api_client.post(f"{API}/contacts/bulk", {"contacts": rows}).json()
+    assert (bulk["created"], bulk["failed"]) == (1, 1)
+    assert list(bulk["errors"][0]["errors"]) == ["timezone"]
+    assert list(Contact.objects.values_list("email", flat=True)) == ["ok@example.com"]
+
+
+@pytest.mark.parametrize("cursor", ["cD0xMDA%3D%21%21", "cD0xMDA%3D%3D%3D", "cD0x%0AMDA%3D", "%20cD0xMDA%3D"])
+def test_a_cursor_spelled_otherwise_than_the_api_spells_it_is_a_404_while_its_own_reads_on(
+    api_client, cursor
+):
+    for n in range(3):
+        ContactFactory(email=f"c{n}@example.com")
+    first = api_client.get(f"{API}/contacts", {"page_size": 2}).json()
+    assert [c["email"] for c in api_client.get(first["next"]).json()["results"]] == ["c0@example.com"]
+    assert api_client.get(f"{API}/contacts?cursor=cD0xMDA%3D").status_code == 200  # p=100, as spelled.
+
+    response = api_client.get(f"{API}/contacts?cursor={cursor}")  # The same p=100, altered.
+
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == "Invalid cursor"
+
+
+def test_a_bulk_rows_error_repeats_an_email_that_is_not_text_as_its_json(api_client):
+    rows = [
+        {"email": None},
+        {"email": True},
+        {"email": ["x@example.com"]},
+        {"email": {"a": "é"}},
+        {"email": 42},
+    ]
+    body = api_client.post(f"{API}/contacts/bulk", {"contacts": rows}).json()
+    assert [error["email"] for error in body["errors"]] == [
+        "null",
+        "true",
+        '["x@example.com"]',
+        '{"a": "é"}',
+        "42",
+    ]
+
+
+def test_a_bulk_rows_error_cuts_a_long_email_not_given_as_text_to_an_addresss_length(api_client):
+    body = api_client.post(f"{API}/contacts/bulk", {"contacts": [{"email": ["x" * 300]}]}).json()
+    assert body["errors"][0]["email"] == '["' + "x" * 252
+
+
+def test_an_import_keeps_two_attributes_whose_names_differ_only_by_a_leading_space(api_client):
+    data = "email,attributes. plan,attributes.plan\nada@example.com,spaced,plain\n"
+    upload = SimpleUploadedFile("contacts.csv", data.encode(), content_type="text/csv")
+
+    response = api_client.post(f"{API}/contacts/import", {"file": upload}, format="multipart")
+
+    assert response.status_code == 200, response.content
+    assert Contact.objects.get(email="ada@example.com").attributes == {" plan": "spaced", "plan": "plain"}
+
+
+@pytest.mark.parametrize("name", ["", "  ", "\t"])
+def test_an_attribute_without_a_name_is_refused_one_by_one_and_in_bulk(api_client, name):
+    one = api_client.post(f"{API}/contacts", {"email": "one@example.com", "attributes": {name: "x"}})
+    assert one.status_code == 400
+    assert _fields(one)["attributes"] == ["An attribute's name: none given."]
+    rows = [{"email": "bad@example.com", "attributes": {name: "x"}}, {"email": "ok@example.com"}]
+    bulk = api_client.post(f"{API}/contacts/bulk", {"contacts": rows}).json()
+    assert (bulk["created"], bulk["failed"]) == (1, 1)
+    assert bulk["errors"][0]["errors"] == {"attributes": ["An attribute's name: none given."]}
+    assert list(Contact.objects.values_list("email", flat=True)) == ["ok@example.com"]
