@@ -1,5 +1,6 @@
 """Templates: compiled once, rendered per contact in the sandbox with a private engine."""
 
+import dataclasses
 import functools
 import re
 from collections.abc import Callable
@@ -126,6 +127,8 @@ def template_validate(*, template: Template) -> None:
     # HTML parsers' costs grow with the rendered HTML, which a short template can make huge.
     pixel_check = _pixel_check if template.has_html else None
     (outcome,) = _render_in_sandbox(compiled, [template_context(contact=sample)], finish=pixel_check)
+    if isinstance(outcome, _RenderFailed) and outcome.limit and not outcome.part:
+        outcome = dataclasses.replace(outcome, part=_part_stopped(compiled, template_context(contact=sample)))
     _trial_judge(template, outcome)
     if isinstance(outcome, _RenderFailed) and pixel_check is not None:
         # The sample's data failed it (a filter on an attribute it lacks), so the check never ran:
@@ -136,6 +139,20 @@ def template_validate(*, template: Template) -> None:
             written = _RenderFailed(f"{template.name}: {written.reason}", "html_body", limit=True)
         _trial_judge(template, written)
     # Other failures depend on each contact's data; sending reports them.
+
+
+def _part_stopped(compiled: CompiledTemplate, context: dict) -> str:
+    """Name the part whose render alone the sandbox stops, each rendered apart (a stopped render
+    says nothing of where it was); the HTML when none is stopped alone."""
+    subject, _html, text = compiled.sources
+    trials = (("subject", subject, (subject, "", "-")), ("text_body", text, ("-", "", text)))
+    for part, own, sources in trials:
+        if not own.strip():
+            continue
+        (outcome,) = _render_in_sandbox(_sources_compile(compiled.name, sources), [context])
+        if isinstance(outcome, _RenderFailed) and outcome.limit:
+            return part
+    return "html_body"
 
 
 def _written_check(source: str) -> RenderedEmail | _RenderFailed:
@@ -299,7 +316,8 @@ def _render_in_sandbox(
     ]
     outcomes = render_sandbox().run(_render_job, jobs, cpu_seconds=max_seconds)
     return [
-        _RenderFailed(f"{compiled.name}: {outcome.reason}", "html_body", limit=True)
+        # The part is unknown: the kernel stopped the render wherever it was.
+        _RenderFailed(f"{compiled.name}: {outcome.reason}", "", limit=True)
         if isinstance(outcome, Stopped)
         else outcome
         for outcome in outcomes

@@ -240,3 +240,13 @@ def test_a_template_saved_before_the_bounds_fails_its_preview_with_a_clear_answe
     assert "100,000,000 characters" in response.json()["error"]["message"]
     with pytest.raises(TemplateLimitExceeded):
         template_render(compiled=template_compile(template=template), contact=contact)
+
+
+@pytest.mark.parametrize("part", ["subject", "text_body"])
+def test_a_template_too_slow_in_its_subject_or_text_is_refused_on_that_part(part):
+    fields = {"subject": "Hi", "html_body": "", "text_body": "Hello"} | {part: "{% lorem 999999 p %}"}
+
+    with pytest.raises(ValidationError) as refused:
+        template_validate(template=TemplateFactory.build(**fields))
+
+    assert list(refused.value.message_dict) == [part]
