@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext
 
 from core.addresses import email_canonical
-from core.text import holds_lone_surrogate
+from core.text import holds_lone_surrogate, text_unshowable
 
 #: An SES name (a configuration set, a tag's name or value): it goes out in a mail header.
 SES_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -20,6 +20,16 @@ def validate_ses_name(value: str) -> None:
     """Reject an SES configuration set name that SES would refuse (empty means the default one)."""
     if value and not SES_NAME.fullmatch(value):
         raise ValidationError(gettext("Use 1-64 letters, digits, _ or -."))
+
+
+def validate_shown_name(value: str) -> None:
+    """Reject a name shown to contacts that holds a control, a line end, a bidi override or an
+    invisible space: it could read as another name, or run into the text beside it."""
+    refused = text_unshowable(value)
+    if refused:
+        raise ValidationError(
+            gettext("Remove %(character)s: a name may not hold it.") % {"character": refused}
+        )
 
 
 #: The deepest a contact's attributes may nest (an object in an object …): templates reach a few

@@ -1,5 +1,7 @@
 """Checks on text that some encoding or store cannot hold, shared by every app."""
 
+import unicodedata
+
 from django.utils.formats import number_format
 from django.utils.translation import ngettext
 
@@ -8,6 +10,21 @@ def holds_lone_surrogate(value: str) -> bool:
     """Tell whether text holds a lone surrogate (U+D800–U+DFFF): no character of any encoding, so
     no UTF-8 (a message, a signature's string, a database's text) can hold it."""
     return not value.isascii() and any("\ud800" <= char <= "\udfff" for char in value)
+
+
+# Bidi embeddings, overrides and isolates reorder the text after them (a name could read as
+# another); zero-width spaces and joiners-that-join-nothing make two names look the same. The
+# marks a right-to-left name needs (U+200E, U+200F, U+061C) and the joiners of scripts and emoji
+# (U+200C, U+200D) stay allowed.
+_NAME_REFUSED = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\u2060\ufeff")
+
+
+def text_unshowable(value: str) -> str | None:
+    """Return the first character a one-line name shown to people may not hold, described, or None."""
+    for char in value:
+        if char in _NAME_REFUSED or unicodedata.category(char) in {"Cc", "Zl", "Zp", "Cs"}:
+            return f"U+{ord(char):04X} {unicodedata.name(char, '')}".rstrip()
+    return None
 
 
 def text_encodable(value):

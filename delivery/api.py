@@ -141,6 +141,16 @@ class MessageCreateSerializer(serializers.Serializer):
                     ]
                 }
             )
+        if "," in header_code:
+            # A server joins repeated headers with commas: two codes would be taken as a third.
+            raise serializers.ValidationError(
+                {
+                    "unique_code": [
+                        "The Idempotency-Key header holds a comma, as repeated headers are joined: "
+                        "send one header, or give a code with a comma as `unique_code` in the body."
+                    ]
+                }
+            )
         if body_code and header_code and body_code != header_code:
             raise serializers.ValidationError({"unique_code": ["Differs from the Idempotency-Key header."]})
         return messages.MessageRequest(
@@ -193,7 +203,10 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
     location=OpenApiParameter.HEADER,
     required=False,
-    description="Same as unique_code in the body; the same key with the same payload replays the answer.",
+    description=(
+        "Same as unique_code in the body; the same key with the same payload replays the answer. "
+        "ASCII without commas (a server joins repeated headers with them): other codes go in the body."
+    ),
 )
 
 

@@ -7,7 +7,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.validators import email_clean, validate_attributes, validate_timezone
+from campaigns.validators import email_clean, validate_attributes, validate_shown_name, validate_timezone
 from core.addresses import email_normalize
 from core.models import TimestampedModel
 
@@ -112,7 +112,7 @@ class ContactBreak(models.Model):
 
 
 class ContactList(TimestampedModel):
-    name = models.CharField(_("name"), max_length=200, unique=True)
+    name = models.CharField(_("name"), max_length=200, unique=True, validators=[validate_shown_name])
     description = models.TextField(_("description"), blank=True)
     shown_to_contacts = models.BooleanField(
         _("shown to its contacts"),

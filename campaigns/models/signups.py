@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from campaigns.fields import HttpsURLField
 from campaigns.models.audience import Contact, ContactList
 from campaigns.models.content import Template
+from campaigns.validators import validate_shown_name
 from core.addresses import mailbox_canonical
 from core.models import TimestampedModel
 
@@ -40,7 +41,12 @@ class SignupForm(TimestampedModel):
     is_active = models.BooleanField(
         _("accepting signups"), default=True, help_text=_("A closed form says so and adds no one.")
     )
-    title = models.CharField(_("heading"), max_length=200, help_text=_("The heading of the form's page."))
+    title = models.CharField(
+        _("heading"),
+        max_length=200,
+        validators=[validate_shown_name],
+        help_text=_("The heading of the form's page."),
+    )
     intro = models.TextField(
         _("introduction"), blank=True, help_text=_("Plain text shown under the heading.")
     )
@@ -49,7 +55,9 @@ class SignupForm(TimestampedModel):
         max_length=500,
         help_text=_("What the visitor agrees to, next to the button; kept with each signup."),
     )
-    button_text = models.CharField(_("button"), max_length=60, default=_("Subscribe"))
+    button_text = models.CharField(
+        _("button"), max_length=60, default=_("Subscribe"), validators=[validate_shown_name]
+    )
     language = models.CharField(
         _("language"),
         max_length=8,

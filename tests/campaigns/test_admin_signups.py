@@ -78,3 +78,19 @@ def test_a_list_kept_from_contacts_cannot_be_offered_for_visitors_to_choose():
 
     assert "Kept from contacts, so not offered to visitors: Scored leads Q3." in refused.content.decode()
     assert not SignupForm.objects.exists()
+
+
+@pytest.mark.parametrize("field", ["title", "button_text"])
+def test_a_form_whose_heading_or_button_holds_a_bidi_override_is_refused_naming_it(field):
+    client = role_client("Marketers")
+    news = ContactListFactory(name="News")
+    confirm = TemplateFactory(html_body='<a href="{{ confirm_url }}">Confirm</a>')
+
+    answer = client.post(
+        reverse("admin:campaigns_signupform_add"),
+        _form_data(lists=[news.pk], confirmation_template=confirm.pk, **{field: "Join \u202eus"}),
+    )
+
+    assert answer.status_code == 200
+    assert "Remove U+202E RIGHT-TO-LEFT OVERRIDE" in answer.content.decode()
+    assert not SignupForm.objects.exists()

@@ -200,6 +200,22 @@ def test_an_idempotency_key_header_beyond_ascii_is_a_400_pointing_to_the_body(ap
     assert not TransactionalMessage.objects.exists()
 
 
+def test_repeated_idempotency_key_headers_joined_by_the_server_are_a_400_not_a_third_code(
+    api_client, sample_world
+):
+    body = {k: v for k, v in SAMPLE.items() if k != "unique_code"}
+
+    joined = _post(api_client, body, HTTP_IDEMPOTENCY_KEY="order-7,order-8")
+    in_the_body = _post(api_client, {**body, "unique_code": "order-7,order-8"})
+
+    assert joined.status_code == 400
+    (message,) = joined.json()["error"]["fields"]["unique_code"]
+    assert "comma" in message
+    assert "unique_code" in message
+    assert in_the_body.status_code == 202  # The body carries one code, commas and all.
+    assert TransactionalMessage.objects.get().unique_code == "order-7,order-8"
+
+
 @pytest.mark.parametrize("code", ["", "  ", "\u00a0", "\t\u3000"], ids=repr)
 def test_a_blank_unique_code_is_a_400_saying_so_and_queues_nothing(api_client, sample_world, code):
     first = _post(api_client, {**SAMPLE, "unique_code": code})

@@ -6,7 +6,7 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from campaigns.models import Campaign, ConsentChange, Contact, ListMembership, Suppression
+from campaigns.models import Campaign, ConsentChange, Contact, ContactList, ListMembership, Suppression
 from campaigns.selectors import campaign_audience, contact_export_rows
 from tests.factories import (
     CampaignFactory,
@@ -328,6 +328,29 @@ def test_a_contact_made_unsubscribed_says_when_they_left_one_by_one_as_in_bulk(a
 
 
 # --- Lists ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("character", ["\u202e", "\u2067", "\u200b", "\ufeff", "\x07", "\u2028"])
+def test_a_list_name_holding_a_bidi_override_or_an_invisible_space_is_refused_naming_it(
+    api_client, character
+):
+    answer = api_client.post(f"{API}/lists", {"name": f"News{character}letter"})
+
+    assert answer.status_code == 400
+    assert f"U+{ord(character):04X}" in answer.json()["error"]["fields"]["name"][0]
+    assert not ContactList.objects.exists()
+
+
+def test_a_list_name_may_hold_the_marks_and_joiners_its_script_needs(api_client):
+    names = [
+        "\u05d7\u05d3\u05e9\u05d5\u05ea\u200f 2026",
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",
+        "Family \U0001f468\u200d\U0001f467",
+    ]
+
+    for name in names:
+        assert api_client.post(f"{API}/lists", {"name": name}).status_code == 201
+    assert set(ContactList.objects.values_list("name", flat=True)) == set(names)
 
 
 def test_list_membership_add_remove_and_members(api_client):

@@ -2,6 +2,8 @@
 
 import pytest
 
+from campaigns.models import ContactList
+
 
 @pytest.mark.parametrize("path", ["/api/v1/messages", "/api/v1/contacts", "/api/v1/templates"])
 def test_json_nested_too_deeply_is_a_400_not_a_500(api_client, path):
@@ -9,6 +11,26 @@ def test_json_nested_too_deeply_is_a_400_not_a_500(api_client, path):
     response = api_client.post(path, body, content_type="application/json")
     assert response.status_code == 400
     assert "nested too deeply" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("charset", ["utf-7", "latin-1", "utf-16"])
+def test_json_in_a_charset_other_than_utf8_is_a_415_and_saves_nothing(api_client, charset):
+    body = '{"name": "News+ACE-"}'.encode(charset)
+    response = api_client.post("/api/v1/lists", body, content_type=f"application/json; charset={charset}")
+
+    assert response.status_code == 415
+    assert "UTF-8 only" in response.json()["error"]["message"]
+    assert not ContactList.objects.exists()
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "UTF8", None])
+def test_json_in_utf8_named_or_not_is_read(api_client, charset):
+    content_type = "application/json" + (f"; charset={charset}" if charset else "")
+    body = '{"name": "Neuigkeiten für dich"}'.encode()
+    response = api_client.post("/api/v1/lists", body, content_type=content_type)
+
+    assert response.status_code == 201
+    assert ContactList.objects.get().name == "Neuigkeiten für dich"
 
 
 def test_a_body_over_djangos_limit_is_a_json_413_not_an_html_400(api_client, settings):
