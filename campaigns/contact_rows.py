@@ -1,6 +1,5 @@
 """One imported or bulk-upserted contact row: its checks, shared by the API and the admin's import."""
 
-import json
 from typing import cast
 
 from django.core.exceptions import ValidationError
@@ -10,7 +9,7 @@ from django.utils.translation import gettext
 from campaigns.models import Contact
 from campaigns.validators import TIMEZONES, validate_attributes
 from core.addresses import email_canonical
-from core.text import holds_lone_surrogate, text_encodable
+from core.text import holds_lone_surrogate, text_as_json, text_encodable
 
 ROW_TEXT_FIELDS = ("first_name", "last_name", "external_id", "timezone")
 # Lengths from the model's CharFields; None if one were ever made unlimited.
@@ -89,9 +88,7 @@ def contact_row_validate(raw) -> dict:
 
 def _as_sent(value: object) -> str:
     """Return a row's value as sent: a string as is, else its JSON text; cut to an address's length."""
-    # A Python repr ("None", "['x']") would be neither what was sent nor JSON.
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return text[:254]
+    return (value if isinstance(value, str) else text_as_json(value))[:254]
 
 
 def contact_rows_validate(raw_rows) -> tuple[list[tuple[int, dict]], list[dict]]:

@@ -53,7 +53,7 @@ from campaigns.exceptions import NamedBySegment, SegmentInUse
 from campaigns.mailable import contacts_mailable
 from campaigns.models import Campaign, Contact, ContactList, ListMembership, Segment
 from core.db import without_jit
-from core.text import holds_lone_surrogate
+from core.text import holds_lone_surrogate, text_as_json
 
 MAX_DEPTH = 3
 MAX_RULES = 50
@@ -186,7 +186,7 @@ def _field_rule_check(rule: dict) -> None:
     if not isinstance(field, str) or not (
         field in TEXT_FIELDS or field in DATE_FIELDS or field.startswith(ATTRIBUTE_PREFIX)
     ):
-        raise _problem(gettext("%(field)r is not a field a segment can look at."), field=field)
+        raise _problem(gettext("%(field)s is not a field a segment can look at."), field=text_as_json(field))
     if field.startswith(ATTRIBUTE_PREFIX):
         key = field.removeprefix(ATTRIBUTE_PREFIX)
         problem = _text_problem(key, most=200) if key else gettext("none given.")
@@ -202,7 +202,7 @@ def _field_rule_check(rule: dict) -> None:
         else (*TEXT_OPS, *NUMBER_OPS, *DATE_OPS)
     )
     if op not in ops:
-        raise _problem(gettext("%(field)s cannot be compared by %(op)r."), field=field, op=op)
+        raise _problem(gettext("%(field)s cannot be compared by %(op)s."), field=field, op=text_as_json(op))
     if op in ("is_set", "is_not_set") and "value" in rule:
         raise _problem(gettext("A rule on whether a field has a value takes no value."))
     if field == "status" and value not in Contact.Status.values:
@@ -216,13 +216,14 @@ def _field_rule_check(rule: dict) -> None:
     elif op in ("before", "after"):
         if _date(value) is None:
             raise _problem(
-                gettext("%(value)r is not a date like 2026-03-01 (before the year 9999)."), value=value
+                gettext("%(value)s is not a date like 2026-03-01 (before the year 9999)."),
+                value=text_as_json(value),
             )
     elif op in NUMBER_OPS:
         if _number(value) is None:
             raise _problem(
-                gettext("%(value)r is not a number (of at most 21 digits before the point and 18 after)."),
-                value=value,
+                gettext("%(value)s is not a number (of at most 21 digits before the point and 18 after)."),
+                value=text_as_json(value),
             )
     elif problem := _text_problem(value, most=1000):
         raise _problem(problem)
@@ -240,7 +241,7 @@ def _list_rule_check(rule: dict) -> None:
         or not isinstance(list_id, int)
         or not ContactList.objects.filter(pk=list_id).exists()
     ):
-        raise _problem(gettext("No list %(id)r."), id=list_id)
+        raise _problem(gettext("No list %(id)s."), id=text_as_json(list_id))
 
 
 def _date(value) -> date | None:

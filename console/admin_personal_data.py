@@ -84,6 +84,10 @@ class ContactPersonalDataMixin:
         # As the admin's other pages: each part only for those who may see it there, and an event's
         # detail (the reader's network and browser, SES's report) only for who may see events.
         for section, permission in (
+            ("lists", "campaigns.view_listmembership"),
+            ("breaks", "campaigns.view_contactbreak"),
+            ("consents", "campaigns.view_contactconsent"),
+            ("consent_history", "campaigns.view_consentchange"),
             ("signups", "campaigns.view_signup"),
             ("suppressions", "campaigns.view_suppression"),
             ("emails", "delivery.view_stepexecution"),

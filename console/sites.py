@@ -58,6 +58,10 @@ def _lookup_refused(request: HttpRequest, model: type[models.Model]) -> str | No
             # as one string, read a character per bound (`?id__range=1`: too few bounds, an
             # IndexError; `=1,5`: more parameters than placeholders). No address's range works.
             return gettext("a range cannot be given in the address")
+        if parts[-1] in ("regex", "iregex"):
+            # A pattern's cost is the pattern's to choose (`(.*){1,255}` nested takes minutes a row
+            # and no index helps), where the search is bounded: the list's filters and search do.
+            return gettext("a regular expression cannot be given in the address")
         try:
             field = model._meta.get_field(parts[0])
         except FieldDoesNotExist:

@@ -1,5 +1,6 @@
 """Checks on text that some encoding or store cannot hold, shared by every app."""
 
+import json
 import unicodedata
 
 from django.utils.formats import number_format
@@ -37,6 +38,12 @@ def text_encodable(value):
     if isinstance(value, str):
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
     return value
+
+
+def text_as_json(value: object) -> str:
+    """Return a value as its JSON text (null, true, {"a": 1}, "x"), as a message repeats what was sent:
+    a Python repr (None, True, 'x') is neither what was sent nor JSON."""
+    return text_encodable(json.dumps(value, ensure_ascii=False, default=str))
 
 
 def grouped(number: int) -> str:

@@ -16,6 +16,7 @@ from django.utils.translation import gettext
 
 from campaigns.models import Campaign, CampaignStep
 from campaigns.selectors import steps_showing_pixel
+from core.text import text_as_json
 from delivery.drip import engaged
 from delivery.models import Engagement, StepExecution
 
@@ -36,7 +37,7 @@ def engagement_rule_check(rule: dict) -> None:
     """Raise ValidationError unless the rule names a kind and at most one well-formed scope."""
     if rule.get("engagement") not in KINDS:
         raise ValidationError(
-            gettext("%(kind)r is not a kind of engagement.") % {"kind": rule.get("engagement")}
+            gettext("%(kind)s is not a kind of engagement.") % {"kind": text_as_json(rule.get("engagement"))}
         )
     if unknown := sorted(set(rule) - {"engagement", *SCOPES}, key=str):
         # A misspelt scope ("campaign") would otherwise widen the rule to all mail, unsaid.

@@ -49,6 +49,31 @@ def test_a_list_asked_for_a_lookup_no_address_can_give_goes_back_to_the_plain_li
     assert REFUSED in client.get(response["Location"]).content.decode()
 
 
+@pytest.mark.parametrize(
+    ("list_name", "query"),
+    [
+        (CONTACTS, "email__regex=(.*){1,255}(.*){1,255}Q"),
+        (CONTACTS, "first_name__iregex=a"),
+        (CONTACTS, "attributes__plan__regex=x"),
+        ("admin:delivery_stepexecution_changelist", "contact__email__regex=x"),
+    ],
+)
+def test_a_list_asked_for_a_regular_expression_runs_no_query_and_says_why(list_name, query):
+    ContactFactory()
+    client = role_client("Marketers")
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(f"{reverse(list_name)}?{query}")
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse(list_name)
+    assert not any("REGEX" in q["sql"].upper() or " ~" in q["sql"] for q in queries)
+    assert (
+        "a regular expression cannot be given in the address"
+        in client.get(response["Location"]).content.decode()
+    )
+
+
 def test_an_action_on_a_list_asked_for_a_range_is_not_run():
     contact = ContactFactory()
     client = role_client("Marketers")

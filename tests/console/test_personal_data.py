@@ -8,7 +8,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns import preferences
-from campaigns.models import ContactConsent, Signup, Suppression
+from campaigns.consent import CONSENT_SYSTEM, contact_status_change
+from campaigns.models import Contact, ContactConsent, Signup, Suppression
 from delivery.models import StepExecution
 from tests.factories import (
     ContactFactory,
@@ -134,6 +135,36 @@ def test_the_export_holds_the_contacts_own_signups_and_what_the_reader_may_see()
     assert "suppressions" not in held
     assert "emails" not in held
     assert held["profile"]["email"] == "ada@example.com"
+
+
+@pytest.mark.parametrize(
+    ("section", "permission"),
+    [
+        ("lists", "view_listmembership"),
+        ("breaks", "view_contactbreak"),
+        ("consents", "view_contactconsent"),
+        ("consent_history", "view_consentchange"),
+    ],
+)
+def test_a_contacts_lists_breaks_and_consents_go_only_to_staff_who_may_see_them_on_its_page(
+    section, permission
+):
+    contact = _held()
+    contact_status_change(
+        contact=contact, status=Contact.Status.UNSUBSCRIBED, actor=CONSENT_SYSTEM, reason="Asked by phone"
+    )
+    client = role_client("Marketers")
+    user = User.objects.get(username="marketers")
+    user.groups.clear()
+    user.user_permissions.add(*Permission.objects.filter(codename="view_contact"))
+    url = reverse("admin:campaigns_contact_personal_data", args=[contact.pk])
+
+    without = json.loads(client.get(url).content)
+    user.user_permissions.add(Permission.objects.get(codename=permission))
+    with_it = json.loads(client.get(url).content)
+
+    assert section not in without
+    assert with_it[section]
 
 
 def test_an_events_network_and_browser_go_only_to_staff_who_may_see_events():

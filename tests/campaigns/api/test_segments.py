@@ -78,6 +78,28 @@ def test_a_definition_the_engine_cannot_read_is_a_400_saying_why(api_client, def
     )
 
 
+@pytest.mark.parametrize(
+    ("rule", "said"),
+    [
+        ({"list": None, "op": "in"}, "No list null."),
+        ({"list": True, "op": "in"}, "No list true."),
+        ({"list": {"a": 1}, "op": "in"}, 'No list {"a": 1}.'),
+        ({"field": None, "op": "eq", "value": "x"}, "null is not a field a segment can look at."),
+        ({"field": "name", "op": "eq", "value": "x"}, '"name" is not a field a segment can look at.'),
+        ({"engagement": None}, "null is not a kind of engagement."),
+        ({"field": "attributes.n", "op": "gt", "value": [1]}, "[1] is not a number"),
+        ({"field": "attributes.d", "op": "before", "value": False}, "false is not a date"),
+    ],
+)
+def test_a_refused_rule_repeats_the_value_as_the_json_sent_not_pythons_spelling(api_client, rule, said):
+    definition = {"match": "all", "rules": [rule]}
+
+    response = api_client.post(f"{API}/segments/count", {"definition": definition}, format="json")
+
+    assert response.status_code == 400
+    assert said in str(response.json()["error"]["fields"]["definition"])
+
+
 def test_a_segment_an_unfinished_campaign_mails_cannot_be_deleted(api_client):
     segment = SegmentFactory(definition=PRO)
     campaign = CampaignFactory(name="Spring", status=Campaign.Status.SCHEDULED)
