@@ -19,11 +19,12 @@ from unfold.decorators import action
 from campaigns import admin_imports  # noqa: F401 - registers the imports' pages.
 from campaigns.admin_access import ContactDataAdminMixin
 from campaigns.admin_campaigns import CampaignAdminBase  # noqa: F401 - registers the audit's page; console composes it.
-from campaigns.admin_contacts import ContactAdminBase, ContactForm  # noqa: F401 - console composes them.
+from campaigns.admin_contacts import ContactAdminBase, ContactForm, staff_actor  # noqa: F401 - console composes them.
 from campaigns.admin_filters import MarketerRelatedFilter, MembershipLoadTestFilter
 from campaigns.admin_lists import ContactListAdmin  # noqa: F401 - registers the lists' pages.
 from campaigns.admin_segments import SegmentAdmin  # noqa: F401 - registers the segments' pages.
 from campaigns.admin_signups import SignupFormAdminBase  # noqa: F401 - registers signups; console composes forms.
+from campaigns.consent import reason_given
 from campaigns.erasure import address_erasure_refuse
 from campaigns.exceptions import AddressErased, ImportFileUnreadable
 from campaigns.import_files import IMPORT_MAX_BYTES, table_read
@@ -31,8 +32,9 @@ from campaigns.import_workbooks import upload_prepare
 from campaigns.models import (
     ListMembership,
     Suppression,
+    SuppressionRemoval,
 )
-from campaigns.suppressions import suppressions_add_bulk
+from campaigns.suppressions import suppression_remove, suppressions_add_bulk
 from core.addresses import email_canonical
 from core.admin import EngineTableAdminMixin
 from core.forms import AddressField
@@ -112,6 +114,20 @@ class BulkSuppressionForm(forms.Form):
         return cleaned
 
 
+class SuppressionRemovalForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Why"),
+        max_length=500,
+        help_text=_("Kept with who removed them and when, under Suppressions removed."),
+    )
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"]
+        if not reason_given(reason):
+            raise forms.ValidationError(gettext("Say why these addresses may be mailed again."))
+        return reason
+
+
 @admin.register(Suppression)
 class SuppressionAdmin(ContactDataAdminMixin, ModelAdmin):
     form = SuppressionForm
@@ -122,9 +138,39 @@ class SuppressionAdmin(ContactDataAdminMixin, ModelAdmin):
     date_hierarchy = "created_at"
     show_full_result_count = False
     actions_list = ["add_in_bulk"]
+    actions = ["remove_suppressions"]
 
     def has_bulk_permission(self, request) -> bool:
         return self.has_add_permission(request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Removing one mails the address again: it takes a reason, kept on record (the action).
+        return False
+
+    def has_remove_permission(self, request) -> bool:
+        return super().has_delete_permission(request)
+
+    @admin.action(description=_("Remove from the suppression list…"), permissions=["remove"])
+    def remove_suppressions(self, request, queryset):
+        form = SuppressionRemovalForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "title": gettext("Remove from the suppression list"),
+                "opts": self.model._meta,
+                "form": form,
+                "selected": queryset.values_list("pk", flat=True),
+                "count": queryset.count(),
+                "select_across": request.POST.get("select_across", "0"),
+            }
+            return TemplateResponse(request, "admin/campaigns/suppression/remove.html", context)
+        actor, reason = staff_actor(request), form.cleaned_data["reason"]
+        removed = sum(suppression_remove(suppression=row, actor=actor, reason=reason) for row in queryset)
+        said = ngettext(
+            "%(n)s address removed from the list.", "%(n)s addresses removed from the list.", removed
+        )
+        self.message_user(request, said % {"n": grouped(removed)}, messages.SUCCESS)
+        return None
 
     @action(description=_("Add many"), url_path="bulk", icon="playlist_add", permissions=["bulk"])
     def add_in_bulk(self, request):
@@ -172,6 +218,26 @@ class SuppressionAdmin(ContactDataAdminMixin, ModelAdmin):
             "form": form,
         }
         return TemplateResponse(request, "admin/campaigns/suppression/bulk.html", context)
+
+
+@admin.register(SuppressionRemoval)
+class SuppressionRemovalAdmin(ContactDataAdminMixin, ModelAdmin):
+    """The record of suppressions taken off the list: read, never written here."""
+
+    list_display = ["email", "suppression_reason", "removed_at", "actor", "reason"]
+    list_filter = ["suppression_reason", "by"]
+    search_fields = ["email"]
+    date_hierarchy = "removed_at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request, *args) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 def bulk_file_addresses(upload) -> list[str]:

@@ -4,12 +4,13 @@ remove from one, unsubscribe, export) and the way to the import; console.admin r
 from typing import cast
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import formats, timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
@@ -28,7 +29,7 @@ from campaigns.consent import (
 )
 from campaigns.erasure import address_erasure, address_erasure_refuse, erased_refusal
 from campaigns.exceptions import AddressErased
-from campaigns.memberships import list_add_contacts, list_remove_contacts
+from campaigns.memberships import contacts_kept_off, kept_off_message, list_add_contacts, list_remove_contacts
 from campaigns.models import ConsentChange, Contact, ContactBreak, ContactList, ListMembership, Suppression
 from campaigns.selectors import contact_export_rows
 from campaigns.validators import validate_attributes
@@ -178,7 +179,14 @@ class ContactAdminBase(ModelAdmin):
     list_filter = ["status", ("lists", MarketerRelatedFilter), LoadTestFilter]
     search_fields = ["email", "first_name", "last_name", "external_id"]
     search_help_text = _("Part of an address, a name or an external id.")
-    readonly_fields = ["created_at", "updated_at", "unsubscribed_at", "paused_until", "former_addresses"]
+    readonly_fields = [
+        "created_at",
+        "updated_at",
+        "unsubscribed_at",
+        "paused_until",
+        "former_addresses",
+        "lists_left",
+    ]
     date_hierarchy = "created_at"
     # Counting a million rows on every page load is what makes admins slow; skip the full count.
     show_full_result_count = False
@@ -194,6 +202,20 @@ class ContactAdminBase(ModelAdmin):
     def former_addresses(self, obj: Contact) -> str:
         """The addresses it held before, oldest first: still its own (its export and erasure)."""
         return ", ".join(obj.former_emails) or "—"
+
+    @admin.display(description=_("lists they left themselves"))
+    def lists_left(self, obj: Contact) -> str:
+        """The lists the contact left in their email preferences, and when: only they rejoin them."""
+        if obj.pk is None:
+            return "—"  # The add form: a new contact has left nothing.
+        departures = obj.list_departures.select_related("contact_list").order_by("-left_at")
+        return (
+            ", ".join(
+                f"{departure.contact_list} ({formats.date_format(timezone.localtime(departure.left_at))})"
+                for departure in departures
+            )
+            or "—"
+        )
 
     @action(
         description=_("Import contacts"), url_path="import-file", icon="upload_file", permissions=["import"]
@@ -227,14 +249,16 @@ class ContactAdminBase(ModelAdmin):
         chosen = self._list_action(request, queryset, "add_to_list", gettext("Add contacts to a list"))
         if not isinstance(chosen, ContactList):
             return chosen
-        added = list_add_contacts(
-            list_ids=[chosen.pk], contact_ids=list(queryset.values_list("pk", flat=True))
-        )
+        contact_ids = list(queryset.values_list("pk", flat=True))
+        added = list_add_contacts(list_ids=[chosen.pk], contact_ids=contact_ids)
+        _emails, kept_off = contacts_kept_off(contact_list=chosen, contact_ids=contact_ids)
         self.message_user(
             request,
             ngettext("%(n)s contact added to %(list)s.", "%(n)s contacts added to %(list)s.", added)
             % {"n": grouped(added), "list": chosen.name},
         )
+        if kept_off:
+            self.message_user(request, kept_off_message(len(kept_off)), messages.WARNING)
         return None
 
     @admin.action(description=_("Remove from a list…"), permissions=["change"])

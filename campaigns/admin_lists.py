@@ -17,7 +17,12 @@ from unfold.admin import ModelAdmin
 from campaigns.admin_access import sees_contacts
 from campaigns.admin_filters import LoadTestFilter
 from campaigns.exceptions import NamedBySegment
-from campaigns.memberships import list_add_contacts, list_remove_contacts
+from campaigns.memberships import (
+    contacts_kept_off,
+    kept_off_message,
+    list_add_contacts,
+    list_remove_contacts,
+)
 from campaigns.models import Contact, ContactList
 from campaigns.segments import campaigns_narrowing, segments_naming
 from campaigns.services import contact_lists_delete
@@ -149,11 +154,14 @@ class ContactListAdmin(ModelAdmin):
                 refused.append(word[:100])
         known = set(Contact.objects.filter(email__in=addresses).values_list("email", flat=True))
         added = list_add_contacts(list_ids=[contact_list.pk], emails=sorted(known))
+        kept_off, _ids = contacts_kept_off(contact_list=contact_list, emails=sorted(known))
         done = [ngettext("%(n)s contact added.", "%(n)s contacts added.", added) % {"n": grouped(added)}]
-        if already := len(known) - added:
+        if already := len(known) - added - len(kept_off):
             said = ngettext("%(n)s was on the list already.", "%(n)s were on the list already.", already)
             done.append(said % {"n": grouped(already)})
         self.message_user(request, " ".join(done), messages.SUCCESS)
+        if kept_off:
+            self.message_user(request, kept_off_message(len(kept_off)), messages.WARNING)
         if unknown := list(dict.fromkeys(address for address in addresses if address not in known)):
             said = gettext("Not contacts yet (import them first): %(addresses)s")
             self.message_user(request, said % {"addresses": words_shown(unknown)}, messages.WARNING)

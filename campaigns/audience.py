@@ -18,7 +18,7 @@ from campaigns.consent import (
     reason_given,
 )
 from campaigns.erasure import addresses_erased, erased_refusal, erasures_hold_off
-from campaigns.memberships import list_add_contacts
+from campaigns.memberships import contacts_kept_off_lists, list_add_contacts
 from campaigns.models import (
     Contact,
 )
@@ -52,6 +52,9 @@ class BulkUpsertResult:
     #: Rows that would have subscribed a contact who unsubscribed or has yet to confirm a signup,
     #: without `resubscribe`: their other fields were written, the status kept. {"row": n, "email": ...}.
     kept_unsubscribed: list[dict] = field(default_factory=list)
+    #: Rows whose contact left some of the lists given themselves: kept off those (only they rejoin
+    #: them), the rest written. {"row": n, "email": ..., "lists": [list ids]}.
+    kept_off_lists: list[dict] = field(default_factory=list)
 
 
 def contact_bulk_upsert(
@@ -72,12 +75,14 @@ def contact_bulk_upsert(
     that changes nothing writes nothing: re-importing the same export costs reads, not row
     versions. A row is refused when its email or external_id repeats an earlier row, or its
     external_id belongs to another contact, or its address was erased. list_ids: lists every
-    accepted contact joins. seen: the addresses earlier calls for the same file took, with their
-    rows, so a file upserted chunk by chunk refuses a repeat across chunks too; filled in here.
+    accepted contact joins, but one they left themselves. seen: the addresses earlier calls for the
+    same file took, with their rows, so a file upserted chunk by chunk refuses a repeat across
+    chunks too; filled in here.
 
     A row never subscribes a contact who unsubscribed unless resubscribe is set with a reason: it
-    keeps its status and is reported in kept_unsubscribed. Each status change is audited (actor,
-    reason), in one INSERT.
+    keeps its status and is reported in kept_unsubscribed. Nor does it put a contact back on a list
+    they left themselves (resubscribe or not: only they rejoin it): reported in kept_off_lists.
+    Each status change is audited (actor, reason), in one INSERT.
     """
     with transaction.atomic():
         # Checked under the erasures' lock, held to the end: none lands between check and write.
@@ -159,6 +164,11 @@ def _contact_bulk_upsert(
     result.unchanged = len(accepted) - result.created - result.updated
     if list_ids:
         list_add_contacts(list_ids=list_ids, emails=list(accepted))
+        kept = contacts_kept_off_lists(list_ids=list_ids, emails=list(accepted))
+        result.kept_off_lists = sorted(
+            ({"row": accepted[email][0], "email": email, "lists": lists} for email, lists in kept.values()),
+            key=lambda kept_off: kept_off["row"],
+        )
     result.errors.sort(key=lambda error: error["row"])
     return result
 

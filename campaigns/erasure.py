@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils.translation import gettext
 
 from campaigns.exceptions import AddressErased
-from campaigns.models import Contact, ErasedAddress, Signup, Suppression
+from campaigns.models import Contact, ErasedAddress, Signup, Suppression, SuppressionRemoval
 from core.addresses import email_normalize
 from core.digests import keyed_digests
 
@@ -199,5 +199,6 @@ def _address_erase(*, email: str, by: str) -> ErasedAddress:
         digest=address_digest(email=email), defaults={"by": by[:200], "suppression_reason": reason}
     )
     Suppression.objects.filter(email=email).delete()
+    SuppressionRemoval.objects.filter(email=email).delete()
     Signup.objects.filter(email=email).delete()
     return entry

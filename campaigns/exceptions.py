@@ -42,6 +42,13 @@ class ResubscribeRefused(CampanileError):
     api_code = "resubscribe_refused"
 
 
+class ReasonMissing(CampanileError):
+    """A change of consent that needs a reason (a suppression removed) was asked for without one."""
+
+    #: The API's error code for it (core.api.errors).
+    api_code = "reason_missing"
+
+
 class SandboxBusy(CampanileError):
     """Every child of a sandbox stayed busy while a job waited for one."""
 

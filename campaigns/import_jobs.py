@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
-from campaigns.audience import CONTACT_BULK_MAX, contact_bulk_upsert
+from campaigns.audience import CONTACT_BULK_MAX, BulkUpsertResult, contact_bulk_upsert
 from campaigns.consent import ConsentActor, reason_given
 from campaigns.contact_rows import RowInvalid, contact_row_validate
 from campaigns.erasure import addresses_erased, erased_refusal, erasures_hold_off
@@ -254,20 +254,36 @@ def _chunk_commit(
         reported = [
             {**error, "email": "", "cells": []} if error["email"] in erased else error for error in reported
         ]
-        reported += [
-            {**kept, "errors": {"status": [kept_word]}, "cells": cells[kept["row"]]}
-            for kept in result.kept_unsubscribed
-        ]
+        reported += _kept_rows(result, cells=cells, kept_word=kept_word, list_ids=list_ids)
         locked.errors = sorted(locked.errors + reported, key=lambda error: error["row"])
         locked.created += result.created
         locked.updated += result.updated
         locked.unchanged += result.unchanged
         locked.failed += len(errors) + len(result.errors)
         locked.kept_unsubscribed += len(result.kept_unsubscribed)
+        locked.kept_off_lists += len(result.kept_off_lists)
         locked.rows_done = start + len(chunk)
         locked.save()
     job.rows_done = locked.rows_done
     return True
+
+
+def _kept_rows(result: BulkUpsertResult, *, cells: dict, kept_word: str, list_ids) -> list[dict]:
+    """Return the report's rows of the contacts the import kept as they were: unsubscribed, or off
+    lists they left themselves (only they rejoin those), one row each, saying both when both."""
+    kept = {
+        row["row"]: {**row, "errors": {"status": [kept_word]}, "cells": cells[row["row"]]}
+        for row in result.kept_unsubscribed
+    }
+    names = dict(ContactList.objects.filter(pk__in=list_ids).values_list("pk", "name"))
+    said = gettext(
+        "Left these lists in their email preferences, so kept off them (only they rejoin): %(lists)s"
+    )
+    for row in result.kept_off_lists:
+        blank = {"row": row["row"], "email": row["email"], "errors": {}, "cells": cells[row["row"]]}
+        lists = ", ".join(names[pk] for pk in row["lists"] if pk in names)
+        kept.setdefault(row["row"], blank)["errors"]["lists"] = [said % {"lists": lists}]
+    return list(kept.values())
 
 
 def _existing_reduced(rows: list[tuple[int, dict]]) -> tuple[list[tuple[int, dict]], int]:

@@ -11,8 +11,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from campaigns.consent import contact_hold, contact_save_keeping_consent
-from campaigns.memberships import list_remove_contacts
-from campaigns.models import Contact, ContactBreak, ContactList, Signup
+from campaigns.memberships import list_departures_record, list_remove_contacts
+from campaigns.models import Contact, ContactBreak, ContactList, ListDeparture, Signup
 
 #: The pauses a contact may choose, in days.
 PAUSE_DAYS = (30, 90)
@@ -30,15 +30,16 @@ def contact_preferences_save(
     *, contact: Contact, shown_list_ids: set[int], keep_list_ids: set[int], first_name: str, last_name: str
 ) -> list[ContactList]:
     """Keep a contact on the lists their page showed (shown_list_ids) that they ticked, and take
-    them off the others it showed; set their name as they typed it. Return the lists they left.
-    Lists they cannot see, or joined after the page was drawn, are left alone.
-    Raises ObjectNotFound when the contact was deleted or erased meanwhile."""
+    them off the others it showed; set their name as they typed it. Return the lists they left,
+    which only they rejoin (ListDeparture). Lists they cannot see, or joined after the page was
+    drawn, are left alone. Raises ObjectNotFound when the contact was deleted or erased meanwhile."""
     with transaction.atomic():
         contact_hold(contact)
         shown = list(contact_lists_shown(contact=contact))
         left = [item for item in shown if item.pk in shown_list_ids and item.pk not in keep_list_ids]
         for contact_list in left:
             list_remove_contacts(contact_list=contact_list, contact_ids=[contact.pk])
+        list_departures_record(contact=contact, lists=left, via=ListDeparture.Via.PREFERENCES_PAGE)
         names = {"first_name": first_name.strip()[:150], "last_name": last_name.strip()[:150]}
         changed = {name: value for name, value in names.items() if getattr(contact, name) != value}
         if changed:
@@ -48,14 +49,17 @@ def contact_preferences_save(
 
 @transaction.atomic
 def contact_lists_leave(*, contact: Contact, lists: list[ContactList]) -> list[ContactList]:
-    """Take a contact off the given lists; return those they were on. Raises ObjectNotFound when
-    the contact was deleted or erased meanwhile."""
+    """Take a contact off the given lists at their own asking (the unsubscribe page's "leave
+    these lists"); return those they were on, which only they rejoin (ListDeparture). Raises
+    ObjectNotFound when the contact was deleted or erased meanwhile."""
     contact_hold(contact)
-    return [
+    left = [
         contact_list
         for contact_list in lists
         if list_remove_contacts(contact_list=contact_list, contact_ids=[contact.pk])
     ]
+    list_departures_record(contact=contact, lists=left, via=ListDeparture.Via.UNSUBSCRIBE_PAGE)
+    return left
 
 
 def contact_pause(*, contact: Contact, days: int) -> datetime:

@@ -141,7 +141,8 @@ def signup_apply(*, signup: Signup, confirmed: bool) -> Contact | None:
 
     `confirmed`: its owner followed the confirmation link (else a single opt-in form applies it as
     it comes). A contact who unsubscribed or is pending is subscribed, audited as the contact's own
-    choice; names given replace those on file, blank ones do not.
+    choice; names given replace those on file, blank ones do not. A list the contact left
+    themselves (ListDeparture) is joined again only when confirmed.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -185,7 +186,10 @@ def signup_apply(*, signup: Signup, confirmed: bool) -> Contact | None:
                     reason=said % {"form": signup.form_name},
                     resubscribe=True,
                 )
-        list_add_contacts(list_ids=list(signup.lists.values_list("pk", flat=True)), contact_ids=[contact.pk])
+        # A list the contact left themselves is rejoined only by them: by this confirmation, never
+        # by a single opt-in form that anyone may fill in with their address.
+        list_ids = list(signup.lists.values_list("pk", flat=True))
+        list_add_contacts(list_ids=list_ids, contact_ids=[contact.pk], rejoin=confirmed)
         ContactConsent.objects.create(
             contact=contact,
             basis=ContactConsent.Basis.CONSENT,

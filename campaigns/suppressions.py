@@ -5,13 +5,15 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 
+from campaigns.consent import ConsentActor, reason_given
 from campaigns.erasure import (
     address_erasure_suppress,
     addresses_erased,
     addresses_erased_suppressed,
     erasures_hold_off,
 )
-from campaigns.models import Suppression
+from campaigns.exceptions import ReasonMissing
+from campaigns.models import Suppression, SuppressionRemoval
 from core.addresses import email_normalize
 
 
@@ -75,3 +77,26 @@ def suppressions_add_bulk(
         )
         added = Suppression.objects.count() - before
     return added, len(unique) - added, len(erased)
+
+
+def suppression_remove(*, suppression: Suppression, actor: ConsentActor, reason: str) -> bool:
+    """Take an address off the suppression list and record who did it, when and why; return
+    whether it was still there. Raises ReasonMissing when the reason says nothing: mailing an
+    address again that bounced, complained or opted out is a consent change, audited as one."""
+    if not reason_given(reason):
+        raise ReasonMissing("Say why the address may be mailed again: send a reason.")
+    with transaction.atomic():
+        row = Suppression.objects.select_for_update().filter(pk=suppression.pk).first()
+        if row is None:  # Removed meanwhile, by another request: that one recorded it.
+            return False
+        SuppressionRemoval.objects.create(
+            email=row.email,
+            suppression_reason=row.reason,
+            suppressed_at=row.created_at,
+            by=actor.by,
+            actor=actor.name[:200],
+            user=actor.user,
+            reason=reason[:500],
+        )
+        row.delete()
+    return True

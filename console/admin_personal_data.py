@@ -85,11 +85,13 @@ class ContactPersonalDataMixin:
         # detail (the reader's network and browser, SES's report) only for who may see events.
         for section, permission in (
             ("lists", "campaigns.view_listmembership"),
+            ("lists_left", "campaigns.view_listmembership"),
             ("breaks", "campaigns.view_contactbreak"),
             ("consents", "campaigns.view_contactconsent"),
             ("consent_history", "campaigns.view_consentchange"),
             ("signups", "campaigns.view_signup"),
             ("suppressions", "campaigns.view_suppression"),
+            ("suppressions_removed", "campaigns.view_suppressionremoval"),
             ("emails", "delivery.view_stepexecution"),
         ):
             if not request.user.has_perm(permission):

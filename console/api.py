@@ -12,11 +12,8 @@ from rest_framework.routers import SimpleRouter
 from campaigns.api import serializers as campaign_serializers
 from campaigns.api import views as campaign_views
 from campaigns.api.segments import SegmentViewSet
-from campaigns.api.views import (
-    ContactListViewSet,
-    SuppressionViewSet,
-    TemplateViewSet,
-)
+from campaigns.api.suppressions import SuppressionViewSet
+from campaigns.api.views import ContactListViewSet, TemplateViewSet
 from campaigns.consent import consent_actor_of_key
 from campaigns.models import ConsentChange
 from console.erasure import contact_erase

@@ -10,7 +10,15 @@ from typing import Any
 from django.utils import timezone
 
 from campaigns.erasure import contact_addresses_own
-from campaigns.models import ConsentChange, Contact, ContactConsent, Signup, Suppression
+from campaigns.models import (
+    ConsentChange,
+    Contact,
+    ContactConsent,
+    ListDeparture,
+    Signup,
+    Suppression,
+    SuppressionRemoval,
+)
 from core.models import ApiKey
 from delivery.models import StepExecution
 from delivery.selectors import step_executions_key_sees
@@ -64,6 +72,12 @@ def contact_personal_data(*, contact: Contact, key: ApiKey | None = None) -> dic
             "updated_at": _when(contact.updated_at),
         },
         "lists": sorted(contact.lists.values_list("name", flat=True)),
+        "lists_left": [
+            {"list": name, "left_at": _when(left_at), "via": via}
+            for name, left_at, via in ListDeparture.objects.filter(contact=contact)
+            .order_by("left_at", "pk")
+            .values_list("contact_list__name", "left_at", "via")
+        ],
         "breaks": [
             {"started_at": _when(started), "ends_at": _when(ends)}
             for started, ends in contact.breaks.order_by("started_at").values_list("started_at", "ends_at")
@@ -107,6 +121,17 @@ def contact_personal_data(*, contact: Contact, key: ApiKey | None = None) -> dic
         "suppressions": [
             {"reason": row.reason, "source": row.source, "detail": row.detail, "at": _when(row.created_at)}
             for row in Suppression.objects.filter(email__in=contact_addresses_own(contact=contact))
+        ],
+        "suppressions_removed": [
+            {
+                "reason": row.suppression_reason,
+                "suppressed_at": _when(row.suppressed_at),
+                "removed_at": _when(row.removed_at),
+                "by": row.by,
+                "actor": row.actor,
+                "why": row.reason,
+            }
+            for row in SuppressionRemoval.objects.filter(email__in=contact_addresses_own(contact=contact))
         ],
         "emails": [
             {

@@ -32,6 +32,7 @@ MARKETERS = [
     "campaigns.view_contactconsent",
     "campaigns.view_signup",
     "campaigns.view_suppression",
+    "campaigns.view_suppressionremoval",
     "delivery.view_stepexecution",
     "delivery.view_transactionalmessage",
     "delivery.view_trackedlink",

@@ -10,6 +10,7 @@ from campaigns.models import (
     CampaignStep,
     Contact,
     ContactList,
+    ListDeparture,
     ListMembership,
     Segment,
     SignupForm,
@@ -44,6 +45,17 @@ class ListMembershipFactory(factory.django.DjangoModelFactory):
 
     contact_list = factory.SubFactory(ContactListFactory)
     contact = factory.SubFactory(ContactFactory)
+
+
+class ListDepartureFactory(factory.django.DjangoModelFactory):
+    """A list its contact left in their email preferences (tests of the real page leave through it)."""
+
+    class Meta:
+        model = ListDeparture
+
+    contact_list = factory.SubFactory(ContactListFactory)
+    contact = factory.SubFactory(ContactFactory)
+    via = ListDeparture.Via.PREFERENCES_PAGE
 
 
 class SuppressionFactory(factory.django.DjangoModelFactory):

@@ -12,6 +12,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns import consent, services
+from campaigns.api.result_serializers import (  # noqa: F401 - the views name the answers from here.
+    BulkResultSerializer,
+    MembershipAddResultSerializer,
+    MembershipResultSerializer,
+)
 from campaigns.audience import CONTACT_BULK_MAX
 from campaigns.erasure import address_erasure, address_erasure_refuse, erased_refusal
 from campaigns.exceptions import AddressErased
@@ -26,7 +31,6 @@ from campaigns.models import (
     Template,
     email_normalize,
 )
-from campaigns.suppressions import suppression_add
 from campaigns.validators import SES_NAME, TIMEZONES
 from core.addresses import email_canonical, email_validate, mailbox_canonical
 from core.api.fields import OnePartEach, WholePrimaryKeyRelatedField
@@ -130,7 +134,7 @@ def _reason_field() -> serializers.CharField:
     )
 
 
-def _erasure_refuse(email: str) -> None:
+def email_erasure_refuse(email: str) -> None:
     """Refuse an erased address as the field's error; first in the write's transaction."""
     try:
         address_erasure_refuse(email=email)
@@ -194,7 +198,7 @@ class ContactSerializer(serializers.ModelSerializer):
         validated_data.pop("resubscribe", None)
         validated_data.pop("reason", None)
         with transaction.atomic():
-            _erasure_refuse(validated_data["email"])  # Again, as an erasure may have landed since.
+            email_erasure_refuse(validated_data["email"])  # Again, as an erasure may have landed since.
             return super().create(validated_data)
 
     def update(self, instance, validated_data):
@@ -203,7 +207,7 @@ class ContactSerializer(serializers.ModelSerializer):
         reason = validated_data.pop("reason", "")
         with transaction.atomic():
             if validated_data.get("email", instance.email) != instance.email:
-                _erasure_refuse(validated_data["email"])
+                email_erasure_refuse(validated_data["email"])
             if status is not None:
                 consent.contact_status_change(
                     contact=instance,
@@ -254,33 +258,6 @@ class ContactBulkSerializer(serializers.Serializer):
         return _consent_fields_check(attrs)
 
 
-class BulkErrorSerializer(serializers.Serializer):
-    row = serializers.IntegerField(help_text="Index in `contacts` (bulk) or line number (CSV).")
-    email = serializers.CharField(allow_blank=True)
-    # Not Serializer.errors: the serializer's metaclass takes declared fields off the class.
-    errors = serializers.DictField(  # type: ignore[assignment]
-        child=serializers.ListField(child=serializers.CharField())
-    )
-
-
-class KeptUnsubscribedSerializer(serializers.Serializer):
-    row = serializers.IntegerField(help_text="Index in `contacts` (bulk) or line number (CSV).")
-    email = serializers.CharField()
-
-
-class BulkResultSerializer(serializers.Serializer):
-    created = serializers.IntegerField()
-    updated = serializers.IntegerField(help_text="Existing contacts the rows changed.")
-    unchanged = serializers.IntegerField(help_text="Existing contacts the rows matched exactly; not written.")
-    failed = serializers.IntegerField()
-    errors = BulkErrorSerializer(many=True)  # type: ignore[assignment]  # A declared field, as above.
-    kept_unsubscribed = KeptUnsubscribedSerializer(
-        many=True,
-        help_text="Rows asking to subscribe a contact who unsubscribed, without resubscribe: the "
-        "contact stays unsubscribed; the row's other fields were saved.",
-    )
-
-
 class ContactImportSerializer(OnePartEach):
     file = serializers.FileField(
         help_text="CSV with a header row; `email` is required, unknown columns go to attributes."
@@ -321,16 +298,6 @@ class MembershipChangeSerializer(serializers.Serializer):
             raise serializers.ValidationError("Give emails, contact_ids, or both.")
         attrs["emails"] = [email_normalize(e) for e in attrs["emails"]]
         return attrs
-
-
-class NotFoundSerializer(serializers.Serializer):
-    emails = serializers.ListField(child=serializers.EmailField())
-    contact_ids = serializers.ListField(child=serializers.IntegerField())
-
-
-class MembershipResultSerializer(serializers.Serializer):
-    changed = serializers.IntegerField(help_text="Memberships added or removed.")
-    not_found = NotFoundSerializer(help_text="What was given that no contact has: nothing changed for it.")
 
 
 _LOCAL_TIME = re.compile(r"\d{2}:\d{2}(:\d{2})?")
@@ -471,29 +438,3 @@ class AudienceBreakdownSerializer(serializers.Serializer):
     suppressed = serializers.IntegerField(help_text="Subscribed, but on the suppression list.")
     sendable = serializers.IntegerField()
     duplicates_collapsed = serializers.IntegerField(help_text="Memberships beyond the first per contact.")
-
-
-class SuppressionSerializer(serializers.ModelSerializer):
-    email = QuickEmailField(max_length=254)
-    reason = serializers.ChoiceField(choices=Suppression.Reason.choices, default=Suppression.Reason.MANUAL)
-
-    class Meta:
-        model = Suppression
-        fields = ["id", "email", "reason", "source", "detail", "created_at"]
-        read_only_fields = ["source", "created_at"]
-
-    def validate_email(self, value: str) -> str:
-        canonical = email_address(value)
-        if address_erasure(email=canonical) is not None:
-            raise serializers.ValidationError(erased_refusal())
-        # A kept unsubscribe stops campaigns only: any other reason may replace it (suppression_add).
-        kept = Suppression.objects.filter(email=canonical).exclude(reason=Suppression.Reason.UNSUBSCRIBE)
-        if kept.exists():
-            raise serializers.ValidationError("This address is suppressed already.")
-        return canonical
-
-    def create(self, validated_data):
-        with transaction.atomic():
-            _erasure_refuse(validated_data["email"])  # Again, as an erasure may have landed since.
-            suppression, _created = suppression_add(source=Suppression.Source.API, **validated_data)
-            return suppression

@@ -6,7 +6,7 @@ from django.db import transaction
 from django.db.models import Count
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, viewsets
+from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import MultiPartParser
@@ -21,7 +21,12 @@ from campaigns.consent import consent_actor_of_key, contacts_delete
 from campaigns.contact_rows import contact_rows_validate
 from campaigns.exceptions import ImportFileUnreadable
 from campaigns.imports import contacts_import_csv
-from campaigns.memberships import contacts_not_found, list_add_contacts, list_remove_contacts
+from campaigns.memberships import (
+    contacts_kept_off,
+    contacts_not_found,
+    list_add_contacts,
+    list_remove_contacts,
+)
 from campaigns.models import Campaign, ConsentChange, Contact, ContactList, Suppression, Template
 from campaigns.rendering import template_compile, template_render
 from core.api.filters import DateTimeFilter
@@ -44,6 +49,7 @@ def _bulk_result(result: BulkUpsertResult) -> Response:
         "failed": len(result.errors),
         "errors": result.errors,
         "kept_unsubscribed": result.kept_unsubscribed,
+        "kept_off_lists": result.kept_off_lists,
     }
     return Response(s.BulkResultSerializer(body).data)
 
@@ -186,15 +192,20 @@ class ContactListViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
     def perform_destroy(self, instance):
         services.contact_lists_delete(pks=[instance.pk])  # A 409 while a segment's rules name it.
 
-    @extend_schema(request=s.MembershipChangeSerializer, responses=s.MembershipResultSerializer)
+    @extend_schema(request=s.MembershipChangeSerializer, responses=s.MembershipAddResultSerializer)
     @action(detail=True, methods=["post"], url_path="members/add")
     def add_members(self, request, pk=None):
-        """Add contacts, by email or id, to this list; existing members are left as they are."""
+        """Add contacts, by email or id, to this list; existing members are left as they are, and
+        those who left it themselves stay off it (kept_off)."""
         contact_list = self.get_object()
         change = s.MembershipChangeSerializer(data=request.data)
         change.is_valid(raise_exception=True)
-        changed = list_add_contacts(list_ids=(contact_list.pk,), **change.validated_data)
-        return Response(_membership_result(changed, change.validated_data))
+        with transaction.atomic():
+            changed = list_add_contacts(list_ids=(contact_list.pk,), **change.validated_data)
+            emails, contact_ids = contacts_kept_off(contact_list=contact_list, **change.validated_data)
+        answer = _membership_result(changed, change.validated_data)
+        answer["kept_off"] = {"emails": emails, "contact_ids": contact_ids}
+        return Response(s.MembershipAddResultSerializer(answer).data)
 
     @extend_schema(request=s.MembershipChangeSerializer, responses=s.MembershipResultSerializer)
     @action(detail=True, methods=["post"], url_path="members/remove")
@@ -319,32 +330,3 @@ class CampaignViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
         """Count who would be mailed now, and why the others would not."""
         breakdown = selectors.campaign_audience_breakdown(campaign=self.get_object())
         return Response(s.AudienceBreakdownSerializer(breakdown).data)
-
-
-class SuppressionFilter(filters.FilterSet):
-    email = EmailFilter()
-    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
-
-    class Meta:
-        model = Suppression
-        fields = ["email", "reason", "source", "created_after"]
-
-
-class SuppressionViewSet(
-    mixins.ListModelMixin,
-    mixins.CreateModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.DestroyModelMixin,
-    viewsets.GenericViewSet,
-):
-    """Addresses never mailed again: bounces and complaints from SES, and those added here.
-
-    Deleting one lets campaigns mail the address again; SES's own account-level suppression
-    list, if the address is on it, still applies.
-    """
-
-    scopes = {"read": Scope.READ, "write": Scope.SUPPRESSIONS_ADMIN}
-
-    queryset = Suppression.objects.all()
-    serializer_class = s.SuppressionSerializer
-    filterset_class = SuppressionFilter

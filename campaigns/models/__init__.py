@@ -9,8 +9,10 @@ from campaigns.models.audience import (
     ContactBreak,
     ContactConsent,
     ContactList,
+    ListDeparture,
     ListMembership,
     Suppression,
+    SuppressionRemoval,
 )
 from campaigns.models.campaign import Campaign, CampaignAudit, CampaignStep
 from campaigns.models.content import Template
@@ -33,11 +35,13 @@ __all__ = [
     "ContactList",
     "ErasedAddress",
     "HttpsURLField",
+    "ListDeparture",
     "ListMembership",
     "Segment",
     "Signup",
     "SignupForm",
     "Suppression",
+    "SuppressionRemoval",
     "Template",
     "email_normalize",
     "validate_crontab",

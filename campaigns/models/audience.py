@@ -1,6 +1,7 @@
 """The audience: contacts, lists and memberships, suppressions and the consent history."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import formats, timezone
@@ -160,6 +161,61 @@ class ListMembership(models.Model):
     def __str__(self) -> str:
         return f"{self.contact} in {self.contact_list}"
 
+    def clean(self):
+        """Refuse to put a contact back on a list they left themselves (ListDeparture)."""
+        if self.contact_id is None or self.contact_list_id is None:
+            return  # The field's own error says so.
+        pair = {"contact_id": self.contact_id, "contact_list_id": self.contact_list_id}
+        departure = ListDeparture.objects.filter(**pair).first()
+        if departure is None or ListMembership.objects.filter(pk=self.pk, **pair).exists():
+            return
+        said = gettext(
+            "%(contact)s left this list from their email preferences on %(date)s; only they can "
+            "rejoin it, through a signup form whose email they confirm."
+        )
+        words = {
+            "contact": departure.contact,
+            "date": formats.date_format(timezone.localtime(departure.left_at)),
+        }
+        raise ValidationError({"contact_list": said % words})
+
+
+class ListDeparture(models.Model):
+    """A list a contact left themselves, in their email preferences: only they rejoin it, by a
+    signup they confirm. Imports, the API and staff leave them off it (campaigns.memberships)."""
+
+    class Via(models.TextChoices):
+        #: The unsubscribe page's "leave this email's lists" (ConsentChange.Via's wording).
+        UNSUBSCRIBE_PAGE = "unsubscribe_page", _("Unsubscribe page")
+        #: Unticked among their lists on the preference page.
+        PREFERENCES_PAGE = "preferences_page", _("Preference page")
+
+    # The unique (contact, contact_list) index serves "a contact's departures"; the contact_list
+    # FK keeps its own for the cascade when a list is deleted.
+    contact = models.ForeignKey(
+        Contact,
+        on_delete=models.CASCADE,
+        related_name="list_departures",
+        db_index=False,
+        verbose_name=_("contact"),
+    )
+    contact_list = models.ForeignKey(
+        ContactList, on_delete=models.CASCADE, related_name="departures", verbose_name=_("list")
+    )
+    left_at = models.DateTimeField(_("left at"), default=timezone.now)
+    via = models.CharField(_("via"), max_length=32, choices=Via.choices)
+
+    class Meta:
+        ordering = ["-left_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "contact_list"], name="list_departure_unique"),
+        ]
+        verbose_name = _("list left")
+        verbose_name_plural = _("lists left")
+
+    def __str__(self) -> str:
+        return gettext("%(contact)s left %(list)s") % {"contact": self.contact, "list": self.contact_list}
+
 
 class Suppression(models.Model):
     """An address that must never be mailed again, whatever list it is on.
@@ -317,3 +373,39 @@ class ContactConsent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contact}: {self.get_basis_display()} ({self.get_source_display()})"
+
+
+class SuppressionRemoval(models.Model):
+    """One suppression taken off the list: which address, what it had been, when, who and why.
+
+    Removing one lets campaigns (and, for a bounce or complaint, transactional mail) reach the
+    address again, so it is a consent change like a re-subscribe: written by
+    campaigns.suppressions.suppression_remove on every path, never edited; erased with the address.
+    """
+
+    email = models.EmailField(_("email"), max_length=254, db_index=True)
+    suppression_reason = models.CharField(
+        _("it was suppressed for"), max_length=32, choices=Suppression.Reason.choices
+    )
+    suppressed_at = models.DateTimeField(_("suppressed at"))
+    removed_at = models.DateTimeField(_("removed at"), default=timezone.now)
+    by = models.CharField(_("by"), max_length=16, choices=ConsentChange.By.choices)
+    #: Who, in words, as in the consent history: "API key “shop” (AbCd1234)", "ada".
+    actor = models.CharField(_("actor"), max_length=200)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("user"),
+    )
+    reason = models.CharField(_("why"), max_length=500)
+
+    class Meta:
+        ordering = ["-removed_at", "-pk"]
+        verbose_name = _("suppression removed")
+        verbose_name_plural = _("suppressions removed")
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.get_suppression_reason_display()})"

@@ -88,8 +88,12 @@ class ContactImport(TimestampedModel):
     kept = models.PositiveIntegerField(_("kept as they were"), default=0, editable=False)
     failed = models.PositiveIntegerField(_("failed"), default=0, editable=False)
     kept_unsubscribed = models.PositiveIntegerField(_("kept unsubscribed"), default=0, editable=False)
+    #: Rows whose contact left one of the lists themselves (ListDeparture): kept off it.
+    kept_off_lists = models.PositiveIntegerField(
+        _("kept off lists they left"), default=0, db_default=0, editable=False
+    )
     #: One {"row": line, "email": …, "errors": {field: [messages]}, "cells": [...]} per row not
-    #: imported as it asked (refused, or kept unsubscribed): the error report.
+    #: imported as it asked (refused, kept unsubscribed, kept off a list): the error report.
     errors = models.JSONField(_("errors"), default=list, blank=True, editable=False)
     #: Why a failed import stopped.
     problem = models.TextField(_("problem"), blank=True, editable=False)

@@ -9,11 +9,10 @@ from django.utils import timezone
 from campaigns import audience
 from campaigns.audience import address_validate, contact_bulk_upsert
 from campaigns.consent import contact_unsubscribe
-from campaigns.models import ConsentChange, Contact, Suppression
+from campaigns.models import ConsentChange, Contact, ListMembership, Suppression
 from campaigns.suppressions import suppression_add
-from tests.factories import (
-    ContactFactory,
-)
+from tests.factories import ContactFactory, ContactListFactory, StepExecutionFactory, sendable_campaign
+from tracking.unsubscribe import step_execution_leave_lists
 
 pytestmark = pytest.mark.django_db
 
@@ -265,3 +264,25 @@ def test_a_bulk_upsert_locks_contacts_in_email_order_whatever_the_rows_order(pos
         holder.join(10)
         writer.join(10)
     assert set(Contact.objects.values_list("first_name", flat=True)) == {"New"}
+
+
+def test_a_bulk_keeps_each_contact_off_only_the_lists_they_left_and_adds_everyone_else():
+    campaign = sendable_campaign(contacts=1)
+    news, offers = campaign.lists.get(), ContactListFactory()
+    leaver = news.contacts.get()
+    row = StepExecutionFactory(step=campaign.steps.get(), contact=leaver, email=leaver.email)
+    step_execution_leave_lists(execution=row)  # Their own click on the email's unsubscribe page.
+    ContactFactory(email="member@example.com")
+    emails = [f"row{n:03}@example.com" for n in range(60)]
+    emails[30:30] = [leaver.email, "member@example.com"]
+
+    result = contact_bulk_upsert(
+        rows=[(number, {"email": email}) for number, email in enumerate(emails)],
+        list_ids=(news.pk, offers.pk),
+    )
+
+    assert result.kept_off_lists == [{"row": 30, "email": leaver.email, "lists": [news.pk]}]
+    assert (result.created, result.errors, result.kept_unsubscribed) == (60, [], [])
+    assert set(news.contacts.values_list("email", flat=True)) == set(emails) - {leaver.email}
+    assert set(offers.contacts.values_list("email", flat=True)) == set(emails)  # They left news alone.
+    assert ListMembership.objects.count() == 2 * len(emails) - 1

@@ -129,7 +129,7 @@ def test_contact_fields_and_dates_and_lists_combine_in_and_or_groups():
         ({"match": "all", "rules": [{"field": "email", "op": "is_set"}], "x": 1}, "not x"),
         (
             {"match": "all", "rules": [{"field": "email", "op": "is_set"}, {"field": "pw", "op": "eq"}]},
-            "Rule 2: 'pw' is not a field",
+            'Rule 2: "pw" is not a field',
         ),
         (_all(_all({"field": "email", "op": "is_set"}, {"list": 999999, "op": "in"})), "Rule 1.2: No list"),
         (_all({"list": 999999, "op": "in"}), "No list"),

@@ -13,6 +13,7 @@ from campaigns.models import Contact, ContactConsent, Signup, Suppression
 from delivery.models import StepExecution
 from tests.factories import (
     ContactFactory,
+    ListDepartureFactory,
     ListMembershipFactory,
     StepExecutionFactory,
     TrackingEventFactory,
@@ -28,6 +29,7 @@ def _held():
     """Make a contact with something of everything: a list, a consent, a signup, an email and its open."""
     contact = ContactFactory(email="ada@example.com", first_name="Ada", attributes={"plan": "pro"})
     ListMembershipFactory(contact=contact, contact_list__name="Newsletter")
+    ListDepartureFactory(contact=contact, contact_list__name="Offers")
     ContactConsent.objects.create(contact=contact, basis="consent", source="form", detail="Footer")
     Signup.objects.create(
         form_name="Footer",
@@ -64,6 +66,7 @@ def test_a_marketer_downloads_everything_held_about_a_contact():
     assert held["profile"]["email"] == "ada@example.com"
     assert held["profile"]["attributes"] == {"plan": "pro"}
     assert held["lists"] == ["Newsletter"]
+    assert [(left["list"], left["via"]) for left in held["lists_left"]] == [("Offers", "preferences_page")]
     (taken,) = held["breaks"]
     assert taken["ends_at"] == held["profile"]["paused_until"]
     assert held["consents"][0]["detail"] == "Footer"
@@ -141,6 +144,7 @@ def test_the_export_holds_the_contacts_own_signups_and_what_the_reader_may_see()
     ("section", "permission"),
     [
         ("lists", "view_listmembership"),
+        ("lists_left", "view_listmembership"),
         ("breaks", "view_contactbreak"),
         ("consents", "view_contactconsent"),
         ("consent_history", "view_consentchange"),

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from campaigns.models import ConsentChange, Contact, ContactConsent, Signup, SignupForm
+from campaigns.models import ConsentChange, Contact, ContactConsent, ListDeparture, Signup, SignupForm
 from campaigns.selectors import campaign_audience
 from delivery import sending
 from delivery.models import StepExecution, TransactionalMessage
@@ -23,12 +23,14 @@ from tests.factories import (
     ContactFactory,
     ListMembershipFactory,
     SignupFormFactory,
+    StepExecutionFactory,
     SuppressionFactory,
     TemplateFactory,
     sendable_campaign,
 )
 from tracking import signups
 from tracking.signups import Outcome, signups_expire
+from tracking.unsubscribe import step_execution_leave_lists
 
 pytestmark = pytest.mark.django_db
 
@@ -572,3 +574,22 @@ def test_a_worker_dying_after_deciding_on_a_signup_leaves_it_for_the_sweep(
         assert Contact.objects.get(email="late@example.com").status == Contact.Status.SUBSCRIBED
     else:
         assert TransactionalMessage.objects.filter(to_email="late@example.com").count() == 1
+
+
+def test_a_contact_who_left_a_list_rejoins_it_by_confirming_a_double_opt_in_signup(ses):
+    campaign = sendable_campaign(contacts=1)
+    news = campaign.lists.get()
+    contact = news.contacts.get()
+    row = StepExecutionFactory(step=campaign.steps.get(), contact=contact, email=contact.email)
+    step_execution_leave_lists(execution=row)  # Their own click on the email's unsubscribe page.
+    form = SignupFormFactory(lists=[news])
+
+    _sign_up(_visitor(), form, email=contact.email.upper())
+    assert not contact.lists.exists()  # Anyone may type an address: only its owner's click rejoins.
+    sending.messages_send(budget_seconds=10)
+    path = _confirm_link().split("://", 1)[1].split("/", 1)[1]
+    assert _visitor().post(f"/{path}").status_code == 200
+
+    assert list(contact.lists.all()) == [news]
+    assert not ListDeparture.objects.exists()  # Forgotten: staff may add them again, and take them off.
+    assert Signup.objects.get().status == Signup.Status.CONFIRMED

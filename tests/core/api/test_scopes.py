@@ -90,7 +90,8 @@ def test_a_send_and_read_key_cannot_delete_a_complaint_suppression():
 
 def test_a_suppressions_admin_key_may_remove_one():
     suppression = SuppressionFactory(reason=Suppression.Reason.COMPLAINT)
-    response = _client(Scope.SUPPRESSIONS_ADMIN).delete(reverse("suppression-detail", args=[suppression.pk]))
+    url = reverse("suppression-detail", args=[suppression.pk])
+    response = _client(Scope.SUPPRESSIONS_ADMIN).delete(f"{url}?reason=Complained+by+mistake")
     assert response.status_code == 204
     assert not Suppression.objects.filter(pk=suppression.pk).exists()
 
@@ -145,7 +146,7 @@ def test_a_key_with_no_scope_can_do_nothing():
 
 
 def test_an_operation_without_a_declared_scope_is_refused_not_allowed(monkeypatch):
-    from campaigns.api.views import SuppressionViewSet
+    from campaigns.api.suppressions import SuppressionViewSet
 
     monkeypatch.setattr(SuppressionViewSet, "scopes", {"write": Scope.SUPPRESSIONS_ADMIN})
     response = _client(*Scope.values).get(reverse("suppression-list"))

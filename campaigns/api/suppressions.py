@@ -1,0 +1,117 @@
+"""The API's suppression list: addresses listed, added, and removed with a reason on record."""
+
+from django.db import transaction
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.response import Response
+
+from campaigns.api.filters import EmailFilter
+from campaigns.api.serializers import QuickEmailField, email_address, email_erasure_refuse
+from campaigns.consent import consent_actor_of_key, reason_given
+from campaigns.erasure import address_erasure, erased_refusal
+from campaigns.models import ConsentChange, Suppression
+from campaigns.suppressions import suppression_add, suppression_remove
+from core.api.filters import DateTimeFilter
+from core.models import ApiKey
+
+Scope = ApiKey.Scope
+
+
+#: Why a suppression is removed: in the query (`?reason=`), as DELETE bodies are not for every client.
+SUPPRESSION_REMOVAL_REASON = OpenApiParameter(
+    "reason",
+    location=OpenApiParameter.QUERY,
+    required=True,
+    description="Why the address may be mailed again; kept with who removed it and when. A JSON body "
+    '`{"reason": …}` does too.',
+)
+
+
+def suppression_removal_reason(request) -> str:
+    """Return the reason a DELETE gives, in its query or its JSON body ("" when neither does)."""
+    given = request.query_params.get("reason")
+    if given is None and isinstance(request.data, dict):
+        given = request.data.get("reason")
+    return given if isinstance(given, str) else ""
+
+
+class SuppressionRemovalSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, trim_whitespace=False, allow_blank=True)
+
+    def validate_reason(self, value: str) -> str:
+        if not reason_given(value):
+            raise serializers.ValidationError(
+                "Say why the address may be mailed again: give a reason (`?reason=`), kept with who "
+                "removed it and when."
+            )
+        return value
+
+
+class SuppressionSerializer(serializers.ModelSerializer):
+    email = QuickEmailField(max_length=254)
+    reason = serializers.ChoiceField(choices=Suppression.Reason.choices, default=Suppression.Reason.MANUAL)
+
+    class Meta:
+        model = Suppression
+        fields = ["id", "email", "reason", "source", "detail", "created_at"]
+        read_only_fields = ["source", "created_at"]
+
+    def validate_email(self, value: str) -> str:
+        canonical = email_address(value)
+        if address_erasure(email=canonical) is not None:
+            raise serializers.ValidationError(erased_refusal())
+        # A kept unsubscribe stops campaigns only: any other reason may replace it (suppression_add).
+        kept = Suppression.objects.filter(email=canonical).exclude(reason=Suppression.Reason.UNSUBSCRIBE)
+        if kept.exists():
+            raise serializers.ValidationError("This address is suppressed already.")
+        return canonical
+
+    def create(self, validated_data):
+        with transaction.atomic():
+            email_erasure_refuse(validated_data["email"])  # Again, as an erasure may have landed since.
+            suppression, _created = suppression_add(source=Suppression.Source.API, **validated_data)
+            return suppression
+
+
+class SuppressionFilter(filters.FilterSet):
+    email = EmailFilter()
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+
+    class Meta:
+        model = Suppression
+        fields = ["email", "reason", "source", "created_after"]
+
+
+class SuppressionViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Addresses never mailed again: bounces and complaints from SES, and those added here.
+
+    Deleting one lets campaigns mail the address again; SES's own account-level suppression
+    list, if the address is on it, still applies.
+    """
+
+    scopes = {"read": Scope.READ, "write": Scope.SUPPRESSIONS_ADMIN}
+
+    queryset = Suppression.objects.all()
+    serializer_class = SuppressionSerializer
+    filterset_class = SuppressionFilter
+
+    def filter_queryset(self, queryset):
+        # A DELETE's `reason` says why it is removed, not which suppressions to filter by.
+        return queryset if self.action == "destroy" else super().filter_queryset(queryset)
+
+    @extend_schema(parameters=[SUPPRESSION_REMOVAL_REASON])
+    def destroy(self, request, *args, **kwargs):
+        """Take an address off the list, saying why (`reason`): recorded with the key and the time."""
+        suppression = self.get_object()
+        given = SuppressionRemovalSerializer(data={"reason": suppression_removal_reason(request)})
+        given.is_valid(raise_exception=True)
+        actor = consent_actor_of_key(api_key=request.auth, via=ConsentChange.Via.API)
+        suppression_remove(suppression=suppression, actor=actor, reason=given.validated_data["reason"])
+        return Response(status=204)

@@ -1,0 +1,101 @@
+"""Taking an address off the suppression list: a reason on record, in the API and the admin."""
+
+import json
+
+import pytest
+from django.urls import reverse
+
+from campaigns.models import Suppression, SuppressionRemoval
+from console.erasure import contact_erase
+from tests.factories import ContactFactory, SuppressionFactory
+from tests.utils import role_client
+
+pytestmark = pytest.mark.django_db
+
+API = "/api/v1"
+
+
+@pytest.mark.parametrize("query", ["", "?reason=", "?reason=%20%20", "?reason=%E2%A0%80"], ids=repr)
+def test_removing_a_suppression_without_a_reason_is_a_400_and_keeps_it(api_client, query):
+    suppression = SuppressionFactory(reason=Suppression.Reason.UNSUBSCRIBE)
+
+    response = api_client.delete(f"{API}/suppressions/{suppression.pk}{query}")
+
+    assert response.status_code == 400
+    assert "reason" in response.json()["error"]["fields"]
+    assert Suppression.objects.filter(pk=suppression.pk).exists()
+    assert not SuppressionRemoval.objects.exists()
+
+
+@pytest.mark.parametrize("given", ["query", "body"])
+def test_a_removal_through_the_api_is_recorded_with_the_key_the_time_and_the_reason(
+    api_client, api_key, given
+):
+    suppression = SuppressionFactory(email="ada@example.com", reason=Suppression.Reason.UNSUBSCRIBE)
+    url = f"{API}/suppressions/{suppression.pk}"
+
+    if given == "query":
+        response = api_client.delete(f"{url}?reason=Asked+by+phone")
+    else:
+        response = api_client.delete(url, {"reason": "Asked by phone"}, format="json")
+
+    assert response.status_code == 204, response.json()
+    assert not Suppression.objects.exists()
+    removal = SuppressionRemoval.objects.get()
+    assert (removal.email, removal.suppression_reason, removal.reason) == (
+        "ada@example.com",
+        "unsubscribe",
+        "Asked by phone",
+    )
+    assert removal.by == "api_key"
+    assert api_key[0].prefix in removal.actor
+    assert removal.suppressed_at == suppression.created_at
+
+
+def test_an_administrator_removes_suppressions_only_saying_why_and_it_is_on_record():
+    kept, removed = SuppressionFactory(email="kept@example.com"), SuppressionFactory(email="gone@example.com")
+    client = role_client("Administrators")
+    changelist = reverse("admin:campaigns_suppression_changelist")
+    chosen = {"action": "remove_suppressions", "_selected_action": [removed.pk]}
+
+    asked = client.post(changelist, chosen)
+    refused = client.post(changelist, {**chosen, "apply": "1", "reason": "\u2800"})  # Draws nothing.
+    done = client.post(changelist, {**chosen, "apply": "1", "reason": "Mailbox fixed, said their IT"})
+
+    assert "Why" in asked.content.decode()
+    assert "Say why these addresses may be mailed again." in refused.content.decode()
+    assert done.status_code == 302
+    assert list(Suppression.objects.values_list("email", flat=True)) == [kept.email]
+    record = SuppressionRemoval.objects.get()
+    assert (record.email, record.by, record.actor) == ("gone@example.com", "staff", "administrators")
+    assert record.reason == "Mailbox fixed, said their IT"
+    removals = client.get(reverse("admin:campaigns_suppressionremoval_changelist")).content.decode()
+    assert "gone@example.com" in removals
+
+
+def test_the_admin_offers_no_removal_without_a_reason():
+    suppression = SuppressionFactory()
+    client = role_client("Administrators")
+
+    delete_page = client.get(reverse("admin:campaigns_suppression_delete", args=[suppression.pk]))
+    delete_url = reverse("admin:campaigns_suppression_delete", args=[suppression.pk])
+    deleted = client.post(delete_url, {"post": "yes"})
+    changelist = client.get(reverse("admin:campaigns_suppression_changelist")).content.decode()
+
+    assert (delete_page.status_code, deleted.status_code) == (403, 403)
+    assert "delete_selected" not in changelist
+    assert Suppression.objects.filter(pk=suppression.pk).exists()
+
+
+def test_a_contacts_removed_suppressions_are_in_its_download_and_go_with_its_erasure(api_client):
+    contact = ContactFactory(email="ada@example.com")
+    suppression = SuppressionFactory(email=contact.email, reason=Suppression.Reason.HARD_BOUNCE)
+    api_client.delete(f"{API}/suppressions/{suppression.pk}?reason=Mailbox+fixed")
+    client = role_client("Marketers")
+
+    held = json.loads(client.get(reverse("admin:campaigns_contact_personal_data", args=[contact.pk])).content)
+    contact_erase(contact=contact, by="test")
+
+    removed = [(row["reason"], row["why"]) for row in held["suppressions_removed"]]
+    assert removed == [("hard_bounce", "Mailbox fixed")]
+    assert not SuppressionRemoval.objects.exists()
