@@ -137,8 +137,16 @@ class SuppressionAdmin(ContactDataAdminMixin, ModelAdmin):
     readonly_fields = ["created_at"]
     date_hierarchy = "created_at"
     show_full_result_count = False
-    actions_list = ["add_in_bulk"]
+    actions_list = ["add_in_bulk", "removals"]
     actions = ["remove_suppressions"]
+
+    def has_removals_permission(self, request) -> bool:
+        return request.user.has_perm("campaigns.view_suppressionremoval")
+
+    @action(description=_("Removed"), url_path="removed", icon="history", permissions=["removals"])
+    def removals(self, request):
+        """Lead to the record of suppressions taken off the list, who did it and why."""
+        return redirect(reverse("admin:campaigns_suppressionremoval_changelist"))
 
     def has_bulk_permission(self, request) -> bool:
         return self.has_add_permission(request)
@@ -154,13 +162,17 @@ class SuppressionAdmin(ContactDataAdminMixin, ModelAdmin):
     def remove_suppressions(self, request, queryset):
         form = SuppressionRemovalForm(request.POST if "apply" in request.POST else None)
         if not form.is_valid():
+            count = queryset.count()
             context = {
                 **self.admin_site.each_context(request),
                 "title": gettext("Remove from the suppression list"),
                 "opts": self.model._meta,
                 "form": form,
                 "selected": queryset.values_list("pk", flat=True),
-                "count": queryset.count(),
+                "count": count,
+                # The first addresses by name, as a person checks what they chose; the count says the rest.
+                "addresses": ", ".join(queryset.order_by("email").values_list("email", flat=True)[:20])
+                + (" …" if count > 20 else ""),
                 "select_across": request.POST.get("select_across", "0"),
             }
             return TemplateResponse(request, "admin/campaigns/suppression/remove.html", context)

@@ -7,7 +7,6 @@ one-click. An opt-out outlives its contact: an address that leaves (deleted, or 
 as an `unsubscribe` suppression.
 """
 
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,7 @@ from campaigns.exceptions import ResubscribeRefused
 from campaigns.models import ConsentChange, Contact, Suppression
 from core.db import server_bound_cursor
 from core.exceptions import ObjectNotFound
+from core.text import text_draws
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -37,33 +37,8 @@ STATUS_NOT_GIVEN = gettext_noop(
 
 
 def reason_given(reason: str) -> bool:
-    """Tell whether a reason says something: a visible character, not only blank-looking ones.
-
-    Visible: a letter, digit, punctuation mark or symbol (Unicode categories L, N, P, S) that is not
-    default-ignorable (Hangul fillers, variation selectors…) nor the blank braille pattern.
-    """
-    return any(unicodedata.category(char)[0] in "LNPS" and not _blank(ord(char)) for char in reason)
-
-
-# Unicode's Default_Ignorable_Code_Point ranges that hold letters or symbols (DerivedCoreProperties),
-# U+2800, the braille pattern with no dots, and U+1D159, the musical null notehead, a symbol made
-# to take space without ink: characters that draw nothing.
-_BLANK_RANGES = (
-    (0x115F, 0x1160),
-    (0x17B4, 0x17B5),
-    (0x2800, 0x2800),
-    (0x3164, 0x3164),
-    (0xFFA0, 0xFFA0),
-    (0xFFF0, 0xFFF8),
-    (0x1BCA0, 0x1BCA3),
-    (0x1D159, 0x1D159),
-    (0x1D173, 0x1D17A),
-    (0xE0000, 0xE0FFF),
-)
-
-
-def _blank(code: int) -> bool:
-    return any(low <= code <= high for low, high in _BLANK_RANGES)
+    """Tell whether a reason says something: a character that draws, not only blank-looking ones."""
+    return text_draws(reason)
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ from inscriptis import Inscriptis
 from inscriptis.css_profiles import CSS_PROFILES
 from inscriptis.model.config import ParserConfig
 
-from core.css import style_display, style_hides, style_visibility
+from core.css import css_length, css_presentation, style_display, style_extent, style_hides, style_visibility
 from core.html import html_namespace_in
 from core.html_text import html_end_tags_drop, html_unshown_drop, html_xml_declaration_drop, url_strip
+from core.text import text_draws
 
 
 def text_part_from_html(html: str) -> str:
@@ -33,27 +34,25 @@ def text_part_from_html(html: str) -> str:
     if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
         # Past libxml2's 2,048 levels it drops the rest of the document unsaid: words, not a cut.
         return _text_of_markup(html)
-    if root.get("hidden") is not None or _style_hidden(root):
+    if root.get("hidden") is not None or root.get("popover") is not None or _style_hidden(root):
         return ""  # A document that hides itself shows nothing.
     # Tables become blocks, a cell per line: inscriptis would lay them out as a grid, padding every
     # line to its column's widest (an email's layout table and one long cell make a text part
     # rows × widths long, of blanks), and email tables lay out a page, not data.
     for element in root.iter(*_TABLE_TAGS):
         element.tag = "div"
-    # What the HTML never shows, the text part does not either (inscriptis would write it out).
+    # What SVG, MathML or a closed <details> leaves out, first: which child is a <details>' first
+    # <summary>, or a <switch>'s first child, is so whatever hides it.
+    _unlaid_out_drop(root)
+    # What the HTML never shows, the text part does not either (inscriptis would write it out): a
+    # popover is shown only when a script opens it, a ruby's <rp> only where ruby is not laid out,
+    # and a <progress> or <meter> draws a bar, never what it holds.
     for element in root.xpath(
         "//body//template | //noembed | //noframes | //body//*[@hidden] | //body[@hidden]"
-        " | //datalist | //iframe | //dialog[not(@open)] | //details[not(@open)]/*[not(self::summary)]"
-        # SVG's and MathML's text a browser never lays out, and what SVG's own attributes hide.
-        " | //svg//desc | //svg//title | //svg//metadata | //math//annotation | //math//annotation-xml"
-        " | //svg[@display='none'] | //svg//*[@display='none'] | //svg//*[@visibility='hidden']"
+        " | //body//*[@popover] | //body[@popover] | //datalist | //iframe | //dialog[not(@open)]"
+        " | //rp | //progress | //meter"
     ):
         element.drop_tree()
-    # A closed <details> shows its summary alone: text between its children goes too.
-    for element in root.xpath("//details[not(@open)]"):
-        element.text = None
-        for child in element:
-            child.tail = None
     # Nor what an inline style hides, read as a browser reads it (`!important`, comments, case).
     styled = root.xpath("//*[@style]")
     # The root has no parent to be dropped from: one that hides itself was answered above.
@@ -65,9 +64,19 @@ def text_part_from_html(html: str) -> str:
         if "display" in (style := element.get("style") or "").lower():
             # inscriptis reads the first `display` it finds: it is given the one a browser takes.
             element.set("style", f"display: {shown}" if (shown := style_display(style)) else "")
+    drawn = _drawing(root)
     namespaces: dict = {}  # Each element's, found from its parent's in one pass down the tree.
+    inert: dict = {}  # Likewise: whether it is inert, or inside an inert element.
     for element in root.iter():
         namespace = namespaces[element] = _namespace(element, namespaces)
+        parent = element.getparent()
+        inert[element] = element.get("inert") is not None or inert.get(parent, False)
+        links = [name for name in ("href", "xlink:href") if element.get(name) is not None]
+        if links and (inert[element] or not drawn[element]):
+            # No one can click a link inside an inert element (its text shows), nor one that shows
+            # nothing (no character that draws, no image): its address is no link to offer.
+            for name in links:
+                del element.attrib[name]
         if namespace == "math" and element.get("href") is not None:
             # No browser follows a MathML element's href, nor does the HTML's tracking: no link.
             del element.attrib["href"]
@@ -94,6 +103,121 @@ def text_part_from_html(html: str) -> str:
 
 
 _TABLE_TAGS = ("table", "caption", "thead", "tbody", "tfoot", "tr", "td", "th")
+
+
+def _unlaid_out_drop(root) -> None:
+    """Drop what a browser never lays out of what the HTML holds, found in one pass down the tree:
+    a closed <details>' children but its first <summary>, what SVG and MathML do not render (see
+    _unrendered and _children_kept), and SVG's character data outside the elements that lay text
+    out (its <text> and what that holds, a <foreignObject>'s HTML)."""
+    dropped = []
+    waiting = [(root, "html", False)]  # A stack, not recursion: nesting may run thousands deep.
+    while waiting:
+        element, namespace, in_text = waiting.pop()
+        if _unrendered(element, namespace):
+            dropped.append(element)
+            continue
+        kept = _children_kept(element, namespace)
+        lays_text_out = kept is None and (
+            namespace != "svg"
+            or element.tag in _SVG_LAYS_TEXT_OUT
+            or (in_text and element.tag in _SVG_TEXT_INSIDE)
+        )
+        if not lays_text_out:
+            element.text = None
+        parent = (str(element.tag), element.get("encoding") or "", namespace)
+        for child in element:
+            if not lays_text_out:
+                child.tail = None
+            if not isinstance(child.tag, str):  # A comment or a processing instruction.
+                continue
+            if kept is not None and not any(child is one for one in kept):
+                dropped.append(child)
+                continue
+            child_in_text = namespace == "svg" and lays_text_out and element.tag != "foreignobject"
+            waiting.append((child, html_namespace_in(str(child.tag), parent=parent), child_in_text))
+    for element in dropped:
+        element.drop_tree()
+
+
+#: Where SVG lays character data out (lxml's names are lower case): its <text> and what a
+#: <foreignObject> holds (HTML). Elsewhere in SVG it shows nothing.
+_SVG_LAYS_TEXT_OUT = frozenset({"text", "foreignobject"})
+#: SVG's elements that lay text out inside a <text>, and only there.
+_SVG_TEXT_INSIDE = frozenset({"tspan", "textpath", "a"})
+#: SVG's elements that render nothing themselves: text never laid out (a <desc>, a <title>), and
+#: containers of what only a reference draws (a gradient, a mask, a <symbol> a <use> would show:
+#: left out, as a reader without it sees nothing).
+_SVG_UNRENDERED = frozenset(
+    {
+        "desc", "title", "metadata", "defs", "symbol", "mask", "clippath", "pattern", "marker",
+        "lineargradient", "radialgradient", "filter",
+    }
+)  # fmt: skip
+#: MathML's elements that show nothing: a phantom takes room, invisible; annotations are not laid out.
+_MATH_UNRENDERED = frozenset({"mphantom", "annotation", "annotation-xml"})
+#: SVG's conditional attributes: a reader's client may find them false (a language, an extension)
+#: and render nothing, so the text part leaves out what carries one.
+_SVG_CONDITIONS = ("requiredextensions", "systemlanguage")
+
+
+def _unrendered(element, namespace: str) -> bool:
+    """Tell whether an SVG or MathML element renders nothing of what it holds, whatever its
+    children: by its name, SVG's own `display` or `visibility` attribute, a condition, or a
+    <foreignObject>'s size of 0 (none given: its width and height are 0)."""
+    if namespace == "math":
+        return element.tag in _MATH_UNRENDERED
+    if namespace != "svg":
+        return False
+    return (
+        element.tag in _SVG_UNRENDERED
+        or css_presentation("display", element.get("display") or "") == "none"
+        or css_presentation("visibility", element.get("visibility") or "") in _INVISIBLE
+        or any(element.get(name) is not None for name in _SVG_CONDITIONS)
+        or (element.tag == "foreignobject" and not _sized(element))
+    )
+
+
+def _sized(element) -> bool:
+    """Tell whether an SVG element has a width and a height above 0, as its inline style or else
+    its attributes set them."""
+    style = element.get("style") or ""
+    for name in ("width", "height"):
+        size = css_length(style_extent(style, name) or element.get(name) or "")
+        if size is None or size <= 0:
+            return False
+    return True
+
+
+def _children_kept(element, namespace: str) -> list | None:
+    """Return the only child elements an element shows, or None when it shows all it holds (its
+    text too): a closed <details> its first <summary>; an SVG <switch> its first child (none when a
+    condition it carries is false: see _SVG_CONDITIONS); MathML's <semantics> its first; an
+    <maction> its first when its `selection` names that one (Chromium shows the first whatever it
+    says, others the one it names), else none."""
+    if (namespace, element.tag) == ("html", "details") and element.get("open") is None:
+        return [next((child for child in element if child.tag == "summary"), None)]
+    if (namespace, element.tag) in (("svg", "switch"), ("math", "semantics")):
+        return [next((child for child in element if isinstance(child.tag, str)), None)]
+    if (namespace, element.tag) == ("math", "maction"):
+        first = next((child for child in element if isinstance(child.tag, str)), None)
+        return [first if (element.get("selection") or "1").strip() == "1" else None]
+    return None
+
+
+def _drawing(root) -> dict:
+    """Return, for each element, whether it holds something that draws: a character that does, or
+    an image with an address. Found from its children's, in one pass up the tree."""
+    drawn: dict = {}
+    for element in reversed(list(root.iter())):
+        drawn[element] = isinstance(element.tag, str) and (  # A comment's text draws nothing.
+            (element.tag == "img" and bool((element.get("src") or "").strip()))
+            or element.tag == "image"
+            or text_draws(element.text or "")
+            or any(drawn.get(child) or text_draws(child.tail or "") for child in element)
+        )
+    return drawn
+
 
 # For HTML nested past what a parser reads whole: any tag (what shows no words is dropped first,
 # by core.html), in time in line with the HTML's length.

@@ -1,6 +1,7 @@
 """An email's HTML as a browser reads it (html_read, html_end_point, html_write: lexbor, an HTML5
 parser), shared by link tracking and the template checks, and whether the open pixel is one a
-browser loads (html_pixel_hindrance). HTML read as text, in one pass, is core.html_text."""
+browser loads (html_pixel_hindrance). What it shows a reader (html_link_shown, kept importable here)
+is core.html_shown; HTML read as text, in one pass, is core.html_text."""
 
 import re
 import secrets
@@ -11,8 +12,8 @@ from typing import cast
 
 from selectolax.lexbor import LexborDocumentOptions, LexborHTMLParser, LexborNode
 
-from core.css import style_hides, style_visibility
-from core.html_text import HTML_BLANK, HTML_TOKENS, url_strip
+from core.html_shown import html_link_shown as html_link_shown  # Read here by the template checks.
+from core.html_text import HTML_BLANK, HTML_TOKENS
 
 # What may come before a document's first tag: blanks (a byte order mark and zero-width characters
 # among them), comments, a DOCTYPE or an XML declaration, however long they are.
@@ -166,8 +167,9 @@ def html_write(document: HtmlDocument, *, shown: str | None = None) -> str:
         first = element.first_child
         if first is not None and first.is_text_node and (first.text_content or "").startswith("\n"):
             first.insert_before("\n")
+    known: dict[int, str] = {}
     for element in list(document.elements(*_RAW_WRITTEN)):
-        if _foreign(element):
+        if _foreign(element, known):
             # lexbor writes these elements' text unescaped whatever their namespace, but in SVG
             # or MathML their text was read with its references decoded: escaped again here, or
             # "&lt;/style&gt;" a contact's data brings would be read back as markup.
@@ -305,22 +307,29 @@ _MATH_INTEGRATION_POINTS = frozenset({"mi", "mo", "mn", "ms", "mtext"})
 _MATH_KEPT = frozenset({"mglyph", "malignmark"})
 
 
-def _foreign(node: LexborNode) -> bool:
+def _foreign(node: LexborNode, known: dict[int, str]) -> bool:
     """Tell whether an element is SVG's or MathML's, as the nearest of its ancestors says."""
-    return html_namespace(node) != "html"
+    return html_namespace(node, known) != "html"
 
 
-def html_namespace(node: LexborNode) -> str:
-    """Return an element's namespace, "html", "svg" or "math", as its ancestors say."""
+def html_namespace(node: LexborNode, known: dict[int, str] | None = None) -> str:
+    """Return an element's namespace, "html", "svg" or "math", as its ancestors say. `known`
+    (element's mem_id to namespace) keeps what was found for one document's elements, so asking
+    for each of many deep ones walks each ancestor once, not once per element below it."""
     chain: list[LexborNode] = []
     element: LexborNode | None = node
-    while element is not None and element.is_element_node:
+    while element is not None and element.is_element_node and (known is None or element.mem_id not in known):
         chain.append(element)
         element = element.parent
     namespace, parent = "html", None
+    if known is not None and element is not None and element.is_element_node:
+        namespace = known[element.mem_id]
+        parent = (element.tag or "", element.attrs.get("encoding") or "", namespace)
     for element in reversed(chain):
         namespace = html_namespace_in(element.tag or "", parent=parent)
         parent = (element.tag or "", element.attrs.get("encoding") or "", namespace)
+        if known is not None:
+            known[element.mem_id] = namespace
     return namespace
 
 
@@ -398,74 +407,3 @@ def _shown(node: LexborNode) -> bool:
             return False
         parent = parent.parent
     return True
-
-
-#: Elements whose content no reader sees, or not as a link (a closed <dialog> or <details> aside):
-#: what a picture, a video or an object holds shows only where it fails, and a reader running
-#: scripts hides a <noscript>'s.
-_NOTHING_SHOWN_IN = frozenset(
-    {
-        "template",
-        "head",
-        "datalist",
-        "noembed",
-        "noframes",
-        "iframe",
-        "noscript",
-        "select",
-        *_NOT_SHOWN_AROUND,
-    }
-)
-#: SVG's and MathML's elements whose text is never laid out.
-_NEVER_LAID_OUT = frozenset({"desc", "title", "metadata", "annotation", "annotation-xml"})
-
-
-def html_link_shown(html: str, address: str) -> bool:
-    """Tell whether the HTML shows a reader a link (an HTML `<a>` with something in it) to this
-    address, written as a browser follows it, outside every element that hides what it holds."""
-    parser = LexborHTMLParser(html)
-    root = cast(LexborNode, parser.root)
-    for link in root.traverse():
-        if link.tag != "a" or html_namespace(link) != "html":
-            continue
-        if url_strip(link.attrs.get("href") or "") != address or not _holds_something(link):
-            continue
-        if _seen(link):
-            return True
-    return False
-
-
-def _holds_something(link: LexborNode) -> bool:
-    """Tell whether a link holds words or an image to click: an empty one shows nothing."""
-    return bool((link.text(deep=True) or "").strip()) or link.css_first("img, svg") is not None
-
-
-def _seen(node: LexborNode) -> bool:
-    """Tell whether no attribute or element around a node (itself too) hides it from a reader."""
-    element: LexborNode | None = node
-    visibility = ""  # The nearest one set decides: a visible child of a hidden parent shows.
-    below: LexborNode | None = None  # The element the walk came up from.
-    while element is not None and element.is_element_node:
-        attributes = element.attrs
-        if element.tag in _NOTHING_SHOWN_IN or "hidden" in attributes:
-            return False
-        if element.tag == "dialog" and "open" not in attributes:
-            return False
-        if (
-            element.tag == "details"
-            and "open" not in attributes
-            and (below is None or below.tag != "summary")
-        ):
-            return False
-        if html_namespace(element) != "html" and (
-            element.tag in _NEVER_LAID_OUT
-            or attributes.get("display") == "none"
-            or attributes.get("visibility") in ("hidden", "collapse")
-        ):
-            return False
-        style = attributes.get("style") or ""
-        if style_hides(style):
-            return False
-        visibility = visibility or style_visibility(style)
-        below, element = element, element.parent
-    return visibility in ("", "visible")

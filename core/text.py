@@ -28,6 +28,35 @@ def text_unshowable(value: str) -> str | None:
     return None
 
 
+def text_draws(text: str) -> bool:
+    """Tell whether text holds a character that draws something: a letter, digit, punctuation mark
+    or symbol (Unicode categories L, N, P, S) that is not default-ignorable (Hangul fillers,
+    variation selectors…) nor the blank braille pattern. Spaces, zero-width and format characters
+    (U+200B, U+00AD, U+200E, U+2060) draw nothing."""
+    return any(unicodedata.category(char)[0] in "LNPS" and not _blank(ord(char)) for char in text)
+
+
+# Unicode's Default_Ignorable_Code_Point ranges that hold letters or symbols (DerivedCoreProperties),
+# U+2800, the braille pattern with no dots, and U+1D159, the musical null notehead, a symbol made
+# to take space without ink: characters that draw nothing.
+_BLANK_RANGES = (
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x2800, 0x2800),
+    (0x3164, 0x3164),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D159, 0x1D159),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)
+
+
+def _blank(code: int) -> bool:
+    return any(low <= code <= high for low, high in _BLANK_RANGES)
+
+
 def text_encodable(value):
     """Return the value with every lone surrogate spelled out as a backslash escape, through dicts
     and lists: what repeats bad input back (an error, a refused row) must still be UTF-8."""

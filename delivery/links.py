@@ -86,11 +86,12 @@ def html_track(
         return html
     document = html_read(html)
     if click_url is not None:
+        known: dict[int, str] = {}  # Namespaces found, so a deep document's links cost its depth once.
         for element in document.elements("a", "area"):
             written_names = element.attributes  # By qualified name: `attrs` goes by local name.
             # What a browser follows: HTML's <a> and <area> by their href, SVG's <a> by its href or
             # else its xlink:href; no MathML element, nor an SVG <area>, is a link.
-            names = _LINK_NAMES.get((html_namespace(element), element.tag or ""), ())
+            names = _LINK_NAMES.get((html_namespace(element, known), element.tag or ""), ())
             name = next((name for name in names if name in written_names), "")
             href = written_names.get(name) if name else None
             if NO_TRACK_ATTRIBUTE in element.attrs and (written is None or written.no_track):

@@ -93,6 +93,23 @@ def test_the_preview_renders_the_form_as_typed_for_the_chosen_contact_with_its_v
         ('<a href="{{ unsubscribe_url }}"></a>', "", False),
         ('<video><a href="{{ unsubscribe_url }}">Leave</a></video>', "", False),
         ('<map name="m"><area href="{{ unsubscribe_url }}" alt="Leave"></map>', "", False),
+        ('<div popover><a href="{{ unsubscribe_url }}">Leave</a></div>', "", False),
+        ('<div inert><a href="{{ unsubscribe_url }}">Leave</a></div>', "", False),
+        ('<p style="opacity:0"><a href="{{ unsubscribe_url }}">Leave</a></p>', "", False),
+        ('<p>Hi</p><a href="{{ unsubscribe_url }}">&#8203;</a>', "", False),
+        (
+            '<svg><defs><foreignObject width="200" height="40"><a href="{{ unsubscribe_url }}">Leave</a>'
+            "</foreignObject></defs></svg>",
+            "",
+            False,
+        ),
+        (
+            '<details><summary>More</summary><summary><a href="{{ unsubscribe_url }}">Leave</a></summary>'
+            "</details>",
+            "",
+            False,
+        ),
+        ('<p style="opacity:0.5"><a href="{{ unsubscribe_url }}"><img src="leave.png"></a></p>', "", True),
     ],
     ids=[
         "template comment",
@@ -127,6 +144,13 @@ def test_the_preview_renders_the_form_as_typed_for_the_chosen_contact_with_its_v
         "empty link",
         "in a video",
         "an image map no image uses",
+        "in a popover",
+        "inert",
+        "transparent",
+        "a zero-width space",
+        "in svg defs",
+        "a closed details' second summary",
+        "an image in a half-opaque block",
     ],
 )
 def test_the_unsubscribe_check_counts_only_a_link_the_email_shows(admin_client, html_body, text_body, shown):

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from campaigns.exceptions import TemplateRenderError
 from campaigns.models import Contact
 from campaigns.rendering import template_compile, template_render, template_validate
+from campaigns.text_part import text_part_from_html
 from tests.factories import (
     ContactFactory,
     TemplateFactory,
@@ -116,7 +117,7 @@ def test_a_control_character_inside_an_href_never_fails_the_email():
         "[Code](https://shop.example/?code=AB)"
     )
     assert (
-        _text_part('<svg><a xlink:href="https://shop.example/\x0b">s</a></svg>')
+        _text_part('<svg><a xlink:href="https://shop.example/\x0b"><text>s</text></a></svg>')
         == "[s](https://shop.example/)"
     )
 
@@ -166,6 +167,144 @@ def test_the_derived_text_part_reads_styles_as_a_browser_tokenizes_them_and_svgs
     text = _text_part(html)
     assert [word for word in ("V1", "V2", "V3", "V4", "V5") if word not in text] == []
     assert [word for word in ("H1", "H2", "H3", "H4", "H5", "H6", "H7", "H8", "H9") if word in text] == []
+
+
+#: Words and a link a browser would hide, each case below puts where one does.
+_HIDDEN = 'Secret words <a href="https://hidden.example/leave">Leave</a>'
+#: What a browser lays out inside SVG: HTML in a <foreignObject> given a size.
+_LAID_OUT = f'<foreignObject width="200" height="40">{_HIDDEN}</foreignObject>'
+#: SVG's containers that render nothing themselves (what they hold is drawn where referenced).
+_SVG_UNRENDERED = (
+    "defs", "symbol", "mask", "clipPath", "pattern", "marker", "linearGradient", "radialGradient", "filter",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        '<a popover href="https://hidden.example/leave">Leave</a>',
+        f"<div popover>{_HIDDEN}</div>",
+        f"<ruby>x<rp>{_HIDDEN}</rp><rt>y</rt></ruby>",
+        f"<progress>{_HIDDEN}</progress>",
+        f"<meter>{_HIDDEN}</meter>",
+        f"<details><summary>More</summary><summary>{_HIDDEN}</summary></details>",
+        f"<details><summary hidden>More</summary><summary>{_HIDDEN}</summary></details>",
+        *(f"<svg><{tag}>{_LAID_OUT}</{tag}></svg>" for tag in _SVG_UNRENDERED),
+        f"<svg><switch><g></g>{_LAID_OUT}</switch></svg>",
+        f"<svg><switch><desc>d</desc>{_LAID_OUT}</switch></svg>",
+        f'<svg><g requiredExtensions="urn:x">{_LAID_OUT}</g></svg>',
+        f'<svg><g systemLanguage="zz">{_LAID_OUT}</g></svg>',
+        f"<svg><foreignObject>{_HIDDEN}</foreignObject></svg>",
+        f'<svg><foreignObject width="200">{_HIDDEN}</foreignObject></svg>',
+        f'<svg><foreignObject style="width:0;height:40px" width="200">{_HIDDEN}</foreignObject></svg>',
+        f"<svg>{_HIDDEN}</svg>",
+        f"<svg><g>{_HIDDEN}</g><text><g>{_HIDDEN}</g></text></svg>",
+        f"<math><mphantom><mtext>{_HIDDEN}</mtext></mphantom></math>",
+        f"<math><semantics><mi>x</mi><mtext>{_HIDDEN}</mtext></semantics></math>",
+        f"<math><maction><mi>x</mi><mtext>{_HIDDEN}</mtext></maction></math>",
+        f'<math><maction selection="2"><mtext>{_HIDDEN}</mtext><mi>x</mi></maction></math>',
+        f'<svg display="NONE">{_LAID_OUT}</svg>',
+        f'<svg><g display=" none ">{_LAID_OUT}</g></svg>',
+        f'<svg><g visibility="Hidden">{_LAID_OUT}</g></svg>',
+        f'<svg display="None">{_LAID_OUT}</svg>',
+        '<a href="https://hidden.example/leave">&#8203;</a><a href="https://hidden.example/leave">&shy;</a>',
+        '<a href="https://hidden.example/leave"><span style="display:none">Secret words</span></a>',
+    ],
+    ids=[
+        "a popover link",
+        "a popover",
+        "a ruby's rp",
+        "a progress bar's content",
+        "a meter's content",
+        "a closed details' second summary",
+        "after a closed details' hidden first summary",
+        "svg defs",
+        "svg symbol",
+        "svg mask",
+        "svg clipPath",
+        "svg pattern",
+        "svg marker",
+        "svg linearGradient",
+        "svg radialGradient",
+        "svg filter",
+        "svg switch's second child",
+        "svg switch's child after a desc",
+        "svg requiredExtensions",
+        "svg systemLanguage",
+        "svg foreignObject of no size",
+        "svg foreignObject of no height",
+        "svg foreignObject styled to no width",
+        "svg character data",
+        "svg character data outside text elements",
+        "mathml mphantom",
+        "mathml semantics' second child",
+        "mathml maction's second child",
+        "mathml maction selecting another child",
+        "svg display NONE",
+        "svg display with blanks",
+        "svg visibility Hidden",
+        "svg display None on the svg",
+        "a link of zero-width characters",
+        "a link whose content is hidden",
+    ],
+)
+def test_the_derived_text_part_leaves_out_what_a_browser_never_lays_out_and_offers_no_hidden_link(html):
+    text = text_part_from_html(f"<p>Before</p>{html}<p>After</p>")
+    assert "Before" in text
+    assert "After" in text
+    assert [word for word in ("Secret", "Leave", "hidden.example") if word in text] == []
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<details><p>x</p><summary>{link}</summary><summary>More</summary></details>",
+        "<ruby>x<rt>{link}</rt></ruby>",
+        '<svg><text y="20">Hi <tspan>{link}</tspan></text></svg>',
+        '<svg><foreignObject width="200px" height="100%">{link}</foreignObject></svg>',
+        '<svg><foreignObject style="width:200px;height:40px">{link}</foreignObject></svg>',
+        '<svg display="none !important"><foreignObject width="200" height="40">{link}</foreignObject></svg>',
+        '<svg><switch><foreignObject width="200" height="40">{link}</foreignObject><g></g></switch></svg>',
+        '<svg><g requiredFeatures="http://www.w3.org/TR/SVG11/feature#Shape"><text>{link}</text></g></svg>',
+        "<math><maction><mtext>{link}</mtext><mi>x</mi></maction></math>",
+        '<math><maction selection=" 1 "><mtext>{link}</mtext><mi>x</mi></maction></math>',
+        "<math><semantics><mtext>{link}</mtext><annotation>x</annotation></semantics></math>",
+        '<div style="opacity:0">{link}</div>',
+    ],
+    ids=[
+        "a closed details' first summary",
+        "a ruby's rt",
+        "svg tspan",
+        "svg foreignObject sized by attributes",
+        "svg foreignObject sized by its style",
+        "svg display none !important, which no browser takes",
+        "svg switch's first child",
+        "svg requiredFeatures, which browsers ignore",
+        "mathml maction's first child",
+        "mathml maction selecting its first child",
+        "mathml semantics' first child",
+        "an opacity, left to the unsubscribe check",
+    ],
+)
+def test_the_derived_text_part_keeps_what_svg_mathml_ruby_and_details_show(html):
+    text = text_part_from_html(html.format(link='<a href="https://shown.example/leave">Leave</a>'))
+    assert "[Leave](https://shown.example/leave)" in text
+
+
+def test_the_derived_text_part_offers_an_image_links_address_but_none_for_a_link_showing_nothing():
+    html = (
+        '<a href="https://shown.example/logo"><img src="logo.png"></a>'
+        '<p><a href="https://hidden.example/a"><img alt=""></a><a href="https://hidden.example/b"> </a></p>'
+    )
+    assert text_part_from_html(html) == "[](https://shown.example/logo)"
+
+
+def test_the_derived_text_part_keeps_inert_text_but_offers_no_link_inside_it():
+    html = (
+        '<div inert><a href="https://hidden.example/leave">Leave</a> now <svg><a '
+        'xlink:href="https://hidden.example/svg"><text>or here</text></a></svg></div>'
+    )
+    assert text_part_from_html(html) == "Leave now or here"
 
 
 @pytest.mark.django_db

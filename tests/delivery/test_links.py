@@ -145,6 +145,34 @@ def test_html_nested_thousands_of_levels_deep_is_tracked_whole_not_cut():
 @pytest.mark.parametrize(
     "html",
     [
+        "<div>" * 2000 + '<a href="https://example.org/x">x</a>' * 200,
+        "<div>" * 2000 + "<svg>" + "<style>s</style>" * 200 + "</svg>",
+    ],
+    ids=["links", "svg styles"],
+)
+def test_tracking_deep_html_reads_each_elements_namespace_once_not_once_per_element_below_it(
+    monkeypatch, html
+):
+    import core.html
+
+    asked = 0
+    namespace_in = core.html.html_namespace_in
+
+    def counted(*args, **kwargs):
+        nonlocal asked
+        asked += 1
+        return namespace_in(*args, **kwargs)
+
+    monkeypatch.setattr(core.html, "html_namespace_in", counted)
+    track(html)
+
+    # Walking up to the root from each of 200 elements 2,000 levels down took 400,000 steps.
+    assert asked <= 2 * (2000 + 200 + 5)
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
         '<!DOCTYPE html><html><body><p>Hello</p></body></html>\n<p>Footer <a href="https://x.org/u">U</a></p>',
         '<table><tr><td>x</td></tr></table></body></html><p>Footer <a href="https://x.org/u">U</a></p>',
         '<p>Hello</p></body><p>Footer <a href="https://x.org/u">U</a></p>',

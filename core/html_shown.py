@@ -1,0 +1,141 @@
+"""What an email's HTML shows its reader, as the unsubscribe check counts it: a link to an address
+that a reader sees and can click (html_link_shown). An allow-list: a link counts only where no
+element, attribute or inline style around it may hide it or keep it from being clicked."""
+
+import re
+from typing import NamedTuple, cast
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from core.css import css_length, style_extent, style_hides, style_transparent, style_visibility
+from core.html_text import HTML_BLANK, url_strip
+from core.text import text_draws
+
+#: Elements whose content a reader does not see plainly, or not as a link: a <head>'s and a
+#: <template>'s (no part of the page), a <select>'s or <datalist>'s options, what a video, an
+#: audio, an object or a canvas holds (shown only where they fail), a <picture>'s (which of its
+#: images shows is the client's choice), a frame's, a <noscript>'s (hidden from a reader running
+#: scripts), raw text (a <script>'s, a <style>'s, a <title>'s; a <textarea>'s, shown in a control),
+#: a ruby's <rp> (hidden wherever ruby is laid out) and what a <progress> or <meter> holds (never
+#: drawn: the bar is).
+_NOTHING_SHOWN_IN = frozenset(
+    {
+        "template", "head", "datalist", "noembed", "noframes", "iframe", "noscript", "select",
+        "picture", "video", "audio", "object", "canvas", "script", "style", "title", "textarea",
+        "rp", "progress", "meter",
+    }
+)  # fmt: skip
+#: SVG's and MathML's roots: nothing in them counts, HTML in a <foreignObject> or <mtext> neither.
+#: What they show depends on sizes, conditions, switches and selections a reader's client weighs;
+#: an unsubscribe link in an email has no need of them.
+_FOREIGN_ROOTS = frozenset({"svg", "math"})
+#: Attributes that hide an element (`hidden`, "until-found" too; `popover`, shown only when a
+#: script opens it) or keep anyone from clicking it (`inert`), whatever value they have.
+_HIDING_ATTRIBUTES = ("hidden", "popover", "inert")
+#: An HTML dimension attribute's number (HTML's rules for parsing dimension values).
+_DIMENSION = re.compile(rf"[{HTML_BLANK}]*(\d+(?:\.\d+)?)")
+
+
+class _Shown(NamedTuple):
+    """What an element shows of what it holds, as its ancestors and itself say."""
+
+    #: Its `visibility` is visible: inherited, and a descendant's own `visible` shows it again.
+    visible: bool
+    #: Inside the nearest link, which is one to the address: a click there follows it.
+    linked: bool
+    #: A closed <details>: of its children, only its first <summary> shows.
+    closed: bool
+
+
+_TOP = _Shown(visible=True, linked=False, closed=False)
+
+
+def html_link_shown(html: str, address: str) -> bool:
+    """Tell whether the HTML shows a reader a link to this address (an HTML `<a>`, its href written
+    as a browser follows it) that they can click: one that holds a character that draws, or an
+    image, in what nothing around it hides.
+
+    Read in one pass down the tree, each element's state found from its parent's once: in time in
+    line with the HTML's size, however deep it nests (a check walking up from every link would
+    take its depth times its depth)."""
+    root = cast(LexborNode, LexborHTMLParser(html).root)  # Every document has its <html>.
+    states: dict[int, _Shown | None] = {}  # By element; None: nothing in it is shown.
+    summaries: dict[int, int | None] = {}  # A closed <details>' first <summary>, once found.
+    for node in root.traverse(include_text=True):
+        parent = node.parent
+        above = states.get(parent.mem_id, _TOP) if parent is not None else _TOP
+        if node.is_text_node:
+            clicked = above and above.linked and above.visible and not above.closed
+            if clicked and text_draws(node.text_content or ""):
+                return True
+        elif node.is_element_node:
+            shown = states[node.mem_id] = _shown(node, parent, above, address, summaries)
+            if shown and shown.linked and shown.visible and node.tag == "img" and _image_drawn(node):
+                return True
+    return False
+
+
+def _shown(
+    element: LexborNode,
+    parent: LexborNode | None,
+    above: _Shown | None,
+    address: str,
+    summaries: dict[int, int | None],
+) -> _Shown | None:
+    """Return what an element shows, from what its parent does and its own name, attributes and
+    inline style, or None when nothing in it is shown."""
+    if above is None:
+        return None
+    tag, attributes = element.tag or "", element.attrs
+    if above.closed and (
+        tag != "summary" or _first_summary(cast(LexborNode, parent), summaries) != element.mem_id
+    ):
+        return None
+    if tag in _NOTHING_SHOWN_IN or tag in _FOREIGN_ROOTS:
+        return None
+    if any(name in attributes for name in _HIDING_ATTRIBUTES):
+        return None
+    if tag == "dialog" and "open" not in attributes:
+        return None
+    style = attributes.get("style") or ""
+    if style and (style_hides(style) or style_transparent(style)):
+        # `opacity: 0`: nothing inside shows again, whatever its own opacity.
+        return None
+    visibility = style_visibility(style) if style else ""
+    linked = above.linked
+    if tag == "a" and "href" in attributes:
+        # A click goes to the nearest link around it: one inside the unsubscribe link leads away.
+        linked = url_strip(attributes.get("href") or "") == address
+    return _Shown(
+        visible=visibility == "visible" if visibility else above.visible,
+        linked=linked,
+        closed=tag == "details" and "open" not in attributes,
+    )
+
+
+def _first_summary(details: LexborNode, summaries: dict[int, int | None]) -> int | None:
+    """Return the id of a <details>' first <summary> child, the one it shows closed: another
+    <summary> is part of its content."""
+    if details.mem_id not in summaries:
+        first = next((child for child in details.iter() if child.tag == "summary"), None)
+        summaries[details.mem_id] = first.mem_id if first is not None else None
+    return summaries[details.mem_id]
+
+
+def _image_drawn(image: LexborNode) -> bool:
+    """Tell whether an <img> is one to click: it has an address to load and no size of 0 (an
+    attribute's or its inline style's width or height)."""
+    attributes = image.attrs
+    if not (attributes.get("src") or "").strip(HTML_BLANK):
+        return False
+    style = attributes.get("style") or ""
+    for name in ("width", "height"):
+        if style and (extent := style_extent(style, name)):
+            size = css_length(extent)  # None: `auto`, `inherit`.
+        elif dimension := _DIMENSION.match(attributes.get(name) or ""):
+            size = float(dimension.group(1))
+        else:
+            size = None
+        if size is not None and size <= 0:
+            return False
+    return True

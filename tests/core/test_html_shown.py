@@ -1,0 +1,192 @@
+"""What an email's HTML shows its reader, as the unsubscribe check counts it (core.html_shown):
+only a link that is shown, holds something that draws, and can be clicked."""
+
+import sys
+
+import pytest
+
+from core.html import html_link_shown
+
+ADDRESS = "https://campanile.invalid/unsubscribe-check"
+LINK = f'<a href="{ADDRESS}">Unsubscribe</a>'
+#: HTML a browser lays out inside SVG: a <foreignObject> given a size.
+LAID_OUT = f'<foreignObject width="200" height="40">{LINK}</foreignObject>'
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        f'<a popover href="{ADDRESS}">Unsubscribe</a>',
+        f"<div popover>{LINK}</div>",
+        f"<ruby>x<rp>{LINK}</rp><rt>y</rt></ruby>",
+        f"<progress>{LINK}</progress>",
+        f"<meter>{LINK}</meter>",
+        f"<div inert>{LINK}</div>",
+        f"<details><summary>More</summary><summary>{LINK}</summary></details>",
+        f"<details><summary>More</summary>Or <b>{LINK}</b></details>",
+        *(
+            f"<svg><{tag}>{LAID_OUT}</{tag}></svg>"
+            for tag in ("defs", "symbol", "mask", "clipPath", "pattern", "marker", "linearGradient", "filter")
+        ),
+        f"<svg><switch><g></g>{LAID_OUT}</switch></svg>",
+        f'<svg><g requiredExtensions="urn:x">{LAID_OUT}</g></svg>',
+        f'<svg><g systemLanguage="zz">{LAID_OUT}</g></svg>',
+        f"<svg><foreignObject>{LINK}</foreignObject></svg>",
+        f"<svg>{LAID_OUT}</svg>",
+        f"<math><mphantom><mtext>{LINK}</mtext></mphantom></math>",
+        f"<math><semantics><mi>x</mi><mtext>{LINK}</mtext></semantics></math>",
+        f"<math><maction><mi>x</mi><mtext>{LINK}</mtext></maction></math>",
+        f"<math><mtext>{LINK}</mtext></math>",
+        f'<svg display="NONE">{LAID_OUT}</svg>',
+        f'<svg display=" none ">{LAID_OUT}</svg>',
+        f'<svg visibility="Hidden">{LAID_OUT}</svg>',
+        f'<a href="{ADDRESS}">&#8203;</a>',
+        f'<a href="{ADDRESS}">&shy;</a>',
+        f'<a href="{ADDRESS}">&#x200e;&#x2060;</a>',
+        f'<a href="{ADDRESS}"><img alt=""></a>',
+        f'<a href="{ADDRESS}"><img src=" "></a>',
+        f'<a href="{ADDRESS}"><img src="logo.png" width="0" height="0"></a>',
+        f'<a href="{ADDRESS}"><img src="logo.png" height="0"></a>',
+        f'<a href="{ADDRESS}"><img src="logo.png" style="width:0px"></a>',
+        f'<a href="{ADDRESS}"><svg width="0" height="0"></svg></a>',
+        f'<a href="{ADDRESS}"><svg><text>Unsubscribe</text></svg></a>',
+        f'<a href="{ADDRESS}"><span hidden>Unsubscribe</span></a>',
+        f'<a href="{ADDRESS}"><span style="visibility:hidden">Unsubscribe</span></a>',
+        f'<a href="{ADDRESS}"><style>Unsubscribe</style><textarea>Unsubscribe</textarea></a>',
+        f'<a href="{ADDRESS}"><table><tr><td><a href="https://other.example/">Unsubscribe</a></td></tr></table></a>',
+        f'<div style="opacity:0">{LINK}</div>',
+        f'<div style="opacity: 0%"><a style="opacity:1" href="{ADDRESS}">Unsubscribe</a></div>',
+        f'<div style="OPACITY:-1 !important;opacity:1">{LINK}</div>',
+        f'<div style="--o:0;opacity:var(--o)">{LINK}</div>',
+    ],
+    ids=[
+        "a popover link",
+        "in a popover",
+        "in a ruby's rp",
+        "in a progress bar",
+        "in a meter",
+        "inert",
+        "a closed details' second summary",
+        "in a closed details' content",
+        "svg defs",
+        "svg symbol",
+        "svg mask",
+        "svg clipPath",
+        "svg pattern",
+        "svg marker",
+        "svg linearGradient",
+        "svg filter",
+        "svg switch's second child",
+        "svg requiredExtensions",
+        "svg systemLanguage",
+        "svg foreignObject of no size",
+        "any svg",
+        "mathml mphantom",
+        "mathml semantics' second child",
+        "mathml maction's second child",
+        "any mathml",
+        "svg display NONE",
+        "svg display with blanks",
+        "svg visibility Hidden",
+        "a zero-width space",
+        "a soft hyphen",
+        "bidi mark and word joiner",
+        "an image with no address",
+        "an image with a blank address",
+        "an image sized 0",
+        "an image of no height",
+        "an image styled to no width",
+        "an svg sized 0",
+        "an svg's text",
+        "hidden words",
+        "invisible words",
+        "raw text and a control's",
+        "another link inside it",
+        "opacity 0",
+        "opacity 0 a child cannot undo",
+        "opacity important",
+        "opacity from a custom property",
+    ],
+)
+def test_the_unsubscribe_check_counts_no_link_a_reader_cannot_see_or_click(html):
+    assert html_link_shown(f"<p>Hi</p>{html}<p>Bye</p>", ADDRESS) is False
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        LINK,
+        f"<details><summary>{LINK}</summary><summary>More</summary></details>",
+        f"<details><p>Intro</p><summary>{LINK}</summary></details>",
+        f"<details open><summary>More</summary><summary>{LINK}</summary></details>",
+        f"<ruby>x<rt>{LINK}</rt></ruby>",
+        f"<dialog open>{LINK}</dialog>",
+        f'<div style="opacity:.5">{LINK}</div>',
+        f'<div style="visibility:hidden"><a style="visibility:visible" href="{ADDRESS}">x</a></div>',
+        f'<a href="{ADDRESS}" style="visibility:hidden"><b style="visibility:visible">x</b></a>',
+        f'<a href="{ADDRESS}">&nbsp;&#8203;x</a>',
+        f'<a href="{ADDRESS}"><img src="leave.png"></a>',
+        f'<a href="{ADDRESS}"><img src="leave.png" width="80" height="20" alt=""></a>',
+        f'<a href="https://other.example/"><table><tr><td>{LINK}</td></tr></table></a>',
+        f'<svg><text>x</text></svg><a href="{ADDRESS}">Unsubscribe</a>',
+    ],
+    ids=[
+        "plain",
+        "a closed details' first summary",
+        "a closed details' first summary after other content",
+        "an open details",
+        "a ruby's rt",
+        "an open dialog",
+        "half opaque",
+        "visible in a hidden block",
+        "visible words in a hidden link",
+        "a word after blanks",
+        "an image",
+        "a sized image",
+        "inside another link",
+        "after an svg",
+    ],
+)
+def test_the_unsubscribe_check_counts_a_link_shown_plainly(html):
+    assert html_link_shown(f"<p>Hi</p>{html}<p>Bye</p>", ADDRESS) is True
+
+
+class _PastBudget(Exception):
+    """More Python calls than the budget allowed."""
+
+
+def _python_calls(budget: int, function, *args) -> int:
+    """Return how many Python function calls function(*args) makes; raise _PastBudget as soon as
+    they pass the budget (a count, not a time: the same on any machine, and quick to fail)."""
+    calls = 0
+
+    def count(frame, event, arg):
+        nonlocal calls
+        if event == "call":
+            calls += 1
+            if calls > budget:
+                raise _PastBudget(f"past {budget} calls")
+
+    sys.setprofile(count)
+    try:
+        function(*args)
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+@pytest.mark.parametrize(
+    "links",
+    [
+        # As a 264-byte template renders: a hidden block, 2,000 levels, then the links.
+        "<div hidden>" + "<div>" * 2000 + LINK * 200,
+        # Links elsewhere, 2,000 levels down: each is read, none counts.
+        "<div>" * 2000 + '<a href="https://other.example/">x</a>' * 200,
+    ],
+    ids=["under a hidden block", "to another address"],
+)
+def test_the_unsubscribe_check_takes_steps_in_line_with_the_htmls_size_however_deep_it_nests(links):
+    # Walking up from each link, and up again from each of its ancestors, took depth × depth steps
+    # a link: a web worker held for minutes. Ten Python calls an element and text is room enough.
+    nodes = 2000 + 200 * 2 + 5
+    assert _python_calls(10 * nodes, html_link_shown, links, ADDRESS) <= 10 * nodes
