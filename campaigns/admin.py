@@ -134,11 +134,15 @@ class SuppressionAdmin(ContactDataAdminMixin, ModelAdmin):
     list_display = ["email", "reason", "source", "created_at"]
     list_filter = ["reason", "source"]
     search_fields = ["email"]
-    readonly_fields = ["created_at"]
     date_hierarchy = "created_at"
     show_full_result_count = False
     actions_list = ["add_in_bulk", "removals"]
     actions = ["remove_suppressions"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A stored one keeps its address and reason: changing either would lift it for that address
+        # (or, to `unsubscribe`, for transactional mail) unrecorded; removing it asks why instead.
+        return ["created_at"] if obj is None else ["email", "reason", "source", "created_at"]
 
     def has_removals_permission(self, request) -> bool:
         return request.user.has_perm("campaigns.view_suppressionremoval")

@@ -335,6 +335,10 @@ def _unsubscribe_rendered(template: Template) -> bool | None:
     address itself that no element or style hides; in a text-only email, the address whole."""
     from campaigns.rendering import template_compile, template_render
 
+    if _unsubscribe_read_by_a_tag(template.html_body if template.html_body.strip() else template.text_body):
+        # A condition on the address itself (`{% if 'x' in unsubscribe_url %}`) could tell the
+        # check's address from a real one: judged on the check's, the link would count unseen.
+        return False
     try:
         rendered = template_render(
             compiled=template_compile(template=template),
@@ -347,6 +351,18 @@ def _unsubscribe_rendered(template: Template) -> bool | None:
         # Most readers see the HTML: a link in the text part alone is one they never see.
         return html_link_shown(rendered.html, _UNSUBSCRIBE_RENDERED)
     return bool(_UNSUBSCRIBE_IN_TEXT.search(rendered.text))
+
+
+def _unsubscribe_read_by_a_tag(source: str) -> bool:
+    """Tell whether a template's tag (not a comment) reads unsubscribe_url: only `{{ }}` shows it."""
+    commented = False
+    for token in Lexer(source).tokenize():
+        words = token.contents.split()
+        if token.token_type == TokenType.BLOCK and words:
+            commented = words[0] == "comment" or (commented and words[0] != "endcomment")
+            if not commented and re.search(r"\bunsubscribe_url\b", token.contents):
+                return True
+    return False
 
 
 #: The unsubscribe address the check renders a template with: a reserved host (RFC 2606), plain

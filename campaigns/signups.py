@@ -18,6 +18,7 @@ from campaigns.consent import ConsentActor, contact_save_keeping_consent, contac
 from campaigns.erasure import address_erasure, address_erasure_lift
 from campaigns.memberships import list_add_contacts
 from campaigns.models import ConsentChange, Contact, ContactConsent, Signup, SignupForm, Suppression
+from campaigns.suppressions import suppression_remove
 from core.addresses import email_normalize
 
 
@@ -157,8 +158,18 @@ def signup_apply(*, signup: Signup, confirmed: bool) -> Contact | None:
             # An opt-out landed after the signup was judged single opt-in (a one-click meanwhile):
             # only its owner's confirmation may undo it. It waits, pending, and expires.
             return None
-        # Its owner's own choice: an opt-out kept for a deleted contact, or an erasure, gives way.
-        Suppression.objects.filter(email=signup.email, reason=Suppression.Reason.UNSUBSCRIBE).delete()
+        # Kept in the engine's English, as every stored note: the records are read by staff.
+        said = (
+            "Confirmed a signup through the form “%(form)s”."
+            if confirmed
+            else "Signed up through the form “%(form)s”."
+        )
+        why = said % {"form": signup.form_name}
+        # Its owner's own choice: an opt-out kept for a deleted contact, or an erasure, gives way,
+        # recorded as any removal of a suppression is.
+        kept = Suppression.objects.filter(email=signup.email, reason=Suppression.Reason.UNSUBSCRIBE).first()
+        if kept is not None:
+            suppression_remove(suppression=kept, actor=_owner(signup), reason=why)
         if confirmed:
             address_erasure_lift(email=signup.email)
         contact, created = _contact_of(signup, status=Contact.Status.SUBSCRIBED)
@@ -170,20 +181,11 @@ def signup_apply(*, signup: Signup, confirmed: bool) -> Contact | None:
             if names and confirmed:
                 contact_save_keeping_consent(contact=contact, values=names)
             if contact.status != Contact.Status.SUBSCRIBED:
-                actor = ConsentActor(
-                    by=ConsentChange.By.CONTACT, name=signup.email, via=ConsentChange.Via.SIGNUP_FORM
-                )
-                # Kept in the engine's English, as every stored note: the history is read by staff.
-                said = (
-                    "Confirmed a signup through the form “%(form)s”."
-                    if confirmed
-                    else "Signed up through the form “%(form)s”."
-                )
                 contact_status_change(
                     contact=contact,
                     status=Contact.Status.SUBSCRIBED,
-                    actor=actor,
-                    reason=said % {"form": signup.form_name},
+                    actor=_owner(signup),
+                    reason=why,
                     resubscribe=True,
                 )
         # A list the contact left themselves is rejoined only by them: by this confirmation, never
@@ -203,3 +205,8 @@ def signup_apply(*, signup: Signup, confirmed: bool) -> Contact | None:
         signup.contact = contact
         signup.save(update_fields=["status", "confirmed_at", "contact"])
     return contact
+
+
+def _owner(signup: Signup) -> ConsentActor:
+    """Return the address's owner, acting through the signup form, as a consent change's actor."""
+    return ConsentActor(by=ConsentChange.By.CONTACT, name=signup.email, via=ConsentChange.Via.SIGNUP_FORM)

@@ -76,6 +76,13 @@ def suppressions_add_bulk(
             ignore_conflicts=True,
         )
         added = Suppression.objects.count() - before
+        if reason != Suppression.Reason.UNSUBSCRIBE:
+            # As suppression_add: a kept unsubscribe stops campaigns only, so a bounce or complaint
+            # replaces it, and stops transactional mail too.
+            for start in range(0, len(unique), 2000):
+                Suppression.objects.filter(
+                    email__in=unique[start : start + 2000], reason=Suppression.Reason.UNSUBSCRIBE
+                ).update(reason=reason, source=source, detail=detail, created_at=timezone.now())
     return added, len(unique) - added, len(erased)
 
 

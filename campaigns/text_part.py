@@ -9,7 +9,15 @@ from inscriptis import Inscriptis
 from inscriptis.css_profiles import CSS_PROFILES
 from inscriptis.model.config import ParserConfig
 
-from core.css import css_length, css_presentation, style_display, style_extent, style_hides, style_visibility
+from core.css import (
+    css_length,
+    css_presentation,
+    style_display,
+    style_extent,
+    style_hides,
+    style_transparent,
+    style_visibility,
+)
 from core.html import html_namespace_in
 from core.html_text import html_end_tags_drop, html_unshown_drop, html_xml_declaration_drop, url_strip
 from core.text import text_draws
@@ -46,11 +54,12 @@ def text_part_from_html(html: str) -> str:
     _unlaid_out_drop(root)
     # What the HTML never shows, the text part does not either (inscriptis would write it out): a
     # popover is shown only when a script opens it, a ruby's <rp> only where ruby is not laid out,
-    # and a <progress> or <meter> draws a bar, never what it holds.
+    # a <progress> or <meter> draws a bar, never what it holds, and a <canvas>, <video> or <audio>
+    # holds fallback content for browsers that draw none of them (none a reader has).
     for element in root.xpath(
         "//body//template | //noembed | //noframes | //body//*[@hidden] | //body[@hidden]"
         " | //body//*[@popover] | //body[@popover] | //datalist | //iframe | //dialog[not(@open)]"
-        " | //rp | //progress | //meter"
+        " | //rp | //progress | //meter | //canvas | //video | //audio"
     ):
         element.drop_tree()
     # Nor what an inline style hides, read as a browser reads it (`!important`, comments, case).
@@ -175,7 +184,16 @@ def _unrendered(element, namespace: str) -> bool:
         or css_presentation("visibility", element.get("visibility") or "") in _INVISIBLE
         or any(element.get(name) is not None for name in _SVG_CONDITIONS)
         or (element.tag == "foreignobject" and not _sized(element))
+        or (element.tag == "svg" and _sized_zero(element))
     )
+
+
+def _sized_zero(element) -> bool:
+    """Tell whether an element's inline style or attributes give it a width or a height of 0 (an
+    <svg> given none is 300 by 150 pixels)."""
+    style = element.get("style") or ""
+    sizes = [css_length(style_extent(style, name) or element.get(name) or "") for name in ("width", "height")]
+    return any(size is not None and size <= 0 for size in sizes)
 
 
 def _sized(element) -> bool:
@@ -241,8 +259,8 @@ def _visibility_of(element) -> str:
 def _style_hidden(element) -> bool:
     """Tell whether an element's inline style hides it and all it holds: `display: none`, or a
     hidden `visibility` none of its descendants shows again."""
-    if style_hides(element.get("style") or ""):
-        return True
+    if style_hides(element.get("style") or "") or style_transparent(element.get("style") or ""):
+        return True  # Nothing below a transparent element shows again, whatever its own opacity.
     if _visibility_of(element) not in _INVISIBLE:
         return False
     return not any(_visibility_of(inner) == "visible" for inner in element.iterdescendants())

@@ -322,7 +322,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "core.api.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
+        "core.api.parsers.MultiPartParser",
     ],
     "PAGE_SIZE": 100,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

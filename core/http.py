@@ -1,5 +1,6 @@
 """The address of the client behind a request, read in this one place, through trusted proxies only."""
 
+import codecs
 import ipaddress
 from collections.abc import Callable
 
@@ -66,3 +67,10 @@ def database_unavailable() -> HttpResponse:
         status=503,
         content_type="text/plain; charset=utf-8",
     )
+
+
+def charset_is_utf8(encoding: str | None) -> bool:
+    """Tell whether a body's declared charset (None: none declared) is UTF-8, the one bodies are
+    read in: another (UTF-7's `+ADw-` for `<`) would read its bytes into other text than any
+    other reader of them sees."""
+    return encoding is None or codecs.lookup(encoding).name == "utf-8"

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_http_methods
 from campaigns.models import Signup, SignupForm
 from campaigns.signups import SignupFields, signup_apply
 from core.forms import AddressField
-from core.http import client_address, database_unavailable
+from core.http import charset_is_utf8, client_address, database_unavailable
 from tracking import signups
 
 logger = logging.getLogger(__name__)
@@ -158,6 +158,10 @@ def _signup_page(request: HttpRequest, signup_form: SignupForm) -> HttpResponse:
         refused = _page(request, signup_form, problem=problem, status=429)
         refused["Retry-After"] = str(signups.signup_ip_retry_after())
         return refused
+    if not charset_is_utf8(request.encoding):
+        # Read in another charset, the address and names could say what no one typed (UTF-7).
+        problem = gettext("Your browser sent the form in a character set this page does not read.")
+        return _page(request, signup_form, problem=problem, status=415)
     bound = SignupPublicForm(request.POST, signup_form=signup_form)
     if not bound.is_valid():
         return _page(request, signup_form, bound, status=400)

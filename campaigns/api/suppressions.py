@@ -29,11 +29,14 @@ SUPPRESSION_REMOVAL_REASON = OpenApiParameter(
 
 
 def suppression_removal_reason(request) -> str:
-    """Return the reason a DELETE gives, in its query or its JSON body ("" when neither does)."""
-    given = request.query_params.get("reason")
-    if given is None and isinstance(request.data, dict):
-        given = request.data.get("reason")
-    return given if isinstance(given, str) else ""
+    """Return the reason a DELETE gives, in its query or its JSON body ("" when neither does).
+    Raise ValidationError when it is given more than once: which one would be kept is a guess."""
+    given = request.query_params.getlist("reason")
+    if isinstance(request.data, dict) and "reason" in request.data:
+        given.append(request.data["reason"])
+    if len(given) > 1:
+        raise serializers.ValidationError({"reason": ["Sent more than once; send it once."]})
+    return given[0] if given and isinstance(given[0], str) else ""
 
 
 class SuppressionRemovalSerializer(serializers.Serializer):

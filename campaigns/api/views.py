@@ -9,7 +9,6 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from campaigns import selectors, services
@@ -31,7 +30,7 @@ from campaigns.models import Campaign, ConsentChange, Contact, ContactList, Supp
 from campaigns.rendering import template_compile, template_render
 from core.api.filters import DateTimeFilter
 from core.api.pagination import CursorPagination
-from core.api.parsers import JSONParser
+from core.api.parsers import JSONParser, MultiPartParser
 from core.models import ApiKey
 
 Scope = ApiKey.Scope

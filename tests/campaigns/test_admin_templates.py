@@ -110,6 +110,21 @@ def test_the_preview_renders_the_form_as_typed_for_the_chosen_contact_with_its_v
             False,
         ),
         ('<p style="opacity:0.5"><a href="{{ unsubscribe_url }}"><img src="leave.png"></a></p>', "", True),
+        (
+            "{% if 'invalid' in unsubscribe_url %}<a href='{{ unsubscribe_url }}'>Leave</a>{% endif %}",
+            "",
+            False,
+        ),
+        (
+            "{% if unsubscribe_url|length < 50 %}<a href='{{ unsubscribe_url }}'>Leave</a>{% endif %}",
+            "",
+            False,
+        ),
+        (
+            "{% comment %}{% if unsubscribe_url %}{% endcomment %}<a href='{{ unsubscribe_url }}'>x</a>",
+            "",
+            True,
+        ),
     ],
     ids=[
         "template comment",
@@ -151,6 +166,9 @@ def test_the_preview_renders_the_form_as_typed_for_the_chosen_contact_with_its_v
         "in svg defs",
         "a closed details' second summary",
         "an image in a half-opaque block",
+        "a condition on the address itself",
+        "a condition on its length",
+        "a tag in a comment block",
     ],
 )
 def test_the_unsubscribe_check_counts_only_a_link_the_email_shows(admin_client, html_body, text_body, shown):

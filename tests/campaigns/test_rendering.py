@@ -209,6 +209,13 @@ _SVG_UNRENDERED = (
         f'<svg display="None">{_LAID_OUT}</svg>',
         '<a href="https://hidden.example/leave">&#8203;</a><a href="https://hidden.example/leave">&shy;</a>',
         '<a href="https://hidden.example/leave"><span style="display:none">Secret words</span></a>',
+        f"<canvas width=1 height=1>{_HIDDEN}</canvas>",
+        f"<video>{_HIDDEN}</video>",
+        f"<audio>{_HIDDEN}</audio>",
+        f'<div style="opacity:0">{_HIDDEN}</div>',
+        f'<div style="opacity: 0"><p style="opacity:1">{_HIDDEN}</p></div>',
+        f'<svg width="0" height="0"><text>{_HIDDEN}</text></svg>',
+        f'<svg style="height:0"><text>{_HIDDEN}</text></svg>',
     ],
     ids=[
         "a popover link",
@@ -246,6 +253,13 @@ _SVG_UNRENDERED = (
         "svg display None on the svg",
         "a link of zero-width characters",
         "a link whose content is hidden",
+        "a canvas's fallback",
+        "a video's fallback",
+        "an audio's fallback",
+        "opacity 0",
+        "opacity 0 around an opaque child",
+        "an svg sized zero",
+        "an svg styled to no height",
     ],
 )
 def test_the_derived_text_part_leaves_out_what_a_browser_never_lays_out_and_offers_no_hidden_link(html):
@@ -269,7 +283,7 @@ def test_the_derived_text_part_leaves_out_what_a_browser_never_lays_out_and_offe
         "<math><maction><mtext>{link}</mtext><mi>x</mi></maction></math>",
         '<math><maction selection=" 1 "><mtext>{link}</mtext><mi>x</mi></maction></math>',
         "<math><semantics><mtext>{link}</mtext><annotation>x</annotation></semantics></math>",
-        '<div style="opacity:0">{link}</div>',
+        '<div style="opacity:0.4">{link}</div>',
     ],
     ids=[
         "a closed details' first summary",
@@ -283,7 +297,7 @@ def test_the_derived_text_part_leaves_out_what_a_browser_never_lays_out_and_offe
         "mathml maction's first child",
         "mathml maction selecting its first child",
         "mathml semantics' first child",
-        "an opacity, left to the unsubscribe check",
+        "a partial opacity",
     ],
 )
 def test_the_derived_text_part_keeps_what_svg_mathml_ruby_and_details_show(html):

@@ -392,7 +392,7 @@ def test_the_answer_does_the_same_work_for_a_suppressed_address_as_for_a_new_one
 
 
 def test_one_whose_opt_out_outlived_their_contact_rejoins_by_confirming(ses):
-    from campaigns.models import Suppression
+    from campaigns.models import Suppression, SuppressionRemoval
     from campaigns.suppressions import suppression_add
 
     form = SignupFormFactory(opt_in=SignupForm.OptIn.SINGLE)
@@ -405,6 +405,14 @@ def test_one_whose_opt_out_outlived_their_contact_rejoins_by_confirming(ses):
 
     assert Contact.objects.get(email="kept@example.org").status == Contact.Status.SUBSCRIBED
     assert not Suppression.objects.filter(email="kept@example.org").exists()
+    # Lifted as any suppression is: on record, as the owner's own act.
+    removal = SuppressionRemoval.objects.get()
+    assert (removal.email, removal.suppression_reason, removal.by) == (
+        "kept@example.org",
+        "unsubscribe",
+        "contact",
+    )
+    assert removal.reason.startswith("Confirmed a signup through the form")
 
 
 def test_an_ipv4_visitor_seen_through_a_dual_stack_socket_is_counted_and_kept_as_ipv4(settings, redis_only):
@@ -593,3 +601,19 @@ def test_a_contact_who_left_a_list_rejoins_it_by_confirming_a_double_opt_in_sign
     assert list(contact.lists.all()) == [news]
     assert not ListDeparture.objects.exists()  # Forgotten: staff may add them again, and take them off.
     assert Signup.objects.get().status == Signup.Status.CONFIRMED
+
+
+def test_a_form_sent_in_a_charset_other_than_utf8_is_a_415_and_signs_no_one_up():
+    form = SignupFormFactory(opt_in=SignupForm.OptIn.SINGLE)
+    body = "email=u7sig%2BAC4-y%40example.org&first_name=%2BADw-i%2BAD4-&consent=on&website="
+
+    answer = _visitor().post(
+        reverse("signup-form", args=[form.slug]),
+        body,
+        content_type="application/x-www-form-urlencoded; charset=utf-7",
+    )
+    signups.signups_process_waiting(older_than_seconds=0)
+
+    assert answer.status_code == 415
+    assert "character set" in answer.content.decode()
+    assert not Signup.objects.exists()

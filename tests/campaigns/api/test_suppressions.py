@@ -99,3 +99,62 @@ def test_a_contacts_removed_suppressions_are_in_its_download_and_go_with_its_era
     removed = [(row["reason"], row["why"]) for row in held["suppressions_removed"]]
     assert removed == [("hard_bounce", "Mailbox fixed")]
     assert not SuppressionRemoval.objects.exists()
+
+
+def test_an_administrator_can_change_a_suppressions_note_but_not_its_address_or_reason():
+    suppression = SuppressionFactory(email="f3@example.org", reason=Suppression.Reason.COMPLAINT)
+    client = role_client("Administrators")
+    change = reverse("admin:campaigns_suppression_change", args=[suppression.pk])
+
+    saved = client.post(
+        change,
+        {
+            "email": "moved@example.org",
+            "reason": "unsubscribe",
+            "source": "api",
+            "detail": "Called us",
+            "_save": "1",
+        },
+    )
+
+    assert saved.status_code == 302
+    suppression.refresh_from_db()
+    assert (suppression.email, suppression.reason, suppression.detail) == (
+        "f3@example.org",
+        Suppression.Reason.COMPLAINT,
+        "Called us",
+    )
+
+
+def test_a_complaint_added_in_bulk_replaces_a_kept_unsubscribe_and_the_rest_keep_their_reason():
+    SuppressionFactory(email="kept@example.org", reason=Suppression.Reason.UNSUBSCRIBE)
+    SuppressionFactory(email="bounced@example.org", reason=Suppression.Reason.HARD_BOUNCE)
+    client = role_client("Administrators")
+
+    done = client.post(
+        reverse("admin:campaigns_suppression_add_in_bulk"),
+        {"addresses": "kept@example.org\nbounced@example.org\nnew@example.org", "reason": "complaint"},
+    )
+
+    assert done.status_code == 302
+    reasons = dict(Suppression.objects.values_list("email", "reason"))
+    assert reasons == {
+        "kept@example.org": "complaint",
+        "bounced@example.org": "hard_bounce",
+        "new@example.org": "complaint",
+    }
+
+
+@pytest.mark.parametrize("twice", ["query", "query and body"])
+def test_a_reason_given_twice_is_a_400_and_removes_nothing(api_client, twice):
+    suppression = SuppressionFactory()
+    url = f"{API}/suppressions/{suppression.pk}"
+
+    if twice == "query":
+        response = api_client.delete(f"{url}?reason=a&reason=b")
+    else:
+        response = api_client.delete(f"{url}?reason=a", {"reason": "b"}, format="json")
+
+    assert response.status_code == 400
+    assert "more than once" in response.json()["error"]["fields"]["reason"][0]
+    assert Suppression.objects.filter(pk=suppression.pk).exists()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from campaigns.models import ContactList
+from campaigns.models import Contact, ContactList
 
 
 @pytest.mark.parametrize("path", ["/api/v1/messages", "/api/v1/contacts", "/api/v1/templates"])
@@ -21,6 +21,21 @@ def test_json_in_a_charset_other_than_utf8_is_a_415_and_saves_nothing(api_client
     assert response.status_code == 415
     assert "UTF-8 only" in response.json()["error"]["message"]
     assert not ContactList.objects.exists()
+
+
+@pytest.mark.parametrize("charset", ["utf-7", "latin-1"])
+def test_a_form_in_a_charset_other_than_utf8_is_a_415_and_saves_nothing(api_client, charset):
+    body = (
+        b'--x\r\nContent-Disposition: form-data; name="email"\r\n\r\ncs6+AC4-x@example.org\r\n'
+        b'--x\r\nContent-Disposition: form-data; name="first_name"\r\n\r\n+ADw-b+AD4-Hi\r\n--x--\r\n'
+    )
+    response = api_client.post(
+        "/api/v1/contacts", body, content_type=f"multipart/form-data; boundary=x; charset={charset}"
+    )
+
+    assert response.status_code == 415
+    assert "UTF-8 only" in response.json()["error"]["message"]
+    assert not Contact.objects.exists()
 
 
 @pytest.mark.parametrize("charset", ["utf-8", "UTF8", None])
