@@ -140,7 +140,8 @@ def step_link_id(*, step_id: int, url: str) -> int:
 
 @functools.cache
 def _tracking_prefixes(base: str) -> tuple[str, ...]:
-    """Return our own link prefixes (click, open, unsubscribe): links that are never tracked again."""
+    """Return our own link prefixes (click, open, unsubscribe): links starting with or holding one
+    (a recipient's token) are never tracked."""
     return tuple(base + reverse(name, args=["x"])[:-1] for name in ("click", "open", "unsubscribe"))
 
 

@@ -1,14 +1,17 @@
 """An erased contact's share of the ledger: its emails stay, counted, without its address."""
 
 import hashlib
+import re
 from collections.abc import Iterable
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote
 
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Length
+from django.urls import reverse
 from django.utils import timezone
 
 from core.addresses import address_written_out
+from delivery import tokens
 from delivery.messages import message_codes_keep
 from delivery.models import Engagement, StepExecution, TrackedLink, TransactionalMessage
 
@@ -86,9 +89,32 @@ def step_executions_erase(*, contact_id: int, emails: set[str], named: list[int]
     return ids
 
 
+def _unsubscribe_path() -> str:
+    return reverse("unsubscribe", args=["x"])[:-1]
+
+
+def _tokens_opening_to(url: str, *, emails: set[str]) -> set[str]:
+    """Return the unsubscribe tokens in the URL (written or percent-encoded) sealing one of the
+    addresses: a token's characters are the same in every encoding, so each is found as written."""
+    pattern = re.compile(re.escape(_unsubscribe_path()) + r"([A-Za-z0-9_-]+)")
+    seen, found = url, set()
+    for _ in range(3):  # Encoded up to twice, as a nested URL is, then once more by a filter.
+        found.update(pattern.findall(seen))
+        if (decoded := unquote(seen)) == seen:
+            break
+        seen = decoded
+    wanted = {email.lower() for email in emails}
+    return {
+        token
+        for token in found
+        if (read := tokens.unsubscribe_token_read(token)) and read[1].lower() in wanted
+    }
+
+
 def tracked_links_erase(*, emails: set[str]) -> int:
     """Write the addresses out of the tracked links holding them (a link a template personalised
-    with the address, as written or URL-encoded); return how many changed. Their clicks keep
+    with the address, as written or URL-encoded, or with an unsubscribe URL sealing it, as links
+    were tracked before those were kept untracked); return how many changed. Their clicks keep
     counting, under a link that names no one; a new email renders its own link again."""
     once = {
         form
@@ -99,11 +125,17 @@ def tracked_links_erase(*, emails: set[str]) -> int:
     named = Q()
     for form in forms:
         named |= Q(url__icontains=form)
+    # A sealed token names no one as written: every link holding our unsubscribe path is opened.
+    path = _unsubscribe_path()
+    for form in (path, quote(path, safe=""), quote(quote(path, safe=""), safe="")):
+        named |= Q(url__icontains=form)
     changed = 0
     for pk, url in (
         TrackedLink.objects.filter(named).select_for_update().order_by("pk").values_list("pk", "url")
     ):
         written = url
+        for token in _tokens_opening_to(url, emails=emails):
+            written = written.replace(token, ERASED)
         for form in forms:
             written = address_written_out(written, form, ERASED, encoded=True)
         if written != url:

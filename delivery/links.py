@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from django.utils.http import MAX_URL_REDIRECT_LENGTH
 from django.utils.translation import gettext
@@ -44,11 +44,37 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TRACKED_SCHEMES = frozenset({"http", "https"})
 
 
+#: How many times an address is percent-decoded in looking for our own links inside it: a nested
+#: URL is encoded once per level, and a template may encode an encoded one again.
+_DECODINGS = 3
+
+
+def _holds_own_link(href: str, keep_prefixes: tuple[str, ...]) -> bool:
+    """Tell whether the address holds one of our own links anywhere, written or percent-encoded."""
+    if not keep_prefixes:
+        return False
+    # Any scheme (or none, "//host/u/"), any case: the host and path are what name our link.
+    owns = tuple("//" + prefix.split("://", 1)[-1].lower() for prefix in keep_prefixes)
+    seen = href.lower()
+    for _ in range(_DECODINGS + 1):
+        if any(own in seen for own in owns):
+            return True
+        decoded = unquote(seen)
+        if decoded == seen:
+            return False
+        seen = decoded.lower()
+    return False
+
+
 def _trackable(href: str, *, keep_prefixes: tuple[str, ...]) -> bool:
     href = url_strip(href)
     # Longer than Django will redirect to, or holding a control character (NUL, which no database
     # column takes): left as it is, so the reader's browser still does what it does with it.
     if not href or href.startswith(keep_prefixes) or len(href) > MAX_URL_REDIRECT_LENGTH:
+        return False
+    # One holding our own link (`?u={{ unsubscribe_url }}`) holds this recipient's token: tracked,
+    # its target would be stored and listed by the stats, so it goes out as written.
+    if _holds_own_link(href, keep_prefixes):
         return False
     if _CONTROL.search(href):
         return False
@@ -78,9 +104,10 @@ def html_track(
     address a contact's data brings (a whole `href`, or one added through an unquoted attribute)
     is never made a redirect on the sender's domain.
 
-    `keep_prefixes`: links that start with one of these stay untouched (the unsubscribe link,
-    links already tracked). Either part can be switched off by passing None. `honeypot_url`, with
-    click tracking, adds a link no person can see or reach: whatever follows it is a machine.
+    `keep_prefixes`: links that start with one of these, or hold one anywhere (written or
+    percent-encoded), stay untouched (the unsubscribe link, links already tracked). Either part
+    can be switched off by passing None. `honeypot_url`, with click tracking, adds a link no
+    person can see or reach: whatever follows it is a machine.
     """
     if not html.strip() or (click_url is None and pixel_url is None):
         return html

@@ -1,8 +1,11 @@
 """Reads over events and the ledger: the honest numbers of a campaign."""
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext
@@ -141,13 +144,22 @@ def campaign_link_clicks(*, campaign: Campaign) -> list[dict]:
     )
     return [
         {
-            "url": url,
+            "url": _unsubscribe_tokens_masked(url),
             # A drip's steps each track their own links: the same address may be listed per step.
             "step": step,
             **{field: getattr(clicks.get(pk), field, 0) for field in LINK_COUNTERS},
         }
         for pk, url, step in links
     ]
+
+
+def _unsubscribe_tokens_masked(url: str) -> str:
+    """Return a tracked address with any of our unsubscribe tokens in it written as `…`: a link
+    stored before such links went untracked may hold one recipient's, which unsubscribes them."""
+    host = urlsplit(settings.PUBLIC_BASE_URL).netloc
+    if not host or host.lower() not in url.lower():
+        return url
+    return re.sub(rf"(?i)({re.escape(host)}(?:/|%2F)u(?:/|%2F))[^&#\s]+", r"\1…", url)
 
 
 TIMELINE_LENGTH = 200
