@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import cast
 from uuid import UUID
 
-from django.db import IntegrityError, connection
+from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 
 from campaigns.erasure import address_digests_all, address_erasure, address_erasure_return
@@ -229,6 +229,21 @@ def _message_insert_if_new(
         return _message_lookups_read(cursor.fetchone())
 
 
+def _recipient_contact(*, api_key: ApiKey, email: str) -> int:
+    """Return the id of the contact an address without one becomes; call it in the insert's transaction."""
+    if address_erasure(email=email) is not None:
+        # Mail the integrator sends brings an erased address back, as transactional only,
+        # with the suppression it held (the lookups found it); imports still refuse it.
+        address_erasure_return(email=email)
+    # Without a user_id the recipient is the contact, added (on no list) for personalization;
+    # a load-test key's traffic makes load-test contacts, kept out of the marketer's way.
+    return Contact.objects.get_or_create(
+        email=email,
+        # Never asked for campaign mail: a segment must not find them mailable.
+        defaults={"is_load_test": api_key.is_load_test, "status": Contact.Status.TRANSACTIONAL},
+    )[0].pk
+
+
 def message_queue(*, api_key: ApiKey, request: MessageRequest) -> tuple[TransactionalMessage, bool]:
     """Queue one transactional email idempotently; return it and whether this was a replay.
 
@@ -271,23 +286,17 @@ def message_queue(*, api_key: ApiKey, request: MessageRequest) -> tuple[Transact
             message.contact_id = execution.contact_id = cast(int, found.contact_id)
             message._state.adding = execution._state.adding = False
             return message, False
-        contact_id = found.contact_id
-        if contact_id is None:
-            if request.user_id:
-                raise ObjectNotFound(f"No contact has user_id (external_id) {request.user_id!r}.")
-            if address_erasure(email=to) is not None:
-                # Mail the integrator sends brings an erased address back, as transactional only,
-                # with the suppression it held (the lookups found it); imports still refuse it.
-                address_erasure_return(email=to)
-            # Without a user_id the recipient is the contact, added (on no list) for personalization;
-            # a load-test key's traffic makes load-test contacts, kept out of the marketer's way.
-            contact_id = Contact.objects.get_or_create(
-                email=to,
-                # Never asked for campaign mail: a segment must not find them mailable.
-                defaults={"is_load_test": api_key.is_load_test, "status": Contact.Status.TRANSACTIONAL},
-            )[0].pk
-        message.contact_id = execution.contact_id = contact_id
-        rows_insert_together(message, execution)
+        if found.contact_id is None and request.user_id:
+            raise ObjectNotFound(f"No contact has user_id (external_id) {request.user_id!r}.")
+        # One transaction with the insert: a request that loses its code to a concurrent one
+        # (IntegrityError) is refused, so it must leave no contact and bring back no erased
+        # address. Rolled back before the replay below reads the winner's row.
+        with transaction.atomic():
+            contact_id = found.contact_id
+            if contact_id is None:
+                contact_id = _recipient_contact(api_key=api_key, email=to)
+            message.contact_id = execution.contact_id = contact_id
+            rows_insert_together(message, execution)
     except IntegrityError:
         earlier = _code_replay(api_key=api_key, request=request)
         if earlier is None:

@@ -17,7 +17,15 @@ from uuid import UUID
 
 import redis
 from django.conf import settings
-from django.db import DatabaseError, OperationalError, connection, models, transaction
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    OperationalError,
+    connection,
+    models,
+    transaction,
+)
 from django.utils.translation import gettext_lazy as _
 from psycopg.errors import DeadlockDetected
 from uuid_utils.compat import uuid7
@@ -25,15 +33,13 @@ from uuid_utils.compat import uuid7
 from core.db import rows_insert_new
 from core.http import ip_parse
 from core.redis_client import redis_client
+from core.text import text_encodable
 from delivery import compose as delivery_compose
 from delivery import ledger as delivery_ledger
 from delivery.models import StepExecution, TrackedLink
 from tracking import metrics
 from tracking.engagement import Engaged, engagement_add
-from tracking.models import (
-    TrackingEvent,
-    TrackingHit,
-)
+from tracking.models import TrackingEvent, TrackingHit
 
 # Gmail and Yahoo Mail fetch a message's images through their own proxies when a person opens it
 # (the proxy hides the reader's device and address, not the open), then serve them from a cache:
@@ -105,6 +111,8 @@ class _Hit:
     method: str
     user_agent: str
     ip: str
+    #: Whether it came from TRACKING_PROXY_NETWORKS, told from the raw address (which is not kept).
+    proxy_network: bool = False
 
 
 # After Redis fails, hits go straight to the table for this long: a click never waits on the
@@ -124,10 +132,13 @@ def hit_record(
 
     The consumer tick turns hits into events in bulk; until then they wait, in Redis or the table.
     """
-    method, user_agent, ip = method[:8], user_agent[:512], ip_for_storage(ip)
+    method, user_agent = _storable(method)[:8], _storable(user_agent)[:512]
+    # Told now: a hashed address is in no network. With "none", no trace of the address is kept.
+    proxy = settings.TRACKING_IP_MODE != "none" and _from_proxy_network(ip)
+    ip = ip_for_storage(ip)
     metrics.TRACKING_HITS.inc(kind=kind)
     if settings.REDIS_URL and time.monotonic() >= _redis_outage["until"]:
-        record = [uuid7().hex, kind, tracking_id.hex, link_id, time.time(), method, user_agent, ip]
+        record = [uuid7().hex, kind, tracking_id.hex, link_id, time.time(), method, user_agent, ip, proxy]
         try:
             _redis().lpush(settings.TRACKING_HITS_REDIS_KEY, json.dumps(record))
             return
@@ -138,11 +149,26 @@ def hit_record(
             logger.warning("Redis is unavailable (%s); tracking hits go to the database for now.", exc)
     try:
         TrackingHit.objects.create(
-            kind=kind, tracking_id=tracking_id, link_id=link_id, method=method, user_agent=user_agent, ip=ip
+            kind=kind,
+            tracking_id=tracking_id,
+            link_id=link_id,
+            method=method,
+            user_agent=user_agent,
+            ip=_PROXY_MARK + ip if proxy else ip,
         )
     except DatabaseError:
         # Both stores are down: the hit is lost, but the reader still gets their page or pixel.
         logger.exception("A %s hit could not be recorded anywhere.", kind)
+
+
+def _storable(text: str) -> str:
+    """Return text PostgreSQL can store (text, jsonb): NUL dropped, lone surrogates spelled out."""
+    return text_encodable(text.replace("\x00", ""))
+
+
+# The table's row of a hit from a proxy network says so before its address: no migration, and the
+# column (64 characters) holds it before a hash (32) or a truncated IPv6 address (39).
+_PROXY_MARK = "proxy-network:"
 
 
 def redis_outage_forget() -> None:
@@ -156,11 +182,8 @@ def _proxy_networks() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ..
 
 
 def _from_proxy_network(ip: str) -> bool:
-    try:
-        address = ipaddress.ip_address(ip)  # Truncated addresses stay in their network.
-    except ValueError:
-        return False  # Hashed or not kept.
-    return any(address in network for network in _proxy_networks())
+    address = ip_parse(ip)
+    return address is not None and any(address in network for network in _proxy_networks())
 
 
 def hit_machine_kind(*, hit: _Hit, sent_at: datetime | None) -> str:
@@ -177,9 +200,7 @@ def hit_machine_kind(*, hit: _Hit, sent_at: datetime | None) -> str:
     if _OPEN_PROXY_AGENTS.search(hit.user_agent):
         # A proxy opens images; it clicks nothing.
         return "" if hit.kind == TrackingHit.Kind.OPEN else SCANNER
-    if hit.kind == TrackingHit.Kind.OPEN and (
-        hit.user_agent.strip() == "Mozilla/5.0" or _from_proxy_network(hit.ip)
-    ):
+    if hit.kind == TrackingHit.Kind.OPEN and (hit.user_agent.strip() == "Mozilla/5.0" or hit.proxy_network):
         return PREFETCH
     if hit.kind == TrackingHit.Kind.CLICK and sent_at is not None:
         return SCANNER if (hit.at - sent_at).total_seconds() < SCANNER_CLICK_SECONDS else ""
@@ -351,16 +372,50 @@ def _rows_share_lock(*, tracking_ids: set[UUID]) -> None:
         )
 
 
+# What the database (or the driver) raises over one row's values: that hit, not the batch, is bad.
+_ROW_REFUSED = (DataError, IntegrityError, UnicodeError)
+
+
+def _events_or_set_aside(hits: list[_Hit]) -> list[TrackingEvent]:
+    """Write the hits' events in one transaction; if the database refuses a row, write them one by
+    one and set aside (log and drop) each it still refuses, so one bad hit never stops the others."""
+    try:
+        with transaction.atomic():
+            return _events_from_hits(hits)
+    except _ROW_REFUSED:
+        logger.warning(
+            "The database refused a batch of %d tracking hits; applying them one by one.", len(hits)
+        )
+    events = []
+    for hit in hits:
+        try:
+            with transaction.atomic():
+                events += _events_from_hits([hit])
+        except _ROW_REFUSED:
+            logger.exception("Tracking hit set aside, never counted: the database refuses it: %r", hit)
+    return events
+
+
 def _apply_table_hits(batch: int) -> tuple[int, list[TrackingEvent]]:
     with transaction.atomic():
         rows = list(TrackingHit.objects.select_for_update(skip_locked=True).order_by("pk")[:batch])
         if not rows:
             return 0, []
         hits = [
-            _Hit(f"db{r.pk}", r.kind, r.tracking_id, r.link_id, r.at, r.method, r.user_agent, r.ip)
+            _Hit(
+                f"db{r.pk}",
+                r.kind,
+                r.tracking_id,
+                r.link_id,
+                r.at,
+                r.method,
+                r.user_agent,
+                r.ip.removeprefix(_PROXY_MARK),
+                r.ip.startswith(_PROXY_MARK),
+            )
             for r in rows
         ]
-        events = _events_from_hits(hits)
+        events = _events_or_set_aside(hits)
         TrackingHit.objects.filter(pk__in=[row.pk for row in rows]).delete()
     return len(rows), events
 
@@ -378,11 +433,12 @@ return items
 
 def _hit_parse(raw: bytes) -> _Hit | None:
     try:
-        uid, kind, tracking_id, link_id, at, method, user_agent, ip = json.loads(raw)
-        return _Hit(
-            uid, kind, UUID(tracking_id), link_id, datetime.fromtimestamp(at, UTC), method, user_agent, ip
-        )
-    except (ValueError, TypeError):
+        uid, kind, tracking_id, link_id, at, method, user_agent, ip, *proxy = json.loads(raw)
+        # A hit recorded before the flag was carried is judged by its kept (truncated) address.
+        proxy_network = bool(proxy[0]) if proxy else _from_proxy_network(ip)
+        at = datetime.fromtimestamp(at, UTC)
+        return _Hit(uid, kind, UUID(tracking_id), link_id, at, method, user_agent, ip, proxy_network)
+    except (ValueError, TypeError, OverflowError):
         return None
 
 
@@ -398,8 +454,8 @@ def _apply_redis_hits(batch: int) -> tuple[int, list[TrackingEvent]]:
         if not raw:
             return 0, []
         hits = [hit for hit in map(_hit_parse, raw) if hit is not None]
-        with transaction.atomic():
-            events = _events_from_hits(hits)
+        # The list goes once its events are written: a hit the database refuses must not stay in it.
+        events = _events_or_set_aside(hits)
         client.delete(processing)
         return len(raw), events
     finally:

@@ -56,12 +56,22 @@ SNS_RETRY_DELAY = timedelta(seconds=15)
 SNS_STORE_ATTEMPTS = 5
 #: How a message's note counts the database's refusals of it: "Could not be stored (2): …".
 STORE_REFUSED = "Could not be stored"
+#: How a waiting message's note says its suppressions were applied, at the end of it: staff may
+#: remove one meanwhile, and a later attempt must not put it back.
+SUPPRESSED_ONCE = "[suppressions applied]"
 
 
 def _store_refusals(note: str) -> int:
     """Return how many times the database refused a message, as its note counts them."""
     match = re.match(rf"{STORE_REFUSED} \((\d+)\)", note)
     return int(match.group(1)) if match else 0
+
+
+def _note(text: str, *, suppressed: bool) -> str:
+    """Return a message's note, kept to its length, ending with SUPPRESSED_ONCE if `suppressed`."""
+    if not suppressed:
+        return text[:1000]
+    return f"{text[: 1000 - len(SUPPRESSED_ONCE) - 1]} {SUPPRESSED_ONCE}"
 
 
 class _LedgerNotYet(Exception):
@@ -134,9 +144,12 @@ def _event_kind(event: SesEvent) -> str:
     return bounce_classify(event=event) if event.type == TrackingEvent.Type.BOUNCE else event.complaint_type
 
 
-def _event_effects(*, event: SesEvent, kind: str, row: StepExecution | None, erased: bool) -> None:
+def _event_effects(
+    *, event: SesEvent, kind: str, row: StepExecution | None, erased: bool, suppress: bool
+) -> None:
     """Apply one new event to the ledger, the suppression list and the soft-bounce streaks;
-    `erased`: its recipient was erased, so no streak names them."""
+    `erased`: its recipient was erased, so no streak names them; `suppress`: False once its
+    message's suppressions were applied while it waited for its row."""
     Type, Outcome = TrackingEvent.Type, StepExecution.Outcome
     # Any event SES sends of an email it took says so (a Send or Delivery, and a bounce, complaint,
     # delay or rejection just as well; not a rendering failure, which SES sends of mail it did not
@@ -159,7 +172,8 @@ def _event_effects(*, event: SesEvent, kind: str, row: StepExecution | None, era
     outcome = outcomes.get(event.type)
     if outcome and row is not None and not (event.type == Type.BOUNCE and kind == BLOCK):
         delivery_ledger.step_execution_record_outcome(execution_id=row.pk, outcome=outcome)
-    _event_suppress(event=event, kind=kind)
+    if suppress:
+        _event_suppress(event=event, kind=kind)
     if event.type == Type.DELIVERY:
         SoftBounceStreak.objects.filter(email=event.recipient).update(count=0)
     elif event.type == Type.BOUNCE and kind == SOFT and not erased:
@@ -195,7 +209,9 @@ def _addresses_gone(events: list[SesEvent]) -> set[str]:
     return erased - set(Contact.objects.filter(email__in=erased).values_list("email", flat=True))
 
 
-def _event_apply(*, event: SesEvent, message: SnsMessage, now: datetime, gone: set[str]) -> bool:
+def _event_apply(
+    *, event: SesEvent, message: SnsMessage, now: datetime, gone: set[str], suppress: bool
+) -> bool:
     if settings.SES_ACCOUNT_ID and event.sending_account_id not in ("", settings.SES_ACCOUNT_ID):
         logger.warning("Event for SES account %s ignored: not ours.", event.sending_account_id)
         return False
@@ -246,8 +262,18 @@ def _event_apply(*, event: SesEvent, message: SnsMessage, now: datetime, gone: s
         keys = outcome_keys(event_type=event.type, kind=kind)
         if row is not None and keys:
             engagement_outcomes_add(outcomes=[(row.pk, key) for key in keys])
-        _event_effects(event=event, kind=kind, row=row, erased=erased)
+        _event_effects(event=event, kind=kind, row=row, erased=erased, suppress=suppress)
     return created
+
+
+def _events_suppress(*, events: list[SesEvent], message: SnsMessage) -> None:
+    """Suppress the recipients the events say to at once, before their ledger rows are found."""
+    for event in events:
+        try:
+            with transaction.atomic():  # One address the database refuses spares the others.
+                _event_suppress(event=event, kind=_event_kind(event))
+        except DataError:
+            logger.warning("SNS message %s: %s not suppressed.", message.message_id, event.recipient)
 
 
 def sns_message_apply(*, message_id: int, now: datetime | None = None) -> bool:
@@ -276,24 +302,22 @@ def sns_message_apply(*, message_id: int, now: datetime | None = None) -> bool:
             message.save(update_fields=["attempts", "applied_at", "note"])
             return True
         gone = _addresses_gone(events)
+        suppressed = message.note.endswith(SUPPRESSED_ONCE)  # While it waited for its ledger rows.
         try:
             with transaction.atomic():
                 applied = [
                     event.type
                     for event in events
-                    if _event_apply(event=event, message=message, now=now, gone=gone)
+                    if _event_apply(event=event, message=message, now=now, gone=gone, suppress=not suppressed)
                 ]
         except _LedgerNotYet as exc:
             # Only the link to the ledger row waits: a complaint or hard bounce stops the next
-            # email to the address now. (Applied again later, it changes nothing; another
-            # account's events never get here.)
-            for event in events:
-                try:
-                    with transaction.atomic():  # One address the database refuses spares the others.
-                        _event_suppress(event=event, kind=_event_kind(event))
-                except DataError:
-                    logger.warning("SNS message %s: %s not suppressed.", message.message_id, event.recipient)
-            message.note = str(exc)
+            # email to the address now (another account's events never get here). Once: the note
+            # tells later attempts, and the event's own application, not to put back what staff
+            # removed meanwhile.
+            if not suppressed:
+                _events_suppress(events=events, message=message)
+            message.note = _note(str(exc), suppressed=True)
             message.retry_at = now + SNS_RETRY_DELAY
             message.save(update_fields=["attempts", "note", "retry_at"])
             return False
@@ -306,7 +330,7 @@ def sns_message_apply(*, message_id: int, now: datetime | None = None) -> bool:
             if refusals >= SNS_STORE_ATTEMPTS:
                 logger.error("SNS message %s set aside after %s refusals.", message.message_id, refusals)
                 message.applied_at = now
-            message.note = f"{STORE_REFUSED} ({refusals}): {exc}"[:1000]
+            message.note = _note(f"{STORE_REFUSED} ({refusals}): {exc}", suppressed=suppressed)
             message.retry_at = now + SNS_RETRY_DELAY * max(refusals, 1)
             message.save(update_fields=["attempts", "applied_at", "note", "retry_at"])
             return True
