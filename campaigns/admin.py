@@ -34,7 +34,7 @@ from campaigns.models import (
     Suppression,
     SuppressionRemoval,
 )
-from campaigns.suppressions import suppression_remove, suppressions_add_bulk
+from campaigns.suppressions import suppression_add, suppression_remove, suppressions_add_bulk
 from core.addresses import email_canonical
 from core.admin import EngineTableAdminMixin
 from core.forms import AddressField
@@ -58,6 +58,21 @@ class SuppressionForm(forms.ModelForm):
         model = Suppression
         fields = ["email", "reason", "source", "detail"]
         field_classes = {"email": AddressField}
+
+    def validate_unique(self):
+        # A kept unsubscribe stops campaigns only: a bounce or complaint added for its address
+        # replaces it (suppression_add), as through the API and in bulk, rather than being refused.
+        if self.instance.pk is None and self._replaces_a_kept_unsubscribe():
+            return
+        super().validate_unique()
+
+    def _replaces_a_kept_unsubscribe(self) -> bool:
+        reason, email = self.cleaned_data.get("reason"), self.cleaned_data.get("email")
+        return (
+            bool(email)
+            and reason != Suppression.Reason.UNSUBSCRIBE
+            and Suppression.objects.filter(email=email, reason=Suppression.Reason.UNSUBSCRIBE).exists()
+        )
 
     def clean_email(self):
         email = self.cleaned_data["email"]
@@ -138,6 +153,19 @@ class SuppressionAdmin(ContactDataAdminMixin, ModelAdmin):
     show_full_result_count = False
     actions_list = ["add_in_bulk", "removals"]
     actions = ["remove_suppressions"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        row, _created = suppression_add(
+            email=obj.email,
+            reason=obj.reason,
+            source=obj.source or Suppression.Source.ADMIN,
+            detail=obj.detail,
+        )
+        if row is not None:
+            obj.pk, obj.created_at = row.pk, row.created_at  # The row written, new or replaced.
+        return None
 
     def get_readonly_fields(self, request, obj=None):
         # A stored one keeps its address and reason: changing either would lift it for that address

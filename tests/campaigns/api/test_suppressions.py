@@ -158,3 +158,24 @@ def test_a_reason_given_twice_is_a_400_and_removes_nothing(api_client, twice):
     assert response.status_code == 400
     assert "more than once" in response.json()["error"]["fields"]["reason"][0]
     assert Suppression.objects.filter(pk=suppression.pk).exists()
+
+
+def test_a_complaint_added_by_hand_replaces_a_kept_unsubscribe_and_another_reason_is_refused():
+    SuppressionFactory(email="kept@example.org", reason=Suppression.Reason.UNSUBSCRIBE)
+    SuppressionFactory(email="bounced@example.org", reason=Suppression.Reason.HARD_BOUNCE)
+    client = role_client("Administrators")
+    add = reverse("admin:campaigns_suppression_add")
+    form = {"reason": "complaint", "source": "admin", "detail": "Complained by phone", "_save": "1"}
+
+    replaced = client.post(add, {**form, "email": "kept@example.org"})
+    refused = client.post(add, {**form, "email": "bounced@example.org"})
+    added = client.post(add, {**form, "email": "new@example.org"})
+
+    assert (replaced.status_code, refused.status_code, added.status_code) == (302, 200, 302)
+    assert "already exists" in refused.content.decode()
+    reasons = dict(Suppression.objects.values_list("email", "reason"))
+    assert reasons == {
+        "kept@example.org": "complaint",
+        "bounced@example.org": "hard_bounce",
+        "new@example.org": "complaint",
+    }
