@@ -19,12 +19,11 @@ from unfold.decorators import action
 from campaigns import admin_imports  # noqa: F401 - registers the imports' pages.
 from campaigns.admin_access import ContactDataAdminMixin
 from campaigns.admin_campaigns import CampaignAdminBase  # noqa: F401 - registers the audit's page; console composes it.
-from campaigns.admin_contacts import ContactAdminBase, ContactForm, staff_actor  # noqa: F401 - console composes them.
+from campaigns.admin_contacts import ContactAdminBase, ContactForm, ReasonForm, staff_actor  # noqa: F401 - console composes them.
 from campaigns.admin_filters import MarketerRelatedFilter, MembershipLoadTestFilter
 from campaigns.admin_lists import ContactListAdmin  # noqa: F401 - registers the lists' pages.
 from campaigns.admin_segments import SegmentAdmin  # noqa: F401 - registers the segments' pages.
 from campaigns.admin_signups import SignupFormAdminBase  # noqa: F401 - registers signups; console composes forms.
-from campaigns.consent import reason_given
 from campaigns.erasure import address_erasure_refuse
 from campaigns.exceptions import AddressErased, ImportFileUnreadable
 from campaigns.import_files import IMPORT_MAX_BYTES, table_read
@@ -129,18 +128,14 @@ class BulkSuppressionForm(forms.Form):
         return cleaned
 
 
-class SuppressionRemovalForm(forms.Form):
-    reason = forms.CharField(
-        label=_("Why"),
-        max_length=500,
-        help_text=_("Kept with who removed them and when, under Suppressions removed."),
-    )
+class SuppressionRemovalForm(ReasonForm):
+    missing = _("Say why these addresses may be mailed again.")
 
-    def clean_reason(self):
-        reason = self.cleaned_data["reason"]
-        if not reason_given(reason):
-            raise forms.ValidationError(gettext("Say why these addresses may be mailed again."))
-        return reason
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].help_text = _(
+            "Kept with who removed them and when, under Suppressions removed."
+        )
 
 
 @admin.register(Suppression)

@@ -157,6 +157,11 @@ class ListChoiceForm(forms.Form):
 
 
 class ReasonForm(forms.Form):
+    """Why a consent change is made, asked on an action's page: a reason that draws something."""
+
+    #: Said when the reason is missing or blank-looking; a subclass says it of its own change.
+    missing = _("Say why they are unsubscribed.")
+
     reason = forms.CharField(
         label=_("Why"),
         max_length=500,
@@ -166,7 +171,7 @@ class ReasonForm(forms.Form):
     def clean_reason(self):
         reason = self.cleaned_data["reason"]
         if not reason_given(reason):
-            raise forms.ValidationError(gettext("Say why they are unsubscribed."))
+            raise forms.ValidationError(str(self.missing))
         return reason
 
 
