@@ -19,6 +19,7 @@ from core.css import (
     style_visibility,
 )
 from core.html import html_namespace_in
+from core.html_table import table_cells_collapsed
 from core.html_text import html_end_tags_drop, html_unshown_drop, html_xml_declaration_drop, url_strip
 from core.text import text_draws
 
@@ -44,6 +45,8 @@ def text_part_from_html(html: str) -> str:
         return _text_of_markup(html)
     if root.get("hidden") is not None or root.get("popover") is not None or _style_hidden(root):
         return ""  # A document that hides itself shows nothing.
+    # What a collapsed table row or column hides, while the tables are still tables.
+    _collapsed_drop(root)
     # Tables become blocks, a cell per line: inscriptis would lay them out as a grid, padding every
     # line to its column's widest (an email's layout table and one long cell make a text part
     # rows × widths long, of blanks), and email tables lay out a page, not data.
@@ -54,12 +57,15 @@ def text_part_from_html(html: str) -> str:
     _unlaid_out_drop(root)
     # What the HTML never shows, the text part does not either (inscriptis would write it out): a
     # popover is shown only when a script opens it, a ruby's <rp> only where ruby is not laid out,
-    # a <progress> or <meter> draws a bar, never what it holds, and a <canvas>, <video> or <audio>
-    # holds fallback content for browsers that draw none of them (none a reader has).
+    # a <progress> or <meter> draws a bar, never what it holds, a <canvas>, <video> or <audio>
+    # holds fallback content for browsers that draw none of them (none a reader has), and Chromium
+    # draws a permission button for a <geolocation> or <usermedia>, an empty frame for a
+    # <fencedframe>, instead of what they hold.
     for element in root.xpath(
         "//body//template | //noembed | //noframes | //body//*[@hidden] | //body[@hidden]"
         " | //body//*[@popover] | //body[@popover] | //datalist | //iframe | //dialog[not(@open)]"
-        " | //rp | //progress | //meter | //canvas | //video | //audio"
+        " | //rp | //progress | //meter | //canvas | //video | //audio | //geolocation | //usermedia"
+        " | //fencedframe"
     ):
         element.drop_tree()
     # Nor what an inline style hides, read as a browser reads it (`!important`, comments, case).
@@ -172,8 +178,9 @@ _SVG_CONDITIONS = ("requiredextensions", "systemlanguage")
 
 def _unrendered(element, namespace: str) -> bool:
     """Tell whether an SVG or MathML element renders nothing of what it holds, whatever its
-    children: by its name, SVG's own `display` or `visibility` attribute, a condition, or a
-    <foreignObject>'s size of 0 (none given: its width and height are 0)."""
+    children: by its name, SVG's own `display` or `visibility` attribute, a condition, a
+    <foreignObject>'s size of 0 (none given: its width and height are 0), or an <svg>'s size or
+    viewBox of no width or height."""
     if namespace == "math":
         return element.tag in _MATH_UNRENDERED
     if namespace != "svg":
@@ -184,8 +191,27 @@ def _unrendered(element, namespace: str) -> bool:
         or css_presentation("visibility", element.get("visibility") or "") in _INVISIBLE
         or any(element.get(name) is not None for name in _SVG_CONDITIONS)
         or (element.tag == "foreignobject" and not _sized(element))
-        or (element.tag == "svg" and _sized_zero(element))
+        or (element.tag == "svg" and (_sized_zero(element) or _view_box_empty(element.get("viewbox") or "")))
     )
+
+
+#: A viewBox as Chromium reads it: four numbers (SVG's: ASCII digits, none ending in a point),
+#: apart by blanks, a comma or both; anything else is no viewBox, and the <svg> renders as usual.
+_SVG_NUMBER = r"([+-]?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
+_VIEW_BOX = re.compile(
+    r"[ \t\n\r\f]*"
+    + r"(?:[ \t\n\r\f]+,?[ \t\n\r\f]*|,[ \t\n\r\f]*)".join([_SVG_NUMBER] * 4)
+    + r"[ \t\n\r\f]*"
+)
+
+
+def _view_box_empty(view_box: str) -> bool:
+    """Tell whether a viewBox has a width or a height of 0, which disables rendering (SVG 2): a
+    negative one is an error, and leaves the viewBox out, as Chromium does."""
+    numbers = _VIEW_BOX.fullmatch(view_box)
+    if numbers is None:
+        return False
+    return min(float(numbers.group(3)), float(numbers.group(4))) == 0
 
 
 def _sized_zero(element) -> bool:
@@ -254,6 +280,41 @@ _INVISIBLE = ("hidden", "collapse")
 
 def _visibility_of(element) -> str:
     return style_visibility(element.get("style") or "")
+
+
+#: A table's rows and row groups: one whose `visibility` is `collapse` shows nothing it holds.
+_TABLE_ROWS = frozenset({"tr", "thead", "tbody", "tfoot"})
+
+
+def _collapsed_drop(root) -> None:
+    """Drop the table rows and row groups whose `visibility` is `collapse` (their own or inherited):
+    they take no room, so a cell inside shows nothing, even one `visible` of its own; and the
+    cells a collapsed column hides (see table_cells_collapsed). Found in one pass down the tree."""
+    collapsed: dict = {}  # By element: whether its visibility is `collapse`, from its parent's.
+    dropped = []
+    for element in root.iter():
+        if not isinstance(element.tag, str):  # A comment or a processing instruction.
+            continue
+        own = _visibility_of(element) if element.get("style") is not None else ""
+        collapsed[element] = own == "collapse" if own else collapsed.get(element.getparent(), False)
+        if collapsed[element] and element.tag in _TABLE_ROWS:
+            dropped.append(element)
+        elif element.tag == "table":
+            dropped += table_cells_collapsed(element, children=_children, tag=_tag, attribute=_attribute)
+    for element in dropped:
+        element.drop_tree()
+
+
+def _children(element) -> list:
+    return [child for child in element if isinstance(child.tag, str)]
+
+
+def _tag(element) -> str:
+    return str(element.tag)
+
+
+def _attribute(element, name: str) -> str | None:
+    return element.get(name)
 
 
 def _style_hidden(element) -> bool:

@@ -3,11 +3,13 @@ that a reader sees and can click (html_link_shown). An allow-list: a link counts
 element, attribute or inline style around it may hide it or keep it from being clicked."""
 
 import re
+from collections.abc import Iterator
 from typing import NamedTuple, cast
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from core.css import css_length, style_extent, style_hides, style_transparent, style_visibility
+from core.html_table import table_cells_collapsed
 from core.html_text import HTML_BLANK, url_strip
 from core.text import text_draws
 
@@ -16,13 +18,14 @@ from core.text import text_draws
 #: audio, an object or a canvas holds (shown only where they fail), a <picture>'s (which of its
 #: images shows is the client's choice), a frame's, a <noscript>'s (hidden from a reader running
 #: scripts), raw text (a <script>'s, a <style>'s, a <title>'s; a <textarea>'s, shown in a control),
-#: a ruby's <rp> (hidden wherever ruby is laid out) and what a <progress> or <meter> holds (never
-#: drawn: the bar is).
+#: a ruby's <rp> (hidden wherever ruby is laid out), what a <progress> or <meter> holds (never
+#: drawn: the bar is), and what a <geolocation> or <usermedia> holds (Chromium draws a permission
+#: button instead) or a <fencedframe> (an empty frame).
 _NOTHING_SHOWN_IN = frozenset(
     {
         "template", "head", "datalist", "noembed", "noframes", "iframe", "noscript", "select",
         "picture", "video", "audio", "object", "canvas", "script", "style", "title", "textarea",
-        "rp", "progress", "meter",
+        "rp", "progress", "meter", "geolocation", "usermedia", "fencedframe",
     }
 )  # fmt: skip
 #: SVG's and MathML's roots: nothing in them counts, HTML in a <foreignObject> or <mtext> neither.
@@ -32,8 +35,11 @@ _FOREIGN_ROOTS = frozenset({"svg", "math"})
 #: Attributes that hide an element (`hidden`, "until-found" too; `popover`, shown only when a
 #: script opens it) or keep anyone from clicking it (`inert`), whatever value they have.
 _HIDING_ATTRIBUTES = ("hidden", "popover", "inert")
-#: An HTML dimension attribute's number (HTML's rules for parsing dimension values).
-_DIMENSION = re.compile(rf"[{HTML_BLANK}]*(\d+(?:\.\d+)?)")
+#: An HTML dimension attribute's number (HTML's rules for parsing dimension values: ASCII digits).
+_DIMENSION = re.compile(rf"[{HTML_BLANK}]*([0-9]+(?:\.[0-9]+)?)")
+#: A table's rows and row groups: one whose `visibility` is `collapse` takes no room, and a cell
+#: inside it shows nothing, even one `visible` of its own.
+_TABLE_ROWS = frozenset({"tr", "thead", "tbody", "tfoot"})
 
 
 class _Shown(NamedTuple):
@@ -41,13 +47,15 @@ class _Shown(NamedTuple):
 
     #: Its `visibility` is visible: inherited, and a descendant's own `visible` shows it again.
     visible: bool
+    #: Its `visibility` is `collapse` (inherited too): a table row or row group inside shows nothing.
+    collapsed: bool
     #: Inside the nearest link, which is one to the address: a click there follows it.
     linked: bool
     #: A closed <details>: of its children, only its first <summary> shows.
     closed: bool
 
 
-_TOP = _Shown(visible=True, linked=False, closed=False)
+_TOP = _Shown(visible=True, collapsed=False, linked=False, closed=False)
 
 
 def html_link_shown(html: str, address: str) -> bool:
@@ -55,12 +63,14 @@ def html_link_shown(html: str, address: str) -> bool:
     as a browser follows it) that they can click: one that holds a character that draws, or an
     image, in what nothing around it hides.
 
-    Read in one pass down the tree, each element's state found from its parent's once: in time in
-    line with the HTML's size, however deep it nests (a check walking up from every link would
-    take its depth times its depth)."""
+    Read in one pass down the tree, each element's state found from its parent's once (and each
+    table's cells laid out once more, for its collapsed columns): in time in line with the HTML's
+    size, however deep it nests (a check walking up from every link would take its depth times
+    its depth)."""
     root = cast(LexborNode, LexborHTMLParser(html).root)  # Every document has its <html>.
     states: dict[int, _Shown | None] = {}  # By element; None: nothing in it is shown.
     summaries: dict[int, int | None] = {}  # A closed <details>' first <summary>, once found.
+    collapsed: set[int] = set()  # The cells of tables met so far that a collapsed column hides.
     for node in root.traverse(include_text=True):
         parent = node.parent
         above = states.get(parent.mem_id, _TOP) if parent is not None else _TOP
@@ -69,9 +79,15 @@ def html_link_shown(html: str, address: str) -> bool:
             if clicked and text_draws(node.text_content or ""):
                 return True
         elif node.is_element_node:
+            if node.mem_id in collapsed:
+                states[node.mem_id] = None
+                continue
             shown = states[node.mem_id] = _shown(node, parent, above, address, summaries)
             if shown and shown.linked and shown.visible and node.tag == "img" and _image_drawn(node):
                 return True
+            if shown and node.tag == "table":
+                cells = table_cells_collapsed(node, children=_children, tag=_tag, attribute=_attribute)
+                collapsed.update(cell.mem_id for cell in cells)
     return False
 
 
@@ -102,15 +118,33 @@ def _shown(
         # `opacity: 0`: nothing inside shows again, whatever its own opacity.
         return None
     visibility = style_visibility(style) if style else ""
+    collapsed = visibility == "collapse" if visibility else above.collapsed
+    if collapsed and tag in _TABLE_ROWS:
+        return None
     linked = above.linked
     if tag == "a" and "href" in attributes:
         # A click goes to the nearest link around it: one inside the unsubscribe link leads away.
         linked = url_strip(attributes.get("href") or "") == address
     return _Shown(
         visible=visibility == "visible" if visibility else above.visible,
+        collapsed=collapsed,
         linked=linked,
         closed=tag == "details" and "open" not in attributes,
     )
+
+
+def _children(element: LexborNode) -> Iterator[LexborNode]:
+    return element.iter()
+
+
+def _tag(element: LexborNode) -> str:
+    return element.tag or ""
+
+
+def _attribute(element: LexborNode, name: str) -> str | None:
+    """Return an element's attribute, "" for one given no value, or None when it has none."""
+    attributes = element.attrs
+    return (attributes.get(name) or "") if name in attributes else None
 
 
 def _first_summary(details: LexborNode, summaries: dict[int, int | None]) -> int | None:

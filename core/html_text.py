@@ -4,6 +4,8 @@ written links, the words of a text part made from HTML) and the repairs made bef
 (lxml, inscriptis) reads it."""
 
 import re
+import string
+from urllib.parse import quote
 
 # </body> and </html> closing tags: a browser keeps whatever follows them in the body, while
 # libxml2 (lxml, inscriptis) drops it; without them every parser closes the document at its end.
@@ -14,7 +16,9 @@ HTML_TOKENS = re.compile(
     r"<!--(?:-?>|.*?(?:--!?>|\Z))"  # An unclosed comment runs to the end, as in a browser.
     r"|(?P<end></(?:body|html)\s*>)"
     r"""|<[a-z][^\s/>]*(?:"[^"]*"|'[^']*'|[^"'>])*>?""",
-    re.IGNORECASE | re.DOTALL,
+    # ASCII: a browser's tag names start with an ASCII letter, which "İ", "ſ" or the Kelvin sign
+    # would match in Unicode's case folding.
+    re.IGNORECASE | re.DOTALL | re.ASCII,
 )
 
 
@@ -50,6 +54,17 @@ _UNSHOWN: dict[str, tuple[str, ...]] = {
 # HTML's blanks (tab, line feed, form feed, return, space), not Unicode's.
 HTML_BLANK = "\t\n\f\r "
 
+# HTML compares its names in ASCII lower case. str.lower() changes other letters too, and "İ"
+# (U+0130) into two characters: every position found in such a copy would cut the text it was
+# taken from that many characters further on (a comment left open, a link cut off).
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def html_lower(text: str) -> str:
+    """Return the text with its ASCII letters in lower case and nothing else changed, as HTML
+    compares names: each position in it is the same character's in the text."""
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+
 
 class _Finder:
     """The next place of each of a few strings in a text, each looked for again only once passed:
@@ -72,6 +87,9 @@ def _name_ends(lowered: str, at: int) -> bool:
     return after in ("", ">", "/") or after in HTML_BLANK
 
 
+_ASCII_LETTERS = frozenset(string.ascii_lowercase)
+
+
 def _opener_at(finder: _Finder, opener: str, start: int) -> int:
     """Return where the opener next starts a comment, style or script ("<scripts>" does not)."""
     while (at := finder.find(opener, start)) != -1:
@@ -80,7 +98,8 @@ def _opener_at(finder: _Finder, opener: str, start: int) -> int:
             if not finder.lowered.startswith("--", after):  # "<!--" opens a comment of its own.
                 return at
         elif opener == "</":
-            if not finder.lowered[after : after + 1].isalpha():  # "</p" is an end tag.
+            # "</p" is an end tag; "</é" a bogus comment, as only an ASCII letter names a tag.
+            if finder.lowered[after : after + 1] not in _ASCII_LETTERS:
                 return at
         elif not opener[1].isalpha() or _name_ends(finder.lowered, after):
             return at
@@ -125,7 +144,7 @@ def html_tag_read(html: str, position: int) -> tuple[str | None, int]:
         if attribute is None or attribute.end() == position:
             position += 1  # Nothing a name starts with: never the case, but every step moves on.
             continue
-        name = attribute.group(1).lower()
+        name = html_lower(attribute.group(1))
         if name in LINK_ATTRIBUTES and name not in found:
             found[name] = next((value for value in attribute.groups()[1:] if value is not None), "")
         position = attribute.end()
@@ -170,7 +189,7 @@ def _script_end(lowered: str, start: int) -> int:
 def html_unshown_drop(shown: str) -> str:
     """Return the HTML without what no reader sees (comments, styles, scripts, templates…; see
     _UNSHOWN), in one pass, whatever it holds."""
-    finder = _Finder(shown.lower())
+    finder = _Finder(html_lower(shown))
     pieces, position = [], 0
     while opened := _next_opener(finder, position):
         start, opener = opened
@@ -265,7 +284,7 @@ def html_foreign_misread_at(html: str) -> int:
     run from their opening tag to their closing one, whatever a browser closes them at before:
     judging too much leaves links out, never lets one in.
     """
-    lowered = html.lower()
+    lowered = html_lower(html)
     if _FOREIGN_TAG.search(lowered) is None:
         return -1
     finder = _Finder(lowered)
@@ -317,7 +336,7 @@ _URL_BREAKS = re.compile("[\t\n\r]")
 
 
 #: A web address's scheme: in http(s) the URL standard reads a backslash as a slash.
-_WEB_SCHEME = re.compile(r"https?:", re.IGNORECASE)
+_WEB_SCHEME = re.compile(r"https?:", re.IGNORECASE | re.ASCII)
 
 
 def url_strip(url: str) -> str:
@@ -341,3 +360,23 @@ def url_strip(url: str) -> str:
         if rest.startswith("//") and not rest.startswith("///")
         else f"{scheme.group()}//{rest.lstrip('/')}"
     )
+
+
+# What a browser percent-encodes wherever it is in a web address it follows: the URL standard's C0
+# control set (controls, and all past "~": DEL and every non-ASCII character, as UTF-8) with the
+# space, '"', "<" and ">" each part's own set adds. Whatever else a part's set holds (a backtick
+# in a fragment, "{" in a path) the browser encodes as it reads the address, and what none holds
+# (`{ } | ^ \` and a backtick in a query) it requests as written.
+_URL_ENCODED = re.compile(r'[\x00-\x20"<>\x7f-\U0010ffff]+')
+
+
+def url_percent_encode(url: str) -> str:
+    """Return the address in ASCII, leading a browser where the address itself would: what it
+    percent-encodes in every part encoded (_URL_ENCODED), the rest as written for it to read as it
+    reads the address, a "%" too (no escape is encoded twice).
+
+    A host written in Unicode is percent-encoded too: the URL standard decodes it before mapping
+    it to ASCII by the browser's own rules (UTS 46), which Python's IDNA codec does not follow for
+    every name (it reads `faß.de` as `fass.de`).
+    """
+    return _URL_ENCODED.sub(lambda found: quote(found.group(), safe=""), url)

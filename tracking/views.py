@@ -12,7 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from core.html_text import url_strip
+from core.html_text import url_percent_encode, url_strip
 from core.http import client_address, database_unavailable
 from delivery import tokens
 from tracking import hits, inbox, metrics, sns
@@ -126,6 +126,11 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
     # links alone) is refused before a click is counted for it.
     # As a browser reads it (a backslash in a link stored before the tracker read it so leads
     # where the email's own link led, never to another host through Django's %5C).
-    answer = HttpResponseRedirect(url_strip(target))
+    target = url_strip(target)
+    answer = HttpResponseRedirect(target)  # Its checks (scheme, length) read the stored target.
+    # Django writes the Location by RFC 3987, encoding what a browser keeps (`{ } | ^` in a query,
+    # a fragment's `|`): a page reading its own address (`location.hash`) would read other text
+    # than the email's link gives it. Encoded only where a browser encodes it; no CR or LF is left.
+    answer["Location"] = url_percent_encode(target)
     _hit(request, kind=TrackingHit.Kind.CLICK, tracking_id=found[0], link_id=found[1])
     return answer

@@ -423,3 +423,123 @@ def test_the_derived_text_part_keeps_what_nests_past_256_levels():
     rendered = template_render(compiled=template_compile(template=template), contact=ContactFactory())
     assert "Our offer" in rendered.text
     assert "Terms apply." in rendered.text
+
+
+@pytest.mark.django_db
+def test_the_derived_text_part_reads_styles_with_csss_own_blanks_and_digits():
+    # Each second declaration is none CSS takes (a Unicode blank or digit): the first stands.
+    hidden = [
+        "display:none; display:inline\\a0",
+        "display:none; display:inline\u00a0",
+        "display:none; display:inline\u3000",
+        "display:none; display:inline\u2028",
+        "display:inline !important\\a0; display:none",
+        "opacity:0; opacity:\u0661",
+        "opacity:0; opacity:\uff11",
+    ]
+    links = "".join(
+        f'<a href="https://hidden.example/{n}" style="{style}">Leave</a>' for n, style in enumerate(hidden)
+    )
+    text = _derived_text(f'<p>Hi</p>{links}<p style="display:none\u00a0">Shown</p>')
+    assert text == "Hi\n\nShown"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "value",
+    ["block\\b", "block\x0b", "block\x1c", "block\x1d", "block\x1e", "block\x1f", "block\\1f", "inline\\0"],
+)
+def test_a_control_character_in_a_display_value_never_fails_the_email(value):
+    # No value CSS takes, so no display: lxml refused the style written back with it.
+    assert _derived_text(f'<p style="display:{value}">Shown</p><p>Bye</p>') == "Shown\n\nBye"
+
+
+@pytest.mark.django_db
+def test_a_control_character_a_contacts_data_puts_in_a_display_value_never_fails_the_email():
+    contact = ContactFactory(attributes={"disp": "block\u000b"})
+    html = '<p style="display:{{ attributes.disp }}">Shown</p><p>Bye</p>'
+    assert _derived_text(html, contact) == "Shown\n\nBye"
+
+
+#: What Chromium hides, each case below putting _HIDDEN where a browser draws none of it.
+_COLLAPSED = '<col style="visibility:collapse">'
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        f"<geolocation>{_HIDDEN}</geolocation>",
+        f"<usermedia>{_HIDDEN}</usermedia>",
+        f"<fencedframe>{_HIDDEN}</fencedframe>",
+        f"<table><colgroup>{_COLLAPSED}</colgroup><tr><td>{_HIDDEN}</td></tr></table>",
+        f"<table><col>{_COLLAPSED}<tr><td>Shown</td><td>{_HIDDEN}</td></tr></table>",
+        f'<table><col span="2" style="visibility:collapse"><tr><td colspan="2">{_HIDDEN}</td></tr></table>',
+        f'<table><colgroup span="2" style="visibility:collapse"></colgroup><tr><td>x</td><td>{_HIDDEN}</td>'
+        "</tr></table>",
+        f'<table><col>{_COLLAPSED}<tr><td rowspan="2">S</td><td>x</td></tr><tr><td>{_HIDDEN}</td></tr>'
+        "</table>",
+        f'<table>{_COLLAPSED}<tr><td style="visibility:visible">{_HIDDEN}</td></tr></table>',
+        f'<table>{_COLLAPSED}<col><tr><td colspan="2">{_HIDDEN}</td></tr></table>',
+        f'<table><col hidden><colgroup style="visibility:collapse"></colgroup><tr><td>x</td>'
+        f"<td>{_HIDDEN}</td></tr></table>",
+        f'<table><tr style="visibility:collapse"><td style="visibility:visible">{_HIDDEN}</td></tr></table>',
+        f'<table style="visibility:collapse"><tr><td style="visibility:visible">{_HIDDEN}</td></tr></table>',
+        f'<svg viewBox="0 0 0 0"><foreignObject width="200" height="40">{_HIDDEN}</foreignObject></svg>',
+        f'<svg viewBox="0,0,100,0"><text>{_HIDDEN}</text></svg>',
+        f'<svg><svg viewBox=" 0 0 -0 10 " width="50" height="50"><text>{_HIDDEN}</text></svg></svg>',
+    ],
+    ids=[
+        "a geolocation element",
+        "a usermedia element",
+        "a fenced frame",
+        "a collapsed col in a colgroup",
+        "the second column collapsed",
+        "a cell spanning collapsed columns",
+        "a collapsed colgroup's span",
+        "a cell a rowspan moves into a collapsed column",
+        "a visible cell in a collapsed column",
+        "spanning past the last column a cell starts in",
+        "after a col that is no column, alone in its group",
+        "a collapsed row",
+        "a collapsed table's rows",
+        "a viewBox of no size",
+        "a viewBox of no height, with commas",
+        "a nested svg's viewBox of no width",
+    ],
+)
+def test_the_derived_text_part_leaves_out_permission_elements_collapsed_columns_and_empty_viewboxes(html):
+    text = text_part_from_html(f"<p>Before</p>{html}<p>After</p>")
+    assert "Before" in text
+    assert "After" in text
+    assert [word for word in ("Secret", "Leave", "hidden.example") if word in text] == []
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        f"<table><colgroup>{_COLLAPSED}</colgroup><tr><td>x</td><td>{{link}}</td></tr></table>",
+        f'<table><col>{_COLLAPSED}<tr><td colspan="2">{{link}}</td></tr></table>',
+        f'<table><col style="display:none">{_COLLAPSED}<tr><td>x</td><td>{{link}}</td></tr></table>',
+        f"<table><col>{_COLLAPSED}<tr><td>x</td><td>y</td></tr><tr><td>{{link}}</td></tr></table>",
+        '<table><col hidden><colgroup style="visibility:collapse"></colgroup><tr><td>{link}</td><td>x</td>'
+        "</tr></table>",
+        '<svg viewBox="0 0 -100 100"><foreignObject width="200" height="40">{link}</foreignObject></svg>',
+        '<svg viewBox="0 0 0. 10"><foreignObject width="200" height="40">{link}</foreignObject></svg>',
+        '<svg viewBox="0 0 0 0 0"><foreignObject width="200" height="40">{link}</foreignObject></svg>',
+        '<svg viewBox="0 0 0px 10"><foreignObject width="200" height="40">{link}</foreignObject></svg>',
+    ],
+    ids=[
+        "a column that shows",
+        "a cell spanning a column that shows",
+        "a col that is no column, the next collapsed",
+        "a row with no rowspan above",
+        "a col that is no column, alone in its group, which is one column",
+        "a negative viewBox, which is none",
+        "a viewBox number ending in a point",
+        "a viewBox of five numbers",
+        "a viewBox with a unit",
+    ],
+)
+def test_the_derived_text_part_keeps_a_table_column_that_shows_and_an_svg_with_no_empty_view_box(html):
+    text = text_part_from_html(html.format(link='<a href="https://shown.example/leave">Leave</a>'))
+    assert "[Leave](https://shown.example/leave)" in text

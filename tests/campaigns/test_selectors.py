@@ -118,3 +118,29 @@ def test_the_preview_renders_for_the_first_contact_a_campaign_would_mail_now():
     Contact.objects.filter(pk=resting.pk).update(paused_until=timezone.now() + timedelta(days=30))
 
     assert preview_contact(campaign=campaign) == reading
+
+
+@pytest.mark.parametrize(
+    "html_body",
+    [
+        '<a href="{{ unsubscribe_url }}" style="display:none; display:inline\\a0">Unsubscribe</a>',
+        '<a href="{{ unsubscribe_url }}" style="display:inline !important\u00a0; display:none">Leave</a>',
+        '<a href="{{ unsubscribe_url }}" style="opacity:0; opacity:\u0661">Unsubscribe</a>',
+        '<p>Hi</p><usermedia><a href="{{ unsubscribe_url }}">Unsubscribe</a></usermedia>',
+        '<table><colgroup><col style="visibility:collapse"></colgroup>'
+        '<tr><td><a href="{{ unsubscribe_url }}">Unsubscribe</a></td></tr></table>',
+    ],
+    ids=[
+        "a no-break space ending a display",
+        "one after important",
+        "an arabic-indic one",
+        "usermedia",
+        "a collapsed col",
+    ],
+)
+def test_the_checklist_counts_no_unsubscribe_link_chromium_hides(html_body):
+    campaign = sendable_campaign(contacts=1)
+    campaign.steps.update(template=TemplateFactory(html_body=html_body, text_body=""))
+    link = next(item for item in campaign_checklist(campaign=campaign) if item.label == "Unsubscribe link")
+    assert link.ok is False
+    assert "Step 1 shows no" in link.detail

@@ -45,7 +45,8 @@ def _send(html_body: str = HTML, **campaign_fields):
     step.save()
     _schedule_and_send(campaign)
     (sent,) = sent_messages()
-    mime = email.message_from_string(sent.raw_data)
+    # As bytes: a part sent 8bit, read from a string, decodes to Latin-1's bytes, not UTF-8's.
+    mime = email.message_from_bytes(sent.raw_data.encode())
     html = next(part for part in mime.walk() if part.get_content_type() == "text/html")
     return StepExecution.objects.get(step__campaign=campaign), html.get_payload(decode=True).decode()
 
@@ -144,6 +145,54 @@ def test_a_link_stored_with_a_backslash_redirects_where_a_browser_would_have_gon
 
     assert response.status_code == 302
     assert response["Location"] == "https://shop.example.com/@evil.example/x"
+
+
+@pytest.mark.parametrize(
+    ("target", "location"),
+    [
+        # A hash-routed page reads its route from `location.hash`, as the email's link wrote it.
+        ("https://app.example/#/search?q={plan}|x^y", "https://app.example/#/search?q={plan}|x^y"),
+        ("https://app.example/p?q={a}|b^c\\d`e#f|g`", "https://app.example/p?q={a}|b^c\\d`e#f|g`"),
+        ("https://app.example/p?q=%7Bplan%7D&r=100%", "https://app.example/p?q=%7Bplan%7D&r=100%"),
+        (
+            'https://例え.jp/パス?q=ü a"<>',
+            "https://%E4%BE%8B%E3%81%88.jp/%E3%83%91%E3%82%B9?q=%C3%BC%20a%22%3C%3E",
+        ),
+    ],
+    ids=["hash route", "query and fragment", "escapes", "unicode and blanks"],
+)
+def test_a_click_redirects_to_the_address_a_browser_would_request_for_the_emails_link(ses, target, location):
+    row = StepExecutionFactory()
+    link = TrackedLink.objects.create(step=row.step, url=target, url_hash="x")
+    token = tokens.click_token(tracking_id=row.tracking_id, link_id=link.pk)
+
+    response = Client().get(f"/c/{token}")
+
+    assert response.status_code == 302
+    assert response["Location"] == location
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_a_campaign_whose_html_holds_turkish_capitals_tracks_and_counts_its_links(ses, api_client):
+    # "İ".lower() is two characters: the links after it and a comment were read as none.
+    html_body = (
+        "<h1>İNDİRİM İÇİN İLK ADIM</h1><!--[if mso]><table><tr><td><![endif]-->"
+        '<p><a href="https://shop.example.com/indirim">İndirim</a></p>'
+        "<!--[if mso]></td></tr></table><![endif]-->"
+        '<p><a href="https://blog.example.com/">Blog</a></p>'
+    )
+    row, html = _send(html_body)
+
+    shop, _blog = _paths(html, "c")
+    assert Client().get(shop)["Location"] == "https://shop.example.com/indirim"
+    visible = re.sub(r'<a [^>]*aria-hidden="true"[^>]*></a>|<img [^>]*>', "", html)
+    written_back = re.sub(r'href="https?://[^"]+/c/[^"]+"', 'href="TRACKED"', visible)
+    assert written_back == re.sub(r'href="[^"]+"', 'href="TRACKED"', html_body)
+    links = api_client.get(f"/api/v1/campaigns/{row.step.campaign_id}/stats").json()["links"]
+    assert [link["url"] for link in links] == [
+        "https://shop.example.com/indirim",
+        "https://blog.example.com/",
+    ]
 
 
 def test_a_batch_of_hits_aborted_in_a_deadlock_waits_whole_for_the_next_tick(
