@@ -60,18 +60,19 @@ class SuppressionForm(forms.ModelForm):
 
     def validate_unique(self):
         # A kept unsubscribe stops campaigns only: a bounce or complaint added for its address
-        # replaces it (suppression_add), as through the API and in bulk, rather than being refused.
-        if self.instance.pk is None and self._replaces_a_kept_unsubscribe():
+        # replaces it, and an unsubscribe added for a bounced one marks it opted out too
+        # (suppression_add), as through the API and in bulk, rather than being refused.
+        if self.instance.pk is None and self._joins_a_stored_one():
             return
         super().validate_unique()
 
-    def _replaces_a_kept_unsubscribe(self) -> bool:
+    def _joins_a_stored_one(self) -> bool:
         reason, email = self.cleaned_data.get("reason"), self.cleaned_data.get("email")
-        return (
-            bool(email)
-            and reason != Suppression.Reason.UNSUBSCRIBE
-            and Suppression.objects.filter(email=email, reason=Suppression.Reason.UNSUBSCRIBE).exists()
-        )
+        if not email:
+            return False
+        if reason == Suppression.Reason.UNSUBSCRIBE:
+            return Suppression.objects.filter(email=email).exists()
+        return Suppression.objects.filter(email=email, reason=Suppression.Reason.UNSUBSCRIBE).exists()
 
     def clean_email(self):
         email = self.cleaned_data["email"]
@@ -141,8 +142,8 @@ class SuppressionRemovalForm(ReasonForm):
 @admin.register(Suppression)
 class SuppressionAdmin(ContactDataAdminMixin, ModelAdmin):
     form = SuppressionForm
-    list_display = ["email", "reason", "source", "created_at"]
-    list_filter = ["reason", "source"]
+    list_display = ["email", "reason", "opted_out", "source", "created_at"]
+    list_filter = ["reason", "opted_out", "source"]
     search_fields = ["email"]
     date_hierarchy = "created_at"
     show_full_result_count = False
@@ -165,7 +166,8 @@ class SuppressionAdmin(ContactDataAdminMixin, ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # A stored one keeps its address and reason: changing either would lift it for that address
         # (or, to `unsubscribe`, for transactional mail) unrecorded; removing it asks why instead.
-        return ["created_at"] if obj is None else ["email", "reason", "source", "created_at"]
+        # Whether its owner opted out too is shown, set only by what they did (suppression_add).
+        return ["created_at"] if obj is None else ["email", "reason", "opted_out", "source", "created_at"]
 
     def has_removals_permission(self, request) -> bool:
         return request.user.has_perm("campaigns.view_suppressionremoval")
@@ -201,14 +203,31 @@ class SuppressionAdmin(ContactDataAdminMixin, ModelAdmin):
                 "addresses": ", ".join(queryset.order_by("email").values_list("email", flat=True)[:20])
                 + (" …" if count > 20 else ""),
                 "select_across": request.POST.get("select_across", "0"),
+                # Those lifted only to their owner's opt-out, which stays (suppression_remove).
+                "opted_out": queryset.filter(opted_out=True)
+                .exclude(reason=Suppression.Reason.UNSUBSCRIBE)
+                .count(),
             }
             return TemplateResponse(request, "admin/campaigns/suppression/remove.html", context)
         actor, reason = staff_actor(request), form.cleaned_data["reason"]
-        removed = sum(suppression_remove(suppression=row, actor=actor, reason=reason) for row in queryset)
+        done = [suppression_remove(suppression=row, actor=actor, reason=reason) for row in queryset]
+        kept = sum(1 for one in done if one.kept is not None)
+        removed = sum(1 for one in done if one) - kept
         said = ngettext(
             "%(n)s address removed from the list.", "%(n)s addresses removed from the list.", removed
         )
         self.message_user(request, said % {"n": grouped(removed)}, messages.SUCCESS)
+        if kept:
+            said = ngettext(
+                "%(n)s address had opted out too: its bounce or complaint is lifted, but it stays on the "
+                "list as unsubscribed, so campaigns still skip it (transactional mail may go). Remove "
+                "that too, saying why, to mail it campaigns again.",
+                "%(n)s addresses had opted out too: their bounces or complaints are lifted, but they stay "
+                "on the list as unsubscribed, so campaigns still skip them (transactional mail may go). "
+                "Remove those too, saying why, to mail them campaigns again.",
+                kept,
+            )
+            self.message_user(request, said % {"n": grouped(kept)}, messages.WARNING)
         return None
 
     @action(description=_("Add many"), url_path="bulk", icon="playlist_add", permissions=["bulk"])

@@ -4,7 +4,9 @@ A contact who unsubscribed is subscribed again only when the caller says so expl
 (`resubscribe`) and gives a reason; unsubscribing needs neither. Every path that changes a status
 comes through here: the API, bulk upserts and imports, the admin, the unsubscribe page and
 one-click. An opt-out outlives its contact: an address that leaves (deleted, or changed) is kept
-as an `unsubscribe` suppression.
+as an `unsubscribe` suppression, and so is every address one who unsubscribes held before; an
+address suppressed for another reason is marked `opted_out` instead, so lifting that reason
+leaves the opt-out.
 """
 
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from campaigns.erasure import address_erasure, erased_refusal, erasures_hold_off
+from campaigns.erasure import address_erasure, addresses_erased, erased_refusal, erasures_hold_off
 from campaigns.exceptions import ResubscribeRefused
 from campaigns.models import ConsentChange, Contact, Suppression
 from core.db import server_bound_cursor
@@ -87,10 +89,19 @@ _CONSENT_INSERT = (
 def consent_changes_record(
     *, changes: list[tuple[int, str, str]], actor: ConsentActor, reason: str, at=None
 ) -> None:
-    """Write the audit rows of (contact id, from status, to status) changes in one INSERT."""
+    """Write the audit rows of (contact id, from status, to status) changes in one INSERT.
+
+    Every path that changes a status comes through here, so a contact made unsubscribed keeps the
+    opt-out of the addresses it held before here too, whichever way it left.
+    """
     if not changes:
         return
     at = at or timezone.now()
+    leaving = [
+        contact_id for contact_id, _from, to_status in changes if to_status == Contact.Status.UNSUBSCRIBED
+    ]
+    if leaving:
+        _former_opt_outs_keep(contact_ids=leaving, source=_SOURCE_OF_VIA.get(actor.via, _SOURCE_ELSE), at=at)
     actor_name, reason = actor.name[:200], reason.strip()[:500]
     user_id = actor.user.pk if actor.user is not None else None
     if connection.vendor != "postgresql":
@@ -201,20 +212,68 @@ def contact_save_keeping_consent(*, contact: Contact, values: dict[str, Any]) ->
     contact.save(update_fields=[*changed, "updated_at"])
 
 
+#: Which way an unsubscribe came, as the source of the opt-outs it keeps for former addresses.
+_SOURCE_OF_VIA: dict[str, str] = {
+    ConsentChange.Via.API: Suppression.Source.API,
+    ConsentChange.Via.API_BULK: Suppression.Source.API,
+    ConsentChange.Via.API_IMPORT: Suppression.Source.IMPORT,
+    ConsentChange.Via.ADMIN_IMPORT: Suppression.Source.IMPORT,
+    ConsentChange.Via.ADMIN: Suppression.Source.ADMIN,
+    ConsentChange.Via.UNSUBSCRIBE_PAGE: Suppression.Source.TRACKING,
+    ConsentChange.Via.ONE_CLICK: Suppression.Source.TRACKING,
+}
+#: The system's own changes (a script, the demo) are the operators', as the admin's are.
+_SOURCE_ELSE = Suppression.Source.ADMIN
+
+
+def suppressions_opt_out(*, emails: list[str]) -> int:
+    """Mark the suppressions of these addresses (in stored form) as their owners' opt-outs too;
+    return how many were not yet. Lifting a bounce or complaint then leaves the opt-out
+    (campaigns.suppressions.suppression_remove), where `get_or_create` kept the first reason."""
+    marked = 0
+    for start in range(0, len(emails), 2000):
+        chunk = Suppression.objects.filter(email__in=emails[start : start + 2000], opted_out=False)
+        marked += chunk.update(opted_out=True)
+    return marked
+
+
 def _opt_outs_keep(*, left: list[tuple[str, datetime | None]], source: str, why: str) -> None:
     """Keep the opt-outs of addresses that leave the contacts, as `unsubscribe` suppressions."""
+    if not left:
+        return
     Suppression.objects.bulk_create(
         [
             Suppression(
                 email=email,
                 reason=Suppression.Reason.UNSUBSCRIBE,
+                opted_out=True,
                 source=source,
                 detail=f"Unsubscribed{f' on {since:%Y-%m-%d}' if since else ''}; kept when {why}.",
             )
             for email, since in left
         ],
-        ignore_conflicts=True,  # An address already suppressed keeps its first reason.
+        ignore_conflicts=True,  # An address already suppressed keeps its first reason…
     )
+    suppressions_opt_out(emails=[email for email, _since in left])  # …and the opt-out with it.
+
+
+def _former_own(*, emails: set[str]) -> set[str]:
+    """Return those of a contact's former addresses still its own: none holds them now (one that
+    does speaks of them, as campaigns.erasure.contact_addresses_own has it), nor were they erased
+    (the erasure entry keeps every campaign from them already)."""
+    if not emails:
+        return set()
+    taken = set(Contact.objects.filter(email__in=emails).values_list("email", flat=True))
+    return emails - taken - addresses_erased(emails=emails - taken)
+
+
+def _former_opt_outs_keep(*, contact_ids: list[int], source: str, at: datetime) -> None:
+    """Keep the opt-out of the addresses these contacts, unsubscribed now, held before: campaigns
+    must not reach them there either (an address changed before the unsubscribe)."""
+    held = Contact.objects.filter(pk__in=contact_ids).exclude(former_emails=[])
+    former = {email for emails in held.values_list("former_emails", flat=True) for email in emails}
+    left: list[tuple[str, datetime | None]] = [(email, at) for email in sorted(_former_own(emails=former))]
+    _opt_outs_keep(left=left, source=source, why="its contact, who had held it before, unsubscribed")
 
 
 #: Sent with `contact_ids` just before contacts are deleted, in the deleting transaction: the
@@ -224,7 +283,8 @@ contacts_deleting = Signal()
 
 @transaction.atomic
 def contacts_delete(*, contacts: QuerySet[Contact], source: str) -> int:
-    """Delete contacts; an address that unsubscribed stays so, as an `unsubscribe` suppression.
+    """Delete contacts; an address that unsubscribed stays so, as an `unsubscribe` suppression, and
+    so do the addresses such a contact held before.
 
     The consent history goes with the contact, so without it a contact created again under the
     same address (a sync that deletes and re-adds) would be mailed again with no trace. Such a
@@ -235,13 +295,25 @@ def contacts_delete(*, contacts: QuerySet[Contact], source: str) -> int:
     erasures_hold_off()
     # Locked first: an unsubscribe landing meanwhile waits, then finds no contact, or lands first
     # and is kept here.
-    rows = list(contacts.select_for_update().values_list("pk", "email", "status", "unsubscribed_at"))
-    left = [(email, since) for _pk, email, status, since in rows if status == Contact.Status.UNSUBSCRIBED]
+    rows = list(
+        contacts.select_for_update().values_list("pk", "email", "status", "unsubscribed_at", "former_emails")
+    )
+    gone = [
+        (email, since, former)
+        for _pk, email, status, since, former in rows
+        if status == Contact.Status.UNSUBSCRIBED
+    ]
+    # Its former addresses too: each one it held kept the opt-out it gave, whenever it left them.
+    own = _former_own(emails={email for _email, _since, former in gone for email in former})
+    left_before = [(email, since) for _email, since, former in gone for email in former if email in own]
     # The apps above lock the contacts' sent emails before the opt-outs are written, in the order
     # an SES event for one of them takes the same locks (its email, then the suppression): the
     # other way round, the two waited on each other.
     contacts_deleting.send(sender=Contact, contact_ids=[pk for pk, *_rest in rows])
-    _opt_outs_keep(left=left, source=source, why="the contact was deleted")
+    _opt_outs_keep(
+        left=[(email, since) for email, since, _former in gone], source=source, why="the contact was deleted"
+    )
+    _opt_outs_keep(left=left_before, source=source, why="the contact who had held it before was deleted")
     _, deleted = contacts.delete()
     return deleted.get(Contact._meta.label, 0)
 

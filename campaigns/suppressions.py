@@ -1,11 +1,12 @@
 """The suppression list: addresses never mailed again, whatever list they are on."""
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
-from campaigns.consent import ConsentActor, reason_given
+from campaigns.consent import ConsentActor, reason_given, suppressions_opt_out
 from campaigns.erasure import (
     address_erasure_suppress,
     addresses_erased,
@@ -20,7 +21,8 @@ from core.addresses import email_normalize
 def addresses_suppressed(*, emails: Iterable[str], marketing: bool) -> dict[str, str]:
     """Return those of the addresses (in stored form) nothing may mail, each with its reason: on
     the suppression list, or erased with a bounce or complaint its entry keeps. For transactional
-    mail (not `marketing`), an unsubscribe kept as a suppression stops nothing."""
+    mail (not `marketing`), an unsubscribe kept as a suppression stops nothing (a bounce or
+    complaint whose owner opted out too stops it: it is held for that reason)."""
     emails = set(emails)
     rows = Suppression.objects.filter(email__in=emails)
     if not marketing:
@@ -34,7 +36,8 @@ def suppression_add(
     """Suppress an address; return the row and whether it is new. The first reason is kept.
 
     Except an unsubscribe's: it stops campaigns only, so a bounce or a complaint that follows
-    replaces it. An erased address gets no row: its erasure entry keeps the reason (None, False).
+    replaces it, the row keeping `opted_out`; an unsubscribe added to a row of another reason marks
+    it `opted_out`. An erased address gets no row: its erasure entry keeps the reason (None, False).
     """
     with transaction.atomic():
         erasures_hold_off()  # An erasure landing between the check and the insert would miss it.
@@ -44,11 +47,20 @@ def suppression_add(
 def _suppression_add(*, email: str, reason: str, source: str, detail: str) -> tuple[Suppression | None, bool]:
     if address_erasure_suppress(email=email, reason=reason):
         return None, False
+    opting_out = reason == Suppression.Reason.UNSUBSCRIBE
     row, created = Suppression.objects.get_or_create(
-        email=email_normalize(email), defaults={"reason": reason, "source": source, "detail": detail}
+        email=email_normalize(email),
+        defaults={"reason": reason, "source": source, "detail": detail, "opted_out": opting_out},
     )
-    if not created and row.reason == Suppression.Reason.UNSUBSCRIBE != reason:
+    if created:
+        return row, created
+    if opting_out and not row.opted_out:
+        # The bounce or complaint stays the reason; the opt-out outlives it (suppression_remove).
+        suppressions_opt_out(emails=[row.email])
+        row.opted_out = True
+    elif row.reason == Suppression.Reason.UNSUBSCRIBE != reason:
         # Its time becomes the new reason's: what is pushed to SES's account list goes by that time.
+        # The opt-out stays with the row, so lifting the new reason lifts only that.
         now = timezone.now()
         Suppression.objects.filter(pk=row.pk, reason=Suppression.Reason.UNSUBSCRIBE).update(
             reason=reason, source=source, detail=detail, created_at=now
@@ -61,7 +73,8 @@ def suppressions_add_bulk(
     *, emails: list[str], reason: str, source: str, detail: str = ""
 ) -> tuple[int, int, int]:
     """Suppress many addresses (each in the address rule's stored form) at once; return how many
-    are new, how many were suppressed already (they keep their first reason), and how many were
+    are new, how many were suppressed already (they keep their first reason, as suppression_add
+    has it: an unsubscribe gives way, or marks another reason `opted_out`), and how many were
     erased (their erasure entries keep the reason, as suppression_add does)."""
     with transaction.atomic():
         erasures_hold_off()
@@ -69,14 +82,20 @@ def suppressions_add_bulk(
         for email in erased:
             address_erasure_suppress(email=email, reason=reason)
         unique = sorted(set(emails) - erased)
+        opting_out = reason == Suppression.Reason.UNSUBSCRIBE
         before = Suppression.objects.count()
         Suppression.objects.bulk_create(
-            [Suppression(email=email, reason=reason, source=source, detail=detail) for email in unique],
+            [
+                Suppression(email=email, reason=reason, source=source, detail=detail, opted_out=opting_out)
+                for email in unique
+            ],
             batch_size=2000,
             ignore_conflicts=True,
         )
         added = Suppression.objects.count() - before
-        if reason != Suppression.Reason.UNSUBSCRIBE:
+        if opting_out:
+            suppressions_opt_out(emails=unique)
+        else:
             # As suppression_add: a kept unsubscribe stops campaigns only, so a bounce or complaint
             # replaces it, and stops transactional mail too.
             for start in range(0, len(unique), 2000):
@@ -86,16 +105,34 @@ def suppressions_add_bulk(
     return added, len(unique) - added, len(erased)
 
 
-def suppression_remove(*, suppression: Suppression, actor: ConsentActor, reason: str) -> bool:
-    """Take an address off the suppression list and record who did it, when and why; return
-    whether it was still there. Raises ReasonMissing when the reason says nothing: mailing an
-    address again that bounced, complained or opted out is a consent change, audited as one."""
+@dataclass(frozen=True)
+class SuppressionRemoved:
+    """What suppression_remove did: true when the suppression was still there and is lifted."""
+
+    #: It was there, and its removal is on record.
+    removed: bool
+    #: Its owner's opt-out, kept as an `unsubscribe` when a bounce or complaint was lifted.
+    kept: Suppression | None = None
+
+    def __bool__(self) -> bool:
+        return self.removed
+
+
+def suppression_remove(*, suppression: Suppression, actor: ConsentActor, reason: str) -> SuppressionRemoved:
+    """Take an address off the suppression list and record who did it, when and why; say whether
+    it was still there, and the opt-out kept if its owner had opted out too.
+
+    Lifting a bounce or complaint of such an address lifts only that: the row becomes an
+    `unsubscribe` again, so campaigns still skip the address and transactional mail may go; lifting
+    that takes a second removal. Raises ReasonMissing when the reason says nothing: mailing an
+    address again that bounced, complained or opted out is a consent change, audited as one.
+    """
     if not reason_given(reason):
         raise ReasonMissing("Say why the address may be mailed again: send a reason.")
     with transaction.atomic():
         row = Suppression.objects.select_for_update().filter(pk=suppression.pk).first()
         if row is None:  # Removed meanwhile, by another request: that one recorded it.
-            return False
+            return SuppressionRemoved(removed=False)
         SuppressionRemoval.objects.create(
             email=row.email,
             suppression_reason=row.reason,
@@ -105,5 +142,18 @@ def suppression_remove(*, suppression: Suppression, actor: ConsentActor, reason:
             user=actor.user,
             reason=reason[:500],
         )
+        if row.opted_out and row.reason != Suppression.Reason.UNSUBSCRIBE:
+            return SuppressionRemoved(removed=True, kept=_opt_out_keep(row=row))
         row.delete()
-    return True
+    return SuppressionRemoved(removed=True)
+
+
+def _opt_out_keep(*, row: Suppression) -> Suppression:
+    """Turn a lifted bounce or complaint back into its owner's opt-out, as of now."""
+    now = timezone.now()
+    with translation.override("en"):  # In the engine's English, as every stored note.
+        lifted = str(Suppression.Reason(row.reason).label)
+    row.detail = f"Opted out; kept when its suppression ({lifted}) was lifted on {now:%Y-%m-%d}."
+    row.reason, row.created_at = Suppression.Reason.UNSUBSCRIBE, now
+    Suppression.objects.filter(pk=row.pk).update(reason=row.reason, detail=row.detail, created_at=now)
+    return row

@@ -2,7 +2,7 @@
 
 from django.db import transaction
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.response import Response
 
@@ -57,18 +57,31 @@ class SuppressionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Suppression
-        fields = ["id", "email", "reason", "source", "detail", "created_at"]
-        read_only_fields = ["source", "created_at"]
+        fields = ["id", "email", "reason", "opted_out", "source", "detail", "created_at"]
+        read_only_fields = ["opted_out", "source", "created_at"]
+        extra_kwargs = {
+            "opted_out": {
+                "help_text": "Its owner opted out of campaign mail too. Removing a bounce or complaint "
+                "so marked keeps the opt-out: the address stays suppressed as `unsubscribe`."
+            }
+        }
 
     def validate_email(self, value: str) -> str:
         canonical = email_address(value)
         if address_erasure(email=canonical) is not None:
             raise serializers.ValidationError(erased_refusal())
-        # A kept unsubscribe stops campaigns only: any other reason may replace it (suppression_add).
-        kept = Suppression.objects.filter(email=canonical).exclude(reason=Suppression.Reason.UNSUBSCRIBE)
-        if kept.exists():
-            raise serializers.ValidationError("This address is suppressed already.")
         return canonical
+
+    def validate(self, attrs):
+        # A kept unsubscribe stops campaigns only: any other reason may replace it; an unsubscribe
+        # added to another reason marks it opted out (suppression_add). Else the first reason stays.
+        if attrs["reason"] != Suppression.Reason.UNSUBSCRIBE:
+            kept = Suppression.objects.filter(email=attrs["email"]).exclude(
+                reason=Suppression.Reason.UNSUBSCRIBE
+            )
+            if kept.exists():
+                raise serializers.ValidationError({"email": ["This address is suppressed already."]})
+        return attrs
 
     def create(self, validated_data):
         with transaction.atomic():
@@ -83,7 +96,7 @@ class SuppressionFilter(filters.FilterSet):
 
     class Meta:
         model = Suppression
-        fields = ["email", "reason", "source", "created_after"]
+        fields = ["email", "reason", "opted_out", "source", "created_after"]
 
 
 class SuppressionViewSet(
@@ -96,7 +109,8 @@ class SuppressionViewSet(
     """Addresses never mailed again: bounces and complaints from SES, and those added here.
 
     Deleting one lets campaigns mail the address again; SES's own account-level suppression
-    list, if the address is on it, still applies.
+    list, if the address is on it, still applies. Deleting a bounce or complaint whose owner opted
+    out too (`opted_out`) keeps the opt-out: the answer is a 200 with the row, now an `unsubscribe`.
     """
 
     scopes = {"read": Scope.READ, "write": Scope.SUPPRESSIONS_ADMIN}
@@ -109,12 +123,25 @@ class SuppressionViewSet(
         # A DELETE's `reason` says why it is removed, not which suppressions to filter by.
         return queryset if self.action == "destroy" else super().filter_queryset(queryset)
 
-    @extend_schema(parameters=[SUPPRESSION_REMOVAL_REASON])
+    @extend_schema(
+        parameters=[SUPPRESSION_REMOVAL_REASON],
+        responses={
+            204: OpenApiResponse(description="Removed: the address may be mailed again."),
+            200: OpenApiResponse(
+                SuppressionSerializer,
+                description="The bounce or complaint is lifted, but its owner opted out too: the "
+                "address stays suppressed as `unsubscribe` (campaigns skip it, transactional mail "
+                "may go). Delete it again, with its own reason, to lift the opt-out.",
+            ),
+        },
+    )
     def destroy(self, request, *args, **kwargs):
         """Take an address off the list, saying why (`reason`): recorded with the key and the time."""
         suppression = self.get_object()
         given = SuppressionRemovalSerializer(data={"reason": suppression_removal_reason(request)})
         given.is_valid(raise_exception=True)
         actor = consent_actor_of_key(api_key=request.auth, via=ConsentChange.Via.API)
-        suppression_remove(suppression=suppression, actor=actor, reason=given.validated_data["reason"])
+        done = suppression_remove(suppression=suppression, actor=actor, reason=given.validated_data["reason"])
+        if done.kept is not None:
+            return Response(self.get_serializer(done.kept).data, status=200)
         return Response(status=204)

@@ -245,6 +245,14 @@ class Suppression(models.Model):
     reason = models.CharField(_("reason"), max_length=32, choices=Reason.choices)
     source = models.CharField(_("source"), max_length=16, choices=Source.choices)
     detail = models.TextField(_("detail"), blank=True)
+    #: Its owner opted out of campaign mail too: always so for an `unsubscribe`, and kept when a
+    #: bounce or complaint replaces one or comes first, so lifting that reason leaves the opt-out.
+    opted_out = models.BooleanField(
+        _("opted out"),
+        default=False,
+        editable=False,
+        help_text=_("Its owner opted out of campaign mail too: that outlives this reason."),
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:
@@ -252,6 +260,11 @@ class Suppression(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(email=Lower("email")), name="suppression_email_lowercase"
+            ),
+            # An unsubscribe is an opt-out: a writer that forgot the flag would lose it on a bounce.
+            models.CheckConstraint(
+                condition=models.Q(opted_out=True) | ~models.Q(reason="unsubscribe"),
+                name="suppression_unsubscribe_opted_out",
             ),
         ]
         indexes = [models.Index(fields=["reason", "created_at"], name="suppression_reason_idx")]
@@ -263,6 +276,8 @@ class Suppression(models.Model):
 
     def save(self, *args, **kwargs):
         self.email = email_normalize(self.email)
+        if self.reason == self.Reason.UNSUBSCRIBE:
+            self.opted_out = True
         super().save(*args, **kwargs)
 
     def clean(self):

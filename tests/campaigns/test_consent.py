@@ -9,10 +9,23 @@ from django.utils import timezone
 
 from campaigns import audience
 from campaigns.audience import contact_bulk_upsert
-from campaigns.consent import CONSENT_SYSTEM, ConsentActor, contact_status_change, contact_unsubscribe
+from campaigns.consent import (
+    CONSENT_SYSTEM,
+    ConsentActor,
+    contact_status_change,
+    contact_unsubscribe,
+    contacts_unsubscribe,
+)
 from campaigns.exceptions import ResubscribeRefused
-from campaigns.models import ConsentChange, Contact
-from tests.factories import ContactFactory
+from campaigns.models import ConsentChange, Contact, Suppression
+from campaigns.selectors import campaign_audience
+from tests.factories import (
+    CampaignFactory,
+    ContactFactory,
+    ContactListFactory,
+    StepExecutionFactory,
+    SuppressionFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -397,3 +410,110 @@ def test_staff_are_offered_the_given_statuses_and_the_one_a_contact_holds():
     offered = [value for value, _label in ContactForm(instance=holder).fields["status"].choices]
 
     assert sorted(offered) == ["subscribed", "transactional", "unsubscribed"]
+
+
+def _moved(api_client) -> Contact:
+    """Return a subscribed contact made at fb1@example.com, whose address then became fb2."""
+    made = api_client.post("/api/v1/contacts", {"email": "fb1@example.com"}, format="json")
+    assert made.status_code == 201, made.content
+    moved = api_client.patch(
+        f"/api/v1/contacts/{made.json()['id']}", {"email": "fb2@example.com"}, format="json"
+    )
+    assert moved.status_code == 200, moved.content
+    assert not Suppression.objects.exists()  # It left the address subscribed: nothing to keep yet.
+    return Contact.objects.get(pk=made.json()["id"])
+
+
+def _by_patch(api_client, contact: Contact) -> None:
+    answer = api_client.patch(f"/api/v1/contacts/{contact.pk}", {"status": "unsubscribed"}, format="json")
+    assert answer.status_code == 200, answer.content
+
+
+def _in_bulk(api_client, contact: Contact) -> None:
+    body = {"contacts": [{"email": contact.email, "status": "unsubscribed"}]}
+    assert api_client.post("/api/v1/contacts/bulk", body, format="json").json()["updated"] == 1
+
+
+def _by_staff(_api_client, contact: Contact) -> None:
+    staff = ConsentActor(by=ConsentChange.By.STAFF, name="ada", via=ConsentChange.Via.ADMIN)
+    assert contacts_unsubscribe(
+        contacts=Contact.objects.filter(pk=contact.pk), actor=staff, reason="By phone"
+    )
+
+
+def _by_one_click(_api_client, contact: Contact) -> None:
+    from tracking.unsubscribe import step_execution_unsubscribe
+
+    row = StepExecutionFactory(contact=contact, email=contact.email)
+    assert step_execution_unsubscribe(execution=row, source="one-click")
+
+
+@pytest.mark.parametrize(
+    ("unsubscribe", "source"),
+    [(_by_patch, "api"), (_in_bulk, "api"), (_by_staff, "admin"), (_by_one_click, "tracking")],
+    ids=["api patch", "bulk upsert", "staff", "one-click"],
+)
+def test_unsubscribing_after_an_address_change_keeps_the_former_addresss_opt_out(
+    api_client, unsubscribe, source
+):
+    contact = _moved(api_client)
+
+    unsubscribe(api_client, contact)
+
+    kept = Suppression.objects.get(email="fb1@example.com")
+    assert (kept.reason, kept.opted_out, kept.source) == ("unsubscribe", True, source)
+    assert "held it before" in kept.detail
+    assert not Suppression.objects.filter(email="fb2@example.com").exists()  # Its status holds that one.
+    # One who takes the former address back, in bulk, is not mailed by a campaign.
+    audience = ContactListFactory()
+    body = {"contacts": [{"email": "fb1@example.com", "status": "subscribed"}], "lists": [audience.pk]}
+    assert api_client.post("/api/v1/contacts/bulk", body, format="json").json()["created"] == 1
+    campaign = CampaignFactory()
+    campaign.lists.add(audience)
+    assert not campaign_audience(campaign=campaign).exists()
+
+
+def test_an_unsubscribe_leaves_a_former_address_another_contact_holds_now_to_them(api_client):
+    contact = _moved(api_client)
+    holder = ContactFactory(email="fb1@example.com")  # Whose address it is now.
+
+    _by_patch(api_client, contact)
+
+    assert not Suppression.objects.exists()
+    holder.refresh_from_db()
+    assert holder.status == SUBSCRIBED
+
+
+def test_an_opt_out_given_after_an_address_change_marks_its_former_addresss_bounce(api_client):
+    contact = _moved(api_client)
+    SuppressionFactory(email="fb1@example.com", reason=Suppression.Reason.HARD_BOUNCE)
+
+    _by_patch(api_client, contact)
+
+    kept = Suppression.objects.get(email="fb1@example.com")
+    assert (kept.reason, kept.opted_out) == ("hard_bounce", True)
+
+
+def test_deleting_one_who_unsubscribed_keeps_the_opt_out_of_every_address_they_held(api_client):
+    # Unsubscribed before its former addresses' opt-outs were kept at once, say.
+    contact = _gone(email="now@example.com")
+    Contact.objects.filter(pk=contact.pk).update(former_emails=["then@example.com", "taken@example.com"])
+    ContactFactory(email="taken@example.com")  # Someone else's now.
+
+    assert api_client.delete(f"/api/v1/contacts/{contact.pk}").status_code == 204
+
+    kept = dict(Suppression.objects.values_list("email", "reason"))
+    assert kept == {"now@example.com": "unsubscribe", "then@example.com": "unsubscribe"}
+    assert "held it before" in Suppression.objects.get(email="then@example.com").detail
+
+
+def test_an_erasure_takes_the_opt_outs_kept_for_the_former_addresses_with_it(api_client):
+    from console.erasure import contact_erase
+
+    contact = _moved(api_client)
+    _by_patch(api_client, contact)
+    assert Suppression.objects.filter(email="fb1@example.com").exists()
+
+    contact_erase(contact=contact, by="test")
+
+    assert not Suppression.objects.exists()

@@ -179,3 +179,68 @@ def test_a_complaint_added_by_hand_replaces_a_kept_unsubscribe_and_another_reaso
         "bounced@example.org": "hard_bounce",
         "new@example.org": "complaint",
     }
+
+
+def test_an_unsubscribe_added_through_the_api_to_a_bounced_address_is_kept_with_the_bounce(api_client):
+    SuppressionFactory(email="bounced@example.org", reason=Suppression.Reason.HARD_BOUNCE)
+
+    opted_out = api_client.post(
+        f"{API}/suppressions", {"email": "bounced@example.org", "reason": "unsubscribe"}
+    )
+    refused = api_client.post(f"{API}/suppressions", {"email": "bounced@example.org", "reason": "manual"})
+
+    assert opted_out.status_code == 201, opted_out.content
+    assert (opted_out.json()["reason"], opted_out.json()["opted_out"]) == ("hard_bounce", True)
+    assert refused.status_code == 400
+    assert "email" in refused.json()["error"]["fields"]
+    listed = api_client.get(f"{API}/suppressions", {"opted_out": "true"}).json()["results"]
+    assert [(row["email"], row["opted_out"]) for row in listed] == [("bounced@example.org", True)]
+
+
+def test_deleting_a_bounce_whose_owner_opted_out_answers_the_opt_out_kept_and_a_second_lifts_it(api_client):
+    bounced = SuppressionFactory(email="ada@example.org", reason=Suppression.Reason.HARD_BOUNCE)
+    api_client.post(f"{API}/suppressions", {"email": "ada@example.org", "reason": "unsubscribe"})
+    url = f"{API}/suppressions/{bounced.pk}"
+
+    lifted = api_client.delete(f"{url}?reason=Mailbox+works+again")
+    again = api_client.delete(f"{url}?reason=Opted+in+again+by+phone")
+
+    assert lifted.status_code == 200, lifted.content
+    body = lifted.json()
+    assert (body["id"], body["reason"], body["opted_out"]) == (bounced.pk, "unsubscribe", True)
+    assert "Hard bounce" in body["detail"]
+    assert again.status_code == 204
+    assert not Suppression.objects.exists()
+    removals = SuppressionRemoval.objects.order_by("pk").values_list("suppression_reason", "reason")
+    assert list(removals) == [
+        ("hard_bounce", "Mailbox works again"),
+        ("unsubscribe", "Opted in again by phone"),
+    ]
+
+
+def test_an_administrator_removing_a_bounce_whose_owner_opted_out_is_told_the_opt_out_stays():
+    bounced = SuppressionFactory(email="ada@example.org", reason=Suppression.Reason.COMPLAINT)
+    plain = SuppressionFactory(email="bob@example.org", reason=Suppression.Reason.HARD_BOUNCE)
+    client = role_client("Administrators")
+    added = client.post(
+        reverse("admin:campaigns_suppression_add"),
+        {"email": "ada@example.org", "reason": "unsubscribe", "source": "admin", "detail": "", "_save": "1"},
+    )
+    changelist = reverse("admin:campaigns_suppression_changelist")
+    listed = client.get(changelist, {"opted_out__exact": "1"}).content.decode()
+    change = client.get(reverse("admin:campaigns_suppression_change", args=[bounced.pk])).content.decode()
+    chosen = {"action": "remove_suppressions", "_selected_action": [bounced.pk, plain.pk]}
+
+    asked = client.post(changelist, chosen).content.decode()
+    done = client.post(changelist, {**chosen, "apply": "1", "reason": "Mailboxes work again"}, follow=True)
+
+    assert added.status_code == 302
+    assert "ada@example.org" in listed
+    assert "bob@example.org" not in listed
+    assert "Opted out" in change
+    assert "1 of them had opted out too" in asked
+    said = [str(message) for message in done.context["messages"]]
+    assert "1 address removed from the list." in said
+    assert any("1 address had opted out too" in message for message in said)
+    kept = Suppression.objects.get()
+    assert (kept.email, kept.reason, kept.opted_out) == ("ada@example.org", "unsubscribe", True)

@@ -740,6 +740,7 @@ def test_suppressions_are_added_listed_by_email_and_deleted(api_client):
         "id": None,
         "email": "manual@example.com",
         "reason": "manual",
+        "opted_out": False,
         "source": "api",
         "detail": "asked by phone",
         "created_at": None,
