@@ -7,10 +7,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models.constants import LOOKUP_SEP
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import formats, timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
@@ -18,6 +20,7 @@ from unfold.decorators import action
 
 from campaigns.admin_access import sees_contacts, user_may_import
 from campaigns.admin_filters import LoadTestFilter, MarketerRelatedFilter
+from campaigns.audience import contacts_load_test_clear
 from campaigns.consent import (
     ConsentActor,
     contact_address_leave,
@@ -30,7 +33,15 @@ from campaigns.consent import (
 from campaigns.erasure import address_erasure, address_erasure_refuse, erased_refusal
 from campaigns.exceptions import AddressErased
 from campaigns.memberships import contacts_kept_off, kept_off_message, list_add_contacts, list_remove_contacts
-from campaigns.models import ConsentChange, Contact, ContactBreak, ContactList, ListMembership, Suppression
+from campaigns.models import (
+    ConsentChange,
+    Contact,
+    ContactBreak,
+    ContactList,
+    ListDeparture,
+    ListMembership,
+    Suppression,
+)
 from campaigns.selectors import contact_export_rows
 from campaigns.validators import validate_attributes
 from core.admin import RecordInline
@@ -140,6 +151,29 @@ class ContactForm(forms.ModelForm):
         return cleaned
 
 
+#: The contact's relations that say which lists it is on or left: its page, filters and export
+#: show them only to who may see list memberships.
+_MEMBERSHIP_RELATIONS = frozenset({"lists", "memberships", "list_departures"})
+
+
+def sees_memberships(request) -> bool:
+    """Tell whether the person asking may see who is on which list (as Django's admin lets whoever
+    may change memberships view them, changing counts as seeing)."""
+    user = request.user
+    return user.has_perm("campaigns.view_listmembership") or user.has_perm("campaigns.change_listmembership")
+
+
+def _entries_naming_no_list(entries: list) -> list:
+    """Drop, from a deletion's nested list of what goes, the entries of memberships and lists left
+    (each written "<model>: <contact> in <list>" by Django's admin)."""
+    named = tuple(f"{capfirst(model._meta.verbose_name)}: " for model in (ListMembership, ListDeparture))
+    return [
+        _entries_naming_no_list(entry) if isinstance(entry, list) else entry
+        for entry in entries
+        if isinstance(entry, list) or not str(entry).startswith(named)
+    ]
+
+
 def staff_actor(request) -> ConsentActor:
     """Return the actor of a consent change a staff member makes in the admin."""
     return ConsentActor(
@@ -203,6 +237,26 @@ class ContactAdminBase(ModelAdmin):
     def has_import_permission(self, request) -> bool:
         return user_may_import(request.user)
 
+    def get_list_filter(self, request):
+        filters = super().get_list_filter(request)
+        if sees_memberships(request):
+            return filters
+        return [
+            item for item in filters if not (isinstance(item, tuple) and item[0] in _MEMBERSHIP_RELATIONS)
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return fields if sees_memberships(request) else [name for name in fields if name != "lists_left"]
+
+    def lookup_allowed(self, lookup, value, request=None):
+        """Refuse a filter through the contact's lists typed in the address to one who may not see
+        them, as Django refuses a lookup no filter offers (a 400), rather than applying it."""
+        through_lists = lookup.split(LOOKUP_SEP, 1)[0] in _MEMBERSHIP_RELATIONS
+        if through_lists and (request is None or not sees_memberships(request)):
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
     @admin.display(description=_("former addresses"))
     def former_addresses(self, obj: Contact) -> str:
         """The addresses it held before, oldest first: still its own (its export and erasure)."""
@@ -255,7 +309,9 @@ class ContactAdminBase(ModelAdmin):
         if not isinstance(chosen, ContactList):
             return chosen
         contact_ids = list(queryset.values_list("pk", flat=True))
-        added = list_add_contacts(list_ids=[chosen.pk], contact_ids=contact_ids)
+        with transaction.atomic():
+            contacts_load_test_clear(contact_ids=contact_ids)
+            added = list_add_contacts(list_ids=[chosen.pk], contact_ids=contact_ids)
         _emails, kept_off = contacts_kept_off(contact_list=chosen, contact_ids=contact_ids)
         self.message_user(
             request,
@@ -305,7 +361,8 @@ class ContactAdminBase(ModelAdmin):
     def export_csv(self, request, queryset):
         if not sees_contacts(request):
             raise PermissionDenied
-        return csv_response(contact_export_rows(contacts=queryset), "contacts.csv")
+        rows = contact_export_rows(contacts=queryset, with_lists=sees_memberships(request))
+        return csv_response(rows, "contacts.csv")
 
     @transaction.atomic
     def save_model(self, request, obj, form, change):
@@ -326,6 +383,7 @@ class ContactAdminBase(ModelAdmin):
                 name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data
             }
             contact_save_keeping_consent(contact=obj, values=changed)
+            contacts_load_test_clear(contact_ids=[obj.pk])  # Staff keep what they saved.
         else:
             super().save_model(request, obj, form, change)
 
@@ -334,6 +392,8 @@ class ContactAdminBase(ModelAdmin):
         memberships, consent history and sent emails go with them by design (contacts_delete), not
         by the permissions of those tables, which no role holds."""
         deleted, counts, _perms_needed, protected = super().get_deleted_objects(objs, request)
+        if not sees_memberships(request):
+            deleted = _entries_naming_no_list(deleted)  # Their number stays in the summary.
         return deleted, counts, set(), protected
 
     def has_delete_permission(self, request, obj=None):

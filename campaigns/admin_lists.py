@@ -6,6 +6,7 @@ import re
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Count, Q
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect
@@ -16,6 +17,7 @@ from unfold.admin import ModelAdmin
 
 from campaigns.admin_access import sees_contacts
 from campaigns.admin_filters import LoadTestFilter
+from campaigns.audience import contacts_load_test_clear
 from campaigns.exceptions import NamedBySegment
 from campaigns.memberships import (
     contacts_kept_off,
@@ -153,7 +155,9 @@ class ContactListAdmin(ModelAdmin):
             except ValidationError:
                 refused.append(word[:100])
         known = set(Contact.objects.filter(email__in=addresses).values_list("email", flat=True))
-        added = list_add_contacts(list_ids=[contact_list.pk], emails=sorted(known))
+        with transaction.atomic():
+            contacts_load_test_clear(emails=known)
+            added = list_add_contacts(list_ids=[contact_list.pk], emails=sorted(known))
         kept_off, _ids = contacts_kept_off(contact_list=contact_list, emails=sorted(known))
         done = [ngettext("%(n)s contact added.", "%(n)s contacts added.", added) % {"n": grouped(added)}]
         if already := len(known) - added - len(kept_off):

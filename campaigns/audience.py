@@ -1,6 +1,7 @@
 """The audience: contacts, one by one or upserted in bulk, list memberships, unsubscribes, suppressions."""
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -32,6 +33,35 @@ def address_validate(*, value: str, field: str) -> None:
         mailbox_parse(value)
     except ValidationError as exc:
         raise ValidationError({field: exc.messages}) from None
+
+
+# The load-test contacts among some, by id or address, made the marketer's. Arrays: a bulk's
+# 10,000 addresses as placeholders cost more to build than the statement takes to run.
+_LOAD_TEST_CLEAR = (
+    "UPDATE {contacts} SET is_load_test = false "
+    "WHERE is_load_test AND (id = ANY(%s::bigint[]) OR email = ANY(%s::text[]))"
+)
+
+
+def contacts_load_test_clear(*, contact_ids: Iterable[int] = (), emails: Iterable[str] = ()) -> int:
+    """Make these contacts (by id or normalized address) the marketer's own, in one UPDATE; return
+    how many were load-test contacts.
+
+    A contact is load-test data only while only load tests touched it. The paths that write one for
+    a real integration, visitor or staff member (a message through a key that is no load test's,
+    the contacts API, imports, signups and their confirmations, the contact's admin page and the
+    admin's adds to a list) call this in the transaction of their write, so the contact shows in
+    the marketer's lists and segments, and `manage.py loadtest_cleanup` keeps it.
+    """
+    contact_ids, emails = list(contact_ids), list(emails)
+    if not contact_ids and not emails:
+        return 0
+    if connection.vendor != "postgresql":
+        chosen = Contact.objects.filter(Q(pk__in=contact_ids) | Q(email__in=emails), is_load_test=True)
+        return chosen.update(is_load_test=False)
+    with server_bound_cursor() as cursor:
+        cursor.execute(_LOAD_TEST_CLEAR.format(contacts=Contact._meta.db_table), [contact_ids, emails])
+        return cursor.rowcount
 
 
 #: Most rows one bulk upsert takes; larger imports go in several requests (or a CSV, chunked).
@@ -162,6 +192,9 @@ def _contact_bulk_upsert(
         reason=reason,
     )
     result.unchanged = len(accepted) - result.created - result.updated
+    # Each row taken names a contact the caller holds as theirs, written or matched as it is; only
+    # one on file already (or added meanwhile) can be a load test's.
+    contacts_load_test_clear(emails=[email for email, _row in existing])
     if list_ids:
         list_add_contacts(list_ids=list_ids, emails=list(accepted))
         kept = contacts_kept_off_lists(list_ids=list_ids, emails=list(accepted))

@@ -437,27 +437,32 @@ CONTACT_EXPORT_COLUMNS = (
 )
 
 
-def contact_export_rows(*, contacts: QuerySet[Contact]):
+def contact_export_rows(*, contacts: QuerySet[Contact], with_lists: bool = True):
     """Yield a header and one row per contact: its fields, its lists (names, "; " between) and each
-    attribute any of them has, in its own column; a re-import of the file maps them back."""
+    attribute any of them has, in its own column; a re-import of the file maps them back.
+
+    Without with_lists (for one who may not see list memberships) the lists column is left out.
+    """
     keys: set[str] = set()
     for attributes in contacts.values_list("attributes", flat=True).iterator(chunk_size=2000):
         keys.update(attributes)
     attribute_keys = sorted(keys)
-    yield [*CONTACT_EXPORT_COLUMNS, *(f"attributes.{key}" for key in attribute_keys)]
-    names = dict(ContactList.objects.values_list("pk", "name"))
+    columns = [name for name in CONTACT_EXPORT_COLUMNS if with_lists or name != "lists"]
+    yield [*columns, *(f"attributes.{key}" for key in attribute_keys)]
     memberships: dict[int, list[str]] = {}
-    for contact_id, list_id in (
-        ListMembership.objects.filter(contact__in=contacts)
-        .values_list("contact_id", "contact_list_id")
-        .iterator(chunk_size=5000)
-    ):
-        memberships.setdefault(contact_id, []).append(names[list_id])
+    if with_lists:
+        names = dict(ContactList.objects.values_list("pk", "name"))
+        for contact_id, list_id in (
+            ListMembership.objects.filter(contact__in=contacts)
+            .values_list("contact_id", "contact_list_id")
+            .iterator(chunk_size=5000)
+        ):
+            memberships.setdefault(contact_id, []).append(names[list_id])
     for contact in contacts.order_by("email").iterator(chunk_size=2000):
-        values = [getattr(contact, name) for name in CONTACT_EXPORT_COLUMNS if name != "lists"]
-        values.insert(
-            CONTACT_EXPORT_COLUMNS.index("lists"), "; ".join(sorted(memberships.get(contact.pk, [])))
-        )
+        values = [
+            "; ".join(sorted(memberships.get(contact.pk, []))) if name == "lists" else getattr(contact, name)
+            for name in columns
+        ]
         yield [
             *(
                 "" if value is None else value.isoformat() if hasattr(value, "isoformat") else value

@@ -14,6 +14,7 @@ from enum import StrEnum
 from django.db import connection, transaction
 from django.utils import timezone
 
+from campaigns.audience import contacts_load_test_clear
 from campaigns.consent import ConsentActor, contact_save_keeping_consent, contact_status_change
 from campaigns.erasure import address_erasure, address_erasure_lift
 from campaigns.memberships import list_add_contacts
@@ -107,6 +108,8 @@ def signup_take(*, signup_id: int, limit: int, can_mail: bool) -> tuple[Signup |
             return None, Taken.DROPPED
         if confirm and contact is None:
             contact, _created = _contact_of(signup, status=Contact.Status.PENDING)
+        elif contact is not None:
+            contacts_load_test_clear(contact_ids=[contact.pk])  # A visitor's signup holds it now.
         signup.status, signup.contact = Signup.Status.PENDING, contact
         signup.save(update_fields=["status", "contact"])
     return signup, Taken.CONFIRM if confirm else Taken.APPLY
@@ -174,6 +177,7 @@ def signup_apply(*, signup: Signup, confirmed: bool) -> Contact | None:
             address_erasure_lift(email=signup.email)
         contact, created = _contact_of(signup, status=Contact.Status.SUBSCRIBED)
         if not created:
+            contacts_load_test_clear(contact_ids=[contact.pk])
             # Only the address's owner, confirming, renames a contact on file.
             names = {
                 name: getattr(signup, name) for name in ("first_name", "last_name") if getattr(signup, name)

@@ -89,7 +89,7 @@ class ContactViewSet(campaign_views.ContactViewSet):
     @action(detail=True, methods=["get"], url_path="personal-data")
     def personal_data(self, request, pk=None):
         """Everything held about the contact: profile, lists, consents, signups, emails and events."""
-        # A transactional message is its key's alone, here too.
+        # A transactional message is its key's alone, here too; Campanile's own (no key) are the contact's.
         key = cast(ApiKey, request.auth)
         return Response(contact_personal_data(contact=self.get_object(), key=key))
 

@@ -7,6 +7,7 @@ events tracking's), so it is composed here, in the app that sees them all.
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.erasure import contact_addresses_own
@@ -41,14 +42,19 @@ def _template_name(row: StepExecution) -> str:
 def contact_personal_data(*, contact: Contact, key: ApiKey | None = None) -> dict[str, Any]:
     """Return everything held about a contact: profile, lists, consents and their history, signups,
     suppressions of its address, and every email sent to it with its events. Given an API key, its
-    emails are those the key may read: campaign mail and the key's own transactional messages."""
+    emails are those the key may read, and Campanile's own to the contact (a signup's confirmation,
+    sent under no key): never another key's transactional messages."""
     emails = StepExecution.objects.filter(contact=contact).select_related(
         "step__campaign", "message__template", "step__template"
     )
     seen = TrackingEvent.objects.filter(step_execution__contact=contact)
     if key is not None:
-        emails = emails.filter(step_executions_key_sees(key=key))
-        seen = seen.filter(step_executions_key_sees(key=key, path="step_execution__"))
+        # Mail sent under no key is no integrator's: the contact's data holds it whoever asks.
+        emails = emails.filter(step_executions_key_sees(key=key) | Q(message__api_key__isnull=True))
+        seen = seen.filter(
+            step_executions_key_sees(key=key, path="step_execution__")
+            | Q(step_execution__message__api_key__isnull=True)
+        )
     events: dict[int, list[dict[str, Any]]] = {}
     for event in seen.order_by("occurred_at", "pk"):
         events.setdefault(event.step_execution_id or 0, []).append(

@@ -9,6 +9,7 @@ from uuid import UUID
 from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 
+from campaigns.audience import contacts_load_test_clear
 from campaigns.erasure import address_digests_all, address_erasure, address_erasure_return
 from campaigns.exceptions import IdempotencyConflict
 from campaigns.models import Contact, ErasedAddress, Suppression, Template, email_normalize
@@ -190,6 +191,15 @@ def _message_lookups(*, api_key: ApiKey, request: MessageRequest) -> _MessageLoo
         return _message_lookups_read(cursor.fetchone())
 
 
+# A message through a key that is no load test's makes the contact the marketer's, as
+# campaigns.audience.contacts_load_test_clear does, in the insert's own statement: no round trip
+# more. It writes nothing unless the contact was a load test's; run whether or not it is read.
+_LOAD_TEST_CLEARED = (
+    "cleared AS (UPDATE {contacts} SET is_load_test = false "
+    "WHERE id = (SELECT contact_id FROM new_message) AND is_load_test AND %s)"
+)
+
+
 def _message_insert_if_new(
     *, message: TransactionalMessage, execution: StepExecution, request: MessageRequest
 ) -> _MessageLookups:
@@ -220,12 +230,14 @@ def _message_insert_if_new(
     statement = (
         f"WITH found AS ({lookups}), "  # noqa: S608 - built from constants; values are parameters
         f"new_message AS ({message_sql} RETURNING contact_id, accepted_status), "
-        f"new_execution AS ({execution_sql} RETURNING 1) "
+        f"new_execution AS ({execution_sql} RETURNING 1), "
+        f"{_LOAD_TEST_CLEARED.format(contacts=Contact._meta.db_table)} "
         "SELECT found.*, EXISTS (SELECT 1 FROM new_execution) FROM found"
     )
+    cleared = [not cast(ApiKey, message.api_key).is_load_test]
     # Prepared once per connection: planning this statement cost as much as running it.
     with server_bound_cursor() as cursor:
-        cursor.execute(statement, [*params, *message_params, *execution_params], prepare=True)
+        cursor.execute(statement, [*params, *message_params, *execution_params, *cleared], prepare=True)
         return _message_lookups_read(cursor.fetchone())
 
 
@@ -237,11 +249,14 @@ def _recipient_contact(*, api_key: ApiKey, email: str) -> int:
         address_erasure_return(email=email)
     # Without a user_id the recipient is the contact, added (on no list) for personalization;
     # a load-test key's traffic makes load-test contacts, kept out of the marketer's way.
-    return Contact.objects.get_or_create(
+    contact, created = Contact.objects.get_or_create(
         email=email,
         # Never asked for campaign mail: a segment must not find them mailable.
         defaults={"is_load_test": api_key.is_load_test, "status": Contact.Status.TRANSACTIONAL},
-    )[0].pk
+    )
+    if not created and contact.is_load_test and not api_key.is_load_test:
+        contacts_load_test_clear(contact_ids=[contact.pk])  # A load test's made it meanwhile.
+    return contact.pk
 
 
 def message_queue(*, api_key: ApiKey, request: MessageRequest) -> tuple[TransactionalMessage, bool]:
@@ -295,6 +310,9 @@ def message_queue(*, api_key: ApiKey, request: MessageRequest) -> tuple[Transact
             contact_id = found.contact_id
             if contact_id is None:
                 contact_id = _recipient_contact(api_key=api_key, email=to)
+            elif not api_key.is_load_test:
+                # On PostgreSQL the insert's own statement does it (_LOAD_TEST_CLEARED).
+                contacts_load_test_clear(contact_ids=[contact_id])
             message.contact_id = execution.contact_id = contact_id
             rows_insert_together(message, execution)
     except IntegrityError:

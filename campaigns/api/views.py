@@ -15,7 +15,7 @@ from campaigns import selectors, services
 from campaigns.api import serializers as s
 from campaigns.api import template_serializers as ts
 from campaigns.api.filters import EmailFilter
-from campaigns.audience import BulkUpsertResult, contact_bulk_upsert
+from campaigns.audience import BulkUpsertResult, contact_bulk_upsert, contacts_load_test_clear
 from campaigns.consent import consent_actor_of_key, contacts_delete
 from campaigns.contact_rows import contact_rows_validate
 from campaigns.exceptions import ImportFileUnreadable
@@ -200,6 +200,7 @@ class ContactListViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
         change = s.MembershipChangeSerializer(data=request.data)
         change.is_valid(raise_exception=True)
         with transaction.atomic():
+            contacts_load_test_clear(**change.validated_data)
             changed = list_add_contacts(list_ids=(contact_list.pk,), **change.validated_data)
             emails, contact_ids = contacts_kept_off(contact_list=contact_list, **change.validated_data)
         answer = _membership_result(changed, change.validated_data)

@@ -18,6 +18,7 @@ from campaigns.validators import (
     STEP_MAX_DELAY,
     validate_crontab,
     validate_ses_name,
+    validate_shown_name,
     validate_timezone,
     validate_weekdays,
 )
@@ -34,7 +35,8 @@ class Campaign(TimestampedModel):
         COMPLETED = "completed", _("Completed")
         CANCELLED = "cancelled", _("Cancelled")
 
-    name = models.CharField(_("name"), max_length=200)
+    #: Staff read it in every page and message that names the campaign (a refusal naming it too).
+    name = models.CharField(_("name"), max_length=200, validators=[validate_shown_name])
     from_email = models.CharField(
         _("from"),
         max_length=320,

@@ -29,8 +29,13 @@ class SignupForm(TimestampedModel):
         OPTIONAL = "optional", _("Optional")
         REQUIRED = "required", _("Required")
 
+    #: Staff read it, and so does the contact in their consent history ("through the form …").
     name = models.CharField(
-        _("name"), max_length=200, unique=True, help_text=_("For you; visitors never see it.")
+        _("name"),
+        max_length=200,
+        unique=True,
+        validators=[validate_shown_name],
+        help_text=_("For you; visitors never see it."),
     )
     slug = models.SlugField(
         _("address"),

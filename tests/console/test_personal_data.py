@@ -211,3 +211,35 @@ def test_a_role_that_sees_contacts_alone_gets_no_timeline_of_their_mail_nor_an_e
     again = client.get(url).content.decode()
     assert "Timeline (newest first)" in again
     assert reverse("admin:campaigns_contact_erase", args=[contact.pk]) in again
+
+
+def test_a_key_reads_campaniles_own_mail_to_the_contact_as_the_admin_does_never_another_keys(api_client):
+    from delivery.messages import message_queue_own
+    from tests.factories import TemplateFactory, TransactionalMessageFactory
+
+    contact = _held()
+    confirmation = message_queue_own(
+        template=TemplateFactory(name="confirm-your-signup"),
+        contact=contact,
+        from_email="News <news@campanile.test>",
+        context={"confirm_url": "https://campanile.test/confirm"},
+    )
+    own = StepExecution.objects.get(message=confirmation)
+    TrackingEventFactory(step_execution=own, recipient=contact.email, type=TrackingEvent.Type.DELIVERY)
+    theirs = StepExecutionFactory(
+        step=None, message=TransactionalMessageFactory(), contact=contact, email=contact.email
+    )
+    TrackingEventFactory(step_execution=theirs, recipient=contact.email, type=TrackingEvent.Type.BOUNCE)
+
+    held = api_client.get(f"/api/v1/contacts/{contact.pk}/personal-data").json()
+    downloaded = json.loads(
+        role_client("Marketers")
+        .get(reverse("admin:campaigns_contact_personal_data", args=[contact.pk]))
+        .content
+    )
+
+    sent = {email["template"]: [event["type"] for event in email["events"]] for email in held["emails"]}
+    assert sent["confirm-your-signup"] == ["delivery"]
+    assert theirs.message.template.name not in sent
+    assert all("bounce" not in events for events in sent.values())
+    assert "confirm-your-signup" in {email["template"] for email in downloaded["emails"]}

@@ -1,0 +1,118 @@
+"""Which lists a contact is on, or left, is shown in the admin only to who may see list memberships."""
+
+import csv
+import io
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.urls import reverse
+
+from campaigns.imports import mapping_by_name
+from tests.factories import ContactFactory, ContactListFactory, ListDepartureFactory, ListMembershipFactory
+from tests.utils import role_client
+
+pytestmark = pytest.mark.django_db
+
+
+def _viewer():
+    """Return a client of a staff member who may see contacts, and the user, who may not see lists."""
+    client = role_client("Marketers")
+    user = User.objects.get(username="marketers")
+    user.groups.clear()
+    user.user_permissions.add(Permission.objects.get(codename="view_contact"))
+    return client, user
+
+
+def _sees_lists(user) -> None:
+    user.user_permissions.add(Permission.objects.get(codename="view_listmembership"))
+
+
+def _on_a_secret_list():
+    ada = ContactFactory(email="ada@example.com")
+    ListMembershipFactory(contact=ada, contact_list=ContactListFactory(name="Rehab clinic patients"))
+    ListDepartureFactory(contact=ada, contact_list=ContactListFactory(name="Debt advice"))
+    ContactFactory(email="bob@example.com")
+    return ada
+
+
+def _export(client, contacts) -> list[list[str]]:
+    data = {"action": "export_csv", "_selected_action": [contact.pk for contact in contacts]}
+    response = client.post(reverse("admin:campaigns_contact_changelist"), data)
+    assert response.status_code == 200
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+def test_the_export_names_a_contacts_lists_only_to_who_may_see_memberships():
+    ada = _on_a_secret_list()
+    client, user = _viewer()
+
+    without = _export(client, [ada])
+    _sees_lists(user)
+    with_them = _export(client, [ada])
+
+    assert "lists" not in without[0]
+    assert "Rehab clinic patients" not in str(without)
+    assert dict(zip(with_them[0], with_them[1], strict=True))["lists"] == "Rehab clinic patients"
+    # Either file imports back: the columns it has map to what they held, the lists to nothing.
+    for header in (without[0], with_them[0]):
+        targets = {
+            name: column["target"] for name, column in zip(header, mapping_by_name(header), strict=True)
+        }
+        assert (targets["email"], targets.get("lists", "skip")) == ("email", "skip")
+
+
+def test_the_contact_page_shows_its_lists_and_those_it_left_only_to_who_may_see_memberships():
+    ada = _on_a_secret_list()
+    client, user = _viewer()
+    url = reverse("admin:campaigns_contact_change", args=[ada.pk])
+
+    page = client.get(url).content.decode().lower()
+    _sees_lists(user)
+    again = client.get(url).content.decode().lower()
+
+    assert page.count("ada@example.com") >= 1  # The contact itself is shown.
+    for shown in ("rehab clinic patients", "debt advice", "lists they left themselves"):
+        assert shown not in page
+        assert shown in again
+
+
+def test_the_contact_list_filters_by_list_only_for_who_may_see_memberships():
+    ada = _on_a_secret_list()
+    secret = ada.lists.get()
+    client, user = _viewer()
+    changelist = reverse("admin:campaigns_contact_changelist")
+
+    sidebar = client.get(changelist).content.decode()
+    typed = [
+        client.get(changelist, {"lists__id__exact": secret.pk}),
+        client.get(changelist, {"lists__id__exact": secret.pk, "q": "bob"}),
+        client.get(changelist, {"lists__name__icontains": "rehab"}),
+        client.get(changelist, {"memberships__contact_list_id": secret.pk}),
+        client.get(changelist, {"list_departures__left_at__gte": "2000-01-01"}),
+    ]
+
+    assert "Rehab clinic patients" not in sidebar
+    assert [answer.status_code for answer in typed] == [400] * len(typed)
+    assert all(b"bob@example.com" not in answer.content for answer in typed)
+    _sees_lists(user)
+    assert "Rehab clinic patients" in client.get(changelist).content.decode()
+    filtered = client.get(changelist, {"lists__id__exact": secret.pk}).content.decode()
+    assert "ada@example.com" in filtered
+    assert "bob@example.com" not in filtered
+
+
+def test_deleting_a_contact_names_the_lists_it_is_on_or_left_only_to_who_may_see_memberships():
+    ada = _on_a_secret_list()
+    client, user = _viewer()
+    user.user_permissions.add(Permission.objects.get(codename="delete_contact"))
+    url = reverse("admin:campaigns_contact_delete", args=[ada.pk])
+
+    asked = client.get(url)
+    _sees_lists(user)
+    again = client.get(url).content.decode()
+
+    assert asked.status_code == 200
+    assert "ada@example.com" in asked.content.decode()
+    for shown in ("Rehab clinic patients", "Debt advice"):
+        assert shown not in asked.content.decode()
+        assert shown in again
