@@ -44,6 +44,8 @@ urlpatterns = [
         name="api-docs",
     ),
     # Last: a path under the API's prefix that no route above matched (an id with a dot, a typo)
-    # is told in the API's JSON, never with Django's HTML page.
+    # is told in the API's JSON, never with Django's HTML page; so is the prefix without its slash,
+    # which would otherwise meet Django's slash redirect (a 500 for a POST with debug on).
     re_path(r"^api/v1/", NoSuchEndpoint.as_view()),
+    path("api/v1", NoSuchEndpoint.as_view()),
 ]

@@ -126,6 +126,22 @@ def test_a_signed_notification_is_stored_and_answered_then_applied_by_the_tick(c
     assert fetches == [CERT_URL]
 
 
+@pytest.mark.parametrize("settings_debug", [True, False])
+def test_a_topic_subscribed_without_the_slash_is_still_heard(client, fetches, settings, settings_debug):
+    # SNS follows no redirect for a POST: a slash redirect (or debug's refusal of one) loses it all.
+    settings.DEBUG = settings_debug
+    signed = SIGNER.sign(notification(BOUNCE))
+    response = client.post(
+        URL.rstrip("/"),
+        data=json.dumps(signed),
+        content_type="text/plain; charset=UTF-8",
+        headers={"x-amz-sns-message-type": "Notification", "x-amz-sns-message-id": signed["MessageId"]},
+    )
+
+    assert response.status_code == 200
+    assert SnsMessage.objects.get().message_id == signed["MessageId"]
+
+
 # Certificate URLs that are not AWS's own, refused before any fetch.
 @pytest.mark.parametrize(
     "url",

@@ -49,3 +49,15 @@ def test_the_api_reference_without_its_slash_still_redirects_to_it(client):
 
     assert response.status_code == 301
     assert response["Location"] == "/api/docs/"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_the_api_prefix_without_its_slash_is_the_apis_json_404_not_a_slash_redirect(
+    api_client, settings, method
+):
+    settings.DEBUG = True  # Where Django's slash redirect refuses a POST with a 500.
+    response = getattr(api_client, method)("/api/v1")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
