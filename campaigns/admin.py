@@ -216,7 +216,8 @@ class SuppressionAdmin(ContactDataAdminMixin, ModelAdmin):
         said = ngettext(
             "%(n)s address removed from the list.", "%(n)s addresses removed from the list.", removed
         )
-        self.message_user(request, said % {"n": grouped(removed)}, messages.SUCCESS)
+        if removed or not kept:  # "0 removed" above "1 kept as an opt-out" reads as a failure.
+            self.message_user(request, said % {"n": grouped(removed)}, messages.SUCCESS)
         if kept:
             said = ngettext(
                 "%(n)s address had opted out too: its bounce or complaint is lifted, but it stays on the "

@@ -45,3 +45,38 @@ def test_an_administrator_removes_a_suppression_saying_why_and_finds_it_on_recor
     assert "operator" in record
     assert list(Suppression.objects.values_list("email", flat=True)) == ["kept@example.com"]
     assert SuppressionRemoval.objects.get().reason.startswith("Their IT")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_administrator_lifting_a_bounce_whose_owner_opted_out_is_told_the_opt_out_stays(
+    browser, live_server
+):
+    page = browser
+    SuppressionFactory(email="both@example.com", reason=Suppression.Reason.HARD_BOUNCE, opted_out=True)
+    admin = User.objects.create_user("operator", "operator@campanile.test", PASSWORD, is_staff=True)
+    admin.groups.add(Group.objects.get(name="Administrators"))
+    log_in(page, live_server.url, "operator", PASSWORD)
+    enrol(page)
+    page.wait_for_selector("#campanile-home")
+
+    page.goto(f"{live_server.url}/admin/campaigns/suppression/?q=both")
+    click(page, "#result_list input.action-select >> nth=0")
+    page.select_option("select[name=action]", "remove_suppressions")
+    click(page, "#changelist-actions button[name=index]")
+    page.wait_for_selector("#suppression-remove-form")
+    asked = page.inner_text("#main")
+    assert "1 of them had opted out too" in asked
+    assert "Campaigns may mail them again" not in asked  # Not this one: its opt-out stays.
+    page.fill("#id_reason", "The mailbox works again")
+    shot(page, "28-suppression-remove-opted-out")
+    click(page, "#suppression-remove-form input[name=apply]")
+    page.wait_for_selector("text=1 address had opted out too")
+    assert "removed from the list" not in page.inner_text("#main")
+    shot(page, "29-suppression-opt-out-kept")
+
+    row = page.inner_text("#result_list")
+    assert "both@example.com" in row
+    assert "Unsubscribed" in row
+    kept = Suppression.objects.get()
+    assert (kept.reason, kept.opted_out) == (Suppression.Reason.UNSUBSCRIBE, True)
+    assert SuppressionRemoval.objects.get().suppression_reason == Suppression.Reason.HARD_BOUNCE
