@@ -354,13 +354,22 @@ def _unsubscribe_rendered(template: Template) -> bool | None:
 
 
 def _unsubscribe_read_by_a_tag(source: str) -> bool:
-    """Tell whether a template's tag (not a comment) reads unsubscribe_url: only `{{ }}` shows it."""
+    """Tell whether a template's tag (not a comment) reads unsubscribe_url other than to show it.
+
+    Only `{{ unsubscribe_url }}`, kept as it is (`safe`, `escape`), shows it: a tag or a filter chain
+    that reads it (`|cut:…|yesno:…`, an argument) could tell the check's address from a real one.
+    """
     commented = False
     for token in Lexer(source).tokenize():
         words = token.contents.split()
         if token.token_type == TokenType.BLOCK and words:
             commented = words[0] == "comment" or (commented and words[0] != "endcomment")
             if not commented and re.search(r"\bunsubscribe_url\b", token.contents):
+                return True
+        elif token.token_type == TokenType.VAR and not commented:
+            name, *filters = (part.strip() for part in token.contents.split("|"))
+            shown_as_is = name == "unsubscribe_url" and set(filters) <= _UNSUBSCRIBE_KEPT_BY
+            if not shown_as_is and re.search(r"\bunsubscribe_url\b", token.contents):
                 return True
     return False
 

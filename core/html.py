@@ -186,7 +186,14 @@ def html_write(document: HtmlDocument, *, shown: str | None = None) -> str:
     # and after </html>; its DOCTYPE is the prologue's, written as it was.
     before, after = _outside(root)
     nodes = [*before, *nodes, *after]
-    written = document.prologue + "".join(node.html or "" for node in nodes)
+    body = "".join(node.html or "" for node in nodes)
+    # A carriage return in the tree came from a reference (`&#13;`, as Word writes in `alt`): a
+    # parser reads a written one as a line feed, so it goes back as the reference it was; so does
+    # a byte order mark opening the text, which a reader's client would drop.
+    body = body.replace("\r", "&#13;")
+    if body.startswith("\ufeff") and not document.prologue:
+        body = "&#xFEFF;" + body[1:]
+    written = document.prologue + body
     # A tree can be one no writing reads back (a block a table's foster parenting put inside a
     # quirks-mode <p>, SVG's text under a MathML name): such HTML cannot go out changed.
     again = html_read(written).parser

@@ -158,8 +158,9 @@ def _signup_page(request: HttpRequest, signup_form: SignupForm) -> HttpResponse:
         refused = _page(request, signup_form, problem=problem, status=429)
         refused["Retry-After"] = str(signups.signup_ip_retry_after())
         return refused
-    if not charset_is_utf8(request.encoding):
-        # Read in another charset, the address and names could say what no one typed (UTF-7).
+    if not charset_is_utf8(request.encoding) or any("\ufffd" in value for value in request.POST.values()):
+        # Read in another charset, the address and names could say what no one typed (UTF-7); bytes
+        # that are no UTF-8 Django reads as U+FFFD, which would be stored as no one typed either.
         problem = gettext("Your browser sent the form in a character set this page does not read.")
         return _page(request, signup_form, problem=problem, status=415)
     bound = SignupPublicForm(request.POST, signup_form=signup_form)

@@ -43,6 +43,11 @@ class SuppressionRemovalSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500, trim_whitespace=False, allow_blank=True)
 
     def validate_reason(self, value: str) -> str:
+        if "\ufffd" in value:
+            # What Django puts for bytes that are no UTF-8: the record would keep words no one wrote.
+            raise serializers.ValidationError(
+                "Holds bytes that are no UTF-8 (read as \ufffd): send the reason in UTF-8."
+            )
         if not reason_given(value):
             raise serializers.ValidationError(
                 "Say why the address may be mailed again: give a reason (`?reason=`), kept with who "

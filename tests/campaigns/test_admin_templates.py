@@ -125,6 +125,20 @@ def test_the_preview_renders_the_form_as_typed_for_the_chosen_contact_with_its_v
             "",
             True,
         ),
+        (
+            "<p style=\"{{ unsubscribe_url|cut:'campanile.invalid/unsubscribe-check'|cut:'https://'"
+            '|yesno:\'display:none,\' }}"><a href="{{ unsubscribe_url }}">Leave</a></p>',
+            "",
+            False,
+        ),
+        (
+            "<p style=\"{{ 'https://campanile.invalid/unsubscribe-check'|cut:unsubscribe_url"
+            "|yesno:'display:none,' }}\">"
+            '<a href="{{ unsubscribe_url }}">Leave</a></p>',
+            "",
+            False,
+        ),
+        ("<p><a href='{{ unsubscribe_url|safe }}'>Leave</a> {{ unsubscribe_url }}</p>", "", True),
     ],
     ids=[
         "template comment",
@@ -169,6 +183,9 @@ def test_the_preview_renders_the_form_as_typed_for_the_chosen_contact_with_its_v
         "a condition on the address itself",
         "a condition on its length",
         "a tag in a comment block",
+        "a filter chain on the address",
+        "the address as a filter's argument",
+        "the address shown plainly and kept by safe",
     ],
 )
 def test_the_unsubscribe_check_counts_only_a_link_the_email_shows(admin_client, html_body, text_body, shown):

@@ -1096,3 +1096,26 @@ def test_an_href_wrapped_over_lines_is_tracked_as_the_address_a_browser_follows(
 
     # The URL standard takes tabs and line breaks out wherever they are.
     assert seen == ["https://shop.example/sale/spring-collection", "https://shop.example/ab"]
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        '<p><img alt="Spring&#13;&#10;sale" src="https://img.example/x.png"> '
+        '<a href="https://shop.example/sale">Shop</a></p>',
+        '<p>Line one&#13;&#10;line two <a href="https://shop.example/sale">Shop</a></p>',
+        '<pre>&#13;x</pre><p><a href="https://shop.example/sale">Shop</a></p>',
+        '<textarea>&#13;x</textarea><p><a href="https://shop.example/sale">Shop</a></p>',
+        '&#xFEFF;<p><a href="https://shop.example/sale">Shop</a></p>',
+    ],
+    ids=["in an alt", "in text", "after a pre", "after a textarea", "a leading byte order mark"],
+)
+def test_html_holding_a_carriage_return_reference_as_word_writes_is_tracked_as_it_reads(html):
+    from core.html import html_read
+
+    out, seen = track(html)
+
+    assert seen == ["https://shop.example/sale"]
+    # Read again, the tracked HTML holds the same characters: the reference was written back.
+    source_text = html_read(html).parser.root.text(deep=True)
+    assert html_read(out).parser.root.text(deep=True) == source_text

@@ -617,3 +617,18 @@ def test_a_form_sent_in_a_charset_other_than_utf8_is_a_415_and_signs_no_one_up()
     assert answer.status_code == 415
     assert "character set" in answer.content.decode()
     assert not Signup.objects.exists()
+
+
+@pytest.mark.parametrize("first_name", ["%ED%A0%80", "Ren%E9"], ids=["a surrogate's bytes", "latin-1"])
+def test_a_form_holding_bytes_that_are_no_utf8_is_refused_and_signs_no_one_up(first_name):
+    form = SignupFormFactory(opt_in=SignupForm.OptIn.SINGLE)
+    body = f"email=bytes%40example.org&first_name={first_name}&consent=on&website="
+
+    answer = _visitor().post(
+        reverse("signup-form", args=[form.slug]), body, content_type="application/x-www-form-urlencoded"
+    )
+    signups.signups_process_waiting(older_than_seconds=0)
+
+    assert answer.status_code == 415
+    assert "character set" in answer.content.decode()
+    assert not Signup.objects.exists()

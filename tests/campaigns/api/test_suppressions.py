@@ -15,7 +15,11 @@ pytestmark = pytest.mark.django_db
 API = "/api/v1"
 
 
-@pytest.mark.parametrize("query", ["", "?reason=", "?reason=%20%20", "?reason=%E2%A0%80"], ids=repr)
+@pytest.mark.parametrize(
+    "query",
+    ["", "?reason=", "?reason=%20%20", "?reason=%E2%A0%80", "?reason=client+a+appel%E9", "?reason=%ED%A0%80"],
+    ids=repr,
+)
 def test_removing_a_suppression_without_a_reason_is_a_400_and_keeps_it(api_client, query):
     suppression = SuppressionFactory(reason=Suppression.Reason.UNSUBSCRIBE)
 
