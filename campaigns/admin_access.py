@@ -20,6 +20,13 @@ def sees_contacts(request) -> bool:
     return user_sees_contacts(request.user)
 
 
+def sees_memberships(request) -> bool:
+    """Tell whether the person asking may see who is on which list (as Django's admin lets whoever
+    may change memberships view them, changing counts as seeing)."""
+    user = request.user
+    return user.has_perm("campaigns.view_listmembership") or user.has_perm("campaigns.change_listmembership")
+
+
 class ContactDataAdminMixin:
     """For a table whose every row is a recipient's data (an email sent, an event, a suppressed
     address): its pages ask for user_sees_contacts on top of the model's own permissions, as the

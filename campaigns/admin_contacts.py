@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action
 
-from campaigns.admin_access import sees_contacts, user_may_import
+from campaigns.admin_access import sees_contacts, sees_memberships, user_may_import
 from campaigns.admin_filters import LoadTestFilter, MarketerRelatedFilter
 from campaigns.audience import contacts_load_test_clear
 from campaigns.consent import (
@@ -154,13 +154,6 @@ class ContactForm(forms.ModelForm):
 #: The contact's relations that say which lists it is on or left: its page, filters and export
 #: show them only to who may see list memberships.
 _MEMBERSHIP_RELATIONS = frozenset({"lists", "memberships", "list_departures"})
-
-
-def sees_memberships(request) -> bool:
-    """Tell whether the person asking may see who is on which list (as Django's admin lets whoever
-    may change memberships view them, changing counts as seeing)."""
-    user = request.user
-    return user.has_perm("campaigns.view_listmembership") or user.has_perm("campaigns.change_listmembership")
 
 
 def _entries_naming_no_list(entries: list) -> list:

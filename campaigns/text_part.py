@@ -19,8 +19,14 @@ from core.css import (
     style_visibility,
 )
 from core.html import html_namespace_in
-from core.html_table import table_cells_collapsed
-from core.html_text import html_end_tags_drop, html_unshown_drop, html_xml_declaration_drop, url_strip
+from core.html_table import TABLE_ROWS, table_cells_collapsed
+from core.html_text import (
+    HTML_BLANK,
+    html_end_tags_drop,
+    html_unshown_drop,
+    html_xml_declaration_drop,
+    url_strip,
+)
 from core.text import text_draws
 
 
@@ -198,10 +204,9 @@ def _unrendered(element, namespace: str) -> bool:
 #: A viewBox as Chromium reads it: four numbers (SVG's: ASCII digits, none ending in a point),
 #: apart by blanks, a comma or both; anything else is no viewBox, and the <svg> renders as usual.
 _SVG_NUMBER = r"([+-]?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
+_BLANKS = f"[{HTML_BLANK}]"  # SVG 2's white space is HTML's five blanks.
 _VIEW_BOX = re.compile(
-    r"[ \t\n\r\f]*"
-    + r"(?:[ \t\n\r\f]+,?[ \t\n\r\f]*|,[ \t\n\r\f]*)".join([_SVG_NUMBER] * 4)
-    + r"[ \t\n\r\f]*"
+    f"{_BLANKS}*" + f"(?:{_BLANKS}+,?{_BLANKS}*|,{_BLANKS}*)".join([_SVG_NUMBER] * 4) + f"{_BLANKS}*"
 )
 
 
@@ -282,10 +287,6 @@ def _visibility_of(element) -> str:
     return style_visibility(element.get("style") or "")
 
 
-#: A table's rows and row groups: one whose `visibility` is `collapse` shows nothing it holds.
-_TABLE_ROWS = frozenset({"tr", "thead", "tbody", "tfoot"})
-
-
 def _collapsed_drop(root) -> None:
     """Drop the table rows and row groups whose `visibility` is `collapse` (their own or inherited):
     they take no room, so a cell inside shows nothing, even one `visible` of its own; and the
@@ -297,7 +298,7 @@ def _collapsed_drop(root) -> None:
             continue
         own = _visibility_of(element) if element.get("style") is not None else ""
         collapsed[element] = own == "collapse" if own else collapsed.get(element.getparent(), False)
-        if collapsed[element] and element.tag in _TABLE_ROWS:
+        if collapsed[element] and element.tag in TABLE_ROWS:
             dropped.append(element)
         elif element.tag == "table":
             dropped += table_cells_collapsed(element, children=_children, tag=_tag, attribute=_attribute)

@@ -9,7 +9,7 @@ from typing import NamedTuple, cast
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from core.css import css_length, style_extent, style_hides, style_transparent, style_visibility
-from core.html_table import table_cells_collapsed
+from core.html_table import TABLE_ROWS, table_cells_collapsed
 from core.html_text import HTML_BLANK, url_strip
 from core.text import text_draws
 
@@ -37,9 +37,6 @@ _FOREIGN_ROOTS = frozenset({"svg", "math"})
 _HIDING_ATTRIBUTES = ("hidden", "popover", "inert")
 #: An HTML dimension attribute's number (HTML's rules for parsing dimension values: ASCII digits).
 _DIMENSION = re.compile(rf"[{HTML_BLANK}]*([0-9]+(?:\.[0-9]+)?)")
-#: A table's rows and row groups: one whose `visibility` is `collapse` takes no room, and a cell
-#: inside it shows nothing, even one `visible` of its own.
-_TABLE_ROWS = frozenset({"tr", "thead", "tbody", "tfoot"})
 
 
 class _Shown(NamedTuple):
@@ -119,7 +116,7 @@ def _shown(
         return None
     visibility = style_visibility(style) if style else ""
     collapsed = visibility == "collapse" if visibility else above.collapsed
-    if collapsed and tag in _TABLE_ROWS:
+    if collapsed and tag in TABLE_ROWS:
         return None
     linked = above.linked
     if tag == "a" and "href" in attributes:

@@ -9,16 +9,20 @@ from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from core.css import style_display, style_visibility
+from core.html_text import HTML_BLANK
 
 Element = TypeVar("Element")
 
 #: HTML's rules for parsing non-negative integers: blanks (HTML's five), a `+`, ASCII digits; what
 #: follows the digits is ignored (`span="2.9"` is 2).
-_INTEGER = re.compile(r"[ \t\n\f\r]*\+?([0-9]+)")
+_INTEGER = re.compile(rf"[{HTML_BLANK}]*\+?([0-9]+)")
 #: The cells laid out in a table's grid, and its row groups (HTML's parser gives each <tr> one; a
 #: run of <tr> children outside one, as lxml leaves them, is one too).
 _CELLS = ("td", "th")
 _ROW_GROUPS = ("thead", "tbody", "tfoot")
+#: A table's rows and row groups: one whose `visibility` is `collapse` takes no room, and a cell
+#: inside it shows nothing, even one `visible` of its own.
+TABLE_ROWS = frozenset({"tr", *_ROW_GROUPS})
 
 
 def table_cells_collapsed(

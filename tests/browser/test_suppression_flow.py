@@ -9,22 +9,31 @@ from tests.browser.pages import PASSWORD, click, enrol, log_in, shot
 from tests.factories import SuppressionFactory
 
 
-@pytest.mark.django_db(transaction=True)
-def test_an_administrator_removes_a_suppression_saying_why_and_finds_it_on_record(browser, live_server):
-    page = browser
-    SuppressionFactory(email="fixed@example.com", reason=Suppression.Reason.HARD_BOUNCE)
-    SuppressionFactory(email="kept@example.com", reason=Suppression.Reason.COMPLAINT)
+def _log_in_as_an_administrator(page, live_server) -> None:
     admin = User.objects.create_user("operator", "operator@campanile.test", PASSWORD, is_staff=True)
     admin.groups.add(Group.objects.get(name="Administrators"))
     log_in(page, live_server.url, "operator", PASSWORD)
     enrol(page)
     page.wait_for_selector("#campanile-home")
 
-    page.goto(f"{live_server.url}/admin/campaigns/suppression/?q=fixed")
+
+def _remove_the_first_listed(page) -> None:
+    """Choose "Remove from the suppression list…" for the first row listed; wait for its page."""
     click(page, "#result_list input.action-select >> nth=0")
     page.select_option("select[name=action]", "remove_suppressions")
     click(page, "#changelist-actions button[name=index]")
     page.wait_for_selector("#suppression-remove-form")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_administrator_removes_a_suppression_saying_why_and_finds_it_on_record(browser, live_server):
+    page = browser
+    SuppressionFactory(email="fixed@example.com", reason=Suppression.Reason.HARD_BOUNCE)
+    SuppressionFactory(email="kept@example.com", reason=Suppression.Reason.COMPLAINT)
+    _log_in_as_an_administrator(page, live_server)
+
+    page.goto(f"{live_server.url}/admin/campaigns/suppression/?q=fixed")
+    _remove_the_first_listed(page)
     assert "1 address selected. fixed@example.com." in page.inner_text("#main")
     page.fill("#id_reason", "Their IT fixed the mailbox; they asked by phone")
     shot(page, "26-suppression-remove")
@@ -53,17 +62,10 @@ def test_an_administrator_lifting_a_bounce_whose_owner_opted_out_is_told_the_opt
 ):
     page = browser
     SuppressionFactory(email="both@example.com", reason=Suppression.Reason.HARD_BOUNCE, opted_out=True)
-    admin = User.objects.create_user("operator", "operator@campanile.test", PASSWORD, is_staff=True)
-    admin.groups.add(Group.objects.get(name="Administrators"))
-    log_in(page, live_server.url, "operator", PASSWORD)
-    enrol(page)
-    page.wait_for_selector("#campanile-home")
+    _log_in_as_an_administrator(page, live_server)
 
     page.goto(f"{live_server.url}/admin/campaigns/suppression/?q=both")
-    click(page, "#result_list input.action-select >> nth=0")
-    page.select_option("select[name=action]", "remove_suppressions")
-    click(page, "#changelist-actions button[name=index]")
-    page.wait_for_selector("#suppression-remove-form")
+    _remove_the_first_listed(page)
     asked = page.inner_text("#main")
     assert "1 of them had opted out too" in asked
     assert "Campaigns may mail them again" not in asked  # Not this one: its opt-out stays.

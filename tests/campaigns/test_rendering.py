@@ -179,6 +179,15 @@ _SVG_UNRENDERED = (
 )  # fmt: skip
 
 
+def _assert_left_out(html: str) -> None:
+    """Assert the text part made from the HTML between two paragraphs keeps both, and leaves out
+    every word (and the address) of what the HTML hides."""
+    text = text_part_from_html(f"<p>Before</p>{html}<p>After</p>")
+    assert "Before" in text
+    assert "After" in text
+    assert [word for word in ("Secret", "Leave", "hidden.example") if word in text] == []
+
+
 @pytest.mark.parametrize(
     "html",
     [
@@ -263,10 +272,7 @@ _SVG_UNRENDERED = (
     ],
 )
 def test_the_derived_text_part_leaves_out_what_a_browser_never_lays_out_and_offers_no_hidden_link(html):
-    text = text_part_from_html(f"<p>Before</p>{html}<p>After</p>")
-    assert "Before" in text
-    assert "After" in text
-    assert [word for word in ("Secret", "Leave", "hidden.example") if word in text] == []
+    _assert_left_out(html)
 
 
 @pytest.mark.parametrize(
@@ -508,10 +514,7 @@ _COLLAPSED = '<col style="visibility:collapse">'
     ],
 )
 def test_the_derived_text_part_leaves_out_permission_elements_collapsed_columns_and_empty_viewboxes(html):
-    text = text_part_from_html(f"<p>Before</p>{html}<p>After</p>")
-    assert "Before" in text
-    assert "After" in text
-    assert [word for word in ("Secret", "Leave", "hidden.example") if word in text] == []
+    _assert_left_out(html)
 
 
 @pytest.mark.parametrize(
