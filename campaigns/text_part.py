@@ -7,11 +7,14 @@ from html import unescape as html_unescape
 import lxml.html
 from inscriptis import Inscriptis
 from inscriptis.css_profiles import CSS_PROFILES
+from inscriptis.html_properties import Display
 from inscriptis.model.config import ParserConfig
+from inscriptis.model.html_element import HtmlElement
 
 from core.css import (
     css_length,
     css_presentation,
+    display_block,
     style_display,
     style_extent,
     style_hides,
@@ -19,7 +22,8 @@ from core.css import (
     style_visibility,
 )
 from core.html import html_namespace_in
-from core.html_table import TABLE_ROWS, table_cells_collapsed
+from core.html_shown import html_details_open, html_editable
+from core.html_table import TABLE_ROWS, html_integer, table_cells_collapsed
 from core.html_text import (
     HTML_BLANK,
     html_end_tags_drop,
@@ -51,6 +55,10 @@ def text_part_from_html(html: str) -> str:
         return _text_of_markup(html)
     if root.get("hidden") is not None or root.get("popover") is not None or _style_hidden(root):
         return ""  # A document that hides itself shows nothing.
+    # Which <details> an exclusive accordion keeps open, and what each <select> and <option> shows,
+    # before anything is dropped: the first open <details> of a name counts, shown or not.
+    _accordions_close(root)
+    _options_labelled(root)
     # What a collapsed table row or column hides, while the tables are still tables.
     _collapsed_drop(root)
     # Tables become blocks, a cell per line: inscriptis would lay them out as a grid, padding every
@@ -65,13 +73,13 @@ def text_part_from_html(html: str) -> str:
     # popover is shown only when a script opens it, a ruby's <rp> only where ruby is not laid out,
     # a <progress> or <meter> draws a bar, never what it holds, a <canvas>, <video> or <audio>
     # holds fallback content for browsers that draw none of them (none a reader has), and Chromium
-    # draws a permission button for a <geolocation> or <usermedia>, an empty frame for a
-    # <fencedframe>, instead of what they hold.
+    # draws a permission button for a <geolocation>, <usermedia>, <camera> or <microphone>, an
+    # empty frame for a <fencedframe>, instead of what they hold.
     for element in root.xpath(
         "//body//template | //noembed | //noframes | //body//*[@hidden] | //body[@hidden]"
         " | //body//*[@popover] | //body[@popover] | //datalist | //iframe | //dialog[not(@open)]"
         " | //rp | //progress | //meter | //canvas | //video | //audio | //geolocation | //usermedia"
-        " | //fencedframe"
+        " | //camera | //microphone | //fencedframe"
     ):
         element.drop_tree()
     # Nor what an inline style hides, read as a browser reads it (`!important`, comments, case).
@@ -81,21 +89,27 @@ def text_part_from_html(html: str) -> str:
         element.drop_tree()
     for element in [element for element in styled if _visibility_of(element) in _INVISIBLE]:
         _invisible_text_drop(element)
-    for element in styled:
-        if "display" in (style := element.get("style") or "").lower():
-            # inscriptis reads the first `display` it finds: it is given the one a browser takes.
-            element.set("style", f"display: {shown}" if (shown := style_display(style)) else "")
     drawn = _drawing(root)
     namespaces: dict = {}  # Each element's, found from its parent's in one pass down the tree.
     inert: dict = {}  # Likewise: whether it is inert, or inside an inert element.
+    editable: dict = {}  # Likewise: whether what it holds is editable.
     for element in root.iter():
         namespace = namespaces[element] = _namespace(element, namespaces)
         parent = element.getparent()
         inert[element] = element.get("inert") is not None or inert.get(parent, False)
+        style = element.get("style") or ""
+        editable[element] = isinstance(element.tag, str) and html_editable(
+            element.get("contenteditable"), style, inside=editable.get(parent, False)
+        )
+        if "display" in style.lower():
+            # inscriptis reads the first `display` it finds, and knows `block` alone: it is given
+            # whether the one a browser takes lays the element out as a block.
+            element.set("style", _display_laid_out(style))
         links = [name for name in ("href", "xlink:href") if element.get(name) is not None]
-        if links and (inert[element] or not drawn[element]):
-            # No one can click a link inside an inert element (its text shows), nor one that shows
-            # nothing (no character that draws, no image): its address is no link to offer.
+        if links and (inert[element] or editable[element] or not drawn[element]):
+            # No one can click a link inside an inert element (its text shows), nor an editable one
+            # (a click edits it), nor one that shows nothing (no character that draws, no image):
+            # its address is no link to offer.
             for name in links:
                 del element.attrib[name]
         if namespace == "math" and element.get("href") is not None:
@@ -124,6 +138,73 @@ def text_part_from_html(html: str) -> str:
 
 
 _TABLE_TAGS = ("table", "caption", "thead", "tbody", "tfoot", "tr", "td", "th")
+#: `display` values that give an element the layout its name does (inscriptis's profile): one set
+#: back to a browser's own, or the parent's, taken as that.
+_DISPLAY_OWN = ("revert", "revert-layer", "inherit")
+
+
+def _display_laid_out(style: str) -> str:
+    """Return the inline style inscriptis is given for one that sets a `display`: a block's, an
+    inline element's, or none (its name's), as the `display` a browser takes lays it out."""
+    shown = style_display(style)
+    if not shown or shown in _DISPLAY_OWN:
+        return ""
+    return "display: block" if display_block(shown) else "display: inline"
+
+
+def _options_labelled(root) -> None:
+    """Give each <select>, <option> and <optgroup> the words Chromium shows for it, and no link: a
+    one-line select shows the label of its option selected last, else of its first not disabled;
+    a list box (`multiple`, or a `size` over 1) shows all its options, each group's label before
+    its own; an option or a group outside a select shows its label too. An option's label is its
+    `label`, else its text, blanks collapsed (Chromium draws it, never the elements it holds)."""
+    for select in list(root.iter("select")):
+        if select.get("multiple") is not None or html_integer(select.get("size"), low=1, high=2) > 1:
+            continue
+        options = list(select.iter("option"))
+        selected = [option for option in options if option.get("selected") is not None]
+        shown = (
+            selected[-1] if selected else next((one for one in options if not _option_disabled(one)), None)
+        )
+        for child in list(select):
+            select.remove(child)
+        select.text = _option_label(shown) if shown is not None else None
+    for option in list(root.iter("option")):
+        label = _option_label(option)
+        for child in list(option):
+            option.remove(child)
+        option.text = label
+    for group in list(root.iter("optgroup")):
+        heading = lxml.html.Element("div")
+        heading.text, heading.tail, group.text = group.get("label") or "", group.text, None
+        group.insert(0, heading)
+
+
+def _option_disabled(option) -> bool:
+    """Tell whether an <option> is disabled: its own `disabled`, or its group's."""
+    group = option.getparent()
+    return option.get("disabled") is not None or (
+        group is not None and group.tag == "optgroup" and group.get("disabled") is not None
+    )
+
+
+def _option_label(option) -> str:
+    """Return an <option>'s label: its `label` if not empty, else its text (a script's none), its
+    blanks collapsed."""
+    if label := option.get("label"):
+        return label
+    for script in option.iter("script"):
+        script.text = None
+    return re.sub(f"{_BLANKS}+", " ", "".join(option.itertext())).strip(HTML_BLANK)
+
+
+def _accordions_close(root) -> None:
+    """Close each <details> an exclusive accordion closes (see html_details_open): a <template>'s
+    are none of the document's."""
+    accordions: set[str] = set()
+    for details in root.xpath("//details[@open][not(ancestor::template)]"):
+        if not html_details_open(details.get("name"), accordions):
+            del details.attrib["open"]
 
 
 def _unlaid_out_drop(root) -> None:
@@ -319,7 +400,7 @@ def _attribute(element, name: str) -> str | None:
 
 
 def _style_hidden(element) -> bool:
-    """Tell whether an element's inline style hides it and all it holds: `display: none`, or a
+    """Tell whether an element's inline style hides it and all it holds (see style_hides), or a
     hidden `visibility` none of its descendants shows again."""
     if style_hides(element.get("style") or "") or style_transparent(element.get("style") or ""):
         return True  # Nothing below a transparent element shows again, whatever its own opacity.
@@ -363,7 +444,23 @@ def _escaped(value: str, *, blank: str = " ") -> str:
     return _NOT_XML.sub(blank, value).replace("&", "&amp;")
 
 
+#: The elements Chromium lays out as blocks that inscriptis's strict profile does not know (it would
+#: run their words into their neighbours'): an <hr> is a line of its own, an <option> or an
+#: <optgroup> (a list box's, or outside a <select>) one line each.
+_BLOCKS = (
+    "center", "hr", "section", "dl", "dt", "dd", "form", "fieldset", "legend", "details", "summary",
+    "dialog", "search", "menu", "dir", "optgroup", "option",
+)  # fmt: skip
+#: A <select> is a control in the line, apart from the words around it.
+_SELECT = HtmlElement(prefix=" ", suffix=" ", limit_whitespace_affixes=True)
 # A text part made from HTML keeps each link's address, as "[text](address)": a reader of the text
 # part must be able to follow it. Blocks as a browser lays them out (inscriptis's strict profile):
 # its relaxed one indents every nested <div> by two more spaces, and emails nest many.
-_TEXT_CONFIG = ParserConfig(css=CSS_PROFILES["strict"], display_links=True)
+_TEXT_CONFIG = ParserConfig(
+    css={
+        **CSS_PROFILES["strict"],
+        **{tag: HtmlElement(display=Display.block) for tag in _BLOCKS},
+        "select": _SELECT,
+    },
+    display_links=True,
+)

@@ -1,5 +1,6 @@
-"""An inline style as a browser reads it, as far as whether it hides its element (and the sizes an
-SVG <foreignObject> or an image takes from it): tokenized as CSS Syntax 3 says and Chromium does.
+"""An inline style as a browser reads it, as far as whether it hides its element or lets no link in it
+be followed (and the sizes an SVG <foreignObject> or an image takes from it, and whether it lays its
+element out as a block): tokenized as CSS Syntax 3 says and Chromium does.
 Its blanks are CSS's five (a no-break space, U+3000 or U+2028 is none), its digits ASCII's, its case
 ASCII's, and an escape is part of the word it is in (`inline\\20` and `inline\\a0` are no `inline`,
 `\\31` is a word, no number)."""
@@ -26,6 +27,17 @@ _DISPLAY_ALONE = frozenset(
 _DISPLAY_OUTSIDE = frozenset({"block", "inline"})
 _DISPLAY_INSIDE = frozenset({"flow", "flow-root", "table", "flex", "grid", "ruby", "math"})
 _VISIBILITY_VALUES = frozenset({"visible", "hidden", "collapse"})
+#: `display` values that draw nothing of the element nor of what it holds: a table's columns and
+#: column groups are laid out as the table's grid, never as boxes of their own.
+_DISPLAY_HIDING = frozenset({"none", "table-column", "table-column-group"})
+#: The single `display` keywords that lay an element out inline, among others (CSS Display 3: an
+#: inside keyword alone is a block's, but `ruby` and `math`, which are inline).
+_DISPLAY_INLINE = frozenset(
+    {"inline", "contents", "ruby", "math", "ruby-text", "-webkit-inline-box", "-webkit-inline-flex"}
+)
+#: `-webkit-user-modify`'s values (Chromium's, which its `contenteditable` sets), each telling whether
+#: the element's content is editable.
+_USER_MODIFY = {"read-only": False, "read-write": True, "read-write-plaintext-only": True}
 _CONTENT_VISIBILITY_VALUES = frozenset({"visible", "auto", "hidden"})
 #: CSS's length units (CSS Values 4): a dimension of any other unit is no length.
 _LENGTH_UNITS = frozenset(
@@ -39,10 +51,11 @@ _LENGTH_UNITS = frozenset(
 
 
 def style_hides(style: str) -> bool:
-    """Tell whether an inline style hides its element and all it holds (`display: none`, or
-    `content-visibility: hidden`, which shows nothing of what the element holds)."""
+    """Tell whether an inline style hides its element and all it holds (`display: none`, or a table
+    column's, which is never drawn, or `content-visibility: hidden`, which shows nothing of what the
+    element holds)."""
     declared = _declared(style)
-    return declared.get("display") == "none" or declared.get("content-visibility") == "hidden"
+    return declared.get("display") in _DISPLAY_HIDING or declared.get("content-visibility") == "hidden"
 
 
 def style_display(style: str) -> str:
@@ -51,11 +64,34 @@ def style_display(style: str) -> str:
     return _declared(style).get("display", "")
 
 
+def display_block(display: str) -> bool:
+    """Tell whether a `display` value (as style_display gives it) lays its element out as a block,
+    on lines of its own: `block`, `flex`, `grid`, `table`, `list-item`, a table's rows and cells…,
+    never an inline one (`inline-block`, `inline flex`, `ruby`) nor a CSS-wide keyword."""
+    keywords = display.split()
+    if len(keywords) != 1:
+        return "inline" not in keywords
+    keyword = keywords[0]
+    return not (keyword in _DISPLAY_INLINE or keyword in _CSS_WIDE or keyword.startswith("inline-"))
+
+
 def style_visibility(style: str) -> str:
     """Return the `visibility` an inline style sets ("visible", "hidden", "collapse"), or "" when it
-    sets none: unlike `display`, a child's own `visible` shows it inside a hidden parent."""
+    sets none or leaves it to the parent's (`inherit`, `unset`, `revert`): unlike `display`, a
+    child's own `visible` shows it inside a hidden parent, and so does `initial`, which is `visible`."""
     value = _declared(style).get("visibility", "")
+    if value == "initial":
+        return "visible"
     return value if value in _VISIBILITY_VALUES else ""
+
+
+def style_editable(style: str) -> bool | None:
+    """Tell whether an inline style makes what its element holds editable (`-webkit-user-modify`,
+    which Chromium reads as it reads `contenteditable`: a click there edits, and follows no link),
+    or None when it leaves that to the element's attribute and its parent (sets none, or `inherit`,
+    `unset`, `revert`: taken as the attribute's, which errs towards editable)."""
+    value = _declared(style).get("-webkit-user-modify", "")
+    return False if value == "initial" else _USER_MODIFY.get(value)
 
 
 def css_presentation(name: str, value: str) -> str:
@@ -95,12 +131,21 @@ def _length(token: "_Token") -> bool:
     )
 
 
-#: The properties read: what hides an element or its content, and the sizes that may leave none.
-_READ = frozenset({"display", "visibility", "content-visibility", "opacity", "width", "height"})
+#: The properties read: what hides an element or its content, or keeps its links from being followed,
+#: and the sizes that may leave none.
+_READ = frozenset(
+    {"display", "visibility", "content-visibility", "opacity", "width", "height", "-webkit-user-modify"}
+)
 #: Properties whose value is a number: one a function computes (`calc()`) only the browser knows.
 _SIZES = frozenset({"opacity", "width", "height"})
-#: The value that hides, for what a browser alone knows (a custom property's, a function's).
-_HIDING = {"display": "none", "visibility": "hidden", "content-visibility": "hidden"}
+#: The value that hides (or keeps a link from being followed), for what a browser alone knows (a
+#: custom property's, a function's).
+_HIDING = {
+    "display": "none",
+    "visibility": "hidden",
+    "content-visibility": "hidden",
+    "-webkit-user-modify": "read-write",
+}
 #: Functions whose value the browser substitutes (a custom property's, an attribute's, a condition's,
 #: a custom function's `--name()`): the declaration is valid whatever they stand for.
 _SUBSTITUTING = frozenset({"var", "env", "attr", "if"})
@@ -113,12 +158,12 @@ def _declared(style: str) -> Mapping[str, str]:
 
 
 def _declarations_read(style: str) -> Mapping[str, str]:
-    """Return the `display`, `visibility`, `content-visibility`, `opacity`, `width` and `height` an
-    inline style sets, as a browser reads declarations: names in any (ASCII) case and escapes
-    decoded, comments ignored, a value it does not take skipped, the last valid one winning unless
-    an earlier one is `!important`. A value a custom property gives (`var(--x)`) or a function
-    computes (`calc()`) is known only to the browser: it counts as hiding (an opacity or a size of
-    0). Each value is given in keywords and numbers alone, lower case, escapes decoded."""
+    """Return the properties of _READ an inline style sets, as a browser reads declarations: names in
+    any (ASCII) case and escapes decoded, comments ignored, a value it does not take skipped, the
+    last valid one winning unless an earlier one is `!important`. A value a custom property gives
+    (`var(--x)`) or a function computes (`calc()`) is known only to the browser: it counts as hiding
+    (an opacity or a size of 0, an editable element). Each value is given in keywords and numbers
+    alone, lower case, escapes decoded."""
     taken: dict[str, tuple[str, bool]] = {}
     for name, value, important in _declarations(style):
         if name not in _READ:
@@ -155,7 +200,11 @@ def _valid(name: str, value: list["_Token"]) -> str:
     word = words[0]
     if word.kind == "ident":
         keyword = _lower(word.text)
-        allowed = {"visibility": _VISIBILITY_VALUES, "content-visibility": _CONTENT_VISIBILITY_VALUES}
+        allowed = {
+            "visibility": _VISIBILITY_VALUES,
+            "content-visibility": _CONTENT_VISIBILITY_VALUES,
+            "-webkit-user-modify": _USER_MODIFY,
+        }
         return keyword if keyword in allowed.get(name, ()) or (keyword == "auto" and name in _SIZES) else ""
     if name == "opacity":  # A number or a percentage, however far out of 0 to 1.
         return word.text + word.unit if word.kind in ("number", "percentage") else ""

@@ -8,24 +8,33 @@ from typing import NamedTuple, cast
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from core.css import css_length, style_extent, style_hides, style_transparent, style_visibility
+from core.css import (
+    css_length,
+    style_editable,
+    style_extent,
+    style_hides,
+    style_transparent,
+    style_visibility,
+)
 from core.html_table import TABLE_ROWS, table_cells_collapsed
-from core.html_text import HTML_BLANK, url_strip
+from core.html_text import HTML_BLANK, html_lower, url_strip
 from core.text import text_draws
 
 #: Elements whose content a reader does not see plainly, or not as a link: a <head>'s and a
-#: <template>'s (no part of the page), a <select>'s or <datalist>'s options, what a video, an
-#: audio, an object or a canvas holds (shown only where they fail), a <picture>'s (which of its
-#: images shows is the client's choice), a frame's, a <noscript>'s (hidden from a reader running
-#: scripts), raw text (a <script>'s, a <style>'s, a <title>'s; a <textarea>'s, shown in a control),
-#: a ruby's <rp> (hidden wherever ruby is laid out), what a <progress> or <meter> holds (never
-#: drawn: the bar is), and what a <geolocation> or <usermedia> holds (Chromium draws a permission
-#: button instead) or a <fencedframe> (an empty frame).
+#: <template>'s (no part of the page), a <select>'s or <datalist>'s options, an <option>'s anywhere
+#: (Chromium draws its label's text, never the elements it holds), what a video, an audio, an object
+#: or a canvas holds (shown only where they fail), a <picture>'s (which of its images shows is the
+#: client's choice), a frame's, a <noscript>'s (hidden from a reader running scripts), raw text (a
+#: <script>'s, a <style>'s, a <title>'s; a <textarea>'s, shown in a control), a ruby's <rp> (hidden
+#: wherever ruby is laid out), what a <progress> or <meter> holds (never drawn: the bar is), and what
+#: a <geolocation>, <usermedia>, <camera> or <microphone> holds (Chromium draws a permission button
+#: instead) or a <fencedframe> (an empty frame).
 _NOTHING_SHOWN_IN = frozenset(
     {
         "template", "head", "datalist", "noembed", "noframes", "iframe", "noscript", "select",
-        "picture", "video", "audio", "object", "canvas", "script", "style", "title", "textarea",
-        "rp", "progress", "meter", "geolocation", "usermedia", "fencedframe",
+        "option", "picture", "video", "audio", "object", "canvas", "script", "style", "title",
+        "textarea", "rp", "progress", "meter", "geolocation", "usermedia", "camera", "microphone",
+        "fencedframe",
     }
 )  # fmt: skip
 #: SVG's and MathML's roots: nothing in them counts, HTML in a <foreignObject> or <mtext> neither.
@@ -35,6 +44,9 @@ _FOREIGN_ROOTS = frozenset({"svg", "math"})
 #: Attributes that hide an element (`hidden`, "until-found" too; `popover`, shown only when a
 #: script opens it) or keep anyone from clicking it (`inert`), whatever value they have.
 _HIDING_ATTRIBUTES = ("hidden", "popover", "inert")
+#: `contenteditable`'s values (ASCII case-insensitive) and whether each makes what its element holds
+#: editable; any other value leaves it as its parent's.
+_CONTENTEDITABLE = {"": True, "true": True, "plaintext-only": True, "false": False}
 #: An HTML dimension attribute's number (HTML's rules for parsing dimension values: ASCII digits).
 _DIMENSION = re.compile(rf"[{HTML_BLANK}]*([0-9]+(?:\.[0-9]+)?)")
 
@@ -46,13 +58,15 @@ class _Shown(NamedTuple):
     visible: bool
     #: Its `visibility` is `collapse` (inherited too): a table row or row group inside shows nothing.
     collapsed: bool
-    #: Inside the nearest link, which is one to the address: a click there follows it.
+    #: Inside the nearest link, which is one to the address and not editable: a click there follows it.
     linked: bool
     #: A closed <details>: of its children, only its first <summary> shows.
     closed: bool
+    #: What it holds is editable: a click on a link that is edits, and follows nothing.
+    editable: bool
 
 
-_TOP = _Shown(visible=True, collapsed=False, linked=False, closed=False)
+_TOP = _Shown(visible=True, collapsed=False, linked=False, closed=False, editable=False)
 
 
 def html_link_shown(html: str, address: str) -> bool:
@@ -68,6 +82,7 @@ def html_link_shown(html: str, address: str) -> bool:
     states: dict[int, _Shown | None] = {}  # By element; None: nothing in it is shown.
     summaries: dict[int, int | None] = {}  # A closed <details>' first <summary>, once found.
     collapsed: set[int] = set()  # The cells of tables met so far that a collapsed column hides.
+    accordions: set[str] = set()  # The names of the exclusive accordions an open <details> holds open.
     for node in root.traverse(include_text=True):
         parent = node.parent
         above = states.get(parent.mem_id, _TOP) if parent is not None else _TOP
@@ -76,10 +91,16 @@ def html_link_shown(html: str, address: str) -> bool:
             if clicked and text_draws(node.text_content or ""):
                 return True
         elif node.is_element_node:
+            # Every open <details> counts in its accordion, shown or not, in order.
+            opened = (
+                node.tag == "details"
+                and "open" in node.attrs
+                and html_details_open(node.attrs.get("name"), accordions)
+            )
             if node.mem_id in collapsed:
                 states[node.mem_id] = None
                 continue
-            shown = states[node.mem_id] = _shown(node, parent, above, address, summaries)
+            shown = states[node.mem_id] = _shown(node, parent, above, address, summaries, opened)
             if shown and shown.linked and shown.visible and node.tag == "img" and _image_drawn(node):
                 return True
             if shown and node.tag == "table":
@@ -94,9 +115,10 @@ def _shown(
     above: _Shown | None,
     address: str,
     summaries: dict[int, int | None],
+    opened: bool,
 ) -> _Shown | None:
     """Return what an element shows, from what its parent does and its own name, attributes and
-    inline style, or None when nothing in it is shown."""
+    inline style, or None when nothing in it is shown (`opened`: a <details> that is open)."""
     if above is None:
         return None
     tag, attributes = element.tag or "", element.attrs
@@ -119,15 +141,44 @@ def _shown(
     if collapsed and tag in TABLE_ROWS:
         return None
     linked = above.linked
+    editable = html_editable(_attribute(element, "contenteditable"), style, inside=above.editable)
     if tag == "a" and "href" in attributes:
         # A click goes to the nearest link around it: one inside the unsubscribe link leads away.
-        linked = url_strip(attributes.get("href") or "") == address
+        # An editable link is followed by no click, wherever in it (Chromium's live links).
+        linked = url_strip(attributes.get("href") or "") == address and not editable
     return _Shown(
         visible=visibility == "visible" if visibility else above.visible,
         collapsed=collapsed,
         linked=linked,
-        closed=tag == "details" and "open" not in attributes,
+        closed=tag == "details" and not opened,
+        editable=editable,
     )
+
+
+def html_details_open(name: str | None, accordions: set[str]) -> bool:
+    """Tell whether a <details> given `open`, of this `name`, stays open, each met in the document's
+    order, every one of them, shown or not: of those an exclusive accordion groups (the same name,
+    in its case; an empty one groups none), only the first is, and Chromium closes the others.
+    `accordions` holds the names of the groups one is open in, and gains this one's."""
+    if not name:
+        return True
+    if name in accordions:
+        return False
+    accordions.add(name)
+    return True
+
+
+def html_editable(contenteditable: str | None, style: str, *, inside: bool) -> bool:
+    """Tell whether what an element holds is editable, from its inline style's `-webkit-user-modify`,
+    else its `contenteditable` ("", "true", "plaintext-only"; "false" is not, any other value
+    leaves it as its parent's; None: it has none), else its parent's (`inside`): a click there
+    edits, so a link that is editable is never followed, while a `contenteditable="false"` inside
+    lets one be again."""
+    if style and (editable := style_editable(style)) is not None:
+        return editable
+    if contenteditable is not None:
+        return _CONTENTEDITABLE.get(html_lower(contenteditable), inside)
+    return inside
 
 
 def _children(element: LexborNode) -> Iterator[LexborNode]:

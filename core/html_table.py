@@ -65,8 +65,8 @@ def table_cells_collapsed(
                     continue
                 while reached.get(column, 0) > index:
                     column, budget = column + 1, budget - 1
-                colspan = _integer(attribute(cell, "colspan"), low=1, high=1000)
-                rowspan = _integer(attribute(cell, "rowspan"), low=0, high=65534) or len(group) - index
+                colspan = html_integer(attribute(cell, "colspan"), low=1, high=1000)
+                rowspan = html_integer(attribute(cell, "rowspan"), low=0, high=65534) or len(group) - index
                 placed.append((cell, column, colspan))
                 if rowspan > 1:
                     for taken in range(column, column + colspan):
@@ -119,7 +119,7 @@ def _collapsed_columns(
             if _a_column(col, "col", attribute)
         ] or [(attribute(group, "span") if group is not None else None, visibility)]
         for span_written, seen in columns:
-            span = _integer(span_written, low=1, high=1000)
+            span = html_integer(span_written, low=1, high=1000)
             if seen == "collapse" and runs and runs[-1][1] == at:
                 runs[-1] = (runs[-1][0], at + span)  # Next to the run before: one run.
             elif seen == "collapse":
@@ -136,8 +136,9 @@ def _a_column(element: Element, name: str, attribute: Callable[[Element, str], s
     return attribute(element, "hidden") is None and display in ("", own, "revert", "revert-layer")
 
 
-def _integer(value: str | None, *, low: int, high: int) -> int:
-    """Return an attribute's non-negative integer, within low and high (1 when it holds none)."""
+def html_integer(value: str | None, *, low: int, high: int) -> int:
+    """Return an attribute's non-negative integer (HTML's rules: `span="2.9"` is 2), within low and
+    high (1 when it holds none)."""
     match = _INTEGER.match(value or "")
     if match is None:
         return 1

@@ -6,7 +6,15 @@ import re
 
 import pytest
 
-from core.css import css_length, style_display, style_hides, style_transparent, style_visibility
+from core.css import (
+    css_length,
+    display_block,
+    style_display,
+    style_editable,
+    style_hides,
+    style_transparent,
+    style_visibility,
+)
 
 
 @pytest.mark.parametrize(
@@ -167,3 +175,73 @@ def test_a_unit_or_a_percentage_is_read_from_csss_tokens():
     assert css_length(" 0\u00a0") is None
     assert css_length("\u0660") is None
     assert style_visibility("visibility:hidden; visibility:visible\\a0") == "hidden"
+
+
+@pytest.mark.parametrize(
+    ("style", "visibility"),
+    [
+        ("visibility:initial", "visible"),
+        ("VISIBILITY: Initial", "visible"),
+        ("visibility:inherit", ""),
+        ("visibility:unset", ""),
+        ("visibility:revert", ""),
+        ("visibility:revert-layer", ""),
+    ],
+)
+def test_visibility_initial_is_visible_and_the_other_css_wide_keywords_leave_it_to_the_parent(
+    style, visibility
+):
+    # Chromium: `initial` shows an element inside a hidden one; `revert` and `unset` inherit.
+    assert style_visibility(style) == visibility
+
+
+@pytest.mark.parametrize(
+    "style", ["display:table-column", "display: Table-Column-Group", "display:block;display:table-column"]
+)
+def test_a_table_columns_display_hides_its_element_and_all_it_holds(style):
+    # Chromium draws no box for a column: nothing it holds is laid out.
+    assert style_hides(style) is True
+
+
+@pytest.mark.parametrize(
+    ("style", "editable"),
+    [
+        ("-webkit-user-modify:read-write", True),
+        ("-WEBKIT-USER-MODIFY: Read-Write-Plaintext-Only", True),
+        ("-webkit-user-modify:read-only", False),
+        ("-webkit-user-modify:initial", False),
+        ("-webkit-user-modify:var(--m)", True),
+        ("-webkit-user-modify:inherit", None),
+        ("-webkit-user-modify:write", None),
+        ("user-modify:read-write", None),
+        ("color:red", None),
+    ],
+)
+def test_an_inline_style_makes_its_elements_content_editable_as_chromium_reads_it(style, editable):
+    assert style_editable(style) is editable
+
+
+@pytest.mark.parametrize(
+    ("style", "block"),
+    [
+        ("display:block", True),
+        ("display:flex", True),
+        ("display:grid", True),
+        ("display:table", True),
+        ("display:list-item", True),
+        ("display:flow-root", True),
+        ("display:-webkit-box", True),
+        ("display:table-cell", True),
+        ("display:block math", True),
+        ("display:inline", False),
+        ("display:inline-block", False),
+        ("display:inline flex", False),
+        ("display:inline list-item", False),
+        ("display:ruby", False),
+        ("display:math", False),
+        ("display:contents", False),
+        ("display:initial", False),
+    ],
+)
+def test_a_display_lays_its_element_out_as_a_block_or_in_the_line(style, block):
+    assert display_block(style_display(style)) is block

@@ -225,10 +225,126 @@ def test_the_unsubscribe_check_counts_a_link_a_declaration_css_refuses_leaves_sh
     assert html_link_shown(f'<p style="display:none\u00a0">{LINK}</p>', ADDRESS) is True
 
 
-@pytest.mark.parametrize("tag", ["geolocation", "usermedia", "fencedframe"])
+@pytest.mark.parametrize("tag", ["geolocation", "usermedia", "camera", "microphone", "fencedframe"])
 def test_the_unsubscribe_check_counts_no_link_inside_a_permission_element_or_a_fenced_frame(tag):
     # Chromium draws a permission button, or an empty frame, instead of what they hold.
     assert html_link_shown(f"<p>Hi</p><{tag}>{LINK}</{tag}>", ADDRESS) is False
+
+
+#: An exclusive accordion's first open <details>, which Chromium keeps open: later ones of its name
+#: it closes.
+_FIRST_OPEN = '<details open name="faq"><summary>Shipping</summary>Two days.</details>'
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        f'{_FIRST_OPEN}<details open name="faq"><summary>Leave</summary>{LINK}</details>',
+        f'{_FIRST_OPEN}<p>x</p><div><details open name="faq"><summary>Leave</summary>{LINK}</details></div>',
+        f'<div style="display:none">{_FIRST_OPEN}</div><details open name="faq"><summary>More</summary>'
+        f"{LINK}</details>",
+        f'<div hidden>{_FIRST_OPEN}</div><details open name="faq"><summary>More</summary>{LINK}</details>',
+        f'<details open name="faq"><summary>Outer</summary><details open name="faq"><summary>Inner'
+        f"</summary>{LINK}</details></details>",
+    ],
+    ids=[
+        "a second open details of a name",
+        "further down the page",
+        "after a first one display none hides",
+        "after a first one hidden hides",
+        "inside the first one",
+    ],
+)
+def test_the_unsubscribe_check_counts_no_link_in_a_details_its_accordion_closes(html):
+    assert html_link_shown(f"<p>Hi</p>{html}<p>Bye</p>", ADDRESS) is False
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        f'<details open name="faq"><summary>Leave</summary>{LINK}</details>{_FIRST_OPEN}',
+        f'{_FIRST_OPEN}<details open name="FAQ"><summary>Leave</summary>{LINK}</details>',
+        f'<details open name=""><summary>x</summary></details><details open name=""><summary>Leave</summary>'
+        f"{LINK}</details>",
+        f'<details open name="faq"><summary>x</summary></details><details open><summary>Leave</summary>{LINK}'
+        "</details>",
+        f'<template>{_FIRST_OPEN}</template><details open name="faq"><summary>Leave</summary>{LINK}'
+        "</details>",
+    ],
+    ids=[
+        "the first open details of a name",
+        "a name in another case",
+        "an empty name, which groups none",
+        "no name",
+        "after one in a template, no part of the page",
+    ],
+)
+def test_the_unsubscribe_check_counts_a_link_in_an_open_details_its_accordion_keeps_open(html):
+    assert html_link_shown(f"<p>Hi</p>{html}<p>Bye</p>", ADDRESS) is True
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        f"<div><option>{LINK}</option></div>",
+        f"<option>Leave {LINK} now</option>",
+        f'<div style="display:table-column">{LINK}</div>',
+        f'<span style="display: Table-Column-Group">{LINK}</span>',
+        f"<div contenteditable>{LINK}</div>",
+        f'<div contenteditable="TRUE">{LINK}</div>',
+        f'<div contenteditable="plaintext-only"><p>{LINK}</p></div>',
+        f'<a contenteditable href="{ADDRESS}">Unsubscribe</a>',
+        f'<div contenteditable><a href="{ADDRESS}"><span contenteditable="false">Unsubscribe</span></a>'
+        "</div>",
+        f'<div style="-webkit-user-modify: read-write">{LINK}</div>',
+        f'<div contenteditable="false" style="-webkit-user-modify:read-write-plaintext-only">{LINK}</div>',
+    ],
+    ids=[
+        "an option outside a select",
+        "an option's words around it",
+        "display table-column",
+        "display table-column-group",
+        "contenteditable",
+        "contenteditable true in capitals",
+        "contenteditable plaintext-only",
+        "an editable link",
+        "an editable link around a part that is not",
+        "a style making it editable",
+        "a style making it editable over the attribute",
+    ],
+)
+def test_the_unsubscribe_check_counts_no_link_chromium_never_draws_or_a_click_edits(html):
+    # Chromium draws an <option>'s label, never its elements, and no box for a table's column; a
+    # click on an editable link places a caret, and follows nothing.
+    assert html_link_shown(f"<p>Hi</p>{html}<p>Bye</p>", ADDRESS) is False
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        f'<div contenteditable><span contenteditable="false">{LINK}</span></div>',
+        f'<div contenteditable><a contenteditable="false" href="{ADDRESS}">Unsubscribe</a></div>',
+        f'<div contenteditable="yes">{LINK}</div>',
+        f'<div contenteditable=" true">{LINK}</div>',
+        f'<a href="{ADDRESS}"><span contenteditable>Unsubscribe</span></a>',
+        f'<div contenteditable style="-webkit-user-modify:read-only">{LINK}</div>',
+        f'<div style="visibility:hidden"><p style="visibility:initial">{LINK}</p></div>',
+        f'<div style="visibility:hidden"><a style="VISIBILITY: Initial" href="{ADDRESS}">Unsubscribe</a>'
+        "</div>",
+    ],
+    ids=[
+        "inside a part of an editable block that is not",
+        "a link that is not, inside an editable block",
+        "contenteditable of a value it does not know",
+        "contenteditable with a blank",
+        "a link holding an editable part",
+        "a style making an editable block read-only",
+        "visibility initial inside a hidden block",
+        "a link's own visibility initial",
+    ],
+)
+def test_the_unsubscribe_check_counts_a_link_a_click_follows_and_visibility_initial_shows(html):
+    assert html_link_shown(f"<p>Hi</p>{html}<p>Bye</p>", ADDRESS) is True
 
 
 def _table(columns: str, rows: str) -> str:
