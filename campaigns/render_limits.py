@@ -13,7 +13,8 @@ that renders them. Three bounds apply to every render of the email engine:
 
 These give a clear reason for the costs they foresee; the guarantee for every other is that the
 render runs in a child process the kernel bounds (render_sandbox). This module is also the
-engine's last builtin library: its filters replace Django's own.
+engine's last builtin library: its filters replace Django's own, which also answer a contact's data
+they cannot use rather than fail the email (render_filters).
 """
 
 import functools
@@ -32,6 +33,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext
 
 from campaigns.exceptions import TemplateLimitExceeded
+from campaigns.render_filters import filter_forgiving
 from core.text import grouped
 
 register = Library()
@@ -287,7 +289,7 @@ def _bounded(name: str, func: Callable) -> Callable:
 for _name, _func in defaultfilters.register.filters.items():
     register.filter(
         _name,
-        _bounded(_name, _func),
+        _bounded(_name, filter_forgiving(_name, _func)),
         is_safe=getattr(_func, "is_safe", False),
         needs_autoescape=getattr(_func, "needs_autoescape", False),
         expects_localtime=getattr(_func, "expects_localtime", False),

@@ -16,6 +16,7 @@ from django.utils.translation import gettext
 
 from campaigns.exceptions import TemplateHtmlRefused, TemplateLimitExceeded, TemplateRenderError
 from campaigns.models import Campaign, Contact, Template
+from campaigns.render_filters import template_arguments_forgive
 from campaigns.render_limits import BudgetContext, RenderBudget, template_measure, template_source_check
 from campaigns.render_sandbox import Stopped, render_sandbox
 from campaigns.text_part import text_part_from_html
@@ -96,7 +97,11 @@ def _sources_compile(name: str, sources: tuple[str, str, str]) -> CompiledTempla
             raise TemplateRenderError(f"{part}: {said}")
         try:
             template_source_check(source or "")
-            parts.append(template_measure(_EMAIL_ENGINE.from_string(source)) if source else None)
+            parts.append(
+                template_measure(template_arguments_forgive(_EMAIL_ENGINE.from_string(source)))
+                if source
+                else None
+            )
         except (TemplateSyntaxError, TemplateLimitExceeded) as exc:
             raise TemplateRenderError(f"{part}: {exc}") from exc
         except RecursionError as exc:  # Django's parser recurses a level a tag or operator.

@@ -341,11 +341,11 @@ def test_an_unknown_row_is_reconciled_as_sent_by_its_ses_send_event(ses, inject_
 def test_render_error_fails_only_that_row(ses):
     campaign = started_campaign(contacts=2)
     template = campaign.steps.get().template
-    template.html_body = "{{ attributes.n|divisibleby:attributes.d }}"
+    template.html_body = "<p>{% for a, b in attributes.pairs %}{{ a }}{% endfor %}</p>"
     template.save()
     first, _second = campaign_rows(campaign)
-    Contact.objects.filter(pk=first.contact_id).update(attributes={"n": 1, "d": 0})
-    Contact.objects.exclude(pk=first.contact_id).update(attributes={"n": 4, "d": 2})
+    Contact.objects.filter(pk=first.contact_id).update(attributes={"pairs": [3]})  # No pair to unpack.
+    Contact.objects.exclude(pk=first.contact_id).update(attributes={"pairs": [[4, 2]]})
 
     result = sending.step_send_batch(step=campaign.steps.get())
 

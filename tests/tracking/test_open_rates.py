@@ -138,11 +138,11 @@ def test_a_draft_campaigns_template_may_change_its_form(api_client):
         "<p>Hi</p><plaintext>Reply: 1 < 2",
         "<p>Hi</p><template><plaintext>Sent by Acme</template>",
         "<p>Hi</p><xmp>a < b</xmp>",
-        # The sample contact has no "orders": the trial render fails, and the HTML is judged as
+        # The trial render fails (a loop unpacking pairs from letters), and the HTML is judged as
         # written instead, never waved through.
-        "<p>Hi</p>{% if attributes.orders|divisibleby:10 %}<p>Tenth!</p>{% endif %}<xmp>a < b</xmp>",
+        '<p>Hi</p>{% for a, b in "xy" %}<p>{{ a }}</p>{% endfor %}<xmp>a < b</xmp>',
         # Django reads a {# #} over lines as text, not a comment: judged as it prints.
-        "<p>{{ attributes.n|divisibleby:2 }}</p>{#\n<svg><style><p><plaintext>\n#}",
+        '<p>{% for a, b in "xy" %}{{ a }}{% endfor %}</p>{#\n<svg><style><p><plaintext>\n#}',
         # An image of the author's with an address like the check's own stands in for nothing.
         '<p>Hi</p><img src="about:campanile-pixel-check" alt=""><svg><style><p><plaintext>',
         # A reader running scripts ends this <noscript> early: the rest would be its text.
@@ -211,7 +211,7 @@ def test_an_html_body_of_blanks_is_saved_as_none(api_client):
         "<!DOCTYPE html><html><head><style>p { color: red }</style></head><body><p>Hi</p></body></html>",
         "<table><tr><td><p>Hi</p></td></tr></table><textarea>a note</textarea><pre>  code</pre>",
         "<p>Hi {{ contact.first_name }}</p><noscript><p>No script</p></noscript>",
-        "<p>Hi</p>{% if attributes.orders|divisibleby:10 %}<p>Tenth!</p>{% endif %}",  # Fails for Ada.
+        '<p>Hi</p>{% for a, b in "xy" %}<p>{{ a }}</p>{% endfor %}',  # Fails for Ada, and all.
         # Read as a browser reads them and written back as read, the pixel goes where it loads: the
         # <p> in an <svg>'s <style> breaks out into HTML, and what it opens is closed before it.
         "<p>Hi</p><svg><style><p><textarea></style></svg>",
@@ -244,7 +244,7 @@ def test_a_template_whose_sample_fails_is_judged_as_written_in_bounded_time_and_
 
     from campaigns.models import Template
 
-    failing = "<p>{{ attributes.n|divisibleby:2 }}</p>"
+    failing = '<p>{% for a, b in "xy" %}{{ a }}{% endfor %}</p>'
     rejoined = failing + "{{# c #}% bogus %}"  # Left out, the comment would join a new tag.
     many_openers = failing + "{%\n" * 20_000  # Once read in time growing with their square.
     for name, html in (("rejoined", rejoined), ("openers", many_openers)):
