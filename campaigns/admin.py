@@ -211,6 +211,7 @@ class SuppressionAdmin(ContactDataAdminMixin, ModelAdmin):
             return TemplateResponse(request, "admin/campaigns/suppression/remove.html", context)
         actor, reason = staff_actor(request), form.cleaned_data["reason"]
         done = [suppression_remove(suppression=row, actor=actor, reason=reason) for row in queryset]
+        # A removal posted twice (a double click, back and resubmit) is told what the first was.
         kept = sum(1 for one in done if one.kept is not None)
         removed = sum(1 for one in done if one) - kept
         said = ngettext(
@@ -221,11 +222,13 @@ class SuppressionAdmin(ContactDataAdminMixin, ModelAdmin):
         if kept:
             said = ngettext(
                 "%(n)s address had opted out too: its bounce or complaint is lifted, but it stays on the "
-                "list as unsubscribed, so campaigns still skip it (transactional mail may go). Remove "
-                "that too, saying why, to mail it campaigns again.",
+                "list as unsubscribed, so campaigns still skip it (transactional mail may go). To mail "
+                "it campaigns again, remove that too with a reason of its own: the same reason again "
+                "changes nothing.",
                 "%(n)s addresses had opted out too: their bounces or complaints are lifted, but they stay "
                 "on the list as unsubscribed, so campaigns still skip them (transactional mail may go). "
-                "Remove those too, saying why, to mail them campaigns again.",
+                "To mail them campaigns again, remove those too with a reason of their own: the same "
+                "reason again changes nothing.",
                 kept,
             )
             self.message_user(request, said % {"n": grouped(kept)}, messages.WARNING)

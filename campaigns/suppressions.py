@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone, translation
@@ -113,6 +114,8 @@ class SuppressionRemoved:
     removed: bool
     #: Its owner's opt-out, kept as an `unsubscribe` when a bounce or complaint was lifted.
     kept: Suppression | None = None
+    #: The same removal came again (a retry, a form posted twice): nothing changed, nothing recorded.
+    repeated: bool = False
 
     def __bool__(self) -> bool:
         return self.removed
@@ -124,33 +127,49 @@ def suppression_remove(*, suppression: Suppression, actor: ConsentActor, reason:
 
     Lifting a bounce or complaint of such an address lifts only that: the row becomes an
     `unsubscribe` again, so campaigns still skip the address and transactional mail may go; lifting
-    that takes a second removal. Raises ReasonMissing when the reason says nothing: mailing an
-    address again that bounced, complained or opted out is a consent change, audited as one.
+    that takes a second removal, with a reason of its own. The same removal sent again (a client's
+    retry, two at once, a form posted twice) finds the opt-out it kept and answers as the first did,
+    lifting nothing more. Raises ReasonMissing when the reason says nothing: mailing an address again
+    that bounced, complained or opted out is a consent change, audited as one.
     """
     if not reason_given(reason):
         raise ReasonMissing("Say why the address may be mailed again: send a reason.")
+    reason = reason[:500]
     with transaction.atomic():
         row = Suppression.objects.select_for_update().filter(pk=suppression.pk).first()
         if row is None:  # Removed meanwhile, by another request: that one recorded it.
             return SuppressionRemoved(removed=False)
+        if _opt_out_kept_by(row=row, reason=reason):
+            return SuppressionRemoved(removed=True, kept=row, repeated=True)
+        now = timezone.now()
         SuppressionRemoval.objects.create(
             email=row.email,
             suppression_reason=row.reason,
             suppressed_at=row.created_at,
+            removed_at=now,
             by=actor.by,
             actor=actor.name[:200],
             user=actor.user,
-            reason=reason[:500],
+            reason=reason,
         )
         if row.opted_out and row.reason != Suppression.Reason.UNSUBSCRIBE:
-            return SuppressionRemoved(removed=True, kept=_opt_out_keep(row=row))
+            return SuppressionRemoved(removed=True, kept=_opt_out_keep(row=row, now=now))
         row.delete()
     return SuppressionRemoved(removed=True)
 
 
-def _opt_out_keep(*, row: Suppression) -> Suppression:
-    """Turn a lifted bounce or complaint back into its owner's opt-out, as of now."""
-    now = timezone.now()
+def _opt_out_kept_by(*, row: Suppression, reason: str) -> bool:
+    """Tell whether the row is an opt-out a removal giving this very reason kept: the removal's repeat."""
+    if row.reason != Suppression.Reason.UNSUBSCRIBE:
+        return False
+    # _opt_out_keep dates the kept row with its removal's time, which names that removal.
+    return SuppressionRemoval.objects.filter(
+        email=row.email, removed_at=row.created_at, reason=reason
+    ).exists()
+
+
+def _opt_out_keep(*, row: Suppression, now: datetime) -> Suppression:
+    """Turn a lifted bounce or complaint back into its owner's opt-out, dated as its removal."""
     with translation.override("en"):  # In the engine's English, as every stored note.
         lifted = str(Suppression.Reason(row.reason).label)
     row.detail = f"Opted out; kept when its suppression ({lifted}) was lifted on {now:%Y-%m-%d}."

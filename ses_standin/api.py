@@ -2,9 +2,9 @@
 
 Served: SendRawEmail, GetSendQuota, VerifyDomainIdentity, VerifyEmailIdentity, ListIdentities and
 GetIdentityVerificationAttributes (v1, https://docs.aws.amazon.com/ses/latest/APIReference/);
-GetAccount, ListSuppressedDestinations and PutSuppressedDestination (v2); and the stand-in's own
-`GET /_standin/stats`. Errors have SES's
-shapes, so botocore raises what it would raise against AWS.
+GetAccount, ListSuppressedDestinations, PutSuppressedDestination and DeleteSuppressedDestination
+(v2); and the stand-in's own `GET /_standin/stats`. Errors have SES's shapes, so botocore raises
+what it would raise against AWS.
 """
 
 import argparse
@@ -20,7 +20,7 @@ from email import message_from_bytes
 from email.message import Message
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape
 
 from ses_standin import mailbox
@@ -127,6 +127,24 @@ class Handler(BaseHTTPRequestHandler):
                 "At": time.time(),
             }
             self.state.save("suppressed.json", self.state.suppressed)
+        self._json(200, {})
+
+    def do_DELETE(self):
+        path, _query = self._path()
+        if not path.startswith(SUPPRESSION_PATH + "/"):
+            self._json(404, {"message": f"{path} is not served by the stand-in."})
+            return
+        email = unquote(path.removeprefix(SUPPRESSION_PATH + "/")).lower()
+        with self.state.lock:
+            found = self.state.suppressed.pop(email, None)
+            if found is not None:
+                self.state.save("suppressed.json", self.state.suppressed)
+        if found is None:
+            # SES's answer for an address not on the list, which botocore raises as NotFoundException.
+            self._json(
+                404, {"__type": "NotFoundException", "message": f"{email} is not on the suppression list."}
+            )
+            return
         self._json(200, {})
 
     def do_POST(self):

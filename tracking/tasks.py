@@ -20,10 +20,16 @@ def sns_messages_apply() -> None:
 
 @shared_task(name="tracking.tasks.suppressions_sync_ses", ignore_result=True)
 def suppressions_sync_ses() -> None:
-    """Sync with SES's account-level suppression list, both ways, over the last two periods."""
+    """Sync with SES's account-level suppression list, both ways, over the last two periods (a run
+    missed is caught up by the next; after a longer gap, ses_suppressions_sync takes it all).
+
+    Removals here are taken off SES's list after the pull, which leaves them out, so an address SES
+    listed again since is ours again first and stays on it.
+    """
     since = timezone.now() - timedelta(seconds=2 * settings.SES_SUPPRESSION_SYNC_SECONDS)
     ses_account.suppressions_pull_from_ses(since=since)
     ses_account.suppressions_push_to_ses(since=since)
+    ses_account.suppressions_delete_from_ses(since=since)
 
 
 @shared_task(name="tracking.tasks.tracking_hits_apply", ignore_result=True)

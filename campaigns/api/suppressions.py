@@ -114,8 +114,11 @@ class SuppressionViewSet(
     """Addresses never mailed again: bounces and complaints from SES, and those added here.
 
     Deleting one lets campaigns mail the address again; SES's own account-level suppression
-    list, if the address is on it, still applies. Deleting a bounce or complaint whose owner opted
+    list, if the address is on it, applies until the next sync with it takes a bounce, complaint or
+    account suppression removed here off it. Deleting a bounce or complaint whose owner opted
     out too (`opted_out`) keeps the opt-out: the answer is a 200 with the row, now an `unsubscribe`.
+    Lifting that takes a DELETE with a reason of its own: one repeating the first's reason is taken
+    for its retry, and answered as it was.
     """
 
     scopes = {"read": Scope.READ, "write": Scope.SUPPRESSIONS_ADMIN}
@@ -136,7 +139,9 @@ class SuppressionViewSet(
                 SuppressionSerializer,
                 description="The bounce or complaint is lifted, but its owner opted out too: the "
                 "address stays suppressed as `unsubscribe` (campaigns skip it, transactional mail "
-                "may go). Delete it again, with its own reason, to lift the opt-out.",
+                "may go). The same DELETE sent again, with the same reason (a retry), changes nothing "
+                "and gets this answer again: to lift the opt-out, delete it again giving a reason of "
+                "its own, why its owner may get campaigns again.",
             ),
         },
     )

@@ -165,3 +165,16 @@ def test_opt_outs_kept_before_the_flag_are_marked_on_upgrade():
 
     held = dict(Suppression.objects.values_list("email", "opted_out"))
     assert held == {"kept@example.com": True, "bounced@example.com": False}
+
+
+def test_the_removal_that_kept_an_opt_out_sent_again_keeps_it_and_records_nothing_more():
+    complaint = SuppressionFactory(email=ADDRESS, reason=Suppression.Reason.COMPLAINT, opted_out=True)
+
+    first = suppression_remove(suppression=complaint, actor=STAFF, reason="Complained by mistake")
+    again = suppression_remove(suppression=complaint, actor=STAFF, reason="Complained by mistake")
+
+    kept = Suppression.objects.get()
+    assert (kept.reason, kept.created_at) == (Suppression.Reason.UNSUBSCRIBE, first.kept.created_at)
+    assert SuppressionRemoval.objects.count() == 1
+    assert (again.removed, again.kept, again.repeated) == (True, first.kept, True)
+    assert not _campaign_reaches(ADDRESS)

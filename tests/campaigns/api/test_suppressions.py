@@ -1,10 +1,14 @@
 """Taking an address off the suppression list: a reason on record, in the API and the admin."""
 
 import json
+import threading
 
 import pytest
+from django.db import connection
 from django.urls import reverse
+from rest_framework.test import APIClient
 
+from campaigns.api import suppressions as suppressions_api
 from campaigns.models import Suppression, SuppressionRemoval
 from console.erasure import contact_erase
 from tests.factories import ContactFactory, SuppressionFactory
@@ -248,3 +252,95 @@ def test_an_administrator_removing_a_bounce_whose_owner_opted_out_is_told_the_op
     assert any("1 address had opted out too" in message for message in said)
     kept = Suppression.objects.get()
     assert (kept.email, kept.reason, kept.opted_out) == ("ada@example.org", "unsubscribe", True)
+
+
+def _complaint_whose_owner_opted_out(email: str = "ada@example.org") -> Suppression:
+    """Return a complaint whose owner opted out too: removing it keeps the opt-out."""
+    return SuppressionFactory(email=email, reason=Suppression.Reason.COMPLAINT, opted_out=True)
+
+
+def _removals() -> list[tuple[str, str]]:
+    return list(SuppressionRemoval.objects.order_by("pk").values_list("suppression_reason", "reason"))
+
+
+def test_a_retried_delete_of_a_lifted_complaint_changes_nothing_and_a_reason_of_its_own_lifts_the_opt_out(
+    api_client,
+):
+    complaint = _complaint_whose_owner_opted_out()
+    url = f"{API}/suppressions/{complaint.pk}"
+
+    first = api_client.delete(f"{url}?reason=Complained+by+mistake")
+    retried = api_client.delete(f"{url}?reason=Complained+by+mistake")
+
+    assert (first.status_code, retried.status_code) == (200, 200), retried.content
+    assert retried.json() == first.json()
+    kept = Suppression.objects.get()
+    assert (kept.pk, kept.reason, kept.opted_out) == (complaint.pk, "unsubscribe", True)
+    assert _removals() == [("complaint", "Complained by mistake")]
+
+    lifted = api_client.delete(url, {"reason": "Opted in again by phone"}, format="json")
+
+    assert lifted.status_code == 204
+    assert not Suppression.objects.exists()
+    assert _removals() == [("complaint", "Complained by mistake"), ("unsubscribe", "Opted in again by phone")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_parallel_deletes_of_a_complaint_whose_owner_opted_out_lift_only_the_complaint(
+    postgres_only, api_key, monkeypatch
+):
+    complaint = _complaint_whose_owner_opted_out()
+    # Both requests have read the complaint before either takes its lock.
+    read = threading.Barrier(2)
+    actor_of_key = suppressions_api.consent_actor_of_key
+
+    def actor_once_both_read(**kwargs):
+        read.wait(timeout=30)
+        return actor_of_key(**kwargs)
+
+    monkeypatch.setattr(suppressions_api, "consent_actor_of_key", actor_once_both_read)
+    answers: list[tuple[int, dict]] = []
+
+    def delete() -> None:
+        client = APIClient()
+        client.credentials(HTTP_X_API_KEY=api_key[1])
+        try:
+            response = client.delete(f"{API}/suppressions/{complaint.pk}?reason=Complained+by+mistake")
+            answers.append((response.status_code, response.json() if response.content else {}))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=delete) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert [status for status, _body in answers] == [200, 200]
+    assert answers[0][1] == answers[1][1]
+    kept = Suppression.objects.get()
+    assert (kept.pk, kept.reason, kept.opted_out) == (complaint.pk, "unsubscribe", True)
+    assert _removals() == [("complaint", "Complained by mistake")]
+
+
+def test_an_administrator_posting_a_removal_twice_is_told_the_opt_out_stays_both_times():
+    complaint = _complaint_whose_owner_opted_out()
+    client = role_client("Administrators")
+    changelist = reverse("admin:campaigns_suppression_changelist")
+    posted = {
+        "action": "remove_suppressions",
+        "_selected_action": [complaint.pk],
+        "apply": "1",
+        "reason": "Complained by mistake",
+    }
+
+    first = client.post(changelist, posted, follow=True)
+    again = client.post(changelist, posted, follow=True)
+
+    said = [[str(message) for message in answer.context["messages"]] for answer in (first, again)]
+    assert said[1] == said[0]
+    assert any("had opted out too" in message and "reason of its own" in message for message in said[1])
+    assert not any("removed from the list" in message for message in said[1])
+    kept = Suppression.objects.get()
+    assert (kept.pk, kept.reason) == (complaint.pk, "unsubscribe")
+    assert _removals() == [("complaint", "Complained by mistake")]
