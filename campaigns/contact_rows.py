@@ -7,11 +7,13 @@ from django.db import models
 from django.utils.translation import gettext
 
 from campaigns.models import Contact
-from campaigns.validators import TIMEZONES, validate_attributes
+from campaigns.validators import TIMEZONES, validate_attributes, validate_shown_name
 from core.addresses import email_canonical
 from core.text import holds_lone_surrogate, text_as_json, text_encodable
 
 ROW_TEXT_FIELDS = ("first_name", "last_name", "external_id", "timezone")
+#: Those the contact's emails show its reader: held to the model's check of shown names.
+_ROW_NAME_FIELDS = frozenset({"first_name", "last_name"})
 # Lengths from the model's CharFields; None if one were ever made unlimited.
 _ROW_MAX_LENGTH = {
     name: cast(models.Field, Contact._meta.get_field(name)).max_length for name in ("email", *ROW_TEXT_FIELDS)
@@ -62,9 +64,14 @@ def contact_row_validate(raw) -> dict:
     for name in ROW_TEXT_FIELDS:
         if name in raw:
             try:
-                row[name] = _row_text(raw[name], _ROW_MAX_LENGTH[name])
+                text = _row_text(raw[name], _ROW_MAX_LENGTH[name])
+                if name in _ROW_NAME_FIELDS:
+                    validate_shown_name(text)
+                row[name] = text
             except ValueError as exc:
                 errors[name] = [str(exc)]
+            except ValidationError as exc:
+                errors[name] = exc.messages
     if row.get("timezone") and row["timezone"] not in TIMEZONES:
         said = gettext("%(zone)r is not an IANA time zone name (e.g. Europe/Paris).")
         errors["timezone"] = [said % {"zone": row["timezone"]}]

@@ -3,14 +3,17 @@
 A signup is stored as it came (a `Signup`) and changes the audience only when it is applied: at
 once on a single opt-in form, after its confirmation link is followed on a double opt-in one. Who
 unsubscribed earlier always confirms first, whatever the form. A new address that must confirm is
-kept as a `pending` contact (campaigns never mail one) so its confirmation can be personalised;
-an address already on file waits unchanged. Mail and links are tracking's (tracking.signups).
+kept as a `pending` contact (campaigns never mail one), its confirmation's addressee; it holds no
+names until its owner confirms, as anyone may type anything beside someone else's address and the
+confirmation must not carry it. An address already on file waits unchanged. Mail and links are
+tracking's (tracking.signups).
 """
 
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -20,6 +23,7 @@ from campaigns.erasure import address_erasure, address_erasure_lift
 from campaigns.memberships import list_add_contacts
 from campaigns.models import ConsentChange, Contact, ContactConsent, Signup, SignupForm, Suppression
 from campaigns.suppressions import suppression_remove
+from campaigns.validators import validate_shown_name
 from core.addresses import email_normalize
 
 
@@ -37,7 +41,8 @@ class SignupFields:
 def signup_receive(*, form: SignupForm, fields: SignupFields, ip: str) -> Signup:
     """Keep a signup as it came, to be decided on by signup_take: the same one INSERT whoever the
     address belongs to, so the answer takes the same time for every address. `ip` is the address
-    as the IP policy keeps it."""
+    as the IP policy keeps it. Raises ValidationError, by field, for a name no one may be shown."""
+    _names_check(fields)
     lists = form.lists.all()
     if form.visitor_chooses_lists and fields.list_ids:
         lists = lists.filter(pk__in=fields.list_ids)
@@ -54,6 +59,19 @@ def signup_receive(*, form: SignupForm, fields: SignupFields, ip: str) -> Signup
         )
         signup.lists.set(lists)
     return signup
+
+
+def _names_check(fields: SignupFields) -> None:
+    """Raise ValidationError, by field, for a name that holds a control, bidi override or invisible
+    space: every way in (the form's page, the API) is held to the model's check."""
+    errors = {}
+    for name in ("first_name", "last_name"):
+        try:
+            validate_shown_name(getattr(fields, name))
+        except ValidationError as exc:
+            errors[name] = exc.messages
+    if errors:
+        raise ValidationError(errors)
 
 
 class Taken(StrEnum):
@@ -107,7 +125,10 @@ def signup_take(*, signup_id: int, limit: int, can_mail: bool) -> tuple[Signup |
             signup.delete()
             return None, Taken.DROPPED
         if confirm and contact is None:
-            contact, _created = _contact_of(signup, status=Contact.Status.PENDING)
+            # Nameless: the names typed reach the contact only when its owner confirms them.
+            contact, _created = Contact.objects.get_or_create(
+                email=signup.email, defaults={"status": Contact.Status.PENDING}
+            )
         elif contact is not None:
             contacts_load_test_clear(contact_ids=[contact.pk])  # A visitor's signup holds it now.
         signup.status, signup.contact = Signup.Status.PENDING, contact
@@ -125,9 +146,13 @@ def _opted_out(*, email: str) -> bool:
     )
 
 
-def _contact_of(signup: Signup, *, status: str) -> tuple[Contact, bool]:
-    """Return the contact of a signup's address, made with its names and this status if new."""
-    defaults = {"first_name": signup.first_name, "last_name": signup.last_name, "status": status}
+def _contact_of(signup: Signup) -> tuple[Contact, bool]:
+    """Return the contact of a signup's address, made subscribed with its names if new."""
+    defaults = {
+        "first_name": signup.first_name,
+        "last_name": signup.last_name,
+        "status": Contact.Status.SUBSCRIBED,
+    }
     return Contact.objects.get_or_create(email=signup.email, defaults=defaults)
 
 
@@ -175,14 +200,19 @@ def signup_apply(*, signup: Signup, confirmed: bool) -> Contact | None:
             suppression_remove(suppression=kept, actor=_owner(signup), reason=why)
         if confirmed:
             address_erasure_lift(email=signup.email)
-        contact, created = _contact_of(signup, status=Contact.Status.SUBSCRIBED)
+        contact, created = _contact_of(signup)
         if not created:
             contacts_load_test_clear(contact_ids=[contact.pk])
-            # Only the address's owner, confirming, renames a contact on file.
+            # Only the address's owner, confirming, renames a contact on file. A pending one was
+            # made nameless by a signup (signup_take): a single opt-in form fills in its blank
+            # names, as it names a contact it makes.
+            pending = contact.status == Contact.Status.PENDING
             names = {
-                name: getattr(signup, name) for name in ("first_name", "last_name") if getattr(signup, name)
+                name: getattr(signup, name)
+                for name in ("first_name", "last_name")
+                if getattr(signup, name) and (confirmed or (pending and not getattr(contact, name)))
             }
-            if names and confirmed:
+            if names:
                 contact_save_keeping_consent(contact=contact, values=names)
             if contact.status != Contact.Status.SUBSCRIBED:
                 contact_status_change(

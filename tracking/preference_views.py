@@ -23,6 +23,7 @@ from campaigns import preferences
 from campaigns.consent import ConsentActor, contact_resubscribe
 from campaigns.mailable import contact_mail_paused
 from campaigns.models import ConsentChange, Contact, ContactList
+from campaigns.validators import validate_shown_name
 from core.addresses import mailbox_parse
 from core.exceptions import ObjectNotFound
 from core.http import database_unavailable
@@ -57,8 +58,12 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 class PreferencesForm(forms.Form):
     """The choices of the preference page: the shown lists to stay on, and the name."""
 
-    first_name = forms.CharField(label=gettext_lazy("First name"), max_length=150, required=False)
-    last_name = forms.CharField(label=gettext_lazy("Last name"), max_length=150, required=False)
+    first_name = forms.CharField(
+        label=gettext_lazy("First name"), max_length=150, required=False, validators=[validate_shown_name]
+    )
+    last_name = forms.CharField(
+        label=gettext_lazy("Last name"), max_length=150, required=False, validators=[validate_shown_name]
+    )
 
     def __init__(self, *args, shown: list, **kwargs):
         super().__init__(*args, **kwargs)

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from django import forms
 from django.conf import settings
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -23,6 +23,7 @@ from django.views.decorators.http import require_http_methods
 
 from campaigns.models import Signup, SignupForm
 from campaigns.signups import SignupFields, signup_apply
+from campaigns.validators import validate_shown_name
 from core.forms import AddressField
 from core.http import charset_is_utf8, client_address, database_unavailable
 from tracking import signups
@@ -48,7 +49,12 @@ class SignupPublicForm(forms.Form):
             ("last_name", signup_form.ask_last_name, _("Last name")),
         ):
             if ask != Ask.NO:
-                self.fields[name] = forms.CharField(label=label, max_length=150, required=ask == Ask.REQUIRED)
+                self.fields[name] = forms.CharField(
+                    label=label,
+                    max_length=150,
+                    required=ask == Ask.REQUIRED,
+                    validators=[validate_shown_name],
+                )
         if signup_form.visitor_chooses_lists:
             self.fields["lists"] = forms.ModelMultipleChoiceField(
                 queryset=signup_form.lists.order_by("name"),
@@ -70,6 +76,16 @@ class SignupPublicForm(forms.Form):
             last_name=data.get("last_name", "").strip(),
             list_ids=tuple(contact_list.pk for contact_list in data.get("lists", ())),
         )
+
+
+def _fields_repeated(form: SignupPublicForm, data: QueryDict) -> list[str]:
+    """Return the labels of the form's fields a post holds more than once (the lists chosen apart)."""
+    # Read last-wins, `email=a@x&email=b@y` would sign up an address the page never showed.
+    return [
+        str(field.label or name)
+        for name, field in form.fields.items()
+        if name != "lists" and len(data.getlist(name)) > 1
+    ]
 
 
 def signup_form_html(*, signup_form: SignupForm, bound: SignupPublicForm | None = None, snippet: bool) -> str:
@@ -164,6 +180,13 @@ def _signup_page(request: HttpRequest, signup_form: SignupForm) -> HttpResponse:
         problem = gettext("Your browser sent the form in a character set this page does not read.")
         return _page(request, signup_form, problem=problem, status=415)
     bound = SignupPublicForm(request.POST, signup_form=signup_form)
+    if repeated := _fields_repeated(bound, request.POST):
+        said = gettext(
+            "The form was sent with “%(fields)s” more than once. Please fill it in and send it again."
+        )
+        return _page(
+            request, signup_form, bound, problem=said % {"fields": "”, “".join(repeated)}, status=400
+        )
     if not bound.is_valid():
         return _page(request, signup_form, bound, status=400)
     if signup_form.captcha and not signups.signup_captcha_passed(request=request):

@@ -5,6 +5,7 @@ signup is taken and mailed. Whatever it decides about an address (new, on file, 
 too often), the visitor is answered the same: a form must not tell who is on the list.
 """
 
+import copy
 import hashlib
 import ipaddress
 import logging
@@ -25,6 +26,7 @@ from redis.exceptions import RedisError
 
 from campaigns.erasure import erasures_hold_off
 from campaigns.models import Contact, ListMembership, Signup, SignupForm, Template
+from campaigns.rendering import template_context
 from campaigns.signups import SignupFields, Taken, signup_apply, signup_receive, signup_take
 from core.api.auth import rate_counter_increment
 from core.http import ip_parse
@@ -144,15 +146,30 @@ def signup_process(*, signup_id: int) -> Outcome:
             # None: an opt-out landed meanwhile, which only a confirmation may undo.
             applied = signup_apply(signup=signup, confirmed=False)
             return Outcome.SUBSCRIBED if applied is not None else Outcome.DROPPED
+        contact = cast(Contact, signup.contact)
         context = {"confirm_url": signup_confirm_url(signup=signup), "form_title": form.title}
         template = cast(Template, form.confirmation_template)
         message_queue_own(
             template=template,
-            contact=cast(Contact, signup.contact),
+            contact=contact,
             from_email=form.from_email,
-            context=context,
+            context=context | _names_withheld(contact),
         )
     return Outcome.MAILED
+
+
+def _names_withheld(contact: Contact) -> dict:
+    """Return the variables that show a pending contact to its confirmation without names.
+
+    A pending contact's names may be what a visitor typed beside someone else's address (a link, a
+    bidi trick), and its owner has confirmed nothing yet: the confirmation must not carry them.
+    campaigns.signups makes pending contacts nameless; this covers one named before it did.
+    """
+    if contact.status != Contact.Status.PENDING or not (contact.first_name or contact.last_name):
+        return {}
+    unnamed = copy.copy(contact)
+    unnamed.first_name = unnamed.last_name = ""
+    return {"contact": template_context(contact=unnamed)["contact"]}
 
 
 #: How long a received signup waits for its task before the sweep takes it.

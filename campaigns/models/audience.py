@@ -23,8 +23,10 @@ class Contact(TimestampedModel):
         TRANSACTIONAL = "transactional", _("Transactional email only")
 
     email = models.EmailField(_("email"), max_length=254, unique=True)
-    first_name = models.CharField(_("first name"), max_length=150, blank=True)
-    last_name = models.CharField(_("last name"), max_length=150, blank=True)
+    first_name = models.CharField(
+        _("first name"), max_length=150, blank=True, validators=[validate_shown_name]
+    )
+    last_name = models.CharField(_("last name"), max_length=150, blank=True, validators=[validate_shown_name])
     #: The integrator's own user id; the API finds contacts by it.
     external_id = models.CharField(_("external id"), max_length=255, blank=True)
     #: Free-form personalization data, reachable in templates as {{ attributes.<key> }}.

@@ -183,8 +183,10 @@ class Signup(models.Model):
     #: The form's name when the signup was made: the evidence outlives the form.
     form_name = models.CharField(_("form name"), max_length=200)
     email = models.EmailField(_("email"), max_length=254)
-    first_name = models.CharField(_("first name"), max_length=150, blank=True)
-    last_name = models.CharField(_("last name"), max_length=150, blank=True)
+    first_name = models.CharField(
+        _("first name"), max_length=150, blank=True, validators=[validate_shown_name]
+    )
+    last_name = models.CharField(_("last name"), max_length=150, blank=True, validators=[validate_shown_name])
     lists = models.ManyToManyField(ContactList, related_name="+", blank=True, verbose_name=_("lists"))
     #: The wording the visitor agreed to, as shown.
     consent_text = models.CharField(_("consent wording"), max_length=500)

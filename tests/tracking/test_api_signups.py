@@ -92,3 +92,28 @@ def test_lists_sent_to_a_form_whose_visitors_join_them_all_are_refused(api_clien
     )
 
     assert refused.status_code == 400
+
+
+@pytest.mark.parametrize("character", ["\u202e", "\u200b", "\x1b"])
+def test_a_name_holding_a_control_bidi_override_or_invisible_space_is_a_400_naming_it(api_client, character):
+    form = SignupFormFactory()
+    sent = {"email": "a@example.com", "first_name": "Ada", "last_name": f"Love{character}lace"}
+
+    answer = api_client.post(f"{URL}/{form.pk}/signups", sent, format="json")
+
+    signups.signups_process_waiting(older_than_seconds=0)
+    assert answer.status_code == 400
+    assert f"U+{ord(character):04X}" in answer.json()["error"]["fields"]["last_name"][0]
+    assert not Signup.objects.exists()
+    assert not Contact.objects.exists()
+
+
+def test_a_signup_repeating_a_key_is_a_400_naming_it_and_signs_no_one_up(api_client):
+    form = SignupFormFactory()
+    body = '{"email": "ada@example.com", "email": "bob@example.com"}'
+
+    answer = api_client.post(f"{URL}/{form.pk}/signups", body, content_type="application/json")
+
+    assert answer.status_code == 400
+    assert '"email"' in answer.json()["error"]["message"]
+    assert not Signup.objects.exists()

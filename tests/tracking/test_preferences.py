@@ -123,10 +123,13 @@ def test_the_page_refuses_a_name_it_cannot_keep_and_choices_once_unsubscribed():
 
     too_long = client.post(_page_of(row), {"action": "preferences", "first_name": "A" * 151})
     nul = client.post(_page_of(row), {"action": "preferences", "first_name": "A\x00B"})
+    bidi = client.post(_page_of(row), {"action": "preferences", "last_name": "Smith\u202egnp.exe"})
     client.post(_page_of(row), {"action": "all"})
     after = client.post(_page_of(row), {"action": "pause", "days": "30"})
 
-    assert (too_long.status_code, nul.status_code) == (400, 400)
+    assert (too_long.status_code, nul.status_code, bidi.status_code) == (400, 400, 400)
+    assert "U+202E" in bidi.content.decode()
+    assert Contact.objects.get(pk=row.contact_id).last_name != "Smith\u202egnp.exe"
     assert after.status_code == 409
     assert Contact.objects.get(pk=row.contact_id).paused_until is None
 

@@ -1,6 +1,7 @@
 """Signup forms in public: double opt-in, the same answer for every address, and the abuse limits."""
 
 import email
+import email.policy
 import random
 import re
 import threading
@@ -21,6 +22,7 @@ from delivery.models import StepExecution, TransactionalMessage
 from tests.conftest import sent_messages
 from tests.factories import (
     ContactFactory,
+    ContactListFactory,
     ListMembershipFactory,
     SignupFormFactory,
     StepExecutionFactory,
@@ -71,6 +73,13 @@ def _confirm_link() -> str:
     ).group(1)
 
 
+def _mail_text() -> str:
+    """Return the last email moto's SES took as its reader sees it: subject and parts, decoded."""
+    mail = email.message_from_string(sent_messages()[-1].raw_data, policy=email.policy.default)
+    parts = [part.get_content() for part in mail.walk() if part.get_content_maintype() == "text"]
+    return "\n".join([str(mail["Subject"]), *parts])
+
+
 def test_a_visitor_signs_up_confirms_by_email_and_only_then_is_mailed_by_campaigns(ses):
     form = SignupFormFactory()
     page = _visitor().get(reverse("signup-form", args=[form.slug])).content.decode()
@@ -82,7 +91,8 @@ def test_a_visitor_signs_up_confirms_by_email_and_only_then_is_mailed_by_campaig
     assert answer.status_code == 303
     assert answer["Location"] == reverse("signup-thanks", args=[form.slug])
     contact = Contact.objects.get(email="ada@example.com")
-    assert (contact.status, contact.first_name) == (Contact.Status.PENDING, "Ada")
+    # Nameless until confirmed: anyone may type anything beside someone else's address.
+    assert (contact.status, contact.first_name) == (Contact.Status.PENDING, "")
     assert not contact.lists.exists()  # Joins only when confirmed.
     campaign = sendable_campaign(contacts=1)
     ListMembershipFactory(contact_list=campaign.lists.get(), contact=contact)
@@ -90,7 +100,7 @@ def test_a_visitor_signs_up_confirms_by_email_and_only_then_is_mailed_by_campaig
 
     sending.messages_send(budget_seconds=10)
     link = _confirm_link()
-    assert "Confirm, Ada" in sent_messages()[-1].raw_data
+    assert "Ada" not in _mail_text()
     path = link.split("://", 1)[1].split("/", 1)[1]
     shown = _visitor().get(f"/{path}")
     assert shown.status_code == 200
@@ -101,7 +111,7 @@ def test_a_visitor_signs_up_confirms_by_email_and_only_then_is_mailed_by_campaig
     assert done.status_code == 200
     assert "You are subscribed" in done.content.decode()
     contact.refresh_from_db()
-    assert contact.status == Contact.Status.SUBSCRIBED
+    assert (contact.status, contact.first_name) == (Contact.Status.SUBSCRIBED, "Ada")
     assert set(form.lists.all()) <= set(contact.lists.all())
     consent = ContactConsent.objects.get(contact=contact)
     assert (consent.source, consent.basis) == (ContactConsent.Source.FORM, ContactConsent.Basis.CONSENT)
@@ -632,3 +642,108 @@ def test_a_form_holding_bytes_that_are_no_utf8_is_refused_and_signs_no_one_up(fi
     assert answer.status_code == 415
     assert "character set" in answer.content.decode()
     assert not Signup.objects.exists()
+
+
+#: What a stranger types as a name beside someone else's address, for the confirmation to carry.
+LURE = "you won 5000 USD! Claim now at https://evil.example/claim"
+
+
+def _naming_form(**kwargs) -> SignupForm:
+    """Return a form whose confirmation email shows every name a template can reach."""
+    template = TemplateFactory(
+        subject="Confirm, {{ contact.first_name }} {{ contact.last_name }}",
+        html_body=(
+            "<p>Hi {{ contact.first_name }}|{{ contact.last_name }}|{{ contact.full_name }}: "
+            '<a href="{{ confirm_url }}">Confirm</a></p>'
+        ),
+    )
+    return SignupFormFactory(confirmation_template=template, ask_last_name=SignupForm.Ask.OPTIONAL, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "on_file",
+    [None, Contact.Status.PENDING, Contact.Status.UNSUBSCRIBED],
+    ids=["a new address", "pending, named by an earlier signup", "one who unsubscribed"],
+)
+def test_a_confirmation_email_never_carries_the_names_a_visitor_typed(ses, on_file):
+    if on_file == Contact.Status.PENDING:  # Named as signups named pending contacts before.
+        ContactFactory(email="victim@example.com", status=on_file, first_name="Claim", last_name=LURE)
+    elif on_file is not None:
+        ContactFactory(email="victim@example.com", status=on_file, first_name="", last_name="")
+    form = _naming_form()
+
+    answer = _sign_up(_visitor(), form, email="victim@example.com", first_name=LURE, last_name="Claim")
+    sending.messages_send(budget_seconds=10)
+
+    assert answer.status_code == 303
+    text = _mail_text()
+    assert "/confirm/" in text
+    assert "evil.example" not in text
+    assert "Claim" not in text
+    assert Signup.objects.get(email="victim@example.com").first_name == LURE  # Kept as evidence.
+
+
+def test_a_confirmation_email_to_a_contact_on_file_keeps_the_name_staff_gave_them(ses):
+    ContactFactory(email="kim@example.com", status=Contact.Status.SUBSCRIBED, first_name="Kim", last_name="")
+    form = _naming_form()
+
+    _sign_up(_visitor(), form, email="kim@example.com", first_name=LURE)
+    sending.messages_send(budget_seconds=10)
+
+    text = _mail_text()
+    assert "Confirm, Kim" in text
+    assert "evil.example" not in text
+
+
+def test_a_single_opt_in_signup_names_a_pending_contact_an_unconfirmed_signup_left_nameless(ses):
+    _sign_up(_visitor(), SignupFormFactory(), first_name="Ada")
+    _sign_up(_visitor(), SignupFormFactory(opt_in=SignupForm.OptIn.SINGLE), first_name="Ada", last_name="L")
+
+    contact = Contact.objects.get(email="ada@example.com")
+    assert (contact.status, contact.first_name) == (Contact.Status.SUBSCRIBED, "Ada")
+
+
+@pytest.mark.parametrize("character", ["\u202e", "\u2066", "\u200b", "\ufeff", "\x1b", "\n"])
+@pytest.mark.parametrize("field", ["first_name", "last_name"])
+def test_a_name_holding_a_control_bidi_override_or_invisible_space_is_refused_on_the_form(field, character):
+    form = SignupFormFactory(opt_in=SignupForm.OptIn.SINGLE, ask_last_name=SignupForm.Ask.OPTIONAL)
+
+    answer = _sign_up(_visitor(), form, **{field: f"Ada{character}moc.elpmaxe"})
+
+    page = answer.content.decode()
+    assert answer.status_code == 400
+    assert f"U+{ord(character):04X}" in page
+    assert 'class="error"' in page
+    assert not Signup.objects.exists()
+    assert not Contact.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "values", "label"),
+    [
+        ("email", ["ada@example.com", "bob@example.com"], "Email address"),
+        ("first_name", ["Ada", "Bob"], "First name"),
+        ("email", ["ada@example.com", "ada@example.com"], "Email address"),
+    ],
+    ids=["two addresses", "two names", "one address twice"],
+)
+def test_a_form_sent_with_a_field_twice_is_a_400_naming_it_and_signs_no_one_up(field, values, label):
+    form = SignupFormFactory(opt_in=SignupForm.OptIn.SINGLE)
+
+    answer = _sign_up(_visitor(), form, **{field: values})
+
+    page = answer.content.decode()
+    assert answer.status_code == 400
+    assert f"“{label}” more than once" in page
+    assert not Signup.objects.exists()
+    assert not Contact.objects.exists()
+
+
+def test_a_form_whose_visitor_ticks_several_of_its_lists_signs_them_up_to_each():
+    chosen = [ContactListFactory(name="News"), ContactListFactory(name="Offers")]
+    form = SignupFormFactory(opt_in=SignupForm.OptIn.SINGLE, visitor_chooses_lists=True, lists=chosen)
+
+    answer = _sign_up(_visitor(), form, lists=[chosen[0].pk, chosen[1].pk])
+
+    assert answer.status_code == 303
+    assert set(Contact.objects.get().lists.all()) == set(chosen)

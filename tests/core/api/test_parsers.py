@@ -1,4 +1,5 @@
-"""The API's JSON parser: input too deeply nested to read is the client's error, a 400."""
+"""The API's parsers: input too deeply nested to read, in another charset or naming a key twice is the
+client's error, answered in the API's error shape."""
 
 import pytest
 
@@ -68,3 +69,58 @@ def test_a_form_of_more_parts_than_django_reads_is_a_json_400_not_an_html_page(a
 
     assert response.status_code == 400
     assert "more form fields or files" in response.json()["error"]["fields"]["non_field_errors"][0]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "key"),
+    [
+        ("/api/v1/lists", '{"name": "News", "name": "Offers"}', '"name"'),
+        ("/api/v1/contacts", '{"email": "ada@example.com", "email": "bob@example.com"}', '"email"'),
+        (
+            "/api/v1/contacts/bulk",
+            '{"contacts": [{"email": "ada@example.com", "first_name": "A", "first_name": "B"}]}',
+            '"first_name"',
+        ),
+        ("/api/v1/messages", '{"unique_code": "a", "unique_code": "b"}', '"unique_code"'),
+    ],
+    ids=["a list", "a contact", "a row of a bulk upsert", "a message"],
+)
+def test_json_naming_a_key_twice_in_one_object_is_a_400_naming_the_key_and_saves_nothing(
+    api_client, path, body, key
+):
+    response = api_client.post(path, body, content_type="application/json")
+
+    error = response.json()["error"]
+    assert (response.status_code, error["status"], error["code"]) == (400, 400, "parse_error")
+    assert key in error["message"]
+    assert not ContactList.objects.exists()
+    assert not Contact.objects.exists()
+
+
+def test_json_naming_a_huge_key_twice_is_answered_with_the_key_cut_short(api_client):
+    key = "k" * 100_000
+    response = api_client.post(
+        "/api/v1/lists", f'{{"{key}": 1, "{key}": 2}}', content_type="application/json"
+    )
+
+    error = response.json()["error"]
+    assert (response.status_code, error["code"]) == (400, "parse_error")
+    assert '"kkkk' in error["message"]
+    assert len(error["message"]) < 1000
+
+
+def test_json_whose_objects_share_keys_without_repeating_one_is_read(api_client):
+    body = '{"contacts": [{"email": "ada@example.com", "first_name": "Ada"}, {"email": "bob@example.com"}]}'
+    response = api_client.post("/api/v1/contacts/bulk", body, content_type="application/json")
+
+    assert response.status_code == 200
+    assert set(Contact.objects.values_list("email", flat=True)) == {"ada@example.com", "bob@example.com"}
+
+
+@pytest.mark.parametrize("body", ['{"name": NaN}', '{"name": "News"', b'{"name": "\xff"}'])
+def test_json_the_parser_cannot_read_is_still_a_400_parse_error(api_client, body):
+    response = api_client.post("/api/v1/lists", body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("JSON parse error")
+    assert not ContactList.objects.exists()
