@@ -79,9 +79,11 @@ class BulkUpsertResult:
     unchanged: int = 0
     #: One entry per refused row: {"row": n, "email": ..., "errors": {field: [messages]}}.
     errors: list[dict] = field(default_factory=list)
-    #: Rows that would have subscribed a contact who unsubscribed or has yet to confirm a signup,
-    #: without `resubscribe`: their other fields were written, the status kept. {"row": n, "email": ...}.
+    #: Rows that would have subscribed a contact who unsubscribed, without `resubscribe`: their
+    #: other fields were written, the status kept. {"row": n, "email": ...}.
     kept_unsubscribed: list[dict] = field(default_factory=list)
+    #: The same for a contact who has yet to confirm a signup: they stay pending. {"row": n, "email": ...}.
+    kept_pending: list[dict] = field(default_factory=list)
     #: Rows whose contact left some of the lists given themselves: kept off those (only they rejoin
     #: them), the rest written. {"row": n, "email": ..., "lists": [list ids]}.
     kept_off_lists: list[dict] = field(default_factory=list)
@@ -109,9 +111,10 @@ def contact_bulk_upsert(
     same file took, with their rows, so a file upserted chunk by chunk refuses a repeat across
     chunks too; filled in here.
 
-    A row never subscribes a contact who unsubscribed unless resubscribe is set with a reason: it
-    keeps its status and is reported in kept_unsubscribed. Nor does it put a contact back on a list
-    they left themselves (resubscribe or not: only they rejoin it): reported in kept_off_lists.
+    A row never subscribes a contact who unsubscribed, or has yet to confirm a signup, unless
+    resubscribe is set with a reason: it keeps its status and is reported in kept_unsubscribed, or
+    kept_pending. Nor does it put a contact back on a list they left themselves (resubscribe or
+    not: only they rejoin it): reported in kept_off_lists.
     Each status change is audited (actor, reason), in one INSERT.
     """
     with transaction.atomic():
@@ -256,7 +259,7 @@ def _status_changes_settle(
 
     Only those contacts are locked (usually none), and the decision is taken on their locked
     status, so a concurrent unsubscribe is neither undone nor audited twice. A re-subscribe without
-    the flag loses its status (reported in kept_unsubscribed), nothing else.
+    the flag loses its status (reported in kept_unsubscribed, or kept_pending), nothing else.
     """
     asked = [
         email
@@ -277,10 +280,12 @@ def _status_changes_settle(
         ):
             # Someone who unsubscribed, or has yet to confirm a signup, is never subscribed silently.
             accepted[email] = (number, {name: value for name, value in row.items() if name != "status"})
-            result.kept_unsubscribed.append({"row": number, "email": email})
+            kept = result.kept_pending if stored == Contact.Status.PENDING else result.kept_unsubscribed
+            kept.append({"row": number, "email": email})
             continue
         changing[email] = (contact_id, stored)
     result.kept_unsubscribed.sort(key=lambda kept: kept["row"])
+    result.kept_pending.sort(key=lambda kept: kept["row"])
     return changing
 
 

@@ -245,22 +245,20 @@ def _chunk_commit(
         consenting = [row["email"] for number, row in rows if number not in refused]
         _consents_record(job=locked, emails=consenting)
         cells = dict(chunk)
-        kept_word = gettext(
-            "Not subscribed (unsubscribed, or yet to confirm a signup): kept so, and not mailed."
-        )
         reported = [{**error, "cells": cells[error["row"]]} for error in errors + result.errors]
         # A refusal of an erased address is kept without it: its line number says which it was.
         erased = addresses_erased(emails=[error["email"] for error in result.errors])
         reported = [
             {**error, "email": "", "cells": []} if error["email"] in erased else error for error in reported
         ]
-        reported += _kept_rows(result, cells=cells, kept_word=kept_word, list_ids=list_ids)
+        reported += _kept_rows(result, cells=cells, list_ids=list_ids)
         locked.errors = sorted(locked.errors + reported, key=lambda error: error["row"])
         locked.created += result.created
         locked.updated += result.updated
         locked.unchanged += result.unchanged
         locked.failed += len(errors) + len(result.errors)
         locked.kept_unsubscribed += len(result.kept_unsubscribed)
+        locked.kept_pending += len(result.kept_pending)
         locked.kept_off_lists += len(result.kept_off_lists)
         locked.rows_done = start + len(chunk)
         locked.save()
@@ -268,12 +266,20 @@ def _chunk_commit(
     return True
 
 
-def _kept_rows(result: BulkUpsertResult, *, cells: dict, kept_word: str, list_ids) -> list[dict]:
-    """Return the report's rows of the contacts the import kept as they were: unsubscribed, or off
-    lists they left themselves (only they rejoin those), one row each, saying both when both."""
+def _kept_rows(result: BulkUpsertResult, *, cells: dict, list_ids) -> list[dict]:
+    """Return the report's rows of the contacts the import kept as they were: unsubscribed, yet to
+    confirm a signup, or off lists they left themselves (only they rejoin those), one row each,
+    saying both when both."""
+    unsubscribed = gettext(
+        "Not subscribed (unsubscribed, or yet to confirm a signup): kept so, and not mailed."
+    )
+    pending = gettext(
+        "Yet to confirm their signup: kept awaiting confirmation, and not mailed until they do."
+    )
     kept = {
-        row["row"]: {**row, "errors": {"status": [kept_word]}, "cells": cells[row["row"]]}
-        for row in result.kept_unsubscribed
+        row["row"]: {**row, "errors": {"status": [said]}, "cells": cells[row["row"]]}
+        for rows, said in ((result.kept_unsubscribed, unsubscribed), (result.kept_pending, pending))
+        for row in rows
     }
     names = dict(ContactList.objects.filter(pk__in=list_ids).values_list("pk", "name"))
     said = gettext(

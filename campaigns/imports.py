@@ -306,5 +306,6 @@ def _result_add(total: BulkUpsertResult, chunk, mapping, list_ids, actor, resubs
     total.updated += result.updated
     total.unchanged += result.unchanged
     total.kept_unsubscribed += result.kept_unsubscribed
+    total.kept_pending += result.kept_pending
     total.kept_off_lists += result.kept_off_lists
     total.errors = sorted(total.errors + errors + result.errors, key=lambda error: error["row"])

@@ -34,6 +34,12 @@ class BulkResultSerializer(serializers.Serializer):
         help_text="Rows asking to subscribe a contact who unsubscribed, without resubscribe: the "
         "contact stays unsubscribed; the row's other fields were saved.",
     )
+    kept_pending = KeptUnsubscribedSerializer(
+        many=True,
+        help_text="Rows asking to subscribe a contact who has yet to confirm a signup (double opt-in), "
+        "without resubscribe: the contact stays pending until they confirm; the row's other fields "
+        "were saved.",
+    )
     kept_off_lists = KeptOffListsSerializer(
         many=True,
         help_text="Rows whose contact left some of `lists` themselves, in their email preferences: "

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from campaigns.api.serializers import ContactSerializer
 from campaigns.models import Segment
 from campaigns.segments import segment_definition_check, segment_delete, segment_summary
+from core.api.answers import WriterAnswerMixin
 from core.api.parsers import JSONParser
 from core.models import ApiKey
 
@@ -54,7 +55,7 @@ class SegmentSummarySerializer(serializers.Serializer):
     sample = ContactSerializer(many=True, help_text="The first mailable contacts, by id.")
 
 
-class SegmentViewSet(viewsets.ModelViewSet):
+class SegmentViewSet(WriterAnswerMixin, viewsets.ModelViewSet):
     """Saved segments: filters a campaign's audience can be; who is in one is decided when it is read."""
 
     # Counting a definition posts it, yet changes nothing: a read.

@@ -28,6 +28,7 @@ from campaigns.memberships import (
 )
 from campaigns.models import Campaign, ConsentChange, Contact, ContactList, Suppression, Template
 from campaigns.rendering import template_compile, template_render
+from core.api.answers import WriterAnswerMixin
 from core.api.filters import DateTimeFilter
 from core.api.pagination import CursorPagination
 from core.api.parsers import JSONParser, MultiPartParser
@@ -48,6 +49,7 @@ def _bulk_result(result: BulkUpsertResult) -> Response:
         "failed": len(result.errors),
         "errors": result.errors,
         "kept_unsubscribed": result.kept_unsubscribed,
+        "kept_pending": result.kept_pending,
         "kept_off_lists": result.kept_off_lists,
     }
     return Response(s.BulkResultSerializer(body).data)
@@ -91,7 +93,7 @@ class ContactFilter(filters.FilterSet):
         fields = ["email", "external_id", "status", "list", "created_after", "updated_after", "load_test"]
 
 
-class ContactViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
+class ContactViewSet(WriterAnswerMixin, LoadTestHiddenMixin, viewsets.ModelViewSet):
     """Contacts: CRUD, bulk upsert of up to 10,000 as JSON, and CSV import."""
 
     scopes = {"read": Scope.READ, "write": Scope.AUDIENCE_WRITE}
@@ -177,7 +179,7 @@ def _membership_result(changed: int, given: dict) -> dict:
     return {"changed": changed, "not_found": {"emails": emails, "contact_ids": contact_ids}}
 
 
-class ContactListViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
+class ContactListViewSet(WriterAnswerMixin, LoadTestHiddenMixin, viewsets.ModelViewSet):
     """Contact lists and their members."""
 
     scopes = {"read": Scope.READ, "write": Scope.AUDIENCE_WRITE}
@@ -229,7 +231,7 @@ class ContactListViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
         return paginator.get_paginated_response(s.ContactSerializer(page, many=True).data)
 
 
-class TemplateViewSet(viewsets.ModelViewSet):
+class TemplateViewSet(WriterAnswerMixin, viewsets.ModelViewSet):
     """Templates in Django template syntax, and their rendering for one contact."""
 
     # A preview writes nothing: reading is enough.
@@ -274,10 +276,15 @@ class CampaignFilter(filters.FilterSet):
         fields = ["status", "load_test"]
 
 
-class CampaignViewSet(LoadTestHiddenMixin, viewsets.ModelViewSet):
+class CampaignViewSet(WriterAnswerMixin, LoadTestHiddenMixin, viewsets.ModelViewSet):
     """Campaigns with their steps and lists; status moves and a dry run of the audience."""
 
     scopes = {"read": Scope.READ, "write": Scope.CAMPAIGNS_WRITE}
+    # A move answers the status it set, even to a key that may not read the campaign.
+    record_writes = {
+        **WriterAnswerMixin.record_writes,
+        **dict.fromkeys(("schedule", "unschedule", "pause", "resume", "cancel"), ("status",)),
+    }
 
     queryset = Campaign.objects.prefetch_related("steps__template", "lists")
     serializer_class = s.CampaignSerializer

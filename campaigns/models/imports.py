@@ -88,6 +88,10 @@ class ContactImport(TimestampedModel):
     kept = models.PositiveIntegerField(_("kept as they were"), default=0, editable=False)
     failed = models.PositiveIntegerField(_("failed"), default=0, editable=False)
     kept_unsubscribed = models.PositiveIntegerField(_("kept unsubscribed"), default=0, editable=False)
+    #: Rows asking to subscribe a contact yet to confirm a signup: they stay pending.
+    kept_pending = models.PositiveIntegerField(
+        _("kept awaiting confirmation"), default=0, db_default=0, editable=False
+    )
     #: Rows whose contact left one of the lists themselves (ListDeparture): kept off it.
     kept_off_lists = models.PositiveIntegerField(
         _("kept off lists they left"), default=0, db_default=0, editable=False

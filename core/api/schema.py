@@ -3,6 +3,7 @@
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 
+from core.api.answers import WRITER_ANSWER_NOTE, WriterAnswerMixin
 from core.api.scopes import view_scope
 
 #: The one shape of every error answer (core.api.errors.api_exception_handler writes it).
@@ -47,8 +48,9 @@ _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class ScopedAutoSchema(AutoSchema):
-    """drf-spectacular's schema, with each operation's scope (`x-required-scope` and a line of text)
-    and the error answers it may give, each in the one error format."""
+    """drf-spectacular's schema, with each operation's scope (`x-required-scope` and a line of text),
+    what a write answers a key that may not read (core.api.answers), and the error answers it may
+    give, each in the one error format."""
 
     def get_operation(self, *args, **kwargs):
         operation = super().get_operation(*args, **kwargs)
@@ -60,6 +62,10 @@ class ScopedAutoSchema(AutoSchema):
             note = f"Needs an API key with the scope `{scope}`."
             description = operation.get("description", "")
             operation["description"] = f"{description}\n\n{note}" if description else note
+        if isinstance(self.view, WriterAnswerMixin) and self.view.writer_answer_applies(
+            getattr(self.view, "action", None), self.method
+        ):
+            operation["description"] = f"{operation.get('description', '')}\n\n{WRITER_ANSWER_NOTE}".lstrip()
         component = ResolvedComponent(
             name="Error", type=ResolvedComponent.SCHEMA, object="Error", schema=ERROR_SCHEMA
         )

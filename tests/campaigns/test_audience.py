@@ -286,3 +286,21 @@ def test_a_bulk_keeps_each_contact_off_only_the_lists_they_left_and_adds_everyon
     assert set(news.contacts.values_list("email", flat=True)) == set(emails) - {leaver.email}
     assert set(offers.contacts.values_list("email", flat=True)) == set(emails)  # They left news alone.
     assert ListMembership.objects.count() == 2 * len(emails) - 1
+
+
+def test_a_bulk_reports_a_subscribe_of_one_yet_to_confirm_apart_from_one_who_unsubscribed():
+    ContactFactory(email="waiting@example.com", status=Contact.Status.PENDING)
+    ContactFactory(email="left@example.com", status=Contact.Status.UNSUBSCRIBED)
+    subscribe = Contact.Status.SUBSCRIBED
+
+    result = contact_bulk_upsert(
+        rows=[
+            (0, {"email": "left@example.com", "status": subscribe}),
+            (1, {"email": "waiting@example.com", "status": subscribe, "first_name": "Wanda"}),
+        ]
+    )
+
+    assert result.kept_pending == [{"row": 1, "email": "waiting@example.com"}]
+    assert result.kept_unsubscribed == [{"row": 0, "email": "left@example.com"}]
+    waiting = Contact.objects.get(email="waiting@example.com")
+    assert (waiting.status, waiting.first_name) == (Contact.Status.PENDING, "Wanda")

@@ -296,7 +296,7 @@ def test_one_yet_to_confirm_a_signup_is_subscribed_only_with_the_flag_and_a_reas
         format="json",
     )
 
-    assert result.kept_unsubscribed == [{"row": 1, "email": "p2@example.com"}]
+    assert result.kept_pending == [{"row": 1, "email": "p2@example.com"}]
     assert refused.status_code == 409
     assert "has yet to confirm their signup" in str(refused.json())
     assert allowed.status_code == 200

@@ -2,8 +2,10 @@
 
 import codecs
 import io
+import re
 
 import pytest
+from django.urls import reverse
 from django.utils import translation
 
 from campaigns import import_jobs, imports
@@ -12,6 +14,7 @@ from campaigns.import_files import TableFormat, table_format_detect, table_read
 from campaigns.import_workbooks import upload_prepare
 from campaigns.models import ConsentChange, Contact, ContactConsent, ContactImport
 from tests.factories import ContactFactory, ContactListFactory, StaffUserFactory
+from tests.utils import role_client
 
 pytestmark = pytest.mark.django_db
 
@@ -60,7 +63,7 @@ def test_an_admin_import_never_confirms_a_signup_and_counts_each_row_once():
     job.refresh_from_db()
     assert set(Contact.objects.values_list("status", flat=True)) == {Contact.Status.PENDING}
     assert Contact.objects.get(email="pend2@example.com").first_name == "Old"
-    assert (job.updated, job.kept_unsubscribed) == (0, 2)
+    assert (job.updated, job.kept_unsubscribed, job.kept_pending) == (0, 0, 2)
     assert job.updated + job.kept <= job.rows_total
 
 
@@ -523,3 +526,34 @@ def test_a_row_spread_over_lines_by_quoted_line_breaks_counts_its_separators_ove
     # A row over many lines with few separators reads as ever, and so does the next one.
     noted = b'email,note\nbo@example.com,"line one\nline two"\ncy@example.com,x\n'
     assert [row[1][0] for row in _table(noted)[1]] == ["bo@example.com", "cy@example.com"]
+
+
+def test_an_import_counts_those_awaiting_confirmation_apart_from_those_who_unsubscribed():
+    ContactFactory(email="waiting@example.com", status=Contact.Status.PENDING)
+    ContactFactory(email="left@example.com", status=Contact.Status.UNSUBSCRIBED)
+    data = "email,first_name\nwaiting@example.com,Wanda\nleft@example.com,Lee\nnew@example.com,Ned\n"
+    job = _started(data=data)
+
+    import_jobs.contact_import_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert (job.created, job.kept_unsubscribed, job.kept_pending) == (1, 1, 1)
+    statuses = dict(Contact.objects.values_list("email", "status"))
+    assert statuses["waiting@example.com"] == Contact.Status.PENDING
+    assert statuses["left@example.com"] == Contact.Status.UNSUBSCRIBED
+    said = {error["email"]: " ".join(error["errors"]["status"]) for error in job.errors}
+    assert "confirm" in said["waiting@example.com"]
+    assert said["waiting@example.com"] != said["left@example.com"]
+
+
+def test_the_import_page_shows_how_many_were_kept_awaiting_confirmation():
+    ContactFactory(email="waiting@example.com", status=Contact.Status.PENDING)
+    job = _started(data="email\nwaiting@example.com\n")
+    import_jobs.contact_import_run(job_id=job.pk)
+
+    page = role_client("Marketers").get(reverse("admin:campaigns_contactimport_change", args=[job.pk]))
+
+    html = page.content.decode()
+    pending = re.search(r'id="import-kept-pending">(\d+)<', html)
+    unsubscribed = re.search(r'id="import-kept-unsubscribed">(\d+)<', html)
+    assert (pending and pending.group(1), unsubscribed and unsubscribed.group(1)) == ("1", "0")
