@@ -5,6 +5,7 @@ import pytest
 
 from campaigns.rendering import template_compile, template_render
 from campaigns.text_part import text_part_from_html
+from tests.campaigns.test_rendering import _assert_left_out
 from tests.factories import ContactFactory, TemplateFactory
 
 #: A link as the text part writes it, and its HTML.
@@ -12,15 +13,6 @@ TRACKED = "[Shop](https://shop.example/track)"
 LINK = '<a href="https://shop.example/track">Shop</a>'
 #: Words and a link a browser would hide, each case below puts where one does.
 HIDDEN = 'Secret words <a href="https://hidden.example/leave">Leave</a>'
-
-
-def _assert_left_out(html: str) -> None:
-    """Assert the text part made from the HTML between two paragraphs keeps both, and leaves out
-    every word (and the address) of what the HTML hides."""
-    text = text_part_from_html(f"<p>Before</p>{html}<p>After</p>")
-    assert "Before" in text
-    assert "After" in text
-    assert [word for word in ("Secret", "Leave", "hidden.example") if word in text] == []
 
 
 #: An exclusive accordion's first open <details>, which Chromium keeps open.
