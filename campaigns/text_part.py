@@ -11,6 +11,12 @@ from inscriptis.html_properties import Display
 from inscriptis.model.config import ParserConfig
 from inscriptis.model.html_element import HtmlElement
 
+from campaigns.text_part_layout import (
+    LIST_HANDLERS,
+    layout_items_blockified,
+    links_worded_by_images,
+    list_items_numbered,
+)
 from core.css import (
     css_length,
     css_presentation,
@@ -89,6 +95,10 @@ def text_part_from_html(html: str) -> str:
         element.drop_tree()
     for element in [element for element in styled if _visibility_of(element) in _INVISIBLE]:
         _invisible_text_drop(element)
+    # What inscriptis lays out otherwise, once all the HTML hides is gone (a hidden item takes no number).
+    list_items_numbered(root)
+    items = layout_items_blockified(root)
+    links_worded_by_images(root)
     drawn = _drawing(root)
     namespaces: dict = {}  # Each element's, found from its parent's in one pass down the tree.
     inert: dict = {}  # Likewise: whether it is inert, or inside an inert element.
@@ -105,6 +115,8 @@ def text_part_from_html(html: str) -> str:
             # inscriptis reads the first `display` it finds, and knows `block` alone: it is given
             # whether the one a browser takes lays the element out as a block.
             element.set("style", _display_laid_out(style))
+        if element in items:
+            element.set("style", "display: block")  # A grid's or a flex container's, blockified.
         links = [name for name in ("href", "xlink:href") if element.get(name) is not None]
         if links and (inert[element] or editable[element] or not drawn[element]):
             # No one can click a link inside an inert element (its text shows), nor an editable one
@@ -463,4 +475,5 @@ _TEXT_CONFIG = ParserConfig(
         "select": _SELECT,
     },
     display_links=True,
+    custom_html_tag_handler_mapping=LIST_HANDLERS,
 )

@@ -1,6 +1,6 @@
-"""An inline style as a browser reads it, as far as whether it hides its element or lets no link in it
-be followed (and the sizes an SVG <foreignObject> or an image takes from it, and whether it lays its
-element out as a block): tokenized as CSS Syntax 3 says and Chromium does.
+"""An inline style as a browser reads it, as far as whether it hides its element, lets no link in it be
+followed or lets it draw past its box (and the sizes an SVG <foreignObject> or an image takes from it,
+and whether it lays its element out as a block): tokenized as CSS Syntax 3 says and Chromium does.
 Its blanks are CSS's five (a no-break space, U+3000 or U+2028 is none), its digits ASCII's, its case
 ASCII's, and an escape is part of the word it is in (`inline\\20` and `inline\\a0` are no `inline`,
 `\\31` is a word, no number)."""
@@ -101,6 +101,45 @@ def css_presentation(name: str, value: str) -> str:
     if "!" in value or ";" in value:
         return ""
     return _declared(f"{name}:{value}").get(name, "")
+
+
+def style_displayed(style: str) -> bool:
+    """Tell whether an inline style may show an element the user agent's stylesheet hides (a
+    `hidden` one, a closed <dialog>, a popover): it sets a `display` other than `none`, or a
+    `content-visibility` (`hidden="until-found"` hides with it), whatever the value."""
+    declared = _declared(style)
+    return declared.get("display", "none") != "none" or "content-visibility" in declared
+
+
+def style_overflow_shown(style: str) -> bool:
+    """Tell whether an inline style may let its element draw outside its box: it declares an
+    `overflow` (or one of its longhands) that is not `hidden`, `scroll` or `clip` alone, or any
+    `overflow-clip-margin`, which draws that far past the clip. Every declaration counts, a later
+    one, an `!important` or one a browser refuses too: a value unread errs towards shown."""
+    for name, value, _important in _declarations(style):
+        if name.startswith("overflow-clip-margin"):
+            return True
+        if name in _OVERFLOWS and not (
+            value
+            and all(
+                token.kind == "ws" or (token.kind == "ident" and _lower(token.text) in _CLIPPING)
+                for token in value
+            )
+        ):
+            return True
+    return False
+
+
+def css_overflow_clips(value: str) -> bool:
+    """Tell whether an SVG `overflow` attribute clips its element to its box (`hidden`, `scroll`,
+    `clip`, in any case, trimmed): any other value, one a browser refuses too, may not."""
+    return _lower(value).strip(_BLANKS + "\r\f") in _CLIPPING
+
+
+#: `overflow` and its longhands, physical and logical.
+_OVERFLOWS = frozenset({"overflow", "overflow-x", "overflow-y", "overflow-inline", "overflow-block"})
+#: The `overflow` values that clip what an element draws to its box (`auto` may not, on an <svg>).
+_CLIPPING = frozenset({"hidden", "scroll", "clip"})
 
 
 def style_transparent(style: str) -> bool:

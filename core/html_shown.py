@@ -10,9 +10,12 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from core.css import (
     css_length,
+    css_overflow_clips,
+    style_displayed,
     style_editable,
     style_extent,
     style_hides,
+    style_overflow_shown,
     style_transparent,
     style_visibility,
 )
@@ -28,13 +31,30 @@ from core.text import text_draws
 #: <script>'s, a <style>'s, a <title>'s; a <textarea>'s, shown in a control), a ruby's <rp> (hidden
 #: wherever ruby is laid out), what a <progress> or <meter> holds (never drawn: the bar is), and what
 #: a <geolocation>, <usermedia>, <camera> or <microphone> holds (Chromium draws a permission button
-#: instead) or a <fencedframe> (an empty frame).
+#: instead) or a <fencedframe> (an empty frame), and a <marquee>'s (it moves what it holds, or
+#: keeps it outside its clip for as long as its `scrolldelay` or `loop` say).
 _NOTHING_SHOWN_IN = frozenset(
     {
         "template", "head", "datalist", "noembed", "noframes", "iframe", "noscript", "select",
         "option", "picture", "video", "audio", "object", "canvas", "script", "style", "title",
         "textarea", "rp", "progress", "meter", "geolocation", "usermedia", "camera", "microphone",
-        "fencedframe",
+        "fencedframe", "marquee",
+    }
+)  # fmt: skip
+#: Elements that draw nothing of what they hold, whatever its style: raw text and template content
+#: (no elements to draw), a video's or an audio's fallback, a bar's content, a fenced frame's.
+_NOTHING_DRAWN_IN = frozenset(
+    {
+        "template", "script", "style", "title", "textarea", "noembed", "noframes", "iframe", "video",
+        "audio", "progress", "meter", "fencedframe",
+    }
+)  # fmt: skip
+#: MathML's attributes that move, size or paint what an element draws (its spaces, offsets, sizes,
+#: background): with them, what it holds may draw outside its box, over a link beside it.
+_MATH_SPREADING = frozenset(
+    {
+        "voffset", "lspace", "rspace", "width", "height", "depth", "mathbackground", "mathsize",
+        "minsize", "maxsize", "linethickness",
     }
 )  # fmt: skip
 #: SVG's and MathML's roots: nothing in them counts, HTML in a <foreignObject> or <mtext> neither.
@@ -72,7 +92,9 @@ _TOP = _Shown(visible=True, collapsed=False, linked=False, closed=False, editabl
 def html_link_shown(html: str, address: str) -> bool:
     """Tell whether the HTML shows a reader a link to this address (an HTML `<a>`, its href written
     as a browser follows it) that they can click: one that holds a character that draws, or an
-    image, in what nothing around it hides.
+    image, in what nothing around it hides; and none in a document holding, where it may be drawn,
+    what the user agent's own stylesheet or SVG's and MathML's attributes let paint over other
+    content (see _painted_over), whatever inline style the rest has.
 
     Read in one pass down the tree, each element's state found from its parent's once (and each
     table's cells laid out once more, for its collapsed columns): in time in line with the HTML's
@@ -83,13 +105,16 @@ def html_link_shown(html: str, address: str) -> bool:
     summaries: dict[int, int | None] = {}  # A closed <details>' first <summary>, once found.
     collapsed: set[int] = set()  # The cells of tables met so far that a collapsed column hides.
     accordions: set[str] = set()  # The names of the exclusive accordions an open <details> holds open.
+    undrawn: set[int] = set()  # The elements that draw nothing, nor anything they hold.
+    in_math: set[int] = set()  # The elements inside a <math>, and the <math> elements.
+    found = False
     for node in root.traverse(include_text=True):
         parent = node.parent
         above = states.get(parent.mem_id, _TOP) if parent is not None else _TOP
         if node.is_text_node:
             clicked = above and above.linked and above.visible and not above.closed
-            if clicked and text_draws(node.text_content or ""):
-                return True
+            if not found and clicked and text_draws(node.text_content or ""):
+                found = True
         elif node.is_element_node:
             # Every open <details> counts in its accordion, shown or not, in order.
             opened = (
@@ -99,14 +124,24 @@ def html_link_shown(html: str, address: str) -> bool:
             )
             if node.mem_id in collapsed:
                 states[node.mem_id] = None
+                undrawn.add(node.mem_id)
                 continue
+            parent_id = parent.mem_id if parent is not None else 0
+            mathml = parent_id in in_math or node.tag == "math"
+            if mathml:
+                in_math.add(node.mem_id)
+            if parent_id in undrawn or _drawn_none(node, parent, above, summaries):
+                undrawn.add(node.mem_id)
+            elif _painted_over(node, mathml):
+                # Such markup has no place in an email's footer: no link counts beside it.
+                return False
             shown = states[node.mem_id] = _shown(node, parent, above, address, summaries, opened)
             if shown and shown.linked and shown.visible and node.tag == "img" and _image_drawn(node):
-                return True
+                found = True
             if shown and node.tag == "table":
                 cells = table_cells_collapsed(node, children=_children, tag=_tag, attribute=_attribute)
                 collapsed.update(cell.mem_id for cell in cells)
-    return False
+    return found
 
 
 def _shown(
@@ -122,9 +157,7 @@ def _shown(
     if above is None:
         return None
     tag, attributes = element.tag or "", element.attrs
-    if above.closed and (
-        tag != "summary" or _first_summary(cast(LexborNode, parent), summaries) != element.mem_id
-    ):
+    if above.closed and _closed_out(element, parent, above, summaries):
         return None
     if tag in _NOTHING_SHOWN_IN or tag in _FOREIGN_ROOTS:
         return None
@@ -153,6 +186,55 @@ def _shown(
         closed=tag == "details" and not opened,
         editable=editable,
     )
+
+
+def _closed_out(
+    element: LexborNode, parent: LexborNode | None, above: _Shown, summaries: dict[int, int | None]
+) -> bool:
+    """Tell whether an element is one a closed <details> around it hides: all but its first <summary>."""
+    return above.closed and (
+        element.tag != "summary" or _first_summary(cast(LexborNode, parent), summaries) != element.mem_id
+    )
+
+
+def _drawn_none(
+    element: LexborNode, parent: LexborNode | None, above: _Shown | None, summaries: dict[int, int | None]
+) -> bool:
+    """Tell whether an element surely draws nothing, nor anything it holds (its parent draws
+    something): by its name, a closed <details> around it, its inline style, or an attribute the
+    user agent's stylesheet hides it for and no inline `display` overrides. An inert element, a
+    hidden `visibility`, an <object>'s or a <canvas>' fallback may still draw."""
+    tag, attributes = element.tag or "", element.attrs
+    if tag in _NOTHING_DRAWN_IN or (
+        above and above.closed and _closed_out(element, parent, above, summaries)
+    ):
+        return True
+    style = attributes.get("style") or ""
+    if style and (style_hides(style) or style_transparent(style)):
+        return True
+    hidden = (
+        "hidden" in attributes or "popover" in attributes or (tag == "dialog" and "open" not in attributes)
+    )
+    # The user agent's stylesheet hides these (`display: none`): an inline `display` shows them again.
+    return hidden and not (style and style_displayed(style))
+
+
+def _painted_over(element: LexborNode, mathml: bool) -> bool:
+    """Tell whether an element that is drawn may paint over other content, with no inline style to
+    place it: a <dialog> or a popover (the user agent's stylesheet places them over the page), an
+    <svg> whose `overflow` may be visible (it draws past its box, a click on what it draws there
+    going where its own links lead), or an element inside a <math> with an attribute that moves,
+    sizes or paints what it draws (`mpadded`'s `voffset`, `mathbackground`; MathML clips nothing)."""
+    tag, attributes = element.tag or "", element.attrs
+    if tag == "dialog" or "popover" in attributes:
+        return True
+    if tag == "svg":
+        style = attributes.get("style") or ""
+        if ("overflow" in attributes and not css_overflow_clips(attributes.get("overflow") or "")) or (
+            style and style_overflow_shown(style)
+        ):
+            return True
+    return mathml and any(name in attributes for name in _MATH_SPREADING)
 
 
 def html_details_open(name: str | None, accordions: set[str]) -> bool:

@@ -182,3 +182,118 @@ def test_the_derived_text_part_keeps_every_option_a_list_box_shows():
         '</option></select> or <select size="2"><option>Green</option><option>Grey</option></select></p>'
     )
     assert text_part_from_html(html).split() == ["Pick", "Warm", "Red", "Blue", "or", "Green", "Grey"]
+
+
+def _lines(html: str) -> list[str]:
+    """Return the text part's lines that hold words, each without its indent."""
+    return [line.strip() for line in text_part_from_html(html).splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize(
+    ("html", "lines"),
+    [
+        ('<ol start="3"><li>Pack</li><li>Ship</li></ol>', ["3. Pack", "4. Ship"]),
+        ("<ol reversed><li>Pack</li><li>Ship</li><li>Track</li></ol>", ["3. Pack", "2. Ship", "1. Track"]),
+        ('<ol reversed start="10"><li>Pack</li><li>Ship</li></ol>', ["10. Pack", "9. Ship"]),
+        ('<ol type="a"><li>Pack</li><li>Ship</li></ol>', ["a. Pack", "b. Ship"]),
+        ('<ol type="A" start="27"><li>Pack</li><li>Ship</li></ol>', ["AA. Pack", "AB. Ship"]),
+        ('<ol type="i" start="3"><li>Pack</li><li>Ship</li></ol>', ["iii. Pack", "iv. Ship"]),
+        ('<ol type="I" start="3999"><li>Pack</li><li>Ship</li></ol>', ["MMMCMXCIX. Pack", "4000. Ship"]),
+        ('<ol type="a" start="0"><li>Pack</li><li>Ship</li></ol>', ["0. Pack", "a. Ship"]),
+        ('<ol><li>Pack</li><li value="7">Ship</li><li>Track</li></ol>', ["1. Pack", "7. Ship", "8. Track"]),
+        (
+            '<ol reversed><li>Pack</li><li value="10">Ship</li><li>Track</li></ol>',
+            ["3. Pack", "10. Ship", "9. Track"],
+        ),
+        ('<ol start="4.7"><li value="-2x">Pack</li><li>Ship</li></ol>', ["-2. Pack", "-1. Ship"]),
+        ('<ol><li type="a">Pack</li><li>Ship</li></ol>', ["a. Pack", "2. Ship"]),
+        ("<ol reversed><li hidden>Pack</li><li>Ship</li><li>Track</li></ol>", ["2. Ship", "1. Track"]),
+        (
+            '<ol start="2"><li>Pack<ol type="i"><li>Box</li></ol></li><li>Ship</li></ol>',
+            ["2. Pack", "i. Box", "3. Ship"],
+        ),
+    ],
+    ids=[
+        "a start",
+        "reversed",
+        "reversed from a start",
+        "lower-case letters",
+        "upper-case letters past z",
+        "lower-case numerals",
+        "upper-case numerals past their last",
+        "letters from 0",
+        "an item's value",
+        "an item's value in a reversed list",
+        "a start and a value as html reads integers",
+        "an item's own type",
+        "a hidden item, uncounted",
+        "a list inside an item",
+    ],
+)
+def test_the_derived_text_part_numbers_an_ordered_list_as_chromium_draws_it(html, lines):
+    assert _lines(html) == lines
+
+
+@pytest.mark.parametrize(
+    ("html", "lines"),
+    [
+        (
+            '<div style="display:grid"><span>Order 123</span><span>Shipped</span></div>',
+            ["Order 123", "Shipped"],
+        ),
+        (
+            '<p>Hi<span style="display:inline-grid"><span>Order 123</span><span>Shipped</span></span>Bye</p>',
+            ["Hi", "Order 123", "Shipped", "Bye"],
+        ),
+        ('<div style="display:grid">Order <b>123</b><span>Shipped</span></div>', ["Order", "123", "Shipped"]),
+    ],
+    ids=["a grid", "an inline grid", "a grid's own words"],
+)
+def test_the_derived_text_part_puts_each_of_a_grids_items_on_a_line_of_its_own(html, lines):
+    # Chromium blockifies each item, a run of the container's own words too, in one column.
+    assert _lines(html) == lines
+
+
+@pytest.mark.parametrize(
+    ("html", "words"),
+    [
+        ('<div style="display:flex"><span>Order 123</span><span>Shipped</span></div>', "Order 123 Shipped"),
+        ('<p>Hi <span style="display:inline-flex">Order<b>123</b>x</span> Bye</p>', "Hi Order 123 x Bye"),
+        ('<div style="display:-webkit-box"><i>Order</i><b>123</b></div>', "Order 123"),
+    ],
+    ids=["a row of flex items", "an inline flex container's words and elements", "a legacy flexible box"],
+)
+def test_the_derived_text_part_never_runs_a_flex_containers_items_together(html, words):
+    # Chromium lays them side by side, touching: a blank keeps their words apart.
+    assert text_part_from_html(html) == words
+
+
+@pytest.mark.parametrize(
+    ("html", "label"),
+    [
+        ('<img alt="Big sale" src="sale.png">', "[Big sale]"),
+        (
+            '<span><img alt=" Big\nsale " src="sale.png"></span><img alt="Now" src="now.png">',
+            "[Big sale Now]",
+        ),
+        ('<img alt="Tom &amp; Jerry" src="sale.png">', "[Tom & Jerry]"),
+        ('<b>Shop</b><img alt="Big sale" src="sale.png">', "[Shop]"),
+        ('<img src="sale.png">', "[]"),
+    ],
+    ids=[
+        "an image",
+        "two images",
+        "an alt with an ampersand",
+        "words beside an image",
+        "an image without alt",
+    ],
+)
+def test_the_derived_text_part_words_an_image_only_link_with_its_images_alt(html, label):
+    assert text_part_from_html(f'<p><a href="https://shop.example/sale">{html}</a></p>') == (
+        f"{label}(https://shop.example/sale)"
+    )
+
+
+def test_the_derived_text_part_keeps_a_marquees_words():
+    # The unsubscribe check counts no link in a <marquee>: its words still show, scrolling.
+    assert text_part_from_html(f"<marquee>Spring sale {LINK}</marquee>") == f"Spring sale {TRACKED}"

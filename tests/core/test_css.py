@@ -8,10 +8,13 @@ import pytest
 
 from core.css import (
     css_length,
+    css_overflow_clips,
     display_block,
     style_display,
+    style_displayed,
     style_editable,
     style_hides,
+    style_overflow_shown,
     style_transparent,
     style_visibility,
 )
@@ -245,3 +248,48 @@ def test_an_inline_style_makes_its_elements_content_editable_as_chromium_reads_i
 )
 def test_a_display_lays_its_element_out_as_a_block_or_in_the_line(style, block):
     assert display_block(style_display(style)) is block
+
+
+@pytest.mark.parametrize(
+    ("style", "shown"),
+    [
+        ("overflow:hidden", False),
+        ("OVERFLOW: Clip; overflow-y: scroll", False),
+        ("overflow: hidden scroll", False),
+        ("color:red", False),
+        ("overflow:visible", True),
+        ("overflow:auto", True),
+        ("overflow:hidden visible", True),
+        ("overflow-x:visible; overflow:hidden", True),
+        ("overflow:visible !important; overflow:hidden", True),
+        ("overflow:var(--o)", True),
+        ("overflow:hidden; overflow-clip-margin:20px", True),
+        ("overflow-clip-margin-top:0", True),
+    ],
+)
+def test_an_overflow_declared_other_than_clipping_may_let_its_element_draw_outside_its_box(style, shown):
+    # Read with caution (an allow-list): any declaration that does not clip counts, wherever it is.
+    assert style_overflow_shown(style) is shown
+
+
+@pytest.mark.parametrize(
+    ("value", "clips"),
+    [(" Hidden ", True), ("scroll", True), ("CLIP", True), ("visible", False), ("auto", False), ("", False)],
+)
+def test_an_svg_overflow_attribute_clips_only_when_hidden_scroll_or_clip(value, clips):
+    assert css_overflow_clips(value) is clips
+
+
+@pytest.mark.parametrize(
+    ("style", "displayed"),
+    [
+        ("display:block", True),
+        ("display: inline flex", True),
+        ("content-visibility:visible", True),
+        ("display:none", False),
+        ("color:red", False),
+        ("display:blok", False),
+    ],
+)
+def test_an_inline_display_shows_again_what_the_user_agent_hides(style, displayed):
+    assert style_displayed(style) is displayed
