@@ -1,11 +1,13 @@
-"""What the email engine's filters make of a value or an argument they cannot use: never a failed email.
+"""What the email engine's filters and tags make of data they cannot use: never a failed email.
 
 A contact's attributes are JSON of any shape (text, numbers, booleans, null, lists, objects), and the
 trial render at save has a sample contact with none: a filter that raises on one contact's data passes
 that check, then fails every email of every contact who holds such data. Django's filters answer some
 values they cannot use with "" or the value unchanged, and raise on others (`|date:"r"` on text,
 `|ljust:""`, `|first` on a number). Each of the engine's filters gives Django's answer instead, and its
-date filters also read the ISO 8601 text an integrator stores for a date.
+date filters also read the ISO 8601 text an integrator stores for a date. Tags do the same: one that
+cannot use a contact's data (`{% for %}` over a number, pairs unpacked from what holds none,
+`{% widthratio %}` of a missing width, a number too long to write) renders nothing.
 """
 
 import datetime
@@ -15,7 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 from django.template import Template as DjangoTemplate
+from django.template import TemplateSyntaxError
 from django.template.base import FilterExpression, Node, NodeList, Variable, VariableDoesNotExist
+from django.template.defaulttags import IfNode
 from django.template.smartif import TokenBase
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -166,3 +170,45 @@ def _expressions_in(values: list) -> list[FilterExpression]:
         elif isinstance(value, TokenBase):  # An {% if %} condition: operators and their operands.
             values.extend(vars(value).values())
     return found
+
+
+class _Forgiven(Node):
+    """A node of a compiled template that renders nothing where its contact's data is of no use to it."""
+
+    child_nodelists = ()
+
+    def __init__(self, inner: Node) -> None:
+        self.inner = inner
+        self.token, self.origin = inner.token, inner.origin
+
+    def render_annotated(self, context: Any) -> Any:
+        try:
+            return self.inner.render_annotated(context)
+        except (*_UNUSABLE, TemplateSyntaxError):
+            # Django's tags raise on data they cannot use (`{% for %}` over a number, an integer
+            # past Python's 4,300 digits written out; `{% widthratio %}` says a missing width is a
+            # syntax error): the innermost node that did gives nothing.
+            return ""
+
+
+def template_nodes_forgive(template: DjangoTemplate) -> DjangoTemplate:
+    """Make every node of a compiled template render nothing, not fail, on data it cannot use.
+
+    Run after the engine's limits wrap its leaves (render_limits.template_measure): their errors
+    are no data's, and stay."""
+    _nodelist_forgive(template.nodelist)
+    return template
+
+
+def _nodelist_forgive(nodelist: NodeList) -> None:
+    pending = [nodelist]
+    while pending:  # Level by level: the nesting is bounded by the limits, not by Python's stack.
+        current = pending.pop()
+        for index, node in enumerate(current):
+            if isinstance(node, IfNode):
+                pending.extend(branch for _condition, branch in node.conditions_nodelists)
+            else:
+                pending.extend(
+                    child for name in node.child_nodelists if (child := getattr(node, name, None)) is not None
+                )
+            current[index] = _Forgiven(node)

@@ -16,7 +16,7 @@ from django.utils.translation import gettext
 
 from campaigns.exceptions import TemplateHtmlRefused, TemplateLimitExceeded, TemplateRenderError
 from campaigns.models import Campaign, Contact, Template
-from campaigns.render_filters import template_arguments_forgive
+from campaigns.render_filters import template_arguments_forgive, template_nodes_forgive
 from campaigns.render_limits import BudgetContext, RenderBudget, template_measure, template_source_check
 from campaigns.render_sandbox import Stopped, render_sandbox
 from campaigns.text_part import text_part_from_html
@@ -98,7 +98,9 @@ def _sources_compile(name: str, sources: tuple[str, str, str]) -> CompiledTempla
         try:
             template_source_check(source or "")
             parts.append(
-                template_measure(template_arguments_forgive(_EMAIL_ENGINE.from_string(source)))
+                template_nodes_forgive(
+                    template_measure(template_arguments_forgive(_EMAIL_ENGINE.from_string(source)))
+                )
                 if source
                 else None
             )

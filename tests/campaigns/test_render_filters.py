@@ -235,3 +235,44 @@ def test_a_missing_filter_argument_fails_no_email_in_a_real_send(ses):
         for message in sent_messages()
     ]
     assert sorted("Hi Bo" in body for body in bodies) == [False, True]
+
+
+@pytest.mark.parametrize(
+    ("tag", "attributes", "shown"),
+    [
+        ("[{% widthratio 1 2 attributes.width %}]", {}, "[]"),
+        ("[{% widthratio 1 2 attributes.width %}]", {"width": "wide"}, "[]"),
+        ("[{% for item in attributes.cart %}{{ item }}{% endfor %}]", {"cart": 3}, "[]"),
+        ("[{% for item in attributes.cart %}{{ item }}{% endfor %}]", {"cart": True}, "[]"),
+        ("[{% for a, b in attributes.pairs %}{{ a }}{% endfor %}]", {"pairs": [3, 4]}, "[]"),
+        ("[{% regroup attributes.v by k as g %}{% for x in g %}{{ x.grouper }}{% endfor %}]", {"v": 5}, "[]"),
+        # A sum one digit past the longest integer Python writes out (4,300 digits).
+        ("[{{ attributes.x|add:1 }}]", {"x": 10**4300 - 1}, "[]"),
+        # What a node can use still shows, beside one that cannot.
+        (
+            "[{{ contact.first_name }}{% for item in attributes.cart %}{{ item }}{% endfor %}]",
+            {"cart": 3},
+            "[Ada]",
+        ),
+        ("[{% for item in attributes.cart %}{{ item }}{% endfor %}]", {"cart": ["a", "b"]}, "[ab]"),
+    ],
+)
+def test_a_tag_that_cannot_use_a_contacts_data_renders_nothing_and_the_email_goes(tag, attributes, shown):
+    template = TemplateFactory.build(subject="Hi", text_body="-", html_body=f"<p>{tag}</p>")
+    template_validate(template=template)  # The sample contact holds no attribute.
+    contact = ContactFactory.build(first_name="Ada", attributes=attributes)
+
+    assert (
+        template_render(compiled=template_compile(template=template), contact=contact).html
+        == f"<p>{shown}</p>"
+    )
+
+
+def test_a_tag_that_cannot_use_one_contacts_data_fails_no_email_in_a_real_send(ses):
+    rows = _sent_to_contacts_holding(
+        "<p>Your cart: {% for item in attributes.cart %}{{ item }} {% endfor %}</p>",
+        [{"cart": 3}, {"cart": ["a"]}],
+    )
+
+    assert [row.status for row in rows if row.status == StepExecution.Status.FAILED] == []
+    assert len(sent_messages()) == 2
