@@ -63,6 +63,14 @@ def consent_actor_of_key(*, api_key: "ApiKey", via: str) -> ConsentActor:
     )
 
 
+#: resubscribe_refusal's words for a caller who may not read the contact: neither its address nor
+#: when it left, nor which of the two statuses it holds.
+RESUBSCRIBE_REFUSED_UNREAD = (
+    "This contact has unsubscribed, or has yet to confirm a signup. To subscribe them, send "
+    '"resubscribe": true with a "reason" (why they may be mailed).'
+)
+
+
 def resubscribe_refusal(*, contact: Contact) -> ResubscribeRefused:
     """Return the error that says how to subscribe a contact who unsubscribed, or who has yet to
     confirm a signup."""

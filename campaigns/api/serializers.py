@@ -18,8 +18,9 @@ from campaigns.api.result_serializers import (  # noqa: F401 - the views name th
     MembershipResultSerializer,
 )
 from campaigns.audience import CONTACT_BULK_MAX, contacts_load_test_clear
+from campaigns.consent import RESUBSCRIBE_REFUSED_UNREAD
 from campaigns.erasure import address_erasure, address_erasure_refuse, erased_refusal
-from campaigns.exceptions import AddressErased
+from campaigns.exceptions import AddressErased, ResubscribeRefused
 from campaigns.models import (
     Campaign,
     CampaignStep,
@@ -33,6 +34,7 @@ from campaigns.models import (
 )
 from campaigns.validators import SES_NAME, TIMEZONES
 from core.addresses import email_canonical, email_validate, mailbox_canonical
+from core.api.answers import key_may_read
 from core.api.fields import OnePartEach, WholePrimaryKeyRelatedField
 
 # Ids are 64-bit in the database; a larger number is a 400, not a driver overflow.
@@ -223,13 +225,19 @@ class ContactSerializer(serializers.ModelSerializer):
             if validated_data.get("email", instance.email) != instance.email:
                 email_erasure_refuse(validated_data["email"])
             if status is not None:
-                consent.contact_status_change(
-                    contact=instance,
-                    status=status,
-                    actor=self.context["consent_actor"],
-                    reason=reason,
-                    resubscribe=resubscribe,
-                )
+                try:
+                    consent.contact_status_change(
+                        contact=instance,
+                        status=status,
+                        actor=self.context["consent_actor"],
+                        reason=reason,
+                        resubscribe=resubscribe,
+                    )
+                except ResubscribeRefused as refused:
+                    if "request" not in self.context or key_may_read(self.context["request"]):
+                        raise
+                    # Its address and when they left are the contact's, which this key may not read.
+                    raise ResubscribeRefused(RESUBSCRIBE_REFUSED_UNREAD) from refused
             if (new_email := validated_data.get("email")) is not None:
                 consent.contact_address_leave(
                     contact=instance, new_email=new_email, source=Suppression.Source.API

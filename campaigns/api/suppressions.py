@@ -12,6 +12,7 @@ from campaigns.consent import consent_actor_of_key, reason_given
 from campaigns.erasure import address_erasure, erased_refusal
 from campaigns.models import ConsentChange, Suppression
 from campaigns.suppressions import suppression_add, suppression_remove
+from core.api.answers import WriterAnswerMixin
 from core.api.filters import DateTimeFilter
 from core.models import ApiKey
 
@@ -105,6 +106,7 @@ class SuppressionFilter(filters.FilterSet):
 
 
 class SuppressionViewSet(
+    WriterAnswerMixin,
     mixins.ListModelMixin,
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
@@ -122,6 +124,11 @@ class SuppressionViewSet(
     """
 
     scopes = {"read": Scope.READ, "write": Scope.SUPPRESSIONS_ADMIN}
+    # A key that may not read the list is answered the row's id and address, and, when a removal
+    # kept its owner's opt-out, that it did: an address suppressed already keeps its reason,
+    # source and SES's diagnostic to itself.
+    record_writes = {"create": None, "destroy": ("opted_out",)}
+    writer_answer_withheld = ("reason",)
 
     queryset = Suppression.objects.all()
     serializer_class = SuppressionSerializer

@@ -280,7 +280,8 @@ class CampaignViewSet(WriterAnswerMixin, LoadTestHiddenMixin, viewsets.ModelView
     """Campaigns with their steps and lists; status moves and a dry run of the audience."""
 
     scopes = {"read": Scope.READ, "write": Scope.CAMPAIGNS_WRITE}
-    # A move answers the status it set, even to a key that may not read the campaign.
+    # A move answers the status it set, even to a key that may not read the campaign, and nothing
+    # else its body names: it writes nothing else.
     record_writes = {
         **WriterAnswerMixin.record_writes,
         **dict.fromkeys(("schedule", "unschedule", "pause", "resume", "cancel"), ("status",)),

@@ -40,11 +40,19 @@ else:
 
 
 class WriterAnswerMixin(_ViewSet):
-    """Answer a key without `read` only the id and the fields it sent, in the writes of a record."""
+    """Answer a key without `read` only the id and the fields it wrote, in the writes of a record."""
 
-    #: The actions whose answer is the record they wrote, each with the fields it sets besides those
-    #: its request gives (a campaign's move sets its status): those are answered too.
-    record_writes: Mapping[str, tuple[str, ...]] = {"create": (), "update": (), "partial_update": ()}
+    #: The actions whose answer is the record they wrote, each with what it wrote: None for the
+    #: fields its request gives (a create, an update), else the fields the action sets itself (a
+    #: campaign's move sets its status, whatever else its body names).
+    record_writes: Mapping[str, tuple[str, ...] | None] = {
+        "create": None,
+        "update": None,
+        "partial_update": None,
+    }
+    #: Fields never answered to such a key, though its request gave them: their stored value may
+    #: be another's (a suppression's reason, when the address was suppressed already).
+    writer_answer_withheld: tuple[str, ...] = ()
 
     @classmethod
     def writer_answer_applies(cls, action: str | None, method: str) -> bool:
@@ -59,14 +67,18 @@ class WriterAnswerMixin(_ViewSet):
             and 200 <= response.status_code < 300
             and isinstance(response.data, Mapping)
         ):
-            response.data = answer_fields_sent(answer=response.data, given=self._fields_sent(request))
+            response.data = answer_fields_sent(answer=response.data, given=self._fields_written(request))
         return response
 
-    def _fields_sent(self, request) -> set[str]:
-        """Return the fields the request gave that the record takes, and those the action sets."""
+    def _fields_written(self, request) -> set[str]:
+        """Return the fields the action wrote: those it sets itself, or those the request gave
+        that the record takes."""
+        own = self.record_writes[self.action]
+        if own is not None:
+            return set(own)
         sent = set(request.data) if isinstance(request.data, Mapping) else set()
         # A read-only field the request names is not written from it: its stored value was not sent.
         serializer = self.get_serializer()
         fields = serializer.fields if isinstance(serializer, serializers.Serializer) else {}
         writable = {name for name, field in fields.items() if not field.read_only}
-        return (sent & writable) | set(self.record_writes[self.action])
+        return (sent & writable) - set(self.writer_answer_withheld)

@@ -4,11 +4,17 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
-from campaigns.models import Campaign, Contact
+from campaigns.models import Campaign, Contact, Suppression
 from core.api.answers import WRITER_ANSWER_NOTE
 from core.models import ApiKey
 from core.services import api_key_create
-from tests.factories import CampaignFactory, ContactFactory, ContactListFactory, ListMembershipFactory
+from tests.factories import (
+    CampaignFactory,
+    ContactFactory,
+    ContactListFactory,
+    ListMembershipFactory,
+    SuppressionFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -101,7 +107,11 @@ def test_a_write_only_key_creating_a_list_segment_template_or_campaign_gets_back
 def test_a_write_only_key_moving_a_campaign_is_answered_its_id_and_new_status():
     campaign = CampaignFactory(status=Campaign.Status.PAUSED)
 
-    response = _client(Scope.CAMPAIGNS_WRITE).post(f"{API}/campaigns/{campaign.pk}/cancel")
+    # Fields a move never writes, named in its body, are no way to read them either.
+    named = dict.fromkeys(["name", "from_email", "reply_to", "lists", "segments", "steps", "scheduled_at"], 0)
+    response = _client(Scope.CAMPAIGNS_WRITE).post(
+        f"{API}/campaigns/{campaign.pk}/cancel", named, format="json"
+    )
 
     assert response.status_code == 200
     campaign.refresh_from_db()
@@ -116,3 +126,51 @@ def test_the_schema_states_the_rule_on_the_writes_it_cuts_and_not_on_reads():
     assert WRITER_ANSWER_NOTE in paths["/api/v1/campaigns/{id}/pause/"]["post"]["description"]
     assert WRITER_ANSWER_NOTE not in paths["/api/v1/contacts/{id}/"]["get"].get("description", "")
     assert WRITER_ANSWER_NOTE not in paths["/api/v1/contacts/bulk/"]["post"].get("description", "")
+
+
+@pytest.mark.parametrize("status", [Contact.Status.UNSUBSCRIBED, Contact.Status.PENDING])
+def test_a_subscribe_refused_to_a_write_only_key_names_neither_the_address_nor_when_they_left(status):
+    contact = ContactFactory(email="left.quietly@example.com", status=status)
+    Contact.objects.filter(pk=contact.pk).update(unsubscribed_at="2026-03-04T05:06:07Z")
+
+    refused = _client(Scope.AUDIENCE_WRITE).patch(
+        f"{API}/contacts/{contact.pk}", {"status": "subscribed"}, format="json"
+    )
+    told = _client(Scope.AUDIENCE_WRITE, Scope.READ).patch(
+        f"{API}/contacts/{contact.pk}", {"status": "subscribed"}, format="json"
+    )
+
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "resubscribe_refused")
+    assert "left.quietly" not in refused.content.decode()
+    assert "2026-03-04" not in refused.content.decode()
+    assert "left.quietly@example.com" in told.json()["error"]["message"]
+    assert Contact.objects.get(pk=contact.pk).status == status
+
+
+def test_a_write_only_suppressions_key_adding_an_address_on_file_learns_nothing_stored_of_it():
+    bounce = SuppressionFactory(
+        email="gone@example.com", reason=Suppression.Reason.HARD_BOUNCE, detail="550 5.1.1 user unknown"
+    )
+
+    added = _client(Scope.SUPPRESSIONS_ADMIN).post(
+        f"{API}/suppressions", {"email": "gone@example.com", "reason": "unsubscribe"}, format="json"
+    )
+
+    assert added.status_code in (200, 201)
+    assert added.json() == {"id": bounce.pk, "email": "gone@example.com"}
+
+
+def test_a_write_only_suppressions_key_lifting_a_bounce_of_one_who_opted_out_is_told_only_that():
+    bounce = SuppressionFactory(
+        email="both@example.com",
+        reason=Suppression.Reason.HARD_BOUNCE,
+        detail="550 user unknown",
+        opted_out=True,
+    )
+    client = _client(Scope.SUPPRESSIONS_ADMIN)
+
+    lifted = client.delete(f"{API}/suppressions/{bounce.pk}?reason=The+mailbox+works+again")
+    again = client.delete(f"{API}/suppressions/{bounce.pk}?reason=The+mailbox+works+again")
+
+    assert (lifted.status_code, lifted.json()) == (200, {"id": bounce.pk, "opted_out": True})
+    assert (again.status_code, again.json()) == (200, {"id": bounce.pk, "opted_out": True})
