@@ -1,4 +1,4 @@
-"""Form fields shared by the admin's pages."""
+"""Form fields shared by the admin's pages, and the checks public pages make of a form's post."""
 
 import json
 
@@ -9,6 +9,7 @@ from django.forms.fields import InvalidJSONInput
 from django.utils.translation import gettext
 
 from core.addresses import email_canonical
+from core.http import charset_is_utf8
 
 
 class AddressField(forms.CharField):
@@ -78,3 +79,23 @@ def _is_key(field, value) -> bool:
     except (ValidationError, ValueError, TypeError):
         return False
     return "\x00" not in str(value)
+
+
+def form_post_unread(request) -> bool:
+    """Tell whether a form's post came in another charset than UTF-8, or holds bytes that are no
+    UTF-8: read in another charset, it could say what no one typed (UTF-7), and Django reads such
+    bytes as U+FFFD, which would be kept as no one typed either."""
+    if not charset_is_utf8(request.encoding):
+        return True  # Django refuses to read such a form's fields (BadRequest): not read at all.
+    return any("\ufffd" in value for _name, posted in request.POST.lists() for value in posted)
+
+
+def form_fields_repeated(form: forms.Form, data, *, many: tuple[str, ...] = ()) -> list[str]:
+    """Return the labels of a form's fields its post holds more than once, those that take many
+    values (`many`) aside: read last-wins, `email=a@x&email=b@y` would keep what the page never
+    showed as the choice."""
+    return [
+        str(field.label or name)
+        for name, field in form.fields.items()
+        if name not in many and len(data.getlist(name)) > 1
+    ]

@@ -26,6 +26,7 @@ from campaigns.models import ConsentChange, Contact, ContactList
 from campaigns.validators import validate_shown_name
 from core.addresses import mailbox_parse
 from core.exceptions import ObjectNotFound
+from core.forms import form_fields_repeated, form_post_unread
 from core.http import database_unavailable
 from delivery.models import StepExecution
 from tracking import unsubscribe as unsubscribing
@@ -176,7 +177,16 @@ def _preferences(request, execution: StepExecution, contact: Contact, brand: dic
         names = unsubscribing.step_execution_leave_lists(execution=execution)
         return _page(request, "tracking/unsubscribed.html", context | {"done": "lists", "left": names})
     if action == "preferences":
+        # What the contact types is kept and shown in every later email: read only as they sent it.
+        if form_post_unread(request):
+            return _plain(_("Your browser sent the form in a character set this page does not read."), 415)
         chosen = PreferencesForm(request.POST, shown=shown_lists)
+        if repeated := form_fields_repeated(chosen, request.POST, many=("lists",)):
+            said = _(
+                "The form was sent with “%(fields)s” more than once. Please fill it in and send it again."
+            )
+            problems = {"__all__": [said % {"fields": "”, “".join(repeated)}]}
+            return _page(request, "tracking/unsubscribe.html", context | {"problems": problems}, status=400)
         if not chosen.is_valid():
             return _page(
                 request, "tracking/unsubscribe.html", context | {"problems": chosen.errors}, status=400

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from django import forms
 from django.conf import settings
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -24,8 +24,8 @@ from django.views.decorators.http import require_http_methods
 from campaigns.models import Signup, SignupForm
 from campaigns.signups import SignupFields, signup_apply
 from campaigns.validators import validate_shown_name
-from core.forms import AddressField
-from core.http import charset_is_utf8, client_address, database_unavailable
+from core.forms import AddressField, form_fields_repeated, form_post_unread
+from core.http import client_address, database_unavailable
 from tracking import signups
 
 logger = logging.getLogger(__name__)
@@ -76,16 +76,6 @@ class SignupPublicForm(forms.Form):
             last_name=data.get("last_name", "").strip(),
             list_ids=tuple(contact_list.pk for contact_list in data.get("lists", ())),
         )
-
-
-def _fields_repeated(form: SignupPublicForm, data: QueryDict) -> list[str]:
-    """Return the labels of the form's fields a post holds more than once (the lists chosen apart)."""
-    # Read last-wins, `email=a@x&email=b@y` would sign up an address the page never showed.
-    return [
-        str(field.label or name)
-        for name, field in form.fields.items()
-        if name != "lists" and len(data.getlist(name)) > 1
-    ]
 
 
 def signup_form_html(*, signup_form: SignupForm, bound: SignupPublicForm | None = None, snippet: bool) -> str:
@@ -174,13 +164,11 @@ def _signup_page(request: HttpRequest, signup_form: SignupForm) -> HttpResponse:
         refused = _page(request, signup_form, problem=problem, status=429)
         refused["Retry-After"] = str(signups.signup_ip_retry_after())
         return refused
-    if not charset_is_utf8(request.encoding) or any("\ufffd" in value for value in request.POST.values()):
-        # Read in another charset, the address and names could say what no one typed (UTF-7); bytes
-        # that are no UTF-8 Django reads as U+FFFD, which would be stored as no one typed either.
+    if form_post_unread(request):
         problem = gettext("Your browser sent the form in a character set this page does not read.")
         return _page(request, signup_form, problem=problem, status=415)
     bound = SignupPublicForm(request.POST, signup_form=signup_form)
-    if repeated := _fields_repeated(bound, request.POST):
+    if repeated := form_fields_repeated(bound, request.POST, many=("lists",)):
         said = gettext(
             "The form was sent with “%(fields)s” more than once. Please fill it in and send it again."
         )

@@ -271,3 +271,30 @@ def test_a_logo_address_that_is_no_plain_https_url_is_refused_at_start():
 
     assert started.returncode != 0
     assert "BRAND_LOGO_URL must be an https:// URL." in started.stderr
+
+
+def test_the_page_keeps_no_name_sent_twice_or_in_bytes_that_are_no_utf8_and_one_click_still_works():
+    row = _row_on()
+    contact = Contact.objects.get(pk=row.contact_id)
+    contact.first_name = "Pia"
+    contact.save()
+    client = Client()
+
+    twice = client.post(
+        _page_of(row),
+        "action=preferences&first_name=Pia&first_name=Mallory",
+        content_type="application/x-www-form-urlencoded",
+    )
+    latin1 = client.post(
+        _page_of(row), "action=preferences&first_name=Pi%E9", content_type="application/x-www-form-urlencoded"
+    )
+    one_click = client.post(
+        _page_of(row), "List-Unsubscribe=One-Click&x=%E9", content_type="application/x-www-form-urlencoded"
+    )
+
+    assert twice.status_code == 400
+    assert "“First name” more than once" in twice.content.decode()
+    assert latin1.status_code == 415
+    assert one_click.status_code == 200
+    contact.refresh_from_db()
+    assert (contact.first_name, contact.status) == ("Pia", Contact.Status.UNSUBSCRIBED)
