@@ -3,8 +3,10 @@ a worker chunk by chunk, each chunk committed with the job's progress so a stopp
 
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 from django.db import connection, transaction
 from django.db.models import Q
@@ -18,7 +20,14 @@ from campaigns.erasure import addresses_erased, erased_refusal, erasures_hold_of
 from campaigns.exceptions import ImportFileUnreadable, ImportNotStartable
 from campaigns.import_files import IMPORT_MAX_ROWS, Rows, TableFormat, table_read
 from campaigns.import_workbooks import upload_prepare
-from campaigns.imports import REPORT_COLUMNS, mapping_guess, mapping_problems, row_from_cells, rows_checked
+from campaigns.imports import (
+    REPORT_COLUMNS,
+    bulk_results_add,
+    mapping_guess,
+    mapping_problems,
+    row_from_cells,
+    rows_checked,
+)
 from campaigns.models import ConsentChange, Contact, ContactConsent, ContactImport, ContactList
 from core.addresses import address_mentions, email_normalize
 from core.db import server_bound_cursor
@@ -228,12 +237,9 @@ def _chunk_commit(
         # The file's people may be mailed: a row that says no status subscribes. Never silently:
         # one who unsubscribed stays so, reported, unless the job subscribes them again with a reason.
         rows = [(number, {"status": Contact.Status.SUBSCRIBED, **row}) for number, row in rows]
-        if locked.existing == ContactImport.Existing.KEEP:
-            rows, reduced = _existing_reduced(rows)
-            locked.kept += reduced
         list_ids = tuple(locked.lists.values_list("pk", flat=True))
-        result = contact_bulk_upsert(
-            rows=rows,
+        upsert = partial(
+            _upserted,
             list_ids=list_ids,
             actor=_actor(locked),
             resubscribe=locked.unsubscribed == ContactImport.Unsubscribed.RESUBSCRIBE,
@@ -241,6 +247,11 @@ def _chunk_commit(
             attributes_merge=True,
             seen=seen,
         )
+        if locked.existing == ContactImport.Existing.KEEP:
+            result, kept = _existing_kept(rows, upsert=upsert)
+            locked.kept += kept
+        else:
+            result = upsert(rows=rows)
         refused = {error["row"] for error in result.errors}
         consenting = [row["email"] for number, row in rows if number not in refused]
         _consents_record(job=locked, emails=consenting)
@@ -271,7 +282,7 @@ def _kept_rows(result: BulkUpsertResult, *, cells: dict, list_ids) -> list[dict]
     confirm a signup, or off lists they left themselves (only they rejoin those), one row each,
     saying both when both."""
     unsubscribed = gettext(
-        "Not subscribed (unsubscribed, or yet to confirm a signup): kept so, and not mailed."
+        "Unsubscribed: kept so, and not mailed."
     )
     pending = gettext(
         "Yet to confirm their signup: kept awaiting confirmation, and not mailed until they do."
@@ -292,17 +303,34 @@ def _kept_rows(result: BulkUpsertResult, *, cells: dict, list_ids) -> list[dict]
     return list(kept.values())
 
 
-def _existing_reduced(rows: list[tuple[int, dict]]) -> tuple[list[tuple[int, dict]], int]:
-    """Reduce the rows of contacts on file to their address and status (their details are kept;
-    they still join the lists, and an opt-out in the file still counts); return the rows and how
-    many were reduced."""
+def _upserted(*, rows: list[tuple[int, dict]], **options) -> BulkUpsertResult:
+    return contact_bulk_upsert(rows=rows, **options) if rows else BulkUpsertResult()
+
+
+def _existing_kept(
+    rows: list[tuple[int, dict]], *, upsert: Callable[..., BulkUpsertResult]
+) -> tuple[BulkUpsertResult, int]:
+    """Upsert rows keeping the contacts on file as they are: their rows reduced to address and
+    status (they still join the lists, and an opt-out in the file still counts). Return the result,
+    each row counted once, and how many contacts on file it kept as they were: neither refused nor
+    changed, so never in its other counts."""
     emails = [row["email"] for _number, row in rows]
     known = set(Contact.objects.filter(email__in=emails).values_list("email", flat=True))
-    reduced = [
-        (number, {"email": row["email"], "status": row["status"]} if row["email"] in known else row)
-        for number, row in rows
-    ]
-    return reduced, len(known)
+    # New rows first, as one upsert writes them before the contacts on file it locks.
+    result = upsert(rows=[(number, row) for number, row in rows if row["email"] not in known])
+    # Upserted apart, so what it leaves unchanged is what was kept (a row it refuses, an erased
+    # address or a repeat, is in its errors alone). A repeat's rows share an address, so one call
+    # sees both, in the file's order.
+    reduced = upsert(
+        rows=[
+            (number, {"email": row["email"], "status": row["status"]})
+            for number, row in rows
+            if row["email"] in known
+        ]
+    )
+    kept, reduced.unchanged = reduced.unchanged, 0
+    bulk_results_add(result, reduced)
+    return result, kept
 
 
 def _actor(job: ContactImport) -> ConsentActor:

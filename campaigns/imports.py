@@ -302,10 +302,20 @@ def _result_add(total: BulkUpsertResult, chunk, mapping, list_ids, actor, resubs
         attributes_merge=True,
         seen=seen,
     )
+    result.errors += errors
+    bulk_results_add(total, result)
+
+
+def bulk_results_add(total: BulkUpsertResult, result: BulkUpsertResult) -> None:
+    """Add one bulk upsert's counts and reported rows to a running total, each report in row order."""
     total.created += result.created
     total.updated += result.updated
     total.unchanged += result.unchanged
-    total.kept_unsubscribed += result.kept_unsubscribed
-    total.kept_pending += result.kept_pending
-    total.kept_off_lists += result.kept_off_lists
-    total.errors = sorted(total.errors + errors + result.errors, key=lambda error: error["row"])
+    total.errors = _in_row_order(total.errors + result.errors)
+    total.kept_unsubscribed = _in_row_order(total.kept_unsubscribed + result.kept_unsubscribed)
+    total.kept_pending = _in_row_order(total.kept_pending + result.kept_pending)
+    total.kept_off_lists = _in_row_order(total.kept_off_lists + result.kept_off_lists)
+
+
+def _in_row_order(reported: list[dict]) -> list[dict]:
+    return sorted(reported, key=lambda row: row["row"])

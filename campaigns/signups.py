@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from campaigns.audience import contacts_load_test_clear
@@ -126,14 +127,31 @@ def signup_take(*, signup_id: int, limit: int, can_mail: bool) -> tuple[Signup |
             return None, Taken.DROPPED
         if confirm and contact is None:
             # Nameless: the names typed reach the contact only when its owner confirms them.
-            contact, _created = Contact.objects.get_or_create(
+            contact, created = Contact.objects.get_or_create(
                 email=signup.email, defaults={"status": Contact.Status.PENDING}
             )
+            if created:
+                _contact_mark_unwritten(contact=contact)
         elif contact is not None:
             contacts_load_test_clear(contact_ids=[contact.pk])  # A visitor's signup holds it now.
         signup.status, signup.contact = Signup.Status.PENDING, contact
         signup.save(update_fields=["status", "contact"])
     return signup, Taken.CONFIRM if confirm else Taken.APPLY
+
+
+def _contact_mark_unwritten(*, contact: Contact) -> None:
+    """Mark a pending contact a signup just made as written by no one since: saved last when made.
+
+    Its save stamps the two times a moment apart; made equal, any later write (which stamps the time
+    it lands) tells it apart, however soon after. The expiry of signups deletes only those so marked.
+    """
+    Contact.objects.filter(pk=contact.pk).update(updated_at=F("created_at"))  # An update() stamps nothing.
+    contact.updated_at = contact.created_at
+
+
+def contacts_pending_unwritten() -> QuerySet[Contact]:
+    """Return the pending contacts no one wrote to since a signup made them (_contact_mark_unwritten)."""
+    return Contact.objects.filter(status=Contact.Status.PENDING, updated_at=F("created_at"))
 
 
 def _opted_out(*, email: str) -> bool:

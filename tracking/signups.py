@@ -17,7 +17,7 @@ from typing import cast
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, OuterRef
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -27,7 +27,14 @@ from redis.exceptions import RedisError
 from campaigns.erasure import erasures_hold_off
 from campaigns.models import Contact, ListMembership, Signup, SignupForm, Template
 from campaigns.rendering import template_context
-from campaigns.signups import SignupFields, Taken, signup_apply, signup_receive, signup_take
+from campaigns.signups import (
+    SignupFields,
+    Taken,
+    contacts_pending_unwritten,
+    signup_apply,
+    signup_receive,
+    signup_take,
+)
 from core.api.auth import rate_counter_increment
 from core.http import ip_parse
 from delivery.messages import message_queue_own
@@ -222,8 +229,8 @@ def signups_expire(*, days: int) -> tuple[int, int]:
     )
     listed = ListMembership.objects.filter(contact=OuterRef("pk"))
     only_the_signups = (
-        Contact.objects.filter(status=Contact.Status.PENDING, created_at__lt=cutoff)
-        .filter(updated_at__lte=F("created_at") + timedelta(seconds=1))  # Never written to since.
+        contacts_pending_unwritten()
+        .filter(created_at__lt=cutoff)
         .exclude(Exists(waiting))
         .exclude(Exists(mailed))
         .exclude(Exists(listed))

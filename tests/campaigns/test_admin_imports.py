@@ -8,6 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from campaigns import import_jobs
+from campaigns.erasure import contact_profile_erase
 from campaigns.models import ConsentChange, Contact, ContactImport
 from tests.factories import ContactFactory, ContactListFactory, ListMembershipFactory
 from tests.utils import role_client
@@ -316,3 +317,66 @@ def test_suppressing_many_says_how_many_more_words_it_left_out_than_it_names():
 def test_marketers_may_not_suppress_in_bulk():
     client = role_client("Marketers")
     assert client.get(reverse("admin:campaigns_suppression_add_in_bulk")).status_code == 403
+
+
+def _run_keeping_contacts_on_file(text: str) -> ContactImport:
+    """Import a file as the worker does, keeping the contacts already here as they are."""
+    job = import_jobs.contact_import_create(file_name="keep.csv", data=text.encode(), user=None)
+    import_jobs.contact_import_start(
+        job=job, mapping=job.mapping, lists=[], consent_basis="consent", existing=ContactImport.Existing.KEEP
+    )
+    import_jobs.contact_import_run(job_id=job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def _rows_counted(job: ContactImport) -> int:
+    """Add up the counts that say what became of each row (kept unsubscribed or awaiting
+    confirmation say more of rows these count already)."""
+    return job.created + job.updated + job.unchanged + job.kept + job.failed
+
+
+def test_keeping_contacts_on_file_never_counts_a_row_it_refused_as_kept():
+    erased = ContactFactory(email="back@example.com")
+    contact_profile_erase(contact=erased, by="test")
+    ContactFactory(
+        email="back@example.com", status=Contact.Status.TRANSACTIONAL
+    )  # A receipt brought it back.
+
+    job = _run_keeping_contacts_on_file("email\nback@example.com\n")
+
+    assert (job.kept, job.failed) == (0, 1)
+    assert _rows_counted(job) == job.rows_total
+    assert Contact.objects.get(email="back@example.com").status == Contact.Status.TRANSACTIONAL
+
+
+def test_keeping_contacts_on_file_counts_each_row_once_when_one_repeats_in_a_later_chunk(monkeypatch):
+    monkeypatch.setattr(import_jobs, "CONTACT_BULK_MAX", 5)
+    on_file = [ContactFactory(email=f"known{n}@example.com", first_name="Kept").email for n in range(2)]
+    new = [f"new{n}@example.com" for n in range(5)]
+    # The first contact on file is the file's second row (line 3), again on line 8, in the second chunk.
+    addresses = [new[0], on_file[0], new[1], on_file[1], new[2], new[3], on_file[0], new[4]]
+
+    job = _run_keeping_contacts_on_file("email,first_name\n" + "".join(f"{a},Changed\n" for a in addresses))
+
+    assert (job.created, job.updated, job.unchanged) == (len(new), 0, 0)
+    assert (job.kept, job.failed) == (len(on_file), 1)
+    assert _rows_counted(job) == job.rows_total == len(addresses)
+    assert [(error["row"], error["errors"]) for error in job.errors] == [(8, {"email": ["Repeats row 3."]})]
+    assert set(Contact.objects.filter(email__in=on_file).values_list("first_name", flat=True)) == {"Kept"}
+
+
+def test_keeping_contacts_on_file_counts_one_the_file_unsubscribes_as_updated_not_kept():
+    ContactFactory(email="leaving@example.com", first_name="Lee")
+    ContactFactory(email="staying@example.com", first_name="Sam")
+
+    job = _run_keeping_contacts_on_file(
+        "email,first_name,status\nleaving@example.com,X,unsubscribed\nstaying@example.com,Y,subscribed\n"
+    )
+
+    assert (job.updated, job.kept) == (1, 1)
+    assert _rows_counted(job) == job.rows_total
+    assert dict(Contact.objects.values_list("email", "status")) == {
+        "leaving@example.com": Contact.Status.UNSUBSCRIBED,
+        "staying@example.com": Contact.Status.SUBSCRIBED,
+    }

@@ -227,8 +227,7 @@ def test_an_import_reports_its_problems_in_the_language_of_whoever_started_it():
     problems = {error["cells"][0]: error["errors"] for error in job.errors}
     assert problems["left@example.com"] == {
         "status": [
-            "Nicht angemeldet (abgemeldet oder Anmeldung noch nicht bestätigt): "
-            "so belassen und nicht angeschrieben."
+            "Abgemeldet: so belassen und nicht angeschrieben."
         ]
     }
     assert problems["not-an-address"] == {"email": ["'not-an-address' ist keine gültige Adresse."]}

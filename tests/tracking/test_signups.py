@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.db import connection
+from django.db.models import F
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -476,6 +477,54 @@ def test_the_expiry_keeps_a_pending_contact_anyone_wrote_to_since(settings, api_
 
     assert swept == (3, 1)
     assert set(Contact.objects.values_list("email", flat=True)) == {"crm@example.org", "mailed@example.org"}
+
+
+def test_the_expiry_keeps_a_pending_contact_written_to_within_a_second_of_its_signup(
+    settings, api_client, ses
+):
+    form = SignupFormFactory()
+    for address in ("synced@example.org", "untouched@example.org"):
+        _submitted(form, address)
+    synced = Contact.objects.get(email="synced@example.org")
+    with time_machine.travel(synced.created_at + timedelta(seconds=0.4)):  # An integrator's sync, at once.
+        written = {"first_name": "Synced", "attributes": {"crm_id": "C-991"}}
+        assert api_client.patch(f"/api/v1/contacts/{synced.pk}", written, format="json").status_code == 200
+
+    with time_machine.travel(timezone.now() + timedelta(days=settings.SIGNUP_CONFIRM_DAYS, hours=1)):
+        swept = signups_expire(days=settings.SIGNUP_CONFIRM_DAYS)
+
+    assert swept == (2, 1)  # Both links expired; only the contact no one wrote to went with its own.
+    kept = Contact.objects.get()
+    assert (kept.email, kept.first_name, kept.attributes) == (
+        "synced@example.org",
+        "Synced",
+        written["attributes"],
+    )
+
+
+def test_pending_contacts_made_before_the_upgrade_still_expire_unless_written_to_later(settings):
+    import importlib
+
+    from django.apps import apps
+
+    module = importlib.import_module("campaigns.migrations.0042_pending_contacts_marked_unwritten")
+    form = SignupFormFactory()
+    for address in ("old@example.org", "edited@example.org"):
+        _submitted(form, address)
+    # As a signup's save left them before: its two times a moment apart; one edited a minute later.
+    Contact.objects.filter(email="old@example.org").update(
+        updated_at=F("created_at") + timedelta(microseconds=80)
+    )
+    Contact.objects.filter(email="edited@example.org").update(
+        updated_at=F("created_at") + timedelta(minutes=1)
+    )
+
+    module.pending_contacts_marked_unwritten(apps, None)
+    with time_machine.travel(timezone.now() + timedelta(days=settings.SIGNUP_CONFIRM_DAYS, hours=1)):
+        swept = signups_expire(days=settings.SIGNUP_CONFIRM_DAYS)
+
+    assert swept == (2, 1)
+    assert list(Contact.objects.values_list("email", flat=True)) == ["edited@example.org"]
 
 
 def test_an_old_confirmed_link_subscribes_no_one_who_left_since_and_never_fails():
