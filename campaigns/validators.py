@@ -38,9 +38,10 @@ ATTRIBUTES_MAX_DEPTH = 10
 
 
 def validate_attributes(value: object) -> None:
-    """Reject attributes that are not a JSON object, name one by nothing or only whitespace, nest deeper
-    than ATTRIBUTES_MAX_DEPTH, or hold what PostgreSQL's jsonb refuses: a NUL or a lone surrogate in a
-    key or text, an infinite number.
+    """Reject attributes that are not a JSON object, name one by nothing or only whitespace, or by a
+    name holding a control, a bidi override or an invisible space, nest deeper than
+    ATTRIBUTES_MAX_DEPTH, or hold what PostgreSQL's jsonb refuses: a NUL or a lone surrogate in a key
+    or text, an infinite number.
     """
     if not isinstance(value, dict):
         raise ValidationError(gettext("Attributes must be a JSON object."))
@@ -54,6 +55,10 @@ def validate_attributes(value: object) -> None:
         for node in level:
             for text in node.keys() if isinstance(node, dict) else ():
                 _storable(text)
+                if isinstance(text, str) and (refused := text_unshowable(text)):
+                    # A name staff read (a column, a segment's field): `plan\u200b` would read as `plan`.
+                    said = gettext("Remove %(character)s: a name may not hold it.") % {"character": refused}
+                    raise ValidationError(gettext("An attribute's name: %(problem)s") % {"problem": said})
         children = [item for node in level for item in (node.values() if isinstance(node, dict) else node)]
         for child in children:
             _storable(child)

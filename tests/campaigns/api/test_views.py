@@ -138,6 +138,24 @@ def test_attributes_the_database_cannot_store_fail_their_row_alone(api_client, a
     assert list(Contact.objects.values_list("email", flat=True)) == ["okb1@example.com"]
 
 
+@pytest.mark.parametrize("key", ["plan\u200b", "pl\u202ean", "a\u2066b", "x\ufeff"])
+def test_an_attributes_name_holding_an_invisible_or_bidi_character_is_refused_naming_it(api_client, key):
+    one = api_client.post(
+        f"{API}/contacts", {"email": "one@example.com", "attributes": {key: 1}}, format="json"
+    )
+    rows = [
+        {"email": "fine@example.com", "attributes": {"plan": 1}},
+        {"email": "two@example.com", "attributes": {"n": {key: 1}}},
+    ]
+    bulk = api_client.post(f"{API}/contacts/bulk", {"contacts": rows}, format="json").json()
+
+    assert one.status_code == 400
+    assert "U+" in one.json()["error"]["fields"]["attributes"][0]
+    assert (bulk["created"], bulk["failed"]) == (1, 1)
+    assert "U+" in bulk["errors"][0]["errors"]["attributes"][0]
+    assert list(Contact.objects.values_list("email", flat=True)) == ["fine@example.com"]
+
+
 def test_bulk_upsert_refuses_more_than_ten_thousand_rows(api_client):
     response = api_client.post(f"{API}/contacts/bulk", {"contacts": [{"email": "a@b.c"}] * 10_001})
     assert response.status_code == 400
