@@ -281,9 +281,7 @@ def _kept_rows(result: BulkUpsertResult, *, cells: dict, list_ids) -> list[dict]
     """Return the report's rows of the contacts the import kept as they were: unsubscribed, yet to
     confirm a signup, or off lists they left themselves (only they rejoin those), one row each,
     saying both when both."""
-    unsubscribed = gettext(
-        "Unsubscribed: kept so, and not mailed."
-    )
+    unsubscribed = gettext("Unsubscribed: kept so, and not mailed.")
     pending = gettext(
         "Yet to confirm their signup: kept awaiting confirmation, and not mailed until they do."
     )

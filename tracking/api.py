@@ -44,13 +44,19 @@ def _rate_help(rate: Rate) -> str:
     return f"{rate.part} / {rate.whole} (4 places)"
 
 
+OPENS_TOTAL_HELP = (
+    "A person's opens: each email's pixel loads, or 1 for an email a click opened with its pixel unseen "
+    "(never fewer than opens_unique)."
+)
+
+
 class OpenedOverSerializer(serializers.Serializer):
     """The counts of the emails that carried the open pixel, which the open rates are over."""
 
     sent = serializers.IntegerField()
     delivered = serializers.IntegerField()
     opens_unique = serializers.IntegerField()
-    opens_total = serializers.IntegerField()
+    opens_total = serializers.IntegerField(help_text=OPENS_TOTAL_HELP)
     clicks_unique = serializers.IntegerField()
 
 
@@ -74,7 +80,7 @@ class CampaignStatsSerializer(serializers.Serializer):
     ledger = LedgerCountsSerializer()
     sent = serializers.IntegerField()
     opens_unique = serializers.IntegerField()
-    opens_total = serializers.IntegerField()
+    opens_total = serializers.IntegerField(help_text=OPENS_TOTAL_HELP)
     machine_opens_total = serializers.IntegerField()
     clicks_unique = serializers.IntegerField()
     clicks_total = serializers.IntegerField()

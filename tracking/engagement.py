@@ -16,7 +16,13 @@ from tracking.models import (
     StepEngagement,
     TrackingEvent,
 )
-from tracking.outcomes import ARRIVED_UNREPORTED, COUNTED_EVENT_TYPES, arrived_unreported, outcome_keys
+from tracking.outcomes import (
+    ARRIVED_UNREPORTED,
+    COUNTED_EVENT_TYPES,
+    arrived_unreported,
+    outcome_keys,
+    outcomes_reported,
+)
 
 _ENGAGEMENT_FIELDS = (
     "opens",
@@ -28,6 +34,15 @@ _ENGAGEMENT_FIELDS = (
     "links",
     "machine_links",
 )
+
+
+def opens_counted(opens: int, clicks: int) -> int:
+    """Return the opens an email counts in the totals: its pixel's, or one when a person's click opened it.
+
+    A click proves the open that a blocked pixel did not show (Engagement.counts_as_opened), so the
+    total opens never fall below the emails opened.
+    """
+    return max(opens, int(Engagement.counts_as_opened(opens, clicks)))
 
 
 @dataclass(frozen=True)
@@ -132,8 +147,11 @@ def engagement_add(*, engaged: list[Engaged]) -> None:
                 opened=row.opened, outcomes=row.outcomes
             ) - arrived_unreported(opened=was_opened, outcomes=row.outcomes)
             delta["clicks_unique"] += (row.clicks > 0) - (old["clicks"] > 0)
+            delta["opens_total"] += opens_counted(row.opens, row.clicks) - opens_counted(
+                old["opens"], old["clicks"]
+            )
+            delta["clicks_total"] += row.clicks - old["clicks"]
             for noun in ("opens", "clicks"):
-                delta[f"{noun}_total"] += getattr(row, noun) - old[noun]
                 delta[f"machine_{noun}_total"] += getattr(row, f"machine_{noun}") - old[f"machine_{noun}"]
         for link in (
             old["links"].keys() | row.links.keys() | old["machine_links"].keys() | row.machine_links.keys()
@@ -153,7 +171,8 @@ def engagement_add(*, engaged: list[Engaged]) -> None:
 
 
 def engagement_outcomes_add(*, outcomes: list[tuple[int, str]]) -> None:
-    """Count (email, outcome) pairs for their steps, each email's outcome once however often reported.
+    """Count (email, outcome) pairs for their steps, each email's outcome once however often reported,
+    and its bounce under one class alone (tracking.outcomes.outcomes_reported).
 
     Call it in the transaction that wrote the events; rows are locked in id order, like opens.
     """
@@ -164,16 +183,22 @@ def engagement_outcomes_add(*, outcomes: list[tuple[int, str]]) -> None:
     changed = {}
     for execution_id, key in outcomes:
         row = rows.get(execution_id)
-        if row is None or key in row.outcomes:
+        if row is None:
             continue
-        was_arrived = arrived_unreported(opened=row.opened, outcomes=row.outcomes)
-        row.outcomes = [*row.outcomes, key]
+        before = row.outcomes
+        after = outcomes_reported(outcomes=before, key=key)
+        if after == before:
+            continue
+        was_arrived = arrived_unreported(opened=row.opened, outcomes=before)
+        row.outcomes = after
         changed[row.pk] = row
         if row.step_id is not None:
-            deltas[row.step_id][key] += 1
-            deltas[row.step_id][ARRIVED_UNREPORTED] += (
-                arrived_unreported(opened=row.opened, outcomes=row.outcomes) - was_arrived
-            )
+            delta = deltas[row.step_id]
+            for counted in set(after) - set(before):
+                delta[counted] += 1
+            for taken_back in set(before) - set(after):  # A bounce class a more final one replaced.
+                delta[taken_back] -= 1
+            delta[ARRIVED_UNREPORTED] += arrived_unreported(opened=row.opened, outcomes=after) - was_arrived
     Engagement.objects.bulk_update(changed.values(), ["outcomes"], batch_size=500)
     _counters_add(StepEngagement, deltas)
 
@@ -202,8 +227,9 @@ def engagement_forget(*, contact_ids: Collection[int]) -> None:
         delta["opens_unique"] -= row.opened
         delta[ARRIVED_UNREPORTED] -= arrived_unreported(opened=row.opened, outcomes=row.outcomes)
         delta["clicks_unique"] -= row.clicks > 0
+        delta["opens_total"] -= opens_counted(row.opens, row.clicks)
+        delta["clicks_total"] -= row.clicks
         for noun in ("opens", "clicks"):
-            delta[f"{noun}_total"] -= getattr(row, noun)
             delta[f"machine_{noun}_total"] -= getattr(row, f"machine_{noun}")
         for key in row.outcomes:
             delta[key] -= 1

@@ -34,11 +34,24 @@ COUNTED_OUTCOMES = (
         "unsubscribed, complained).",
         cloudwatch="Delivered",
     ),
-    CountedOutcome("bounced", "Emails that bounced, of any class.", cloudwatch="Bounces"),
-    CountedOutcome("bounced_hard", "Permanent bounces: the address is suppressed."),
-    CountedOutcome("bounced_soft", "Transient bounces: suppressed after a streak across campaigns."),
     CountedOutcome(
-        "bounced_other", "Policy blocks (5.7.x, about the sender) and addresses on SES's suppression list."
+        "bounced",
+        "Emails that bounced, of any class: bounced_hard + bounced_soft + bounced_other, each email in "
+        "one class.",
+        cloudwatch="Bounces",
+    ),
+    CountedOutcome(
+        "bounced_hard",
+        "Permanent bounces: the address is suppressed. An email that bounced softly first counts here alone.",
+    ),
+    CountedOutcome(
+        "bounced_soft",
+        "Transient bounces of emails that bounced no other way: suppressed after a streak across campaigns.",
+    ),
+    CountedOutcome(
+        "bounced_other",
+        "Policy blocks (5.7.x, about the sender) and addresses on SES's suppression list, of emails that "
+        "bounced no harder.",
     ),
     CountedOutcome("complained", "Emails the recipient marked as spam.", cloudwatch="Complaints"),
     CountedOutcome("rejected", "Emails SES refused after accepting them (a virus, say)."),
@@ -62,7 +75,8 @@ COUNTED_EVENT_TYPES = (*_KEYS_BY_TYPE, Type.BOUNCE)
 
 
 def outcome_keys(*, event_type: str, kind: str = "") -> tuple[str, ...]:
-    """Return what an event counts for its email: a bounce counts as bounced and by its class.
+    """Return what an event counts for its email: a bounce counts as bounced and by its class (one
+    class per email, its most final: outcomes_reported).
 
     "suppressed" counts the emails whose outcome puts the address on the suppression list at once:
     a hard bounce, a complaint, or a bounce because SES's account list holds the address. (Soft
@@ -72,6 +86,25 @@ def outcome_keys(*, event_type: str, kind: str = "") -> tuple[str, ...]:
         keys = ("bounced", f"bounced_{kind}" if kind in (HARD, SOFT) else "bounced_other")
         return (*keys, "suppressed") if kind in (HARD, ACCOUNT_SUPPRESSED) else keys
     return _KEYS_BY_TYPE.get(event_type, ())
+
+
+#: The classes a bounce counts under, most final first. An email counts under one alone, the most
+#: final reported of it: its soft bounces were SES's retries on the way to the hard one (reported
+#: in either order), so the classes add up to "bounced".
+BOUNCE_CLASSES = ("bounced_hard", "bounced_other", "bounced_soft")
+
+
+def outcomes_reported(*, outcomes: list[str], key: str) -> list[str]:
+    """Return an email's counted outcomes once `key` is reported of it: each once, its bounce class
+    the most final reported (BOUNCE_CLASSES)."""
+    if key in outcomes:
+        return outcomes
+    if key in BOUNCE_CLASSES:
+        held = [counted for counted in outcomes if counted in BOUNCE_CLASSES]
+        if any(BOUNCE_CLASSES.index(counted) < BOUNCE_CLASSES.index(key) for counted in held):
+            return outcomes
+        outcomes = [counted for counted in outcomes if counted not in held]
+    return [*outcomes, key]
 
 
 def _rate(part: int, whole: int) -> float | None:

@@ -16,6 +16,7 @@ from delivery import compose as delivery_compose
 from delivery import selectors as delivery_selectors
 from delivery.drip import exit_note_shown
 from delivery.models import StepExecution, TrackedLink
+from tracking.engagement import opens_counted
 from tracking.models import LinkEngagement, StepEngagement, TrackingEvent
 from tracking.outcomes import (
     ARRIVED_UNREPORTED,
@@ -114,9 +115,10 @@ def campaigns_figures(*, campaign_ids: Iterable[int]) -> dict[int, dict]:
 def campaign_stats(*, campaign: Campaign) -> dict:
     """Return a campaign's delivery and engagement figures, each recipient counted once per kind.
 
-    "unique" counts recipients, "total" counts events; machine opens and clicks (privacy proxies,
-    link scanners) are counted apart and left out of the rates. `opened_over` counts the emails
-    that carried the open pixel alone: the open rates' part and whole.
+    "unique" counts recipients, "total" counts events (and one open for an email a person's click
+    opened with its pixel unseen: tracking.engagement.opens_counted); machine opens and clicks
+    (privacy proxies, link scanners) are counted apart and left out of the rates. `opened_over`
+    counts the emails that carried the open pixel alone: the open rates' part and whole.
     """
     mine = campaigns_counts_and_rates(campaign_ids=[campaign.pk])[campaign.pk]
     return {
@@ -224,8 +226,8 @@ def contact_timeline(*, contact: Contact) -> list[dict]:
 
 def campaign_recipient_rows(*, campaign: Campaign):
     """Yield one row per ledger row of the campaign: who, which step, what became of it, engagement."""
-    # "opened" is the report's (Engagement.opened: a person opened or clicked it); "opens" counts
-    # the pixel's loads alone.
+    # "opened" is the report's (Engagement.opened: a person opened or clicked it); "opens" is what
+    # the email counts in the totals (opens_counted): the pixel's loads, or one a click proved.
     yield [
         "email", "first_name", "last_name", "step", "status", "outcome", "sent_at", "opened", "opens",
         "clicks", "machine_opens", "machine_clicks", "first_opened_at", "first_clicked_at", "note",
@@ -246,10 +248,8 @@ def campaign_recipient_rows(*, campaign: Campaign):
             row.outcome,
             row.sent_at.isoformat() if row.sent_at else "",
             "yes" if engagement is not None and engagement.opened else "no",
-            *(
-                getattr(engagement, field, 0)
-                for field in ("opens", "clicks", "machine_opens", "machine_clicks")
-            ),
+            opens_counted(engagement.opens, engagement.clicks) if engagement is not None else 0,
+            *(getattr(engagement, field, 0) for field in ("clicks", "machine_opens", "machine_clicks")),
             *(
                 moment.isoformat() if (moment := getattr(engagement, field, None)) else ""
                 for field in ("first_opened_at", "first_clicked_at")

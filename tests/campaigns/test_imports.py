@@ -225,11 +225,7 @@ def test_an_import_reports_its_problems_in_the_language_of_whoever_started_it():
 
     job.refresh_from_db()
     problems = {error["cells"][0]: error["errors"] for error in job.errors}
-    assert problems["left@example.com"] == {
-        "status": [
-            "Abgemeldet: so belassen und nicht angeschrieben."
-        ]
-    }
+    assert problems["left@example.com"] == {"status": ["Abgemeldet: so belassen und nicht angeschrieben."]}
     assert problems["not-an-address"] == {"email": ["'not-an-address' ist keine gültige Adresse."]}
     with translation.override("en"):  # Downloaded by someone reading English: one language still.
         report = list(import_jobs.contact_import_report_rows(job=job))

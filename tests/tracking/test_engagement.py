@@ -65,8 +65,10 @@ def _recount() -> tuple[dict, dict]:
         steps[step_id]["opens_unique"] += opened
         steps[step_id]["arrived_unreported"] += opened and email_id not in delivered
         steps[step_id]["clicks_unique"] += counts["clicks"] > 0
+        # An email a click opened with its pixel unseen counts one open in the total too.
+        steps[step_id]["opens_total"] += max(counts["opens"], opened)
+        steps[step_id]["clicks_total"] += counts["clicks"]
         for noun in ("opens", "clicks"):
-            steps[step_id][f"{noun}_total"] += counts[noun]
             steps[step_id][f"machine_{noun}_total"] += counts[f"machine_{noun}"]
     links = defaultdict(Counter)
     for (link_id, _email_id), counts in per_email_link.items():
@@ -161,7 +163,7 @@ def test_a_persons_click_counts_its_email_as_opened_so_click_to_open_never_passe
 
     stats = campaign_stats(campaign=step.campaign)
     assert (stats["opens_unique"], stats["clicks_unique"]) == (3, 2)
-    assert stats["opens_total"] == 1  # Opens as counted by the pixel stay what they were.
+    assert stats["opens_total"] == 3  # The clicked ones' opens too: never fewer opens than opened.
     assert stats["rates"]["click_to_open"] == 2 / 3
     assert [Engagement.objects.get(pk=row.pk).opened for row in (ada, bob, cy, dee)] == [1, 1, 1, 0]
     _assert_counters_match_events()
@@ -595,6 +597,39 @@ def test_the_upgrade_counts_again_each_steps_emails_opened_with_clicks_in(hit_st
 
     assert StepEngagement.objects.get(pk=step.pk).opens_unique == 2
     _assert_counters_match_events()
+
+
+def test_the_upgrade_counts_a_clicks_open_in_the_totals_and_each_bounce_under_one_class(hit_store, settings):
+    from django.apps import apps
+    from django.db.models import F
+
+    from tests.tracking.test_ses_events import bounce
+
+    settings.SES_EVENT_WAIT_SECONDS = 0
+    step = CampaignStepFactory()
+    clicked, retried = _email(step), _email(step)
+    retried.ses_message_id = "ses-upgrade-retried"
+    retried.save(update_fields=["ses_message_id"])
+    _hit(clicked, "click", timezone.now(), link=_link(step, "https://shop.example.com/"))
+    hits.tracking_hits_apply()
+    deliver(bounce(retried, kind="Transient", subtype="MailboxFull", status="4.2.2"))
+    deliver(bounce(retried))
+    counted = _counters(StepEngagement)[step.pk]
+    # As counted before: the click's open left out of the total, the soft bounce kept beside the hard.
+    row = Engagement.objects.get(pk=retried.pk)
+    row.outcomes = [*row.outcomes, "bounced_soft"]
+    row.save(update_fields=["outcomes"])
+    StepEngagement.objects.filter(pk=step.pk).update(
+        opens_total=F("opens_total") - 1, bounced_soft=F("bounced_soft") + 1
+    )
+
+    upgrade = importlib.import_module("tracking.migrations.0017_opens_and_bounces_counted_once")
+    upgrade.opens_and_bounces_recount(apps, None)
+
+    assert _counters(StepEngagement)[step.pk] == counted
+    assert "bounced_soft" not in Engagement.objects.get(pk=retried.pk).outcomes
+    engagement.engagement_rebuild()
+    assert _counters(StepEngagement)[step.pk] == counted  # The events say the same.
 
 
 def test_an_unknown_row_whose_recipient_is_seen_is_sent_so_delivered_never_passes_sent(hit_store, settings):

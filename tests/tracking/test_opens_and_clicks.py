@@ -791,3 +791,32 @@ def test_an_html_link_a_contacts_data_chose_is_never_a_tracked_redirect(ses, htm
     _schedule_and_send(campaign)
     assert len(sent_messages()) == 1
     assert not TrackedLink.objects.filter(url__contains="phish").exists()
+
+
+def test_an_email_a_persons_click_opened_counts_an_open_in_the_totals_too(ses, api_client):
+    from tracking.selectors import campaign_stats
+
+    row, html = _send()
+    (pixel,), (click, _) = _paths(html, "o"), _paths(html, "c")
+    browser = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 Version/17.0 Safari"
+    client = Client()
+    with time_machine.travel(timezone.now() + timedelta(minutes=5)):
+        client.get(click, HTTP_USER_AGENT=browser)  # Images blocked: the pixel never loads.
+    hits.tracking_hits_apply()
+    url = f"/api/v1/campaigns/{row.step.campaign_id}/stats"
+
+    body = api_client.get(url).json()
+    for figures in (body, body["opened_over"]):
+        assert figures["opens_unique"] == figures["opens_total"] == 1
+    with time_machine.travel(timezone.now() + timedelta(minutes=9)):
+        client.get(pixel, HTTP_USER_AGENT=browser)  # Images shown later: the open the click implied.
+    hits.tracking_hits_apply()
+    with time_machine.travel(timezone.now() + timedelta(minutes=30)):
+        client.get(pixel, HTTP_USER_AGENT=browser)  # Read again.
+    hits.tracking_hits_apply()
+
+    body = api_client.get(url).json()
+    pixel_opens = TrackingEvent.objects.filter(type="open", is_machine=False).count()
+    for figures in (body, body["opened_over"]):
+        assert (figures["opens_unique"], figures["opens_total"]) == (1, pixel_opens)
+    assert campaign_stats(campaign=row.step.campaign)["opens_total"] == pixel_opens

@@ -117,3 +117,67 @@ def test_while_ses_has_yet_to_report_on_emails_the_report_says_the_rates_over_de
     ).content.decode()
 
     assert "SES has yet to report on at least 3 emails sent" in page
+
+
+@pytest.fixture
+def signed_sns(settings, monkeypatch):
+    """Hear SES's events as the webhook does, signed by the tests' own SNS certificate."""
+    from tests.tracking.sns_signing import TOPIC, make_signer
+    from tracking import sns
+
+    signer = make_signer()
+    settings.SES_SNS_TOPIC_ARNS = [TOPIC]
+    settings.SNS_MIN_SIGNATURE_VERSION = 1
+    settings.SNS_VERIFY_SIGNATURES = True
+    sns.sns_certificates_forget()
+    monkeypatch.setattr(sns, "sns_fetch_certificate", lambda url: signer.pem)
+    yield signer
+    sns.sns_certificates_forget()
+
+
+def _bounces_posted(client, signer, row, *bounce_types: str) -> None:
+    """Post SES's bounce records of one email, in this order, signed, and apply them as the tick does."""
+    from tests.tracking.sns_signing import notification
+    from tests.tracking.test_ses_events import bounce
+    from tests.tracking.test_webhook import post
+    from tracking import tasks
+
+    statuses = {"Transient": ("MailboxFull", "4.2.2"), "Permanent": ("General", "5.1.1")}
+    for bounce_type in bounce_types:
+        subtype, status = statuses[bounce_type]
+        record = bounce(row, kind=bounce_type, subtype=subtype, status=status)
+        assert post(client, signer.sign(notification(record))).status_code == 200
+    tasks.sns_messages_apply()
+
+
+@pytest.mark.parametrize("order", [("Transient", "Permanent"), ("Permanent", "Transient")])
+def test_an_email_that_bounced_soft_and_hard_counts_once_as_a_hard_bounce(
+    client, api_client, signed_sns, order
+):
+    from tracking.report import campaign_report
+    from tracking.report_charts import funnel_chart
+
+    step = CampaignStepFactory()
+    retried, soft = (
+        StepExecutionFactory(step=step, status=StepExecution.Status.SENT, ses_message_id=f"ses-{name}")
+        for name in ("retried", "soft")
+    )
+    _bounces_posted(client, signed_sns, retried, *order)  # SES retried, then gave up (or said so late).
+    _bounces_posted(client, signed_sns, soft, "Transient")
+
+    body = api_client.get(f"/api/v1/campaigns/{step.campaign.pk}/stats").json()
+    assert (body["bounced"], body["bounced_hard"], body["bounced_soft"], body["bounced_other"]) == (
+        2,
+        1,
+        1,
+        0,
+    )
+    report = campaign_report(campaign=step.campaign)
+    classes = (report["bounces_hard"], report["bounces_soft"], report["bounces_other"])
+    assert sum(classes) == report["bounced"] == body["bounced"]
+    funnel = funnel_chart(report)
+    assert funnel.series[0].values[funnel.labels.index("Bounced")] == body["bounced"]
+    assert body["rates"]["bounce"] == 0.5  # Hard bounces over sent: the guard's and the alerts' rate.
+    counted = StepEngagement.objects.filter(pk=step.pk).values().get()
+    engagement.engagement_rebuild()
+    assert StepEngagement.objects.filter(pk=step.pk).values().get() == counted  # The events say the same.
