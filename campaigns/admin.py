@@ -25,7 +25,7 @@ from campaigns.admin_lists import ContactListAdmin  # noqa: F401 - registers the
 from campaigns.admin_segments import SegmentAdmin  # noqa: F401 - registers the segments' pages.
 from campaigns.admin_signups import SignupFormAdminBase  # noqa: F401 - registers signups; console composes forms.
 from campaigns.erasure import address_erasure_refuse
-from campaigns.exceptions import AddressErased, ImportFileUnreadable
+from campaigns.exceptions import AddressErased, ImportFileUnreadable, SuppressedSinceRemoval
 from campaigns.import_files import IMPORT_MAX_BYTES, table_read
 from campaigns.import_workbooks import upload_prepare
 from campaigns.models import (
@@ -210,15 +210,23 @@ class SuppressionAdmin(ContactDataAdminMixin, ModelAdmin):
             }
             return TemplateResponse(request, "admin/campaigns/suppression/remove.html", context)
         actor, reason = staff_actor(request), form.cleaned_data["reason"]
-        done = [suppression_remove(suppression=row, actor=actor, reason=reason) for row in queryset]
+        done, refused = [], []
+        for row in queryset:
+            try:
+                done.append(suppression_remove(suppression=row, actor=actor, reason=reason))
+            except SuppressedSinceRemoval as exc:
+                # Posted again after a bounce or complaint came since: that one is said, the rest go on.
+                refused.append(f"{row.email}: {exc}")
         # A removal posted twice (a double click, back and resubmit) is told what the first was.
         kept = sum(1 for one in done if one.kept is not None)
         removed = sum(1 for one in done if one) - kept
         said = ngettext(
             "%(n)s address removed from the list.", "%(n)s addresses removed from the list.", removed
         )
-        if removed or not kept:  # "0 removed" above "1 kept as an opt-out" reads as a failure.
+        if removed or not (kept or refused):  # "0 removed" above what did happen reads as a failure.
             self.message_user(request, said % {"n": grouped(removed)}, messages.SUCCESS)
+        for refusal in refused:
+            self.message_user(request, refusal, messages.ERROR)
         if kept:
             said = ngettext(
                 "%(n)s address had opted out too: its bounce or complaint is lifted, but it stays on the "

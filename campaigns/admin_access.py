@@ -1,5 +1,8 @@
 """Who may see contacts' data in the admin: one permission, asked by every page that shows it."""
 
+from django.contrib.auth import get_permission_codename
+from django.core.exceptions import FieldDoesNotExist
+
 
 def user_sees_contacts(user) -> bool:
     """Tell whether this staff member may see contacts' data (addresses, names, attributes): what
@@ -25,6 +28,39 @@ def sees_memberships(request) -> bool:
     may change memberships view them, changing counts as seeing)."""
     user = request.user
     return user.has_perm("campaigns.view_listmembership") or user.has_perm("campaigns.change_listmembership")
+
+
+def user_sees_model(user, model) -> bool:
+    """Tell whether this staff member may see a model's rows (as Django's admin lets whoever may
+    change them view them, changing counts as seeing)."""
+    opts = model._meta
+    return any(
+        user.has_perm(f"{opts.app_label}.{get_permission_codename(verb, opts)}")
+        for verb in ("view", "change")
+    )
+
+
+def relation_named(model, name):
+    """Return the model's relation of this name, or None when the name is a plain field or none."""
+    try:
+        field = model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return None
+    return field if field.is_relation and field.related_model is not None else None
+
+
+def relation_rows_model(field):
+    """Return the model whose rows a relation reveals: a many-to-many's through model (filtering
+    contacts by list tells who is on it, as the membership rows do), else the related model."""
+    if field.many_to_many:
+        # The reverse side holds the through model itself, the forward side on its remote field.
+        return getattr(field, "through", None) or field.remote_field.through
+    return field.related_model
+
+
+def user_sees_relation(user, field) -> bool:
+    """Tell whether this staff member may see the rows a relation leads to."""
+    return user_sees_model(user, relation_rows_model(field))
 
 
 class ContactDataAdminMixin:

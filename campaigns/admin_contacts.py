@@ -18,9 +18,15 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action
 
-from campaigns.admin_access import sees_contacts, sees_memberships, user_may_import
+from campaigns.admin_access import (
+    relation_named,
+    sees_contacts,
+    sees_memberships,
+    user_may_import,
+    user_sees_relation,
+)
 from campaigns.admin_filters import LoadTestFilter, MarketerRelatedFilter
-from campaigns.audience import contacts_load_test_clear
+from campaigns.admin_history import history_page_seen
 from campaigns.consent import (
     ConsentActor,
     contact_address_leave,
@@ -32,6 +38,7 @@ from campaigns.consent import (
 )
 from campaigns.erasure import address_erasure, address_erasure_refuse, erased_refusal
 from campaigns.exceptions import AddressErased
+from campaigns.load_test_contacts import contacts_load_test_clear
 from campaigns.memberships import contacts_kept_off, kept_off_message, list_add_contacts, list_remove_contacts
 from campaigns.models import (
     ConsentChange,
@@ -49,12 +56,23 @@ from core.exports import csv_response
 from core.forms import AddressField, JSONShownField
 from core.text import grouped
 
+#: The rows a membership formset may be sent beyond the lists there are (one deleted meanwhile).
+MEMBERSHIP_FORMS_MARGIN = 20
+
 
 class MembershipInline(TabularInline):
     model = ListMembership
     extra = 0
     raw_id_fields = ["contact"]
     readonly_fields = ["created_at"]
+
+    def get_formset(self, request, obj=None, **kwargs):
+        """Offer a row per list at most, and refuse a page sending many more (a forged form count)
+        before building them: Django builds up to 2,000 forms, taking seconds, before it refuses."""
+        lists = ContactList.objects.count()
+        kwargs.setdefault("max_num", lists)
+        kwargs.setdefault("absolute_max", lists + MEMBERSHIP_FORMS_MARGIN)
+        return super().get_formset(request, obj, **kwargs)
 
 
 class ConsentChangeInline(RecordInline):
@@ -151,11 +169,6 @@ class ContactForm(forms.ModelForm):
         return cleaned
 
 
-#: The contact's relations that say which lists it is on or left: its page, filters and export
-#: show them only to who may see list memberships.
-_MEMBERSHIP_RELATIONS = frozenset({"lists", "memberships", "list_departures"})
-
-
 def _entries_naming_no_list(entries: list) -> list:
     """Drop, from a deletion's nested list of what goes, the entries of memberships and lists left
     (each written "<model>: <contact> in <list>" by Django's admin)."""
@@ -230,12 +243,19 @@ class ContactAdminBase(ModelAdmin):
     def has_import_permission(self, request) -> bool:
         return user_may_import(request.user)
 
+    def _sees_through(self, request, lookup: str) -> bool:
+        """Tell whether the person asking may see the rows a lookup's first step leads to (a lookup
+        on the contact's own fields leads to none)."""
+        field = relation_named(self.model, lookup.split(LOOKUP_SEP, 1)[0])
+        return field is None or (request is not None and user_sees_relation(request.user, field))
+
     def get_list_filter(self, request):
         filters = super().get_list_filter(request)
-        if sees_memberships(request):
-            return filters
         return [
-            item for item in filters if not (isinstance(item, tuple) and item[0] in _MEMBERSHIP_RELATIONS)
+            item
+            for item in filters
+            if isinstance(item, type)
+            or self._sees_through(request, item[0] if isinstance(item, tuple) else item)
         ]
 
     def get_readonly_fields(self, request, obj=None):
@@ -243,12 +263,18 @@ class ContactAdminBase(ModelAdmin):
         return fields if sees_memberships(request) else [name for name in fields if name != "lists_left"]
 
     def lookup_allowed(self, lookup, value, request=None):
-        """Refuse a filter through the contact's lists typed in the address to one who may not see
-        them, as Django refuses a lookup no filter offers (a 400), rather than applying it."""
-        through_lists = lookup.split(LOOKUP_SEP, 1)[0] in _MEMBERSHIP_RELATIONS
-        if through_lists and (request is None or not sees_memberships(request)):
+        """Refuse a filter typed in the address through a relation to rows one may not see (the
+        contact's lists, signups, consent history), as Django refuses a lookup no filter offers (a
+        400), rather than applying it."""
+        if not self._sees_through(request, lookup):
             return False
         return super().lookup_allowed(lookup, value, request)
+
+    def history_view(self, request, object_id, extra_context=None):
+        """Show the contact's history without what it says of rows one may not see (the lists of
+        memberships added in its page, say)."""
+        response = super().history_view(request, object_id, extra_context)
+        return history_page_seen(response, request.user, self.model)
 
     @admin.display(description=_("former addresses"))
     def former_addresses(self, obj: Contact) -> str:

@@ -17,8 +17,8 @@ from unfold.admin import ModelAdmin
 
 from campaigns.admin_access import sees_contacts
 from campaigns.admin_filters import LoadTestFilter
-from campaigns.audience import contacts_load_test_clear
 from campaigns.exceptions import NamedBySegment
+from campaigns.load_test_contacts import contacts_load_test_clear
 from campaigns.memberships import (
     contacts_kept_off,
     kept_off_message,

@@ -8,11 +8,13 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin
+from django.forms.models import ModelChoiceIterator
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, StackedInline
 
 from campaigns.models import Campaign, CampaignStep
+from campaigns.services import campaign_steps_limit_check
 from core.admin import EngineTableAdminMixin
 from core.forms import AutocompleteSelectKept
 
@@ -30,6 +32,48 @@ def _template_box(admin_page, db_field, kwargs) -> None:
 
 EARLIER_STEP = _("Choose an earlier step of the same campaign.")
 DELETED_STEP = _("This condition looks at a step being deleted: change it first.")
+
+
+class _StepsReadOnce:
+    """The steps a page offers for its conditions, read from the database once for all its forms."""
+
+    def __init__(self) -> None:
+        self.rows: list[CampaignStep] | None = None
+
+    def __call__(self, queryset) -> list[CampaignStep]:
+        if self.rows is None:
+            self.rows = list(queryset)
+        return self.rows
+
+
+class _StepsReadOnceIterator(ModelChoiceIterator):
+    field: "StepChoiceField"
+
+    def __iter__(self):
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        for step in self.field.steps_read_once(self.queryset):
+            yield self.choice(step)
+
+    def __len__(self):
+        steps = self.field.steps_read_once(self.queryset)
+        return len(steps) + (1 if self.field.empty_label is not None else 0)
+
+    def __bool__(self):
+        return self.field.empty_label is not None or bool(self.field.steps_read_once(self.queryset))
+
+
+class StepChoiceField(forms.ModelChoiceField):
+    """A condition's step, whose choices the copies of the field (one per form of a formset) share,
+    read once: a plain ModelChoiceField reads them again for each form, N² rows for N steps. A choice
+    sent is still looked up in the queryset, which must be set before the choices are first read."""
+
+    iterator = _StepsReadOnceIterator
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A form's copy of the field is a shallow one (its queryset aside): it shares this.
+        self.steps_read_once = _StepsReadOnce()
 
 
 class CampaignStepForm(forms.ModelForm):
@@ -58,6 +102,11 @@ class CampaignStepPageForm(CampaignStepForm):
     def clean(self):
         cleaned = super().clean()
         order, campaign = cleaned.get("order"), cleaned.get("campaign")
+        if campaign is not None and campaign.pk != self.instance.campaign_id:  # A step it gains.
+            try:
+                campaign_steps_limit_check(count=campaign.steps.count() + 1)
+            except forms.ValidationError as exc:
+                self.add_error("campaign", exc)
         looked_at = cleaned.get("condition_step")
         if looked_at is not None and order is not None and looked_at.order >= order:
             self.add_error("condition_step", EARLIER_STEP)
@@ -73,8 +122,8 @@ class CampaignStepPageForm(CampaignStepForm):
 
 
 class CampaignStepFormSet(forms.BaseInlineFormSet):
-    """A campaign's steps saved together: each condition looks at a step that comes before it in
-    the orders being saved, never at itself."""
+    """A campaign's steps saved together: no more than a campaign holds, and each condition looks
+    at a step that comes before it in the orders being saved, never at itself."""
 
     def clean(self):
         super().clean()
@@ -83,6 +132,7 @@ class CampaignStepFormSet(forms.BaseInlineFormSet):
             for form in self.forms
             if getattr(form, "cleaned_data", None) and not form.cleaned_data.get("DELETE")
         ]
+        campaign_steps_limit_check(count=len(kept))
         orders = {form.instance.pk: form.cleaned_data.get("order") for form in kept if form.instance.pk}
         deleted = {
             form.instance.pk
@@ -112,6 +162,8 @@ class CampaignStepInline(StackedInline):
     tab = True
     extra = 0
     min_num = 1
+    #: The page offers no more forms than a campaign holds steps; a post with more is refused.
+    max_num = Campaign.MAX_STEPS
     autocomplete_fields = ["template"]
     fields = [
         "order",
@@ -127,19 +179,36 @@ class CampaignStepInline(StackedInline):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         _template_box(self, db_field, kwargs)
+        if db_field.name == "condition_step":
+            kwargs["form_class"] = StepChoiceField
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    def get_queryset(self, request):
+        # What each step's sentence and condition name, read with the steps.
+        return super().get_queryset(request).select_related("campaign", "template", "condition_step")
+
     def get_formset(self, request, obj=None, **kwargs):
-        """Offer as a condition's step only this campaign's own steps (none before it is saved)."""
+        """Offer as a condition's step only this campaign's own steps (none before it is saved),
+        read once for the page; refuse a post of more steps than a campaign holds."""
+        # Room to delete every step and add as many anew in one post; Django's own bound is 1,000
+        # forms more than max_num, each one cleaned.
+        kwargs.setdefault("absolute_max", 2 * Campaign.MAX_STEPS)
         formset = super().get_formset(request, obj, **kwargs)
         field = formset.form.base_fields.get("condition_step")
         if field is not None:
-            field.queryset = CampaignStep.objects.filter(campaign=obj) if obj else CampaignStep.objects.none()
+            steps = CampaignStep.objects.filter(campaign=obj) if obj else CampaignStep.objects.none()
+            field.queryset = steps.select_related("campaign")  # Its label names the campaign.
         return formset
 
     @admin.display(description=_("In words"))
     def summary(self, obj):
-        return obj.summary() if obj.pk else gettext("Saved steps are described here.")
+        if not obj.pk:
+            return gettext("Saved steps are described here.")
+        # The page reads a read-only field several times over, and the sentence costs a query: once a step.
+        if (words := getattr(obj, "_summary_words", None)) is None:
+            words = obj.summary()
+            setattr(obj, "_summary_words", words)  # noqa: B010 - an attribute the model does not declare.
+        return words
 
     def has_add_permission(self, request, obj=None):
         return (obj is None or campaign_is_draft(obj)) and super().has_add_permission(request, obj)

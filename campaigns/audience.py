@@ -1,7 +1,6 @@
 """The audience: contacts, one by one or upserted in bulk, list memberships, unsubscribes, suppressions."""
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -19,6 +18,7 @@ from campaigns.consent import (
     reason_given,
 )
 from campaigns.erasure import addresses_erased, erased_refusal, erasures_hold_off
+from campaigns.load_test_contacts import contacts_load_test_clear
 from campaigns.memberships import contacts_kept_off_lists, list_add_contacts
 from campaigns.models import (
     Contact,
@@ -33,35 +33,6 @@ def address_validate(*, value: str, field: str) -> None:
         mailbox_parse(value)
     except ValidationError as exc:
         raise ValidationError({field: exc.messages}) from None
-
-
-# The load-test contacts among some, by id or address, made the marketer's. Arrays: a bulk's
-# 10,000 addresses as placeholders cost more to build than the statement takes to run.
-_LOAD_TEST_CLEAR = (
-    "UPDATE {contacts} SET is_load_test = false "
-    "WHERE is_load_test AND (id = ANY(%s::bigint[]) OR email = ANY(%s::text[]))"
-)
-
-
-def contacts_load_test_clear(*, contact_ids: Iterable[int] = (), emails: Iterable[str] = ()) -> int:
-    """Make these contacts (by id or normalized address) the marketer's own, in one UPDATE; return
-    how many were load-test contacts.
-
-    A contact is load-test data only while only load tests touched it. The paths that write one for
-    a real integration, visitor or staff member (a message through a key that is no load test's,
-    the contacts API, imports, signups and their confirmations, the contact's admin page and the
-    admin's adds to a list) call this in the transaction of their write, so the contact shows in
-    the marketer's lists and segments, and `manage.py loadtest_cleanup` keeps it.
-    """
-    contact_ids, emails = list(contact_ids), list(emails)
-    if not contact_ids and not emails:
-        return 0
-    if connection.vendor != "postgresql":
-        chosen = Contact.objects.filter(Q(pk__in=contact_ids) | Q(email__in=emails), is_load_test=True)
-        return chosen.update(is_load_test=False)
-    with server_bound_cursor() as cursor:
-        cursor.execute(_LOAD_TEST_CLEAR.format(contacts=Contact._meta.db_table), [contact_ids, emails])
-        return cursor.rowcount
 
 
 #: Most rows one bulk upsert takes; larger imports go in several requests (or a CSV, chunked).
@@ -98,6 +69,7 @@ def contact_bulk_upsert(
     reason: str = "",
     attributes_merge: bool = False,
     seen: dict[str, int] | None = None,
+    may_read_contacts: bool = False,
 ) -> BulkUpsertResult:
     """Create or update contacts by email in a few set-based statements; refuse bad rows one by one.
 
@@ -109,7 +81,9 @@ def contact_bulk_upsert(
     external_id belongs to another contact, or its address was erased. list_ids: lists every
     accepted contact joins, but one they left themselves. seen: the addresses earlier calls for the
     same file took, with their rows, so a file upserted chunk by chunk refuses a repeat across
-    chunks too; filled in here.
+    chunks too; filled in here. may_read_contacts: whether the caller may read contacts (a key with
+    `read`, staff who see contacts): only then does a refusal name the contact an external_id is
+    another's; to any other it says the id is taken, and nothing stored of that contact.
 
     A row never subscribes a contact who unsubscribed, or has yet to confirm a signup, unless
     resubscribe is set with a reason: it keeps its status and is reported in kept_unsubscribed, or
@@ -128,12 +102,22 @@ def contact_bulk_upsert(
             list_ids=list_ids,
             attributes_merge=attributes_merge,
             seen={} if seen is None else seen,
+            may_read_contacts=may_read_contacts,
             **consent,
         )
 
 
 def _contact_bulk_upsert(
-    *, rows, erased: set[str], list_ids, actor, resubscribe, reason, attributes_merge, seen: dict[str, int]
+    *,
+    rows,
+    erased: set[str],
+    list_ids,
+    actor,
+    resubscribe,
+    reason,
+    attributes_merge,
+    seen: dict[str, int],
+    may_read_contacts: bool,
 ) -> BulkUpsertResult:
     result = BulkUpsertResult()
     accepted: dict[str, tuple[int, dict]] = {}
@@ -157,7 +141,13 @@ def _contact_bulk_upsert(
             external_ids[external_id] = email
     seen.update((email, number) for email, (number, _row) in accepted.items())
     matching = _contacts_matching(emails=list(accepted), external_ids=list(external_ids))
-    _refuse_taken_external_ids(accepted=accepted, external_ids=external_ids, matching=matching, result=result)
+    _refuse_taken_external_ids(
+        accepted=accepted,
+        external_ids=external_ids,
+        matching=matching,
+        result=result,
+        owner_named=may_read_contacts,
+    )
     statuses = {email: status for email, _external_id, status in matching}
     _flow_status_refuse(accepted=accepted, statuses=statuses, result=result)
     may_resubscribe = resubscribe and reason_given(reason)
@@ -225,14 +215,24 @@ def _contacts_matching(*, emails: list[str], external_ids: list[str]) -> list[tu
 
 
 def _refuse_taken_external_ids(
-    *, accepted, external_ids: dict[str, str], matching: list[tuple[str, str, str]], result: BulkUpsertResult
+    *,
+    accepted,
+    external_ids: dict[str, str],
+    matching: list[tuple[str, str, str]],
+    result: BulkUpsertResult,
+    owner_named: bool,
 ) -> None:
-    """Drop rows whose external_id another contact owns; external_ids maps each to its row's email."""
+    """Drop rows whose external_id another contact owns; external_ids maps each to its row's email.
+    owner_named: whether the refusal may name that contact's address."""
     for owner, external_id, _status in matching:
         email = external_ids.get(external_id)
         if email is not None and email != owner and email in accepted:
             number, _row = accepted.pop(email)
-            message = gettext("Belongs to another contact (%(email)s).") % {"email": owner}
+            if owner_named:
+                message = gettext("Belongs to another contact (%(email)s).") % {"email": owner}
+            else:
+                # The owner's address is a contact's data, which this caller may not read.
+                message = gettext("Taken by another contact.")
             result.errors.append({"row": number, "email": email, "errors": {"external_id": [message]}})
 
 

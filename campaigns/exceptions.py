@@ -1,5 +1,7 @@
 """Errors of the audience, templates and campaigns, in the one tree rooted at CampanileError."""
 
+from typing import Any
+
 from core.exceptions import CampanileError
 
 
@@ -47,6 +49,23 @@ class ReasonMissing(CampanileError):
 
     #: The API's error code for it (core.api.errors).
     api_code = "reason_missing"
+
+
+class SuppressedSinceRemoval(CampanileError):
+    """A suppression removal came again after the address was suppressed anew (a bounce or complaint
+    after the first lifted one): a retry must not lift what the first never saw."""
+
+    #: The API's error code for it (core.api.errors).
+    api_code = "suppressed_since_removal"
+
+    def __init__(self, message: str, *, suppression_reason: str, suppressed_at, removed_at) -> None:
+        super().__init__(message)
+        #: What the address is suppressed for now and since when, and when the removal repeated was.
+        self.facts: dict[str, Any] = {
+            "suppression_reason": suppression_reason,
+            "suppressed_at": suppressed_at,
+            "removed_at": removed_at,
+        }
 
 
 class SandboxBusy(CampanileError):

@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
+from campaigns.admin_access import user_sees_contacts
 from campaigns.audience import CONTACT_BULK_MAX, BulkUpsertResult, contact_bulk_upsert
 from campaigns.consent import ConsentActor, reason_given
 from campaigns.contact_rows import RowInvalid, contact_row_validate
@@ -246,6 +247,8 @@ def _chunk_commit(
             reason=locked.resubscribe_reason,
             attributes_merge=True,
             seen=seen,
+            # The report names whose an external_id is only if its starter may see contacts.
+            may_read_contacts=locked.created_by is not None and user_sees_contacts(locked.created_by),
         )
         if locked.existing == ContactImport.Existing.KEEP:
             result, kept = _existing_kept(rows, upsert=upsert)

@@ -3,6 +3,7 @@ which a person maps and checks, then a worker runs in chunks on the same bulk up
 
 import codecs
 import logging
+from functools import partial
 from typing import BinaryIO
 
 from django.db import transaction
@@ -220,12 +221,19 @@ NOTHING_IMPORTED = gettext_lazy("Nothing was imported.")
 
 @transaction.atomic
 def contacts_import_csv(
-    *, stream: BinaryIO, list_ids: tuple[int, ...], actor: ConsentActor, resubscribe: bool, reason: str
+    *,
+    stream: BinaryIO,
+    list_ids: tuple[int, ...],
+    actor: ConsentActor,
+    resubscribe: bool,
+    reason: str,
+    may_read_contacts: bool,
 ) -> BulkUpsertResult:
     """Upsert a UTF-8 CSV file's rows chunk by chunk, all or nothing for the file.
 
     A problem found further on (too many rows, bytes that are not UTF-8) rolls back the chunks
     already written (ImportFileUnreadable); a bad row is still only its own, reported by line.
+    may_read_contacts: whether the caller may read contacts, so be told whose an external_id is.
     """
     header, rows = _utf8_csv_read(stream)
     keys = [name.lower() if name.lower() in _NAMED_COLUMNS else name for name in header]
@@ -247,17 +255,29 @@ def contacts_import_csv(
         # Names the header spells apart yet that land on one attribute (`plan`, `attributes.plan`).
         raise ImportFileUnreadable(" ".join([*problems, str(NOTHING_IMPORTED)]))
     total = BulkUpsertResult()
+    add = partial(
+        _result_add,
+        total,
+        mapping=mapping,
+        list_ids=list_ids,
+        seen={},  # The file's addresses so far: a repeat is refused across chunks too.
+        upsert={
+            "actor": actor,
+            "resubscribe": resubscribe,
+            "reason": reason,
+            "may_read_contacts": may_read_contacts,
+        },
+    )
     chunk: list[tuple[int, list[str]]] = []
-    seen: dict[str, int] = {}  # The file's addresses so far: a repeat is refused across chunks too.
     for count, (number, cells) in enumerate(rows, start=1):
         if count > CSV_MAX_ROWS:  # Rows, not lines: blank lines and multi-line cells are no rows.
             said = gettext("More than %(n)s rows: split the file.") % {"n": grouped(CSV_MAX_ROWS)}
             raise ImportFileUnreadable(f"{said} {NOTHING_IMPORTED}")
         chunk.append((number, cells))
         if len(chunk) == CONTACT_BULK_MAX:
-            _result_add(total, chunk, mapping, list_ids, actor, resubscribe, reason, seen)
+            add(chunk)
             chunk = []
-    _result_add(total, chunk, mapping, list_ids, actor, resubscribe, reason, seen)
+    add(chunk)
     return total
 
 
@@ -289,19 +309,13 @@ def _utf8_csv_read(stream: BinaryIO) -> tuple[list[str], Rows]:
     return header, checked()
 
 
-def _result_add(total: BulkUpsertResult, chunk, mapping, list_ids, actor, resubscribe, reason, seen) -> None:
+def _result_add(total: BulkUpsertResult, chunk, *, mapping, list_ids, seen, upsert: dict) -> None:
+    """Upsert one chunk of the file's rows and add what it did to total. upsert: who asks, and
+    what they may read and subscribe again (contact_bulk_upsert's keywords)."""
     if not chunk:
         return
     rows, errors = rows_checked(chunk, mapping)
-    result = contact_bulk_upsert(
-        rows=rows,
-        list_ids=list_ids,
-        actor=actor,
-        resubscribe=resubscribe,
-        reason=reason,
-        attributes_merge=True,
-        seen=seen,
-    )
+    result = contact_bulk_upsert(rows=rows, list_ids=list_ids, attributes_merge=True, seen=seen, **upsert)
     result.errors += errors
     bulk_results_add(total, result)
 

@@ -76,11 +76,22 @@ def contact_lists_delete(*, pks: list[int]) -> int:
 # --- Campaigns ----------------------------------------------------------------------------------
 
 
+def campaign_steps_limit_check(*, count: int) -> None:
+    """Raise ValidationError, naming the limit, if a campaign would hold more than MAX_STEPS steps."""
+    if count > Campaign.MAX_STEPS:
+        said = gettext("A campaign holds at most %(max)d steps; this one would hold %(count)d.")
+        raise ValidationError(said % {"max": Campaign.MAX_STEPS, "count": count}, code="too_many_steps")
+
+
 @transaction.atomic
 def _steps_create(*, campaign: Campaign, steps) -> None:
     """Create a campaign's steps ({order, template, delay, …}); condition_step_order names, by its
     order, the earlier step a condition looks at."""
     steps = [dict(step) for step in steps]
+    try:
+        campaign_steps_limit_check(count=len(steps))
+    except ValidationError as exc:
+        raise ValidationError({"steps": exc.error_list}) from exc
     looked_at = {step["order"]: step.pop("condition_step_order", None) for step in steps}
     CampaignStep.objects.bulk_create([CampaignStep(campaign=campaign, **step) for step in steps])
     by_order = {step.order: step for step in campaign.steps.all()}
@@ -89,6 +100,7 @@ def _steps_create(*, campaign: Campaign, steps) -> None:
             CampaignStep.objects.filter(pk=by_order[order].pk).update(condition_step=by_order[earlier])
 
 
+@transaction.atomic
 def campaign_create(*, steps=(), lists=(), segments=(), **fields) -> Campaign:
     """Create a draft campaign with its steps and audience: lists, segments or both."""
     campaign = Campaign(**fields)
@@ -249,6 +261,8 @@ def campaign_run_create(*, campaign: Campaign, now: datetime | None = None) -> C
             return None
         if parent.runs.filter(scheduled_at=now).exists():
             return None
+        # A campaign saved before steps were bounded may hold more: its runs are refused, not cut short.
+        campaign_steps_limit_check(count=parent.steps.count())
         run = Campaign.objects.get(pk=parent.pk)
         run.pk = None
         run._state.adding = True

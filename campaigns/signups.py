@@ -18,9 +18,9 @@ from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from campaigns.audience import contacts_load_test_clear
 from campaigns.consent import ConsentActor, contact_save_keeping_consent, contact_status_change
 from campaigns.erasure import address_erasure, address_erasure_lift
+from campaigns.load_test_contacts import contacts_load_test_clear
 from campaigns.memberships import list_add_contacts
 from campaigns.models import ConsentChange, Contact, ContactConsent, Signup, SignupForm, Suppression
 from campaigns.suppressions import suppression_remove

@@ -2,10 +2,12 @@
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from campaigns.consent import ConsentActor, reason_given, suppressions_opt_out
 from campaigns.erasure import (
@@ -14,7 +16,7 @@ from campaigns.erasure import (
     addresses_erased_suppressed,
     erasures_hold_off,
 )
-from campaigns.exceptions import ReasonMissing
+from campaigns.exceptions import ReasonMissing, SuppressedSinceRemoval
 from campaigns.models import Suppression, SuppressionRemoval
 from core.addresses import email_normalize
 
@@ -129,8 +131,11 @@ def suppression_remove(*, suppression: Suppression, actor: ConsentActor, reason:
     `unsubscribe` again, so campaigns still skip the address and transactional mail may go; lifting
     that takes a second removal, with a reason of its own. The same removal sent again (a client's
     retry, two at once, a form posted twice) finds the opt-out it kept and answers as the first did,
-    lifting nothing more. Raises ReasonMissing when the reason says nothing: mailing an address again
-    that bounced, complained or opted out is a consent change, audited as one.
+    lifting nothing more; finding instead any suppression recorded since that removal (a bounce on
+    the opt-out it kept, a new row after it deleted the old, the opt-out a later removal kept), it
+    raises SuppressedSinceRemoval: what the first never saw takes a removal of its own, with a new
+    reason. Raises ReasonMissing when the reason says nothing: mailing an address again that
+    bounced, complained or opted out is a consent change, audited as one.
     """
     if not reason_given(reason):
         raise ReasonMissing("Say why the address may be mailed again: send a reason.")
@@ -139,8 +144,15 @@ def suppression_remove(*, suppression: Suppression, actor: ConsentActor, reason:
         row = Suppression.objects.select_for_update().filter(pk=suppression.pk).first()
         if row is None:  # Removed meanwhile, by another request: that one recorded it.
             return SuppressionRemoved(removed=False)
-        if _opt_out_kept_by(row=row, reason=reason):
-            return SuppressionRemoved(removed=True, kept=row, repeated=True)
+        if (repeated := _removal_repeated(row=row, reason=reason)) is not None:
+            if row.reason == Suppression.Reason.UNSUBSCRIBE and row.created_at == repeated.removed_at:
+                return SuppressionRemoved(removed=True, kept=row, repeated=True)
+            facts: dict[str, Any] = {
+                "suppression_reason": row.reason,
+                "suppressed_at": row.created_at,
+                "removed_at": repeated.removed_at,
+            }
+            raise SuppressedSinceRemoval(suppressed_since_removal_said(**facts, named=True), **facts)
         now = timezone.now()
         SuppressionRemoval.objects.create(
             email=row.email,
@@ -158,14 +170,46 @@ def suppression_remove(*, suppression: Suppression, actor: ConsentActor, reason:
     return SuppressionRemoved(removed=True)
 
 
-def _opt_out_kept_by(*, row: Suppression, reason: str) -> bool:
-    """Tell whether the row is an opt-out a removal giving this very reason kept: the removal's repeat."""
-    if row.reason != Suppression.Reason.UNSUBSCRIBE:
-        return False
-    # _opt_out_keep dates the kept row with its removal's time, which names that removal.
-    return SuppressionRemoval.objects.filter(
-        email=row.email, removed_at=row.created_at, reason=reason
-    ).exists()
+def _removal_repeated(*, row: Suppression, reason: str) -> SuppressionRemoval | None:
+    """Return the removal that one giving this very reason repeats: the last of its address giving
+    that reason at or before the time the row's suppression was recorded.
+
+    _opt_out_keep dates a kept opt-out with its removal's time, which names that removal. Any other
+    row found so was recorded after that removal (a bounce on the kept opt-out, dated anew by
+    _suppression_add; a new row after the removal deleted the old; the opt-out a later removal with
+    another reason kept): that removal never saw it, so its retry must not lift it.
+    """
+    earlier = SuppressionRemoval.objects.filter(
+        email=row.email, reason=reason, removed_at__lte=row.created_at
+    )
+    return earlier.order_by("-removed_at", "-pk").first()
+
+
+def suppressed_since_removal_said(
+    *, suppression_reason: str, suppressed_at: datetime, removed_at: datetime, named: bool
+) -> str:
+    """Say why a removal repeating an earlier one is refused: the address was suppressed since.
+
+    named: whether to say for what and when (the suppression's reason and time), which only those
+    who may read the suppression list are told; the earlier removal's time is the asker's own.
+    """
+    removed = f"{removed_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    if named:
+        said = gettext(
+            "This address was suppressed again (%(suppression)s, on %(since)s) after the removal of "
+            "%(removed)s that gave this same reason, so this is taken for that removal's retry and "
+            "lifts nothing. To lift the new suppression, remove it with a removal of its own, giving a "
+            "new reason."
+        )
+        since = f"{suppressed_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+        label = Suppression.Reason(suppression_reason).label
+        return said % {"suppression": label, "since": since, "removed": removed}
+    said = gettext(
+        "This address was suppressed again after the removal of %(removed)s that gave this same "
+        "reason, so this is taken for that removal's retry and lifts nothing. To lift the new "
+        "suppression, remove it with a removal of its own, giving a new reason."
+    )
+    return said % {"removed": removed}
 
 
 def _opt_out_keep(*, row: Suppression, now: datetime) -> Suppression:

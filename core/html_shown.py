@@ -69,6 +69,10 @@ _HIDING_ATTRIBUTES = ("hidden", "popover", "inert")
 _CONTENTEDITABLE = {"": True, "true": True, "plaintext-only": True, "false": False}
 #: An HTML dimension attribute's number (HTML's rules for parsing dimension values: ASCII digits).
 _DIMENSION = re.compile(rf"[{HTML_BLANK}]*([0-9]+(?:\.[0-9]+)?)")
+#: Elements that may take a click on what they hold before a link around them does (see _Clicks).
+_CLICK_TAKERS = frozenset({"button", "label", "summary", "img"})
+#: The elements a <label> labels (HTML's labelable elements), an <input> but of `type=hidden`.
+_LABELABLE = frozenset({"button", "input", "meter", "output", "progress", "select", "textarea"})
 
 
 class _Shown(NamedTuple):
@@ -92,7 +96,8 @@ _TOP = _Shown(visible=True, collapsed=False, linked=False, closed=False, editabl
 def html_link_shown(html: str, address: str) -> bool:
     """Tell whether the HTML shows a reader a link to this address (an HTML `<a>`, its href written
     as a browser follows it) that they can click: one that holds a character that draws, or an
-    image, in what nothing around it hides; and none in a document holding, where it may be drawn,
+    image (its `alt` text, where it has no address), in what nothing around it hides and nothing
+    inside it takes the click of (see _Clicks); and none in a document holding, where it may be drawn,
     what the user agent's own stylesheet or SVG's and MathML's attributes let paint over other
     content (see _painted_over), whatever inline style the rest has.
 
@@ -107,6 +112,7 @@ def html_link_shown(html: str, address: str) -> bool:
     accordions: set[str] = set()  # The names of the exclusive accordions an open <details> holds open.
     undrawn: set[int] = set()  # The elements that draw nothing, nor anything they hold.
     in_math: set[int] = set()  # The elements inside a <math>, and the <math> elements.
+    clicks = _Clicks(root)
     found = False
     for node in root.traverse(include_text=True):
         parent = node.parent
@@ -135,7 +141,7 @@ def html_link_shown(html: str, address: str) -> bool:
             elif _painted_over(node, mathml):
                 # Such markup has no place in an email's footer: no link counts beside it.
                 return False
-            shown = states[node.mem_id] = _shown(node, parent, above, address, summaries, opened)
+            shown = states[node.mem_id] = _shown(node, parent, above, address, summaries, opened, clicks)
             if shown and shown.linked and shown.visible and node.tag == "img" and _image_drawn(node):
                 found = True
             if shown and node.tag == "table":
@@ -151,6 +157,7 @@ def _shown(
     address: str,
     summaries: dict[int, int | None],
     opened: bool,
+    clicks: "_Clicks",
 ) -> _Shown | None:
     """Return what an element shows, from what its parent does and its own name, attributes and
     inline style, or None when nothing in it is shown (`opened`: a <details> that is open)."""
@@ -174,6 +181,9 @@ def _shown(
     if collapsed and tag in TABLE_ROWS:
         return None
     linked = above.linked
+    if linked and tag in _CLICK_TAKERS and clicks.taken(element, parent, summaries):
+        # A click on what it holds goes to it, and never on to the link around it.
+        linked = False
     editable = html_editable(_attribute(element, "contenteditable"), style, inside=above.editable)
     if tag == "a" and "href" in attributes:
         # A click goes to the nearest link around it: one inside the unsubscribe link leads away.
@@ -287,10 +297,12 @@ def _first_summary(details: LexborNode, summaries: dict[int, int | None]) -> int
 
 
 def _image_drawn(image: LexborNode) -> bool:
-    """Tell whether an <img> is one to click: it has an address to load and no size of 0 (an
-    attribute's or its inline style's width or height)."""
+    """Tell whether an <img> is one to click: it has an address to load, or `alt` text that draws
+    (Chromium draws it, as the link's text, for an image with no address or one that fails to
+    load), and no size of 0 (an attribute's or its inline style's width or height: Chromium drops
+    them for such text in a document with a doctype, not in one without)."""
     attributes = image.attrs
-    if not (attributes.get("src") or "").strip(HTML_BLANK):
+    if not (attributes.get("src") or "").strip(HTML_BLANK) and not text_draws(attributes.get("alt") or ""):
         return False
     style = attributes.get("style") or ""
     for name in ("width", "height"):
@@ -303,3 +315,74 @@ def _image_drawn(image: LexborNode) -> bool:
         if size is not None and size <= 0:
             return False
     return True
+
+
+class _Clicks:
+    """What in a document takes a click on what an element holds before a link around it does (its
+    activation behaviour, or an image map's), read in one pass over the document the first time
+    a link holds a <label> or an <img>."""
+
+    def __init__(self, root: LexborNode) -> None:
+        self._root = root
+        self._ids: dict[str, LexborNode] | None = None  # The first element of each id.
+        self._labelling: set[int] = set()  # The elements holding a labelable one.
+        self._maps: set[str] = set()  # The names and ids, in lower case, of the <map>s holding an <area>.
+
+    def taken(self, element: LexborNode, parent: LexborNode | None, summaries: dict[int, int | None]) -> bool:
+        """Tell whether a click on what an element holds goes to it, not to a link around it: a
+        <button> (Chromium follows the link through one that is enabled and submits no form; by
+        HTML's rules the button is where the click acts, never the link), a <label> that labels a
+        control (a `for` naming one, else one it holds), a <details>' first <summary> (it toggles
+        the details) and an <img> whose `usemap` names a <map> holding an <area> (the click goes
+        to the area, or nowhere)."""
+        tag, attributes = element.tag, element.attrs
+        if tag == "button":
+            return True
+        if tag == "summary":
+            return (
+                parent is not None
+                and parent.tag == "details"
+                and _first_summary(parent, summaries) == element.mem_id
+            )
+        if tag == "img" and "usemap" not in attributes:
+            return False
+        ids = self._read()
+        if tag == "label":
+            if "for" in attributes:
+                control = ids.get(attributes.get("for") or "")
+                return control is not None and _labelable(control)
+            return element.mem_id in self._labelling
+        # A hash-name reference; its case and `#` kept or not, so as to take more rather than fewer.
+        usemap = html_lower((attributes.get("usemap") or "").strip(HTML_BLANK)).removeprefix("#")
+        return bool(usemap) and usemap in self._maps
+
+    def _read(self) -> dict[str, LexborNode]:
+        """Read, once, the document's ids, the elements holding a labelable one, and its maps."""
+        if self._ids is not None:
+            return self._ids
+        ids: dict[str, LexborNode] = {}
+        elements = list(self._root.traverse())
+        for element in elements:
+            if (identifier := element.attrs.get("id")) and identifier not in ids:
+                ids[identifier] = element
+        # Children come after their parent: read backwards, each tells its parent what it holds.
+        areas: set[int] = set()
+        for element in reversed(elements):
+            parent, tag = element.parent, element.tag
+            if parent is not None and (element.mem_id in self._labelling or _labelable(element)):
+                self._labelling.add(parent.mem_id)
+            if tag == "map" and element.mem_id in areas:
+                names = (element.attrs.get("name"), element.attrs.get("id"))
+                self._maps.update(html_lower(name) for name in names if name)
+            if parent is not None and (tag == "area" or element.mem_id in areas):
+                areas.add(parent.mem_id)
+        self._ids = ids
+        return ids
+
+
+def _labelable(element: LexborNode) -> bool:
+    """Tell whether a <label> may label this element."""
+    tag = element.tag or ""
+    if tag == "input":
+        return html_lower(element.attrs.get("type") or "") != "hidden"
+    return tag in _LABELABLE

@@ -31,14 +31,16 @@ def text_unshowable(value: str) -> str | None:
 def text_draws(text: str) -> bool:
     """Tell whether text holds a character that draws something: a letter, digit, punctuation mark
     or symbol (Unicode categories L, N, P, S) that is not default-ignorable (Hangul fillers,
-    variation selectors…) nor the blank braille pattern. Spaces, zero-width and format characters
-    (U+200B, U+00AD, U+200E, U+2060) draw nothing."""
+    variation selectors…) nor the blank braille pattern nor U+FFFC. Spaces, zero-width and format
+    characters (U+200B, U+00AD, U+200E, U+2060, U+FFF9–U+FFFB) draw nothing."""
     return any(unicodedata.category(char)[0] in "LNPS" and not _blank(ord(char)) for char in text)
 
 
 # Unicode's Default_Ignorable_Code_Point ranges that hold letters or symbols (DerivedCoreProperties),
-# U+2800, the braille pattern with no dots, and U+1D159, the musical null notehead, a symbol made
-# to take space without ink: characters that draw nothing.
+# U+2800, the braille pattern with no dots, U+1D159, the musical null notehead, a symbol made to take
+# space without ink, and U+FFFC, the object replacement character, which Chromium draws 0 px wide (of
+# every letter, digit, punctuation mark and symbol, the one it draws so or without ink, measured in
+# its default fonts): characters that draw nothing.
 _BLANK_RANGES = (
     (0x115F, 0x1160),
     (0x17B4, 0x17B5),
@@ -46,6 +48,7 @@ _BLANK_RANGES = (
     (0x3164, 0x3164),
     (0xFFA0, 0xFFA0),
     (0xFFF0, 0xFFF8),
+    (0xFFFC, 0xFFFC),
     (0x1BCA0, 0x1BCA3),
     (0x1D159, 0x1D159),
     (0x1D173, 0x1D17A),

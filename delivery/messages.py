@@ -9,9 +9,9 @@ from uuid import UUID
 from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 
-from campaigns.audience import contacts_load_test_clear
 from campaigns.erasure import address_digests_all, address_erasure, address_erasure_return
 from campaigns.exceptions import IdempotencyConflict
+from campaigns.load_test_contacts import contacts_load_test_clear
 from campaigns.models import Contact, ErasedAddress, Suppression, Template, email_normalize
 from campaigns.suppressions import addresses_suppressed
 from core.db import row_insert_sql, rows_insert_together, server_bound_cursor
@@ -192,7 +192,7 @@ def _message_lookups(*, api_key: ApiKey, request: MessageRequest) -> _MessageLoo
 
 
 # A message through a key that is no load test's makes the contact the marketer's, as
-# campaigns.audience.contacts_load_test_clear does, in the insert's own statement: no round trip
+# campaigns.load_test_contacts.contacts_load_test_clear does, in the insert's own statement: no round trip
 # more. It writes nothing unless the contact was a load test's; run whether or not it is read.
 _LOAD_TEST_CLEARED = (
     "cleared AS (UPDATE {contacts} SET is_load_test = false "

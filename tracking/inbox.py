@@ -40,7 +40,7 @@ from tracking.models import (
     SoftBounceStreak,
     TrackingEvent,
 )
-from tracking.outcomes import outcome_keys
+from tracking.outcomes import complaint_counts, outcome_keys
 from tracking.reputation import campaign_reputation_check, configuration_set_reputation_check
 from tracking.sns import SnsEnvelope
 
@@ -125,11 +125,11 @@ def _ledger_row(*, event: SesEvent) -> StepExecution | None:
 
 
 def _event_suppress(*, event: SesEvent, kind: str) -> None:
-    """Suppress the recipient if this event says so at once: a complaint, a hard bounce, or a
-    bounce because the address is on SES's account list. Idempotent."""
+    """Suppress the recipient if this event says so at once: a complaint (not a "not-spam" one), a
+    hard bounce, or a bounce because the address is on SES's account list. Idempotent."""
     Type = TrackingEvent.Type
     detail = f"{event.bounce_type}/{event.bounce_subtype} {event.status} {event.diagnostic}".strip()
-    if event.type == Type.COMPLAINT:
+    if event.type == Type.COMPLAINT and complaint_counts(kind=kind):
         recipient_suppress(
             event=event, reason=Suppression.Reason.COMPLAINT, detail=event.complaint_type or "complaint"
         )
@@ -162,6 +162,10 @@ def _event_effects(
         delivery_ledger.step_execution_reconcile(
             tracking_id=row.tracking_id, ses_message_id=event.ses_message_id, accepted_at=accepted_at
         )
+    if event.type == Type.COMPLAINT and not complaint_counts(kind=kind):
+        # The recipient said it is NOT spam: kept on record, but no complaint, so no outcome, no
+        # suppression and no reputation check (outcomes.complaint_counts).
+        return
     outcomes: dict[str, str] = {
         Type.DELIVERY_DELAY: Outcome.DELAYED,
         Type.DELIVERY: Outcome.DELIVERED,

@@ -8,6 +8,7 @@ and its precedence are delivery's: `StepExecution.OUTCOME_RANK`.)
 
 from dataclasses import dataclass
 
+from django.db.models import Q
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
@@ -73,6 +74,21 @@ _KEYS_BY_TYPE: dict[str, tuple[str, ...]] = {
 #: Event types that count for some outcome: what a recount reads.
 COUNTED_EVENT_TYPES = (*_KEYS_BY_TYPE, Type.BOUNCE)
 
+#: Complaint feedback types (a Complaint event's kind) that are no complaint: an ARF "not-spam"
+#: report is the recipient telling their provider the mail is NOT spam (RFC 5965). SES signs and
+#: sends it as a Complaint: it is kept on record, and counts, suppresses and alarms for nothing.
+NOT_COMPLAINTS = frozenset({"not-spam"})
+
+
+def complaint_counts(*, kind: str) -> bool:
+    """Tell whether a Complaint event of this feedback type is a complaint (one without a type is)."""
+    return kind not in NOT_COMPLAINTS
+
+
+def complaints_q() -> Q:
+    """Return the filter of the Complaint events that are complaints, as complaint_counts reads them."""
+    return Q(type=Type.COMPLAINT) & ~Q(kind__in=NOT_COMPLAINTS)
+
 
 def outcome_keys(*, event_type: str, kind: str = "") -> tuple[str, ...]:
     """Return what an event counts for its email: a bounce counts as bounced and by its class (one
@@ -80,12 +96,21 @@ def outcome_keys(*, event_type: str, kind: str = "") -> tuple[str, ...]:
 
     "suppressed" counts the emails whose outcome puts the address on the suppression list at once:
     a hard bounce, a complaint, or a bounce because SES's account list holds the address. (Soft
-    bounces suppress only after a streak across campaigns, which no one email decides.)
+    bounces suppress only after a streak across campaigns, which no one email decides.) A
+    complaint's kind is its feedback type: a "not-spam" one counts for nothing (complaint_counts).
     """
+    if event_type == Type.COMPLAINT and not complaint_counts(kind=kind):
+        return ()
     if event_type == Type.BOUNCE:
         keys = ("bounced", f"bounced_{kind}" if kind in (HARD, SOFT) else "bounced_other")
         return (*keys, "suppressed") if kind in (HARD, ACCOUNT_SUPPRESSED) else keys
     return _KEYS_BY_TYPE.get(event_type, ())
+
+
+def bounces_q(*, hard: bool = False) -> Q:
+    """Return the filter of the Bounce events that count their email as "bounced" (any of them),
+    or with `hard` as "bounced_hard" (a hard one, the most final class), as outcome_keys counts."""
+    return Q(type=Type.BOUNCE, kind=HARD) if hard else Q(type=Type.BOUNCE)
 
 
 #: The classes a bounce counts under, most final first. An email counts under one alone, the most

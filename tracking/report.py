@@ -16,10 +16,10 @@ from delivery import selectors as delivery_selectors
 from delivery.models import Engagement, LedgerTally, StepExecution
 from tracking.hits import ClientKind, client_kind
 from tracking.models import EventTally, StepEngagement, TrackingEvent
+from tracking.outcomes import bounces_q, complaints_q
 from tracking.selectors import ENGAGEMENT_COUNTERS, campaign_stats, campaigns_figures
 
 Type = TrackingEvent.Type
-Outcome = StepExecution.Outcome
 
 #: The series of the charts over time: emails sent and delivered, a person's opens and clicks.
 ACTIVITY_SERIES = ("sent", "delivered", "opens", "clicks")
@@ -147,20 +147,29 @@ def domain_provider(domain: str) -> str:
     return domain
 
 
-_DOMAIN_COUNTS = ("sent", "delivered", "bounced", "opened", "pixel_sent", "pixel_delivered", "pixel_opened")
-#: The events by which an email is delivered in the campaign's count: SES's report, or a sign from
-#: its recipient (an open or a click is read from the email's engagement).
-_ARRIVAL_EVENTS = (Type.DELIVERY, Type.UNSUBSCRIBE, Type.COMPLAINT)
+_DOMAIN_COUNTS = (
+    "sent",
+    "delivered",
+    "bounced",
+    "bounced_hard",
+    "opened",
+    "pixel_sent",
+    "pixel_delivered",
+    "pixel_opened",
+)
 
 
 def campaign_domains(*, campaign: Campaign) -> list[dict]:
-    """Return the campaign's emails sent, delivered, bounced and opened (by a person) per mailbox
-    provider, most mailed first, the smallest summed as "Other domains".
+    """Return the campaign's emails sent, delivered, bounced (hard among them) and opened (by a
+    person) per mailbox provider, most mailed first, the smallest summed as "Other domains".
 
     One grouped query over the campaign's ledger rows: its time grows with the campaign, so the
     report loads it after the page.
     """
-    arrival_signs = TrackingEvent.objects.filter(step_execution=OuterRef("pk"), type__in=_ARRIVAL_EVENTS)
+    events = TrackingEvent.objects.filter(step_execution=OuterRef("pk"))
+    # The events by which an email is delivered in the campaign's count: SES's report, or a sign
+    # from its recipient (a complaint that is one; an open or a click is read from its engagement).
+    arrival_signs = events.filter(Q(type__in=(Type.DELIVERY, Type.UNSUBSCRIBE)) | complaints_q())
     arrived = Q(Exists(arrival_signs)) | Engagement.opened_q("engagement__")
     # The open rate is over the emails that carried the pixel (tracking.outcomes.campaign_rates).
     pixel = Q(step__in=steps_showing_pixel(campaign.steps.all()))
@@ -174,7 +183,10 @@ def campaign_domains(*, campaign: Campaign) -> list[dict]:
             # Delivered as the campaign counts it (outcomes.counts_shown): SES reported it, or its
             # recipient showed it arrived (opened or clicked, unsubscribed, complained).
             delivered=Count("pk", filter=arrived),
-            bounced=Count("pk", filter=Q(outcome=Outcome.BOUNCED)),
+            # Bounced as the campaign counts it, from the Bounce events (outcomes.bounces_q), not
+            # the ledger's outcome: a block leaves it delivered, a later complaint outranks it.
+            bounced=Count("pk", filter=Q(Exists(events.filter(bounces_q())))),
+            bounced_hard=Count("pk", filter=Q(Exists(events.filter(bounces_q(hard=True))))),
             opened=Count("pk", filter=Engagement.opened_q("engagement__")),
             pixel_sent=Count("pk", filter=pixel),
             pixel_delivered=Count("pk", filter=pixel & arrived),

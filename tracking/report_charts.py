@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from core.charts import COLOURS, Chart, Series
 from core.templatetags.campanile import percent, percent_number
 from core.timeseries import bucket_label, bucket_name
+from tracking.outcomes import RATES
 
 
 def _share(part: int | None, whole: int) -> str:
@@ -92,6 +93,8 @@ def activity_charts(report: dict) -> list[Chart]:
 def domains_chart(rows: list[dict], *, opens_tracked: bool = True) -> Chart:
     """Delivered, bounced and opened per mailbox provider (tracking.report.campaign_domains);
     without the open pixel, delivered and bounced alone."""
+    # One bounce rate on the page: the campaign's, hard bounces over sent, under its label.
+    bounce = next(rate for rate in RATES if rate.name == "bounce")
     series = [
         Series(_("Delivered"), [_delivered(row, "rate_base") for row in rows], COLOURS["delivered"]),
         Series(_("Bounced"), [row["bounced"] for row in rows], COLOURS["bounced"]),
@@ -99,7 +102,11 @@ def domains_chart(rows: list[dict], *, opens_tracked: bool = True) -> Chart:
     extra = [
         (_("Sent"), [row["sent"] for row in rows]),
         (_("Delivery rate"), [_share(_delivered(row, "rate_base"), row["sent"]) for row in rows]),
-        (_("Bounce rate"), [_share(row["bounced"], row["sent"]) for row in rows]),
+        (_("Hard bounces"), [row[bounce.part] for row in rows]),
+        (
+            _("%(rate)s rate") % {"rate": bounce.label},
+            [_share(row[bounce.part], row[bounce.whole]) for row in rows],
+        ),
     ]
     if opens_tracked:
         series.append(Series(_("Opened"), [row["pixel_opened"] for row in rows], COLOURS["opened"]))

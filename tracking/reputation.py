@@ -12,11 +12,10 @@ from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign
 from core.templatetags.campanile import percent_beside
 from tracking import metrics
-from tracking.bounces import HARD
 from tracking.models import (
     TrackingEvent,
 )
-from tracking.outcomes import RATES, campaign_rates
+from tracking.outcomes import RATES, bounces_q, campaign_rates, complaints_q
 from tracking.selectors import campaign_outcome_counts, campaigns_outcome_counts
 
 logger = logging.getLogger(__name__)
@@ -72,8 +71,9 @@ def configuration_set_reputation_check(*, name: str, now: datetime | None = None
     problems = reputation_problems(
         counts={
             "sent": events.filter(type=TrackingEvent.Type.SEND).count(),
-            "bounced_hard": events.filter(type=TrackingEvent.Type.BOUNCE, kind=HARD).count(),
-            "complained": events.filter(type=TrackingEvent.Type.COMPLAINT).count(),
+            "bounced_hard": events.filter(bounces_q(hard=True)).count(),
+            # A "not-spam" feedback report is no complaint (outcomes.complaints_q).
+            "complained": events.filter(complaints_q()).count(),
         }
     )
     if not problems:

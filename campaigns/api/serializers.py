@@ -17,10 +17,11 @@ from campaigns.api.result_serializers import (  # noqa: F401 - the views name th
     MembershipAddResultSerializer,
     MembershipResultSerializer,
 )
-from campaigns.audience import CONTACT_BULK_MAX, contacts_load_test_clear
+from campaigns.audience import CONTACT_BULK_MAX
 from campaigns.consent import RESUBSCRIBE_REFUSED_UNREAD
 from campaigns.erasure import address_erasure, address_erasure_refuse, erased_refusal
 from campaigns.exceptions import AddressErased, ResubscribeRefused
+from campaigns.load_test_contacts import contacts_load_test_clear
 from campaigns.models import (
     Campaign,
     CampaignStep,
@@ -350,6 +351,18 @@ class TemplateNameField(serializers.SlugRelatedField):
         return super().to_internal_value(data)
 
 
+class CampaignStepListSerializer(serializers.ListSerializer):
+    """A campaign's steps: more than a campaign holds are refused, naming the limit, before any is read."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, list):
+            try:
+                services.campaign_steps_limit_check(count=len(data))
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError(exc.messages) from exc
+        return super().to_internal_value(data)
+
+
 class CampaignStepSerializer(serializers.ModelSerializer):
     template = TemplateNameField()
     condition_step = serializers.IntegerField(
@@ -362,6 +375,7 @@ class CampaignStepSerializer(serializers.ModelSerializer):
     class Meta:
         model = CampaignStep
         fields = ["order", "template", "delay", "send_at", "condition", "condition_step", "condition_url"]
+        list_serializer_class = CampaignStepListSerializer
 
 
 class CampaignSerializer(serializers.ModelSerializer):

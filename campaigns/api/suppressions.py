@@ -10,9 +10,10 @@ from campaigns.api.filters import EmailFilter
 from campaigns.api.serializers import QuickEmailField, email_address, email_erasure_refuse
 from campaigns.consent import consent_actor_of_key, reason_given
 from campaigns.erasure import address_erasure, erased_refusal
+from campaigns.exceptions import SuppressedSinceRemoval
 from campaigns.models import ConsentChange, Suppression
-from campaigns.suppressions import suppression_add, suppression_remove
-from core.api.answers import WriterAnswerMixin
+from campaigns.suppressions import suppressed_since_removal_said, suppression_add, suppression_remove
+from core.api.answers import WriterAnswerMixin, key_may_read
 from core.api.filters import DateTimeFilter
 from core.models import ApiKey
 
@@ -120,7 +121,9 @@ class SuppressionViewSet(
     account suppression removed here off it. Deleting a bounce or complaint whose owner opted
     out too (`opted_out`) keeps the opt-out: the answer is a 200 with the row, now an `unsubscribe`.
     Lifting that takes a DELETE with a reason of its own: one repeating the first's reason is taken
-    for its retry, and answered as it was.
+    for its retry, and answered as it was; if a bounce or complaint was recorded since, that retry
+    is a 409 (`suppressed_since_removal`) and lifts nothing: the new suppression takes a DELETE of
+    its own, with a new reason.
     """
 
     scopes = {"read": Scope.READ, "write": Scope.SUPPRESSIONS_ADMIN}
@@ -150,6 +153,12 @@ class SuppressionViewSet(
                 "and gets this answer again: to lift the opt-out, delete it again giving a reason of "
                 "its own, why its owner may get campaigns again.",
             ),
+            409: OpenApiResponse(
+                description="`suppressed_since_removal`: this DELETE repeats an earlier one's reason, "
+                "and the address was suppressed again (a bounce or complaint) after that removal: "
+                "taken for its retry, it lifts nothing. Lift the new suppression with a DELETE giving "
+                "a new reason."
+            ),
         },
     )
     def destroy(self, request, *args, **kwargs):
@@ -158,7 +167,16 @@ class SuppressionViewSet(
         given = SuppressionRemovalSerializer(data={"reason": suppression_removal_reason(request)})
         given.is_valid(raise_exception=True)
         actor = consent_actor_of_key(api_key=request.auth, via=ConsentChange.Via.API)
-        done = suppression_remove(suppression=suppression, actor=actor, reason=given.validated_data["reason"])
+        try:
+            done = suppression_remove(
+                suppression=suppression, actor=actor, reason=given.validated_data["reason"]
+            )
+        except SuppressedSinceRemoval as refused:
+            if key_may_read(request):
+                raise
+            # What the address was suppressed for since, and when, is the list's: this key may not read it.
+            said = suppressed_since_removal_said(**refused.facts, named=False)
+            raise SuppressedSinceRemoval(said, **refused.facts) from refused
         if done.kept is not None:
             return Response(self.get_serializer(done.kept).data, status=200)
         return Response(status=204)

@@ -15,11 +15,12 @@ from campaigns import selectors, services
 from campaigns.api import serializers as s
 from campaigns.api import template_serializers as ts
 from campaigns.api.filters import EmailFilter
-from campaigns.audience import BulkUpsertResult, contact_bulk_upsert, contacts_load_test_clear
+from campaigns.audience import BulkUpsertResult, contact_bulk_upsert
 from campaigns.consent import consent_actor_of_key, contacts_delete
 from campaigns.contact_rows import contact_rows_validate
 from campaigns.exceptions import ImportFileUnreadable
 from campaigns.imports import contacts_import_csv
+from campaigns.load_test_contacts import contacts_load_test_clear
 from campaigns.memberships import (
     contacts_kept_off,
     contacts_not_found,
@@ -28,7 +29,7 @@ from campaigns.memberships import (
 )
 from campaigns.models import Campaign, ConsentChange, Contact, ContactList, Suppression, Template
 from campaigns.rendering import template_compile, template_render
-from core.api.answers import WriterAnswerMixin
+from core.api.answers import WriterAnswerMixin, key_may_read
 from core.api.filters import DateTimeFilter
 from core.api.pagination import CursorPagination
 from core.api.parsers import JSONParser, MultiPartParser
@@ -119,9 +120,11 @@ class ContactViewSet(WriterAnswerMixin, LoadTestHiddenMixin, viewsets.ModelViewS
         return _bulk_result(result)
 
     def _consent(self, validated_data: dict, via: str) -> dict:
-        """Return who asks, and whether and why contacts who unsubscribed are subscribed again."""
+        """Return who asks, whether they may read contacts (else a refusal names none but the
+        row's), and whether and why contacts who unsubscribed are subscribed again."""
         return {
             "actor": consent_actor_of_key(api_key=cast(ApiKey, self.request.auth), via=via),
+            "may_read_contacts": key_may_read(self.request),
             "resubscribe": validated_data.get("resubscribe", False),
             "reason": validated_data.get("reason", ""),
         }

@@ -27,6 +27,13 @@ from core.models import TimestampedModel
 
 
 class Campaign(TimestampedModel):
+    #: The most steps a campaign holds, however they come (API, admin, a recurring run's copy). A
+    #: demanding drip (onboarding, nurture, win-back) runs a handful to a few dozen emails, as do
+    #: Mailchimp's and ActiveCampaign's journeys; 50 leaves room for those, while the admin's page
+    #: of a campaign (a form per step, each offering the others as its condition's step) and the
+    #: sending work done per step stay bounded.
+    MAX_STEPS = 50
+
     class Status(models.TextChoices):
         DRAFT = "draft", _("Draft")
         SCHEDULED = "scheduled", _("Scheduled")

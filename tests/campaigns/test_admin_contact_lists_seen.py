@@ -116,3 +116,67 @@ def test_deleting_a_contact_names_the_lists_it_is_on_or_left_only_to_who_may_see
     for shown in ("Rehab clinic patients", "Debt advice"):
         assert shown not in asked.content.decode()
         assert shown in again
+
+
+def _signed_up_and_unsubscribed():
+    """Return a contact with a signup and a consent history, beside one with neither."""
+    from campaigns.admin_contacts import staff_actor
+    from campaigns.consent import contacts_unsubscribe
+    from campaigns.models import Contact, Signup
+
+    ada = ContactFactory(email="ada@example.com")
+    ContactFactory(email="bob@example.com")
+    Signup.objects.create(form_name="Footer", email=ada.email, consent_text="Yes", contact=ada)
+    staff = User.objects.create_user(username="staff", is_staff=True)
+    request = type("Request", (), {"user": staff})()
+    contacts_unsubscribe(
+        contacts=Contact.objects.filter(pk=ada.pk), actor=staff_actor(request), reason="Asked."
+    )
+    return ada
+
+
+def test_the_contact_list_filters_through_signups_and_consent_history_only_for_who_may_see_them(
+    admin_client,
+):
+    _signed_up_and_unsubscribed()
+    client, user = _viewer()
+    changelist = reverse("admin:campaigns_contact_changelist")
+    typed = [{"signups__isnull": "False"}, {"consent_changes__isnull": "False"}]
+
+    refused = [client.get(changelist, query) for query in typed]
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_signup", "view_consentchange"]))
+    allowed = [client.get(changelist, query).content.decode() for query in typed]
+    by_an_admin = [admin_client.get(changelist, query).content.decode() for query in typed]
+
+    assert [answer.status_code for answer in refused] == [400] * len(typed)
+    assert all(b"ada@example.com" not in answer.content for answer in refused)
+    for page in (*allowed, *by_an_admin):
+        assert "ada@example.com" in page
+        assert "bob@example.com" not in page
+
+
+def test_a_contact_page_sent_with_a_forged_count_of_memberships_is_refused_quickly_saving_nothing(
+    admin_client,
+):
+    from tests.campaigns.test_admin import _contact_form
+
+    ada = ContactFactory(email="ada@example.com")
+    newsletter = ContactListFactory(name="Newsletter")
+    data = _contact_form(ada, first_name="Renamed") | {
+        "memberships-TOTAL_FORMS": "100000",
+        "memberships-0-contact_list": str(newsletter.pk),
+    }
+
+    answer = admin_client.post(reverse("admin:campaigns_contact_change", args=[ada.pk]), data)
+
+    assert answer.status_code == 200  # The form again, with its error.
+    (memberships,) = [
+        formset
+        for formset in answer.context["inline_admin_formsets"]
+        if formset.formset.prefix == "memberships"
+    ]
+    assert "Please submit at most" in str(memberships.formset.non_form_errors())
+    assert len(memberships.formset.forms) <= 100  # Not the 2,000 Django builds before refusing.
+    ada.refresh_from_db()
+    assert ada.first_name != "Renamed"
+    assert not ada.lists.exists()

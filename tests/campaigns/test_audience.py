@@ -304,3 +304,17 @@ def test_a_bulk_reports_a_subscribe_of_one_yet_to_confirm_apart_from_one_who_uns
     assert result.kept_unsubscribed == [{"row": 0, "email": "left@example.com"}]
     waiting = Contact.objects.get(email="waiting@example.com")
     assert (waiting.status, waiting.first_name) == (Contact.Status.PENDING, "Wanda")
+
+
+def test_a_bulk_upsert_names_whose_an_external_id_is_only_to_a_caller_who_may_read_contacts():
+    ContactFactory(email="owner@example.com", first_name="Olga", external_id="crm-17")
+    row = [(0, {"email": "newcomer@example.com", "external_id": "crm-17"})]
+
+    unsaid = contact_bulk_upsert(rows=row)
+    said = contact_bulk_upsert(rows=row, may_read_contacts=True)
+
+    assert unsaid.errors == [
+        {"row": 0, "email": "newcomer@example.com", "errors": {"external_id": ["Taken by another contact."]}}
+    ]
+    assert said.errors[0]["errors"] == {"external_id": ["Belongs to another contact (owner@example.com)."]}
+    assert not Contact.objects.filter(email="newcomer@example.com").exists()

@@ -5,6 +5,7 @@ import io
 import re
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import translation
 
@@ -552,3 +553,28 @@ def test_the_import_page_shows_how_many_were_kept_awaiting_confirmation():
     pending = re.search(r'id="import-kept-pending">(\d+)<', html)
     unsubscribed = re.search(r'id="import-kept-unsubscribed">(\d+)<', html)
     assert (pending and pending.group(1), unsubscribed and unsubscribed.group(1)) == ("1", "0")
+
+
+def test_an_import_names_whose_an_external_id_is_only_if_its_starter_may_still_see_contacts():
+    ContactFactory(email="owner@example.com", external_id="crm-17")
+    data = "email,external_id\nnewcomer@example.com,crm-17\n"
+    sees = StaffUserFactory()
+    sees.user_permissions.add(
+        Permission.objects.get(codename="view_contact", content_type__app_label="campaigns")
+    )
+    # Its starter's rights were taken away before the worker ran it.
+    no_longer = StaffUserFactory()
+    jobs = {who: _started(user, data=data) for who, user in (("sees", sees), ("no longer", no_longer))}
+
+    for job in jobs.values():
+        import_jobs.contact_import_run(job_id=job.pk)
+
+    problems = {}
+    for who, job in jobs.items():
+        job.refresh_from_db()
+        problems[who] = [error["errors"] for error in job.errors]
+    assert problems == {
+        "sees": [{"external_id": ["Belongs to another contact (owner@example.com)."]}],
+        "no longer": [{"external_id": ["Taken by another contact."]}],
+    }
+    assert not Contact.objects.filter(email="newcomer@example.com").exists()

@@ -5,6 +5,7 @@ from django.db import IntegrityError, connection, transaction
 
 from campaigns.audience import contact_bulk_upsert
 from campaigns.consent import ConsentActor, contact_address_leave, contact_unsubscribe, contacts_delete
+from campaigns.exceptions import SuppressedSinceRemoval
 from campaigns.models import ConsentChange, Contact, Suppression, SuppressionRemoval
 from campaigns.selectors import campaign_audience
 from campaigns.suppressions import (
@@ -178,3 +179,62 @@ def test_the_removal_that_kept_an_opt_out_sent_again_keeps_it_and_records_nothin
     assert SuppressionRemoval.objects.count() == 1
     assert (again.removed, again.kept, again.repeated) == (True, first.kept, True)
     assert not _campaign_reaches(ADDRESS)
+
+
+def test_the_removal_sent_again_after_a_bounce_on_the_opt_out_it_kept_lifts_nothing_and_says_why():
+    complaint = SuppressionFactory(email=ADDRESS, reason=Suppression.Reason.COMPLAINT, opted_out=True)
+    first = suppression_remove(suppression=complaint, actor=STAFF, reason="Complained by mistake")
+    # A transactional message to the address, which the kept opt-out lets go, hard-bounces.
+    suppression_add(email=ADDRESS, reason=Suppression.Reason.HARD_BOUNCE, source=Suppression.Source.SES)
+
+    with pytest.raises(SuppressedSinceRemoval) as refused:
+        suppression_remove(suppression=complaint, actor=STAFF, reason="Complained by mistake")
+
+    bounced = Suppression.objects.get()
+    assert (bounced.reason, bounced.opted_out) == (Suppression.Reason.HARD_BOUNCE, True)
+    assert SuppressionRemoval.objects.count() == 1
+    said = str(refused.value)
+    assert "Hard bounce" in said
+    assert f"{first.kept.created_at:%Y-%m-%d %H:%M} UTC" in said
+    assert "new reason" in said
+    assert addresses_suppressed(emails=[ADDRESS], marketing=False) == {ADDRESS: "hard_bounce"}
+
+    # A removal of its own, giving a new reason, lifts the bounce and keeps the opt-out again.
+    lifted = suppression_remove(suppression=complaint, actor=STAFF, reason="The mailbox works again")
+
+    assert (lifted.removed, lifted.kept.reason, lifted.repeated) == (
+        True,
+        Suppression.Reason.UNSUBSCRIBE,
+        False,
+    )
+    assert list(SuppressionRemoval.objects.order_by("pk").values_list("suppression_reason", "reason")) == [
+        ("complaint", "Complained by mistake"),
+        ("hard_bounce", "The mailbox works again"),
+    ]
+
+
+def test_a_removal_retried_after_the_address_was_suppressed_anew_lifts_nothing_whatever_came_between():
+    # A plain bounce (no opt-out) removed, then a new bounce: the retry finds a new row.
+    bounced = SuppressionFactory(email=ADDRESS, reason=Suppression.Reason.HARD_BOUNCE)
+    suppression_remove(suppression=bounced, actor=STAFF, reason="Typo fixed")
+    again, _created = suppression_add(
+        email=ADDRESS, reason=Suppression.Reason.HARD_BOUNCE, source=Suppression.Source.SES
+    )
+    with pytest.raises(SuppressedSinceRemoval):
+        suppression_remove(suppression=again, actor=STAFF, reason="Typo fixed")
+    assert Suppression.objects.filter(pk=again.pk).exists()
+
+    # A complaint lifted (reason R), a later bounce lifted (R2): a late retry of R keeps R2's opt-out.
+    other = "other@example.com"
+    complaint = SuppressionFactory(email=other, reason=Suppression.Reason.COMPLAINT, opted_out=True)
+    suppression_remove(suppression=complaint, actor=STAFF, reason="Complained by mistake")
+    suppression_add(email=other, reason=Suppression.Reason.HARD_BOUNCE, source=Suppression.Source.SES)
+    kept = suppression_remove(suppression=complaint, actor=STAFF, reason="The mailbox works again").kept
+    with pytest.raises(SuppressedSinceRemoval):
+        suppression_remove(suppression=complaint, actor=STAFF, reason="Complained by mistake")
+    assert Suppression.objects.get(email=other).reason == Suppression.Reason.UNSUBSCRIBE
+    assert SuppressionRemoval.objects.filter(email=other).count() == 2
+    # Its own retry still answers as it did, and a removal with a reason of its own lifts the opt-out.
+    assert suppression_remove(suppression=kept, actor=STAFF, reason="The mailbox works again").repeated
+    assert suppression_remove(suppression=kept, actor=STAFF, reason="Asked to be mailed again by phone")
+    assert not Suppression.objects.filter(email=other).exists()

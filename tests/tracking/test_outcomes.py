@@ -8,7 +8,7 @@ from tracking import alerts, engagement, reputation
 from tracking.api import CampaignStatsSerializer, RatesSerializer
 from tracking.cloudwatch import CLOUDWATCH_FIGURES
 from tracking.models import StepEngagement
-from tracking.outcomes import COUNTED_OUTCOMES, OUTCOME_KEYS, RATES, campaign_rates, rates_base
+from tracking.outcomes import COUNTED_OUTCOMES, OUTCOME_KEYS, RATES, campaign_rates, outcome_keys, rates_base
 from tracking.selectors import campaign_stats
 
 pytestmark = pytest.mark.django_db
@@ -53,6 +53,23 @@ def test_the_guard_and_the_alerts_judge_one_rate_against_one_limit(settings):
     engagement.engagement_rebuild()
     assert reputation.campaign_reputation_check(campaign=campaign) is True
     assert [a.kind for a in alerts.alerts_check()] == ["bounce_rate"]
+
+
+def test_a_not_spam_complaint_counts_for_nothing_and_every_other_feedback_type_as_a_complaint():
+    assert outcome_keys(event_type="complaint", kind="not-spam") == ()
+    for kind in ("abuse", "fraud", "virus", "other", ""):  # "" : a notification without a report.
+        assert outcome_keys(event_type="complaint", kind=kind) == ("complained", "suppressed")
+    step = CampaignStepFactory.create()
+    abuse, not_spam = (
+        StepExecutionFactory.create(step=step, status=StepExecution.Status.SENT) for _ in range(2)
+    )
+    TrackingEventFactory(step_execution=abuse, type="complaint", kind="abuse", recipient=abuse.email)
+    TrackingEventFactory(step_execution=not_spam, type="complaint", kind="not-spam", recipient=not_spam.email)
+
+    engagement.engagement_rebuild()  # A recount reads the events as their application did.
+
+    stats = campaign_stats(campaign=step.campaign)
+    assert (stats["complained"], stats["suppressed"], stats["delivered"]) == (1, 1, 0)
 
 
 def test_rates_are_exact_so_a_rate_just_over_its_limit_is_over_it(settings):

@@ -286,8 +286,19 @@ def test_the_domains_csv_counts_each_providers_emails(admin_client, campaign):
     for event, outcome in (("delivery", "delivered"), ("bounce", "bounced"), ("complaint", "complained")):
         rows.filter(events__type=event).update(outcome=outcome)
     assert _chart_csv(admin_client, campaign, "domains") == [
-        ["Domain", "Delivered", "Bounced", "Opened", "Sent", "Delivery rate", "Bounce rate", "Open rate"],
-        ["example.com", "3", "2", "1", "5", "60.0%", "40.0%", "33.3%"],
+        [
+            "Domain",
+            "Delivered",
+            "Bounced",
+            "Opened",
+            "Sent",
+            "Delivery rate",
+            "Hard bounces",
+            "Bounce (hard) rate",
+            "Open rate",
+        ],
+        # The bounce rate is the campaign's: hard bounces (one of the two) over sent.
+        ["example.com", "3", "2", "1", "5", "60.0%", "1", "20.0%", "33.3%"],
     ]
 
 
@@ -400,8 +411,7 @@ def test_domains_are_grouped_by_provider_and_the_smallest_summed(settings):
         for n, domain in enumerate(domains)
     ]
     StepExecutionFactory(step=step, status="queued", email="q@gmail.com")  # Not sent: not counted.
-    rows[2].outcome = "bounced"
-    rows[2].save(update_fields=["outcome"])
+    TrackingEventFactory(step_execution=rows[2], type="bounce", kind="hard", recipient=rows[2].email)
     TrackingEventFactory(step_execution=rows[0], type="delivery", recipient=rows[0].email, occurred_at=NINE)
     # Marked as spam, its Delivery event not applied yet: delivered all the same.
     TrackingEventFactory(step_execution=rows[1], type="complaint", recipient=rows[1].email, occurred_at=NINE)

@@ -16,8 +16,9 @@ from delivery.models import StepExecution
 from tests.factories import ContactFactory, StepExecutionFactory
 from tests.tracking.sns_signing import TOPIC
 from tests.utils import metric_value
-from tracking import inbox
+from tracking import alerts, inbox
 from tracking.models import SnsMessage, SoftBounceStreak, TrackingEvent
+from tracking.selectors import campaign_stats
 
 pytestmark = pytest.mark.django_db
 
@@ -307,6 +308,43 @@ def test_a_campaign_pauses_itself_on_complaints(settings):
     assert "complaints" in campaign.status_note
 
 
+def not_spam(row, *, tagged=True) -> dict:
+    """Return SES's complaint record of a row, of the ARF feedback type saying the mail is NOT spam."""
+    record = for_row(fixture("event-complaint.json"), row, tagged=tagged)
+    record["complaint"]["complaintFeedbackType"] = "not-spam"
+    return record
+
+
+def test_a_not_spam_report_is_kept_but_counts_suppresses_and_alarms_for_nothing(settings):
+    settings.SES_REPUTATION_MIN_SENT = 50
+    rows = _sending_campaign_with(50)
+    deliver(for_row(fixture("event-delivery.json"), rows[0]))
+    deliver(not_spam(rows[0]))  # As a complaint, 2% would pause the campaign.
+
+    event = TrackingEvent.objects.get(type=TrackingEvent.Type.COMPLAINT)
+    assert (event.kind, event.step_execution_id) == ("not-spam", rows[0].pk)  # On record.
+    assert not Suppression.objects.exists()
+    rows[0].refresh_from_db()
+    assert rows[0].outcome == Outcome.DELIVERED
+    campaign = Campaign.objects.get(steps=rows[0].step_id)
+    assert campaign.status == Campaign.Status.SENDING
+    stats = campaign_stats(campaign=campaign)
+    assert (stats["complained"], stats["suppressed"], stats["rates"]["complaint"]) == (0, 0, 0.0)
+    Campaign.objects.filter(pk=campaign.pk).update(started_at=timezone.now())
+    assert alerts.alerts_check() == []
+
+
+def test_a_not_spam_report_waiting_for_its_row_suppresses_nothing():
+    row = StepExecutionFactory(status=Status.SENDING)  # SES answered; the worker has not committed.
+    record = not_spam(row, tagged=False)
+    record["mail"]["messageId"] = "ses-not-committed-yet"
+
+    _message, applied = deliver(record)
+
+    assert not applied
+    assert not Suppression.objects.exists()
+
+
 def test_the_apply_tick_is_scheduled_every_sns_apply_seconds(settings):
     from config.celery import app
 
@@ -533,3 +571,34 @@ def test_an_unknown_row_settled_by_a_late_event_keeps_the_time_its_call_began(se
 
     row.refresh_from_db()
     assert (row.status, row.sent_at) == ("sent", began)
+
+
+def test_a_not_spam_report_never_counts_toward_a_configuration_sets_complaint_rate(settings):
+    settings.SES_REPUTATION_MIN_SENT = 20
+    settings.SES_CONFIGURATION_SET = "marketing"
+    settings.SES_EVENT_WAIT_SECONDS = 0  # These events name no ledger row.
+    rows = _sending_campaign_with(1)
+    for n in range(20):
+        send = fixture("event-send.json")
+        send["mail"]["messageId"] = f"ses-{n}"
+        send["mail"]["tags"] = {"ses:configuration-set": ["marketing"]}
+        send["mail"]["timestamp"] = timezone.now().isoformat()
+        deliver(send)
+
+    def in_the_set(record: dict, field: str) -> dict:
+        record[field]["timestamp"] = timezone.now().isoformat()
+        record["mail"]["tags"] = {"ses:configuration-set": ["marketing"]}
+        return record
+
+    not_spam = in_the_set(fixture("event-complaint.json"), "complaint")
+    not_spam["complaint"]["complaintFeedbackType"] = "not-spam"
+    deliver(not_spam)
+    # A soft bounce runs the set's check: the not-spam report must not count as a complaint there.
+    soft = in_the_set(fixture("event-bounce-permanent.json"), "bounce")
+    soft["bounce"].update(bounceType="Transient", bounceSubType="MailboxFull")
+    soft["bounce"]["bouncedRecipients"][0]["status"] = "4.2.2"
+    deliver(soft)
+    assert not Campaign.objects.filter(status=Campaign.Status.PAUSED).exists()
+
+    deliver(in_the_set(fixture("event-complaint.json"), "complaint"))  # A real one: 1 of 20.
+    assert Campaign.objects.filter(pk=rows[0].step.campaign_id, status=Campaign.Status.PAUSED).exists()

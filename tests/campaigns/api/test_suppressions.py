@@ -10,7 +10,10 @@ from rest_framework.test import APIClient
 
 from campaigns.api import suppressions as suppressions_api
 from campaigns.models import Suppression, SuppressionRemoval
+from campaigns.suppressions import suppression_add
 from console.erasure import contact_erase
+from core.models import ApiKey
+from core.services import api_key_create
 from tests.factories import ContactFactory, SuppressionFactory
 from tests.utils import role_client
 
@@ -344,3 +347,85 @@ def test_an_administrator_posting_a_removal_twice_is_told_the_opt_out_stays_both
     kept = Suppression.objects.get()
     assert (kept.pk, kept.reason) == (complaint.pk, "unsubscribe")
     assert _removals() == [("complaint", "Complained by mistake")]
+
+
+def _bounced_since(email: str = "ada@example.org") -> None:
+    """Record a hard bounce on the address (SES): it replaces the opt-out a removal kept."""
+    suppression_add(email=email, reason=Suppression.Reason.HARD_BOUNCE, source=Suppression.Source.SES)
+
+
+def test_a_delete_retried_after_a_bounce_on_the_opt_out_it_kept_is_a_409_and_a_new_reason_lifts_it(
+    api_client,
+):
+    complaint = _complaint_whose_owner_opted_out()
+    url = f"{API}/suppressions/{complaint.pk}"
+    first = api_client.delete(f"{url}?reason=Complained+by+mistake")
+    _bounced_since()
+
+    retried = api_client.delete(f"{url}?reason=Complained+by+mistake")
+
+    assert first.status_code == 200, first.content
+    assert retried.status_code == 409, retried.content
+    error = retried.json()["error"]
+    assert (error["status"], error["code"]) == (409, "suppressed_since_removal")
+    removed_at = SuppressionRemoval.objects.get().removed_at
+    assert f"{removed_at:%Y-%m-%d %H:%M} UTC" in error["message"]
+    assert "Hard bounce" in error["message"]
+    assert "new reason" in error["message"]
+    bounced = Suppression.objects.get()
+    assert (bounced.pk, bounced.reason, bounced.opted_out) == (complaint.pk, "hard_bounce", True)
+    assert _removals() == [("complaint", "Complained by mistake")]
+
+    lifted = api_client.delete(f"{url}?reason=Mailbox+works+again")
+
+    assert lifted.status_code == 200, lifted.content
+    assert (lifted.json()["reason"], lifted.json()["opted_out"]) == ("unsubscribe", True)
+    assert _removals() == [("complaint", "Complained by mistake"), ("hard_bounce", "Mailbox works again")]
+
+
+def test_a_write_only_key_retrying_a_delete_after_a_bounce_is_refused_without_the_bounce_or_its_time():
+    complaint = _complaint_whose_owner_opted_out()
+    client = APIClient()
+    client.credentials(
+        HTTP_X_API_KEY=api_key_create(name="writer", scopes=[ApiKey.Scope.SUPPRESSIONS_ADMIN])[1]
+    )
+    url = f"{API}/suppressions/{complaint.pk}?reason=Complained+by+mistake"
+    client.delete(url)
+    _bounced_since()
+
+    retried = client.delete(url)
+
+    assert retried.status_code == 409, retried.content
+    error = retried.json()["error"]
+    assert error["code"] == "suppressed_since_removal"
+    removed_at = SuppressionRemoval.objects.get().removed_at
+    assert f"{removed_at:%Y-%m-%d %H:%M} UTC" in error["message"]
+    # The removal's time is the key's own; what was recorded since, and when, is the list's.
+    assert "bounce" not in error["message"].lower()
+    assert error["message"].count(" UTC") == 1
+    assert Suppression.objects.get().reason == "hard_bounce"
+
+
+def test_an_administrator_retrying_a_removal_after_a_bounce_is_told_why_and_the_rest_are_removed():
+    complaint = _complaint_whose_owner_opted_out()
+    plain = SuppressionFactory(email="bob@example.org", reason=Suppression.Reason.HARD_BOUNCE)
+    client = role_client("Administrators")
+    changelist = reverse("admin:campaigns_suppression_changelist")
+    posted = {"action": "remove_suppressions", "apply": "1", "reason": "Complained by mistake"}
+    client.post(changelist, {**posted, "_selected_action": [complaint.pk]})
+    _bounced_since()
+
+    # Posted again (back and resubmit) with a plain bounce chosen too: that one is removed.
+    again = client.post(changelist, {**posted, "_selected_action": [complaint.pk, plain.pk]}, follow=True)
+
+    assert again.status_code == 200
+    said = [str(message) for message in again.context["messages"]]
+    assert "1 address removed from the list." in said
+    assert any(
+        message.startswith("ada@example.org: ") and "Hard bounce" in message and "new reason" in message
+        for message in said
+    )
+    bounced = Suppression.objects.get()
+    assert (bounced.pk, bounced.reason) == (complaint.pk, "hard_bounce")
+    removals = SuppressionRemoval.objects.order_by("pk").values_list("email", "suppression_reason")
+    assert list(removals) == [("ada@example.org", "complaint"), ("bob@example.org", "hard_bounce")]
