@@ -8,7 +8,7 @@ from csp.constants import SELF, UNSAFE_INLINE
 from csp.decorators import csp_replace
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import Http404, HttpResponseBase, HttpResponseNotAllowed
 from django.shortcuts import redirect
@@ -223,6 +223,13 @@ class CampaignAdminBase(ModelAdmin):
             if not campaign_is_draft(stored):
                 said = gettext("“%(name)s” has the status %(status)s: only a draft changes.")
                 raise PermissionDenied(said % {"name": obj.name, "status": stored.get_status_display()})
+        if "lists" in form.cleaned_data:
+            # Held until the page's save commits, the form's segments with them: a list deleted
+            # since the form was checked is refused, never leaving the segments to mail alone.
+            try:
+                services.campaign_lists_lock(lists=list(form.cleaned_data["lists"]))
+            except ValidationError as exc:
+                raise PermissionDenied(" ".join(exc.messages)) from exc
         super().save_model(request, obj, form, change)
 
     def get_fieldsets(self, request, obj=None):

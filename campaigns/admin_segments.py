@@ -6,6 +6,7 @@ import json
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import Count, Q
 from django.http import HttpResponseNotAllowed
 from django.template.loader import render_to_string
@@ -25,6 +26,7 @@ from campaigns.segments import (
     segment_in_use,
     segment_summary,
 )
+from campaigns.services import segment_references_lock, segment_save
 
 #: Contacts whose attribute names the editor offers (the newest): enough to know a file's columns.
 ATTRIBUTE_KEYS_FROM = 1000
@@ -89,6 +91,13 @@ class SegmentForm(forms.ModelForm):
     def clean_definition(self):
         definition = self.cleaned_data["definition"]
         segment_definition_check(definition)
+        # The admin's save is one transaction: what is held here stays held until the segment is
+        # saved, and a list or campaign deleted before is named here, on the form.
+        try:
+            with transaction.atomic():
+                segment_references_lock(definition)
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict["definition"]) from exc
         return definition
 
 
@@ -197,6 +206,9 @@ class SegmentAdmin(ContactDataAdminMixin, ModelAdmin):
     @admin.display(description=_("Campaigns not finished"), ordering="_campaigns")
     def campaign_count(self, obj):
         return obj._campaigns
+
+    def save_model(self, request, obj, form, change):
+        segment_save(segment=obj)  # Its lists and campaigns held as the form checked them (clean).
 
     def get_deleted_objects(self, objs, request):
         """Refuse, on the confirmation page, segments an unfinished campaign mails: its audience

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from campaigns.erasure import address_erasure, addresses_erased, erased_refusal, erasures_hold_off
-from campaigns.exceptions import ResubscribeRefused
+from campaigns.exceptions import ErasedNotResubscribed, ResubscribeRefused
 from campaigns.models import ConsentChange, Contact, Suppression
 from core.db import server_bound_cursor
 from core.exceptions import ObjectNotFound
@@ -183,7 +183,7 @@ def contact_status_change(
         if status == Contact.Status.SUBSCRIBED and address_erasure(email=stored.email) is not None:
             # Back only for mail its integrator sends: subscribed by nobody but its owner, whose
             # confirmed signup lifts the erasure first (campaigns.signups).
-            raise ResubscribeRefused(erased_refusal())
+            raise ErasedNotResubscribed(erased_refusal())
         now = timezone.now()
         consent_changes_record(
             changes=[(stored.pk, stored.status, status)], actor=actor, reason=reason, at=now

@@ -44,6 +44,11 @@ class ResubscribeRefused(CampanileError):
     api_code = "resubscribe_refused"
 
 
+class ErasedNotResubscribed(ResubscribeRefused):
+    """A contact at an erased address was to be subscribed: its refusal names nothing stored of them,
+    so every caller gets it as it is."""
+
+
 class ReasonMissing(CampanileError):
     """A change of consent that needs a reason (a suppression removed) was asked for without one."""
 

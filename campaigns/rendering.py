@@ -20,6 +20,12 @@ from campaigns.render_filters import template_arguments_forgive, template_nodes_
 from campaigns.render_limits import BudgetContext, RenderBudget, template_measure, template_source_check
 from campaigns.render_sandbox import Stopped, render_sandbox
 from campaigns.text_part import text_part_from_html
+from campaigns.token_links import (
+    sources_name_token,
+    template_token_links_check,
+    token_links_compare,
+    trial_unsubscribe_urls,
+)
 from core.html import html_pixel_hindrance
 from core.text import holds_lone_surrogate
 
@@ -128,6 +134,8 @@ def template_validate(*, template: Template) -> None:
     except TemplateRenderError as exc:
         field, _, message = str(exc).partition(": ")
         raise ValidationError({field: message}) from exc
+    # A link made from the unsubscribe URL would be tracked (its token listed by the stats) or dead.
+    template_token_links_check(html_body=template.html_body, text_body=template.text_body)
     # A trial render for a sample contact catches what no contact's data can make smaller.
     sample = Contact(email="ada@example.com", first_name="Ada", last_name="Lovelace", attributes={})
     # Whether its open pixel would load is judged in the child too, under the same limits: the
@@ -145,7 +153,21 @@ def template_validate(*, template: Template) -> None:
         if isinstance(written, Stopped):
             written = _RenderFailed(f"{template.name}: {written.reason}", "html_body", limit=True)
         _trial_judge(template, written)
+    if isinstance(outcome, RenderedEmail) and sources_name_token(*compiled.sources):
+        _token_links_judge(compiled, sample, text_written=bool(template.text_body.strip()))
     # Other failures depend on each contact's data; sending reports them.
+
+
+def _token_links_judge(compiled: CompiledTemplate, sample: Contact, *, text_written: bool) -> None:
+    """Refuse a template whose links change with the unsubscribe URL other than by being it whole:
+    rendered twice, with two tokens, to catch what the source hides (`{% with u=unsubscribe_url %}`)."""
+    urls = trial_unsubscribe_urls()
+    contexts = [{**template_context(contact=sample), "unsubscribe_url": url} for url in urls]
+    first, second = _render_in_sandbox(compiled, contexts)
+    if isinstance(first, RenderedEmail) and isinstance(second, RenderedEmail):
+        token_links_compare(
+            (first.html, first.text), (second.html, second.text), urls=urls, text_written=text_written
+        )
 
 
 def _part_stopped(compiled: CompiledTemplate, context: dict) -> str:

@@ -15,7 +15,7 @@ A definition is {"match": "all" | "any", "rules": [rule, ...]}, where a rule is 
 """
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -104,12 +104,14 @@ def segment_definition_check(definition) -> None:
 
 def _rules_counted(group: dict, kinds: tuple[str, ...] = ()) -> int:
     """Count a checked group's rules, or only those of these kinds (engagement, say)."""
-    return sum(
-        _rules_counted(rule, kinds)
-        if "rules" in rule
-        else int(not kinds or any(kind in rule for kind in kinds))
-        for rule in group["rules"]
-    )
+    return sum(not kinds or any(kind in rule for kind in kinds) for rule in _rules_named(group))
+
+
+def _rules_named(group) -> Iterator[dict]:
+    """Yield the rules of a group and of the groups nested in it."""
+    for rule in group.get("rules", []) if isinstance(group, dict) else []:
+        if isinstance(rule, dict):
+            yield from _rules_named(rule) if "rules" in rule else (rule,)
 
 
 def _group_check(definition, *, depth: int, path: str = "") -> None:
@@ -296,7 +298,9 @@ def _rule_condition(rule: dict) -> Q:
         return _field_condition(rule)
     if "list" in rule:
         member = Exists(ListMembership.objects.filter(contact=OuterRef("pk"), contact_list_id=rule["list"]))
-        return Q(member) if rule["op"] == "in" else ~Q(member)
+        # A list gone since the rule was saved matches no one: "not on" it would be everyone.
+        listed = Exists(ContactList.objects.filter(pk=rule["list"]))
+        return (Q(member) if rule["op"] == "in" else ~Q(member)) & Q(listed)
     kind = next(key for key in _RULE_KINDS if key in rule)
     return _RULE_KINDS[kind][1](rule)
 
@@ -439,27 +443,23 @@ def segment_in_use(*, segment: Segment) -> list[str]:
     )
 
 
+def segment_references(definition) -> tuple[set[int], set[int]]:
+    """Return the ids of the lists and of the campaigns a definition's rules name."""
+    rules = list(_rules_named(definition))
+    lists = {rule["list"] for rule in rules if type(rule.get("list")) is int}  # Not a bool.
+    named = [r["campaigns"] for r in rules if "engagement" in r and isinstance(r.get("campaigns"), list)]
+    return lists, {pk for pks in named for pk in pks if type(pk) is int}
+
+
 def segments_naming(*, list_ids=(), campaign_ids=()) -> list[str]:
     """Return the names of the segments whose rules name one of these lists or campaigns."""
     lists, campaigns = set(list_ids), set(campaign_ids)
-
-    def names(group: dict) -> bool:
-        for rule in group.get("rules", []):
-            if not isinstance(rule, dict):
-                continue
-            if "rules" in rule and names(rule):
-                return True
-            if rule.get("list") in lists:
-                return True
-            named = rule.get("campaigns") if "engagement" in rule else None
-            if isinstance(named, list) and campaigns.intersection(pk for pk in named if isinstance(pk, int)):
-                return True
-        return False
-
     if not lists and not campaigns:
         return []
     return [
-        name for name, definition in Segment.objects.values_list("name", "definition") if names(definition)
+        name
+        for name, definition in Segment.objects.values_list("name", "definition")
+        if (named := segment_references(definition)) and (lists & named[0] or campaigns & named[1])
     ]
 
 

@@ -14,9 +14,10 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from campaigns.audience import address_validate
 from campaigns.exceptions import CampaignNotReady, InvalidTransition, TemplateRenderError
-from campaigns.models import Campaign, CampaignAudit, CampaignStep, ContactList
+from campaigns.models import Campaign, CampaignAudit, CampaignStep, ContactList, Segment
 from campaigns.rendering import template_compile
-from campaigns.segments import segment_names_refused
+from campaigns.segments import segment_names_refused, segment_references
+from core.db import rows_lock
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -62,9 +63,31 @@ def contact_lists_delete(*, pks: list[int]) -> int:
     """Delete these lists (their memberships go with them), unless a segment's rules name one:
     then delete none and raise NamedBySegment. Return how many were deleted."""
     with transaction.atomic():
+        # Locked before the checks: a segment or a campaign being saved to name one of them
+        # (holding it, campaign_lists_lock, segment_references_lock) commits first and is seen.
+        rows_lock(ContactList, pks, strength="UPDATE")
         segment_names_refused(list_ids=pks)
         _total, counts = ContactList.objects.filter(pk__in=pks).delete()
     return counts.get(ContactList._meta.label, 0)
+
+
+def segment_references_lock(definition) -> None:
+    """Hold the lists and campaigns a definition names against deletion until the transaction
+    ends, and raise ValidationError if one is gone: whichever of a save and a deletion commits
+    second sees the other (the deleter, this segment naming them; this, the list gone)."""
+    lists, campaigns = segment_references(definition)
+    if missing := sorted(lists - rows_lock(ContactList, lists, strength="KEY SHARE")):
+        raise ValidationError({"definition": [gettext("No list %(id)s.") % {"id": missing[0]}]})
+    if campaigns - rows_lock(Campaign, campaigns, strength="KEY SHARE"):
+        raise ValidationError({"definition": [gettext("A campaign the rule names does not exist.")]})
+
+
+def segment_save(*, segment: Segment) -> Segment:
+    """Save a segment whose definition was checked, what its rules name held while it is written."""
+    with transaction.atomic():
+        segment_references_lock(segment.definition)
+        segment.save()
+    return segment
 
 
 # --- API keys -------------------------------------------------------------------------------------
@@ -100,9 +123,19 @@ def _steps_create(*, campaign: Campaign, steps) -> None:
             CampaignStep.objects.filter(pk=by_order[order].pk).update(condition_step=by_order[earlier])
 
 
+def campaign_lists_lock(*, lists) -> None:
+    """Hold the lists (or their ids) a campaign is being saved with against deletion until the
+    transaction ends, and raise ValidationError if one is gone: a campaign narrowed by segments is
+    never left with its segments alone, which would mail everyone in them."""
+    pks = {getattr(item, "pk", item) for item in lists}
+    if missing := sorted(pks - rows_lock(ContactList, pks, strength="KEY SHARE")):
+        raise ValidationError({"lists": [gettext("No list %(id)s.") % {"id": missing[0]}]})
+
+
 @transaction.atomic
 def campaign_create(*, steps=(), lists=(), segments=(), **fields) -> Campaign:
     """Create a draft campaign with its steps and audience: lists, segments or both."""
+    campaign_lists_lock(lists=lists)
     campaign = Campaign(**fields)
     campaign.full_clean(exclude=["lists", "segments"])
     campaign.save()
@@ -125,6 +158,10 @@ def campaign_update(*, campaign: Campaign, steps=None, lists=None, segments=None
             "Campaign “%(name)s” has the status %(status)s: only a draft can be edited (unschedule it first)."
         )
         raise InvalidTransition(said % {"name": campaign.name, "status": campaign.get_status_display()})
+    if lists is not None or segments is not None:
+        # The lists it will have, held before anything is written, given or kept.
+        kept = lists if lists is not None else campaign.lists.values_list("pk", flat=True)
+        campaign_lists_lock(lists=list(kept))
     for name, value in fields.items():
         setattr(campaign, name, value)
     campaign.full_clean(exclude=["lists", "segments"])

@@ -5,11 +5,10 @@ Its blanks are CSS's five (a no-break space, U+3000 or U+2028 is none), its digi
 ASCII's, and an escape is part of the word it is in (`inline\\20` and `inline\\a0` are no `inline`,
 `\\31` is a word, no number)."""
 
-import re
-import string
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import NamedTuple
+
+from core.css_tokens import CSS_BLANKS, CssToken, css_declarations, css_lower, css_tokens, css_trimmed
 
 #: Values valid for all properties: a declaration of one of them is valid, and so taken.
 _CSS_WIDE = frozenset({"inherit", "initial", "unset", "revert", "revert-layer"})
@@ -116,13 +115,13 @@ def style_overflow_shown(style: str) -> bool:
     `overflow` (or one of its longhands) that is not `hidden`, `scroll` or `clip` alone, or any
     `overflow-clip-margin`, which draws that far past the clip. Every declaration counts, a later
     one, an `!important` or one a browser refuses too: a value unread errs towards shown."""
-    for name, value, _important in _declarations(style):
+    for name, value, _important in css_declarations(style):
         if name.startswith("overflow-clip-margin"):
             return True
         if name in _OVERFLOWS and not (
             value
             and all(
-                token.kind == "ws" or (token.kind == "ident" and _lower(token.text) in _CLIPPING)
+                token.kind == "ws" or (token.kind == "ident" and css_lower(token.text) in _CLIPPING)
                 for token in value
             )
         ):
@@ -133,7 +132,7 @@ def style_overflow_shown(style: str) -> bool:
 def css_overflow_clips(value: str) -> bool:
     """Tell whether an SVG `overflow` attribute clips its element to its box (`hidden`, `scroll`,
     `clip`, in any case, trimmed): any other value, one a browser refuses too, may not."""
-    return _lower(value).strip(_BLANKS + "\r\f") in _CLIPPING
+    return css_lower(value).strip(CSS_BLANKS + "\r\f") in _CLIPPING
 
 
 #: `overflow` and its longhands, physical and logical.
@@ -143,10 +142,92 @@ _CLIPPING = frozenset({"hidden", "scroll", "clip"})
 
 
 def style_transparent(style: str) -> bool:
-    """Tell whether an inline style makes its element and all it holds transparent (`opacity: 0`):
-    a descendant's own opacity cannot show it again (opacities multiply)."""
-    opacity = css_length(_declared(style).get("opacity", ""))
-    return opacity is not None and opacity <= 0
+    """Tell whether an inline style makes its element and all it holds transparent (`opacity: 0`, or a
+    `filter` holding `opacity(0)`): a descendant's own opacity cannot show it again (opacities multiply)."""
+    declared = _declared(style)
+    opacity = css_length(declared.get("opacity", ""))
+    return (opacity is not None and opacity <= 0) or declared.get("filter") == "transparent"
+
+
+def style_unjudged(style: str) -> bool:
+    """Tell whether an inline style may move, clip or paint away its element and all it holds in ways the
+    unsubscribe check does not judge: a `transform`, `translate`, `scale` or `rotate` other than none or
+    the identity, a mask, an SVG filter (`filter: url()`), size containment (`contain: size`,
+    `strict`, `inline-size`, or a container of that type: 0×0 with no size given) or a line clamp.
+    Every declaration counts, a later one, an `!important` or one a browser refuses too: a value
+    unread errs towards unjudged."""
+    for name, value, _important in css_declarations(style):
+        words = [token for token in value if token.kind != "ws"]
+        keywords = {css_lower(word.text) for word in words if word.kind == "ident"}
+        if not words or (len(words) == 1 and keywords & (_CSS_WIDE | {"none"})):
+            continue  # None, or what the parent sets: the parent is judged itself.
+        if name in _TRANSFORMING:
+            if not _identity(name, words):
+                return True
+        elif name in _CONTAINING:
+            if keywords & _SIZE_CONTAINING:
+                return True
+        elif name in _FILTERS:
+            if any(token.kind in ("url", "bad-url") or _function(token, "url") for token in value):
+                return True
+        elif name in _MASKING or name in _CLAMPING:
+            return True
+    return False
+
+
+#: The properties that transform an element (CSS Transforms 1 and 2): they may turn it edge-on, away
+#: or out of sight, and take the clicks with it.
+_TRANSFORMING = frozenset({"transform", "translate", "scale", "rotate"})
+#: The properties that may contain an element's size (as if empty: 0×0 with no size given) and the
+#: keywords that do (`strict` is `size layout paint style`; a `size` container contains its size).
+_CONTAINING = frozenset({"contain", "container-type", "container"})
+_SIZE_CONTAINING = frozenset({"size", "strict", "inline-size"})
+#: `filter` and Chromium's alias of it.
+_FILTERS = frozenset({"filter", "-webkit-filter"})
+#: The properties that mask an element (an image whose transparent parts hide it), Chromium's own too.
+_MASKING = frozenset(
+    {
+        "mask", "mask-image", "mask-border", "mask-border-source", "-webkit-mask", "-webkit-mask-image",
+        "-webkit-mask-box-image", "-webkit-mask-box-image-source",
+    }
+)  # fmt: skip
+#: The properties that cut a block's content after some lines (with `overflow: hidden`, or in a
+#: `-webkit-box`): what lies below is never drawn.
+_CLAMPING = frozenset({"line-clamp", "-webkit-line-clamp"})
+#: The units of an angle, and the axes `rotate` names.
+_ANGLE_UNITS = frozenset({"deg", "grad", "rad", "turn"})
+_AXES = frozenset({"x", "y", "z"})
+
+
+def _identity(name: str, words: list["CssToken"]) -> bool:
+    """Tell whether a transforming property's value (not `none`) surely leaves its element as it is:
+    a `scale` of ones (`1`, `100%`), a `rotate` of no angle (about any axis), a `translate` of zeros;
+    any `transform` but `none` counts as moving it, whatever its functions."""
+    if name == "scale":
+        return all(
+            word.kind in ("number", "percentage") and _number(word) == (100 if word.unit else 1)
+            for word in words
+        )
+    if name == "translate":
+        return all(
+            _number(word) == 0 and (word.kind != "dimension" or word.unit in _LENGTH_UNITS) for word in words
+        )
+    if name == "rotate":
+        *axis, angle = words
+        return (
+            all(
+                word.kind == "number" or (word.kind == "ident" and css_lower(word.text) in _AXES)
+                for word in axis
+            )
+            and _number(angle) == 0
+            and (angle.kind == "number" or angle.unit in _ANGLE_UNITS)
+        )
+    return False
+
+
+def _number(token: "CssToken") -> float | None:
+    """Return a number's, percentage's or dimension's number, or None for any other token."""
+    return float(token.text) if token.kind in ("number", "percentage", "dimension") else None
 
 
 def style_extent(style: str, name: str) -> str:
@@ -158,11 +239,11 @@ def style_extent(style: str, name: str) -> str:
 def css_length(value: str) -> float | None:
     """Return the number of a CSS length, percentage or plain number (SVG's attributes take one
     without a unit), read trimmed and in any case, or None for anything else (`auto`, a word)."""
-    tokens = _trimmed(list(_tokens(value)))
+    tokens = css_trimmed(list(css_tokens(value)))
     return float(tokens[0].text) if len(tokens) == 1 and _length(tokens[0]) else None
 
 
-def _length(token: "_Token") -> bool:
+def _length(token: "CssToken") -> bool:
     """Tell whether a token is a length, a percentage or a plain number (an escaped `%` is a unit
     none of them has)."""
     return token.kind in ("number", "percentage") or (
@@ -173,8 +254,13 @@ def _length(token: "_Token") -> bool:
 #: The properties read: what hides an element or its content, or keeps its links from being followed,
 #: and the sizes that may leave none.
 _READ = frozenset(
-    {"display", "visibility", "content-visibility", "opacity", "width", "height", "-webkit-user-modify"}
-)
+    {
+        "display", "visibility", "content-visibility", "opacity", "width", "height", "-webkit-user-modify",
+        "filter",
+    }
+)  # fmt: skip
+#: Properties read under another name, which Chromium takes as that one's (the last one declared wins).
+_ALIASES = {"-webkit-filter": "filter"}
 #: Properties whose value is a number: one a function computes (`calc()`) only the browser knows.
 _SIZES = frozenset({"opacity", "width", "height"})
 #: The value that hides (or keeps a link from being followed), for what a browser alone knows (a
@@ -184,6 +270,7 @@ _HIDING = {
     "visibility": "hidden",
     "content-visibility": "hidden",
     "-webkit-user-modify": "read-write",
+    "filter": "transparent",
 }
 #: Functions whose value the browser substitutes (a custom property's, an attribute's, a condition's,
 #: a custom function's `--name()`): the declaration is valid whatever they stand for.
@@ -204,10 +291,11 @@ def _declarations_read(style: str) -> Mapping[str, str]:
     (an opacity or a size of 0, an editable element). Each value is given in keywords and numbers
     alone, lower case, escapes decoded."""
     taken: dict[str, tuple[str, bool]] = {}
-    for name, value, important in _declarations(style):
+    for declared, value, important in css_declarations(style):
+        name = _ALIASES.get(declared, declared)
         if name not in _READ:
             continue
-        functions = [_lower(token.text) for token in value if token.kind == "function"]
+        functions = [css_lower(token.text) for token in value if token.kind == "function"]
         if any(function in _SUBSTITUTING or function.startswith("--") for function in functions):
             read = _HIDING.get(name, "0")
         elif name in _SIZES and functions:
@@ -223,22 +311,24 @@ def _declarations_read(style: str) -> Mapping[str, str]:
 _declared_short = lru_cache(maxsize=512)(_declarations_read)  # Its answers are shared: read, never changed.
 
 
-def _valid(name: str, value: list["_Token"]) -> str:
+def _valid(name: str, value: list["CssToken"]) -> str:
     """Return a declaration's value as keywords and numbers, or "" when the property takes no such
     value (a word or a number CSS does not know, a string, a bracket)."""
     words = [token for token in value if token.kind != "ws"]
     if not words:
         return ""
-    if len(words) == 1 and words[0].kind == "ident" and _lower(words[0].text) in _CSS_WIDE:
-        return _lower(words[0].text)
+    if len(words) == 1 and words[0].kind == "ident" and css_lower(words[0].text) in _CSS_WIDE:
+        return css_lower(words[0].text)
     if name == "display":
-        keywords = [_lower(word.text) for word in words if word.kind == "ident"]
+        keywords = [css_lower(word.text) for word in words if word.kind == "ident"]
         return " ".join(keywords) if len(keywords) == len(words) and _display_valid(keywords) else ""
+    if name == "filter":
+        return _filter_valid(value)
     if len(words) != 1:
         return ""
     word = words[0]
     if word.kind == "ident":
-        keyword = _lower(word.text)
+        keyword = css_lower(word.text)
         allowed = {
             "visibility": _VISIBILITY_VALUES,
             "content-visibility": _CONTENT_VISIBILITY_VALUES,
@@ -249,6 +339,91 @@ def _valid(name: str, value: list["_Token"]) -> str:
         return word.text + word.unit if word.kind in ("number", "percentage") else ""
     # A length or a percentage none of which is negative (a plain number, as quirks mode takes it).
     return word.text + word.unit if name in _SIZES and _length(word) and float(word.text) >= 0 else ""
+
+
+#: Filter functions (Filter Effects 1) taking an amount (`[<number> | <percentage>]?`, none negative).
+_FILTER_AMOUNTS = frozenset({"opacity", "brightness", "contrast", "grayscale", "invert", "saturate", "sepia"})
+
+
+def _filter_valid(value: list[CssToken]) -> str:
+    """Return what a `filter` declaration does: "none", "transparent" when one of its functions is
+    `opacity()` of 0 (or of a value a function computes, which only the browser knows), "drawn" for
+    any other list of filter functions and SVG filters (`url()`), or "" when Chromium takes no such
+    value (an unknown function, a negative amount, a blur in `%`, a hue turned by a plain number).
+    A `drop-shadow()`'s arguments are taken as given."""
+    words = [token for token in value if token.kind != "ws"]
+    if len(words) == 1 and words[0].kind == "ident" and css_lower(words[0].text) == "none":
+        return "none"
+    read = "drawn"
+    at = 0
+    while at < len(value):
+        token = value[at]
+        at += 1
+        if token.kind in ("ws", "url"):
+            continue
+        if token.kind != "function":
+            return ""
+        arguments, at = _arguments(value, at)
+        function = css_lower(token.text)
+        if function == "url":
+            continue
+        if function == "drop-shadow":
+            if not arguments:
+                return ""
+            continue
+        if not _filter_amount_valid(function, None):
+            return ""  # No filter function.
+        if any(argument.kind == "function" for argument in arguments):
+            # A value computed (`calc()`): only the browser knows it, and takes it for this function.
+            read = "transparent" if function == "opacity" else read
+            continue
+        amount = arguments[0] if arguments else None
+        if len(arguments) > 1 or not _filter_amount_valid(function, amount):
+            return ""
+        if function == "opacity" and amount and float(amount.text) == 0:
+            read = "transparent"
+    return read
+
+
+def _filter_amount_valid(function: str, amount: CssToken | None) -> bool:
+    """Tell whether Chromium takes a filter function of that name with that argument (or none): a
+    number or percentage not negative for an amount, a length not negative for a blur (no `%`, a
+    plain 0), an angle for a hue (a plain 0)."""
+    if function not in _FILTER_AMOUNTS and function not in ("blur", "hue-rotate"):
+        return False
+    if amount is None:
+        return True
+    if amount.kind == "number" and float(amount.text) == 0:
+        return True
+    if function in _FILTER_AMOUNTS:
+        return amount.kind in ("number", "percentage") and float(amount.text) >= 0
+    if function == "blur":
+        return amount.kind == "dimension" and amount.unit in _LENGTH_UNITS and float(amount.text) >= 0
+    return amount.kind == "dimension" and amount.unit in _ANGLE_UNITS
+
+
+def _arguments(value: list[CssToken], at: int) -> tuple[list[CssToken], int]:
+    """Return a function's arguments (blanks left out), its `(` before `at`, and where it ends: at its
+    `)`, or at the value's end, where CSS closes what is left open."""
+    arguments: list[CssToken] = []
+    depth = 1
+    while at < len(value):
+        token = value[at]
+        at += 1
+        if token.kind in ("function", "("):
+            depth += 1
+        elif token.kind == ")":
+            depth -= 1
+            if not depth:
+                break
+        if token.kind != "ws":
+            arguments.append(token)
+    return arguments, at
+
+
+def _function(token: CssToken, name: str) -> bool:
+    """Tell whether a token opens the function of that name."""
+    return token.kind == "function" and css_lower(token.text) == name
 
 
 def _display_valid(keywords: list[str]) -> bool:
@@ -265,236 +440,3 @@ def _display_valid(keywords: list[str]) -> bool:
         and items <= 1
         and (not items or all(keyword in ("flow", "flow-root") for keyword in inside))
     )
-
-
-class _Token(NamedTuple):
-    """A token of CSS Syntax 3: its kind (a bracket, `;`, `:` or `,` is its own character), a
-    name's or a delim's text (escapes decoded) or a number's (ASCII), and a dimension's unit (lower
-    case; "%" for a percentage)."""
-
-    kind: str
-    text: str = ""
-    unit: str = ""
-
-
-#: The token that closes the block each opens: a function's arguments end at `)`.
-_CLOSER = {"(": ")", "[": "]", "{": "}", "function": ")"}
-
-
-def _declarations(style: str) -> Iterator[tuple[str, list[_Token], bool]]:
-    """Yield a declaration list's declarations (its name in lower case, its value's tokens trimmed
-    and whether it is `!important`), split as CSS splits them: a `;` in a string, a URL, a bracket
-    or a function splits nothing, an at-rule ends at its block, and what starts with no name is
-    no declaration."""
-    chunk: list[_Token] = []
-    closers: list[str] = []
-    for token in _tokens(style):
-        if token.kind == ";" and not closers:
-            yield from _declaration(chunk, balanced=True)
-            chunk = []
-            continue
-        if token.kind == "ws" and not chunk:
-            continue
-        chunk.append(token)
-        if closers and token.kind == closers[-1]:
-            closers.pop()
-            if not closers and token.kind == "}" and chunk[0].kind == "at-keyword":
-                chunk = []  # An at-rule ends with its block: what follows is a declaration again.
-        elif token.kind in _CLOSER:
-            closers.append(_CLOSER[token.kind])
-    yield from _declaration(chunk, balanced=not closers)
-
-
-def _declaration(chunk: list[_Token], *, balanced: bool) -> Iterator[tuple[str, list[_Token], bool]]:
-    """Yield the declaration a chunk of tokens makes, if it makes one: a name, a colon, a value.
-    An `!important` inside a block the style leaves open at its end marks nothing."""
-    colon = 1
-    while colon < len(chunk) and chunk[colon].kind == "ws":
-        colon += 1
-    if not chunk or chunk[0].kind != "ident" or colon >= len(chunk) or chunk[colon].kind != ":":
-        return
-    value = _trimmed(chunk[colon + 1 :])
-    important = False
-    if balanced and value and value[-1].kind == "ident" and _lower(value[-1].text) == "important":
-        bang = len(value) - 2
-        while bang >= 0 and value[bang].kind == "ws":
-            bang -= 1
-        if bang >= 0 and value[bang] == ("delim", "!", ""):
-            important, value = True, _trimmed(value[:bang])
-    yield _lower(chunk[0].text), value, important
-
-
-def _trimmed(tokens: list[_Token]) -> list[_Token]:
-    """Return tokens without the blanks at their ends."""
-    start, end = 0, len(tokens)
-    while start < end and tokens[start].kind == "ws":
-        start += 1
-    while end > start and tokens[end - 1].kind == "ws":
-        end -= 1
-    return tokens[start:end]
-
-
-_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
-
-
-def _lower(text: str) -> str:
-    """Lower an ASCII case: CSS's names are ASCII case-insensitive (a Kelvin sign is no k)."""
-    return text.translate(_ASCII_LOWER)
-
-
-#: CSS's input, preprocessed: CR and FF are line feeds, a NUL is U+FFFD (CR LF is replaced first).
-_PREPROCESSED = str.maketrans({"\r": "\n", "\f": "\n", "\0": "\ufffd"})
-#: CSS's blanks, once preprocessed (CR and FF are line feeds by then): never Unicode's others.
-_BLANKS = " \t\n"
-_BLANK_RUN = re.compile(r"[ \t\n]+")
-_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-#: A run of a name's code points: ASCII letters, digits, `_`, `-` and any code point past ASCII.
-_NAME_RUN = re.compile(r"[A-Za-z0-9_\-\x80-\U0010ffff]+")
-_HEX_DIGITS = re.compile(r"[0-9A-Fa-f]{1,6}")
-#: What a string holds up to its next quote, escape or line break.
-_STRING_RUN = {'"': re.compile(r'[^"\\\n]+'), "'": re.compile(r"[^'\\\n]+")}
-#: What an unquoted URL may not hold (CSS Syntax 3's non-printable code points, quotes, `(`).
-_NOT_IN_URL = frozenset("\"'(\x7f" + "".join(map(chr, [*range(0, 9), 11, *range(14, 32)])))
-
-
-def _tokens(text: str) -> Iterator[_Token]:
-    """Yield CSS's tokens of a text (CSS Syntax 3's tokenizer; comments make none)."""
-    css = text.replace("\r\n", "\n").translate(_PREPROCESSED)
-    at, end = 0, len(css)
-    while at < end:
-        char = css[at]
-        if css.startswith("/*", at):
-            close = css.find("*/", at + 2)
-            at = end if close < 0 else close + 2
-        elif char in _BLANKS:
-            blanks = _BLANK_RUN.match(css, at)
-            at = blanks.end() if blanks else at + 1
-            yield _Token("ws")
-        elif char in "\"'":
-            token, at = _string(css, at + 1, char)
-            yield token
-        elif number := _NUMBER.match(css, at):
-            at = number.end()
-            if _starts_name(css, at):
-                unit, at = _name(css, at)
-                yield _Token("dimension", number.group(), _lower(unit))
-            elif css.startswith("%", at):
-                at += 1
-                yield _Token("percentage", number.group(), "%")
-            else:
-                yield _Token("number", number.group())
-        elif css.startswith("-->", at) or css.startswith("<!--", at):
-            at += 3 if char == "-" else 4
-            yield _Token("cdo-cdc")
-        elif _starts_name(css, at):
-            token, at = _ident_like(css, at)
-            yield token
-        elif char in "@#" and (_starts_name(css, at + 1) or (char == "#" and _NAME_RUN.match(css, at + 1))):
-            name, at = _name(css, at + 1)
-            yield _Token("at-keyword" if char == "@" else "hash", name)
-        elif char in "()[]{};:,":
-            at += 1
-            yield _Token(char)
-        else:
-            at += 1
-            yield _Token("delim", char)
-
-
-def _name_start(char: str) -> bool:
-    """Tell whether a code point may start a name: an ASCII letter, `_`, or any past ASCII."""
-    return char == "_" or "a" <= char <= "z" or "A" <= char <= "Z" or char >= "\x80"
-
-
-def _escapes(css: str, at: int) -> bool:
-    """Tell whether a valid escape starts here: a backslash before anything but a line break."""
-    return css.startswith("\\", at) and css[at + 1 : at + 2] != "\n"
-
-
-def _starts_name(css: str, at: int) -> bool:
-    """Tell whether an identifier starts here (CSS Syntax 3's check of three code points)."""
-    first = css[at : at + 1]
-    if first == "-":
-        second = css[at + 1 : at + 2]
-        return second == "-" or (second != "" and _name_start(second)) or _escapes(css, at + 1)
-    return (first != "" and _name_start(first)) or _escapes(css, at)
-
-
-def _name(css: str, at: int) -> tuple[str, int]:
-    """Return the name that starts here, escapes decoded, and where it ends."""
-    parts = []
-    while True:
-        if run := _NAME_RUN.match(css, at):
-            parts.append(run.group())
-            at = run.end()
-        elif _escapes(css, at):
-            decoded, at = _escaped(css, at + 1)
-            parts.append(decoded)
-        else:
-            return "".join(parts), at
-
-
-def _escaped(css: str, at: int) -> tuple[str, int]:
-    """Return the code point an escape (its backslash before `at`) stands for, and where it ends:
-    `\\6e ` and `\\n` are both an n; a NUL, a surrogate, a code point past Unicode's or the text's
-    end is U+FFFD."""
-    if at >= len(css):
-        return "\ufffd", at
-    if digits := _HEX_DIGITS.match(css, at):
-        at = digits.end()
-        if css[at : at + 1] in ("\n", "\t", " ") and at < len(css):
-            at += 1  # One blank ends the escape and is part of it.
-        code = int(digits.group(), 16)
-        return (chr(code) if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"), at
-    return css[at], at + 1
-
-
-def _string(css: str, at: int, quote: str) -> tuple[_Token, int]:
-    """Return the string token that opened before `at`, and where it ends: a line break ends it as a
-    bad string (what follows is read again), a backslash before one continues it."""
-    while at < len(css):
-        if run := _STRING_RUN[quote].match(css, at):
-            at = run.end()
-            continue
-        char = css[at]
-        if char == quote:
-            return _Token("string"), at + 1
-        if char == "\n":
-            return _Token("bad-string"), at
-        at = at + 2 if css[at + 1 : at + 2] == "\n" else _escaped(css, at + 1)[1]
-    return _Token("string"), at
-
-
-def _ident_like(css: str, at: int) -> tuple[_Token, int]:
-    """Return the identifier, function or URL token that starts here, and where it ends."""
-    name, at = _name(css, at)
-    if not css.startswith("(", at):
-        return _Token("ident", name), at
-    at += 1
-    if _lower(name) == "url":
-        inside = at
-        while inside < len(css) and css[inside] in _BLANKS:
-            inside += 1
-        if css[inside : inside + 1] not in ('"', "'"):
-            return _url(css, inside)
-    return _Token("function", name), at
-
-
-def _url(css: str, at: int) -> tuple[_Token, int]:
-    """Return an unquoted URL's token, its `url(` and blanks before `at`, and where it ends: one
-    holding a quote, a `(`, a blank inside or a control is bad, and reaches to the next `)`."""
-    while at < len(css):
-        char = css[at]
-        if char == ")":
-            return _Token("url"), at + 1
-        if char in _BLANKS:
-            while at < len(css) and css[at] in _BLANKS:
-                at += 1
-            if at >= len(css) or css[at] == ")":
-                return _Token("url"), at + 1
-        elif char not in _NOT_IN_URL and (char != "\\" or _escapes(css, at)):
-            at = _escaped(css, at + 1)[1] if char == "\\" else at + 1
-            continue
-        while at < len(css) and css[at] != ")":  # A bad URL's remnants: an escaped `)` ends none.
-            at = _escaped(css, at + 1)[1] if _escapes(css, at) else at + 1
-        return _Token("bad-url"), at + 1
-    return _Token("url"), at

@@ -1,9 +1,9 @@
 """Database helpers shared by the apps."""
 
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import NamedTuple, cast
+from typing import Literal, NamedTuple, cast
 from urllib.parse import quote
 
 import psycopg
@@ -32,6 +32,33 @@ def without_jit() -> Iterator[None]:
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL jit = off")
         yield
+
+
+#: The row locks SELECT … FOR takes, weakest last: KEY SHARE (the lock a foreign key's check takes)
+#: lets rows change but not be deleted, and waits for a deleter's UPDATE.
+RowLock = Literal["UPDATE", "NO KEY UPDATE", "SHARE", "KEY SHARE"]
+
+
+def rows_lock(model: type[models.Model], pks: Iterable[int], *, strength: RowLock) -> set[int]:
+    """Lock the rows of these primary keys until the transaction ends, in key order (so that two
+    lockers never wait on each other), and return the keys found: a row deleted by the transaction
+    this one waited for is not. SQLite has one writer at a time and locks nothing: it only reads."""
+    keys = sorted(set(pks))
+    if not keys:
+        return set()
+    if not transaction.get_connection().in_atomic_block:
+        # Outside a transaction the lock would end with the statement, guarding nothing.
+        raise transaction.TransactionManagementError("rows_lock needs a transaction.")
+    if connection.vendor != "postgresql":
+        return set(model._base_manager.filter(pk__in=keys).values_list("pk", flat=True))
+    if strength not in ("UPDATE", "NO KEY UPDATE", "SHARE", "KEY SHARE"):
+        raise ValueError(f"No row lock is called {strength!r}.")
+    quote = connection.ops.quote_name
+    table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
+    with connection.cursor() as cursor:
+        # Names from the model and a checked strength: the keys are a parameter.
+        cursor.execute(f"SELECT {pk} FROM {table} WHERE {pk} = ANY(%s) ORDER BY {pk} FOR {strength}", [keys])
+        return {row[0] for row in cursor.fetchall()}
 
 
 def database_url() -> str:

@@ -17,6 +17,7 @@ from core.css import (
     style_hides,
     style_overflow_shown,
     style_transparent,
+    style_unjudged,
     style_visibility,
 )
 from core.html_table import TABLE_ROWS, table_cells_collapsed
@@ -97,9 +98,10 @@ def html_link_shown(html: str, address: str) -> bool:
     """Tell whether the HTML shows a reader a link to this address (an HTML `<a>`, its href written
     as a browser follows it) that they can click: one that holds a character that draws, or an
     image (its `alt` text, where it has no address), in what nothing around it hides and nothing
-    inside it takes the click of (see _Clicks); and none in a document holding, where it may be drawn,
-    what the user agent's own stylesheet or SVG's and MathML's attributes let paint over other
-    content (see _painted_over), whatever inline style the rest has.
+    inside it takes the click of (see _Clicks), that opens into no frame of the document (see
+    _Targets); and none in a document holding, where it may be drawn, what the user agent's own
+    stylesheet or SVG's and MathML's attributes let paint over other content (see _painted_over),
+    whatever inline style the rest has.
 
     Read in one pass down the tree, each element's state found from its parent's once (and each
     table's cells laid out once more, for its collapsed columns): in time in line with the HTML's
@@ -113,6 +115,7 @@ def html_link_shown(html: str, address: str) -> bool:
     undrawn: set[int] = set()  # The elements that draw nothing, nor anything they hold.
     in_math: set[int] = set()  # The elements inside a <math>, and the <math> elements.
     clicks = _Clicks(root)
+    targets = _Targets(root)
     found = False
     for node in root.traverse(include_text=True):
         parent = node.parent
@@ -141,7 +144,9 @@ def html_link_shown(html: str, address: str) -> bool:
             elif _painted_over(node, mathml):
                 # Such markup has no place in an email's footer: no link counts beside it.
                 return False
-            shown = states[node.mem_id] = _shown(node, parent, above, address, summaries, opened, clicks)
+            shown = states[node.mem_id] = _shown(
+                node, parent, above, address, summaries, opened, clicks, targets
+            )
             if shown and shown.linked and shown.visible and node.tag == "img" and _image_drawn(node):
                 found = True
             if shown and node.tag == "table":
@@ -158,6 +163,7 @@ def _shown(
     summaries: dict[int, int | None],
     opened: bool,
     clicks: "_Clicks",
+    targets: "_Targets",
 ) -> _Shown | None:
     """Return what an element shows, from what its parent does and its own name, attributes and
     inline style, or None when nothing in it is shown (`opened`: a <details> that is open)."""
@@ -176,6 +182,9 @@ def _shown(
     if style and (style_hides(style) or style_transparent(style)):
         # `opacity: 0`: nothing inside shows again, whatever its own opacity.
         return None
+    if style and style_unjudged(style):
+        # A transform, a mask, size containment or a line clamp may leave what it holds out of sight.
+        return None
     visibility = style_visibility(style) if style else ""
     collapsed = visibility == "collapse" if visibility else above.collapsed
     if collapsed and tag in TABLE_ROWS:
@@ -187,8 +196,13 @@ def _shown(
     editable = html_editable(_attribute(element, "contenteditable"), style, inside=above.editable)
     if tag == "a" and "href" in attributes:
         # A click goes to the nearest link around it: one inside the unsubscribe link leads away.
-        # An editable link is followed by no click, wherever in it (Chromium's live links).
-        linked = url_strip(attributes.get("href") or "") == address and not editable
+        # An editable link is followed by no click, wherever in it (Chromium's live links), and one
+        # opening into a frame of the email loads its page where the reader may never see it.
+        linked = (
+            url_strip(attributes.get("href") or "") == address
+            and not editable
+            and not targets.framed(_attribute(element, "target"))
+        )
     return _Shown(
         visible=visibility == "visible" if visibility else above.visible,
         collapsed=collapsed,
@@ -378,6 +392,50 @@ class _Clicks:
                 areas.add(parent.mem_id)
         self._ids = ids
         return ids
+
+
+#: The elements that hold a browsing context a link may open into by its `name`.
+_FRAMES = "iframe[name], frame[name], object[name], embed[name]"
+
+
+class _Targets:
+    """Which browsing context a link's click opens its address in, as its `target` (or the document's
+    first <base target>) names it: the document's frames and base target, read once, the first time a
+    link to the address is met."""
+
+    def __init__(self, root: LexborNode) -> None:
+        self._root = root
+        self._frames: set[str] | None = None  # Each frame's name, as written and trimmed in lower case.
+        self._base = ""  # The first <base target>'s.
+
+    def framed(self, target: str | None) -> bool:
+        """Tell whether a link of this `target` (None: it has none) opens into a frame of the document
+        (an <iframe>, <frame>, <object> or <embed> of that name), which may be hidden or sized zero:
+        the target is the link's own, or where it is empty, the first <base target>'s. Any other name
+        (`_blank`, `_self`, a window's none of them names) opens the page where the reader sees it.
+        Chromium matches a name as written; here a trimmed one in any case matches too, and a target
+        of blanks alone is read both ways, so as to count fewer links rather than more."""
+        frames = self._read()
+        if not frames:
+            return False
+        names = [target] if target else []
+        if not (target or "").strip(HTML_BLANK):
+            names.append(self._base)
+        return any(name in frames or _target_name(name) in frames for name in names if name)
+
+    def _read(self) -> set[str]:
+        """Read, once, the names of the document's frames and its first <base target>."""
+        if self._frames is None:
+            base = self._root.css_first("base[target]")
+            self._base = (base.attrs.get("target") or "") if base is not None else ""
+            frames = {frame.attrs.get("name") or "" for frame in self._root.css(_FRAMES)}
+            self._frames = {name for name in frames | {_target_name(name) for name in frames} if name}
+        return self._frames
+
+
+def _target_name(name: str) -> str:
+    """Return a browsing context's name trimmed of HTML's blanks, in ASCII lower case."""
+    return html_lower(name.strip(HTML_BLANK))
 
 
 def _labelable(element: LexborNode) -> bool:

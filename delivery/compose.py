@@ -94,8 +94,21 @@ def step_envelope(*, step: CampaignStep, tags: dict[str, str]) -> Envelope:
 
 def step_execution_unsubscribe_url(*, execution: StepExecution) -> str:
     """Return the row's signed one-click unsubscribe URL (served by tracking)."""
-    token = tokens.unsubscribe_token(tracking_id=execution.tracking_id, email=execution.email)
-    return settings.PUBLIC_BASE_URL + reverse("unsubscribe", args=[token])
+    return settings.PUBLIC_BASE_URL + reverse("unsubscribe", args=[_unsubscribe_token(execution)])
+
+
+def _unsubscribe_token(execution: StepExecution) -> str:
+    """Return the row's unsubscribe token: the same one each time this row object is asked.
+
+    Sealing is random (Fernet's IV and time), so the token is kept on the row object: its link
+    tracking (step_execution_track_marks) must know the very token its email's link carries.
+    """
+    named = (execution.tracking_id, execution.email)
+    kept = getattr(execution, "_campanile_unsubscribe_token", None)
+    if kept is None or kept[0] != named:
+        kept = (named, tokens.unsubscribe_token(tracking_id=execution.tracking_id, email=execution.email))
+        setattr(execution, "_campanile_unsubscribe_token", kept)  # noqa: B010 (no field of the model)
+    return kept[1]
 
 
 # Link ids by (step, URL): every recipient of a step shares its links, so the database is asked
@@ -166,6 +179,7 @@ def step_execution_track_marks(*, execution: StepExecution) -> LinkMarks | None:
         pixel_url=pixel_url,
         keep_prefixes=_tracking_prefixes(base),
         honeypot_url=honeypot_url(),
+        own_tokens=(_unsubscribe_token(execution),),
     )
 
 

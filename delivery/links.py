@@ -18,14 +18,15 @@ from django.utils.translation import gettext
 
 from core.html import PixelHidden, html_end_point, html_namespace, html_read, html_write
 from core.html_text import LINK_ATTRIBUTES, url_strip
-from delivery.exceptions import PixelNotCarried
-from delivery.written_links import (
+from core.written_links import (
     NO_TRACK_ATTRIBUTE,
     WrittenLinks,
     html_written_links,
     sentence_trim,
     text_written_links,
 )
+from delivery import tokens
+from delivery.exceptions import PixelNotCarried
 
 if TYPE_CHECKING:
     from campaigns.rendering import RenderedEmail
@@ -49,15 +50,20 @@ _TRACKED_SCHEMES = frozenset({"http", "https"})
 _DECODINGS = 3
 
 
-def _holds_own_link(href: str, keep_prefixes: tuple[str, ...]) -> bool:
-    """Tell whether the address holds one of our own links anywhere, written or percent-encoded."""
-    if not keep_prefixes:
+def _holds_own_link(href: str, keep_prefixes: tuple[str, ...], own_tokens: tuple[str, ...] = ()) -> bool:
+    """Tell whether the address holds one of our own links anywhere, written or percent-encoded, or
+    a piece of one of the recipient's own tokens however a template's filters wrote it."""
+    if not keep_prefixes and not own_tokens:
         return False
     # Any scheme (or none, "//host/u/"), any case: the host and path are what name our link.
     owns = tuple("//" + prefix.split("://", 1)[-1].lower() for prefix in keep_prefixes)
     seen = href.lower()
     for _ in range(_DECODINGS + 1):
         if any(own in seen for own in owns):
+            return True
+        # `cut:'/'`, `slice`, `upper`, `make_list|join` and the like leave no prefix to find, but
+        # still a run of the token itself: that is what a reader of the stats must never get.
+        if any(tokens.text_holds_token_run(seen, token) for token in own_tokens):
             return True
         decoded = unquote(seen)
         if decoded == seen:
@@ -66,7 +72,7 @@ def _holds_own_link(href: str, keep_prefixes: tuple[str, ...]) -> bool:
     return False
 
 
-def _trackable(href: str, *, keep_prefixes: tuple[str, ...]) -> bool:
+def _trackable(href: str, *, keep_prefixes: tuple[str, ...], own_tokens: tuple[str, ...] = ()) -> bool:
     href = url_strip(href)
     # Longer than Django will redirect to, or holding a control character (NUL, which no database
     # column takes): left as it is, so the reader's browser still does what it does with it.
@@ -74,7 +80,7 @@ def _trackable(href: str, *, keep_prefixes: tuple[str, ...]) -> bool:
         return False
     # One holding our own link (`?u={{ unsubscribe_url }}`) holds this recipient's token: tracked,
     # its target would be stored and listed by the stats, so it goes out as written.
-    if _holds_own_link(href, keep_prefixes):
+    if _holds_own_link(href, keep_prefixes, own_tokens):
         return False
     if _CONTROL.search(href):
         return False
@@ -95,6 +101,7 @@ def html_track(
     keep_prefixes: tuple[str, ...] = (),
     honeypot_url: str | None = None,
     written: WrittenLinks | None = None,
+    own_tokens: tuple[str, ...] = (),
 ) -> str:
     """Return the HTML with web links sent through `click_url(target)` and a pixel at the end.
     Raise ValueError for HTML that cannot be tracked as written (core.html), PixelHidden when the
@@ -107,7 +114,8 @@ def html_track(
     `keep_prefixes`: links that start with one of these, or hold one anywhere (written or
     percent-encoded), stay untouched (the unsubscribe link, links already tracked). Either part
     can be switched off by passing None. `honeypot_url`, with click tracking, adds a link no
-    person can see or reach: whatever follows it is a machine.
+    person can see or reach: whatever follows it is a machine. `own_tokens`: the recipient's own
+    tokens (its unsubscribe link's); a link holding a piece of one stays untouched too.
     """
     if not html.strip() or (click_url is None and pixel_url is None):
         return html
@@ -124,7 +132,9 @@ def html_track(
             if NO_TRACK_ATTRIBUTE in element.attrs and (written is None or written.no_track):
                 del element.attrs[NO_TRACK_ATTRIBUTE]
             elif (
-                href is not None and _trackable(href, keep_prefixes=keep_prefixes) and _covered(href, written)
+                href is not None
+                and _trackable(href, keep_prefixes=keep_prefixes, own_tokens=own_tokens)
+                and _covered(href, written)
             ):
                 if name == "href" and "xlink:href" in written_names:
                     # Beside an href a browser ignores it (SVG 2), and lexbor would write the
@@ -172,6 +182,7 @@ def text_track(
     keep_prefixes: tuple[str, ...] = (),
     known: frozenset[str] = frozenset(),
     written: WrittenLinks | None = None,
+    own_tokens: tuple[str, ...] = (),
 ) -> str:
     """Return plain text with its web addresses sent through `click_url(target)`.
 
@@ -179,11 +190,11 @@ def text_track(
     when the address holds an unmatched ")". `written`: with it, only an address the author wrote
     is tracked: one in `known`, or one the text's source writes (WrittenLinks).
     An address a contact's data brings stays plain text, as it is in the HTML part, so no one can
-    make the sender's domain redirect to a site of their choosing.
+    make the sender's domain redirect to a site of their choosing. `own_tokens`: as html_track's.
     """
 
     def tracks(url: str) -> bool:
-        if not _trackable(url, keep_prefixes=keep_prefixes):
+        if not _trackable(url, keep_prefixes=keep_prefixes, own_tokens=own_tokens):
             return False
         return url in known or _covered(url, written)
 
@@ -253,9 +264,12 @@ class LinkMarks:
     pixel_url: str | None
     keep_prefixes: tuple[str, ...]
     honeypot_url: str | None
+    #: The recipient's own tokens (its unsubscribe link's): a link holding a piece of one is kept
+    #: untracked, however the template wrote it (`cut`, `slice`, `upper`, `make_list|join`).
+    own_tokens: tuple[str, ...] = ()
 
     def __call__(self, rendered: "RenderedEmail", sources: tuple[str, str, str]) -> "RenderedEmail":
-        # Only the links the template's parts write are tracked (delivery.written_links); read
+        # Only the links the template's parts write are tracked (core.written_links); read
         # here, in the child, since reading HTML costs what the HTML makes it cost. A text part
         # made from the HTML writes none of its own: its links are the HTML's.
         _subject, html_source, text_source = sources
@@ -279,6 +293,7 @@ class LinkMarks:
                     keep_prefixes=self.keep_prefixes,
                     honeypot_url=self.honeypot_url if self.clicks else None,
                     written=html_links,
+                    own_tokens=self.own_tokens,
                 )
             except PixelHidden as exc:
                 if measures_opens:
@@ -303,6 +318,7 @@ class LinkMarks:
                 # data naming its address stays plain text there.
                 known=frozenset(addresses - {self.honeypot_url}),
                 written=text_links,
+                own_tokens=self.own_tokens,
             )
         return replace(rendered, html=html, text=text)
 

@@ -89,6 +89,11 @@ def _steps_in_scope(rule: dict) -> list[int] | None:
 
 def engagement_rule_condition(rule: dict) -> Q:
     """Return the rule's SQL condition over Contact."""
+    named = set(rule.get("campaigns", ()))
+    if named and Campaign.objects.filter(pk__in=named).count() != len(named):
+        # A campaign gone since the rule was saved: the rule matches no one rather than read the
+        # rest alone ("never opened" would take in those who opened only the one gone).
+        return Q(pk__in=[])
     steps = _steps_in_scope(rule)
     since = (
         {"step_execution__sent_at__gte": timezone.now() - timedelta(days=rule["days"])}

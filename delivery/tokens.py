@@ -114,3 +114,69 @@ def click_token_read(token: str) -> tuple[UUID, int] | None:
     if not 16 < len(raw) <= 24:
         return None
     return UUID(bytes=raw[:16]), int.from_bytes(raw[16:], "big")
+
+
+#: How many consecutive characters of a recipient's token a link may hold and still be tracked: far
+#: more than any two unrelated addresses share by chance (16 base64 characters are 96 bits), far
+#: fewer than any piece of a token worth taking (the head a template cuts off is all that is
+#: guessable, a handful of characters).
+TOKEN_RUN = 16
+
+# What is compared of a link and a token: URL-safe base64's characters alone, lower-cased, so no
+# filter that cases, splits (`make_list|join:"."`), cuts (`cut:'/'`) or frames the token hides it.
+_NOT_TOKEN_CHARACTER = re.compile(r"[^a-z0-9_-]")
+
+
+def token_cleaned(text: str) -> str:
+    """Return the text lower-cased, every character outside URL-safe base64 dropped."""
+    return _NOT_TOKEN_CHARACTER.sub("", text.lower())
+
+
+@functools.lru_cache(maxsize=64)
+def token_runs(token: str) -> frozenset[str]:
+    """Return every run of TOKEN_RUN consecutive characters of a token, as token_cleaned writes it."""
+    cleaned = token_cleaned(token)
+    return frozenset(cleaned[start : start + TOKEN_RUN] for start in range(len(cleaned) - TOKEN_RUN + 1))
+
+
+def text_holds_token_run(text: str, token: str) -> bool:
+    """Tell whether the text holds TOKEN_RUN consecutive characters of the token, forwards or
+    backwards (`slice:'::-1'`), once both are cleaned (token_cleaned)."""
+    runs = token_runs(token)
+    cleaned = token_cleaned(text)
+    return any(
+        seen[start : start + TOKEN_RUN] in runs
+        for seen in (cleaned, cleaned[::-1])
+        for start in range(len(seen) - TOKEN_RUN + 1)
+    )
+
+
+# A run of URL-safe base64 long enough to be a token or a usable piece of one, written as is or
+# with one separator between its characters (`make_list|join:"."`).
+_BASE64_RUN = re.compile(r"[A-Za-z0-9_-]{40,}")
+_SPREAD_RUN = re.compile(r"(?:[A-Za-z0-9_-][^A-Za-z0-9_\s-]){40,}[A-Za-z0-9_-]?")
+_HEX_RUN = re.compile(r"[0-9A-Fa-f-]+")
+_RUN_PIECES = re.compile(r"[-_]")
+
+
+def _token_like(run: str) -> bool:
+    """Tell whether a base64url run reads as random bytes (a token, or what is left of one).
+
+    Our unsubscribe tokens are Fernet's: at least 89 bytes, 119 or more characters, and only their
+    first few (`gAAAAAB` and the time) can be guessed, so a piece worth taking is most of one: 40
+    characters is far less. What is random base64 holds letters and digits, and its `-` and `_`
+    (2 of 64 characters) leave long stretches between them. What else a link holds is not: numbers,
+    UUIDs and hex digests (hex alone), slugs (words between hyphens).
+    """
+    return (
+        any(char.isdigit() for char in run)
+        and any(char.isalpha() for char in run)
+        and not _HEX_RUN.fullmatch(run)
+        and max(len(piece) for piece in _RUN_PIECES.split(run)) >= TOKEN_RUN
+    )
+
+
+def tokens_masked(text: str, mask: str = "…") -> str:
+    """Return the text with each run that reads as a token, or a piece of one, written as `mask`."""
+    text = _BASE64_RUN.sub(lambda match: mask if _token_like(match.group(0)) else match.group(0), text)
+    return _SPREAD_RUN.sub(lambda match: mask if _token_like(match.group(0)[::2]) else match.group(0), text)

@@ -14,6 +14,7 @@ from campaigns.models import Campaign, CampaignStep, Contact
 from campaigns.selectors import steps_showing_pixel
 from delivery import compose as delivery_compose
 from delivery import selectors as delivery_selectors
+from delivery import tokens
 from delivery.drip import exit_note_shown
 from delivery.models import StepExecution, TrackedLink
 from tracking.engagement import opens_counted
@@ -156,12 +157,15 @@ def campaign_link_clicks(*, campaign: Campaign) -> list[dict]:
 
 
 def _unsubscribe_tokens_masked(url: str) -> str:
-    """Return a tracked address with any of our unsubscribe tokens in it written as `…`: a link
-    stored before such links went untracked may hold one recipient's, which unsubscribes them."""
+    """Return a tracked address with any of our unsubscribe tokens in it written as `…`, whole or a
+    piece of one: a link stored before such links went untracked may hold one recipient's, which
+    unsubscribes them."""
     host = urlsplit(settings.PUBLIC_BASE_URL).netloc
-    if not host or host.lower() not in url.lower():
-        return url
-    return re.sub(rf"(?i)({re.escape(host)}(?:/|%2F)u(?:/|%2F))[^&#\s]+", r"\1…", url)
+    if host and host.lower() in url.lower():
+        url = re.sub(rf"(?i)({re.escape(host)}(?:/|%2F)u(?:/|%2F))[^&#\s]+", r"\1…", url)
+    # A template's filters may have written the token without our host before it (`cut:'/'`,
+    # `slice`, `upper`, `make_list|join`): any run that reads as one, or a piece of one, goes too.
+    return tokens.tokens_masked(url)
 
 
 TIMELINE_LENGTH = 200
@@ -218,7 +222,9 @@ def contact_timeline(*, contact: Contact) -> list[dict]:
                 % {"campaign": step.campaign, "order": step.order}
                 if step is not None
                 else gettext("API message"),
-                "detail": " · ".join(filter(None, [link, event.kind])),
+                "detail": " · ".join(
+                    filter(None, [_unsubscribe_tokens_masked(link) if link else "", event.kind])
+                ),
             }
         )
     return sorted(entries, key=lambda entry: entry["at"], reverse=True)[:TIMELINE_LENGTH]
@@ -278,7 +284,7 @@ def campaign_event_rows(*, campaign: Campaign):
             row.campaign_step.order,
             event.kind,
             "yes" if event.is_machine else "",
-            links.get(event.link_id, ""),
+            _unsubscribe_tokens_masked(links.get(event.link_id, "")),
             event.ses_message_id,
         ]
 

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from campaigns.api.serializers import ContactSerializer
 from campaigns.models import Segment
 from campaigns.segments import segment_definition_check, segment_delete, segment_summary
+from campaigns.services import segment_save
 from core.api.answers import WriterAnswerMixin
 from core.api.parsers import JSONParser
 from core.models import ApiKey
@@ -38,6 +39,14 @@ class SegmentSerializer(serializers.ModelSerializer):
 
     def validate_definition(self, definition):
         return _definition_checked(definition)
+
+    def create(self, validated_data):
+        return segment_save(segment=Segment(**validated_data))  # A 400 if a list it names went meanwhile.
+
+    def update(self, instance, validated_data):
+        for name, value in validated_data.items():
+            setattr(instance, name, value)
+        return segment_save(segment=instance)
 
 
 class SegmentDefinitionSerializer(serializers.Serializer):

@@ -20,7 +20,7 @@ from campaigns.api.result_serializers import (  # noqa: F401 - the views name th
 from campaigns.audience import CONTACT_BULK_MAX
 from campaigns.consent import RESUBSCRIBE_REFUSED_UNREAD
 from campaigns.erasure import address_erasure, address_erasure_refuse, erased_refusal
-from campaigns.exceptions import AddressErased, ResubscribeRefused
+from campaigns.exceptions import AddressErased, ErasedNotResubscribed, ResubscribeRefused
 from campaigns.load_test_contacts import contacts_load_test_clear
 from campaigns.models import (
     Campaign,
@@ -235,7 +235,8 @@ class ContactSerializer(serializers.ModelSerializer):
                         resubscribe=resubscribe,
                     )
                 except ResubscribeRefused as refused:
-                    if "request" not in self.context or key_may_read(self.context["request"]):
+                    may_read = "request" not in self.context or key_may_read(self.context["request"])
+                    if may_read or isinstance(refused, ErasedNotResubscribed):
                         raise
                     # Its address and when they left are the contact's, which this key may not read.
                     raise ResubscribeRefused(RESUBSCRIBE_REFUSED_UNREAD) from refused

@@ -171,3 +171,22 @@ def test_within_the_last_days_leaves_out_dates_ahead():
     assert _emails(_all({"field": "attributes.renewal", "op": "within_days", "value": 30})) == {
         "recent@example.com"
     }
+
+
+def test_a_rule_naming_a_list_or_a_campaign_gone_since_it_was_saved_matches_no_one():
+    from campaigns.segments import segment_summary
+    from tests.factories import CampaignFactory, CampaignStepFactory, StepExecutionFactory
+
+    gone = ContactListFactory()
+    ListMembershipFactory(contact_list=gone, contact=ContactFactory())
+    spring, autumn = CampaignFactory(), CampaignFactory()
+    StepExecutionFactory(step=CampaignStepFactory(campaign=spring), status="sent", sent_at=timezone.now())
+    never_opened = {"engagement": "never_opened", "campaigns": [spring.pk, autumn.pk]}
+    assert segment_summary(_all(never_opened))["contacts"] == 1  # Sent spring, opened nothing.
+    # Stored before the list and a campaign went (a deletion that raced the segment's save).
+    stored = [_all({"list": gone.pk, "op": op}) for op in ("in", "not_in")] + [_all(never_opened)]
+    gone.delete()
+    autumn.delete()
+
+    for definition in stored:
+        assert segment_summary(definition)["contacts"] == 0, definition

@@ -2,8 +2,8 @@ import re
 
 import pytest
 
+from core.written_links import WrittenLinks, html_written_links, sentence_trim, text_written_links
 from delivery.links import html_track, text_track
-from delivery.written_links import WrittenLinks, html_written_links, sentence_trim, text_written_links
 
 BASE = "https://mail.example.com"
 PIXEL = f"{BASE}/o/token"

@@ -174,3 +174,24 @@ def test_a_write_only_suppressions_key_lifting_a_bounce_of_one_who_opted_out_is_
 
     assert (lifted.status_code, lifted.json()) == (200, {"id": bounce.pk, "opted_out": True})
     assert (again.status_code, again.json()) == (200, {"id": bounce.pk, "opted_out": True})
+
+
+def test_a_write_only_key_subscribing_a_contact_at_an_erased_address_is_told_it_was_erased():
+    from console.erasure import contact_erase
+
+    contact_erase(contact=ContactFactory(email="gone@example.com"), by="its owner")
+    # Transactional mail brought the address back; an integrator tries to subscribe it.
+    back = ContactFactory(email="gone@example.com", status=Contact.Status.TRANSACTIONAL)
+    asked = {"status": "subscribed", "resubscribe": True, "reason": "The CRM has their consent"}
+
+    answers = [
+        _client(*scopes).patch(f"{API}/contacts/{back.pk}", asked, format="json")
+        for scopes in ((Scope.AUDIENCE_WRITE,), (Scope.AUDIENCE_WRITE, Scope.READ))
+    ]
+
+    assert [answer.status_code for answer in answers] == [409, 409]
+    # The erasure's refusal names nothing stored of the contact: a key that may not read gets it too,
+    # never a message asking for the flag and reason it sent.
+    assert answers[0].json()["error"]["message"] == answers[1].json()["error"]["message"]
+    assert "erased" in answers[0].json()["error"]["message"]
+    assert Contact.objects.get(pk=back.pk).status == Contact.Status.TRANSACTIONAL

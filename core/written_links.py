@@ -127,7 +127,7 @@ def _written_links(addresses: Iterable[str], *, no_track: bool = True) -> Writte
 _ANY_TAG = re.compile(rf"<(/?)([A-Za-z][^{HTML_BLANK}/>]*)")
 
 
-def _hrefs(html: str) -> Iterator[str]:
+def html_hrefs(html: str) -> Iterator[str]:
     """Yield the first href of each <a> and <area> tag, decoded; in one pass, however tags go."""
     position = 0
     while match := _ANY_TAG.search(html, position):
@@ -167,7 +167,7 @@ def html_written_links(source: str) -> WrittenLinks:
     shown = html_unshown_drop(shown)
     # The mark counts where the author puts it on a tag: named in the email's text ("add
     # data-campanile-notrack to…"), it would let a contact's data switch tracking off.
-    return _written_links(_hrefs(shown), no_track=_tags_name(shown, NO_TRACK_ATTRIBUTE))
+    return _written_links(html_hrefs(shown), no_track=_tags_name(shown, NO_TRACK_ATTRIBUTE))
 
 
 @functools.lru_cache(maxsize=64)

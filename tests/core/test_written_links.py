@@ -1,7 +1,7 @@
 import pytest
 
+from core.written_links import html_written_links
 from delivery.links import html_track
-from delivery.written_links import html_written_links
 
 BASE = "https://mail.example.com"
 
