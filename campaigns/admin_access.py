@@ -30,6 +30,14 @@ def sees_memberships(request) -> bool:
     return user.has_perm("campaigns.view_listmembership") or user.has_perm("campaigns.change_listmembership")
 
 
+def user_may_change_memberships(user, verb: str) -> bool:
+    """Tell whether this staff member may add (`verb` "add") or remove ("delete") contacts on lists
+    from the contact list's actions: change contacts, that right on memberships, and see the lists
+    (the action names them, and says how many were on one already)."""
+    perms = ["campaigns.change_contact", f"campaigns.{verb}_listmembership", "campaigns.view_contactlist"]
+    return user.has_perms(perms)
+
+
 def user_sees_model(user, model) -> bool:
     """Tell whether this staff member may see a model's rows (as Django's admin lets whoever may
     change them view them, changing counts as seeing)."""

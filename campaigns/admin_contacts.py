@@ -22,6 +22,7 @@ from campaigns.admin_access import (
     relation_named,
     sees_contacts,
     sees_memberships,
+    user_may_change_memberships,
     user_may_import,
     user_sees_relation,
 )
@@ -322,7 +323,13 @@ class ContactAdminBase(ModelAdmin):
             return form.cleaned_data["contact_list"]
         return self._action_page(request, queryset, action_name, form, title)
 
-    @admin.action(description=_("Add to a list…"), permissions=["change"])
+    def has_memberships_add_permission(self, request) -> bool:
+        return user_may_change_memberships(request.user, "add")
+
+    def has_memberships_delete_permission(self, request) -> bool:
+        return user_may_change_memberships(request.user, "delete")
+
+    @admin.action(description=_("Add to a list…"), permissions=["memberships_add"])
     def add_to_list(self, request, queryset):
         chosen = self._list_action(request, queryset, "add_to_list", gettext("Add contacts to a list"))
         if not isinstance(chosen, ContactList):
@@ -341,7 +348,7 @@ class ContactAdminBase(ModelAdmin):
             self.message_user(request, kept_off_message(len(kept_off)), messages.WARNING)
         return None
 
-    @admin.action(description=_("Remove from a list…"), permissions=["change"])
+    @admin.action(description=_("Remove from a list…"), permissions=["memberships_delete"])
     def remove_from_list(self, request, queryset):
         chosen = self._list_action(
             request, queryset, "remove_from_list", gettext("Remove contacts from a list")

@@ -152,8 +152,11 @@ def style_transparent(style: str) -> bool:
 def style_unjudged(style: str) -> bool:
     """Tell whether an inline style may move, clip or paint away its element and all it holds in ways the
     unsubscribe check does not judge: a `transform`, `translate`, `scale` or `rotate` other than none or
-    the identity, a mask, an SVG filter (`filter: url()`), size containment (`contain: size`,
-    `strict`, `inline-size`, or a container of that type: 0×0 with no size given) or a line clamp.
+    the identity, a mask, an SVG filter (`filter: url()`) or one that blurs, brightens, contrasts or
+    inverts, size containment (`contain: size`,
+    `strict`, `inline-size`, or a container of that type: 0×0 with no size given), a line clamp, a
+    `content` other than `normal` (drawn instead of the element's own content) or an
+    `interactivity` other than `auto` (`inert`).
     Every declaration counts, a later one, an `!important` or one a browser refuses too: a value
     unread errs towards unjudged."""
     for name, value, _important in css_declarations(style):
@@ -170,6 +173,11 @@ def style_unjudged(style: str) -> bool:
         elif name in _FILTERS:
             if any(token.kind in ("url", "bad-url") or _function(token, "url") for token in value):
                 return True
+            if _filter_fades(value):
+                return True
+        elif name in _REPLACING:
+            if keywords != {_REPLACING[name]} or len(words) > 1:
+                return True
         elif name in _MASKING or name in _CLAMPING:
             return True
     return False
@@ -177,7 +185,10 @@ def style_unjudged(style: str) -> bool:
 
 #: The properties that transform an element (CSS Transforms 1 and 2): they may turn it edge-on, away
 #: or out of sight, and take the clicks with it.
-_TRANSFORMING = frozenset({"transform", "translate", "scale", "rotate"})
+_TRANSFORMING = frozenset({"transform", "-webkit-transform", "translate", "scale", "rotate"})
+#: The filter functions that can blur, bleach or grey a link away, each with the one amount that
+#: leaves it as it is (any other, or none written, counts as fading it).
+_FILTER_IDENTITY = {"blur": 0.0, "brightness": 1.0, "contrast": 1.0, "invert": 0.0}
 #: The properties that may contain an element's size (as if empty: 0×0 with no size given) and the
 #: keywords that do (`strict` is `size layout paint style`; a `size` container contains its size).
 _CONTAINING = frozenset({"contain", "container-type", "container"})
@@ -191,6 +202,10 @@ _MASKING = frozenset(
         "-webkit-mask-box-image", "-webkit-mask-box-image-source",
     }
 )  # fmt: skip
+#: The properties whose value other than the one given makes what an element holds unseen or
+#: unclickable: `content` on an element (not a pseudo-element) draws an image or gradient instead of
+#: all it holds; `interactivity: inert` makes all below take no click.
+_REPLACING = {"content": "normal", "interactivity": "auto"}
 #: The properties that cut a block's content after some lines (with `overflow: hidden`, or in a
 #: `-webkit-box`): what lies below is never drawn.
 _CLAMPING = frozenset({"line-clamp", "-webkit-line-clamp"})
@@ -222,6 +237,22 @@ def _identity(name: str, words: list["CssToken"]) -> bool:
             and _number(angle) == 0
             and (angle.kind == "number" or angle.unit in _ANGLE_UNITS)
         )
+    return False
+
+
+def _filter_fades(value: list["CssToken"]) -> bool:
+    """Tell whether a filter list holds a blur, brightness, contrast or invert of an amount other
+    than the identity: one that may make a link unreadable (`blur(40px)`, `brightness(2)`)."""
+    for index, token in enumerate(value):
+        if token.kind != "function" or (name := css_lower(token.text)) not in _FILTER_IDENTITY:
+            continue
+        argument = next((each for each in value[index + 1 :] if each.kind != "ws"), None)
+        amount = _number(argument) if argument is not None else None
+        if argument is None or amount is None:
+            return True
+        scaled = amount / 100 if argument.kind == "percentage" else amount
+        if scaled != _FILTER_IDENTITY[name]:
+            return True
     return False
 
 

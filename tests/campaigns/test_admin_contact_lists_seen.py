@@ -180,3 +180,29 @@ def test_a_contact_page_sent_with_a_forged_count_of_memberships_is_refused_quick
     ada.refresh_from_db()
     assert ada.first_name != "Renamed"
     assert not ada.lists.exists()
+
+
+def test_only_who_may_change_memberships_and_see_lists_adds_or_removes_contacts_from_the_list_page():
+    ada = _on_a_secret_list()
+    secret = ada.lists.get()
+    client, user = _viewer()
+    user.user_permissions.add(Permission.objects.get(codename="change_contact"))
+    changelist = reverse("admin:campaigns_contact_changelist")
+
+    def act(action: str):
+        data = {"action": action, "_selected_action": [ada.pk], "contact_list": secret.pk, "apply": "1"}
+        return client.post(changelist, data, follow=True)
+
+    offered = client.get(changelist).content.decode()
+    removed, added = act("remove_from_list"), act("add_to_list")
+
+    assert "remove_from_list" not in offered
+    assert "add_to_list" not in offered
+    assert all("Rehab clinic patients" not in answer.content.decode() for answer in (removed, added))
+    assert list(ada.lists.values_list("name", flat=True)) == ["Rehab clinic patients"]
+    for codename in ("add_listmembership", "delete_listmembership", "view_contactlist"):
+        user.user_permissions.add(Permission.objects.get(codename=codename))
+
+    assert "remove_from_list" in client.get(changelist).content.decode()
+    act("remove_from_list")
+    assert not ada.lists.exists()

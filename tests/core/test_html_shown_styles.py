@@ -134,7 +134,8 @@ def test_the_unsubscribe_check_counts_a_link_filters_and_transforms_leave_in_sig
 def test_a_filters_opacity_of_zero_is_transparent_as_opacity_zero(style):
     # `opacity(\30)`: an escaped digit is a word, no number, so the filter is none Chromium takes.
     assert style_transparent(style) is (style != "filter:opacity(\\30)")
-    assert style_unjudged(style) is False
+    # Transparent, not unjudged: but a blur beside it is a fade the check does not judge.
+    assert style_unjudged(style) is ("blur" in style)
 
 
 def test_the_derived_text_part_leaves_out_what_a_filters_opacity_hides():
@@ -199,3 +200,55 @@ def test_the_unsubscribe_check_counts_no_link_that_opens_into_a_frame_of_the_ema
 )
 def test_the_unsubscribe_check_counts_a_link_that_opens_where_the_reader_sees_it(html):
     assert _shown(html) is True
+
+
+@pytest.mark.parametrize(
+    ("html", "shown"),
+    [
+        (f'<a href="{ADDRESS}" style="content:url(data:image/gif;base64,R0lGODlhAQABAAAAACw=)">x</a>', False),
+        (f'<div style="content:linear-gradient(white, white)">{LINK}</div>', False),
+        (f'<div style="content:url(missing.png)">{LINK}</div>', False),
+        (f'<div style="content: image-set(url(a.png) 1x)">{LINK}</div>', False),
+        (f'<div style="interactivity: inert">{LINK}</div>', False),
+        (f'<div style="content: normal">{LINK}</div>', True),
+        (f'<div style="content: none; interactivity: auto">{LINK}</div>', True),
+    ],
+    ids=[
+        "the link's own words drawn over by an image",
+        "a gradient drawn instead of all a block holds",
+        "a broken image instead of all a block holds",
+        "an image set instead of all a block holds",
+        "made inert by a style",
+        "content as usual",
+        "content none and clicks as usual",
+    ],
+)
+def test_the_unsubscribe_check_counts_no_link_whose_ancestor_draws_other_content_or_takes_no_clicks(
+    html, shown
+):
+    assert _shown(html) is shown
+
+
+@pytest.mark.parametrize(
+    ("html", "shown"),
+    [
+        (f'<a href="{ADDRESS}" style="filter:blur(40px)">Unsubscribe</a>', False),
+        (f'<p style="filter:contrast(0) brightness(2)">{LINK}</p>', False),
+        (f'<p style="-webkit-filter:invert(50%)">{LINK}</p>', False),
+        (f'<p style="filter:brightness()">{LINK}</p>', False),
+        (f'<div style="display:inline-block;-webkit-transform:scale(0)">{LINK}</div>', False),
+        (f'<div style="-webkit-transform:translateX(-5000px)">{LINK}</div>', False),
+        (f'<p style="filter:blur(0px) brightness(100%) contrast(1) invert(0)">{LINK}</p>', True),
+    ],
+    ids=[
+        "blurred away",
+        "bleached to white",
+        "inverted to grey",
+        "a brightness of no amount, taken as fading it",
+        "a webkit transform scaling it to nothing",
+        "a webkit transform moving it out of sight",
+        "filters of the identity",
+    ],
+)
+def test_the_unsubscribe_check_counts_no_link_a_blurring_filter_or_a_webkit_transform_may_hide(html, shown):
+    assert _shown(html) is shown
