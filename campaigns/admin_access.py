@@ -2,6 +2,9 @@
 
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import FieldDoesNotExist
+from django.utils.text import capfirst
+
+from campaigns.models import ListDeparture, ListMembership
 
 
 def user_sees_contacts(user) -> bool:
@@ -36,6 +39,17 @@ def user_may_change_memberships(user, verb: str) -> bool:
     (the action names them, and says how many were on one already)."""
     perms = ["campaigns.change_contact", f"campaigns.{verb}_listmembership", "campaigns.view_contactlist"]
     return user.has_perms(perms)
+
+
+def entries_naming_no_list(entries: list) -> list:
+    """Drop, from a deletion's nested list of what goes, the entries of memberships and lists left
+    (each written "<model>: <contact> in <list>" by Django's admin)."""
+    named = tuple(f"{capfirst(model._meta.verbose_name)}: " for model in (ListMembership, ListDeparture))
+    return [
+        entries_naming_no_list(entry) if isinstance(entry, list) else entry
+        for entry in entries
+        if isinstance(entry, list) or not str(entry).startswith(named)
+    ]
 
 
 def user_sees_model(user, model) -> bool:

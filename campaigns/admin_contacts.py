@@ -12,13 +12,13 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import formats, timezone
-from django.utils.text import capfirst
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action
 
 from campaigns.admin_access import (
+    entries_naming_no_list,
     relation_named,
     sees_contacts,
     sees_memberships,
@@ -46,7 +46,6 @@ from campaigns.models import (
     Contact,
     ContactBreak,
     ContactList,
-    ListDeparture,
     ListMembership,
     Suppression,
 )
@@ -168,17 +167,6 @@ class ContactForm(forms.ModelForm):
                 said = gettext("This contact unsubscribed: tick this to subscribe them again.")
             self.add_error("resubscribe", said)
         return cleaned
-
-
-def _entries_naming_no_list(entries: list) -> list:
-    """Drop, from a deletion's nested list of what goes, the entries of memberships and lists left
-    (each written "<model>: <contact> in <list>" by Django's admin)."""
-    named = tuple(f"{capfirst(model._meta.verbose_name)}: " for model in (ListMembership, ListDeparture))
-    return [
-        _entries_naming_no_list(entry) if isinstance(entry, list) else entry
-        for entry in entries
-        if isinstance(entry, list) or not str(entry).startswith(named)
-    ]
 
 
 def staff_actor(request) -> ConsentActor:
@@ -419,7 +407,7 @@ class ContactAdminBase(ModelAdmin):
         by the permissions of those tables, which no role holds."""
         deleted, counts, _perms_needed, protected = super().get_deleted_objects(objs, request)
         if not sees_memberships(request):
-            deleted = _entries_naming_no_list(deleted)  # Their number stays in the summary.
+            deleted = entries_naming_no_list(deleted)  # Their number stays in the summary.
         return deleted, counts, set(), protected
 
     def has_delete_permission(self, request, obj=None):

@@ -17,7 +17,7 @@ from unfold.admin import ModelAdmin
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget, UnfoldAdminRadioSelectWidget
 
 from campaigns import import_jobs, selectors
-from campaigns.admin_access import sees_contacts, user_may_import
+from campaigns.admin_access import sees_contacts, user_may_change_memberships, user_may_import
 from campaigns.admin_audience import AudienceListsField
 from campaigns.consent import reason_given
 from campaigns.exceptions import ImportFileUnreadable, ImportNotStartable
@@ -58,8 +58,10 @@ class MappingForm(forms.ModelForm):
             "unsubscribed": UnfoldAdminRadioSelectWidget,
         }
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, lists_offered: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
+        if not lists_offered:
+            del self.fields["lists"]  # Adding to lists tells who is on them: memberships' right.
         basis = cast(forms.ChoiceField, self.fields["consent_basis"])
         basis.required = True
         basis.choices = ContactConsent.Basis.choices  # The model field's add an empty one.
@@ -246,14 +248,17 @@ class ContactImportAdmin(ModelAdmin):
 
     def _mapping_view(self, request, job: ContactImport):
         """Map each column, choose the options, check the first rows; start when they look right."""
+        lists_offered = user_may_change_memberships(request.user, "add")
         if request.method == "POST" and not self.has_change_permission(request, job):
             raise PermissionDenied
-        form = MappingForm(request.POST or None, instance=job)
+        if request.method == "POST" and not lists_offered and request.POST.getlist("lists"):
+            raise PermissionDenied  # Lists not offered, sent all the same.
+        form = MappingForm(request.POST or None, instance=job, lists_offered=lists_offered)
         if request.method == "POST" and "_start" in request.POST and form.is_valid():
             options = {name: form.cleaned_data[name] for name in MappingForm.Meta.fields if name != "lists"}
             try:
                 import_jobs.contact_import_start(
-                    job=job, mapping=form.mapping(), lists=list(form.cleaned_data["lists"]), **options
+                    job=job, mapping=form.mapping(), lists=list(form.cleaned_data.get("lists", [])), **options
                 )
             except ImportNotStartable as exc:
                 form.add_error(None, str(exc))
@@ -275,7 +280,7 @@ class ContactImportAdmin(ModelAdmin):
             form=form,
             columns=[(*column, samples[index]) for index, column in enumerate(form.columns())],
             preview=preview,
-            options=[form[name] for name in MappingForm.Meta.fields],
+            options=[form[name] for name in MappingForm.Meta.fields if name in form.fields],
             described=TableFormat(
                 kind=job.file_kind, encoding=job.encoding, delimiter=job.delimiter
             ).describe(),

@@ -15,7 +15,12 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
-from campaigns.admin_access import sees_contacts
+from campaigns.admin_access import (
+    entries_naming_no_list,
+    sees_contacts,
+    sees_memberships,
+    user_may_change_memberships,
+)
 from campaigns.admin_filters import LoadTestFilter
 from campaigns.exceptions import NamedBySegment
 from campaigns.load_test_contacts import contacts_load_test_clear
@@ -50,8 +55,10 @@ class ContactListAdmin(ModelAdmin):
 
     def get_deleted_objects(self, objs, request):
         """Ask only for the right to delete lists (and to see contacts, whom their memberships
-        name): the memberships go with them by design."""
+        name): the memberships go with them by design, named only to who may see them."""
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        if not sees_memberships(request):
+            deleted = entries_naming_no_list(deleted)  # Their number stays in the summary.
         # A segment's rule naming a list would silently mean something else without it.
         protected = (
             list(protected)
@@ -107,10 +114,11 @@ class ContactListAdmin(ModelAdmin):
         ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        """The list's form, and below it its members, to those who may see contacts."""
+        """The list's form, and below it its members, to those who may see contacts and who is on
+        which list."""
         contact_list = self.get_object(request, object_id)
         extra = dict(extra_context or {})
-        if contact_list is not None and sees_contacts(request):
+        if contact_list is not None and sees_contacts(request) and sees_memberships(request):
             extra |= self._members_context(request, contact_list)
         return super().change_view(request, object_id, form_url, extra)
 
@@ -127,14 +135,24 @@ class ContactListAdmin(ModelAdmin):
             "members_total": contact_list.memberships.count() if query else None,
             "members_page": paginator.get_page(request.GET.get("p")),
             "members_query": query,
-            "members_changeable": self.has_change_permission(request, contact_list),
+            "members_addable": self._may_change_members(request, contact_list, "add"),
+            "members_removable": self._may_change_members(request, contact_list, "delete"),
         }
 
-    def _list_to_change(self, request, object_id) -> ContactList:
+    def _may_change_members(self, request, contact_list: ContactList, verb: str) -> bool:
+        """Tell whether the person asking may add (`verb` "add") or remove ("delete") this list's
+        members: change the list, see contacts, and that right on memberships."""
+        return (
+            self.has_change_permission(request, contact_list)
+            and sees_contacts(request)
+            and user_may_change_memberships(request.user, verb)
+        )
+
+    def _list_to_change(self, request, object_id, verb: str) -> ContactList:
         contact_list = self.get_object(request, object_id)
         if contact_list is None:
             raise Http404(gettext("No such list."))
-        if not (self.has_change_permission(request, contact_list) and sees_contacts(request)):
+        if not self._may_change_members(request, contact_list, verb):
             raise PermissionDenied
         return contact_list
 
@@ -142,7 +160,7 @@ class ContactListAdmin(ModelAdmin):
         """Add contacts on file to the list by their addresses, pasted; say which are not contacts."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        contact_list = self._list_to_change(request, object_id)
+        contact_list = self._list_to_change(request, object_id, "add")
         typed = [word for word in _SEPARATORS.split(request.POST.get("addresses", "")) if word]
         if len(typed) > MEMBERS_ADD_MAX:
             said = gettext("Only the first %(n)s addresses were taken: paste the rest again, or import them.")
@@ -180,7 +198,7 @@ class ContactListAdmin(ModelAdmin):
         """Remove the ticked members from the list (they stay contacts)."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        contact_list = self._list_to_change(request, object_id)
+        contact_list = self._list_to_change(request, object_id, "delete")
         ids = [int(value) for value in request.POST.getlist("member") if value.isascii() and value.isdigit()][
             :MEMBERS_PER_PAGE
         ]
