@@ -17,13 +17,14 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.widgets import UnfoldAdminTextareaWidget
 
-from campaigns.admin_access import ContactDataAdminMixin, sees_contacts
+from campaigns.admin_access import ContactDataAdminMixin, sees_contacts, sees_memberships
 from campaigns.models import Campaign, Contact, ContactList, Segment
 from campaigns.segments import (
     ATTRIBUTE_PREFIX,
     UNFINISHED,
     segment_definition_check,
     segment_in_use,
+    segment_references,
     segment_summary,
 )
 from campaigns.services import segment_references_lock, segment_save
@@ -251,5 +252,11 @@ class SegmentAdmin(ContactDataAdminMixin, ModelAdmin):
             )
             context["problems"] = messages
         else:
-            context["summary"] = segment_summary(definition)
+            if segment_references(definition)[0] and not sees_memberships(request):
+                # A count by a list, narrowed to one address, says whether it is on the list.
+                context["problems"] = [
+                    gettext("Counting who is on a list takes the right to see list memberships.")
+                ]
+            else:
+                context["summary"] = segment_summary(definition)
         return TemplateResponse(request, "admin/campaigns/segment/_count.html", context)

@@ -7,7 +7,14 @@ from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
 from campaigns.models import Campaign, Contact, Segment
-from tests.factories import CampaignFactory, ContactFactory, SegmentFactory, TemplateFactory
+from tests.factories import (
+    CampaignFactory,
+    ContactFactory,
+    ContactListFactory,
+    ListMembershipFactory,
+    SegmentFactory,
+    TemplateFactory,
+)
 from tests.utils import role_client
 
 pytestmark = pytest.mark.django_db
@@ -153,3 +160,29 @@ def test_a_definition_nested_past_the_parser_is_refused_on_the_form_not_a_500():
 
     assert page.status_code == 200
     assert "The JSON nests too deep." in page.content.decode()
+
+
+def test_a_count_by_a_list_answers_only_staff_who_may_see_who_is_on_it():
+    # "On the list and this address" → 1 or 0 would say whether the address is on the list.
+    ada = ContactFactory(email="ada@example.com")
+    secret = ContactListFactory(name="Debt advice")
+    ListMembershipFactory(contact=ada, contact_list=secret)
+    definition = {
+        "match": "all",
+        "rules": [
+            {"list": secret.pk, "op": "in"},
+            {"field": "email", "op": "eq", "value": "ada@example.com"},
+        ],
+    }
+    client = role_client("Marketers")
+    user = User.objects.get(username="marketers")
+    user.groups.clear()
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_contact", "view_segment"]))
+
+    refused = _count(client, definition)
+    user.user_permissions.add(Permission.objects.get(codename="view_listmembership"))
+    answered = _count(client, definition)
+
+    assert "Counting who is on a list takes the right to see list memberships." in refused
+    assert "match" not in refused
+    assert "1 contact matches" in answered
