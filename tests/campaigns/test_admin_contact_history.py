@@ -5,25 +5,16 @@ import json
 
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 
 from campaigns.models import Contact
 from tests.campaigns.test_admin import _contact_form
+from tests.campaigns.test_admin_contact_lists_seen import _viewer
 from tests.factories import ContactFactory, ContactListFactory
-from tests.utils import role_client
 
 pytestmark = pytest.mark.django_db
-
-
-def _viewer():
-    """Return a client of a staff member who may see contacts, and the user, who may see nothing else."""
-    client = role_client("Marketers")
-    user = User.objects.get(username="marketers")
-    user.groups.clear()
-    user.user_permissions.add(Permission.objects.get(codename="view_contact"))
-    return client, user
 
 
 def _history(client, contact) -> str:

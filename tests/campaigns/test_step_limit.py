@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from campaigns import services
 from campaigns.models import Campaign, CampaignStep, Template
+from tests.campaigns.test_admin import _campaign_form
 from tests.factories import CampaignFactory, CampaignStepFactory, TemplateFactory, sendable_campaign
 
 pytestmark = pytest.mark.django_db
@@ -121,27 +122,9 @@ def test_a_run_of_a_recurring_campaign_past_the_limit_is_refused_not_cut_short()
 # --- The admin ------------------------------------------------------------------------------------
 
 
-def _campaign_form(campaign, steps, new: int, template) -> dict:
+def _campaign_form_adding(campaign, steps, new: int, template) -> dict:
     """Return the campaign page's fields: its saved steps as stored, and `new` steps more."""
-    fields = {
-        "name": campaign.name,
-        "from_email": "News <news@campanile.test>",
-        "audience_mode": "fixed",
-        "timezone": "UTC",
-        "steps-TOTAL_FORMS": str(len(steps) + new),
-        "steps-INITIAL_FORMS": str(len(steps)),
-        "audit-TOTAL_FORMS": "0",
-        "audit-INITIAL_FORMS": "0",
-    }
-    for n, step in enumerate(steps):
-        fields |= {
-            f"steps-{n}-id": str(step.pk),
-            f"steps-{n}-campaign": str(campaign.pk),
-            f"steps-{n}-order": str(step.order),
-            f"steps-{n}-template": str(step.template_id),
-            f"steps-{n}-condition": step.condition,
-            f"steps-{n}-condition_step": str(step.condition_step_id or ""),
-        }
+    fields = _campaign_form(campaign, steps) | {"steps-TOTAL_FORMS": str(len(steps) + new)}
     for n in range(len(steps), len(steps) + new):
         fields |= {
             f"steps-{n}-campaign": str(campaign.pk),
@@ -166,13 +149,13 @@ def test_the_campaign_page_refuses_a_post_of_one_step_too_many_and_takes_as_many
     template = steps[0].template
     change = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
 
-    response = admin_client.post(change, _campaign_form(campaign, steps, 2, template))
+    response = admin_client.post(change, _campaign_form_adding(campaign, steps, 2, template))
 
     assert response.status_code == 200  # The form again, saying why.
     assert LIMIT_SAID in response.content.decode()
     assert campaign.steps.count() == MAX - 1
 
-    response = admin_client.post(change, _campaign_form(campaign, steps, 1, template))
+    response = admin_client.post(change, _campaign_form_adding(campaign, steps, 1, template))
 
     assert response.status_code == 302
     assert campaign.steps.count() == MAX

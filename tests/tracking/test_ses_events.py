@@ -381,6 +381,16 @@ def test_two_workers_applying_at_once_apply_each_message_once(postgres_only):
     assert SoftBounceStreak.objects.get(email=contact.email).count == 20  # No message counted twice.
 
 
+def _sends_in_the_set(name: str, *, count: int) -> None:
+    """Deliver `count` Send events of the configuration set, just now: the mail its rates are over."""
+    for n in range(count):
+        send = fixture("event-send.json")
+        send["mail"]["messageId"] = f"ses-{n}"
+        send["mail"]["tags"] = {"ses:configuration-set": [name]}
+        send["mail"]["timestamp"] = timezone.now().isoformat()
+        deliver(send)
+
+
 def test_a_configuration_set_over_its_rolling_limit_pauses_its_sending_campaigns(settings):
     settings.SES_REPUTATION_MIN_SENT = 20
     settings.SES_CONFIGURATION_SET = "marketing"
@@ -394,12 +404,7 @@ def test_a_configuration_set_over_its_rolling_limit_pauses_its_sending_campaigns
     Campaign.objects.filter(pk=other.step.campaign_id).update(
         status=Campaign.Status.SENDING, configuration_set="transactional"
     )
-    for n in range(20):
-        send = fixture("event-send.json")
-        send["mail"]["messageId"] = f"ses-{n}"
-        send["mail"]["tags"] = {"ses:configuration-set": ["marketing"]}
-        send["mail"]["timestamp"] = timezone.now().isoformat()
-        deliver(send)
+    _sends_in_the_set("marketing", count=20)
     old = fixture("event-bounce-permanent.json")  # Outside the window: does not count.
     old["bounce"]["timestamp"] = (timezone.now() - timedelta(hours=25)).isoformat()
     old["mail"]["tags"] = {"ses:configuration-set": ["marketing"]}
@@ -578,12 +583,7 @@ def test_a_not_spam_report_never_counts_toward_a_configuration_sets_complaint_ra
     settings.SES_CONFIGURATION_SET = "marketing"
     settings.SES_EVENT_WAIT_SECONDS = 0  # These events name no ledger row.
     rows = _sending_campaign_with(1)
-    for n in range(20):
-        send = fixture("event-send.json")
-        send["mail"]["messageId"] = f"ses-{n}"
-        send["mail"]["tags"] = {"ses:configuration-set": ["marketing"]}
-        send["mail"]["timestamp"] = timezone.now().isoformat()
-        deliver(send)
+    _sends_in_the_set("marketing", count=20)
 
     def in_the_set(record: dict, field: str) -> dict:
         record[field]["timestamp"] = timezone.now().isoformat()
