@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
 from campaigns import selectors, services
-from campaigns.admin_access import sees_contacts
+from campaigns.admin_access import sees_contacts, sees_memberships
 from campaigns.admin_audience import audience_formfield_options
 from campaigns.admin_filters import LoadTestFilter
 from campaigns.admin_steps import CampaignStepInline, campaign_is_draft
@@ -397,7 +397,11 @@ class CampaignAdminBase(ModelAdmin):
         step = next(
             (s for s in steps if str(s.order) == request.GET.get("step")), steps[0] if steps else None
         )
-        contact = selectors.preview_contact(campaign=campaign, wanted=request.GET.get("contact", ""))
+        contact = selectors.preview_contact(
+            campaign=campaign,
+            wanted=request.GET.get("contact", ""),
+            may_see_memberships=sees_memberships(request),
+        )
         problem, rendered = "", None
         if step is None:
             problem = gettext("The campaign has no step yet.")
@@ -421,7 +425,8 @@ class CampaignAdminBase(ModelAdmin):
             steps=steps,
             step=step,
             contact=contact,
-            contact_field=request.GET.get("contact") or (contact.email if contact else ""),
+            contact_field=request.GET.get("contact") or (contact.email if contact and contact.pk else ""),
+            sample=contact is not None and contact.pk is None,
             rendered=rendered,
             problem=problem,
         )

@@ -1,10 +1,11 @@
 """One imported or bulk-upserted contact row: its checks, shared by the API and the admin's import."""
 
+import math
 from typing import cast
 
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from campaigns.models import Contact
 from campaigns.validators import TIMEZONES, validate_attributes, validate_shown_name
@@ -19,6 +20,14 @@ _ROW_MAX_LENGTH = {
     name: cast(models.Field, Contact._meta.get_field(name)).max_length for name in ("email", *ROW_TEXT_FIELDS)
 }
 _STATUSES = frozenset(Contact.Status.values)  # `pending` only as stored: contact_bulk_upsert.
+#: What a contact answers but never sets itself.
+LISTS_SET_ELSEWHERE = gettext_lazy(
+    "A contact's lists are not set here: add it with POST /api/v1/lists/{id}/members/add, or name the "
+    "lists beside the rows of a bulk upsert or an import."
+)
+_ROW_KEYS = frozenset({"email", *ROW_TEXT_FIELDS, "attributes", "status"})
+# What a contact read through the API answers and a row leaves as stored: a contact read may be sent back.
+_ROW_KEYS_ANSWERED = frozenset({"id", "unsubscribed_at", "paused_until", "created_at", "updated_at"})
 
 
 class RowInvalid(Exception):
@@ -32,6 +41,8 @@ class RowInvalid(Exception):
 def _row_text(value, max_length: int | None) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ValueError(gettext("Not a valid string."))
+    if isinstance(value, float) and not math.isfinite(value):  # JSON's 1e400: "inf" is not what was sent.
+        raise ValueError(gettext("A number too large to write as text: send the text itself."))
     value = str(value).strip()  # As the API's other writes and a file's cells are: " Ada " is Ada.
     if "\x00" in value:
         raise ValueError(gettext("Null characters are not allowed."))
@@ -47,7 +58,7 @@ def contact_row_validate(raw) -> dict:
 
     Plain checks rather than a serializer per row: 10,000 rows through DRF fields cost more than
     writing them (see docs/benchmarks). Lengths come from the model. Raises RowInvalid with
-    per-field messages; keys the model does not know are ignored.
+    per-field messages; a key no field takes fails the row, bar those a contact read answers.
     """
     if not isinstance(raw, dict):
         raise RowInvalid({"non_field_errors": [gettext("Expected an object.")]})
@@ -88,9 +99,25 @@ def contact_row_validate(raw) -> dict:
             errors["status"] = [
                 gettext("Must be one of: %(values)s.") % {"values": ", ".join(sorted(Contact.STATUSES_GIVEN))}
             ]
+    errors.update(_row_keys_refused(raw))
     if errors:
         raise RowInvalid(errors)
     return row
+
+
+def _row_keys_refused(raw: dict) -> dict[str, list[str]]:
+    """Return an error for each key a row holds that no contact field takes: ignored, it would
+    answer the row as saved when a misspelt field (`first_nme`) was not."""
+    refused = {}
+    for key in raw.keys() - _ROW_KEYS - _ROW_KEYS_ANSWERED:
+        if key in ("resubscribe", "reason"):
+            refused[key] = [gettext("Given once for the whole request, beside the rows, not in a row.")]
+        elif key == "lists":
+            refused[key] = [str(LISTS_SET_ELSEWHERE)]
+        else:
+            said = gettext("Not a field of a contact; a row's fields are: %(fields)s.")
+            refused[str(key)[:100]] = [said % {"fields": ", ".join(sorted(_ROW_KEYS))}]
+    return refused
 
 
 def _as_sent(value: object) -> str:

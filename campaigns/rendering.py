@@ -19,6 +19,7 @@ from campaigns.models import Campaign, Contact, Template
 from campaigns.render_filters import template_arguments_forgive, template_nodes_forgive
 from campaigns.render_limits import BudgetContext, RenderBudget, template_measure, template_source_check
 from campaigns.render_sandbox import Stopped, render_sandbox
+from campaigns.render_values import attributes_shown
 from campaigns.text_part import text_part_from_html
 from campaigns.token_links import (
     sources_name_token,
@@ -301,7 +302,7 @@ def template_context(*, contact: Contact) -> dict:
             "external_id": contact.external_id,
             "timezone": contact.timezone,
         },
-        "attributes": contact.attributes or {},
+        "attributes": attributes_shown(contact.attributes or {}),
     }
 
 

@@ -99,11 +99,14 @@ def campaign_audience_breakdown(*, campaign: Campaign) -> dict[str, int]:
     return counts
 
 
-def preview_contact(*, campaign: Campaign, wanted: str = "") -> Contact | None:
+def preview_contact(*, campaign: Campaign, wanted: str = "", may_see_memberships: bool) -> Contact | None:
     """Return the contact a preview renders for: the one asked for (by email or id), else the
-    campaign's first sendable contact, else any contact on its lists."""
+    campaign's first sendable contact, else any contact on its lists; for those who may not see who
+    is on which list, the sample contact (SAMPLE_CONTACT, unsaved) rather than one of its lists."""
     if wanted.strip():
         return _contact_wanted(wanted)
+    if not may_see_memberships:
+        return Contact(**SAMPLE_CONTACT, attributes=SAMPLE_ATTRIBUTES)
     audience = Contact.objects.filter(campaign_audience_base(campaign=campaign)).order_by("pk")
     return contacts_mailable(audience).first() or audience.first()
 

@@ -64,7 +64,7 @@ def text_encodable(value):
     """Return the value with every lone surrogate spelled out as a backslash escape, through dicts
     and lists: what repeats bad input back (an error, a refused row) must still be UTF-8."""
     if isinstance(value, dict):
-        return {key: text_encodable(item) for key, item in value.items()}
+        return {text_encodable(key): text_encodable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [text_encodable(item) for item in value]
     if isinstance(value, str):

@@ -17,7 +17,7 @@ from django.utils.translation import gettext, gettext_noop, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from campaigns import selectors as campaign_selectors
-from campaigns.admin_access import sees_contacts
+from campaigns.admin_access import sees_contacts, sees_memberships
 from campaigns.admin_tabs import campaign_tab
 from campaigns.exceptions import InvalidTransition
 from campaigns.models import Campaign
@@ -209,7 +209,9 @@ class CampaignDeliveryMixin(_CampaignAdmin):
             try:
                 addresses = test_addresses_parse(form["addresses"])
                 step = next((s for s in steps if str(s.order) == form["step"]), None)
-                contact = campaign_selectors.preview_contact(campaign=campaign, wanted=form["contact"])
+                contact = campaign_selectors.preview_contact(
+                    campaign=campaign, wanted=form["contact"], may_see_memberships=sees_memberships(request)
+                )
                 if step is None or contact is None:
                     raise ValueError(gettext("Choose a step, and a contact to render the email for."))
                 ids = campaign_send_test(step=step, contact=contact, addresses=addresses)
@@ -229,6 +231,7 @@ class CampaignDeliveryMixin(_CampaignAdmin):
             tab="preview",
             steps=steps,
             form=form,
+            sees_memberships=sees_memberships(request),
         )
 
     def campaign_checklist(self, campaign: Campaign) -> list[CheckItem]:

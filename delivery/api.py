@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from campaigns.api.serializers import QuickEmailField, address, configuration_set
 from campaigns.models import Campaign
 from campaigns.services import Actor
+from core.api.strict import KeysChecked
 from core.models import ApiKey
 from delivery import compose, messages, services
 from delivery.models import TransactionalMessage
@@ -37,7 +38,7 @@ def _no_line_breaks(value: str) -> str:
     return value
 
 
-class MessageTagSerializer(serializers.Serializer):
+class MessageTagSerializer(KeysChecked, serializers.Serializer):
     Name = serializers.CharField()
     Value = serializers.CharField(allow_blank=True)
 
@@ -54,7 +55,7 @@ class MessageTagSerializer(serializers.Serializer):
         return value
 
 
-class MessageCreateSerializer(serializers.Serializer):
+class MessageCreateSerializer(KeysChecked, serializers.Serializer):
     """Exactly the payload of the AWS SES load-testing sample's POST /send_messages."""
 
     to = QuickEmailField(max_length=254, validators=[_no_line_breaks])
@@ -246,7 +247,7 @@ class RetryFailedSerializer(serializers.Serializer):
     retried = serializers.IntegerField(help_text="Failed rows put back in the queue.")
 
 
-class RequeueUnknownSerializer(serializers.Serializer):
+class RequeueUnknownSerializer(KeysChecked, serializers.Serializer):
     older_than_seconds = serializers.IntegerField(
         min_value=60,
         max_value=int(services.REQUEUE_MAX_AGE.total_seconds()),

@@ -16,6 +16,7 @@ from campaigns.models import ContactList, SignupForm
 from campaigns.signups import SignupFields
 from core.api.errors import Conflict
 from core.api.parsers import JSONParser
+from core.api.strict import KeysChecked
 from core.models import ApiKey
 from tracking import signups
 
@@ -29,7 +30,7 @@ class SignupFormSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SignupSerializer(serializers.Serializer):
+class SignupSerializer(KeysChecked, serializers.Serializer):
     email = QuickEmailField(max_length=254)
     first_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
     last_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")

@@ -12,6 +12,7 @@ from campaigns.segments import segment_definition_check, segment_delete, segment
 from campaigns.services import segment_save
 from core.api.answers import WriterAnswerMixin
 from core.api.parsers import JSONParser
+from core.api.strict import KeysChecked
 from core.models import ApiKey
 
 DEFINITION_HELP = (
@@ -29,7 +30,7 @@ def _definition_checked(definition):
     return definition
 
 
-class SegmentSerializer(serializers.ModelSerializer):
+class SegmentSerializer(KeysChecked, serializers.ModelSerializer):
     definition = serializers.JSONField(help_text=DEFINITION_HELP)
 
     class Meta:
@@ -49,7 +50,7 @@ class SegmentSerializer(serializers.ModelSerializer):
         return segment_save(segment=instance)
 
 
-class SegmentDefinitionSerializer(serializers.Serializer):
+class SegmentDefinitionSerializer(KeysChecked, serializers.Serializer):
     definition = serializers.JSONField(help_text=DEFINITION_HELP)
 
     def validate_definition(self, definition):

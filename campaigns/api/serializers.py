@@ -19,6 +19,7 @@ from campaigns.api.result_serializers import (  # noqa: F401 - the views name th
 )
 from campaigns.audience import CONTACT_BULK_MAX
 from campaigns.consent import RESUBSCRIBE_REFUSED_UNREAD
+from campaigns.contact_rows import LISTS_SET_ELSEWHERE
 from campaigns.erasure import address_erasure, address_erasure_refuse, erased_refusal
 from campaigns.exceptions import AddressErased, ErasedNotResubscribed, ResubscribeRefused
 from campaigns.load_test_contacts import contacts_load_test_clear
@@ -37,6 +38,7 @@ from campaigns.validators import SES_NAME, TIMEZONES
 from core.addresses import email_canonical, email_validate, mailbox_canonical
 from core.api.answers import key_may_read
 from core.api.fields import OnePartEach, WholePrimaryKeyRelatedField
+from core.api.strict import KeysChecked
 
 # Ids are 64-bit in the database; a larger number is a 400, not a driver overflow.
 MAX_ID = 2**63 - 1
@@ -145,7 +147,7 @@ def email_erasure_refuse(email: str) -> None:
         raise serializers.ValidationError({"email": [str(exc)]}) from exc
 
 
-class ContactSerializer(serializers.ModelSerializer):
+class ContactSerializer(KeysChecked, serializers.ModelSerializer):
     # Declared: the address rule says why an address is refused, where Django's validator would not;
     # validate_email checks uniqueness on the stored form, as the model's unique validator cannot.
     email = QuickEmailField(max_length=254)
@@ -153,6 +155,8 @@ class ContactSerializer(serializers.ModelSerializer):
     lists = serializers.PrimaryKeyRelatedField[ContactList](many=True, read_only=True)
     resubscribe = _resubscribe_field()
     reason = _reason_field()
+
+    set_elsewhere = {"lists": LISTS_SET_ELSEWHERE}
 
     class Meta:
         model = Contact
@@ -272,7 +276,7 @@ class ContactRowsField(serializers.ListField):
         return list(data)
 
 
-class ContactBulkSerializer(serializers.Serializer):
+class ContactBulkSerializer(KeysChecked, serializers.Serializer):
     contacts = ContactRowsField(allow_empty=False, max_length=CONTACT_BULK_MAX)
     lists = WholePrimaryKeyRelatedField(many=True, queryset=ContactList.objects.all(), required=False)
     resubscribe = _resubscribe_field()
@@ -282,7 +286,7 @@ class ContactBulkSerializer(serializers.Serializer):
         return _consent_fields_check(attrs)
 
 
-class ContactImportSerializer(OnePartEach):
+class ContactImportSerializer(KeysChecked, OnePartEach):
     file = serializers.FileField(
         help_text="CSV with a header row; `email` is required, unknown columns go to attributes."
     )
@@ -294,7 +298,7 @@ class ContactImportSerializer(OnePartEach):
         return _consent_fields_check(attrs)
 
 
-class ContactListSerializer(serializers.ModelSerializer):
+class ContactListSerializer(KeysChecked, serializers.ModelSerializer):
     member_count = serializers.SerializerMethodField()
 
     class Meta:
@@ -308,7 +312,7 @@ class ContactListSerializer(serializers.ModelSerializer):
         return annotated if annotated is not None else contact_list.memberships.count()
 
 
-class MembershipChangeSerializer(serializers.Serializer):
+class MembershipChangeSerializer(KeysChecked, serializers.Serializer):
     emails = serializers.ListField(child=QuickEmailField(), required=False, default=list, max_length=10_000)
     contact_ids = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
@@ -364,7 +368,7 @@ class CampaignStepListSerializer(serializers.ListSerializer):
         return super().to_internal_value(data)
 
 
-class CampaignStepSerializer(serializers.ModelSerializer):
+class CampaignStepSerializer(KeysChecked, serializers.ModelSerializer):
     template = TemplateNameField()
     condition_step = serializers.IntegerField(
         source="condition_step.order",
@@ -379,7 +383,7 @@ class CampaignStepSerializer(serializers.ModelSerializer):
         list_serializer_class = CampaignStepListSerializer
 
 
-class CampaignSerializer(serializers.ModelSerializer):
+class CampaignSerializer(KeysChecked, serializers.ModelSerializer):
     steps = CampaignStepSerializer(many=True, required=False)
     # Checked by the address rule alone (validate_reply_to), which names what it refuses.
     reply_to = serializers.CharField(max_length=254, required=False, allow_blank=True)

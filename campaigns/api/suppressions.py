@@ -15,6 +15,7 @@ from campaigns.models import ConsentChange, Suppression
 from campaigns.suppressions import suppressed_since_removal_said, suppression_add, suppression_remove
 from core.api.answers import WriterAnswerMixin, key_may_read
 from core.api.filters import DateTimeFilter
+from core.api.strict import KeysChecked
 from core.models import ApiKey
 
 Scope = ApiKey.Scope
@@ -41,7 +42,7 @@ def suppression_removal_reason(request) -> str:
     return given[0] if given and isinstance(given[0], str) else ""
 
 
-class SuppressionRemovalSerializer(serializers.Serializer):
+class SuppressionRemovalSerializer(KeysChecked, serializers.Serializer):
     reason = serializers.CharField(max_length=500, trim_whitespace=False, allow_blank=True)
 
     def validate_reason(self, value: str) -> str:
@@ -58,7 +59,7 @@ class SuppressionRemovalSerializer(serializers.Serializer):
         return value
 
 
-class SuppressionSerializer(serializers.ModelSerializer):
+class SuppressionSerializer(KeysChecked, serializers.ModelSerializer):
     email = QuickEmailField(max_length=254)
     reason = serializers.ChoiceField(choices=Suppression.Reason.choices, default=Suppression.Reason.MANUAL)
 

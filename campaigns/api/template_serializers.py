@@ -6,9 +6,10 @@ from rest_framework import serializers
 from campaigns.api.serializers import MAX_ID
 from campaigns.models import Template
 from campaigns.rendering import template_validate
+from core.api.strict import KeysChecked
 
 
-class TemplateSerializer(serializers.ModelSerializer):
+class TemplateSerializer(KeysChecked, serializers.ModelSerializer):
     class Meta:
         model = Template
         fields = ["id", "name", "subject", "html_body", "text_body", "created_at", "updated_at"]
@@ -30,7 +31,7 @@ class TemplateSerializer(serializers.ModelSerializer):
         return {name: getattr(self.instance, name) for name in ("name", "subject", "html_body", "text_body")}
 
 
-class TemplatePreviewRequestSerializer(serializers.Serializer):
+class TemplatePreviewRequestSerializer(KeysChecked, serializers.Serializer):
     contact_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     user_id = serializers.CharField(required=False, max_length=255)
 

@@ -134,3 +134,31 @@ def test_the_import_offers_and_fills_lists_only_to_who_may_add_memberships(
         ContactImport.objects.filter(lists=secret).values_list("created_by__username", flat=True)
     ) == ["marketers"]
     assert started == 302
+
+
+def test_a_campaigns_preview_and_test_send_use_the_sample_for_who_may_not_see_memberships(ses):
+    from tests.conftest import sent_messages
+    from tests.factories import CampaignStepFactory, TemplateFactory
+
+    secret = ContactListFactory(name="Rehab clinic patients")
+    ListMembershipFactory(contact=ContactFactory(email="carol@example.com"), contact_list=secret)
+    template = TemplateFactory(subject="For {{ contact.email }}", html_body="<p>Hi {{ contact.email }}</p>")
+    step = CampaignStepFactory(template=template, campaign__from_email="news@campanile.test")
+    step.campaign.lists.add(secret)
+    narrow = _narrow("view_contact", "view_campaign", "change_campaign")
+    narrow_user = User.objects.get(username="narrow")
+    narrow_user.email = "tester@campanile.test"
+    narrow_user.save()
+    preview = reverse("admin:campaigns_campaign_preview", args=[step.campaign.pk])
+    test_send = reverse("admin:campaigns_campaign_test_send", args=[step.campaign.pk])
+
+    hidden = narrow.get(preview).content.decode()
+    sent = narrow.post(test_send, {"addresses": "tester@campanile.test", "contact": "", "step": "1"})
+    shown = role_client("Marketers").get(preview).content.decode()
+
+    assert "carol@example.com" not in hidden
+    assert "nobody's data" in hidden.replace("&#x27;", "'")
+    assert sent.status_code == 302
+    (message,) = sent_messages()
+    assert "carol@example.com" not in message.raw_data
+    assert "For carol@example.com" in shown  # Who may see memberships previews its first member.

@@ -6,6 +6,7 @@ import email.policy
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.html import escape
 
 from campaigns import services as campaign_services
 from campaigns.exceptions import TemplateLimitExceeded, TemplateRenderError
@@ -276,3 +277,22 @@ def test_a_tag_that_cannot_use_one_contacts_data_fails_no_email_in_a_real_send(s
 
     assert [row.status for row in rows if row.status == StepExecution.Status.FAILED] == []
     assert len(sent_messages()) == 2
+
+
+@pytest.mark.parametrize(
+    ("tag", "shown"),
+    [
+        ("{{ attributes.tags }}", '["a", ["b", 1], {"k": true}, null]'),
+        ('{{ attributes.tags|join:" / " }}', 'a / ["b", 1] / {"k": true} / None'),
+        ("{{ attributes.plan }}", '{"name": "Gold", "seats": [1, 2]}'),
+        ("{{ attributes.plan.seats }}", "[1, 2]"),
+        ("{{ attributes.plan.name }}", "Gold"),
+        ("{% for tag in attributes.tags %}({{ tag }}){% endfor %}", '(a)(["b", 1])({"k": true})(None)'),
+        ("{{ attributes.tags|length }} {{ attributes.tags.1.0 }}", "4 b"),
+    ],
+)
+def test_a_list_or_an_object_in_a_contacts_attributes_is_written_as_the_json_stored(tag, shown):
+    attributes = {"tags": ["a", ["b", 1], {"k": True}, None], "plan": {"name": "Gold", "seats": [1, 2]}}
+
+    # Escaped as any contact data is: the quotes are &quot; in the HTML.
+    assert _rendered(f"<p>{tag}</p>", attributes) == f"<p>{escape(shown)}</p>"

@@ -117,7 +117,7 @@ def test_the_preview_renders_for_the_first_contact_a_campaign_would_mail_now():
     resting, reading = campaign.lists.get().contacts.order_by("pk")
     Contact.objects.filter(pk=resting.pk).update(paused_until=timezone.now() + timedelta(days=30))
 
-    assert preview_contact(campaign=campaign) == reading
+    assert preview_contact(campaign=campaign, may_see_memberships=True) == reading
 
 
 @pytest.mark.parametrize(
