@@ -17,7 +17,8 @@ from campaigns.admin_access import sees_contacts
 from campaigns.admin_campaigns import with_preview_csp
 from campaigns.models import Contact, Template
 from campaigns.rendering import template_compile, template_render, template_validate
-from campaigns.selectors import template_has_unsubscribe_link, template_preview_contact, template_variables
+from campaigns.selectors import template_has_unsubscribe_link, template_preview_contact
+from campaigns.template_variables import template_variables
 from core.exceptions import CampanileError
 
 #: The form's fields a preview or a test renders (as typed, saved or not).

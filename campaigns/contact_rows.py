@@ -1,6 +1,5 @@
 """One imported or bulk-upserted contact row: its checks, shared by the API and the admin's import."""
 
-import math
 from typing import cast
 
 from django.core.exceptions import ValidationError
@@ -10,6 +9,7 @@ from django.utils.translation import gettext, gettext_lazy
 from campaigns.models import Contact
 from campaigns.validators import TIMEZONES, validate_attributes, validate_shown_name
 from core.addresses import email_canonical
+from core.api.strict import FRACTION_AS_TEXT
 from core.text import holds_lone_surrogate, text_as_json, text_encodable
 
 ROW_TEXT_FIELDS = ("first_name", "last_name", "external_id", "timezone")
@@ -41,8 +41,8 @@ class RowInvalid(Exception):
 def _row_text(value, max_length: int | None) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ValueError(gettext("Not a valid string."))
-    if isinstance(value, float) and not math.isfinite(value):  # JSON's 1e400: "inf" is not what was sent.
-        raise ValueError(gettext("A number too large to write as text: send the text itself."))
+    if isinstance(value, float):  # JSON's 1e5 or 1e400: "100000.0" or "inf" is not what was sent.
+        raise ValueError(str(FRACTION_AS_TEXT))
     value = str(value).strip()  # As the API's other writes and a file's cells are: " Ada " is Ada.
     if "\x00" in value:
         raise ValueError(gettext("Null characters are not allowed."))

@@ -422,19 +422,6 @@ def template_preview_contact(*, wanted: str = "", may_see_contacts: bool) -> tup
     return Contact(**SAMPLE_CONTACT, attributes=SAMPLE_ATTRIBUTES), True
 
 
-def template_variables(*, contact: Contact) -> list[tuple[str, str]]:
-    """Return what a template may write, each with its value for `contact`: the contact's fields,
-    each of its attributes, and the email's own unsubscribe link."""
-    from campaigns.rendering import template_context
-
-    context = template_context(contact=contact)
-    return [
-        *((f"contact.{field}", str(value)) for field, value in context["contact"].items()),
-        *((f"attributes.{key}", str(value)) for key, value in sorted(context["attributes"].items())),
-        ("unsubscribe_url", _("the email's own one-click unsubscribe link")),
-    ]
-
-
 #: The columns of a contact export before the attributes, which follow as `attributes.<key>`.
 CONTACT_EXPORT_COLUMNS = (
     "email",

@@ -18,6 +18,7 @@ from campaigns.consent import consent_actor_of_key
 from campaigns.models import ConsentChange
 from console.erasure import contact_erase
 from console.personal_data import contact_personal_data
+from core.api.strict import body_refuse
 from core.models import ApiKey
 from delivery import api as delivery_api
 from delivery.models import StepExecution
@@ -99,6 +100,7 @@ class ContactViewSet(campaign_views.ContactViewSet):
         """Erase the contact at its owner's request: its profile, lists, consents and signups go; its
         emails stay in the counts without its address; only a hash of the address is kept, so no
         import adds it again."""
+        body_refuse(request)
         actor = consent_actor_of_key(api_key=cast(ApiKey, request.auth), via=ConsentChange.Via.API)
         entry = contact_erase(contact=self.get_object(), by=actor.name)
         return Response(ErasureSerializer(entry).data)

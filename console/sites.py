@@ -45,14 +45,37 @@ def search_limit_said() -> str:
     }
 
 
-def _lookup_refused(request: HttpRequest, model: type[models.Model]) -> str | None:
+#: Fields no list is filtered by from the address, whatever its page shows: secrets (a second
+#: factor's key or token, a password's or an API key's hash). Filtering by a prefix (`__startswith`,
+#: `__gt`) would tell them a character at a time, however the page hides them.
+SECRET_FIELDS = {
+    "otp_totp.totpdevice": frozenset({"key"}),
+    "otp_static.staticdevice": frozenset({"token_set"}),
+    "auth.user": frozenset({"password"}),
+    "core.apikey": frozenset({"hashed_key"}),
+}
+
+
+def lookup_hidden_fields(model_admin) -> frozenset[str]:
+    """Return the fields of a model admin's list that no lookup in the address may name: the secrets
+    above and what its pages leave out (`exclude`), as a filter on them would read them out."""
+    opts = model_admin.model._meta
+    return SECRET_FIELDS.get(opts.label_lower, frozenset()) | frozenset(model_admin.exclude or ())
+
+
+def _lookup_refused(request: HttpRequest, model_admin) -> str | None:
     """Return why a list's query string holds a lookup no address can give, or None if it holds none.
 
     These fail past every check, as an IndexError, a TypeError or a ProgrammingError: types that
-    elsewhere are bugs, so they are refused here, by name, rather than caught.
+    elsewhere are bugs, so they are refused here, by name, rather than caught. A lookup on a field
+    the page hides (lookup_hidden_fields) is refused too: it would be an oracle of what is hidden.
     """
+    model = model_admin.model
+    hidden = lookup_hidden_fields(model_admin)
     for key in request.GET:
         parts = key.split("__")
+        if parts[0] in hidden:
+            return gettext("a field this page keeps hidden cannot be looked up")
         if parts[-1] == "range":
             # Django's admin splits only `__in` values at commas: a range's value reaches the lookup
             # as one string, read a character per bound (`?id__range=1`: too few bounds, an
@@ -74,7 +97,7 @@ def _lookup_refused(request: HttpRequest, model: type[models.Model]) -> str | No
 
 def _list_bounded(view):
     """Wrap a list page: a search longer than the limit, or a lookup no address can give, runs no query."""
-    model = view.__self__.model
+    model_admin = view.__self__
 
     @functools.wraps(view)
     def bounded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
@@ -85,7 +108,7 @@ def _list_bounded(view):
             for name in (SEARCH_VAR, PAGE_VAR):
                 kept.pop(name, None)
             return HttpResponseRedirect(f"{request.path}?{kept.urlencode()}" if kept else request.path)
-        if why := _lookup_refused(request, model):
+        if why := _lookup_refused(request, model_admin):
             logger.warning("Admin page %s refused its query string: %s", request.path, why)
             said = gettext("That filter or selection could not be applied: %(why)s")
             messages.error(request, said % {"why": why})

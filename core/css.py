@@ -155,11 +155,15 @@ def style_unjudged(style: str) -> bool:
     the identity, a mask, an SVG filter (`filter: url()`) or one that blurs, brightens, contrasts or
     inverts, size containment (`contain: size`,
     `strict`, `inline-size`, or a container of that type: 0×0 with no size given), a line clamp, a
-    `content` other than `normal` (drawn instead of the element's own content) or an
-    `interactivity` other than `auto` (`inert`).
+    `content` other than `normal` (drawn instead of the element's own content), an
+    `interactivity` other than `auto` (`inert`) or the `all` shorthand, whatever its value.
     Every declaration counts, a later one, an `!important` or one a browser refuses too: a value
     unread errs towards unjudged."""
     for name, value, _important in css_declarations(style):
+        if name == "all":
+            # It resets every property at once, `visibility` and `display` among them: `unset` or
+            # `inherit` takes a hiding ancestor's value again, and the check reads none of that.
+            return True
         words = [token for token in value if token.kind != "ws"]
         keywords = {css_lower(word.text) for word in words if word.kind == "ident"}
         if not words or (len(words) == 1 and keywords & (_CSS_WIDE | {"none"})):

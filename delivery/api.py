@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from campaigns.api.serializers import QuickEmailField, address, configuration_set
 from campaigns.models import Campaign
 from campaigns.services import Actor
-from core.api.strict import KeysChecked
+from core.api.strict import KeysChecked, body_refuse
 from core.models import ApiKey
 from delivery import compose, messages, services
 from delivery.models import TransactionalMessage
@@ -281,6 +281,7 @@ class CampaignDeliveryViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"], url_path="retry-failed")
     def retry_failed(self, request, pk=None):
         """Re-queue the campaign's failed recipients; a completed campaign starts sending again."""
+        body_refuse(request)
         retried = services.campaign_retry_failed(campaign=self.get_object())
         return Response({"retried": retried})
 

@@ -5,12 +5,13 @@ import re
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus, unquote
 
-from django.db.models import Q, QuerySet
-from django.db.models.functions import Length
+from django.db.models import Q, QuerySet, TextField
+from django.db.models.functions import Cast, Length
 from django.urls import reverse
 from django.utils import timezone
 
-from core.addresses import address_written_out
+from campaigns.models import CampaignStep, Contact
+from core.addresses import address_mentions, address_written_out
 from delivery import tokens
 from delivery.messages import message_codes_keep
 from delivery.models import Engagement, StepExecution, TrackedLink, TransactionalMessage
@@ -19,6 +20,14 @@ Status = StepExecution.Status
 
 #: What an erased address reads as wherever text kept it (an SES error note).
 ERASED = "[erased]"
+
+#: Name parts and external ids shorter than this are not looked for in links: "Al" or "Jo" is a
+#: piece of too many words.
+_SHORTEST_SOUGHT = 3
+
+#: What a template may show of a contact besides its attributes (campaigns.rendering.template_context;
+#: its full name is its first and last).
+_SHOWN = ("email", "first_name", "last_name", "external_id", "timezone")
 
 
 def text_redact(rows: QuerySet, *, field: str, emails: Iterable[str]) -> None:
@@ -70,6 +79,7 @@ def step_executions_erase(*, contact_id: int, emails: set[str], named: list[int]
         .values_list("pk", flat=True)
     )
     rows = StepExecution.objects.filter(pk__in=ids)
+    contact_links_erase(contact_id=contact_id, emails=emails)  # While its rows tell which steps mailed it.
     now = timezone.now()
     unsent = Q(status=Status.PENDING) | Q(status=Status.SENDING, send_started_at__isnull=True)
     rows.filter(unsent).update(
@@ -111,17 +121,26 @@ def _tokens_opening_to(url: str, *, emails: set[str]) -> set[str]:
     }
 
 
+def _url_forms(value: str) -> set[str]:
+    """Return the ways a link may hold a value a template put in it: as written, percent-encoded (as
+    a path, a query, a form with `+` for spaces), and each of those encoded again, as a nested URL is."""
+    once = {value, quote(value, safe=""), quote(value, safe="/"), quote_plus(value)}
+    return once | {quote(form, safe="") for form in once}
+
+
+def _tracked_link_write(*, pk: int, url: str) -> None:
+    """Give a tracked link its URL written out; its clicks keep counting under it."""
+    # Its hash no longer that of any rendered URL, so no new email reuses it.
+    unused = hashlib.sha256(f"{ERASED}:{pk}".encode()).hexdigest()
+    TrackedLink.objects.filter(pk=pk).update(url=url, url_hash=unused)
+
+
 def tracked_links_erase(*, emails: set[str]) -> int:
     """Write the addresses out of the tracked links holding them (a link a template personalised
     with the address, as written or URL-encoded, or with an unsubscribe URL sealing it, as links
     were tracked before those were kept untracked); return how many changed. Their clicks keep
     counting, under a link that names no one; a new email renders its own link again."""
-    once = {
-        form
-        for email in emails
-        for form in (email, quote(email, safe=""), quote(email, safe="/"), quote_plus(email))
-    }
-    forms = once | {quote(form, safe="") for form in once}  # Encoded twice, as a nested URL is.
+    forms = {form for email in emails for form in _url_forms(email)}
     named = Q()
     for form in forms:
         named |= Q(url__icontains=form)
@@ -139,8 +158,84 @@ def tracked_links_erase(*, emails: set[str]) -> int:
         for form in forms:
             written = address_written_out(written, form, ERASED, encoded=True)
         if written != url:
-            # Its hash no longer that of any rendered address, so no new email reuses it.
-            unused = hashlib.sha256(f"{ERASED}:{pk}".encode()).hexdigest()
-            TrackedLink.objects.filter(pk=pk).update(url=written, url_hash=unused)
+            _tracked_link_write(pk=pk, url=written)
+            changed += 1
+    return changed
+
+
+def _values_mentions(values: Iterable[str]) -> "re.Pattern[str]":
+    """Return a pattern of the values written whole in a link, in any of their forms (_url_forms)
+    and any case: a letter or digit beside one, as written or percent-encoded outside ASCII, makes
+    it part of a longer word ("Ann" is not in "Annabel" nor in "Ann%C3%A9e"); any other sign is a
+    separator, written or encoded (`-`, `+`, `_`, `%3D`, `%253D` encoded twice)."""
+    forms = sorted({form for value in values for form in _url_forms(value)}, key=len, reverse=True)
+    before = r"(?:(?<![^\W_])|(?<=%[0-7][0-9A-Fa-f])|(?<=%25[0-7][0-9A-Fa-f]))"
+    after = r"(?![^\W_])(?!%(?:25)?[89A-Fa-f])"
+    return re.compile(f"{before}(?:{'|'.join(map(re.escape, forms))}){after}", re.IGNORECASE)
+
+
+def _held_by_another(*, step_id: int, contact_id: int, values: Iterable[str]) -> bool:
+    """Tell whether another recipient of the step holds each of the values, in any case, somewhere a
+    template may show of it (a field, its attributes): its email may have the link they are in."""
+    others = (
+        StepExecution.objects.filter(step_id=step_id, contact__isnull=False)
+        .exclude(contact_id=contact_id)
+        .annotate(_attributes=Cast("contact__attributes", TextField()))
+    )
+    for value in values:
+        holds = Q(_attributes__icontains=value)
+        for field in _SHOWN:
+            holds |= Q(**{f"contact__{field}__icontains": value})
+        others = others.filter(holds)
+    return others.exists()
+
+
+def contact_links_erase(*, contact_id: int, emails: set[str]) -> int:
+    """Write the contact's name parts and external id out of the links of its campaign emails that
+    can only be its own; return how many changed.
+
+    A link is one row per (step, URL), shared by every recipient whose email rendered that URL, so
+    a link of a step that mailed the contact is taken for its own only when it holds one of its
+    addresses (`emails`: no one else's), or when it holds, whole (_values_mentions), values of the
+    contact's that the step's template does not hold itself (a last name "Summer" in
+    `/collections/summer` may be everyone's text) and that no other recipient of the step holds all
+    together (another Ada's `?hi=Ada`; `/u/zebulon@…` for the address zebulon@…). Every name part
+    and external id of the contact's is written out of such a link; the addresses are
+    tracked_links_erase's. Values under _SHORTEST_SOUGHT characters are not looked for. Call it
+    while the contact's rows still name it.
+    """
+    fields = Contact.objects.filter(pk=contact_id).values_list("first_name", "last_name", "external_id")
+    values = {value.strip() for value in fields.first() or () if len(value.strip()) >= _SHORTEST_SOUGHT}
+    if not values:
+        return 0
+    mentions = {value: _values_mentions([value]) for value in values}
+    addresses = {form for email in emails for form in _url_forms(email)}
+    addressed = [address_mentions(form, encoded=True) for form in addresses]
+    mailed = StepExecution.objects.filter(contact_id=contact_id, step__isnull=False).values("step_id")
+    changed = 0
+    for step in CampaignStep.objects.filter(pk__in=mailed).select_related("template").order_by("pk"):
+        template = step.template
+        source = "\n".join((template.subject, template.html_body, template.text_body))
+        telling = {value for value in values if not mentions[value].search(source)}
+        if not (telling or addresses):
+            continue
+        held = Q()
+        for form in {form for value in telling for form in _url_forms(value)} | addresses:
+            held |= Q(url__icontains=form)
+        shared: dict[frozenset[str], bool] = {}  # By the values found: a step may have many links.
+        links = TrackedLink.objects.filter(held, step=step).select_for_update().order_by("pk")
+        for pk, url in links.values_list("pk", "url"):
+            ours = [value for value in values if mentions[value].search(url)]
+            if not ours:
+                continue
+            if not any(pattern.search(url) for pattern in addressed):
+                found = frozenset(ours) & telling
+                if not found:
+                    continue
+                if found not in shared:
+                    shared[found] = _held_by_another(step_id=step.pk, contact_id=contact_id, values=found)
+                if shared[found]:
+                    continue
+            _tracked_link_write(pk=pk, url=_values_mentions(ours).sub(ERASED, url))
             changed += 1
     return changed

@@ -38,7 +38,8 @@ class SignupSerializer(KeysChecked, serializers.Serializer):
         child=serializers.IntegerField(),
         required=False,
         default=list,
-        help_text="Ids of the form's lists the visitor chose, on a form whose visitors choose; else ignored.",
+        help_text="Ids of the form's lists the visitor chose, on a form whose visitors choose; a form "
+        "whose visitors join all its lists refuses them (400).",
     )
     ip = serializers.IPAddressField(
         required=False,

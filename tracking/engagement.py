@@ -203,10 +203,52 @@ def engagement_outcomes_add(*, outcomes: list[tuple[int, str]]) -> None:
     _counters_add(StepEngagement, deltas)
 
 
+#: The key under which an SES event of a campaign email whose contact was deleted keeps the email's
+#: step, once its ledger row is gone and the event is left unlinked (SET_NULL).
+FORGOTTEN_STEP = "step_id"
+#: SES's events of an email it took (a rendering failure is of mail it did not send).
+SES_TOOK_TYPES = (
+    TrackingEvent.Type.SEND,
+    TrackingEvent.Type.DELIVERY,
+    TrackingEvent.Type.DELIVERY_DELAY,
+    TrackingEvent.Type.BOUNCE,
+    TrackingEvent.Type.COMPLAINT,
+    TrackingEvent.Type.REJECT,
+)
+
+
+def _events_keep_step(*, contact_ids: list[int], chunk: int = 2000) -> None:
+    """Write each SES event of these contacts' campaign emails its email's step (FORGOTTEN_STEP).
+
+    SES goes on counting that mail, its bounces and complaints, whoever was deleted since; so do
+    the reputation guard and Account health (tracking.reputation), from these events.
+    """
+    events = (
+        TrackingEvent.objects.filter(
+            step_execution__contact_id__in=contact_ids,
+            step_execution__step__isnull=False,
+            type__in=SES_TOOK_TYPES,
+        )
+        .exclude(ses_message_id="")
+        .order_by("pk")
+        .values_list("pk", "raw", "step_execution__step_id")
+    )
+    kept: list[TrackingEvent] = []
+    for row in itertools.chain(events.iterator(chunk_size=chunk), [None]):
+        if row is not None:
+            pk, raw, step_id = row
+            raw = raw if isinstance(raw, dict) else {}
+            kept.append(TrackingEvent(pk=pk, raw={**raw, FORGOTTEN_STEP: step_id}))
+        if kept and (row is None or len(kept) == chunk):
+            TrackingEvent.objects.bulk_update(kept, ["raw"])
+            kept = []
+
+
 def engagement_forget(*, contact_ids: Collection[int]) -> None:
     """Take the campaign emails of contacts about to be deleted out of their steps' and links'
     counters, as their ledger rows leave "sent": every rate stays over the emails still on record.
 
+    Their SES events keep their email's step (_events_keep_step): SES still counts that mail.
     Call it in the transaction that deletes them. Their ledger rows are locked first: an open or an
     outcome being counted for one of them meanwhile (its engagement row not made yet) waits, then
     finds the row gone, instead of adding to the step's counters after this took its share out.
@@ -215,6 +257,7 @@ def engagement_forget(*, contact_ids: Collection[int]) -> None:
     list(
         StepExecution.objects.select_for_update().filter(contact_id__in=ids).order_by("pk").values_list("pk")
     )
+    _events_keep_step(contact_ids=ids)
     rows = (
         Engagement.objects.select_for_update()
         .filter(step_execution__contact_id__in=ids, step__isnull=False)

@@ -9,10 +9,12 @@ from core.addresses import address_mentions, address_written_out
 from delivery.compose import TAG_PREFIX
 from delivery.erasure import ERASED
 from delivery.models import StepExecution
+from tracking.engagement import FORGOTTEN_STEP
 from tracking.models import SnsMessage, SoftBounceStreak, TrackingEvent, TrackingHit
 
-#: What an event of an erased contact keeps of its payload: which link a click followed.
-_KEPT_RAW = ("link_id",)
+#: What an event of an erased contact keeps of its payload: which link a click followed, and the
+#: step of an email whose contact was deleted first (the reputation guard counts it, as SES does).
+_KEPT_RAW = ("link_id", FORGOTTEN_STEP)
 
 
 #: An event's id is capped at its column's length: a long address may be cut short in it.

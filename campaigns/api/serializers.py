@@ -6,7 +6,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator
 from django.db import transaction
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -356,6 +356,13 @@ class TemplateNameField(serializers.SlugRelatedField):
         return super().to_internal_value(data)
 
 
+#: What a campaign answers but a write never sets: its status moves by its own operations.
+STATUS_MOVED_ELSEWHERE = gettext_lazy(
+    "A campaign's status is not set here: move it with POST /api/v1/campaigns/{id}/schedule, unschedule, "
+    "pause, resume or cancel."
+)
+
+
 class CampaignStepListSerializer(serializers.ListSerializer):
     """A campaign's steps: more than a campaign holds are refused, naming the limit, before any is read."""
 
@@ -401,6 +408,8 @@ class CampaignSerializer(KeysChecked, serializers.ModelSerializer):
     send_window_end = LocalTimeField(
         required=False, allow_null=True, help_text="…until this one (may pass midnight)."
     )
+
+    set_elsewhere = {"status": STATUS_MOVED_ELSEWHERE}
 
     class Meta:
         model = Campaign

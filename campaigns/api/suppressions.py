@@ -15,7 +15,7 @@ from campaigns.models import ConsentChange, Suppression
 from campaigns.suppressions import suppressed_since_removal_said, suppression_add, suppression_remove
 from core.api.answers import WriterAnswerMixin, key_may_read
 from core.api.filters import DateTimeFilter
-from core.api.strict import KeysChecked
+from core.api.strict import KeysChecked, body_refuse
 from core.models import ApiKey
 
 Scope = ApiKey.Scope
@@ -34,6 +34,7 @@ SUPPRESSION_REMOVAL_REASON = OpenApiParameter(
 def suppression_removal_reason(request) -> str:
     """Return the reason a DELETE gives, in its query or its JSON body ("" when neither does).
     Raise ValidationError when it is given more than once: which one would be kept is a guess."""
+    body_refuse(request, read=frozenset({"reason"}))
     given = request.query_params.getlist("reason")
     if isinstance(request.data, dict) and "reason" in request.data:
         given.append(request.data["reason"])

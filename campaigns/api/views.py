@@ -33,6 +33,7 @@ from core.api.answers import WriterAnswerMixin, key_may_read
 from core.api.filters import DateTimeFilter
 from core.api.pagination import CursorPagination
 from core.api.parsers import JSONParser, MultiPartParser
+from core.api.strict import body_refuse
 from core.models import ApiKey
 
 Scope = ApiKey.Scope
@@ -300,6 +301,7 @@ class CampaignViewSet(WriterAnswerMixin, LoadTestHiddenMixin, viewsets.ModelView
         services.campaigns_delete(pks=[instance.pk])
 
     def _move(self, service):
+        body_refuse(self.request)
         key = self.request.auth
         actor = services.Actor(name=f"API key “{getattr(key, 'name', '?')}”")
         campaign = service(campaign=self.get_object(), actor=actor)

@@ -27,6 +27,13 @@ def api_key_from_request(request) -> str | None:
     """
     header_key = request.META.get("HTTP_X_API_KEY", "").strip()
     scheme, _, credentials = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() == "api-key":
+        # djangorestframework-api-key's own scheme, which this API does not read: unread beside
+        # X-API-Key, the request would act as the other key without a word.
+        raise exceptions.AuthenticationFailed(
+            "Authorization: Api-Key is not read here: send the key as Authorization: Bearer <key> or "
+            "X-API-Key: <key>."
+        )
     bearer_key = credentials.strip() if scheme.lower() == "bearer" else ""
     if header_key and bearer_key and header_key != bearer_key:
         raise exceptions.AuthenticationFailed(

@@ -3,19 +3,25 @@ writes as one.
 
 DRF ignores a key it does not know, and answers a write holding one as saved: a client that
 misspells `first_nme`, or sends `lists` to a contact (which answers them but never sets them), is
-told its change was made when nothing was. A JSON number past a float's range (`1e400`) reads as
-infinity, which a text field would store as the text "inf".
+told its change was made when nothing was. A JSON number with a point or an exponent reads as a
+float, which a text field would store in Python's spelling (`1e5` as "100000.0", `1e400` as "inf"):
+two codes sent differently would be one.
 """
 
-import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 from rest_framework import serializers
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
+
+#: Why a JSON number with a point or an exponent is no text: read as a float, it would be stored
+#: in Python's spelling (`1e5` as "100000.0", `1e400` as "inf"), not as sent.
+FRACTION_AS_TEXT = gettext_lazy(
+    "A number written with a point or an exponent is not kept as written: send the text as a string."
+)
 
 #: How much of an unknown key an answer repeats: a key may be as long as the body.
 _KEY_QUOTED_MAX = 100
@@ -27,9 +33,9 @@ def _key_quoted(key: str) -> str:
 
 class KeysChecked(serializers.Serializer):
     """A serializer whose writes refuse, with a 400 naming them, keys it neither reads nor answers,
-    keys it answers that are set elsewhere (`set_elsewhere`: key → where), and a number too large
-    to write given to a text field. Keys it answers and never sets (`id`, `created_at`) are
-    ignored, so that an object read can be sent back."""
+    keys it answers that are set elsewhere (`set_elsewhere`: key → where), and a number with a point
+    or an exponent given to a text field (a whole number is its digits, as sent). Keys it answers
+    and never sets (`id`, `created_at`) are ignored, so that an object read can be sent back."""
 
     #: Keys answered but set by another request, each with what sets it.
     set_elsewhere: dict[str, "StrOrPromise"] = {}
@@ -56,8 +62,8 @@ class KeysChecked(serializers.Serializer):
                 said = gettext("Not a field here; the fields are: %(fields)s.")
                 writable = ", ".join(name for name, field in known.items() if not field.read_only)
                 errors[_key_quoted(str(key))] = [said % {"fields": writable}]
-            elif _is_text(known[key]) and _overflowed(data[key]):
-                errors[key] = [gettext("A number too large to write as text: send the text itself.")]
+            elif _is_text(known[key]) and isinstance(data[key], float):
+                errors[key] = [str(FRACTION_AS_TEXT)]
         return errors
 
 
@@ -65,5 +71,19 @@ def _is_text(field: serializers.Field) -> bool:
     return isinstance(field, serializers.CharField) and not field.read_only
 
 
-def _overflowed(value: object) -> bool:
-    return isinstance(value, float) and not math.isfinite(value)
+def body_refuse(request, *, read: frozenset[str] = frozenset()) -> None:
+    """Raise ValidationError (a 400 naming each key) for a body where the operation reads none (or
+    only the keys `read`): ignored, `{"scheduled_at": …}` on a schedule would send at once."""
+    data = request.data
+    if isinstance(data, Mapping):
+        refused = {
+            _key_quoted(str(key)): [
+                gettext("This operation reads no such field: set fields with PATCH first, or leave it out.")
+            ]
+            for key in data
+            if key not in read
+        }
+        if refused:
+            raise serializers.ValidationError(refused)
+    elif data:
+        raise serializers.ValidationError(gettext("This operation takes no body."))

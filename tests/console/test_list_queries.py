@@ -164,3 +164,35 @@ def test_the_admins_own_search_past_the_limit_is_refused_with_the_limit():
 
     assert response.status_code == 400
     assert response.content.decode() == LIMIT
+
+
+def test_a_hidden_field_or_a_secret_is_never_a_filter_so_no_prefix_reads_it_out(admin_client):
+    from core.models import ApiKey
+    from tests.factories import TOTPDeviceFactory, TransactionalMessageFactory
+
+    link = "http://127.0.0.1:8000/confirm/7:secret-signature"
+    TransactionalMessageFactory(context={"confirm_url": link})
+    device = TOTPDeviceFactory()
+    key = ApiKey.objects.first()
+    marketers = role_client("Marketers")
+    asked = [
+        (
+            marketers,
+            "admin:delivery_transactionalmessage_changelist",
+            f"context__confirm_url__startswith={link[:40]}",
+        ),
+        (marketers, "admin:delivery_transactionalmessage_changelist", "context__confirm_url__gt=http"),
+        (admin_client, "admin:otp_totp_totpdevice_changelist", f"key__startswith={device.key[:4]}"),
+        (admin_client, "admin:otp_totp_totpdevice_changelist", f"id={device.pk}&key__gt=0"),
+        (admin_client, "admin:core_apikey_changelist", f"hashed_key__startswith={key.hashed_key[:8]}"),
+    ]
+
+    for client, list_name, query in asked:
+        response = client.get(f"{reverse(list_name)}?{query}")
+        assert (response.status_code, response["Location"]) == (302, reverse(list_name)), query
+        assert "a field this page keeps hidden" in client.get(response["Location"]).content.decode()
+    # A filter the page offers still applies.
+    assert (
+        admin_client.get(f"{reverse('admin:otp_totp_totpdevice_changelist')}?id={device.pk}").status_code
+        == 200
+    )

@@ -252,3 +252,24 @@ def test_the_unsubscribe_check_counts_no_link_whose_ancestor_draws_other_content
 )
 def test_the_unsubscribe_check_counts_no_link_a_blurring_filter_or_a_webkit_transform_may_hide(html, shown):
     assert _shown(html) is shown
+
+
+def _reset_inside_hidden(declaration: str) -> str:
+    """Return a link made visible inside a hidden block, then given a declaration after that."""
+    link = f'<a href="{ADDRESS}" style="visibility:visible;{declaration}">x</a>'
+    return f'<div style="visibility:hidden">{link}</div>'
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        _reset_inside_hidden("all:unset"),
+        _reset_inside_hidden("ALL:inherit"),
+        _reset_inside_hidden("a\\6c l:revert"),
+        _reset_inside_hidden("all:var(--x)"),
+        f'<div style="visibility:hidden"><p style="visibility:visible;all:unset!important">{LINK}</p></div>',
+    ],
+    ids=["unset", "inherit in capitals", "an escaped name", "a custom property", "on an ancestor, important"],
+)
+def test_the_unsubscribe_check_counts_no_link_the_all_shorthand_resets(html):
+    assert _shown(html) is False

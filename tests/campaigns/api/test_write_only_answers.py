@@ -107,12 +107,14 @@ def test_a_write_only_key_creating_a_list_segment_template_or_campaign_gets_back
 def test_a_write_only_key_moving_a_campaign_is_answered_its_id_and_new_status():
     campaign = CampaignFactory(status=Campaign.Status.PAUSED)
 
-    # Fields a move never writes, named in its body, are no way to read them either.
+    # Fields a move never writes, named in its body, are refused, naming only what was sent.
     named = dict.fromkeys(["name", "from_email", "reply_to", "lists", "segments", "steps", "scheduled_at"], 0)
-    response = _client(Scope.CAMPAIGNS_WRITE).post(
-        f"{API}/campaigns/{campaign.pk}/cancel", named, format="json"
-    )
+    client = _client(Scope.CAMPAIGNS_WRITE)
+    refused = client.post(f"{API}/campaigns/{campaign.pk}/cancel", named, format="json")
+    response = client.post(f"{API}/campaigns/{campaign.pk}/cancel", format="json")
 
+    assert refused.status_code == 400
+    assert set(refused.json()["error"]["fields"]) == set(named)
     assert response.status_code == 200
     campaign.refresh_from_db()
     assert response.json() == {"id": campaign.pk, "status": campaign.status}

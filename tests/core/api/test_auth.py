@@ -201,3 +201,19 @@ def test_schema_and_docs_are_public():
     assert docs.status_code == 200
     # Served from the sidecar's local static files, never a CDN.
     assert b"cdn" not in docs.content.lower()
+
+
+@pytest.mark.parametrize("with_x_api_key", [True, False])
+def test_a_key_sent_under_the_api_key_scheme_is_a_401_naming_the_schemes_read(api_key, with_x_api_key):
+    _obj, secret = api_key
+    other = api_key_create(name="every scope")[1]
+    client = APIClient()
+    headers = {"HTTP_AUTHORIZATION": f"Api-Key {other}"}
+    if with_x_api_key:
+        headers["HTTP_X_API_KEY"] = secret
+    client.credentials(**headers)
+
+    response = _get(client)
+
+    assert response.status_code == 401
+    assert "Authorization: Bearer <key>" in _error(response)["message"]

@@ -6,6 +6,7 @@ import json
 import pytest
 
 from campaigns.models import Contact, ListMembership, Template
+from core.api.strict import FRACTION_AS_TEXT
 from tests.factories import ContactFactory, ContactListFactory, TemplateFactory
 
 pytestmark = pytest.mark.django_db
@@ -88,15 +89,13 @@ def test_a_number_past_a_floats_range_given_as_text_is_refused_never_stored_as_i
 
     for path, (body, field) in bodies.items():
         response = api_client.patch(path, body, content_type="application/json")
-        assert "too large to write as text" in _fields(response)[field][0]
+        assert "not kept as written" in _fields(response)[field][0]
     rows = '[{"email": "inf@example.com", "last_name": 1e400}, {"email": "ok@example.com", "last_name": 7}]'
     bulk = api_client.post(
         f"{API}/contacts/bulk", f'{{"contacts": {rows}}}', content_type="application/json"
     ).json()
 
-    assert bulk["errors"][0]["errors"] == {
-        "last_name": ["A number too large to write as text: send the text itself."]
-    }
+    assert bulk["errors"][0]["errors"] == {"last_name": [str(FRACTION_AS_TEXT)]}
     contact.refresh_from_db()
     template.refresh_from_db()
     assert (contact.first_name, template.subject) == ("Ada", "Hello")
@@ -112,3 +111,30 @@ def test_a_key_too_long_or_unencodable_is_named_short_and_answered_in_utf8(api_c
 
     named = set(_fields(response))
     assert named == {"k" * 100 + "…", "\\ud800"}
+
+
+def test_codes_and_ids_sent_as_numbers_with_a_point_or_an_exponent_are_refused_never_merged(api_client):
+    """1E5 and 100000.0 would both be stored as "100000.0": two codes taken for one, a retry's answer
+    given to another message."""
+    from tests.factories import TemplateFactory as Templates
+
+    Templates(name="welcome")
+    body = '{"from": "App <app@campanile.test>", "to": "a@example.com", "template_name": "welcome", '
+    answers = [
+        api_client.post(f"{API}/messages", body + f'"unique_code": {code}}}', content_type="application/json")
+        for code in ("1E5", "100000.0")
+    ]
+    contact = api_client.post(
+        f"{API}/contacts", '{"email": "n@example.com", "external_id": 1e5}', content_type="application/json"
+    )
+    whole = api_client.post(
+        f"{API}/contacts",
+        '{"email": "w@example.com", "external_id": 100000}',
+        content_type="application/json",
+    )
+
+    assert [answer.status_code for answer in answers] == [400, 400]
+    assert all("unique_code" in answer.json()["error"]["fields"] for answer in answers)
+    assert "external_id" in _fields(contact)
+    assert whole.status_code == 201  # A whole number is its digits, as sent.
+    assert Contact.objects.get(email="w@example.com").external_id == "100000"
