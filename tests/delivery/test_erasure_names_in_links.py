@@ -131,3 +131,18 @@ def test_a_name_encoded_twice_in_a_nested_link_is_written_out(ses):
     assert _shop_links(step) == [
         f"{SHOP}go?next=https%3A%2F%2Fapp.example%2Fhi%3Fn%3D[erased]%26id%3D[erased]%26l%3D[erased]"
     ]
+
+
+def test_an_address_after_a_twice_encoded_separator_in_a_nested_link_is_written_out(ses):
+    bo = ContactFactory(email="bo@x.test", first_name="Bo")
+    step = _sent(
+        f'<a href="{SHOP}go?next=https%3A%2F%2Fapp.example%2Fhi%3Fe%3D'
+        '{{ contact.email|urlencode|urlencode }}">go</a>',
+        bo,
+    )
+    assert _shop_links(step) == [f"{SHOP}go?next=https%3A%2F%2Fapp.example%2Fhi%3Fe%3Dbo%2540x.test"]
+
+    contact_erase(contact=bo, by="test")
+
+    (link,) = _shop_links(step)
+    assert "x.test" not in link
