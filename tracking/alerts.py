@@ -14,6 +14,8 @@ from tracking import metrics
 from tracking.models import (
     Alert,
 )
+from tracking.outcomes import campaign_rates
+from tracking.reputation import campaigns_reputation_counts
 
 logger = logging.getLogger(__name__)
 
@@ -75,21 +77,18 @@ def alerts_check(*, now: datetime | None = None) -> list[Alert]:
     ).order_by("pk")
     raised = []
     for campaign in recent:
-        stats = campaign_stats(campaign=campaign)
-        if stats["sent"] < settings.SES_REPUTATION_MIN_SENT:
+        # Judged as the guard judges them, over every email SES took: a deleted contact's bounce counts.
+        judged = campaigns_reputation_counts(campaign_ids=[campaign.pk])
+        if judged.get("sent", 0) < settings.SES_REPUTATION_MIN_SENT:
             continue
+        rates = campaign_rates(counts=judged)
         checks = [
-            (Alert.Kind.BOUNCE_RATE, stats["rates"]["bounce"], settings.SES_BOUNCE_RATE_LIMIT, "bounce"),
-            (
-                Alert.Kind.COMPLAINT_RATE,
-                stats["rates"]["complaint"],
-                settings.SES_COMPLAINT_RATE_LIMIT,
-                "complaint",
-            ),
+            (Alert.Kind.BOUNCE_RATE, rates["bounce"], settings.SES_BOUNCE_RATE_LIMIT, "bounce"),
+            (Alert.Kind.COMPLAINT_RATE, rates["complaint"], settings.SES_COMPLAINT_RATE_LIMIT, "complaint"),
         ]
         for kind, rate, limit, noun in checks:
             if rate is not None and rate > limit:
-                sent = stats["sent"]
+                sent = judged["sent"]
                 shown, limit_shown = percent_beside(rate, limit, 2)
                 message = (
                     f"“{campaign.name}”: {noun} rate {shown} over the {limit_shown} limit ({sent} sent)."
@@ -105,6 +104,7 @@ def alerts_check(*, now: datetime | None = None) -> list[Alert]:
         trailing = _trailing_rates(campaign=campaign)
         if trailing is None:
             continue
+        stats = campaign_stats(campaign=campaign)
         for kind, noun in ((Alert.Kind.OPEN_DROP, "open"), (Alert.Kind.CLICK_DROP, "click")):
             rate, usual = stats["rates"][noun], trailing[noun]
             if rate is None:

@@ -99,3 +99,20 @@ def test_an_erasure_after_the_deletion_keeps_the_deleted_contacts_mail_in_accoun
     assert health["sent"] == 4
     bounce_rate = next(rate for rate in health["rates"] if rate["name"] == "bounce")
     assert bounce_rate["count"] == 1
+
+
+def test_a_bounce_rate_alert_still_rises_after_the_bounced_contacts_are_deleted(settings):
+    from tracking.alerts import alerts_check
+    from tracking.models import Alert
+
+    settings.SES_REPUTATION_MIN_SENT = 20
+    settings.SES_BOUNCE_RATE_LIMIT = 0.04
+    rows = _sending_campaign_with(20)
+    for row in rows[:2]:  # 10%: the guard pauses it, and the alert is for a person to look.
+        deliver(bounce(row))
+    _contacts_of_delete(rows[:2])
+
+    raised = alerts_check()
+
+    assert [alert.kind for alert in raised] == [Alert.Kind.BOUNCE_RATE]
+    assert "(20 sent)" in raised[0].message
