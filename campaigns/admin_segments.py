@@ -17,8 +17,8 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.widgets import UnfoldAdminTextareaWidget
 
-from campaigns.admin_access import ContactDataAdminMixin, sees_contacts, sees_memberships
-from campaigns.models import Campaign, Contact, ContactList, Segment
+from campaigns.admin_access import ContactDataAdminMixin, sees_contacts, sees_memberships, user_sees_model
+from campaigns.models import Campaign, Contact, ContactList, Segment, Suppression
 from campaigns.segments import (
     ATTRIBUTE_PREFIX,
     UNFINISHED,
@@ -228,6 +228,12 @@ class SegmentAdmin(ContactDataAdminMixin, ModelAdmin):
         ]
         return deleted, counts, perms_needed, protected
 
+    def sees_campaign_mail(self, request) -> bool:
+        """Tell whether the person asking may count contacts by the campaign mail they got (the send
+        log and its events, which the apps that send and track hold): no one, until the admin that
+        composes them says (console.admin)."""
+        return False
+
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
@@ -257,6 +263,20 @@ class SegmentAdmin(ContactDataAdminMixin, ModelAdmin):
                 context["problems"] = [
                     gettext("Counting who is on a list takes the right to see list memberships.")
                 ]
+            elif _counts_campaign_mail(definition) and not self.sees_campaign_mail(request):
+                # Narrowed to one address, it would say whether they were mailed, opened or bounced.
+                context["problems"] = [
+                    gettext("Counting by campaign mail takes the right to see the send log and its events.")
+                ]
             else:
                 context["summary"] = segment_summary(definition)
+                # Who can be mailed tells, of one address, whether it is suppressed.
+                context["sees_mailable"] = user_sees_model(request.user, Suppression)
         return TemplateResponse(request, "admin/campaigns/segment/_count.html", context)
+
+
+def _counts_campaign_mail(node) -> bool:
+    """Tell whether a (checked) definition holds an engagement rule, at any depth."""
+    if not isinstance(node, dict):
+        return False
+    return "engagement" in node or any(_counts_campaign_mail(rule) for rule in node.get("rules") or [])

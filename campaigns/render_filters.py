@@ -24,6 +24,8 @@ from django.template.smartif import TokenBase
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from campaigns.render_values import attributes_shown
+
 #: Filters that format a date, a date-time or (for |time) a time.
 DATE_FILTERS = frozenset({"date", "time", "timesince", "timeuntil"})
 # Their argument is a date too: the moment compared with.
@@ -59,7 +61,8 @@ _UNUSABLE = (TypeError, ValueError, AttributeError, LookupError, ArithmeticError
 
 
 def filter_forgiving(name: str, func: Callable) -> Callable:
-    """Wrap a builtin filter to give Django's answer, "" or the value unchanged, where it would raise."""
+    """Wrap a builtin filter to give Django's answer, "" or the value unchanged, where it would raise,
+    and to write a list or an object it makes as JSON."""
 
     @functools.wraps(func)
     def forgiving(value: Any, *args: Any, **kwargs: Any) -> Any:
@@ -69,9 +72,13 @@ def filter_forgiving(name: str, func: Callable) -> Callable:
                 if read is None:  # Django would fail, or show a format's literal characters.
                     return ""
                 value, args = read
-            return func(value, *args, **kwargs)
+            result = func(value, *args, **kwargs)
         except _UNUSABLE:
             return value if name in _KEEP_VALUE else ""
+        # Slicing or adding a contact's lists, sorting them (|dictsort) or listing a text (|make_list)
+        # gives a plain list, which Python would spell ['vip']: written as JSON, as the lists it came
+        # from (render_values). Every Django filter the engine keeps passes here, before it is bounded.
+        return attributes_shown(result)
 
     # Django checks the arguments a template passes against the filter's signature, and counts an
     # autoescape parameter as one: |linebreaks:"x" would compile, then fail every render. Checked

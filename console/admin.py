@@ -22,15 +22,19 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from unfold.admin import ModelAdmin
 
 from campaigns.admin import ContactAdminBase
+from campaigns.admin_access import user_sees_model
 from campaigns.admin_campaigns import CampaignAdminBase
+from campaigns.admin_segments import SegmentAdmin as SegmentAdminBase
 from campaigns.admin_signups import SignupFormAdminBase
 from campaigns.admin_templates import TemplateAdminBase
-from campaigns.models import Campaign, Contact, SignupForm, Template
+from campaigns.models import Campaign, Contact, Segment, SignupForm, Template
 from console.admin_personal_data import ContactPersonalDataMixin
 from delivery.admin_campaigns import CampaignDeliveryMixin, TemplateTestSendMixin
+from delivery.models import StepExecution
 from tracking.admin import ContactTimelineMixin
 from tracking.admin_report import CampaignReportMixin
 from tracking.admin_signups import SignupFormPublicMixin
+from tracking.models import TrackingEvent
 
 #: The ledger's fieldset on a campaign's page (the title is how get_fieldsets finds it too).
 PROGRESS_FIELDSET = _("Progress")
@@ -53,6 +57,18 @@ class CampaignAdmin(CampaignReportMixin, CampaignDeliveryMixin, CampaignAdminBas
         (PROGRESS_FIELDSET, {"fields": CampaignDeliveryMixin.delivery_readonly_fields}),
     ]
     existing_only_fieldsets = (*CampaignAdminBase.existing_only_fieldsets, PROGRESS_FIELDSET)
+
+
+class SegmentAdmin(SegmentAdminBase):
+    """A segment: its editor and count, which counts by campaign mail for those who may see the send
+    log and its events (delivery's ledger rows, tracking's events)."""
+
+    def sees_campaign_mail(self, request) -> bool:
+        return all(user_sees_model(request.user, model) for model in (StepExecution, TrackingEvent))
+
+
+admin.site.unregister(Segment)
+admin.site.register(Segment, SegmentAdmin)
 
 
 @admin.register(Template)

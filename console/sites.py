@@ -18,6 +18,7 @@ from django.utils.text import smart_split
 from django.utils.translation import gettext
 from unfold.sites import UnfoldAdminSite
 
+from campaigns.admin_access import relation_named, user_sees_relation
 from console import login
 from core.exceptions import ObjectNotFound
 
@@ -76,6 +77,9 @@ def _lookup_refused(request: HttpRequest, model_admin) -> str | None:
         parts = key.split("__")
         if parts[0] in hidden:
             return gettext("a field this page keeps hidden cannot be looked up")
+        if not _relations_seen(request, model, parts):
+            # `?contacts=7` on the lists says which lists contact 7 is on: membership rows.
+            return gettext("a filter through rows you may not see cannot be given in the address")
         if parts[-1] == "range":
             # Django's admin splits only `__in` values at commas: a range's value reaches the lookup
             # as one string, read a character per bound (`?id__range=1`: too few bounds, an
@@ -93,6 +97,18 @@ def _lookup_refused(request: HttpRequest, model_admin) -> str | None:
             # An address holds text, never bytes: psycopg refuses to bind text to bytea (a TypeError).
             return gettext("a file's contents cannot be looked up from the address")
     return None
+
+
+def _relations_seen(request: HttpRequest, model: type[models.Model], parts: list[str]) -> bool:
+    """Tell whether the staff member may see the rows of every relation a lookup goes through."""
+    for part in parts:
+        field = relation_named(model, part)
+        if field is None:
+            return True  # A plain field, or a transform of one: the rest is no relation.
+        if not user_sees_relation(request.user, field):
+            return False
+        model = field.related_model
+    return True
 
 
 def _list_bounded(view):

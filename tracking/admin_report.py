@@ -26,7 +26,12 @@ from tracking.models import SendEventsCheck
 from tracking.outcomes import NEED_THE_OPEN_PIXEL, RATES, Rate
 from tracking.report import campaign_domains, campaign_report
 from tracking.report_charts import domains_chart, links_of_several_steps, report_charts
-from tracking.selectors import campaign_event_rows, campaign_recipient_rows, campaigns_figures
+from tracking.selectors import (
+    REPORT_LINKS_SHOWN,
+    campaign_event_rows,
+    campaign_recipient_rows,
+    campaigns_figures,
+)
 
 
 def _require(request, *permissions: str) -> None:
@@ -208,7 +213,9 @@ class CampaignReportMixin(_CampaignAdmin):
         elif key == "links" and not sees_contacts(request):
             raise PermissionDenied
         else:
-            chart = report_charts(campaign_report(campaign=campaign)).get(key)
+            # links.csv lists every link; the page, the most clicked (tracking.selectors).
+            links_shown = None if key == "links" else REPORT_LINKS_SHOWN
+            chart = report_charts(campaign_report(campaign=campaign, links_shown=links_shown)).get(key)
         if chart is None:
             raise Http404("No such chart.")
         return csv_response(chart.csv_rows(), f"campaign-{campaign.pk}-{key}.csv")

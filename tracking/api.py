@@ -17,7 +17,7 @@ from delivery.models import StepExecution, TransactionalMessage
 from delivery.selectors import step_executions_key_sees
 from tracking.models import TrackingEvent
 from tracking.outcomes import COUNTED_OUTCOMES, NEED_THE_OPEN_PIXEL, RATES, Rate
-from tracking.selectors import campaign_stats
+from tracking.selectors import REPORT_LINKS_SHOWN, campaign_stats
 
 #: The places of a rate in the API's answers.
 RATE_PLACES = 4
@@ -75,6 +75,17 @@ class LinkClicksSerializer(serializers.Serializer):
     machine_clicks_total = serializers.IntegerField()
 
 
+class LinksMoreSerializer(serializers.Serializer):
+    """The tracked links `links` leaves out, and the clicks they hold together."""
+
+    links = serializers.IntegerField(help_text="How many links are left out.")
+    clicks_unique = serializers.IntegerField(
+        help_text="Their clicks_unique summed: a person who clicked several of them counts once per link."
+    )
+    clicks_total = serializers.IntegerField()
+    machine_clicks_total = serializers.IntegerField()
+
+
 class CampaignStatsSerializer(serializers.Serializer):
     recipients = serializers.IntegerField()
     ledger = LedgerCountsSerializer()
@@ -93,7 +104,12 @@ class CampaignStatsSerializer(serializers.Serializer):
         help_text="Emails sent that SES has reported nothing of yet (delivered, bounced or rejected), at "
         "least: while above 0, the rates over delivered move as its reports come."
     )
-    links = LinkClicksSerializer(many=True, help_text="Each tracked link, in the order first sent.")
+    links = LinkClicksSerializer(
+        many=True,
+        help_text=f"The {REPORT_LINKS_SHOWN} most clicked tracked links at most, most clicked first (then in "
+        "the order first sent); `links_more` sums the rest. The report's links.csv lists every link.",
+    )
+    links_more = LinksMoreSerializer(help_text="The tracked links beyond `links`, counted and summed.")
     opened_over = OpenedOverSerializer(
         help_text="The same counts over the emails that carried the open pixel alone (HTML steps of a "
         "campaign that tracks opens: a text-only email shows no open), which the open and click-to-open "

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_http_methods
 
 from campaigns import preferences
 from campaigns.consent import ConsentActor, contact_resubscribe
+from campaigns.erasure import address_erasure
 from campaigns.mailable import contact_mail_paused
 from campaigns.models import ConsentChange, Contact, ContactList
 from campaigns.validators import validate_shown_name
@@ -115,7 +116,9 @@ def _unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         # Its contact was deleted or erased, or has another address now: the link speaks for the
         # address it was sent to (whoever holds it now), never for the contact's new one.
         subscribed = unsubscribing.address_subscribed(email=email)
-        address = {"email": email, "subscribed": subscribed, "brand": brand, "address_only": True}
+        # An erased address is named to no one: whoever opens an old copy of the email.
+        shown = "" if address_erasure(email=email) is not None else email
+        address = {"email": shown, "subscribed": subscribed, "brand": brand, "address_only": True}
         if request.method == "GET":
             return _page(request, "tracking/unsubscribe.html", address)
         one_click = request.POST.get("List-Unsubscribe") == "One-Click"

@@ -17,7 +17,12 @@ from delivery.models import Engagement, LedgerTally, StepExecution
 from tracking.hits import ClientKind, client_kind
 from tracking.models import EventTally, StepEngagement, TrackingEvent
 from tracking.outcomes import bounces_q, complaints_q
-from tracking.selectors import ENGAGEMENT_COUNTERS, campaign_stats, campaigns_figures
+from tracking.selectors import (
+    ENGAGEMENT_COUNTERS,
+    REPORT_LINKS_SHOWN,
+    campaign_stats,
+    campaigns_figures,
+)
 
 Type = TrackingEvent.Type
 
@@ -26,14 +31,17 @@ ACTIVITY_SERIES = ("sent", "delivered", "opens", "clicks")
 _EVENT_SERIES = {Type.DELIVERY: "delivered", Type.OPEN: "opens", Type.CLICK: "clicks"}
 
 
-def campaign_report(*, campaign: Campaign, now: datetime | None = None) -> dict:
+def campaign_report(
+    *, campaign: Campaign, now: datetime | None = None, links_shown: int | None = REPORT_LINKS_SHOWN
+) -> dict:
     """Return what the campaign report's page shows at once: totals and rates, bounces by class, per
     step, per link, over time, by client and beside the sender's earlier campaigns.
 
     Counters and tallies only, so its time does not grow with the campaign; the breakdown by
-    domain reads the ledger (campaign_domains) and is loaded after the page.
+    domain reads the ledger (campaign_domains) and is loaded after the page. The links are the
+    `links_shown` most clicked (all with None: links.csv), the rest summed in `links_more`.
     """
-    stats = campaign_stats(campaign=campaign)
+    stats = campaign_stats(campaign=campaign, links_shown=links_shown)
     steps = {row.pk: row for row in StepEngagement.objects.filter(step__campaign=campaign)}
     showing = set(steps_showing_pixel(campaign.steps.all()).values_list("pk", flat=True))
     per_step = []
@@ -46,7 +54,8 @@ def campaign_report(*, campaign: Campaign, now: datetime | None = None) -> dict:
                 "shows_pixel": progress["step_id"] in showing,
             }
         )
-    human_clicks = sum(link["clicks_total"] for link in stats["links"])
+    # A link's share is of every link's clicks, those of the links left out too.
+    human_clicks = sum(link["clicks_total"] for link in stats["links"]) + stats["links_more"]["clicks_total"]
     for link in stats["links"]:
         link["share"] = link["clicks_total"] / human_clicks if human_clicks else None
     return {

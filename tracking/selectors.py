@@ -6,7 +6,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db.models import Count, Sum
+from django.db.models import Count, F, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext
 
@@ -18,7 +18,7 @@ from delivery import tokens
 from delivery.drip import exit_note_shown
 from delivery.models import StepExecution, TrackedLink
 from tracking.engagement import opens_counted
-from tracking.models import LinkEngagement, StepEngagement, TrackingEvent
+from tracking.models import StepEngagement, TrackingEvent
 from tracking.outcomes import (
     ARRIVED_UNREPORTED,
     OUTCOME_KEYS,
@@ -39,6 +39,10 @@ ENGAGEMENT_COUNTERS = (
     "machine_clicks_total",
 )
 LINK_COUNTERS = ("clicks_unique", "clicks_total", "machine_clicks_total")
+#: How many links the report page and the stats API list, most clicked first: a template can give
+#: each recipient their own link, and a list as long as the audience is too big to read (links.csv
+#: lists them all).
+REPORT_LINKS_SHOWN = 100
 
 
 def campaign_outcome_counts(*, campaign: Campaign) -> dict[str, int]:
@@ -113,47 +117,74 @@ def campaigns_figures(*, campaign_ids: Iterable[int]) -> dict[int, dict]:
     }
 
 
-def campaign_stats(*, campaign: Campaign) -> dict:
+def campaign_stats(*, campaign: Campaign, links_shown: int | None = REPORT_LINKS_SHOWN) -> dict:
     """Return a campaign's delivery and engagement figures, each recipient counted once per kind.
 
     "unique" counts recipients, "total" counts events (and one open for an email a person's click
     opened with its pixel unseen: tracking.engagement.opens_counted); machine opens and clicks
     (privacy proxies, link scanners) are counted apart and left out of the rates. `opened_over`
-    counts the emails that carried the open pixel alone: the open rates' part and whole.
+    counts the emails that carried the open pixel alone: the open rates' part and whole. `links` are
+    the `links_shown` most clicked (all with None), `links_more` the count and clicks of the rest.
     """
     mine = campaigns_counts_and_rates(campaign_ids=[campaign.pk])[campaign.pk]
+    links = campaign_link_clicks(campaign=campaign, limit=links_shown)
     return {
         "recipients": mine["ledger"]["recipients"],
         "ledger": {status: mine["ledger"]["by_status"].get(status, 0) for status in Status.values},
         **mine["counts"],
         "opened_over": mine["opened_over"],
-        "links": campaign_link_clicks(campaign=campaign),
+        "links": links,
+        "links_more": campaign_links_more(campaign=campaign, shown=links, limit=links_shown),
         "rates": mine["rates"],
         "rates_base": mine["rates_base"],
     }
 
 
-def campaign_link_clicks(*, campaign: Campaign) -> list[dict]:
-    """Return each tracked link of a campaign with its human clicks: unique recipients and total.
+def campaign_link_clicks(*, campaign: Campaign, limit: int | None = None) -> list[dict]:
+    """Return a campaign's tracked links with their human clicks, most clicked first, `limit` at most.
 
-    Machine clicks (scanners, prefetches) are counted apart. Links nobody clicked are listed too.
+    Clicks are unique recipients and total; machine clicks (scanners, prefetches) are counted apart.
+    Links nobody clicked are listed too, in the order first sent.
     """
-    clicks = {row.pk: row for row in LinkEngagement.objects.filter(link__step__campaign=campaign)}
     links = (
-        TrackedLink.objects.filter(step__campaign=campaign)
-        .exclude(url=delivery_compose.honeypot_url())  # The hidden trap is no marketer's link.
-        .order_by("step__order", "pk")
-        .values_list("pk", "url", "step__order")
+        _campaign_links(campaign=campaign)
+        # Sorted and cut in the database: a link per recipient makes as many rows as the audience.
+        .order_by("-clicks_total", "-clicks_unique", "step__order", "pk")
+        .values_list("url", "step__order", *LINK_COUNTERS)
     )
     return [
         {
             "url": _unsubscribe_tokens_masked(url),
             # A drip's steps each track their own links: the same address may be listed per step.
             "step": step,
-            **{field: getattr(clicks.get(pk), field, 0) for field in LINK_COUNTERS},
+            **dict(zip(LINK_COUNTERS, counters, strict=True)),
         }
-        for pk, url, step in links
+        for url, step, *counters in (links if limit is None else links[:limit])
     ]
+
+
+def campaign_links_more(*, campaign: Campaign, shown: list[dict], limit: int | None) -> dict[str, int]:
+    """Return how many of a campaign's tracked links `shown` (campaign_link_clicks) leaves out, and the
+    clicks they hold together."""
+    if limit is None or len(shown) < limit:
+        return {"links": 0, **dict.fromkeys(LINK_COUNTERS, 0)}
+    # All of them summed in one query, less the shown: the rest are never read row by row.
+    every = _campaign_links(campaign=campaign).aggregate(
+        links=Count("pk"), **{field: Coalesce(Sum(field), 0) for field in LINK_COUNTERS}
+    )
+    return {
+        "links": every["links"] - len(shown),
+        **{field: every[field] - sum(link[field] for link in shown) for field in LINK_COUNTERS},
+    }
+
+
+def _campaign_links(*, campaign: Campaign) -> QuerySet[TrackedLink]:
+    """Return a campaign's tracked links with their human and machine clicks, 0 for the unclicked."""
+    return (
+        TrackedLink.objects.filter(step__campaign=campaign)
+        .exclude(url=delivery_compose.honeypot_url())  # The hidden trap is no marketer's link.
+        .annotate(**{field: Coalesce(F(f"engagement__{field}"), 0) for field in LINK_COUNTERS})
+    )
 
 
 def _unsubscribe_tokens_masked(url: str) -> str:

@@ -36,6 +36,12 @@ def _object_once(pairs: list[tuple[str, object]]) -> dict:
     return built
 
 
+def _whole_number(written: str) -> int | float:
+    """Read a JSON integer; `-0` as the float it stands for, which a text field refuses: as an int
+    it would be the text "0", and two codes sent differently would be one."""
+    return -0.0 if written == "-0" else int(written)
+
+
 class JSONParser(parsers.JSONParser):
     """DRF's JSON parser, answering 415 to a charset other than UTF-8 and 400 to nesting too deep or
     a key repeated in one object (read last-wins, what the client meant is anyone's guess)."""
@@ -45,7 +51,9 @@ class JSONParser(parsers.JSONParser):
         parse_constant = json.strict_constant if self.strict else None
         try:
             text = stream.read().decode("utf-8")  # What _utf8_only let through.
-            return json.loads(text, parse_constant=parse_constant, object_pairs_hook=_object_once)
+            return json.loads(
+                text, parse_constant=parse_constant, object_pairs_hook=_object_once, parse_int=_whole_number
+            )
         except _KeyRepeated as exc:
             key = json.dumps(exc.args[0], ensure_ascii=False)
             quoted = key if len(key) <= _KEY_QUOTED_MAX else key[:_KEY_QUOTED_MAX] + "…"

@@ -186,3 +186,34 @@ def test_a_count_by_a_list_answers_only_staff_who_may_see_who_is_on_it():
     assert "Counting who is on a list takes the right to see list memberships." in refused
     assert "match" not in refused
     assert "1 contact matches" in answered
+
+
+def test_a_count_by_campaign_mail_or_who_can_be_mailed_answers_only_staff_who_may_see_them():
+    from tests.factories import SuppressionFactory
+
+    ContactFactory(email="bo@example.com")
+    SuppressionFactory(email="bo@example.com")
+    by_mail = {
+        "match": "all",
+        "rules": [{"field": "email", "op": "eq", "value": "bo@example.com"}, {"engagement": "bounced"}],
+    }
+    by_address = {"match": "all", "rules": [{"field": "email", "op": "eq", "value": "bo@example.com"}]}
+    client = role_client("Marketers")
+    user = User.objects.get(username="marketers")
+    user.groups.clear()
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_contact", "view_segment"]))
+
+    refused, narrow = _count(client, by_mail), _count(client, by_address)
+    user.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=["view_stepexecution", "view_trackingevent", "view_suppression"]
+        )
+    )
+    answered, whole = _count(client, by_mail), _count(client, by_address)
+
+    assert "Counting by campaign mail takes the right to see the send log and its events." in refused
+    assert "match" not in refused
+    assert "1 contact matches" in narrow
+    assert "can be mailed" not in narrow  # It would say the address is suppressed.
+    assert "0 contacts match" in answered
+    assert "0 of them can be mailed" in whole

@@ -10,6 +10,7 @@ from campaigns.selectors import (
     campaign_checklist,
     campaign_list_due,
     preview_contact,
+    template_has_unsubscribe_link,
 )
 from tests.factories import (
     CampaignFactory,
@@ -144,3 +145,35 @@ def test_the_checklist_counts_no_unsubscribe_link_chromium_hides(html_body):
     link = next(item for item in campaign_checklist(campaign=campaign) if item.label == "Unsubscribe link")
     assert link.ok is False
     assert "Step 1 shows no" in link.detail
+
+
+@pytest.mark.parametrize(
+    ("html_body", "text_body"),
+    [
+        (
+            '<p>Sale!</p><div>{% if attributes.plan %}<template shadowrootmode="open"><p>Thanks</p>'
+            '</template>{% endif %}<a href="{{ unsubscribe_url }}">Unsubscribe</a></div>',
+            "",
+        ),
+        (
+            "{% if attributes.plan %}<noscript><style></noscript><div hidden></style></noscript>{% endif %}"
+            '<a href="{{ unsubscribe_url }}">Unsubscribe</a>',
+            "",
+        ),
+        (
+            '{% if attributes.plan == "Gold" %} {% else %}<p>Big sale, no way out here.</p>{% endif %}',
+            "Unsubscribe: {{ unsubscribe_url }}",
+        ),
+    ],
+    ids=[
+        "a shadow root the sample's data opens",
+        "a noscript the sample ends early",
+        "html blank for the sample",
+    ],
+)
+def test_the_unsubscribe_check_counts_no_link_in_html_its_sample_reads_otherwise_or_leaves_blank(
+    html_body, text_body
+):
+    template = TemplateFactory.build(subject="Hi", html_body=html_body, text_body=text_body)
+
+    assert template_has_unsubscribe_link(template=template) is False

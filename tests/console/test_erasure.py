@@ -463,6 +463,8 @@ def test_an_old_unsubscribe_link_of_an_erased_contact_names_no_one_and_keeps_not
     assert page.status_code == 200
     assert "You are unsubscribed from all marketing email." in page.content.decode()
     assert left.status_code == 200
+    assert ADDRESS not in page.content.decode()
+    assert ADDRESS not in left.content.decode()
     assert _traces() == []
 
 

@@ -196,3 +196,27 @@ def test_a_hidden_field_or_a_secret_is_never_a_filter_so_no_prefix_reads_it_out(
         admin_client.get(f"{reverse('admin:otp_totp_totpdevice_changelist')}?id={device.pk}").status_code
         == 200
     )
+
+
+def test_a_list_filtered_through_rows_one_may_not_see_is_refused():
+    from django.contrib.auth.models import Permission, User
+    from django.test import Client
+
+    from tests.factories import ContactListFactory, ListMembershipFactory
+    from tests.utils import staff_login
+
+    ada = ContactFactory()
+    ListMembershipFactory(contact=ada, contact_list=ContactListFactory(name="Debt advice"))
+    user = User.objects.create_user(username="narrow", password="pw", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__in=["view_contact", "view_contactlist"]))
+    narrow = staff_login(Client(), user)
+    lists = reverse("admin:campaigns_contactlist_changelist")
+
+    for query in (f"contacts={ada.pk}", f"contacts__id__exact={ada.pk}", f"memberships={ada.pk}"):
+        response = narrow.get(f"{lists}?{query}")
+        assert (response.status_code, response["Location"]) == (302, lists), query
+    user.user_permissions.add(Permission.objects.get(codename="view_listmembership"))
+    shown = narrow.get(f"{lists}?contacts={ada.pk}")
+
+    assert shown.status_code == 200
+    assert "Debt advice" in shown.content.decode()

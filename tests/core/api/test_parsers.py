@@ -30,8 +30,8 @@ def test_a_form_in_a_charset_other_than_utf8_is_a_415_and_saves_nothing(api_clie
         b'--x\r\nContent-Disposition: form-data; name="email"\r\n\r\ncs6+AC4-x@example.org\r\n'
         b'--x\r\nContent-Disposition: form-data; name="first_name"\r\n\r\n+ADw-b+AD4-Hi\r\n--x--\r\n'
     )
-    response = api_client.post(
-        "/api/v1/contacts", body, content_type=f"multipart/form-data; boundary=x; charset={charset}"
+    response = api_client.post(  # The one endpoint that takes a form: it carries a file.
+        "/api/v1/contacts/import", body, content_type=f"multipart/form-data; boundary=x; charset={charset}"
     )
 
     assert response.status_code == 415
@@ -124,3 +124,18 @@ def test_json_the_parser_cannot_read_is_still_a_400_parse_error(api_client, body
     assert response.status_code == 400
     assert response.json()["error"]["message"].startswith("JSON parse error")
     assert not ContactList.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/messages", "/api/v1/contacts", "/api/v1/campaigns", "/api/v1/contacts/bulk"]
+)
+def test_a_form_is_a_415_where_no_file_is_sent_as_a_form_would_change_what_was_meant(api_client, path):
+    body = (
+        b'--x\r\nContent-Disposition: form-data; name="email"\r\n\r\na@example.org\r\n'
+        b'--x\r\nContent-Disposition: form-data; name="email"\r\n\r\nb@example.org\r\n--x--\r\n'
+    )
+
+    response = api_client.post(path, body, content_type="multipart/form-data; boundary=x")
+
+    assert response.status_code == 415
+    assert not Contact.objects.exists()

@@ -122,7 +122,7 @@ def test_codes_and_ids_sent_as_numbers_with_a_point_or_an_exponent_are_refused_n
     body = '{"from": "App <app@campanile.test>", "to": "a@example.com", "template_name": "welcome", '
     answers = [
         api_client.post(f"{API}/messages", body + f'"unique_code": {code}}}', content_type="application/json")
-        for code in ("1E5", "100000.0")
+        for code in ("1E5", "100000.0", "-0")
     ]
     contact = api_client.post(
         f"{API}/contacts", '{"email": "n@example.com", "external_id": 1e5}', content_type="application/json"
@@ -133,7 +133,7 @@ def test_codes_and_ids_sent_as_numbers_with_a_point_or_an_exponent_are_refused_n
         content_type="application/json",
     )
 
-    assert [answer.status_code for answer in answers] == [400, 400]
+    assert [answer.status_code for answer in answers] == [400, 400, 400]
     assert all("unique_code" in answer.json()["error"]["fields"] for answer in answers)
     assert "external_id" in _fields(contact)
     assert whole.status_code == 201  # A whole number is its digits, as sent.
